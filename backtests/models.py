@@ -1,0 +1,1 @@
+"""Models of the backtests app arrive with their issue."""

@@ -1,0 +1,1 @@
+"""Models of the bots app arrive with their issue."""

@@ -1,0 +1,73 @@
+"""The Celery app: JSON only, queues per kind of work, trace ids and tenants carried into every task."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery, Task, signals
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+
+app = Celery("controlplane")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+QUEUES = ("ticks", "oms", "backtests", "verify", "default")
+app.conf.task_queues = [Queue(name) for name in QUEUES]
+app.autodiscover_tasks()
+
+TRACE_HEADER = "trace_id"
+
+
+class TenantTask(Task):
+    """Base of every task that touches tenant data: it must be called with ``tenant_id=`` and runs inside it."""
+
+    def __call__(self, *args, **kwargs):
+        from controlplane.tenancy import tenant_context
+
+        tenant_id = kwargs.get("tenant_id")
+        if tenant_id is None:
+            raise TypeError(f"task {self.name} must be called with tenant_id=")
+        with tenant_context(tenant_id):
+            return super().__call__(*args, **kwargs)
+
+
+@signals.before_task_publish.connect
+def _carry_trace_id(headers=None, **_):
+    """Every task published from a request or a task carries that trace id."""
+    from controlplane.trace import current_trace_id
+
+    if headers is not None and TRACE_HEADER not in headers:
+        headers[TRACE_HEADER] = current_trace_id()
+
+
+@signals.task_prerun.connect
+def _bind_trace_id(task=None, **_):
+    """Beat-started tasks arrive without one and get a fresh id."""
+    from controlplane.trace import bind_trace_id, is_well_formed, new_trace_id
+
+    incoming = getattr(task.request, TRACE_HEADER, None) if task is not None else None
+    bind_trace_id(incoming if is_well_formed(incoming) else new_trace_id())
+
+
+@signals.task_postrun.connect
+def _clear_trace_id(**_):
+    from controlplane.trace import clear_trace_id
+
+    clear_trace_id()
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_rls_bypassing_role(**_):
+    from controlplane.dbroles import assert_runtime_role_cannot_bypass_rls
+
+    assert_runtime_role_cannot_bypass_rls()
+
+
+def _install_worker_heartbeat() -> None:
+    from controlplane.heartbeats import WorkerHeartbeat
+
+    app.steps["worker"].add(WorkerHeartbeat)
+
+
+_install_worker_heartbeat()

@@ -1,0 +1,31 @@
+"""System checks for what must hold before the control plane may serve."""
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.db import OperationalError
+
+from controlplane.dbroles import runtime_role_problems
+
+
+@register()
+def runtime_role_cannot_bypass_rls(app_configs, **kwargs):
+    try:
+        problems = runtime_role_problems()
+    except OperationalError as exc:
+        return [Warning(f"Could not check the runtime database role: {exc}", id="controlplane.W001")]
+    return [
+        Error(
+            f"The runtime database connection could bypass row-level security: {problem}.",
+            hint="Point DATABASE_URL at a NOSUPERUSER NOBYPASSRLS role that does not own the tables; "
+            "migrations run as DATABASE_OWNER_URL.",
+            id="controlplane.E001",
+        )
+        for problem in problems
+    ]
+
+
+@register()
+def time_zone_is_utc(app_configs, **kwargs):
+    if settings.TIME_ZONE != "UTC":
+        return [Error("settings.TIME_ZONE is not 'UTC'", id="controlplane.E002")]
+    return []

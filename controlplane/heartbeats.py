@@ -1,0 +1,52 @@
+"""Worker and beat liveness: each process upserts a heartbeat row that system status reads."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import bootsteps
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+
+def record_heartbeat(*, kind: str, hostname: str, queues: list[str] | None = None, started_at=None) -> None:
+    from controlplane.models import ProcessHeartbeat
+
+    now = timezone.now()
+    close_old_connections()
+    ProcessHeartbeat.objects.update_or_create(
+        kind=kind,
+        hostname=hostname,
+        defaults={"pid": os.getpid(), "queues": queues or [], "last_seen_at": now},
+        create_defaults={"pid": os.getpid(), "queues": queues or [], "last_seen_at": now, "started_at": started_at or now},
+    )
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """A worker bootstep: a row per worker, refreshed every HEARTBEAT_INTERVAL_SECONDS from its timer."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.timer_entry = None
+        self.started_at = timezone.now()
+
+    def start(self, worker):
+        self.beat(worker)
+        self.timer_entry = worker.timer.call_repeatedly(settings.HEARTBEAT_INTERVAL_SECONDS, self.beat, (worker,))
+
+    def stop(self, worker):
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
+
+    def beat(self, worker):
+        try:
+            queues = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
+            record_heartbeat(kind="worker", hostname=worker.hostname, queues=queues, started_at=self.started_at)
+        except Exception:
+            logger.exception("worker heartbeat could not be written")

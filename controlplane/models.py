@@ -1,0 +1,127 @@
+"""Tenancy, the audit log and process heartbeats: the ground every other app stands on."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from controlplane import tenancy
+
+
+class TenantScopedManager(models.Manager):
+    """Rows of the current tenant only; no tenant in context means no rows (fail closed)."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        tenant_id = tenancy.current_tenant_id()
+        if tenant_id is None:
+            return queryset.none()
+        return queryset.filter(tenant_id=tenant_id)
+
+
+class TenantOwnedModel(models.Model):
+    """Base of every tenant-owned model. Its migration must add ``EnableTenantRLS`` (controlplane.rls);
+    tests/controlplane/test_rls.py fails for any table with ``tenant_id`` and no policy."""
+
+    tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, related_name="+")
+
+    objects = TenantScopedManager()
+    # Still under RLS: "all tenants" here means every tenant the database lets this transaction see.
+    unscoped = models.Manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.tenant_id is None and not self._meta.get_field("tenant").null:
+            self.tenant_id = tenancy.require_tenant_id()
+        super().save(*args, **kwargs)
+
+
+class Tenant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE", "Active"
+        SUSPENDED = "SUSPENDED", "Suspended"
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(TenantOwnedModel):
+    """A user's role in a tenant. Its RLS policy also lets users see their own memberships in every tenant."""
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer"
+        OPERATOR = "operator", "Operator"
+        OWNER = "owner", "Owner"
+
+    RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.OWNER: 3}
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant_id} ({self.role})"
+
+    def allows(self, role: str) -> bool:
+        return self.RANK[self.role] >= self.RANK[role]
+
+
+class AuditEvent(TenantOwnedModel):
+    """Append-only record of every state change: a trigger refuses UPDATE and DELETE.
+
+    ``tenant`` is empty for platform-wide events (a global kill); those are visible to every tenant.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor = models.CharField(max_length=150, help_text="Username, or the system component that acted.")
+    action = models.CharField(max_length=100)
+    resource_type = models.CharField(max_length=100)
+    resource_id = models.CharField(max_length=100, blank=True)
+    before_state = models.JSONField(null=True, blank=True)
+    after_state = models.JSONField(null=True, blank=True)
+    trace_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "resource_type", "resource_id"], name="audit_resource_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.resource_type}:{self.resource_id} by {self.actor}"
+
+
+class ProcessHeartbeat(models.Model):
+    """Liveness of Celery workers and beat; system status reads it."""
+
+    class Kind(models.TextChoices):
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    hostname = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    queues = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "hostname"], name="heartbeat_unique_process")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.hostname}"

@@ -1,0 +1,34 @@
+"""Shared reads for tenancy: which tenants a user may act in."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from controlplane.models import Membership, Tenant
+
+ADMIN_TENANT_SESSION_KEY = "admin_tenant_id"
+
+
+def memberships_of(user) -> QuerySet[Membership]:
+    """All of a user's memberships, across tenants (their RLS policy admits a user's own rows)."""
+    return Membership.unscoped.filter(user_id=user.id).select_related("tenant")
+
+
+def switchable_tenants_for(user) -> QuerySet[Tenant]:
+    if user.is_superuser:
+        return Tenant.objects.all()
+    return Tenant.objects.filter(id__in=memberships_of(user).values("tenant_id"))
+
+
+def admin_tenant_for(request) -> Tenant | None:
+    """The tenant an admin page works in: the one chosen in the switcher, else the user's first."""
+    from controlplane import tenancy
+
+    tenancy.activate(tenant_id=None, user_id=request.user.id)
+    tenants = switchable_tenants_for(request.user)
+    chosen = request.session.get(ADMIN_TENANT_SESSION_KEY)
+    if chosen is not None:
+        tenant = tenants.filter(id=chosen).first()
+        if tenant is not None:
+            return tenant
+    return tenants.first()

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from controlplane import api, views
+
+handler400 = "controlplane.errors.handler400"
+handler403 = "controlplane.errors.handler403"
+handler404 = "controlplane.errors.handler404"
+handler500 = "controlplane.errors.handler500"
+
+api_patterns = [
+    path("health", api.HealthView.as_view(), name="health"),
+    path("me", api.MeView.as_view(), name="me"),
+    path("tenant/members", api.MemberListCreateView.as_view(), name="tenant-members"),
+    path("audit-events", api.AuditEventListView.as_view(), name="audit-events"),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("admin/switch-tenant/", views.admin_switch_tenant, name="admin-switch-tenant"),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    re_path(r"^api(/.*)?$", api.api_not_found),
+]

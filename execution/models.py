@@ -1,0 +1,1 @@
+"""Models of the execution app arrive with their issue."""

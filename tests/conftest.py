@@ -1,0 +1,143 @@
+"""Test database as the real thing: created and migrated by the owner role, used by the runtime role.
+
+pytest-django would create the test database through the "default" alias, which is the runtime role (it may
+not create databases, and must not own the tables, or RLS would not bind it). So the owner alias creates and
+migrates it, and the default alias is then pointed at it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from controlplane import tenancy
+from controlplane.models import Membership, Tenant
+from tests.factories import TenantFactory, UserFactory
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment, django_db_blocker):
+    from django.conf import settings
+
+    with django_db_blocker.unblock():
+        owner = connections["owner"]
+        original_name = owner.settings_dict["NAME"]
+        test_name = owner.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        default = connections["default"]
+        default.close()
+        default.settings_dict["NAME"] = test_name
+        settings.DATABASES["default"]["NAME"] = test_name
+    yield
+    with django_db_blocker.unblock():
+        for conn in connections.all():
+            conn.close()
+        owner.creation.destroy_test_db(original_name, verbosity=0)
+
+
+@pytest.fixture
+def committed_db(django_db_blocker):
+    """Real commits, for tests where another process (a Celery worker, a thread) must see the rows.
+
+    The runtime role may not TRUNCATE, so the owner connection empties the tables afterwards.
+    """
+    with django_db_blocker.unblock():
+        yield
+        owner = connections["owner"]
+        with owner.cursor() as cursor:
+            cursor.execute(
+                "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename NOT IN ('django_migrations', 'django_content_type', 'auth_permission')"
+            )
+            tables = cursor.fetchone()[0]
+            cursor.execute("ALTER TABLE controlplane_auditevent DISABLE TRIGGER USER")
+            cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            cursor.execute("ALTER TABLE controlplane_auditevent ENABLE TRIGGER USER")
+        for conn in connections.all():
+            conn.close()
+
+
+@pytest.fixture
+def json_log_lines():
+    """The JSON lines our log formatter writes, from a handler on the root logger for this test."""
+    import io
+    import json
+    import logging
+
+    from controlplane.logging import json_formatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(json_formatter())
+    logging.getLogger().addHandler(handler)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    logging.getLogger().removeHandler(handler)
+
+
+# Personas: an owner, an operator and a viewer of tenant A, and an owner of tenant B.
+
+
+@pytest.fixture
+def tenant_a(db):
+    return TenantFactory(slug="tenant-a")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return TenantFactory(slug="tenant-b")
+
+
+def _member(tenant: Tenant, role: str, username: str):
+    user = UserFactory(username=username)
+    with tenancy.tenant_context(tenant.id):
+        Membership.objects.create(tenant=tenant, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def owner_a(tenant_a):
+    return _member(tenant_a, Membership.Role.OWNER, "owner-a")
+
+
+@pytest.fixture
+def operator_a(tenant_a):
+    return _member(tenant_a, Membership.Role.OPERATOR, "operator-a")
+
+
+@pytest.fixture
+def viewer_a(tenant_a):
+    return _member(tenant_a, Membership.Role.VIEWER, "viewer-a")
+
+
+@pytest.fixture
+def owner_b(tenant_b):
+    return _member(tenant_b, Membership.Role.OWNER, "owner-b")
+
+
+def client_for(user) -> APIClient:
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api_owner_a(owner_a):
+    return client_for(owner_a)
+
+
+@pytest.fixture
+def api_operator_a(operator_a):
+    return client_for(operator_a)
+
+
+@pytest.fixture
+def api_viewer_a(viewer_a):
+    return client_for(viewer_a)
+
+
+@pytest.fixture
+def api_owner_b(owner_b):
+    return client_for(owner_b)

@@ -1,0 +1,68 @@
+"""Trace ids and tenants reach tasks run by a real Celery worker; worker and beat write their heartbeats."""
+
+import uuid
+
+import pytest
+
+from controlplane.models import ProcessHeartbeat
+from controlplane.trace import bind_trace_id, clear_trace_id
+from tests.controlplane import celery_probe
+from tests.processes import BIN, env_for_test_database, start, stop, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def worker(committed_db, tmp_path):
+    queue = f"probe-{uuid.uuid4().hex[:8]}"
+    process = start(
+        [str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", queue, "--pool", "solo",
+         "--include", "tests.controlplane.celery_probe", "-n", f"{queue}@%h", "-l", "INFO"],
+        env_for_test_database(), tmp_path / "worker.log",
+    )
+    yield queue
+    stop(process)
+    print((tmp_path / "worker.log").read_text()[-3000:])
+
+
+def test_a_task_enqueued_in_a_trace_runs_with_that_trace_id(worker):
+    bind_trace_id("request-trace-123456")
+    try:
+        result = celery_probe.probe_trace.apply_async(queue=worker)
+    finally:
+        clear_trace_id()
+    assert result.get(timeout=60) == "request-trace-123456"
+
+
+def test_a_task_enqueued_by_a_task_keeps_the_trace_id(worker):
+    bind_trace_id("chain-trace-abcdef")
+    try:
+        parent = celery_probe.probe_chain.apply_async(queue=worker).get(timeout=60)
+    finally:
+        clear_trace_id()
+    assert parent["trace_id"] == "chain-trace-abcdef"
+    from celery.result import AsyncResult
+
+    assert AsyncResult(parent["child_id"]).get(timeout=60) == "chain-trace-abcdef"
+
+
+def test_a_tenant_task_runs_inside_its_tenant_in_the_database(worker):
+    assert celery_probe.probe_tenant.apply_async(kwargs={"tenant_id": 77}, queue=worker).get(timeout=60) == 77
+
+
+def test_the_worker_writes_a_heartbeat(worker):
+    beat = wait_for(lambda: ProcessHeartbeat.objects.filter(kind="worker", hostname__startswith=worker).first(),
+                    timeout=60, what="worker heartbeat")
+    first_seen = beat.last_seen_at
+    wait_for(lambda: ProcessHeartbeat.objects.get(pk=beat.pk).last_seen_at > first_seen, timeout=30,
+             what="a second worker heartbeat")
+    assert worker in ProcessHeartbeat.objects.get(pk=beat.pk).queues
+
+
+def test_beat_writes_a_heartbeat(committed_db, tmp_path):
+    process = start([str(BIN / "celery"), "-A", "controlplane", "beat", "-l", "INFO"],
+                    env_for_test_database(), tmp_path / "beat.log")
+    try:
+        wait_for(lambda: ProcessHeartbeat.objects.filter(kind="beat").exists(), timeout=60, what="beat heartbeat")
+    finally:
+        stop(process)

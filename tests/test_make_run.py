@@ -1,0 +1,65 @@
+"""The README's run command on a fresh data directory: embedded Postgres and Valkey, web, worker and beat."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.processes import BASE_DIR, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _health(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None
+
+
+def test_make_run_serves_the_portal_and_stops_everything_on_ctrl_c(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL"}}
+    env.update(PORT=str(port), CONTROLPLANE_DATA_DIR=str(tmp_path / "data"), EMBEDDED_REDIS_PORT=str(_free_port()))
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(["make", "run"], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        health = wait_for(lambda: _health(port), timeout=180, interval=1, what="GET /api/health")
+        assert health["alive"] is True
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as response:
+            assert response.status == 200
+        output = log_path.read_text()
+        assert "Admin user:  admin" in output and "API token:" in output
+        token = output.split("API token:")[1].split()[0]
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/me",
+                                         headers={"Authorization": f"Token {token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read())["tenant"] == "demo"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    output = log_path.read_text()
+    assert "stopped web, worker and beat" in output, output[-3000:]
+    assert "stopping embedded PostgreSQL" in output
+    time.sleep(1)
+    assert _health(port) is None
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], "processes of the stack outlived Ctrl-C"

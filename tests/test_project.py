@@ -1,0 +1,41 @@
+"""Project-wide rules: migrations match the models, imports point one way, the docs list what the code has."""
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from controlplane.errors import ErrorCode
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+def test_migrations_match_the_models():
+    out = io.StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_import_contracts_hold():
+    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=BASE_DIR,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_lists_every_error_code():
+    readme = (BASE_DIR / "README.md").read_text()
+    missing = [code.value for code in ErrorCode if f"`{code.value}`" not in readme]
+    assert missing == []
+
+
+def test_env_example_documents_every_variable_the_settings_read():
+    sources = (BASE_DIR / "controlplane" / "settings.py").read_text() + (
+        BASE_DIR / "controlplane" / "devstack.py").read_text()
+    names = set(re.findall(r'env\.(?:str|int|bool|list|float|db_url|get)\("([A-Z][A-Z0-9_]+)"', sources))
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (BASE_DIR / ".env.example").read_text(), re.M))
+    assert names - documented == set()

@@ -1,0 +1,1 @@
+"""Models of the traces app arrive with their issue."""
