@@ -1,1 +1,106 @@
-"""Models of the traces app arrive with their issue."""
+"""Why a bot traded, or why it did not: exactly one trace per bot per tick.
+
+One table holds both kinds so that the database itself enforces "exactly one per bot per bar" (a unique
+constraint) and a re-run of the same tick inserts nothing (ON CONFLICT DO NOTHING). ``DecisionTrace`` and
+``NoTradeTrace`` are the two views of it the rest of the code and the API speak of.
+
+Bot and intent ids are plain integers, not foreign keys: traces sit below ``bots`` and ``execution`` in the
+dependency order, and at thousands of rows a second a foreign-key check per row is not worth its cost.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from controlplane.models import TenantOwnedModel, TenantScopedManager
+
+
+class ReasonCode(models.TextChoices):
+    """Why a tick sent no order. One enum, shared by the live tick, replays and backtests."""
+
+    MARKET_CLOSED = "MARKET_CLOSED", "Market closed"
+    DATA_UNAVAILABLE = "DATA_UNAVAILABLE", "The bar the tick needs is missing"
+    DATA_STALE = "DATA_STALE", "The latest bar is older than the timeframe allows"
+    NO_SIGNAL = "NO_SIGNAL", "The strategy gave no signal"
+    ALREADY_AT_TARGET = "ALREADY_AT_TARGET", "The position already equals the strategy's target"
+    RISK_BLOCKED = "RISK_BLOCKED", "A risk limit refused the order"
+    KILLED = "KILLED", "The bot, its tenant or the system is killed"
+    INTEGRATION_MISSING = "INTEGRATION_MISSING", "An integration the bot needs is missing or failing"
+    RECONCILE_MISMATCH = "RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"
+    COOLDOWN = "COOLDOWN", "The bot is cooling down after a trade or an error"
+
+
+class TickTrace(TenantOwnedModel):
+    class Kind(models.TextChoices):
+        DECISION = "decision", "Decision (traded)"
+        NO_TRADE = "no_trade", "No trade"
+
+    class Context(models.TextChoices):
+        TICK = "tick", "Live or paper tick"
+        REPLAY = "replay", "Replay over stored bars"
+        BACKTEST = "backtest", "Backtest"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    context = models.CharField(max_length=16, choices=Context.choices, default=Context.TICK)
+    run_ref = models.BigIntegerField(null=True, blank=True, help_text="Replay runner or backtest run id.")
+    bot_id = models.BigIntegerField(null=True, blank=True)
+    instrument = models.CharField(max_length=64)
+    timeframe = models.CharField(max_length=8)
+    bar_ts = models.DateTimeField()
+    reason_code = models.CharField(max_length=32, choices=ReasonCode.choices, null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="For no-trade: which limit, which values.")
+    inputs = models.JSONField(default=dict, blank=True)
+    signal = models.JSONField(default=dict, blank=True, help_text="The strategy's target and explaining values.")
+    risk_checks = models.JSONField(default=list, blank=True)
+    intent_id = models.BigIntegerField(null=True, blank=True)
+    trace_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "bot_id", "bar_ts", "context", "run_ref"],
+                name="ticktrace_one_per_bot_per_bar",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="decision", reason_code__isnull=True)
+                    | models.Q(kind="no_trade", reason_code__isnull=False)
+                ),
+                name="ticktrace_reason_only_for_no_trade",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "bot_id", "-bar_ts"], name="ticktrace_bot_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} bot={self.bot_id} {self.instrument} {self.bar_ts:%Y-%m-%d %H:%M} {self.reason_code or ''}"
+
+
+class _KindManager(TenantScopedManager):
+    kind: str
+
+    def get_queryset(self):
+        return super().get_queryset().filter(kind=self.kind)
+
+
+class DecisionManager(_KindManager):
+    kind = TickTrace.Kind.DECISION
+
+
+class NoTradeManager(_KindManager):
+    kind = TickTrace.Kind.NO_TRADE
+
+
+class DecisionTrace(TickTrace):
+    objects = DecisionManager()
+
+    class Meta:
+        proxy = True
+
+
+class NoTradeTrace(TickTrace):
+    objects = NoTradeManager()
+
+    class Meta:
+        proxy = True

@@ -1,0 +1,104 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from controlplane import tenancy
+from traces.models import DecisionTrace, NoTradeTrace, ReasonCode, TickTrace
+from traces.selectors import why_not
+from traces.writer import TraceRow, write_traces
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
+
+
+def no_trade(bot_id, minute, reason, **details):
+    return TraceRow(kind="no_trade", bot_id=bot_id, instrument="ESZ6", timeframe="1m",
+                    bar_ts=T0 + timedelta(minutes=minute), reason_code=reason, details=details)
+
+
+def decision(bot_id, minute, intent_id=None):
+    return TraceRow(kind="decision", bot_id=bot_id, instrument="ESZ6", timeframe="1m",
+                    bar_ts=T0 + timedelta(minutes=minute), signal={"target": 1, "fast_ma": 10.5, "slow_ma": 10.1},
+                    intent_id=intent_id)
+
+
+def test_writes_both_kinds_and_a_rerun_of_the_same_tick_writes_nothing(tenant_a):
+    rows = [decision(1, 0, intent_id=9), no_trade(2, 0, ReasonCode.NO_SIGNAL)]
+    with tenancy.tenant_context(tenant_a.id):
+        assert write_traces(rows) == 2
+        assert write_traces(rows) == 0
+        assert DecisionTrace.objects.get().intent_id == 9
+        assert NoTradeTrace.objects.get().reason_code == "NO_SIGNAL"
+        assert TickTrace.objects.count() == 2
+
+
+def test_exactly_one_trace_per_bot_per_bar_even_across_kinds(tenant_a):
+    with tenancy.tenant_context(tenant_a.id):
+        write_traces([no_trade(1, 0, ReasonCode.DATA_STALE)])
+        assert write_traces([decision(1, 0)]) == 0
+        assert TickTrace.objects.get().kind == "no_trade"
+
+
+def test_the_same_bar_in_a_replay_or_backtest_is_its_own_trace(tenant_a):
+    with tenancy.tenant_context(tenant_a.id):
+        write_traces([decision(1, 0)])
+        replay = TraceRow(kind="decision", bot_id=1, instrument="ESZ6", timeframe="1m", bar_ts=T0,
+                          context="replay", run_ref=5)
+        assert write_traces([replay]) == 1
+
+
+def test_a_no_trade_trace_needs_a_reason_and_a_decision_has_none(tenant_a):
+    with tenancy.tenant_context(tenant_a.id):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            write_traces([TraceRow(kind="no_trade", bot_id=1, instrument="ESZ6", timeframe="1m", bar_ts=T0)])
+
+
+def test_rows_land_in_the_tenant_in_context_only(tenant_a, tenant_b):
+    with tenancy.tenant_context(tenant_a.id):
+        write_traces([decision(1, 0)])
+    with tenancy.tenant_context(tenant_b.id):
+        assert TickTrace.objects.count() == 0
+        assert TickTrace.unscoped.count() == 0
+
+
+def test_writing_without_a_tenant_is_refused():
+    with pytest.raises(tenancy.TenantContextMissing):
+        write_traces([decision(1, 0)])
+
+
+def test_trace_rows_carry_the_trace_id_in_context(tenant_a):
+    from controlplane.trace import bind_trace_id, clear_trace_id
+
+    bind_trace_id("tick-batch-trace-01")
+    try:
+        with tenancy.tenant_context(tenant_a.id):
+            write_traces([decision(1, 0)])
+            assert TickTrace.objects.get().trace_id == "tick-batch-trace-01"
+    finally:
+        clear_trace_id()
+
+
+def test_why_not_says_the_reason_since_when_and_what_would_change_it(tenant_a):
+    with tenancy.tenant_context(tenant_a.id):
+        assert why_not(bot_id=1) is None
+        write_traces([
+            no_trade(1, 0, ReasonCode.MARKET_CLOSED),
+            decision(1, 1),
+            no_trade(1, 2, ReasonCode.RISK_BLOCKED, limit="max_position", value=3, maximum=2),
+            no_trade(1, 3, ReasonCode.RISK_BLOCKED, limit="max_position", value=3, maximum=2),
+        ])
+        answer = why_not(bot_id=1)
+    assert answer["trading"] is False
+    assert answer["reason_code"] == "RISK_BLOCKED"
+    assert answer["since"] == T0 + timedelta(minutes=2)
+    assert answer["details"]["limit"] == "max_position"
+    assert "limit" in answer["what_would_change_it"]
+
+
+def test_why_not_after_a_decision_says_trading(tenant_a):
+    with tenancy.tenant_context(tenant_a.id):
+        write_traces([no_trade(1, 0, ReasonCode.NO_SIGNAL), decision(1, 1)])
+        answer = why_not(bot_id=1)
+    assert answer["trading"] is True and answer["reason_code"] is None
