@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from controlplane import api, views
+from controlplane import api, legacy, views
 
 handler400 = "controlplane.errors.handler400"
 handler403 = "controlplane.errors.handler403"
@@ -23,4 +23,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     re_path(r"^api(/.*)?$", api.api_not_found),
+    path("functions/v1/<str:function_name>", legacy.edge_call_blocked),
+    path("functions/v1/<str:function_name>/<path:rest>", legacy.edge_call_blocked),
 ]
