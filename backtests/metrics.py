@@ -1,0 +1,107 @@
+"""Performance metrics of a run (a backtest, a paper record). Pure numpy; undefined values are None, never 0.
+
+Returns are measured per UTC day (the last equity of each day), annualized with ``days_per_year`` (252 for
+exchange-traded futures, 365 for crypto). Sharpe and Sortino assume a zero risk-free rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class TradeResult:
+    pnl: float  # net of fees
+    fees: float = 0.0
+    slippage: float = 0.0
+    notional: float = 0.0  # traded notional, entry and exit together
+
+
+def _daily_last(timestamps: Sequence[datetime], equity: np.ndarray) -> np.ndarray:
+    days = np.array([ts.date().toordinal() for ts in timestamps])
+    last_of_day = np.flatnonzero(np.append(days[1:] != days[:-1], True))
+    return equity[last_of_day]
+
+
+def _drawdown(timestamps: Sequence[datetime], equity: np.ndarray) -> tuple[float, float]:
+    """(max drawdown as a positive fraction, longest peak-to-recovery time in days, open drawdowns to the end)."""
+    peaks = np.maximum.accumulate(equity)
+    drawdowns = 1.0 - equity / peaks
+    longest = 0.0
+    peak_at = timestamps[0]
+    underwater = False
+    for ts, dd in zip(timestamps, drawdowns):
+        if dd > 0:
+            underwater = True
+            continue
+        if underwater:
+            longest = max(longest, (ts - peak_at).total_seconds() / 86400)
+            underwater = False
+        peak_at = ts
+    if underwater:
+        longest = max(longest, (timestamps[-1] - peak_at).total_seconds() / 86400)
+    return float(drawdowns.max(initial=0.0)), longest
+
+
+def _clean(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 10)
+
+
+def compute_metrics(
+    *,
+    timestamps: Sequence[datetime],
+    equity: Sequence[float],
+    trades: Sequence[TradeResult],
+    exposure_flags: Sequence[bool] | None = None,
+    days_per_year: int = 252,
+) -> dict[str, float | int | None]:
+    """Every metric the backtest report and the autonomy score use."""
+    if len(timestamps) != len(equity) or len(equity) < 2:
+        raise ValueError("metrics need an equity curve of at least two points, one per timestamp")
+    curve = np.asarray(equity, dtype=float)
+    start, end = curve[0], curve[-1]
+    years = (timestamps[-1] - timestamps[0]).total_seconds() / (365.25 * 86400)
+
+    daily = _daily_last(timestamps, curve)
+    daily = np.concatenate(([start], daily)) if daily[0] != start or len(daily) == 1 else daily
+    returns = np.diff(daily) / daily[:-1]
+    mean = returns.mean() if returns.size else None
+    std = returns.std(ddof=1) if returns.size >= 2 else None
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2))) if returns.size >= 2 else None
+    scale = math.sqrt(days_per_year)
+
+    total_return = end / start - 1.0
+    cagr = (end / start) ** (1.0 / years) - 1.0 if years > 0 and end > 0 else None
+    max_dd, dd_days = _drawdown(timestamps, curve)
+
+    pnls = np.array([t.pnl for t in trades], dtype=float)
+    wins, losses = pnls[pnls > 0], pnls[pnls < 0]
+    traded_notional = float(sum(t.notional for t in trades))
+
+    return {
+        "total_return": _clean(total_return),
+        "cagr": _clean(cagr),
+        "volatility": _clean(std * scale if std is not None else None),
+        "sharpe": _clean(mean / std * scale if std else None),
+        "sortino": _clean(mean / downside * scale if downside else None),
+        "max_drawdown": _clean(max_dd),
+        "max_drawdown_duration_days": _clean(dd_days),
+        "calmar": _clean(cagr / max_dd if cagr is not None and max_dd > 0 else None),
+        "win_rate": _clean(len(wins) / len(pnls) if len(pnls) else None),
+        "profit_factor": _clean(wins.sum() / -losses.sum() if len(losses) else None),
+        "average_trade": _clean(pnls.mean() if len(pnls) else None),
+        "number_of_trades": len(pnls),
+        "exposure": _clean(float(np.mean(exposure_flags)) if exposure_flags is not None and len(exposure_flags) else None),
+        "turnover": _clean(traded_notional / float(curve.mean())),
+        "fees_paid": _clean(sum(t.fees for t in trades)),
+        "slippage_paid": _clean(sum(t.slippage for t in trades)),
+        "start_equity": _clean(start),
+        "end_equity": _clean(end),
+    }
