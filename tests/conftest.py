@@ -35,6 +35,18 @@ def django_db_setup(django_test_environment, django_db_blocker):
         owner.creation.destroy_test_db(original_name, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def plain_static_storage():
+    """Admin pages in tests need no collectstatic manifest (production serves hashed files via WhiteNoise)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    storages = {**settings.STORAGES,
+                "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    with override_settings(STORAGES=storages):
+        yield
+
+
 @pytest.fixture
 def committed_db(django_db_blocker):
     """Real commits, for tests where another process (a Celery worker, a thread) must see the rows.
