@@ -21,3 +21,16 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user-{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     password = factory.django.Password("correct horse battery staple")
+
+
+class InstrumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "execution.Instrument"
+        django_get_or_create = ("symbol",)
+
+    symbol = factory.Sequence(lambda n: f"TEST{n}")
+    venue = "CME"
+    asset_class = "future"
+    tick_size = "0.25"
+    multiplier = "50"
+    calendar = "CME_Equity"

@@ -1,0 +1,154 @@
+"""Reads the tick, the API and the backtests share: market status, bar history, and the freshness verdict.
+
+Fail closed: when the bar a tick needs is missing or stale, the answer says so (``DATA_UNAVAILABLE`` /
+``DATA_STALE``) and carries no price. Bars are complete only once their period has ended (``ts + timeframe <=
+as_of``), so a tick never sees a bar still forming, and a replay at a past ``as_of`` sees exactly what a live
+tick would have.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from django.db import connection
+
+from execution.calendars import MarketStatus, calendar_status, open_seconds_between
+from execution.models import Bar, Instrument
+from execution.timeframes import timeframe_delta, timeframe_seconds
+
+
+class DataProblem(enum.StrEnum):
+    """Why a tick has no usable bar; the values are the no-trade reason codes of the same name."""
+
+    DATA_UNAVAILABLE = "DATA_UNAVAILABLE"
+    DATA_STALE = "DATA_STALE"
+
+
+def instrument_by_symbol(symbol: str) -> Instrument | None:
+    return Instrument.objects.filter(symbol=symbol.strip()).first()
+
+
+def market_status(instrument: Instrument, at: datetime) -> MarketStatus:
+    """Open or closed for ``instrument`` at ``at``, its session, and the next open and close."""
+    return calendar_status(instrument.calendar, at)
+
+
+@dataclass(frozen=True)
+class BarHistory:
+    """The last bars up to ``as_of``, oldest first, as read-only numpy arrays (float64; ts as datetime64[us] UTC).
+
+    Read-only because one history is shared by every bot on the instrument in a tick batch.
+    """
+
+    instrument_id: int
+    timeframe: str
+    as_of: datetime
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @property
+    def last_ts(self) -> datetime | None:
+        if not len(self.ts):
+            return None
+        return datetime.fromtimestamp(int(self.ts[-1].astype(np.int64)) / 1_000_000, tz=UTC)
+
+
+_HISTORY_SQL = f"""
+SELECT (extract(epoch FROM ts) * 1000000)::bigint, open::float8, high::float8, low::float8, close::float8,
+       volume::float8
+  FROM {Bar._meta.db_table}
+ WHERE instrument_id = %s AND timeframe = %s AND ts <= %s
+ ORDER BY ts DESC
+ LIMIT %s
+"""
+
+
+def bar_history(*, instrument_id: int, timeframe: str, as_of: datetime, count: int) -> BarHistory:
+    """The ``count`` most recent complete bars at ``as_of``: one indexed query, newest-first scan, reversed."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    latest_open = as_of - timeframe_delta(timeframe)
+    with connection.cursor() as cursor:
+        cursor.execute(_HISTORY_SQL, [instrument_id, timeframe, latest_open, count])
+        rows = cursor.fetchall()
+    rows.reverse()
+    ts = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)).astype("datetime64[us]")
+    prices = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), 5)
+    columns = [ts] + [np.ascontiguousarray(prices[:, i]) for i in range(5)]
+    for column in columns:
+        column.flags.writeable = False
+    return BarHistory(instrument_id, timeframe, as_of, *columns)
+
+
+@dataclass(frozen=True)
+class BarCheck:
+    """The verdict on the latest bar: usable (``problem`` is None) or why not, with the values that decided it."""
+
+    problem: DataProblem | None
+    bar_ts: datetime | None = None
+    close: float | None = None
+    details: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def check_freshness(*, instrument: Instrument, timeframe: str, as_of: datetime, history: BarHistory) -> BarCheck:
+    """Stale when more open-market time than one timeframe has passed since the latest bar closed.
+
+    Counting only open time means Friday's last bar is still current on Sunday before the open, and a
+    holiday is not a gap; an hour of trading with no new 1m bar is.
+    """
+    if not len(history):
+        return BarCheck(DataProblem.DATA_UNAVAILABLE, details={
+            "instrument": instrument.symbol, "timeframe": timeframe, "as_of": as_of.isoformat(),
+            "reason": "no complete bar at or before as_of"})
+    bar_ts = history.last_ts
+    bar_close = bar_ts + timeframe_delta(timeframe)
+    allowed = timeframe_seconds(timeframe)
+    missed = open_seconds_between(instrument.calendar, bar_close, as_of)
+    details = {"instrument": instrument.symbol, "timeframe": timeframe, "as_of": as_of.isoformat(),
+               "bar_ts": bar_ts.isoformat(), "open_seconds_since_bar_close": missed, "allowed_seconds": allowed}
+    if missed > allowed:
+        return BarCheck(DataProblem.DATA_STALE, bar_ts=bar_ts, details=details)
+    return BarCheck(None, bar_ts=bar_ts, close=float(history.close[-1]), details=details)
+
+
+@dataclass(frozen=True)
+class TickBars:
+    """What one (instrument, timeframe) tick batch reads once and hands to every bot on it."""
+
+    instrument: Instrument
+    timeframe: str
+    as_of: datetime
+    status: MarketStatus
+    history: BarHistory
+    check: BarCheck
+
+
+def bars_for_tick(*, instrument: Instrument, timeframe: str, as_of: datetime, count: int) -> TickBars:
+    """One history read, one calendar lookup, one freshness verdict for a whole tick batch."""
+    history = bar_history(instrument_id=instrument.id, timeframe=timeframe, as_of=as_of, count=count)
+    return TickBars(
+        instrument=instrument, timeframe=timeframe, as_of=as_of, status=market_status(instrument, as_of),
+        history=history, check=check_freshness(instrument=instrument, timeframe=timeframe, as_of=as_of,
+                                               history=history),
+    )
+
+
+def latest_bar(*, instrument: Instrument, timeframe: str, as_of: datetime) -> BarCheck:
+    """The bar a tick needs at ``as_of``, or the reason there is none."""
+    history = bar_history(instrument_id=instrument.id, timeframe=timeframe, as_of=as_of, count=1)
+    return check_freshness(instrument=instrument, timeframe=timeframe, as_of=as_of, history=history)
+
