@@ -14,6 +14,8 @@ api_patterns = [
     path("me", api.MeView.as_view(), name="me"),
     path("tenant/members", api.MemberListCreateView.as_view(), name="tenant-members"),
     path("audit-events", api.AuditEventListView.as_view(), name="audit-events"),
+    path("system/status", api.SystemStatusView.as_view(), name="system-status"),
+    path("integrations/", include("integrations.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
