@@ -248,3 +248,4 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "verify", "expires": max(INTEGRATION_VERIFY_INTERVAL_SECONDS - 30, 30)},
     },
 }
+CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}
