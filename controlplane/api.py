@@ -89,3 +89,12 @@ class AuditEventListView(generics.ListAPIView):
 
     def get_queryset(self):
         return AuditEvent.unscoped.select_related("tenant")
+
+
+class SystemStatusView(APIView):
+    """BLOCKED, DEGRADED or OK for the request's tenant, with every blocker and its fix; never OK by default."""
+
+    def get(self, request):
+        from controlplane.status import system_status
+
+        return Response(system_status())

@@ -91,6 +91,12 @@ class ErrorCode(enum.StrEnum):
         "INTEGRATION_TIMEOUT", 504, "The provider did not answer in time.", "Retry; if it persists, check the provider's status.")
     INTEGRATION_RATE_LIMITED = (
         "INTEGRATION_RATE_LIMITED", 429, "The provider is rate limiting us.", "Wait and retry; reduce request frequency.")
+    INTEGRATION_BAD_RESPONSE = (
+        "INTEGRATION_BAD_RESPONSE", 502, "The provider answered with something we could not read.",
+        "Check the provider's status page and the configured base URL, then verify again.")
+    INTEGRATION_UNVERIFIED = (
+        "INTEGRATION_UNVERIFIED", 409, "The provider is configured but has not been verified.",
+        "Run verify for the provider (admin Keys Needed, or POST /api/integrations/verify).")
     EDGE_CALL_BLOCKED = (
         "EDGE_CALL_BLOCKED", 410, "Legacy edge functions are retired; this control plane is the only entry point.",
         "Call the REST endpoint under /api/ listed in the README instead.")

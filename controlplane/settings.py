@@ -17,7 +17,7 @@ EMBEDDED_POSTGRES_DIR = DATA_DIR / "postgres"
 EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6389)
 
 
-def _local_secret(name: str) -> str:
+def _local_secret(name: str, generate=None) -> str:
     """A secret generated once for this checkout; production sets the variable instead."""
     import secrets
 
@@ -25,7 +25,7 @@ def _local_secret(name: str) -> str:
     if not path.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(50))
+        path.write_text(generate() if generate else secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -201,3 +201,51 @@ LOGGING = {
         "celery": {"level": LOG_LEVEL},
     },
 }
+
+# --- Integrations (integrations/, README "Keys") ---
+# Fernet keys for operator-entered credentials, newest first; `manage.py rotate_credentials` re-encrypts under the
+# first. With none set, one is generated once into $CONTROLPLANE_DATA_DIR/credentials-encryption-key.
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[]) or [
+    _local_secret("credentials-encryption-key", generate=_new_fernet_key)
+]
+
+
+def _integration_env_credentials() -> dict[str, str]:
+    """Every registry credential present in the environment: the fallback behind keys entered in admin."""
+    import os
+
+    from integrations.registry import all_providers
+
+    names = {f.name for p in all_providers() for f in p.fields}
+    found = {name: os.environ[name] for name in names if os.environ.get(name, "").strip()}
+    found.setdefault("REDIS_URL", REDIS_URL)
+    return found
+
+
+INTEGRATION_ENV_CREDENTIALS = _integration_env_credentials()
+# Per-provider base URL overrides ("openai=https://proxy.example,polygon=..."), for proxies and test servers.
+INTEGRATION_BASE_URLS = env.dict("INTEGRATION_BASE_URLS", default={})
+INTEGRATION_TIMEOUT_SECONDS = env.float("INTEGRATION_TIMEOUT_SECONDS", default=10.0)
+INTEGRATION_RETRY_ATTEMPTS = env.int("INTEGRATION_RETRY_ATTEMPTS", default=3)
+INTEGRATION_RETRY_BACKOFF_SECONDS = env.float("INTEGRATION_RETRY_BACKOFF_SECONDS", default=0.5)
+INTEGRATION_BREAKER_FAIL_MAX = env.int("INTEGRATION_BREAKER_FAIL_MAX", default=5)
+INTEGRATION_BREAKER_RESET_SECONDS = env.int("INTEGRATION_BREAKER_RESET_SECONDS", default=60)
+INTEGRATION_VERIFY_INTERVAL_SECONDS = env.int("INTEGRATION_VERIFY_INTERVAL_SECONDS", default=3600)
+STATUS_PROBE_TIMEOUT_SECONDS = env.float("STATUS_PROBE_TIMEOUT_SECONDS", default=2.0)
+# A worker or beat heartbeat older than this makes system status DEGRADED.
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=60)
+
+CELERY_BEAT_SCHEDULE = {
+    "integrations-reverify": {
+        "task": "integrations.reverify_all_tenants",
+        "schedule": INTEGRATION_VERIFY_INTERVAL_SECONDS,
+        "options": {"queue": "verify", "expires": max(INTEGRATION_VERIFY_INTERVAL_SECONDS - 30, 30)},
+    },
+}
+CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}

@@ -15,6 +15,8 @@ api_patterns = [
     path("tenant/members", api.MemberListCreateView.as_view(), name="tenant-members"),
     path("audit-events", api.AuditEventListView.as_view(), name="audit-events"),
     path("", include("execution.urls")),
+    path("system/status", api.SystemStatusView.as_view(), name="system-status"),
+    path("integrations/", include("integrations.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -1,0 +1,114 @@
+"""GET /api/system/status: BLOCKED, DEGRADED or OK, never OK by default.
+
+Reads every app: integrations directly (a lower layer), bots and the scheduler through controlplane.hooks.
+Each probe has a timeout, so the answer comes back within a bounded time with Redis, Celery or a provider down.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from controlplane import hooks, tenancy
+from controlplane.errors import ErrorCode
+from controlplane.models import ProcessHeartbeat
+from controlplane.trace import current_trace_id
+
+logger = logging.getLogger(__name__)
+
+BLOCKED, DEGRADED, OK = "BLOCKED", "DEGRADED", "OK"
+
+
+def _issue(code: ErrorCode | str, component: str, message: str, suggested_fix: str) -> dict:
+    return {"code": str(code), "component": component, "message": message, "suggested_fix": suggested_fix}
+
+
+def probe_database() -> dict | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = %s", [int(settings.STATUS_PROBE_TIMEOUT_SECONDS * 1000)])
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        logger.warning("status: database probe failed", exc_info=exc)
+        return _issue(ErrorCode.SERVICE_UNAVAILABLE, "database", "The database is unreachable.",
+                      "Check DATABASE_URL and that Postgres is running.")
+    return None
+
+
+def probe_redis(url: str | None = None) -> dict | None:
+    timeout = settings.STATUS_PROBE_TIMEOUT_SECONDS
+    client = redis.Redis.from_url(url or settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    except redis.RedisError:
+        return _issue(ErrorCode.SERVICE_UNAVAILABLE, "redis", "Redis is unreachable: no background work runs.",
+                      "Check REDIS_URL and that Redis is running.")
+    finally:
+        client.close()
+    return None
+
+
+def scheduler_state(tenant_id: int) -> tuple[dict, list[dict]]:
+    stale_before = timezone.now() - timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS)
+    beats = list(ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.Kind.BEAT).order_by("-last_seen_at")[:1])
+    workers = list(ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.Kind.WORKER, last_seen_at__gte=stale_before))
+    last_beat_at = beats[0].last_seen_at if beats else None
+    beat_alive = bool(last_beat_at and last_beat_at >= stale_before)
+    issues = []
+    if not beat_alive:
+        issues.append(_issue(ErrorCode.SERVICE_UNAVAILABLE, "celery.beat",
+                             "No fresh Celery beat heartbeat: scheduled work is not running.",
+                             "Start exactly one beat: celery -A controlplane beat -l INFO"))
+    if not workers:
+        issues.append(_issue(ErrorCode.SERVICE_UNAVAILABLE, "celery.worker",
+                             "No fresh Celery worker heartbeat: queued work is not running.",
+                             "Start a worker: celery -A controlplane worker -Q ticks,oms,backtests,verify,default"))
+    state = {
+        "beat_alive": beat_alive,
+        "last_beat_at": last_beat_at,
+        "workers": [{"hostname": w.hostname, "queues": w.queues, "last_seen_at": w.last_seen_at} for w in workers],
+        "last_tick_at": hooks.call("scheduler.last_tick_at", tenant_id, default=None),
+    }
+    return state, issues
+
+
+def system_status(*, redis_url: str | None = None) -> dict:
+    """The whole answer, for the current tenant."""
+    from integrations.status import integration_blockers_and_problems
+
+    tenant_id = tenancy.require_tenant_id()
+    blockers: list[dict] = []
+    degradations: list[dict] = []
+    database_problem = probe_database()
+    scheduler: dict = {"beat_alive": False, "last_beat_at": None, "workers": [], "last_tick_at": None}
+    integrations: dict = {}
+    if database_problem:
+        blockers.append(database_problem)
+    else:
+        key_blockers, problems, integrations = integration_blockers_and_problems()
+        blockers.extend(key_blockers)
+        degradations.extend(problems)
+        scheduler, scheduler_issues = scheduler_state(tenant_id)
+        degradations.extend(scheduler_issues)
+        degradations.extend(hooks.call("status.market_data_problems", tenant_id, default=[]) or [])
+    redis_problem = probe_redis(redis_url)
+    if redis_problem:
+        degradations.append(redis_problem)
+    status = BLOCKED if blockers else DEGRADED if degradations else OK
+    return {
+        "status": status,
+        "autonomy_allowed": status == OK,
+        "blockers": [{**b, "severity": "blocking"} for b in blockers]
+        + [{**d, "severity": "degrading"} for d in degradations],
+        "bots": {"byAutonomyTier": hooks.call("bots.by_autonomy_tier", tenant_id, default={}) or {}},
+        "scheduler": scheduler,
+        "integrations": integrations,
+        "checked_at": timezone.now(),
+        "trace_id": current_trace_id(),
+    }

@@ -1,0 +1,99 @@
+"""Admin: the Keys Needed page (owners enter and clear keys there) and observatories of verifications and usage."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
+from controlplane.errors import ControlPlaneError
+from controlplane.models import Membership
+from integrations import checklist, services
+from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
+from integrations.registry import get_provider
+
+
+def is_tenant_owner(request) -> bool:
+    tenant = getattr(request, "tenant", None)
+    if tenant is None:
+        return False
+    if request.user.is_superuser:
+        return True
+    return Membership.objects.filter(user=request.user, role=Membership.Role.OWNER).exists()
+
+
+@admin.register(IntegrationCredential)
+class IntegrationCredentialAdmin(ObservatoryAdmin):
+    """Which keys are set, by whom and when; never the value. Keys are entered on the Keys Needed page."""
+
+    list_display = ("provider", "name", "hint", "set_by", "set_at")
+    list_filter = ("provider",)
+    list_select_related = ("set_by",)
+    fields = ("provider", "name", "hint", "set_by", "set_at")
+    readonly_fields = fields
+
+    @admin.display(description="ends in")
+    def hint(self, obj):
+        return f"…{obj.last4}" if obj.last4 else "(hidden)"
+
+    def get_urls(self):
+        return [
+            path("keys-needed/", self.admin_site.admin_view(self.keys_needed_view), name="integrations_keys_needed"),
+        ] + super().get_urls()
+
+    def keys_needed_view(self, request):
+        owner = is_tenant_owner(request)
+        if request.method == "POST":
+            if not owner:
+                raise PermissionDenied("Only an owner of the tenant may set or clear keys.")
+            self._apply(request)
+            return redirect(reverse("admin:integrations_keys_needed"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Keys Needed",
+            "checklist": checklist.keys_needed() if request.tenant else None,
+            "status_rows": {r["provider"]: r for r in checklist.provider_status_rows()} if request.tenant else {},
+            "is_owner": owner,
+        }
+        return TemplateResponse(request, "admin/integrations/keys_needed.html", context)
+
+    def _apply(self, request) -> None:
+        provider = request.POST.get("provider", "")
+        spec = get_provider(provider)
+        try:
+            if "clear" in request.POST:
+                services.credential_clear(provider=provider, name=request.POST["clear"], actor=request.user)
+                messages.success(request, f"Cleared {request.POST['clear']}.")
+            elif "verify" in request.POST:
+                result = services.verify_provider(provider=provider, actor=request.user)
+                level = messages.SUCCESS if result.status == "ok" else messages.ERROR
+                messages.add_message(request, level, f"Verify {provider}: {result.status} {result.error_code} "
+                                                     f"{result.message} (trace {result.trace_id})")
+            else:
+                values = {f.name: request.POST.get(f.name, "") for f in (spec.fields if spec else ())}
+                values = {k: v for k, v in values.items() if v.strip()}
+                services.credentials_set(provider=provider, values=values, actor=request.user)
+                messages.success(request, f"Saved {', '.join(values)} for {provider}.")
+        except ControlPlaneError as exc:
+            messages.error(request, f"{exc.message} {exc.details or ''}")
+
+
+@admin.register(IntegrationVerification)
+class IntegrationVerificationAdmin(ObservatoryAdmin):
+    list_display = ("verified_at", "provider", "status", "error_code", "latency_ms", "source", "trace_id")
+    list_filter = ("status", "provider")
+    search_fields = ("trace_id", "provider")
+    readonly_fields = [f.name for f in IntegrationVerification._meta.fields]
+
+
+@admin.register(IntegrationUsageEvent)
+class IntegrationUsageEventAdmin(ObservatoryAdmin):
+    list_display = ("created_at", "provider", "operation", "status", "error_code", "latency_ms", "bot_id", "trace_id")
+    list_filter = ("status", "provider")
+    search_fields = ("trace_id", "operation")
+    readonly_fields = [f.name for f in IntegrationUsageEvent._meta.fields]
+    show_full_result_count = False
+    paginator = FixedCountPaginator

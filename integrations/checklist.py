@@ -1,0 +1,170 @@
+"""Which keys are needed now: the enabled capabilities, the Keys Needed checklist, and the status rows.
+
+Enabled capabilities (fail closed, decided here and documented in the README):
+
+- **Market data** is always enabled: at least one market-data provider (databento or polygon) must be fully
+  configured, since no bot can run on live data without one.
+- **Infrastructure**: Redis (REDIS_URL, from the deployment).
+- **What the tenant's bots use**: every venue and data source of the tenant's enabled bots, through the
+  ``integrations.providers_in_use`` hook (registered by the bots app). With no bots, or before the bots app
+  registers the hook, no broker, venue, AI or SMS key is required; they are listed as optional.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from controlplane import hooks, tenancy
+from controlplane.errors import ErrorCode
+from integrations import credentials
+from integrations.clients.base import breaker_state
+from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
+from integrations.registry import Category, Provider, all_providers, get_provider, providers_in
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A capability that is on, satisfied by any one of ``providers`` being fully configured."""
+
+    capability: str
+    providers: tuple[str, ...]
+
+
+def providers_in_use() -> set[str]:
+    tenant_id = tenancy.current_tenant_id()
+    if tenant_id is None:
+        return set()
+    used = hooks.call("integrations.providers_in_use", tenant_id, default=set()) or set()
+    return {p for p in used if get_provider(p) is not None}
+
+
+def enabled_requirements() -> list[Requirement]:
+    requirements = [
+        Requirement("market data for live ticks", tuple(p.provider for p in providers_in(Category.MARKET_DATA))),
+        Requirement("Celery broker, cache and rate limits", ("redis",)),
+    ]
+    for name in sorted(providers_in_use()):
+        spec = get_provider(name)
+        requirements.append(Requirement(spec.unlocks or f"bots using {name}", (name,)))
+    return requirements
+
+
+def _fix_for_missing(spec: Provider, missing: list[str]) -> str:
+    where = "the deployment's environment" if not spec.tenant_configurable else "admin (Integrations > Keys Needed)"
+    return f"Set {', '.join(missing)} in {where}, then verify {spec.provider}."
+
+
+def missing_key_blockers() -> list[dict]:
+    """One blocker per key that an enabled capability needs and nobody set (a one-of group is one blocker)."""
+    blockers = []
+    for requirement in enabled_requirements():
+        specs = [get_provider(p) for p in requirement.providers]
+        missing_by_provider = {s.provider: credentials.missing_env_vars(s) for s in specs}
+        if any(not missing for missing in missing_by_provider.values()):
+            continue
+        if len(specs) == 1:
+            spec = specs[0]
+            for name in missing_by_provider[spec.provider]:
+                blockers.append({
+                    "code": str(ErrorCode.INTEGRATION_KEY_MISSING), "component": f"integrations.{spec.provider}",
+                    "provider": spec.provider, "missing_env_vars": [name],
+                    "message": f"{name} is missing: {requirement.capability} needs {spec.label}.",
+                    "suggested_fix": _fix_for_missing(spec, [name]),
+                })
+        else:
+            options = " or ".join(f"{', '.join(m)} ({p})" for p, m in missing_by_provider.items())
+            blockers.append({
+                "code": str(ErrorCode.INTEGRATION_KEY_MISSING), "component": "integrations.market_data",
+                "provider": None, "missing_env_vars": sorted({n for m in missing_by_provider.values() for n in m}),
+                "message": f"No provider for {requirement.capability} is configured.",
+                "suggested_fix": f"Set {options} in admin (Integrations > Keys Needed), then verify it.",
+            })
+    return blockers
+
+
+def keys_needed() -> dict:
+    """The checklist, grouped by category in the registry's order."""
+    required_providers = {}
+    for requirement in enabled_requirements():
+        for name in requirement.providers:
+            required_providers.setdefault(name, requirement)
+    groups = []
+    for category in Category.ORDER:
+        rows = []
+        for spec in providers_in(category):
+            states = credentials.field_states(spec)
+            requirement = required_providers.get(spec.provider)
+            for state in states:
+                needed = bool(requirement) and state.required
+                rows.append({
+                    **state.as_dict(), "provider": spec.provider, "provider_label": spec.label,
+                    "unlocks": spec.unlocks, "needed_now": needed, "tenant_configurable": spec.tenant_configurable,
+                    "needed_for": requirement.capability if needed else None,
+                    "one_of": list(requirement.providers) if needed and len(requirement.providers) > 1 else None,
+                    "suggested_fix": None if state.is_set else _fix_for_missing(spec, [state.name]),
+                    "docs_url": spec.docs_url,
+                })
+        groups.append({"category": category, "keys": rows})
+    blockers = missing_key_blockers()
+    return {"complete": not blockers, "blockers": blockers, "groups": groups}
+
+
+# --- status rows -------------------------------------------------------------------------------------------------
+
+
+def latest_verifications() -> dict[str, IntegrationVerification]:
+    rows = IntegrationVerification.objects.order_by("provider", "-verified_at", "-id").distinct("provider")
+    return {v.provider: v for v in rows}
+
+
+def provider_status_rows() -> list[dict]:
+    """One row per provider; nothing defaults to a success value (never verified means not connected)."""
+    tenant_id = tenancy.require_tenant_id()
+    verifications = latest_verifications()
+    since = timezone.now() - timedelta(hours=24)
+    usage = {
+        row["provider"]: row
+        for row in IntegrationUsageEvent.objects.values("provider").annotate(
+            last_used_at=Max("created_at"), count_24h=Count("id", filter=Q(created_at__gte=since))
+        )
+    }
+    changed = {
+        row["provider"]: row["changed_at"]
+        for row in IntegrationCredential.objects.values("provider").annotate(changed_at=Max("set_at"))
+    }
+    rows = []
+    for spec in all_providers():
+        states = credentials.field_states(spec)
+        missing = credentials.missing_env_vars(spec, states)
+        verification = verifications.get(spec.provider)
+        stale = verification is not None and changed.get(spec.provider) and changed[spec.provider] > verification.verified_at
+        if missing:
+            code = ErrorCode.INTEGRATION_KEY_MISSING
+        elif verification is None or stale:
+            code = ErrorCode.INTEGRATION_UNVERIFIED
+        elif verification.status != IntegrationVerification.Status.OK:
+            code = ErrorCode(verification.error_code) if verification.error_code in ErrorCode.__members__ else ErrorCode.INTEGRATION_UNREACHABLE
+        else:
+            code = None
+        used = usage.get(spec.provider, {})
+        rows.append({
+            "provider": spec.provider,
+            "category": spec.category,
+            "configured": not missing,
+            "connected": code is None,
+            "source": credentials.source_of(states),
+            "last_verified_at": verification.verified_at if verification else None,
+            "last_verification_status": verification.status if verification else None,
+            "last_used_at": used.get("last_used_at"),
+            "proof_of_use_count_24h": used.get("count_24h", 0),
+            "missing_env_vars": missing,
+            "error_code": str(code) if code else None,
+            "suggested_fix": (_fix_for_missing(spec, missing) if missing else code.suggested_fix) if code else None,
+            "circuit_breaker": breaker_state(spec.provider, tenant_id),
+            "unlocks": spec.unlocks,
+        })
+    return rows
