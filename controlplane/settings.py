@@ -189,6 +189,22 @@ CELERY_BEAT_SCHEDULER = "controlplane.beat:HeartbeatDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
 
+# Bot lifecycle (bots app): watchdog, runner restarts, job leases, the gate to LIVE.
+WATCHDOG_INTERVAL_SECONDS = env.int("WATCHDOG_INTERVAL_SECONDS", default=30)
+RUNNER_HEARTBEAT_STALE_SECONDS = env.int("RUNNER_HEARTBEAT_STALE_SECONDS", default=180)
+RUNNER_MAX_RESTARTS = env.int("RUNNER_MAX_RESTARTS", default=3)
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=600)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+BOT_LIVE_MIN_PAPER_TRADES = env.int("BOT_LIVE_MIN_PAPER_TRADES", default=20)
+BOT_LIVE_MIN_PAPER_DAYS = env.int("BOT_LIVE_MIN_PAPER_DAYS", default=10)
+CELERY_BEAT_SCHEDULE = {
+    "bots-watchdog": {
+        "task": "bots.watchdog",
+        "schedule": WATCHDOG_INTERVAL_SECONDS,
+        "options": {"expires": WATCHDOG_INTERVAL_SECONDS * 0.9},
+    },
+}
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,

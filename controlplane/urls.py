@@ -16,6 +16,7 @@ api_patterns = [
     path("audit-events", api.AuditEventListView.as_view(), name="audit-events"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("bots.urls")),
 ]
 
 urlpatterns = [
