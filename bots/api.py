@@ -173,6 +173,9 @@ class SystemUnkillView(APIView):
 
 
 class RunnerFilter(django_filters.FilterSet):
+    # A plain id: a model-choice filter would build its queryset outside any tenant context.
+    bot = django_filters.NumberFilter(field_name="bot_id")
+
     class Meta:
         model = Runner
         fields = ["status", "bot"]
@@ -216,6 +219,9 @@ class RunnerRestartView(_RunnerActionView):
 
 
 class JobFilter(django_filters.FilterSet):
+    # A plain id: a model-choice filter would build its queryset outside any tenant context.
+    bot = django_filters.NumberFilter(field_name="bot_id")
+
     class Meta:
         model = Job
         fields = ["kind", "status", "bot"]
