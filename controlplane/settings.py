@@ -168,6 +168,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"BotStageEnum": "bots.models.Stage"},
 }
 
 # Celery: JSON only, queues per kind of work, beat schedule kept in the database.

@@ -15,7 +15,7 @@ from tests.factories import TenantFactory, UserFactory
 
 
 @pytest.fixture
-def committed_bot(committed_db):
+def committed_bot(django_db_setup, committed_db):
     tenant = TenantFactory(slug="race")
     user = UserFactory(username="racer")
     with tenancy.tenant_context(tenant.id), transaction.atomic():
