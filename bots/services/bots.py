@@ -15,6 +15,7 @@ from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 
+
 def bot_create(
     *, actor, name: str, strategy: str, parameters: Mapping[str, Any] | None = None, instruments: list[str],
     venue: str = "sim", data_source: str = "imported", risk_limits: dict | None = None, starter_key: str = "",

@@ -8,6 +8,7 @@ from bots.models import Bot
 from bots.strategies import StrategyParameterError, UnknownStrategy, get_strategy
 from controlplane.errors import ControlPlaneError, ErrorCode
 
+
 CONFIG_FIELDS = ("strategy", "parameters", "instruments", "venue", "data_source")
 EDITABLE_FIELDS = (*CONFIG_FIELDS, "name", "risk_limits")
 

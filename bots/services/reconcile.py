@@ -11,6 +11,7 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 
+
 POSITION_TOLERANCE = 1e-9
 
 

@@ -16,6 +16,7 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 
+
 def _refuse_unrunnable(bot: Bot) -> None:
     """Safe-start: every reason a bot may not run, each with its own code."""
     block = selectors.trading_block(bot)
