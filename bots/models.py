@@ -1,1 +1,276 @@
-"""Models of the bots app arrive with their issue."""
+"""Bots and everything that governs their life: stages, kill switches, runners, jobs, reconciliations, and the
+backtest results the promotion gate reads. State changes happen only in bots/services.py."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from controlplane.models import TenantOwnedModel
+
+
+class Stage(models.TextChoices):
+    LAB = "LAB", "Lab"
+    BACKTESTED = "BACKTESTED", "Backtested"
+    PAPER = "PAPER", "Paper"
+    LIVE = "LIVE", "Live"
+    RETIRED = "RETIRED", "Retired"
+
+
+# The promotion ladder; RETIRED is off it (reached by demotion, never left).
+STAGE_ORDER = [Stage.LAB, Stage.BACKTESTED, Stage.PAPER, Stage.LIVE]
+
+SIM_VENUE = "sim"
+IMPORTED_DATA_SOURCE = "imported"
+
+
+class Bot(TenantOwnedModel):
+    class AutonomyTier(models.TextChoices):
+        T0 = "T0", "T0 locked"
+        T1 = "T1", "T1 paper only"
+        T2 = "T2", "T2 live, reduced limits"
+        T3 = "T3", "T3 live"
+
+    name = models.CharField(max_length=200)
+    strategy = models.CharField(max_length=64, help_text="A name from the strategy registry (bots.strategies).")
+    parameters = models.JSONField(default=dict, help_text="Validated against the strategy's schema.")
+    parameters_hash = models.CharField(max_length=64, help_text="sha256 of strategy and parameters; backtests match it.")
+    instruments = models.JSONField(default=list)
+    venue = models.CharField(max_length=64, default=SIM_VENUE)
+    data_source = models.CharField(max_length=64, default=IMPORTED_DATA_SOURCE)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.LAB, db_index=True)
+    autonomy_tier = models.CharField(max_length=2, choices=AutonomyTier.choices, default=AutonomyTier.T0)
+    risk_limits = models.JSONField(default=dict, blank=True)
+
+    killed = models.BooleanField(default=False, db_index=True)
+    killed_at = models.DateTimeField(null=True, blank=True)
+    killed_by = models.CharField(max_length=150, blank=True)
+    kill_reason = models.TextField(blank=True)
+
+    reconcile_mismatch = models.BooleanField(
+        default=False, help_text="Set by a reconcile that found a difference; blocks starts and new orders.")
+    live_approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                         related_name="+")
+    live_approved_at = models.DateTimeField(null=True, blank=True)
+    starter_key = models.CharField(max_length=64, blank=True, help_text="Set on bots made by the starter pack.")
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="bot_unique_name_per_tenant"),
+            models.UniqueConstraint(fields=["tenant", "starter_key"], condition=~Q(starter_key=""),
+                                    name="bot_unique_starter_key_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.stage})"
+
+    def snapshot(self) -> dict:
+        """The fields an audit event records before and after a change."""
+        return {
+            "name": self.name, "strategy": self.strategy, "parameters": self.parameters,
+            "instruments": self.instruments, "venue": self.venue, "data_source": self.data_source,
+            "stage": self.stage, "killed": self.killed, "reconcile_mismatch": self.reconcile_mismatch,
+            "risk_limits": self.risk_limits, "autonomy_tier": self.autonomy_tier,
+        }
+
+
+class TenantKillSwitch(TenantOwnedModel):
+    """The tenant-level kill, latched until an owner unkills it. One row per tenant once first used."""
+
+    killed = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="tenant_kill_switch_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"tenant {self.tenant_id} {'KILLED' if self.killed else 'live'}"
+
+
+class GlobalKillSwitch(models.Model):
+    """The platform-wide kill (superusers only). A single row, id 1; not tenant-owned so every tenant reads it."""
+
+    SINGLETON_ID = 1
+
+    killed = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"global {'KILLED' if self.killed else 'live'}"
+
+
+class CancelRequest(TenantOwnedModel):
+    """A kill's request to cancel open orders, for the OMS to process (issue 5). Global kills have no tenant."""
+
+    class Scope(models.TextChoices):
+        BOT = "BOT", "Bot"
+        TENANT = "TENANT", "Tenant"
+        GLOBAL = "GLOBAL", "Global"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+
+    tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+")
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, null=True, blank=True, related_name="cancel_requests")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reason = models.TextField()
+    requested_by = models.CharField(max_length=150)
+    trace_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class Runner(TenantOwnedModel):
+    """A bot's running instance. At most one active (not STOPPED or FAILED) runner per bot."""
+
+    class Status(models.TextChoices):
+        STARTING = "STARTING", "Starting"
+        RUNNING = "RUNNING", "Running"
+        STOPPING = "STOPPING", "Stopping"
+        STOPPED = "STOPPED", "Stopped"
+        STALE = "STALE", "Stale"
+        FAILED = "FAILED", "Failed"
+
+    ACTIVE_STATUSES = (Status.STARTING, Status.RUNNING, Status.STOPPING, Status.STALE)
+    TERMINAL_STATUSES = (Status.STOPPED, Status.FAILED)
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="runners")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.STARTING, db_index=True)
+    started_by = models.CharField(max_length=150)
+    started_at = models.DateTimeField()
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_tick_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.TextField(blank=True)
+    restart_count = models.PositiveIntegerField(default=0)
+    trace_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot"], condition=Q(status__in=["STARTING", "RUNNING", "STOPPING", "STALE"]),
+                                    name="runner_one_active_per_bot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"runner {self.pk} of bot {self.bot_id} ({self.status})"
+
+
+class Job(TenantOwnedModel):
+    """Typed long-running work the UI follows. Handlers per kind are registered in bots.jobs."""
+
+    class Kind(models.TextChoices):
+        BACKTEST = "BACKTEST", "Backtest"
+        VERIFY = "VERIFY", "Verify integrations"
+        RECONCILE = "RECONCILE", "Reconcile positions"
+        TICK_BATCH = "TICK_BATCH", "Tick batch"
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED", "Queued"
+        RUNNING = "RUNNING", "Running"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    TERMINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, null=True, blank=True, related_name="jobs")
+    params = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+    trace_id = models.CharField(max_length=64)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} {self.kind} ({self.status})"
+
+
+class Reconciliation(TenantOwnedModel):
+    """One comparison of a bot's internal positions with its venue's."""
+
+    class Status(models.TextChoices):
+        MATCHED = "MATCHED", "Matched"
+        MISMATCH = "MISMATCH", "Mismatch"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="reconciliations")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    venue = models.CharField(max_length=64)
+    internal_positions = models.JSONField(default=dict)
+    venue_positions = models.JSONField(default=dict)
+    differences = models.JSONField(default=dict)
+    is_flat = models.BooleanField(help_text="Both sides hold no position in any instrument.")
+    requested_by = models.CharField(max_length=150)
+    trace_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class BacktestResult(TenantOwnedModel):
+    """A finished (or failed) backtest of a bot's configuration: what the gate to BACKTESTED reads.
+
+    The engine (backtests app) writes these; the gate passes when one is FINISHED, classified PASS, and has the
+    bot's current ``parameters_hash``.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "RUNNING", "Running"
+        FINISHED = "FINISHED", "Finished"
+        FAILED = "FAILED", "Failed"
+
+    class Classification(models.TextChoices):
+        PASS = "PASS", "Pass"
+        MARGINAL = "MARGINAL", "Marginal"
+        FAIL = "FAIL", "Fail"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="backtest_results")
+    strategy = models.CharField(max_length=64)
+    parameters = models.JSONField(default=dict)
+    parameters_hash = models.CharField(max_length=64, db_index=True)
+    instruments = models.JSONField(default=list)
+    timeframe = models.CharField(max_length=8)
+    range_start = models.DateTimeField()
+    range_end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    metrics = models.JSONField(default=dict, blank=True)
+    classification = models.CharField(max_length=10, choices=Classification.choices, blank=True)
+    classification_reasons = models.JSONField(default=list, blank=True)
+    trace_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]

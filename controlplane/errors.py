@@ -97,6 +97,39 @@ class ErrorCode(enum.StrEnum):
     INTEGRATION_UNVERIFIED = (
         "INTEGRATION_UNVERIFIED", 409, "The provider is configured but has not been verified.",
         "Run verify for the provider (admin Keys Needed, or POST /api/integrations/verify).")
+    # Bot lifecycle (bots app).
+    PROMOTION_GATE_FAILED = (
+        "PROMOTION_GATE_FAILED", 409, "The bot does not pass the gates of the requested stage.",
+        "Fix each failing gate listed in details.gates (each has its own fix), then promote again.")
+    BOT_KILLED = (
+        "BOT_KILLED", 409, "The bot is killed.",
+        "An owner unkills it (POST /api/bots/{id}/unkill with a reason) after reconciling its positions.")
+    TENANT_KILLED = (
+        "TENANT_KILLED", 409, "The tenant's kill switch is on.",
+        "An owner unkills the tenant (POST /api/tenant/unkill with a reason).")
+    SYSTEM_KILLED = (
+        "SYSTEM_KILLED", 409, "The platform-wide kill switch is on.",
+        "A superuser unkills the platform (POST /api/system/unkill with a reason).")
+    BOT_RETIRED = (
+        "BOT_RETIRED", 409, "The bot is retired.", "Create a new bot; a retired bot cannot run or change.")
+    RECONCILE_MISMATCH = (
+        "RECONCILE_MISMATCH", 409, "The bot's positions differ from its venue's; new orders are blocked.",
+        "Resolve the difference at the venue, then POST /api/bots/{id}/reconcile until it matches.")
+    RECONCILE_SOURCE_MISSING = (
+        "RECONCILE_SOURCE_MISSING", 409, "No position source is installed for this bot's venue; nothing was compared.",
+        "Install the execution layer for this venue (it registers the position source), then reconcile again.")
+    UNKILL_NEEDS_RECONCILE = (
+        "UNKILL_NEEDS_RECONCILE", 409, "Unkilling needs a flat reconciliation since the kill, or a positions decision.",
+        "Reconcile the bot until it is flat, or send positions_decision (keep_positions or flattened_at_venue).")
+    RUNNER_ALREADY_ACTIVE = (
+        "RUNNER_ALREADY_ACTIVE", 409, "The bot already has an active runner.",
+        "Stop or restart the active runner listed in details instead of starting another.")
+    JOB_HANDLER_MISSING = (
+        "JOB_HANDLER_MISSING", 409, "No handler is installed for this kind of job.",
+        "Install the app that runs this kind of job; details name the kind.")
+    JOB_LEASE_EXPIRED = (
+        "JOB_LEASE_EXPIRED", 409, "The job's worker stopped reporting before its lease expired.",
+        "Retry the job (POST /api/jobs/{id}/retry) and check the workers of its queue.")
     EDGE_CALL_BLOCKED = (
         "EDGE_CALL_BLOCKED", 410, "Legacy edge functions are retired; this control plane is the only entry point.",
         "Call the REST endpoint under /api/ listed in the README instead.")

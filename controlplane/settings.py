@@ -168,6 +168,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"BotStageEnum": "bots.models.Stage"},
 }
 
 # Celery: JSON only, queues per kind of work, beat schedule kept in the database.
@@ -188,6 +189,22 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "controlplane.beat:HeartbeatDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
+
+# Bot lifecycle (bots app): watchdog, runner restarts, job leases, the gate to LIVE.
+WATCHDOG_INTERVAL_SECONDS = env.int("WATCHDOG_INTERVAL_SECONDS", default=30)
+RUNNER_HEARTBEAT_STALE_SECONDS = env.int("RUNNER_HEARTBEAT_STALE_SECONDS", default=180)
+RUNNER_MAX_RESTARTS = env.int("RUNNER_MAX_RESTARTS", default=3)
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=600)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+BOT_LIVE_MIN_PAPER_TRADES = env.int("BOT_LIVE_MIN_PAPER_TRADES", default=20)
+BOT_LIVE_MIN_PAPER_DAYS = env.int("BOT_LIVE_MIN_PAPER_DAYS", default=10)
+CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires just under its interval
+    "bots-watchdog": {
+        "task": "bots.watchdog",
+        "schedule": WATCHDOG_INTERVAL_SECONDS,
+        "options": {"expires": WATCHDOG_INTERVAL_SECONDS * 0.9},
+    },
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -241,11 +258,9 @@ STATUS_PROBE_TIMEOUT_SECONDS = env.float("STATUS_PROBE_TIMEOUT_SECONDS", default
 # A worker or beat heartbeat older than this makes system status DEGRADED.
 HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=60)
 
-CELERY_BEAT_SCHEDULE = {
-    "integrations-reverify": {
-        "task": "integrations.reverify_all_tenants",
-        "schedule": INTEGRATION_VERIFY_INTERVAL_SECONDS,
-        "options": {"queue": "verify", "expires": max(INTEGRATION_VERIFY_INTERVAL_SECONDS - 30, 30)},
-    },
+CELERY_BEAT_SCHEDULE["integrations-reverify"] = {
+    "task": "integrations.reverify_all_tenants",
+    "schedule": INTEGRATION_VERIFY_INTERVAL_SECONDS,
+    "options": {"queue": "verify", "expires": max(INTEGRATION_VERIFY_INTERVAL_SECONDS - 30, 30)},
 }
 CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}

@@ -19,6 +19,7 @@ api_patterns = [
     path("integrations/", include("integrations.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("bots.urls")),
 ]
 
 urlpatterns = [

@@ -39,3 +39,11 @@ def test_env_example_documents_every_variable_the_settings_read():
     names = set(re.findall(r'env\.(?:str|int|bool|list|float|db_url|get)\("([A-Z][A-Z0-9_]+)"', sources))
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (BASE_DIR / ".env.example").read_text(), re.M))
     assert names - documented == set()
+
+
+def test_every_app_beat_schedule_survives_in_settings():
+    from django.conf import settings
+
+    assert {"bots-watchdog", "integrations-reverify"} <= set(settings.CELERY_BEAT_SCHEDULE)
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert 0 < entry["options"]["expires"] <= entry["schedule"], name

@@ -1,0 +1,136 @@
+"""The lifecycle in the operator's console: bots, runners and jobs with filters, and actions that call the same
+services as the API (and show the same error codes, fixes and trace ids)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from bots import services
+from bots.models import BacktestResult, Bot, CancelRequest, Job, Reconciliation, Runner, TenantKillSwitch
+from controlplane.admin import ObservatoryAdmin
+from controlplane.errors import ControlPlaneError
+from controlplane.trace import current_trace_id
+
+
+def _apply(modeladmin, request, queryset, label: str, call) -> None:
+    """Run ``call(obj)`` for each selected row; report each success and each refusal with its code and fix."""
+    for obj in queryset:
+        try:
+            call(obj)
+        except ControlPlaneError as exc:
+            modeladmin.message_user(
+                request, f"{obj}: {label} refused: {exc.code}: {exc.message} Fix: {exc.suggested_fix} "
+                         f"(trace {current_trace_id()})", level=messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"{obj}: {label} done.", level=messages.SUCCESS)
+
+
+class StageFilter(admin.SimpleListFilter):
+    title = "trading state"
+    parameter_name = "trading"
+
+    def lookups(self, request, model_admin):
+        return [("killed", "Killed"), ("mismatch", "Reconcile mismatch"), ("ok", "Clear")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "killed":
+            return queryset.filter(killed=True)
+        if self.value() == "mismatch":
+            return queryset.filter(reconcile_mismatch=True)
+        if self.value() == "ok":
+            return queryset.filter(killed=False, reconcile_mismatch=False)
+        return queryset
+
+
+@admin.register(Bot)
+class BotAdmin(ObservatoryAdmin):
+    list_display = ("name", "strategy", "stage", "venue", "data_source", "killed", "reconcile_mismatch",
+                    "autonomy_tier", "updated_at")
+    list_filter = ("stage", StageFilter, "strategy", "venue", "autonomy_tier")
+    search_fields = ("name", "strategy")
+    readonly_fields = [f.name for f in Bot._meta.fields]
+    actions = ["promote", "demote", "kill", "start_runner"]
+
+    @admin.action(description="Promote to the next stage (checks its gates)")
+    def promote(self, request, queryset):
+        _apply(self, request, queryset, "promote", lambda bot: services.bot_promote(bot_id=bot.id, actor=request.user))
+
+    @admin.action(description="Demote one stage")
+    def demote(self, request, queryset):
+        _apply(self, request, queryset, "demote", lambda bot: services.bot_demote(
+            bot_id=bot.id, actor=request.user, reason="demoted from admin"))
+
+    @admin.action(description="Kill (latched; cancels open orders)")
+    def kill(self, request, queryset):
+        _apply(self, request, queryset, "kill", lambda bot: services.bot_kill(
+            bot_id=bot.id, actor=request.user, reason=f"killed from admin by {request.user.get_username()}"))
+
+    @admin.action(description="Start a runner (safe-start checks)")
+    def start_runner(self, request, queryset):
+        _apply(self, request, queryset, "start", lambda bot: services.runner_start(bot_id=bot.id, actor=request.user))
+
+
+@admin.register(Runner)
+class RunnerAdmin(ObservatoryAdmin):
+    list_display = ("id", "bot", "status", "started_by", "started_at", "last_heartbeat_at", "last_tick_at",
+                    "restart_count", "stop_reason")
+    list_filter = ("status",)
+    list_select_related = ("bot",)
+    raw_id_fields = ("bot",)
+    readonly_fields = [f.name for f in Runner._meta.fields]
+    actions = ["stop", "restart"]
+
+    @admin.action(description="Stop")
+    def stop(self, request, queryset):
+        _apply(self, request, queryset, "stop", lambda runner: services.runner_stop(
+            runner_id=runner.id, actor=request.user, reason="stopped from admin"))
+
+    @admin.action(description="Restart (safe-start checks)")
+    def restart(self, request, queryset):
+        _apply(self, request, queryset, "restart", lambda runner: services.runner_restart(
+            runner_id=runner.id, actor=request.user))
+
+
+@admin.register(Job)
+class JobAdmin(ObservatoryAdmin):
+    list_display = ("id", "kind", "status", "bot", "attempts", "error_code", "created_by", "created_at",
+                    "finished_at")
+    list_filter = ("kind", "status", "error_code")
+    list_select_related = ("bot",)
+    search_fields = ("trace_id", "celery_task_id")
+    readonly_fields = [f.name for f in Job._meta.fields]
+    actions = ["cancel", "retry"]
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):
+        _apply(self, request, queryset, "cancel", lambda job: services.job_cancel(job_id=job.id, actor=request.user))
+
+    @admin.action(description="Retry")
+    def retry(self, request, queryset):
+        _apply(self, request, queryset, "retry", lambda job: services.job_retry(job_id=job.id, actor=request.user))
+
+
+@admin.register(Reconciliation)
+class ReconciliationAdmin(ObservatoryAdmin):
+    list_display = ("id", "bot", "status", "is_flat", "venue", "requested_by", "created_at")
+    list_filter = ("status", "is_flat")
+    list_select_related = ("bot",)
+
+
+@admin.register(CancelRequest)
+class CancelRequestAdmin(ObservatoryAdmin):
+    list_display = ("id", "scope", "bot", "status", "requested_by", "reason", "created_at", "processed_at")
+    list_filter = ("scope", "status")
+    list_select_related = ("bot",)
+
+
+@admin.register(BacktestResult)
+class BacktestResultAdmin(ObservatoryAdmin):
+    list_display = ("id", "bot", "status", "classification", "timeframe", "range_start", "range_end", "finished_at")
+    list_filter = ("status", "classification")
+    list_select_related = ("bot",)
+
+
+@admin.register(TenantKillSwitch)
+class TenantKillSwitchAdmin(ObservatoryAdmin):
+    list_display = ("tenant", "killed", "changed_by", "changed_at", "reason")

@@ -1,0 +1,118 @@
+"""Gates: what must hold before a bot starts or moves up a stage. Each failing gate says how to fix it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+
+from bots import hooks
+from bots.models import IMPORTED_DATA_SOURCE, SIM_VENUE, BacktestResult, Bot, Stage
+from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.models import Membership
+from integrations.gates import safe_start_blockers
+
+def integration_blockers(bot: Bot, *, stage: str | None = None) -> list[dict]:
+    """What keeps the bot's venue and data source from being usable at ``stage``: the one call into the
+    integrations gate. A sim bot on imported bars needs no provider at all."""
+    return safe_start_blockers(venue=bot.venue, data_source=bot.data_source, stage=stage or bot.stage)
+
+
+def raise_if_integrations_blocked(bot: Bot, *, stage: str | None = None) -> None:
+    blockers = integration_blockers(bot, stage=stage)
+    if blockers:
+        providers = ", ".join(b["provider"] for b in blockers)
+        raise ControlPlaneError(
+            ErrorCode.INTEGRATION_KEY_MISSING,
+            f"Bot {bot.name} cannot run: its integrations are not ready ({providers}).",
+            suggested_fix=blockers[0]["suggested_fix"],
+            details={"blockers": blockers},
+        )
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    passed: bool
+    message: str
+    suggested_fix: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _backtest_gate(bot: Bot) -> GateResult:
+    passing = BacktestResult.objects.filter(
+        bot=bot, parameters_hash=bot.parameters_hash, status=BacktestResult.Status.FINISHED,
+        classification=BacktestResult.Classification.PASS,
+    ).order_by("-finished_at").first()
+    if passing:
+        return GateResult("backtest_passed", True, f"Backtest result {passing.id} of these parameters passed.")
+    return GateResult(
+        "backtest_passed", False,
+        "No finished backtest of the bot's current parameters is classified PASS.",
+        "Run a backtest of the bot's current configuration (POST /api/backtests with bot_id) until it passes.",
+    )
+
+
+def _integrations_gate(bot: Bot, stage: str) -> GateResult:
+    blockers = integration_blockers(bot, stage=stage)
+    name = "venue_verified" if stage == Stage.LIVE else "data_source_verified"
+    if not blockers:
+        return GateResult(name, True, "The integrations this stage needs are verified.")
+    return GateResult(
+        name, False,
+        "; ".join(f"{b['provider']}: {b['message']}" for b in blockers),
+        blockers[0]["suggested_fix"],
+    )
+
+
+def _paper_record_gate(bot: Bot) -> GateResult:
+    source = hooks.paper_record_source()
+    if source is None:
+        return GateResult("paper_record", False, "No paper record is available: the execution layer is not installed.",
+                          "Install the execution app (it registers the paper record source), then paper-trade.")
+    record = source(bot=bot)
+    min_trades, min_days = settings.BOT_LIVE_MIN_PAPER_TRADES, settings.BOT_LIVE_MIN_PAPER_DAYS
+    problems = []
+    if record.trades < min_trades:
+        problems.append(f"{record.trades} paper trades (need {min_trades})")
+    if record.days < min_days:
+        problems.append(f"{record.days} paper days (need {min_days})")
+    if record.open_risk_incidents:
+        problems.append(f"{record.open_risk_incidents} open risk incidents (need 0)")
+    if problems:
+        return GateResult("paper_record", False, "Paper record too short: " + ", ".join(problems) + ".",
+                          "Keep the bot in PAPER until it has the trades and days, and resolve its risk incidents.")
+    return GateResult("paper_record", True, f"{record.trades} trades over {record.days} days, no open incidents.")
+
+
+def _owner_approval_gate(actor) -> GateResult:
+    is_owner = bool(actor is not None and getattr(actor, "is_superuser", False)) or (
+        actor is not None and Membership.objects.filter(user_id=actor.pk, role=Membership.Role.OWNER).exists()
+    )
+    if is_owner:
+        return GateResult("owner_approval", True, "Promoted by an owner of the tenant.")
+    return GateResult("owner_approval", False, "Going LIVE needs an owner's approval.",
+                      "Ask an owner of the tenant to promote the bot to LIVE.")
+
+
+def _not_killed_gate(bot: Bot) -> GateResult:
+    from bots.selectors import kill_block
+
+    block = kill_block(bot)
+    if block is None:
+        return GateResult("not_killed", True, "Neither the bot, the tenant nor the platform is killed.")
+    return GateResult("not_killed", False, block.message, block.suggested_fix)
+
+
+def promotion_gates(bot: Bot, to_stage: str, *, actor) -> list[GateResult]:
+    """Every gate of ``to_stage``, passed or not, in a fixed order."""
+    if to_stage == Stage.BACKTESTED:
+        return [_backtest_gate(bot)]
+    if to_stage == Stage.PAPER:
+        return [_integrations_gate(bot, Stage.PAPER)]
+    if to_stage == Stage.LIVE:
+        return [_paper_record_gate(bot), _integrations_gate(bot, Stage.LIVE), _owner_approval_gate(actor),
+                _not_killed_gate(bot)]
+    return []

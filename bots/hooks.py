@@ -1,0 +1,66 @@
+"""Seams through which higher layers (execution, backtests) serve the lifecycle without bots importing them.
+
+Each app registers its hooks at start-up (``AppConfig.ready``). With nothing registered the lifecycle fails
+closed: a kill still records its cancel request, a reconcile refuses to report "flat", the LIVE gate fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PositionSnapshot:
+    """Signed quantities per instrument: what our books say and what the venue says."""
+
+    internal: dict[str, float]
+    venue: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PaperRecord:
+    """A bot's paper-trading record, for the gate to LIVE."""
+
+    trades: int
+    days: int
+    open_risk_incidents: int
+    details: dict = field(default_factory=dict)
+
+
+# hook(*, cancel_request_id: int, scope: str, tenant_id: int | None, bot_id: int | None) -> None,
+# called after the kill's transaction commits.
+CancelHook = Callable[..., None]
+# source(*, bot) -> PositionSnapshot; raise ControlPlaneError when the venue cannot answer.
+PositionSource = Callable[..., PositionSnapshot]
+# source(*, bot) -> PaperRecord
+PaperRecordSource = Callable[..., PaperRecord]
+
+_cancel_hooks: list[CancelHook] = []
+_position_sources: dict[str, PositionSource] = {}
+_paper_record_source: list[PaperRecordSource] = []
+
+
+def register_cancel_hook(hook: CancelHook) -> None:
+    if hook not in _cancel_hooks:
+        _cancel_hooks.append(hook)
+
+
+def cancel_hooks() -> list[CancelHook]:
+    return list(_cancel_hooks)
+
+
+def register_position_source(venue: str, source: PositionSource) -> None:
+    _position_sources[venue] = source
+
+
+def position_source_for(venue: str) -> PositionSource | None:
+    return _position_sources.get(venue)
+
+
+def register_paper_record_source(source: PaperRecordSource) -> None:
+    _paper_record_source[:] = [source]
+
+
+def paper_record_source() -> PaperRecordSource | None:
+    return _paper_record_source[0] if _paper_record_source else None

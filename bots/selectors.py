@@ -1,0 +1,45 @@
+"""Reads several callers share: kill state, what blocks a bot from trading, active runners."""
+
+from __future__ import annotations
+
+from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
+from controlplane.errors import ControlPlaneError, ErrorCode
+
+
+def system_killed() -> bool:
+    return GlobalKillSwitch.objects.filter(pk=GlobalKillSwitch.SINGLETON_ID, killed=True).exists()
+
+
+def tenant_killed() -> bool:
+    """The kill switch of the tenant in context."""
+    return TenantKillSwitch.objects.filter(killed=True).exists()
+
+
+def kill_block(bot: Bot) -> ControlPlaneError | None:
+    """The kill that stops this bot, most global first, or None."""
+    if system_killed():
+        return ControlPlaneError(ErrorCode.SYSTEM_KILLED)
+    if tenant_killed():
+        return ControlPlaneError(ErrorCode.TENANT_KILLED)
+    if bot.killed:
+        return ControlPlaneError(ErrorCode.BOT_KILLED, f"Bot {bot.name} is killed: {bot.kill_reason}",
+                                 details={"bot_id": bot.id, "killed_at": bot.killed_at.isoformat()
+                                          if bot.killed_at else None})
+    return None
+
+
+def trading_block(bot: Bot) -> ControlPlaneError | None:
+    """Why this bot may not send orders now (kill switches, retirement, an unresolved reconcile mismatch), or
+    None. The tick and the OMS read this before every order."""
+    if bot.stage == "RETIRED":
+        return ControlPlaneError(ErrorCode.BOT_RETIRED)
+    block = kill_block(bot)
+    if block is not None:
+        return block
+    if bot.reconcile_mismatch:
+        return ControlPlaneError(ErrorCode.RECONCILE_MISMATCH, details={"bot_id": bot.id})
+    return None
+
+
+def active_runner(bot_id: int) -> Runner | None:
+    return Runner.objects.filter(bot_id=bot_id, status__in=Runner.ACTIVE_STATUSES).first()

@@ -1,0 +1,183 @@
+"""Building blocks of the strategy registry: bars, parameter schemas, decisions and the registry itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Bars:
+    """OHLCV history of one instrument and timeframe, oldest first, as float64 numpy arrays of equal length."""
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    @classmethod
+    def from_columns(cls, *, ts, open, high, low, close, volume) -> Bars:  # noqa: A002 - OHLCV names
+        columns = {
+            "open": np.asarray(open, dtype=np.float64),
+            "high": np.asarray(high, dtype=np.float64),
+            "low": np.asarray(low, dtype=np.float64),
+            "close": np.asarray(close, dtype=np.float64),
+            "volume": np.asarray(volume, dtype=np.float64),
+        }
+        stamps = np.asarray(ts)
+        lengths = {len(stamps), *(len(values) for values in columns.values())}
+        if len(lengths) != 1:
+            raise ValueError("every OHLCV column must have the same length as ts")
+        return cls(ts=stamps, **columns)
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a strategy wants: a signed target position (None: not enough history) and why."""
+
+    target: float | None
+    reason: str
+    values: dict[str, float] = field(default_factory=dict)
+
+
+class StrategyParameterError(ValueError):
+    """Invalid parameters; ``errors`` maps each offending field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
+
+
+class UnknownStrategy(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    kind: type  # int, float or bool
+    default: Any
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def coerce(self, value: Any) -> Any:
+        """The value as this parameter's type, or ValueError with a message for the field."""
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError("Must be true or false.")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"Must be a number ({self.kind.__name__}).")
+        if self.kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError("Must be a whole number.")
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError("Must be a finite number.")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"Must be at least {self.minimum}.")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"Must be at most {self.maximum}.")
+        return value
+
+    def as_schema(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "type": {int: "integer", float: "number", bool: "boolean"}[self.kind],
+            "default": self.default, "minimum": self.minimum, "maximum": self.maximum,
+            "description": self.description,
+        }
+
+
+class Strategy:
+    """A named decision function with its parameter schema. Subclasses set ``name``, ``description``,
+    ``params`` and implement ``warmup_bars`` and ``_decide``; ``check`` adds rules across parameters."""
+
+    name: str = ""
+    description: str = ""
+    params: tuple[ParamSpec, ...] = ()
+
+    def schema(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description,
+                "parameters": [spec.as_schema() for spec in self.params]}
+
+    def validate(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        if params is None:
+            params = {}
+        if not isinstance(params, Mapping):
+            raise StrategyParameterError({"parameters": ["Must be an object of parameter values."]})
+        known = {spec.name: spec for spec in self.params}
+        errors: dict[str, list[str]] = {
+            name: [f"Unknown parameter for strategy {self.name}; known: {', '.join(sorted(known))}."]
+            for name in params if name not in known
+        }
+        clean: dict[str, Any] = {}
+        for spec in self.params:
+            try:
+                clean[spec.name] = spec.coerce(params.get(spec.name, spec.default))
+            except ValueError as exc:
+                errors.setdefault(spec.name, []).append(str(exc))
+        if not errors:
+            errors.update(self.check(clean))
+        if errors:
+            raise StrategyParameterError(errors)
+        return clean
+
+    def check(self, params: dict[str, Any]) -> dict[str, list[str]]:
+        return {}
+
+    def parameters_hash(self, params: Mapping[str, Any]) -> str:
+        canonical = json.dumps({"strategy": self.name, "parameters": self.validate(params)},
+                               sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def warmup_bars(self, params: dict[str, Any]) -> int:
+        raise NotImplementedError
+
+    def decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
+        needed = self.warmup_bars(params)
+        if len(bars) < needed:
+            return Decision(None, "INSUFFICIENT_HISTORY",
+                            {"bars_needed": float(needed), "bars_available": float(len(bars))})
+        window = Bars(*(getattr(bars, name)[-needed:] for name in ("ts", "open", "high", "low", "close", "volume")))
+        return self._decide(params, window, float(position))
+
+    def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, Strategy] = {}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    instance = cls()
+    if not instance.name or instance.name in _REGISTRY:
+        raise ValueError(f"strategy name {instance.name!r} is empty or already registered")
+    _REGISTRY[instance.name] = instance
+    return cls
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownStrategy(f"unknown strategy {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def available_strategies() -> list[Strategy]:
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+

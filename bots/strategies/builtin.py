@@ -1,0 +1,136 @@
+"""The shipped strategies: moving-average crossover, Donchian breakout, z-score mean reversion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bots.strategies.base import Bars, Decision, ParamSpec, Strategy, register_strategy
+
+SIZE = ParamSpec("size", float, 1.0, "Position size in units when in the market.", minimum=1e-9)
+ALLOW_SHORT = ParamSpec("allow_short", bool, False, "Take short positions on sell signals instead of going flat.")
+
+
+def _direction(signal: int, size: float, allow_short: bool) -> tuple[float, str]:
+    if signal > 0:
+        return size, "LONG"
+    if signal < 0 and allow_short:
+        return -size, "SHORT"
+    return 0.0, "FLAT"
+
+
+@register_strategy
+class MovingAverageCrossover(Strategy):
+    name = "ma_crossover"
+    description = "Long while the fast simple moving average of closes is above the slow one; flat (or short) below."
+    params = (
+        ParamSpec("fast", int, 10, "Bars in the fast moving average.", minimum=1, maximum=1000),
+        ParamSpec("slow", int, 30, "Bars in the slow moving average.", minimum=2, maximum=5000),
+        SIZE,
+        ALLOW_SHORT,
+    )
+
+    def check(self, params: dict[str, Any]) -> dict[str, list[str]]:
+        if params["fast"] >= params["slow"]:
+            return {"fast": [f"Must be smaller than slow ({params['slow']})."]}
+        return {}
+
+    def warmup_bars(self, params: dict[str, Any]) -> int:
+        return params["slow"]
+
+    def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
+        fast_ma = float(np.mean(bars.close[-params["fast"]:]))
+        slow_ma = float(np.mean(bars.close[-params["slow"]:]))
+        signal = 1 if fast_ma > slow_ma else (-1 if fast_ma < slow_ma else 0)
+        if signal == 0:
+            return Decision(position, "HOLD", {"fast_ma": fast_ma, "slow_ma": slow_ma})
+        target, reason = _direction(signal, params["size"], params["allow_short"])
+        return Decision(target, reason, {"fast_ma": fast_ma, "slow_ma": slow_ma})
+
+
+@register_strategy
+class DonchianBreakout(Strategy):
+    name = "donchian_breakout"
+    description = ("Enter when the close breaks out of the highest high / lowest low of the previous entry_lookback "
+                   "bars; exit when it crosses the opposite channel of the previous exit_lookback bars.")
+    params = (
+        ParamSpec("entry_lookback", int, 20, "Bars in the entry channel (excluding the current bar).",
+                  minimum=2, maximum=1000),
+        ParamSpec("exit_lookback", int, 10, "Bars in the exit channel (excluding the current bar).",
+                  minimum=1, maximum=1000),
+        SIZE,
+        ALLOW_SHORT,
+    )
+
+    def check(self, params: dict[str, Any]) -> dict[str, list[str]]:
+        if params["exit_lookback"] > params["entry_lookback"]:
+            return {"exit_lookback": [f"Must not exceed entry_lookback ({params['entry_lookback']})."]}
+        return {}
+
+    def warmup_bars(self, params: dict[str, Any]) -> int:
+        return params["entry_lookback"] + 1
+
+    def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
+        close = float(bars.close[-1])
+        entry, exit_ = params["entry_lookback"], params["exit_lookback"]
+        values = {
+            "close": close,
+            "entry_high": float(np.max(bars.high[-entry - 1:-1])),
+            "entry_low": float(np.min(bars.low[-entry - 1:-1])),
+            "exit_high": float(np.max(bars.high[-exit_ - 1:-1])),
+            "exit_low": float(np.min(bars.low[-exit_ - 1:-1])),
+        }
+        size, allow_short = params["size"], params["allow_short"]
+        if close > values["entry_high"]:
+            return Decision(size, "BREAKOUT_UP", values)
+        if close < values["entry_low"]:
+            target, reason = _direction(-1, size, allow_short)
+            return Decision(target, "BREAKOUT_DOWN" if target else reason, values)
+        if position > 0 and close < values["exit_low"]:
+            return Decision(0.0, "EXIT_LONG", values)
+        if position < 0 and close > values["exit_high"]:
+            return Decision(0.0, "EXIT_SHORT", values)
+        return Decision(position, "HOLD", values)
+
+
+@register_strategy
+class ZScoreMeanReversion(Strategy):
+    name = "zscore_mean_reversion"
+    description = ("Buy when the close is entry_z standard deviations below its lookback mean, sell short (if "
+                   "allowed) when as far above; exit once the z-score comes back within exit_z.")
+    params = (
+        ParamSpec("lookback", int, 20, "Bars in the mean and standard deviation (including the current bar).",
+                  minimum=3, maximum=5000),
+        ParamSpec("entry_z", float, 2.0, "Absolute z-score that opens a position.", minimum=0.1, maximum=10),
+        ParamSpec("exit_z", float, 0.5, "Absolute z-score within which a position is closed.", minimum=0, maximum=10),
+        SIZE,
+        ALLOW_SHORT,
+    )
+
+    def check(self, params: dict[str, Any]) -> dict[str, list[str]]:
+        if params["exit_z"] >= params["entry_z"]:
+            return {"exit_z": [f"Must be smaller than entry_z ({params['entry_z']})."]}
+        return {}
+
+    def warmup_bars(self, params: dict[str, Any]) -> int:
+        return params["lookback"]
+
+    def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
+        closes = bars.close[-params["lookback"]:]
+        mean, std = float(np.mean(closes)), float(np.std(closes))
+        close = float(closes[-1])
+        if std == 0.0:
+            return Decision(position, "HOLD_NO_DISPERSION", {"close": close, "mean": mean, "std": std})
+        z = (close - mean) / std
+        values = {"close": close, "mean": mean, "std": std, "zscore": z}
+        if z <= -params["entry_z"]:
+            return Decision(params["size"], "LONG", values)
+        if z >= params["entry_z"]:
+            target, reason = _direction(-1, params["size"], params["allow_short"])
+            return Decision(target, reason, values)
+        if position > 0 and z >= -params["exit_z"]:
+            return Decision(0.0, "EXIT_LONG", values)
+        if position < 0 and z <= params["exit_z"]:
+            return Decision(0.0, "EXIT_SHORT", values)
+        return Decision(position, "HOLD", values)

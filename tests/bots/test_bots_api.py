@@ -1,0 +1,325 @@
+"""Bots over the API: create and edit, stages and gates, kill at three levels, reconcile, starter pack."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from bots import hooks
+from bots.models import BacktestResult, Bot, CancelRequest, Reconciliation, Runner, Stage
+from controlplane import tenancy
+from controlplane.models import AuditEvent
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+NEW_BOT = {"name": "trend", "strategy": "ma_crossover", "parameters": {"fast": 5, "slow": 20},
+           "instruments": ["ES"]}
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["error_code"] == code
+    assert body["suggested_fix"] and body["trace_id"] == response["X-Trace-Id"]
+    return body
+
+
+def audit_actions(tenant, resource_type, resource_id):
+    with tenancy.tenant_context(tenant.id):
+        return list(AuditEvent.objects.filter(resource_type=resource_type, resource_id=str(resource_id))
+                    .order_by("id").values_list("action", flat=True))
+
+
+def passing_backtest(bot, classification="PASS", parameters_hash=None):
+    with tenancy.tenant_context(bot.tenant_id):
+        now = timezone.now()
+        return BacktestResult.objects.create(
+            bot=bot, strategy=bot.strategy, parameters=bot.parameters,
+            parameters_hash=parameters_hash or bot.parameters_hash, instruments=bot.instruments, timeframe="1m",
+            range_start=now - timedelta(days=30), range_end=now, status=BacktestResult.Status.FINISHED,
+            classification=classification, metrics={"sharpe": 1.4}, trace_id="t" * 16, finished_at=now,
+        )
+
+
+# --- create and edit ----------------------------------------------------------------------------------------
+
+
+def test_operator_creates_a_bot_in_lab_with_validated_parameters(api_operator_a, tenant_a):
+    response = api_operator_a.post("/api/bots", NEW_BOT, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["stage"] == "LAB" and body["venue"] == "sim" and body["data_source"] == "imported"
+    assert body["parameters"] == {"fast": 5, "slow": 20, "size": 1.0, "allow_short": False}
+    assert audit_actions(tenant_a, "bot", body["id"]) == ["bot.create"]
+
+
+def test_invalid_parameters_are_refused_naming_the_field(api_operator_a, tenant_a):
+    response = api_operator_a.post("/api/bots", {**NEW_BOT, "parameters": {"fast": 50, "slow": 20}}, format="json")
+    body = assert_error(response, 400, "VALIDATION_ERROR")
+    assert body["details"] == {"parameters": {"fast": ["Must be smaller than slow (20)."]}}
+    unknown = api_operator_a.post("/api/bots", {**NEW_BOT, "strategy": "martingale"}, format="json")
+    assert "strategy" in assert_error(unknown, 400, "VALIDATION_ERROR")["details"]
+    with tenancy.tenant_context(tenant_a.id):
+        assert Bot.objects.count() == 0
+
+
+def test_viewer_reads_but_cannot_create(api_viewer_a, make_bot):
+    make_bot()
+    assert api_viewer_a.get("/api/bots").json()["count"] == 1
+    assert_error(api_viewer_a.post("/api/bots", NEW_BOT, format="json"), 403, "PERMISSION_DENIED")
+
+
+def test_list_filters_by_stage(api_viewer_a, make_bot):
+    make_bot(name="a")
+    make_bot(name="b", stage=Stage.PAPER)
+    names = [bot["name"] for bot in api_viewer_a.get("/api/bots?stage=PAPER").json()["results"]]
+    assert names == ["b"]
+
+
+def test_changing_parameters_of_a_paper_bot_sends_it_back_to_lab(api_operator_a, make_bot, tenant_a):
+    bot = make_bot(stage=Stage.PAPER)
+    response = api_operator_a.patch(f"/api/bots/{bot.id}", {"parameters": {"fast": 7, "slow": 20}}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["stage"] == "LAB"
+    assert audit_actions(tenant_a, "bot", bot.id)[-2:] == ["bot.update", "bot.demote"]
+
+
+def test_renaming_a_paper_bot_keeps_its_stage(api_operator_a, make_bot):
+    bot = make_bot(stage=Stage.PAPER)
+    response = api_operator_a.patch(f"/api/bots/{bot.id}", {"name": "renamed"}, format="json")
+    assert response.json()["stage"] == "PAPER" and response.json()["name"] == "renamed"
+
+
+# --- stages and gates -----------------------------------------------------------------------------------------
+
+
+def test_promote_to_backtested_needs_a_passing_backtest_of_the_current_parameters(api_operator_a, make_bot):
+    bot = make_bot()
+    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {}, format="json"), 409,
+                        "PROMOTION_GATE_FAILED")
+    assert [gate["gate"] for gate in body["details"]["gates"]] == ["backtest_passed"]
+    assert body["details"]["gates"][0]["suggested_fix"]
+    passing_backtest(bot, classification="MARGINAL")
+    passing_backtest(bot, parameters_hash="0" * 64)
+    assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {}, format="json"), 409, "PROMOTION_GATE_FAILED")
+    passing_backtest(bot)
+    response = api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "BACKTESTED"}, format="json")
+    assert response.status_code == 200 and response.json()["stage"] == "BACKTESTED"
+
+
+def test_promote_to_paper_passes_for_sim_on_imported_bars(api_operator_a, make_bot, tenant_a):
+    bot = make_bot(stage=Stage.BACKTESTED)
+    response = api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "PAPER"}, format="json")
+    assert response.status_code == 200 and response.json()["stage"] == "PAPER"
+    assert audit_actions(tenant_a, "bot", bot.id)[-1] == "bot.promote"
+
+
+def test_promote_to_paper_is_refused_while_the_data_source_is_not_verified(api_operator_a, make_bot):
+    bot = make_bot(stage=Stage.BACKTESTED, data_source="databento")
+    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "PAPER"}, format="json"), 409,
+                        "PROMOTION_GATE_FAILED")
+    assert body["details"]["gates"][0]["gate"] == "data_source_verified"
+    assert "databento" in body["details"]["gates"][0]["message"]
+
+
+def test_promote_to_live_without_a_paper_record_fails_with_each_gate(api_operator_a, make_bot):
+    bot = make_bot(stage=Stage.PAPER, venue="ironbeam")
+    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
+                        "PROMOTION_GATE_FAILED")
+    assert [gate["gate"] for gate in body["details"]["gates"]] == ["paper_record", "venue_verified", "owner_approval"]
+
+
+def test_promote_to_live_by_an_owner_with_a_paper_record(api_owner_a, api_operator_a, make_bot, monkeypatch):
+    monkeypatch.setattr(hooks, "_paper_record_source", [lambda *, bot: hooks.PaperRecord(trades=25, days=12,
+                                                                                          open_risk_incidents=0)])
+    bot = make_bot(stage=Stage.PAPER)
+    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
+                        "PROMOTION_GATE_FAILED")
+    assert [gate["gate"] for gate in body["details"]["gates"]] == ["owner_approval"]
+    response = api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json")
+    assert response.status_code == 200 and response.json()["stage"] == "LIVE"
+    assert response.json()["live_approved_at"]
+
+
+def test_promote_to_live_refused_while_the_tenant_is_killed(api_owner_a, make_bot, monkeypatch):
+    monkeypatch.setattr(hooks, "_paper_record_source", [lambda *, bot: hooks.PaperRecord(25, 12, 0)])
+    bot = make_bot(stage=Stage.PAPER)
+    api_owner_a.post("/api/tenant/kill", {"reason": "drill"}, format="json")
+    body = assert_error(api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
+                        "PROMOTION_GATE_FAILED")
+    assert [gate["gate"] for gate in body["details"]["gates"]] == ["not_killed"]
+
+
+def test_skipping_a_stage_is_an_illegal_transition(api_operator_a, make_bot):
+    bot = make_bot()
+    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
+                        "ILLEGAL_TRANSITION")
+    assert body["details"] == {"current": "LAB", "requested": "LIVE"}
+
+
+def test_demotion_is_always_allowed_and_retired_is_final(api_operator_a, make_bot):
+    bot = make_bot(stage=Stage.LIVE)
+    assert api_operator_a.post(f"/api/bots/{bot.id}/demote", {}, format="json").json()["stage"] == "PAPER"
+    assert api_operator_a.post(f"/api/bots/{bot.id}/demote", {"to": "LAB"}, format="json").json()["stage"] == "LAB"
+    assert_error(api_operator_a.post(f"/api/bots/{bot.id}/demote", {"to": "PAPER"}, format="json"), 409,
+                 "ILLEGAL_TRANSITION")
+    assert api_operator_a.post(f"/api/bots/{bot.id}/demote", {"to": "RETIRED"}, format="json").json()["stage"] \
+        == "RETIRED"
+    assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {}, format="json"), 409, "ILLEGAL_TRANSITION")
+    assert_error(api_operator_a.patch(f"/api/bots/{bot.id}", {"name": "x"}, format="json"), 409, "BOT_RETIRED")
+    assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "BOT_RETIRED")
+
+
+# --- kill switches ------------------------------------------------------------------------------------------
+
+
+def test_bot_kill_records_a_cancel_request_calls_hooks_and_refuses_start(
+        api_operator_a, make_bot, tenant_a, monkeypatch, django_capture_on_commit_callbacks):
+    calls = []
+    monkeypatch.setattr(hooks, "_cancel_hooks", [lambda **kwargs: calls.append(kwargs)])
+    bot = make_bot()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_operator_a.post(f"/api/bots/{bot.id}/kill", {"reason": "runaway"}, format="json")
+    assert response.status_code == 200 and response.json()["killed"] is True
+    with tenancy.tenant_context(tenant_a.id):
+        cancel = CancelRequest.objects.get()
+    assert (cancel.scope, cancel.bot_id, cancel.status) == ("BOT", bot.id, "PENDING")
+    assert calls == [{"cancel_request_id": cancel.id, "scope": "BOT", "tenant_id": tenant_a.id, "bot_id": bot.id}]
+    assert audit_actions(tenant_a, "bot", bot.id)[-1] == "bot.kill"
+    assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "BOT_KILLED")
+
+
+def test_kill_needs_a_reason(api_operator_a, make_bot):
+    bot = make_bot()
+    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/kill", {}, format="json"), 400, "VALIDATION_ERROR")
+    assert "reason" in body["details"]
+
+
+def test_unkill_needs_an_owner_and_a_positions_decision_or_flat_reconcile(
+        api_operator_a, api_owner_a, make_bot, monkeypatch):
+    bot = make_bot()
+    api_operator_a.post(f"/api/bots/{bot.id}/kill", {"reason": "drill"}, format="json")
+    assert_error(api_operator_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 403,
+                 "PERMISSION_DENIED")
+    assert_error(api_owner_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 409,
+                 "UNKILL_NEEDS_RECONCILE")
+    monkeypatch.setitem(hooks._position_sources, "sim",
+                        lambda *, bot: hooks.PositionSnapshot(internal={"ES": 0.0}, venue={}))
+    reconcile = api_owner_a.post(f"/api/bots/{bot.id}/reconcile", format="json")
+    assert reconcile.json()["status"] == "MATCHED" and reconcile.json()["is_flat"] is True
+    response = api_owner_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "flat, resuming"}, format="json")
+    assert response.status_code == 200 and response.json()["killed"] is False
+
+
+def test_unkill_with_an_explicit_positions_decision(api_owner_a, make_bot, tenant_a):
+    bot = make_bot()
+    api_owner_a.post(f"/api/bots/{bot.id}/kill", {"reason": "drill"}, format="json")
+    response = api_owner_a.post(f"/api/bots/{bot.id}/unkill",
+                                {"reason": "positions are intended", "positions_decision": "keep_positions"},
+                                format="json")
+    assert response.status_code == 200 and response.json()["killed"] is False
+    with tenancy.tenant_context(tenant_a.id):
+        event = AuditEvent.objects.filter(action="bot.unkill").get()
+    assert event.after_state["positions_decision"] == "keep_positions"
+
+
+def test_tenant_kill_refuses_starts_until_an_owner_unkills(api_operator_a, api_owner_a, make_bot, tenant_a):
+    bot = make_bot()
+    assert api_operator_a.post("/api/tenant/kill", {"reason": "bad fills"}, format="json").json()["killed"] is True
+    assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "TENANT_KILLED")
+    assert_error(api_operator_a.post("/api/tenant/unkill", {"reason": "ok"}, format="json"), 403,
+                 "PERMISSION_DENIED")
+    assert api_owner_a.post("/api/tenant/unkill", {"reason": "fixed"}, format="json").json()["killed"] is False
+    assert api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json").status_code == 201
+    with tenancy.tenant_context(tenant_a.id):
+        assert CancelRequest.objects.get().scope == "TENANT"
+
+
+def test_tenant_kill_does_not_touch_another_tenant(api_owner_a, api_owner_b, make_bot, tenant_b, owner_b):
+    api_owner_a.post("/api/tenant/kill", {"reason": "drill"}, format="json")
+    bot_b = make_bot(name="b", tenant=tenant_b, actor=owner_b)
+    assert api_owner_b.post("/api/runners/start", {"bot_id": bot_b.id}, format="json").status_code == 201
+
+
+def test_system_kill_is_superuser_only_and_stops_every_tenant(api_owner_a, api_owner_b, make_bot, tenant_b, owner_b):
+    assert_error(api_owner_a.post("/api/system/kill", {"reason": "x"}, format="json"), 403, "PERMISSION_DENIED")
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "correct horse battery staple")
+    api_root = client_for(root)
+    response = api_root.post("/api/system/kill", {"reason": "exchange outage"}, format="json")
+    assert response.status_code == 200 and response.json()["killed"] is True
+    bot_b = make_bot(name="b", tenant=tenant_b, actor=owner_b)
+    assert_error(api_owner_b.post("/api/runners/start", {"bot_id": bot_b.id}, format="json"), 409, "SYSTEM_KILLED")
+    assert AuditEvent.unscoped.filter(action="system.kill", tenant__isnull=True).count() == 1
+    assert api_root.post("/api/system/unkill", {"reason": "over"}, format="json").json()["killed"] is False
+    assert api_owner_b.post("/api/runners/start", {"bot_id": bot_b.id}, format="json").status_code == 201
+
+
+# --- reconcile ------------------------------------------------------------------------------------------------
+
+
+def test_reconcile_without_a_position_source_is_an_honest_failure(api_operator_a, make_bot, tenant_a):
+    bot = make_bot()
+    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json"), 409,
+                        "RECONCILE_SOURCE_MISSING")
+    assert body["details"] == {"venue": "sim"}
+    with tenancy.tenant_context(tenant_a.id):
+        assert Reconciliation.objects.count() == 0
+
+
+def test_reconcile_mismatch_flags_the_bot_and_blocks_starts_until_it_matches(api_operator_a, make_bot, monkeypatch):
+    positions = {"venue": {"ES": 2.0}}
+    monkeypatch.setitem(hooks._position_sources, "sim",
+                        lambda *, bot: hooks.PositionSnapshot(internal={"ES": 1.0}, venue=dict(positions["venue"])))
+    bot = make_bot()
+    body = api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json").json()
+    assert body["status"] == "MISMATCH" and body["differences"] == {"ES": {"internal": 1.0, "venue": 2.0}}
+    assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409,
+                 "RECONCILE_MISMATCH")
+    positions["venue"] = {"ES": 1.0}
+    body = api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json").json()
+    assert body["status"] == "MATCHED" and body["is_flat"] is False
+    assert api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json").status_code == 201
+
+
+# --- starter pack ---------------------------------------------------------------------------------------------
+
+
+def test_starter_pack_is_idempotent_and_its_bots_can_start(api_operator_a, tenant_a):
+    first = api_operator_a.post("/api/bots/starter-pack", format="json")
+    assert first.status_code == 201
+    assert len(first.json()["created"]) == 3 and first.json()["existing"] == []
+    assert {bot["stage"] for bot in first.json()["created"]} == {"LAB"}
+    second = api_operator_a.post("/api/bots/starter-pack", format="json")
+    assert second.status_code == 200
+    assert second.json()["created"] == [] and len(second.json()["existing"]) == 3
+    with tenancy.tenant_context(tenant_a.id):
+        assert Bot.objects.count() == 3
+    for bot in first.json()["created"]:
+        assert api_operator_a.post("/api/runners/start", {"bot_id": bot["id"]}, format="json").status_code == 201
+
+
+def test_strategies_endpoint_lists_schemas(api_viewer_a):
+    body = api_viewer_a.get("/api/strategies").json()
+    assert [s["name"] for s in body] == ["donchian_breakout", "ma_crossover", "zscore_mean_reversion"]
+    assert {p["name"] for p in body[1]["parameters"]} == {"fast", "slow", "size", "allow_short"}
+
+
+def test_no_runner_row_exists_after_a_refused_start(api_operator_a, make_bot, tenant_a):
+    bot = make_bot(venue="tradovate", data_source="databento")
+    body = assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409,
+                        "INTEGRATION_KEY_MISSING")
+    blockers = body["details"]["blockers"]
+    assert {b["provider"] for b in blockers} == {"tradovate", "databento"}
+    assert all(b["code"] == "INTEGRATION_KEY_MISSING" and b["missing_env_vars"] for b in blockers)
+    assert "TRADOVATE_USERNAME" in next(b for b in blockers if b["provider"] == "tradovate")["missing_env_vars"]
+    with tenancy.tenant_context(tenant_a.id):
+        assert not Runner.objects.filter(bot=bot).exists()
+
+
+def test_a_bot_names_a_known_venue_and_data_source(api_operator_a):
+    response = api_operator_a.post("/api/bots", {"name": "x", "strategy": "ma_crossover", "instruments": ["ES"],
+                                                 "venue": "ibkr", "data_source": "bloomberg"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["details"]) == {"venue", "data_source"}
