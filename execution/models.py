@@ -79,3 +79,33 @@ class Bar(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_id} {self.timeframe} {self.ts.isoformat()}"
+
+
+class TickBatch(models.Model):
+    """One (instrument, timeframe, as_of) tick batch: the observatory's record of what every tick did.
+
+    Global, like the bars it reads: it holds counts only, no tenant's decisions (those are in the traces).
+    """
+
+    instrument_symbol = models.CharField(max_length=64)
+    timeframe = models.CharField(max_length=8, choices=Timeframe.choices)
+    as_of = models.DateTimeField()
+    market_open = models.BooleanField(null=True)
+    data_problem = models.CharField(max_length=32, blank=True)
+    bots = models.PositiveIntegerField(default=0)
+    decisions = models.PositiveIntegerField(default=0)
+    no_trades = models.PositiveIntegerField(default=0)
+    intents_created = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    duration_ms = models.FloatField(default=0)
+    trace_id = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instrument_symbol", "timeframe", "as_of"], name="tickbatch_unique"),
+        ]
+        indexes = [models.Index(fields=["-as_of"], name="tickbatch_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_symbol} {self.timeframe} @ {self.as_of:%Y-%m-%d %H:%M}"

@@ -28,6 +28,7 @@ class ReasonCode(models.TextChoices):
     INTEGRATION_MISSING = "INTEGRATION_MISSING", "An integration the bot needs is missing or failing"
     RECONCILE_MISMATCH = "RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"
     COOLDOWN = "COOLDOWN", "The bot is cooling down after a trade or an error"
+    TICK_ERROR = "TICK_ERROR", "The tick failed for this bot; the circuit breaker counts these"
 
 
 class TickTrace(TenantOwnedModel):
