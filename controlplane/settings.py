@@ -290,3 +290,10 @@ CELERY_BEAT_SCHEDULE["integrations-reverify"] = {
     "options": {"queue": "verify", "expires": max(INTEGRATION_VERIFY_INTERVAL_SECONDS - 30, 30)},
 }
 CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}
+
+# Sim venues and their fill models (execution.fills.FillModel.from_config): fill_at next_open|close, slippage_ticks,
+# slippage_bps, fee_per_unit, fee_bps, max_volume_share, min_quantity_step. SIM_FILL_MODEL configures "sim".
+SIM_VENUE_FILL_MODELS = {"sim": env.json("SIM_FILL_MODEL", default={})}
+# Enqueue the OMS task when an intent is submitted through the API (the tick enqueues its own batches).
+OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
+CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}

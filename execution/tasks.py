@@ -1,4 +1,4 @@
-"""Thin Celery tasks of the execution layer: they parse arguments and call the tick and OMS services."""
+"""Thin Celery tasks of the execution layer: parse, call the tick or OMS service. Each is safe to run twice."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from controlplane.celery import TenantTask
+from execution import oms
 
 
 @shared_task(name="execution.dispatch_ticks", acks_late=True)
@@ -44,3 +45,10 @@ def replay_runner(*, tenant_id: int, runner_id: int) -> dict:
     totals = run_replay(runner_id=runner_id)
     runner_finish_replay(runner_id=runner_id, summary=totals)
     return totals
+
+
+@shared_task(name="execution.oms_process", base=TenantTask, queue="oms", acks_late=True, ignore_result=True)
+def oms_process(*, tenant_id: int, limit: int = 500) -> int:
+    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED)."""
+    oms.process_pending_cancel_requests()
+    return oms.process_pending_intents(limit=limit)

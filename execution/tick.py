@@ -107,7 +107,15 @@ def running_runners(*, symbol: str, timeframe: str, mode: str = Runner.Mode.LIVE
 
 
 def _warmup(bots: Iterable[Bot]) -> int:
-    return max((get_strategy(bot.strategy).warmup_bars(bot.parameters) for bot in bots), default=1)
+    """Bars the batch must read: the most any of its bots needs. A bot whose configuration cannot even say (corrupt
+    parameters) does not stop the others; its own decision fails and is traced as TICK_ERROR."""
+    needed = [1]
+    for bot in bots:
+        try:
+            needed.append(get_strategy(bot.strategy).warmup_bars(bot.parameters))
+        except Exception:
+            logger.warning("bot's strategy cannot say its warmup", extra={"bot_id": bot.id})
+    return max(needed)
 
 
 def _strategy_bars(tick_bars: TickBars) -> Bars | None:
@@ -184,8 +192,11 @@ def tick_tenant(
                 succeeded.append(runner.id)
             except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
                 logger.exception("tick failed for bot", extra={"bot_id": bot.id, "instrument": bars.instrument.symbol})
-                code = exc.code if isinstance(exc, ControlPlaneError) else ErrorCode.INTERNAL_ERROR
-                row = _no_trade(bot, ctx, ReasonCode.TICK_ERROR, error_code=str(code), error=type(exc).__name__)
+                known = isinstance(exc, ControlPlaneError)
+                row = _no_trade(bot, ctx, ReasonCode.TICK_ERROR,
+                                error_code=str(exc.code if known else ErrorCode.INTERNAL_ERROR),
+                                error=exc.message if known else type(exc).__name__,
+                                error_details=exc.details if known else None)
                 failed.append(runner.id)
                 result.errors += 1
             rows.append(row)
@@ -210,11 +221,11 @@ def tick_tenant(
         result.tenants_with_intents.add(tenant_id)
 
 
-def _no_trade(bot: Bot, ctx: TickContext, reason: ReasonCode, **details) -> TraceRow:
+def _no_trade(bot: Bot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
     return TraceRow(
         kind=TickTrace.Kind.NO_TRADE, bot_id=bot.id, instrument=ctx.bars.instrument.symbol,
         timeframe=ctx.bars.timeframe, bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref,
-        reason_code=reason, details=details, inputs=_inputs(ctx), trace_id=current_trace_id(),
+        reason_code=reason_code, details=details, inputs=_inputs(ctx), trace_id=current_trace_id(),
     )
 
 
@@ -286,7 +297,7 @@ def decide_for_bot(
         kind=TickTrace.Kind.DECISION, bot_id=bot.id, instrument=instrument.symbol, timeframe=ctx.bars.timeframe,
         bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref, inputs=_inputs(ctx, position), signal=signal,
         risk_checks=checks, intent_id=intent_id, trace_id=current_trace_id(),
-        details={"side": str(side), "quantity": float(abs(delta)), "venue": venue},
+        details={"side": side.value.lower(), "quantity": float(abs(delta)), "venue": venue},
     )
 
 
@@ -306,7 +317,8 @@ def _submit(bot: Bot, *, venue: str, side: Side, quantity: Decimal, ctx: TickCon
 
     with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
         outcome = submit_intent(
-            bot=bot, legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=str(side), quantity=quantity)],
+            bot=bot, legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value.lower(),
+                                   quantity=quantity)],
             idempotency_key=idempotency_key(bot, ctx), source="replay" if ctx.run_ref else "tick",
             bar_ts=ctx.bar_ts, actor_name="tick",
         )
