@@ -46,9 +46,13 @@ def _as_setting(value: int | None) -> str:
 
 
 def apply_to_connection(connection) -> None:
-    """Write the context into the connection's current transaction (called by the backend at BEGIN)."""
-    with connection.cursor() as cursor:
-        cursor.execute(SET_CONTEXT_SQL, [_as_setting(_tenant_id.get()), _as_setting(_user_id.get())])
+    """Write the context into the connection's current transaction (called by the backend at BEGIN).
+
+    Runs on the driver's connection directly: Django's cursor would see autocommit still on (the backend calls
+    this while leaving it) and open another transaction around it."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        connection.connection.execute(SET_CONTEXT_SQL, [_as_setting(_tenant_id.get()), _as_setting(_user_id.get())])
 
 
 def _apply_to_open_transactions() -> None:

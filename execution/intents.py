@@ -207,9 +207,14 @@ def reject(intent: TradeIntent, refusal: dict, checks: list[dict], *, actor_name
 
 
 def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source: str, bar_ts=None, actor=None,
-                  actor_name=None, failure_policy: str = TradeIntent.FailurePolicy.CANCEL_REMAINING) -> IntentResult:
+                  actor_name=None, failure_policy: str = TradeIntent.FailurePolicy.CANCEL_REMAINING,
+                  risk_checked: list[dict] | None = None) -> IntentResult:
     """Create the intent once per idempotency key (same key and body: the first intent again, ``created``
-    False; other body: IDEMPOTENCY_KEY_REUSED), checked against risk: PENDING for the OMS, or REJECTED."""
+    False; other body: IDEMPOTENCY_KEY_REUSED), checked against risk: PENDING for the OMS, or REJECTED.
+
+    ``risk_checked`` carries the checks the tick already ran on this very order (its first risk check, against the
+    same limits and state); the intent then stores them instead of running them again. The OMS checks again before
+    sending either way."""
     errors = {}
     key = (idempotency_key or "").strip()
     if not key or len(key) > 255:
@@ -239,7 +244,8 @@ def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source:
             return IntentResult(existing, False)
         intent = TradeIntent.objects.create(
             bot=bot, idempotency_key=key, request_hash=body_hash, source=source, bar_ts=bar_ts,
-            failure_policy=failure_policy, created_by=label, trace_id=current_trace_id())
+            failure_policy=failure_policy, created_by=label, trace_id=current_trace_id(),
+            risk_checks=risk_checked or [])
         leg_rows = IntentLeg.objects.bulk_create([
             IntentLeg(tenant_id=tenant_id, intent=intent, leg_index=index, venue=leg.venue, instrument=instrument,
                       side=leg.side, quantity=leg.quantity, order_type=leg.order_type,
@@ -250,15 +256,16 @@ def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source:
                          "bot_id": bot.id, "source": source, "idempotency_key": key, "status": intent.status,
                          "legs": [{"venue": leg.venue, "symbol": leg.symbol, "side": leg.side,
                                    "quantity": str(leg.quantity), "order_type": leg.order_type} for leg, _ in clean]})
-        refusal, checks, _ = risk_refusal(bot=bot, legs=list(zip(leg_rows, [i for _, i in clean])),
-                                          bar_ts=bar_ts, at=timezone.now())
-        if refusal is not None:
-            reject(intent, refusal, checks, actor_name=label)
-        else:
+        if risk_checked is None:
+            refusal, checks, _ = risk_refusal(bot=bot, legs=list(zip(leg_rows, [i for _, i in clean])),
+                                              bar_ts=bar_ts, at=timezone.now())
+            if refusal is not None:
+                reject(intent, refusal, checks, actor_name=label)
+                return IntentResult(intent, True)
             intent.risk_checks = checks
             intent.save(update_fields=["risk_checks", "updated_at"])
-            if source == TradeIntent.Source.API and settings.OMS_ENQUEUE_ON_SUBMIT:
-                transaction.on_commit(lambda: _enqueue_oms(tenant_id))
+        if source == TradeIntent.Source.API and settings.OMS_ENQUEUE_ON_SUBMIT:
+            transaction.on_commit(lambda: _enqueue_oms(tenant_id))
     return IntentResult(intent, True)
 
 

@@ -19,22 +19,23 @@ def dispatch_ticks(timeframe: str) -> int:
 
     as_of = floor_to_timeframe(timezone.now(), timeframe)
     instruments = instruments_to_tick(timeframe=timeframe)
-    for instrument in instruments:
+    for instrument, tenant_ids in instruments.items():
         # A short delay lets the bar that just closed arrive from its provider before the tick reads it.
         tick_batch.apply_async(kwargs={"instrument_id": instrument.id, "timeframe": timeframe,
-                                       "as_of": as_of.isoformat()},
+                                       "as_of": as_of.isoformat(), "tenant_ids": tenant_ids},
                                countdown=settings.TICK_DELAY_SECONDS, queue="ticks")
     return len(instruments)
 
 
 @shared_task(name="execution.tick_batch", acks_late=True, queue="ticks")
-def tick_batch(*, instrument_id: int, timeframe: str, as_of: str) -> dict:
+def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: list[int] | None = None) -> dict:
     """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing."""
     from execution.models import Instrument
     from execution.tick import run_tick_batch
 
     instrument = Instrument.objects.get(pk=instrument_id)
-    return run_tick_batch(instrument=instrument, timeframe=timeframe, as_of=datetime.fromisoformat(as_of)).as_dict()
+    return run_tick_batch(instrument=instrument, timeframe=timeframe, as_of=datetime.fromisoformat(as_of),
+                          tenant_ids=tenant_ids).as_dict()
 
 
 @shared_task(name="execution.replay_runner", base=TenantTask, queue="backtests")

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bots.gates import order_venue
@@ -126,13 +126,21 @@ def _strategy_bars(tick_bars: TickBars) -> Bars | None:
                              close=history.close, volume=history.volume)
 
 
-def run_tick_batch(*, instrument: Instrument, timeframe: str, as_of: datetime, sync_oms: bool = False) -> BatchResult:
-    """Tick every tenant's running live-mode bots on (instrument, timeframe) as of ``as_of`` (a grid point)."""
+def run_tick_batch(
+    *, instrument: Instrument, timeframe: str, as_of: datetime, sync_oms: bool = False,
+    tenant_ids: Iterable[int] | None = None,
+) -> BatchResult:
+    """Tick every tenant's running live-mode bots on (instrument, timeframe) as of ``as_of`` (a grid point).
+
+    ``tenant_ids`` narrows the tenants to visit (the dispatcher knows which have bots on the instrument); by
+    default every active tenant is asked."""
     started = time.perf_counter()
     as_of = floor_to_timeframe(as_of, timeframe)
     result = BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of)
     work: list[tuple[int, list[Runner]]] = []
-    for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True):
+    if tenant_ids is None:
+        tenant_ids = Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True)
+    for tenant_id in tenant_ids:
         with tenancy.tenant_context(tenant_id), transaction.atomic():
             runners = running_runners(symbol=instrument.symbol, timeframe=timeframe)
         if runners:
@@ -292,7 +300,7 @@ def decide_for_bot(
         row = _no_trade(bot, ctx, ReasonCode.RISK_BLOCKED, refusals=[c.as_dict() for c in risk.refusals])
         return _with(row, signal=signal, inputs=_inputs(ctx, position), risk_checks=checks)
 
-    intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result)
+    intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result, checks=checks)
     return TraceRow(
         kind=TickTrace.Kind.DECISION, bot_id=bot.id, instrument=instrument.symbol, timeframe=ctx.bars.timeframe,
         bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref, inputs=_inputs(ctx, position), signal=signal,
@@ -312,7 +320,8 @@ def idempotency_key(bot: Bot, ctx: TickContext) -> str:
     return f"{prefix}:{bot.id}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
 
 
-def _submit(bot: Bot, *, venue: str, side: Side, quantity: Decimal, ctx: TickContext, result: BatchResult) -> int:
+def _submit(bot: Bot, *, venue: str, side: Side, quantity: Decimal, ctx: TickContext, result: BatchResult,
+            checks: list[dict]) -> int:
     from execution.intents import LegSpec, submit_intent
 
     with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
@@ -320,7 +329,7 @@ def _submit(bot: Bot, *, venue: str, side: Side, quantity: Decimal, ctx: TickCon
             bot=bot, legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value.lower(),
                                    quantity=quantity)],
             idempotency_key=idempotency_key(bot, ctx), source="replay" if ctx.run_ref else "tick",
-            bar_ts=ctx.bar_ts, actor_name="tick",
+            bar_ts=ctx.bar_ts, actor_name="tick", risk_checked=checks,
         )
     if outcome.created:
         result.intents_created += 1
@@ -340,14 +349,27 @@ def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
                  reason=f"circuit breaker: {runner.consecutive_errors} consecutive tick errors (limit {limit})")
 
 
+_RECORD_BATCH_SQL = f"""
+INSERT INTO {TickBatch._meta.db_table} (instrument_symbol, timeframe, as_of, market_open, data_problem, bots,
+    decisions, no_trades, intents_created, errors, duration_ms, trace_id, recorded_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+ON CONFLICT ON CONSTRAINT tickbatch_unique DO UPDATE SET market_open = EXCLUDED.market_open,
+    data_problem = EXCLUDED.data_problem, bots = {TickBatch._meta.db_table}.bots + EXCLUDED.bots,
+    decisions = {TickBatch._meta.db_table}.decisions + EXCLUDED.decisions,
+    no_trades = {TickBatch._meta.db_table}.no_trades + EXCLUDED.no_trades,
+    intents_created = {TickBatch._meta.db_table}.intents_created + EXCLUDED.intents_created,
+    errors = {TickBatch._meta.db_table}.errors + EXCLUDED.errors, duration_ms = EXCLUDED.duration_ms,
+    trace_id = EXCLUDED.trace_id, recorded_at = now()
+"""
+
+
 def _record_batch(result: BatchResult, *, duration_ms: float) -> None:
-    TickBatch.objects.update_or_create(
-        instrument_symbol=result.instrument, timeframe=result.timeframe, as_of=result.as_of,
-        defaults={"market_open": result.market_open, "data_problem": result.data_problem or "",
-                  "bots": result.bots, "decisions": result.decisions, "no_trades": result.no_trades,
-                  "intents_created": result.intents_created, "errors": result.errors,
-                  "duration_ms": round(duration_ms, 3), "trace_id": current_trace_id()},
-    )
+    """One upsert per batch; a re-run adds what it did (usually nothing) to the first run's counts."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_BATCH_SQL, [
+            result.instrument, result.timeframe, result.as_of, result.market_open, result.data_problem or "",
+            result.bots, result.decisions, result.no_trades, result.intents_created, result.errors,
+            round(duration_ms, 3), current_trace_id()])
 
 
 def _hand_intents_to_oms(result: BatchResult, *, sync: bool) -> None:
@@ -362,16 +384,19 @@ def _hand_intents_to_oms(result: BatchResult, *, sync: bool) -> None:
             transaction.on_commit(lambda t=tenant_id: oms_process.delay(tenant_id=t))
 
 
-def instruments_to_tick(*, timeframe: str) -> list[Instrument]:
-    """Every instrument some tenant's running live-mode bot ticks on ``timeframe`` (one query per tenant)."""
-    symbols: set[str] = set()
+def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
+    """Every instrument some tenant's running live-mode bot ticks on ``timeframe``, with those tenants' ids (one
+    query per tenant), so each batch visits only the tenants that have bots on it."""
+    tenants_by_symbol: dict[str, set[int]] = {}
     for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True):
         with tenancy.tenant_context(tenant_id), transaction.atomic():
             for instruments in Runner.objects.filter(status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE,
                                                      bot__timeframe=timeframe).values_list("bot__instruments",
                                                                                            flat=True):
-                symbols.update(instruments)
-    return list(Instrument.objects.filter(symbol__in=symbols).order_by("symbol"))
+                for symbol in instruments:
+                    tenants_by_symbol.setdefault(symbol, set()).add(tenant_id)
+    return {instrument: sorted(tenants_by_symbol[instrument.symbol])
+            for instrument in Instrument.objects.filter(symbol__in=tenants_by_symbol).order_by("symbol")}
 
 
 def run_replay(*, runner_id: int) -> dict:

@@ -30,9 +30,12 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
     failure code), ``missing_env_vars``, ``message``, ``suggested_fix``. ``stage`` is part of the contract so
     stage-specific rules can be added; today every stage needs the same integrations.
     """
+    needed = _needed_providers(venue, data_source)
+    if not needed:
+        return []
     rows = {row["provider"]: row for row in provider_status_rows()}
     blockers = []
-    for name, role in _needed_providers(venue, data_source):
+    for name, role in needed:
         spec = get_provider(name)
         if spec is None:
             blockers.append({

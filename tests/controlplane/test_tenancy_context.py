@@ -13,10 +13,10 @@ def test_tenant_setting_lives_exactly_as_long_as_its_transaction(committed_db):
     with tenancy.tenant_context(41):
         with transaction.atomic():
             assert _current_tenant_in_database() == 41
-        # Same context, same pooled connection, but outside the transaction: nothing carried over.
+    # The same pooled connection, outside any context: nothing was left behind on the session.
+    assert _current_tenant_in_database() is None
+    with transaction.atomic():
         assert _current_tenant_in_database() is None
-        with transaction.atomic():
-            assert _current_tenant_in_database() == 41
 
 
 def test_nested_contexts_restore_the_outer_tenant_inside_one_transaction(committed_db):
@@ -26,3 +26,18 @@ def test_nested_contexts_restore_the_outer_tenant_inside_one_transaction(committ
                 assert _current_tenant_in_database() == 2
             assert _current_tenant_in_database() == 1
         assert _current_tenant_in_database() is None
+
+
+def test_a_statement_outside_atomic_still_runs_as_the_tenant_in_context(committed_db):
+    """An ORM update() in autocommit would otherwise run with no tenant and silently match nothing."""
+    from controlplane.models import Membership, Tenant
+    from tests.factories import UserFactory
+
+    tenant = Tenant.objects.create(slug="autocommit", name="Autocommit")
+    user = UserFactory(username="autocommit-user")
+    with tenancy.tenant_context(tenant.id):
+        membership = Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.VIEWER)
+        assert Membership.objects.filter(pk=membership.pk).update(role=Membership.Role.OWNER) == 1
+        assert _current_tenant_in_database() == tenant.id
+    with tenancy.tenant_context(tenant.id), transaction.atomic():
+        assert Membership.objects.get(pk=membership.pk).role == Membership.Role.OWNER

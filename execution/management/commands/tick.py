@@ -32,8 +32,9 @@ class Command(BaseCommand):
         if not instruments:
             self.stdout.write(f"no running {timeframe} bots: nothing to tick at {as_of.isoformat()}")
             return
-        for instrument in instruments:
-            result = run_tick_batch(instrument=instrument, timeframe=timeframe, as_of=as_of, sync_oms=True)
+        for instrument, tenant_ids in instruments.items():
+            result = run_tick_batch(instrument=instrument, timeframe=timeframe, as_of=as_of, sync_oms=True,
+                                    tenant_ids=tenant_ids)
             reasons = ", ".join(f"{k}={v}" for k, v in sorted(result.reasons.items())) or "-"
             self.stdout.write(
                 f"{instrument.symbol} {timeframe} @ {as_of.isoformat()}: bots={result.bots} "
