@@ -18,7 +18,8 @@ def test_reconcile_job_runs_on_the_worker_and_fails_honestly(django_db_setup, co
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.OPERATOR)
     api = client_for(user)
-    bot = api.post("/api/bots", {"name": "j", "strategy": "ma_crossover", "instruments": ["ES"]}, format="json")
+    bot = api.post("/api/bots", {"name": "j", "strategy": "ma_crossover", "instruments": ["ES"],
+                                "venue": "kraken"}, format="json")
     response = api.post("/api/jobs", {"kind": "RECONCILE", "bot_id": bot.json()["id"]}, format="json")
     assert response.status_code == 201, response.content
     job_id = response.json()["id"]
