@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class BacktestsConfig(AppConfig):
     name = "backtests"
+
+    def ready(self) -> None:
+        from backtests import services
+        from bots import jobs
+        from bots.models import Job
+
+        # Not idempotent for the watchdog: a re-queued run would find itself RUNNING and do nothing.
+        jobs.register_job_handler(Job.Kind.BACKTEST, services.backtest_job_handler, queue="backtests")

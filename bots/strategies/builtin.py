@@ -48,6 +48,38 @@ class MovingAverageCrossover(Strategy):
         target, reason = _direction(signal, params["size"], params["allow_short"])
         return Decision(target, reason, {"fast_ma": fast_ma, "slow_ma": slow_ma})
 
+    has_vectorized_form = True
+
+    def vectorized_targets(self, params: dict[str, Any], bars: Bars) -> np.ndarray:
+        """Rolling means by cumulative sums; where the two are too close for the sums' rounding to call the sign,
+        the exact window means ``_decide`` computes settle it, so the signs agree bar for bar."""
+        close, fast, slow = bars.close, params["fast"], params["slow"]
+        n = len(close)
+        targets = np.full(n, np.nan)
+        if n < slow:
+            return targets
+        sums = np.concatenate(([0.0], np.cumsum(close)))
+        idx = np.arange(slow - 1, n)
+        fast_ma = (sums[idx + 1] - sums[idx + 1 - fast]) / fast
+        slow_ma = (sums[idx + 1] - sums[idx + 1 - slow]) / slow
+        diff = fast_ma - slow_ma
+        signal = np.sign(diff)
+        tolerance = 1e-9 * np.maximum(np.abs(slow_ma), 1.0) + 1e-12 * np.abs(sums[idx + 1])
+        for k in np.flatnonzero(np.abs(diff) <= tolerance):
+            i = int(idx[k])
+            exact_fast = float(np.mean(close[i - fast + 1:i + 1]))
+            exact_slow = float(np.mean(close[i - slow + 1:i + 1]))
+            signal[k] = 1 if exact_fast > exact_slow else (-1 if exact_fast < exact_slow else 0)
+        size = params["size"]
+        short = -size if params["allow_short"] else 0.0
+        level = np.where(signal > 0, size, np.where(signal < 0, short, np.nan))
+        # HOLD keeps the previous target (the position); the position starts flat.
+        valid = ~np.isnan(level)
+        last = np.maximum.accumulate(np.where(valid, np.arange(len(level)), -1))
+        held = np.where(last >= 0, level[np.maximum(last, 0)], 0.0)
+        targets[slow - 1:] = held
+        return targets
+
 
 @register_strategy
 class DonchianBreakout(Strategy):

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from backtests import api
+
+urlpatterns = [
+    path("backtests", api.BacktestListCreateView.as_view(), name="backtests"),
+    path("backtests/thresholds", api.ThresholdsView.as_view(), name="backtest-thresholds"),
+    path("backtests/<int:pk>", api.BacktestDetailView.as_view(), name="backtest-detail"),
+    path("backtests/<int:pk>/cancel", api.BacktestCancelView.as_view(), name="backtest-cancel"),
+]
