@@ -9,8 +9,9 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backtests import services
-from backtests.models import BacktestRun, ClassificationSettings, GapPolicy
+from backtests import matrices, services
+from backtests.models import BacktestMatrix, BacktestRun, ClassificationSettings, GapPolicy, MatrixResult
+from controlplane.errors import ControlPlaneError, ErrorCode
 
 
 class BacktestCreateSerializer(serializers.Serializer):
@@ -102,3 +103,78 @@ class ThresholdsView(APIView):
         payload.is_valid(raise_exception=True)
         row = services.thresholds_update(actor=request.user, overrides=payload.validated_data["thresholds"])
         return Response({"thresholds": services.tenant_thresholds().as_dict(), "overrides": row.thresholds})
+
+
+class MatrixCreateSerializer(serializers.Serializer):
+    strategy = serializers.CharField()
+    base_parameters = serializers.DictField(required=False, default=dict)
+    space = serializers.DictField()
+    mode = serializers.ChoiceField(choices=["grid", "random"])
+    samples = serializers.IntegerField(required=False, allow_null=True, default=None)
+    seed = serializers.IntegerField(required=False, default=0)
+    instruments = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=1)
+    timeframe = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    split_at = serializers.DateTimeField()
+    walk_forward_folds = serializers.IntegerField(required=False, default=0, min_value=0)
+    fill_model = serializers.DictField(required=False, default=dict)
+    starting_capital = serializers.DecimalField(max_digits=20, decimal_places=2, required=False,
+                                                default=Decimal("100000"))
+
+
+class MatrixResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MatrixResult
+        fields = ["index", "parameters", "parameters_hash", "classification", "score", "in_sample",
+                  "out_of_sample", "classification_reasons"]
+
+
+class MatrixSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BacktestMatrix
+        fields = ["id", "strategy", "base_parameters", "space", "mode", "samples", "seed", "instruments", "timeframe",
+                  "range_start", "range_end", "split_at", "walk_forward_folds", "fill_model", "starting_capital",
+                  "status", "progress", "sets_total", "sets_done", "chunks_total", "chunks_done", "error_code",
+                  "error_message", "trace_id", "created_by", "created_at", "finished_at"]
+
+    def get_progress(self, matrix) -> float | None:
+        return round(matrix.sets_done / matrix.sets_total, 4) if matrix.sets_total else None
+
+
+def _ranked(matrix) -> list:
+    results = sorted(matrix.results.all(), key=lambda r: (r.score is None, -(r.score or 0.0), r.index))
+    return [{"rank": n + 1, **MatrixResultSerializer(r).data} for n, r in enumerate(results)]
+
+
+class MatrixListCreateView(generics.ListAPIView):
+    serializer_class = MatrixSerializer
+
+    def get_queryset(self):
+        return BacktestMatrix.objects.all()
+
+    @extend_schema(request=MatrixCreateSerializer, responses={201: MatrixSerializer})
+    def post(self, request):
+        payload = MatrixCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        matrix = matrices.matrix_create(actor=request.user, **payload.validated_data)
+        return Response(MatrixSerializer(matrix).data, status=201)
+
+
+class MatrixDetailView(APIView):
+    """Progress and the results ranked by out-of-sample Sharpe, in-sample and out-of-sample side by side."""
+
+    @extend_schema(responses={200: MatrixSerializer})
+    def get(self, request, pk: int):
+        matrix = BacktestMatrix.objects.filter(pk=pk).first()
+        if matrix is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No matrix {pk} in this tenant.")
+        return Response({**MatrixSerializer(matrix).data, "results": _ranked(matrix)})
+
+
+class MatrixCancelView(APIView):
+    @extend_schema(request=None, responses={200: MatrixSerializer})
+    def post(self, request, pk: int):
+        return Response(MatrixSerializer(matrices.matrix_cancel(matrix_id=pk, actor=request.user)).data)

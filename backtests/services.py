@@ -82,7 +82,8 @@ def validated_config(*, strategy: str, parameters: dict | None, instruments: lis
 
 
 def tenant_thresholds() -> BacktestThresholds:
-    settings_row = ClassificationSettings.objects.first()
+    with transaction.atomic():  # the tenant is set per transaction; a worker may call this outside one
+        settings_row = ClassificationSettings.objects.first()
     return BacktestThresholds.from_overrides(settings_row.thresholds if settings_row else None)
 
 

@@ -5,6 +5,9 @@ from backtests import api
 urlpatterns = [
     path("backtests", api.BacktestListCreateView.as_view(), name="backtests"),
     path("backtests/thresholds", api.ThresholdsView.as_view(), name="backtest-thresholds"),
+    path("backtests/matrix", api.MatrixListCreateView.as_view(), name="backtest-matrices"),
+    path("backtests/matrix/<int:pk>", api.MatrixDetailView.as_view(), name="backtest-matrix-detail"),
+    path("backtests/matrix/<int:pk>/cancel", api.MatrixCancelView.as_view(), name="backtest-matrix-cancel"),
     path("backtests/<int:pk>", api.BacktestDetailView.as_view(), name="backtest-detail"),
     path("backtests/<int:pk>/cancel", api.BacktestCancelView.as_view(), name="backtest-cancel"),
 ]

@@ -264,3 +264,8 @@ CELERY_BEAT_SCHEDULE["integrations-reverify"] = {
     "options": {"queue": "verify", "expires": max(INTEGRATION_VERIFY_INTERVAL_SECONDS - 30, 30)},
 }
 CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}
+
+# --- Backtests (backtests/) ---
+# Parameter sets per Celery task of a matrix: bigger chunks amortize the bar read, smaller ones spread the work.
+BACKTEST_MATRIX_CHUNK_SIZE = env.int("BACKTEST_MATRIX_CHUNK_SIZE", default=25)
+CELERY_TASK_ROUTES["backtests.*"] = {"queue": "backtests"}
