@@ -44,9 +44,18 @@ class Fill:
     slippage: float
 
 
+FILL_COLUMNS = ("decided_at", "filled_at", "side", "quantity", "price", "fee", "slippage")
+
+
+def _columns(fills: list[Fill]) -> dict[str, np.ndarray]:
+    return {name: np.array([getattr(f, name) for f in fills],
+                           dtype=np.int64 if name in ("decided_at", "filled_at", "side") else np.float64)
+            for name in FILL_COLUMNS}
+
+
 @dataclass
 class EngineResult:
-    fills: list[Fill]
+    fill_columns: dict  # FILL_COLUMNS -> numpy arrays, one entry per fill
     position: np.ndarray  # after each bar (fills of that bar included)
     equity: np.ndarray  # marked at each bar's close
     trades: list[dict]  # round trips: entry/exit bar index, side, quantity, prices, pnl (net of fees), fees
@@ -55,6 +64,12 @@ class EngineResult:
     no_trade_by_bar: np.ndarray | None = None  # per bar: 0 traded, 1 NO_SIGNAL, 2 ALREADY_AT_TARGET
     path: str = "reference"
     unfilled: list[int] = field(default_factory=list)
+
+    @property
+    def fills(self) -> list[Fill]:
+        cols = self.fill_columns
+        return [Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl)) for d, f, s, q, p, c, sl in
+                zip(*(cols[name] for name in FILL_COLUMNS))]
 
 
 def _fill_bar(bars: Bars, i: int) -> FillBar:
@@ -107,8 +122,8 @@ def run_reference(strategy: Strategy, params: dict, bars: Bars, *, model: FillMo
     position = np.zeros(n)
     for f in fills:
         position[f.filled_at:] += f.side * f.quantity
-    return _account(bars, fills, position, orders, reasons, capital=capital, multiplier=float(multiplier),
-                    path="reference", unfilled=unfilled)
+    return _account(bars, _columns(fills), position, orders, reasons, capital=capital,
+                    multiplier=float(multiplier), path="reference", unfilled=unfilled)
 
 
 def _book(fills, state, decided, filled_at, order, fill, multiplier, unfilled) -> PositionState:
@@ -175,40 +190,81 @@ def run_vectorized(strategy: Strategy, params: dict, bars: Bars, *, model: FillM
     mult = float(multiplier)
     fee = np.round(float(model.fee_per_unit) * quantity + price * quantity * mult * model.fee_bps / 10_000, 8)
     slippage = np.abs(price - reference) * quantity * mult
-    fills = [Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl))
-             for d, f, s, q, p, c, sl in zip(order_idx, fill_idx, side, quantity, price, fee, slippage)]
+    fills = {"decided_at": order_idx, "filled_at": fill_idx, "side": side.astype(np.int64), "quantity": quantity,
+             "price": price, "fee": fee, "slippage": slippage}
     position = np.zeros(n)
     np.add.at(position, fill_idx, side * quantity)
     position = np.cumsum(position)
-    return _account(bars, fills, position, [int(i) for i in np.flatnonzero(order_mask)], reasons, capital=capital,
+    return _account(bars, fills, position, np.flatnonzero(order_mask).tolist(), reasons, capital=capital,
                     multiplier=mult, path="vectorized", unfilled=unfilled)
 
 
-def _account(bars: Bars, fills: list[Fill], position: np.ndarray, orders: list[int], reasons: np.ndarray, *,
+def _account(bars: Bars, fills: dict, position: np.ndarray, orders: list[int], reasons: np.ndarray, *,
              capital: float, multiplier: float, path: str, unfilled: list[int]) -> EngineResult:
     """Equity marked at each close (cash + position × close × multiplier) and the round trips."""
     n = len(bars)
     cash_flow = np.zeros(n)
-    if fills:
-        idx = np.fromiter((f.filled_at for f in fills), dtype=np.int64, count=len(fills))
-        flows = np.fromiter((-f.side * f.quantity * f.price * multiplier - f.fee for f in fills), dtype=np.float64,
-                            count=len(fills))
-        np.add.at(cash_flow, idx, flows)
+    if len(fills["filled_at"]):
+        flows = -fills["side"] * fills["quantity"] * fills["price"] * multiplier - fills["fee"]
+        np.add.at(cash_flow, fills["filled_at"], flows)
     equity = capital + np.cumsum(cash_flow) + position * bars.close * multiplier
     counts = Counter({NO_SIGNAL: int(np.count_nonzero(reasons == 1)),
                       ALREADY_AT_TARGET: int(np.count_nonzero(reasons == 2))})
     if unfilled:
         counts[NO_FILL] = len(unfilled)
-    return EngineResult(fills=fills, position=position, equity=equity, trades=_round_trips(fills, multiplier),
+    return EngineResult(fill_columns=fills, position=position, equity=equity, trades=_round_trips(fills, multiplier),
                         orders=orders, no_trade=+counts, no_trade_by_bar=reasons, path=path, unfilled=unfilled)
 
 
-def _round_trips(fills: list[Fill], multiplier: float) -> list[dict]:
+def _round_trips(cols: dict, multiplier: float) -> list[dict]:
+    """Round trips; numpy when every fill moves between flat and one size (long, short or a full flip)."""
+    side, qty = cols["side"], cols["quantity"]
+    if not len(side):
+        return []
+    after = np.cumsum(side * qty)
+    before = after - side * qty
+    sizes = np.unique(np.abs(np.concatenate((before, after))))
+    if len(sizes) > 2 or (len(sizes) == 2 and sizes[0] != 0):
+        return _round_trips_loop(cols, multiplier)
+    price, fee, slip = cols["price"], cols["fee"], cols["slippage"]
+    opens = np.flatnonzero(after != 0)  # every fill that leaves a position open starts a trade
+    closes = np.flatnonzero(before != 0)  # every fill that had a position ends one
+    count = len(closes)
+    entry = opens[:count]
+    size = np.abs(after[entry])
+    direction = np.sign(after[entry])
+    # An opening from flat pays its own fee and slippage; a flip's went to the trade it closed.
+    flat_open = before[entry] == 0
+    entry_fee = np.where(flat_open, fee[entry], 0.0)
+    entry_slip = np.where(flat_open, slip[entry], 0.0)
+    pnl = (price[closes] - price[entry]) * size * direction * multiplier - entry_fee - fee[closes]
+    notional = size * price[entry] * multiplier + size * price[closes] * multiplier
+    fb = cols["filled_at"]
+    trades = [{"entry_bar": int(a), "side": int(d), "quantity": float(q), "entry_price": float(pa), "pnl": float(p),
+               "fees": float(fe), "slippage": float(sl), "notional": float(no), "exit_bar": int(b),
+               "exit_price": float(pb)}
+              for a, d, q, pa, p, fe, sl, no, b, pb in zip(
+                  fb[entry], direction, size, price[entry], pnl, entry_fee + fee[closes], entry_slip + slip[closes],
+                  notional, fb[closes], price[closes])]
+    if len(opens) > count:
+        k = opens[-1]
+        flat = before[k] == 0
+        trades.append({"entry_bar": int(fb[k]), "side": int(np.sign(after[k])), "quantity": float(abs(after[k])),
+                       "entry_price": float(price[k]), "pnl": float(-fee[k] if flat else 0.0),
+                       "fees": float(fee[k] if flat else 0.0), "slippage": float(slip[k] if flat else 0.0),
+                       "notional": float(abs(after[k]) * price[k] * multiplier), "exit_bar": None,
+                       "exit_price": None})
+    return trades
+
+
+def _round_trips_loop(cols: dict, multiplier: float) -> list[dict]:
     """A trade runs from flat (or a flip) to flat (or the next flip). A flipping fill's fee goes to the trade it
     closes; the trade it opens starts at its price. Realized PnL per closed unit against the average entry."""
     trades: list[dict] = []
     qty = avg = 0.0
     current: dict | None = None
+    fills = [Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl)) for d, f, s, q, p, c, sl in
+             zip(*(cols[name] for name in FILL_COLUMNS))]
     for f in fills:
         signed = f.side * f.quantity
         if qty == 0:

@@ -65,11 +65,14 @@ class MovingAverageCrossover(Strategy):
         diff = fast_ma - slow_ma
         signal = np.sign(diff)
         tolerance = 1e-9 * np.maximum(np.abs(slow_ma), 1.0) + 1e-12 * np.abs(sums[idx + 1])
-        for k in np.flatnonzero(np.abs(diff) <= tolerance):
-            i = int(idx[k])
-            exact_fast = float(np.mean(close[i - fast + 1:i + 1]))
-            exact_slow = float(np.mean(close[i - slow + 1:i + 1]))
-            signal[k] = 1 if exact_fast > exact_slow else (-1 if exact_fast < exact_slow else 0)
+        close_calls = np.flatnonzero(np.abs(diff) <= tolerance)
+        if close_calls.size:
+            # Row-wise means over sliding windows reduce each contiguous row as np.mean of a slice does.
+            ends = idx[close_calls]
+            windows = np.lib.stride_tricks.sliding_window_view(close, slow)[ends - slow + 1]
+            exact_fast = np.mean(windows[:, slow - fast:], axis=1)
+            exact_slow = np.mean(windows, axis=1)
+            signal[close_calls] = np.sign(exact_fast - exact_slow)
         size = params["size"]
         short = -size if params["allow_short"] else 0.0
         level = np.where(signal > 0, size, np.where(signal < 0, short, np.nan))

@@ -113,3 +113,19 @@ def test_reference_runs_every_shipped_strategy_without_a_vectorized_form(name, p
         fill = next(fills)
         assert fill.decided_at == i
         assert strategy.decide(clean, window, position).target == position + fill.side * fill.quantity
+
+
+@pytest.mark.parametrize("allow_short", [False, True])
+def test_round_trips_in_numpy_equal_the_fill_by_fill_loop(allow_short):
+    from backtests.engine import _round_trips, _round_trips_loop
+
+    strategy = get_strategy("ma_crossover")
+    clean = strategy.validate({"fast": 4, "slow": 12, "allow_short": allow_short, "size": 2})
+    result = run_reference(strategy, clean, memory_bars(1500, seed=8),
+                           model=FillModel(slippage_ticks=1, fee_per_unit=Decimal("1.5")), tick_size=Decimal("0.25"),
+                           multiplier=Decimal("50"), capital=1e6)
+    fast, loop = _round_trips(result.fill_columns, 50.0), _round_trips_loop(result.fill_columns, 50.0)
+    assert len(fast) == len(loop) > 20
+    for a, b in zip(fast, loop):
+        assert a.keys() == b.keys()
+        assert all(a[k] == pytest.approx(b[k], abs=1e-6) if a[k] is not None else b[k] is None for k in a)
