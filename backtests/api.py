@@ -9,8 +9,17 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backtests import matrices, services
-from backtests.models import BacktestMatrix, BacktestRun, ClassificationSettings, GapPolicy, MatrixResult
+from backtests import autonomy, lab, matrices, services
+from backtests.models import (
+    AutonomyScore,
+    BacktestMatrix,
+    BacktestRun,
+    ClassificationSettings,
+    GapPolicy,
+    LabExperiment,
+    MatrixResult,
+)
+from bots.models import Bot
 from controlplane.errors import ControlPlaneError, ErrorCode
 
 
@@ -178,3 +187,111 @@ class MatrixCancelView(APIView):
     @extend_schema(request=None, responses={200: MatrixSerializer})
     def post(self, request, pk: int):
         return Response(MatrixSerializer(matrices.matrix_cancel(matrix_id=pk, actor=request.user)).data)
+
+
+class LabExperimentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LabExperiment
+        fields = ["id", "name", "hypothesis", "strategy", "instruments", "timeframe", "parameter_space", "mode",
+                  "samples", "range_start", "range_end", "split_at", "status", "matrix", "shortlist", "created_by",
+                  "created_at", "updated_at"]
+
+
+class LabCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    hypothesis = serializers.CharField()
+    strategy = serializers.CharField()
+    instruments = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=1)
+    timeframe = serializers.CharField()
+    parameter_space = serializers.DictField()
+    mode = serializers.ChoiceField(choices=["grid", "random"], default="grid")
+    samples = serializers.IntegerField(required=False, allow_null=True, default=None)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    split_at = serializers.DateTimeField()
+
+
+class ShortlistSerializer(serializers.Serializer):
+    indexes = serializers.ListField(child=serializers.IntegerField(min_value=0), min_length=1)
+
+
+class CreateBotSerializer(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0)
+    name = serializers.CharField(max_length=200)
+
+
+class LabListCreateView(generics.ListAPIView):
+    serializer_class = LabExperimentSerializer
+
+    def get_queryset(self):
+        return LabExperiment.objects.all()
+
+    @extend_schema(request=LabCreateSerializer, responses={201: LabExperimentSerializer})
+    def post(self, request):
+        payload = LabCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        experiment = lab.experiment_create(actor=request.user, **payload.validated_data)
+        return Response(LabExperimentSerializer(experiment).data, status=201)
+
+
+class LabDetailView(generics.RetrieveAPIView):
+    serializer_class = LabExperimentSerializer
+
+    def get_queryset(self):
+        return LabExperiment.objects.all()
+
+
+class LabRunView(APIView):
+    @extend_schema(request=None, responses={200: LabExperimentSerializer})
+    def post(self, request, pk: int):
+        return Response(LabExperimentSerializer(lab.experiment_run(experiment_id=pk, actor=request.user)).data)
+
+
+class LabShortlistView(APIView):
+    @extend_schema(request=ShortlistSerializer, responses={200: LabExperimentSerializer})
+    def post(self, request, pk: int):
+        payload = ShortlistSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        experiment = lab.experiment_shortlist(experiment_id=pk, actor=request.user, **payload.validated_data)
+        return Response(LabExperimentSerializer(experiment).data)
+
+
+class LabCreateBotView(APIView):
+    @extend_schema(request=CreateBotSerializer, responses={201: LabExperimentSerializer})
+    def post(self, request, pk: int):
+        payload = CreateBotSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        experiment, bot = lab.experiment_create_bot(experiment_id=pk, actor=request.user, **payload.validated_data)
+        return Response({**LabExperimentSerializer(experiment).data, "bot_id": bot.id}, status=201)
+
+
+class AutonomySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AutonomyScore
+        fields = ["id", "bot", "tier", "score", "breakdown", "gates", "trigger", "trace_id", "computed_at"]
+
+
+class BotAutonomyView(APIView):
+    """GET: the bot's latest autonomy score (tier, breakdown, each gate with its value); POST: score it now."""
+
+    def _bot(self, pk: int) -> Bot:
+        bot = Bot.objects.filter(pk=pk).first()
+        if bot is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {pk} in this tenant.")
+        return bot
+
+    @extend_schema(responses={200: AutonomySerializer})
+    def get(self, request, pk: int):
+        bot = self._bot(pk)
+        latest = AutonomyScore.objects.filter(bot=bot).first()
+        if latest is None:
+            return Response({"bot": bot.id, "tier": bot.autonomy_tier, "score": None, "breakdown": None,
+                             "gates": None, "computed_at": None,
+                             "message": "Not scored yet; POST to this URL to score it now."})
+        return Response(AutonomySerializer(latest).data)
+
+    @extend_schema(request=None, responses={201: AutonomySerializer})
+    def post(self, request, pk: int):
+        self._bot(pk)
+        score = autonomy.autonomy_compute(bot_id=pk, trigger=AutonomyScore.Trigger.ON_DEMAND, actor=request.user)
+        return Response(AutonomySerializer(score).data, status=201)

@@ -137,3 +137,58 @@ class ClassificationSettings(TenantOwnedModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="classificationsettings_one_per_tenant")]
+
+
+class LabExperiment(TenantOwnedModel):
+    """The strategy lab: a hypothesis, tested by a matrix, shortlisted, validated out of sample, turned into bots.
+
+    DRAFT → RUNNING (its matrix runs) → SHORTLISTED (candidates chosen, each with its out-of-sample evidence) and
+    bots created from candidates stay linked here (``shortlist[i].bot_id``).
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT", "Draft"
+        RUNNING = "RUNNING", "Matrix running"
+        SHORTLISTED = "SHORTLISTED", "Shortlisted"
+
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField()
+    strategy = models.CharField(max_length=64)
+    instruments = models.JSONField(default=list)
+    timeframe = models.CharField(max_length=8)
+    parameter_space = models.JSONField()
+    mode = models.CharField(max_length=8, choices=BacktestMatrix.Mode.choices, default=BacktestMatrix.Mode.GRID)
+    samples = models.PositiveIntegerField(null=True, blank=True)
+    range_start = models.DateTimeField()
+    range_end = models.DateTimeField()
+    split_at = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    matrix = models.ForeignKey(BacktestMatrix, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    shortlist = models.JSONField(default=list, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class AutonomyScore(TenantOwnedModel):
+    """A bot's autonomy tier at one moment, with the evidence (breakdown) and each gate's verdict and value."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "SCHEDULE", "Scheduled"
+        ON_DEMAND = "ON_DEMAND", "On demand"
+
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="autonomy_scores")
+    tier = models.CharField(max_length=2)
+    score = models.FloatField(help_text="Share of all gates passed (0..1): progress toward T3.")
+    breakdown = models.JSONField()
+    gates = models.JSONField()
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    trace_id = models.CharField(max_length=64)
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["tenant", "bot", "-computed_at"], name="autonomyscore_bot_latest_idx")]

@@ -390,3 +390,31 @@ def _write_result(run: BacktestRun, *, status: str) -> BacktestResult:
         classification_reasons=run.classification_reasons, trace_id=run.trace_id,
         finished_at=timezone.now(),
     )
+
+
+def decay_rebacktest_sweep() -> list[int]:
+    """Re-backtest every PAPER and LIVE bot over the recent window (purpose DECAY). A finished decay run whose
+    classification is worse than the PASS the bot was promoted on is the decay flag; the autonomy score's
+    ``no_decay`` gate reads it. Runs the bot's current configuration; refused gaps fail the run, visibly."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from bots.models import Stage
+
+    end = timezone.now()
+    start = end - timedelta(days=settings.BACKTEST_DECAY_LOOKBACK_DAYS)
+    with transaction.atomic():
+        bots = list(Bot.objects.filter(stage__in=[Stage.PAPER, Stage.LIVE], killed=False))
+    created = []
+    for bot in bots:
+        try:
+            run = backtest_create(actor=None, actor_name="decay-schedule", bot_id=bot.id, timeframe=bot.timeframe,
+                                  start=start, end=end, gap_policy=GapPolicy.REPORT,
+                                  fill_model=settings.SIM_VENUE_FILL_MODELS.get("sim", {}),
+                                  purpose=BacktestRun.Purpose.DECAY)
+        except ControlPlaneError:
+            logger.exception("decay re-backtest not created", extra={"bot_id": bot.id})
+            continue
+        created.append(run.id)
+    return created
