@@ -36,7 +36,7 @@ def test_lab_workflow_from_hypothesis_to_a_linked_lab_bot(api_operator_a, api_vi
     btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
                             multiplier="1", calendar="24/7")
     store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
-    # Thresholds a random walk can pass, except the out-of-sample check for the worst-ranked candidate.
+    # Thresholds a random walk can pass, so the shortlist has a validated candidate to turn into a bot.
     lenient = {**LENIENT, "min_oos_is_sharpe_ratio": -100, "marginal_min_oos_is_sharpe_ratio": -200}
     assert api_operator_a.put("/api/backtests/thresholds", {"thresholds": lenient}, format="json").status_code == 200
     created = api_operator_a.post("/api/lab/experiments", _body(), format="json")
