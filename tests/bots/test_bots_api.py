@@ -272,10 +272,10 @@ def test_system_kill_is_superuser_only_and_stops_every_tenant(api_owner_a, api_o
 
 
 def test_reconcile_without_a_position_source_is_an_honest_failure(api_operator_a, make_bot, tenant_a):
-    bot = make_bot()
+    bot = make_bot(venue="tradovate")  # no live adapter has registered a position source for it
     body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json"), 409,
                         "RECONCILE_SOURCE_MISSING")
-    assert body["details"] == {"venue": "sim"}
+    assert body["details"] == {"venue": "tradovate"}
     with tenancy.tenant_context(tenant_a.id):
         assert Reconciliation.objects.count() == 0
 
@@ -319,7 +319,7 @@ def test_strategies_endpoint_lists_schemas(api_viewer_a):
 
 
 def test_no_runner_row_exists_after_a_refused_start(api_operator_a, make_bot, tenant_a):
-    bot = make_bot(venue="tradovate", data_source="databento")
+    bot = make_bot(venue="tradovate", data_source="databento", stage=Stage.LIVE)
     body = assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409,
                         "INTEGRATION_KEY_MISSING")
     blockers = body["details"]["blockers"]
@@ -335,3 +335,11 @@ def test_a_bot_names_a_known_venue_and_data_source(api_operator_a):
                                                  "venue": "ibkr", "data_source": "bloomberg"}, format="json")
     assert response.status_code == 400
     assert set(response.json()["details"]) == {"venue", "data_source"}
+
+
+
+def test_a_bot_before_live_trades_on_sim_and_needs_only_its_data_keys(api_operator_a, make_bot):
+    bot = make_bot(name="paper-on-tradovate", venue="tradovate", data_source="databento", stage=Stage.PAPER)
+    body = assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409,
+                        "INTEGRATION_KEY_MISSING")
+    assert [b["provider"] for b in body["details"]["blockers"]] == ["databento"]

@@ -21,7 +21,9 @@ def _no_broker_publish(settings):
 
 @pytest.fixture
 def es(db):
-    return Instrument.objects.get(symbol="ES")
+    # get_or_create: committed-database tests empty every table, the seeded instruments included.
+    return Instrument.objects.get_or_create(symbol="ES", defaults=dict(
+        venue="CME", asset_class="future", tick_size="0.25", multiplier="50", calendar="CME_Equity"))[0]
 
 
 @pytest.fixture

@@ -1,0 +1,132 @@
+"""The intents and PnL API: thin views that validate, call the service and respond.
+
+A risk refusal is not an error: the intent is stored REJECTED (with the limit and values) and answered 201 like
+any new intent (200 for a replay of the same key and body), so a client reads the outcome from ``status``.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bots.models import Bot
+from controlplane.errors import ControlPlaneError, ErrorCode
+from execution import oms
+from execution.intents import LegSpec, submit_intent
+from execution.models import IntentLeg, Order, TradeIntent
+from execution.positions import bot_pnl
+
+
+class LegSerializer(serializers.Serializer):
+    venue = serializers.CharField(max_length=64)
+    symbol = serializers.CharField(max_length=32)
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    quantity = serializers.DecimalField(max_digits=24, decimal_places=9)
+    order_type = serializers.ChoiceField(choices=["market", "limit", "stop"], default="market")
+    limit_price = serializers.DecimalField(max_digits=24, decimal_places=9, required=False, allow_null=True)
+    stop_price = serializers.DecimalField(max_digits=24, decimal_places=9, required=False, allow_null=True)
+
+
+class IntentCreateSerializer(serializers.Serializer):
+    bot = serializers.IntegerField()
+    legs = LegSerializer(many=True, allow_empty=False)
+    idempotency_key = serializers.CharField(max_length=255, required=False)
+    failure_policy = serializers.ChoiceField(choices=TradeIntent.FailurePolicy.values,
+                                             default=TradeIntent.FailurePolicy.CANCEL_REMAINING)
+
+
+class IntentLegOutSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol")
+
+    class Meta:
+        model = IntentLeg
+        fields = ["leg_index", "venue", "symbol", "side", "quantity", "order_type", "limit_price", "stop_price"]
+
+
+class OrderOutSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol")
+
+    class Meta:
+        model = Order
+        fields = ["id", "client_order_id", "venue_order_id", "purpose", "venue", "symbol", "side", "quantity",
+                  "order_type", "status", "filled_quantity", "average_price", "fees", "slippage", "error_code",
+                  "reason", "created_at", "updated_at"]
+
+
+class IntentSerializer(serializers.ModelSerializer):
+    legs = IntentLegOutSerializer(many=True)
+    orders = OrderOutSerializer(many=True)
+
+    class Meta:
+        model = TradeIntent
+        fields = ["id", "bot", "idempotency_key", "status", "source", "bar_ts", "failure_policy", "rejection",
+                  "status_detail", "risk_checks", "legs", "orders", "created_by", "trace_id", "created_at",
+                  "updated_at"]
+
+
+class IntentFilter(django_filters.FilterSet):
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = TradeIntent
+        fields = ["bot", "status", "source", "idempotency_key"]
+
+
+def _intents():
+    return TradeIntent.objects.prefetch_related("legs__instrument", "orders__instrument").order_by("-id")
+
+
+class IntentListCreateView(generics.ListAPIView):
+    serializer_class = IntentSerializer
+    filterset_class = IntentFilter
+
+    def get_queryset(self):
+        return _intents()
+
+    @extend_schema(request=IntentCreateSerializer, responses={201: IntentSerializer, 200: IntentSerializer},
+                   parameters=[OpenApiParameter("Idempotency-Key", location="header", required=False)])
+    def post(self, request):
+        payload = IntentCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        key = request.headers.get("Idempotency-Key") or data.get("idempotency_key")
+        if not key:
+            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
+                "idempotency_key": ["Send the Idempotency-Key header or the idempotency_key field."]})
+        bot = Bot.objects.filter(pk=data["bot"]).first()
+        if bot is None:
+            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"bot": [f"No bot {data['bot']} here."]})
+        result = submit_intent(bot=bot, legs=[LegSpec(**leg) for leg in data["legs"]], idempotency_key=key,
+                               source=TradeIntent.Source.API, actor=request.user,
+                               failure_policy=data["failure_policy"])
+        intent = _intents().get(pk=result.intent.pk)
+        return Response(IntentSerializer(intent).data, status=201 if result.created else 200)
+
+
+class IntentDetailView(generics.RetrieveAPIView):
+    serializer_class = IntentSerializer
+
+    def get_queryset(self):
+        return _intents()
+
+
+class IntentCancelView(APIView):
+    @extend_schema(request=None, responses={200: IntentSerializer})
+    def post(self, request, pk: int):
+        intent = oms.cancel_intent(intent_id=pk, actor=request.user)
+        return Response(IntentSerializer(_intents().get(pk=intent.pk)).data)
+
+
+class BotPnlView(APIView):
+    """Realized and unrealized PnL (null when a position has no bar to mark it), per instrument and per day."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, bot_id: int):
+        bot = Bot.objects.filter(pk=bot_id).first()
+        if bot is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {bot_id} in this tenant.")
+        return Response(bot_pnl(bot=bot))
