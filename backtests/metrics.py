@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime  # noqa: F401  (timestamps may be datetimes or a datetime64 array)
 
 import numpy as np
 
@@ -22,29 +22,31 @@ class TradeResult:
     notional: float = 0.0  # traded notional, entry and exit together
 
 
-def _daily_last(timestamps: Sequence[datetime], equity: np.ndarray) -> np.ndarray:
-    days = np.array([ts.date().toordinal() for ts in timestamps])
+def _as_micros(timestamps) -> np.ndarray:
+    """Timestamps as int64 microseconds since the epoch (UTC); numpy datetime64 arrays pass without a loop."""
+    if isinstance(timestamps, np.ndarray) and np.issubdtype(timestamps.dtype, np.datetime64):
+        return timestamps.astype("datetime64[us]").astype(np.int64)
+    return np.array([int(ts.timestamp() * 1_000_000) for ts in timestamps], dtype=np.int64)
+
+
+def _daily_last(micros: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    days = micros // 86_400_000_000
     last_of_day = np.flatnonzero(np.append(days[1:] != days[:-1], True))
     return equity[last_of_day]
 
 
-def _drawdown(timestamps: Sequence[datetime], equity: np.ndarray) -> tuple[float, float]:
+def _drawdown(micros: np.ndarray, equity: np.ndarray) -> tuple[float, float]:
     """(max drawdown as a positive fraction, longest peak-to-recovery time in days, open drawdowns to the end)."""
     peaks = np.maximum.accumulate(equity)
     drawdowns = 1.0 - equity / peaks
-    longest = 0.0
-    peak_at = timestamps[0]
-    underwater = False
-    for ts, dd in zip(timestamps, drawdowns):
-        if dd > 0:
-            underwater = True
-            continue
-        if underwater:
-            longest = max(longest, (ts - peak_at).total_seconds() / 86400)
-            underwater = False
-        peak_at = ts
-    if underwater:
-        longest = max(longest, (timestamps[-1] - peak_at).total_seconds() / 86400)
+    at_peak = np.flatnonzero(drawdowns <= 0)  # index 0 is always a peak
+    spans = []
+    gaps = np.flatnonzero(np.diff(at_peak) > 1)
+    if gaps.size:
+        spans.append(micros[at_peak[gaps + 1]] - micros[at_peak[gaps]])
+    if at_peak[-1] != len(equity) - 1:
+        spans.append(np.array([micros[-1] - micros[at_peak[-1]]]))
+    longest = float(np.concatenate(spans).max()) / 86_400_000_000 if spans else 0.0
     return float(drawdowns.max(initial=0.0)), longest
 
 
@@ -66,10 +68,11 @@ def compute_metrics(
     if len(timestamps) != len(equity) or len(equity) < 2:
         raise ValueError("metrics need an equity curve of at least two points, one per timestamp")
     curve = np.asarray(equity, dtype=float)
+    micros = _as_micros(timestamps)
     start, end = curve[0], curve[-1]
-    years = (timestamps[-1] - timestamps[0]).total_seconds() / (365.25 * 86400)
+    years = (micros[-1] - micros[0]) / 1_000_000 / (365.25 * 86400)
 
-    daily = _daily_last(timestamps, curve)
+    daily = _daily_last(micros, curve)
     daily = np.concatenate(([start], daily)) if daily[0] != start or len(daily) == 1 else daily
     returns = np.diff(daily) / daily[:-1]
     mean = returns.mean() if returns.size else None
@@ -79,7 +82,7 @@ def compute_metrics(
 
     total_return = end / start - 1.0
     cagr = (end / start) ** (1.0 / years) - 1.0 if years > 0 and end > 0 else None
-    max_dd, dd_days = _drawdown(timestamps, curve)
+    max_dd, dd_days = _drawdown(micros, curve)
 
     pnls = np.array([t.pnl for t in trades], dtype=float)
     wins, losses = pnls[pnls > 0], pnls[pnls < 0]

@@ -113,6 +113,13 @@ def _not_killed_gate(bot: Bot) -> GateResult:
     return GateResult("not_killed", False, block.message, block.suggested_fix)
 
 
+def _autonomy_gate(bot: Bot) -> GateResult:
+    if bot.autonomy_tier in (Bot.AutonomyTier.T2, Bot.AutonomyTier.T3):
+        return GateResult("autonomy_tier", True, f"Autonomy tier {bot.autonomy_tier} allows live trading.")
+    return GateResult("autonomy_tier", False, f"Autonomy tier {bot.autonomy_tier}; going LIVE needs T2 or better.",
+                      "Score the bot (POST /api/bots/{id}/autonomy) and meet the T2 gates it lists.")
+
+
 def promotion_gates(bot: Bot, to_stage: str, *, actor) -> list[GateResult]:
     """Every gate of ``to_stage``, passed or not, in a fixed order."""
     if to_stage == Stage.BACKTESTED:
@@ -121,5 +128,5 @@ def promotion_gates(bot: Bot, to_stage: str, *, actor) -> list[GateResult]:
         return [_integrations_gate(bot, Stage.PAPER)]
     if to_stage == Stage.LIVE:
         return [_paper_record_gate(bot), _integrations_gate(bot, Stage.LIVE), _owner_approval_gate(actor),
-                _not_killed_gate(bot)]
+                _not_killed_gate(bot), _autonomy_gate(bot)]
     return []

@@ -130,6 +130,13 @@ class ErrorCode(enum.StrEnum):
     JOB_LEASE_EXPIRED = (
         "JOB_LEASE_EXPIRED", 409, "The job's worker stopped reporting before its lease expired.",
         "Retry the job (POST /api/jobs/{id}/retry) and check the workers of its queue.")
+    # Backtests (backtests app).
+    BACKTEST_DATA_GAPS = (
+        "BACKTEST_DATA_GAPS", 409, "The range has missing bars; the backtest was refused (details list the gaps).",
+        "Import or fetch the missing bars, shorten the range, or run with gap_policy \"report\".")
+    BACKTEST_NO_DATA = (
+        "BACKTEST_NO_DATA", 409, "No stored bars cover the range for an instrument.",
+        "Import bars for the instruments and timeframe (manage.py import_bars) or pick a range with bars.")
     EDGE_CALL_BLOCKED = (
         "EDGE_CALL_BLOCKED", 410, "Legacy edge functions are retired; this control plane is the only entry point.",
         "Call the REST endpoint under /api/ listed in the README instead.")

@@ -297,3 +297,26 @@ SIM_VENUE_FILL_MODELS = {"sim": env.json("SIM_FILL_MODEL", default={})}
 # Enqueue the OMS task when an intent is submitted through the API (the tick enqueues its own batches).
 OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
 CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}
+
+# --- Backtests (backtests/) ---
+# Parameter sets per Celery task of a matrix: bigger chunks amortize the bar read, smaller ones spread the work.
+BACKTEST_MATRIX_CHUNK_SIZE = env.int("BACKTEST_MATRIX_CHUNK_SIZE", default=25)
+CELERY_TASK_ROUTES["backtests.*"] = {"queue": "backtests"}
+# Autonomy tiers (backtests/autonomy.py): paper-vs-backtest fill parity needed for T2 and T3, and how often beat
+# rescores PAPER and LIVE bots.
+AUTONOMY_T2_MIN_PARITY = env.float("AUTONOMY_T2_MIN_PARITY", default=0.8)
+AUTONOMY_T3_MIN_PARITY = env.float("AUTONOMY_T3_MIN_PARITY", default=0.95)
+AUTONOMY_SCORE_INTERVAL_SECONDS = env.int("AUTONOMY_SCORE_INTERVAL_SECONDS", default=3600)
+# Decay: beat re-backtests PAPER and LIVE bots over the last BACKTEST_DECAY_LOOKBACK_DAYS.
+BACKTEST_DECAY_INTERVAL_SECONDS = env.int("BACKTEST_DECAY_INTERVAL_SECONDS", default=86400)
+BACKTEST_DECAY_LOOKBACK_DAYS = env.int("BACKTEST_DECAY_LOOKBACK_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["backtests-autonomy-scores"] = {
+    "task": "backtests.autonomy_scores_all_tenants",
+    "schedule": AUTONOMY_SCORE_INTERVAL_SECONDS,
+    "options": {"queue": "backtests", "expires": AUTONOMY_SCORE_INTERVAL_SECONDS * 0.9},
+}
+CELERY_BEAT_SCHEDULE["backtests-decay"] = {
+    "task": "backtests.decay_all_tenants",
+    "schedule": BACKTEST_DECAY_INTERVAL_SECONDS,
+    "options": {"queue": "backtests", "expires": BACKTEST_DECAY_INTERVAL_SECONDS * 0.9},
+}

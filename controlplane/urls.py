@@ -20,6 +20,7 @@ api_patterns = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("bots.urls")),
+    path("", include("backtests.urls")),
 ]
 
 urlpatterns = [

@@ -4,7 +4,14 @@ writing the audit event in the same transaction. Views, admin actions, tasks and
 Split by domain: bots (create, edit, stages, starter pack), kills, reconcile, runners, jobs, watchdog.
 """
 
-from bots.services.bots import bot_create, bot_demote, bot_promote, bot_update, starter_pack_install
+from bots.services.bots import (
+    bot_create,
+    bot_demote,
+    bot_promote,
+    bot_set_autonomy_tier,
+    bot_update,
+    starter_pack_install,
+)
 from bots.services.jobs import job_cancel, job_create, job_execute, job_retry, reconcile_job_handler
 from bots.services.kills import (
     PositionsDecision,
@@ -23,7 +30,7 @@ from bots.services.watchdog import watchdog_sweep, watchdog_sweep_tenant
 
 __all__ = [
     "PositionsDecision", "bot_create", "bot_demote", "bot_kill", "bot_promote", "bot_reconcile", "bot_unkill",
-    "bot_update", "job_cancel", "job_create", "job_execute", "job_retry", "reconcile_job_handler",
+    "bot_set_autonomy_tier", "bot_update", "job_cancel", "job_create", "job_execute", "job_retry", "reconcile_job_handler",
     "runner_finish_replay", "runner_heartbeat", "runner_restart", "runner_start", "runner_stop",
     "starter_pack_install", "system_kill", "system_unkill", "tenant_kill", "tenant_unkill", "watchdog_sweep", "watchdog_sweep_tenant",
 ]

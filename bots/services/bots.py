@@ -156,3 +156,20 @@ def starter_pack_install(*, actor) -> tuple[list[Bot], list[Bot]]:
             audit_record(action="bot.starter_pack", resource_type="tenant", resource_id=tenant_id, actor=actor,
                          after={"created": [bot.id for bot in created]})
     return created, existing
+
+
+def bot_set_autonomy_tier(*, bot_id: int, tier: str, actor=None, actor_name: str | None = None,
+                          evidence: dict | None = None) -> Bot:
+    """Record the tier the autonomy score granted (the gate to LIVE reads it); audited when it changes."""
+    if tier not in Bot.AutonomyTier.values:
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"tier": [f"One of {Bot.AutonomyTier.values}."]})
+    with transaction.atomic():
+        bot = _locked_bot(bot_id)
+        before = bot.autonomy_tier
+        if before != tier:
+            bot.autonomy_tier = tier
+            bot.save(update_fields=["autonomy_tier", "updated_at"])
+            audit_record(action="bot.autonomy_tier", resource_type="bot", resource_id=bot.id, actor=actor,
+                         actor_name=actor_name, before={"autonomy_tier": before},
+                         after={"autonomy_tier": tier, **(evidence or {})})
+    return bot

@@ -158,6 +158,15 @@ class Strategy:
     def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
         raise NotImplementedError
 
+    # Strategies whose decision depends on the position only through "hold what you have" may declare a vectorized
+    # form: the target after each bar (NaN before warmup), equal to calling ``decide`` bar by bar with the position
+    # equal to the previous target. The backtest engine uses it when every order is certain to fill completely and
+    # tests it trade for trade against the bar-by-bar reference.
+    has_vectorized_form: bool = False
+
+    def vectorized_targets(self, params: dict[str, Any], bars: Bars):
+        raise NotImplementedError
+
 
 _REGISTRY: dict[str, Strategy] = {}
 

@@ -48,6 +48,41 @@ class MovingAverageCrossover(Strategy):
         target, reason = _direction(signal, params["size"], params["allow_short"])
         return Decision(target, reason, {"fast_ma": fast_ma, "slow_ma": slow_ma})
 
+    has_vectorized_form = True
+
+    def vectorized_targets(self, params: dict[str, Any], bars: Bars) -> np.ndarray:
+        """Rolling means by cumulative sums; where the two are too close for the sums' rounding to call the sign,
+        the exact window means ``_decide`` computes settle it, so the signs agree bar for bar."""
+        close, fast, slow = bars.close, params["fast"], params["slow"]
+        n = len(close)
+        targets = np.full(n, np.nan)
+        if n < slow:
+            return targets
+        sums = np.concatenate(([0.0], np.cumsum(close)))
+        idx = np.arange(slow - 1, n)
+        fast_ma = (sums[idx + 1] - sums[idx + 1 - fast]) / fast
+        slow_ma = (sums[idx + 1] - sums[idx + 1 - slow]) / slow
+        diff = fast_ma - slow_ma
+        signal = np.sign(diff)
+        tolerance = 1e-9 * np.maximum(np.abs(slow_ma), 1.0) + 1e-12 * np.abs(sums[idx + 1])
+        close_calls = np.flatnonzero(np.abs(diff) <= tolerance)
+        if close_calls.size:
+            # Row-wise means over sliding windows reduce each contiguous row as np.mean of a slice does.
+            ends = idx[close_calls]
+            windows = np.lib.stride_tricks.sliding_window_view(close, slow)[ends - slow + 1]
+            exact_fast = np.mean(windows[:, slow - fast:], axis=1)
+            exact_slow = np.mean(windows, axis=1)
+            signal[close_calls] = np.sign(exact_fast - exact_slow)
+        size = params["size"]
+        short = -size if params["allow_short"] else 0.0
+        level = np.where(signal > 0, size, np.where(signal < 0, short, np.nan))
+        # HOLD keeps the previous target (the position); the position starts flat.
+        valid = ~np.isnan(level)
+        last = np.maximum.accumulate(np.where(valid, np.arange(len(level)), -1))
+        held = np.where(last >= 0, level[np.maximum(last, 0)], 0.0)
+        targets[slow - 1:] = held
+        return targets
+
 
 @register_strategy
 class DonchianBreakout(Strategy):

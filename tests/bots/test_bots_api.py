@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from bots import hooks
+from bots import services as bot_services
 from bots.models import BacktestResult, Bot, CancelRequest, Reconciliation, Runner, Stage
 from controlplane import tenancy
 from controlplane.models import AuditEvent
@@ -128,13 +129,23 @@ def test_promote_to_live_without_a_paper_record_fails_with_each_gate(api_operato
     bot = make_bot(stage=Stage.PAPER, venue="ironbeam")
     body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
                         "PROMOTION_GATE_FAILED")
-    assert [gate["gate"] for gate in body["details"]["gates"]] == ["paper_record", "venue_verified", "owner_approval"]
+    assert [gate["gate"] for gate in body["details"]["gates"]] == ["paper_record", "venue_verified", "owner_approval",
+                                                                   "autonomy_tier"]
+
+
+def _grant_tier(bot, tier):
+    with tenancy.tenant_context(bot.tenant_id):
+        bot_services.bot_set_autonomy_tier(bot_id=bot.id, tier=tier, actor_name="test")
 
 
 def test_promote_to_live_by_an_owner_with_a_paper_record(api_owner_a, api_operator_a, make_bot, monkeypatch):
     monkeypatch.setattr(hooks, "_paper_record_source", [lambda *, bot: hooks.PaperRecord(trades=25, days=12,
                                                                                           open_risk_incidents=0)])
     bot = make_bot(stage=Stage.PAPER)
+    body = assert_error(api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
+                        "PROMOTION_GATE_FAILED")
+    assert [gate["gate"] for gate in body["details"]["gates"]] == ["autonomy_tier"]  # T0: not yet scored to T2
+    _grant_tier(bot, "T2")
     body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
                         "PROMOTION_GATE_FAILED")
     assert [gate["gate"] for gate in body["details"]["gates"]] == ["owner_approval"]
@@ -146,6 +157,7 @@ def test_promote_to_live_by_an_owner_with_a_paper_record(api_owner_a, api_operat
 def test_promote_to_live_refused_while_the_tenant_is_killed(api_owner_a, make_bot, monkeypatch):
     monkeypatch.setattr(hooks, "_paper_record_source", [lambda *, bot: hooks.PaperRecord(25, 12, 0)])
     bot = make_bot(stage=Stage.PAPER)
+    _grant_tier(bot, "T3")
     api_owner_a.post("/api/tenant/kill", {"reason": "drill"}, format="json")
     body = assert_error(api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
                         "PROMOTION_GATE_FAILED")

@@ -34,7 +34,7 @@ def test_fresh_install_is_blocked_with_one_blocker_per_missing_key(api_viewer_a)
     assert body["status"] == "BLOCKED" and body["autonomy_allowed"] is False and body["trace_id"]
     [blocker] = _blocking(body)
     assert blocker["code"] == "INTEGRATION_KEY_MISSING" and "DATABENTO_API_KEY" in blocker["suggested_fix"]
-    assert body["bots"] == {"byAutonomyTier": {}}
+    assert body["bots"] == {"byAutonomyTier": {"T0": 0, "T1": 0, "T2": 0, "T3": 0}}  # the backtests app's hook
     assert body["scheduler"]["last_tick_at"] is None and body["scheduler"]["beat_alive"] is False
 
 
@@ -94,6 +94,7 @@ def test_stale_heartbeats_degrade(tenant_a, owner_a):
 @pytest.mark.django_db
 def test_hooks_feed_bots_and_scheduler_and_bot_providers_become_required(api_owner_a, tenant_a):
     tick = timezone.now()
+    installed = dict(hooks._registry)  # the apps' own hooks, restored afterwards
     hooks.register("bots.by_autonomy_tier", lambda tenant_id: {"T0": 2})
     hooks.register("scheduler.last_tick_at", lambda tenant_id: tick)
     hooks.register("integrations.providers_in_use", lambda tenant_id: {"tradovate"})
@@ -106,6 +107,8 @@ def test_hooks_feed_bots_and_scheduler_and_bot_providers_become_required(api_own
     finally:
         for name in ("bots.by_autonomy_tier", "scheduler.last_tick_at", "integrations.providers_in_use"):
             hooks.unregister(name)
+            if name in installed:
+                hooks.register(name, installed[name])
 
 
 @pytest.mark.django_db

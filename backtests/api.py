@@ -1,0 +1,297 @@
+"""The backtests API: thin views that validate, call a service and respond."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backtests import autonomy, lab, matrices, services
+from backtests.models import (
+    AutonomyScore,
+    BacktestMatrix,
+    BacktestRun,
+    ClassificationSettings,
+    GapPolicy,
+    LabExperiment,
+    MatrixResult,
+)
+from bots.models import Bot
+from controlplane.errors import ControlPlaneError, ErrorCode
+
+
+class BacktestCreateSerializer(serializers.Serializer):
+    bot_id = serializers.IntegerField(required=False)
+    strategy = serializers.CharField(required=False)
+    parameters = serializers.DictField(required=False)
+    instruments = serializers.ListField(child=serializers.CharField(), required=False)
+    timeframe = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    fill_model = serializers.DictField(required=False)
+    starting_capital = serializers.DecimalField(max_digits=20, decimal_places=2, required=False,
+                                                default=Decimal("100000"))
+    gap_policy = serializers.ChoiceField(choices=GapPolicy.choices, required=False, default=GapPolicy.REFUSE)
+
+    def validate(self, attrs):
+        if "bot_id" not in attrs and not attrs.get("strategy"):
+            raise serializers.ValidationError({"strategy": ["Give a strategy or a bot_id."]})
+        if "bot_id" not in attrs and not attrs.get("instruments"):
+            raise serializers.ValidationError({"instruments": ["Give at least one instrument."]})
+        return attrs
+
+
+class BacktestRunSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BacktestRun
+        fields = ["id", "bot", "job", "result", "purpose", "strategy", "parameters", "parameters_hash",
+                  "instruments", "timeframe", "range_start", "range_end", "fill_model", "starting_capital",
+                  "gap_policy", "status", "progress", "bars_done", "bars_total", "engine_path", "gaps", "metrics",
+                  "classification", "classification_reasons", "no_trade_counts", "equity_curve", "trades",
+                  "error_code", "error_message", "trace_id", "created_by", "created_at", "started_at",
+                  "finished_at"]
+
+    def get_progress(self, run) -> float | None:
+        return round(run.bars_done / run.bars_total, 4) if run.bars_total else None
+
+
+class BacktestRunListSerializer(BacktestRunSerializer):
+    class Meta(BacktestRunSerializer.Meta):
+        fields = [f for f in BacktestRunSerializer.Meta.fields if f not in ("equity_curve", "trades")]
+
+
+class BacktestListCreateView(generics.ListAPIView):
+    serializer_class = BacktestRunListSerializer
+    filterset_fields = ["status", "bot", "strategy"]
+
+    def get_queryset(self):
+        return BacktestRun.objects.all()
+
+    @extend_schema(request=BacktestCreateSerializer, responses={201: BacktestRunSerializer})
+    def post(self, request):
+        payload = BacktestCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = services.backtest_create(actor=request.user, **payload.validated_data)
+        return Response(BacktestRunSerializer(run).data, status=201)
+
+
+class BacktestDetailView(generics.RetrieveAPIView):
+    serializer_class = BacktestRunSerializer
+
+    def get_queryset(self):
+        return BacktestRun.objects.all()
+
+
+class BacktestCancelView(APIView):
+    @extend_schema(request=None, responses={200: BacktestRunSerializer})
+    def post(self, request, pk: int):
+        return Response(BacktestRunSerializer(services.backtest_cancel(run_id=pk, actor=request.user)).data)
+
+
+class ThresholdsSerializer(serializers.Serializer):
+    thresholds = serializers.DictField()
+
+
+class ThresholdsView(APIView):
+    """The tenant's classification thresholds: the defaults with its overrides applied."""
+
+    @extend_schema(responses={200: ThresholdsSerializer})
+    def get(self, request):
+        row = ClassificationSettings.objects.first()
+        return Response({"thresholds": services.tenant_thresholds().as_dict(),
+                         "overrides": row.thresholds if row else {}})
+
+    @extend_schema(request=ThresholdsSerializer, responses={200: ThresholdsSerializer})
+    def put(self, request):
+        payload = ThresholdsSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        row = services.thresholds_update(actor=request.user, overrides=payload.validated_data["thresholds"])
+        return Response({"thresholds": services.tenant_thresholds().as_dict(), "overrides": row.thresholds})
+
+
+class MatrixCreateSerializer(serializers.Serializer):
+    strategy = serializers.CharField()
+    base_parameters = serializers.DictField(required=False, default=dict)
+    space = serializers.DictField()
+    mode = serializers.ChoiceField(choices=["grid", "random"])
+    samples = serializers.IntegerField(required=False, allow_null=True, default=None)
+    seed = serializers.IntegerField(required=False, default=0)
+    instruments = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=1)
+    timeframe = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    split_at = serializers.DateTimeField()
+    walk_forward_folds = serializers.IntegerField(required=False, default=0, min_value=0)
+    fill_model = serializers.DictField(required=False, default=dict)
+    starting_capital = serializers.DecimalField(max_digits=20, decimal_places=2, required=False,
+                                                default=Decimal("100000"))
+
+
+class MatrixResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MatrixResult
+        fields = ["index", "parameters", "parameters_hash", "classification", "score", "in_sample",
+                  "out_of_sample", "classification_reasons"]
+
+
+class MatrixSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BacktestMatrix
+        fields = ["id", "strategy", "base_parameters", "space", "mode", "samples", "seed", "instruments", "timeframe",
+                  "range_start", "range_end", "split_at", "walk_forward_folds", "fill_model", "starting_capital",
+                  "status", "progress", "sets_total", "sets_done", "chunks_total", "chunks_done", "error_code",
+                  "error_message", "trace_id", "created_by", "created_at", "finished_at"]
+
+    def get_progress(self, matrix) -> float | None:
+        return round(matrix.sets_done / matrix.sets_total, 4) if matrix.sets_total else None
+
+
+def _ranked(matrix) -> list:
+    results = sorted(matrix.results.all(), key=lambda r: (r.score is None, -(r.score or 0.0), r.index))
+    return [{"rank": n + 1, **MatrixResultSerializer(r).data} for n, r in enumerate(results)]
+
+
+class MatrixListCreateView(generics.ListAPIView):
+    serializer_class = MatrixSerializer
+
+    def get_queryset(self):
+        return BacktestMatrix.objects.all()
+
+    @extend_schema(request=MatrixCreateSerializer, responses={201: MatrixSerializer})
+    def post(self, request):
+        payload = MatrixCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        matrix = matrices.matrix_create(actor=request.user, **payload.validated_data)
+        return Response(MatrixSerializer(matrix).data, status=201)
+
+
+class MatrixDetailView(APIView):
+    """Progress and the results ranked by out-of-sample Sharpe, in-sample and out-of-sample side by side."""
+
+    @extend_schema(responses={200: MatrixSerializer})
+    def get(self, request, pk: int):
+        matrix = BacktestMatrix.objects.filter(pk=pk).first()
+        if matrix is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No matrix {pk} in this tenant.")
+        return Response({**MatrixSerializer(matrix).data, "results": _ranked(matrix)})
+
+
+class MatrixCancelView(APIView):
+    @extend_schema(request=None, responses={200: MatrixSerializer})
+    def post(self, request, pk: int):
+        return Response(MatrixSerializer(matrices.matrix_cancel(matrix_id=pk, actor=request.user)).data)
+
+
+class LabExperimentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LabExperiment
+        fields = ["id", "name", "hypothesis", "strategy", "instruments", "timeframe", "parameter_space", "mode",
+                  "samples", "range_start", "range_end", "split_at", "status", "matrix", "shortlist", "created_by",
+                  "created_at", "updated_at"]
+
+
+class LabCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    hypothesis = serializers.CharField()
+    strategy = serializers.CharField()
+    instruments = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=1)
+    timeframe = serializers.CharField()
+    parameter_space = serializers.DictField()
+    mode = serializers.ChoiceField(choices=["grid", "random"], default="grid")
+    samples = serializers.IntegerField(required=False, allow_null=True, default=None)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    split_at = serializers.DateTimeField()
+
+
+class ShortlistSerializer(serializers.Serializer):
+    indexes = serializers.ListField(child=serializers.IntegerField(min_value=0), min_length=1)
+
+
+class CreateBotSerializer(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0)
+    name = serializers.CharField(max_length=200)
+
+
+class LabListCreateView(generics.ListAPIView):
+    serializer_class = LabExperimentSerializer
+
+    def get_queryset(self):
+        return LabExperiment.objects.all()
+
+    @extend_schema(request=LabCreateSerializer, responses={201: LabExperimentSerializer})
+    def post(self, request):
+        payload = LabCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        experiment = lab.experiment_create(actor=request.user, **payload.validated_data)
+        return Response(LabExperimentSerializer(experiment).data, status=201)
+
+
+class LabDetailView(generics.RetrieveAPIView):
+    serializer_class = LabExperimentSerializer
+
+    def get_queryset(self):
+        return LabExperiment.objects.all()
+
+
+class LabRunView(APIView):
+    @extend_schema(request=None, responses={200: LabExperimentSerializer})
+    def post(self, request, pk: int):
+        return Response(LabExperimentSerializer(lab.experiment_run(experiment_id=pk, actor=request.user)).data)
+
+
+class LabShortlistView(APIView):
+    @extend_schema(request=ShortlistSerializer, responses={200: LabExperimentSerializer})
+    def post(self, request, pk: int):
+        payload = ShortlistSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        experiment = lab.experiment_shortlist(experiment_id=pk, actor=request.user, **payload.validated_data)
+        return Response(LabExperimentSerializer(experiment).data)
+
+
+class LabCreateBotView(APIView):
+    @extend_schema(request=CreateBotSerializer, responses={201: LabExperimentSerializer})
+    def post(self, request, pk: int):
+        payload = CreateBotSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        experiment, bot = lab.experiment_create_bot(experiment_id=pk, actor=request.user, **payload.validated_data)
+        return Response({**LabExperimentSerializer(experiment).data, "bot_id": bot.id}, status=201)
+
+
+class AutonomySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AutonomyScore
+        fields = ["id", "bot", "tier", "score", "breakdown", "gates", "trigger", "trace_id", "computed_at"]
+
+
+class BotAutonomyView(APIView):
+    """GET: the bot's latest autonomy score (tier, breakdown, each gate with its value); POST: score it now."""
+
+    def _bot(self, pk: int) -> Bot:
+        bot = Bot.objects.filter(pk=pk).first()
+        if bot is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {pk} in this tenant.")
+        return bot
+
+    @extend_schema(responses={200: AutonomySerializer})
+    def get(self, request, pk: int):
+        bot = self._bot(pk)
+        latest = AutonomyScore.objects.filter(bot=bot).first()
+        if latest is None:
+            return Response({"bot": bot.id, "tier": bot.autonomy_tier, "score": None, "breakdown": None,
+                             "gates": None, "computed_at": None,
+                             "message": "Not scored yet; POST to this URL to score it now."})
+        return Response(AutonomySerializer(latest).data)
+
+    @extend_schema(request=None, responses={201: AutonomySerializer})
+    def post(self, request, pk: int):
+        self._bot(pk)
+        score = autonomy.autonomy_compute(bot_id=pk, trigger=AutonomyScore.Trigger.ON_DEMAND, actor=request.user)
+        return Response(AutonomySerializer(score).data, status=201)

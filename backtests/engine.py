@@ -1,0 +1,317 @@
+"""The backtest engine: the live tick's decisions, replayed over stored bars. Pure: no database, clock or randomness.
+
+Two paths give the same orders and fills:
+
+- :func:`run_reference`, bar by bar, exactly as a live tick would: after bar *i* closes the strategy's ``decide``
+  sees the bars up to *i* (the last ``warmup_bars``) and the current position; the order is target − position; it
+  fills through ``execution.fills.simulate_fill`` on bar *i+1* (``next_open``) or at bar *i*'s close (``close``),
+  and ``execution.pnl.PositionState`` books it. An unfilled remainder (volume cap) is not carried: the next
+  decision orders target − position again, as a fresh tick would.
+- :func:`run_vectorized`, numpy over the whole series, for strategies that declare ``vectorized_targets`` and fill
+  models where every market order fills completely (no volume cap) on a tick grid of 1/m (0.25, 0.01, ...). Fill
+  prices replicate ``simulate_fill``'s decimal rounding exactly (see :func:`_round_to_grid`).
+
+Both hand their fills to :func:`_account`, which marks the position at each bar's close and cuts round trips.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy as np
+
+from bots.strategies import Bars, Strategy
+from execution.fills import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
+from execution.pnl import PositionState
+
+NO_SIGNAL = "NO_SIGNAL"
+ALREADY_AT_TARGET = "ALREADY_AT_TARGET"
+NO_FILL = "NO_FILL"  # an order whose fill bar is outside the range (the last bar's decision) or volume is zero
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    decided_at: int  # bar index of the decision
+    filled_at: int  # bar index of the fill (decided_at + 1 for next_open, decided_at for close)
+    side: int  # +1 buy, -1 sell
+    quantity: float
+    price: float
+    fee: float
+    slippage: float
+
+
+FILL_COLUMNS = ("decided_at", "filled_at", "side", "quantity", "price", "fee", "slippage")
+
+
+def _columns(fills: list[Fill]) -> dict[str, np.ndarray]:
+    return {name: np.array([getattr(f, name) for f in fills],
+                           dtype=np.int64 if name in ("decided_at", "filled_at", "side") else np.float64)
+            for name in FILL_COLUMNS}
+
+
+@dataclass
+class EngineResult:
+    fill_columns: dict  # FILL_COLUMNS -> numpy arrays, one entry per fill
+    position: np.ndarray  # after each bar (fills of that bar included)
+    equity: np.ndarray  # marked at each bar's close
+    trades: list[dict]  # round trips: entry/exit bar index, side, quantity, prices, pnl (net of fees), fees
+    orders: list[int]  # bar indices where an order was sent (decisions that traded)
+    no_trade: Counter  # reason code -> bars, over the bars where no order was sent
+    no_trade_by_bar: np.ndarray | None = None  # per bar: 0 traded, 1 NO_SIGNAL, 2 ALREADY_AT_TARGET
+    path: str = "reference"
+    unfilled: list[int] = field(default_factory=list)
+
+    @property
+    def fills(self) -> list[Fill]:
+        cols = self.fill_columns
+        return [Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl)) for d, f, s, q, p, c, sl in
+                zip(*(cols[name] for name in FILL_COLUMNS))]
+
+
+def _fill_bar(bars: Bars, i: int) -> FillBar:
+    return FillBar(float(bars.open[i]), float(bars.high[i]), float(bars.low[i]), float(bars.close[i]),
+                   float(bars.volume[i]))
+
+
+def run_reference(strategy: Strategy, params: dict, bars: Bars, *, model: FillModel, tick_size: Decimal,
+                  multiplier: Decimal, capital: float, progress=None, progress_every: int = 5000) -> EngineResult:
+    """Bar by bar, as the live tick. ``progress(done)`` is called every ``progress_every`` bars (it may raise to
+    stop the run)."""
+    n = len(bars)
+    warmup = strategy.warmup_bars(params)
+    state = PositionState()
+    fills: list[Fill] = []
+    orders: list[int] = []
+    unfilled: list[int] = []
+    reasons = np.zeros(n, dtype=np.int8)
+    pending: tuple[int, SimOrder] | None = None
+    columns = ("ts", "open", "high", "low", "close", "volume")
+    for i in range(n):
+        if progress is not None and i and i % progress_every == 0:
+            progress(i)
+        if pending is not None:  # next_open: the order decided on bar i-1 fills on this bar's open
+            decided, order = pending
+            pending = None
+            state = _book(fills, state, decided, i, order, simulate_fill(
+                order, _fill_bar(bars, i), model=model, tick_size=tick_size, multiplier=multiplier), multiplier,
+                unfilled)
+        start = max(0, i + 1 - warmup)
+        window = Bars(*(getattr(bars, c)[start:i + 1] for c in columns))
+        decision = strategy.decide(params, window, float(state.quantity))
+        if decision.target is None:
+            reasons[i] = 1
+            continue
+        delta = Decimal(repr(decision.target)) - state.quantity
+        if delta == 0:
+            reasons[i] = 2
+            continue
+        orders.append(i)
+        order = SimOrder(Side.BUY if delta > 0 else Side.SELL, abs(delta), OrderType.MARKET)
+        if model.fill_at is FillAt.CLOSE:
+            state = _book(fills, state, i, i, order, simulate_fill(
+                order, _fill_bar(bars, i), model=model, tick_size=tick_size, multiplier=multiplier), multiplier,
+                unfilled)
+        elif i + 1 < n:
+            pending = (i, order)
+        else:
+            unfilled.append(i)
+    position = np.zeros(n)
+    for f in fills:
+        position[f.filled_at:] += f.side * f.quantity
+    return _account(bars, _columns(fills), position, orders, reasons, capital=capital,
+                    multiplier=float(multiplier), path="reference", unfilled=unfilled)
+
+
+def _book(fills, state, decided, filled_at, order, fill, multiplier, unfilled) -> PositionState:
+    if fill is None:
+        unfilled.append(decided)
+        return state
+    fills.append(Fill(decided, filled_at, order.side.sign, float(fill.quantity), float(fill.price), float(fill.fee),
+                      float(fill.slippage)))
+    return state.apply_fill(side_sign=order.side.sign, quantity=fill.quantity, price=fill.price, fee=fill.fee,
+                            multiplier=multiplier)
+
+
+def vectorizable(strategy: Strategy, model: FillModel, tick_size: Decimal) -> bool:
+    """The vectorized path applies: a declared form, complete fills, and a tick of 1/m for exact rounding."""
+    inverse = Decimal(1) / tick_size
+    return (strategy.has_vectorized_form and model.max_volume_share is None and inverse == inverse.to_integral_value()
+            and model.min_quantity_step == Decimal("1"))
+
+
+def _round_to_grid(price: np.ndarray, per_unit: int, side: np.ndarray) -> np.ndarray:
+    """``simulate_fill``'s rounding (buys up, sells down, onto k/m, on the shortest decimal of the float) in numpy.
+
+    A float x is on the grid in that sense exactly when the correctly rounded k/m equals x; otherwise the float
+    comparison of k/m with x orders them as the decimals do, so one step of correction either way is exact.
+    """
+    m = float(per_unit)
+    up = side > 0
+    k = np.where(up, np.ceil(price * m), np.floor(price * m))
+    on_grid = np.round(price * m) / m == price
+    k = np.where(on_grid, np.round(price * m), k)
+    # Buys: the smallest k with k/m >= x; sells: the largest with k/m <= x.
+    k = np.where(~on_grid & up & (k / m < price), k + 1, k)
+    k = np.where(~on_grid & up & ((k - 1) / m >= price), k - 1, k)
+    k = np.where(~on_grid & ~up & (k / m > price), k - 1, k)
+    k = np.where(~on_grid & ~up & ((k + 1) / m <= price), k + 1, k)
+    return k / m
+
+
+def run_vectorized(strategy: Strategy, params: dict, bars: Bars, *, model: FillModel, tick_size: Decimal,
+                   multiplier: Decimal, capital: float) -> EngineResult:
+    """The whole series at once; same orders and fills as :func:`run_reference` where :func:`vectorizable`."""
+    n = len(bars)
+    targets = strategy.vectorized_targets(params, bars)
+    decided = ~np.isnan(targets)
+    held = np.where(decided, targets, 0.0)
+    before = np.concatenate(([0.0], held[:-1]))  # the position each decision sees (complete fills)
+    order_mask = decided & (held != before)
+    reasons = np.where(~decided, 1, np.where(order_mask, 0, 2)).astype(np.int8)
+    at_close = model.fill_at is FillAt.CLOSE
+    order_idx = np.flatnonzero(order_mask)
+    unfilled: list[int] = []
+    if not at_close and len(order_idx) and order_idx[-1] == n - 1:
+        unfilled.append(int(order_idx[-1]))
+        order_idx = order_idx[:-1]
+    fill_idx = order_idx if at_close else order_idx + 1
+    delta = held[order_idx] - before[order_idx]
+    side = np.sign(delta)
+    quantity = np.abs(delta)
+    executed = (bars.close if at_close else bars.open)[fill_idx]
+    slip = float(tick_size) * model.slippage_ticks + executed * model.slippage_bps / 10_000
+    per_unit = int(Decimal(1) / tick_size)
+    price = _round_to_grid(executed + side * slip, per_unit, side)
+    reference = _round_to_grid(executed, per_unit, side)
+    mult = float(multiplier)
+    fee = np.round(float(model.fee_per_unit) * quantity + price * quantity * mult * model.fee_bps / 10_000, 8)
+    slippage = np.abs(price - reference) * quantity * mult
+    fills = {"decided_at": order_idx, "filled_at": fill_idx, "side": side.astype(np.int64), "quantity": quantity,
+             "price": price, "fee": fee, "slippage": slippage}
+    position = np.zeros(n)
+    np.add.at(position, fill_idx, side * quantity)
+    position = np.cumsum(position)
+    return _account(bars, fills, position, np.flatnonzero(order_mask).tolist(), reasons, capital=capital,
+                    multiplier=mult, path="vectorized", unfilled=unfilled)
+
+
+def _account(bars: Bars, fills: dict, position: np.ndarray, orders: list[int], reasons: np.ndarray, *,
+             capital: float, multiplier: float, path: str, unfilled: list[int]) -> EngineResult:
+    """Equity marked at each close (cash + position × close × multiplier) and the round trips."""
+    n = len(bars)
+    cash_flow = np.zeros(n)
+    if len(fills["filled_at"]):
+        flows = -fills["side"] * fills["quantity"] * fills["price"] * multiplier - fills["fee"]
+        np.add.at(cash_flow, fills["filled_at"], flows)
+    equity = capital + np.cumsum(cash_flow) + position * bars.close * multiplier
+    counts = Counter({NO_SIGNAL: int(np.count_nonzero(reasons == 1)),
+                      ALREADY_AT_TARGET: int(np.count_nonzero(reasons == 2))})
+    if unfilled:
+        counts[NO_FILL] = len(unfilled)
+    return EngineResult(fill_columns=fills, position=position, equity=equity, trades=_round_trips(fills, multiplier),
+                        orders=orders, no_trade=+counts, no_trade_by_bar=reasons, path=path, unfilled=unfilled)
+
+
+def _round_trips(cols: dict, multiplier: float) -> list[dict]:
+    """Round trips; numpy when every fill moves between flat and one size (long, short or a full flip)."""
+    side, qty = cols["side"], cols["quantity"]
+    if not len(side):
+        return []
+    after = np.cumsum(side * qty)
+    before = after - side * qty
+    sizes = np.unique(np.abs(np.concatenate((before, after))))
+    if len(sizes) > 2 or (len(sizes) == 2 and sizes[0] != 0):
+        return _round_trips_loop(cols, multiplier)
+    price, fee, slip = cols["price"], cols["fee"], cols["slippage"]
+    opens = np.flatnonzero(after != 0)  # every fill that leaves a position open starts a trade
+    closes = np.flatnonzero(before != 0)  # every fill that had a position ends one
+    count = len(closes)
+    entry = opens[:count]
+    size = np.abs(after[entry])
+    direction = np.sign(after[entry])
+    # An opening from flat pays its own fee and slippage; a flip's went to the trade it closed.
+    flat_open = before[entry] == 0
+    entry_fee = np.where(flat_open, fee[entry], 0.0)
+    entry_slip = np.where(flat_open, slip[entry], 0.0)
+    pnl = (price[closes] - price[entry]) * size * direction * multiplier - entry_fee - fee[closes]
+    notional = size * price[entry] * multiplier + size * price[closes] * multiplier
+    fb = cols["filled_at"]
+    trades = [{"entry_bar": int(a), "side": int(d), "quantity": float(q), "entry_price": float(pa), "pnl": float(p),
+               "fees": float(fe), "slippage": float(sl), "notional": float(no), "exit_bar": int(b),
+               "exit_price": float(pb)}
+              for a, d, q, pa, p, fe, sl, no, b, pb in zip(
+                  fb[entry], direction, size, price[entry], pnl, entry_fee + fee[closes], entry_slip + slip[closes],
+                  notional, fb[closes], price[closes])]
+    if len(opens) > count:
+        k = opens[-1]
+        flat = before[k] == 0
+        trades.append({"entry_bar": int(fb[k]), "side": int(np.sign(after[k])), "quantity": float(abs(after[k])),
+                       "entry_price": float(price[k]), "pnl": float(-fee[k] if flat else 0.0),
+                       "fees": float(fee[k] if flat else 0.0), "slippage": float(slip[k] if flat else 0.0),
+                       "notional": float(abs(after[k]) * price[k] * multiplier), "exit_bar": None,
+                       "exit_price": None})
+    return trades
+
+
+def _round_trips_loop(cols: dict, multiplier: float) -> list[dict]:
+    """A trade runs from flat (or a flip) to flat (or the next flip). A flipping fill's fee goes to the trade it
+    closes; the trade it opens starts at its price. Realized PnL per closed unit against the average entry."""
+    trades: list[dict] = []
+    qty = avg = 0.0
+    current: dict | None = None
+    fills = [Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl)) for d, f, s, q, p, c, sl in
+             zip(*(cols[name] for name in FILL_COLUMNS))]
+    for f in fills:
+        signed = f.side * f.quantity
+        if qty == 0:
+            current = {"entry_bar": f.filled_at, "side": f.side, "quantity": f.quantity, "entry_price": f.price,
+                       "pnl": -f.fee, "fees": f.fee, "slippage": f.slippage, "notional": f.quantity * f.price * multiplier}
+            qty, avg = signed, f.price
+            continue
+        current["fees"] += f.fee
+        current["slippage"] += f.slippage
+        current["pnl"] -= f.fee
+        if (qty > 0) == (signed > 0):  # adding
+            avg = (avg * abs(qty) + f.price * f.quantity) / (abs(qty) + f.quantity)
+            qty += signed
+            current["quantity"] = max(current["quantity"], abs(qty))
+            current["notional"] += f.quantity * f.price * multiplier
+            continue
+        closing = min(abs(signed), abs(qty))
+        current["pnl"] += (f.price - avg) * closing * (1 if qty > 0 else -1) * multiplier
+        current["notional"] += closing * f.price * multiplier
+        remainder = qty + signed
+        if remainder == 0 or (remainder > 0) != (qty > 0):
+            current.update(exit_bar=f.filled_at, exit_price=f.price)
+            trades.append(current)
+            current = None
+            if remainder != 0:
+                left = abs(remainder)
+                current = {"entry_bar": f.filled_at, "side": 1 if remainder > 0 else -1, "quantity": left,
+                           "entry_price": f.price, "pnl": 0.0, "fees": 0.0, "slippage": 0.0,
+                           "notional": left * f.price * multiplier}
+                avg = f.price
+            qty = remainder
+        else:
+            qty = remainder
+    if current is not None:
+        current.update(exit_bar=None, exit_price=None)  # still open at the end: not a closed trade
+        trades.append(current)
+    return trades
+
+
+def ts_to_datetimes(ts: np.ndarray) -> list[datetime]:
+    micros = ts.astype("datetime64[us]").astype(np.int64)
+    return [datetime.fromtimestamp(int(m) / 1_000_000, tz=UTC) for m in micros]
+
+
+def closed_trades(result: EngineResult) -> list[dict]:
+    return [t for t in result.trades if t["exit_bar"] is not None]
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -1,0 +1,227 @@
+"""Parameter matrices: expand a grid or a seeded random sample, fan out in chunks on the backtests queue, rank.
+
+Every set runs in-sample (before ``split_at``) and out-of-sample (from it) on the same stored bars; the
+classification reads both (the out-of-sample / in-sample Sharpe ratio is one of its checks), and results rank by
+out-of-sample Sharpe, because in-sample rank is what overfitting inflates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from backtests.classification import classify
+from backtests.data import find_gaps, load_bars
+from backtests.metrics import TradeResult, compute_metrics
+from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, MatrixResult, RunStatus
+from backtests.services import _invalid, run_engine, tenant_thresholds, validated_config
+from bots.strategies import Bars, StrategyParameterError, get_strategy
+from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.services import audit_record
+from controlplane.trace import current_trace_id
+from execution.fills import FillModel
+from execution.models import Instrument
+
+MAX_SETS = 10_000
+
+
+def expand_sets(*, strategy: str, base: dict, space: dict, mode: str, samples: int | None, seed: int) -> list[dict]:
+    """The valid parameter sets, in a stable order; sets the strategy refuses (fast >= slow, ...) are left out."""
+    strat = get_strategy(strategy)
+    if not isinstance(space, dict) or not space:
+        raise _invalid("space", "Give at least one parameter to vary.")
+    known = {spec.name: spec for spec in strat.params}
+    for name in space:
+        if name not in known:
+            raise _invalid("space", f"Unknown parameter {name!r} for {strategy}.")
+    candidates: list[dict] = []
+    if mode == BacktestMatrix.Mode.GRID:
+        if not all(isinstance(v, list) and v for v in space.values()):
+            raise _invalid("space", "A grid gives a non-empty list of values per parameter.")
+        names = list(space)
+        combos = 1
+        for values in space.values():
+            combos *= len(values)
+        if combos > MAX_SETS:
+            raise _invalid("space", f"The grid has {combos} sets; at most {MAX_SETS}.")
+        candidates = [dict(base, **dict(zip(names, combo))) for combo in itertools.product(*space.values())]
+    else:
+        if not samples or samples < 1 or samples > MAX_SETS:
+            raise _invalid("samples", f"Give between 1 and {MAX_SETS} samples.")
+        rng = random.Random(seed)  # seeded: the same matrix draws the same sets
+        for _ in range(samples):
+            chosen = {}
+            for name, rule in space.items():
+                if isinstance(rule, list) and rule:
+                    chosen[name] = rng.choice(rule)
+                elif isinstance(rule, dict) and {"min", "max"} <= set(rule):
+                    if known[name].kind is int:
+                        chosen[name] = rng.randint(int(rule["min"]), int(rule["max"]))
+                    else:
+                        chosen[name] = rng.uniform(float(rule["min"]), float(rule["max"]))
+                else:
+                    raise _invalid("space", f"{name}: give a list of values or {{min, max}}.")
+            candidates.append(dict(base, **chosen))
+    sets, seen = [], set()
+    for params in candidates:
+        try:
+            clean = strat.validate(params)
+        except StrategyParameterError:
+            continue
+        key = strat.parameters_hash(clean)
+        if key not in seen:
+            seen.add(key)
+            sets.append(clean)
+    if not sets:
+        raise _invalid("space", "No parameter set in the space is valid for the strategy.")
+    return sets
+
+
+def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: list[str], timeframe: str,
+                  start: datetime, end: datetime, split_at: datetime, base_parameters: dict | None = None,
+                  samples: int | None = None, seed: int = 0, fill_model: dict | None = None,
+                  starting_capital: Decimal = Decimal("100000"), walk_forward_folds: int = 0) -> BacktestMatrix:
+    if mode not in BacktestMatrix.Mode.values:
+        raise _invalid("mode", f"One of {', '.join(BacktestMatrix.Mode.values)}.")
+    if walk_forward_folds:
+        raise _invalid("walk_forward_folds", "Walk-forward folds are not implemented yet; use 0.")
+    validated_config(strategy=strategy, parameters=base_parameters, instruments=instruments, timeframe=timeframe,
+                     start=start, end=end, fill_model=fill_model)
+    if not start < split_at < end:
+        raise _invalid("split_at", "Must fall strictly inside the range (in-sample before, out-of-sample after).")
+    sets = expand_sets(strategy=strategy, base=base_parameters or {}, space=space, mode=mode, samples=samples,
+                       seed=seed)
+    chunk = settings.BACKTEST_MATRIX_CHUNK_SIZE
+    bounds = [(i, min(i + chunk, len(sets))) for i in range(0, len(sets), chunk)]
+    with transaction.atomic():
+        matrix = BacktestMatrix.objects.create(
+            strategy=strategy, base_parameters=base_parameters or {}, space=space, mode=mode, samples=samples,
+            seed=seed, instruments=instruments, timeframe=timeframe, range_start=start, range_end=end,
+            split_at=split_at, fill_model=fill_model or {}, starting_capital=starting_capital,
+            status=RunStatus.RUNNING, sets_total=len(sets), chunks_total=len(bounds),
+            trace_id=current_trace_id(), created_by=getattr(actor, "username", "system"))
+        audit_record(action="backtest_matrix.create", resource_type="backtest_matrix", resource_id=matrix.id,
+                     actor=actor, after={"strategy": strategy, "mode": mode, "sets": len(sets),
+                                         "chunks": len(bounds)})
+        matrix_id, tenant_id = matrix.id, matrix.tenant_id
+
+        def send():
+            from backtests.tasks import run_matrix_chunk
+
+            for lo, hi in bounds:
+                run_matrix_chunk.apply_async(kwargs={"matrix_id": matrix_id, "first": lo, "stop": hi,
+                                                     "tenant_id": tenant_id}, queue="backtests")
+
+        transaction.on_commit(send)
+    return matrix
+
+
+def matrix_cancel(*, matrix_id: int, actor) -> BacktestMatrix:
+    with transaction.atomic():
+        matrix = BacktestMatrix.objects.select_for_update().filter(pk=matrix_id).first()
+        if matrix is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No matrix {matrix_id} in this tenant.")
+        if matrix.status in TERMINAL_RUN_STATUSES:
+            raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION,
+                                    f"Matrix {matrix.id} cannot go from {matrix.status} to CANCELLED.",
+                                    details={"current": matrix.status, "requested": RunStatus.CANCELLED})
+        before = matrix.status
+        matrix.status, matrix.finished_at = RunStatus.CANCELLED, timezone.now()
+        matrix.save(update_fields=["status", "finished_at"])
+        audit_record(action="backtest_matrix.cancel", resource_type="backtest_matrix", resource_id=matrix.id,
+                     actor=actor, before={"status": before}, after={"status": matrix.status})
+    return matrix
+
+
+def _slice(bars: Bars, mask: np.ndarray) -> Bars:
+    return Bars(*(getattr(bars, c)[mask] for c in ("ts", "open", "high", "low", "close", "volume")))
+
+
+def evaluate(*, strategy: str, params: dict, bars: Bars, instrument: Instrument, model: FillModel,
+             capital: float, days_per_year: int) -> dict:
+    """Metrics of one parameter set on one stretch of bars (no traces, no equity curve: a matrix keeps numbers)."""
+    if len(bars) < 2:
+        return {"number_of_trades": 0, "error": "fewer than two bars"}
+    result = run_engine(strategy_name=strategy, params=params, bars=bars, instrument=instrument, model=model,
+                        capital=capital)
+    trades = [TradeResult(pnl=t["pnl"], fees=t["fees"], slippage=t["slippage"], notional=t["notional"])
+              for t in result.trades if t["exit_bar"] is not None]
+    return compute_metrics(timestamps=bars.ts, equity=result.equity, trades=trades,
+                           exposure_flags=result.position != 0, days_per_year=days_per_year)
+
+
+def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
+    """Run sets [first, stop) of a matrix; safe to run twice (results are unique per index, progress counted once)."""
+    with transaction.atomic():
+        matrix = BacktestMatrix.objects.filter(pk=matrix_id).first()
+        done = MatrixResult.objects.filter(matrix_id=matrix_id, index=first).exists()
+    if matrix is None or matrix.status != RunStatus.RUNNING or done:
+        return 0
+    sets = expand_sets(strategy=matrix.strategy, base=matrix.base_parameters, space=matrix.space, mode=matrix.mode,
+                       samples=matrix.samples, seed=matrix.seed)[first:stop]
+    _, _, model = validated_config(strategy=matrix.strategy, parameters=matrix.base_parameters,
+                                   instruments=matrix.instruments, timeframe=matrix.timeframe,
+                                   start=matrix.range_start, end=matrix.range_end, fill_model=matrix.fill_model)
+    instrument = Instrument.objects.get(symbol=matrix.instruments[0])
+    bars = load_bars(instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start,
+                     end=matrix.range_end)
+    gaps = find_gaps(instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start,
+                     end=matrix.range_end, ts=bars.ts)
+    if gaps or len(bars) < 2:
+        _matrix_fail(matrix_id, ErrorCode.BACKTEST_DATA_GAPS if gaps else ErrorCode.BACKTEST_NO_DATA,
+                     f"{len(gaps)} gaps in the stored bars" if gaps else "no stored bars in the range")
+        return 0
+    split = np.datetime64(matrix.split_at.replace(tzinfo=None), "us")
+    in_sample = _slice(bars, bars.ts.astype("datetime64[us]") < split)
+    out_sample = _slice(bars, bars.ts.astype("datetime64[us]") >= split)
+    thresholds = tenant_thresholds()
+    days = 365 if instrument.asset_class == Instrument.AssetClass.CRYPTO else 252
+    rows = []
+    for offset, params in enumerate(sets):
+        common = dict(strategy=matrix.strategy, params=params, instrument=instrument, model=model,
+                      capital=float(matrix.starting_capital), days_per_year=days)
+        is_metrics = evaluate(bars=in_sample, **common)
+        oos_metrics = evaluate(bars=out_sample, **common)
+        classification, reasons = classify(is_metrics, thresholds=thresholds, oos_metrics=oos_metrics)
+        rows.append(MatrixResult(
+            tenant_id=matrix.tenant_id, matrix_id=matrix_id, index=first + offset, parameters=params,
+            parameters_hash=get_strategy(matrix.strategy).parameters_hash(params), in_sample=is_metrics,
+            out_of_sample=oos_metrics, classification=str(classification), classification_reasons=reasons,
+            score=oos_metrics.get("sharpe")))
+    with transaction.atomic():
+        matrix = BacktestMatrix.objects.select_for_update().get(pk=matrix_id)
+        if matrix.status != RunStatus.RUNNING:
+            return 0
+        created = MatrixResult.objects.bulk_create(rows, ignore_conflicts=True)
+        matrix.sets_done = F("sets_done") + len(rows)
+        matrix.chunks_done = F("chunks_done") + 1
+        matrix.save(update_fields=["sets_done", "chunks_done"])
+        matrix.refresh_from_db()
+        if matrix.chunks_done >= matrix.chunks_total:
+            matrix.status, matrix.finished_at = RunStatus.FINISHED, timezone.now()
+            matrix.save(update_fields=["status", "finished_at"])
+            audit_record(action="backtest_matrix.finish", resource_type="backtest_matrix", resource_id=matrix.id,
+                         actor_name="worker", before={"status": RunStatus.RUNNING},
+                         after={"status": matrix.status, "sets": matrix.sets_done})
+    return len(created)
+
+
+def _matrix_fail(matrix_id: int, code: ErrorCode, message: str) -> None:
+    with transaction.atomic():
+        matrix = BacktestMatrix.objects.select_for_update().get(pk=matrix_id)
+        if matrix.status != RunStatus.RUNNING:
+            return
+        matrix.status, matrix.error_code, matrix.error_message = RunStatus.FAILED, str(code), message
+        matrix.finished_at = timezone.now()
+        matrix.save(update_fields=["status", "error_code", "error_message", "finished_at"])
+        audit_record(action="backtest_matrix.fail", resource_type="backtest_matrix", resource_id=matrix.id,
+                     actor_name="worker", before={"status": RunStatus.RUNNING},
+                     after={"status": matrix.status, "error_code": str(code)})

@@ -1,0 +1,78 @@
+"""Matrix speed: 1,000 MA-crossover parameter sets on 100,000 one-minute bars, in-sample and out-of-sample each,
+with metrics and classification, fanned out in chunks over worker processes as the Celery chunks are.
+
+Measures the per-chunk work of ``backtests.matrices`` (``evaluate`` + ``classify``) without the broker and the
+database, which add one bar read per chunk and one insert of its results.
+
+Run: .venv/bin/python bench/matrix_speed.py   (BENCH_WORKERS=2 by default, BENCH_CHUNK=25)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+
+from backtests.classification import classify  # noqa: E402
+from backtests.matrices import _slice, evaluate, expand_sets  # noqa: E402
+from bots.strategies import Bars  # noqa: E402
+from execution.fills import FillModel  # noqa: E402
+from execution.models import Instrument  # noqa: E402
+
+N = int(os.environ.get("BENCH_BARS", 100_000))
+WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
+CHUNK = int(os.environ.get("BENCH_CHUNK", 25))
+
+
+def make_bars(n: int) -> Bars:
+    rng = np.random.default_rng(42)
+    close = 4000 + np.cumsum(np.round(rng.normal(0, 1.0, n) * 4) / 4)
+    open_ = np.concatenate(([4000.0], close[:-1]))
+    ts = np.datetime64("2024-01-01T00:00") + np.arange(n).astype("timedelta64[m]")
+    return Bars.from_columns(ts=ts, open=open_, high=np.maximum(open_, close) + 0.25,
+                             low=np.minimum(open_, close) - 0.25, close=close, volume=np.full(n, 100.0))
+
+
+SETS = expand_sets(strategy="ma_crossover", base={}, mode="random", samples=1100, seed=1,
+                   space={"fast": {"min": 2, "max": 50}, "slow": {"min": 51, "max": 400}, "allow_short": [False, True]})[:1000]
+
+
+def run_chunk(bounds: tuple[int, int]) -> int:
+    bars = make_bars(N)  # each worker reads its bars once per chunk, as a Celery chunk does
+    split = bars.ts[int(N * 0.7)]
+    in_sample, out_sample = _slice(bars, bars.ts < split), _slice(bars, bars.ts >= split)
+    instrument = Instrument(symbol="ES", tick_size=Decimal("0.25"), multiplier=Decimal("50"), asset_class="future")
+    model = FillModel(slippage_ticks=1, fee_per_unit=Decimal("2.5"))
+    for params in SETS[bounds[0]:bounds[1]]:
+        common = dict(strategy="ma_crossover", params=params, instrument=instrument, model=model, capital=1e6,
+                      days_per_year=252)
+        is_m, oos_m = evaluate(bars=in_sample, **common), evaluate(bars=out_sample, **common)
+        classify(is_m, oos_metrics=oos_m)
+    return bounds[1] - bounds[0]
+
+
+def main() -> None:
+    chunks = [(i, min(i + CHUNK, len(SETS))) for i in range(0, len(SETS), CHUNK)]
+    print(f"{len(SETS)} sets x {N:,} bars (70/30 in/out-of-sample), {len(chunks)} chunks of {CHUNK}, "
+          f"{WORKERS} worker processes, {os.cpu_count()} cores")
+    start = time.perf_counter()
+    with ProcessPoolExecutor(WORKERS) as pool:
+        done = sum(pool.map(run_chunk, chunks))
+    elapsed = time.perf_counter() - start
+    print(f"{done} sets in {elapsed:.1f} s = {done / elapsed:.1f} sets/s, {done * N / elapsed:,.0f} bars/s")
+
+
+if __name__ == "__main__":
+    main()
