@@ -22,6 +22,8 @@ def clean_breakers():
         client.delete(key)
     for key in client.scan_iter("cp:integrations:breaker:*"):
         client.delete(key)
+    for key in client.scan_iter("cp:integrations:token:*"):
+        client.delete(key)
     client.close()
 
 
