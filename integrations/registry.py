@@ -142,9 +142,11 @@ PROVIDERS: tuple[Provider, ...] = (
             CredentialField("HYPERLIQUID_WALLET_ADDRESS", "Wallet address", secret=False),
             CredentialField("HYPERLIQUID_PRIVATE_KEY", "API wallet private key"),
         ),
+        (CredentialField("HYPERLIQUID_ENVIRONMENT", "Network (mainnet unless set to testnet)", secret=False,
+                         choices=("mainnet", "testnet")),),
         docs_url="https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api",
         unlocks="crypto perpetuals execution on Hyperliquid",
-        verify_operation="ccxt hyperliquid.fetch_balance",
+        verify_operation="a signed noop action (POST /exchange)",
     ),
     Provider(
         "openai", "OpenAI", Category.AI, (_key("OPENAI_API_KEY"),),

@@ -276,17 +276,17 @@ class TradovateClient(_EnvironmentBroker):
     def orders(self) -> list[dict]:
         return self.run("order.list", lambda: self.call("GET", "/order/list", safe=True, expect=list))
 
+    def commands(self) -> list[dict]:
+        return self.run("command.list", lambda: self.call("GET", "/command/list", safe=True, expect=list))
+
     def order_id_for_client_order_id(self, client_order_id: str) -> int | None:
         """The order our ``clOrdId`` created, from the New command that carried it; None if it never arrived."""
-        def find() -> int | None:
-            commands = self.call("GET", "/command/list", safe=True, expect=list)
-            ids = {c.get("orderId") for c in commands
-                   if isinstance(c, dict) and c.get("clOrdId") == client_order_id and c.get("commandType") == "New"}
-            if len(ids) > 1:
-                self.malformed(f"several orders carry clOrdId {client_order_id}")
-            return next(iter(ids), None)
-
-        return self.run("command.list", find)
+        ids = {c.get("orderId") for c in self.commands()
+               if isinstance(c, dict) and c.get("clOrdId") == client_order_id and c.get("commandType") == "New"}
+        if len(ids) > 1:
+            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
+                                   f"Several Tradovate orders carry clOrdId {client_order_id}.", provider=self.provider)
+        return next(iter(ids), None)
 
     def fills(self, *, order_id: int | None = None) -> list[dict]:
         if order_id is None:
