@@ -192,9 +192,9 @@ class RunnerListView(generics.ListAPIView):
 class RunnerStartView(APIView):
     @extend_schema(request=RunnerStartSerializer, responses={201: RunnerSerializer})
     def post(self, request):
-        bot_id = _valid(RunnerStartSerializer, request)["bot_id"]
-        bot_id = generics.get_object_or_404(Bot.objects.all(), pk=bot_id).id
-        runner = services.runner_start(bot_id=bot_id, actor=request.user)
+        payload = _valid(RunnerStartSerializer, request)
+        bot_id = generics.get_object_or_404(Bot.objects.all(), pk=payload.pop("bot_id")).id
+        runner = services.runner_start(bot_id=bot_id, actor=request.user, **payload)
         return Response(RunnerSerializer(runner).data, status=201)
 
 

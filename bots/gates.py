@@ -12,10 +12,17 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
 from integrations.gates import safe_start_blockers
 
+def order_venue(bot: Bot, *, stage: str | None = None) -> str:
+    """Where the bot's orders go at ``stage``: its configured venue only when LIVE; every other stage paper-trades
+    on the sim venue (real bars, simulated fills), so it needs no broker key."""
+    return bot.venue if (stage or bot.stage) == Stage.LIVE else SIM_VENUE
+
+
 def integration_blockers(bot: Bot, *, stage: str | None = None) -> list[dict]:
-    """What keeps the bot's venue and data source from being usable at ``stage``: the one call into the
-    integrations gate. A sim bot on imported bars needs no provider at all."""
-    return safe_start_blockers(venue=bot.venue, data_source=bot.data_source, stage=stage or bot.stage)
+    """What keeps the bot's order venue and data source from being usable at ``stage``: the one call into the
+    integrations gate. A bot on the sim venue and imported bars needs no provider at all."""
+    stage = stage or bot.stage
+    return safe_start_blockers(venue=order_venue(bot, stage=stage), data_source=bot.data_source, stage=stage)
 
 
 def raise_if_integrations_blocked(bot: Bot, *, stage: str | None = None) -> None:

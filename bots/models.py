@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from bots.timeframes import Timeframe
 from controlplane.models import TenantOwnedModel
 
 
@@ -37,6 +38,8 @@ class Bot(TenantOwnedModel):
     parameters = models.JSONField(default=dict, help_text="Validated against the strategy's schema.")
     parameters_hash = models.CharField(max_length=64, help_text="sha256 of strategy and parameters; backtests match it.")
     instruments = models.JSONField(default=list)
+    timeframe = models.CharField(max_length=8, choices=Timeframe.choices, default=Timeframe.M1,
+                                 help_text="The bar timeframe the bot ticks on.")
     venue = models.CharField(max_length=64, default=SIM_VENUE)
     data_source = models.CharField(max_length=64, default=IMPORTED_DATA_SOURCE)
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.LAB, db_index=True)
@@ -75,7 +78,7 @@ class Bot(TenantOwnedModel):
         """The fields an audit event records before and after a change."""
         return {
             "name": self.name, "strategy": self.strategy, "parameters": self.parameters,
-            "instruments": self.instruments, "venue": self.venue, "data_source": self.data_source,
+            "instruments": self.instruments, "timeframe": self.timeframe, "venue": self.venue, "data_source": self.data_source,
             "stage": self.stage, "killed": self.killed, "reconcile_mismatch": self.reconcile_mismatch,
             "risk_limits": self.risk_limits, "autonomy_tier": self.autonomy_tier,
         }
@@ -150,6 +153,10 @@ class Runner(TenantOwnedModel):
         STALE = "STALE", "Stale"
         FAILED = "FAILED", "Failed"
 
+    class Mode(models.TextChoices):
+        LIVE = "live", "Live ticks on beat's schedule (paper or live per the bot's stage)"
+        REPLAY = "replay", "Replay over a date range of stored bars, as fast as the pipeline allows"
+
     ACTIVE_STATUSES = (Status.STARTING, Status.RUNNING, Status.STOPPING, Status.STALE)
     TERMINAL_STATUSES = (Status.STOPPED, Status.FAILED)
 
@@ -162,6 +169,12 @@ class Runner(TenantOwnedModel):
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.TextField(blank=True)
     restart_count = models.PositiveIntegerField(default=0)
+    consecutive_errors = models.PositiveIntegerField(
+        default=0, help_text="Ticks in a row that failed; the circuit breaker kills the bot past its limit.")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LIVE)
+    replay_start = models.DateTimeField(null=True, blank=True)
+    replay_end = models.DateTimeField(null=True, blank=True)
+    replay_cursor = models.DateTimeField(null=True, blank=True, help_text="The last bar a replay has ticked.")
     trace_id = models.CharField(max_length=64)
 
     class Meta:

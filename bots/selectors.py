@@ -43,3 +43,17 @@ def trading_block(bot: Bot) -> ControlPlaneError | None:
 
 def active_runner(bot_id: int) -> Runner | None:
     return Runner.objects.filter(bot_id=bot_id, status__in=Runner.ACTIVE_STATUSES).first()
+
+
+def providers_in_use(tenant_id: int) -> set[str]:
+    """The providers the tenant's bots need (the Keys Needed checklist's "enabled capabilities"): the data source of
+    every bot that is not retired, and the venue of every LIVE bot (other stages trade on the sim venue); sim and
+    imported need no key."""
+    from bots.gates import order_venue
+    from controlplane import tenancy
+
+    with tenancy.tenant_context(tenant_id):
+        bots = list(Bot.objects.exclude(stage="RETIRED").only("venue", "data_source", "stage"))
+    used = {bot.data_source for bot in bots}
+    used |= {order_venue(bot) for bot in bots}
+    return used - {"sim", "imported"}

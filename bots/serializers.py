@@ -3,6 +3,7 @@ from rest_framework import serializers
 from bots.models import (
     IMPORTED_DATA_SOURCE, SIM_VENUE, Bot, GlobalKillSwitch, Job, Reconciliation, Runner, Stage, TenantKillSwitch,
 )
+from bots.timeframes import Timeframe
 from integrations.registry import Category, providers_in
 from bots.services import PositionsDecision
 
@@ -11,7 +12,8 @@ class BotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Bot
         fields = [
-            "id", "name", "strategy", "parameters", "parameters_hash", "instruments", "venue", "data_source",
+            "id", "name", "strategy", "parameters", "parameters_hash", "instruments", "timeframe", "venue",
+            "data_source",
             "stage", "autonomy_tier", "risk_limits", "killed", "killed_at", "killed_by", "kill_reason",
             "reconcile_mismatch", "live_approved_at", "starter_key", "created_at", "updated_at",
         ]
@@ -25,6 +27,7 @@ class BotWriteSerializer(serializers.Serializer):
     strategy = serializers.CharField(max_length=64)
     parameters = serializers.DictField(required=False, default=dict)
     instruments = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1)
+    timeframe = serializers.ChoiceField(choices=Timeframe.choices, required=False, default=Timeframe.M1)
     venue = serializers.SlugField(max_length=64, required=False, default="sim")
     data_source = serializers.SlugField(max_length=64, required=False, default="imported")
     risk_limits = serializers.DictField(required=False, default=dict)
@@ -78,12 +81,16 @@ class ReconciliationSerializer(serializers.ModelSerializer):
 class RunnerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Runner
-        fields = ["id", "bot", "status", "started_by", "started_at", "last_heartbeat_at", "last_tick_at",
-                  "stopped_at", "stop_reason", "restart_count", "trace_id"]
+        fields = ["id", "bot", "status", "mode", "started_by", "started_at", "last_heartbeat_at", "last_tick_at",
+                  "stopped_at", "stop_reason", "restart_count", "consecutive_errors", "replay_start", "replay_end",
+                  "replay_cursor", "trace_id"]
 
 
 class RunnerStartSerializer(serializers.Serializer):
     bot_id = serializers.IntegerField()
+    mode = serializers.ChoiceField(choices=Runner.Mode.choices, required=False, default=Runner.Mode.LIVE)
+    replay_start = serializers.DateTimeField(required=False, default=None)
+    replay_end = serializers.DateTimeField(required=False, default=None)
 
 
 class RunnerStopSerializer(serializers.Serializer):

@@ -206,6 +206,32 @@ CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires jus
     },
 }
 
+# The tick (execution/tick.py): beat dispatches one batch per instrument and timeframe on the timeframe's grid.
+TICK_TIMEFRAMES = env.list("TICK_TIMEFRAMES", default=["1m", "5m", "15m", "1h", "1d"])
+TICK_DELAY_SECONDS = env.int("TICK_DELAY_SECONDS", default=5)
+TICK_MAX_CONSECUTIVE_ERRORS = env.int("TICK_MAX_CONSECUTIVE_ERRORS", default=5)
+
+
+def _tick_schedule(timeframe: str):
+    from celery.schedules import crontab
+
+    minutes = {"1m": "*", "5m": "*/5", "15m": "*/15", "30m": "*/30"}
+    if timeframe in minutes:
+        return crontab(minute=minutes[timeframe]), 60 * (int(timeframe[:-1]) if timeframe != "1m" else 1)
+    if timeframe in ("1h", "4h"):
+        return crontab(minute=0, hour="*" if timeframe == "1h" else "*/4"), 3600 * int(timeframe[:-1])
+    if timeframe == "1d":
+        return crontab(minute=0, hour=0), 86400
+    raise ValueError(f"TICK_TIMEFRAMES: {timeframe!r} has no beat schedule")
+
+
+for _timeframe in TICK_TIMEFRAMES:
+    _schedule, _period = _tick_schedule(_timeframe)
+    CELERY_BEAT_SCHEDULE[f"ticks-{_timeframe}"] = {
+        "task": "execution.dispatch_ticks", "schedule": _schedule, "args": [_timeframe],
+        "options": {"queue": "ticks", "expires": _period * 0.9},
+    }
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
@@ -264,3 +290,10 @@ CELERY_BEAT_SCHEDULE["integrations-reverify"] = {
     "options": {"queue": "verify", "expires": max(INTEGRATION_VERIFY_INTERVAL_SECONDS - 30, 30)},
 }
 CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}
+
+# Sim venues and their fill models (execution.fills.FillModel.from_config): fill_at next_open|close, slippage_ticks,
+# slippage_bps, fee_per_unit, fee_bps, max_volume_share, min_quantity_step. SIM_FILL_MODEL configures "sim".
+SIM_VENUE_FILL_MODELS = {"sim": env.json("SIM_FILL_MODEL", default={})}
+# Enqueue the OMS task when an intent is submitted through the API (the tick enqueues its own batches).
+OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
+CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}

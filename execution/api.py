@@ -1,15 +1,19 @@
-"""Market hours over the API: thin, the calendar work is in execution.calendars."""
+"""Market hours, and the bots' traces and why-not over the API: thin views over the selectors."""
 
 from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bots.models import Bot
+from bots.selectors import active_runner
 from controlplane.errors import ControlPlaneError, ErrorCode
 from execution.selectors import instrument_by_symbol, market_status
+from traces.models import TickTrace
+from traces.selectors import bot_traces, why_not
 
 
 class MarketHoursQuery(serializers.Serializer):
@@ -54,3 +58,51 @@ class MarketHoursView(APIView):
         at = query.validated_data.get("at") or timezone.now()
         status = market_status(instrument, at)
         return Response(MarketHoursSerializer({"instrument": instrument.symbol, **status.as_dict()}).data)
+
+
+class BotTraceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TickTrace
+        fields = ["id", "kind", "context", "run_ref", "instrument", "timeframe", "bar_ts", "reason_code", "details",
+                  "inputs", "signal", "risk_checks", "intent_id", "trace_id", "created_at"]
+
+
+class BotTraceQuerySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=TickTrace.Kind.choices, required=False)
+    context = serializers.ChoiceField(choices=TickTrace.Context.choices, required=False)
+    since = serializers.DateTimeField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+
+
+def _bot_or_404(pk: int) -> Bot:
+    return generics.get_object_or_404(Bot.objects.all(), pk=pk)
+
+
+class BotTracesView(APIView):
+    """Why the bot traded, or why it did not: its decision and no-trade traces, newest first."""
+
+    @extend_schema(parameters=[BotTraceQuerySerializer], responses=BotTraceSerializer(many=True))
+    def get(self, request, pk: int):
+        bot = _bot_or_404(pk)
+        query = BotTraceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        traces = bot_traces(bot_id=bot.id, kind=params.get("kind"), since=params.get("since"),
+                            context=params.get("context"))[: params["limit"]]
+        return Response({"bot_id": bot.id, "results": BotTraceSerializer(traces, many=True).data})
+
+
+class WhyNotView(APIView):
+    """The latest tick's verdict: the no-trade reason, since when it has held, and what would change it."""
+
+    def get(self, request, pk: int):
+        bot = _bot_or_404(pk)
+        answer = why_not(bot_id=bot.id)
+        runner = active_runner(bot.id)
+        body = {"bot_id": bot.id, "runner": {"id": runner.id, "status": runner.status} if runner else None}
+        if answer is None:
+            body |= {"ticked": False, "trading": None, "reason_code": None,
+                     "what_would_change_it": "The bot has never ticked: start a runner (POST /api/runners/start)."}
+        else:
+            body |= {"ticked": True, **answer}
+        return Response(body)

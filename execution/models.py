@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models.functions import Now
 
+from controlplane.models import TenantOwnedModel
 from execution.calendars import validate_calendar_name
 from execution.timeframes import Timeframe
 
@@ -79,3 +80,288 @@ class Bar(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_id} {self.timeframe} {self.ts.isoformat()}"
+
+
+class TickBatch(models.Model):
+    """One (instrument, timeframe, as_of) tick batch: the observatory's record of what every tick did.
+
+    Global, like the bars it reads: it holds counts only, no tenant's decisions (those are in the traces).
+    """
+
+    instrument_symbol = models.CharField(max_length=64)
+    timeframe = models.CharField(max_length=8, choices=Timeframe.choices)
+    as_of = models.DateTimeField()
+    market_open = models.BooleanField(null=True)
+    data_problem = models.CharField(max_length=32, blank=True)
+    bots = models.PositiveIntegerField(default=0)
+    decisions = models.PositiveIntegerField(default=0)
+    no_trades = models.PositiveIntegerField(default=0)
+    intents_created = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    duration_ms = models.FloatField(default=0)
+    trace_id = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instrument_symbol", "timeframe", "as_of"], name="tickbatch_unique"),
+        ]
+        indexes = [models.Index(fields=["-as_of"], name="tickbatch_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_symbol} {self.timeframe} @ {self.as_of:%Y-%m-%d %H:%M}"
+
+# --- Trading: intents, orders, fills, positions, trading state, incidents (tenant-owned, RLS) -----------------
+# Orders and fills are written by the OMS only (execution/oms.py); a trigger refuses anything else.
+
+
+class TradingStateChoices(models.TextChoices):
+    ACTIVE = "ACTIVE", "Active"
+    REDUCE_ONLY = "REDUCE_ONLY", "Reduce only"
+    HALTED = "HALTED", "Halted"
+
+
+class TradingControl(TenantOwnedModel):
+    """The trading state of a bot (``bot`` set) or of its whole tenant (``bot`` empty), and the tenant's own risk
+    limits (bot limits live on ``Bot.risk_limits``). No row means ACTIVE with no tenant limits."""
+
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    state = models.CharField(max_length=12, choices=TradingStateChoices.choices, default=TradingStateChoices.ACTIVE)
+    risk_limits = models.JSONField(default=dict, blank=True, help_text="Tenant-wide limits (tenant row only).")
+    set_by = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "bot"], name="tradingcontrol_one_per_scope",
+                                               nulls_distinct=False)]
+
+    def __str__(self) -> str:
+        return f"{'bot ' + str(self.bot_id) if self.bot_id else 'tenant'} {self.state}"
+
+
+class TradeIntent(TenantOwnedModel):
+    """What a strategy or an operator wants traded. Only the OMS turns it into orders."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        ACCEPTED = "ACCEPTED", "Accepted"
+        REJECTED = "REJECTED", "Rejected"
+        WORKING = "WORKING", "Working"
+        PARTIALLY_FILLED = "PARTIALLY_FILLED", "Partially filled"
+        FILLED = "FILLED", "Filled"
+        CANCELLED = "CANCELLED", "Cancelled"
+        FAILED = "FAILED", "Failed"
+
+    TERMINAL_STATUSES = (Status.REJECTED, Status.FILLED, Status.CANCELLED, Status.FAILED)
+    OPEN_STATUSES = (Status.PENDING, Status.ACCEPTED, Status.WORKING, Status.PARTIALLY_FILLED)
+
+    class Source(models.TextChoices):
+        TICK = "tick", "Tick"
+        API = "api", "API"
+        REPLAY = "replay", "Replay"
+
+    class FailurePolicy(models.TextChoices):
+        CANCEL_REMAINING = "CANCEL_REMAINING", "Cancel the other legs' open orders, keep what filled"
+        FLATTEN = "FLATTEN", "Cancel the other legs' open orders and flatten what filled"
+
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="intents")
+    idempotency_key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    bar_ts = models.DateTimeField(null=True, blank=True, help_text="The bar the decision was made on (tick, replay).")
+    failure_policy = models.CharField(max_length=16, choices=FailurePolicy.choices,
+                                      default=FailurePolicy.CANCEL_REMAINING)
+    rejection = models.JSONField(null=True, blank=True, help_text="Which limit refused it, with the values.")
+    risk_checks = models.JSONField(default=list, blank=True)
+    status_detail = models.JSONField(null=True, blank=True, help_text="Why the status is what it is (leg failures).")
+    created_by = models.CharField(max_length=150)
+    trace_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "idempotency_key"],
+                                               name="tradeintent_unique_key_per_tenant")]
+        indexes = [models.Index(fields=["tenant", "bot", "-created_at"], name="tradeintent_bot_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"intent {self.pk} bot={self.bot_id} {self.status}"
+
+    @property
+    def is_multi_leg(self) -> bool:
+        return self.legs.count() > 1
+
+
+class MultiLegIntentManager(models.Manager):
+    def get_queryset(self):
+        from controlplane import tenancy
+
+        tenant_id = tenancy.current_tenant_id()
+        queryset = super().get_queryset().annotate(leg_count=models.Count("legs")).filter(leg_count__gt=1)
+        return queryset.filter(tenant_id=tenant_id) if tenant_id is not None else queryset.none()
+
+
+class MultiLegIntent(TradeIntent):
+    """Intents of more than one leg: the same rows, seen through the legs they hold."""
+
+    objects = MultiLegIntentManager()
+
+    class Meta:
+        proxy = True
+
+
+class IntentLeg(TenantOwnedModel):
+    intent = models.ForeignKey(TradeIntent, on_delete=models.CASCADE, related_name="legs")
+    leg_index = models.PositiveSmallIntegerField()
+    venue = models.CharField(max_length=64)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    side = models.CharField(max_length=4, choices=(("buy", "Buy"), ("sell", "Sell")))
+    quantity = models.DecimalField(max_digits=24, decimal_places=9)
+    order_type = models.CharField(max_length=8, choices=(("market", "Market"), ("limit", "Limit"), ("stop", "Stop")))
+    limit_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
+    stop_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
+
+    class Meta:
+        ordering = ["intent", "leg_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["intent", "leg_index"], name="intentleg_unique_index"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="intentleg_quantity_positive"),
+        ]
+
+
+class Order(TenantOwnedModel):
+    """One order at a venue. Written by the OMS only (database trigger)."""
+
+    class Status(models.TextChoices):
+        SUBMITTING = "SUBMITTING", "Submitting"  # recorded before the venue call: a crash leaves it to look up
+        WORKING = "WORKING", "Working"
+        PARTIALLY_FILLED = "PARTIALLY_FILLED", "Partially filled"
+        FILLED = "FILLED", "Filled"
+        CANCELLED = "CANCELLED", "Cancelled"
+        REJECTED = "REJECTED", "Rejected by the venue"
+        FAILED = "FAILED", "Failed"
+
+    OPEN_STATUSES = (Status.SUBMITTING, Status.WORKING, Status.PARTIALLY_FILLED)
+
+    class Purpose(models.TextChoices):
+        LEG = "LEG", "An intent leg"
+        FLATTEN = "FLATTEN", "Flattens a leg after another leg failed"
+
+    intent = models.ForeignKey(TradeIntent, on_delete=models.PROTECT, related_name="orders")
+    leg = models.ForeignKey(IntentLeg, on_delete=models.PROTECT, related_name="orders")
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.LEG)
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="orders")
+    venue = models.CharField(max_length=64)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    client_order_id = models.CharField(max_length=64, unique=True)
+    venue_order_id = models.CharField(max_length=128, blank=True)
+    side = models.CharField(max_length=4)
+    quantity = models.DecimalField(max_digits=24, decimal_places=9)
+    order_type = models.CharField(max_length=8)
+    limit_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
+    stop_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
+    reference_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True,
+                                          help_text="The price the risk check used (latest close for market orders).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTING, db_index=True)
+    filled_quantity = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    average_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
+    fees = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    slippage = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    not_before = models.DateTimeField(help_text="Sim fills only on bars after this (the decision bar, or arrival).")
+    last_matched_bar_ts = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    bot_stage = models.CharField(max_length=16, help_text="The bot's stage when the order was sent.")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    trace_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["venue", "instrument", "status"], name="order_working_idx")]
+
+    def __str__(self) -> str:
+        return f"order {self.client_order_id} {self.side} {self.quantity} {self.status}"
+
+    @property
+    def remaining(self):
+        return self.quantity - self.filled_quantity
+
+
+class Fill(TenantOwnedModel):
+    """One execution of an order. Written by the OMS only (database trigger)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="fills")
+    venue = models.CharField(max_length=64)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    venue_fill_id = models.CharField(max_length=128)
+    side = models.CharField(max_length=4)
+    quantity = models.DecimalField(max_digits=24, decimal_places=9)
+    price = models.DecimalField(max_digits=24, decimal_places=9)
+    reference_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
+    fee = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    slippage = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    realized_pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0,
+                                       help_text="PnL this fill realized, after its fee.")
+    bot_stage = models.CharField(max_length=16)
+    ts = models.DateTimeField(help_text="When it executed (the bar's open or close time for sim fills).")
+    trace_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["order", "venue_fill_id"], name="fill_unique_per_order")]
+        indexes = [models.Index(fields=["tenant", "bot", "ts"], name="fill_bot_ts_idx")]
+
+
+class StrategyPosition(TenantOwnedModel):
+    """A bot's position in one instrument, kept by the OMS from fills (execution.pnl.PositionState)."""
+
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="positions")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    average_price = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    realized_pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    fees = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bot", "instrument"], name="position_one_per_bot_instrument")]
+
+
+class VenueInventory(TenantOwnedModel):
+    """What the tenant holds at a venue per asset (the instrument's symbol), summed over its bots' fills."""
+
+    venue = models.CharField(max_length=64)
+    asset = models.CharField(max_length=64)
+    quantity = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "venue", "asset"], name="inventory_one_per_asset")]
+
+
+class RiskIncident(TenantOwnedModel):
+    """A risk event an operator must look at: a refusal that matters, or a circuit breaker trip."""
+
+    class Status(models.TextChoices):
+        OPEN = "OPEN", "Open"
+        RESOLVED = "RESOLVED", "Resolved"
+
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=64, help_text="The limit that refused, or circuit_breaker.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+    intent = models.ForeignKey(TradeIntent, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    trace_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 
 from execution.calendars import MarketStatus, calendar_status, open_seconds_between
 from execution.models import Bar, Instrument
@@ -152,3 +152,40 @@ def latest_bar(*, instrument: Instrument, timeframe: str, as_of: datetime) -> Ba
     history = bar_history(instrument_id=instrument.id, timeframe=timeframe, as_of=as_of, count=1)
     return check_freshness(instrument=instrument, timeframe=timeframe, as_of=as_of, history=history)
 
+
+
+def last_tick_at(tenant_id: int) -> datetime | None:
+    """When any of the tenant's runners last ticked (system status' scheduler section)."""
+    from django.db.models import Max
+
+    from bots.models import Runner
+    from controlplane import tenancy
+
+    with tenancy.tenant_context(tenant_id), transaction.atomic():
+        return Runner.objects.aggregate(latest=Max("last_tick_at"))["latest"]
+
+
+def market_data_problems(tenant_id: int) -> list[dict]:
+    """Stale or missing data in the latest tick batch of each instrument and timeframe the tenant's running bots
+    use: each one makes system status DEGRADED, with the fix."""
+    from bots.models import Runner
+    from controlplane import tenancy
+    from execution.models import TickBatch
+
+    with tenancy.tenant_context(tenant_id), transaction.atomic():
+        wanted = {(symbol, timeframe)
+                  for instruments, timeframe in Runner.objects.filter(status=Runner.Status.RUNNING)
+                  .values_list("bot__instruments", "bot__timeframe")
+                  for symbol in instruments}
+    problems = []
+    for symbol, timeframe in sorted(wanted):
+        latest = TickBatch.objects.filter(instrument_symbol=symbol, timeframe=timeframe).order_by("-as_of").first()
+        if latest is not None and latest.data_problem:
+            problems.append({
+                "code": latest.data_problem, "component": f"market_data:{symbol}:{timeframe}",
+                "message": f"The tick at {latest.as_of.isoformat()} found {latest.data_problem} for {symbol} "
+                           f"{timeframe}: no orders were sent.",
+                "suggested_fix": "Import the missing bars (python manage.py import_bars) or check the market-data "
+                                 "provider (GET /api/integrations/status).",
+            })
+    return problems

@@ -28,6 +28,7 @@ class ReasonCode(models.TextChoices):
     INTEGRATION_MISSING = "INTEGRATION_MISSING", "An integration the bot needs is missing or failing"
     RECONCILE_MISMATCH = "RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"
     COOLDOWN = "COOLDOWN", "The bot is cooling down after a trade or an error"
+    TICK_ERROR = "TICK_ERROR", "The tick failed for this bot; the circuit breaker counts these"
 
 
 class TickTrace(TenantOwnedModel):
@@ -104,3 +105,33 @@ class NoTradeTrace(TickTrace):
 
     class Meta:
         proxy = True
+
+
+class ProfitVariables(TenantOwnedModel):
+    """A bot's trading results for one UTC day, kept by the OMS on every fill, for autonomy scoring.
+
+    Here, not in ``execution``, because autonomy scores (this app) read it and may not import upward; like traces,
+    ``bot_id`` is a plain integer for the same reason.
+    """
+
+    bot_id = models.BigIntegerField()
+    day = models.DateField()
+    pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0, help_text="Realized, after fees.")
+    fees = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    slippage = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    turnover = models.DecimalField(max_digits=28, decimal_places=9, default=0, help_text="Traded notional.")
+    exposure = models.DecimalField(max_digits=28, decimal_places=9, default=0,
+                                   help_text="Largest absolute notional held after a fill that day.")
+    fills = models.PositiveIntegerField(default=0)
+    closing_trades = models.PositiveIntegerField(default=0, help_text="Fills that closed quantity.")
+    winning_trades = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["bot_id", "-day"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "bot_id", "day"], name="profitvariables_one_per_day")]
+
+    @property
+    def win_rate(self) -> float | None:
+        """Winning closes over closes; None when nothing closed (never a fake 0)."""
+        return self.winning_trades / self.closing_trades if self.closing_trades else None

@@ -18,8 +18,8 @@ from controlplane.services import audit_record
 
 def bot_create(
     *, actor, name: str, strategy: str, parameters: Mapping[str, Any] | None = None, instruments: list[str],
-    venue: str = "sim", data_source: str = "imported", risk_limits: dict | None = None, starter_key: str = "",
-    actor_name: str | None = None,
+    timeframe: str = "1m", venue: str = "sim", data_source: str = "imported", risk_limits: dict | None = None,
+    starter_key: str = "", actor_name: str | None = None,
 ) -> Bot:
     clean, params_hash = _validated_config(strategy, parameters or {})
     with transaction.atomic():
@@ -28,7 +28,7 @@ def bot_create(
                                     details={"name": [f"A bot named {name!r} already exists in this tenant."]})
         bot = Bot.objects.create(
             name=name, strategy=strategy, parameters=clean, parameters_hash=params_hash, instruments=instruments,
-            venue=venue, data_source=data_source, risk_limits=risk_limits or {}, starter_key=starter_key,
+            timeframe=timeframe, venue=venue, data_source=data_source, risk_limits=risk_limits or {}, starter_key=starter_key,
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         audit_record(action="bot.create", resource_type="bot", resource_id=bot.id, actor=actor,

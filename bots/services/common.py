@@ -9,7 +9,7 @@ from bots.strategies import StrategyParameterError, UnknownStrategy, get_strateg
 from controlplane.errors import ControlPlaneError, ErrorCode
 
 
-CONFIG_FIELDS = ("strategy", "parameters", "instruments", "venue", "data_source")
+CONFIG_FIELDS = ("strategy", "parameters", "instruments", "timeframe", "venue", "data_source")
 EDITABLE_FIELDS = (*CONFIG_FIELDS, "name", "risk_limits")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,7 +26,21 @@ def _refuse_unrunnable(bot: Bot) -> None:
     raise_if_integrations_blocked(bot)
 
 
-def runner_start(*, bot_id: int, actor=None, actor_name: str | None = None) -> Runner:
+def runner_start(
+    *, bot_id: int, actor=None, actor_name: str | None = None, mode: str = Runner.Mode.LIVE,
+    replay_start: datetime | None = None, replay_end: datetime | None = None,
+) -> Runner:
+    """Start a bot's runner: live (ticked by beat) or replay (ticks through a range of stored bars at once)."""
+    if mode == Runner.Mode.REPLAY:
+        problems = {}
+        if replay_start is None:
+            problems["replay_start"] = ["A replay needs the start of its date range."]
+        if replay_end is None:
+            problems["replay_end"] = ["A replay needs the end of its date range."]
+        elif replay_start is not None and replay_end <= replay_start:
+            problems["replay_end"] = ["Must be after replay_start."]
+        if problems:
+            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details=problems)
     with transaction.atomic():
         bot = _locked_bot(bot_id)
         active = selectors.active_runner(bot.id)
@@ -36,10 +51,33 @@ def runner_start(*, bot_id: int, actor=None, actor_name: str | None = None) -> R
         now = timezone.now()
         runner = Runner.objects.create(
             bot=bot, status=Runner.Status.RUNNING, started_by=_actor_label(actor, actor_name), started_at=now,
-            last_heartbeat_at=now, trace_id=current_trace_id(),
+            last_heartbeat_at=now, trace_id=current_trace_id(), mode=mode, replay_start=replay_start,
+            replay_end=replay_end,
         )
         audit_record(action="runner.start", resource_type="runner", resource_id=runner.id, actor=actor,
-                     actor_name=actor_name, after={"bot_id": bot.id, "status": runner.status})
+                     actor_name=actor_name, after={"bot_id": bot.id, "status": runner.status, "mode": mode})
+        if mode == Runner.Mode.REPLAY:
+            # The execution layer runs replays; it sits above bots, so the task is named, not imported.
+            tenant_id, runner_id = bot.tenant_id, runner.id
+            transaction.on_commit(lambda: current_app.send_task(
+                "execution.replay_runner", kwargs={"tenant_id": tenant_id, "runner_id": runner_id},
+                queue="backtests"))
+    return runner
+
+
+def runner_finish_replay(*, runner_id: int, summary: dict) -> Runner:
+    """A replay that reached the end of its range stops with what it did as the reason."""
+    with transaction.atomic():
+        _, runner = _locked_runner(runner_id)
+        if runner.status != Runner.Status.RUNNING:
+            return runner
+        runner.status, runner.stopped_at = Runner.Status.STOPPED, timezone.now()
+        runner.stop_reason = (f"replay finished: {summary.get('bots', 0)} bot-ticks, "
+                              f"{summary.get('decisions', 0)} decisions, {summary.get('intents_created', 0)} intents")
+        runner.save(update_fields=["status", "stopped_at", "stop_reason"])
+        audit_record(action="runner.replay_finished", resource_type="runner", resource_id=runner.id,
+                     actor_name="replay", before={"status": Runner.Status.RUNNING},
+                     after={"status": runner.status, "summary": summary})
     return runner
 
 

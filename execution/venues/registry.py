@@ -1,14 +1,17 @@
-"""Which adapter serves a venue: a small register/lookup the OMS routes every order through.
+"""Which adapter serves which venue: a small register/lookup the OMS routes every order through.
 
-Live adapters register below; the sim venue registers itself from its own module. A venue nobody registered
-is refused (``UnknownVenue``), never served by a default.
+Sim venues are built in; live adapters (Tradovate, Ironbeam, the ccxt venues) register below. A venue with no
+adapter is refused, never served by a silent paper fallback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from execution.venues.base import VenueAdapter
+from django.conf import settings
+
+from controlplane.errors import ErrorCode
+from execution.venues.base import VenueAdapter, VenueError
 
 # factory(*, bot_id: int | None) -> VenueAdapter, called per use so credentials are the current tenant's.
 AdapterFactory = Callable[..., VenueAdapter]
@@ -16,24 +19,34 @@ AdapterFactory = Callable[..., VenueAdapter]
 _factories: dict[str, AdapterFactory] = {}
 
 
-class UnknownVenue(KeyError):
-    """No adapter is registered for this venue."""
+def register_venue(name: str, factory: AdapterFactory) -> None:
+    _factories[name] = factory
 
 
-def register(venue: str, factory: AdapterFactory) -> None:
-    _factories[venue] = factory
+register = register_venue
+
+
+def is_sim_venue(name: str) -> bool:
+    return name in settings.SIM_VENUE_FILL_MODELS
+
+
+def known_venue(name: str) -> bool:
+    return is_sim_venue(name) or name in _factories
 
 
 def registered_venues() -> list[str]:
     return sorted(_factories)
 
 
-def adapter_for(venue: str, *, bot_id: int | None = None) -> VenueAdapter:
-    """A fresh adapter for ``venue`` in the current tenant, attributing its provider calls to ``bot_id``."""
-    try:
-        factory = _factories[venue]
-    except KeyError:
-        raise UnknownVenue(venue) from None
+def adapter_for(name: str, *, bot_id: int | None = None) -> VenueAdapter:
+    """The adapter of ``name``, attributing its provider calls (proof of use) to ``bot_id``."""
+    if is_sim_venue(name):
+        from execution.venues.sim import SimVenue
+
+        return SimVenue(name)
+    factory = _factories.get(name)
+    if factory is None:
+        raise VenueError(ErrorCode.INTEGRATION_KEY_MISSING, f"No venue adapter is installed for {name!r}.")
     return factory(bot_id=bot_id)
 
 
@@ -42,10 +55,10 @@ def _register_live_venues() -> None:
     from execution.venues.ironbeam import IronbeamVenue
     from execution.venues.tradovate import TradovateVenue
 
-    register("tradovate", TradovateVenue)
-    register("ironbeam", IronbeamVenue)
+    register_venue("tradovate", TradovateVenue)
+    register_venue("ironbeam", IronbeamVenue)
     for venue in CCXT_VENUES:
-        register(venue, lambda *, bot_id=None, _venue=venue: CcxtVenue(_venue, bot_id=bot_id))
+        register_venue(venue, lambda *, bot_id=None, _venue=venue: CcxtVenue(_venue, bot_id=bot_id))
 
 
 _register_live_venues()

@@ -1,0 +1,86 @@
+"""Reads of positions and PnL: what the tick needs per batch (one query) and what the PnL endpoint shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from execution.models import Bar, Instrument, StrategyPosition
+from execution.pnl import PositionState
+from execution.timeframes import timeframe_delta
+from traces.models import ProfitVariables
+
+
+def bot_positions(*, bot_ids: Iterable[int], instrument: Instrument | str) -> dict[int, Decimal]:
+    """Signed position of each bot in ``instrument`` (0 for a bot that never traded it), in one query."""
+    bot_ids = list(bot_ids)
+    filters = {"instrument": instrument} if isinstance(instrument, Instrument) else {"instrument__symbol": instrument}
+    held = dict(StrategyPosition.objects.filter(bot_id__in=bot_ids, **filters).values_list("bot_id", "quantity"))
+    return {bot_id: held.get(bot_id, Decimal(0)) for bot_id in bot_ids}
+
+
+@dataclass(frozen=True)
+class Mark:
+    price: Decimal
+    bar_ts: datetime  # the bar's open time
+    timeframe: str
+
+
+def latest_mark(instrument: Instrument, *, as_of: datetime | None = None) -> Mark | None:
+    """The close of the latest complete bar of any timeframe, or None: no bar, no price (never a made-up one)."""
+    as_of = as_of or timezone.now()
+    best: Mark | None = None
+    best_close: datetime | None = None
+    for timeframe in Bar.objects.filter(instrument=instrument).values_list("timeframe", flat=True).distinct():
+        bar = (Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts__lte=as_of - timeframe_delta(timeframe))
+               .order_by("-ts").values_list("ts", "close").first())
+        if bar is None:
+            continue
+        closed_at = bar[0] + timeframe_delta(timeframe)
+        if best_close is None or closed_at > best_close:
+            best, best_close = Mark(bar[1], bar[0], timeframe), closed_at
+    return best
+
+
+def bot_pnl(*, bot, as_of: datetime | None = None) -> dict:
+    """Realized and unrealized PnL per instrument and in total. Unrealized is null when any open position has no
+    bar to mark it with: an unknown is not a zero."""
+    positions = list(StrategyPosition.objects.filter(bot=bot).select_related("instrument").order_by("instrument__symbol"))
+    rows, realized, fees, unrealized = [], Decimal(0), Decimal(0), Decimal(0)
+    unknown = False
+    for position in positions:
+        state = PositionState(position.quantity, position.average_price, position.realized_pnl, position.fees)
+        mark = latest_mark(position.instrument, as_of=as_of) if position.quantity != 0 else None
+        if position.quantity == 0:
+            open_pnl: Decimal | None = Decimal(0)
+        elif mark is None:
+            open_pnl, unknown = None, True
+        else:
+            open_pnl = state.unrealized_pnl(mark.price, position.instrument.multiplier)
+        realized += position.realized_pnl
+        fees += position.fees
+        if open_pnl is not None:
+            unrealized += open_pnl
+        rows.append({
+            "instrument": position.instrument.symbol, "quantity": str(position.quantity),
+            "average_price": str(position.average_price), "realized_pnl": str(position.realized_pnl),
+            "fees": str(position.fees), "mark": str(mark.price) if mark else None,
+            "mark_bar_ts": mark.bar_ts.isoformat() if mark else None,
+            "unrealized_pnl": None if open_pnl is None else str(open_pnl),
+        })
+    days = [
+        {"day": row.day.isoformat(), "pnl": str(row.pnl), "fees": str(row.fees), "slippage": str(row.slippage),
+         "turnover": str(row.turnover), "exposure": str(row.exposure), "fills": row.fills,
+         "closing_trades": row.closing_trades, "win_rate": row.win_rate}
+        for row in ProfitVariables.objects.filter(bot_id=bot.id).order_by("-day")[:90]
+    ]
+    return {
+        "bot_id": bot.id, "realized_pnl": str(realized), "fees": str(fees),
+        "unrealized_pnl": None if unknown else str(unrealized),
+        "total_pnl": None if unknown else str(realized + unrealized),
+        "positions": rows, "days": days,
+    }

@@ -1,0 +1,54 @@
+"""Thin Celery tasks of the execution layer: parse, call the tick or OMS service. Each is safe to run twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from controlplane.celery import TenantTask
+from execution import oms
+
+
+@shared_task(name="execution.dispatch_ticks", acks_late=True)
+def dispatch_ticks(timeframe: str) -> int:
+    """Beat's entry point per timeframe: one tick batch per instrument some running bot ticks on."""
+    from execution.tick import floor_to_timeframe, instruments_to_tick
+
+    as_of = floor_to_timeframe(timezone.now(), timeframe)
+    instruments = instruments_to_tick(timeframe=timeframe)
+    for instrument in instruments:
+        # A short delay lets the bar that just closed arrive from its provider before the tick reads it.
+        tick_batch.apply_async(kwargs={"instrument_id": instrument.id, "timeframe": timeframe,
+                                       "as_of": as_of.isoformat()},
+                               countdown=settings.TICK_DELAY_SECONDS, queue="ticks")
+    return len(instruments)
+
+
+@shared_task(name="execution.tick_batch", acks_late=True, queue="ticks")
+def tick_batch(*, instrument_id: int, timeframe: str, as_of: str) -> dict:
+    """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing."""
+    from execution.models import Instrument
+    from execution.tick import run_tick_batch
+
+    instrument = Instrument.objects.get(pk=instrument_id)
+    return run_tick_batch(instrument=instrument, timeframe=timeframe, as_of=datetime.fromisoformat(as_of)).as_dict()
+
+
+@shared_task(name="execution.replay_runner", base=TenantTask, queue="backtests")
+def replay_runner(*, tenant_id: int, runner_id: int) -> dict:
+    from bots.services import runner_finish_replay
+    from execution.tick import run_replay
+
+    totals = run_replay(runner_id=runner_id)
+    runner_finish_replay(runner_id=runner_id, summary=totals)
+    return totals
+
+
+@shared_task(name="execution.oms_process", base=TenantTask, queue="oms", acks_late=True, ignore_result=True)
+def oms_process(*, tenant_id: int, limit: int = 500) -> int:
+    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED)."""
+    oms.process_pending_cancel_requests()
+    return oms.process_pending_intents(limit=limit)

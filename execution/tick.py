@@ -1,0 +1,402 @@
+"""The runner tick: market hours → market data → strategy → risk → intent, or the reason there is none.
+
+One batch per (instrument, timeframe, as_of) serves every tenant's running bots on it: the bars are read once, the
+calendar asked once, and each tenant's bots are then decided in one transaction that writes exactly one trace per
+bot (a decision with its intent, or a no-trade with its reason) through the bulk trace writer.
+
+Determinism: ``as_of`` is a point on the timeframe's grid, and everything a decision reads is "as of" it (bars up
+to it, positions after the sim venue has filled the orders the previous tick sent on the bar that just closed), so
+a re-run, a replay and a backtest of the same bars decide the same. A re-run for the same bar creates nothing:
+bots that already have a trace for it are skipped, and intents carry an idempotency key per bot and bar.
+
+Only LIVE bots route orders to their configured venue; every other stage trades on the sim venue (paper trading on
+real bars), whatever venue the bot names.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from bots.gates import order_venue
+from bots.models import Bot, Runner
+from bots.selectors import system_killed, tenant_killed
+from bots.strategies import Bars, get_strategy
+from bots.timeframes import timeframe_delta, timeframe_seconds
+from controlplane import tenancy
+from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.models import Tenant
+from controlplane.trace import current_trace_id
+from execution.models import Instrument, TickBatch
+from execution.risk import OrderRequest, RiskScope, Side, check_order
+from execution.selectors import TickBars, bars_for_tick
+from integrations.gates import safe_start_blockers
+from traces.models import ReasonCode, TickTrace
+from traces.writer import TraceRow, write_traces
+
+logger = logging.getLogger(__name__)
+
+def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
+    """The grid point at or before ``at``: the as_of of the tick that ``at`` belongs to."""
+    seconds = timeframe_seconds(timeframe)
+    epoch = int(at.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+def tick_bar_ts(as_of: datetime, timeframe: str) -> datetime:
+    """The bar a tick at ``as_of`` decides on: the one that opened one timeframe earlier and has just closed."""
+    return as_of - timeframe_delta(timeframe)
+
+
+@dataclass
+class BatchResult:
+    instrument: str
+    timeframe: str
+    as_of: datetime
+    market_open: bool | None = None
+    data_problem: str | None = None
+    bots: int = 0
+    skipped_already_ticked: int = 0
+    decisions: int = 0
+    no_trades: int = 0
+    intents_created: int = 0
+    errors: int = 0
+    tenants_with_intents: set[int] = field(default_factory=set)
+    reasons: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        return {
+            "instrument": self.instrument, "timeframe": self.timeframe, "as_of": self.as_of.isoformat(),
+            "market_open": self.market_open, "data_problem": self.data_problem, "bots": self.bots,
+            "skipped_already_ticked": self.skipped_already_ticked, "decisions": self.decisions,
+            "no_trades": self.no_trades, "intents_created": self.intents_created, "errors": self.errors,
+            "reasons": dict(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
+class TickContext:
+    """What one tenant's part of a batch shares across its bots."""
+
+    bars: TickBars
+    strategy_bars: Bars | None
+    bar_ts: datetime
+    context: str  # TickTrace.Context
+    run_ref: int | None
+    system_killed: bool
+    tenant_killed: bool
+
+
+def running_runners(*, symbol: str, timeframe: str, mode: str = Runner.Mode.LIVE) -> list[Runner]:
+    """The tenant's RUNNING runners whose bot ticks ``symbol`` on ``timeframe`` (current tenant, one query)."""
+    return list(
+        Runner.objects.filter(status=Runner.Status.RUNNING, mode=mode, bot__timeframe=timeframe,
+                              bot__instruments__contains=[symbol])
+        .select_related("bot")
+        .order_by("bot_id")
+    )
+
+
+def _warmup(bots: Iterable[Bot]) -> int:
+    """Bars the batch must read: the most any of its bots needs. A bot whose configuration cannot even say (corrupt
+    parameters) does not stop the others; its own decision fails and is traced as TICK_ERROR."""
+    needed = [1]
+    for bot in bots:
+        try:
+            needed.append(get_strategy(bot.strategy).warmup_bars(bot.parameters))
+        except Exception:
+            logger.warning("bot's strategy cannot say its warmup", extra={"bot_id": bot.id})
+    return max(needed)
+
+
+def _strategy_bars(tick_bars: TickBars) -> Bars | None:
+    history = tick_bars.history
+    if not len(history):
+        return None
+    return Bars.from_columns(ts=history.ts, open=history.open, high=history.high, low=history.low,
+                             close=history.close, volume=history.volume)
+
+
+def run_tick_batch(*, instrument: Instrument, timeframe: str, as_of: datetime, sync_oms: bool = False) -> BatchResult:
+    """Tick every tenant's running live-mode bots on (instrument, timeframe) as of ``as_of`` (a grid point)."""
+    started = time.perf_counter()
+    as_of = floor_to_timeframe(as_of, timeframe)
+    result = BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of)
+    work: list[tuple[int, list[Runner]]] = []
+    for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True):
+        with tenancy.tenant_context(tenant_id), transaction.atomic():
+            runners = running_runners(symbol=instrument.symbol, timeframe=timeframe)
+        if runners:
+            work.append((tenant_id, runners))
+    if not work:
+        return result
+
+    tick_bars = bars_for_tick(instrument=instrument, timeframe=timeframe, as_of=as_of,
+                              count=_warmup(r.bot for _, runners in work for r in runners) + 1)
+    result.market_open = tick_bars.status.is_open
+    result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
+    strategy_bars = _strategy_bars(tick_bars)
+    killed_everywhere = system_killed()
+    for tenant_id, runners in work:
+        with tenancy.tenant_context(tenant_id):
+            tick_tenant(runners=runners, bars=tick_bars, strategy_bars=strategy_bars, result=result,
+                        context=TickTrace.Context.TICK, run_ref=None, system_is_killed=killed_everywhere)
+    _record_batch(result, duration_ms=(time.perf_counter() - started) * 1000)
+    _hand_intents_to_oms(result, sync=sync_oms)
+    return result
+
+
+def tick_tenant(
+    *, runners: list[Runner], bars: TickBars, strategy_bars: Bars | None, result: BatchResult, context: str,
+    run_ref: int | None, system_is_killed: bool,
+) -> None:
+    """One tenant's bots of a batch, in one transaction: fills first, then decisions, traces, heartbeats."""
+    from execution.positions import bot_positions
+    from execution.risk_state import risk_scopes_for_bots
+    from execution.venues.sim import match_working_orders
+
+    bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
+    tenant_id = tenancy.require_tenant_id()
+    with transaction.atomic():
+        ticked = set(
+            TickTrace.objects.filter(bot_id__in=[r.bot_id for r in runners], bar_ts=bar_ts, context=context,
+                                     run_ref=run_ref).values_list("bot_id", flat=True)
+        )
+        runners = [r for r in runners if r.bot_id not in ticked]
+        result.skipped_already_ticked += len(ticked)
+        if not runners:
+            return
+        if bars.check.ok:
+            match_working_orders(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=bars.check.bar_ts)
+        bots = [r.bot for r in runners]
+        positions = bot_positions(bot_ids=[b.id for b in bots], instrument=bars.instrument)
+        scopes = risk_scopes_for_bots(bots=bots, instrument=bars.instrument, at=bars.as_of)
+        ctx = TickContext(bars=bars, strategy_bars=strategy_bars, bar_ts=bar_ts, context=context, run_ref=run_ref,
+                          system_killed=system_is_killed, tenant_killed=tenant_killed())
+        gate_cache: dict[tuple[str, str, str], list[dict]] = {}
+        rows, failed, succeeded = [], [], []
+        for runner in runners:
+            bot = runner.bot
+            try:
+                row = decide_for_bot(bot, position=positions.get(bot.id, Decimal(0)), scopes=scopes.get(bot.id, []),
+                                     ctx=ctx, gate_cache=gate_cache, result=result)
+                succeeded.append(runner.id)
+            except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
+                logger.exception("tick failed for bot", extra={"bot_id": bot.id, "instrument": bars.instrument.symbol})
+                known = isinstance(exc, ControlPlaneError)
+                row = _no_trade(bot, ctx, ReasonCode.TICK_ERROR,
+                                error_code=str(exc.code if known else ErrorCode.INTERNAL_ERROR),
+                                error=exc.message if known else type(exc).__name__,
+                                error_details=exc.details if known else None)
+                failed.append(runner.id)
+                result.errors += 1
+            rows.append(row)
+            result.reasons[row.reason_code or "TRADED"] += 1
+            if row.kind == TickTrace.Kind.DECISION:
+                result.decisions += 1
+            else:
+                result.no_trades += 1
+        result.bots += len(rows)
+        write_traces(rows)
+        now = timezone.now()
+        Runner.objects.filter(id__in=[r.id for r in runners]).update(last_heartbeat_at=now, last_tick_at=now)
+        if succeeded:
+            Runner.objects.filter(id__in=succeeded, consecutive_errors__gt=0).update(consecutive_errors=0)
+        if failed:
+            from django.db.models import F
+
+            Runner.objects.filter(id__in=failed).update(consecutive_errors=F("consecutive_errors") + 1)
+    if failed:
+        _trip_circuit_breakers(runner_ids=failed)
+    if any(r.intent_id for r in rows):
+        result.tenants_with_intents.add(tenant_id)
+
+
+def _no_trade(bot: Bot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
+    return TraceRow(
+        kind=TickTrace.Kind.NO_TRADE, bot_id=bot.id, instrument=ctx.bars.instrument.symbol,
+        timeframe=ctx.bars.timeframe, bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref,
+        reason_code=reason_code, details=details, inputs=_inputs(ctx), trace_id=current_trace_id(),
+    )
+
+
+def _inputs(ctx: TickContext, position: Decimal | None = None) -> dict:
+    check = ctx.bars.check
+    inputs = {"as_of": ctx.bars.as_of.isoformat(), "latest_bar_ts": check.bar_ts.isoformat() if check.bar_ts else None,
+              "close": check.close, "bars": len(ctx.bars.history)}
+    if position is not None:
+        inputs["position"] = float(position)
+    return inputs
+
+
+def _kill_reason(bot: Bot, ctx: TickContext) -> dict | None:
+    if ctx.system_killed:
+        return {"level": "system", "error_code": str(ErrorCode.SYSTEM_KILLED)}
+    if ctx.tenant_killed:
+        return {"level": "tenant", "error_code": str(ErrorCode.TENANT_KILLED)}
+    if bot.killed:
+        return {"level": "bot", "error_code": str(ErrorCode.BOT_KILLED), "kill_reason": bot.kill_reason}
+    return None
+
+
+def decide_for_bot(
+    bot: Bot, *, position: Decimal, scopes: list[RiskScope], ctx: TickContext,
+    gate_cache: dict[tuple[str, str, str], list[dict]], result: BatchResult,
+) -> TraceRow:
+    """The whole decision for one bot, in the order an operator reads it: why not, or what it sent."""
+    kill = _kill_reason(bot, ctx)
+    if kill is not None:
+        return _no_trade(bot, ctx, ReasonCode.KILLED, **kill)
+    if bot.reconcile_mismatch:
+        return _no_trade(bot, ctx, ReasonCode.RECONCILE_MISMATCH, error_code=str(ErrorCode.RECONCILE_MISMATCH))
+    venue = order_venue(bot)
+    gate_key = (venue, bot.data_source, bot.stage)
+    if gate_key not in gate_cache:
+        gate_cache[gate_key] = safe_start_blockers(venue=venue, data_source=bot.data_source, stage=bot.stage)
+    if gate_cache[gate_key]:
+        return _no_trade(bot, ctx, ReasonCode.INTEGRATION_MISSING, blockers=gate_cache[gate_key])
+    status = ctx.bars.status
+    if not status.is_open:
+        return _no_trade(bot, ctx, ReasonCode.MARKET_CLOSED, next_open=status.next_open, session=status.session)
+    check = ctx.bars.check
+    if not check.ok:
+        return _no_trade(bot, ctx, ReasonCode(str(check.problem)), **check.details)
+
+    strategy = get_strategy(bot.strategy)
+    decision = strategy.decide(bot.parameters, ctx.strategy_bars, float(position))
+    signal = {"target": decision.target, "reason": decision.reason, **decision.values}
+    if decision.target is None:
+        row = _no_trade(bot, ctx, ReasonCode.NO_SIGNAL, strategy_reason=decision.reason)
+        return _with(row, signal=signal, inputs=_inputs(ctx, position))
+    delta = Decimal(repr(decision.target)) - position
+    if delta == 0:
+        row = _no_trade(bot, ctx, ReasonCode.ALREADY_AT_TARGET, target=decision.target, position=float(position))
+        return _with(row, signal=signal, inputs=_inputs(ctx, position))
+
+    side = Side.BUY if delta > 0 else Side.SELL
+    instrument = ctx.bars.instrument
+    order = OrderRequest(instrument=instrument.symbol, side=side, quantity=abs(delta),
+                         price=Decimal(repr(check.close)), at=ctx.bars.as_of, multiplier=instrument.multiplier)
+    risk = check_order(order, scopes)
+    checks = [c.as_dict() for c in risk.checks]
+    if not risk.passed:
+        row = _no_trade(bot, ctx, ReasonCode.RISK_BLOCKED, refusals=[c.as_dict() for c in risk.refusals])
+        return _with(row, signal=signal, inputs=_inputs(ctx, position), risk_checks=checks)
+
+    intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result)
+    return TraceRow(
+        kind=TickTrace.Kind.DECISION, bot_id=bot.id, instrument=instrument.symbol, timeframe=ctx.bars.timeframe,
+        bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref, inputs=_inputs(ctx, position), signal=signal,
+        risk_checks=checks, intent_id=intent_id, trace_id=current_trace_id(),
+        details={"side": side.value.lower(), "quantity": float(abs(delta)), "venue": venue},
+    )
+
+
+def _with(row: TraceRow, **changes) -> TraceRow:
+    from dataclasses import replace
+
+    return replace(row, **changes)
+
+
+def idempotency_key(bot: Bot, ctx: TickContext) -> str:
+    prefix = "tick" if ctx.run_ref is None else f"{ctx.context}:{ctx.run_ref}"
+    return f"{prefix}:{bot.id}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
+
+
+def _submit(bot: Bot, *, venue: str, side: Side, quantity: Decimal, ctx: TickContext, result: BatchResult) -> int:
+    from execution.intents import LegSpec, submit_intent
+
+    with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
+        outcome = submit_intent(
+            bot=bot, legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value.lower(),
+                                   quantity=quantity)],
+            idempotency_key=idempotency_key(bot, ctx), source="replay" if ctx.run_ref else "tick",
+            bar_ts=ctx.bar_ts, actor_name="tick",
+        )
+    if outcome.created:
+        result.intents_created += 1
+    return outcome.intent.id
+
+
+def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
+    """Kill bots whose ticks failed too many times in a row (the circuit breaker), recording why."""
+    from bots.services import bot_kill
+
+    limit = settings.TICK_MAX_CONSECUTIVE_ERRORS
+    tripped = Runner.objects.filter(id__in=runner_ids, consecutive_errors__gte=limit, bot__killed=False)
+    for runner in tripped.select_related("bot"):
+        logger.error("circuit breaker: killing bot after consecutive tick errors",
+                     extra={"bot_id": runner.bot_id, "consecutive_errors": runner.consecutive_errors})
+        bot_kill(bot_id=runner.bot_id, actor=None, actor_name="circuit_breaker",
+                 reason=f"circuit breaker: {runner.consecutive_errors} consecutive tick errors (limit {limit})")
+
+
+def _record_batch(result: BatchResult, *, duration_ms: float) -> None:
+    TickBatch.objects.update_or_create(
+        instrument_symbol=result.instrument, timeframe=result.timeframe, as_of=result.as_of,
+        defaults={"market_open": result.market_open, "data_problem": result.data_problem or "",
+                  "bots": result.bots, "decisions": result.decisions, "no_trades": result.no_trades,
+                  "intents_created": result.intents_created, "errors": result.errors,
+                  "duration_ms": round(duration_ms, 3), "trace_id": current_trace_id()},
+    )
+
+
+def _hand_intents_to_oms(result: BatchResult, *, sync: bool) -> None:
+    from execution.oms import process_pending_intents
+    from execution.tasks import oms_process
+
+    for tenant_id in result.tenants_with_intents:
+        if sync:
+            with tenancy.tenant_context(tenant_id):
+                process_pending_intents()
+        else:
+            transaction.on_commit(lambda t=tenant_id: oms_process.delay(tenant_id=t))
+
+
+def instruments_to_tick(*, timeframe: str) -> list[Instrument]:
+    """Every instrument some tenant's running live-mode bot ticks on ``timeframe`` (one query per tenant)."""
+    symbols: set[str] = set()
+    for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True):
+        with tenancy.tenant_context(tenant_id), transaction.atomic():
+            for instruments in Runner.objects.filter(status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE,
+                                                     bot__timeframe=timeframe).values_list("bot__instruments",
+                                                                                           flat=True):
+                symbols.update(instruments)
+    return list(Instrument.objects.filter(symbol__in=symbols).order_by("symbol"))
+
+
+def run_replay(*, runner_id: int) -> dict:
+    """Tick one replay runner through its date range of stored bars, filling through the OMS between steps."""
+    from execution.oms import process_pending_intents
+
+    runner = Runner.objects.select_related("bot").get(pk=runner_id)
+    bot = runner.bot
+    timeframe = bot.timeframe
+    step = timeframe_delta(timeframe)
+    as_of = floor_to_timeframe(runner.replay_cursor + step if runner.replay_cursor else runner.replay_start, timeframe)
+    end = floor_to_timeframe(runner.replay_end, timeframe)
+    totals = BatchResult(instrument=",".join(bot.instruments), timeframe=timeframe, as_of=as_of)
+    warmup = _warmup([bot]) + 1
+    while as_of <= end:
+        runner.refresh_from_db(fields=["status"])
+        if runner.status != Runner.Status.RUNNING:
+            break
+        for symbol in bot.instruments:
+            instrument = Instrument.objects.get(symbol=symbol)
+            tick_bars = bars_for_tick(instrument=instrument, timeframe=timeframe, as_of=as_of, count=warmup)
+            tick_tenant(runners=[runner], bars=tick_bars, strategy_bars=_strategy_bars(tick_bars), result=totals,
+                        context=TickTrace.Context.REPLAY, run_ref=runner.id, system_is_killed=system_killed())
+        process_pending_intents()
+        Runner.objects.filter(pk=runner.id).update(replay_cursor=as_of)
+        runner.bot.refresh_from_db()
+        as_of += step
+    return totals.as_dict()

@@ -1,0 +1,121 @@
+"""The sim venue: paper trading on real bars, speaking the same adapter interface as live venues.
+
+Its order book is our own ``Order`` table: a placed order rests WORKING and fills only when
+:func:`match_working_orders` is called for a stored bar, through ``execution.fills.simulate_fill`` (the backtest
+engine calls the same function, so paper and backtest fill alike). No bar, no fill; never an invented price. Fill
+models are configured per sim venue in ``settings.SIM_VENUE_FILL_MODELS``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q, Sum
+
+from execution.fills import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
+from execution.models import Bar, Fill, Instrument, Order
+from execution.timeframes import timeframe_delta
+from execution.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
+
+
+def fill_model(venue: str) -> FillModel:
+    return FillModel.from_config(settings.SIM_VENUE_FILL_MODELS.get(venue))
+
+
+class SimVenue:
+    """Stateless: everything it knows is in the orders and fills the OMS recorded for the current tenant."""
+
+    def __init__(self, name: str = "sim"):
+        self.name = name
+
+    def place_order(self, request: VenueOrderRequest) -> VenueOrderAck:
+        if not Instrument.objects.filter(symbol=request.symbol).exists():
+            return VenueOrderAck(venue_order_id="", client_order_id=request.client_order_id,
+                                 status=VenueOrderStatus.REJECTED, reason=f"unknown instrument {request.symbol}")
+        return VenueOrderAck(venue_order_id=f"sim-{request.client_order_id}",
+                             client_order_id=request.client_order_id, status=VenueOrderStatus.WORKING)
+
+    def cancel_order(self, *, client_order_id: str, venue_order_id: str | None) -> VenueOrderAck:
+        return VenueOrderAck(venue_order_id=venue_order_id or "", client_order_id=client_order_id,
+                             status=VenueOrderStatus.CANCELLED)
+
+    def lookup_order(self, *, client_order_id: str, venue_order_id: str | None = None) -> VenueOrderAck | None:
+        order = Order.objects.filter(client_order_id=client_order_id, venue=self.name).first()
+        if order is None or not order.venue_order_id:
+            return None
+        status = {Order.Status.FILLED: VenueOrderStatus.FILLED, Order.Status.CANCELLED: VenueOrderStatus.CANCELLED,
+                  Order.Status.PARTIALLY_FILLED: VenueOrderStatus.PARTIALLY_FILLED,
+                  Order.Status.REJECTED: VenueOrderStatus.REJECTED}.get(order.status, VenueOrderStatus.WORKING)
+        return VenueOrderAck(venue_order_id=order.venue_order_id, client_order_id=client_order_id, status=status,
+                             filled_quantity=order.filled_quantity, average_price=order.average_price)
+
+    def fills_since(self, since: datetime) -> list[VenueFill]:
+        return [VenueFill(venue_fill_id=f.venue_fill_id, venue_order_id=f.order.venue_order_id,
+                          client_order_id=f.order.client_order_id, quantity=f.quantity, price=f.price, fee=f.fee,
+                          ts=f.ts)
+                for f in Fill.objects.filter(venue=self.name, ts__gte=since).select_related("order").order_by("ts")]
+
+    def positions(self, *, bot_id: int | None = None) -> dict[str, Decimal]:
+        """Signed net quantity per instrument from this venue's fills (of one bot, or of the whole tenant)."""
+        fills = Fill.objects.filter(venue=self.name)
+        if bot_id is not None:
+            fills = fills.filter(bot_id=bot_id)
+        totals = (fills.values("instrument__symbol")
+                  .annotate(bought=Sum("quantity", filter=Q(side="buy")), sold=Sum("quantity", filter=Q(side="sell"))))
+        return {row["instrument__symbol"]: (row["bought"] or Decimal(0)) - (row["sold"] or Decimal(0))
+                for row in totals}
+
+
+def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: datetime) -> int:
+    """Fill the current tenant's working sim orders of ``instrument`` on the bar that opened at ``bar_ts``.
+
+    Orders decided on an earlier bar fill at this bar's open (``next_open``); with ``close`` an order also fills
+    on its own decision bar's close. Each order meets each bar once, so calling this twice for a bar is harmless.
+    Returns the number of fills recorded.
+    """
+    from execution import oms
+
+    bar = Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts=bar_ts).first()
+    if bar is None:
+        return 0
+    fill_bar = FillBar(float(bar.open), float(bar.high), float(bar.low), float(bar.close), float(bar.volume))
+    recorded = 0
+    orders = (Order.objects.filter(instrument=instrument, venue__in=list(settings.SIM_VENUE_FILL_MODELS),
+                                   status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
+              .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
+              .order_by("id"))
+    for order in orders:
+        model = fill_model(order.venue)
+        eligible = order.not_before <= bar_ts if model.fill_at is FillAt.CLOSE else order.not_before < bar_ts
+        if not eligible:
+            continue
+        fill = simulate_fill(
+            SimOrder(Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price,
+                     order.stop_price),
+            fill_bar, model=model, tick_size=instrument.tick_size, multiplier=instrument.multiplier)
+        with oms.oms_writes():
+            Order.objects.filter(pk=order.pk).update(last_matched_bar_ts=bar_ts)
+            if fill is not None:
+                executed_at = bar.ts if model.fill_at is FillAt.NEXT_OPEN else bar.ts + timeframe_delta(timeframe)
+                oms.record_fill(order=order, venue_fill_id=f"{order.client_order_id}@{bar.ts.isoformat()}",
+                                quantity=fill.quantity, price=fill.price, fee=fill.fee, slippage=fill.slippage,
+                                reference_price=fill.reference_price, ts=executed_at)
+                recorded += 1
+    return recorded
+
+
+def sim_position_source(*, bot):
+    """Reconcile source for sim venues: the bot's books (StrategyPosition) against the venue's fills."""
+    from bots.hooks import PositionSnapshot
+    from execution.models import StrategyPosition
+
+    internal = {symbol: float(quantity) for symbol, quantity in
+                StrategyPosition.objects.filter(bot=bot).values_list("instrument__symbol", "quantity")
+                if quantity != 0}
+    venue = {symbol: float(quantity) for symbol, quantity in SimVenue(bot.venue).positions(bot_id=bot.id).items()
+             if quantity != 0}
+    return PositionSnapshot(internal=internal, venue=venue)
+
+

@@ -1,0 +1,192 @@
+"""The runner tick end to end on real bars: one trace per bot per tick, idempotent re-runs, no fake prices."""
+
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from bots import services as bot_services
+from bots.models import Bot, Runner
+from controlplane import tenancy
+from execution.models import Fill, Instrument, TickBatch, TradeIntent
+from execution.tick import run_replay, run_tick_batch
+from tests.execution.helpers import store_bars
+from traces.models import TickTrace
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)  # a Monday; BTC-USD trades 24/7
+MINUTE = timedelta(minutes=1)
+PARAMS = {"fast": 2, "slow": 4, "size": 1}
+
+
+@pytest.fixture
+def btc():
+    instrument = Instrument.objects.get(symbol="BTC-USD")
+    store_bars(instrument, T0, 12)  # closes rise every minute: fast MA above slow MA, target long 1
+    return instrument
+
+
+def running_bot(tenant, owner, name="trend", instruments=("BTC-USD",), **fields):
+    with tenancy.tenant_context(tenant.id):
+        bot = bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover", parameters=PARAMS,
+                                      instruments=list(instruments), **fields)
+        bot_services.runner_start(bot_id=bot.id, actor=owner)
+    return bot
+
+
+def traces(tenant, **filters):
+    with tenancy.tenant_context(tenant.id):
+        return list(TickTrace.objects.filter(**filters).order_by("bot_id", "bar_ts"))
+
+
+def tick(instrument, minutes):
+    return run_tick_batch(instrument=instrument, timeframe="1m", as_of=T0 + minutes * MINUTE, sync_oms=True)
+
+
+def test_a_tick_trades_once_and_a_rerun_of_the_same_bar_creates_nothing(btc, tenant_a, owner_a):
+    first, second = running_bot(tenant_a, owner_a, "one"), running_bot(tenant_a, owner_a, "two")
+    result = tick(btc, 10)
+    assert (result.bots, result.decisions, result.intents_created) == (2, 2, 2)
+    decided = traces(tenant_a, kind="decision")
+    assert [t.bot_id for t in decided] == [first.id, second.id]
+    assert all(t.bar_ts == T0 + 9 * MINUTE and t.intent_id for t in decided)
+    assert decided[0].signal["target"] == 1 and decided[0].signal["fast_ma"] > decided[0].signal["slow_ma"]
+
+    again = tick(btc, 10)
+    assert (again.bots, again.skipped_already_ticked, again.intents_created) == (0, 2, 0)
+    with tenancy.tenant_context(tenant_a.id):
+        assert TradeIntent.objects.count() == 2
+        assert TickTrace.objects.count() == 2
+
+
+def test_orders_fill_at_the_next_bars_open_before_the_next_decision(btc, tenant_a, owner_a):
+    bot = running_bot(tenant_a, owner_a)
+    tick(btc, 10)
+    with tenancy.tenant_context(tenant_a.id):
+        assert not Fill.objects.exists()
+    result = tick(btc, 11)
+    with tenancy.tenant_context(tenant_a.id):
+        fill = Fill.objects.get()
+    assert fill.price == Decimal("110") and fill.quantity == 1  # bar 10 opens at 100 + 10
+    assert result.reasons == {"ALREADY_AT_TARGET": 1}
+    latest = traces(tenant_a, bot_id=bot.id)[-1]
+    assert latest.details == {"target": 1.0, "position": 1.0}
+
+
+def test_the_same_bars_and_state_give_the_same_decision_and_trace(btc, tenant_a, owner_a, tenant_b, owner_b):
+    running_bot(tenant_a, owner_a)
+    running_bot(tenant_b, owner_b)
+    tick(btc, 10)
+    a, b = traces(tenant_a)[0], traces(tenant_b)[0]
+    assert (a.kind, a.bar_ts, a.signal, a.inputs, a.risk_checks) == (b.kind, b.bar_ts, b.signal, b.inputs,
+                                                                      b.risk_checks)
+
+
+def test_stale_bars_are_a_no_trade_never_a_price(btc, tenant_a, owner_a):
+    running_bot(tenant_a, owner_a)
+    result = tick(btc, 60)
+    assert result.data_problem == "DATA_STALE" and result.intents_created == 0
+    (trace,) = traces(tenant_a)
+    assert (trace.kind, trace.reason_code) == ("no_trade", "DATA_STALE")
+    assert trace.details["bar_ts"] == (T0 + 11 * MINUTE).isoformat()
+    assert TickBatch.objects.get(instrument_symbol="BTC-USD").data_problem == "DATA_STALE"
+
+
+def test_missing_bars_are_data_unavailable(tenant_a, owner_a):
+    eth = Instrument.objects.get(symbol="ETH-USD")
+    running_bot(tenant_a, owner_a, instruments=("ETH-USD",))
+    result = tick(eth, 10)
+    assert result.reasons == {"DATA_UNAVAILABLE": 1} and result.intents_created == 0
+
+
+def test_a_closed_market_is_a_no_trade_with_the_next_open(tenant_a, owner_a):
+    es = Instrument.objects.get(symbol="ES")
+    running_bot(tenant_a, owner_a, instruments=("ES",))
+    saturday = datetime(2026, 11, 7, 15, 0, tzinfo=UTC)
+    run_tick_batch(instrument=es, timeframe="1m", as_of=saturday, sync_oms=True)
+    (trace,) = traces(tenant_a)
+    assert trace.reason_code == "MARKET_CLOSED"
+    assert trace.details["next_open"].startswith("2026-11-08")
+
+
+def test_a_killed_bot_ticks_to_a_killed_trace_and_sends_nothing(btc, tenant_a, owner_a):
+    bot = running_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        bot_services.bot_kill(bot_id=bot.id, actor=owner_a, reason="test")
+    result = tick(btc, 10)
+    assert result.reasons == {"KILLED": 1} and result.intents_created == 0
+    assert traces(tenant_a)[0].details["level"] == "bot"
+
+
+def test_a_risk_limit_blocks_with_the_limit_and_values(btc, tenant_a, owner_a):
+    running_bot(tenant_a, owner_a, risk_limits={"max_position": "0.5"})
+    result = tick(btc, 10)
+    assert result.reasons == {"RISK_BLOCKED": 1} and result.intents_created == 0
+    (trace,) = traces(tenant_a)
+    refusal = trace.details["refusals"][0]
+    assert refusal["limit"] == "max_position" and refusal["scope"] == "bot"
+
+
+def test_the_circuit_breaker_kills_a_bot_after_consecutive_errors(btc, tenant_a, owner_a, settings):
+    settings.TICK_MAX_CONSECUTIVE_ERRORS = 2
+    bot = running_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        Bot.objects.filter(pk=bot.pk).update(parameters={"fast": 2})  # corrupted outside the services
+    assert tick(btc, 9).reasons == {"TICK_ERROR": 1}
+    assert tick(btc, 10).reasons == {"TICK_ERROR": 1}
+    with tenancy.tenant_context(tenant_a.id):
+        bot.refresh_from_db()
+        runner = Runner.objects.get(bot=bot)
+    assert bot.killed and bot.killed_by == "circuit_breaker" and runner.consecutive_errors == 2
+    assert tick(btc, 11).reasons == {"KILLED": 1}
+
+
+def test_a_replay_runner_ticks_through_its_range_and_stops(btc, tenant_a, owner_a):
+    with tenancy.tenant_context(tenant_a.id):
+        bot = bot_services.bot_create(actor=owner_a, name="replayer", strategy="ma_crossover", parameters=PARAMS,
+                                      instruments=["BTC-USD"])
+        runner = bot_services.runner_start(bot_id=bot.id, actor=owner_a, mode=Runner.Mode.REPLAY,
+                                           replay_start=T0 + 4 * MINUTE, replay_end=T0 + 12 * MINUTE)
+        summary = run_replay(runner_id=runner.id)
+        bot_services.runner_finish_replay(runner_id=runner.id, summary=summary)
+        runner.refresh_from_db()
+        replayed = list(TickTrace.objects.filter(context="replay", run_ref=runner.id).order_by("bar_ts"))
+        fills = list(Fill.objects.all())
+    assert runner.status == Runner.Status.STOPPED and "replay finished" in runner.stop_reason
+    assert [t.bar_ts for t in replayed] == [T0 + i * MINUTE for i in range(3, 12)]
+    assert replayed[0].kind == "decision"  # warm on its first bar (4 bars closed), buys, fills at bar 4's open
+    assert {t.reason_code for t in replayed[1:]} == {"ALREADY_AT_TARGET"}
+    assert len(fills) == 1 and fills[0].price == Decimal("104")
+
+
+def test_tick_command_runs_one_batch_as_of_a_past_time(btc, tenant_a, owner_a):
+    running_bot(tenant_a, owner_a)
+    out = io.StringIO()
+    call_command("tick", "--timeframe", "1m", "--at", (T0 + 10 * MINUTE).isoformat(), stdout=out)
+    assert "BTC-USD 1m" in out.getvalue() and "decisions=1" in out.getvalue()
+
+
+def test_traces_and_why_not_over_the_api_are_tenant_scoped(btc, tenant_a, owner_a, api_viewer_a, api_owner_b):
+    bot = running_bot(tenant_a, owner_a)
+    assert api_viewer_a.get(f"/api/bots/{bot.id}/why-not").json()["ticked"] is False
+    tick(btc, 60)
+    body = api_viewer_a.get(f"/api/bots/{bot.id}/why-not").json()
+    assert (body["trading"], body["reason_code"]) == (False, "DATA_STALE")
+    assert body["what_would_change_it"]
+    listed = api_viewer_a.get(f"/api/bots/{bot.id}/traces?kind=no_trade&limit=5").json()["results"]
+    assert [t["reason_code"] for t in listed] == ["DATA_STALE"]
+    assert api_viewer_a.get(f"/api/bots/{bot.id}/traces?kind=nonsense").status_code == 400
+    for path in ("traces", "why-not"):
+        assert api_owner_b.get(f"/api/bots/{bot.id}/{path}").status_code == 404
+
+
+def test_stale_data_shows_in_system_status(btc, tenant_a, owner_a, api_viewer_a):
+    running_bot(tenant_a, owner_a)
+    tick(btc, 60)
+    body = api_viewer_a.get("/api/system/status").json()
+    assert body["status"] != "OK"
+    assert any(b["code"] == "DATA_STALE" and "BTC-USD" in b["component"] for b in body["blockers"])
+    assert body["scheduler"]["last_tick_at"] is not None
