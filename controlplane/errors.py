@@ -97,6 +97,12 @@ class ErrorCode(enum.StrEnum):
     INTEGRATION_UNVERIFIED = (
         "INTEGRATION_UNVERIFIED", 409, "The provider is configured but has not been verified.",
         "Run verify for the provider (admin Keys Needed, or POST /api/integrations/verify).")
+    INTEGRATION_ENVIRONMENT_MISMATCH = (
+        "INTEGRATION_ENVIRONMENT_MISMATCH", 409, "The account the provider reports is not the configured environment.",
+        "Set the provider's ENVIRONMENT credential to match the account (demo or live), or use other keys.")
+    ORDER_REJECTED = (
+        "ORDER_REJECTED", 422, "The venue rejected the order.",
+        "Read the venue's reason in the message; fix the order or the account (margin, permissions, session).")
     # Bot lifecycle (bots app).
     PROMOTION_GATE_FAILED = (
         "PROMOTION_GATE_FAILED", 409, "The bot does not pass the gates of the requested stage.",

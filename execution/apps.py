@@ -17,6 +17,11 @@ class ExecutionConfig(AppConfig):
         bot_hooks.register_cancel_hook(oms.cancel_hook)
         for venue in settings.SIM_VENUE_FILL_MODELS:
             bot_hooks.register_position_source(venue, sim_position_source)
+        from execution.venues.live_positions import live_position_source
+        from execution.venues.registry import registered_venues
+
+        for venue in registered_venues():
+            bot_hooks.register_position_source(venue, live_position_source)
         bot_hooks.register_paper_record_source(paper.paper_record)
         status_hooks.register("scheduler.last_tick_at", selectors.last_tick_at)
         status_hooks.register("status.market_data_problems", selectors.market_data_problems)

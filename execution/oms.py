@@ -117,7 +117,7 @@ def _request(order: Order) -> VenueOrderRequest:
 
 def _place(order: Order) -> VenueOrderAck:
     """One send; after an uncertain failure, look the order up instead of sending again."""
-    adapter = adapter_for(order.venue)
+    adapter = adapter_for(order.venue, bot_id=order.bot_id)
     try:
         return adapter.place_order(_request(order))
     except VenueError as error:
@@ -312,7 +312,7 @@ def _cancel_at_venue(order: Order) -> dict:
     """Cancel one open order (caller holds its lock inside oms_writes). SUBMITTING orders were never acknowledged:
     they are cancelled by client order id too, in case the send did reach the venue."""
     try:
-        adapter_for(order.venue).cancel_order(client_order_id=order.client_order_id,
+        adapter_for(order.venue, bot_id=order.bot_id).cancel_order(client_order_id=order.client_order_id,
                                               venue_order_id=order.venue_order_id or None)
     except VenueError as error:
         return {"order": order.client_order_id, "cancelled": False, "error_code": str(error.code),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from integrations import credentials
 from integrations.clients.base import IntegrationError, ProviderClient, breaker_state
-from integrations.clients.brokers import IronbeamClient, TradovateClient
+from integrations.clients.ironbeam import IronbeamClient
+from integrations.clients.tradovate import TradovateClient
 from integrations.clients.http_providers import (
     AnthropicClient, DatabentoClient, GeminiClient, GroqClient, OpenAIClient, OpenRouterClient, PolygonClient,
     TwilioClient,

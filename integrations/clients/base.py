@@ -35,11 +35,21 @@ TRANSIENT_CODES = {ErrorCode.INTEGRATION_TIMEOUT, ErrorCode.INTEGRATION_UNREACHA
 
 
 class IntegrationError(ControlPlaneError):
-    """A provider call failed; ``permanent`` says whether repeating the same call could succeed."""
+    """A provider call failed; ``permanent`` says whether repeating the same call could succeed.
 
-    def __init__(self, code: ErrorCode, message: str | None = None, *, provider: str, **kwargs) -> None:
-        super().__init__(code, message, details=kwargs.pop("details", {"provider": provider}), **kwargs)
+    ``sent`` is False only when the request provably never left (connection refused, connect timeout); order
+    code reads it to tell "not placed" from "maybe placed". ``retry_after`` is the provider's wait in seconds.
+    """
+
+    def __init__(self, code: ErrorCode, message: str | None = None, *, provider: str, sent: bool | None = None,
+                 retry_after: float | None = None, **kwargs) -> None:
+        details = kwargs.pop("details", None) or {"provider": provider}
+        if retry_after is not None:
+            details = {**details, "retry_after": retry_after}
+        super().__init__(code, message, details=details, **kwargs)
         self.provider = provider
+        self.sent = sent
+        self.retry_after = retry_after
 
     @property
     def permanent(self) -> bool:
@@ -78,6 +88,16 @@ def breaker_state(provider: str, tenant_id: int) -> str:
         return str(breaker_for(provider, tenant_id).current_state)
     except redis.RedisError:
         return "unknown"
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the connection itself failed, so no byte of the request reached the provider."""
+    import urllib3.exceptions
+
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(exc, requests.ConnectionError) and isinstance(
+        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError, ConnectionRefusedError))
 
 
 class ProviderClient:
@@ -194,11 +214,11 @@ class ProviderClient:
         except requests.Timeout as exc:
             raise IntegrationError(
                 ErrorCode.INTEGRATION_TIMEOUT, f"{self.spec.label} did not answer within {kwargs['timeout']}s.",
-                provider=self.provider) from exc
+                provider=self.provider, sent=not isinstance(exc, requests.ConnectTimeout)) from exc
         except requests.RequestException as exc:
             raise IntegrationError(
                 ErrorCode.INTEGRATION_UNREACHABLE, f"{self.spec.label} could not be reached ({type(exc).__name__}).",
-                provider=self.provider) from exc
+                provider=self.provider, sent=not _never_connected(exc)) from exc
         self.raise_for_status(response)
         return response
 
@@ -210,14 +230,20 @@ class ProviderClient:
         if status == 429:
             raise IntegrationError(ErrorCode.INTEGRATION_RATE_LIMITED,
                                    f"{self.spec.label} is rate limiting us (HTTP 429).", provider=self.provider,
-                                   details={"provider": self.provider,
-                                            "retry_after": response.headers.get("Retry-After")})
+                                   sent=True, retry_after=self.retry_after_of(response))
         if status >= 500:
             raise IntegrationError(ErrorCode.INTEGRATION_UNREACHABLE,
                                    f"{self.spec.label} failed (HTTP {status}).", provider=self.provider)
         if status >= 400:
             raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
                                    f"{self.spec.label} rejected the request (HTTP {status}).", provider=self.provider)
+
+    def retry_after_of(self, response: requests.Response) -> float | None:
+        """Retry-After in seconds (only the delta-seconds form; an HTTP date counts as unknown)."""
+        try:
+            return max(float(response.headers.get("Retry-After", "")), 0.0)
+        except ValueError:
+            return None
 
     def json(self, response: requests.Response, *, expect: type = dict) -> Any:
         """The body as JSON of the expected type, or INTEGRATION_BAD_RESPONSE."""

@@ -1,15 +1,34 @@
-"""Crypto venues through ccxt, one client class per venue on one ccxt-backed base."""
+"""Crypto venues through ccxt, one client class per venue on one ccxt-backed base.
+
+Orders go through ccxt's unified API (create_order, cancel_order, fetch_order, fetch_open_orders,
+fetch_closed_orders, fetch_my_trades, fetch_balance, fetch_positions). Key permissions, where the venue reports
+them: Coinbase Advanced Trade ``GET /api/v3/brokerage/key_permissions`` (``can_trade``, ``can_transfer``;
+https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getapikeypermissions), Binance.US
+``GET /api/v3/account`` (``canTrade``, ``canWithdraw``; https://docs.binance.us/#get-user-account-information-
+user_data); Kraken reports none. Hyperliquid's balance is public by wallet, so verify signs a ``noop`` action
+(https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint#invalidate-pending-nonce-noop),
+which only consumes a nonce and fails unless the key is the wallet's or an approved agent's.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import ccxt
 
 from integrations.clients.base import ErrorCode, IntegrationError, ProviderClient
 
+logger = logging.getLogger(__name__)
+
 # Most specific first: ccxt's exception classes form a hierarchy.
 _CCXT_ERRORS: list[tuple[type[Exception], ErrorCode]] = [
+    (ccxt.InvalidOrder, ErrorCode.ORDER_REJECTED),
+    (ccxt.InsufficientFunds, ErrorCode.ORDER_REJECTED),
+    (ccxt.BadSymbol, ErrorCode.ORDER_REJECTED),
     (ccxt.RateLimitExceeded, ErrorCode.INTEGRATION_RATE_LIMITED),
     (ccxt.DDoSProtection, ErrorCode.INTEGRATION_RATE_LIMITED),
     (ccxt.RequestTimeout, ErrorCode.INTEGRATION_TIMEOUT),
@@ -42,12 +61,26 @@ class CcxtVenueClient(ProviderClient):
     def default_base_url(self) -> str:
         return ""
 
+    # The credential that selects a sandbox/testnet, and its value for it (venues without one have none).
+    sandbox_field = ""
+    sandbox_value = ""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._exchange: ccxt.Exchange | None = None
+
     def exchange(self) -> ccxt.Exchange:
+        """One ccxt instance per client (markets load once)."""
+        if self._exchange is not None:
+            return self._exchange
         config = {option: self.credential(name) for option, name in self.config_fields.items()}
         config.update({"timeout": int(self.timeout * 1000), "enableRateLimit": False})
         exchange = getattr(ccxt, self.exchange_id)(config)
+        if self.sandbox_field and self.credentials.get(self.sandbox_field) == self.sandbox_value:
+            exchange.set_sandbox_mode(True)
         if self.base_url:
             exchange.urls["api"] = _rebase(exchange.urls["api"], self.base_url)
+        self._exchange = exchange
         return exchange
 
     def ccxt_call(self, fn, *, safe: bool):
@@ -55,10 +88,65 @@ class CcxtVenueClient(ProviderClient):
             try:
                 return fn()
             except ccxt.BaseError as exc:
-                raise IntegrationError(code_for_ccxt_error(exc), f"{self.spec.label}: {type(exc).__name__}.",
-                                       provider=self.provider) from exc
+                code = code_for_ccxt_error(exc)
+                # ccxt's messages quote the venue's answer; keep it for rejections (it says why), else the class.
+                message = f"{self.spec.label}: {str(exc)[:300]}" if code == ErrorCode.ORDER_REJECTED else \
+                    f"{self.spec.label}: {type(exc).__name__}."
+                raise IntegrationError(code, message, provider=self.provider,
+                                       details={"provider": self.provider, "reason": message}) from exc
 
         return self.with_retries(attempt, safe=safe)
+
+    def op(self, operation: str, method: str, *args, safe: bool, **kwargs):
+        """One ccxt call as one recorded operation."""
+        return self.run(operation, lambda: self.ccxt_call(
+            lambda: getattr(self.exchange(), method)(*args, **kwargs), safe=safe))
+
+    # --- orders and account -------------------------------------------------------------------------------
+
+    def client_order_id(self, ours: str) -> str:
+        """Our id in the venue's accepted form: a UUID derived from it (Coinbase, Kraken, Binance.US accept
+        36 characters; Hyperliquid wants 128-bit hex), so the same order always carries the same id."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"controlplane:{ours}"))
+
+    def create_order(self, *, symbol: str, order_type: str, side: str, amount, price=None, client_order_id: str):
+        params = {"clientOrderId": self.client_order_id(client_order_id)}
+        return self.op("order.place", "create_order", symbol, order_type, side, float(amount),
+                       float(price) if price is not None else None, params, safe=False)
+
+    def cancel_order(self, *, venue_order_id: str, symbol: str):
+        return self.op("order.cancel", "cancel_order", venue_order_id, symbol, safe=False)
+
+    def fetch_order(self, *, venue_order_id: str, symbol: str):
+        return self.op("order.fetch", "fetch_order", venue_order_id, symbol, safe=True)
+
+    def find_order(self, *, client_order_id: str, symbol: str) -> dict | None:
+        """Our order among the symbol's open and recent closed orders, by the client id it carried."""
+        wanted = self.client_order_id(client_order_id)
+
+        def find():
+            exchange = self.exchange()
+            rows = list(exchange.fetch_open_orders(symbol))
+            if exchange.has.get("fetchClosedOrders"):
+                rows += list(exchange.fetch_closed_orders(symbol))
+            return next((o for o in rows if str(o.get("clientOrderId") or "").lower() == wanted.lower()), None)
+
+        return self.run("order.find", lambda: self.ccxt_call(find, safe=True))
+
+    def my_trades(self, *, symbol: str, since_ms: int) -> list[dict]:
+        return self.op("trades.fetch", "fetch_my_trades", symbol, since_ms, safe=True)
+
+    def holdings(self) -> dict[str, Decimal]:
+        """Spot holdings per currency (non-zero totals)."""
+        balance = self.fetch_balance()
+        totals = balance.get("total") if isinstance(balance, dict) else None
+        if not isinstance(totals, dict):
+            self.malformed("no balance totals")
+        return {c: Decimal(str(v)) for c, v in totals.items() if v}
+
+    def key_permissions(self) -> dict | None:
+        """``{"can_trade", "can_withdraw"}`` where the venue reports them, else None."""
+        return None
 
     def verify(self) -> dict:
         return self.run("verify", self._balance_summary)
@@ -70,13 +158,34 @@ class CcxtVenueClient(ProviderClient):
         balance = self.ccxt_call(self.exchange().fetch_balance, safe=True)
         if not isinstance(balance, dict) or not isinstance(balance.get("total"), dict):
             self.malformed("no balance totals")
-        return {"currencies": len(balance["total"])}
+        summary = {"currencies": len(balance["total"])}
+        permissions = self._permissions(balance)
+        if permissions is not None:
+            if not permissions.get("can_trade"):
+                raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED,
+                                       f"The {self.spec.label} key cannot trade.", provider=self.provider,
+                                       suggested_fix="Create a key with trading permission and enter it in admin.")
+            summary["can_trade"] = True
+            summary["can_withdraw"] = bool(permissions.get("can_withdraw"))
+            if summary["can_withdraw"]:
+                summary["warning"] = "This trading key can also withdraw funds; use a key without withdrawal."
+                logger.warning("integration key can withdraw", extra={"provider": self.provider})
+        return summary
+
+    def _permissions(self, balance: dict) -> dict | None:
+        return None
 
 
 class CoinbaseClient(CcxtVenueClient):
     provider = "coinbase"
     exchange_id = "coinbase"
     config_fields = {"apiKey": "COINBASE_API_KEY", "secret": "COINBASE_API_SECRET"}
+
+    def _permissions(self, balance: dict) -> dict | None:
+        body = self.ccxt_call(self.exchange().v3PrivateGetBrokerageKeyPermissions, safe=True)
+        if not isinstance(body, dict) or "can_trade" not in body:
+            self.malformed("key_permissions without can_trade")
+        return {"can_trade": bool(body["can_trade"]), "can_withdraw": bool(body.get("can_transfer"))}
 
 
 class KrakenClient(CcxtVenueClient):
@@ -90,8 +199,56 @@ class BinanceUSClient(CcxtVenueClient):
     exchange_id = "binanceus"
     config_fields = {"apiKey": "BINANCEUS_API_KEY", "secret": "BINANCEUS_API_SECRET"}
 
+    def _permissions(self, balance: dict) -> dict | None:
+        info = balance.get("info") if isinstance(balance, dict) else None
+        if not isinstance(info, dict) or "canTrade" not in info:
+            return None
+        return {"can_trade": bool(info["canTrade"]), "can_withdraw": bool(info.get("canWithdraw"))}
+
 
 class HyperliquidClient(CcxtVenueClient):
     provider = "hyperliquid"
     exchange_id = "hyperliquid"
     config_fields = {"walletAddress": "HYPERLIQUID_WALLET_ADDRESS", "privateKey": "HYPERLIQUID_PRIVATE_KEY"}
+    sandbox_field = "HYPERLIQUID_ENVIRONMENT"
+    sandbox_value = "testnet"
+
+    def client_order_id(self, ours: str) -> str:
+        return "0x" + uuid.uuid5(uuid.NAMESPACE_URL, f"controlplane:{ours}").hex
+
+    def verify(self) -> dict:
+        return self.run("verify", self._signed_noop)
+
+    def _signed_noop(self) -> dict:
+        """Sign a ``noop`` (it only uses up a nonce): Hyperliquid refuses it unless the private key is the
+        wallet's or an agent approved for it, which a public balance read could never show."""
+        exchange = self.exchange()
+        action = {"type": "noop"}
+        nonce = int(time.time() * 1000)
+
+        def post():
+            signature = exchange.sign_l1_action(action, nonce)
+            try:
+                return exchange.privatePostExchange({"action": action, "nonce": nonce, "signature": signature})
+            except ccxt.ExchangeError as exc:  # ccxt raises on {"status": "err"}: the key was refused
+                if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.BadResponse)):
+                    raise
+                return {"status": "err", "response": str(exc)}
+
+        body = self.ccxt_call(post, safe=False)
+        if not isinstance(body, dict) or body.get("status") != "ok":
+            reason = body.get("response") if isinstance(body, dict) else body
+            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED,
+                                   f"Hyperliquid refused the signed check: {str(reason)[:200]}",
+                                   provider=self.provider)
+        return {"signed_action": "noop", "wallet": self.credentials["HYPERLIQUID_WALLET_ADDRESS"]}
+
+    def holdings(self) -> dict[str, Decimal]:
+        """Perpetual positions (signed contracts) per symbol."""
+        rows = self.op("positions.fetch", "fetch_positions", safe=True)
+        result = {}
+        for row in rows:
+            contracts = Decimal(str(row.get("contracts") or 0))
+            if contracts:
+                result[row["symbol"]] = -contracts if row.get("side") == "short" else contracts
+        return result

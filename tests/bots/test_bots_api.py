@@ -271,11 +271,12 @@ def test_system_kill_is_superuser_only_and_stops_every_tenant(api_owner_a, api_o
 # --- reconcile ------------------------------------------------------------------------------------------------
 
 
-def test_reconcile_without_a_position_source_is_an_honest_failure(api_operator_a, make_bot, tenant_a):
-    bot = make_bot(venue="tradovate")  # no live adapter has registered a position source for it
+def test_reconcile_without_a_position_source_is_an_honest_failure(api_operator_a, make_bot, tenant_a, monkeypatch):
+    monkeypatch.delitem(hooks._position_sources, "sim")  # the execution app installs one for sim; take it away
+    bot = make_bot()
     body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json"), 409,
                         "RECONCILE_SOURCE_MISSING")
-    assert body["details"] == {"venue": "tradovate"}
+    assert body["details"] == {"venue": "sim"}
     with tenancy.tenant_context(tenant_a.id):
         assert Reconciliation.objects.count() == 0
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from bots import hooks
+
 from bots import services
 from bots.models import Job, Runner
 from controlplane import tenancy
@@ -47,8 +49,9 @@ def test_runner_heartbeat_updates_only_a_running_runner(make_bot, owner_a, tenan
 
 
 def test_a_reconcile_job_runs_and_records_its_failure_code(api_operator_a, make_bot, tenant_a,
-                                                            django_capture_on_commit_callbacks):
-    bot = make_bot(venue="tradovate")  # no position source registered for it: the job fails honestly
+                                                            django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.delitem(hooks._position_sources, "sim")  # no position source: the job fails honestly
+    bot = make_bot()
     created = api_operator_a.post("/api/jobs", {"kind": "RECONCILE", "bot_id": bot.id}, format="json")
     assert created.status_code == 201, created.content
     job = created.json()

@@ -178,7 +178,7 @@ def test_multi_leg_failure_cancels_the_sent_leg_and_says_so(tenant_a, es_bars, t
         def cancel_order(self, **_):
             raise AssertionError("never sent, never cancelled")
 
-    registry.register_venue("down", Down)
+    registry.register_venue("down", lambda *, bot_id=None: Down())
     try:
         bot = trading_bot()
         with tenancy.tenant_context(tenant_a.id):

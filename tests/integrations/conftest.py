@@ -22,6 +22,9 @@ def clean_breakers():
         client.delete(key)
     for key in client.scan_iter("cp:integrations:breaker:*"):
         client.delete(key)
+    for pattern in ("cp:integrations:token:*", "cp:venues:sent:*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
     client.close()
 
 

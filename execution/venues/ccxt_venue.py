@@ -1,0 +1,115 @@
+"""Coinbase, Kraken, Binance.US and Hyperliquid behind the OMS: one adapter over ccxt's unified API, with the
+per-venue differences (client id form, sandbox, permissions, holdings) kept in the venue's client.
+
+Our client order id travels as the venue's client order id (a UUID derived from it; Hyperliquid's 128-bit
+hex ``cloid``), so a lost answer is found again among the symbol's open and closed orders. The send ledger
+keeps the symbol of every order sent (ccxt's order lookups need one).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from controlplane.errors import ErrorCode
+from execution.venues.base import VenueError, VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
+from execution.venues.errors import venue_error
+from execution.venues.ledger import SendLedger
+from integrations.clients import client_for
+from integrations.clients.base import IntegrationError
+from integrations.clients.venues import CcxtVenueClient
+
+CCXT_VENUES = ("coinbase", "kraken", "binanceus", "hyperliquid")
+
+_STATUS = {"open": VenueOrderStatus.WORKING, "closed": VenueOrderStatus.FILLED,
+           "canceled": VenueOrderStatus.CANCELLED, "cancelled": VenueOrderStatus.CANCELLED,
+           "expired": VenueOrderStatus.CANCELLED, "rejected": VenueOrderStatus.REJECTED}
+
+
+class CcxtVenue:
+    def __init__(self, venue: str, *, bot_id: int | None = None, client: CcxtVenueClient | None = None) -> None:
+        if venue not in CCXT_VENUES:
+            raise ValueError(f"{venue} is not a ccxt venue")
+        self.name = venue
+        self.client: CcxtVenueClient = client or client_for(venue, bot_id=bot_id)
+        self.ledger = SendLedger(venue)
+
+    def place_order(self, request: VenueOrderRequest) -> VenueOrderAck:
+        if request.order_type not in ("market", "limit") or request.side not in ("buy", "sell") \
+                or request.quantity <= 0 or (request.order_type == "limit" and request.limit_price is None):
+            raise VenueError(ErrorCode.ORDER_REJECTED, f"Not sent to {self.name}: market or limit orders with a "
+                             "positive quantity (and a limit price for limits) only.")
+        self.ledger.record(request)
+        try:
+            order = self.client.create_order(symbol=request.symbol, order_type=request.order_type,
+                                             side=request.side, amount=request.quantity,
+                                             price=request.limit_price, client_order_id=request.client_order_id)
+        except IntegrationError as exc:
+            raise venue_error(exc, sending=True) from exc
+        if not isinstance(order, dict) or not order.get("id"):
+            raise VenueError(ErrorCode.INTEGRATION_BAD_RESPONSE, f"{self.name} answered without an order id.",
+                             uncertain=True)
+        self.ledger.bind(request.client_order_id, str(order["id"]))
+        return _ack(order, request.client_order_id)
+
+    def lookup_order(self, *, client_order_id: str, venue_order_id: str | None = None) -> VenueOrderAck | None:
+        sent = self.ledger.get(client_order_id)
+        if sent is None:
+            return None  # written before every send: without it, nothing was sent
+        try:
+            if venue_order_id:
+                order = self.client.fetch_order(venue_order_id=venue_order_id, symbol=sent["symbol"])
+            else:
+                order = self.client.find_order(client_order_id=client_order_id, symbol=sent["symbol"])
+        except IntegrationError as exc:
+            raise venue_error(exc) from exc
+        return _ack(order, client_order_id) if order else None
+
+    def cancel_order(self, *, client_order_id: str, venue_order_id: str | None) -> VenueOrderAck:
+        ack = self.lookup_order(client_order_id=client_order_id, venue_order_id=venue_order_id)
+        if ack is None:
+            raise VenueError(ErrorCode.NOT_FOUND, f"{self.name} has no order for {client_order_id}.")
+        if ack.status in (VenueOrderStatus.FILLED, VenueOrderStatus.CANCELLED, VenueOrderStatus.REJECTED):
+            return ack
+        try:
+            self.client.cancel_order(venue_order_id=ack.venue_order_id, symbol=self.ledger.get(client_order_id)["symbol"])
+        except IntegrationError as exc:
+            raise venue_error(exc, sending=True) from exc
+        return self.lookup_order(client_order_id=client_order_id, venue_order_id=ack.venue_order_id) or ack
+
+    def fills_since(self, since: datetime) -> list[VenueFill]:
+        since_ms = int(since.timestamp() * 1000)
+        fills = []
+        try:
+            for symbol in self.ledger.symbols():
+                for trade in self.client.my_trades(symbol=symbol, since_ms=since_ms):
+                    order_id = str(trade.get("order") or "")
+                    fee = (trade.get("fee") or {}).get("cost")
+                    fills.append(VenueFill(
+                        venue_fill_id=str(trade["id"]), venue_order_id=order_id,
+                        client_order_id=self.ledger.client_order_id_for(order_id),
+                        quantity=Decimal(str(trade["amount"])), price=Decimal(str(trade["price"])),
+                        fee=Decimal(str(fee)) if fee is not None else Decimal("0"),
+                        ts=datetime.fromtimestamp(trade["timestamp"] / 1000, tz=UTC)))
+        except IntegrationError as exc:
+            raise venue_error(exc) from exc
+        return fills
+
+    def positions(self) -> dict[str, Decimal]:
+        """Spot venues: holdings per currency; Hyperliquid: signed perpetual positions per symbol."""
+        try:
+            return self.client.holdings()
+        except IntegrationError as exc:
+            raise venue_error(exc) from exc
+
+
+def _ack(order: dict, client_order_id: str) -> VenueOrderAck:
+    filled = Decimal(str(order.get("filled") or 0))
+    status = _STATUS.get(order.get("status"), VenueOrderStatus.WORKING)
+    if status == VenueOrderStatus.WORKING and filled > 0:
+        status = VenueOrderStatus.PARTIALLY_FILLED
+    average = order.get("average")
+    return VenueOrderAck(venue_order_id=str(order["id"]), client_order_id=client_order_id, status=status,
+                         filled_quantity=filled, average_price=Decimal(str(average)) if average else None,
+                         reason=str(order.get("status")) if status == VenueOrderStatus.REJECTED else "",
+                         raw={k: v for k, v in order.items() if k != "info"})
