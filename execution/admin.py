@@ -1,9 +1,10 @@
-"""Market data in the observatory: instruments (superusers edit them, through the service) and bars (read-only)."""
+"""Market data in the observatory: instruments (superusers edit them, through the service), bars and tick batches
+(read-only)."""
 
 from django.contrib import admin
 
 from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
-from execution.models import Bar, Instrument
+from execution.models import Bar, Instrument, TickBatch
 from execution.services import instrument_save
 
 
@@ -36,5 +37,18 @@ class BarAdmin(ObservatoryAdmin):
     readonly_fields = [f.name for f in Bar._meta.fields]
     raw_id_fields = ("instrument",)
     ordering = ("-ts",)
+    show_full_result_count = False
+    paginator = FixedCountPaginator
+
+
+@admin.register(TickBatch)
+class TickBatchAdmin(ObservatoryAdmin):
+    """What every tick batch did: the first place to look when bots are not trading."""
+
+    list_display = ("as_of", "instrument_symbol", "timeframe", "market_open", "data_problem", "bots", "decisions",
+                    "no_trades", "intents_created", "errors", "duration_ms", "trace_id")
+    list_filter = ("timeframe", "data_problem", "market_open")
+    search_fields = ("instrument_symbol", "trace_id")
+    date_hierarchy = "as_of"
     show_full_result_count = False
     paginator = FixedCountPaginator

@@ -190,3 +190,16 @@ def test_stale_data_shows_in_system_status(btc, tenant_a, owner_a, api_viewer_a)
     assert body["status"] != "OK"
     assert any(b["code"] == "DATA_STALE" and "BTC-USD" in b["component"] for b in body["blockers"])
     assert body["scheduler"]["last_tick_at"] is not None
+
+
+def test_tick_batches_show_in_the_admin_observatory(btc, tenant_a, owner_a):
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    running_bot(tenant_a, owner_a)
+    tick(btc, 60)
+    client = Client()
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    page = client.get("/admin/execution/tickbatch/").content.decode()
+    assert "BTC-USD" in page and "DATA_STALE" in page
