@@ -19,26 +19,34 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from bots.gates import order_venue
 from bots.models import Bot, Runner
 from bots.selectors import system_killed, tenant_killed
+from bots.services import bot_kill
 from bots.strategies import Bars, get_strategy
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Tenant
 from controlplane.trace import current_trace_id
+from execution.intents import LegSpec, submit_intent
 from execution.models import Instrument, TickBatch
+from execution.oms import process_pending_intents
+from execution.positions import bot_positions
 from execution.risk import OrderRequest, RiskScope, Side, check_order
+from execution.risk_state import risk_scopes_for_bots
 from execution.selectors import TickBars, bars_for_tick
+from execution.tasks import oms_process
+from execution.venues.sim import match_working_orders
 from integrations.gates import safe_start_blockers
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces
@@ -168,10 +176,6 @@ def tick_tenant(
     run_ref: int | None, system_is_killed: bool,
 ) -> None:
     """One tenant's bots of a batch, in one transaction: fills first, then decisions, traces, heartbeats."""
-    from execution.positions import bot_positions
-    from execution.risk_state import risk_scopes_for_bots
-    from execution.venues.sim import match_working_orders
-
     bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
     tenant_id = tenancy.require_tenant_id()
     with transaction.atomic():
@@ -220,8 +224,6 @@ def tick_tenant(
         if succeeded:
             Runner.objects.filter(id__in=succeeded, consecutive_errors__gt=0).update(consecutive_errors=0)
         if failed:
-            from django.db.models import F
-
             Runner.objects.filter(id__in=failed).update(consecutive_errors=F("consecutive_errors") + 1)
     if failed:
         _trip_circuit_breakers(runner_ids=failed)
@@ -284,11 +286,11 @@ def decide_for_bot(
     signal = {"target": decision.target, "reason": decision.reason, **decision.values}
     if decision.target is None:
         row = _no_trade(bot, ctx, ReasonCode.NO_SIGNAL, strategy_reason=decision.reason)
-        return _with(row, signal=signal, inputs=_inputs(ctx, position))
+        return replace(row, signal=signal, inputs=_inputs(ctx, position))
     delta = Decimal(repr(decision.target)) - position
     if delta == 0:
         row = _no_trade(bot, ctx, ReasonCode.ALREADY_AT_TARGET, target=decision.target, position=float(position))
-        return _with(row, signal=signal, inputs=_inputs(ctx, position))
+        return replace(row, signal=signal, inputs=_inputs(ctx, position))
 
     side = Side.BUY if delta > 0 else Side.SELL
     instrument = ctx.bars.instrument
@@ -298,7 +300,7 @@ def decide_for_bot(
     checks = [c.as_dict() for c in risk.checks]
     if not risk.passed:
         row = _no_trade(bot, ctx, ReasonCode.RISK_BLOCKED, refusals=[c.as_dict() for c in risk.refusals])
-        return _with(row, signal=signal, inputs=_inputs(ctx, position), risk_checks=checks)
+        return replace(row, signal=signal, inputs=_inputs(ctx, position), risk_checks=checks)
 
     intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result, checks=checks)
     return TraceRow(
@@ -309,12 +311,6 @@ def decide_for_bot(
     )
 
 
-def _with(row: TraceRow, **changes) -> TraceRow:
-    from dataclasses import replace
-
-    return replace(row, **changes)
-
-
 def idempotency_key(bot: Bot, ctx: TickContext) -> str:
     prefix = "tick" if ctx.run_ref is None else f"{ctx.context}:{ctx.run_ref}"
     return f"{prefix}:{bot.id}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
@@ -322,8 +318,6 @@ def idempotency_key(bot: Bot, ctx: TickContext) -> str:
 
 def _submit(bot: Bot, *, venue: str, side: Side, quantity: Decimal, ctx: TickContext, result: BatchResult,
             checks: list[dict]) -> int:
-    from execution.intents import LegSpec, submit_intent
-
     with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
         outcome = submit_intent(
             bot=bot, legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value.lower(),
@@ -338,8 +332,6 @@ def _submit(bot: Bot, *, venue: str, side: Side, quantity: Decimal, ctx: TickCon
 
 def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
     """Kill bots whose ticks failed too many times in a row (the circuit breaker), recording why."""
-    from bots.services import bot_kill
-
     limit = settings.TICK_MAX_CONSECUTIVE_ERRORS
     tripped = Runner.objects.filter(id__in=runner_ids, consecutive_errors__gte=limit, bot__killed=False)
     for runner in tripped.select_related("bot"):
@@ -373,9 +365,6 @@ def _record_batch(result: BatchResult, *, duration_ms: float) -> None:
 
 
 def _hand_intents_to_oms(result: BatchResult, *, sync: bool) -> None:
-    from execution.oms import process_pending_intents
-    from execution.tasks import oms_process
-
     for tenant_id in result.tenants_with_intents:
         if sync:
             with tenancy.tenant_context(tenant_id):
@@ -401,7 +390,6 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
 
 def run_replay(*, runner_id: int) -> dict:
     """Tick one replay runner through its date range of stored bars, filling through the OMS between steps."""
-    from execution.oms import process_pending_intents
 
     runner = Runner.objects.select_related("bot").get(pk=runner_id)
     bot = runner.bot
@@ -411,12 +399,12 @@ def run_replay(*, runner_id: int) -> dict:
     end = floor_to_timeframe(runner.replay_end, timeframe)
     totals = BatchResult(instrument=",".join(bot.instruments), timeframe=timeframe, as_of=as_of)
     warmup = _warmup([bot]) + 1
+    instruments = list(Instrument.objects.filter(symbol__in=bot.instruments).order_by("symbol"))
     while as_of <= end:
         runner.refresh_from_db(fields=["status"])
         if runner.status != Runner.Status.RUNNING:
             break
-        for symbol in bot.instruments:
-            instrument = Instrument.objects.get(symbol=symbol)
+        for instrument in instruments:
             tick_bars = bars_for_tick(instrument=instrument, timeframe=timeframe, as_of=as_of, count=warmup)
             tick_tenant(runners=[runner], bars=tick_bars, strategy_bars=_strategy_bars(tick_bars), result=totals,
                         context=TickTrace.Context.REPLAY, run_ref=runner.id, system_is_killed=system_killed())
