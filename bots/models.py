@@ -4,6 +4,7 @@ backtest results the promotion gate reads. State changes happen only in bots/ser
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 
@@ -70,6 +71,8 @@ class Bot(TenantOwnedModel):
             models.UniqueConstraint(fields=["tenant", "starter_key"], condition=~Q(starter_key=""),
                                     name="bot_unique_starter_key_per_tenant"),
         ]
+        # The tick finds a batch's bots by instrument (instruments @> '["ES"]').
+        indexes = [GinIndex(fields=["instruments"], opclasses=["jsonb_path_ops"], name="bot_instruments_gin")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.stage})"

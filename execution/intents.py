@@ -243,7 +243,7 @@ def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source:
                                         details={"idempotency_key": key, "intent_id": existing.pk})
             return IntentResult(existing, False)
         intent = TradeIntent.objects.create(
-            bot=bot, idempotency_key=key, request_hash=body_hash, source=source, bar_ts=bar_ts,
+            bot_id=bot.id, idempotency_key=key, request_hash=body_hash, source=source, bar_ts=bar_ts,
             failure_policy=failure_policy, created_by=label, trace_id=current_trace_id(),
             risk_checks=risk_checked or [])
         leg_rows = IntentLeg.objects.bulk_create([

@@ -1,17 +1,19 @@
 """The risk state every order check needs, read for many bots at once in a constant number of queries.
 
 The tick checks up to 1,000 bots of one instrument per batch, so nothing here queries per bot: trading states,
-positions, recent orders and cancels, and today's PnL are each one query for the whole batch, whatever its size.
+positions, recent orders and cancels, and today's PnL arrive in one statement for the whole batch, whatever its
+size.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Q, Sum
+from django.db import connection
 
 from execution.models import Instrument, Order, StrategyPosition, TradingControl
 from execution.risk import (
@@ -91,65 +93,98 @@ def _duplicate_window(limits_json: Iterable) -> timedelta:
     return longest
 
 
-def risk_scopes_for_bots(*, bots: Sequence, instrument: Instrument | str, at: datetime) -> dict[int, list[RiskScope]]:
+# One statement, one round trip: each part is a JSON array the Python side turns into scopes. Numbers travel as
+# text (exact decimals); RLS scopes every table to the tenant in context, the tenant filters serve the indexes.
+# The order window is the longest duplicate window of the bots (a parameter) or of their tenants' controls (read
+# here, since they arrive with this very statement); fetching a little more than a scope needs is harmless, as
+# each scope filters by its own window.
+_RISK_STATE_SQL = f"""
+WITH controls AS (
+    SELECT tenant_id, bot_id, state, risk_limits FROM {TradingControl._meta.db_table}
+    WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND (bot_id = ANY(%(bots)s::bigint[]) OR bot_id IS NULL)
+), window_start AS (
+    SELECT %(at)s::timestamptz - greatest(%(bot_window)s::interval, coalesce(max(make_interval(
+        secs => CASE WHEN jsonb_typeof(risk_limits -> 'duplicate_window_seconds') = 'number'
+                     THEN greatest((risk_limits ->> 'duplicate_window_seconds')::float8, 0) END)), interval '0')
+    ) AS since FROM controls WHERE bot_id IS NULL
+)
+SELECT
+    (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, state, risk_limits)), '[]') FROM controls),
+    (SELECT coalesce(json_agg(json_build_array(bot_id, quantity::text)), '[]')
+       FROM {StrategyPosition._meta.db_table} WHERE bot_id = ANY(%(bots)s::bigint[]) AND instrument_id = %(instrument)s),
+    (SELECT coalesce(json_agg(json_build_array(tenant_id, total::text)), '[]') FROM (
+        SELECT tenant_id, sum(quantity) AS total FROM {StrategyPosition._meta.db_table}
+        WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND instrument_id = %(instrument)s GROUP BY tenant_id) AS totals),
+    (SELECT coalesce(json_agg(json_build_array(o.tenant_id, o.bot_id, i.symbol, o.side, o.quantity::text,
+                                               coalesce(o.limit_price, o.reference_price, 0)::text,
+                                               o.created_at, o.cancelled_at)), '[]')
+       FROM {Order._meta.db_table} o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id
+      WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
+        AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
+             OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))),
+    (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, pnl::text)), '[]')
+       FROM {ProfitVariables._meta.db_table} WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND day = %(day)s)
+"""
+
+
+@dataclass(frozen=True)
+class RiskSnapshot:
+    """The risk scopes of a batch of bots, and their positions in the instrument (the tick needs both)."""
+
+    scopes: dict[int, list[RiskScope]]
+    positions: dict[int, Decimal]
+
+
+def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime) -> RiskSnapshot:
     """For each bot, ``[bot scope, tenant scope]`` with limits and the state at ``at`` (positions in
-    ``instrument``; orders and cancels of any instrument for the rate limits). Five queries for any number of bots.
+    ``instrument``; orders and cancels of any instrument for the rate limits). One query for any number of bots.
 
     Daily PnL is today's (UTC) realized PnL after fees, as the OMS keeps it in ``ProfitVariables``.
     """
     if not bots:
-        return {}
+        return RiskSnapshot({}, {})
     instrument = _instrument(instrument)
     bot_ids = [bot.id for bot in bots]
     tenant_ids = sorted({bot.tenant_id for bot in bots})
+    with connection.cursor() as cursor:
+        cursor.execute(_RISK_STATE_SQL, {
+            "tenants": tenant_ids, "bots": bot_ids, "instrument": instrument.id, "at": at,
+            "bot_window": _duplicate_window([bot.risk_limits for bot in bots]),
+            "cancels_since": at - RATE_WINDOW, "purpose": Order.Purpose.LEG, "day": at.date(),
+        })
+        controls, bot_rows, tenant_rows, order_rows, pnl_rows = cursor.fetchone()
 
-    controls = list(TradingControl.unscoped.filter(tenant_id__in=tenant_ids)
-                    .filter(Q(bot_id__in=bot_ids) | Q(bot__isnull=True))
-                    .values("tenant_id", "bot_id", "state", "risk_limits"))
-    bot_state = {c["bot_id"]: TradingState(c["state"]) for c in controls if c["bot_id"] is not None}
-    tenant_control = {c["tenant_id"]: c for c in controls if c["bot_id"] is None}
+    bot_state = {bot_id: TradingState(state) for _, bot_id, state, _ in controls if bot_id is not None}
+    tenant_control = {tenant_id: (state, limits) for tenant_id, bot_id, state, limits in controls if bot_id is None}
+    bot_position = {bot_id: Decimal(quantity) for bot_id, quantity in bot_rows}
+    tenant_position = {tenant_id: Decimal(total) for tenant_id, total in tenant_rows}
 
-    bot_position = dict(StrategyPosition.unscoped.filter(bot_id__in=bot_ids, instrument=instrument)
-                        .values_list("bot_id", "quantity"))
-    tenant_position: dict[int, Decimal] = defaultdict(Decimal)
-    for tenant_id, quantity in (StrategyPosition.unscoped.filter(tenant_id__in=tenant_ids, instrument=instrument)
-                                .values("tenant_id").annotate(total=Sum("quantity"))
-                                .values_list("tenant_id", "total")):
-        tenant_position[tenant_id] = quantity or Decimal(0)
-
-    window = _duplicate_window([bot.risk_limits for bot in bots]
-                               + [c["risk_limits"] for c in tenant_control.values()])
-    since = at - window
-    recent_rows = (Order.unscoped.filter(tenant_id__in=tenant_ids, purpose=Order.Purpose.LEG)
-                   .filter(Q(created_at__gt=since, created_at__lte=at)
-                           | Q(cancelled_at__gt=at - RATE_WINDOW, cancelled_at__lte=at))
-                   .values_list("tenant_id", "bot_id", "instrument__symbol", "side", "quantity", "limit_price",
-                                "reference_price", "created_at", "cancelled_at"))
     orders_by_bot: dict[int, list[RecentOrder]] = defaultdict(list)
     orders_by_tenant: dict[int, list[RecentOrder]] = defaultdict(list)
     cancels_by_bot: dict[int, list[datetime]] = defaultdict(list)
     cancels_by_tenant: dict[int, list[datetime]] = defaultdict(list)
-    for tenant_id, bot_id, symbol, side, quantity, limit_price, reference_price, created_at, cancelled_at in recent_rows:
-        if since < created_at <= at:
-            recent = RecentOrder(symbol, Side(side.upper()), quantity, limit_price or reference_price or Decimal(0),
-                                 created_at)
+    cancels_since = at - RATE_WINDOW
+    for tenant_id, bot_id, symbol, side, quantity, price, created_at, cancelled_at in order_rows:
+        created = datetime.fromisoformat(created_at)
+        if created <= at:
+            recent = RecentOrder(symbol, Side(side.upper()), Decimal(quantity), Decimal(price), created)
             orders_by_bot[bot_id].append(recent)
             orders_by_tenant[tenant_id].append(recent)
-        if cancelled_at is not None and at - RATE_WINDOW < cancelled_at <= at:
-            cancels_by_bot[bot_id].append(cancelled_at)
-            cancels_by_tenant[tenant_id].append(cancelled_at)
+        if cancelled_at is not None:
+            cancelled = datetime.fromisoformat(cancelled_at)
+            if cancels_since < cancelled <= at:
+                cancels_by_bot[bot_id].append(cancelled)
+                cancels_by_tenant[tenant_id].append(cancelled)
 
-    pnl_rows = (ProfitVariables.unscoped.filter(tenant_id__in=tenant_ids, day=at.date())
-                .values_list("tenant_id", "bot_id", "pnl"))
     bot_pnl: dict[int, Decimal] = {}
     tenant_pnl: dict[int, Decimal] = defaultdict(Decimal)
     for tenant_id, bot_id, pnl in pnl_rows:
-        bot_pnl[bot_id] = pnl
-        tenant_pnl[tenant_id] += pnl
+        bot_pnl[bot_id] = Decimal(pnl)
+        tenant_pnl[tenant_id] += Decimal(pnl)
 
     scopes: dict[int, list[RiskScope]] = {}
     for bot in bots:
-        tenant = tenant_control.get(bot.tenant_id) or {}
+        tenant_state, tenant_limits = tenant_control.get(bot.tenant_id, (TradingState.ACTIVE, None))
         scopes[bot.id] = [
             _scope("bot", bot.risk_limits, {
                 "position": bot_position.get(bot.id, Decimal(0)),
@@ -158,12 +193,17 @@ def risk_scopes_for_bots(*, bots: Sequence, instrument: Instrument | str, at: da
                 "recent_orders": tuple(orders_by_bot.get(bot.id, ())),
                 "recent_cancels": tuple(cancels_by_bot.get(bot.id, ())),
             }),
-            _scope("tenant", tenant.get("risk_limits"), {
+            _scope("tenant", tenant_limits, {
                 "position": tenant_position.get(bot.tenant_id, Decimal(0)),
                 "daily_pnl": tenant_pnl.get(bot.tenant_id, Decimal(0)),
-                "trading_state": TradingState(tenant.get("state", TradingState.ACTIVE)),
+                "trading_state": TradingState(tenant_state),
                 "recent_orders": tuple(orders_by_tenant.get(bot.tenant_id, ())),
                 "recent_cancels": tuple(cancels_by_tenant.get(bot.tenant_id, ())),
             }),
         ]
-    return scopes
+    return RiskSnapshot(scopes, {bot_id: bot_position.get(bot_id, Decimal(0)) for bot_id in bot_ids})
+
+
+def risk_scopes_for_bots(*, bots: Sequence, instrument: Instrument | str, at: datetime) -> dict[int, list[RiskScope]]:
+    """The scopes part of :func:`risk_snapshot` (what the OMS re-check needs)."""
+    return risk_snapshot(bots=bots, instrument=instrument, at=at).scopes

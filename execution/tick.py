@@ -15,6 +15,7 @@ real bars), whatever venue the bot names.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -25,12 +26,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from bots.gates import order_venue
-from bots.models import Bot, Runner
-from bots.selectors import system_killed, tenant_killed
+from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
 from bots.services import bot_kill
 from bots.strategies import Bars, get_strategy
 from bots.timeframes import timeframe_delta, timeframe_seconds
@@ -39,11 +38,10 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Tenant
 from controlplane.trace import current_trace_id
 from execution.intents import LegSpec, submit_intent
-from execution.models import Instrument, TickBatch
+from execution.models import Instrument, Order, TickBatch
 from execution.oms import process_pending_intents
-from execution.positions import bot_positions
 from execution.risk import OrderRequest, RiskScope, Side, check_order
-from execution.risk_state import risk_scopes_for_bots
+from execution.risk_state import risk_snapshot
 from execution.selectors import TickBars, bars_for_tick
 from execution.tasks import oms_process
 from execution.venues.sim import match_working_orders
@@ -104,17 +102,87 @@ class TickContext:
     tenant_killed: bool
 
 
-def running_runners(*, symbol: str, timeframe: str, mode: str = Runner.Mode.LIVE) -> list[Runner]:
-    """The tenant's RUNNING runners whose bot ticks ``symbol`` on ``timeframe`` (current tenant, one query)."""
-    return list(
-        Runner.objects.filter(status=Runner.Status.RUNNING, mode=mode, bot__timeframe=timeframe,
-                              bot__instruments__contains=[symbol])
-        .select_related("bot")
-        .order_by("bot_id")
-    )
+@dataclass(frozen=True, slots=True)
+class TickBot:
+    """A running bot as the tick reads it: one row of the batch query. Building Django models for the thousand
+    bots of a batch cost more than deciding for them, so the tick reads plain rows; the order path reads models."""
+
+    runner_id: int
+    id: int
+    tenant_id: int
+    strategy: str
+    parameters: dict
+    risk_limits: dict
+    venue: str
+    stage: str
+    data_source: str
+    killed: bool
+    kill_reason: str
+    reconcile_mismatch: bool
+    already_ticked: bool
 
 
-def _warmup(bots: Iterable[Bot]) -> int:
+@dataclass(frozen=True)
+class TenantBatch:
+    """A tenant's part of a batch and what it must know before deciding: its bots (with whether each already has
+    a trace for this bar, so a re-run skips it), both kill switches, and whether the sim venue has orders to fill."""
+
+    bots: list[TickBot]
+    system_killed: bool
+    tenant_killed: bool
+    sim_orders_working: bool
+
+
+_TENANT_BATCH_SQL = f"""
+SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::json, b.risk_limits::json, b.venue, b.stage,
+       b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch,
+       EXISTS (SELECT 1 FROM {TickTrace._meta.db_table} t
+                WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.bar_ts = %(bar_ts)s
+                  AND t.context = %(context)s AND <run_ref>),
+       EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
+       EXISTS (SELECT 1 FROM {TenantKillSwitch._meta.db_table} WHERE tenant_id = %(tenant)s AND killed),
+       EXISTS (SELECT 1 FROM {Order._meta.db_table} WHERE tenant_id = %(tenant)s AND venue = ANY(%(sim_venues)s::text[])
+                AND instrument_id = %(instrument)s AND status = ANY(%(working)s::text[]))
+  FROM {Runner._meta.db_table} r JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
+ WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
+ ORDER BY b.id
+"""
+_LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.instruments @> %(symbols)s::jsonb"
+_REPLAY_RUNNER = "r.id = %(runner)s"
+_TENANT_BATCH_SQL_FOR = {
+    (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS)
+                                    .replace("<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL")
+    for replay in (False, True) for ref in (False, True)
+}
+
+_RUNNERS_TICKED_SQL = f"""
+UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s,
+    consecutive_errors = CASE WHEN id = ANY(%(failed)s::bigint[]) THEN consecutive_errors + 1 ELSE 0 END
+WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
+"""
+
+
+def tenant_batch(*, instrument: Instrument, timeframe: str, bar_ts: datetime, context: str,
+                 run_ref: int | None = None, replay_runner_id: int | None = None) -> TenantBatch:
+    """The current tenant's RUNNING live-mode bots on (instrument, timeframe), or the one replay runner, with the
+    batch's flags: one statement."""
+    replay = replay_runner_id is not None
+    with connection.cursor() as cursor:
+        cursor.execute(_TENANT_BATCH_SQL_FOR[(replay, run_ref is not None)], {
+            "tenant": tenancy.require_tenant_id(), "running": Runner.Status.RUNNING, "mode": Runner.Mode.LIVE,
+            "timeframe": timeframe, "symbols": json.dumps([instrument.symbol]), "runner": replay_runner_id,
+            "bar_ts": bar_ts, "context": context, "run_ref": run_ref, "singleton": GlobalKillSwitch.SINGLETON_ID,
+            "sim_venues": list(settings.SIM_VENUE_FILL_MODELS), "instrument": instrument.id,
+            "working": [Order.Status.WORKING, Order.Status.PARTIALLY_FILLED],
+        })
+        rows = cursor.fetchall()
+    if not rows:
+        return TenantBatch([], False, False, False)
+    first = rows[0]
+    return TenantBatch([TickBot(*row[:13]) for row in rows], first[13], first[14], first[15])
+
+
+def _warmup(bots: Iterable[TickBot]) -> int:
     """Bars the batch must read: the most any of its bots needs. A bot whose configuration cannot even say (corrupt
     parameters) does not stop the others; its own decision fails and is traced as TICK_ERROR."""
     needed = [1]
@@ -124,6 +192,26 @@ def _warmup(bots: Iterable[Bot]) -> int:
         except Exception:
             logger.warning("bot's strategy cannot say its warmup", extra={"bot_id": bot.id})
     return max(needed)
+
+
+class BatchBars:
+    """The bars of one batch, read once and shared by every tenant: only when a tenant has bots to decide, and
+    again only if a later tenant's bots need a longer history (a strategy reads its own trailing window, so extra
+    history changes no decision)."""
+
+    def __init__(self, *, instrument: Instrument, timeframe: str, as_of: datetime):
+        self.instrument, self.timeframe, self.as_of = instrument, timeframe, as_of
+        self.count = 0
+        self.tick_bars: TickBars | None = None
+        self.strategy_bars: Bars | None = None
+
+    def read(self, count: int) -> tuple[TickBars, Bars | None]:
+        if self.tick_bars is None or count > self.count:
+            self.tick_bars = bars_for_tick(instrument=self.instrument, timeframe=self.timeframe, as_of=self.as_of,
+                                           count=count)
+            self.strategy_bars = _strategy_bars(self.tick_bars)
+            self.count = count
+        return self.tick_bars, self.strategy_bars
 
 
 def _strategy_bars(tick_bars: TickBars) -> Bars | None:
@@ -140,68 +228,54 @@ def run_tick_batch(
 ) -> BatchResult:
     """Tick every tenant's running live-mode bots on (instrument, timeframe) as of ``as_of`` (a grid point).
 
-    ``tenant_ids`` narrows the tenants to visit (the dispatcher knows which have bots on the instrument); by
-    default every active tenant is asked."""
+    ``tenant_ids`` narrows the tenants to visit (the dispatcher knows which have bots on it); by default every
+    active tenant is asked."""
     started = time.perf_counter()
     as_of = floor_to_timeframe(as_of, timeframe)
     result = BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of)
-    work: list[tuple[int, list[Runner]]] = []
     if tenant_ids is None:
         tenant_ids = Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True)
+    bars = BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of)
     for tenant_id in tenant_ids:
-        with tenancy.tenant_context(tenant_id), transaction.atomic():
-            runners = running_runners(symbol=instrument.symbol, timeframe=timeframe)
-        if runners:
-            work.append((tenant_id, runners))
-    if not work:
-        return result
-
-    tick_bars = bars_for_tick(instrument=instrument, timeframe=timeframe, as_of=as_of,
-                              count=_warmup(r.bot for _, runners in work for r in runners) + 1)
-    result.market_open = tick_bars.status.is_open
-    result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
-    strategy_bars = _strategy_bars(tick_bars)
-    killed_everywhere = system_killed()
-    for tenant_id, runners in work:
         with tenancy.tenant_context(tenant_id):
-            tick_tenant(runners=runners, bars=tick_bars, strategy_bars=strategy_bars, result=result,
-                        context=TickTrace.Context.TICK, run_ref=None, system_is_killed=killed_everywhere)
+            tick_tenant(bars=bars, result=result, context=TickTrace.Context.TICK)
+    if bars.tick_bars is None and not result.skipped_already_ticked:
+        return result  # no tenant has a running bot here: nothing happened, nothing to record
     _record_batch(result, duration_ms=(time.perf_counter() - started) * 1000)
     _hand_intents_to_oms(result, sync=sync_oms)
     return result
 
 
-def tick_tenant(
-    *, runners: list[Runner], bars: TickBars, strategy_bars: Bars | None, result: BatchResult, context: str,
-    run_ref: int | None, system_is_killed: bool,
-) -> None:
-    """One tenant's bots of a batch, in one transaction: fills first, then decisions, traces, heartbeats."""
+def tick_tenant(*, bars: BatchBars, result: BatchResult, context: str, run_ref: int | None = None,
+                replay_runner_id: int | None = None) -> None:
+    """One tenant's bots of a batch, in one transaction: fills first, then decisions, traces, heartbeats.
+
+    The steady state (no order to fill, no intent to send) is four statements whatever the number of bots: the
+    tenant's batch, the risk snapshot, the traces (COPY, then one move), the runners' heartbeat; plus the bars,
+    once per batch."""
     bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
     tenant_id = tenancy.require_tenant_id()
     with transaction.atomic():
-        ticked = set(
-            TickTrace.objects.filter(bot_id__in=[r.bot_id for r in runners], bar_ts=bar_ts, context=context,
-                                     run_ref=run_ref).values_list("bot_id", flat=True)
-        )
-        runners = [r for r in runners if r.bot_id not in ticked]
-        result.skipped_already_ticked += len(ticked)
-        if not runners:
+        batch = tenant_batch(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=bar_ts, context=context,
+                             run_ref=run_ref, replay_runner_id=replay_runner_id)
+        bots = [bot for bot in batch.bots if not bot.already_ticked]
+        result.skipped_already_ticked += len(batch.bots) - len(bots)
+        if not bots:
             return
-        if bars.check.ok:
-            match_working_orders(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=bars.check.bar_ts)
-        bots = [r.bot for r in runners]
-        positions = bot_positions(bot_ids=[b.id for b in bots], instrument=bars.instrument)
-        scopes = risk_scopes_for_bots(bots=bots, instrument=bars.instrument, at=bars.as_of)
-        ctx = TickContext(bars=bars, strategy_bars=strategy_bars, bar_ts=bar_ts, context=context, run_ref=run_ref,
-                          system_killed=system_is_killed, tenant_killed=tenant_killed())
+        tick_bars, strategy_bars = bars.read(_warmup(bots) + 1)
+        result.market_open = tick_bars.status.is_open
+        result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
+        if tick_bars.check.ok and batch.sim_orders_working:
+            match_working_orders(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts)
+        risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)
+        ctx = TickContext(bars=tick_bars, strategy_bars=strategy_bars, bar_ts=bar_ts, context=context,
+                          run_ref=run_ref, system_killed=batch.system_killed, tenant_killed=batch.tenant_killed)
         gate_cache: dict[tuple[str, str, str], list[dict]] = {}
-        rows, failed, succeeded = [], [], []
-        for runner in runners:
-            bot = runner.bot
+        rows, failed = [], []
+        for bot in bots:
             try:
-                row = decide_for_bot(bot, position=positions.get(bot.id, Decimal(0)), scopes=scopes.get(bot.id, []),
-                                     ctx=ctx, gate_cache=gate_cache, result=result)
-                succeeded.append(runner.id)
+                row = decide_for_bot(bot, position=risk.positions[bot.id], scopes=risk.scopes[bot.id], ctx=ctx,
+                                     gate_cache=gate_cache, result=result)
             except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
                 logger.exception("tick failed for bot", extra={"bot_id": bot.id, "instrument": bars.instrument.symbol})
                 known = isinstance(exc, ControlPlaneError)
@@ -209,7 +283,7 @@ def tick_tenant(
                                 error_code=str(exc.code if known else ErrorCode.INTERNAL_ERROR),
                                 error=exc.message if known else type(exc).__name__,
                                 error_details=exc.details if known else None)
-                failed.append(runner.id)
+                failed.append(bot.runner_id)
                 result.errors += 1
             rows.append(row)
             result.reasons[row.reason_code or "TRADED"] += 1
@@ -219,19 +293,16 @@ def tick_tenant(
                 result.no_trades += 1
         result.bots += len(rows)
         write_traces(rows)
-        now = timezone.now()
-        Runner.objects.filter(id__in=[r.id for r in runners]).update(last_heartbeat_at=now, last_tick_at=now)
-        if succeeded:
-            Runner.objects.filter(id__in=succeeded, consecutive_errors__gt=0).update(consecutive_errors=0)
-        if failed:
-            Runner.objects.filter(id__in=failed).update(consecutive_errors=F("consecutive_errors") + 1)
+        with connection.cursor() as cursor:
+            cursor.execute(_RUNNERS_TICKED_SQL, {"now": timezone.now(), "failed": failed, "tenant": tenant_id,
+                                                 "ids": [bot.runner_id for bot in bots]})
     if failed:
         _trip_circuit_breakers(runner_ids=failed)
     if any(r.intent_id for r in rows):
         result.tenants_with_intents.add(tenant_id)
 
 
-def _no_trade(bot: Bot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
+def _no_trade(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
     return TraceRow(
         kind=TickTrace.Kind.NO_TRADE, bot_id=bot.id, instrument=ctx.bars.instrument.symbol,
         timeframe=ctx.bars.timeframe, bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref,
@@ -248,7 +319,7 @@ def _inputs(ctx: TickContext, position: Decimal | None = None) -> dict:
     return inputs
 
 
-def _kill_reason(bot: Bot, ctx: TickContext) -> dict | None:
+def _kill_reason(bot: TickBot, ctx: TickContext) -> dict | None:
     if ctx.system_killed:
         return {"level": "system", "error_code": str(ErrorCode.SYSTEM_KILLED)}
     if ctx.tenant_killed:
@@ -259,7 +330,7 @@ def _kill_reason(bot: Bot, ctx: TickContext) -> dict | None:
 
 
 def decide_for_bot(
-    bot: Bot, *, position: Decimal, scopes: list[RiskScope], ctx: TickContext,
+    bot: TickBot, *, position: Decimal, scopes: list[RiskScope], ctx: TickContext,
     gate_cache: dict[tuple[str, str, str], list[dict]], result: BatchResult,
 ) -> TraceRow:
     """The whole decision for one bot, in the order an operator reads it: why not, or what it sent."""
@@ -311,12 +382,12 @@ def decide_for_bot(
     )
 
 
-def idempotency_key(bot: Bot, ctx: TickContext) -> str:
+def idempotency_key(bot: TickBot, ctx: TickContext) -> str:
     prefix = "tick" if ctx.run_ref is None else f"{ctx.context}:{ctx.run_ref}"
     return f"{prefix}:{bot.id}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
 
 
-def _submit(bot: Bot, *, venue: str, side: Side, quantity: Decimal, ctx: TickContext, result: BatchResult,
+def _submit(bot: TickBot, *, venue: str, side: Side, quantity: Decimal, ctx: TickContext, result: BatchResult,
             checks: list[dict]) -> int:
     with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
         outcome = submit_intent(
@@ -345,8 +416,10 @@ _RECORD_BATCH_SQL = f"""
 INSERT INTO {TickBatch._meta.db_table} (instrument_symbol, timeframe, as_of, market_open, data_problem, bots,
     decisions, no_trades, intents_created, errors, duration_ms, trace_id, recorded_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
-ON CONFLICT ON CONSTRAINT tickbatch_unique DO UPDATE SET market_open = EXCLUDED.market_open,
-    data_problem = EXCLUDED.data_problem, bots = {TickBatch._meta.db_table}.bots + EXCLUDED.bots,
+ON CONFLICT ON CONSTRAINT tickbatch_unique DO UPDATE
+SET market_open = coalesce(EXCLUDED.market_open, {TickBatch._meta.db_table}.market_open),
+    data_problem = CASE WHEN EXCLUDED.market_open IS NULL THEN {TickBatch._meta.db_table}.data_problem
+                        ELSE EXCLUDED.data_problem END, bots = {TickBatch._meta.db_table}.bots + EXCLUDED.bots,
     decisions = {TickBatch._meta.db_table}.decisions + EXCLUDED.decisions,
     no_trades = {TickBatch._meta.db_table}.no_trades + EXCLUDED.no_trades,
     intents_created = {TickBatch._meta.db_table}.intents_created + EXCLUDED.intents_created,
@@ -389,8 +462,8 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
 
 
 def run_replay(*, runner_id: int) -> dict:
-    """Tick one replay runner through its date range of stored bars, filling through the OMS between steps."""
-
+    """Tick one replay runner through its date range of stored bars, filling through the OMS between steps. It
+    stops at the end of the range, or as soon as the runner is no longer RUNNING (stopped, or its bot killed)."""
     runner = Runner.objects.select_related("bot").get(pk=runner_id)
     bot = runner.bot
     timeframe = bot.timeframe
@@ -398,18 +471,14 @@ def run_replay(*, runner_id: int) -> dict:
     as_of = floor_to_timeframe(runner.replay_cursor + step if runner.replay_cursor else runner.replay_start, timeframe)
     end = floor_to_timeframe(runner.replay_end, timeframe)
     totals = BatchResult(instrument=",".join(bot.instruments), timeframe=timeframe, as_of=as_of)
-    warmup = _warmup([bot]) + 1
     instruments = list(Instrument.objects.filter(symbol__in=bot.instruments).order_by("symbol"))
     while as_of <= end:
-        runner.refresh_from_db(fields=["status"])
-        if runner.status != Runner.Status.RUNNING:
+        if not Runner.objects.filter(pk=runner.id, status=Runner.Status.RUNNING).exists():
             break
         for instrument in instruments:
-            tick_bars = bars_for_tick(instrument=instrument, timeframe=timeframe, as_of=as_of, count=warmup)
-            tick_tenant(runners=[runner], bars=tick_bars, strategy_bars=_strategy_bars(tick_bars), result=totals,
-                        context=TickTrace.Context.REPLAY, run_ref=runner.id, system_is_killed=system_killed())
+            tick_tenant(bars=BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of), result=totals,
+                        context=TickTrace.Context.REPLAY, run_ref=runner.id, replay_runner_id=runner.id)
         process_pending_intents()
         Runner.objects.filter(pk=runner.id).update(replay_cursor=as_of)
-        runner.bot.refresh_from_db()
         as_of += step
     return totals.as_dict()
