@@ -35,10 +35,13 @@ CancelHook = Callable[..., None]
 PositionSource = Callable[..., PositionSnapshot]
 # source(*, bot) -> PaperRecord
 PaperRecordSource = Callable[..., PaperRecord]
+# validator(risk_limits: dict) -> None; raises ValueError naming the limit and the value it cannot read.
+RiskLimitsValidator = Callable[[dict], None]
 
 _cancel_hooks: list[CancelHook] = []
 _position_sources: dict[str, PositionSource] = {}
 _paper_record_source: list[PaperRecordSource] = []
+_risk_limits_validator: list[RiskLimitsValidator] = []
 
 
 def register_cancel_hook(hook: CancelHook) -> None:
@@ -64,3 +67,12 @@ def register_paper_record_source(source: PaperRecordSource) -> None:
 
 def paper_record_source() -> PaperRecordSource | None:
     return _paper_record_source[0] if _paper_record_source else None
+
+
+def register_risk_limits_validator(validator: RiskLimitsValidator) -> None:
+    """The risk engine (execution) knows which limits exist and what their values may be; bots validate through it."""
+    _risk_limits_validator[:] = [validator]
+
+
+def risk_limits_validator() -> RiskLimitsValidator | None:
+    return _risk_limits_validator[0] if _risk_limits_validator else None

@@ -210,6 +210,12 @@ CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires jus
 TICK_TIMEFRAMES = env.list("TICK_TIMEFRAMES", default=["1m", "5m", "15m", "1h", "1d"])
 TICK_DELAY_SECONDS = env.int("TICK_DELAY_SECONDS", default=5)
 TICK_MAX_CONSECUTIVE_ERRORS = env.int("TICK_MAX_CONSECUTIVE_ERRORS", default=5)
+DRAWDOWN_BREAKER_INTERVAL_SECONDS = env.int("DRAWDOWN_BREAKER_INTERVAL_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE["execution-drawdown-breakers"] = {
+    "task": "execution.drawdown_breakers",
+    "schedule": DRAWDOWN_BREAKER_INTERVAL_SECONDS,
+    "options": {"expires": DRAWDOWN_BREAKER_INTERVAL_SECONDS * 0.9},
+}
 
 
 def _tick_schedule(timeframe: str):

@@ -1,11 +1,37 @@
-"""Market data in the observatory: instruments (superusers edit them, through the service), bars and tick batches
-(read-only)."""
+"""Execution in the observatory: instruments (superusers edit them, through the service), bars and tick batches;
+per tenant, intents with their legs, orders and fills (written only by the OMS: never added, changed or deleted
+here), positions, venue inventory, trading states, risk incidents (resolved through the same service as the API)
+and the drawdown breaker's equity marks. All read-only, scoped by RLS to the tenant in the header."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
-from execution.models import Bar, Instrument, TickBatch
-from execution.services import instrument_save
+from controlplane.errors import ControlPlaneError
+from controlplane.trace import current_trace_id
+from execution.models import (
+    Bar,
+    EquityWatermark,
+    Fill,
+    Instrument,
+    IntentLeg,
+    Order,
+    RiskIncident,
+    StrategyPosition,
+    TickBatch,
+    TradeIntent,
+    TradingControl,
+    VenueInventory,
+)
+from execution.services import instrument_save, risk_incident_resolve
+
+
+def admin_link(url_name: str, pk, label=None):
+    """A link to another observatory page (bot, intent, order), or a dash when there is nothing to link."""
+    if pk is None:
+        return "-"
+    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), label if label is not None else pk)
 
 
 @admin.register(Instrument)
@@ -52,3 +78,182 @@ class TickBatchAdmin(ObservatoryAdmin):
     date_hierarchy = "as_of"
     show_full_result_count = False
     paginator = FixedCountPaginator
+
+
+class _TenantObservatory(ObservatoryAdmin):
+    """Shared columns: the bot as a link (its name comes with ``list_select_related``)."""
+
+    @admin.display(description="bot", ordering="bot_id")
+    def bot_link(self, obj):
+        return admin_link("admin:bots_bot_change", obj.bot_id, obj.bot.name if obj.bot_id else None)
+
+
+class IntentLegInline(admin.TabularInline):
+    model = IntentLeg
+    fields = ("leg_index", "venue", "instrument", "side", "quantity", "order_type", "limit_price", "stop_price")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class OrderInline(admin.TabularInline):
+    model = Order
+    fields = ("client_order_id", "purpose", "venue", "instrument", "side", "quantity", "status", "filled_quantity",
+              "average_price", "error_code")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TradeIntent)
+class TradeIntentAdmin(_TenantObservatory):
+    list_display = ("id", "bot_link", "status", "source", "bar_ts", "idempotency_key", "created_by", "created_at",
+                    "trace_id")
+    list_filter = ("status", "source", "failure_policy")
+    list_select_related = ("bot",)
+    search_fields = ("idempotency_key", "trace_id", "bot__name", "=id")
+    readonly_fields = [f.name for f in TradeIntent._meta.fields]
+    inlines = (IntentLegInline, OrderInline)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    paginator = FixedCountPaginator
+
+
+@admin.register(Order)
+class OrderAdmin(_TenantObservatory):
+    """Orders are written by the OMS only (a database trigger refuses anything else): nothing here edits them."""
+
+    list_display = ("id", "client_order_id", "bot_link", "intent_link", "venue", "instrument", "side", "quantity",
+                    "order_type", "status", "filled_quantity", "average_price", "error_code", "created_at")
+    list_filter = ("status", "venue", "purpose", "order_type", "side", "bot_stage")
+    list_select_related = ("bot", "instrument")
+    search_fields = ("client_order_id", "venue_order_id", "trace_id", "bot__name", "instrument__symbol")
+    readonly_fields = [f.name for f in Order._meta.fields]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    paginator = FixedCountPaginator
+
+    @admin.display(description="intent", ordering="intent_id")
+    def intent_link(self, obj):
+        return admin_link("admin:execution_tradeintent_change", obj.intent_id)
+
+
+@admin.register(Fill)
+class FillAdmin(_TenantObservatory):
+    """Fills are written by the OMS only (a database trigger refuses anything else): nothing here edits them."""
+
+    list_display = ("id", "ts", "bot_link", "order_link", "venue", "instrument", "side", "quantity", "price", "fee",
+                    "slippage", "realized_pnl", "bot_stage")
+    list_filter = ("venue", "side", "bot_stage")
+    list_select_related = ("bot", "instrument")
+    search_fields = ("venue_fill_id", "trace_id", "bot__name", "instrument__symbol", "order__client_order_id")
+    readonly_fields = [f.name for f in Fill._meta.fields]
+    date_hierarchy = "ts"
+    show_full_result_count = False
+    paginator = FixedCountPaginator
+
+    @admin.display(description="order", ordering="order_id")
+    def order_link(self, obj):
+        return admin_link("admin:execution_order_change", obj.order_id)
+
+
+@admin.register(StrategyPosition)
+class StrategyPositionAdmin(_TenantObservatory):
+    list_display = ("bot_link", "instrument", "quantity", "average_price", "realized_pnl", "fees", "updated_at")
+    list_filter = ("instrument",)
+    list_select_related = ("bot", "instrument")
+    search_fields = ("bot__name", "instrument__symbol")
+    readonly_fields = [f.name for f in StrategyPosition._meta.fields]
+
+
+@admin.register(VenueInventory)
+class VenueInventoryAdmin(ObservatoryAdmin):
+    list_display = ("venue", "asset", "quantity", "updated_at")
+    list_filter = ("venue",)
+    search_fields = ("asset",)
+    readonly_fields = [f.name for f in VenueInventory._meta.fields]
+
+
+class ControlScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return [("tenant", "Tenant"), ("bot", "Bot")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "tenant":
+            return queryset.filter(bot__isnull=True)
+        if self.value() == "bot":
+            return queryset.filter(bot__isnull=False)
+        return queryset
+
+
+@admin.register(TradingControl)
+class TradingControlAdmin(_TenantObservatory):
+    """Trading states are set through the API (``/api/bots/{id}/trading-state``, ``/api/tenant/trading-state``)."""
+
+    list_display = ("scope", "bot_link", "state", "set_by", "reason", "updated_at")
+    list_filter = ("state", ControlScopeFilter)
+    list_select_related = ("bot",)
+    search_fields = ("bot__name", "set_by", "reason")
+    readonly_fields = [f.name for f in TradingControl._meta.fields]
+
+    @admin.display(description="scope")
+    def scope(self, obj):
+        return "bot" if obj.bot_id else "tenant"
+
+
+@admin.register(RiskIncident)
+class RiskIncidentAdmin(_TenantObservatory):
+    list_display = ("id", "opened_at", "kind", "status", "bot_link", "intent_link", "resolved_by", "resolved_at",
+                    "trace_id")
+    list_filter = ("status", "kind")
+    list_select_related = ("bot",)
+    search_fields = ("kind", "trace_id", "bot__name", "resolution_note")
+    readonly_fields = [f.name for f in RiskIncident._meta.fields]
+    date_hierarchy = "opened_at"
+    actions = ["resolve"]
+
+    @admin.display(description="intent", ordering="intent_id")
+    def intent_link(self, obj):
+        return admin_link("admin:execution_tradeintent_change", obj.intent_id)
+
+    @admin.action(description="Resolve (reviewed in admin)")
+    def resolve(self, request, queryset):
+        for incident in queryset:
+            try:
+                risk_incident_resolve(incident_id=incident.id, actor=request.user,
+                                      note=f"resolved in admin by {request.user.get_username()}")
+            except ControlPlaneError as exc:
+                self.message_user(request, f"{incident}: resolve refused: {exc.code}: {exc.message} "
+                                           f"(trace {current_trace_id()})", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{incident}: resolved.", level=messages.SUCCESS)
+
+
+@admin.register(EquityWatermark)
+class EquityWatermarkAdmin(_TenantObservatory):
+    """What the drawdown circuit breaker last measured for each bot with a ``max_drawdown``."""
+
+    list_display = ("bot_link", "equity", "peak_equity", "drawdown", "peak_at", "marked_at", "tripped_at")
+    list_select_related = ("bot",)
+    search_fields = ("bot__name",)
+    readonly_fields = [f.name for f in EquityWatermark._meta.fields]
+
+    @admin.display(description="drawdown")
+    def drawdown(self, obj):
+        return obj.drawdown

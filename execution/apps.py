@@ -11,7 +11,7 @@ class ExecutionConfig(AppConfig):
 
         from bots import hooks as bot_hooks
         from controlplane import hooks as status_hooks
-        from execution import oms, paper, selectors
+        from execution import oms, paper, risk_state, selectors
         from execution.venues.sim import sim_position_source
 
         bot_hooks.register_cancel_hook(oms.cancel_hook)
@@ -23,5 +23,6 @@ class ExecutionConfig(AppConfig):
         for venue in registered_venues():
             bot_hooks.register_position_source(venue, live_position_source)
         bot_hooks.register_paper_record_source(paper.paper_record)
+        bot_hooks.register_risk_limits_validator(risk_state.validate_risk_limits)
         status_hooks.register("scheduler.last_tick_at", selectors.last_tick_at)
         status_hooks.register("status.market_data_problems", selectors.market_data_problems)

@@ -361,7 +361,36 @@ class RiskIncident(TenantOwnedModel):
     opened_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True)
+    resolution_note = models.TextField(blank=True, help_text="What the operator found and did.")
     trace_id = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["tenant", "status", "-opened_at"], name="riskincident_status_idx")]
+
+    def __str__(self) -> str:
+        return f"incident {self.pk} {self.kind} {self.status}"
+
+
+class EquityWatermark(TenantOwnedModel):
+    """A bot's equity (realized + unrealized PnL) at its last mark and its high-water mark: what the drawdown
+    circuit breaker (execution.breakers) compares with the bot's ``max_drawdown``.
+
+    ``tripped_at`` is set when the breaker kills the bot; the first mark after an unkill starts a new peak at the
+    equity of that moment (the operator who unkilled accepted the loss so far).
+    """
+
+    bot = models.OneToOneField("bots.Bot", on_delete=models.PROTECT, related_name="+")
+    peak_equity = models.DecimalField(max_digits=24, decimal_places=9)
+    peak_at = models.DateTimeField()
+    equity = models.DecimalField(max_digits=24, decimal_places=9)
+    marked_at = models.DateTimeField()
+    marks = models.JSONField(default=dict, blank=True, help_text="Per instrument: the mark price and its bar.")
+    tripped_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"bot {self.bot_id} equity {self.equity} peak {self.peak_equity}"
+
+    @property
+    def drawdown(self):
+        return self.peak_equity - self.equity

@@ -84,3 +84,42 @@ def bot_pnl(*, bot, as_of: datetime | None = None) -> dict:
         "total_pnl": None if unknown else str(realized + unrealized),
         "positions": rows, "days": days,
     }
+
+
+@dataclass(frozen=True)
+class Equity:
+    """A bot's PnL equity at ``as_of``: realized (after fees) plus unrealized at the marks. ``unmarked`` lists the
+    open positions no bar could mark; while it is not empty there is no equity (``total`` is None), not a guess."""
+
+    realized: Decimal
+    unrealized: Decimal | None
+    marks: dict[str, dict]
+    unmarked: tuple[str, ...]
+
+    @property
+    def total(self) -> Decimal | None:
+        return None if self.unrealized is None else self.realized + self.unrealized
+
+
+def bot_equity(*, bot_id: int, as_of: datetime | None = None) -> Equity:
+    """Realized PnL of every position plus each open position marked at its instrument's latest complete bar."""
+    as_of = as_of or timezone.now()
+    realized, unrealized = Decimal(0), Decimal(0)
+    marks: dict[str, dict] = {}
+    unmarked: list[str] = []
+    for position in StrategyPosition.objects.filter(bot_id=bot_id).select_related("instrument"):
+        realized += position.realized_pnl
+        if position.quantity == 0:
+            continue
+        symbol = position.instrument.symbol
+        mark = latest_mark(position.instrument, as_of=as_of)
+        if mark is None:
+            unmarked.append(symbol)
+            continue
+        state = PositionState(position.quantity, position.average_price, position.realized_pnl, position.fees)
+        open_pnl = state.unrealized_pnl(mark.price, position.instrument.multiplier)
+        unrealized += open_pnl
+        marks[symbol] = {"quantity": str(position.quantity), "average_price": str(position.average_price),
+                         "mark": str(mark.price), "bar_ts": mark.bar_ts.isoformat(), "timeframe": mark.timeframe,
+                         "unrealized_pnl": str(open_pnl)}
+    return Equity(realized, None if unmarked else unrealized, marks, tuple(sorted(unmarked)))

@@ -78,6 +78,9 @@ class RiskLimits:
     duplicate_window: timedelta | None = None
     allowed_instruments: frozenset[str] | None = None
     allowed_sessions: frozenset[str] | None = None
+    # Not an order check: the drawdown circuit breaker (execution.breakers) reads it every minute and kills the bot
+    # once its equity (realized + unrealized PnL) falls more than this amount below its high-water mark.
+    max_drawdown: Decimal | None = None
 
 
 @dataclass(frozen=True)

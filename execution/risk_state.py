@@ -27,7 +27,7 @@ from execution.risk import (
 )
 from traces.models import ProfitVariables
 
-DECIMAL_LIMITS = ("max_position", "max_order_size", "max_notional", "max_daily_loss")
+DECIMAL_LIMITS = ("max_position", "max_order_size", "max_notional", "max_daily_loss", "max_drawdown")
 INT_LIMITS = ("max_orders_per_minute", "max_cancels_per_minute")
 SET_LIMITS = ("allowed_instruments", "allowed_sessions")
 KNOWN_LIMITS = (*DECIMAL_LIMITS, *INT_LIMITS, *SET_LIMITS, "duplicate_window_seconds")
@@ -68,6 +68,11 @@ def limits_from_json(data: dict | None) -> RiskLimits:
         except (ValueError, TypeError, InvalidOperation):
             raise InvalidRiskLimits(f"risk limit {key!r} has an invalid value {raw!r}") from None
     return RiskLimits(**values)
+
+
+def validate_risk_limits(data: dict) -> None:
+    """What bots call (through bots.hooks) before storing a bot's limits; raises InvalidRiskLimits (a ValueError)."""
+    limits_from_json(data)
 
 
 def _scope(name: str, limits_json, state_kwargs: dict) -> RiskScope:

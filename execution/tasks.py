@@ -53,3 +53,11 @@ def oms_process(*, tenant_id: int, limit: int = 500) -> int:
     """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED)."""
     oms.process_pending_cancel_requests()
     return oms.process_pending_intents(limit=limit)
+
+
+@shared_task(name="execution.drawdown_breakers", acks_late=True, ignore_result=True)
+def drawdown_breakers() -> dict:
+    """Beat's entry point for the drawdown circuit breaker (every DRAWDOWN_BREAKER_INTERVAL_SECONDS)."""
+    from execution.breakers import drawdown_sweep
+
+    return {str(tenant_id): counts for tenant_id, counts in drawdown_sweep().items()}

@@ -30,13 +30,13 @@ from django.utils import timezone
 
 from bots.gates import order_venue
 from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
-from bots.services import bot_kill
 from bots.strategies import Bars, get_strategy
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Tenant
 from controlplane.trace import current_trace_id
+from execution.breakers import trip_circuit_breaker
 from execution.intents import LegSpec, submit_intent
 from execution.models import Instrument, Order, TickBatch
 from execution.oms import process_pending_intents
@@ -405,11 +405,11 @@ def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
     """Kill bots whose ticks failed too many times in a row (the circuit breaker), recording why."""
     limit = settings.TICK_MAX_CONSECUTIVE_ERRORS
     tripped = Runner.objects.filter(id__in=runner_ids, consecutive_errors__gte=limit, bot__killed=False)
-    for runner in tripped.select_related("bot"):
-        logger.error("circuit breaker: killing bot after consecutive tick errors",
-                     extra={"bot_id": runner.bot_id, "consecutive_errors": runner.consecutive_errors})
-        bot_kill(bot_id=runner.bot_id, actor=None, actor_name="circuit_breaker",
-                 reason=f"circuit breaker: {runner.consecutive_errors} consecutive tick errors (limit {limit})")
+    for runner in tripped:
+        trip_circuit_breaker(
+            bot_id=runner.bot_id, trigger="consecutive_errors",
+            reason=f"circuit breaker: {runner.consecutive_errors} consecutive tick errors (limit {limit})",
+            values={"consecutive_errors": runner.consecutive_errors, "limit": limit, "runner_id": runner.id})
 
 
 _RECORD_BATCH_SQL = f"""

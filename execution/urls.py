@@ -1,6 +1,6 @@
 from django.urls import path
 
-from execution import api, intents_api
+from execution import api, intents_api, risk_api
 
 urlpatterns = [
     path("market-hours", api.MarketHoursView.as_view(), name="market-hours"),
@@ -10,4 +10,9 @@ urlpatterns = [
     path("intents/<int:pk>", intents_api.IntentDetailView.as_view(), name="intent-detail"),
     path("intents/<int:pk>/cancel", intents_api.IntentCancelView.as_view(), name="intent-cancel"),
     path("bots/<int:bot_id>/pnl", intents_api.BotPnlView.as_view(), name="bot-pnl"),
+    path("bots/<int:pk>/trading-state", risk_api.BotTradingStateView.as_view(), name="bot-trading-state"),
+    path("tenant/trading-state", risk_api.TenantTradingStateView.as_view(), name="tenant-trading-state"),
+    path("risk/incidents", risk_api.RiskIncidentListView.as_view(), name="risk-incidents"),
+    path("risk/incidents/<int:pk>/resolve", risk_api.RiskIncidentResolveView.as_view(),
+         name="risk-incident-resolve"),
 ]

@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from bots.gates import promotion_gates
 from bots.models import STAGE_ORDER, Bot, Stage
-from bots.services.common import CONFIG_FIELDS, EDITABLE_FIELDS, _illegal, _locked_bot, _validated_config
+from bots.services.common import (
+    CONFIG_FIELDS, EDITABLE_FIELDS, _illegal, _locked_bot, _validated_config, _validated_risk_limits,
+)
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
@@ -22,13 +24,14 @@ def bot_create(
     starter_key: str = "", actor_name: str | None = None,
 ) -> Bot:
     clean, params_hash = _validated_config(strategy, parameters or {})
+    risk_limits = _validated_risk_limits(risk_limits or {})
     with transaction.atomic():
         if Bot.objects.filter(name=name).exists():
             raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
                                     details={"name": [f"A bot named {name!r} already exists in this tenant."]})
         bot = Bot.objects.create(
             name=name, strategy=strategy, parameters=clean, parameters_hash=params_hash, instruments=instruments,
-            timeframe=timeframe, venue=venue, data_source=data_source, risk_limits=risk_limits or {}, starter_key=starter_key,
+            timeframe=timeframe, venue=venue, data_source=data_source, risk_limits=risk_limits, starter_key=starter_key,
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         audit_record(action="bot.create", resource_type="bot", resource_id=bot.id, actor=actor,
@@ -42,6 +45,8 @@ def bot_update(*, bot_id: int, actor, changes: Mapping[str, Any]) -> Bot:
     if unknown:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
                                 details={name: ["This field cannot be changed."] for name in sorted(unknown)})
+    if "risk_limits" in changes:
+        _validated_risk_limits(changes["risk_limits"])
     with transaction.atomic():
         bot = _locked_bot(bot_id)
         if bot.stage == Stage.RETIRED:

@@ -1,0 +1,140 @@
+"""Circuit breakers: kill a bot that keeps failing or loses more than it may, record why, and alert.
+
+Two triggers share one way out (:func:`trip_circuit_breaker`): the tick's consecutive-error count
+(``TICK_MAX_CONSECUTIVE_ERRORS``, checked in execution.tick) and the drawdown limit checked here every minute by
+beat. A trip kills the bot through the bots kill service (actor ``circuit_breaker``; the kill cancels its open
+orders through the OMS), opens a ``RiskIncident`` of kind ``circuit_breaker`` and alerts through
+``controlplane.alerts`` once committed.
+
+Drawdown: a bot's equity is its realized PnL (after fees) plus its open positions marked at their instrument's
+latest complete bar (``execution.positions.bot_equity``); its high-water mark is kept in ``EquityWatermark``.
+When the peak minus the equity exceeds the bot's ``risk_limits.max_drawdown`` (an amount in the account currency),
+the breaker trips. An open position without any bar has no mark: the bot is skipped and a warning says so, never
+marked at a made-up price.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from bots.models import Bot, Stage
+from bots.services import bot_kill
+from controlplane import tenancy
+from controlplane.alerts import alert
+from controlplane.models import Tenant
+from controlplane.services import audit_record
+from controlplane.trace import current_trace_id
+from execution.models import EquityWatermark, RiskIncident
+from execution.positions import bot_equity
+from execution.risk_state import InvalidRiskLimits, limits_from_json
+
+logger = logging.getLogger(__name__)
+
+CIRCUIT_BREAKER = "circuit_breaker"
+
+
+def trip_circuit_breaker(*, bot_id: int, trigger: str, reason: str, values: dict) -> RiskIncident | None:
+    """Kill the bot, open a circuit-breaker incident and alert. A bot already killed is left as it is (None)."""
+    with transaction.atomic():
+        bot = Bot.objects.select_for_update().filter(pk=bot_id).first()
+        if bot is None or bot.killed:
+            return None
+        bot_kill(bot_id=bot_id, actor=None, actor_name=CIRCUIT_BREAKER, reason=reason)
+        details = {"trigger": trigger, "reason": reason, **values}
+        incident = RiskIncident.objects.create(bot_id=bot_id, kind=CIRCUIT_BREAKER, details=details,
+                                               trace_id=current_trace_id())
+        audit_record(action="risk_incident.open", resource_type="risk_incident", resource_id=incident.pk,
+                     actor_name=CIRCUIT_BREAKER, after={"kind": CIRCUIT_BREAKER, "bot_id": bot_id, **details})
+        transaction.on_commit(lambda: alert(
+            event="circuit_breaker.tripped", message=f"circuit breaker killed bot {bot.name}: {reason}",
+            tenant_id=bot.tenant_id, bot_id=bot_id, incident_id=incident.pk, trigger=trigger, values=values))
+    return incident
+
+
+def _max_drawdown(bot: Bot) -> Decimal | None:
+    return limits_from_json(bot.risk_limits).max_drawdown
+
+
+def check_drawdown(*, bot_id: int, now: datetime) -> str:
+    """Mark one bot, move its high-water mark, and trip the breaker past its ``max_drawdown``.
+
+    Returns what happened: ``tripped``, ``within_limit``, ``no_mark``, ``invalid_limit`` or ``not_checked`` (no
+    limit, killed, retired or gone). Safe to run twice: the same marks move nothing, and a killed bot is skipped.
+    """
+    with transaction.atomic():
+        bot = Bot.objects.select_for_update().filter(pk=bot_id).first()
+        if bot is None or bot.killed or bot.stage == Stage.RETIRED:
+            return "not_checked"
+        try:
+            limit = _max_drawdown(bot)
+        except InvalidRiskLimits as exc:
+            # The risk engine already halts a scope whose limits cannot be read; the breaker cannot measure.
+            logger.error("drawdown breaker: unreadable risk limits, bot not checked",
+                         extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "error": str(exc)})
+            return "invalid_limit"
+        if limit is None:
+            return "not_checked"
+        equity = bot_equity(bot_id=bot.id, as_of=now)
+        if equity.total is None:
+            logger.warning("drawdown breaker: no bar to mark an open position, drawdown not measured",
+                           extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "unmarked": list(equity.unmarked),
+                                  "as_of": now.isoformat(), "max_drawdown": str(limit)})
+            return "no_mark"
+        watermark = EquityWatermark.objects.select_for_update().filter(bot=bot).first()
+        if watermark is None:
+            watermark = EquityWatermark(bot=bot, peak_equity=equity.total, peak_at=now)
+        elif watermark.tripped_at is not None:  # unkilled since the trip: a new peak from here
+            watermark.peak_equity, watermark.peak_at, watermark.tripped_at = equity.total, now, None
+        elif equity.total > watermark.peak_equity:
+            watermark.peak_equity, watermark.peak_at = equity.total, now
+        watermark.equity, watermark.marked_at, watermark.marks = equity.total, now, equity.marks
+        drawdown = watermark.peak_equity - equity.total
+        breached = drawdown > limit
+        if breached:
+            watermark.tripped_at = now
+        watermark.save()
+        if not breached:
+            return "within_limit"
+        values = {"equity": str(equity.total), "peak_equity": str(watermark.peak_equity),
+                  "peak_at": watermark.peak_at.isoformat(), "drawdown": str(drawdown), "max_drawdown": str(limit),
+                  "realized_pnl": str(equity.realized), "unrealized_pnl": str(equity.unrealized),
+                  "marks": equity.marks}
+        trip_circuit_breaker(
+            bot_id=bot.id, trigger="max_drawdown", values=values,
+            reason=(f"circuit breaker: drawdown {drawdown} exceeds max_drawdown {limit} "
+                    f"(equity {equity.total}, peak {watermark.peak_equity})"))
+    return "tripped"
+
+
+def drawdown_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
+    """Check every unkilled bot of the tenant in context that has a ``max_drawdown``, one transaction each."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        bot_ids = list(Bot.objects.filter(killed=False, risk_limits__has_key="max_drawdown")
+                       .exclude(stage=Stage.RETIRED).order_by("id").values_list("id", flat=True))
+    counts: Counter = Counter()
+    for bot_id in bot_ids:
+        try:
+            counts[check_drawdown(bot_id=bot_id, now=now)] += 1
+        except Exception:  # one bot's failure must not leave the others unguarded
+            logger.exception("drawdown breaker failed for bot", extra={"bot_id": bot_id})
+            counts["error"] += 1
+    return dict(counts)
+
+
+def drawdown_sweep(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
+    """The drawdown breaker over every active tenant, one tenant context at a time."""
+    now = now or timezone.now()
+    results = {}
+    for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("id").values_list("id", flat=True):
+        with tenancy.tenant_context(tenant_id):
+            counts = drawdown_sweep_tenant(now=now)
+        if counts:
+            results[tenant_id] = counts
+    return results
