@@ -28,7 +28,7 @@ class BacktestCreateSerializer(serializers.Serializer):
     strategy = serializers.CharField(required=False)
     parameters = serializers.DictField(required=False)
     instruments = serializers.ListField(child=serializers.CharField(), required=False)
-    timeframe = serializers.CharField()
+    timeframe = serializers.CharField(required=False, help_text="Defaults to the bot's timeframe with bot_id.")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     fill_model = serializers.DictField(required=False)
@@ -41,6 +41,8 @@ class BacktestCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({"strategy": ["Give a strategy or a bot_id."]})
         if "bot_id" not in attrs and not attrs.get("instruments"):
             raise serializers.ValidationError({"instruments": ["Give at least one instrument."]})
+        if "bot_id" not in attrs and not attrs.get("timeframe"):
+            raise serializers.ValidationError({"timeframe": ["Give a timeframe or a bot_id."]})
         return attrs
 
 
