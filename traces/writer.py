@@ -33,7 +33,7 @@ CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
 _MOVE = f"""
 INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
 SELECT %s, now(), {", ".join(COLUMNS)} FROM {_STAGE}
-ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_per_bar DO NOTHING
+ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING
 """
 
 
