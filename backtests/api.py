@@ -28,7 +28,7 @@ class BacktestCreateSerializer(serializers.Serializer):
     strategy = serializers.CharField(required=False)
     parameters = serializers.DictField(required=False)
     instruments = serializers.ListField(child=serializers.CharField(), required=False)
-    timeframe = serializers.CharField()
+    timeframe = serializers.CharField(required=False, help_text="Defaults to the bot's timeframe with bot_id.")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     fill_model = serializers.DictField(required=False)
@@ -41,6 +41,8 @@ class BacktestCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({"strategy": ["Give a strategy or a bot_id."]})
         if "bot_id" not in attrs and not attrs.get("instruments"):
             raise serializers.ValidationError({"instruments": ["Give at least one instrument."]})
+        if "bot_id" not in attrs and not attrs.get("timeframe"):
+            raise serializers.ValidationError({"timeframe": ["Give a timeframe or a bot_id."]})
         return attrs
 
 
@@ -121,7 +123,7 @@ class MatrixCreateSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=["grid", "random"])
     samples = serializers.IntegerField(required=False, allow_null=True, default=None)
     seed = serializers.IntegerField(required=False, default=0)
-    instruments = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=1)
+    instruments = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=20)
     timeframe = serializers.CharField()
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
@@ -136,7 +138,7 @@ class MatrixResultSerializer(serializers.ModelSerializer):
     class Meta:
         model = MatrixResult
         fields = ["index", "parameters", "parameters_hash", "classification", "score", "in_sample",
-                  "out_of_sample", "classification_reasons"]
+                  "out_of_sample", "walk_forward", "folds", "classification_reasons"]
 
 
 class MatrixSerializer(serializers.ModelSerializer):
@@ -146,10 +148,13 @@ class MatrixSerializer(serializers.ModelSerializer):
         model = BacktestMatrix
         fields = ["id", "strategy", "base_parameters", "space", "mode", "samples", "seed", "instruments", "timeframe",
                   "range_start", "range_end", "split_at", "walk_forward_folds", "fill_model", "starting_capital",
-                  "status", "progress", "sets_total", "sets_done", "chunks_total", "chunks_done", "error_code",
+                  "status", "progress", "sets_total", "sets_done", "folds_total", "folds_done", "chunks_total",
+                  "chunks_done", "error_code",
                   "error_message", "trace_id", "created_by", "created_at", "finished_at"]
 
     def get_progress(self, matrix) -> float | None:
+        if matrix.folds_total:
+            return round(matrix.folds_done / matrix.folds_total, 4)
         return round(matrix.sets_done / matrix.sets_total, 4) if matrix.sets_total else None
 
 
@@ -173,7 +178,8 @@ class MatrixListCreateView(generics.ListAPIView):
 
 
 class MatrixDetailView(APIView):
-    """Progress and the results ranked by out-of-sample Sharpe, in-sample and out-of-sample side by side."""
+    """Progress and the results ranked by out-of-sample Sharpe (with walk-forward folds: the folds' mean), in-sample
+    and out-of-sample side by side."""
 
     @extend_schema(responses={200: MatrixSerializer})
     def get(self, request, pk: int):
@@ -201,7 +207,7 @@ class LabCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     hypothesis = serializers.CharField()
     strategy = serializers.CharField()
-    instruments = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=1)
+    instruments = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=20)
     timeframe = serializers.CharField()
     parameter_space = serializers.DictField()
     mode = serializers.ChoiceField(choices=["grid", "random"], default="grid")

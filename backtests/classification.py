@@ -60,9 +60,11 @@ def _check(name, value, pass_bound, marginal_bound, *, higher_is_better=True) ->
 
 
 def classify(
-    metrics: dict, *, thresholds: BacktestThresholds = BacktestThresholds(), oos_metrics: dict | None = None
+    metrics: dict, *, thresholds: BacktestThresholds = BacktestThresholds(), oos_metrics: dict | None = None,
+    walk_forward: dict | None = None,
 ) -> tuple[Classification, list[dict]]:
-    """Classify in-sample ``metrics`` (and the out-of-sample / in-sample Sharpe ratio when ``oos_metrics`` given)."""
+    """Classify in-sample ``metrics`` (and the out-of-sample / in-sample Sharpe ratio when ``oos_metrics`` given,
+    and the walk-forward folds' mean OOS / mean IS Sharpe ratio when ``walk_forward`` is given)."""
     t = thresholds
     reasons = [
         _check("number_of_trades", metrics.get("number_of_trades"), t.min_trades, t.marginal_min_trades),
@@ -76,5 +78,8 @@ def classify(
         ratio = oos_sharpe / is_sharpe if is_sharpe and oos_sharpe is not None and is_sharpe > 0 else None
         reasons.append(_check("oos_is_sharpe_ratio", ratio, t.min_oos_is_sharpe_ratio,
                               t.marginal_min_oos_is_sharpe_ratio))
+    if walk_forward is not None:
+        reasons.append(_check("walk_forward_oos_is_sharpe_ratio", walk_forward.get("oos_is_sharpe_ratio"),
+                              t.min_oos_is_sharpe_ratio, t.marginal_min_oos_is_sharpe_ratio))
     worst = max((Classification(r["result"]) for r in reasons), key=_ORDER.__getitem__)
     return worst, reasons

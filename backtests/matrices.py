@@ -3,13 +3,21 @@
 Every set runs in-sample (before ``split_at``) and out-of-sample (from it) on the same stored bars; the
 classification reads both (the out-of-sample / in-sample Sharpe ratio is one of its checks), and results rank by
 out-of-sample Sharpe, because in-sample rank is what overfitting inflates.
+
+Walk-forward (``walk_forward_folds`` = N > 0), rolling: the range is cut into N+1 consecutive windows of equal
+time; fold k (1..N) runs in-sample on window k-1 and out-of-sample on window k. Each set stores every fold's metrics,
+ranks by the folds' mean out-of-sample Sharpe, and its classification adds the check mean OOS Sharpe / mean IS
+Sharpe (a fold without a Sharpe makes the mean None: fail closed).
+
+Over several instruments each set runs on every instrument, and the metrics are those of the combined account (one
+capital, each instrument's PnL added), as a backtest run over the same instruments reports them.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -22,15 +30,50 @@ from backtests.classification import classify
 from backtests.data import find_gaps, load_bars
 from backtests.metrics import TradeResult, compute_metrics
 from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, MatrixResult, RunStatus
-from backtests.services import _invalid, run_engine, tenant_thresholds, validated_config
+from backtests.services import (
+    InstrumentRun,
+    _invalid,
+    combined_equity,
+    run_engine,
+    tenant_thresholds,
+    validated_config,
+)
 from bots.strategies import Bars, StrategyParameterError, get_strategy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.fills import FillModel
-from execution.models import Instrument
+from execution.models import Bar, Instrument
+from execution.timeframes import timeframe_delta
 
 MAX_SETS = 10_000
+MAX_FOLDS = 20
+MIN_WINDOW_BARS = 2  # the engine needs two bars to decide and fill
+
+
+def fold_windows(*, start: datetime, end: datetime, folds: int) -> list[dict]:
+    """Rolling walk-forward: [start, end) in folds+1 equal windows; fold k trains on window k-1, tests on window k.
+    Windows are half-open on bar open times."""
+    edges = [start + (end - start) * k / (folds + 1) for k in range(folds + 2)]
+    return [{"fold": k, "in_sample_start": edges[k - 1], "in_sample_end": edges[k], "out_of_sample_start": edges[k],
+             "out_of_sample_end": edges[k + 1]} for k in range(1, folds + 1)]
+
+
+def _check_fold_bars(*, instruments: list[str], timeframe: str, start: datetime, end: datetime, folds: int) -> None:
+    """Refuse a fold count that leaves a window with fewer than two stored bars of some instrument."""
+    windows = fold_windows(start=start, end=end, folds=folds)
+    edges = [(w["in_sample_start"], w["in_sample_end"]) for w in windows] + [
+        (windows[-1]["out_of_sample_start"], windows[-1]["out_of_sample_end"])]
+    last_open = end - timeframe_delta(timeframe)  # load_bars keeps bars complete within the range
+    for instrument in Instrument.objects.filter(symbol__in=instruments).order_by("symbol"):
+        stored = Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts__gte=start, ts__lte=last_open)
+        for lo, hi in edges:
+            count = stored.filter(ts__gte=lo, ts__lt=hi).count()
+            if count < MIN_WINDOW_BARS:
+                raise _invalid("walk_forward_folds",
+                               f"With {folds} folds the window {lo.isoformat()} – {hi.isoformat()} has {count} "
+                               f"stored {timeframe} bars of {instrument.symbol}; each window needs at least "
+                               f"{MIN_WINDOW_BARS}. Use fewer folds or a longer range.")
 
 
 def expand_sets(*, strategy: str, base: dict, space: dict, mode: str, samples: int | None, seed: int) -> list[dict]:
@@ -91,12 +134,15 @@ def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: 
                   starting_capital: Decimal = Decimal("100000"), walk_forward_folds: int = 0) -> BacktestMatrix:
     if mode not in BacktestMatrix.Mode.values:
         raise _invalid("mode", f"One of {', '.join(BacktestMatrix.Mode.values)}.")
-    if walk_forward_folds:
-        raise _invalid("walk_forward_folds", "Walk-forward folds are not implemented yet; use 0.")
+    if not 0 <= walk_forward_folds <= MAX_FOLDS:
+        raise _invalid("walk_forward_folds", f"Between 0 (no walk-forward) and {MAX_FOLDS}.")
     validated_config(strategy=strategy, parameters=base_parameters, instruments=instruments, timeframe=timeframe,
                      start=start, end=end, fill_model=fill_model)
     if not start < split_at < end:
         raise _invalid("split_at", "Must fall strictly inside the range (in-sample before, out-of-sample after).")
+    if walk_forward_folds:
+        _check_fold_bars(instruments=instruments, timeframe=timeframe, start=start, end=end,
+                         folds=walk_forward_folds)
     sets = expand_sets(strategy=strategy, base=base_parameters or {}, space=space, mode=mode, samples=samples,
                        seed=seed)
     chunk = settings.BACKTEST_MATRIX_CHUNK_SIZE
@@ -105,12 +151,13 @@ def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: 
         matrix = BacktestMatrix.objects.create(
             strategy=strategy, base_parameters=base_parameters or {}, space=space, mode=mode, samples=samples,
             seed=seed, instruments=instruments, timeframe=timeframe, range_start=start, range_end=end,
-            split_at=split_at, fill_model=fill_model or {}, starting_capital=starting_capital,
-            status=RunStatus.RUNNING, sets_total=len(sets), chunks_total=len(bounds),
+            split_at=split_at, walk_forward_folds=walk_forward_folds, fill_model=fill_model or {},
+            starting_capital=starting_capital, status=RunStatus.RUNNING, sets_total=len(sets),
+            folds_total=len(sets) * walk_forward_folds, chunks_total=len(bounds),
             trace_id=current_trace_id(), created_by=getattr(actor, "username", "system"))
         audit_record(action="backtest_matrix.create", resource_type="backtest_matrix", resource_id=matrix.id,
                      actor=actor, after={"strategy": strategy, "mode": mode, "sets": len(sets),
-                                         "chunks": len(bounds)})
+                                         "chunks": len(bounds), "walk_forward_folds": walk_forward_folds})
         matrix_id, tenant_id = matrix.id, matrix.tenant_id
 
         def send():
@@ -141,21 +188,53 @@ def matrix_cancel(*, matrix_id: int, actor) -> BacktestMatrix:
     return matrix
 
 
-def _slice(bars: Bars, mask: np.ndarray) -> Bars:
-    return Bars(*(getattr(bars, c)[mask] for c in ("ts", "open", "high", "low", "close", "volume")))
+def _utc64(at: datetime) -> np.datetime64:
+    return np.datetime64(at.astimezone(UTC).replace(tzinfo=None), "us")
 
 
-def evaluate(*, strategy: str, params: dict, bars: Bars, instrument: Instrument, model: FillModel,
-             capital: float, days_per_year: int) -> dict:
-    """Metrics of one parameter set on one stretch of bars (no traces, no equity curve: a matrix keeps numbers)."""
-    if len(bars) < 2:
+def _window(bars: Bars, lo: datetime | None, hi: datetime | None) -> Bars:
+    """The bars opening in [lo, hi) (a view: the timestamps are sorted)."""
+    ts = bars.ts.astype("datetime64[us]")
+    a = 0 if lo is None else int(np.searchsorted(ts, _utc64(lo), side="left"))
+    b = len(ts) if hi is None else int(np.searchsorted(ts, _utc64(hi), side="left"))
+    return Bars(*(getattr(bars, c)[a:b] for c in ("ts", "open", "high", "low", "close", "volume")))
+
+
+Legs = list[tuple[Instrument, Bars]]
+
+
+def evaluate(*, strategy: str, params: dict, legs: Legs, model: FillModel, capital: float,
+             days_per_year: int) -> dict:
+    """Metrics of one parameter set on one stretch of bars per instrument (no traces, no equity curve: a matrix
+    keeps numbers). Several instruments share the capital, as in a backtest run."""
+    if any(len(bars) < 2 for _, bars in legs):
         return {"number_of_trades": 0, "error": "fewer than two bars"}
-    result = run_engine(strategy_name=strategy, params=params, bars=bars, instrument=instrument, model=model,
-                        capital=capital)
+    runs = [InstrumentRun(instrument, bars, run_engine(strategy_name=strategy, params=params, bars=bars,
+                                                       instrument=instrument, model=model, capital=capital))
+            for instrument, bars in legs]
     trades = [TradeResult(pnl=t["pnl"], fees=t["fees"], slippage=t["slippage"], notional=t["notional"])
-              for t in result.trades if t["exit_bar"] is not None]
-    return compute_metrics(timestamps=bars.ts, equity=result.equity, trades=trades,
-                           exposure_flags=result.position != 0, days_per_year=days_per_year)
+              for r in runs for t in r.result.trades if t["exit_bar"] is not None]
+    if len(runs) == 1:
+        stamps, equity, exposed = runs[0].bars.ts, runs[0].result.equity, runs[0].result.position != 0
+    else:
+        stamps, equity, exposed = combined_equity(runs, capital)
+    return compute_metrics(timestamps=stamps, equity=equity, trades=trades, exposure_flags=exposed,
+                           days_per_year=days_per_year)
+
+
+def _mean(values: list) -> float | None:
+    return None if not values or any(v is None for v in values) else float(np.mean(values))
+
+
+def walk_forward_summary(folds: list[dict]) -> dict:
+    """The folds' aggregate the ranking and the classification read."""
+    is_sharpe = _mean([f["in_sample"].get("sharpe") for f in folds])
+    oos_sharpe = _mean([f["out_of_sample"].get("sharpe") for f in folds])
+    ratio = oos_sharpe / is_sharpe if is_sharpe is not None and oos_sharpe is not None and is_sharpe > 0 else None
+    return {"folds": len(folds), "mean_in_sample_sharpe": is_sharpe, "mean_out_of_sample_sharpe": oos_sharpe,
+            "oos_is_sharpe_ratio": ratio,
+            "out_of_sample_trades": sum(f["out_of_sample"].get("number_of_trades") or 0 for f in folds),
+            "out_of_sample_total_return": _mean([f["out_of_sample"].get("total_return") for f in folds])}
 
 
 def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
@@ -170,40 +249,58 @@ def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
     _, _, model = validated_config(strategy=matrix.strategy, parameters=matrix.base_parameters,
                                    instruments=matrix.instruments, timeframe=matrix.timeframe,
                                    start=matrix.range_start, end=matrix.range_end, fill_model=matrix.fill_model)
-    instrument = Instrument.objects.get(symbol=matrix.instruments[0])
-    bars = load_bars(instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start,
-                     end=matrix.range_end)
-    gaps = find_gaps(instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start,
-                     end=matrix.range_end, ts=bars.ts)
-    if gaps or len(bars) < 2:
+    by_symbol = {i.symbol: i for i in Instrument.objects.filter(symbol__in=matrix.instruments)}
+    legs, gaps = [], []
+    for symbol in matrix.instruments:
+        instrument = by_symbol[symbol]
+        bars = load_bars(instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start,
+                         end=matrix.range_end)
+        gaps += find_gaps(instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start,
+                          end=matrix.range_end, ts=bars.ts)
+        legs.append((instrument, bars))
+    if gaps or any(len(bars) < 2 for _, bars in legs):
         _matrix_fail(matrix_id, ErrorCode.BACKTEST_DATA_GAPS if gaps else ErrorCode.BACKTEST_NO_DATA,
                      f"{len(gaps)} gaps in the stored bars" if gaps else "no stored bars in the range")
         return 0
-    split = np.datetime64(matrix.split_at.replace(tzinfo=None), "us")
-    in_sample = _slice(bars, bars.ts.astype("datetime64[us]") < split)
-    out_sample = _slice(bars, bars.ts.astype("datetime64[us]") >= split)
+
+    def cut(lo, hi) -> Legs:
+        return [(instrument, _window(bars, lo, hi)) for instrument, bars in legs]
+
+    in_sample, out_sample = cut(None, matrix.split_at), cut(matrix.split_at, None)
+    windows = fold_windows(start=matrix.range_start, end=matrix.range_end, folds=matrix.walk_forward_folds) \
+        if matrix.walk_forward_folds else []
+    fold_legs = [(cut(w["in_sample_start"], w["in_sample_end"]), cut(w["out_of_sample_start"], w["out_of_sample_end"]))
+                 for w in windows]
     thresholds = tenant_thresholds()
-    days = 365 if instrument.asset_class == Instrument.AssetClass.CRYPTO else 252
+    crypto = all(i.asset_class == Instrument.AssetClass.CRYPTO for i, _ in legs)
+    days = 365 if crypto else 252
     rows = []
     for offset, params in enumerate(sets):
-        common = dict(strategy=matrix.strategy, params=params, instrument=instrument, model=model,
-                      capital=float(matrix.starting_capital), days_per_year=days)
-        is_metrics = evaluate(bars=in_sample, **common)
-        oos_metrics = evaluate(bars=out_sample, **common)
-        classification, reasons = classify(is_metrics, thresholds=thresholds, oos_metrics=oos_metrics)
+        common = dict(strategy=matrix.strategy, params=params, model=model, capital=float(matrix.starting_capital),
+                      days_per_year=days)
+        is_metrics = evaluate(legs=in_sample, **common)
+        oos_metrics = evaluate(legs=out_sample, **common)
+        folds = [{**{k: v.isoformat() if isinstance(v, datetime) else v for k, v in w.items()},
+                  "in_sample": evaluate(legs=fold_is, **common), "out_of_sample": evaluate(legs=fold_oos, **common)}
+                 for w, (fold_is, fold_oos) in zip(windows, fold_legs)]
+        summary = walk_forward_summary(folds) if folds else {}
+        classification, reasons = classify(is_metrics, thresholds=thresholds, oos_metrics=oos_metrics,
+                                           walk_forward=summary or None)
         rows.append(MatrixResult(
             tenant_id=matrix.tenant_id, matrix_id=matrix_id, index=first + offset, parameters=params,
             parameters_hash=get_strategy(matrix.strategy).parameters_hash(params), in_sample=is_metrics,
-            out_of_sample=oos_metrics, classification=str(classification), classification_reasons=reasons,
-            score=oos_metrics.get("sharpe")))
+            out_of_sample=oos_metrics, folds=folds, walk_forward=summary, classification=str(classification),
+            classification_reasons=reasons,
+            score=summary["mean_out_of_sample_sharpe"] if folds else oos_metrics.get("sharpe")))
     with transaction.atomic():
         matrix = BacktestMatrix.objects.select_for_update().get(pk=matrix_id)
         if matrix.status != RunStatus.RUNNING:
             return 0
         created = MatrixResult.objects.bulk_create(rows, ignore_conflicts=True)
         matrix.sets_done = F("sets_done") + len(rows)
+        matrix.folds_done = F("folds_done") + len(rows) * matrix.walk_forward_folds
         matrix.chunks_done = F("chunks_done") + 1
-        matrix.save(update_fields=["sets_done", "chunks_done"])
+        matrix.save(update_fields=["sets_done", "folds_done", "chunks_done"])
         matrix.refresh_from_db()
         if matrix.chunks_done >= matrix.chunks_total:
             matrix.status, matrix.finished_at = RunStatus.FINISHED, timezone.now()

@@ -96,6 +96,8 @@ class BacktestMatrix(TenantOwnedModel):
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     sets_total = models.PositiveIntegerField(default=0)
     sets_done = models.PositiveIntegerField(default=0)
+    folds_total = models.PositiveIntegerField(default=0, help_text="Sets × walk-forward folds.")
+    folds_done = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True)
@@ -118,10 +120,12 @@ class MatrixResult(TenantOwnedModel):
     parameters_hash = models.CharField(max_length=64)
     in_sample = models.JSONField(default=dict)
     out_of_sample = models.JSONField(default=dict)
-    folds = models.JSONField(default=list, blank=True)
+    folds = models.JSONField(default=list, blank=True, help_text="Per walk-forward fold: windows, IS and OOS metrics.")
+    walk_forward = models.JSONField(default=dict, blank=True, help_text="The folds' aggregate (mean Sharpes, ratio).")
     classification = models.CharField(max_length=10)
     classification_reasons = models.JSONField(default=list)
-    score = models.FloatField(null=True, help_text="Ranking key: out-of-sample Sharpe (None ranks last).")
+    score = models.FloatField(null=True, help_text="Ranking key: out-of-sample Sharpe, or with walk-forward folds "
+                                                   "the folds' mean out-of-sample Sharpe (None ranks last).")
 
     class Meta:
         ordering = ["matrix", "index"]

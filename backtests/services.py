@@ -105,11 +105,13 @@ def thresholds_update(*, actor, overrides: dict) -> ClassificationSettings:
 
 
 def backtest_create(*, actor, bot_id: int | None = None, strategy: str | None = None, parameters: dict | None = None,
-                    instruments: list[str] | None = None, timeframe: str, start: datetime, end: datetime,
+                    instruments: list[str] | None = None, timeframe: str | None = None, start: datetime,
+                    end: datetime,
                     fill_model: dict | None = None, starting_capital: Decimal = Decimal("100000"),
                     gap_policy: str = GapPolicy.REFUSE, purpose: str = BacktestRun.Purpose.MANUAL,
                     actor_name: str | None = None) -> BacktestRun:
-    """A run and its BACKTEST job, enqueued on commit. With ``bot_id`` the bot's current configuration is used."""
+    """A run and its BACKTEST job, enqueued on commit. With ``bot_id`` the bot's current configuration is used:
+    its strategy and parameters always, its instruments and timeframe unless the request names others."""
     with transaction.atomic():
         bot = None
         if bot_id is not None:
@@ -118,6 +120,7 @@ def backtest_create(*, actor, bot_id: int | None = None, strategy: str | None = 
                 raise _invalid("bot_id", f"No bot {bot_id}.")
             strategy, parameters = bot.strategy, bot.parameters
             instruments = instruments or bot.instruments
+            timeframe = timeframe or bot.timeframe
         if not strategy:
             raise _invalid("strategy", "Give a strategy or a bot_id.")
         if starting_capital is None or starting_capital <= 0:
@@ -125,7 +128,7 @@ def backtest_create(*, actor, bot_id: int | None = None, strategy: str | None = 
         if gap_policy not in GapPolicy.values:
             raise _invalid("gap_policy", f"One of {', '.join(GapPolicy.values)}.")
         clean, params_hash, _ = validated_config(strategy=strategy, parameters=parameters,
-                                                 instruments=list(instruments or []), timeframe=timeframe,
+                                                 instruments=list(instruments or []), timeframe=timeframe or "",
                                                  start=start, end=end, fill_model=fill_model)
         run = BacktestRun.objects.create(
             bot=bot, purpose=purpose, strategy=strategy, parameters=clean, parameters_hash=params_hash,

@@ -26,7 +26,7 @@ django.setup()
 import numpy as np  # noqa: E402
 
 from backtests.classification import classify  # noqa: E402
-from backtests.matrices import _slice, evaluate, expand_sets  # noqa: E402
+from backtests.matrices import evaluate, expand_sets  # noqa: E402
 from bots.strategies import Bars  # noqa: E402
 from execution.fills import FillModel  # noqa: E402
 from execution.models import Instrument  # noqa: E402
@@ -34,6 +34,7 @@ from execution.models import Instrument  # noqa: E402
 N = int(os.environ.get("BENCH_BARS", 100_000))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
 CHUNK = int(os.environ.get("BENCH_CHUNK", 25))
+COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 
 
 def make_bars(n: int) -> Bars:
@@ -51,14 +52,14 @@ SETS = expand_sets(strategy="ma_crossover", base={}, mode="random", samples=1100
 
 def run_chunk(bounds: tuple[int, int]) -> int:
     bars = make_bars(N)  # each worker reads its bars once per chunk, as a Celery chunk does
-    split = bars.ts[int(N * 0.7)]
-    in_sample, out_sample = _slice(bars, bars.ts < split), _slice(bars, bars.ts >= split)
+    cut = int(N * 0.7)
     instrument = Instrument(symbol="ES", tick_size=Decimal("0.25"), multiplier=Decimal("50"), asset_class="future")
+    in_sample = [(instrument, Bars(*(getattr(bars, c)[:cut] for c in COLUMNS)))]
+    out_sample = [(instrument, Bars(*(getattr(bars, c)[cut:] for c in COLUMNS)))]
     model = FillModel(slippage_ticks=1, fee_per_unit=Decimal("2.5"))
     for params in SETS[bounds[0]:bounds[1]]:
-        common = dict(strategy="ma_crossover", params=params, instrument=instrument, model=model, capital=1e6,
-                      days_per_year=252)
-        is_m, oos_m = evaluate(bars=in_sample, **common), evaluate(bars=out_sample, **common)
+        common = dict(strategy="ma_crossover", params=params, model=model, capital=1e6, days_per_year=252)
+        is_m, oos_m = evaluate(legs=in_sample, **common), evaluate(legs=out_sample, **common)
         classify(is_m, oos_metrics=oos_m)
     return bounds[1] - bounds[0]
 

@@ -1,8 +1,9 @@
-"""Why a bot traded, or why it did not: exactly one trace per bot per tick.
+"""Why a bot traded, or why it did not: exactly one trace per bot per instrument per tick.
 
-One table holds both kinds so that the database itself enforces "exactly one per bot per bar" (a unique
-constraint) and a re-run of the same tick inserts nothing (ON CONFLICT DO NOTHING). ``DecisionTrace`` and
-``NoTradeTrace`` are the two views of it the rest of the code and the API speak of.
+One table holds both kinds so that the database itself enforces "exactly one per bot per instrument per bar" (a
+unique constraint: a bot on two instruments ticks once per instrument, and a backtest traces each instrument) and
+a re-run of the same tick inserts nothing (ON CONFLICT DO NOTHING). ``DecisionTrace`` and ``NoTradeTrace`` are the
+two views of it the rest of the code and the API speak of.
 
 Bot and intent ids are plain integers, not foreign keys: traces sit below ``bots`` and ``execution`` in the
 dependency order, and at thousands of rows a second a foreign-key check per row is not worth its cost.
@@ -60,8 +61,8 @@ class TickTrace(TenantOwnedModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "bot_id", "bar_ts", "context", "run_ref"],
-                name="ticktrace_one_per_bot_per_bar",
+                fields=["tenant", "bot_id", "instrument", "bar_ts", "context", "run_ref"],
+                name="ticktrace_one_per_bot_instrument_bar",
                 nulls_distinct=False,
             ),
             models.CheckConstraint(

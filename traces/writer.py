@@ -36,7 +36,7 @@ _MOVE = f"""
 WITH staged AS (DELETE FROM {_STAGE} RETURNING *)
 INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
 SELECT %s, now(), {", ".join(COLUMNS)} FROM staged
-ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_per_bar DO NOTHING
+ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING
 """
 
 

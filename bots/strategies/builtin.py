@@ -59,27 +59,35 @@ class MovingAverageCrossover(Strategy):
         if n < slow:
             return targets
         sums = np.concatenate(([0.0], np.cumsum(close)))
-        idx = np.arange(slow - 1, n)
-        fast_ma = (sums[idx + 1] - sums[idx + 1 - fast]) / fast
-        slow_ma = (sums[idx + 1] - sums[idx + 1 - slow]) / slow
-        diff = fast_ma - slow_ma
-        signal = np.sign(diff)
-        tolerance = 1e-9 * np.maximum(np.abs(slow_ma), 1.0) + 1e-12 * np.abs(sums[idx + 1])
+        window_end = sums[slow:]  # slices, not index arrays: bar i's window sums end at sums[i + 1]
+        fast_ma = (window_end - sums[slow - fast:n + 1 - fast]) / fast
+        slow_ma = (window_end - sums[:n + 1 - slow]) / slow
+        diff = np.subtract(fast_ma, slow_ma, out=fast_ma)
+        # One bound for the whole series, at least each bar's own (1e-9 of the mean, 1e-12 of the running sum):
+        # a wider net only sends more bars to the exact check below.
+        tolerance = 1e-9 * max(float(np.abs(slow_ma).max()), 1.0) + 1e-12 * float(np.abs(sums).max())
         close_calls = np.flatnonzero(np.abs(diff) <= tolerance)
         if close_calls.size:
             # Row-wise means over sliding windows reduce each contiguous row as np.mean of a slice does.
-            ends = idx[close_calls]
-            windows = np.lib.stride_tricks.sliding_window_view(close, slow)[ends - slow + 1]
+            windows = np.lib.stride_tricks.sliding_window_view(close, slow)[close_calls]
             exact_fast = np.mean(windows[:, slow - fast:], axis=1)
             exact_slow = np.mean(windows, axis=1)
-            signal[close_calls] = np.sign(exact_fast - exact_slow)
+            diff[close_calls] = exact_fast - exact_slow
         size = params["size"]
         short = -size if params["allow_short"] else 0.0
-        level = np.where(signal > 0, size, np.where(signal < 0, short, np.nan))
-        # HOLD keeps the previous target (the position); the position starts flat.
-        valid = ~np.isnan(level)
-        last = np.maximum.accumulate(np.where(valid, np.arange(len(level)), -1))
-        held = np.where(last >= 0, level[np.maximum(last, 0)], 0.0)
+        held = np.where(diff > 0, size, short)
+        # A tie (equal means) is HOLD: it keeps the previous target (the position), flat before the first signal.
+        hold = diff == 0
+        if not np.isfinite(sums[-1]):  # a NaN close: neither comparison of _decide holds, so HOLD
+            hold |= np.isnan(diff)
+        ties = np.flatnonzero(hold)
+        if ties.size > 10_000:  # a Python pass over a few ties beats four passes over the series
+            decided = np.where(hold, -1, np.arange(len(held)))
+            last = np.maximum.accumulate(decided)
+            held = np.where(last >= 0, held[np.maximum(last, 0)], 0.0)
+        else:
+            for i in ties.tolist():
+                held[i] = held[i - 1] if i else 0.0
         targets[slow - 1:] = held
         return targets
 

@@ -152,6 +152,44 @@ def test_bot_backtest_pass_opens_the_gate_to_backtested(api_owner_a, tenant_a, b
     assert promoted.json()["stage"] == "BACKTESTED"
 
 
+def test_bot_backtest_takes_the_bots_timeframe_unless_the_request_names_one(api_owner_a, tenant_a, btc):
+    store_walk(btc, 300, timeframe="4h", base=30000.0, seed=4)
+    bot = api_owner_a.post("/api/bots", {"name": "b4h", "strategy": "ma_crossover", "timeframe": "4h",
+                                         "parameters": {"fast": 5, "slow": 20}, "instruments": ["BTC-USD"]},
+                           format="json").json()
+    span = {"start": START.isoformat(), "end": (START + timedelta(hours=4 * 300)).isoformat()}
+    created = api_owner_a.post("/api/backtests", {"bot_id": bot["id"], **span}, format="json")
+    assert created.status_code == 201, created.content
+    assert (created.json()["timeframe"], created.json()["strategy"]) == ("4h", "ma_crossover")
+    run, _ = _run_job(tenant_a, created.json()["id"])
+    assert (run.status, run.bars_total) == ("FINISHED", 300)
+
+    named = api_owner_a.post("/api/backtests", {"bot_id": bot["id"], "timeframe": "1h", **span}, format="json")
+    assert named.json()["timeframe"] == "1h"
+    no_bot = api_owner_a.post("/api/backtests", {k: v for k, v in _body().items() if k != "timeframe"},
+                              format="json")
+    assert (no_bot.status_code, no_bot.json()["details"]) == (400, {"timeframe": ["Give a timeframe or a bot_id."]})
+
+
+def test_two_instrument_backtest_traces_every_order_of_each_instrument(api_operator_a, tenant_a, btc):
+    eth = InstrumentFactory(symbol="ETH-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
+                            multiplier="1", calendar="24/7")
+    # The same walk on both: every decision of one falls on the same bar as the other's, the case that collided.
+    store_walk(btc, 600, timeframe="1h", base=30000.0, seed=4)
+    store_walk(eth, 600, timeframe="1h", base=30000.0, seed=4)
+    body = _body(instruments=["BTC-USD", "ETH-USD"], end=(START + timedelta(hours=600)).isoformat())
+    run, _ = _run_job(tenant_a, api_operator_a.post("/api/backtests", body, format="json").json()["id"])
+    assert (run.status, run.bars_total) == ("FINISHED", 1200), run.error_message
+    by_instrument = {s: [t for t in run.trades if t["instrument"] == s] for s in ("BTC-USD", "ETH-USD")}
+    assert len(by_instrument["BTC-USD"]) == len(by_instrument["ETH-USD"]) > 5
+    assert run.metrics["number_of_trades"] == len(run.trades)
+    with tenancy.tenant_context(tenant_a.id), transaction.atomic():
+        traces = list(TickTrace.objects.filter(context="backtest", run_ref=run.id).values_list("instrument", "bar_ts"))
+    btc_traces = sorted(ts for symbol, ts in traces if symbol == "BTC-USD")
+    eth_traces = sorted(ts for symbol, ts in traces if symbol == "ETH-USD")
+    assert btc_traces == eth_traces and len(btc_traces) >= 2 * len(by_instrument["BTC-USD"]) - 1
+
+
 def test_default_thresholds_fail_a_short_run(api_owner_a, tenant_a, btc):
     store_walk(btc, 300, timeframe="1h", base=30000.0, seed=4)
     body = _body(end=(START + timedelta(hours=300)).isoformat())

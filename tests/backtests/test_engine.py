@@ -59,6 +59,24 @@ def test_vectorized_matches_reference_where_the_moving_averages_tie():
                                                                                              **kwargs))
 
 
+def test_vectorized_matches_reference_over_many_ties():
+    """Over ten thousand tied bars (flat stretches between moves) take the vectorized hold-forward path."""
+    strategy = get_strategy("ma_crossover")
+    clean = strategy.validate({"fast": 2, "slow": 5, "allow_short": True})
+    rng = np.random.default_rng(5)
+    levels = 100.0 + np.cumsum(rng.choice([-0.3, 0.2, 0.5, -0.6], 320))
+    close = np.concatenate([np.concatenate((np.full(40, level), level + 0.1 * np.arange(1, 4))) for level in levels])
+    means = np.lib.stride_tricks.sliding_window_view(close, 5)
+    assert np.count_nonzero(means[:, 3:].mean(axis=1) == means.mean(axis=1)) > 10_000
+    bars = Bars.from_columns(ts=np.arange(len(close)).astype("datetime64[m]"), open=close, high=close + 0.2,
+                             low=close - 0.2, close=close, volume=np.full(len(close), 10.0))
+    kwargs = dict(model=FillModel(), tick_size=Decimal("0.1"), multiplier=Decimal("1"), capital=1000.0)
+    vectorized = run_vectorized(strategy, clean, bars, **kwargs)
+    reference = run_reference(strategy, clean, bars, **kwargs)
+    assert len(reference.fills) > 300 and _fills(vectorized) == _fills(reference)
+    assert vectorized.no_trade == reference.no_trade
+
+
 def test_reference_fills_on_the_next_bar_open_and_accounts_by_hand():
     """Fast 1 / slow 2 on a hand series: the orders, fill prices, equity and the round trip, computed by hand."""
     strategy = get_strategy("ma_crossover")

@@ -6,7 +6,8 @@ import pytest
 from django.db import transaction
 
 from backtests import matrices
-from backtests.models import BacktestMatrix, MatrixResult
+from backtests.models import BacktestMatrix, BacktestRun, MatrixResult
+from bots import services as bot_services
 from controlplane import tenancy
 from tests.backtests.helpers import START, store_walk
 from tests.factories import InstrumentFactory
@@ -90,3 +91,111 @@ def test_cancel_stops_remaining_chunks_and_isolation(api_operator_a, api_viewer_
         with transaction.atomic():
             assert not MatrixResult.objects.filter(matrix_id=matrix_id).exists()
     assert api_viewer_a.get(f"/api/backtests/matrix/{matrix_id}").json()["status"] == "CANCELLED"
+
+
+def _run_all_chunks(tenant, matrix_id):
+    with tenancy.tenant_context(tenant.id):
+        with transaction.atomic():
+            matrix = BacktestMatrix.objects.get(pk=matrix_id)
+        for lo, hi in _chunks(matrix):
+            matrices.run_chunk(matrix_id=matrix_id, first=lo, stop=hi)
+
+
+def _backtest_metrics(api, tenant, body):
+    """The same set through POST /api/backtests, run as the worker runs it."""
+    run_id = api.post("/api/backtests", body, format="json").json()["id"]
+    with tenancy.tenant_context(tenant.id):
+        bot_services.job_execute(job_id=BacktestRun.objects.get(pk=run_id).job_id)
+        run = BacktestRun.objects.get(pk=run_id)
+    assert run.status == "FINISHED", run.error_message
+    return run.metrics
+
+
+def test_fold_windows_are_consecutive_equal_and_roll_forward():
+    windows = matrices.fold_windows(start=START, end=START + timedelta(hours=30), folds=2)
+    hours = [tuple((w[k] - START) / timedelta(hours=1) for k in ("in_sample_start", "in_sample_end",
+                                                                   "out_of_sample_start", "out_of_sample_end"))
+             for w in windows]
+    assert hours == [(0, 10, 10, 20), (10, 20, 20, 30)]
+    assert [w["fold"] for w in windows] == [1, 2]
+    uneven = matrices.fold_windows(start=START, end=START + timedelta(minutes=10), folds=2)
+    assert uneven[-1]["out_of_sample_end"] == START + timedelta(minutes=10)
+    assert uneven[0]["in_sample_end"] == START + timedelta(seconds=200)
+
+
+def test_walk_forward_stores_every_fold_and_ranks_by_the_folds_mean(api_operator_a, tenant_a, btc, settings):
+    settings.BACKTEST_MATRIX_CHUNK_SIZE = 3
+    store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
+    fill_model = {"slippage_bps": 1, "fee_bps": 2}
+    created = api_operator_a.post("/api/backtests/matrix", _body(walk_forward_folds=3, fill_model=fill_model),
+                                  format="json").json()
+    assert (created["sets_total"], created["folds_total"], created["progress"]) == (4, 12, 0.0)
+    _run_all_chunks(tenant_a, created["id"])
+    done = api_operator_a.get(f"/api/backtests/matrix/{created['id']}").json()
+    assert (done["status"], done["folds_done"], done["progress"]) == ("FINISHED", 12, 1.0)
+    for result in done["results"]:
+        folds = result["folds"]
+        assert [f["fold"] for f in folds] == [1, 2, 3]
+        assert [f["out_of_sample_start"] for f in folds] == [(START + timedelta(hours=h)).isoformat()
+                                                             for h in (300, 600, 900)]
+        summary = result["walk_forward"]
+        oos = [f["out_of_sample"]["sharpe"] for f in folds]
+        if None in oos:
+            assert summary["mean_out_of_sample_sharpe"] is None and result["score"] is None
+        else:
+            assert summary["mean_out_of_sample_sharpe"] == pytest.approx(sum(oos) / 3)
+            assert result["score"] == summary["mean_out_of_sample_sharpe"]
+        check = next(r for r in result["classification_reasons"] if r["check"] == "walk_forward_oos_is_sharpe_ratio")
+        assert check["value"] == summary["oos_is_sharpe_ratio"]
+    scores = [r["score"] for r in done["results"]]
+    ranked = [s for s in scores if s is not None]
+    assert ranked == sorted(ranked, reverse=True) and scores[:len(ranked)] == ranked
+    # A fold's out-of-sample numbers are those of a backtest of the same set over that fold's window.
+    best = done["results"][0]
+    fold = best["folds"][1]
+    expected = _backtest_metrics(api_operator_a, tenant_a, {
+        "strategy": "ma_crossover", "parameters": best["parameters"], "instruments": ["BTC-USD"], "timeframe": "1h",
+        "start": fold["out_of_sample_start"], "end": fold["out_of_sample_end"], "fill_model": fill_model})
+    assert fold["out_of_sample"]["number_of_trades"] == expected["number_of_trades"] > 0
+    assert fold["out_of_sample"]["end_equity"] == pytest.approx(expected["end_equity"])
+    assert fold["out_of_sample"]["sharpe"] == pytest.approx(expected["sharpe"])
+
+
+def test_a_fold_count_leaving_a_window_without_bars_is_refused(api_operator_a, tenant_a, btc):
+    store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
+    # Bars cover the first 1200 of 1600 hours: with 3 folds (4 windows of 400 h) the last window is empty.
+    body = _body(end=(START + timedelta(hours=1600)).isoformat(), walk_forward_folds=3)
+    response = api_operator_a.post("/api/backtests/matrix", body, format="json")
+    assert (response.status_code, response.json()["error_code"]) == (400, "VALIDATION_ERROR")
+    message = response.json()["details"]["walk_forward_folds"][0]
+    assert "has 0 stored 1h bars of BTC-USD" in message and (START + timedelta(hours=1200)).isoformat() in message
+    two_folds = api_operator_a.post("/api/backtests/matrix", _body(end=body["end"], walk_forward_folds=2),
+                                    format="json")
+    assert two_folds.status_code == 201, two_folds.content
+    too_many = api_operator_a.post("/api/backtests/matrix", _body(walk_forward_folds=21), format="json")
+    assert "walk_forward_folds" in too_many.json()["details"]
+    with tenancy.tenant_context(tenant_a.id), transaction.atomic():
+        assert BacktestMatrix.objects.count() == 1
+
+
+def test_matrix_over_two_instruments_reports_the_combined_account(api_operator_a, tenant_a, btc):
+    eth = InstrumentFactory(symbol="ETH-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
+                            multiplier="1", calendar="24/7")
+    store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
+    store_walk(eth, 1200, timeframe="1h", base=2000.0, seed=11)
+    body = _body(instruments=["BTC-USD", "ETH-USD"], space={"fast": [5], "slow": [20, 30]})
+    created = api_operator_a.post("/api/backtests/matrix", body, format="json")
+    assert created.status_code == 201, created.content
+    _run_all_chunks(tenant_a, created.json()["id"])
+    done = api_operator_a.get(f"/api/backtests/matrix/{created.json()['id']}").json()
+    assert (done["status"], len(done["results"])) == ("FINISHED", 2)
+    result = next(r for r in done["results"] if r["parameters"]["slow"] == 20)
+    combined = _backtest_metrics(api_operator_a, tenant_a, {
+        "strategy": "ma_crossover", "parameters": result["parameters"], "instruments": ["BTC-USD", "ETH-USD"],
+        "timeframe": "1h", "start": body["start"], "end": body["split_at"]})
+    btc_only = _backtest_metrics(api_operator_a, tenant_a, {
+        "strategy": "ma_crossover", "parameters": result["parameters"], "instruments": ["BTC-USD"],
+        "timeframe": "1h", "start": body["start"], "end": body["split_at"]})
+    assert result["in_sample"]["number_of_trades"] == combined["number_of_trades"] > btc_only["number_of_trades"]
+    for key in ("end_equity", "sharpe", "max_drawdown", "exposure", "fees_paid"):
+        assert result["in_sample"][key] == pytest.approx(combined[key]), key
