@@ -138,11 +138,12 @@ SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::json, b.risk_limits::j
        b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch,
        EXISTS (SELECT 1 FROM {TickTrace._meta.db_table} t
                 WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.bar_ts = %(bar_ts)s
-                  AND t.context = %(context)s AND <run_ref>),
+                  AND t.instrument = %(symbol)s AND t.context = %(context)s AND <run_ref>),
        EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
        EXISTS (SELECT 1 FROM {TenantKillSwitch._meta.db_table} WHERE tenant_id = %(tenant)s AND killed),
-       EXISTS (SELECT 1 FROM {Order._meta.db_table} WHERE tenant_id = %(tenant)s AND venue = ANY(%(sim_venues)s::text[])
-                AND instrument_id = %(instrument)s AND status = ANY(%(working)s::text[]))
+       EXISTS (SELECT 1 FROM {Order._meta.db_table}
+                WHERE tenant_id = %(tenant)s AND venue = ANY(%(sim_venues)s::text[])
+                  AND instrument_id = %(instrument)s AND status = ANY(%(working)s::text[]))
   FROM {Runner._meta.db_table} r JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
  WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
  ORDER BY b.id
@@ -170,8 +171,8 @@ def tenant_batch(*, instrument: Instrument, timeframe: str, bar_ts: datetime, co
     with connection.cursor() as cursor:
         cursor.execute(_TENANT_BATCH_SQL_FOR[(replay, run_ref is not None)], {
             "tenant": tenancy.require_tenant_id(), "running": Runner.Status.RUNNING, "mode": Runner.Mode.LIVE,
-            "timeframe": timeframe, "symbols": json.dumps([instrument.symbol]), "runner": replay_runner_id,
-            "bar_ts": bar_ts, "context": context, "run_ref": run_ref, "singleton": GlobalKillSwitch.SINGLETON_ID,
+            "timeframe": timeframe, "symbol": instrument.symbol, "symbols": json.dumps([instrument.symbol]),
+            "runner": replay_runner_id, "bar_ts": bar_ts, "context": context, "run_ref": run_ref, "singleton": GlobalKillSwitch.SINGLETON_ID,
             "sim_venues": list(settings.SIM_VENUE_FILL_MODELS), "instrument": instrument.id,
             "working": [Order.Status.WORKING, Order.Status.PARTIALLY_FILLED],
         })

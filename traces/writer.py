@@ -8,7 +8,6 @@ policy still checks. ``ON CONFLICT DO NOTHING`` makes a re-run of the same tick 
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,26 +66,13 @@ def _copy_values(row: TraceRow, default_trace_id: str) -> tuple:
     )
 
 
-def _ensure_stage(connection, cursor) -> None:
-    """Create the session's stage table once per database session. A table created in a transaction that rolls
-    back is gone again, so the session is marked as having it only once that transaction commits."""
-    session = connection.connection
-    if session in _sessions_with_stage:
-        return
-    cursor.execute(_CREATE_STAGE)
-    connection.on_commit(lambda: _sessions_with_stage.add(session))
-
-
-_sessions_with_stage: weakref.WeakSet = weakref.WeakSet()
-
-
 def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = "default") -> int:
     """Persist trace rows for the tenant in context; returns how many were new (re-runs return 0)."""
     tenant_id = require_tenant_id()
     default_trace_id = current_trace_id()
     connection = connections[using]
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        _ensure_stage(connection, cursor)
+        cursor.execute(_CREATE_STAGE)  # a no-op once the session has it; a rolled-back creation leaves none
         with cursor.cursor.copy(f"COPY {_STAGE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(_copy_values(row, default_trace_id))
