@@ -118,17 +118,30 @@ def _request(order: Order) -> VenueOrderRequest:
 
 
 def _place(order: Order) -> VenueOrderAck:
-    """One send; after an uncertain failure, look the order up instead of sending again."""
+    """One send; after an uncertain failure, look the order up instead of sending again. If the lookup cannot say
+    (not there yet, or the venue does not answer), the uncertain error stands: the order may still arrive."""
     adapter = adapter_for(order.venue, bot_id=order.bot_id)
     try:
         return adapter.place_order(_request(order))
     except VenueError as error:
         if not error.uncertain:
             raise
-        found = adapter.lookup_order(client_order_id=order.client_order_id)
+        try:
+            found = adapter.lookup_order(client_order_id=order.client_order_id)
+        except VenueError:
+            found = None
         if found is None:
             raise
         return found
+
+
+def _left_for_recovery(order: Order, error: VenueError) -> None:
+    """An uncertain send stays SUBMITTING (neither failed nor re-sent) until the recovery sweep finds it at the
+    venue or proves it absent; the clock for that starts now."""
+    with oms_writes():
+        Order.objects.filter(pk=order.pk, status=Order.Status.SUBMITTING, venue_order_id="").update(
+            error_code=str(error.code), updated_at=timezone.now(),
+            reason=f"uncertain: {error}"[:2000] + " (left for the recovery sweep; never re-sent)")
 
 
 def _record_ack(order: Order, ack: VenueOrderAck) -> None:
@@ -151,6 +164,9 @@ def _send(intent_id: int) -> None:
         try:
             ack = _place(order)
         except VenueError as error:
+            if error.uncertain:
+                _left_for_recovery(order, error)  # later legs wait: the intent stays ACCEPTED until resolved
+                return
             _leg_failed(intent_id, order, str(error.code), str(error))
             return
         with oms_writes():
