@@ -67,7 +67,7 @@ def oms_recover_all_tenants() -> int:
     return len(tenant_ids)
 
 
-@shared_task(name="execution.oms_recover", base=TenantTask, queue="oms", acks_late=True)
+@shared_task(name="execution.oms_recover", base=TenantTask, acks_late=True)
 def oms_recover(*, tenant_id: int) -> dict:
     """Resolve orders whose send was never recorded (looked up, never re-sent), then record live fills."""
     return {"unacknowledged": oms.resolve_unacknowledged_orders(), "fills": oms.sync_live_fills()}

@@ -196,3 +196,88 @@ def test_a_kill_cancels_the_bots_open_order_at_the_venue(tenant_a, owner_a, live
         assert AuditEvent.objects.filter(action="cancel_request.process", resource_id=str(request.id)).exists()
     assert order.status == Order.Status.CANCELLED and order.cancelled_at is not None
     assert request.status == CancelRequest.Status.DONE and request.result["orders_cancelled"] == 1
+
+
+def _tick_live_bot(tenant, bot):
+    from execution.tick import run_tick_batch
+    from tests.execution.conftest import T0
+    from tests.execution.helpers import store_bars
+    from traces.models import NoTradeTrace
+
+    es = es_instrument()
+    store_bars(es, T0, 30)
+    with tenancy.tenant_context(tenant.id):
+        Runner.objects.create(bot=bot, status=Runner.Status.RUNNING, started_by="test", started_at=T0,
+                              last_heartbeat_at=T0, trace_id="t-tick")
+    run_tick_batch(instrument=es, timeframe="1m", as_of=T0 + timedelta(minutes=30), sync_oms=True)
+    with tenancy.tenant_context(tenant.id):
+        return list(NoTradeTrace.objects.filter(bot_id=bot.id)), TradeIntent.objects.filter(bot=bot).count()
+
+
+def test_a_tick_on_a_live_bot_whose_venue_is_unreachable_is_a_no_trade_and_status_degrades(
+        tenant_a, live_bot, settings):
+    from controlplane.status import system_status
+    from integrations import services
+
+    settings.INTEGRATION_BASE_URLS = {"tradovate": "http://127.0.0.1:1"}  # nothing listens there
+    with tenancy.tenant_context(tenant_a.id):
+        assert services.verify_provider(provider="tradovate").error_code == "INTEGRATION_UNREACHABLE"
+    [trace], intents = _tick_live_bot(tenant_a, live_bot)
+    assert trace.reason_code == "INTEGRATION_MISSING" and intents == 0
+    assert [(b["provider"], b["code"]) for b in trace.details["blockers"]] == [("tradovate", "INTEGRATION_UNREACHABLE")]
+    with tenancy.tenant_context(tenant_a.id):
+        status = system_status()
+    assert status["status"] != "OK"
+    assert any("tradovate" in b["component"] and b["code"] == "INTEGRATION_UNREACHABLE"
+               and b["severity"] == "degrading" for b in status["blockers"])
+
+
+def test_a_venue_failing_since_its_last_verify_stops_the_tick_through_its_open_breaker(
+        tenant_a, live_bot, tradovate, settings):
+    from integrations import services
+    from integrations.clients import client_for
+    from integrations.clients.base import IntegrationError
+
+    serve_session(tradovate)
+    with tenancy.tenant_context(tenant_a.id):
+        assert services.verify_provider(provider="tradovate").status == "ok"
+        settings.INTEGRATION_BASE_URLS = {"tradovate": "http://127.0.0.1:1"}  # the venue goes away
+        settings.INTEGRATION_BREAKER_FAIL_MAX = 1
+        with pytest.raises(IntegrationError):
+            client_for("tradovate").positions()
+    [trace], intents = _tick_live_bot(tenant_a, live_bot)
+    assert trace.reason_code == "INTEGRATION_MISSING" and intents == 0
+    [blocker] = trace.details["blockers"]
+    assert blocker["code"] == "INTEGRATION_UNREACHABLE" and "circuit breaker is open" in blocker["message"]
+
+
+def test_a_live_start_is_refused_while_keys_are_missing_or_unverified(
+        tenant_a, owner_a, api_operator_a, tradovate, settings):
+    from integrations import services
+
+    es_instrument()
+    with tenancy.tenant_context(tenant_a.id):
+        bot = bot_services.bot_create(actor=owner_a, name="no-keys", strategy="ma_crossover",
+                                      parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="tradovate",
+                                      data_source="imported")
+        type(bot).objects.filter(pk=bot.pk).update(stage="LIVE")
+
+    def start():
+        response = api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json")
+        return response.status_code, response.json()
+
+    status, body = start()
+    assert (status, body["error_code"]) == (409, "INTEGRATION_KEY_MISSING")
+    assert body["details"]["blockers"][0]["missing_env_vars"]
+    live_tradovate_bot(tenant=tenant_a, owner=owner_a, name="sets-the-keys")  # keys set, never verified
+    status, body = start()
+    assert (status, body["error_code"]) == (409, "INTEGRATION_UNVERIFIED")
+    assert body["details"]["blockers"][0]["code"] == "INTEGRATION_UNVERIFIED"
+    tradovate.expect_request("/auth/accesstokenrequest").respond_with_json({"errorText": "Access is denied"})
+    with tenancy.tenant_context(tenant_a.id):
+        assert services.verify_provider(provider="tradovate").error_code == "INTEGRATION_AUTH_FAILED"
+    status, body = start()
+    assert (status, body["error_code"]) == (409, "INTEGRATION_UNVERIFIED")
+    assert body["details"]["blockers"][0]["code"] == "INTEGRATION_AUTH_FAILED"
+    with tenancy.tenant_context(tenant_a.id):
+        assert not Runner.objects.filter(bot=bot).exists()
