@@ -254,7 +254,8 @@ def resolve_unacknowledged_orders(*, older_than: timedelta | None = None, limit:
                       .order_by("id").values_list("id", flat=True)[:limit])
     outcome = {"found": [], "not_found": [], "unresolved": []}
     for order_id in candidates:
-        with oms_writes():
+        failure, ack = None, None
+        with oms_writes():  # the lock keeps other sweeps off this order while its venue is asked
             order = (Order.objects.select_for_update(skip_locked=True)
                      .filter(pk=order_id, status=Order.Status.SUBMITTING, venue_order_id="")
                      .select_related("instrument", "leg").first())
@@ -269,24 +270,30 @@ def resolve_unacknowledged_orders(*, older_than: timedelta | None = None, limit:
                 continue
             if ack is None:
                 outcome["not_found"].append(order.client_order_id)
-                _leg_failed(order.intent_id, order, "NOT_FOUND_AT_VENUE",
-                            f"{order.venue} has no order {order.client_order_id}: the send never arrived.")
-                continue
-            _record_ack(order, ack)
-            audit_record(action="order.recovered", resource_type="order", resource_id=order.id, actor_name=ACTOR,
-                         before={"status": Order.Status.SUBMITTING},
-                         after={"status": order.status, "venue_order_id": order.venue_order_id})
-            outcome["found"].append(order.client_order_id)
-            if ack.status == VenueOrderStatus.REJECTED:
-                _leg_failed(order.intent_id, order, "VENUE_REJECTED", ack.reason or "rejected by the venue")
-                continue
-            intent = TradeIntent.objects.select_for_update().get(pk=order.intent_id)
-            unsent = Order.objects.filter(intent_id=intent.pk, purpose=Order.Purpose.LEG,
-                                          status=Order.Status.SUBMITTING).exists()
-            if intent.status == Status.ACCEPTED and not unsent:
-                intent_transition(intent, Status.WORKING, actor_name=ACTOR, detail={"recovered": True})
-            if ack.filled_quantity > 0:
-                _record_venue_fills(adapter, [order], since=order.created_at - FILL_LOOKBACK)
+                failure = ("NOT_FOUND_AT_VENUE", f"{order.venue} has no order {order.client_order_id}: "
+                                                 "the send never arrived.")
+                order.status = Order.Status.FAILED
+                order.save(update_fields=["status", "updated_at"])
+            else:
+                _record_ack(order, ack)
+                audit_record(action="order.recovered", resource_type="order", resource_id=order.id,
+                             actor_name=ACTOR, before={"status": Order.Status.SUBMITTING},
+                             after={"status": order.status, "venue_order_id": order.venue_order_id})
+                outcome["found"].append(order.client_order_id)
+                if ack.status == VenueOrderStatus.REJECTED:
+                    failure = ("VENUE_REJECTED", ack.reason or "rejected by the venue")
+                else:
+                    intent = TradeIntent.objects.select_for_update().get(pk=order.intent_id)
+                    unsent = Order.objects.filter(intent_id=intent.pk, purpose=Order.Purpose.LEG,
+                                                  status=Order.Status.SUBMITTING).exists()
+                    if intent.status == Status.ACCEPTED and not unsent:
+                        intent_transition(intent, Status.WORKING, actor_name=ACTOR, detail={"recovered": True})
+        # Venue calls that follow (the failure policy's cancels or flattening, fills) run after the commit, each
+        # recorded in its own OMS transaction as in a normal send.
+        if failure is not None:
+            _leg_failed(order.intent_id, order, *failure)
+        elif ack.filled_quantity > 0:
+            _record_venue_fills(adapter, [order], since=order.created_at - FILL_LOOKBACK)
     return outcome
 
 
