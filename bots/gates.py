@@ -10,7 +10,7 @@ from bots import hooks
 from bots.models import IMPORTED_DATA_SOURCE, SIM_VENUE, BacktestResult, Bot, Stage
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
-from integrations.gates import safe_start_blockers
+from integrations.gates import refusal_code, safe_start_blockers
 
 def order_venue(bot: Bot, *, stage: str | None = None) -> str:
     """Where the bot's orders go at ``stage``: its configured venue only when LIVE; every other stage paper-trades
@@ -30,7 +30,7 @@ def raise_if_integrations_blocked(bot: Bot, *, stage: str | None = None) -> None
     if blockers:
         providers = ", ".join(b["provider"] for b in blockers)
         raise ControlPlaneError(
-            ErrorCode.INTEGRATION_KEY_MISSING,
+            refusal_code(blockers),
             f"Bot {bot.name} cannot run: its integrations are not ready ({providers}).",
             suggested_fix=blockers[0]["suggested_fix"],
             details={"blockers": blockers},

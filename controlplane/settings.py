@@ -303,6 +303,26 @@ SIM_VENUE_FILL_MODELS = {"sim": env.json("SIM_FILL_MODEL", default={})}
 # Enqueue the OMS task when an intent is submitted through the API (the tick enqueues its own batches).
 OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
 CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}
+# Recovery (execution.oms.resolve_unacknowledged_orders): orders left SUBMITTING without a venue id for longer than
+# OMS_UNACKNOWLEDGED_AFTER_SECONDS (more than a send can take: keep it above INTEGRATION_TIMEOUT_SECONDS) are looked
+# up at the venue, never re-sent; the same sweep records live fills. Beat runs it every OMS_RECOVERY_INTERVAL_SECONDS.
+OMS_UNACKNOWLEDGED_AFTER_SECONDS = env.int("OMS_UNACKNOWLEDGED_AFTER_SECONDS", default=60)
+OMS_RECOVERY_INTERVAL_SECONDS = env.int("OMS_RECOVERY_INTERVAL_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["execution-oms-recover"] = {
+    "task": "execution.oms_recover_all_tenants",
+    "schedule": OMS_RECOVERY_INTERVAL_SECONDS,
+    "options": {"queue": "oms", "expires": OMS_RECOVERY_INTERVAL_SECONDS * 0.9},
+}
+# Live reconcile: every RUNNING LIVE bot against its venue, every LIVE_RECONCILE_INTERVAL_SECONDS.
+LIVE_RECONCILE_INTERVAL_SECONDS = env.int("LIVE_RECONCILE_INTERVAL_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["execution-reconcile-live"] = {
+    "task": "execution.reconcile_live_all_tenants",
+    "schedule": LIVE_RECONCILE_INTERVAL_SECONDS,
+    "options": {"expires": LIVE_RECONCILE_INTERVAL_SECONDS * 0.9},
+}
+# Futures roll (execution/venues/contracts.py): weekdays before the third-Friday expiry to roll, per root
+# ({"ES": 5}); unset products use 6 (the Thursday of the week before expiry).
+FUTURES_ROLL_BUSINESS_DAYS = env.json("FUTURES_ROLL_BUSINESS_DAYS", default={})
 
 # --- Backtests (backtests/) ---
 # Parameter sets per Celery task of a matrix: bigger chunks amortize the bar read, smaller ones spread the work.

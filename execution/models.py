@@ -304,10 +304,12 @@ class Fill(TenantOwnedModel):
     quantity = models.DecimalField(max_digits=24, decimal_places=9)
     price = models.DecimalField(max_digits=24, decimal_places=9)
     reference_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
-    fee = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    fee = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True,
+                              help_text="The venue's fee for this fill; null when the venue did not report it "
+                                        "(unknown, not zero). Sim fills carry the fill model's fee.")
     slippage = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     realized_pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0,
-                                       help_text="PnL this fill realized, after its fee.")
+                                       help_text="PnL this fill realized, after its fee (when the fee is known).")
     bot_stage = models.CharField(max_length=16)
     ts = models.DateTimeField(help_text="When it executed (the bar's open or close time for sim fills).")
     trace_id = models.CharField(max_length=64)

@@ -4,7 +4,8 @@ Every write to ``Order`` and ``Fill`` happens inside :func:`oms_writes`, which d
 (``set_config('app.writer', 'oms', true)``); a database trigger refuses the write otherwise.
 
 Sending is at-most-once: an order is recorded SUBMITTING and committed before the venue call, so a crash leaves a
-row to look up by client order id rather than a blind re-send.
+row to look up by client order id rather than a blind re-send; ``resolve_unacknowledged_orders`` (beat, and at
+worker start) does that lookup and records what the venue says.
 
 Multi-leg policy: legs are sent in order. When a leg fails (venue error or rejection), the legs not yet sent are
 never sent (CANCELLED), the other legs' open orders are cancelled, and with ``FLATTEN`` whatever already filled is
@@ -17,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -34,7 +36,7 @@ from execution.intents import intent_transition, reject, risk_refusal
 from execution.models import Fill, IntentLeg, Order, StrategyPosition, TradeIntent, VenueInventory
 from execution.pnl import PositionState
 from execution.venues.base import VenueError, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
-from execution.venues.registry import adapter_for
+from execution.venues.registry import adapter_for, is_sim_venue
 from traces.models import ProfitVariables
 
 logger = logging.getLogger(__name__)
@@ -116,17 +118,30 @@ def _request(order: Order) -> VenueOrderRequest:
 
 
 def _place(order: Order) -> VenueOrderAck:
-    """One send; after an uncertain failure, look the order up instead of sending again."""
+    """One send; after an uncertain failure, look the order up instead of sending again. If the lookup cannot say
+    (not there yet, or the venue does not answer), the uncertain error stands: the order may still arrive."""
     adapter = adapter_for(order.venue, bot_id=order.bot_id)
     try:
         return adapter.place_order(_request(order))
     except VenueError as error:
         if not error.uncertain:
             raise
-        found = adapter.lookup_order(client_order_id=order.client_order_id)
+        try:
+            found = adapter.lookup_order(client_order_id=order.client_order_id)
+        except VenueError:
+            found = None
         if found is None:
             raise
         return found
+
+
+def _left_for_recovery(order: Order, error: VenueError) -> None:
+    """An uncertain send stays SUBMITTING (neither failed nor re-sent) until the recovery sweep finds it at the
+    venue or proves it absent; the clock for that starts now."""
+    with oms_writes():
+        Order.objects.filter(pk=order.pk, status=Order.Status.SUBMITTING, venue_order_id="").update(
+            error_code=str(error.code), updated_at=timezone.now(),
+            reason=f"uncertain: {error}"[:2000] + " (left for the recovery sweep; never re-sent)")
 
 
 def _record_ack(order: Order, ack: VenueOrderAck) -> None:
@@ -149,6 +164,9 @@ def _send(intent_id: int) -> None:
         try:
             ack = _place(order)
         except VenueError as error:
+            if error.uncertain:
+                _left_for_recovery(order, error)  # later legs wait: the intent stays ACCEPTED until resolved
+                return
             _leg_failed(intent_id, order, str(error.code), str(error))
             return
         with oms_writes():
@@ -215,13 +233,119 @@ def _flatten_filled_legs(intent: TradeIntent) -> list[dict]:
     return actions
 
 
+# --- Recovery: orders whose send was never recorded ------------------------------------------------------
+
+
+def resolve_unacknowledged_orders(*, older_than: timedelta | None = None, limit: int = 100) -> dict:
+    """Resolve the current tenant's orders left SUBMITTING without a venue order id (the process died, or timed
+    out, between the send and the record). Each is looked up at its venue, never sent again:
+
+    - found: the venue's id and status are recorded, with its fills (and their fees), and the intent moves on;
+      a venue rejection applies the intent's failure policy;
+    - proven absent (the lookup answered and it is not there): FAILED ``NOT_FOUND_AT_VENUE``, the failure
+      policy applies;
+    - the lookup itself fails (venue unreachable, ambiguous match): left SUBMITTING for the next sweep.
+
+    Only orders older than ``older_than`` (``OMS_UNACKNOWLEDGED_AFTER_SECONDS``, longer than a send may take) are
+    touched, so a send still in flight is never judged. Row locks (SKIP LOCKED) keep two sweeps apart."""
+    age = older_than if older_than is not None else timedelta(seconds=settings.OMS_UNACKNOWLEDGED_AFTER_SECONDS)
+    candidates = list(Order.objects.filter(status=Order.Status.SUBMITTING, venue_order_id="",
+                                           updated_at__lte=timezone.now() - age)
+                      .order_by("id").values_list("id", flat=True)[:limit])
+    outcome = {"found": [], "not_found": [], "unresolved": []}
+    for order_id in candidates:
+        failure, ack = None, None
+        with oms_writes():  # the lock keeps other sweeps off this order while its venue is asked
+            order = (Order.objects.select_for_update(skip_locked=True)
+                     .filter(pk=order_id, status=Order.Status.SUBMITTING, venue_order_id="")
+                     .select_related("instrument", "leg").first())
+            if order is None:
+                continue  # resolved meanwhile, or another sweep holds it
+            adapter = adapter_for(order.venue, bot_id=order.bot_id)
+            try:
+                ack = adapter.lookup_order(client_order_id=order.client_order_id)
+            except VenueError as error:
+                outcome["unresolved"].append({"order": order.client_order_id, "error_code": str(error.code),
+                                              "message": str(error)})
+                continue
+            if ack is None:
+                outcome["not_found"].append(order.client_order_id)
+                failure = ("NOT_FOUND_AT_VENUE", f"{order.venue} has no order {order.client_order_id}: "
+                                                 "the send never arrived.")
+                order.status = Order.Status.FAILED
+                order.save(update_fields=["status", "updated_at"])
+            else:
+                _record_ack(order, ack)
+                audit_record(action="order.recovered", resource_type="order", resource_id=order.id,
+                             actor_name=ACTOR, before={"status": Order.Status.SUBMITTING},
+                             after={"status": order.status, "venue_order_id": order.venue_order_id})
+                outcome["found"].append(order.client_order_id)
+                if ack.status == VenueOrderStatus.REJECTED:
+                    failure = ("VENUE_REJECTED", ack.reason or "rejected by the venue")
+                else:
+                    intent = TradeIntent.objects.select_for_update().get(pk=order.intent_id)
+                    unsent = Order.objects.filter(intent_id=intent.pk, purpose=Order.Purpose.LEG,
+                                                  status=Order.Status.SUBMITTING).exists()
+                    if intent.status == Status.ACCEPTED and not unsent:
+                        intent_transition(intent, Status.WORKING, actor_name=ACTOR, detail={"recovered": True})
+        # Venue calls that follow (the failure policy's cancels or flattening, fills) run after the commit, each
+        # recorded in its own OMS transaction as in a normal send.
+        if failure is not None:
+            _leg_failed(order.intent_id, order, *failure)
+        elif ack.filled_quantity > 0:
+            _record_venue_fills(adapter, [order], since=order.created_at - FILL_LOOKBACK)
+    return outcome
+
+
+# A venue's clock and ours differ; fills are fetched from a little before the order was recorded.
+FILL_LOOKBACK = timedelta(minutes=5)
+
+
+def _record_venue_fills(adapter, orders: list[Order], *, since: datetime) -> int:
+    """Record the venue's fills of ``orders`` (matched by venue or client order id); known fills change nothing."""
+    by_venue_id = {o.venue_order_id: o for o in orders if o.venue_order_id}
+    by_client_id = {o.client_order_id: o for o in orders}
+    recorded = 0
+    for fill in adapter.fills_since(since):
+        order = by_venue_id.get(fill.venue_order_id) or by_client_id.get(fill.client_order_id)
+        if order is None:
+            continue
+        if record_fill(order=order, venue_fill_id=fill.venue_fill_id, quantity=fill.quantity, price=fill.price,
+                       fee=fill.fee, reference_price=order.reference_price, ts=fill.ts) is not None:
+            recorded += 1
+    return recorded
+
+
+def sync_live_fills() -> dict:
+    """Record the fills of the current tenant's open, acknowledged orders at live venues (one fills call per
+    venue). A venue that cannot answer is reported and tried again on the next sweep."""
+    open_orders = list(Order.objects.filter(status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
+                       .exclude(venue_order_id="").select_related("instrument"))
+    by_venue: dict[str, list[Order]] = {}
+    for order in open_orders:
+        if not is_sim_venue(order.venue):
+            by_venue.setdefault(order.venue, []).append(order)
+    result: dict = {"recorded": 0, "failures": []}
+    for venue, orders in sorted(by_venue.items()):
+        try:
+            result["recorded"] += _record_venue_fills(adapter_for(venue, bot_id=orders[0].bot_id), orders,
+                                                      since=min(o.created_at for o in orders) - FILL_LOOKBACK)
+        except VenueError as error:
+            result["failures"].append({"venue": venue, "error_code": str(error.code), "message": str(error)})
+    return result
+
+
 # --- Fills -------------------------------------------------------------------------------------------------
 
 
-def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: Decimal, fee: Decimal,
+def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: Decimal, fee: Decimal | None,
                 slippage: Decimal = Decimal(0), reference_price: Decimal | None = None, ts: datetime) -> Fill | None:
     """Record one execution: the fill, the order, the bot's position, the venue inventory, the day's profit
-    variables and the intent's status, in one OMS transaction. A fill id already recorded changes nothing."""
+    variables and the intent's status, in one OMS transaction. A fill id already recorded changes nothing.
+
+    ``fee`` None means the venue did not report it: the fill keeps it null (unknown), and the sums (order,
+    position, day) add only the fees that are known."""
+    known_fee = fee if fee is not None else Decimal(0)
     with oms_writes():
         order = Order.objects.select_for_update().select_related("instrument", "intent").get(pk=order.pk)
         if Fill.objects.filter(order=order, venue_fill_id=venue_fill_id).exists():
@@ -230,7 +354,7 @@ def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: D
         sign = 1 if order.side == "buy" else -1
         position = _locked_position(order)
         before = PositionState(position.quantity, position.average_price, position.realized_pnl, position.fees)
-        after = before.apply_fill(side_sign=sign, quantity=quantity, price=price, fee=fee,
+        after = before.apply_fill(side_sign=sign, quantity=quantity, price=price, fee=known_fee,
                                   multiplier=instrument.multiplier)
         realized = after.realized_pnl - before.realized_pnl
         fill = Fill.objects.create(
@@ -240,7 +364,7 @@ def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: D
         total = order.filled_quantity + quantity
         order.average_price = ((order.average_price or Decimal(0)) * order.filled_quantity + price * quantity) / total
         order.filled_quantity = total
-        order.fees += fee
+        order.fees += known_fee
         order.slippage += slippage
         if order.status in Order.OPEN_STATUSES:
             order.status = Order.Status.FILLED if total >= order.quantity else Order.Status.PARTIALLY_FILLED
@@ -277,7 +401,7 @@ def _add_profit_variables(order: Order, fill: Fill, before: PositionState, after
     multiplier = order.instrument.multiplier
     closed = before.quantity != 0 and (before.quantity > 0) != (fill.side == "buy")
     row.pnl += fill.realized_pnl
-    row.fees += fill.fee
+    row.fees += fill.fee or 0
     row.slippage += fill.slippage
     row.turnover += fill.quantity * fill.price * multiplier
     row.exposure = max(row.exposure, abs(after.quantity) * fill.price * multiplier)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.conf import settings
 from django.utils import timezone
 
@@ -61,3 +61,50 @@ def drawdown_breakers() -> dict:
     from execution.breakers import drawdown_sweep
 
     return {str(tenant_id): counts for tenant_id, counts in drawdown_sweep().items()}
+
+
+@shared_task(name="execution.oms_recover_all_tenants", ignore_result=True)
+def oms_recover_all_tenants() -> int:
+    """Beat's entry point (and the worker's at start): one recovery sweep per active tenant, on the oms queue."""
+    from controlplane.models import Tenant
+
+    tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True))
+    expires = settings.OMS_RECOVERY_INTERVAL_SECONDS * 0.9
+    for tenant_id in tenant_ids:
+        oms_recover.apply_async(kwargs={"tenant_id": tenant_id}, queue="oms", expires=expires)
+    return len(tenant_ids)
+
+
+@shared_task(name="execution.oms_recover", base=TenantTask, acks_late=True)
+def oms_recover(*, tenant_id: int) -> dict:
+    """Resolve orders whose send was never recorded (looked up, never re-sent), then record live fills."""
+    return {"unacknowledged": oms.resolve_unacknowledged_orders(), "fills": oms.sync_live_fills()}
+
+
+@shared_task(name="execution.reconcile_live_all_tenants", ignore_result=True)
+def reconcile_live_all_tenants() -> int:
+    from controlplane.models import Tenant
+
+    tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True))
+    expires = settings.LIVE_RECONCILE_INTERVAL_SECONDS * 0.9
+    for tenant_id in tenant_ids:
+        reconcile_live_bots.apply_async(kwargs={"tenant_id": tenant_id}, expires=expires)
+    return len(tenant_ids)
+
+
+@shared_task(name="execution.reconcile_live_bots", base=TenantTask)
+def reconcile_live_bots(*, tenant_id: int) -> dict:
+    """Reconcile every RUNNING LIVE bot of the tenant against its venue (the endpoint's service)."""
+    from execution.reconcile import reconcile_running_live_bots
+
+    return reconcile_running_live_bots()
+
+
+@signals.worker_ready.connect
+def _recover_at_worker_start(sender=None, **_):
+    """A worker that serves the oms queue starts with a recovery sweep: a crash of the previous one may have left
+    orders sent but unrecorded. Only an enqueue here; the sweep runs as an ordinary task."""
+    queues = getattr(getattr(sender, "app", None), "amqp", None)
+    consuming = set(queues.queues.consume_from or {}) if queues is not None else set()
+    if "oms" in consuming:
+        oms_recover_all_tenants.apply_async(queue="oms", expires=settings.OMS_RECOVERY_INTERVAL_SECONDS)

@@ -46,7 +46,14 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
             })
             continue
         row = rows[name]
-        if row["connected"]:
+        if row["connected"] and row["circuit_breaker"] != "open":
+            continue
+        if row["connected"]:  # verified, but its calls are failing now: the breaker is open
+            blockers.append({
+                "provider": name, "code": str(ErrorCode.INTEGRATION_UNREACHABLE), "missing_env_vars": [],
+                "message": f"{spec.label} ({role}) is failing: its circuit breaker is open after repeated errors.",
+                "suggested_fix": ErrorCode.INTEGRATION_UNREACHABLE.suggested_fix,
+            })
             continue
         if row["missing_env_vars"]:
             message = f"{spec.label} ({role}) is missing {', '.join(row['missing_env_vars'])}."
@@ -61,12 +68,20 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
     return blockers
 
 
+def refusal_code(blockers: list[dict]) -> ErrorCode:
+    """INTEGRATION_KEY_MISSING while any key is missing; otherwise INTEGRATION_UNVERIFIED (never verified, or the
+    last verification failed: the blocker's own code says how)."""
+    if any(b["code"] == str(ErrorCode.INTEGRATION_KEY_MISSING) for b in blockers):
+        return ErrorCode.INTEGRATION_KEY_MISSING
+    return ErrorCode.INTEGRATION_UNVERIFIED
+
+
 def raise_if_blocked(*, venue: str, data_source: str, stage: str) -> None:
-    """Refuse the start with INTEGRATION_KEY_MISSING (409) listing every blocker in ``details``."""
+    """Refuse the start (409, ``refusal_code``) listing every blocker in ``details``."""
     blockers = safe_start_blockers(venue=venue, data_source=data_source, stage=stage)
     if blockers:
         raise ControlPlaneError(
-            ErrorCode.INTEGRATION_KEY_MISSING,
+            refusal_code(blockers),
             "This bot cannot start: " + " ".join(b["message"] for b in blockers),
             suggested_fix=blockers[0]["suggested_fix"],
             details={"blockers": blockers},

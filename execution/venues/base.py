@@ -54,7 +54,7 @@ class VenueFill:
     client_order_id: str
     quantity: Decimal
     price: Decimal
-    fee: Decimal
+    fee: Decimal | None  # None: the venue did not report the fee (recorded as unknown, never as zero)
     ts: datetime
 
 

@@ -4,15 +4,21 @@ Ironbeam's order request has no client order id, so before each send the ledger 
 (symbol, side, quantity, type, prices) and the ids of the account's existing orders. An answer lost to a
 timeout or crash is resolved from the order list: exactly one new order with that fingerprint is ours; none
 means it never arrived; several is ambiguous and stays uncertain (an operator decides), never re-sent.
+
+A root (``ES``) is sent as its front contract (``XCME:ES.Z26``, see ``contracts``); positions come back under the
+root. Fees: Ironbeam's OrderFill (``/order/{accountId}/fills``) has no fee or commission field, so its fills are
+recorded with fee ``None`` (unknown), never an estimate passed off as the broker's number.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 
 from controlplane.errors import ErrorCode
 from execution.venues.base import VenueError, VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
+from execution.venues.contracts import ironbeam_symbol, root_of
 from execution.venues.errors import venue_error
 from execution.venues.ledger import SendLedger
 from integrations.clients import client_for
@@ -48,6 +54,7 @@ class IronbeamVenue:
 
     def place_order(self, request: VenueOrderRequest) -> VenueOrderAck:
         _check(request)
+        request = dataclasses.replace(request, symbol=ironbeam_symbol(request.symbol))
         account_id = self.account_id()
         try:
             existing = [_ids(o) for o in self.client.orders(account_id=account_id)]
@@ -117,7 +124,7 @@ class IronbeamVenue:
                 venue_fill_id=str(fill.get("orderUpdateId") or f"{order_id}:{fill.get('timeOrderEvent')}"),
                 venue_order_id=order_id, client_order_id=self.ledger.client_order_id_for(order_id),
                 quantity=Decimal(str(fill["fillQuantity"])), price=Decimal(str(fill["fillPrice"])),
-                fee=Decimal("0"), ts=ts))
+                fee=None, ts=ts))
         return result
 
     def positions(self) -> dict[str, Decimal]:
@@ -129,7 +136,8 @@ class IronbeamVenue:
         for row in rows:
             quantity = abs(Decimal(str(row["quantity"])))
             signed = -quantity if row.get("side") == "SHORT" else quantity
-            result[row["exchSym"]] = result.get(row["exchSym"], Decimal("0")) + signed
+            root = root_of(row["exchSym"])
+            result[root] = result.get(root, Decimal("0")) + signed
         return {symbol: q for symbol, q in result.items() if q}
 
 

@@ -1,5 +1,11 @@
 """Tradovate behind the OMS. Our client order id travels as Tradovate's ``clOrdId``, so an order whose answer
-was lost is found again through the command that carried it (``/command/list``), never sent twice."""
+was lost is found again through the command that carried it (``/command/list``), never sent twice.
+
+A root (``ES``) is sent as its front contract (``ESZ6``, see ``contracts``); positions come back under the root.
+Fees: Tradovate reports each fill's fees as a FillFee (``/fillFee/list``, id = the fill's id: ``commission``,
+``clearingFee``, ``exchangeFee``, ``nfaFee``, ``brokerageFee``, ``ipFee``, ``orderRoutingFee``); their sum is the
+fill's fee. A fill with no FillFee yet has fee ``None`` (unknown), never zero.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from decimal import Decimal
 
 from controlplane.errors import ErrorCode
 from execution.venues.base import VenueError, VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
+from execution.venues.contracts import root_of, tradovate_symbol
 from execution.venues.errors import venue_error
 from integrations.clients import client_for
 from integrations.clients.base import IntegrationError
@@ -38,10 +45,11 @@ class TradovateVenue:
 
     def place_order(self, request: VenueOrderRequest) -> VenueOrderAck:
         _check(request)
+        symbol = tradovate_symbol(request.symbol)
         account = self.account()
         try:
             order_id = self.client.place_order(
-                account=account, symbol=request.symbol, side=request.side, quantity=request.quantity,
+                account=account, symbol=symbol, side=request.side, quantity=request.quantity,
                 order_type=request.order_type, client_order_id=request.client_order_id,
                 limit_price=request.limit_price, stop_price=request.stop_price)
         except IntegrationError as exc:
@@ -86,6 +94,7 @@ class TradovateVenue:
         try:
             fills = self.client.fills()
             commands = self.client.commands()
+            fees = {row.get("id"): row for row in self.client.fill_fees() if isinstance(row, dict)}
         except IntegrationError as exc:
             raise venue_error(exc) from exc
         ours = {c["orderId"]: c["clOrdId"] for c in commands
@@ -98,21 +107,35 @@ class TradovateVenue:
             result.append(VenueFill(
                 venue_fill_id=str(fill["id"]), venue_order_id=str(fill["orderId"]),
                 client_order_id=ours.get(fill["orderId"], ""), quantity=Decimal(str(fill["qty"])),
-                price=Decimal(str(fill["price"])), fee=Decimal("0"), ts=ts))
+                price=Decimal(str(fill["price"])), fee=fill_fee(fees.get(fill["id"])), ts=ts))
         return result
 
     def positions(self) -> dict[str, Decimal]:
         account_id = self.account()["id"]
         try:
             rows = [p for p in self.client.positions() if p.get("accountId") == account_id and p.get("netPos")]
-            return {self._contract(p["contractId"]): Decimal(str(p["netPos"])) for p in rows}
+            result: dict[str, Decimal] = {}
+            for row in rows:
+                root = root_of(self._contract(row["contractId"]))
+                result[root] = result.get(root, Decimal("0")) + Decimal(str(row["netPos"]))
         except IntegrationError as exc:
             raise venue_error(exc) from exc
+        return {symbol: quantity for symbol, quantity in result.items() if quantity}
 
     def _contract(self, contract_id: int) -> str:
         if contract_id not in self._contracts:
             self._contracts[contract_id] = self.client.contract_name(contract_id)
         return self._contracts[contract_id]
+
+
+FEE_FIELDS = ("commission", "clearingFee", "exchangeFee", "nfaFee", "brokerageFee", "ipFee", "orderRoutingFee")
+
+
+def fill_fee(row: dict | None) -> Decimal | None:
+    """The fill's total fee from its FillFee, or None when Tradovate has not reported one."""
+    if row is None:
+        return None
+    return sum((Decimal(str(row[name])) for name in FEE_FIELDS if row.get(name) is not None), Decimal("0"))
 
 
 def _check(request: VenueOrderRequest) -> None:

@@ -13,7 +13,9 @@ Shapes checked against Tradovate's public API documentation (partner.tradovate.c
   ``orderQty``, ``orderType``, ``price``, ``stopPrice``, ``isAutomated``, optional ``clOrdId``; answers
   ``orderId`` or ``failureReason``/``failureText``), /orders/modify-order, /orders/cancel-order,
   /orders/order-list, /orders/order-item, /orders/command-list (a Command carries our ``clOrdId`` and its
-  ``orderId``), /orders/fill-list, /orders/fill-dependents
+  ``orderId``), /orders/fill-list, /orders/fill-dependents, /orders/fillfee-list (FillFee: ``id`` = the fill's
+  id, ``commission``, ``clearingFee``, ``exchangeFee``, ``nfaFee``, ``brokerageFee``, ``ipFee``,
+  ``orderRoutingFee``, each with its currency id)
 - positions: /api/rest-api-endpoints/positions/position-list (``netPos``, ``netPrice``, ``contractId``);
   contracts: /api/rest-api-endpoints/contract-library/contract-item (``name``)
 - accounts: /api/rest-api-endpoints/accounts/account-list
@@ -293,6 +295,9 @@ class TradovateClient(_EnvironmentBroker):
             return self.run("fill.list", lambda: self.call("GET", "/fill/list", safe=True, expect=list))
         return self.run("fill.deps", lambda: self.call("GET", "/fill/deps", safe=True, expect=list,
                                                        params={"masterid": order_id}))
+
+    def fill_fees(self) -> list[dict]:
+        return self.run("fillFee.list", lambda: self.call("GET", "/fillFee/list", safe=True, expect=list))
 
     def positions(self) -> list[dict]:
         return self.run("position.list", lambda: self.call("GET", "/position/list", safe=True, expect=list))

@@ -159,10 +159,10 @@ def test_positions_fills_and_cancel(ironbeam):
     ironbeam.expect_request("/order/51234/cancel/51234-1003", method="DELETE").respond_with_json(
         {**OK, "orders": [_row("51234-1003", 1003, status="CANCELLED")]})
     adapter = adapter_for("ironbeam")
-    assert adapter.positions() == {"XCME:MES.Z26": Decimal("-2"), "XCEC:GC.G27": Decimal("1")}
+    assert adapter.positions() == {"MES": Decimal("-2"), "XCEC:GC.G27": Decimal("1")}  # unsupported roots stay
     from datetime import UTC, datetime
 
     [fill] = adapter.fills_since(datetime(2026, 11, 10, tzinfo=UTC))
-    assert (fill.venue_fill_id, fill.quantity, fill.price) == ("u-1", Decimal("2"), Decimal("6010.5"))
+    assert (fill.venue_fill_id, fill.quantity, fill.price, fill.fee) == ("u-1", Decimal("2"), Decimal("6010.5"), None)
     ack = adapter.cancel_order(client_order_id="intent-8", venue_order_id="51234-1003")
     assert ack.status == VenueOrderStatus.CANCELLED

@@ -227,7 +227,7 @@ def test_cancel_and_modify_and_positions(tradovate):
         adapter.client.modify_order(order_id=9003, quantity=Decimal("1"), order_type="limit",
                                     limit_price=Decimal("6000"))
     assert caught.value.code == "ORDER_REJECTED" and "TooLate" in caught.value.message
-    assert adapter.positions() == {"MESZ6": Decimal("-2")}
+    assert adapter.positions() == {"MES": Decimal("-2")}
 
 
 @pytest.mark.django_db

@@ -1,0 +1,92 @@
+"""At most once, with a real crash: a Celery worker running the OMS on a LIVE Tradovate bot is SIGKILLed after
+Tradovate received ``placeorder`` and before the worker recorded the answer. The recovery sweep then finds the
+order by its clOrdId: exactly one order reached the venue, and ours carries the venue's id and status."""
+
+import json
+import os
+import signal
+import threading
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+from werkzeug import Response
+
+from controlplane import tenancy
+from controlplane.models import Membership
+from execution import oms
+from execution.intents import LegSpec, submit_intent
+from execution.models import Fill, Order, TradeIntent
+from execution.tasks import oms_process
+from execution.venues.contracts import tradovate_symbol
+from tests.factories import TenantFactory, UserFactory
+from tests.integrations.live_fakes import es_instrument, fill, fill_fee, live_tradovate_bot, order_found, serve_session
+from tests.processes import BIN, env_for_test_database, start, stop, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_and_the_sweep_records_it(
+        django_db_setup, committed_db, httpserver, settings, tmp_path):
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    settings.INTEGRATION_BASE_URLS = {"tradovate": httpserver.url_for("").rstrip("/")}
+    tenant = TenantFactory(slug="crash-oms")
+    owner = UserFactory(username="crash-oms")
+    with tenancy.tenant_context(tenant.id), transaction.atomic():
+        Membership.objects.create(tenant=tenant, user=owner, role=Membership.Role.OWNER)
+    es_instrument()
+    bot = live_tradovate_bot(tenant=tenant, owner=owner)
+    with tenancy.tenant_context(tenant.id), transaction.atomic():
+        intent = submit_intent(bot=bot, legs=[LegSpec(venue="tradovate", symbol="ES", side="buy", quantity=Decimal(1),
+                                                      order_type="limit", limit_price=Decimal("6000.25"))],
+                               idempotency_key="crash-1", source="api", actor_name="test").intent
+
+    serve_session(httpserver)
+    received, release, placed = threading.Event(), threading.Event(), []
+
+    def place_and_hang(request):
+        placed.append(json.loads(request.data))
+        received.set()
+        release.wait(timeout=60)  # Tradovate has the order; its answer never reaches the (killed) worker
+        return Response(json.dumps({"orderId": 9100}), 200, content_type="application/json")
+
+    httpserver.expect_request("/order/placeorder", method="POST").respond_with_handler(place_and_hang)
+
+    queue = f"oms-crash-{uuid.uuid4().hex[:8]}"
+    env = {**env_for_test_database(), "INTEGRATION_BASE_URLS": f"tradovate={httpserver.url_for('').rstrip('/')}",
+           "INTEGRATION_TIMEOUT_SECONDS": "60", "CREDENTIALS_ENCRYPTION_KEYS": ",".join(
+               settings.CREDENTIALS_ENCRYPTION_KEYS)}
+    worker = start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", queue, "--pool", "solo",
+                    "-n", f"{queue}@%h", "-l", "INFO"], env, tmp_path / "worker.log")
+    try:
+        oms_process.apply_async(kwargs={"tenant_id": tenant.id}, queue=queue)
+        assert received.wait(timeout=90), (tmp_path / "worker.log").read_text()[-3000:]
+        os.killpg(worker.pid, signal.SIGKILL)  # between the send and the record
+        worker.wait(timeout=10)
+    finally:
+        release.set()
+        stop(worker)
+
+    with tenancy.tenant_context(tenant.id), transaction.atomic():
+        order = Order.objects.get(intent=intent)
+    assert (order.status, order.venue_order_id) == (Order.Status.SUBMITTING, "")
+    assert [p["clOrdId"] for p in placed] == [order.client_order_id]
+    assert placed[0]["symbol"] == tradovate_symbol("ES")
+
+    order_found(httpserver, client_order_id=order.client_order_id, order_id=9100, fills=[fill(77, 9100)],
+                fees=[fill_fee(77)])
+    with tenancy.tenant_context(tenant.id):
+        outcome = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
+        oms.process_pending_intents()  # nothing is PENDING: nothing more is sent
+        again = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
+        with transaction.atomic():
+            order.refresh_from_db()
+            intent.refresh_from_db()
+            fees = list(Fill.objects.filter(order=order).values_list("fee", flat=True))
+    assert outcome["found"] == [order.client_order_id] and again == {"found": [], "not_found": [], "unresolved": []}
+    assert (order.status, order.venue_order_id, order.filled_quantity) == (Order.Status.FILLED, "9100", 1)
+    assert intent.status == TradeIntent.Status.FILLED and fees == [Decimal("2.48")]
+    assert len(placed) == 1 and [r.path for r, _ in httpserver.log].count("/order/placeorder") == 1
