@@ -474,12 +474,14 @@ def run_replay(*, runner_id: int) -> dict:
     totals = BatchResult(instrument=",".join(bot.instruments), timeframe=timeframe, as_of=as_of)
     instruments = list(Instrument.objects.filter(symbol__in=bot.instruments).order_by("symbol"))
     while as_of <= end:
-        if not Runner.objects.filter(pk=runner.id, status=Runner.Status.RUNNING).exists():
-            break
+        intents_before = totals.intents_created
         for instrument in instruments:
             tick_tenant(bars=BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of), result=totals,
                         context=TickTrace.Context.REPLAY, run_ref=runner.id, replay_runner_id=runner.id)
-        process_pending_intents()
-        Runner.objects.filter(pk=runner.id).update(replay_cursor=as_of)
+        if totals.intents_created > intents_before:
+            process_pending_intents()
+        # Moves the cursor only while the runner is still RUNNING: a stop (or a kill's stop) ends the replay here.
+        if not Runner.objects.filter(pk=runner.id, status=Runner.Status.RUNNING).update(replay_cursor=as_of):
+            break
         as_of += step
     return totals.as_dict()
