@@ -9,6 +9,7 @@ bots do with them (intents, orders, traces), which carry ``tenant_id`` and RLS.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Now
 
 from controlplane.models import TenantOwnedModel
@@ -282,7 +283,12 @@ class Order(TenantOwnedModel):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["venue", "instrument", "status"], name="order_working_idx")]
+        indexes = [
+            models.Index(fields=["venue", "instrument", "status"], name="order_working_idx"),
+            # The tick asks, per tenant and instrument, whether any order is open for the sim venue to fill.
+            models.Index(fields=["tenant", "instrument"], condition=Q(status__in=["WORKING", "PARTIALLY_FILLED"]),
+                         name="order_open_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"order {self.client_order_id} {self.side} {self.quantity} {self.status}"

@@ -33,13 +33,17 @@ SET_LIMITS = ("allowed_instruments", "allowed_sessions")
 KNOWN_LIMITS = (*DECIMAL_LIMITS, *INT_LIMITS, *SET_LIMITS, "duplicate_window_seconds")
 
 
+_NO_LIMITS = RiskLimits()
+
+
 class InvalidRiskLimits(ValueError):
     """A stored limit that cannot be read. The scope is then HALTED: an unreadable limit is not no limit."""
 
 
 def limits_from_json(data: dict | None) -> RiskLimits:
     """Bot and tenant limits as stored (JSON) to :class:`RiskLimits`; raises InvalidRiskLimits naming the key."""
-    data = data or {}
+    if not data:
+        return _NO_LIMITS
     if not isinstance(data, dict):
         raise InvalidRiskLimits("risk_limits must be an object")
     values: dict = {}
@@ -187,9 +191,19 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime)
         bot_pnl[bot_id] = Decimal(pnl)
         tenant_pnl[tenant_id] += Decimal(pnl)
 
+    tenant_scopes: dict[int, RiskScope] = {}  # one per tenant, shared by its bots (scopes are immutable)
     scopes: dict[int, list[RiskScope]] = {}
     for bot in bots:
-        tenant_state, tenant_limits = tenant_control.get(bot.tenant_id, (TradingState.ACTIVE, None))
+        tenant_scope = tenant_scopes.get(bot.tenant_id)
+        if tenant_scope is None:
+            tenant_state, tenant_limits = tenant_control.get(bot.tenant_id, (TradingState.ACTIVE, None))
+            tenant_scope = tenant_scopes[bot.tenant_id] = _scope("tenant", tenant_limits, {
+                "position": tenant_position.get(bot.tenant_id, Decimal(0)),
+                "daily_pnl": tenant_pnl.get(bot.tenant_id, Decimal(0)),
+                "trading_state": TradingState(tenant_state),
+                "recent_orders": tuple(orders_by_tenant.get(bot.tenant_id, ())),
+                "recent_cancels": tuple(cancels_by_tenant.get(bot.tenant_id, ())),
+            })
         scopes[bot.id] = [
             _scope("bot", bot.risk_limits, {
                 "position": bot_position.get(bot.id, Decimal(0)),
@@ -198,13 +212,7 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime)
                 "recent_orders": tuple(orders_by_bot.get(bot.id, ())),
                 "recent_cancels": tuple(cancels_by_bot.get(bot.id, ())),
             }),
-            _scope("tenant", tenant_limits, {
-                "position": tenant_position.get(bot.tenant_id, Decimal(0)),
-                "daily_pnl": tenant_pnl.get(bot.tenant_id, Decimal(0)),
-                "trading_state": TradingState(tenant_state),
-                "recent_orders": tuple(orders_by_tenant.get(bot.tenant_id, ())),
-                "recent_cancels": tuple(cancels_by_tenant.get(bot.tenant_id, ())),
-            }),
+            tenant_scope,
         ]
     return RiskSnapshot(scopes, {bot_id: bot_position.get(bot_id, Decimal(0)) for bot_id in bot_ids})
 

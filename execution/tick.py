@@ -20,7 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -100,6 +100,7 @@ class TickContext:
     run_ref: int | None
     system_killed: bool
     tenant_killed: bool
+    inputs: dict  # shared by every trace of the batch: never mutated, each position is added to a copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,18 +134,23 @@ class TenantBatch:
     sim_orders_working: bool
 
 
+# The re-run check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing
+# the tenant's whole trace history instead); the open-order flag reads a partial index of open orders only.
+_OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
 SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::json, b.risk_limits::json, b.venue, b.stage,
-       b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch,
-       EXISTS (SELECT 1 FROM {TickTrace._meta.db_table} t
-                WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.bar_ts = %(bar_ts)s
-                  AND t.instrument = %(symbol)s AND t.context = %(context)s AND <run_ref>),
+       b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch, ticked.yes IS NOT NULL,
        EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
        EXISTS (SELECT 1 FROM {TenantKillSwitch._meta.db_table} WHERE tenant_id = %(tenant)s AND killed),
        EXISTS (SELECT 1 FROM {Order._meta.db_table}
-                WHERE tenant_id = %(tenant)s AND venue = ANY(%(sim_venues)s::text[])
-                  AND instrument_id = %(instrument)s AND status = ANY(%(working)s::text[]))
-  FROM {Runner._meta.db_table} r JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
+                WHERE tenant_id = %(tenant)s AND instrument_id = %(instrument)s
+                  AND status IN ({_OPEN_STATUSES_SQL}) AND venue = ANY(%(sim_venues)s::text[]))
+  FROM {Runner._meta.db_table} r
+  JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
+  LEFT JOIN LATERAL (SELECT 1 AS yes FROM {TickTrace._meta.db_table} t
+                      WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = %(symbol)s
+                        AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref>
+                      LIMIT 1) AS ticked ON true
  WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
  ORDER BY b.id
 """
@@ -174,7 +180,6 @@ def tenant_batch(*, instrument: Instrument, timeframe: str, bar_ts: datetime, co
             "timeframe": timeframe, "symbol": instrument.symbol, "symbols": json.dumps([instrument.symbol]),
             "runner": replay_runner_id, "bar_ts": bar_ts, "context": context, "run_ref": run_ref, "singleton": GlobalKillSwitch.SINGLETON_ID,
             "sim_venues": list(settings.SIM_VENUE_FILL_MODELS), "instrument": instrument.id,
-            "working": [Order.Status.WORKING, Order.Status.PARTIALLY_FILLED],
         })
         rows = cursor.fetchall()
     if not rows:
@@ -270,7 +275,8 @@ def tick_tenant(*, bars: BatchBars, result: BatchResult, context: str, run_ref: 
             match_working_orders(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts)
         risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)
         ctx = TickContext(bars=tick_bars, strategy_bars=strategy_bars, bar_ts=bar_ts, context=context,
-                          run_ref=run_ref, system_killed=batch.system_killed, tenant_killed=batch.tenant_killed)
+                          run_ref=run_ref, system_killed=batch.system_killed, tenant_killed=batch.tenant_killed,
+                          inputs=_batch_inputs(tick_bars))
         gate_cache: dict[tuple[str, str, str], list[dict]] = {}
         rows, failed = [], []
         for bot in bots:
@@ -304,20 +310,30 @@ def tick_tenant(*, bars: BatchBars, result: BatchResult, context: str, run_ref: 
 
 
 def _no_trade(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
+    return _no_trade_row(bot, ctx, reason_code, details)
+
+
+def _no_trade_row(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, details: dict, *, signal: dict | None = None,
+                  position: Decimal | None = None, risk_checks: list | None = None) -> TraceRow:
     return TraceRow(
         kind=TickTrace.Kind.NO_TRADE, bot_id=bot.id, instrument=ctx.bars.instrument.symbol,
         timeframe=ctx.bars.timeframe, bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref,
-        reason_code=reason_code, details=details, inputs=_inputs(ctx), trace_id=current_trace_id(),
+        reason_code=reason_code, details=details, inputs=_inputs(ctx, position), signal=signal or {},
+        risk_checks=risk_checks or [], trace_id=current_trace_id(),
     )
 
 
 def _inputs(ctx: TickContext, position: Decimal | None = None) -> dict:
-    check = ctx.bars.check
-    inputs = {"as_of": ctx.bars.as_of.isoformat(), "latest_bar_ts": check.bar_ts.isoformat() if check.bar_ts else None,
-              "close": check.close, "bars": len(ctx.bars.history)}
-    if position is not None:
-        inputs["position"] = float(position)
-    return inputs
+    if position is None:
+        return ctx.inputs
+    return {**ctx.inputs, "position": float(position)}
+
+
+def _batch_inputs(bars: TickBars) -> dict:
+    """The inputs every bot of a batch decided on (each trace adds its own position)."""
+    check = bars.check
+    return {"as_of": bars.as_of.isoformat(), "latest_bar_ts": check.bar_ts.isoformat() if check.bar_ts else None,
+            "close": check.close, "bars": len(bars.history)}
 
 
 def _kill_reason(bot: TickBot, ctx: TickContext) -> dict | None:
@@ -357,12 +373,13 @@ def decide_for_bot(
     decision = strategy.decide(bot.parameters, ctx.strategy_bars, float(position))
     signal = {"target": decision.target, "reason": decision.reason, **decision.values}
     if decision.target is None:
-        row = _no_trade(bot, ctx, ReasonCode.NO_SIGNAL, strategy_reason=decision.reason)
-        return replace(row, signal=signal, inputs=_inputs(ctx, position))
+        return _no_trade_row(bot, ctx, ReasonCode.NO_SIGNAL, {"strategy_reason": decision.reason}, signal=signal,
+                             position=position)
     delta = Decimal(repr(decision.target)) - position
     if delta == 0:
-        row = _no_trade(bot, ctx, ReasonCode.ALREADY_AT_TARGET, target=decision.target, position=float(position))
-        return replace(row, signal=signal, inputs=_inputs(ctx, position))
+        return _no_trade_row(bot, ctx, ReasonCode.ALREADY_AT_TARGET,
+                             {"target": decision.target, "position": float(position)}, signal=signal,
+                             position=position)
 
     side = Side.BUY if delta > 0 else Side.SELL
     instrument = ctx.bars.instrument
@@ -371,8 +388,8 @@ def decide_for_bot(
     risk = check_order(order, scopes)
     checks = [c.as_dict() for c in risk.checks]
     if not risk.passed:
-        row = _no_trade(bot, ctx, ReasonCode.RISK_BLOCKED, refusals=[c.as_dict() for c in risk.refusals])
-        return replace(row, signal=signal, inputs=_inputs(ctx, position), risk_checks=checks)
+        return _no_trade_row(bot, ctx, ReasonCode.RISK_BLOCKED, {"refusals": [c.as_dict() for c in risk.refusals]},
+                             signal=signal, position=position, risk_checks=checks)
 
     intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result, checks=checks)
     return TraceRow(
