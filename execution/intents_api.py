@@ -68,6 +68,8 @@ class IntentSerializer(serializers.ModelSerializer):
 
 
 class IntentFilter(django_filters.FilterSet):
+    # A plain id: a model-choice filter would build its bot queryset once, outside any tenant (and so empty).
+    bot = django_filters.NumberFilter(field_name="bot_id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

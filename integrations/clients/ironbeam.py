@@ -1,25 +1,40 @@
 """Ironbeam REST v2: bearer token, orders under ``/order/{accountId}/...``, account data under
 ``/account/{accountId}/...``.
 
-Shapes checked against Ironbeam's published OpenAPI document (IronbeamAPI 2.1, https://docs.ironbeamapi.com/,
-"Download OpenAPI specification"):
+Shapes checked against Ironbeam's published OpenAPI document, IronbeamAPI 2.1 (https://docs.ironbeamapi.com/,
+"Download OpenAPI specification"; read from the copy of that file at
+https://github.com/jenialy/IronBeam-Broker-API-Doc, commit 04ed146, identical to its first upload):
 
-- ``POST /auth`` (AuthorizationRequest ``username``, ``apiKey``, ``password`` for enterprise users;
-  AuthorizationResponse ``token``; 401 on refused credentials)
-- ``GET /info/trader`` (TraderInfo ``accounts``, ``isLive``, ``traderId``)
-- ``POST /order/{accountId}/place`` (OrderRequest ``accountId``, ``exchSym`` like ``XCME:ES.Z25``, ``side``
-  BUY/SELL, ``quantity``, ``orderType`` "1" market / "2" limit / "3" stop, ``duration`` "0" day,
-  ``limitPrice``, ``stopPrice``, ``waitForOrderId``; OrderBaseResponse ``orderId``, ``strategyId``). The
-  request has no client order id field, so a lost answer is resolved from the order list (see the adapter).
-- ``PUT /order/{accountId}/update/{orderId}``, ``DELETE /order/{accountId}/cancel/{orderId}``,
-  ``GET /order/{accountId}/{orderStatus}`` (OrdersResponse ``orders``: Order ``orderId``, ``strategyId``,
-  ``exchSym``, ``status``, ``side``, ``quantity``, ``fillQuantity``, ``fillPrice``, ``orderError``),
-  ``GET /order/{accountId}/fills`` (``fills``: OrderFill ``orderId``, ``fillQuantity``, ``fillPrice``,
-  ``fillDate``, ``orderUpdateId``)
-- ``GET /account/{accountId}/positions`` (``positions``: Position ``exchSym``, ``quantity``, ``side``
-  LONG/SHORT), ``GET /account/{accountId}/balance?balanceType=CURRENT_OPEN`` (``balances``)
+- ``POST /auth`` (AuthorizationRequest ``username``, the API key, and ``password`` for enterprise users;
+  AuthorizationResponse ``token``; 401 on refused credentials). The spec's own parts disagree on the key's
+  spelling (schema ``apikey``, request example ``apiKey``, description ``ApiKey``); we send ``apiKey`` as in
+  the request example.
+- ``GET /info/trader`` (TraderInfo ``accounts`` list of account-id strings, ``isLive``, ``traderId``)
+- ``POST /order/{accountId}/place`` (OrderRequest ``accountId``, ``exchSym``, ``side`` BUY/SELL, ``quantity``
+  double, ``orderType`` "1" market / "2" limit / "3" stop, ``duration`` "0" day, ``limitPrice``, ``stopPrice``,
+  ``waitForOrderId``; OrderBaseResponse ``orderId`` string, ``strategyId`` integer, only ``strategyId``
+  required). The schema's ``required`` list names ``account`` while its property is ``accountId``; we send
+  ``accountId``. The request has no client order id field, so a lost answer is resolved from the order list
+  (see the adapter). ``GET /order/{accountId}/toorderid/{strategyId}`` exists to turn a strategy id into an
+  order id; we do not call it (a strategy id alone is matched against the order list's ``strategyId``).
+- ``PUT /order/{accountId}/update/{orderId}`` (OrderUpdateRequest ``orderId`` string, ``quantity`` int32,
+  ``limitPrice``, ``stopPrice``), ``DELETE /order/{accountId}/cancel/{orderId}``, ``GET
+  /order/{accountId}/{orderStatus}`` with ``ANY`` (OrdersResponse ``orders``: Order ``orderId``,
+  ``strategyId``, ``accountId``, ``exchSym``, ``status`` (OrderStatusType), ``side``, ``quantity``,
+  ``limitPrice``, ``stopPrice``, ``orderType``, ``duration``, ``fillQuantity``, ``fillPrice``, ``fillDate``,
+  ``orderError`` {``errorCode``, ``errorText``})
+- ``GET /order/{accountId}/fills`` (OrdersFillsResponse ``fills``: OrderFill ``orderId``, ``strategyId``,
+  ``accountId``, ``exchSym``, ``status``, ``side``, ``quantity``, ``price``, ``fillQuantity``,
+  ``fillTotalQuantity``, ``fillPrice``, ``avgFillPrice``, ``fillDate``, ``timeOrderEvent``, ``orderUpdateId``
+  like ``10336761658263818775-134``). OrderFill has no fee or commission field: Ironbeam's fees are not in
+  this API, so fills are recorded with fee unknown.
+- ``GET /account/{accountId}/positions`` (``accountId``, ``positions``: Position ``accountId``,
+  ``currencyCode``, ``exchSym``, ``positionId``, ``quantity``, ``price``, ``dateOpened``, ``side`` LONG/SHORT,
+  ``unrealizedPL``), ``GET /account/{accountId}/balance?balanceType=CURRENT_OPEN`` (``balances``)
+- symbols: ``exchSym`` like ``XCME:ES.U16`` (exchange, root, month code, two-digit year), as in every example
+  of the spec; its Symbol pattern (``^[A-Z0-9]{1,10}:[A-Z0-9]{1,10}$``) omits the dot its own examples carry.
 - every answer carries ``status`` (OK, ERROR, WARNING, INFO, FATAL, UNKNOWN) and ``message``; errors add
-  ``error``; HTTP 429 is Too Many Requests.
+  ``error``; 400/401/403/406/429 answer that Error shape; HTTP 429 is Too Many Requests.
 """
 
 from __future__ import annotations

@@ -1,24 +1,37 @@
 """Tradovate REST v1: one shared session per credential, and the order API.
 
-Shapes checked against Tradovate's public API documentation (partner.tradovate.com):
+Shapes checked against Tradovate's public API documentation (https://partner.tradovate.com, pages below under
+https://partner.tradovate.com/api/rest-api-endpoints/ unless absolute) and its example code
+(https://github.com/tradovate/example-api-js):
 
-- access token request: /api/rest-api-endpoints/authentication/access-token-request (``accessToken``,
-  ``expirationTime``; tokens last 80 minutes; ``errorText`` on a refused login)
-- renewal: /api/rest-api-endpoints/authentication/renew-access-token (``GET /auth/renewaccesstoken`` with the
-  current token, before ``expirationTime``; extends the session without opening a new one)
-- business errors as HTTP 200: /overview/core-concepts/error-handling (``errorText``, ``violations``)
-- penalty tickets: /overview/core-concepts/penalty-tickets (HTTP 200 with ``p-ticket``, ``p-time`` seconds,
-  ``p-captcha``); rate limits: /overview/core-concepts/rate-limits (HTTP 429: wait an hour)
-- orders: /api/rest-api-endpoints/orders/place-order (``accountSpec``, ``accountId``, ``action``, ``symbol``,
-  ``orderQty``, ``orderType``, ``price``, ``stopPrice``, ``isAutomated``, optional ``clOrdId``; answers
-  ``orderId`` or ``failureReason``/``failureText``), /orders/modify-order, /orders/cancel-order,
-  /orders/order-list, /orders/order-item, /orders/command-list (a Command carries our ``clOrdId`` and its
-  ``orderId``), /orders/fill-list, /orders/fill-dependents, /orders/fillfee-list (FillFee: ``id`` = the fill's
-  id, ``commission``, ``clearingFee``, ``exchangeFee``, ``nfaFee``, ``brokerageFee``, ``ipFee``,
-  ``orderRoutingFee``, each with its currency id)
-- positions: /api/rest-api-endpoints/positions/position-list (``netPos``, ``netPrice``, ``contractId``);
-  contracts: /api/rest-api-endpoints/contract-library/contract-item (``name``)
-- accounts: /api/rest-api-endpoints/accounts/account-list
+- access token request: authentication/access-token-request and
+  https://partner.tradovate.com/overview/quick-setup/5-minute-quickstart (body ``name``, ``password``, ``appId``,
+  ``appVersion``, ``cid`` a number, the API key's id, ``sec``; optional ``deviceId``; answer ``accessToken``,
+  ``expirationTime``, ``userId``; tokens last 80 minutes; ``errorText`` on a refused login)
+- renewal: authentication/renew-access-token (``GET /auth/renewaccesstoken`` with the current token, before
+  ``expirationTime``; extends the session without opening a new one; Tradovate's example renews 15 min early)
+- business errors as HTTP 200: https://partner.tradovate.com/overview/core-concepts/error-handling
+  (``errorText``, ``violations`` with ``constraint``/``value``/``description``)
+- penalty tickets: https://partner.tradovate.com/overview/core-concepts/penalty-tickets (HTTP 200 with
+  ``p-ticket``, ``p-time`` seconds, ``p-captcha``); the login is resent with ``p-ticket`` in the JSON body, as
+  example-api-js does (tutorial/Access); rate limits: https://partner.tradovate.com/overview/core-concepts/rate-limits
+  (HTTP 429 with an empty body and no ticket: wait an hour)
+- orders: orders/place-order (``accountSpec``, ``accountId``, ``action`` Buy/Sell, ``symbol``, ``orderQty``,
+  ``orderType``, ``price``, ``stopPrice``, ``isAutomated``; answer ``{"orderId"}``), orders/cancel-order,
+  orders/modify-order, orders/order-list, orders/order-item, orders/command-list (Command: ``orderId``,
+  ``commandType`` New/Modify/Cancel, ``commandStatus``, optional ``clOrdId``), orders/fill-list (Fill: ``id``,
+  ``orderId``, ``contractId``, ``timestamp``, ``tradeDate``, ``action``, ``qty``, ``price``, ``active``,
+  ``finallyPaired``), orders/fill-dependents (``/fill/deps?masterid=``), orders/fill-fee-list (FillFee: ``id`` =
+  the fill's id, ``commission``, ``clearingFee``, ``exchangeFee``, ``nfaFee``, ``brokerageFee``, ``ipFee`` (IP/TT
+  fee), ``orderRoutingFee``, each nullable and each with its ``...CurrencyId``)
+- positions: positions/position-list (``accountId``, ``contractId``, ``netPos``, ``netPrice``); contracts:
+  contract-library/contract-item (``name``); accounts: accounts/account-list (``id``, ``name``, ``active``)
+
+Not confirmed from those pages (the stored copies we could read show the examples, not every type): the
+``clOrdId`` field of the place-order request (it is a documented field of the Command it creates), the
+``failureReason``/``failureText`` fields of a refused placeorder, and the ``commandId`` answer of cancelorder and
+modifyorder. These follow Tradovate's PlaceOrderResult/CommandResult as used in its example-api repositories;
+a refusal is detected by any of ``errorText``, ``violations`` or a ``failureReason`` other than ``Success``.
 """
 
 from __future__ import annotations
@@ -63,12 +76,22 @@ class TradovateClient(_EnvironmentBroker):
             "password": self.credential("TRADOVATE_PASSWORD"),
             "appId": self.credential("TRADOVATE_APP_ID"),
             "appVersion": self.credential("TRADOVATE_APP_VERSION"),
-            "cid": self.credential("TRADOVATE_CID"),
+            "cid": self._cid(),
             "sec": self.credential("TRADOVATE_SECRET"),
         }
         if self.credentials.get("TRADOVATE_DEVICE_ID"):
             payload["deviceId"] = self.credentials["TRADOVATE_DEVICE_ID"]
         return payload
+
+    def _cid(self) -> int:
+        """Tradovate documents ``cid`` as the API key's numeric id; anything else is a configuration mistake."""
+        value = self.credential("TRADOVATE_CID").strip()
+        if not value.isdigit():
+            raise IntegrationError(ErrorCode.INTEGRATION_KEY_MISSING,
+                                   "TRADOVATE_CID must be the API key's numeric id.", provider=self.provider,
+                                   sent=False, details={"provider": self.provider,
+                                                        "missing_env_vars": ["TRADOVATE_CID"]})
+        return int(value)
 
     def _token_from(self, body: dict) -> SessionToken:
         self.inspect(body, failure=ErrorCode.INTEGRATION_AUTH_FAILED)

@@ -210,3 +210,28 @@ def test_risk_scopes_for_many_bots_take_a_constant_number_of_queries(tenant_a, e
     assert scopes[bots[0].id][0].state.position == 1 and scopes[bots[1].id][0].state.position == 0
     assert scopes[bots[1].id][1].state.position == 1
     assert scopes[bots[0].id][0].limits.max_position == 5
+
+
+def test_the_bot_filter_lists_that_bots_intents_and_nothing_of_another_tenant(
+        api_operator_a, api_owner_b, owner_b, tenant_b, es_bars, trading_bot):
+    mine, other = trading_bot(), trading_bot(name="other")
+    theirs = trading_bot(name="theirs", tenant=tenant_b, actor=owner_b)
+
+    def post(client, bot, key):
+        response = client.post("/api/intents", {**BODY, "bot": bot.id, "idempotency_key": key}, format="json")
+        assert response.status_code == 201, response.json()
+        return response.json()["id"]
+
+    mine_id, _ = post(api_operator_a, mine, "f-1"), post(api_operator_a, other, "f-2")
+    theirs_id = post(api_owner_b, theirs, "f-3")
+
+    def ids(client, query):
+        response = client.get(f"/api/intents{query}")
+        assert response.status_code == 200, response.json()
+        return [row["id"] for row in response.json()["results"]]
+
+    assert ids(api_operator_a, f"?bot={mine.id}") == [mine_id]
+    assert ids(api_owner_b, f"?bot={theirs.id}") == [theirs_id]
+    # Another tenant's bot id is answered like a bot without intents: nothing tells whether it exists.
+    assert ids(api_operator_a, f"?bot={theirs.id}") == []
+    assert ids(api_owner_b, f"?bot={mine.id}") == []

@@ -63,8 +63,19 @@ def fill(fill_id: int, order_id: int, *, qty: int = 1, price: float = 6001.25) -
 
 
 def fill_fee(fill_id: int) -> dict:
-    """Tradovate's FillFee for one fill (id = the fill's id), one field per kind of fee."""
+    """Tradovate's FillFee for one fill (id = the fill's id), every documented field (fill-fee-list); a fee
+    Tradovate does not charge comes back null."""
     return {"id": fill_id, "clearingFee": 0.19, "clearingCurrencyId": 1, "exchangeFee": 1.38,
             "exchangeCurrencyId": 1, "nfaFee": 0.02, "nfaCurrencyId": 1, "brokerageFee": 0.0,
-            "brokerageCurrencyId": 1, "commission": 0.79, "commissionCurrencyId": 1, "orderRoutingFee": 0.1,
-            "orderRoutingCurrencyId": 1}
+            "brokerageCurrencyId": 1, "ipFee": None, "ipCurrencyId": None, "commission": 0.79,
+            "commissionCurrencyId": 1, "orderRoutingFee": 0.1, "orderRoutingCurrencyId": 1}
+
+
+def position(position_id: int, *, account_id: int, contract_id: int, net_pos: int, net_price: float | None = 6000.0
+             ) -> dict:
+    """Tradovate's Position (position-list): every required field, the optional prices nullable."""
+    bought, sold = max(net_pos, 0), max(-net_pos, 0)
+    return {"id": position_id, "accountId": account_id, "contractId": contract_id,
+            "timestamp": datetime.now(UTC).isoformat(), "tradeDate": {"year": 2026, "month": 11, "day": 20},
+            "netPos": net_pos, "netPrice": net_price, "bought": bought, "boughtValue": bought * (net_price or 0),
+            "sold": sold, "soldValue": sold * (net_price or 0), "prevPos": 0, "prevPrice": None}

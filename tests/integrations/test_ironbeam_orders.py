@@ -148,13 +148,19 @@ def test_a_timeout_after_send_is_uncertain_and_lookup_finds_the_one_new_matching
 def test_positions_fills_and_cancel(ironbeam):
     ironbeam.expect_request("/info/trader").respond_with_json(_trader())
     ironbeam.expect_request("/account/51234/positions").respond_with_json({**OK, "accountId": "51234", "positions": [
-        {"accountId": "51234", "exchSym": "XCME:MES.Z26", "quantity": 2, "side": "SHORT", "price": 6010.5},
-        {"accountId": "51234", "exchSym": "XCEC:GC.G27", "quantity": 1, "side": "LONG", "price": 2400}]})
+        {"accountId": "51234", "currencyCode": "USD", "exchSym": "XCME:MES.Z26", "positionId": "p-1", "quantity": 2,
+         "price": 6010.5, "dateOpened": "20261120", "side": "SHORT", "unrealizedPL": -25.0},
+        {"accountId": "51234", "currencyCode": "USD", "exchSym": "XCEC:GC.G27", "positionId": "p-2", "quantity": 1,
+         "price": 2400, "dateOpened": "20261118", "side": "LONG", "unrealizedPL": 10.0}]})
     ironbeam.expect_request("/order/51234/fills").respond_with_json({**OK, "fills": [
         {"orderId": "51234-1002", "strategyId": 1002, "accountId": "51234", "exchSym": "XCME:MES.Z26",
          "status": "FILLED", "side": "SELL", "quantity": 2, "fillQuantity": 2, "fillPrice": 6010.5,
-         "fillDate": "2026-11-20T15:00:00Z", "orderUpdateId": "u-1"},
-        {"orderId": "51234-800", "fillQuantity": 1, "fillPrice": 1.0, "fillDate": "2026-11-01T15:00:00Z"}]})
+         "price": 6010.5, "fillTotalQuantity": 2, "avgFillPrice": 6010.5, "fillDate": "2026-11-20T15:00:00Z",
+         "timeOrderEvent": 1795186800000, "orderUpdateId": "10336761658263818775-134"},
+        {"orderId": "51234-800", "strategyId": 800, "accountId": "51234", "exchSym": "XCME:MES.Z26",
+         "status": "FILLED", "side": "BUY", "quantity": 1, "price": 1.0, "fillQuantity": 1, "fillTotalQuantity": 1,
+         "fillPrice": 1.0, "avgFillPrice": 1.0, "fillDate": "2026-11-01T15:00:00Z", "timeOrderEvent": 1793545200000,
+         "orderUpdateId": "10336761658263818001-2"}]})
     ironbeam.expect_request("/order/51234/ANY").respond_with_json({**OK, "orders": [_row("51234-1003", 1003)]})
     ironbeam.expect_request("/order/51234/cancel/51234-1003", method="DELETE").respond_with_json(
         {**OK, "orders": [_row("51234-1003", 1003, status="CANCELLED")]})
@@ -163,6 +169,7 @@ def test_positions_fills_and_cancel(ironbeam):
     from datetime import UTC, datetime
 
     [fill] = adapter.fills_since(datetime(2026, 11, 10, tzinfo=UTC))
-    assert (fill.venue_fill_id, fill.quantity, fill.price, fill.fee) == ("u-1", Decimal("2"), Decimal("6010.5"), None)
+    assert (fill.venue_fill_id, fill.quantity, fill.price, fill.fee) == (
+        "10336761658263818775-134", Decimal("2"), Decimal("6010.5"), None)
     ack = adapter.cancel_order(client_order_id="intent-8", venue_order_id="51234-1003")
     assert ack.status == VenueOrderStatus.CANCELLED

@@ -20,7 +20,7 @@ from execution.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
 from execution.venues.contracts import tradovate_symbol
 from tests.integrations.live_fakes import (
-    ACCOUNT, es_instrument, fill, fill_fee, live_tradovate_bot, order_found, serve_session)
+    ACCOUNT, es_instrument, fill, fill_fee, live_tradovate_bot, order_found, position, serve_session)
 
 pytestmark = pytest.mark.django_db
 
@@ -149,8 +149,7 @@ def test_the_recovery_and_reconcile_schedules_have_expiries(settings):
 def test_the_live_reconcile_task_flags_a_running_live_bot_whose_venue_disagrees(tenant_a, live_bot, tradovate):
     serve_session(tradovate)
     tradovate.expect_request("/position/list").respond_with_json([
-        {"id": 1, "accountId": ACCOUNT["id"], "contractId": 55, "netPos": 2, "netPrice": 6000.0,
-         "timestamp": "2026-11-20T15:00:00Z"}])
+        position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=2)])
     tradovate.expect_request("/contract/item", query_string="id=55").respond_with_json(
         {"id": 55, "name": tradovate_symbol("ES"), "contractMaturityId": 1})
     with tenancy.tenant_context(tenant_a.id):

@@ -14,6 +14,7 @@ from execution.venues.base import VenueError, VenueOrderRequest, VenueOrderStatu
 from execution.venues.registry import adapter_for
 from integrations import services
 from integrations.models import IntegrationUsageEvent
+from tests.integrations.live_fakes import position
 
 CREDS = {"TRADOVATE_USERNAME": "alice", "TRADOVATE_PASSWORD": "pw-123456789012", "TRADOVATE_APP_ID": "cp",
          "TRADOVATE_APP_VERSION": "1.0", "TRADOVATE_CID": "42", "TRADOVATE_SECRET": "sec-abcdefghijkl",
@@ -211,12 +212,10 @@ def test_cancel_and_modify_and_positions(tradovate):
     tradovate.expect_request("/order/modifyorder", method="POST").respond_with_json(
         {"failureReason": "TooLate", "failureText": "Order already filled"})
     tradovate.expect_request("/position/list").respond_with_json([
-        {"id": 1, "accountId": 701, "contractId": 55, "netPos": -2, "netPrice": 6000.0, "timestamp": "x",
-         "tradeDate": {"year": 2026, "month": 11, "day": 20}, "bought": 0, "boughtValue": 0, "sold": 2,
-         "soldValue": 12000, "prevPos": 0},
-        {"id": 2, "accountId": 999, "contractId": 56, "netPos": 3, "timestamp": "x"}])
+        position(1, account_id=701, contract_id=55, net_pos=-2),
+        position(2, account_id=999, contract_id=56, net_pos=3)])
     tradovate.expect_request("/contract/item", query_string="id=55").respond_with_json(
-        {"id": 55, "name": "MESZ6", "contractMaturityId": 1, "timestamp": "x"})
+        {"id": 55, "name": "MESZ6", "contractMaturityId": 1})
     adapter = adapter_for("tradovate")
     ack = adapter.cancel_order(client_order_id="intent-3", venue_order_id="9003")
     assert ack.venue_order_id == "9003"

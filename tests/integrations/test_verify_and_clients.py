@@ -105,7 +105,7 @@ def test_databento_success_uses_basic_auth_with_the_key(api_owner_a, tenant_a, p
 def test_tradovate_verify_requests_a_token_then_lists_accounts(api_owner_a, tenant_a, point_at):
     server = point_at("tradovate")
     server.expect_ordered_request("/auth/accesstokenrequest", method="POST", json={
-        "name": "alice", "password": "pw-123456789012", "appId": "cp", "appVersion": "1.0", "cid": "42",
+        "name": "alice", "password": "pw-123456789012", "appId": "cp", "appVersion": "1.0", "cid": 42,
         "sec": "sec-abcdefghijkl"}).respond_with_json(
         {"accessToken": "tok-1", "mdAccessToken": "md-1", "expirationTime": "2026-11-25T10:00:00Z", "userId": 7})
     server.expect_ordered_request("/account/list", headers={"Authorization": "Bearer tok-1"}).respond_with_json(
@@ -114,6 +114,15 @@ def test_tradovate_verify_requests_a_token_then_lists_accounts(api_owner_a, tena
     body = _verify(api_owner_a, "tradovate")
     assert body["status"] == "ok", body
     server.check_assertions()
+
+
+@pytest.mark.django_db
+def test_a_tradovate_cid_that_is_not_the_numeric_key_id_is_refused_before_any_login(api_owner_a, tenant_a,
+                                                                                      point_at):
+    server = point_at("tradovate")
+    _set(api_owner_a, "tradovate", {**TRADOVATE, "TRADOVATE_CID": "my-app"})
+    assert _verify(api_owner_a, "tradovate")["error_code"] == "INTEGRATION_KEY_MISSING"
+    assert server.log == []
 
 
 @pytest.mark.django_db
