@@ -33,6 +33,10 @@ class ReasonCode(models.TextChoices):
 
 
 class TickTrace(TenantOwnedModel):
+    # Every index of this table is paid on each of the tick's thousands of inserts a second; the two below lead
+    # with tenant_id, so the foreign key's own index would only duplicate them.
+    tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+
     class Kind(models.TextChoices):
         DECISION = "decision", "Decision (traded)"
         NO_TRADE = "no_trade", "No trade"

@@ -7,7 +7,7 @@ policy still checks. ``ON CONFLICT DO NOTHING`` makes a re-run of the same tick 
 
 from __future__ import annotations
 
-import json
+import orjson
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,13 +57,25 @@ class TraceRow:
     trace_id: str = ""
 
 
+def _json(value) -> str:
+    """orjson: a tenth of the stdlib's time on the tick's four JSON columns a row, numpy scalars as numbers, and
+    NaN as null (Postgres' jsonb refuses NaN, which would fail the whole batch's COPY)."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 def _copy_values(row: TraceRow, default_trace_id: str) -> tuple:
     return (
         row.kind, row.context, row.run_ref, row.bot_id, row.instrument, row.timeframe, row.bar_ts,
-        row.reason_code, json.dumps(row.details, default=str), json.dumps(row.inputs, default=str),
-        json.dumps(row.signal, default=str), json.dumps(row.risk_checks, default=str), row.intent_id,
-        row.trace_id or default_trace_id,
+        row.reason_code, _json(row.details), _json(row.inputs), _json(row.signal), _json(row.risk_checks),
+        row.intent_id, row.trace_id or default_trace_id,
     )
+
+
+def create_session_stage(sender, connection, **kwargs) -> None:
+    """Give every new database session its stage table, in autocommit: created once and outside any transaction,
+    it lives as long as the session, so no write pays for a CREATE and no rolled-back transaction takes it away."""
+    if connection.vendor == "postgresql":
+        connection.connection.execute(_CREATE_STAGE)
 
 
 def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = "default") -> int:
@@ -72,7 +84,6 @@ def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = 
     default_trace_id = current_trace_id()
     connection = connections[using]
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_CREATE_STAGE)  # a no-op once the session has it; a rolled-back creation leaves none
         with cursor.cursor.copy(f"COPY {_STAGE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(_copy_values(row, default_trace_id))
