@@ -131,8 +131,12 @@ SELECT
       WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
         AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
              OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))),
-    (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, pnl::text)), '[]')
-       FROM {ProfitVariables._meta.db_table} WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND day = %(day)s)
+    (SELECT coalesce(json_agg(json_build_array(bot_id, pnl::text)), '[]')
+       FROM {ProfitVariables._meta.db_table}
+      WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND bot_id = ANY(%(bots)s::bigint[]) AND day = %(day)s),
+    (SELECT coalesce(json_agg(json_build_array(tenant_id, total::text)), '[]') FROM (
+        SELECT tenant_id, sum(pnl) AS total FROM {ProfitVariables._meta.db_table}
+        WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND day = %(day)s GROUP BY tenant_id) AS totals)
 """
 
 
@@ -161,7 +165,7 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime)
             "bot_window": _duplicate_window([bot.risk_limits for bot in bots]),
             "cancels_since": at - RATE_WINDOW, "purpose": Order.Purpose.LEG, "day": at.date(),
         })
-        controls, bot_rows, tenant_rows, order_rows, pnl_rows = cursor.fetchone()
+        controls, bot_rows, tenant_rows, order_rows, bot_pnl_rows, tenant_pnl_rows = cursor.fetchone()
 
     bot_state = {bot_id: TradingState(state) for _, bot_id, state, _ in controls if bot_id is not None}
     tenant_control = {tenant_id: (state, limits) for tenant_id, bot_id, state, limits in controls if bot_id is None}
@@ -185,11 +189,8 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime)
                 cancels_by_bot[bot_id].append(cancelled)
                 cancels_by_tenant[tenant_id].append(cancelled)
 
-    bot_pnl: dict[int, Decimal] = {}
-    tenant_pnl: dict[int, Decimal] = defaultdict(Decimal)
-    for tenant_id, bot_id, pnl in pnl_rows:
-        bot_pnl[bot_id] = Decimal(pnl)
-        tenant_pnl[tenant_id] += Decimal(pnl)
+    bot_pnl = {bot_id: Decimal(pnl) for bot_id, pnl in bot_pnl_rows}
+    tenant_pnl = {tenant_id: Decimal(total) for tenant_id, total in tenant_pnl_rows}
 
     tenant_scopes: dict[int, RiskScope] = {}  # one per tenant, shared by its bots (scopes are immutable)
     scopes: dict[int, list[RiskScope]] = {}
