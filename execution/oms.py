@@ -16,6 +16,7 @@ policy and each action taken.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -44,16 +45,27 @@ Status = TradeIntent.Status
 ACTOR = "oms"
 
 
+_writing = contextvars.ContextVar("oms_writing", default=False)
+
+
 @contextlib.contextmanager
 def oms_writes() -> Iterator[None]:
     """A transaction (or savepoint) in which the trigger lets orders and fills be written; reset on the way out so
-    an enclosing transaction is not left marked as the OMS."""
+    an enclosing transaction is not left marked as the OMS. Nested inside another one it only adds the savepoint:
+    the outer block already marked the transaction and will reset it."""
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('app.writer', 'oms', true)")
-        yield
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('app.writer', '', true)")
+        if _writing.get():
+            yield
+            return
+        token = _writing.set(True)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('app.writer', 'oms', true)")
+            yield
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('app.writer', '', true)")
+        finally:
+            _writing.reset(token)
 
 
 def client_order_id(leg: IntentLeg, purpose: str = Order.Purpose.LEG) -> str:
@@ -385,12 +397,18 @@ def _locked_position(order: Order) -> StrategyPosition:
     return StrategyPosition.objects.select_for_update().get(bot_id=order.bot_id, instrument_id=order.instrument_id)
 
 
+_ADD_INVENTORY_SQL = f"""
+INSERT INTO {VenueInventory._meta.db_table} AS inventory (tenant_id, venue, asset, quantity, updated_at)
+VALUES (%s, %s, %s, %s, now())
+ON CONFLICT ON CONSTRAINT inventory_one_per_asset
+DO UPDATE SET quantity = inventory.quantity + EXCLUDED.quantity, updated_at = now()
+"""
+
+
 def _add_inventory(venue: str, asset: str, delta: Decimal) -> None:
-    VenueInventory.objects.bulk_create([VenueInventory(tenant_id=tenancy.require_tenant_id(), venue=venue,
-                                                       asset=asset)], ignore_conflicts=True)
-    row = VenueInventory.objects.select_for_update().get(venue=venue, asset=asset)
-    row.quantity += delta
-    row.save(update_fields=["quantity", "updated_at"])
+    """One upsert: the row is locked and added to in place, whoever created it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ADD_INVENTORY_SQL, [tenancy.require_tenant_id(), venue, asset, delta])
 
 
 def _add_profit_variables(order: Order, fill: Fill, before: PositionState, after: PositionState) -> None:
