@@ -401,8 +401,9 @@ def decide_for_bot(
 
 
 def idempotency_key(bot: TickBot, ctx: TickContext) -> str:
+    """One intent per bot, instrument and bar: a bot on two instruments trades each on the same bar."""
     prefix = "tick" if ctx.run_ref is None else f"{ctx.context}:{ctx.run_ref}"
-    return f"{prefix}:{bot.id}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
+    return f"{prefix}:{bot.id}:{ctx.bars.instrument.symbol}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
 
 
 def _submit(bot: TickBot, *, venue: str, side: Side, quantity: Decimal, ctx: TickContext, result: BatchResult,

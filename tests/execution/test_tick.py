@@ -62,6 +62,18 @@ def test_a_tick_trades_once_and_a_rerun_of_the_same_bar_creates_nothing(btc, ten
         assert TickTrace.objects.count() == 2
 
 
+def test_a_bot_on_two_instruments_ticks_each_and_a_rerun_skips_each(btc, tenant_a, owner_a):
+    eth = Instrument.objects.get(symbol="ETH-USD")
+    store_bars(eth, T0, 12)
+    bot = running_bot(tenant_a, owner_a, instruments=("BTC-USD", "ETH-USD"))
+    assert (tick(btc, 10).bots, tick(eth, 10).bots) == (1, 1)
+    decided = sorted((t.instrument, t.kind, bool(t.intent_id)) for t in traces(tenant_a, bot_id=bot.id))
+    assert decided == [("BTC-USD", "decision", True), ("ETH-USD", "decision", True)]
+    assert (tick(btc, 10).skipped_already_ticked, tick(eth, 10).skipped_already_ticked) == (1, 1)
+    with tenancy.tenant_context(tenant_a.id):
+        assert TradeIntent.objects.count() == 2
+
+
 def test_orders_fill_at_the_next_bars_open_before_the_next_decision(btc, tenant_a, owner_a):
     bot = running_bot(tenant_a, owner_a)
     tick(btc, 10)
