@@ -120,7 +120,8 @@ WITH controls AS (
 SELECT
     (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, state, risk_limits)), '[]') FROM controls),
     (SELECT coalesce(json_agg(json_build_array(bot_id, quantity::text)), '[]')
-       FROM {StrategyPosition._meta.db_table} WHERE bot_id = ANY(%(bots)s::bigint[]) AND instrument_id = %(instrument)s),
+       FROM {StrategyPosition._meta.db_table}
+      WHERE bot_id = ANY(%(bots)s::bigint[]) AND instrument_id = %(instrument)s),
     (SELECT coalesce(json_agg(json_build_array(tenant_id, total::text)), '[]') FROM (
         SELECT tenant_id, sum(quantity) AS total FROM {StrategyPosition._meta.db_table}
         WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND instrument_id = %(instrument)s GROUP BY tenant_id) AS totals),

@@ -178,7 +178,8 @@ def tenant_batch(*, instrument: Instrument, timeframe: str, bar_ts: datetime, co
         cursor.execute(_TENANT_BATCH_SQL_FOR[(replay, run_ref is not None)], {
             "tenant": tenancy.require_tenant_id(), "running": Runner.Status.RUNNING, "mode": Runner.Mode.LIVE,
             "timeframe": timeframe, "symbol": instrument.symbol, "symbols": json.dumps([instrument.symbol]),
-            "runner": replay_runner_id, "bar_ts": bar_ts, "context": context, "run_ref": run_ref, "singleton": GlobalKillSwitch.SINGLETON_ID,
+            "runner": replay_runner_id, "bar_ts": bar_ts, "context": context, "run_ref": run_ref,
+            "singleton": GlobalKillSwitch.SINGLETON_ID,
             "sim_venues": list(settings.SIM_VENUE_FILL_MODELS), "instrument": instrument.id,
         })
         rows = cursor.fetchall()
@@ -313,8 +314,9 @@ def _no_trade(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, /, **deta
     return _no_trade_row(bot, ctx, reason_code, details)
 
 
-def _no_trade_row(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, details: dict, *, signal: dict | None = None,
-                  position: Decimal | None = None, risk_checks: list | None = None) -> TraceRow:
+def _no_trade_row(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, details: dict, *,
+                  signal: dict | None = None, position: Decimal | None = None,
+                  risk_checks: list | None = None) -> TraceRow:
     return TraceRow(
         kind=TickTrace.Kind.NO_TRADE, bot_id=bot.id, instrument=ctx.bars.instrument.symbol,
         timeframe=ctx.bars.timeframe, bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref,
