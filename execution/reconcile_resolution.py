@@ -10,6 +10,9 @@
   that size, recorded through the OMS. Its fills, recorded by the OMS like any other, bring both the venue and our
   books to flat (and realize the PnL against the accepted average price). Booking straight to flat instead would
   count the close twice once those fills arrive.
+
+Both are refused while the bot has open orders at the venue: a fill the venue already counts but the OMS has not
+recorded yet would be booked twice (once here, once when recorded).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from decimal import Decimal
 
 from controlplane.errors import ControlPlaneError, ErrorCode
 from execution import oms
-from execution.models import Instrument, StrategyPosition
+from execution.models import Instrument, Order, StrategyPosition
 from execution.positions import latest_mark
 
 TOLERANCE = Decimal("1e-9")
@@ -45,6 +48,14 @@ def _new_average(before_quantity: Decimal, before_average: Decimal, after_quanti
 def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, actor_name: str) -> dict:
     """Apply ``action`` to our books from ``snapshot`` (inside the caller's transaction) and, for a flatten, record
     the closing orders. Returns what was done, per instrument, for the report and the audit event."""
+    open_orders = sorted(Order.objects.filter(bot=bot, venue=reconciliation.venue, status__in=Order.OPEN_STATUSES)
+                         .values_list("client_order_id", flat=True))
+    if open_orders:
+        raise ControlPlaneError(
+            ErrorCode.CONFLICT, f"Bot {bot.name} has open orders at {reconciliation.venue}; their fills would move "
+                                "the books again after the resolution.",
+            suggested_fix="Wait until the OMS has recorded their fills (or cancel them), reconcile again, then resolve.",
+            details={"open_orders": open_orders})
     internal = {s: _decimal(q) for s, q in snapshot.internal.items()}
     venue = {s: _decimal(q) for s, q in snapshot.venue.items()}
     deltas = {s: venue.get(s, Decimal(0)) - internal.get(s, Decimal(0)) for s in sorted(set(internal) | set(venue))}
