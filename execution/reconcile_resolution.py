@@ -54,7 +54,8 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
         raise ControlPlaneError(
             ErrorCode.CONFLICT, f"Bot {bot.name} has open orders at {reconciliation.venue}; their fills would move "
                                 "the books again after the resolution.",
-            suggested_fix="Wait until the OMS has recorded their fills (or cancel them), reconcile again, then resolve.",
+            suggested_fix="Wait until the OMS has recorded their fills (or cancel them), reconcile again, then "
+                          "resolve.",
             details={"open_orders": open_orders})
     internal = {s: _decimal(q) for s, q in snapshot.internal.items()}
     venue = {s: _decimal(q) for s, q in snapshot.venue.items()}
@@ -65,7 +66,8 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
     instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
     unknown = [s for s in symbols if s not in instruments]
     if unknown:
-        raise ControlPlaneError(ErrorCode.CONFLICT, f"The venue holds instruments we do not know: {', '.join(unknown)}.",
+        raise ControlPlaneError(ErrorCode.CONFLICT,
+                                f"The venue holds instruments we do not know: {', '.join(unknown)}.",
                                 details={"instruments": unknown})
     positions: dict[str, dict] = {}
     unpriced: list[str] = []

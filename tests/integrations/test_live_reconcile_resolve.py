@@ -64,7 +64,8 @@ def test_flatten_sends_one_opposite_market_order_per_instrument_recorded_before_
     assert [(p["symbol"], p["action"], p["orderQty"], p["orderType"]) for p in placed] == [
         (tradovate_symbol("ES"), "Sell", 2, "Market"), (tradovate_symbol("NQ"), "Buy", 1, "Market")]
     with tenancy.tenant_context(tenant_a.id):
-        orders = list(Order.objects.filter(bot=bot).select_related("intent", "instrument").order_by("instrument__symbol"))
+        orders = list(Order.objects.filter(bot=bot).select_related("intent", "instrument")
+                      .order_by("instrument__symbol"))
         books = dict(StrategyPosition.objects.filter(bot=bot).values_list("instrument__symbol", "quantity"))
         bot.refresh_from_db()
     assert [(o.instrument.symbol, o.side, o.quantity, o.status) for o in orders] == [
