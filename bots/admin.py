@@ -112,9 +112,11 @@ class JobAdmin(ObservatoryAdmin):
 
 @admin.register(Reconciliation)
 class ReconciliationAdmin(ObservatoryAdmin):
-    list_display = ("id", "bot", "status", "is_flat", "venue", "requested_by", "created_at")
-    list_filter = ("status", "is_flat")
+    list_display = ("id", "bot", "status", "is_flat", "venue", "requested_by", "created_at", "resolution",
+                    "resolved_by", "resolved_at")
+    list_filter = ("status", "is_flat", "resolution")
     list_select_related = ("bot",)
+    readonly_fields = ("resolution", "resolution_reason", "resolved_by", "resolved_at", "resolution_detail")
 
 
 @admin.register(CancelRequest)

@@ -17,6 +17,8 @@ from bots.serializers import (
     JobCreateSerializer,
     JobSerializer,
     KillSerializer,
+    ReconcileResolutionSerializer,
+    ReconcileResolveSerializer,
     ReconciliationSerializer,
     RunnerSerializer,
     RunnerStartSerializer,
@@ -118,6 +120,15 @@ class BotReconcileView(_BotActionView):
     def post(self, request, pk: int):
         result = services.bot_reconcile(bot_id=self.bot_id(pk), actor=request.user)
         return Response(ReconciliationSerializer(result).data)
+
+
+class BotReconcileResolveView(_BotActionView):
+    @extend_schema(request=ReconcileResolveSerializer, responses=ReconcileResolutionSerializer)
+    def post(self, request, pk: int):
+        bot_id = self.bot_id(pk)
+        resolved, followup = services.bot_reconcile_resolve(bot_id=bot_id, actor=request.user,
+                                                            **_valid(ReconcileResolveSerializer, request))
+        return Response(ReconcileResolutionSerializer({"resolved": resolved, "followup": followup}).data)
 
 
 class StarterPackView(APIView):

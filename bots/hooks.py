@@ -28,6 +28,18 @@ class PaperRecord:
     details: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ReconcileResolver:
+    """How an operator's resolution of a reconcile mismatch reaches our books and the venue (execution serves it).
+
+    ``book(*, bot, reconciliation, snapshot, action, reason, actor_name) -> dict`` runs inside the caller's
+    transaction: it sets the bot's positions to the venue's and, for a flatten, records the closing orders
+    (SUBMITTING, not yet sent). ``send(*, intent_ids) -> list[dict]`` runs after that commit and sends them."""
+
+    book: Callable[..., dict]
+    send: Callable[..., list[dict]]
+
+
 # hook(*, cancel_request_id: int, scope: str, tenant_id: int | None, bot_id: int | None) -> None,
 # called after the kill's transaction commits.
 CancelHook = Callable[..., None]
@@ -42,6 +54,7 @@ _cancel_hooks: list[CancelHook] = []
 _position_sources: dict[str, PositionSource] = {}
 _paper_record_source: list[PaperRecordSource] = []
 _risk_limits_validator: list[RiskLimitsValidator] = []
+_reconcile_resolver: list[ReconcileResolver] = []
 
 
 def register_cancel_hook(hook: CancelHook) -> None:
@@ -76,3 +89,11 @@ def register_risk_limits_validator(validator: RiskLimitsValidator) -> None:
 
 def risk_limits_validator() -> RiskLimitsValidator | None:
     return _risk_limits_validator[0] if _risk_limits_validator else None
+
+
+def register_reconcile_resolver(resolver: ReconcileResolver) -> None:
+    _reconcile_resolver[:] = [resolver]
+
+
+def reconcile_resolver() -> ReconcileResolver | None:
+    return _reconcile_resolver[0] if _reconcile_resolver else None

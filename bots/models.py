@@ -240,6 +240,10 @@ class Reconciliation(TenantOwnedModel):
         MATCHED = "MATCHED", "Matched"
         MISMATCH = "MISMATCH", "Mismatch"
 
+    class Resolution(models.TextChoices):
+        ACCEPT_VENUE = "accept_venue", "Accept the venue's state"
+        FLATTEN = "flatten", "Flatten at the venue"
+
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="reconciliations")
     status = models.CharField(max_length=10, choices=Status.choices)
     venue = models.CharField(max_length=64)
@@ -250,6 +254,15 @@ class Reconciliation(TenantOwnedModel):
     requested_by = models.CharField(max_length=150)
     trace_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True,
+                                  help_text="An operator's decision about this mismatch (empty: none yet).")
+    resolution_reason = models.TextField(blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_detail = models.JSONField(
+        null=True, blank=True,
+        help_text="What the resolution did: the venue snapshot it used, each position before and after, the "
+                  "flatten orders and their status, and the reconcile that followed.")
 
     class Meta:
         ordering = ["-id"]

@@ -75,7 +75,18 @@ class ReconciliationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Reconciliation
         fields = ["id", "bot", "status", "venue", "internal_positions", "venue_positions", "differences", "is_flat",
-                  "requested_by", "trace_id", "created_at"]
+                  "requested_by", "trace_id", "created_at", "resolution", "resolution_reason", "resolved_by",
+                  "resolved_at", "resolution_detail"]
+
+
+class ReconcileResolveSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=Reconciliation.Resolution.choices)
+    reason = serializers.CharField(max_length=2000)
+
+
+class ReconcileResolutionSerializer(serializers.Serializer):
+    resolved = ReconciliationSerializer(help_text="The MISMATCH report, now carrying the resolution.")
+    followup = ReconciliationSerializer(help_text="The reconcile run right after; only a match clears the flag.")
 
 
 class RunnerSerializer(serializers.ModelSerializer):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("bots/<int:pk>/kill", api.BotKillView.as_view(), name="bot-kill"),
     path("bots/<int:pk>/unkill", api.BotUnkillView.as_view(), name="bot-unkill"),
     path("bots/<int:pk>/reconcile", api.BotReconcileView.as_view(), name="bot-reconcile"),
+    path("bots/<int:pk>/reconcile/resolve", api.BotReconcileResolveView.as_view(), name="bot-reconcile-resolve"),
     path("strategies", api.StrategyListView.as_view(), name="strategies"),
     path("tenant/kill", api.TenantKillView.as_view(), name="tenant-kill"),
     path("tenant/unkill", api.TenantUnkillView.as_view(), name="tenant-unkill"),

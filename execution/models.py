@@ -161,6 +161,7 @@ class TradeIntent(TenantOwnedModel):
         TICK = "tick", "Tick"
         API = "api", "API"
         REPLAY = "replay", "Replay"
+        RECONCILE = "reconcile", "Reconcile resolution (flatten)"
 
     class FailurePolicy(models.TextChoices):
         CANCEL_REMAINING = "CANCEL_REMAINING", "Cancel the other legs' open orders, keep what filled"
@@ -170,7 +171,7 @@ class TradeIntent(TenantOwnedModel):
     idempotency_key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    source = models.CharField(max_length=8, choices=Source.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
     bar_ts = models.DateTimeField(null=True, blank=True, help_text="The bar the decision was made on (tick, replay).")
     failure_policy = models.CharField(max_length=16, choices=FailurePolicy.choices,
                                       default=FailurePolicy.CANCEL_REMAINING)

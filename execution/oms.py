@@ -550,3 +550,46 @@ def process_pending_cancel_requests() -> int:
         process_cancel_request(cancel_request_id=cancel_id)
     return len(ids)
 
+
+
+# --- Operator flatten (reconcile resolution) ---------------------------------------------------------------
+
+
+def record_reconcile_flatten(*, bot, venue: str, instrument, quantity: Decimal, reference_price: Decimal | None,
+                             idempotency_key: str, actor_name: str, detail: dict) -> TradeIntent:
+    """Record an operator's flatten of one instrument: a ``reconcile`` intent, ACCEPTED, with one market leg of the
+    opposite side of the venue's signed ``quantity`` and its order SUBMITTING, for :func:`send_reconcile_flatten`
+    to send once the caller commits. It skips the risk limits and the reconcile-mismatch block on purpose (it only
+    closes what the venue holds, as ``_flatten_filled_legs`` does); the caller checks the kill switches first.
+    The key (one per report and instrument) is unique per tenant, so the same flatten cannot be recorded twice."""
+    from execution.intents import LegSpec, request_hash
+
+    side, size = ("sell" if quantity > 0 else "buy"), abs(quantity)
+    spec = LegSpec(venue=venue, symbol=instrument.symbol, side=side, quantity=size, order_type="market")
+    with oms_writes():
+        intent = TradeIntent.objects.create(
+            bot=bot, idempotency_key=idempotency_key, source=TradeIntent.Source.RECONCILE,
+            request_hash=request_hash(bot_id=bot.id, legs=[spec], bar_ts=None,
+                                      failure_policy=TradeIntent.FailurePolicy.CANCEL_REMAINING),
+            created_by=actor_name, trace_id=current_trace_id())
+        leg = IntentLeg.objects.create(intent=intent, leg_index=0, venue=venue, instrument=instrument, side=side,
+                                       quantity=size, order_type="market")
+        audit_record(action="intent.create", resource_type="intent", resource_id=intent.pk, actor_name=actor_name,
+                     after={"bot_id": bot.id, "source": intent.source, "idempotency_key": idempotency_key,
+                            "status": intent.status, "legs": [{"venue": venue, "symbol": instrument.symbol,
+                                                               "side": side, "quantity": str(size),
+                                                               "order_type": "market"}]})
+        intent_transition(intent, Status.ACCEPTED, actor_name=actor_name, detail=detail)
+        _order_for(intent, leg, reference_price).save()
+    return intent
+
+
+def send_reconcile_flatten(*, intent_ids: list[int]) -> list[dict]:
+    """Send recorded flatten intents through the normal send path (at most once: an uncertain send is left for the
+    recovery sweep) and say what became of each order."""
+    for intent_id in intent_ids:
+        _send(intent_id)
+    return [{"instrument": order.instrument.symbol, "order": order.client_order_id, "side": order.side,
+             "quantity": str(order.quantity), "status": order.status, "venue_order_id": order.venue_order_id,
+             "error_code": order.error_code}
+            for order in Order.objects.filter(intent_id__in=intent_ids).select_related("instrument").order_by("id")]

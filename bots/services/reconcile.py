@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from bots import hooks
 from bots.models import Reconciliation
-from bots.services.common import _actor_label, _locked_bot
+from bots.selectors import trading_block
+from bots.services.common import _actor_label, _illegal, _locked_bot
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -50,3 +52,60 @@ def bot_reconcile(*, bot_id: int, actor=None, actor_name: str | None = None) -> 
                      after={"reconcile_mismatch": bot.reconcile_mismatch, "reconciliation_id": result.id,
                             "status": result.status, "differences": differences})
     return result
+
+
+def bot_reconcile_resolve(*, bot_id: int, action: str, reason: str, actor=None,
+                          actor_name: str | None = None) -> tuple[Reconciliation, Reconciliation]:
+    """An operator's decision about the bot's latest MISMATCH report: ``accept_venue`` (our books take the venue's
+    numbers) or ``flatten`` (close what the venue holds with market orders through the OMS; kill switches still
+    refuse it, the mismatch flag does not). The resolution is stored on the report and audited with each position
+    before and after; the orders are sent once that commits; then the bot is reconciled again, and only a match
+    clears the flag. Returns (the resolved report, the reconcile that followed)."""
+    errors = {}
+    if action not in Reconciliation.Resolution.values:
+        errors["action"] = [f"Must be one of {', '.join(Reconciliation.Resolution.values)}."]
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = ["Required: say why this resolution is right."]
+    if errors:
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details=errors)
+    resolver = hooks.reconcile_resolver()
+    if resolver is None:
+        raise ControlPlaneError(ErrorCode.SERVICE_UNAVAILABLE, "No reconcile resolver is installed; nothing changed.")
+    label = _actor_label(actor, actor_name)
+    with transaction.atomic():
+        bot = _locked_bot(bot_id)
+        report = (Reconciliation.objects.select_for_update()
+                  .filter(bot=bot, status=Reconciliation.Status.MISMATCH).order_by("-id").first())
+        if not bot.reconcile_mismatch or report is None or report.resolution:
+            raise _illegal(f"Bot {bot.name}", "not flagged" if not bot.reconcile_mismatch else "resolved", action,
+                           "Only a bot flagged by a reconcile mismatch with an unresolved report can be resolved; "
+                           "reconcile it again first.")
+        if action == Reconciliation.Resolution.FLATTEN:
+            block = trading_block(bot)
+            if block is not None and block.code != ErrorCode.RECONCILE_MISMATCH:
+                raise block
+        source = hooks.position_source_for(report.venue)
+        if source is None:
+            raise ControlPlaneError(ErrorCode.RECONCILE_SOURCE_MISSING, details={"venue": report.venue})
+        booked = resolver.book(bot=bot, reconciliation=report, snapshot=source(bot=bot), action=action,
+                               reason=reason, actor_name=label)
+        report.resolution, report.resolution_reason, report.resolved_by = action, reason, label
+        report.resolved_at, report.resolution_detail = timezone.now(), booked
+        report.save(update_fields=["resolution", "resolution_reason", "resolved_by", "resolved_at",
+                                   "resolution_detail"])
+        audit_record(action="bot.reconcile_resolve", resource_type="bot", resource_id=bot.id, actor=actor,
+                     actor_name=actor_name,
+                     before={"reconciliation_id": report.id, "reconcile_mismatch": True,
+                             "positions": {s: p["before"] for s, p in booked["positions"].items()}},
+                     after={"resolution": action, "reason": reason,
+                            "positions": {s: p["after"] for s, p in booked["positions"].items()},
+                            "flatten": booked["flatten"]})
+    detail = dict(booked)
+    if booked["flatten"]:
+        detail["orders"] = resolver.send(intent_ids=[f["intent_id"] for f in booked["flatten"]])
+    followup = bot_reconcile(bot_id=bot_id, actor=actor, actor_name=actor_name)
+    detail["followup_reconciliation_id"], detail["followup_status"] = followup.id, followup.status
+    Reconciliation.objects.filter(pk=report.pk).update(resolution_detail=detail)
+    report.resolution_detail = detail
+    return report, followup
