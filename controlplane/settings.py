@@ -231,8 +231,19 @@ def _tick_schedule(timeframe: str):
     raise ValueError(f"TICK_TIMEFRAMES: {timeframe!r} has no beat schedule")
 
 
+# Market data (execution/marketdata.py): at each boundary beat also refreshes the bars of instruments that running
+# bots read from Databento or Polygon. The tick batches of that boundary wait TICK_DELAY_SECONDS, so the refresh has
+# that long to store the bar that just closed before they read it; one that could not start within that window is
+# dropped (the next one fetches from the latest stored bar). A refresh without stored bars fetches MARKET_DATA_WARMUP_BARS, and never
+# more than that many at once.
+MARKET_DATA_WARMUP_BARS = env.int("MARKET_DATA_WARMUP_BARS", default=500)
+
 for _timeframe in TICK_TIMEFRAMES:
     _schedule, _period = _tick_schedule(_timeframe)
+    CELERY_BEAT_SCHEDULE[f"market-data-{_timeframe}"] = {
+        "task": "execution.refresh_market_data", "schedule": _schedule, "args": [_timeframe],
+        "options": {"queue": "ticks", "expires": min(max(TICK_DELAY_SECONDS, 1), _period * 0.9)},
+    }
     CELERY_BEAT_SCHEDULE[f"ticks-{_timeframe}"] = {
         "task": "execution.dispatch_ticks", "schedule": _schedule, "args": [_timeframe],
         "options": {"queue": "ticks", "expires": _period * 0.9},

@@ -14,13 +14,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from execution.timeframes import is_on_grid, timeframe_seconds
+from integrations.clients.market_data import DATABENTO_SCHEMAS, decode_dbn_ohlcv
 
 CSV_HEADER = ["ts", "open", "high", "low", "close", "volume"]
 DBN_SUFFIXES = (".dbn", ".dbn.zst")
 MAX_PROBLEMS_LISTED = 50
-_DBN_PRICE_SCALE = Decimal(1_000_000_000)
-# Databento OHLCV schemas by our timeframe name.
-DBN_SCHEMAS = {"1s": "ohlcv-1s", "1m": "ohlcv-1m", "1h": "ohlcv-1h", "1d": "ohlcv-1d"}
+DBN_SCHEMAS = DATABENTO_SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,6 @@ def _parse_decimal(name: str, text: str, where: str, problems: list[str]) -> Dec
 
 def _parse_dbn(path: Path, timeframe: str) -> tuple[list[BarRow], list[str]]:
     import databento
-    import databento_dbn
 
     expected_schema = DBN_SCHEMAS.get(timeframe)
     if expected_schema is None:
@@ -129,27 +127,8 @@ def _parse_dbn(path: Path, timeframe: str) -> tuple[list[BarRow], list[str]]:
         return [], [f"the file's schema is {schema}, but --timeframe {timeframe} needs {expected_schema}"]
     if len(store.symbols) > 1:
         return [], [f"the file holds {len(store.symbols)} symbols ({', '.join(store.symbols)}); import one at a time"]
-    rows, problems = [], []
-    try:
-        for number, record in enumerate(store, start=1):
-            where = f"record {number}"
-            if not isinstance(record, databento_dbn.OHLCVMsg):
-                problems.append(f"{where}: not an OHLCV record ({type(record).__name__})")
-                continue
-            prices = [record.open, record.high, record.low, record.close]
-            if any(price == databento_dbn.UNDEF_PRICE for price in prices):
-                problems.append(f"{where}: a price is undefined")
-                continue
-            open_, high, low, close = (Decimal(price) / _DBN_PRICE_SCALE for price in prices)
-            ts = datetime.fromtimestamp(record.ts_event // 1_000_000_000, tz=UTC).replace(
-                microsecond=(record.ts_event % 1_000_000_000) // 1000)
-            if record.ts_event % 1000:
-                problems.append(f"{where}: ts_event {record.ts_event} has sub-microsecond precision")
-                continue
-            rows.append(BarRow(ts, open_, high, low, close, Decimal(record.volume), where=where))
-    except Exception as exc:
-        problems.append(f"the file is truncated or corrupt after {len(rows)} records: {exc}")
-    return rows, problems
+    bars, problems = decode_dbn_ohlcv(store)
+    return [BarRow(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, where=bar.where) for bar in bars], problems
 
 
 def validate_rows(rows: list[BarRow], timeframe: str) -> list[str]:

@@ -14,6 +14,7 @@ from django.db.models.functions import Now
 
 from controlplane.models import TenantOwnedModel
 from execution.calendars import validate_calendar_name
+from execution.data_symbols import validate_data_symbols
 from execution.timeframes import Timeframe
 
 
@@ -34,6 +35,10 @@ class Instrument(models.Model):
     calendar = models.CharField(
         max_length=64, validators=[validate_calendar_name],
         help_text="pandas-market-calendars name (CME_Equity, 24/7, ...); execution.calendars.PRODUCT_CALENDARS.")
+    data_symbols = models.JSONField(
+        default=dict, blank=True, validators=[validate_data_symbols],
+        help_text='Its symbol at each market-data provider: {"databento": {"dataset", "symbol", "stype_in"}, '
+                  '"polygon": {"ticker"}}. No entry: that provider serves no bars for it.')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -172,12 +172,23 @@ def market_data_problems(tenant_id: int) -> list[dict]:
     from controlplane import tenancy
     from execution.models import TickBatch
 
+    from execution.data_symbols import unmapped_message
+    from execution.models import Instrument
+
     with tenancy.tenant_context(tenant_id), transaction.atomic():
-        wanted = {(symbol, timeframe)
-                  for instruments, timeframe in Runner.objects.filter(status=Runner.Status.RUNNING)
-                  .values_list("bot__instruments", "bot__timeframe")
-                  for symbol in instruments}
+        running = list(Runner.objects.filter(status=Runner.Status.RUNNING)
+                       .values_list("bot__instruments", "bot__timeframe", "bot__data_source"))
+    wanted = {(symbol, timeframe) for instruments, timeframe, _ in running for symbol in instruments}
     problems = []
+    provider_sources = {(symbol, source) for instruments, _, source in running for symbol in instruments
+                        if source in ("databento", "polygon")}
+    mappings = dict(Instrument.objects.filter(symbol__in={symbol for symbol, _ in provider_sources})
+                    .values_list("symbol", "data_symbols"))
+    for symbol, source in sorted(provider_sources):
+        if symbol in mappings and not (mappings[symbol] or {}).get(source):
+            message, fix = unmapped_message(symbol, source)
+            problems.append({"code": "DATA_UNAVAILABLE", "component": f"market_data:{symbol}:{source}",
+                             "message": message, "suggested_fix": fix})
     for symbol, timeframe in sorted(wanted):
         latest = TickBatch.objects.filter(instrument_symbol=symbol, timeframe=timeframe).order_by("-as_of").first()
         if latest is not None and latest.data_problem:

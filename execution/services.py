@@ -84,7 +84,7 @@ def _platform_audit(**kwargs) -> None:
         audit_record(tenant_id=None, **kwargs)
 
 
-INSTRUMENT_FIELDS = ("symbol", "venue", "asset_class", "tick_size", "multiplier", "calendar")
+INSTRUMENT_FIELDS = ("symbol", "venue", "asset_class", "tick_size", "multiplier", "calendar", "data_symbols")
 
 
 def instrument_save(*, instrument: Instrument, actor) -> Instrument:

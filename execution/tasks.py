@@ -108,3 +108,12 @@ def _recover_at_worker_start(sender=None, **_):
     consuming = set(queues.queues.consume_from or {}) if queues is not None else set()
     if "oms" in consuming:
         oms_recover_all_tenants.apply_async(queue="oms", expires=settings.OMS_RECOVERY_INTERVAL_SECONDS)
+
+
+@shared_task(name="execution.refresh_market_data", acks_late=True)
+def refresh_market_data(timeframe: str) -> list[dict]:
+    """Beat's entry point per timeframe, at the bar boundary: fetch and store the bars that just closed for every
+    instrument a running bot reads from Databento or Polygon, before the tick batches (TICK_DELAY_SECONDS later)."""
+    from execution.marketdata import outcomes_as_dicts, refresh_bars
+
+    return outcomes_as_dicts(refresh_bars(timeframe=timeframe))

@@ -7,9 +7,9 @@ from integrations.clients.base import IntegrationError, ProviderClient, breaker_
 from integrations.clients.ironbeam import IronbeamClient
 from integrations.clients.tradovate import TradovateClient
 from integrations.clients.http_providers import (
-    AnthropicClient, DatabentoClient, GeminiClient, GroqClient, OpenAIClient, OpenRouterClient, PolygonClient,
-    TwilioClient,
+    AnthropicClient, GeminiClient, GroqClient, OpenAIClient, OpenRouterClient, TwilioClient,
 )
+from integrations.clients.market_data import DatabentoClient, PolygonClient, ProviderBar
 from integrations.clients.infra import RedisClient
 from integrations.clients.venues import BinanceUSClient, CoinbaseClient, HyperliquidClient, KrakenClient
 from integrations.registry import get_provider
@@ -34,4 +34,4 @@ def client_for(provider: str, *, bot_id: int | None = None) -> ProviderClient:
                              source=credentials.source_of(states))
 
 
-__all__ = ["CLIENTS", "IntegrationError", "ProviderClient", "breaker_state", "client_for"]
+__all__ = ["CLIENTS", "IntegrationError", "ProviderBar", "ProviderClient", "breaker_state", "client_for"]

@@ -1,48 +1,8 @@
-"""Clients of the providers reached over plain HTTPS: market data, AI and SMS. One class per provider."""
+"""Clients of the providers reached over plain HTTPS: AI and SMS. One class per provider (market data: market_data.py)."""
 
 from __future__ import annotations
 
 from integrations.clients.base import ErrorCode, IntegrationError, ProviderClient
-
-
-class DatabentoClient(ProviderClient):
-    """Databento's historical HTTP API (the one the official client wraps): HTTP basic auth, key as user name."""
-
-    provider = "databento"
-
-    def verify(self) -> dict:
-        return self.run("verify", self._list_datasets)
-
-    def list_datasets(self) -> list[str]:
-        return self.run("metadata.list_datasets", self._list_datasets_raw)
-
-    def _list_datasets_raw(self) -> list[str]:
-        response = self.request("GET", "/v0/metadata.list_datasets", safe=True,
-                                auth=(self.credential("DATABENTO_API_KEY"), ""))
-        datasets = self.json(response, expect=list)
-        if not all(isinstance(d, str) for d in datasets):
-            self.malformed("datasets are not strings")
-        return datasets
-
-    def _list_datasets(self) -> dict:
-        return {"datasets": len(self._list_datasets_raw())}
-
-
-class PolygonClient(ProviderClient):
-    """Polygon.io (now Massive) REST: the key as a bearer token."""
-
-    provider = "polygon"
-
-    def verify(self) -> dict:
-        return self.run("verify", self._one_ticker)
-
-    def _one_ticker(self) -> dict:
-        response = self.request("GET", "/v3/reference/tickers", safe=True, params={"limit": 1},
-                                headers={"Authorization": f"Bearer {self.credential('POLYGON_API_KEY')}"})
-        body = self.json(response)
-        if body.get("status") not in ("OK", "DELAYED") or not isinstance(body.get("results"), list):
-            self.malformed("no status OK with a results list")
-        return {"tickers_seen": len(body["results"])}
 
 
 class _ModelListClient(ProviderClient):
