@@ -28,6 +28,6 @@ def fill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("execution", "0008_instrument_data_symbols")]
+    dependencies = [("execution", "0009_instrument_data_symbols")]
 
     operations = [migrations.RunPython(fill, migrations.RunPython.noop)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0007_order_open_idx'),
+        ('execution', '0008_intent_source_reconcile'),
     ]
 
     operations = [
