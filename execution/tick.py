@@ -450,8 +450,13 @@ SET market_open = coalesce(EXCLUDED.market_open, {TickBatch._meta.db_table}.mark
 
 
 def _record_batch(result: BatchResult, *, duration_ms: float) -> None:
-    """One upsert per batch; a re-run adds what it did (usually nothing) to the first run's counts."""
-    with connection.cursor() as cursor:
+    """One upsert per batch; a re-run adds what it did (usually nothing) to the first run's counts.
+
+    Its commit does not wait for the WAL flush: this is the batch's summary for the observatory, and the traces,
+    intents and heartbeats it counts were committed durably in their own transactions. A database crash in the
+    next fraction of a second can lose the summary row, never the record of what the tick did."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(_RECORD_BATCH_SQL, [
             result.instrument, result.timeframe, result.as_of, result.market_open, result.data_problem or "",
             result.bots, result.decisions, result.no_trades, result.intents_created, result.errors,
