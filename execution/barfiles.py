@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from execution.timeframes import is_on_grid, timeframe_seconds
-from integrations.clients.market_data import DATABENTO_SCHEMAS, decode_dbn_ohlcv
+from integrations.clients.market_data import DATABENTO_SCHEMAS, ProviderBar, decode_dbn_ohlcv
 
 CSV_HEADER = ["ts", "open", "high", "low", "close", "volume"]
 DBN_SUFFIXES = (".dbn", ".dbn.zst")
@@ -22,15 +21,8 @@ MAX_PROBLEMS_LISTED = 50
 DBN_SCHEMAS = DATABENTO_SCHEMAS
 
 
-@dataclass(frozen=True)
-class BarRow:
-    ts: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-    where: str  # "line 7" or "record 7"
+# One bar shape for files and providers; ``where`` names the line, record or result for problem reports.
+BarRow = ProviderBar
 
 
 class BarFileInvalid(ValueError):

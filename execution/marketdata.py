@@ -25,7 +25,6 @@ from bots.models import Runner
 from controlplane import tenancy
 from controlplane.errors import ErrorCode
 from controlplane.models import Tenant
-from execution.barfiles import BarRow
 from execution.data_symbols import unmapped_message
 from execution.models import Bar, Instrument
 from execution.services import bars_ingest
@@ -129,8 +128,7 @@ def refresh_target(target: RefreshTarget, *, end: datetime) -> RefreshOutcome:
         logger.warning("market data: no %s bars for %s %s: %s (%s)", source, instrument.symbol, timeframe,
                        error.message, error.code)
         return outcome
-    rows = [BarRow(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, where=bar.where) for bar in bars]
-    result = bars_ingest(instrument=instrument, timeframe=timeframe, rows=rows, source=source,
+    result = bars_ingest(instrument=instrument, timeframe=timeframe, rows=bars, source=source,
                          actor_name="market-data-refresh", origin=f"{source}:{start.isoformat()}/{end.isoformat()}")
     outcome.status, outcome.inserted = "ingested", result.inserted
     return outcome

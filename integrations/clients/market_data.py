@@ -131,26 +131,11 @@ class DatabentoClient(ProviderClient):
         label = self.spec.label
         try:
             return call()
-        except BentoClientError as exc:
-            status, detail = exc.http_status, f" ({exc.json_body.get('detail')})" if isinstance(
-                exc.json_body, dict) and exc.json_body.get("detail") else ""
-            if status in (401, 403):
-                raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED,
-                                       f"{label} refused the credentials (HTTP {status}).",
-                                       provider=self.provider) from exc
-            if status == 429:
-                raise IntegrationError(ErrorCode.INTEGRATION_RATE_LIMITED, f"{label} is rate limiting us (HTTP 429).",
-                                       provider=self.provider, sent=True,
-                                       retry_after=_seconds((exc.headers or {}).get("Retry-After"))) from exc
-            if status == 408:
-                raise IntegrationError(ErrorCode.INTEGRATION_TIMEOUT, f"{label} timed out receiving the request.",
-                                       provider=self.provider) from exc
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"{label} rejected the request (HTTP {status}){detail}.",
-                                   provider=self.provider) from exc
-        except BentoServerError as exc:
-            code = ErrorCode.INTEGRATION_TIMEOUT if exc.http_status == 504 else ErrorCode.INTEGRATION_UNREACHABLE
-            raise IntegrationError(code, f"{label} failed (HTTP {exc.http_status}).", provider=self.provider) from exc
+        except (BentoClientError, BentoServerError) as exc:
+            body = exc.json_body if isinstance(exc.json_body, dict) else {}
+            detail = f" ({body['detail']})" if body.get("detail") else ""
+            raise _status_error(label, self.provider, exc.http_status, (exc.headers or {}).get("Retry-After"),
+                                detail) from exc
         except requests.Timeout as exc:
             raise IntegrationError(ErrorCode.INTEGRATION_TIMEOUT, f"{label} did not answer within {self.timeout}s.",
                                    provider=self.provider) from exc
@@ -167,6 +152,26 @@ class DatabentoClient(ProviderClient):
         except ValueError as exc:  # DBNStore cannot read the body
             raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
                                    f"{label} answered with data that is not DBN: {exc}", provider=self.provider) from exc
+
+
+def _status_error(label: str, provider: str, status: int, retry_after: str | None,
+                  detail: str = "") -> IntegrationError:
+    """An HTTP error status from either provider's official client as our code: a refused key, a rate limit (with
+    the provider's wait), a timeout, the provider failing, or a request it would not take."""
+    if status in (401, 403):
+        return IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED, f"{label} refused the credentials (HTTP {status}).",
+                                provider=provider)
+    if status == 429:
+        return IntegrationError(ErrorCode.INTEGRATION_RATE_LIMITED, f"{label} is rate limiting us (HTTP 429).",
+                                provider=provider, sent=True, retry_after=_seconds(retry_after))
+    if status in (408, 504):
+        return IntegrationError(ErrorCode.INTEGRATION_TIMEOUT, f"{label} timed out (HTTP {status}).",
+                                provider=provider)
+    if status >= 500:
+        return IntegrationError(ErrorCode.INTEGRATION_UNREACHABLE, f"{label} failed (HTTP {status}).",
+                                provider=provider)
+    return IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE, f"{label} rejected the request (HTTP {status}){detail}.",
+                            provider=provider)
 
 
 def _seconds(value) -> float | None:
@@ -293,19 +298,7 @@ class PolygonClient(ProviderClient):
         try:
             return call()
         except _HttpStatus as exc:
-            status = exc.status
-            if status in (401, 403):
-                raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED,
-                                       f"{label} refused the credentials (HTTP {status}).",
-                                       provider=self.provider) from exc
-            if status == 429:
-                raise IntegrationError(ErrorCode.INTEGRATION_RATE_LIMITED, f"{label} is rate limiting us (HTTP 429).",
-                                       provider=self.provider, sent=True, retry_after=_seconds(exc.retry_after)) from exc
-            if status >= 500:
-                code = ErrorCode.INTEGRATION_TIMEOUT if status == 504 else ErrorCode.INTEGRATION_UNREACHABLE
-                raise IntegrationError(code, f"{label} failed (HTTP {status}).", provider=self.provider) from exc
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"{label} rejected the request (HTTP {status}).", provider=self.provider) from exc
+            raise _status_error(label, self.provider, exc.status, exc.retry_after) from exc
         except BadResponse as exc:  # a non-200 success status: not the documented answer
             raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE, f"{label} answered without HTTP 200.",
                                    provider=self.provider) from exc
