@@ -182,7 +182,7 @@ def risk_refusal(*, bot, legs: Sequence[tuple[IntentLeg | LegSpec, Instrument]],
                      "values": {"instrument": instrument.symbol}}, checks, prices)
         prices[index] = price
         scopes = risk_scopes_for_bots(bots=[bot], instrument=instrument, at=at)[bot.id]
-        decision = check_order(OrderRequest(instrument=instrument.symbol, side=Side(leg.side.upper()),
+        decision = check_order(OrderRequest(instrument=instrument.symbol, side=Side(leg.side),
                                             quantity=leg.quantity, price=price, at=at,
                                             multiplier=instrument.multiplier), scopes)
         checks.extend({**check.as_dict(), "leg": index} for check in decision.checks)

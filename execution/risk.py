@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from execution.fills import Side  # the one order side: lower case, as orders, legs and fills store it
+
 RATE_WINDOW = timedelta(minutes=1)
 
 
@@ -22,15 +24,6 @@ class TradingState(enum.StrEnum):
     ACTIVE = "ACTIVE"
     REDUCE_ONLY = "REDUCE_ONLY"  # only orders that shrink exposure pass
     HALTED = "HALTED"
-
-
-class Side(enum.StrEnum):
-    BUY = "BUY"
-    SELL = "SELL"
-
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,7 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime)
     for tenant_id, bot_id, symbol, side, quantity, price, created_at, cancelled_at in order_rows:
         created = datetime.fromisoformat(created_at)
         if created <= at:
-            recent = RecentOrder(symbol, Side(side.upper()), Decimal(quantity), Decimal(price), created)
+            recent = RecentOrder(symbol, Side(side), Decimal(quantity), Decimal(price), created)
             orders_by_bot[bot_id].append(recent)
             orders_by_tenant[tenant_id].append(recent)
         if cancelled_at is not None:

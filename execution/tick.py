@@ -398,7 +398,7 @@ def decide_for_bot(
         kind=TickTrace.Kind.DECISION, bot_id=bot.id, instrument=instrument.symbol, timeframe=ctx.bars.timeframe,
         bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref, inputs=_inputs(ctx, position), signal=signal,
         risk_checks=checks, intent_id=intent_id, trace_id=current_trace_id(),
-        details={"side": side.value.lower(), "quantity": float(abs(delta)), "venue": venue},
+        details={"side": side.value, "quantity": float(abs(delta)), "venue": venue},
     )
 
 
@@ -412,7 +412,7 @@ def _submit(bot: TickBot, *, venue: str, side: Side, quantity: Decimal, ctx: Tic
             checks: list[dict]) -> int:
     with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
         outcome = submit_intent(
-            bot=bot, legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value.lower(),
+            bot=bot, legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value,
                                    quantity=quantity)],
             idempotency_key=idempotency_key(bot, ctx), source="replay" if ctx.run_ref else "tick",
             bar_ts=ctx.bar_ts, actor_name="tick", risk_checked=checks,
