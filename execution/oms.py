@@ -169,7 +169,7 @@ def _send(intent_id: int) -> None:
     orders = list(Order.objects.filter(intent_id=intent_id, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
                   .select_related("instrument", "leg").order_by("leg__leg_index"))
     for order in orders:
-        with oms_writes():
+        with transaction.atomic():  # reads the intent under its lock; writes no order, so no writer mark
             intent = TradeIntent.objects.select_for_update().get(pk=intent_id)
             if intent.status != Status.ACCEPTED:  # cancelled meanwhile: send nothing more
                 return
@@ -186,7 +186,7 @@ def _send(intent_id: int) -> None:
         if ack.status == VenueOrderStatus.REJECTED:
             _leg_failed(intent_id, order, "VENUE_REJECTED", ack.reason or "rejected by the venue")
             return
-    with oms_writes():
+    with transaction.atomic():  # the intent's status only: orders are not written here
         intent = TradeIntent.objects.select_for_update().get(pk=intent_id)
         if intent.status == Status.ACCEPTED:
             intent_transition(intent, Status.WORKING, actor_name=ACTOR)

@@ -86,16 +86,16 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
                                    status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
               .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
               .order_by("id"))
-    for order in orders:
-        model = fill_model(order.venue)
-        eligible = order.not_before <= bar_ts if model.fill_at is FillAt.CLOSE else order.not_before < bar_ts
-        if not eligible:
-            continue
-        fill = simulate_fill(
-            SimOrder(Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price,
-                     order.stop_price),
-            fill_bar, model=model, tick_size=instrument.tick_size, multiplier=instrument.multiplier)
-        with oms.oms_writes():
+    with oms.oms_writes():  # one writer mark for the whole bar; record_fill nests a savepoint per fill
+        for order in orders:
+            model = fill_model(order.venue)
+            eligible = order.not_before <= bar_ts if model.fill_at is FillAt.CLOSE else order.not_before < bar_ts
+            if not eligible:
+                continue
+            fill = simulate_fill(
+                SimOrder(Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price,
+                         order.stop_price),
+                fill_bar, model=model, tick_size=instrument.tick_size, multiplier=instrument.multiplier)
             Order.objects.filter(pk=order.pk).update(last_matched_bar_ts=bar_ts)
             if fill is not None:
                 executed_at = bar.ts if model.fill_at is FillAt.NEXT_OPEN else bar.ts + timeframe_delta(timeframe)
