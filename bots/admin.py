@@ -49,7 +49,7 @@ class BotAdmin(ObservatoryAdmin):
     list_filter = ("stage", StageFilter, "strategy", "venue", "autonomy_tier")
     search_fields = ("name", "strategy")
     readonly_fields = [f.name for f in Bot._meta.fields]
-    actions = ["promote", "demote", "kill", "start_runner"]
+    actions = ["promote", "demote", "kill", "start_runner", "reconcile", "resolve_accept_venue", "resolve_flatten"]
 
     @admin.action(description="Promote to the next stage (checks its gates)")
     def promote(self, request, queryset):
@@ -68,6 +68,23 @@ class BotAdmin(ObservatoryAdmin):
     @admin.action(description="Start a runner (safe-start checks)")
     def start_runner(self, request, queryset):
         _apply(self, request, queryset, "start", lambda bot: services.runner_start(bot_id=bot.id, actor=request.user))
+
+    @admin.action(description="Reconcile with the venue")
+    def reconcile(self, request, queryset):
+        _apply(self, request, queryset, "reconcile", lambda bot: services.bot_reconcile(
+            bot_id=bot.id, actor=request.user))
+
+    @admin.action(description="Resolve a reconcile mismatch: accept the venue's positions")
+    def resolve_accept_venue(self, request, queryset):
+        _apply(self, request, queryset, "accept the venue's positions", lambda bot: services.bot_reconcile_resolve(
+            bot_id=bot.id, action=Reconciliation.Resolution.ACCEPT_VENUE, actor=request.user,
+            reason=f"venue's positions accepted in admin by {request.user.get_username()}"))
+
+    @admin.action(description="Resolve a reconcile mismatch: flatten at the venue (market orders)")
+    def resolve_flatten(self, request, queryset):
+        _apply(self, request, queryset, "flatten at the venue", lambda bot: services.bot_reconcile_resolve(
+            bot_id=bot.id, action=Reconciliation.Resolution.FLATTEN, actor=request.user,
+            reason=f"flattened at the venue from admin by {request.user.get_username()}"))
 
 
 @admin.register(Runner)

@@ -1,22 +1,25 @@
-"""An operator resolves a reconcile mismatch on the sim venue: accept the venue's state, or flatten; and the
-endpoint's refusals (not flagged, unknown action, another tenant's bot, a kill switch)."""
+"""An operator resolves a reconcile mismatch on the sim venue: accept the venue's state, or flatten; the
+endpoint's refusals (not flagged, unknown action, another tenant's bot, a kill switch); the same from the admin."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
 from django.utils import timezone
 
 from bots import services as bot_services
 from bots.models import Reconciliation
 from controlplane import tenancy
-from controlplane.models import AuditEvent
+from controlplane.models import AuditEvent, Membership
 from execution import oms
 from execution.intents import submit_intent
 from execution.models import Bar, Order, StrategyPosition, TradeIntent
 from execution.venues.sim import match_working_orders
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +150,28 @@ def test_refusals_not_flagged_unknown_action_missing_reason_viewer_and_other_ten
     with tenancy.tenant_context(tenant_a.id):
         bot.refresh_from_db()
         assert bot.reconcile_mismatch is True
+
+
+def test_the_bot_admin_resolves_a_mismatch_through_the_same_service(tenant_a, drifted_bot):
+    bot = drifted_bot("2")
+    user = UserFactory(username="staff-a", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_bot"))
+    with tenancy.tenant_context(tenant_a.id):
+        Membership.objects.create(tenant=tenant_a, user=user, role=Membership.Role.OPERATOR)
+    client = Client()
+    client.force_login(user)
+
+    def act(action):
+        response = client.post("/admin/bots/bot/", {"action": action, "_selected_action": [bot.id]}, follow=True)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    assert "accept the venue&#x27;s positions done." in act("resolve_accept_venue")
+    with tenancy.tenant_context(tenant_a.id):
+        bot.refresh_from_db()
+        report = Reconciliation.objects.filter(bot=bot, status=Reconciliation.Status.MISMATCH).get()
+        position = StrategyPosition.objects.get(bot=bot)
+    assert bot.reconcile_mismatch is False and position.quantity == 3
+    assert report.resolution == "accept_venue" and report.resolved_by == "staff-a"
+    assert "ILLEGAL_TRANSITION" in act("resolve_flatten")  # nothing left to resolve
+    assert "reconcile done." in act("reconcile")
