@@ -61,7 +61,7 @@ def _max_drawdown(bot: Bot) -> Decimal | None:
     return limits_from_json(bot.risk_limits).max_drawdown
 
 
-def check_drawdown(*, bot_id: int, now: datetime) -> str:
+def check_drawdown(*, bot_id: int, now: datetime, marks_cache: dict | None = None) -> str:
     """Mark one bot, move its high-water mark, and trip the breaker past its ``max_drawdown``.
 
     Returns what happened: ``tripped``, ``within_limit``, ``no_mark``, ``invalid_limit`` or ``not_checked`` (no
@@ -80,7 +80,7 @@ def check_drawdown(*, bot_id: int, now: datetime) -> str:
             return "invalid_limit"
         if limit is None:
             return "not_checked"
-        equity = bot_equity(bot_id=bot.id, as_of=now)
+        equity = bot_equity(bot_id=bot.id, as_of=now, marks_cache=marks_cache)
         if equity.total is None:
             logger.warning("drawdown breaker: no bar to mark an open position, drawdown not measured",
                            extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "unmarked": list(equity.unmarked),
@@ -119,9 +119,10 @@ def drawdown_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
         bot_ids = list(Bot.objects.filter(killed=False, risk_limits__has_key="max_drawdown")
                        .exclude(stage=Stage.RETIRED).order_by("id").values_list("id", flat=True))
     counts: Counter = Counter()
+    marks_cache: dict = {}  # every bot is marked as of the same ``now``: each instrument's mark is read once
     for bot_id in bot_ids:
         try:
-            counts[check_drawdown(bot_id=bot_id, now=now)] += 1
+            counts[check_drawdown(bot_id=bot_id, now=now, marks_cache=marks_cache)] += 1
         except Exception:  # one bot's failure must not leave the others unguarded
             logger.exception("drawdown breaker failed for bot", extra={"bot_id": bot_id})
             counts["error"] += 1

@@ -101,9 +101,14 @@ class Equity:
         return None if self.unrealized is None else self.realized + self.unrealized
 
 
-def bot_equity(*, bot_id: int, as_of: datetime | None = None) -> Equity:
-    """Realized PnL of every position plus each open position marked at its instrument's latest complete bar."""
+def bot_equity(*, bot_id: int, as_of: datetime | None = None,
+               marks_cache: dict[int, Mark | None] | None = None) -> Equity:
+    """Realized PnL of every position plus each open position marked at its instrument's latest complete bar.
+
+    ``marks_cache`` (instrument id → mark, for this same ``as_of``) lets a sweep over many bots read each
+    instrument's mark once."""
     as_of = as_of or timezone.now()
+    marks_cache = {} if marks_cache is None else marks_cache
     realized, unrealized = Decimal(0), Decimal(0)
     marks: dict[str, dict] = {}
     unmarked: list[str] = []
@@ -112,7 +117,9 @@ def bot_equity(*, bot_id: int, as_of: datetime | None = None) -> Equity:
         if position.quantity == 0:
             continue
         symbol = position.instrument.symbol
-        mark = latest_mark(position.instrument, as_of=as_of)
+        if position.instrument_id not in marks_cache:
+            marks_cache[position.instrument_id] = latest_mark(position.instrument, as_of=as_of)
+        mark = marks_cache[position.instrument_id]
         if mark is None:
             unmarked.append(symbol)
             continue

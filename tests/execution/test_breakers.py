@@ -5,6 +5,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from bots.models import Bot, CancelRequest
 from controlplane import tenancy
@@ -179,3 +181,23 @@ def test_max_drawdown_is_a_validated_risk_limit(api_operator_a, tenant_a):
     patched = api_operator_a.patch(f"/api/bots/{created.json()['id']}", {"risk_limits": {"max_drawdown": -5}},
                                    format="json")
     assert patched.status_code == 400 and "max_drawdown" in patched.json()["details"]["risk_limits"][0]
+
+
+def test_a_sweep_reads_each_instruments_mark_once_however_many_bots_hold_it(tenant_a, es_bars, trading_bot):
+    def bar_reads(bots: int) -> int:
+        with tenancy.tenant_context(tenant_a.id):
+            Bot.objects.update(risk_limits={})  # only the bots made below carry a limit, so only they are swept
+        for n in range(bots):
+            bot = trading_bot(name=f"dd-{bots}-{n}", risk_limits={"max_drawdown": "500"})
+            with tenancy.tenant_context(tenant_a.id):
+                submit_intent(bot=bot, legs=[buy("1")], idempotency_key=f"dd-{bots}-{n}", source="tick", bar_ts=T0)
+                oms.process_pending_intents()
+        with tenancy.tenant_context(tenant_a.id):
+            match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=T0 + MINUTE)
+        with CaptureQueriesContext(connection) as captured:
+            counts = _sweep(tenant_a, 10)
+        assert counts == {"within_limit": bots}
+        return sum('"execution_bar"' in query["sql"] for query in captured.captured_queries)
+
+    one = bar_reads(1)
+    assert one > 0 and bar_reads(3) == one
