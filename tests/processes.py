@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,3 +57,29 @@ def wait_for(predicate, timeout: float, interval: float = 0.3, what: str = "cond
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# kombu's Redis transport names a queue's priority lists "<queue>\x06\x16<priority>".
+_PRIORITY_SEP = "\x06\x16"
+
+
+def queue_length(broker, queue: str) -> int:
+    """Messages waiting in one queue (all its priority lists), and in no other queue that shares its prefix."""
+    keys = [queue.encode(), *broker.scan_iter(match=f"{queue}{_PRIORITY_SEP}*")]
+    return sum(broker.llen(key) for key in keys if broker.type(key) == b"list")
+
+
+def forget_queue(broker, queue: str) -> None:
+    """Remove a throwaway test queue from the broker, with any message a killed worker left unacknowledged on it:
+    kombu would restore that message to the queue after its visibility timeout (an hour), into whatever run then
+    uses the same Redis database."""
+    for tag, raw in broker.hgetall("unacked").items():
+        try:
+            routing_key = json.loads(raw)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        if routing_key == queue:
+            broker.hdel("unacked", tag)
+            broker.zrem("unacked_index", tag)
+    broker.delete(queue, *broker.scan_iter(match=f"{queue}{_PRIORITY_SEP}*"), f"_kombu.binding.{queue}",
+                  f"_kombu.binding_permanent.{queue}")

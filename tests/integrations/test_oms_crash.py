@@ -11,6 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import transaction
 from werkzeug import Response
@@ -24,7 +25,7 @@ from execution.tasks import oms_process
 from execution.venues.contracts import tradovate_symbol
 from tests.factories import TenantFactory, UserFactory
 from tests.integrations.live_fakes import es_instrument, fill, fill_fee, live_tradovate_bot, order_found, serve_session
-from tests.processes import BIN, env_for_test_database, start, stop, wait_for
+from tests.processes import BIN, env_for_test_database, forget_queue, start, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +70,7 @@ def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_a
     finally:
         release.set()
         stop(worker)
+        forget_queue(redis.Redis.from_url(settings.CELERY_BROKER_URL), queue)
 
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         order = Order.objects.get(intent=intent)
