@@ -11,8 +11,9 @@ the same number of trace-sized rows on the same database, so the tick rate reads
 The database must be migrated (python manage.py migrate). Round 1 is the entry: the bots whose strategy wants a
 position on these bars (334 of 1,000) create one intent each, and the OMS sends them in the same process (as the
 tick command does); round 2 is the sim venue filling those orders on the next bar (fills, positions, PnL, intent
-status). Both costs are in those rounds' figures. From round 3 on is the steady state the target is about: every bot decides and
-gets its trace, none changes its position. The summary line gives the median and worst steady-state round.
+status). Both costs are in those rounds' figures. From round 3 on is the steady state the target is about: every
+bot decides and gets its trace, none changes its position. The summary line gives the median and worst
+steady-state round.
 """
 
 from __future__ import annotations

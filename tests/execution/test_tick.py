@@ -6,11 +6,14 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
 
 from bots import services as bot_services
 from bots.models import Bot, Runner
 from controlplane import tenancy
-from execution.models import Fill, Instrument, TickBatch, TradeIntent
+from execution.models import Fill, Instrument, TickBatch, TradeIntent, TradingControl
+from execution.risk_state import risk_snapshot
 from execution.tick import run_replay, run_tick_batch
 from tests.execution.helpers import store_bars
 from traces.models import TickTrace
@@ -140,6 +143,22 @@ def test_a_risk_limit_blocks_with_the_limit_and_values(btc, tenant_a, owner_a):
     (trace,) = traces(tenant_a)
     refusal = trace.details["refusals"][0]
     assert refusal["limit"] == "max_position" and refusal["scope"] == "bot"
+
+
+def test_unreadable_tenant_limits_halt_the_tenant_scope_and_the_batch_still_traces(btc, tenant_a, owner_a):
+    first = running_bot(tenant_a, owner_a, "first")
+    assert tick(btc, 10).intents_created == 1  # an order row: the risk statement now reads the order window
+    with tenancy.tenant_context(tenant_a.id):  # a stored window no timedelta (nor timestamp arithmetic) can hold
+        TradingControl.objects.create(bot=None, risk_limits={"duplicate_window_seconds": 10**20})
+    second = running_bot(tenant_a, owner_a, "second")
+    result = tick(btc, 11)
+    assert result.errors == 0 and result.reasons == {"ALREADY_AT_TARGET": 1, "RISK_BLOCKED": 1}
+    assert traces(tenant_a, bot_id=first.id)[-1].reason_code == "ALREADY_AT_TARGET"
+    refusal = traces(tenant_a, bot_id=second.id)[-1].details["refusals"][0]
+    assert refusal["scope"] == "tenant" and refusal["values"]["trading_state"] == "HALTED"
+    with tenancy.tenant_context(tenant_a.id), transaction.atomic():  # as of now, the order is inside every window
+        scopes = risk_snapshot(bots=[first], instrument=btc, at=timezone.now()).scopes[first.id]
+    assert scopes[1].state.trading_state == "HALTED" and len(scopes[0].state.recent_orders) == 1
 
 
 def test_the_circuit_breaker_kills_a_bot_after_consecutive_errors(btc, tenant_a, owner_a, settings):
