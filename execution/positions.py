@@ -1,8 +1,8 @@
-"""Reads of positions and PnL: what the tick needs per batch (one query) and what the PnL endpoint shows."""
+"""Reads of positions and PnL: marks, the PnL endpoint, and the drawdown breaker's equity (the tick reads its
+positions with the risk state, execution.risk_state.risk_snapshot)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -13,14 +13,6 @@ from execution.models import Bar, Instrument, StrategyPosition
 from execution.pnl import PositionState
 from execution.timeframes import timeframe_delta
 from traces.models import ProfitVariables
-
-
-def bot_positions(*, bot_ids: Iterable[int], instrument: Instrument | str) -> dict[int, Decimal]:
-    """Signed position of each bot in ``instrument`` (0 for a bot that never traded it), in one query."""
-    bot_ids = list(bot_ids)
-    filters = {"instrument": instrument} if isinstance(instrument, Instrument) else {"instrument__symbol": instrument}
-    held = dict(StrategyPosition.objects.filter(bot_id__in=bot_ids, **filters).values_list("bot_id", "quantity"))
-    return {bot_id: held.get(bot_id, Decimal(0)) for bot_id in bot_ids}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
@@ -12,7 +13,8 @@ from controlplane.models import AuditEvent
 from execution import oms
 from execution.intents import submit_intent
 from execution.models import Fill, Order, RiskIncident, StrategyPosition, TradeIntent, VenueInventory
-from execution.positions import bot_positions, bot_pnl
+from execution.positions import bot_pnl
+from execution.risk_state import risk_snapshot
 from execution.venues.sim import match_working_orders
 from tests.execution.conftest import T0, buy, sell
 from traces.models import ProfitVariables
@@ -132,7 +134,7 @@ def test_tenant_halted_refuses_and_reduce_only_lets_reducing_orders_pass(tenant_
 def test_sim_fill_end_to_end_next_open_with_slippage_fees_position_inventory_pnl(
         tenant_a, es_bars, trading_bot, settings):
     settings.SIM_VENUE_FILL_MODELS = {"sim": {"slippage_ticks": 1, "fee_per_unit": "2.5"}}
-    bot = trading_bot()
+    bot, idle = trading_bot(), trading_bot(name="idle")
     with tenancy.tenant_context(tenant_a.id):
         intent = _submit(bot, legs=[buy("2")], bar_ts=T0).intent
         assert oms.process_pending_intents() == 1
@@ -150,8 +152,8 @@ def test_sim_fill_end_to_end_next_open_with_slippage_fees_position_inventory_pnl
         assert (fill.price, fill.fee, fill.slippage) == (Decimal("101.25"), Decimal("5"), Decimal("25"))
         intent.refresh_from_db()
         assert intent.status == "FILLED"
-        assert bot_positions(bot_ids=[bot.id, bot.id + 999], instrument=es_bars) == {
-            bot.id: Decimal(2), bot.id + 999: Decimal(0)}
+        assert risk_snapshot(bots=[bot, idle], instrument=es_bars, at=timezone.now()).positions == {
+            bot.id: Decimal(2), idle.id: Decimal(0)}
         assert VenueInventory.objects.get(venue="sim", asset="ES").quantity == 2
         # Sell 2 on the next bar: realized = (102 - 0.25 - 101.25) x 2 x 50 - fees 5 - 5 = 40
         _submit(bot, key="k2", legs=[sell("2")], bar_ts=T0 + timedelta(minutes=1))
