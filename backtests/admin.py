@@ -118,7 +118,6 @@ class MatrixResultAdmin(ObservatoryAdmin):
     list_select_related = ("matrix",)
     raw_id_fields = ("matrix",)
     ordering = ("matrix", "-score", "index")
-    readonly_fields = [f.name for f in MatrixResult._meta.fields]
 
     @admin.display(description="matrix", ordering="matrix")
     def matrix_link(self, result: MatrixResult) -> str:
@@ -148,7 +147,6 @@ class LabExperimentAdmin(ObservatoryAdmin):
     list_filter = ("status", "strategy", "timeframe")
     search_fields = ("name", "hypothesis", "strategy", "created_by")
     raw_id_fields = ("matrix",)
-    readonly_fields = [f.name for f in LabExperiment._meta.fields]
 
     @admin.display(description="matrix")
     def matrix_link(self, experiment: LabExperiment) -> str:
@@ -167,7 +165,6 @@ class AutonomyScoreAdmin(ObservatoryAdmin):
     list_select_related = ("bot",)
     raw_id_fields = ("bot",)
     date_hierarchy = "computed_at"
-    readonly_fields = [f.name for f in AutonomyScore._meta.fields]
 
     @admin.display(description="bot", ordering="bot__name")
     def bot_link(self, score: AutonomyScore) -> str:
@@ -183,4 +180,3 @@ class ClassificationSettingsAdmin(ObservatoryAdmin):
     """The tenant's overrides of the classification thresholds (PUT /api/backtests/thresholds changes them)."""
 
     list_display = ("tenant", "thresholds", "updated_by", "updated_at")
-    readonly_fields = [f.name for f in ClassificationSettings._meta.fields]

@@ -48,7 +48,6 @@ class BotAdmin(ObservatoryAdmin):
                     "autonomy_tier", "updated_at")
     list_filter = ("stage", StageFilter, "strategy", "venue", "autonomy_tier")
     search_fields = ("name", "strategy")
-    readonly_fields = [f.name for f in Bot._meta.fields]
     actions = ["promote", "demote", "kill", "start_runner", "reconcile", "resolve_accept_venue", "resolve_flatten"]
 
     @admin.action(description="Promote to the next stage (checks its gates)")
@@ -94,7 +93,6 @@ class RunnerAdmin(ObservatoryAdmin):
     list_filter = ("status",)
     list_select_related = ("bot",)
     raw_id_fields = ("bot",)
-    readonly_fields = [f.name for f in Runner._meta.fields]
     actions = ["stop", "restart"]
 
     @admin.action(description="Stop")
@@ -115,7 +113,6 @@ class JobAdmin(ObservatoryAdmin):
     list_filter = ("kind", "status", "error_code")
     list_select_related = ("bot",)
     search_fields = ("trace_id", "celery_task_id")
-    readonly_fields = [f.name for f in Job._meta.fields]
     actions = ["cancel", "retry"]
 
     @admin.action(description="Cancel")

@@ -24,6 +24,11 @@ class ObservatoryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_readonly_fields(self, request, obj=None):
+        """Every field unless the page names its own, the non-editable ones (timestamps) included: a read-only page
+        that hid them would hide when things happened."""
+        return self.readonly_fields or [field.name for field in self.model._meta.fields]
+
 
 class FixedCountPaginator(Paginator):
     """Counting an append-only table of millions of rows on every page view is not worth it."""
@@ -67,7 +72,6 @@ class AuditEventAdmin(ObservatoryAdmin):
     list_filter = ("action", "resource_type")
     list_select_related = ("tenant",)
     search_fields = ("trace_id", "resource_id", "actor", "action")
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
     show_full_result_count = False
     paginator = FixedCountPaginator
     date_hierarchy = "created_at"

@@ -60,7 +60,6 @@ class BarAdmin(ObservatoryAdmin):
     list_filter = ("timeframe", "source", "instrument")
     list_select_related = ("instrument",)
     search_fields = ("instrument__symbol",)
-    readonly_fields = [f.name for f in Bar._meta.fields]
     raw_id_fields = ("instrument",)
     ordering = ("-ts",)
     show_full_result_count = False
@@ -125,7 +124,6 @@ class TradeIntentAdmin(_TenantObservatory):
     list_filter = ("status", "source", "failure_policy")
     list_select_related = ("bot",)
     search_fields = ("idempotency_key", "trace_id", "bot__name", "=id")
-    readonly_fields = [f.name for f in TradeIntent._meta.fields]
     inlines = (IntentLegInline, OrderInline)
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -141,7 +139,6 @@ class OrderAdmin(_TenantObservatory):
     list_filter = ("status", "venue", "purpose", "order_type", "side", "bot_stage")
     list_select_related = ("bot", "instrument")
     search_fields = ("client_order_id", "venue_order_id", "trace_id", "bot__name", "instrument__symbol")
-    readonly_fields = [f.name for f in Order._meta.fields]
     date_hierarchy = "created_at"
     show_full_result_count = False
     paginator = FixedCountPaginator
@@ -160,7 +157,6 @@ class FillAdmin(_TenantObservatory):
     list_filter = ("venue", "side", "bot_stage")
     list_select_related = ("bot", "instrument")
     search_fields = ("venue_fill_id", "trace_id", "bot__name", "instrument__symbol", "order__client_order_id")
-    readonly_fields = [f.name for f in Fill._meta.fields]
     date_hierarchy = "ts"
     show_full_result_count = False
     paginator = FixedCountPaginator
@@ -176,7 +172,6 @@ class StrategyPositionAdmin(_TenantObservatory):
     list_filter = ("instrument",)
     list_select_related = ("bot", "instrument")
     search_fields = ("bot__name", "instrument__symbol")
-    readonly_fields = [f.name for f in StrategyPosition._meta.fields]
 
 
 @admin.register(VenueInventory)
@@ -184,7 +179,6 @@ class VenueInventoryAdmin(ObservatoryAdmin):
     list_display = ("venue", "asset", "quantity", "updated_at")
     list_filter = ("venue",)
     search_fields = ("asset",)
-    readonly_fields = [f.name for f in VenueInventory._meta.fields]
 
 
 class ControlScopeFilter(admin.SimpleListFilter):
@@ -210,7 +204,6 @@ class TradingControlAdmin(_TenantObservatory):
     list_filter = ("state", ControlScopeFilter)
     list_select_related = ("bot",)
     search_fields = ("bot__name", "set_by", "reason")
-    readonly_fields = [f.name for f in TradingControl._meta.fields]
 
     @admin.display(description="scope")
     def scope(self, obj):
@@ -224,7 +217,6 @@ class RiskIncidentAdmin(_TenantObservatory):
     list_filter = ("status", "kind")
     list_select_related = ("bot",)
     search_fields = ("kind", "trace_id", "bot__name", "resolution_note")
-    readonly_fields = [f.name for f in RiskIncident._meta.fields]
     date_hierarchy = "opened_at"
     actions = ["resolve"]
 
@@ -252,7 +244,6 @@ class EquityWatermarkAdmin(_TenantObservatory):
     list_display = ("bot_link", "equity", "peak_equity", "drawdown", "peak_at", "marked_at", "tripped_at")
     list_select_related = ("bot",)
     search_fields = ("bot__name",)
-    readonly_fields = [f.name for f in EquityWatermark._meta.fields]
 
     @admin.display(description="drawdown")
     def drawdown(self, obj):

@@ -86,7 +86,6 @@ class IntegrationVerificationAdmin(ObservatoryAdmin):
     list_display = ("verified_at", "provider", "status", "error_code", "latency_ms", "source", "trace_id")
     list_filter = ("status", "provider")
     search_fields = ("trace_id", "provider")
-    readonly_fields = [f.name for f in IntegrationVerification._meta.fields]
 
 
 @admin.register(IntegrationUsageEvent)
@@ -94,6 +93,5 @@ class IntegrationUsageEventAdmin(ObservatoryAdmin):
     list_display = ("created_at", "provider", "operation", "status", "error_code", "latency_ms", "bot_id", "trace_id")
     list_filter = ("status", "provider")
     search_fields = ("trace_id", "operation")
-    readonly_fields = [f.name for f in IntegrationUsageEvent._meta.fields]
     show_full_result_count = False
     paginator = FixedCountPaginator

@@ -11,7 +11,6 @@ class TickTraceAdmin(ObservatoryAdmin):
     list_display = ("bar_ts", "bot_id", "instrument", "timeframe", "kind", "reason_code", "context", "trace_id")
     list_filter = ("kind", "reason_code", "context", "timeframe")
     search_fields = ("trace_id", "instrument", "=bot_id")
-    readonly_fields = [f.name for f in TickTrace._meta.fields]
     show_full_result_count = False
     paginator = FixedCountPaginator
     date_hierarchy = "bar_ts"
@@ -25,7 +24,6 @@ class ProfitVariablesAdmin(ObservatoryAdmin):
                     "win_rate")
     list_filter = ("day",)
     search_fields = ("=bot_id",)
-    readonly_fields = [f.name for f in ProfitVariables._meta.fields]
     date_hierarchy = "day"
 
     @admin.display(description="bot", ordering="bot_id")
