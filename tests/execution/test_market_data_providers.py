@@ -12,9 +12,7 @@ from types import SimpleNamespace
 
 import databento_dbn
 import pytest
-import redis
 from django.apps import apps as django_apps
-from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from pytest_httpserver import HTTPServer
@@ -32,6 +30,7 @@ from integrations import services as integration_services
 from integrations.clients import IntegrationError, client_for
 from integrations.models import IntegrationUsageEvent
 from tests.execution.helpers import bar_rows
+from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 18, 15, 3, 20, tzinfo=UTC)  # bars up to 15:02 have closed
@@ -43,18 +42,8 @@ DATABENTO_KEY = "db-test-1234567890abcdef"
 
 
 @pytest.fixture(autouse=True)
-def provider_settings(settings):
-    settings.INTEGRATION_ENV_CREDENTIALS = {"REDIS_URL": django_settings.REDIS_URL}
-    settings.INTEGRATION_BASE_URLS = {}
-    settings.INTEGRATION_RETRY_BACKOFF_SECONDS = 0
-    settings.INTEGRATION_TIMEOUT_SECONDS = 2
+def short_warmup(settings):
     settings.MARKET_DATA_WARMUP_BARS = 10
-    yield settings
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    for pattern in ("pybreaker:cp:integrations:breaker:*", "cp:integrations:breaker:*"):
-        for key in client.scan_iter(pattern):
-            client.delete(key)
-    client.close()
 
 
 @pytest.fixture(scope="module")
