@@ -50,36 +50,36 @@ class BotAdmin(ObservatoryAdmin):
     search_fields = ("name", "strategy")
     actions = ["promote", "demote", "kill", "start_runner", "reconcile", "resolve_accept_venue", "resolve_flatten"]
 
-    @admin.action(description="Promote to the next stage (checks its gates)")
+    @admin.action(description="Promote to the next stage (checks its gates)", permissions=["operate"])
     def promote(self, request, queryset):
         _apply(self, request, queryset, "promote", lambda bot: services.bot_promote(bot_id=bot.id, actor=request.user))
 
-    @admin.action(description="Demote one stage")
+    @admin.action(description="Demote one stage", permissions=["operate"])
     def demote(self, request, queryset):
         _apply(self, request, queryset, "demote", lambda bot: services.bot_demote(
             bot_id=bot.id, actor=request.user, reason="demoted from admin"))
 
-    @admin.action(description="Kill (latched; cancels open orders)")
+    @admin.action(description="Kill (latched; cancels open orders)", permissions=["operate"])
     def kill(self, request, queryset):
         _apply(self, request, queryset, "kill", lambda bot: services.bot_kill(
             bot_id=bot.id, actor=request.user, reason=f"killed from admin by {request.user.get_username()}"))
 
-    @admin.action(description="Start a runner (safe-start checks)")
+    @admin.action(description="Start a runner (safe-start checks)", permissions=["operate"])
     def start_runner(self, request, queryset):
         _apply(self, request, queryset, "start", lambda bot: services.runner_start(bot_id=bot.id, actor=request.user))
 
-    @admin.action(description="Reconcile with the venue")
+    @admin.action(description="Reconcile with the venue", permissions=["operate"])
     def reconcile(self, request, queryset):
         _apply(self, request, queryset, "reconcile", lambda bot: services.bot_reconcile(
             bot_id=bot.id, actor=request.user))
 
-    @admin.action(description="Resolve a reconcile mismatch: accept the venue's positions")
+    @admin.action(description="Resolve a reconcile mismatch: accept the venue's positions", permissions=["operate"])
     def resolve_accept_venue(self, request, queryset):
         _apply(self, request, queryset, "accept the venue's positions", lambda bot: services.bot_reconcile_resolve(
             bot_id=bot.id, action=Reconciliation.Resolution.ACCEPT_VENUE, actor=request.user,
             reason=f"venue's positions accepted in admin by {request.user.get_username()}"))
 
-    @admin.action(description="Resolve a reconcile mismatch: flatten at the venue (market orders)")
+    @admin.action(description="Resolve a reconcile mismatch: flatten at the venue (market orders)", permissions=["operate"])
     def resolve_flatten(self, request, queryset):
         _apply(self, request, queryset, "flatten at the venue", lambda bot: services.bot_reconcile_resolve(
             bot_id=bot.id, action=Reconciliation.Resolution.FLATTEN, actor=request.user,
@@ -95,12 +95,12 @@ class RunnerAdmin(ObservatoryAdmin):
     raw_id_fields = ("bot",)
     actions = ["stop", "restart"]
 
-    @admin.action(description="Stop")
+    @admin.action(description="Stop", permissions=["operate"])
     def stop(self, request, queryset):
         _apply(self, request, queryset, "stop", lambda runner: services.runner_stop(
             runner_id=runner.id, actor=request.user, reason="stopped from admin"))
 
-    @admin.action(description="Restart (safe-start checks)")
+    @admin.action(description="Restart (safe-start checks)", permissions=["operate"])
     def restart(self, request, queryset):
         _apply(self, request, queryset, "restart", lambda runner: services.runner_restart(
             runner_id=runner.id, actor=request.user))
@@ -115,11 +115,11 @@ class JobAdmin(ObservatoryAdmin):
     search_fields = ("trace_id", "celery_task_id")
     actions = ["cancel", "retry"]
 
-    @admin.action(description="Cancel")
+    @admin.action(description="Cancel", permissions=["operate"])
     def cancel(self, request, queryset):
         _apply(self, request, queryset, "cancel", lambda job: services.job_cancel(job_id=job.id, actor=request.user))
 
-    @admin.action(description="Retry")
+    @admin.action(description="Retry", permissions=["operate"])
     def retry(self, request, queryset):
         _apply(self, request, queryset, "retry", lambda job: services.job_retry(job_id=job.id, actor=request.user))
 

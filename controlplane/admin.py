@@ -1,19 +1,36 @@
 """The operator's console for tenancy: tenants, memberships and the audit log (read-only), scoped by RLS."""
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group, User
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from controlplane.models import AuditEvent, Membership, ProcessHeartbeat, Tenant
-from controlplane.selectors import switchable_tenants_for
+from controlplane.selectors import console_allows, console_role, switchable_tenants_for
 
 admin.site.site_header = "Trading control plane"
 admin.site.site_title = "Control plane"
 admin.site.index_title = "Observatory"
 
 
-class ObservatoryAdmin(admin.ModelAdmin):
-    """Read-only by default: state changes go through services (admin actions call them)."""
+class ObservatoryAdmin(ModelAdmin):
+    """Read-only by default: state changes go through services (admin actions call them).
+
+    Every member of the page's tenant sees its pages (viewers see); actions marked ``permissions=["operate"]``
+    are offered to, and run for, operators and owners only."""
+
+    def has_module_permission(self, request):
+        return console_role(request) is not None or super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return console_role(request) is not None or super().has_view_permission(request, obj)
+
+    def has_operate_permission(self, request):
+        return console_allows(request, Membership.Role.OPERATOR)
 
     def has_add_permission(self, request):
         return False
@@ -39,7 +56,7 @@ class FixedCountPaginator(Paginator):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ModelAdmin):
     list_display = ("slug", "name", "status", "created_at")
     list_filter = ("status",)
     search_fields = ("slug", "name")
@@ -85,3 +102,20 @@ class AuditEventAdmin(ObservatoryAdmin):
 class ProcessHeartbeatAdmin(ObservatoryAdmin):
     list_display = ("kind", "hostname", "pid", "queues", "started_at", "last_seen_at")
     list_filter = ("kind",)
+
+
+# Users and groups in the console's theme (unfold's forms), with Django's own behaviour.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin, ModelAdmin):
+    pass

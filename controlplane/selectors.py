@@ -32,3 +32,22 @@ def admin_tenant_for(request) -> Tenant | None:
         if tenant is not None:
             return tenant
     return tenants.first()
+
+
+def console_role(request) -> str | None:
+    """The user's role in the tenant an admin page works in (superusers act as owners anywhere); None without a
+    tenant or a membership. Read once per request."""
+    tenant = getattr(request, "tenant", None)
+    if tenant is None or not request.user.is_authenticated:
+        return None
+    if request.user.is_superuser:
+        return Membership.Role.OWNER
+    if not hasattr(request, "_console_role"):
+        membership = Membership.objects.filter(user_id=request.user.id, tenant_id=tenant.id).first()
+        request._console_role = membership.role if membership else None
+    return request._console_role
+
+
+def console_allows(request, role: str) -> bool:
+    current = console_role(request)
+    return current is not None and Membership.RANK[current] >= Membership.RANK[role]

@@ -35,6 +35,9 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # unfold themes the admin (the operator's console) and must come before django.contrib.admin.
+    "unfold",
+    "unfold.contrib.filters",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -47,12 +50,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_htmx",
     "controlplane",
     "integrations",
     "traces",
     "bots",
     "execution",
     "backtests",
+    "observatory",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "controlplane.tenancy.TenantTransactionMiddleware",
 ]
@@ -134,6 +140,20 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# The console's theme (django-unfold). Its dashboard is the observatory (observatory/dashboard.py); the sidebar
+# puts the operator's pages first and lists every model page under them.
+UNFOLD = {
+    "SITE_TITLE": "Control plane",
+    "SITE_HEADER": "Trading control plane",
+    "SITE_SYMBOL": "monitoring",
+    "SHOW_HISTORY": False,
+    "SHOW_VIEW_ON_SITE": False,
+    "STYLES": ["observatory.navigation.console_stylesheet"],
+    "DASHBOARD_CALLBACK": "observatory.dashboard.dashboard_callback",
+    "GLOBAL_CALLBACK": "observatory.banner.banner_context",
+    "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "observatory.navigation.sidebar"},
+}
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
@@ -298,6 +318,8 @@ INTEGRATION_BREAKER_FAIL_MAX = env.int("INTEGRATION_BREAKER_FAIL_MAX", default=5
 INTEGRATION_BREAKER_RESET_SECONDS = env.int("INTEGRATION_BREAKER_RESET_SECONDS", default=60)
 INTEGRATION_VERIFY_INTERVAL_SECONDS = env.int("INTEGRATION_VERIFY_INTERVAL_SECONDS", default=3600)
 STATUS_PROBE_TIMEOUT_SECONDS = env.float("STATUS_PROBE_TIMEOUT_SECONDS", default=2.0)
+# Console pages and freshness fields read system status through a per-process cache this many seconds old at most.
+STATUS_CACHE_SECONDS = env.float("STATUS_CACHE_SECONDS", default=5.0)
 # A worker or beat heartbeat older than this makes system status DEGRADED.
 HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=60)
 

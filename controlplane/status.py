@@ -112,3 +112,37 @@ def system_status(*, redis_url: str | None = None) -> dict:
         "checked_at": timezone.now(),
         "trace_id": current_trace_id(),
     }
+
+
+UNKNOWN = "UNKNOWN"
+_cache: dict[int, tuple[float, dict]] = {}
+
+
+def cached_system_status() -> dict:
+    """The current tenant's status, computed at most once every ``STATUS_CACHE_SECONDS`` per process.
+
+    Pages and answers that only need to know whether to warn read this, so a page never pays for the probes on
+    every render. If computing it fails, the answer is ``UNKNOWN`` with the failure's trace id: never OK.
+    """
+    import time
+
+    tenant_id = tenancy.require_tenant_id()
+    now = time.monotonic()
+    hit = _cache.get(tenant_id)
+    if hit is not None and now - hit[0] < settings.STATUS_CACHE_SECONDS:
+        return hit[1]
+    try:
+        status = system_status()
+    except Exception:  # the status of the status: reported as unknown, never as OK
+        logger.exception("status: computing the system status failed")
+        return {"status": UNKNOWN, "autonomy_allowed": False, "checked_at": timezone.now(),
+                "trace_id": current_trace_id(), "scheduler": None, "integrations": {}, "bots": {},
+                "blockers": [_issue(ErrorCode.INTERNAL_ERROR, "status", "The system status could not be computed.",
+                                    "See the log lines with this trace id.") | {"severity": "blocking"}]}
+    _cache[tenant_id] = (now, status)
+    return status
+
+
+def forget_cached_status() -> None:
+    """After a change that moves the status (a verify, a key set), the next read computes it again."""
+    _cache.clear()

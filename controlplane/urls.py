@@ -25,6 +25,7 @@ api_patterns = [
 
 urlpatterns = [
     path("admin/switch-tenant/", views.admin_switch_tenant, name="admin-switch-tenant"),
+    path("admin/observatory/", include("observatory.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     re_path(r"^api(/.*)?$", api.api_not_found),

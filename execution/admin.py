@@ -6,6 +6,7 @@ and the drawdown breaker's equity marks. All read-only, scoped by RLS to the ten
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin, TabularInline
 
 from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
 from controlplane.errors import ControlPlaneError
@@ -35,7 +36,7 @@ def admin_link(url_name: str, pk, label=None):
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(admin.ModelAdmin):
+class InstrumentAdmin(ModelAdmin):
     list_display = ("symbol", "venue", "asset_class", "tick_size", "multiplier", "calendar", "created_at")
     list_filter = ("asset_class", "venue", "calendar")
     search_fields = ("symbol", "venue")
@@ -87,7 +88,7 @@ class _TenantObservatory(ObservatoryAdmin):
         return admin_link("admin:bots_bot_change", obj.bot_id, obj.bot.name if obj.bot_id else None)
 
 
-class IntentLegInline(admin.TabularInline):
+class IntentLegInline(TabularInline):
     model = IntentLeg
     fields = ("leg_index", "venue", "instrument", "side", "quantity", "order_type", "limit_price", "stop_price")
     readonly_fields = fields
@@ -101,7 +102,7 @@ class IntentLegInline(admin.TabularInline):
         return False
 
 
-class OrderInline(admin.TabularInline):
+class OrderInline(TabularInline):
     model = Order
     fields = ("client_order_id", "purpose", "venue", "instrument", "side", "quantity", "status", "filled_quantity",
               "average_price", "error_code")
@@ -224,7 +225,7 @@ class RiskIncidentAdmin(_TenantObservatory):
     def intent_link(self, obj):
         return admin_link("admin:execution_tradeintent_change", obj.intent_id)
 
-    @admin.action(description="Resolve (reviewed in admin)")
+    @admin.action(description="Resolve (reviewed in admin)", permissions=["operate"])
     def resolve(self, request, queryset):
         for incident in queryset:
             try:

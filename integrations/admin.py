@@ -51,11 +51,17 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
                 raise PermissionDenied("Only an owner of the tenant may set or clear keys.")
             self._apply(request)
             return redirect(reverse("admin:integrations_keys_needed"))
+        keys = checklist.keys_needed() if request.tenant else None
+        rows = {r["provider"]: r for r in checklist.provider_status_rows()} if request.tenant else {}
+        for group in (keys or {}).get("groups", []):
+            for key in group["keys"]:
+                key["connection"] = rows[key["provider"]]
         context = {
             **self.admin_site.each_context(request),
             "title": "Keys Needed",
-            "checklist": checklist.keys_needed() if request.tenant else None,
-            "status_rows": {r["provider"]: r for r in checklist.provider_status_rows()} if request.tenant else {},
+            "checklist": keys,
+            # A set key is not a working one: the checklist names every configured provider that is failing.
+            "failing": [r for r in rows.values() if r["configured"] and not r["connected"]],
             "is_owner": owner,
         }
         return TemplateResponse(request, "admin/integrations/keys_needed.html", context)

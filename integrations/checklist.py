@@ -21,7 +21,7 @@ from django.utils import timezone
 from controlplane import hooks, tenancy
 from controlplane.errors import ErrorCode
 from integrations import credentials
-from integrations.clients.base import breaker_state
+from integrations.clients.base import BREAKER_UNKNOWN, breaker_states
 from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
 from integrations.registry import Category, Provider, all_providers, get_provider, providers_in
 
@@ -121,36 +121,60 @@ def latest_verifications() -> dict[str, IntegrationVerification]:
     return {v.provider: v for v in rows}
 
 
-def provider_status_rows() -> list[dict]:
-    """One row per provider; nothing defaults to a success value (never verified means not connected)."""
-    tenant_id = tenancy.require_tenant_id()
-    verifications = latest_verifications()
+def _usage_by_provider(providers: list[str]) -> dict[str, dict]:
+    """Per provider: successful uses and failures in the last 24 h, and when each last happened.
+
+    Only a successful operation is proof that the key works; a failed one is counted apart, never as a use."""
     since = timezone.now() - timedelta(hours=24)
-    usage = {
+    ok = Q(status=IntegrationUsageEvent.Status.OK)
+    counts = {
         row["provider"]: row
-        for row in IntegrationUsageEvent.objects.values("provider").annotate(
-            last_used_at=Max("created_at"), count_24h=Count("id", filter=Q(created_at__gte=since))
-        )
+        for row in IntegrationUsageEvent.objects.filter(created_at__gte=since).values("provider").annotate(
+            ok_24h=Count("id", filter=ok), failed_24h=Count("id", filter=~ok))
     }
+    usage = {}
+    for provider in providers:
+        events = IntegrationUsageEvent.objects.filter(provider=provider).order_by("-created_at")
+        usage[provider] = {
+            "ok_24h": counts.get(provider, {}).get("ok_24h", 0),
+            "failed_24h": counts.get(provider, {}).get("failed_24h", 0),
+            "last_used_at": events.filter(ok).values_list("created_at", flat=True).first(),
+            "last_failed_at": events.exclude(ok).values_list("created_at", flat=True).first(),
+        }
+    return usage
+
+
+def provider_status_rows() -> list[dict]:
+    """One row per provider; nothing defaults to a success value (never verified means not connected, an
+    unreadable breaker is ``unknown``)."""
+    tenant_id = tenancy.require_tenant_id()
+    specs = all_providers()
+    verifications = latest_verifications()
+    usage = _usage_by_provider([spec.provider for spec in specs])
+    breakers = breaker_states([spec.provider for spec in specs], tenant_id)
     changed = {
         row["provider"]: row["changed_at"]
         for row in IntegrationCredential.objects.values("provider").annotate(changed_at=Max("set_at"))
     }
     rows = []
-    for spec in all_providers():
+    for spec in specs:
         states = credentials.field_states(spec)
         missing = credentials.missing_env_vars(spec, states)
         verification = verifications.get(spec.provider)
         stale = verification is not None and changed.get(spec.provider) and changed[spec.provider] > verification.verified_at
         if missing:
             code = ErrorCode.INTEGRATION_KEY_MISSING
+        elif spec.provider == "redis" and breakers is None:
+            # Redis was just read live (the breakers are kept there): unreadable is not connected, whatever the
+            # last verify said.
+            code = ErrorCode.INTEGRATION_UNREACHABLE
         elif verification is None or stale:
             code = ErrorCode.INTEGRATION_UNVERIFIED
         elif verification.status != IntegrationVerification.Status.OK:
             code = ErrorCode(verification.error_code) if verification.error_code in ErrorCode.__members__ else ErrorCode.INTEGRATION_UNREACHABLE
         else:
             code = None
-        used = usage.get(spec.provider, {})
+        used = usage[spec.provider]
         rows.append({
             "provider": spec.provider,
             "category": spec.category,
@@ -159,12 +183,17 @@ def provider_status_rows() -> list[dict]:
             "source": credentials.source_of(states),
             "last_verified_at": verification.verified_at if verification else None,
             "last_verification_status": verification.status if verification else None,
-            "last_used_at": used.get("last_used_at"),
-            "proof_of_use_count_24h": used.get("count_24h", 0),
+            "last_verification_error_code": (verification.error_code or None) if verification else None,
+            "last_verification_latency_ms": verification.latency_ms if verification else None,
+            "last_verification_trace_id": verification.trace_id if verification else None,
+            "last_used_at": used["last_used_at"],
+            "last_failed_at": used["last_failed_at"],
+            "proof_of_use_count_24h": used["ok_24h"],
+            "failed_use_count_24h": used["failed_24h"],
             "missing_env_vars": missing,
             "error_code": str(code) if code else None,
             "suggested_fix": (_fix_for_missing(spec, missing) if missing else code.suggested_fix) if code else None,
-            "circuit_breaker": breaker_state(spec.provider, tenant_id),
+            "circuit_breaker": BREAKER_UNKNOWN if breakers is None else breakers[spec.provider],
             "unlocks": spec.unlocks,
         })
     return rows

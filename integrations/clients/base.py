@@ -61,12 +61,16 @@ def _redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
+def _breaker_namespace(provider: str, tenant_id: int) -> str:
+    return f"cp:integrations:breaker:{tenant_id}:{provider}"
+
+
 def breaker_for(provider: str, tenant_id: int) -> pybreaker.CircuitBreaker:
     """The provider's breaker for a tenant, its state shared by every process through Redis.
 
     With Redis unreachable the breaker works from memory for this process (calls are not refused for that).
     """
-    namespace = f"cp:integrations:breaker:{tenant_id}:{provider}"
+    namespace = _breaker_namespace(provider, tenant_id)
     try:
         storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, _redis_client(), namespace=namespace)
     except redis.RedisError:
@@ -82,12 +86,31 @@ def breaker_for(provider: str, tenant_id: int) -> pybreaker.CircuitBreaker:
     )
 
 
+BREAKER_UNKNOWN = "unknown"
+
+
+def breaker_states(providers: list[str], tenant_id: int) -> dict[str, str] | None:
+    """closed, open or half-open per provider, read from Redis in one round trip; None when Redis cannot be read.
+
+    Read directly rather than through pybreaker's storage: that one logs a Redis error and answers its fallback
+    state (closed), which would report a breaker nobody could read as closed.
+    """
+    client = _redis_client()
+    try:
+        base = pybreaker.CircuitRedisStorage.BASE_NAMESPACE  # the key layout pybreaker's Redis storage writes
+        raw = client.mget([f"{_breaker_namespace(p, tenant_id)}:{base}:state" for p in providers])
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    # No key: the breaker never recorded a failure, so it is closed (pybreaker's initial state).
+    return {p: (value.decode() if value else pybreaker.STATE_CLOSED) for p, value in zip(providers, raw)}
+
+
 def breaker_state(provider: str, tenant_id: int) -> str:
     """closed, open or half-open; ``unknown`` when Redis cannot say."""
-    try:
-        return str(breaker_for(provider, tenant_id).current_state)
-    except redis.RedisError:
-        return "unknown"
+    states = breaker_states([provider], tenant_id)
+    return BREAKER_UNKNOWN if states is None else states[provider]
 
 
 def _never_connected(exc: requests.RequestException) -> bool:

@@ -1,0 +1,35 @@
+"""Small template helpers for the console: trace links and timestamps that say how old they are."""
+
+from __future__ import annotations
+
+from django import template
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+register = template.Library()
+
+
+@register.simple_tag
+def trace_link(trace_id):
+    """Every trace id in the console opens the trace explorer."""
+    if not trace_id:
+        return "-"
+    url = f"{reverse('observatory:trace')}?trace_id={trace_id}"
+    return format_html('<a class="cp-link cp-mono trace-link" href="{}">{}</a>', url, trace_id)
+
+
+@register.filter
+def when(value):
+    """``2026-12-01 14:03:07 UTC (4 minutes ago)``, or ``never`` for a missing time."""
+    if not value:
+        return "never"
+    now = timezone.now()
+    age = f"{timesince(value, now).split(',')[0]} ago" if value <= now else "in the future"
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S} UTC ({age})"
+
+
+@register.filter
+def join_names(fields):
+    return ", ".join(f["name"] for f in fields)
