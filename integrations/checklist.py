@@ -195,5 +195,6 @@ def provider_status_rows() -> list[dict]:
             "suggested_fix": (_fix_for_missing(spec, missing) if missing else code.suggested_fix) if code else None,
             "circuit_breaker": BREAKER_UNKNOWN if breakers is None else breakers[spec.provider],
             "unlocks": spec.unlocks,
+            "live_check_failed": spec.provider == "redis" and breakers is None,
         })
     return rows

@@ -12,8 +12,12 @@ def integration_blockers_and_problems() -> tuple[list[dict], list[dict], dict]:
     problems = []
     for row in rows:
         if row["configured"] and not row["connected"]:
-            what = "is not verified" if row["error_code"] == ErrorCode.INTEGRATION_UNVERIFIED else \
-                f"failed its last verification ({row['error_code']})"
+            if row.get("live_check_failed"):
+                what = f"cannot be reached now ({row['error_code']})"
+            elif row["error_code"] == ErrorCode.INTEGRATION_UNVERIFIED:
+                what = "is not verified"
+            else:
+                what = f"failed its last verification ({row['error_code']})"
             problems.append({"code": row["error_code"], "component": f"integrations.{row['provider']}",
                              "message": f"{row['provider']} is configured but {what}.",
                              "suggested_fix": row["suggested_fix"]})

@@ -25,9 +25,11 @@ OPEN_INCIDENTS_SHOWN = 10
 
 def fix_link(component: str) -> str | None:
     """The console page where a blocker of ``component`` is fixed."""
+    connections = reverse("observatory:connections")
+    if component == "integrations.market_data":
+        return f"{connections}#category-market_data"
     if component.startswith("integrations.") or component == "redis":
-        provider = "market_data" if component == "integrations.market_data" else component.split(".")[-1]
-        return f"{reverse('observatory:connections')}#provider-{provider}"
+        return f"{connections}#provider-{component.split('.')[-1]}"
     if component.startswith("celery."):
         return reverse("admin:controlplane_processheartbeat_changelist")
     if component.startswith("market_data") or component.startswith("marketdata"):

@@ -62,8 +62,10 @@ def connection_verify(request, provider: str):
         messages.add_message(request, level, f"Verify {provider}: {verification.status} "
                                              f"{verification.error_code} (trace {verification.trace_id})")
         return redirect(f"{reverse('observatory:connections')}#provider-{provider}")
-    return _page(request, "observatory/connection_card.html", "Connections",
-                 card=connection_data.connection_card(provider), verification=verification)
+    # A fragment: no page context (banner, sidebar), so the verify's trace holds only what the verify did.
+    return TemplateResponse(request, "observatory/connection_card.html", {
+        "card": connection_data.connection_card(provider), "verification": verification,
+        "can_operate": True, "can_manage_keys": can_manage_keys(request)})
 
 
 def connection_keys(request, provider: str):

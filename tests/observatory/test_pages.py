@@ -33,7 +33,7 @@ def test_a_fresh_tenants_dashboard_is_blocked_and_lists_each_blocker_with_its_fi
     page = console(owner_a).get("/admin/").content.decode()
     assert 'id="system-status" data-status="BLOCKED"' in page
     assert 'class="blocker"' in page and "integrations.market_data" in page
-    assert "Fix it here" in page and "/admin/observatory/connections/#provider-market_data" in page
+    assert "Fix it here" in page and "/admin/observatory/connections/#category-market_data" in page
     assert 'id="status-banner"' in page and "System BLOCKED" in page
 
 
@@ -175,3 +175,22 @@ def test_operators_and_owners_get_the_verify_button(role, tenant_a):
     with tenancy.tenant_context(tenant_a.id):
         Membership.objects.create(tenant=tenant_a, user=user, role=role)
     assert "verify-button" in console(user).get("/admin/observatory/connections/").content.decode()
+
+
+def test_a_viewer_gets_no_admin_actions_and_a_forged_kill_changes_nothing(viewer_a, operator_a, owner_a, tenant_a):
+    from bots import services
+    from bots.models import Bot
+    from controlplane import tenancy
+
+    with tenancy.tenant_context(tenant_a.id):
+        bot = services.bot_create(actor=owner_a, name="watched", strategy="ma_crossover",
+                                  parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
+                                  data_source="imported")
+    viewer = console(viewer_a)
+    page = viewer.get("/admin/bots/bot/")
+    assert page.status_code == 200 and "watched" in page.content.decode()
+    assert 'name="action"' not in page.content.decode()
+    viewer.post("/admin/bots/bot/", {"action": "kill", "_selected_action": [bot.id], "index": 0})
+    with tenancy.tenant_context(tenant_a.id):
+        assert Bot.objects.get(pk=bot.id).killed is False
+    assert 'value="kill"' in console(operator_a).get("/admin/bots/bot/").content.decode()
