@@ -194,3 +194,19 @@ def test_a_viewer_gets_no_admin_actions_and_a_forged_kill_changes_nothing(viewer
     with tenancy.tenant_context(tenant_a.id):
         assert Bot.objects.get(pk=bot.id).killed is False
     assert 'value="kill"' in console(operator_a).get("/admin/bots/bot/").content.decode()
+
+
+def test_keys_needed_never_says_every_key_is_set_while_a_configured_provider_fails(owner_a, tenant_a, settings):
+    from controlplane import tenancy
+    from integrations import services
+
+    settings.INTEGRATION_ENV_CREDENTIALS = {**settings.INTEGRATION_ENV_CREDENTIALS,
+                                            "POLYGON_API_KEY": "pk-env-1234567890"}
+    settings.INTEGRATION_BASE_URLS = {"polygon": "http://127.0.0.1:1"}
+    settings.INTEGRATION_RETRY_ATTEMPTS = 1
+    with tenancy.tenant_context(tenant_a.id):
+        services.verify_provider(provider="polygon", actor=owner_a)
+        services.verify_provider(provider="redis", actor=owner_a)
+    page = console(owner_a).get("/admin/integrations/integrationcredential/keys-needed/").content.decode()
+    assert 'id="keys-complete"' not in page
+    assert 'id="keys-failing"' in page and "<strong>polygon</strong>: INTEGRATION_UNREACHABLE" in page
