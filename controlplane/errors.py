@@ -80,7 +80,7 @@ class ErrorCode(enum.StrEnum):
     # Integrations (issue 3 and later) share this enum so that every program reads one list.
     INTEGRATION_KEY_MISSING = (
         "INTEGRATION_KEY_MISSING", 409, "A key this action needs is not configured.",
-        "Enter the missing keys in admin (Integrations > Keys Needed) and verify them.")
+        "Enter the missing keys in the console (Connections, or Keys Needed) and verify them.")
     INTEGRATION_AUTH_FAILED = (
         "INTEGRATION_AUTH_FAILED", 502, "The provider refused the configured credentials.",
         "Re-enter the key in admin and run verify.")
@@ -96,7 +96,7 @@ class ErrorCode(enum.StrEnum):
         "Check the provider's status page and the configured base URL, then verify again.")
     INTEGRATION_UNVERIFIED = (
         "INTEGRATION_UNVERIFIED", 409, "The provider is configured but has not been verified.",
-        "Run verify for the provider (admin Keys Needed, or POST /api/integrations/verify).")
+        "Press Verify on the provider's card in the console (Connections), or POST /api/integrations/verify.")
     INTEGRATION_ENVIRONMENT_MISMATCH = (
         "INTEGRATION_ENVIRONMENT_MISMATCH", 409, "The account the provider reports is not the configured environment.",
         "Set the provider's ENVIRONMENT credential to match the account (demo or live), or use other keys.")

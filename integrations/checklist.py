@@ -54,7 +54,7 @@ def enabled_requirements() -> list[Requirement]:
 
 
 def _fix_for_missing(spec: Provider, missing: list[str]) -> str:
-    where = "the deployment's environment" if not spec.tenant_configurable else "admin (Integrations > Keys Needed)"
+    where = "the deployment's environment" if not spec.tenant_configurable else "the console (Connections, or Keys Needed)"
     return f"Set {', '.join(missing)} in {where}, then verify {spec.provider}."
 
 
@@ -81,7 +81,7 @@ def missing_key_blockers() -> list[dict]:
                 "code": str(ErrorCode.INTEGRATION_KEY_MISSING), "component": "integrations.market_data",
                 "provider": None, "missing_env_vars": sorted({n for m in missing_by_provider.values() for n in m}),
                 "message": f"No provider for {requirement.capability} is configured.",
-                "suggested_fix": f"Set {options} in admin (Integrations > Keys Needed), then verify it.",
+                "suggested_fix": f"Set {options} in the console (Connections, or Keys Needed), then verify it.",
             })
     return blockers
 

@@ -71,7 +71,8 @@ def test_verify_shows_its_result_in_the_card_and_the_popout_lists_its_usage_even
     assert page.evaluate("window.__noReload") is True, "the page reloaded"
     expect(page.locator("#provider-redis [data-field=connected]")).to_contain_text("connected")
     expect(page.locator("#provider-redis [data-field=proof-of-use]")).to_contain_text("1 successful")
-    shot(page, "connections-verified")
+    card.scroll_into_view_if_needed()
+    shot(page, "connections-verified", full_page=False)
 
     page.locator("#provider-redis button.usage-button").click()
     dialog = page.locator("#usage-dialog")
@@ -106,7 +107,8 @@ def test_with_redis_unreachable_every_page_has_the_banner_and_the_redis_card_say
         expect(redis_card).to_have_attribute("data-connected", "false")
         expect(redis_card.locator("[data-field=breaker]")).to_contain_text("unknown")
         expect(redis_card.locator("[data-field=connected]")).not_to_have_text(re.compile(r"^\s*connected\s*$"))
-        shot(page, "connections-redis-down")
+        page.evaluate("window.scrollTo(0, 0)")
+        shot(page, "connections-redis-down", full_page=False)
 
 
 def test_a_viewer_sees_no_key_entry_and_no_action(page, console_server, console_people, shot):
@@ -115,6 +117,6 @@ def test_a_viewer_sees_no_key_entry_and_no_action(page, console_server, console_
     expect(page.locator("form.key-entry")).to_have_count(0)
     expect(page.locator("button.verify-button")).to_have_count(0)
     expect(page.get_by_text("Read only")).to_be_visible()
-    shot(page, "connections-viewer")
+    shot(page, "connections-viewer", full_page=False)
     page.goto(f"{console_server}/admin/bots/bot/")
     expect(page.locator("select[name=action]")).to_have_count(0)
