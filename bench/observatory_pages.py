@@ -237,7 +237,8 @@ USAGE_TYPES = ("provider varchar(32), operation varchar(64), status varchar(16),
 
 
 def load_usage(tenant: Tenant, bot_ids: list[int], total: int) -> int:
-    """Provider calls over the 48 h before now: 95% ok, 4% errors, 1% refused by an open breaker; 70% by a bot."""
+    """Provider calls over the 48 h before now: 95% ok, 4% errors, 1% refused by an open breaker, except Redis, whose
+    pings never failed, and Kraken, whose key is broken (every call refused: its verify failed too); 70% by a bot."""
     rng = random.Random(11)
     weighted = [(p, op) for p, op, w in USAGE_MIX for _ in range(w)]
     now = timezone.now()
@@ -246,7 +247,7 @@ def load_usage(tenant: Tenant, bot_ids: list[int], total: int) -> int:
     def rows():
         for n in range(total):
             provider, operation = weighted[rng.randrange(len(weighted))]
-            roll = rng.random()
+            roll = 0.0 if provider == "redis" else 0.95 + rng.random() * 0.05 if provider == "kraken" else rng.random()
             status, code = ("ok", "") if roll < 0.95 else ("error", "INTEGRATION_UNREACHABLE") if roll < 0.99 \
                 else ("circuit_open", "INTEGRATION_UNREACHABLE")
             bot = bot_ids[rng.randrange(len(bot_ids))] if rng.random() < 0.7 else None
