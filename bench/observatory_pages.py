@@ -16,8 +16,8 @@ with ``--reload``), and its usage events and verifications are deleted and loade
 last 24 hours" holds about half of them whenever the bench runs. Tick traces and usage events are loaded with COPY
 as the owner role: every table of a tenant is under FORCE ROW LEVEL SECURITY, which binds the owner too and makes
 Postgres refuse ``COPY FROM`` into it, so rows are copied into a temp table and moved with one INSERT ... SELECT
-under the tenant's policy, as traces/writer.py does. The owner then runs VACUUM ANALYZE on the tables it loaded
-(what autovacuum would do within a minute).
+under the tenant's policy, as traces/writer.py does. The owner runs VACUUM on the tables after the deletes and
+VACUUM ANALYZE after the load (what autovacuum would do within a minute).
 
 Pages: the dashboard (``/admin/``) with the system status computed on every render (``cold``: the per-process
 status cache forgotten before each render) and served from the cache (``warm``), the dashboard's live panel that
@@ -270,13 +270,15 @@ def load_usage(tenant: Tenant, bot_ids: list[int], total: int) -> int:
     return inserted
 
 
-def vacuum_analyze(tables: list[str]) -> None:
-    """As the owner (only a table's owner may), outside a transaction: what autovacuum does after a bulk load."""
+def vacuum(tables: list[str], *, analyze: bool) -> None:
+    """As the owner (only a table's owner may), outside a transaction: what autovacuum does after a bulk change.
+    Run after the deletes too, so that the new rows take the space of the old ones and repeated runs measure tables
+    of the same size, not ones that grow by a copy of the data each time."""
     owner = connections["owner"]
     owner.ensure_connection()
     with owner.cursor() as cursor:
         for table in tables:
-            cursor.execute(f"VACUUM ANALYZE {table}")
+            cursor.execute(f"VACUUM {'ANALYZE ' if analyze else ''}{table}")
 
 
 def setup(args) -> tuple[Tenant, User]:
@@ -288,18 +290,20 @@ def setup(args) -> tuple[Tenant, User]:
     delete_usage(tenant)
     if args.reload or (bots, traces) != (args.bots, args.traces):
         delete_bots_and_traces(tenant)
+        tables += ["traces_ticktrace", "bots_bot", "bots_runner", "execution_tickbatch", "execution_instrument"]
+        vacuum(tables, analyze=False)
         bot_ids = make_bots(tenant, symbols, args.bots)
         copy_started = time.perf_counter()
         loaded = load_traces(tenant, bot_ids, symbols, args.traces)
         print(f"setup: {args.bots:,} bots and {loaded:,} tick traces loaded "
               f"({loaded / (time.perf_counter() - copy_started):,.0f} traces/s through COPY and INSERT ... SELECT)")
-        tables += ["traces_ticktrace", "bots_bot", "bots_runner", "execution_tickbatch", "execution_instrument"]
     else:
+        vacuum(tables, analyze=False)
         with tenancy.tenant_context(tenant.id), transaction.atomic():
             bot_ids = list(Bot.objects.order_by("id").values_list("id", flat=True))
         print(f"setup: reusing the {bots:,} bots and {traces:,} tick traces of tenant {TENANT_SLUG}")
     usage = load_usage(tenant, bot_ids, args.usage_events)
-    vacuum_analyze(tables)
+    vacuum(tables, analyze=True)
     user, created = User.objects.get_or_create(username=USERNAME, defaults={"is_staff": True, "is_superuser": True})
     if created:
         user.set_unusable_password()
