@@ -1,19 +1,54 @@
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from unfold.contrib.filters.admin import RangeDateTimeFilter, TextFilter
+from unfold.utils import parse_datetime_str
 
 from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
 from traces.models import ProfitVariables, TickTrace
 
 
+class TimeframeFilter(TextFilter):
+    """The timeframe typed in (exact), not a list of the values present: listing them is a SELECT DISTINCT over
+    every trace of the tenant (200 ms at a million rows, bench/observatory_pages.py), on every page view."""
+
+    title = "timeframe"
+    parameter_name = "timeframe"
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        return queryset.filter(timeframe=value) if value else queryset
+
+
+class BarTimeFilter(RangeDateTimeFilter):
+    """From/to bar time, read in the console's time zone as aware datetimes (unfold's own filter passes naive ones,
+    which Django takes in the same zone but warns about on every use). An entry that does not parse filters
+    nothing, as unfold's does."""
+
+    def queryset(self, request, queryset):
+        bounds = {}
+        for end, lookup in (("from", "gte"), ("to", "lte")):
+            day, at = (self.used_parameters.get(f"{self.parameter_name}_{end}_{part}") for part in (0, 1))
+            if day and at:
+                value = parse_datetime_str(f"{day} {at}")
+                if value is None:
+                    return None
+                bounds[f"{self.parameter_name}__{lookup}"] = timezone.make_aware(value)
+        return queryset.filter(**bounds)
+
+
 @admin.register(TickTrace)
 class TickTraceAdmin(ObservatoryAdmin):
     list_display = ("bar_ts", "bot_id", "instrument", "timeframe", "kind", "reason_code", "context", "trace_id")
-    list_filter = ("kind", "reason_code", "context", "timeframe")
+    # Bar time as a from/to range rather than a date hierarchy: the hierarchy's drill-down links cost a MIN/MAX and
+    # a SELECT DISTINCT date_trunc over every trace of the tenant on each page view (about 210 ms at a million
+    # rows); the range filter runs no query until it is used.
+    list_filter = ("kind", "reason_code", "context", TimeframeFilter, ("bar_ts", BarTimeFilter))
+    list_filter_submit = True
     search_fields = ("trace_id", "instrument", "=bot_id")
     show_full_result_count = False
     paginator = FixedCountPaginator
-    date_hierarchy = "bar_ts"
 
 
 @admin.register(ProfitVariables)
