@@ -5,6 +5,7 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
@@ -47,12 +48,53 @@ class ObservatoryAdmin(ModelAdmin):
         return self.readonly_fields or [field.name for field in self.model._meta.fields]
 
 
-class FixedCountPaginator(Paginator):
-    """Counting an append-only table of millions of rows on every page view is not worth it."""
+class CountAtLeast(int):
+    """A count that stopped at its cap: it compares and pages as the cap plus one, and prints as "more than <cap>",
+    so no template (the page header's "N results" included) can show it as an exact number."""
+
+    def __new__(cls, cap: int):
+        instance = super().__new__(cls, cap + 1)
+        instance.cap = cap
+        return instance
+
+    @property
+    def cap_display(self) -> str:
+        return f"{self.cap:,}"
+
+    def __str__(self) -> str:
+        return f"more than {self.cap_display}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else super().__format__(spec)
+
+
+class BoundedCountPaginator(Paginator):
+    """Counts the rows for real, but never more than ``count_cap`` + 1 of them
+    (``SELECT count(*) FROM (... LIMIT cap + 1)``): an append-only table of millions of rows is not counted on
+    every page view, and a list of 2 rows says 2. Above the cap the count is a lower bound (``CountAtLeast``);
+    the pages offered are the ones the counted rows fill, so none of them is empty."""
+
+    count_cap = 10_000
+    template_name = "admin/bounded_count_pagination.html"
 
     @cached_property
-    def count(self):
-        return 10_000
+    def count(self) -> int:
+        capped = self.object_list[: self.count_cap + 1]
+        rows = capped.count() if isinstance(capped, QuerySet) else len(capped)
+        return CountAtLeast(self.count_cap) if rows > self.count_cap else rows
+
+    @property
+    def count_is_lower_bound(self) -> bool:
+        return isinstance(self.count, CountAtLeast)
+
+    def page(self, number):
+        """The last counted page holds a full page of rows when more exist than were counted, not just the one
+        row past the cap."""
+        if not self.count_is_lower_bound:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        return self._get_page(self.object_list[bottom:bottom + self.per_page], number, self)
 
 
 @admin.register(Tenant)
@@ -90,7 +132,7 @@ class AuditEventAdmin(ObservatoryAdmin):
     list_select_related = ("tenant",)
     search_fields = ("trace_id", "resource_id", "actor", "action")
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
     date_hierarchy = "created_at"
 
     def get_queryset(self, request):

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
-from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
+from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
 from execution.models import (
@@ -64,7 +64,7 @@ class BarAdmin(ObservatoryAdmin):
     raw_id_fields = ("instrument",)
     ordering = ("-ts",)
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
 
 @admin.register(TickBatch)
@@ -77,7 +77,7 @@ class TickBatchAdmin(ObservatoryAdmin):
     search_fields = ("instrument_symbol", "trace_id")
     date_hierarchy = "as_of"
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
 
 class _TenantObservatory(ObservatoryAdmin):
@@ -128,7 +128,7 @@ class TradeIntentAdmin(_TenantObservatory):
     inlines = (IntentLegInline, OrderInline)
     date_hierarchy = "created_at"
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
 
 @admin.register(Order)
@@ -142,7 +142,7 @@ class OrderAdmin(_TenantObservatory):
     search_fields = ("client_order_id", "venue_order_id", "trace_id", "bot__name", "instrument__symbol")
     date_hierarchy = "created_at"
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
     @admin.display(description="intent", ordering="intent_id")
     def intent_link(self, obj):
@@ -160,7 +160,7 @@ class FillAdmin(_TenantObservatory):
     search_fields = ("venue_fill_id", "trace_id", "bot__name", "instrument__symbol", "order__client_order_id")
     date_hierarchy = "ts"
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, obj):

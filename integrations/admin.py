@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
+from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
 from controlplane.errors import ControlPlaneError
 from controlplane.models import Membership
 from integrations import checklist, services
@@ -100,4 +100,4 @@ class IntegrationUsageEventAdmin(ObservatoryAdmin):
     list_filter = ("status", "provider")
     search_fields = ("trace_id", "operation")
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator

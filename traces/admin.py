@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
+from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
 from traces.models import ProfitVariables, TickTrace
 
 
@@ -12,7 +12,7 @@ class TickTraceAdmin(ObservatoryAdmin):
     list_filter = ("kind", "reason_code", "context", "timeframe")
     search_fields = ("trace_id", "instrument", "=bot_id")
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
     date_hierarchy = "bar_ts"
 
 
