@@ -6,8 +6,12 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from unfold.admin import ModelAdmin
+from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from controlplane.models import AuditEvent, Membership, ProcessHeartbeat, Tenant
@@ -16,6 +20,15 @@ from controlplane.selectors import console_allows, console_role, switchable_tena
 admin.site.site_header = "Trading control plane"
 admin.site.site_title = "Control plane"
 admin.site.index_title = "Observatory"
+
+
+def trace_link(trace_id: str | None):
+    """A trace id as a link to the trace explorer, which shows everything recorded under it. The explorer belongs
+    to the observatory app above this one: it is reached by its URL name at call time, never imported."""
+    if not trace_id:
+        return "-"
+    url = f"{reverse('observatory:trace')}?{urlencode({'trace_id': trace_id})}"
+    return format_html('<a class="trace-link" href="{}">{}</a>', url, trace_id)
 
 
 class ObservatoryAdmin(ModelAdmin):
@@ -44,8 +57,25 @@ class ObservatoryAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         """Every field unless the page names its own, the non-editable ones (timestamps) included: a read-only page
-        that hid them would hide when things happened."""
-        return self.readonly_fields or [field.name for field in self.model._meta.fields]
+        that hid them would hide when things happened. A ``trace_id`` is shown as its link to the trace
+        explorer (``get_exclude`` keeps the plain field off the form)."""
+        names = list(self.readonly_fields or [field.name for field in self.model._meta.fields])
+        if not self._has_trace_id():
+            return names
+        if "trace_id" not in names:
+            names.append("trace_id")
+        return ["trace_id_link" if name == "trace_id" else name for name in names]
+
+    def get_exclude(self, request, obj=None):
+        exclude = super().get_exclude(request, obj)
+        return [*(exclude or ()), "trace_id"] if self._has_trace_id() else exclude
+
+    def _has_trace_id(self) -> bool:
+        return any(field.name == "trace_id" for field in self.model._meta.fields)
+
+    @display(description="trace id", ordering="trace_id")
+    def trace_id_link(self, obj):
+        return trace_link(obj.trace_id)
 
 
 class CountAtLeast(int):
@@ -127,7 +157,7 @@ class MembershipAdmin(ObservatoryAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ObservatoryAdmin):
-    list_display = ("created_at", "actor", "action", "resource_type", "resource_id", "tenant", "trace_id")
+    list_display = ("created_at", "actor", "action", "resource_type", "resource_id", "tenant", "trace_id_link")
     list_filter = ("action", "resource_type")
     list_select_related = ("tenant",)
     search_fields = ("trace_id", "resource_id", "actor", "action")

@@ -72,7 +72,7 @@ class TickBatchAdmin(ObservatoryAdmin):
     """What every tick batch did: the first place to look when bots are not trading."""
 
     list_display = ("as_of", "instrument_symbol", "timeframe", "market_open", "data_problem", "bots", "decisions",
-                    "no_trades", "intents_created", "errors", "duration_ms", "trace_id")
+                    "no_trades", "intents_created", "errors", "duration_ms", "trace_id_link")
     list_filter = ("timeframe", "data_problem", "market_open")
     search_fields = ("instrument_symbol", "trace_id")
     date_hierarchy = "as_of"
@@ -121,7 +121,7 @@ class OrderInline(TabularInline):
 @admin.register(TradeIntent)
 class TradeIntentAdmin(_TenantObservatory):
     list_display = ("id", "bot_link", "status", "source", "bar_ts", "idempotency_key", "created_by", "created_at",
-                    "trace_id")
+                    "trace_id_link")
     list_filter = ("status", "source", "failure_policy")
     list_select_related = ("bot",)
     search_fields = ("idempotency_key", "trace_id", "bot__name", "=id")
@@ -214,7 +214,7 @@ class TradingControlAdmin(_TenantObservatory):
 @admin.register(RiskIncident)
 class RiskIncidentAdmin(_TenantObservatory):
     list_display = ("id", "opened_at", "kind", "status", "bot_link", "intent_link", "resolved_by", "resolved_at",
-                    "trace_id")
+                    "trace_id_link")
     list_filter = ("status", "kind")
     list_select_related = ("bot",)
     search_fields = ("kind", "trace_id", "bot__name", "resolution_note")

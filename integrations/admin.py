@@ -89,14 +89,15 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
 
 @admin.register(IntegrationVerification)
 class IntegrationVerificationAdmin(ObservatoryAdmin):
-    list_display = ("verified_at", "provider", "status", "error_code", "latency_ms", "source", "trace_id")
+    list_display = ("verified_at", "provider", "status", "error_code", "latency_ms", "source", "trace_id_link")
     list_filter = ("status", "provider")
     search_fields = ("trace_id", "provider")
 
 
 @admin.register(IntegrationUsageEvent)
 class IntegrationUsageEventAdmin(ObservatoryAdmin):
-    list_display = ("created_at", "provider", "operation", "status", "error_code", "latency_ms", "bot_id", "trace_id")
+    list_display = ("created_at", "provider", "operation", "status", "error_code", "latency_ms", "bot_id",
+                    "trace_id_link")
     list_filter = ("status", "provider")
     search_fields = ("trace_id", "operation")
     show_full_result_count = False

@@ -8,7 +8,7 @@ from traces.models import ProfitVariables, TickTrace
 
 @admin.register(TickTrace)
 class TickTraceAdmin(ObservatoryAdmin):
-    list_display = ("bar_ts", "bot_id", "instrument", "timeframe", "kind", "reason_code", "context", "trace_id")
+    list_display = ("bar_ts", "bot_id", "instrument", "timeframe", "kind", "reason_code", "context", "trace_id_link")
     list_filter = ("kind", "reason_code", "context", "timeframe")
     search_fields = ("trace_id", "instrument", "=bot_id")
     show_full_result_count = False

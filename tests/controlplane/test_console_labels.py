@@ -29,3 +29,49 @@ def test_no_model_has_a_machine_made_plural(model):
 ])
 def test_the_plurals_the_issue_named_read_as_english(label, plural):
     assert apps.get_model(label)._meta.verbose_name_plural == plural
+
+
+def test_no_list_shows_a_trace_id_as_plain_text():
+    from django.contrib import admin
+
+    plain = [type(model_admin).__name__ for model_admin in admin.site._registry.values()
+             if "trace_id" in model_admin.list_display]
+    assert plain == []
+
+
+@pytest.mark.django_db
+def test_every_detail_page_shows_its_trace_id_as_a_link(rf):
+    from django.contrib import admin
+
+    from tests.factories import UserFactory
+
+    request = rf.get("/admin/")
+    request.user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    with_trace_ids = [model_admin for model, model_admin in admin.site._registry.items()
+                      if any(field.name == "trace_id" for field in model._meta.fields)]
+    assert len(with_trace_ids) >= 10
+    for model_admin in with_trace_ids:
+        fields = model_admin.get_fields(request)
+        assert "trace_id_link" in fields and "trace_id" not in fields, type(model_admin).__name__
+
+
+@pytest.mark.django_db
+def test_trace_ids_on_the_audit_list_and_detail_link_to_the_trace_explorer(client, tenant_a):
+    from controlplane import tenancy
+    from controlplane.models import AuditEvent
+    from controlplane.services import audit_record
+    from controlplane.trace import bind_trace_id, clear_trace_id
+    from tests.factories import UserFactory
+
+    bind_trace_id("audit-link-trace-42")
+    try:
+        with tenancy.tenant_context(tenant_a.id):
+            audit_record(action="bot.kill", resource_type="bot", resource_id=1, actor_name="test")
+            event = AuditEvent.objects.get(action="bot.kill")
+    finally:
+        clear_trace_id()
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    link = '<a class="trace-link" href="/admin/observatory/trace/?trace_id=audit-link-trace-42">audit-link-trace-42</a>'
+    assert link in client.get("/admin/controlplane/auditevent/").content.decode()
+    assert link in client.get(f"/admin/controlplane/auditevent/{event.pk}/change/").content.decode()
+
