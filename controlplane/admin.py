@@ -31,6 +31,52 @@ def trace_link(trace_id: str | None):
     return format_html('<a class="trace-link" href="{}">{}</a>', url, trace_id)
 
 
+# Label kinds of the flag columns below, and the unfold colour each is drawn in.
+_FLAG_COLOURS = {"alarm": "danger", "good": "success", "unknown": "warning"}
+QUIET_NO = "no"
+
+
+def alarm_flag(field: str, *, description: str, label: str):
+    """A column for a flag that is an alarm when set (``killed``, ``reconcile_mismatch``): a red ``label`` when
+    true, a quiet "no" when false. Django draws a False boolean as a red cross, which reads as the very alarm it
+    is the absence of."""
+
+    @display(description=description, ordering=field, label=_FLAG_COLOURS)
+    def column(obj):
+        return ("alarm", label) if getattr(obj, field) else QUIET_NO
+
+    column.__name__ = field
+    return column
+
+
+def alarm_text(field: str, *, description: str):
+    """A column for a text field that names a problem when set (``data_problem``): the problem in red, or a quiet
+    "no" when there is none."""
+
+    @display(description=description, ordering=field, label=_FLAG_COLOURS)
+    def column(obj):
+        value = getattr(obj, field)
+        return ("alarm", value) if value else QUIET_NO
+
+    column.__name__ = field
+    return column
+
+
+def good_flag(field: str, *, description: str, yes: str, no: str):
+    """A column for a flag that is good when true (``is_flat``, ``market_open``): green ``yes``, a neutral ``no``,
+    and "unknown" in orange when the flag is null: an unknown is not a no."""
+
+    @display(description=description, ordering=field, label=_FLAG_COLOURS)
+    def column(obj):
+        value = getattr(obj, field)
+        if value is None:
+            return ("unknown", "unknown")
+        return ("good", yes) if value else no
+
+    column.__name__ = field
+    return column
+
+
 class ObservatoryAdmin(ModelAdmin):
     """Read-only by default: state changes go through services (admin actions call them).
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
-from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
+from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, alarm_text, good_flag
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
 from execution.models import (
@@ -71,8 +71,10 @@ class BarAdmin(ObservatoryAdmin):
 class TickBatchAdmin(ObservatoryAdmin):
     """What every tick batch did: the first place to look when bots are not trading."""
 
-    list_display = ("as_of", "instrument_symbol", "timeframe", "market_open", "data_problem", "bots", "decisions",
-                    "no_trades", "intents_created", "errors", "duration_ms", "trace_id_link")
+    list_display = ("as_of", "instrument_symbol", "timeframe",
+                    good_flag("market_open", description="market", yes="open", no="closed"),
+                    alarm_text("data_problem", description="data problem"), "bots", "decisions", "no_trades",
+                    "intents_created", "errors", "duration_ms", "trace_id_link")
     list_filter = ("timeframe", "data_problem", "market_open")
     search_fields = ("instrument_symbol", "trace_id")
     date_hierarchy = "as_of"

@@ -1,4 +1,5 @@
-"""The console reads as English: model plurals are the ones a person would write."""
+"""The console reads as English and links what it names: human plurals, trace ids as links to the explorer, flags
+that are drawn as alarms only when they are one."""
 
 import re
 
@@ -75,3 +76,19 @@ def test_trace_ids_on_the_audit_list_and_detail_link_to_the_trace_explorer(clien
     assert link in client.get("/admin/controlplane/auditevent/").content.decode()
     assert link in client.get(f"/admin/controlplane/auditevent/{event.pk}/change/").content.decode()
 
+
+@pytest.mark.django_db
+def test_a_tick_batch_shows_its_data_problem_in_red_and_an_unknown_market_as_unknown(client, tenant_a):
+    from datetime import UTC, datetime
+
+    from execution.models import TickBatch
+    from tests.factories import UserFactory
+
+    TickBatch.objects.create(instrument_symbol="ES", timeframe="1m", as_of=datetime(2026, 11, 18, 15, tzinfo=UTC),
+                             market_open=None, data_problem="STALE_DATA", trace_id="tick-batch-trace-1")
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    page = " ".join(client.get("/admin/execution/tickbatch/").content.decode().split())
+    data_problem = re.search(r'class="field-data_problem .*?</td>', page).group(0)
+    market = re.search(r'class="field-market_open .*?</td>', page).group(0)
+    assert "bg-red-100" in data_problem and "> STALE_DATA <" in data_problem
+    assert "> unknown <" in market and "bg-red-100" not in market and "close_small" not in market
