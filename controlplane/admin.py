@@ -1,4 +1,6 @@
-"""The operator's console for tenancy: tenants, memberships and the audit log (read-only), scoped by RLS."""
+"""The operator's console for tenancy: tenants, memberships and the audit log (read-only), scoped by RLS; and what
+every observatory page shares: the read-only base, counts that never invent a number, trace ids as links to the
+trace explorer, and flag columns that are drawn as alarms only when they are one."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -33,7 +35,7 @@ def trace_link(trace_id: str | None):
 
 # Label kinds of the flag columns below, and the unfold colour each is drawn in.
 _FLAG_COLOURS = {"alarm": "danger", "good": "success", "unknown": "warning"}
-QUIET_NO = "no"
+_QUIET_NO = "no"
 
 
 def alarm_flag(field: str, *, description: str, label: str):
@@ -43,7 +45,7 @@ def alarm_flag(field: str, *, description: str, label: str):
 
     @display(description=description, ordering=field, label=_FLAG_COLOURS)
     def column(obj):
-        return ("alarm", label) if getattr(obj, field) else QUIET_NO
+        return ("alarm", label) if getattr(obj, field) else _QUIET_NO
 
     column.__name__ = field
     return column
@@ -56,7 +58,7 @@ def alarm_text(field: str, *, description: str):
     @display(description=description, ordering=field, label=_FLAG_COLOURS)
     def column(obj):
         value = getattr(obj, field)
-        return ("alarm", value) if value else QUIET_NO
+        return ("alarm", value) if value else _QUIET_NO
 
     column.__name__ = field
     return column
