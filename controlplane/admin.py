@@ -231,6 +231,8 @@ admin.site.unregister(Group)
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin, ModelAdmin):
+    list_display = ("username", "email", "first_name", "last_name",
+                    good_flag("is_staff", description="staff status", yes="staff", no="no"))
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm

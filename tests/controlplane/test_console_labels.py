@@ -92,3 +92,14 @@ def test_a_tick_batch_shows_its_data_problem_in_red_and_an_unknown_market_as_unk
     market = re.search(r'class="field-market_open .*?</td>', page).group(0)
     assert "bg-red-100" in data_problem and "> STALE_DATA <" in data_problem
     assert "> unknown <" in market and "bg-red-100" not in market and "close_small" not in market
+
+
+@pytest.mark.django_db
+def test_a_user_who_is_not_staff_is_not_drawn_as_an_alarm(client, tenant_a):
+    from tests.factories import UserFactory
+
+    UserFactory(username="plain-member")
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    page = " ".join(client.get("/admin/auth/user/").content.decode().split())
+    [row] = [row for row in page.split("<tr")[1:] if ">plain-member<" in row]
+    assert "close_small" not in row and "bg-red-100" not in row and "> no <" in row
