@@ -126,12 +126,15 @@ class BotReconcileView(_BotActionView):
 
 
 class BotReconcileResolveView(_BotActionView):
+    """Resolve a mismatch and reconcile again; the reports' positions come with ``as_of`` and ``degraded``."""
+
     @extend_schema(request=ReconcileResolveSerializer, responses=ReconcileResolutionSerializer)
     def post(self, request, pk: int):
         bot_id = self.bot_id(pk)
         resolved, followup = services.bot_reconcile_resolve(bot_id=bot_id, actor=request.user,
                                                             **_valid(ReconcileResolveSerializer, request))
-        return Response(ReconcileResolutionSerializer({"resolved": resolved, "followup": followup}).data)
+        return Response({**ReconcileResolutionSerializer({"resolved": resolved, "followup": followup}).data,
+                         **freshness()})
 
 
 class StarterPackView(APIView):
