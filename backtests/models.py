@@ -108,6 +108,7 @@ class BacktestMatrix(TenantOwnedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "backtest matrices"
         ordering = ["-id"]
 
 
@@ -140,6 +141,7 @@ class ClassificationSettings(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = verbose_name_plural = "classification settings"
         constraints = [models.UniqueConstraint(fields=["tenant"], name="classificationsettings_one_per_tenant")]
 
 

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 
 from bots import services
 from bots.models import BacktestResult, Bot, CancelRequest, Job, Reconciliation, Runner, TenantKillSwitch
-from controlplane.admin import ObservatoryAdmin
+from controlplane.admin import ObservatoryAdmin, alarm_flag, good_flag
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
 
@@ -44,7 +44,9 @@ class StageFilter(admin.SimpleListFilter):
 
 @admin.register(Bot)
 class BotAdmin(ObservatoryAdmin):
-    list_display = ("name", "strategy", "stage", "venue", "data_source", "killed", "reconcile_mismatch",
+    list_display = ("name", "strategy", "stage", "venue", "data_source",
+                    alarm_flag("killed", description="killed", label="KILLED"),
+                    alarm_flag("reconcile_mismatch", description="reconcile", label="MISMATCH"),
                     "autonomy_tier", "updated_at")
     list_filter = ("stage", StageFilter, "strategy", "venue", "autonomy_tier")
     search_fields = ("name", "strategy")
@@ -126,8 +128,8 @@ class JobAdmin(ObservatoryAdmin):
 
 @admin.register(Reconciliation)
 class ReconciliationAdmin(ObservatoryAdmin):
-    list_display = ("id", "bot", "status", "is_flat", "venue", "requested_by", "created_at", "resolution",
-                    "resolved_by", "resolved_at")
+    list_display = ("id", "bot", "status", good_flag("is_flat", description="flat", yes="flat", no="not flat"),
+                    "venue", "requested_by", "created_at", "resolution", "resolved_by", "resolved_at")
     list_filter = ("status", "is_flat", "resolution")
     list_select_related = ("bot",)
     readonly_fields = ("resolution", "resolution_reason", "resolved_by", "resolved_at", "resolution_detail")
@@ -149,4 +151,5 @@ class BacktestResultAdmin(ObservatoryAdmin):
 
 @admin.register(TenantKillSwitch)
 class TenantKillSwitchAdmin(ObservatoryAdmin):
-    list_display = ("tenant", "killed", "changed_by", "changed_at", "reason")
+    list_display = ("tenant", alarm_flag("killed", description="killed", label="KILLED"), "changed_by", "changed_at",
+                    "reason")

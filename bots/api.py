@@ -31,6 +31,7 @@ from bots.serializers import (
 from bots.strategies import available_strategies
 from controlplane.models import Membership
 from controlplane.permissions import IsSuperuser
+from controlplane.status import freshness
 
 
 def _valid(serializer_class, request, partial: bool = False) -> dict:
@@ -116,19 +117,24 @@ class BotUnkillView(_BotActionView):
 
 
 class BotReconcileView(_BotActionView):
+    """Compare the bot's positions with the venue's; the positions come with ``as_of`` and ``degraded``."""
+
     @extend_schema(request=None, responses=ReconciliationSerializer)
     def post(self, request, pk: int):
         result = services.bot_reconcile(bot_id=self.bot_id(pk), actor=request.user)
-        return Response(ReconciliationSerializer(result).data)
+        return Response({**ReconciliationSerializer(result).data, **freshness()})
 
 
 class BotReconcileResolveView(_BotActionView):
+    """Resolve a mismatch and reconcile again; the reports' positions come with ``as_of`` and ``degraded``."""
+
     @extend_schema(request=ReconcileResolveSerializer, responses=ReconcileResolutionSerializer)
     def post(self, request, pk: int):
         bot_id = self.bot_id(pk)
         resolved, followup = services.bot_reconcile_resolve(bot_id=bot_id, actor=request.user,
                                                             **_valid(ReconcileResolveSerializer, request))
-        return Response(ReconcileResolutionSerializer({"resolved": resolved, "followup": followup}).data)
+        return Response({**ReconcileResolutionSerializer({"resolved": resolved, "followup": followup}).data,
+                         **freshness()})
 
 
 class StarterPackView(APIView):

@@ -96,6 +96,7 @@ class TenantKillSwitch(TenantOwnedModel):
     reason = models.TextField(blank=True)
 
     class Meta:
+        verbose_name_plural = "tenant kill switches"
         constraints = [models.UniqueConstraint(fields=["tenant"], name="tenant_kill_switch_one_per_tenant")]
 
     def __str__(self) -> str:
@@ -111,6 +112,9 @@ class GlobalKillSwitch(models.Model):
     changed_at = models.DateTimeField(null=True, blank=True)
     changed_by = models.CharField(max_length=150, blank=True)
     reason = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "global kill switches"
 
     def __str__(self) -> str:
         return f"global {'KILLED' if self.killed else 'live'}"

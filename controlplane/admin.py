@@ -1,12 +1,19 @@
-"""The operator's console for tenancy: tenants, memberships and the audit log (read-only), scoped by RLS."""
+"""The operator's console for tenancy: tenants, memberships and the audit log (read-only), scoped by RLS; and what
+every observatory page shares: the read-only base, counts that never invent a number, trace ids as links to the
+trace explorer, and flag columns that are drawn as alarms only when they are one."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from unfold.admin import ModelAdmin
+from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from controlplane.models import AuditEvent, Membership, ProcessHeartbeat, Tenant
@@ -15,6 +22,61 @@ from controlplane.selectors import console_allows, console_role, switchable_tena
 admin.site.site_header = "Trading control plane"
 admin.site.site_title = "Control plane"
 admin.site.index_title = "Observatory"
+
+
+def trace_link(trace_id: str | None):
+    """A trace id as a link to the trace explorer, which shows everything recorded under it. The explorer belongs
+    to the observatory app above this one: it is reached by its URL name at call time, never imported."""
+    if not trace_id:
+        return "-"
+    url = f"{reverse('observatory:trace')}?{urlencode({'trace_id': trace_id})}"
+    return format_html('<a class="trace-link" href="{}">{}</a>', url, trace_id)
+
+
+# Label kinds of the flag columns below, and the unfold colour each is drawn in.
+_FLAG_COLOURS = {"alarm": "danger", "good": "success", "unknown": "warning"}
+_QUIET_NO = "no"
+
+
+def alarm_flag(field: str, *, description: str, label: str):
+    """A column for a flag that is an alarm when set (``killed``, ``reconcile_mismatch``): a red ``label`` when
+    true, a quiet "no" when false. Django draws a False boolean as a red cross, which reads as the very alarm it
+    is the absence of."""
+
+    @display(description=description, ordering=field, label=_FLAG_COLOURS)
+    def column(obj):
+        return ("alarm", label) if getattr(obj, field) else _QUIET_NO
+
+    column.__name__ = field
+    return column
+
+
+def alarm_text(field: str, *, description: str):
+    """A column for a text field that names a problem when set (``data_problem``): the problem in red, or a quiet
+    "no" when there is none."""
+
+    @display(description=description, ordering=field, label=_FLAG_COLOURS)
+    def column(obj):
+        value = getattr(obj, field)
+        return ("alarm", value) if value else _QUIET_NO
+
+    column.__name__ = field
+    return column
+
+
+def good_flag(field: str, *, description: str, yes: str, no: str):
+    """A column for a flag that is good when true (``is_flat``, ``market_open``): green ``yes``, a neutral ``no``,
+    and "unknown" in orange when the flag is null: an unknown is not a no."""
+
+    @display(description=description, ordering=field, label=_FLAG_COLOURS)
+    def column(obj):
+        value = getattr(obj, field)
+        if value is None:
+            return ("unknown", "unknown")
+        return ("good", yes) if value else no
+
+    column.__name__ = field
+    return column
 
 
 class ObservatoryAdmin(ModelAdmin):
@@ -43,16 +105,74 @@ class ObservatoryAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         """Every field unless the page names its own, the non-editable ones (timestamps) included: a read-only page
-        that hid them would hide when things happened."""
-        return self.readonly_fields or [field.name for field in self.model._meta.fields]
+        that hid them would hide when things happened. A ``trace_id`` is shown as its link to the trace
+        explorer (``get_exclude`` keeps the plain field off the form)."""
+        names = list(self.readonly_fields or [field.name for field in self.model._meta.fields])
+        if not self._has_trace_id():
+            return names
+        if "trace_id" not in names:
+            names.append("trace_id")
+        return ["trace_id_link" if name == "trace_id" else name for name in names]
+
+    def get_exclude(self, request, obj=None):
+        exclude = super().get_exclude(request, obj)
+        return [*(exclude or ()), "trace_id"] if self._has_trace_id() else exclude
+
+    def _has_trace_id(self) -> bool:
+        return any(field.name == "trace_id" for field in self.model._meta.fields)
+
+    @display(description="trace id", ordering="trace_id")
+    def trace_id_link(self, obj):
+        return trace_link(obj.trace_id)
 
 
-class FixedCountPaginator(Paginator):
-    """Counting an append-only table of millions of rows on every page view is not worth it."""
+class CountAtLeast(int):
+    """A count that stopped at its cap: it compares and pages as the cap plus one, and prints as "more than <cap>",
+    so no template (the page header's "N results" included) can show it as an exact number."""
+
+    def __new__(cls, cap: int):
+        instance = super().__new__(cls, cap + 1)
+        instance.cap = cap
+        return instance
+
+    @property
+    def cap_display(self) -> str:
+        return f"{self.cap:,}"
+
+    def __str__(self) -> str:
+        return f"more than {self.cap_display}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else super().__format__(spec)
+
+
+class BoundedCountPaginator(Paginator):
+    """Counts the rows for real, but never more than ``count_cap`` + 1 of them
+    (``SELECT count(*) FROM (... LIMIT cap + 1)``): an append-only table of millions of rows is not counted on
+    every page view, and a list of 2 rows says 2. Above the cap the count is a lower bound (``CountAtLeast``);
+    the pages offered are the ones the counted rows fill, so none of them is empty."""
+
+    count_cap = 10_000
+    template_name = "admin/bounded_count_pagination.html"
 
     @cached_property
-    def count(self):
-        return 10_000
+    def count(self) -> int:
+        capped = self.object_list[: self.count_cap + 1]
+        rows = capped.count() if isinstance(capped, QuerySet) else len(capped)
+        return CountAtLeast(self.count_cap) if rows > self.count_cap else rows
+
+    @property
+    def count_is_lower_bound(self) -> bool:
+        return isinstance(self.count, CountAtLeast)
+
+    def page(self, number):
+        """The last counted page holds a full page of rows when more exist than were counted, not just the one
+        row past the cap."""
+        if not self.count_is_lower_bound:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        return self._get_page(self.object_list[bottom:bottom + self.per_page], number, self)
 
 
 @admin.register(Tenant)
@@ -85,12 +205,12 @@ class MembershipAdmin(ObservatoryAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ObservatoryAdmin):
-    list_display = ("created_at", "actor", "action", "resource_type", "resource_id", "tenant", "trace_id")
+    list_display = ("created_at", "actor", "action", "resource_type", "resource_id", "tenant", "trace_id_link")
     list_filter = ("action", "resource_type")
     list_select_related = ("tenant",)
     search_fields = ("trace_id", "resource_id", "actor", "action")
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
     date_hierarchy = "created_at"
 
     def get_queryset(self, request):
@@ -111,6 +231,8 @@ admin.site.unregister(Group)
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin, ModelAdmin):
+    list_display = ("username", "email", "first_name", "last_name",
+                    good_flag("is_staff", description="staff status", yes="staff", no="no"))
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm

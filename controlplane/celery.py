@@ -33,16 +33,18 @@ class TenantTask(Task):
 
 @signals.before_task_publish.connect
 def _carry_trace_id(headers=None, **_):
-    """Every task published from a request or a task carries that trace id."""
-    from controlplane.trace import current_trace_id
+    """Every task published from a request or a task carries that trace id; one published where none is bound
+    (beat, a shell) gets a fresh id of its own. Binding one in the publisher instead would stamp the same id on
+    every task beat sends until it restarts, and a trace id would no longer name one tick."""
+    from controlplane.trace import bound_trace_id, new_trace_id
 
     if headers is not None and TRACE_HEADER not in headers:
-        headers[TRACE_HEADER] = current_trace_id()
+        headers[TRACE_HEADER] = bound_trace_id() or new_trace_id()
 
 
 @signals.task_prerun.connect
 def _bind_trace_id(task=None, **_):
-    """Beat-started tasks arrive without one and get a fresh id."""
+    """A message without a well-formed id (sent by another client, or forged) runs under a fresh one."""
     from controlplane.trace import bind_trace_id, is_well_formed, new_trace_id
 
     incoming = getattr(task.request, TRACE_HEADER, None) if task is not None else None

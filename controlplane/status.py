@@ -143,6 +143,22 @@ def cached_system_status() -> dict:
     return status
 
 
+def freshness() -> dict:
+    """The fields every API answer that reports money or counts carries (DESIGN.md invariant 11): when its numbers
+    were measured (``as_of``), the ``system_status`` (not ``status``, which answers use for their own), and while
+    that is not OK ``degraded: true`` with the status's trace id, so a client never takes a zero measured while a
+    provider or the scheduler was down for a fact. Read from the cached status: an answer never pays for the
+    probes."""
+    status = cached_system_status()
+    degraded = status["status"] != OK
+    return {
+        "as_of": timezone.now(),
+        "system_status": status["status"],
+        "degraded": degraded,
+        "status_trace_id": status["trace_id"] if degraded else None,
+    }
+
+
 def forget_cached_status() -> None:
     """After a change that moves the status (a verify, a key set), the next read computes it again."""
     _cache.clear()

@@ -22,6 +22,12 @@ def is_well_formed(value: str | None) -> bool:
     return bool(value) and bool(TRACE_ID_RE.match(value))
 
 
+def bound_trace_id() -> str | None:
+    """The trace id of the request or task running now, or None outside any (beat, a shell): unlike
+    ``current_trace_id`` it never binds one."""
+    return _trace_id.get()
+
+
 def current_trace_id() -> str:
     """The bound trace id; code running outside any request or task gets a fresh one bound on first use."""
     value = _trace_id.get()

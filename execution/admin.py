@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
-from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
+from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, alarm_text, good_flag
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
 from execution.models import (
@@ -64,20 +64,22 @@ class BarAdmin(ObservatoryAdmin):
     raw_id_fields = ("instrument",)
     ordering = ("-ts",)
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
 
 @admin.register(TickBatch)
 class TickBatchAdmin(ObservatoryAdmin):
     """What every tick batch did: the first place to look when bots are not trading."""
 
-    list_display = ("as_of", "instrument_symbol", "timeframe", "market_open", "data_problem", "bots", "decisions",
-                    "no_trades", "intents_created", "errors", "duration_ms", "trace_id")
+    list_display = ("as_of", "instrument_symbol", "timeframe",
+                    good_flag("market_open", description="market", yes="open", no="closed"),
+                    alarm_text("data_problem", description="data problem"), "bots", "decisions", "no_trades",
+                    "intents_created", "errors", "duration_ms", "trace_id_link")
     list_filter = ("timeframe", "data_problem", "market_open")
     search_fields = ("instrument_symbol", "trace_id")
     date_hierarchy = "as_of"
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
 
 class _TenantObservatory(ObservatoryAdmin):
@@ -121,14 +123,14 @@ class OrderInline(TabularInline):
 @admin.register(TradeIntent)
 class TradeIntentAdmin(_TenantObservatory):
     list_display = ("id", "bot_link", "status", "source", "bar_ts", "idempotency_key", "created_by", "created_at",
-                    "trace_id")
+                    "trace_id_link")
     list_filter = ("status", "source", "failure_policy")
     list_select_related = ("bot",)
     search_fields = ("idempotency_key", "trace_id", "bot__name", "=id")
     inlines = (IntentLegInline, OrderInline)
     date_hierarchy = "created_at"
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
 
 @admin.register(Order)
@@ -142,7 +144,7 @@ class OrderAdmin(_TenantObservatory):
     search_fields = ("client_order_id", "venue_order_id", "trace_id", "bot__name", "instrument__symbol")
     date_hierarchy = "created_at"
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
     @admin.display(description="intent", ordering="intent_id")
     def intent_link(self, obj):
@@ -160,7 +162,7 @@ class FillAdmin(_TenantObservatory):
     search_fields = ("venue_fill_id", "trace_id", "bot__name", "instrument__symbol", "order__client_order_id")
     date_hierarchy = "ts"
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, obj):
@@ -214,7 +216,7 @@ class TradingControlAdmin(_TenantObservatory):
 @admin.register(RiskIncident)
 class RiskIncidentAdmin(_TenantObservatory):
     list_display = ("id", "opened_at", "kind", "status", "bot_link", "intent_link", "resolved_by", "resolved_at",
-                    "trace_id")
+                    "trace_id_link")
     list_filter = ("status", "kind")
     list_select_related = ("bot",)
     search_fields = ("kind", "trace_id", "bot__name", "resolution_note")

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from bots.models import Bot
 from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.status import freshness
 from execution import oms
 from execution.intents import LegSpec, submit_intent
 from execution.models import IntentLeg, Order, TradeIntent
@@ -124,11 +125,12 @@ class IntentCancelView(APIView):
 
 
 class BotPnlView(APIView):
-    """Realized and unrealized PnL (null when a position has no bar to mark it), per instrument and per day."""
+    """Realized and unrealized PnL (null when a position has no bar to mark it), per instrument and per day, with
+    how fresh it is and whether the system is degraded (``controlplane.status.freshness``)."""
 
     @extend_schema(responses={200: dict})
     def get(self, request, bot_id: int):
         bot = Bot.objects.filter(pk=bot_id).first()
         if bot is None:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {bot_id} in this tenant.")
-        return Response(bot_pnl(bot=bot))
+        return Response({**bot_pnl(bot=bot), **freshness()})

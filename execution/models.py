@@ -109,6 +109,7 @@ class TickBatch(models.Model):
     recorded_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "tick batches"
         constraints = [
             models.UniqueConstraint(fields=["instrument_symbol", "timeframe", "as_of"], name="tickbatch_unique"),
         ]
@@ -218,6 +219,7 @@ class MultiLegIntent(TradeIntent):
 
     class Meta:
         proxy = True
+        verbose_name = "multi-leg intent"
 
 
 class IntentLeg(TenantOwnedModel):
@@ -357,6 +359,7 @@ class VenueInventory(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "venue inventories"
         constraints = [models.UniqueConstraint(fields=["tenant", "venue", "asset"], name="inventory_one_per_asset")]
 
 

@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
+from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
 from controlplane.errors import ControlPlaneError
 from controlplane.models import Membership
 from integrations import checklist, services
@@ -89,15 +89,16 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
 
 @admin.register(IntegrationVerification)
 class IntegrationVerificationAdmin(ObservatoryAdmin):
-    list_display = ("verified_at", "provider", "status", "error_code", "latency_ms", "source", "trace_id")
+    list_display = ("verified_at", "provider", "status", "error_code", "latency_ms", "source", "trace_id_link")
     list_filter = ("status", "provider")
     search_fields = ("trace_id", "provider")
 
 
 @admin.register(IntegrationUsageEvent)
 class IntegrationUsageEventAdmin(ObservatoryAdmin):
-    list_display = ("created_at", "provider", "operation", "status", "error_code", "latency_ms", "bot_id", "trace_id")
+    list_display = ("created_at", "provider", "operation", "status", "error_code", "latency_ms", "bot_id",
+                    "trace_id_link")
     list_filter = ("status", "provider")
     search_fields = ("trace_id", "operation")
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator

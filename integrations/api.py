@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.models import Membership
+from controlplane.status import freshness
 from controlplane.trace import current_trace_id
 from integrations import checklist, services
 from integrations.models import IntegrationUsageEvent
@@ -15,10 +16,11 @@ from integrations.registry import provider_names
 
 
 class IntegrationStatusView(APIView):
-    """One row per provider; a provider never verified is not connected."""
+    """One row per provider; a provider never verified is not connected. Its proof-of-use counts come with
+    ``as_of`` and ``degraded``."""
 
     def get(self, request):
-        return Response({"providers": checklist.provider_status_rows(), "trace_id": current_trace_id()})
+        return Response({"providers": checklist.provider_status_rows(), **freshness(), "trace_id": current_trace_id()})
 
 
 class VerifyRequestSerializer(serializers.Serializer):
@@ -77,7 +79,7 @@ class UsageQuerySerializer(serializers.Serializer):
 
 
 class UsageView(APIView):
-    """The latest proof-of-use events, newest first."""
+    """The latest proof-of-use events, newest first, with ``as_of`` and ``degraded``."""
 
     @extend_schema(parameters=[OpenApiParameter("provider", str), OpenApiParameter("bot_id", int),
                                OpenApiParameter("limit", int)], responses=UsageEventSerializer(many=True))
@@ -90,7 +92,8 @@ class UsageView(APIView):
         if query.validated_data.get("bot_id"):
             events = events.filter(bot_id=query.validated_data["bot_id"])
         events = events.order_by("-created_at", "-id")[: query.validated_data["limit"]]
-        return Response({"events": UsageEventSerializer(events, many=True).data, "trace_id": current_trace_id()})
+        return Response({"events": UsageEventSerializer(events, many=True).data, **freshness(),
+                         "trace_id": current_trace_id()})
 
 
 class KeysNeededView(APIView):

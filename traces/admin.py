@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from unfold.contrib.filters.admin import RangeDateTimeFilter, TextFilter
 from unfold.utils import parse_datetime_str
 
-from controlplane.admin import FixedCountPaginator, ObservatoryAdmin
+from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
 from traces.models import ProfitVariables, TickTrace
 
 
@@ -40,7 +40,7 @@ class BarTimeFilter(RangeDateTimeFilter):
 
 @admin.register(TickTrace)
 class TickTraceAdmin(ObservatoryAdmin):
-    list_display = ("bar_ts", "bot_id", "instrument", "timeframe", "kind", "reason_code", "context", "trace_id")
+    list_display = ("bar_ts", "bot_id", "instrument", "timeframe", "kind", "reason_code", "context", "trace_id_link")
     # Bar time as a from/to range rather than a date hierarchy: the hierarchy's drill-down links cost a MIN/MAX and
     # a SELECT DISTINCT date_trunc over every trace of the tenant on each page view (about 210 ms at a million
     # rows); the range filter runs no query until it is used.
@@ -48,7 +48,7 @@ class TickTraceAdmin(ObservatoryAdmin):
     list_filter_submit = True
     search_fields = ("trace_id", "instrument", "=bot_id")
     show_full_result_count = False
-    paginator = FixedCountPaginator
+    paginator = BoundedCountPaginator
 
 
 @admin.register(ProfitVariables)

@@ -110,6 +110,7 @@ class NoTradeTrace(TickTrace):
 
     class Meta:
         proxy = True
+        verbose_name = "no-trade trace"
 
 
 class ProfitVariables(TenantOwnedModel):
@@ -133,6 +134,7 @@ class ProfitVariables(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = verbose_name_plural = "profit variables"
         ordering = ["bot_id", "-day"]
         constraints = [models.UniqueConstraint(fields=["tenant", "bot_id", "day"], name="profitvariables_one_per_day")]
 

@@ -1,5 +1,7 @@
 """Admin actions call the lifecycle services and show their refusals with the same codes."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
@@ -52,3 +54,29 @@ def test_admin_promote_shows_the_failing_gate(admin_client_a, make_bot, tenant_a
     assert "promote done" in run_action(admin_client_a, "bot", "promote", [paper.id])[0]
     with tenancy.tenant_context(tenant_a.id):
         assert Bot.objects.get(pk=paper.pk).stage == Stage.PAPER
+
+
+
+def cell(page: str, bot_name: str, field: str) -> str:
+    """One column of one bot's row on the bot list, as rendered."""
+    [row] = [row for row in page.split("<tr")[1:] if f">{bot_name}<" in row]
+    return " ".join(re.search(rf'class="field-{field} .*?</td>', row, re.S).group(0).split())
+
+
+def test_a_bot_that_is_not_killed_shows_no_alarm_and_a_killed_one_does(admin_client_a, make_bot):
+    make_bot(name="calm-bot")
+    killed = make_bot(name="dead-bot")
+    run_action(admin_client_a, "bot", "kill", [killed.id])
+    page = admin_client_a.get("/admin/bots/bot/").content.decode()
+    quiet = [cell(page, "calm-bot", "killed"), cell(page, "calm-bot", "reconcile_mismatch"),
+             cell(page, "dead-bot", "reconcile_mismatch")]
+    for column in quiet:
+        assert "> no <" in column and "bg-red-100" not in column and "close_small" not in column
+    alarm = cell(page, "dead-bot", "killed")
+    assert "> KILLED <" in alarm and "bg-red-100" in alarm
+
+
+def test_the_flag_columns_stay_sortable(admin_client_a, make_bot):
+    make_bot(name="calm-bot")
+    page = admin_client_a.get("/admin/bots/bot/").content.decode()
+    assert re.search(r'<th[^>]*class="[^"]*sortable[^"]*column-killed', page)

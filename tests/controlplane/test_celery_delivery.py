@@ -46,6 +46,17 @@ def test_a_task_enqueued_by_a_task_keeps_the_trace_id(worker):
     assert AsyncResult(parent["child_id"]).get(timeout=60) == "chain-trace-abcdef"
 
 
+def test_tasks_published_outside_any_trace_run_each_under_an_id_of_its_own(worker):
+    from controlplane.trace import bound_trace_id, is_well_formed
+
+    clear_trace_id()  # as beat publishes: nothing bound
+    first = celery_probe.probe_trace.apply_async(queue=worker)
+    second = celery_probe.probe_trace.apply_async(queue=worker)
+    first_id, second_id = first.get(timeout=60), second.get(timeout=60)
+    assert is_well_formed(first_id) and is_well_formed(second_id) and first_id != second_id
+    assert bound_trace_id() is None
+
+
 def test_a_tenant_task_runs_inside_its_tenant_in_the_database(worker):
     assert celery_probe.probe_tenant.apply_async(kwargs={"tenant_id": 77}, queue=worker).get(timeout=60) == 77
 

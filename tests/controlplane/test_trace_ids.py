@@ -43,3 +43,36 @@ def test_the_trace_id_is_stored_on_audit_events(api_owner_a, tenant_a):
         event = AuditEvent.objects.get(action="membership.create", after_state__user="newcomer")
     assert event.trace_id == "audit-trace-0042"
     assert event.actor == "owner-a"
+
+
+def _publish_headers() -> dict:
+    """The headers a task is published with, as Celery's before_task_publish signal hands them to its receivers."""
+    from celery import signals
+
+    headers: dict = {}
+    signals.before_task_publish.send(sender="probe.task", body=((), {}, {}), exchange="", routing_key="default",
+                                     headers=headers, properties={}, declare=[], retry_policy=None)
+    return headers
+
+
+def test_each_task_published_outside_any_trace_gets_a_fresh_id_of_its_own():
+    from controlplane.trace import clear_trace_id
+
+    clear_trace_id()  # as in the beat process, or a shell: nothing bound
+    first, second = _publish_headers()["trace_id"], _publish_headers()["trace_id"]
+    assert is_well_formed(first) and is_well_formed(second) and first != second
+
+    from controlplane.trace import bound_trace_id
+
+    assert bound_trace_id() is None, "publishing bound a trace id in the publisher"
+
+
+def test_a_task_published_inside_a_trace_keeps_it():
+    from controlplane.trace import bind_trace_id, clear_trace_id
+
+    bind_trace_id("parent-trace-7f3e21")
+    try:
+        assert _publish_headers()["trace_id"] == "parent-trace-7f3e21"
+        assert _publish_headers()["trace_id"] == "parent-trace-7f3e21"
+    finally:
+        clear_trace_id()

@@ -13,6 +13,7 @@ from bots import services as bot_services
 from bots.models import Reconciliation
 from controlplane import tenancy
 from controlplane.models import AuditEvent, Membership
+from controlplane.status import forget_cached_status
 from execution import oms
 from execution.intents import submit_intent
 from execution.models import Bar, Order, StrategyPosition, TradeIntent
@@ -49,9 +50,11 @@ def test_accept_venue_sets_the_books_to_the_venues_and_clears_the_flag(api_opera
     bot = drifted_bot("2")
     with tenancy.tenant_context(tenant_a.id):
         average_before = StrategyPosition.objects.get(bot=bot).average_price
+    forget_cached_status()
     response = _resolve(api_operator_a, bot, "accept_venue", "the sim fills are the truth")
     assert response.status_code == 200, response.content
     body = response.json()
+    assert body["system_status"] == "BLOCKED" and body["degraded"] is True and body["as_of"]  # a fresh tenant
     assert body["resolved"]["resolution"] == "accept_venue" and body["resolved"]["resolved_by"] == "operator-a"
     assert body["resolved"]["resolution_reason"] == "the sim fills are the truth"
     assert body["followup"]["status"] == "MATCHED"
