@@ -232,6 +232,7 @@ class Job(TenantOwnedModel):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["trace_id"], name="job_trace_idx")]  # the trace explorer
 
     def __str__(self) -> str:
         return f"job {self.pk} {self.kind} ({self.status})"

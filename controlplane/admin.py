@@ -8,29 +8,18 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
-from django.utils.http import urlencode
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from controlplane.links import trace_link
 from controlplane.models import AuditEvent, Membership, ProcessHeartbeat, Tenant
 from controlplane.selectors import console_allows, console_role, switchable_tenants_for
 
 admin.site.site_header = "Trading control plane"
 admin.site.site_title = "Control plane"
 admin.site.index_title = "Observatory"
-
-
-def trace_link(trace_id: str | None):
-    """A trace id as a link to the trace explorer, which shows everything recorded under it. The explorer belongs
-    to the observatory app above this one: it is reached by its URL name at call time, never imported."""
-    if not trace_id:
-        return "-"
-    url = f"{reverse('observatory:trace')}?{urlencode({'trace_id': trace_id})}"
-    return format_html('<a class="trace-link" href="{}">{}</a>', url, trace_id)
 
 
 # Label kinds of the flag columns below, and the unfold colour each is drawn in.

@@ -100,7 +100,10 @@ class AuditEvent(TenantOwnedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "resource_type", "resource_id"], name="audit_resource_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "resource_type", "resource_id"], name="audit_resource_idx"),
+            models.Index(fields=["trace_id"], name="audit_trace_idx"),  # GET /api/audit-events?trace_id, the explorer
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.resource_type}:{self.resource_id} by {self.actor}"

@@ -113,7 +113,12 @@ class TickBatch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["instrument_symbol", "timeframe", "as_of"], name="tickbatch_unique"),
         ]
-        indexes = [models.Index(fields=["-as_of"], name="tickbatch_latest_idx")]
+        indexes = [
+            models.Index(fields=["-as_of"], name="tickbatch_latest_idx"),
+            # The dashboard's last tick per timeframe: without it a timeframe that never ticked scans every batch.
+            models.Index(fields=["timeframe", "-as_of"], name="tickbatch_timeframe_latest_idx"),
+            models.Index(fields=["trace_id"], name="tickbatch_trace_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.instrument_symbol} {self.timeframe} @ {self.as_of:%Y-%m-%d %H:%M}"
@@ -193,7 +198,10 @@ class TradeIntent(TenantOwnedModel):
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["tenant", "idempotency_key"],
                                                name="tradeintent_unique_key_per_tenant")]
-        indexes = [models.Index(fields=["tenant", "bot", "-created_at"], name="tradeintent_bot_recent_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "bot", "-created_at"], name="tradeintent_bot_recent_idx"),
+            models.Index(fields=["trace_id"], name="tradeintent_trace_idx"),  # the trace explorer
+        ]
 
     def __str__(self) -> str:
         return f"intent {self.pk} bot={self.bot_id} {self.status}"
@@ -293,6 +301,7 @@ class Order(TenantOwnedModel):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["venue", "instrument", "status"], name="order_working_idx"),
+            models.Index(fields=["trace_id"], name="order_trace_idx"),  # the trace explorer
             # The tick asks, per tenant and instrument, whether any order is open for the sim venue to fill.
             models.Index(fields=["tenant", "instrument"], condition=Q(status__in=["WORKING", "PARTIALLY_FILLED"]),
                          name="order_open_idx"),
@@ -332,7 +341,10 @@ class Fill(TenantOwnedModel):
     class Meta:
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["order", "venue_fill_id"], name="fill_unique_per_order")]
-        indexes = [models.Index(fields=["tenant", "bot", "ts"], name="fill_bot_ts_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "bot", "ts"], name="fill_bot_ts_idx"),
+            models.Index(fields=["trace_id"], name="fill_trace_idx"),  # the trace explorer
+        ]
 
 
 class StrategyPosition(TenantOwnedModel):

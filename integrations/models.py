@@ -74,7 +74,12 @@ class IntegrationUsageEvent(TenantOwnedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "provider", "-created_at"], name="usage_provider_recent_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "provider", "-created_at"], name="usage_provider_recent_idx"),
+            # A card's last success and last failure: without the status a provider that never failed walks all
+            # of its events to say so.
+            models.Index(fields=["tenant", "provider", "status", "-created_at"], name="usage_provider_status_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider}.{self.operation} {self.status}"

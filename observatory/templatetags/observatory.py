@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.timesince import timesince
+
+from controlplane.links import trace_link as admin_trace_link
 
 register = template.Library()
 
 
 @register.simple_tag
 def trace_link(trace_id):
-    """Every trace id in the console opens the trace explorer."""
-    if not trace_id:
-        return "-"
-    url = f"{reverse('observatory:trace')}?trace_id={trace_id}"
-    return format_html('<a class="cp-link cp-mono trace-link" href="{}">{}</a>', url, trace_id)
+    """Every trace id in the console opens the trace explorer (the same link as the admin lists')."""
+    return admin_trace_link(trace_id)
 
 
 @register.filter
