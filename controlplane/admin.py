@@ -7,7 +7,7 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import BooleanField, QuerySet
 from django.utils.functional import cached_property
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -68,6 +68,19 @@ def good_flag(field: str, *, description: str, yes: str, no: str):
     return column
 
 
+def plain_flag(field):
+    """A flag on a detail page as the words "yes" or "no" ("unknown" for a null): Django draws a False boolean as
+    a red cross, and on a read-only page every flag (``killed = False`` included) would look like an alarm."""
+
+    @display(description=field.verbose_name)
+    def value(obj):
+        flag = getattr(obj, field.name)
+        return "unknown" if flag is None else "yes" if flag else "no"
+
+    value.__name__ = field.name
+    return value
+
+
 class ObservatoryAdmin(ModelAdmin):
     """Read-only by default: state changes go through services (admin actions call them).
 
@@ -97,15 +110,21 @@ class ObservatoryAdmin(ModelAdmin):
         that hid them would hide when things happened. A ``trace_id`` is shown as its link to the trace
         explorer (``get_exclude`` keeps the plain field off the form)."""
         names = list(self.readonly_fields or [field.name for field in self.model._meta.fields])
-        if not self._has_trace_id():
-            return names
-        if "trace_id" not in names:
-            names.append("trace_id")
-        return ["trace_id_link" if name == "trace_id" else name for name in names]
+        if self._has_trace_id():
+            if "trace_id" not in names:
+                names.append("trace_id")
+            names = ["trace_id_link" if name == "trace_id" else name for name in names]
+        flags = {f.name: f for f in self.model._meta.fields if isinstance(f, BooleanField)}
+        return [plain_flag(flags[name]) if name in flags else name for name in names]
 
     def get_exclude(self, request, obj=None):
-        exclude = super().get_exclude(request, obj)
-        return [*(exclude or ()), "trace_id"] if self._has_trace_id() else exclude
+        """The fields shown through a display of their own (a trace link, a flag in words) stay off the form, or
+        the read-only page would show them twice, once as a bare id or a red cross."""
+        shown_otherwise = [f.name for f in self.model._meta.fields if isinstance(f, BooleanField)]
+        if self._has_trace_id():
+            shown_otherwise.append("trace_id")
+        exclude = list(super().get_exclude(request, obj) or ())
+        return [*exclude, *shown_otherwise] if shown_otherwise else (exclude or None)
 
     def _has_trace_id(self) -> bool:
         return any(field.name == "trace_id" for field in self.model._meta.fields)

@@ -120,3 +120,25 @@ def test_a_viewer_sees_no_key_entry_and_no_action(page, console_server, console_
     shot(page, "connections-viewer", full_page=False)
     page.goto(f"{console_server}/admin/bots/bot/")
     expect(page.locator("select[name=action]")).to_have_count(0)
+
+
+def test_the_bot_list_draws_a_kill_as_an_alarm_and_a_live_bot_quietly(page, console_server, console_people, shot):
+    from bots import services
+    from controlplane import tenancy
+
+    owner = console_people["owner"]
+    with tenancy.tenant_context(console_people["tenant"].id):
+        for name in ("trend-es", "meanrev-nq"):
+            services.bot_create(actor=owner, name=name, strategy="ma_crossover", parameters={"fast": 5, "slow": 20},
+                                instruments=["ES"], venue="sim", data_source="imported")
+        killed = services.bot_create(actor=owner, name="halted-mes", strategy="ma_crossover",
+                                     parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
+                                     data_source="imported")
+        services.bot_kill(bot_id=killed.id, actor=owner, reason="drawdown review")
+    login(page, console_server, "operator-acme", "/admin/bots/bot/")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#result_list tbody tr", has_text="halted-mes")).to_contain_text("KILLED")
+    expect(page.locator("#result_list tbody tr", has_text="trend-es")).not_to_contain_text("KILLED")
+    expect(page.get_by_text("3 bots")).to_be_visible()
+    shot(page, "bots-list", full_page=False)

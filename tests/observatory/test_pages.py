@@ -210,3 +210,19 @@ def test_keys_needed_never_says_every_key_is_set_while_a_configured_provider_fai
     page = console(owner_a).get("/admin/integrations/integrationcredential/keys-needed/").content.decode()
     assert 'id="keys-complete"' not in page
     assert 'id="keys-failing"' in page and "<strong>polygon</strong>: INTEGRATION_UNREACHABLE" in page
+
+
+def test_a_bots_detail_page_writes_its_flags_as_words_not_red_crosses(owner_a, tenant_a):
+    from bots import services
+    from controlplane import tenancy
+
+    with tenancy.tenant_context(tenant_a.id):
+        bot = services.bot_create(actor=owner_a, name="calm", strategy="ma_crossover",
+                                  parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
+                                  data_source="imported")
+    page = console(owner_a).get(f"/admin/bots/bot/{bot.id}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "close_small" not in html  # unfold's red cross for False
+    killed_row = html[html.index(">Killed</label>"):][:300]
+    assert 'max-w-2xl *:rounded-default">no</div>' in killed_row
