@@ -144,6 +144,16 @@ def _usage_by_provider(providers: list[str]) -> dict[str, dict]:
     return usage
 
 
+def _fix_for(spec: Provider, missing: list[str], code: ErrorCode | None, *, live_check_failed: bool) -> str | None:
+    if code is None:
+        return None
+    if missing:
+        return _fix_for_missing(spec, missing)
+    if live_check_failed:
+        return "Check REDIS_URL and that Redis is running and answering, then press Verify on its card."
+    return code.suggested_fix
+
+
 def provider_status_rows() -> list[dict]:
     """One row per provider; nothing defaults to a success value (never verified means not connected, an
     unreadable breaker is ``unknown``)."""
@@ -161,12 +171,13 @@ def provider_status_rows() -> list[dict]:
         states = credentials.field_states(spec)
         missing = credentials.missing_env_vars(spec, states)
         verification = verifications.get(spec.provider)
+        # Redis was just read live (the breakers are kept there): unreadable is not connected, whatever the last
+        # verify said.
+        redis_unreadable = spec.provider == "redis" and breakers is None
         stale = verification is not None and changed.get(spec.provider) and changed[spec.provider] > verification.verified_at
         if missing:
             code = ErrorCode.INTEGRATION_KEY_MISSING
-        elif spec.provider == "redis" and breakers is None:
-            # Redis was just read live (the breakers are kept there): unreadable is not connected, whatever the
-            # last verify said.
+        elif redis_unreadable:
             code = ErrorCode.INTEGRATION_UNREACHABLE
         elif verification is None or stale:
             code = ErrorCode.INTEGRATION_UNVERIFIED
@@ -192,9 +203,9 @@ def provider_status_rows() -> list[dict]:
             "failed_use_count_24h": used["failed_24h"],
             "missing_env_vars": missing,
             "error_code": str(code) if code else None,
-            "suggested_fix": (_fix_for_missing(spec, missing) if missing else code.suggested_fix) if code else None,
+            "suggested_fix": _fix_for(spec, missing, code, live_check_failed=redis_unreadable),
             "circuit_breaker": BREAKER_UNKNOWN if breakers is None else breakers[spec.provider],
             "unlocks": spec.unlocks,
-            "live_check_failed": spec.provider == "redis" and breakers is None,
+            "live_check_failed": redis_unreadable,
         })
     return rows
