@@ -166,6 +166,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["controlplane.permissions.TenantRolePermission"],
+    # Every body's strings are checked for what Postgres cannot store (controlplane/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "controlplane.parsers.JSONParser",
+        "controlplane.parsers.FormParser",
+        "controlplane.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "controlplane.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["controlplane.filters.FilterBackend"],

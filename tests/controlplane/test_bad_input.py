@@ -1,5 +1,7 @@
 """Bad input is a 400 in the error shape naming what is wrong, never a 500: the fuzzer's reproductions of issue 12."""
 
+from urllib.parse import urlencode
+
 import pytest
 from django import forms
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -114,3 +116,54 @@ def _model(view):
     """A queryset of the view's model without running its get_queryset (which needs a request and a tenant)."""
     serializer = view.serializer_class
     return serializer.Meta.model.objects.none()
+
+
+def _bot(api) -> int:
+    response = api.post("/api/bots", {"name": "nul", "strategy": "ma_crossover", "instruments": ["ES"]}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def _post_raw(api, url: str, body: str):
+    """A body written by hand: a lone surrogate cannot be encoded to UTF-8, only sent as its JSON escape."""
+    return api.post(url, data=body, content_type="application/json")
+
+
+@pytest.mark.parametrize("kind", ["BACKTEST", "RECONCILE"])
+@pytest.mark.parametrize("escape", ["\\u0000", "\\ud800", "x\\udfffy", "ok\\u0000"])
+def test_a_job_whose_params_hold_nul_or_a_lone_surrogate_is_a_400_naming_the_path(api_operator_a, kind, escape):
+    from bots.models import Job
+
+    bot = _bot(api_operator_a)
+    before = Job.objects.count()
+    response = _post_raw(api_operator_a, "/api/jobs",
+                         f'{{"kind": "{kind}", "bot_id": {bot}, "params": {{"x": "{escape}"}}}}')
+    body = assert_error(response, 400, "VALIDATION_ERROR")
+    assert set(body["details"]) == {"params.x"}, body
+    assert Job.objects.count() == before
+
+
+def test_nested_strings_keys_and_top_level_fields_are_checked_and_all_named(api_operator_a):
+    response = _post_raw(api_operator_a, "/api/bots", '{"name": "\\ud800", "strategy": "ma_crossover", '
+                         '"instruments": ["ES", "N\\u0000Q"], "parameters": {"a": [{"b": "\\udc00"}], "\\u0000": 1}}')
+    body = assert_error(response, 400, "VALIDATION_ERROR")
+    assert set(body["details"]) == {"name", "instruments.1", "parameters.a.0.b", "parameters.\\u0000"}, body
+
+
+def test_a_surrogate_pair_and_other_unicode_are_text_like_any(api_operator_a):
+    bot = _bot(api_operator_a)
+    response = _post_raw(api_operator_a, "/api/jobs", f'{{"kind": "RECONCILE", "bot_id": {bot}, '
+                         '"params": {"note": "\\ud83d\\ude00 caf\\u00e9 \\u2028"}}')
+    assert response.status_code == 201, response.content
+    assert response.json()["params"] == {"note": "\U0001F600 café \u2028"}
+
+
+@pytest.mark.parametrize("format", ["multipart", None])
+def test_a_form_body_refuses_nul_too(api_operator_a, format):
+    """DRF reads ``params.x`` of a form as ``{"params": {"x": ...}}``: the same check applies to form bodies."""
+    bot = _bot(api_operator_a)
+    data = {"kind": "RECONCILE", "bot_id": bot, "params.x": "a\x00"}
+    response = (api_operator_a.post("/api/jobs", data, format=format) if format else
+                api_operator_a.post("/api/jobs", urlencode(data), content_type="application/x-www-form-urlencoded"))
+    body = assert_error(response, 400, "VALIDATION_ERROR")
+    assert set(body["details"]) == {"params.x"}, body
