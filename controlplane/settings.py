@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "controlplane.trace.TraceIdMiddleware",
+    "controlplane.errors.URLLengthMiddleware",  # first after the trace id: an over-long URL does no other work
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

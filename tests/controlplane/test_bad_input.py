@@ -1,5 +1,6 @@
 """Bad input is a 400 in the error shape naming what is wrong, never a 500: the fuzzer's reproductions of issue 12."""
 
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -167,3 +168,71 @@ def test_a_form_body_refuses_nul_too(api_operator_a, format):
                 api_operator_a.post("/api/jobs", urlencode(data), content_type="application/x-www-form-urlencoded"))
     body = assert_error(response, 400, "VALIDATION_ERROR")
     assert set(body["details"]) == {"params.x"}, body
+
+
+def test_an_over_long_url_is_a_414_in_the_error_shape_before_authentication():
+    from rest_framework.test import APIClient
+
+    from controlplane.limits import MAX_URL_LENGTH
+
+    client = APIClient()
+    long_query = "/api/bots?q=" + "x" * MAX_URL_LENGTH
+    assert_error(client.get(long_query), 414, "URL_TOO_LONG")  # not 401: refused before any other work
+    assert_error(client.post("/api/" + "a" * MAX_URL_LENGTH, {}), 414, "URL_TOO_LONG")
+    response = client.get("/admin/?q=" + "x" * MAX_URL_LENGTH)
+    assert (response.status_code, response["Content-Type"]) == (414, "text/plain")
+
+
+def test_a_url_of_the_limit_is_served(api_viewer_a):
+    from controlplane.limits import MAX_URL_LENGTH
+
+    url = "/api/bots?q="
+    response = api_viewer_a.get(url + "x" * (MAX_URL_LENGTH - len(url)))
+    assert response.status_code == 200, response.content
+
+
+def test_gunicorn_reads_request_lines_longer_than_the_url_django_refuses():
+    from controlplane.devstack import portal_commands
+    from controlplane.limits import GUNICORN_LIMIT_REQUEST_LINE, MAX_URL_LENGTH
+
+    web = portal_commands({"PORT": "8123"})["web"]
+    assert web[web.index("--limit-request-line") + 1] == str(GUNICORN_LIMIT_REQUEST_LINE) == "8190"
+    assert len(f"OPTIONS {'/' * MAX_URL_LENGTH} HTTP/1.1") <= GUNICORN_LIMIT_REQUEST_LINE
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert all(f"--limit-request-line {GUNICORN_LIMIT_REQUEST_LINE}" in line
+               for line in readme.splitlines() if line.startswith("gunicorn "))
+
+
+@pytest.mark.slow
+def test_gunicorn_as_devstack_runs_it_lets_django_answer_an_over_long_url(tmp_path):
+    import http.client
+    import json
+    import socket
+
+    from controlplane.devstack import portal_commands
+    from controlplane.limits import MAX_URL_LENGTH
+    from tests.processes import env_for_test_database, start, stop, wait_for
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**env_for_test_database(), "PORT": str(port), "WEB_CONCURRENCY": "1"}
+    web = start(portal_commands(env)["web"], env, tmp_path / "web.log")
+
+    def answer():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", "/api/bots?q=" + "x" * (MAX_URL_LENGTH + 100))  # past gunicorn's default
+            response = connection.getresponse()
+            return response.status, response.getheader("Content-Type"), response.read()
+        except ConnectionRefusedError:
+            return None
+        finally:
+            connection.close()
+
+    try:
+        status, content_type, body = wait_for(answer, timeout=60, what="gunicorn to answer")
+    finally:
+        stop(web)
+    assert (status, content_type) == (414, "application/json"), (tmp_path / "web.log").read_text()[-3000:]
+    assert json.loads(body)["error_code"] == "URL_TOO_LONG"
