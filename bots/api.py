@@ -29,6 +29,7 @@ from bots.serializers import (
     UnkillSerializer,
 )
 from bots.strategies import available_strategies
+from controlplane.filters import FilterSet
 from controlplane.models import Membership
 from controlplane.permissions import IsSuperuser
 from controlplane.status import freshness
@@ -40,7 +41,7 @@ def _valid(serializer_class, request, partial: bool = False) -> dict:
     return payload.validated_data
 
 
-class BotFilter(django_filters.FilterSet):
+class BotFilter(FilterSet):
     class Meta:
         model = Bot
         fields = ["stage", "strategy", "venue", "data_source", "killed", "reconcile_mismatch"]
@@ -189,7 +190,7 @@ class SystemUnkillView(APIView):
         return Response(GlobalKillSwitchSerializer(switch).data)
 
 
-class RunnerFilter(django_filters.FilterSet):
+class RunnerFilter(FilterSet):
     # A plain id: a model-choice filter would build its queryset outside any tenant context.
     bot = django_filters.NumberFilter(field_name="bot_id")
 
@@ -235,7 +236,7 @@ class RunnerRestartView(_RunnerActionView):
         return Response(RunnerSerializer(runner).data)
 
 
-class JobFilter(django_filters.FilterSet):
+class JobFilter(FilterSet):
     # A plain id: a model-choice filter would build its queryset outside any tenant context.
     bot = django_filters.NumberFilter(field_name="bot_id")
 

@@ -1,6 +1,5 @@
 """Cross-cutting API views: health, who am I, members, the audit log, and the JSON 404 for unknown /api/ URLs."""
 
-import django_filters
 from django.conf import settings
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -11,6 +10,7 @@ from rest_framework.views import APIView
 
 from controlplane import services
 from controlplane.errors import ErrorCode, json_error_response
+from controlplane.filters import FilterSet, IsoDateTimeFilter
 from controlplane.models import AuditEvent, Membership
 from controlplane.selectors import memberships_of
 from controlplane.serializers import AuditEventSerializer, MembershipCreateSerializer, MembershipSerializer, MeSerializer
@@ -72,9 +72,9 @@ class MemberListCreateView(generics.ListAPIView):
         return Response(MembershipSerializer(membership).data, status=201)
 
 
-class AuditEventFilter(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+class AuditEventFilter(FilterSet):
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

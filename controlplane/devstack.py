@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from controlplane.limits import GUNICORN_LIMIT_REQUEST_LINE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DATABASE = "controlplane"
@@ -85,20 +87,28 @@ class Stack:
         subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=self.env, check=True)
 
 
+def portal_commands(env: dict[str, str]) -> dict[str, list[str]]:
+    """The command lines of the portal's processes. gunicorn reads request lines up to its maximum, so that Django
+    answers an over-long URL in the error shape (controlplane/limits.py)."""
+    bin_dir = Path(PYTHON).parent
+    bind = f"{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '8000')}"
+    return {
+        "web": [str(bin_dir / "gunicorn"), "controlplane.wsgi", "--bind", bind,
+                "--workers", env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "--no-control-socket",
+                "--limit-request-line", str(GUNICORN_LIMIT_REQUEST_LINE)],
+        "worker": [str(bin_dir / "celery"), "-A", "controlplane", "worker", "-Q", QUEUES, "-l", "INFO",
+                   "--concurrency", env.get("CELERY_CONCURRENCY", "2"), "-n", "worker@%h"],
+        "beat": [str(bin_dir / "celery"), "-A", "controlplane", "beat", "-l", "INFO"],
+    }
+
+
 def _run_portal(stack: Stack) -> int:
     stack.manage("migrate", "--noinput")
     stack.manage("collectstatic", "--noinput", "--verbosity", "0")
     stack.manage("ensure_demo")
     port = stack.env.get("PORT", "8000")
     host = stack.env.get("HOST", "127.0.0.1")
-    bin_dir = Path(PYTHON).parent
-    commands = {
-        "web": [str(bin_dir / "gunicorn"), "controlplane.wsgi", "--bind", f"{host}:{port}",
-                "--workers", stack.env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "--no-control-socket"],
-        "worker": [str(bin_dir / "celery"), "-A", "controlplane", "worker", "-Q", QUEUES, "-l", "INFO",
-                   "--concurrency", stack.env.get("CELERY_CONCURRENCY", "2"), "-n", "worker@%h"],
-        "beat": [str(bin_dir / "celery"), "-A", "controlplane", "beat", "-l", "INFO"],
-    }
+    commands = portal_commands(stack.env)
     children: dict[str, subprocess.Popen] = {}
     stopping = False
 

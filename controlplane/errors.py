@@ -12,10 +12,11 @@ import logging
 from typing import Any
 
 from django.db import connections
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from controlplane.limits import MAX_URL_LENGTH
 from controlplane.trace import current_trace_id
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ class ErrorCode(enum.StrEnum):
         "METHOD_NOT_ALLOWED", 405, "This method is not allowed here.", "Use one of the methods in the Allow header.")
     NOT_ACCEPTABLE = (
         "NOT_ACCEPTABLE", 406, "The requested response format is not available.", "Accept application/json.")
+    URL_TOO_LONG = (
+        "URL_TOO_LONG", 414, f"The request's URL is longer than {MAX_URL_LENGTH} characters.",
+        "Send long input in a request body (POST), or narrow the query.")
     UNSUPPORTED_MEDIA_TYPE = (
         "UNSUPPORTED_MEDIA_TYPE", 415, "The request body's media type is not supported.",
         "Send Content-Type: application/json.")
@@ -238,6 +242,21 @@ def _wants_json(request) -> bool:
 
 def json_error_response(code: ErrorCode, status: int | None = None, **kwargs) -> JsonResponse:
     return JsonResponse(error_body(code, **kwargs), status=status or code.http_status)
+
+
+class URLLengthMiddleware:
+    """Refuses a URL longer than ``MAX_URL_LENGTH`` before any other work (session, authentication, database), in
+    the error shape on the API; gunicorn's own limit sits above it (``controlplane/limits.py``)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if len(request.get_full_path()) <= MAX_URL_LENGTH:
+            return self.get_response(request)
+        if _wants_json(request):
+            return json_error_response(ErrorCode.URL_TOO_LONG)
+        return HttpResponse(ErrorCode.URL_TOO_LONG.default_message, status=414, content_type="text/plain")
 
 
 def handler404(request, exception=None):

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from bots.models import Bot
 from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.filters import FilterSet, IsoDateTimeFilter
 from controlplane.status import freshness
 from execution import oms
 from execution.intents import LegSpec, submit_intent
@@ -68,11 +69,11 @@ class IntentSerializer(serializers.ModelSerializer):
                   "updated_at"]
 
 
-class IntentFilter(django_filters.FilterSet):
+class IntentFilter(FilterSet):
     # A plain id: a model-choice filter would build its bot queryset once, outside any tenant (and so empty).
     bot = django_filters.NumberFilter(field_name="bot_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = TradeIntent

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from execution.models import Bar, Instrument, StrategyPosition
 from execution.pnl import PositionState
-from execution.timeframes import timeframe_delta
+from execution.timeframes import Timeframe, timeframe_delta
 from traces.models import ProfitVariables
 
 
@@ -23,19 +23,19 @@ class Mark:
 
 
 def latest_mark(instrument: Instrument, *, as_of: datetime | None = None) -> Mark | None:
-    """The close of the latest complete bar of any timeframe, or None: no bar, no price (never a made-up one)."""
+    """The close of the latest complete bar of any timeframe, or None: no bar, no price (never a made-up one).
+
+    One statement whatever the history's size: per timeframe, the latest bar complete at ``as_of`` (one backward
+    step on the (instrument, timeframe, ts) unique index), all timeframes in one UNION ALL; the bar that closed
+    last wins, a tie going to the first timeframe by name. ``order_by`` is explicit because Bar's default ordering
+    would otherwise be added to the query (it once turned a DISTINCT over timeframes into one row per bar).
+    This is the one mark of PnL, the drawdown breaker (``bot_equity``) and reconcile resolution."""
     as_of = as_of or timezone.now()
-    best: Mark | None = None
-    best_close: datetime | None = None
-    for timeframe in Bar.objects.filter(instrument=instrument).values_list("timeframe", flat=True).distinct():
-        bar = (Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts__lte=as_of - timeframe_delta(timeframe))
-               .order_by("-ts").values_list("ts", "close").first())
-        if bar is None:
-            continue
-        closed_at = bar[0] + timeframe_delta(timeframe)
-        if best_close is None or closed_at > best_close:
-            best, best_close = Mark(bar[1], bar[0], timeframe), closed_at
-    return best
+    latest = [Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts__lte=as_of - timeframe_delta(timeframe))
+              .order_by("-ts").values_list("timeframe", "ts", "close")[:1] for timeframe in Timeframe.values]
+    rows = latest[0].union(*latest[1:], all=True)
+    best = min(rows, key=lambda row: (-(row[1] + timeframe_delta(row[0])).timestamp(), row[0]), default=None)
+    return None if best is None else Mark(best[2], best[1], best[0])
 
 
 def bot_pnl(*, bot, as_of: datetime | None = None) -> dict:

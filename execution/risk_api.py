@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots.models import Bot
+from controlplane.filters import FilterSet
 from execution.models import RiskIncident, TradingStateChoices
 from execution.selectors import trading_state_of
 from execution.services import risk_incident_resolve, trading_state_set
@@ -64,7 +65,7 @@ class RiskIncidentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RiskIncidentFilter(django_filters.FilterSet):
+class RiskIncidentFilter(FilterSet):
     # A plain id: a model-choice filter would build its bot queryset once, outside any tenant (and so empty).
     bot = django_filters.NumberFilter(field_name="bot_id")
 

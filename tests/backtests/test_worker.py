@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.db import transaction
 
-from backtests.models import BacktestMatrix, BacktestRun
+from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, BacktestRun
+from bots.models import Job
 from controlplane import tenancy
 from controlplane.models import Membership
 from tests.backtests.helpers import START, store_walk
@@ -43,11 +44,15 @@ def test_backtest_job_and_matrix_chunks_run_on_the_backtests_worker(django_db_se
             with tenancy.tenant_context(tenant.id), transaction.atomic():
                 r = BacktestRun.objects.select_related("job").get(pk=run.json()["id"])
                 m = BacktestMatrix.objects.get(pk=matrix.json()["id"])
-            return (r, m) if r.status == "FINISHED" and m.status == "FINISHED" else None
+            # The run finishes in one transaction and its job succeeds in the next: wait for both, and the matrix.
+            done = (r.status in TERMINAL_RUN_STATUSES and r.job.status in Job.TERMINAL_STATUSES
+                    and m.status in TERMINAL_RUN_STATUSES)
+            return (r, m) if done else None
 
         r, m = wait_for(finished, timeout=90, what="the backtest and the matrix to finish")
     finally:
         stop(process)
+    assert (r.status, m.status) == ("FINISHED", "FINISHED")
     assert (r.bars_done, r.bars_total, r.engine_path, r.job.status) == (400, 400, "reference", "SUCCEEDED")
     assert (m.sets_done, m.chunks_done, m.chunks_total) == (4, 2, 2)
     assert len(api.get(f"/api/backtests/matrix/{m.id}").json()["results"]) == 4

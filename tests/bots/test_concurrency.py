@@ -44,7 +44,9 @@ def run_twice_at_once(tenant_id, action):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=60)
+    # A thread still running would leave its outcome out: read them only once both have finished.
+    assert not any(thread.is_alive() for thread in threads), "a worker thread did not finish within 60 s"
     return sorted(outcomes)
 
 

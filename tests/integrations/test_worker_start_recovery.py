@@ -82,9 +82,10 @@ def test_a_fresh_oms_worker_resolves_a_crashed_order_without_beat_and_other_work
     worker = _worker("oms", env, tmp_path / "oms.log")
     try:
         def resolved():
+            # Wait for the terminal state asserted below: the sweep passes through WORKING on its way to FILLED.
             with tenancy.tenant_context(tenant.id), transaction.atomic():
                 current = Order.objects.get(pk=order.pk)
-            return current if current.status != Order.Status.SUBMITTING else None
+            return current if current.status not in Order.OPEN_STATUSES else None
 
         current = wait_for(resolved, timeout=30, what="the worker-start sweep")
     finally:
