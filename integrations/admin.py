@@ -13,7 +13,7 @@ from controlplane.errors import ControlPlaneError
 from controlplane.models import Membership
 from integrations import checklist, services
 from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
-from integrations.registry import get_provider
+from integrations.registry import all_providers, get_provider
 
 
 def is_tenant_owner(request) -> bool:
@@ -25,12 +25,26 @@ def is_tenant_owner(request) -> bool:
     return Membership.objects.filter(user=request.user, role=Membership.Role.OWNER).exists()
 
 
+class ProviderFilter(admin.SimpleListFilter):
+    """Providers from the registry, not the values present: listing those is a SELECT DISTINCT over every usage
+    event of the tenant on each page view (14 ms at 100,000 events, bench/observatory_pages.py), growing with it."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request, model_admin):
+        return [(p.provider, p.label) for p in all_providers()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(provider=self.value()) if self.value() else queryset
+
+
 @admin.register(IntegrationCredential)
 class IntegrationCredentialAdmin(ObservatoryAdmin):
     """Which keys are set, by whom and when; never the value. Keys are entered on the Keys Needed page."""
 
     list_display = ("provider", "name", "hint", "set_by", "set_at")
-    list_filter = ("provider",)
+    list_filter = (ProviderFilter,)
     list_select_related = ("set_by",)
     fields = ("provider", "name", "hint", "set_by", "set_at")
     readonly_fields = fields
@@ -90,7 +104,7 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
 @admin.register(IntegrationVerification)
 class IntegrationVerificationAdmin(ObservatoryAdmin):
     list_display = ("verified_at", "provider", "status", "error_code", "latency_ms", "source", "trace_id_link")
-    list_filter = ("status", "provider")
+    list_filter = ("status", ProviderFilter)
     search_fields = ("trace_id", "provider")
 
 
@@ -98,7 +112,7 @@ class IntegrationVerificationAdmin(ObservatoryAdmin):
 class IntegrationUsageEventAdmin(ObservatoryAdmin):
     list_display = ("created_at", "provider", "operation", "status", "error_code", "latency_ms", "bot_id",
                     "trace_id_link")
-    list_filter = ("status", "provider")
+    list_filter = ("status", ProviderFilter)
     search_fields = ("trace_id", "operation")
     show_full_result_count = False
     paginator = BoundedCountPaginator

@@ -226,3 +226,22 @@ def test_a_bots_detail_page_writes_its_flags_as_words_not_red_crosses(owner_a, t
     assert "close_small" not in html  # unfold's red cross for False
     killed_row = html[html.index(">Killed</label>"):][:300]
     assert 'max-w-2xl *:rounded-default">no</div>' in killed_row
+
+
+def test_the_usage_event_list_filters_by_provider_without_reading_the_values_present(owner_a, tenant_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from controlplane import tenancy
+
+    with tenancy.tenant_context(tenant_a.id):
+        for provider in ("redis", "polygon"):
+            IntegrationUsageEvent.objects.create(tenant_id=tenant_a.id, provider=provider, operation="verify",
+                                                 status="ok", latency_ms=1, trace_id=f"trace-{provider}-0001")
+    client = console(owner_a)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/admin/integrations/integrationusageevent/").content.decode()
+    assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"] and "integrationusageevent" in q["sql"]]
+    assert "Hyperliquid" in page  # every registry provider is offered, used or not
+    only = client.get("/admin/integrations/integrationusageevent/?provider=polygon").context["cl"].result_list
+    assert [e.provider for e in only] == ["polygon"]
