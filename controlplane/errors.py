@@ -36,9 +36,6 @@ class ErrorCode(enum.StrEnum):
         "VALIDATION_ERROR", 400, "The request is invalid.", "Correct the fields listed in details and retry.")
     MALFORMED_REQUEST = (
         "MALFORMED_REQUEST", 400, "The request body could not be parsed.", "Send a valid JSON body.")
-    TENANT_REQUIRED = (
-        "TENANT_REQUIRED", 400, "You belong to several tenants; the request does not say which one.",
-        "Send the X-Tenant header with the slug of one of your tenants.")
     NOT_AUTHENTICATED = (
         "NOT_AUTHENTICATED", 401, "Authentication credentials were not provided.",
         "Log in, or send 'Authorization: Token <token>'.")

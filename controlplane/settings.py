@@ -155,6 +155,9 @@ UNFOLD = {
     "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "observatory.navigation.sidebar"},
 }
 
+# Tenancy: an owner's invitation (POST /api/tenant/invitations) can be accepted for this many hours.
+TENANT_INVITATION_TTL_HOURS = env.int("TENANT_INVITATION_TTL_HOURS", default=168)
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
