@@ -1,5 +1,6 @@
 """Settings for the control plane: everything comes from the environment (see .env.example)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
+    "axes",
     "controlplane",
     "integrations",
     "traces",
@@ -72,6 +74,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "controlplane.tenancy.TenantTransactionMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -158,6 +162,16 @@ UNFOLD = {
 # Tenancy: an owner's invitation (POST /api/tenant/invitations) can be accepted for this many hours.
 TENANT_INVITATION_TTL_HOURS = env.int("TENANT_INVITATION_TTL_HOURS", default=168)
 
+# Brute force on the admin login (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
+# IP, that pair is refused (429) for AXES_COOLOFF_MINUTES, or until `manage.py axes_reset_username <name>` (or
+# `axes_reset`); a successful login clears its count. The pair, not the account alone, so a stranger's guesses cannot
+# lock an operator out from everywhere. API tokens: FailedAuthenticationThrottle (API_THROTTLE_AUTH_FAILURES).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -165,7 +179,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes an unauthenticated request a 401, not a 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "controlplane.authentication.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["controlplane.permissions.TenantRolePermission"],
@@ -181,6 +195,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
         "user": env.str("API_THROTTLE_USER", default="6000/minute"),
+        # Failed token checks per client IP (controlplane/authentication.py); past it every token from there is 429.
+        "auth_failure": env.str("API_THROTTLE_AUTH_FAILURES", default="20/minute"),
     },
 }
 
