@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "controlplane.trace.TraceIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "controlplane.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -172,9 +173,32 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 
+# Served over HTTPS only (production): DJANGO_SECURE_COOKIES gives the session, CSRF and messages cookies the Secure
+# flag and turns HSTS on. Behind a proxy that ends TLS, DJANGO_TRUST_X_FORWARDED_PROTO lets Django see the request
+# as HTTPS (only when that proxy sets the header itself and strips a client's), or HSTS is never sent.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000) if SESSION_COOKIE_SECURE else 0
+if env.bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The Content-Security-Policy of every answer (controlplane.security), the same in development and production so a
+# page it breaks breaks where it is written. Nothing may load from, connect to or post to another origin, nor frame
+# the console. Scripts may still be inline and evaluated: unfold's Alpine.js and htmx's hx-on compile attribute
+# code with Function(), the tenant switcher submits from an onchange, and Swagger UI starts from an inline script.
+# Styles may be inline (unfold and our templates use style attributes); images and fonts may be data: URIs (icons).
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'", "'unsafe-inline'", "'unsafe-eval'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
