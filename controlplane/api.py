@@ -129,14 +129,12 @@ class MyInvitationAnswerView(APIView):
     """The invited user accepts (and becomes a member with the invited role) or declines."""
 
     permission_classes = [AuthenticatedUser]
-    answer: str = ""
+    answer: str = ""  # "accept" or "decline", set in urls.py
+    services_by_answer = {"accept": services.invitation_accept, "decline": services.invitation_decline}
 
     @extend_schema(request=None, responses=MyInvitationSerializer)
     def post(self, request, invitation_id: int):
-        if self.answer == "accept":
-            services.invitation_accept(invitation_id=invitation_id, user=request.user)
-        else:
-            services.invitation_decline(invitation_id=invitation_id, user=request.user)
+        self.services_by_answer[self.answer](invitation_id=invitation_id, user=request.user)
         invitation = Invitation.unscoped.select_related("tenant", "created_by").get(id=invitation_id)
         return Response(MyInvitationSerializer(invitation).data)
 
