@@ -36,7 +36,7 @@ def _logged_in(port, password):
     import urllib.parse
 
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    login = f"http://127.0.0.1:{port}/admin/login/"
+    login = f"http://127.0.0.1:{port}/admin/login/?next=/admin/"
     page = opener.open(login, timeout=5).read().decode()
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     form = urllib.parse.urlencode({"username": "admin", "password": password, "csrfmiddlewaretoken": csrf})
