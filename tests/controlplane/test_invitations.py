@@ -164,3 +164,11 @@ def test_an_owner_cannot_remove_another_tenants_member(api_owner_a, api_owner_b,
     response = api_owner_a.delete(f"/api/tenant/members/{_member_id(api_owner_b, 'owner-b')}")
     assert response.status_code == 404
     assert _memberships(owner_b) == {"tenant-b"}
+
+
+def test_the_database_hides_invitations_from_other_tenants_and_other_users(api_owner_b, owner_a, viewer_a, tenant_a):
+    _invite(api_owner_b, username="owner-a")
+    with tenancy.tenant_context(tenant_a.id, user_id=viewer_a.id):
+        assert not Invitation.unscoped.exists()  # RLS itself, not the ORM's tenant filter
+    with tenancy.tenant_context(None, user_id=owner_a.id):
+        assert Invitation.unscoped.get().invited_user_id == owner_a.id
