@@ -47,7 +47,7 @@ class ErrorCode(enum.StrEnum):
         "Ask an owner of the tenant for a role that allows it.")
     NO_TENANT_MEMBERSHIP = (
         "NO_TENANT_MEMBERSHIP", 403, "Your user is not a member of any tenant.",
-        "Ask an owner to add you to a tenant, or run python manage.py bootstrap_tenant.")
+        "Accept an owner's invitation (GET /api/invitations lists yours), or run python manage.py bootstrap_tenant.")
     NOT_FOUND = ("NOT_FOUND", 404, "Not found.", "Check the URL and the id; lists are under /api/.")
     TENANT_NOT_FOUND = (
         "TENANT_NOT_FOUND", 404, "No tenant of yours matches the X-Tenant header.",
