@@ -1,6 +1,7 @@
 """Cross-cutting API views: health, who am I, members, the audit log, and the JSON 404 for unknown /api/ URLs."""
 
 from django.conf import settings
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
@@ -11,9 +12,13 @@ from rest_framework.views import APIView
 from controlplane import services
 from controlplane.errors import ErrorCode, json_error_response
 from controlplane.filters import FilterSet, IsoDateTimeFilter
-from controlplane.models import AuditEvent, Membership
+from controlplane.models import AuditEvent, Invitation, Membership
+from controlplane.permissions import AuthenticatedUser
 from controlplane.selectors import memberships_of
-from controlplane.serializers import AuditEventSerializer, MembershipCreateSerializer, MembershipSerializer, MeSerializer
+from controlplane.serializers import (
+    AuditEventSerializer, InvitationCreateSerializer, InvitationSerializer, MembershipSerializer, MeSerializer,
+    MyInvitationSerializer,
+)
 from controlplane.trace import current_trace_id
 
 
@@ -55,21 +60,83 @@ class MeView(APIView):
         return Response(MeSerializer(data).data)
 
 
-class MemberListCreateView(generics.ListAPIView):
-    """Members of the current tenant; owners add members."""
+class MemberListView(generics.ListAPIView):
+    """Members of the current tenant. Nobody is added here: members join by accepting an invitation."""
 
     serializer_class = MembershipSerializer
-    required_roles = {"POST": Membership.Role.OWNER}
 
     def get_queryset(self):
         return Membership.objects.select_related("user", "tenant").order_by("id")
 
-    @extend_schema(request=MembershipCreateSerializer, responses={201: MembershipSerializer})
+
+class MemberDetailView(APIView):
+    required_roles = {"DELETE": Membership.Role.OWNER}
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, membership_id: int):
+        """An owner removes a member (audited); the last owner cannot be removed."""
+        services.membership_remove(membership_id=membership_id, actor=request.user)
+        return Response(status=204)
+
+
+class TenantInvitationListCreateView(generics.ListAPIView):
+    """The tenant's invitations, newest first; owners invite a username or an email.
+
+    The answer is 202 with the same body whether or not the invitee names a user, so the endpoint tells nobody
+    which usernames or emails exist.
+    """
+
+    serializer_class = InvitationSerializer
+    required_role = Membership.Role.OWNER
+    filterset_fields = ["status"]
+
+    def get_queryset(self):
+        return Invitation.objects.select_related("created_by")
+
+    @extend_schema(request=InvitationCreateSerializer, responses={202: InvitationSerializer})
     def post(self, request):
-        payload = MembershipCreateSerializer(data=request.data)
+        payload = InvitationCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        membership = services.membership_add(**payload.validated_data, actor=request.user)
-        return Response(MembershipSerializer(membership).data, status=201)
+        invitation = services.invitation_create(**payload.validated_data, actor=request.user)
+        return Response(InvitationSerializer(invitation).data, status=202)
+
+
+class TenantInvitationRevokeView(APIView):
+    required_role = Membership.Role.OWNER
+
+    @extend_schema(request=None, responses=InvitationSerializer)
+    def post(self, request, invitation_id: int):
+        """An owner withdraws a pending invitation."""
+        invitation = services.invitation_revoke(invitation_id=invitation_id, actor=request.user)
+        return Response(InvitationSerializer(invitation).data)
+
+
+class MyInvitationListView(generics.ListAPIView):
+    """The pending, unexpired invitations addressed to the user, in every tenant (no X-Tenant needed)."""
+
+    serializer_class = MyInvitationSerializer
+    permission_classes = [AuthenticatedUser]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invitation.unscoped.none()
+        return Invitation.unscoped.filter(
+            invited_user=self.request.user, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
+        ).select_related("tenant", "created_by")
+
+
+class MyInvitationAnswerView(APIView):
+    """The invited user accepts (and becomes a member with the invited role) or declines."""
+
+    permission_classes = [AuthenticatedUser]
+    answer: str = ""  # "accept" or "decline", set in urls.py
+    services_by_answer = {"accept": services.invitation_accept, "decline": services.invitation_decline}
+
+    @extend_schema(request=None, responses=MyInvitationSerializer)
+    def post(self, request, invitation_id: int):
+        self.services_by_answer[self.answer](invitation_id=invitation_id, user=request.user)
+        invitation = Invitation.unscoped.select_related("tenant", "created_by").get(id=invitation_id)
+        return Response(MyInvitationSerializer(invitation).data)
 
 
 class AuditEventFilter(FilterSet):

@@ -37,9 +37,6 @@ class ErrorCode(enum.StrEnum):
         "VALIDATION_ERROR", 400, "The request is invalid.", "Correct the fields listed in details and retry.")
     MALFORMED_REQUEST = (
         "MALFORMED_REQUEST", 400, "The request body could not be parsed.", "Send a valid JSON body.")
-    TENANT_REQUIRED = (
-        "TENANT_REQUIRED", 400, "You belong to several tenants; the request does not say which one.",
-        "Send the X-Tenant header with the slug of one of your tenants.")
     NOT_AUTHENTICATED = (
         "NOT_AUTHENTICATED", 401, "Authentication credentials were not provided.",
         "Log in, or send 'Authorization: Token <token>'.")
@@ -51,7 +48,7 @@ class ErrorCode(enum.StrEnum):
         "Ask an owner of the tenant for a role that allows it.")
     NO_TENANT_MEMBERSHIP = (
         "NO_TENANT_MEMBERSHIP", 403, "Your user is not a member of any tenant.",
-        "Ask an owner to add you to a tenant, or run python manage.py bootstrap_tenant.")
+        "Accept an owner's invitation (GET /api/invitations lists yours), or run python manage.py bootstrap_tenant.")
     NOT_FOUND = ("NOT_FOUND", 404, "Not found.", "Check the URL and the id; lists are under /api/.")
     TENANT_NOT_FOUND = (
         "TENANT_NOT_FOUND", 404, "No tenant of yours matches the X-Tenant header.",

@@ -79,6 +79,40 @@ class Membership(TenantOwnedModel):
         return self.RANK[self.role] >= self.RANK[role]
 
 
+class Invitation(TenantOwnedModel):
+    """An owner's offer of a role in their tenant; only the invited user's acceptance makes it a membership.
+
+    ``invitee`` is what the owner typed (a username or an email) and is all the tenant ever sees of the target, so an
+    invitation for a name nobody has looks the same as any other. ``invited_user`` is who it resolved to when it was
+    made (null when nobody matched: it then expires unanswered). Its RLS policy also shows a user the invitations
+    addressed to them, in every tenant, so they can find and answer them; writes need the tenant in context.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        ACCEPTED = "ACCEPTED", "Accepted"
+        DECLINED = "DECLINED", "Declined"
+        REVOKED = "REVOKED", "Revoked"
+
+    invitee = models.CharField(max_length=254, help_text="The username or email the owner invited, as typed.")
+    invited_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations"
+    )
+    role = models.CharField(max_length=16, choices=Membership.Role.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["invited_user", "status"], name="invitation_invitee_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} → {self.tenant_id} ({self.role}, {self.status})"
+
+
 class AuditEvent(TenantOwnedModel):
     """Append-only record of every state change: a trigger refuses UPDATE and DELETE.
 

@@ -19,9 +19,10 @@ def _matches(tenant: Tenant, wanted: str) -> bool:
 def resolve_request_tenant(request) -> Membership:
     """Pick the tenant for an authenticated API request and bind it to the request's transaction.
 
-    One membership: that tenant. Several: the ``X-Tenant`` header (slug or id) must name one of them. A tenant the
-    user does not belong to is 404, the same answer as a tenant that does not exist. Superusers may name any
-    tenant and act in it as owner.
+    The ``X-Tenant`` header (slug or id) names one of the user's tenants; without it the request acts in the user's
+    default tenant, the one they joined first, so joining another tenant never breaks a caller that sends no header.
+    A tenant the user does not belong to is 404, the same answer as a tenant that does not exist. Superusers may
+    name any tenant and act in it as owner.
     """
     user = request.user
     tenancy.activate(tenant_id=None, user_id=user.id)
@@ -35,14 +36,10 @@ def resolve_request_tenant(request) -> Membership:
                 membership = Membership(tenant=tenant, user=user, role=Membership.Role.OWNER)
         if membership is None:
             raise ControlPlaneError(ErrorCode.TENANT_NOT_FOUND)
-    elif len(memberships) == 1:
+    elif memberships:
         membership = memberships[0]
-    elif not memberships:
-        raise ControlPlaneError(ErrorCode.NO_TENANT_MEMBERSHIP)
     else:
-        raise ControlPlaneError(
-            ErrorCode.TENANT_REQUIRED, details={"tenants": sorted(m.tenant.slug for m in memberships)}
-        )
+        raise ControlPlaneError(ErrorCode.NO_TENANT_MEMBERSHIP)
     tenancy.activate(tenant_id=membership.tenant_id, user_id=user.id)
     request.tenant = membership.tenant
     request.membership = membership
@@ -76,6 +73,17 @@ class TenantRolePermission(BasePermission):
                 ErrorCode.PERMISSION_DENIED,
                 f"This needs the {role} role in tenant {membership.tenant.slug}; you are {membership.role}.",
             )
+        return True
+
+
+class AuthenticatedUser(BasePermission):
+    """For the few views a user reaches before they belong to the tenant in question (their invitations): no tenant
+    in context, only the user, so RLS shows them what is addressed to them and nothing of any tenant."""
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        tenancy.activate(tenant_id=None, user_id=request.user.id)
         return True
 
 

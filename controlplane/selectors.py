@@ -10,8 +10,9 @@ ADMIN_TENANT_SESSION_KEY = "admin_tenant_id"
 
 
 def memberships_of(user) -> QuerySet[Membership]:
-    """All of a user's memberships, across tenants (their RLS policy admits a user's own rows)."""
-    return Membership.unscoped.filter(user_id=user.id).select_related("tenant")
+    """All of a user's memberships, across tenants (their RLS policy admits a user's own rows), the default first:
+    the one they joined first is the tenant a request without ``X-Tenant`` acts in."""
+    return Membership.unscoped.filter(user_id=user.id).select_related("tenant").order_by("created_at", "id")
 
 
 def switchable_tenants_for(user) -> QuerySet[Tenant]:
@@ -21,7 +22,7 @@ def switchable_tenants_for(user) -> QuerySet[Tenant]:
 
 
 def admin_tenant_for(request) -> Tenant | None:
-    """The tenant an admin page works in: the one chosen in the switcher, else the user's first."""
+    """The tenant an admin page works in: the one chosen in the switcher, else the user's default (as in the API)."""
     from controlplane import tenancy
 
     tenancy.activate(tenant_id=None, user_id=request.user.id)
@@ -31,7 +32,8 @@ def admin_tenant_for(request) -> Tenant | None:
         tenant = tenants.filter(id=chosen).first()
         if tenant is not None:
             return tenant
-    return tenants.first()
+    default = memberships_of(request.user).first()
+    return default.tenant if default is not None else tenants.first()
 
 
 def console_role(request) -> str | None:

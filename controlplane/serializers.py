@@ -1,6 +1,7 @@
+from django.utils import timezone
 from rest_framework import serializers
 
-from controlplane.models import AuditEvent, Membership
+from controlplane.models import AuditEvent, Invitation, Membership
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -12,9 +13,40 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "tenant", "username", "role", "created_at"]
 
 
-class MembershipCreateSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+class InvitationCreateSerializer(serializers.Serializer):
+    """Who to invite: ``username`` or ``email``, exactly one."""
+
+    username = serializers.CharField(max_length=150, required=False)
+    email = serializers.EmailField(max_length=254, required=False)
     role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+    def validate(self, attrs):
+        if ("username" in attrs) == ("email" in attrs):
+            raise serializers.ValidationError({"username": ["Send a username or an email, exactly one."]})
+        return {"invitee": attrs.get("username") or attrs["email"], "role": attrs["role"]}
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """An invitation as its tenant's owners see it: what they typed, never whom (or whether anyone) it reached."""
+
+    invited_by = serializers.CharField(source="created_by.username", read_only=True)
+    expired = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "invitee", "role", "status", "expired", "expires_at", "invited_by", "created_at", "answered_at"]
+
+    def get_expired(self, invitation) -> bool:
+        return invitation.status == Invitation.Status.PENDING and invitation.expires_at <= timezone.now()
+
+
+class MyInvitationSerializer(InvitationSerializer):
+    """An invitation as the invited user sees it: which tenant asks, for which role, and who asked."""
+
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta(InvitationSerializer.Meta):
+        fields = ["id", "tenant", "role", "status", "expired", "expires_at", "invited_by", "created_at"]
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from controlplane import tenancy
-from controlplane.models import AuditEvent, Membership, Tenant
+from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.models import AuditEvent, Invitation, Membership, Tenant
 from controlplane.trace import current_trace_id
 
 
@@ -91,24 +95,107 @@ def tenant_bootstrap(
     return BootstrapResult(tenant, user, membership, token.key, new_password, created_tenant, created_membership)
 
 
-def membership_add(*, username: str, role: str, actor) -> Membership:
-    """An owner adds an existing user to the current tenant."""
-    from controlplane.errors import ControlPlaneError, ErrorCode
-
+def _resolve_invitee(invitee: str):
+    """The one active user an invitation addresses: by email when it has an @, else by username; None when no user
+    (or, for an email, more than one) matches. Callers never tell the inviter which it was."""
     User = get_user_model()
-    user = User.objects.filter(username=username, is_active=True).first()
-    if user is None:
-        raise ControlPlaneError(
-            ErrorCode.VALIDATION_ERROR, details={"username": [f"No active user named {username!r}."]}
-        )
+    users = User.objects.filter(is_active=True)
+    matches = list(users.filter(email__iexact=invitee)[:2] if "@" in invitee else users.filter(username=invitee))
+    return matches[0] if len(matches) == 1 else None
+
+
+def invitation_create(*, invitee: str, role: str, actor) -> Invitation:
+    """An owner invites a username or an email to the current tenant. Nobody becomes a member until the invited user
+    accepts; an invitee that names nobody still gets its row (it expires unanswered), so the answer and the owner's
+    list look the same whether the user exists or not."""
+    invitee = invitee.strip()
     tenant_id = tenancy.require_tenant_id()
     with transaction.atomic():
-        if Membership.objects.select_for_update().filter(user=user).exists():
-            raise ControlPlaneError(
-                ErrorCode.CONFLICT, f"{username} is already a member of this tenant.",
-                suggested_fix="Change the existing membership's role instead.",
-            )
-        membership = Membership.objects.create(tenant_id=tenant_id, user=user, role=role)
-        audit_record(action="membership.create", resource_type="membership", resource_id=membership.id,
-                     actor=actor, after={"user": username, "role": role})
+        invitation = Invitation.objects.create(
+            tenant_id=tenant_id, invitee=invitee, invited_user=_resolve_invitee(invitee), role=role,
+            expires_at=timezone.now() + timedelta(hours=settings.TENANT_INVITATION_TTL_HOURS), created_by=actor,
+        )
+        audit_record(action="invitation.create", resource_type="invitation", resource_id=invitation.id,
+                     actor=actor, after={"invitee": invitee, "role": role})
+    return invitation
+
+
+def _answerable_invitation(*, invitation_id: int, user) -> Invitation:
+    """Lock a pending, unexpired invitation addressed to ``user``; any other is 404 or 409."""
+    with tenancy.tenant_context(None, user_id=user.id):  # RLS shows a user the invitations addressed to them
+        invitation = Invitation.unscoped.select_for_update().filter(id=invitation_id, invited_user=user).first()
+    if invitation is None:
+        raise ControlPlaneError(ErrorCode.NOT_FOUND, "No invitation of yours has this id.")
+    _require_pending(invitation)
+    if invitation.expires_at <= timezone.now():
+        raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION, "This invitation has expired.",
+                                suggested_fix="Ask an owner of the tenant to invite you again.",
+                                details={"expires_at": invitation.expires_at.isoformat()})
+    return invitation
+
+
+def _require_pending(invitation: Invitation) -> None:
+    if invitation.status != Invitation.Status.PENDING:
+        raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION, f"This invitation is {invitation.status.lower()}.",
+                                details={"current": invitation.status, "requested": "answered"})
+
+
+def _answer(invitation: Invitation, status: str, *, actor) -> None:
+    before = invitation.status
+    invitation.status, invitation.answered_at = status, timezone.now()
+    invitation.save(update_fields=["status", "answered_at"])
+    audit_record(action=f"invitation.{status.lower()}", resource_type="invitation", resource_id=invitation.id,
+                 actor=actor, before={"status": before}, after={"status": status})
+
+
+def invitation_accept(*, invitation_id: int, user) -> Membership:
+    """The invited user accepts: only now do they become a member, with the invited role."""
+    with transaction.atomic():
+        invitation = _answerable_invitation(invitation_id=invitation_id, user=user)
+        with tenancy.tenant_context(invitation.tenant_id, user_id=user.id):
+            if Membership.objects.filter(user=user).exists():
+                raise ControlPlaneError(ErrorCode.CONFLICT, "You are already a member of this tenant.",
+                                        suggested_fix="Decline the invitation; an owner can remove and re-invite you.")
+            membership = Membership.objects.create(tenant_id=invitation.tenant_id, user=user, role=invitation.role)
+            _answer(invitation, Invitation.Status.ACCEPTED, actor=user)
+            audit_record(action="membership.create", resource_type="membership", resource_id=membership.id,
+                         actor=user, after={"user": user.get_username(), "role": membership.role,
+                                            "invitation": invitation.id})
     return membership
+
+
+def invitation_decline(*, invitation_id: int, user) -> Invitation:
+    with transaction.atomic():
+        invitation = _answerable_invitation(invitation_id=invitation_id, user=user)
+        with tenancy.tenant_context(invitation.tenant_id, user_id=user.id):
+            _answer(invitation, Invitation.Status.DECLINED, actor=user)
+    return invitation
+
+
+def invitation_revoke(*, invitation_id: int, actor) -> Invitation:
+    """An owner withdraws a pending invitation of the current tenant."""
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().filter(id=invitation_id).first()
+        if invitation is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, "No invitation of this tenant has this id.")
+        _require_pending(invitation)
+        _answer(invitation, Invitation.Status.REVOKED, actor=actor)
+    return invitation
+
+
+def membership_remove(*, membership_id: int, actor) -> None:
+    """An owner removes a member of the current tenant (themselves included), never the last owner.
+
+    The tenant's owner rows are locked first, so two owners removing each other at once cannot both succeed."""
+    with transaction.atomic():
+        owners = list(Membership.objects.select_for_update().filter(role=Membership.Role.OWNER).order_by("id"))
+        membership = Membership.objects.select_for_update().select_related("user").filter(id=membership_id).first()
+        if membership is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, "No member of this tenant has this id.")
+        if membership.role == Membership.Role.OWNER and len(owners) == 1:
+            raise ControlPlaneError(ErrorCode.CONFLICT, "This is the tenant's last owner.",
+                                    suggested_fix="Invite another owner and let them accept first.")
+        before = {"user": membership.user.get_username(), "role": membership.role}
+        membership.delete()
+        audit_record(action="membership.remove", resource_type="membership", resource_id=membership_id,
+                     actor=actor, before=before)

@@ -1,5 +1,6 @@
 """Settings for the control plane: everything comes from the environment (see .env.example)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
+    "axes",
     "controlplane",
     "integrations",
     "traces",
@@ -64,6 +66,7 @@ MIDDLEWARE = [
     "controlplane.trace.TraceIdMiddleware",
     "controlplane.errors.URLLengthMiddleware",  # first after the trace id: an over-long URL does no other work
     "django.middleware.security.SecurityMiddleware",
+    "controlplane.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,6 +76,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "controlplane.tenancy.TenantTransactionMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -156,14 +161,50 @@ UNFOLD = {
     "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "observatory.navigation.sidebar"},
 }
 
+# Tenancy: an owner's invitation (POST /api/tenant/invitations) can be accepted for this many hours.
+TENANT_INVITATION_TTL_HOURS = env.int("TENANT_INVITATION_TTL_HOURS", default=168)
+
+# Brute force on the admin login (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
+# IP, that pair is refused (429) for AXES_COOLOFF_MINUTES, or until `manage.py axes_reset_username <name>` (or
+# `axes_reset`); a successful login clears its count. The pair, not the account alone, so a stranger's guesses cannot
+# lock an operator out from everywhere. API tokens: FailedAuthenticationThrottle (API_THROTTLE_AUTH_FAILURES).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# Served over HTTPS only (production): DJANGO_SECURE_COOKIES gives the session, CSRF and messages cookies the Secure
+# flag and turns HSTS on. Behind a proxy that ends TLS, DJANGO_TRUST_X_FORWARDED_PROTO lets Django see the request
+# as HTTPS (only when that proxy sets the header itself and strips a client's), or HSTS is never sent.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000) if SESSION_COOKIE_SECURE else 0
+if env.bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The Content-Security-Policy of every answer (controlplane.security), the same in development and production so a
+# page it breaks breaks where it is written. Nothing may load from, connect to or post to another origin, nor frame
+# the console. Scripts may still be inline and evaluated: unfold's Alpine.js and htmx's hx-on compile attribute
+# code with Function(), the tenant switcher submits from an onchange, and Swagger UI starts from an inline script.
+# Styles may be inline (unfold and our templates use style attributes); images and fonts may be data: URIs (icons).
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'", "'unsafe-inline'", "'unsafe-eval'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes an unauthenticated request a 401, not a 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "controlplane.authentication.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["controlplane.permissions.TenantRolePermission"],
@@ -185,6 +226,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
         "user": env.str("API_THROTTLE_USER", default="6000/minute"),
+        # Failed token checks per client IP (controlplane/authentication.py); past it every token from there is 429.
+        "auth_failure": env.str("API_THROTTLE_AUTH_FAILURES", default="20/minute"),
     },
 }
 

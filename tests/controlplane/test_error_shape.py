@@ -24,9 +24,9 @@ def assert_error(response, status, code):
 
 
 def test_400_names_the_field(api_owner_a):
-    body = assert_error(api_owner_a.post("/api/tenant/members", {"role": "emperor"}, format="json"),
+    body = assert_error(api_owner_a.post("/api/tenant/invitations", {"role": "emperor"}, format="json"),
                         400, "VALIDATION_ERROR")
-    assert set(body["details"]) == {"username", "role"}
+    assert set(body["details"]) == {"role"}
 
 
 def test_400_for_a_bad_filter_value_names_the_filter(api_owner_a):
@@ -35,7 +35,7 @@ def test_400_for_a_bad_filter_value_names_the_filter(api_owner_a):
 
 
 def test_400_malformed_json(api_owner_a):
-    assert_error(api_owner_a.post("/api/tenant/members", data="{nope", content_type="application/json"),
+    assert_error(api_owner_a.post("/api/tenant/invitations", data="{nope", content_type="application/json"),
                  400, "MALFORMED_REQUEST")
 
 
@@ -52,7 +52,7 @@ def test_401_with_a_bad_token():
 
 
 def test_403_for_a_role_that_does_not_allow_it(api_viewer_a):
-    body = assert_error(api_viewer_a.post("/api/tenant/members", {"username": "x", "role": "viewer"},
+    body = assert_error(api_viewer_a.post("/api/tenant/invitations", {"username": "x", "role": "viewer"},
                                           format="json"), 403, "PERMISSION_DENIED")
     assert "owner" in body["message"]
 

@@ -4,7 +4,6 @@ from rest_framework.test import APIClient
 from controlplane import tenancy
 from controlplane.models import AuditEvent
 from controlplane.trace import is_well_formed
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,12 +34,11 @@ def test_the_trace_id_is_in_the_log_lines_of_its_request(json_log_lines):
 
 
 def test_the_trace_id_is_stored_on_audit_events(api_owner_a, tenant_a):
-    UserFactory(username="newcomer")
-    response = api_owner_a.post("/api/tenant/members", {"username": "newcomer", "role": "viewer"},
+    response = api_owner_a.post("/api/tenant/invitations", {"username": "newcomer", "role": "viewer"},
                                 format="json", HTTP_X_TRACE_ID="audit-trace-0042")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
     with tenancy.tenant_context(tenant_a.id):
-        event = AuditEvent.objects.get(action="membership.create", after_state__user="newcomer")
+        event = AuditEvent.objects.get(action="invitation.create", after_state__invitee="newcomer")
     assert event.trace_id == "audit-trace-0042"
     assert event.actor == "owner-a"
 

@@ -53,6 +53,14 @@ def test_a_csv_imports_as_imported_bars_once(tmp_path, es):
     assert Bar.objects.filter(instrument=es).count() == 3
 
 
+def test_the_platform_audit_event_names_the_file_not_its_server_path(tmp_path, es, api_viewer_a):
+    import_bars(write(tmp_path, "es-november.csv", HEADER + "".join(GOOD_ROWS)))
+    [event] = api_viewer_a.get("/api/audit-events?action=bars.ingest").json()["results"]
+    assert event["tenant"] is None
+    assert event["after_state"]["origin"] == "es-november.csv"
+    assert str(tmp_path) not in str(event)
+
+
 @pytest.mark.parametrize(("bad_row", "message"), [
     ("2026-11-24T15:03:00+00:00,100,99,100,100,1\n", "line 5: high 99 is below low 100"),
     ("2026-11-24T15:03:00+00:00,0,1,0,1,1\n", "line 5: open 0 is not positive"),

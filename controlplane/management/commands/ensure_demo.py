@@ -1,4 +1,9 @@
-"""Create (once) the demo tenant and the admin user that ``make run`` prints, and print how to log in."""
+"""Create (once) the demo tenant and the admin user of ``make run``, and say how to log in.
+
+The password and the API token are printed once, on the run that creates the user, and only to a terminal:
+``make run``'s output is often kept as a log (``make run > run.log``, a service manager's journal), and a secret in a
+log outlives every rotation. Later runs, and a first run whose output is not a terminal, say where to find them.
+"""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -8,7 +13,7 @@ from controlplane.services import tenant_bootstrap
 
 
 class Command(BaseCommand):
-    help = "Create the demo tenant and an admin superuser (idempotent) and print their credentials."
+    help = "Create the demo tenant and an admin superuser (idempotent); print their credentials once, to a terminal."
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", default="demo")
@@ -25,15 +30,18 @@ class Command(BaseCommand):
             result.user.is_superuser = True
             result.user.is_staff = True
             result.user.save(update_fields=["is_superuser", "is_staff"])
-        if result.password:
+        if result.password and not password_file.exists():
             password_file.parent.mkdir(parents=True, exist_ok=True)
             password_file.touch(mode=0o600)
             password_file.write_text(result.password)
-            remembered = result.password
-        shown = remembered or "(unchanged; set it with: python manage.py changepassword %s)" % username
-        self.stdout.write(
-            f"Demo tenant: {result.tenant.slug}\n"
-            f"Admin user:  {username}\n"
-            f"Password:    {shown}\n"
-            f"API token:   {result.token}"
-        )
+        lines = [f"Demo tenant: {result.tenant.slug}", f"Admin user:  {username}"]
+        if result.password and self.stdout.isatty():
+            lines += [f"Password:    {result.password}", f"API token:   {result.token}",
+                      "(shown this once; later runs print neither)"]
+        else:
+            lines += [
+                f"Password:    not printed; it is in {password_file} unless changed since "
+                f"(change it in the console: /admin/password_change/)",
+                "API token:   not printed; the console lists and replaces tokens at /admin/authtoken/tokenproxy/",
+            ]
+        self.stdout.write("\n".join(lines))

@@ -1,5 +1,7 @@
 """python manage.py import_bars FILE --instrument SYMBOL --timeframe 1m: load a CSV or Databento DBN file."""
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from execution.barfiles import BarFileInvalid, read_bar_file
@@ -27,8 +29,10 @@ class Command(BaseCommand):
             rows = read_bar_file(file, timeframe=timeframe)
         except BarFileInvalid as exc:
             raise CommandError(str(exc)) from exc
+        # The audit event is platform-wide (every tenant reads it): the file's name says which import it was, its
+        # directory would tell every tenant how this server is laid out.
         result = bars_ingest(instrument=target, timeframe=timeframe, rows=rows, source=Bar.Source.IMPORTED,
-                             actor_name="import_bars", origin=str(file))
+                             actor_name="import_bars", origin=Path(file).name)
         self.stdout.write(
             f"Imported {result.inserted} {timeframe} bars for {target.symbol} from {file} "
             f"({result.already_stored} already stored), {result.first_ts.isoformat()} to {result.last_ts.isoformat()}."
