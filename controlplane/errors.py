@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 from typing import Any
 
-from django.db import connections
+import psycopg
+from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -212,6 +214,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     _rollback_open_transactions()
     headers: dict[str, str] = {}
 
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return database_unavailable_response(context["request"], exc)
     if isinstance(exc, ControlPlaneError):
         return Response(
             error_body(exc.code, exc.message, suggested_fix=exc.suggested_fix, details=exc.details),
@@ -238,6 +242,30 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
 
 def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
+
+
+# What a lost, refused or restarting database raises, wrapped by Django or straight from the driver (the tenant
+# context is written on the driver's connection at BEGIN, controlplane/tenancy.py).
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unreachable or did not answer; nothing was changed."
+DATABASE_UNAVAILABLE_FIX = "Retry shortly; if it persists, check DATABASE_URL and that Postgres is running."
+
+
+def database_unavailable_response(request, exc: BaseException) -> HttpResponse:
+    """The one answer for a request the database could not serve: 503 ``SERVICE_UNAVAILABLE`` naming the database,
+    never a 500, since the request was fine and a retry once Postgres is back will work. The response is marked
+    ``database_unavailable`` so that TenantTransactionMiddleware can tell it from any other 503 and retry a read."""
+    _rollback_open_transactions()
+    logger.warning("database unavailable: %s", exc.__class__.__name__, extra={"path": request.path},
+                   exc_info=exc)
+    if _wants_json(request):
+        response = json_error_response(ErrorCode.SERVICE_UNAVAILABLE, message=DATABASE_UNAVAILABLE_MESSAGE,
+                                       suggested_fix=DATABASE_UNAVAILABLE_FIX, details={"component": "database"})
+    else:
+        response = HttpResponse(f"{DATABASE_UNAVAILABLE_MESSAGE} {DATABASE_UNAVAILABLE_FIX}", status=503,
+                                content_type="text/plain")
+    response.database_unavailable = True
+    return response
 
 
 def json_error_response(code: ErrorCode, status: int | None = None, **kwargs) -> JsonResponse:
@@ -268,6 +296,10 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    """Django calls this inside its ``except`` for an exception no view handled, so ``sys.exc_info()`` is it."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return database_unavailable_response(request, exc)
     _rollback_open_transactions()
     if _wants_json(request):
         return json_error_response(ErrorCode.INTERNAL_ERROR)
