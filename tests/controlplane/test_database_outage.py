@@ -58,6 +58,29 @@ def _assert_database_unavailable(response):
     assert body["trace_id"] == response["X-Trace-Id"]
 
 
+def test_health_says_the_database_is_unreachable_in_the_error_shape_within_the_connect_timeout(unreachable_database):
+    from django.conf import settings
+
+    started = time.monotonic()
+    response = Client().get("/api/health")
+    assert time.monotonic() - started < settings.DATABASES["default"]["OPTIONS"]["connect_timeout"]
+    _assert_database_unavailable(response)
+    assert "database" in response.json()["message"].lower()
+
+
+@pytest.mark.parametrize("authorized", [False, True])
+def test_status_answers_blocked_by_the_database_alone_with_or_without_credentials(unreachable_database, authorized):
+    headers = {"HTTP_AUTHORIZATION": f"Token {unreachable_database}"} if authorized else {}
+    response = Client().get("/api/system/status", **headers)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "BLOCKED" and body["autonomy_allowed"] is False
+    assert [(b["component"], b["code"], b["severity"]) for b in body["blockers"]] == [
+        ("database", "SERVICE_UNAVAILABLE", "blocking")]
+    assert body["bots"] is None and body["scheduler"] is None and body["integrations"] is None
+    assert body["trace_id"] == response["X-Trace-Id"]
+
+
 @pytest.mark.parametrize("method, path", [
     ("get", "/api/bots"), ("get", "/api/me"), ("post", "/api/intents"), ("post", "/api/tenant/kill"),
     ("get", "/api/no-such-endpoint"),
