@@ -256,8 +256,8 @@ def database_unavailable_response(request, exc: BaseException) -> HttpResponse:
     never a 500, since the request was fine and a retry once Postgres is back will work. The response is marked
     ``database_unavailable`` so that TenantTransactionMiddleware can tell it from any other 503 and retry a read."""
     _rollback_open_transactions()
-    logger.warning("database unavailable: %s", exc.__class__.__name__, extra={"path": request.path},
-                   exc_info=exc)
+    # One line, no traceback: during an outage every request lands here, and the cause is the same each time.
+    logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc, extra={"path": request.path})
     if _wants_json(request):
         response = json_error_response(ErrorCode.SERVICE_UNAVAILABLE, message=DATABASE_UNAVAILABLE_MESSAGE,
                                        suggested_fix=DATABASE_UNAVAILABLE_FIX, details={"component": "database"})
