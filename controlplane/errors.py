@@ -251,19 +251,27 @@ DATABASE_UNAVAILABLE_MESSAGE = "The database is unreachable or did not answer; n
 DATABASE_UNAVAILABLE_FIX = "Retry shortly; if it persists, check DATABASE_URL and that Postgres is running."
 
 
-def database_unavailable_response(request, exc: BaseException) -> HttpResponse:
+DATABASE_LOST_AT_COMMIT_MESSAGE = "The database connection was lost while saving; the change may or may not be kept."
+DATABASE_LOST_AT_COMMIT_FIX = (
+    "Read the resource back before retrying (an intent retried with its idempotency key is safe).")
+
+
+def database_unavailable_response(request, exc: BaseException, *, outcome_unknown: bool = False) -> HttpResponse:
     """The one answer for a request the database could not serve: 503 ``SERVICE_UNAVAILABLE`` naming the database,
-    never a 500, since the request was fine and a retry once Postgres is back will work. The response is marked
-    ``database_unavailable`` so that TenantTransactionMiddleware can tell it from any other 503 and retry a read."""
+    never a 500, since the request was fine and a retry once Postgres is back will work. ``outcome_unknown``: the
+    connection died at COMMIT, so "nothing was changed" would be a guess and the answer says so instead. The
+    response is marked ``database_unavailable`` so that TenantTransactionMiddleware can tell it from any other 503
+    and retry a read."""
     _rollback_open_transactions()
     # One line, no traceback: during an outage every request lands here, and the cause is the same each time.
     logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc, extra={"path": request.path})
+    message, fix = ((DATABASE_LOST_AT_COMMIT_MESSAGE, DATABASE_LOST_AT_COMMIT_FIX) if outcome_unknown
+                    else (DATABASE_UNAVAILABLE_MESSAGE, DATABASE_UNAVAILABLE_FIX))
     if _wants_json(request):
-        response = json_error_response(ErrorCode.SERVICE_UNAVAILABLE, message=DATABASE_UNAVAILABLE_MESSAGE,
-                                       suggested_fix=DATABASE_UNAVAILABLE_FIX, details={"component": "database"})
+        response = json_error_response(ErrorCode.SERVICE_UNAVAILABLE, message=message, suggested_fix=fix,
+                                       details={"component": "database"})
     else:
-        response = HttpResponse(f"{DATABASE_UNAVAILABLE_MESSAGE} {DATABASE_UNAVAILABLE_FIX}", status=503,
-                                content_type="text/plain")
+        response = HttpResponse(f"{message} {fix}", status=503, content_type="text/plain")
     response.database_unavailable = True
     return response
 

@@ -15,7 +15,7 @@ import contextvars
 import logging
 from collections.abc import Iterator
 
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.urls import Resolver404, resolve
 
 logger = logging.getLogger(__name__)
@@ -117,8 +117,6 @@ class TenantTransactionMiddleware:
     def __call__(self, request):
         if not _wants_request_transaction(request):
             return self.get_response(request)
-        from django.db import connection
-
         had_connection = connection.connection is not None
         response = self._respond_in_transaction(request)
         if getattr(response, "database_unavailable", False) and not connection.is_usable():
@@ -132,6 +130,7 @@ class TenantTransactionMiddleware:
     def _respond_in_transaction(self, request):
         from controlplane.errors import DATABASE_UNAVAILABLE_ERRORS, database_unavailable_response
 
+        answered = False
         try:
             with transaction.atomic():
                 user = getattr(request, "user", None)
@@ -141,9 +140,11 @@ class TenantTransactionMiddleware:
                     tenant = admin_tenant_for(request)
                     activate(tenant_id=tenant.id if tenant else None, user_id=user.id)
                     request.tenant = tenant
-                return self.get_response(request)
-        except DATABASE_UNAVAILABLE_ERRORS as exc:  # at BEGIN (connecting) or at COMMIT: the view never answered
-            return database_unavailable_response(request, exc)
+                response = self.get_response(request)
+                answered = True
+                return response
+        except DATABASE_UNAVAILABLE_ERRORS as exc:  # at BEGIN (nothing ran) or at COMMIT (its outcome is unknown)
+            return database_unavailable_response(request, exc, outcome_unknown=answered)
         finally:
             deactivate()
 

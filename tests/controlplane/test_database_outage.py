@@ -4,6 +4,7 @@ The unreachable database is real: the default connection is pointed at a local p
 connect is refused as it is while Postgres is stopped. A lost connection is a real ``pg_terminate_backend``.
 """
 
+import json
 import socket
 import time
 
@@ -131,3 +132,25 @@ def test_a_write_that_lost_its_connection_is_refused_with_503_and_not_run_again(
     assert client.get("/api/me").status_code == 200  # the next request starts on a fresh connection
     with tenancy.tenant_context(Tenant.objects.get(slug="outage").id):
         assert not TenantKillSwitch.objects.filter(killed=True).exists()
+
+
+def test_a_connection_lost_at_commit_answers_503_saying_the_outcome_is_unknown(token_user):
+    """The view has run and only COMMIT is left when the connection dies: "nothing was changed" would be a guess."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from controlplane.tenancy import TenantTransactionMiddleware
+
+    def view_whose_connection_dies_before_commit(request):
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        _kill_backend_of_default_connection()
+        return HttpResponse(status=201)
+
+    middleware = TenantTransactionMiddleware(view_whose_connection_dies_before_commit)
+    response = middleware(RequestFactory().post("/api/tenant/kill"))
+    assert response.status_code == 503
+    body = json.loads(response.content)
+    assert body["error_code"] == "SERVICE_UNAVAILABLE"
+    assert "may or may not" in body["message"]
+    assert connections["default"].is_usable()  # Django dropped the dead connection and opened a fresh one
