@@ -59,11 +59,14 @@ def portal(cluster, tmp_path):
 
     provision(cluster.url(), database="controlplane", owner="cp_owner", runtime="cp_app")
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "1", "CELERY_CONCURRENCY": "1",
-           "DATABASE_URL": cluster.url("cp_app", "controlplane"),
-           "DATABASE_OWNER_URL": cluster.url("cp_owner", "controlplane"),
-           "DATABASE_CONNECT_TIMEOUT": "2", "HEARTBEAT_INTERVAL_SECONDS": "1",
-           "CONTROLPLANE_DATA_DIR": str(tmp_path / "data")}
+    # No REDIS_URL: devstack starts a Valkey of its own, so this portal's worker takes no other test's messages.
+    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    env.update({"PORT": str(port), "WEB_CONCURRENCY": "1", "CELERY_CONCURRENCY": "1",
+                "EMBEDDED_REDIS_PORT": str(free_port()),
+                "DATABASE_URL": cluster.url("cp_app", "controlplane"),
+                "DATABASE_OWNER_URL": cluster.url("cp_owner", "controlplane"),
+                "DATABASE_CONNECT_TIMEOUT": "2", "HEARTBEAT_INTERVAL_SECONDS": "1",
+                "CONTROLPLANE_DATA_DIR": str(tmp_path / "data")})
     log_path = tmp_path / "portal.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([str(BIN / "python"), "-m", "controlplane.devstack", "run"], cwd=BASE_DIR, env=env,
