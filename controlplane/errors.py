@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 from typing import Any
 
-from django.db import connections
+import psycopg
+from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -209,6 +211,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     _rollback_open_transactions()
     headers: dict[str, str] = {}
 
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return database_unavailable_response(context["request"], exc)
     if isinstance(exc, ControlPlaneError):
         return Response(
             error_body(exc.code, exc.message, suggested_fix=exc.suggested_fix, details=exc.details),
@@ -235,6 +239,38 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
 
 def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
+
+
+# What a lost, refused or restarting database raises, wrapped by Django or straight from the driver (the tenant
+# context is written on the driver's connection at BEGIN, controlplane/tenancy.py).
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unreachable or did not answer; nothing was changed."
+DATABASE_UNAVAILABLE_FIX = "Retry shortly; if it persists, check DATABASE_URL and that Postgres is running."
+
+
+DATABASE_LOST_AT_COMMIT_MESSAGE = "The database connection was lost while saving; the change may or may not be kept."
+DATABASE_LOST_AT_COMMIT_FIX = (
+    "Read the resource back before retrying (an intent retried with its idempotency key is safe).")
+
+
+def database_unavailable_response(request, exc: BaseException, *, outcome_unknown: bool = False) -> HttpResponse:
+    """The one answer for a request the database could not serve: 503 ``SERVICE_UNAVAILABLE`` naming the database,
+    never a 500, since the request was fine and a retry once Postgres is back will work. ``outcome_unknown``: the
+    connection died at COMMIT, so "nothing was changed" would be a guess and the answer says so instead. The
+    response is marked ``database_unavailable`` so that TenantTransactionMiddleware can tell it from any other 503
+    and retry a read."""
+    _rollback_open_transactions()
+    # One line, no traceback: during an outage every request lands here, and the cause is the same each time.
+    logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc, extra={"path": request.path})
+    message, fix = ((DATABASE_LOST_AT_COMMIT_MESSAGE, DATABASE_LOST_AT_COMMIT_FIX) if outcome_unknown
+                    else (DATABASE_UNAVAILABLE_MESSAGE, DATABASE_UNAVAILABLE_FIX))
+    if _wants_json(request):
+        response = json_error_response(ErrorCode.SERVICE_UNAVAILABLE, message=message, suggested_fix=fix,
+                                       details={"component": "database"})
+    else:
+        response = HttpResponse(f"{message} {fix}", status=503, content_type="text/plain")
+    response.database_unavailable = True
+    return response
 
 
 def json_error_response(code: ErrorCode, status: int | None = None, **kwargs) -> JsonResponse:
@@ -265,6 +301,10 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    """Django calls this inside its ``except`` for an exception no view handled, so ``sys.exc_info()`` is it."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return database_unavailable_response(request, exc)
     _rollback_open_transactions()
     if _wants_json(request):
         return json_error_response(ErrorCode.INTERNAL_ERROR)

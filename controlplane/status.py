@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from controlplane import hooks, tenancy
-from controlplane.errors import ErrorCode
+from controlplane.errors import DATABASE_UNAVAILABLE_ERRORS, ErrorCode
 from controlplane.models import ProcessHeartbeat
 from controlplane.trace import current_trace_id
 
@@ -29,12 +29,15 @@ def _issue(code: ErrorCode | str, component: str, message: str, suggested_fix: s
 
 
 def probe_database() -> dict | None:
+    """None when the database answers ``SELECT 1``, else its issue. Bounded by ``DATABASE_CONNECT_TIMEOUT`` to
+    connect and ``STATUS_PROBE_TIMEOUT_SECONDS`` to answer; in a transaction (a savepoint inside the request's)
+    so that the statement timeout it sets ends with it."""
     try:
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = %s", [int(settings.STATUS_PROBE_TIMEOUT_SECONDS * 1000)])
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except DatabaseError as exc:
+    except DATABASE_UNAVAILABLE_ERRORS + (DatabaseError,) as exc:
         logger.warning("status: database probe failed", exc_info=exc)
         return _issue(ErrorCode.SERVICE_UNAVAILABLE, "database", "The database is unreachable.",
                       "Check DATABASE_URL and that Postgres is running.")
@@ -109,6 +112,22 @@ def system_status(*, redis_url: str | None = None) -> dict:
         "bots": {"byAutonomyTier": hooks.call("bots.by_autonomy_tier", tenant_id, default={}) or {}},
         "scheduler": scheduler,
         "integrations": integrations,
+        "checked_at": timezone.now(),
+        "trace_id": current_trace_id(),
+    }
+
+
+def database_down_status(database_problem: dict) -> dict:
+    """The platform's answer while the database is down, for anyone who asks (nobody can be authenticated then):
+    BLOCKED with the database as its one blocker. Nothing else is claimed: what lives in the database (bots,
+    keys, heartbeats) is unknown, so those fields are null rather than empty."""
+    return {
+        "status": BLOCKED,
+        "autonomy_allowed": False,
+        "blockers": [{**database_problem, "severity": "blocking"}],
+        "bots": None,
+        "scheduler": None,
+        "integrations": None,
         "checked_at": timezone.now(),
         "trace_id": current_trace_id(),
     }
