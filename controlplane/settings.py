@@ -330,8 +330,9 @@ INTEGRATION_VERIFY_INTERVAL_SECONDS = env.int("INTEGRATION_VERIFY_INTERVAL_SECON
 STATUS_PROBE_TIMEOUT_SECONDS = env.float("STATUS_PROBE_TIMEOUT_SECONDS", default=2.0)
 # Console pages and freshness fields read system status through a per-process cache this many seconds old at most.
 STATUS_CACHE_SECONDS = env.float("STATUS_CACHE_SECONDS", default=5.0)
-# A worker or beat heartbeat older than this makes system status DEGRADED.
-HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=60)
+# A worker or beat heartbeat older than this makes system status DEGRADED: a frozen worker is seen within it.
+# At least two heartbeat intervals, so one late beat is not an alarm.
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=30)
 
 CELERY_BEAT_SCHEDULE["integrations-reverify"] = {
     "task": "integrations.reverify_all_tenants",
