@@ -1,76 +1,24 @@
 """Redis stopped or hung (issue 12, item 1): every use is bounded and fails closed.
 
-Each test starts a throwaway redis-server of its own and points the settings under test at it; "hung" is that
-server stopped by SIGSTOP (it accepts connections and never answers), "stopped" is it terminated.
+Each test starts a throwaway redis-server of its own (tests.processes.throwaway_redis) and points the settings under
+test at it; "hung" is that server stopped by SIGSTOP (it accepts connections and never answers), "stopped" is it
+terminated.
 """
 
-import os
-import signal
-import socket
-import subprocess
 import time
 
 import pytest
-import redis
 
 from bots.models import Job
-from controlplane import redis_clients, tenancy
+from controlplane import tenancy
 from controlplane.models import AuditEvent
 from controlplane.status import system_status
 from tests.controlplane.test_error_shape import assert_error
-from tests.processes import wait_for
+from tests.processes import throwaway_redis, wait_for  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db
 
 MARGIN = 1.0  # seconds of our own work on top of one bounded Redis timeout, on a loaded 2-core machine
-
-
-class ThrowawayRedis:
-    def __init__(self, tmp_path):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._answers, timeout=10, what="throwaway redis-server")
-        self.frozen = False
-
-    def _answers(self):
-        try:
-            with redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
-                return client.ping()
-        except redis.RedisError:
-            return False
-
-    def freeze(self):
-        os.kill(self.process.pid, signal.SIGSTOP)
-        self.frozen = True
-
-    def thaw(self):
-        os.kill(self.process.pid, signal.SIGCONT)
-        self.frozen = False
-
-    def stop(self):
-        if self.frozen:
-            self.thaw()
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def throwaway_redis(tmp_path, settings):
-    """Cache, throttles, breakers, the status probe and the broker check all on a Redis of this test's own."""
-    server = ThrowawayRedis(tmp_path)
-    settings.REDIS_URL = server.url
-    settings.CELERY_BROKER_URL = server.url
-    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": server.url}}
-    settings.INTEGRATION_ENV_CREDENTIALS = {**settings.INTEGRATION_ENV_CREDENTIALS, "REDIS_URL": server.url}
-    redis_clients.forget_failures()
-    yield server
-    server.stop()
-    redis_clients.forget_failures()
 
 
 def _timed(fn):
