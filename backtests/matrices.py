@@ -39,6 +39,7 @@ from backtests.services import (
     validated_config,
 )
 from bots.strategies import Bars, StrategyParameterError, get_strategy
+from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -167,7 +168,7 @@ def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: 
                 run_matrix_chunk.apply_async(kwargs={"matrix_id": matrix_id, "first": lo, "stop": hi,
                                                      "tenant_id": tenant_id}, queue="backtests")
 
-        transaction.on_commit(send)
+        publish_on_commit(send, what=f"backtest matrix {matrix_id}")
     return matrix
 
 

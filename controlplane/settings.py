@@ -117,13 +117,17 @@ for _alias in DATABASES.values():
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+# Every Redis command (cache, throttles, breakers, token store, send ledger, Celery publish) gives up after this
+# many seconds, connect included; a server that failed is then not asked again for REDIS_RETRY_AFTER_SECONDS
+# (controlplane/redis_clients.py), so a hung Redis costs a request one timeout, not one per use.
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=2.0)
+REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "controlplane.redis_clients.RedisCache",  # Django's, with the bounds above
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cp",
         "TIMEOUT": 300,
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 
@@ -254,7 +258,13 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=270
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                                   "socket_timeout": REDIS_TIMEOUT_SECONDS}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_TIMEOUT_SECONDS  # the result backend: a publish subscribes to its result there
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT_SECONDS
+# A publish is tried once more, at once; retrying a hung broker only multiplies the wait of the request behind it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "controlplane.beat:HeartbeatDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -370,8 +380,9 @@ INTEGRATION_VERIFY_INTERVAL_SECONDS = env.int("INTEGRATION_VERIFY_INTERVAL_SECON
 STATUS_PROBE_TIMEOUT_SECONDS = env.float("STATUS_PROBE_TIMEOUT_SECONDS", default=2.0)
 # Console pages and freshness fields read system status through a per-process cache this many seconds old at most.
 STATUS_CACHE_SECONDS = env.float("STATUS_CACHE_SECONDS", default=5.0)
-# A worker or beat heartbeat older than this makes system status DEGRADED.
-HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=60)
+# A worker or beat heartbeat older than this makes system status DEGRADED: a frozen worker is seen within it.
+# At least two heartbeat intervals, so one late beat is not an alarm.
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=30)
 
 CELERY_BEAT_SCHEDULE["integrations-reverify"] = {
     "task": "integrations.reverify_all_tenants",

@@ -1,24 +1,32 @@
-"""Request throttles that keep answering when Redis (their counter store) is down, and the one on failed API logins.
+"""Request throttles that keep counting when Redis (their counter store) is unreachable, and the one on failed API
+logins.
 
-Refusing every request because the rate-limit counter is unreachable would take the status endpoint down with
-Redis; letting the request through and logging is the lesser harm.
+Refusing every request because the rate-limit counter is unreachable would take the API down with Redis, and
+letting every request through would lift the limit exactly when the system is weakest. So while Redis cannot be
+read, each process counts in its own memory: the limit still holds per process (looser by the number of
+processes), and the request pays at most one bounded Redis timeout (controlplane/redis_clients.py).
 """
 
 import logging
 import math
 
+import redis
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 logger = logging.getLogger(__name__)
+
+_in_memory = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
 
 class _CacheTolerant:
     def allow_request(self, request, view):
         try:
             return super().allow_request(request, view)
-        except Exception:  # redis-py raises several unrelated classes for "unreachable"
-            logger.warning("throttle counter store unreachable; request allowed", extra={"scope": self.scope})
-            return True
+        except redis.RedisError:
+            logger.warning("throttle counter store unreachable; counting in this process", extra={"scope": self.scope})
+            self.cache = _in_memory
+            return super().allow_request(request, view)
 
 
 class ResilientAnonRateThrottle(_CacheTolerant, AnonRateThrottle):
@@ -34,8 +42,7 @@ class FailedAuthenticationThrottle(SimpleRateThrottle):
 
     Unlike DRF's throttles, which count every request, this one is asked twice: ``wait_seconds`` before the
     credentials are checked (an IP over the limit is refused before its next guess is even looked at, so a right
-    guess and a wrong one answer alike), and ``record_failure`` after a check failed. Like the throttles above it lets
-    the request through when its counter store is unreachable.
+    guess and a wrong one answer alike), and ``record_failure`` after a check failed.
     """
 
     scope = "auth_failure"
@@ -48,21 +55,27 @@ class FailedAuthenticationThrottle(SimpleRateThrottle):
         self.now = self.timer()
         self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
 
+    def _counted(self, fn):
+        """Run ``fn`` against the shared counter, or against this process's memory while Redis cannot be read, as
+        the throttles above do: a guesser gains nothing from an outage."""
+        try:
+            return fn()
+        except redis.RedisError:
+            logger.warning("auth failure counter unreachable; counting in this process", extra={"scope": self.scope})
+            self.cache = _in_memory
+            return fn()
+
     def wait_seconds(self, request) -> int | None:
         """Seconds until this IP may try again, or None when it may try now."""
-        try:
-            self._load(request)
-        except Exception:  # noqa: BLE001 - see _CacheTolerant
-            logger.warning("auth failure counter unreachable; credentials checked", extra={"scope": self.scope})
-            return None
+        self._counted(lambda: self._load(request))
         if len(self.history) < self.num_requests:
             return None
         return max(1, math.ceil(self.history[-1] + self.duration - self.now))
 
     def record_failure(self, request) -> None:
-        try:
+        def record():
             self._load(request)
             self.history.insert(0, self.now)
             self.cache.set(self.key, self.history, self.duration)
-        except Exception:  # noqa: BLE001 - see _CacheTolerant
-            logger.warning("auth failure counter unreachable; failure not counted", extra={"scope": self.scope})
+
+        self._counted(record)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from bots.selectors import trading_block
 from controlplane import tenancy
+from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -265,16 +266,12 @@ def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source:
             intent.risk_checks = checks
             intent.save(update_fields=["risk_checks", "updated_at"])
         if source == TradeIntent.Source.API and settings.OMS_ENQUEUE_ON_SUBMIT:
-            transaction.on_commit(lambda: _enqueue_oms(tenant_id))
+            publish_on_commit(lambda: _enqueue_oms(tenant_id), what=f"OMS run of tenant {tenant_id}", required=False)
     return IntentResult(intent, True)
 
 
 def _enqueue_oms(tenant_id: int) -> None:
-    import logging
-
+    """Not required (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run."""
     from execution.tasks import oms_process
 
-    try:
-        oms_process.delay(tenant_id=tenant_id)
-    except Exception:  # the broker is down: the intent stays PENDING for the next OMS run, nothing is lost
-        logging.getLogger(__name__).exception("could not enqueue the OMS", extra={"tenant_id": tenant_id})
+    oms_process.delay(tenant_id=tenant_id)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+import redis
 from django.db import connections
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -83,3 +87,58 @@ def forget_queue(broker, queue: str) -> None:
             broker.zrem("unacked_index", tag)
     broker.delete(queue, *broker.scan_iter(match=f"{queue}{_PRIORITY_SEP}*"), f"_kombu.binding.{queue}",
                   f"_kombu.binding_permanent.{queue}")
+
+
+class ThrowawayRedis:
+    """A redis-server on a free loopback port, nothing persisted; ``freeze`` makes it hung (SIGSTOP)."""
+
+    def __init__(self, tmp_path):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._answers, timeout=10, what="throwaway redis-server")
+        self.frozen = False
+
+    def _answers(self):
+        try:
+            with redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
+                return client.ping()
+        except redis.RedisError:
+            return False
+
+    def freeze(self):
+        os.kill(self.process.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self):
+        os.kill(self.process.pid, signal.SIGCONT)
+        self.frozen = False
+
+    def stop(self):
+        if self.frozen:
+            self.thaw()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path, settings):
+    """A redis-server of this test's own, with the cache, throttles, breakers, the status probe and the broker
+    check pointed at it: a test may SIGSTOP it (``freeze``) or stop it, never the machine's shared Redis. (Celery's
+    app keeps the broker it was configured with: what a test publishes still goes to the shared one.)"""
+    from controlplane import redis_clients
+
+    server = ThrowawayRedis(tmp_path)
+    settings.REDIS_URL = server.url
+    settings.CELERY_BROKER_URL = server.url
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": server.url}}
+    settings.INTEGRATION_ENV_CREDENTIALS = {**settings.INTEGRATION_ENV_CREDENTIALS, "REDIS_URL": server.url}
+    redis_clients.forget_failures()
+    yield server
+    server.stop()
+    redis_clients.forget_failures()
+

@@ -16,6 +16,7 @@ from bots import jobs
 from bots.models import Bot, Job
 from bots.services.common import _actor_label, _illegal
 from bots.services.reconcile import bot_reconcile
+from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -34,7 +35,7 @@ def _enqueue_job(job: Job, handler: jobs.JobHandler) -> None:
 
         run_job.apply_async(kwargs={"job_id": job_id, "tenant_id": tenant_id}, queue=handler.queue, task_id=task_id)
 
-    transaction.on_commit(send)
+    publish_on_commit(send, what=f"job {job_id}")
 
 
 def _handler_for(kind: str) -> jobs.JobHandler:

@@ -15,9 +15,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 import redis
-from django.conf import settings
 
-from controlplane import tenancy
+from controlplane import redis_clients, tenancy
 from controlplane.errors import ErrorCode
 from execution.venues.base import VenueError, VenueOrderRequest
 
@@ -28,8 +27,7 @@ class SendLedger:
     def __init__(self, venue: str) -> None:
         self.venue = venue
         self.prefix = f"cp:venues:sent:{tenancy.require_tenant_id()}:{venue}"
-        timeout = settings.STATUS_PROBE_TIMEOUT_SECONDS
-        self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.redis = redis_clients.client()
 
     def record(self, request: VenueOrderRequest, **extra) -> None:
         """Before the send. Raises VenueError (nothing was sent) when Redis cannot keep the record."""

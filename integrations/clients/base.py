@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from controlplane import tenancy
+from controlplane import redis_clients, tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.trace import current_trace_id
 from integrations.registry import Provider, get_provider
@@ -57,8 +57,9 @@ class IntegrationError(ControlPlaneError):
 
 
 def _redis_client() -> redis.Redis:
-    timeout = settings.STATUS_PROBE_TIMEOUT_SECONDS
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+    """Bounded, and refusing at once while Redis failed moments ago: a hung Redis costs a request one timeout, not
+    one per provider's breaker (each of which reads and writes several keys)."""
+    return redis_clients.client()
 
 
 def _breaker_namespace(provider: str, tenant_id: int) -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
-from django.conf import settings
 
+from controlplane import redis_clients
 from integrations import crypto
 
 
@@ -37,8 +37,7 @@ class SharedTokenStore:
     def __init__(self, *, provider: str, tenant_id: int, identity: str) -> None:
         digest = hashlib.sha256(f"{tenant_id}:{provider}:{identity}".encode()).hexdigest()[:32]
         self.key = f"cp:integrations:token:{provider}:{digest}"
-        timeout = settings.STATUS_PROBE_TIMEOUT_SECONDS
-        self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.redis = redis_clients.client()
 
     def get(self) -> SessionToken | None:
         try:

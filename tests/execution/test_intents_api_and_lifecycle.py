@@ -15,6 +15,7 @@ from execution.models import Order, TradeIntent
 from execution.risk_state import risk_scopes_for_bots
 from execution.venues.sim import match_working_orders
 from tests.execution.conftest import T0, buy, sell
+from tests.processes import throwaway_redis  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -235,3 +236,22 @@ def test_the_bot_filter_lists_that_bots_intents_and_nothing_of_another_tenant(
     # Another tenant's bot id is answered like a bot without intents: nothing tells whether it exists.
     assert ids(api_operator_a, f"?bot={theirs.id}") == []
     assert ids(api_owner_b, f"?bot={mine.id}") == []
+
+
+def test_with_redis_hung_an_intent_is_saved_pending_within_a_bound(api_operator_a, es_bars, trading_bot, settings,
+                                                                     throwaway_redis,
+                                                                     django_capture_on_commit_callbacks):
+    """The OMS run it asks for is not required (the next OMS run sweeps PENDING intents): no 503, and no wait for a
+    broker the request already found hung (its throttle did), so the send is skipped, not attempted."""
+    import time
+
+    settings.OMS_ENQUEUE_ON_SUBMIT = True
+    bot = trading_bot()
+    throwaway_redis.freeze()
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api_operator_a.post("/api/intents", {**BODY, "bot": bot.id, "idempotency_key": "hung"},
+                                     format="json")
+    elapsed = time.monotonic() - started
+    assert answer.status_code == 201 and answer.json()["status"] == "PENDING", answer.content
+    assert elapsed < settings.REDIS_TIMEOUT_SECONDS + 2, elapsed
