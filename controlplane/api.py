@@ -12,6 +12,7 @@ from controlplane import services
 from controlplane.errors import ErrorCode, json_error_response
 from controlplane.filters import FilterSet, IsoDateTimeFilter
 from controlplane.models import AuditEvent, Membership
+from controlplane.openapi import STATUS_LEVELS
 from controlplane.selectors import memberships_of
 from controlplane.serializers import AuditEventSerializer, MembershipCreateSerializer, MembershipSerializer, MeSerializer
 from controlplane.trace import current_trace_id
@@ -91,9 +92,31 @@ class AuditEventListView(generics.ListAPIView):
         return AuditEvent.unscoped.select_related("tenant")
 
 
+class StatusIssueSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    component = serializers.CharField()
+    message = serializers.CharField()
+    suggested_fix = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["blocking", "degrading"])
+
+
+class SystemStatusSerializer(serializers.Serializer):
+    """``controlplane.status.system_status``; scheduler, integrations and bots are that module's (README)."""
+
+    status = serializers.ChoiceField(choices=STATUS_LEVELS)
+    autonomy_allowed = serializers.BooleanField()
+    blockers = StatusIssueSerializer(many=True)
+    bots = serializers.DictField()
+    scheduler = serializers.DictField(allow_null=True)
+    integrations = serializers.DictField()
+    checked_at = serializers.DateTimeField()
+    trace_id = serializers.CharField()
+
+
 class SystemStatusView(APIView):
     """BLOCKED, DEGRADED or OK for the request's tenant, with every blocker and its fix; never OK by default."""
 
+    @extend_schema(responses=SystemStatusSerializer)
     def get(self, request):
         from controlplane.status import system_status
 
