@@ -31,7 +31,7 @@ from bots.serializers import (
 from bots.strategies import available_strategies
 from controlplane.filters import FilterSet
 from controlplane.models import Membership
-from controlplane.openapi import FreshnessSerializer
+from controlplane.openapi import PROVIDER_CALL, FreshnessSerializer
 from controlplane.permissions import IsSuperuser
 from controlplane.status import freshness
 
@@ -132,6 +132,8 @@ class ReconcileResolutionAnswerSerializer(FreshnessSerializer, ReconcileResoluti
 class BotReconcileView(_BotActionView):
     """Compare the bot's positions with the venue's; the positions come with ``as_of`` and ``degraded``."""
 
+    error_statuses = PROVIDER_CALL  # the venue's positions are read while the request waits
+
     @extend_schema(request=None, responses=ReconciliationAnswerSerializer)
     def post(self, request, pk: int):
         result = services.bot_reconcile(bot_id=self.bot_id(pk), actor=request.user)
@@ -140,6 +142,8 @@ class BotReconcileView(_BotActionView):
 
 class BotReconcileResolveView(_BotActionView):
     """Resolve a mismatch and reconcile again; the reports' positions come with ``as_of`` and ``degraded``."""
+
+    error_statuses = PROVIDER_CALL  # the follow-up reconcile reads the venue's positions
 
     @extend_schema(request=ReconcileResolveSerializer, responses=ReconcileResolutionAnswerSerializer)
     def post(self, request, pk: int):

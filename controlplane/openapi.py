@@ -27,6 +27,10 @@ WITH_BODY = frozenset({409, 415})
 # A change without a body (DELETE, POST with no request body) may still conflict with the current state.
 CHANGE = frozenset({409})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A view that calls a provider while the request waits (a venue's positions, a cancel at the venue) passes on the
+# provider's failure: 502 (unreachable, refused, unreadable) or 504 (no answer in time). It says so with
+# ``error_statuses = PROVIDER_CALL``.
+PROVIDER_CALL = (502, 504)
 # The levels of controlplane.status (named once in the schema: SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
 STATUS_LEVELS = ["OK", "DEGRADED", "BLOCKED", "UNKNOWN"]
 

@@ -103,3 +103,11 @@ def test_every_operation_declares_its_errors_in_the_one_error_shape(generated):
                 if int(status) >= 400:
                     assert response["content"]["application/json"]["schema"]["$ref"] == ERROR_REF, (path, status)
                     assert "URL_TOO_LONG" in response["description"] or status != "414"
+
+
+@pytest.mark.parametrize("path", ["/api/bots/{id}/reconcile", "/api/bots/{id}/reconcile/resolve"])
+def test_reconciles_declare_the_venues_failures(generated, path):
+    """A reconcile reads the venue's positions while the request waits and answers the venue's failure."""
+    responses = _schema(generated)["paths"][path]["post"]["responses"]
+    assert {"502", "504"} <= set(responses)
+    assert "INTEGRATION_UNREACHABLE" in responses["502"]["description"]
