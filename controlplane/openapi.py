@@ -15,9 +15,11 @@ from rest_framework import serializers
 
 from controlplane.errors import ErrorCode
 
-# Every answer can be one of these: the URL is too long (controlplane/limits.py), the Host header or the request
-# is malformed (400), the code fails (500), or a dependency (the database, Redis) is down (503).
-ALWAYS = frozenset({400, 414, 500, 503})
+# Every answer can be one of these: the Host header or the request is malformed (400), the Accept header names no
+# format we write (406), the URL is too long (414, controlplane/limits.py), the code fails (500), or a dependency
+# (the database, Redis) is down (503). 405 is not among them: it answers the methods an operation is not, so it
+# belongs to no documented operation.
+ALWAYS = frozenset({400, 406, 414, 500, 503})
 # Authenticated views: no or a bad token (401), a role too low or no membership (403), an X-Tenant that names no
 # tenant of the user's (404 TENANT_NOT_FOUND), several tenants and no X-Tenant (400 TENANT_REQUIRED).
 AUTHENTICATED = frozenset({401, 403, 404})
@@ -27,7 +29,7 @@ WITH_BODY = frozenset({409, 415})
 # A change without a body (DELETE, POST with no request body) may still conflict with the current state.
 CHANGE = frozenset({409})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# A view that calls a provider while the request waits (a venue's positions, a cancel at the venue) passes on the
+# A view that calls a provider while the request waits (a reconcile reads the venue's positions) passes on the
 # provider's failure: 502 (unreachable, refused, unreadable) or 504 (no answer in time). It says so with
 # ``error_statuses = PROVIDER_CALL``.
 PROVIDER_CALL = (502, 504)

@@ -10,6 +10,7 @@ from drf_spectacular.validation import validate_schema
 
 from controlplane.errors import ErrorCode
 from controlplane.openapi import FreshnessSerializer
+from tests.controlplane.test_error_shape import assert_error
 from tests.factories import InstrumentFactory
 
 ERROR_REF = "#/components/schemas/Error"
@@ -111,3 +112,8 @@ def test_reconciles_declare_the_venues_failures(generated, path):
     responses = _schema(generated)["paths"][path]["post"]["responses"]
     assert {"502", "504"} <= set(responses)
     assert "INTEGRATION_UNREACHABLE" in responses["502"]["description"]
+
+
+def test_an_accept_header_naming_no_format_we_write_is_the_declared_406(api_owner_a):
+    """406 is declared on every operation: this is the answer it stands for, in the one error shape."""
+    assert_error(api_owner_a.get("/api/bots", HTTP_ACCEPT="application/xml"), 406, "NOT_ACCEPTABLE")
