@@ -3,6 +3,8 @@ status an operation can answer is declared in the one error shape, and fresh ans
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
@@ -117,3 +119,18 @@ def test_reconciles_declare_the_venues_failures(generated, path):
 def test_an_accept_header_naming_no_format_we_write_is_the_declared_406(api_owner_a):
     """406 is declared on every operation: this is the answer it stands for, in the one error shape."""
     assert_error(api_owner_a.get("/api/bots", HTTP_ACCEPT="application/xml"), 406, "NOT_ACCEPTABLE")
+
+
+def test_every_method_the_schema_does_not_list_is_a_405_in_the_error_shape(generated, api_owner_a):
+    """Why 405 is declared nowhere: it is the answer to exactly the methods the schema does not list for a path.
+    (DRF checks permissions first, so to a user a superuser-only path refuses outright it is the declared 403.)"""
+    superuser_only = {"/api/system/kill", "/api/system/unkill"}
+    for path, operations in _schema(generated)["paths"].items():
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        for method in sorted({"get", "post", "put", "patch", "delete"} - set(operations)):
+            response = getattr(api_owner_a, method)(url, {}, format="json")
+            if path in superuser_only:
+                assert_error(response, 403, "PERMISSION_DENIED")
+                continue
+            assert_error(response, 405, "METHOD_NOT_ALLOWED")
+            assert set(response["Allow"].lower().replace(" ", "").split(",")) >= set(operations), (method, path)
