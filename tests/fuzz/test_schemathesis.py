@@ -3,12 +3,12 @@ permanent"): no 5xx, every error in the one error shape, every answer as the sch
 
 Bounded and not flaky: hypothesis is derandomized (the cases are a function of the schema and the pinned
 hypothesis), with no example database and no shrinking (a failure is recorded, not minimised), and each operation
-gets ``MAX_EXAMPLES`` valid and ``MAX_EXAMPLES`` invalid cases (and as many again on the seeded row for the
-operations on a bot, runner, job or intent). Nothing is excluded: providers are pointed at a closed local port, so a verify (or anything else that
-calls out) fails fast with INTEGRATION_UNREACHABLE instead of reaching the internet, and work a request queues is
-never published (the test's transaction never commits). The only thing not sent is an invalid case for the
-operations that have no parameter and no body (or only the pinned id): there is none to generate. The whole run is one test, so its
-counts (operations, cases, failures) print once.
+gets ``MAX_EXAMPLES`` valid and ``MAX_EXAMPLES`` invalid cases (and as many again on each seeded row for the
+operations on a bot, runner, job or intent). Nothing is excluded: providers are pointed at a closed local port,
+so a verify (or anything else that calls out) fails fast with INTEGRATION_UNREACHABLE instead of reaching the
+internet, and work a request queues is never published (the test's transaction never commits). The only thing
+not sent is an invalid case for an operation with no parameter and no body (or only the pinned id): there is
+none to generate. The whole run is one test, so its counts (operations, cases, failures) print once.
 """
 
 from __future__ import annotations
