@@ -99,16 +99,20 @@ class ThresholdsSerializer(serializers.Serializer):
     thresholds = serializers.DictField()
 
 
+class ThresholdsAnswerSerializer(ThresholdsSerializer):
+    overrides = serializers.DictField(help_text="The tenant's own values; the defaults fill the rest.")
+
+
 class ThresholdsView(APIView):
     """The tenant's classification thresholds: the defaults with its overrides applied."""
 
-    @extend_schema(responses={200: ThresholdsSerializer})
+    @extend_schema(responses={200: ThresholdsAnswerSerializer})
     def get(self, request):
         row = ClassificationSettings.objects.first()
         return Response({"thresholds": services.tenant_thresholds().as_dict(),
                          "overrides": row.thresholds if row else {}})
 
-    @extend_schema(request=ThresholdsSerializer, responses={200: ThresholdsSerializer})
+    @extend_schema(request=ThresholdsSerializer, responses={200: ThresholdsAnswerSerializer})
     def put(self, request):
         payload = ThresholdsSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -163,6 +167,20 @@ def _ranked(matrix) -> list:
     return [{"rank": n + 1, **MatrixResultSerializer(r).data} for n, r in enumerate(results)]
 
 
+class RankedMatrixResultSerializer(MatrixResultSerializer):
+    rank = serializers.IntegerField()
+
+    class Meta(MatrixResultSerializer.Meta):
+        fields = ["rank", *MatrixResultSerializer.Meta.fields]
+
+
+class MatrixDetailSerializer(MatrixSerializer):
+    results = RankedMatrixResultSerializer(many=True, help_text="Ranked by out-of-sample Sharpe, best first.")
+
+    class Meta(MatrixSerializer.Meta):
+        fields = [*MatrixSerializer.Meta.fields, "results"]
+
+
 class MatrixListCreateView(generics.ListAPIView):
     serializer_class = MatrixSerializer
 
@@ -181,7 +199,7 @@ class MatrixDetailView(APIView):
     """Progress and the results ranked by out-of-sample Sharpe (with walk-forward folds: the folds' mean), in-sample
     and out-of-sample side by side."""
 
-    @extend_schema(responses={200: MatrixSerializer})
+    @extend_schema(responses={200: MatrixDetailSerializer})
     def get(self, request, pk: int):
         matrix = BacktestMatrix.objects.filter(pk=pk).first()
         if matrix is None:
@@ -226,6 +244,13 @@ class CreateBotSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
 
 
+class LabCreatedBotSerializer(LabExperimentSerializer):
+    bot_id = serializers.IntegerField(help_text="The bot created from the chosen result.")
+
+    class Meta(LabExperimentSerializer.Meta):
+        fields = [*LabExperimentSerializer.Meta.fields, "bot_id"]
+
+
 class LabListCreateView(generics.ListAPIView):
     serializer_class = LabExperimentSerializer
 
@@ -263,7 +288,7 @@ class LabShortlistView(APIView):
 
 
 class LabCreateBotView(APIView):
-    @extend_schema(request=CreateBotSerializer, responses={201: LabExperimentSerializer})
+    @extend_schema(request=CreateBotSerializer, responses={201: LabCreatedBotSerializer})
     def post(self, request, pk: int):
         payload = CreateBotSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -277,6 +302,23 @@ class AutonomySerializer(serializers.ModelSerializer):
         fields = ["id", "bot", "tier", "score", "breakdown", "gates", "trigger", "trace_id", "computed_at"]
 
 
+class AutonomyAnswerSerializer(AutonomySerializer):
+    """GET's answer: the latest score, or for a bot never scored the same fields, null but its tier, with a
+    message (one shape, so a client reads ``id`` and ``score`` either way)."""
+
+    id = serializers.IntegerField(allow_null=True)
+    score = serializers.FloatField(allow_null=True)
+    breakdown = serializers.JSONField(allow_null=True)
+    gates = serializers.JSONField(allow_null=True)
+    trigger = serializers.CharField(allow_null=True)
+    trace_id = serializers.CharField(allow_null=True)
+    computed_at = serializers.DateTimeField(allow_null=True)
+    message = serializers.CharField(allow_null=True, help_text="Set while the bot has never been scored.")
+
+    class Meta(AutonomySerializer.Meta):
+        fields = [*AutonomySerializer.Meta.fields, "message"]
+
+
 class BotAutonomyView(APIView):
     """GET: the bot's latest autonomy score (tier, breakdown, each gate with its value); POST: score it now."""
 
@@ -286,15 +328,15 @@ class BotAutonomyView(APIView):
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {pk} in this tenant.")
         return bot
 
-    @extend_schema(responses={200: AutonomySerializer})
+    @extend_schema(responses={200: AutonomyAnswerSerializer})
     def get(self, request, pk: int):
         bot = self._bot(pk)
         latest = AutonomyScore.objects.filter(bot=bot).first()
         if latest is None:
-            return Response({"bot": bot.id, "tier": bot.autonomy_tier, "score": None, "breakdown": None,
-                             "gates": None, "computed_at": None,
+            return Response({"id": None, "bot": bot.id, "tier": bot.autonomy_tier, "score": None, "breakdown": None,
+                             "gates": None, "trigger": None, "trace_id": None, "computed_at": None,
                              "message": "Not scored yet; POST to this URL to score it now."})
-        return Response(AutonomySerializer(latest).data)
+        return Response({**AutonomySerializer(latest).data, "message": None})
 
     @extend_schema(request=None, responses={201: AutonomySerializer})
     def post(self, request, pk: int):

@@ -31,6 +31,7 @@ from bots.serializers import (
 from bots.strategies import available_strategies
 from controlplane.filters import FilterSet
 from controlplane.models import Membership
+from controlplane.openapi import PROVIDER_CALL, FreshnessSerializer
 from controlplane.permissions import IsSuperuser
 from controlplane.status import freshness
 
@@ -117,10 +118,23 @@ class BotUnkillView(_BotActionView):
         return Response(BotSerializer(bot).data)
 
 
+class ReconciliationAnswerSerializer(FreshnessSerializer, ReconciliationSerializer):
+    """A reconcile report with ``freshness()``."""
+
+    class Meta(ReconciliationSerializer.Meta):
+        fields = [*ReconciliationSerializer.Meta.fields, *FreshnessSerializer().fields]
+
+
+class ReconcileResolutionAnswerSerializer(FreshnessSerializer, ReconcileResolutionSerializer):
+    """A resolution and its follow-up reconcile, with ``freshness()``."""
+
+
 class BotReconcileView(_BotActionView):
     """Compare the bot's positions with the venue's; the positions come with ``as_of`` and ``degraded``."""
 
-    @extend_schema(request=None, responses=ReconciliationSerializer)
+    error_statuses = PROVIDER_CALL  # the venue's positions are read while the request waits
+
+    @extend_schema(request=None, responses=ReconciliationAnswerSerializer)
     def post(self, request, pk: int):
         result = services.bot_reconcile(bot_id=self.bot_id(pk), actor=request.user)
         return Response({**ReconciliationSerializer(result).data, **freshness()})
@@ -129,7 +143,9 @@ class BotReconcileView(_BotActionView):
 class BotReconcileResolveView(_BotActionView):
     """Resolve a mismatch and reconcile again; the reports' positions come with ``as_of`` and ``degraded``."""
 
-    @extend_schema(request=ReconcileResolveSerializer, responses=ReconcileResolutionSerializer)
+    error_statuses = PROVIDER_CALL  # the follow-up reconcile reads the venue's positions
+
+    @extend_schema(request=ReconcileResolveSerializer, responses=ReconcileResolutionAnswerSerializer)
     def post(self, request, pk: int):
         bot_id = self.bot_id(pk)
         resolved, followup = services.bot_reconcile_resolve(bot_id=bot_id, actor=request.user,

@@ -16,6 +16,7 @@ from controlplane import services
 from controlplane.errors import ErrorCode, json_error_response
 from controlplane.filters import FilterSet, IsoDateTimeFilter
 from controlplane.models import AuditEvent, Invitation, Membership
+from controlplane.openapi import STATUS_LEVELS
 from controlplane.permissions import AuthenticatedUser
 from controlplane.selectors import memberships_of
 from controlplane.serializers import (
@@ -42,13 +43,19 @@ class HealthView(APIView):
         )
     )
     def get(self, request):
+        return Response({"alive": True, "version": settings.VERSION, "trace_id": current_trace_id()})
+
+    def dispatch(self, request, *args, **kwargs):
+        """The probe first; once the database answers, the request runs in a transaction of its own like any
+        other (DRF marks the enclosing transaction for rollback on every error answer, a 405 included)."""
         from controlplane.status import probe_database
 
         problem = probe_database()
         if problem is not None:
             return json_error_response(ErrorCode.SERVICE_UNAVAILABLE, message=problem["message"],
                                        suggested_fix=problem["suggested_fix"], details={"component": "database"})
-        return Response({"alive": True, "version": settings.VERSION, "trace_id": current_trace_id()})
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
 
 
 @csrf_exempt
@@ -83,7 +90,7 @@ class MemberListView(generics.ListAPIView):
 class MemberDetailView(APIView):
     required_roles = {"DELETE": Membership.Role.OWNER}
 
-    @extend_schema(responses={204: None})
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, membership_id: int):
         """An owner removes a member (audited); the last owner cannot be removed."""
         services.membership_remove(membership_id=membership_id, actor=request.user)
@@ -169,6 +176,28 @@ class AuditEventListView(generics.ListAPIView):
         return AuditEvent.unscoped.select_related("tenant")
 
 
+class StatusIssueSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    component = serializers.CharField()
+    message = serializers.CharField()
+    suggested_fix = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["blocking", "degrading"])
+
+
+class SystemStatusSerializer(serializers.Serializer):
+    """``controlplane.status.system_status``; scheduler, integrations and bots are that module's (README)."""
+
+    status = serializers.ChoiceField(choices=STATUS_LEVELS)
+    autonomy_allowed = serializers.BooleanField()
+    blockers = StatusIssueSerializer(many=True)
+    # Null while the database is down: what it holds is unknown, not empty.
+    bots = serializers.DictField(allow_null=True)
+    scheduler = serializers.DictField(allow_null=True)
+    integrations = serializers.DictField(allow_null=True)
+    checked_at = serializers.DateTimeField()
+    trace_id = serializers.CharField()
+
+
 class SystemStatusView(APIView):
     """BLOCKED, DEGRADED or OK for the request's tenant, with every blocker and its fix; never OK by default.
 
@@ -188,6 +217,7 @@ class SystemStatusView(APIView):
         with transaction.atomic():
             return super().dispatch(request, *args, **kwargs)
 
+    @extend_schema(responses=SystemStatusSerializer)
     def get(self, request):
         from controlplane.status import system_status
 

@@ -221,7 +221,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "controlplane.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["controlplane.filters.FilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "controlplane.openapi.AutoSchema",  # declares the error answers (one shape)
     "EXCEPTION_HANDLER": "controlplane.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "controlplane.throttling.ResilientAnonRateThrottle",
@@ -242,7 +242,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"BotStageEnum": "bots.models.Stage"},
+    "ENUM_NAME_OVERRIDES": {
+        "BotStageEnum": "bots.models.Stage",
+        "StatusLevelEnum": "controlplane.openapi.STATUS_LEVELS",
+        "LabExperimentStatusEnum": "backtests.models.LabExperiment.Status",
+        "ReconciliationStatusEnum": "bots.models.Reconciliation.Status",
+    },
 }
 
 # Celery: JSON only, queues per kind of work, beat schedule kept in the database.

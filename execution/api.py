@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,18 +34,12 @@ class MarketHoursSerializer(serializers.Serializer):
     next_close = serializers.DateTimeField(allow_null=True)
 
 
-_ERROR = inline_serializer("MarketHoursError", {
-    "error_code": serializers.CharField(), "message": serializers.CharField(),
-    "suggested_fix": serializers.CharField(), "trace_id": serializers.CharField(),
-})
-
-
 class MarketHoursView(APIView):
     """Whether an instrument's market is open at a time (default now), its session, and the next open and close."""
 
     @extend_schema(
         parameters=[OpenApiParameter("instrument", str, required=True), OpenApiParameter("at", str)],
-        responses={200: MarketHoursSerializer, 400: _ERROR, 401: _ERROR, 404: _ERROR},
+        responses={200: MarketHoursSerializer},
     )
     def get(self, request):
         query = MarketHoursQuery(data=request.query_params)
@@ -74,6 +68,32 @@ class BotTraceQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
 
 
+class BotTracesSerializer(serializers.Serializer):
+    bot_id = serializers.IntegerField()
+    results = BotTraceSerializer(many=True)
+
+
+class WhyNotRunnerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class WhyNotSerializer(serializers.Serializer):
+    """``traces.selectors.why_not`` with the bot's runner; the verdict's fields are null until the bot ticked."""
+
+    bot_id = serializers.IntegerField()
+    runner = WhyNotRunnerSerializer(allow_null=True)
+    ticked = serializers.BooleanField()
+    trading = serializers.BooleanField(allow_null=True)
+    reason_code = serializers.CharField(allow_null=True)
+    what_would_change_it = serializers.CharField(allow_null=True)
+    since = serializers.DateTimeField(required=False, allow_null=True)
+    latest_trace_id = serializers.IntegerField(required=False, help_text="The latest tick trace's id.")
+    latest_bar_ts = serializers.DateTimeField(required=False, allow_null=True)
+    details = serializers.JSONField(required=False)
+    trace_id = serializers.CharField(required=False)
+
+
 def _bot_or_404(pk: int) -> Bot:
     return generics.get_object_or_404(Bot.objects.all(), pk=pk)
 
@@ -81,7 +101,7 @@ def _bot_or_404(pk: int) -> Bot:
 class BotTracesView(APIView):
     """Why the bot traded, or why it did not: its decision and no-trade traces, newest first."""
 
-    @extend_schema(parameters=[BotTraceQuerySerializer], responses=BotTraceSerializer(many=True))
+    @extend_schema(parameters=[BotTraceQuerySerializer], responses=BotTracesSerializer)
     def get(self, request, pk: int):
         bot = _bot_or_404(pk)
         query = BotTraceQuerySerializer(data=request.query_params)
@@ -95,6 +115,7 @@ class BotTracesView(APIView):
 class WhyNotView(APIView):
     """The latest tick's verdict: the no-trade reason, since when it has held, and what would change it."""
 
+    @extend_schema(responses=WhyNotSerializer)
     def get(self, request, pk: int):
         bot = _bot_or_404(pk)
         answer = why_not(bot_id=bot.id)

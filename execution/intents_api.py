@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from bots.models import Bot
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.filters import FilterSet, IsoDateTimeFilter
+from controlplane.openapi import FreshnessSerializer
 from controlplane.status import freshness
 from execution import oms
 from execution.intents import LegSpec, submit_intent
@@ -125,11 +126,46 @@ class IntentCancelView(APIView):
         return Response(IntentSerializer(_intents().get(pk=intent.pk)).data)
 
 
+class PnlPositionSerializer(serializers.Serializer):
+    instrument = serializers.CharField()
+    quantity = serializers.CharField()
+    average_price = serializers.CharField()
+    realized_pnl = serializers.CharField()
+    fees = serializers.CharField()
+    mark = serializers.CharField(allow_null=True, help_text="Null when no bar marks the position.")
+    mark_bar_ts = serializers.DateTimeField(allow_null=True)
+    unrealized_pnl = serializers.CharField(allow_null=True)
+
+
+class PnlDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    pnl = serializers.CharField()
+    fees = serializers.CharField()
+    slippage = serializers.CharField()
+    turnover = serializers.CharField()
+    exposure = serializers.CharField()
+    fills = serializers.IntegerField()
+    closing_trades = serializers.IntegerField()
+    win_rate = serializers.FloatField(allow_null=True)
+
+
+class BotPnlSerializer(FreshnessSerializer):
+    """``execution.positions.bot_pnl`` with ``freshness()``; amounts are decimal strings, null when unknown."""
+
+    bot_id = serializers.IntegerField()
+    realized_pnl = serializers.CharField()
+    fees = serializers.CharField()
+    unrealized_pnl = serializers.CharField(allow_null=True)
+    total_pnl = serializers.CharField(allow_null=True)
+    positions = PnlPositionSerializer(many=True)
+    days = PnlDaySerializer(many=True)
+
+
 class BotPnlView(APIView):
     """Realized and unrealized PnL (null when a position has no bar to mark it), per instrument and per day, with
     how fresh it is and whether the system is degraded (``controlplane.status.freshness``)."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=BotPnlSerializer)
     def get(self, request, bot_id: int):
         bot = Bot.objects.filter(pk=bot_id).first()
         if bot is None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.models import Membership
+from controlplane.openapi import FreshnessSerializer
 from controlplane.status import freshness
 from controlplane.trace import current_trace_id
 from integrations import checklist, services
@@ -15,10 +16,17 @@ from integrations.models import IntegrationUsageEvent
 from integrations.registry import provider_names
 
 
+class IntegrationStatusSerializer(FreshnessSerializer):
+    # The rows' own fields are integrations.checklist's (documented in the README); the schema keeps them open.
+    providers = serializers.ListField(child=serializers.DictField(), help_text="One row per provider.")
+    trace_id = serializers.CharField()
+
+
 class IntegrationStatusView(APIView):
     """One row per provider; a provider never verified is not connected. Its proof-of-use counts come with
     ``as_of`` and ``degraded``."""
 
+    @extend_schema(responses=IntegrationStatusSerializer)
     def get(self, request):
         return Response({"providers": checklist.provider_status_rows(), **freshness(), "trace_id": current_trace_id()})
 
@@ -31,6 +39,23 @@ class VerifyRequestSerializer(serializers.Serializer):
         if bool(attrs.get("provider")) == bool(attrs.get("all")):
             raise serializers.ValidationError({"provider": ["Give either provider or all: true."]})
         return attrs
+
+
+class VerificationSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    status = serializers.CharField()
+    latency_ms = serializers.IntegerField(allow_null=True)
+    error_code = serializers.CharField(allow_null=True)
+    message = serializers.CharField(allow_null=True)
+    suggested_fix = serializers.CharField(allow_null=True)
+    verified_at = serializers.DateTimeField()
+    source = serializers.CharField()
+    trace_id = serializers.CharField()
+
+
+class VerificationsSerializer(serializers.Serializer):
+    results = VerificationSerializer(many=True)
+    trace_id = serializers.CharField()
 
 
 def _verification_body(verification) -> dict:
@@ -53,7 +78,8 @@ def _verification_body(verification) -> dict:
 class VerifyView(APIView):
     """Run a real, non-destructive check of one provider (or every configured one) and store the result."""
 
-    @extend_schema(request=VerifyRequestSerializer)
+    @extend_schema(request=VerifyRequestSerializer, responses=PolymorphicProxySerializer(
+        "VerifyAnswer", serializers=[VerificationSerializer, VerificationsSerializer], resource_type_field_name=None))
     def post(self, request):
         payload = VerifyRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -78,11 +104,16 @@ class UsageQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
 
 
+class UsageSerializer(FreshnessSerializer):
+    events = UsageEventSerializer(many=True)
+    trace_id = serializers.CharField()
+
+
 class UsageView(APIView):
     """The latest proof-of-use events, newest first, with ``as_of`` and ``degraded``."""
 
     @extend_schema(parameters=[OpenApiParameter("provider", str), OpenApiParameter("bot_id", int),
-                               OpenApiParameter("limit", int)], responses=UsageEventSerializer(many=True))
+                               OpenApiParameter("limit", int)], responses=UsageSerializer)
     def get(self, request):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -96,9 +127,18 @@ class UsageView(APIView):
                          "trace_id": current_trace_id()})
 
 
+class KeysNeededSerializer(serializers.Serializer):
+    # The groups' and blockers' own fields are integrations.checklist's; the schema keeps them open.
+    complete = serializers.BooleanField(help_text="True only when no key a configured capability needs is missing.")
+    blockers = serializers.ListField(child=serializers.DictField())
+    groups = serializers.ListField(child=serializers.DictField())
+    trace_id = serializers.CharField()
+
+
 class KeysNeededView(APIView):
     """The Keys Needed checklist: every key, set or missing, its source, what it unlocks and how to fix it."""
 
+    @extend_schema(responses=KeysNeededSerializer)
     def get(self, request):
         return Response({**checklist.keys_needed(), "trace_id": current_trace_id()})
 
@@ -108,12 +148,25 @@ class CredentialsSetSerializer(serializers.Serializer):
     values = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=True))
 
 
+class CredentialSetSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    last4 = serializers.CharField()
+    set_by = serializers.CharField()
+    set_at = serializers.DateTimeField()
+
+
+class CredentialsSetAnswerSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    set = CredentialSetSerializer(many=True, help_text="What is set now, never a value.")
+    trace_id = serializers.CharField()
+
+
 class CredentialsView(APIView):
     """Owners set a provider's credentials; the answer says only what is set (never a value)."""
 
     required_role = Membership.Role.OWNER
 
-    @extend_schema(request=CredentialsSetSerializer)
+    @extend_schema(request=CredentialsSetSerializer, responses={201: CredentialsSetAnswerSerializer})
     def post(self, request):
         payload = CredentialsSetSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -129,6 +182,7 @@ class CredentialsView(APIView):
 class CredentialDetailView(APIView):
     required_role = Membership.Role.OWNER
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, provider: str, name: str):
         services.credential_clear(provider=provider, name=name, actor=request.user)
         return Response(status=204)
