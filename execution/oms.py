@@ -1,7 +1,9 @@
 """The OMS: the only writer of orders and fills (DESIGN.md invariant 1).
 
 Every write to ``Order`` and ``Fill`` happens inside :func:`oms_writes`, which declares the transaction the OMS's
-(``set_config('app.writer', 'oms', true)``); a database trigger refuses the write otherwise.
+by calling ``app_oms_write_begin()``, a SECURITY DEFINER function that records the transaction id in a table the
+runtime role cannot read or write; a database trigger refuses the write otherwise (``set_config('app.writer', ...)``
+is no longer trusted: the runtime role could set it itself).
 
 Sending is at-most-once: an order is recorded SUBMITTING and committed before the venue call, so a crash leaves a
 row to look up by client order id rather than a blind re-send; ``resolve_unacknowledged_orders`` (beat, and at
@@ -60,10 +62,10 @@ def oms_writes() -> Iterator[None]:
         token = _writing.set(True)
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('app.writer', 'oms', true)")
+                cursor.execute("SELECT app_oms_write_begin()")
             yield
             with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('app.writer', '', true)")
+                cursor.execute("SELECT app_oms_write_end()")
         finally:
             _writing.reset(token)
 

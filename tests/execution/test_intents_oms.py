@@ -48,6 +48,30 @@ def test_direct_insert_into_orders_is_refused_by_the_trigger(tenant_a, es_bars, 
         assert Order.objects.get().status == Order.Status.WORKING
 
 
+def test_the_runtime_role_cannot_forge_the_oms_mark_and_the_oms_still_writes(tenant_a, es_bars, trading_bot):
+    """The old mark, ``app.writer = 'oms'``, is one set_config away for the runtime role: it no longer opens the
+    trigger, and the table holding the real mark is out of the runtime role's reach."""
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        intent = _submit(bot).intent
+        leg = intent.legs.get()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user")
+            assert cursor.fetchone()[0] == connection.settings_dict["USER"] != "postgres"
+        with pytest.raises(DatabaseError, match="only the OMS"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('app.writer', 'oms', true)")
+            Order.objects.create(intent=intent, leg=leg, bot=bot, venue="sim", instrument=es_bars,
+                                 client_order_id="forged", side="buy", quantity=1, order_type="market",
+                                 not_before=T0, bot_stage="LAB", trace_id="t")
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO cp_private.oms_write_txn (txid) VALUES (pg_current_xact_id())")
+        assert not Order.objects.exists()
+        oms.process_pending_intents()
+        assert Order.objects.get().client_order_id == oms.client_order_id(leg)
+
+
 def test_same_key_same_body_returns_the_first_intent_other_body_is_refused(tenant_a, es_bars, trading_bot):
     bot = trading_bot()
     with tenancy.tenant_context(tenant_a.id):
