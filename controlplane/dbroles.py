@@ -1,9 +1,13 @@
-"""The two database roles: the owner that migrates and the runtime role that RLS binds.
+"""The database roles: the owner that migrates, the runtime role that RLS binds, and the read-only backup role.
 
 Postgres lets superusers, BYPASSRLS roles and (without FORCE) table owners past row-level security, so the
 runtime role (DATABASE_URL) must be none of these. ``runtime_role_problems`` is what the system check and the
 process start-up guard ask; ``provision`` creates both roles and the database on a server where we are superuser
 (the embedded stack, CI).
+
+The backup role (``cp_backup``) is the one role with ``BYPASSRLS``: forced RLS binds the owner too, so ``pg_dump``
+as the owner fails (or, with ``--enable-row-security``, dumps no tenant rows). It is read-only
+(``pg_read_all_data``), owns nothing, and only ``manage.py backup`` uses it; never point DATABASE_URL at it.
 """
 
 from __future__ import annotations
@@ -62,7 +66,10 @@ def grant_runtime_privileges(owner_alias: str = "owner", runtime_alias: str = "d
         cursor.execute(f"REVOKE UPDATE, DELETE ON controlplane_auditevent FROM {quoted}")
 
 
-def provision_sql(*, owner: str, runtime: str) -> list[str]:
+BACKUP_ROLE = "cp_backup"
+
+
+def provision_sql(*, owner: str, runtime: str, backup: str = BACKUP_ROLE) -> list[str]:
     """Idempotent role creation, run as a superuser."""
     return [
         f"""DO $$ BEGIN
@@ -72,20 +79,27 @@ def provision_sql(*, owner: str, runtime: str) -> list[str]:
             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{runtime}') THEN
                 CREATE ROLE {runtime} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
             END IF;
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{backup}') THEN
+                CREATE ROLE {backup} LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE;
+            END IF;
         END $$""",
         f"ALTER ROLE {runtime} NOSUPERUSER NOBYPASSRLS",
+        f"ALTER ROLE {backup} NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE",
+        # Read-only: SELECT on every table and sequence, USAGE on every schema (Postgres 14+), nothing more.
+        f"GRANT pg_read_all_data TO {backup}",
     ]
 
 
-def provision(superuser_dsn: str, *, database: str, owner: str, runtime: str) -> None:
+def provision(superuser_dsn: str, *, database: str, owner: str, runtime: str, backup: str = BACKUP_ROLE) -> None:
     """Create the roles and the database (owned by ``owner``) if missing. Uses psycopg directly: no Django yet."""
     import psycopg
 
     with psycopg.connect(superuser_dsn, autocommit=True) as conn:
-        for statement in provision_sql(owner=owner, runtime=runtime):
+        for statement in provision_sql(owner=owner, runtime=runtime, backup=backup):
             conn.execute(statement)
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{database}" OWNER {owner}')
         # A test database is created by the owner role; the runtime role needs to connect to those too.
         conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {runtime}')
+        conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {backup}')

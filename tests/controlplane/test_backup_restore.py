@@ -1,0 +1,80 @@
+"""Backups bring back every tenant's rows: forced RLS binds the owner, so they run as the BYPASSRLS backup role."""
+
+import subprocess
+
+import psycopg
+from django.core.management import call_command
+from django.db import connections
+
+from controlplane import backups, tenancy
+from controlplane.models import Membership
+from controlplane.services import audit_record
+from tests.factories import TenantFactory, UserFactory
+
+TENANT_TABLES_SQL = (
+    "SELECT c.table_name FROM information_schema.columns c JOIN pg_tables t "
+    "ON t.tablename = c.table_name AND t.schemaname = c.table_schema "
+    "WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' ORDER BY 1"
+)
+
+
+def _rows_per_tenant(conninfo: str) -> dict[tuple[str, int], int]:
+    """(table, tenant) -> rows, read as the backup role (which RLS does not bind)."""
+    counts = {}
+    with psycopg.connect(conninfo) as conn:
+        for (table,) in conn.execute(TENANT_TABLES_SQL).fetchall():
+            for tenant_id, n in conn.execute(f'SELECT tenant_id, count(*) FROM "{table}" GROUP BY 1').fetchall():
+                counts[(table, tenant_id)] = n
+    return counts
+
+
+def _conninfo(settings_dict, *, user, dbname=None):
+    return psycopg.conninfo.make_conninfo(
+        host=settings_dict["HOST"] or None, port=settings_dict["PORT"] or None, user=user,
+        dbname=dbname or settings_dict["NAME"],
+    )
+
+
+def test_backup_as_the_backup_role_restores_every_tenants_rows_into_a_fresh_database(committed_db, tmp_path):
+    assert backups.server_major() == 15 and backups.client_major("pg_dump") == 15
+    tenants = [TenantFactory(slug="backup-a"), TenantFactory(slug="backup-b")]
+    for i, tenant in enumerate(tenants):
+        with tenancy.tenant_context(tenant.id):
+            Membership.objects.create(tenant=tenant, user=UserFactory(username=f"backup-user-{i}"), role="owner")
+            audit_record(action="backup.test", resource_type="tenant", resource_id=tenant.id, actor_name="test")
+    owner = connections["owner"].settings_dict
+    source = _rows_per_tenant(_conninfo(owner, user="cp_backup"))
+    for tenant in tenants:
+        assert source[("controlplane_membership", tenant.id)] == 1
+        assert source[("controlplane_auditevent", tenant.id)] >= 1
+
+    # What the backup role is for: the owner's own dump stops at the first table with a forced policy.
+    as_owner = subprocess.run(["/usr/bin/pg_dump", "--format=custom", "--file", str(tmp_path / "owner.dump"),
+                               _conninfo(owner, user=owner["USER"])], capture_output=True, text=True)
+    assert as_owner.returncode != 0 and "row-level security" in as_owner.stderr
+
+    dump = tmp_path / "cp.dump"
+    call_command("backup", "--out", str(dump))
+    fresh = f"{owner['NAME']}_restored"
+    with psycopg.connect(_conninfo(owner, user=owner["USER"], dbname="postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{fresh}"')
+        admin.execute(f'CREATE DATABASE "{fresh}" OWNER "{owner["USER"]}"')
+    try:
+        backups.restore(dump, {**owner, "NAME": fresh})
+        assert _rows_per_tenant(_conninfo(owner, user="cp_backup", dbname=fresh)) == source
+        # The runtime role's grants, the policies and the forced RLS came back with the rows.
+        runtime_user = connections["default"].settings_dict["USER"]
+        with psycopg.connect(_conninfo(owner, user=runtime_user, dbname=fresh)) as app:
+            assert app.execute("SELECT count(*) FROM controlplane_membership").fetchone()[0] == 0
+            for tenant in tenants:
+                app.execute("SELECT set_config('app.tenant_id', %s, false)", [str(tenant.id)])
+                rows = app.execute("SELECT DISTINCT tenant_id FROM controlplane_membership").fetchall()
+                assert rows == [(tenant.id,)]
+            triggers = app.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'execution_%_oms_only' "
+                                   "ORDER BY 1").fetchall()
+            assert triggers == [("execution_fill_oms_only",), ("execution_order_oms_only",)]
+            assert app.execute("SELECT relrowsecurity AND relforcerowsecurity FROM pg_class "
+                               "WHERE relname = 'controlplane_membership'").fetchone() == (True,)
+    finally:
+        with psycopg.connect(_conninfo(owner, user=owner["USER"], dbname="postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
