@@ -2,6 +2,7 @@
 every observatory page shares: the read-only base, counts that never invent a number, trace ids as links to the
 trace explorer, and flag columns that are drawn as alarms only when they are one."""
 
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -14,7 +15,7 @@ from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from controlplane.links import trace_link
-from controlplane.models import AuditEvent, Membership, ProcessHeartbeat, Tenant
+from controlplane.models import ApiToken, AuditEvent, Membership, ProcessHeartbeat, Tenant
 from controlplane.selectors import console_allows, console_role, switchable_tenants_for
 
 admin.site.site_header = "Trading control plane"
@@ -230,6 +231,47 @@ class AuditEventAdmin(ObservatoryAdmin):
 class ProcessHeartbeatAdmin(ObservatoryAdmin):
     list_display = ("kind", "hostname", "pid", "queues", "started_at", "last_seen_at")
     list_filter = ("kind",)
+
+
+# API tokens: only digests are stored, so the console lists them (never a value) and superusers revoke them.
+# knox's own admin (for its swapped-out model) and DRF's plaintext TokenProxy admin are taken away.
+for _model in (apps.get_model("knox", "AuthToken"), apps.get_model("authtoken", "TokenProxy")):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ModelAdmin):
+    list_display = ("id", "user", "name", "created", "expiry")
+    search_fields = ("user__username", "name")
+    fields = ("user", "name", "created", "expiry")
+    readonly_fields = fields
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return False  # bootstrap_tenant --new-token issues them, showing the value once
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, ApiToken.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        from controlplane.services import audit_record
+
+        for api_token in queryset.select_related("user"):
+            audit_record(action="token.revoke", resource_type="api_token", resource_id=api_token.id,
+                         actor=request.user, before={"user": api_token.user.get_username(), "name": api_token.name})
+        queryset.delete()
 
 
 # Users and groups in the console's theme (unfold's forms), with Django's own behaviour.

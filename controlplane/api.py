@@ -15,13 +15,13 @@ from rest_framework.views import APIView
 from controlplane import services
 from controlplane.errors import ErrorCode, json_error_response
 from controlplane.filters import FilterSet, IsoDateTimeFilter
-from controlplane.models import AuditEvent, Invitation, Membership
+from controlplane.models import ApiToken, AuditEvent, Invitation, Membership
 from controlplane.openapi import STATUS_LEVELS
 from controlplane.permissions import AuthenticatedUser
 from controlplane.selectors import memberships_of
 from controlplane.serializers import (
-    AuditEventSerializer, InvitationCreateSerializer, InvitationSerializer, MembershipSerializer, MeSerializer,
-    MyInvitationSerializer,
+    ApiTokenSerializer, AuditEventSerializer, InvitationCreateSerializer, InvitationSerializer, MembershipSerializer,
+    MeSerializer, MyInvitationSerializer,
 )
 from controlplane.trace import current_trace_id
 
@@ -155,6 +155,51 @@ class MyInvitationAnswerView(APIView):
         self.services_by_answer[self.answer](invitation_id=invitation_id, user=request.user)
         invitation = Invitation.unscoped.select_related("tenant", "created_by").get(id=invitation_id)
         return Response(MyInvitationSerializer(invitation).data)
+
+
+class MyTokenListView(generics.ListAPIView):
+    """The user's own API tokens, without their values (no X-Tenant needed)."""
+
+    serializer_class = ApiTokenSerializer
+    permission_classes = [AuthenticatedUser]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        return ApiToken.objects.filter(user=self.request.user).select_related("user")
+
+
+class MyTokenDetailView(APIView):
+    permission_classes = [AuthenticatedUser]
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, token_id: int):
+        """The user revokes one of their tokens (audited); it stops working at once, the others keep working."""
+        services.token_revoke(token_id=token_id, actor=request.user)
+        return Response(status=204)
+
+
+class TenantTokenListView(generics.ListAPIView):
+    """An owner sees the tokens of the tenant's members who belong to no other tenant (a token works in every
+    tenant of its user, so only a tenant that has the user alone may end it)."""
+
+    serializer_class = ApiTokenSerializer
+    required_role = Membership.Role.OWNER
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        return services.tokens_revocable_by_tenant_owner(self.request.tenant.id)
+
+
+class TenantTokenDetailView(APIView):
+    required_role = Membership.Role.OWNER
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, token_id: int):
+        """An owner revokes a member's token (one listed by GET /api/tenant/tokens; audited)."""
+        services.token_revoke(token_id=token_id, actor=request.user, as_tenant_owner=True)
+        return Response(status=204)
 
 
 class AuditEventFilter(FilterSet):

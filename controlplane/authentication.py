@@ -5,8 +5,9 @@ guarded by django-axes instead (settings ``AXES_*``): it locks an account and IP
 account to pair with.
 """
 
+from knox.auth import TokenAuthentication
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authentication import get_authorization_header
 
 from controlplane.throttling import FailedAuthenticationThrottle
 
@@ -28,5 +29,16 @@ class FailureThrottledMixin:
             raise
 
 
-class ThrottledTokenAuthentication(FailureThrottledMixin, TokenAuthentication):
+class DigestTokenAuthentication(TokenAuthentication):
+    """knox's digest comparison; a token that is not UTF-8 is an invalid token (401), not a 500."""
+
+    def authenticate_credentials(self, token):
+        try:
+            token.decode("utf-8")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        return super().authenticate_credentials(token)
+
+
+class ThrottledTokenAuthentication(FailureThrottledMixin, DigestTokenAuthentication):
     pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from knox.models import AbstractAuthToken
 
 from controlplane import tenancy
 
@@ -162,3 +163,21 @@ class ProcessHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.hostname}"
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token, stored only as its SHA-512 digest (django-rest-knox; ``KNOX_TOKEN_MODEL``). The value is shown
+    once, when issued; ``token_key`` (its first 15 characters) only narrows the digest comparison and is never
+    returned. Tokens belong to a user, not a tenant: a user's token works for each of their memberships."""
+
+    id = models.BigAutoField(primary_key=True)
+    digest = models.CharField(max_length=128, unique=True)
+    name = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
+
+    def __str__(self) -> str:
+        return f"token {self.id} of {self.user}"

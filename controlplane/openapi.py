@@ -10,6 +10,8 @@ read from :class:`~controlplane.errors.ErrorCode`, so a new code is documented w
 from __future__ import annotations
 
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -91,3 +93,14 @@ class AutoSchema(openapi.AutoSchema):
         for status in sorted(self.error_statuses()):
             responses.setdefault(str(status), self._get_response_for_code(error_response(status), str(status)))
         return responses
+
+
+class DigestTokenScheme(OpenApiAuthenticationExtension):
+    """Our knox-based token authentication, documented as the DRF token scheme it replaced (same name, header)."""
+
+    target_class = "controlplane.authentication.DigestTokenAuthentication"
+    name = "tokenAuth"
+    match_subclasses = True
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")

@@ -1,7 +1,7 @@
 from django.utils import timezone
 from rest_framework import serializers
 
-from controlplane.models import AuditEvent, Invitation, Membership
+from controlplane.models import ApiToken, AuditEvent, Invitation, Membership
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -66,3 +66,14 @@ class MeSerializer(serializers.Serializer):
     role = serializers.CharField()
     is_superuser = serializers.BooleanField()
     memberships = MembershipSerializer(many=True)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A token without its value (stored only as a digest; shown once, when issued)."""
+
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "username", "name", "created", "expiry"]
+

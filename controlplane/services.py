@@ -10,12 +10,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import BigIntegerField, F, Func
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import AuditEvent, Invitation, Membership, Tenant
+from controlplane.models import ApiToken, AuditEvent, Invitation, Membership, Tenant
 from controlplane.trace import current_trace_id
 
 
@@ -57,7 +57,7 @@ class BootstrapResult:
     tenant: Tenant
     user: Any
     membership: Membership
-    token: str
+    token: str | None  # only when one was issued now (a new user, or new_token=True): shown once, stored as a digest
     password: str | None  # only when the user was created now
     created_tenant: bool
     created_membership: bool
@@ -65,9 +65,10 @@ class BootstrapResult:
 
 def tenant_bootstrap(
     *, slug: str, username: str, email: str = "", role: str = Membership.Role.OWNER, name: str | None = None,
-    actor_name: str = "bootstrap_tenant", password: str | None = None, staff: bool = False,
+    actor_name: str = "bootstrap_tenant", password: str | None = None, staff: bool = False, new_token: bool = False,
 ) -> BootstrapResult:
-    """Create the tenant, the user, their membership and an API token; a second call changes nothing."""
+    """Create the tenant, the user, their membership and (for a new user) an API token; a second call changes
+    nothing and returns no token, unless ``new_token`` asks for a fresh one (older tokens keep working)."""
     User = get_user_model()
     with transaction.atomic():
         tenant, created_tenant = Tenant.objects.select_for_update().get_or_create(
@@ -91,8 +92,43 @@ def tenant_bootstrap(
             if created_membership:
                 audit_record(action="membership.create", resource_type="membership", resource_id=membership.id,
                              actor_name=actor_name, after={"user": username, "role": role})
-            token, _ = Token.objects.get_or_create(user=user)
-    return BootstrapResult(tenant, user, membership, token.key, new_password, created_tenant, created_membership)
+            token = None
+            if new_password is not None or new_token:
+                _, token = token_issue(user=user, name=actor_name, actor_name=actor_name)
+    return BootstrapResult(tenant, user, membership, token, new_password, created_tenant, created_membership)
+
+
+def token_issue(*, user, name: str = "", actor=None, actor_name: str | None = None) -> tuple[ApiToken, str]:
+    """A new API token for ``user``: the row keeps only its digest; the value is returned this once."""
+    api_token, value = ApiToken.objects.create(user=user, expiry=None, name=name[:100])
+    audit_record(action="token.issue", resource_type="api_token", resource_id=api_token.id, actor=actor,
+                 actor_name=actor_name, after={"user": user.get_username(), "name": api_token.name})
+    return api_token, value
+
+
+def tokens_revocable_by_tenant_owner(tenant_id: int):
+    """Tokens a tenant's owner may list and revoke: those of users who are members of this tenant and of no other
+    (a token works in every tenant of its user, so another tenant's owner must not end it)."""
+    # RLS hides other tenants' memberships: app_user_tenant_count() (migration 0005) counts a user's tenants
+    # through the policy's own-rows branch and tells nothing else.
+    members = Membership.objects.filter(tenant_id=tenant_id).values("user_id")
+    tenants = Func(F("user_id"), function="app_user_tenant_count", output_field=BigIntegerField())
+    return ApiToken.objects.filter(user_id__in=members).alias(tenants=tenants).filter(tenants=1).select_related("user")
+
+
+def token_revoke(*, token_id: int, actor, as_tenant_owner: bool = False) -> None:
+    """The token's user revokes it, or an owner of the current tenant revokes a member's; anything else is 404."""
+    with transaction.atomic():
+        if as_tenant_owner:
+            candidates = tokens_revocable_by_tenant_owner(tenancy.current_tenant_id())
+        else:
+            candidates = ApiToken.objects.filter(user=actor)
+        api_token = candidates.select_for_update(of=("self",)).filter(id=token_id).first()
+        if api_token is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, message=f"No API token {token_id} you can revoke.")
+        audit_record(action="token.revoke", resource_type="api_token", resource_id=api_token.id, actor=actor,
+                     before={"user": api_token.user.get_username(), "name": api_token.name})
+        api_token.delete()
 
 
 def _resolve_invitee(invitee: str):

@@ -126,12 +126,16 @@ def owner_b(tenant_b):
     return _member(tenant_b, Membership.Role.OWNER, "owner-b")
 
 
-def client_for(user) -> APIClient:
-    from rest_framework.authtoken.models import Token
+def token_for(user) -> str:
+    """A fresh API token's value for ``user`` (stored as a digest, like every token)."""
+    from controlplane.models import ApiToken
 
+    return ApiToken.objects.create(user=user, expiry=None, name="test")[1]
+
+
+def client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 

@@ -44,10 +44,9 @@ def test_invalid_tokens_from_one_address_are_throttled_then_refused_with_retry_a
     assert body["message"] and body["suggested_fix"]
     assert int(response["Retry-After"]) > 0
     # A right guess from there answers like a wrong one, so the throttle tells the guesser nothing.
-    from rest_framework.authtoken.models import Token
+    from tests.conftest import token_for
 
-    token, _ = Token.objects.get_or_create(user=owner_a)
-    assert _token_call(token.key, address).status_code == 429
+    assert _token_call(token_for(owner_a), address).status_code == 429
 
 
 def test_the_throttle_is_per_address_and_counts_only_failures(address, other_address, owner_a):

@@ -30,13 +30,13 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def token_user(django_db_setup, committed_db):
-    from rest_framework.authtoken.models import Token
+    from tests.conftest import token_for
 
     tenant = TenantFactory(slug="outage")
     user = UserFactory(username="outage-owner")
     with tenancy.tenant_context(tenant.id):
         Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.OWNER)
-    return Token.objects.create(user=user).key
+    return token_for(user)
 
 
 @pytest.fixture

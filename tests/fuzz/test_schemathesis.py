@@ -23,7 +23,6 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
@@ -33,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from integrations.registry import provider_names
-from tests.conftest import client_for
+from tests.conftest import client_for, token_for
 from tests.factories import InstrumentFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
@@ -82,7 +81,7 @@ def seeded_owner(owner_a, settings):
         "/api/intents/": [created("/api/intents", {"bot": bot, "legs": [
             {"venue": "sim", "symbol": "ES", "side": "buy", "quantity": "1"}]}, HTTP_IDEMPOTENCY_KEY="fuzz-1")],
     }
-    return {"Authorization": f"Token {Token.objects.get(user=owner_a).key}"}, ids
+    return {"Authorization": f"Token {token_for(owner_a)}"}, ids
 
 
 @pytest.fixture

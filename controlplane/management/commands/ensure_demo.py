@@ -42,6 +42,6 @@ class Command(BaseCommand):
             lines += [
                 f"Password:    not printed; it is in {password_file} unless changed since "
                 f"(change it in the console: /admin/password_change/)",
-                "API token:   not printed; the console lists and replaces tokens at /admin/authtoken/tokenproxy/",
+                "API token:   not printed; `manage.py bootstrap_tenant <slug> --user <name> --new-token` issues one; the console lists and revokes them at /admin/controlplane/apitoken/",
             ]
         self.stdout.write("\n".join(lines))
