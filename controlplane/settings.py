@@ -291,6 +291,16 @@ CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires jus
     },
 }
 
+# The transactional outbox (controlplane/outbox.py): the relay re-sends what the commit hook could not, with backoff.
+OUTBOX_RELAY_INTERVAL_SECONDS = env.int("OUTBOX_RELAY_INTERVAL_SECONDS", default=5)
+OUTBOX_MAX_BACKOFF_SECONDS = env.int("OUTBOX_MAX_BACKOFF_SECONDS", default=300)
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=200)
+CELERY_BEAT_SCHEDULE["controlplane-relay-outbox"] = {
+    "task": "controlplane.relay_outbox",
+    "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
+    "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 0.9},
+}
+
 # The tick (execution/tick.py): beat dispatches one batch per instrument and timeframe on the timeframe's grid.
 TICK_TIMEFRAMES = env.list("TICK_TIMEFRAMES", default=["1m", "5m", "15m", "1h", "1d"])
 TICK_DELAY_SECONDS = env.int("TICK_DELAY_SECONDS", default=5)
