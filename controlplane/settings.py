@@ -281,6 +281,7 @@ RUNNER_HEARTBEAT_STALE_SECONDS = env.int("RUNNER_HEARTBEAT_STALE_SECONDS", defau
 RUNNER_MAX_RESTARTS = env.int("RUNNER_MAX_RESTARTS", default=3)
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=600)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+QUEUED_WORK_STALE_SECONDS = env.int("QUEUED_WORK_STALE_SECONDS", default=900)
 BOT_LIVE_MIN_PAPER_TRADES = env.int("BOT_LIVE_MIN_PAPER_TRADES", default=20)
 BOT_LIVE_MIN_PAPER_DAYS = env.int("BOT_LIVE_MIN_PAPER_DAYS", default=10)
 CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires just under its interval

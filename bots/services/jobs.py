@@ -23,12 +23,14 @@ from controlplane.trace import current_trace_id
 
 logger = logging.getLogger(__name__)
 
+JOB_TASK = "bots.run_job"
+
 
 def _enqueue_job(job: Job, handler: jobs.JobHandler) -> None:
     task_id = str(uuid.uuid4())
     job.celery_task_id = task_id
     job.save(update_fields=["celery_task_id"])
-    outbox_publish(task="bots.run_job", kwargs={"job_id": job.id, "tenant_id": job.tenant_id}, queue=handler.queue,
+    outbox_publish(task=JOB_TASK, kwargs={"job_id": job.id, "tenant_id": job.tenant_id}, queue=handler.queue,
                    task_id=task_id, tenant_id=job.tenant_id, what=f"job {job.id}")
 
 

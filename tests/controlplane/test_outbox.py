@@ -168,3 +168,35 @@ def test_two_relays_at_once_send_each_message_exactly_once(django_db_setup, comm
     assert len(task_ids) == 30 and len(set(task_ids)) == 30
     for tenant, _ in tenants:
         assert all(m.sent_at is not None for m in _messages(tenant))
+
+
+def test_a_job_sent_but_never_started_past_the_bound_is_sent_again_then_failed_and_audited(
+        django_db_setup, committed_db, throwaway_redis, settings):
+    from bots.services import watchdog_sweep
+
+    tenant, user, bot = _operator_and_bot()
+    with tenancy.tenant_context(tenant.id):
+        job = services.job_create(kind=Job.Kind.RECONCILE, actor=user, bot_id=bot.id)
+    [message] = _messages(tenant)
+    assert message.sent_at is not None  # the broker took it; no worker consumes the queue
+    within = message.sent_at + timedelta(seconds=settings.QUEUED_WORK_STALE_SECONDS - 1)
+    assert watchdog_sweep(now=within)[tenant.id]["jobs_redispatched"] == 0
+
+    def sweep():
+        later = timezone.now() + timedelta(seconds=settings.QUEUED_WORK_STALE_SECONDS + 1)
+        return watchdog_sweep(now=later)[tenant.id]
+
+    for dispatches in range(2, job.max_attempts + 1):
+        assert (sweep()["jobs_redispatched"], len(_messages(tenant))) == (1, dispatches)
+        assert all(m.sent_at is not None for m in _messages(tenant))
+    assert sweep()["jobs_never_started"] == 1
+    assert sweep()["jobs_never_started"] == 0  # FAILED is terminal: swept once
+    with tenancy.tenant_context(tenant.id), transaction.atomic():
+        job.refresh_from_db()
+        actions = list(AuditEvent.objects.filter(resource_type="job", resource_id=str(job.id))
+                       .order_by("id").values_list("action", flat=True))
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "JOB_NEVER_STARTED"), job.error_message
+    assert actions == ["job.create"] + ["job.never_started.redispatched"] * (job.max_attempts - 1) + [
+        "job.never_started.failed"]
+    task_ids = _queued_task_ids(throwaway_redis)
+    assert len(task_ids) == job.max_attempts == len(set(task_ids))
