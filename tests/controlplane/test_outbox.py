@@ -200,3 +200,18 @@ def test_a_job_sent_but_never_started_past_the_bound_is_sent_again_then_failed_a
         "job.never_started.failed"]
     task_ids = _queued_task_ids(throwaway_redis)
     assert len(task_ids) == job.max_attempts == len(set(task_ids))
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_unsent_messages_of_the_tenant(client, tenant_a, owner_a, plain_static_storage):
+    with tenancy.tenant_context(tenant_a.id):
+        bot = services.bot_create(actor=owner_a, name="bot-1", strategy="ma_crossover", instruments=["ES"],
+                                  parameters={"fast": 5, "slow": 20}, venue="sim", data_source="imported")
+        job = services.job_create(kind=Job.Kind.RECONCILE, actor=owner_a, bot_id=bot.id)  # not committed: unsent
+    owner_a.is_staff = True
+    owner_a.save(update_fields=["is_staff"])
+    client.force_login(owner_a)
+    unsent = client.get("/admin/controlplane/outboxmessage/?sent=no")
+    assert unsent.status_code == 200 and f"job {job.id}".encode() in unsent.content
+    sent = client.get("/admin/controlplane/outboxmessage/?sent=yes")
+    assert sent.status_code == 200 and f"job {job.id}".encode() not in sent.content
