@@ -119,7 +119,8 @@ def relay_messages(*, ids: list[int] | None = None, now: datetime | None = None,
 
 
 def relay_outbox(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
-    """The relay over every tenant, one tenant context at a time (RLS shows each only its own rows)."""
+    """The relay over every tenant, one tenant context at a time (RLS shows each only its own rows). A send that
+    fails ends the run: the broker is down for the tenants after it too, and each would only wait for its timeout."""
     results = {}
     for tenant_id in Tenant.objects.order_by("id").values_list("id", flat=True):
         with tenancy.tenant_context(tenant_id):
@@ -130,4 +131,6 @@ def relay_outbox(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
                 continue
         if counts["sent"] or counts["failed"]:
             results[tenant_id] = counts
+        if counts["failed"]:
+            break
     return results
