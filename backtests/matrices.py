@@ -39,7 +39,7 @@ from backtests.services import (
     validated_config,
 )
 from bots.strategies import Bars, StrategyParameterError, get_strategy
-from controlplane.broker import publish_on_commit
+from controlplane.outbox import outbox_publish
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -159,16 +159,10 @@ def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: 
         audit_record(action="backtest_matrix.create", resource_type="backtest_matrix", resource_id=matrix.id,
                      actor=actor, after={"strategy": strategy, "mode": mode, "sets": len(sets),
                                          "chunks": len(bounds), "walk_forward_folds": walk_forward_folds})
-        matrix_id, tenant_id = matrix.id, matrix.tenant_id
-
-        def send():
-            from backtests.tasks import run_matrix_chunk
-
-            for lo, hi in bounds:
-                run_matrix_chunk.apply_async(kwargs={"matrix_id": matrix_id, "first": lo, "stop": hi,
-                                                     "tenant_id": tenant_id}, queue="backtests")
-
-        publish_on_commit(send, what=f"backtest matrix {matrix_id}")
+        for lo, hi in bounds:
+            outbox_publish(task="backtests.run_matrix_chunk", queue="backtests", tenant_id=matrix.tenant_id,
+                           kwargs={"matrix_id": matrix.id, "first": lo, "stop": hi, "tenant_id": matrix.tenant_id},
+                           what=f"backtest matrix {matrix.id} sets {lo}-{hi}")
     return matrix
 
 
@@ -295,7 +289,10 @@ def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
             score=summary["mean_out_of_sample_sharpe"] if folds else oos_metrics.get("sharpe")))
     with transaction.atomic():
         matrix = BacktestMatrix.objects.select_for_update().get(pk=matrix_id)
-        if matrix.status != RunStatus.RUNNING:
+        # Checked again under the matrix's lock: two runs of one chunk (an outbox message sent twice) may both have
+        # passed the check above; only the first to get here counts the chunk.
+        if matrix.status != RunStatus.RUNNING or MatrixResult.objects.filter(matrix_id=matrix_id,
+                                                                             index=first).exists():
             return 0
         created = MatrixResult.objects.bulk_create(rows, ignore_conflicts=True)
         matrix.sets_done = F("sets_done") + len(rows)

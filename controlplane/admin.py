@@ -15,7 +15,7 @@ from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from controlplane.links import trace_link
-from controlplane.models import ApiToken, AuditEvent, Membership, ProcessHeartbeat, Tenant
+from controlplane.models import ApiToken, AuditEvent, Membership, OutboxMessage, ProcessHeartbeat, Tenant
 from controlplane.selectors import console_allows, console_role, switchable_tenants_for
 
 admin.site.site_header = "Trading control plane"
@@ -272,6 +272,29 @@ class ApiTokenAdmin(ModelAdmin):
             audit_record(action="token.revoke", resource_type="api_token", resource_id=api_token.id,
                          actor=request.user, before={"user": api_token.user.get_username(), "name": api_token.name})
         queryset.delete()
+
+
+class OutboxSentFilter(admin.SimpleListFilter):
+    title = "sent"
+    parameter_name = "sent"
+
+    def lookups(self, request, model_admin):
+        return [("no", "unsent (the relay's)"), ("yes", "sent")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(sent_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ObservatoryAdmin):
+    list_display = ("id", "created_at", "what", "task", "queue", "sent_at", "attempts", "next_attempt_at",
+                    "trace_id_link")
+    list_filter = (OutboxSentFilter, "task")
+    search_fields = ("what", "trace_id", "last_error")
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
 
 
 # Users and groups in the console's theme (unfold's forms), with Django's own behaviour.

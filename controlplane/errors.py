@@ -139,6 +139,9 @@ class ErrorCode(enum.StrEnum):
     JOB_LEASE_EXPIRED = (
         "JOB_LEASE_EXPIRED", 409, "The job's worker stopped reporting before its lease expired.",
         "Retry the job (POST /api/jobs/{id}/retry) and check the workers of its queue.")
+    JOB_NEVER_STARTED = (
+        "JOB_NEVER_STARTED", 409, "The job was sent to its queue and no worker started it within the bound.",
+        "Check that a worker consumes the job's queue, then retry the job (POST /api/jobs/{id}/retry).")
     # Backtests (backtests app).
     BACKTEST_DATA_GAPS = (
         "BACKTEST_DATA_GAPS", 409, "The range has missing bars; the backtest was refused (details list the gaps).",

@@ -181,3 +181,32 @@ class ApiToken(AbstractAuthToken):
 
     def __str__(self) -> str:
         return f"token {self.id} of {self.user}"
+
+
+class OutboxMessage(TenantOwnedModel):
+    """A task to publish, written in the transaction of the row it dispatches (controlplane/outbox.py).
+
+    Unsent while ``sent_at`` is null: the commit hook sends it at once, the relay (``controlplane.relay_outbox``)
+    re-sends what that missed, with backoff, until the broker acknowledges. Tenant-owned under RLS like the rows
+    it names; the relay visits one tenant at a time as the watchdog does."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=100, blank=True)
+    options = models.JSONField(default=dict, blank=True)  # task_id and other apply_async options
+    what = models.CharField(max_length=200, blank=True)
+    trace_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["tenant", "id"], name="outbox_unsent",
+                                condition=models.Q(sent_at__isnull=True))]
+
+    def __str__(self) -> str:
+        return f"outbox {self.id}: {self.task} ({'sent' if self.sent_at else 'unsent'})"

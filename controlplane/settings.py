@@ -287,6 +287,7 @@ RUNNER_HEARTBEAT_STALE_SECONDS = env.int("RUNNER_HEARTBEAT_STALE_SECONDS", defau
 RUNNER_MAX_RESTARTS = env.int("RUNNER_MAX_RESTARTS", default=3)
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=600)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+QUEUED_WORK_STALE_SECONDS = env.int("QUEUED_WORK_STALE_SECONDS", default=900)
 BOT_LIVE_MIN_PAPER_TRADES = env.int("BOT_LIVE_MIN_PAPER_TRADES", default=20)
 BOT_LIVE_MIN_PAPER_DAYS = env.int("BOT_LIVE_MIN_PAPER_DAYS", default=10)
 CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires just under its interval
@@ -295,6 +296,16 @@ CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires jus
         "schedule": WATCHDOG_INTERVAL_SECONDS,
         "options": {"expires": WATCHDOG_INTERVAL_SECONDS * 0.9},
     },
+}
+
+# The transactional outbox (controlplane/outbox.py): the relay re-sends what the commit hook could not, with backoff.
+OUTBOX_RELAY_INTERVAL_SECONDS = env.int("OUTBOX_RELAY_INTERVAL_SECONDS", default=5)
+OUTBOX_MAX_BACKOFF_SECONDS = env.int("OUTBOX_MAX_BACKOFF_SECONDS", default=300)
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=200)
+CELERY_BEAT_SCHEDULE["controlplane-relay-outbox"] = {
+    "task": "controlplane.relay_outbox",
+    "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
+    "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 0.9},
 }
 
 # The tick (execution/tick.py): beat dispatches one batch per instrument and timeframe on the timeframe's grid.

@@ -266,12 +266,12 @@ def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source:
             intent.risk_checks = checks
             intent.save(update_fields=["risk_checks", "updated_at"])
         if source == TradeIntent.Source.API and settings.OMS_ENQUEUE_ON_SUBMIT:
-            publish_on_commit(lambda: _enqueue_oms(tenant_id), what=f"OMS run of tenant {tenant_id}", required=False)
+            publish_on_commit(lambda: _enqueue_oms(tenant_id), what=f"OMS run of tenant {tenant_id}")
     return IntentResult(intent, True)
 
 
 def _enqueue_oms(tenant_id: int) -> None:
-    """Not required (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run."""
+    """Best effort (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run."""
     from execution.tasks import oms_process
 
     oms_process.delay(tenant_id=tenant_id)

@@ -97,9 +97,14 @@ class ThrowawayRedis:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.tmp_path = tmp_path
+        self.restart()
+
+    def restart(self):
+        """Start it (again, after ``stop``) on the same port, empty."""
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--dir", str(self.tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self._answers, timeout=10, what="throwaway redis-server")
         self.frozen = False
 
@@ -119,6 +124,8 @@ class ThrowawayRedis:
         self.frozen = False
 
     def stop(self):
+        if self.process.poll() is not None:
+            return
         if self.frozen:
             self.thaw()
         self.process.terminate()

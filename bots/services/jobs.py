@@ -16,26 +16,22 @@ from bots import jobs
 from bots.models import Bot, Job
 from bots.services.common import _actor_label, _illegal
 from bots.services.reconcile import bot_reconcile
-from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.outbox import outbox_publish
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 
 logger = logging.getLogger(__name__)
+
+JOB_TASK = "bots.run_job"
 
 
 def _enqueue_job(job: Job, handler: jobs.JobHandler) -> None:
     task_id = str(uuid.uuid4())
     job.celery_task_id = task_id
     job.save(update_fields=["celery_task_id"])
-    job_id, tenant_id = job.id, job.tenant_id
-
-    def send():
-        from bots.tasks import run_job
-
-        run_job.apply_async(kwargs={"job_id": job_id, "tenant_id": tenant_id}, queue=handler.queue, task_id=task_id)
-
-    publish_on_commit(send, what=f"job {job_id}")
+    outbox_publish(task=JOB_TASK, kwargs={"job_id": job.id, "tenant_id": job.tenant_id}, queue=handler.queue,
+                   task_id=task_id, tenant_id=job.tenant_id, what=f"job {job.id}")
 
 
 def _handler_for(kind: str) -> jobs.JobHandler:

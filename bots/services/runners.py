@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,7 +12,7 @@ from bots import selectors
 from bots.gates import raise_if_integrations_blocked
 from bots.models import Bot, Runner
 from bots.services.common import _actor_label, _illegal, _locked_bot
-from controlplane.broker import publish_on_commit
+from controlplane.outbox import outbox_publish
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -60,9 +59,8 @@ def runner_start(
         if mode == Runner.Mode.REPLAY:
             # The execution layer runs replays; it sits above bots, so the task is named, not imported.
             tenant_id, runner_id = bot.tenant_id, runner.id
-            publish_on_commit(lambda: current_app.send_task(
-                "execution.replay_runner", kwargs={"tenant_id": tenant_id, "runner_id": runner_id},
-                queue="backtests"), what=f"replay of runner {runner_id}")
+            outbox_publish(task="execution.replay_runner", kwargs={"tenant_id": tenant_id, "runner_id": runner_id},
+                           queue="backtests", tenant_id=tenant_id, what=f"replay of runner {runner_id}")
     return runner
 
 

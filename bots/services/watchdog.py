@@ -12,11 +12,11 @@ from django.utils import timezone
 from bots import jobs
 from bots.models import Job, Runner, Stage
 from bots.services.bots import bot_demote
-from bots.services.jobs import _enqueue_job
+from bots.services.jobs import JOB_TASK, _enqueue_job
 from bots.services.runners import _locked_runner, runner_restart
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import Tenant
+from controlplane.models import OutboxMessage, Tenant
 from controlplane.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -85,11 +85,46 @@ def _job_lease_expired(*, job_id: int, now: datetime) -> str | None:
     return outcome
 
 
+def _job_never_started(*, job_id: int, now: datetime) -> str | None:
+    """A QUEUED job whose last dispatch the broker took over ``QUEUED_WORK_STALE_SECONDS`` ago and no worker has
+    started (the message was lost with the broker's data, or nothing consumes its queue): sent again through the
+    outbox while it has had fewer than ``max_attempts`` dispatches (a copy that does arrive is claimed once: the
+    claim is a conditional update), else FAILED with ``JOB_NEVER_STARTED``."""
+    cutoff = now - timedelta(seconds=settings.QUEUED_WORK_STALE_SECONDS)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.status != Job.Status.QUEUED:
+            return None
+        dispatches = OutboxMessage.objects.filter(task=JOB_TASK, kwargs__job_id=job.id)
+        last = dispatches.order_by("-id").first()
+        if last is None or last.sent_at is None or last.sent_at >= cutoff:
+            return None  # never dispatched this way, not sent yet (the relay's), or sent within the bound
+        sent = dispatches.count()
+        handler = jobs.job_handler(job.kind)
+        if handler is not None and sent < job.max_attempts:
+            _enqueue_job(job, handler)
+            outcome = "redispatched"
+        else:
+            job.status, job.finished_at = Job.Status.FAILED, now
+            job.error_code = str(ErrorCode.JOB_NEVER_STARTED)
+            job.error_message = (f"Sent to its queue {sent} time(s), last at {last.sent_at.isoformat()}; "
+                                 f"no worker started it within {settings.QUEUED_WORK_STALE_SECONDS}s.")
+            job.save(update_fields=["status", "finished_at", "error_code", "error_message"])
+            outcome = "failed"
+        audit_record(action=f"job.never_started.{outcome}", resource_type="job", resource_id=job.id,
+                     actor_name="watchdog", before={"status": Job.Status.QUEUED, "dispatches": sent},
+                     after={"status": job.status, "error_code": job.error_code})
+    return outcome
+
+
 def watchdog_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
     """Stale runners of the tenant in context are restarted up to RUNNER_MAX_RESTARTS, then FAILED (and their
-    LIVE bot demoted to PAPER); jobs past their lease are re-queued (idempotent kinds) or FAILED."""
+    LIVE bot demoted to PAPER); jobs past their lease are re-queued (idempotent kinds) or FAILED; jobs sent but
+    never started within QUEUED_WORK_STALE_SECONDS are sent again or FAILED."""
     now = now or timezone.now()
-    counts = {"stale": 0, "restarted": 0, "failed": 0, "jobs_requeued": 0, "jobs_failed": 0}
+    counts = {"stale": 0, "restarted": 0, "failed": 0, "jobs_requeued": 0, "jobs_failed": 0,
+              "jobs_redispatched": 0, "jobs_never_started": 0}
+    queued_cutoff = now - timedelta(seconds=settings.QUEUED_WORK_STALE_SECONDS)
     cutoff = now - timedelta(seconds=settings.RUNNER_HEARTBEAT_STALE_SECONDS)
     with transaction.atomic():
         candidate_ids = list(Runner.objects.filter(status=Runner.Status.RUNNING, last_heartbeat_at__lt=cutoff)
@@ -97,6 +132,8 @@ def watchdog_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
         stale_ids = list(Runner.objects.filter(status=Runner.Status.STALE).values_list("id", flat=True))
         job_ids = list(Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now)
                        .values_list("id", flat=True))
+        queued_ids = list(Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=queued_cutoff)
+                          .values_list("id", flat=True))
     for runner_id in candidate_ids:
         if _runner_mark_stale(runner_id=runner_id, cutoff=cutoff) is not None:
             counts["stale"] += 1
@@ -110,6 +147,10 @@ def watchdog_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
         outcome = _job_lease_expired(job_id=job_id, now=now)
         if outcome:
             counts[f"jobs_{outcome}"] += 1
+    for job_id in queued_ids:
+        outcome = _job_never_started(job_id=job_id, now=now)
+        if outcome:
+            counts["jobs_redispatched" if outcome == "redispatched" else "jobs_never_started"] += 1
     return counts
 
 
