@@ -22,23 +22,18 @@ from controlplane import redis_clients
 logger = logging.getLogger(__name__)
 
 
-def _is_redis(url: str) -> bool:
-    return url.startswith(("redis://", "rediss://", "unix://"))
-
-
 def publish_on_commit(send: Callable[[], object], *, what: str) -> None:
     """Run ``send`` (one or more ``apply_async``) after the current transaction commits, best effort."""
     url = settings.CELERY_BROKER_URL
 
     def guarded() -> None:
-        if _is_redis(url) and redis_clients.known_down(url):
+        if redis_clients.known_down(url):
             logger.warning("broker unreachable moments ago: not published", extra={"what": what})
             return
         try:
             send()
         except (OperationalError, redis.RedisError, OSError) as exc:
-            if _is_redis(url):
-                redis_clients.remember_failure(url, exc)
+            redis_clients.remember_failure(url, exc)
             logger.exception("could not publish after commit: the work waits for its sweep", extra={"what": what})
         except Exception:
             logger.exception("could not publish after commit: the work waits for its sweep", extra={"what": what})

@@ -31,10 +31,6 @@ from controlplane.trace import current_trace_id
 logger = logging.getLogger(__name__)
 
 
-def _is_redis(url: str) -> bool:
-    return url.startswith(("redis://", "rediss://", "unix://"))
-
-
 def outbox_publish(*, task: str, kwargs: dict, queue: str = "", what: str = "", task_id: str | None = None,
                    tenant_id: int | None = None) -> OutboxMessage:
     """Record ``task`` for sending in the current transaction; try to send it once that transaction commits."""
@@ -46,7 +42,7 @@ def outbox_publish(*, task: str, kwargs: dict, queue: str = "", what: str = "", 
 
     def send_now() -> None:
         url = settings.CELERY_BROKER_URL
-        if _is_redis(url) and redis_clients.known_down(url):
+        if redis_clients.known_down(url):
             logger.warning("broker unreachable moments ago: left to the outbox relay", extra={"what": what})
             return
         try:
@@ -101,8 +97,7 @@ def relay_messages(*, ids: list[int] | None = None, now: datetime | None = None,
                 try:
                     _send(message, connection)
                 except Exception as exc:
-                    if _is_redis(url):
-                        redis_clients.remember_failure(url, exc)
+                    redis_clients.remember_failure(url, exc)
                     message.attempts += 1
                     message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
                     message.next_attempt_at = timezone.now() + _backoff(message.attempts)

@@ -120,11 +120,18 @@ class RedisCache(DjangoRedisCache):
         self._class = RedisCacheClient
 
 
+def _is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://", "unix://"))
+
+
 def known_down(url: str) -> bool:
-    """True while the server at ``url`` is remembered as unreachable (no command is sent to find out)."""
-    return _known_down(_server_of(redis.ConnectionPool.from_url(url)))
+    """True while the server at ``url`` is remembered as unreachable (no command is sent to find out); always False
+    for a broker that is not Redis, whose failures this module does not see."""
+    return _is_redis(url) and _known_down(_server_of(redis.ConnectionPool.from_url(url)))
 
 
 def remember_failure(url: str, exc: Exception) -> None:
-    """A client outside this module (Celery's kombu) could not reach ``url``."""
-    _failed(_server_of(redis.ConnectionPool.from_url(url)), exc)
+    """A client outside this module (Celery's kombu) could not reach ``url``; nothing to remember if it is not
+    Redis."""
+    if _is_redis(url):
+        _failed(_server_of(redis.ConnectionPool.from_url(url)), exc)

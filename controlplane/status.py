@@ -7,6 +7,7 @@ Each probe has a timeout, so the answer comes back within a bounded time with Re
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -138,8 +139,6 @@ def cached_system_status() -> dict:
     Pages and answers that only need to know whether to warn read this, so a page never pays for the probes on
     every render. If computing it fails, the answer is ``UNKNOWN`` with the failure's trace id: never OK.
     """
-    import time
-
     tenant_id = tenancy.require_tenant_id()
     now = time.monotonic()
     hit = _cache.get(tenant_id)

@@ -11,18 +11,33 @@ from django.urls import path, reverse
 from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
 from controlplane.errors import ControlPlaneError
 from controlplane.models import Membership
+from controlplane.selectors import console_allows
 from integrations import checklist, services
 from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
 from integrations.registry import all_providers, get_provider
 
 
-def is_tenant_owner(request) -> bool:
-    tenant = getattr(request, "tenant", None)
-    if tenant is None:
+def apply_key_form(request, provider: str) -> bool:
+    """An owner's key form, on Keys Needed and on a Connections card: ``clear=<NAME>`` clears that key, otherwise
+    the non-empty fields are set (an empty one keeps its value), all of them or none. The outcome is a message that
+    names the refused fields; True when something changed."""
+    spec = get_provider(provider)
+    label = spec.label if spec else provider
+    try:
+        if request.POST.get("clear"):
+            services.credential_clear(provider=provider, name=request.POST["clear"], actor=request.user)
+            messages.success(request, f"Cleared {request.POST['clear']} of {label}.")
+        else:
+            values = {f.name: request.POST.get(f.name, "") for f in (spec.fields if spec else ())}
+            values = {name: value for name, value in values.items() if value.strip()}
+            services.credentials_set(provider=provider, values=values, actor=request.user)
+            messages.success(request, f"Saved {', '.join(values)} for {label}. Verify it to connect.")
+    except ControlPlaneError as exc:
+        fields = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in (exc.details or {}).items()
+                           if isinstance(errors, list))
+        messages.error(request, f"{label}: nothing was saved. {exc.message} {fields}".strip())
         return False
-    if request.user.is_superuser:
-        return True
-    return Membership.objects.filter(user=request.user, role=Membership.Role.OWNER).exists()
+    return True
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -59,7 +74,7 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
         ] + super().get_urls()
 
     def keys_needed_view(self, request):
-        owner = is_tenant_owner(request)
+        owner = console_allows(request, Membership.Role.OWNER)
         if request.method == "POST":
             if not owner:
                 raise PermissionDenied("Only an owner of the tenant may set or clear keys.")
@@ -82,23 +97,17 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
 
     def _apply(self, request) -> None:
         provider = request.POST.get("provider", "")
-        spec = get_provider(provider)
+        if "verify" not in request.POST:
+            apply_key_form(request, provider)
+            return
         try:
-            if "clear" in request.POST:
-                services.credential_clear(provider=provider, name=request.POST["clear"], actor=request.user)
-                messages.success(request, f"Cleared {request.POST['clear']}.")
-            elif "verify" in request.POST:
-                result = services.verify_provider(provider=provider, actor=request.user)
-                level = messages.SUCCESS if result.status == "ok" else messages.ERROR
-                messages.add_message(request, level, f"Verify {provider}: {result.status} {result.error_code} "
-                                                     f"{result.message} (trace {result.trace_id})")
-            else:
-                values = {f.name: request.POST.get(f.name, "") for f in (spec.fields if spec else ())}
-                values = {k: v for k, v in values.items() if v.strip()}
-                services.credentials_set(provider=provider, values=values, actor=request.user)
-                messages.success(request, f"Saved {', '.join(values)} for {provider}.")
+            result = services.verify_provider(provider=provider, actor=request.user)
         except ControlPlaneError as exc:
             messages.error(request, f"{exc.message} {exc.details or ''}")
+            return
+        level = messages.SUCCESS if result.status == "ok" else messages.ERROR
+        messages.add_message(request, level, f"Verify {provider}: {result.status} {result.error_code} "
+                                             f"{result.message} (trace {result.trace_id})")
 
 
 @admin.register(IntegrationVerification)

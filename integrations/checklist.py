@@ -154,9 +154,10 @@ def _fix_for(spec: Provider, missing: list[str], code: ErrorCode | None, *, live
     return code.suggested_fix
 
 
-def provider_status_rows() -> list[dict]:
+def provider_status_rows(*, with_fields: bool = False) -> list[dict]:
     """One row per provider; nothing defaults to a success value (never verified means not connected, an
-    unreadable breaker is ``unknown``)."""
+    unreadable breaker is ``unknown``). ``with_fields`` adds each credential field's state (set or missing, hint,
+    by whom), read once with the rest, for the console's cards; never a value."""
     tenant_id = tenancy.require_tenant_id()
     specs = all_providers()
     verifications = latest_verifications()
@@ -208,4 +209,6 @@ def provider_status_rows() -> list[dict]:
             "unlocks": spec.unlocks,
             "live_check_failed": redis_unreadable,
         })
+        if with_fields:
+            rows[-1]["fields"] = [state.as_dict() | {"secret": state.secret} for state in states]
     return rows

@@ -3,7 +3,7 @@ provider's status row (configured, connected, last verify, proof of use, breaker
 
 from __future__ import annotations
 
-from integrations import checklist, credentials
+from integrations import checklist
 from integrations.registry import Category, get_provider, providers_in
 
 CATEGORY_TITLES = {
@@ -37,12 +37,11 @@ def card_for(row: dict, needed: dict[str, str]) -> dict:
         "verify_operation": spec.verify_operation,
         "tenant_configurable": spec.tenant_configurable,
         "needed_for": needed.get(spec.provider),
-        "fields": [state.as_dict() | {"secret": state.secret} for state in credentials.field_states(spec)],
     }
 
 
 def connection_cards() -> list[dict]:
-    rows = {row["provider"]: row for row in checklist.provider_status_rows()}
+    rows = {row["provider"]: row for row in checklist.provider_status_rows(with_fields=True)}
     needed = _needed_now()
     return [
         {"category": category, "title": CATEGORY_TITLES[category],
@@ -52,5 +51,5 @@ def connection_cards() -> list[dict]:
 
 
 def connection_card(provider: str) -> dict:
-    row = next(r for r in checklist.provider_status_rows() if r["provider"] == provider)
+    row = next(r for r in checklist.provider_status_rows(with_fields=True) if r["provider"] == provider)
     return card_for(row, _needed_now())

@@ -10,11 +10,11 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from controlplane.errors import ControlPlaneError
 from controlplane.models import Membership
 from controlplane.status import forget_cached_status
 from controlplane.trace import is_well_formed
 from integrations import services as integration_services
+from integrations.admin import apply_key_form
 from integrations.models import IntegrationUsageEvent
 from integrations.registry import get_provider
 from observatory import connections as connection_data
@@ -72,22 +72,10 @@ def connection_keys(request, provider: str):
     """Owners set (masked fields; an empty field keeps its value) or clear a provider's keys."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    spec = _provider_or_404(provider)
+    _provider_or_404(provider)
     require_console_role(request, Membership.Role.OWNER)
-    try:
-        if request.POST.get("clear"):
-            integration_services.credential_clear(provider=provider, name=request.POST["clear"], actor=request.user)
-            messages.success(request, f"Cleared {request.POST['clear']} of {spec.label}.")
-        else:
-            values = {f.name: request.POST.get(f.name, "") for f in spec.fields}
-            values = {name: value for name, value in values.items() if value.strip()}
-            integration_services.credentials_set(provider=provider, values=values, actor=request.user)
-            messages.success(request, f"Saved {', '.join(values)} for {spec.label}. Verify it to connect.")
-    except ControlPlaneError as exc:
-        fields = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in (exc.details or {}).items()
-                           if isinstance(errors, list))
-        messages.error(request, f"{spec.label}: nothing was saved. {exc.message} {fields}".strip())
-    forget_cached_status()
+    if apply_key_form(request, provider):
+        forget_cached_status()
     return redirect(f"{reverse('observatory:connections')}#provider-{provider}")
 
 
