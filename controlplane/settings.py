@@ -452,6 +452,13 @@ AUTONOMY_SCORE_INTERVAL_SECONDS = env.int("AUTONOMY_SCORE_INTERVAL_SECONDS", def
 # Decay: beat re-backtests PAPER and LIVE bots over the last BACKTEST_DECAY_LOOKBACK_DAYS.
 BACKTEST_DECAY_INTERVAL_SECONDS = env.int("BACKTEST_DECAY_INTERVAL_SECONDS", default=86400)
 BACKTEST_DECAY_LOOKBACK_DAYS = env.int("BACKTEST_DECAY_LOOKBACK_DAYS", default=30)
+# Matrix chunks sent but never started, or lost mid-run, are sent again (or fail their matrix) on the watchdog's
+# interval; on the default queue so that a backtests queue full of long chunks does not delay it.
+CELERY_BEAT_SCHEDULE["backtests-sweep-matrix-chunks"] = {
+    "task": "backtests.sweep_matrix_chunks",
+    "schedule": WATCHDOG_INTERVAL_SECONDS,
+    "options": {"queue": "default", "expires": WATCHDOG_INTERVAL_SECONDS * 0.9},
+}
 CELERY_BEAT_SCHEDULE["backtests-autonomy-scores"] = {
     "task": "backtests.autonomy_scores_all_tenants",
     "schedule": AUTONOMY_SCORE_INTERVAL_SECONDS,
