@@ -107,7 +107,8 @@ def verify_provider(*, provider: str, actor=None, actor_name: str | None = None,
                 f"Missing {', '.join(missing)}.", None)
         else:
             client = client_for(provider, bot_id=bot_id)
-            fingerprint = permissions.fingerprint(provider, client.credentials)
+            if permissions.applies_to(spec):
+                fingerprint = permissions.fingerprint(provider, client.credentials)
             try:
                 summary = client.verify()
                 status, code, message = IntegrationVerification.Status.OK, None, ""

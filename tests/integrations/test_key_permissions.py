@@ -11,13 +11,13 @@ import ccxt
 import pytest
 from werkzeug import Response
 
-from bots.gates import integration_blockers
+from bots.gates import integration_blockers, promotion_gates
 from bots.models import Stage
 from controlplane import tenancy
 from controlplane.models import AuditEvent
 from integrations import gates, services
 from integrations.models import IntegrationVerification, KeyPermissionConfirmation
-from tests.integrations.live_fakes import CREDS as TRADOVATE, live_tradovate_bot, serve_session
+from tests.integrations.live_fakes import CREDS as TRADOVATE, confirm_trade_only, live_tradovate_bot, serve_session
 
 KEYS = {"kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
         "coinbase": {"COINBASE_API_KEY": "cb-abcdefghijkl", "COINBASE_API_SECRET": "cb-secret-abcdefghijkl"},
@@ -325,10 +325,15 @@ def test_a_live_tradovate_bot_cannot_start_until_an_owner_confirms_its_key(
     assert (response.status_code, response.json()["error_code"]) == (409, "INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED")
     assert "POST /api/integrations/confirm-permissions" in response.json()["suggested_fix"]
     with tenancy.tenant_context(tenant_a.id):
+        [venue_gate] = [g for g in promotion_gates(bot, Stage.LIVE, actor=owner_a) if g.gate == "venue_verified"]
+    assert not venue_gate.passed and "no owner has confirmed" in venue_gate.message
+    with tenancy.tenant_context(tenant_a.id):
         assert integration_blockers(bot, stage=Stage.PAPER) == []  # paper trades on sim: no venue key asked
-    assert _confirm(api_owner_a, "tradovate").status_code == 201
+    assert confirm_trade_only(tenant=tenant_a, owner=owner_a).provider == "tradovate"
     with tenancy.tenant_context(tenant_a.id):
         assert integration_blockers(bot, stage=Stage.LIVE) == []
+        [venue_gate] = [g for g in promotion_gates(bot, Stage.LIVE, actor=owner_a) if g.gate == "venue_verified"]
+    assert venue_gate.passed
 
 
 @pytest.mark.django_db
@@ -342,3 +347,34 @@ def test_a_venue_verified_before_permissions_were_read_blocks_live(tenant_a, own
     assert _live_blockers(tenant_a, "ironbeam") == [("ironbeam", "INTEGRATION_UNVERIFIED")]
     with tenancy.tenant_context(tenant_a.id):
         assert not KeyPermissionConfirmation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_console_shows_an_unknown_key_and_only_an_owner_confirms_it_in_admin(
+        api_owner_a, owner_a, operator_a, tenant_a, point_at):
+    from tests.observatory.test_pages import console
+
+    _ironbeam(point_at("ironbeam"))
+    _set(api_owner_a, "ironbeam", KEYS["ironbeam"])
+    _verify(api_owner_a, "ironbeam")
+    with tenancy.tenant_context(tenant_a.id):
+        verification_id = IntegrationVerification.objects.get(provider="ironbeam").id
+    card = console(owner_a).get("/admin/observatory/connections/").content.decode()
+    assert "LIVE waits for an owner to confirm the key is trade-only" in card
+
+    operator = console(operator_a)
+    assert 'value="confirm_key_permissions"' not in operator.get(
+        "/admin/integrations/integrationverification/").content.decode()
+    operator.post("/admin/integrations/integrationverification/",
+                  {"action": "confirm_key_permissions", "_selected_action": [verification_id], "index": 0})
+    assert _live_blockers(tenant_a, "ironbeam") == [("ironbeam", "INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED")]
+
+    owner = console(owner_a)
+    listing = owner.get("/admin/integrations/integrationverification/").content.decode()
+    assert 'value="confirm_key_permissions"' in listing and "unknown" in listing
+    owner.post("/admin/integrations/integrationverification/",
+               {"action": "confirm_key_permissions", "_selected_action": [verification_id], "index": 0})
+    assert _live_blockers(tenant_a, "ironbeam") == []
+    assert "confirmed trade-only by an owner" in owner.get("/admin/observatory/connections/").content.decode()
+    with tenancy.tenant_context(tenant_a.id):
+        assert KeyPermissionConfirmation.objects.get().confirmed_by_id == owner_a.id
