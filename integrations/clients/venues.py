@@ -208,7 +208,9 @@ class KrakenClient(CcxtVenueClient):
             self.malformed("Balance without a result")
         try:
             methods = exchange.privatePostWithdrawMethods()
-        except ccxt.PermissionDenied:
+        except ccxt.PermissionDenied as exc:
+            if "EGeneral:Permission denied" not in str(exc):
+                raise  # only Kraken's own refusal of the permission proves the key lacks it
             can_withdraw, answer = False, "EGeneral:Permission denied"
         else:
             if not isinstance(methods, dict) or "result" not in methods:
