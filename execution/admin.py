@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import display
 
 from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, alarm_text, good_flag
 from controlplane.errors import ControlPlaneError
@@ -25,6 +26,7 @@ from execution.models import (
     TradingControl,
     VenueInventory,
 )
+from execution.positions import latest_mark
 from execution.services import instrument_save, risk_incident_resolve
 
 
@@ -171,16 +173,30 @@ class FillAdmin(_TenantObservatory):
 
 @admin.register(StrategyPosition)
 class StrategyPositionAdmin(_TenantObservatory):
-    list_display = ("bot_link", "instrument", "quantity", "average_price", "realized_pnl", "fees", "updated_at")
-    list_filter = ("instrument",)
+    """One row per bot, instrument and book: paper (sim venue) and live (the bot's venue) never add up."""
+
+    list_display = ("bot_link", "instrument", "book", "quantity", "average_price", "mark", "realized_pnl", "fees",
+                    "updated_at")
+    list_filter = ("book", "instrument")
     list_select_related = ("bot", "instrument")
     search_fields = ("bot__name", "instrument__symbol")
+
+    @display(description="mark", label={"stale": "warning", "unknown": "warning"})
+    def mark(self, obj):
+        """The latest complete bar's close, its bar time, and STALE past its timeframe's freshness limit."""
+        if obj.quantity == 0:
+            return "-"
+        mark = latest_mark(obj.instrument)
+        if mark is None:
+            return ("unknown", "no bar: unmarked")
+        text = f"{mark.price} ({mark.timeframe} bar {mark.bar_ts:%Y-%m-%d %H:%M} UTC)"
+        return ("stale", f"STALE {text}") if mark.stale else text
 
 
 @admin.register(VenueInventory)
 class VenueInventoryAdmin(ObservatoryAdmin):
-    list_display = ("venue", "asset", "quantity", "updated_at")
-    list_filter = ("venue",)
+    list_display = ("venue", "book", "asset", "quantity", "updated_at")
+    list_filter = ("book", "venue")
     search_fields = ("asset",)
 
 
@@ -242,9 +258,11 @@ class RiskIncidentAdmin(_TenantObservatory):
 
 @admin.register(EquityWatermark)
 class EquityWatermarkAdmin(_TenantObservatory):
-    """What the drawdown circuit breaker last measured for each bot with a ``max_drawdown``."""
+    """What the drawdown circuit breaker last measured for each bot with a ``max_drawdown``, per book (a stale mark
+    is never measured: the row keeps its last fresh measure and its ``marked_at``)."""
 
-    list_display = ("bot_link", "equity", "peak_equity", "drawdown", "peak_at", "marked_at", "tripped_at")
+    list_display = ("bot_link", "book", "equity", "peak_equity", "drawdown", "peak_at", "marked_at", "tripped_at")
+    list_filter = ("book",)
     list_select_related = ("bot",)
     search_fields = ("bot__name",)
 
