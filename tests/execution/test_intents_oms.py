@@ -227,3 +227,20 @@ def test_unrealized_pnl_is_null_without_a_bar(tenant_a, trading_bot, es):
     with tenancy.tenant_context(tenant_a.id):
         pnl = bot_pnl(bot=bot, book="paper", as_of=T0)  # before any bar closed
         assert pnl["unrealized_pnl"] is None and pnl["positions"][0]["unrealized_pnl"] is None
+
+
+def test_the_pnl_api_reports_a_stale_mark_with_its_bar_and_says_so(tenant_a, es_bars, trading_bot, api_owner_a):
+    """Issue 13: PnL marked open positions at the latest bar however old, and said nothing."""
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        _submit(bot, legs=[buy("1")])
+        oms.process_pending_intents()
+        match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=T0 + timedelta(minutes=1))
+    body = api_owner_a.get(f"/api/bots/{bot.id}/pnl").json()  # now: the bars of T0 are days old
+    assert body["book"] == "paper" and body["stale"] is True and body["stale_marks"] == ["ES"]
+    (row,) = body["positions"]
+    assert row["mark_stale"] is True and row["mark"] == "109.500000000" and row["mark_timeframe"] == "1m"
+    assert row["mark_bar_ts"] == (T0 + timedelta(minutes=9)).isoformat()
+    with tenancy.tenant_context(tenant_a.id):
+        fresh = bot_pnl(bot=bot, book="paper", as_of=T0 + timedelta(minutes=10))
+    assert fresh["stale"] is False and fresh["positions"][0]["mark_stale"] is False
