@@ -43,7 +43,7 @@ def _new_average(before_quantity: Decimal, before_average: Decimal, after_quanti
     mark = latest_mark(instrument)
     if mark is None:
         return None, "no_bar"
-    return mark.price, f"mark {mark.timeframe} bar {mark.bar_ts.isoformat()}"
+    return mark.price, f"{'stale ' if mark.stale else ''}mark {mark.timeframe} bar {mark.bar_ts.isoformat()}"
 
 
 def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, actor_name: str) -> dict:
