@@ -29,7 +29,8 @@ class Migration(migrations.Migration):
             field=models.CharField(choices=[("paper", "Paper (sim venue)"),
                                             ("live", "Live (the bot's venue and account)")],
                                    default='paper', max_length=8,
-                                   help_text='The book compared with the venue: paper for a sim venue, live otherwise.'),
+                                   help_text='The book compared with the venue: paper for a sim venue, live '
+                                             'otherwise.'),
             preserve_default=False,
         ),
         migrations.RunPython(book_from_venue, migrations.RunPython.noop),

@@ -1,7 +1,8 @@
 """Reconcile source for live venues: our books against the venue account's positions.
 
 A live account is shared by every bot of the tenant on that venue, so the internal side is the sum of those
-bots' live-book positions (paper positions are never a fact about the venue, whatever the bot's stage); a venue that cannot answer raises (the reconcile fails closed, it never reports flat).
+bots' live-book positions (paper positions are never a fact about the venue, whatever the bot's stage); a venue
+that cannot answer raises (the reconcile fails closed, it never reports flat).
 Symbols are compared as they are: the OMS sends the venue's contract symbol (see README, live venues).
 """
 
