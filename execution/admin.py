@@ -10,6 +10,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
 from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, alarm_text, good_flag
+from controlplane.books import Book, book_for_venue, venue_in_book
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
 from execution.models import (
@@ -135,13 +136,31 @@ class TradeIntentAdmin(_TenantObservatory):
     paginator = BoundedCountPaginator
 
 
+class BookFilter(admin.SimpleListFilter):
+    """Orders and fills store their venue, not their book: the book follows from it (controlplane.books)."""
+
+    title = "book"
+    parameter_name = "book"
+
+    def lookups(self, request, model_admin):
+        return Book.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(venue_in_book(self.value())) if self.value() in Book.values else queryset
+
+
+@admin.display(description="book")
+def venue_book(obj):
+    return book_for_venue(obj.venue).label
+
+
 @admin.register(Order)
 class OrderAdmin(_TenantObservatory):
     """Orders are written by the OMS only (a database trigger refuses anything else): nothing here edits them."""
 
-    list_display = ("id", "client_order_id", "bot_link", "intent_link", "venue", "instrument", "side", "quantity",
-                    "order_type", "status", "filled_quantity", "average_price", "error_code", "created_at")
-    list_filter = ("status", "venue", "purpose", "order_type", "side", "bot_stage")
+    list_display = ("id", "client_order_id", "bot_link", "intent_link", "venue", venue_book, "instrument", "side",
+                    "quantity", "order_type", "status", "filled_quantity", "average_price", "error_code", "created_at")
+    list_filter = ("status", BookFilter, "venue", "purpose", "order_type", "side", "bot_stage")
     list_select_related = ("bot", "instrument")
     search_fields = ("client_order_id", "venue_order_id", "trace_id", "bot__name", "instrument__symbol")
     date_hierarchy = "created_at"
@@ -157,9 +176,9 @@ class OrderAdmin(_TenantObservatory):
 class FillAdmin(_TenantObservatory):
     """Fills are written by the OMS only (a database trigger refuses anything else): nothing here edits them."""
 
-    list_display = ("id", "ts", "bot_link", "order_link", "venue", "instrument", "side", "quantity", "price", "fee",
-                    "slippage", "realized_pnl", "bot_stage")
-    list_filter = ("venue", "side", "bot_stage")
+    list_display = ("id", "ts", "bot_link", "order_link", "venue", venue_book, "instrument", "side", "quantity",
+                    "price", "fee", "slippage", "realized_pnl", "bot_stage")
+    list_filter = (BookFilter, "venue", "side", "bot_stage")
     list_select_related = ("bot", "instrument")
     search_fields = ("venue_fill_id", "trace_id", "bot__name", "instrument__symbol", "order__client_order_id")
     date_hierarchy = "ts"
