@@ -290,6 +290,9 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 QUEUED_WORK_STALE_SECONDS = env.int("QUEUED_WORK_STALE_SECONDS", default=900)
 BOT_LIVE_MIN_PAPER_TRADES = env.int("BOT_LIVE_MIN_PAPER_TRADES", default=20)
 BOT_LIVE_MIN_PAPER_DAYS = env.int("BOT_LIVE_MIN_PAPER_DAYS", default=10)
+# The LIVE gate (bots.gates._live_reconcile_gate) wants the venue's own answer: the bot's latest reconcile, of its
+# live book, MATCHED and at most this old when the promotion is requested (an account changes at any moment).
+BOT_LIVE_RECONCILE_MAX_AGE_SECONDS = env.int("BOT_LIVE_RECONCILE_MAX_AGE_SECONDS", default=900)
 CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires just under its interval
     "bots-watchdog": {
         "task": "bots.watchdog",
