@@ -20,6 +20,7 @@ from backtests.models import (
     MatrixChunk,
     MatrixResult,
 )
+from backtests.selectors import RANKING
 from controlplane.admin import ObservatoryAdmin
 
 
@@ -138,15 +139,16 @@ class BacktestMatrixAdmin(ObservatoryAdmin):
 
 @admin.register(MatrixResult)
 class MatrixResultAdmin(ObservatoryAdmin):
-    """One matrix's results, best out-of-sample score first (the API's ranking)."""
+    """One matrix's results in the API's ranking (backtests.selectors.RANKING): enough trades first, then score."""
 
-    list_display = ("index", "matrix_link", "parameters", "classification", "score", "in_sample_sharpe",
-                    "out_of_sample_sharpe", "in_sample_trades", "out_of_sample_trades")
+    list_display = ("index", "matrix_link", "parameters", "classification", "score", "enough_trades",
+                    "scored_trades", "in_sample_sharpe", "out_of_sample_sharpe", "in_sample_trades",
+                    "out_of_sample_trades")
     list_filter = (ClassificationFilter, "matrix__strategy")
     search_fields = ("parameters_hash", "=matrix__id")
     list_select_related = ("matrix",)
     raw_id_fields = ("matrix",)
-    ordering = ("matrix", "-score", "index")
+    ordering = ("matrix", *RANKING)
 
     @admin.display(description="matrix", ordering="matrix")
     def matrix_link(self, result: MatrixResult) -> str:

@@ -19,6 +19,7 @@ from backtests.models import (
     LabExperiment,
     MatrixResult,
 )
+from backtests.selectors import ranked_results
 from bots.models import Bot
 from controlplane.errors import ControlPlaneError, ErrorCode
 
@@ -141,7 +142,8 @@ class MatrixCreateSerializer(serializers.Serializer):
 class MatrixResultSerializer(serializers.ModelSerializer):
     class Meta:
         model = MatrixResult
-        fields = ["index", "parameters", "parameters_hash", "classification", "score", "in_sample",
+        fields = ["index", "parameters", "parameters_hash", "classification", "score", "scored_trades",
+                  "enough_trades", "in_sample",
                   "out_of_sample", "walk_forward", "folds", "classification_reasons"]
 
 
@@ -163,8 +165,7 @@ class MatrixSerializer(serializers.ModelSerializer):
 
 
 def _ranked(matrix) -> list:
-    results = sorted(matrix.results.all(), key=lambda r: (r.score is None, -(r.score or 0.0), r.index))
-    return [{"rank": n + 1, **MatrixResultSerializer(r).data} for n, r in enumerate(results)]
+    return [{"rank": n + 1, **MatrixResultSerializer(r).data} for n, r in enumerate(ranked_results(matrix))]
 
 
 class RankedMatrixResultSerializer(MatrixResultSerializer):
@@ -175,7 +176,8 @@ class RankedMatrixResultSerializer(MatrixResultSerializer):
 
 
 class MatrixDetailSerializer(MatrixSerializer):
-    results = RankedMatrixResultSerializer(many=True, help_text="Ranked by out-of-sample Sharpe, best first.")
+    results = RankedMatrixResultSerializer(many=True, help_text="Results with enough out-of-sample trades (the "
+                                           "classification's min_trades) first, then by score, best first.")
 
     class Meta(MatrixSerializer.Meta):
         fields = [*MatrixSerializer.Meta.fields, "results"]

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from backtests.classification import classify
+from backtests.classification import classify, enough_trades
 from backtests.data import find_gaps, load_bars
 from backtests.metrics import TradeResult, compute_metrics
 from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, MatrixChunk, MatrixResult, RunStatus
@@ -209,7 +209,7 @@ Legs = list[tuple[Instrument, Bars]]
 
 
 def evaluate(*, strategy: str, params: dict, legs: Legs, model: FillModel, capital: float,
-             days_per_year: int) -> dict:
+             days_per_year: int, range_days: float | None = None) -> dict:
     """Metrics of one parameter set on one stretch of bars per instrument (no traces, no equity curve: a matrix
     keeps numbers). Several instruments share the capital, as in a backtest run."""
     if any(len(bars) < 2 for _, bars in legs):
@@ -224,7 +224,11 @@ def evaluate(*, strategy: str, params: dict, legs: Legs, model: FillModel, capit
     else:
         stamps, equity, exposed = combined_equity(runs, capital)
     return compute_metrics(timestamps=stamps, equity=equity, trades=trades, exposure_flags=exposed,
-                           days_per_year=days_per_year)
+                           days_per_year=days_per_year, range_days=range_days)
+
+
+def _days(lo: datetime, hi: datetime) -> float:
+    return (hi - lo).total_seconds() / 86400
 
 
 def _mean(values: list) -> float | None:
@@ -236,7 +240,10 @@ def walk_forward_summary(folds: list[dict]) -> dict:
     is_sharpe = _mean([f["in_sample"].get("sharpe") for f in folds])
     oos_sharpe = _mean([f["out_of_sample"].get("sharpe") for f in folds])
     ratio = oos_sharpe / is_sharpe if is_sharpe is not None and oos_sharpe is not None and is_sharpe > 0 else None
-    return {"folds": len(folds), "mean_in_sample_sharpe": is_sharpe, "mean_out_of_sample_sharpe": oos_sharpe,
+    why = next((f"Fold {f['fold']} {side.replace('_', ' ')}: {f[side]['unavailable']['sharpe']}"
+                for f in folds for side in ("in_sample", "out_of_sample")
+                if (f[side].get("unavailable") or {}).get("sharpe")), None)
+    return {"folds": len(folds), "unavailable": why, "mean_in_sample_sharpe": is_sharpe, "mean_out_of_sample_sharpe": oos_sharpe,
             "oos_is_sharpe_ratio": ratio,
             "out_of_sample_trades": sum(f["out_of_sample"].get("number_of_trades") or 0 for f in folds),
             "out_of_sample_total_return": _mean([f["out_of_sample"].get("total_return") for f in folds])}
@@ -284,22 +291,29 @@ def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
     crypto = all(i.asset_class == Instrument.AssetClass.CRYPTO for i, _ in legs)
     days = 365 if crypto else 252
     rows = []
+    is_days, oos_days = _days(matrix.range_start, matrix.split_at), _days(matrix.split_at, matrix.range_end)
     for offset, params in enumerate(sets):
         common = dict(strategy=matrix.strategy, params=params, model=model, capital=float(matrix.starting_capital),
                       days_per_year=days)
-        is_metrics = evaluate(legs=in_sample, **common)
-        oos_metrics = evaluate(legs=out_sample, **common)
+        is_metrics = evaluate(legs=in_sample, range_days=is_days, **common)
+        oos_metrics = evaluate(legs=out_sample, range_days=oos_days, **common)
         folds = [{**{k: v.isoformat() if isinstance(v, datetime) else v for k, v in w.items()},
-                  "in_sample": evaluate(legs=fold_is, **common), "out_of_sample": evaluate(legs=fold_oos, **common)}
+                  "in_sample": evaluate(legs=fold_is, range_days=_days(w["in_sample_start"], w["in_sample_end"]),
+                                        **common),
+                  "out_of_sample": evaluate(legs=fold_oos, range_days=_days(w["out_of_sample_start"],
+                                                                            w["out_of_sample_end"]), **common)}
                  for w, (fold_is, fold_oos) in zip(windows, fold_legs)]
         summary = walk_forward_summary(folds) if folds else {}
         classification, reasons = classify(is_metrics, thresholds=thresholds, oos_metrics=oos_metrics,
                                            walk_forward=summary or None)
+        # The score's own evidence: the out-of-sample trades it was measured on (with folds: all folds').
+        scored_trades = summary["out_of_sample_trades"] if folds else oos_metrics.get("number_of_trades")
         rows.append(MatrixResult(
             tenant_id=matrix.tenant_id, matrix_id=matrix_id, index=first + offset, parameters=params,
             parameters_hash=get_strategy(matrix.strategy).parameters_hash(params), in_sample=is_metrics,
             out_of_sample=oos_metrics, folds=folds, walk_forward=summary, classification=str(classification),
-            classification_reasons=reasons,
+            classification_reasons=reasons, scored_trades=scored_trades,
+            enough_trades=enough_trades(scored_trades, thresholds),
             score=summary["mean_out_of_sample_sharpe"] if folds else oos_metrics.get("sharpe")))
     with transaction.atomic():
         matrix = BacktestMatrix.objects.select_for_update().get(pk=matrix_id)

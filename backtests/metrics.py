@@ -2,6 +2,11 @@
 
 Returns are measured per UTC day (the last equity of each day), annualized with ``days_per_year`` (252 for
 exchange-traded futures, 365 for crypto). Sharpe and Sortino assume a zero risk-free rate.
+
+Annualizing a short range multiplies noise into fantasy: 1.4 days of minute bars gave a CAGR of 5e34 and a Sharpe
+of 15. So the annualized figures (CAGR, volatility, Sharpe, Sortino, Calmar) are None below
+``settings.METRICS_MIN_DAYS_FOR_ANNUALIZED`` days of range, and ``unavailable`` names each missing figure with
+the reason, which the classification and the report show (a None Sharpe fails its check: fail closed).
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime  # noqa: F401  (timestamps may be datetimes or a datetime64 array)
 
 import numpy as np
+from django.conf import settings
+
+ANNUALIZED = ("cagr", "volatility", "sharpe", "sortino", "calmar")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +71,14 @@ def compute_metrics(
     trades: Sequence[TradeResult],
     exposure_flags: Sequence[bool] | None = None,
     days_per_year: int = 252,
-) -> dict[str, float | int | None]:
-    """Every metric the backtest report and the autonomy score use."""
+    min_days_for_annualized: float | None = None,
+    range_days: float | None = None,
+) -> dict[str, float | int | None | dict]:
+    """Every metric the backtest report and the autonomy score use. ``min_days_for_annualized`` defaults to
+    ``settings.METRICS_MIN_DAYS_FOR_ANNUALIZED``; ``range_days`` is the requested range (a run's start to end),
+    by default the span of the timestamps (which is one bar short of the range)."""
+    if min_days_for_annualized is None:
+        min_days_for_annualized = settings.METRICS_MIN_DAYS_FOR_ANNUALIZED
     if len(timestamps) != len(equity) or len(equity) < 2:
         raise ValueError("metrics need an equity curve of at least two points, one per timestamp")
     curve = np.asarray(equity, dtype=float)
@@ -88,7 +102,9 @@ def compute_metrics(
     wins, losses = pnls[pnls > 0], pnls[pnls < 0]
     traded_notional = float(sum(t.notional for t in trades))
 
-    return {
+    if range_days is None:
+        range_days = (micros[-1] - micros[0]) / 86_400_000_000
+    metrics = {
         "total_return": _clean(total_return),
         "cagr": _clean(cagr),
         "volatility": _clean(std * scale if std is not None else None),
@@ -107,4 +123,14 @@ def compute_metrics(
         "slippage_paid": _clean(sum(t.slippage for t in trades)),
         "start_equity": _clean(start),
         "end_equity": _clean(end),
+        "range_days": _clean(range_days),
     }
+    unavailable = {}
+    if range_days < min_days_for_annualized:
+        reason = (f"The range is {range_days:.1f} days, shorter than the {min_days_for_annualized:g} days "
+                  f"(METRICS_MIN_DAYS_FOR_ANNUALIZED) an annualized figure needs.")
+        for name in ANNUALIZED:
+            metrics[name] = None
+            unavailable[name] = reason
+    metrics["unavailable"] = unavailable
+    return metrics

@@ -94,7 +94,11 @@ class BacktestMatrix(TenantOwnedModel):
     fill_model = models.JSONField(default=dict, blank=True)
     starting_capital = models.DecimalField(max_digits=20, decimal_places=2)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
-    sets_total = models.PositiveIntegerField(default=0)
+    sets_requested = models.PositiveIntegerField(null=True, blank=True, help_text="Combinations the space asked "
+                                                 "for (None: a matrix from before it was recorded).")
+    sets_total = models.PositiveIntegerField(default=0, help_text="Valid, distinct sets that run.")
+    sets_dropped = models.JSONField(null=True, blank=True, help_text="{count, by_reason: {reason: n}, "
+                                    "examples: [{parameters, reason}] (at most MAX_DROPPED_EXAMPLES)}")
     sets_done = models.PositiveIntegerField(default=0)
     folds_total = models.PositiveIntegerField(default=0, help_text="Sets × walk-forward folds.")
     folds_done = models.PositiveIntegerField(default=0)
@@ -127,6 +131,10 @@ class MatrixResult(TenantOwnedModel):
     classification_reasons = models.JSONField(default=list)
     score = models.FloatField(null=True, help_text="Ranking key: out-of-sample Sharpe, or with walk-forward folds "
                                                    "the folds' mean out-of-sample Sharpe (None ranks last).")
+    scored_trades = models.PositiveIntegerField(null=True, blank=True,
+                                                help_text="The out-of-sample trades the score was measured on.")
+    enough_trades = models.BooleanField(default=False, help_text="scored_trades reaches the classification's "
+                                        "min_trades; a result without ranks below every result with.")
 
     class Meta:
         ordering = ["matrix", "index"]

@@ -278,7 +278,8 @@ def _execute(run: BacktestRun) -> dict:
         done_before += len(bars)
         _progress(run.id, done_before)
         runs.append(InstrumentRun(instrument, bars, result))
-    report = build_report(runs, capital=float(run.starting_capital))
+    report = build_report(runs, capital=float(run.starting_capital),
+                          range_days=(run.range_end - run.range_start).total_seconds() / 86400)
     classification, reasons = classify(report["metrics"], thresholds=tenant_thresholds())
     return _finish(run, runs, report, str(classification), reasons)
 
@@ -296,7 +297,7 @@ def combined_equity(runs: list[InstrumentRun], capital: float) -> tuple[np.ndarr
     return stamps, equity, exposed
 
 
-def build_report(runs: list[InstrumentRun], *, capital: float) -> dict:
+def build_report(runs: list[InstrumentRun], *, capital: float, range_days: float | None = None) -> dict:
     stamps, equity, exposed = combined_equity(runs, capital)
     times = ts_to_datetimes(stamps)
     trades, results = [], []
@@ -310,7 +311,7 @@ def build_report(runs: list[InstrumentRun], *, capital: float) -> dict:
                            "exit_ts": bar_times[t["exit_bar"]].isoformat()})
     crypto = all(r.instrument.asset_class == Instrument.AssetClass.CRYPTO for r in runs)
     metrics = compute_metrics(timestamps=times, equity=equity, trades=results, exposure_flags=exposed,
-                              days_per_year=365 if crypto else 252)
+                              days_per_year=365 if crypto else 252, range_days=range_days)
     step = max(1, len(times) // EQUITY_CURVE_POINTS)
     picks = list(range(step - 1, len(times), step))
     if picks[-1] != len(times) - 1:

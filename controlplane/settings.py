@@ -446,6 +446,9 @@ FUTURES_ROLL_BUSINESS_DAYS = env.json("FUTURES_ROLL_BUSINESS_DAYS", default={})
 # --- Backtests (backtests/) ---
 # Parameter sets per Celery task of a matrix: bigger chunks amortize the bar read, smaller ones spread the work.
 BACKTEST_MATRIX_CHUNK_SIZE = env.int("BACKTEST_MATRIX_CHUNK_SIZE", default=25)
+# Annualized figures (CAGR, volatility, Sharpe, Sortino, Calmar) of a range shorter than this many days are None
+# with the reason (backtests/metrics.py): 1.4 days of bars annualized into a CAGR of 5e34.
+METRICS_MIN_DAYS_FOR_ANNUALIZED = env.float("METRICS_MIN_DAYS_FOR_ANNUALIZED", default=30.0)
 CELERY_TASK_ROUTES["backtests.*"] = {"queue": "backtests"}
 # Autonomy tiers (backtests/autonomy.py): paper-vs-backtest fill parity needed for T2 and T3, and how often beat
 # rescores PAPER and LIVE bots.

@@ -32,7 +32,9 @@ def _finish_matrix(tenant, matrix_id):
             matrices.run_chunk(matrix_id=matrix_id, first=lo, stop=min(lo + size, matrix.sets_total))
 
 
-def test_lab_workflow_from_hypothesis_to_a_linked_lab_bot(api_operator_a, api_viewer_a, api_owner_b, tenant_a):
+def test_lab_workflow_from_hypothesis_to_a_linked_lab_bot(api_operator_a, api_viewer_a, api_owner_b, tenant_a,
+                                                          settings):
+    settings.METRICS_MIN_DAYS_FOR_ANNUALIZED = 1  # the 50-day range's out-of-sample part is under 30 days
     btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
                             multiplier="1", calendar="24/7")
     store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)

@@ -35,6 +35,7 @@ def _chunks(matrix):
 
 def test_grid_fans_out_in_chunks_and_ranks_by_out_of_sample(api_operator_a, tenant_a, btc, settings):
     settings.BACKTEST_MATRIX_CHUNK_SIZE = 2
+    settings.METRICS_MIN_DAYS_FOR_ANNUALIZED = 1  # the 400 h out-of-sample part has a Sharpe to rank by
     store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
     response = api_operator_a.post("/api/backtests/matrix", _body(), format="json")
     assert response.status_code == 201, response.content
@@ -53,8 +54,8 @@ def test_grid_fans_out_in_chunks_and_ranks_by_out_of_sample(api_operator_a, tena
         assert matrices.run_chunk(matrix_id=matrix.id, first=second[0], stop=second[1]) == 2
     done = api_operator_a.get(f"/api/backtests/matrix/{matrix.id}").json()
     assert (done["status"], done["sets_done"], len(done["results"])) == ("FINISHED", 4, 4)
-    scores = [r["score"] for r in done["results"]]
-    assert [s for s in scores if s is not None] == sorted([s for s in scores if s is not None], reverse=True)
+    scores = [r["score"] for r in done["results"] if r["enough_trades"] and r["score"] is not None]
+    assert scores == sorted(scores, reverse=True)
     best = done["results"][0]
     assert best["rank"] == 1 and best["in_sample"]["number_of_trades"] > 0
     assert best["out_of_sample"]["end_equity"] is not None
@@ -125,6 +126,7 @@ def test_fold_windows_are_consecutive_equal_and_roll_forward():
 
 def test_walk_forward_stores_every_fold_and_ranks_by_the_folds_mean(api_operator_a, tenant_a, btc, settings):
     settings.BACKTEST_MATRIX_CHUNK_SIZE = 3
+    settings.METRICS_MIN_DAYS_FOR_ANNUALIZED = 1  # each 300 h window has a Sharpe
     store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
     fill_model = {"slippage_bps": 1, "fee_bps": 2}
     created = api_operator_a.post("/api/backtests/matrix", _body(walk_forward_folds=3, fill_model=fill_model),
@@ -147,9 +149,14 @@ def test_walk_forward_stores_every_fold_and_ranks_by_the_folds_mean(api_operator
             assert result["score"] == summary["mean_out_of_sample_sharpe"]
         check = next(r for r in result["classification_reasons"] if r["check"] == "walk_forward_oos_is_sharpe_ratio")
         assert check["value"] == summary["oos_is_sharpe_ratio"]
-    scores = [r["score"] for r in done["results"]]
-    ranked = [s for s in scores if s is not None]
-    assert ranked == sorted(ranked, reverse=True) and scores[:len(ranked)] == ranked
+    for enough in (True, False):  # results with enough trades first, each group by score, None last
+        group = [r for r in done["results"] if r["enough_trades"] is enough]
+        assert all(r["scored_trades"] == r["walk_forward"]["out_of_sample_trades"] for r in group)
+        scores = [r["score"] for r in group]
+        ranked = [s for s in scores if s is not None]
+        assert ranked == sorted(ranked, reverse=True) and scores[:len(ranked)] == ranked
+    assert [r["enough_trades"] for r in done["results"]] == sorted([r["enough_trades"] for r in done["results"]],
+                                                                   reverse=True)
     # A fold's out-of-sample numbers are those of a backtest of the same set over that fold's window.
     best = done["results"][0]
     fold = best["folds"][1]

@@ -18,7 +18,7 @@ def test_metrics_of_a_known_curve():
     trades = [TradeResult(pnl=10, fees=1, slippage=0.5, notional=200), TradeResult(pnl=-11, fees=1, notional=220),
               TradeResult(pnl=22.1, fees=1, slippage=0.5, notional=230)]
     m = compute_metrics(timestamps=days(5), equity=equity, trades=trades,
-                        exposure_flags=[False, True, True, False, True])
+                        exposure_flags=[False, True, True, False, True], min_days_for_annualized=0)
     assert m["total_return"] == pytest.approx(0.21)
     assert m["max_drawdown"] == pytest.approx(0.1)          # 110 -> 99
     assert m["max_drawdown_duration_days"] == pytest.approx(3)  # peak on day 1, back above it on day 4
