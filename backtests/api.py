@@ -22,9 +22,10 @@ from backtests.models import (
 from backtests.selectors import ranked_results
 from bots.models import Bot
 from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.serializers import WriteSerializer
 
 
-class BacktestCreateSerializer(serializers.Serializer):
+class BacktestCreateSerializer(WriteSerializer):
     bot_id = serializers.IntegerField(required=False)
     strategy = serializers.CharField(required=False)
     parameters = serializers.DictField(required=False)
@@ -96,7 +97,7 @@ class BacktestCancelView(APIView):
         return Response(BacktestRunSerializer(services.backtest_cancel(run_id=pk, actor=request.user)).data)
 
 
-class ThresholdsSerializer(serializers.Serializer):
+class ThresholdsSerializer(WriteSerializer):
     thresholds = serializers.DictField()
 
 
@@ -121,7 +122,7 @@ class ThresholdsView(APIView):
         return Response({"thresholds": services.tenant_thresholds().as_dict(), "overrides": row.thresholds})
 
 
-class MatrixCreateSerializer(serializers.Serializer):
+class MatrixCreateSerializer(WriteSerializer):
     strategy = serializers.CharField()
     base_parameters = serializers.DictField(required=False, default=dict)
     space = serializers.DictField()
@@ -223,7 +224,7 @@ class LabExperimentSerializer(serializers.ModelSerializer):
                   "created_at", "updated_at"]
 
 
-class LabCreateSerializer(serializers.Serializer):
+class LabCreateSerializer(WriteSerializer):
     name = serializers.CharField(max_length=200)
     hypothesis = serializers.CharField()
     strategy = serializers.CharField()
@@ -237,11 +238,11 @@ class LabCreateSerializer(serializers.Serializer):
     split_at = serializers.DateTimeField()
 
 
-class ShortlistSerializer(serializers.Serializer):
+class ShortlistSerializer(WriteSerializer):
     indexes = serializers.ListField(child=serializers.IntegerField(min_value=0), min_length=1)
 
 
-class CreateBotSerializer(serializers.Serializer):
+class CreateBotSerializer(WriteSerializer):
     index = serializers.IntegerField(min_value=0)
     name = serializers.CharField(max_length=200)
 

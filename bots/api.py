@@ -72,10 +72,8 @@ class BotDetailView(generics.RetrieveAPIView):
         bot = self.get_object()
         payload = BotWriteSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
+        # An unknown field was refused by the serializer (controlplane.serializers.RefuseUnknownFields).
         changes = {name: payload.validated_data[name] for name in request.data if name in payload.validated_data}
-        unknown = sorted(set(request.data) - set(BotWriteSerializer().fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["This field cannot be changed."] for name in unknown})
         bot = services.bot_update(bot_id=bot.id, actor=request.user, changes=changes)
         return Response(BotSerializer(bot).data)
 

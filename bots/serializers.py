@@ -6,6 +6,7 @@ from bots.models import (
 from bots.timeframes import Timeframe
 from integrations.registry import Category, providers_in
 from bots.services import PositionsDecision
+from controlplane.serializers import WriteSerializer
 
 
 class BotSerializer(serializers.ModelSerializer):
@@ -20,7 +21,7 @@ class BotSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BotWriteSerializer(serializers.Serializer):
+class BotWriteSerializer(WriteSerializer):
     """Field validation only; the strategy parameters are validated against the registry in the service."""
 
     name = serializers.CharField(max_length=200)
@@ -45,16 +46,16 @@ class BotWriteSerializer(serializers.Serializer):
         return value
 
 
-class StageChangeSerializer(serializers.Serializer):
+class StageChangeSerializer(WriteSerializer):
     to = serializers.ChoiceField(choices=Stage.choices, required=False)
     reason = serializers.CharField(required=False, default="", allow_blank=True)
 
 
-class KillSerializer(serializers.Serializer):
+class KillSerializer(WriteSerializer):
     reason = serializers.CharField()
 
 
-class UnkillSerializer(serializers.Serializer):
+class UnkillSerializer(WriteSerializer):
     reason = serializers.CharField()
     positions_decision = serializers.ChoiceField(choices=PositionsDecision.CHOICES, required=False)
 
@@ -79,7 +80,7 @@ class ReconciliationSerializer(serializers.ModelSerializer):
                   "resolved_at", "resolution_detail"]
 
 
-class ReconcileResolveSerializer(serializers.Serializer):
+class ReconcileResolveSerializer(WriteSerializer):
     action = serializers.ChoiceField(choices=Reconciliation.Resolution.choices)
     reason = serializers.CharField(max_length=2000)
 
@@ -97,14 +98,14 @@ class RunnerSerializer(serializers.ModelSerializer):
                   "replay_cursor", "trace_id"]
 
 
-class RunnerStartSerializer(serializers.Serializer):
+class RunnerStartSerializer(WriteSerializer):
     bot_id = serializers.IntegerField()
     mode = serializers.ChoiceField(choices=Runner.Mode.choices, required=False, default=Runner.Mode.LIVE)
     replay_start = serializers.DateTimeField(required=False, default=None)
     replay_end = serializers.DateTimeField(required=False, default=None)
 
 
-class RunnerStopSerializer(serializers.Serializer):
+class RunnerStopSerializer(WriteSerializer):
     reason = serializers.CharField(required=False, default="", allow_blank=True)
 
 
@@ -116,7 +117,7 @@ class JobSerializer(serializers.ModelSerializer):
                   "started_at", "finished_at"]
 
 
-class JobCreateSerializer(serializers.Serializer):
+class JobCreateSerializer(WriteSerializer):
     kind = serializers.ChoiceField(choices=Job.Kind.choices)
     bot_id = serializers.IntegerField(required=False)
     params = serializers.DictField(required=False, default=dict)

@@ -104,3 +104,49 @@ class DigestTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")
+
+
+def _refs(value, found: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for item in value.values():
+            _refs(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _refs(item, found)
+    return found
+
+
+def refuse_additional_request_properties(result, generator, request, public):
+    """SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]: a request body's object schema says
+    ``additionalProperties: false``, because every body serializer refuses a field it does not know
+    (``controlplane.serializers.RefuseUnknownFields``). Only components no answer uses (directly or nested) are
+    marked, so an answer never breaks the schema by carrying a field a client may ignore."""
+    components = result.get("components", {}).get("schemas", {})
+    answered: set[str] = set()
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                _refs(operation.get("responses", {}), answered)
+    pending = list(answered)
+    while pending:  # what the answers' components use, transitively
+        for name in _refs(components.get(pending.pop(), {}), set()) - answered:
+            answered.add(name)
+            pending.append(name)
+    requested: set[str] = set()
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                _refs(operation.get("requestBody", {}), requested)
+    pending = list(requested)
+    while pending:
+        for name in _refs(components.get(pending.pop(), {}), set()) - requested:
+            requested.add(name)
+            pending.append(name)
+    for name in requested - answered:
+        component = components.get(name, {})
+        if component.get("type") == "object" and "additionalProperties" not in component:
+            component["additionalProperties"] = False
+    return result

@@ -248,6 +248,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request bodies refuse unknown fields (controlplane/serializers.py); the schema says so.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "controlplane.openapi.refuse_additional_request_properties"],
     "ENUM_NAME_OVERRIDES": {
         "BotStageEnum": "bots.models.Stage",
         "StatusLevelEnum": "controlplane.openapi.STATUS_LEVELS",

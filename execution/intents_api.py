@@ -19,13 +19,14 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.filters import FilterSet, IsoDateTimeFilter
 from controlplane.openapi import FreshnessSerializer
 from controlplane.status import freshness
+from controlplane.serializers import WriteSerializer
 from execution import oms
 from execution.intents import LegSpec, submit_intent
 from execution.models import IntentLeg, Order, TradeIntent
 from execution.positions import bot_pnl
 
 
-class LegSerializer(serializers.Serializer):
+class LegSerializer(WriteSerializer):
     venue = serializers.CharField(max_length=64)
     symbol = serializers.CharField(max_length=32)
     side = serializers.ChoiceField(choices=["buy", "sell"])
@@ -35,7 +36,7 @@ class LegSerializer(serializers.Serializer):
     stop_price = serializers.DecimalField(max_digits=24, decimal_places=9, required=False, allow_null=True)
 
 
-class IntentCreateSerializer(serializers.Serializer):
+class IntentCreateSerializer(WriteSerializer):
     bot = serializers.IntegerField()
     legs = LegSerializer(many=True, allow_empty=False)
     idempotency_key = serializers.CharField(max_length=255, required=False)

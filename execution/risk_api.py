@@ -11,12 +11,13 @@ from rest_framework.views import APIView
 
 from bots.models import Bot
 from controlplane.filters import FilterSet
+from controlplane.serializers import WriteSerializer
 from execution.models import RiskIncident, TradingStateChoices
 from execution.selectors import trading_state_of
 from execution.services import risk_incident_resolve, trading_state_set
 
 
-class TradingStateSerializer(serializers.Serializer):
+class TradingStateSerializer(WriteSerializer):
     scope = serializers.ChoiceField(choices=["bot", "tenant"], read_only=True)
     bot_id = serializers.IntegerField(read_only=True, allow_null=True)
     state = serializers.ChoiceField(choices=TradingStateChoices.choices)
@@ -84,7 +85,7 @@ class RiskIncidentListView(generics.ListAPIView):
         return RiskIncident.objects.order_by("-id")
 
 
-class ResolveSerializer(serializers.Serializer):
+class ResolveSerializer(WriteSerializer):
     note = serializers.CharField(max_length=4000)
 
 

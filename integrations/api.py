@@ -12,6 +12,7 @@ from controlplane.models import Membership
 from controlplane.openapi import FreshnessSerializer
 from controlplane.status import freshness
 from controlplane.trace import current_trace_id
+from controlplane.serializers import WriteSerializer
 from integrations import checklist, permissions, services
 from integrations.models import IntegrationUsageEvent
 from integrations.registry import all_providers, provider_names
@@ -32,7 +33,7 @@ class IntegrationStatusView(APIView):
         return Response({"providers": checklist.provider_status_rows(), **freshness(), "trace_id": current_trace_id()})
 
 
-class VerifyRequestSerializer(serializers.Serializer):
+class VerifyRequestSerializer(WriteSerializer):
     provider = serializers.ChoiceField(choices=provider_names(), required=False)
     all = serializers.BooleanField(required=False, default=False)
 
@@ -156,7 +157,7 @@ class KeysNeededView(APIView):
         return Response({**checklist.keys_needed(), "trace_id": current_trace_id()})
 
 
-class CredentialsSetSerializer(serializers.Serializer):
+class CredentialsSetSerializer(WriteSerializer):
     provider = serializers.ChoiceField(choices=provider_names())
     values = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=True))
 
@@ -201,7 +202,7 @@ class CredentialDetailView(APIView):
         return Response(status=204)
 
 
-class ConfirmPermissionsSerializer(serializers.Serializer):
+class ConfirmPermissionsSerializer(WriteSerializer):
     provider = serializers.ChoiceField(
         choices=[p.provider for p in all_providers() if permissions.applies_to(p)],
         help_text="A broker or crypto venue whose last verify stored permissions \"unknown\".")
