@@ -148,16 +148,30 @@ class MatrixResultSerializer(serializers.ModelSerializer):
                   "out_of_sample", "walk_forward", "folds", "classification_reasons"]
 
 
+class DroppedSetSerializer(serializers.Serializer):
+    parameters = serializers.DictField()
+    reason = serializers.CharField()
+
+
+class DroppedSetsSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Combinations of the space that do not run.")
+    by_reason = serializers.DictField(child=serializers.IntegerField(), help_text="How many for each reason.")
+    examples = DroppedSetSerializer(many=True, help_text="The first dropped combinations, each with its reason "
+                                                         "(at most backtests.matrices.MAX_DROPPED_EXAMPLES).")
+
+
 class MatrixSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
+    sets_dropped = DroppedSetsSerializer(allow_null=True, help_text="None for a matrix from before drops were "
+                                                                    "recorded.")
 
     class Meta:
         model = BacktestMatrix
         fields = ["id", "strategy", "base_parameters", "space", "mode", "samples", "seed", "instruments", "timeframe",
                   "range_start", "range_end", "split_at", "walk_forward_folds", "fill_model", "starting_capital",
-                  "status", "progress", "sets_total", "sets_done", "folds_total", "folds_done", "chunks_total",
-                  "chunks_done", "error_code",
-                  "error_message", "trace_id", "created_by", "created_at", "finished_at"]
+                  "status", "progress", "sets_requested", "sets_total", "sets_dropped", "sets_done", "folds_total",
+                  "folds_done", "chunks_total", "chunks_done", "error_code", "error_message", "trace_id",
+                  "created_by", "created_at", "finished_at"]
 
     def get_progress(self, matrix) -> float | None:
         if matrix.folds_total:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -53,6 +55,7 @@ from execution.timeframes import timeframe_delta
 logger = logging.getLogger(__name__)
 
 MAX_SETS = 10_000
+MAX_DROPPED_EXAMPLES = 50  # dropped combinations kept with their parameters on the matrix row (all are counted)
 MAX_FOLDS = 20
 MIN_WINDOW_BARS = 2  # the engine needs two bars to decide and fill
 
@@ -82,8 +85,28 @@ def _check_fold_bars(*, instruments: list[str], timeframe: str, start: datetime,
                                f"{MIN_WINDOW_BARS}. Use fewer folds or a longer range.")
 
 
+@dataclass
+class Expansion:
+    """What a space asked for and what runs: the valid, distinct sets in a stable order, and each combination
+    left out with its reason (the strategy refused it, or it repeats an earlier set once validated)."""
+
+    sets: list[dict]
+    requested: int
+    dropped: list[dict]  # {parameters, reason}, every one
+
+    def dropped_summary(self) -> dict:
+        """Bounded for the matrix row: the count, the count per reason, the first MAX_DROPPED_EXAMPLES."""
+        return {"count": len(self.dropped), "by_reason": dict(Counter(d["reason"] for d in self.dropped)),
+                "examples": self.dropped[:MAX_DROPPED_EXAMPLES]}
+
+
 def expand_sets(*, strategy: str, base: dict, space: dict, mode: str, samples: int | None, seed: int) -> list[dict]:
     """The valid parameter sets, in a stable order; sets the strategy refuses (fast >= slow, ...) are left out."""
+    return expand(strategy=strategy, base=base, space=space, mode=mode, samples=samples, seed=seed).sets
+
+
+def expand(*, strategy: str, base: dict, space: dict, mode: str, samples: int | None, seed: int) -> Expansion:
+    """The space's combinations (a grid's product or a seeded sample), validated by the strategy."""
     strat = get_strategy(strategy)
     if not isinstance(space, dict) or not space:
         raise _invalid("space", "Give at least one parameter to vary.")
@@ -119,19 +142,26 @@ def expand_sets(*, strategy: str, base: dict, space: dict, mode: str, samples: i
                 else:
                     raise _invalid("space", f"{name}: give a list of values or {{min, max}}.")
             candidates.append(dict(base, **chosen))
-    sets, seen = [], set()
+    sets, seen, dropped = [], {}, []
     for params in candidates:
         try:
             clean = strat.validate(params)
-        except StrategyParameterError:
+        except StrategyParameterError as exc:
+            dropped.append({"parameters": params, "reason": str(exc)})
             continue
         key = strat.parameters_hash(clean)
-        if key not in seen:
-            seen.add(key)
-            sets.append(clean)
+        if key in seen:
+            dropped.append({"parameters": params, "reason": "Repeats an earlier set (same parameters once "
+                                                            "validated)."})
+            continue
+        seen[key] = len(sets)
+        sets.append(clean)
     if not sets:
-        raise _invalid("space", "No parameter set in the space is valid for the strategy.")
-    return sets
+        reasons = Counter(d["reason"] for d in dropped).most_common(3)
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"space": [
+            f"No parameter set in the space is valid for the strategy; {len(dropped)} of {len(candidates)} "
+            f"dropped: " + "; ".join(f"{n} × {reason}" for reason, n in reasons)]})
+    return Expansion(sets=sets, requested=len(candidates), dropped=dropped)
 
 
 def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: list[str], timeframe: str,
@@ -149,8 +179,9 @@ def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: 
     if walk_forward_folds:
         _check_fold_bars(instruments=instruments, timeframe=timeframe, start=start, end=end,
                          folds=walk_forward_folds)
-    sets = expand_sets(strategy=strategy, base=base_parameters or {}, space=space, mode=mode, samples=samples,
+    expansion = expand(strategy=strategy, base=base_parameters or {}, space=space, mode=mode, samples=samples,
                        seed=seed)
+    sets = expansion.sets
     chunk = settings.BACKTEST_MATRIX_CHUNK_SIZE
     bounds = [(i, min(i + chunk, len(sets))) for i in range(0, len(sets), chunk)]
     with transaction.atomic():
@@ -158,11 +189,14 @@ def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: 
             strategy=strategy, base_parameters=base_parameters or {}, space=space, mode=mode, samples=samples,
             seed=seed, instruments=instruments, timeframe=timeframe, range_start=start, range_end=end,
             split_at=split_at, walk_forward_folds=walk_forward_folds, fill_model=fill_model or {},
-            starting_capital=starting_capital, status=RunStatus.RUNNING, sets_total=len(sets),
+            starting_capital=starting_capital, status=RunStatus.RUNNING, sets_requested=expansion.requested,
+            sets_total=len(sets), sets_dropped=expansion.dropped_summary(),
             folds_total=len(sets) * walk_forward_folds, chunks_total=len(bounds),
             trace_id=current_trace_id(), created_by=getattr(actor, "username", "system"))
         audit_record(action="backtest_matrix.create", resource_type="backtest_matrix", resource_id=matrix.id,
                      actor=actor, after={"strategy": strategy, "mode": mode, "sets": len(sets),
+                                         "sets_requested": expansion.requested,
+                                         "sets_dropped": len(expansion.dropped),
                                          "chunks": len(bounds), "walk_forward_folds": walk_forward_folds})
         MatrixChunk.objects.bulk_create([
             MatrixChunk(tenant_id=matrix.tenant_id, matrix=matrix, first=lo, stop=hi,

@@ -95,3 +95,38 @@ def test_a_result_with_too_few_trades_never_ranks_above_one_with_enough(api_oper
             admin_order = list(MatrixResult.objects.filter(matrix=matrix).order_by(*ordering)
                                .values_list("index", flat=True))
     assert admin_order == [r["index"] for r in results]
+
+
+def test_a_matrix_says_how_many_combinations_were_requested_valid_and_dropped_and_why(api_operator_a, btc):
+    """Today's defect: 200 requested combinations became 173 sets with no explanation."""
+    store_walk(btc, 200, timeframe="1h", base=30000.0, seed=4)
+    # 4 × 3 = 12 combinations; the strategy refuses each with fast >= slow.
+    answer = api_operator_a.post("/api/backtests/matrix", {
+        "strategy": "ma_crossover", "mode": "grid", "space": {"fast": [5, 10, 20, 40], "slow": [10, 20, 30]},
+        "instruments": ["BTC-USD"], "timeframe": "1h", "start": START.isoformat(),
+        "end": (START + timedelta(hours=200)).isoformat(),
+        "split_at": (START + timedelta(hours=150)).isoformat()}, format="json")
+    assert answer.status_code == 201, answer.content
+    matrix = answer.json()
+    dropped = matrix["sets_dropped"]
+    valid = [(f, s) for f in (5, 10, 20, 40) for s in (10, 20, 30) if f < s]
+    assert (matrix["sets_requested"], matrix["sets_total"]) == (12, len(valid))
+    assert dropped["count"] == 12 - len(valid) == sum(dropped["by_reason"].values())
+    assert len(dropped["examples"]) == dropped["count"]
+    for example in dropped["examples"]:
+        assert example["parameters"]["fast"] >= example["parameters"]["slow"]
+        assert "fast" in example["reason"] or "slow" in example["reason"], example
+    detail = api_operator_a.get(f"/api/backtests/matrix/{matrix['id']}").json()
+    assert detail["sets_dropped"] == dropped and detail["sets_requested"] == 12
+
+
+def test_repeated_sets_and_the_bound_on_kept_examples(db, settings):
+    space = {"fast": [3, 3.0, 4], "slow": list(range(2, 80))}
+    expansion = matrices.expand(strategy="ma_crossover", base={}, space=space, mode="grid", samples=None, seed=0)
+    assert expansion.requested == 3 * 78
+    reasons = {d["reason"] for d in expansion.dropped}
+    assert any("Repeats an earlier set" in r for r in reasons)
+    assert len(expansion.sets) + len(expansion.dropped) == expansion.requested
+    summary = expansion.dropped_summary()
+    assert summary["count"] == len(expansion.dropped) > matrices.MAX_DROPPED_EXAMPLES
+    assert len(summary["examples"]) == matrices.MAX_DROPPED_EXAMPLES
