@@ -7,11 +7,14 @@ Rows are the active admin tenant's only (RLS and the scoped managers, as on ever
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import reverse
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.admin import TabularInline
 
 from backtests.models import (
+    TERMINAL_RUN_STATUSES,
     AutonomyScore,
     BacktestMatrix,
     BacktestRun,
@@ -20,6 +23,7 @@ from backtests.models import (
     MatrixChunk,
     MatrixResult,
 )
+from backtests.report import backtest_report, progress
 from backtests.selectors import RANKING
 from controlplane.admin import ObservatoryAdmin
 
@@ -56,12 +60,17 @@ class ClassificationFilter(admin.SimpleListFilter):
         return queryset
 
 
-# The full equity curve and trade list are the API's (GET /api/backtests/{id}); the page keeps to a summary.
-_RUN_BULK_FIELDS = ("equity_curve", "trades")
+# The equity curve, trades and counts are drawn by the report above the form (backtests/report.py), not dumped.
+_RUN_BULK_FIELDS = ("equity_curve", "trades", "no_trade_counts", "metrics", "classification_reasons")
 
 
 @admin.register(BacktestRun)
 class BacktestRunAdmin(ObservatoryAdmin):
+    """The backtest report: progress (polled while QUEUED or RUNNING), classification checks against their
+    thresholds, equity and drawdown charts (unfold's bundled Chart.js, served locally), metrics with the reason
+    for each missing one, bars without an order per reason and month, and the trades."""
+
+    change_form_template = "backtests/backtest_report.html"
     list_display = ("id", "strategy", "bot_link", "purpose", "status", "progress", "classification", "sharpe",
                     "trades_count", "instruments", "timeframe", "engine_path", "error_code", "created_at")
     list_filter = ("status", ClassificationFilter, "purpose", "strategy", "timeframe", "engine_path")
@@ -75,6 +84,29 @@ class BacktestRunAdmin(ObservatoryAdmin):
     @admin.display(description="bot", ordering="bot__name")
     def bot_link(self, run: BacktestRun) -> str:
         return _link("bots_bot", run.bot_id, run.bot.name if run.bot_id else "")
+
+    def get_urls(self):
+        panel = path("<int:object_id>/progress/", self.admin_site.admin_view(self.progress_panel),
+                     name="backtests_backtestrun_progress")
+        return [panel, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        if run is not None:
+            extra_context = {**(extra_context or {}), "report": backtest_report(run),
+                             "progress_url": reverse("admin:backtests_backtestrun_progress", args=[run.pk])}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def progress_panel(self, request, object_id: int):
+        """The progress card alone, for htmx every 5 s; once the run ends the page reloads to show the report."""
+        run = self.get_object(request, str(object_id))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404
+        response = TemplateResponse(request, "backtests/backtest_progress.html", {
+            "progress": progress(run), "progress_url": request.path})
+        if run.status in TERMINAL_RUN_STATUSES:
+            response["HX-Refresh"] = "true"
+        return response
 
     @admin.display(description="progress")
     def progress(self, run: BacktestRun) -> str:

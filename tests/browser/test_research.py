@@ -1,0 +1,44 @@
+"""The research pages in a browser (issue 14): the backtest report draws its equity and drawdown from the run's
+stored curve and its progress moves by itself while the run is queued or running."""
+
+from datetime import timedelta
+
+from backtests import services
+from controlplane import tenancy
+from tests.backtests.helpers import START, store_walk
+from tests.browser.conftest import login
+from tests.factories import InstrumentFactory
+
+HOURS = 1000  # 41 days of hourly bars: long enough for annualized figures
+
+
+def test_the_backtest_report_moves_by_itself_then_draws_its_charts(page, console_server, console_people, shot):
+    owner, tenant = console_people["owner"], console_people["tenant"]
+    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
+                            multiplier="1", calendar="24/7")
+    store_walk(btc, HOURS, timeframe="1h", base=30000.0, seed=4)
+    with tenancy.tenant_context(tenant.id):
+        run = services.backtest_create(actor=owner, strategy="ma_crossover", parameters={"fast": 5, "slow": 20},
+                                       instruments=["BTC-USD"], timeframe="1h", start=START,
+                                       end=START + timedelta(hours=HOURS),
+                                       fill_model={"slippage_bps": 1, "fee_bps": 2})
+    url = f"/admin/backtests/backtestrun/{run.id}/change/"
+    login(page, console_server, "operator-acme", url)
+    progress = page.locator("#backtest-progress")
+    assert progress.get_attribute("data-status") == "QUEUED"
+    assert progress.get_attribute("hx-trigger") == "every 5s"
+    shot(page, "backtest-report-queued")
+
+    with tenancy.tenant_context(tenant.id):  # what the worker does; the page is not reloaded by the test
+        services.backtest_execute(run_id=run.id)
+    page.wait_for_selector("#backtest-progress[data-status=FINISHED]", timeout=20_000)
+    page.wait_for_selector("#equity-chart", timeout=10_000)
+    points = page.evaluate("""() => ['equity-chart', 'drawdown-chart'].map(
+        id => Chart.getChart(document.getElementById(id)).data.datasets[0].data.length)""")
+    assert points[0] == points[1] >= 900, points
+    assert page.locator("#backtest-progress").get_attribute("hx-trigger") is None  # finished: no more polling
+    assert page.locator("tr.check").count() >= 4
+    assert page.locator("tr.trade").count() > 10
+    assert page.locator("tr.no-trade-month").count() >= 2
+    assert page.locator("tr.metric[data-metric=sharpe] td").first.inner_text() != "—"
+    shot(page, "backtest-report-finished")
