@@ -6,6 +6,7 @@ Rows are the active admin tenant's only (RLS and the scoped managers, as on ever
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import Http404
 from django.template.response import TemplateResponse
@@ -23,8 +24,8 @@ from backtests.models import (
     MatrixChunk,
     MatrixResult,
 )
-from backtests.report import backtest_report, progress
-from backtests.selectors import RANKING
+from backtests.report import backtest_report, matrix_progress, matrix_report, progress
+from backtests.selectors import RANKING, ranked_results
 from controlplane.admin import ObservatoryAdmin
 
 
@@ -155,7 +156,36 @@ class BacktestMatrixAdmin(ObservatoryAdmin):
     list_filter = ("status", "mode", "strategy", "timeframe")
     search_fields = ("strategy", "trace_id", "created_by")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in BacktestMatrix._meta.fields] + ["results_link"]
+    readonly_fields = [f.name for f in BacktestMatrix._meta.fields if f.name != "sets_dropped"] + ["results_link"]
+    exclude = ("sets_dropped",)
+    change_form_template = "backtests/matrix_report.html"
+
+    def get_urls(self):
+        panel = path("<int:object_id>/progress/", self.admin_site.admin_view(self.progress_panel),
+                     name="backtests_backtestmatrix_progress")
+        return [panel, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Progress, combinations requested / valid / dropped and why, the score heatmap over the two parameters
+        picked (``?x=&y=``), and the results in the API's ranking with in- and out-of-sample side by side."""
+        matrix = self.get_object(request, object_id)
+        if matrix is not None:
+            report = matrix_report(matrix, list(ranked_results(matrix)), x=request.GET.get("x"),
+                                   y=request.GET.get("y"))
+            extra_context = {**(extra_context or {}), "report": report,
+                             "min_days": settings.METRICS_MIN_DAYS_FOR_ANNUALIZED,
+                             "progress_url": reverse("admin:backtests_backtestmatrix_progress", args=[matrix.pk])}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def progress_panel(self, request, object_id: int):
+        matrix = self.get_object(request, str(object_id))
+        if matrix is None or not self.has_view_permission(request, matrix):
+            raise Http404
+        response = TemplateResponse(request, "backtests/matrix_progress.html", {
+            "progress": matrix_progress(matrix), "progress_url": request.path})
+        if matrix.status in TERMINAL_RUN_STATUSES:  # the page reloads into the final ranking and heatmap
+            response["HX-Refresh"] = "true"
+        return response
 
     @admin.display(description="progress")
     def progress(self, matrix: BacktestMatrix) -> str:

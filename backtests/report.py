@@ -87,3 +87,54 @@ def backtest_report(run: BacktestRun) -> dict:
                                                         for code in codes]}
                             for month, row in sorted(by_month.items())],
     }
+
+
+def matrix_progress(matrix) -> dict:
+    done, total = (matrix.folds_done, matrix.folds_total) if matrix.folds_total else (matrix.sets_done,
+                                                                                       matrix.sets_total)
+    return {"status": matrix.status, "done": done, "total": total, "unit": "folds" if matrix.folds_total else "sets",
+            "percent": round(100 * done / total, 1) if total else None,
+            "live": matrix.status not in TERMINAL_RUN_STATUSES, "queued": matrix.status == RunStatus.QUEUED}
+
+
+def _heat_color(score: float | None, low: float, high: float) -> str:
+    if score is None:
+        return "transparent"
+    share = 0.5 if high == low else (score - low) / (high - low)
+    return f"hsla({round(120 * share)}, 70%, 45%, .55)"  # red (worst) to green (best)
+
+
+def heatmap(results: list, x: str | None, y: str | None) -> dict | None:
+    """The best score per (x, y) over the other parameters, for the two the operator picked."""
+    if not x or not y or x == y:
+        return None
+    cells: dict[tuple, list] = {}
+    for r in results:
+        if x in r.parameters and y in r.parameters:
+            cells.setdefault((r.parameters[x], r.parameters[y]), []).append(r)
+    xs = sorted({k[0] for k in cells}, key=lambda v: (str(type(v)), v))
+    ys = sorted({k[1] for k in cells}, key=lambda v: (str(type(v)), v))
+    scores = [r.score for rs in cells.values() for r in rs if r.score is not None]
+    low, high = (min(scores), max(scores)) if scores else (0.0, 0.0)
+    rows = []
+    for yv in ys:
+        row = []
+        for xv in xs:
+            found = cells.get((xv, yv), [])
+            scored = [r for r in found if r.score is not None]
+            best = max(scored, key=lambda r: (r.enough_trades, r.score)) if scored else None
+            row.append({"score": best.score if best else None, "sets": len(found),
+                        "enough_trades": best.enough_trades if best else None,
+                        "color": _heat_color(best.score if best else None, low, high)})
+        rows.append({"y": yv, "cells": row})
+    return {"x": x, "y": y, "xs": xs, "rows": rows}
+
+
+def matrix_report(matrix, results: list, *, x: str | None, y: str | None) -> dict:
+    varied = sorted(matrix.space) if isinstance(matrix.space, dict) else []
+    if not x and not y and len(varied) >= 2:
+        x, y = varied[0], varied[1]
+    dropped = matrix.sets_dropped
+    return {"progress": matrix_progress(matrix), "results": results, "parameters": varied, "x": x, "y": y,
+            "heatmap": heatmap(results, x, y), "dropped": dropped,
+            "dropped_reasons": sorted((dropped or {}).get("by_reason", {}).items(), key=lambda kv: -kv[1])}

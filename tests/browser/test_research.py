@@ -42,3 +42,47 @@ def test_the_backtest_report_moves_by_itself_then_draws_its_charts(page, console
     assert page.locator("tr.no-trade-month").count() >= 2
     assert page.locator("tr.metric[data-metric=sharpe] td").first.inner_text() != "—"
     shot(page, "backtest-report-finished")
+
+
+def test_the_matrix_page_shows_progress_drops_a_heatmap_and_the_ranking(page, console_server, console_people, shot,
+                                                                       settings):
+    from django.db import transaction
+
+    from backtests import matrices
+    from backtests.models import BacktestMatrix
+
+    owner, tenant = console_people["owner"], console_people["tenant"]
+    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
+                            multiplier="1", calendar="24/7")
+    store_walk(btc, 2400, timeframe="1h", base=30000.0, seed=4)  # 100 days: IS 70, OOS 30
+    with tenancy.tenant_context(tenant.id):
+        matrix = matrices.matrix_create(actor=owner, strategy="ma_crossover", mode="grid",
+                                        space={"fast": [3, 5, 10, 20, 40], "slow": [10, 20, 30, 60]},
+                                        instruments=["BTC-USD"], timeframe="1h", start=START,
+                                        end=START + timedelta(hours=2400), split_at=START + timedelta(hours=1680))
+    url = f"/admin/backtests/backtestmatrix/{matrix.id}/change/"
+    login(page, console_server, "operator-acme", url)
+    assert page.locator("#matrix-progress").get_attribute("data-status") == "RUNNING"
+    assert page.locator("#matrix-progress").get_attribute("hx-trigger") == "every 5s"
+    assert page.locator("#sets-requested").inner_text() == "20"
+    assert page.locator("#sets-dropped").inner_text() == str(20 - matrix.sets_total)
+    assert page.locator("tr.drop-reason").count() >= 1
+    with tenancy.tenant_context(tenant.id):  # the worker runs the chunks; the page finds out by itself
+        with transaction.atomic():
+            matrix = BacktestMatrix.objects.get(pk=matrix.id)
+        for lo in range(0, matrix.sets_total, settings.BACKTEST_MATRIX_CHUNK_SIZE):
+            matrices.run_chunk(matrix_id=matrix.id, first=lo,
+                               stop=min(lo + settings.BACKTEST_MATRIX_CHUNK_SIZE, matrix.sets_total))
+    page.wait_for_selector("#matrix-progress[data-status=FINISHED]", timeout=20_000)
+    rows = page.locator("tr.ranked-result")
+    assert rows.count() == matrix.sets_total
+    enough = [rows.nth(i).get_attribute("data-enough") for i in range(rows.count())]
+    assert enough == sorted(enough, reverse=True)  # "yes" before "no"
+    cells = page.locator("#heatmap td.cp-heat-cell[data-score]:not([data-score=''])")
+    assert cells.count() >= 5
+    shot(page, "matrix-page")
+    page.select_option("select[name=x]", "slow")
+    page.select_option("select[name=y]", "fast")
+    page.click("#heatmap button[type=submit]")
+    page.wait_for_url("**x=slow**")
+    assert page.locator("#heatmap thead th").nth(0).inner_text().startswith("fast")
