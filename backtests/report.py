@@ -55,6 +55,16 @@ def _drawdown(equity: list[float]) -> list[float]:
     return out
 
 
+# unfold's app.js takes data-options instead of its defaults: a few unrotated time labels, no points, no legend.
+CHART_OPTIONS = json.dumps({
+    "responsive": True, "maintainAspectRatio": False, "animation": False,
+    "plugins": {"legend": {"display": False}, "tooltip": {"enabled": True, "mode": "index", "intersect": False}},
+    "elements": {"point": {"radius": 0}, "line": {"borderWidth": 1.5}},
+    "scales": {"x": {"ticks": {"maxTicksLimit": 8, "maxRotation": 0, "color": "#9ca3af"}, "grid": {"display": False}},
+               "y": {"ticks": {"color": "#9ca3af"}, "grid": {}}},
+})
+
+
 def _chart(labels, values, label, color, fill=False) -> str:
     return json.dumps({"labels": labels, "datasets": [
         {"label": label, "data": values, "borderColor": color, "backgroundColor": color, "fill": fill}]})
@@ -77,6 +87,7 @@ def backtest_report(run: BacktestRun) -> dict:
                      "reason": unavailable.get(key)} for key, label, kind in METRIC_ROWS if key in metrics],
         "checks": run.classification_reasons or [],
         "equity_points": len(curve),
+        "chart_options": CHART_OPTIONS,
         "equity_chart": _chart(labels, equity, "Equity", "var(--color-primary-600)") if curve else None,
         "drawdown_chart": _chart(labels, _drawdown(equity), "Drawdown %", "#dc2626", fill=True) if curve else None,
         "trades": trades[:TRADES_SHOWN],

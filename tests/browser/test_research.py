@@ -42,6 +42,7 @@ def test_the_backtest_report_moves_by_itself_then_draws_its_charts(page, console
     assert page.locator("tr.no-trade-month").count() >= 2
     assert page.locator("tr.metric[data-metric=sharpe] td").first.inner_text() != "—"
     shot(page, "backtest-report-finished")
+    shot(page, "backtest-report", full_page=False)  # the README's: progress, checks, equity and drawdown
 
 
 def test_the_matrix_page_shows_progress_drops_a_heatmap_and_the_ranking(page, console_server, console_people, shot,
@@ -81,6 +82,7 @@ def test_the_matrix_page_shows_progress_drops_a_heatmap_and_the_ranking(page, co
     cells = page.locator("#heatmap td.cp-heat-cell[data-score]:not([data-score=''])")
     assert cells.count() >= 5
     shot(page, "matrix-page")
+    shot(page, "matrix-page-top", full_page=False)
     page.select_option("select[name=x]", "slow")
     page.select_option("select[name=y]", "fast")
     page.click("#heatmap button[type=submit]")
