@@ -112,3 +112,32 @@ def test_detail_pages_render_read_only_for_the_tenant_and_hide_another_tenants(s
     with tenancy.tenant_context(mine["bot"].tenant_id), transaction.atomic():
         assert BacktestRun.objects.count() == BacktestMatrix.objects.count() == LabExperiment.objects.count() == 1
         assert ClassificationSettings.objects.get().thresholds == {"min_trades": 12}
+
+
+def test_progress_panels_poll_while_running_stop_when_done_and_hide_another_tenants(staff_of_a, rows, owner_a):
+    mine, theirs = rows
+    run, matrix = mine["backtestrun"], mine["backtestmatrix"]
+    panel = staff_of_a.get(f"/admin/backtests/backtestrun/{run.pk}/progress/", HTTP_HX_REQUEST="true")
+    assert panel.status_code == 200 and 'hx-trigger="every 5s"' in panel.content.decode()
+    assert "HX-Refresh" not in panel
+    page = staff_of_a.get(_change_url("backtestrun", run.pk)).content.decode()
+    assert f'hx-get="/admin/backtests/backtestrun/{run.pk}/progress/"' in page
+    matrix_panel = staff_of_a.get(f"/admin/backtests/backtestmatrix/{matrix.pk}/progress/")
+    assert 'data-status="RUNNING"' in matrix_panel.content.decode()
+    with tenancy.tenant_context(run.tenant_id):
+        services.backtest_cancel(run_id=run.pk, actor=owner_a)
+        matrices.matrix_cancel(matrix_id=matrix.pk, actor=owner_a)
+    for model, pk in (("backtestrun", run.pk), ("backtestmatrix", matrix.pk)):
+        ended = staff_of_a.get(f"/admin/backtests/{model}/{pk}/progress/")
+        assert ended["HX-Refresh"] == "true" and "hx-trigger" not in ended.content.decode(), model
+    for model in ("backtestrun", "backtestmatrix"):
+        assert staff_of_a.get(f"/admin/backtests/{model}/{theirs[model].pk}/progress/").status_code == 404
+
+
+def test_the_matrix_page_names_its_dropped_combinations_and_draws_the_heatmap(staff_of_a, rows):
+    mine, _ = rows
+    matrix = mine["backtestmatrix"]
+    page = staff_of_a.get(_change_url("backtestmatrix", matrix.pk) + "?x=fast&y=slow").content.decode()
+    assert 'id="sets-requested">1<' in page and 'id="sets-dropped">0<' in page
+    assert 'data-score="0.75"' in page  # the one result's cell
+    assert 'class="ranked-result" data-index="0"' in page
