@@ -7,13 +7,15 @@ Rows are the active admin tenant's only (RLS and the scoped managers, as on ever
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import admin
-from django.http import Http404
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.admin import TabularInline
 
+from backtests import lab
 from backtests.models import (
     TERMINAL_RUN_STATUSES,
     AutonomyScore,
@@ -23,10 +25,13 @@ from backtests.models import (
     LabExperiment,
     MatrixChunk,
     MatrixResult,
+    RunStatus,
 )
 from backtests.report import backtest_report, matrix_progress, matrix_report, progress
 from backtests.selectors import RANKING, ranked_results
 from controlplane.admin import ObservatoryAdmin
+from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.trace import current_trace_id
 
 
 def _link(app_model: str, pk: int | None, label) -> str:
@@ -233,13 +238,88 @@ class MatrixResultAdmin(ObservatoryAdmin):
         return _metric(result.out_of_sample, "number_of_trades")
 
 
+LAB_CANDIDATES_SHOWN = 20
+
+
+def _lab_steps(experiment: LabExperiment) -> list[dict]:
+    order = [LabExperiment.Status.DRAFT, LabExperiment.Status.RUNNING, LabExperiment.Status.SHORTLISTED]
+    at = order.index(experiment.status)
+    has_bot = any(c.get("bot_id") for c in experiment.shortlist or [])
+    steps = [{"key": key, "label": label,
+              "state": "done" if i < at else "current" if i == at else "upcoming"}
+             for i, (key, label) in enumerate((("draft", "Draft"), ("running", "Matrix running"),
+                                               ("shortlisted", "Shortlisted")))]
+    # Running is over once its matrix has finished: the shortlist is the step to take.
+    if experiment.status == LabExperiment.Status.RUNNING and experiment.matrix and \
+            experiment.matrix.status == RunStatus.FINISHED:
+        steps[1]["state"], steps[2]["state"] = "done", "current"
+    if experiment.status == LabExperiment.Status.SHORTLISTED:
+        steps[2]["state"] = "done"
+    steps.append({"key": "bot", "label": "Bot created",
+                  "state": "done" if has_bot else "current" if experiment.status == LabExperiment.Status.SHORTLISTED
+                  else "upcoming"})
+    return steps
+
+
 @admin.register(LabExperiment)
 class LabExperimentAdmin(ObservatoryAdmin):
+    """An experiment's steps (draft, running, shortlisted, bot created), each with its action for operators,
+    through the lab services the API calls; a refusal shows its code, fix and trace id."""
+
     list_display = ("id", "name", "strategy", "status", "matrix_link", "shortlisted", "instruments", "timeframe",
                     "created_by", "updated_at")
     list_filter = ("status", "strategy", "timeframe")
     search_fields = ("name", "hypothesis", "strategy", "created_by")
     raw_id_fields = ("matrix",)
+    change_form_template = "backtests/lab_experiment.html"
+
+    def get_urls(self):
+        step = path("<int:object_id>/step/", self.admin_site.admin_view(self.take_step),
+                    name="backtests_labexperiment_step")
+        return [step, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        experiment = self.get_object(request, object_id)
+        if experiment is not None:
+            matrix = experiment.matrix
+            candidates = list(ranked_results(matrix)[:LAB_CANDIDATES_SHOWN]) if matrix and \
+                matrix.status == RunStatus.FINISHED else []
+            extra_context = {**(extra_context or {}), "lab": {
+                "steps": _lab_steps(experiment), "candidates": candidates,
+                "matrix_status": matrix.status if matrix else None,
+                "can_operate": self.has_operate_permission(request),
+                "action_url": reverse("admin:backtests_labexperiment_step", args=[experiment.pk])}}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def take_step(self, request, object_id: int):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_operate_permission(request):
+            raise PermissionDenied
+        step = request.POST.get("step")
+        try:
+            if step == "run":
+                lab.experiment_run(experiment_id=object_id, actor=request.user)
+                done = "Matrix started."
+            elif step == "shortlist":
+                indexes = [int(i) for i in request.POST.getlist("indexes") if i.isdigit()]
+                lab.experiment_shortlist(experiment_id=object_id, actor=request.user, indexes=indexes)
+                done = f"Shortlisted {len(indexes)} candidate(s)."
+            elif step == "create_bot":
+                index = request.POST.get("index", "")
+                _, bot = lab.experiment_create_bot(experiment_id=object_id, actor=request.user,
+                                                   index=int(index) if index.isdigit() else -1,
+                                                   name=request.POST.get("name", "").strip())
+                done = f"Bot {bot.id} ({bot.name}) created."
+            else:
+                raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"step": ["Unknown step."]})
+        except ControlPlaneError as exc:
+            details = f" {exc.details}" if exc.details else ""
+            self.message_user(request, f"Refused: {exc.code}: {exc.message}{details} Fix: {exc.suggested_fix} "
+                                       f"(trace {current_trace_id()})", level=messages.ERROR)
+        else:
+            self.message_user(request, done, level=messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:backtests_labexperiment_change", args=[object_id]))
 
     @admin.display(description="matrix")
     def matrix_link(self, experiment: LabExperiment) -> str:
