@@ -277,7 +277,8 @@ def walk_forward_summary(folds: list[dict]) -> dict:
     why = next((f"Fold {f['fold']} {side.replace('_', ' ')}: {f[side]['unavailable']['sharpe']}"
                 for f in folds for side in ("in_sample", "out_of_sample")
                 if (f[side].get("unavailable") or {}).get("sharpe")), None)
-    return {"folds": len(folds), "unavailable": why, "mean_in_sample_sharpe": is_sharpe, "mean_out_of_sample_sharpe": oos_sharpe,
+    return {"folds": len(folds), "unavailable": why, "mean_in_sample_sharpe": is_sharpe,
+            "mean_out_of_sample_sharpe": oos_sharpe,
             "oos_is_sharpe_ratio": ratio,
             "out_of_sample_trades": sum(f["out_of_sample"].get("number_of_trades") or 0 for f in folds),
             "out_of_sample_total_return": _mean([f["out_of_sample"].get("total_return") for f in folds])}

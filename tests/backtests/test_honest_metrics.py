@@ -130,3 +130,18 @@ def test_repeated_sets_and_the_bound_on_kept_examples(db, settings):
     summary = expansion.dropped_summary()
     assert summary["count"] == len(expansion.dropped) > matrices.MAX_DROPPED_EXAMPLES
     assert len(summary["examples"]) == matrices.MAX_DROPPED_EXAMPLES
+
+
+def test_a_walk_forward_fold_too_short_for_a_sharpe_fails_its_check_with_the_reason():
+    from backtests.classification import classify
+    from backtests.matrices import walk_forward_summary
+
+    short = {"sharpe": None, "number_of_trades": 3, "unavailable": {"sharpe": "The range is 12.5 days, shorter"}}
+    folds = [{"fold": 1, "in_sample": {"sharpe": 1.2, "number_of_trades": 40}, "out_of_sample": short}]
+    summary = walk_forward_summary(folds)
+    assert summary["mean_out_of_sample_sharpe"] is None
+    _, reasons = classify({"number_of_trades": 40, "sharpe": 1.2, "max_drawdown": 0.1, "profit_factor": 1.5},
+                          walk_forward=summary)
+    check = reasons[-1]
+    assert (check["check"], check["result"]) == ("walk_forward_oos_is_sharpe_ratio", "FAIL")
+    assert check["reason"] == "Fold 1 out of sample: The range is 12.5 days, shorter"
