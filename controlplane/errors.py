@@ -106,6 +106,10 @@ class ErrorCode(enum.StrEnum):
     ORDER_REJECTED = (
         "ORDER_REJECTED", 422, "The venue rejected the order.",
         "Read the venue's reason in the message; fix the order or the account (margin, permissions, session).")
+    INSTRUMENT_NOT_MAPPED = (
+        "INSTRUMENT_NOT_MAPPED", 409, "The instrument has no market mapped at this venue; nothing was sent.",
+        "Map it from the venue's market list: python manage.py map_venue_symbols --tenant <slug> --venue <venue> "
+        "--instrument <symbol> (details name both).")
     # Bot lifecycle (bots app).
     PROMOTION_GATE_FAILED = (
         "PROMOTION_GATE_FAILED", 409, "The bot does not pass the gates of the requested stage.",

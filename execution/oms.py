@@ -128,7 +128,8 @@ def _order_for(intent: TradeIntent, leg: IntentLeg, reference_price: Decimal | N
 def _request(order: Order) -> VenueOrderRequest:
     return VenueOrderRequest(client_order_id=order.client_order_id, symbol=order.instrument.symbol, side=order.side,
                              quantity=order.quantity, order_type=order.order_type, limit_price=order.limit_price,
-                             stop_price=order.stop_price, bot_id=order.bot_id)
+                             stop_price=order.stop_price, bot_id=order.bot_id,
+                             reference_price=order.reference_price)
 
 
 def _place(order: Order) -> VenueOrderAck:
