@@ -45,6 +45,38 @@ def set_keys(venue: str, owner) -> None:
     services.credentials_set(provider=venue, values=KEYS[venue], actor=owner)
 
 
+def live_crypto_bot(*, tenant, owner, venue: str, name: str = "live-btc", instruments=("BTC-USD",)):
+    """A LIVE bot on ``venue`` with its keys set (not yet verified)."""
+    from bots import services as bot_services
+    from bots.models import Bot, Stage
+    from controlplane import tenancy
+
+    with tenancy.tenant_context(tenant.id):
+        set_keys(venue, owner)
+        bot = bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover",
+                                      parameters={"fast": 5, "slow": 20}, instruments=list(instruments),
+                                      venue=venue, data_source="imported")
+        Bot.objects.filter(pk=bot.pk).update(stage=Stage.LIVE)
+        bot.refresh_from_db()
+    return bot
+
+
+def booked(bot, symbol: str, quantity, *, venue: str | None = None) -> None:
+    """What the OMS leaves after fills of ``quantity`` at the bot's venue: the bot's position and the tenant's
+    inventory there (call inside the tenant's context)."""
+    from decimal import Decimal
+
+    from execution.models import StrategyPosition, VenueInventory
+
+    instrument = Instrument.objects.get(symbol=symbol)
+    StrategyPosition.objects.update_or_create(tenant_id=bot.tenant_id, bot=bot, instrument=instrument,
+                                              defaults={"quantity": Decimal(str(quantity)),
+                                                        "average_price": Decimal("50000")})
+    row, _ = VenueInventory.objects.get_or_create(tenant_id=bot.tenant_id, venue=venue or bot.venue, asset=symbol)
+    row.quantity += Decimal(str(quantity))
+    row.save(update_fields=["quantity", "updated_at"])
+
+
 def _json(body, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 

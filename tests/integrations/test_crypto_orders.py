@@ -10,12 +10,17 @@ from decimal import Decimal
 
 import pytest
 
+from bots import services as bot_services
+from bots.models import Reconciliation
 from controlplane import tenancy
+from execution import oms
+from execution.intents import LegSpec, submit_intent
+from execution.models import Fill, Order, StrategyPosition, TradeIntent
 from execution.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
 from execution.venues.registry import adapter_for
 from integrations.models import IntegrationUsageEvent
 from tests.integrations.crypto_venues import (
-    FakeBinanceUS, FakeCoinbase, FakeHyperliquid, FakeKraken, btc_usd, set_keys,
+    FakeBinanceUS, FakeCoinbase, FakeHyperliquid, FakeKraken, btc_usd, live_crypto_bot, set_keys,
 )
 
 FAKES = {"kraken": FakeKraken, "coinbase": FakeCoinbase, "binanceus": FakeBinanceUS, "hyperliquid": FakeHyperliquid}
@@ -129,3 +134,59 @@ def test_hyperliquid_signs_our_orders_only_no_builder_fee_approval_and_no_referr
     [action] = fake.actions
     assert action["type"] == "order" and "builder" not in action
     assert action["orders"][0]["c"] == adapter_for("hyperliquid").client.client_order_id("cp-42-0")
+
+
+@pytest.fixture
+def oms_venue(tenant_a, owner_a, point_at, settings):
+    settings.INTEGRATION_RETRY_ATTEMPTS = 1
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+
+    def _venue(name, **account):
+        fake = FAKES[name](point_at(name), **account)
+        return fake, live_crypto_bot(tenant=tenant_a, owner=owner_a, venue=name)
+    return _venue
+
+
+def _submit(bot, key="k1"):
+    return submit_intent(bot=bot, legs=[LegSpec(venue=bot.venue, symbol="BTC-USD", side="buy",
+                                                quantity=Decimal("0.01"), order_type="limit",
+                                                limit_price=Decimal("50000"))],
+                         idempotency_key=key, source="api", actor_name="test").intent
+
+
+def test_a_live_kraken_bot_trades_btc_usd_through_the_oms_and_then_reconciles_flat_of_differences(
+        tenant_a, oms_venue):
+    fake, bot = oms_venue("kraken", balances={"USD": 5000})
+    btc_usd("kraken")
+    with tenancy.tenant_context(tenant_a.id):
+        intent = _submit(bot)
+        oms.process_pending_intents()
+        order = Order.objects.get(intent=intent)
+        assert (order.status, order.venue_order_id) == (Order.Status.WORKING, fake.by_client_id(
+            adapter_for("kraken").client.client_order_id(order.client_order_id)))
+        assert [body["pair"] for body in fake.sent] == ["XXBTZUSD"]
+        fake.fill(order.venue_order_id, price=49995.0, fee=1.3)
+        fake.balances.update(BTC=0.01, USD=5000 - 499.95 - 1.3)
+        assert oms.sync_live_fills() == {"recorded": 1, "failures": []}
+        fill = Fill.objects.get(order=order)
+        assert (fill.quantity, fill.price, fill.fee) == (Decimal("0.01"), Decimal("49995"), Decimal("1.3"))
+        assert StrategyPosition.objects.get(bot=bot).quantity == Decimal("0.01")
+        result = bot_services.bot_reconcile(bot_id=bot.id, actor_name="test")
+    assert (result.status, result.internal_positions, result.venue_positions) == (
+        Reconciliation.Status.MATCHED, {"BTC-USD": 0.01}, {"BTC-USD": 0.01})
+
+
+@pytest.mark.parametrize("name", ["kraken", "hyperliquid"])
+def test_the_oms_fails_an_order_for_an_unmapped_instrument_with_its_fix_and_sends_nothing(
+        tenant_a, oms_venue, name):
+    fake, bot = oms_venue(name)
+    btc_usd()
+    with tenancy.tenant_context(tenant_a.id):
+        intent = _submit(bot)
+        oms.process_pending_intents()
+        order = Order.objects.get(intent=intent)
+        intent.refresh_from_db()
+    assert (order.status, order.error_code, intent.status) == (
+        Order.Status.FAILED, "INSTRUMENT_NOT_MAPPED", TradeIntent.Status.FAILED)
+    assert f"--venue {name} --instrument BTC-USD" in order.reason
+    assert fake.sent == [] and fake.paths == []
