@@ -74,7 +74,8 @@ def not_mapped(symbol: str, venue: str) -> ControlPlaneError:
     """The refusal of an order or a reconcile of ``symbol`` at ``venue`` while it has no mapping."""
     return ControlPlaneError(
         ErrorCode.INSTRUMENT_NOT_MAPPED,
-        f"{symbol} has no {venue} market mapped (Instrument.venue_symbols[{venue!r}]); nothing was sent.",
+        f"{symbol} has no {venue} market mapped (Instrument.venue_symbols[{venue!r}]): nothing is sent to or "
+        f"reconciled with {venue} for it.",
         suggested_fix=f"Map it from {venue}'s own market list: {fix_command(symbol, venue)}.",
         details={"instrument": symbol, "venue": venue})
 
@@ -92,8 +93,8 @@ def our_assets(symbol: str) -> tuple[str, str]:
     base, sep, quote = symbol.partition("-")
     if not sep or not base or not quote or "-" in quote:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
-                               f"{symbol} is not a BASE-QUOTE crypto symbol; its venue market cannot be resolved.",
-                               details={"instrument": symbol})
+                                f"{symbol} is not a BASE-QUOTE crypto symbol; its venue market cannot be resolved.",
+                                details={"instrument": symbol})
     return base.upper(), quote.upper()
 
 
@@ -105,14 +106,14 @@ def resolve_from_markets(*, symbol: str, venue: str, markets: dict, explicit: st
         market = markets.get(explicit)
         if not isinstance(market, dict):
             raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, f"{venue} lists no market {explicit!r}.",
-                                   details={"instrument": symbol, "venue": venue, "symbol": explicit})
+                                    details={"instrument": symbol, "venue": venue, "symbol": explicit})
         problems = [f"its type is {market.get('type')!r}, not {kind!r}"] if market.get("type") != kind else []
         if str(market.get("base")).upper() != base:
             problems.append(f"its base is {market.get('base')!r}, not {base!r}")
         if problems:
             raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
-                                   f"{venue}'s {explicit} is not {symbol}: {'; '.join(problems)}.",
-                                   details={"instrument": symbol, "venue": venue, "symbol": explicit})
+                                    f"{venue}'s {explicit} is not {symbol}: {'; '.join(problems)}.",
+                                    details={"instrument": symbol, "venue": venue, "symbol": explicit})
         return _from_market(market)
     found = [m for m in markets.values() if isinstance(m, dict) and m.get("type") == kind
              and str(m.get("base")).upper() == base and str(m.get("quote")).upper() == quote

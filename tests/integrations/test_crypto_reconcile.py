@@ -155,3 +155,26 @@ def test_the_shipped_mapping_fixture_is_what_each_venue_lists(tenant_a, owner_a,
             result = venue_symbols_map(venue=fake_class.name, symbols=["BTC-USD"], market=explicit,
                                        actor_name="test")
         assert result["mapped"] == {"BTC-USD": BTC_USD[fake_class.name]}
+
+
+def test_the_live_reconcile_beat_matches_a_mapped_crypto_bot_and_reports_an_unmapped_one(tenant_a, owner_a, serve):
+    from django.utils import timezone
+
+    from bots.models import Runner
+    from execution import tasks
+    from execution.models import Instrument
+
+    serve(FakeKraken, balances={"BTC": 1, "ETH": 2, "USD": 5000})
+    btc_usd("kraken")  # ETH-USD stays unmapped
+    mapped = live_crypto_bot(tenant=tenant_a, owner=owner_a, venue="kraken", name="btc")
+    unmapped = live_crypto_bot(tenant=tenant_a, owner=owner_a, venue="kraken", name="eth", instruments=["ETH-USD"])
+    with tenancy.tenant_context(tenant_a.id):
+        booked(mapped, "BTC-USD", 1)
+        for bot in (mapped, unmapped):
+            Runner.objects.create(bot=bot, status=Runner.Status.RUNNING, started_by="test",
+                                  started_at=timezone.now(), last_heartbeat_at=timezone.now(), trace_id="t-beat")
+    result = tasks.reconcile_live_bots.apply(kwargs={"tenant_id": tenant_a.id}).get()
+    assert result["matched"] == [mapped.id] and result["mismatched"] == []
+    [failed] = result["failed"]
+    assert (failed["bot_id"], failed["error_code"]) == (unmapped.id, "INSTRUMENT_NOT_MAPPED")
+    assert "ETH-USD" in failed["message"] and Instrument.objects.get(symbol="ETH-USD").venue_symbols == {}
