@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from unfold.admin import TabularInline
 
 from backtests.models import (
     AutonomyScore,
@@ -16,6 +17,7 @@ from backtests.models import (
     BacktestRun,
     ClassificationSettings,
     LabExperiment,
+    MatrixChunk,
     MatrixResult,
 )
 from controlplane.admin import ObservatoryAdmin
@@ -86,8 +88,35 @@ class BacktestRunAdmin(ObservatoryAdmin):
         return _metric(run.metrics, "number_of_trades")
 
 
+class MatrixChunkInline(TabularInline):
+    """Each chunk's dispatches and whether a worker began and finished it: a RUNNING matrix that does not move
+    shows here which sets are waiting, and the sweep's re-sends show as dispatches above one."""
+
+    model = MatrixChunk
+    fields = ("first", "stop", "dispatches", "sent_at", "started_at", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("last_dispatch")
+
+    @admin.display(description="latest dispatch sent")
+    def sent_at(self, chunk: MatrixChunk):
+        if chunk.last_dispatch is None:
+            return "unknown"
+        return chunk.last_dispatch.sent_at or "not yet (the outbox relay retries)"
+
+
 @admin.register(BacktestMatrix)
 class BacktestMatrixAdmin(ObservatoryAdmin):
+    inlines = [MatrixChunkInline]
     list_display = ("id", "strategy", "mode", "instruments", "timeframe", "status", "progress", "sets_total",
                     "walk_forward_folds", "results_link", "error_code", "created_at")
     list_filter = ("status", "mode", "strategy", "timeframe")

@@ -5,8 +5,9 @@ tiers below passes; each gate records the value that decided it. Missing evidenc
 no paper record is not a good paper record). The bot's ``autonomy_tier`` is set through
 ``bots.services.bot_set_autonomy_tier`` (audited), and the gate to LIVE requires T2 or better.
 
-Paper parity: the bot's PAPER fills against a backtest of the same period on the same stored bars (the engine,
-the same strategy and fill model): the share of fills that match in time, side, quantity and price.
+Paper parity: the bot's PAPER fills in the paper book (sim venue) against a backtest of the same period on the same
+stored bars (the engine, the same strategy and fill model): the share of fills that match in time, side, quantity
+and price.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bots.models import BacktestResult, Bot, Reconciliation, Stage
 from bots.strategies import get_strategy
 from bots.timeframes import timeframe_delta
 from controlplane import hooks
+from controlplane.books import Book, venue_in_book
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.trace import current_trace_id
 from execution.fills import FillModel
@@ -72,7 +74,8 @@ def _oos_robustness(bot: Bot) -> dict:
 
 def paper_parity(bot: Bot, *, now: datetime) -> dict:
     """Paper fills vs a backtest of the same bars: matched fills / the larger of the two fill counts."""
-    fills = list(Fill.objects.filter(bot=bot, bot_stage=Stage.PAPER).select_related("instrument").order_by("ts", "id"))
+    fills = list(Fill.objects.filter(venue_in_book(Book.PAPER), bot=bot, bot_stage=Stage.PAPER)
+                 .select_related("instrument").order_by("ts", "id"))
     if not fills:
         return {"parity": None, "paper_fills": 0, "backtest_fills": None, "reason": "no paper fills"}
     strategy = get_strategy(bot.strategy)

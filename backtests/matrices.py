@@ -16,8 +16,9 @@ capital, each instrument's PnL added), as a backtest run over the same instrumen
 from __future__ import annotations
 
 import itertools
+import logging
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -29,7 +30,7 @@ from django.utils import timezone
 from backtests.classification import classify
 from backtests.data import find_gaps, load_bars
 from backtests.metrics import TradeResult, compute_metrics
-from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, MatrixResult, RunStatus
+from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, MatrixChunk, MatrixResult, RunStatus
 from backtests.services import (
     InstrumentRun,
     _invalid,
@@ -39,6 +40,8 @@ from backtests.services import (
     validated_config,
 )
 from bots.strategies import Bars, StrategyParameterError, get_strategy
+from controlplane import tenancy
+from controlplane.models import Tenant
 from controlplane.outbox import outbox_publish
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
@@ -46,6 +49,8 @@ from controlplane.trace import current_trace_id
 from execution.fills import FillModel
 from execution.models import Bar, Instrument
 from execution.timeframes import timeframe_delta
+
+logger = logging.getLogger(__name__)
 
 MAX_SETS = 10_000
 MAX_FOLDS = 20
@@ -159,11 +164,16 @@ def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: 
         audit_record(action="backtest_matrix.create", resource_type="backtest_matrix", resource_id=matrix.id,
                      actor=actor, after={"strategy": strategy, "mode": mode, "sets": len(sets),
                                          "chunks": len(bounds), "walk_forward_folds": walk_forward_folds})
-        for lo, hi in bounds:
-            outbox_publish(task="backtests.run_matrix_chunk", queue="backtests", tenant_id=matrix.tenant_id,
-                           kwargs={"matrix_id": matrix.id, "first": lo, "stop": hi, "tenant_id": matrix.tenant_id},
-                           what=f"backtest matrix {matrix.id} sets {lo}-{hi}")
+        MatrixChunk.objects.bulk_create([
+            MatrixChunk(tenant_id=matrix.tenant_id, matrix=matrix, first=lo, stop=hi,
+                        last_dispatch=_dispatch_chunk(matrix, lo, hi)) for lo, hi in bounds])
     return matrix
+
+
+def _dispatch_chunk(matrix: BacktestMatrix, first: int, stop: int):
+    return outbox_publish(task="backtests.run_matrix_chunk", queue="backtests", tenant_id=matrix.tenant_id,
+                          kwargs={"matrix_id": matrix.id, "first": first, "stop": stop, "tenant_id": matrix.tenant_id},
+                          what=f"backtest matrix {matrix.id} sets {first}-{stop}")
 
 
 def matrix_cancel(*, matrix_id: int, actor) -> BacktestMatrix:
@@ -237,6 +247,10 @@ def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
     with transaction.atomic():
         matrix = BacktestMatrix.objects.filter(pk=matrix_id).first()
         done = MatrixResult.objects.filter(matrix_id=matrix_id, index=first).exists()
+        if matrix is not None and matrix.status == RunStatus.RUNNING and not done:
+            # Committed before the work: the sweep tells a chunk being run from one whose message never arrived.
+            MatrixChunk.objects.filter(matrix_id=matrix_id, first=first, finished_at__isnull=True) \
+                .update(started_at=timezone.now())
     if matrix is None or matrix.status != RunStatus.RUNNING or done:
         return 0
     sets = expand_sets(strategy=matrix.strategy, base=matrix.base_parameters, space=matrix.space, mode=matrix.mode,
@@ -295,6 +309,7 @@ def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
                                                                              index=first).exists():
             return 0
         created = MatrixResult.objects.bulk_create(rows, ignore_conflicts=True)
+        MatrixChunk.objects.filter(matrix_id=matrix_id, first=first).update(finished_at=timezone.now())
         matrix.sets_done = F("sets_done") + len(rows)
         matrix.folds_done = F("folds_done") + len(rows) * matrix.walk_forward_folds
         matrix.chunks_done = F("chunks_done") + 1
@@ -320,3 +335,64 @@ def _matrix_fail(matrix_id: int, code: ErrorCode, message: str) -> None:
         audit_record(action="backtest_matrix.fail", resource_type="backtest_matrix", resource_id=matrix.id,
                      actor_name="worker", before={"status": RunStatus.RUNNING},
                      after={"status": matrix.status, "error_code": str(code)})
+
+
+def _chunk_overdue(chunk: MatrixChunk, *, now: datetime) -> ErrorCode | None:
+    """Why an unfinished chunk needs the sweep, or None. Never started: its latest dispatch reached the broker
+    over ``QUEUED_WORK_STALE_SECONDS`` ago and no worker began it (a dispatch the relay has not sent yet is the
+    outbox's to deliver, however long the broker is down). Lost mid-run: begun over ``JOB_LEASE_SECONDS`` ago and
+    never finished (its worker died; a chunk that is merely slow runs again harmlessly, as a sent-twice one does)."""
+    if chunk.started_at is not None:
+        lost = chunk.started_at < now - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+        return ErrorCode.JOB_LEASE_EXPIRED if lost else None
+    sent_at = chunk.last_dispatch.sent_at if chunk.last_dispatch is not None else None
+    if sent_at is not None and sent_at < now - timedelta(seconds=settings.QUEUED_WORK_STALE_SECONDS):
+        return ErrorCode.JOB_NEVER_STARTED
+    return None
+
+
+def sweep_matrix_chunks(*, now: datetime | None = None) -> dict[str, int]:
+    """Unfinished chunks of the tenant's RUNNING matrices that never started or were lost mid-run: sent again
+    while they have had fewer than ``JOB_MAX_ATTEMPTS`` dispatches (a chunk is safe to run twice), else their
+    matrix FAILS with the chunk's code, so no matrix stays RUNNING at k of n chunks for ever."""
+    now = now or timezone.now()
+    counts = {"redispatched": 0, "matrices_failed": 0}
+    with transaction.atomic():
+        candidates = list(MatrixChunk.objects.filter(finished_at__isnull=True, matrix__status=RunStatus.RUNNING)
+                          .values_list("id", flat=True))
+    for chunk_id in candidates:
+        with transaction.atomic():
+            chunk = MatrixChunk.objects.select_for_update(of=("self",)).select_related("matrix", "last_dispatch") \
+                .filter(pk=chunk_id, finished_at__isnull=True, matrix__status=RunStatus.RUNNING).first()
+            code = None if chunk is None else _chunk_overdue(chunk, now=now)
+            if code is None:
+                continue
+            before = {"dispatches": chunk.dispatches, "started_at": chunk.started_at and chunk.started_at.isoformat()}
+            if chunk.dispatches < settings.JOB_MAX_ATTEMPTS:
+                chunk.last_dispatch = _dispatch_chunk(chunk.matrix, chunk.first, chunk.stop)
+                chunk.dispatches += 1
+                chunk.started_at = None
+                chunk.save(update_fields=["last_dispatch", "dispatches", "started_at"])
+                audit_record(action="backtest_matrix.chunk_redispatched", resource_type="backtest_matrix",
+                             resource_id=chunk.matrix_id, actor_name="watchdog", before=before,
+                             after={"dispatches": chunk.dispatches, "sets": [chunk.first, chunk.stop],
+                                    "reason": str(code)})
+                counts["redispatched"] += 1
+                continue
+        what = "never started" if code == ErrorCode.JOB_NEVER_STARTED else "stopped before finishing"
+        _matrix_fail(chunk.matrix_id, code, f"Sets {chunk.first}-{chunk.stop} {what} after {chunk.dispatches} "
+                     f"dispatch(es); the matrix cannot finish without them.")
+        counts["matrices_failed"] += 1
+    return counts
+
+
+def sweep_matrix_chunks_all_tenants(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
+    """The chunk sweep over every tenant, one tenant context at a time (RLS shows each only its own rows)."""
+    results = {}
+    for tenant_id in Tenant.objects.order_by("id").values_list("id", flat=True):
+        with tenancy.tenant_context(tenant_id):
+            try:
+                results[tenant_id] = sweep_matrix_chunks(now=now)
+            except Exception:
+                logger.exception("matrix chunk sweep failed for a tenant", extra={"tenant_id": tenant_id})
+    return results

@@ -133,6 +133,27 @@ class MatrixResult(TenantOwnedModel):
         constraints = [models.UniqueConstraint(fields=["matrix", "index"], name="matrixresult_unique_index")]
 
 
+class MatrixChunk(TenantOwnedModel):
+    """One task's share of a matrix, sets [first, stop): a row of its own so that a chunk whose message was lost
+    (the broker's data gone) or whose worker died mid-run is found and sent again by the sweep
+    (``backtests.matrices.sweep_matrix_chunks``) instead of leaving its matrix RUNNING forever."""
+
+    matrix = models.ForeignKey(BacktestMatrix, on_delete=models.CASCADE, related_name="chunks")
+    first = models.PositiveIntegerField()
+    stop = models.PositiveIntegerField()
+    dispatches = models.PositiveSmallIntegerField(default=1, help_text="Times it was sent to the backtests queue.")
+    last_dispatch = models.ForeignKey("controlplane.OutboxMessage", on_delete=models.SET_NULL, null=True,
+                                      blank=True, related_name="+")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker began its latest dispatch.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["matrix", "first"]
+        constraints = [models.UniqueConstraint(fields=["matrix", "first"], name="matrixchunk_unique_first")]
+        indexes = [models.Index(fields=["tenant", "matrix"], name="matrixchunk_unfinished",
+                                condition=models.Q(finished_at__isnull=True))]
+
+
 class ClassificationSettings(TenantOwnedModel):
     """A tenant's overrides of the classification thresholds (backtests.classification.BacktestThresholds)."""
 

@@ -11,6 +11,11 @@ def run_matrix_chunk(*, matrix_id: int, first: int, stop: int, tenant_id: int) -
     return matrices.run_chunk(matrix_id=matrix_id, first=first, stop=stop)
 
 
+@shared_task(name="backtests.sweep_matrix_chunks")
+def sweep_matrix_chunks() -> dict:
+    return {str(tenant_id): counts for tenant_id, counts in matrices.sweep_matrix_chunks_all_tenants().items()}
+
+
 def _active_tenant_ids() -> list[int]:
     from controlplane.models import Tenant
 

@@ -129,8 +129,8 @@ class JobAdmin(ObservatoryAdmin):
 @admin.register(Reconciliation)
 class ReconciliationAdmin(ObservatoryAdmin):
     list_display = ("id", "bot", "status", good_flag("is_flat", description="flat", yes="flat", no="not flat"),
-                    "venue", "requested_by", "created_at", "resolution", "resolved_by", "resolved_at")
-    list_filter = ("status", "is_flat", "resolution")
+                    "venue", "book", "requested_by", "created_at", "resolution", "resolved_by", "resolved_at")
+    list_filter = ("status", "book", "is_flat", "resolution")
     list_select_related = ("bot",)
     readonly_fields = ("resolution", "resolution_reason", "resolved_by", "resolved_at", "resolution_detail")
 

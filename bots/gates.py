@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from bots import hooks
-from bots.models import IMPORTED_DATA_SOURCE, SIM_VENUE, BacktestResult, Bot, Stage
+from bots.models import IMPORTED_DATA_SOURCE, SIM_VENUE, BacktestResult, Bot, Reconciliation, Stage
+from controlplane.books import Book, book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
 from integrations.gates import refusal_code, safe_start_blockers
+
 
 def order_venue(bot: Bot, *, stage: str | None = None) -> str:
     """Where the bot's orders go at ``stage``: its configured venue only when LIVE; every other stage paper-trades
     on the sim venue (real bars, simulated fills), so it needs no broker key."""
     return bot.venue if (stage or bot.stage) == Stage.LIVE else SIM_VENUE
+
+
+def order_book(bot: Bot, *, stage: str | None = None) -> Book:
+    """The book the bot's orders at ``stage`` fill into, and so the one its risk checks, sizing, PnL and drawdown
+    read: live only when LIVE on a real venue (controlplane.books)."""
+    return book_for_venue(order_venue(bot, stage=stage))
 
 
 def integration_blockers(bot: Bot, *, stage: str | None = None) -> list[dict]:
@@ -94,6 +104,34 @@ def _paper_record_gate(bot: Bot) -> GateResult:
     return GateResult("paper_record", True, f"{record.trades} trades over {record.days} days, no open incidents.")
 
 
+def _live_reconcile_gate(bot: Bot) -> GateResult:
+    """Going LIVE starts from the venue's own answer: the bot's latest reconcile compared its live book with the
+    venue account, MATCHED, and is at most ``BOT_LIVE_RECONCILE_MAX_AGE_SECONDS`` old now. A window rather than
+    "since the bot last left LIVE": the account changes whenever anyone trades it (another bot, a person at the
+    broker), so only a recent answer says what the first live order will meet; the latest report must be the
+    match, so a later mismatch always wins."""
+    name = "live_reconcile"
+    if book_for_venue(bot.venue) == Book.PAPER:
+        return GateResult(name, True, f"Venue {bot.venue} is a sim venue: there is no live account to reconcile.")
+    max_age = timedelta(seconds=settings.BOT_LIVE_RECONCILE_MAX_AGE_SECONDS)
+    fix = (f"Run POST /api/bots/{bot.id}/reconcile (it compares the live book with {bot.venue}'s account); resolve "
+           f"a mismatch with POST /api/bots/{bot.id}/reconcile/resolve; then promote within "
+           f"{int(max_age.total_seconds() // 60)} minutes of the match.")
+    latest = Reconciliation.objects.filter(bot=bot).order_by("-id").first()
+    if latest is None or latest.venue != bot.venue or latest.book != Book.LIVE:
+        return GateResult(name, False, f"No reconcile of the live book with {bot.venue} yet.", fix)
+    if latest.status != Reconciliation.Status.MATCHED:
+        return GateResult(name, False, f"The latest reconcile ({latest.id}) of the live book with {bot.venue} is "
+                                       f"{latest.status}.", fix)
+    age = timezone.now() - latest.created_at
+    if age > max_age:
+        return GateResult(name, False, f"The latest matched reconcile ({latest.id}) is {int(age.total_seconds())} s "
+                                       f"old; going LIVE needs one from the last {int(max_age.total_seconds())} s.",
+                          fix)
+    return GateResult(name, True, f"Reconcile {latest.id} of the live book with {bot.venue} matched "
+                                  f"{int(age.total_seconds())} s ago.")
+
+
 def _owner_approval_gate(actor) -> GateResult:
     is_owner = bool(actor is not None and getattr(actor, "is_superuser", False)) or (
         actor is not None and Membership.objects.filter(user_id=actor.pk, role=Membership.Role.OWNER).exists()
@@ -127,6 +165,6 @@ def promotion_gates(bot: Bot, to_stage: str, *, actor) -> list[GateResult]:
     if to_stage == Stage.PAPER:
         return [_integrations_gate(bot, Stage.PAPER)]
     if to_stage == Stage.LIVE:
-        return [_paper_record_gate(bot), _integrations_gate(bot, Stage.LIVE), _owner_approval_gate(actor),
-                _not_killed_gate(bot), _autonomy_gate(bot)]
+        return [_paper_record_gate(bot), _integrations_gate(bot, Stage.LIVE), _live_reconcile_gate(bot),
+                _owner_approval_gate(actor), _not_killed_gate(bot), _autonomy_gate(bot)]
     return []

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from bots.timeframes import Timeframe
+from controlplane.books import Book
 from controlplane.models import TenantOwnedModel
 
 
@@ -239,7 +240,7 @@ class Job(TenantOwnedModel):
 
 
 class Reconciliation(TenantOwnedModel):
-    """One comparison of a bot's internal positions with its venue's."""
+    """One comparison of a bot's internal positions in one book with its venue's."""
 
     class Status(models.TextChoices):
         MATCHED = "MATCHED", "Matched"
@@ -252,6 +253,8 @@ class Reconciliation(TenantOwnedModel):
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="reconciliations")
     status = models.CharField(max_length=10, choices=Status.choices)
     venue = models.CharField(max_length=64)
+    book = models.CharField(max_length=8, choices=Book.choices,
+                            help_text="The book compared with the venue: paper for a sim venue, live otherwise.")
     internal_positions = models.JSONField(default=dict)
     venue_positions = models.JSONField(default=dict)
     differences = models.JSONField(default=dict)

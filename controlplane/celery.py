@@ -61,9 +61,16 @@ def _clear_trace_id(**_):
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _refuse_rls_bypassing_role(**_):
-    from controlplane.dbroles import assert_runtime_role_cannot_bypass_rls
+    """SystemExit, not the ImproperlyConfigured itself: Celery's signal dispatch logs an Exception from a handler
+    and starts the worker anyway, which let a worker run on a role that bypasses RLS."""
+    from django.core.exceptions import ImproperlyConfigured
 
-    assert_runtime_role_cannot_bypass_rls()
+    from controlplane.dbroles import guard_runtime_role_at_start
+
+    try:
+        guard_runtime_role_at_start()
+    except ImproperlyConfigured as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def _install_worker_heartbeat() -> None:

@@ -12,8 +12,13 @@ as the owner fails (or, with ``--enable-row-security``, dumps no tenant rows). I
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import OperationalError, connections
+from django.db.backends.signals import connection_created
+
+logger = logging.getLogger(__name__)
 
 DML_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
 
@@ -39,14 +44,45 @@ def runtime_role_problems(alias: str = "default") -> list[str]:
     return problems
 
 
+def _refusal(problems: list[str]) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        "Refusing to start: the runtime database connection could bypass row-level security: "
+        + "; ".join(problems)
+        + ". Point DATABASE_URL at a NOSUPERUSER NOBYPASSRLS role that does not own the tables."
+    )
+
+
 def assert_runtime_role_cannot_bypass_rls() -> None:
     problems = runtime_role_problems()
     if problems:
-        raise ImproperlyConfigured(
-            "Refusing to start: the runtime database connection could bypass row-level security: "
-            + "; ".join(problems)
-            + ". Point DATABASE_URL at a NOSUPERUSER NOBYPASSRLS role that does not own the tables."
-        )
+        raise _refusal(problems)
+
+
+def _check_on_first_connection(sender, connection, **kwargs) -> None:
+    """Until the runtime role has been checked once, every new default connection is checked before it is used;
+    one that could bypass RLS is closed and refused, so no query ever runs on it."""
+    if connection.alias != "default":
+        return
+    problems = runtime_role_problems(connection.alias)
+    if problems:
+        connection.close()
+        raise _refusal(problems)
+    connection_created.disconnect(_check_on_first_connection, dispatch_uid=__name__)
+    logger.info("runtime database role checked on the first connection: it cannot bypass row-level security")
+
+
+def guard_runtime_role_at_start() -> None:
+    """The start-up guard of the web app, workers and beat. A role that could bypass RLS stops the start. With the
+    database unreachable the process starts anyway and the check moves to the first connection that works: a
+    process started during an outage must ride it out (health says 503, beat waits), not exit and burn its
+    supervisor's restarts; and until the check has passed, no connection is handed out unchecked."""
+    try:
+        assert_runtime_role_cannot_bypass_rls()
+    except OperationalError as exc:
+        connections["default"].close()
+        logger.warning("database unreachable at start (%s): the runtime role is checked on the first connection",
+                       exc)
+        connection_created.connect(_check_on_first_connection, dispatch_uid=__name__, weak=False)
 
 
 def grant_runtime_privileges(owner_alias: str = "owner", runtime_alias: str = "default") -> None:

@@ -103,6 +103,15 @@ class ErrorCode(enum.StrEnum):
     INTEGRATION_ENVIRONMENT_MISMATCH = (
         "INTEGRATION_ENVIRONMENT_MISMATCH", 409, "The account the provider reports is not the configured environment.",
         "Set the provider's ENVIRONMENT credential to match the account (demo or live), or use other keys.")
+    INTEGRATION_KEY_TOO_POWERFUL = (
+        "INTEGRATION_KEY_TOO_POWERFUL", 409, "The venue key can withdraw or transfer funds; a trading key must not.",
+        "Create a key with view and trade permissions only (no withdraw, no transfer) at the venue, enter it in "
+        "the console (Connections) and verify again; the message names the venue's own setting.")
+    INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED = (
+        "INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED", 409,
+        "The venue cannot report what this key may do, and no owner has confirmed it is trade-only.",
+        "Check at the venue that the key cannot withdraw or transfer funds, then an owner confirms it: "
+        "POST /api/integrations/confirm-permissions with the provider, or the admin action on its verification.")
     ORDER_REJECTED = (
         "ORDER_REJECTED", 422, "The venue rejected the order.",
         "Read the venue's reason in the message; fix the order or the account (margin, permissions, session).")

@@ -290,6 +290,9 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 QUEUED_WORK_STALE_SECONDS = env.int("QUEUED_WORK_STALE_SECONDS", default=900)
 BOT_LIVE_MIN_PAPER_TRADES = env.int("BOT_LIVE_MIN_PAPER_TRADES", default=20)
 BOT_LIVE_MIN_PAPER_DAYS = env.int("BOT_LIVE_MIN_PAPER_DAYS", default=10)
+# The LIVE gate (bots.gates._live_reconcile_gate) wants the venue's own answer: the bot's latest reconcile, of its
+# live book, MATCHED and at most this old when the promotion is requested (an account changes at any moment).
+BOT_LIVE_RECONCILE_MAX_AGE_SECONDS = env.int("BOT_LIVE_RECONCILE_MAX_AGE_SECONDS", default=900)
 CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires just under its interval
     "bots-watchdog": {
         "task": "bots.watchdog",
@@ -452,6 +455,13 @@ AUTONOMY_SCORE_INTERVAL_SECONDS = env.int("AUTONOMY_SCORE_INTERVAL_SECONDS", def
 # Decay: beat re-backtests PAPER and LIVE bots over the last BACKTEST_DECAY_LOOKBACK_DAYS.
 BACKTEST_DECAY_INTERVAL_SECONDS = env.int("BACKTEST_DECAY_INTERVAL_SECONDS", default=86400)
 BACKTEST_DECAY_LOOKBACK_DAYS = env.int("BACKTEST_DECAY_LOOKBACK_DAYS", default=30)
+# Matrix chunks sent but never started, or lost mid-run, are sent again (or fail their matrix) on the watchdog's
+# interval; on the default queue so that a backtests queue full of long chunks does not delay it.
+CELERY_BEAT_SCHEDULE["backtests-sweep-matrix-chunks"] = {
+    "task": "backtests.sweep_matrix_chunks",
+    "schedule": WATCHDOG_INTERVAL_SECONDS,
+    "options": {"queue": "default", "expires": WATCHDOG_INTERVAL_SECONDS * 0.9},
+}
 CELERY_BEAT_SCHEDULE["backtests-autonomy-scores"] = {
     "task": "backtests.autonomy_scores_all_tenants",
     "schedule": AUTONOMY_SCORE_INTERVAL_SECONDS,

@@ -6,6 +6,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 
 application = get_wsgi_application()
 
-from controlplane.dbroles import assert_runtime_role_cannot_bypass_rls  # noqa: E402
+from controlplane.dbroles import guard_runtime_role_at_start  # noqa: E402
 
-assert_runtime_role_cannot_bypass_rls()
+guard_runtime_role_at_start()

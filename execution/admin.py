@@ -7,8 +7,10 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import display
 
 from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, alarm_text, good_flag
+from controlplane.books import Book, book_for_venue, venue_in_book
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
 from execution.models import (
@@ -25,6 +27,7 @@ from execution.models import (
     TradingControl,
     VenueInventory,
 )
+from execution.positions import latest_mark
 from execution.services import instrument_save, risk_incident_resolve
 
 
@@ -133,13 +136,31 @@ class TradeIntentAdmin(_TenantObservatory):
     paginator = BoundedCountPaginator
 
 
+class BookFilter(admin.SimpleListFilter):
+    """Orders and fills store their venue, not their book: the book follows from it (controlplane.books)."""
+
+    title = "book"
+    parameter_name = "book"
+
+    def lookups(self, request, model_admin):
+        return Book.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(venue_in_book(self.value())) if self.value() in Book.values else queryset
+
+
+@admin.display(description="book")
+def venue_book(obj):
+    return book_for_venue(obj.venue).label
+
+
 @admin.register(Order)
 class OrderAdmin(_TenantObservatory):
     """Orders are written by the OMS only (a database trigger refuses anything else): nothing here edits them."""
 
-    list_display = ("id", "client_order_id", "bot_link", "intent_link", "venue", "instrument", "side", "quantity",
-                    "order_type", "status", "filled_quantity", "average_price", "error_code", "created_at")
-    list_filter = ("status", "venue", "purpose", "order_type", "side", "bot_stage")
+    list_display = ("id", "client_order_id", "bot_link", "intent_link", "venue", venue_book, "instrument", "side",
+                    "quantity", "order_type", "status", "filled_quantity", "average_price", "error_code", "created_at")
+    list_filter = ("status", BookFilter, "venue", "purpose", "order_type", "side", "bot_stage")
     list_select_related = ("bot", "instrument")
     search_fields = ("client_order_id", "venue_order_id", "trace_id", "bot__name", "instrument__symbol")
     date_hierarchy = "created_at"
@@ -155,9 +176,9 @@ class OrderAdmin(_TenantObservatory):
 class FillAdmin(_TenantObservatory):
     """Fills are written by the OMS only (a database trigger refuses anything else): nothing here edits them."""
 
-    list_display = ("id", "ts", "bot_link", "order_link", "venue", "instrument", "side", "quantity", "price", "fee",
-                    "slippage", "realized_pnl", "bot_stage")
-    list_filter = ("venue", "side", "bot_stage")
+    list_display = ("id", "ts", "bot_link", "order_link", "venue", venue_book, "instrument", "side", "quantity",
+                    "price", "fee", "slippage", "realized_pnl", "bot_stage")
+    list_filter = (BookFilter, "venue", "side", "bot_stage")
     list_select_related = ("bot", "instrument")
     search_fields = ("venue_fill_id", "trace_id", "bot__name", "instrument__symbol", "order__client_order_id")
     date_hierarchy = "ts"
@@ -171,16 +192,30 @@ class FillAdmin(_TenantObservatory):
 
 @admin.register(StrategyPosition)
 class StrategyPositionAdmin(_TenantObservatory):
-    list_display = ("bot_link", "instrument", "quantity", "average_price", "realized_pnl", "fees", "updated_at")
-    list_filter = ("instrument",)
+    """One row per bot, instrument and book: paper (sim venue) and live (the bot's venue) never add up."""
+
+    list_display = ("bot_link", "instrument", "book", "quantity", "average_price", "mark", "realized_pnl", "fees",
+                    "updated_at")
+    list_filter = ("book", "instrument")
     list_select_related = ("bot", "instrument")
     search_fields = ("bot__name", "instrument__symbol")
+
+    @display(description="mark", label={"stale": "warning", "unknown": "warning"})
+    def mark(self, obj):
+        """The latest complete bar's close, its bar time, and STALE past its timeframe's freshness limit."""
+        if obj.quantity == 0:
+            return "-"
+        mark = latest_mark(obj.instrument)
+        if mark is None:
+            return ("unknown", "no bar: unmarked")
+        text = f"{mark.price} ({mark.timeframe} bar {mark.bar_ts:%Y-%m-%d %H:%M} UTC)"
+        return ("stale", f"STALE {text}") if mark.stale else text
 
 
 @admin.register(VenueInventory)
 class VenueInventoryAdmin(ObservatoryAdmin):
-    list_display = ("venue", "asset", "quantity", "updated_at")
-    list_filter = ("venue",)
+    list_display = ("venue", "book", "asset", "quantity", "updated_at")
+    list_filter = ("book", "venue")
     search_fields = ("asset",)
 
 
@@ -242,9 +277,11 @@ class RiskIncidentAdmin(_TenantObservatory):
 
 @admin.register(EquityWatermark)
 class EquityWatermarkAdmin(_TenantObservatory):
-    """What the drawdown circuit breaker last measured for each bot with a ``max_drawdown``."""
+    """What the drawdown circuit breaker last measured for each bot with a ``max_drawdown``, per book (a stale mark
+    is never measured: the row keeps its last fresh measure and its ``marked_at``)."""
 
-    list_display = ("bot_link", "equity", "peak_equity", "drawdown", "peak_at", "marked_at", "tripped_at")
+    list_display = ("bot_link", "book", "equity", "peak_equity", "drawdown", "peak_at", "marked_at", "tripped_at")
+    list_filter = ("book",)
     list_select_related = ("bot",)
     search_fields = ("bot__name",)
 

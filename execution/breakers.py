@@ -10,7 +10,14 @@ Drawdown: a bot's equity is its realized PnL (after fees) plus its open position
 latest complete bar (``execution.positions.bot_equity``); its high-water mark is kept in ``EquityWatermark``.
 When the peak minus the equity exceeds the bot's ``risk_limits.max_drawdown`` (an amount in the account currency),
 the breaker trips. An open position without any bar has no mark: the bot is skipped and a warning says so, never
-marked at a made-up price.
+marked at a made-up price. A mark older than its timeframe's freshness limit (the tick's rule,
+``execution.selectors.bar_staleness``) is no better: the bot is skipped as ``stale_mark``, its watermark left as it
+was, and the sweep reports it as a market-data problem (a ``DATA_STALE`` warning naming the instruments and bars),
+so a stale price neither kills the bot nor vouches for it.
+
+Books: the breaker measures the book the bot trades in now (``bots.gates.order_book``: live once LIVE, paper
+before), each with its own high-water mark. A promoted bot's live peak starts at its first live mark; its paper
+positions left on the sim venue can neither kill it nor hide a live loss.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from bots.gates import order_book
 from bots.models import Bot, Stage
 from bots.services import bot_kill
 from controlplane import tenancy
@@ -64,8 +72,9 @@ def _max_drawdown(bot: Bot) -> Decimal | None:
 def check_drawdown(*, bot_id: int, now: datetime, marks_cache: dict | None = None) -> str:
     """Mark one bot, move its high-water mark, and trip the breaker past its ``max_drawdown``.
 
-    Returns what happened: ``tripped``, ``within_limit``, ``no_mark``, ``invalid_limit`` or ``not_checked`` (no
-    limit, killed, retired or gone). Safe to run twice: the same marks move nothing, and a killed bot is skipped.
+    Returns what happened: ``tripped``, ``within_limit``, ``no_mark``, ``stale_mark``, ``invalid_limit`` or
+    ``not_checked`` (no limit, killed, retired or gone). Safe to run twice: the same marks move nothing, and a
+    killed bot is skipped.
     """
     with transaction.atomic():
         bot = Bot.objects.select_for_update().filter(pk=bot_id).first()
@@ -80,15 +89,24 @@ def check_drawdown(*, bot_id: int, now: datetime, marks_cache: dict | None = Non
             return "invalid_limit"
         if limit is None:
             return "not_checked"
-        equity = bot_equity(bot_id=bot.id, as_of=now, marks_cache=marks_cache)
+        book = order_book(bot)
+        equity = bot_equity(bot_id=bot.id, book=book, as_of=now, marks_cache=marks_cache)
         if equity.total is None:
             logger.warning("drawdown breaker: no bar to mark an open position, drawdown not measured",
-                           extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "unmarked": list(equity.unmarked),
-                                  "as_of": now.isoformat(), "max_drawdown": str(limit)})
+                           extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "book": book,
+                                  "unmarked": list(equity.unmarked), "as_of": now.isoformat(),
+                                  "max_drawdown": str(limit)})
             return "no_mark"
-        watermark = EquityWatermark.objects.select_for_update().filter(bot=bot).first()
+        if equity.stale:
+            logger.warning("drawdown breaker: a mark is stale (DATA_STALE), drawdown not measured",
+                           extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "book": book,
+                                  "error_code": "DATA_STALE", "stale": list(equity.stale),
+                                  "marks": {s: equity.marks[s] for s in equity.stale}, "as_of": now.isoformat(),
+                                  "max_drawdown": str(limit)})
+            return "stale_mark"
+        watermark = EquityWatermark.objects.select_for_update().filter(bot=bot, book=book).first()
         if watermark is None:
-            watermark = EquityWatermark(bot=bot, peak_equity=equity.total, peak_at=now)
+            watermark = EquityWatermark(bot=bot, book=book, peak_equity=equity.total, peak_at=now)
         elif watermark.tripped_at is not None:  # unkilled since the trip: a new peak from here
             watermark.peak_equity, watermark.peak_at, watermark.tripped_at = equity.total, now, None
         elif equity.total > watermark.peak_equity:
@@ -101,13 +119,13 @@ def check_drawdown(*, bot_id: int, now: datetime, marks_cache: dict | None = Non
         watermark.save()
         if not breached:
             return "within_limit"
-        values = {"equity": str(equity.total), "peak_equity": str(watermark.peak_equity),
+        values = {"book": book, "equity": str(equity.total), "peak_equity": str(watermark.peak_equity),
                   "peak_at": watermark.peak_at.isoformat(), "drawdown": str(drawdown), "max_drawdown": str(limit),
                   "realized_pnl": str(equity.realized), "unrealized_pnl": str(equity.unrealized),
                   "marks": equity.marks}
         trip_circuit_breaker(
             bot_id=bot.id, trigger="max_drawdown", values=values,
-            reason=(f"circuit breaker: drawdown {drawdown} exceeds max_drawdown {limit} "
+            reason=(f"circuit breaker: {book} drawdown {drawdown} exceeds max_drawdown {limit} "
                     f"(equity {equity.total}, peak {watermark.peak_equity})"))
     return "tripped"
 

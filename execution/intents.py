@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from bots.selectors import trading_block
 from controlplane import tenancy
+from controlplane.books import book_for_venue
 from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
@@ -182,7 +183,9 @@ def risk_refusal(*, bot, legs: Sequence[tuple[IntentLeg | LegSpec, Instrument]],
                      "message": f"No bar of {instrument.symbol} to value the order with.",
                      "values": {"instrument": instrument.symbol}}, checks, prices)
         prices[index] = price
-        scopes = risk_scopes_for_bots(bots=[bot], instrument=instrument, at=at)[bot.id]
+        # Checked against the book of the venue this leg goes to: a live leg never sees the paper position.
+        scopes = risk_scopes_for_bots(bots=[bot], instrument=instrument, at=at,
+                                      books={bot.id: book_for_venue(leg.venue)})[bot.id]
         decision = check_order(OrderRequest(instrument=instrument.symbol, side=Side(leg.side),
                                             quantity=leg.quantity, price=price, at=at,
                                             multiplier=instrument.multiplier), scopes)

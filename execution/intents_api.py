@@ -12,7 +12,9 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bots.gates import order_book
 from bots.models import Bot
+from controlplane.books import Book
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.filters import FilterSet, IsoDateTimeFilter
 from controlplane.openapi import FreshnessSerializer
@@ -128,12 +130,17 @@ class IntentCancelView(APIView):
 
 class PnlPositionSerializer(serializers.Serializer):
     instrument = serializers.CharField()
+    book = serializers.ChoiceField(choices=Book.choices)
     quantity = serializers.CharField()
     average_price = serializers.CharField()
     realized_pnl = serializers.CharField()
     fees = serializers.CharField()
     mark = serializers.CharField(allow_null=True, help_text="Null when no bar marks the position.")
-    mark_bar_ts = serializers.DateTimeField(allow_null=True)
+    mark_bar_ts = serializers.DateTimeField(allow_null=True, help_text="The open time of the bar that marks it.")
+    mark_timeframe = serializers.CharField(allow_null=True)
+    mark_stale = serializers.BooleanField(
+        allow_null=True, help_text="True when the mark's bar is older than its timeframe's freshness limit (the "
+                                   "tick's DATA_STALE rule): the unrealized PnL is an estimate. Null: no mark.")
     unrealized_pnl = serializers.CharField(allow_null=True)
 
 
@@ -153,21 +160,34 @@ class BotPnlSerializer(FreshnessSerializer):
     """``execution.positions.bot_pnl`` with ``freshness()``; amounts are decimal strings, null when unknown."""
 
     bot_id = serializers.IntegerField()
+    book = serializers.ChoiceField(choices=Book.choices, help_text="The book these numbers are of.")
+    marked_at = serializers.DateTimeField(help_text="The time the marks were read for.")
     realized_pnl = serializers.CharField()
     fees = serializers.CharField()
     unrealized_pnl = serializers.CharField(allow_null=True)
     total_pnl = serializers.CharField(allow_null=True)
+    stale = serializers.BooleanField(help_text="True when any open position is marked at a stale bar.")
+    stale_marks = serializers.ListField(child=serializers.CharField(),
+                                        help_text="The instruments whose mark is stale.")
     positions = PnlPositionSerializer(many=True)
     days = PnlDaySerializer(many=True)
 
 
 class BotPnlView(APIView):
-    """Realized and unrealized PnL (null when a position has no bar to mark it), per instrument and per day, with
-    how fresh it is and whether the system is degraded (``controlplane.status.freshness``)."""
+    """Realized and unrealized PnL of one book (null when a position has no bar to mark it; flagged when its mark
+    is stale), per instrument and per day, with how fresh it is and whether the system is degraded
+    (``controlplane.status.freshness``). ``?book=paper|live``; by default the book the bot trades in now."""
 
-    @extend_schema(responses=BotPnlSerializer)
+    @extend_schema(responses=BotPnlSerializer, parameters=[OpenApiParameter(
+        "book", str, enum=Book.values,
+        description="paper (sim venue) or live (the bot's venue); default: live for a LIVE bot on a real venue, "
+                    "paper otherwise.")])
     def get(self, request, bot_id: int):
         bot = Bot.objects.filter(pk=bot_id).first()
         if bot is None:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {bot_id} in this tenant.")
-        return Response({**bot_pnl(bot=bot), **freshness()})
+        book = request.query_params.get("book") or order_book(bot)
+        if book not in Book.values:
+            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
+                                    details={"book": [f"Must be one of {', '.join(Book.values)}."]})
+        return Response({**bot_pnl(bot=bot, book=book), **freshness()})

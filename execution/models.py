@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
+from controlplane.books import Book
 from controlplane.models import TenantOwnedModel
 from execution.calendars import validate_calendar_name
 from execution.data_symbols import validate_data_symbols
@@ -354,10 +355,13 @@ class Fill(TenantOwnedModel):
 
 
 class StrategyPosition(TenantOwnedModel):
-    """A bot's position in one instrument, kept by the OMS from fills (execution.pnl.PositionState)."""
+    """A bot's position in one instrument and one book, kept by the OMS from the fills of that book
+    (execution.pnl.PositionState): its paper position (sim venue) and its live one (its venue) are two rows."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="positions")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    book = models.CharField(max_length=8, choices=Book.choices,
+                            help_text="paper: fills at the sim venue; live: fills at the bot's venue.")
     quantity = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     average_price = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     realized_pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0)
@@ -365,12 +369,15 @@ class StrategyPosition(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["bot", "instrument"], name="position_one_per_bot_instrument")]
+        constraints = [models.UniqueConstraint(fields=["bot", "instrument", "book"],
+                                               name="position_one_per_bot_instrument_book")]
 
 
 class VenueInventory(TenantOwnedModel):
-    """What the tenant holds at a venue per asset (the instrument's symbol), summed over its bots' fills."""
+    """What the tenant holds at a venue per asset (the instrument's symbol), summed over its bots' fills. The book
+    follows from the venue (controlplane.books.book_for_venue); it is stored so a reader filters on it."""
 
+    book = models.CharField(max_length=8, choices=Book.choices)
     venue = models.CharField(max_length=64)
     asset = models.CharField(max_length=64)
     quantity = models.DecimalField(max_digits=24, decimal_places=9, default=0)
@@ -378,7 +385,8 @@ class VenueInventory(TenantOwnedModel):
 
     class Meta:
         verbose_name_plural = "venue inventories"
-        constraints = [models.UniqueConstraint(fields=["tenant", "venue", "asset"], name="inventory_one_per_asset")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "book", "venue", "asset"],
+                                               name="inventory_one_per_asset")]
 
 
 class RiskIncident(TenantOwnedModel):
@@ -408,14 +416,16 @@ class RiskIncident(TenantOwnedModel):
 
 
 class EquityWatermark(TenantOwnedModel):
-    """A bot's equity (realized + unrealized PnL) at its last mark and its high-water mark: what the drawdown
-    circuit breaker (execution.breakers) compares with the bot's ``max_drawdown``.
+    """A bot's equity (realized + unrealized PnL) in one book at its last mark and its high-water mark: what the
+    drawdown circuit breaker (execution.breakers) compares with the bot's ``max_drawdown``. The live book's peak
+    starts at the first live mark: a paper peak is never a live one.
 
     ``tripped_at`` is set when the breaker kills the bot; the first mark after an unkill starts a new peak at the
     equity of that moment (the operator who unkilled accepted the loss so far).
     """
 
-    bot = models.OneToOneField("bots.Bot", on_delete=models.PROTECT, related_name="+")
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="+")
+    book = models.CharField(max_length=8, choices=Book.choices)
     peak_equity = models.DecimalField(max_digits=24, decimal_places=9)
     peak_at = models.DateTimeField()
     equity = models.DecimalField(max_digits=24, decimal_places=9)
@@ -423,8 +433,11 @@ class EquityWatermark(TenantOwnedModel):
     marks = models.JSONField(default=dict, blank=True, help_text="Per instrument: the mark price and its bar.")
     tripped_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bot", "book"], name="equitywatermark_one_per_bot_book")]
+
     def __str__(self) -> str:
-        return f"bot {self.bot_id} equity {self.equity} peak {self.peak_equity}"
+        return f"bot {self.bot_id} {self.book} equity {self.equity} peak {self.peak_equity}"
 
     @property
     def drawdown(self):

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from bots.models import CancelRequest
 from controlplane import tenancy
+from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Tenant
 from controlplane.services import audit_record
@@ -357,6 +358,8 @@ def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: D
                 slippage: Decimal = Decimal(0), reference_price: Decimal | None = None, ts: datetime) -> Fill | None:
     """Record one execution: the fill, the order, the bot's position, the venue inventory, the day's profit
     variables and the intent's status, in one OMS transaction. A fill id already recorded changes nothing.
+    Position, inventory and profit variables are those of the fill's book (its venue's): a sim fill never moves
+    the live book.
 
     ``fee`` None means the venue did not report it: the fill keeps it null (unknown), and the sums (order,
     position, day) add only the fees that are known."""
@@ -394,15 +397,18 @@ def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: D
 
 
 def _locked_position(order: Order) -> StrategyPosition:
+    book = book_for_venue(order.venue)
     StrategyPosition.objects.bulk_create(
-        [StrategyPosition(tenant_id=order.tenant_id, bot_id=order.bot_id, instrument_id=order.instrument_id)],
+        [StrategyPosition(tenant_id=order.tenant_id, bot_id=order.bot_id, instrument_id=order.instrument_id,
+                          book=book)],
         ignore_conflicts=True)
-    return StrategyPosition.objects.select_for_update().get(bot_id=order.bot_id, instrument_id=order.instrument_id)
+    return StrategyPosition.objects.select_for_update().get(bot_id=order.bot_id, instrument_id=order.instrument_id,
+                                                            book=book)
 
 
 _ADD_INVENTORY_SQL = f"""
-INSERT INTO {VenueInventory._meta.db_table} AS inventory (tenant_id, venue, asset, quantity, updated_at)
-VALUES (%s, %s, %s, %s, now())
+INSERT INTO {VenueInventory._meta.db_table} AS inventory (tenant_id, book, venue, asset, quantity, updated_at)
+VALUES (%s, %s, %s, %s, %s, now())
 ON CONFLICT ON CONSTRAINT inventory_one_per_asset
 DO UPDATE SET quantity = inventory.quantity + EXCLUDED.quantity, updated_at = now()
 """
@@ -411,14 +417,14 @@ DO UPDATE SET quantity = inventory.quantity + EXCLUDED.quantity, updated_at = no
 def _add_inventory(venue: str, asset: str, delta: Decimal) -> None:
     """One upsert: the row is locked and added to in place, whoever created it."""
     with connection.cursor() as cursor:
-        cursor.execute(_ADD_INVENTORY_SQL, [tenancy.require_tenant_id(), venue, asset, delta])
+        cursor.execute(_ADD_INVENTORY_SQL, [tenancy.require_tenant_id(), book_for_venue(venue), venue, asset, delta])
 
 
 def _add_profit_variables(order: Order, fill: Fill, before: PositionState, after: PositionState) -> None:
-    day = fill.ts.date()
-    ProfitVariables.objects.bulk_create([ProfitVariables(tenant_id=order.tenant_id, bot_id=order.bot_id, day=day)],
-                                        ignore_conflicts=True)
-    row = ProfitVariables.objects.select_for_update().get(bot_id=order.bot_id, day=day)
+    day, book = fill.ts.date(), book_for_venue(order.venue)
+    ProfitVariables.objects.bulk_create([ProfitVariables(tenant_id=order.tenant_id, bot_id=order.bot_id, day=day,
+                                                         book=book)], ignore_conflicts=True)
+    row = ProfitVariables.objects.select_for_update().get(bot_id=order.bot_id, day=day, book=book)
     multiplier = order.instrument.multiplier
     closed = before.quantity != 0 and (before.quantity > 0) != (fill.side == "buy")
     row.pnl += fill.realized_pnl

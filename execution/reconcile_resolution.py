@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from execution import oms
 from execution.models import Instrument, Order, StrategyPosition
@@ -42,7 +43,7 @@ def _new_average(before_quantity: Decimal, before_average: Decimal, after_quanti
     mark = latest_mark(instrument)
     if mark is None:
         return None, "no_bar"
-    return mark.price, f"mark {mark.timeframe} bar {mark.bar_ts.isoformat()}"
+    return mark.price, f"{'stale ' if mark.stale else ''}mark {mark.timeframe} bar {mark.bar_ts.isoformat()}"
 
 
 def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, actor_name: str) -> dict:
@@ -71,12 +72,14 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
                                 details={"instruments": unknown})
     positions: dict[str, dict] = {}
     unpriced: list[str] = []
+    book = book_for_venue(reconciliation.venue)  # the book the report compared: the only one the venue speaks for
     with oms.oms_writes():
         StrategyPosition.objects.bulk_create(
-            [StrategyPosition(tenant_id=bot.tenant_id, bot=bot, instrument=instruments[s]) for s in deltas],
-            ignore_conflicts=True)
+            [StrategyPosition(tenant_id=bot.tenant_id, bot=bot, instrument=instruments[s], book=book)
+             for s in deltas], ignore_conflicts=True)
         for symbol, delta in deltas.items():
-            position = StrategyPosition.objects.select_for_update().get(bot=bot, instrument=instruments[symbol])
+            position = StrategyPosition.objects.select_for_update().get(bot=bot, instrument=instruments[symbol],
+                                                                        book=book)
             after_quantity = position.quantity + delta
             average, priced_by = _new_average(position.quantity, position.average_price, after_quantity,
                                               instruments[symbol])
@@ -110,8 +113,8 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
                 detail={"reconciliation_id": reconciliation.id, "reason": reason,
                         "exempt_from": str(ErrorCode.RECONCILE_MISMATCH)})
             flatten.append({"instrument": symbol, "intent_id": intent.id, "venue_quantity": str(quantity)})
-    return {"snapshot": {"internal": snapshot.internal, "venue": snapshot.venue}, "positions": positions,
-            "flatten": flatten}
+    return {"book": str(book), "snapshot": {"internal": snapshot.internal, "venue": snapshot.venue},
+            "positions": positions, "flatten": flatten}
 
 
 def send_resolution_orders(*, intent_ids: list[int]) -> list[dict]:

@@ -3,6 +3,12 @@
 The tick checks up to 1,000 bots of one instrument per batch, so nothing here queries per bot: trading states,
 positions, recent orders and cancels, and today's PnL arrive in one statement for the whole batch, whatever its
 size.
+
+Every number is read from one book per bot: the book of the venue its order goes to (``bots.gates.order_book``,
+``controlplane.books``). A PAPER bot is checked against its paper positions, orders and PnL; the same bot once
+LIVE against its live ones only, so the first live order after a promotion is sized from what the venue holds
+(the live book, reconciled by the LIVE gate), never from the +2 it held on the sim venue. The tenant scope sums
+the tenant's bots in that same book.
 """
 
 from __future__ import annotations
@@ -13,8 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db import connection
 
+from bots.gates import order_book
+from controlplane.books import Book
 from execution.models import Instrument, Order, StrategyPosition, TradingControl
 from execution.risk import (
     RATE_WINDOW,
@@ -121,28 +130,33 @@ WITH controls AS (
                      THEN least(greatest((risk_limits ->> 'duplicate_window_seconds')::float8, 0), %(max_window)s)
                 END)), interval '0')
     ) AS since FROM controls WHERE bot_id IS NULL
+), bot_books AS (
+    SELECT * FROM unnest(%(bots)s::bigint[], %(books)s::text[]) AS b(bot_id, book)
 )
 SELECT
     (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, state, risk_limits)), '[]') FROM controls),
-    (SELECT coalesce(json_agg(json_build_array(bot_id, quantity::text)), '[]')
-       FROM {StrategyPosition._meta.db_table}
-      WHERE bot_id = ANY(%(bots)s::bigint[]) AND instrument_id = %(instrument)s),
-    (SELECT coalesce(json_agg(json_build_array(tenant_id, total::text)), '[]') FROM (
-        SELECT tenant_id, sum(quantity) AS total FROM {StrategyPosition._meta.db_table}
-        WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND instrument_id = %(instrument)s GROUP BY tenant_id) AS totals),
+    (SELECT coalesce(json_agg(json_build_array(p.bot_id, p.quantity::text)), '[]')
+       FROM {StrategyPosition._meta.db_table} p JOIN bot_books b ON b.bot_id = p.bot_id AND b.book = p.book
+      WHERE p.instrument_id = %(instrument)s),
+    (SELECT coalesce(json_agg(json_build_array(tenant_id, book, total::text)), '[]') FROM (
+        SELECT tenant_id, book, sum(quantity) AS total FROM {StrategyPosition._meta.db_table}
+        WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND instrument_id = %(instrument)s
+        GROUP BY tenant_id, book) AS totals),
     (SELECT coalesce(json_agg(json_build_array(o.tenant_id, o.bot_id, i.symbol, o.side, o.quantity::text,
                                                coalesce(o.limit_price, o.reference_price, 0)::text,
-                                               o.created_at, o.cancelled_at)), '[]')
+                                               o.created_at, o.cancelled_at,
+                                               CASE WHEN o.venue = ANY(%(sim_venues)s::text[])
+                                                    THEN '{Book.PAPER}' ELSE '{Book.LIVE}' END)), '[]')
        FROM {Order._meta.db_table} o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id
       WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
         AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
              OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))),
-    (SELECT coalesce(json_agg(json_build_array(bot_id, pnl::text)), '[]')
-       FROM {ProfitVariables._meta.db_table}
-      WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND bot_id = ANY(%(bots)s::bigint[]) AND day = %(day)s),
-    (SELECT coalesce(json_agg(json_build_array(tenant_id, total::text)), '[]') FROM (
-        SELECT tenant_id, sum(pnl) AS total FROM {ProfitVariables._meta.db_table}
-        WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND day = %(day)s GROUP BY tenant_id) AS totals)
+    (SELECT coalesce(json_agg(json_build_array(v.bot_id, v.pnl::text)), '[]')
+       FROM {ProfitVariables._meta.db_table} v JOIN bot_books b ON b.bot_id = v.bot_id AND b.book = v.book
+      WHERE v.tenant_id = ANY(%(tenants)s::bigint[]) AND v.day = %(day)s),
+    (SELECT coalesce(json_agg(json_build_array(tenant_id, book, total::text)), '[]') FROM (
+        SELECT tenant_id, book, sum(pnl) AS total FROM {ProfitVariables._meta.db_table}
+        WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND day = %(day)s GROUP BY tenant_id, book) AS totals)
 """
 
 
@@ -154,20 +168,24 @@ class RiskSnapshot:
     positions: dict[int, Decimal]
 
 
-def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime) -> RiskSnapshot:
+def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime,
+                  books: dict[int, str] | None = None) -> RiskSnapshot:
     """For each bot, ``[bot scope, tenant scope]`` with limits and the state at ``at`` (positions in
-    ``instrument``; orders and cancels of any instrument for the rate limits). One query for any number of bots.
+    ``instrument``; orders and cancels of any instrument for the rate limits), all of one book: ``books[bot.id]``
+    when given (an order to a named venue), else the bot's order book. One query for any number of bots.
 
-    Daily PnL is today's (UTC) realized PnL after fees, as the OMS keeps it in ``ProfitVariables``.
+    Daily PnL is today's (UTC) realized PnL after fees in that book, as the OMS keeps it in ``ProfitVariables``.
     """
     if not bots:
         return RiskSnapshot({}, {})
     instrument = _instrument(instrument)
     bot_ids = [bot.id for bot in bots]
+    book_of = {bot.id: (books or {}).get(bot.id) or order_book(bot) for bot in bots}
     tenant_ids = sorted({bot.tenant_id for bot in bots})
     with connection.cursor() as cursor:
         cursor.execute(_RISK_STATE_SQL, {
-            "tenants": tenant_ids, "bots": bot_ids, "instrument": instrument.id, "at": at,
+            "tenants": tenant_ids, "bots": bot_ids, "books": [str(book_of[bot_id]) for bot_id in bot_ids],
+            "sim_venues": list(settings.SIM_VENUE_FILL_MODELS), "instrument": instrument.id, "at": at,
             "bot_window": _duplicate_window([bot.risk_limits for bot in bots]),
             "cancels_since": at - RATE_WINDOW, "purpose": Order.Purpose.LEG, "day": at.date(),
             "max_window": MAX_DUPLICATE_WINDOW_SECONDS,
@@ -177,40 +195,45 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime)
     bot_state = {bot_id: TradingState(state) for _, bot_id, state, _ in controls if bot_id is not None}
     tenant_control = {tenant_id: (state, limits) for tenant_id, bot_id, state, limits in controls if bot_id is None}
     bot_position = {bot_id: Decimal(quantity) for bot_id, quantity in bot_rows}
-    tenant_position = {tenant_id: Decimal(total) for tenant_id, total in tenant_rows}
+    tenant_position = {(tenant_id, book): Decimal(total) for tenant_id, book, total in tenant_rows}
 
+    # Orders and cancels of the bot's book only; the tenant's per (tenant, book).
     orders_by_bot: dict[int, list[RecentOrder]] = defaultdict(list)
-    orders_by_tenant: dict[int, list[RecentOrder]] = defaultdict(list)
+    orders_by_tenant: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
     cancels_by_bot: dict[int, list[datetime]] = defaultdict(list)
-    cancels_by_tenant: dict[int, list[datetime]] = defaultdict(list)
+    cancels_by_tenant: dict[tuple[int, str], list[datetime]] = defaultdict(list)
     cancels_since = at - RATE_WINDOW
-    for tenant_id, bot_id, symbol, side, quantity, price, created_at, cancelled_at in order_rows:
+    for tenant_id, bot_id, symbol, side, quantity, price, created_at, cancelled_at, book in order_rows:
+        mine = book_of.get(bot_id) == book
         created = datetime.fromisoformat(created_at)
         if created <= at:
             recent = RecentOrder(symbol, Side(side), Decimal(quantity), Decimal(price), created)
-            orders_by_bot[bot_id].append(recent)
-            orders_by_tenant[tenant_id].append(recent)
+            if mine:
+                orders_by_bot[bot_id].append(recent)
+            orders_by_tenant[tenant_id, book].append(recent)
         if cancelled_at is not None:
             cancelled = datetime.fromisoformat(cancelled_at)
             if cancels_since < cancelled <= at:
-                cancels_by_bot[bot_id].append(cancelled)
-                cancels_by_tenant[tenant_id].append(cancelled)
+                if mine:
+                    cancels_by_bot[bot_id].append(cancelled)
+                cancels_by_tenant[tenant_id, book].append(cancelled)
 
     bot_pnl = {bot_id: Decimal(pnl) for bot_id, pnl in bot_pnl_rows}
-    tenant_pnl = {tenant_id: Decimal(total) for tenant_id, total in tenant_pnl_rows}
+    tenant_pnl = {(tenant_id, book): Decimal(total) for tenant_id, book, total in tenant_pnl_rows}
 
-    tenant_scopes: dict[int, RiskScope] = {}  # one per tenant, shared by its bots (scopes are immutable)
+    tenant_scopes: dict[tuple[int, str], RiskScope] = {}  # one per tenant and book, shared by its bots
     scopes: dict[int, list[RiskScope]] = {}
     for bot in bots:
-        tenant_scope = tenant_scopes.get(bot.tenant_id)
+        key = (bot.tenant_id, str(book_of[bot.id]))
+        tenant_scope = tenant_scopes.get(key)
         if tenant_scope is None:
             tenant_state, tenant_limits = tenant_control.get(bot.tenant_id, (TradingState.ACTIVE, None))
-            tenant_scope = tenant_scopes[bot.tenant_id] = _scope("tenant", tenant_limits, {
-                "position": tenant_position.get(bot.tenant_id, Decimal(0)),
-                "daily_pnl": tenant_pnl.get(bot.tenant_id, Decimal(0)),
+            tenant_scope = tenant_scopes[key] = _scope("tenant", tenant_limits, {
+                "position": tenant_position.get(key, Decimal(0)),
+                "daily_pnl": tenant_pnl.get(key, Decimal(0)),
                 "trading_state": TradingState(tenant_state),
-                "recent_orders": tuple(orders_by_tenant.get(bot.tenant_id, ())),
-                "recent_cancels": tuple(cancels_by_tenant.get(bot.tenant_id, ())),
+                "recent_orders": tuple(orders_by_tenant.get(key, ())),
+                "recent_cancels": tuple(cancels_by_tenant.get(key, ())),
             })
         scopes[bot.id] = [
             _scope("bot", bot.risk_limits, {
@@ -225,6 +248,7 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime)
     return RiskSnapshot(scopes, {bot_id: bot_position.get(bot_id, Decimal(0)) for bot_id in bot_ids})
 
 
-def risk_scopes_for_bots(*, bots: Sequence, instrument: Instrument | str, at: datetime) -> dict[int, list[RiskScope]]:
+def risk_scopes_for_bots(*, bots: Sequence, instrument: Instrument | str, at: datetime,
+                         books: dict[int, str] | None = None) -> dict[int, list[RiskScope]]:
     """The scopes part of :func:`risk_snapshot` (what the OMS re-check needs)."""
-    return risk_snapshot(bots=bots, instrument=instrument, at=at).scopes
+    return risk_snapshot(bots=bots, instrument=instrument, at=at, books=books).scopes

@@ -104,23 +104,31 @@ class BarCheck:
         return self.problem is None
 
 
-def check_freshness(*, instrument: Instrument, timeframe: str, as_of: datetime, history: BarHistory) -> BarCheck:
-    """Stale when more open-market time than one timeframe has passed since the latest bar closed.
+def bar_staleness(*, instrument: Instrument, timeframe: str, bar_ts: datetime, as_of: datetime) -> tuple[bool, dict]:
+    """(stale, the values that decided it): stale when more open-market time than one timeframe has passed since
+    the bar closed. The one freshness rule of the tick (:func:`check_freshness`) and of every mark
+    (``execution.positions.latest_mark``).
 
     Counting only open time means Friday's last bar is still current on Sunday before the open, and a
     holiday is not a gap; an hour of trading with no new 1m bar is.
     """
-    if not len(history):
-        return BarCheck(DataProblem.DATA_UNAVAILABLE, details={
-            "instrument": instrument.symbol, "timeframe": timeframe, "as_of": as_of.isoformat(),
-            "reason": "no complete bar at or before as_of"})
-    bar_ts = history.last_ts
     bar_close = bar_ts + timeframe_delta(timeframe)
     allowed = timeframe_seconds(timeframe)
     missed = open_seconds_between(instrument.calendar, bar_close, as_of)
     details = {"instrument": instrument.symbol, "timeframe": timeframe, "as_of": as_of.isoformat(),
                "bar_ts": bar_ts.isoformat(), "open_seconds_since_bar_close": missed, "allowed_seconds": allowed}
-    if missed > allowed:
+    return missed > allowed, details
+
+
+def check_freshness(*, instrument: Instrument, timeframe: str, as_of: datetime, history: BarHistory) -> BarCheck:
+    """The tick's verdict on its latest bar: missing, stale (:func:`bar_staleness`) or usable."""
+    if not len(history):
+        return BarCheck(DataProblem.DATA_UNAVAILABLE, details={
+            "instrument": instrument.symbol, "timeframe": timeframe, "as_of": as_of.isoformat(),
+            "reason": "no complete bar at or before as_of"})
+    bar_ts = history.last_ts
+    stale, details = bar_staleness(instrument=instrument, timeframe=timeframe, bar_ts=bar_ts, as_of=as_of)
+    if stale:
         return BarCheck(DataProblem.DATA_STALE, bar_ts=bar_ts, details=details)
     return BarCheck(None, bar_ts=bar_ts, close=float(history.close[-1]), details=details)
 

@@ -1,4 +1,5 @@
-"""Admin: the Keys Needed page (owners enter and clear keys there) and observatories of verifications and usage."""
+"""Admin: the Keys Needed page (owners enter and clear keys there), observatories of verifications (with what each
+venue said its key may do), owners' key-permission confirmations and usage; owners confirm an unknown key there."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from controlplane.errors import ControlPlaneError
 from controlplane.models import Membership
 from controlplane.selectors import console_allows
 from integrations import checklist, services
-from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
+from integrations import permissions as key_permissions
+from integrations.models import (
+    IntegrationCredential, IntegrationUsageEvent, IntegrationVerification, KeyPermissionConfirmation,
+)
 from integrations.registry import all_providers, get_provider
 
 
@@ -112,9 +116,55 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
 
 @admin.register(IntegrationVerification)
 class IntegrationVerificationAdmin(ObservatoryAdmin):
-    list_display = ("verified_at", "provider", "status", "error_code", "latency_ms", "source", "trace_id_link")
+    list_display = ("verified_at", "provider", "status", "error_code", "key_permissions", "latency_ms", "source",
+                    "trace_id_link")
     list_filter = ("status", ProviderFilter)
     search_fields = ("trace_id", "provider")
+    exclude = ("key_fingerprint",)  # a digest of the key: of no use to read, and never shown
+    readonly_fields = ("provider", "status", "error_code", "message", "permissions", "latency_ms", "source",
+                       "verified_at")
+    actions = ["confirm_key_permissions"]
+
+    @admin.display(description="key permissions")
+    def key_permissions(self, obj):
+        permissions = obj.permissions
+        if permissions is None:
+            return "—"
+        if not isinstance(permissions, dict):
+            return str(permissions)
+        return ", ".join(f"{name.removeprefix('can_')}: {'yes' if permissions.get(name) else 'no'}"
+                         for name in ("can_trade", "can_withdraw", "can_transfer")
+                         if isinstance(permissions.get(name), bool))
+
+    def has_owner_permission(self, request):
+        return console_allows(request, Membership.Role.OWNER)
+
+    @admin.action(description="Confirm the key is trade-only (owner; the venue cannot tell)", permissions=["owner"])
+    def confirm_key_permissions(self, request, queryset):
+        for verification in queryset:
+            latest = key_permissions.latest_verification(verification.provider)
+            if latest is None or latest.pk != verification.pk:
+                messages.error(request, f"{verification.provider}: only the latest verification's key can be "
+                                        "confirmed; select that one.")
+                continue
+            try:
+                services.key_permissions_confirm(provider=verification.provider, actor=request.user)
+            except ControlPlaneError as exc:
+                messages.error(request, f"{verification.provider}: {exc.message}")
+                continue
+            messages.success(request, f"{verification.provider}: key confirmed trade-only; LIVE may use it.")
+
+
+@admin.register(KeyPermissionConfirmation)
+class KeyPermissionConfirmationAdmin(ObservatoryAdmin):
+    """Who confirmed which venue key as trade-only, and when (the audit log has the same, with its trace)."""
+
+    list_display = ("confirmed_at", "provider", "verification", "confirmed_by", "trace_id_link")
+    list_filter = (ProviderFilter,)
+    list_select_related = ("confirmed_by", "verification")
+    raw_id_fields = ("verification",)
+    exclude = ("key_fingerprint",)
+    readonly_fields = ("provider", "verification", "permissions", "confirmed_by", "confirmed_at")
 
 
 @admin.register(IntegrationUsageEvent)

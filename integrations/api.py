@@ -1,4 +1,5 @@
-"""The integrations API: status, verify, proof of use, the keys checklist, and owner-only credential entry."""
+"""The integrations API: status, verify, proof of use, the keys checklist, owner-only credential entry, and an
+owner's confirmation of a venue key whose permissions the venue cannot report."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from controlplane.models import Membership
 from controlplane.openapi import FreshnessSerializer
 from controlplane.status import freshness
 from controlplane.trace import current_trace_id
-from integrations import checklist, services
+from integrations import checklist, permissions, services
 from integrations.models import IntegrationUsageEvent
-from integrations.registry import provider_names
+from integrations.registry import all_providers, provider_names
 
 
 class IntegrationStatusSerializer(FreshnessSerializer):
@@ -50,6 +51,15 @@ class VerificationSerializer(serializers.Serializer):
     suggested_fix = serializers.CharField(allow_null=True)
     verified_at = serializers.DateTimeField()
     source = serializers.CharField()
+    permissions = serializers.JSONField(
+        allow_null=True,
+        help_text="Brokers and crypto venues: what the venue said the key may do (an object with can_trade, "
+                  "can_withdraw, can_transfer, source, reported), or the string \"unknown\" when its API cannot "
+                  "tell; null for other providers or a verify that failed before reading them.")
+    permissions_confirmation = serializers.ChoiceField(
+        choices=["not_needed", "confirmed", "needed"], allow_null=True,
+        help_text="Whether LIVE needs an owner's confirmation of this key: needed until an owner confirms an "
+                  "unknown key; null when the verify failed or the provider trades nothing.")
     trace_id = serializers.CharField()
 
 
@@ -71,6 +81,9 @@ def _verification_body(verification) -> dict:
         "suggested_fix": ErrorCode(code).suggested_fix if code else None,
         "verified_at": verification.verified_at,
         "source": verification.source,
+        "permissions": verification.permissions,
+        "permissions_confirmation": (permissions.confirmation_state(verification)
+                                     if verification.permissions is not None else None),
         "trace_id": verification.trace_id,
     }
 
@@ -186,3 +199,37 @@ class CredentialDetailView(APIView):
     def delete(self, request, provider: str, name: str):
         services.credential_clear(provider=provider, name=name, actor=request.user)
         return Response(status=204)
+
+
+class ConfirmPermissionsSerializer(serializers.Serializer):
+    provider = serializers.ChoiceField(
+        choices=[p.provider for p in all_providers() if permissions.applies_to(p)],
+        help_text="A broker or crypto venue whose last verify stored permissions \"unknown\".")
+
+
+class PermissionsConfirmationSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    verification_id = serializers.IntegerField(help_text="The verification whose key was confirmed.")
+    permissions = serializers.JSONField(help_text="What that verification reported (\"unknown\").")
+    confirmed_by = serializers.CharField()
+    confirmed_at = serializers.DateTimeField()
+    trace_id = serializers.CharField()
+
+
+class ConfirmPermissionsView(APIView):
+    """An owner confirms that the venue key verified last, whose permissions the venue cannot report, cannot
+    withdraw or transfer funds; LIVE starts on that venue wait for this. Audited; a new key voids it."""
+
+    required_role = Membership.Role.OWNER
+
+    @extend_schema(request=ConfirmPermissionsSerializer, responses={201: PermissionsConfirmationSerializer})
+    def post(self, request):
+        payload = ConfirmPermissionsSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        confirmation = services.key_permissions_confirm(provider=payload.validated_data["provider"],
+                                                        actor=request.user)
+        return Response({
+            "provider": confirmation.provider, "verification_id": confirmation.verification_id,
+            "permissions": confirmation.permissions, "confirmed_by": request.user.get_username(),
+            "confirmed_at": confirmation.confirmed_at, "trace_id": current_trace_id(),
+        }, status=201)

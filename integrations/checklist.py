@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from controlplane import hooks, tenancy
 from controlplane.errors import ErrorCode
-from integrations import credentials
+from integrations import credentials, permissions
 from integrations.clients.base import BREAKER_UNKNOWN, breaker_states
 from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
 from integrations.registry import Category, Provider, all_providers, get_provider, providers_in
@@ -198,6 +198,10 @@ def provider_status_rows(*, with_fields: bool = False) -> list[dict]:
             "last_verification_error_code": (verification.error_code or None) if verification else None,
             "last_verification_latency_ms": verification.latency_ms if verification else None,
             "last_verification_trace_id": verification.trace_id if verification else None,
+            # Brokers and venues: what the last verify read about the key, and whether LIVE waits for an owner.
+            "key_permissions": verification.permissions if verification else None,
+            "key_permissions_confirmation": permissions.confirmation_state(verification)
+            if verification and permissions.applies_to(spec) and verification.permissions is not None else None,
             "last_used_at": used["last_used_at"],
             "last_failed_at": used["last_failed_at"],
             "proof_of_use_count_24h": used["ok_24h"],

@@ -1,12 +1,15 @@
 """The safe-start gate: may a bot with this venue, data source and stage start now?
 
 Called by the bot lifecycle code (a higher layer) in the current tenant's context. A paper or live bot needs
-its venue's and data source's keys set and verified; ``sim`` venues and ``imported`` bars need no key.
+its venue's and data source's keys set and verified; ``sim`` venues and ``imported`` bars need no key. A LIVE
+venue's key must also be known to be trade-only: reported so by the venue, or confirmed by an owner where the
+venue cannot tell (integrations.permissions).
 """
 
 from __future__ import annotations
 
 from controlplane.errors import ControlPlaneError, ErrorCode
+from integrations import permissions
 from integrations.checklist import provider_status_rows
 from integrations.registry import get_provider
 
@@ -27,9 +30,10 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
     """The integrations that keep this bot from starting; empty when it may start.
 
     Each item: ``provider``, ``code`` (INTEGRATION_KEY_MISSING, INTEGRATION_UNVERIFIED or the last verify's
-    failure code), ``missing_env_vars``, ``message``, ``suggested_fix``. ``stage`` is part of the contract so
-    stage-specific rules can be added; today every stage needs the same integrations.
+    failure code, or INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED), ``missing_env_vars``, ``message``,
+    ``suggested_fix``. At ``stage`` LIVE the venue's key permissions are checked as well.
     """
+    live = str(stage).upper() == "LIVE"
     needed = _needed_providers(venue, data_source)
     if not needed:
         return []
@@ -47,6 +51,9 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
             continue
         row = rows[name]
         if row["connected"] and row["circuit_breaker"] != "open":
+            blocker = permissions.live_blocker(spec, role) if live and role == "venue" else None
+            if blocker:
+                blockers.append(blocker)
             continue
         if row["connected"]:  # verified, but its calls are failing now: the breaker is open
             blockers.append({
@@ -69,10 +76,16 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
 
 
 def refusal_code(blockers: list[dict]) -> ErrorCode:
-    """INTEGRATION_KEY_MISSING while any key is missing; otherwise INTEGRATION_UNVERIFIED (never verified, or the
-    last verification failed: the blocker's own code says how)."""
+    """INTEGRATION_KEY_MISSING while any key is missing; the key-permission code when that is the only reason;
+    otherwise INTEGRATION_UNVERIFIED (never verified, or the last verification failed: the blocker's own code says
+    how)."""
     if any(b["code"] == str(ErrorCode.INTEGRATION_KEY_MISSING) for b in blockers):
         return ErrorCode.INTEGRATION_KEY_MISSING
+    codes = {b["code"] for b in blockers}
+    # A key's permissions are the one reason: say which, so the answer's fix is the right one.
+    for code in (ErrorCode.INTEGRATION_KEY_TOO_POWERFUL, ErrorCode.INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED):
+        if codes == {str(code)}:
+            return code
     return ErrorCode.INTEGRATION_UNVERIFIED
 
 

@@ -43,6 +43,15 @@ class IntegrationVerification(TenantOwnedModel):
     message = models.CharField(max_length=500, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     source = models.CharField(max_length=16, blank=True, help_text="Where the credentials came from.")
+    permissions = models.JSONField(
+        null=True, blank=True,
+        help_text="What a venue said the key may do (can_trade, can_withdraw, can_transfer, where it was read), or "
+                  "\"unknown\" when its API cannot tell; empty for providers that trade nothing or a verify that "
+                  "failed before the permissions were read.")
+    key_fingerprint = models.CharField(
+        max_length=64, blank=True,
+        help_text="A keyed one-way digest of the credentials verified, so an owner's confirmation stays with this "
+                  "key; never shown and never reversible.")
     trace_id = models.CharField(max_length=64)
     verified_at = models.DateTimeField(db_index=True)
 
@@ -52,6 +61,31 @@ class IntegrationVerification(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.status} at {self.verified_at:%Y-%m-%d %H:%M:%S}"
+
+
+class KeyPermissionConfirmation(TenantOwnedModel):
+    """An owner's word that a venue key whose permissions the venue's API cannot report is trade-only.
+
+    It holds for the key it was given for (``key_fingerprint``) while later verifications report the same
+    ``permissions``; a new key or a re-verify that reads other permissions voids it (integrations.permissions)."""
+
+    provider = models.CharField(max_length=32)
+    verification = models.ForeignKey(IntegrationVerification, on_delete=models.PROTECT, related_name="+",
+                                     help_text="The verification whose key the owner confirmed.")
+    key_fingerprint = models.CharField(max_length=64)
+    permissions = models.JSONField(help_text="What that verification reported when the owner confirmed.")
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    confirmed_at = models.DateTimeField()
+    trace_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-confirmed_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "provider", "-confirmed_at"], name="key_confirmation_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} key confirmed trade-only at {self.confirmed_at:%Y-%m-%d %H:%M:%S}"
 
 
 class IntegrationUsageEvent(TenantOwnedModel):

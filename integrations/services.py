@@ -1,4 +1,5 @@
-"""State changes of the integrations app: set and clear credentials, verify providers, rotate the key."""
+"""State changes of the integrations app: set and clear credentials, verify providers (and their keys'
+permissions), an owner's confirmation of a key the venue cannot report, rotate the key."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from django.utils import timezone
 
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import Tenant
+from controlplane.models import Membership, Tenant
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
-from integrations import credentials, crypto
+from integrations import credentials, crypto, permissions
 from integrations.clients import IntegrationError, client_for
-from integrations.models import IntegrationCredential, IntegrationVerification
+from integrations.models import IntegrationCredential, IntegrationVerification, KeyPermissionConfirmation
 from integrations.registry import Provider, all_providers, get_provider
 
 
@@ -88,7 +89,10 @@ def credential_clear(*, provider: str, name: str, actor) -> None:
 
 def verify_provider(*, provider: str, actor=None, actor_name: str | None = None,
                     bot_id: int | None = None) -> IntegrationVerification:
-    """Run the provider's real, non-destructive check and store the result (also when it fails)."""
+    """Run the provider's real, non-destructive check and store the result (also when it fails).
+
+    A venue's verify also reads what its key may do: a key that can withdraw or transfer funds fails here
+    (INTEGRATION_KEY_TOO_POWERFUL), and what the venue said, or ``unknown``, is stored either way."""
     spec = get_provider(provider)
     if spec is None:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"provider": [f"Unknown provider {provider!r}."]})
@@ -96,28 +100,80 @@ def verify_provider(*, provider: str, actor=None, actor_name: str | None = None,
         missing = credentials.missing_env_vars(spec)
         started = time.monotonic()
         summary: dict = {}
+        key_permissions, fingerprint = None, ""
         if missing:
             status, code, message, latency = (
                 IntegrationVerification.Status.FAILED, ErrorCode.INTEGRATION_KEY_MISSING,
                 f"Missing {', '.join(missing)}.", None)
         else:
             client = client_for(provider, bot_id=bot_id)
+            if permissions.applies_to(spec):
+                fingerprint = permissions.fingerprint(provider, client.credentials)
             try:
                 summary = client.verify()
                 status, code, message = IntegrationVerification.Status.OK, None, ""
+                if permissions.applies_to(spec):
+                    # A venue client that says nothing about its key has not shown it is trade-only.
+                    key_permissions = summary.get("permissions", permissions.UNKNOWN)
+                    refused = permissions.refusal(spec, key_permissions, trade_only_fix=client.trade_only_key_fix)
+                    if refused:
+                        status, (code, message) = IntegrationVerification.Status.FAILED, refused
             except IntegrationError as exc:
                 status, code, message = IntegrationVerification.Status.FAILED, exc.code, exc.message
             latency = int((time.monotonic() - started) * 1000)
         verification = IntegrationVerification.objects.create(
             tenant_id=tenancy.require_tenant_id(), provider=provider, status=status,
             error_code=str(code) if code else "", message=message[:500], latency_ms=latency,
-            source=credentials.source_of(credentials.field_states(spec)), trace_id=current_trace_id(),
-            verified_at=timezone.now(),
+            source=credentials.source_of(credentials.field_states(spec)), permissions=key_permissions,
+            key_fingerprint=fingerprint, trace_id=current_trace_id(), verified_at=timezone.now(),
         )
         verification.summary = summary
         audit_record(action="integration.verify", resource_type="integration", resource_id=provider, actor=actor,
-                     actor_name=actor_name, after={"status": status, "error_code": verification.error_code})
+                     actor_name=actor_name, after={"status": status, "error_code": verification.error_code,
+                                                   "permissions": key_permissions})
     return verification
+
+
+def _is_owner(actor) -> bool:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return False
+    return bool(getattr(actor, "is_superuser", False)) or \
+        Membership.objects.filter(user_id=actor.pk, tenant_id=tenancy.require_tenant_id(),
+                                  role=Membership.Role.OWNER).exists()
+
+
+def key_permissions_confirm(*, provider: str, actor) -> KeyPermissionConfirmation:
+    """An owner confirms that the venue key verified last, whose permissions the venue cannot report, can neither
+    withdraw nor transfer funds. It holds for that key while re-verifies report the same; a new key voids it."""
+    spec = get_provider(provider)
+    if spec is None or not permissions.applies_to(spec):
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
+            "provider": [f"{provider!r} is not a broker or crypto venue; its keys have no trading permissions."]})
+    if not _is_owner(actor):
+        raise ControlPlaneError(ErrorCode.PERMISSION_DENIED, "Only an owner of the tenant may confirm a key's "
+                                                             "permissions.")
+    with transaction.atomic():
+        verification = (IntegrationVerification.objects.select_for_update().filter(provider=provider)
+                        .order_by("-verified_at", "-id").first())
+        if verification is None or verification.status != IntegrationVerification.Status.OK:
+            raise ControlPlaneError(ErrorCode.INTEGRATION_UNVERIFIED,
+                                    f"{spec.label} has no successful verification to confirm; verify it first.")
+        if permissions.is_known(verification.permissions):
+            raise ControlPlaneError(ErrorCode.CONFLICT, f"{spec.label} reported this key's permissions itself "
+                                                        "(verify checked them); there is nothing to confirm.")
+        if verification.permissions is None:
+            raise ControlPlaneError(ErrorCode.INTEGRATION_UNVERIFIED,
+                                    f"{spec.label} was verified before key permissions were checked; verify again.")
+        existing = permissions.valid_confirmation(verification)
+        confirmation = KeyPermissionConfirmation.objects.create(
+            tenant_id=tenancy.require_tenant_id(), provider=provider, verification=verification,
+            key_fingerprint=verification.key_fingerprint, permissions=verification.permissions,
+            confirmed_by=actor, confirmed_at=timezone.now(), trace_id=current_trace_id())
+        audit_record(action="integration.key_permissions.confirm", resource_type="integration", resource_id=provider,
+                     actor=actor, before={"confirmed": existing is not None},
+                     after={"confirmed": True, "verification_id": verification.id,
+                            "permissions": verification.permissions})
+    return confirmation
 
 
 def configured_providers() -> list[str]:

@@ -48,8 +48,11 @@ def plain_static_storage():
 
 
 @pytest.fixture
-def committed_db(django_db_blocker):
+def committed_db(django_db_setup, django_db_blocker):
     """Real commits, for tests where another process (a Celery worker, a thread) must see the rows.
+
+    It needs the test database itself (``django_db_setup``): without it a file run alone wrote to DATABASE_URL's
+    own database, which has no tables.
 
     The runtime role may not TRUNCATE, so the owner connection empties the tables afterwards.
     """

@@ -53,11 +53,11 @@ class TickTraceAdmin(ObservatoryAdmin):
 
 @admin.register(ProfitVariables)
 class ProfitVariablesAdmin(ObservatoryAdmin):
-    """Per bot and UTC day, kept by the OMS from fills: what autonomy scoring reads."""
+    """Per bot, book and UTC day, kept by the OMS from fills: what autonomy scoring and the daily loss limit read."""
 
-    list_display = ("day", "bot_link", "pnl", "fees", "slippage", "turnover", "exposure", "fills", "closing_trades",
-                    "win_rate")
-    list_filter = ("day",)
+    list_display = ("day", "bot_link", "book", "pnl", "fees", "slippage", "turnover", "exposure", "fills",
+                    "closing_trades", "win_rate")
+    list_filter = ("book", "day")
     search_fields = ("=bot_id",)
     date_hierarchy = "day"
 

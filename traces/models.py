@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from controlplane.books import Book
 from controlplane.models import TenantOwnedModel, TenantScopedManager
 
 
@@ -114,13 +115,15 @@ class NoTradeTrace(TickTrace):
 
 
 class ProfitVariables(TenantOwnedModel):
-    """A bot's trading results for one UTC day, kept by the OMS on every fill, for autonomy scoring.
+    """A bot's trading results in one book for one UTC day, kept by the OMS on every fill, for autonomy scoring.
 
     Here, not in ``execution``, because autonomy scores (this app) read it and may not import upward; like traces,
     ``bot_id`` is a plain integer for the same reason.
     """
 
     bot_id = models.BigIntegerField()
+    book = models.CharField(max_length=8, choices=Book.choices,
+                            help_text="paper: the day's sim fills; live: the day's fills at the bot's venue.")
     day = models.DateField()
     pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0, help_text="Realized, after fees.")
     fees = models.DecimalField(max_digits=24, decimal_places=9, default=0)
@@ -136,7 +139,8 @@ class ProfitVariables(TenantOwnedModel):
     class Meta:
         verbose_name = verbose_name_plural = "profit variables"
         ordering = ["bot_id", "-day"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "bot_id", "day"], name="profitvariables_one_per_day")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "bot_id", "book", "day"],
+                                               name="profitvariables_one_per_book_day")]
 
     @property
     def win_rate(self) -> float | None:

@@ -1,4 +1,8 @@
-"""Reconcile: the bot's positions against its venue's, through the venue's registered position source."""
+"""Reconcile: the bot's positions against its venue's, through the venue's registered position source.
+
+A report compares one book, the one its venue speaks for (``controlplane.books.book_for_venue``): the live book
+for the bot's real venue, the paper book for a sim venue. A matched live report is what the LIVE gate asks for.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from bots import hooks
 from bots.models import Reconciliation
 from bots.selectors import trading_block
 from bots.services.common import _actor_label, _illegal, _locked_bot
+from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -39,7 +44,7 @@ def bot_reconcile(*, bot_id: int, actor=None, actor_name: str | None = None) -> 
         }
         is_flat = all(abs(q) <= POSITION_TOLERANCE for q in (*snapshot.internal.values(), *snapshot.venue.values()))
         result = Reconciliation.objects.create(
-            bot=bot, venue=bot.venue,
+            bot=bot, venue=bot.venue, book=book_for_venue(bot.venue),
             status=Reconciliation.Status.MISMATCH if differences else Reconciliation.Status.MATCHED,
             internal_positions=snapshot.internal, venue_positions=snapshot.venue, differences=differences,
             is_flat=is_flat, requested_by=label, trace_id=current_trace_id(),
@@ -50,7 +55,7 @@ def bot_reconcile(*, bot_id: int, actor=None, actor_name: str | None = None) -> 
         audit_record(action="bot.reconcile", resource_type="bot", resource_id=bot.id, actor=actor,
                      actor_name=actor_name, before={"reconcile_mismatch": flagged_before},
                      after={"reconcile_mismatch": bot.reconcile_mismatch, "reconciliation_id": result.id,
-                            "status": result.status, "differences": differences})
+                            "book": result.book, "status": result.status, "differences": differences})
     return result
 
 

@@ -1,8 +1,10 @@
 """Reconcile source for live venues: our books against the venue account's positions.
 
-A live account is shared by every bot of the tenant on that venue. Futures venues (Tradovate, Ironbeam) answer
-positions per contract, reported back under our root: the internal side is the sum of those bots' positions, per
-instrument. Crypto venues answer in their own terms, translated through ``Instrument.venue_symbols``:
+A live account is shared by every bot of the tenant on that venue, and only live books are compared (paper
+positions are never a fact about the venue, whatever the bot's stage). Futures venues (Tradovate, Ironbeam)
+answer positions per contract, reported back under our root: the internal side is the sum of those bots'
+positions, per instrument. Crypto venues answer in their own terms, translated through
+``Instrument.venue_symbols``:
 
 - **Spot** (Coinbase, Kraken, Binance.US) holds currencies, not instruments: ``{"BTC": 1, "USD": 5000}`` for a
   book of ``{"BTC-USD": 1}``. Each of the bot's instruments is compared by its base asset: the venue's balance of
@@ -32,22 +34,24 @@ from execution.venues.registry import adapter_for
 
 def booked_positions(*, bot_ids: Iterable[int]) -> dict[str, Decimal]:
     """What our books say the bots hold, per instrument symbol (summed over the bots): the one read of the
-    bots' positions every live reconcile compares with the venue."""
+    bots' positions every live reconcile compares with the venue: their live book only."""
+    from controlplane.books import Book
     from execution.models import StrategyPosition
 
     booked: dict[str, Decimal] = {}
-    for symbol, quantity in StrategyPosition.objects.filter(bot_id__in=list(bot_ids)).values_list(
+    for symbol, quantity in StrategyPosition.objects.filter(bot_id__in=list(bot_ids), book=Book.LIVE).values_list(
             "instrument__symbol", "quantity"):
         booked[symbol] = booked.get(symbol, Decimal(0)) + quantity
     return booked
 
 
 def venue_inventory(*, venue: str) -> dict[str, Decimal]:
-    """What the tenant holds at ``venue`` per instrument, as the OMS added its fills there."""
+    """What the tenant holds at ``venue`` per instrument, as the OMS added its fills there (its live book)."""
+    from controlplane.books import Book
     from execution.models import VenueInventory
 
     return {asset: quantity for asset, quantity in
-            VenueInventory.objects.filter(venue=venue).values_list("asset", "quantity")}
+            VenueInventory.objects.filter(venue=venue, book=Book.LIVE).values_list("asset", "quantity")}
 
 
 def _venue_positions(bot) -> dict[str, Decimal]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.conf import settings
-
+from controlplane.books import is_sim_venue
 from controlplane.errors import ErrorCode
 from execution.venues.base import VenueAdapter, VenueError
 
@@ -24,10 +23,6 @@ def register_venue(name: str, factory: AdapterFactory) -> None:
 
 
 register = register_venue
-
-
-def is_sim_venue(name: str) -> bool:
-    return name in settings.SIM_VENUE_FILL_MODELS
 
 
 def known_venue(name: str) -> bool:

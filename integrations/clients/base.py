@@ -288,5 +288,12 @@ class ProviderClient:
     # --- what each client provides ------------------------------------------------------------------------
 
     def verify(self) -> dict:
-        """A real, non-destructive call that proves the credentials work; returns a short summary (no secrets)."""
+        """A real, non-destructive call that proves the credentials work; returns a short summary (no secrets).
+
+        A broker's or venue's summary carries ``permissions``: what the venue says the key may do (``can_trade``,
+        ``can_withdraw``, ``can_transfer``, ``source``, ``reported``) or ``"unknown"`` when its API cannot tell;
+        integrations.permissions judges it."""
         raise NotImplementedError
+
+    # How to make a key that passes, in the venue's own terms (shown when a key is too powerful).
+    trade_only_key_fix = "Create a key with view and trade permissions only, enter it in the console and verify."

@@ -43,6 +43,7 @@ from decimal import Decimal
 
 from integrations.clients.base import ErrorCode, IntegrationError
 from integrations.clients.brokers import _EnvironmentBroker
+from integrations.permissions import UNKNOWN
 
 ORDER_TYPES = {"market": "1", "limit": "2", "stop": "3"}
 SIDES = {"buy": "BUY", "sell": "SELL"}
@@ -114,9 +115,13 @@ class IronbeamClient(_EnvironmentBroker):
         return body
 
     def _trader_summary(self) -> dict:
+        """The accounts, and ``permissions: unknown``: Ironbeam's API 2.1 reports nothing about what a key may do
+        (TraderInfo has ``accounts``, ``isLive``, ``traderId``; ``GET /info/user`` names, e-mails, groups and
+        ``accountCategory``), and has no withdrawal or transfer operation to probe, so only the owner can say
+        whether this login can move money; LIVE waits for an owner's confirmation."""
         info = self._trader_info()
         self._check_environment(info)
-        return {"accounts": len(info["accounts"]), "is_live": info["isLive"]}
+        return {"accounts": len(info["accounts"]), "is_live": info["isLive"], "permissions": UNKNOWN}
 
     def _check_environment(self, info: dict) -> None:
         configured_live = self.credentials.get(self.environment_field) == "live"

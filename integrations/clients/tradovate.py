@@ -45,6 +45,7 @@ import redis
 from integrations.clients.base import ErrorCode, IntegrationError
 from integrations.clients.brokers import _EnvironmentBroker
 from integrations.clients.tokens import SessionToken, SharedTokenStore, TokenStoreUnavailable
+from integrations.permissions import UNKNOWN
 
 # Tradovate's own example renews when fewer than 15 minutes are left.
 RENEW_BEFORE = timedelta(minutes=15)
@@ -225,7 +226,14 @@ class TradovateClient(_EnvironmentBroker):
         return accounts
 
     def _accounts_summary(self) -> dict:
-        return {"accounts": len(self._accounts())}
+        """The accounts, and ``permissions: unknown``. Tradovate scopes an API key per domain (Orders, Positions,
+        Account Information, ...; Denied, Read only or Full Access:
+        https://tradovate.zendesk.com/hc/en-us/articles/4403105764371-How-Do-I-Change-My-API-Key-Permissions), but
+        no endpoint reports a key's scopes: the access-token answer carries the token, its expiry and ``userId``,
+        and account/list only ``id``, ``name``, ``accountType``, ``active``. No scope withdraws money through the
+        API, yet the login is the user's own name and password, which can do so at Tradovate; only the owner can
+        say what this login may do, so LIVE waits for an owner's confirmation."""
+        return {"accounts": len(self._accounts()), "permissions": UNKNOWN}
 
     def trading_account(self) -> dict:
         """The account orders go to: ``TRADOVATE_ACCOUNT_ID`` if set, else the only active account."""

@@ -1,13 +1,13 @@
 """Crypto venues through ccxt, one client class per venue on one ccxt-backed base.
 
 Orders go through ccxt's unified API (create_order, cancel_order, fetch_order, fetch_open_orders,
-fetch_closed_orders, fetch_my_trades, fetch_balance, fetch_positions). Key permissions, where the venue reports
-them: Coinbase Advanced Trade ``GET /api/v3/brokerage/key_permissions`` (``can_trade``, ``can_transfer``;
-https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getapikeypermissions), Binance.US
-``GET /api/v3/account`` (``canTrade``, ``canWithdraw``; https://docs.binance.us/#get-user-account-information-
-user_data); Kraken reports none. Hyperliquid's balance is public by wallet, so verify signs a ``noop`` action
-(https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint#invalidate-pending-nonce-noop),
-which only consumes a nonce and fails unless the key is the wallet's or an approved agent's.
+fetch_closed_orders, fetch_my_trades, fetch_balance, fetch_positions).
+
+Verify proves the key with one signed read and reports what the key may do (``permissions``, judged by
+integrations.permissions: a key that can withdraw or transfer fails verify). Each venue's source is cited on its
+class: Coinbase and Binance.US answer a key-permissions call, Kraken has none and is probed with a read that only
+a withdraw-capable key may make, Hyperliquid is decided by who signs (an API wallet cannot withdraw by design).
+The verify calls are ccxt's implicit REST methods, so no market list is loaded to check a key.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import ccxt
 
 from integrations.clients.base import ErrorCode, IntegrationError, ProviderClient
+from integrations.permissions import UNKNOWN
 
 logger = logging.getLogger(__name__)
 
@@ -166,70 +167,127 @@ class CcxtVenueClient(ProviderClient):
             self.malformed("no balance totals")
         return {c: Decimal(str(v)) for c, v in totals.items() if v}
 
-    def key_permissions(self) -> dict | None:
-        """``{"can_trade", "can_withdraw"}`` where the venue reports them, else None."""
-        return None
-
     def verify(self) -> dict:
-        return self.run("verify", self._balance_summary)
+        return self.run("verify", lambda: self.ccxt_call(self._verify, safe=True))
+
+    def _verify(self) -> dict:
+        """One signed read that proves the key, and ``permissions`` as the venue reports them."""
+        raise NotImplementedError
 
     def fetch_balance(self) -> dict:
         return self.run("fetch_balance", lambda: self.ccxt_call(self.exchange().fetch_balance, safe=True))
 
-    def _balance_summary(self) -> dict:
-        balance = self.ccxt_call(self.exchange().fetch_balance, safe=True)
-        if not isinstance(balance, dict) or not isinstance(balance.get("total"), dict):
-            self.malformed("no balance totals")
-        summary = {"currencies": len(balance["total"])}
-        permissions = self._permissions(balance)
-        if permissions is not None:
-            if not permissions.get("can_trade"):
-                raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED,
-                                       f"The {self.spec.label} key cannot trade.", provider=self.provider,
-                                       suggested_fix="Create a key with trading permission and enter it in admin.")
-            summary["can_trade"] = True
-            summary["can_withdraw"] = bool(permissions.get("can_withdraw"))
-            if summary["can_withdraw"]:
-                summary["warning"] = "This trading key can also withdraw funds; use a key without withdrawal."
-                logger.warning("integration key can withdraw", extra={"provider": self.provider})
-        return summary
 
-    def _permissions(self, balance: dict) -> dict | None:
-        return None
+def _flags(body: dict, names: tuple[str, ...]) -> dict:
+    """The venue's own words, limited to the documented fields we read (nothing else is stored)."""
+    return {name: body[name] for name in names if name in body}
 
 
 class CoinbaseClient(CcxtVenueClient):
+    """Coinbase Advanced Trade. Key permissions: ``GET /api/v3/brokerage/key_permissions`` answers ``can_view``,
+    ``can_trade``, ``can_transfer``, ``portfolio_uuid``, ``portfolio_type``
+    (https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/data-api/get-api-key-permissions).
+    The ``transfer`` scope is the one that sends and withdraws funds and moves them between portfolios
+    (https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/rest-scopes), so it counts as both."""
+
     provider = "coinbase"
     exchange_id = "coinbase"
     market_order_needs_price = True
     config_fields = {"apiKey": "COINBASE_API_KEY", "secret": "COINBASE_API_SECRET"}
+    trade_only_key_fix = ("In the Coinbase Developer Platform (portal.cdp.coinbase.com, API keys), create a key "
+                          "with View and Trade only; leave Transfer off.")
+    FIELDS = ("can_view", "can_trade", "can_transfer", "portfolio_uuid", "portfolio_type")
     # ccxt's Coinbase drops ``clientOrderId`` and sends its own ``ccxt-<uuid>``; only ``client_order_id`` reaches
     # the venue, and without ours a lost answer could never be found again.
     client_order_param = "client_order_id"
 
-    def _permissions(self, balance: dict) -> dict | None:
-        body = self.ccxt_call(self.exchange().v3PrivateGetBrokerageKeyPermissions, safe=True)
-        if not isinstance(body, dict) or "can_trade" not in body:
-            self.malformed("key_permissions without can_trade")
-        return {"can_trade": bool(body["can_trade"]), "can_withdraw": bool(body.get("can_transfer"))}
+    def _verify(self) -> dict:
+        body = self.exchange().v3PrivateGetBrokerageKeyPermissions()
+        if not isinstance(body, dict) or not all(isinstance(body.get(k), bool) for k in ("can_trade", "can_transfer")):
+            self.malformed("key_permissions without can_trade and can_transfer")
+        return {"permissions": {
+            "source": "GET /api/v3/brokerage/key_permissions", "can_trade": body["can_trade"],
+            "can_withdraw": body["can_transfer"], "can_transfer": body["can_transfer"],
+            "reported": _flags(body, self.FIELDS)}}
 
 
 class KrakenClient(CcxtVenueClient):
+    """Kraken spot REST. Kraken has no call that lists a key's permissions, so verify reads the balance
+    (``POST /0/private/Balance``, Query Funds) and then probes ``POST /0/private/WithdrawMethods``, which Kraken
+    documents as needing "Funds permissions - Query and Funds permissions - Withdraw"
+    (https://docs.kraken.com/api-reference/funding/get-withdrawal-methods). It only lists methods and cannot move
+    funds, so the probe is safe: a key without Withdraw Funds is answered ``EGeneral:Permission denied``
+    (https://docs.kraken.com/exchange/guides/rest/api-keys), a key with it gets the list. Withdraw Funds also
+    covers ``WalletTransfer`` (spot to futures), so the one answer decides both. Trading rights are not probed
+    (that would mean sending an order), so ``can_trade`` is None: not reported."""
+
     provider = "kraken"
     exchange_id = "kraken"
     config_fields = {"apiKey": "KRAKEN_API_KEY", "secret": "KRAKEN_API_SECRET"}
+    trade_only_key_fix = ("In Kraken (Settings, API), create a key with Query Funds, Query Open/Closed Orders & "
+                          "Trades, Create & Modify Orders and Cancel/Close Orders; leave Withdraw Funds off.")
+
+    def _verify(self) -> dict:
+        exchange = self.exchange()
+        balance = exchange.privatePostBalance()
+        if not isinstance(balance, dict) or not isinstance(balance.get("result"), dict):
+            self.malformed("Balance without a result")
+        try:
+            methods = exchange.privatePostWithdrawMethods()
+        except ccxt.PermissionDenied as exc:
+            if "EGeneral:Permission denied" not in str(exc):
+                raise  # only Kraken's own refusal of the permission proves the key lacks it
+            can_withdraw, answer = False, "EGeneral:Permission denied"
+        else:
+            if not isinstance(methods, dict) or "result" not in methods:
+                self.malformed("WithdrawMethods without a result")
+            can_withdraw, answer = True, "answered"
+        return {"currencies": len(balance["result"]), "permissions": {
+            "source": "POST /0/private/WithdrawMethods (read-only probe)", "can_trade": None,
+            "can_withdraw": can_withdraw, "can_transfer": can_withdraw, "reported": {"WithdrawMethods": answer}}}
 
 
 class BinanceUSClient(CcxtVenueClient):
+    """Binance.US. Verify reads ``GET /api/v3/account`` (``canTrade``, ``canWithdraw``: the account's, not the
+    key's; https://docs.binance.us/#get-user-account-information-user_data), then asks for the key's own
+    permissions with ``GET /sapi/v1/account/apiRestrictions`` (``enableWithdrawals``, ``enableInternalTransfer``,
+    ``permitsUniversalTransfer``, ``enableSpotAndMarginTrading``; Binance's documented call,
+    https://developers.binance.com/docs/wallet/account/api-key-permission, which ccxt exposes on binanceus as
+    ``sapiGetAccountApiRestrictions``). Binance.US documents no key-permission call of its own (ccxt's binanceus
+    endpoint list, which follows docs.binance.us, has none), so when that call is refused the permissions are
+    ``unknown`` and an owner confirms the key (the account's ``canWithdraw`` says nothing about the key)."""
+
     provider = "binanceus"
     exchange_id = "binanceus"
     config_fields = {"apiKey": "BINANCEUS_API_KEY", "secret": "BINANCEUS_API_SECRET"}
+    trade_only_key_fix = ("In Binance.US (Profile, API Management), edit the key's restrictions: keep Enable "
+                          "Reading and Enable Spot Trading, leave Enable Withdrawals and transfers off.")
+    FIELDS = ("enableReading", "enableSpotAndMarginTrading", "enableWithdrawals", "enableInternalTransfer",
+              "permitsUniversalTransfer", "ipRestrict")
 
-    def _permissions(self, balance: dict) -> dict | None:
-        info = balance.get("info") if isinstance(balance, dict) else None
-        if not isinstance(info, dict) or "canTrade" not in info:
-            return None
-        return {"can_trade": bool(info["canTrade"]), "can_withdraw": bool(info.get("canWithdraw"))}
+    def _verify(self) -> dict:
+        exchange = self.exchange()
+        account = exchange.privateGetAccount()
+        if not isinstance(account, dict) or not isinstance(account.get("canTrade"), bool):
+            self.malformed("account without canTrade")
+        try:
+            restrictions = exchange.sapiGetAccountApiRestrictions()
+        except (ccxt.RequestTimeout, ccxt.RateLimitExceeded, ccxt.DDoSProtection):
+            raise  # transient: verify again later rather than call the key unknown
+        except ccxt.BaseError:
+            restrictions = None  # refused or not served: the venue does not say
+        if isinstance(restrictions, dict) and isinstance(restrictions.get("enableWithdrawals"), bool):
+            transfer = bool(restrictions.get("enableInternalTransfer") or restrictions.get("permitsUniversalTransfer"))
+            return {"permissions": {
+                "source": "GET /sapi/v1/account/apiRestrictions",
+                "can_trade": bool(restrictions.get("enableSpotAndMarginTrading")),
+                "can_withdraw": restrictions["enableWithdrawals"], "can_transfer": transfer,
+                "reported": _flags(restrictions, self.FIELDS)}}
+        if account["canTrade"] is False:
+            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED, "The Binance.US account cannot trade.",
+                                   provider=self.provider,
+                                   suggested_fix="Check the account's trading status at Binance.US, then verify.")
+        return {"permissions": UNKNOWN}
 
 
 class _Hyperliquid(ccxt.hyperliquid):
@@ -242,6 +300,16 @@ class _Hyperliquid(ccxt.hyperliquid):
 
 
 class HyperliquidClient(CcxtVenueClient):
+    """Hyperliquid. Who signs decides what the key may do: the account's own private key can withdraw and
+    transfer (``withdraw3``, ``usdSend``, ``usdClassTransfer`` are user-signed actions of the account,
+    https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint), while an API (agent)
+    wallet approved by the account only signs trading actions for it and holds nothing
+    (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/nonces-and-api-wallets). Verify signs a
+    ``noop`` (proves the key signs), derives the signer's address from the key, and asks ``POST /info``
+    ``{"type": "userRole", "user": <signer>}``, which answers ``{"role": "agent", "data": {"user": <master>}}``
+    for an API wallet (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint#query-a-users-role).
+    The account's own key is too powerful; an agent of another account is refused."""
+
     provider = "hyperliquid"
     exchange_id = "hyperliquid"
     config_fields = {"walletAddress": "HYPERLIQUID_WALLET_ADDRESS", "privateKey": "HYPERLIQUID_PRIVATE_KEY"}
@@ -258,8 +326,31 @@ class HyperliquidClient(CcxtVenueClient):
     def client_order_id(self, ours: str) -> str:
         return "0x" + uuid.uuid5(uuid.NAMESPACE_URL, f"controlplane:{ours}").hex
 
+    trade_only_key_fix = ("At app.hyperliquid.xyz/API, generate an API wallet, authorize it for this account, and "
+                          "enter its private key as HYPERLIQUID_PRIVATE_KEY (HYPERLIQUID_WALLET_ADDRESS stays the "
+                          "account's address).")
+
     def verify(self) -> dict:
-        return self.run("verify", self._signed_noop)
+        return self.run("verify", lambda: {**self._signed_noop(), "permissions": self._signer_permissions()})
+
+    def _signer_permissions(self) -> dict:
+        exchange = self.exchange()
+        wallet = self.credential("HYPERLIQUID_WALLET_ADDRESS").lower()
+        signer = exchange.eth_get_address_from_private_key(self.credential("HYPERLIQUID_PRIVATE_KEY")).lower()
+        if signer == wallet:
+            return {"source": "the signing key is the account's own key", "can_trade": True, "can_withdraw": True,
+                    "can_transfer": True, "reported": {"signer": signer}}
+        answer = self.ccxt_call(lambda: exchange.publicPostInfo({"type": "userRole", "user": signer}), safe=True)
+        if not isinstance(answer, dict) or not isinstance(answer.get("role"), str):
+            self.malformed("userRole without a role")
+        master = str((answer.get("data") or {}).get("user") or "").lower() if isinstance(answer.get("data"), dict) else ""
+        if answer["role"] != "agent" or master != wallet:
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_AUTH_FAILED,
+                f"HYPERLIQUID_PRIVATE_KEY signs as {signer}, which Hyperliquid knows as {answer['role']!r}"
+                f"{f' of {master}' if master else ''}, not as an API wallet of {wallet}.", provider=self.provider)
+        return {"source": "POST /info userRole", "can_trade": True, "can_withdraw": False, "can_transfer": False,
+                "reported": {"signer": signer, "role": "agent", "master": master}}
 
     def _signed_noop(self) -> dict:
         """Sign a ``noop`` (it only uses up a nonce): Hyperliquid refuses it unless the private key is the

@@ -129,8 +129,9 @@ def test_promote_to_live_without_a_paper_record_fails_with_each_gate(api_operato
     bot = make_bot(stage=Stage.PAPER, venue="ironbeam")
     body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
                         "PROMOTION_GATE_FAILED")
-    assert [gate["gate"] for gate in body["details"]["gates"]] == ["paper_record", "venue_verified", "owner_approval",
-                                                                   "autonomy_tier"]
+    gates = {gate["gate"]: gate for gate in body["details"]["gates"]}
+    assert list(gates) == ["paper_record", "venue_verified", "live_reconcile", "owner_approval", "autonomy_tier"]
+    assert gates["live_reconcile"]["suggested_fix"].startswith(f"Run POST /api/bots/{bot.id}/reconcile")
 
 
 def _grant_tier(bot, tier):

@@ -21,7 +21,9 @@ from tests.controlplane.test_database_outage import _closed_port
 
 @pytest.fixture
 def scheduler(django_db_setup, committed_db):
-    return HeartbeatDatabaseScheduler(app=app)
+    scheduler = HeartbeatDatabaseScheduler(app=app)
+    yield scheduler
+    scheduler.close()  # its leader session, before the test database is dropped
 
 
 def test_beat_logs_a_database_outage_keeps_ticking_and_reconnects_when_the_database_is_back(scheduler, caplog):

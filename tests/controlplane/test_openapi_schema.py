@@ -134,3 +134,16 @@ def test_every_method_the_schema_does_not_list_is_a_405_in_the_error_shape(gener
                 continue
             assert_error(response, 405, "METHOD_NOT_ALLOWED")
             assert set(response["Allow"].lower().replace(" ", "").split(",")) >= set(operations), (method, path)
+
+
+def test_pnl_and_reconcile_answers_document_their_book_and_stale_marks(generated):
+    schema = _schema(generated)
+    pnl = _answer(schema, "/api/bots/{bot_id}/pnl")
+    assert {"book", "marked_at", "stale", "stale_marks"} <= set(pnl["required"])
+    position = _component(schema, pnl["properties"]["positions"]["items"])
+    assert {"book", "mark_bar_ts", "mark_timeframe", "mark_stale"} <= set(position["required"])
+    assert position["properties"]["mark_stale"].get("nullable") is True
+    (book,) = [p for p in schema["paths"]["/api/bots/{bot_id}/pnl"]["get"]["parameters"] if p["name"] == "book"]
+    assert book["in"] == "query" and set(book["schema"]["enum"]) == {"paper", "live"}
+    reconcile = _answer(schema, "/api/bots/{id}/reconcile", "post")
+    assert "book" in reconcile["properties"]

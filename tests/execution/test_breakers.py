@@ -103,6 +103,30 @@ def test_no_bar_to_mark_an_open_position_means_no_verdict_and_says_so(
     assert line["level"] == "warning" and line["bot_id"] == bot.id and line["unmarked"] == ["ES"]
 
 
+def test_a_stale_mark_neither_trips_nor_passes_the_breaker_and_is_reported_as_stale_data(
+        tenant_a, es_bars, trading_bot, json_log_lines):
+    """Issue 13: the breaker used to mark at the latest bar however old, and trip (or pass) on that price."""
+    bot = trading_bot(risk_limits={"max_drawdown": "500"})
+    _long_one_es(bot, es_bars)
+    _falling_bar(es_bars, 10, "96")  # 675 below the entry's first mark, were it measured
+    later = 3 * 60  # three open hours after the last bar closed: far past the 1m freshness limit of 60 s
+    assert _sweep(tenant_a, later) == {"stale_mark": 1}
+    with tenancy.tenant_context(tenant_a.id):
+        bot.refresh_from_db()
+        assert not bot.killed and not EquityWatermark.objects.exists() and not RiskIncident.objects.exists()
+    (line,) = [line for line in json_log_lines() if "mark is stale" in line["event"]]
+    assert line["level"] == "warning" and line["error_code"] == "DATA_STALE" and line["stale"] == ["ES"]
+    assert line["marks"]["ES"]["stale"] is True and line["marks"]["ES"]["bar_ts"] == (T0 + 10 * MINUTE).isoformat()
+    assert line["book"] == "paper"
+
+    # Fresh again (a bar that just closed): the breaker measures; the first fresh mark sets the peak.
+    _falling_bar(es_bars, later - 1, "96")
+    assert _sweep(tenant_a, later) == {"within_limit": 1}
+    with tenancy.tenant_context(tenant_a.id):
+        mark = EquityWatermark.objects.get(bot=bot)
+    assert mark.book == "paper" and mark.equity == Decimal(-250) and mark.marks["ES"]["stale"] is False
+
+
 def test_a_second_run_changes_nothing(tenant_a, es_bars, trading_bot, django_capture_on_commit_callbacks):
     bot = trading_bot(risk_limits={"max_drawdown": "500"})
     _long_one_es(bot, es_bars)

@@ -119,3 +119,18 @@ def test_the_resolve_action_calls_the_service(staff_of_a, books, tenant_a):
         event = AuditEvent.objects.get(action="risk_incident.resolve")
     assert incident.status == "RESOLVED" and incident.resolved_by == "staff-a"
     assert event.actor == "staff-a" and incident.resolution_note == "resolved in admin by staff-a"
+
+
+def test_positions_show_their_book_and_a_stale_mark_says_stale(staff_of_a, books):
+    """The position page names the book of every row, filters by it, and marks a stale price as STALE with its
+    bar (the bars of T0 are days old now)."""
+    page = staff_of_a.get("/admin/execution/strategyposition/").content.decode()
+    assert "Paper (sim venue)" in page and "STALE 109.500000000 (1m bar 2026-11-18 15:09 UTC)" in page
+    assert staff_of_a.get("/admin/execution/strategyposition/?book=live").context["cl"].result_list.count() == 0
+    assert len(staff_of_a.get("/admin/execution/strategyposition/?book=paper").context["cl"].result_list) == 1
+    for path in ("execution/venueinventory", "execution/equitywatermark", "traces/profitvariables",
+                 "execution/order", "execution/fill"):
+        assert "Paper (sim venue)" in staff_of_a.get(f"/admin/{path}/").content.decode(), path
+    for path in ("execution/order", "execution/fill"):  # the book of a venue-only row, filtered by its venue
+        assert len(staff_of_a.get(f"/admin/{path}/?book=paper").context["cl"].result_list) == 1, path
+        assert len(staff_of_a.get(f"/admin/{path}/?book=live").context["cl"].result_list) == 0, path

@@ -188,8 +188,10 @@ def test_sim_fill_end_to_end_next_open_with_slippage_fees_position_inventory_pnl
         day = ProfitVariables.objects.get(bot_id=bot.id)
         assert day.pnl == Decimal("40") and day.fills == 2 and day.win_rate == 1.0
         assert day.turnover == Decimal("101.25") * 100 + Decimal("101.75") * 100
-        pnl = bot_pnl(bot=bot)
-        assert pnl["realized_pnl"] == "40.000000000" and pnl["unrealized_pnl"] == "0"
+        pnl = bot_pnl(bot=bot, book="paper")
+        assert pnl["realized_pnl"] == "40.000000000" and pnl["unrealized_pnl"] == "0" and pnl["book"] == "paper"
+        assert VenueInventory.objects.get(venue="sim", asset="ES").book == "paper"
+        assert bot_pnl(bot=bot, book="live")["positions"] == []  # sim fills never reach the live book
 
 
 def test_partial_fills_by_volume_share_and_unrealized_pnl_from_the_latest_bar(tenant_a, es_bars, trading_bot,
@@ -207,7 +209,7 @@ def test_partial_fills_by_volume_share_and_unrealized_pnl_from_the_latest_bar(te
         order.refresh_from_db()
         assert order.filled_quantity == 8 and order.status == "FILLED"
         assert order.average_price == (Decimal(101) * 5 + Decimal(102) * 3) / 8
-        pnl = bot_pnl(bot=bot)
+        pnl = bot_pnl(bot=bot, book="paper")
         # Latest complete bar (bar 9) closes at 109.5.
         assert Decimal(pnl["unrealized_pnl"]) == (Decimal("109.5") - order.average_price) * 8 * 50
 
@@ -223,5 +225,22 @@ def test_unrealized_pnl_is_null_without_a_bar(tenant_a, trading_bot, es):
         match_working_orders(instrument=es, timeframe="1m", bar_ts=T0 + timedelta(minutes=1))
         assert StrategyPosition.objects.get().quantity == 1
     with tenancy.tenant_context(tenant_a.id):
-        pnl = bot_pnl(bot=bot, as_of=T0)  # before any bar closed
+        pnl = bot_pnl(bot=bot, book="paper", as_of=T0)  # before any bar closed
         assert pnl["unrealized_pnl"] is None and pnl["positions"][0]["unrealized_pnl"] is None
+
+
+def test_the_pnl_api_reports_a_stale_mark_with_its_bar_and_says_so(tenant_a, es_bars, trading_bot, api_owner_a):
+    """Issue 13: PnL marked open positions at the latest bar however old, and said nothing."""
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        _submit(bot, legs=[buy("1")])
+        oms.process_pending_intents()
+        match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=T0 + timedelta(minutes=1))
+    body = api_owner_a.get(f"/api/bots/{bot.id}/pnl").json()  # now: the bars of T0 are days old
+    assert body["book"] == "paper" and body["stale"] is True and body["stale_marks"] == ["ES"]
+    (row,) = body["positions"]
+    assert row["mark_stale"] is True and row["mark"] == "109.500000000" and row["mark_timeframe"] == "1m"
+    assert row["mark_bar_ts"] == (T0 + timedelta(minutes=9)).isoformat()
+    with tenancy.tenant_context(tenant_a.id):
+        fresh = bot_pnl(bot=bot, book="paper", as_of=T0 + timedelta(minutes=10))
+    assert fresh["stale"] is False and fresh["positions"][0]["mark_stale"] is False

@@ -23,6 +23,7 @@ from tests.execution.helpers import store_bars
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+MINUTE = timedelta(minutes=1)
 
 
 def _resolve(client, bot, action, reason="venue is right"):
@@ -76,10 +77,15 @@ def test_accept_venue_prices_a_flipped_position_at_the_latest_complete_bar(api_o
     bot = drifted_bot("-1", average="99")
     with tenancy.tenant_context(tenant_a.id):
         latest_close = Bar.objects.filter(instrument__symbol="ES").order_by("-ts").values_list("close", flat=True)[0]
-    assert _resolve(api_operator_a, bot, "accept_venue").status_code == 200
+    response = _resolve(api_operator_a, bot, "accept_venue")
+    assert response.status_code == 200
     with tenancy.tenant_context(tenant_a.id):
         position = StrategyPosition.objects.get(bot=bot)
     assert (position.quantity, position.average_price) == (Decimal(3), latest_close)
+    # The bars of T0 are days old: the price it took is said to be a stale mark, and the book is the sim's.
+    detail = response.json()["resolved"]["resolution_detail"]
+    assert detail["book"] == "paper" and response.json()["resolved"]["book"] == "paper"
+    assert detail["positions"]["ES"]["average_price_from"] == f"stale mark 1m bar {(T0 + 9 * MINUTE).isoformat()}"
 
 
 def test_accept_venue_without_a_bar_to_price_the_position_changes_nothing(api_operator_a, tenant_a, drifted_bot):

@@ -43,6 +43,13 @@ def live_tradovate_bot(*, tenant, owner, name: str = "live-es") -> Bot:
     return bot
 
 
+def confirm_trade_only(*, tenant, owner, provider: str = "tradovate"):
+    """As an owner, confirm that the verified key is trade-only. Tradovate cannot report a key's scopes, so a LIVE
+    start (and a LIVE tick) waits for this after the verify of every new key (integrations.permissions)."""
+    with tenancy.tenant_context(tenant.id):
+        return services.key_permissions_confirm(provider=provider, actor=owner)
+
+
 def order_found(server, *, client_order_id: str, order_id: int, status: str = "Filled", fills=(), fees=()) -> None:
     """The venue's side of an order that arrived: its New command (with our clOrdId), the order, fills, fees."""
     server.expect_request("/command/list").respond_with_json([

@@ -1,6 +1,6 @@
 """The ccxt adapter: ccxt's exception classes map to our codes (a timeout on create_order is uncertain and the
-order is then found by its client order id), key permissions are checked, Hyperliquid is verified by a signed
-action. ccxt's exchange classes are subclassed to answer as the venue would (our own code is not mocked)."""
+order is then found by its client order id). ccxt's exchange classes are subclassed to answer as the venue would
+(our own code is not mocked). Verify and key permissions: tests/integrations/test_key_permissions.py."""
 
 from decimal import Decimal
 
@@ -108,51 +108,3 @@ def test_each_venue_receives_a_client_order_id_in_its_accepted_form(venue):
     hyper = venue("hyperliquid", Kraken())
     cloid = hyper.client.client_order_id("intent-42")
     assert cloid.startswith("0x") and len(cloid) == 34 and int(cloid, 16)
-
-
-class Coinbase(ccxt.coinbase):
-    def __init__(self, permissions):
-        super().__init__({"apiKey": "k", "secret": "s"})
-        self.permissions = permissions
-        # ccxt binds its REST endpoints on the instance, so the venue's answer is bound there too
-        self.v3PrivateGetBrokerageKeyPermissions = lambda params={}: self.permissions
-
-    def fetch_balance(self, params={}):
-        return {"total": {"USD": 100.0, "BTC": 0.1}, "info": {}}
-
-
-@pytest.mark.django_db
-def test_verify_warns_when_a_trading_key_can_withdraw_and_fails_when_it_cannot_trade(venue):
-    adapter = venue("coinbase", Coinbase({"can_view": True, "can_trade": True, "can_transfer": True}))
-    summary = adapter.client.verify()
-    assert summary["can_withdraw"] is True and "withdraw" in summary["warning"]
-    adapter = venue("coinbase", Coinbase({"can_view": True, "can_trade": False, "can_transfer": False}))
-    with pytest.raises(Exception) as caught:
-        adapter.client.verify()
-    assert caught.value.code == "INTEGRATION_AUTH_FAILED"
-
-
-class Hyperliquid(ccxt.hyperliquid):
-    def __init__(self, answer):
-        super().__init__({"walletAddress": "0x" + "1" * 40, "privateKey": "0x" + "2" * 64})
-        self.answer, self.posted = answer, []
-        self.privatePostExchange = self.post_exchange
-
-    def post_exchange(self, params={}):
-        self.posted.append(params)
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
-
-
-@pytest.mark.django_db
-def test_hyperliquid_is_verified_by_a_signed_noop_and_a_refused_signer_fails(venue):
-    exchange = Hyperliquid({"status": "ok", "response": {"type": "default"}})
-    adapter = venue("hyperliquid", exchange)
-    assert adapter.client.verify()["signed_action"] == "noop"
-    [posted] = exchange.posted
-    assert posted["action"] == {"type": "noop"} and {"r", "s", "v"} <= set(posted["signature"])
-    refused = venue("hyperliquid", Hyperliquid(ccxt.ExchangeError("User or API Wallet 0x22 does not exist.")))
-    with pytest.raises(Exception) as caught:
-        refused.client.verify()
-    assert caught.value.code == "INTEGRATION_AUTH_FAILED"

@@ -80,8 +80,7 @@ def test_one_spot_balance_is_attributed_across_the_tenants_bots_through_the_inve
     with tenancy.tenant_context(tenant_a.id):
         booked(first, "BTC-USD", 1)
         booked(second, "BTC-USD", 0.5)
-        # A paper fill of the same bot is on the sim venue's inventory, never the account's.
-        VenueInventory.objects.create(tenant_id=tenant_a.id, venue="sim", asset="BTC-USD", quantity=2)
+        booked(first, "BTC-USD", 2, venue="sim")  # paper: the sim venue's book, never the account's
     for bot, quantity in ((first, 1.0), (second, 0.5)):
         result = _reconcile(tenant_a, bot)
         assert (result.status, result.internal_positions, result.venue_positions) == (
@@ -107,7 +106,7 @@ def test_accept_venue_on_a_shared_spot_account_moves_book_and_inventory_so_every
     assert response.status_code == 200, response.content
     assert response.json()["followup"]["status"] == "MATCHED"
     with tenancy.tenant_context(tenant_a.id):
-        assert StrategyPosition.objects.get(bot=first).quantity == Decimal("0.7")
+        assert StrategyPosition.objects.get(bot=first, book="live").quantity == Decimal("0.7")
         assert VenueInventory.objects.get(venue="kraken", asset="BTC-USD").quantity == Decimal("1.2")
     assert _reconcile(tenant_a, second).status == Reconciliation.Status.MATCHED
     assert fake.sent == []  # accepting sends nothing

@@ -58,13 +58,17 @@ def booked(bot, symbol: str, quantity, *, venue: str | None = None) -> None:
     inventory there (call inside the tenant's context)."""
     from decimal import Decimal
 
+    from controlplane.books import book_for_venue
     from execution.models import StrategyPosition, VenueInventory
 
+    venue = venue or bot.venue
     instrument = Instrument.objects.get(symbol=symbol)
     StrategyPosition.objects.update_or_create(tenant_id=bot.tenant_id, bot=bot, instrument=instrument,
+                                              book=book_for_venue(venue),
                                               defaults={"quantity": Decimal(str(quantity)),
                                                         "average_price": Decimal("50000")})
-    row, _ = VenueInventory.objects.get_or_create(tenant_id=bot.tenant_id, venue=venue or bot.venue, asset=symbol)
+    row, _ = VenueInventory.objects.get_or_create(tenant_id=bot.tenant_id, book=book_for_venue(venue), venue=venue,
+                                                  asset=symbol)
     row.quantity += Decimal(str(quantity))
     row.save(update_fields=["quantity", "updated_at"])
 

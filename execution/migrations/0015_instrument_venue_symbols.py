@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0013_oms_writer_by_privilege'),
+        ('execution', '0014_books_per_trading_context'),
     ]
 
     operations = [
