@@ -107,12 +107,12 @@ class CcxtVenue:
             for symbol in self.ledger.symbols():
                 for trade in self.client.my_trades(symbol=symbol, since_ms=since_ms):
                     order_id = str(trade.get("order") or "")
-                    fee = (trade.get("fee") or {}).get("cost")
+                    fee = _quote_fee(trade, symbol)
                     fills.append(VenueFill(
                         venue_fill_id=str(trade["id"]), venue_order_id=order_id,
                         client_order_id=self.ledger.client_order_id_for(order_id),
                         quantity=Decimal(str(trade["amount"])), price=Decimal(str(trade["price"])),
-                        fee=Decimal(str(fee)) if fee is not None else None,  # unknown, never zero
+                        fee=fee,
                         ts=datetime.fromtimestamp(trade["timestamp"] / 1000, tz=UTC)))
         except IntegrationError as exc:
             raise venue_error(exc) from exc
@@ -125,6 +125,17 @@ class CcxtVenue:
             return self.client.holdings()
         except IntegrationError as exc:
             raise venue_error(exc) from exc
+
+
+def _quote_fee(trade: dict, symbol: str) -> Decimal | None:
+    """The fill's fee in the market's quote currency, the currency our PnL is in. A fee the venue did not report,
+    or charged in another coin (Binance.US in BNB), is unknown: never zero, never another coin's amount."""
+    fee = trade.get("fee") or {}
+    cost, currency = fee.get("cost"), fee.get("currency")
+    quote = symbol.split("/")[-1].split(":")[0]
+    if cost is None or (currency is not None and currency != quote):
+        return None
+    return Decimal(str(cost))
 
 
 def _ack(order: dict, client_order_id: str) -> VenueOrderAck:

@@ -190,3 +190,14 @@ def test_the_oms_fails_an_order_for_an_unmapped_instrument_with_its_fix_and_send
         Order.Status.FAILED, "INSTRUMENT_NOT_MAPPED", TradeIntent.Status.FAILED)
     assert f"--venue {name} --instrument BTC-USD" in order.reason
     assert fake.sent == [] and fake.paths == []
+
+
+@pytest.mark.django_db
+def test_a_fee_charged_in_another_coin_is_unknown_not_a_quote_amount(venue):
+    fake = venue("binanceus")
+    btc_usd("binanceus")
+    ack = adapter_for("binanceus", bot_id=11).place_order(_order())
+    fake.fill(ack.venue_order_id, price=50000.0, fee=0.0012)
+    fake.fee_asset = "BNB"  # paid with BNB at a discount: not USD
+    [fill] = adapter_for("binanceus", bot_id=11).fills_since(datetime.now(UTC) - timedelta(minutes=5))
+    assert (fill.quantity, fill.fee) == (Decimal("0.01"), None)

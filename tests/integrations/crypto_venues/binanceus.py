@@ -15,6 +15,7 @@ class FakeBinanceUS(FakeVenue):
     name = "binanceus"
     SYMBOLS = {"BTCUSD": ("BTC", "USD"), "ETHUSD": ("ETH", "USD")}
     _STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
+    fee_asset = "USD"  # the account pays fees in the quote currency unless it opted into BNB
 
     def order_id(self) -> str:
         return str(100000 + len(self.orders))
@@ -48,7 +49,7 @@ class FakeBinanceUS(FakeVenue):
         self.route("/api/v3/myTrades", lambda r: json_response([
             {"symbol": t["market"], "id": 28000 + n, "orderId": int(t["order_id"]), "orderListId": -1,
              "price": str(t["price"]), "qty": str(t["amount"]), "quoteQty": str(t["price"] * t["amount"]),
-             "commission": str(t["fee"]), "commissionAsset": "USD", "time": int(t["time"] * 1000),
+             "commission": str(t["fee"]), "commissionAsset": self.fee_asset, "time": int(t["time"] * 1000),
              "isBuyer": t["side"] == "buy", "isMaker": True, "isBestMatch": True}
             for n, t in enumerate(self.trades)]))
         self.route("/api/v3/account", lambda r: json_response({
