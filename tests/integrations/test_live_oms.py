@@ -21,6 +21,7 @@ from execution.models import Fill, Order, TradeIntent
 from execution.venues.contracts import tradovate_symbol
 from tests.integrations.live_fakes import (
     ACCOUNT, es_instrument, fill, fill_fee, live_tradovate_bot, order_found, position, serve_session)
+from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +33,13 @@ def tradovate(point_at, settings):
 
 
 @pytest.fixture
-def live_bot(tenant_a, owner_a, tradovate):
+def live_bot(tenant_a, owner_a, tradovate, httpserver, settings):
+    """A LIVE Tradovate bot in a system whose status is OK (its venue verified), so it may open positions."""
     es_instrument()
-    return live_tradovate_bot(tenant=tenant_a, owner=owner_a)
+    bot = live_tradovate_bot(tenant=tenant_a, owner=owner_a)
+    serve_session(tradovate)
+    make_system_ok(tenant=tenant_a, owner=owner_a, httpserver=httpserver, settings=settings, verify=("tradovate",))
+    return bot
 
 
 def _submit(bot, key="k1", price="6000.25"):
