@@ -1,9 +1,12 @@
 """The OMS's part of a bot leaving LIVE (bots.services.leaving starts it): once the exit's cancel request has been
 carried out, record what the venue still holds and, when anything is left, open an ``UNMANAGED_LIVE_POSITION``
-incident and alert. These records carry the trace of the run that did the work (the request's own when the hook
-runs at its commit, the sweep's otherwise) and name the trace of the request that left LIVE (``leave_trace_id``). Runs inside the transaction that marks the cancel request processed, so the two are recorded
-together or not at all (then the request stays PENDING and the beat's sweep runs both again; the cancels found
-nothing left to cancel the second time)."""
+incident and alert.
+
+Runs inside the transaction that marks the cancel request processed, so the two are recorded together or not at
+all (then the request stays PENDING and the beat's sweep runs both again; the cancels find nothing left to cancel
+the second time). These records carry the trace of the run that did the work (the request's own when the hook runs
+at its commit, the sweep's otherwise) and name the trace of the request that left LIVE (``leave_trace_id``).
+"""
 
 from __future__ import annotations
 

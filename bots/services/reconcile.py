@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from bots import hooks
 from bots.hooks import PositionSnapshot
-from bots.models import Reconciliation
-from bots.selectors import trading_block
+from bots.models import Reconciliation, Stage
+from bots.selectors import kill_block, trading_block
 from bots.services.common import _actor_label, _illegal, _locked_bot
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
@@ -99,7 +99,9 @@ def bot_reconcile_resolve(*, bot_id: int, action: str, reason: str, actor=None,
                            "Only a bot flagged by a reconcile mismatch, or one that left LIVE with a position at "
                            "its venue, with an unresolved report can be resolved; reconcile it again first.")
         if action == Reconciliation.Resolution.FLATTEN:
-            block = trading_block(bot)
+            # A retired bot may still close what it left at the venue when it retired from LIVE; kills still refuse.
+            retired_exit = exit_report and bot.stage == Stage.RETIRED
+            block = kill_block(bot) if retired_exit else trading_block(bot)
             if block is not None and block.code != ErrorCode.RECONCILE_MISMATCH:
                 raise block
         source = hooks.position_source_for(report.venue)

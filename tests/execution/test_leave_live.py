@@ -138,6 +138,19 @@ def test_accept_venue_keeps_the_position_and_lets_the_bot_go_live_again(
         assert not Order.objects.filter(intent__source=TradeIntent.Source.RECONCILE).exists()
 
 
+def test_a_bot_retired_from_live_can_still_flatten_what_it_left(
+        tenant_a, owner_a, live_holder, django_capture_on_commit_callbacks):
+    bot, _ = live_holder
+    with django_capture_on_commit_callbacks(execute=True), tenancy.tenant_context(tenant_a.id):
+        bot_services.bot_demote(bot_id=bot.id, actor=owner_a, to_stage=Stage.RETIRED, reason="done with it")
+    with tenancy.tenant_context(tenant_a.id):
+        report, _ = bot_services.bot_reconcile_resolve(bot_id=bot.id, action="flatten", reason="close it",
+                                                       actor=owner_a)
+        [close] = Order.objects.filter(intent__source=TradeIntent.Source.RECONCILE)
+        assert report.resolution == "flatten" and (close.side, close.quantity) == ("sell", 3)
+        assert RiskIncident.objects.get(bot=bot).status == "RESOLVED"
+
+
 def test_a_flat_bot_leaves_live_with_a_matched_report_and_no_incident(
         tenant_a, owner_a, trading_bot, es_bars, django_capture_on_commit_callbacks):
     bot = trading_bot()
@@ -216,3 +229,20 @@ def test_demoting_a_paper_bot_does_not_touch_its_orders(tenant_a, owner_a, tradi
         order.refresh_from_db()
         assert order.status == Order.Status.WORKING
         assert not CancelRequest.objects.filter(bot=bot).exists()
+
+
+def test_the_console_says_what_the_bot_left_at_its_venue(
+        client, settings, tenant_a, owner_a, live_holder, django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "correct horse b"))
+    bot, _ = live_holder
+    with django_capture_on_commit_callbacks(execute=True), tenancy.tenant_context(tenant_a.id):
+        bot_services.bot_demote(bot_id=bot.id, actor=owner_a, to_stage=Stage.PAPER, reason="pause")
+    page = client.get(f"/admin/bots/bot/{bot.id}/change/")
+    assert page.status_code == 200
+    assert b"UNMANAGED_LIVE_POSITION: sim still holds ES 3" in page.content
+    incidents = client.get("/admin/execution/riskincident/?kind=UNMANAGED_LIVE_POSITION")
+    assert incidents.status_code == 200 and b"UNMANAGED_LIVE_POSITION" in incidents.content
