@@ -21,6 +21,7 @@ from tests.execution.helpers import store_bars
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)
 from tests.status_fixtures import make_system_ok
 from traces.models import NoTradeTrace
+from traces.selectors import why_not
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +146,6 @@ def test_the_tick_sends_no_opening_live_order_while_the_system_is_not_ok(tenant_
     [refusal] = [r for r in trace.details["refusals"] if r["limit"] == "autonomy_allowed"]
     assert refusal["values"]["system_status"] == "BLOCKED"
     assert "INTEGRATION_KEY_MISSING" in refusal["values"]["blockers"]
+    with tenancy.tenant_context(tenant_a.id):
+        why = why_not(bot_id=bot.id)
+    assert why["reason_code"] == "AUTONOMY_NOT_ALLOWED" and "system status being OK" in why["what_would_change_it"]
