@@ -22,6 +22,7 @@ from decimal import Decimal
 from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from execution import oms
+from execution.live_exit import resolve_unmanaged_incidents
 from execution.models import Instrument, Order, StrategyPosition
 from execution.positions import latest_mark
 
@@ -113,8 +114,12 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
                 detail={"reconciliation_id": reconciliation.id, "reason": reason,
                         "exempt_from": str(ErrorCode.RECONCILE_MISMATCH)})
             flatten.append({"instrument": symbol, "intent_id": intent.id, "venue_quantity": str(quantity)})
+    resolved = []
+    if reconciliation.purpose == reconciliation.Purpose.LIVE_EXIT:
+        resolved = resolve_unmanaged_incidents(bot=bot, reconciliation=reconciliation, action=action,
+                                               actor_name=actor_name)
     return {"book": str(book), "snapshot": {"internal": snapshot.internal, "venue": snapshot.venue},
-            "positions": positions, "flatten": flatten}
+            "positions": positions, "flatten": flatten, "incidents_resolved": resolved}
 
 
 def send_resolution_orders(*, intent_ids: list[int]) -> list[dict]:
