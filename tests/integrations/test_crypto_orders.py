@@ -22,6 +22,7 @@ from integrations.models import IntegrationUsageEvent
 from tests.integrations.crypto_venues import (
     FakeBinanceUS, FakeCoinbase, FakeHyperliquid, FakeKraken, btc_usd, live_crypto_bot, set_keys,
 )
+from tests.status_fixtures import make_system_ok
 
 FAKES = {"kraken": FakeKraken, "coinbase": FakeCoinbase, "binanceus": FakeBinanceUS, "hyperliquid": FakeHyperliquid}
 # The venue's own market id of BTC-USD as it arrives in the order request.
@@ -137,13 +138,18 @@ def test_hyperliquid_signs_our_orders_only_no_builder_fee_approval_and_no_referr
 
 
 @pytest.fixture
-def oms_venue(tenant_a, owner_a, point_at, settings):
+def oms_venue(tenant_a, owner_a, point_at, httpserver, settings):
+    """A LIVE T3 bot on the fake venue, with the system status OK (made from real components): what an opening
+    live order needs, or it is refused with AUTONOMY_NOT_ALLOWED."""
     settings.INTEGRATION_RETRY_ATTEMPTS = 1
     settings.OMS_ENQUEUE_ON_SUBMIT = False
 
     def _venue(name, **account):
         fake = FAKES[name](point_at(name), **account)
-        return fake, live_crypto_bot(tenant=tenant_a, owner=owner_a, venue=name)
+        bot = live_crypto_bot(tenant=tenant_a, owner=owner_a, venue=name)
+        make_system_ok(tenant=tenant_a, owner=owner_a, httpserver=httpserver, settings=settings, verify=(name,))
+        fake.paths.clear()  # what verify asked; a test's assertions are about what the OMS sent afterwards
+        return fake, bot
     return _venue
 
 

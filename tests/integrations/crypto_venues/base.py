@@ -38,7 +38,7 @@ def set_keys(venue: str, owner) -> None:
 
 
 def live_crypto_bot(*, tenant, owner, venue: str, name: str = "live-btc", instruments=("BTC-USD",)):
-    """A LIVE bot on ``venue`` with its keys set (not yet verified)."""
+    """A LIVE bot on ``venue`` at autonomy tier T3, with its keys set (not yet verified)."""
     from bots import services as bot_services
     from bots.models import Bot, Stage
     from controlplane import tenancy
@@ -48,7 +48,7 @@ def live_crypto_bot(*, tenant, owner, venue: str, name: str = "live-btc", instru
         bot = bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover",
                                       parameters={"fast": 5, "slow": 20}, instruments=list(instruments),
                                       venue=venue, data_source="imported")
-        Bot.objects.filter(pk=bot.pk).update(stage=Stage.LIVE)
+        Bot.objects.filter(pk=bot.pk).update(stage=Stage.LIVE, autonomy_tier=Bot.AutonomyTier.T3)
         bot.refresh_from_db()
     return bot
 

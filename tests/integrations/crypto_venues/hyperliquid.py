@@ -16,6 +16,7 @@ class FakeHyperliquid(FakeVenue):
 
     name = "hyperliquid"
     UNIVERSE = ("BTC", "ETH")
+    ACCOUNT = "0x" + "1" * 40  # HYPERLIQUID_WALLET_ADDRESS of the test keys (crypto_venues.base)
     _STATUS = {"open": "open", "filled": "filled", "canceled": "canceled"}
 
     def order_id(self) -> str:
@@ -41,6 +42,8 @@ class FakeHyperliquid(FakeVenue):
                             "dayNtlVlm": "1000000.0", "premium": "0.0", "oraclePx": "50000.0", "markPx": "50000.0",
                             "midPx": "50000.5", "impactPxs": ["50000.0", "50001.0"], "dayBaseVlm": "20.0"}
                            for _ in self.UNIVERSE]])
+        if kind == "userRole":  # verify: the key is an API wallet of the configured account (trade-only)
+            return json_response({"role": "agent", "data": {"user": self.ACCOUNT}})
         if kind == "userAbstraction":
             return json_response("default")
         if kind == "orderStatus":
@@ -91,6 +94,8 @@ class FakeHyperliquid(FakeVenue):
                                           else "limit")
                 statuses.append({"resting": {"oid": int(order_id)}})
             return json_response({"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}})
+        if action["type"] == "noop":  # verify's signed no-op
+            return json_response({"status": "ok", "response": {"type": "default"}})
         if action["type"] == "cancel":
             for cancel in action["cancels"]:
                 self.orders[str(cancel["o"])]["status"] = "canceled"

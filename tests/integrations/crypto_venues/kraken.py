@@ -50,6 +50,13 @@ class FakeKraken(FakeVenue):
                       "cost": str(t["price"] * t["amount"]), "fee": str(t["fee"]), "vol": str(t["amount"]),
                       "margin": "0.00000", "misc": "", "trade_id": 1, "maker": True}
             for t in self.trades}, "count": len(self.trades)}), "POST")
+        # Verify's calls, answered as to a trade-only key: Balance, and WithdrawMethods refused
+        # (integrations.clients.venues.KrakenClient reads that refusal as "cannot withdraw").
+        self.route("/0/private/Balance", lambda r: ok({
+            next((i for i, a in self.ASSETS.items() if a == ("XBT" if c == "BTC" else c)), c): str(q)
+            for c, q in self.balances.items()}), "POST")
+        self.route("/0/private/WithdrawMethods", lambda r: json_response({"error": ["EGeneral:Permission denied"]}),
+                   "POST")
         self.route("/0/private/BalanceEx", lambda r: ok({
             next((i for i, a in self.ASSETS.items() if a == ("XBT" if c == "BTC" else c)), c):
                 {"balance": str(q), "hold_trade": "0"} for c, q in self.balances.items()}), "POST")
