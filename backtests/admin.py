@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.admin import TabularInline
 
 from backtests.models import (
     AutonomyScore,
@@ -20,7 +19,7 @@ from backtests.models import (
     MatrixChunk,
     MatrixResult,
 )
-from controlplane.admin import ObservatoryAdmin
+from controlplane.admin import ObservatoryAdmin, ReadOnlyInline
 
 
 def _link(app_model: str, pk: int | None, label) -> str:
@@ -88,21 +87,12 @@ class BacktestRunAdmin(ObservatoryAdmin):
         return _metric(run.metrics, "number_of_trades")
 
 
-class MatrixChunkInline(TabularInline):
+class MatrixChunkInline(ReadOnlyInline):
     """Each chunk's dispatches and whether a worker began and finished it: a RUNNING matrix that does not move
     shows here which sets are waiting, and the sweep's re-sends show as dispatches above one."""
 
     model = MatrixChunk
     fields = ("first", "stop", "dispatches", "sent_at", "started_at", "finished_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("last_dispatch")
