@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from unfold.admin import TabularInline
 
 from backtests import lab
 from backtests.models import (
@@ -29,7 +28,7 @@ from backtests.models import (
 )
 from backtests.report import backtest_report, matrix_progress, matrix_report, progress
 from backtests.selectors import RANKING, ranked_results
-from controlplane.admin import ObservatoryAdmin
+from controlplane.admin import ObservatoryAdmin, ReadOnlyInline
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.trace import current_trace_id
 
@@ -127,21 +126,12 @@ class BacktestRunAdmin(ObservatoryAdmin):
         return _metric(run.metrics, "number_of_trades")
 
 
-class MatrixChunkInline(TabularInline):
+class MatrixChunkInline(ReadOnlyInline):
     """Each chunk's dispatches and whether a worker began and finished it: a RUNNING matrix that does not move
     shows here which sets are waiting, and the sweep's re-sends show as dispatches above one."""
 
     model = MatrixChunk
     fields = ("first", "stop", "dispatches", "sent_at", "started_at", "finished_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("last_dispatch")

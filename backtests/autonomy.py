@@ -3,7 +3,9 @@
 T0 locked, T1 paper only, T2 live with reduced limits, T3 live. A tier is granted when every gate of it and of the
 tiers below passes; each gate records the value that decided it. Missing evidence fails its gate (fail closed:
 no paper record is not a good paper record). The bot's ``autonomy_tier`` is set through
-``bots.services.bot_set_autonomy_tier`` (audited), and the gate to LIVE requires T2 or better.
+``bots.services.bot_set_autonomy_tier`` (audited), and the gate to LIVE requires T2 or better. A LIVE bot scored
+below T2 is put in REDUCE_ONLY at once, with a risk incident and an alert; the risk state (execution.risk_state)
+also scales a T2 bot's limits by ``AUTONOMY_T2_LIMIT_FACTOR`` and keeps any LIVE bot below T2 reduce-only.
 
 Paper parity: the bot's PAPER fills in the paper book (sim venue) against a backtest of the same period on the same
 stored bars (the engine, the same strategy and fill model): the share of fills that match in time, side, quantity
@@ -30,13 +32,19 @@ from bots.models import BacktestResult, Bot, Reconciliation, Stage
 from bots.strategies import get_strategy
 from bots.timeframes import timeframe_delta
 from controlplane import hooks
+from controlplane.alerts import alert
 from controlplane.books import Book, venue_in_book
 from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
+from execution import services as execution_services
 from execution.fills import FillModel
-from execution.models import Fill, Instrument, RiskIncident
+from execution.models import Fill, Instrument, RiskIncident, TradingControl, TradingStateChoices
 
 TIERS = ("T0", "T1", "T2", "T3")
+LIVE_TIERS = ("T2", "T3")
+AUTONOMY_INCIDENT = "autonomy_below_t2"
+SUPERVISOR = "autonomy-supervisor"
 
 
 @dataclass(frozen=True)
@@ -190,8 +198,33 @@ def autonomy_compute(*, bot_id: int, trigger: str, actor=None) -> AutonomyScore:
             bot=bot, tier=tier, score=round(sum(g.passed for g in gates) / len(gates), 4), breakdown=breakdown,
             gates=[asdict(g) for g in gates], trigger=trigger, trace_id=current_trace_id())
         bot_services.bot_set_autonomy_tier(bot_id=bot.id, tier=tier, actor=actor, actor_name=None if actor else
-                                           "autonomy-supervisor", evidence={"autonomy_score_id": score.id})
+                                           SUPERVISOR, evidence={"autonomy_score_id": score.id})
+        if bot.stage == Stage.LIVE and tier not in LIVE_TIERS:
+            _live_bot_below_t2(bot=bot, score=score)
     return score
+
+
+def _live_bot_below_t2(*, bot: Bot, score: AutonomyScore) -> RiskIncident | None:
+    """A LIVE bot whose score no longer allows live trading keeps only what reduces its exposure: REDUCE_ONLY now
+    (a HALTED bot stays HALTED), one incident per fall and an alert. Going back to ACTIVE is the operator's call
+    once the tier is back, so a flapping score cannot reopen trading on its own."""
+    control = TradingControl.objects.filter(bot_id=bot.id).first()
+    if control is not None and control.state != TradingStateChoices.ACTIVE:
+        return None  # already reduce-only or halted: that fall was reported
+    failed = [g["gate"] for g in score.gates if not g["passed"]]
+    reason = f"autonomy tier {score.tier} is below T2 (score {score.id}; failed gates: {', '.join(failed)})"
+    execution_services.trading_state_set(bot_id=bot.id, state=TradingStateChoices.REDUCE_ONLY, reason=reason,
+                                         actor_name=SUPERVISOR)
+    details = {"autonomy_tier": score.tier, "autonomy_score_id": score.id, "failed_gates": failed,
+               "trading_state": TradingStateChoices.REDUCE_ONLY}
+    incident = RiskIncident.objects.create(bot=bot, kind=AUTONOMY_INCIDENT, details=details,
+                                           trace_id=current_trace_id())
+    audit_record(action="risk_incident.open", resource_type="risk_incident", resource_id=incident.pk,
+                 actor_name=SUPERVISOR, after={"kind": AUTONOMY_INCIDENT, "bot_id": bot.id, **details})
+    transaction.on_commit(lambda: alert(
+        event="autonomy.below_t2", message=f"live bot {bot.name} fell to autonomy tier {score.tier}: reduce only",
+        tenant_id=bot.tenant_id, bot_id=bot.id, incident_id=incident.pk, **details))
+    return incident
 
 
 def autonomy_sweep() -> dict:

@@ -52,6 +52,29 @@ class BotAdmin(ObservatoryAdmin):
     search_fields = ("name", "strategy")
     actions = ["promote", "demote", "kill", "start_runner", "reconcile", "resolve_accept_venue", "resolve_flatten"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "live_exit"]
+
+    @admin.display(description="last exit from LIVE")
+    def live_exit(self, bot: Bot) -> str:
+        """What the LIVE gate says about how the bot last left LIVE: the console must say when a venue still holds
+        what a bot left behind (the incident is in Risk incidents)."""
+        from bots.selectors import unresolved_live_exit
+
+        found = unresolved_live_exit(bot)
+        if found is None:
+            left = Reconciliation.objects.filter(bot=bot, purpose=Reconciliation.Purpose.LIVE_EXIT).order_by("-id")
+            last = left.first()
+            return "never left LIVE" if last is None else (
+                f"report {last.id}: {last.status}" + (f", resolved by {last.resolution}" if last.resolution else
+                                                      ", nothing left at the venue"))
+        what, record = found
+        if what == "pending":
+            return f"PENDING: cancel request {record.id} not processed yet; what the venue holds is unknown"
+        held = ", ".join(f"{s} {d['venue']:g}" for s, d in sorted(record.differences.items())) or "unknown holdings"
+        return (f"UNMANAGED_LIVE_POSITION: {record.venue} still holds {held} (report {record.id}); resolve it "
+                "with flatten or accept venue")
+
     @admin.action(description="Promote to the next stage (checks its gates)", permissions=["operate"])
     def promote(self, request, queryset):
         _apply(self, request, queryset, "promote", lambda bot: services.bot_promote(bot_id=bot.id, actor=request.user))
@@ -128,17 +151,18 @@ class JobAdmin(ObservatoryAdmin):
 
 @admin.register(Reconciliation)
 class ReconciliationAdmin(ObservatoryAdmin):
-    list_display = ("id", "bot", "status", good_flag("is_flat", description="flat", yes="flat", no="not flat"),
+    list_display = ("id", "bot", "status", "purpose",
+                    good_flag("is_flat", description="flat", yes="flat", no="not flat"),
                     "venue", "book", "requested_by", "created_at", "resolution", "resolved_by", "resolved_at")
-    list_filter = ("status", "book", "is_flat", "resolution")
+    list_filter = ("status", "purpose", "book", "is_flat", "resolution")
     list_select_related = ("bot",)
     readonly_fields = ("resolution", "resolution_reason", "resolved_by", "resolved_at", "resolution_detail")
 
 
 @admin.register(CancelRequest)
 class CancelRequestAdmin(ObservatoryAdmin):
-    list_display = ("id", "scope", "bot", "status", "requested_by", "reason", "created_at", "processed_at")
-    list_filter = ("scope", "status")
+    list_display = ("id", "scope", "purpose", "bot", "status", "requested_by", "reason", "created_at", "processed_at")
+    list_filter = ("scope", "purpose", "status")
     list_select_related = ("bot",)
 
 

@@ -158,6 +158,26 @@ def _autonomy_gate(bot: Bot) -> GateResult:
                       "Score the bot (POST /api/bots/{id}/autonomy) and meet the T2 gates it lists.")
 
 
+def _live_exit_gate(bot: Bot) -> GateResult:
+    from bots.selectors import unresolved_live_exit
+
+    found = unresolved_live_exit(bot)
+    if found is None:
+        return GateResult("live_exit_resolved", True, "The bot's last exit from LIVE left nothing at its venue, or "
+                                                     "it was resolved.")
+    what, record = found
+    if what == "pending":
+        return GateResult("live_exit_resolved", False,
+                          f"The bot's exit from LIVE (cancel request {record.id}) is not accounted for yet: its "
+                          "orders may still be working and what its venue holds is unknown.",
+                          "Wait for the OMS to process the cancel request (the beat sweeps pending ones), then "
+                          "resolve what it reports.")
+    held = ", ".join(f"{s} {d['venue']:g}" for s, d in sorted(record.differences.items())) or "unknown holdings"
+    return GateResult("live_exit_resolved", False,
+                      f"The bot left LIVE while {record.venue} still held {held} (report {record.id}, "
+                      f"{ErrorCode.UNMANAGED_LIVE_POSITION}).", ErrorCode.UNMANAGED_LIVE_POSITION.suggested_fix)
+
+
 def promotion_gates(bot: Bot, to_stage: str, *, actor) -> list[GateResult]:
     """Every gate of ``to_stage``, passed or not, in a fixed order."""
     if to_stage == Stage.BACKTESTED:
@@ -166,5 +186,5 @@ def promotion_gates(bot: Bot, to_stage: str, *, actor) -> list[GateResult]:
         return [_integrations_gate(bot, Stage.PAPER)]
     if to_stage == Stage.LIVE:
         return [_paper_record_gate(bot), _integrations_gate(bot, Stage.LIVE), _live_reconcile_gate(bot),
-                _owner_approval_gate(actor), _not_killed_gate(bot), _autonomy_gate(bot)]
+                _owner_approval_gate(actor), _not_killed_gate(bot), _autonomy_gate(bot), _live_exit_gate(bot)]
     return []

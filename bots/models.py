@@ -138,7 +138,17 @@ class CancelRequest(TenantOwnedModel):
                                related_name="+")
     scope = models.CharField(max_length=8, choices=Scope.choices)
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, null=True, blank=True, related_name="cancel_requests")
+    class Purpose(models.TextChoices):
+        KILL = "kill", "Kill switch"
+        LEAVE_LIVE = "leave_live", "Leaving LIVE"
+
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    purpose = models.CharField(
+        max_length=16, choices=Purpose.choices, default=Purpose.KILL,
+        help_text="leave_live: after cancelling, the OMS records what the venue still holds (execution.live_exit).")
+    detail = models.JSONField(
+        default=dict, blank=True,
+        help_text="leave_live: the venue, instruments and stages of the LIVE configuration being left.")
     reason = models.TextField()
     requested_by = models.CharField(max_length=150)
     trace_id = models.CharField(max_length=64)
@@ -250,8 +260,16 @@ class Reconciliation(TenantOwnedModel):
         ACCEPT_VENUE = "accept_venue", "Accept the venue's state"
         FLATTEN = "flatten", "Flatten at the venue"
 
+    class Purpose(models.TextChoices):
+        CHECK = "check", "Reconcile"
+        LIVE_EXIT = "live_exit", "Left LIVE"
+
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="reconciliations")
     status = models.CharField(max_length=10, choices=Status.choices)
+    purpose = models.CharField(
+        max_length=16, choices=Purpose.choices, default=Purpose.CHECK,
+        help_text="live_exit: what the venue still held when the bot left LIVE; a MISMATCH one blocks going LIVE "
+                  "again until it is resolved (flatten or accept_venue).")
     venue = models.CharField(max_length=64)
     book = models.CharField(max_length=8, choices=Book.choices,
                             help_text="The book compared with the venue: paper for a sim venue, live otherwise.")

@@ -1,8 +1,9 @@
-"""Reads several callers share: kill state, what blocks a bot from trading, active runners."""
+"""Reads several callers share: kill state, what blocks a bot from trading, active runners, an unresolved exit
+from LIVE."""
 
 from __future__ import annotations
 
-from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
+from bots.models import Bot, CancelRequest, GlobalKillSwitch, Reconciliation, Runner, TenantKillSwitch
 from controlplane.errors import ControlPlaneError, ErrorCode
 
 
@@ -57,3 +58,19 @@ def providers_in_use(tenant_id: int) -> set[str]:
     used = {bot.data_source for bot in bots}
     used |= {order_venue(bot) for bot in bots}
     return used - {"sim", "imported"}
+
+
+def unresolved_live_exit(bot: Bot) -> tuple[str, Reconciliation | CancelRequest] | None:
+    """Why ``bot`` may not go LIVE again because of how it last left LIVE, or None. ``("pending", request)``: the
+    exit's cancels and venue read have not been recorded yet; ``("unmanaged", report)``: the venue still held
+    something and nobody resolved it."""
+    pending = (CancelRequest.objects.filter(bot=bot, purpose=CancelRequest.Purpose.LEAVE_LIVE,
+                                            status=CancelRequest.Status.PENDING).order_by("-id").first())
+    if pending is not None:
+        return "pending", pending
+    report = (Reconciliation.objects.filter(bot=bot, purpose=Reconciliation.Purpose.LIVE_EXIT,
+                                            status=Reconciliation.Status.MISMATCH, resolution="")
+              .order_by("-id").first())
+    if report is not None:
+        return "unmanaged", report
+    return None

@@ -75,8 +75,8 @@ class GlobalKillSwitchSerializer(serializers.ModelSerializer):
 class ReconciliationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Reconciliation
-        fields = ["id", "bot", "status", "venue", "book", "internal_positions", "venue_positions", "differences",
-                  "is_flat", "requested_by", "trace_id", "created_at", "resolution", "resolution_reason", "resolved_by",
+        fields = ["id", "bot", "status", "purpose", "venue", "book", "internal_positions", "venue_positions",
+                  "differences", "is_flat", "requested_by", "trace_id", "created_at", "resolution", "resolution_reason", "resolved_by",
                   "resolved_at", "resolution_detail"]
 
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, QuerySet
 from django.utils.functional import cached_property
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -133,6 +133,23 @@ class ObservatoryAdmin(ModelAdmin):
     @display(description="trace id", ordering="trace_id")
     def trace_id_link(self, obj):
         return trace_link(obj.trace_id)
+
+
+class ReadOnlyInline(TabularInline):
+    """Rows of a parent shown on its page and never edited there: what the observatory's inlines are (orders of
+    an intent, chunks of a matrix); changes go through the services."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class CountAtLeast(int):

@@ -29,3 +29,13 @@ def time_zone_is_utc(app_configs, **kwargs):
     if settings.TIME_ZONE != "UTC":
         return [Error("settings.TIME_ZONE is not 'UTC'", id="controlplane.E002")]
     return []
+
+
+@register()
+def autonomy_t2_limit_factor_is_a_fraction(app_configs, **kwargs):
+    """A factor above 1 would give T2 more room than T3, and 0 or less would silently stop every T2 bot."""
+    factor = settings.AUTONOMY_T2_LIMIT_FACTOR
+    if not 0 < factor <= 1:
+        return [Error(f"settings.AUTONOMY_T2_LIMIT_FACTOR is {factor}; it must be > 0 and <= 1",
+                      id="controlplane.E003")]
+    return []

@@ -115,6 +115,10 @@ class ErrorCode(enum.StrEnum):
     ORDER_REJECTED = (
         "ORDER_REJECTED", 422, "The venue rejected the order.",
         "Read the venue's reason in the message; fix the order or the account (margin, permissions, session).")
+    INSTRUMENT_NOT_MAPPED = (
+        "INSTRUMENT_NOT_MAPPED", 409, "The instrument has no market mapped at this venue; nothing was sent.",
+        "Map it from the venue's market list: python manage.py map_venue_symbols --tenant <slug> --venue <venue> "
+        "--instrument <symbol> (details name both).")
     # Bot lifecycle (bots app).
     PROMOTION_GATE_FAILED = (
         "PROMOTION_GATE_FAILED", 409, "The bot does not pass the gates of the requested stage.",
@@ -133,6 +137,14 @@ class ErrorCode(enum.StrEnum):
     RECONCILE_MISMATCH = (
         "RECONCILE_MISMATCH", 409, "The bot's positions differ from its venue's; new orders are blocked.",
         "Resolve the difference at the venue, then POST /api/bots/{id}/reconcile until it matches.")
+    UNMANAGED_LIVE_POSITION = (
+        "UNMANAGED_LIVE_POSITION", 409, "The bot left LIVE while its venue still held a position or working orders.",
+        "Resolve it at POST /api/bots/{id}/reconcile/resolve with flatten (close it at the venue) or accept_venue "
+        "(keep it on the live book), after reconciling the bot.")
+    AUTONOMY_NOT_ALLOWED = (
+        "AUTONOMY_NOT_ALLOWED", 409, "The system is not OK: no live order may open or grow a position.",
+        "Fix the system status blockers listed in the values (GET /api/system/status); orders that reduce "
+        "exposure still pass.")
     RECONCILE_SOURCE_MISSING = (
         "RECONCILE_SOURCE_MISSING", 409, "No position source is installed for this bot's venue; nothing was compared.",
         "Install the execution layer for this venue (it registers the position source), then reconcile again.")

@@ -457,6 +457,9 @@ CELERY_TASK_ROUTES["backtests.*"] = {"queue": "backtests"}
 # rescores PAPER and LIVE bots.
 AUTONOMY_T2_MIN_PARITY = env.float("AUTONOMY_T2_MIN_PARITY", default=0.8)
 AUTONOMY_T3_MIN_PARITY = env.float("AUTONOMY_T3_MIN_PARITY", default=0.95)
+# A LIVE bot at T2 trades with its size and loss limits multiplied by this factor (T3: full limits; below T2:
+# reduce only). Read by the risk state (execution/risk_state.py) on every order check.
+AUTONOMY_T2_LIMIT_FACTOR = env.float("AUTONOMY_T2_LIMIT_FACTOR", default=0.25)
 AUTONOMY_SCORE_INTERVAL_SECONDS = env.int("AUTONOMY_SCORE_INTERVAL_SECONDS", default=3600)
 # Decay: beat re-backtests PAPER and LIVE bots over the last BACKTEST_DECAY_LOOKBACK_DAYS.
 BACKTEST_DECAY_INTERVAL_SECONDS = env.int("BACKTEST_DECAY_INTERVAL_SECONDS", default=86400)

@@ -6,10 +6,10 @@ and the drawdown breaker's equity marks. All read-only, scoped by RLS to the ten
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
-from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, alarm_text, good_flag
+from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, ReadOnlyInline, alarm_text, good_flag
 from controlplane.books import Book, book_for_venue, venue_in_book
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
@@ -93,34 +93,16 @@ class _TenantObservatory(ObservatoryAdmin):
         return admin_link("admin:bots_bot_change", obj.bot_id, obj.bot.name if obj.bot_id else None)
 
 
-class IntentLegInline(TabularInline):
+class IntentLegInline(ReadOnlyInline):
     model = IntentLeg
     fields = ("leg_index", "venue", "instrument", "side", "quantity", "order_type", "limit_price", "stop_price")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
-class OrderInline(TabularInline):
+class OrderInline(ReadOnlyInline):
     model = Order
     fields = ("client_order_id", "purpose", "venue", "instrument", "side", "quantity", "status", "filled_quantity",
               "average_price", "error_code")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TradeIntent)

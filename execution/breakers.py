@@ -40,7 +40,7 @@ from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import EquityWatermark, RiskIncident
 from execution.positions import bot_equity
-from execution.risk_state import InvalidRiskLimits, limits_from_json
+from execution.risk_state import InvalidRiskLimits, autonomy_limit_factor, limits_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,9 @@ def trip_circuit_breaker(*, bot_id: int, trigger: str, reason: str, values: dict
 
 
 def _max_drawdown(bot: Bot) -> Decimal | None:
-    return limits_from_json(bot.risk_limits).max_drawdown
+    """The bot's ``max_drawdown``, scaled like its order limits for a LIVE bot at autonomy tier T2."""
+    limit, factor = limits_from_json(bot.risk_limits).max_drawdown, autonomy_limit_factor(bot)
+    return limit if limit is None or factor is None else limit * factor
 
 
 def check_drawdown(*, bot_id: int, now: datetime, marks_cache: dict | None = None) -> str:

@@ -27,7 +27,7 @@ from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import Bar, Instrument, IntentLeg, RiskIncident, TradeIntent
 from execution.positions import latest_mark
-from execution.risk import OrderRequest, Side, check_order
+from execution.risk import AUTONOMY_CHECK, OrderRequest, Side, check_order
 from execution.risk_state import risk_scopes_for_bots
 from execution.venues.registry import known_venue
 
@@ -192,8 +192,14 @@ def risk_refusal(*, bot, legs: Sequence[tuple[IntentLeg | LegSpec, Instrument]],
         checks.extend({**check.as_dict(), "leg": index} for check in decision.checks)
         if not decision.passed:
             first = decision.refusals[0]
-            return ({"limit": first.limit, "scope": first.scope, "leg": index, "values": first.values,
-                     "refusals": [{**r.as_dict(), "leg": index} for r in decision.refusals]}, checks, prices)
+            refusal = {"limit": first.limit, "scope": first.scope, "leg": index, "values": first.values,
+                       "refusals": [{**r.as_dict(), "leg": index} for r in decision.refusals]}
+            autonomy = next((r for r in decision.refusals if r.limit == AUTONOMY_CHECK), None)
+            if autonomy is not None:
+                refusal |= {"error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED),
+                            "message": "The system is not OK: this live order would open or grow a position.",
+                            "autonomy": autonomy.values}
+            return refusal, checks, prices
     return None, checks, prices
 
 

@@ -17,6 +17,7 @@ from controlplane.models import TenantOwnedModel
 from execution.calendars import validate_calendar_name
 from execution.data_symbols import validate_data_symbols
 from execution.timeframes import Timeframe
+from execution.venue_symbols import validate_venue_symbols
 
 
 class Instrument(models.Model):
@@ -40,6 +41,11 @@ class Instrument(models.Model):
         default=dict, blank=True, validators=[validate_data_symbols],
         help_text='Its symbol at each market-data provider: {"databento": {"dataset", "symbol", "stype_in"}, '
                   '"polygon": {"ticker"}}. No entry: that provider serves no bars for it.')
+    venue_symbols = models.JSONField(
+        default=dict, blank=True, validators=[validate_venue_symbols],
+        help_text='Its market at each crypto venue, from that venue\'s own market list (manage.py '
+                  'map_venue_symbols): {"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": '
+                  '"spot"}}. No entry: orders for it at that venue are refused (INSTRUMENT_NOT_MAPPED).')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

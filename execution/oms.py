@@ -37,6 +37,7 @@ from controlplane.models import Tenant
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.intents import intent_transition, reject, risk_refusal
+from execution.live_exit import account_for_live_exit
 from execution.models import Fill, IntentLeg, Order, StrategyPosition, TradeIntent, VenueInventory
 from execution.pnl import PositionState
 from execution.venues.base import VenueError, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
@@ -129,7 +130,8 @@ def _order_for(intent: TradeIntent, leg: IntentLeg, reference_price: Decimal | N
 def _request(order: Order) -> VenueOrderRequest:
     return VenueOrderRequest(client_order_id=order.client_order_id, symbol=order.instrument.symbol, side=order.side,
                              quantity=order.quantity, order_type=order.order_type, limit_price=order.limit_price,
-                             stop_price=order.stop_price, bot_id=order.bot_id)
+                             stop_price=order.stop_price, bot_id=order.bot_id,
+                             reference_price=order.reference_price)
 
 
 def _place(order: Order) -> VenueOrderAck:
@@ -512,12 +514,15 @@ def cancel_intent(*, intent_id: int, actor=None, actor_name: str | None = None) 
 
 def process_cancel_request(*, cancel_request_id: int) -> dict:
     """Carry out a kill's cancel request: cancel the bot's, the tenant's or (global) every tenant's open orders
-    and intents, then mark the request DONE or FAILED with the result. Running it twice changes nothing."""
+    and intents, then mark the request DONE or FAILED with the result. Running it twice changes nothing. A bot
+    leaving LIVE (purpose ``leave_live``) then has what its venue still holds recorded in the same transaction
+    (execution.live_exit)."""
     with tenancy.tenant_context(tenancy.current_tenant_id()), transaction.atomic():
         request = CancelRequest.unscoped.filter(pk=cancel_request_id).first()
         if request is None or request.status != CancelRequest.Status.PENDING:
             return {}
         scope, tenant_id, bot_id, reason = request.scope, request.tenant_id, request.bot_id, request.reason
+        leaving_live = request.purpose == CancelRequest.Purpose.LEAVE_LIVE
     tenant_ids = ([tenant_id] if scope != CancelRequest.Scope.GLOBAL
                   else list(Tenant.objects.order_by("id").values_list("id", flat=True)))
     result: dict = {"orders_cancelled": 0, "intents_cancelled": 0, "failures": []}
@@ -525,8 +530,8 @@ def process_cancel_request(*, cancel_request_id: int) -> dict:
         with tenancy.tenant_context(tid):
             scoped = Q(bot_id=bot_id) if scope == CancelRequest.Scope.BOT else Q()
             try:
-                part = _cancel_open(scoped, scoped, reason=f"kill ({scope.lower()}): {reason}",
-                                    actor_name=f"kill:{scope.lower()}")
+                part = _cancel_open(scoped, scoped, reason=reason if leaving_live else f"kill ({scope.lower()}): "
+                                    f"{reason}", actor_name="leave_live" if leaving_live else f"kill:{scope.lower()}")
             except Exception as error:  # report, never swallow: the request is FAILED with the reason
                 logger.exception("cancel request failed", extra={"cancel_request_id": cancel_request_id})
                 part = {"orders_cancelled": 0, "intents_cancelled": 0,
@@ -542,6 +547,8 @@ def process_cancel_request(*, cancel_request_id: int) -> dict:
             audit_record(action="cancel_request.process", resource_type="cancel_request",
                          resource_id=cancel_request_id, actor_name=ACTOR, tenant_id=tenant_id,
                          before={"status": CancelRequest.Status.PENDING}, after={"status": status, **result})
+            if leaving_live:  # only the run that marked it processed: one exit report, one incident
+                account_for_live_exit(cancel_request=request, cancel_result=result)
     return result
 
 

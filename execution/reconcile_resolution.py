@@ -3,9 +3,9 @@
 - ``accept_venue``: our books take the venue's numbers. Each differing instrument's position of the bot moves by
   the difference (venue minus internal) of a fresh snapshot, so the next reconcile matches. On a live account
   shared by several bots the whole difference lands on the bot being resolved (the venue cannot say whose it is).
-  ``average_price`` is kept while the position keeps its direction, is 0 when it becomes flat, and otherwise
-  (opened from flat, or flipped) is the latest complete bar's close; with no bar the resolution is refused, never
-  given an invented cost. Realized PnL and fees are unchanged: nothing traded.
+  The venue inventory moves by the same difference. ``average_price`` is kept while the position keeps its
+  direction, is 0 when it becomes flat, and otherwise (opened from flat, or flipped) is the latest complete bar's
+  close; with no bar the resolution is refused, never given an invented cost. Realized PnL and fees are unchanged: nothing traded.
 - ``flatten``: the same booking, then one market order per instrument the venue holds, of the opposite side and
   that size, recorded through the OMS. Its fills, recorded by the OMS like any other, bring both the venue and our
   books to flat (and realize the PnL against the accepted average price). Booking straight to flat instead would
@@ -22,6 +22,7 @@ from decimal import Decimal
 from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from execution import oms
+from execution.live_exit import resolve_unmanaged_incidents
 from execution.models import Instrument, Order, StrategyPosition
 from execution.positions import latest_mark
 
@@ -93,6 +94,9 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
             }
             position.quantity, position.average_price = after_quantity, average
             position.save(update_fields=["quantity", "average_price", "updated_at"])
+            # The tenant's holdings at the venue move with the books: a shared crypto account's balance is
+            # attributed to each bot through them (execution.venues.live_positions).
+            oms._add_inventory(reconciliation.venue, symbol, delta)
         if unpriced:
             raise ControlPlaneError(
                 ErrorCode.CONFLICT,
@@ -110,8 +114,12 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
                 detail={"reconciliation_id": reconciliation.id, "reason": reason,
                         "exempt_from": str(ErrorCode.RECONCILE_MISMATCH)})
             flatten.append({"instrument": symbol, "intent_id": intent.id, "venue_quantity": str(quantity)})
+    resolved = []
+    if reconciliation.purpose == reconciliation.Purpose.LIVE_EXIT:
+        resolved = resolve_unmanaged_incidents(bot=bot, reconciliation=reconciliation, action=action,
+                                               actor_name=actor_name)
     return {"book": str(book), "snapshot": {"internal": snapshot.internal, "venue": snapshot.venue},
-            "positions": positions, "flatten": flatten}
+            "positions": positions, "flatten": flatten, "incidents_resolved": resolved}
 
 
 def send_resolution_orders(*, intent_ids: list[int]) -> list[dict]:

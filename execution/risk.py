@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -76,6 +76,29 @@ class RiskLimits:
     max_drawdown: Decimal | None = None
 
 
+# The limits an autonomy tier scales (execution.risk_state): sizes and losses. Rates, sets and windows are not
+# amounts of risk and stay as configured.
+SCALED_BY_AUTONOMY = ("max_position", "max_order_size", "max_notional", "max_daily_loss", "max_drawdown")
+
+
+def scaled_limits(limits: RiskLimits, factor: Decimal) -> RiskLimits:
+    """``limits`` with each size and loss limit multiplied by ``factor``; a limit not configured stays None."""
+    return replace(limits, **{name: getattr(limits, name) * factor for name in SCALED_BY_AUTONOMY
+                              if getattr(limits, name) is not None})
+
+
+AUTONOMY_CHECK = "autonomy_allowed"  # the check's name; a refusal by it is reported as AUTONOMY_NOT_ALLOWED
+
+
+@dataclass(frozen=True)
+class AutonomyStatus:
+    """Whether the system status lets a LIVE bot trade on its own, and if not which status blockers say why."""
+
+    allowed: bool
+    system_status: str
+    blockers: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class RiskState:
     """The scope's state when the order is checked: position in the order's instrument, today's PnL, recent
@@ -86,6 +109,8 @@ class RiskState:
     trading_state: TradingState = TradingState.ACTIVE
     recent_orders: tuple[RecentOrder, ...] = ()
     recent_cancels: tuple[datetime, ...] = ()
+    # Set for a LIVE bot's scope only: while the system is not OK its orders may only reduce exposure.
+    autonomy: AutonomyStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +172,10 @@ def _scope_checks(order: OrderRequest, scope: RiskScope) -> list[CheckResult]:
         or (state.trading_state is TradingState.REDUCE_ONLY and reducing),
         trading_state=state.trading_state.value, position=state.position, side=order.side.value,
         quantity=order.quantity, reduces_exposure=reducing)
+    if state.autonomy is not None:
+        add(AUTONOMY_CHECK, state.autonomy.allowed or reducing, system_status=state.autonomy.system_status,
+            blockers=list(state.autonomy.blockers), position=state.position, side=order.side.value,
+            quantity=order.quantity, reduces_exposure=reducing)
     if limits.allowed_instruments is not None:
         add("allowed_instruments", order.instrument in limits.allowed_instruments,
             instrument=order.instrument, allowed=sorted(limits.allowed_instruments))

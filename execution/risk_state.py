@@ -23,16 +23,21 @@ from django.conf import settings
 from django.db import connection
 
 from bots.gates import order_book
+from bots.models import Bot, Stage
+from controlplane import status as system_status_module
+from controlplane import tenancy
 from controlplane.books import Book
 from execution.models import Instrument, Order, StrategyPosition, TradingControl
 from execution.risk import (
     RATE_WINDOW,
+    AutonomyStatus,
     RecentOrder,
     RiskLimits,
     RiskScope,
     RiskState,
     Side,
     TradingState,
+    scaled_limits,
 )
 from traces.models import ProfitVariables
 
@@ -92,12 +97,46 @@ def validate_risk_limits(data: dict) -> None:
     limits_from_json(data)
 
 
-def _scope(name: str, limits_json, state_kwargs: dict) -> RiskScope:
+def _scope(name: str, limits_json, state_kwargs: dict, *, factor: Decimal | None = None) -> RiskScope:
     try:
         limits = limits_from_json(limits_json)
     except InvalidRiskLimits:
         return RiskScope(name, RiskLimits(), RiskState(**{**state_kwargs, "trading_state": TradingState.HALTED}))
-    return RiskScope(name, limits, RiskState(**state_kwargs))
+    return RiskScope(name, limits if factor is None else scaled_limits(limits, factor), RiskState(**state_kwargs))
+
+
+# --- Autonomy: what a LIVE bot's tier and the system status allow ---------------------------------------------
+
+_LIVE_TIERS = (Bot.AutonomyTier.T2, Bot.AutonomyTier.T3)
+_STRICTNESS = (TradingState.ACTIVE, TradingState.REDUCE_ONLY, TradingState.HALTED)
+
+
+def autonomy_limit_factor(bot) -> Decimal | None:
+    """How much of its limits a LIVE bot at T2 may use (``AUTONOMY_T2_LIMIT_FACTOR``); None: the limits as set."""
+    if bot.stage == Stage.LIVE and bot.autonomy_tier == Bot.AutonomyTier.T2:
+        return Decimal(str(settings.AUTONOMY_T2_LIMIT_FACTOR))
+    return None
+
+
+def autonomy_trading_state(bot, state: TradingState) -> TradingState:
+    """A LIVE bot below T2 only reduces exposure, whatever its own state says (the autonomy supervisor also sets
+    REDUCE_ONLY when the tier falls; this holds even before it has run). Never loosens a stricter state."""
+    if bot.stage == Stage.LIVE and bot.autonomy_tier not in _LIVE_TIERS:
+        return max(state, TradingState.REDUCE_ONLY, key=_STRICTNESS.index)
+    return state
+
+
+def autonomy_status(tenant_id: int) -> AutonomyStatus:
+    """The cached system status of ``tenant_id`` as the order checks read it: allowed only when it is OK (an
+    UNKNOWN or failed status is not), with the blockers' codes when it is not."""
+    if tenancy.current_tenant_id() == tenant_id:
+        status = system_status_module.cached_system_status()
+    else:
+        with tenancy.tenant_context(tenant_id):
+            status = system_status_module.cached_system_status()
+    allowed = status.get("status") == system_status_module.OK and status.get("autonomy_allowed") is True
+    codes = tuple(sorted({str(b.get("code")) for b in status.get("blockers") or []}))
+    return AutonomyStatus(allowed=allowed, system_status=str(status.get("status")), blockers=() if allowed else codes)
 
 
 def _instrument(instrument: Instrument | str) -> Instrument:
@@ -174,6 +213,10 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime,
     ``instrument``; orders and cancels of any instrument for the rate limits), all of one book: ``books[bot.id]``
     when given (an order to a named venue), else the bot's order book. One query for any number of bots.
 
+    A LIVE bot's scope also carries its autonomy: at T2 its limits are scaled by ``AUTONOMY_T2_LIMIT_FACTOR``,
+    below T2 it is at least REDUCE_ONLY, and it carries the cached system status (read once per tenant), under
+    which only reducing orders pass while the system is not OK.
+
     Daily PnL is today's (UTC) realized PnL after fees in that book, as the OMS keeps it in ``ProfitVariables``.
     """
     if not bots:
@@ -218,6 +261,9 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime,
                     cancels_by_bot[bot_id].append(cancelled)
                 cancels_by_tenant[tenant_id, book].append(cancelled)
 
+    live_tenants = sorted({bot.tenant_id for bot in bots if bot.stage == Stage.LIVE})
+    autonomy = {tenant_id: autonomy_status(tenant_id) for tenant_id in live_tenants}
+
     bot_pnl = {bot_id: Decimal(pnl) for bot_id, pnl in bot_pnl_rows}
     tenant_pnl = {(tenant_id, book): Decimal(total) for tenant_id, book, total in tenant_pnl_rows}
 
@@ -239,10 +285,11 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime,
             _scope("bot", bot.risk_limits, {
                 "position": bot_position.get(bot.id, Decimal(0)),
                 "daily_pnl": bot_pnl.get(bot.id, Decimal(0)),
-                "trading_state": bot_state.get(bot.id, TradingState.ACTIVE),
+                "trading_state": autonomy_trading_state(bot, bot_state.get(bot.id, TradingState.ACTIVE)),
                 "recent_orders": tuple(orders_by_bot.get(bot.id, ())),
                 "recent_cancels": tuple(cancels_by_bot.get(bot.id, ())),
-            }),
+                "autonomy": autonomy.get(bot.tenant_id) if bot.stage == Stage.LIVE else None,
+            }, factor=autonomy_limit_factor(bot)),
             tenant_scope,
         ]
     return RiskSnapshot(scopes, {bot_id: bot_position.get(bot_id, Decimal(0)) for bot_id in bot_ids})

@@ -1,5 +1,5 @@
-"""State changes of the execution layer, each audited in its own transaction: bar ingest and instrument edits
-(platform-wide), trading states and risk incident resolution (per tenant)."""
+"""State changes of the execution layer, each audited in its own transaction: bar ingest, instrument edits and
+venue symbol mappings (platform-wide), trading states and risk incident resolution (per tenant)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def _platform_audit(**kwargs) -> None:
         audit_record(tenant_id=None, **kwargs)
 
 
-INSTRUMENT_FIELDS = ("symbol", "venue", "asset_class", "tick_size", "multiplier", "calendar", "data_symbols")
+INSTRUMENT_FIELDS = ("symbol", "venue", "asset_class", "tick_size", "multiplier", "calendar", "data_symbols",
+                     "venue_symbols")
 
 
 def instrument_save(*, instrument: Instrument, actor) -> Instrument:
@@ -102,6 +103,54 @@ def instrument_save(*, instrument: Instrument, actor) -> Instrument:
             after={field: str(getattr(instrument, field)) for field in INSTRUMENT_FIELDS},
         )
     return instrument
+
+
+def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | None = None,
+                      actor_name: str) -> dict:
+    """Read ``venue``'s market list once through its client (the current tenant's keys; the list is public) and
+    store each crypto instrument's market there (``symbols``, or every crypto instrument), audited with the old
+    and new mapping. ``market`` names the venue's market for the one instrument given (perpetuals: our quote is
+    not their settlement coin); it is checked against the list, never taken on trust. An instrument that cannot
+    be resolved is reported with its fix and left as it was; nothing is guessed."""
+    from execution.venue_symbols import CCXT_MARKET_TYPES, resolve_from_markets
+    from integrations.clients import client_for
+
+    if venue not in CCXT_MARKET_TYPES:
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
+            "venue": [f"{venue!r} is not a crypto venue; one of {', '.join(CCXT_MARKET_TYPES)}."]})
+    if market and len(symbols) != 1:
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
+            "symbol": ["A venue market is named for exactly one instrument."]})
+    wanted = Instrument.objects.filter(asset_class=Instrument.AssetClass.CRYPTO)
+    if symbols:
+        wanted = wanted.filter(symbol__in=list(symbols))
+        missing = sorted(set(symbols) - set(wanted.values_list("symbol", flat=True)))
+        if missing:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No crypto instrument {', '.join(missing)}.",
+                                    details={"instruments": missing})
+    markets = client_for(venue).markets()
+    result: dict = {"venue": venue, "mapped": {}, "unchanged": {}, "unmapped": {}}
+    for symbol in sorted(wanted.values_list("symbol", flat=True)):
+        try:
+            mapping = resolve_from_markets(symbol=symbol, venue=venue, markets=markets, explicit=market).as_json()
+        except ControlPlaneError as error:
+            result["unmapped"][symbol] = {"error_code": str(error.code), "message": error.message,
+                                          "suggested_fix": error.suggested_fix}
+            continue
+        with transaction.atomic():
+            instrument = Instrument.objects.select_for_update().get(symbol=symbol)
+            before = (instrument.venue_symbols or {}).get(venue)
+            if before == mapping:
+                result["unchanged"][symbol] = mapping
+                continue
+            instrument.venue_symbols = {**(instrument.venue_symbols or {}), venue: mapping}
+            instrument.full_clean()
+            instrument.save(update_fields=["venue_symbols"])
+            _platform_audit(action="instrument.venue_symbol", resource_type="instrument", resource_id=symbol,
+                            actor_name=actor_name, before={"venue": venue, "mapping": before},
+                            after={"venue": venue, "mapping": mapping, "source": f"{venue} load_markets"})
+        result["mapped"][symbol] = mapping
+    return result
 
 
 # --- Trading states and risk incidents (tenant-owned; operators act through the API and admin) ---------------

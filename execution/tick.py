@@ -40,7 +40,7 @@ from execution.breakers import trip_circuit_breaker
 from execution.intents import LegSpec, submit_intent
 from execution.models import Instrument, Order, TickBatch
 from execution.oms import process_pending_intents
-from execution.risk import OrderRequest, RiskScope, Side, check_order
+from execution.risk import AUTONOMY_CHECK, OrderRequest, RiskScope, Side, check_order
 from execution.risk_state import risk_snapshot
 from execution.selectors import TickBars, bars_for_tick
 from execution.tasks import oms_process
@@ -116,6 +116,7 @@ class TickBot:
     risk_limits: dict
     venue: str
     stage: str
+    autonomy_tier: str
     data_source: str
     killed: bool
     kill_reason: str
@@ -139,7 +140,7 @@ class TenantBatch:
 _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
 SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::json, b.risk_limits::json, b.venue, b.stage,
-       b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch, ticked.yes IS NOT NULL,
+       b.autonomy_tier, b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch, ticked.yes IS NOT NULL,
        EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
        EXISTS (SELECT 1 FROM {TenantKillSwitch._meta.db_table} WHERE tenant_id = %(tenant)s AND killed),
        EXISTS (SELECT 1 FROM {Order._meta.db_table}
@@ -186,7 +187,7 @@ def tenant_batch(*, instrument: Instrument, timeframe: str, bar_ts: datetime, co
     if not rows:
         return TenantBatch([], False, False, False)
     first = rows[0]
-    return TenantBatch([TickBot(*row[:13]) for row in rows], first[13], first[14], first[15])
+    return TenantBatch([TickBot(*row[:14]) for row in rows], first[14], first[15], first[16])
 
 
 def _warmup(bots: Iterable[TickBot]) -> int:
@@ -390,7 +391,12 @@ def decide_for_bot(
     risk = check_order(order, scopes)
     checks = [c.as_dict() for c in risk.checks]
     if not risk.passed:
-        return _no_trade_row(bot, ctx, ReasonCode.RISK_BLOCKED, {"refusals": [c.as_dict() for c in risk.refusals]},
+        refusals = [c.as_dict() for c in risk.refusals]
+        if any(c.limit == AUTONOMY_CHECK for c in risk.refusals):
+            return _no_trade_row(bot, ctx, ReasonCode.AUTONOMY_NOT_ALLOWED,
+                                 {"error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED), "refusals": refusals},
+                                 signal=signal, position=position, risk_checks=checks)
+        return _no_trade_row(bot, ctx, ReasonCode.RISK_BLOCKED, {"refusals": refusals},
                              signal=signal, position=position, risk_checks=checks)
 
     intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result, checks=checks)

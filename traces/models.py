@@ -26,6 +26,7 @@ class ReasonCode(models.TextChoices):
     NO_SIGNAL = "NO_SIGNAL", "The strategy gave no signal"
     ALREADY_AT_TARGET = "ALREADY_AT_TARGET", "The position already equals the strategy's target"
     RISK_BLOCKED = "RISK_BLOCKED", "A risk limit refused the order"
+    AUTONOMY_NOT_ALLOWED = "AUTONOMY_NOT_ALLOWED", "The system is not OK: no live order may open or grow a position"
     KILLED = "KILLED", "The bot, its tenant or the system is killed"
     INTEGRATION_MISSING = "INTEGRATION_MISSING", "An integration the bot needs is missing or failing"
     RECONCILE_MISMATCH = "RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"

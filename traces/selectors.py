@@ -15,6 +15,8 @@ WHAT_WOULD_CHANGE_IT = {
     ReasonCode.NO_SIGNAL: "The strategy's conditions being met (see the signal values in the latest trace).",
     ReasonCode.ALREADY_AT_TARGET: "The strategy's target moving away from the current position.",
     ReasonCode.RISK_BLOCKED: "The named limit being raised, or exposure falling below it (see details).",
+    ReasonCode.AUTONOMY_NOT_ALLOWED: "The system status being OK again (fix the blockers in the refusal's values, see "
+                                     "GET /api/system/status); orders that reduce the position pass meanwhile.",
     ReasonCode.KILLED: "An owner unkilling the bot, its tenant or the system, with a reason.",
     ReasonCode.INTEGRATION_MISSING: "Entering and verifying the missing keys (GET /api/integrations/keys-needed).",
     ReasonCode.RECONCILE_MISMATCH: "A reconcile showing positions agree, or an operator's decision about them.",

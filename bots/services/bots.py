@@ -13,6 +13,7 @@ from bots.models import STAGE_ORDER, Bot, Stage
 from bots.services.common import (
     CONFIG_FIELDS, EDITABLE_FIELDS, _illegal, _locked_bot, _validated_config, _validated_risk_limits,
 )
+from bots.services.leaving import leave_live
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
@@ -40,7 +41,8 @@ def bot_create(
 
 
 def bot_update(*, bot_id: int, actor, changes: Mapping[str, Any]) -> Bot:
-    """Edit a bot. A configuration change past LAB sends it back to LAB: its evidence was for the old one."""
+    """Edit a bot. A configuration change past LAB sends it back to LAB: its evidence was for the old one. A LIVE
+    bot leaves LIVE through :func:`bots.services.leaving.leave_live`, for the venue and instruments it traded."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
@@ -62,6 +64,9 @@ def bot_update(*, bot_id: int, actor, changes: Mapping[str, Any]) -> Bot:
             setattr(bot, field, value)
         bot.strategy, bot.parameters, bot.parameters_hash = strategy, clean, params_hash
         config_changed = any(before[field] != getattr(bot, field) for field in CONFIG_FIELDS)
+        if config_changed and bot.stage == Stage.LIVE:
+            leave_live(bot=bot, to_stage=Stage.LAB, reason="configuration changed", actor=actor,
+                       venue=before["venue"], instruments=before["instruments"])
         if config_changed and bot.stage != Stage.LAB:
             bot.stage = Stage.LAB
             bot.live_approved_by, bot.live_approved_at = None, None
@@ -117,7 +122,8 @@ def bot_promote(*, bot_id: int, actor, to_stage: str | None = None) -> Bot:
 
 def bot_demote(*, bot_id: int, actor=None, actor_name: str | None = None, to_stage: str | None = None,
                reason: str = "") -> Bot:
-    """Down the ladder (or to RETIRED): always allowed, no gates. The supervisor and the watchdog use it."""
+    """Down the ladder (or to RETIRED): always allowed, no gates. The supervisor and the watchdog use it. From LIVE
+    it goes through :func:`bots.services.leaving.leave_live`: the venue is cancelled and accounted for."""
     with transaction.atomic():
         bot = _locked_bot(bot_id)
         if bot.stage == Stage.RETIRED:
@@ -128,6 +134,8 @@ def bot_demote(*, bot_id: int, actor=None, actor_name: str | None = None, to_sta
         if not lower:
             raise _illegal(f"Bot {bot.name}", bot.stage, requested, "Demotion goes to a lower stage or RETIRED.")
         before = bot.stage
+        if before == Stage.LIVE:
+            leave_live(bot=bot, to_stage=requested, reason=reason, actor=actor, actor_name=actor_name)
         bot.stage = requested
         bot.live_approved_by, bot.live_approved_at = None, None
         bot.save(update_fields=["stage", "live_approved_by", "live_approved_at", "updated_at"])

@@ -19,11 +19,12 @@ logger = logging.getLogger(__name__)
 
 
 def _request_cancel(*, scope: str, reason: str, requested_by: str, bot: Bot | None = None,
-                    tenant_id: int | None = None) -> CancelRequest:
+                    tenant_id: int | None = None, purpose: str = CancelRequest.Purpose.KILL,
+                    detail: dict | None = None) -> CancelRequest:
     """Record what the OMS must cancel, and tell the registered cancel hooks once it is committed."""
     cancel = CancelRequest.objects.create(
         tenant_id=tenant_id, scope=scope, bot=bot, reason=reason, requested_by=requested_by,
-        trace_id=current_trace_id(),
+        trace_id=current_trace_id(), purpose=purpose, detail=detail or {},
     )
 
     def notify():

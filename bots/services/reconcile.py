@@ -6,12 +6,15 @@ for the bot's real venue, the paper book for a sim venue. A matched live report 
 
 from __future__ import annotations
 
+import copy
+
 from django.db import transaction
 from django.utils import timezone
 
 from bots import hooks
-from bots.models import Reconciliation
-from bots.selectors import trading_block
+from bots.hooks import PositionSnapshot
+from bots.models import Reconciliation, Stage
+from bots.selectors import kill_block, trading_block
 from bots.services.common import _actor_label, _illegal, _locked_bot
 from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
@@ -59,13 +62,25 @@ def bot_reconcile(*, bot_id: int, actor=None, actor_name: str | None = None) -> 
     return result
 
 
+def _as_traded(bot, report: Reconciliation):
+    """The bot as it was when it left LIVE (its venue then), for reading that venue's positions."""
+    traded = copy.copy(bot)
+    traded.venue = report.venue
+    return traded
+
+
 def bot_reconcile_resolve(*, bot_id: int, action: str, reason: str, actor=None,
                           actor_name: str | None = None) -> tuple[Reconciliation, Reconciliation]:
     """An operator's decision about the bot's latest MISMATCH report: ``accept_venue`` (our books take the venue's
     numbers) or ``flatten`` (close what the venue holds with market orders through the OMS; kill switches still
     refuse it, the mismatch flag does not). The resolution is stored on the report and audited with each position
     before and after; the orders are sent once that commits; then the bot is reconciled again, and only a match
-    clears the flag. Returns (the resolved report, the reconcile that followed)."""
+    clears the flag. Returns (the resolved report, the reconcile that followed).
+
+    A bot that left LIVE with something still at its venue (an unresolved ``live_exit`` report, see
+    bots.services.leaving) is resolved the same way, for the instruments it left there: ``flatten`` closes them at
+    the venue it traded on, ``accept_venue`` keeps them on its books; either resolves the
+    ``UNMANAGED_LIVE_POSITION`` incident and lets the LIVE gate pass again."""
     errors = {}
     if action not in Reconciliation.Resolution.values:
         errors["action"] = [f"Must be one of {', '.join(Reconciliation.Resolution.values)}."]
@@ -80,20 +95,29 @@ def bot_reconcile_resolve(*, bot_id: int, action: str, reason: str, actor=None,
     label = _actor_label(actor, actor_name)
     with transaction.atomic():
         bot = _locked_bot(bot_id)
-        report = (Reconciliation.objects.select_for_update()
-                  .filter(bot=bot, status=Reconciliation.Status.MISMATCH).order_by("-id").first())
-        if not bot.reconcile_mismatch or report is None or report.resolution:
+        mismatches = Reconciliation.objects.select_for_update().filter(bot=bot, status=Reconciliation.Status.MISMATCH)
+        report = (mismatches.filter(purpose=Reconciliation.Purpose.LIVE_EXIT, resolution="").order_by("-id").first()
+                  or mismatches.order_by("-id").first())
+        exit_report = report is not None and report.purpose == Reconciliation.Purpose.LIVE_EXIT
+        if report is None or report.resolution or not (bot.reconcile_mismatch or exit_report):
             raise _illegal(f"Bot {bot.name}", "not flagged" if not bot.reconcile_mismatch else "resolved", action,
-                           "Only a bot flagged by a reconcile mismatch with an unresolved report can be resolved; "
-                           "reconcile it again first.")
+                           "Only a bot flagged by a reconcile mismatch, or one that left LIVE with a position at "
+                           "its venue, with an unresolved report can be resolved; reconcile it again first.")
         if action == Reconciliation.Resolution.FLATTEN:
-            block = trading_block(bot)
+            # A retired bot may still close what it left at the venue when it retired from LIVE; kills still refuse.
+            retired_exit = exit_report and bot.stage == Stage.RETIRED
+            block = kill_block(bot) if retired_exit else trading_block(bot)
             if block is not None and block.code != ErrorCode.RECONCILE_MISMATCH:
                 raise block
         source = hooks.position_source_for(report.venue)
         if source is None:
             raise ControlPlaneError(ErrorCode.RECONCILE_SOURCE_MISSING, details={"venue": report.venue})
-        booked = resolver.book(bot=bot, reconciliation=report, snapshot=source(bot=bot), action=action,
+        snapshot = source(bot=_as_traded(bot, report)) if exit_report else source(bot=bot)
+        if exit_report:  # only what the bot left behind: other bots on a shared account keep theirs
+            kept = set(report.internal_positions) | set(report.venue_positions) | set(report.differences)
+            snapshot = PositionSnapshot(internal={s: q for s, q in snapshot.internal.items() if s in kept},
+                                        venue={s: q for s, q in snapshot.venue.items() if s in kept})
+        booked = resolver.book(bot=bot, reconciliation=report, snapshot=snapshot, action=action,
                                reason=reason, actor_name=label)
         report.resolution, report.resolution_reason, report.resolved_by = action, reason, label
         report.resolved_at, report.resolution_detail = timezone.now(), booked

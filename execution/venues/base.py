@@ -34,6 +34,9 @@ class VenueOrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     bot_id: int | None = None  # for proof-of-use attribution
+    # The price risk checked a market order at: venues that size a market order in the quote currency
+    # (Coinbase's market buy) or cap its slippage from a price (Hyperliquid) are sent it; others ignore it.
+    reference_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,22 @@
 """Coinbase, Kraken, Binance.US and Hyperliquid behind the OMS: one adapter over ccxt's unified API, with the
 per-venue differences (client id form, sandbox, permissions, holdings) kept in the venue's client.
 
-Our client order id travels as the venue's client order id (a UUID derived from it; Hyperliquid's 128-bit
-hex ``cloid``), so a lost answer is found again among the symbol's open and closed orders. The send ledger
-keeps the symbol of every order sent (ccxt's order lookups need one).
+Our instrument symbol (``BTC-USD``) is never sent: each order goes to the instrument's market at the venue,
+read from ``Instrument.venue_symbols`` (``BTC/USD``; Hyperliquid's ``BTC/USDC:USDC``), and an instrument with no
+mapping there is refused ``INSTRUMENT_NOT_MAPPED`` before anything is written or sent (see
+``execution.venue_symbols``). Our client order id travels as the venue's client order id (a UUID derived from
+it; Hyperliquid's 128-bit hex ``cloid``), so a lost answer is found again among the symbol's open and closed
+orders. The send ledger keeps the venue symbol of every order sent (ccxt's order lookups need one).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from controlplane.errors import ErrorCode
+from controlplane.errors import ControlPlaneError, ErrorCode
+from execution.venue_symbols import CCXT_MARKET_TYPES, mapped_symbol
 from execution.venues.base import VenueError, VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
 from execution.venues.errors import venue_error
 from execution.venues.ledger import SendLedger
@@ -19,7 +24,7 @@ from integrations.clients import client_for
 from integrations.clients.base import IntegrationError
 from integrations.clients.venues import CcxtVenueClient
 
-CCXT_VENUES = ("coinbase", "kraken", "binanceus", "hyperliquid")
+CCXT_VENUES = tuple(CCXT_MARKET_TYPES)
 
 _STATUS = {"open": VenueOrderStatus.WORKING, "closed": VenueOrderStatus.FILLED,
            "canceled": VenueOrderStatus.CANCELLED, "cancelled": VenueOrderStatus.CANCELLED,
@@ -39,11 +44,17 @@ class CcxtVenue:
                 or request.quantity <= 0 or (request.order_type == "limit" and request.limit_price is None):
             raise VenueError(ErrorCode.ORDER_REJECTED, f"Not sent to {self.name}: market or limit orders with a "
                              "positive quantity (and a limit price for limits) only.")
+        if request.order_type == "market" and self.client.market_order_needs_price \
+                and request.reference_price is None:
+            raise VenueError(ErrorCode.ORDER_REJECTED, f"Not sent to {self.name}: a market order there needs the "
+                             "price risk checked it at, and this one has none.")
+        request = replace(request, symbol=self.venue_symbol(request.symbol))
         self.ledger.record(request)
         try:
             order = self.client.create_order(symbol=request.symbol, order_type=request.order_type,
                                              side=request.side, amount=request.quantity,
-                                             price=request.limit_price, client_order_id=request.client_order_id)
+                                             price=request.limit_price, client_order_id=request.client_order_id,
+                                             reference_price=request.reference_price)
         except IntegrationError as exc:
             raise venue_error(exc, sending=True) from exc
         if not isinstance(order, dict) or not order.get("id"):
@@ -51,6 +62,18 @@ class CcxtVenue:
                              uncertain=True)
         self.ledger.bind(request.client_order_id, str(order["id"]))
         return _ack(order, request.client_order_id)
+
+    def venue_symbol(self, symbol: str) -> str:
+        """The venue's market for our instrument ``symbol``; refused (nothing sent) when it has none here."""
+        from execution.models import Instrument
+
+        instrument = Instrument.objects.filter(symbol=symbol).first()
+        if instrument is None:
+            raise VenueError(ErrorCode.ORDER_REJECTED, f"Not sent to {self.name}: no instrument {symbol!r}.")
+        try:
+            return mapped_symbol(instrument, self.name).symbol
+        except ControlPlaneError as error:
+            raise VenueError(error.code, f"{error.message} Fix: {error.suggested_fix}") from error
 
     def lookup_order(self, *, client_order_id: str, venue_order_id: str | None = None) -> VenueOrderAck | None:
         sent = self.ledger.get(client_order_id)
@@ -84,23 +107,35 @@ class CcxtVenue:
             for symbol in self.ledger.symbols():
                 for trade in self.client.my_trades(symbol=symbol, since_ms=since_ms):
                     order_id = str(trade.get("order") or "")
-                    fee = (trade.get("fee") or {}).get("cost")
+                    fee = _quote_fee(trade, symbol)
                     fills.append(VenueFill(
                         venue_fill_id=str(trade["id"]), venue_order_id=order_id,
                         client_order_id=self.ledger.client_order_id_for(order_id),
                         quantity=Decimal(str(trade["amount"])), price=Decimal(str(trade["price"])),
-                        fee=Decimal(str(fee)) if fee is not None else Decimal("0"),
+                        fee=fee,
                         ts=datetime.fromtimestamp(trade["timestamp"] / 1000, tz=UTC)))
         except IntegrationError as exc:
             raise venue_error(exc) from exc
         return fills
 
     def positions(self) -> dict[str, Decimal]:
-        """Spot venues: holdings per currency; Hyperliquid: signed perpetual positions per symbol."""
+        """Spot venues: holdings per currency; Hyperliquid: signed perpetual positions per ccxt symbol (the
+        reconcile source translates both into our instruments, ``execution.venues.live_positions``)."""
         try:
             return self.client.holdings()
         except IntegrationError as exc:
             raise venue_error(exc) from exc
+
+
+def _quote_fee(trade: dict, symbol: str) -> Decimal | None:
+    """The fill's fee in the market's quote currency, the currency our PnL is in. A fee the venue did not report,
+    or charged in another coin (Binance.US in BNB), is unknown: never zero, never another coin's amount."""
+    fee = trade.get("fee") or {}
+    cost, currency = fee.get("cost"), fee.get("currency")
+    quote = symbol.split("/")[-1].split(":")[0]
+    if cost is None or (currency is not None and currency != quote):
+        return None
+    return Decimal(str(cost))
 
 
 def _ack(order: dict, client_order_id: str) -> VenueOrderAck:

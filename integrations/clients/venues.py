@@ -66,9 +66,15 @@ class CcxtVenueClient(ProviderClient):
     sandbox_field = ""
     sandbox_value = ""
 
+    # ccxt options of this venue's exchange (what it loads, what it must never do on its own).
+    exchange_options: dict = {}
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._exchange: ccxt.Exchange | None = None
+
+    def exchange_class(self) -> type[ccxt.Exchange]:
+        return getattr(ccxt, self.exchange_id)
 
     def exchange(self) -> ccxt.Exchange:
         """One ccxt instance per client (markets load once)."""
@@ -76,7 +82,9 @@ class CcxtVenueClient(ProviderClient):
             return self._exchange
         config = {option: self.credential(name) for option, name in self.config_fields.items()}
         config.update({"timeout": int(self.timeout * 1000), "enableRateLimit": False})
-        exchange = getattr(ccxt, self.exchange_id)(config)
+        if self.exchange_options:
+            config["options"] = dict(self.exchange_options)
+        exchange = self.exchange_class()(config)
         if self.sandbox_field and self.credentials.get(self.sandbox_field) == self.sandbox_value:
             exchange.set_sandbox_mode(True)
         if self.base_url:
@@ -110,8 +118,22 @@ class CcxtVenueClient(ProviderClient):
         36 characters; Hyperliquid wants 128-bit hex), so the same order always carries the same id."""
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"controlplane:{ours}"))
 
-    def create_order(self, *, symbol: str, order_type: str, side: str, amount, price=None, client_order_id: str):
-        params = {"clientOrderId": self.client_order_id(client_order_id)}
+    # ccxt wants a price with a market order here: Coinbase sizes a market buy in the quote currency (amount x
+    # price), Hyperliquid caps a market order's slippage from it. Elsewhere a market order is sent without one.
+    market_order_needs_price = False
+    # The create_order param ccxt sends as the venue's client order id.
+    client_order_param = "clientOrderId"
+
+    def markets(self) -> dict:
+        """The venue's own market list, read fresh through ccxt (``load_markets(reload=True)``): the only source
+        of an instrument's venue symbol, base and quote."""
+        return self.op("markets.load", "load_markets", True, safe=True)
+
+    def create_order(self, *, symbol: str, order_type: str, side: str, amount, price=None, client_order_id: str,
+                     reference_price=None):
+        params = {self.client_order_param: self.client_order_id(client_order_id)}
+        if order_type == "market":
+            price = reference_price if self.market_order_needs_price else None
         return self.op("order.place", "create_order", symbol, order_type, side, float(amount),
                        float(price) if price is not None else None, params, safe=False)
 
@@ -170,10 +192,14 @@ class CoinbaseClient(CcxtVenueClient):
 
     provider = "coinbase"
     exchange_id = "coinbase"
+    market_order_needs_price = True
     config_fields = {"apiKey": "COINBASE_API_KEY", "secret": "COINBASE_API_SECRET"}
     trade_only_key_fix = ("In the Coinbase Developer Platform (portal.cdp.coinbase.com, API keys), create a key "
                           "with View and Trade only; leave Transfer off.")
     FIELDS = ("can_view", "can_trade", "can_transfer", "portfolio_uuid", "portfolio_type")
+    # ccxt's Coinbase drops ``clientOrderId`` and sends its own ``ccxt-<uuid>``; only ``client_order_id`` reaches
+    # the venue, and without ours a lost answer could never be found again.
+    client_order_param = "client_order_id"
 
     def _verify(self) -> dict:
         body = self.exchange().v3PrivateGetBrokerageKeyPermissions()
@@ -264,6 +290,15 @@ class BinanceUSClient(CcxtVenueClient):
         return {"permissions": UNKNOWN}
 
 
+class _Hyperliquid(ccxt.hyperliquid):
+    """ccxt's Hyperliquid, minus what it signs on its own: on the first private call ccxt approves a builder fee
+    for ccxt's own address (``approveBuilderFee``, up to 0.01% of every order) and sets a referrer; neither is ours
+    to give away from the owner's wallet. Orders then carry no builder."""
+
+    def handle_builder_fee_approval(self) -> bool:
+        return True
+
+
 class HyperliquidClient(CcxtVenueClient):
     """Hyperliquid. Who signs decides what the key may do: the account's own private key can withdraw and
     transfer (``withdraw3``, ``usdSend``, ``usdClassTransfer`` are user-signed actions of the account,
@@ -280,6 +315,13 @@ class HyperliquidClient(CcxtVenueClient):
     config_fields = {"walletAddress": "HYPERLIQUID_WALLET_ADDRESS", "privateKey": "HYPERLIQUID_PRIVATE_KEY"}
     sandbox_field = "HYPERLIQUID_ENVIRONMENT"
     sandbox_value = "testnet"
+    market_order_needs_price = True
+    # Perpetuals only (our Hyperliquid instruments are perps); no referrer, no builder fee (see _Hyperliquid).
+    exchange_options = {"fetchMarkets": {"types": ["swap"]}, "refSet": True, "builderFee": False,
+                        "approvedBuilderFee": False}
+
+    def exchange_class(self) -> type[ccxt.Exchange]:
+        return _Hyperliquid
 
     def client_order_id(self, ours: str) -> str:
         return "0x" + uuid.uuid5(uuid.NAMESPACE_URL, f"controlplane:{ours}").hex

@@ -96,3 +96,26 @@ def test_missing_evidence_locks_the_bot_and_a_decayed_rebacktest_drops_it(paper_
         with transaction.atomic():
             assert Bot.objects.get(pk=paper_bot.id).autonomy_tier == "T1"
             assert AutonomyScore.objects.filter(bot=paper_bot).count() == 3
+
+
+def test_a_live_bot_whose_score_falls_below_t2_is_put_in_reduce_only_with_an_incident_and_an_alert(
+        paper_bot, tenant_a, owner_a, settings, json_log_lines, django_capture_on_commit_callbacks):
+    from execution.models import RiskIncident, TradingControl
+
+    with tenancy.tenant_context(tenant_a.id):
+        assert autonomy_compute(bot_id=paper_bot.id, trigger="ON_DEMAND").tier == "T2"
+        bot_services.bot_promote(bot_id=paper_bot.id, to_stage=Stage.LIVE, actor=owner_a)
+    settings.BOT_LIVE_MIN_PAPER_TRADES = 500
+    with django_capture_on_commit_callbacks(execute=True), tenancy.tenant_context(tenant_a.id):
+        fallen = autonomy_compute(bot_id=paper_bot.id, trigger="SCHEDULE")
+        again = autonomy_compute(bot_id=paper_bot.id, trigger="SCHEDULE")
+    with tenancy.tenant_context(tenant_a.id):
+        control = TradingControl.objects.get(bot_id=paper_bot.id)
+        [incident] = RiskIncident.objects.filter(bot_id=paper_bot.id)
+    assert (fallen.tier, again.tier) == ("T1", "T1")
+    assert control.state == "REDUCE_ONLY" and control.set_by == "autonomy-supervisor"  # today: still ACTIVE
+    assert "below T2" in control.reason
+    assert (incident.kind, incident.status) == ("autonomy_below_t2", "OPEN")
+    assert incident.details["autonomy_score_id"] == fallen.id and "paper_trades" in incident.details["failed_gates"]
+    [alert] = [line for line in json_log_lines() if line.get("alert")]  # one per fall, not one per score
+    assert alert["alert"] == "autonomy.below_t2" and alert["incident_id"] == incident.id

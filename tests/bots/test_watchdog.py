@@ -54,7 +54,7 @@ def test_stale_runner_is_restarted_then_failed_and_live_bot_demoted(running, ten
         assert Bot.objects.get(pk=bot.pk).stage == Stage.PAPER
         actions = list(AuditEvent.objects.filter(actor="watchdog").order_by("id").values_list("action", flat=True))
     assert actions == ["runner.stale", "runner.restart", "runner.stale", "runner.restart", "runner.stale",
-                       "runner.fail", "bot.demote"]
+                       "runner.fail", "bot.leave_live", "bot.demote"]
 
 
 def test_a_stale_runner_of_a_killed_bot_is_failed_not_restarted(running, tenant_a, owner_a):

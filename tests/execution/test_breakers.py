@@ -225,3 +225,19 @@ def test_a_sweep_reads_each_instruments_mark_once_however_many_bots_hold_it(tena
 
     one = bar_reads(1)
     assert one > 0 and bar_reads(3) == one
+
+
+def test_a_live_bot_at_t2_trips_at_its_max_drawdown_scaled_by_the_autonomy_factor(
+        tenant_a, es_bars, trading_bot, settings, django_capture_on_commit_callbacks):
+    settings.AUTONOMY_T2_LIMIT_FACTOR = 0.25
+    bot = trading_bot(risk_limits={"max_drawdown": "500"})
+    _long_one_es(bot, es_bars)
+    with tenancy.tenant_context(tenant_a.id):
+        Bot.objects.filter(pk=bot.pk).update(stage="LIVE", autonomy_tier="T2")
+    assert _sweep(tenant_a, 10) == {"within_limit": 1}  # equity 425, the peak
+    _falling_bar(es_bars, 10, "103")  # equity (103 - 101) x 50 = 100: 325 below the peak, within 500, past 125
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _sweep(tenant_a, 11) == {"tripped": 1}
+    with tenancy.tenant_context(tenant_a.id):
+        bot.refresh_from_db()
+    assert bot.killed and "max_drawdown 125" in bot.kill_reason

@@ -32,13 +32,14 @@ def es_instrument() -> Instrument:
 
 
 def live_tradovate_bot(*, tenant, owner, name: str = "live-es") -> Bot:
-    """A LIVE bot on Tradovate with its keys set (not yet verified)."""
+    """A LIVE bot on Tradovate with its keys set (not yet verified), at autonomy tier T3 (its full limits: the tier
+    it would need to have gone LIVE with them)."""
     with tenancy.tenant_context(tenant.id):
         services.credentials_set(provider="tradovate", values=CREDS, actor=owner)
         bot = bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover",
                                       parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="tradovate",
                                       data_source="imported")
-        Bot.objects.filter(pk=bot.pk).update(stage=Stage.LIVE)
+        Bot.objects.filter(pk=bot.pk).update(stage=Stage.LIVE, autonomy_tier=Bot.AutonomyTier.T3)
         bot.refresh_from_db()
     return bot
 

@@ -23,6 +23,7 @@ from execution.venues.sim import match_working_orders
 from tests.execution.helpers import store_bars
 from tests.integrations.live_fakes import (
     ACCOUNT, es_instrument, fill, live_tradovate_bot, position, serve_session)
+from tests.status_fixtures import make_system_ok
 from traces.models import ProfitVariables
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,16 @@ HOUR = timedelta(hours=1)
 def tradovate(point_at, settings):
     settings.OMS_ENQUEUE_ON_SUBMIT = False
     return point_at("tradovate")
+
+
+@pytest.fixture
+def system_ok(tenant_a, owner_a, tradovate, httpserver, settings):
+    """A LIVE bot's opening order needs the system OK (AUTONOMY_NOT_ALLOWED otherwise): made from real components."""
+    def make():
+        serve_session(tradovate)
+        make_system_ok(tenant=tenant_a, owner=owner_a, httpserver=httpserver, settings=settings,
+                       verify=("tradovate",))
+    return make
 
 
 @pytest.fixture
@@ -75,8 +86,9 @@ def _account_holds_es(server, net: int):
 
 
 def test_after_promotion_the_live_risk_check_reads_the_live_book_not_the_paper_plus_two(
-        tenant_a, owner_a, tradovate, recent):
+        tenant_a, owner_a, tradovate, recent, system_ok):
     bot = _paper_bot_long_two_on_sim(tenant_a, owner_a, recent, risk_limits={"max_position": "2"})
+    system_ok()
     now = timezone.now()
     with tenancy.tenant_context(tenant_a.id):
         assert risk_snapshot(bots=[bot], instrument="ES", at=now).positions == {bot.id: Decimal(2)}
@@ -103,8 +115,9 @@ def test_a_paper_bots_sim_position_is_not_reconciled_against_its_live_venue(tena
     assert (report.status, report.book, report.internal_positions) == (Reconciliation.Status.MATCHED, "live", {})
 
 
-def test_live_fills_move_the_live_book_only(tenant_a, owner_a, tradovate, recent):
+def test_live_fills_move_the_live_book_only(tenant_a, owner_a, tradovate, recent, system_ok):
     bot = _paper_bot_long_two_on_sim(tenant_a, owner_a, recent)
+    system_ok()
     serve_session(tradovate)
     tradovate.expect_request("/order/placeorder").respond_with_json({"orderId": 9301})
     with tenancy.tenant_context(tenant_a.id):

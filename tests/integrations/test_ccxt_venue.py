@@ -12,6 +12,7 @@ from execution.venues.base import VenueError, VenueOrderRequest, VenueOrderStatu
 from execution.venues.registry import adapter_for
 from integrations import services
 from integrations.models import IntegrationUsageEvent
+from tests.integrations.crypto_venues import btc_usd
 
 KEYS = {"kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
         "coinbase": {"COINBASE_API_KEY": "cb-abcdefghijkl", "COINBASE_API_SECRET": "cb-secret-abcdefghijkl"},
@@ -31,6 +32,7 @@ def venue(tenant_a, owner_a, settings):
         return adapter
 
     with tenancy.tenant_context(tenant_a.id):
+        btc_usd("kraken", "hyperliquid")
         yield _venue
 
 
@@ -57,7 +59,7 @@ class Kraken(ccxt.kraken):
 
 
 def _order(**overrides):
-    fields = {"client_order_id": "intent-42", "symbol": "BTC/USD", "side": "buy", "quantity": Decimal("1"),
+    fields = {"client_order_id": "intent-42", "symbol": "BTC-USD", "side": "buy", "quantity": Decimal("1"),
               "order_type": "limit", "limit_price": Decimal("50000"), "bot_id": 11}
     fields.update(overrides)
     return VenueOrderRequest(**fields)
@@ -101,6 +103,7 @@ def test_ccxt_errors_on_create_order_map_to_our_codes(venue, error, code, uncert
 def test_each_venue_receives_a_client_order_id_in_its_accepted_form(venue):
     exchange = Kraken()
     venue("kraken", exchange).place_order(_order())
+    assert exchange.created[0]["symbol"] == "BTC/USD"  # the mapped market, not our BTC-USD
     assert len(exchange.created[0]["clientOrderId"]) == 36
     hyper = venue("hyperliquid", Kraken())
     cloid = hyper.client.client_order_id("intent-42")

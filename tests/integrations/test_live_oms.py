@@ -21,6 +21,7 @@ from execution.models import Fill, Order, TradeIntent
 from execution.venues.contracts import tradovate_symbol
 from tests.integrations.live_fakes import (
     ACCOUNT, es_instrument, fill, fill_fee, live_tradovate_bot, order_found, position, serve_session)
+from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +33,13 @@ def tradovate(point_at, settings):
 
 
 @pytest.fixture
-def live_bot(tenant_a, owner_a, tradovate):
+def live_bot(tenant_a, owner_a, tradovate, httpserver, settings):
+    """A LIVE Tradovate bot in a system whose status is OK (its venue verified), so it may open positions."""
     es_instrument()
-    return live_tradovate_bot(tenant=tenant_a, owner=owner_a)
+    bot = live_tradovate_bot(tenant=tenant_a, owner=owner_a)
+    serve_session(tradovate)
+    make_system_ok(tenant=tenant_a, owner=owner_a, httpserver=httpserver, settings=settings, verify=("tradovate",))
+    return bot
 
 
 def _submit(bot, key="k1", price="6000.25"):
@@ -280,3 +285,66 @@ def test_a_live_start_is_refused_while_keys_are_missing_or_unverified(
     assert body["details"]["blockers"][0]["code"] == "INTEGRATION_AUTH_FAILED"
     with tenancy.tenant_context(tenant_a.id):
         assert not Runner.objects.filter(bot=bot).exists()
+
+
+def test_demoting_a_live_bot_cancels_its_order_at_tradovate_and_flags_what_the_account_still_holds(
+        tenant_a, owner_a, live_bot, tradovate, api_owner_a, api_operator_a, django_capture_on_commit_callbacks):
+    """Leaving LIVE (issue 13, defect 2) against the fake Tradovate: today the order stays working there."""
+    from bots.models import Stage
+    from execution.models import RiskIncident
+    from tests.execution.helpers import store_bars
+
+    store_bars(es_instrument(), timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=30), 5)
+    place_ids = iter((9004, 9005))
+    tradovate.expect_request("/order/placeorder", method="POST").respond_with_handler(
+        lambda r: Response(json.dumps({"orderId": next(place_ids)}), 200, content_type="application/json"))
+    with tenancy.tenant_context(tenant_a.id):
+        intent = _submit(live_bot)
+        oms.process_pending_intents()
+    status = {"ordStatus": "Working"}
+    tradovate.expect_request("/order/item", query_string="id=9004").respond_with_handler(
+        lambda r: Response(json.dumps({"id": 9004, "accountId": 701, "action": "Buy", "admin": False,
+                                       "timestamp": "x", **status}), 200, content_type="application/json"))
+    tradovate.expect_request("/fill/deps").respond_with_json([])
+
+    def cancel(request):
+        status["ordStatus"] = "Canceled"
+        return Response(json.dumps({"commandId": 502}), 200, content_type="application/json")
+
+    tradovate.expect_request("/order/cancelorder", method="POST").respond_with_handler(cancel)
+    # The account holds 2 ES (this bot's instrument) and -1 NQ (another bot's: not this bot's to answer for).
+    tradovate.expect_request("/position/list").respond_with_json([
+        position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=2),
+        position(2, account_id=ACCOUNT["id"], contract_id=56, net_pos=-1)])
+    for contract_id, root in ((55, "ES"), (56, "NQ")):
+        tradovate.expect_request("/contract/item", query_string=f"id={contract_id}").respond_with_json(
+            {"id": contract_id, "name": tradovate_symbol(root), "contractMaturityId": 1})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_owner_a.post(f"/api/bots/{live_bot.id}/demote", {"to": "PAPER", "reason": "pause"},
+                                    format="json")
+    assert response.status_code == 200, response.content
+    with tenancy.tenant_context(tenant_a.id):
+        order = Order.objects.get(intent=intent)
+        request = CancelRequest.objects.get(bot=live_bot)
+        incident = RiskIncident.objects.get(bot=live_bot)
+        assert oms.process_pending_cancel_requests() == 0  # cancelled at most once
+    assert [json.loads(r.data) for r, _ in tradovate.log if r.path == "/order/cancelorder"] == [
+        {"orderId": 9004, "isAutomated": True}]
+    assert order.status == Order.Status.CANCELLED and request.status == CancelRequest.Status.DONE
+    assert incident.kind == "UNMANAGED_LIVE_POSITION"
+    assert incident.details["venue"] == "tradovate" and incident.details["held"] == {
+        "ES": {"internal": 0.0, "venue": 2.0}}
+
+    refused = api_owner_a.post(f"/api/bots/{live_bot.id}/promote", {"to": "LIVE"}, format="json").json()
+    assert "live_exit_resolved" in [g["gate"] for g in refused["details"]["gates"]]
+    resolved = api_operator_a.post(f"/api/bots/{live_bot.id}/reconcile/resolve",
+                                   {"action": "flatten", "reason": "close what LIVE left"}, format="json")
+    assert resolved.status_code == 200, resolved.content
+    placed = [json.loads(r.data) for r, _ in tradovate.log if r.path == "/order/placeorder"]
+    assert [(p["symbol"], p["action"], p["orderQty"], p["orderType"]) for p in placed[1:]] == [
+        (tradovate_symbol("ES"), "Sell", 2, "Market")]  # the NQ of another bot is left alone
+    with tenancy.tenant_context(tenant_a.id):
+        incident.refresh_from_db()
+        live_bot.refresh_from_db()
+    assert incident.status == "RESOLVED" and live_bot.stage == Stage.PAPER

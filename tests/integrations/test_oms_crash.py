@@ -26,6 +26,7 @@ from execution.venues.contracts import tradovate_symbol
 from tests.factories import TenantFactory, UserFactory
 from tests.integrations.live_fakes import es_instrument, fill, fill_fee, live_tradovate_bot, order_found, serve_session
 from tests.processes import BIN, env_for_test_database, forget_queue, start, stop, wait_for
+from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +41,8 @@ def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_a
         Membership.objects.create(tenant=tenant, user=owner, role=Membership.Role.OWNER)
     es_instrument()
     bot = live_tradovate_bot(tenant=tenant, owner=owner)
+    serve_session(httpserver)
+    make_system_ok(tenant=tenant, owner=owner, httpserver=httpserver, settings=settings, verify=("tradovate",))
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         intent = submit_intent(bot=bot, legs=[LegSpec(venue="tradovate", symbol="ES", side="buy", quantity=Decimal(1),
                                                       order_type="limit", limit_price=Decimal("6000.25"))],

@@ -20,15 +20,20 @@ from execution.models import Order, TradeIntent
 from tests.factories import TenantFactory, UserFactory
 from tests.integrations.live_fakes import es_instrument, fill, fill_fee, live_tradovate_bot, order_found, serve_session
 from tests.processes import BIN, env_for_test_database, queue_length, start, stop, wait_for
+from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.slow
 
 
-def _crashed_order(tenant, owner) -> Order:
+def _crashed_order(tenant, owner, httpserver, settings) -> Order:
     """What a worker killed between send and record leaves: the order recorded SUBMITTING by the OMS, no venue id,
-    last touched well before OMS_UNACKNOWLEDGED_AFTER_SECONDS."""
+    last touched well before OMS_UNACKNOWLEDGED_AFTER_SECONDS (accepted while the system status was OK, as a LIVE
+    order that opens a position must be)."""
     es_instrument()
     bot = live_tradovate_bot(tenant=tenant, owner=owner)
+    settings.INTEGRATION_BASE_URLS = {"tradovate": httpserver.url_for("").rstrip("/")}
+    serve_session(httpserver)
+    make_system_ok(tenant=tenant, owner=owner, httpserver=httpserver, settings=settings, verify=("tradovate",))
     with tenancy.tenant_context(tenant.id):
         with transaction.atomic():
             intent = submit_intent(bot=bot, legs=[LegSpec(venue="tradovate", symbol="ES", side="buy",
@@ -59,7 +64,7 @@ def test_a_fresh_oms_worker_resolves_a_crashed_order_without_beat_and_other_work
     tenant, owner = TenantFactory(slug="worker-start"), UserFactory(username="worker-start")
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         Membership.objects.create(tenant=tenant, user=owner, role=Membership.Role.OWNER)
-    order = _crashed_order(tenant, owner)
+    order = _crashed_order(tenant, owner, httpserver, settings)
     assert (order.status, order.venue_order_id) == (Order.Status.SUBMITTING, "")
     serve_session(httpserver)
     order_found(httpserver, client_order_id=order.client_order_id, order_id=9200, fills=[fill(88, 9200)],
