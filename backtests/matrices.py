@@ -285,15 +285,22 @@ def walk_forward_summary(folds: list[dict]) -> dict:
 
 
 def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
-    """Run sets [first, stop) of a matrix; safe to run twice (results are unique per index, progress counted once)."""
+    """Run sets [first, stop) of a matrix; safe to run twice (results are unique per index, progress counted once).
+
+    Only bounds the matrix was cut into run: a message for other bounds (left in the broker by other work whose
+    ids were reused, or from before a chunk-size change) would otherwise count as a chunk of this matrix."""
     with transaction.atomic():
         matrix = BacktestMatrix.objects.filter(pk=matrix_id).first()
         done = MatrixResult.objects.filter(matrix_id=matrix_id, index=first).exists()
-        if matrix is not None and matrix.status == RunStatus.RUNNING and not done:
+        chunks = MatrixChunk.objects.filter(matrix_id=matrix_id)
+        known = chunks.filter(first=first, stop=stop).exists() or not chunks.exists()  # none: made before chunks
+        if not known:
+            logger.warning("matrix chunk message with bounds the matrix does not have: ignored",
+                           extra={"matrix_id": matrix_id, "first": first, "stop": stop})
+        elif matrix is not None and matrix.status == RunStatus.RUNNING and not done:
             # Committed before the work: the sweep tells a chunk being run from one whose message never arrived.
-            MatrixChunk.objects.filter(matrix_id=matrix_id, first=first, finished_at__isnull=True) \
-                .update(started_at=timezone.now())
-    if matrix is None or matrix.status != RunStatus.RUNNING or done:
+            chunks.filter(first=first, finished_at__isnull=True).update(started_at=timezone.now())
+    if matrix is None or matrix.status != RunStatus.RUNNING or done or not known:
         return 0
     sets = expand_sets(strategy=matrix.strategy, base=matrix.base_parameters, space=matrix.space, mode=matrix.mode,
                        samples=matrix.samples, seed=matrix.seed)[first:stop]

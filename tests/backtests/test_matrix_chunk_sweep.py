@@ -120,3 +120,17 @@ def test_a_chunk_the_broker_never_took_is_left_to_the_outbox_however_long_it_wai
     assert _sweep(tenant, after_seconds=settings.QUEUED_WORK_STALE_SECONDS * 10) == {
         "redispatched": 0, "matrices_failed": 0}
     assert _matrix(tenant, created.id).status == "RUNNING"
+
+
+def test_a_chunk_message_whose_sets_are_not_one_of_the_matrixs_chunks_runs_nothing(matrix):
+    """A message left in the broker by other work (a matrix whose ids were reused, a chunk size since changed)
+    must not run sets of this matrix under bounds it never had: counted as a chunk, it finished the matrix early,
+    or left a real chunk finding its first set done and the matrix RUNNING at 1 of 2 for ever."""
+    tenant, created = matrix
+    with tenancy.tenant_context(tenant.id):
+        assert matrices.run_chunk(matrix_id=created.id, first=0, stop=25) == 0
+        first, second = _chunks(tenant)
+        assert matrices.run_chunk(matrix_id=created.id, first=first.first, stop=first.stop) == 2
+        assert matrices.run_chunk(matrix_id=created.id, first=second.first, stop=second.stop) == 2
+    finished = _matrix(tenant, created.id)
+    assert (finished.status, finished.chunks_done, finished.sets_done) == ("FINISHED", 2, 4)

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import transaction
 
 from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, BacktestRun
@@ -12,13 +13,15 @@ from controlplane.models import Membership
 from tests.backtests.helpers import START, store_walk
 from tests.conftest import client_for
 from tests.factories import InstrumentFactory, TenantFactory, UserFactory
-from tests.processes import BIN, env_for_test_database, start, stop, wait_for
+from tests.processes import BIN, env_for_test_database, forget_queue, start, stop, wait_for
 
 
 @pytest.mark.slow
 def test_backtest_job_and_matrix_chunks_run_on_the_backtests_worker(django_db_setup, committed_db, tmp_path,
                                                                     settings):
     settings.BACKTEST_MATRIX_CHUNK_SIZE = 2
+    # Messages earlier tests left on the shared broker's backtests queue name rows whose ids this test reuses.
+    forget_queue(redis.Redis.from_url(settings.CELERY_BROKER_URL), "backtests")
     tenant = TenantFactory(slug="bt-worker")
     user = UserFactory(username="bt-operator")
     with tenancy.tenant_context(tenant.id), transaction.atomic():
