@@ -79,7 +79,13 @@ class TickTrace(TenantOwnedModel):
                 name="ticktrace_reason_only_for_no_trade",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "bot_id", "-bar_ts"], name="ticktrace_bot_latest_idx")]
+        # One index serves the latest trace (scanned backwards) and a window of a bot's traces; its INCLUDE
+        # columns let the window's counts and runs (traces.selectors.why_not_window) read the index only.
+        # The table is partitioned by day of bar_ts in the database (migration 0008): the primary key there is
+        # (id, bar_ts), which Django need not know, since ids come from one sequence and nothing points here.
+        indexes = [models.Index(fields=["tenant", "bot_id", "bar_ts"],
+                                include=["instrument", "context", "kind", "reason_code", "intent_id"],
+                                name="ticktrace_bot_window_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind} bot={self.bot_id} {self.instrument} {self.bar_ts:%Y-%m-%d %H:%M} {self.reason_code or ''}"

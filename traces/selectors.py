@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from controlplane.tenancy import require_tenant_id
 from traces.models import ReasonCode, TickTrace
 
 WHAT_WOULD_CHANGE_IT = {
@@ -27,13 +31,18 @@ WHAT_WOULD_CHANGE_IT = {
 
 
 def bot_traces(
-    *, bot_id: int, kind: str | None = None, since: datetime | None = None, context: str | None = None
+    *, bot_id: int, kind: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    context: str | None = None,
 ) -> QuerySet[TickTrace]:
+    """A bot's traces, newest first; ``since`` is inclusive and ``until`` exclusive, so adjacent windows never
+    show a bar twice."""
     queryset = TickTrace.objects.filter(bot_id=bot_id)
     if kind:
         queryset = queryset.filter(kind=kind)
     if since:
         queryset = queryset.filter(bar_ts__gte=since)
+    if until:
+        queryset = queryset.filter(bar_ts__lt=until)
     if context:
         queryset = queryset.filter(context=context)
     return queryset.order_by("-bar_ts", "-id")
@@ -72,4 +81,99 @@ def why_not(*, bot_id: int) -> dict | None:
         "details": latest.details,
         "what_would_change_it": WHAT_WOULD_CHANGE_IT[ReasonCode(latest.reason_code)],
         "trace_id": latest.trace_id,
+    }
+
+
+# The window's runs in one statement (gaps and islands): a trace starts a run when its reason differs from the
+# previous trace of the same instrument (a decision's reason is NULL, so decisions make runs too); the running sum
+# of those starts numbers the runs. Reads only the columns the window index includes (an index-only scan).
+_WINDOW_RUNS_SQL = """
+WITH window_traces AS (
+    SELECT instrument, bar_ts, kind, reason_code
+    FROM traces_ticktrace
+    WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND context = 'tick'
+      AND bar_ts >= %(start)s AND bar_ts < %(end)s
+), marked AS (
+    SELECT instrument, bar_ts, kind, reason_code,
+           CASE WHEN reason_code IS NOT DISTINCT FROM lag(reason_code) OVER by_bar
+                 AND lag(kind) OVER by_bar IS NOT NULL THEN 0 ELSE 1 END AS starts_run
+    FROM window_traces
+    WINDOW by_bar AS (PARTITION BY instrument ORDER BY bar_ts)
+), numbered AS (
+    SELECT instrument, bar_ts, kind, reason_code,
+           sum(starts_run) OVER (PARTITION BY instrument ORDER BY bar_ts ROWS UNBOUNDED PRECEDING) AS run_no
+    FROM marked
+), runs AS (
+    SELECT kind, reason_code, instrument, min(bar_ts) AS run_start, max(bar_ts) AS run_end, count(*) AS run_length
+    FROM numbered
+    GROUP BY kind, reason_code, instrument, run_no
+)
+SELECT kind, reason_code, sum(run_length)::bigint AS count, min(run_start) AS first, max(run_end) AS last,
+       (array_agg(run_length ORDER BY run_length DESC, run_start))[1] AS longest_length,
+       (array_agg(run_start ORDER BY run_length DESC, run_start))[1] AS longest_start,
+       (array_agg(run_end ORDER BY run_length DESC, run_start))[1] AS longest_end,
+       (array_agg(instrument ORDER BY run_length DESC, run_start))[1] AS longest_instrument
+FROM runs
+GROUP BY kind, reason_code
+ORDER BY count DESC, reason_code
+"""
+
+_WINDOW_DECISIONS_SQL = """
+SELECT id, bar_ts, instrument, intent_id, trace_id
+FROM traces_ticktrace
+WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND context = 'tick' AND kind = 'decision'
+  AND bar_ts >= %(start)s AND bar_ts < %(end)s
+ORDER BY bar_ts, instrument
+LIMIT %(limit)s
+"""
+
+WINDOW_DECISIONS_LIMIT = 100
+
+
+def retained_from(now: datetime | None = None) -> datetime:
+    """The earliest bar the trace store still holds for certain: partitions of days before it are dropped
+    (traces.partitions), so a window starting earlier cannot be answered in full."""
+    now = now or timezone.now()
+    day = (now - timedelta(days=settings.TRACE_RETENTION_DAYS)).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def why_not_window(*, bot_id: int, start: datetime, end: datetime,
+                   decisions_limit: int = WINDOW_DECISIONS_LIMIT) -> dict:
+    """Why the bot did (not) trade over [start, end): per no-trade reason its count, first and last bar and
+    longest run; the decisions taken (the first ``decisions_limit`` of them, with their intents).
+
+    Live/paper ticks only (replays and backtests are not what the bot did). A run is consecutive traces of one
+    instrument with the same reason, ended by a trace with another reason or a decision; a gap in ticking (the
+    runner stopped) does not end a run, since no trace says anything happened in between. Two statements, whatever
+    the window's size; the tenant is filtered here as well as by RLS (two locks).
+    """
+    params = {"tenant_id": require_tenant_id(), "bot_id": bot_id, "start": start, "end": end,
+              "limit": decisions_limit}
+    with connection.cursor() as cursor:
+        cursor.execute(_WINDOW_RUNS_SQL, params)
+        groups = cursor.fetchall()
+        decision_count = sum(row[2] for row in groups if row[0] == TickTrace.Kind.DECISION)
+        decisions = []
+        if decision_count:
+            cursor.execute(_WINDOW_DECISIONS_SQL, params)
+            decisions = [{"trace": row[0], "bar_ts": row[1], "instrument": row[2], "intent_id": row[3],
+                          "trace_id": row[4]} for row in cursor.fetchall()]
+    reasons = [
+        {"reason_code": reason, "count": count, "first": first, "last": last,
+         "longest_run": {"length": length, "start": run_start, "end": run_end, "instrument": instrument}}
+        for kind, reason, count, first, last, length, run_start, run_end, instrument in groups
+        if kind == TickTrace.Kind.NO_TRADE
+    ]
+    kept_from = retained_from()
+    return {
+        "from": start,
+        "to": end,
+        "traces": sum(row[2] for row in groups),
+        "no_trade": sum(reason["count"] for reason in reasons),
+        "reasons": reasons,
+        "decisions": {"count": decision_count, "results": decisions, "limit": decisions_limit,
+                      "truncated": decision_count > len(decisions)},
+        "retained_from": kept_from,
+        "complete": start >= kept_from,
     }
