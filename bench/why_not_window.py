@@ -214,7 +214,7 @@ def time_windows(tenant: Tenant, first_day: datetime, days: int, bots: int, quer
     with tenancy.tenant_context(tenant.id), transaction.atomic(), connection.cursor() as cursor:
         from traces.selectors import _WINDOW_RUNS_SQL
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _WINDOW_RUNS_SQL,
-                       {"tenant_id": tenant.id, "bot_id": sample[-1], "start": first_day, "end": end})
+                       {"tenant_id": tenant.id, "bot_id": sample[-1], "start": first_day, "end": end, "limit": 100})
         plan = cursor.fetchone()[0][0]
     scans = []
 

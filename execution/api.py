@@ -126,11 +126,11 @@ class WindowReasonSerializer(serializers.Serializer):
 
 
 class WindowDecisionSerializer(serializers.Serializer):
-    trace = serializers.IntegerField(help_text="The decision trace's id.")
+    """A decision of the window; its trace is GET /api/bots/{id}/traces?since=<bar_ts>&until=<next bar>."""
+
     bar_ts = serializers.DateTimeField()
     instrument = serializers.CharField()
     intent_id = serializers.IntegerField(allow_null=True)
-    trace_id = serializers.CharField()
 
 
 class WindowDecisionsSerializer(serializers.Serializer):

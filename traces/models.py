@@ -35,8 +35,8 @@ class ReasonCode(models.TextChoices):
 
 
 class TickTrace(TenantOwnedModel):
-    # Every index of this table is paid on each of the tick's thousands of inserts a second; the two below lead
-    # with tenant_id, so the foreign key's own index would only duplicate them.
+    # Every index of this table is paid on each of the tick's thousands of inserts a second; the unique index
+    # (Meta) leads with tenant_id, so the foreign key's own index would only duplicate it.
     tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
 
     class Kind(models.TextChoices):
@@ -65,9 +65,15 @@ class TickTrace(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # Every index of this table is paid on each insert; one serves both the one-per-bar rule and the reads.
+        # Its INCLUDE columns let a bot's window on one instrument be read from the index alone, in bar order
+        # (traces.selectors.why_not_window); with the partitions (by day of bar_ts, migration 0008) a bot's latest
+        # trace is the top of one day's entries. The database's primary key is (id, bar_ts), which Django need not
+        # know: ids come from one sequence, and nothing points at this table.
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "bot_id", "instrument", "bar_ts", "context", "run_ref"],
+                include=["kind", "reason_code", "intent_id"],
                 name="ticktrace_one_per_bot_instrument_bar",
                 nulls_distinct=False,
             ),
@@ -79,13 +85,6 @@ class TickTrace(TenantOwnedModel):
                 name="ticktrace_reason_only_for_no_trade",
             ),
         ]
-        # One index serves the latest trace (scanned backwards) and a window of a bot's traces; its INCLUDE
-        # columns let the window's counts and runs (traces.selectors.why_not_window) read the index only.
-        # The table is partitioned by day of bar_ts in the database (migration 0008): the primary key there is
-        # (id, bar_ts), which Django need not know, since ids come from one sequence and nothing points here.
-        indexes = [models.Index(fields=["tenant", "bot_id", "bar_ts"],
-                                include=["instrument", "context", "kind", "reason_code", "intent_id"],
-                                name="ticktrace_bot_window_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind} bot={self.bot_id} {self.instrument} {self.bar_ts:%Y-%m-%d %H:%M} {self.reason_code or ''}"

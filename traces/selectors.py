@@ -84,47 +84,66 @@ def why_not(*, bot_id: int) -> dict | None:
     }
 
 
-# The window's runs in one statement (gaps and islands): a trace starts a run when its reason differs from the
-# previous trace of the same instrument (a decision's reason is NULL, so decisions make runs too); the running sum
-# of those starts numbers the runs. Reads only the columns the window index includes (an index-only scan).
+# The window's runs in one statement (gaps and islands), read from the one-per-bar index alone (its INCLUDE
+# columns) in bar order, so nothing is sorted but the runs' boundaries:
+# - ``instruments``: the bot's instruments in the window, one index probe each (a loose index scan: Postgres 15
+#   has no skip scan, and DISTINCT would read every trace);
+# - ``bounds``: per instrument, in bar order, the traces that start a run (the previous trace has another reason,
+#   or none: lag's default '' is no reason) or end one (likewise with lead), with their position; a decision (its
+#   reason is NULL, see the model's check constraint) is a run of its own,
+#   so every decision is a bound and the first N come out of the same statement, with their intents;
+# - ``runs``: each start with the next boundary, which is its own end: length is the difference of positions.
 _WINDOW_RUNS_SQL = """
-WITH window_traces AS (
-    SELECT instrument, bar_ts, kind, reason_code
-    FROM traces_ticktrace
-    WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND context = 'tick'
-      AND bar_ts >= %(start)s AND bar_ts < %(end)s
-), marked AS (
-    SELECT instrument, bar_ts, kind, reason_code,
-           CASE WHEN reason_code IS NOT DISTINCT FROM lag(reason_code) OVER by_bar
-                 AND lag(kind) OVER by_bar IS NOT NULL THEN 0 ELSE 1 END AS starts_run
-    FROM window_traces
-    WINDOW by_bar AS (PARTITION BY instrument ORDER BY bar_ts)
-), numbered AS (
-    SELECT instrument, bar_ts, kind, reason_code,
-           sum(starts_run) OVER (PARTITION BY instrument ORDER BY bar_ts ROWS UNBOUNDED PRECEDING) AS run_no
-    FROM marked
+WITH RECURSIVE instruments AS (
+    (SELECT instrument FROM traces_ticktrace
+     WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND context = 'tick'
+       AND bar_ts >= %(start)s AND bar_ts < %(end)s
+     ORDER BY instrument LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.instrument FROM traces_ticktrace t
+            WHERE t.tenant_id = %(tenant_id)s AND t.bot_id = %(bot_id)s AND t.instrument > i.instrument
+              AND t.context = 'tick' AND t.bar_ts >= %(start)s AND t.bar_ts < %(end)s
+            ORDER BY t.instrument LIMIT 1)
+    FROM instruments i WHERE i.instrument IS NOT NULL
+), bounds AS (
+    SELECT i.instrument, b.bar_ts, b.kind, b.reason_code, b.intent_id, b.position, b.starts_run, b.ends_run
+    FROM instruments i CROSS JOIN LATERAL (
+        SELECT bar_ts, kind, reason_code, intent_id, position, starts_run, ends_run FROM (
+            SELECT bar_ts, kind, reason_code, intent_id, row_number() OVER by_bar AS position,
+                   (reason_code IS NULL
+                    OR lag(reason_code, 1, '') OVER by_bar IS DISTINCT FROM reason_code) AS starts_run,
+                   (reason_code IS NULL
+                    OR lead(reason_code, 1, '') OVER by_bar IS DISTINCT FROM reason_code) AS ends_run
+            FROM traces_ticktrace
+            WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND instrument = i.instrument
+              AND context = 'tick' AND bar_ts >= %(start)s AND bar_ts < %(end)s
+            WINDOW by_bar AS (ORDER BY bar_ts)
+        ) marked
+        WHERE starts_run OR ends_run
+    ) b
+    WHERE i.instrument IS NOT NULL
 ), runs AS (
-    SELECT kind, reason_code, instrument, min(bar_ts) AS run_start, max(bar_ts) AS run_end, count(*) AS run_length
-    FROM numbered
-    GROUP BY kind, reason_code, instrument, run_no
+    SELECT instrument, kind, reason_code, intent_id, starts_run, bar_ts AS run_start,
+           CASE WHEN ends_run THEN bar_ts ELSE lead(bar_ts) OVER by_position END AS run_end,
+           CASE WHEN ends_run THEN 1 ELSE lead(position) OVER by_position - position + 1 END AS run_length
+    FROM bounds
+    WINDOW by_position AS (PARTITION BY instrument ORDER BY position)
 )
 SELECT kind, reason_code, sum(run_length)::bigint AS count, min(run_start) AS first, max(run_end) AS last,
        (array_agg(run_length ORDER BY run_length DESC, run_start))[1] AS longest_length,
        (array_agg(run_start ORDER BY run_length DESC, run_start))[1] AS longest_start,
        (array_agg(run_end ORDER BY run_length DESC, run_start))[1] AS longest_end,
-       (array_agg(instrument ORDER BY run_length DESC, run_start))[1] AS longest_instrument
+       (array_agg(instrument ORDER BY run_length DESC, run_start))[1] AS longest_instrument,
+       (array_agg(run_start ORDER BY run_start, instrument) FILTER (WHERE kind = 'decision'))[1:%(limit)s]
+           AS decision_bars,
+       (array_agg(instrument ORDER BY run_start, instrument) FILTER (WHERE kind = 'decision'))[1:%(limit)s]
+           AS decision_instruments,
+       (array_agg(intent_id ORDER BY run_start, instrument) FILTER (WHERE kind = 'decision'))[1:%(limit)s]
+           AS decision_intents
 FROM runs
+WHERE starts_run
 GROUP BY kind, reason_code
 ORDER BY count DESC, reason_code
-"""
-
-_WINDOW_DECISIONS_SQL = """
-SELECT id, bar_ts, instrument, intent_id, trace_id
-FROM traces_ticktrace
-WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND context = 'tick' AND kind = 'decision'
-  AND bar_ts >= %(start)s AND bar_ts < %(end)s
-ORDER BY bar_ts, instrument
-LIMIT %(limit)s
 """
 
 WINDOW_DECISIONS_LIMIT = 100
@@ -141,28 +160,29 @@ def retained_from(now: datetime | None = None) -> datetime:
 def why_not_window(*, bot_id: int, start: datetime, end: datetime,
                    decisions_limit: int = WINDOW_DECISIONS_LIMIT) -> dict:
     """Why the bot did (not) trade over [start, end): per no-trade reason its count, first and last bar and
-    longest run; the decisions taken (the first ``decisions_limit`` of them, with their intents).
+    longest run; the decisions taken (their count, and the first ``decisions_limit`` with bar, instrument and
+    intent; the bot page links a decision's trace by its bar).
 
     Live/paper ticks only (replays and backtests are not what the bot did). A run is consecutive traces of one
     instrument with the same reason, ended by a trace with another reason or a decision; a gap in ticking (the
-    runner stopped) does not end a run, since no trace says anything happened in between. Two statements, whatever
-    the window's size; the tenant is filtered here as well as by RLS (two locks).
+    runner stopped) does not end a run, since no trace says anything happened in between. One statement, whatever
+    the window's size (see _WINDOW_RUNS_SQL); the tenant is filtered here as well as by RLS (two locks).
     """
     params = {"tenant_id": require_tenant_id(), "bot_id": bot_id, "start": start, "end": end,
               "limit": decisions_limit}
     with connection.cursor() as cursor:
         cursor.execute(_WINDOW_RUNS_SQL, params)
         groups = cursor.fetchall()
-        decision_count = sum(row[2] for row in groups if row[0] == TickTrace.Kind.DECISION)
-        decisions = []
-        if decision_count:
-            cursor.execute(_WINDOW_DECISIONS_SQL, params)
-            decisions = [{"trace": row[0], "bar_ts": row[1], "instrument": row[2], "intent_id": row[3],
-                          "trace_id": row[4]} for row in cursor.fetchall()]
+    decision_count, decisions = 0, []
+    for kind, _, count, *_, bars, instruments, intents in groups:
+        if kind == TickTrace.Kind.DECISION:
+            decision_count = count
+            decisions = [{"bar_ts": bar, "instrument": instrument, "intent_id": intent}
+                         for bar, instrument, intent in zip(bars or [], instruments or [], intents or [])]
     reasons = [
         {"reason_code": reason, "count": count, "first": first, "last": last,
          "longest_run": {"length": length, "start": run_start, "end": run_end, "instrument": instrument}}
-        for kind, reason, count, first, last, length, run_start, run_end, instrument in groups
+        for kind, reason, count, first, last, length, run_start, run_end, instrument, *_ in groups
         if kind == TickTrace.Kind.NO_TRADE
     ]
     kept_from = retained_from()

@@ -6,6 +6,9 @@ read filters on (a window, the latest bar), so a window query touches only the d
 
 What changes in the database (Django's model state is unchanged except the index, see the model's comment):
 
+- the one-per-bar unique index carries kind, reason and intent (INCLUDE) and the (tenant, bot, -bar_ts) index is
+  gone: a bot's window per instrument reads that index only, in bar order, so two indexes are paid per insert
+  instead of three (see traces.selectors.why_not_window);
 - the primary key becomes ``(id, bar_ts)``: Postgres wants the partition key in every unique index; ``id`` still
   comes from one sequence, so it stays unique, and nothing references this table by foreign key;
 - ``traces_ticktrace_default`` takes rows whose day has no partition (backtests and replays over old bars), so no
@@ -116,15 +119,14 @@ CREATE TABLE traces_ticktrace (
     tenant_id bigint NOT NULL,
     CONSTRAINT traces_ticktrace_pkey PRIMARY KEY (id, bar_ts),
     CONSTRAINT ticktrace_one_per_bot_instrument_bar
-        UNIQUE NULLS NOT DISTINCT (tenant_id, bot_id, instrument, bar_ts, context, run_ref),
+        UNIQUE NULLS NOT DISTINCT (tenant_id, bot_id, instrument, bar_ts, context, run_ref)
+        INCLUDE (kind, reason_code, intent_id),
     CONSTRAINT ticktrace_reason_only_for_no_trade CHECK (
         (kind = 'decision' AND reason_code IS NULL) OR (kind = 'no_trade' AND reason_code IS NOT NULL)),
     CONSTRAINT traces_ticktrace_tenant_id_6717f21a_fk_controlplane_tenant_id
         FOREIGN KEY (tenant_id) REFERENCES controlplane_tenant (id) DEFERRABLE INITIALLY DEFERRED
 ) PARTITION BY RANGE (bar_ts);
 ALTER SEQUENCE traces_ticktrace_id_seq OWNED BY traces_ticktrace.id;
-CREATE INDEX ticktrace_bot_window_idx ON traces_ticktrace (tenant_id, bot_id, bar_ts)
-    INCLUDE (instrument, context, kind, reason_code, intent_id);
 
 CREATE TABLE traces_ticktrace_default PARTITION OF traces_ticktrace DEFAULT;
 ALTER TABLE traces_ticktrace_default ENABLE ROW LEVEL SECURITY;
@@ -163,11 +165,13 @@ class Migration(migrations.Migration):
             database_operations=[migrations.RunSQL(CONVERT_SQL)],
             state_operations=[
                 migrations.RemoveIndex(model_name="ticktrace", name="ticktrace_bot_latest_idx"),
-                migrations.AddIndex(
+                migrations.RemoveConstraint(model_name="ticktrace", name="ticktrace_one_per_bot_instrument_bar"),
+                migrations.AddConstraint(
                     model_name="ticktrace",
-                    index=models.Index(fields=["tenant", "bot_id", "bar_ts"],
-                                       include=["instrument", "context", "kind", "reason_code", "intent_id"],
-                                       name="ticktrace_bot_window_idx"),
+                    constraint=models.UniqueConstraint(
+                        fields=("tenant", "bot_id", "instrument", "bar_ts", "context", "run_ref"),
+                        include=("kind", "reason_code", "intent_id"),
+                        name="ticktrace_one_per_bot_instrument_bar", nulls_distinct=False),
                 ),
             ],
         ),
