@@ -41,7 +41,7 @@ from django.utils import timezone  # noqa: E402
 from controlplane import tenancy  # noqa: E402
 from controlplane.models import Tenant  # noqa: E402
 from traces import writer  # noqa: E402
-from traces.selectors import why_not_window  # noqa: E402
+from traces.selectors import _WINDOW_RUNS_SQL, why_not, why_not_window  # noqa: E402
 from traces.writer import TraceRow, write_traces  # noqa: E402
 
 MINUTE = timedelta(minutes=1)
@@ -211,8 +211,15 @@ def time_windows(tenant: Tenant, first_day: datetime, days: int, bots: int, quer
               f"{max(timings):6.1f} ms over {len(timings)} bots [{'met' if met else 'NOT met'}: p95 <= "
               f"{TARGET_P95_MS:.0f} ms]; {answer['traces']:,} traces, {answer['decisions']['count']} decisions; "
               f"bot {sample[-1]}: {reasons}")
+    verdict = []
+    for bot in sample:  # the reference the page shows today: the latest verdict, no window
+        with tenancy.tenant_context(tenant.id), transaction.atomic():
+            started = time.perf_counter()
+            why_not(bot_id=bot)
+            verdict.append((time.perf_counter() - started) * 1000)
+    print(f"reference, the verdict without a window (why_not): median {statistics.median(verdict):.1f} ms, p95 "
+          f"{percentile(verdict, 0.95):.1f} ms")
     with tenancy.tenant_context(tenant.id), transaction.atomic(), connection.cursor() as cursor:
-        from traces.selectors import _WINDOW_RUNS_SQL
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _WINDOW_RUNS_SQL,
                        {"tenant_id": tenant.id, "bot_id": sample[-1], "start": first_day, "end": end, "limit": 100})
         plan = cursor.fetchone()[0][0]
