@@ -366,6 +366,15 @@ TRACE_RETENTION_DAYS = env.int("TRACE_RETENTION_DAYS", default=35)
 TRACE_PARTITIONS_AHEAD_DAYS = env.int("TRACE_PARTITIONS_AHEAD_DAYS", default=7)
 TRACE_PARTITION_MAINTENANCE_INTERVAL_SECONDS = env.int("TRACE_PARTITION_MAINTENANCE_INTERVAL_SECONDS", default=3600)
 TRACE_WINDOW_MAX_DAYS = env.int("TRACE_WINDOW_MAX_DAYS", default=92)
+# Once a UTC day is over (and TRACE_SUMMARY_DELAY_MINUTES more, for the tick of its last bar) beat stores its runs
+# (traces/summaries.py), every TRACE_SUMMARY_INTERVAL_SECONDS; the window reads those instead of every trace.
+TRACE_SUMMARY_DELAY_MINUTES = env.int("TRACE_SUMMARY_DELAY_MINUTES", default=10)
+TRACE_SUMMARY_INTERVAL_SECONDS = env.int("TRACE_SUMMARY_INTERVAL_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["traces-summarize-closed-days"] = {
+    "task": "traces.summarize_closed_days",
+    "schedule": TRACE_SUMMARY_INTERVAL_SECONDS,
+    "options": {"expires": TRACE_SUMMARY_INTERVAL_SECONDS * 0.9},
+}
 if TRACE_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("TRACE_RETENTION_DAYS must be at least 1: today's traces are never dropped")
 CELERY_BEAT_SCHEDULE["traces-maintain-partitions"] = {

@@ -120,6 +120,41 @@ class NoTradeTrace(TickTrace):
         verbose_name = "no-trade trace"
 
 
+class TraceDayRun(TenantOwnedModel):
+    """One run of a bot's live/paper tick traces within one closed UTC day: consecutive traces of one instrument with
+    the same no-trade reason, or one decision. Written by ``traces.summaries`` once the day is over, so a window of
+    a month reads about 1,500 runs of a bot instead of 43,200 traces; the window stitches runs that meet at
+    midnight back together (``traces.selectors.why_not_window``)."""
+
+    bot_id = models.BigIntegerField()
+    instrument = models.CharField(max_length=64)
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=TickTrace.Kind.choices)
+    reason_code = models.CharField(max_length=32, choices=ReasonCode.choices, null=True, blank=True)
+    intent_id = models.BigIntegerField(null=True, blank=True, help_text="A decision's intent.")
+    run_start = models.DateTimeField(help_text="Bar of the run's first trace.")
+    run_end = models.DateTimeField(help_text="Bar of the run's last trace.")
+    length = models.PositiveIntegerField(help_text="Traces in the run.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "bot_id", "instrument", "run_start"],
+                                               name="tracedayrun_one_per_start")]
+        indexes = [models.Index(fields=["tenant", "bot_id", "day"], name="tracedayrun_bot_day_idx")]
+
+
+class TraceDaySummary(TenantOwnedModel):
+    """That a tenant's day has its runs in ``TraceDayRun``: the window reads runs for these days and traces for the
+    others, so a day without a row is never read as a day without traces."""
+
+    day = models.DateField()
+    runs = models.PositiveIntegerField()
+    summarized_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "trace day summaries"
+        constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="tracedaysummary_one_per_day")]
+
+
 class ProfitVariables(TenantOwnedModel):
     """A bot's trading results in one book for one UTC day, kept by the OMS on every fill, for autonomy scoring.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from controlplane.tenancy import require_tenant_id
-from traces.models import ReasonCode, TickTrace
+from traces.models import ReasonCode, TickTrace, TraceDaySummary
+from traces.summaries import runs_sql
 
 WHAT_WOULD_CHANGE_IT = {
     ReasonCode.MARKET_CLOSED: "The market opening (see next_open).",
@@ -84,50 +85,36 @@ def why_not(*, bot_id: int) -> dict | None:
     }
 
 
-# The window's runs in one statement (gaps and islands), read from the one-per-bar index alone (its INCLUDE
-# columns) in bar order, so nothing is sorted but the runs' boundaries:
-# - ``instruments``: the bot's instruments in the window, one index probe each (a loose index scan: Postgres 15
-#   has no skip scan, and DISTINCT would read every trace);
-# - ``bounds``: per instrument, in bar order, the traces that start a run (the previous trace has another reason,
-#   or none: lag's default '' is no reason) or end one (likewise with lead), with their position; a decision (its
-#   reason is NULL, see the model's check constraint) is a run of its own,
-#   so every decision is a bound and the first N come out of the same statement, with their intents;
-# - ``runs``: each start with the next boundary, which is its own end: length is the difference of positions.
-_WINDOW_RUNS_SQL = """
-WITH RECURSIVE instruments AS (
-    (SELECT instrument FROM traces_ticktrace
-     WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND context = 'tick'
-       AND bar_ts >= %(start)s AND bar_ts < %(end)s
-     ORDER BY instrument LIMIT 1)
+# The window in one statement: the runs of the traces in the window's parts no day summary covers (its first and
+# last, partly covered days; every day when none is summarized), each part's runs apart (``segment``), with the
+# stored runs of the summarized days between them; then runs that meet across a part's edge or midnight with the
+# same reason are stitched into one (a run starts a group when the previous run of the instrument has another
+# reason, or is a decision), and each reason's count, first, last and longest run are taken.
+_WINDOW_RUNS_SQL = f"""
+WITH raw AS ({runs_sql(
+    "bot_id = %(bot_id)s AND ((bar_ts >= %(start)s AND bar_ts < %(covered_from)s) "
+    "OR (bar_ts >= %(covered_to)s AND bar_ts < %(end)s))",
+    segment="(bar_ts >= %(covered_to)s)")}
+), all_runs AS (
+    SELECT instrument, kind, reason_code, intent_id, run_start, run_end, run_length FROM raw
     UNION ALL
-    SELECT (SELECT t.instrument FROM traces_ticktrace t
-            WHERE t.tenant_id = %(tenant_id)s AND t.bot_id = %(bot_id)s AND t.instrument > i.instrument
-              AND t.context = 'tick' AND t.bar_ts >= %(start)s AND t.bar_ts < %(end)s
-            ORDER BY t.instrument LIMIT 1)
-    FROM instruments i WHERE i.instrument IS NOT NULL
-), bounds AS (
-    SELECT i.instrument, b.bar_ts, b.kind, b.reason_code, b.intent_id, b.position, b.starts_run, b.ends_run
-    FROM instruments i CROSS JOIN LATERAL (
-        SELECT bar_ts, kind, reason_code, intent_id, position, starts_run, ends_run FROM (
-            SELECT bar_ts, kind, reason_code, intent_id, row_number() OVER by_bar AS position,
-                   (reason_code IS NULL
-                    OR lag(reason_code, 1, '') OVER by_bar IS DISTINCT FROM reason_code) AS starts_run,
-                   (reason_code IS NULL
-                    OR lead(reason_code, 1, '') OVER by_bar IS DISTINCT FROM reason_code) AS ends_run
-            FROM traces_ticktrace
-            WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND instrument = i.instrument
-              AND context = 'tick' AND bar_ts >= %(start)s AND bar_ts < %(end)s
-            WINDOW by_bar AS (ORDER BY bar_ts)
-        ) marked
-        WHERE starts_run OR ends_run
-    ) b
-    WHERE i.instrument IS NOT NULL
+    SELECT instrument, kind, reason_code, intent_id, run_start, run_end, length
+    FROM traces_tracedayrun
+    WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s
+      AND day >= %(covered_from_day)s AND day < %(covered_to_day)s
+), marked AS (
+    SELECT *, (reason_code IS NULL
+               OR lag(reason_code, 1, '') OVER by_start IS DISTINCT FROM reason_code)::int AS starts_group
+    FROM all_runs
+    WINDOW by_start AS (PARTITION BY instrument ORDER BY run_start)
+), grouped AS (
+    SELECT *, sum(starts_group) OVER (PARTITION BY instrument ORDER BY run_start ROWS UNBOUNDED PRECEDING) AS grp
+    FROM marked
 ), runs AS (
-    SELECT instrument, kind, reason_code, intent_id, starts_run, bar_ts AS run_start,
-           CASE WHEN ends_run THEN bar_ts ELSE lead(bar_ts) OVER by_position END AS run_end,
-           CASE WHEN ends_run THEN 1 ELSE lead(position) OVER by_position - position + 1 END AS run_length
-    FROM bounds
-    WINDOW by_position AS (PARTITION BY instrument ORDER BY position)
+    SELECT instrument, min(kind) AS kind, min(reason_code) AS reason_code, min(intent_id) AS intent_id,
+           min(run_start) AS run_start, max(run_end) AS run_end, sum(run_length) AS run_length
+    FROM grouped
+    GROUP BY instrument, grp
 )
 SELECT kind, reason_code, sum(run_length)::bigint AS count, min(run_start) AS first, max(run_end) AS last,
        (array_agg(run_length ORDER BY run_length DESC, run_start))[1] AS longest_length,
@@ -141,10 +128,24 @@ SELECT kind, reason_code, sum(run_length)::bigint AS count, min(run_start) AS fi
        (array_agg(intent_id ORDER BY run_start, instrument) FILTER (WHERE kind = 'decision'))[1:%(limit)s]
            AS decision_intents
 FROM runs
-WHERE starts_run
 GROUP BY kind, reason_code
 ORDER BY count DESC, reason_code
 """
+
+
+def _covered_days(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The longest stretch of whole days inside [start, end) whose runs are stored, as [first, last + 1)."""
+    first = (start + timedelta(days=1) - timedelta(microseconds=1)).date()  # the first whole day
+    last = end.date()  # the first day not whole inside the window
+    days = list(TraceDaySummary.objects.filter(day__gte=first, day__lt=last).order_by("day")
+                .values_list("day", flat=True))
+    best, current = None, None
+    for day in days:
+        current = (current[0], day + timedelta(days=1)) if current and current[1] == day else (day, day + timedelta(days=1))
+        if best is None or (current[1] - current[0]) > (best[1] - best[0]):
+            best = current
+    return best
+
 
 WINDOW_DECISIONS_LIMIT = 100
 
@@ -157,19 +158,27 @@ def retained_from(now: datetime | None = None) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def why_not_window(*, bot_id: int, start: datetime, end: datetime,
-                   decisions_limit: int = WINDOW_DECISIONS_LIMIT) -> dict:
+def why_not_window(*, bot_id: int, start: datetime, end: datetime, decisions_limit: int = WINDOW_DECISIONS_LIMIT,
+                   use_summaries: bool = True) -> dict:
     """Why the bot did (not) trade over [start, end): per no-trade reason its count, first and last bar and
     longest run; the decisions taken (their count, and the first ``decisions_limit`` with bar, instrument and
     intent; the bot page links a decision's trace by its bar).
 
     Live/paper ticks only (replays and backtests are not what the bot did). A run is consecutive traces of one
     instrument with the same reason, ended by a trace with another reason or a decision; a gap in ticking (the
-    runner stopped) does not end a run, since no trace says anything happened in between. One statement, whatever
-    the window's size (see _WINDOW_RUNS_SQL); the tenant is filtered here as well as by RLS (two locks).
+    runner stopped) does not end a run, since no trace says anything happened in between. Two statements whatever
+    the window's size: the summarized days (traces.summaries) it covers, and _WINDOW_RUNS_SQL; the tenant is
+    filtered here as well as by RLS (two locks).
     """
+    covered = _covered_days(start, end) if use_summaries else None  # False: every trace (a check, the bench)
+    if covered:
+        covered_from = datetime(covered[0].year, covered[0].month, covered[0].day, tzinfo=UTC)
+        covered_to = datetime(covered[1].year, covered[1].month, covered[1].day, tzinfo=UTC)
+    else:
+        covered_from = covered_to = end
     params = {"tenant_id": require_tenant_id(), "bot_id": bot_id, "start": start, "end": end,
-              "limit": decisions_limit}
+              "covered_from": covered_from, "covered_to": covered_to, "covered_from_day": covered_from.date(),
+              "covered_to_day": covered_to.date() if covered else covered_from.date(), "limit": decisions_limit}
     with connection.cursor() as cursor:
         cursor.execute(_WINDOW_RUNS_SQL, params)
         groups = cursor.fetchall()
