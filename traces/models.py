@@ -65,10 +65,10 @@ class TickTrace(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        # Every index of this table is paid on each insert; one serves both the one-per-bar rule and the reads.
-        # Its INCLUDE columns let a bot's window on one instrument be read from the index alone, in bar order
-        # (traces.selectors.why_not_window); with the partitions (by day of bar_ts, migration 0008) a bot's latest
-        # trace is the top of one day's entries. The database's primary key is (id, bar_ts), which Django need not
+        # Every index of this table is paid on each insert. The one-per-bar unique index's INCLUDE columns let the
+        # runs of a bot's traces be read from it alone (traces.summaries, traces.selectors.why_not_window); the
+        # (tenant, bot, -bar_ts) index finds a bot's latest trace (why_not). The table is partitioned by day of
+        # bar_ts in the database (migration 0008), where the primary key is (id, bar_ts), which Django need not
         # know: ids come from one sequence, and nothing points at this table.
         constraints = [
             models.UniqueConstraint(
@@ -85,6 +85,7 @@ class TickTrace(TenantOwnedModel):
                 name="ticktrace_reason_only_for_no_trade",
             ),
         ]
+        indexes = [models.Index(fields=["tenant", "bot_id", "-bar_ts"], name="ticktrace_bot_latest_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind} bot={self.bot_id} {self.instrument} {self.bar_ts:%Y-%m-%d %H:%M} {self.reason_code or ''}"

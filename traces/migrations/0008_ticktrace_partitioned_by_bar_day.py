@@ -6,9 +6,8 @@ read filters on (a window, the latest bar), so a window query touches only the d
 
 What changes in the database (Django's model state is unchanged except the index, see the model's comment):
 
-- the one-per-bar unique index carries kind, reason and intent (INCLUDE) and the (tenant, bot, -bar_ts) index is
-  gone: a bot's window per instrument reads that index only, in bar order, so two indexes are paid per insert
-  instead of three (see traces.selectors.why_not_window);
+- the one-per-bar unique index carries kind, reason and intent (INCLUDE): the runs of a bot's day or window are
+  read from that index alone (traces.summaries); the (tenant, bot, -bar_ts) index stays for the latest verdict;
 - the primary key becomes ``(id, bar_ts)``: Postgres wants the partition key in every unique index; ``id`` still
   comes from one sequence, so it stays unique, and nothing references this table by foreign key;
 - ``traces_ticktrace_default`` takes rows whose day has no partition (backtests and replays over old bars), so no
@@ -127,6 +126,7 @@ CREATE TABLE traces_ticktrace (
         FOREIGN KEY (tenant_id) REFERENCES controlplane_tenant (id) DEFERRABLE INITIALLY DEFERRED
 ) PARTITION BY RANGE (bar_ts);
 ALTER SEQUENCE traces_ticktrace_id_seq OWNED BY traces_ticktrace.id;
+CREATE INDEX ticktrace_bot_latest_idx ON traces_ticktrace (tenant_id, bot_id, bar_ts DESC);
 
 CREATE TABLE traces_ticktrace_default PARTITION OF traces_ticktrace DEFAULT;
 ALTER TABLE traces_ticktrace_default ENABLE ROW LEVEL SECURITY;
@@ -164,7 +164,6 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             database_operations=[migrations.RunSQL(CONVERT_SQL)],
             state_operations=[
-                migrations.RemoveIndex(model_name="ticktrace", name="ticktrace_bot_latest_idx"),
                 migrations.RemoveConstraint(model_name="ticktrace", name="ticktrace_one_per_bot_instrument_bar"),
                 migrations.AddConstraint(
                     model_name="ticktrace",
