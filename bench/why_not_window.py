@@ -1,9 +1,10 @@
 """Why didn't bot X trade between t1 and t2, over a month of traces: the window query's time, and the write rate.
 
 Loads D days (default 30) of 1-minute tick traces for N bots (default 1,000: 43.2 million rows) into a bench tenant
-with COPY, as the live tick writes them (every bot's trace for one bar, then the next bar), then times
-``traces.selectors.why_not_window`` for one bot over the last day, the last 7 days and all D days (target: p95
-<= 50 ms each). Then it times the tick's trace write (``traces.writer.write_traces``, batches of 50 bots as one
+with COPY, as the live tick writes them (every bot's trace for one bar, then the next bar), does beat's summary
+of the closed days (traces.summaries), then times ``traces.selectors.why_not_window`` for one bot over the last
+day, the last 7 days and all D days (target: p95 <= 50 ms each), with two same-run references: the D-day window
+over every trace (no summaries) and the verdict without a window. Then it times the tick's trace write (``traces.writer.write_traces``, batches of 50 bots as one
 instrument's tick batch writes them) into the partitioned table and into a same-run reference: a table with the
 unpartitioned design this replaced (primary key on id, the old (tenant, bot, -bar_ts) index, the same unique
 constraint and tenant policy), alternating between the two; the target is a fall of at most 10%.
