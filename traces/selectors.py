@@ -136,6 +136,7 @@ ORDER BY count DESC, reason_code
 def _covered_days(start: datetime, end: datetime) -> tuple[date, date] | None:
     """The longest stretch of whole days inside [start, end) whose runs are stored, as [first, last + 1)."""
     first = (start + timedelta(days=1) - timedelta(microseconds=1)).date()  # the first whole day
+    first = max(first, retained_from().date())  # a summary outliving its dropped day is not read
     last = end.date()  # the first day not whole inside the window
     days = list(TraceDaySummary.objects.filter(day__gte=first, day__lt=last).order_by("day")
                 .values_list("day", flat=True))

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from controlplane import tenancy
-from traces.models import TraceDayRun, TraceDaySummary
+from traces.models import TickTrace, TraceDayRun, TraceDaySummary
 from traces.selectors import why_not_window
 from traces.summaries import trace_day_summarize, trace_days_summarize_closed
 from traces.tasks import summarize_closed_days
@@ -90,3 +90,16 @@ def test_beat_summarizes_each_closed_day_once_and_never_today(tenant_a, tenant_b
         assert TraceDaySummary.objects.get(day=yesterday.date()).runs == 1
         assert not TraceDaySummary.objects.filter(day=now.date()).exists()
     assert summarize_closed_days() == {}  # nothing left to do
+
+
+def test_a_summary_of_a_day_past_retention_is_not_read(tenant_a, settings):
+    """A day's partition is dropped before beat forgets its runs: the window must not count what is gone."""
+    end = DAY0 + timedelta(days=1)
+    with tenancy.tenant_context(tenant_a.id):
+        write_traces(pattern())
+        trace_day_summarize(day=DAY0.date())
+        TickTrace.objects.filter(bar_ts__lt=end).delete()  # what dropping the day's partition does
+        assert why_not_window(bot_id=1, start=DAY0, end=end)["traces"] == 288  # read from the runs
+        settings.TRACE_RETENTION_DAYS = (timezone.now() - DAY0).days - 1
+        past = why_not_window(bot_id=1, start=DAY0, end=end)
+    assert (past["traces"], past["complete"]) == (0, False)
