@@ -68,7 +68,7 @@ class TickTrace(TenantOwnedModel):
         # Every index of this table is paid on each insert. The one-per-bar unique index's INCLUDE columns let the
         # runs of a bot's traces be read from it alone (traces.summaries, traces.selectors.why_not_window); the
         # (tenant, bot, -bar_ts) index finds a bot's latest trace (why_not). The table is partitioned by day of
-        # bar_ts in the database (migration 0008), where the primary key is (id, bar_ts), which Django need not
+        # bar_ts in the database (migration 0009), where the primary key is (id, bar_ts), which Django need not
         # know: ids come from one sequence, and nothing points at this table.
         constraints = [
             models.UniqueConstraint(

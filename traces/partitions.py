@@ -1,6 +1,6 @@
 """Trace partitions: days created ahead of the bars that will fill them, days past retention dropped whole.
 
-The table is partitioned by day of ``bar_ts`` (migration 0008). Both steps run inside SECURITY DEFINER functions
+The table is partitioned by day of ``bar_ts`` (migration 0009). Both steps run inside SECURITY DEFINER functions
 that migration owns, so the beat task needs no owner credentials and can do nothing but these two things. A trace
 for a day that has no partition yet is never refused: it lands in the default partition, and creating its day
 moves it in. Each created or dropped day is audited as a platform-wide event and logged.

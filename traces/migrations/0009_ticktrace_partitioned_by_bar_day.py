@@ -157,7 +157,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("controlplane", "0002_tenant_rls_and_append_only_audit"),
-        ("traces", "0007_profit_variables_per_book"),
+        ("traces", "0008_autonomy_not_allowed_reason"),
     ]
 
     operations = [

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('controlplane', '0006_outbox_messages'),
-        ('traces', '0008_ticktrace_partitioned_by_bar_day'),
+        ('traces', '0009_ticktrace_partitioned_by_bar_day'),
     ]
 
     operations = [
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('instrument', models.CharField(max_length=64)),
                 ('day', models.DateField()),
                 ('kind', models.CharField(choices=[('decision', 'Decision (traded)'), ('no_trade', 'No trade')], max_length=16)),
-                ('reason_code', models.CharField(blank=True, choices=[('MARKET_CLOSED', 'Market closed'), ('DATA_UNAVAILABLE', 'The bar the tick needs is missing'), ('DATA_STALE', 'The latest bar is older than the timeframe allows'), ('NO_SIGNAL', 'The strategy gave no signal'), ('ALREADY_AT_TARGET', "The position already equals the strategy's target"), ('RISK_BLOCKED', 'A risk limit refused the order'), ('KILLED', 'The bot, its tenant or the system is killed'), ('INTEGRATION_MISSING', 'An integration the bot needs is missing or failing'), ('RECONCILE_MISMATCH', 'Positions disagree with the venue; orders are blocked'), ('COOLDOWN', 'The bot is cooling down after a trade or an error'), ('TICK_ERROR', 'The tick failed for this bot; the circuit breaker counts these')], max_length=32, null=True)),
+                ('reason_code', models.CharField(blank=True, choices=[('MARKET_CLOSED', 'Market closed'), ('DATA_UNAVAILABLE', 'The bar the tick needs is missing'), ('DATA_STALE', 'The latest bar is older than the timeframe allows'), ('NO_SIGNAL', 'The strategy gave no signal'), ('ALREADY_AT_TARGET', "The position already equals the strategy's target"), ('RISK_BLOCKED', 'A risk limit refused the order'), ('AUTONOMY_NOT_ALLOWED', 'The system is not OK: no live order may open or grow a position'), ('KILLED', 'The bot, its tenant or the system is killed'), ('INTEGRATION_MISSING', 'An integration the bot needs is missing or failing'), ('RECONCILE_MISMATCH', 'Positions disagree with the venue; orders are blocked'), ('COOLDOWN', 'The bot is cooling down after a trade or an error'), ('TICK_ERROR', 'The tick failed for this bot; the circuit breaker counts these')], max_length=32, null=True)),
                 ('intent_id', models.BigIntegerField(blank=True, help_text="A decision's intent.", null=True)),
                 ('run_start', models.DateTimeField(help_text="Bar of the run's first trace.")),
                 ('run_end', models.DateTimeField(help_text="Bar of the run's last trace.")),
