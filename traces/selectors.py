@@ -49,6 +49,50 @@ def bot_traces(
     return queryset.order_by("-bar_ts", "-id")
 
 
+# Since when the latest reason has held: the first trace with that reason after the last trace (before the latest)
+# without it. Both are maxima and minima over the bot's traces, so they are taken per instrument and combined: per
+# instrument the one-per-bar index holds kind and reason (INCLUDE) in bar order, so each is a short index-only walk
+# from the latest bar back, instead of a heap fetch per trace of the run.
+_SINCE_SQL = """
+WITH RECURSIVE instruments AS (
+    (SELECT instrument FROM traces_ticktrace
+     WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND context = 'tick'
+     ORDER BY instrument LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.instrument FROM traces_ticktrace t
+            WHERE t.tenant_id = %(tenant_id)s AND t.bot_id = %(bot_id)s AND t.instrument > i.instrument
+              AND t.context = 'tick'
+            ORDER BY t.instrument LIMIT 1)
+    FROM instruments i WHERE i.instrument IS NOT NULL
+), last_different AS (
+    SELECT max(d.bar_ts) AS bar_ts
+    FROM instruments i CROSS JOIN LATERAL (
+        SELECT bar_ts FROM traces_ticktrace t
+        WHERE t.tenant_id = %(tenant_id)s AND t.bot_id = %(bot_id)s AND t.instrument = i.instrument
+          AND t.context = 'tick' AND t.bar_ts < %(latest)s
+          AND (t.kind <> 'no_trade' OR t.reason_code IS DISTINCT FROM %(reason)s)
+        ORDER BY t.bar_ts DESC LIMIT 1
+    ) d
+    WHERE i.instrument IS NOT NULL
+)
+SELECT min(h.bar_ts)
+FROM instruments i CROSS JOIN LATERAL (
+    SELECT bar_ts FROM traces_ticktrace t
+    WHERE t.tenant_id = %(tenant_id)s AND t.bot_id = %(bot_id)s AND t.instrument = i.instrument
+      AND t.context = 'tick' AND t.kind = 'no_trade' AND t.reason_code = %(reason)s
+      AND t.bar_ts > coalesce((SELECT bar_ts FROM last_different), '-infinity')
+    ORDER BY t.bar_ts LIMIT 1
+) h
+WHERE i.instrument IS NOT NULL
+"""
+
+
+# Postgres compiles a query with JIT once its estimated cost passes jit_above_cost; over every partition of the
+# trace store these estimates are large while the work is small, and the compile (about 900 functions, 290 ms on
+# the bench machine) cost ten times the query. Off for the transaction of these reads only.
+_NO_JIT = "SELECT set_config('jit', 'off', true)"
+
+
 def why_not(*, bot_id: int) -> dict | None:
     """The latest live/paper tick's verdict; for a no-trade, since when its reason has held and what would change it.
 
@@ -62,17 +106,11 @@ def why_not(*, bot_id: int) -> dict | None:
         return {"trading": True, "reason_code": None, "since": latest.bar_ts, "latest_trace_id": latest.id,
                 "latest_bar_ts": latest.bar_ts, "details": {}, "what_would_change_it": None,
                 "trace_id": latest.trace_id}
-    last_different = (
-        ticks.filter(bar_ts__lt=latest.bar_ts)
-        .exclude(kind=TickTrace.Kind.NO_TRADE, reason_code=latest.reason_code)
-        .order_by("-bar_ts")
-        .values_list("bar_ts", flat=True)
-        .first()
-    )
-    held = ticks.filter(kind=TickTrace.Kind.NO_TRADE, reason_code=latest.reason_code)
-    if last_different is not None:
-        held = held.filter(bar_ts__gt=last_different)
-    since = held.order_by("bar_ts").values_list("bar_ts", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_NO_JIT)
+        cursor.execute(_SINCE_SQL, {"tenant_id": latest.tenant_id, "bot_id": bot_id, "latest": latest.bar_ts,
+                                    "reason": latest.reason_code})
+        since = cursor.fetchone()[0]
     return {
         "trading": False,
         "reason_code": latest.reason_code,
@@ -181,6 +219,7 @@ def why_not_window(*, bot_id: int, start: datetime, end: datetime, decisions_lim
               "covered_from": covered_from, "covered_to": covered_to, "covered_from_day": covered_from.date(),
               "covered_to_day": covered_to.date() if covered else covered_from.date(), "limit": decisions_limit}
     with connection.cursor() as cursor:
+        cursor.execute(_NO_JIT)
         cursor.execute(_WINDOW_RUNS_SQL, params)
         groups = cursor.fetchall()
     decision_count, decisions = 0, []

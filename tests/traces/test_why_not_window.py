@@ -205,3 +205,36 @@ def test_the_window_after_real_ticks_matches_the_traces_they_wrote(tenant_a, own
         assert reason["longest_run"]["end"] == end.isoformat().replace("+00:00", "Z")
     assert [(d["bar_ts"], d["intent_id"]) for d in window["decisions"]["results"]] == [
         (ts.isoformat().replace("+00:00", "Z"), intent) for ts, intent in decisions]
+
+
+def _since_as_main_computed_it(bot_id):
+    """The verdict's "since" as main computed it, trace by trace through the ORM: the reference for the SQL."""
+    ticks = TickTrace.objects.filter(bot_id=bot_id, context="tick")
+    latest = ticks.order_by("-bar_ts", "-id").first()
+    last_different = (ticks.filter(bar_ts__lt=latest.bar_ts)
+                      .exclude(kind="no_trade", reason_code=latest.reason_code)
+                      .order_by("-bar_ts").values_list("bar_ts", flat=True).first())
+    held = ticks.filter(kind="no_trade", reason_code=latest.reason_code)
+    if last_different is not None:
+        held = held.filter(bar_ts__gt=last_different)
+    return held.order_by("bar_ts").values_list("bar_ts", flat=True).first()
+
+
+@pytest.mark.parametrize("layout", ["one instrument", "two instruments", "never different"])
+def test_the_verdicts_since_is_what_main_computed(tenant_a, owner_a, layout):
+    bot = make_bot(tenant_a, owner_a, instruments=("BTC-USD", "ETH-USD"))
+    reasons = ["NO_SIGNAL", "DATA_STALE", None, "DATA_STALE", "DATA_STALE", "NO_SIGNAL", "DATA_STALE", "DATA_STALE"]
+    rows = [row(bot.id, m, reason) for m, reason in enumerate(reasons)]
+    if layout == "two instruments":
+        rows += [row(bot.id, m, "DATA_STALE" if m != 6 else "KILLED", instrument="ETH-USD") for m in range(2, 9)]
+    if layout == "never different":
+        rows = [row(bot.id, m, "DATA_STALE") for m in range(5)]
+    with tenancy.tenant_context(tenant_a.id):
+        write_traces(rows)
+        write_traces([row(bot.id, m, "NO_SIGNAL", context="replay", run_ref=1) for m in range(9)])
+        from traces.selectors import why_not
+
+        expected = _since_as_main_computed_it(bot.id)
+        assert why_not(bot_id=bot.id)["since"] == expected
+    assert expected == {"one instrument": T0 + 6 * MINUTE, "two instruments": T0 + 7 * MINUTE,
+                        "never different": T0}[layout]
