@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -356,6 +357,31 @@ for _timeframe in TICK_TIMEFRAMES:
         "task": "execution.dispatch_ticks", "schedule": _schedule, "args": [_timeframe],
         "options": {"queue": "ticks", "expires": _period * 0.9},
     }
+
+# The trace store (traces/partitions.py): tick traces are partitioned by day of bar_ts. Beat creates today's and
+# the next TRACE_PARTITIONS_AHEAD_DAYS days' partitions and drops whole days older than TRACE_RETENTION_DAYS, every
+# TRACE_PARTITION_MAINTENANCE_INTERVAL_SECONDS. GET /api/bots/{id}/why-not?from=&to= answers windows of at most
+# TRACE_WINDOW_MAX_DAYS days.
+TRACE_RETENTION_DAYS = env.int("TRACE_RETENTION_DAYS", default=35)
+TRACE_PARTITIONS_AHEAD_DAYS = env.int("TRACE_PARTITIONS_AHEAD_DAYS", default=7)
+TRACE_PARTITION_MAINTENANCE_INTERVAL_SECONDS = env.int("TRACE_PARTITION_MAINTENANCE_INTERVAL_SECONDS", default=3600)
+TRACE_WINDOW_MAX_DAYS = env.int("TRACE_WINDOW_MAX_DAYS", default=92)
+# Once a UTC day is over (and TRACE_SUMMARY_DELAY_MINUTES more, for the tick of its last bar) beat stores its runs
+# (traces/summaries.py), every TRACE_SUMMARY_INTERVAL_SECONDS; the window reads those instead of every trace.
+TRACE_SUMMARY_DELAY_MINUTES = env.int("TRACE_SUMMARY_DELAY_MINUTES", default=10)
+TRACE_SUMMARY_INTERVAL_SECONDS = env.int("TRACE_SUMMARY_INTERVAL_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["traces-summarize-closed-days"] = {
+    "task": "traces.summarize_closed_days",
+    "schedule": TRACE_SUMMARY_INTERVAL_SECONDS,
+    "options": {"expires": TRACE_SUMMARY_INTERVAL_SECONDS * 0.9},
+}
+if TRACE_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("TRACE_RETENTION_DAYS must be at least 1: today's traces are never dropped")
+CELERY_BEAT_SCHEDULE["traces-maintain-partitions"] = {
+    "task": "traces.maintain_partitions",
+    "schedule": TRACE_PARTITION_MAINTENANCE_INTERVAL_SECONDS,
+    "options": {"expires": TRACE_PARTITION_MAINTENANCE_INTERVAL_SECONDS * 0.9},
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

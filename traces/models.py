@@ -35,8 +35,8 @@ class ReasonCode(models.TextChoices):
 
 
 class TickTrace(TenantOwnedModel):
-    # Every index of this table is paid on each of the tick's thousands of inserts a second; the two below lead
-    # with tenant_id, so the foreign key's own index would only duplicate them.
+    # Every index of this table is paid on each of the tick's thousands of inserts a second; the unique index
+    # (Meta) leads with tenant_id, so the foreign key's own index would only duplicate it.
     tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
 
     class Kind(models.TextChoices):
@@ -65,9 +65,15 @@ class TickTrace(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # Every index of this table is paid on each insert. The one-per-bar unique index's INCLUDE columns let the
+        # runs of a bot's traces be read from it alone (traces.summaries, traces.selectors.why_not_window); the
+        # (tenant, bot, -bar_ts) index finds a bot's latest trace (why_not). The table is partitioned by day of
+        # bar_ts in the database (migration 0009), where the primary key is (id, bar_ts), which Django need not
+        # know: ids come from one sequence, and nothing points at this table.
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "bot_id", "instrument", "bar_ts", "context", "run_ref"],
+                include=["kind", "reason_code", "intent_id"],
                 name="ticktrace_one_per_bot_instrument_bar",
                 nulls_distinct=False,
             ),
@@ -113,6 +119,41 @@ class NoTradeTrace(TickTrace):
     class Meta:
         proxy = True
         verbose_name = "no-trade trace"
+
+
+class TraceDayRun(TenantOwnedModel):
+    """One run of a bot's live/paper tick traces within one closed UTC day: consecutive traces of one instrument with
+    the same no-trade reason, or one decision. Written by ``traces.summaries`` once the day is over, so a window of
+    a month reads about 1,500 runs of a bot instead of 43,200 traces; the window stitches runs that meet at
+    midnight back together (``traces.selectors.why_not_window``)."""
+
+    bot_id = models.BigIntegerField()
+    instrument = models.CharField(max_length=64)
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=TickTrace.Kind.choices)
+    reason_code = models.CharField(max_length=32, choices=ReasonCode.choices, null=True, blank=True)
+    intent_id = models.BigIntegerField(null=True, blank=True, help_text="A decision's intent.")
+    run_start = models.DateTimeField(help_text="Bar of the run's first trace.")
+    run_end = models.DateTimeField(help_text="Bar of the run's last trace.")
+    length = models.PositiveIntegerField(help_text="Traces in the run.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "bot_id", "instrument", "run_start"],
+                                               name="tracedayrun_one_per_start")]
+        indexes = [models.Index(fields=["tenant", "bot_id", "day"], name="tracedayrun_bot_day_idx")]
+
+
+class TraceDaySummary(TenantOwnedModel):
+    """That a tenant's day has its runs in ``TraceDayRun``: the window reads runs for these days and traces for the
+    others, so a day without a row is never read as a day without traces."""
+
+    day = models.DateField()
+    runs = models.PositiveIntegerField()
+    summarized_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "trace day summaries"
+        constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="tracedaysummary_one_per_day")]
 
 
 class ProfitVariables(TenantOwnedModel):

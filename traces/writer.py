@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 import orjson
 from django.db import connections, transaction
 
 from controlplane.tenancy import require_tenant_id
 from controlplane.trace import current_trace_id
+from traces.summaries import resummarize_late_traces
 
 COLUMNS = (
     "kind", "context", "run_ref", "bot_id", "instrument", "timeframe", "bar_ts", "reason_code", "details",
@@ -83,9 +84,16 @@ def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = 
     tenant_id = require_tenant_id()
     default_trace_id = current_trace_id()
     connection = connections[using]
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    past_days: dict[date, set[int]] = {}  # live ticks of a day already over: its summary may need redoing
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {_STAGE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(_copy_values(row, default_trace_id))
+                if row.bar_ts < today and row.context == "tick" and row.bot_id is not None:
+                    past_days.setdefault(row.bar_ts.astimezone(UTC).date(), set()).add(row.bot_id)
         cursor.execute(_MOVE, [tenant_id])
-        return cursor.rowcount
+        written = cursor.rowcount
+        if past_days and written:
+            resummarize_late_traces(past_days)
+        return written
