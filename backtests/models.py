@@ -115,6 +115,9 @@ class BacktestMatrix(TenantOwnedModel):
         verbose_name_plural = "backtest matrices"
         ordering = ["-id"]
 
+    def __str__(self) -> str:
+        return f"matrix {self.pk} {self.strategy} ({self.status})"
+
 
 class MatrixResult(TenantOwnedModel):
     """One parameter set of a matrix: in-sample and out-of-sample metrics side by side, and its classification."""

@@ -62,7 +62,7 @@ def scheduler_state(tenant_id: int) -> tuple[dict, list[dict]]:
     if not beat_alive:
         issues.append(_issue(ErrorCode.SERVICE_UNAVAILABLE, "celery.beat",
                              "No fresh Celery beat heartbeat: scheduled work is not running.",
-                             "Start exactly one beat: celery -A controlplane beat -l INFO"))
+                             "Start beat: celery -A controlplane beat -l INFO (a second one is safe: it stands by)"))
     if not workers:
         issues.append(_issue(ErrorCode.SERVICE_UNAVAILABLE, "celery.worker",
                              "No fresh Celery worker heartbeat: queued work is not running.",
