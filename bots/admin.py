@@ -58,7 +58,13 @@ class BotAdmin(ObservatoryAdmin):
     @admin.display(description="last exit from LIVE")
     def live_exit(self, bot: Bot) -> str:
         """What the LIVE gate says about how the bot last left LIVE: the console must say when a venue still holds
-        what a bot left behind (the incident is in Risk incidents)."""
+        what a bot left behind (the incident is in Risk incidents). Read once per page: the form renders a
+        read-only field more than once."""
+        if not hasattr(bot, "_live_exit_text"):
+            bot._live_exit_text = self._live_exit(bot)
+        return bot._live_exit_text
+
+    def _live_exit(self, bot: Bot) -> str:
         from bots.selectors import unresolved_live_exit
 
         found = unresolved_live_exit(bot)

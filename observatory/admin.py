@@ -1,0 +1,24 @@
+"""The bot's admin change page is the bot page (observatory.bot_page). It reads backtests (the autonomy score),
+which ``bots`` may not import, so the page is registered here, in the top layer, over bots' own BotAdmin: the
+list, its filters and its actions stay bots' own."""
+
+from django.contrib import admin
+
+from bots.admin import BotAdmin
+from bots.models import Bot
+from observatory.bot_page import bot_page_data
+from observatory.roles import can_operate
+
+admin.site.unregister(Bot)
+
+
+@admin.register(Bot)
+class BotPageAdmin(BotAdmin):
+    change_form_template = "observatory/bot_page.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        bot = self.get_object(request, object_id)
+        if bot is not None:
+            extra_context = {**(extra_context or {}), "page": bot_page_data(request, bot),
+                             "can_operate": can_operate(request)}
+        return super().change_view(request, object_id, form_url, extra_context)

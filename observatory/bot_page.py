@@ -1,0 +1,285 @@
+"""The bot page: one page answering "what is this bot doing and why" from the reads the API already uses (the
+why-not verdict and window, the decision traces, the latest autonomy score, PnL per book, the audit trail).
+
+Each panel is read on its own: a panel whose read fails says so and what it cannot know, and the others still
+render. While the system is not OK every panel says its numbers may be incomplete; nothing unknown is shown as a
+zero ("no trade" or "$0" only ever comes from a read that succeeded).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.http import urlencode
+
+from backtests.models import AutonomyScore
+from backtests.report import CHART_OPTIONS
+from bots.models import Bot, Runner
+from bots.strategies import get_strategy
+from controlplane.books import Book, venue_in_book
+from controlplane.models import AuditEvent
+from controlplane.status import OK
+from controlplane.trace import current_trace_id
+from execution.models import Fill, Order
+from execution.positions import bot_pnl
+from execution.selectors import trading_state_of
+from observatory.banner import page_status
+from traces.models import ReasonCode, TickTrace
+from traces.selectors import bot_traces, why_not, why_not_window
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = timedelta(hours=24)
+DECISIONS_SHOWN = 50
+AUDIT_SHOWN = 30
+ORDERS_SHOWN = 20
+FILLS_SHOWN = 20
+PNL_DAYS_SHOWN = 30
+
+# One colour per reason in the timeline strip and its legend; decisions are green.
+REASON_COLOURS = {
+    ReasonCode.MARKET_CLOSED: "#64748b", ReasonCode.DATA_UNAVAILABLE: "#f97316", ReasonCode.DATA_STALE: "#f59e0b",
+    ReasonCode.NO_SIGNAL: "#94a3b8", ReasonCode.ALREADY_AT_TARGET: "#3b82f6", ReasonCode.RISK_BLOCKED: "#dc2626",
+    ReasonCode.AUTONOMY_NOT_ALLOWED: "#a855f7", ReasonCode.KILLED: "#7f1d1d",
+    ReasonCode.INTEGRATION_MISSING: "#db2777", ReasonCode.RECONCILE_MISMATCH: "#b91c1c",
+    ReasonCode.COOLDOWN: "#0ea5e9", ReasonCode.TICK_ERROR: "#111827",
+}
+DECISION_COLOUR = "#16a34a"
+
+# What passes each autonomy gate (backtests.autonomy.evaluate_bot names them).
+GATE_FIXES = {
+    "backtest_passed": "Run a backtest of the bot's current parameters that classifies PASS.",
+    "no_reconcile_mismatch": "Reconcile the bot and resolve the mismatch (accept the venue or flatten).",
+    "paper_trades": "Keep paper trading until the bot has made enough trades.",
+    "paper_days": "Keep paper trading for more days.",
+    "paper_parity": "Paper results must track the backtest of the same bars: check fills, fees and slippage.",
+    "no_open_risk_incidents": "Resolve the bot's open risk incidents (Risk incidents page).",
+    "data_healthy": "Fix the market data of the bot's instruments (import bars or fix the provider).",
+    "live_integrations_ready": "Enter and verify the keys the live stage needs (Connections).",
+    "no_decay": "The latest decay re-backtest must PASS: re-tune or demote the bot.",
+    "oos_robustness": "The out-of-sample Sharpe must hold up against in-sample: run a matrix with a holdout.",
+    "paper_parity_high": "Paper results must track the backtest more closely.",
+    "paper_trades_double": "Keep paper trading until the bot has made twice the minimum trades.",
+    "reconcile_matched": "Reconcile the bot with its venue until the latest report is MATCHED.",
+}
+
+
+def _admin_url(model: str, pk) -> str | None:
+    return reverse(f"admin:{model}_change", args=[pk]) if pk else None
+
+
+def trace_url(trace_id: str | None) -> str | None:
+    return f"{reverse('observatory:trace')}?{urlencode({'trace_id': trace_id})}" if trace_id else None
+
+
+def _panel(name: str, read, *args) -> dict:
+    """A panel's read, or what it could not know: a failure is shown, never a blank that reads as nothing."""
+    try:
+        with transaction.atomic():  # a savepoint: a failed statement must not abort the page's transaction
+            return {"ok": True, **read(*args)}
+    except Exception as exc:  # a failing read must not take the other panels down with it
+        logger.exception("bot page: reading the %s panel failed", name)
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace_id": current_trace_id()}
+
+
+def parse_window(request, now: datetime) -> tuple[datetime, datetime, str | None]:
+    """The window from ``?from=&to=`` (ISO 8601), default the last 24 hours; an unreadable bound is named."""
+    error = None
+    end, start = now, now - DEFAULT_WINDOW
+    raw_to, raw_from = request.GET.get("to", "").strip(), request.GET.get("from", "").strip()
+    if raw_to:
+        parsed = parse_datetime(raw_to.replace(" ", "+"))
+        if parsed is None:
+            error = f"'to' is not a date and time: {raw_to!r}; showing the last 24 hours."
+        else:
+            end = parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+            start = end - DEFAULT_WINDOW
+    if raw_from and error is None:
+        parsed = parse_datetime(raw_from.replace(" ", "+"))
+        if parsed is None:
+            error = f"'from' is not a date and time: {raw_from!r}; showing the last 24 hours."
+            end, start = now, now - DEFAULT_WINDOW
+        else:
+            start = parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    if start >= end:
+        error, end, start = "'from' must be before 'to'; showing the last 24 hours.", now, now - DEFAULT_WINDOW
+    return start, end, error
+
+
+def _header(bot: Bot) -> dict:
+    try:
+        strategy = get_strategy(bot.strategy)
+    except KeyError:
+        strategy = None
+    specs = {spec.name: spec for spec in strategy.params} if strategy else {}
+    parameters = [{"name": name, "value": value, "description": specs[name].description if name in specs else "",
+                   "default": specs[name].default if name in specs else None}
+                  for name, value in sorted((bot.parameters or {}).items())]
+    runner = Runner.objects.filter(bot=bot).order_by("-started_at", "-id").first()
+    stale_before = timezone.now() - timedelta(seconds=settings.RUNNER_HEARTBEAT_STALE_SECONDS)
+    return {
+        "strategy_description": strategy.description if strategy else "unknown strategy",
+        "parameters": parameters,
+        "trading_state": trading_state_of(bot_id=bot.id),
+        "runner": None if runner is None else {
+            "id": runner.id, "status": runner.status, "mode": runner.mode, "url": _admin_url("bots_runner", runner.id),
+            "active": runner.status in Runner.ACTIVE_STATUSES,
+            "last_heartbeat_at": runner.last_heartbeat_at, "last_tick_at": runner.last_tick_at,
+            "heartbeat_stale": runner.status in Runner.ACTIVE_STATUSES and (
+                runner.last_heartbeat_at is None or runner.last_heartbeat_at < stale_before),
+            "stop_reason": runner.stop_reason,
+        },
+        "risk_limits": sorted((bot.risk_limits or {}).items()),
+    }
+
+
+def _strip(segments: list[tuple[str, str, int]]) -> list[dict]:
+    total = sum(n for _, _, n in segments) or 1
+    return [{"label": label, "colour": colour, "count": n, "percent": round(100 * n / total, 2)}
+            for label, colour, n in segments if n]
+
+
+def _why_not(bot: Bot, start: datetime, end: datetime) -> dict:
+    verdict = why_not(bot_id=bot.id)
+    if verdict is not None and verdict["reason_code"]:
+        verdict = {**verdict, "reason_text": ReasonCode(verdict["reason_code"]).label,
+                   "colour": REASON_COLOURS[ReasonCode(verdict["reason_code"])],
+                   "details_rows": sorted((verdict.get("details") or {}).items())}
+    if verdict is not None:
+        verdict["trace_url"] = trace_url(verdict.get("trace_id"))
+    window = why_not_window(bot_id=bot.id, start=start, end=end)
+    reasons = [{**r, "reason_text": ReasonCode(r["reason_code"]).label,
+                "colour": REASON_COLOURS[ReasonCode(r["reason_code"])]} for r in window["reasons"]]
+    segments = [("decision", DECISION_COLOUR, window["decisions"]["count"])]
+    segments += [(r["reason_code"], r["colour"], r["count"]) for r in reasons]
+    return {"verdict": verdict, "window": {**window, "reasons": reasons}, "strip": _strip(segments)}
+
+
+def _readable(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _signal_rows(signal: dict) -> list[tuple[str, str]]:
+    return [(key, _readable(value)) for key, value in sorted((signal or {}).items()) if key != "target"]
+
+
+def _decisions(bot: Bot, start: datetime, end: datetime) -> dict:
+    traces = list(bot_traces(bot_id=bot.id, kind=TickTrace.Kind.DECISION, since=start, until=end,
+                             context=TickTrace.Context.TICK)[:DECISIONS_SHOWN])
+    intent_ids = [t.intent_id for t in traces if t.intent_id]
+    orders: dict[int, list[Order]] = {}
+    for order in Order.objects.filter(intent_id__in=intent_ids).order_by("id"):
+        orders.setdefault(order.intent_id, []).append(order)
+    fills: dict[int, int] = {}
+    for fill in Fill.objects.filter(order__intent_id__in=intent_ids).values("order__intent_id", "id"):
+        fills[fill["order__intent_id"]] = fills.get(fill["order__intent_id"], 0) + 1
+    rows = []
+    for trace in traces:
+        sent = orders.get(trace.intent_id, [])
+        rows.append({
+            "bar_ts": trace.bar_ts, "instrument": trace.instrument, "target": (trace.signal or {}).get("target"),
+            "signal": _signal_rows(trace.signal),
+            "orders": [{"id": o.id, "side": o.side, "quantity": o.quantity, "status": o.status,
+                        "url": _admin_url("execution_order", o.id)} for o in sent],
+            "fills": fills.get(trace.intent_id, 0),
+            "intent_id": trace.intent_id, "intent_url": _admin_url("execution_tradeintent", trace.intent_id),
+            "trace_id": trace.trace_id, "trace_url": trace_url(trace.trace_id),
+        })
+    return {"rows": rows, "shown": DECISIONS_SHOWN}
+
+
+def _autonomy(bot: Bot) -> dict:
+    score = AutonomyScore.objects.filter(bot=bot).order_by("-id").first()
+    if score is None:
+        return {"score": None}
+    gates = [{**gate, "fix": "" if gate.get("passed") else GATE_FIXES.get(gate.get("gate"), "")}
+             for gate in score.gates or []]
+    return {"score": score, "percent": round(100 * score.score), "gates": gates,
+            "passed": sum(1 for g in gates if g.get("passed")), "trace_url": trace_url(score.trace_id),
+            "breakdown": sorted((score.breakdown or {}).items())}
+
+
+def _dec(value) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _book(bot: Bot, book: str) -> dict:
+    pnl = bot_pnl(bot=bot, book=book)
+    in_book = venue_in_book(book)
+    open_orders = list(Order.objects.filter(in_book, bot=bot, status__in=Order.OPEN_STATUSES)
+                       .select_related("instrument").order_by("-created_at", "-id")[:ORDERS_SHOWN])
+    fills = list(Fill.objects.filter(in_book, bot=bot).select_related("instrument").order_by("-ts", "-id")[:FILLS_SHOWN])
+    positions = [{**p, "quantity": _dec(p["quantity"]), "average_price": _dec(p["average_price"]),
+                  "mark": _dec(p["mark"]), "unrealized_pnl": _dec(p["unrealized_pnl"]),
+                  "realized_pnl": _dec(p["realized_pnl"]), "mark_bar_ts": parse_datetime(p["mark_bar_ts"] or "")
+                  if p["mark_bar_ts"] else None} for p in pnl["positions"]]
+    days = pnl["days"][:PNL_DAYS_SHOWN]
+    # The equity of the book per day: cumulative daily PnL (net of fees), oldest first.
+    running, labels, values = Decimal(0), [], []
+    for day in reversed(days):
+        running += Decimal(day["pnl"]) - Decimal(day["fees"])
+        labels.append(day["day"])
+        values.append(float(running))
+    chart = json.dumps({"labels": labels, "datasets": [
+        {"label": "Cumulative PnL", "data": values, "borderColor": "var(--color-primary-600)",
+         "backgroundColor": "var(--color-primary-600)", "fill": False}]}) if len(values) >= 1 else None
+    return {
+        "book": book, "label": Book(book).label, "pnl": pnl, "positions": positions,
+        "realized_pnl": _dec(pnl["realized_pnl"]), "unrealized_pnl": _dec(pnl["unrealized_pnl"]),
+        "total_pnl": _dec(pnl["total_pnl"]), "fees": _dec(pnl["fees"]),
+        "open_orders": [{"o": o, "url": _admin_url("execution_order", o.id), "trace_url": trace_url(o.trace_id)}
+                        for o in open_orders],
+        "fills": [{"f": f, "url": _admin_url("execution_fill", f.id), "trace_url": trace_url(f.trace_id)}
+                  for f in fills],
+        "days": days, "chart": chart, "chart_points": len(values),
+        "empty": not positions and not open_orders and not fills and not days,
+    }
+
+
+def _money(bot: Bot) -> dict:
+    return {"books": [_book(bot, book) for book in Book.values], "chart_options": CHART_OPTIONS}
+
+
+def _audit(bot: Bot) -> dict:
+    """The bot's own events and its runners' (start, stop, restart are audited on the runner)."""
+    runner_ids = [str(pk) for pk in Runner.objects.filter(bot=bot).values_list("id", flat=True)]
+    events = list(AuditEvent.objects.filter(Q(resource_type="bot", resource_id=str(bot.id))
+                                            | Q(resource_type="runner", resource_id__in=runner_ids))
+                  .order_by("-created_at", "-id")[:AUDIT_SHOWN])
+    return {"events": [{"e": e, "trace_url": trace_url(e.trace_id), "url": _admin_url("controlplane_auditevent", e.id)}
+                       for e in events], "shown": AUDIT_SHOWN}
+
+
+def bot_page_data(request, bot: Bot) -> dict:
+    now = timezone.now()
+    start, end, window_error = parse_window(request, now)
+    status = page_status(request)
+    degraded = None
+    if status is None:
+        degraded = {"status": "UNKNOWN", "blockers": []}
+    elif status["status"] != OK:
+        degraded = {"status": status["status"], "blockers": status.get("blockers") or [],
+                    "trace_url": trace_url(status.get("trace_id"))}
+    return {
+        "bot": bot, "now": now, "degraded": degraded,
+        "window_start": start, "window_end": end, "window_error": window_error,
+        "window_previous": urlencode({"from": (start - (end - start)).isoformat(), "to": start.isoformat()}),
+        "window_next": urlencode({"from": end.isoformat(), "to": (end + (end - start)).isoformat()}),
+        "header": _panel("header", _header, bot),
+        "why_not": _panel("why not trading", _why_not, bot, start, end),
+        "decisions": _panel("why it traded", _decisions, bot, start, end),
+        "autonomy": _panel("autonomy", _autonomy, bot),
+        "money": _panel("money", _money, bot),
+        "audit": _panel("audit trail", _audit, bot),
+    }
