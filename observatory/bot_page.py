@@ -44,6 +44,7 @@ AUDIT_SHOWN = 30
 ORDERS_SHOWN = 20
 FILLS_SHOWN = 20
 PNL_DAYS_SHOWN = 30
+EQUITY_FILLS = 500
 
 # One colour per reason in the timeline strip and its legend; decisions are green.
 REASON_COLOURS = {
@@ -225,15 +226,7 @@ def _book(bot: Bot, book: str) -> dict:
                   "realized_pnl": _dec(p["realized_pnl"]), "mark_bar_ts": parse_datetime(p["mark_bar_ts"] or "")
                   if p["mark_bar_ts"] else None} for p in pnl["positions"]]
     days = pnl["days"][:PNL_DAYS_SHOWN]
-    # The equity of the book per day: cumulative daily PnL (net of fees), oldest first.
-    running, labels, values = Decimal(0), [], []
-    for day in reversed(days):
-        running += Decimal(day["pnl"]) - Decimal(day["fees"])
-        labels.append(day["day"])
-        values.append(float(running))
-    chart = json.dumps({"labels": labels, "datasets": [
-        {"label": "Cumulative PnL", "data": values, "borderColor": "var(--color-primary-600)",
-         "backgroundColor": "var(--color-primary-600)", "fill": False}]}) if len(values) >= 1 else None
+    equity, drawdown = _equity_charts(bot, book, pnl)
     return {
         "book": book, "label": Book(book).label, "pnl": pnl, "positions": positions,
         "realized_pnl": _dec(pnl["realized_pnl"]), "unrealized_pnl": _dec(pnl["unrealized_pnl"]),
@@ -242,9 +235,36 @@ def _book(bot: Bot, book: str) -> dict:
                         for o in open_orders],
         "fills": [{"f": f, "url": _admin_url("execution_fill", f.id), "trace_url": trace_url(f.trace_id)}
                   for f in fills],
-        "days": days, "chart": chart, "chart_points": len(values),
+        "days": days, "equity_chart": equity, "drawdown_chart": drawdown,
         "empty": not positions and not open_orders and not fills and not days,
     }
+
+
+def _equity_charts(bot: Bot, book: str, pnl: dict) -> tuple[str | None, str | None]:
+    """The book's equity (realized PnL after fees, fill by fill, then now with the open positions at their marks)
+    and its drawdown from the running peak, in money. Over the latest EQUITY_FILLS fills: the realized PnL of any
+    earlier ones is the curve's starting level, so the end matches the PnL above. None without a fill."""
+    rows = list(Fill.objects.filter(venue_in_book(book), bot=bot).order_by("-ts", "-id")
+                .values_list("ts", "realized_pnl")[:EQUITY_FILLS])[::-1]
+    if not rows:
+        return None, None
+    level = Decimal(pnl["realized_pnl"]) - sum((pnl_ for _, pnl_ in rows), Decimal(0))
+    labels, values = [], []
+    for ts, realized in rows:
+        level += realized
+        labels.append(timezone.localtime(ts, UTC).strftime("%m-%d %H:%M"))
+        values.append(float(level))
+    if pnl["unrealized_pnl"] is not None:
+        labels.append("now")
+        values.append(float(level + Decimal(pnl["unrealized_pnl"])))
+    peak, drawdown = None, []
+    for value in values:
+        peak = value if peak is None or value > peak else peak
+        drawdown.append(round(value - peak, 6))
+    chart = lambda label, data, colour, fill: json.dumps({"labels": labels, "datasets": [  # noqa: E731
+        {"label": label, "data": data, "borderColor": colour, "backgroundColor": colour, "fill": fill}]})
+    return (chart("Equity (PnL)", values, "var(--color-primary-600)", False),
+            chart("Drawdown", drawdown, "#dc2626", True))
 
 
 def _money(bot: Bot) -> dict:

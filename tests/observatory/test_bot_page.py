@@ -105,7 +105,8 @@ def test_the_bot_page_after_real_ticks_explains_what_the_bot_did_and_why(tenant_
     # Money: the paper book holds the position, marked and flagged; live is apart and empty.
     assert 'id="book-paper"' in page and '<tr class="position" data-instrument="BTC-USD">' in page
     assert page.count('<tr class="fill">') >= 1
-    assert 'id="book-live"' in page
+    assert 'id="equity-chart-paper"' in page and 'id="drawdown-chart-paper"' in page
+    assert 'id="book-live"' in page and 'id="equity-chart-live"' not in page
     # Audit trail, newest first, with actors and trace ids.
     actions = re.findall(r'<tr class="audit-event" data-action="([^"]+)"', page)
     assert actions[-1] == "bot.create" and "runner.start" in actions[:-1]
