@@ -6,8 +6,9 @@ from django.contrib import admin
 
 from bots.admin import BotAdmin
 from bots.models import Bot
+from observatory.bot_actions import offered_actions
 from observatory.bot_page import bot_page_data
-from observatory.roles import can_operate
+from observatory.roles import can_manage_keys, can_operate
 
 admin.site.unregister(Bot)
 
@@ -20,5 +21,6 @@ class BotPageAdmin(BotAdmin):
         bot = self.get_object(request, object_id)
         if bot is not None:
             extra_context = {**(extra_context or {}), "page": bot_page_data(request, bot),
-                             "can_operate": can_operate(request)}
+                             "can_operate": can_operate(request), "is_owner": can_manage_keys(request),
+                             "bot_actions": offered_actions(bot)}
         return super().change_view(request, object_id, form_url, extra_context)

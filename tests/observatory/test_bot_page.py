@@ -165,3 +165,45 @@ def test_the_bot_page_renders_with_a_bounded_number_of_queries(tenant_a, owner_a
     # 51 today (a dozen are the panels' savepoints); every list on the page is read with a LIMIT, none per row.
     with django_assert_max_num_queries(55):
         page_of(client, bot)
+
+
+def action(client, bot, name, **data):
+    return client.post(f"/admin/observatory/bots/{bot.id}/{name}/", data, follow=True)
+
+
+def test_an_operator_kills_a_bot_from_its_page_with_a_confirmed_reason(tenant_a, owner_a, operator_a):
+    bot = ticked_bot(tenant_a, owner_a)
+    client = console(operator_a)
+    page = page_of(client, bot)
+    assert 'id="bot-actions"' in page and 'data-action="kill"' in page
+    assert 'data-action="unkill"' not in page  # only owners unkill
+
+    unconfirmed = action(client, bot, "kill", reason="test")
+    assert "not confirmed; nothing was done" in unconfirmed.content.decode()
+    no_reason = action(client, bot, "kill", confirm="yes", reason=" ")
+    assert "Kill refused: VALIDATION_ERROR" in no_reason.content.decode()
+    bot.refresh_from_db()
+    assert not bot.killed
+
+    done = action(client, bot, "kill", confirm="yes", reason="drawdown looks wrong")
+    assert done.redirect_chain[-1][0] == f"/admin/bots/bot/{bot.id}/change/"
+    text = done.content.decode()
+    assert "Kill: killed; open orders are being cancelled (trace " in text
+    bot.refresh_from_db()
+    assert bot.killed and bot.kill_reason == "drawdown looks wrong"
+    assert 'id="bot-killed"' in text and '<tr class="audit-event" data-action="bot.kill">' in text
+    assert action(client, bot, "unkill", confirm="yes", reason="fine").status_code == 403
+
+
+def test_a_refused_action_shows_its_error_code_and_fix_and_a_viewer_cannot_act(tenant_a, owner_a, viewer_a):
+    bot = ticked_bot(tenant_a, owner_a)
+    client = console(owner_a)
+    refused = action(client, bot, "start", confirm="yes").content.decode()  # a runner is already running
+    assert "Start a runner refused: RUNNER_ALREADY_ACTIVE" in refused and "Fix:" in refused
+    stopped = action(client, bot, "stop", confirm="yes", reason="maintenance").content.decode()
+    assert "Stop the runner: runner" in stopped and 'data-status="STOPPED"' in stopped
+    viewer = console(viewer_a)
+    assert 'id="bot-actions"' not in page_of(viewer, bot)
+    assert action(viewer, bot, "kill", confirm="yes", reason="x").status_code == 403
+    bot.refresh_from_db()
+    assert not bot.killed
