@@ -95,6 +95,7 @@ def _panel(name: str, read, *args) -> dict:
 def parse_window(request, now: datetime) -> tuple[datetime, datetime, str | None]:
     """The window from ``?from=&to=`` (ISO 8601), default the last 24 hours; an unreadable bound is named."""
     error = None
+    now = now.replace(microsecond=0)
     end, start = now, now - DEFAULT_WINDOW
     raw_to, raw_from = request.GET.get("to", "").strip(), request.GET.get("from", "").strip()
     if raw_to:
@@ -281,6 +282,12 @@ def _audit(bot: Bot) -> dict:
                        for e in events], "shown": AUDIT_SHOWN}
 
 
+def _minute(moment: datetime) -> str:
+    """A window bound as the form shows it: ISO 8601 in UTC to the minute (seconds only when not zero)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second or moment.microsecond else "%Y-%m-%dT%H:%MZ")
+
+
 def bot_page_data(request, bot: Bot) -> dict:
     now = timezone.now()
     start, end, window_error = parse_window(request, now)
@@ -294,6 +301,7 @@ def bot_page_data(request, bot: Bot) -> dict:
     return {
         "bot": bot, "now": now, "degraded": degraded,
         "window_start": start, "window_end": end, "window_error": window_error,
+        "window_start_text": _minute(start), "window_end_text": _minute(end),
         "window_previous": urlencode({"from": (start - (end - start)).isoformat(), "to": start.isoformat()}),
         "window_next": urlencode({"from": end.isoformat(), "to": (end + (end - start)).isoformat()}),
         "header": _panel("header", _header, bot),

@@ -48,3 +48,25 @@ def test_the_bot_page_after_real_ticks_shows_why_and_draws_its_equity(page, cons
     assert points[0] == points[1] >= 2, points
     shot(page, "bot-page")
     shot(page, "bot-page-top", full_page=False)
+
+
+def test_an_operator_kills_a_bot_from_its_page_after_confirming_with_a_reason(page, console_server, console_people,
+                                                                             shot):
+    owner, tenant = console_people["owner"], console_people["tenant"]
+    with tenancy.tenant_context(tenant.id):
+        bot = bot_services.bot_create(actor=owner, name="to-kill", strategy="ma_crossover",
+                                      parameters={"fast": 2, "slow": 4, "size": 1}, instruments=["BTC-USD"])
+    login(page, console_server, "operator-acme", f"/admin/bots/bot/{bot.id}/change/")
+    page.click("#bot-actions button[data-action=kill]")
+    dialog = page.locator("dialog#action-kill")
+    assert dialog.is_visible()
+    dialog.locator("textarea[name=reason]").fill("positions look wrong")
+    shot(page, "bot-page-kill-confirm", full_page=False)
+    dialog.locator("button[data-confirm=kill]").click()
+    page.wait_for_selector("#bot-killed")
+    assert "Kill: killed" in page.content()
+    assert page.locator("tr.audit-event[data-action='bot.kill']").count() == 1
+    with tenancy.tenant_context(tenant.id):
+        bot.refresh_from_db()
+    assert bot.killed and bot.kill_reason == "positions look wrong"
+    shot(page, "bot-page-killed", full_page=False)
