@@ -32,6 +32,7 @@ from controlplane.trace import current_trace_id
 from execution.models import Fill, Order
 from execution.positions import bot_pnl
 from execution.selectors import trading_state_of
+from execution.timeframes import timeframe_delta
 from observatory.banner import page_status
 from traces.models import ReasonCode, TickTrace
 from traces.selectors import bot_traces, why_not, why_not_window
@@ -45,6 +46,7 @@ ORDERS_SHOWN = 20
 FILLS_SHOWN = 20
 PNL_DAYS_SHOWN = 30
 EQUITY_FILLS = 500
+STALE_VERDICT_BARS = 5  # a verdict older than this many of the bot's bars is no longer "now"
 
 # One colour per reason in the timeline strip and its legend; decisions are green.
 REASON_COLOURS = {
@@ -158,6 +160,10 @@ def _why_not(bot: Bot, start: datetime, end: datetime) -> dict:
                    "details_rows": sorted((verdict.get("details") or {}).items())}
     if verdict is not None:
         verdict["trace_url"] = trace_url(verdict.get("trace_id"))
+        # The verdict is the latest tick's: once ticks stop it describes the past, and the page says how old it is.
+        age = timezone.now() - verdict["latest_bar_ts"]
+        verdict["age"] = age
+        verdict["stale"] = age > STALE_VERDICT_BARS * timeframe_delta(bot.timeframe)
     window = why_not_window(bot_id=bot.id, start=start, end=end)
     reasons = [{**r, "reason_text": ReasonCode(r["reason_code"]).label,
                 "colour": REASON_COLOURS[ReasonCode(r["reason_code"])]} for r in window["reasons"]]
@@ -183,9 +189,10 @@ def _decisions(bot: Bot, start: datetime, end: datetime) -> dict:
     orders: dict[int, list[Order]] = {}
     for order in Order.objects.filter(intent_id__in=intent_ids).order_by("id"):
         orders.setdefault(order.intent_id, []).append(order)
-    fills: dict[int, int] = {}
-    for fill in Fill.objects.filter(order__intent_id__in=intent_ids).values("order__intent_id", "id"):
-        fills[fill["order__intent_id"]] = fills.get(fill["order__intent_id"], 0) + 1
+    fills: dict[int, list[dict]] = {}
+    for fill in Fill.objects.filter(order__intent_id__in=intent_ids).order_by("id").values("order__intent_id", "id"):
+        fills.setdefault(fill["order__intent_id"], []).append(
+            {"id": fill["id"], "url": _admin_url("execution_fill", fill["id"])})
     rows = []
     for trace in traces:
         sent = orders.get(trace.intent_id, [])
@@ -194,7 +201,7 @@ def _decisions(bot: Bot, start: datetime, end: datetime) -> dict:
             "signal": _signal_rows(trace.signal),
             "orders": [{"id": o.id, "side": o.side, "quantity": o.quantity, "status": o.status,
                         "url": _admin_url("execution_order", o.id)} for o in sent],
-            "fills": fills.get(trace.intent_id, 0),
+            "fills": fills.get(trace.intent_id, []),
             "intent_id": trace.intent_id, "intent_url": _admin_url("execution_tradeintent", trace.intent_id),
             "trace_id": trace.trace_id, "trace_url": trace_url(trace.trace_id),
         })

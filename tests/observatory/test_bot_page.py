@@ -97,7 +97,9 @@ def test_the_bot_page_after_real_ticks_explains_what_the_bot_did_and_why(tenant_
     assert page.count('<tr class="decision">') == len(decided)
     assert "fast_ma=" in page and "slow_ma=" in page
     assert f'href="/admin/execution/tradeintent/{intent.id}/change/"' in page
-    assert "/admin/execution/order/" in page
+    assert "/admin/execution/order/" in page and "/admin/execution/fill/" in page
+    # The ticks stopped at minute 43 of the last 90: the verdict is what the bot last said, and is marked stale.
+    assert 'id="verdict-stale"' in page
     assert f"/admin/observatory/trace/?trace_id={decided[0].trace_id}" in page
     # Autonomy: each gate is a checklist row with its value, threshold and fix.
     assert page.count('<tr class="gate"') == 13
