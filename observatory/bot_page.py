@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +28,7 @@ from bots.strategies import get_strategy
 from controlplane.books import Book, venue_in_book
 from controlplane.models import AuditEvent
 from controlplane.status import OK
+from controlplane.tenancy import require_tenant_id
 from controlplane.trace import current_trace_id
 from execution.models import Fill, Order
 from execution.positions import bot_pnl
@@ -152,6 +153,48 @@ def _strip(segments: list[tuple[str, str, int]]) -> list[dict]:
             for label, colour, n in segments if n]
 
 
+# The window in time order, for the strip: per slice of the window, how many ticks of each kind or reason. One
+# statement on the one-per-bar index (kind and reason are INCLUDE columns), pruned to the window's partitions.
+_TIMELINE_SQL = """
+SELECT width_bucket(extract(epoch FROM bar_ts), %(start)s, %(end)s, %(slices)s) AS slice,
+       coalesce(reason_code, 'decision') AS what, count(*)
+FROM traces_ticktrace
+WHERE tenant_id = %(tenant_id)s AND bot_id = %(bot_id)s AND context = 'tick'
+  AND bar_ts >= %(start_ts)s AND bar_ts < %(end_ts)s
+GROUP BY 1, 2
+"""
+TIMELINE_SLICES = 96
+
+
+def _timeline(bot: Bot, start: datetime, end: datetime) -> list[dict]:
+    """The window cut into TIMELINE_SLICES equal slices, each coloured by what its ticks said: a decision if any
+    was taken, else the reason most of its ticks gave; a slice without a tick says so (grey, "no tick")."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('jit', 'off', true)")
+        cursor.execute(_TIMELINE_SQL, {"tenant_id": require_tenant_id(), "bot_id": bot.id, "slices": TIMELINE_SLICES,
+                                       "start": start.timestamp(), "end": end.timestamp(), "start_ts": start,
+                                       "end_ts": end})
+        found: dict[int, dict[str, int]] = {}
+        for index, what, count in cursor.fetchall():
+            found.setdefault(index, {})[what] = count
+    width = (end - start) / TIMELINE_SLICES
+    slices = []
+    for index in range(1, TIMELINE_SLICES + 1):
+        counts = found.get(index, {})
+        if not counts:
+            what, colour = "no tick", "transparent"
+        elif "decision" in counts:
+            what, colour = "decision", DECISION_COLOUR
+        else:
+            what = max(sorted(counts), key=lambda code: counts[code])
+            colour = REASON_COLOURS[ReasonCode(what)]
+        begins = start + (index - 1) * width
+        detail = ", ".join(f"{code} {n}" for code, n in sorted(counts.items(), key=lambda item: -item[1]))
+        slices.append({"what": what, "colour": colour, "from": begins, "to": begins + width,
+                       "title": f"{begins:%m-%d %H:%M}: {detail or 'no tick'}"})
+    return slices
+
+
 def _why_not(bot: Bot, start: datetime, end: datetime) -> dict:
     verdict = why_not(bot_id=bot.id)
     if verdict is not None and verdict["reason_code"]:
@@ -169,7 +212,8 @@ def _why_not(bot: Bot, start: datetime, end: datetime) -> dict:
                 "colour": REASON_COLOURS[ReasonCode(r["reason_code"])]} for r in window["reasons"]]
     segments = [("decision", DECISION_COLOUR, window["decisions"]["count"])]
     segments += [(r["reason_code"], r["colour"], r["count"]) for r in reasons]
-    return {"verdict": verdict, "window": {**window, "reasons": reasons}, "strip": _strip(segments)}
+    return {"verdict": verdict, "window": {**window, "reasons": reasons}, "strip": _strip(segments),
+            "timeline": _timeline(bot, start, end) if window["traces"] else []}
 
 
 def _readable(value) -> str:

@@ -37,6 +37,7 @@ def test_the_bot_page_after_real_ticks_shows_why_and_draws_its_equity(page, cons
     assert page.locator("#verdict [data-verdict=DATA_STALE]").count() == 1
     assert page.locator("#timeline-strip .cp-strip-part").count() >= 2
     assert page.locator("#timeline-strip [data-reason=decision]").count() == 1
+    assert page.locator("#timeline .cp-timeline-slice[data-what=decision]").count() >= 1
     assert page.locator("tr.decision").count() >= 1
     assert page.locator("tr.decision a.intent-link").count() >= 1
     assert page.locator("tr.gate").count() == 13

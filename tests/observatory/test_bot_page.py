@@ -93,6 +93,13 @@ def test_the_bot_page_after_real_ticks_explains_what_the_bot_did_and_why(tenant_
     for reason, n in counts.items():
         assert f'data-reason="{reason}" data-count="{n}"' in page, reason
     assert 'id="timeline-strip"' in page and 'class="cp-strip-part" data-reason="decision"' in page
+    # ... and in time order: 96 slices of 15 minutes, the ticks only in the last 90 minutes, the trade before the
+    # staleness.
+    slices = re.findall(r'class="cp-timeline-slice" data-what="([^"]+)"', page)
+    assert len(slices) == 96 and set(slices[:80]) == {"no tick"}
+    ticked = [what for what in slices if what != "no tick"]
+    assert "decision" in ticked and ticked[-1] == "DATA_STALE"
+    assert ticked.index("decision") < ticked.index("DATA_STALE")
     # Why it traded: the decision, its signal values and target, linked to the intent, its order and the trace.
     assert page.count('<tr class="decision">') == len(decided)
     assert "fast_ma=" in page and "slow_ma=" in page
