@@ -9,7 +9,7 @@ from backtests.autonomy import autonomy_compute
 from bots import services as bot_services
 from controlplane import tenancy
 from execution.tick import run_tick_batch
-from tests.browser.conftest import login
+from tests.browser.conftest import SCREENSHOTS, login
 from tests.execution.helpers import store_bars
 from tests.factories import InstrumentFactory
 
@@ -48,6 +48,7 @@ def test_the_bot_page_after_real_ticks_shows_why_and_draws_its_equity(page, cons
         id => Chart.getChart(document.getElementById(id)).data.datasets[0].data.length)""")
     assert points[0] == points[1] >= 2, points
     shot(page, "bot-page")
+    page.locator("#why-not").screenshot(path=str(SCREENSHOTS / "bot-page-why-not.png"))
     shot(page, "bot-page-top", full_page=False)
 
 
