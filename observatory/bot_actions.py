@@ -18,6 +18,7 @@ from bots.services import PositionsDecision
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
 from controlplane.trace import current_trace_id
+from execution.services import trading_state_set
 from observatory.roles import require_console_role
 
 
@@ -37,6 +38,10 @@ def _unkill(bot: Bot, user, reason: str, data) -> str:
                                 f"{', '.join(PositionsDecision.CHOICES)}.", details={"positions_decision": decision})
     services.bot_unkill(bot_id=bot.id, actor=user, reason=reason, positions_decision=decision)
     return "unkilled"
+
+
+def _trading_state(bot: Bot, user, reason: str, data) -> str:
+    return trading_state_set(bot_id=bot.id, state=data.get("state", ""), reason=reason, actor=user).state
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,9 @@ ACTIONS: dict[str, Action] = {
                    danger=True, help="Latched: only an owner can unkill."),
     "unkill": Action("Unkill", Membership.Role.OWNER, True, _unkill,
                      help="Needs a flat, matching reconcile after the kill, or a decision about the positions."),
+    "trading_state": Action("Set the trading state", Membership.Role.OPERATOR, True, _trading_state,
+                            help="ACTIVE trades; REDUCE_ONLY only lets orders that shrink exposure pass; HALTED "
+                                 "refuses every order. Read on the next risk check."),
     "reconcile": Action("Reconcile", Membership.Role.OPERATOR, False,
                         lambda bot, user, reason, data: f"reconcile "
                                                         f"{services.bot_reconcile(bot_id=bot.id, actor=user).status}",
@@ -76,7 +84,7 @@ ACTIONS: dict[str, Action] = {
 
 def offered_actions(bot: Bot) -> list[dict]:
     """The actions that make sense in the bot's state; the services still decide."""
-    shown = ["start", "stop", "promote", "demote", "unkill" if bot.killed else "kill", "reconcile"]
+    shown = ["start", "stop", "promote", "demote", "unkill" if bot.killed else "kill", "trading_state", "reconcile"]
     return [{"name": name, "action": ACTIONS[name]} for name in shown]
 
 

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -216,3 +217,18 @@ def test_a_refused_action_shows_its_error_code_and_fix_and_a_viewer_cannot_act(t
     assert action(viewer, bot, "kill", confirm="yes", reason="x").status_code == 403
     bot.refresh_from_db()
     assert not bot.killed
+
+
+def test_an_operator_sets_the_trading_state_from_the_page_and_a_bad_state_is_named(tenant_a, owner_a, operator_a):
+    from execution.selectors import trading_state_of
+
+    bot = ticked_bot(tenant_a, owner_a)
+    client = console(operator_a)
+    assert 'data-action="trading_state"' in page_of(client, bot)
+    bad = action(client, bot, "trading_state", confirm="yes", reason="test", state="SIDEWAYS").content.decode()
+    assert "Set the trading state refused: VALIDATION_ERROR" in bad
+    done = action(client, bot, "trading_state", confirm="yes", reason="news at 14:30", state="REDUCE_ONLY")
+    assert "Set the trading state: REDUCE_ONLY (trace " in done.content.decode()
+    with tenancy.tenant_context(tenant_a.id), transaction.atomic():
+        state = trading_state_of(bot_id=bot.id)
+    assert (state["state"], state["reason"]) == ("REDUCE_ONLY", "news at 14:30")
