@@ -12,3 +12,11 @@ def trace_link(trace_id: str | None):
         return "-"
     url = f"{reverse('observatory:trace')}?{urlencode({'trace_id': trace_id})}"
     return format_html('<a class="trace-link" href="{}">{}</a>', url, trace_id)
+
+
+def admin_link(url_name: str, pk, label=None):
+    """A link to another observatory page (bot, intent, order), or a dash when there is nothing to link. Pages of
+    apps above the caller's are reached by URL name, never imported."""
+    if pk is None:
+        return "-"
+    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), label if label is not None else pk)

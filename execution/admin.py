@@ -4,13 +4,12 @@ here), positions, venue inventory, trading states, risk incidents (resolved thro
 and the drawdown breaker's equity marks. All read-only, scoped by RLS to the tenant in the header."""
 
 from django.contrib import admin, messages
-from django.urls import reverse
-from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
 from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, ReadOnlyInline, alarm_text, good_flag
 from controlplane.books import Book, book_for_venue, venue_in_book
+from controlplane.links import admin_link
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
 from execution.models import (
@@ -29,13 +28,6 @@ from execution.models import (
 )
 from execution.positions import latest_mark
 from execution.services import instrument_save, risk_incident_resolve
-
-
-def admin_link(url_name: str, pk, label=None):
-    """A link to another observatory page (bot, intent, order), or a dash when there is nothing to link."""
-    if pk is None:
-        return "-"
-    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), label if label is not None else pk)
 
 
 @admin.register(Instrument)

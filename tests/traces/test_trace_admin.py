@@ -54,3 +54,18 @@ def test_bar_time_from_and_to(console):
         "bar_ts_from_0": "2026-11-02", "bar_ts_from_1": "16:00:00",
         "bar_ts_to_0": "2026-11-02", "bar_ts_to_1": "21:00:00"})
     assert shown_bots(response) == {3}
+
+
+def test_a_trace_names_its_bot_and_intent_as_links_to_their_pages(console, tenant_a):
+    from traces.models import TickTrace
+
+    with tenancy.tenant_context(tenant_a.id):
+        write_traces([TraceRow(kind="decision", bot_id=7, instrument="ESZ6", timeframe="1m",
+                               bar_ts=T0 + timedelta(hours=9), intent_id=42)])
+        trace = TickTrace.objects.get(bot_id=7)
+    listing = console.get("/admin/traces/ticktrace/").content.decode()
+    assert '<a href="/admin/bots/bot/7/change/">7</a>' in listing
+    assert '<a href="/admin/execution/tradeintent/42/change/">42</a>' in listing
+    page = console.get(f"/admin/traces/ticktrace/{trace.pk}/change/").content.decode()
+    assert '<a href="/admin/bots/bot/7/change/">7</a>' in page
+    assert '<a href="/admin/execution/tradeintent/42/change/">42</a>' in page
