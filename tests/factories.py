@@ -34,3 +34,12 @@ class InstrumentFactory(factory.django.DjangoModelFactory):
     tick_size = "0.25"
     multiplier = "50"
     calendar = "CME_Equity"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Read back from the database: a created row keeps the strings it was given ("0.25") where every real
+        caller reads Decimals, so a test whose seeded instrument had been truncated ticked on str prices and failed
+        only in some orders (the bot page's browser test after another committed-database test)."""
+        instrument = super()._create(model_class, *args, **kwargs)
+        instrument.refresh_from_db()
+        return instrument
