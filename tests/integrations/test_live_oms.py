@@ -171,6 +171,21 @@ def test_the_live_reconcile_task_flags_a_running_live_bot_whose_venue_disagrees(
     assert audit.after_state["reconcile_mismatch"] is True and audit.actor == "beat:reconcile"
 
 
+def _serve_working_order_until_cancelled(tradovate, *, order_id: int, command_id: int) -> None:
+    """Tradovate answers the order as Working until a cancel command for it arrives, Canceled after."""
+    status = {"ordStatus": "Working"}
+    tradovate.expect_request("/order/item", query_string=f"id={order_id}").respond_with_handler(
+        lambda r: Response(json.dumps({"id": order_id, "accountId": 701, "action": "Buy", "admin": False,
+                                       "timestamp": "x", **status}), 200, content_type="application/json"))
+    tradovate.expect_request("/fill/deps").respond_with_json([])
+
+    def cancel(request):
+        status["ordStatus"] = "Canceled"
+        return Response(json.dumps({"commandId": command_id}), 200, content_type="application/json")
+
+    tradovate.expect_request("/order/cancelorder", method="POST").respond_with_handler(cancel)
+
+
 def test_a_kill_cancels_the_bots_open_order_at_the_venue(tenant_a, owner_a, live_bot, tradovate, api_owner_a,
                                                          django_capture_on_commit_callbacks):
     serve_session(tradovate)
@@ -178,17 +193,7 @@ def test_a_kill_cancels_the_bots_open_order_at_the_venue(tenant_a, owner_a, live
     with tenancy.tenant_context(tenant_a.id):
         intent = _submit(live_bot)
         oms.process_pending_intents()
-    status = {"ordStatus": "Working"}
-    tradovate.expect_request("/order/item", query_string="id=9004").respond_with_handler(
-        lambda r: Response(json.dumps({"id": 9004, "accountId": 701, "action": "Buy", "admin": False,
-                                       "timestamp": "x", **status}), 200, content_type="application/json"))
-    tradovate.expect_request("/fill/deps").respond_with_json([])
-
-    def cancel(request):
-        status["ordStatus"] = "Canceled"
-        return Response(json.dumps({"commandId": 501}), 200, content_type="application/json")
-
-    tradovate.expect_request("/order/cancelorder", method="POST").respond_with_handler(cancel)
+    _serve_working_order_until_cancelled(tradovate, order_id=9004, command_id=501)
     with django_capture_on_commit_callbacks(execute=True):  # the kill's cancel runs once the kill commits
         response = api_owner_a.post(f"/api/bots/{live_bot.id}/kill", {"reason": "venue test"}, format="json")
     assert response.status_code == 200, response.content
@@ -301,17 +306,7 @@ def test_demoting_a_live_bot_cancels_its_order_at_tradovate_and_flags_what_the_a
     with tenancy.tenant_context(tenant_a.id):
         intent = _submit(live_bot)
         oms.process_pending_intents()
-    status = {"ordStatus": "Working"}
-    tradovate.expect_request("/order/item", query_string="id=9004").respond_with_handler(
-        lambda r: Response(json.dumps({"id": 9004, "accountId": 701, "action": "Buy", "admin": False,
-                                       "timestamp": "x", **status}), 200, content_type="application/json"))
-    tradovate.expect_request("/fill/deps").respond_with_json([])
-
-    def cancel(request):
-        status["ordStatus"] = "Canceled"
-        return Response(json.dumps({"commandId": 502}), 200, content_type="application/json")
-
-    tradovate.expect_request("/order/cancelorder", method="POST").respond_with_handler(cancel)
+    _serve_working_order_until_cancelled(tradovate, order_id=9004, command_id=502)
     # The account holds 2 ES (this bot's instrument) and -1 NQ (another bot's: not this bot's to answer for).
     tradovate.expect_request("/position/list").respond_with_json([
         position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=2),
