@@ -76,8 +76,22 @@ class BacktestRunAdmin(ObservatoryAdmin):
     for each missing one, bars without an order per reason and month, and the trades."""
 
     change_form_template = "backtests/backtest_report.html"
-    list_display = ("id", "strategy", "bot_link", "purpose", "status", "progress", "classification", "sharpe",
-                    "trades_count", "instruments", "timeframe", "engine_path", "error_code", "created_at")
+    list_display = (
+        "id",
+        "strategy",
+        "bot_link",
+        "purpose",
+        "status",
+        "progress",
+        "classification",
+        "sharpe",
+        "trades_count",
+        "instruments",
+        "timeframe",
+        "engine_path",
+        "error_code",
+        "created_at",
+    )
     list_filter = ("status", ClassificationFilter, "purpose", "strategy", "timeframe", "engine_path")
     search_fields = ("strategy", "bot__name", "trace_id", "created_by", "parameters_hash")
     list_select_related = ("bot",)
@@ -91,15 +105,21 @@ class BacktestRunAdmin(ObservatoryAdmin):
         return _link("bots_bot", run.bot_id, run.bot.name if run.bot_id else "")
 
     def get_urls(self):
-        panel = path("<int:object_id>/progress/", self.admin_site.admin_view(self.progress_panel),
-                     name="backtests_backtestrun_progress")
+        panel = path(
+            "<int:object_id>/progress/",
+            self.admin_site.admin_view(self.progress_panel),
+            name="backtests_backtestrun_progress",
+        )
         return [panel, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, object_id)
         if run is not None:
-            extra_context = {**(extra_context or {}), "report": backtest_report(run),
-                             "progress_url": reverse("admin:backtests_backtestrun_progress", args=[run.pk])}
+            extra_context = {
+                **(extra_context or {}),
+                "report": backtest_report(run),
+                "progress_url": reverse("admin:backtests_backtestrun_progress", args=[run.pk]),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def progress_panel(self, request, object_id: int):
@@ -107,8 +127,9 @@ class BacktestRunAdmin(ObservatoryAdmin):
         run = self.get_object(request, str(object_id))
         if run is None or not self.has_view_permission(request, run):
             raise Http404
-        response = TemplateResponse(request, "backtests/backtest_progress.html", {
-            "progress": progress(run), "progress_url": request.path})
+        response = TemplateResponse(
+            request, "backtests/backtest_progress.html", {"progress": progress(run), "progress_url": request.path}
+        )
         if run.status in TERMINAL_RUN_STATUSES:
             response["HX-Refresh"] = "true"
         return response
@@ -146,8 +167,20 @@ class MatrixChunkInline(ReadOnlyInline):
 @admin.register(BacktestMatrix)
 class BacktestMatrixAdmin(ObservatoryAdmin):
     inlines = [MatrixChunkInline]
-    list_display = ("id", "strategy", "mode", "instruments", "timeframe", "status", "progress", "sets_total",
-                    "walk_forward_folds", "results_link", "error_code", "created_at")
+    list_display = (
+        "id",
+        "strategy",
+        "mode",
+        "instruments",
+        "timeframe",
+        "status",
+        "progress",
+        "sets_total",
+        "walk_forward_folds",
+        "results_link",
+        "error_code",
+        "created_at",
+    )
     list_filter = ("status", "mode", "strategy", "timeframe")
     search_fields = ("strategy", "trace_id", "created_by")
     date_hierarchy = "created_at"
@@ -156,8 +189,11 @@ class BacktestMatrixAdmin(ObservatoryAdmin):
     change_form_template = "backtests/matrix_report.html"
 
     def get_urls(self):
-        panel = path("<int:object_id>/progress/", self.admin_site.admin_view(self.progress_panel),
-                     name="backtests_backtestmatrix_progress")
+        panel = path(
+            "<int:object_id>/progress/",
+            self.admin_site.admin_view(self.progress_panel),
+            name="backtests_backtestmatrix_progress",
+        )
         return [panel, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -165,19 +201,24 @@ class BacktestMatrixAdmin(ObservatoryAdmin):
         picked (``?x=&y=``), and the results in the API's ranking with in- and out-of-sample side by side."""
         matrix = self.get_object(request, object_id)
         if matrix is not None:
-            report = matrix_report(matrix, list(ranked_results(matrix)), x=request.GET.get("x"),
-                                   y=request.GET.get("y"))
-            extra_context = {**(extra_context or {}), "report": report,
-                             "min_days": settings.METRICS_MIN_DAYS_FOR_ANNUALIZED,
-                             "progress_url": reverse("admin:backtests_backtestmatrix_progress", args=[matrix.pk])}
+            report = matrix_report(matrix, list(ranked_results(matrix)), x=request.GET.get("x"), y=request.GET.get("y"))
+            extra_context = {
+                **(extra_context or {}),
+                "report": report,
+                "min_days": settings.METRICS_MIN_DAYS_FOR_ANNUALIZED,
+                "progress_url": reverse("admin:backtests_backtestmatrix_progress", args=[matrix.pk]),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def progress_panel(self, request, object_id: int):
         matrix = self.get_object(request, str(object_id))
         if matrix is None or not self.has_view_permission(request, matrix):
             raise Http404
-        response = TemplateResponse(request, "backtests/matrix_progress.html", {
-            "progress": matrix_progress(matrix), "progress_url": request.path})
+        response = TemplateResponse(
+            request,
+            "backtests/matrix_progress.html",
+            {"progress": matrix_progress(matrix), "progress_url": request.path},
+        )
         if matrix.status in TERMINAL_RUN_STATUSES:  # the page reloads into the final ranking and heatmap
             response["HX-Refresh"] = "true"
         return response
@@ -198,9 +239,19 @@ class BacktestMatrixAdmin(ObservatoryAdmin):
 class MatrixResultAdmin(ObservatoryAdmin):
     """One matrix's results in the API's ranking (backtests.selectors.RANKING): enough trades first, then score."""
 
-    list_display = ("index", "matrix_link", "parameters", "classification", "score", "enough_trades",
-                    "scored_trades", "in_sample_sharpe", "out_of_sample_sharpe", "in_sample_trades",
-                    "out_of_sample_trades")
+    list_display = (
+        "index",
+        "matrix_link",
+        "parameters",
+        "classification",
+        "score",
+        "enough_trades",
+        "scored_trades",
+        "in_sample_sharpe",
+        "out_of_sample_sharpe",
+        "in_sample_trades",
+        "out_of_sample_trades",
+    )
     list_filter = (ClassificationFilter, "matrix__strategy")
     search_fields = ("parameters_hash", "=matrix__id")
     list_select_related = ("matrix",)
@@ -235,19 +286,32 @@ def _lab_steps(experiment: LabExperiment) -> list[dict]:
     order = [LabExperiment.Status.DRAFT, LabExperiment.Status.RUNNING, LabExperiment.Status.SHORTLISTED]
     at = order.index(experiment.status)
     has_bot = any(c.get("bot_id") for c in experiment.shortlist or [])
-    steps = [{"key": key, "label": label,
-              "state": "done" if i < at else "current" if i == at else "upcoming"}
-             for i, (key, label) in enumerate((("draft", "Draft"), ("running", "Matrix running"),
-                                               ("shortlisted", "Shortlisted")))]
+    steps = [
+        {"key": key, "label": label, "state": "done" if i < at else "current" if i == at else "upcoming"}
+        for i, (key, label) in enumerate(
+            (("draft", "Draft"), ("running", "Matrix running"), ("shortlisted", "Shortlisted"))
+        )
+    ]
     # Running is over once its matrix has finished: the shortlist is the step to take.
-    if experiment.status == LabExperiment.Status.RUNNING and experiment.matrix and \
-            experiment.matrix.status == RunStatus.FINISHED:
+    if (
+        experiment.status == LabExperiment.Status.RUNNING
+        and experiment.matrix
+        and experiment.matrix.status == RunStatus.FINISHED
+    ):
         steps[1]["state"], steps[2]["state"] = "done", "current"
     if experiment.status == LabExperiment.Status.SHORTLISTED:
         steps[2]["state"] = "done"
-    steps.append({"key": "bot", "label": "Bot created",
-                  "state": "done" if has_bot else "current" if experiment.status == LabExperiment.Status.SHORTLISTED
-                  else "upcoming"})
+    steps.append(
+        {
+            "key": "bot",
+            "label": "Bot created",
+            "state": "done"
+            if has_bot
+            else "current"
+            if experiment.status == LabExperiment.Status.SHORTLISTED
+            else "upcoming",
+        }
+    )
     return steps
 
 
@@ -256,29 +320,48 @@ class LabExperimentAdmin(ObservatoryAdmin):
     """An experiment's steps (draft, running, shortlisted, bot created), each with its action for operators,
     through the lab services the API calls; a refusal shows its code, fix and trace id."""
 
-    list_display = ("id", "name", "strategy", "status", "matrix_link", "shortlisted", "instruments", "timeframe",
-                    "created_by", "updated_at")
+    list_display = (
+        "id",
+        "name",
+        "strategy",
+        "status",
+        "matrix_link",
+        "shortlisted",
+        "instruments",
+        "timeframe",
+        "created_by",
+        "updated_at",
+    )
     list_filter = ("status", "strategy", "timeframe")
     search_fields = ("name", "hypothesis", "strategy", "created_by")
     raw_id_fields = ("matrix",)
     change_form_template = "backtests/lab_experiment.html"
 
     def get_urls(self):
-        step = path("<int:object_id>/step/", self.admin_site.admin_view(self.take_step),
-                    name="backtests_labexperiment_step")
+        step = path(
+            "<int:object_id>/step/", self.admin_site.admin_view(self.take_step), name="backtests_labexperiment_step"
+        )
         return [step, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         experiment = self.get_object(request, object_id)
         if experiment is not None:
             matrix = experiment.matrix
-            candidates = list(ranked_results(matrix)[:LAB_CANDIDATES_SHOWN]) if matrix and \
-                matrix.status == RunStatus.FINISHED else []
-            extra_context = {**(extra_context or {}), "lab": {
-                "steps": _lab_steps(experiment), "candidates": candidates,
-                "matrix_status": matrix.status if matrix else None,
-                "can_operate": self.has_operate_permission(request),
-                "action_url": reverse("admin:backtests_labexperiment_step", args=[experiment.pk])}}
+            candidates = (
+                list(ranked_results(matrix)[:LAB_CANDIDATES_SHOWN])
+                if matrix and matrix.status == RunStatus.FINISHED
+                else []
+            )
+            extra_context = {
+                **(extra_context or {}),
+                "lab": {
+                    "steps": _lab_steps(experiment),
+                    "candidates": candidates,
+                    "matrix_status": matrix.status if matrix else None,
+                    "can_operate": self.has_operate_permission(request),
+                    "action_url": reverse("admin:backtests_labexperiment_step", args=[experiment.pk]),
+                },
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def take_step(self, request, object_id: int):
@@ -297,16 +380,22 @@ class LabExperimentAdmin(ObservatoryAdmin):
                 done = f"Shortlisted {len(indexes)} candidate(s)."
             elif step == "create_bot":
                 index = request.POST.get("index", "")
-                _, bot = lab.experiment_create_bot(experiment_id=object_id, actor=request.user,
-                                                   index=int(index) if index.isdigit() else -1,
-                                                   name=request.POST.get("name", "").strip())
+                _, bot = lab.experiment_create_bot(
+                    experiment_id=object_id,
+                    actor=request.user,
+                    index=int(index) if index.isdigit() else -1,
+                    name=request.POST.get("name", "").strip(),
+                )
                 done = f"Bot {bot.id} ({bot.name}) created."
             else:
                 raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"step": ["Unknown step."]})
         except ControlPlaneError as exc:
             details = f" {exc.details}" if exc.details else ""
-            self.message_user(request, f"Refused: {exc.code}: {exc.message}{details} Fix: {exc.suggested_fix} "
-                                       f"(trace {current_trace_id()})", level=messages.ERROR)
+            self.message_user(
+                request,
+                f"Refused: {exc.code}: {exc.message}{details} Fix: {exc.suggested_fix} (trace {current_trace_id()})",
+                level=messages.ERROR,
+            )
         else:
             self.message_user(request, done, level=messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:backtests_labexperiment_change", args=[object_id]))

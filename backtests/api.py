@@ -34,8 +34,9 @@ class BacktestCreateSerializer(WriteSerializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     fill_model = serializers.DictField(required=False)
-    starting_capital = serializers.DecimalField(max_digits=20, decimal_places=2, required=False,
-                                                default=Decimal("100000"))
+    starting_capital = serializers.DecimalField(
+        max_digits=20, decimal_places=2, required=False, default=Decimal("100000")
+    )
     gap_policy = serializers.ChoiceField(choices=GapPolicy.choices, required=False, default=GapPolicy.REFUSE)
 
     def validate(self, attrs):
@@ -53,12 +54,42 @@ class BacktestRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BacktestRun
-        fields = ["id", "bot", "job", "result", "purpose", "strategy", "parameters", "parameters_hash",
-                  "instruments", "timeframe", "range_start", "range_end", "fill_model", "starting_capital",
-                  "gap_policy", "status", "progress", "bars_done", "bars_total", "engine_path", "gaps", "metrics",
-                  "classification", "classification_reasons", "no_trade_counts", "equity_curve", "trades",
-                  "error_code", "error_message", "trace_id", "created_by", "created_at", "started_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "bot",
+            "job",
+            "result",
+            "purpose",
+            "strategy",
+            "parameters",
+            "parameters_hash",
+            "instruments",
+            "timeframe",
+            "range_start",
+            "range_end",
+            "fill_model",
+            "starting_capital",
+            "gap_policy",
+            "status",
+            "progress",
+            "bars_done",
+            "bars_total",
+            "engine_path",
+            "gaps",
+            "metrics",
+            "classification",
+            "classification_reasons",
+            "no_trade_counts",
+            "equity_curve",
+            "trades",
+            "error_code",
+            "error_message",
+            "trace_id",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
     def get_progress(self, run) -> float | None:
         return round(run.bars_done / run.bars_total, 4) if run.bars_total else None
@@ -111,8 +142,9 @@ class ThresholdsView(APIView):
     @extend_schema(responses={200: ThresholdsAnswerSerializer})
     def get(self, request):
         row = ClassificationSettings.objects.first()
-        return Response({"thresholds": services.tenant_thresholds().as_dict(),
-                         "overrides": row.thresholds if row else {}})
+        return Response(
+            {"thresholds": services.tenant_thresholds().as_dict(), "overrides": row.thresholds if row else {}}
+        )
 
     @extend_schema(request=ThresholdsSerializer, responses={200: ThresholdsAnswerSerializer})
     def put(self, request):
@@ -136,16 +168,28 @@ class MatrixCreateSerializer(WriteSerializer):
     split_at = serializers.DateTimeField()
     walk_forward_folds = serializers.IntegerField(required=False, default=0, min_value=0)
     fill_model = serializers.DictField(required=False, default=dict)
-    starting_capital = serializers.DecimalField(max_digits=20, decimal_places=2, required=False,
-                                                default=Decimal("100000"))
+    starting_capital = serializers.DecimalField(
+        max_digits=20, decimal_places=2, required=False, default=Decimal("100000")
+    )
 
 
 class MatrixResultSerializer(serializers.ModelSerializer):
     class Meta:
         model = MatrixResult
-        fields = ["index", "parameters", "parameters_hash", "classification", "score", "scored_trades",
-                  "enough_trades", "in_sample",
-                  "out_of_sample", "walk_forward", "folds", "classification_reasons"]
+        fields = [
+            "index",
+            "parameters",
+            "parameters_hash",
+            "classification",
+            "score",
+            "scored_trades",
+            "enough_trades",
+            "in_sample",
+            "out_of_sample",
+            "walk_forward",
+            "folds",
+            "classification_reasons",
+        ]
 
 
 class DroppedSetSerializer(serializers.Serializer):
@@ -156,22 +200,54 @@ class DroppedSetSerializer(serializers.Serializer):
 class DroppedSetsSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="Combinations of the space that do not run.")
     by_reason = serializers.DictField(child=serializers.IntegerField(), help_text="How many for each reason.")
-    examples = DroppedSetSerializer(many=True, help_text="The first dropped combinations, each with its reason "
-                                                         "(at most backtests.matrices.MAX_DROPPED_EXAMPLES).")
+    examples = DroppedSetSerializer(
+        many=True,
+        help_text="The first dropped combinations, each with its reason "
+        "(at most backtests.matrices.MAX_DROPPED_EXAMPLES).",
+    )
 
 
 class MatrixSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
-    sets_dropped = DroppedSetsSerializer(allow_null=True, help_text="None for a matrix from before drops were "
-                                                                    "recorded.")
+    sets_dropped = DroppedSetsSerializer(
+        allow_null=True, help_text="None for a matrix from before drops were recorded."
+    )
 
     class Meta:
         model = BacktestMatrix
-        fields = ["id", "strategy", "base_parameters", "space", "mode", "samples", "seed", "instruments", "timeframe",
-                  "range_start", "range_end", "split_at", "walk_forward_folds", "fill_model", "starting_capital",
-                  "status", "progress", "sets_requested", "sets_total", "sets_dropped", "sets_done", "folds_total",
-                  "folds_done", "chunks_total", "chunks_done", "error_code", "error_message", "trace_id",
-                  "created_by", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "strategy",
+            "base_parameters",
+            "space",
+            "mode",
+            "samples",
+            "seed",
+            "instruments",
+            "timeframe",
+            "range_start",
+            "range_end",
+            "split_at",
+            "walk_forward_folds",
+            "fill_model",
+            "starting_capital",
+            "status",
+            "progress",
+            "sets_requested",
+            "sets_total",
+            "sets_dropped",
+            "sets_done",
+            "folds_total",
+            "folds_done",
+            "chunks_total",
+            "chunks_done",
+            "error_code",
+            "error_message",
+            "trace_id",
+            "created_by",
+            "created_at",
+            "finished_at",
+        ]
 
     def get_progress(self, matrix) -> float | None:
         if matrix.folds_total:
@@ -191,8 +267,11 @@ class RankedMatrixResultSerializer(MatrixResultSerializer):
 
 
 class MatrixDetailSerializer(MatrixSerializer):
-    results = RankedMatrixResultSerializer(many=True, help_text="Results with enough out-of-sample trades (the "
-                                           "classification's min_trades) first, then by score, best first.")
+    results = RankedMatrixResultSerializer(
+        many=True,
+        help_text="Results with enough out-of-sample trades (the "
+        "classification's min_trades) first, then by score, best first.",
+    )
 
     class Meta(MatrixSerializer.Meta):
         fields = [*MatrixSerializer.Meta.fields, "results"]
@@ -233,9 +312,26 @@ class MatrixCancelView(APIView):
 class LabExperimentSerializer(serializers.ModelSerializer):
     class Meta:
         model = LabExperiment
-        fields = ["id", "name", "hypothesis", "strategy", "instruments", "timeframe", "parameter_space", "mode",
-                  "samples", "range_start", "range_end", "split_at", "status", "matrix", "shortlist", "created_by",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "hypothesis",
+            "strategy",
+            "instruments",
+            "timeframe",
+            "parameter_space",
+            "mode",
+            "samples",
+            "range_start",
+            "range_end",
+            "split_at",
+            "status",
+            "matrix",
+            "shortlist",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class LabCreateSerializer(WriteSerializer):
@@ -350,9 +446,20 @@ class BotAutonomyView(APIView):
         bot = self._bot(pk)
         latest = AutonomyScore.objects.filter(bot=bot).first()
         if latest is None:
-            return Response({"id": None, "bot": bot.id, "tier": bot.autonomy_tier, "score": None, "breakdown": None,
-                             "gates": None, "trigger": None, "trace_id": None, "computed_at": None,
-                             "message": "Not scored yet; POST to this URL to score it now."})
+            return Response(
+                {
+                    "id": None,
+                    "bot": bot.id,
+                    "tier": bot.autonomy_tier,
+                    "score": None,
+                    "breakdown": None,
+                    "gates": None,
+                    "trigger": None,
+                    "trace_id": None,
+                    "computed_at": None,
+                    "message": "Not scored yet; POST to this URL to score it now.",
+                }
+            )
         return Response({**AutonomySerializer(latest).data, "message": None})
 
     @extend_schema(request=None, responses={201: AutonomySerializer})

@@ -59,16 +59,23 @@ class Gate:
 def _backtest_quality(bot: Bot) -> dict:
     """The evidence the bot was promoted on (as the BACKTESTED gate: a PASS of its current parameters, else the
     latest); scheduled decay re-backtests are judged by the ``no_decay`` gate, not here."""
-    decay_results = BacktestRun.objects.filter(bot=bot, purpose=BacktestRun.Purpose.DECAY,
-                                               result__isnull=False).values("result_id")
-    results = BacktestResult.objects.filter(bot=bot, parameters_hash=bot.parameters_hash,
-                                            status=BacktestResult.Status.FINISHED).exclude(id__in=decay_results)
-    result = (results.filter(classification=BacktestResult.Classification.PASS).order_by("-finished_at").first()
-              or results.order_by("-finished_at").first())
+    decay_results = BacktestRun.objects.filter(bot=bot, purpose=BacktestRun.Purpose.DECAY, result__isnull=False).values(
+        "result_id"
+    )
+    results = BacktestResult.objects.filter(
+        bot=bot, parameters_hash=bot.parameters_hash, status=BacktestResult.Status.FINISHED
+    ).exclude(id__in=decay_results)
+    result = (
+        results.filter(classification=BacktestResult.Classification.PASS).order_by("-finished_at").first()
+        or results.order_by("-finished_at").first()
+    )
     if result is None:
         return {"classification": None, "sharpe": None, "backtest_result_id": None}
-    return {"classification": result.classification, "sharpe": result.metrics.get("sharpe"),
-            "backtest_result_id": result.id}
+    return {
+        "classification": result.classification,
+        "sharpe": result.metrics.get("sharpe"),
+        "backtest_result_id": result.id,
+    }
 
 
 def _oos_robustness(bot: Bot) -> dict:
@@ -76,22 +83,29 @@ def _oos_robustness(bot: Bot) -> dict:
     if result is None:
         return {"oos_is_sharpe_ratio": None, "matrix_id": None}
     ratio = next((r["value"] for r in result.classification_reasons if r["check"] == "oos_is_sharpe_ratio"), None)
-    return {"oos_is_sharpe_ratio": ratio, "matrix_id": result.matrix_id, "out_of_sample_sharpe":
-            result.out_of_sample.get("sharpe")}
+    return {
+        "oos_is_sharpe_ratio": ratio,
+        "matrix_id": result.matrix_id,
+        "out_of_sample_sharpe": result.out_of_sample.get("sharpe"),
+    }
 
 
 def paper_parity(bot: Bot, *, now: datetime) -> dict:
     """Paper fills vs a backtest of the same bars: matched fills / the larger of the two fill counts."""
-    fills = list(Fill.objects.filter(venue_in_book(Book.PAPER), bot=bot, bot_stage=Stage.PAPER)
-                 .select_related("instrument").order_by("ts", "id"))
+    fills = list(
+        Fill.objects.filter(venue_in_book(Book.PAPER), bot=bot, bot_stage=Stage.PAPER)
+        .select_related("instrument")
+        .order_by("ts", "id")
+    )
     if not fills:
         return {"parity": None, "paper_fills": 0, "backtest_fills": None, "reason": "no paper fills"}
     strategy = get_strategy(bot.strategy)
     step = timeframe_delta(bot.timeframe)
     first = fills[0].ts
     start = first - step * (strategy.warmup_bars(bot.parameters) + 1)
-    paper = {(f.instrument.symbol, f.ts, 1 if f.side == "buy" else -1, float(f.quantity), float(f.price))
-             for f in fills}
+    paper = {
+        (f.instrument.symbol, f.ts, 1 if f.side == "buy" else -1, float(f.quantity), float(f.price)) for f in fills
+    }
     engine_fills = set()
     model = FillModel.from_config(settings.SIM_VENUE_FILL_MODELS.get("sim", {}))
     for symbol in bot.instruments:
@@ -101,15 +115,29 @@ def paper_parity(bot: Bot, *, now: datetime) -> dict:
         bars = load_bars(instrument=instrument, timeframe=bot.timeframe, start=start, end=now)
         if len(bars) < 2:
             continue
-        result = run_engine(strategy_name=bot.strategy, params=bot.parameters, bars=bars, instrument=instrument,
-                            model=model, capital=100_000.0)
+        result = run_engine(
+            strategy_name=bot.strategy,
+            params=bot.parameters,
+            bars=bars,
+            instrument=instrument,
+            model=model,
+            capital=100_000.0,
+        )
         times = ts_to_datetimes(bars.ts)
-        engine_fills |= {(symbol, times[f.filled_at], f.side, f.quantity, f.price) for f in result.fills
-                         if times[f.filled_at] >= first}
+        engine_fills |= {
+            (symbol, times[f.filled_at], f.side, f.quantity, f.price)
+            for f in result.fills
+            if times[f.filled_at] >= first
+        }
     matched = len(paper & engine_fills)
     denominator = max(len(paper), len(engine_fills))
-    return {"parity": round(matched / denominator, 6) if denominator else None, "paper_fills": len(paper),
-            "backtest_fills": len(engine_fills), "matched_fills": matched, "since": first.isoformat()}
+    return {
+        "parity": round(matched / denominator, 6) if denominator else None,
+        "paper_fills": len(paper),
+        "backtest_fills": len(engine_fills),
+        "matched_fills": matched,
+        "since": first.isoformat(),
+    }
 
 
 def _data_health(bot: Bot) -> dict:
@@ -121,12 +149,20 @@ def _data_health(bot: Bot) -> dict:
 
 
 def _decay(bot: Bot) -> dict:
-    run = BacktestRun.objects.filter(bot=bot, purpose=BacktestRun.Purpose.DECAY, parameters_hash=bot.parameters_hash,
-                                     status=RunStatus.FINISHED).order_by("-finished_at").first()
+    run = (
+        BacktestRun.objects.filter(
+            bot=bot, purpose=BacktestRun.Purpose.DECAY, parameters_hash=bot.parameters_hash, status=RunStatus.FINISHED
+        )
+        .order_by("-finished_at")
+        .first()
+    )
     if run is None:
         return {"decayed": False, "backtest_run_id": None, "reason": "no decay check yet"}
-    return {"decayed": run.classification != Classification.PASS, "classification": run.classification,
-            "backtest_run_id": run.id}
+    return {
+        "decayed": run.classification != Classification.PASS,
+        "classification": run.classification,
+        "backtest_run_id": run.id,
+    }
 
 
 def evaluate_bot(bot: Bot, *, now: datetime) -> tuple[str, dict, list[Gate]]:
@@ -147,8 +183,7 @@ def evaluate_bot(bot: Bot, *, now: datetime) -> tuple[str, dict, list[Gate]]:
         "data_health": _data_health(bot),
         "integration_health": {"blockers": integration_blockers(bot, stage=Stage.LIVE)},
         "risk_incidents": {"open": RiskIncident.objects.filter(bot=bot, status=RiskIncident.Status.OPEN).count()},
-        "reconciliation": {"mismatch": bot.reconcile_mismatch,
-                           "latest": reconcile.status if reconcile else None},
+        "reconciliation": {"mismatch": bot.reconcile_mismatch, "latest": reconcile.status if reconcile else None},
         "decay": _decay(bot),
     }
     b = breakdown
@@ -158,24 +193,49 @@ def evaluate_bot(bot: Bot, *, now: datetime) -> tuple[str, dict, list[Gate]]:
     oos_min = tenant_thresholds().min_oos_is_sharpe_ratio
     ratio = b["oos_robustness"]["oos_is_sharpe_ratio"]
     gates = [
-        Gate("T1", "backtest_passed", b["backtest_quality"]["classification"] == "PASS",
-             b["backtest_quality"]["classification"], "PASS"),
+        Gate(
+            "T1",
+            "backtest_passed",
+            b["backtest_quality"]["classification"] == "PASS",
+            b["backtest_quality"]["classification"],
+            "PASS",
+        ),
         Gate("T1", "no_reconcile_mismatch", not bot.reconcile_mismatch, bot.reconcile_mismatch, "false"),
         Gate("T2", "paper_trades", record["trades"] >= min_trades, record["trades"], f">= {min_trades}"),
         Gate("T2", "paper_days", record["days"] >= min_days, record["days"], f">= {min_days}"),
         Gate("T2", "paper_parity", parity is not None and parity >= t2_parity, parity, f">= {t2_parity}"),
         Gate("T2", "no_open_risk_incidents", b["risk_incidents"]["open"] == 0, b["risk_incidents"]["open"], "0"),
-        Gate("T2", "data_healthy", b["data_health"]["ok"] is True, len(b["data_health"]["problems"]),
-             "0 market-data problems on its instruments"),
-        Gate("T2", "live_integrations_ready", not b["integration_health"]["blockers"],
-             [x["provider"] for x in b["integration_health"]["blockers"]], "no blockers"),
-        Gate("T2", "no_decay", not b["decay"]["decayed"], b["decay"].get("classification"),
-             "latest decay re-backtest PASS (or none yet)"),
+        Gate(
+            "T2",
+            "data_healthy",
+            b["data_health"]["ok"] is True,
+            len(b["data_health"]["problems"]),
+            "0 market-data problems on its instruments",
+        ),
+        Gate(
+            "T2",
+            "live_integrations_ready",
+            not b["integration_health"]["blockers"],
+            [x["provider"] for x in b["integration_health"]["blockers"]],
+            "no blockers",
+        ),
+        Gate(
+            "T2",
+            "no_decay",
+            not b["decay"]["decayed"],
+            b["decay"].get("classification"),
+            "latest decay re-backtest PASS (or none yet)",
+        ),
         Gate("T3", "oos_robustness", ratio is not None and ratio >= oos_min, ratio, f">= {oos_min}"),
         Gate("T3", "paper_parity_high", parity is not None and parity >= t3_parity, parity, f">= {t3_parity}"),
         Gate("T3", "paper_trades_double", record["trades"] >= 2 * min_trades, record["trades"], f">= {2 * min_trades}"),
-        Gate("T3", "reconcile_matched", b["reconciliation"]["latest"] == "MATCHED", b["reconciliation"]["latest"],
-             "MATCHED"),
+        Gate(
+            "T3",
+            "reconcile_matched",
+            b["reconciliation"]["latest"] == "MATCHED",
+            b["reconciliation"]["latest"],
+            "MATCHED",
+        ),
     ]
     tier = "T0"
     for candidate in TIERS[1:]:
@@ -195,10 +255,21 @@ def autonomy_compute(*, bot_id: int, trigger: str, actor=None) -> AutonomyScore:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {bot_id} in this tenant.")
         tier, breakdown, gates = evaluate_bot(bot, now=now)
         score = AutonomyScore.objects.create(
-            bot=bot, tier=tier, score=round(sum(g.passed for g in gates) / len(gates), 4), breakdown=breakdown,
-            gates=[asdict(g) for g in gates], trigger=trigger, trace_id=current_trace_id())
-        bot_services.bot_set_autonomy_tier(bot_id=bot.id, tier=tier, actor=actor, actor_name=None if actor else
-                                           SUPERVISOR, evidence={"autonomy_score_id": score.id})
+            bot=bot,
+            tier=tier,
+            score=round(sum(g.passed for g in gates) / len(gates), 4),
+            breakdown=breakdown,
+            gates=[asdict(g) for g in gates],
+            trigger=trigger,
+            trace_id=current_trace_id(),
+        )
+        bot_services.bot_set_autonomy_tier(
+            bot_id=bot.id,
+            tier=tier,
+            actor=actor,
+            actor_name=None if actor else SUPERVISOR,
+            evidence={"autonomy_score_id": score.id},
+        )
         if bot.stage == Stage.LIVE and tier not in LIVE_TIERS:
             _live_bot_below_t2(bot=bot, score=score)
     return score
@@ -213,17 +284,35 @@ def _live_bot_below_t2(*, bot: Bot, score: AutonomyScore) -> RiskIncident | None
         return None  # already reduce-only or halted: that fall was reported
     failed = [g["gate"] for g in score.gates if not g["passed"]]
     reason = f"autonomy tier {score.tier} is below T2 (score {score.id}; failed gates: {', '.join(failed)})"
-    execution_services.trading_state_set(bot_id=bot.id, state=TradingStateChoices.REDUCE_ONLY, reason=reason,
-                                         actor_name=SUPERVISOR)
-    details = {"autonomy_tier": score.tier, "autonomy_score_id": score.id, "failed_gates": failed,
-               "trading_state": TradingStateChoices.REDUCE_ONLY}
-    incident = RiskIncident.objects.create(bot=bot, kind=AUTONOMY_INCIDENT, details=details,
-                                           trace_id=current_trace_id())
-    audit_record(action="risk_incident.open", resource_type="risk_incident", resource_id=incident.pk,
-                 actor_name=SUPERVISOR, after={"kind": AUTONOMY_INCIDENT, "bot_id": bot.id, **details})
-    transaction.on_commit(lambda: alert(
-        event="autonomy.below_t2", message=f"live bot {bot.name} fell to autonomy tier {score.tier}: reduce only",
-        tenant_id=bot.tenant_id, bot_id=bot.id, incident_id=incident.pk, **details))
+    execution_services.trading_state_set(
+        bot_id=bot.id, state=TradingStateChoices.REDUCE_ONLY, reason=reason, actor_name=SUPERVISOR
+    )
+    details = {
+        "autonomy_tier": score.tier,
+        "autonomy_score_id": score.id,
+        "failed_gates": failed,
+        "trading_state": TradingStateChoices.REDUCE_ONLY,
+    }
+    incident = RiskIncident.objects.create(
+        bot=bot, kind=AUTONOMY_INCIDENT, details=details, trace_id=current_trace_id()
+    )
+    audit_record(
+        action="risk_incident.open",
+        resource_type="risk_incident",
+        resource_id=incident.pk,
+        actor_name=SUPERVISOR,
+        after={"kind": AUTONOMY_INCIDENT, "bot_id": bot.id, **details},
+    )
+    transaction.on_commit(
+        lambda: alert(
+            event="autonomy.below_t2",
+            message=f"live bot {bot.name} fell to autonomy tier {score.tier}: reduce only",
+            tenant_id=bot.tenant_id,
+            bot_id=bot.id,
+            incident_id=incident.pk,
+            **details,
+        )
+    )
     return incident
 
 

@@ -50,14 +50,29 @@ def _check(name, value, pass_bound, marginal_bound, *, higher_is_better=True, mi
     if value is None:
         verdict = Classification.FAIL
     elif higher_is_better:
-        verdict = (Classification.PASS if value >= pass_bound
-                   else Classification.MARGINAL if value >= marginal_bound else Classification.FAIL)
+        verdict = (
+            Classification.PASS
+            if value >= pass_bound
+            else Classification.MARGINAL
+            if value >= marginal_bound
+            else Classification.FAIL
+        )
     else:
-        verdict = (Classification.PASS if value <= pass_bound
-                   else Classification.MARGINAL if value <= marginal_bound else Classification.FAIL)
+        verdict = (
+            Classification.PASS
+            if value <= pass_bound
+            else Classification.MARGINAL
+            if value <= marginal_bound
+            else Classification.FAIL
+        )
     comparison = ">=" if higher_is_better else "<="
-    check = {"check": name, "value": value, "pass_if": f"{comparison} {pass_bound}",
-             "marginal_if": f"{comparison} {marginal_bound}", "result": str(verdict)}
+    check = {
+        "check": name,
+        "value": value,
+        "pass_if": f"{comparison} {pass_bound}",
+        "marginal_if": f"{comparison} {marginal_bound}",
+        "result": str(verdict),
+    }
     if value is None:
         check["reason"] = missing or f"No {name} was measured; a missing value fails (fail closed)."
     return check
@@ -70,7 +85,10 @@ def enough_trades(trades: int | None, thresholds: BacktestThresholds) -> bool:
 
 
 def classify(
-    metrics: dict, *, thresholds: BacktestThresholds = BacktestThresholds(), oos_metrics: dict | None = None,
+    metrics: dict,
+    *,
+    thresholds: BacktestThresholds = BacktestThresholds(),
+    oos_metrics: dict | None = None,
     walk_forward: dict | None = None,
 ) -> tuple[Classification, list[dict]]:
     """Classify in-sample ``metrics`` (and the out-of-sample / in-sample Sharpe ratio when ``oos_metrics`` given,
@@ -80,21 +98,36 @@ def classify(
     reasons = [
         _check("number_of_trades", metrics.get("number_of_trades"), t.min_trades, t.marginal_min_trades),
         _check("sharpe", metrics.get("sharpe"), t.min_sharpe, t.marginal_min_sharpe, missing=why.get("sharpe")),
-        _check("max_drawdown", metrics.get("max_drawdown"), t.max_drawdown, t.marginal_max_drawdown,
-               higher_is_better=False),
+        _check(
+            "max_drawdown", metrics.get("max_drawdown"), t.max_drawdown, t.marginal_max_drawdown, higher_is_better=False
+        ),
         _check("profit_factor", metrics.get("profit_factor"), t.min_profit_factor, t.marginal_min_profit_factor),
     ]
     if oos_metrics is not None:
         is_sharpe, oos_sharpe = metrics.get("sharpe"), oos_metrics.get("sharpe")
         ratio = oos_sharpe / is_sharpe if is_sharpe and oos_sharpe is not None and is_sharpe > 0 else None
-        missing = ((why.get("sharpe") and f"In sample: {why['sharpe']}")
-                   or ((oos_metrics.get("unavailable") or {}).get("sharpe")
-                       and f"Out of sample: {oos_metrics['unavailable']['sharpe']}"))
-        reasons.append(_check("oos_is_sharpe_ratio", ratio, t.min_oos_is_sharpe_ratio,
-                              t.marginal_min_oos_is_sharpe_ratio, missing=missing))
+        missing = (why.get("sharpe") and f"In sample: {why['sharpe']}") or (
+            (oos_metrics.get("unavailable") or {}).get("sharpe")
+            and f"Out of sample: {oos_metrics['unavailable']['sharpe']}"
+        )
+        reasons.append(
+            _check(
+                "oos_is_sharpe_ratio",
+                ratio,
+                t.min_oos_is_sharpe_ratio,
+                t.marginal_min_oos_is_sharpe_ratio,
+                missing=missing,
+            )
+        )
     if walk_forward is not None:
-        reasons.append(_check("walk_forward_oos_is_sharpe_ratio", walk_forward.get("oos_is_sharpe_ratio"),
-                              t.min_oos_is_sharpe_ratio, t.marginal_min_oos_is_sharpe_ratio,
-                              missing=walk_forward.get("unavailable")))
+        reasons.append(
+            _check(
+                "walk_forward_oos_is_sharpe_ratio",
+                walk_forward.get("oos_is_sharpe_ratio"),
+                t.min_oos_is_sharpe_ratio,
+                t.marginal_min_oos_is_sharpe_ratio,
+                missing=walk_forward.get("unavailable"),
+            )
+        )
     worst = max((Classification(r["result"]) for r in reasons), key=_ORDER.__getitem__)
     return worst, reasons

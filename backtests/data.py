@@ -33,8 +33,9 @@ def load_bars(*, instrument: Instrument, timeframe: str, start: datetime, end: d
         rows = cursor.fetchall()
     ts = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)).astype("datetime64[us]")
     prices = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), 5)
-    return Bars.from_columns(ts=ts, open=prices[:, 0], high=prices[:, 1], low=prices[:, 2], close=prices[:, 3],
-                             volume=prices[:, 4])
+    return Bars.from_columns(
+        ts=ts, open=prices[:, 0], high=prices[:, 1], low=prices[:, 2], close=prices[:, 3], volume=prices[:, 4]
+    )
 
 
 def _micros(at: datetime) -> int:
@@ -58,6 +59,12 @@ def find_gaps(*, instrument: Instrument, timeframe: str, start: datetime, end: d
         hole_start, hole_end = _dt(int(starts[k])), _dt(int(ends[k]))
         missing = open_seconds_between(instrument.calendar, hole_start, hole_end)
         if missing >= step:
-            gaps.append({"instrument": instrument.symbol, "start": hole_start.isoformat(),
-                         "end": hole_end.isoformat(), "missing_bars": int(missing // step)})
+            gaps.append(
+                {
+                    "instrument": instrument.symbol,
+                    "start": hole_start.isoformat(),
+                    "end": hole_end.isoformat(),
+                    "missing_bars": int(missing // step),
+                }
+            )
     return gaps

@@ -48,9 +48,13 @@ FILL_COLUMNS = ("decided_at", "filled_at", "side", "quantity", "price", "fee", "
 
 
 def _columns(fills: list[Fill]) -> dict[str, np.ndarray]:
-    return {name: np.array([getattr(f, name) for f in fills],
-                           dtype=np.int64 if name in ("decided_at", "filled_at", "side") else np.float64)
-            for name in FILL_COLUMNS}
+    return {
+        name: np.array(
+            [getattr(f, name) for f in fills],
+            dtype=np.int64 if name in ("decided_at", "filled_at", "side") else np.float64,
+        )
+        for name in FILL_COLUMNS
+    }
 
 
 @dataclass
@@ -68,17 +72,30 @@ class EngineResult:
     @property
     def fills(self) -> list[Fill]:
         cols = self.fill_columns
-        return [Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl)) for d, f, s, q, p, c, sl in
-                zip(*(cols[name] for name in FILL_COLUMNS))]
+        return [
+            Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl))
+            for d, f, s, q, p, c, sl in zip(*(cols[name] for name in FILL_COLUMNS))
+        ]
 
 
 def _fill_bar(bars: Bars, i: int) -> FillBar:
-    return FillBar(float(bars.open[i]), float(bars.high[i]), float(bars.low[i]), float(bars.close[i]),
-                   float(bars.volume[i]))
+    return FillBar(
+        float(bars.open[i]), float(bars.high[i]), float(bars.low[i]), float(bars.close[i]), float(bars.volume[i])
+    )
 
 
-def run_reference(strategy: Strategy, params: dict, bars: Bars, *, model: FillModel, tick_size: Decimal,
-                  multiplier: Decimal, capital: float, progress=None, progress_every: int = 5000) -> EngineResult:
+def run_reference(
+    strategy: Strategy,
+    params: dict,
+    bars: Bars,
+    *,
+    model: FillModel,
+    tick_size: Decimal,
+    multiplier: Decimal,
+    capital: float,
+    progress=None,
+    progress_every: int = 5000,
+) -> EngineResult:
     """Bar by bar, as the live tick. ``progress(done)`` is called every ``progress_every`` bars (it may raise to
     stop the run)."""
     n = len(bars)
@@ -96,11 +113,18 @@ def run_reference(strategy: Strategy, params: dict, bars: Bars, *, model: FillMo
         if pending is not None:  # next_open: the order decided on bar i-1 fills on this bar's open
             decided, order = pending
             pending = None
-            state = _book(fills, state, decided, i, order, simulate_fill(
-                order, _fill_bar(bars, i), model=model, tick_size=tick_size, multiplier=multiplier), multiplier,
-                unfilled)
+            state = _book(
+                fills,
+                state,
+                decided,
+                i,
+                order,
+                simulate_fill(order, _fill_bar(bars, i), model=model, tick_size=tick_size, multiplier=multiplier),
+                multiplier,
+                unfilled,
+            )
         start = max(0, i + 1 - warmup)
-        window = Bars(*(getattr(bars, c)[start:i + 1] for c in columns))
+        window = Bars(*(getattr(bars, c)[start : i + 1] for c in columns))
         decision = strategy.decide(params, window, float(state.quantity))
         if decision.target is None:
             reasons[i] = 1
@@ -112,35 +136,65 @@ def run_reference(strategy: Strategy, params: dict, bars: Bars, *, model: FillMo
         orders.append(i)
         order = SimOrder(Side.BUY if delta > 0 else Side.SELL, abs(delta), OrderType.MARKET)
         if model.fill_at is FillAt.CLOSE:
-            state = _book(fills, state, i, i, order, simulate_fill(
-                order, _fill_bar(bars, i), model=model, tick_size=tick_size, multiplier=multiplier), multiplier,
-                unfilled)
+            state = _book(
+                fills,
+                state,
+                i,
+                i,
+                order,
+                simulate_fill(order, _fill_bar(bars, i), model=model, tick_size=tick_size, multiplier=multiplier),
+                multiplier,
+                unfilled,
+            )
         elif i + 1 < n:
             pending = (i, order)
         else:
             unfilled.append(i)
     position = np.zeros(n)
     for f in fills:
-        position[f.filled_at:] += f.side * f.quantity
-    return _account(bars, _columns(fills), position, orders, reasons, capital=capital,
-                    multiplier=float(multiplier), path="reference", unfilled=unfilled)
+        position[f.filled_at :] += f.side * f.quantity
+    return _account(
+        bars,
+        _columns(fills),
+        position,
+        orders,
+        reasons,
+        capital=capital,
+        multiplier=float(multiplier),
+        path="reference",
+        unfilled=unfilled,
+    )
 
 
 def _book(fills, state, decided, filled_at, order, fill, multiplier, unfilled) -> PositionState:
     if fill is None:
         unfilled.append(decided)
         return state
-    fills.append(Fill(decided, filled_at, order.side.sign, float(fill.quantity), float(fill.price), float(fill.fee),
-                      float(fill.slippage)))
-    return state.apply_fill(side_sign=order.side.sign, quantity=fill.quantity, price=fill.price, fee=fill.fee,
-                            multiplier=multiplier)
+    fills.append(
+        Fill(
+            decided,
+            filled_at,
+            order.side.sign,
+            float(fill.quantity),
+            float(fill.price),
+            float(fill.fee),
+            float(fill.slippage),
+        )
+    )
+    return state.apply_fill(
+        side_sign=order.side.sign, quantity=fill.quantity, price=fill.price, fee=fill.fee, multiplier=multiplier
+    )
 
 
 def vectorizable(strategy: Strategy, model: FillModel, tick_size: Decimal) -> bool:
     """The vectorized path applies: a declared form, complete fills, and a tick of 1/m for exact rounding."""
     inverse = Decimal(1) / tick_size
-    return (strategy.has_vectorized_form and model.max_volume_share is None and inverse == inverse.to_integral_value()
-            and model.min_quantity_step == Decimal("1"))
+    return (
+        strategy.has_vectorized_form
+        and model.max_volume_share is None
+        and inverse == inverse.to_integral_value()
+        and model.min_quantity_step == Decimal("1")
+    )
 
 
 def _round_to_grid(price: np.ndarray, per_unit: int, side: np.ndarray) -> np.ndarray:
@@ -162,8 +216,16 @@ def _round_to_grid(price: np.ndarray, per_unit: int, side: np.ndarray) -> np.nda
     return k / m
 
 
-def run_vectorized(strategy: Strategy, params: dict, bars: Bars, *, model: FillModel, tick_size: Decimal,
-                   multiplier: Decimal, capital: float) -> EngineResult:
+def run_vectorized(
+    strategy: Strategy,
+    params: dict,
+    bars: Bars,
+    *,
+    model: FillModel,
+    tick_size: Decimal,
+    multiplier: Decimal,
+    capital: float,
+) -> EngineResult:
     """The whole series at once; same orders and fills as :func:`run_reference` where :func:`vectorizable`."""
     n = len(bars)
     targets = strategy.vectorized_targets(params, bars)
@@ -191,27 +253,63 @@ def run_vectorized(strategy: Strategy, params: dict, bars: Bars, *, model: FillM
     mult = float(multiplier)
     fee = np.round(float(model.fee_per_unit) * quantity + price * quantity * mult * model.fee_bps / 10_000, 8)
     slippage = np.abs(price - reference) * quantity * mult
-    fills = {"decided_at": order_idx, "filled_at": fill_idx, "side": side.astype(np.int64), "quantity": quantity,
-             "price": price, "fee": fee, "slippage": slippage}
+    fills = {
+        "decided_at": order_idx,
+        "filled_at": fill_idx,
+        "side": side.astype(np.int64),
+        "quantity": quantity,
+        "price": price,
+        "fee": fee,
+        "slippage": slippage,
+    }
     position = np.cumsum(np.bincount(fill_idx, weights=side * quantity, minlength=n))
-    return _account(bars, fills, position, np.flatnonzero(order_mask).tolist(), reasons, capital=capital,
-                    multiplier=mult, path="vectorized", unfilled=unfilled)
+    return _account(
+        bars,
+        fills,
+        position,
+        np.flatnonzero(order_mask).tolist(),
+        reasons,
+        capital=capital,
+        multiplier=mult,
+        path="vectorized",
+        unfilled=unfilled,
+    )
 
 
-def _account(bars: Bars, fills: dict, position: np.ndarray, orders: list[int], reasons: np.ndarray, *,
-             capital: float, multiplier: float, path: str, unfilled: list[int]) -> EngineResult:
+def _account(
+    bars: Bars,
+    fills: dict,
+    position: np.ndarray,
+    orders: list[int],
+    reasons: np.ndarray,
+    *,
+    capital: float,
+    multiplier: float,
+    path: str,
+    unfilled: list[int],
+) -> EngineResult:
     """Equity marked at each close (cash + position × close × multiplier) and the round trips."""
     n = len(bars)
     flows = -fills["side"] * fills["quantity"] * fills["price"] * multiplier - fills["fee"]
     equity = np.cumsum(np.bincount(fills["filled_at"], weights=flows, minlength=n))
     equity += capital
     equity += position * bars.close * multiplier
-    counts = Counter({NO_SIGNAL: int(np.count_nonzero(reasons == 1)),
-                      ALREADY_AT_TARGET: int(np.count_nonzero(reasons == 2))})
+    counts = Counter(
+        {NO_SIGNAL: int(np.count_nonzero(reasons == 1)), ALREADY_AT_TARGET: int(np.count_nonzero(reasons == 2))}
+    )
     if unfilled:
         counts[NO_FILL] = len(unfilled)
-    return EngineResult(fill_columns=fills, position=position, equity=equity, trades=_round_trips(fills, multiplier),
-                        orders=orders, no_trade=+counts, no_trade_by_bar=reasons, path=path, unfilled=unfilled)
+    return EngineResult(
+        fill_columns=fills,
+        position=position,
+        equity=equity,
+        trades=_round_trips(fills, multiplier),
+        orders=orders,
+        no_trade=+counts,
+        no_trade_by_bar=reasons,
+        path=path,
+        unfilled=unfilled,
+    )
 
 
 def _round_trips(cols: dict, multiplier: float) -> list[dict]:
@@ -240,19 +338,50 @@ def _round_trips(cols: dict, multiplier: float) -> list[dict]:
     fb = cols["filled_at"]
     # tolist() hands back Python ints and floats in one pass (the per-element int()/float() of numpy scalars is
     # the slow part of building thousands of dicts).
-    columns = (fb[entry], direction.astype(np.int64), size, price[entry], pnl, entry_fee + fee[closes],
-               entry_slip + slip[closes], notional, fb[closes], price[closes])
-    trades = [{"entry_bar": a, "side": d, "quantity": q, "entry_price": pa, "pnl": p, "fees": fe, "slippage": sl,
-               "notional": no, "exit_bar": b, "exit_price": pb}
-              for a, d, q, pa, p, fe, sl, no, b, pb in zip(*(c.tolist() for c in columns))]
+    columns = (
+        fb[entry],
+        direction.astype(np.int64),
+        size,
+        price[entry],
+        pnl,
+        entry_fee + fee[closes],
+        entry_slip + slip[closes],
+        notional,
+        fb[closes],
+        price[closes],
+    )
+    trades = [
+        {
+            "entry_bar": a,
+            "side": d,
+            "quantity": q,
+            "entry_price": pa,
+            "pnl": p,
+            "fees": fe,
+            "slippage": sl,
+            "notional": no,
+            "exit_bar": b,
+            "exit_price": pb,
+        }
+        for a, d, q, pa, p, fe, sl, no, b, pb in zip(*(c.tolist() for c in columns))
+    ]
     if len(opens) > count:
         k = opens[-1]
         flat = before[k] == 0
-        trades.append({"entry_bar": int(fb[k]), "side": int(np.sign(after[k])), "quantity": float(abs(after[k])),
-                       "entry_price": float(price[k]), "pnl": float(-fee[k] if flat else 0.0),
-                       "fees": float(fee[k] if flat else 0.0), "slippage": float(slip[k] if flat else 0.0),
-                       "notional": float(abs(after[k]) * price[k] * multiplier), "exit_bar": None,
-                       "exit_price": None})
+        trades.append(
+            {
+                "entry_bar": int(fb[k]),
+                "side": int(np.sign(after[k])),
+                "quantity": float(abs(after[k])),
+                "entry_price": float(price[k]),
+                "pnl": float(-fee[k] if flat else 0.0),
+                "fees": float(fee[k] if flat else 0.0),
+                "slippage": float(slip[k] if flat else 0.0),
+                "notional": float(abs(after[k]) * price[k] * multiplier),
+                "exit_bar": None,
+                "exit_price": None,
+            }
+        )
     return trades
 
 
@@ -262,13 +391,23 @@ def _round_trips_loop(cols: dict, multiplier: float) -> list[dict]:
     trades: list[dict] = []
     qty = avg = 0.0
     current: dict | None = None
-    fills = [Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl)) for d, f, s, q, p, c, sl in
-             zip(*(cols[name] for name in FILL_COLUMNS))]
+    fills = [
+        Fill(int(d), int(f), int(s), float(q), float(p), float(c), float(sl))
+        for d, f, s, q, p, c, sl in zip(*(cols[name] for name in FILL_COLUMNS))
+    ]
     for f in fills:
         signed = f.side * f.quantity
         if qty == 0:
-            current = {"entry_bar": f.filled_at, "side": f.side, "quantity": f.quantity, "entry_price": f.price,
-                       "pnl": -f.fee, "fees": f.fee, "slippage": f.slippage, "notional": f.quantity * f.price * multiplier}
+            current = {
+                "entry_bar": f.filled_at,
+                "side": f.side,
+                "quantity": f.quantity,
+                "entry_price": f.price,
+                "pnl": -f.fee,
+                "fees": f.fee,
+                "slippage": f.slippage,
+                "notional": f.quantity * f.price * multiplier,
+            }
             qty, avg = signed, f.price
             continue
         current["fees"] += f.fee
@@ -290,9 +429,16 @@ def _round_trips_loop(cols: dict, multiplier: float) -> list[dict]:
             current = None
             if remainder != 0:
                 left = abs(remainder)
-                current = {"entry_bar": f.filled_at, "side": 1 if remainder > 0 else -1, "quantity": left,
-                           "entry_price": f.price, "pnl": 0.0, "fees": 0.0, "slippage": 0.0,
-                           "notional": left * f.price * multiplier}
+                current = {
+                    "entry_bar": f.filled_at,
+                    "side": 1 if remainder > 0 else -1,
+                    "quantity": left,
+                    "entry_price": f.price,
+                    "pnl": 0.0,
+                    "fees": 0.0,
+                    "slippage": 0.0,
+                    "notional": left * f.price * multiplier,
+                }
                 avg = f.price
             qty = remainder
         else:

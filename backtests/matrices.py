@@ -33,14 +33,7 @@ from backtests.classification import classify, enough_trades
 from backtests.data import find_gaps, load_bars
 from backtests.metrics import TradeResult, compute_metrics
 from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, MatrixChunk, MatrixResult, RunStatus
-from backtests.services import (
-    InstrumentRun,
-    _invalid,
-    combined_equity,
-    run_engine,
-    tenant_thresholds,
-    validated_config,
-)
+from backtests.services import InstrumentRun, _invalid, combined_equity, run_engine, tenant_thresholds, validated_config
 from bots.strategies import Bars, StrategyParameterError, get_strategy
 from controlplane import tenancy
 from controlplane.models import Tenant
@@ -64,25 +57,36 @@ def fold_windows(*, start: datetime, end: datetime, folds: int) -> list[dict]:
     """Rolling walk-forward: [start, end) in folds+1 equal windows; fold k trains on window k-1, tests on window k.
     Windows are half-open on bar open times."""
     edges = [start + (end - start) * k / (folds + 1) for k in range(folds + 2)]
-    return [{"fold": k, "in_sample_start": edges[k - 1], "in_sample_end": edges[k], "out_of_sample_start": edges[k],
-             "out_of_sample_end": edges[k + 1]} for k in range(1, folds + 1)]
+    return [
+        {
+            "fold": k,
+            "in_sample_start": edges[k - 1],
+            "in_sample_end": edges[k],
+            "out_of_sample_start": edges[k],
+            "out_of_sample_end": edges[k + 1],
+        }
+        for k in range(1, folds + 1)
+    ]
 
 
 def _check_fold_bars(*, instruments: list[str], timeframe: str, start: datetime, end: datetime, folds: int) -> None:
     """Refuse a fold count that leaves a window with fewer than two stored bars of some instrument."""
     windows = fold_windows(start=start, end=end, folds=folds)
     edges = [(w["in_sample_start"], w["in_sample_end"]) for w in windows] + [
-        (windows[-1]["out_of_sample_start"], windows[-1]["out_of_sample_end"])]
+        (windows[-1]["out_of_sample_start"], windows[-1]["out_of_sample_end"])
+    ]
     last_open = end - timeframe_delta(timeframe)  # load_bars keeps bars complete within the range
     for instrument in Instrument.objects.filter(symbol__in=instruments).order_by("symbol"):
         stored = Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts__gte=start, ts__lte=last_open)
         for lo, hi in edges:
             count = stored.filter(ts__gte=lo, ts__lt=hi).count()
             if count < MIN_WINDOW_BARS:
-                raise _invalid("walk_forward_folds",
-                               f"With {folds} folds the window {lo.isoformat()} – {hi.isoformat()} has {count} "
-                               f"stored {timeframe} bars of {instrument.symbol}; each window needs at least "
-                               f"{MIN_WINDOW_BARS}. Use fewer folds or a longer range.")
+                raise _invalid(
+                    "walk_forward_folds",
+                    f"With {folds} folds the window {lo.isoformat()} – {hi.isoformat()} has {count} "
+                    f"stored {timeframe} bars of {instrument.symbol}; each window needs at least "
+                    f"{MIN_WINDOW_BARS}. Use fewer folds or a longer range.",
+                )
 
 
 @dataclass
@@ -96,8 +100,11 @@ class Expansion:
 
     def dropped_summary(self) -> dict:
         """Bounded for the matrix row: the count, the count per reason, the first MAX_DROPPED_EXAMPLES."""
-        return {"count": len(self.dropped), "by_reason": dict(Counter(d["reason"] for d in self.dropped)),
-                "examples": self.dropped[:MAX_DROPPED_EXAMPLES]}
+        return {
+            "count": len(self.dropped),
+            "by_reason": dict(Counter(d["reason"] for d in self.dropped)),
+            "examples": self.dropped[:MAX_DROPPED_EXAMPLES],
+        }
 
 
 def expand_sets(*, strategy: str, base: dict, space: dict, mode: str, samples: int | None, seed: int) -> list[dict]:
@@ -151,63 +158,128 @@ def expand(*, strategy: str, base: dict, space: dict, mode: str, samples: int | 
             continue
         key = strat.parameters_hash(clean)
         if key in seen:
-            dropped.append({"parameters": params, "reason": "Repeats an earlier set (same parameters once "
-                                                            "validated)."})
+            dropped.append({"parameters": params, "reason": "Repeats an earlier set (same parameters once validated)."})
             continue
         seen[key] = len(sets)
         sets.append(clean)
     if not sets:
         reasons = Counter(d["reason"] for d in dropped).most_common(3)
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"space": [
-            f"No parameter set in the space is valid for the strategy; {len(dropped)} of {len(candidates)} "
-            f"dropped: " + "; ".join(f"{n} × {reason}" for reason, n in reasons)]})
+        raise ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR,
+            details={
+                "space": [
+                    f"No parameter set in the space is valid for the strategy; {len(dropped)} of {len(candidates)} "
+                    f"dropped: " + "; ".join(f"{n} × {reason}" for reason, n in reasons)
+                ]
+            },
+        )
     return Expansion(sets=sets, requested=len(candidates), dropped=dropped)
 
 
-def matrix_create(*, actor, strategy: str, space: dict, mode: str, instruments: list[str], timeframe: str,
-                  start: datetime, end: datetime, split_at: datetime, base_parameters: dict | None = None,
-                  samples: int | None = None, seed: int = 0, fill_model: dict | None = None,
-                  starting_capital: Decimal = Decimal("100000"), walk_forward_folds: int = 0) -> BacktestMatrix:
+def matrix_create(
+    *,
+    actor,
+    strategy: str,
+    space: dict,
+    mode: str,
+    instruments: list[str],
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    split_at: datetime,
+    base_parameters: dict | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+    fill_model: dict | None = None,
+    starting_capital: Decimal = Decimal("100000"),
+    walk_forward_folds: int = 0,
+) -> BacktestMatrix:
     if mode not in BacktestMatrix.Mode.values:
         raise _invalid("mode", f"One of {', '.join(BacktestMatrix.Mode.values)}.")
     if not 0 <= walk_forward_folds <= MAX_FOLDS:
         raise _invalid("walk_forward_folds", f"Between 0 (no walk-forward) and {MAX_FOLDS}.")
-    validated_config(strategy=strategy, parameters=base_parameters, instruments=instruments, timeframe=timeframe,
-                     start=start, end=end, fill_model=fill_model)
+    validated_config(
+        strategy=strategy,
+        parameters=base_parameters,
+        instruments=instruments,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        fill_model=fill_model,
+    )
     if not start < split_at < end:
         raise _invalid("split_at", "Must fall strictly inside the range (in-sample before, out-of-sample after).")
     if walk_forward_folds:
-        _check_fold_bars(instruments=instruments, timeframe=timeframe, start=start, end=end,
-                         folds=walk_forward_folds)
-    expansion = expand(strategy=strategy, base=base_parameters or {}, space=space, mode=mode, samples=samples,
-                       seed=seed)
+        _check_fold_bars(instruments=instruments, timeframe=timeframe, start=start, end=end, folds=walk_forward_folds)
+    expansion = expand(
+        strategy=strategy, base=base_parameters or {}, space=space, mode=mode, samples=samples, seed=seed
+    )
     sets = expansion.sets
     chunk = settings.BACKTEST_MATRIX_CHUNK_SIZE
     bounds = [(i, min(i + chunk, len(sets))) for i in range(0, len(sets), chunk)]
     with transaction.atomic():
         matrix = BacktestMatrix.objects.create(
-            strategy=strategy, base_parameters=base_parameters or {}, space=space, mode=mode, samples=samples,
-            seed=seed, instruments=instruments, timeframe=timeframe, range_start=start, range_end=end,
-            split_at=split_at, walk_forward_folds=walk_forward_folds, fill_model=fill_model or {},
-            starting_capital=starting_capital, status=RunStatus.RUNNING, sets_requested=expansion.requested,
-            sets_total=len(sets), sets_dropped=expansion.dropped_summary(),
-            folds_total=len(sets) * walk_forward_folds, chunks_total=len(bounds),
-            trace_id=current_trace_id(), created_by=getattr(actor, "username", "system"))
-        audit_record(action="backtest_matrix.create", resource_type="backtest_matrix", resource_id=matrix.id,
-                     actor=actor, after={"strategy": strategy, "mode": mode, "sets": len(sets),
-                                         "sets_requested": expansion.requested,
-                                         "sets_dropped": len(expansion.dropped),
-                                         "chunks": len(bounds), "walk_forward_folds": walk_forward_folds})
-        MatrixChunk.objects.bulk_create([
-            MatrixChunk(tenant_id=matrix.tenant_id, matrix=matrix, first=lo, stop=hi,
-                        last_dispatch=_dispatch_chunk(matrix, lo, hi)) for lo, hi in bounds])
+            strategy=strategy,
+            base_parameters=base_parameters or {},
+            space=space,
+            mode=mode,
+            samples=samples,
+            seed=seed,
+            instruments=instruments,
+            timeframe=timeframe,
+            range_start=start,
+            range_end=end,
+            split_at=split_at,
+            walk_forward_folds=walk_forward_folds,
+            fill_model=fill_model or {},
+            starting_capital=starting_capital,
+            status=RunStatus.RUNNING,
+            sets_requested=expansion.requested,
+            sets_total=len(sets),
+            sets_dropped=expansion.dropped_summary(),
+            folds_total=len(sets) * walk_forward_folds,
+            chunks_total=len(bounds),
+            trace_id=current_trace_id(),
+            created_by=getattr(actor, "username", "system"),
+        )
+        audit_record(
+            action="backtest_matrix.create",
+            resource_type="backtest_matrix",
+            resource_id=matrix.id,
+            actor=actor,
+            after={
+                "strategy": strategy,
+                "mode": mode,
+                "sets": len(sets),
+                "sets_requested": expansion.requested,
+                "sets_dropped": len(expansion.dropped),
+                "chunks": len(bounds),
+                "walk_forward_folds": walk_forward_folds,
+            },
+        )
+        MatrixChunk.objects.bulk_create(
+            [
+                MatrixChunk(
+                    tenant_id=matrix.tenant_id,
+                    matrix=matrix,
+                    first=lo,
+                    stop=hi,
+                    last_dispatch=_dispatch_chunk(matrix, lo, hi),
+                )
+                for lo, hi in bounds
+            ]
+        )
     return matrix
 
 
 def _dispatch_chunk(matrix: BacktestMatrix, first: int, stop: int):
-    return outbox_publish(task="backtests.run_matrix_chunk", queue="backtests", tenant_id=matrix.tenant_id,
-                          kwargs={"matrix_id": matrix.id, "first": first, "stop": stop, "tenant_id": matrix.tenant_id},
-                          what=f"backtest matrix {matrix.id} sets {first}-{stop}")
+    return outbox_publish(
+        task="backtests.run_matrix_chunk",
+        queue="backtests",
+        tenant_id=matrix.tenant_id,
+        kwargs={"matrix_id": matrix.id, "first": first, "stop": stop, "tenant_id": matrix.tenant_id},
+        what=f"backtest matrix {matrix.id} sets {first}-{stop}",
+    )
 
 
 def matrix_cancel(*, matrix_id: int, actor) -> BacktestMatrix:
@@ -216,14 +288,22 @@ def matrix_cancel(*, matrix_id: int, actor) -> BacktestMatrix:
         if matrix is None:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No matrix {matrix_id} in this tenant.")
         if matrix.status in TERMINAL_RUN_STATUSES:
-            raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION,
-                                    f"Matrix {matrix.id} cannot go from {matrix.status} to CANCELLED.",
-                                    details={"current": matrix.status, "requested": RunStatus.CANCELLED})
+            raise ControlPlaneError(
+                ErrorCode.ILLEGAL_TRANSITION,
+                f"Matrix {matrix.id} cannot go from {matrix.status} to CANCELLED.",
+                details={"current": matrix.status, "requested": RunStatus.CANCELLED},
+            )
         before = matrix.status
         matrix.status, matrix.finished_at = RunStatus.CANCELLED, timezone.now()
         matrix.save(update_fields=["status", "finished_at"])
-        audit_record(action="backtest_matrix.cancel", resource_type="backtest_matrix", resource_id=matrix.id,
-                     actor=actor, before={"status": before}, after={"status": matrix.status})
+        audit_record(
+            action="backtest_matrix.cancel",
+            resource_type="backtest_matrix",
+            resource_id=matrix.id,
+            actor=actor,
+            before={"status": before},
+            after={"status": matrix.status},
+        )
     return matrix
 
 
@@ -242,23 +322,48 @@ def _window(bars: Bars, lo: datetime | None, hi: datetime | None) -> Bars:
 Legs = list[tuple[Instrument, Bars]]
 
 
-def evaluate(*, strategy: str, params: dict, legs: Legs, model: FillModel, capital: float,
-             days_per_year: int, range_days: float | None = None) -> dict:
+def evaluate(
+    *,
+    strategy: str,
+    params: dict,
+    legs: Legs,
+    model: FillModel,
+    capital: float,
+    days_per_year: int,
+    range_days: float | None = None,
+) -> dict:
     """Metrics of one parameter set on one stretch of bars per instrument (no traces, no equity curve: a matrix
     keeps numbers). Several instruments share the capital, as in a backtest run."""
     if any(len(bars) < 2 for _, bars in legs):
         return {"number_of_trades": 0, "error": "fewer than two bars"}
-    runs = [InstrumentRun(instrument, bars, run_engine(strategy_name=strategy, params=params, bars=bars,
-                                                       instrument=instrument, model=model, capital=capital))
-            for instrument, bars in legs]
-    trades = [TradeResult(pnl=t["pnl"], fees=t["fees"], slippage=t["slippage"], notional=t["notional"])
-              for r in runs for t in r.result.trades if t["exit_bar"] is not None]
+    runs = [
+        InstrumentRun(
+            instrument,
+            bars,
+            run_engine(
+                strategy_name=strategy, params=params, bars=bars, instrument=instrument, model=model, capital=capital
+            ),
+        )
+        for instrument, bars in legs
+    ]
+    trades = [
+        TradeResult(pnl=t["pnl"], fees=t["fees"], slippage=t["slippage"], notional=t["notional"])
+        for r in runs
+        for t in r.result.trades
+        if t["exit_bar"] is not None
+    ]
     if len(runs) == 1:
         stamps, equity, exposed = runs[0].bars.ts, runs[0].result.equity, runs[0].result.position != 0
     else:
         stamps, equity, exposed = combined_equity(runs, capital)
-    return compute_metrics(timestamps=stamps, equity=equity, trades=trades, exposure_flags=exposed,
-                           days_per_year=days_per_year, range_days=range_days)
+    return compute_metrics(
+        timestamps=stamps,
+        equity=equity,
+        trades=trades,
+        exposure_flags=exposed,
+        days_per_year=days_per_year,
+        range_days=range_days,
+    )
 
 
 def _days(lo: datetime, hi: datetime) -> float:
@@ -274,14 +379,24 @@ def walk_forward_summary(folds: list[dict]) -> dict:
     is_sharpe = _mean([f["in_sample"].get("sharpe") for f in folds])
     oos_sharpe = _mean([f["out_of_sample"].get("sharpe") for f in folds])
     ratio = oos_sharpe / is_sharpe if is_sharpe is not None and oos_sharpe is not None and is_sharpe > 0 else None
-    why = next((f"Fold {f['fold']} {side.replace('_', ' ')}: {f[side]['unavailable']['sharpe']}"
-                for f in folds for side in ("in_sample", "out_of_sample")
-                if (f[side].get("unavailable") or {}).get("sharpe")), None)
-    return {"folds": len(folds), "unavailable": why, "mean_in_sample_sharpe": is_sharpe,
-            "mean_out_of_sample_sharpe": oos_sharpe,
-            "oos_is_sharpe_ratio": ratio,
-            "out_of_sample_trades": sum(f["out_of_sample"].get("number_of_trades") or 0 for f in folds),
-            "out_of_sample_total_return": _mean([f["out_of_sample"].get("total_return") for f in folds])}
+    why = next(
+        (
+            f"Fold {f['fold']} {side.replace('_', ' ')}: {f[side]['unavailable']['sharpe']}"
+            for f in folds
+            for side in ("in_sample", "out_of_sample")
+            if (f[side].get("unavailable") or {}).get("sharpe")
+        ),
+        None,
+    )
+    return {
+        "folds": len(folds),
+        "unavailable": why,
+        "mean_in_sample_sharpe": is_sharpe,
+        "mean_out_of_sample_sharpe": oos_sharpe,
+        "oos_is_sharpe_ratio": ratio,
+        "out_of_sample_trades": sum(f["out_of_sample"].get("number_of_trades") or 0 for f in folds),
+        "out_of_sample_total_return": _mean([f["out_of_sample"].get("total_return") for f in folds]),
+    }
 
 
 def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
@@ -295,74 +410,124 @@ def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
         chunks = MatrixChunk.objects.filter(matrix_id=matrix_id)
         known = chunks.filter(first=first, stop=stop).exists() or not chunks.exists()  # none: made before chunks
         if not known:
-            logger.warning("matrix chunk message with bounds the matrix does not have: ignored",
-                           extra={"matrix_id": matrix_id, "first": first, "stop": stop})
+            logger.warning(
+                "matrix chunk message with bounds the matrix does not have: ignored",
+                extra={"matrix_id": matrix_id, "first": first, "stop": stop},
+            )
         elif matrix is not None and matrix.status == RunStatus.RUNNING and not done:
             # Committed before the work: the sweep tells a chunk being run from one whose message never arrived.
             chunks.filter(first=first, finished_at__isnull=True).update(started_at=timezone.now())
     if matrix is None or matrix.status != RunStatus.RUNNING or done or not known:
         return 0
-    sets = expand_sets(strategy=matrix.strategy, base=matrix.base_parameters, space=matrix.space, mode=matrix.mode,
-                       samples=matrix.samples, seed=matrix.seed)[first:stop]
-    _, _, model = validated_config(strategy=matrix.strategy, parameters=matrix.base_parameters,
-                                   instruments=matrix.instruments, timeframe=matrix.timeframe,
-                                   start=matrix.range_start, end=matrix.range_end, fill_model=matrix.fill_model)
+    sets = expand_sets(
+        strategy=matrix.strategy,
+        base=matrix.base_parameters,
+        space=matrix.space,
+        mode=matrix.mode,
+        samples=matrix.samples,
+        seed=matrix.seed,
+    )[first:stop]
+    _, _, model = validated_config(
+        strategy=matrix.strategy,
+        parameters=matrix.base_parameters,
+        instruments=matrix.instruments,
+        timeframe=matrix.timeframe,
+        start=matrix.range_start,
+        end=matrix.range_end,
+        fill_model=matrix.fill_model,
+    )
     by_symbol = {i.symbol: i for i in Instrument.objects.filter(symbol__in=matrix.instruments)}
     legs, gaps = [], []
     for symbol in matrix.instruments:
         instrument = by_symbol[symbol]
-        bars = load_bars(instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start,
-                         end=matrix.range_end)
-        gaps += find_gaps(instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start,
-                          end=matrix.range_end, ts=bars.ts)
+        bars = load_bars(
+            instrument=instrument, timeframe=matrix.timeframe, start=matrix.range_start, end=matrix.range_end
+        )
+        gaps += find_gaps(
+            instrument=instrument,
+            timeframe=matrix.timeframe,
+            start=matrix.range_start,
+            end=matrix.range_end,
+            ts=bars.ts,
+        )
         legs.append((instrument, bars))
     if gaps or any(len(bars) < 2 for _, bars in legs):
-        _matrix_fail(matrix_id, ErrorCode.BACKTEST_DATA_GAPS if gaps else ErrorCode.BACKTEST_NO_DATA,
-                     f"{len(gaps)} gaps in the stored bars" if gaps else "no stored bars in the range")
+        _matrix_fail(
+            matrix_id,
+            ErrorCode.BACKTEST_DATA_GAPS if gaps else ErrorCode.BACKTEST_NO_DATA,
+            f"{len(gaps)} gaps in the stored bars" if gaps else "no stored bars in the range",
+        )
         return 0
 
     def cut(lo, hi) -> Legs:
         return [(instrument, _window(bars, lo, hi)) for instrument, bars in legs]
 
     in_sample, out_sample = cut(None, matrix.split_at), cut(matrix.split_at, None)
-    windows = fold_windows(start=matrix.range_start, end=matrix.range_end, folds=matrix.walk_forward_folds) \
-        if matrix.walk_forward_folds else []
-    fold_legs = [(cut(w["in_sample_start"], w["in_sample_end"]), cut(w["out_of_sample_start"], w["out_of_sample_end"]))
-                 for w in windows]
+    windows = (
+        fold_windows(start=matrix.range_start, end=matrix.range_end, folds=matrix.walk_forward_folds)
+        if matrix.walk_forward_folds
+        else []
+    )
+    fold_legs = [
+        (cut(w["in_sample_start"], w["in_sample_end"]), cut(w["out_of_sample_start"], w["out_of_sample_end"]))
+        for w in windows
+    ]
     thresholds = tenant_thresholds()
     crypto = all(i.asset_class == Instrument.AssetClass.CRYPTO for i, _ in legs)
     days = 365 if crypto else 252
     rows = []
     is_days, oos_days = _days(matrix.range_start, matrix.split_at), _days(matrix.split_at, matrix.range_end)
     for offset, params in enumerate(sets):
-        common = dict(strategy=matrix.strategy, params=params, model=model, capital=float(matrix.starting_capital),
-                      days_per_year=days)
+        common = dict(
+            strategy=matrix.strategy,
+            params=params,
+            model=model,
+            capital=float(matrix.starting_capital),
+            days_per_year=days,
+        )
         is_metrics = evaluate(legs=in_sample, range_days=is_days, **common)
         oos_metrics = evaluate(legs=out_sample, range_days=oos_days, **common)
-        folds = [{**{k: v.isoformat() if isinstance(v, datetime) else v for k, v in w.items()},
-                  "in_sample": evaluate(legs=fold_is, range_days=_days(w["in_sample_start"], w["in_sample_end"]),
-                                        **common),
-                  "out_of_sample": evaluate(legs=fold_oos, range_days=_days(w["out_of_sample_start"],
-                                                                            w["out_of_sample_end"]), **common)}
-                 for w, (fold_is, fold_oos) in zip(windows, fold_legs)]
+        folds = [
+            {
+                **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in w.items()},
+                "in_sample": evaluate(
+                    legs=fold_is, range_days=_days(w["in_sample_start"], w["in_sample_end"]), **common
+                ),
+                "out_of_sample": evaluate(
+                    legs=fold_oos, range_days=_days(w["out_of_sample_start"], w["out_of_sample_end"]), **common
+                ),
+            }
+            for w, (fold_is, fold_oos) in zip(windows, fold_legs)
+        ]
         summary = walk_forward_summary(folds) if folds else {}
-        classification, reasons = classify(is_metrics, thresholds=thresholds, oos_metrics=oos_metrics,
-                                           walk_forward=summary or None)
+        classification, reasons = classify(
+            is_metrics, thresholds=thresholds, oos_metrics=oos_metrics, walk_forward=summary or None
+        )
         # The score's own evidence: the out-of-sample trades it was measured on (with folds: all folds').
         scored_trades = summary["out_of_sample_trades"] if folds else oos_metrics.get("number_of_trades")
-        rows.append(MatrixResult(
-            tenant_id=matrix.tenant_id, matrix_id=matrix_id, index=first + offset, parameters=params,
-            parameters_hash=get_strategy(matrix.strategy).parameters_hash(params), in_sample=is_metrics,
-            out_of_sample=oos_metrics, folds=folds, walk_forward=summary, classification=str(classification),
-            classification_reasons=reasons, scored_trades=scored_trades,
-            enough_trades=enough_trades(scored_trades, thresholds),
-            score=summary["mean_out_of_sample_sharpe"] if folds else oos_metrics.get("sharpe")))
+        rows.append(
+            MatrixResult(
+                tenant_id=matrix.tenant_id,
+                matrix_id=matrix_id,
+                index=first + offset,
+                parameters=params,
+                parameters_hash=get_strategy(matrix.strategy).parameters_hash(params),
+                in_sample=is_metrics,
+                out_of_sample=oos_metrics,
+                folds=folds,
+                walk_forward=summary,
+                classification=str(classification),
+                classification_reasons=reasons,
+                scored_trades=scored_trades,
+                enough_trades=enough_trades(scored_trades, thresholds),
+                score=summary["mean_out_of_sample_sharpe"] if folds else oos_metrics.get("sharpe"),
+            )
+        )
     with transaction.atomic():
         matrix = BacktestMatrix.objects.select_for_update().get(pk=matrix_id)
         # Checked again under the matrix's lock: two runs of one chunk (an outbox message sent twice) may both have
         # passed the check above; only the first to get here counts the chunk.
-        if matrix.status != RunStatus.RUNNING or MatrixResult.objects.filter(matrix_id=matrix_id,
-                                                                             index=first).exists():
+        if matrix.status != RunStatus.RUNNING or MatrixResult.objects.filter(matrix_id=matrix_id, index=first).exists():
             return 0
         created = MatrixResult.objects.bulk_create(rows, ignore_conflicts=True)
         MatrixChunk.objects.filter(matrix_id=matrix_id, first=first).update(finished_at=timezone.now())
@@ -374,9 +539,14 @@ def run_chunk(*, matrix_id: int, first: int, stop: int) -> int:
         if matrix.chunks_done >= matrix.chunks_total:
             matrix.status, matrix.finished_at = RunStatus.FINISHED, timezone.now()
             matrix.save(update_fields=["status", "finished_at"])
-            audit_record(action="backtest_matrix.finish", resource_type="backtest_matrix", resource_id=matrix.id,
-                         actor_name="worker", before={"status": RunStatus.RUNNING},
-                         after={"status": matrix.status, "sets": matrix.sets_done})
+            audit_record(
+                action="backtest_matrix.finish",
+                resource_type="backtest_matrix",
+                resource_id=matrix.id,
+                actor_name="worker",
+                before={"status": RunStatus.RUNNING},
+                after={"status": matrix.status, "sets": matrix.sets_done},
+            )
     return len(created)
 
 
@@ -388,9 +558,14 @@ def _matrix_fail(matrix_id: int, code: ErrorCode, message: str) -> None:
         matrix.status, matrix.error_code, matrix.error_message = RunStatus.FAILED, str(code), message
         matrix.finished_at = timezone.now()
         matrix.save(update_fields=["status", "error_code", "error_message", "finished_at"])
-        audit_record(action="backtest_matrix.fail", resource_type="backtest_matrix", resource_id=matrix.id,
-                     actor_name="worker", before={"status": RunStatus.RUNNING},
-                     after={"status": matrix.status, "error_code": str(code)})
+        audit_record(
+            action="backtest_matrix.fail",
+            resource_type="backtest_matrix",
+            resource_id=matrix.id,
+            actor_name="worker",
+            before={"status": RunStatus.RUNNING},
+            after={"status": matrix.status, "error_code": str(code)},
+        )
 
 
 def _chunk_overdue(chunk: MatrixChunk, *, now: datetime) -> ErrorCode | None:
@@ -414,12 +589,19 @@ def sweep_matrix_chunks(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     counts = {"redispatched": 0, "matrices_failed": 0}
     with transaction.atomic():
-        candidates = list(MatrixChunk.objects.filter(finished_at__isnull=True, matrix__status=RunStatus.RUNNING)
-                          .values_list("id", flat=True))
+        candidates = list(
+            MatrixChunk.objects.filter(finished_at__isnull=True, matrix__status=RunStatus.RUNNING).values_list(
+                "id", flat=True
+            )
+        )
     for chunk_id in candidates:
         with transaction.atomic():
-            chunk = MatrixChunk.objects.select_for_update(of=("self",)).select_related("matrix", "last_dispatch") \
-                .filter(pk=chunk_id, finished_at__isnull=True, matrix__status=RunStatus.RUNNING).first()
+            chunk = (
+                MatrixChunk.objects.select_for_update(of=("self",))
+                .select_related("matrix", "last_dispatch")
+                .filter(pk=chunk_id, finished_at__isnull=True, matrix__status=RunStatus.RUNNING)
+                .first()
+            )
             code = None if chunk is None else _chunk_overdue(chunk, now=now)
             if code is None:
                 continue
@@ -429,15 +611,23 @@ def sweep_matrix_chunks(*, now: datetime | None = None) -> dict[str, int]:
                 chunk.dispatches += 1
                 chunk.started_at = None
                 chunk.save(update_fields=["last_dispatch", "dispatches", "started_at"])
-                audit_record(action="backtest_matrix.chunk_redispatched", resource_type="backtest_matrix",
-                             resource_id=chunk.matrix_id, actor_name="watchdog", before=before,
-                             after={"dispatches": chunk.dispatches, "sets": [chunk.first, chunk.stop],
-                                    "reason": str(code)})
+                audit_record(
+                    action="backtest_matrix.chunk_redispatched",
+                    resource_type="backtest_matrix",
+                    resource_id=chunk.matrix_id,
+                    actor_name="watchdog",
+                    before=before,
+                    after={"dispatches": chunk.dispatches, "sets": [chunk.first, chunk.stop], "reason": str(code)},
+                )
                 counts["redispatched"] += 1
                 continue
         what = "never started" if code == ErrorCode.JOB_NEVER_STARTED else "stopped before finishing"
-        _matrix_fail(chunk.matrix_id, code, f"Sets {chunk.first}-{chunk.stop} {what} after {chunk.dispatches} "
-                     f"dispatch(es); the matrix cannot finish without them.")
+        _matrix_fail(
+            chunk.matrix_id,
+            code,
+            f"Sets {chunk.first}-{chunk.stop} {what} after {chunk.dispatches} "
+            f"dispatch(es); the matrix cannot finish without them.",
+        )
         counts["matrices_failed"] += 1
     return counts
 

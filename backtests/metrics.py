@@ -117,7 +117,9 @@ def compute_metrics(
         "profit_factor": _clean(wins.sum() / -losses.sum() if len(losses) else None),
         "average_trade": _clean(pnls.mean() if len(pnls) else None),
         "number_of_trades": len(pnls),
-        "exposure": _clean(float(np.mean(exposure_flags)) if exposure_flags is not None and len(exposure_flags) else None),
+        "exposure": _clean(
+            float(np.mean(exposure_flags)) if exposure_flags is not None and len(exposure_flags) else None
+        ),
         "turnover": _clean(traded_notional / float(curve.mean())),
         "fees_paid": _clean(sum(t.fees for t in trades)),
         "slippage_paid": _clean(sum(t.slippage for t in trades)),
@@ -127,8 +129,10 @@ def compute_metrics(
     }
     unavailable = {}
     if range_days < min_days_for_annualized:
-        reason = (f"The range is {range_days:.1f} days, shorter than the {min_days_for_annualized:g} days "
-                  f"(METRICS_MIN_DAYS_FOR_ANNUALIZED) an annualized figure needs.")
+        reason = (
+            f"The range is {range_days:.1f} days, shorter than the {min_days_for_annualized:g} days "
+            f"(METRICS_MIN_DAYS_FOR_ANNUALIZED) an annualized figure needs."
+        )
         for name in ANNUALIZED:
             metrics[name] = None
             unavailable[name] = reason

@@ -32,8 +32,14 @@ class BacktestRun(TenantOwnedModel):
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, null=True, blank=True, related_name="backtest_runs")
     job = models.ForeignKey("bots.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    result = models.ForeignKey("bots.BacktestResult", on_delete=models.SET_NULL, null=True, blank=True,
-                               related_name="+", help_text="The record the promotion gate reads (bot runs only).")
+    result = models.ForeignKey(
+        "bots.BacktestResult",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The record the promotion gate reads (bot runs only).",
+    )
     purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.MANUAL)
     strategy = models.CharField(max_length=64)
     parameters = models.JSONField(default=dict)
@@ -94,11 +100,17 @@ class BacktestMatrix(TenantOwnedModel):
     fill_model = models.JSONField(default=dict, blank=True)
     starting_capital = models.DecimalField(max_digits=20, decimal_places=2)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
-    sets_requested = models.PositiveIntegerField(null=True, blank=True, help_text="Combinations the space asked "
-                                                 "for (None: a matrix from before it was recorded).")
+    sets_requested = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Combinations the space asked for (None: a matrix from before it was recorded).",
+    )
     sets_total = models.PositiveIntegerField(default=0, help_text="Valid, distinct sets that run.")
-    sets_dropped = models.JSONField(null=True, blank=True, help_text="{count, by_reason: {reason: n}, "
-                                    "examples: [{parameters, reason}] (at most MAX_DROPPED_EXAMPLES)}")
+    sets_dropped = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="{count, by_reason: {reason: n}, examples: [{parameters, reason}] (at most MAX_DROPPED_EXAMPLES)}",
+    )
     sets_done = models.PositiveIntegerField(default=0)
     folds_total = models.PositiveIntegerField(default=0, help_text="Sets × walk-forward folds.")
     folds_done = models.PositiveIntegerField(default=0)
@@ -132,12 +144,19 @@ class MatrixResult(TenantOwnedModel):
     walk_forward = models.JSONField(default=dict, blank=True, help_text="The folds' aggregate (mean Sharpes, ratio).")
     classification = models.CharField(max_length=10)
     classification_reasons = models.JSONField(default=list)
-    score = models.FloatField(null=True, help_text="Ranking key: out-of-sample Sharpe, or with walk-forward folds "
-                                                   "the folds' mean out-of-sample Sharpe (None ranks last).")
-    scored_trades = models.PositiveIntegerField(null=True, blank=True,
-                                                help_text="The out-of-sample trades the score was measured on.")
-    enough_trades = models.BooleanField(default=False, help_text="scored_trades reaches the classification's "
-                                        "min_trades; a result without ranks below every result with.")
+    score = models.FloatField(
+        null=True,
+        help_text="Ranking key: out-of-sample Sharpe, or with walk-forward folds "
+        "the folds' mean out-of-sample Sharpe (None ranks last).",
+    )
+    scored_trades = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The out-of-sample trades the score was measured on."
+    )
+    enough_trades = models.BooleanField(
+        default=False,
+        help_text="scored_trades reaches the classification's "
+        "min_trades; a result without ranks below every result with.",
+    )
 
     class Meta:
         ordering = ["matrix", "index"]
@@ -153,16 +172,20 @@ class MatrixChunk(TenantOwnedModel):
     first = models.PositiveIntegerField()
     stop = models.PositiveIntegerField()
     dispatches = models.PositiveSmallIntegerField(default=1, help_text="Times it was sent to the backtests queue.")
-    last_dispatch = models.ForeignKey("controlplane.OutboxMessage", on_delete=models.SET_NULL, null=True,
-                                      blank=True, related_name="+")
+    last_dispatch = models.ForeignKey(
+        "controlplane.OutboxMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker began its latest dispatch.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["matrix", "first"]
         constraints = [models.UniqueConstraint(fields=["matrix", "first"], name="matrixchunk_unique_first")]
-        indexes = [models.Index(fields=["tenant", "matrix"], name="matrixchunk_unfinished",
-                                condition=models.Q(finished_at__isnull=True))]
+        indexes = [
+            models.Index(
+                fields=["tenant", "matrix"], name="matrixchunk_unfinished", condition=models.Q(finished_at__isnull=True)
+            )
+        ]
 
 
 class ClassificationSettings(TenantOwnedModel):

@@ -16,14 +16,24 @@ MONTHLY_CODES = ("NO_SIGNAL", "ALREADY_AT_TARGET")
 
 # (metric key, label, kind) in the order the table shows them; kind picks the formatting.
 METRIC_ROWS = (
-    ("total_return", "Total return", "percent"), ("cagr", "CAGR", "percent"),
-    ("volatility", "Annualized volatility", "percent"), ("sharpe", "Sharpe", "ratio"),
-    ("sortino", "Sortino", "ratio"), ("calmar", "Calmar", "ratio"), ("max_drawdown", "Max drawdown", "percent"),
-    ("max_drawdown_duration_days", "Longest drawdown (days)", "number"), ("win_rate", "Win rate", "percent"),
-    ("profit_factor", "Profit factor", "ratio"), ("average_trade", "Average trade", "money"),
-    ("number_of_trades", "Trades", "count"), ("exposure", "Exposure", "percent"), ("turnover", "Turnover", "ratio"),
-    ("fees_paid", "Fees paid", "money"), ("slippage_paid", "Slippage paid", "money"),
-    ("start_equity", "Start equity", "money"), ("end_equity", "End equity", "money"),
+    ("total_return", "Total return", "percent"),
+    ("cagr", "CAGR", "percent"),
+    ("volatility", "Annualized volatility", "percent"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sortino", "Sortino", "ratio"),
+    ("calmar", "Calmar", "ratio"),
+    ("max_drawdown", "Max drawdown", "percent"),
+    ("max_drawdown_duration_days", "Longest drawdown (days)", "number"),
+    ("win_rate", "Win rate", "percent"),
+    ("profit_factor", "Profit factor", "ratio"),
+    ("average_trade", "Average trade", "money"),
+    ("number_of_trades", "Trades", "count"),
+    ("exposure", "Exposure", "percent"),
+    ("turnover", "Turnover", "ratio"),
+    ("fees_paid", "Fees paid", "money"),
+    ("slippage_paid", "Slippage paid", "money"),
+    ("start_equity", "Start equity", "money"),
+    ("end_equity", "End equity", "money"),
     ("range_days", "Range (days)", "number"),
 )
 
@@ -43,8 +53,14 @@ def _format(value, kind: str) -> str:
 def progress(run: BacktestRun) -> dict:
     """What the progress bar shows; ``live`` keeps the panel polling (QUEUED or RUNNING)."""
     percent = round(100 * run.bars_done / run.bars_total, 1) if run.bars_total else None
-    return {"status": run.status, "bars_done": run.bars_done, "bars_total": run.bars_total, "percent": percent,
-            "live": run.status not in TERMINAL_RUN_STATUSES, "queued": run.status == RunStatus.QUEUED}
+    return {
+        "status": run.status,
+        "bars_done": run.bars_done,
+        "bars_total": run.bars_total,
+        "percent": percent,
+        "live": run.status not in TERMINAL_RUN_STATUSES,
+        "queued": run.status == RunStatus.QUEUED,
+    }
 
 
 def _drawdown(equity: list[float]) -> list[float]:
@@ -56,18 +72,30 @@ def _drawdown(equity: list[float]) -> list[float]:
 
 
 # unfold's app.js takes data-options instead of its defaults: a few unrotated time labels, no points, no legend.
-CHART_OPTIONS = json.dumps({
-    "responsive": True, "maintainAspectRatio": False, "animation": False,
-    "plugins": {"legend": {"display": False}, "tooltip": {"enabled": True, "mode": "index", "intersect": False}},
-    "elements": {"point": {"radius": 0}, "line": {"borderWidth": 1.5}},
-    "scales": {"x": {"ticks": {"maxTicksLimit": 8, "maxRotation": 0, "color": "#9ca3af"}, "grid": {"display": False}},
-               "y": {"ticks": {"color": "#9ca3af"}, "grid": {}}},
-})
+CHART_OPTIONS = json.dumps(
+    {
+        "responsive": True,
+        "maintainAspectRatio": False,
+        "animation": False,
+        "plugins": {"legend": {"display": False}, "tooltip": {"enabled": True, "mode": "index", "intersect": False}},
+        "elements": {"point": {"radius": 0}, "line": {"borderWidth": 1.5}},
+        "scales": {
+            "x": {"ticks": {"maxTicksLimit": 8, "maxRotation": 0, "color": "#9ca3af"}, "grid": {"display": False}},
+            "y": {"ticks": {"color": "#9ca3af"}, "grid": {}},
+        },
+    }
+)
 
 
 def _chart(labels, values, label, color, fill=False) -> str:
-    return json.dumps({"labels": labels, "datasets": [
-        {"label": label, "data": values, "borderColor": color, "backgroundColor": color, "fill": fill}]})
+    return json.dumps(
+        {
+            "labels": labels,
+            "datasets": [
+                {"label": label, "data": values, "borderColor": color, "backgroundColor": color, "fill": fill}
+            ],
+        }
+    )
 
 
 def backtest_report(run: BacktestRun) -> dict:
@@ -83,8 +111,11 @@ def backtest_report(run: BacktestRun) -> dict:
     return {
         "progress": progress(run),
         "finished": run.status == RunStatus.FINISHED,
-        "metrics": [{"key": key, "label": label, "value": _format(metrics.get(key), kind),
-                     "reason": unavailable.get(key)} for key, label, kind in METRIC_ROWS if key in metrics],
+        "metrics": [
+            {"key": key, "label": label, "value": _format(metrics.get(key), kind), "reason": unavailable.get(key)}
+            for key, label, kind in METRIC_ROWS
+            if key in metrics
+        ],
         "checks": run.classification_reasons or [],
         "equity_points": len(curve),
         "chart_options": CHART_OPTIONS,
@@ -94,18 +125,26 @@ def backtest_report(run: BacktestRun) -> dict:
         "trades_total": len(trades),
         "no_trade_codes": codes,
         "no_trade_total": [(counts.get("total") or {}).get(code) for code in codes],
-        "no_trade_months": [{"month": month, "counts": [row.get(code, 0) if code in MONTHLY_CODES else None
-                                                        for code in codes]}
-                            for month, row in sorted(by_month.items())],
+        "no_trade_months": [
+            {"month": month, "counts": [row.get(code, 0) if code in MONTHLY_CODES else None for code in codes]}
+            for month, row in sorted(by_month.items())
+        ],
     }
 
 
 def matrix_progress(matrix) -> dict:
-    done, total = (matrix.folds_done, matrix.folds_total) if matrix.folds_total else (matrix.sets_done,
-                                                                                       matrix.sets_total)
-    return {"status": matrix.status, "done": done, "total": total, "unit": "folds" if matrix.folds_total else "sets",
-            "percent": round(100 * done / total, 1) if total else None,
-            "live": matrix.status not in TERMINAL_RUN_STATUSES, "queued": matrix.status == RunStatus.QUEUED}
+    done, total = (
+        (matrix.folds_done, matrix.folds_total) if matrix.folds_total else (matrix.sets_done, matrix.sets_total)
+    )
+    return {
+        "status": matrix.status,
+        "done": done,
+        "total": total,
+        "unit": "folds" if matrix.folds_total else "sets",
+        "percent": round(100 * done / total, 1) if total else None,
+        "live": matrix.status not in TERMINAL_RUN_STATUSES,
+        "queued": matrix.status == RunStatus.QUEUED,
+    }
 
 
 def _heat_color(score: float | None, low: float, high: float) -> str:
@@ -134,9 +173,14 @@ def heatmap(results: list, x: str | None, y: str | None) -> dict | None:
             found = cells.get((xv, yv), [])
             scored = [r for r in found if r.score is not None]
             best = max(scored, key=lambda r: (r.enough_trades, r.score)) if scored else None
-            row.append({"score": best.score if best else None, "sets": len(found),
-                        "enough_trades": best.enough_trades if best else None,
-                        "color": _heat_color(best.score if best else None, low, high)})
+            row.append(
+                {
+                    "score": best.score if best else None,
+                    "sets": len(found),
+                    "enough_trades": best.enough_trades if best else None,
+                    "color": _heat_color(best.score if best else None, low, high),
+                }
+            )
         rows.append({"y": yv, "cells": row})
     return {"x": x, "y": y, "xs": xs, "rows": rows}
 
@@ -146,6 +190,13 @@ def matrix_report(matrix, results: list, *, x: str | None, y: str | None) -> dic
     if not x and not y and len(varied) >= 2:
         x, y = varied[0], varied[1]
     dropped = matrix.sets_dropped
-    return {"progress": matrix_progress(matrix), "results": results, "parameters": varied, "x": x, "y": y,
-            "heatmap": heatmap(results, x, y), "dropped": dropped,
-            "dropped_reasons": sorted((dropped or {}).get("by_reason", {}).items(), key=lambda kv: -kv[1])}
+    return {
+        "progress": matrix_progress(matrix),
+        "results": results,
+        "parameters": varied,
+        "x": x,
+        "y": y,
+        "heatmap": heatmap(results, x, y),
+        "dropped": dropped,
+        "dropped_reasons": sorted((dropped or {}).get("by_reason", {}).items(), key=lambda kv: -kv[1]),
+    }

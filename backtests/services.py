@@ -36,16 +36,31 @@ from traces.writer import TraceRow, write_traces
 logger = logging.getLogger(__name__)
 
 EQUITY_CURVE_POINTS = 2000
-FILL_MODEL_KEYS = {"fill_at", "slippage_ticks", "slippage_bps", "fee_per_unit", "fee_bps", "max_volume_share",
-                   "min_quantity_step"}
+FILL_MODEL_KEYS = {
+    "fill_at",
+    "slippage_ticks",
+    "slippage_bps",
+    "fee_per_unit",
+    "fee_bps",
+    "max_volume_share",
+    "min_quantity_step",
+}
 
 
 def _invalid(field: str, message: str) -> ControlPlaneError:
     return ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={field: [message]})
 
 
-def validated_config(*, strategy: str, parameters: dict | None, instruments: list[str], timeframe: str,
-                     start: datetime, end: datetime, fill_model: dict | None) -> tuple[dict, str, FillModel]:
+def validated_config(
+    *,
+    strategy: str,
+    parameters: dict | None,
+    instruments: list[str],
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    fill_model: dict | None,
+) -> tuple[dict, str, FillModel]:
     """Check a backtest configuration; every problem names its field. Returns (clean parameters, hash, model)."""
     try:
         strat = get_strategy(strategy)
@@ -67,8 +82,9 @@ def validated_config(*, strategy: str, parameters: dict | None, instruments: lis
         raise _invalid("end", "Must be after start.")
     unknown = set(fill_model or {}) - FILL_MODEL_KEYS
     if unknown:
-        raise _invalid("fill_model", f"Unknown keys: {', '.join(sorted(unknown))}; known: "
-                                     f"{', '.join(sorted(FILL_MODEL_KEYS))}.")
+        raise _invalid(
+            "fill_model", f"Unknown keys: {', '.join(sorted(unknown))}; known: {', '.join(sorted(FILL_MODEL_KEYS))}."
+        )
     try:
         model = FillModel.from_config(fill_model)
     except (ValueError, TypeError, InvalidOperation) as exc:
@@ -99,17 +115,33 @@ def thresholds_update(*, actor, overrides: dict) -> ClassificationSettings:
             row = ClassificationSettings(thresholds=overrides)
         row.thresholds, row.updated_by = overrides, getattr(actor, "username", "system")
         row.save()
-        audit_record(action="backtests.thresholds_update", resource_type="classification_settings",
-                     resource_id=row.id, actor=actor, before=before, after=overrides)
+        audit_record(
+            action="backtests.thresholds_update",
+            resource_type="classification_settings",
+            resource_id=row.id,
+            actor=actor,
+            before=before,
+            after=overrides,
+        )
     return row
 
 
-def backtest_create(*, actor, bot_id: int | None = None, strategy: str | None = None, parameters: dict | None = None,
-                    instruments: list[str] | None = None, timeframe: str | None = None, start: datetime,
-                    end: datetime,
-                    fill_model: dict | None = None, starting_capital: Decimal = Decimal("100000"),
-                    gap_policy: str = GapPolicy.REFUSE, purpose: str = BacktestRun.Purpose.MANUAL,
-                    actor_name: str | None = None) -> BacktestRun:
+def backtest_create(
+    *,
+    actor,
+    bot_id: int | None = None,
+    strategy: str | None = None,
+    parameters: dict | None = None,
+    instruments: list[str] | None = None,
+    timeframe: str | None = None,
+    start: datetime,
+    end: datetime,
+    fill_model: dict | None = None,
+    starting_capital: Decimal = Decimal("100000"),
+    gap_policy: str = GapPolicy.REFUSE,
+    purpose: str = BacktestRun.Purpose.MANUAL,
+    actor_name: str | None = None,
+) -> BacktestRun:
     """A run and its BACKTEST job, enqueued on commit. With ``bot_id`` the bot's current configuration is used:
     its strategy and parameters always, its instruments and timeframe unless the request names others."""
     with transaction.atomic():
@@ -127,28 +159,62 @@ def backtest_create(*, actor, bot_id: int | None = None, strategy: str | None = 
             raise _invalid("starting_capital", "Must be positive.")
         if gap_policy not in GapPolicy.values:
             raise _invalid("gap_policy", f"One of {', '.join(GapPolicy.values)}.")
-        clean, params_hash, _ = validated_config(strategy=strategy, parameters=parameters,
-                                                 instruments=list(instruments or []), timeframe=timeframe or "",
-                                                 start=start, end=end, fill_model=fill_model)
-        run = BacktestRun.objects.create(
-            bot=bot, purpose=purpose, strategy=strategy, parameters=clean, parameters_hash=params_hash,
-            instruments=list(instruments), timeframe=timeframe, range_start=start, range_end=end,
-            fill_model=fill_model or {}, starting_capital=starting_capital, gap_policy=gap_policy,
-            trace_id=current_trace_id(), created_by=getattr(actor, "username", None) or actor_name or "system",
+        clean, params_hash, _ = validated_config(
+            strategy=strategy,
+            parameters=parameters,
+            instruments=list(instruments or []),
+            timeframe=timeframe or "",
+            start=start,
+            end=end,
+            fill_model=fill_model,
         )
-        job = bot_services.job_create(kind=Job.Kind.BACKTEST, actor=actor, actor_name=actor_name,
-                                      bot_id=bot.id if bot else None, params={"backtest_run_id": run.id})
+        run = BacktestRun.objects.create(
+            bot=bot,
+            purpose=purpose,
+            strategy=strategy,
+            parameters=clean,
+            parameters_hash=params_hash,
+            instruments=list(instruments),
+            timeframe=timeframe,
+            range_start=start,
+            range_end=end,
+            fill_model=fill_model or {},
+            starting_capital=starting_capital,
+            gap_policy=gap_policy,
+            trace_id=current_trace_id(),
+            created_by=getattr(actor, "username", None) or actor_name or "system",
+        )
+        job = bot_services.job_create(
+            kind=Job.Kind.BACKTEST,
+            actor=actor,
+            actor_name=actor_name,
+            bot_id=bot.id if bot else None,
+            params={"backtest_run_id": run.id},
+        )
         run.job = job
         run.save(update_fields=["job"])
-        audit_record(action="backtest.create", resource_type="backtest_run", resource_id=run.id, actor=actor,
-                     actor_name=actor_name, after=_snapshot(run))
+        audit_record(
+            action="backtest.create",
+            resource_type="backtest_run",
+            resource_id=run.id,
+            actor=actor,
+            actor_name=actor_name,
+            after=_snapshot(run),
+        )
     return run
 
 
 def _snapshot(run: BacktestRun) -> dict:
-    return {"status": run.status, "strategy": run.strategy, "parameters": run.parameters,
-            "instruments": run.instruments, "timeframe": run.timeframe, "bot_id": run.bot_id,
-            "range_start": run.range_start.isoformat(), "range_end": run.range_end.isoformat()}
+    return {
+        "status": run.status,
+        "strategy": run.strategy,
+        "parameters": run.parameters,
+        "instruments": run.instruments,
+        "timeframe": run.timeframe,
+        "bot_id": run.bot_id,
+        "range_start": run.range_start.isoformat(),
+        "range_end": run.range_end.isoformat(),
+    }
 
 
 def backtest_cancel(*, run_id: int, actor) -> BacktestRun:
@@ -157,16 +223,24 @@ def backtest_cancel(*, run_id: int, actor) -> BacktestRun:
         if run is None:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No backtest {run_id} in this tenant.")
         if run.status in TERMINAL_RUN_STATUSES:
-            raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION,
-                                    f"Backtest {run.id} cannot go from {run.status} to CANCELLED.",
-                                    details={"current": run.status, "requested": RunStatus.CANCELLED})
+            raise ControlPlaneError(
+                ErrorCode.ILLEGAL_TRANSITION,
+                f"Backtest {run.id} cannot go from {run.status} to CANCELLED.",
+                details={"current": run.status, "requested": RunStatus.CANCELLED},
+            )
         before = run.status
         run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
         run.save(update_fields=["status", "finished_at"])
         if run.job_id and run.job.status not in Job.TERMINAL_STATUSES:
             bot_services.job_cancel(job_id=run.job_id, actor=actor)
-        audit_record(action="backtest.cancel", resource_type="backtest_run", resource_id=run.id, actor=actor,
-                     before={"status": before}, after={"status": run.status})
+        audit_record(
+            action="backtest.cancel",
+            resource_type="backtest_run",
+            resource_id=run.id,
+            actor=actor,
+            before={"status": before},
+            after={"status": run.status},
+        )
     return run
 
 
@@ -190,20 +264,31 @@ def backtest_execute(*, run_id: int) -> dict:
     """Claim a QUEUED run and run it. A second call, or a call after a cancel, does nothing."""
     with transaction.atomic():
         claimed = BacktestRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-            status=RunStatus.RUNNING, started_at=timezone.now())
+            status=RunStatus.RUNNING, started_at=timezone.now()
+        )
         if claimed != 1:
             run = BacktestRun.objects.filter(pk=run_id).first()
             return {"backtest_run_id": run_id, "status": run.status if run else "MISSING"}
         run = BacktestRun.objects.get(pk=run_id)
-        audit_record(action="backtest.start", resource_type="backtest_run", resource_id=run.id, actor_name="worker",
-                     before={"status": RunStatus.QUEUED}, after={"status": RunStatus.RUNNING})
+        audit_record(
+            action="backtest.start",
+            resource_type="backtest_run",
+            resource_id=run.id,
+            actor_name="worker",
+            before={"status": RunStatus.QUEUED},
+            after={"status": RunStatus.RUNNING},
+        )
     try:
         return _execute(run)
     except _Cancelled:
         return {"backtest_run_id": run.id, "status": RunStatus.CANCELLED}
     except ControlPlaneError as exc:
-        _fail(run.id, str(exc.code), exc.message, gaps=(exc.details or {}).get("gaps")
-              if isinstance(exc.details, dict) else None)
+        _fail(
+            run.id,
+            str(exc.code),
+            exc.message,
+            gaps=(exc.details or {}).get("gaps") if isinstance(exc.details, dict) else None,
+        )
         raise
     except Exception as exc:
         logger.exception("backtest crashed", extra={"backtest_run_id": run.id})
@@ -222,8 +307,14 @@ def _fail(run_id: int, code: str, message: str, gaps: list | None = None) -> Non
         run.save(update_fields=["status", "error_code", "error_message", "finished_at", "gaps"])
         if run.bot_id:
             _write_result(run, status=BacktestResult.Status.FAILED)
-        audit_record(action="backtest.fail", resource_type="backtest_run", resource_id=run.id, actor_name="worker",
-                     before={"status": RunStatus.RUNNING}, after={"status": run.status, "error_code": code})
+        audit_record(
+            action="backtest.fail",
+            resource_type="backtest_run",
+            resource_id=run.id,
+            actor_name="worker",
+            before={"status": RunStatus.RUNNING},
+            after={"status": run.status, "error_code": code},
+        )
 
 
 def _progress(run_id: int, done: int) -> None:
@@ -234,8 +325,16 @@ def _progress(run_id: int, done: int) -> None:
         raise _Cancelled
 
 
-def run_engine(*, strategy_name: str, params: dict, bars: Bars, instrument: Instrument, model: FillModel,
-               capital: float, progress=None) -> EngineResult:
+def run_engine(
+    *,
+    strategy_name: str,
+    params: dict,
+    bars: Bars,
+    instrument: Instrument,
+    model: FillModel,
+    capital: float,
+    progress=None,
+) -> EngineResult:
     """The vectorized path where it applies, else the bar-by-bar reference (same orders and fills either way)."""
     strategy = get_strategy(strategy_name)
     kwargs = dict(model=model, tick_size=instrument.tick_size, multiplier=instrument.multiplier, capital=capital)
@@ -245,26 +344,37 @@ def run_engine(*, strategy_name: str, params: dict, bars: Bars, instrument: Inst
 
 
 def _execute(run: BacktestRun) -> dict:
-    _, _, model = validated_config(strategy=run.strategy, parameters=run.parameters, instruments=run.instruments,
-                                   timeframe=run.timeframe, start=run.range_start, end=run.range_end,
-                                   fill_model=run.fill_model)
+    _, _, model = validated_config(
+        strategy=run.strategy,
+        parameters=run.parameters,
+        instruments=run.instruments,
+        timeframe=run.timeframe,
+        start=run.range_start,
+        end=run.range_end,
+        fill_model=run.fill_model,
+    )
     instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=run.instruments)}
     loaded, gaps = [], []
     for symbol in run.instruments:
         instrument = instruments[symbol]
         bars = load_bars(instrument=instrument, timeframe=run.timeframe, start=run.range_start, end=run.range_end)
-        gaps += find_gaps(instrument=instrument, timeframe=run.timeframe, start=run.range_start, end=run.range_end,
-                          ts=bars.ts)
+        gaps += find_gaps(
+            instrument=instrument, timeframe=run.timeframe, start=run.range_start, end=run.range_end, ts=bars.ts
+        )
         loaded.append((instrument, bars))
     empty = [i.symbol for i, b in loaded if len(b) < 2]
     if empty:
-        raise ControlPlaneError(ErrorCode.BACKTEST_NO_DATA,
-                                f"No stored {run.timeframe} bars (at least two needed) for {', '.join(empty)} in "
-                                f"the range.", details={"instruments": empty, "gaps": gaps})
+        raise ControlPlaneError(
+            ErrorCode.BACKTEST_NO_DATA,
+            f"No stored {run.timeframe} bars (at least two needed) for {', '.join(empty)} in the range.",
+            details={"instruments": empty, "gaps": gaps},
+        )
     if gaps and run.gap_policy == GapPolicy.REFUSE:
-        raise ControlPlaneError(ErrorCode.BACKTEST_DATA_GAPS,
-                                f"The range has {len(gaps)} gaps in the stored bars; nothing was run.",
-                                details={"gaps": gaps})
+        raise ControlPlaneError(
+            ErrorCode.BACKTEST_DATA_GAPS,
+            f"The range has {len(gaps)} gaps in the stored bars; nothing was run.",
+            details={"gaps": gaps},
+        )
     total = sum(len(b) for _, b in loaded)
     with transaction.atomic():
         BacktestRun.objects.filter(pk=run.id).update(bars_total=total, gaps=gaps)
@@ -272,14 +382,21 @@ def _execute(run: BacktestRun) -> dict:
     runs: list[InstrumentRun] = []
     for instrument, bars in loaded:
         offset = done_before
-        result = run_engine(strategy_name=run.strategy, params=run.parameters, bars=bars, instrument=instrument,
-                            model=model, capital=float(run.starting_capital),
-                            progress=lambda done, offset=offset: _progress(run.id, offset + done))
+        result = run_engine(
+            strategy_name=run.strategy,
+            params=run.parameters,
+            bars=bars,
+            instrument=instrument,
+            model=model,
+            capital=float(run.starting_capital),
+            progress=lambda done, offset=offset: _progress(run.id, offset + done),
+        )
         done_before += len(bars)
         _progress(run.id, done_before)
         runs.append(InstrumentRun(instrument, bars, result))
-    report = build_report(runs, capital=float(run.starting_capital),
-                          range_days=(run.range_end - run.range_start).total_seconds() / 86400)
+    report = build_report(
+        runs, capital=float(run.starting_capital), range_days=(run.range_end - run.range_start).total_seconds() / 86400
+    )
     classification, reasons = classify(report["metrics"], thresholds=tenant_thresholds())
     return _finish(run, runs, report, str(classification), reasons)
 
@@ -307,11 +424,23 @@ def build_report(runs: list[InstrumentRun], *, capital: float, range_days: float
             if t["exit_bar"] is None:
                 continue
             results.append(TradeResult(pnl=t["pnl"], fees=t["fees"], slippage=t["slippage"], notional=t["notional"]))
-            trades.append({**t, "instrument": r.instrument.symbol, "entry_ts": bar_times[t["entry_bar"]].isoformat(),
-                           "exit_ts": bar_times[t["exit_bar"]].isoformat()})
+            trades.append(
+                {
+                    **t,
+                    "instrument": r.instrument.symbol,
+                    "entry_ts": bar_times[t["entry_bar"]].isoformat(),
+                    "exit_ts": bar_times[t["exit_bar"]].isoformat(),
+                }
+            )
     crypto = all(r.instrument.asset_class == Instrument.AssetClass.CRYPTO for r in runs)
-    metrics = compute_metrics(timestamps=times, equity=equity, trades=results, exposure_flags=exposed,
-                              days_per_year=365 if crypto else 252, range_days=range_days)
+    metrics = compute_metrics(
+        timestamps=times,
+        equity=equity,
+        trades=results,
+        exposure_flags=exposed,
+        days_per_year=365 if crypto else 252,
+        range_days=range_days,
+    )
     step = max(1, len(times) // EQUITY_CURVE_POINTS)
     picks = list(range(step - 1, len(times), step))
     if picks[-1] != len(times) - 1:
@@ -326,9 +455,13 @@ def build_report(runs: list[InstrumentRun], *, capital: float, range_days: float
             labels, counts = np.unique(flagged, return_counts=True)
             for label, count in zip(labels, counts):
                 by_month[str(label)][code] += int(count)
-    return {"metrics": metrics, "equity_curve": curve, "trades": trades,
-            "no_trade_counts": {"total": dict(total), "by_month": {k: dict(v) for k, v in sorted(by_month.items())}},
-            "engine_path": ",".join(sorted({r.result.path for r in runs}))}
+    return {
+        "metrics": metrics,
+        "equity_curve": curve,
+        "trades": trades,
+        "no_trade_counts": {"total": dict(total), "by_month": {k: dict(v) for k, v in sorted(by_month.items())}},
+        "engine_path": ",".join(sorted({r.result.path for r in runs})),
+    }
 
 
 def _decision_traces(run: BacktestRun, runs: list[InstrumentRun]) -> list[TraceRow]:
@@ -340,20 +473,29 @@ def _decision_traces(run: BacktestRun, runs: list[InstrumentRun]) -> list[TraceR
         bar_times = ts_to_datetimes(r.bars.ts)
         for i in r.result.orders:
             start = max(0, i + 1 - warmup)
-            window = Bars(*(getattr(r.bars, c)[start:i + 1] for c in ("ts", "open", "high", "low", "close", "volume")))
+            window = Bars(
+                *(getattr(r.bars, c)[start : i + 1] for c in ("ts", "open", "high", "low", "close", "volume"))
+            )
             # next_open: the decision follows this bar's fills; close: its own fill comes after it.
             if model_fills_at_close(run):
                 position = float(r.result.position[i - 1]) if i else 0.0
             else:
                 position = float(r.result.position[i])
             decision = strategy.decide(run.parameters, window, position)
-            rows.append(TraceRow(
-                kind=TickTrace.Kind.DECISION, context=TickTrace.Context.BACKTEST, run_ref=run.id, bot_id=run.bot_id,
-                instrument=r.instrument.symbol, timeframe=run.timeframe, bar_ts=bar_times[i],
-                inputs={"position": position, "close": float(r.bars.close[i])},
-                signal={"target": decision.target, "reason": decision.reason, "values": decision.values},
-                trace_id=run.trace_id,
-            ))
+            rows.append(
+                TraceRow(
+                    kind=TickTrace.Kind.DECISION,
+                    context=TickTrace.Context.BACKTEST,
+                    run_ref=run.id,
+                    bot_id=run.bot_id,
+                    instrument=r.instrument.symbol,
+                    timeframe=run.timeframe,
+                    bar_ts=bar_times[i],
+                    inputs={"position": position, "close": float(r.bars.close[i])},
+                    signal={"target": decision.target, "reason": decision.reason, "values": decision.values},
+                    trace_id=run.trace_id,
+                )
+            )
     return rows
 
 
@@ -376,22 +518,43 @@ def _finish(run: BacktestRun, runs: list[InstrumentRun], report: dict, classific
             locked.result = _write_result(locked, status=BacktestResult.Status.FINISHED)
         locked.save()
         write_traces(traces)
-        audit_record(action="backtest.finish", resource_type="backtest_run", resource_id=locked.id,
-                     actor_name="worker", before={"status": RunStatus.RUNNING},
-                     after={"status": locked.status, "classification": classification,
-                            "number_of_trades": report["metrics"]["number_of_trades"],
-                            "backtest_result_id": locked.result_id})
-    return {"backtest_run_id": run.id, "status": RunStatus.FINISHED, "classification": classification,
-            "backtest_result_id": locked.result_id}
+        audit_record(
+            action="backtest.finish",
+            resource_type="backtest_run",
+            resource_id=locked.id,
+            actor_name="worker",
+            before={"status": RunStatus.RUNNING},
+            after={
+                "status": locked.status,
+                "classification": classification,
+                "number_of_trades": report["metrics"]["number_of_trades"],
+                "backtest_result_id": locked.result_id,
+            },
+        )
+    return {
+        "backtest_run_id": run.id,
+        "status": RunStatus.FINISHED,
+        "classification": classification,
+        "backtest_result_id": locked.result_id,
+    }
 
 
 def _write_result(run: BacktestRun, *, status: str) -> BacktestResult:
     """The record the promotion gate to BACKTESTED reads."""
     return BacktestResult.objects.create(
-        bot_id=run.bot_id, strategy=run.strategy, parameters=run.parameters, parameters_hash=run.parameters_hash,
-        instruments=run.instruments, timeframe=run.timeframe, range_start=run.range_start, range_end=run.range_end,
-        status=status, metrics=run.metrics, classification=run.classification,
-        classification_reasons=run.classification_reasons, trace_id=run.trace_id,
+        bot_id=run.bot_id,
+        strategy=run.strategy,
+        parameters=run.parameters,
+        parameters_hash=run.parameters_hash,
+        instruments=run.instruments,
+        timeframe=run.timeframe,
+        range_start=run.range_start,
+        range_end=run.range_end,
+        status=status,
+        metrics=run.metrics,
+        classification=run.classification,
+        classification_reasons=run.classification_reasons,
+        trace_id=run.trace_id,
         finished_at=timezone.now(),
     )
 
@@ -413,10 +576,17 @@ def decay_rebacktest_sweep() -> list[int]:
     created = []
     for bot in bots:
         try:
-            run = backtest_create(actor=None, actor_name="decay-schedule", bot_id=bot.id, timeframe=bot.timeframe,
-                                  start=start, end=end, gap_policy=GapPolicy.REPORT,
-                                  fill_model=settings.SIM_VENUE_FILL_MODELS.get("sim", {}),
-                                  purpose=BacktestRun.Purpose.DECAY)
+            run = backtest_create(
+                actor=None,
+                actor_name="decay-schedule",
+                bot_id=bot.id,
+                timeframe=bot.timeframe,
+                start=start,
+                end=end,
+                gap_policy=GapPolicy.REPORT,
+                fill_model=settings.SIM_VENUE_FILL_MODELS.get("sim", {}),
+                purpose=BacktestRun.Purpose.DECAY,
+            )
         except ControlPlaneError:
             logger.exception("decay re-backtest not created", extra={"bot_id": bot.id})
             continue

@@ -67,7 +67,7 @@ def numpy_loop(bars: Bars):
     valid = ~np.isnan(sig)
     last = np.maximum.accumulate(np.where(valid, np.arange(len(sig)), -1))
     target = np.zeros(len(c))
-    target[SLOW - 1:] = np.where(last >= 0, sig[np.maximum(last, 0)], 0.0)
+    target[SLOW - 1 :] = np.where(last >= 0, sig[np.maximum(last, 0)], 0.0)
     position = np.concatenate(([0.0], target[:-1]))  # filled at the next bar's open
     change = np.diff(np.concatenate(([0.0], position)))
     cash = -np.cumsum(change * bars.open)
@@ -87,8 +87,10 @@ def timed(fn, repeat=5):
 
 
 def main() -> None:
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, numpy {np.__version__}; {N:,} bars, MA {FAST}/{SLOW}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, numpy {np.__version__}; {N:,} bars, MA {FAST}/{SLOW}"
+    )
     bars = make_bars(N)
     strategy = get_strategy("ma_crossover")
     params = strategy.validate({"fast": FAST, "slow": SLOW})
@@ -100,15 +102,21 @@ def main() -> None:
     sub = Bars(*(getattr(bars, c)[:100_000] for c in ("ts", "open", "high", "low", "close", "volume")))
     ref_s, ref = timed(lambda: run_reference(strategy, params, sub, **kwargs), repeat=1)
     vec_sub = run_vectorized(strategy, params, sub, **kwargs)
-    same = [(f.filled_at, f.side, f.price) for f in ref.fills] == [(f.filled_at, f.side, f.price) for f in vec_sub.fills]
-    print(f"our bar-by-bar reference (100,000 bars): {ref_s:.3f} s = {len(sub) / ref_s:,.0f} bars/s; "
-          f"fills identical to vectorized: {same}")
+    same = [(f.filled_at, f.side, f.price) for f in ref.fills] == [
+        (f.filled_at, f.side, f.price) for f in vec_sub.fills
+    ]
+    print(
+        f"our bar-by-bar reference (100,000 bars): {ref_s:.3f} s = {len(sub) / ref_s:,.0f} bars/s; "
+        f"fills identical to vectorized: {same}"
+    )
 
     loop_s, (equity, entries, exits) = timed(lambda: numpy_loop(bars))
     ours_entries = [f.filled_at for f in ours.fills if f.side > 0]
-    print(f"plain numpy loop: {loop_s:.3f} s = {N / loop_s:,.0f} bars/s; our speed / numpy = "
-          f"{loop_s / ours_s:.2f}; same entries: {list(entries) == ours_entries}, "
-          f"final equity diff {abs(equity[-1] - (ours.equity[-1] - 1_000_000.0)):.6f}")
+    print(
+        f"plain numpy loop: {loop_s:.3f} s = {N / loop_s:,.0f} bars/s; our speed / numpy = "
+        f"{loop_s / ours_s:.2f}; same entries: {list(entries) == ours_entries}, "
+        f"final equity diff {abs(equity[-1] - (ours.equity[-1] - 1_000_000.0)):.6f}"
+    )
 
     extra = os.environ.get("BENCH_EXTRA_SITE")
     if extra:
@@ -123,9 +131,11 @@ def main() -> None:
     bt_s, theirs = run_backtesting_py(bars)
     print(f"backtesting.py: {bt_s:.3f} s = {N / bt_s:,.0f} bars/s")
     ours_trades = [(t["entry_bar"], t["side"], t["entry_price"], t["exit_bar"], t["exit_price"]) for t in ours.trades]
-    print(f"ratios: our engine / backtesting.py = {bt_s / ours_s:,.0f}x (target >= 50x: "
-          f"{'met' if bt_s / ours_s >= 50 else 'NOT met'}); our engine / numpy loop = {loop_s / ours_s:.2f} "
-          f"(aim >= 0.5: {'met' if loop_s / ours_s >= 0.5 else 'NOT met'})")
+    print(
+        f"ratios: our engine / backtesting.py = {bt_s / ours_s:,.0f}x (target >= 50x: "
+        f"{'met' if bt_s / ours_s >= 50 else 'NOT met'}); our engine / numpy loop = {loop_s / ours_s:.2f} "
+        f"(aim >= 0.5: {'met' if loop_s / ours_s >= 0.5 else 'NOT met'})"
+    )
     identical, lines = compare_trades(ours_trades, theirs)
     for line in lines:
         print(line)
@@ -167,8 +177,10 @@ def run_backtesting_py(bars: Bars) -> tuple[float, list[Trade]]:
             elif fast_ma[bar] < slow_ma[bar] and self.position:
                 self.position.close()
 
-    frame = pd.DataFrame({"Open": bars.open, "High": bars.high, "Low": bars.low, "Close": bars.close,
-                          "Volume": bars.volume}, index=pd.DatetimeIndex(bars.ts))
+    frame = pd.DataFrame(
+        {"Open": bars.open, "High": bars.high, "Low": bars.low, "Close": bars.close, "Volume": bars.volume},
+        index=pd.DatetimeIndex(bars.ts),
+    )
     bt = Backtest(frame, LongWhileFastAbove, cash=1e9, commission=0, trade_on_close=False, exclusive_orders=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Some trades remain open")  # compared below as open trades
@@ -176,9 +188,16 @@ def run_backtesting_py(bars: Bars) -> tuple[float, list[Trade]]:
         stats = bt.run()
         seconds = time.perf_counter() - t
     strategy = stats["_strategy"]
-    trades = [(int(t.entry_bar), 1 if t.size > 0 else -1, float(t.entry_price),
-               None if t.exit_bar is None else int(t.exit_bar), None if t.exit_price is None else float(t.exit_price))
-              for t in (*strategy.closed_trades, *strategy.trades)]
+    trades = [
+        (
+            int(t.entry_bar),
+            1 if t.size > 0 else -1,
+            float(t.entry_price),
+            None if t.exit_bar is None else int(t.exit_bar),
+            None if t.exit_price is None else float(t.exit_price),
+        )
+        for t in (*strategy.closed_trades, *strategy.trades)
+    ]
     return seconds, trades
 
 
@@ -205,6 +224,7 @@ def _describe(fill) -> str:
 
 def compare_trades(ours: list[Trade], theirs: list[Trade]) -> tuple[bool, list[str]]:
     """The verdict: counts on each side, then "identical trades: N of N" or the first differing fill."""
+
     def counts(trades):
         closed = sum(1 for t in trades if t[3] is not None)
         return f"{closed:,} closed + {len(trades) - closed:,} open at the end"
@@ -219,6 +239,7 @@ def compare_trades(ours: list[Trade], theirs: list[Trade]) -> tuple[bool, list[s
             return False, lines
     lines.append(f"identical trades: {len(ours):,} of {len(theirs):,}")
     return True, lines
+
 
 if __name__ == "__main__":
     main()

@@ -42,12 +42,24 @@ def make_bars(n: int) -> Bars:
     close = 4000 + np.cumsum(np.round(rng.normal(0, 1.0, n) * 4) / 4)
     open_ = np.concatenate(([4000.0], close[:-1]))
     ts = np.datetime64("2024-01-01T00:00") + np.arange(n).astype("timedelta64[m]")
-    return Bars.from_columns(ts=ts, open=open_, high=np.maximum(open_, close) + 0.25,
-                             low=np.minimum(open_, close) - 0.25, close=close, volume=np.full(n, 100.0))
+    return Bars.from_columns(
+        ts=ts,
+        open=open_,
+        high=np.maximum(open_, close) + 0.25,
+        low=np.minimum(open_, close) - 0.25,
+        close=close,
+        volume=np.full(n, 100.0),
+    )
 
 
-SETS = expand_sets(strategy="ma_crossover", base={}, mode="random", samples=1100, seed=1,
-                   space={"fast": {"min": 2, "max": 50}, "slow": {"min": 51, "max": 400}, "allow_short": [False, True]})[:1000]
+SETS = expand_sets(
+    strategy="ma_crossover",
+    base={},
+    mode="random",
+    samples=1100,
+    seed=1,
+    space={"fast": {"min": 2, "max": 50}, "slow": {"min": 51, "max": 400}, "allow_short": [False, True]},
+)[:1000]
 
 
 def run_chunk(bounds: tuple[int, int]) -> int:
@@ -57,7 +69,7 @@ def run_chunk(bounds: tuple[int, int]) -> int:
     in_sample = [(instrument, Bars(*(getattr(bars, c)[:cut] for c in COLUMNS)))]
     out_sample = [(instrument, Bars(*(getattr(bars, c)[cut:] for c in COLUMNS)))]
     model = FillModel(slippage_ticks=1, fee_per_unit=Decimal("2.5"))
-    for params in SETS[bounds[0]:bounds[1]]:
+    for params in SETS[bounds[0] : bounds[1]]:
         common = dict(strategy="ma_crossover", params=params, model=model, capital=1e6, days_per_year=252)
         is_m, oos_m = evaluate(legs=in_sample, **common), evaluate(legs=out_sample, **common)
         classify(is_m, oos_metrics=oos_m)
@@ -66,14 +78,18 @@ def run_chunk(bounds: tuple[int, int]) -> int:
 
 def main() -> None:
     chunks = [(i, min(i + CHUNK, len(SETS))) for i in range(0, len(SETS), CHUNK)]
-    print(f"{len(SETS)} sets x {N:,} bars (70/30 in/out-of-sample), {len(chunks)} chunks of {CHUNK}, "
-          f"{WORKERS} worker processes, {os.cpu_count()} cores")
+    print(
+        f"{len(SETS)} sets x {N:,} bars (70/30 in/out-of-sample), {len(chunks)} chunks of {CHUNK}, "
+        f"{WORKERS} worker processes, {os.cpu_count()} cores"
+    )
     start = time.perf_counter()
     with ProcessPoolExecutor(WORKERS) as pool:
         done = sum(pool.map(run_chunk, chunks))
     elapsed = time.perf_counter() - start
-    print(f"{done} sets in {elapsed:.1f} s = {done / elapsed:.1f} sets/s, {done * N / elapsed:,.0f} bars/s "
-          f"(target under 30 s on 2 cores: {'met' if elapsed < 30 else 'NOT met'})")
+    print(
+        f"{done} sets in {elapsed:.1f} s = {done / elapsed:.1f} sets/s, {done * N / elapsed:,.0f} bars/s "
+        f"(target under 30 s on 2 cores: {'met' if elapsed < 30 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ from controlplane.models import Tenant  # noqa: E402
 from controlplane.selectors import ADMIN_TENANT_SESSION_KEY  # noqa: E402
 from controlplane.status import forget_cached_status  # noqa: E402
 from execution.models import Instrument, TickBatch  # noqa: E402
-from integrations.models import IntegrationUsageEvent, IntegrationVerification  # noqa: E402
+from integrations.models import IntegrationVerification  # noqa: E402
 from integrations.registry import all_providers  # noqa: E402
 
 TENANT_SLUG = "bench-observatory"
@@ -81,10 +81,16 @@ STRATEGIES = [
     ("zscore_mean_reversion", {"lookback": 20, "entry_z": 1.0, "exit_z": 0.2, "size": 1}),
 ]
 # Usage events: provider calls of a busy tenant, weighted towards market data and the broker of its live bots.
-USAGE_MIX = [("polygon", "GET /v2/aggs", 30), ("databento", "timeseries.get_range", 20), ("redis", "PING", 15),
-             ("coinbase", "ccxt coinbase.create_order", 10), ("tradovate", "POST /order/placeorder", 10),
-             ("openai", "POST /v1/chat/completions", 8), ("twilio", "POST /Messages.json", 4),
-             ("kraken", "ccxt kraken.fetch_balance", 3)]
+USAGE_MIX = [
+    ("polygon", "GET /v2/aggs", 30),
+    ("databento", "timeseries.get_range", 20),
+    ("redis", "PING", 15),
+    ("coinbase", "ccxt coinbase.create_order", 10),
+    ("tradovate", "POST /order/placeorder", 10),
+    ("openai", "POST /v1/chat/completions", 8),
+    ("twilio", "POST /Messages.json", 4),
+    ("kraken", "ccxt kraken.fetch_balance", 3),
+]
 USAGE_WINDOW = timedelta(hours=48)  # spread evenly over the 48 h before the load: about half in "the last 24 h"
 TRACE_INPUTS = '{"as_of": "2026-10-01T00:00:00+00:00", "close": 123.45, "position": 1.0, "bars": 41}'
 TRACE_SIGNAL = '{"target": 1.0, "reason": "LONG", "fast_ma": 123.1, "slow_ma": 122.9}'
@@ -109,9 +115,11 @@ def machine() -> str:
         cursor.execute("SHOW fsync")
         fsync = cursor.fetchone()[0]
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return (f"{os.cpu_count()} cpus ({model}), Python {platform.python_version()}, Django {django.get_version()}, "
-            f"PostgreSQL {pg} (fsync {fsync})" + (f"; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-                                                   if load else ""))
+    return (
+        f"{os.cpu_count()} cpus ({model}), Python {platform.python_version()}, Django {django.get_version()}, "
+        f"PostgreSQL {pg} (fsync {fsync})"
+        + (f"; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else "")
+    )
 
 
 # --- setup -----------------------------------------------------------------------------------------------------
@@ -150,8 +158,14 @@ def make_instruments() -> list[str]:
     for i in range(INSTRUMENTS):
         instrument, _ = Instrument.objects.get_or_create(
             symbol=f"{SYMBOL_PREFIX}{i:02d}",
-            defaults={"venue": "BENCH", "asset_class": "crypto", "tick_size": Decimal("0.01"),
-                      "multiplier": Decimal("1"), "calendar": "24/7"})
+            defaults={
+                "venue": "BENCH",
+                "asset_class": "crypto",
+                "tick_size": Decimal("0.01"),
+                "multiplier": Decimal("1"),
+                "calendar": "24/7",
+            },
+        )
         symbols.append(instrument.symbol)
     return symbols
 
@@ -168,18 +182,41 @@ def make_bots(tenant: Tenant, symbols: list[str], count: int) -> list[int]:
             strategy = get_strategy(name)
             clean = strategy.validate(params)
             killed = n % 10 == 7
-            bots.append(Bot(tenant=tenant, name=f"obs-{n}", strategy=name, parameters=clean,
-                            parameters_hash=strategy.parameters_hash(clean), instruments=[symbols[n % len(symbols)]],
-                            timeframe="1m", stage=stages[n % len(stages)], autonomy_tier=tiers[n % len(tiers)],
-                            killed=killed, killed_at=now - timedelta(minutes=n) if killed else None,
-                            killed_by="bench" if killed else "", kill_reason="bench kill" if killed else ""))
+            bots.append(
+                Bot(
+                    tenant=tenant,
+                    name=f"obs-{n}",
+                    strategy=name,
+                    parameters=clean,
+                    parameters_hash=strategy.parameters_hash(clean),
+                    instruments=[symbols[n % len(symbols)]],
+                    timeframe="1m",
+                    stage=stages[n % len(stages)],
+                    autonomy_tier=tiers[n % len(tiers)],
+                    killed=killed,
+                    killed_at=now - timedelta(minutes=n) if killed else None,
+                    killed_by="bench" if killed else "",
+                    kill_reason="bench kill" if killed else "",
+                )
+            )
         Bot.objects.bulk_create(bots, batch_size=1000)
         ids = list(Bot.objects.order_by("id").values_list("id", flat=True))
         Runner.objects.bulk_create(
-            [Runner(tenant=tenant, bot_id=bot.id, status=Runner.Status.RUNNING, started_by="bench", started_at=START,
-                    last_heartbeat_at=now, last_tick_at=now, trace_id="bench-observatory")
-             for bot in Bot.objects.exclude(stage=Stage.RETIRED).only("id")],
-            batch_size=1000)
+            [
+                Runner(
+                    tenant=tenant,
+                    bot_id=bot.id,
+                    status=Runner.Status.RUNNING,
+                    started_by="bench",
+                    started_at=START,
+                    last_heartbeat_at=now,
+                    last_tick_at=now,
+                    trace_id="bench-observatory",
+                )
+                for bot in Bot.objects.exclude(stage=Stage.RETIRED).only("id")
+            ],
+            batch_size=1000,
+        )
     return ids
 
 
@@ -190,16 +227,35 @@ def _copy_through_stage(cursor, table: str, columns: tuple[str, ...], types: str
     with cursor.cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-    cursor.execute(f"INSERT INTO {table} (tenant_id, {', '.join(columns)}) SELECT %s, {', '.join(columns)} "
-                   f"FROM {stage}", [tenant_id])
+    cursor.execute(
+        f"INSERT INTO {table} (tenant_id, {', '.join(columns)}) SELECT %s, {', '.join(columns)} FROM {stage}",
+        [tenant_id],
+    )
     return cursor.rowcount
 
 
-TRACE_COLUMNS = ("kind", "context", "run_ref", "bot_id", "instrument", "timeframe", "bar_ts", "reason_code",
-                 "details", "inputs", "signal", "risk_checks", "intent_id", "trace_id", "created_at")
-TRACE_TYPES = ("kind varchar(16), context varchar(16), run_ref bigint, bot_id bigint, instrument varchar(64), "
-               "timeframe varchar(8), bar_ts timestamptz, reason_code varchar(32), details jsonb, inputs jsonb, "
-               "signal jsonb, risk_checks jsonb, intent_id bigint, trace_id varchar(64), created_at timestamptz")
+TRACE_COLUMNS = (
+    "kind",
+    "context",
+    "run_ref",
+    "bot_id",
+    "instrument",
+    "timeframe",
+    "bar_ts",
+    "reason_code",
+    "details",
+    "inputs",
+    "signal",
+    "risk_checks",
+    "intent_id",
+    "trace_id",
+    "created_at",
+)
+TRACE_TYPES = (
+    "kind varchar(16), context varchar(16), run_ref bigint, bot_id bigint, instrument varchar(64), "
+    "timeframe varchar(8), bar_ts timestamptz, reason_code varchar(32), details jsonb, inputs jsonb, "
+    "signal jsonb, risk_checks jsonb, intent_id bigint, trace_id varchar(64), created_at timestamptz"
+)
 
 
 def load_traces(tenant: Tenant, bot_ids: list[int], symbols: list[str], total: int) -> int:
@@ -214,9 +270,23 @@ def load_traces(tenant: Tenant, bot_ids: list[int], symbols: list[str], total: i
             bar_ts = START + bar * MINUTE
             symbol = symbols[b % len(symbols)]
             decision = (n % 50) == 0
-            yield ("decision" if decision else "no_trade", "tick", None, bot_ids[b], symbol, "1m", bar_ts,
-                   None if decision else reasons[n % len(reasons)], "{}", TRACE_INPUTS, TRACE_SIGNAL, TRACE_RISK,
-                   None, f"bench-tick-{bar:06d}-{b % len(symbols):02d}", bar_ts + timedelta(seconds=2))
+            yield (
+                "decision" if decision else "no_trade",
+                "tick",
+                None,
+                bot_ids[b],
+                symbol,
+                "1m",
+                bar_ts,
+                None if decision else reasons[n % len(reasons)],
+                "{}",
+                TRACE_INPUTS,
+                TRACE_SIGNAL,
+                TRACE_RISK,
+                None,
+                f"bench-tick-{bar:06d}-{b % len(symbols):02d}",
+                bar_ts + timedelta(seconds=2),
+            )
 
     ctx, atomic = _owner_in_tenant(tenant.id)
     with ctx, atomic, connections["owner"].cursor() as cursor:
@@ -224,16 +294,31 @@ def load_traces(tenant: Tenant, bot_ids: list[int], symbols: list[str], total: i
     # The tick also records one batch per (instrument, bar): the dashboard's "last tick" and status read them.
     bars = -(-total // bots)
     TickBatch.objects.bulk_create(
-        [TickBatch(instrument_symbol=s, timeframe="1m", as_of=START + bar * MINUTE, market_open=True,
-                   bots=bots // len(symbols), decisions=1, no_trades=bots // len(symbols) - 1,
-                   duration_ms=9.0, trace_id=f"bench-tick-{bar:06d}-{i:02d}")
-         for bar in range(bars) for i, s in enumerate(symbols)], batch_size=5000)
+        [
+            TickBatch(
+                instrument_symbol=s,
+                timeframe="1m",
+                as_of=START + bar * MINUTE,
+                market_open=True,
+                bots=bots // len(symbols),
+                decisions=1,
+                no_trades=bots // len(symbols) - 1,
+                duration_ms=9.0,
+                trace_id=f"bench-tick-{bar:06d}-{i:02d}",
+            )
+            for bar in range(bars)
+            for i, s in enumerate(symbols)
+        ],
+        batch_size=5000,
+    )
     return inserted
 
 
 USAGE_COLUMNS = ("provider", "operation", "status", "error_code", "latency_ms", "bot_id", "trace_id", "created_at")
-USAGE_TYPES = ("provider varchar(32), operation varchar(64), status varchar(16), error_code varchar(64), "
-               "latency_ms integer, bot_id bigint, trace_id varchar(64), created_at timestamptz")
+USAGE_TYPES = (
+    "provider varchar(32), operation varchar(64), status varchar(16), error_code varchar(64), "
+    "latency_ms integer, bot_id bigint, trace_id varchar(64), created_at timestamptz"
+)
 
 
 def load_usage(tenant: Tenant, bot_ids: list[int], total: int) -> int:
@@ -248,25 +333,47 @@ def load_usage(tenant: Tenant, bot_ids: list[int], total: int) -> int:
         for n in range(total):
             provider, operation = weighted[rng.randrange(len(weighted))]
             roll = 0.0 if provider == "redis" else 0.95 + rng.random() * 0.05 if provider == "kraken" else rng.random()
-            status, code = ("ok", "") if roll < 0.95 else ("error", "INTEGRATION_UNREACHABLE") if roll < 0.99 \
+            status, code = (
+                ("ok", "")
+                if roll < 0.95
+                else ("error", "INTEGRATION_UNREACHABLE")
+                if roll < 0.99
                 else ("circuit_open", "INTEGRATION_UNREACHABLE")
+            )
             bot = bot_ids[rng.randrange(len(bot_ids))] if rng.random() < 0.7 else None
-            yield (provider, operation, status, code, rng.randint(5, 900), bot, f"bench-use-{n:08d}",
-                   now - USAGE_WINDOW + n * step)
+            yield (
+                provider,
+                operation,
+                status,
+                code,
+                rng.randint(5, 900),
+                bot,
+                f"bench-use-{n:08d}",
+                now - USAGE_WINDOW + n * step,
+            )
 
     ctx, atomic = _owner_in_tenant(tenant.id)
     with ctx, atomic, connections["owner"].cursor() as cursor:
-        inserted = _copy_through_stage(cursor, "integrations_integrationusageevent", USAGE_COLUMNS, USAGE_TYPES,
-                                       rows(), tenant.id)
+        inserted = _copy_through_stage(
+            cursor, "integrations_integrationusageevent", USAGE_COLUMNS, USAGE_TYPES, rows(), tenant.id
+        )
     # One recent verify per provider that was used (one failing): the cards' "last verified".
     with tenancy.tenant_context(tenant.id), transaction.atomic():
-        IntegrationVerification.objects.bulk_create([
-            IntegrationVerification(tenant=tenant, provider=spec.provider,
-                                    status="failed" if spec.provider == "kraken" else "ok",
-                                    error_code="INTEGRATION_UNREACHABLE" if spec.provider == "kraken" else "",
-                                    latency_ms=120, source="environment", trace_id=f"bench-verify-{spec.provider}",
-                                    verified_at=now - timedelta(minutes=30))
-            for spec in all_providers()])
+        IntegrationVerification.objects.bulk_create(
+            [
+                IntegrationVerification(
+                    tenant=tenant,
+                    provider=spec.provider,
+                    status="failed" if spec.provider == "kraken" else "ok",
+                    error_code="INTEGRATION_UNREACHABLE" if spec.provider == "kraken" else "",
+                    latency_ms=120,
+                    source="environment",
+                    trace_id=f"bench-verify-{spec.provider}",
+                    verified_at=now - timedelta(minutes=30),
+                )
+                for spec in all_providers()
+            ]
+        )
     return inserted
 
 
@@ -295,8 +402,10 @@ def setup(args) -> tuple[Tenant, User]:
         bot_ids = make_bots(tenant, symbols, args.bots)
         copy_started = time.perf_counter()
         loaded = load_traces(tenant, bot_ids, symbols, args.traces)
-        print(f"setup: {args.bots:,} bots and {loaded:,} tick traces loaded "
-              f"({loaded / (time.perf_counter() - copy_started):,.0f} traces/s through COPY and INSERT ... SELECT)")
+        print(
+            f"setup: {args.bots:,} bots and {loaded:,} tick traces loaded "
+            f"({loaded / (time.perf_counter() - copy_started):,.0f} traces/s through COPY and INSERT ... SELECT)"
+        )
     else:
         vacuum(tables, analyze=False)
         with tenancy.tenant_context(tenant.id), transaction.atomic():
@@ -308,8 +417,10 @@ def setup(args) -> tuple[Tenant, User]:
     if created:
         user.set_unusable_password()
         user.save()
-    print(f"setup: {usage:,} usage events loaded; tenant {TENANT_SLUG} (id {tenant.id}) ready in "
-          f"{time.perf_counter() - started:.1f}s")
+    print(
+        f"setup: {usage:,} usage events loaded; tenant {TENANT_SLUG} (id {tenant.id}) ready in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
     return tenant, user
 
 
@@ -334,8 +445,10 @@ def logged_in_client(tenant: Tenant, user: User) -> Client:
 def get_ok(client: Client, url: str):
     response = client.get(url)
     if response.status_code != 200:
-        fail(f"GET {url} answered HTTP {response.status_code}, not 200:\n"
-                         f"{response.content[:2000].decode(errors='replace')}")
+        fail(
+            f"GET {url} answered HTTP {response.status_code}, not 200:\n"
+            f"{response.content[:2000].decode(errors='replace')}"
+        )
     return response
 
 
@@ -394,15 +507,18 @@ def main() -> None:
     parser.add_argument("--usage-events", type=int, default=100_000)
     parser.add_argument("--traces", type=int, default=1_000_000)
     parser.add_argument("--reload", action="store_true", help="delete and load the bots and traces again")
-    parser.add_argument("--explain", type=int, default=0, metavar="N",
-                        help="EXPLAIN ANALYZE each page's N slowest queries")
+    parser.add_argument(
+        "--explain", type=int, default=0, metavar="N", help="EXPLAIN ANALYZE each page's N slowest queries"
+    )
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
     tenant, user = setup(args)
     # Admin pages need no collectstatic manifest here (as in the tests); the manifest lookup is a dict read.
-    storages = {**settings.STORAGES,
-                "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     pages = [
         ("dashboard, status cold", "/admin/", forget_cached_status),
         ("dashboard, status warm", "/admin/", None),
@@ -413,8 +529,10 @@ def main() -> None:
     ]
     with override_settings(STORAGES=storages, STATUS_CACHE_SECONDS=3600):
         client = logged_in_client(tenant, user)
-        print(f"renders: {args.renders} per page after {args.warmups} warm-ups, in-process (django.test.Client), "
-              f"superuser in tenant {TENANT_SLUG}; target p95 <= {TARGET_P95_MS:.0f} ms")
+        print(
+            f"renders: {args.renders} per page after {args.warmups} warm-ups, in-process (django.test.Client), "
+            f"superuser in tenant {TENANT_SLUG}; target p95 <= {TARGET_P95_MS:.0f} ms"
+        )
         results, profiles = [], []
         reference = timed(lambda: get_ok(client, "/api/health"), args.renders, args.warmups)
         select = timed(select_one, args.renders * 10, args.warmups)
@@ -431,22 +549,28 @@ def main() -> None:
                 elapsed = (time.perf_counter() - started) * 1000
             profiles.append((label, elapsed, timer.queries))
 
-    print(f"reference: GET /api/health median {statistics.median(reference):.1f} ms, p95 {p95(reference):.1f} ms; "
-          f"SELECT 1 through Django median {statistics.median(select):.2f} ms, p95 {p95(select):.2f} ms")
+    print(
+        f"reference: GET /api/health median {statistics.median(reference):.1f} ms, p95 {p95(reference):.1f} ms; "
+        f"SELECT 1 through Django median {statistics.median(select):.2f} ms, p95 {p95(select):.2f} ms"
+    )
     width = max(len(label) for label, _, _ in results)
     misses = 0
     for label, url, times in results:
         met = p95(times) <= TARGET_P95_MS
         misses += not met
-        print(f"{label:<{width}}  median {statistics.median(times):7.1f} ms  p95 {p95(times):7.1f} ms  "
-              f"max {max(times):7.1f} ms  target {'met' if met else 'NOT met'}  ({url})")
+        print(
+            f"{label:<{width}}  median {statistics.median(times):7.1f} ms  p95 {p95(times):7.1f} ms  "
+            f"max {max(times):7.1f} ms  target {'met' if met else 'NOT met'}  ({url})"
+        )
     print("queries (one more render of each page, each statement timed):")
     for label, elapsed, queries in profiles:
         sql_ms = sum(q[0] for q in queries)
         slowest = sorted(queries, key=lambda q: q[0], reverse=True)
-        print(f"  {label}: {len(queries)} queries, {sql_ms:.1f} ms of {elapsed:.1f} ms in SQL"
-              + (f"; slowest {slowest[0][0]:.1f} ms: {slowest[0][1][:300]}" if slowest else ""))
-        for ms, sql, params in slowest[:args.explain]:
+        print(
+            f"  {label}: {len(queries)} queries, {sql_ms:.1f} ms of {elapsed:.1f} ms in SQL"
+            + (f"; slowest {slowest[0][0]:.1f} ms: {slowest[0][1][:300]}" if slowest else "")
+        )
+        for ms, sql, params in slowest[: args.explain]:
             if sql.lstrip().upper().startswith("SELECT") and "set_config" not in sql:
                 print(f"    {ms:.1f} ms: {sql} {params or ''}\n{explain(tenant, sql, params)}")
     sys.exit(1 if misses else 0)

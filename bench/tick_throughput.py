@@ -62,13 +62,28 @@ def make_instruments(count: int, bars: int, run: str) -> list[Instrument]:
     for i in range(count):
         instrument, _ = Instrument.objects.get_or_create(
             symbol=f"B{run}-{i:02d}",
-            defaults={"venue": "BENCH", "asset_class": "crypto", "tick_size": Decimal("0.01"),
-                      "multiplier": Decimal("1"), "calendar": "24/7"})
+            defaults={
+                "venue": "BENCH",
+                "asset_class": "crypto",
+                "tick_size": Decimal("0.01"),
+                "multiplier": Decimal("1"),
+                "calendar": "24/7",
+            },
+        )
         rows = []
         for b in range(bars):
             price = Decimal(100 + i) + Decimal(b) * Decimal("0.25")  # a steady trend: bots reach target, then hold
-            rows.append(BarRow(START + b * MINUTE, price, price + 1, price - 1, price + Decimal("0.5"),
-                               Decimal(1000 + b), where=f"row {b}"))
+            rows.append(
+                BarRow(
+                    START + b * MINUTE,
+                    price,
+                    price + 1,
+                    price - 1,
+                    price + Decimal("0.5"),
+                    Decimal(1000 + b),
+                    where=f"row {b}",
+                )
+            )
         bars_ingest(instrument=instrument, timeframe="1m", rows=rows, source="imported", actor_name="bench")
         instruments.append(instrument)
     return instruments
@@ -81,14 +96,32 @@ def make_bots(tenant: Tenant, instruments: list[Instrument], count: int) -> None
             name, params = STRATEGIES[n % len(STRATEGIES)]
             strategy = get_strategy(name)
             clean = strategy.validate(params)
-            bots.append(Bot(tenant=tenant, name=f"bench-{n}", strategy=name, parameters=clean,
-                            parameters_hash=strategy.parameters_hash(clean),
-                            instruments=[instruments[n % len(instruments)].symbol], timeframe="1m"))
+            bots.append(
+                Bot(
+                    tenant=tenant,
+                    name=f"bench-{n}",
+                    strategy=name,
+                    parameters=clean,
+                    parameters_hash=strategy.parameters_hash(clean),
+                    instruments=[instruments[n % len(instruments)].symbol],
+                    timeframe="1m",
+                )
+            )
         Bot.objects.bulk_create(bots, batch_size=1000)
         Runner.objects.bulk_create(
-            [Runner(tenant=tenant, bot=bot, status=Runner.Status.RUNNING, started_by="bench",
-                    started_at=START, trace_id="bench") for bot in Bot.objects.all()],
-            batch_size=1000)
+            [
+                Runner(
+                    tenant=tenant,
+                    bot=bot,
+                    status=Runner.Status.RUNNING,
+                    started_by="bench",
+                    started_at=START,
+                    trace_id="bench",
+                )
+                for bot in Bot.objects.all()
+            ],
+            batch_size=1000,
+        )
 
 
 def refresh_planner_statistics() -> None:
@@ -103,8 +136,10 @@ def copy_ceiling(rows: int) -> float:
     payload = '{"as_of": "2026-11-02T14:40:00+00:00", "close": 123.45, "position": 1.0, "bars": 41}'
     signal = '{"target": 1.0, "reason": "LONG", "fast_ma": 123.1, "slow_ma": 122.9}'
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE bench_copy (kind text, bot_id bigint, instrument text, bar_ts timestamptz,"
-                       " reason_code text, details jsonb, inputs jsonb, signal jsonb) ON COMMIT DROP")
+        cursor.execute(
+            "CREATE TEMP TABLE bench_copy (kind text, bot_id bigint, instrument text, bar_ts timestamptz,"
+            " reason_code text, details jsonb, inputs jsonb, signal jsonb) ON COMMIT DROP"
+        )
         started = time.perf_counter()
         with cursor.cursor.copy("COPY bench_copy FROM STDIN") as copy:
             for n in range(rows):
@@ -125,8 +160,10 @@ def main() -> None:
     instruments = make_instruments(args.instruments, WARMUP_BARS + args.ticks + 1, run)
     make_bots(tenant, instruments, args.bots)
     refresh_planner_statistics()
-    print(f"setup: {args.bots} bots on {args.instruments} instruments, {WARMUP_BARS + args.ticks + 1} bars each "
-          f"({time.perf_counter() - setup_started:.1f}s)")
+    print(
+        f"setup: {args.bots} bots on {args.instruments} instruments, {WARMUP_BARS + args.ticks + 1} bars each "
+        f"({time.perf_counter() - setup_started:.1f}s)"
+    )
 
     steady_rates = []
     for round_no in range(args.ticks):
@@ -135,8 +172,9 @@ def main() -> None:
         round_started = time.perf_counter()
         for instrument in instruments:
             started = time.perf_counter()
-            result = run_tick_batch(instrument=instrument, timeframe="1m", as_of=as_of, sync_oms=True,
-                                    tenant_ids=[tenant.id])
+            result = run_tick_batch(
+                instrument=instrument, timeframe="1m", as_of=as_of, sync_oms=True, tenant_ids=[tenant.id]
+            )
             batch_ms.append((time.perf_counter() - started) * 1000)
             bot_ticks += result.bots
             intents += result.intents_created
@@ -145,13 +183,17 @@ def main() -> None:
         p99 = batch_ms[min(len(batch_ms) - 1, int(len(batch_ms) * 0.99))]
         if round_no >= 2:
             steady_rates.append(bot_ticks / elapsed)
-        print(f"round {round_no + 1}: {bot_ticks / elapsed:,.0f} bot-ticks/s ({bot_ticks} bot-ticks, {intents} "
-              f"intents sent through the OMS, {elapsed:.3f}s); per batch p50 {statistics.median(batch_ms):.1f} ms, "
-              f"p99 {p99:.1f} ms")
+        print(
+            f"round {round_no + 1}: {bot_ticks / elapsed:,.0f} bot-ticks/s ({bot_ticks} bot-ticks, {intents} "
+            f"intents sent through the OMS, {elapsed:.3f}s); per batch p50 {statistics.median(batch_ms):.1f} ms, "
+            f"p99 {p99:.1f} ms"
+        )
 
     if steady_rates:
-        print(f"steady state (rounds 3-{args.ticks}: every bot decides and is traced, none trades): median "
-              f"{statistics.median(steady_rates):,.0f} bot-ticks/s, worst {min(steady_rates):,.0f}")
+        print(
+            f"steady state (rounds 3-{args.ticks}: every bot decides and is traced, none trades): median "
+            f"{statistics.median(steady_rates):,.0f} bot-ticks/s, worst {min(steady_rates):,.0f}"
+        )
     print(f"COPY ceiling on this database: {copy_ceiling(args.bots * 5):,.0f} rows/s")
 
 

@@ -54,11 +54,27 @@ INSTRUMENTS = 20
 TRACE_INPUTS = '{"as_of": "2026-11-01T00:00:00+00:00", "close": 123.45, "position": 1.0, "bars": 41}'
 TRACE_SIGNAL = '{"target": 1.0, "reason": "LONG", "fast_ma": 123.1, "slow_ma": 122.9}'
 TRACE_RISK = '[{"check": "max_position", "ok": true}]'
-COLUMNS = ("kind", "context", "bot_id", "instrument", "timeframe", "bar_ts", "reason_code", "details", "inputs",
-           "signal", "risk_checks", "intent_id", "trace_id", "created_at")
-STAGE_TYPES = ("kind varchar(16), context varchar(16), bot_id bigint, instrument varchar(64), timeframe varchar(8), "
-               "bar_ts timestamptz, reason_code varchar(32), details jsonb, inputs jsonb, signal jsonb, "
-               "risk_checks jsonb, intent_id bigint, trace_id varchar(64), created_at timestamptz")
+COLUMNS = (
+    "kind",
+    "context",
+    "bot_id",
+    "instrument",
+    "timeframe",
+    "bar_ts",
+    "reason_code",
+    "details",
+    "inputs",
+    "signal",
+    "risk_checks",
+    "intent_id",
+    "trace_id",
+    "created_at",
+)
+STAGE_TYPES = (
+    "kind varchar(16), context varchar(16), bot_id bigint, instrument varchar(64), timeframe varchar(8), "
+    "bar_ts timestamptz, reason_code varchar(32), details jsonb, inputs jsonb, signal jsonb, "
+    "risk_checks jsonb, intent_id bigint, trace_id varchar(64), created_at timestamptz"
+)
 FLAT = "bench_ticktrace_flat"
 FLAT_DDL = f"""
 CREATE TABLE {FLAT} (
@@ -94,9 +110,11 @@ def machine() -> str:
         cursor.execute("SHOW fsync")
         fsync = cursor.fetchone()[0]
     load = os.getloadavg()
-    return (f"{os.cpu_count()} cpus ({model}), Python {platform.python_version()}, Django {django.get_version()}, "
-            f"PostgreSQL {pg} (shared_buffers {buffers}, fsync {fsync}); load average "
-            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return (
+        f"{os.cpu_count()} cpus ({model}), Python {platform.python_version()}, Django {django.get_version()}, "
+        f"PostgreSQL {pg} (shared_buffers {buffers}, fsync {fsync}); load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
 
 
 def reason(bot: int, minute: int, weekday: int) -> str | None:
@@ -127,11 +145,15 @@ def day_lines(day_start: datetime, first_minute: int, bots: int, intent_base: in
             instrument = f"BWN-{b % INSTRUMENTS:02d}"
             trace_id = f"bwn-{minute:06d}-{b % INSTRUMENTS:02d}"
             if why is None:
-                out.append(f"decision\ttick\t{b}\t{instrument}\t1m\t{bar_text}\t\\N\t{{}}\t{TRACE_INPUTS}\t"
-                           f"{TRACE_SIGNAL}\t{TRACE_RISK}\t{intent_base + minute * bots + b}\t{trace_id}\t{created}\n")
+                out.append(
+                    f"decision\ttick\t{b}\t{instrument}\t1m\t{bar_text}\t\\N\t{{}}\t{TRACE_INPUTS}\t"
+                    f"{TRACE_SIGNAL}\t{TRACE_RISK}\t{intent_base + minute * bots + b}\t{trace_id}\t{created}\n"
+                )
             else:
-                out.append(f"no_trade\ttick\t{b}\t{instrument}\t1m\t{bar_text}\t{why}\t{{}}\t{TRACE_INPUTS}\t"
-                           f"{TRACE_SIGNAL}\t{TRACE_RISK}\t\\N\t{trace_id}\t{created}\n")
+                out.append(
+                    f"no_trade\ttick\t{b}\t{instrument}\t1m\t{bar_text}\t{why}\t{{}}\t{TRACE_INPUTS}\t"
+                    f"{TRACE_SIGNAL}\t{TRACE_RISK}\t\\N\t{trace_id}\t{created}\n"
+                )
         yield "".join(out).encode()
 
 
@@ -143,8 +165,11 @@ def owner_cursor_in(tenant_id: int):
 
 def loaded_days(tenant: Tenant, first_day: datetime, days: int) -> bool:
     with tenancy.tenant_context(tenant.id), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), min(bar_ts), max(bar_ts) FROM traces_ticktrace WHERE tenant_id = %s "
-                       "AND bot_id = 1 AND context = 'tick'", [tenant.id])
+        cursor.execute(
+            "SELECT count(*), min(bar_ts), max(bar_ts) FROM traces_ticktrace WHERE tenant_id = %s "
+            "AND bot_id = 1 AND context = 'tick'",
+            [tenant.id],
+        )
         count, first, last = cursor.fetchone()
     return count == days * 1440 and first == first_day and last == first_day + timedelta(days=days) - MINUTE
 
@@ -168,20 +193,28 @@ def load(tenant: Tenant, first_day: datetime, days: int, bots: int) -> None:
                 for chunk in day_lines(day_start, d * 1440, bots, 10_000_000):
                     copy.write(chunk)
             copied = time.perf_counter()
-            cursor.execute(f"INSERT INTO traces_ticktrace (tenant_id, {', '.join(COLUMNS)}) "
-                           f"SELECT %s, {', '.join(COLUMNS)} FROM _bwn_stage", [tenant.id])
+            cursor.execute(
+                f"INSERT INTO traces_ticktrace (tenant_id, {', '.join(COLUMNS)}) "
+                f"SELECT %s, {', '.join(COLUMNS)} FROM _bwn_stage",
+                [tenant.id],
+            )
             inserted = cursor.rowcount
             total += inserted
         elapsed = time.perf_counter() - day_started
-        print(f"  day {d + 1}/{days} {day_start:%Y-%m-%d}: {inserted:,} rows in {elapsed:.1f}s (COPY "
-              f"{copied - day_started:.1f}s, INSERT ... SELECT {elapsed - (copied - day_started):.1f}s); "
-              f"{total / (time.perf_counter() - started):,.0f} rows/s so far", flush=True)
+        print(
+            f"  day {d + 1}/{days} {day_start:%Y-%m-%d}: {inserted:,} rows in {elapsed:.1f}s (COPY "
+            f"{copied - day_started:.1f}s, INSERT ... SELECT {elapsed - (copied - day_started):.1f}s); "
+            f"{total / (time.perf_counter() - started):,.0f} rows/s so far",
+            flush=True,
+        )
     vacuum_started = time.perf_counter()
     with connections["owner"].cursor() as cursor:  # outside any transaction: Django's autocommit
         cursor.execute("VACUUM (ANALYZE) traces_ticktrace")
-    print(f"  loaded {total:,} rows in {time.perf_counter() - started:.0f}s; VACUUM ANALYZE (what autovacuum "
-          f"does after a bulk insert: the visibility map lets the window read the index only) "
-          f"{time.perf_counter() - vacuum_started:.0f}s")
+    print(
+        f"  loaded {total:,} rows in {time.perf_counter() - started:.0f}s; VACUUM ANALYZE (what autovacuum "
+        f"does after a bulk insert: the visibility map lets the window read the index only) "
+        f"{time.perf_counter() - vacuum_started:.0f}s"
+    )
 
 
 def summarize(tenant: Tenant, first_day: datetime, days: int) -> None:
@@ -200,8 +233,10 @@ def summarize(tenant: Tenant, first_day: datetime, days: int) -> None:
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         runs = TraceDayRun.objects.count()
     if timings:
-        print(f"summarized {len(timings)} days (beat's work once a day is over): median "
-              f"{statistics.median(timings):.1f}s a day, {runs:,} runs stored for the {days} days")
+        print(
+            f"summarized {len(timings)} days (beat's work once a day is over): median "
+            f"{statistics.median(timings):.1f}s a day, {runs:,} runs stored for the {days} days"
+        )
     else:
         print(f"day summaries kept from an earlier run: {runs:,} runs for the {days} days")
 
@@ -213,8 +248,11 @@ def percentile(values: list[float], share: float) -> float:
 
 def time_windows(tenant: Tenant, first_day: datetime, days: int, bots: int, queries: int) -> bool:
     end = first_day + timedelta(days=days)
-    windows = [("day", end - timedelta(days=1)), ("week", end - timedelta(days=min(7, days))),
-               (f"{days} days", first_day)]
+    windows = [
+        ("day", end - timedelta(days=1)),
+        ("week", end - timedelta(days=min(7, days))),
+        (f"{days} days", first_day),
+    ]
     sample = [1 + (i * 97) % bots for i in range(queries)]  # a different bot each query, odd and even alike
     all_met = True
     for label, start in windows:
@@ -230,28 +268,35 @@ def time_windows(tenant: Tenant, first_day: datetime, days: int, bots: int, quer
         p95 = percentile(timings, 0.95)
         met = p95 <= TARGET_P95_MS
         all_met &= met
-        reasons = ", ".join(f"{r['reason_code']} {r['count']} (longest {r['longest_run']['length']})"
-                            for r in answer["reasons"])
-        print(f"window {label:>8}: median {statistics.median(timings):6.1f} ms, p95 {p95:6.1f} ms, worst "
-              f"{max(timings):6.1f} ms over {len(timings)} bots [{'met' if met else 'NOT met'}: p95 <= "
-              f"{TARGET_P95_MS:.0f} ms]; {answer['traces']:,} traces, {answer['decisions']['count']} decisions; "
-              f"bot {sample[-1]}: {reasons}")
+        reasons = ", ".join(
+            f"{r['reason_code']} {r['count']} (longest {r['longest_run']['length']})" for r in answer["reasons"]
+        )
+        print(
+            f"window {label:>8}: median {statistics.median(timings):6.1f} ms, p95 {p95:6.1f} ms, worst "
+            f"{max(timings):6.1f} ms over {len(timings)} bots [{'met' if met else 'NOT met'}: p95 <= "
+            f"{TARGET_P95_MS:.0f} ms]; {answer['traces']:,} traces, {answer['decisions']['count']} decisions; "
+            f"bot {sample[-1]}: {reasons}"
+        )
     raw = []
     for bot in sample[:10]:  # the same month over every trace, as before the day summaries
         with tenancy.tenant_context(tenant.id), transaction.atomic():
             started = time.perf_counter()
             why_not_window(bot_id=bot, start=first_day, end=end, use_summaries=False)
             raw.append((time.perf_counter() - started) * 1000)
-    print(f"reference, the {days}-day window over every trace (no day summaries): median "
-          f"{statistics.median(raw):.1f} ms, p95 {percentile(raw, 0.95):.1f} ms over {len(raw)} bots")
+    print(
+        f"reference, the {days}-day window over every trace (no day summaries): median "
+        f"{statistics.median(raw):.1f} ms, p95 {percentile(raw, 0.95):.1f} ms over {len(raw)} bots"
+    )
     verdict = []
     for bot in sample:  # the reference the page shows today: the latest verdict, no window
         with tenancy.tenant_context(tenant.id), transaction.atomic():
             started = time.perf_counter()
             why_not(bot_id=bot)
             verdict.append((time.perf_counter() - started) * 1000)
-    print(f"reference, the verdict without a window (why_not): median {statistics.median(verdict):.1f} ms, p95 "
-          f"{percentile(verdict, 0.95):.1f} ms")
+    print(
+        f"reference, the verdict without a window (why_not): median {statistics.median(verdict):.1f} ms, p95 "
+        f"{percentile(verdict, 0.95):.1f} ms"
+    )
     return all_met
 
 
@@ -262,7 +307,8 @@ def write_rates(tenant: Tenant, bots: int, rounds: int, minutes: int = 4) -> boo
         cursor.execute(FLAT_DDL)
     partitioned_move = writer._MOVE
     flat_move = partitioned_move.replace("INTO traces_ticktrace ", f"INTO {FLAT} ").replace(
-        "ON CONSTRAINT ticktrace_one_per_bot_instrument_bar", "ON CONSTRAINT bench_flat_one_per_bar")
+        "ON CONSTRAINT ticktrace_one_per_bot_instrument_bar", "ON CONSTRAINT bench_flat_one_per_bar"
+    )
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     inputs = {"as_of": today.isoformat(), "close": 123.45, "position": 1.0, "bars": 41}
     signal = {"target": 1.0, "reason": "LONG", "fast_ma": 123.1, "slow_ma": 122.9}
@@ -275,10 +321,20 @@ def write_rates(tenant: Tenant, bots: int, rounds: int, minutes: int = 4) -> boo
                 for m in range(minutes):
                     bar = today + (round_no * minutes + m) * MINUTE
                     for first in range(1, bots + 1, 50):  # one instrument's tick batch: 50 bots
-                        rows = [TraceRow(kind="no_trade", bot_id=b, instrument=f"BWN-{b % INSTRUMENTS:02d}",
-                                         timeframe="1m", bar_ts=bar, reason_code="ALREADY_AT_TARGET",
-                                         inputs=inputs, signal=signal, trace_id="bench-write")
-                                for b in range(first, min(first + 50, bots + 1))]
+                        rows = [
+                            TraceRow(
+                                kind="no_trade",
+                                bot_id=b,
+                                instrument=f"BWN-{b % INSTRUMENTS:02d}",
+                                timeframe="1m",
+                                bar_ts=bar,
+                                reason_code="ALREADY_AT_TARGET",
+                                inputs=inputs,
+                                signal=signal,
+                                trace_id="bench-write",
+                            )
+                            for b in range(first, min(first + 50, bots + 1))
+                        ]
                         with tenancy.tenant_context(tenant.id), transaction.atomic():
                             written += write_traces(rows)
                 rates[label].append(written / (time.perf_counter() - started))
@@ -286,18 +342,21 @@ def write_rates(tenant: Tenant, bots: int, rounds: int, minutes: int = 4) -> boo
         writer._MOVE = partitioned_move
         ctx, atomic = owner_cursor_in(tenant.id)
         with ctx, atomic, connections["owner"].cursor() as cursor:
-            cursor.execute("DELETE FROM traces_ticktrace WHERE tenant_id = %s AND trace_id = 'bench-write'",
-                           [tenant.id])
+            cursor.execute(
+                "DELETE FROM traces_ticktrace WHERE tenant_id = %s AND trace_id = 'bench-write'", [tenant.id]
+            )
         with connections["owner"].cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {FLAT}")
     new, old = (statistics.median(rates[k]) for k in ("partitioned", "unpartitioned (before)"))
     fall = 1 - new / old
     met = fall <= MAX_WRITE_FALL
-    print(f"trace write (write_traces, batches of 50, {rounds} alternating rounds of {minutes * bots:,} rows): "
-          f"partitioned median {new:,.0f} rows/s (rounds {', '.join(f'{r:,.0f}' for r in rates['partitioned'])}); "
-          f"unpartitioned reference {old:,.0f} rows/s (rounds "
-          f"{', '.join(f'{r:,.0f}' for r in rates['unpartitioned (before)'])}); change {-fall:+.1%} "
-          f"[{'met' if met else 'NOT met'}: a fall of at most {MAX_WRITE_FALL:.0%}]")
+    print(
+        f"trace write (write_traces, batches of 50, {rounds} alternating rounds of {minutes * bots:,} rows): "
+        f"partitioned median {new:,.0f} rows/s (rounds {', '.join(f'{r:,.0f}' for r in rates['partitioned'])}); "
+        f"unpartitioned reference {old:,.0f} rows/s (rounds "
+        f"{', '.join(f'{r:,.0f}' for r in rates['unpartitioned (before)'])}); change {-fall:+.1%} "
+        f"[{'met' if met else 'NOT met'}: a fall of at most {MAX_WRITE_FALL:.0%}]"
+    )
     return met
 
 
@@ -318,15 +377,19 @@ def main() -> int:
     first_day = today - timedelta(days=args.days)
     rows = args.days * 1440 * args.bots
     if args.reload or not loaded_days(tenant, first_day, args.days):
-        print(f"loading {args.days} days x 1,440 bars x {args.bots:,} bots = {rows:,} traces "
-              f"({first_day:%Y-%m-%d} to {today - MINUTE:%Y-%m-%d %H:%M})")
+        print(
+            f"loading {args.days} days x 1,440 bars x {args.bots:,} bots = {rows:,} traces "
+            f"({first_day:%Y-%m-%d} to {today - MINUTE:%Y-%m-%d %H:%M})"
+        )
         load(tenant, first_day, args.days, args.bots)
     else:
         print(f"reusing the {rows:,} traces loaded earlier ({first_day:%Y-%m-%d} to {today - MINUTE:%Y-%m-%d %H:%M})")
     summarize(tenant, first_day, args.days)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits "
-                       "WHERE inhparent = 'traces_ticktrace'::regclass")
+        cursor.execute(
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits "
+            "WHERE inhparent = 'traces_ticktrace'::regclass"
+        )
         print(f"trace store on disk (every tenant, tables and indexes): {cursor.fetchone()[0]}")
     windows_met = time_windows(tenant, first_day, args.days, args.bots, args.queries)
     writes_met = write_rates(tenant, args.bots, args.write_rounds)

@@ -19,8 +19,11 @@ def _apply(modeladmin, request, queryset, label: str, call) -> None:
             call(obj)
         except ControlPlaneError as exc:
             modeladmin.message_user(
-                request, f"{obj}: {label} refused: {exc.code}: {exc.message} Fix: {exc.suggested_fix} "
-                         f"(trace {current_trace_id()})", level=messages.ERROR)
+                request,
+                f"{obj}: {label} refused: {exc.code}: {exc.message} Fix: {exc.suggested_fix} "
+                f"(trace {current_trace_id()})",
+                level=messages.ERROR,
+            )
         else:
             modeladmin.message_user(request, f"{obj}: {label} done.", level=messages.SUCCESS)
 
@@ -44,10 +47,17 @@ class StageFilter(admin.SimpleListFilter):
 
 @admin.register(Bot)
 class BotAdmin(ObservatoryAdmin):
-    list_display = ("name", "strategy", "stage", "venue", "data_source",
-                    alarm_flag("killed", description="killed", label="KILLED"),
-                    alarm_flag("reconcile_mismatch", description="reconcile", label="MISMATCH"),
-                    "autonomy_tier", "updated_at")
+    list_display = (
+        "name",
+        "strategy",
+        "stage",
+        "venue",
+        "data_source",
+        alarm_flag("killed", description="killed", label="KILLED"),
+        alarm_flag("reconcile_mismatch", description="reconcile", label="MISMATCH"),
+        "autonomy_tier",
+        "updated_at",
+    )
     list_filter = ("stage", StageFilter, "strategy", "venue", "autonomy_tier")
     search_fields = ("name", "strategy")
     actions = ["promote", "demote", "kill", "start_runner", "reconcile", "resolve_accept_venue", "resolve_flatten"]
@@ -71,15 +81,22 @@ class BotAdmin(ObservatoryAdmin):
         if found is None:
             left = Reconciliation.objects.filter(bot=bot, purpose=Reconciliation.Purpose.LIVE_EXIT).order_by("-id")
             last = left.first()
-            return "never left LIVE" if last is None else (
-                f"report {last.id}: {last.status}" + (f", resolved by {last.resolution}" if last.resolution else
-                                                      ", nothing left at the venue"))
+            return (
+                "never left LIVE"
+                if last is None
+                else (
+                    f"report {last.id}: {last.status}"
+                    + (f", resolved by {last.resolution}" if last.resolution else ", nothing left at the venue")
+                )
+            )
         what, record = found
         if what == "pending":
             return f"PENDING: cancel request {record.id} not processed yet; what the venue holds is unknown"
         held = ", ".join(f"{s} {d['venue']:g}" for s, d in sorted(record.differences.items())) or "unknown holdings"
-        return (f"UNMANAGED_LIVE_POSITION: {record.venue} still holds {held} (report {record.id}); resolve it "
-                "with flatten or accept venue")
+        return (
+            f"UNMANAGED_LIVE_POSITION: {record.venue} still holds {held} (report {record.id}); resolve it "
+            "with flatten or accept venue"
+        )
 
     @admin.action(description="Promote to the next stage (checks its gates)", permissions=["operate"])
     def promote(self, request, queryset):
@@ -87,13 +104,25 @@ class BotAdmin(ObservatoryAdmin):
 
     @admin.action(description="Demote one stage", permissions=["operate"])
     def demote(self, request, queryset):
-        _apply(self, request, queryset, "demote", lambda bot: services.bot_demote(
-            bot_id=bot.id, actor=request.user, reason="demoted from admin"))
+        _apply(
+            self,
+            request,
+            queryset,
+            "demote",
+            lambda bot: services.bot_demote(bot_id=bot.id, actor=request.user, reason="demoted from admin"),
+        )
 
     @admin.action(description="Kill (latched; cancels open orders)", permissions=["operate"])
     def kill(self, request, queryset):
-        _apply(self, request, queryset, "kill", lambda bot: services.bot_kill(
-            bot_id=bot.id, actor=request.user, reason=f"killed from admin by {request.user.get_username()}"))
+        _apply(
+            self,
+            request,
+            queryset,
+            "kill",
+            lambda bot: services.bot_kill(
+                bot_id=bot.id, actor=request.user, reason=f"killed from admin by {request.user.get_username()}"
+            ),
+        )
 
     @admin.action(description="Start a runner (safe-start checks)", permissions=["operate"])
     def start_runner(self, request, queryset):
@@ -101,26 +130,56 @@ class BotAdmin(ObservatoryAdmin):
 
     @admin.action(description="Reconcile with the venue", permissions=["operate"])
     def reconcile(self, request, queryset):
-        _apply(self, request, queryset, "reconcile", lambda bot: services.bot_reconcile(
-            bot_id=bot.id, actor=request.user))
+        _apply(
+            self, request, queryset, "reconcile", lambda bot: services.bot_reconcile(bot_id=bot.id, actor=request.user)
+        )
 
     @admin.action(description="Resolve a reconcile mismatch: accept the venue's positions", permissions=["operate"])
     def resolve_accept_venue(self, request, queryset):
-        _apply(self, request, queryset, "accept the venue's positions", lambda bot: services.bot_reconcile_resolve(
-            bot_id=bot.id, action=Reconciliation.Resolution.ACCEPT_VENUE, actor=request.user,
-            reason=f"venue's positions accepted in admin by {request.user.get_username()}"))
+        _apply(
+            self,
+            request,
+            queryset,
+            "accept the venue's positions",
+            lambda bot: services.bot_reconcile_resolve(
+                bot_id=bot.id,
+                action=Reconciliation.Resolution.ACCEPT_VENUE,
+                actor=request.user,
+                reason=f"venue's positions accepted in admin by {request.user.get_username()}",
+            ),
+        )
 
-    @admin.action(description="Resolve a reconcile mismatch: flatten at the venue (market orders)", permissions=["operate"])
+    @admin.action(
+        description="Resolve a reconcile mismatch: flatten at the venue (market orders)", permissions=["operate"]
+    )
     def resolve_flatten(self, request, queryset):
-        _apply(self, request, queryset, "flatten at the venue", lambda bot: services.bot_reconcile_resolve(
-            bot_id=bot.id, action=Reconciliation.Resolution.FLATTEN, actor=request.user,
-            reason=f"flattened at the venue from admin by {request.user.get_username()}"))
+        _apply(
+            self,
+            request,
+            queryset,
+            "flatten at the venue",
+            lambda bot: services.bot_reconcile_resolve(
+                bot_id=bot.id,
+                action=Reconciliation.Resolution.FLATTEN,
+                actor=request.user,
+                reason=f"flattened at the venue from admin by {request.user.get_username()}",
+            ),
+        )
 
 
 @admin.register(Runner)
 class RunnerAdmin(ObservatoryAdmin):
-    list_display = ("id", "bot", "status", "started_by", "started_at", "last_heartbeat_at", "last_tick_at",
-                    "restart_count", "stop_reason")
+    list_display = (
+        "id",
+        "bot",
+        "status",
+        "started_by",
+        "started_at",
+        "last_heartbeat_at",
+        "last_tick_at",
+        "restart_count",
+        "stop_reason",
+    )
     list_filter = ("status",)
     list_select_related = ("bot",)
     raw_id_fields = ("bot",)
@@ -128,19 +187,28 @@ class RunnerAdmin(ObservatoryAdmin):
 
     @admin.action(description="Stop", permissions=["operate"])
     def stop(self, request, queryset):
-        _apply(self, request, queryset, "stop", lambda runner: services.runner_stop(
-            runner_id=runner.id, actor=request.user, reason="stopped from admin"))
+        _apply(
+            self,
+            request,
+            queryset,
+            "stop",
+            lambda runner: services.runner_stop(runner_id=runner.id, actor=request.user, reason="stopped from admin"),
+        )
 
     @admin.action(description="Restart (safe-start checks)", permissions=["operate"])
     def restart(self, request, queryset):
-        _apply(self, request, queryset, "restart", lambda runner: services.runner_restart(
-            runner_id=runner.id, actor=request.user))
+        _apply(
+            self,
+            request,
+            queryset,
+            "restart",
+            lambda runner: services.runner_restart(runner_id=runner.id, actor=request.user),
+        )
 
 
 @admin.register(Job)
 class JobAdmin(ObservatoryAdmin):
-    list_display = ("id", "kind", "status", "bot", "attempts", "error_code", "created_by", "created_at",
-                    "finished_at")
+    list_display = ("id", "kind", "status", "bot", "attempts", "error_code", "created_by", "created_at", "finished_at")
     list_filter = ("kind", "status", "error_code")
     list_select_related = ("bot",)
     search_fields = ("trace_id", "celery_task_id")
@@ -157,9 +225,20 @@ class JobAdmin(ObservatoryAdmin):
 
 @admin.register(Reconciliation)
 class ReconciliationAdmin(ObservatoryAdmin):
-    list_display = ("id", "bot", "status", "purpose",
-                    good_flag("is_flat", description="flat", yes="flat", no="not flat"),
-                    "venue", "book", "requested_by", "created_at", "resolution", "resolved_by", "resolved_at")
+    list_display = (
+        "id",
+        "bot",
+        "status",
+        "purpose",
+        good_flag("is_flat", description="flat", yes="flat", no="not flat"),
+        "venue",
+        "book",
+        "requested_by",
+        "created_at",
+        "resolution",
+        "resolved_by",
+        "resolved_at",
+    )
     list_filter = ("status", "purpose", "book", "is_flat", "resolution")
     list_select_related = ("bot",)
     readonly_fields = ("resolution", "resolution_reason", "resolved_by", "resolved_at", "resolution_detail")
@@ -181,5 +260,10 @@ class BacktestResultAdmin(ObservatoryAdmin):
 
 @admin.register(TenantKillSwitch)
 class TenantKillSwitchAdmin(ObservatoryAdmin):
-    list_display = ("tenant", alarm_flag("killed", description="killed", label="KILLED"), "changed_by", "changed_at",
-                    "reason")
+    list_display = (
+        "tenant",
+        alarm_flag("killed", description="killed", label="KILLED"),
+        "changed_by",
+        "changed_at",
+        "reason",
+    )

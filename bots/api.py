@@ -95,8 +95,9 @@ class BotDemoteView(_BotActionView):
     @extend_schema(request=StageChangeSerializer, responses=BotSerializer)
     def post(self, request, pk: int):
         data = _valid(StageChangeSerializer, request)
-        bot = services.bot_demote(bot_id=self.bot_id(pk), actor=request.user, to_stage=data.get("to"),
-                                  reason=data["reason"])
+        bot = services.bot_demote(
+            bot_id=self.bot_id(pk), actor=request.user, to_stage=data.get("to"), reason=data["reason"]
+        )
         return Response(BotSerializer(bot).data)
 
 
@@ -146,26 +147,37 @@ class BotReconcileResolveView(_BotActionView):
     @extend_schema(request=ReconcileResolveSerializer, responses=ReconcileResolutionAnswerSerializer)
     def post(self, request, pk: int):
         bot_id = self.bot_id(pk)
-        resolved, followup = services.bot_reconcile_resolve(bot_id=bot_id, actor=request.user,
-                                                            **_valid(ReconcileResolveSerializer, request))
-        return Response({**ReconcileResolutionSerializer({"resolved": resolved, "followup": followup}).data,
-                         **freshness()})
+        resolved, followup = services.bot_reconcile_resolve(
+            bot_id=bot_id, actor=request.user, **_valid(ReconcileResolveSerializer, request)
+        )
+        return Response(
+            {**ReconcileResolutionSerializer({"resolved": resolved, "followup": followup}).data, **freshness()}
+        )
 
 
 class StarterPackView(APIView):
     @extend_schema(request=None, responses={200: StarterPackSerializer, 201: StarterPackSerializer})
     def post(self, request):
         created, existing = services.starter_pack_install(actor=request.user)
-        return Response(StarterPackSerializer({"created": created, "existing": existing}).data,
-                        status=201 if created else 200)
+        return Response(
+            StarterPackSerializer({"created": created, "existing": existing}).data, status=201 if created else 200
+        )
 
 
 class StrategyListView(APIView):
     """The strategy registry: names, descriptions and parameter schemas."""
 
-    @extend_schema(responses=inline_serializer("Strategy", {"name": serializers.CharField(),
-                                                           "description": serializers.CharField(),
-                                                           "parameters": serializers.ListField()}, many=True))
+    @extend_schema(
+        responses=inline_serializer(
+            "Strategy",
+            {
+                "name": serializers.CharField(),
+                "description": serializers.CharField(),
+                "parameters": serializers.ListField(),
+            },
+            many=True,
+        )
+    )
     def get(self, request):
         return Response([strategy.schema() for strategy in available_strategies()])
 
@@ -238,8 +250,9 @@ class _RunnerActionView(APIView):
 class RunnerStopView(_RunnerActionView):
     @extend_schema(request=RunnerStopSerializer, responses=RunnerSerializer)
     def post(self, request, pk: int):
-        runner = services.runner_stop(runner_id=self.runner_id(pk), actor=request.user,
-                                      **_valid(RunnerStopSerializer, request))
+        runner = services.runner_stop(
+            runner_id=self.runner_id(pk), actor=request.user, **_valid(RunnerStopSerializer, request)
+        )
         return Response(RunnerSerializer(runner).data)
 
 

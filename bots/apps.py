@@ -9,6 +9,5 @@ class BotsConfig(AppConfig):
         from controlplane import hooks
         from bots.models import Job
 
-        jobs.register_job_handler(Job.Kind.RECONCILE, services.reconcile_job_handler, idempotent=True,
-                                  needs_bot=True)
+        jobs.register_job_handler(Job.Kind.RECONCILE, services.reconcile_job_handler, idempotent=True, needs_bot=True)
         hooks.register("integrations.providers_in_use", selectors.providers_in_use)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots import hooks
-from bots.models import IMPORTED_DATA_SOURCE, SIM_VENUE, BacktestResult, Bot, Reconciliation, Stage
+from bots.models import SIM_VENUE, BacktestResult, Bot, Reconciliation, Stage
 from controlplane.books import Book, book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
@@ -59,14 +59,21 @@ class GateResult:
 
 
 def _backtest_gate(bot: Bot) -> GateResult:
-    passing = BacktestResult.objects.filter(
-        bot=bot, parameters_hash=bot.parameters_hash, status=BacktestResult.Status.FINISHED,
-        classification=BacktestResult.Classification.PASS,
-    ).order_by("-finished_at").first()
+    passing = (
+        BacktestResult.objects.filter(
+            bot=bot,
+            parameters_hash=bot.parameters_hash,
+            status=BacktestResult.Status.FINISHED,
+            classification=BacktestResult.Classification.PASS,
+        )
+        .order_by("-finished_at")
+        .first()
+    )
     if passing:
         return GateResult("backtest_passed", True, f"Backtest result {passing.id} of these parameters passed.")
     return GateResult(
-        "backtest_passed", False,
+        "backtest_passed",
+        False,
         "No finished backtest of the bot's current parameters is classified PASS.",
         "Run a backtest of the bot's current configuration (POST /api/backtests with bot_id) until it passes.",
     )
@@ -78,17 +85,19 @@ def _integrations_gate(bot: Bot, stage: str) -> GateResult:
     if not blockers:
         return GateResult(name, True, "The integrations this stage needs are verified.")
     return GateResult(
-        name, False,
-        "; ".join(f"{b['provider']}: {b['message']}" for b in blockers),
-        blockers[0]["suggested_fix"],
+        name, False, "; ".join(f"{b['provider']}: {b['message']}" for b in blockers), blockers[0]["suggested_fix"]
     )
 
 
 def _paper_record_gate(bot: Bot) -> GateResult:
     source = hooks.paper_record_source()
     if source is None:
-        return GateResult("paper_record", False, "No paper record is available: the execution layer is not installed.",
-                          "Install the execution app (it registers the paper record source), then paper-trade.")
+        return GateResult(
+            "paper_record",
+            False,
+            "No paper record is available: the execution layer is not installed.",
+            "Install the execution app (it registers the paper record source), then paper-trade.",
+        )
     record = source(bot=bot)
     min_trades, min_days = settings.BOT_LIVE_MIN_PAPER_TRADES, settings.BOT_LIVE_MIN_PAPER_DAYS
     problems = []
@@ -99,8 +108,12 @@ def _paper_record_gate(bot: Bot) -> GateResult:
     if record.open_risk_incidents:
         problems.append(f"{record.open_risk_incidents} open risk incidents (need 0)")
     if problems:
-        return GateResult("paper_record", False, "Paper record too short: " + ", ".join(problems) + ".",
-                          "Keep the bot in PAPER until it has the trades and days, and resolve its risk incidents.")
+        return GateResult(
+            "paper_record",
+            False,
+            "Paper record too short: " + ", ".join(problems) + ".",
+            "Keep the bot in PAPER until it has the trades and days, and resolve its risk incidents.",
+        )
     return GateResult("paper_record", True, f"{record.trades} trades over {record.days} days, no open incidents.")
 
 
@@ -114,22 +127,33 @@ def _live_reconcile_gate(bot: Bot) -> GateResult:
     if book_for_venue(bot.venue) == Book.PAPER:
         return GateResult(name, True, f"Venue {bot.venue} is a sim venue: there is no live account to reconcile.")
     max_age = timedelta(seconds=settings.BOT_LIVE_RECONCILE_MAX_AGE_SECONDS)
-    fix = (f"Run POST /api/bots/{bot.id}/reconcile (it compares the live book with {bot.venue}'s account); resolve "
-           f"a mismatch with POST /api/bots/{bot.id}/reconcile/resolve; then promote within "
-           f"{int(max_age.total_seconds() // 60)} minutes of the match.")
+    fix = (
+        f"Run POST /api/bots/{bot.id}/reconcile (it compares the live book with {bot.venue}'s account); resolve "
+        f"a mismatch with POST /api/bots/{bot.id}/reconcile/resolve; then promote within "
+        f"{int(max_age.total_seconds() // 60)} minutes of the match."
+    )
     latest = Reconciliation.objects.filter(bot=bot).order_by("-id").first()
     if latest is None or latest.venue != bot.venue or latest.book != Book.LIVE:
         return GateResult(name, False, f"No reconcile of the live book with {bot.venue} yet.", fix)
     if latest.status != Reconciliation.Status.MATCHED:
-        return GateResult(name, False, f"The latest reconcile ({latest.id}) of the live book with {bot.venue} is "
-                                       f"{latest.status}.", fix)
+        return GateResult(
+            name,
+            False,
+            f"The latest reconcile ({latest.id}) of the live book with {bot.venue} is {latest.status}.",
+            fix,
+        )
     age = timezone.now() - latest.created_at
     if age > max_age:
-        return GateResult(name, False, f"The latest matched reconcile ({latest.id}) is {int(age.total_seconds())} s "
-                                       f"old; going LIVE needs one from the last {int(max_age.total_seconds())} s.",
-                          fix)
-    return GateResult(name, True, f"Reconcile {latest.id} of the live book with {bot.venue} matched "
-                                  f"{int(age.total_seconds())} s ago.")
+        return GateResult(
+            name,
+            False,
+            f"The latest matched reconcile ({latest.id}) is {int(age.total_seconds())} s "
+            f"old; going LIVE needs one from the last {int(max_age.total_seconds())} s.",
+            fix,
+        )
+    return GateResult(
+        name, True, f"Reconcile {latest.id} of the live book with {bot.venue} matched {int(age.total_seconds())} s ago."
+    )
 
 
 def _owner_approval_gate(actor) -> GateResult:
@@ -138,8 +162,12 @@ def _owner_approval_gate(actor) -> GateResult:
     )
     if is_owner:
         return GateResult("owner_approval", True, "Promoted by an owner of the tenant.")
-    return GateResult("owner_approval", False, "Going LIVE needs an owner's approval.",
-                      "Ask an owner of the tenant to promote the bot to LIVE.")
+    return GateResult(
+        "owner_approval",
+        False,
+        "Going LIVE needs an owner's approval.",
+        "Ask an owner of the tenant to promote the bot to LIVE.",
+    )
 
 
 def _not_killed_gate(bot: Bot) -> GateResult:
@@ -154,8 +182,12 @@ def _not_killed_gate(bot: Bot) -> GateResult:
 def _autonomy_gate(bot: Bot) -> GateResult:
     if bot.autonomy_tier in (Bot.AutonomyTier.T2, Bot.AutonomyTier.T3):
         return GateResult("autonomy_tier", True, f"Autonomy tier {bot.autonomy_tier} allows live trading.")
-    return GateResult("autonomy_tier", False, f"Autonomy tier {bot.autonomy_tier}; going LIVE needs T2 or better.",
-                      "Score the bot (POST /api/bots/{id}/autonomy) and meet the T2 gates it lists.")
+    return GateResult(
+        "autonomy_tier",
+        False,
+        f"Autonomy tier {bot.autonomy_tier}; going LIVE needs T2 or better.",
+        "Score the bot (POST /api/bots/{id}/autonomy) and meet the T2 gates it lists.",
+    )
 
 
 def _live_exit_gate(bot: Bot) -> GateResult:
@@ -163,19 +195,27 @@ def _live_exit_gate(bot: Bot) -> GateResult:
 
     found = unresolved_live_exit(bot)
     if found is None:
-        return GateResult("live_exit_resolved", True, "The bot's last exit from LIVE left nothing at its venue, or "
-                                                     "it was resolved.")
+        return GateResult(
+            "live_exit_resolved", True, "The bot's last exit from LIVE left nothing at its venue, or it was resolved."
+        )
     what, record = found
     if what == "pending":
-        return GateResult("live_exit_resolved", False,
-                          f"The bot's exit from LIVE (cancel request {record.id}) is not accounted for yet: its "
-                          "orders may still be working and what its venue holds is unknown.",
-                          "Wait for the OMS to process the cancel request (the beat sweeps pending ones), then "
-                          "resolve what it reports.")
+        return GateResult(
+            "live_exit_resolved",
+            False,
+            f"The bot's exit from LIVE (cancel request {record.id}) is not accounted for yet: its "
+            "orders may still be working and what its venue holds is unknown.",
+            "Wait for the OMS to process the cancel request (the beat sweeps pending ones), then "
+            "resolve what it reports.",
+        )
     held = ", ".join(f"{s} {d['venue']:g}" for s, d in sorted(record.differences.items())) or "unknown holdings"
-    return GateResult("live_exit_resolved", False,
-                      f"The bot left LIVE while {record.venue} still held {held} (report {record.id}, "
-                      f"{ErrorCode.UNMANAGED_LIVE_POSITION}).", ErrorCode.UNMANAGED_LIVE_POSITION.suggested_fix)
+    return GateResult(
+        "live_exit_resolved",
+        False,
+        f"The bot left LIVE while {record.venue} still held {held} (report {record.id}, "
+        f"{ErrorCode.UNMANAGED_LIVE_POSITION}).",
+        ErrorCode.UNMANAGED_LIVE_POSITION.suggested_fix,
+    )
 
 
 def promotion_gates(bot: Bot, to_stage: str, *, actor) -> list[GateResult]:
@@ -185,6 +225,13 @@ def promotion_gates(bot: Bot, to_stage: str, *, actor) -> list[GateResult]:
     if to_stage == Stage.PAPER:
         return [_integrations_gate(bot, Stage.PAPER)]
     if to_stage == Stage.LIVE:
-        return [_paper_record_gate(bot), _integrations_gate(bot, Stage.LIVE), _live_reconcile_gate(bot),
-                _owner_approval_gate(actor), _not_killed_gate(bot), _autonomy_gate(bot), _live_exit_gate(bot)]
+        return [
+            _paper_record_gate(bot),
+            _integrations_gate(bot, Stage.LIVE),
+            _live_reconcile_gate(bot),
+            _owner_approval_gate(actor),
+            _not_killed_gate(bot),
+            _autonomy_gate(bot),
+            _live_exit_gate(bot),
+        ]
     return []

@@ -20,8 +20,9 @@ class JobHandler:
 _handlers: dict[str, JobHandler] = {}
 
 
-def register_job_handler(kind: str, run: Callable, *, queue: str = "default", idempotent: bool = False,
-                         needs_bot: bool = False) -> None:
+def register_job_handler(
+    kind: str, run: Callable, *, queue: str = "default", idempotent: bool = False, needs_bot: bool = False
+) -> None:
     _handlers[kind] = JobHandler(kind, run, queue, idempotent, needs_bot)
 
 

@@ -38,10 +38,13 @@ class Bot(TenantOwnedModel):
     name = models.CharField(max_length=200)
     strategy = models.CharField(max_length=64, help_text="A name from the strategy registry (bots.strategies).")
     parameters = models.JSONField(default=dict, help_text="Validated against the strategy's schema.")
-    parameters_hash = models.CharField(max_length=64, help_text="sha256 of strategy and parameters; backtests match it.")
+    parameters_hash = models.CharField(
+        max_length=64, help_text="sha256 of strategy and parameters; backtests match it."
+    )
     instruments = models.JSONField(default=list)
-    timeframe = models.CharField(max_length=8, choices=Timeframe.choices, default=Timeframe.M1,
-                                 help_text="The bar timeframe the bot ticks on.")
+    timeframe = models.CharField(
+        max_length=8, choices=Timeframe.choices, default=Timeframe.M1, help_text="The bar timeframe the bot ticks on."
+    )
     venue = models.CharField(max_length=64, default=SIM_VENUE)
     data_source = models.CharField(max_length=64, default=IMPORTED_DATA_SOURCE)
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.LAB, db_index=True)
@@ -54,14 +57,17 @@ class Bot(TenantOwnedModel):
     kill_reason = models.TextField(blank=True)
 
     reconcile_mismatch = models.BooleanField(
-        default=False, help_text="Set by a reconcile that found a difference; blocks starts and new orders.")
-    live_approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                         related_name="+")
+        default=False, help_text="Set by a reconcile that found a difference; blocks starts and new orders."
+    )
+    live_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     live_approved_at = models.DateTimeField(null=True, blank=True)
     starter_key = models.CharField(max_length=64, blank=True, help_text="Set on bots made by the starter pack.")
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,8 +75,9 @@ class Bot(TenantOwnedModel):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="bot_unique_name_per_tenant"),
-            models.UniqueConstraint(fields=["tenant", "starter_key"], condition=~Q(starter_key=""),
-                                    name="bot_unique_starter_key_per_tenant"),
+            models.UniqueConstraint(
+                fields=["tenant", "starter_key"], condition=~Q(starter_key=""), name="bot_unique_starter_key_per_tenant"
+            ),
         ]
         # The tick finds a batch's bots by instrument (instruments @> '["ES"]').
         indexes = [GinIndex(fields=["instruments"], opclasses=["jsonb_path_ops"], name="bot_instruments_gin")]
@@ -81,10 +88,18 @@ class Bot(TenantOwnedModel):
     def snapshot(self) -> dict:
         """The fields an audit event records before and after a change."""
         return {
-            "name": self.name, "strategy": self.strategy, "parameters": self.parameters,
-            "instruments": self.instruments, "timeframe": self.timeframe, "venue": self.venue, "data_source": self.data_source,
-            "stage": self.stage, "killed": self.killed, "reconcile_mismatch": self.reconcile_mismatch,
-            "risk_limits": self.risk_limits, "autonomy_tier": self.autonomy_tier,
+            "name": self.name,
+            "strategy": self.strategy,
+            "parameters": self.parameters,
+            "instruments": self.instruments,
+            "timeframe": self.timeframe,
+            "venue": self.venue,
+            "data_source": self.data_source,
+            "stage": self.stage,
+            "killed": self.killed,
+            "reconcile_mismatch": self.reconcile_mismatch,
+            "risk_limits": self.risk_limits,
+            "autonomy_tier": self.autonomy_tier,
         }
 
 
@@ -134,21 +149,26 @@ class CancelRequest(TenantOwnedModel):
         DONE = "DONE", "Done"
         FAILED = "FAILED", "Failed"
 
-    tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="+")
+    tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     scope = models.CharField(max_length=8, choices=Scope.choices)
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, null=True, blank=True, related_name="cancel_requests")
+
     class Purpose(models.TextChoices):
         KILL = "kill", "Kill switch"
         LEAVE_LIVE = "leave_live", "Leaving LIVE"
 
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
     purpose = models.CharField(
-        max_length=16, choices=Purpose.choices, default=Purpose.KILL,
-        help_text="leave_live: after cancelling, the OMS records what the venue still holds (execution.live_exit).")
+        max_length=16,
+        choices=Purpose.choices,
+        default=Purpose.KILL,
+        help_text="leave_live: after cancelling, the OMS records what the venue still holds (execution.live_exit).",
+    )
     detail = models.JSONField(
-        default=dict, blank=True,
-        help_text="leave_live: the venue, instruments and stages of the LIVE configuration being left.")
+        default=dict,
+        blank=True,
+        help_text="leave_live: the venue, instruments and stages of the LIVE configuration being left.",
+    )
     reason = models.TextField()
     requested_by = models.CharField(max_length=150)
     trace_id = models.CharField(max_length=64)
@@ -188,7 +208,8 @@ class Runner(TenantOwnedModel):
     stop_reason = models.TextField(blank=True)
     restart_count = models.PositiveIntegerField(default=0)
     consecutive_errors = models.PositiveIntegerField(
-        default=0, help_text="Ticks in a row that failed; the circuit breaker kills the bot past its limit.")
+        default=0, help_text="Ticks in a row that failed; the circuit breaker kills the bot past its limit."
+    )
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LIVE)
     replay_start = models.DateTimeField(null=True, blank=True)
     replay_end = models.DateTimeField(null=True, blank=True)
@@ -198,8 +219,11 @@ class Runner(TenantOwnedModel):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["bot"], condition=Q(status__in=["STARTING", "RUNNING", "STOPPING", "STALE"]),
-                                    name="runner_one_active_per_bot"),
+            models.UniqueConstraint(
+                fields=["bot"],
+                condition=Q(status__in=["STARTING", "RUNNING", "STOPPING", "STALE"]),
+                name="runner_one_active_per_bot",
+            )
         ]
 
     def __str__(self) -> str:
@@ -267,12 +291,18 @@ class Reconciliation(TenantOwnedModel):
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="reconciliations")
     status = models.CharField(max_length=10, choices=Status.choices)
     purpose = models.CharField(
-        max_length=16, choices=Purpose.choices, default=Purpose.CHECK,
+        max_length=16,
+        choices=Purpose.choices,
+        default=Purpose.CHECK,
         help_text="live_exit: what the venue still held when the bot left LIVE; a MISMATCH one blocks going LIVE "
-                  "again until it is resolved (flatten or accept_venue).")
+        "again until it is resolved (flatten or accept_venue).",
+    )
     venue = models.CharField(max_length=64)
-    book = models.CharField(max_length=8, choices=Book.choices,
-                            help_text="The book compared with the venue: paper for a sim venue, live otherwise.")
+    book = models.CharField(
+        max_length=8,
+        choices=Book.choices,
+        help_text="The book compared with the venue: paper for a sim venue, live otherwise.",
+    )
     internal_positions = models.JSONField(default=dict)
     venue_positions = models.JSONField(default=dict)
     differences = models.JSONField(default=dict)
@@ -280,15 +310,21 @@ class Reconciliation(TenantOwnedModel):
     requested_by = models.CharField(max_length=150)
     trace_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
-    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True,
-                                  help_text="An operator's decision about this mismatch (empty: none yet).")
+    resolution = models.CharField(
+        max_length=16,
+        choices=Resolution.choices,
+        blank=True,
+        help_text="An operator's decision about this mismatch (empty: none yet).",
+    )
     resolution_reason = models.TextField(blank=True)
     resolved_by = models.CharField(max_length=150, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_detail = models.JSONField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="What the resolution did: the venue snapshot it used, each position before and after, the "
-                  "flatten orders and their status, and the reconcile that followed.")
+        "flatten orders and their status, and the reconcile that followed.",
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -23,9 +23,11 @@ def kill_block(bot: Bot) -> ControlPlaneError | None:
     if tenant_killed():
         return ControlPlaneError(ErrorCode.TENANT_KILLED)
     if bot.killed:
-        return ControlPlaneError(ErrorCode.BOT_KILLED, f"Bot {bot.name} is killed: {bot.kill_reason}",
-                                 details={"bot_id": bot.id, "killed_at": bot.killed_at.isoformat()
-                                          if bot.killed_at else None})
+        return ControlPlaneError(
+            ErrorCode.BOT_KILLED,
+            f"Bot {bot.name} is killed: {bot.kill_reason}",
+            details={"bot_id": bot.id, "killed_at": bot.killed_at.isoformat() if bot.killed_at else None},
+        )
     return None
 
 
@@ -64,13 +66,22 @@ def unresolved_live_exit(bot: Bot) -> tuple[str, Reconciliation | CancelRequest]
     """Why ``bot`` may not go LIVE again because of how it last left LIVE, or None. ``("pending", request)``: the
     exit's cancels and venue read have not been recorded yet; ``("unmanaged", report)``: the venue still held
     something and nobody resolved it."""
-    pending = (CancelRequest.objects.filter(bot=bot, purpose=CancelRequest.Purpose.LEAVE_LIVE,
-                                            status=CancelRequest.Status.PENDING).order_by("-id").first())
+    pending = (
+        CancelRequest.objects.filter(
+            bot=bot, purpose=CancelRequest.Purpose.LEAVE_LIVE, status=CancelRequest.Status.PENDING
+        )
+        .order_by("-id")
+        .first()
+    )
     if pending is not None:
         return "pending", pending
-    report = (Reconciliation.objects.filter(bot=bot, purpose=Reconciliation.Purpose.LIVE_EXIT,
-                                            status=Reconciliation.Status.MISMATCH, resolution="")
-              .order_by("-id").first())
+    report = (
+        Reconciliation.objects.filter(
+            bot=bot, purpose=Reconciliation.Purpose.LIVE_EXIT, status=Reconciliation.Status.MISMATCH, resolution=""
+        )
+        .order_by("-id")
+        .first()
+    )
     if report is not None:
         return "unmanaged", report
     return None

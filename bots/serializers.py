@@ -1,7 +1,15 @@
 from rest_framework import serializers
 
 from bots.models import (
-    IMPORTED_DATA_SOURCE, SIM_VENUE, Bot, GlobalKillSwitch, Job, Reconciliation, Runner, Stage, TenantKillSwitch,
+    IMPORTED_DATA_SOURCE,
+    SIM_VENUE,
+    Bot,
+    GlobalKillSwitch,
+    Job,
+    Reconciliation,
+    Runner,
+    Stage,
+    TenantKillSwitch,
 )
 from bots.timeframes import Timeframe
 from integrations.registry import Category, providers_in
@@ -13,10 +21,27 @@ class BotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Bot
         fields = [
-            "id", "name", "strategy", "parameters", "parameters_hash", "instruments", "timeframe", "venue",
+            "id",
+            "name",
+            "strategy",
+            "parameters",
+            "parameters_hash",
+            "instruments",
+            "timeframe",
+            "venue",
             "data_source",
-            "stage", "autonomy_tier", "risk_limits", "killed", "killed_at", "killed_by", "kill_reason",
-            "reconcile_mismatch", "live_approved_at", "starter_key", "created_at", "updated_at",
+            "stage",
+            "autonomy_tier",
+            "risk_limits",
+            "killed",
+            "killed_at",
+            "killed_by",
+            "kill_reason",
+            "reconcile_mismatch",
+            "live_approved_at",
+            "starter_key",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -75,9 +100,26 @@ class GlobalKillSwitchSerializer(serializers.ModelSerializer):
 class ReconciliationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Reconciliation
-        fields = ["id", "bot", "status", "purpose", "venue", "book", "internal_positions", "venue_positions",
-                  "differences", "is_flat", "requested_by", "trace_id", "created_at", "resolution", "resolution_reason", "resolved_by",
-                  "resolved_at", "resolution_detail"]
+        fields = [
+            "id",
+            "bot",
+            "status",
+            "purpose",
+            "venue",
+            "book",
+            "internal_positions",
+            "venue_positions",
+            "differences",
+            "is_flat",
+            "requested_by",
+            "trace_id",
+            "created_at",
+            "resolution",
+            "resolution_reason",
+            "resolved_by",
+            "resolved_at",
+            "resolution_detail",
+        ]
 
 
 class ReconcileResolveSerializer(WriteSerializer):
@@ -93,9 +135,24 @@ class ReconcileResolutionSerializer(serializers.Serializer):
 class RunnerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Runner
-        fields = ["id", "bot", "status", "mode", "started_by", "started_at", "last_heartbeat_at", "last_tick_at",
-                  "stopped_at", "stop_reason", "restart_count", "consecutive_errors", "replay_start", "replay_end",
-                  "replay_cursor", "trace_id"]
+        fields = [
+            "id",
+            "bot",
+            "status",
+            "mode",
+            "started_by",
+            "started_at",
+            "last_heartbeat_at",
+            "last_tick_at",
+            "stopped_at",
+            "stop_reason",
+            "restart_count",
+            "consecutive_errors",
+            "replay_start",
+            "replay_end",
+            "replay_cursor",
+            "trace_id",
+        ]
 
 
 class RunnerStartSerializer(WriteSerializer):
@@ -112,9 +169,25 @@ class RunnerStopSerializer(WriteSerializer):
 class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
-        fields = ["id", "kind", "status", "bot", "params", "attempts", "max_attempts", "lease_expires_at",
-                  "celery_task_id", "error_code", "error_message", "result", "trace_id", "created_by", "created_at",
-                  "started_at", "finished_at"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "bot",
+            "params",
+            "attempts",
+            "max_attempts",
+            "lease_expires_at",
+            "celery_task_id",
+            "error_code",
+            "error_message",
+            "result",
+            "trace_id",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class JobCreateSerializer(WriteSerializer):

@@ -25,18 +25,27 @@ class StarterBot:
 
 STARTER_BOTS: tuple[StarterBot, ...] = (
     StarterBot(
-        key="starter-ma-crossover", name="Starter: MA crossover (ES)", strategy="ma_crossover",
-        instruments=("ES",), parameters={"fast": 10, "slow": 30, "size": 1, "allow_short": False},
+        key="starter-ma-crossover",
+        name="Starter: MA crossover (ES)",
+        strategy="ma_crossover",
+        instruments=("ES",),
+        parameters={"fast": 10, "slow": 30, "size": 1, "allow_short": False},
         risk_limits={"max_position": 1, "max_order_size": 1},
     ),
     StarterBot(
-        key="starter-donchian", name="Starter: Donchian breakout (ES)", strategy="donchian_breakout",
-        instruments=("ES",), parameters={"entry_lookback": 20, "exit_lookback": 10, "size": 1, "allow_short": True},
+        key="starter-donchian",
+        name="Starter: Donchian breakout (ES)",
+        strategy="donchian_breakout",
+        instruments=("ES",),
+        parameters={"entry_lookback": 20, "exit_lookback": 10, "size": 1, "allow_short": True},
         risk_limits={"max_position": 1, "max_order_size": 1},
     ),
     StarterBot(
-        key="starter-zscore", name="Starter: z-score mean reversion (BTC-USD)", strategy="zscore_mean_reversion",
-        instruments=("BTC-USD",), parameters={"lookback": 20, "entry_z": 2.0, "exit_z": 0.5, "size": 0.01},
+        key="starter-zscore",
+        name="Starter: z-score mean reversion (BTC-USD)",
+        strategy="zscore_mean_reversion",
+        instruments=("BTC-USD",),
+        parameters={"lookback": 20, "entry_z": 2.0, "exit_z": 0.5, "size": 0.01},
         risk_limits={"max_position": 0.01, "max_order_size": 0.01},
     ),
 )

@@ -198,7 +198,7 @@ class BoundedCountPaginator(Paginator):
             return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        return self._get_page(self.object_list[bottom:bottom + self.per_page], number, self)
+        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
 
 
 @admin.register(Tenant)
@@ -286,8 +286,13 @@ class ApiTokenAdmin(ModelAdmin):
         from controlplane.services import audit_record
 
         for api_token in queryset.select_related("user"):
-            audit_record(action="token.revoke", resource_type="api_token", resource_id=api_token.id,
-                         actor=request.user, before={"user": api_token.user.get_username(), "name": api_token.name})
+            audit_record(
+                action="token.revoke",
+                resource_type="api_token",
+                resource_id=api_token.id,
+                actor=request.user,
+                before={"user": api_token.user.get_username(), "name": api_token.name},
+            )
         queryset.delete()
 
 
@@ -306,8 +311,17 @@ class OutboxSentFilter(admin.SimpleListFilter):
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ObservatoryAdmin):
-    list_display = ("id", "created_at", "what", "task", "queue", "sent_at", "attempts", "next_attempt_at",
-                    "trace_id_link")
+    list_display = (
+        "id",
+        "created_at",
+        "what",
+        "task",
+        "queue",
+        "sent_at",
+        "attempts",
+        "next_attempt_at",
+        "trace_id_link",
+    )
     list_filter = (OutboxSentFilter, "task")
     search_fields = ("what", "trace_id", "last_error")
     show_full_result_count = False
@@ -321,8 +335,13 @@ admin.site.unregister(Group)
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin, ModelAdmin):
-    list_display = ("username", "email", "first_name", "last_name",
-                    good_flag("is_staff", description="staff status", yes="staff", no="no"))
+    list_display = (
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        good_flag("is_staff", description="staff status", yes="staff", no="no"),
+    )
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm

@@ -20,8 +20,13 @@ from controlplane.openapi import STATUS_LEVELS
 from controlplane.permissions import AuthenticatedUser
 from controlplane.selectors import memberships_of
 from controlplane.serializers import (
-    ApiTokenSerializer, AuditEventSerializer, InvitationCreateSerializer, InvitationSerializer, MembershipSerializer,
-    MeSerializer, MyInvitationSerializer,
+    ApiTokenSerializer,
+    AuditEventSerializer,
+    InvitationCreateSerializer,
+    InvitationSerializer,
+    MembershipSerializer,
+    MeSerializer,
+    MyInvitationSerializer,
 )
 from controlplane.trace import current_trace_id
 
@@ -38,8 +43,11 @@ class HealthView(APIView):
     @extend_schema(
         responses=inline_serializer(
             "Health",
-            {"alive": serializers.BooleanField(), "version": serializers.CharField(),
-             "trace_id": serializers.CharField()},
+            {
+                "alive": serializers.BooleanField(),
+                "version": serializers.CharField(),
+                "trace_id": serializers.CharField(),
+            },
         )
     )
     def get(self, request):
@@ -52,8 +60,12 @@ class HealthView(APIView):
 
         problem = probe_database()
         if problem is not None:
-            return json_error_response(ErrorCode.SERVICE_UNAVAILABLE, message=problem["message"],
-                                       suggested_fix=problem["suggested_fix"], details={"component": "database"})
+            return json_error_response(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                message=problem["message"],
+                suggested_fix=problem["suggested_fix"],
+                details={"component": "database"},
+            )
         with transaction.atomic():
             return super().dispatch(request, *args, **kwargs)
 

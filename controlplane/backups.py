@@ -85,7 +85,9 @@ def backup(out: Path, *, alias: str = "owner") -> Path:
     out = Path(out)
     result = subprocess.run(
         [pg_dump, *args, "--format=custom", "--no-password", "--file", str(out)],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if result.returncode != 0:
         out.unlink(missing_ok=True)
@@ -99,7 +101,9 @@ def restore(dump: Path, settings_dict: dict) -> None:
     args, env = _libpq_env(settings_dict)
     result = subprocess.run(
         [pg_restore, *args, "--no-owner", "--exit-on-error", "--single-transaction", "--no-password", str(dump)],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if result.returncode != 0:
         raise BackupError(f"pg_restore failed: {result.stderr.strip()}")

@@ -37,9 +37,15 @@ class BeatLeadership:
         import psycopg
 
         s = connections[self.alias].settings_dict
-        return psycopg.connect(dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None,
-                               host=s["HOST"] or None, port=s["PORT"] or None, autocommit=True,
-                               connect_timeout=s.get("OPTIONS", {}).get("connect_timeout", 5))
+        return psycopg.connect(
+            dbname=s["NAME"],
+            user=s["USER"],
+            password=s["PASSWORD"] or None,
+            host=s["HOST"] or None,
+            port=s["PORT"] or None,
+            autocommit=True,
+            connect_timeout=s.get("OPTIONS", {}).get("connect_timeout", 5),
+        )
 
     def holds(self) -> bool:
         import psycopg

@@ -36,6 +36,7 @@ def autonomy_t2_limit_factor_is_a_fraction(app_configs, **kwargs):
     """A factor above 1 would give T2 more room than T3, and 0 or less would silently stop every T2 bot."""
     factor = settings.AUTONOMY_T2_LIMIT_FACTOR
     if not 0 < factor <= 1:
-        return [Error(f"settings.AUTONOMY_T2_LIMIT_FACTOR is {factor}; it must be > 0 and <= 1",
-                      id="controlplane.E003")]
+        return [
+            Error(f"settings.AUTONOMY_T2_LIMIT_FACTOR is {factor}; it must be > 0 and <= 1", id="controlplane.E003")
+        ]
     return []

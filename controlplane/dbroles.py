@@ -26,9 +26,7 @@ DML_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
 def runtime_role_problems(alias: str = "default") -> list[str]:
     """Ways the runtime connection could read past RLS; empty when it cannot."""
     with connections[alias].cursor() as cursor:
-        cursor.execute(
-            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        )
+        cursor.execute("SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
         rolname, is_super, bypass = cursor.fetchone()
         cursor.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tableowner = current_user"
@@ -80,8 +78,7 @@ def guard_runtime_role_at_start() -> None:
         assert_runtime_role_cannot_bypass_rls()
     except OperationalError as exc:
         connections["default"].close()
-        logger.warning("database unreachable at start (%s): the runtime role is checked on the first connection",
-                       exc)
+        logger.warning("database unreachable at start (%s): the runtime role is checked on the first connection", exc)
         connection_created.connect(_check_on_first_connection, dispatch_uid=__name__, weak=False)
 
 

@@ -104,11 +104,33 @@ def portal_commands(env: dict[str, str]) -> dict[str, list[str]]:
     bin_dir = Path(PYTHON).parent
     bind = f"{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '8000')}"
     return {
-        "web": [str(bin_dir / "gunicorn"), "controlplane.wsgi", "--bind", bind,
-                "--workers", env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-", "--no-control-socket",
-                "--limit-request-line", str(GUNICORN_LIMIT_REQUEST_LINE)],
-        "worker": [str(bin_dir / "celery"), "-A", "controlplane", "worker", "-Q", QUEUES, "-l", "INFO",
-                   "--concurrency", env.get("CELERY_CONCURRENCY", "2"), "-n", "worker@%h"],
+        "web": [
+            str(bin_dir / "gunicorn"),
+            "controlplane.wsgi",
+            "--bind",
+            bind,
+            "--workers",
+            env.get("WEB_CONCURRENCY", "2"),
+            "--access-logfile",
+            "-",
+            "--no-control-socket",
+            "--limit-request-line",
+            str(GUNICORN_LIMIT_REQUEST_LINE),
+        ],
+        "worker": [
+            str(bin_dir / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            QUEUES,
+            "-l",
+            "INFO",
+            "--concurrency",
+            env.get("CELERY_CONCURRENCY", "2"),
+            "-n",
+            "worker@%h",
+        ],
         "beat": [str(bin_dir / "celery"), "-A", "controlplane", "beat", "-l", "INFO"],
     }
 
@@ -142,11 +164,16 @@ class RestartPolicy:
         self.first_delay, self.max_delay, self.limit, self.window = first_delay, max_delay, limit, window
 
     def delay(self, recent_restarts: int) -> float:
-        return min(self.first_delay * 2 ** recent_restarts, self.max_delay)
+        return min(self.first_delay * 2**recent_restarts, self.max_delay)
 
 
-def supervise(commands: dict[str, list[str]], env: dict[str, str], should_stop, policy: RestartPolicy | None = None,
-              poll_seconds: float = 0.5) -> int:
+def supervise(
+    commands: dict[str, list[str]],
+    env: dict[str, str],
+    should_stop,
+    policy: RestartPolicy | None = None,
+    poll_seconds: float = 0.5,
+) -> int:
     """Run each command as a child until ``should_stop()``; a child that exits is restarted under ``policy``, each
     restart logged with the exit code. Returns 0 when asked to stop, 1 when a child exhausted its restarts. The
     children survive an outage of Postgres or Redis on their own; this is the net for one that does not."""
@@ -162,15 +189,19 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str], should_stop, 
                 continue
             recent = len([at for at in restarts[name] if now - at < policy.window])
             if recent >= policy.limit:
-                say(f"{name} exited with {child.returncode} after {recent} restarts in {policy.window:.0f} s; "
-                    f"giving up and stopping everything (see its output above)")
+                say(
+                    f"{name} exited with {child.returncode} after {recent} restarts in {policy.window:.0f} s; "
+                    f"giving up and stopping everything (see its output above)"
+                )
                 exit_code = 1
                 break
             delay = policy.delay(recent)
             due[name] = now + delay
             restarts[name] = [at for at in restarts[name] if now - at < policy.window] + [now + delay]
-            say(f"{name} exited with {child.returncode}; restarting it in {delay:g} s "
-                f"(restart {recent + 1} of at most {policy.limit} in {policy.window:.0f} s)")
+            say(
+                f"{name} exited with {child.returncode}; restarting it in {delay:g} s "
+                f"(restart {recent + 1} of at most {policy.limit} in {policy.window:.0f} s)"
+            )
         if exit_code:
             break
         for name, at in list(due.items()):

@@ -44,8 +44,10 @@ class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 class FilterSet(django_filters.FilterSet):
     """The base of the API's filtersets: a model's datetime field filters with :class:`IsoDateTimeFilter`."""
 
-    FILTER_DEFAULTS = {**django_filters.FilterSet.FILTER_DEFAULTS,
-                       models.DateTimeField: {"filter_class": IsoDateTimeFilter}}
+    FILTER_DEFAULTS = {
+        **django_filters.FilterSet.FILTER_DEFAULTS,
+        models.DateTimeField: {"filter_class": IsoDateTimeFilter},
+    }
 
 
 class FilterBackend(DjangoFilterBackend):

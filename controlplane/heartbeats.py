@@ -30,7 +30,12 @@ def record_heartbeat(*, kind: str, hostname: str, queues: list[str] | None = Non
         kind=kind,
         hostname=hostname,
         defaults={"pid": os.getpid(), "queues": queues or [], "last_seen_at": now},
-        create_defaults={"pid": os.getpid(), "queues": queues or [], "last_seen_at": now, "started_at": started_at or now},
+        create_defaults={
+            "pid": os.getpid(),
+            "queues": queues or [],
+            "last_seen_at": now,
+            "started_at": started_at or now,
+        },
     )
 
 
@@ -54,8 +59,12 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
     def beat(self, worker):
         consumer = getattr(worker, "consumer", None)
-        consuming = (consumer is not None and consumer.blueprint is not None
-                     and consumer.blueprint.state == bootsteps.RUN and consumer.connection is not None)
+        consuming = (
+            consumer is not None
+            and consumer.blueprint is not None
+            and consumer.blueprint.state == bootsteps.RUN
+            and consumer.connection is not None
+        )
         if not consuming:
             logger.info("worker heartbeat skipped: the consumer is not consuming")
             return

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-KNOWN_HOOKS = frozenset({
-    "bots.by_autonomy_tier", "scheduler.last_tick_at", "integrations.providers_in_use", "status.market_data_problems",
-})
+KNOWN_HOOKS = frozenset(
+    {"bots.by_autonomy_tier", "scheduler.last_tick_at", "integrations.providers_in_use", "status.market_data_problems"}
+)
 
 _registry: dict[str, Callable[..., Any]] = {}
 

@@ -55,8 +55,13 @@ def edge_call_blocked(request, function_name: str, rest: str = ""):
     if replacement is None and function_name.startswith(("backtest-", "strategy-lab")):
         replacement = "the /api/backtests and lab endpoints"
     logger.warning(
-        "[EDGE_CALL_BLOCKED] legacy edge function %s called", function_name,
-        extra={"edge_function": function_name, "method": request.method, "remote_addr": request.META.get("REMOTE_ADDR")},
+        "[EDGE_CALL_BLOCKED] legacy edge function %s called",
+        function_name,
+        extra={
+            "edge_function": function_name,
+            "method": request.method,
+            "remote_addr": request.META.get("REMOTE_ADDR"),
+        },
     )
     return json_error_response(
         ErrorCode.EDGE_CALL_BLOCKED,

@@ -205,8 +205,9 @@ class OutboxMessage(TenantOwnedModel):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["tenant", "id"], name="outbox_unsent",
-                                condition=models.Q(sent_at__isnull=True))]
+        indexes = [
+            models.Index(fields=["tenant", "id"], name="outbox_unsent", condition=models.Q(sent_at__isnull=True))
+        ]
 
     def __str__(self) -> str:
         return f"outbox {self.id}: {self.task} ({'sent' if self.sent_at else 'unsent'})"

@@ -64,8 +64,9 @@ def error_codes_for(status: int) -> list[str]:
 
 
 def error_response(status: int) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description="Error shape; error_code one of: "
-                           + ", ".join(error_codes_for(status)) + ".")
+    return OpenApiResponse(
+        ErrorSerializer, description="Error shape; error_code one of: " + ", ".join(error_codes_for(status)) + "."
+    )
 
 
 class AutoSchema(openapi.AutoSchema):

@@ -31,13 +31,26 @@ from controlplane.trace import current_trace_id
 logger = logging.getLogger(__name__)
 
 
-def outbox_publish(*, task: str, kwargs: dict, queue: str = "", what: str = "", task_id: str | None = None,
-                   tenant_id: int | None = None) -> OutboxMessage:
+def outbox_publish(
+    *,
+    task: str,
+    kwargs: dict,
+    queue: str = "",
+    what: str = "",
+    task_id: str | None = None,
+    tenant_id: int | None = None,
+) -> OutboxMessage:
     """Record ``task`` for sending in the current transaction; try to send it once that transaction commits."""
     options = {"task_id": task_id} if task_id else {}
     message = OutboxMessage.objects.create(
-        tenant_id=tenant_id or tenancy.require_tenant_id(), task=task, kwargs=kwargs, queue=queue,
-        options=options, what=what, trace_id=current_trace_id() or "")
+        tenant_id=tenant_id or tenancy.require_tenant_id(),
+        task=task,
+        kwargs=kwargs,
+        queue=queue,
+        options=options,
+        what=what,
+        trace_id=current_trace_id() or "",
+    )
     message_id, message_tenant = message.id, message.tenant_id
 
     def send_now() -> None:
@@ -71,8 +84,9 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), settings.OUTBOX_MAX_BACKOFF_SECONDS))
 
 
-def relay_messages(*, ids: list[int] | None = None, now: datetime | None = None,
-                   limit: int | None = None) -> dict[str, int]:
+def relay_messages(
+    *, ids: list[int] | None = None, now: datetime | None = None, limit: int | None = None
+) -> dict[str, int]:
     """Send the tenant in context's unsent messages that are due (or the ones named by ``ids``, due or not).
 
     Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and marked sent in the transaction that sent them; a row another
@@ -88,7 +102,7 @@ def relay_messages(*, ids: list[int] | None = None, now: datetime | None = None,
             unsent = unsent.filter(pk__in=ids)
         else:
             unsent = unsent.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        claimed = list(unsent.order_by("id")[:limit or settings.OUTBOX_RELAY_BATCH])
+        claimed = list(unsent.order_by("id")[: limit or settings.OUTBOX_RELAY_BATCH])
         if not claimed:
             return counts
         url = settings.CELERY_BROKER_URL
@@ -103,8 +117,9 @@ def relay_messages(*, ids: list[int] | None = None, now: datetime | None = None,
                     message.next_attempt_at = timezone.now() + _backoff(message.attempts)
                     message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
                     counts["failed"] += 1
-                    logger.warning("outbox send failed; retried later",
-                                   extra={"what": message.what, "attempts": message.attempts})
+                    logger.warning(
+                        "outbox send failed; retried later", extra={"what": message.what, "attempts": message.attempts}
+                    )
                     break
                 message.attempts += 1
                 message.sent_at = timezone.now()

@@ -26,9 +26,13 @@ class BoundedLimitOffsetPagination(LimitOffsetPagination):
     max_limit = MAX_LIMIT
 
     def paginate_queryset(self, queryset, request, view=None):
-        query = PageQuery(data={name: request.query_params[name] for name in (self.limit_query_param,
-                                                                             self.offset_query_param)
-                                if name in request.query_params})
+        query = PageQuery(
+            data={
+                name: request.query_params[name]
+                for name in (self.limit_query_param, self.offset_query_param)
+                if name in request.query_params
+            }
+        )
         query.is_valid(raise_exception=True)
         self._page = query.validated_data
         return super().paginate_queryset(queryset, request, view)

@@ -40,9 +40,14 @@ def _failed(server: tuple, exc: Exception) -> None:
         first = time.monotonic() >= _down_until.get(server, 0.0)
         _down_until[server] = time.monotonic() + settings.REDIS_RETRY_AFTER_SECONDS
     if first:
-        logger.warning("redis unreachable; not asked again for a while",
-                       extra={"server": ":".join(str(p) for p in server if p), "error": type(exc).__name__,
-                              "retry_after_seconds": settings.REDIS_RETRY_AFTER_SECONDS})
+        logger.warning(
+            "redis unreachable; not asked again for a while",
+            extra={
+                "server": ":".join(str(p) for p in server if p),
+                "error": type(exc).__name__,
+                "retry_after_seconds": settings.REDIS_RETRY_AFTER_SECONDS,
+            },
+        )
 
 
 def _answered(server: tuple) -> None:

@@ -31,8 +31,10 @@ class RefuseUnknownFields:
     def to_internal_value(self, data):
         unknown = self._unknown_fields(data)
         accepted = ", ".join(sorted(name for name, field in self.fields.items() if not field.read_only))
-        errors = {name: [serializers.ErrorDetail(f"Unknown field; this endpoint accepts: {accepted}.",
-                                                 code=UNKNOWN_FIELD)] for name in unknown}
+        errors = {
+            name: [serializers.ErrorDetail(f"Unknown field; this endpoint accepts: {accepted}.", code=UNKNOWN_FIELD)]
+            for name in unknown
+        }
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -99,8 +101,16 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "tenant", "actor", "action", "resource_type", "resource_id", "before_state", "after_state",
-            "trace_id", "created_at",
+            "id",
+            "tenant",
+            "actor",
+            "action",
+            "resource_type",
+            "resource_id",
+            "before_state",
+            "after_state",
+            "trace_id",
+            "created_at",
         ]
 
 
@@ -120,4 +130,3 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = ["id", "username", "name", "created", "expiry"]
-

@@ -64,8 +64,16 @@ class BootstrapResult:
 
 
 def tenant_bootstrap(
-    *, slug: str, username: str, email: str = "", role: str = Membership.Role.OWNER, name: str | None = None,
-    actor_name: str = "bootstrap_tenant", password: str | None = None, staff: bool = False, new_token: bool = False,
+    *,
+    slug: str,
+    username: str,
+    email: str = "",
+    role: str = Membership.Role.OWNER,
+    name: str | None = None,
+    actor_name: str = "bootstrap_tenant",
+    password: str | None = None,
+    staff: bool = False,
+    new_token: bool = False,
 ) -> BootstrapResult:
     """Create the tenant, the user, their membership and (for a new user) an API token; a second call changes
     nothing and returns no token, unless ``new_token`` asks for a fresh one (older tokens keep working)."""
@@ -76,22 +84,36 @@ def tenant_bootstrap(
         )
         with tenancy.tenant_context(tenant.id):
             if created_tenant:
-                audit_record(action="tenant.create", resource_type="tenant", resource_id=tenant.id,
-                             actor_name=actor_name, after={"slug": slug, "name": tenant.name})
+                audit_record(
+                    action="tenant.create",
+                    resource_type="tenant",
+                    resource_id=tenant.id,
+                    actor_name=actor_name,
+                    after={"slug": slug, "name": tenant.name},
+                )
             user = User.objects.filter(username=username).first()
             new_password = None
             if user is None:
                 new_password = password or secrets.token_urlsafe(18)
-                user = User.objects.create_user(username=username, email=email, password=new_password,
-                                                is_staff=staff)
-                audit_record(action="user.create", resource_type="user", resource_id=user.id,
-                             actor_name=actor_name, after={"username": username, "email": email})
+                user = User.objects.create_user(username=username, email=email, password=new_password, is_staff=staff)
+                audit_record(
+                    action="user.create",
+                    resource_type="user",
+                    resource_id=user.id,
+                    actor_name=actor_name,
+                    after={"username": username, "email": email},
+                )
             membership, created_membership = Membership.objects.get_or_create(
                 tenant=tenant, user=user, defaults={"role": role}
             )
             if created_membership:
-                audit_record(action="membership.create", resource_type="membership", resource_id=membership.id,
-                             actor_name=actor_name, after={"user": username, "role": role})
+                audit_record(
+                    action="membership.create",
+                    resource_type="membership",
+                    resource_id=membership.id,
+                    actor_name=actor_name,
+                    after={"user": username, "role": role},
+                )
             token = None
             if new_password is not None or new_token:
                 _, token = token_issue(user=user, name=actor_name, actor_name=actor_name)
@@ -101,8 +123,14 @@ def tenant_bootstrap(
 def token_issue(*, user, name: str = "", actor=None, actor_name: str | None = None) -> tuple[ApiToken, str]:
     """A new API token for ``user``: the row keeps only its digest; the value is returned this once."""
     api_token, value = ApiToken.objects.create(user=user, expiry=None, name=name[:100])
-    audit_record(action="token.issue", resource_type="api_token", resource_id=api_token.id, actor=actor,
-                 actor_name=actor_name, after={"user": user.get_username(), "name": api_token.name})
+    audit_record(
+        action="token.issue",
+        resource_type="api_token",
+        resource_id=api_token.id,
+        actor=actor,
+        actor_name=actor_name,
+        after={"user": user.get_username(), "name": api_token.name},
+    )
     return api_token, value
 
 
@@ -126,8 +154,13 @@ def token_revoke(*, token_id: int, actor, as_tenant_owner: bool = False) -> None
         api_token = candidates.select_for_update(of=("self",)).filter(id=token_id).first()
         if api_token is None:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, message=f"No API token {token_id} you can revoke.")
-        audit_record(action="token.revoke", resource_type="api_token", resource_id=api_token.id, actor=actor,
-                     before={"user": api_token.user.get_username(), "name": api_token.name})
+        audit_record(
+            action="token.revoke",
+            resource_type="api_token",
+            resource_id=api_token.id,
+            actor=actor,
+            before={"user": api_token.user.get_username(), "name": api_token.name},
+        )
         api_token.delete()
 
 
@@ -148,11 +181,20 @@ def invitation_create(*, invitee: str, role: str, actor) -> Invitation:
     tenant_id = tenancy.require_tenant_id()
     with transaction.atomic():
         invitation = Invitation.objects.create(
-            tenant_id=tenant_id, invitee=invitee, invited_user=_resolve_invitee(invitee), role=role,
-            expires_at=timezone.now() + timedelta(hours=settings.TENANT_INVITATION_TTL_HOURS), created_by=actor,
+            tenant_id=tenant_id,
+            invitee=invitee,
+            invited_user=_resolve_invitee(invitee),
+            role=role,
+            expires_at=timezone.now() + timedelta(hours=settings.TENANT_INVITATION_TTL_HOURS),
+            created_by=actor,
         )
-        audit_record(action="invitation.create", resource_type="invitation", resource_id=invitation.id,
-                     actor=actor, after={"invitee": invitee, "role": role})
+        audit_record(
+            action="invitation.create",
+            resource_type="invitation",
+            resource_id=invitation.id,
+            actor=actor,
+            after={"invitee": invitee, "role": role},
+        )
     return invitation
 
 
@@ -164,24 +206,36 @@ def _answerable_invitation(*, invitation_id: int, user) -> Invitation:
         raise ControlPlaneError(ErrorCode.NOT_FOUND, "No invitation of yours has this id.")
     _require_pending(invitation)
     if invitation.expires_at <= timezone.now():
-        raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION, "This invitation has expired.",
-                                suggested_fix="Ask an owner of the tenant to invite you again.",
-                                details={"expires_at": invitation.expires_at.isoformat()})
+        raise ControlPlaneError(
+            ErrorCode.ILLEGAL_TRANSITION,
+            "This invitation has expired.",
+            suggested_fix="Ask an owner of the tenant to invite you again.",
+            details={"expires_at": invitation.expires_at.isoformat()},
+        )
     return invitation
 
 
 def _require_pending(invitation: Invitation) -> None:
     if invitation.status != Invitation.Status.PENDING:
-        raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION, f"This invitation is {invitation.status.lower()}.",
-                                details={"current": invitation.status, "requested": "answered"})
+        raise ControlPlaneError(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"This invitation is {invitation.status.lower()}.",
+            details={"current": invitation.status, "requested": "answered"},
+        )
 
 
 def _answer(invitation: Invitation, status: str, *, actor) -> None:
     before = invitation.status
     invitation.status, invitation.answered_at = status, timezone.now()
     invitation.save(update_fields=["status", "answered_at"])
-    audit_record(action=f"invitation.{status.lower()}", resource_type="invitation", resource_id=invitation.id,
-                 actor=actor, before={"status": before}, after={"status": status})
+    audit_record(
+        action=f"invitation.{status.lower()}",
+        resource_type="invitation",
+        resource_id=invitation.id,
+        actor=actor,
+        before={"status": before},
+        after={"status": status},
+    )
 
 
 def invitation_accept(*, invitation_id: int, user) -> Membership:
@@ -190,13 +244,20 @@ def invitation_accept(*, invitation_id: int, user) -> Membership:
         invitation = _answerable_invitation(invitation_id=invitation_id, user=user)
         with tenancy.tenant_context(invitation.tenant_id, user_id=user.id):
             if Membership.objects.filter(user=user).exists():
-                raise ControlPlaneError(ErrorCode.CONFLICT, "You are already a member of this tenant.",
-                                        suggested_fix="Decline the invitation; an owner can remove and re-invite you.")
+                raise ControlPlaneError(
+                    ErrorCode.CONFLICT,
+                    "You are already a member of this tenant.",
+                    suggested_fix="Decline the invitation; an owner can remove and re-invite you.",
+                )
             membership = Membership.objects.create(tenant_id=invitation.tenant_id, user=user, role=invitation.role)
             _answer(invitation, Invitation.Status.ACCEPTED, actor=user)
-            audit_record(action="membership.create", resource_type="membership", resource_id=membership.id,
-                         actor=user, after={"user": user.get_username(), "role": membership.role,
-                                            "invitation": invitation.id})
+            audit_record(
+                action="membership.create",
+                resource_type="membership",
+                resource_id=membership.id,
+                actor=user,
+                after={"user": user.get_username(), "role": membership.role, "invitation": invitation.id},
+            )
     return membership
 
 
@@ -229,9 +290,17 @@ def membership_remove(*, membership_id: int, actor) -> None:
         if membership is None:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, "No member of this tenant has this id.")
         if membership.role == Membership.Role.OWNER and len(owners) == 1:
-            raise ControlPlaneError(ErrorCode.CONFLICT, "This is the tenant's last owner.",
-                                    suggested_fix="Invite another owner and let them accept first.")
+            raise ControlPlaneError(
+                ErrorCode.CONFLICT,
+                "This is the tenant's last owner.",
+                suggested_fix="Invite another owner and let them accept first.",
+            )
         before = {"user": membership.user.get_username(), "role": membership.role}
         membership.delete()
-        audit_record(action="membership.remove", resource_type="membership", resource_id=membership_id,
-                     actor=actor, before=before)
+        audit_record(
+            action="membership.remove",
+            resource_type="membership",
+            resource_id=membership_id,
+            actor=actor,
+            before=before,
+        )

@@ -96,9 +96,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "controlplane.tenancy.admin_tenant_context",
-            ],
+            ]
         },
-    },
+    }
 ]
 
 # The runtime role (DATABASE_URL) must not own the tables and must not bypass RLS; migrations run as the
@@ -250,8 +250,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Request bodies refuse unknown fields (controlplane/serializers.py); the schema says so.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "controlplane.openapi.refuse_additional_request_properties"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "controlplane.openapi.refuse_additional_request_properties",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "BotStageEnum": "bots.models.Stage",
         "StatusLevelEnum": "controlplane.openapi.STATUS_LEVELS",
@@ -273,8 +275,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=270
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
-                                   "socket_timeout": REDIS_TIMEOUT_SECONDS}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+    "socket_timeout": REDIS_TIMEOUT_SECONDS,
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
 CELERY_REDIS_SOCKET_TIMEOUT = REDIS_TIMEOUT_SECONDS  # the result backend: a publish subscribes to its result there
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT_SECONDS
@@ -302,7 +306,7 @@ CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires jus
         "task": "bots.watchdog",
         "schedule": WATCHDOG_INTERVAL_SECONDS,
         "options": {"expires": WATCHDOG_INTERVAL_SECONDS * 0.9},
-    },
+    }
 }
 
 # The transactional outbox (controlplane/outbox.py): the relay re-sends what the commit hook could not, with backoff.
@@ -350,11 +354,15 @@ MARKET_DATA_WARMUP_BARS = env.int("MARKET_DATA_WARMUP_BARS", default=500)
 for _timeframe in TICK_TIMEFRAMES:
     _schedule, _period = _tick_schedule(_timeframe)
     CELERY_BEAT_SCHEDULE[f"market-data-{_timeframe}"] = {
-        "task": "execution.refresh_market_data", "schedule": _schedule, "args": [_timeframe],
+        "task": "execution.refresh_market_data",
+        "schedule": _schedule,
+        "args": [_timeframe],
         "options": {"queue": "ticks", "expires": min(max(TICK_DELAY_SECONDS, 1), _period * 0.9)},
     }
     CELERY_BEAT_SCHEDULE[f"ticks-{_timeframe}"] = {
-        "task": "execution.dispatch_ticks", "schedule": _schedule, "args": [_timeframe],
+        "task": "execution.dispatch_ticks",
+        "schedule": _schedule,
+        "args": [_timeframe],
         "options": {"queue": "ticks", "expires": _period * 0.9},
     }
 
@@ -390,11 +398,9 @@ LOGGING = {
     "formatters": {"json": {"()": "controlplane.logging.json_formatter"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "celery": {"level": LOG_LEVEL},
-    },
+    "loggers": {"django.db.backends": {"level": "INFO"}, "celery": {"level": LOG_LEVEL}},
 }
+
 
 # --- Integrations (integrations/, README "Keys") ---
 # Fernet keys for operator-entered credentials, newest first; `manage.py rotate_credentials` re-encrypts under the

@@ -39,8 +39,12 @@ def probe_database() -> dict | None:
             cursor.fetchone()
     except DATABASE_UNAVAILABLE_ERRORS + (DatabaseError,) as exc:
         logger.warning("status: database probe failed", exc_info=exc)
-        return _issue(ErrorCode.SERVICE_UNAVAILABLE, "database", "The database is unreachable.",
-                      "Check DATABASE_URL and that Postgres is running.")
+        return _issue(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "database",
+            "The database is unreachable.",
+            "Check DATABASE_URL and that Postgres is running.",
+        )
     return None
 
 
@@ -48,8 +52,12 @@ def probe_redis(url: str | None = None) -> dict | None:
     """PING Redis itself (not the remembered failure), within the probe timeout."""
     if redis_clients.probe(url, timeout=settings.STATUS_PROBE_TIMEOUT_SECONDS):
         return None
-    return _issue(ErrorCode.SERVICE_UNAVAILABLE, "redis", "Redis is unreachable: no background work runs.",
-                  "Check REDIS_URL and that Redis is running.")
+    return _issue(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "redis",
+        "Redis is unreachable: no background work runs.",
+        "Check REDIS_URL and that Redis is running.",
+    )
 
 
 def scheduler_state(tenant_id: int) -> tuple[dict, list[dict]]:
@@ -60,13 +68,23 @@ def scheduler_state(tenant_id: int) -> tuple[dict, list[dict]]:
     beat_alive = bool(last_beat_at and last_beat_at >= stale_before)
     issues = []
     if not beat_alive:
-        issues.append(_issue(ErrorCode.SERVICE_UNAVAILABLE, "celery.beat",
-                             "No fresh Celery beat heartbeat: scheduled work is not running.",
-                             "Start beat: celery -A controlplane beat -l INFO (a second one is safe: it stands by)"))
+        issues.append(
+            _issue(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "celery.beat",
+                "No fresh Celery beat heartbeat: scheduled work is not running.",
+                "Start beat: celery -A controlplane beat -l INFO (a second one is safe: it stands by)",
+            )
+        )
     if not workers:
-        issues.append(_issue(ErrorCode.SERVICE_UNAVAILABLE, "celery.worker",
-                             "No fresh Celery worker heartbeat: queued work is not running.",
-                             "Start a worker: celery -A controlplane worker -Q ticks,oms,backtests,verify,default"))
+        issues.append(
+            _issue(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "celery.worker",
+                "No fresh Celery worker heartbeat: queued work is not running.",
+                "Start a worker: celery -A controlplane worker -Q ticks,oms,backtests,verify,default",
+            )
+        )
     state = {
         "beat_alive": beat_alive,
         "last_beat_at": last_beat_at,
@@ -148,10 +166,24 @@ def cached_system_status() -> dict:
         status = system_status()
     except Exception:  # the status of the status: reported as unknown, never as OK
         logger.exception("status: computing the system status failed")
-        return {"status": UNKNOWN, "autonomy_allowed": False, "checked_at": timezone.now(),
-                "trace_id": current_trace_id(), "scheduler": None, "integrations": {}, "bots": {},
-                "blockers": [_issue(ErrorCode.INTERNAL_ERROR, "status", "The system status could not be computed.",
-                                    "See the log lines with this trace id.") | {"severity": "blocking"}]}
+        return {
+            "status": UNKNOWN,
+            "autonomy_allowed": False,
+            "checked_at": timezone.now(),
+            "trace_id": current_trace_id(),
+            "scheduler": None,
+            "integrations": {},
+            "bots": {},
+            "blockers": [
+                _issue(
+                    ErrorCode.INTERNAL_ERROR,
+                    "status",
+                    "The system status could not be computed.",
+                    "See the log lines with this trace id.",
+                )
+                | {"severity": "blocking"}
+            ],
+        }
     _cache[tenant_id] = (now, status)
     return status
 

@@ -60,9 +60,9 @@ def apply_to_connection(connection) -> None:
 
 
 def _apply_to_open_transactions() -> None:
-    for connection in connections.all(initialized_only=True):
-        if connection.in_atomic_block and connection.vendor == "postgresql":
-            apply_to_connection(connection)
+    for open_connection in connections.all(initialized_only=True):
+        if open_connection.in_atomic_block and open_connection.vendor == "postgresql":
+            apply_to_connection(open_connection)
 
 
 @contextlib.contextmanager
@@ -122,8 +122,10 @@ class TenantTransactionMiddleware:
         if getattr(response, "database_unavailable", False) and not connection.is_usable():
             connection.close()  # a lost connection never serves another request
             if had_connection and request.method in RETRYABLE_METHODS:
-                logger.warning("database connection lost during a read; retrying once on a fresh connection",
-                               extra={"path": request.path})
+                logger.warning(
+                    "database connection lost during a read; retrying once on a fresh connection",
+                    extra={"path": request.path},
+                )
                 response = self._respond_in_transaction(request)
         return response
 
@@ -160,7 +162,11 @@ def _wants_request_transaction(request) -> bool:
 
 def admin_tenant_context(request) -> dict:
     """Template context for the admin header: the active tenant and the ones the user may switch to."""
-    if not request.path.startswith("/admin/") or not getattr(request, "user", None) or not request.user.is_authenticated:
+    if (
+        not request.path.startswith("/admin/")
+        or not getattr(request, "user", None)
+        or not request.user.is_authenticated
+    ):
         return {}
     from controlplane.selectors import switchable_tenants_for
 

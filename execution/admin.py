@@ -66,10 +66,20 @@ class BarAdmin(ObservatoryAdmin):
 class TickBatchAdmin(ObservatoryAdmin):
     """What every tick batch did: the first place to look when bots are not trading."""
 
-    list_display = ("as_of", "instrument_symbol", "timeframe",
-                    good_flag("market_open", description="market", yes="open", no="closed"),
-                    alarm_text("data_problem", description="data problem"), "bots", "decisions", "no_trades",
-                    "intents_created", "errors", "duration_ms", "trace_id_link")
+    list_display = (
+        "as_of",
+        "instrument_symbol",
+        "timeframe",
+        good_flag("market_open", description="market", yes="open", no="closed"),
+        alarm_text("data_problem", description="data problem"),
+        "bots",
+        "decisions",
+        "no_trades",
+        "intents_created",
+        "errors",
+        "duration_ms",
+        "trace_id_link",
+    )
     list_filter = ("timeframe", "data_problem", "market_open")
     search_fields = ("instrument_symbol", "trace_id")
     date_hierarchy = "as_of"
@@ -92,15 +102,34 @@ class IntentLegInline(ReadOnlyInline):
 
 class OrderInline(ReadOnlyInline):
     model = Order
-    fields = ("client_order_id", "purpose", "venue", "instrument", "side", "quantity", "status", "filled_quantity",
-              "average_price", "error_code")
+    fields = (
+        "client_order_id",
+        "purpose",
+        "venue",
+        "instrument",
+        "side",
+        "quantity",
+        "status",
+        "filled_quantity",
+        "average_price",
+        "error_code",
+    )
     show_change_link = True
 
 
 @admin.register(TradeIntent)
 class TradeIntentAdmin(_TenantObservatory):
-    list_display = ("id", "bot_link", "status", "source", "bar_ts", "idempotency_key", "created_by", "created_at",
-                    "trace_id_link")
+    list_display = (
+        "id",
+        "bot_link",
+        "status",
+        "source",
+        "bar_ts",
+        "idempotency_key",
+        "created_by",
+        "created_at",
+        "trace_id_link",
+    )
     list_filter = ("status", "source", "failure_policy")
     list_select_related = ("bot",)
     search_fields = ("idempotency_key", "trace_id", "bot__name", "=id")
@@ -132,8 +161,23 @@ def venue_book(obj):
 class OrderAdmin(_TenantObservatory):
     """Orders are written by the OMS only (a database trigger refuses anything else): nothing here edits them."""
 
-    list_display = ("id", "client_order_id", "bot_link", "intent_link", "venue", venue_book, "instrument", "side",
-                    "quantity", "order_type", "status", "filled_quantity", "average_price", "error_code", "created_at")
+    list_display = (
+        "id",
+        "client_order_id",
+        "bot_link",
+        "intent_link",
+        "venue",
+        venue_book,
+        "instrument",
+        "side",
+        "quantity",
+        "order_type",
+        "status",
+        "filled_quantity",
+        "average_price",
+        "error_code",
+        "created_at",
+    )
     list_filter = ("status", BookFilter, "venue", "purpose", "order_type", "side", "bot_stage")
     list_select_related = ("bot", "instrument")
     search_fields = ("client_order_id", "venue_order_id", "trace_id", "bot__name", "instrument__symbol")
@@ -150,8 +194,22 @@ class OrderAdmin(_TenantObservatory):
 class FillAdmin(_TenantObservatory):
     """Fills are written by the OMS only (a database trigger refuses anything else): nothing here edits them."""
 
-    list_display = ("id", "ts", "bot_link", "order_link", "venue", venue_book, "instrument", "side", "quantity",
-                    "price", "fee", "slippage", "realized_pnl", "bot_stage")
+    list_display = (
+        "id",
+        "ts",
+        "bot_link",
+        "order_link",
+        "venue",
+        venue_book,
+        "instrument",
+        "side",
+        "quantity",
+        "price",
+        "fee",
+        "slippage",
+        "realized_pnl",
+        "bot_stage",
+    )
     list_filter = (BookFilter, "venue", "side", "bot_stage")
     list_select_related = ("bot", "instrument")
     search_fields = ("venue_fill_id", "trace_id", "bot__name", "instrument__symbol", "order__client_order_id")
@@ -168,8 +226,17 @@ class FillAdmin(_TenantObservatory):
 class StrategyPositionAdmin(_TenantObservatory):
     """One row per bot, instrument and book: paper (sim venue) and live (the bot's venue) never add up."""
 
-    list_display = ("bot_link", "instrument", "book", "quantity", "average_price", "mark", "realized_pnl", "fees",
-                    "updated_at")
+    list_display = (
+        "bot_link",
+        "instrument",
+        "book",
+        "quantity",
+        "average_price",
+        "mark",
+        "realized_pnl",
+        "fees",
+        "updated_at",
+    )
     list_filter = ("book", "instrument")
     list_select_related = ("bot", "instrument")
     search_fields = ("bot__name", "instrument__symbol")
@@ -224,8 +291,17 @@ class TradingControlAdmin(_TenantObservatory):
 
 @admin.register(RiskIncident)
 class RiskIncidentAdmin(_TenantObservatory):
-    list_display = ("id", "opened_at", "kind", "status", "bot_link", "intent_link", "resolved_by", "resolved_at",
-                    "trace_id_link")
+    list_display = (
+        "id",
+        "opened_at",
+        "kind",
+        "status",
+        "bot_link",
+        "intent_link",
+        "resolved_by",
+        "resolved_at",
+        "trace_id_link",
+    )
     list_filter = ("status", "kind")
     list_select_related = ("bot",)
     search_fields = ("kind", "trace_id", "bot__name", "resolution_note")
@@ -240,11 +316,17 @@ class RiskIncidentAdmin(_TenantObservatory):
     def resolve(self, request, queryset):
         for incident in queryset:
             try:
-                risk_incident_resolve(incident_id=incident.id, actor=request.user,
-                                      note=f"resolved in admin by {request.user.get_username()}")
+                risk_incident_resolve(
+                    incident_id=incident.id,
+                    actor=request.user,
+                    note=f"resolved in admin by {request.user.get_username()}",
+                )
             except ControlPlaneError as exc:
-                self.message_user(request, f"{incident}: resolve refused: {exc.code}: {exc.message} "
-                                           f"(trace {current_trace_id()})", level=messages.ERROR)
+                self.message_user(
+                    request,
+                    f"{incident}: resolve refused: {exc.code}: {exc.message} (trace {current_trace_id()})",
+                    level=messages.ERROR,
+                )
             else:
                 self.message_user(request, f"{incident}: resolved.", level=messages.SUCCESS)
 

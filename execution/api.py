@@ -50,8 +50,11 @@ class MarketHoursView(APIView):
         symbol = query.validated_data["instrument"]
         instrument = instrument_by_symbol(symbol)
         if instrument is None:
-            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No instrument {symbol!r}.",
-                                    suggested_fix="Use a symbol listed in admin under Execution > Instruments.")
+            raise ControlPlaneError(
+                ErrorCode.NOT_FOUND,
+                f"No instrument {symbol!r}.",
+                suggested_fix="Use a symbol listed in admin under Execution > Instruments.",
+            )
         at = query.validated_data.get("at") or timezone.now()
         status = market_status(instrument, at)
         return Response(MarketHoursSerializer({"instrument": instrument.symbol, **status.as_dict()}).data)
@@ -60,8 +63,23 @@ class MarketHoursView(APIView):
 class BotTraceSerializer(serializers.ModelSerializer):
     class Meta:
         model = TickTrace
-        fields = ["id", "kind", "context", "run_ref", "instrument", "timeframe", "bar_ts", "reason_code", "details",
-                  "inputs", "signal", "risk_checks", "intent_id", "trace_id", "created_at"]
+        fields = [
+            "id",
+            "kind",
+            "context",
+            "run_ref",
+            "instrument",
+            "timeframe",
+            "bar_ts",
+            "reason_code",
+            "details",
+            "inputs",
+            "signal",
+            "risk_checks",
+            "intent_id",
+            "trace_id",
+            "created_at",
+        ]
 
 
 class BotTraceQuerySerializer(serializers.Serializer):
@@ -91,7 +109,8 @@ class WhyNotQuerySerializer(serializers.Serializer):
     def get_fields(self):
         fields = super().get_fields()
         fields["from"] = serializers.DateTimeField(
-            required=False, help_text="Window start, inclusive (ISO-8601). Required with to.")
+            required=False, help_text="Window start, inclusive (ISO-8601). Required with to."
+        )
         return fields
 
     def validate(self, attrs):
@@ -105,8 +124,8 @@ class WhyNotQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError({"to": ["Must be later than from."]})
         if end - start > timedelta(days=settings.TRACE_WINDOW_MAX_DAYS):
             raise serializers.ValidationError(
-                {"to": [f"The window may span at most {settings.TRACE_WINDOW_MAX_DAYS} days "
-                        "(TRACE_WINDOW_MAX_DAYS)."]})
+                {"to": [f"The window may span at most {settings.TRACE_WINDOW_MAX_DAYS} days (TRACE_WINDOW_MAX_DAYS)."]}
+            )
         return {"from": start, "to": end}
 
 
@@ -192,8 +211,13 @@ class BotTracesView(APIView):
         query = BotTraceQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        traces = bot_traces(bot_id=bot.id, kind=params.get("kind"), since=params.get("since"),
-                            until=params.get("until"), context=params.get("context"))[: params["limit"]]
+        traces = bot_traces(
+            bot_id=bot.id,
+            kind=params.get("kind"),
+            since=params.get("since"),
+            until=params.get("until"),
+            context=params.get("context"),
+        )[: params["limit"]]
         return Response({"bot_id": bot.id, "results": BotTraceSerializer(traces, many=True).data})
 
 
@@ -211,11 +235,16 @@ class WhyNotView(APIView):
         runner = active_runner(bot.id)
         body = {"bot_id": bot.id, "runner": {"id": runner.id, "status": runner.status} if runner else None}
         if answer is None:
-            body |= {"ticked": False, "trading": None, "reason_code": None,
-                     "what_would_change_it": "The bot has never ticked: start a runner (POST /api/runners/start)."}
+            body |= {
+                "ticked": False,
+                "trading": None,
+                "reason_code": None,
+                "what_would_change_it": "The bot has never ticked: start a runner (POST /api/runners/start).",
+            }
         else:
             body |= {"ticked": True, **answer}
         if window.get("from"):
             body["window"] = WhyNotWindowSerializer(
-                why_not_window(bot_id=bot.id, start=window["from"], end=window["to"])).data
+                why_not_window(bot_id=bot.id, start=window["from"], end=window["to"])
+            ).data
         return Response(body)

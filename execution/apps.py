@@ -25,8 +25,11 @@ class ExecutionConfig(AppConfig):
         bot_hooks.register_paper_record_source(paper.paper_record)
         from execution import reconcile_resolution
 
-        bot_hooks.register_reconcile_resolver(bot_hooks.ReconcileResolver(
-            book=reconcile_resolution.book_resolution, send=reconcile_resolution.send_resolution_orders))
+        bot_hooks.register_reconcile_resolver(
+            bot_hooks.ReconcileResolver(
+                book=reconcile_resolution.book_resolution, send=reconcile_resolution.send_resolution_orders
+            )
+        )
         bot_hooks.register_risk_limits_validator(risk_state.validate_risk_limits)
         status_hooks.register("scheduler.last_tick_at", selectors.last_tick_at)
         status_hooks.register("status.market_data_problems", selectors.market_data_problems)

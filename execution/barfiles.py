@@ -71,8 +71,10 @@ def parse_csv(stream: io.TextIOBase) -> tuple[list[BarRow], list[str]]:
             continue
         row_problems: list[str] = []
         ts = _parse_ts(fields[0].strip(), where, row_problems)
-        values = [_parse_decimal(name, text.strip(), where, row_problems)
-                  for name, text in zip(CSV_HEADER[1:], fields[1:], strict=True)]
+        values = [
+            _parse_decimal(name, text.strip(), where, row_problems)
+            for name, text in zip(CSV_HEADER[1:], fields[1:], strict=True)
+        ]
         if row_problems:
             problems.extend(row_problems)
         else:
@@ -120,7 +122,9 @@ def _parse_dbn(path: Path, timeframe: str) -> tuple[list[BarRow], list[str]]:
     if len(store.symbols) > 1:
         return [], [f"the file holds {len(store.symbols)} symbols ({', '.join(store.symbols)}); import one at a time"]
     bars, problems = decode_dbn_ohlcv(store)
-    return [BarRow(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, where=bar.where) for bar in bars], problems
+    return [
+        BarRow(bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, where=bar.where) for bar in bars
+    ], problems
 
 
 def validate_rows(rows: list[BarRow], timeframe: str) -> list[str]:

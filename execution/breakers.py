@@ -55,13 +55,27 @@ def trip_circuit_breaker(*, bot_id: int, trigger: str, reason: str, values: dict
             return None
         bot_kill(bot_id=bot_id, actor=None, actor_name=CIRCUIT_BREAKER, reason=reason)
         details = {"trigger": trigger, "reason": reason, **values}
-        incident = RiskIncident.objects.create(bot_id=bot_id, kind=CIRCUIT_BREAKER, details=details,
-                                               trace_id=current_trace_id())
-        audit_record(action="risk_incident.open", resource_type="risk_incident", resource_id=incident.pk,
-                     actor_name=CIRCUIT_BREAKER, after={"kind": CIRCUIT_BREAKER, "bot_id": bot_id, **details})
-        transaction.on_commit(lambda: alert(
-            event="circuit_breaker.tripped", message=f"circuit breaker killed bot {bot.name}: {reason}",
-            tenant_id=bot.tenant_id, bot_id=bot_id, incident_id=incident.pk, trigger=trigger, values=values))
+        incident = RiskIncident.objects.create(
+            bot_id=bot_id, kind=CIRCUIT_BREAKER, details=details, trace_id=current_trace_id()
+        )
+        audit_record(
+            action="risk_incident.open",
+            resource_type="risk_incident",
+            resource_id=incident.pk,
+            actor_name=CIRCUIT_BREAKER,
+            after={"kind": CIRCUIT_BREAKER, "bot_id": bot_id, **details},
+        )
+        transaction.on_commit(
+            lambda: alert(
+                event="circuit_breaker.tripped",
+                message=f"circuit breaker killed bot {bot.name}: {reason}",
+                tenant_id=bot.tenant_id,
+                bot_id=bot_id,
+                incident_id=incident.pk,
+                trigger=trigger,
+                values=values,
+            )
+        )
     return incident
 
 
@@ -86,25 +100,42 @@ def check_drawdown(*, bot_id: int, now: datetime, marks_cache: dict | None = Non
             limit = _max_drawdown(bot)
         except InvalidRiskLimits as exc:
             # The risk engine already halts a scope whose limits cannot be read; the breaker cannot measure.
-            logger.error("drawdown breaker: unreadable risk limits, bot not checked",
-                         extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "error": str(exc)})
+            logger.error(
+                "drawdown breaker: unreadable risk limits, bot not checked",
+                extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "error": str(exc)},
+            )
             return "invalid_limit"
         if limit is None:
             return "not_checked"
         book = order_book(bot)
         equity = bot_equity(bot_id=bot.id, book=book, as_of=now, marks_cache=marks_cache)
         if equity.total is None:
-            logger.warning("drawdown breaker: no bar to mark an open position, drawdown not measured",
-                           extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "book": book,
-                                  "unmarked": list(equity.unmarked), "as_of": now.isoformat(),
-                                  "max_drawdown": str(limit)})
+            logger.warning(
+                "drawdown breaker: no bar to mark an open position, drawdown not measured",
+                extra={
+                    "bot_id": bot.id,
+                    "tenant_id": bot.tenant_id,
+                    "book": book,
+                    "unmarked": list(equity.unmarked),
+                    "as_of": now.isoformat(),
+                    "max_drawdown": str(limit),
+                },
+            )
             return "no_mark"
         if equity.stale:
-            logger.warning("drawdown breaker: a mark is stale (DATA_STALE), drawdown not measured",
-                           extra={"bot_id": bot.id, "tenant_id": bot.tenant_id, "book": book,
-                                  "error_code": "DATA_STALE", "stale": list(equity.stale),
-                                  "marks": {s: equity.marks[s] for s in equity.stale}, "as_of": now.isoformat(),
-                                  "max_drawdown": str(limit)})
+            logger.warning(
+                "drawdown breaker: a mark is stale (DATA_STALE), drawdown not measured",
+                extra={
+                    "bot_id": bot.id,
+                    "tenant_id": bot.tenant_id,
+                    "book": book,
+                    "error_code": "DATA_STALE",
+                    "stale": list(equity.stale),
+                    "marks": {s: equity.marks[s] for s in equity.stale},
+                    "as_of": now.isoformat(),
+                    "max_drawdown": str(limit),
+                },
+            )
             return "stale_mark"
         watermark = EquityWatermark.objects.select_for_update().filter(bot=bot, book=book).first()
         if watermark is None:
@@ -121,14 +152,26 @@ def check_drawdown(*, bot_id: int, now: datetime, marks_cache: dict | None = Non
         watermark.save()
         if not breached:
             return "within_limit"
-        values = {"book": book, "equity": str(equity.total), "peak_equity": str(watermark.peak_equity),
-                  "peak_at": watermark.peak_at.isoformat(), "drawdown": str(drawdown), "max_drawdown": str(limit),
-                  "realized_pnl": str(equity.realized), "unrealized_pnl": str(equity.unrealized),
-                  "marks": equity.marks}
+        values = {
+            "book": book,
+            "equity": str(equity.total),
+            "peak_equity": str(watermark.peak_equity),
+            "peak_at": watermark.peak_at.isoformat(),
+            "drawdown": str(drawdown),
+            "max_drawdown": str(limit),
+            "realized_pnl": str(equity.realized),
+            "unrealized_pnl": str(equity.unrealized),
+            "marks": equity.marks,
+        }
         trip_circuit_breaker(
-            bot_id=bot.id, trigger="max_drawdown", values=values,
-            reason=(f"circuit breaker: {book} drawdown {drawdown} exceeds max_drawdown {limit} "
-                    f"(equity {equity.total}, peak {watermark.peak_equity})"))
+            bot_id=bot.id,
+            trigger="max_drawdown",
+            values=values,
+            reason=(
+                f"circuit breaker: {book} drawdown {drawdown} exceeds max_drawdown {limit} "
+                f"(equity {equity.total}, peak {watermark.peak_equity})"
+            ),
+        )
     return "tripped"
 
 
@@ -136,8 +179,12 @@ def drawdown_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
     """Check every unkilled bot of the tenant in context that has a ``max_drawdown``, one transaction each."""
     now = now or timezone.now()
     with transaction.atomic():
-        bot_ids = list(Bot.objects.filter(killed=False, risk_limits__has_key="max_drawdown")
-                       .exclude(stage=Stage.RETIRED).order_by("id").values_list("id", flat=True))
+        bot_ids = list(
+            Bot.objects.filter(killed=False, risk_limits__has_key="max_drawdown")
+            .exclude(stage=Stage.RETIRED)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
     counts: Counter = Counter()
     marks_cache: dict = {}  # every bot is marked as of the same ``now``: each instrument's mark is read once
     for bot_id in bot_ids:

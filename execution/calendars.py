@@ -103,8 +103,13 @@ def _year_intervals(name: str, year: int) -> _Intervals:
                 add(break_end, market_close, label, market_open, market_close)
                 continue
         add(market_open, market_close, label, market_open, market_close)
-    return _Intervals(np.array(opens, dtype=np.int64), np.array(closes, dtype=np.int64), tuple(labels),
-                      np.array(session_opens, dtype=np.int64), np.array(session_closes, dtype=np.int64))
+    return _Intervals(
+        np.array(opens, dtype=np.int64),
+        np.array(closes, dtype=np.int64),
+        tuple(labels),
+        np.array(session_opens, dtype=np.int64),
+        np.array(session_closes, dtype=np.int64),
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -112,9 +117,11 @@ def _window(name: str, year: int) -> _Intervals:
     """The sessions of the year before, the year and the year after: enough for any lookup at a time in ``year``."""
     parts = [_year_intervals(name, y) for y in (year - 1, year, year + 1)]
     return _Intervals(
-        np.concatenate([p.opens for p in parts]), np.concatenate([p.closes for p in parts]),
+        np.concatenate([p.opens for p in parts]),
+        np.concatenate([p.closes for p in parts]),
         tuple(label for p in parts for label in p.labels),
-        np.concatenate([p.session_opens for p in parts]), np.concatenate([p.session_closes for p in parts]),
+        np.concatenate([p.session_opens for p in parts]),
+        np.concatenate([p.session_closes for p in parts]),
     )
 
 
@@ -142,9 +149,15 @@ class MarketStatus:
 
     def as_dict(self) -> dict:
         return {
-            "calendar": self.calendar, "at": self.at, "is_open": self.is_open, "always_open": self.always_open,
-            "session": self.session, "session_open": self.session_open, "session_close": self.session_close,
-            "next_open": self.next_open, "next_close": self.next_close,
+            "calendar": self.calendar,
+            "at": self.at,
+            "is_open": self.is_open,
+            "always_open": self.always_open,
+            "session": self.session,
+            "session_open": self.session_open,
+            "session_close": self.session_close,
+            "next_open": self.next_open,
+            "next_close": self.next_close,
         }
 
 
@@ -174,8 +187,17 @@ def calendar_status(calendar: str, at: datetime) -> MarketStatus:
     else:
         next_open_ns = int(window.opens[following])
         next_close_ns = _run_end(window, following)
-    return MarketStatus(calendar, at, bool(is_open), False, session, session_open, session_close,
-                        _to_datetime(next_open_ns), _to_datetime(next_close_ns))
+    return MarketStatus(
+        calendar,
+        at,
+        bool(is_open),
+        False,
+        session,
+        session_open,
+        session_close,
+        _to_datetime(next_open_ns),
+        _to_datetime(next_close_ns),
+    )
 
 
 def _run_end(window: _Intervals, position: int) -> int:

@@ -12,12 +12,11 @@ from django.core.exceptions import ValidationError
 
 # Databento's input symbology types that name one series (https://databento.com/docs/standards-and-conventions/symbology).
 DATABENTO_STYPES = ("raw_symbol", "continuous", "instrument_id")
-EXAMPLE = ('{"databento": {"dataset": "GLBX.MDP3", "symbol": "ES.c.0", "stype_in": "continuous"}, '
-           '"polygon": {"ticker": "X:BTCUSD"}}')
-_FIELDS = {
-    "databento": {"dataset": True, "symbol": True, "stype_in": False},
-    "polygon": {"ticker": True},
-}
+EXAMPLE = (
+    '{"databento": {"dataset": "GLBX.MDP3", "symbol": "ES.c.0", "stype_in": "continuous"}, '
+    '"polygon": {"ticker": "X:BTCUSD"}}'
+)
+_FIELDS = {"databento": {"dataset": True, "symbol": True, "stype_in": False}, "polygon": {"ticker": True}}
 
 
 def validate_data_symbols(value) -> None:
@@ -50,6 +49,8 @@ def validate_data_symbols(value) -> None:
 
 def unmapped_message(symbol: str, provider: str) -> tuple[str, str]:
     """The problem and its fix when ``symbol`` has no mapping for ``provider``."""
-    return (f"{symbol} has no {provider} symbol, so no {provider} bars can be fetched for it.",
-            f"Set data_symbols[{provider!r}] on instrument {symbol} in admin (Execution > Instruments), "
-            f"e.g. {EXAMPLE}, or run the bot on another data source.")
+    return (
+        f"{symbol} has no {provider} symbol, so no {provider} bars can be fetched for it.",
+        f"Set data_symbols[{provider!r}] on instrument {symbol} in admin (Execution > Instruments), "
+        f"e.g. {EXAMPLE}, or run the bot on another data source.",
+    )

@@ -112,12 +112,7 @@ def _trigger_price(order: SimOrder, bar: FillBar, reference: float) -> float | N
 
 
 def simulate_fill(
-    order: SimOrder,
-    bar: FillBar | None,
-    *,
-    model: FillModel,
-    tick_size: Decimal,
-    multiplier: Decimal = Decimal("1"),
+    order: SimOrder, bar: FillBar | None, *, model: FillModel, tick_size: Decimal, multiplier: Decimal = Decimal("1")
 ) -> SimFill | None:
     """Fill ``order`` on ``bar`` (the next bar, or the decision bar for ``FillAt.CLOSE``); None if it cannot fill."""
     if bar is None or order.quantity <= 0:
@@ -148,6 +143,10 @@ def simulate_fill(
     )
     slippage_cost = abs(price - reference_price) * quantity * multiplier
     return SimFill(
-        quantity=quantity, price=price, reference_price=reference_price, fee=fee, slippage=slippage_cost,
+        quantity=quantity,
+        price=price,
+        reference_price=reference_price,
+        fee=fee,
+        slippage=slippage_cost,
         remaining=order.quantity - quantity,
     )

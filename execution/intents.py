@@ -115,13 +115,26 @@ def _validated_legs(legs: Sequence[LegSpec]) -> list[tuple[LegSpec, Instrument]]
 
 def request_hash(*, bot_id: int, legs: Sequence[LegSpec], bar_ts: datetime | None, failure_policy: str) -> str:
     """The body an idempotency key is bound to, canonical (1 == 1.0) so a retry of the same request matches."""
+
     def num(value):
         return None if value is None else format(Decimal(str(value)).normalize(), "f")
 
     body = {
-        "bot": bot_id, "bar_ts": bar_ts.isoformat() if bar_ts else None, "failure_policy": failure_policy,
-        "legs": [[leg.venue, leg.symbol, leg.side, num(leg.quantity), leg.order_type, num(leg.limit_price),
-                  num(leg.stop_price)] for leg in legs],
+        "bot": bot_id,
+        "bar_ts": bar_ts.isoformat() if bar_ts else None,
+        "failure_policy": failure_policy,
+        "legs": [
+            [
+                leg.venue,
+                leg.symbol,
+                leg.side,
+                num(leg.quantity),
+                leg.order_type,
+                num(leg.limit_price),
+                num(leg.stop_price),
+            ]
+            for leg in legs
+        ],
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -131,15 +144,18 @@ def _lock_key(tenant_id: int, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def intent_transition(intent: TradeIntent, to: str, *, actor=None, actor_name: str | None = "oms",
-                      detail: dict | None = None) -> None:
+def intent_transition(
+    intent: TradeIntent, to: str, *, actor=None, actor_name: str | None = "oms", detail: dict | None = None
+) -> None:
     """Move a locked intent to ``to`` if the state machine allows it, audited in the caller's transaction."""
     if intent.status == to:
         return
     if to not in TRANSITIONS.get(intent.status, set()):
         raise ControlPlaneError(
-            ErrorCode.ILLEGAL_TRANSITION, f"Intent {intent.pk} cannot go from {intent.status} to {to}.",
-            details={"current": intent.status, "requested": to})
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"Intent {intent.pk} cannot go from {intent.status} to {to}.",
+            details={"current": intent.status, "requested": to},
+        )
     before = intent.status
     intent.status = to
     fields = ["status", "updated_at"]
@@ -147,9 +163,15 @@ def intent_transition(intent: TradeIntent, to: str, *, actor=None, actor_name: s
         intent.status_detail = detail
         fields.append("status_detail")
     intent.save(update_fields=fields)
-    audit_record(action="intent.status", resource_type="intent", resource_id=intent.pk, actor=actor,
-                 actor_name=actor_name if actor is None else None, before={"status": before},
-                 after={"status": to, **({"detail": detail} if detail else {})})
+    audit_record(
+        action="intent.status",
+        resource_type="intent",
+        resource_id=intent.pk,
+        actor=actor,
+        actor_name=actor_name if actor is None else None,
+        before={"status": before},
+        after={"status": to, **({"detail": detail} if detail else {})},
+    )
 
 
 def reference_price(instrument: Instrument, leg: LegSpec | IntentLeg, bar_ts: datetime | None) -> Decimal | None:
@@ -159,46 +181,83 @@ def reference_price(instrument: Instrument, leg: LegSpec | IntentLeg, bar_ts: da
     if leg.order_type == "stop" and leg.stop_price is not None:
         return leg.stop_price
     if bar_ts is not None:
-        close = (Bar.objects.filter(instrument=instrument, ts=bar_ts).order_by("timeframe")
-                 .values_list("close", flat=True).first())
+        close = (
+            Bar.objects.filter(instrument=instrument, ts=bar_ts)
+            .order_by("timeframe")
+            .values_list("close", flat=True)
+            .first()
+        )
         if close is not None:
             return close
     mark = latest_mark(instrument)
     return mark.price if mark else None
 
 
-def risk_refusal(*, bot, legs: Sequence[tuple[IntentLeg | LegSpec, Instrument]], bar_ts: datetime | None,
-                 at: datetime) -> tuple[dict | None, list[dict], dict[int, Decimal]]:
+def risk_refusal(
+    *, bot, legs: Sequence[tuple[IntentLeg | LegSpec, Instrument]], bar_ts: datetime | None, at: datetime
+) -> tuple[dict | None, list[dict], dict[int, Decimal]]:
     """(refusal or None, every check run, reference price per leg). The refusal names the limit and its values."""
     block = trading_block(bot)
     if block is not None:
-        return ({"limit": "trading_block", "error_code": str(block.code), "message": block.message,
-                 "values": block.details or {}}, [], {})
+        return (
+            {
+                "limit": "trading_block",
+                "error_code": str(block.code),
+                "message": block.message,
+                "values": block.details or {},
+            },
+            [],
+            {},
+        )
     checks: list[dict] = []
     prices: dict[int, Decimal] = {}
     for index, (leg, instrument) in enumerate(legs):
         price = reference_price(instrument, leg, bar_ts)
         if price is None:
-            return ({"limit": "reference_price", "leg": index, "error_code": "DATA_UNAVAILABLE",
-                     "message": f"No bar of {instrument.symbol} to value the order with.",
-                     "values": {"instrument": instrument.symbol}}, checks, prices)
+            return (
+                {
+                    "limit": "reference_price",
+                    "leg": index,
+                    "error_code": "DATA_UNAVAILABLE",
+                    "message": f"No bar of {instrument.symbol} to value the order with.",
+                    "values": {"instrument": instrument.symbol},
+                },
+                checks,
+                prices,
+            )
         prices[index] = price
         # Checked against the book of the venue this leg goes to: a live leg never sees the paper position.
-        scopes = risk_scopes_for_bots(bots=[bot], instrument=instrument, at=at,
-                                      books={bot.id: book_for_venue(leg.venue)})[bot.id]
-        decision = check_order(OrderRequest(instrument=instrument.symbol, side=Side(leg.side),
-                                            quantity=leg.quantity, price=price, at=at,
-                                            multiplier=instrument.multiplier), scopes)
+        scopes = risk_scopes_for_bots(
+            bots=[bot], instrument=instrument, at=at, books={bot.id: book_for_venue(leg.venue)}
+        )[bot.id]
+        decision = check_order(
+            OrderRequest(
+                instrument=instrument.symbol,
+                side=Side(leg.side),
+                quantity=leg.quantity,
+                price=price,
+                at=at,
+                multiplier=instrument.multiplier,
+            ),
+            scopes,
+        )
         checks.extend({**check.as_dict(), "leg": index} for check in decision.checks)
         if not decision.passed:
             first = decision.refusals[0]
-            refusal = {"limit": first.limit, "scope": first.scope, "leg": index, "values": first.values,
-                       "refusals": [{**r.as_dict(), "leg": index} for r in decision.refusals]}
+            refusal = {
+                "limit": first.limit,
+                "scope": first.scope,
+                "leg": index,
+                "values": first.values,
+                "refusals": [{**r.as_dict(), "leg": index} for r in decision.refusals],
+            }
             autonomy = next((r for r in decision.refusals if r.limit == AUTONOMY_CHECK), None)
             if autonomy is not None:
-                refusal |= {"error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED),
-                            "message": "The system is not OK: this live order would open or grow a position.",
-                            "autonomy": autonomy.values}
+                refusal |= {
+                    "error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED),
+                    "message": "The system is not OK: this live order would open or grow a position.",
+                    "autonomy": autonomy.values,
+                }
             return refusal, checks, prices
     return None, checks, prices
 
@@ -210,15 +269,30 @@ def reject(intent: TradeIntent, refusal: dict, checks: list[dict], *, actor_name
     intent_transition(intent, Status.REJECTED, actor_name=actor_name, detail={"rejection": refusal})
     limits = {r["limit"] for r in refusal.get("refusals", [])} or {refusal["limit"]}
     for limit in sorted(limits & INCIDENT_LIMITS):
-        incident = RiskIncident.objects.create(bot=intent.bot, kind=limit, intent=intent, details=refusal,
-                                               trace_id=current_trace_id())
-        audit_record(action="risk_incident.open", resource_type="risk_incident", resource_id=incident.pk,
-                     actor_name=actor_name, after={"kind": limit, "bot_id": intent.bot_id, "intent_id": intent.pk})
+        incident = RiskIncident.objects.create(
+            bot=intent.bot, kind=limit, intent=intent, details=refusal, trace_id=current_trace_id()
+        )
+        audit_record(
+            action="risk_incident.open",
+            resource_type="risk_incident",
+            resource_id=incident.pk,
+            actor_name=actor_name,
+            after={"kind": limit, "bot_id": intent.bot_id, "intent_id": intent.pk},
+        )
 
 
-def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source: str, bar_ts=None, actor=None,
-                  actor_name=None, failure_policy: str = TradeIntent.FailurePolicy.CANCEL_REMAINING,
-                  risk_checked: list[dict] | None = None) -> IntentResult:
+def submit_intent(
+    *,
+    bot,
+    legs: Sequence[LegSpec],
+    idempotency_key: str,
+    source: str,
+    bar_ts=None,
+    actor=None,
+    actor_name=None,
+    failure_policy: str = TradeIntent.FailurePolicy.CANCEL_REMAINING,
+    risk_checked: list[dict] | None = None,
+) -> IntentResult:
     """Create the intent once per idempotency key (same key and body: the first intent again, ``created``
     False; other body: IDEMPOTENCY_KEY_REUSED), checked against risk: PENDING for the OMS, or REJECTED.
 
@@ -238,8 +312,9 @@ def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source:
     if errors:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details=errors)
     clean = _validated_legs(legs)
-    body_hash = request_hash(bot_id=bot.id, legs=[leg for leg, _ in clean], bar_ts=bar_ts,
-                             failure_policy=failure_policy)
+    body_hash = request_hash(
+        bot_id=bot.id, legs=[leg for leg, _ in clean], bar_ts=bar_ts, failure_policy=failure_policy
+    )
     tenant_id = tenancy.require_tenant_id()
     label = actor_name or (actor.get_username() if actor is not None and actor.is_authenticated else "system")
     with transaction.atomic():
@@ -249,26 +324,65 @@ def submit_intent(*, bot, legs: Sequence[LegSpec], idempotency_key: str, source:
         existing = TradeIntent.objects.filter(idempotency_key=key).first()
         if existing is not None:
             if existing.request_hash != body_hash:
-                raise ControlPlaneError(ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                                        details={"idempotency_key": key, "intent_id": existing.pk})
+                raise ControlPlaneError(
+                    ErrorCode.IDEMPOTENCY_KEY_REUSED, details={"idempotency_key": key, "intent_id": existing.pk}
+                )
             return IntentResult(existing, False)
         intent = TradeIntent.objects.create(
-            bot_id=bot.id, idempotency_key=key, request_hash=body_hash, source=source, bar_ts=bar_ts,
-            failure_policy=failure_policy, created_by=label, trace_id=current_trace_id(),
-            risk_checks=risk_checked or [])
-        leg_rows = IntentLeg.objects.bulk_create([
-            IntentLeg(tenant_id=tenant_id, intent=intent, leg_index=index, venue=leg.venue, instrument=instrument,
-                      side=leg.side, quantity=leg.quantity, order_type=leg.order_type,
-                      limit_price=leg.limit_price, stop_price=leg.stop_price)
-            for index, (leg, instrument) in enumerate(clean)])
-        audit_record(action="intent.create", resource_type="intent", resource_id=intent.pk, actor=actor,
-                     actor_name=actor_name, after={
-                         "bot_id": bot.id, "source": source, "idempotency_key": key, "status": intent.status,
-                         "legs": [{"venue": leg.venue, "symbol": leg.symbol, "side": leg.side,
-                                   "quantity": str(leg.quantity), "order_type": leg.order_type} for leg, _ in clean]})
+            bot_id=bot.id,
+            idempotency_key=key,
+            request_hash=body_hash,
+            source=source,
+            bar_ts=bar_ts,
+            failure_policy=failure_policy,
+            created_by=label,
+            trace_id=current_trace_id(),
+            risk_checks=risk_checked or [],
+        )
+        leg_rows = IntentLeg.objects.bulk_create(
+            [
+                IntentLeg(
+                    tenant_id=tenant_id,
+                    intent=intent,
+                    leg_index=index,
+                    venue=leg.venue,
+                    instrument=instrument,
+                    side=leg.side,
+                    quantity=leg.quantity,
+                    order_type=leg.order_type,
+                    limit_price=leg.limit_price,
+                    stop_price=leg.stop_price,
+                )
+                for index, (leg, instrument) in enumerate(clean)
+            ]
+        )
+        audit_record(
+            action="intent.create",
+            resource_type="intent",
+            resource_id=intent.pk,
+            actor=actor,
+            actor_name=actor_name,
+            after={
+                "bot_id": bot.id,
+                "source": source,
+                "idempotency_key": key,
+                "status": intent.status,
+                "legs": [
+                    {
+                        "venue": leg.venue,
+                        "symbol": leg.symbol,
+                        "side": leg.side,
+                        "quantity": str(leg.quantity),
+                        "order_type": leg.order_type,
+                    }
+                    for leg, _ in clean
+                ],
+            },
+        )
         if risk_checked is None:
-            refusal, checks, _ = risk_refusal(bot=bot, legs=list(zip(leg_rows, [i for _, i in clean])),
-                                              bar_ts=bar_ts, at=timezone.now())
+            refusal, checks, _ = risk_refusal(
+                bot=bot, legs=list(zip(leg_rows, [i for _, i in clean])), bar_ts=bar_ts, at=timezone.now()
+            )
             if refusal is not None:
                 reject(intent, refusal, checks, actor_name=label)
                 return IntentResult(intent, True)

@@ -40,8 +40,9 @@ class IntentCreateSerializer(WriteSerializer):
     bot = serializers.IntegerField()
     legs = LegSerializer(many=True, allow_empty=False)
     idempotency_key = serializers.CharField(max_length=255, required=False)
-    failure_policy = serializers.ChoiceField(choices=TradeIntent.FailurePolicy.values,
-                                             default=TradeIntent.FailurePolicy.CANCEL_REMAINING)
+    failure_policy = serializers.ChoiceField(
+        choices=TradeIntent.FailurePolicy.values, default=TradeIntent.FailurePolicy.CANCEL_REMAINING
+    )
 
 
 class IntentLegOutSerializer(serializers.ModelSerializer):
@@ -57,9 +58,26 @@ class OrderOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Order
-        fields = ["id", "client_order_id", "venue_order_id", "purpose", "venue", "symbol", "side", "quantity",
-                  "order_type", "status", "filled_quantity", "average_price", "fees", "slippage", "error_code",
-                  "reason", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "client_order_id",
+            "venue_order_id",
+            "purpose",
+            "venue",
+            "symbol",
+            "side",
+            "quantity",
+            "order_type",
+            "status",
+            "filled_quantity",
+            "average_price",
+            "fees",
+            "slippage",
+            "error_code",
+            "reason",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class IntentSerializer(serializers.ModelSerializer):
@@ -68,9 +86,24 @@ class IntentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TradeIntent
-        fields = ["id", "bot", "idempotency_key", "status", "source", "bar_ts", "failure_policy", "rejection",
-                  "status_detail", "risk_checks", "legs", "orders", "created_by", "trace_id", "created_at",
-                  "updated_at"]
+        fields = [
+            "id",
+            "bot",
+            "idempotency_key",
+            "status",
+            "source",
+            "bar_ts",
+            "failure_policy",
+            "rejection",
+            "status_detail",
+            "risk_checks",
+            "legs",
+            "orders",
+            "created_by",
+            "trace_id",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class IntentFilter(FilterSet):
@@ -95,22 +128,32 @@ class IntentListCreateView(generics.ListAPIView):
     def get_queryset(self):
         return _intents()
 
-    @extend_schema(request=IntentCreateSerializer, responses={201: IntentSerializer, 200: IntentSerializer},
-                   parameters=[OpenApiParameter("Idempotency-Key", location="header", required=False)])
+    @extend_schema(
+        request=IntentCreateSerializer,
+        responses={201: IntentSerializer, 200: IntentSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", location="header", required=False)],
+    )
     def post(self, request):
         payload = IntentCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         key = request.headers.get("Idempotency-Key") or data.get("idempotency_key")
         if not key:
-            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
-                "idempotency_key": ["Send the Idempotency-Key header or the idempotency_key field."]})
+            raise ControlPlaneError(
+                ErrorCode.VALIDATION_ERROR,
+                details={"idempotency_key": ["Send the Idempotency-Key header or the idempotency_key field."]},
+            )
         bot = Bot.objects.filter(pk=data["bot"]).first()
         if bot is None:
             raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"bot": [f"No bot {data['bot']} here."]})
-        result = submit_intent(bot=bot, legs=[LegSpec(**leg) for leg in data["legs"]], idempotency_key=key,
-                               source=TradeIntent.Source.API, actor=request.user,
-                               failure_policy=data["failure_policy"])
+        result = submit_intent(
+            bot=bot,
+            legs=[LegSpec(**leg) for leg in data["legs"]],
+            idempotency_key=key,
+            source=TradeIntent.Source.API,
+            actor=request.user,
+            failure_policy=data["failure_policy"],
+        )
         intent = _intents().get(pk=result.intent.pk)
         return Response(IntentSerializer(intent).data, status=201 if result.created else 200)
 
@@ -140,8 +183,10 @@ class PnlPositionSerializer(serializers.Serializer):
     mark_bar_ts = serializers.DateTimeField(allow_null=True, help_text="The open time of the bar that marks it.")
     mark_timeframe = serializers.CharField(allow_null=True)
     mark_stale = serializers.BooleanField(
-        allow_null=True, help_text="True when the mark's bar is older than its timeframe's freshness limit (the "
-                                   "tick's DATA_STALE rule): the unrealized PnL is an estimate. Null: no mark.")
+        allow_null=True,
+        help_text="True when the mark's bar is older than its timeframe's freshness limit (the "
+        "tick's DATA_STALE rule): the unrealized PnL is an estimate. Null: no mark.",
+    )
     unrealized_pnl = serializers.CharField(allow_null=True)
 
 
@@ -168,8 +213,7 @@ class BotPnlSerializer(FreshnessSerializer):
     unrealized_pnl = serializers.CharField(allow_null=True)
     total_pnl = serializers.CharField(allow_null=True)
     stale = serializers.BooleanField(help_text="True when any open position is marked at a stale bar.")
-    stale_marks = serializers.ListField(child=serializers.CharField(),
-                                        help_text="The instruments whose mark is stale.")
+    stale_marks = serializers.ListField(child=serializers.CharField(), help_text="The instruments whose mark is stale.")
     positions = PnlPositionSerializer(many=True)
     days = PnlDaySerializer(many=True)
 
@@ -179,16 +223,25 @@ class BotPnlView(APIView):
     is stale), per instrument and per day, with how fresh it is and whether the system is degraded
     (``controlplane.status.freshness``). ``?book=paper|live``; by default the book the bot trades in now."""
 
-    @extend_schema(responses=BotPnlSerializer, parameters=[OpenApiParameter(
-        "book", str, enum=Book.values,
-        description="paper (sim venue) or live (the bot's venue); default: live for a LIVE bot on a real venue, "
-                    "paper otherwise.")])
+    @extend_schema(
+        responses=BotPnlSerializer,
+        parameters=[
+            OpenApiParameter(
+                "book",
+                str,
+                enum=Book.values,
+                description="paper (sim venue) or live (the bot's venue); default: live for a LIVE bot on a real venue, "
+                "paper otherwise.",
+            )
+        ],
+    )
     def get(self, request, bot_id: int):
         bot = Bot.objects.filter(pk=bot_id).first()
         if bot is None:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {bot_id} in this tenant.")
         book = request.query_params.get("book") or order_book(bot)
         if book not in Book.values:
-            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
-                                    details={"book": [f"Must be one of {', '.join(Book.values)}."]})
+            raise ControlPlaneError(
+                ErrorCode.VALIDATION_ERROR, details={"book": [f"Must be one of {', '.join(Book.values)}."]}
+            )
         return Response({**bot_pnl(bot=bot, book=book), **freshness()})

@@ -36,8 +36,10 @@ def live_holdings(bot: Bot, instruments: list[str]) -> tuple[dict[str, float], d
         raise ControlPlaneError(ErrorCode.RECONCILE_SOURCE_MISSING, details={"venue": bot.venue})
     snapshot = source(bot=bot)
     wanted = set(instruments)
-    return ({s: q for s, q in snapshot.internal.items() if s in wanted},
-            {s: q for s, q in snapshot.venue.items() if s in wanted})
+    return (
+        {s: q for s, q in snapshot.internal.items() if s in wanted},
+        {s: q for s, q in snapshot.venue.items() if s in wanted},
+    )
 
 
 def account_for_live_exit(*, cancel_request: CancelRequest, cancel_result: dict) -> RiskIncident | None:
@@ -52,38 +54,77 @@ def account_for_live_exit(*, cancel_request: CancelRequest, cancel_result: dict)
     except ControlPlaneError as error:
         venue_error = {"error_code": str(error.code), "message": error.message}
         book, venue_positions = {}, None
-    open_orders = sorted(Order.objects.filter(bot=bot, venue=traded.venue, status__in=Order.OPEN_STATUSES)
-                         .values_list("client_order_id", flat=True))
-    report = bot_services.bot_record_live_exit(cancel_request_id=cancel_request.id, book=book,
-                                               venue_positions=venue_positions, open_orders=open_orders,
-                                               venue_error=venue_error)
+    open_orders = sorted(
+        Order.objects.filter(bot=bot, venue=traded.venue, status__in=Order.OPEN_STATUSES).values_list(
+            "client_order_id", flat=True
+        )
+    )
+    report = bot_services.bot_record_live_exit(
+        cancel_request_id=cancel_request.id,
+        book=book,
+        venue_positions=venue_positions,
+        open_orders=open_orders,
+        venue_error=venue_error,
+    )
     if report.status == report.Status.MATCHED:
         return None
-    details = {"reconciliation_id": report.id, "cancel_request_id": cancel_request.id, "venue": report.venue,
-               "held": report.differences, "open_orders": open_orders, "venue_error": venue_error,
-               "cancelled": {k: cancel_result.get(k) for k in ("orders_cancelled", "intents_cancelled")},
-               "cancel_failures": cancel_result.get("failures", []), "to_stage": detail.get("to_stage"),
-               "reason": detail.get("reason", ""), "leave_trace_id": cancel_request.trace_id}
-    incident = RiskIncident.objects.create(bot=bot, kind=UNMANAGED_LIVE_POSITION, details=details,
-                                           trace_id=current_trace_id())
-    audit_record(action="risk_incident.open", resource_type="risk_incident", resource_id=incident.pk,
-                 actor_name="oms", after={"kind": UNMANAGED_LIVE_POSITION, "bot_id": bot.id, **details})
+    details = {
+        "reconciliation_id": report.id,
+        "cancel_request_id": cancel_request.id,
+        "venue": report.venue,
+        "held": report.differences,
+        "open_orders": open_orders,
+        "venue_error": venue_error,
+        "cancelled": {k: cancel_result.get(k) for k in ("orders_cancelled", "intents_cancelled")},
+        "cancel_failures": cancel_result.get("failures", []),
+        "to_stage": detail.get("to_stage"),
+        "reason": detail.get("reason", ""),
+        "leave_trace_id": cancel_request.trace_id,
+    }
+    incident = RiskIncident.objects.create(
+        bot=bot, kind=UNMANAGED_LIVE_POSITION, details=details, trace_id=current_trace_id()
+    )
+    audit_record(
+        action="risk_incident.open",
+        resource_type="risk_incident",
+        resource_id=incident.pk,
+        actor_name="oms",
+        after={"kind": UNMANAGED_LIVE_POSITION, "bot_id": bot.id, **details},
+    )
     held = ", ".join(f"{s} {d['venue']:g}" for s, d in sorted(report.differences.items())) or "unknown"
-    transaction.on_commit(lambda: alert(
-        event="bot.unmanaged_live_position",
-        message=f"bot {bot.name} left LIVE; {report.venue} still holds {held}"
-                + (f" and {len(open_orders)} working order(s)" if open_orders else ""),
-        tenant_id=bot.tenant_id, bot_id=bot.id, incident_id=incident.pk, reconciliation_id=report.id,
-        venue=report.venue, held=report.differences, open_orders=open_orders, venue_error=venue_error,
-        leave_trace_id=cancel_request.trace_id))
+    transaction.on_commit(
+        lambda: alert(
+            event="bot.unmanaged_live_position",
+            message=f"bot {bot.name} left LIVE; {report.venue} still holds {held}"
+            + (f" and {len(open_orders)} working order(s)" if open_orders else ""),
+            tenant_id=bot.tenant_id,
+            bot_id=bot.id,
+            incident_id=incident.pk,
+            reconciliation_id=report.id,
+            venue=report.venue,
+            held=report.differences,
+            open_orders=open_orders,
+            venue_error=venue_error,
+            leave_trace_id=cancel_request.trace_id,
+        )
+    )
     return incident
 
 
 def resolve_unmanaged_incidents(*, bot, reconciliation, action: str, actor_name: str) -> list[int]:
     """Close the incidents a ``live_exit`` report opened, once an operator resolved the report (same transaction)."""
-    ids = list(RiskIncident.objects.filter(bot=bot, kind=UNMANAGED_LIVE_POSITION, status=RiskIncident.Status.OPEN,
-                                           details__reconciliation_id=reconciliation.id).values_list("id", flat=True))
+    ids = list(
+        RiskIncident.objects.filter(
+            bot=bot,
+            kind=UNMANAGED_LIVE_POSITION,
+            status=RiskIncident.Status.OPEN,
+            details__reconciliation_id=reconciliation.id,
+        ).values_list("id", flat=True)
+    )
     for incident_id in ids:
-        risk_incident_resolve(incident_id=incident_id, actor_name=actor_name,
-                              note=f"resolved by {action} of live exit report {reconciliation.id}")
+        risk_incident_resolve(
+            incident_id=incident_id,
+            actor_name=actor_name,
+            note=f"resolved by {action} of live exit report {reconciliation.id}",
+        )
     return ids

@@ -73,9 +73,16 @@ def refresh_targets(*, timeframe: str) -> list[RefreshTarget]:
     targets: dict[tuple[str, str], RefreshTarget] = {}
     for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("id").values_list("id", flat=True):
         with tenancy.tenant_context(tenant_id), transaction.atomic():
-            rows = (Runner.objects.filter(status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE, bot__timeframe=timeframe,
-                                          bot__data_source__in=PROVIDER_SOURCES)
-                    .order_by("bot_id").values_list("bot_id", "bot__instruments", "bot__data_source"))
+            rows = (
+                Runner.objects.filter(
+                    status=Runner.Status.RUNNING,
+                    mode=Runner.Mode.LIVE,
+                    bot__timeframe=timeframe,
+                    bot__data_source__in=PROVIDER_SOURCES,
+                )
+                .order_by("bot_id")
+                .values_list("bot_id", "bot__instruments", "bot__data_source")
+            )
             for bot_id, symbols, source in rows:
                 for symbol in symbols:
                     target = targets.setdefault((symbol, source), RefreshTarget(None, timeframe, source))
@@ -97,10 +104,12 @@ def refresh_bars(*, timeframe: str, now: datetime | None = None) -> list[Refresh
         try:
             outcome = refresh_target(target, end=end)
         except Exception:  # one instrument's surprise must not starve the others of their bars
-            logger.exception("market data: refresh of %s %s from %s failed", target.instrument.symbol, timeframe,
-                             target.source)
-            outcome = RefreshOutcome(target.instrument.symbol, timeframe, target.source, "failed",
-                                     message="unexpected error (see the log)")
+            logger.exception(
+                "market data: refresh of %s %s from %s failed", target.instrument.symbol, timeframe, target.source
+            )
+            outcome = RefreshOutcome(
+                target.instrument.symbol, timeframe, target.source, "failed", message="unexpected error (see the log)"
+            )
         outcomes.append(outcome)
     return outcomes
 
@@ -125,17 +134,30 @@ def refresh_target(target: RefreshTarget, *, end: datetime) -> RefreshOutcome:
     if error is not None:
         outcome.status = "no_key" if error.code == ErrorCode.INTEGRATION_KEY_MISSING and tenant_id is None else "failed"
         outcome.error_code, outcome.message = str(error.code), error.message
-        logger.warning("market data: no %s bars for %s %s: %s (%s)", source, instrument.symbol, timeframe,
-                       error.message, error.code)
+        logger.warning(
+            "market data: no %s bars for %s %s: %s (%s)",
+            source,
+            instrument.symbol,
+            timeframe,
+            error.message,
+            error.code,
+        )
         return outcome
-    result = bars_ingest(instrument=instrument, timeframe=timeframe, rows=bars, source=source,
-                         actor_name="market-data-refresh", origin=f"{source}:{start.isoformat()}/{end.isoformat()}")
+    result = bars_ingest(
+        instrument=instrument,
+        timeframe=timeframe,
+        rows=bars,
+        source=source,
+        actor_name="market-data-refresh",
+        origin=f"{source}:{start.isoformat()}/{end.isoformat()}",
+    )
     outcome.status, outcome.inserted = "ingested", result.inserted
     return outcome
 
 
-def _fetch_with_some_tenants_key(target: RefreshTarget, mapping: dict, start: datetime, end: datetime
-                                 ) -> tuple[list[ProviderBar], int | None, IntegrationError | None]:
+def _fetch_with_some_tenants_key(
+    target: RefreshTarget, mapping: dict, start: datetime, end: datetime
+) -> tuple[list[ProviderBar], int | None, IntegrationError | None]:
     """Bars from the first tenant whose key works; a provider failure (not a key problem) ends the round, since
     another key would meet the same provider."""
     spec = get_provider(target.source)
@@ -155,9 +177,11 @@ def _fetch_with_some_tenants_key(target: RefreshTarget, mapping: dict, start: da
                 if exc.code not in _KEY_PROBLEMS:
                     return [], tenant_id, exc
     if error is None:
-        error = IntegrationError(ErrorCode.INTEGRATION_KEY_MISSING,
-                                 f"No tenant running {target.source} bots on {target.instrument.symbol} has a "
-                                 f"{target.source} key.", provider=target.source)
+        error = IntegrationError(
+            ErrorCode.INTEGRATION_KEY_MISSING,
+            f"No tenant running {target.source} bots on {target.instrument.symbol} has a {target.source} key.",
+            provider=target.source,
+        )
     return [], tried, error
 
 
@@ -165,9 +189,14 @@ def _fetch(client, target: RefreshTarget, mapping: dict, start: datetime, end: d
     if target.source == Bar.Source.POLYGON:
         return client.fetch_bars(ticker=mapping["ticker"], timeframe=target.timeframe, start=start, end=end)
     native = target.timeframe in DATABENTO_SCHEMAS
-    bars = client.fetch_bars(dataset=mapping["dataset"], symbol=mapping["symbol"],
-                             stype_in=mapping.get("stype_in", "raw_symbol"),
-                             timeframe=target.timeframe if native else "1m", start=start, end=end)
+    bars = client.fetch_bars(
+        dataset=mapping["dataset"],
+        symbol=mapping["symbol"],
+        stype_in=mapping.get("stype_in", "raw_symbol"),
+        timeframe=target.timeframe if native else "1m",
+        start=start,
+        end=end,
+    )
     return bars if native else resample(bars, timeframe=target.timeframe, start=start, end=end)
 
 
@@ -178,10 +207,18 @@ def resample(bars: list[ProviderBar], *, timeframe: str, start: datetime, end: d
     for bar in sorted(bars, key=lambda b: b.ts):
         if start <= bar.ts < end:
             buckets.setdefault(floor_to_grid(bar.ts, timeframe), []).append(bar)
-    return [ProviderBar(ts, group[0].open, max(b.high for b in group), min(b.low for b in group), group[-1].close,
-                        sum((b.volume for b in group), start=0 * group[0].volume),
-                        where=f"{timeframe} bucket {ts:%Y-%m-%dT%H:%M}Z")
-            for ts, group in sorted(buckets.items())]
+    return [
+        ProviderBar(
+            ts,
+            group[0].open,
+            max(b.high for b in group),
+            min(b.low for b in group),
+            group[-1].close,
+            sum((b.volume for b in group), start=0 * group[0].volume),
+            where=f"{timeframe} bucket {ts:%Y-%m-%dT%H:%M}Z",
+        )
+        for ts, group in sorted(buckets.items())
+    ]
 
 
 def outcomes_as_dicts(outcomes: list[RefreshOutcome]) -> list[dict]:

@@ -28,24 +28,34 @@ class Instrument(models.Model):
         FX = "fx", "FX"
 
     symbol = models.CharField(
-        max_length=32, unique=True,
-        help_text="Our name for it: a futures root (ES) is the continuous front contract; crypto as BASE-QUOTE.")
+        max_length=32,
+        unique=True,
+        help_text="Our name for it: a futures root (ES) is the continuous front contract; crypto as BASE-QUOTE.",
+    )
     venue = models.CharField(max_length=32, help_text="Exchange or venue, e.g. CME, COINBASE.")
     asset_class = models.CharField(max_length=16, choices=AssetClass.choices)
     tick_size = models.DecimalField(max_digits=20, decimal_places=10)
     multiplier = models.DecimalField(max_digits=20, decimal_places=6, help_text="Currency value of one point.")
     calendar = models.CharField(
-        max_length=64, validators=[validate_calendar_name],
-        help_text="pandas-market-calendars name (CME_Equity, 24/7, ...); execution.calendars.PRODUCT_CALENDARS.")
+        max_length=64,
+        validators=[validate_calendar_name],
+        help_text="pandas-market-calendars name (CME_Equity, 24/7, ...); execution.calendars.PRODUCT_CALENDARS.",
+    )
     data_symbols = models.JSONField(
-        default=dict, blank=True, validators=[validate_data_symbols],
+        default=dict,
+        blank=True,
+        validators=[validate_data_symbols],
         help_text='Its symbol at each market-data provider: {"databento": {"dataset", "symbol", "stype_in"}, '
-                  '"polygon": {"ticker"}}. No entry: that provider serves no bars for it.')
+        '"polygon": {"ticker"}}. No entry: that provider serves no bars for it.',
+    )
     venue_symbols = models.JSONField(
-        default=dict, blank=True, validators=[validate_venue_symbols],
-        help_text='Its market at each crypto venue, from that venue\'s own market list (manage.py '
-                  'map_venue_symbols): {"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": '
-                  '"spot"}}. No entry: orders for it at that venue are refused (INSTRUMENT_NOT_MAPPED).')
+        default=dict,
+        blank=True,
+        validators=[validate_venue_symbols],
+        help_text="Its market at each crypto venue, from that venue's own market list (manage.py "
+        'map_venue_symbols): {"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": '
+        '"spot"}}. No entry: orders for it at that venue are refused (INSTRUMENT_NOT_MAPPED).',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -82,11 +92,19 @@ class Bar(models.Model):
         ordering = ["instrument", "timeframe", "ts"]
         constraints = [
             # Also the index of every history read: (instrument, timeframe) then ts, scanned backwards.
-            models.UniqueConstraint(fields=["instrument", "timeframe", "ts"], name="bar_unique_instrument_timeframe_ts"),
+            models.UniqueConstraint(
+                fields=["instrument", "timeframe", "ts"], name="bar_unique_instrument_timeframe_ts"
+            ),
             models.CheckConstraint(
-                condition=models.Q(low__gt=0, high__gte=models.F("low"), open__gte=models.F("low"),
-                                   open__lte=models.F("high"), close__gte=models.F("low"),
-                                   close__lte=models.F("high"), volume__gte=0),
+                condition=models.Q(
+                    low__gt=0,
+                    high__gte=models.F("low"),
+                    open__gte=models.F("low"),
+                    open__lte=models.F("high"),
+                    close__gte=models.F("low"),
+                    close__lte=models.F("high"),
+                    volume__gte=0,
+                ),
                 name="bar_ohlc_consistent",
             ),
         ]
@@ -118,7 +136,7 @@ class TickBatch(models.Model):
     class Meta:
         verbose_name_plural = "tick batches"
         constraints = [
-            models.UniqueConstraint(fields=["instrument_symbol", "timeframe", "as_of"], name="tickbatch_unique"),
+            models.UniqueConstraint(fields=["instrument_symbol", "timeframe", "as_of"], name="tickbatch_unique")
         ]
         indexes = [
             models.Index(fields=["-as_of"], name="tickbatch_latest_idx"),
@@ -129,6 +147,7 @@ class TickBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_symbol} {self.timeframe} @ {self.as_of:%Y-%m-%d %H:%M}"
+
 
 # --- Trading: intents, orders, fills, positions, trading state, incidents (tenant-owned, RLS) -----------------
 # Orders and fills are written by the OMS only (execution/oms.py); a trigger refuses anything else.
@@ -152,8 +171,9 @@ class TradingControl(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "bot"], name="tradingcontrol_one_per_scope",
-                                               nulls_distinct=False)]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "bot"], name="tradingcontrol_one_per_scope", nulls_distinct=False)
+        ]
 
     def __str__(self) -> str:
         return f"{'bot ' + str(self.bot_id) if self.bot_id else 'tenant'} {self.state}"
@@ -191,8 +211,9 @@ class TradeIntent(TenantOwnedModel):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     bar_ts = models.DateTimeField(null=True, blank=True, help_text="The bar the decision was made on (tick, replay).")
-    failure_policy = models.CharField(max_length=16, choices=FailurePolicy.choices,
-                                      default=FailurePolicy.CANCEL_REMAINING)
+    failure_policy = models.CharField(
+        max_length=16, choices=FailurePolicy.choices, default=FailurePolicy.CANCEL_REMAINING
+    )
     rejection = models.JSONField(null=True, blank=True, help_text="Which limit refused it, with the values.")
     risk_checks = models.JSONField(default=list, blank=True)
     status_detail = models.JSONField(null=True, blank=True, help_text="Why the status is what it is (leg failures).")
@@ -203,8 +224,9 @@ class TradeIntent(TenantOwnedModel):
 
     class Meta:
         ordering = ["-id"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "idempotency_key"],
-                                               name="tradeintent_unique_key_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="tradeintent_unique_key_per_tenant")
+        ]
         indexes = [
             models.Index(fields=["tenant", "bot", "-created_at"], name="tradeintent_bot_recent_idx"),
             models.Index(fields=["trace_id"], name="tradeintent_trace_idx"),  # the trace explorer
@@ -287,8 +309,13 @@ class Order(TenantOwnedModel):
     order_type = models.CharField(max_length=8)
     limit_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
     stop_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
-    reference_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True,
-                                          help_text="The price the risk check used (latest close for market orders).")
+    reference_price = models.DecimalField(
+        max_digits=24,
+        decimal_places=9,
+        null=True,
+        blank=True,
+        help_text="The price the risk check used (latest close for market orders).",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTING, db_index=True)
     filled_quantity = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     average_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
@@ -310,8 +337,11 @@ class Order(TenantOwnedModel):
             models.Index(fields=["venue", "instrument", "status"], name="order_working_idx"),
             models.Index(fields=["trace_id"], name="order_trace_idx"),  # the trace explorer
             # The tick asks, per tenant and instrument, whether any order is open for the sim venue to fill.
-            models.Index(fields=["tenant", "instrument"], condition=Q(status__in=["WORKING", "PARTIALLY_FILLED"]),
-                         name="order_open_idx"),
+            models.Index(
+                fields=["tenant", "instrument"],
+                condition=Q(status__in=["WORKING", "PARTIALLY_FILLED"]),
+                name="order_open_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -334,12 +364,21 @@ class Fill(TenantOwnedModel):
     quantity = models.DecimalField(max_digits=24, decimal_places=9)
     price = models.DecimalField(max_digits=24, decimal_places=9)
     reference_price = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True)
-    fee = models.DecimalField(max_digits=24, decimal_places=9, null=True, blank=True,
-                              help_text="The venue's fee for this fill; null when the venue did not report it "
-                                        "(unknown, not zero). Sim fills carry the fill model's fee.")
+    fee = models.DecimalField(
+        max_digits=24,
+        decimal_places=9,
+        null=True,
+        blank=True,
+        help_text="The venue's fee for this fill; null when the venue did not report it "
+        "(unknown, not zero). Sim fills carry the fill model's fee.",
+    )
     slippage = models.DecimalField(max_digits=24, decimal_places=9, default=0)
-    realized_pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0,
-                                       help_text="PnL this fill realized, after its fee (when the fee is known).")
+    realized_pnl = models.DecimalField(
+        max_digits=24,
+        decimal_places=9,
+        default=0,
+        help_text="PnL this fill realized, after its fee (when the fee is known).",
+    )
     bot_stage = models.CharField(max_length=16)
     ts = models.DateTimeField(help_text="When it executed (the bar's open or close time for sim fills).")
     trace_id = models.CharField(max_length=64)
@@ -360,8 +399,9 @@ class StrategyPosition(TenantOwnedModel):
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="positions")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
-    book = models.CharField(max_length=8, choices=Book.choices,
-                            help_text="paper: fills at the sim venue; live: fills at the bot's venue.")
+    book = models.CharField(
+        max_length=8, choices=Book.choices, help_text="paper: fills at the sim venue; live: fills at the bot's venue."
+    )
     quantity = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     average_price = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     realized_pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0)
@@ -369,8 +409,9 @@ class StrategyPosition(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["bot", "instrument", "book"],
-                                               name="position_one_per_bot_instrument_book")]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "instrument", "book"], name="position_one_per_bot_instrument_book")
+        ]
 
 
 class VenueInventory(TenantOwnedModel):
@@ -385,8 +426,9 @@ class VenueInventory(TenantOwnedModel):
 
     class Meta:
         verbose_name_plural = "venue inventories"
-        constraints = [models.UniqueConstraint(fields=["tenant", "book", "venue", "asset"],
-                                               name="inventory_one_per_asset")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "book", "venue", "asset"], name="inventory_one_per_asset")
+        ]
 
 
 class RiskIncident(TenantOwnedModel):

@@ -88,8 +88,13 @@ def process_pending_intents(*, limit: int = 500) -> int:
     claimed = 0
     while claimed < limit:
         with oms_writes():
-            intent = (TradeIntent.objects.select_for_update(skip_locked=True, of=("self",))
-                      .filter(status=Status.PENDING).select_related("bot").order_by("id").first())
+            intent = (
+                TradeIntent.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=Status.PENDING)
+                .select_related("bot")
+                .order_by("id")
+                .first()
+            )
             if intent is None:
                 break
             claimed += 1
@@ -102,8 +107,9 @@ def process_pending_intents(*, limit: int = 500) -> int:
 def _accept_or_reject(intent: TradeIntent) -> bool:
     """The second risk check, just before sending; accepted intents get their orders recorded SUBMITTING."""
     legs = list(intent.legs.select_related("instrument").order_by("leg_index"))
-    refusal, checks, prices = risk_refusal(bot=intent.bot, legs=[(leg, leg.instrument) for leg in legs],
-                                           bar_ts=intent.bar_ts, at=timezone.now())
+    refusal, checks, prices = risk_refusal(
+        bot=intent.bot, legs=[(leg, leg.instrument) for leg in legs], bar_ts=intent.bar_ts, at=timezone.now()
+    )
     if refusal is not None:
         refusal = {**refusal, "checked_by": "oms"}
         reject(intent, refusal, checks, actor_name=ACTOR)
@@ -115,23 +121,48 @@ def _accept_or_reject(intent: TradeIntent) -> bool:
     return True
 
 
-def _order_for(intent: TradeIntent, leg: IntentLeg, reference_price: Decimal | None,
-               purpose: str = Order.Purpose.LEG, side: str | None = None, quantity: Decimal | None = None) -> Order:
+def _order_for(
+    intent: TradeIntent,
+    leg: IntentLeg,
+    reference_price: Decimal | None,
+    purpose: str = Order.Purpose.LEG,
+    side: str | None = None,
+    quantity: Decimal | None = None,
+) -> Order:
     flatten = purpose == Order.Purpose.FLATTEN
     return Order(
-        tenant_id=intent.tenant_id, intent=intent, leg=leg, purpose=purpose, bot_id=intent.bot_id, venue=leg.venue,
-        instrument_id=leg.instrument_id, client_order_id=client_order_id(leg, purpose), side=side or leg.side,
-        quantity=quantity or leg.quantity, order_type="market" if flatten else leg.order_type,
-        limit_price=None if flatten else leg.limit_price, stop_price=None if flatten else leg.stop_price,
-        reference_price=reference_price, not_before=intent.bar_ts or timezone.now(),
-        bot_stage=intent.bot.stage, trace_id=current_trace_id())
+        tenant_id=intent.tenant_id,
+        intent=intent,
+        leg=leg,
+        purpose=purpose,
+        bot_id=intent.bot_id,
+        venue=leg.venue,
+        instrument_id=leg.instrument_id,
+        client_order_id=client_order_id(leg, purpose),
+        side=side or leg.side,
+        quantity=quantity or leg.quantity,
+        order_type="market" if flatten else leg.order_type,
+        limit_price=None if flatten else leg.limit_price,
+        stop_price=None if flatten else leg.stop_price,
+        reference_price=reference_price,
+        not_before=intent.bar_ts or timezone.now(),
+        bot_stage=intent.bot.stage,
+        trace_id=current_trace_id(),
+    )
 
 
 def _request(order: Order) -> VenueOrderRequest:
-    return VenueOrderRequest(client_order_id=order.client_order_id, symbol=order.instrument.symbol, side=order.side,
-                             quantity=order.quantity, order_type=order.order_type, limit_price=order.limit_price,
-                             stop_price=order.stop_price, bot_id=order.bot_id,
-                             reference_price=order.reference_price)
+    return VenueOrderRequest(
+        client_order_id=order.client_order_id,
+        symbol=order.instrument.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        bot_id=order.bot_id,
+        reference_price=order.reference_price,
+    )
 
 
 def _place(order: Order) -> VenueOrderAck:
@@ -157,22 +188,29 @@ def _left_for_recovery(order: Order, error: VenueError) -> None:
     venue or proves it absent; the clock for that starts now."""
     with oms_writes():
         Order.objects.filter(pk=order.pk, status=Order.Status.SUBMITTING, venue_order_id="").update(
-            error_code=str(error.code), updated_at=timezone.now(),
-            reason=f"uncertain: {error}"[:2000] + " (left for the recovery sweep; never re-sent)")
+            error_code=str(error.code),
+            updated_at=timezone.now(),
+            reason=f"uncertain: {error}"[:2000] + " (left for the recovery sweep; never re-sent)",
+        )
 
 
 def _record_ack(order: Order, ack: VenueOrderAck) -> None:
     order.venue_order_id = ack.venue_order_id
-    order.status = {VenueOrderStatus.REJECTED: Order.Status.REJECTED,
-                    VenueOrderStatus.CANCELLED: Order.Status.CANCELLED}.get(ack.status, Order.Status.WORKING)
+    order.status = {
+        VenueOrderStatus.REJECTED: Order.Status.REJECTED,
+        VenueOrderStatus.CANCELLED: Order.Status.CANCELLED,
+    }.get(ack.status, Order.Status.WORKING)
     order.reason = ack.reason
     order.save(update_fields=["venue_order_id", "status", "reason", "updated_at"])
 
 
 def _send(intent_id: int) -> None:
     """Send the intent's legs in order, each recorded before and after its venue call."""
-    orders = list(Order.objects.filter(intent_id=intent_id, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
-                  .select_related("instrument", "leg").order_by("leg__leg_index"))
+    orders = list(
+        Order.objects.filter(intent_id=intent_id, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
+        .select_related("instrument", "leg")
+        .order_by("leg__leg_index")
+    )
     for order in orders:
         with transaction.atomic():  # reads the intent under its lock; writes no order, so no writer mark
             intent = TradeIntent.objects.select_for_update().get(pk=intent_id)
@@ -207,8 +245,13 @@ def _leg_failed(intent_id: int, failed: Order, error_code: str, message: str) ->
         failed.error_code, failed.reason = error_code, message[:2000]
         failed.save(update_fields=["status", "error_code", "reason", "updated_at"])
         actions = []
-        for other in (Order.objects.select_for_update().filter(intent=intent, purpose=Order.Purpose.LEG)
-                      .exclude(pk=failed.pk).select_related("instrument", "leg").order_by("leg__leg_index")):
+        for other in (
+            Order.objects.select_for_update()
+            .filter(intent=intent, purpose=Order.Purpose.LEG)
+            .exclude(pk=failed.pk)
+            .select_related("instrument", "leg")
+            .order_by("leg__leg_index")
+        ):
             if other.status == Order.Status.SUBMITTING:
                 _mark_cancelled(other, "never sent: another leg failed")
                 actions.append({"leg": other.leg.leg_index, "action": "not_sent"})
@@ -219,8 +262,13 @@ def _leg_failed(intent_id: int, failed: Order, error_code: str, message: str) ->
         flatten = _flatten_filled_legs(intent)
     with oms_writes():
         intent = TradeIntent.objects.select_for_update().get(pk=intent_id)
-        detail = {"failed_leg": failed.leg.leg_index, "error_code": error_code, "message": message,
-                  "policy": intent.failure_policy, "actions": actions + flatten}
+        detail = {
+            "failed_leg": failed.leg.leg_index,
+            "error_code": error_code,
+            "message": message,
+            "policy": intent.failure_policy,
+            "actions": actions + flatten,
+        }
         if intent.status in (Status.ACCEPTED, Status.WORKING, Status.PARTIALLY_FILLED):
             intent_transition(intent, Status.FAILED, actor_name=ACTOR, detail=detail)
 
@@ -228,25 +276,41 @@ def _leg_failed(intent_id: int, failed: Order, error_code: str, message: str) ->
 def _flatten_filled_legs(intent: TradeIntent) -> list[dict]:
     """Close what the other legs filled with market orders in the opposite direction."""
     actions = []
-    filled = list(Order.objects.filter(intent=intent, purpose=Order.Purpose.LEG, filled_quantity__gt=0)
-                  .select_related("leg", "instrument"))
+    filled = list(
+        Order.objects.filter(intent=intent, purpose=Order.Purpose.LEG, filled_quantity__gt=0).select_related(
+            "leg", "instrument"
+        )
+    )
     for order in filled:
         with oms_writes():
-            flat = _order_for(intent, order.leg, order.average_price, purpose=Order.Purpose.FLATTEN,
-                              side="sell" if order.side == "buy" else "buy", quantity=order.filled_quantity)
+            flat = _order_for(
+                intent,
+                order.leg,
+                order.average_price,
+                purpose=Order.Purpose.FLATTEN,
+                side="sell" if order.side == "buy" else "buy",
+                quantity=order.filled_quantity,
+            )
             flat.save()
         try:
             ack = _place(Order.objects.select_related("instrument").get(pk=flat.pk))
         except VenueError as error:
             with oms_writes():
-                Order.objects.filter(pk=flat.pk).update(status=Order.Status.FAILED, error_code=str(error.code),
-                                                        reason=str(error))
+                Order.objects.filter(pk=flat.pk).update(
+                    status=Order.Status.FAILED, error_code=str(error.code), reason=str(error)
+                )
             actions.append({"leg": order.leg.leg_index, "action": "flatten_failed", "error_code": str(error.code)})
             continue
         with oms_writes():
             _record_ack(flat, ack)
-        actions.append({"leg": order.leg.leg_index, "action": "flatten_sent", "order": flat.client_order_id,
-                        "quantity": str(order.filled_quantity)})
+        actions.append(
+            {
+                "leg": order.leg.leg_index,
+                "action": "flatten_sent",
+                "order": flat.client_order_id,
+                "quantity": str(order.filled_quantity),
+            }
+        )
     return actions
 
 
@@ -266,43 +330,57 @@ def resolve_unacknowledged_orders(*, older_than: timedelta | None = None, limit:
     Only orders older than ``older_than`` (``OMS_UNACKNOWLEDGED_AFTER_SECONDS``, longer than a send may take) are
     touched, so a send still in flight is never judged. Row locks (SKIP LOCKED) keep two sweeps apart."""
     age = older_than if older_than is not None else timedelta(seconds=settings.OMS_UNACKNOWLEDGED_AFTER_SECONDS)
-    candidates = list(Order.objects.filter(status=Order.Status.SUBMITTING, venue_order_id="",
-                                           updated_at__lte=timezone.now() - age)
-                      .order_by("id").values_list("id", flat=True)[:limit])
+    candidates = list(
+        Order.objects.filter(status=Order.Status.SUBMITTING, venue_order_id="", updated_at__lte=timezone.now() - age)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
     outcome = {"found": [], "not_found": [], "unresolved": []}
     for order_id in candidates:
         failure, ack = None, None
         with oms_writes():  # the lock keeps other sweeps off this order while its venue is asked
-            order = (Order.objects.select_for_update(skip_locked=True)
-                     .filter(pk=order_id, status=Order.Status.SUBMITTING, venue_order_id="")
-                     .select_related("instrument", "leg").first())
+            order = (
+                Order.objects.select_for_update(skip_locked=True)
+                .filter(pk=order_id, status=Order.Status.SUBMITTING, venue_order_id="")
+                .select_related("instrument", "leg")
+                .first()
+            )
             if order is None:
                 continue  # resolved meanwhile, or another sweep holds it
             adapter = adapter_for(order.venue, bot_id=order.bot_id)
             try:
                 ack = adapter.lookup_order(client_order_id=order.client_order_id)
             except VenueError as error:
-                outcome["unresolved"].append({"order": order.client_order_id, "error_code": str(error.code),
-                                              "message": str(error)})
+                outcome["unresolved"].append(
+                    {"order": order.client_order_id, "error_code": str(error.code), "message": str(error)}
+                )
                 continue
             if ack is None:
                 outcome["not_found"].append(order.client_order_id)
-                failure = ("NOT_FOUND_AT_VENUE", f"{order.venue} has no order {order.client_order_id}: "
-                                                 "the send never arrived.")
+                failure = (
+                    "NOT_FOUND_AT_VENUE",
+                    f"{order.venue} has no order {order.client_order_id}: the send never arrived.",
+                )
                 order.status = Order.Status.FAILED
                 order.save(update_fields=["status", "updated_at"])
             else:
                 _record_ack(order, ack)
-                audit_record(action="order.recovered", resource_type="order", resource_id=order.id,
-                             actor_name=ACTOR, before={"status": Order.Status.SUBMITTING},
-                             after={"status": order.status, "venue_order_id": order.venue_order_id})
+                audit_record(
+                    action="order.recovered",
+                    resource_type="order",
+                    resource_id=order.id,
+                    actor_name=ACTOR,
+                    before={"status": Order.Status.SUBMITTING},
+                    after={"status": order.status, "venue_order_id": order.venue_order_id},
+                )
                 outcome["found"].append(order.client_order_id)
                 if ack.status == VenueOrderStatus.REJECTED:
                     failure = ("VENUE_REJECTED", ack.reason or "rejected by the venue")
                 else:
                     intent = TradeIntent.objects.select_for_update().get(pk=order.intent_id)
-                    unsent = Order.objects.filter(intent_id=intent.pk, purpose=Order.Purpose.LEG,
-                                                  status=Order.Status.SUBMITTING).exists()
+                    unsent = Order.objects.filter(
+                        intent_id=intent.pk, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING
+                    ).exists()
                     if intent.status == Status.ACCEPTED and not unsent:
                         intent_transition(intent, Status.WORKING, actor_name=ACTOR, detail={"recovered": True})
         # Venue calls that follow (the failure policy's cancels or flattening, fills) run after the commit, each
@@ -327,8 +405,18 @@ def _record_venue_fills(adapter, orders: list[Order], *, since: datetime) -> int
         order = by_venue_id.get(fill.venue_order_id) or by_client_id.get(fill.client_order_id)
         if order is None:
             continue
-        if record_fill(order=order, venue_fill_id=fill.venue_fill_id, quantity=fill.quantity, price=fill.price,
-                       fee=fill.fee, reference_price=order.reference_price, ts=fill.ts) is not None:
+        if (
+            record_fill(
+                order=order,
+                venue_fill_id=fill.venue_fill_id,
+                quantity=fill.quantity,
+                price=fill.price,
+                fee=fill.fee,
+                reference_price=order.reference_price,
+                ts=fill.ts,
+            )
+            is not None
+        ):
             recorded += 1
     return recorded
 
@@ -336,8 +424,11 @@ def _record_venue_fills(adapter, orders: list[Order], *, since: datetime) -> int
 def sync_live_fills() -> dict:
     """Record the fills of the current tenant's open, acknowledged orders at live venues (one fills call per
     venue). A venue that cannot answer is reported and tried again on the next sweep."""
-    open_orders = list(Order.objects.filter(status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
-                       .exclude(venue_order_id="").select_related("instrument"))
+    open_orders = list(
+        Order.objects.filter(status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
+        .exclude(venue_order_id="")
+        .select_related("instrument")
+    )
     by_venue: dict[str, list[Order]] = {}
     for order in open_orders:
         if not is_sim_venue(order.venue):
@@ -345,8 +436,11 @@ def sync_live_fills() -> dict:
     result: dict = {"recorded": 0, "failures": []}
     for venue, orders in sorted(by_venue.items()):
         try:
-            result["recorded"] += _record_venue_fills(adapter_for(venue, bot_id=orders[0].bot_id), orders,
-                                                      since=min(o.created_at for o in orders) - FILL_LOOKBACK)
+            result["recorded"] += _record_venue_fills(
+                adapter_for(venue, bot_id=orders[0].bot_id),
+                orders,
+                since=min(o.created_at for o in orders) - FILL_LOOKBACK,
+            )
         except VenueError as error:
             result["failures"].append({"venue": venue, "error_code": str(error.code), "message": str(error)})
     return result
@@ -355,8 +449,17 @@ def sync_live_fills() -> dict:
 # --- Fills -------------------------------------------------------------------------------------------------
 
 
-def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: Decimal, fee: Decimal | None,
-                slippage: Decimal = Decimal(0), reference_price: Decimal | None = None, ts: datetime) -> Fill | None:
+def record_fill(
+    *,
+    order: Order,
+    venue_fill_id: str,
+    quantity: Decimal,
+    price: Decimal,
+    fee: Decimal | None,
+    slippage: Decimal = Decimal(0),
+    reference_price: Decimal | None = None,
+    ts: datetime,
+) -> Fill | None:
     """Record one execution: the fill, the order, the bot's position, the venue inventory, the day's profit
     variables and the intent's status, in one OMS transaction. A fill id already recorded changes nothing.
     Position, inventory and profit variables are those of the fill's book (its venue's): a sim fill never moves
@@ -373,13 +476,27 @@ def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: D
         sign = 1 if order.side == "buy" else -1
         position = _locked_position(order)
         before = PositionState(position.quantity, position.average_price, position.realized_pnl, position.fees)
-        after = before.apply_fill(side_sign=sign, quantity=quantity, price=price, fee=known_fee,
-                                  multiplier=instrument.multiplier)
+        after = before.apply_fill(
+            side_sign=sign, quantity=quantity, price=price, fee=known_fee, multiplier=instrument.multiplier
+        )
         realized = after.realized_pnl - before.realized_pnl
         fill = Fill.objects.create(
-            order=order, bot_id=order.bot_id, venue=order.venue, instrument=instrument, venue_fill_id=venue_fill_id,
-            side=order.side, quantity=quantity, price=price, reference_price=reference_price, fee=fee,
-            slippage=slippage, realized_pnl=realized, bot_stage=order.bot_stage, ts=ts, trace_id=current_trace_id())
+            order=order,
+            bot_id=order.bot_id,
+            venue=order.venue,
+            instrument=instrument,
+            venue_fill_id=venue_fill_id,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            reference_price=reference_price,
+            fee=fee,
+            slippage=slippage,
+            realized_pnl=realized,
+            bot_stage=order.bot_stage,
+            ts=ts,
+            trace_id=current_trace_id(),
+        )
         total = order.filled_quantity + quantity
         order.average_price = ((order.average_price or Decimal(0)) * order.filled_quantity + price * quantity) / total
         order.filled_quantity = total
@@ -400,11 +517,16 @@ def record_fill(*, order: Order, venue_fill_id: str, quantity: Decimal, price: D
 def _locked_position(order: Order) -> StrategyPosition:
     book = book_for_venue(order.venue)
     StrategyPosition.objects.bulk_create(
-        [StrategyPosition(tenant_id=order.tenant_id, bot_id=order.bot_id, instrument_id=order.instrument_id,
-                          book=book)],
-        ignore_conflicts=True)
-    return StrategyPosition.objects.select_for_update().get(bot_id=order.bot_id, instrument_id=order.instrument_id,
-                                                            book=book)
+        [
+            StrategyPosition(
+                tenant_id=order.tenant_id, bot_id=order.bot_id, instrument_id=order.instrument_id, book=book
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return StrategyPosition.objects.select_for_update().get(
+        bot_id=order.bot_id, instrument_id=order.instrument_id, book=book
+    )
 
 
 _ADD_INVENTORY_SQL = f"""
@@ -423,8 +545,9 @@ def _add_inventory(venue: str, asset: str, delta: Decimal) -> None:
 
 def _add_profit_variables(order: Order, fill: Fill, before: PositionState, after: PositionState) -> None:
     day, book = fill.ts.date(), book_for_venue(order.venue)
-    ProfitVariables.objects.bulk_create([ProfitVariables(tenant_id=order.tenant_id, bot_id=order.bot_id, day=day,
-                                                         book=book)], ignore_conflicts=True)
+    ProfitVariables.objects.bulk_create(
+        [ProfitVariables(tenant_id=order.tenant_id, bot_id=order.bot_id, day=day, book=book)], ignore_conflicts=True
+    )
     row = ProfitVariables.objects.select_for_update().get(bot_id=order.bot_id, day=day, book=book)
     multiplier = order.instrument.multiplier
     closed = before.quantity != 0 and (before.quantity > 0) != (fill.side == "buy")
@@ -444,8 +567,9 @@ def _refresh_intent_status(intent_id: int) -> None:
     intent = TradeIntent.objects.select_for_update().get(pk=intent_id)
     if intent.status not in (Status.WORKING, Status.PARTIALLY_FILLED):
         return
-    legs = list(Order.objects.filter(intent_id=intent_id, purpose=Order.Purpose.LEG)
-                .values_list("status", "filled_quantity"))
+    legs = list(
+        Order.objects.filter(intent_id=intent_id, purpose=Order.Purpose.LEG).values_list("status", "filled_quantity")
+    )
     if all(status == Order.Status.FILLED for status, _ in legs):
         intent_transition(intent, Status.FILLED, actor_name=ACTOR)
     elif any(filled > 0 for _, filled in legs):
@@ -464,11 +588,16 @@ def _cancel_at_venue(order: Order) -> dict:
     """Cancel one open order (caller holds its lock inside oms_writes). SUBMITTING orders were never acknowledged:
     they are cancelled by client order id too, in case the send did reach the venue."""
     try:
-        adapter_for(order.venue, bot_id=order.bot_id).cancel_order(client_order_id=order.client_order_id,
-                                              venue_order_id=order.venue_order_id or None)
+        adapter_for(order.venue, bot_id=order.bot_id).cancel_order(
+            client_order_id=order.client_order_id, venue_order_id=order.venue_order_id or None
+        )
     except VenueError as error:
-        return {"order": order.client_order_id, "cancelled": False, "error_code": str(error.code),
-                "message": str(error)}
+        return {
+            "order": order.client_order_id,
+            "cancelled": False,
+            "error_code": str(error.code),
+            "message": str(error),
+        }
     _mark_cancelled(order, "cancelled")
     return {"order": order.client_order_id, "cancelled": True}
 
@@ -483,12 +612,12 @@ def _cancel_open(intents_filter: Q, orders_filter: Q, *, reason: str, actor=None
                 results["orders_cancelled"] += 1
             else:
                 results["failures"].append(outcome)
-        for intent in TradeIntent.objects.select_for_update().filter(intents_filter,
-                                                                     status__in=TradeIntent.OPEN_STATUSES):
+        for intent in TradeIntent.objects.select_for_update().filter(
+            intents_filter, status__in=TradeIntent.OPEN_STATUSES
+        ):
             if Order.objects.filter(intent=intent, status__in=Order.OPEN_STATUSES).exists():
                 continue  # an order could not be cancelled: the intent stays open, and the failure is reported
-            intent_transition(intent, Status.CANCELLED, actor=actor, actor_name=actor_name,
-                              detail={"reason": reason})
+            intent_transition(intent, Status.CANCELLED, actor=actor, actor_name=actor_name, detail={"reason": reason})
             results["intents_cancelled"] += 1
     return results
 
@@ -500,14 +629,18 @@ def cancel_intent(*, intent_id: int, actor=None, actor_name: str | None = None) 
         if intent is None:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No intent {intent_id} in this tenant.")
         if intent.status not in TradeIntent.OPEN_STATUSES:
-            raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION,
-                                    f"Intent {intent_id} is {intent.status} and cannot be cancelled.",
-                                    details={"current": intent.status, "requested": Status.CANCELLED})
-        result = _cancel_open(Q(pk=intent_id), Q(intent_id=intent_id), reason="cancelled on request", actor=actor,
-                              actor_name=actor_name)
+            raise ControlPlaneError(
+                ErrorCode.ILLEGAL_TRANSITION,
+                f"Intent {intent_id} is {intent.status} and cannot be cancelled.",
+                details={"current": intent.status, "requested": Status.CANCELLED},
+            )
+        result = _cancel_open(
+            Q(pk=intent_id), Q(intent_id=intent_id), reason="cancelled on request", actor=actor, actor_name=actor_name
+        )
         if result["failures"]:
-            raise ControlPlaneError(ErrorCode.SERVICE_UNAVAILABLE, "The venue did not cancel every order.",
-                                    details=result)
+            raise ControlPlaneError(
+                ErrorCode.SERVICE_UNAVAILABLE, "The venue did not cancel every order.", details=result
+            )
         intent.refresh_from_db()
     return intent
 
@@ -523,30 +656,47 @@ def process_cancel_request(*, cancel_request_id: int) -> dict:
             return {}
         scope, tenant_id, bot_id, reason = request.scope, request.tenant_id, request.bot_id, request.reason
         leaving_live = request.purpose == CancelRequest.Purpose.LEAVE_LIVE
-    tenant_ids = ([tenant_id] if scope != CancelRequest.Scope.GLOBAL
-                  else list(Tenant.objects.order_by("id").values_list("id", flat=True)))
+    tenant_ids = (
+        [tenant_id]
+        if scope != CancelRequest.Scope.GLOBAL
+        else list(Tenant.objects.order_by("id").values_list("id", flat=True))
+    )
     result: dict = {"orders_cancelled": 0, "intents_cancelled": 0, "failures": []}
     for tid in tenant_ids:
         with tenancy.tenant_context(tid):
             scoped = Q(bot_id=bot_id) if scope == CancelRequest.Scope.BOT else Q()
             try:
-                part = _cancel_open(scoped, scoped, reason=reason if leaving_live else f"kill ({scope.lower()}): "
-                                    f"{reason}", actor_name="leave_live" if leaving_live else f"kill:{scope.lower()}")
+                part = _cancel_open(
+                    scoped,
+                    scoped,
+                    reason=reason if leaving_live else f"kill ({scope.lower()}): {reason}",
+                    actor_name="leave_live" if leaving_live else f"kill:{scope.lower()}",
+                )
             except Exception as error:  # report, never swallow: the request is FAILED with the reason
                 logger.exception("cancel request failed", extra={"cancel_request_id": cancel_request_id})
-                part = {"orders_cancelled": 0, "intents_cancelled": 0,
-                        "failures": [{"tenant_id": tid, "message": str(error)}]}
+                part = {
+                    "orders_cancelled": 0,
+                    "intents_cancelled": 0,
+                    "failures": [{"tenant_id": tid, "message": str(error)}],
+                }
             for key in ("orders_cancelled", "intents_cancelled"):
                 result[key] += part[key]
             result["failures"] += part["failures"]
     status = CancelRequest.Status.FAILED if result["failures"] else CancelRequest.Status.DONE
     with tenancy.tenant_context(tenant_id), transaction.atomic():
         updated = CancelRequest.unscoped.filter(pk=cancel_request_id, status=CancelRequest.Status.PENDING).update(
-            status=status, processed_at=timezone.now(), result=result)
+            status=status, processed_at=timezone.now(), result=result
+        )
         if updated:
-            audit_record(action="cancel_request.process", resource_type="cancel_request",
-                         resource_id=cancel_request_id, actor_name=ACTOR, tenant_id=tenant_id,
-                         before={"status": CancelRequest.Status.PENDING}, after={"status": status, **result})
+            audit_record(
+                action="cancel_request.process",
+                resource_type="cancel_request",
+                resource_id=cancel_request_id,
+                actor_name=ACTOR,
+                tenant_id=tenant_id,
+                before={"status": CancelRequest.Status.PENDING},
+                after={"status": status, **result},
+            )
             if leaving_live:  # only the run that marked it processed: one exit report, one incident
                 account_for_live_exit(cancel_request=request, cancel_result=result)
     return result
@@ -566,12 +716,20 @@ def process_pending_cancel_requests() -> int:
     return len(ids)
 
 
-
 # --- Operator flatten (reconcile resolution) ---------------------------------------------------------------
 
 
-def record_reconcile_flatten(*, bot, venue: str, instrument, quantity: Decimal, reference_price: Decimal | None,
-                             idempotency_key: str, actor_name: str, detail: dict) -> TradeIntent:
+def record_reconcile_flatten(
+    *,
+    bot,
+    venue: str,
+    instrument,
+    quantity: Decimal,
+    reference_price: Decimal | None,
+    idempotency_key: str,
+    actor_name: str,
+    detail: dict,
+) -> TradeIntent:
     """Record an operator's flatten of one instrument: a ``reconcile`` intent, ACCEPTED, with one market leg of the
     opposite side of the venue's signed ``quantity`` and its order SUBMITTING, for :func:`send_reconcile_flatten`
     to send once the caller commits. It skips the risk limits and the reconcile-mismatch block on purpose (it only
@@ -583,17 +741,45 @@ def record_reconcile_flatten(*, bot, venue: str, instrument, quantity: Decimal, 
     spec = LegSpec(venue=venue, symbol=instrument.symbol, side=side, quantity=size, order_type="market")
     with oms_writes():
         intent = TradeIntent.objects.create(
-            bot=bot, idempotency_key=idempotency_key, source=TradeIntent.Source.RECONCILE,
-            request_hash=request_hash(bot_id=bot.id, legs=[spec], bar_ts=None,
-                                      failure_policy=TradeIntent.FailurePolicy.CANCEL_REMAINING),
-            created_by=actor_name, trace_id=current_trace_id())
-        leg = IntentLeg.objects.create(intent=intent, leg_index=0, venue=venue, instrument=instrument, side=side,
-                                       quantity=size, order_type="market")
-        audit_record(action="intent.create", resource_type="intent", resource_id=intent.pk, actor_name=actor_name,
-                     after={"bot_id": bot.id, "source": intent.source, "idempotency_key": idempotency_key,
-                            "status": intent.status, "legs": [{"venue": venue, "symbol": instrument.symbol,
-                                                               "side": side, "quantity": str(size),
-                                                               "order_type": "market"}]})
+            bot=bot,
+            idempotency_key=idempotency_key,
+            source=TradeIntent.Source.RECONCILE,
+            request_hash=request_hash(
+                bot_id=bot.id, legs=[spec], bar_ts=None, failure_policy=TradeIntent.FailurePolicy.CANCEL_REMAINING
+            ),
+            created_by=actor_name,
+            trace_id=current_trace_id(),
+        )
+        leg = IntentLeg.objects.create(
+            intent=intent,
+            leg_index=0,
+            venue=venue,
+            instrument=instrument,
+            side=side,
+            quantity=size,
+            order_type="market",
+        )
+        audit_record(
+            action="intent.create",
+            resource_type="intent",
+            resource_id=intent.pk,
+            actor_name=actor_name,
+            after={
+                "bot_id": bot.id,
+                "source": intent.source,
+                "idempotency_key": idempotency_key,
+                "status": intent.status,
+                "legs": [
+                    {
+                        "venue": venue,
+                        "symbol": instrument.symbol,
+                        "side": side,
+                        "quantity": str(size),
+                        "order_type": "market",
+                    }
+                ],
+            },
+        )
         intent_transition(intent, Status.ACCEPTED, actor_name=actor_name, detail=detail)
         _order_for(intent, leg, reference_price).save()
     return intent
@@ -604,7 +790,15 @@ def send_reconcile_flatten(*, intent_ids: list[int]) -> list[dict]:
     recovery sweep) and say what became of each order."""
     for intent_id in intent_ids:
         _send(intent_id)
-    return [{"instrument": order.instrument.symbol, "order": order.client_order_id, "side": order.side,
-             "quantity": str(order.quantity), "status": order.status, "venue_order_id": order.venue_order_id,
-             "error_code": order.error_code}
-            for order in Order.objects.filter(intent_id__in=intent_ids).select_related("instrument").order_by("id")]
+    return [
+        {
+            "instrument": order.instrument.symbol,
+            "order": order.client_order_id,
+            "side": order.side,
+            "quantity": str(order.quantity),
+            "status": order.status,
+            "venue_order_id": order.venue_order_id,
+            "error_code": order.error_code,
+        }
+        for order in Order.objects.filter(intent_id__in=intent_ids).select_related("instrument").order_by("id")
+    ]

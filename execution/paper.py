@@ -15,5 +15,9 @@ def paper_record(*, bot) -> PaperRecord:
     trades = fills.values("order_id").distinct().count()
     days = fills.annotate(day=TruncDate("ts")).values("day").distinct().count()
     incidents = RiskIncident.objects.filter(bot=bot, status=RiskIncident.Status.OPEN).count()
-    return PaperRecord(trades=trades, days=days, open_risk_incidents=incidents,
-                       details={"fills": fills.count(), "counted": "orders with a PAPER fill at a sim venue; UTC days"})
+    return PaperRecord(
+        trades=trades,
+        days=days,
+        open_risk_incidents=incidents,
+        details={"fills": fills.count(), "counted": "orders with a PAPER fill at a sim venue; UTC days"},
+    )

@@ -15,8 +15,9 @@ class PositionState:
     realized_pnl: Decimal = ZERO  # after fees
     fees: Decimal = ZERO
 
-    def apply_fill(self, *, side_sign: int, quantity: Decimal, price: Decimal, fee: Decimal,
-                   multiplier: Decimal = Decimal("1")) -> PositionState:
+    def apply_fill(
+        self, *, side_sign: int, quantity: Decimal, price: Decimal, fee: Decimal, multiplier: Decimal = Decimal("1")
+    ) -> PositionState:
         """The position after a fill. Closing quantity realizes PnL against the average price; the rest opens."""
         signed = quantity * side_sign
         realized = self.realized_pnl - fee

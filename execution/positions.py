@@ -33,8 +33,12 @@ class Mark:
     staleness: dict = field(default_factory=dict, compare=False, repr=False)
 
     def as_dict(self) -> dict:
-        return {"mark": str(self.price), "bar_ts": self.bar_ts.isoformat(), "timeframe": self.timeframe,
-                "stale": self.stale}
+        return {
+            "mark": str(self.price),
+            "bar_ts": self.bar_ts.isoformat(),
+            "timeframe": self.timeframe,
+            "stale": self.stale,
+        }
 
 
 def latest_mark(instrument: Instrument, *, as_of: datetime | None = None) -> Mark | None:
@@ -46,8 +50,12 @@ def latest_mark(instrument: Instrument, *, as_of: datetime | None = None) -> Mar
     would otherwise be added to the query (it once turned a DISTINCT over timeframes into one row per bar).
     This is the one mark of PnL, the drawdown breaker (``bot_equity``) and reconcile resolution."""
     as_of = as_of or timezone.now()
-    latest = [Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts__lte=as_of - timeframe_delta(timeframe))
-              .order_by("-ts").values_list("timeframe", "ts", "close")[:1] for timeframe in Timeframe.values]
+    latest = [
+        Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts__lte=as_of - timeframe_delta(timeframe))
+        .order_by("-ts")
+        .values_list("timeframe", "ts", "close")[:1]
+        for timeframe in Timeframe.values
+    ]
     rows = latest[0].union(*latest[1:], all=True)
     best = min(rows, key=lambda row: (-(row[1] + timeframe_delta(row[0])).timestamp(), row[0]), default=None)
     if best is None:
@@ -61,8 +69,9 @@ def bot_pnl(*, bot, book: str, as_of: datetime | None = None) -> dict:
     position has no bar to mark it with: an unknown is not a zero. A stale mark is used and flagged (the row's
     ``mark_stale``, and ``stale_marks`` naming the instruments): the number is an estimate, not a fact."""
     as_of = as_of or timezone.now()
-    positions = list(StrategyPosition.objects.filter(bot=bot, book=book).select_related("instrument")
-                     .order_by("instrument__symbol"))
+    positions = list(
+        StrategyPosition.objects.filter(bot=bot, book=book).select_related("instrument").order_by("instrument__symbol")
+    )
     rows, realized, fees, unrealized = [], Decimal(0), Decimal(0), Decimal(0)
     unknown = False
     stale_marks: list[str] = []
@@ -81,27 +90,47 @@ def bot_pnl(*, bot, book: str, as_of: datetime | None = None) -> dict:
             unrealized += open_pnl
         if mark is not None and mark.stale:
             stale_marks.append(position.instrument.symbol)
-        rows.append({
-            "instrument": position.instrument.symbol, "book": position.book, "quantity": str(position.quantity),
-            "average_price": str(position.average_price), "realized_pnl": str(position.realized_pnl),
-            "fees": str(position.fees), "mark": str(mark.price) if mark else None,
-            "mark_bar_ts": mark.bar_ts.isoformat() if mark else None,
-            "mark_timeframe": mark.timeframe if mark else None,
-            "mark_stale": mark.stale if mark else None,
-            "unrealized_pnl": None if open_pnl is None else str(open_pnl),
-        })
+        rows.append(
+            {
+                "instrument": position.instrument.symbol,
+                "book": position.book,
+                "quantity": str(position.quantity),
+                "average_price": str(position.average_price),
+                "realized_pnl": str(position.realized_pnl),
+                "fees": str(position.fees),
+                "mark": str(mark.price) if mark else None,
+                "mark_bar_ts": mark.bar_ts.isoformat() if mark else None,
+                "mark_timeframe": mark.timeframe if mark else None,
+                "mark_stale": mark.stale if mark else None,
+                "unrealized_pnl": None if open_pnl is None else str(open_pnl),
+            }
+        )
     days = [
-        {"day": row.day.isoformat(), "pnl": str(row.pnl), "fees": str(row.fees), "slippage": str(row.slippage),
-         "turnover": str(row.turnover), "exposure": str(row.exposure), "fills": row.fills,
-         "closing_trades": row.closing_trades, "win_rate": row.win_rate}
+        {
+            "day": row.day.isoformat(),
+            "pnl": str(row.pnl),
+            "fees": str(row.fees),
+            "slippage": str(row.slippage),
+            "turnover": str(row.turnover),
+            "exposure": str(row.exposure),
+            "fills": row.fills,
+            "closing_trades": row.closing_trades,
+            "win_rate": row.win_rate,
+        }
         for row in ProfitVariables.objects.filter(bot_id=bot.id, book=book).order_by("-day")[:90]
     ]
     return {
-        "bot_id": bot.id, "book": str(book), "marked_at": as_of.isoformat(), "realized_pnl": str(realized),
-        "fees": str(fees), "unrealized_pnl": None if unknown else str(unrealized),
+        "bot_id": bot.id,
+        "book": str(book),
+        "marked_at": as_of.isoformat(),
+        "realized_pnl": str(realized),
+        "fees": str(fees),
+        "unrealized_pnl": None if unknown else str(unrealized),
         "total_pnl": None if unknown else str(realized + unrealized),
-        "stale": bool(stale_marks), "stale_marks": stale_marks,
-        "positions": rows, "days": days,
+        "stale": bool(stale_marks),
+        "stale_marks": stale_marks,
+        "positions": rows,
+        "days": days,
     }
 
 
@@ -123,8 +152,9 @@ class Equity:
         return None if self.unrealized is None else self.realized + self.unrealized
 
 
-def bot_equity(*, bot_id: int, book: str, as_of: datetime | None = None,
-               marks_cache: dict[int, Mark | None] | None = None) -> Equity:
+def bot_equity(
+    *, bot_id: int, book: str, as_of: datetime | None = None, marks_cache: dict[int, Mark | None] | None = None
+) -> Equity:
     """Realized PnL of every position of ``book`` plus each open one marked at its instrument's latest complete bar.
 
     ``marks_cache`` (instrument id → mark, for this same ``as_of``) lets a sweep over many bots read each
@@ -151,6 +181,10 @@ def bot_equity(*, bot_id: int, book: str, as_of: datetime | None = None,
         state = PositionState(position.quantity, position.average_price, position.realized_pnl, position.fees)
         open_pnl = state.unrealized_pnl(mark.price, position.instrument.multiplier)
         unrealized += open_pnl
-        marks[symbol] = {"quantity": str(position.quantity), "average_price": str(position.average_price),
-                         **mark.as_dict(), "unrealized_pnl": str(open_pnl)}
+        marks[symbol] = {
+            "quantity": str(position.quantity),
+            "average_price": str(position.average_price),
+            **mark.as_dict(),
+            "unrealized_pnl": str(open_pnl),
+        }
     return Equity(realized, None if unmarked else unrealized, marks, tuple(sorted(unmarked)), tuple(sorted(stale)))

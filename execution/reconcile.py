@@ -16,8 +16,13 @@ ACTOR = "beat:reconcile"
 def reconcile_running_live_bots() -> dict:
     """Reconcile each RUNNING LIVE bot of the current tenant; a venue that cannot answer is reported per bot (the
     bot keeps its flag as it was: nothing is assumed flat) and the others still run."""
-    bot_ids = sorted(set(Runner.objects.filter(status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE,
-                                               bot__stage=Stage.LIVE).values_list("bot_id", flat=True)))
+    bot_ids = sorted(
+        set(
+            Runner.objects.filter(
+                status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE, bot__stage=Stage.LIVE
+            ).values_list("bot_id", flat=True)
+        )
+    )
     result: dict = {"matched": [], "mismatched": [], "failed": []}
     for bot_id in bot_ids:
         try:

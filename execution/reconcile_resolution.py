@@ -34,8 +34,9 @@ def _decimal(value: float) -> Decimal:
     return Decimal(str(value))
 
 
-def _new_average(before_quantity: Decimal, before_average: Decimal, after_quantity: Decimal,
-                 instrument: Instrument) -> tuple[Decimal | None, str]:
+def _new_average(
+    before_quantity: Decimal, before_average: Decimal, after_quantity: Decimal, instrument: Instrument
+) -> tuple[Decimal | None, str]:
     """(average price, where it came from); None when no bar can price the position."""
     if after_quantity == 0:
         return Decimal(0), "flat"
@@ -50,15 +51,20 @@ def _new_average(before_quantity: Decimal, before_average: Decimal, after_quanti
 def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, actor_name: str) -> dict:
     """Apply ``action`` to our books from ``snapshot`` (inside the caller's transaction) and, for a flatten, record
     the closing orders. Returns what was done, per instrument, for the report and the audit event."""
-    open_orders = sorted(Order.objects.filter(bot=bot, venue=reconciliation.venue, status__in=Order.OPEN_STATUSES)
-                         .values_list("client_order_id", flat=True))
+    open_orders = sorted(
+        Order.objects.filter(bot=bot, venue=reconciliation.venue, status__in=Order.OPEN_STATUSES).values_list(
+            "client_order_id", flat=True
+        )
+    )
     if open_orders:
         raise ControlPlaneError(
-            ErrorCode.CONFLICT, f"Bot {bot.name} has open orders at {reconciliation.venue}; their fills would move "
-                                "the books again after the resolution.",
+            ErrorCode.CONFLICT,
+            f"Bot {bot.name} has open orders at {reconciliation.venue}; their fills would move "
+            "the books again after the resolution.",
             suggested_fix="Wait until the OMS has recorded their fills (or cancel them), reconcile again, then "
-                          "resolve.",
-            details={"open_orders": open_orders})
+            "resolve.",
+            details={"open_orders": open_orders},
+        )
     internal = {s: _decimal(q) for s, q in snapshot.internal.items()}
     venue = {s: _decimal(q) for s, q in snapshot.venue.items()}
     deltas = {s: venue.get(s, Decimal(0)) - internal.get(s, Decimal(0)) for s in sorted(set(internal) | set(venue))}
@@ -68,29 +74,35 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
     instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
     unknown = [s for s in symbols if s not in instruments]
     if unknown:
-        raise ControlPlaneError(ErrorCode.CONFLICT,
-                                f"The venue holds instruments we do not know: {', '.join(unknown)}.",
-                                details={"instruments": unknown})
+        raise ControlPlaneError(
+            ErrorCode.CONFLICT,
+            f"The venue holds instruments we do not know: {', '.join(unknown)}.",
+            details={"instruments": unknown},
+        )
     positions: dict[str, dict] = {}
     unpriced: list[str] = []
     book = book_for_venue(reconciliation.venue)  # the book the report compared: the only one the venue speaks for
     with oms.oms_writes():
         StrategyPosition.objects.bulk_create(
-            [StrategyPosition(tenant_id=bot.tenant_id, bot=bot, instrument=instruments[s], book=book)
-             for s in deltas], ignore_conflicts=True)
+            [StrategyPosition(tenant_id=bot.tenant_id, bot=bot, instrument=instruments[s], book=book) for s in deltas],
+            ignore_conflicts=True,
+        )
         for symbol, delta in deltas.items():
-            position = StrategyPosition.objects.select_for_update().get(bot=bot, instrument=instruments[symbol],
-                                                                        book=book)
+            position = StrategyPosition.objects.select_for_update().get(
+                bot=bot, instrument=instruments[symbol], book=book
+            )
             after_quantity = position.quantity + delta
-            average, priced_by = _new_average(position.quantity, position.average_price, after_quantity,
-                                              instruments[symbol])
+            average, priced_by = _new_average(
+                position.quantity, position.average_price, after_quantity, instruments[symbol]
+            )
             if average is None:
                 unpriced.append(symbol)
                 continue
             positions[symbol] = {
                 "before": {"quantity": str(position.quantity), "average_price": str(position.average_price)},
                 "after": {"quantity": str(after_quantity), "average_price": str(average)},
-                "average_price_from": priced_by, "realized_pnl": str(position.realized_pnl),
+                "average_price_from": priced_by,
+                "realized_pnl": str(position.realized_pnl),
             }
             position.quantity, position.average_price = after_quantity, average
             position.save(update_fields=["quantity", "average_price", "updated_at"])
@@ -102,24 +114,39 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
                 ErrorCode.CONFLICT,
                 f"No bar of {', '.join(unpriced)} to carry the venue's position at; nothing was changed.",
                 suggested_fix="Import recent bars of the instrument, or close the position at the venue and "
-                              "accept the venue's (flat) state.",
-                details={"instruments": unpriced})
+                "accept the venue's (flat) state.",
+                details={"instruments": unpriced},
+            )
         flatten = []
         for symbol, quantity in to_close.items():
             mark = latest_mark(instruments[symbol])
             intent = oms.record_reconcile_flatten(
-                bot=bot, venue=reconciliation.venue, instrument=instruments[symbol], quantity=quantity,
+                bot=bot,
+                venue=reconciliation.venue,
+                instrument=instruments[symbol],
+                quantity=quantity,
                 reference_price=mark.price if mark else None,
-                idempotency_key=f"reconcile-{reconciliation.id}-{symbol}", actor_name=actor_name,
-                detail={"reconciliation_id": reconciliation.id, "reason": reason,
-                        "exempt_from": str(ErrorCode.RECONCILE_MISMATCH)})
+                idempotency_key=f"reconcile-{reconciliation.id}-{symbol}",
+                actor_name=actor_name,
+                detail={
+                    "reconciliation_id": reconciliation.id,
+                    "reason": reason,
+                    "exempt_from": str(ErrorCode.RECONCILE_MISMATCH),
+                },
+            )
             flatten.append({"instrument": symbol, "intent_id": intent.id, "venue_quantity": str(quantity)})
     resolved = []
     if reconciliation.purpose == reconciliation.Purpose.LIVE_EXIT:
-        resolved = resolve_unmanaged_incidents(bot=bot, reconciliation=reconciliation, action=action,
-                                               actor_name=actor_name)
-    return {"book": str(book), "snapshot": {"internal": snapshot.internal, "venue": snapshot.venue},
-            "positions": positions, "flatten": flatten, "incidents_resolved": resolved}
+        resolved = resolve_unmanaged_incidents(
+            bot=bot, reconciliation=reconciliation, action=action, actor_name=actor_name
+        )
+    return {
+        "book": str(book),
+        "snapshot": {"internal": snapshot.internal, "venue": snapshot.venue},
+        "positions": positions,
+        "flatten": flatten,
+        "incidents_resolved": resolved,
+    }
 
 
 def send_resolution_orders(*, intent_ids: list[int]) -> list[dict]:

@@ -83,8 +83,10 @@ SCALED_BY_AUTONOMY = ("max_position", "max_order_size", "max_notional", "max_dai
 
 def scaled_limits(limits: RiskLimits, factor: Decimal) -> RiskLimits:
     """``limits`` with each size and loss limit multiplied by ``factor``; a limit not configured stays None."""
-    return replace(limits, **{name: getattr(limits, name) * factor for name in SCALED_BY_AUTONOMY
-                              if getattr(limits, name) is not None})
+    return replace(
+        limits,
+        **{name: getattr(limits, name) * factor for name in SCALED_BY_AUTONOMY if getattr(limits, name) is not None},
+    )
 
 
 AUTONOMY_CHECK = "autonomy_allowed"  # the check's name; a refusal by it is reported as AUTONOMY_NOT_ALLOWED
@@ -167,46 +169,96 @@ def _scope_checks(order: OrderRequest, scope: RiskScope) -> list[CheckResult]:
     def add(name: str, passed: bool, /, **values) -> None:
         results.append(CheckResult(scope.name, name, passed, {k: _json(v) for k, v in values.items()}))
 
-    add("trading_state",
-        state.trading_state is TradingState.ACTIVE
-        or (state.trading_state is TradingState.REDUCE_ONLY and reducing),
-        trading_state=state.trading_state.value, position=state.position, side=order.side.value,
-        quantity=order.quantity, reduces_exposure=reducing)
+    add(
+        "trading_state",
+        state.trading_state is TradingState.ACTIVE or (state.trading_state is TradingState.REDUCE_ONLY and reducing),
+        trading_state=state.trading_state.value,
+        position=state.position,
+        side=order.side.value,
+        quantity=order.quantity,
+        reduces_exposure=reducing,
+    )
     if state.autonomy is not None:
-        add(AUTONOMY_CHECK, state.autonomy.allowed or reducing, system_status=state.autonomy.system_status,
-            blockers=list(state.autonomy.blockers), position=state.position, side=order.side.value,
-            quantity=order.quantity, reduces_exposure=reducing)
+        add(
+            AUTONOMY_CHECK,
+            state.autonomy.allowed or reducing,
+            system_status=state.autonomy.system_status,
+            blockers=list(state.autonomy.blockers),
+            position=state.position,
+            side=order.side.value,
+            quantity=order.quantity,
+            reduces_exposure=reducing,
+        )
     if limits.allowed_instruments is not None:
-        add("allowed_instruments", order.instrument in limits.allowed_instruments,
-            instrument=order.instrument, allowed=sorted(limits.allowed_instruments))
+        add(
+            "allowed_instruments",
+            order.instrument in limits.allowed_instruments,
+            instrument=order.instrument,
+            allowed=sorted(limits.allowed_instruments),
+        )
     if limits.allowed_sessions is not None:
-        add("allowed_sessions", order.session in limits.allowed_sessions,
-            session=order.session, allowed=sorted(limits.allowed_sessions))
+        add(
+            "allowed_sessions",
+            order.session in limits.allowed_sessions,
+            session=order.session,
+            allowed=sorted(limits.allowed_sessions),
+        )
     if limits.max_order_size is not None:
-        add("max_order_size", order.quantity <= limits.max_order_size,
-            quantity=order.quantity, limit=limits.max_order_size)
+        add(
+            "max_order_size",
+            order.quantity <= limits.max_order_size,
+            quantity=order.quantity,
+            limit=limits.max_order_size,
+        )
     if limits.max_notional is not None:
-        add("max_notional", order.notional <= limits.max_notional, notional=order.notional,
-            limit=limits.max_notional)
+        add("max_notional", order.notional <= limits.max_notional, notional=order.notional, limit=limits.max_notional)
     if limits.max_position is not None:
-        add("max_position", reducing or abs(new_position) <= limits.max_position,
-            position=state.position, position_after=new_position, limit=limits.max_position,
-            reduces_exposure=reducing)
+        add(
+            "max_position",
+            reducing or abs(new_position) <= limits.max_position,
+            position=state.position,
+            position_after=new_position,
+            limit=limits.max_position,
+            reduces_exposure=reducing,
+        )
     if limits.max_daily_loss is not None:
-        add("max_daily_loss", reducing or state.daily_pnl > -limits.max_daily_loss,
-            daily_pnl=state.daily_pnl, limit=limits.max_daily_loss, reduces_exposure=reducing)
+        add(
+            "max_daily_loss",
+            reducing or state.daily_pnl > -limits.max_daily_loss,
+            daily_pnl=state.daily_pnl,
+            limit=limits.max_daily_loss,
+            reduces_exposure=reducing,
+        )
     if limits.max_orders_per_minute is not None:
         count = _within_window((o.at for o in state.recent_orders), order.at)
-        add("max_orders_per_minute", count + 1 <= limits.max_orders_per_minute,
-            orders_last_minute=count, limit=limits.max_orders_per_minute)
+        add(
+            "max_orders_per_minute",
+            count + 1 <= limits.max_orders_per_minute,
+            orders_last_minute=count,
+            limit=limits.max_orders_per_minute,
+        )
     if limits.duplicate_window is not None:
-        duplicate = next((o for o in state.recent_orders
-                          if o.instrument == order.instrument and o.side == order.side
-                          and o.quantity == order.quantity and o.price == order.price
-                          and order.at - limits.duplicate_window <= o.at <= order.at), None)
-        add("duplicate_order", duplicate is None, side=order.side.value, quantity=order.quantity,
-            price=order.price, window_seconds=int(limits.duplicate_window.total_seconds()),
-            previous_at=duplicate.at.isoformat() if duplicate else None)
+        duplicate = next(
+            (
+                o
+                for o in state.recent_orders
+                if o.instrument == order.instrument
+                and o.side == order.side
+                and o.quantity == order.quantity
+                and o.price == order.price
+                and order.at - limits.duplicate_window <= o.at <= order.at
+            ),
+            None,
+        )
+        add(
+            "duplicate_order",
+            duplicate is None,
+            side=order.side.value,
+            quantity=order.quantity,
+            price=order.price,
+            window_seconds=int(limits.duplicate_window.total_seconds()),
+            previous_at=duplicate.at.isoformat() if duplicate else None,
+        )
     return results
 
 
@@ -226,8 +278,12 @@ def check_cancel(at: datetime, scopes: Sequence[RiskScope]) -> RiskDecision:
         if scope.limits.max_cancels_per_minute is None:
             continue
         count = _within_window(scope.state.recent_cancels, at)
-        results.append(CheckResult(scope.name, "max_cancels_per_minute",
-                                   count + 1 <= scope.limits.max_cancels_per_minute,
-                                   {"cancels_last_minute": str(count),
-                                    "limit": str(scope.limits.max_cancels_per_minute)}))
+        results.append(
+            CheckResult(
+                scope.name,
+                "max_cancels_per_minute",
+                count + 1 <= scope.limits.max_cancels_per_minute,
+                {"cancels_last_minute": str(count), "limit": str(scope.limits.max_cancels_per_minute)},
+            )
+        )
     return RiskDecision(tuple(results))

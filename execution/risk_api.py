@@ -61,8 +61,19 @@ class TenantTradingStateView(APIView):
 class RiskIncidentSerializer(serializers.ModelSerializer):
     class Meta:
         model = RiskIncident
-        fields = ["id", "bot", "kind", "status", "details", "intent", "opened_at", "resolved_at", "resolved_by",
-                  "resolution_note", "trace_id"]
+        fields = [
+            "id",
+            "bot",
+            "kind",
+            "status",
+            "details",
+            "intent",
+            "opened_at",
+            "resolved_at",
+            "resolved_by",
+            "resolution_note",
+            "trace_id",
+        ]
         read_only_fields = fields
 
 

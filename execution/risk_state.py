@@ -207,8 +207,9 @@ class RiskSnapshot:
     positions: dict[int, Decimal]
 
 
-def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime,
-                  books: dict[int, str] | None = None) -> RiskSnapshot:
+def risk_snapshot(
+    *, bots: Sequence, instrument: Instrument | str, at: datetime, books: dict[int, str] | None = None
+) -> RiskSnapshot:
     """For each bot, ``[bot scope, tenant scope]`` with limits and the state at ``at`` (positions in
     ``instrument``; orders and cancels of any instrument for the rate limits), all of one book: ``books[bot.id]``
     when given (an order to a named venue), else the bot's order book. One query for any number of bots.
@@ -226,13 +227,22 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime,
     book_of = {bot.id: (books or {}).get(bot.id) or order_book(bot) for bot in bots}
     tenant_ids = sorted({bot.tenant_id for bot in bots})
     with connection.cursor() as cursor:
-        cursor.execute(_RISK_STATE_SQL, {
-            "tenants": tenant_ids, "bots": bot_ids, "books": [str(book_of[bot_id]) for bot_id in bot_ids],
-            "sim_venues": list(settings.SIM_VENUE_FILL_MODELS), "instrument": instrument.id, "at": at,
-            "bot_window": _duplicate_window([bot.risk_limits for bot in bots]),
-            "cancels_since": at - RATE_WINDOW, "purpose": Order.Purpose.LEG, "day": at.date(),
-            "max_window": MAX_DUPLICATE_WINDOW_SECONDS,
-        })
+        cursor.execute(
+            _RISK_STATE_SQL,
+            {
+                "tenants": tenant_ids,
+                "bots": bot_ids,
+                "books": [str(book_of[bot_id]) for bot_id in bot_ids],
+                "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
+                "instrument": instrument.id,
+                "at": at,
+                "bot_window": _duplicate_window([bot.risk_limits for bot in bots]),
+                "cancels_since": at - RATE_WINDOW,
+                "purpose": Order.Purpose.LEG,
+                "day": at.date(),
+                "max_window": MAX_DUPLICATE_WINDOW_SECONDS,
+            },
+        )
         controls, bot_rows, tenant_rows, order_rows, bot_pnl_rows, tenant_pnl_rows = cursor.fetchone()
 
     bot_state = {bot_id: TradingState(state) for _, bot_id, state, _ in controls if bot_id is not None}
@@ -274,28 +284,38 @@ def risk_snapshot(*, bots: Sequence, instrument: Instrument | str, at: datetime,
         tenant_scope = tenant_scopes.get(key)
         if tenant_scope is None:
             tenant_state, tenant_limits = tenant_control.get(bot.tenant_id, (TradingState.ACTIVE, None))
-            tenant_scope = tenant_scopes[key] = _scope("tenant", tenant_limits, {
-                "position": tenant_position.get(key, Decimal(0)),
-                "daily_pnl": tenant_pnl.get(key, Decimal(0)),
-                "trading_state": TradingState(tenant_state),
-                "recent_orders": tuple(orders_by_tenant.get(key, ())),
-                "recent_cancels": tuple(cancels_by_tenant.get(key, ())),
-            })
+            tenant_scope = tenant_scopes[key] = _scope(
+                "tenant",
+                tenant_limits,
+                {
+                    "position": tenant_position.get(key, Decimal(0)),
+                    "daily_pnl": tenant_pnl.get(key, Decimal(0)),
+                    "trading_state": TradingState(tenant_state),
+                    "recent_orders": tuple(orders_by_tenant.get(key, ())),
+                    "recent_cancels": tuple(cancels_by_tenant.get(key, ())),
+                },
+            )
         scopes[bot.id] = [
-            _scope("bot", bot.risk_limits, {
-                "position": bot_position.get(bot.id, Decimal(0)),
-                "daily_pnl": bot_pnl.get(bot.id, Decimal(0)),
-                "trading_state": autonomy_trading_state(bot, bot_state.get(bot.id, TradingState.ACTIVE)),
-                "recent_orders": tuple(orders_by_bot.get(bot.id, ())),
-                "recent_cancels": tuple(cancels_by_bot.get(bot.id, ())),
-                "autonomy": autonomy.get(bot.tenant_id) if bot.stage == Stage.LIVE else None,
-            }, factor=autonomy_limit_factor(bot)),
+            _scope(
+                "bot",
+                bot.risk_limits,
+                {
+                    "position": bot_position.get(bot.id, Decimal(0)),
+                    "daily_pnl": bot_pnl.get(bot.id, Decimal(0)),
+                    "trading_state": autonomy_trading_state(bot, bot_state.get(bot.id, TradingState.ACTIVE)),
+                    "recent_orders": tuple(orders_by_bot.get(bot.id, ())),
+                    "recent_cancels": tuple(cancels_by_bot.get(bot.id, ())),
+                    "autonomy": autonomy.get(bot.tenant_id) if bot.stage == Stage.LIVE else None,
+                },
+                factor=autonomy_limit_factor(bot),
+            ),
             tenant_scope,
         ]
     return RiskSnapshot(scopes, {bot_id: bot_position.get(bot_id, Decimal(0)) for bot_id in bot_ids})
 
 
-def risk_scopes_for_bots(*, bots: Sequence, instrument: Instrument | str, at: datetime,
-                         books: dict[int, str] | None = None) -> dict[int, list[RiskScope]]:
+def risk_scopes_for_bots(
+    *, bots: Sequence, instrument: Instrument | str, at: datetime, books: dict[int, str] | None = None
+) -> dict[int, list[RiskScope]]:
     """The scopes part of :func:`risk_snapshot` (what the OMS re-check needs)."""
     return risk_snapshot(bots=bots, instrument=instrument, at=at, books=books).scopes

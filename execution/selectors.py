@@ -115,17 +115,29 @@ def bar_staleness(*, instrument: Instrument, timeframe: str, bar_ts: datetime, a
     bar_close = bar_ts + timeframe_delta(timeframe)
     allowed = timeframe_seconds(timeframe)
     missed = open_seconds_between(instrument.calendar, bar_close, as_of)
-    details = {"instrument": instrument.symbol, "timeframe": timeframe, "as_of": as_of.isoformat(),
-               "bar_ts": bar_ts.isoformat(), "open_seconds_since_bar_close": missed, "allowed_seconds": allowed}
+    details = {
+        "instrument": instrument.symbol,
+        "timeframe": timeframe,
+        "as_of": as_of.isoformat(),
+        "bar_ts": bar_ts.isoformat(),
+        "open_seconds_since_bar_close": missed,
+        "allowed_seconds": allowed,
+    }
     return missed > allowed, details
 
 
 def check_freshness(*, instrument: Instrument, timeframe: str, as_of: datetime, history: BarHistory) -> BarCheck:
     """The tick's verdict on its latest bar: missing, stale (:func:`bar_staleness`) or usable."""
     if not len(history):
-        return BarCheck(DataProblem.DATA_UNAVAILABLE, details={
-            "instrument": instrument.symbol, "timeframe": timeframe, "as_of": as_of.isoformat(),
-            "reason": "no complete bar at or before as_of"})
+        return BarCheck(
+            DataProblem.DATA_UNAVAILABLE,
+            details={
+                "instrument": instrument.symbol,
+                "timeframe": timeframe,
+                "as_of": as_of.isoformat(),
+                "reason": "no complete bar at or before as_of",
+            },
+        )
     bar_ts = history.last_ts
     stale, details = bar_staleness(instrument=instrument, timeframe=timeframe, bar_ts=bar_ts, as_of=as_of)
     if stale:
@@ -149,9 +161,12 @@ def bars_for_tick(*, instrument: Instrument, timeframe: str, as_of: datetime, co
     """One history read, one calendar lookup, one freshness verdict for a whole tick batch."""
     history = bar_history(instrument_id=instrument.id, timeframe=timeframe, as_of=as_of, count=count)
     return TickBars(
-        instrument=instrument, timeframe=timeframe, as_of=as_of, status=market_status(instrument, as_of),
-        history=history, check=check_freshness(instrument=instrument, timeframe=timeframe, as_of=as_of,
-                                               history=history),
+        instrument=instrument,
+        timeframe=timeframe,
+        as_of=as_of,
+        status=market_status(instrument, as_of),
+        history=history,
+        check=check_freshness(instrument=instrument, timeframe=timeframe, as_of=as_of, history=history),
     )
 
 
@@ -159,7 +174,6 @@ def latest_bar(*, instrument: Instrument, timeframe: str, as_of: datetime) -> Ba
     """The bar a tick needs at ``as_of``, or the reason there is none."""
     history = bar_history(instrument_id=instrument.id, timeframe=timeframe, as_of=as_of, count=1)
     return check_freshness(instrument=instrument, timeframe=timeframe, as_of=as_of, history=history)
-
 
 
 def last_tick_at(tenant_id: int) -> datetime | None:
@@ -184,29 +198,48 @@ def market_data_problems(tenant_id: int) -> list[dict]:
     from execution.models import Instrument
 
     with tenancy.tenant_context(tenant_id), transaction.atomic():
-        running = list(Runner.objects.filter(status=Runner.Status.RUNNING)
-                       .values_list("bot__instruments", "bot__timeframe", "bot__data_source"))
+        running = list(
+            Runner.objects.filter(status=Runner.Status.RUNNING).values_list(
+                "bot__instruments", "bot__timeframe", "bot__data_source"
+            )
+        )
     wanted = {(symbol, timeframe) for instruments, timeframe, _ in running for symbol in instruments}
     problems = []
-    provider_sources = {(symbol, source) for instruments, _, source in running for symbol in instruments
-                        if source in ("databento", "polygon")}
-    mappings = dict(Instrument.objects.filter(symbol__in={symbol for symbol, _ in provider_sources})
-                    .values_list("symbol", "data_symbols"))
+    provider_sources = {
+        (symbol, source)
+        for instruments, _, source in running
+        for symbol in instruments
+        if source in ("databento", "polygon")
+    }
+    mappings = dict(
+        Instrument.objects.filter(symbol__in={symbol for symbol, _ in provider_sources}).values_list(
+            "symbol", "data_symbols"
+        )
+    )
     for symbol, source in sorted(provider_sources):
         if symbol in mappings and not (mappings[symbol] or {}).get(source):
             message, fix = unmapped_message(symbol, source)
-            problems.append({"code": "DATA_UNAVAILABLE", "component": f"market_data:{symbol}:{source}",
-                             "message": message, "suggested_fix": fix})
+            problems.append(
+                {
+                    "code": "DATA_UNAVAILABLE",
+                    "component": f"market_data:{symbol}:{source}",
+                    "message": message,
+                    "suggested_fix": fix,
+                }
+            )
     for symbol, timeframe in sorted(wanted):
         latest = TickBatch.objects.filter(instrument_symbol=symbol, timeframe=timeframe).order_by("-as_of").first()
         if latest is not None and latest.data_problem:
-            problems.append({
-                "code": latest.data_problem, "component": f"market_data:{symbol}:{timeframe}",
-                "message": f"The tick at {latest.as_of.isoformat()} found {latest.data_problem} for {symbol} "
-                           f"{timeframe}: no orders were sent.",
-                "suggested_fix": "Import the missing bars (python manage.py import_bars) or check the market-data "
-                                 "provider (GET /api/integrations/status).",
-            })
+            problems.append(
+                {
+                    "code": latest.data_problem,
+                    "component": f"market_data:{symbol}:{timeframe}",
+                    "message": f"The tick at {latest.as_of.isoformat()} found {latest.data_problem} for {symbol} "
+                    f"{timeframe}: no orders were sent.",
+                    "suggested_fix": "Import the missing bars (python manage.py import_bars) or check the market-data "
+                    "provider (GET /api/integrations/status).",
+                }
+            )
     return problems
 
 
@@ -215,11 +248,16 @@ def trading_state_of(*, bot_id: int | None) -> dict:
     by nobody."""
     from execution.models import TradingControl, TradingStateChoices
 
-    control = TradingControl.objects.filter(bot_id=bot_id).first() if bot_id is not None else (
-        TradingControl.objects.filter(bot__isnull=True).first())
+    control = (
+        TradingControl.objects.filter(bot_id=bot_id).first()
+        if bot_id is not None
+        else (TradingControl.objects.filter(bot__isnull=True).first())
+    )
     return {
-        "scope": "bot" if bot_id is not None else "tenant", "bot_id": bot_id,
+        "scope": "bot" if bot_id is not None else "tenant",
+        "bot_id": bot_id,
         "state": control.state if control else TradingStateChoices.ACTIVE,
-        "reason": control.reason if control else "", "set_by": control.set_by if control else None,
+        "reason": control.reason if control else "",
+        "set_by": control.set_by if control else None,
         "updated_at": control.updated_at if control else None,
     }

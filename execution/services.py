@@ -34,8 +34,7 @@ class IngestResult:
 
 
 def bars_ingest(
-    *, instrument: Instrument, timeframe: str, rows: Sequence[BarRow], source: str, actor_name: str,
-    origin: str = "",
+    *, instrument: Instrument, timeframe: str, rows: Sequence[BarRow], source: str, actor_name: str, origin: str = ""
 ) -> IngestResult:
     """Store bars, skipping those already stored: idempotent, so a retried or overlapping ingest is harmless.
 
@@ -70,10 +69,19 @@ def bars_ingest(
         timestamps = [row.ts for row in rows]
         result = IngestResult(len(rows), inserted, min(timestamps), max(timestamps))
         _platform_audit(
-            action="bars.ingest", resource_type="instrument", resource_id=instrument.symbol, actor_name=actor_name,
-            after={"timeframe": timeframe, "source": source, "origin": origin, "received": result.received,
-                   "inserted": result.inserted, "first_ts": result.first_ts.isoformat(),
-                   "last_ts": result.last_ts.isoformat()},
+            action="bars.ingest",
+            resource_type="instrument",
+            resource_id=instrument.symbol,
+            actor_name=actor_name,
+            after={
+                "timeframe": timeframe,
+                "source": source,
+                "origin": origin,
+                "received": result.received,
+                "inserted": result.inserted,
+                "first_ts": result.first_ts.isoformat(),
+                "last_ts": result.last_ts.isoformat(),
+            },
         )
     return result
 
@@ -84,8 +92,16 @@ def _platform_audit(**kwargs) -> None:
         audit_record(tenant_id=None, **kwargs)
 
 
-INSTRUMENT_FIELDS = ("symbol", "venue", "asset_class", "tick_size", "multiplier", "calendar", "data_symbols",
-                     "venue_symbols")
+INSTRUMENT_FIELDS = (
+    "symbol",
+    "venue",
+    "asset_class",
+    "tick_size",
+    "multiplier",
+    "calendar",
+    "data_symbols",
+    "venue_symbols",
+)
 
 
 def instrument_save(*, instrument: Instrument, actor) -> Instrument:
@@ -98,15 +114,17 @@ def instrument_save(*, instrument: Instrument, actor) -> Instrument:
             before = {field: str(getattr(current, field)) for field in INSTRUMENT_FIELDS}
         instrument.save()
         _platform_audit(
-            action="instrument.create" if before is None else "instrument.update", resource_type="instrument",
-            resource_id=instrument.symbol, actor=actor, before=before,
+            action="instrument.create" if before is None else "instrument.update",
+            resource_type="instrument",
+            resource_id=instrument.symbol,
+            actor=actor,
+            before=before,
             after={field: str(getattr(instrument, field)) for field in INSTRUMENT_FIELDS},
         )
     return instrument
 
 
-def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | None = None,
-                      actor_name: str) -> dict:
+def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | None = None, actor_name: str) -> dict:
     """Read ``venue``'s market list once through its client (the current tenant's keys; the list is public) and
     store each crypto instrument's market there (``symbols``, or every crypto instrument), audited with the old
     and new mapping. ``market`` names the venue's market for the one instrument given (perpetuals: our quote is
@@ -116,26 +134,33 @@ def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | 
     from integrations.clients import client_for
 
     if venue not in CCXT_MARKET_TYPES:
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
-            "venue": [f"{venue!r} is not a crypto venue; one of {', '.join(CCXT_MARKET_TYPES)}."]})
+        raise ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR,
+            details={"venue": [f"{venue!r} is not a crypto venue; one of {', '.join(CCXT_MARKET_TYPES)}."]},
+        )
     if market and len(symbols) != 1:
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
-            "symbol": ["A venue market is named for exactly one instrument."]})
+        raise ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR, details={"symbol": ["A venue market is named for exactly one instrument."]}
+        )
     wanted = Instrument.objects.filter(asset_class=Instrument.AssetClass.CRYPTO)
     if symbols:
         wanted = wanted.filter(symbol__in=list(symbols))
         missing = sorted(set(symbols) - set(wanted.values_list("symbol", flat=True)))
         if missing:
-            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No crypto instrument {', '.join(missing)}.",
-                                    details={"instruments": missing})
+            raise ControlPlaneError(
+                ErrorCode.NOT_FOUND, f"No crypto instrument {', '.join(missing)}.", details={"instruments": missing}
+            )
     markets = client_for(venue).markets()
     result: dict = {"venue": venue, "mapped": {}, "unchanged": {}, "unmapped": {}}
     for symbol in sorted(wanted.values_list("symbol", flat=True)):
         try:
             mapping = resolve_from_markets(symbol=symbol, venue=venue, markets=markets, explicit=market).as_json()
         except ControlPlaneError as error:
-            result["unmapped"][symbol] = {"error_code": str(error.code), "message": error.message,
-                                          "suggested_fix": error.suggested_fix}
+            result["unmapped"][symbol] = {
+                "error_code": str(error.code),
+                "message": error.message,
+                "suggested_fix": error.suggested_fix,
+            }
             continue
         with transaction.atomic():
             instrument = Instrument.objects.select_for_update().get(symbol=symbol)
@@ -146,9 +171,14 @@ def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | 
             instrument.venue_symbols = {**(instrument.venue_symbols or {}), venue: mapping}
             instrument.full_clean()
             instrument.save(update_fields=["venue_symbols"])
-            _platform_audit(action="instrument.venue_symbol", resource_type="instrument", resource_id=symbol,
-                            actor_name=actor_name, before={"venue": venue, "mapping": before},
-                            after={"venue": venue, "mapping": mapping, "source": f"{venue} load_markets"})
+            _platform_audit(
+                action="instrument.venue_symbol",
+                resource_type="instrument",
+                resource_id=symbol,
+                actor_name=actor_name,
+                before={"venue": venue, "mapping": before},
+                after={"venue": venue, "mapping": mapping, "source": f"{venue} load_markets"},
+            )
         result["mapped"][symbol] = mapping
     return result
 
@@ -167,33 +197,43 @@ def _control_snapshot(control: TradingControl) -> dict:
     return {"state": control.state, "reason": control.reason, "set_by": control.set_by}
 
 
-def trading_state_set(*, bot_id: int | None, state: str, reason: str, actor=None,
-                      actor_name: str | None = None) -> TradingControl:
+def trading_state_set(
+    *, bot_id: int | None, state: str, reason: str, actor=None, actor_name: str | None = None
+) -> TradingControl:
     """Set the trading state of a bot (``bot_id``) or of the tenant in context (``bot_id`` None): ACTIVE,
     REDUCE_ONLY (only orders that shrink exposure pass) or HALTED. Setting the current state again changes
     nothing. The tick and the OMS read it on their next risk check."""
     if state not in TradingStateChoices.values:
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
-            "state": [f"{state!r} is not a trading state; one of: {', '.join(TradingStateChoices.values)}."]})
+        raise ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR,
+            details={"state": [f"{state!r} is not a trading state; one of: {', '.join(TradingStateChoices.values)}."]},
+        )
     reason = _require_text("reason", reason)
     tenant_id = tenancy.require_tenant_id()
     with transaction.atomic():
         if bot_id is not None and not Bot.objects.filter(pk=bot_id).exists():
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {bot_id} in this tenant.")
-        TradingControl.objects.bulk_create([TradingControl(tenant_id=tenant_id, bot_id=bot_id)],
-                                           ignore_conflicts=True)
-        control = TradingControl.objects.select_for_update().get(bot_id=bot_id) if bot_id is not None else (
-            TradingControl.objects.select_for_update().get(bot__isnull=True))
+        TradingControl.objects.bulk_create([TradingControl(tenant_id=tenant_id, bot_id=bot_id)], ignore_conflicts=True)
+        control = (
+            TradingControl.objects.select_for_update().get(bot_id=bot_id)
+            if bot_id is not None
+            else (TradingControl.objects.select_for_update().get(bot__isnull=True))
+        )
         if control.state == state:
             return control
         before = _control_snapshot(control)
         control.state, control.reason = state, reason
-        control.set_by = actor_name or (actor.get_username() if getattr(actor, "is_authenticated", False)
-                                        else "system")
+        control.set_by = actor_name or (actor.get_username() if getattr(actor, "is_authenticated", False) else "system")
         control.save(update_fields=["state", "reason", "set_by", "updated_at"])
-        audit_record(action="trading_state.set", resource_type="bot" if bot_id is not None else "tenant",
-                     resource_id=bot_id if bot_id is not None else tenant_id, actor=actor, actor_name=actor_name,
-                     before=before, after=_control_snapshot(control))
+        audit_record(
+            action="trading_state.set",
+            resource_type="bot" if bot_id is not None else "tenant",
+            resource_id=bot_id if bot_id is not None else tenant_id,
+            actor=actor,
+            actor_name=actor_name,
+            before=before,
+            after=_control_snapshot(control),
+        )
     return control
 
 
@@ -209,14 +249,24 @@ def risk_incident_resolve(*, incident_id: int, note: str, actor=None, actor_name
                 ErrorCode.ILLEGAL_TRANSITION,
                 f"Risk incident {incident_id} cannot go from {incident.status} to RESOLVED: it was resolved by "
                 f"{incident.resolved_by} at {incident.resolved_at.isoformat()}.",
-                details={"current": incident.status, "requested": RiskIncident.Status.RESOLVED})
+                details={"current": incident.status, "requested": RiskIncident.Status.RESOLVED},
+            )
         incident.status, incident.resolved_at, incident.resolution_note = (
-            RiskIncident.Status.RESOLVED, timezone.now(), note)
-        incident.resolved_by = actor_name or (actor.get_username() if getattr(actor, "is_authenticated", False)
-                                              else "system")
+            RiskIncident.Status.RESOLVED,
+            timezone.now(),
+            note,
+        )
+        incident.resolved_by = actor_name or (
+            actor.get_username() if getattr(actor, "is_authenticated", False) else "system"
+        )
         incident.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
-        audit_record(action="risk_incident.resolve", resource_type="risk_incident", resource_id=incident.pk,
-                     actor=actor, actor_name=actor_name, before={"status": RiskIncident.Status.OPEN},
-                     after={"status": incident.status, "note": note, "kind": incident.kind,
-                            "bot_id": incident.bot_id})
+        audit_record(
+            action="risk_incident.resolve",
+            resource_type="risk_incident",
+            resource_id=incident.pk,
+            actor=actor,
+            actor_name=actor_name,
+            before={"status": RiskIncident.Status.OPEN},
+            after={"status": incident.status, "note": note, "kind": incident.kind, "bot_id": incident.bot_id},
+        )
     return incident

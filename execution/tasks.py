@@ -21,9 +21,16 @@ def dispatch_ticks(timeframe: str) -> int:
     instruments = instruments_to_tick(timeframe=timeframe)
     for instrument, tenant_ids in instruments.items():
         # A short delay lets the bar that just closed arrive from its provider before the tick reads it.
-        tick_batch.apply_async(kwargs={"instrument_id": instrument.id, "timeframe": timeframe,
-                                       "as_of": as_of.isoformat(), "tenant_ids": tenant_ids},
-                               countdown=settings.TICK_DELAY_SECONDS, queue="ticks")
+        tick_batch.apply_async(
+            kwargs={
+                "instrument_id": instrument.id,
+                "timeframe": timeframe,
+                "as_of": as_of.isoformat(),
+                "tenant_ids": tenant_ids,
+            },
+            countdown=settings.TICK_DELAY_SECONDS,
+            queue="ticks",
+        )
     return len(instruments)
 
 
@@ -34,8 +41,9 @@ def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: li
     from execution.tick import run_tick_batch
 
     instrument = Instrument.objects.get(pk=instrument_id)
-    return run_tick_batch(instrument=instrument, timeframe=timeframe, as_of=datetime.fromisoformat(as_of),
-                          tenant_ids=tenant_ids).as_dict()
+    return run_tick_batch(
+        instrument=instrument, timeframe=timeframe, as_of=datetime.fromisoformat(as_of), tenant_ids=tenant_ids
+    ).as_dict()
 
 
 @shared_task(name="execution.replay_runner", base=TenantTask, queue="backtests")

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -50,6 +50,7 @@ from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces
 
 logger = logging.getLogger(__name__)
+
 
 def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
     """The grid point at or before ``at``: the as_of of the tick that ``at`` belongs to."""
@@ -81,10 +82,17 @@ class BatchResult:
 
     def as_dict(self) -> dict:
         return {
-            "instrument": self.instrument, "timeframe": self.timeframe, "as_of": self.as_of.isoformat(),
-            "market_open": self.market_open, "data_problem": self.data_problem, "bots": self.bots,
-            "skipped_already_ticked": self.skipped_already_ticked, "decisions": self.decisions,
-            "no_trades": self.no_trades, "intents_created": self.intents_created, "errors": self.errors,
+            "instrument": self.instrument,
+            "timeframe": self.timeframe,
+            "as_of": self.as_of.isoformat(),
+            "market_open": self.market_open,
+            "data_problem": self.data_problem,
+            "bots": self.bots,
+            "skipped_already_ticked": self.skipped_already_ticked,
+            "decisions": self.decisions,
+            "no_trades": self.no_trades,
+            "intents_created": self.intents_created,
+            "errors": self.errors,
             "reasons": dict(self.reasons),
         }
 
@@ -158,9 +166,11 @@ SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::json, b.risk_limits::j
 _LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.instruments @> %(symbols)s::jsonb"
 _REPLAY_RUNNER = "r.id = %(runner)s"
 _TENANT_BATCH_SQL_FOR = {
-    (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS)
-                                    .replace("<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL")
-    for replay in (False, True) for ref in (False, True)
+    (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS).replace(
+        "<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL"
+    )
+    for replay in (False, True)
+    for ref in (False, True)
 }
 
 _RUNNERS_TICKED_SQL = f"""
@@ -170,19 +180,37 @@ WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
 """
 
 
-def tenant_batch(*, instrument: Instrument, timeframe: str, bar_ts: datetime, context: str,
-                 run_ref: int | None = None, replay_runner_id: int | None = None) -> TenantBatch:
+def tenant_batch(
+    *,
+    instrument: Instrument,
+    timeframe: str,
+    bar_ts: datetime,
+    context: str,
+    run_ref: int | None = None,
+    replay_runner_id: int | None = None,
+) -> TenantBatch:
     """The current tenant's RUNNING live-mode bots on (instrument, timeframe), or the one replay runner, with the
     batch's flags: one statement."""
     replay = replay_runner_id is not None
     with connection.cursor() as cursor:
-        cursor.execute(_TENANT_BATCH_SQL_FOR[(replay, run_ref is not None)], {
-            "tenant": tenancy.require_tenant_id(), "running": Runner.Status.RUNNING, "mode": Runner.Mode.LIVE,
-            "timeframe": timeframe, "symbol": instrument.symbol, "symbols": json.dumps([instrument.symbol]),
-            "runner": replay_runner_id, "bar_ts": bar_ts, "context": context, "run_ref": run_ref,
-            "singleton": GlobalKillSwitch.SINGLETON_ID,
-            "sim_venues": list(settings.SIM_VENUE_FILL_MODELS), "instrument": instrument.id,
-        })
+        cursor.execute(
+            _TENANT_BATCH_SQL_FOR[(replay, run_ref is not None)],
+            {
+                "tenant": tenancy.require_tenant_id(),
+                "running": Runner.Status.RUNNING,
+                "mode": Runner.Mode.LIVE,
+                "timeframe": timeframe,
+                "symbol": instrument.symbol,
+                "symbols": json.dumps([instrument.symbol]),
+                "runner": replay_runner_id,
+                "bar_ts": bar_ts,
+                "context": context,
+                "run_ref": run_ref,
+                "singleton": GlobalKillSwitch.SINGLETON_ID,
+                "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
+                "instrument": instrument.id,
+            },
+        )
         rows = cursor.fetchall()
     if not rows:
         return TenantBatch([], False, False, False)
@@ -215,8 +243,9 @@ class BatchBars:
 
     def read(self, count: int) -> tuple[TickBars, Bars | None]:
         if self.tick_bars is None or count > self.count:
-            self.tick_bars = bars_for_tick(instrument=self.instrument, timeframe=self.timeframe, as_of=self.as_of,
-                                           count=count)
+            self.tick_bars = bars_for_tick(
+                instrument=self.instrument, timeframe=self.timeframe, as_of=self.as_of, count=count
+            )
             self.strategy_bars = _strategy_bars(self.tick_bars)
             self.count = count
         return self.tick_bars, self.strategy_bars
@@ -226,12 +255,17 @@ def _strategy_bars(tick_bars: TickBars) -> Bars | None:
     history = tick_bars.history
     if not len(history):
         return None
-    return Bars.from_columns(ts=history.ts, open=history.open, high=history.high, low=history.low,
-                             close=history.close, volume=history.volume)
+    return Bars.from_columns(
+        ts=history.ts, open=history.open, high=history.high, low=history.low, close=history.close, volume=history.volume
+    )
 
 
 def run_tick_batch(
-    *, instrument: Instrument, timeframe: str, as_of: datetime, sync_oms: bool = False,
+    *,
+    instrument: Instrument,
+    timeframe: str,
+    as_of: datetime,
+    sync_oms: bool = False,
     tenant_ids: Iterable[int] | None = None,
 ) -> BatchResult:
     """Tick every tenant's running live-mode bots on (instrument, timeframe) as of ``as_of`` (a grid point).
@@ -254,8 +288,14 @@ def run_tick_batch(
     return result
 
 
-def tick_tenant(*, bars: BatchBars, result: BatchResult, context: str, run_ref: int | None = None,
-                replay_runner_id: int | None = None) -> None:
+def tick_tenant(
+    *,
+    bars: BatchBars,
+    result: BatchResult,
+    context: str,
+    run_ref: int | None = None,
+    replay_runner_id: int | None = None,
+) -> None:
     """One tenant's bots of a batch, in one transaction: fills first, then decisions, traces, heartbeats.
 
     The steady state (no order to fill, no intent to send) is four statements whatever the number of bots: the
@@ -264,8 +304,14 @@ def tick_tenant(*, bars: BatchBars, result: BatchResult, context: str, run_ref: 
     bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
     tenant_id = tenancy.require_tenant_id()
     with transaction.atomic():
-        batch = tenant_batch(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=bar_ts, context=context,
-                             run_ref=run_ref, replay_runner_id=replay_runner_id)
+        batch = tenant_batch(
+            instrument=bars.instrument,
+            timeframe=bars.timeframe,
+            bar_ts=bar_ts,
+            context=context,
+            run_ref=run_ref,
+            replay_runner_id=replay_runner_id,
+        )
         bots = [bot for bot in batch.bots if not bot.already_ticked]
         result.skipped_already_ticked += len(batch.bots) - len(bots)
         if not bots:
@@ -276,22 +322,39 @@ def tick_tenant(*, bars: BatchBars, result: BatchResult, context: str, run_ref: 
         if tick_bars.check.ok and batch.sim_orders_working:
             match_working_orders(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts)
         risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)
-        ctx = TickContext(bars=tick_bars, strategy_bars=strategy_bars, bar_ts=bar_ts, context=context,
-                          run_ref=run_ref, system_killed=batch.system_killed, tenant_killed=batch.tenant_killed,
-                          inputs=_batch_inputs(tick_bars))
+        ctx = TickContext(
+            bars=tick_bars,
+            strategy_bars=strategy_bars,
+            bar_ts=bar_ts,
+            context=context,
+            run_ref=run_ref,
+            system_killed=batch.system_killed,
+            tenant_killed=batch.tenant_killed,
+            inputs=_batch_inputs(tick_bars),
+        )
         gate_cache: dict[tuple[str, str, str], list[dict]] = {}
         rows, failed = [], []
         for bot in bots:
             try:
-                row = decide_for_bot(bot, position=risk.positions[bot.id], scopes=risk.scopes[bot.id], ctx=ctx,
-                                     gate_cache=gate_cache, result=result)
+                row = decide_for_bot(
+                    bot,
+                    position=risk.positions[bot.id],
+                    scopes=risk.scopes[bot.id],
+                    ctx=ctx,
+                    gate_cache=gate_cache,
+                    result=result,
+                )
             except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
                 logger.exception("tick failed for bot", extra={"bot_id": bot.id, "instrument": bars.instrument.symbol})
                 known = isinstance(exc, ControlPlaneError)
-                row = _no_trade(bot, ctx, ReasonCode.TICK_ERROR,
-                                error_code=str(exc.code if known else ErrorCode.INTERNAL_ERROR),
-                                error=exc.message if known else type(exc).__name__,
-                                error_details=exc.details if known else None)
+                row = _no_trade(
+                    bot,
+                    ctx,
+                    ReasonCode.TICK_ERROR,
+                    error_code=str(exc.code if known else ErrorCode.INTERNAL_ERROR),
+                    error=exc.message if known else type(exc).__name__,
+                    error_details=exc.details if known else None,
+                )
                 failed.append(bot.runner_id)
                 result.errors += 1
             rows.append(row)
@@ -303,8 +366,10 @@ def tick_tenant(*, bars: BatchBars, result: BatchResult, context: str, run_ref: 
         result.bots += len(rows)
         write_traces(rows)
         with connection.cursor() as cursor:
-            cursor.execute(_RUNNERS_TICKED_SQL, {"now": timezone.now(), "failed": failed, "tenant": tenant_id,
-                                                 "ids": [bot.runner_id for bot in bots]})
+            cursor.execute(
+                _RUNNERS_TICKED_SQL,
+                {"now": timezone.now(), "failed": failed, "tenant": tenant_id, "ids": [bot.runner_id for bot in bots]},
+            )
     if failed:
         _trip_circuit_breakers(runner_ids=failed)
     if any(r.intent_id for r in rows):
@@ -315,14 +380,30 @@ def _no_trade(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, /, **deta
     return _no_trade_row(bot, ctx, reason_code, details)
 
 
-def _no_trade_row(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, details: dict, *,
-                  signal: dict | None = None, position: Decimal | None = None,
-                  risk_checks: list | None = None) -> TraceRow:
+def _no_trade_row(
+    bot: TickBot,
+    ctx: TickContext,
+    reason_code: ReasonCode,
+    details: dict,
+    *,
+    signal: dict | None = None,
+    position: Decimal | None = None,
+    risk_checks: list | None = None,
+) -> TraceRow:
     return TraceRow(
-        kind=TickTrace.Kind.NO_TRADE, bot_id=bot.id, instrument=ctx.bars.instrument.symbol,
-        timeframe=ctx.bars.timeframe, bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref,
-        reason_code=reason_code, details=details, inputs=_inputs(ctx, position), signal=signal or {},
-        risk_checks=risk_checks or [], trace_id=current_trace_id(),
+        kind=TickTrace.Kind.NO_TRADE,
+        bot_id=bot.id,
+        instrument=ctx.bars.instrument.symbol,
+        timeframe=ctx.bars.timeframe,
+        bar_ts=ctx.bar_ts,
+        context=ctx.context,
+        run_ref=ctx.run_ref,
+        reason_code=reason_code,
+        details=details,
+        inputs=_inputs(ctx, position),
+        signal=signal or {},
+        risk_checks=risk_checks or [],
+        trace_id=current_trace_id(),
     )
 
 
@@ -335,8 +416,12 @@ def _inputs(ctx: TickContext, position: Decimal | None = None) -> dict:
 def _batch_inputs(bars: TickBars) -> dict:
     """The inputs every bot of a batch decided on (each trace adds its own position)."""
     check = bars.check
-    return {"as_of": bars.as_of.isoformat(), "latest_bar_ts": check.bar_ts.isoformat() if check.bar_ts else None,
-            "close": check.close, "bars": len(bars.history)}
+    return {
+        "as_of": bars.as_of.isoformat(),
+        "latest_bar_ts": check.bar_ts.isoformat() if check.bar_ts else None,
+        "close": check.close,
+        "bars": len(bars.history),
+    }
 
 
 def _kill_reason(bot: TickBot, ctx: TickContext) -> dict | None:
@@ -350,8 +435,13 @@ def _kill_reason(bot: TickBot, ctx: TickContext) -> dict | None:
 
 
 def decide_for_bot(
-    bot: TickBot, *, position: Decimal, scopes: list[RiskScope], ctx: TickContext,
-    gate_cache: dict[tuple[str, str, str], list[dict]], result: BatchResult,
+    bot: TickBot,
+    *,
+    position: Decimal,
+    scopes: list[RiskScope],
+    ctx: TickContext,
+    gate_cache: dict[tuple[str, str, str], list[dict]],
+    result: BatchResult,
 ) -> TraceRow:
     """The whole decision for one bot, in the order an operator reads it: why not, or what it sent."""
     kill = _kill_reason(bot, ctx)
@@ -376,34 +466,68 @@ def decide_for_bot(
     decision = strategy.decide(bot.parameters, ctx.strategy_bars, float(position))
     signal = {"target": decision.target, "reason": decision.reason, **decision.values}
     if decision.target is None:
-        return _no_trade_row(bot, ctx, ReasonCode.NO_SIGNAL, {"strategy_reason": decision.reason}, signal=signal,
-                             position=position)
+        return _no_trade_row(
+            bot, ctx, ReasonCode.NO_SIGNAL, {"strategy_reason": decision.reason}, signal=signal, position=position
+        )
     delta = Decimal(repr(decision.target)) - position
     if delta == 0:
-        return _no_trade_row(bot, ctx, ReasonCode.ALREADY_AT_TARGET,
-                             {"target": decision.target, "position": float(position)}, signal=signal,
-                             position=position)
+        return _no_trade_row(
+            bot,
+            ctx,
+            ReasonCode.ALREADY_AT_TARGET,
+            {"target": decision.target, "position": float(position)},
+            signal=signal,
+            position=position,
+        )
 
     side = Side.BUY if delta > 0 else Side.SELL
     instrument = ctx.bars.instrument
-    order = OrderRequest(instrument=instrument.symbol, side=side, quantity=abs(delta),
-                         price=Decimal(repr(check.close)), at=ctx.bars.as_of, multiplier=instrument.multiplier)
+    order = OrderRequest(
+        instrument=instrument.symbol,
+        side=side,
+        quantity=abs(delta),
+        price=Decimal(repr(check.close)),
+        at=ctx.bars.as_of,
+        multiplier=instrument.multiplier,
+    )
     risk = check_order(order, scopes)
     checks = [c.as_dict() for c in risk.checks]
     if not risk.passed:
         refusals = [c.as_dict() for c in risk.refusals]
         if any(c.limit == AUTONOMY_CHECK for c in risk.refusals):
-            return _no_trade_row(bot, ctx, ReasonCode.AUTONOMY_NOT_ALLOWED,
-                                 {"error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED), "refusals": refusals},
-                                 signal=signal, position=position, risk_checks=checks)
-        return _no_trade_row(bot, ctx, ReasonCode.RISK_BLOCKED, {"refusals": refusals},
-                             signal=signal, position=position, risk_checks=checks)
+            return _no_trade_row(
+                bot,
+                ctx,
+                ReasonCode.AUTONOMY_NOT_ALLOWED,
+                {"error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED), "refusals": refusals},
+                signal=signal,
+                position=position,
+                risk_checks=checks,
+            )
+        return _no_trade_row(
+            bot,
+            ctx,
+            ReasonCode.RISK_BLOCKED,
+            {"refusals": refusals},
+            signal=signal,
+            position=position,
+            risk_checks=checks,
+        )
 
     intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result, checks=checks)
     return TraceRow(
-        kind=TickTrace.Kind.DECISION, bot_id=bot.id, instrument=instrument.symbol, timeframe=ctx.bars.timeframe,
-        bar_ts=ctx.bar_ts, context=ctx.context, run_ref=ctx.run_ref, inputs=_inputs(ctx, position), signal=signal,
-        risk_checks=checks, intent_id=intent_id, trace_id=current_trace_id(),
+        kind=TickTrace.Kind.DECISION,
+        bot_id=bot.id,
+        instrument=instrument.symbol,
+        timeframe=ctx.bars.timeframe,
+        bar_ts=ctx.bar_ts,
+        context=ctx.context,
+        run_ref=ctx.run_ref,
+        inputs=_inputs(ctx, position),
+        signal=signal,
+        risk_checks=checks,
+        intent_id=intent_id,
+        trace_id=current_trace_id(),
         details={"side": side.value, "quantity": float(abs(delta)), "venue": venue},
     )
 
@@ -414,14 +538,25 @@ def idempotency_key(bot: TickBot, ctx: TickContext) -> str:
     return f"{prefix}:{bot.id}:{ctx.bars.instrument.symbol}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
 
 
-def _submit(bot: TickBot, *, venue: str, side: Side, quantity: Decimal, ctx: TickContext, result: BatchResult,
-            checks: list[dict]) -> int:
+def _submit(
+    bot: TickBot,
+    *,
+    venue: str,
+    side: Side,
+    quantity: Decimal,
+    ctx: TickContext,
+    result: BatchResult,
+    checks: list[dict],
+) -> int:
     with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
         outcome = submit_intent(
-            bot=bot, legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value,
-                                   quantity=quantity)],
-            idempotency_key=idempotency_key(bot, ctx), source="replay" if ctx.run_ref else "tick",
-            bar_ts=ctx.bar_ts, actor_name="tick", risk_checked=checks,
+            bot=bot,
+            legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value, quantity=quantity)],
+            idempotency_key=idempotency_key(bot, ctx),
+            source="replay" if ctx.run_ref else "tick",
+            bar_ts=ctx.bar_ts,
+            actor_name="tick",
+            risk_checked=checks,
         )
     if outcome.created:
         result.intents_created += 1
@@ -434,9 +569,11 @@ def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
     tripped = Runner.objects.filter(id__in=runner_ids, consecutive_errors__gte=limit, bot__killed=False)
     for runner in tripped:
         trip_circuit_breaker(
-            bot_id=runner.bot_id, trigger="consecutive_errors",
+            bot_id=runner.bot_id,
+            trigger="consecutive_errors",
             reason=f"circuit breaker: {runner.consecutive_errors} consecutive tick errors (limit {limit})",
-            values={"consecutive_errors": runner.consecutive_errors, "limit": limit, "runner_id": runner.id})
+            values={"consecutive_errors": runner.consecutive_errors, "limit": limit, "runner_id": runner.id},
+        )
 
 
 _RECORD_BATCH_SQL = f"""
@@ -463,10 +600,23 @@ def _record_batch(result: BatchResult, *, duration_ms: float) -> None:
     next fraction of a second can lose the summary row, never the record of what the tick did."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
-        cursor.execute(_RECORD_BATCH_SQL, [
-            result.instrument, result.timeframe, result.as_of, result.market_open, result.data_problem or "",
-            result.bots, result.decisions, result.no_trades, result.intents_created, result.errors,
-            round(duration_ms, 3), current_trace_id()])
+        cursor.execute(
+            _RECORD_BATCH_SQL,
+            [
+                result.instrument,
+                result.timeframe,
+                result.as_of,
+                result.market_open,
+                result.data_problem or "",
+                result.bots,
+                result.decisions,
+                result.no_trades,
+                result.intents_created,
+                result.errors,
+                round(duration_ms, 3),
+                current_trace_id(),
+            ],
+        )
 
 
 def _hand_intents_to_oms(result: BatchResult, *, sync: bool) -> None:
@@ -484,13 +634,15 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
     tenants_by_symbol: dict[str, set[int]] = {}
     for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True):
         with tenancy.tenant_context(tenant_id), transaction.atomic():
-            for instruments in Runner.objects.filter(status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE,
-                                                     bot__timeframe=timeframe).values_list("bot__instruments",
-                                                                                           flat=True):
+            for instruments in Runner.objects.filter(
+                status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE, bot__timeframe=timeframe
+            ).values_list("bot__instruments", flat=True):
                 for symbol in instruments:
                     tenants_by_symbol.setdefault(symbol, set()).add(tenant_id)
-    return {instrument: sorted(tenants_by_symbol[instrument.symbol])
-            for instrument in Instrument.objects.filter(symbol__in=tenants_by_symbol).order_by("symbol")}
+    return {
+        instrument: sorted(tenants_by_symbol[instrument.symbol])
+        for instrument in Instrument.objects.filter(symbol__in=tenants_by_symbol).order_by("symbol")
+    }
 
 
 def run_replay(*, runner_id: int) -> dict:
@@ -507,8 +659,13 @@ def run_replay(*, runner_id: int) -> dict:
     while as_of <= end:
         intents_before = totals.intents_created
         for instrument in instruments:
-            tick_tenant(bars=BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of), result=totals,
-                        context=TickTrace.Context.REPLAY, run_ref=runner.id, replay_runner_id=runner.id)
+            tick_tenant(
+                bars=BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of),
+                result=totals,
+                context=TickTrace.Context.REPLAY,
+                run_ref=runner.id,
+                replay_runner_id=runner.id,
+            )
         if totals.intents_created > intents_before:
             process_pending_intents()
         # Moves the cursor only while the runner is still RUNNING: a stop (or a kill's stop) ends the replay here.

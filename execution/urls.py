@@ -13,6 +13,5 @@ urlpatterns = [
     path("bots/<int:pk>/trading-state", risk_api.BotTradingStateView.as_view(), name="bot-trading-state"),
     path("tenant/trading-state", risk_api.TenantTradingStateView.as_view(), name="tenant-trading-state"),
     path("risk/incidents", risk_api.RiskIncidentListView.as_view(), name="risk-incidents"),
-    path("risk/incidents/<int:pk>/resolve", risk_api.RiskIncidentResolveView.as_view(),
-         name="risk-incident-resolve"),
+    path("risk/incidents/<int:pk>/resolve", risk_api.RiskIncidentResolveView.as_view(), name="risk-incident-resolve"),
 ]

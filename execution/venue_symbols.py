@@ -23,8 +23,10 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 # The ccxt venues and the kind of market each one trades for us.
 CCXT_MARKET_TYPES = {"coinbase": "spot", "kraken": "spot", "binanceus": "spot", "hyperliquid": "swap"}
 FIELDS = ("symbol", "base", "quote", "type")
-EXAMPLE = ('{"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"}, '
-           '"hyperliquid": {"symbol": "BTC/USDC:USDC", "base": "BTC", "quote": "USDC", "type": "swap"}}')
+EXAMPLE = (
+    '{"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"}, '
+    '"hyperliquid": {"symbol": "BTC/USDC:USDC", "base": "BTC", "quote": "USDC", "type": "swap"}}'
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def not_mapped(symbol: str, venue: str) -> ControlPlaneError:
         f"{symbol} has no {venue} market mapped (Instrument.venue_symbols[{venue!r}]): nothing is sent to or "
         f"reconciled with {venue} for it.",
         suggested_fix=f"Map it from {venue}'s own market list: {fix_command(symbol, venue)}.",
-        details={"instrument": symbol, "venue": venue})
+        details={"instrument": symbol, "venue": venue},
+    )
 
 
 def mapped_symbol(instrument, venue: str) -> VenueSymbol:
@@ -92,9 +95,11 @@ def our_assets(symbol: str) -> tuple[str, str]:
     """(base, quote) of our ``BASE-QUOTE`` crypto symbol."""
     base, sep, quote = symbol.partition("-")
     if not sep or not base or not quote or "-" in quote:
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
-                                f"{symbol} is not a BASE-QUOTE crypto symbol; its venue market cannot be resolved.",
-                                details={"instrument": symbol})
+        raise ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR,
+            f"{symbol} is not a BASE-QUOTE crypto symbol; its venue market cannot be resolved.",
+            details={"instrument": symbol},
+        )
     return base.upper(), quote.upper()
 
 
@@ -105,33 +110,52 @@ def resolve_from_markets(*, symbol: str, venue: str, markets: dict, explicit: st
     if explicit:
         market = markets.get(explicit)
         if not isinstance(market, dict):
-            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, f"{venue} lists no market {explicit!r}.",
-                                    details={"instrument": symbol, "venue": venue, "symbol": explicit})
+            raise ControlPlaneError(
+                ErrorCode.VALIDATION_ERROR,
+                f"{venue} lists no market {explicit!r}.",
+                details={"instrument": symbol, "venue": venue, "symbol": explicit},
+            )
         problems = [f"its type is {market.get('type')!r}, not {kind!r}"] if market.get("type") != kind else []
         if str(market.get("base")).upper() != base:
             problems.append(f"its base is {market.get('base')!r}, not {base!r}")
         if problems:
-            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR,
-                                    f"{venue}'s {explicit} is not {symbol}: {'; '.join(problems)}.",
-                                    details={"instrument": symbol, "venue": venue, "symbol": explicit})
+            raise ControlPlaneError(
+                ErrorCode.VALIDATION_ERROR,
+                f"{venue}'s {explicit} is not {symbol}: {'; '.join(problems)}.",
+                details={"instrument": symbol, "venue": venue, "symbol": explicit},
+            )
         return _from_market(market)
-    found = [m for m in markets.values() if isinstance(m, dict) and m.get("type") == kind
-             and str(m.get("base")).upper() == base and str(m.get("quote")).upper() == quote
-             and m.get("active") is not False]
+    found = [
+        m
+        for m in markets.values()
+        if isinstance(m, dict)
+        and m.get("type") == kind
+        and str(m.get("base")).upper() == base
+        and str(m.get("quote")).upper() == quote
+        and m.get("active") is not False
+    ]
     if len(found) != 1:
-        candidates = sorted(m["symbol"] for m in markets.values() if isinstance(m, dict)
-                            and m.get("type") == kind and str(m.get("base")).upper() == base)
+        candidates = sorted(
+            m["symbol"]
+            for m in markets.values()
+            if isinstance(m, dict) and m.get("type") == kind and str(m.get("base")).upper() == base
+        )
         what = "several" if found else "no"
         one_of = "<one of " + ", ".join(candidates) + ">"
         raise ControlPlaneError(
             ErrorCode.INSTRUMENT_NOT_MAPPED,
             f"{venue} lists {what} active {kind} market with base {base} and quote {quote} for {symbol}.",
-            suggested_fix=(f"Name the market: {fix_command(symbol, venue, market=one_of)}." if candidates else
-                           f"{venue} does not trade {base}; run the bot on another venue."),
-            details={"instrument": symbol, "venue": venue, "candidates": candidates})
+            suggested_fix=(
+                f"Name the market: {fix_command(symbol, venue, market=one_of)}."
+                if candidates
+                else f"{venue} does not trade {base}; run the bot on another venue."
+            ),
+            details={"instrument": symbol, "venue": venue, "candidates": candidates},
+        )
     return _from_market(found[0])
 
 
 def _from_market(market: dict) -> VenueSymbol:
-    return VenueSymbol(symbol=market["symbol"], base=str(market["base"]), quote=str(market["quote"]),
-                       type=market["type"])
+    return VenueSymbol(
+        symbol=market["symbol"], base=str(market["base"]), quote=str(market["quote"]), type=market["type"]
+    )

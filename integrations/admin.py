@@ -16,7 +16,10 @@ from controlplane.selectors import console_allows
 from integrations import checklist, services
 from integrations import permissions as key_permissions
 from integrations.models import (
-    IntegrationCredential, IntegrationUsageEvent, IntegrationVerification, KeyPermissionConfirmation,
+    IntegrationCredential,
+    IntegrationUsageEvent,
+    IntegrationVerification,
+    KeyPermissionConfirmation,
 )
 from integrations.registry import all_providers, get_provider
 
@@ -37,8 +40,9 @@ def apply_key_form(request, provider: str) -> bool:
             services.credentials_set(provider=provider, values=values, actor=request.user)
             messages.success(request, f"Saved {', '.join(values)} for {label}. Verify it to connect.")
     except ControlPlaneError as exc:
-        fields = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in (exc.details or {}).items()
-                           if isinstance(errors, list))
+        fields = "; ".join(
+            f"{name}: {' '.join(errors)}" for name, errors in (exc.details or {}).items() if isinstance(errors, list)
+        )
         messages.error(request, f"{label}: nothing was saved. {exc.message} {fields}".strip())
         return False
     return True
@@ -74,7 +78,7 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
 
     def get_urls(self):
         return [
-            path("keys-needed/", self.admin_site.admin_view(self.keys_needed_view), name="integrations_keys_needed"),
+            path("keys-needed/", self.admin_site.admin_view(self.keys_needed_view), name="integrations_keys_needed")
         ] + super().get_urls()
 
     def keys_needed_view(self, request):
@@ -110,19 +114,38 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
             messages.error(request, f"{exc.message} {exc.details or ''}")
             return
         level = messages.SUCCESS if result.status == "ok" else messages.ERROR
-        messages.add_message(request, level, f"Verify {provider}: {result.status} {result.error_code} "
-                                             f"{result.message} (trace {result.trace_id})")
+        messages.add_message(
+            request,
+            level,
+            f"Verify {provider}: {result.status} {result.error_code} {result.message} (trace {result.trace_id})",
+        )
 
 
 @admin.register(IntegrationVerification)
 class IntegrationVerificationAdmin(ObservatoryAdmin):
-    list_display = ("verified_at", "provider", "status", "error_code", "key_permissions", "latency_ms", "source",
-                    "trace_id_link")
+    list_display = (
+        "verified_at",
+        "provider",
+        "status",
+        "error_code",
+        "key_permissions",
+        "latency_ms",
+        "source",
+        "trace_id_link",
+    )
     list_filter = ("status", ProviderFilter)
     search_fields = ("trace_id", "provider")
     exclude = ("key_fingerprint",)  # a digest of the key: of no use to read, and never shown
-    readonly_fields = ("provider", "status", "error_code", "message", "permissions", "latency_ms", "source",
-                       "verified_at")
+    readonly_fields = (
+        "provider",
+        "status",
+        "error_code",
+        "message",
+        "permissions",
+        "latency_ms",
+        "source",
+        "verified_at",
+    )
     actions = ["confirm_key_permissions"]
 
     @admin.display(description="key permissions")
@@ -132,9 +155,11 @@ class IntegrationVerificationAdmin(ObservatoryAdmin):
             return "—"
         if not isinstance(permissions, dict):
             return str(permissions)
-        return ", ".join(f"{name.removeprefix('can_')}: {'yes' if permissions.get(name) else 'no'}"
-                         for name in ("can_trade", "can_withdraw", "can_transfer")
-                         if isinstance(permissions.get(name), bool))
+        return ", ".join(
+            f"{name.removeprefix('can_')}: {'yes' if permissions.get(name) else 'no'}"
+            for name in ("can_trade", "can_withdraw", "can_transfer")
+            if isinstance(permissions.get(name), bool)
+        )
 
     def has_owner_permission(self, request):
         return console_allows(request, Membership.Role.OWNER)
@@ -144,8 +169,10 @@ class IntegrationVerificationAdmin(ObservatoryAdmin):
         for verification in queryset:
             latest = key_permissions.latest_verification(verification.provider)
             if latest is None or latest.pk != verification.pk:
-                messages.error(request, f"{verification.provider}: only the latest verification's key can be "
-                                        "confirmed; select that one.")
+                messages.error(
+                    request,
+                    f"{verification.provider}: only the latest verification's key can be confirmed; select that one.",
+                )
                 continue
             try:
                 services.key_permissions_confirm(provider=verification.provider, actor=request.user)
@@ -169,8 +196,16 @@ class KeyPermissionConfirmationAdmin(ObservatoryAdmin):
 
 @admin.register(IntegrationUsageEvent)
 class IntegrationUsageEventAdmin(ObservatoryAdmin):
-    list_display = ("created_at", "provider", "operation", "status", "error_code", "latency_ms", "bot_id",
-                    "trace_id_link")
+    list_display = (
+        "created_at",
+        "provider",
+        "operation",
+        "status",
+        "error_code",
+        "latency_ms",
+        "bot_id",
+        "trace_id_link",
+    )
     list_filter = ("status", ProviderFilter)
     search_fields = ("trace_id", "operation")
     show_full_result_count = False

@@ -55,12 +55,15 @@ class VerificationSerializer(serializers.Serializer):
     permissions = serializers.JSONField(
         allow_null=True,
         help_text="Brokers and crypto venues: what the venue said the key may do (an object with can_trade, "
-                  "can_withdraw, can_transfer, source, reported), or the string \"unknown\" when its API cannot "
-                  "tell; null for other providers or a verify that failed before reading them.")
+        'can_withdraw, can_transfer, source, reported), or the string "unknown" when its API cannot '
+        "tell; null for other providers or a verify that failed before reading them.",
+    )
     permissions_confirmation = serializers.ChoiceField(
-        choices=["not_needed", "confirmed", "needed"], allow_null=True,
+        choices=["not_needed", "confirmed", "needed"],
+        allow_null=True,
         help_text="Whether LIVE needs an owner's confirmation of this key: needed until an owner confirms an "
-                  "unknown key; null when the verify failed or the provider trades nothing.")
+        "unknown key; null when the verify failed or the provider trades nothing.",
+    )
     trace_id = serializers.CharField()
 
 
@@ -83,8 +86,9 @@ def _verification_body(verification) -> dict:
         "verified_at": verification.verified_at,
         "source": verification.source,
         "permissions": verification.permissions,
-        "permissions_confirmation": (permissions.confirmation_state(verification)
-                                     if verification.permissions is not None else None),
+        "permissions_confirmation": (
+            permissions.confirmation_state(verification) if verification.permissions is not None else None
+        ),
         "trace_id": verification.trace_id,
     }
 
@@ -92,14 +96,19 @@ def _verification_body(verification) -> dict:
 class VerifyView(APIView):
     """Run a real, non-destructive check of one provider (or every configured one) and store the result."""
 
-    @extend_schema(request=VerifyRequestSerializer, responses=PolymorphicProxySerializer(
-        "VerifyAnswer", serializers=[VerificationSerializer, VerificationsSerializer], resource_type_field_name=None))
+    @extend_schema(
+        request=VerifyRequestSerializer,
+        responses=PolymorphicProxySerializer(
+            "VerifyAnswer", serializers=[VerificationSerializer, VerificationsSerializer], resource_type_field_name=None
+        ),
+    )
     def post(self, request):
         payload = VerifyRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         if payload.validated_data.get("all"):
-            results = [services.verify_provider(provider=name, actor=request.user)
-                       for name in services.configured_providers()]
+            results = [
+                services.verify_provider(provider=name, actor=request.user) for name in services.configured_providers()
+            ]
             return Response({"results": [_verification_body(v) for v in results], "trace_id": current_trace_id()})
         verification = services.verify_provider(provider=payload.validated_data["provider"], actor=request.user)
         return Response(_verification_body(verification))
@@ -108,8 +117,17 @@ class VerifyView(APIView):
 class UsageEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = IntegrationUsageEvent
-        fields = ["id", "provider", "operation", "status", "error_code", "latency_ms", "bot_id", "trace_id",
-                  "created_at"]
+        fields = [
+            "id",
+            "provider",
+            "operation",
+            "status",
+            "error_code",
+            "latency_ms",
+            "bot_id",
+            "trace_id",
+            "created_at",
+        ]
 
 
 class UsageQuerySerializer(serializers.Serializer):
@@ -126,8 +144,10 @@ class UsageSerializer(FreshnessSerializer):
 class UsageView(APIView):
     """The latest proof-of-use events, newest first, with ``as_of`` and ``degraded``."""
 
-    @extend_schema(parameters=[OpenApiParameter("provider", str), OpenApiParameter("bot_id", int),
-                               OpenApiParameter("limit", int)], responses=UsageSerializer)
+    @extend_schema(
+        parameters=[OpenApiParameter("provider", str), OpenApiParameter("bot_id", int), OpenApiParameter("limit", int)],
+        responses=UsageSerializer,
+    )
     def get(self, request):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -137,8 +157,9 @@ class UsageView(APIView):
         if query.validated_data.get("bot_id"):
             events = events.filter(bot_id=query.validated_data["bot_id"])
         events = events.order_by("-created_at", "-id")[: query.validated_data["limit"]]
-        return Response({"events": UsageEventSerializer(events, many=True).data, **freshness(),
-                         "trace_id": current_trace_id()})
+        return Response(
+            {"events": UsageEventSerializer(events, many=True).data, **freshness(), "trace_id": current_trace_id()}
+        )
 
 
 class KeysNeededSerializer(serializers.Serializer):
@@ -185,12 +206,17 @@ class CredentialsView(APIView):
         payload = CredentialsSetSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         rows = services.credentials_set(**payload.validated_data, actor=request.user)
-        return Response({
-            "provider": payload.validated_data["provider"],
-            "set": [{"name": r.name, "last4": r.last4, "set_by": request.user.get_username(), "set_at": r.set_at}
-                    for r in rows],
-            "trace_id": current_trace_id(),
-        }, status=201)
+        return Response(
+            {
+                "provider": payload.validated_data["provider"],
+                "set": [
+                    {"name": r.name, "last4": r.last4, "set_by": request.user.get_username(), "set_at": r.set_at}
+                    for r in rows
+                ],
+                "trace_id": current_trace_id(),
+            },
+            status=201,
+        )
 
 
 class CredentialDetailView(APIView):
@@ -205,13 +231,14 @@ class CredentialDetailView(APIView):
 class ConfirmPermissionsSerializer(WriteSerializer):
     provider = serializers.ChoiceField(
         choices=[p.provider for p in all_providers() if permissions.applies_to(p)],
-        help_text="A broker or crypto venue whose last verify stored permissions \"unknown\".")
+        help_text='A broker or crypto venue whose last verify stored permissions "unknown".',
+    )
 
 
 class PermissionsConfirmationSerializer(serializers.Serializer):
     provider = serializers.CharField()
     verification_id = serializers.IntegerField(help_text="The verification whose key was confirmed.")
-    permissions = serializers.JSONField(help_text="What that verification reported (\"unknown\").")
+    permissions = serializers.JSONField(help_text='What that verification reported ("unknown").')
     confirmed_by = serializers.CharField()
     confirmed_at = serializers.DateTimeField()
     trace_id = serializers.CharField()
@@ -227,10 +254,15 @@ class ConfirmPermissionsView(APIView):
     def post(self, request):
         payload = ConfirmPermissionsSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        confirmation = services.key_permissions_confirm(provider=payload.validated_data["provider"],
-                                                        actor=request.user)
-        return Response({
-            "provider": confirmation.provider, "verification_id": confirmation.verification_id,
-            "permissions": confirmation.permissions, "confirmed_by": request.user.get_username(),
-            "confirmed_at": confirmation.confirmed_at, "trace_id": current_trace_id(),
-        }, status=201)
+        confirmation = services.key_permissions_confirm(provider=payload.validated_data["provider"], actor=request.user)
+        return Response(
+            {
+                "provider": confirmation.provider,
+                "verification_id": confirmation.verification_id,
+                "permissions": confirmation.permissions,
+                "confirmed_by": request.user.get_username(),
+                "confirmed_at": confirmation.confirmed_at,
+                "trace_id": current_trace_id(),
+            },
+            status=201,
+        )

@@ -54,7 +54,9 @@ def enabled_requirements() -> list[Requirement]:
 
 
 def _fix_for_missing(spec: Provider, missing: list[str]) -> str:
-    where = "the deployment's environment" if not spec.tenant_configurable else "the console (Connections, or Keys Needed)"
+    where = (
+        "the deployment's environment" if not spec.tenant_configurable else "the console (Connections, or Keys Needed)"
+    )
     return f"Set {', '.join(missing)} in {where}, then verify {spec.provider}."
 
 
@@ -69,20 +71,28 @@ def missing_key_blockers() -> list[dict]:
         if len(specs) == 1:
             spec = specs[0]
             for name in missing_by_provider[spec.provider]:
-                blockers.append({
-                    "code": str(ErrorCode.INTEGRATION_KEY_MISSING), "component": f"integrations.{spec.provider}",
-                    "provider": spec.provider, "missing_env_vars": [name],
-                    "message": f"{name} is missing: {requirement.capability} needs {spec.label}.",
-                    "suggested_fix": _fix_for_missing(spec, [name]),
-                })
+                blockers.append(
+                    {
+                        "code": str(ErrorCode.INTEGRATION_KEY_MISSING),
+                        "component": f"integrations.{spec.provider}",
+                        "provider": spec.provider,
+                        "missing_env_vars": [name],
+                        "message": f"{name} is missing: {requirement.capability} needs {spec.label}.",
+                        "suggested_fix": _fix_for_missing(spec, [name]),
+                    }
+                )
         else:
             options = " or ".join(f"{', '.join(m)} ({p})" for p, m in missing_by_provider.items())
-            blockers.append({
-                "code": str(ErrorCode.INTEGRATION_KEY_MISSING), "component": "integrations.market_data",
-                "provider": None, "missing_env_vars": sorted({n for m in missing_by_provider.values() for n in m}),
-                "message": f"No provider for {requirement.capability} is configured.",
-                "suggested_fix": f"Set {options} in the console (Connections, or Keys Needed), then verify it.",
-            })
+            blockers.append(
+                {
+                    "code": str(ErrorCode.INTEGRATION_KEY_MISSING),
+                    "component": "integrations.market_data",
+                    "provider": None,
+                    "missing_env_vars": sorted({n for m in missing_by_provider.values() for n in m}),
+                    "message": f"No provider for {requirement.capability} is configured.",
+                    "suggested_fix": f"Set {options} in the console (Connections, or Keys Needed), then verify it.",
+                }
+            )
     return blockers
 
 
@@ -100,14 +110,20 @@ def keys_needed() -> dict:
             requirement = required_providers.get(spec.provider)
             for state in states:
                 needed = bool(requirement) and state.required
-                rows.append({
-                    **state.as_dict(), "provider": spec.provider, "provider_label": spec.label,
-                    "unlocks": spec.unlocks, "needed_now": needed, "tenant_configurable": spec.tenant_configurable,
-                    "needed_for": requirement.capability if needed else None,
-                    "one_of": list(requirement.providers) if needed and len(requirement.providers) > 1 else None,
-                    "suggested_fix": None if state.is_set else _fix_for_missing(spec, [state.name]),
-                    "docs_url": spec.docs_url,
-                })
+                rows.append(
+                    {
+                        **state.as_dict(),
+                        "provider": spec.provider,
+                        "provider_label": spec.label,
+                        "unlocks": spec.unlocks,
+                        "needed_now": needed,
+                        "tenant_configurable": spec.tenant_configurable,
+                        "needed_for": requirement.capability if needed else None,
+                        "one_of": list(requirement.providers) if needed and len(requirement.providers) > 1 else None,
+                        "suggested_fix": None if state.is_set else _fix_for_missing(spec, [state.name]),
+                        "docs_url": spec.docs_url,
+                    }
+                )
         groups.append({"category": category, "keys": rows})
     blockers = missing_key_blockers()
     return {"complete": not blockers, "blockers": blockers, "groups": groups}
@@ -129,8 +145,9 @@ def _usage_by_provider(providers: list[str]) -> dict[str, dict]:
     ok = Q(status=IntegrationUsageEvent.Status.OK)
     counts = {
         row["provider"]: row
-        for row in IntegrationUsageEvent.objects.filter(created_at__gte=since).values("provider").annotate(
-            ok_24h=Count("id", filter=ok), failed_24h=Count("id", filter=~ok))
+        for row in IntegrationUsageEvent.objects.filter(created_at__gte=since)
+        .values("provider")
+        .annotate(ok_24h=Count("id", filter=ok), failed_24h=Count("id", filter=~ok))
     }
     usage = {}
     for provider in providers:
@@ -175,7 +192,11 @@ def provider_status_rows(*, with_fields: bool = False) -> list[dict]:
         # Redis was just read live (the breakers are kept there): unreadable is not connected, whatever the last
         # verify said.
         redis_unreadable = spec.provider == "redis" and breakers is None
-        stale = verification is not None and changed.get(spec.provider) and changed[spec.provider] > verification.verified_at
+        stale = (
+            verification is not None
+            and changed.get(spec.provider)
+            and changed[spec.provider] > verification.verified_at
+        )
         if missing:
             code = ErrorCode.INTEGRATION_KEY_MISSING
         elif redis_unreadable:
@@ -183,36 +204,43 @@ def provider_status_rows(*, with_fields: bool = False) -> list[dict]:
         elif verification is None or stale:
             code = ErrorCode.INTEGRATION_UNVERIFIED
         elif verification.status != IntegrationVerification.Status.OK:
-            code = ErrorCode(verification.error_code) if verification.error_code in ErrorCode.__members__ else ErrorCode.INTEGRATION_UNREACHABLE
+            code = (
+                ErrorCode(verification.error_code)
+                if verification.error_code in ErrorCode.__members__
+                else ErrorCode.INTEGRATION_UNREACHABLE
+            )
         else:
             code = None
         used = usage[spec.provider]
-        rows.append({
-            "provider": spec.provider,
-            "category": spec.category,
-            "configured": not missing,
-            "connected": code is None,
-            "source": credentials.source_of(states),
-            "last_verified_at": verification.verified_at if verification else None,
-            "last_verification_status": verification.status if verification else None,
-            "last_verification_error_code": (verification.error_code or None) if verification else None,
-            "last_verification_latency_ms": verification.latency_ms if verification else None,
-            "last_verification_trace_id": verification.trace_id if verification else None,
-            # Brokers and venues: what the last verify read about the key, and whether LIVE waits for an owner.
-            "key_permissions": verification.permissions if verification else None,
-            "key_permissions_confirmation": permissions.confirmation_state(verification)
-            if verification and permissions.applies_to(spec) and verification.permissions is not None else None,
-            "last_used_at": used["last_used_at"],
-            "last_failed_at": used["last_failed_at"],
-            "proof_of_use_count_24h": used["ok_24h"],
-            "failed_use_count_24h": used["failed_24h"],
-            "missing_env_vars": missing,
-            "error_code": str(code) if code else None,
-            "suggested_fix": _fix_for(spec, missing, code, live_check_failed=redis_unreadable),
-            "circuit_breaker": BREAKER_UNKNOWN if breakers is None else breakers[spec.provider],
-            "unlocks": spec.unlocks,
-            "live_check_failed": redis_unreadable,
-        })
+        rows.append(
+            {
+                "provider": spec.provider,
+                "category": spec.category,
+                "configured": not missing,
+                "connected": code is None,
+                "source": credentials.source_of(states),
+                "last_verified_at": verification.verified_at if verification else None,
+                "last_verification_status": verification.status if verification else None,
+                "last_verification_error_code": (verification.error_code or None) if verification else None,
+                "last_verification_latency_ms": verification.latency_ms if verification else None,
+                "last_verification_trace_id": verification.trace_id if verification else None,
+                # Brokers and venues: what the last verify read about the key, and whether LIVE waits for an owner.
+                "key_permissions": verification.permissions if verification else None,
+                "key_permissions_confirmation": permissions.confirmation_state(verification)
+                if verification and permissions.applies_to(spec) and verification.permissions is not None
+                else None,
+                "last_used_at": used["last_used_at"],
+                "last_failed_at": used["last_failed_at"],
+                "proof_of_use_count_24h": used["ok_24h"],
+                "failed_use_count_24h": used["failed_24h"],
+                "missing_env_vars": missing,
+                "error_code": str(code) if code else None,
+                "suggested_fix": _fix_for(spec, missing, code, live_check_failed=redis_unreadable),
+                "circuit_breaker": BREAKER_UNKNOWN if breakers is None else breakers[spec.provider],
+                "unlocks": spec.unlocks,
+                "live_check_failed": redis_unreadable,
+            }
+        )
         if with_fields:
             rows[-1]["fields"] = [state.as_dict() | {"secret": state.secret} for state in states]
     return rows

@@ -31,8 +31,14 @@ class FieldState:
 
     def as_dict(self) -> dict:
         return {
-            "name": self.name, "label": self.label, "required": self.required, "is_set": self.is_set,
-            "source": self.source, "last4": self.last4, "set_by": self.set_by, "set_at": self.set_at,
+            "name": self.name,
+            "label": self.label,
+            "required": self.required,
+            "is_set": self.is_set,
+            "source": self.source,
+            "last4": self.last4,
+            "set_by": self.set_by,
+            "set_at": self.set_at,
         }
 
 
@@ -44,7 +50,9 @@ def hint_of(value: str) -> str:
 def _stored(provider: Provider) -> dict[str, IntegrationCredential]:
     if not provider.tenant_configurable:
         return {}
-    return {c.name: c for c in IntegrationCredential.objects.filter(provider=provider.provider).select_related("set_by")}
+    return {
+        c.name: c for c in IntegrationCredential.objects.filter(provider=provider.provider).select_related("set_by")
+    }
 
 
 def field_states(provider: Provider) -> list[FieldState]:
@@ -55,13 +63,33 @@ def field_states(provider: Provider) -> list[FieldState]:
     for f in provider.fields:
         row = stored.get(f.name)
         if row is not None:
-            states.append(FieldState(
-                f.name, f.label, f.name in required_names, f.secret, True, "admin", row.last4,
-                row.set_by.get_username() if row.set_by else None, row.set_at.isoformat(),
-            ))
+            states.append(
+                FieldState(
+                    f.name,
+                    f.label,
+                    f.name in required_names,
+                    f.secret,
+                    True,
+                    "admin",
+                    row.last4,
+                    row.set_by.get_username() if row.set_by else None,
+                    row.set_at.isoformat(),
+                )
+            )
         elif env.get(f.name):
-            states.append(FieldState(f.name, f.label, f.name in required_names, f.secret, True, "environment",
-                                     hint_of(env[f.name]), None, None))
+            states.append(
+                FieldState(
+                    f.name,
+                    f.label,
+                    f.name in required_names,
+                    f.secret,
+                    True,
+                    "environment",
+                    hint_of(env[f.name]),
+                    None,
+                    None,
+                )
+            )
         else:
             states.append(FieldState(f.name, f.label, f.name in required_names, f.secret, False, None, "", None, None))
     return states

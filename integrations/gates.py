@@ -42,12 +42,16 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
     for name, role in needed:
         spec = get_provider(name)
         if spec is None:
-            blockers.append({
-                "provider": name, "code": str(ErrorCode.INTEGRATION_KEY_MISSING), "missing_env_vars": [],
-                "message": f"Unknown {role} {name!r}: it is neither {SIM_VENUE if role == 'venue' else IMPORTED_DATA!r} "
-                           "nor a provider in the registry.",
-                "suggested_fix": "Pick a provider listed by GET /api/integrations/status.",
-            })
+            blockers.append(
+                {
+                    "provider": name,
+                    "code": str(ErrorCode.INTEGRATION_KEY_MISSING),
+                    "missing_env_vars": [],
+                    "message": f"Unknown {role} {name!r}: it is neither {SIM_VENUE if role == 'venue' else IMPORTED_DATA!r} "
+                    "nor a provider in the registry.",
+                    "suggested_fix": "Pick a provider listed by GET /api/integrations/status.",
+                }
+            )
             continue
         row = rows[name]
         if row["connected"] and row["circuit_breaker"] != "open":
@@ -56,11 +60,15 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
                 blockers.append(blocker)
             continue
         if row["connected"]:  # verified, but its calls are failing now: the breaker is open
-            blockers.append({
-                "provider": name, "code": str(ErrorCode.INTEGRATION_UNREACHABLE), "missing_env_vars": [],
-                "message": f"{spec.label} ({role}) is failing: its circuit breaker is open after repeated errors.",
-                "suggested_fix": ErrorCode.INTEGRATION_UNREACHABLE.suggested_fix,
-            })
+            blockers.append(
+                {
+                    "provider": name,
+                    "code": str(ErrorCode.INTEGRATION_UNREACHABLE),
+                    "missing_env_vars": [],
+                    "message": f"{spec.label} ({role}) is failing: its circuit breaker is open after repeated errors.",
+                    "suggested_fix": ErrorCode.INTEGRATION_UNREACHABLE.suggested_fix,
+                }
+            )
             continue
         if row["missing_env_vars"]:
             message = f"{spec.label} ({role}) is missing {', '.join(row['missing_env_vars'])}."
@@ -68,10 +76,15 @@ def safe_start_blockers(*, venue: str, data_source: str, stage: str) -> list[dic
             message = f"{spec.label} ({role}) is configured but not verified."
         else:
             message = f"{spec.label} ({role}) failed its last verification ({row['error_code']})."
-        blockers.append({
-            "provider": name, "code": row["error_code"], "missing_env_vars": row["missing_env_vars"],
-            "message": message, "suggested_fix": row["suggested_fix"],
-        })
+        blockers.append(
+            {
+                "provider": name,
+                "code": row["error_code"],
+                "missing_env_vars": row["missing_env_vars"],
+                "message": message,
+                "suggested_fix": row["suggested_fix"],
+            }
+        )
     return blockers
 
 

@@ -44,14 +44,18 @@ class IntegrationVerification(TenantOwnedModel):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     source = models.CharField(max_length=16, blank=True, help_text="Where the credentials came from.")
     permissions = models.JSONField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="What a venue said the key may do (can_trade, can_withdraw, can_transfer, where it was read), or "
-                  "\"unknown\" when its API cannot tell; empty for providers that trade nothing or a verify that "
-                  "failed before the permissions were read.")
+        '"unknown" when its API cannot tell; empty for providers that trade nothing or a verify that '
+        "failed before the permissions were read.",
+    )
     key_fingerprint = models.CharField(
-        max_length=64, blank=True,
+        max_length=64,
+        blank=True,
         help_text="A keyed one-way digest of the credentials verified, so an owner's confirmation stays with this "
-                  "key; never shown and never reversible.")
+        "key; never shown and never reversible.",
+    )
     trace_id = models.CharField(max_length=64)
     verified_at = models.DateTimeField(db_index=True)
 
@@ -70,8 +74,12 @@ class KeyPermissionConfirmation(TenantOwnedModel):
     ``permissions``; a new key or a re-verify that reads other permissions voids it (integrations.permissions)."""
 
     provider = models.CharField(max_length=32)
-    verification = models.ForeignKey(IntegrationVerification, on_delete=models.PROTECT, related_name="+",
-                                     help_text="The verification whose key the owner confirmed.")
+    verification = models.ForeignKey(
+        IntegrationVerification,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The verification whose key the owner confirmed.",
+    )
     key_fingerprint = models.CharField(max_length=64)
     permissions = models.JSONField(help_text="What that verification reported when the owner confirmed.")
     confirmed_by = models.ForeignKey(

@@ -46,11 +46,15 @@ def refusal(spec: Provider, permissions, *, trade_only_fix: str) -> tuple[ErrorC
     powers = [name.removeprefix("can_") for name in MONEY_MOVING if permissions.get(name) is True]
     if powers:
         source = permissions.get("source") or "the venue"
-        return (ErrorCode.INTEGRATION_KEY_TOO_POWERFUL,
-                f"{spec.label} reports ({source}) that this key can {' and '.join(powers)} funds. {trade_only_fix}")
+        return (
+            ErrorCode.INTEGRATION_KEY_TOO_POWERFUL,
+            f"{spec.label} reports ({source}) that this key can {' and '.join(powers)} funds. {trade_only_fix}",
+        )
     if permissions.get("can_trade") is False:
-        return (ErrorCode.INTEGRATION_AUTH_FAILED,
-                f"The {spec.label} key cannot trade. Create a key with trading permission and enter it in admin.")
+        return (
+            ErrorCode.INTEGRATION_AUTH_FAILED,
+            f"The {spec.label} key cannot trade. Create a key with trading permission and enter it in admin.",
+        )
     return None
 
 
@@ -66,16 +70,24 @@ def valid_confirmation(verification: IntegrationVerification) -> KeyPermissionCo
     reported permissions, and not voided since by a verification that read another key or other permissions."""
     if not verification.key_fingerprint:
         return None
-    confirmation = (KeyPermissionConfirmation.objects
-                    .filter(provider=verification.provider, key_fingerprint=verification.key_fingerprint,
-                            permissions=verification.permissions)
-                    .order_by("-confirmed_at", "-id").first())
+    confirmation = (
+        KeyPermissionConfirmation.objects.filter(
+            provider=verification.provider,
+            key_fingerprint=verification.key_fingerprint,
+            permissions=verification.permissions,
+        )
+        .order_by("-confirmed_at", "-id")
+        .first()
+    )
     if confirmation is None:
         return None
-    since = IntegrationVerification.objects.filter(provider=verification.provider,
-                                                   verified_at__gt=confirmation.confirmed_at)
-    voided = since.exclude(key_fingerprint="").exclude(key_fingerprint=verification.key_fingerprint).exists() or \
-        since.filter(permissions__isnull=False).exclude(permissions=verification.permissions).exists()
+    since = IntegrationVerification.objects.filter(
+        provider=verification.provider, verified_at__gt=confirmation.confirmed_at
+    )
+    voided = (
+        since.exclude(key_fingerprint="").exclude(key_fingerprint=verification.key_fingerprint).exists()
+        or since.filter(permissions__isnull=False).exclude(permissions=verification.permissions).exists()
+    )
     return None if voided else confirmation
 
 
@@ -104,7 +116,9 @@ def live_blocker(spec: Provider, role: str) -> dict | None:
         return None
     if permissions is None:  # verified before permissions were read: nothing is known about this key
         return {
-            "provider": spec.provider, "code": str(ErrorCode.INTEGRATION_UNVERIFIED), "missing_env_vars": [],
+            "provider": spec.provider,
+            "code": str(ErrorCode.INTEGRATION_UNVERIFIED),
+            "missing_env_vars": [],
             "message": f"{spec.label} ({role}) was verified before key permissions were checked.",
             "suggested_fix": ErrorCode.INTEGRATION_UNVERIFIED.suggested_fix,
         }
@@ -112,8 +126,10 @@ def live_blocker(spec: Provider, role: str) -> dict | None:
         return None
     code = ErrorCode.INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED
     return {
-        "provider": spec.provider, "code": str(code), "missing_env_vars": [],
+        "provider": spec.provider,
+        "code": str(code),
+        "missing_env_vars": [],
         "message": f"{spec.label} ({role}) cannot report whether its key can withdraw or transfer funds, and no "
-                   "owner has confirmed that this key is trade-only.",
+        "owner has confirmed that this key is trade-only.",
         "suggested_fix": code.suggested_fix,
     }

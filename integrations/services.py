@@ -24,8 +24,10 @@ def _configurable_provider(provider: str) -> Provider:
     if spec is None:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"provider": [f"Unknown provider {provider!r}."]})
     if not spec.tenant_configurable:
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
-            "provider": [f"{provider} is configured by the deployment's environment, not per tenant."]})
+        raise ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR,
+            details={"provider": [f"{provider} is configured by the deployment's environment, not per tenant."]},
+        )
     return spec
 
 
@@ -37,7 +39,9 @@ def _validated(spec: Provider, values: dict[str, str]) -> dict[str, str]:
     for name, value in values.items():
         field = spec.field(name)
         if field is None:
-            errors[name] = [f"{spec.provider} has no credential {name}; it has {', '.join(spec.required_env_vars + spec.optional_env_vars)}."]
+            errors[name] = [
+                f"{spec.provider} has no credential {name}; it has {', '.join(spec.required_env_vars + spec.optional_env_vars)}."
+            ]
             continue
         value = value.strip() if isinstance(value, str) else ""
         if not value:
@@ -68,9 +72,14 @@ def credentials_set(*, provider: str, values: dict[str, str], actor) -> list[Int
             row.set_by = actor if getattr(actor, "is_authenticated", False) else None
             row.set_at = now
             row.save()
-            audit_record(action="integration.credential.set", resource_type="integration_credential",
-                         resource_id=f"{provider}.{name}", actor=actor,
-                         before={"is_set": existing is not None}, after={"is_set": True})
+            audit_record(
+                action="integration.credential.set",
+                resource_type="integration_credential",
+                resource_id=f"{provider}.{name}",
+                actor=actor,
+                before={"is_set": existing is not None},
+                after={"is_set": True},
+            )
             saved.append(row)
     return saved
 
@@ -83,12 +92,19 @@ def credential_clear(*, provider: str, name: str, actor) -> None:
         deleted, _ = IntegrationCredential.objects.filter(provider=provider, name=name).delete()
         if not deleted:
             raise ControlPlaneError(ErrorCode.NOT_FOUND, f"{provider}.{name} is not set for this tenant.")
-        audit_record(action="integration.credential.clear", resource_type="integration_credential",
-                     resource_id=f"{provider}.{name}", actor=actor, before={"is_set": True}, after={"is_set": False})
+        audit_record(
+            action="integration.credential.clear",
+            resource_type="integration_credential",
+            resource_id=f"{provider}.{name}",
+            actor=actor,
+            before={"is_set": True},
+            after={"is_set": False},
+        )
 
 
-def verify_provider(*, provider: str, actor=None, actor_name: str | None = None,
-                    bot_id: int | None = None) -> IntegrationVerification:
+def verify_provider(
+    *, provider: str, actor=None, actor_name: str | None = None, bot_id: int | None = None
+) -> IntegrationVerification:
     """Run the provider's real, non-destructive check and store the result (also when it fails).
 
     A venue's verify also reads what its key may do: a key that can withdraw or transfer funds fails here
@@ -103,8 +119,11 @@ def verify_provider(*, provider: str, actor=None, actor_name: str | None = None,
         key_permissions, fingerprint = None, ""
         if missing:
             status, code, message, latency = (
-                IntegrationVerification.Status.FAILED, ErrorCode.INTEGRATION_KEY_MISSING,
-                f"Missing {', '.join(missing)}.", None)
+                IntegrationVerification.Status.FAILED,
+                ErrorCode.INTEGRATION_KEY_MISSING,
+                f"Missing {', '.join(missing)}.",
+                None,
+            )
         else:
             client = client_for(provider, bot_id=bot_id)
             if permissions.applies_to(spec):
@@ -122,24 +141,39 @@ def verify_provider(*, provider: str, actor=None, actor_name: str | None = None,
                 status, code, message = IntegrationVerification.Status.FAILED, exc.code, exc.message
             latency = int((time.monotonic() - started) * 1000)
         verification = IntegrationVerification.objects.create(
-            tenant_id=tenancy.require_tenant_id(), provider=provider, status=status,
-            error_code=str(code) if code else "", message=message[:500], latency_ms=latency,
-            source=credentials.source_of(credentials.field_states(spec)), permissions=key_permissions,
-            key_fingerprint=fingerprint, trace_id=current_trace_id(), verified_at=timezone.now(),
+            tenant_id=tenancy.require_tenant_id(),
+            provider=provider,
+            status=status,
+            error_code=str(code) if code else "",
+            message=message[:500],
+            latency_ms=latency,
+            source=credentials.source_of(credentials.field_states(spec)),
+            permissions=key_permissions,
+            key_fingerprint=fingerprint,
+            trace_id=current_trace_id(),
+            verified_at=timezone.now(),
         )
         verification.summary = summary
-        audit_record(action="integration.verify", resource_type="integration", resource_id=provider, actor=actor,
-                     actor_name=actor_name, after={"status": status, "error_code": verification.error_code,
-                                                   "permissions": key_permissions})
+        audit_record(
+            action="integration.verify",
+            resource_type="integration",
+            resource_id=provider,
+            actor=actor,
+            actor_name=actor_name,
+            after={"status": status, "error_code": verification.error_code, "permissions": key_permissions},
+        )
     return verification
 
 
 def _is_owner(actor) -> bool:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return False
-    return bool(getattr(actor, "is_superuser", False)) or \
-        Membership.objects.filter(user_id=actor.pk, tenant_id=tenancy.require_tenant_id(),
-                                  role=Membership.Role.OWNER).exists()
+    return (
+        bool(getattr(actor, "is_superuser", False))
+        or Membership.objects.filter(
+            user_id=actor.pk, tenant_id=tenancy.require_tenant_id(), role=Membership.Role.OWNER
+        ).exists()
+    )
 
 
 def key_permissions_confirm(*, provider: str, actor) -> KeyPermissionConfirmation:
@@ -147,32 +181,58 @@ def key_permissions_confirm(*, provider: str, actor) -> KeyPermissionConfirmatio
     withdraw nor transfer funds. It holds for that key while re-verifies report the same; a new key voids it."""
     spec = get_provider(provider)
     if spec is None or not permissions.applies_to(spec):
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={
-            "provider": [f"{provider!r} is not a broker or crypto venue; its keys have no trading permissions."]})
+        raise ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR,
+            details={
+                "provider": [f"{provider!r} is not a broker or crypto venue; its keys have no trading permissions."]
+            },
+        )
     if not _is_owner(actor):
-        raise ControlPlaneError(ErrorCode.PERMISSION_DENIED, "Only an owner of the tenant may confirm a key's "
-                                                             "permissions.")
+        raise ControlPlaneError(
+            ErrorCode.PERMISSION_DENIED, "Only an owner of the tenant may confirm a key's permissions."
+        )
     with transaction.atomic():
-        verification = (IntegrationVerification.objects.select_for_update().filter(provider=provider)
-                        .order_by("-verified_at", "-id").first())
+        verification = (
+            IntegrationVerification.objects.select_for_update()
+            .filter(provider=provider)
+            .order_by("-verified_at", "-id")
+            .first()
+        )
         if verification is None or verification.status != IntegrationVerification.Status.OK:
-            raise ControlPlaneError(ErrorCode.INTEGRATION_UNVERIFIED,
-                                    f"{spec.label} has no successful verification to confirm; verify it first.")
+            raise ControlPlaneError(
+                ErrorCode.INTEGRATION_UNVERIFIED,
+                f"{spec.label} has no successful verification to confirm; verify it first.",
+            )
         if permissions.is_known(verification.permissions):
-            raise ControlPlaneError(ErrorCode.CONFLICT, f"{spec.label} reported this key's permissions itself "
-                                                        "(verify checked them); there is nothing to confirm.")
+            raise ControlPlaneError(
+                ErrorCode.CONFLICT,
+                f"{spec.label} reported this key's permissions itself "
+                "(verify checked them); there is nothing to confirm.",
+            )
         if verification.permissions is None:
-            raise ControlPlaneError(ErrorCode.INTEGRATION_UNVERIFIED,
-                                    f"{spec.label} was verified before key permissions were checked; verify again.")
+            raise ControlPlaneError(
+                ErrorCode.INTEGRATION_UNVERIFIED,
+                f"{spec.label} was verified before key permissions were checked; verify again.",
+            )
         existing = permissions.valid_confirmation(verification)
         confirmation = KeyPermissionConfirmation.objects.create(
-            tenant_id=tenancy.require_tenant_id(), provider=provider, verification=verification,
-            key_fingerprint=verification.key_fingerprint, permissions=verification.permissions,
-            confirmed_by=actor, confirmed_at=timezone.now(), trace_id=current_trace_id())
-        audit_record(action="integration.key_permissions.confirm", resource_type="integration", resource_id=provider,
-                     actor=actor, before={"confirmed": existing is not None},
-                     after={"confirmed": True, "verification_id": verification.id,
-                            "permissions": verification.permissions})
+            tenant_id=tenancy.require_tenant_id(),
+            provider=provider,
+            verification=verification,
+            key_fingerprint=verification.key_fingerprint,
+            permissions=verification.permissions,
+            confirmed_by=actor,
+            confirmed_at=timezone.now(),
+            trace_id=current_trace_id(),
+        )
+        audit_record(
+            action="integration.key_permissions.confirm",
+            resource_type="integration",
+            resource_id=provider,
+            actor=actor,
+            before={"confirmed": existing is not None},
+            after={"confirmed": True, "verification_id": verification.id, "permissions": verification.permissions},
+        )
     return confirmation
 
 
@@ -195,7 +255,11 @@ def credentials_reencrypt() -> int:
                 row.ciphertext = crypto.rotate(row.ciphertext)
                 row.save(update_fields=["ciphertext"])
             if rows:
-                audit_record(action="integration.credentials.reencrypt", resource_type="integration_credential",
-                             actor_name="rotate_credentials", after={"count": len(rows)})
+                audit_record(
+                    action="integration.credentials.reencrypt",
+                    resource_type="integration_credential",
+                    actor_name="rotate_credentials",
+                    after={"count": len(rows)},
+                )
             count += len(rows)
     return count

@@ -18,14 +18,23 @@ def integration_blockers_and_problems() -> tuple[list[dict], list[dict], dict]:
                 what = "is not verified"
             else:
                 what = f"failed its last verification ({row['error_code']})"
-            problems.append({"code": row["error_code"], "component": f"integrations.{row['provider']}",
-                             "message": f"{row['provider']} is configured but {what}.",
-                             "suggested_fix": row["suggested_fix"]})
+            problems.append(
+                {
+                    "code": row["error_code"],
+                    "component": f"integrations.{row['provider']}",
+                    "message": f"{row['provider']} is configured but {what}.",
+                    "suggested_fix": row["suggested_fix"],
+                }
+            )
         if row["circuit_breaker"] == "open":
-            problems.append({"code": str(ErrorCode.INTEGRATION_UNREACHABLE),
-                             "component": f"integrations.{row['provider']}",
-                             "message": f"{row['provider']} calls are suspended: its circuit breaker is open.",
-                             "suggested_fix": ErrorCode.INTEGRATION_UNREACHABLE.suggested_fix})
+            problems.append(
+                {
+                    "code": str(ErrorCode.INTEGRATION_UNREACHABLE),
+                    "component": f"integrations.{row['provider']}",
+                    "message": f"{row['provider']} calls are suspended: its circuit breaker is open.",
+                    "suggested_fix": ErrorCode.INTEGRATION_UNREACHABLE.suggested_fix,
+                }
+            )
     summary = {
         "total": len(rows),
         "configured": sorted(r["provider"] for r in rows if r["configured"]),

@@ -9,6 +9,9 @@ urlpatterns = [
     path("keys-needed", api.KeysNeededView.as_view(), name="integrations-keys-needed"),
     path("credentials", api.CredentialsView.as_view(), name="integrations-credentials"),
     path("confirm-permissions", api.ConfirmPermissionsView.as_view(), name="integrations-confirm-permissions"),
-    path("credentials/<str:provider>/<str:name>", api.CredentialDetailView.as_view(),
-         name="integrations-credential-detail"),
+    path(
+        "credentials/<str:provider>/<str:name>",
+        api.CredentialDetailView.as_view(),
+        name="integrations-credential-detail",
+    ),
 ]

@@ -20,7 +20,11 @@ class BotPageAdmin(BotAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         bot = self.get_object(request, object_id)
         if bot is not None:
-            extra_context = {**(extra_context or {}), "page": bot_page_data(request, bot),
-                             "can_operate": can_operate(request), "is_owner": can_manage_keys(request),
-                             "bot_actions": offered_actions(bot)}
+            extra_context = {
+                **(extra_context or {}),
+                "page": bot_page_data(request, bot),
+                "can_operate": can_operate(request),
+                "is_owner": can_manage_keys(request),
+                "bot_actions": offered_actions(bot),
+            }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -20,11 +20,25 @@ def banner_context(request) -> dict:
         return {}
     status = page_status(request)
     if status is None:
-        return {"status_banner": {"status": "UNKNOWN", "blockers": [], "trace_id": None, "more": 0,
-                                  "message": "No tenant selected: pick one in the header to see its status."}}
+        return {
+            "status_banner": {
+                "status": "UNKNOWN",
+                "blockers": [],
+                "trace_id": None,
+                "more": 0,
+                "message": "No tenant selected: pick one in the header to see its status.",
+            }
+        }
     if status["status"] == OK:
         return {"status_banner": None}
     blockers = status.get("blockers") or []
-    return {"status_banner": {"status": status["status"], "blockers": blockers[:FIRST_BLOCKERS],
-                              "more": max(len(blockers) - FIRST_BLOCKERS, 0), "trace_id": status["trace_id"],
-                              "checked_at": status.get("checked_at"), "message": None}}
+    return {
+        "status_banner": {
+            "status": status["status"],
+            "blockers": blockers[:FIRST_BLOCKERS],
+            "more": max(len(blockers) - FIRST_BLOCKERS, 0),
+            "trace_id": status["trace_id"],
+            "checked_at": status.get("checked_at"),
+            "message": None,
+        }
+    }

@@ -25,8 +25,9 @@ from observatory.roles import require_console_role
 def _stop(bot: Bot, user, reason: str, data) -> str:
     runner = active_runner(bot.id)
     if runner is None:
-        raise ControlPlaneError(ErrorCode.ILLEGAL_TRANSITION, "The bot has no active runner to stop.",
-                                suggested_fix="Start a runner first.")
+        raise ControlPlaneError(
+            ErrorCode.ILLEGAL_TRANSITION, "The bot has no active runner to stop.", suggested_fix="Start a runner first."
+        )
     services.runner_stop(runner_id=runner.id, actor=user, reason=reason)
     return f"runner {runner.id} stopped"
 
@@ -34,8 +35,11 @@ def _stop(bot: Bot, user, reason: str, data) -> str:
 def _unkill(bot: Bot, user, reason: str, data) -> str:
     decision = data.get("positions_decision") or None
     if decision is not None and decision not in PositionsDecision.CHOICES:
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, f"positions_decision must be one of "
-                                f"{', '.join(PositionsDecision.CHOICES)}.", details={"positions_decision": decision})
+        raise ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR,
+            f"positions_decision must be one of {', '.join(PositionsDecision.CHOICES)}.",
+            details={"positions_decision": decision},
+        )
     services.bot_unkill(bot_id=bot.id, actor=user, reason=reason, positions_decision=decision)
     return "unkilled"
 
@@ -55,30 +59,62 @@ class Action:
 
 
 ACTIONS: dict[str, Action] = {
-    "start": Action("Start a runner", Membership.Role.OPERATOR, False,
-                    lambda bot, user, reason, data: f"runner {services.runner_start(bot_id=bot.id, actor=user).id} "
-                                                    "started", help="Runs the safe-start checks."),
+    "start": Action(
+        "Start a runner",
+        Membership.Role.OPERATOR,
+        False,
+        lambda bot, user, reason, data: f"runner {services.runner_start(bot_id=bot.id, actor=user).id} started",
+        help="Runs the safe-start checks.",
+    ),
     "stop": Action("Stop the runner", Membership.Role.OPERATOR, True, _stop),
-    "promote": Action("Promote", Membership.Role.OPERATOR, False,
-                      lambda bot, user, reason, data: f"promoted to "
-                                                      f"{services.bot_promote(bot_id=bot.id, actor=user).stage}",
-                      help="To the next stage; its gates are checked."),
-    "demote": Action("Demote", Membership.Role.OPERATOR, True,
-                     lambda bot, user, reason, data: f"demoted to "
-                                                     f"{services.bot_demote(bot_id=bot.id, actor=user, reason=reason).stage}"),
-    "kill": Action("Kill", Membership.Role.OPERATOR, True,
-                   lambda bot, user, reason, data: (services.bot_kill(bot_id=bot.id, actor=user, reason=reason),
-                                                    "killed; open orders are being cancelled")[1],
-                   danger=True, help="Latched: only an owner can unkill."),
-    "unkill": Action("Unkill", Membership.Role.OWNER, True, _unkill,
-                     help="Needs a flat, matching reconcile after the kill, or a decision about the positions."),
-    "trading_state": Action("Set the trading state", Membership.Role.OPERATOR, True, _trading_state,
-                            help="ACTIVE trades; REDUCE_ONLY only lets orders that shrink exposure pass; HALTED "
-                                 "refuses every order. Read on the next risk check."),
-    "reconcile": Action("Reconcile", Membership.Role.OPERATOR, False,
-                        lambda bot, user, reason, data: f"reconcile "
-                                                        f"{services.bot_reconcile(bot_id=bot.id, actor=user).status}",
-                        help="Compares the bot's positions with the venue's."),
+    "promote": Action(
+        "Promote",
+        Membership.Role.OPERATOR,
+        False,
+        lambda bot, user, reason, data: f"promoted to {services.bot_promote(bot_id=bot.id, actor=user).stage}",
+        help="To the next stage; its gates are checked.",
+    ),
+    "demote": Action(
+        "Demote",
+        Membership.Role.OPERATOR,
+        True,
+        lambda bot, user, reason, data: (
+            f"demoted to {services.bot_demote(bot_id=bot.id, actor=user, reason=reason).stage}"
+        ),
+    ),
+    "kill": Action(
+        "Kill",
+        Membership.Role.OPERATOR,
+        True,
+        lambda bot, user, reason, data: (
+            services.bot_kill(bot_id=bot.id, actor=user, reason=reason),
+            "killed; open orders are being cancelled",
+        )[1],
+        danger=True,
+        help="Latched: only an owner can unkill.",
+    ),
+    "unkill": Action(
+        "Unkill",
+        Membership.Role.OWNER,
+        True,
+        _unkill,
+        help="Needs a flat, matching reconcile after the kill, or a decision about the positions.",
+    ),
+    "trading_state": Action(
+        "Set the trading state",
+        Membership.Role.OPERATOR,
+        True,
+        _trading_state,
+        help="ACTIVE trades; REDUCE_ONLY only lets orders that shrink exposure pass; HALTED "
+        "refuses every order. Read on the next risk check.",
+    ),
+    "reconcile": Action(
+        "Reconcile",
+        Membership.Role.OPERATOR,
+        False,
+        lambda bot, user, reason, data: f"reconcile {services.bot_reconcile(bot_id=bot.id, actor=user).status}",
+        help="Compares the bot's positions with the venue's.",
+    ),
 }
 
 
@@ -102,17 +138,29 @@ def bot_action(request, bot_id: int, action: str):
         messages.error(request, f"{spec.label}: not confirmed; nothing was done.")
         return redirect(back)
     if spec.needs_reason and not reason:
-        error = ControlPlaneError(ErrorCode.VALIDATION_ERROR, f"{spec.label} needs a reason.",
-                                  suggested_fix="Write why in the reason field.", details={"reason": "required"})
-        messages.error(request, f"{spec.label} refused: {error.code}: {error.message} Fix: {error.suggested_fix} "
-                                f"(trace {current_trace_id()})", extra_tags=f"action-{action} refused")
+        error = ControlPlaneError(
+            ErrorCode.VALIDATION_ERROR,
+            f"{spec.label} needs a reason.",
+            suggested_fix="Write why in the reason field.",
+            details={"reason": "required"},
+        )
+        messages.error(
+            request,
+            f"{spec.label} refused: {error.code}: {error.message} Fix: {error.suggested_fix} "
+            f"(trace {current_trace_id()})",
+            extra_tags=f"action-{action} refused",
+        )
         return redirect(back)
     try:
         outcome = spec.run(bot, request.user, reason, request.POST)
     except ControlPlaneError as exc:
-        messages.error(request, f"{spec.label} refused: {exc.code}: {exc.message} Fix: {exc.suggested_fix} "
-                                f"(trace {current_trace_id()})", extra_tags=f"action-{action} refused")
+        messages.error(
+            request,
+            f"{spec.label} refused: {exc.code}: {exc.message} Fix: {exc.suggested_fix} (trace {current_trace_id()})",
+            extra_tags=f"action-{action} refused",
+        )
     else:
-        messages.success(request, f"{spec.label}: {outcome} (trace {current_trace_id()}).",
-                         extra_tags=f"action-{action} done")
+        messages.success(
+            request, f"{spec.label}: {outcome} (trace {current_trace_id()}).", extra_tags=f"action-{action} done"
+        )
     return redirect(back)

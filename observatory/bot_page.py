@@ -51,11 +51,18 @@ STALE_VERDICT_BARS = 5  # a verdict older than this many of the bot's bars is no
 
 # One colour per reason in the timeline strip and its legend; decisions are green.
 REASON_COLOURS = {
-    ReasonCode.MARKET_CLOSED: "#64748b", ReasonCode.DATA_UNAVAILABLE: "#f97316", ReasonCode.DATA_STALE: "#f59e0b",
-    ReasonCode.NO_SIGNAL: "#94a3b8", ReasonCode.ALREADY_AT_TARGET: "#3b82f6", ReasonCode.RISK_BLOCKED: "#dc2626",
-    ReasonCode.AUTONOMY_NOT_ALLOWED: "#a855f7", ReasonCode.KILLED: "#7f1d1d",
-    ReasonCode.INTEGRATION_MISSING: "#db2777", ReasonCode.RECONCILE_MISMATCH: "#b91c1c",
-    ReasonCode.COOLDOWN: "#0ea5e9", ReasonCode.TICK_ERROR: "#111827",
+    ReasonCode.MARKET_CLOSED: "#64748b",
+    ReasonCode.DATA_UNAVAILABLE: "#f97316",
+    ReasonCode.DATA_STALE: "#f59e0b",
+    ReasonCode.NO_SIGNAL: "#94a3b8",
+    ReasonCode.ALREADY_AT_TARGET: "#3b82f6",
+    ReasonCode.RISK_BLOCKED: "#dc2626",
+    ReasonCode.AUTONOMY_NOT_ALLOWED: "#a855f7",
+    ReasonCode.KILLED: "#7f1d1d",
+    ReasonCode.INTEGRATION_MISSING: "#db2777",
+    ReasonCode.RECONCILE_MISMATCH: "#b91c1c",
+    ReasonCode.COOLDOWN: "#0ea5e9",
+    ReasonCode.TICK_ERROR: "#111827",
 }
 DECISION_COLOUR = "#16a34a"
 
@@ -126,21 +133,33 @@ def _header(bot: Bot) -> dict:
     except KeyError:
         strategy = None
     specs = {spec.name: spec for spec in strategy.params} if strategy else {}
-    parameters = [{"name": name, "value": value, "description": specs[name].description if name in specs else "",
-                   "default": specs[name].default if name in specs else None}
-                  for name, value in sorted((bot.parameters or {}).items())]
+    parameters = [
+        {
+            "name": name,
+            "value": value,
+            "description": specs[name].description if name in specs else "",
+            "default": specs[name].default if name in specs else None,
+        }
+        for name, value in sorted((bot.parameters or {}).items())
+    ]
     runner = Runner.objects.filter(bot=bot).order_by("-started_at", "-id").first()
     stale_before = timezone.now() - timedelta(seconds=settings.RUNNER_HEARTBEAT_STALE_SECONDS)
     return {
         "strategy_description": strategy.description if strategy else "unknown strategy",
         "parameters": parameters,
         "trading_state": trading_state_of(bot_id=bot.id),
-        "runner": None if runner is None else {
-            "id": runner.id, "status": runner.status, "mode": runner.mode, "url": _admin_url("bots_runner", runner.id),
+        "runner": None
+        if runner is None
+        else {
+            "id": runner.id,
+            "status": runner.status,
+            "mode": runner.mode,
+            "url": _admin_url("bots_runner", runner.id),
             "active": runner.status in Runner.ACTIVE_STATUSES,
-            "last_heartbeat_at": runner.last_heartbeat_at, "last_tick_at": runner.last_tick_at,
-            "heartbeat_stale": runner.status in Runner.ACTIVE_STATUSES and (
-                runner.last_heartbeat_at is None or runner.last_heartbeat_at < stale_before),
+            "last_heartbeat_at": runner.last_heartbeat_at,
+            "last_tick_at": runner.last_tick_at,
+            "heartbeat_stale": runner.status in Runner.ACTIVE_STATUSES
+            and (runner.last_heartbeat_at is None or runner.last_heartbeat_at < stale_before),
             "stop_reason": runner.stop_reason,
         },
         "risk_limits": sorted((bot.risk_limits or {}).items()),
@@ -149,8 +168,11 @@ def _header(bot: Bot) -> dict:
 
 def _strip(segments: list[tuple[str, str, int]]) -> list[dict]:
     total = sum(n for _, _, n in segments) or 1
-    return [{"label": label, "colour": colour, "count": n, "percent": round(100 * n / total, 2)}
-            for label, colour, n in segments if n]
+    return [
+        {"label": label, "colour": colour, "count": n, "percent": round(100 * n / total, 2)}
+        for label, colour, n in segments
+        if n
+    ]
 
 
 # The window in time order, for the strip: per slice of the window, how many ticks of each kind or reason. One
@@ -171,9 +193,18 @@ def _timeline(bot: Bot, start: datetime, end: datetime) -> list[dict]:
     was taken, else the reason most of its ticks gave; a slice without a tick says so (grey, "no tick")."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('jit', 'off', true)")
-        cursor.execute(_TIMELINE_SQL, {"tenant_id": require_tenant_id(), "bot_id": bot.id, "slices": TIMELINE_SLICES,
-                                       "start": start.timestamp(), "end": end.timestamp(), "start_ts": start,
-                                       "end_ts": end})
+        cursor.execute(
+            _TIMELINE_SQL,
+            {
+                "tenant_id": require_tenant_id(),
+                "bot_id": bot.id,
+                "slices": TIMELINE_SLICES,
+                "start": start.timestamp(),
+                "end": end.timestamp(),
+                "start_ts": start,
+                "end_ts": end,
+            },
+        )
         found: dict[int, dict[str, int]] = {}
         for index, what, count in cursor.fetchall():
             found.setdefault(index, {})[what] = count
@@ -190,17 +221,27 @@ def _timeline(bot: Bot, start: datetime, end: datetime) -> list[dict]:
             colour = REASON_COLOURS[ReasonCode(what)]
         begins = start + (index - 1) * width
         detail = ", ".join(f"{code} {n}" for code, n in sorted(counts.items(), key=lambda item: -item[1]))
-        slices.append({"what": what, "colour": colour, "from": begins, "to": begins + width,
-                       "title": f"{begins:%m-%d %H:%M}: {detail or 'no tick'}"})
+        slices.append(
+            {
+                "what": what,
+                "colour": colour,
+                "from": begins,
+                "to": begins + width,
+                "title": f"{begins:%m-%d %H:%M}: {detail or 'no tick'}",
+            }
+        )
     return slices
 
 
 def _why_not(bot: Bot, start: datetime, end: datetime) -> dict:
     verdict = why_not(bot_id=bot.id)
     if verdict is not None and verdict["reason_code"]:
-        verdict = {**verdict, "reason_text": ReasonCode(verdict["reason_code"]).label,
-                   "colour": REASON_COLOURS[ReasonCode(verdict["reason_code"])],
-                   "details_rows": sorted((verdict.get("details") or {}).items())}
+        verdict = {
+            **verdict,
+            "reason_text": ReasonCode(verdict["reason_code"]).label,
+            "colour": REASON_COLOURS[ReasonCode(verdict["reason_code"])],
+            "details_rows": sorted((verdict.get("details") or {}).items()),
+        }
     if verdict is not None:
         verdict["trace_url"] = trace_url(verdict.get("trace_id"))
         # The verdict is the latest tick's: once ticks stop it describes the past, and the page says how old it is.
@@ -208,12 +249,18 @@ def _why_not(bot: Bot, start: datetime, end: datetime) -> dict:
         verdict["age"] = age
         verdict["stale"] = age > STALE_VERDICT_BARS * timeframe_delta(bot.timeframe)
     window = why_not_window(bot_id=bot.id, start=start, end=end)
-    reasons = [{**r, "reason_text": ReasonCode(r["reason_code"]).label,
-                "colour": REASON_COLOURS[ReasonCode(r["reason_code"])]} for r in window["reasons"]]
+    reasons = [
+        {**r, "reason_text": ReasonCode(r["reason_code"]).label, "colour": REASON_COLOURS[ReasonCode(r["reason_code"])]}
+        for r in window["reasons"]
+    ]
     segments = [("decision", DECISION_COLOUR, window["decisions"]["count"])]
     segments += [(r["reason_code"], r["colour"], r["count"]) for r in reasons]
-    return {"verdict": verdict, "window": {**window, "reasons": reasons}, "strip": _strip(segments),
-            "timeline": _timeline(bot, start, end) if window["traces"] else []}
+    return {
+        "verdict": verdict,
+        "window": {**window, "reasons": reasons},
+        "strip": _strip(segments),
+        "timeline": _timeline(bot, start, end) if window["traces"] else [],
+    }
 
 
 def _readable(value) -> str:
@@ -227,8 +274,11 @@ def _signal_rows(signal: dict) -> list[tuple[str, str]]:
 
 
 def _decisions(bot: Bot, start: datetime, end: datetime) -> dict:
-    traces = list(bot_traces(bot_id=bot.id, kind=TickTrace.Kind.DECISION, since=start, until=end,
-                             context=TickTrace.Context.TICK)[:DECISIONS_SHOWN])
+    traces = list(
+        bot_traces(bot_id=bot.id, kind=TickTrace.Kind.DECISION, since=start, until=end, context=TickTrace.Context.TICK)[
+            :DECISIONS_SHOWN
+        ]
+    )
     intent_ids = [t.intent_id for t in traces if t.intent_id]
     orders: dict[int, list[Order]] = {}
     for order in Order.objects.filter(intent_id__in=intent_ids).order_by("id"):
@@ -236,19 +286,34 @@ def _decisions(bot: Bot, start: datetime, end: datetime) -> dict:
     fills: dict[int, list[dict]] = {}
     for fill in Fill.objects.filter(order__intent_id__in=intent_ids).order_by("id").values("order__intent_id", "id"):
         fills.setdefault(fill["order__intent_id"], []).append(
-            {"id": fill["id"], "url": _admin_url("execution_fill", fill["id"])})
+            {"id": fill["id"], "url": _admin_url("execution_fill", fill["id"])}
+        )
     rows = []
     for trace in traces:
         sent = orders.get(trace.intent_id, [])
-        rows.append({
-            "bar_ts": trace.bar_ts, "instrument": trace.instrument, "target": (trace.signal or {}).get("target"),
-            "signal": _signal_rows(trace.signal),
-            "orders": [{"id": o.id, "side": o.side, "quantity": o.quantity, "status": o.status,
-                        "url": _admin_url("execution_order", o.id)} for o in sent],
-            "fills": fills.get(trace.intent_id, []),
-            "intent_id": trace.intent_id, "intent_url": _admin_url("execution_tradeintent", trace.intent_id),
-            "trace_id": trace.trace_id, "trace_url": trace_url(trace.trace_id),
-        })
+        rows.append(
+            {
+                "bar_ts": trace.bar_ts,
+                "instrument": trace.instrument,
+                "target": (trace.signal or {}).get("target"),
+                "signal": _signal_rows(trace.signal),
+                "orders": [
+                    {
+                        "id": o.id,
+                        "side": o.side,
+                        "quantity": o.quantity,
+                        "status": o.status,
+                        "url": _admin_url("execution_order", o.id),
+                    }
+                    for o in sent
+                ],
+                "fills": fills.get(trace.intent_id, []),
+                "intent_id": trace.intent_id,
+                "intent_url": _admin_url("execution_tradeintent", trace.intent_id),
+                "trace_id": trace.trace_id,
+                "trace_url": trace_url(trace.trace_id),
+            }
+        )
     return {"rows": rows, "shown": DECISIONS_SHOWN}
 
 
@@ -256,11 +321,18 @@ def _autonomy(bot: Bot) -> dict:
     score = AutonomyScore.objects.filter(bot=bot).order_by("-id").first()
     if score is None:
         return {"score": None}
-    gates = [{**gate, "fix": "" if gate.get("passed") else GATE_FIXES.get(gate.get("gate"), "")}
-             for gate in score.gates or []]
-    return {"score": score, "percent": round(100 * score.score), "gates": gates,
-            "passed": sum(1 for g in gates if g.get("passed")), "trace_url": trace_url(score.trace_id),
-            "breakdown": sorted((score.breakdown or {}).items())}
+    gates = [
+        {**gate, "fix": "" if gate.get("passed") else GATE_FIXES.get(gate.get("gate"), "")}
+        for gate in score.gates or []
+    ]
+    return {
+        "score": score,
+        "percent": round(100 * score.score),
+        "gates": gates,
+        "passed": sum(1 for g in gates if g.get("passed")),
+        "trace_url": trace_url(score.trace_id),
+        "breakdown": sorted((score.breakdown or {}).items()),
+    }
 
 
 def _dec(value) -> Decimal | None:
@@ -270,24 +342,47 @@ def _dec(value) -> Decimal | None:
 def _book(bot: Bot, book: str) -> dict:
     pnl = bot_pnl(bot=bot, book=book)
     in_book = venue_in_book(book)
-    open_orders = list(Order.objects.filter(in_book, bot=bot, status__in=Order.OPEN_STATUSES)
-                       .select_related("instrument").order_by("-created_at", "-id")[:ORDERS_SHOWN])
-    fills = list(Fill.objects.filter(in_book, bot=bot).select_related("instrument").order_by("-ts", "-id")[:FILLS_SHOWN])
-    positions = [{**p, "quantity": _dec(p["quantity"]), "average_price": _dec(p["average_price"]),
-                  "mark": _dec(p["mark"]), "unrealized_pnl": _dec(p["unrealized_pnl"]),
-                  "realized_pnl": _dec(p["realized_pnl"]), "mark_bar_ts": parse_datetime(p["mark_bar_ts"] or "")
-                  if p["mark_bar_ts"] else None} for p in pnl["positions"]]
+    open_orders = list(
+        Order.objects.filter(in_book, bot=bot, status__in=Order.OPEN_STATUSES)
+        .select_related("instrument")
+        .order_by("-created_at", "-id")[:ORDERS_SHOWN]
+    )
+    fills = list(
+        Fill.objects.filter(in_book, bot=bot).select_related("instrument").order_by("-ts", "-id")[:FILLS_SHOWN]
+    )
+    positions = [
+        {
+            **p,
+            "quantity": _dec(p["quantity"]),
+            "average_price": _dec(p["average_price"]),
+            "mark": _dec(p["mark"]),
+            "unrealized_pnl": _dec(p["unrealized_pnl"]),
+            "realized_pnl": _dec(p["realized_pnl"]),
+            "mark_bar_ts": parse_datetime(p["mark_bar_ts"] or "") if p["mark_bar_ts"] else None,
+        }
+        for p in pnl["positions"]
+    ]
     days = pnl["days"][:PNL_DAYS_SHOWN]
     equity, drawdown = _equity_charts(bot, book, pnl)
     return {
-        "book": book, "label": Book(book).label, "pnl": pnl, "positions": positions,
-        "realized_pnl": _dec(pnl["realized_pnl"]), "unrealized_pnl": _dec(pnl["unrealized_pnl"]),
-        "total_pnl": _dec(pnl["total_pnl"]), "fees": _dec(pnl["fees"]),
-        "open_orders": [{"o": o, "url": _admin_url("execution_order", o.id), "trace_url": trace_url(o.trace_id)}
-                        for o in open_orders],
-        "fills": [{"f": f, "url": _admin_url("execution_fill", f.id), "trace_url": trace_url(f.trace_id)}
-                  for f in fills],
-        "days": days, "equity_chart": equity, "drawdown_chart": drawdown,
+        "book": book,
+        "label": Book(book).label,
+        "pnl": pnl,
+        "positions": positions,
+        "realized_pnl": _dec(pnl["realized_pnl"]),
+        "unrealized_pnl": _dec(pnl["unrealized_pnl"]),
+        "total_pnl": _dec(pnl["total_pnl"]),
+        "fees": _dec(pnl["fees"]),
+        "open_orders": [
+            {"o": o, "url": _admin_url("execution_order", o.id), "trace_url": trace_url(o.trace_id)}
+            for o in open_orders
+        ],
+        "fills": [
+            {"f": f, "url": _admin_url("execution_fill", f.id), "trace_url": trace_url(f.trace_id)} for f in fills
+        ],
+        "days": days,
+        "equity_chart": equity,
+        "drawdown_chart": drawdown,
         "empty": not positions and not open_orders and not fills and not days,
     }
 
@@ -296,8 +391,11 @@ def _equity_charts(bot: Bot, book: str, pnl: dict) -> tuple[str | None, str | No
     """The book's equity (realized PnL after fees, fill by fill, then now with the open positions at their marks)
     and its drawdown from the running peak, in money. Over the latest EQUITY_FILLS fills: the realized PnL of any
     earlier ones is the curve's starting level, so the end matches the PnL above. None without a fill."""
-    rows = list(Fill.objects.filter(venue_in_book(book), bot=bot).order_by("-ts", "-id")
-                .values_list("ts", "realized_pnl")[:EQUITY_FILLS])[::-1]
+    rows = list(
+        Fill.objects.filter(venue_in_book(book), bot=bot)
+        .order_by("-ts", "-id")
+        .values_list("ts", "realized_pnl")[:EQUITY_FILLS]
+    )[::-1]
     if not rows:
         return None, None
     level = Decimal(pnl["realized_pnl"]) - sum((pnl_ for _, pnl_ in rows), Decimal(0))
@@ -313,10 +411,21 @@ def _equity_charts(bot: Bot, book: str, pnl: dict) -> tuple[str | None, str | No
     for value in values:
         peak = value if peak is None or value > peak else peak
         drawdown.append(round(value - peak, 6))
-    chart = lambda label, data, colour, fill: json.dumps({"labels": labels, "datasets": [  # noqa: E731
-        {"label": label, "data": data, "borderColor": colour, "backgroundColor": colour, "fill": fill}]})
-    return (chart("Equity (PnL)", values, "var(--color-primary-600)", False),
-            chart("Drawdown", drawdown, "#dc2626", True))
+
+    def chart(label, data, colour, fill):
+        return json.dumps(
+            {
+                "labels": labels,
+                "datasets": [
+                    {"label": label, "data": data, "borderColor": colour, "backgroundColor": colour, "fill": fill}
+                ],
+            }
+        )
+
+    return (
+        chart("Equity (PnL)", values, "var(--color-primary-600)", False),
+        chart("Drawdown", drawdown, "#dc2626", True),
+    )
 
 
 def _money(bot: Bot) -> dict:
@@ -326,11 +435,18 @@ def _money(bot: Bot) -> dict:
 def _audit(bot: Bot) -> dict:
     """The bot's own events and its runners' (start, stop, restart are audited on the runner)."""
     runner_ids = [str(pk) for pk in Runner.objects.filter(bot=bot).values_list("id", flat=True)]
-    events = list(AuditEvent.objects.filter(Q(resource_type="bot", resource_id=str(bot.id))
-                                            | Q(resource_type="runner", resource_id__in=runner_ids))
-                  .order_by("-created_at", "-id")[:AUDIT_SHOWN])
-    return {"events": [{"e": e, "trace_url": trace_url(e.trace_id), "url": _admin_url("controlplane_auditevent", e.id)}
-                       for e in events], "shown": AUDIT_SHOWN}
+    events = list(
+        AuditEvent.objects.filter(
+            Q(resource_type="bot", resource_id=str(bot.id)) | Q(resource_type="runner", resource_id__in=runner_ids)
+        ).order_by("-created_at", "-id")[:AUDIT_SHOWN]
+    )
+    return {
+        "events": [
+            {"e": e, "trace_url": trace_url(e.trace_id), "url": _admin_url("controlplane_auditevent", e.id)}
+            for e in events
+        ],
+        "shown": AUDIT_SHOWN,
+    }
 
 
 def _minute(moment: datetime) -> str:
@@ -347,12 +463,20 @@ def bot_page_data(request, bot: Bot) -> dict:
     if status is None:
         degraded = {"status": "UNKNOWN", "blockers": []}
     elif status["status"] != OK:
-        degraded = {"status": status["status"], "blockers": status.get("blockers") or [],
-                    "trace_url": trace_url(status.get("trace_id"))}
+        degraded = {
+            "status": status["status"],
+            "blockers": status.get("blockers") or [],
+            "trace_url": trace_url(status.get("trace_id")),
+        }
     return {
-        "bot": bot, "now": now, "degraded": degraded,
-        "window_start": start, "window_end": end, "window_error": window_error,
-        "window_start_text": _minute(start), "window_end_text": _minute(end),
+        "bot": bot,
+        "now": now,
+        "degraded": degraded,
+        "window_start": start,
+        "window_end": end,
+        "window_error": window_error,
+        "window_start_text": _minute(start),
+        "window_end_text": _minute(end),
         "window_previous": urlencode({"from": (start - (end - start)).isoformat(), "to": start.isoformat()}),
         "window_next": urlencode({"from": end.isoformat(), "to": (end + (end - start)).isoformat()}),
         "header": _panel("header", _header, bot),

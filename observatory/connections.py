@@ -15,8 +15,14 @@ CATEGORY_TITLES = {
     Category.INFRA: "Infrastructure",
 }
 # The page's order: what trading needs first.
-CATEGORY_ORDER = (Category.MARKET_DATA, Category.BROKER, Category.CRYPTO_VENUE, Category.AI,
-                  Category.NOTIFICATIONS, Category.INFRA)
+CATEGORY_ORDER = (
+    Category.MARKET_DATA,
+    Category.BROKER,
+    Category.CRYPTO_VENUE,
+    Category.AI,
+    Category.NOTIFICATIONS,
+    Category.INFRA,
+)
 
 
 def _needed_now() -> dict[str, str]:
@@ -44,8 +50,11 @@ def connection_cards() -> list[dict]:
     rows = {row["provider"]: row for row in checklist.provider_status_rows(with_fields=True)}
     needed = _needed_now()
     return [
-        {"category": category, "title": CATEGORY_TITLES[category],
-         "cards": [card_for(rows[spec.provider], needed) for spec in providers_in(category)]}
+        {
+            "category": category,
+            "title": CATEGORY_TITLES[category],
+            "cards": [card_for(rows[spec.provider], needed) for spec in providers_in(category)],
+        }
         for category in CATEGORY_ORDER
     ]
 

@@ -45,15 +45,29 @@ def _scheduler() -> dict:
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS)
     processes = [
-        {"kind": h.get_kind_display(), "hostname": h.hostname, "pid": h.pid, "queues": h.queues,
-         "started_at": h.started_at, "last_seen_at": h.last_seen_at, "stale": h.last_seen_at < stale_before}
-        for h in ProcessHeartbeat.objects.filter(last_seen_at__gte=now - RECENT_HEARTBEATS).order_by("kind", "-last_seen_at")
+        {
+            "kind": h.get_kind_display(),
+            "hostname": h.hostname,
+            "pid": h.pid,
+            "queues": h.queues,
+            "started_at": h.started_at,
+            "last_seen_at": h.last_seen_at,
+            "stale": h.last_seen_at < stale_before,
+        }
+        for h in ProcessHeartbeat.objects.filter(last_seen_at__gte=now - RECENT_HEARTBEATS).order_by(
+            "kind", "-last_seen_at"
+        )
     ]
     last_ticks = []
     for timeframe in settings.TICK_TIMEFRAMES:
         batch = TickBatch.objects.filter(timeframe=timeframe).order_by("-as_of").values("as_of", "trace_id").first()
-        last_ticks.append({"timeframe": timeframe, "as_of": batch["as_of"] if batch else None,
-                           "trace_id": batch["trace_id"] if batch else None})
+        last_ticks.append(
+            {
+                "timeframe": timeframe,
+                "as_of": batch["as_of"] if batch else None,
+                "trace_id": batch["trace_id"] if batch else None,
+            }
+        )
     return {
         "processes": processes,
         "beat_seen": any(p["kind"] == ProcessHeartbeat.Kind.BEAT.label and not p["stale"] for p in processes),
@@ -86,18 +100,20 @@ def dashboard_data(request) -> dict:
     if status is None:
         return {"observatory": None}
     open_incidents = RiskIncident.objects.filter(status=RiskIncident.Status.OPEN)
-    return {"observatory": {
-        "status": status,
-        "blockers": _blockers(status),
-        "bots_by_stage": _counts("stage", Stage.choices),
-        "bots_by_tier": _counts("autonomy_tier", Bot.AutonomyTier.choices),
-        "scheduler": _scheduler(),
-        "open_incidents": list(open_incidents.select_related("bot").order_by("-opened_at")[:OPEN_INCIDENTS_SHOWN]),
-        "open_incidents_total": open_incidents.count(),
-        "kill_switches": _kill_switches(),
-        "audit_events": list(AuditEvent.unscoped.order_by("-created_at", "-id")[:LATEST_AUDIT_EVENTS]),
-        "rendered_at": timezone.now(),
-    }}
+    return {
+        "observatory": {
+            "status": status,
+            "blockers": _blockers(status),
+            "bots_by_stage": _counts("stage", Stage.choices),
+            "bots_by_tier": _counts("autonomy_tier", Bot.AutonomyTier.choices),
+            "scheduler": _scheduler(),
+            "open_incidents": list(open_incidents.select_related("bot").order_by("-opened_at")[:OPEN_INCIDENTS_SHOWN]),
+            "open_incidents_total": open_incidents.count(),
+            "kill_switches": _kill_switches(),
+            "audit_events": list(AuditEvent.unscoped.order_by("-created_at", "-id")[:LATEST_AUDIT_EVENTS]),
+            "rendered_at": timezone.now(),
+        }
+    }
 
 
 def dashboard_callback(request, context: dict) -> dict:

@@ -6,16 +6,18 @@ from django.urls import reverse_lazy
 
 
 def sidebar(request) -> list[dict]:
-    return [{
-        "title": "Observatory",
-        "separator": True,
-        "items": [
-            {"title": "Dashboard", "icon": "monitoring", "link": reverse_lazy("admin:index")},
-            {"title": "Connections", "icon": "cable", "link": reverse_lazy("observatory:connections")},
-            {"title": "Keys Needed", "icon": "key", "link": reverse_lazy("admin:integrations_keys_needed")},
-            {"title": "Trace explorer", "icon": "manage_search", "link": reverse_lazy("observatory:trace")},
-        ],
-    }]
+    return [
+        {
+            "title": "Observatory",
+            "separator": True,
+            "items": [
+                {"title": "Dashboard", "icon": "monitoring", "link": reverse_lazy("admin:index")},
+                {"title": "Connections", "icon": "cable", "link": reverse_lazy("observatory:connections")},
+                {"title": "Keys Needed", "icon": "key", "link": reverse_lazy("admin:integrations_keys_needed")},
+                {"title": "Trace explorer", "icon": "manage_search", "link": reverse_lazy("observatory:trace")},
+            ],
+        }
+    ]
 
 
 def console_stylesheet(request) -> str:

@@ -12,7 +12,9 @@ from controlplane.selectors import console_allows, console_role
 def require_console_role(request, role: str) -> None:
     """Refuse a request (a forged POST included) whose user lacks ``role`` in the page's tenant."""
     if not console_allows(request, role):
-        raise PermissionDenied(f"This needs the {role} role in this tenant; you are {console_role(request) or 'not a member'}.")
+        raise PermissionDenied(
+            f"This needs the {role} role in this tenant; you are {console_role(request) or 'not a member'}."
+        )
 
 
 def can_operate(request) -> bool:

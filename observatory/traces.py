@@ -63,8 +63,12 @@ def _tick_traces(trace_id: str, batches: list[TickBatch]) -> QuerySet:
     matched = TickTrace.objects.none()
     for batch in batches:
         matched = matched | TickTrace.objects.filter(
-            bot_id__in=bot_ids, instrument=batch.instrument_symbol, timeframe=batch.timeframe,
-            bar_ts=batch.as_of - timeframe_delta(batch.timeframe), trace_id=trace_id)
+            bot_id__in=bot_ids,
+            instrument=batch.instrument_symbol,
+            timeframe=batch.timeframe,
+            bar_ts=batch.as_of - timeframe_delta(batch.timeframe),
+            trace_id=trace_id,
+        )
     return matched
 
 
@@ -99,14 +103,23 @@ def trace_timeline(trace_id: str) -> dict:
             batches = found
         counts[label] = len(found)
         for obj in found[:ROWS_PER_KIND]:
-            rows.append(TraceRow(getattr(obj, time_field), label, str(obj), _admin_url(obj), _problem(obj),
-                                 _bot_id(obj)))
+            rows.append(
+                TraceRow(getattr(obj, time_field), label, str(obj), _admin_url(obj), _problem(obj), _bot_id(obj))
+            )
     if batches:
         traces = list(_tick_traces(trace_id, batches).order_by("bar_ts", "bot_id")[: ROWS_PER_KIND + 1])
         counts["tick trace"] = len(traces)
         for trace in traces[:ROWS_PER_KIND]:
-            rows.append(TraceRow(trace.created_at, "tick trace", str(trace), _admin_url(trace),
-                                 trace.reason_code if trace.reason_code == "TICK_ERROR" else "", trace.bot_id))
+            rows.append(
+                TraceRow(
+                    trace.created_at,
+                    "tick trace",
+                    str(trace),
+                    _admin_url(trace),
+                    trace.reason_code if trace.reason_code == "TICK_ERROR" else "",
+                    trace.bot_id,
+                )
+            )
     rows.sort(key=lambda row: (row.at is None, row.at))
     return {
         "rows": rows,

@@ -26,10 +26,18 @@ USAGE_EVENTS_SHOWN = 50
 
 
 def _page(request, template: str, title: str, **context) -> TemplateResponse:
-    return TemplateResponse(request, template, {
-        **admin.site.each_context(request), "title": title, "console_role": console_role(request),
-        "can_operate": can_operate(request), "can_manage_keys": can_manage_keys(request), **context,
-    })
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **admin.site.each_context(request),
+            "title": title,
+            "console_role": console_role(request),
+            "can_operate": can_operate(request),
+            "can_manage_keys": can_manage_keys(request),
+            **context,
+        },
+    )
 
 
 def _provider_or_404(provider: str):
@@ -59,13 +67,23 @@ def connection_verify(request, provider: str):
     forget_cached_status()
     if not request.htmx:
         level = messages.SUCCESS if verification.status == "ok" else messages.ERROR
-        messages.add_message(request, level, f"Verify {provider}: {verification.status} "
-                                             f"{verification.error_code} (trace {verification.trace_id})")
+        messages.add_message(
+            request,
+            level,
+            f"Verify {provider}: {verification.status} {verification.error_code} (trace {verification.trace_id})",
+        )
         return redirect(f"{reverse('observatory:connections')}#provider-{provider}")
     # A fragment: no page context (banner, sidebar), so the verify's trace holds only what the verify did.
-    return TemplateResponse(request, "observatory/connection_card.html", {
-        "card": connection_data.connection_card(provider), "verification": verification,
-        "can_operate": True, "can_manage_keys": can_manage_keys(request)})
+    return TemplateResponse(
+        request,
+        "observatory/connection_card.html",
+        {
+            "card": connection_data.connection_card(provider),
+            "verification": verification,
+            "can_operate": True,
+            "can_manage_keys": can_manage_keys(request),
+        },
+    )
 
 
 def connection_keys(request, provider: str):
@@ -86,12 +104,22 @@ def connection_usage(request, provider: str):
     bot_id = request.GET.get("bot_id", "").strip()
     if bot_id.isdigit():
         events = events.filter(bot_id=int(bot_id))
-    bot_ids = sorted(IntegrationUsageEvent.objects.filter(provider=provider, bot_id__isnull=False)
-                     .values_list("bot_id", flat=True).distinct()[:200])
-    return TemplateResponse(request, "observatory/usage_popout.html", {
-        "spec": spec, "events": list(events.order_by("-created_at", "-id")[:USAGE_EVENTS_SHOWN]),
-        "bot_id": int(bot_id) if bot_id.isdigit() else None, "bot_ids": bot_ids, "shown": USAGE_EVENTS_SHOWN,
-    })
+    bot_ids = sorted(
+        IntegrationUsageEvent.objects.filter(provider=provider, bot_id__isnull=False)
+        .values_list("bot_id", flat=True)
+        .distinct()[:200]
+    )
+    return TemplateResponse(
+        request,
+        "observatory/usage_popout.html",
+        {
+            "spec": spec,
+            "events": list(events.order_by("-created_at", "-id")[:USAGE_EVENTS_SHOWN]),
+            "bot_id": int(bot_id) if bot_id.isdigit() else None,
+            "bot_ids": bot_ids,
+            "shown": USAGE_EVENTS_SHOWN,
+        },
+    )
 
 
 def trace_explorer(request):
@@ -102,5 +130,6 @@ def trace_explorer(request):
         error = "A trace id is 8 to 64 letters, digits and ._:- characters."
     elif trace_id and getattr(request, "tenant", None) is not None:
         timeline = trace_timeline(trace_id)
-    return _page(request, "observatory/trace_explorer.html", "Trace explorer", trace_id=trace_id,
-                 timeline=timeline, error=error)
+    return _page(
+        request, "observatory/trace_explorer.html", "Trace explorer", trace_id=trace_id, timeline=timeline, error=error
+    )

@@ -41,8 +41,10 @@ def plain_static_storage():
     from django.conf import settings
     from django.test import override_settings
 
-    storages = {**settings.STORAGES,
-                "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     with override_settings(STORAGES=storages):
         yield
 

@@ -39,8 +39,9 @@ def env_for_test_database() -> dict[str, str]:
 
 def start(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = open(log_path, "wb")
-    return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(process: subprocess.Popen, timeout: float = 20) -> int:
@@ -86,8 +87,12 @@ def forget_queue(broker, queue: str) -> None:
         if routing_key == queue:
             broker.hdel("unacked", tag)
             broker.zrem("unacked_index", tag)
-    broker.delete(queue, *broker.scan_iter(match=f"{queue}{_PRIORITY_SEP}*"), f"_kombu.binding.{queue}",
-                  f"_kombu.binding_permanent.{queue}")
+    broker.delete(
+        queue,
+        *broker.scan_iter(match=f"{queue}{_PRIORITY_SEP}*"),
+        f"_kombu.binding.{queue}",
+        f"_kombu.binding_permanent.{queue}",
+    )
 
 
 class ThrowawayRedis:
@@ -104,8 +109,22 @@ class ThrowawayRedis:
     def restart(self):
         """Start it (again, after ``stop``) on the same port, empty."""
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(self._answers, timeout=10, what="throwaway redis-server")
         self.frozen = False
 
@@ -149,7 +168,6 @@ def throwaway_redis(tmp_path, settings):
     yield server
     server.stop()
     redis_clients.forget_failures()
-
 
 
 class TcpGate:

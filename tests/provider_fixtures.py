@@ -22,8 +22,12 @@ def clean_breakers():
     """Breaker state lives in the shared Redis under our namespace only; drop just those keys."""
     yield
     client = redis.Redis.from_url(django_settings.REDIS_URL)
-    for pattern in ("pybreaker:cp:integrations:breaker:*", "cp:integrations:breaker:*", "cp:integrations:token:*",
-                    "cp:venues:sent:*"):
+    for pattern in (
+        "pybreaker:cp:integrations:breaker:*",
+        "cp:integrations:breaker:*",
+        "cp:integrations:token:*",
+        "cp:venues:sent:*",
+    ):
         for key in client.scan_iter(pattern):
             client.delete(key)
     client.close()

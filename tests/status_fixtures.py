@@ -24,11 +24,13 @@ def make_system_ok(*, tenant, owner, httpserver, settings, verify: tuple[str, ..
     httpserver.expect_request("/v0/metadata.list_datasets").respond_with_json(["GLBX.MDP3"])
     now = timezone.now()
     for kind in ("worker", "beat"):
-        ProcessHeartbeat.objects.create(kind=kind, hostname=f"{kind}@status-ok", pid=1, started_at=now,
-                                        last_seen_at=now)
+        ProcessHeartbeat.objects.create(
+            kind=kind, hostname=f"{kind}@status-ok", pid=1, started_at=now, last_seen_at=now
+        )
     with tenancy.tenant_context(tenant.id):
-        integration_services.credentials_set(provider="databento", values={"DATABENTO_API_KEY": "db-abcdefghijkl"},
-                                             actor=owner)
+        integration_services.credentials_set(
+            provider="databento", values={"DATABENTO_API_KEY": "db-abcdefghijkl"}, actor=owner
+        )
         for provider in ("databento", "redis", *verify):
             result = integration_services.verify_provider(provider=provider, actor_name="test")
             assert result.status == "ok", (provider, result.error_code)

@@ -50,8 +50,9 @@ def test_make_run_serves_the_portal_and_stops_everything_on_ctrl_c(tmp_path):
     env.update(PORT=str(port), CONTROLPLANE_DATA_DIR=str(tmp_path / "data"), EMBEDDED_REDIS_PORT=str(_free_port()))
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(["make", "run"], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            ["make", "run"], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         health = wait_for(lambda: _health(port), timeout=180, interval=1, what="GET /api/health")
         assert health["alive"] is True
@@ -61,8 +62,10 @@ def test_make_run_serves_the_portal_and_stops_everything_on_ctrl_c(tmp_path):
         password = (tmp_path / "data" / "admin-password").read_text().strip()
         assert "Admin user:  admin" in output and password not in output  # a log file never gets the secrets
         assert "API token:   not printed" in output
-        assert json.loads(_logged_in(port, password).open(f"http://127.0.0.1:{port}/api/me", timeout=5).read())[
-            "tenant"] == "demo"
+        assert (
+            json.loads(_logged_in(port, password).open(f"http://127.0.0.1:{port}/api/me", timeout=5).read())["tenant"]
+            == "demo"
+        )
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:

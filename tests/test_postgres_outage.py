@@ -40,8 +40,9 @@ def _get(port: int, path: str, token: str | None = None) -> tuple[int, dict, flo
 
 
 def _fresh_heartbeats(cluster: ThrowawayPostgres, since: dt.datetime) -> set[str]:
-    rows = cluster.query("SELECT kind FROM controlplane_processheartbeat WHERE last_seen_at > %s", [since],
-                         database="controlplane")
+    rows = cluster.query(
+        "SELECT kind FROM controlplane_processheartbeat WHERE last_seen_at > %s", [since], database="controlplane"
+    )
     return {kind for (kind,) in rows}
 
 
@@ -61,16 +62,29 @@ def portal(cluster, tmp_path):
     port = free_port()
     # No REDIS_URL: devstack starts a Valkey of its own, so this portal's worker takes no other test's messages.
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    env.update({"PORT": str(port), "WEB_CONCURRENCY": "1", "CELERY_CONCURRENCY": "1",
-                "EMBEDDED_REDIS_PORT": str(free_port()),
-                "DATABASE_URL": cluster.url("cp_app", "controlplane"),
-                "DATABASE_OWNER_URL": cluster.url("cp_owner", "controlplane"),
-                "DATABASE_CONNECT_TIMEOUT": "2", "HEARTBEAT_INTERVAL_SECONDS": "1",
-                "CONTROLPLANE_DATA_DIR": str(tmp_path / "data")})
+    env.update(
+        {
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "1",
+            "CELERY_CONCURRENCY": "1",
+            "EMBEDDED_REDIS_PORT": str(free_port()),
+            "DATABASE_URL": cluster.url("cp_app", "controlplane"),
+            "DATABASE_OWNER_URL": cluster.url("cp_owner", "controlplane"),
+            "DATABASE_CONNECT_TIMEOUT": "2",
+            "HEARTBEAT_INTERVAL_SECONDS": "1",
+            "CONTROLPLANE_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
     log_path = tmp_path / "portal.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(BIN / "python"), "-m", "controlplane.devstack", "run"], cwd=BASE_DIR, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(BIN / "python"), "-m", "controlplane.devstack", "run"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         yield port, process, log_path, env
     finally:
@@ -88,12 +102,21 @@ def test_the_portal_rides_out_a_postgres_restart_and_reports_it_while_it_lasts(c
     health = wait_for(lambda: _get(port, "/api/health"), timeout=180, interval=1, what="the portal to answer")
     assert health[0] == 200, health
     # make run prints the admin's token only to a terminal; a member of its own tenant is made for the probe.
-    made = subprocess.run([str(BIN / "python"), "manage.py", "bootstrap_tenant", "outage", "--user", "outage-probe"],
-                          cwd=BASE_DIR, env=env, capture_output=True, text=True, check=True)
+    made = subprocess.run(
+        [str(BIN / "python"), "manage.py", "bootstrap_tenant", "outage", "--user", "outage-probe"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     token = made.stdout.strip().splitlines()[-1]
     up_since = dt.datetime.now(dt.UTC)
-    wait_for(lambda: _fresh_heartbeats(cluster, up_since) >= {"beat", "worker"}, timeout=60,
-             what="beat and worker heartbeats before the outage")
+    wait_for(
+        lambda: _fresh_heartbeats(cluster, up_since) >= {"beat", "worker"},
+        timeout=60,
+        what="beat and worker heartbeats before the outage",
+    )
 
     cluster.stop()
     outage_ends = time.monotonic() + OUTAGE_SECONDS
@@ -116,10 +139,16 @@ def test_the_portal_rides_out_a_postgres_restart_and_reports_it_while_it_lasts(c
 
     cluster.start()
     back_at = dt.datetime.now(dt.UTC)
-    wait_for(lambda: (_get(port, "/api/health") or (None,))[0] == 200, timeout=RECOVERY_BOUND_SECONDS,
-             what="health 200 after Postgres came back")
-    wait_for(lambda: _fresh_heartbeats(cluster, back_at) >= {"beat", "worker"}, timeout=RECOVERY_BOUND_SECONDS,
-             what="fresh beat and worker heartbeats after Postgres came back")
+    wait_for(
+        lambda: (_get(port, "/api/health") or (None,))[0] == 200,
+        timeout=RECOVERY_BOUND_SECONDS,
+        what="health 200 after Postgres came back",
+    )
+    wait_for(
+        lambda: _fresh_heartbeats(cluster, back_at) >= {"beat", "worker"},
+        timeout=RECOVERY_BOUND_SECONDS,
+        what="fresh beat and worker heartbeats after Postgres came back",
+    )
     status, body, _ = _get(port, "/api/system/status", token)
     assert status == 200 and "database" not in [b["component"] for b in body["blockers"]], body
     assert _get(port, "/api/bots", token)[0] == 200

@@ -48,8 +48,7 @@ class ThrowawayPostgres:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
 
     def _run(self, program: str, *args: str) -> None:
-        subprocess.run([*self._as_user, str(self.bin / program), *args], check=True, capture_output=True,
-                       timeout=120)
+        subprocess.run([*self._as_user, str(self.bin / program), *args], check=True, capture_output=True, timeout=120)
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"

@@ -39,11 +39,21 @@ class BarTimeFilter(RangeDateTimeFilter):
 
 @admin.register(TickTrace)
 class TickTraceAdmin(ObservatoryAdmin):
-    list_display = ("bar_ts", "bot_link", "instrument", "timeframe", "kind", "reason_code", "intent_link", "context",
-                    "trace_id_link")
+    list_display = (
+        "bar_ts",
+        "bot_link",
+        "instrument",
+        "timeframe",
+        "kind",
+        "reason_code",
+        "intent_link",
+        "context",
+        "trace_id_link",
+    )
     # The bot and the intent as links to their pages, not bare ids (traces sits below both: reached by URL name).
-    readonly_fields = [{"bot_id": "bot_link", "intent_id": "intent_link"}.get(f.name, f.name)
-                       for f in TickTrace._meta.fields]
+    readonly_fields = [
+        {"bot_id": "bot_link", "intent_id": "intent_link"}.get(f.name, f.name) for f in TickTrace._meta.fields
+    ]
     # Bar time as a from/to range rather than a date hierarchy: the hierarchy's drill-down links cost a MIN/MAX and
     # a SELECT DISTINCT date_trunc over every trace of the tenant on each page view (about 210 ms at a million
     # rows); the range filter runs no query until it is used.
@@ -69,8 +79,19 @@ class TickTraceAdmin(ObservatoryAdmin):
 class ProfitVariablesAdmin(ObservatoryAdmin):
     """Per bot, book and UTC day, kept by the OMS from fills: what autonomy scoring and the daily loss limit read."""
 
-    list_display = ("day", "bot_link", "book", "pnl", "fees", "slippage", "turnover", "exposure", "fills",
-                    "closing_trades", "win_rate")
+    list_display = (
+        "day",
+        "bot_link",
+        "book",
+        "pnl",
+        "fees",
+        "slippage",
+        "turnover",
+        "exposure",
+        "fills",
+        "closing_trades",
+        "win_rate",
+    )
     list_filter = ("book", "day")
     search_fields = ("=bot_id",)
     date_hierarchy = "day"

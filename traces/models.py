@@ -138,8 +138,11 @@ class TraceDayRun(TenantOwnedModel):
     length = models.PositiveIntegerField(help_text="Traces in the run.")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "bot_id", "instrument", "run_start"],
-                                               name="tracedayrun_one_per_start")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "bot_id", "instrument", "run_start"], name="tracedayrun_one_per_start"
+            )
+        ]
         indexes = [models.Index(fields=["tenant", "bot_id", "day"], name="tracedayrun_bot_day_idx")]
 
 
@@ -164,15 +167,19 @@ class ProfitVariables(TenantOwnedModel):
     """
 
     bot_id = models.BigIntegerField()
-    book = models.CharField(max_length=8, choices=Book.choices,
-                            help_text="paper: the day's sim fills; live: the day's fills at the bot's venue.")
+    book = models.CharField(
+        max_length=8,
+        choices=Book.choices,
+        help_text="paper: the day's sim fills; live: the day's fills at the bot's venue.",
+    )
     day = models.DateField()
     pnl = models.DecimalField(max_digits=24, decimal_places=9, default=0, help_text="Realized, after fees.")
     fees = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     slippage = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     turnover = models.DecimalField(max_digits=28, decimal_places=9, default=0, help_text="Traded notional.")
-    exposure = models.DecimalField(max_digits=28, decimal_places=9, default=0,
-                                   help_text="Largest absolute notional held after a fill that day.")
+    exposure = models.DecimalField(
+        max_digits=28, decimal_places=9, default=0, help_text="Largest absolute notional held after a fill that day."
+    )
     fills = models.PositiveIntegerField(default=0)
     closing_trades = models.PositiveIntegerField(default=0, help_text="Fills that closed quantity.")
     winning_trades = models.PositiveIntegerField(default=0)
@@ -181,8 +188,9 @@ class ProfitVariables(TenantOwnedModel):
     class Meta:
         verbose_name = verbose_name_plural = "profit variables"
         ordering = ["bot_id", "-day"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "bot_id", "book", "day"],
-                                               name="profitvariables_one_per_book_day")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "bot_id", "book", "day"], name="profitvariables_one_per_book_day")
+        ]
 
     @property
     def win_rate(self) -> float | None:

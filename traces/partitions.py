@@ -29,8 +29,10 @@ class MaintenanceResult:
     dropped: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"created": [day.isoformat() for day in self.created],
-                "dropped": [{**row, "day": row["day"].isoformat()} for row in self.dropped]}
+        return {
+            "created": [day.isoformat() for day in self.created],
+            "dropped": [{**row, "day": row["day"].isoformat()} for row in self.dropped],
+        }
 
 
 def partition_name(day: date) -> str:
@@ -43,13 +45,19 @@ def trace_partition_days() -> list[date]:
         cursor.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'traces_ticktrace'::regclass AND c.relname ~ %s ORDER BY c.relname",
-            [f"^{PARTITION_PREFIX}[0-9]{{8}}$"])
+            [f"^{PARTITION_PREFIX}[0-9]{{8}}$"],
+        )
         names = [row[0] for row in cursor.fetchall()]
     return [date(int(name[-8:-4]), int(name[-4:-2]), int(name[-2:])) for name in names]
 
 
-def trace_partitions_maintain(*, today: date | None = None, ahead_days: int | None = None,
-                              retention_days: int | None = None, actor_name: str = "beat") -> MaintenanceResult:
+def trace_partitions_maintain(
+    *,
+    today: date | None = None,
+    ahead_days: int | None = None,
+    retention_days: int | None = None,
+    actor_name: str = "beat",
+) -> MaintenanceResult:
     """Create the partitions of today and the next ``ahead_days`` days; drop those of days older than
     ``retention_days`` (a day is dropped once all of it is past the cutoff). Safe to run twice: a day that
     exists is skipped, a day already dropped is gone."""
@@ -66,19 +74,35 @@ def trace_partitions_maintain(*, today: date | None = None, ahead_days: int | No
             cursor.execute("SELECT traces_ticktrace_ensure_day(%s)", [day])
             if cursor.fetchone()[0]:
                 result.created.append(day)
-        cursor.execute("SELECT partition_name, day, estimated_rows FROM traces_ticktrace_drop_days_before(%s)",
-                       [cutoff])
-        result.dropped = [{"partition": name, "day": day, "estimated_rows": rows}
-                          for name, day, rows in cursor.fetchall()]
+        cursor.execute(
+            "SELECT partition_name, day, estimated_rows FROM traces_ticktrace_drop_days_before(%s)", [cutoff]
+        )
+        result.dropped = [
+            {"partition": name, "day": day, "estimated_rows": rows} for name, day, rows in cursor.fetchall()
+        ]
         if result.created or result.dropped:
-            audit_record(action="traces.partitions_maintained", resource_type="traces_ticktrace",
-                         resource_id=today.isoformat(), actor_name=actor_name, tenant_id=None,
-                         after={**result.as_dict(), "retention_days": retention_days,
-                                "cutoff": cutoff.isoformat(), "ahead_days": ahead_days})
+            audit_record(
+                action="traces.partitions_maintained",
+                resource_type="traces_ticktrace",
+                resource_id=today.isoformat(),
+                actor_name=actor_name,
+                tenant_id=None,
+                after={
+                    **result.as_dict(),
+                    "retention_days": retention_days,
+                    "cutoff": cutoff.isoformat(),
+                    "ahead_days": ahead_days,
+                },
+            )
     for day in result.created:
         logger.info("trace partition created", extra={"partition": partition_name(day)})
     for row in result.dropped:
-        logger.info("trace partition dropped past retention",
-                    extra={"partition": row["partition"], "estimated_rows": row["estimated_rows"],
-                           "retention_days": retention_days})
+        logger.info(
+            "trace partition dropped past retention",
+            extra={
+                "partition": row["partition"],
+                "estimated_rows": row["estimated_rows"],
+                "retention_days": retention_days,
+            },
+        )
     return result

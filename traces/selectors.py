@@ -21,18 +21,22 @@ WHAT_WOULD_CHANGE_IT = {
     ReasonCode.ALREADY_AT_TARGET: "The strategy's target moving away from the current position.",
     ReasonCode.RISK_BLOCKED: "The named limit being raised, or exposure falling below it (see details).",
     ReasonCode.AUTONOMY_NOT_ALLOWED: "The system status being OK again (fix the blockers in the refusal's values, see "
-                                     "GET /api/system/status); orders that reduce the position pass meanwhile.",
+    "GET /api/system/status); orders that reduce the position pass meanwhile.",
     ReasonCode.KILLED: "An owner unkilling the bot, its tenant or the system, with a reason.",
     ReasonCode.INTEGRATION_MISSING: "Entering and verifying the missing keys (GET /api/integrations/keys-needed).",
     ReasonCode.RECONCILE_MISMATCH: "A reconcile showing positions agree, or an operator's decision about them.",
     ReasonCode.COOLDOWN: "The cooldown elapsing (see details.until).",
     ReasonCode.TICK_ERROR: "Fixing the error in details.error_code (see the log by trace_id); the circuit breaker "
-                           "kills the bot after repeated errors.",
+    "kills the bot after repeated errors.",
 }
 
 
 def bot_traces(
-    *, bot_id: int, kind: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    *,
+    bot_id: int,
+    kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     context: str | None = None,
 ) -> QuerySet[TickTrace]:
     """A bot's traces, newest first; ``since`` is inclusive and ``until`` exclusive, so adjacent windows never
@@ -103,13 +107,22 @@ def why_not(*, bot_id: int) -> dict | None:
     if latest is None:
         return None
     if latest.kind == TickTrace.Kind.DECISION:
-        return {"trading": True, "reason_code": None, "since": latest.bar_ts, "latest_trace_id": latest.id,
-                "latest_bar_ts": latest.bar_ts, "details": {}, "what_would_change_it": None,
-                "trace_id": latest.trace_id}
+        return {
+            "trading": True,
+            "reason_code": None,
+            "since": latest.bar_ts,
+            "latest_trace_id": latest.id,
+            "latest_bar_ts": latest.bar_ts,
+            "details": {},
+            "what_would_change_it": None,
+            "trace_id": latest.trace_id,
+        }
     with connection.cursor() as cursor:
         cursor.execute(_NO_JIT)
-        cursor.execute(_SINCE_SQL, {"tenant_id": latest.tenant_id, "bot_id": bot_id, "latest": latest.bar_ts,
-                                    "reason": latest.reason_code})
+        cursor.execute(
+            _SINCE_SQL,
+            {"tenant_id": latest.tenant_id, "bot_id": bot_id, "latest": latest.bar_ts, "reason": latest.reason_code},
+        )
         since = cursor.fetchone()[0]
     return {
         "trading": False,
@@ -129,10 +142,13 @@ def why_not(*, bot_id: int) -> dict | None:
 # same reason are stitched into one (a run starts a group when the previous run of the instrument has another
 # reason, or is a decision), and each reason's count, first, last and longest run are taken.
 _WINDOW_RUNS_SQL = f"""
-WITH raw AS ({runs_sql(
-    "bot_id = %(bot_id)s AND ((bar_ts >= %(start)s AND bar_ts < %(covered_from)s) "
-    "OR (bar_ts >= %(covered_to)s AND bar_ts < %(end)s))",
-    segment="(bar_ts >= %(covered_to)s)")}
+WITH raw AS ({
+    runs_sql(
+        "bot_id = %(bot_id)s AND ((bar_ts >= %(start)s AND bar_ts < %(covered_from)s) "
+        "OR (bar_ts >= %(covered_to)s AND bar_ts < %(end)s))",
+        segment="(bar_ts >= %(covered_to)s)",
+    )
+}
 ), all_runs AS (
     SELECT instrument, kind, reason_code, intent_id, run_start, run_end, run_length FROM raw
     UNION ALL
@@ -176,11 +192,14 @@ def _covered_days(start: datetime, end: datetime) -> tuple[date, date] | None:
     first = (start + timedelta(days=1) - timedelta(microseconds=1)).date()  # the first whole day
     first = max(first, retained_from().date())  # a summary outliving its dropped day is not read
     last = end.date()  # the first day not whole inside the window
-    days = list(TraceDaySummary.objects.filter(day__gte=first, day__lt=last).order_by("day")
-                .values_list("day", flat=True))
+    days = list(
+        TraceDaySummary.objects.filter(day__gte=first, day__lt=last).order_by("day").values_list("day", flat=True)
+    )
     best, current = None, None
     for day in days:
-        current = (current[0], day + timedelta(days=1)) if current and current[1] == day else (day, day + timedelta(days=1))
+        current = (
+            (current[0], day + timedelta(days=1)) if current and current[1] == day else (day, day + timedelta(days=1))
+        )
         if best is None or (current[1] - current[0]) > (best[1] - best[0]):
             best = current
     return best
@@ -197,8 +216,14 @@ def retained_from(now: datetime | None = None) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def why_not_window(*, bot_id: int, start: datetime, end: datetime, decisions_limit: int = WINDOW_DECISIONS_LIMIT,
-                   use_summaries: bool = True) -> dict:
+def why_not_window(
+    *,
+    bot_id: int,
+    start: datetime,
+    end: datetime,
+    decisions_limit: int = WINDOW_DECISIONS_LIMIT,
+    use_summaries: bool = True,
+) -> dict:
     """Why the bot did (not) trade over [start, end): per no-trade reason its count, first and last bar and
     longest run; the decisions taken (their count, and the first ``decisions_limit`` with bar, instrument and
     intent; the bot page links a decision's trace by its bar).
@@ -215,9 +240,17 @@ def why_not_window(*, bot_id: int, start: datetime, end: datetime, decisions_lim
         covered_to = datetime(covered[1].year, covered[1].month, covered[1].day, tzinfo=UTC)
     else:
         covered_from = covered_to = end
-    params = {"tenant_id": require_tenant_id(), "bot_id": bot_id, "start": start, "end": end,
-              "covered_from": covered_from, "covered_to": covered_to, "covered_from_day": covered_from.date(),
-              "covered_to_day": covered_to.date() if covered else covered_from.date(), "limit": decisions_limit}
+    params = {
+        "tenant_id": require_tenant_id(),
+        "bot_id": bot_id,
+        "start": start,
+        "end": end,
+        "covered_from": covered_from,
+        "covered_to": covered_to,
+        "covered_from_day": covered_from.date(),
+        "covered_to_day": covered_to.date() if covered else covered_from.date(),
+        "limit": decisions_limit,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_NO_JIT)
         cursor.execute(_WINDOW_RUNS_SQL, params)
@@ -226,11 +259,18 @@ def why_not_window(*, bot_id: int, start: datetime, end: datetime, decisions_lim
     for kind, _, count, *_, bars, instruments, intents in groups:
         if kind == TickTrace.Kind.DECISION:
             decision_count = count
-            decisions = [{"bar_ts": bar, "instrument": instrument, "intent_id": intent}
-                         for bar, instrument, intent in zip(bars or [], instruments or [], intents or [])]
+            decisions = [
+                {"bar_ts": bar, "instrument": instrument, "intent_id": intent}
+                for bar, instrument, intent in zip(bars or [], instruments or [], intents or [])
+            ]
     reasons = [
-        {"reason_code": reason, "count": count, "first": first, "last": last,
-         "longest_run": {"length": length, "start": run_start, "end": run_end, "instrument": instrument}}
+        {
+            "reason_code": reason,
+            "count": count,
+            "first": first,
+            "last": last,
+            "longest_run": {"length": length, "start": run_start, "end": run_end, "instrument": instrument},
+        }
         for kind, reason, count, first, last, length, run_start, run_end, instrument, *_ in groups
         if kind == TickTrace.Kind.NO_TRADE
     ]
@@ -241,8 +281,12 @@ def why_not_window(*, bot_id: int, start: datetime, end: datetime, decisions_lim
         "traces": sum(row[2] for row in groups),
         "no_trade": sum(reason["count"] for reason in reasons),
         "reasons": reasons,
-        "decisions": {"count": decision_count, "results": decisions, "limit": decisions_limit,
-                      "truncated": decision_count > len(decisions)},
+        "decisions": {
+            "count": decision_count,
+            "results": decisions,
+            "limit": decisions_limit,
+            "truncated": decision_count > len(decisions),
+        },
         "retained_from": kept_from,
         "complete": start >= kept_from,
     }

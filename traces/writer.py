@@ -19,8 +19,20 @@ from controlplane.trace import current_trace_id
 from traces.summaries import resummarize_late_traces
 
 COLUMNS = (
-    "kind", "context", "run_ref", "bot_id", "instrument", "timeframe", "bar_ts", "reason_code", "details",
-    "inputs", "signal", "risk_checks", "intent_id", "trace_id",
+    "kind",
+    "context",
+    "run_ref",
+    "bot_id",
+    "instrument",
+    "timeframe",
+    "bar_ts",
+    "reason_code",
+    "details",
+    "inputs",
+    "signal",
+    "risk_checks",
+    "intent_id",
+    "trace_id",
 )
 _STAGE = "_ticktrace_stage"
 _CREATE_STAGE = f"""
@@ -66,9 +78,20 @@ def _json(value) -> str:
 
 def _copy_values(row: TraceRow, default_trace_id: str) -> tuple:
     return (
-        row.kind, row.context, row.run_ref, row.bot_id, row.instrument, row.timeframe, row.bar_ts,
-        row.reason_code, _json(row.details), _json(row.inputs), _json(row.signal), _json(row.risk_checks),
-        row.intent_id, row.trace_id or default_trace_id,
+        row.kind,
+        row.context,
+        row.run_ref,
+        row.bot_id,
+        row.instrument,
+        row.timeframe,
+        row.bar_ts,
+        row.reason_code,
+        _json(row.details),
+        _json(row.inputs),
+        _json(row.signal),
+        _json(row.risk_checks),
+        row.intent_id,
+        row.trace_id or default_trace_id,
     )
 
 

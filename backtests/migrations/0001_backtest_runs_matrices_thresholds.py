@@ -7,124 +7,235 @@ from controlplane.rls import EnableTenantRLS
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('bots', '0001_bots_runners_jobs_kill_switches'),
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
+        ("bots", "0001_bots_runners_jobs_kill_switches"),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BacktestMatrix',
+            name="BacktestMatrix",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('strategy', models.CharField(max_length=64)),
-                ('base_parameters', models.JSONField(blank=True, default=dict)),
-                ('space', models.JSONField(help_text='grid: {name: [values]}; random: {name: {min, max}} (or a list to pick from)')),
-                ('mode', models.CharField(choices=[('grid', 'Grid'), ('random', 'Random sample')], max_length=8)),
-                ('samples', models.PositiveIntegerField(blank=True, null=True)),
-                ('seed', models.BigIntegerField(default=0)),
-                ('instruments', models.JSONField(default=list)),
-                ('timeframe', models.CharField(max_length=8)),
-                ('range_start', models.DateTimeField()),
-                ('range_end', models.DateTimeField()),
-                ('split_at', models.DateTimeField(help_text='In-sample before, out-of-sample from here.')),
-                ('walk_forward_folds', models.PositiveSmallIntegerField(default=0)),
-                ('fill_model', models.JSONField(blank=True, default=dict)),
-                ('starting_capital', models.DecimalField(decimal_places=2, max_digits=20)),
-                ('status', models.CharField(choices=[('QUEUED', 'Queued'), ('RUNNING', 'Running'), ('FINISHED', 'Finished'), ('FAILED', 'Failed'), ('CANCELLED', 'Cancelled')], db_index=True, default='QUEUED', max_length=10)),
-                ('sets_total', models.PositiveIntegerField(default=0)),
-                ('sets_done', models.PositiveIntegerField(default=0)),
-                ('chunks_total', models.PositiveIntegerField(default=0)),
-                ('chunks_done', models.PositiveIntegerField(default=0)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_by', models.CharField(max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("strategy", models.CharField(max_length=64)),
+                ("base_parameters", models.JSONField(blank=True, default=dict)),
+                (
+                    "space",
+                    models.JSONField(
+                        help_text="grid: {name: [values]}; random: {name: {min, max}} (or a list to pick from)"
+                    ),
+                ),
+                ("mode", models.CharField(choices=[("grid", "Grid"), ("random", "Random sample")], max_length=8)),
+                ("samples", models.PositiveIntegerField(blank=True, null=True)),
+                ("seed", models.BigIntegerField(default=0)),
+                ("instruments", models.JSONField(default=list)),
+                ("timeframe", models.CharField(max_length=8)),
+                ("range_start", models.DateTimeField()),
+                ("range_end", models.DateTimeField()),
+                ("split_at", models.DateTimeField(help_text="In-sample before, out-of-sample from here.")),
+                ("walk_forward_folds", models.PositiveSmallIntegerField(default=0)),
+                ("fill_model", models.JSONField(blank=True, default=dict)),
+                ("starting_capital", models.DecimalField(decimal_places=2, max_digits=20)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("QUEUED", "Queued"),
+                            ("RUNNING", "Running"),
+                            ("FINISHED", "Finished"),
+                            ("FAILED", "Failed"),
+                            ("CANCELLED", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="QUEUED",
+                        max_length=10,
+                    ),
+                ),
+                ("sets_total", models.PositiveIntegerField(default=0)),
+                ("sets_done", models.PositiveIntegerField(default=0)),
+                ("chunks_total", models.PositiveIntegerField(default=0)),
+                ("chunks_done", models.PositiveIntegerField(default=0)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_by", models.CharField(max_length=150)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+            ],
+            options={"ordering": ["-id"]},
+        ),
+        migrations.CreateModel(
+            name="BacktestRun",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[("MANUAL", "Requested"), ("DECAY", "Scheduled decay check")],
+                        default="MANUAL",
+                        max_length=8,
+                    ),
+                ),
+                ("strategy", models.CharField(max_length=64)),
+                ("parameters", models.JSONField(default=dict)),
+                ("parameters_hash", models.CharField(db_index=True, max_length=64)),
+                ("instruments", models.JSONField(default=list)),
+                ("timeframe", models.CharField(max_length=8)),
+                ("range_start", models.DateTimeField()),
+                ("range_end", models.DateTimeField()),
+                ("fill_model", models.JSONField(blank=True, default=dict)),
+                ("starting_capital", models.DecimalField(decimal_places=2, max_digits=20)),
+                (
+                    "gap_policy",
+                    models.CharField(
+                        choices=[
+                            ("refuse", "Refuse a range with missing bars, listing the gaps"),
+                            ("report", "Run on the stored bars and report the gaps"),
+                        ],
+                        default="refuse",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("QUEUED", "Queued"),
+                            ("RUNNING", "Running"),
+                            ("FINISHED", "Finished"),
+                            ("FAILED", "Failed"),
+                            ("CANCELLED", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="QUEUED",
+                        max_length=10,
+                    ),
+                ),
+                ("bars_done", models.PositiveBigIntegerField(default=0)),
+                ("bars_total", models.PositiveBigIntegerField(default=0)),
+                ("engine_path", models.CharField(blank=True, max_length=16)),
+                ("gaps", models.JSONField(blank=True, default=list)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                (
+                    "equity_curve",
+                    models.JSONField(blank=True, default=list, help_text="[ts, equity] pairs, at most ~2,000."),
+                ),
+                ("trades", models.JSONField(blank=True, default=list)),
+                (
+                    "no_trade_counts",
+                    models.JSONField(blank=True, default=dict, help_text="{total: {code: n}, by_month: {...}}"),
+                ),
+                ("classification", models.CharField(blank=True, max_length=10)),
+                ("classification_reasons", models.JSONField(blank=True, default=list)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_by", models.CharField(max_length=150)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="backtest_runs",
+                        to="bots.bot",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="bots.job",
+                    ),
+                ),
+                (
+                    "result",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The record the promotion gate reads (bot runs only).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="bots.backtestresult",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+            ],
+            options={"ordering": ["-id"]},
+        ),
+        migrations.CreateModel(
+            name="ClassificationSettings",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("thresholds", models.JSONField(default=dict)),
+                ("updated_by", models.CharField(blank=True, max_length=150)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant",), name="classificationsettings_one_per_tenant")
+                ]
             },
         ),
         migrations.CreateModel(
-            name='BacktestRun',
+            name="MatrixResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(choices=[('MANUAL', 'Requested'), ('DECAY', 'Scheduled decay check')], default='MANUAL', max_length=8)),
-                ('strategy', models.CharField(max_length=64)),
-                ('parameters', models.JSONField(default=dict)),
-                ('parameters_hash', models.CharField(db_index=True, max_length=64)),
-                ('instruments', models.JSONField(default=list)),
-                ('timeframe', models.CharField(max_length=8)),
-                ('range_start', models.DateTimeField()),
-                ('range_end', models.DateTimeField()),
-                ('fill_model', models.JSONField(blank=True, default=dict)),
-                ('starting_capital', models.DecimalField(decimal_places=2, max_digits=20)),
-                ('gap_policy', models.CharField(choices=[('refuse', 'Refuse a range with missing bars, listing the gaps'), ('report', 'Run on the stored bars and report the gaps')], default='refuse', max_length=8)),
-                ('status', models.CharField(choices=[('QUEUED', 'Queued'), ('RUNNING', 'Running'), ('FINISHED', 'Finished'), ('FAILED', 'Failed'), ('CANCELLED', 'Cancelled')], db_index=True, default='QUEUED', max_length=10)),
-                ('bars_done', models.PositiveBigIntegerField(default=0)),
-                ('bars_total', models.PositiveBigIntegerField(default=0)),
-                ('engine_path', models.CharField(blank=True, max_length=16)),
-                ('gaps', models.JSONField(blank=True, default=list)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('equity_curve', models.JSONField(blank=True, default=list, help_text='[ts, equity] pairs, at most ~2,000.')),
-                ('trades', models.JSONField(blank=True, default=list)),
-                ('no_trade_counts', models.JSONField(blank=True, default=dict, help_text='{total: {code: n}, by_month: {...}}')),
-                ('classification', models.CharField(blank=True, max_length=10)),
-                ('classification_reasons', models.JSONField(blank=True, default=list)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_by', models.CharField(max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('bot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='backtest_runs', to='bots.bot')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='bots.job')),
-                ('result', models.ForeignKey(blank=True, help_text='The record the promotion gate reads (bot runs only).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='bots.backtestresult')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField()),
+                ("parameters", models.JSONField()),
+                ("parameters_hash", models.CharField(max_length=64)),
+                ("in_sample", models.JSONField(default=dict)),
+                ("out_of_sample", models.JSONField(default=dict)),
+                ("folds", models.JSONField(blank=True, default=list)),
+                ("classification", models.CharField(max_length=10)),
+                ("classification_reasons", models.JSONField(default=list)),
+                (
+                    "score",
+                    models.FloatField(help_text="Ranking key: out-of-sample Sharpe (None ranks last).", null=True),
+                ),
+                (
+                    "matrix",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="results",
+                        to="backtests.backtestmatrix",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='ClassificationSettings',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('thresholds', models.JSONField(default=dict)),
-                ('updated_by', models.CharField(blank=True, max_length=150)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-            ],
-            options={
-                'constraints': [models.UniqueConstraint(fields=('tenant',), name='classificationsettings_one_per_tenant')],
-            },
-        ),
-        migrations.CreateModel(
-            name='MatrixResult',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('parameters', models.JSONField()),
-                ('parameters_hash', models.CharField(max_length=64)),
-                ('in_sample', models.JSONField(default=dict)),
-                ('out_of_sample', models.JSONField(default=dict)),
-                ('folds', models.JSONField(blank=True, default=list)),
-                ('classification', models.CharField(max_length=10)),
-                ('classification_reasons', models.JSONField(default=list)),
-                ('score', models.FloatField(help_text='Ranking key: out-of-sample Sharpe (None ranks last).', null=True)),
-                ('matrix', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='backtests.backtestmatrix')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-            ],
-            options={
-                'ordering': ['matrix', 'index'],
-                'constraints': [models.UniqueConstraint(fields=('matrix', 'index'), name='matrixresult_unique_index')],
+                "ordering": ["matrix", "index"],
+                "constraints": [models.UniqueConstraint(fields=("matrix", "index"), name="matrixresult_unique_index")],
             },
         ),
         EnableTenantRLS("backtestrun"),

@@ -7,39 +7,63 @@ from controlplane.rls import EnableTenantRLS
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backtests', '0001_backtest_runs_matrices_thresholds'),
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
+        ("backtests", "0001_backtest_runs_matrices_thresholds"),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LabExperiment',
+            name="LabExperiment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('hypothesis', models.TextField()),
-                ('strategy', models.CharField(max_length=64)),
-                ('instruments', models.JSONField(default=list)),
-                ('timeframe', models.CharField(max_length=8)),
-                ('parameter_space', models.JSONField()),
-                ('mode', models.CharField(choices=[('grid', 'Grid'), ('random', 'Random sample')], default='grid', max_length=8)),
-                ('samples', models.PositiveIntegerField(blank=True, null=True)),
-                ('range_start', models.DateTimeField()),
-                ('range_end', models.DateTimeField()),
-                ('split_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('DRAFT', 'Draft'), ('RUNNING', 'Matrix running'), ('SHORTLISTED', 'Shortlisted')], db_index=True, default='DRAFT', max_length=12)),
-                ('shortlist', models.JSONField(blank=True, default=list)),
-                ('created_by', models.CharField(max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('matrix', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='backtests.backtestmatrix')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("hypothesis", models.TextField()),
+                ("strategy", models.CharField(max_length=64)),
+                ("instruments", models.JSONField(default=list)),
+                ("timeframe", models.CharField(max_length=8)),
+                ("parameter_space", models.JSONField()),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("grid", "Grid"), ("random", "Random sample")], default="grid", max_length=8
+                    ),
+                ),
+                ("samples", models.PositiveIntegerField(blank=True, null=True)),
+                ("range_start", models.DateTimeField()),
+                ("range_end", models.DateTimeField()),
+                ("split_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("DRAFT", "Draft"), ("RUNNING", "Matrix running"), ("SHORTLISTED", "Shortlisted")],
+                        db_index=True,
+                        default="DRAFT",
+                        max_length=12,
+                    ),
+                ),
+                ("shortlist", models.JSONField(blank=True, default=list)),
+                ("created_by", models.CharField(max_length=150)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "matrix",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="backtests.backtestmatrix",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         EnableTenantRLS("labexperiment"),
     ]

@@ -7,31 +7,45 @@ from controlplane.rls import EnableTenantRLS
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backtests', '0002_lab_experiments'),
-        ('bots', '0002_bot_timeframe_runner_replay_and_breaker'),
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
+        ("backtests", "0002_lab_experiments"),
+        ("bots", "0002_bot_timeframe_runner_replay_and_breaker"),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AutonomyScore',
+            name="AutonomyScore",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tier', models.CharField(max_length=2)),
-                ('score', models.FloatField(help_text='Share of all gates passed (0..1): progress toward T3.')),
-                ('breakdown', models.JSONField()),
-                ('gates', models.JSONField()),
-                ('trigger', models.CharField(choices=[('SCHEDULE', 'Scheduled'), ('ON_DEMAND', 'On demand')], max_length=10)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('computed_at', models.DateTimeField(auto_now_add=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='autonomy_scores', to='bots.bot')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("tier", models.CharField(max_length=2)),
+                ("score", models.FloatField(help_text="Share of all gates passed (0..1): progress toward T3.")),
+                ("breakdown", models.JSONField()),
+                ("gates", models.JSONField()),
+                (
+                    "trigger",
+                    models.CharField(choices=[("SCHEDULE", "Scheduled"), ("ON_DEMAND", "On demand")], max_length=10),
+                ),
+                ("trace_id", models.CharField(max_length=64)),
+                ("computed_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="autonomy_scores", to="bots.bot"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['tenant', 'bot', '-computed_at'], name='autonomyscore_bot_latest_idx')],
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(fields=["tenant", "bot", "-computed_at"], name="autonomyscore_bot_latest_idx")
+                ],
             },
         ),
         EnableTenantRLS("autonomyscore"),

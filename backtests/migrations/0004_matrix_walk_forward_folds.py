@@ -4,35 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('backtests', '0003_autonomy_scores'),
-    ]
+    dependencies = [("backtests", "0003_autonomy_scores")]
 
     operations = [
         migrations.AddField(
-            model_name='backtestmatrix',
-            name='folds_done',
-            field=models.PositiveIntegerField(default=0),
+            model_name="backtestmatrix", name="folds_done", field=models.PositiveIntegerField(default=0)
         ),
         migrations.AddField(
-            model_name='backtestmatrix',
-            name='folds_total',
-            field=models.PositiveIntegerField(default=0, help_text='Sets × walk-forward folds.'),
+            model_name="backtestmatrix",
+            name="folds_total",
+            field=models.PositiveIntegerField(default=0, help_text="Sets × walk-forward folds."),
         ),
         migrations.AddField(
-            model_name='matrixresult',
-            name='walk_forward',
+            model_name="matrixresult",
+            name="walk_forward",
             field=models.JSONField(blank=True, default=dict, help_text="The folds' aggregate (mean Sharpes, ratio)."),
         ),
         migrations.AlterField(
-            model_name='matrixresult',
-            name='folds',
-            field=models.JSONField(blank=True, default=list, help_text='Per walk-forward fold: windows, IS and OOS metrics.'),
+            model_name="matrixresult",
+            name="folds",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Per walk-forward fold: windows, IS and OOS metrics."
+            ),
         ),
         migrations.AlterField(
-            model_name='matrixresult',
-            name='score',
-            field=models.FloatField(help_text="Ranking key: out-of-sample Sharpe, or with walk-forward folds the folds' mean out-of-sample Sharpe (None ranks last).", null=True),
+            model_name="matrixresult",
+            name="score",
+            field=models.FloatField(
+                help_text="Ranking key: out-of-sample Sharpe, or with walk-forward folds the folds' mean out-of-sample Sharpe (None ranks last).",
+                null=True,
+            ),
         ),
     ]

@@ -4,18 +4,14 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('backtests', '0004_matrix_walk_forward_folds'),
-    ]
+    dependencies = [("backtests", "0004_matrix_walk_forward_folds")]
 
     operations = [
         migrations.AlterModelOptions(
-            name='backtestmatrix',
-            options={'ordering': ['-id'], 'verbose_name_plural': 'backtest matrices'},
+            name="backtestmatrix", options={"ordering": ["-id"], "verbose_name_plural": "backtest matrices"}
         ),
         migrations.AlterModelOptions(
-            name='classificationsettings',
-            options={'verbose_name': 'classification settings', 'verbose_name_plural': 'classification settings'},
+            name="classificationsettings",
+            options={"verbose_name": "classification settings", "verbose_name_plural": "classification settings"},
         ),
     ]

@@ -7,30 +7,59 @@ from controlplane.rls import EnableTenantRLS
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('backtests', '0005_human_plurals'),
-        ('controlplane', '0006_outbox_messages'),
-    ]
+    dependencies = [("backtests", "0005_human_plurals"), ("controlplane", "0006_outbox_messages")]
 
     operations = [
         migrations.CreateModel(
-            name='MatrixChunk',
+            name="MatrixChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first', models.PositiveIntegerField()),
-                ('stop', models.PositiveIntegerField()),
-                ('dispatches', models.PositiveSmallIntegerField(default=1, help_text='Times it was sent to the backtests queue.')),
-                ('started_at', models.DateTimeField(blank=True, help_text='When a worker began its latest dispatch.', null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('last_dispatch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='controlplane.outboxmessage')),
-                ('matrix', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='backtests.backtestmatrix')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("first", models.PositiveIntegerField()),
+                ("stop", models.PositiveIntegerField()),
+                (
+                    "dispatches",
+                    models.PositiveSmallIntegerField(default=1, help_text="Times it was sent to the backtests queue."),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(blank=True, help_text="When a worker began its latest dispatch.", null=True),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_dispatch",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="controlplane.outboxmessage",
+                    ),
+                ),
+                (
+                    "matrix",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="backtests.backtestmatrix",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['matrix', 'first'],
-                'indexes': [models.Index(condition=models.Q(('finished_at__isnull', True)), fields=['tenant', 'matrix'], name='matrixchunk_unfinished')],
-                'constraints': [models.UniqueConstraint(fields=('matrix', 'first'), name='matrixchunk_unique_first')],
+                "ordering": ["matrix", "first"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("finished_at__isnull", True)),
+                        fields=["tenant", "matrix"],
+                        name="matrixchunk_unfinished",
+                    )
+                ],
+                "constraints": [models.UniqueConstraint(fields=("matrix", "first"), name="matrixchunk_unique_first")],
             },
         ),
         EnableTenantRLS("matrixchunk"),

@@ -11,8 +11,10 @@ def backfill_scored_trades(apps, schema_editor):
     alias = schema_editor.connection.alias
     MatrixResult = apps.get_model("backtests", "MatrixResult")
     ClassificationSettings = apps.get_model("backtests", "ClassificationSettings")
-    minimum = {row.tenant_id: int((row.thresholds or {}).get("min_trades", DEFAULT_MIN_TRADES))
-               for row in ClassificationSettings.objects.using(alias).all()}
+    minimum = {
+        row.tenant_id: int((row.thresholds or {}).get("min_trades", DEFAULT_MIN_TRADES))
+        for row in ClassificationSettings.objects.using(alias).all()
+    }
     for result in MatrixResult.objects.using(alias).all().iterator():
         if result.walk_forward:
             trades = result.walk_forward.get("out_of_sample_trades")
@@ -24,36 +26,46 @@ def backfill_scored_trades(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('backtests', '0006_matrix_chunks'),
-    ]
+    dependencies = [("backtests", "0006_matrix_chunks")]
 
     operations = [
         migrations.AddField(
-            model_name='backtestmatrix',
-            name='sets_dropped',
-            field=models.JSONField(blank=True, help_text='{count, by_reason: {reason: n}, examples: [{parameters, reason}] (at most MAX_DROPPED_EXAMPLES)}', null=True),
+            model_name="backtestmatrix",
+            name="sets_dropped",
+            field=models.JSONField(
+                blank=True,
+                help_text="{count, by_reason: {reason: n}, examples: [{parameters, reason}] (at most MAX_DROPPED_EXAMPLES)}",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='backtestmatrix',
-            name='sets_requested',
-            field=models.PositiveIntegerField(blank=True, help_text='Combinations the space asked for (None: a matrix from before it was recorded).', null=True),
+            model_name="backtestmatrix",
+            name="sets_requested",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Combinations the space asked for (None: a matrix from before it was recorded).",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='matrixresult',
-            name='enough_trades',
-            field=models.BooleanField(default=False, help_text="scored_trades reaches the classification's min_trades; a result without ranks below every result with."),
+            model_name="matrixresult",
+            name="enough_trades",
+            field=models.BooleanField(
+                default=False,
+                help_text="scored_trades reaches the classification's min_trades; a result without ranks below every result with.",
+            ),
         ),
         migrations.AddField(
-            model_name='matrixresult',
-            name='scored_trades',
-            field=models.PositiveIntegerField(blank=True, help_text='The out-of-sample trades the score was measured on.', null=True),
+            model_name="matrixresult",
+            name="scored_trades",
+            field=models.PositiveIntegerField(
+                blank=True, help_text="The out-of-sample trades the score was measured on.", null=True
+            ),
         ),
         migrations.AlterField(
-            model_name='backtestmatrix',
-            name='sets_total',
-            field=models.PositiveIntegerField(default=0, help_text='Valid, distinct sets that run.'),
+            model_name="backtestmatrix",
+            name="sets_total",
+            field=models.PositiveIntegerField(default=0, help_text="Valid, distinct sets that run."),
         ),
         migrations.RunPython(backfill_scored_trades, migrations.RunPython.noop),
     ]

@@ -8,198 +8,393 @@ import controlplane.rls
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GlobalKillSwitch',
+            name="GlobalKillSwitch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('killed', models.BooleanField(default=False)),
-                ('changed_at', models.DateTimeField(blank=True, null=True)),
-                ('changed_by', models.CharField(blank=True, max_length=150)),
-                ('reason', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("killed", models.BooleanField(default=False)),
+                ("changed_at", models.DateTimeField(blank=True, null=True)),
+                ("changed_by", models.CharField(blank=True, max_length=150)),
+                ("reason", models.TextField(blank=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Bot',
+            name="Bot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('strategy', models.CharField(help_text='A name from the strategy registry (bots.strategies).', max_length=64)),
-                ('parameters', models.JSONField(default=dict, help_text="Validated against the strategy's schema.")),
-                ('parameters_hash', models.CharField(help_text='sha256 of strategy and parameters; backtests match it.', max_length=64)),
-                ('instruments', models.JSONField(default=list)),
-                ('venue', models.CharField(default='sim', max_length=64)),
-                ('data_source', models.CharField(default='imported', max_length=64)),
-                ('stage', models.CharField(choices=[('LAB', 'Lab'), ('BACKTESTED', 'Backtested'), ('PAPER', 'Paper'), ('LIVE', 'Live'), ('RETIRED', 'Retired')], db_index=True, default='LAB', max_length=16)),
-                ('autonomy_tier', models.CharField(choices=[('T0', 'T0 locked'), ('T1', 'T1 paper only'), ('T2', 'T2 live, reduced limits'), ('T3', 'T3 live')], default='T0', max_length=2)),
-                ('risk_limits', models.JSONField(blank=True, default=dict)),
-                ('killed', models.BooleanField(db_index=True, default=False)),
-                ('killed_at', models.DateTimeField(blank=True, null=True)),
-                ('killed_by', models.CharField(blank=True, max_length=150)),
-                ('kill_reason', models.TextField(blank=True)),
-                ('reconcile_mismatch', models.BooleanField(default=False, help_text='Set by a reconcile that found a difference; blocks starts and new orders.')),
-                ('live_approved_at', models.DateTimeField(blank=True, null=True)),
-                ('starter_key', models.CharField(blank=True, help_text='Set on bots made by the starter pack.', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('live_approved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "strategy",
+                    models.CharField(help_text="A name from the strategy registry (bots.strategies).", max_length=64),
+                ),
+                ("parameters", models.JSONField(default=dict, help_text="Validated against the strategy's schema.")),
+                (
+                    "parameters_hash",
+                    models.CharField(help_text="sha256 of strategy and parameters; backtests match it.", max_length=64),
+                ),
+                ("instruments", models.JSONField(default=list)),
+                ("venue", models.CharField(default="sim", max_length=64)),
+                ("data_source", models.CharField(default="imported", max_length=64)),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("LAB", "Lab"),
+                            ("BACKTESTED", "Backtested"),
+                            ("PAPER", "Paper"),
+                            ("LIVE", "Live"),
+                            ("RETIRED", "Retired"),
+                        ],
+                        db_index=True,
+                        default="LAB",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "autonomy_tier",
+                    models.CharField(
+                        choices=[
+                            ("T0", "T0 locked"),
+                            ("T1", "T1 paper only"),
+                            ("T2", "T2 live, reduced limits"),
+                            ("T3", "T3 live"),
+                        ],
+                        default="T0",
+                        max_length=2,
+                    ),
+                ),
+                ("risk_limits", models.JSONField(blank=True, default=dict)),
+                ("killed", models.BooleanField(db_index=True, default=False)),
+                ("killed_at", models.DateTimeField(blank=True, null=True)),
+                ("killed_by", models.CharField(blank=True, max_length=150)),
+                ("kill_reason", models.TextField(blank=True)),
+                (
+                    "reconcile_mismatch",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Set by a reconcile that found a difference; blocks starts and new orders.",
+                    ),
+                ),
+                ("live_approved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "starter_key",
+                    models.CharField(blank=True, help_text="Set on bots made by the starter pack.", max_length=64),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "live_approved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['id'],
-            },
+            options={"ordering": ["id"]},
         ),
         migrations.CreateModel(
-            name='BacktestResult',
+            name="BacktestResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('strategy', models.CharField(max_length=64)),
-                ('parameters', models.JSONField(default=dict)),
-                ('parameters_hash', models.CharField(db_index=True, max_length=64)),
-                ('instruments', models.JSONField(default=list)),
-                ('timeframe', models.CharField(max_length=8)),
-                ('range_start', models.DateTimeField()),
-                ('range_end', models.DateTimeField()),
-                ('status', models.CharField(choices=[('RUNNING', 'Running'), ('FINISHED', 'Finished'), ('FAILED', 'Failed')], default='RUNNING', max_length=10)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('classification', models.CharField(blank=True, choices=[('PASS', 'Pass'), ('MARGINAL', 'Marginal'), ('FAIL', 'Fail')], max_length=10)),
-                ('classification_reasons', models.JSONField(blank=True, default=list)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='backtest_results', to='bots.bot')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("strategy", models.CharField(max_length=64)),
+                ("parameters", models.JSONField(default=dict)),
+                ("parameters_hash", models.CharField(db_index=True, max_length=64)),
+                ("instruments", models.JSONField(default=list)),
+                ("timeframe", models.CharField(max_length=8)),
+                ("range_start", models.DateTimeField()),
+                ("range_end", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("RUNNING", "Running"), ("FINISHED", "Finished"), ("FAILED", "Failed")],
+                        default="RUNNING",
+                        max_length=10,
+                    ),
+                ),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                (
+                    "classification",
+                    models.CharField(
+                        blank=True,
+                        choices=[("PASS", "Pass"), ("MARGINAL", "Marginal"), ("FAIL", "Fail")],
+                        max_length=10,
+                    ),
+                ),
+                ("classification_reasons", models.JSONField(blank=True, default=list)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="backtest_results", to="bots.bot"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         migrations.CreateModel(
-            name='CancelRequest',
+            name="CancelRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(choices=[('BOT', 'Bot'), ('TENANT', 'Tenant'), ('GLOBAL', 'Global')], max_length=8)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('DONE', 'Done'), ('FAILED', 'Failed')], db_index=True, default='PENDING', max_length=8)),
-                ('reason', models.TextField()),
-                ('requested_by', models.CharField(max_length=150)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('bot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cancel_requests', to='bots.bot')),
-                ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[("BOT", "Bot"), ("TENANT", "Tenant"), ("GLOBAL", "Global")], max_length=8
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("PENDING", "Pending"), ("DONE", "Done"), ("FAILED", "Failed")],
+                        db_index=True,
+                        default="PENDING",
+                        max_length=8,
+                    ),
+                ),
+                ("reason", models.TextField()),
+                ("requested_by", models.CharField(max_length=150)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("result", models.JSONField(blank=True, null=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cancel_requests",
+                        to="bots.bot",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="controlplane.tenant",
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('BACKTEST', 'Backtest'), ('VERIFY', 'Verify integrations'), ('RECONCILE', 'Reconcile positions'), ('TICK_BATCH', 'Tick batch')], db_index=True, max_length=16)),
-                ('status', models.CharField(choices=[('QUEUED', 'Queued'), ('RUNNING', 'Running'), ('SUCCEEDED', 'Succeeded'), ('FAILED', 'Failed'), ('CANCELLED', 'Cancelled')], db_index=True, default='QUEUED', max_length=10)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('max_attempts', models.PositiveIntegerField(default=3)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('celery_task_id', models.CharField(blank=True, max_length=64)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_by', models.CharField(max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('bot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='bots.bot')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("BACKTEST", "Backtest"),
+                            ("VERIFY", "Verify integrations"),
+                            ("RECONCILE", "Reconcile positions"),
+                            ("TICK_BATCH", "Tick batch"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("QUEUED", "Queued"),
+                            ("RUNNING", "Running"),
+                            ("SUCCEEDED", "Succeeded"),
+                            ("FAILED", "Failed"),
+                            ("CANCELLED", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="QUEUED",
+                        max_length=10,
+                    ),
+                ),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("max_attempts", models.PositiveIntegerField(default=3)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("celery_task_id", models.CharField(blank=True, max_length=64)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_by", models.CharField(max_length=150)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="jobs",
+                        to="bots.bot",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         migrations.CreateModel(
-            name='Reconciliation',
+            name="Reconciliation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('MATCHED', 'Matched'), ('MISMATCH', 'Mismatch')], max_length=10)),
-                ('venue', models.CharField(max_length=64)),
-                ('internal_positions', models.JSONField(default=dict)),
-                ('venue_positions', models.JSONField(default=dict)),
-                ('differences', models.JSONField(default=dict)),
-                ('is_flat', models.BooleanField(help_text='Both sides hold no position in any instrument.')),
-                ('requested_by', models.CharField(max_length=150)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reconciliations', to='bots.bot')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("status", models.CharField(choices=[("MATCHED", "Matched"), ("MISMATCH", "Mismatch")], max_length=10)),
+                ("venue", models.CharField(max_length=64)),
+                ("internal_positions", models.JSONField(default=dict)),
+                ("venue_positions", models.JSONField(default=dict)),
+                ("differences", models.JSONField(default=dict)),
+                ("is_flat", models.BooleanField(help_text="Both sides hold no position in any instrument.")),
+                ("requested_by", models.CharField(max_length=150)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="reconciliations", to="bots.bot"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         migrations.CreateModel(
-            name='Runner',
+            name="Runner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('STARTING', 'Starting'), ('RUNNING', 'Running'), ('STOPPING', 'Stopping'), ('STOPPED', 'Stopped'), ('STALE', 'Stale'), ('FAILED', 'Failed')], db_index=True, default='STARTING', max_length=10)),
-                ('started_by', models.CharField(max_length=150)),
-                ('started_at', models.DateTimeField()),
-                ('last_heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('last_tick_at', models.DateTimeField(blank=True, null=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('stop_reason', models.TextField(blank=True)),
-                ('restart_count', models.PositiveIntegerField(default=0)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runners', to='bots.bot')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("STARTING", "Starting"),
+                            ("RUNNING", "Running"),
+                            ("STOPPING", "Stopping"),
+                            ("STOPPED", "Stopped"),
+                            ("STALE", "Stale"),
+                            ("FAILED", "Failed"),
+                        ],
+                        db_index=True,
+                        default="STARTING",
+                        max_length=10,
+                    ),
+                ),
+                ("started_by", models.CharField(max_length=150)),
+                ("started_at", models.DateTimeField()),
+                ("last_heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("last_tick_at", models.DateTimeField(blank=True, null=True)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("stop_reason", models.TextField(blank=True)),
+                ("restart_count", models.PositiveIntegerField(default=0)),
+                ("trace_id", models.CharField(max_length=64)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="runners", to="bots.bot"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         migrations.CreateModel(
-            name='TenantKillSwitch',
+            name="TenantKillSwitch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('killed', models.BooleanField(default=False)),
-                ('changed_at', models.DateTimeField(blank=True, null=True)),
-                ('changed_by', models.CharField(blank=True, max_length=150)),
-                ('reason', models.TextField(blank=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("killed", models.BooleanField(default=False)),
+                ("changed_at", models.DateTimeField(blank=True, null=True)),
+                ("changed_by", models.CharField(blank=True, max_length=150)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='bot',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='bot_unique_name_per_tenant'),
+            model_name="bot",
+            constraint=models.UniqueConstraint(fields=("tenant", "name"), name="bot_unique_name_per_tenant"),
         ),
         migrations.AddConstraint(
-            model_name='bot',
-            constraint=models.UniqueConstraint(condition=models.Q(('starter_key', ''), _negated=True), fields=('tenant', 'starter_key'), name='bot_unique_starter_key_per_tenant'),
+            model_name="bot",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("starter_key", ""), _negated=True),
+                fields=("tenant", "starter_key"),
+                name="bot_unique_starter_key_per_tenant",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='runner',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['STARTING', 'RUNNING', 'STOPPING', 'STALE'])), fields=('bot',), name='runner_one_active_per_bot'),
+            model_name="runner",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["STARTING", "RUNNING", "STOPPING", "STALE"])),
+                fields=("bot",),
+                name="runner_one_active_per_bot",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tenantkillswitch',
-            constraint=models.UniqueConstraint(fields=('tenant',), name='tenant_kill_switch_one_per_tenant'),
+            model_name="tenantkillswitch",
+            constraint=models.UniqueConstraint(fields=("tenant",), name="tenant_kill_switch_one_per_tenant"),
         ),
         controlplane.rls.EnableTenantRLS("bot"),
         controlplane.rls.EnableTenantRLS("tenantkillswitch"),
         # Cancel requests of a global kill have no tenant; every tenant's OMS must see them.
         controlplane.rls.EnableTenantRLS(
-            "cancelrequest", predicate="tenant_id = current_tenant_id() OR tenant_id IS NULL"),
+            "cancelrequest", predicate="tenant_id = current_tenant_id() OR tenant_id IS NULL"
+        ),
         controlplane.rls.EnableTenantRLS("runner"),
         controlplane.rls.EnableTenantRLS("job"),
         controlplane.rls.EnableTenantRLS("reconciliation"),

@@ -4,40 +4,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('bots', '0001_bots_runners_jobs_kill_switches'),
-    ]
+    dependencies = [("bots", "0001_bots_runners_jobs_kill_switches")]
 
     operations = [
         migrations.AddField(
-            model_name='bot',
-            name='timeframe',
-            field=models.CharField(choices=[('1s', '1 second'), ('1m', '1 minute'), ('5m', '5 minutes'), ('15m', '15 minutes'), ('30m', '30 minutes'), ('1h', '1 hour'), ('4h', '4 hours'), ('1d', '1 day')], default='1m', help_text='The bar timeframe the bot ticks on.', max_length=8),
+            model_name="bot",
+            name="timeframe",
+            field=models.CharField(
+                choices=[
+                    ("1s", "1 second"),
+                    ("1m", "1 minute"),
+                    ("5m", "5 minutes"),
+                    ("15m", "15 minutes"),
+                    ("30m", "30 minutes"),
+                    ("1h", "1 hour"),
+                    ("4h", "4 hours"),
+                    ("1d", "1 day"),
+                ],
+                default="1m",
+                help_text="The bar timeframe the bot ticks on.",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='runner',
-            name='consecutive_errors',
-            field=models.PositiveIntegerField(default=0, help_text='Ticks in a row that failed; the circuit breaker kills the bot past its limit.'),
+            model_name="runner",
+            name="consecutive_errors",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Ticks in a row that failed; the circuit breaker kills the bot past its limit."
+            ),
         ),
         migrations.AddField(
-            model_name='runner',
-            name='mode',
-            field=models.CharField(choices=[('live', "Live ticks on beat's schedule (paper or live per the bot's stage)"), ('replay', 'Replay over a date range of stored bars, as fast as the pipeline allows')], default='live', max_length=8),
+            model_name="runner",
+            name="mode",
+            field=models.CharField(
+                choices=[
+                    ("live", "Live ticks on beat's schedule (paper or live per the bot's stage)"),
+                    ("replay", "Replay over a date range of stored bars, as fast as the pipeline allows"),
+                ],
+                default="live",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='runner',
-            name='replay_cursor',
-            field=models.DateTimeField(blank=True, help_text='The last bar a replay has ticked.', null=True),
+            model_name="runner",
+            name="replay_cursor",
+            field=models.DateTimeField(blank=True, help_text="The last bar a replay has ticked.", null=True),
         ),
+        migrations.AddField(model_name="runner", name="replay_end", field=models.DateTimeField(blank=True, null=True)),
         migrations.AddField(
-            model_name='runner',
-            name='replay_end',
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name='runner',
-            name='replay_start',
-            field=models.DateTimeField(blank=True, null=True),
+            model_name="runner", name="replay_start", field=models.DateTimeField(blank=True, null=True)
         ),
     ]

@@ -6,19 +6,21 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bots', '0002_bot_timeframe_runner_replay_and_breaker'),
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
+        ("bots", "0002_bot_timeframe_runner_replay_and_breaker"),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='bot',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['instruments'], name='bot_instruments_gin', opclasses=['jsonb_path_ops']),
+            model_name="bot",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["instruments"], name="bot_instruments_gin", opclasses=["jsonb_path_ops"]
+            ),
         ),
         # Every tick rewrites its runners' heartbeat: room on each page keeps those updates HOT (no index writes).
-        migrations.RunSQL("ALTER TABLE bots_runner SET (fillfactor = 70)",
-                          reverse_sql="ALTER TABLE bots_runner RESET (fillfactor)"),
+        migrations.RunSQL(
+            "ALTER TABLE bots_runner SET (fillfactor = 70)", reverse_sql="ALTER TABLE bots_runner RESET (fillfactor)"
+        ),
     ]

@@ -4,35 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('bots', '0003_bot_instruments_gin_runner_fillfactor'),
-    ]
+    dependencies = [("bots", "0003_bot_instruments_gin_runner_fillfactor")]
 
     operations = [
         migrations.AddField(
-            model_name='reconciliation',
-            name='resolution',
-            field=models.CharField(blank=True, choices=[('accept_venue', "Accept the venue's state"), ('flatten', 'Flatten at the venue')], help_text="An operator's decision about this mismatch (empty: none yet).", max_length=16),
+            model_name="reconciliation",
+            name="resolution",
+            field=models.CharField(
+                blank=True,
+                choices=[("accept_venue", "Accept the venue's state"), ("flatten", "Flatten at the venue")],
+                help_text="An operator's decision about this mismatch (empty: none yet).",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='reconciliation',
-            name='resolution_detail',
-            field=models.JSONField(blank=True, help_text='What the resolution did: the venue snapshot it used, each position before and after, the flatten orders and their status, and the reconcile that followed.', null=True),
+            model_name="reconciliation",
+            name="resolution_detail",
+            field=models.JSONField(
+                blank=True,
+                help_text="What the resolution did: the venue snapshot it used, each position before and after, the flatten orders and their status, and the reconcile that followed.",
+                null=True,
+            ),
+        ),
+        migrations.AddField(model_name="reconciliation", name="resolution_reason", field=models.TextField(blank=True)),
+        migrations.AddField(
+            model_name="reconciliation", name="resolved_at", field=models.DateTimeField(blank=True, null=True)
         ),
         migrations.AddField(
-            model_name='reconciliation',
-            name='resolution_reason',
-            field=models.TextField(blank=True),
-        ),
-        migrations.AddField(
-            model_name='reconciliation',
-            name='resolved_at',
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name='reconciliation',
-            name='resolved_by',
-            field=models.CharField(blank=True, max_length=150),
+            model_name="reconciliation", name="resolved_by", field=models.CharField(blank=True, max_length=150)
         ),
     ]

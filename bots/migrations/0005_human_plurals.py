@@ -4,18 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('bots', '0004_reconciliation_resolution'),
-    ]
+    dependencies = [("bots", "0004_reconciliation_resolution")]
 
     operations = [
-        migrations.AlterModelOptions(
-            name='globalkillswitch',
-            options={'verbose_name_plural': 'global kill switches'},
-        ),
-        migrations.AlterModelOptions(
-            name='tenantkillswitch',
-            options={'verbose_name_plural': 'tenant kill switches'},
-        ),
+        migrations.AlterModelOptions(name="globalkillswitch", options={"verbose_name_plural": "global kill switches"}),
+        migrations.AlterModelOptions(name="tenantkillswitch", options={"verbose_name_plural": "tenant kill switches"}),
     ]

@@ -4,15 +4,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    dependencies = [("bots", "0005_human_plurals"), ("controlplane", "0003_trace_and_console_indexes")]
 
-    dependencies = [
-        ('bots', '0005_human_plurals'),
-        ('controlplane', '0003_trace_and_console_indexes'),
-    ]
-
-    operations = [
-        migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['trace_id'], name='job_trace_idx'),
-        ),
-    ]
+    operations = [migrations.AddIndex(model_name="job", index=models.Index(fields=["trace_id"], name="job_trace_idx"))]

@@ -18,19 +18,18 @@ def book_from_venue(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('bots', '0006_trace_and_console_indexes'),
-    ]
+    dependencies = [("bots", "0006_trace_and_console_indexes")]
 
     operations = [
         migrations.AddField(
-            model_name='reconciliation', name='book',
-            field=models.CharField(choices=[("paper", "Paper (sim venue)"),
-                                            ("live", "Live (the bot's venue and account)")],
-                                   default='paper', max_length=8,
-                                   help_text='The book compared with the venue: paper for a sim venue, live '
-                                             'otherwise.'),
+            model_name="reconciliation",
+            name="book",
+            field=models.CharField(
+                choices=[("paper", "Paper (sim venue)"), ("live", "Live (the bot's venue and account)")],
+                default="paper",
+                max_length=8,
+                help_text="The book compared with the venue: paper for a sim venue, live otherwise.",
+            ),
             preserve_default=False,
         ),
         migrations.RunPython(book_from_venue, migrations.RunPython.noop),

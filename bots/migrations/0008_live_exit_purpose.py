@@ -4,25 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('bots', '0007_reconciliation_book'),
-    ]
+    dependencies = [("bots", "0007_reconciliation_book")]
 
     operations = [
         migrations.AddField(
-            model_name='cancelrequest',
-            name='detail',
-            field=models.JSONField(blank=True, default=dict, help_text='leave_live: the venue, instruments and stages of the LIVE configuration being left.'),
+            model_name="cancelrequest",
+            name="detail",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="leave_live: the venue, instruments and stages of the LIVE configuration being left.",
+            ),
         ),
         migrations.AddField(
-            model_name='cancelrequest',
-            name='purpose',
-            field=models.CharField(choices=[('kill', 'Kill switch'), ('leave_live', 'Leaving LIVE')], default='kill', help_text='leave_live: after cancelling, the OMS records what the venue still holds (execution.live_exit).', max_length=16),
+            model_name="cancelrequest",
+            name="purpose",
+            field=models.CharField(
+                choices=[("kill", "Kill switch"), ("leave_live", "Leaving LIVE")],
+                default="kill",
+                help_text="leave_live: after cancelling, the OMS records what the venue still holds (execution.live_exit).",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='reconciliation',
-            name='purpose',
-            field=models.CharField(choices=[('check', 'Reconcile'), ('live_exit', 'Left LIVE')], default='check', help_text='live_exit: what the venue still held when the bot left LIVE; a MISMATCH one blocks going LIVE again until it is resolved (flatten or accept_venue).', max_length=16),
+            model_name="reconciliation",
+            name="purpose",
+            field=models.CharField(
+                choices=[("check", "Reconcile"), ("live_exit", "Left LIVE")],
+                default="check",
+                help_text="live_exit: what the venue still held when the bot left LIVE; a MISMATCH one blocks going LIVE again until it is resolved (flatten or accept_venue).",
+                max_length=16,
+            ),
         ),
     ]

@@ -30,32 +30,51 @@ def _enqueue_job(job: Job, handler: jobs.JobHandler) -> None:
     task_id = str(uuid.uuid4())
     job.celery_task_id = task_id
     job.save(update_fields=["celery_task_id"])
-    outbox_publish(task=JOB_TASK, kwargs={"job_id": job.id, "tenant_id": job.tenant_id}, queue=handler.queue,
-                   task_id=task_id, tenant_id=job.tenant_id, what=f"job {job.id}")
+    outbox_publish(
+        task=JOB_TASK,
+        kwargs={"job_id": job.id, "tenant_id": job.tenant_id},
+        queue=handler.queue,
+        task_id=task_id,
+        tenant_id=job.tenant_id,
+        what=f"job {job.id}",
+    )
 
 
 def _handler_for(kind: str) -> jobs.JobHandler:
     handler = jobs.job_handler(kind)
     if handler is None:
-        raise ControlPlaneError(ErrorCode.JOB_HANDLER_MISSING, f"No handler is installed for {kind} jobs.",
-                                details={"kind": kind})
+        raise ControlPlaneError(
+            ErrorCode.JOB_HANDLER_MISSING, f"No handler is installed for {kind} jobs.", details={"kind": kind}
+        )
     return handler
 
 
-def job_create(*, kind: str, actor=None, actor_name: str | None = None, bot_id: int | None = None,
-               params: dict | None = None) -> Job:
+def job_create(
+    *, kind: str, actor=None, actor_name: str | None = None, bot_id: int | None = None, params: dict | None = None
+) -> Job:
     handler = _handler_for(kind)
     if handler.needs_bot and bot_id is None:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"bot_id": [f"{kind} jobs need a bot."]})
     with transaction.atomic():
         if bot_id is not None and not Bot.objects.filter(pk=bot_id).exists():
             raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"bot_id": [f"No bot {bot_id}."]})
-        job = Job.objects.create(kind=kind, bot_id=bot_id, params=params or {}, trace_id=current_trace_id(),
-                                 created_by=_actor_label(actor, actor_name),
-                                 max_attempts=settings.JOB_MAX_ATTEMPTS)
+        job = Job.objects.create(
+            kind=kind,
+            bot_id=bot_id,
+            params=params or {},
+            trace_id=current_trace_id(),
+            created_by=_actor_label(actor, actor_name),
+            max_attempts=settings.JOB_MAX_ATTEMPTS,
+        )
         _enqueue_job(job, handler)
-        audit_record(action="job.create", resource_type="job", resource_id=job.id, actor=actor,
-                     actor_name=actor_name, after={"kind": kind, "bot_id": bot_id, "params": job.params})
+        audit_record(
+            action="job.create",
+            resource_type="job",
+            resource_id=job.id,
+            actor=actor,
+            actor_name=actor_name,
+            after={"kind": kind, "bot_id": bot_id, "params": job.params},
+        )
     return job
 
 
@@ -69,8 +88,14 @@ def job_cancel(*, job_id: int, actor) -> Job:
         before = job.status
         job.status, job.finished_at, job.lease_expires_at = Job.Status.CANCELLED, timezone.now(), None
         job.save(update_fields=["status", "finished_at", "lease_expires_at"])
-        audit_record(action="job.cancel", resource_type="job", resource_id=job.id, actor=actor,
-                     before={"status": before}, after={"status": job.status})
+        audit_record(
+            action="job.cancel",
+            resource_type="job",
+            resource_id=job.id,
+            actor=actor,
+            before={"status": before},
+            after={"status": job.status},
+        )
     return job
 
 
@@ -88,8 +113,14 @@ def job_retry(*, job_id: int, actor) -> Job:
         job.max_attempts = max(job.max_attempts, job.attempts + 1)
         job.save()
         _enqueue_job(job, handler)
-        audit_record(action="job.retry", resource_type="job", resource_id=job.id, actor=actor, before=before,
-                     after={"status": job.status})
+        audit_record(
+            action="job.retry",
+            resource_type="job",
+            resource_id=job.id,
+            actor=actor,
+            before=before,
+            after={"status": job.status},
+        )
     return job
 
 
@@ -99,14 +130,22 @@ def job_execute(*, job_id: int) -> Job | None:
     now = timezone.now()
     with transaction.atomic():
         claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-            status=Job.Status.RUNNING, started_at=now, attempts=F("attempts") + 1,
+            status=Job.Status.RUNNING,
+            started_at=now,
+            attempts=F("attempts") + 1,
             lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
         )
         if claimed != 1:
             return None
         job = Job.objects.get(pk=job_id)
-        audit_record(action="job.start", resource_type="job", resource_id=job.id, actor_name="worker",
-                     before={"status": Job.Status.QUEUED}, after={"status": job.status, "attempts": job.attempts})
+        audit_record(
+            action="job.start",
+            resource_type="job",
+            resource_id=job.id,
+            actor_name="worker",
+            before={"status": Job.Status.QUEUED},
+            after={"status": job.status, "attempts": job.attempts},
+        )
     handler = jobs.job_handler(job.kind)
     try:
         if handler is None:
@@ -128,11 +167,15 @@ def _job_finish(*, job_id: int, result: Any, error: tuple[str, str] | None) -> J
         job.status = Job.Status.FAILED if error else Job.Status.SUCCEEDED
         job.error_code, job.error_message = error if error else ("", "")
         job.result, job.finished_at, job.lease_expires_at = result, timezone.now(), None
-        job.save(update_fields=["status", "error_code", "error_message", "result", "finished_at",
-                                "lease_expires_at"])
-        audit_record(action="job.finish", resource_type="job", resource_id=job.id, actor_name="worker",
-                     before={"status": Job.Status.RUNNING},
-                     after={"status": job.status, "error_code": job.error_code})
+        job.save(update_fields=["status", "error_code", "error_message", "result", "finished_at", "lease_expires_at"])
+        audit_record(
+            action="job.finish",
+            resource_type="job",
+            resource_id=job.id,
+            actor_name="worker",
+            before={"status": Job.Status.RUNNING},
+            after={"status": job.status, "error_code": job.error_code},
+        )
     return job
 
 

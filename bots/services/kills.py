@@ -18,13 +18,26 @@ from controlplane.trace import current_trace_id
 logger = logging.getLogger(__name__)
 
 
-def _request_cancel(*, scope: str, reason: str, requested_by: str, bot: Bot | None = None,
-                    tenant_id: int | None = None, purpose: str = CancelRequest.Purpose.KILL,
-                    detail: dict | None = None) -> CancelRequest:
+def _request_cancel(
+    *,
+    scope: str,
+    reason: str,
+    requested_by: str,
+    bot: Bot | None = None,
+    tenant_id: int | None = None,
+    purpose: str = CancelRequest.Purpose.KILL,
+    detail: dict | None = None,
+) -> CancelRequest:
     """Record what the OMS must cancel, and tell the registered cancel hooks once it is committed."""
     cancel = CancelRequest.objects.create(
-        tenant_id=tenant_id, scope=scope, bot=bot, reason=reason, requested_by=requested_by,
-        trace_id=current_trace_id(), purpose=purpose, detail=detail or {},
+        tenant_id=tenant_id,
+        scope=scope,
+        bot=bot,
+        reason=reason,
+        requested_by=requested_by,
+        trace_id=current_trace_id(),
+        purpose=purpose,
+        detail=detail or {},
     )
 
     def notify():
@@ -55,11 +68,18 @@ def bot_kill(*, bot_id: int, actor, reason: str, actor_name: str | None = None) 
             return bot
         bot.killed, bot.killed_at, bot.killed_by, bot.kill_reason = True, timezone.now(), label, reason
         bot.save(update_fields=["killed", "killed_at", "killed_by", "kill_reason", "updated_at"])
-        cancel = _request_cancel(scope=CancelRequest.Scope.BOT, reason=reason, requested_by=label, bot=bot,
-                                 tenant_id=bot.tenant_id)
-        audit_record(action="bot.kill", resource_type="bot", resource_id=bot.id, actor=actor,
-                     actor_name=actor_name, before={"killed": False},
-                     after={"killed": True, "reason": reason, "cancel_request_id": cancel.id})
+        cancel = _request_cancel(
+            scope=CancelRequest.Scope.BOT, reason=reason, requested_by=label, bot=bot, tenant_id=bot.tenant_id
+        )
+        audit_record(
+            action="bot.kill",
+            resource_type="bot",
+            resource_id=bot.id,
+            actor=actor,
+            actor_name=actor_name,
+            before={"killed": False},
+            after={"killed": True, "reason": reason, "cancel_request_id": cancel.id},
+        )
     return bot
 
 
@@ -77,17 +97,31 @@ def bot_unkill(*, bot_id: int, actor, reason: str, positions_decision: str | Non
         bot = _locked_bot(bot_id)
         if not bot.killed:
             raise _illegal(f"Bot {bot.name}", "NOT_KILLED", "UNKILL", "The bot is not killed.")
-        flat_reconcile = Reconciliation.objects.filter(
-            bot=bot, created_at__gte=bot.killed_at, status=Reconciliation.Status.MATCHED, is_flat=True,
-        ).order_by("-id").first()
+        flat_reconcile = (
+            Reconciliation.objects.filter(
+                bot=bot, created_at__gte=bot.killed_at, status=Reconciliation.Status.MATCHED, is_flat=True
+            )
+            .order_by("-id")
+            .first()
+        )
         if positions_decision is None and flat_reconcile is None:
             raise ControlPlaneError(ErrorCode.UNKILL_NEEDS_RECONCILE, details={"bot_id": bot.id})
         before = {"killed": True, "killed_at": bot.killed_at.isoformat(), "kill_reason": bot.kill_reason}
         bot.killed, bot.killed_at, bot.killed_by, bot.kill_reason = False, None, "", ""
         bot.save(update_fields=["killed", "killed_at", "killed_by", "kill_reason", "updated_at"])
-        audit_record(action="bot.unkill", resource_type="bot", resource_id=bot.id, actor=actor, before=before,
-                     after={"killed": False, "reason": reason, "positions_decision": positions_decision,
-                            "reconciliation_id": flat_reconcile.id if flat_reconcile else None})
+        audit_record(
+            action="bot.unkill",
+            resource_type="bot",
+            resource_id=bot.id,
+            actor=actor,
+            before=before,
+            after={
+                "killed": False,
+                "reason": reason,
+                "positions_decision": positions_decision,
+                "reconciliation_id": flat_reconcile.id if flat_reconcile else None,
+            },
+        )
     return bot
 
 
@@ -106,11 +140,17 @@ def tenant_kill(*, actor, reason: str) -> TenantKillSwitch:
             return switch
         switch.killed, switch.changed_at, switch.changed_by, switch.reason = True, timezone.now(), label, reason
         switch.save()
-        cancel = _request_cancel(scope=CancelRequest.Scope.TENANT, reason=reason, requested_by=label,
-                                 tenant_id=switch.tenant_id)
-        audit_record(action="tenant.kill", resource_type="tenant", resource_id=switch.tenant_id, actor=actor,
-                     before={"killed": False}, after={"killed": True, "reason": reason,
-                                                     "cancel_request_id": cancel.id})
+        cancel = _request_cancel(
+            scope=CancelRequest.Scope.TENANT, reason=reason, requested_by=label, tenant_id=switch.tenant_id
+        )
+        audit_record(
+            action="tenant.kill",
+            resource_type="tenant",
+            resource_id=switch.tenant_id,
+            actor=actor,
+            before={"killed": False},
+            after={"killed": True, "reason": reason, "cancel_request_id": cancel.id},
+        )
     return switch
 
 
@@ -122,16 +162,25 @@ def tenant_unkill(*, actor, reason: str) -> TenantKillSwitch:
             raise _illegal("The tenant", "NOT_KILLED", "UNKILL", "The tenant is not killed.")
         before = {"killed": True, "reason": switch.reason}
         switch.killed, switch.changed_at, switch.changed_by, switch.reason = (
-            False, timezone.now(), _actor_label(actor, None), reason)
+            False,
+            timezone.now(),
+            _actor_label(actor, None),
+            reason,
+        )
         switch.save()
-        audit_record(action="tenant.unkill", resource_type="tenant", resource_id=switch.tenant_id, actor=actor,
-                     before=before, after={"killed": False, "reason": reason})
+        audit_record(
+            action="tenant.unkill",
+            resource_type="tenant",
+            resource_id=switch.tenant_id,
+            actor=actor,
+            before=before,
+            after={"killed": False, "reason": reason},
+        )
     return switch
 
 
 def _locked_global_switch() -> GlobalKillSwitch:
-    GlobalKillSwitch.objects.bulk_create([GlobalKillSwitch(pk=GlobalKillSwitch.SINGLETON_ID)],
-                                         ignore_conflicts=True)
+    GlobalKillSwitch.objects.bulk_create([GlobalKillSwitch(pk=GlobalKillSwitch.SINGLETON_ID)], ignore_conflicts=True)
     return GlobalKillSwitch.objects.select_for_update().get(pk=GlobalKillSwitch.SINGLETON_ID)
 
 
@@ -146,9 +195,15 @@ def system_kill(*, actor, reason: str) -> GlobalKillSwitch:
         switch.killed, switch.changed_at, switch.changed_by, switch.reason = True, timezone.now(), label, reason
         switch.save()
         cancel = _request_cancel(scope=CancelRequest.Scope.GLOBAL, reason=reason, requested_by=label)
-        audit_record(action="system.kill", resource_type="system", resource_id="global", actor=actor,
-                     tenant_id=None, before={"killed": False},
-                     after={"killed": True, "reason": reason, "cancel_request_id": cancel.id})
+        audit_record(
+            action="system.kill",
+            resource_type="system",
+            resource_id="global",
+            actor=actor,
+            tenant_id=None,
+            before={"killed": False},
+            after={"killed": True, "reason": reason, "cancel_request_id": cancel.id},
+        )
     return switch
 
 
@@ -160,8 +215,19 @@ def system_unkill(*, actor, reason: str) -> GlobalKillSwitch:
             raise _illegal("The platform", "NOT_KILLED", "UNKILL", "The platform is not killed.")
         before = {"killed": True, "reason": switch.reason}
         switch.killed, switch.changed_at, switch.changed_by, switch.reason = (
-            False, timezone.now(), _actor_label(actor, None), reason)
+            False,
+            timezone.now(),
+            _actor_label(actor, None),
+            reason,
+        )
         switch.save()
-        audit_record(action="system.unkill", resource_type="system", resource_id="global", actor=actor,
-                     tenant_id=None, before=before, after={"killed": False, "reason": reason})
+        audit_record(
+            action="system.unkill",
+            resource_type="system",
+            resource_id="global",
+            actor=actor,
+            tenant_id=None,
+            before=before,
+            after={"killed": False, "reason": reason},
+        )
     return switch

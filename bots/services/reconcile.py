@@ -47,18 +47,35 @@ def bot_reconcile(*, bot_id: int, actor=None, actor_name: str | None = None) -> 
         }
         is_flat = all(abs(q) <= POSITION_TOLERANCE for q in (*snapshot.internal.values(), *snapshot.venue.values()))
         result = Reconciliation.objects.create(
-            bot=bot, venue=bot.venue, book=book_for_venue(bot.venue),
+            bot=bot,
+            venue=bot.venue,
+            book=book_for_venue(bot.venue),
             status=Reconciliation.Status.MISMATCH if differences else Reconciliation.Status.MATCHED,
-            internal_positions=snapshot.internal, venue_positions=snapshot.venue, differences=differences,
-            is_flat=is_flat, requested_by=label, trace_id=current_trace_id(),
+            internal_positions=snapshot.internal,
+            venue_positions=snapshot.venue,
+            differences=differences,
+            is_flat=is_flat,
+            requested_by=label,
+            trace_id=current_trace_id(),
         )
         flagged_before = bot.reconcile_mismatch
         bot.reconcile_mismatch = bool(differences)
         bot.save(update_fields=["reconcile_mismatch", "updated_at"])
-        audit_record(action="bot.reconcile", resource_type="bot", resource_id=bot.id, actor=actor,
-                     actor_name=actor_name, before={"reconcile_mismatch": flagged_before},
-                     after={"reconcile_mismatch": bot.reconcile_mismatch, "reconciliation_id": result.id,
-                            "book": result.book, "status": result.status, "differences": differences})
+        audit_record(
+            action="bot.reconcile",
+            resource_type="bot",
+            resource_id=bot.id,
+            actor=actor,
+            actor_name=actor_name,
+            before={"reconcile_mismatch": flagged_before},
+            after={
+                "reconcile_mismatch": bot.reconcile_mismatch,
+                "reconciliation_id": result.id,
+                "book": result.book,
+                "status": result.status,
+                "differences": differences,
+            },
+        )
     return result
 
 
@@ -69,8 +86,9 @@ def _as_traded(bot, report: Reconciliation):
     return traded
 
 
-def bot_reconcile_resolve(*, bot_id: int, action: str, reason: str, actor=None,
-                          actor_name: str | None = None) -> tuple[Reconciliation, Reconciliation]:
+def bot_reconcile_resolve(
+    *, bot_id: int, action: str, reason: str, actor=None, actor_name: str | None = None
+) -> tuple[Reconciliation, Reconciliation]:
     """An operator's decision about the bot's latest MISMATCH report: ``accept_venue`` (our books take the venue's
     numbers) or ``flatten`` (close what the venue holds with market orders through the OMS; kill switches still
     refuse it, the mismatch flag does not). The resolution is stored on the report and audited with each position
@@ -96,13 +114,19 @@ def bot_reconcile_resolve(*, bot_id: int, action: str, reason: str, actor=None,
     with transaction.atomic():
         bot = _locked_bot(bot_id)
         mismatches = Reconciliation.objects.select_for_update().filter(bot=bot, status=Reconciliation.Status.MISMATCH)
-        report = (mismatches.filter(purpose=Reconciliation.Purpose.LIVE_EXIT, resolution="").order_by("-id").first()
-                  or mismatches.order_by("-id").first())
+        report = (
+            mismatches.filter(purpose=Reconciliation.Purpose.LIVE_EXIT, resolution="").order_by("-id").first()
+            or mismatches.order_by("-id").first()
+        )
         exit_report = report is not None and report.purpose == Reconciliation.Purpose.LIVE_EXIT
         if report is None or report.resolution or not (bot.reconcile_mismatch or exit_report):
-            raise _illegal(f"Bot {bot.name}", "not flagged" if not bot.reconcile_mismatch else "resolved", action,
-                           "Only a bot flagged by a reconcile mismatch, or one that left LIVE with a position at "
-                           "its venue, with an unresolved report can be resolved; reconcile it again first.")
+            raise _illegal(
+                f"Bot {bot.name}",
+                "not flagged" if not bot.reconcile_mismatch else "resolved",
+                action,
+                "Only a bot flagged by a reconcile mismatch, or one that left LIVE with a position at "
+                "its venue, with an unresolved report can be resolved; reconcile it again first.",
+            )
         if action == Reconciliation.Resolution.FLATTEN:
             # A retired bot may still close what it left at the venue when it retired from LIVE; kills still refuse.
             retired_exit = exit_report and bot.stage == Stage.RETIRED
@@ -115,21 +139,36 @@ def bot_reconcile_resolve(*, bot_id: int, action: str, reason: str, actor=None,
         snapshot = source(bot=_as_traded(bot, report)) if exit_report else source(bot=bot)
         if exit_report:  # only what the bot left behind: other bots on a shared account keep theirs
             kept = set(report.internal_positions) | set(report.venue_positions) | set(report.differences)
-            snapshot = PositionSnapshot(internal={s: q for s, q in snapshot.internal.items() if s in kept},
-                                        venue={s: q for s, q in snapshot.venue.items() if s in kept})
-        booked = resolver.book(bot=bot, reconciliation=report, snapshot=snapshot, action=action,
-                               reason=reason, actor_name=label)
+            snapshot = PositionSnapshot(
+                internal={s: q for s, q in snapshot.internal.items() if s in kept},
+                venue={s: q for s, q in snapshot.venue.items() if s in kept},
+            )
+        booked = resolver.book(
+            bot=bot, reconciliation=report, snapshot=snapshot, action=action, reason=reason, actor_name=label
+        )
         report.resolution, report.resolution_reason, report.resolved_by = action, reason, label
         report.resolved_at, report.resolution_detail = timezone.now(), booked
-        report.save(update_fields=["resolution", "resolution_reason", "resolved_by", "resolved_at",
-                                   "resolution_detail"])
-        audit_record(action="bot.reconcile_resolve", resource_type="bot", resource_id=bot.id, actor=actor,
-                     actor_name=actor_name,
-                     before={"reconciliation_id": report.id, "reconcile_mismatch": True,
-                             "positions": {s: p["before"] for s, p in booked["positions"].items()}},
-                     after={"resolution": action, "reason": reason,
-                            "positions": {s: p["after"] for s, p in booked["positions"].items()},
-                            "flatten": booked["flatten"]})
+        report.save(
+            update_fields=["resolution", "resolution_reason", "resolved_by", "resolved_at", "resolution_detail"]
+        )
+        audit_record(
+            action="bot.reconcile_resolve",
+            resource_type="bot",
+            resource_id=bot.id,
+            actor=actor,
+            actor_name=actor_name,
+            before={
+                "reconciliation_id": report.id,
+                "reconcile_mismatch": True,
+                "positions": {s: p["before"] for s, p in booked["positions"].items()},
+            },
+            after={
+                "resolution": action,
+                "reason": reason,
+                "positions": {s: p["after"] for s, p in booked["positions"].items()},
+                "flatten": booked["flatten"],
+            },
+        )
     detail = dict(booked)
     if booked["flatten"]:
         detail["orders"] = resolver.send(intent_ids=[f["intent_id"] for f in booked["flatten"]])

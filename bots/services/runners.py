@@ -27,8 +27,13 @@ def _refuse_unrunnable(bot: Bot) -> None:
 
 
 def runner_start(
-    *, bot_id: int, actor=None, actor_name: str | None = None, mode: str = Runner.Mode.LIVE,
-    replay_start: datetime | None = None, replay_end: datetime | None = None,
+    *,
+    bot_id: int,
+    actor=None,
+    actor_name: str | None = None,
+    mode: str = Runner.Mode.LIVE,
+    replay_start: datetime | None = None,
+    replay_end: datetime | None = None,
 ) -> Runner:
     """Start a bot's runner: live (ticked by beat) or replay (ticks through a range of stored bars at once)."""
     if mode == Runner.Mode.REPLAY:
@@ -45,22 +50,40 @@ def runner_start(
         bot = _locked_bot(bot_id)
         active = selectors.active_runner(bot.id)
         if active is not None:
-            raise ControlPlaneError(ErrorCode.RUNNER_ALREADY_ACTIVE,
-                                    details={"runner_id": active.id, "status": active.status})
+            raise ControlPlaneError(
+                ErrorCode.RUNNER_ALREADY_ACTIVE, details={"runner_id": active.id, "status": active.status}
+            )
         _refuse_unrunnable(bot)
         now = timezone.now()
         runner = Runner.objects.create(
-            bot=bot, status=Runner.Status.RUNNING, started_by=_actor_label(actor, actor_name), started_at=now,
-            last_heartbeat_at=now, trace_id=current_trace_id(), mode=mode, replay_start=replay_start,
+            bot=bot,
+            status=Runner.Status.RUNNING,
+            started_by=_actor_label(actor, actor_name),
+            started_at=now,
+            last_heartbeat_at=now,
+            trace_id=current_trace_id(),
+            mode=mode,
+            replay_start=replay_start,
             replay_end=replay_end,
         )
-        audit_record(action="runner.start", resource_type="runner", resource_id=runner.id, actor=actor,
-                     actor_name=actor_name, after={"bot_id": bot.id, "status": runner.status, "mode": mode})
+        audit_record(
+            action="runner.start",
+            resource_type="runner",
+            resource_id=runner.id,
+            actor=actor,
+            actor_name=actor_name,
+            after={"bot_id": bot.id, "status": runner.status, "mode": mode},
+        )
         if mode == Runner.Mode.REPLAY:
             # The execution layer runs replays; it sits above bots, so the task is named, not imported.
             tenant_id, runner_id = bot.tenant_id, runner.id
-            outbox_publish(task="execution.replay_runner", kwargs={"tenant_id": tenant_id, "runner_id": runner_id},
-                           queue="backtests", tenant_id=tenant_id, what=f"replay of runner {runner_id}")
+            outbox_publish(
+                task="execution.replay_runner",
+                kwargs={"tenant_id": tenant_id, "runner_id": runner_id},
+                queue="backtests",
+                tenant_id=tenant_id,
+                what=f"replay of runner {runner_id}",
+            )
     return runner
 
 
@@ -71,12 +94,19 @@ def runner_finish_replay(*, runner_id: int, summary: dict) -> Runner:
         if runner.status != Runner.Status.RUNNING:
             return runner
         runner.status, runner.stopped_at = Runner.Status.STOPPED, timezone.now()
-        runner.stop_reason = (f"replay finished: {summary.get('bots', 0)} bot-ticks, "
-                              f"{summary.get('decisions', 0)} decisions, {summary.get('intents_created', 0)} intents")
+        runner.stop_reason = (
+            f"replay finished: {summary.get('bots', 0)} bot-ticks, "
+            f"{summary.get('decisions', 0)} decisions, {summary.get('intents_created', 0)} intents"
+        )
         runner.save(update_fields=["status", "stopped_at", "stop_reason"])
-        audit_record(action="runner.replay_finished", resource_type="runner", resource_id=runner.id,
-                     actor_name="replay", before={"status": Runner.Status.RUNNING},
-                     after={"status": runner.status, "summary": summary})
+        audit_record(
+            action="runner.replay_finished",
+            resource_type="runner",
+            resource_id=runner.id,
+            actor_name="replay",
+            before={"status": Runner.Status.RUNNING},
+            after={"status": runner.status, "summary": summary},
+        )
     return runner
 
 
@@ -98,9 +128,15 @@ def runner_stop(*, runner_id: int, actor=None, actor_name: str | None = None, re
         runner.status, runner.stopped_at = Runner.Status.STOPPED, timezone.now()
         runner.stop_reason = reason or f"stopped by {_actor_label(actor, actor_name)}"
         runner.save(update_fields=["status", "stopped_at", "stop_reason"])
-        audit_record(action="runner.stop", resource_type="runner", resource_id=runner.id, actor=actor,
-                     actor_name=actor_name, before={"status": before},
-                     after={"status": runner.status, "reason": runner.stop_reason})
+        audit_record(
+            action="runner.stop",
+            resource_type="runner",
+            resource_id=runner.id,
+            actor=actor,
+            actor_name=actor_name,
+            before={"status": before},
+            after={"status": runner.status, "reason": runner.stop_reason},
+        )
     return runner
 
 
@@ -112,20 +148,32 @@ def runner_restart(*, runner_id: int, actor=None, actor_name: str | None = None)
             raise _illegal(f"Runner {runner.id}", runner.status, Runner.Status.RUNNING, "Wait until it settles.")
         active = selectors.active_runner(bot.id)
         if active is not None and active.id != runner.id:
-            raise ControlPlaneError(ErrorCode.RUNNER_ALREADY_ACTIVE,
-                                    details={"runner_id": active.id, "status": active.status})
+            raise ControlPlaneError(
+                ErrorCode.RUNNER_ALREADY_ACTIVE, details={"runner_id": active.id, "status": active.status}
+            )
         _refuse_unrunnable(bot)
         before = runner.status
         now = timezone.now()
         runner.status, runner.last_heartbeat_at, runner.stopped_at, runner.stop_reason = (
-            Runner.Status.RUNNING, now, None, "")
+            Runner.Status.RUNNING,
+            now,
+            None,
+            "",
+        )
         runner.restart_count += 1
         runner.trace_id = current_trace_id()
-        runner.save(update_fields=["status", "last_heartbeat_at", "stopped_at", "stop_reason", "restart_count",
-                                   "trace_id"])
-        audit_record(action="runner.restart", resource_type="runner", resource_id=runner.id, actor=actor,
-                     actor_name=actor_name, before={"status": before},
-                     after={"status": runner.status, "restart_count": runner.restart_count})
+        runner.save(
+            update_fields=["status", "last_heartbeat_at", "stopped_at", "stop_reason", "restart_count", "trace_id"]
+        )
+        audit_record(
+            action="runner.restart",
+            resource_type="runner",
+            resource_id=runner.id,
+            actor=actor,
+            actor_name=actor_name,
+            before={"status": before},
+            after={"status": runner.status, "restart_count": runner.restart_count},
+        )
     return runner
 
 

@@ -29,10 +29,17 @@ def _runner_mark_stale(*, runner_id: int, cutoff: datetime) -> Runner | None:
             return None
         runner.status = Runner.Status.STALE
         runner.save(update_fields=["status"])
-        audit_record(action="runner.stale", resource_type="runner", resource_id=runner.id, actor_name="watchdog",
-                     before={"status": Runner.Status.RUNNING},
-                     after={"status": runner.status, "last_heartbeat_at":
-                            runner.last_heartbeat_at.isoformat() if runner.last_heartbeat_at else None})
+        audit_record(
+            action="runner.stale",
+            resource_type="runner",
+            resource_id=runner.id,
+            actor_name="watchdog",
+            before={"status": Runner.Status.RUNNING},
+            after={
+                "status": runner.status,
+                "last_heartbeat_at": runner.last_heartbeat_at.isoformat() if runner.last_heartbeat_at else None,
+            },
+        )
     return runner
 
 
@@ -42,11 +49,21 @@ def _runner_fail(*, runner_id: int, reason: str) -> Runner:
         before = runner.status
         runner.status, runner.stopped_at, runner.stop_reason = Runner.Status.FAILED, timezone.now(), reason
         runner.save(update_fields=["status", "stopped_at", "stop_reason"])
-        audit_record(action="runner.fail", resource_type="runner", resource_id=runner.id, actor_name="watchdog",
-                     before={"status": before}, after={"status": runner.status, "reason": reason})
+        audit_record(
+            action="runner.fail",
+            resource_type="runner",
+            resource_id=runner.id,
+            actor_name="watchdog",
+            before={"status": before},
+            after={"status": runner.status, "reason": reason},
+        )
         if bot.stage == Stage.LIVE:
-            bot_demote(bot_id=bot.id, actor_name="watchdog", to_stage=Stage.PAPER,
-                       reason=f"runner {runner.id} failed: {reason}")
+            bot_demote(
+                bot_id=bot.id,
+                actor_name="watchdog",
+                to_stage=Stage.PAPER,
+                reason=f"runner {runner.id} failed: {reason}",
+            )
     return runner
 
 
@@ -79,9 +96,14 @@ def _job_lease_expired(*, job_id: int, now: datetime) -> str | None:
             job.error_message = f"Lease expired after {job.attempts} attempt(s)."
             job.save(update_fields=["status", "finished_at", "lease_expires_at", "error_code", "error_message"])
             outcome = "failed"
-        audit_record(action=f"job.lease_expired.{outcome}", resource_type="job", resource_id=job.id,
-                     actor_name="watchdog", before={"status": Job.Status.RUNNING},
-                     after={"status": job.status, "attempts": job.attempts})
+        audit_record(
+            action=f"job.lease_expired.{outcome}",
+            resource_type="job",
+            resource_id=job.id,
+            actor_name="watchdog",
+            before={"status": Job.Status.RUNNING},
+            after={"status": job.status, "attempts": job.attempts},
+        )
     return outcome
 
 
@@ -107,13 +129,20 @@ def _job_never_started(*, job_id: int, now: datetime) -> str | None:
         else:
             job.status, job.finished_at = Job.Status.FAILED, now
             job.error_code = str(ErrorCode.JOB_NEVER_STARTED)
-            job.error_message = (f"Sent to its queue {sent} time(s), last at {last.sent_at.isoformat()}; "
-                                 f"no worker started it within {settings.QUEUED_WORK_STALE_SECONDS}s.")
+            job.error_message = (
+                f"Sent to its queue {sent} time(s), last at {last.sent_at.isoformat()}; "
+                f"no worker started it within {settings.QUEUED_WORK_STALE_SECONDS}s."
+            )
             job.save(update_fields=["status", "finished_at", "error_code", "error_message"])
             outcome = "failed"
-        audit_record(action=f"job.never_started.{outcome}", resource_type="job", resource_id=job.id,
-                     actor_name="watchdog", before={"status": Job.Status.QUEUED, "dispatches": sent},
-                     after={"status": job.status, "error_code": job.error_code})
+        audit_record(
+            action=f"job.never_started.{outcome}",
+            resource_type="job",
+            resource_id=job.id,
+            actor_name="watchdog",
+            before={"status": Job.Status.QUEUED, "dispatches": sent},
+            after={"status": job.status, "error_code": job.error_code},
+        )
     return outcome
 
 
@@ -122,18 +151,30 @@ def watchdog_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
     LIVE bot demoted to PAPER); jobs past their lease are re-queued (idempotent kinds) or FAILED; jobs sent but
     never started within QUEUED_WORK_STALE_SECONDS are sent again or FAILED."""
     now = now or timezone.now()
-    counts = {"stale": 0, "restarted": 0, "failed": 0, "jobs_requeued": 0, "jobs_failed": 0,
-              "jobs_redispatched": 0, "jobs_never_started": 0}
+    counts = {
+        "stale": 0,
+        "restarted": 0,
+        "failed": 0,
+        "jobs_requeued": 0,
+        "jobs_failed": 0,
+        "jobs_redispatched": 0,
+        "jobs_never_started": 0,
+    }
     queued_cutoff = now - timedelta(seconds=settings.QUEUED_WORK_STALE_SECONDS)
     cutoff = now - timedelta(seconds=settings.RUNNER_HEARTBEAT_STALE_SECONDS)
     with transaction.atomic():
-        candidate_ids = list(Runner.objects.filter(status=Runner.Status.RUNNING, last_heartbeat_at__lt=cutoff)
-                             .values_list("id", flat=True))
+        candidate_ids = list(
+            Runner.objects.filter(status=Runner.Status.RUNNING, last_heartbeat_at__lt=cutoff).values_list(
+                "id", flat=True
+            )
+        )
         stale_ids = list(Runner.objects.filter(status=Runner.Status.STALE).values_list("id", flat=True))
-        job_ids = list(Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now)
-                       .values_list("id", flat=True))
-        queued_ids = list(Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=queued_cutoff)
-                          .values_list("id", flat=True))
+        job_ids = list(
+            Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now).values_list("id", flat=True)
+        )
+        queued_ids = list(
+            Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=queued_cutoff).values_list("id", flat=True)
+        )
     for runner_id in candidate_ids:
         if _runner_mark_stale(runner_id=runner_id, cutoff=cutoff) is not None:
             counts["stale"] += 1

@@ -38,6 +38,13 @@ from bots.strategies.base import (
 from bots.strategies import builtin  # noqa: F401  (registers the shipped strategies)
 
 __all__ = [
-    "Bars", "Decision", "ParamSpec", "Strategy", "StrategyParameterError", "UnknownStrategy",
-    "available_strategies", "get_strategy", "register_strategy",
+    "Bars",
+    "Decision",
+    "ParamSpec",
+    "Strategy",
+    "StrategyParameterError",
+    "UnknownStrategy",
+    "available_strategies",
+    "get_strategy",
+    "register_strategy",
 ]

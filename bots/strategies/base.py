@@ -96,8 +96,11 @@ class ParamSpec:
 
     def as_schema(self) -> dict[str, Any]:
         return {
-            "name": self.name, "type": {int: "integer", float: "number", bool: "boolean"}[self.kind],
-            "default": self.default, "minimum": self.minimum, "maximum": self.maximum,
+            "name": self.name,
+            "type": {int: "integer", float: "number", bool: "boolean"}[self.kind],
+            "default": self.default,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
             "description": self.description,
         }
 
@@ -111,8 +114,11 @@ class Strategy:
     params: tuple[ParamSpec, ...] = ()
 
     def schema(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description,
-                "parameters": [spec.as_schema() for spec in self.params]}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": [spec.as_schema() for spec in self.params],
+        }
 
     def validate(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         if params is None:
@@ -122,7 +128,8 @@ class Strategy:
         known = {spec.name: spec for spec in self.params}
         errors: dict[str, list[str]] = {
             name: [f"Unknown parameter for strategy {self.name}; known: {', '.join(sorted(known))}."]
-            for name in params if name not in known
+            for name in params
+            if name not in known
         }
         clean: dict[str, Any] = {}
         for spec in self.params:
@@ -140,8 +147,9 @@ class Strategy:
         return {}
 
     def parameters_hash(self, params: Mapping[str, Any]) -> str:
-        canonical = json.dumps({"strategy": self.name, "parameters": self.validate(params)},
-                               sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(
+            {"strategy": self.name, "parameters": self.validate(params)}, sort_keys=True, separators=(",", ":")
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def warmup_bars(self, params: dict[str, Any]) -> int:
@@ -150,8 +158,9 @@ class Strategy:
     def decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
         needed = self.warmup_bars(params)
         if len(bars) < needed:
-            return Decision(None, "INSUFFICIENT_HISTORY",
-                            {"bars_needed": float(needed), "bars_available": float(len(bars))})
+            return Decision(
+                None, "INSUFFICIENT_HISTORY", {"bars_needed": float(needed), "bars_available": float(len(bars))}
+            )
         window = Bars(*(getattr(bars, name)[-needed:] for name in ("ts", "open", "high", "low", "close", "volume")))
         return self._decide(params, window, float(position))
 
@@ -188,5 +197,3 @@ def get_strategy(name: str) -> Strategy:
 
 def available_strategies() -> list[Strategy]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
-
-

@@ -40,8 +40,8 @@ class MovingAverageCrossover(Strategy):
         return params["slow"]
 
     def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
-        fast_ma = float(np.mean(bars.close[-params["fast"]:]))
-        slow_ma = float(np.mean(bars.close[-params["slow"]:]))
+        fast_ma = float(np.mean(bars.close[-params["fast"] :]))
+        slow_ma = float(np.mean(bars.close[-params["slow"] :]))
         signal = 1 if fast_ma > slow_ma else (-1 if fast_ma < slow_ma else 0)
         if signal == 0:
             return Decision(position, "HOLD", {"fast_ma": fast_ma, "slow_ma": slow_ma})
@@ -60,8 +60,8 @@ class MovingAverageCrossover(Strategy):
             return targets
         sums = np.concatenate(([0.0], np.cumsum(close)))
         window_end = sums[slow:]  # slices, not index arrays: bar i's window sums end at sums[i + 1]
-        fast_ma = (window_end - sums[slow - fast:n + 1 - fast]) / fast
-        slow_ma = (window_end - sums[:n + 1 - slow]) / slow
+        fast_ma = (window_end - sums[slow - fast : n + 1 - fast]) / fast
+        slow_ma = (window_end - sums[: n + 1 - slow]) / slow
         diff = np.subtract(fast_ma, slow_ma, out=fast_ma)
         # One bound for the whole series, at least each bar's own (1e-9 of the mean, 1e-12 of the running sum):
         # a wider net only sends more bars to the exact check below.
@@ -70,7 +70,7 @@ class MovingAverageCrossover(Strategy):
         if close_calls.size:
             # Row-wise means over sliding windows reduce each contiguous row as np.mean of a slice does.
             windows = np.lib.stride_tricks.sliding_window_view(close, slow)[close_calls]
-            exact_fast = np.mean(windows[:, slow - fast:], axis=1)
+            exact_fast = np.mean(windows[:, slow - fast :], axis=1)
             exact_slow = np.mean(windows, axis=1)
             diff[close_calls] = exact_fast - exact_slow
         size = params["size"]
@@ -88,20 +88,24 @@ class MovingAverageCrossover(Strategy):
         else:
             for i in ties.tolist():
                 held[i] = held[i - 1] if i else 0.0
-        targets[slow - 1:] = held
+        targets[slow - 1 :] = held
         return targets
 
 
 @register_strategy
 class DonchianBreakout(Strategy):
     name = "donchian_breakout"
-    description = ("Enter when the close breaks out of the highest high / lowest low of the previous entry_lookback "
-                   "bars; exit when it crosses the opposite channel of the previous exit_lookback bars.")
+    description = (
+        "Enter when the close breaks out of the highest high / lowest low of the previous entry_lookback "
+        "bars; exit when it crosses the opposite channel of the previous exit_lookback bars."
+    )
     params = (
-        ParamSpec("entry_lookback", int, 20, "Bars in the entry channel (excluding the current bar).",
-                  minimum=2, maximum=1000),
-        ParamSpec("exit_lookback", int, 10, "Bars in the exit channel (excluding the current bar).",
-                  minimum=1, maximum=1000),
+        ParamSpec(
+            "entry_lookback", int, 20, "Bars in the entry channel (excluding the current bar).", minimum=2, maximum=1000
+        ),
+        ParamSpec(
+            "exit_lookback", int, 10, "Bars in the exit channel (excluding the current bar).", minimum=1, maximum=1000
+        ),
         SIZE,
         ALLOW_SHORT,
     )
@@ -119,10 +123,10 @@ class DonchianBreakout(Strategy):
         entry, exit_ = params["entry_lookback"], params["exit_lookback"]
         values = {
             "close": close,
-            "entry_high": float(np.max(bars.high[-entry - 1:-1])),
-            "entry_low": float(np.min(bars.low[-entry - 1:-1])),
-            "exit_high": float(np.max(bars.high[-exit_ - 1:-1])),
-            "exit_low": float(np.min(bars.low[-exit_ - 1:-1])),
+            "entry_high": float(np.max(bars.high[-entry - 1 : -1])),
+            "entry_low": float(np.min(bars.low[-entry - 1 : -1])),
+            "exit_high": float(np.max(bars.high[-exit_ - 1 : -1])),
+            "exit_low": float(np.min(bars.low[-exit_ - 1 : -1])),
         }
         size, allow_short = params["size"], params["allow_short"]
         if close > values["entry_high"]:
@@ -140,11 +144,19 @@ class DonchianBreakout(Strategy):
 @register_strategy
 class ZScoreMeanReversion(Strategy):
     name = "zscore_mean_reversion"
-    description = ("Buy when the close is entry_z standard deviations below its lookback mean, sell short (if "
-                   "allowed) when as far above; exit once the z-score comes back within exit_z.")
+    description = (
+        "Buy when the close is entry_z standard deviations below its lookback mean, sell short (if "
+        "allowed) when as far above; exit once the z-score comes back within exit_z."
+    )
     params = (
-        ParamSpec("lookback", int, 20, "Bars in the mean and standard deviation (including the current bar).",
-                  minimum=3, maximum=5000),
+        ParamSpec(
+            "lookback",
+            int,
+            20,
+            "Bars in the mean and standard deviation (including the current bar).",
+            minimum=3,
+            maximum=5000,
+        ),
         ParamSpec("entry_z", float, 2.0, "Absolute z-score that opens a position.", minimum=0.1, maximum=10),
         ParamSpec("exit_z", float, 0.5, "Absolute z-score within which a position is closed.", minimum=0, maximum=10),
         SIZE,
@@ -160,7 +172,7 @@ class ZScoreMeanReversion(Strategy):
         return params["lookback"]
 
     def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
-        closes = bars.close[-params["lookback"]:]
+        closes = bars.close[-params["lookback"] :]
         mean, std = float(np.mean(closes)), float(np.std(closes))
         close = float(closes[-1])
         if std == 0.0:

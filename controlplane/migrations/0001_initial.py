@@ -6,73 +6,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [migrations.swappable_dependency(settings.AUTH_USER_MODEL)]
 
     operations = [
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=63, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('ACTIVE', 'Active'), ('SUSPENDED', 'Suspended')], default='ACTIVE', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(max_length=63, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("ACTIVE", "Active"), ("SUSPENDED", "Suspended")], default="ACTIVE", max_length=16
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+            ],
+            options={"ordering": ["slug"]},
+        ),
+        migrations.CreateModel(
+            name="ProcessHeartbeat",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(choices=[("worker", "Celery worker"), ("beat", "Celery beat")], max_length=16),
+                ),
+                ("hostname", models.CharField(max_length=255)),
+                ("pid", models.IntegerField()),
+                ("queues", models.JSONField(blank=True, default=list)),
+                ("started_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField(db_index=True)),
             ],
             options={
-                'ordering': ['slug'],
+                "constraints": [models.UniqueConstraint(fields=("kind", "hostname"), name="heartbeat_unique_process")]
             },
         ),
         migrations.CreateModel(
-            name='ProcessHeartbeat',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('worker', 'Celery worker'), ('beat', 'Celery beat')], max_length=16)),
-                ('hostname', models.CharField(max_length=255)),
-                ('pid', models.IntegerField()),
-                ('queues', models.JSONField(blank=True, default=list)),
-                ('started_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField(db_index=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("viewer", "Viewer"), ("operator", "Operator"), ("owner", "Owner")],
+                        default="viewer",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('kind', 'hostname'), name='heartbeat_unique_process')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "user"), name="membership_unique_user_per_tenant")
+                ]
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('viewer', 'Viewer'), ('operator', 'Operator'), ('owner', 'Owner')], default='viewer', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("actor", models.CharField(help_text="Username, or the system component that acted.", max_length=150)),
+                ("action", models.CharField(max_length=100)),
+                ("resource_type", models.CharField(max_length=100)),
+                ("resource_id", models.CharField(blank=True, max_length=100)),
+                ("before_state", models.JSONField(blank=True, null=True)),
+                ("after_state", models.JSONField(blank=True, null=True)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="controlplane.tenant",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'user'), name='membership_unique_user_per_tenant')],
-            },
-        ),
-        migrations.CreateModel(
-            name='AuditEvent',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor', models.CharField(help_text='Username, or the system component that acted.', max_length=150)),
-                ('action', models.CharField(max_length=100)),
-                ('resource_type', models.CharField(max_length=100)),
-                ('resource_id', models.CharField(blank=True, max_length=100)),
-                ('before_state', models.JSONField(blank=True, null=True)),
-                ('after_state', models.JSONField(blank=True, null=True)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-            ],
-            options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', 'resource_type', 'resource_id'], name='audit_resource_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["tenant", "resource_type", "resource_id"], name="audit_resource_idx")],
             },
         ),
     ]

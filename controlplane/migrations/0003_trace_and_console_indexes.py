@@ -5,15 +5,11 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
-        migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['trace_id'], name='audit_trace_idx'),
-        ),
+        migrations.AddIndex(model_name="auditevent", index=models.Index(fields=["trace_id"], name="audit_trace_idx"))
     ]

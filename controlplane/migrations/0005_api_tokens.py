@@ -18,8 +18,12 @@ def plaintext_keys_to_digests(apps, schema_editor):
     Token = apps.get_model("authtoken", "Token")
     ApiToken = apps.get_model("controlplane", "ApiToken")
     for token in Token.objects.using(db).all():
-        api_token = ApiToken(user_id=token.user_id, token_key=token.key[:15], name="moved from authtoken",
-                             digest=hashlib.sha512(token.key.encode("utf-8")).hexdigest())
+        api_token = ApiToken(
+            user_id=token.user_id,
+            token_key=token.key[:15],
+            name="moved from authtoken",
+            digest=hashlib.sha512(token.key.encode("utf-8")).hexdigest(),
+        )
         api_token.save(using=db)
         ApiToken.objects.using(db).filter(pk=api_token.pk).update(created=token.created)
     Token.objects.using(db).all().delete()
@@ -44,30 +48,32 @@ END $$;
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('authtoken', '0004_alter_tokenproxy_options'),
-        ('controlplane', '0004_invitations'),
+        ("authtoken", "0004_alter_tokenproxy_options"),
+        ("controlplane", "0004_invitations"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('token_key', models.CharField(db_index=True, max_length=25)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('expiry', models.DateTimeField(blank=True, null=True)),
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('digest', models.CharField(max_length=128, unique=True)),
-                ('name', models.CharField(blank=True, default='', max_length=100)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='auth_token_set', to=settings.AUTH_USER_MODEL)),
+                ("token_key", models.CharField(db_index=True, max_length=25)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("expiry", models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("digest", models.CharField(max_length=128, unique=True)),
+                ("name", models.CharField(blank=True, default="", max_length=100)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="auth_token_set",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
-            options={
-                'verbose_name': 'API token',
-                'verbose_name_plural': 'API tokens',
-                'ordering': ['id'],
-            },
+            options={"verbose_name": "API token", "verbose_name_plural": "API tokens", "ordering": ["id"]},
         ),
         migrations.RunPython(plaintext_keys_to_digests, migrations.RunPython.noop),
         migrations.RunSQL(USER_TENANT_COUNT_SQL, "DROP FUNCTION IF EXISTS app_user_tenant_count(bigint);"),

@@ -7,48 +7,118 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Instrument',
+            name="Instrument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(help_text='Our name for it: a futures root (ES) is the continuous front contract; crypto as BASE-QUOTE.', max_length=32, unique=True)),
-                ('venue', models.CharField(help_text='Exchange or venue, e.g. CME, COINBASE.', max_length=32)),
-                ('asset_class', models.CharField(choices=[('future', 'Future'), ('crypto', 'Crypto'), ('equity', 'Equity'), ('fx', 'FX')], max_length=16)),
-                ('tick_size', models.DecimalField(decimal_places=10, max_digits=20)),
-                ('multiplier', models.DecimalField(decimal_places=6, help_text='Currency value of one point.', max_digits=20)),
-                ('calendar', models.CharField(help_text='pandas-market-calendars name (CME_Equity, 24/7, ...); execution.calendars.PRODUCT_CALENDARS.', max_length=64, validators=[execution.calendars.validate_calendar_name])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "symbol",
+                    models.CharField(
+                        help_text="Our name for it: a futures root (ES) is the continuous front contract; crypto as BASE-QUOTE.",
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                ("venue", models.CharField(help_text="Exchange or venue, e.g. CME, COINBASE.", max_length=32)),
+                (
+                    "asset_class",
+                    models.CharField(
+                        choices=[("future", "Future"), ("crypto", "Crypto"), ("equity", "Equity"), ("fx", "FX")],
+                        max_length=16,
+                    ),
+                ),
+                ("tick_size", models.DecimalField(decimal_places=10, max_digits=20)),
+                (
+                    "multiplier",
+                    models.DecimalField(decimal_places=6, help_text="Currency value of one point.", max_digits=20),
+                ),
+                (
+                    "calendar",
+                    models.CharField(
+                        help_text="pandas-market-calendars name (CME_Equity, 24/7, ...); execution.calendars.PRODUCT_CALENDARS.",
+                        max_length=64,
+                        validators=[execution.calendars.validate_calendar_name],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['symbol'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('tick_size__gt', 0)), name='instrument_tick_size_positive'), models.CheckConstraint(condition=models.Q(('multiplier__gt', 0)), name='instrument_multiplier_positive')],
+                "ordering": ["symbol"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("tick_size__gt", 0)), name="instrument_tick_size_positive"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("multiplier__gt", 0)), name="instrument_multiplier_positive"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Bar',
+            name="Bar",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('timeframe', models.CharField(choices=[('1s', '1 second'), ('1m', '1 minute'), ('5m', '5 minutes'), ('15m', '15 minutes'), ('30m', '30 minutes'), ('1h', '1 hour'), ('4h', '4 hours'), ('1d', '1 day')], max_length=8)),
-                ('ts', models.DateTimeField()),
-                ('open', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('high', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('low', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('close', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('volume', models.DecimalField(decimal_places=9, max_digits=30)),
-                ('source', models.CharField(choices=[('imported', 'Imported file'), ('databento', 'Databento'), ('polygon', 'Polygon')], max_length=16)),
-                ('ingested_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bars', to='execution.instrument')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "timeframe",
+                    models.CharField(
+                        choices=[
+                            ("1s", "1 second"),
+                            ("1m", "1 minute"),
+                            ("5m", "5 minutes"),
+                            ("15m", "15 minutes"),
+                            ("30m", "30 minutes"),
+                            ("1h", "1 hour"),
+                            ("4h", "4 hours"),
+                            ("1d", "1 day"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("ts", models.DateTimeField()),
+                ("open", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("high", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("low", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("close", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("volume", models.DecimalField(decimal_places=9, max_digits=30)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("imported", "Imported file"), ("databento", "Databento"), ("polygon", "Polygon")],
+                        max_length=16,
+                    ),
+                ),
+                ("ingested_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="bars", to="execution.instrument"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['instrument', 'timeframe', 'ts'],
-                'constraints': [models.UniqueConstraint(fields=('instrument', 'timeframe', 'ts'), name='bar_unique_instrument_timeframe_ts'), models.CheckConstraint(condition=models.Q(('close__gte', models.F('low')), ('close__lte', models.F('high')), ('high__gte', models.F('low')), ('low__gt', 0), ('open__gte', models.F('low')), ('open__lte', models.F('high')), ('volume__gte', 0)), name='bar_ohlc_consistent')],
+                "ordering": ["instrument", "timeframe", "ts"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("instrument", "timeframe", "ts"), name="bar_unique_instrument_timeframe_ts"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("close__gte", models.F("low")),
+                            ("close__lte", models.F("high")),
+                            ("high__gte", models.F("low")),
+                            ("low__gt", 0),
+                            ("open__gte", models.F("low")),
+                            ("open__lte", models.F("high")),
+                            ("volume__gte", 0),
+                        ),
+                        name="bar_ohlc_consistent",
+                    ),
+                ],
             },
         ),
     ]

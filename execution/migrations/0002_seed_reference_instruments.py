@@ -27,10 +27,16 @@ def seed(apps, schema_editor):
     Instrument = apps.get_model("execution", "Instrument")
     alias = schema_editor.connection.alias
     for symbol, venue, asset_class, tick_size, multiplier, calendar in REFERENCE_INSTRUMENTS:
-        Instrument.objects.using(alias).get_or_create(symbol=symbol, defaults={
-            "venue": venue, "asset_class": asset_class, "tick_size": Decimal(tick_size),
-            "multiplier": Decimal(multiplier), "calendar": calendar,
-        })
+        Instrument.objects.using(alias).get_or_create(
+            symbol=symbol,
+            defaults={
+                "venue": venue,
+                "asset_class": asset_class,
+                "tick_size": Decimal(tick_size),
+                "multiplier": Decimal(multiplier),
+                "calendar": calendar,
+            },
+        )
 
 
 class Migration(migrations.Migration):

@@ -31,225 +31,449 @@ DROP FUNCTION IF EXISTS execution_oms_writer_only();
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bots', '0001_bots_runners_jobs_kill_switches'),
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
-        ('execution', '0002_seed_reference_instruments'),
+        ("bots", "0001_bots_runners_jobs_kill_switches"),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
+        ("execution", "0002_seed_reference_instruments"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IntentLeg',
+            name="IntentLeg",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('leg_index', models.PositiveSmallIntegerField()),
-                ('venue', models.CharField(max_length=64)),
-                ('side', models.CharField(choices=[('buy', 'Buy'), ('sell', 'Sell')], max_length=4)),
-                ('quantity', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('order_type', models.CharField(choices=[('market', 'Market'), ('limit', 'Limit'), ('stop', 'Stop')], max_length=8)),
-                ('limit_price', models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
-                ('stop_price', models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='execution.instrument')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("leg_index", models.PositiveSmallIntegerField()),
+                ("venue", models.CharField(max_length=64)),
+                ("side", models.CharField(choices=[("buy", "Buy"), ("sell", "Sell")], max_length=4)),
+                ("quantity", models.DecimalField(decimal_places=9, max_digits=24)),
+                (
+                    "order_type",
+                    models.CharField(
+                        choices=[("market", "Market"), ("limit", "Limit"), ("stop", "Stop")], max_length=8
+                    ),
+                ),
+                ("limit_price", models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
+                ("stop_price", models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="execution.instrument"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['intent', 'leg_index'],
-            },
+            options={"ordering": ["intent", "leg_index"]},
         ),
         migrations.CreateModel(
-            name='TradeIntent',
+            name="TradeIntent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('idempotency_key', models.CharField(max_length=255)),
-                ('request_hash', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('ACCEPTED', 'Accepted'), ('REJECTED', 'Rejected'), ('WORKING', 'Working'), ('PARTIALLY_FILLED', 'Partially filled'), ('FILLED', 'Filled'), ('CANCELLED', 'Cancelled'), ('FAILED', 'Failed')], db_index=True, default='PENDING', max_length=16)),
-                ('source', models.CharField(choices=[('tick', 'Tick'), ('api', 'API'), ('replay', 'Replay')], max_length=8)),
-                ('bar_ts', models.DateTimeField(blank=True, help_text='The bar the decision was made on (tick, replay).', null=True)),
-                ('failure_policy', models.CharField(choices=[('CANCEL_REMAINING', "Cancel the other legs' open orders, keep what filled"), ('FLATTEN', "Cancel the other legs' open orders and flatten what filled")], default='CANCEL_REMAINING', max_length=16)),
-                ('rejection', models.JSONField(blank=True, help_text='Which limit refused it, with the values.', null=True)),
-                ('risk_checks', models.JSONField(blank=True, default=list)),
-                ('status_detail', models.JSONField(blank=True, help_text='Why the status is what it is (leg failures).', null=True)),
-                ('created_by', models.CharField(max_length=150)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='intents', to='bots.bot')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("idempotency_key", models.CharField(max_length=255)),
+                ("request_hash", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("ACCEPTED", "Accepted"),
+                            ("REJECTED", "Rejected"),
+                            ("WORKING", "Working"),
+                            ("PARTIALLY_FILLED", "Partially filled"),
+                            ("FILLED", "Filled"),
+                            ("CANCELLED", "Cancelled"),
+                            ("FAILED", "Failed"),
+                        ],
+                        db_index=True,
+                        default="PENDING",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(choices=[("tick", "Tick"), ("api", "API"), ("replay", "Replay")], max_length=8),
+                ),
+                (
+                    "bar_ts",
+                    models.DateTimeField(
+                        blank=True, help_text="The bar the decision was made on (tick, replay).", null=True
+                    ),
+                ),
+                (
+                    "failure_policy",
+                    models.CharField(
+                        choices=[
+                            ("CANCEL_REMAINING", "Cancel the other legs' open orders, keep what filled"),
+                            ("FLATTEN", "Cancel the other legs' open orders and flatten what filled"),
+                        ],
+                        default="CANCEL_REMAINING",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "rejection",
+                    models.JSONField(blank=True, help_text="Which limit refused it, with the values.", null=True),
+                ),
+                ("risk_checks", models.JSONField(blank=True, default=list)),
+                (
+                    "status_detail",
+                    models.JSONField(blank=True, help_text="Why the status is what it is (leg failures).", null=True),
+                ),
+                ("created_by", models.CharField(max_length=150)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="intents", to="bots.bot"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         migrations.CreateModel(
-            name='RiskIncident',
+            name="RiskIncident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(help_text='The limit that refused, or circuit_breaker.', max_length=64)),
-                ('status', models.CharField(choices=[('OPEN', 'Open'), ('RESOLVED', 'Resolved')], db_index=True, default='OPEN', max_length=8)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('opened_at', models.DateTimeField(auto_now_add=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_by', models.CharField(blank=True, max_length=150)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('bot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='bots.bot')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-                ('intent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='execution.tradeintent')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(help_text="The limit that refused, or circuit_breaker.", max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("OPEN", "Open"), ("RESOLVED", "Resolved")],
+                        db_index=True,
+                        default="OPEN",
+                        max_length=8,
+                    ),
+                ),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("opened_at", models.DateTimeField(auto_now_add=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_by", models.CharField(blank=True, max_length=150)),
+                ("trace_id", models.CharField(max_length=64)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="bots.bot",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+                (
+                    "intent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="execution.tradeintent",
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(choices=[('LEG', 'An intent leg'), ('FLATTEN', 'Flattens a leg after another leg failed')], default='LEG', max_length=8)),
-                ('venue', models.CharField(max_length=64)),
-                ('client_order_id', models.CharField(max_length=64, unique=True)),
-                ('venue_order_id', models.CharField(blank=True, max_length=128)),
-                ('side', models.CharField(max_length=4)),
-                ('quantity', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('order_type', models.CharField(max_length=8)),
-                ('limit_price', models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
-                ('stop_price', models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
-                ('reference_price', models.DecimalField(blank=True, decimal_places=9, help_text='The price the risk check used (latest close for market orders).', max_digits=24, null=True)),
-                ('status', models.CharField(choices=[('SUBMITTING', 'Submitting'), ('WORKING', 'Working'), ('PARTIALLY_FILLED', 'Partially filled'), ('FILLED', 'Filled'), ('CANCELLED', 'Cancelled'), ('REJECTED', 'Rejected by the venue'), ('FAILED', 'Failed')], db_index=True, default='SUBMITTING', max_length=16)),
-                ('filled_quantity', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('average_price', models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
-                ('fees', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('slippage', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('not_before', models.DateTimeField(help_text='Sim fills only on bars after this (the decision bar, or arrival).')),
-                ('last_matched_bar_ts', models.DateTimeField(blank=True, null=True)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('reason', models.TextField(blank=True)),
-                ('bot_stage', models.CharField(help_text="The bot's stage when the order was sent.", max_length=16)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='bots.bot')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='execution.instrument')),
-                ('leg', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='execution.intentleg')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-                ('intent', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='execution.tradeintent')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[("LEG", "An intent leg"), ("FLATTEN", "Flattens a leg after another leg failed")],
+                        default="LEG",
+                        max_length=8,
+                    ),
+                ),
+                ("venue", models.CharField(max_length=64)),
+                ("client_order_id", models.CharField(max_length=64, unique=True)),
+                ("venue_order_id", models.CharField(blank=True, max_length=128)),
+                ("side", models.CharField(max_length=4)),
+                ("quantity", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("order_type", models.CharField(max_length=8)),
+                ("limit_price", models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
+                ("stop_price", models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
+                (
+                    "reference_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=9,
+                        help_text="The price the risk check used (latest close for market orders).",
+                        max_digits=24,
+                        null=True,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("SUBMITTING", "Submitting"),
+                            ("WORKING", "Working"),
+                            ("PARTIALLY_FILLED", "Partially filled"),
+                            ("FILLED", "Filled"),
+                            ("CANCELLED", "Cancelled"),
+                            ("REJECTED", "Rejected by the venue"),
+                            ("FAILED", "Failed"),
+                        ],
+                        db_index=True,
+                        default="SUBMITTING",
+                        max_length=16,
+                    ),
+                ),
+                ("filled_quantity", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("average_price", models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
+                ("fees", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("slippage", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                (
+                    "not_before",
+                    models.DateTimeField(help_text="Sim fills only on bars after this (the decision bar, or arrival)."),
+                ),
+                ("last_matched_bar_ts", models.DateTimeField(blank=True, null=True)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("reason", models.TextField(blank=True)),
+                ("bot_stage", models.CharField(help_text="The bot's stage when the order was sent.", max_length=16)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="orders", to="bots.bot"
+                    ),
+                ),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="execution.instrument"
+                    ),
+                ),
+                (
+                    "leg",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="orders", to="execution.intentleg"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+                (
+                    "intent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="orders", to="execution.tradeintent"
+                    ),
+                ),
             ],
-            options={
-                'ordering': ['-id'],
-            },
+            options={"ordering": ["-id"]},
         ),
         migrations.AddField(
-            model_name='intentleg',
-            name='intent',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='legs', to='execution.tradeintent'),
+            model_name="intentleg",
+            name="intent",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="legs", to="execution.tradeintent"
+            ),
         ),
         migrations.CreateModel(
-            name='MultiLegIntent',
+            name="MultiLegIntent",
+            fields=[],
+            options={"proxy": True, "indexes": [], "constraints": []},
+            bases=("execution.tradeintent",),
+        ),
+        migrations.CreateModel(
+            name="TradingControl",
             fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("ACTIVE", "Active"), ("REDUCE_ONLY", "Reduce only"), ("HALTED", "Halted")],
+                        default="ACTIVE",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "risk_limits",
+                    models.JSONField(blank=True, default=dict, help_text="Tenant-wide limits (tenant row only)."),
+                ),
+                ("set_by", models.CharField(blank=True, max_length=150)),
+                ("reason", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="bots.bot",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="VenueInventory",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("venue", models.CharField(max_length=64)),
+                ("asset", models.CharField(max_length=64)),
+                ("quantity", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Fill",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("venue", models.CharField(max_length=64)),
+                ("venue_fill_id", models.CharField(max_length=128)),
+                ("side", models.CharField(max_length=4)),
+                ("quantity", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("price", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("reference_price", models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
+                ("fee", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("slippage", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                (
+                    "realized_pnl",
+                    models.DecimalField(
+                        decimal_places=9, default=0, help_text="PnL this fill realized, after its fee.", max_digits=24
+                    ),
+                ),
+                ("bot_stage", models.CharField(max_length=16)),
+                (
+                    "ts",
+                    models.DateTimeField(help_text="When it executed (the bar's open or close time for sim fills)."),
+                ),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "bot",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="fills", to="bots.bot"),
+                ),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="execution.instrument"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="fills", to="execution.order"
+                    ),
+                ),
             ],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "ordering": ["-id"],
+                "indexes": [models.Index(fields=["tenant", "bot", "ts"], name="fill_bot_ts_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("order", "venue_fill_id"), name="fill_unique_per_order")
+                ],
             },
-            bases=('execution.tradeintent',),
         ),
         migrations.CreateModel(
-            name='TradingControl',
+            name="StrategyPosition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('ACTIVE', 'Active'), ('REDUCE_ONLY', 'Reduce only'), ('HALTED', 'Halted')], default='ACTIVE', max_length=12)),
-                ('risk_limits', models.JSONField(blank=True, default=dict, help_text='Tenant-wide limits (tenant row only).')),
-                ('set_by', models.CharField(blank=True, max_length=150)),
-                ('reason', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('bot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='bots.bot')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='VenueInventory',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('venue', models.CharField(max_length=64)),
-                ('asset', models.CharField(max_length=64)),
-                ('quantity', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='Fill',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('venue', models.CharField(max_length=64)),
-                ('venue_fill_id', models.CharField(max_length=128)),
-                ('side', models.CharField(max_length=4)),
-                ('quantity', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('price', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('reference_price', models.DecimalField(blank=True, decimal_places=9, max_digits=24, null=True)),
-                ('fee', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('slippage', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('realized_pnl', models.DecimalField(decimal_places=9, default=0, help_text='PnL this fill realized, after its fee.', max_digits=24)),
-                ('bot_stage', models.CharField(max_length=16)),
-                ('ts', models.DateTimeField(help_text="When it executed (the bar's open or close time for sim fills).")),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fills', to='bots.bot')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='execution.instrument')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fills', to='execution.order')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("quantity", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("average_price", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("realized_pnl", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("fees", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "bot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="positions", to="bots.bot"
+                    ),
+                ),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="execution.instrument"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['tenant', 'bot', 'ts'], name='fill_bot_ts_idx')],
-                'constraints': [models.UniqueConstraint(fields=('order', 'venue_fill_id'), name='fill_unique_per_order')],
-            },
-        ),
-        migrations.CreateModel(
-            name='StrategyPosition',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('average_price', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('realized_pnl', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('fees', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('bot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='positions', to='bots.bot')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='execution.instrument')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-            ],
-            options={
-                'constraints': [models.UniqueConstraint(fields=('bot', 'instrument'), name='position_one_per_bot_instrument')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("bot", "instrument"), name="position_one_per_bot_instrument")
+                ]
             },
         ),
         migrations.AddIndex(
-            model_name='tradeintent',
-            index=models.Index(fields=['tenant', 'bot', '-created_at'], name='tradeintent_bot_recent_idx'),
+            model_name="tradeintent",
+            index=models.Index(fields=["tenant", "bot", "-created_at"], name="tradeintent_bot_recent_idx"),
         ),
         migrations.AddConstraint(
-            model_name='tradeintent',
-            constraint=models.UniqueConstraint(fields=('tenant', 'idempotency_key'), name='tradeintent_unique_key_per_tenant'),
+            model_name="tradeintent",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "idempotency_key"), name="tradeintent_unique_key_per_tenant"
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['venue', 'instrument', 'status'], name='order_working_idx'),
+            model_name="order", index=models.Index(fields=["venue", "instrument", "status"], name="order_working_idx")
         ),
         migrations.AddConstraint(
-            model_name='intentleg',
-            constraint=models.UniqueConstraint(fields=('intent', 'leg_index'), name='intentleg_unique_index'),
+            model_name="intentleg",
+            constraint=models.UniqueConstraint(fields=("intent", "leg_index"), name="intentleg_unique_index"),
         ),
         migrations.AddConstraint(
-            model_name='intentleg',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='intentleg_quantity_positive'),
+            model_name="intentleg",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gt", 0)), name="intentleg_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tradingcontrol',
-            constraint=models.UniqueConstraint(fields=('tenant', 'bot'), name='tradingcontrol_one_per_scope', nulls_distinct=False),
+            model_name="tradingcontrol",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "bot"), name="tradingcontrol_one_per_scope", nulls_distinct=False
+            ),
         ),
         migrations.AddConstraint(
-            model_name='venueinventory',
-            constraint=models.UniqueConstraint(fields=('tenant', 'venue', 'asset'), name='inventory_one_per_asset'),
+            model_name="venueinventory",
+            constraint=models.UniqueConstraint(fields=("tenant", "venue", "asset"), name="inventory_one_per_asset"),
         ),
         controlplane.rls.EnableTenantRLS("tradingcontrol"),
         controlplane.rls.EnableTenantRLS("tradeintent"),

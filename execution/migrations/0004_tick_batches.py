@@ -4,33 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('execution', '0003_intents_orders_fills_positions'),
-    ]
+    dependencies = [("execution", "0003_intents_orders_fills_positions")]
 
     operations = [
         migrations.CreateModel(
-            name='TickBatch',
+            name="TickBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instrument_symbol', models.CharField(max_length=64)),
-                ('timeframe', models.CharField(choices=[('1s', '1 second'), ('1m', '1 minute'), ('5m', '5 minutes'), ('15m', '15 minutes'), ('30m', '30 minutes'), ('1h', '1 hour'), ('4h', '4 hours'), ('1d', '1 day')], max_length=8)),
-                ('as_of', models.DateTimeField()),
-                ('market_open', models.BooleanField(null=True)),
-                ('data_problem', models.CharField(blank=True, max_length=32)),
-                ('bots', models.PositiveIntegerField(default=0)),
-                ('decisions', models.PositiveIntegerField(default=0)),
-                ('no_trades', models.PositiveIntegerField(default=0)),
-                ('intents_created', models.PositiveIntegerField(default=0)),
-                ('errors', models.PositiveIntegerField(default=0)),
-                ('duration_ms', models.FloatField(default=0)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('recorded_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("instrument_symbol", models.CharField(max_length=64)),
+                (
+                    "timeframe",
+                    models.CharField(
+                        choices=[
+                            ("1s", "1 second"),
+                            ("1m", "1 minute"),
+                            ("5m", "5 minutes"),
+                            ("15m", "15 minutes"),
+                            ("30m", "30 minutes"),
+                            ("1h", "1 hour"),
+                            ("4h", "4 hours"),
+                            ("1d", "1 day"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("as_of", models.DateTimeField()),
+                ("market_open", models.BooleanField(null=True)),
+                ("data_problem", models.CharField(blank=True, max_length=32)),
+                ("bots", models.PositiveIntegerField(default=0)),
+                ("decisions", models.PositiveIntegerField(default=0)),
+                ("no_trades", models.PositiveIntegerField(default=0)),
+                ("intents_created", models.PositiveIntegerField(default=0)),
+                ("errors", models.PositiveIntegerField(default=0)),
+                ("duration_ms", models.FloatField(default=0)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("recorded_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['-as_of'], name='tickbatch_latest_idx')],
-                'constraints': [models.UniqueConstraint(fields=('instrument_symbol', 'timeframe', 'as_of'), name='tickbatch_unique')],
+                "indexes": [models.Index(fields=["-as_of"], name="tickbatch_latest_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("instrument_symbol", "timeframe", "as_of"), name="tickbatch_unique")
+                ],
             },
-        ),
+        )
     ]

@@ -6,47 +6,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bots', '0002_bot_timeframe_runner_replay_and_breaker'),
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
-        ('execution', '0004_tick_batches'),
+        ("bots", "0002_bot_timeframe_runner_replay_and_breaker"),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
+        ("execution", "0004_tick_batches"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EquityWatermark',
+            name="EquityWatermark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('peak_equity', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('peak_at', models.DateTimeField()),
-                ('equity', models.DecimalField(decimal_places=9, max_digits=24)),
-                ('marked_at', models.DateTimeField()),
-                ('marks', models.JSONField(blank=True, default=dict, help_text='Per instrument: the mark price and its bar.')),
-                ('tripped_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("peak_equity", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("peak_at", models.DateTimeField()),
+                ("equity", models.DecimalField(decimal_places=9, max_digits=24)),
+                ("marked_at", models.DateTimeField()),
+                (
+                    "marks",
+                    models.JSONField(blank=True, default=dict, help_text="Per instrument: the mark price and its bar."),
+                ),
+                ("tripped_at", models.DateTimeField(blank=True, null=True)),
             ],
-            options={
-                'abstract': False,
-            },
+            options={"abstract": False},
         ),
         migrations.AddField(
-            model_name='riskincident',
-            name='resolution_note',
-            field=models.TextField(blank=True, help_text='What the operator found and did.'),
+            model_name="riskincident",
+            name="resolution_note",
+            field=models.TextField(blank=True, help_text="What the operator found and did."),
         ),
         migrations.AddIndex(
-            model_name='riskincident',
-            index=models.Index(fields=['tenant', 'status', '-opened_at'], name='riskincident_status_idx'),
+            model_name="riskincident",
+            index=models.Index(fields=["tenant", "status", "-opened_at"], name="riskincident_status_idx"),
         ),
         migrations.AddField(
-            model_name='equitywatermark',
-            name='bot',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='bots.bot'),
+            model_name="equitywatermark",
+            name="bot",
+            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name="+", to="bots.bot"),
         ),
         migrations.AddField(
-            model_name='equitywatermark',
-            name='tenant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant'),
+            model_name="equitywatermark",
+            name="tenant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+            ),
         ),
         controlplane.rls.EnableTenantRLS("equitywatermark"),
     ]

@@ -4,20 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('execution', '0005_equity_watermarks_and_incident_resolution'),
-    ]
+    dependencies = [("execution", "0005_equity_watermarks_and_incident_resolution")]
 
     operations = [
         migrations.AlterField(
-            model_name='fill',
-            name='fee',
-            field=models.DecimalField(blank=True, decimal_places=9, help_text="The venue's fee for this fill; null when the venue did not report it (unknown, not zero). Sim fills carry the fill model's fee.", max_digits=24, null=True),
+            model_name="fill",
+            name="fee",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=9,
+                help_text="The venue's fee for this fill; null when the venue did not report it (unknown, not zero). Sim fills carry the fill model's fee.",
+                max_digits=24,
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='fill',
-            name='realized_pnl',
-            field=models.DecimalField(decimal_places=9, default=0, help_text='PnL this fill realized, after its fee (when the fee is known).', max_digits=24),
+            model_name="fill",
+            name="realized_pnl",
+            field=models.DecimalField(
+                decimal_places=9,
+                default=0,
+                help_text="PnL this fill realized, after its fee (when the fee is known).",
+                max_digits=24,
+            ),
         ),
     ]

@@ -4,16 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bots', '0003_bot_instruments_gin_runner_fillfactor'),
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
-        ('execution', '0006_fill_fee_unknown'),
+        ("bots", "0003_bot_instruments_gin_runner_fillfactor"),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
+        ("execution", "0006_fill_fee_unknown"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('status__in', ['WORKING', 'PARTIALLY_FILLED'])), fields=['tenant', 'instrument'], name='order_open_idx'),
-        ),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("status__in", ["WORKING", "PARTIALLY_FILLED"])),
+                fields=["tenant", "instrument"],
+                name="order_open_idx",
+            ),
+        )
     ]

@@ -4,15 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('execution', '0007_order_open_idx'),
-    ]
+    dependencies = [("execution", "0007_order_open_idx")]
 
     operations = [
         migrations.AlterField(
-            model_name='tradeintent',
-            name='source',
-            field=models.CharField(choices=[('tick', 'Tick'), ('api', 'API'), ('replay', 'Replay'), ('reconcile', 'Reconcile resolution (flatten)')], max_length=16),
-        ),
+            model_name="tradeintent",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("tick", "Tick"),
+                    ("api", "API"),
+                    ("replay", "Replay"),
+                    ("reconcile", "Reconcile resolution (flatten)"),
+                ],
+                max_length=16,
+            ),
+        )
     ]

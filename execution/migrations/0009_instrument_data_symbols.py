@@ -5,15 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('execution', '0008_intent_source_reconcile'),
-    ]
+    dependencies = [("execution", "0008_intent_source_reconcile")]
 
     operations = [
         migrations.AddField(
-            model_name='instrument',
-            name='data_symbols',
-            field=models.JSONField(blank=True, default=dict, help_text='Its symbol at each market-data provider: {"databento": {"dataset", "symbol", "stype_in"}, "polygon": {"ticker"}}. No entry: that provider serves no bars for it.', validators=[execution.data_symbols.validate_data_symbols]),
-        ),
+            model_name="instrument",
+            name="data_symbols",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='Its symbol at each market-data provider: {"databento": {"dataset", "symbol", "stype_in"}, "polygon": {"ticker"}}. No entry: that provider serves no bars for it.',
+                validators=[execution.data_symbols.validate_data_symbols],
+            ),
+        )
     ]

@@ -14,8 +14,10 @@ CRYPTO_TICKERS = {"BTC-USD": "X:BTCUSD", "ETH-USD": "X:ETHUSD"}
 
 
 def reference_symbols() -> dict[str, dict]:
-    mapping = {root: {"databento": {"dataset": "GLBX.MDP3", "symbol": f"{root}.c.0", "stype_in": "continuous"}}
-               for root in CME_ROOTS}
+    mapping = {
+        root: {"databento": {"dataset": "GLBX.MDP3", "symbol": f"{root}.c.0", "stype_in": "continuous"}}
+        for root in CME_ROOTS
+    }
     mapping.update({symbol: {"polygon": {"ticker": ticker}} for symbol, ticker in CRYPTO_TICKERS.items()})
     return mapping
 

@@ -4,22 +4,10 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('execution', '0010_seed_reference_data_symbols'),
-    ]
+    dependencies = [("execution", "0010_seed_reference_data_symbols")]
 
     operations = [
-        migrations.AlterModelOptions(
-            name='multilegintent',
-            options={'verbose_name': 'multi-leg intent'},
-        ),
-        migrations.AlterModelOptions(
-            name='tickbatch',
-            options={'verbose_name_plural': 'tick batches'},
-        ),
-        migrations.AlterModelOptions(
-            name='venueinventory',
-            options={'verbose_name_plural': 'venue inventories'},
-        ),
+        migrations.AlterModelOptions(name="multilegintent", options={"verbose_name": "multi-leg intent"}),
+        migrations.AlterModelOptions(name="tickbatch", options={"verbose_name_plural": "tick batches"}),
+        migrations.AlterModelOptions(name="venueinventory", options={"verbose_name_plural": "venue inventories"}),
     ]

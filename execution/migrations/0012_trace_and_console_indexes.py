@@ -4,32 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bots', '0006_trace_and_console_indexes'),
-        ('controlplane', '0003_trace_and_console_indexes'),
-        ('execution', '0011_human_plurals'),
+        ("bots", "0006_trace_and_console_indexes"),
+        ("controlplane", "0003_trace_and_console_indexes"),
+        ("execution", "0011_human_plurals"),
     ]
 
     operations = [
+        migrations.AddIndex(model_name="fill", index=models.Index(fields=["trace_id"], name="fill_trace_idx")),
+        migrations.AddIndex(model_name="order", index=models.Index(fields=["trace_id"], name="order_trace_idx")),
         migrations.AddIndex(
-            model_name='fill',
-            index=models.Index(fields=['trace_id'], name='fill_trace_idx'),
+            model_name="tickbatch",
+            index=models.Index(fields=["timeframe", "-as_of"], name="tickbatch_timeframe_latest_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['trace_id'], name='order_trace_idx'),
+            model_name="tickbatch", index=models.Index(fields=["trace_id"], name="tickbatch_trace_idx")
         ),
         migrations.AddIndex(
-            model_name='tickbatch',
-            index=models.Index(fields=['timeframe', '-as_of'], name='tickbatch_timeframe_latest_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='tickbatch',
-            index=models.Index(fields=['trace_id'], name='tickbatch_trace_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='tradeintent',
-            index=models.Index(fields=['trace_id'], name='tradeintent_trace_idx'),
+            model_name="tradeintent", index=models.Index(fields=["trace_id"], name="tradeintent_trace_idx")
         ),
     ]

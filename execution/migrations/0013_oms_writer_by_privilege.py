@@ -65,11 +65,6 @@ DROP SCHEMA IF EXISTS cp_private;
 
 
 class Migration(migrations.Migration):
+    dependencies = [("execution", "0012_trace_and_console_indexes")]
 
-    dependencies = [
-        ('execution', '0012_trace_and_console_indexes'),
-    ]
-
-    operations = [
-        migrations.RunSQL(FORWARD_SQL, REVERSE_SQL),
-    ]
+    operations = [migrations.RunSQL(FORWARD_SQL, REVERSE_SQL)]

@@ -21,53 +21,61 @@ def inventory_of_live_venues_to_live(apps, schema_editor):
         cursor.execute("SELECT id FROM controlplane_tenant ORDER BY id")
         for (tenant_id,) in cursor.fetchall():
             cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant_id)])
-            cursor.execute("UPDATE execution_venueinventory SET book = 'live' WHERE NOT (venue = ANY(%s))",
-                           [sim_venues])
+            cursor.execute(
+                "UPDATE execution_venueinventory SET book = 'live' WHERE NOT (venue = ANY(%s))", [sim_venues]
+            )
         cursor.execute("SELECT set_config('app.tenant_id', '', true)")
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('execution', '0013_oms_writer_by_privilege'),
-    ]
+    dependencies = [("execution", "0013_oms_writer_by_privilege")]
 
     operations = [
         migrations.AddField(
-            model_name='strategyposition', name='book',
-            field=models.CharField(choices=BOOK_CHOICES, default='paper', max_length=8,
-                                   help_text='paper: fills at the sim venue; live: fills at the bot\'s venue.'),
+            model_name="strategyposition",
+            name="book",
+            field=models.CharField(
+                choices=BOOK_CHOICES,
+                default="paper",
+                max_length=8,
+                help_text="paper: fills at the sim venue; live: fills at the bot's venue.",
+            ),
             preserve_default=False,
         ),
-        migrations.RemoveConstraint(model_name='strategyposition', name='position_one_per_bot_instrument'),
+        migrations.RemoveConstraint(model_name="strategyposition", name="position_one_per_bot_instrument"),
         migrations.AddConstraint(
-            model_name='strategyposition',
-            constraint=models.UniqueConstraint(fields=('bot', 'instrument', 'book'),
-                                               name='position_one_per_bot_instrument_book'),
+            model_name="strategyposition",
+            constraint=models.UniqueConstraint(
+                fields=("bot", "instrument", "book"), name="position_one_per_bot_instrument_book"
+            ),
         ),
         migrations.AddField(
-            model_name='equitywatermark', name='book',
-            field=models.CharField(choices=BOOK_CHOICES, default='paper', max_length=8),
+            model_name="equitywatermark",
+            name="book",
+            field=models.CharField(choices=BOOK_CHOICES, default="paper", max_length=8),
             preserve_default=False,
         ),
         migrations.AlterField(
-            model_name='equitywatermark', name='bot',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='bots.bot'),
+            model_name="equitywatermark",
+            name="bot",
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="+", to="bots.bot"),
         ),
         migrations.AddConstraint(
-            model_name='equitywatermark',
-            constraint=models.UniqueConstraint(fields=('bot', 'book'), name='equitywatermark_one_per_bot_book'),
+            model_name="equitywatermark",
+            constraint=models.UniqueConstraint(fields=("bot", "book"), name="equitywatermark_one_per_bot_book"),
         ),
         migrations.AddField(
-            model_name='venueinventory', name='book',
-            field=models.CharField(choices=BOOK_CHOICES, default='paper', max_length=8),
+            model_name="venueinventory",
+            name="book",
+            field=models.CharField(choices=BOOK_CHOICES, default="paper", max_length=8),
             preserve_default=False,
         ),
         migrations.RunPython(inventory_of_live_venues_to_live, migrations.RunPython.noop),
-        migrations.RemoveConstraint(model_name='venueinventory', name='inventory_one_per_asset'),
+        migrations.RemoveConstraint(model_name="venueinventory", name="inventory_one_per_asset"),
         migrations.AddConstraint(
-            model_name='venueinventory',
-            constraint=models.UniqueConstraint(fields=('tenant', 'book', 'venue', 'asset'),
-                                               name='inventory_one_per_asset'),
+            model_name="venueinventory",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "book", "venue", "asset"), name="inventory_one_per_asset"
+            ),
         ),
     ]

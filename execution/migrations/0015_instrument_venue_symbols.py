@@ -5,15 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('execution', '0014_books_per_trading_context'),
-    ]
+    dependencies = [("execution", "0014_books_per_trading_context")]
 
     operations = [
         migrations.AddField(
-            model_name='instrument',
-            name='venue_symbols',
-            field=models.JSONField(blank=True, default=dict, help_text='Its market at each crypto venue, from that venue\'s own market list (manage.py map_venue_symbols): {"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"}}. No entry: orders for it at that venue are refused (INSTRUMENT_NOT_MAPPED).', validators=[execution.venue_symbols.validate_venue_symbols]),
-        ),
+            model_name="instrument",
+            name="venue_symbols",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='Its market at each crypto venue, from that venue\'s own market list (manage.py map_venue_symbols): {"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"}}. No entry: orders for it at that venue are refused (INSTRUMENT_NOT_MAPPED).',
+                validators=[execution.venue_symbols.validate_venue_symbols],
+            ),
+        )
     ]

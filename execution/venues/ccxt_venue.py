@@ -26,9 +26,14 @@ from integrations.clients.venues import CcxtVenueClient
 
 CCXT_VENUES = tuple(CCXT_MARKET_TYPES)
 
-_STATUS = {"open": VenueOrderStatus.WORKING, "closed": VenueOrderStatus.FILLED,
-           "canceled": VenueOrderStatus.CANCELLED, "cancelled": VenueOrderStatus.CANCELLED,
-           "expired": VenueOrderStatus.CANCELLED, "rejected": VenueOrderStatus.REJECTED}
+_STATUS = {
+    "open": VenueOrderStatus.WORKING,
+    "closed": VenueOrderStatus.FILLED,
+    "canceled": VenueOrderStatus.CANCELLED,
+    "cancelled": VenueOrderStatus.CANCELLED,
+    "expired": VenueOrderStatus.CANCELLED,
+    "rejected": VenueOrderStatus.REJECTED,
+}
 
 
 class CcxtVenue:
@@ -40,26 +45,41 @@ class CcxtVenue:
         self.ledger = SendLedger(venue)
 
     def place_order(self, request: VenueOrderRequest) -> VenueOrderAck:
-        if request.order_type not in ("market", "limit") or request.side not in ("buy", "sell") \
-                or request.quantity <= 0 or (request.order_type == "limit" and request.limit_price is None):
-            raise VenueError(ErrorCode.ORDER_REJECTED, f"Not sent to {self.name}: market or limit orders with a "
-                             "positive quantity (and a limit price for limits) only.")
-        if request.order_type == "market" and self.client.market_order_needs_price \
-                and request.reference_price is None:
-            raise VenueError(ErrorCode.ORDER_REJECTED, f"Not sent to {self.name}: a market order there needs the "
-                             "price risk checked it at, and this one has none.")
+        if (
+            request.order_type not in ("market", "limit")
+            or request.side not in ("buy", "sell")
+            or request.quantity <= 0
+            or (request.order_type == "limit" and request.limit_price is None)
+        ):
+            raise VenueError(
+                ErrorCode.ORDER_REJECTED,
+                f"Not sent to {self.name}: market or limit orders with a "
+                "positive quantity (and a limit price for limits) only.",
+            )
+        if request.order_type == "market" and self.client.market_order_needs_price and request.reference_price is None:
+            raise VenueError(
+                ErrorCode.ORDER_REJECTED,
+                f"Not sent to {self.name}: a market order there needs the "
+                "price risk checked it at, and this one has none.",
+            )
         request = replace(request, symbol=self.venue_symbol(request.symbol))
         self.ledger.record(request)
         try:
-            order = self.client.create_order(symbol=request.symbol, order_type=request.order_type,
-                                             side=request.side, amount=request.quantity,
-                                             price=request.limit_price, client_order_id=request.client_order_id,
-                                             reference_price=request.reference_price)
+            order = self.client.create_order(
+                symbol=request.symbol,
+                order_type=request.order_type,
+                side=request.side,
+                amount=request.quantity,
+                price=request.limit_price,
+                client_order_id=request.client_order_id,
+                reference_price=request.reference_price,
+            )
         except IntegrationError as exc:
             raise venue_error(exc, sending=True) from exc
         if not isinstance(order, dict) or not order.get("id"):
-            raise VenueError(ErrorCode.INTEGRATION_BAD_RESPONSE, f"{self.name} answered without an order id.",
-                             uncertain=True)
+            raise VenueError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE, f"{self.name} answered without an order id.", uncertain=True
+            )
         self.ledger.bind(request.client_order_id, str(order["id"]))
         return _ack(order, request.client_order_id)
 
@@ -95,7 +115,9 @@ class CcxtVenue:
         if ack.status in (VenueOrderStatus.FILLED, VenueOrderStatus.CANCELLED, VenueOrderStatus.REJECTED):
             return ack
         try:
-            self.client.cancel_order(venue_order_id=ack.venue_order_id, symbol=self.ledger.get(client_order_id)["symbol"])
+            self.client.cancel_order(
+                venue_order_id=ack.venue_order_id, symbol=self.ledger.get(client_order_id)["symbol"]
+            )
         except IntegrationError as exc:
             raise venue_error(exc, sending=True) from exc
         return self.lookup_order(client_order_id=client_order_id, venue_order_id=ack.venue_order_id) or ack
@@ -108,12 +130,17 @@ class CcxtVenue:
                 for trade in self.client.my_trades(symbol=symbol, since_ms=since_ms):
                     order_id = str(trade.get("order") or "")
                     fee = _quote_fee(trade, symbol)
-                    fills.append(VenueFill(
-                        venue_fill_id=str(trade["id"]), venue_order_id=order_id,
-                        client_order_id=self.ledger.client_order_id_for(order_id),
-                        quantity=Decimal(str(trade["amount"])), price=Decimal(str(trade["price"])),
-                        fee=fee,
-                        ts=datetime.fromtimestamp(trade["timestamp"] / 1000, tz=UTC)))
+                    fills.append(
+                        VenueFill(
+                            venue_fill_id=str(trade["id"]),
+                            venue_order_id=order_id,
+                            client_order_id=self.ledger.client_order_id_for(order_id),
+                            quantity=Decimal(str(trade["amount"])),
+                            price=Decimal(str(trade["price"])),
+                            fee=fee,
+                            ts=datetime.fromtimestamp(trade["timestamp"] / 1000, tz=UTC),
+                        )
+                    )
         except IntegrationError as exc:
             raise venue_error(exc) from exc
         return fills
@@ -144,7 +171,12 @@ def _ack(order: dict, client_order_id: str) -> VenueOrderAck:
     if status == VenueOrderStatus.WORKING and filled > 0:
         status = VenueOrderStatus.PARTIALLY_FILLED
     average = order.get("average")
-    return VenueOrderAck(venue_order_id=str(order["id"]), client_order_id=client_order_id, status=status,
-                         filled_quantity=filled, average_price=Decimal(str(average)) if average else None,
-                         reason=str(order.get("status")) if status == VenueOrderStatus.REJECTED else "",
-                         raw={k: v for k, v in order.items() if k != "info"})
+    return VenueOrderAck(
+        venue_order_id=str(order["id"]),
+        client_order_id=client_order_id,
+        status=status,
+        filled_quantity=filled,
+        average_price=Decimal(str(average)) if average else None,
+        reason=str(order.get("status")) if status == VenueOrderStatus.REJECTED else "",
+        raw={k: v for k, v in order.items() if k != "info"},
+    )

@@ -80,9 +80,11 @@ def _weekdays_before(day: date, count: int) -> date:
 def _rule(root: str) -> RollRule:
     rule = ROLL_RULES.get(root)
     if rule is None:
-        raise VenueError(ErrorCode.ORDER_REJECTED,
-                         f"No contract roll rule for {root!r}: the front month is only resolved for "
-                         f"{', '.join(sorted(ROLL_RULES))}. Nothing was sent.")
+        raise VenueError(
+            ErrorCode.ORDER_REJECTED,
+            f"No contract roll rule for {root!r}: the front month is only resolved for "
+            f"{', '.join(sorted(ROLL_RULES))}. Nothing was sent.",
+        )
     days = settings.FUTURES_ROLL_BUSINESS_DAYS.get(root)
     return RollRule(rule.exchange, int(days)) if days is not None else rule
 

@@ -27,10 +27,14 @@ from integrations.clients.ironbeam import ORDER_TYPES, SIDES, IronbeamClient
 
 _STATUS = {
     "PARTIALLY_FILLED": VenueOrderStatus.PARTIALLY_FILLED,
-    "FILLED": VenueOrderStatus.FILLED, "COMPLETE": VenueOrderStatus.FILLED,
-    "CANCELLED": VenueOrderStatus.CANCELLED, "EXPIRED": VenueOrderStatus.CANCELLED,
-    "DONE_FOR_DAY": VenueOrderStatus.CANCELLED, "STOPPED": VenueOrderStatus.CANCELLED,
-    "REJECTED": VenueOrderStatus.REJECTED, "INVALID": VenueOrderStatus.REJECTED,
+    "FILLED": VenueOrderStatus.FILLED,
+    "COMPLETE": VenueOrderStatus.FILLED,
+    "CANCELLED": VenueOrderStatus.CANCELLED,
+    "EXPIRED": VenueOrderStatus.CANCELLED,
+    "DONE_FOR_DAY": VenueOrderStatus.CANCELLED,
+    "STOPPED": VenueOrderStatus.CANCELLED,
+    "REJECTED": VenueOrderStatus.REJECTED,
+    "INVALID": VenueOrderStatus.REJECTED,
     "ORDER_NOT_FOUND": VenueOrderStatus.REJECTED,
 }
 _STRATEGY = "strategy-"
@@ -63,14 +67,24 @@ class IronbeamVenue:
         self.ledger.record(request, account_id=account_id, existing=[i for pair in existing for i in pair if i])
         try:
             answer = self.client.place_order(
-                account_id=account_id, symbol=request.symbol, side=request.side, quantity=request.quantity,
-                order_type=request.order_type, limit_price=request.limit_price, stop_price=request.stop_price)
+                account_id=account_id,
+                symbol=request.symbol,
+                side=request.side,
+                quantity=request.quantity,
+                order_type=request.order_type,
+                limit_price=request.limit_price,
+                stop_price=request.stop_price,
+            )
         except IntegrationError as exc:
             raise venue_error(exc, sending=True) from exc
         venue_order_id = answer["orderId"] or f"{_STRATEGY}{answer['strategyId']}"
         self.ledger.bind(request.client_order_id, venue_order_id)
-        return VenueOrderAck(venue_order_id=venue_order_id, client_order_id=request.client_order_id,
-                             status=VenueOrderStatus.WORKING, raw=answer)
+        return VenueOrderAck(
+            venue_order_id=venue_order_id,
+            client_order_id=request.client_order_id,
+            status=VenueOrderStatus.WORKING,
+            raw=answer,
+        )
 
     def lookup_order(self, *, client_order_id: str, venue_order_id: str | None = None) -> VenueOrderAck | None:
         sent = self.ledger.get(client_order_id)
@@ -89,8 +103,11 @@ class IronbeamVenue:
         if not matches:
             return None
         if len(matches) > 1:
-            raise VenueError(ErrorCode.CONFLICT, f"{len(matches)} new Ironbeam orders match {client_order_id}; "
-                             "resolve it at the venue.", uncertain=True)
+            raise VenueError(
+                ErrorCode.CONFLICT,
+                f"{len(matches)} new Ironbeam orders match {client_order_id}; resolve it at the venue.",
+                uncertain=True,
+            )
         order = matches[0]
         venue_id = str(order.get("orderId") or f"{_STRATEGY}{order.get('strategyId')}")
         self.ledger.bind(client_order_id, venue_id)
@@ -120,11 +137,17 @@ class IronbeamVenue:
             if ts < since or not fill.get("fillQuantity"):
                 continue
             order_id = str(fill.get("orderId") or "")
-            result.append(VenueFill(
-                venue_fill_id=str(fill.get("orderUpdateId") or f"{order_id}:{fill.get('timeOrderEvent')}"),
-                venue_order_id=order_id, client_order_id=self.ledger.client_order_id_for(order_id),
-                quantity=Decimal(str(fill["fillQuantity"])), price=Decimal(str(fill["fillPrice"])),
-                fee=None, ts=ts))
+            result.append(
+                VenueFill(
+                    venue_fill_id=str(fill.get("orderUpdateId") or f"{order_id}:{fill.get('timeOrderEvent')}"),
+                    venue_order_id=order_id,
+                    client_order_id=self.ledger.client_order_id_for(order_id),
+                    quantity=Decimal(str(fill["fillQuantity"])),
+                    price=Decimal(str(fill["fillPrice"])),
+                    fee=None,
+                    ts=ts,
+                )
+            )
         return result
 
     def positions(self) -> dict[str, Decimal]:
@@ -150,11 +173,14 @@ def _same_order(order: dict, sent: dict) -> bool:
     def price(value):
         return None if value in (None, "None") else Decimal(str(value))
 
-    return (order.get("exchSym") == sent["symbol"] and order.get("side") == SIDES[sent["side"]]
-            and Decimal(str(order.get("quantity"))) == Decimal(sent["quantity"])
-            and str(order.get("orderType")) in (ORDER_TYPES[sent["order_type"]], sent["order_type"].upper())
-            and (sent["order_type"] != "limit" or price(order.get("limitPrice")) == price(sent["limit_price"]))
-            and (sent["order_type"] != "stop" or price(order.get("stopPrice")) == price(sent["stop_price"])))
+    return (
+        order.get("exchSym") == sent["symbol"]
+        and order.get("side") == SIDES[sent["side"]]
+        and Decimal(str(order.get("quantity"))) == Decimal(sent["quantity"])
+        and str(order.get("orderType")) in (ORDER_TYPES[sent["order_type"]], sent["order_type"].upper())
+        and (sent["order_type"] != "limit" or price(order.get("limitPrice")) == price(sent["limit_price"]))
+        and (sent["order_type"] != "stop" or price(order.get("stopPrice")) == price(sent["stop_price"]))
+    )
 
 
 def _ack(order: dict, client_order_id: str, venue_order_id: str) -> VenueOrderAck:
@@ -164,10 +190,14 @@ def _ack(order: dict, client_order_id: str, venue_order_id: str) -> VenueOrderAc
         status = VenueOrderStatus.PARTIALLY_FILLED
     error = order.get("orderError") or {}
     return VenueOrderAck(
-        venue_order_id=venue_order_id, client_order_id=client_order_id, status=status, filled_quantity=filled,
+        venue_order_id=venue_order_id,
+        client_order_id=client_order_id,
+        status=status,
+        filled_quantity=filled,
         average_price=Decimal(str(order["fillPrice"])) if filled and order.get("fillPrice") is not None else None,
-        reason=str(error.get("errorText") or order.get("status") or "") if status == VenueOrderStatus.REJECTED
-        else "", raw={**order, "orderId": str(order.get("orderId") or "")})
+        reason=str(error.get("errorText") or order.get("status") or "") if status == VenueOrderStatus.REJECTED else "",
+        raw={**order, "orderId": str(order.get("orderId") or "")},
+    )
 
 
 def _check(request: VenueOrderRequest) -> None:

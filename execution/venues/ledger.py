@@ -40,8 +40,9 @@ class SendLedger:
             pipe.expire(f"{self.prefix}:symbols", RETENTION)
             pipe.execute()
         except redis.RedisError as exc:
-            raise VenueError(ErrorCode.SERVICE_UNAVAILABLE,
-                             "The send ledger (Redis) is unavailable; the order was not sent.") from exc
+            raise VenueError(
+                ErrorCode.SERVICE_UNAVAILABLE, "The send ledger (Redis) is unavailable; the order was not sent."
+            ) from exc
 
     def get(self, client_order_id: str) -> dict | None:
         raw = self._read(lambda: self.redis.get(f"{self.prefix}:order:{client_order_id}"))
@@ -66,5 +67,6 @@ class SendLedger:
         try:
             return fn()
         except redis.RedisError as exc:
-            raise VenueError(ErrorCode.SERVICE_UNAVAILABLE, "The send ledger (Redis) is unavailable.",
-                             uncertain=True) from exc
+            raise VenueError(
+                ErrorCode.SERVICE_UNAVAILABLE, "The send ledger (Redis) is unavailable.", uncertain=True
+            ) from exc

@@ -40,7 +40,8 @@ def booked_positions(*, bot_ids: Iterable[int]) -> dict[str, Decimal]:
 
     booked: dict[str, Decimal] = {}
     for symbol, quantity in StrategyPosition.objects.filter(bot_id__in=list(bot_ids), book=Book.LIVE).values_list(
-            "instrument__symbol", "quantity"):
+        "instrument__symbol", "quantity"
+    ):
         booked[symbol] = booked.get(symbol, Decimal(0)) + quantity
     return booked
 
@@ -50,8 +51,12 @@ def venue_inventory(*, venue: str) -> dict[str, Decimal]:
     from controlplane.books import Book
     from execution.models import VenueInventory
 
-    return {asset: quantity for asset, quantity in
-            VenueInventory.objects.filter(venue=venue, book=Book.LIVE).values_list("asset", "quantity")}
+    return {
+        asset: quantity
+        for asset, quantity in VenueInventory.objects.filter(venue=venue, book=Book.LIVE).values_list(
+            "asset", "quantity"
+        )
+    }
 
 
 def _venue_positions(bot) -> dict[str, Decimal]:
@@ -71,8 +76,9 @@ def live_position_source(*, bot):
 
         internal = booked_positions(bot_ids=Bot.objects.filter(venue=bot.venue).values_list("id", flat=True))
         venue = _venue_positions(bot)
-    return PositionSnapshot(internal={s: float(q) for s, q in internal.items() if q},
-                            venue={s: float(q) for s, q in venue.items() if q})
+    return PositionSnapshot(
+        internal={s: float(q) for s, q in internal.items() if q}, venue={s: float(q) for s, q in venue.items() if q}
+    )
 
 
 def crypto_positions(bot) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
@@ -82,8 +88,9 @@ def crypto_positions(bot) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
     own = booked_positions(bot_ids=[bot.id])
     symbols = sorted(set(bot.instruments or []) | {s for s, q in own.items() if q})
     instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
-    mapped_here = {i.symbol: mapped_symbol(i, bot.venue)
-                   for i in Instrument.objects.filter(venue_symbols__has_key=bot.venue)}
+    mapped_here = {
+        i.symbol: mapped_symbol(i, bot.venue) for i in Instrument.objects.filter(venue_symbols__has_key=bot.venue)
+    }
     for symbol in symbols:  # refused, never guessed: an unmapped instrument's balance is nobody's
         if symbol in instruments and symbol not in mapped_here:
             mapped_symbol(instruments[symbol], bot.venue)

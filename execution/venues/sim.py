@@ -32,40 +32,66 @@ class SimVenue:
 
     def place_order(self, request: VenueOrderRequest) -> VenueOrderAck:
         if not Instrument.objects.filter(symbol=request.symbol).exists():
-            return VenueOrderAck(venue_order_id="", client_order_id=request.client_order_id,
-                                 status=VenueOrderStatus.REJECTED, reason=f"unknown instrument {request.symbol}")
-        return VenueOrderAck(venue_order_id=f"sim-{request.client_order_id}",
-                             client_order_id=request.client_order_id, status=VenueOrderStatus.WORKING)
+            return VenueOrderAck(
+                venue_order_id="",
+                client_order_id=request.client_order_id,
+                status=VenueOrderStatus.REJECTED,
+                reason=f"unknown instrument {request.symbol}",
+            )
+        return VenueOrderAck(
+            venue_order_id=f"sim-{request.client_order_id}",
+            client_order_id=request.client_order_id,
+            status=VenueOrderStatus.WORKING,
+        )
 
     def cancel_order(self, *, client_order_id: str, venue_order_id: str | None) -> VenueOrderAck:
-        return VenueOrderAck(venue_order_id=venue_order_id or "", client_order_id=client_order_id,
-                             status=VenueOrderStatus.CANCELLED)
+        return VenueOrderAck(
+            venue_order_id=venue_order_id or "", client_order_id=client_order_id, status=VenueOrderStatus.CANCELLED
+        )
 
     def lookup_order(self, *, client_order_id: str, venue_order_id: str | None = None) -> VenueOrderAck | None:
         order = Order.objects.filter(client_order_id=client_order_id, venue=self.name).first()
         if order is None or not order.venue_order_id:
             return None
-        status = {Order.Status.FILLED: VenueOrderStatus.FILLED, Order.Status.CANCELLED: VenueOrderStatus.CANCELLED,
-                  Order.Status.PARTIALLY_FILLED: VenueOrderStatus.PARTIALLY_FILLED,
-                  Order.Status.REJECTED: VenueOrderStatus.REJECTED}.get(order.status, VenueOrderStatus.WORKING)
-        return VenueOrderAck(venue_order_id=order.venue_order_id, client_order_id=client_order_id, status=status,
-                             filled_quantity=order.filled_quantity, average_price=order.average_price)
+        status = {
+            Order.Status.FILLED: VenueOrderStatus.FILLED,
+            Order.Status.CANCELLED: VenueOrderStatus.CANCELLED,
+            Order.Status.PARTIALLY_FILLED: VenueOrderStatus.PARTIALLY_FILLED,
+            Order.Status.REJECTED: VenueOrderStatus.REJECTED,
+        }.get(order.status, VenueOrderStatus.WORKING)
+        return VenueOrderAck(
+            venue_order_id=order.venue_order_id,
+            client_order_id=client_order_id,
+            status=status,
+            filled_quantity=order.filled_quantity,
+            average_price=order.average_price,
+        )
 
     def fills_since(self, since: datetime) -> list[VenueFill]:
-        return [VenueFill(venue_fill_id=f.venue_fill_id, venue_order_id=f.order.venue_order_id,
-                          client_order_id=f.order.client_order_id, quantity=f.quantity, price=f.price, fee=f.fee,
-                          ts=f.ts)
-                for f in Fill.objects.filter(venue=self.name, ts__gte=since).select_related("order").order_by("ts")]
+        return [
+            VenueFill(
+                venue_fill_id=f.venue_fill_id,
+                venue_order_id=f.order.venue_order_id,
+                client_order_id=f.order.client_order_id,
+                quantity=f.quantity,
+                price=f.price,
+                fee=f.fee,
+                ts=f.ts,
+            )
+            for f in Fill.objects.filter(venue=self.name, ts__gte=since).select_related("order").order_by("ts")
+        ]
 
     def positions(self, *, bot_id: int | None = None) -> dict[str, Decimal]:
         """Signed net quantity per instrument from this venue's fills (of one bot, or of the whole tenant)."""
         fills = Fill.objects.filter(venue=self.name)
         if bot_id is not None:
             fills = fills.filter(bot_id=bot_id)
-        totals = (fills.values("instrument__symbol")
-                  .annotate(bought=Sum("quantity", filter=Q(side="buy")), sold=Sum("quantity", filter=Q(side="sell"))))
-        return {row["instrument__symbol"]: (row["bought"] or Decimal(0)) - (row["sold"] or Decimal(0))
-                for row in totals}
+        totals = fills.values("instrument__symbol").annotate(
+            bought=Sum("quantity", filter=Q(side="buy")), sold=Sum("quantity", filter=Q(side="sell"))
+        )
+        return {
+            row["instrument__symbol"]: (row["bought"] or Decimal(0)) - (row["sold"] or Decimal(0)) for row in totals
+        }
 
 
 def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: datetime) -> int:
@@ -82,10 +108,15 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
         return 0
     fill_bar = FillBar(float(bar.open), float(bar.high), float(bar.low), float(bar.close), float(bar.volume))
     recorded = 0
-    orders = (Order.objects.filter(instrument=instrument, venue__in=list(settings.SIM_VENUE_FILL_MODELS),
-                                   status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
-              .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
-              .order_by("id"))
+    orders = (
+        Order.objects.filter(
+            instrument=instrument,
+            venue__in=list(settings.SIM_VENUE_FILL_MODELS),
+            status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED),
+        )
+        .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
+        .order_by("id")
+    )
     with oms.oms_writes():  # one writer mark for the whole bar; record_fill nests a savepoint per fill
         for order in orders:
             model = fill_model(order.venue)
@@ -93,15 +124,27 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
             if not eligible:
                 continue
             fill = simulate_fill(
-                SimOrder(Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price,
-                         order.stop_price),
-                fill_bar, model=model, tick_size=instrument.tick_size, multiplier=instrument.multiplier)
+                SimOrder(
+                    Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price, order.stop_price
+                ),
+                fill_bar,
+                model=model,
+                tick_size=instrument.tick_size,
+                multiplier=instrument.multiplier,
+            )
             Order.objects.filter(pk=order.pk).update(last_matched_bar_ts=bar_ts)
             if fill is not None:
                 executed_at = bar.ts if model.fill_at is FillAt.NEXT_OPEN else bar.ts + timeframe_delta(timeframe)
-                oms.record_fill(order=order, venue_fill_id=f"{order.client_order_id}@{bar.ts.isoformat()}",
-                                quantity=fill.quantity, price=fill.price, fee=fill.fee, slippage=fill.slippage,
-                                reference_price=fill.reference_price, ts=executed_at)
+                oms.record_fill(
+                    order=order,
+                    venue_fill_id=f"{order.client_order_id}@{bar.ts.isoformat()}",
+                    quantity=fill.quantity,
+                    price=fill.price,
+                    fee=fill.fee,
+                    slippage=fill.slippage,
+                    reference_price=fill.reference_price,
+                    ts=executed_at,
+                )
                 recorded += 1
     return recorded
 
@@ -112,12 +155,16 @@ def sim_position_source(*, bot):
     from controlplane.books import Book
     from execution.models import StrategyPosition
 
-    internal = {symbol: float(quantity) for symbol, quantity in
-                StrategyPosition.objects.filter(bot=bot, book=Book.PAPER).values_list("instrument__symbol",
-                                                                                       "quantity")
-                if quantity != 0}
-    venue = {symbol: float(quantity) for symbol, quantity in SimVenue(bot.venue).positions(bot_id=bot.id).items()
-             if quantity != 0}
+    internal = {
+        symbol: float(quantity)
+        for symbol, quantity in StrategyPosition.objects.filter(bot=bot, book=Book.PAPER).values_list(
+            "instrument__symbol", "quantity"
+        )
+        if quantity != 0
+    }
+    venue = {
+        symbol: float(quantity)
+        for symbol, quantity in SimVenue(bot.venue).positions(bot_id=bot.id).items()
+        if quantity != 0
+    }
     return PositionSnapshot(internal=internal, venue=venue)
-
-

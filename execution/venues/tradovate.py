@@ -21,8 +21,10 @@ from integrations.clients.base import IntegrationError
 from integrations.clients.tradovate import ORDER_TYPES, TradovateClient
 
 _STATUS = {
-    "Filled": VenueOrderStatus.FILLED, "Completed": VenueOrderStatus.FILLED,
-    "Canceled": VenueOrderStatus.CANCELLED, "Expired": VenueOrderStatus.CANCELLED,
+    "Filled": VenueOrderStatus.FILLED,
+    "Completed": VenueOrderStatus.FILLED,
+    "Canceled": VenueOrderStatus.CANCELLED,
+    "Expired": VenueOrderStatus.CANCELLED,
     "Rejected": VenueOrderStatus.REJECTED,
 }
 
@@ -49,18 +51,26 @@ class TradovateVenue:
         account = self.account()
         try:
             order_id = self.client.place_order(
-                account=account, symbol=symbol, side=request.side, quantity=request.quantity,
-                order_type=request.order_type, client_order_id=request.client_order_id,
-                limit_price=request.limit_price, stop_price=request.stop_price)
+                account=account,
+                symbol=symbol,
+                side=request.side,
+                quantity=request.quantity,
+                order_type=request.order_type,
+                client_order_id=request.client_order_id,
+                limit_price=request.limit_price,
+                stop_price=request.stop_price,
+            )
         except IntegrationError as exc:
             raise venue_error(exc, sending=True) from exc
-        return VenueOrderAck(venue_order_id=str(order_id), client_order_id=request.client_order_id,
-                             status=VenueOrderStatus.WORKING)
+        return VenueOrderAck(
+            venue_order_id=str(order_id), client_order_id=request.client_order_id, status=VenueOrderStatus.WORKING
+        )
 
     def lookup_order(self, *, client_order_id: str, venue_order_id: str | None = None) -> VenueOrderAck | None:
         try:
-            order_id = int(venue_order_id) if venue_order_id else self.client.order_id_for_client_order_id(
-                client_order_id)
+            order_id = (
+                int(venue_order_id) if venue_order_id else self.client.order_id_for_client_order_id(client_order_id)
+            )
             if order_id is None:
                 return None
             order = self.client.order(order_id)
@@ -68,15 +78,21 @@ class TradovateVenue:
         except IntegrationError as exc:
             raise venue_error(exc) from exc
         filled = sum((Decimal(str(f["qty"])) for f in fills if f.get("active", True)), Decimal("0"))
-        notional = sum((Decimal(str(f["qty"])) * Decimal(str(f["price"])) for f in fills if f.get("active", True)),
-                       Decimal("0"))
+        notional = sum(
+            (Decimal(str(f["qty"])) * Decimal(str(f["price"])) for f in fills if f.get("active", True)), Decimal("0")
+        )
         status = _STATUS.get(order.get("ordStatus"), VenueOrderStatus.WORKING)
         if status == VenueOrderStatus.WORKING and filled > 0:
             status = VenueOrderStatus.PARTIALLY_FILLED
-        return VenueOrderAck(venue_order_id=str(order_id), client_order_id=client_order_id, status=status,
-                             filled_quantity=filled, average_price=(notional / filled) if filled else None,
-                             reason=order.get("ordStatus", "") if status == VenueOrderStatus.REJECTED else "",
-                             raw=order)
+        return VenueOrderAck(
+            venue_order_id=str(order_id),
+            client_order_id=client_order_id,
+            status=status,
+            filled_quantity=filled,
+            average_price=(notional / filled) if filled else None,
+            reason=order.get("ordStatus", "") if status == VenueOrderStatus.REJECTED else "",
+            raw=order,
+        )
 
     def cancel_order(self, *, client_order_id: str, venue_order_id: str | None) -> VenueOrderAck:
         ack = self.lookup_order(client_order_id=client_order_id, venue_order_id=venue_order_id)
@@ -97,17 +113,27 @@ class TradovateVenue:
             fees = {row.get("id"): row for row in self.client.fill_fees() if isinstance(row, dict)}
         except IntegrationError as exc:
             raise venue_error(exc) from exc
-        ours = {c["orderId"]: c["clOrdId"] for c in commands
-                if isinstance(c, dict) and c.get("commandType") == "New" and c.get("clOrdId")}
+        ours = {
+            c["orderId"]: c["clOrdId"]
+            for c in commands
+            if isinstance(c, dict) and c.get("commandType") == "New" and c.get("clOrdId")
+        }
         result = []
         for fill in fills:
             ts = datetime.fromisoformat(str(fill["timestamp"]).replace("Z", "+00:00"))
             if ts < since or not fill.get("active", True):
                 continue
-            result.append(VenueFill(
-                venue_fill_id=str(fill["id"]), venue_order_id=str(fill["orderId"]),
-                client_order_id=ours.get(fill["orderId"], ""), quantity=Decimal(str(fill["qty"])),
-                price=Decimal(str(fill["price"])), fee=fill_fee(fees.get(fill["id"])), ts=ts))
+            result.append(
+                VenueFill(
+                    venue_fill_id=str(fill["id"]),
+                    venue_order_id=str(fill["orderId"]),
+                    client_order_id=ours.get(fill["orderId"], ""),
+                    quantity=Decimal(str(fill["qty"])),
+                    price=Decimal(str(fill["price"])),
+                    fee=fill_fee(fees.get(fill["id"])),
+                    ts=ts,
+                )
+            )
         return result
 
     def positions(self) -> dict[str, Decimal]:

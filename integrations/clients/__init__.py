@@ -7,7 +7,12 @@ from integrations.clients.base import IntegrationError, ProviderClient, breaker_
 from integrations.clients.ironbeam import IronbeamClient
 from integrations.clients.tradovate import TradovateClient
 from integrations.clients.http_providers import (
-    AnthropicClient, GeminiClient, GroqClient, OpenAIClient, OpenRouterClient, TwilioClient,
+    AnthropicClient,
+    GeminiClient,
+    GroqClient,
+    OpenAIClient,
+    OpenRouterClient,
+    TwilioClient,
 )
 from integrations.clients.market_data import DatabentoClient, PolygonClient, ProviderBar
 from integrations.clients.infra import RedisClient
@@ -17,9 +22,21 @@ from integrations.registry import get_provider
 CLIENTS: dict[str, type[ProviderClient]] = {
     cls.provider: cls
     for cls in (
-        DatabentoClient, PolygonClient, TradovateClient, IronbeamClient, CoinbaseClient, KrakenClient,
-        BinanceUSClient, HyperliquidClient, OpenAIClient, AnthropicClient, GeminiClient, GroqClient,
-        OpenRouterClient, RedisClient, TwilioClient,
+        DatabentoClient,
+        PolygonClient,
+        TradovateClient,
+        IronbeamClient,
+        CoinbaseClient,
+        KrakenClient,
+        BinanceUSClient,
+        HyperliquidClient,
+        OpenAIClient,
+        AnthropicClient,
+        GeminiClient,
+        GroqClient,
+        OpenRouterClient,
+        RedisClient,
+        TwilioClient,
     )
 }
 
@@ -30,8 +47,7 @@ def client_for(provider: str, *, bot_id: int | None = None) -> ProviderClient:
     if spec is None or provider not in CLIENTS:
         raise KeyError(provider)
     states = credentials.field_states(spec)
-    return CLIENTS[provider](credentials=credentials.resolve(spec), bot_id=bot_id,
-                             source=credentials.source_of(states))
+    return CLIENTS[provider](credentials=credentials.resolve(spec), bot_id=bot_id, source=credentials.source_of(states))
 
 
 __all__ = ["CLIENTS", "IntegrationError", "ProviderBar", "ProviderClient", "breaker_state", "client_for"]

@@ -41,8 +41,16 @@ class IntegrationError(ControlPlaneError):
     code reads it to tell "not placed" from "maybe placed". ``retry_after`` is the provider's wait in seconds.
     """
 
-    def __init__(self, code: ErrorCode, message: str | None = None, *, provider: str, sent: bool | None = None,
-                 retry_after: float | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        provider: str,
+        sent: bool | None = None,
+        retry_after: float | None = None,
+        **kwargs,
+    ) -> None:
         details = kwargs.pop("details", None) or {"provider": provider}
         if retry_after is not None:
             details = {**details, "retry_after": retry_after}
@@ -121,7 +129,8 @@ def _never_connected(exc: requests.RequestException) -> bool:
     reason = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)
     return isinstance(exc, requests.ConnectionError) and isinstance(
-        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError, ConnectionRefusedError))
+        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError, ConnectionRefusedError)
+    )
 
 
 class ProviderClient:
@@ -140,7 +149,7 @@ class ProviderClient:
     ) -> None:
         self.spec: Provider = get_provider(self.provider)
         self.credentials = dict(credentials)
-        self.base_url = (base_url or settings.INTEGRATION_BASE_URLS.get(self.provider) or self.default_base_url())
+        self.base_url = base_url or settings.INTEGRATION_BASE_URLS.get(self.provider) or self.default_base_url()
         self.base_url = self.base_url.rstrip("/")
         self.bot_id = bot_id
         self.timeout = timeout if timeout is not None else settings.INTEGRATION_TIMEOUT_SECONDS
@@ -158,8 +167,10 @@ class ProviderClient:
         value = self.credentials.get(name, "")
         if not value:
             raise IntegrationError(
-                ErrorCode.INTEGRATION_KEY_MISSING, f"{name} is not set for {self.provider}.",
-                provider=self.provider, details={"provider": self.provider, "missing_env_vars": [name]},
+                ErrorCode.INTEGRATION_KEY_MISSING,
+                f"{name} is not set for {self.provider}.",
+                provider=self.provider,
+                details={"provider": self.provider, "missing_env_vars": [name]},
             )
         return value
 
@@ -192,9 +203,11 @@ class ProviderClient:
         except Exception as exc:  # a bug or an SDK surprise still leaves proof of the attempt
             if called:
                 self._record(operation, "error", ErrorCode.INTEGRATION_BAD_RESPONSE, self._elapsed_ms(started))
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"{self.spec.label} call failed unexpectedly ({type(exc).__name__}).",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE,
+                f"{self.spec.label} call failed unexpectedly ({type(exc).__name__}).",
+                provider=self.provider,
+            ) from exc
         self._record(operation, "ok", None, self._elapsed_ms(started))
         return result
 
@@ -207,8 +220,13 @@ class ProviderClient:
 
         with transaction.atomic():
             IntegrationUsageEvent.objects.create(
-                tenant_id=self.tenant_id, provider=self.provider, operation=operation, status=status,
-                error_code=str(code) if code else "", latency_ms=max(latency_ms, 0), bot_id=self.bot_id,
+                tenant_id=self.tenant_id,
+                provider=self.provider,
+                operation=operation,
+                status=status,
+                error_code=str(code) if code else "",
+                latency_ms=max(latency_ms, 0),
+                bot_id=self.bot_id,
                 trace_id=current_trace_id(),
             )
 
@@ -237,30 +255,47 @@ class ProviderClient:
             response = self.session.request(method, url, **kwargs)
         except requests.Timeout as exc:
             raise IntegrationError(
-                ErrorCode.INTEGRATION_TIMEOUT, f"{self.spec.label} did not answer within {kwargs['timeout']}s.",
-                provider=self.provider, sent=not isinstance(exc, requests.ConnectTimeout)) from exc
+                ErrorCode.INTEGRATION_TIMEOUT,
+                f"{self.spec.label} did not answer within {kwargs['timeout']}s.",
+                provider=self.provider,
+                sent=not isinstance(exc, requests.ConnectTimeout),
+            ) from exc
         except requests.RequestException as exc:
             raise IntegrationError(
-                ErrorCode.INTEGRATION_UNREACHABLE, f"{self.spec.label} could not be reached ({type(exc).__name__}).",
-                provider=self.provider, sent=not _never_connected(exc)) from exc
+                ErrorCode.INTEGRATION_UNREACHABLE,
+                f"{self.spec.label} could not be reached ({type(exc).__name__}).",
+                provider=self.provider,
+                sent=not _never_connected(exc),
+            ) from exc
         self.raise_for_status(response)
         return response
 
     def raise_for_status(self, response: requests.Response) -> None:
         status = response.status_code
         if status in (401, 403):
-            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED,
-                                   f"{self.spec.label} refused the credentials (HTTP {status}).", provider=self.provider)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_AUTH_FAILED,
+                f"{self.spec.label} refused the credentials (HTTP {status}).",
+                provider=self.provider,
+            )
         if status == 429:
-            raise IntegrationError(ErrorCode.INTEGRATION_RATE_LIMITED,
-                                   f"{self.spec.label} is rate limiting us (HTTP 429).", provider=self.provider,
-                                   sent=True, retry_after=self.retry_after_of(response))
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_RATE_LIMITED,
+                f"{self.spec.label} is rate limiting us (HTTP 429).",
+                provider=self.provider,
+                sent=True,
+                retry_after=self.retry_after_of(response),
+            )
         if status >= 500:
-            raise IntegrationError(ErrorCode.INTEGRATION_UNREACHABLE,
-                                   f"{self.spec.label} failed (HTTP {status}).", provider=self.provider)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_UNREACHABLE, f"{self.spec.label} failed (HTTP {status}).", provider=self.provider
+            )
         if status >= 400:
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"{self.spec.label} rejected the request (HTTP {status}).", provider=self.provider)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE,
+                f"{self.spec.label} rejected the request (HTTP {status}).",
+                provider=self.provider,
+            )
 
     def retry_after_of(self, response: requests.Response) -> float | None:
         """Retry-After in seconds (only the delta-seconds form; an HTTP date counts as unknown)."""
@@ -274,16 +309,21 @@ class ProviderClient:
         try:
             body = response.json()
         except ValueError as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"{self.spec.label} answered with a body that is not JSON.",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE,
+                f"{self.spec.label} answered with a body that is not JSON.",
+                provider=self.provider,
+            ) from exc
         if not isinstance(body, expect):
             self.malformed(f"expected a JSON {expect.__name__}")
         return body
 
     def malformed(self, what: str):
-        raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                               f"{self.spec.label} answered in an unexpected shape: {what}.", provider=self.provider)
+        raise IntegrationError(
+            ErrorCode.INTEGRATION_BAD_RESPONSE,
+            f"{self.spec.label} answered in an unexpected shape: {what}.",
+            provider=self.provider,
+        )
 
     # --- what each client provides ------------------------------------------------------------------------
 

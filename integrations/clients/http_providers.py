@@ -54,8 +54,11 @@ class GeminiClient(_ModelListClient):
     def raise_for_status(self, response) -> None:
         # Google answers a bad key with 400 INVALID_ARGUMENT and reason API_KEY_INVALID.
         if response.status_code == 400 and "API_KEY_INVALID" in response.text:
-            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED, "Gemini refused the API key (API_KEY_INVALID).",
-                                   provider=self.provider)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_AUTH_FAILED,
+                "Gemini refused the API key (API_KEY_INVALID).",
+                provider=self.provider,
+            )
         super().raise_for_status(response)
 
 
@@ -76,8 +79,12 @@ class OpenRouterClient(ProviderClient):
         return self.run("verify", self._key_info)
 
     def _key_info(self) -> dict:
-        response = self.request("GET", "/api/v1/key", safe=True,
-                                headers={"Authorization": f"Bearer {self.credential('OPENROUTER_API_KEY')}"})
+        response = self.request(
+            "GET",
+            "/api/v1/key",
+            safe=True,
+            headers={"Authorization": f"Bearer {self.credential('OPENROUTER_API_KEY')}"},
+        )
         data = self.json(response).get("data")
         if not isinstance(data, dict):
             self.malformed("no 'data' object")
@@ -94,12 +101,16 @@ class TwilioClient(ProviderClient):
 
     def _fetch_account(self) -> dict:
         sid = self.credential("TWILIO_ACCOUNT_SID")
-        response = self.request("GET", f"/2010-04-01/Accounts/{sid}.json", safe=True,
-                                auth=(sid, self.credential("TWILIO_AUTH_TOKEN")))
+        response = self.request(
+            "GET", f"/2010-04-01/Accounts/{sid}.json", safe=True, auth=(sid, self.credential("TWILIO_AUTH_TOKEN"))
+        )
         body = self.json(response)
         if body.get("sid") != sid or "status" not in body:
             self.malformed("the account answered is not the one asked for")
         if body["status"] != "active":
-            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED,
-                                   f"The Twilio account is {body['status']}, not active.", provider=self.provider)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_AUTH_FAILED,
+                f"The Twilio account is {body['status']}, not active.",
+                provider=self.provider,
+            )
         return {"account_status": body["status"]}

@@ -35,13 +35,16 @@ class RedisClient(ProviderClient):
             if client.ping() is not True:
                 self.malformed("PING did not answer PONG")
         except redis.AuthenticationError as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED, "Redis refused the credentials.",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_AUTH_FAILED, "Redis refused the credentials.", provider=self.provider
+            ) from exc
         except redis.TimeoutError as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_TIMEOUT, "Redis did not answer PING in time.",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_TIMEOUT, "Redis did not answer PING in time.", provider=self.provider
+            ) from exc
         except redis.RedisError as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_UNREACHABLE, "Redis could not be reached.",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_UNREACHABLE, "Redis could not be reached.", provider=self.provider
+            ) from exc
         finally:
             client.close()

@@ -62,8 +62,9 @@ class IronbeamClient(_EnvironmentBroker):
             payload["password"] = self.credentials["IRONBEAM_PASSWORD"]
         body = self.json(self.request("POST", "/auth", safe=True, json=payload))
         if body.get("status") not in (None, "OK"):
-            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED, "Ironbeam refused the credentials.",
-                                   provider=self.provider)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_AUTH_FAILED, "Ironbeam refused the credentials.", provider=self.provider
+            )
         token = body.get("token")
         if not isinstance(token, str) or not token:
             self.malformed("no token")
@@ -74,10 +75,13 @@ class IronbeamClient(_EnvironmentBroker):
         status = response.status_code
         if 400 <= status < 500 and status not in (401, 403, 429):
             reason = _reason(response)
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"Ironbeam refused the request (HTTP {status}): {reason}", provider=self.provider,
-                                   sent=True, details={"provider": self.provider, "http_status": status,
-                                                       "reason": reason})
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE,
+                f"Ironbeam refused the request (HTTP {status}): {reason}",
+                provider=self.provider,
+                sent=True,
+                details={"provider": self.provider, "http_status": status, "reason": reason},
+            )
         super().raise_for_status(response)
 
     def call(self, method: str, path: str, *, safe: bool, order: bool = False, **kwargs) -> dict:
@@ -87,17 +91,22 @@ class IronbeamClient(_EnvironmentBroker):
             body = self.json(self.authorized_request(method, path, safe=safe, **kwargs))
         except IntegrationError as exc:
             if order and exc.details and exc.details.get("http_status"):
-                raise IntegrationError(ErrorCode.ORDER_REJECTED, exc.details["reason"], provider=self.provider,
-                                       sent=True, details={"provider": self.provider,
-                                                           "reason": exc.details["reason"]}) from exc
+                raise IntegrationError(
+                    ErrorCode.ORDER_REJECTED,
+                    exc.details["reason"],
+                    provider=self.provider,
+                    sent=True,
+                    details={"provider": self.provider, "reason": exc.details["reason"]},
+                ) from exc
             if exc.code == ErrorCode.INTEGRATION_AUTH_FAILED:
                 self._token = None  # the next call logs in again
             raise
         if body.get("status") in FAILED_STATUSES:
             reason = str(body.get("error") or body.get("message") or body["status"])
             code = ErrorCode.ORDER_REJECTED if order else ErrorCode.INTEGRATION_BAD_RESPONSE
-            raise IntegrationError(code, reason, provider=self.provider, sent=True,
-                                   details={"provider": self.provider, "reason": reason})
+            raise IntegrationError(
+                code, reason, provider=self.provider, sent=True, details={"provider": self.provider, "reason": reason}
+            )
         return body
 
     # --- verify: the account must be the configured environment ------------------------------------------
@@ -130,11 +139,14 @@ class IronbeamClient(_EnvironmentBroker):
             raise IntegrationError(
                 ErrorCode.INTEGRATION_ENVIRONMENT_MISMATCH,
                 f"Ironbeam reports a {actual} account but IRONBEAM_ENVIRONMENT is {configured}.",
-                provider=self.provider, sent=True)
+                provider=self.provider,
+                sent=True,
+            )
 
     def account_id(self) -> str:
         """``IRONBEAM_ACCOUNT_ID`` if set (and the trader's), else the trader's only account; checked against
         the configured environment first, so a demo account is never traded as live or the reverse."""
+
         def resolve() -> str:
             info = self._trader_info()
             self._check_environment(info)
@@ -144,20 +156,40 @@ class IronbeamClient(_EnvironmentBroker):
             if len(chosen) != 1:
                 raise IntegrationError(
                     ErrorCode.INTEGRATION_KEY_MISSING,
-                    "IRONBEAM_ACCOUNT_ID is not one of the trader's accounts." if wanted else
-                    "Set IRONBEAM_ACCOUNT_ID: the trader has several accounts.", provider=self.provider, sent=False,
-                    details={"provider": self.provider, "missing_env_vars": ["IRONBEAM_ACCOUNT_ID"]})
+                    "IRONBEAM_ACCOUNT_ID is not one of the trader's accounts."
+                    if wanted
+                    else "Set IRONBEAM_ACCOUNT_ID: the trader has several accounts.",
+                    provider=self.provider,
+                    sent=False,
+                    details={"provider": self.provider, "missing_env_vars": ["IRONBEAM_ACCOUNT_ID"]},
+                )
             return chosen[0]
 
         return self.run("account.resolve", resolve)
 
     # --- orders -------------------------------------------------------------------------------------------
 
-    def place_order(self, *, account_id: str, symbol: str, side: str, quantity: Decimal, order_type: str,
-                    limit_price: Decimal | None = None, stop_price: Decimal | None = None) -> dict:
+    def place_order(
+        self,
+        *,
+        account_id: str,
+        symbol: str,
+        side: str,
+        quantity: Decimal,
+        order_type: str,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> dict:
         """``POST /order/{accountId}/place``, never retried; returns ``{"orderId", "strategyId"}``."""
-        body = {"accountId": account_id, "exchSym": symbol, "side": SIDES[side], "quantity": float(quantity),
-                "orderType": ORDER_TYPES[order_type], "duration": "0", "waitForOrderId": True}
+        body = {
+            "accountId": account_id,
+            "exchSym": symbol,
+            "side": SIDES[side],
+            "quantity": float(quantity),
+            "orderType": ORDER_TYPES[order_type],
+            "duration": "0",
+            "waitForOrderId": True,
+        }
         if limit_price is not None:
             body["limitPrice"] = float(limit_price)
         if stop_price is not None:
@@ -171,23 +203,39 @@ class IronbeamClient(_EnvironmentBroker):
 
         return self.run("order.place", place)
 
-    def update_order(self, *, account_id: str, order_id: str, quantity: Decimal,
-                     limit_price: Decimal | None = None, stop_price: Decimal | None = None) -> list[dict]:
+    def update_order(
+        self,
+        *,
+        account_id: str,
+        order_id: str,
+        quantity: Decimal,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> list[dict]:
         body = {"orderId": order_id, "quantity": int(quantity)}
         if limit_price is not None:
             body["limitPrice"] = float(limit_price)
         if stop_price is not None:
             body["stopPrice"] = float(stop_price)
-        return self.run("order.update", lambda: self._orders_of(self.call(
-            "PUT", f"/order/{account_id}/update/{order_id}", safe=False, order=True, json=body)))
+        return self.run(
+            "order.update",
+            lambda: self._orders_of(
+                self.call("PUT", f"/order/{account_id}/update/{order_id}", safe=False, order=True, json=body)
+            ),
+        )
 
     def cancel_order(self, *, account_id: str, order_id: str) -> list[dict]:
-        return self.run("order.cancel", lambda: self._orders_of(self.call(
-            "DELETE", f"/order/{account_id}/cancel/{order_id}", safe=False, order=True)))
+        return self.run(
+            "order.cancel",
+            lambda: self._orders_of(
+                self.call("DELETE", f"/order/{account_id}/cancel/{order_id}", safe=False, order=True)
+            ),
+        )
 
     def orders(self, *, account_id: str, status: str = "ANY") -> list[dict]:
-        return self.run("order.list", lambda: self._orders_of(self.call(
-            "GET", f"/order/{account_id}/{status}", safe=True)))
+        return self.run(
+            "order.list", lambda: self._orders_of(self.call("GET", f"/order/{account_id}/{status}", safe=True))
+        )
 
     def fills(self, *, account_id: str) -> list[dict]:
         def fills() -> list[dict]:
@@ -209,8 +257,9 @@ class IronbeamClient(_EnvironmentBroker):
 
     def balance(self, *, account_id: str) -> list[dict]:
         def balance() -> list[dict]:
-            rows = self.call("GET", f"/account/{account_id}/balance", safe=True,
-                             params={"balanceType": "CURRENT_OPEN"}).get("balances")
+            rows = self.call(
+                "GET", f"/account/{account_id}/balance", safe=True, params={"balanceType": "CURRENT_OPEN"}
+            ).get("balances")
             if not isinstance(rows, list):
                 self.malformed("no balances list")
             return rows

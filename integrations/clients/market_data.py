@@ -26,8 +26,16 @@ _DBN_PRICE_SCALE = Decimal(1_000_000_000)
 # Databento's OHLCV schemas by timeframe; other timeframes are built from ohlcv-1m by the caller.
 DATABENTO_SCHEMAS = {"1s": "ohlcv-1s", "1m": "ohlcv-1m", "1h": "ohlcv-1h", "1d": "ohlcv-1d"}
 # Polygon's (multiplier, timespan) by timeframe: every timeframe we tick on is native there.
-POLYGON_SPANS = {"1s": (1, "second"), "1m": (1, "minute"), "5m": (5, "minute"), "15m": (15, "minute"),
-                 "30m": (30, "minute"), "1h": (1, "hour"), "4h": (4, "hour"), "1d": (1, "day")}
+POLYGON_SPANS = {
+    "1s": (1, "second"),
+    "1m": (1, "minute"),
+    "5m": (5, "minute"),
+    "15m": (15, "minute"),
+    "30m": (30, "minute"),
+    "1h": (1, "hour"),
+    "4h": (4, "hour"),
+    "1d": (1, "day"),
+}
 POLYGON_MAX_LIMIT = 50_000
 
 
@@ -62,7 +70,8 @@ def decode_dbn_ohlcv(records: Iterable) -> tuple[list[ProviderBar], list[str]]:
                 continue
             open_, high, low, close = (Decimal(price) / _DBN_PRICE_SCALE for price in prices)
             ts = datetime.fromtimestamp(record.ts_event // 1_000_000_000, tz=UTC).replace(
-                microsecond=(record.ts_event % 1_000_000_000) // 1000)
+                microsecond=(record.ts_event % 1_000_000_000) // 1000
+            )
             bars.append(ProviderBar(ts, open_, high, low, close, Decimal(record.volume), where=where))
     except Exception as exc:  # the decoder raises several types for truncated or corrupt data
         problems.append(f"the data is truncated or corrupt after {len(bars)} records: {exc}")
@@ -88,8 +97,9 @@ class DatabentoClient(ProviderClient):
         return self.run("metadata.list_datasets", self._list_datasets_raw)
 
     def _list_datasets_raw(self) -> list[str]:
-        response = self.request("GET", "/v0/metadata.list_datasets", safe=True,
-                                auth=(self.credential("DATABENTO_API_KEY"), ""))
+        response = self.request(
+            "GET", "/v0/metadata.list_datasets", safe=True, auth=(self.credential("DATABENTO_API_KEY"), "")
+        )
         datasets = self.json(response, expect=list)
         if not all(isinstance(d, str) for d in datasets):
             self.malformed("datasets are not strings")
@@ -98,25 +108,36 @@ class DatabentoClient(ProviderClient):
     def _list_datasets(self) -> dict:
         return {"datasets": len(self._list_datasets_raw())}
 
-    def fetch_bars(self, *, dataset: str, symbol: str, stype_in: str = "raw_symbol", timeframe: str,
-                   start: datetime, end: datetime) -> list[ProviderBar]:
+    def fetch_bars(
+        self, *, dataset: str, symbol: str, stype_in: str = "raw_symbol", timeframe: str, start: datetime, end: datetime
+    ) -> list[ProviderBar]:
         """OHLCV bars of one symbol opening in [start, end), oldest first (``timeseries.get_range``)."""
         schema = DATABENTO_SCHEMAS.get(timeframe)
         if schema is None:
-            raise ValueError(f"Databento has no OHLCV schema for {timeframe}; fetch 1m and resample "
-                             f"(native: {', '.join(DATABENTO_SCHEMAS)})")
+            raise ValueError(
+                f"Databento has no OHLCV schema for {timeframe}; fetch 1m and resample "
+                f"(native: {', '.join(DATABENTO_SCHEMAS)})"
+            )
         start, end = _utc(start), _utc(end)
-        return self.run("timeseries.get_range", lambda: self.with_retries(
-            lambda: self._get_range(dataset, symbol, stype_in, schema, start, end), safe=True))
+        return self.run(
+            "timeseries.get_range",
+            lambda: self.with_retries(
+                lambda: self._get_range(dataset, symbol, stype_in, schema, start, end), safe=True
+            ),
+        )
 
-    def _get_range(self, dataset: str, symbol: str, stype_in: str, schema: str, start: datetime,
-                   end: datetime) -> list[ProviderBar]:
+    def _get_range(
+        self, dataset: str, symbol: str, stype_in: str, schema: str, start: datetime, end: datetime
+    ) -> list[ProviderBar]:
         import databento
 
         historical = databento.Historical(key=self.credential("DATABENTO_API_KEY"), gateway=self.base_url)
         historical.timeseries.TIMEOUT = self.timeout
-        store = self._official(lambda: historical.timeseries.get_range(
-            dataset=dataset, symbols=[symbol], stype_in=stype_in, schema=schema, start=start, end=end))
+        store = self._official(
+            lambda: historical.timeseries.get_range(
+                dataset=dataset, symbols=[symbol], stype_in=stype_in, schema=schema, start=start, end=end
+            )
+        )
         if store.schema is not None and str(store.schema) != schema:
             self.malformed(f"asked for {schema}, got {store.schema}")
         bars, problems = decode_dbn_ohlcv(store)
@@ -134,44 +155,63 @@ class DatabentoClient(ProviderClient):
         except (BentoClientError, BentoServerError) as exc:
             body = exc.json_body if isinstance(exc.json_body, dict) else {}
             detail = f" ({body['detail']})" if body.get("detail") else ""
-            raise _status_error(label, self.provider, exc.http_status, (exc.headers or {}).get("Retry-After"),
-                                detail) from exc
+            raise _status_error(
+                label, self.provider, exc.http_status, (exc.headers or {}).get("Retry-After"), detail
+            ) from exc
         except requests.Timeout as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_TIMEOUT, f"{label} did not answer within {self.timeout}s.",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_TIMEOUT, f"{label} did not answer within {self.timeout}s.", provider=self.provider
+            ) from exc
         except requests.RequestException as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_UNREACHABLE,
-                                   f"{label} could not be reached ({type(exc).__name__}).",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_UNREACHABLE,
+                f"{label} could not be reached ({type(exc).__name__}).",
+                provider=self.provider,
+            ) from exc
         except BentoError as exc:
             if str(exc).startswith("Error streaming response"):  # the connection broke off mid-answer
-                raise IntegrationError(ErrorCode.INTEGRATION_UNREACHABLE, f"{label} stopped mid-answer: {exc}",
-                                       provider=self.provider) from exc
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,  # DBNStore cannot read the body
-                                   f"{label} answered with data that is not DBN: {exc}", provider=self.provider) from exc
+                raise IntegrationError(
+                    ErrorCode.INTEGRATION_UNREACHABLE, f"{label} stopped mid-answer: {exc}", provider=self.provider
+                ) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE,  # DBNStore cannot read the body
+                f"{label} answered with data that is not DBN: {exc}",
+                provider=self.provider,
+            ) from exc
         except ValueError as exc:  # DBNStore cannot read the body
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"{label} answered with data that is not DBN: {exc}", provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE,
+                f"{label} answered with data that is not DBN: {exc}",
+                provider=self.provider,
+            ) from exc
 
 
-def _status_error(label: str, provider: str, status: int, retry_after: str | None,
-                  detail: str = "") -> IntegrationError:
+def _status_error(
+    label: str, provider: str, status: int, retry_after: str | None, detail: str = ""
+) -> IntegrationError:
     """An HTTP error status from either provider's official client as our code: a refused key, a rate limit (with
     the provider's wait), a timeout, the provider failing, or a request it would not take."""
     if status in (401, 403):
-        return IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED, f"{label} refused the credentials (HTTP {status}).",
-                                provider=provider)
+        return IntegrationError(
+            ErrorCode.INTEGRATION_AUTH_FAILED, f"{label} refused the credentials (HTTP {status}).", provider=provider
+        )
     if status == 429:
-        return IntegrationError(ErrorCode.INTEGRATION_RATE_LIMITED, f"{label} is rate limiting us (HTTP 429).",
-                                provider=provider, sent=True, retry_after=_seconds(retry_after))
+        return IntegrationError(
+            ErrorCode.INTEGRATION_RATE_LIMITED,
+            f"{label} is rate limiting us (HTTP 429).",
+            provider=provider,
+            sent=True,
+            retry_after=_seconds(retry_after),
+        )
     if status in (408, 504):
-        return IntegrationError(ErrorCode.INTEGRATION_TIMEOUT, f"{label} timed out (HTTP {status}).",
-                                provider=provider)
+        return IntegrationError(ErrorCode.INTEGRATION_TIMEOUT, f"{label} timed out (HTTP {status}).", provider=provider)
     if status >= 500:
-        return IntegrationError(ErrorCode.INTEGRATION_UNREACHABLE, f"{label} failed (HTTP {status}).",
-                                provider=provider)
-    return IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE, f"{label} rejected the request (HTTP {status}){detail}.",
-                            provider=provider)
+        return IntegrationError(
+            ErrorCode.INTEGRATION_UNREACHABLE, f"{label} failed (HTTP {status}).", provider=provider
+        )
+    return IntegrationError(
+        ErrorCode.INTEGRATION_BAD_RESPONSE, f"{label} rejected the request (HTTP {status}){detail}.", provider=provider
+    )
 
 
 def _seconds(value) -> float | None:
@@ -214,8 +254,13 @@ class PolygonClient(ProviderClient):
         return self.run("verify", self._one_ticker)
 
     def _one_ticker(self) -> dict:
-        response = self.request("GET", "/v3/reference/tickers", safe=True, params={"limit": 1},
-                                headers={"Authorization": f"Bearer {self.credential('POLYGON_API_KEY')}"})
+        response = self.request(
+            "GET",
+            "/v3/reference/tickers",
+            safe=True,
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {self.credential('POLYGON_API_KEY')}"},
+        )
         body = self.json(response)
         if body.get("status") not in ("OK", "DELAYED") or not isinstance(body.get("results"), list):
             self.malformed("no status OK with a results list")
@@ -228,20 +273,36 @@ class PolygonClient(ProviderClient):
         if timeframe not in POLYGON_SPANS:
             raise ValueError(f"Polygon has no aggregate span for {timeframe}")
         start, end = _utc(start), _utc(end)
-        return self.run("aggs.get_aggs", lambda: self.with_retries(
-            lambda: self._get_aggs(ticker, timeframe, start, end), safe=True))
+        return self.run(
+            "aggs.get_aggs", lambda: self.with_retries(lambda: self._get_aggs(ticker, timeframe, start, end), safe=True)
+        )
 
     def _get_aggs(self, ticker: str, timeframe: str, start: datetime, end: datetime) -> list[ProviderBar]:
         from massive import RESTClient
 
         multiplier, timespan = POLYGON_SPANS[timeframe]
-        client = RESTClient(api_key=self.credential("POLYGON_API_KEY"), base=self.base_url,
-                            connect_timeout=self.timeout, read_timeout=self.timeout, pagination=False,
-                            connection_pool_kw={"retries": _StatusRetry(total=0, redirect=0)})
+        client = RESTClient(
+            api_key=self.credential("POLYGON_API_KEY"),
+            base=self.base_url,
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            pagination=False,
+            connection_pool_kw={"retries": _StatusRetry(total=0, redirect=0)},
+        )
         # from/to in Unix ms bound the bars' start times, both inclusive: the last one wanted opens before end.
-        response = self._official(lambda: client.get_aggs(
-            ticker, multiplier, timespan, start, end - timedelta(milliseconds=1), adjusted=True, sort="asc",
-            limit=POLYGON_MAX_LIMIT, raw=True))
+        response = self._official(
+            lambda: client.get_aggs(
+                ticker,
+                multiplier,
+                timespan,
+                start,
+                end - timedelta(milliseconds=1),
+                adjusted=True,
+                sort="asc",
+                limit=POLYGON_MAX_LIMIT,
+                raw=True,
+            )
+        )
         body = self._decode(response.data)
         return self._bars(body, timeframe, start, end)
 
@@ -251,9 +312,11 @@ class PolygonClient(ProviderClient):
         try:
             body = json.loads(data, parse_float=Decimal)
         except ValueError as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"{self.spec.label} answered with a body that is not JSON.",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE,
+                f"{self.spec.label} answered with a body that is not JSON.",
+                provider=self.provider,
+            ) from exc
         if not isinstance(body, dict):
             self.malformed("expected a JSON object")
         return body
@@ -266,8 +329,10 @@ class PolygonClient(ProviderClient):
             return []
         if not isinstance(results, list):
             self.malformed("no 'results' list")
-        span = timedelta(seconds=POLYGON_SPANS[timeframe][0] * {"second": 1, "minute": 60, "hour": 3600,
-                                                                "day": 86400}[POLYGON_SPANS[timeframe][1]])
+        span = timedelta(
+            seconds=POLYGON_SPANS[timeframe][0]
+            * {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[POLYGON_SPANS[timeframe][1]]
+        )
         bars = []
         for number, item in enumerate(results, start=1):
             bar = self._bar(item, f"result {number}")
@@ -281,8 +346,9 @@ class PolygonClient(ProviderClient):
         # JSON numbers were parsed to Decimal from their own digits (what repr of the float gives), never binary.
         values = [item.get(key) for key in "ohlcv"]
         millis = item.get("t")
-        if not all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) and Decimal(v).is_finite()
-                   for v in values):
+        if not all(
+            isinstance(v, (int, Decimal)) and not isinstance(v, bool) and Decimal(v).is_finite() for v in values
+        ):
             self.malformed(f"{where} lacks a numeric o, h, l, c or v")
         if not isinstance(millis, int) or isinstance(millis, bool):
             self.malformed(f"{where} lacks an integer t (Unix ms)")
@@ -300,18 +366,25 @@ class PolygonClient(ProviderClient):
         except _HttpStatus as exc:
             raise _status_error(label, self.provider, exc.status, exc.retry_after) from exc
         except BadResponse as exc:  # a non-200 success status: not the documented answer
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE, f"{label} answered without HTTP 200.",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE, f"{label} answered without HTTP 200.", provider=self.provider
+            ) from exc
         except urllib3.exceptions.MaxRetryError as exc:
             timed_out = isinstance(exc.reason, urllib3.exceptions.TimeoutError)
             raise IntegrationError(
                 ErrorCode.INTEGRATION_TIMEOUT if timed_out else ErrorCode.INTEGRATION_UNREACHABLE,
-                f"{label} did not answer within {self.timeout}s." if timed_out
-                else f"{label} could not be reached ({type(exc.reason).__name__}).", provider=self.provider) from exc
+                f"{label} did not answer within {self.timeout}s."
+                if timed_out
+                else f"{label} could not be reached ({type(exc.reason).__name__}).",
+                provider=self.provider,
+            ) from exc
         except urllib3.exceptions.TimeoutError as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_TIMEOUT, f"{label} did not answer within {self.timeout}s.",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_TIMEOUT, f"{label} did not answer within {self.timeout}s.", provider=self.provider
+            ) from exc
         except urllib3.exceptions.HTTPError as exc:
-            raise IntegrationError(ErrorCode.INTEGRATION_UNREACHABLE,
-                                   f"{label} could not be reached ({type(exc).__name__}).",
-                                   provider=self.provider) from exc
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_UNREACHABLE,
+                f"{label} could not be reached ({type(exc).__name__}).",
+                provider=self.provider,
+            ) from exc

@@ -67,8 +67,14 @@ class TradovateClient(_EnvironmentBroker):
     # --- session ------------------------------------------------------------------------------------------
 
     def token_store(self) -> SharedTokenStore:
-        identity = ":".join([self.base_url, self.credentials.get("TRADOVATE_USERNAME", ""),
-                             self.credentials.get("TRADOVATE_CID", ""), self.credentials.get("TRADOVATE_APP_ID", "")])
+        identity = ":".join(
+            [
+                self.base_url,
+                self.credentials.get("TRADOVATE_USERNAME", ""),
+                self.credentials.get("TRADOVATE_CID", ""),
+                self.credentials.get("TRADOVATE_APP_ID", ""),
+            ]
+        )
         return SharedTokenStore(provider=self.provider, tenant_id=self.tenant_id, identity=identity)
 
     def _login_payload(self) -> dict:
@@ -88,10 +94,13 @@ class TradovateClient(_EnvironmentBroker):
         """Tradovate documents ``cid`` as the API key's numeric id; anything else is a configuration mistake."""
         value = self.credential("TRADOVATE_CID").strip()
         if not value.isdigit():
-            raise IntegrationError(ErrorCode.INTEGRATION_KEY_MISSING,
-                                   "TRADOVATE_CID must be the API key's numeric id.", provider=self.provider,
-                                   sent=False, details={"provider": self.provider,
-                                                        "missing_env_vars": ["TRADOVATE_CID"]})
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_KEY_MISSING,
+                "TRADOVATE_CID must be the API key's numeric id.",
+                provider=self.provider,
+                sent=False,
+                details={"provider": self.provider, "missing_env_vars": ["TRADOVATE_CID"]},
+            )
         return int(value)
 
     def _token_from(self, body: dict) -> SessionToken:
@@ -115,14 +124,16 @@ class TradovateClient(_EnvironmentBroker):
         ticket, wait = body.get("p-ticket"), _seconds(body.get("p-time"))
         if ticket and not body.get("p-captcha") and wait is not None and wait <= PENALTY_WAIT_MAX_SECONDS:
             time.sleep(wait)
-            body = self.json(self.request("POST", "/auth/accesstokenrequest", safe=True,
-                                          json={**payload, "p-ticket": ticket}))
+            body = self.json(
+                self.request("POST", "/auth/accesstokenrequest", safe=True, json={**payload, "p-ticket": ticket})
+            )
         return self._token_from(body)
 
     def renew(self, current: SessionToken) -> SessionToken:
         """Extend the session (``GET /auth/renewaccesstoken``) instead of opening another one."""
-        response = self.request("GET", "/auth/renewaccesstoken", safe=True,
-                                headers={"Authorization": f"Bearer {current.value}"})
+        response = self.request(
+            "GET", "/auth/renewaccesstoken", safe=True, headers={"Authorization": f"Bearer {current.value}"}
+        )
         return self._token_from(self.json(response))
 
     def session_token(self) -> str:
@@ -148,9 +159,12 @@ class TradovateClient(_EnvironmentBroker):
                 return fresh.value
         except (TokenStoreUnavailable, redis.RedisError) as exc:
             # Logging in per process would close other workers' sessions: refuse instead.
-            raise IntegrationError(ErrorCode.SERVICE_UNAVAILABLE,
-                                   "The shared Tradovate session cannot be read (Redis unavailable).",
-                                   provider=self.provider, sent=False) from exc
+            raise IntegrationError(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "The shared Tradovate session cannot be read (Redis unavailable).",
+                provider=self.provider,
+                sent=False,
+            ) from exc
 
     def authenticate(self) -> str:
         return self.session_token()
@@ -161,18 +175,26 @@ class TradovateClient(_EnvironmentBroker):
         token = self.session_token()
         headers = kwargs.pop("headers", {})
         try:
-            return self.request(method, path, safe=safe, headers={**headers, "Authorization": f"Bearer {token}"},
-                                **kwargs)
+            return self.request(
+                method, path, safe=safe, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
+            )
         except IntegrationError as exc:
             if exc.code != ErrorCode.INTEGRATION_AUTH_FAILED:
                 raise
             self.token_store().discard(token)
         token = self.session_token()
-        return self.request(method, path, safe=safe, headers={**headers, "Authorization": f"Bearer {token}"},
-                            **kwargs)
+        return self.request(method, path, safe=safe, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs)
 
-    def call(self, method: str, path: str, *, safe: bool, expect: type = dict,
-             failure: ErrorCode = ErrorCode.INTEGRATION_BAD_RESPONSE, **kwargs):
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        safe: bool,
+        expect: type = dict,
+        failure: ErrorCode = ErrorCode.INTEGRATION_BAD_RESPONSE,
+        **kwargs,
+    ):
         body = self.json(self.authorized_request(method, path, safe=safe, **kwargs), expect=expect)
         if isinstance(body, dict):
             self.inspect(body, failure=failure)
@@ -183,18 +205,25 @@ class TradovateClient(_EnvironmentBroker):
     def raise_for_status(self, response) -> None:
         if response.status_code == 429:
             raise IntegrationError(
-                ErrorCode.INTEGRATION_RATE_LIMITED, "Tradovate is rate limiting this user (HTTP 429).",
-                provider=self.provider, sent=True,
-                retry_after=self.retry_after_of(response) or HTTP_429_WAIT_SECONDS)
+                ErrorCode.INTEGRATION_RATE_LIMITED,
+                "Tradovate is rate limiting this user (HTTP 429).",
+                provider=self.provider,
+                sent=True,
+                retry_after=self.retry_after_of(response) or HTTP_429_WAIT_SECONDS,
+            )
         super().raise_for_status(response)
 
     def inspect(self, body: dict, *, failure: ErrorCode) -> None:
         """Penalty tickets, ``errorText``, ``violations`` and ``failureReason`` in a 200 body become errors."""
         if body.get("p-ticket"):
             wait = HTTP_429_WAIT_SECONDS if body.get("p-captcha") else _seconds(body.get("p-time"))
-            raise IntegrationError(ErrorCode.INTEGRATION_RATE_LIMITED,
-                                   f"Tradovate issued a penalty ticket: wait {wait}s before this call again.",
-                                   provider=self.provider, sent=True, retry_after=wait)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_RATE_LIMITED,
+                f"Tradovate issued a penalty ticket: wait {wait}s before this call again.",
+                provider=self.provider,
+                sent=True,
+                retry_after=wait,
+            )
         reasons = []
         if body.get("errorText"):
             reasons.append(str(body["errorText"]))
@@ -208,8 +237,13 @@ class TradovateClient(_EnvironmentBroker):
             message = "; ".join(reasons)
             if failure == ErrorCode.INTEGRATION_AUTH_FAILED:
                 message = "Tradovate refused the credentials."  # its errorText may echo the user name
-            raise IntegrationError(failure, message, provider=self.provider, sent=True,
-                                   details={"provider": self.provider, "reason": message})
+            raise IntegrationError(
+                failure,
+                message,
+                provider=self.provider,
+                sent=True,
+                details={"provider": self.provider, "reason": message},
+            )
 
     # --- accounts -----------------------------------------------------------------------------------------
 
@@ -246,17 +280,29 @@ class TradovateClient(_EnvironmentBroker):
         if len(chosen) != 1:
             raise IntegrationError(
                 ErrorCode.INTEGRATION_KEY_MISSING,
-                "Set TRADOVATE_ACCOUNT_ID to one of the user's active accounts." if not wanted else
-                "TRADOVATE_ACCOUNT_ID is not among the user's active Tradovate accounts.",
-                provider=self.provider, sent=False,
-                details={"provider": self.provider, "missing_env_vars": ["TRADOVATE_ACCOUNT_ID"]})
+                "Set TRADOVATE_ACCOUNT_ID to one of the user's active accounts."
+                if not wanted
+                else "TRADOVATE_ACCOUNT_ID is not among the user's active Tradovate accounts.",
+                provider=self.provider,
+                sent=False,
+                details={"provider": self.provider, "missing_env_vars": ["TRADOVATE_ACCOUNT_ID"]},
+            )
         return chosen[0]
 
     # --- orders -------------------------------------------------------------------------------------------
 
-    def place_order(self, *, account: dict, symbol: str, side: str, quantity: Decimal, order_type: str,
-                    client_order_id: str, limit_price: Decimal | None = None,
-                    stop_price: Decimal | None = None) -> int:
+    def place_order(
+        self,
+        *,
+        account: dict,
+        symbol: str,
+        side: str,
+        quantity: Decimal,
+        order_type: str,
+        client_order_id: str,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> int:
         """``POST /order/placeorder``, never retried; returns Tradovate's order id."""
         body = {
             "accountSpec": account.get("name") or self.credential("TRADOVATE_USERNAME"),
@@ -282,10 +328,21 @@ class TradovateClient(_EnvironmentBroker):
 
         return self.run("order.place", place)
 
-    def modify_order(self, *, order_id: int, quantity: Decimal, order_type: str,
-                     limit_price: Decimal | None = None, stop_price: Decimal | None = None) -> int:
-        body = {"orderId": order_id, "orderQty": _whole(quantity), "orderType": ORDER_TYPES[order_type],
-                "isAutomated": True}
+    def modify_order(
+        self,
+        *,
+        order_id: int,
+        quantity: Decimal,
+        order_type: str,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> int:
+        body = {
+            "orderId": order_id,
+            "orderQty": _whole(quantity),
+            "orderType": ORDER_TYPES[order_type],
+            "isAutomated": True,
+        }
         if limit_price is not None:
             body["price"] = float(limit_price)
         if stop_price is not None:
@@ -314,18 +371,25 @@ class TradovateClient(_EnvironmentBroker):
 
     def order_id_for_client_order_id(self, client_order_id: str) -> int | None:
         """The order our ``clOrdId`` created, from the New command that carried it; None if it never arrived."""
-        ids = {c.get("orderId") for c in self.commands()
-               if isinstance(c, dict) and c.get("clOrdId") == client_order_id and c.get("commandType") == "New"}
+        ids = {
+            c.get("orderId")
+            for c in self.commands()
+            if isinstance(c, dict) and c.get("clOrdId") == client_order_id and c.get("commandType") == "New"
+        }
         if len(ids) > 1:
-            raise IntegrationError(ErrorCode.INTEGRATION_BAD_RESPONSE,
-                                   f"Several Tradovate orders carry clOrdId {client_order_id}.", provider=self.provider)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_BAD_RESPONSE,
+                f"Several Tradovate orders carry clOrdId {client_order_id}.",
+                provider=self.provider,
+            )
         return next(iter(ids), None)
 
     def fills(self, *, order_id: int | None = None) -> list[dict]:
         if order_id is None:
             return self.run("fill.list", lambda: self.call("GET", "/fill/list", safe=True, expect=list))
-        return self.run("fill.deps", lambda: self.call("GET", "/fill/deps", safe=True, expect=list,
-                                                       params={"masterid": order_id}))
+        return self.run(
+            "fill.deps", lambda: self.call("GET", "/fill/deps", safe=True, expect=list, params={"masterid": order_id})
+        )
 
     def fill_fees(self) -> list[dict]:
         return self.run("fillFee.list", lambda: self.call("GET", "/fillFee/list", safe=True, expect=list))

@@ -99,17 +99,22 @@ class CcxtVenueClient(ProviderClient):
             except ccxt.BaseError as exc:
                 code = code_for_ccxt_error(exc)
                 # ccxt's messages quote the venue's answer; keep it for rejections (it says why), else the class.
-                message = f"{self.spec.label}: {str(exc)[:300]}" if code == ErrorCode.ORDER_REJECTED else \
-                    f"{self.spec.label}: {type(exc).__name__}."
-                raise IntegrationError(code, message, provider=self.provider,
-                                       details={"provider": self.provider, "reason": message}) from exc
+                message = (
+                    f"{self.spec.label}: {str(exc)[:300]}"
+                    if code == ErrorCode.ORDER_REJECTED
+                    else f"{self.spec.label}: {type(exc).__name__}."
+                )
+                raise IntegrationError(
+                    code, message, provider=self.provider, details={"provider": self.provider, "reason": message}
+                ) from exc
 
         return self.with_retries(attempt, safe=safe)
 
     def op(self, operation: str, method: str, *args, safe: bool, **kwargs):
         """One ccxt call as one recorded operation."""
-        return self.run(operation, lambda: self.ccxt_call(
-            lambda: getattr(self.exchange(), method)(*args, **kwargs), safe=safe))
+        return self.run(
+            operation, lambda: self.ccxt_call(lambda: getattr(self.exchange(), method)(*args, **kwargs), safe=safe)
+        )
 
     # --- orders and account -------------------------------------------------------------------------------
 
@@ -129,13 +134,23 @@ class CcxtVenueClient(ProviderClient):
         of an instrument's venue symbol, base and quote."""
         return self.op("markets.load", "load_markets", True, safe=True)
 
-    def create_order(self, *, symbol: str, order_type: str, side: str, amount, price=None, client_order_id: str,
-                     reference_price=None):
+    def create_order(
+        self, *, symbol: str, order_type: str, side: str, amount, price=None, client_order_id: str, reference_price=None
+    ):
         params = {self.client_order_param: self.client_order_id(client_order_id)}
         if order_type == "market":
             price = reference_price if self.market_order_needs_price else None
-        return self.op("order.place", "create_order", symbol, order_type, side, float(amount),
-                       float(price) if price is not None else None, params, safe=False)
+        return self.op(
+            "order.place",
+            "create_order",
+            symbol,
+            order_type,
+            side,
+            float(amount),
+            float(price) if price is not None else None,
+            params,
+            safe=False,
+        )
 
     def cancel_order(self, *, venue_order_id: str, symbol: str):
         return self.op("order.cancel", "cancel_order", venue_order_id, symbol, safe=False)
@@ -194,8 +209,10 @@ class CoinbaseClient(CcxtVenueClient):
     exchange_id = "coinbase"
     market_order_needs_price = True
     config_fields = {"apiKey": "COINBASE_API_KEY", "secret": "COINBASE_API_SECRET"}
-    trade_only_key_fix = ("In the Coinbase Developer Platform (portal.cdp.coinbase.com, API keys), create a key "
-                          "with View and Trade only; leave Transfer off.")
+    trade_only_key_fix = (
+        "In the Coinbase Developer Platform (portal.cdp.coinbase.com, API keys), create a key "
+        "with View and Trade only; leave Transfer off."
+    )
     FIELDS = ("can_view", "can_trade", "can_transfer", "portfolio_uuid", "portfolio_type")
     # ccxt's Coinbase drops ``clientOrderId`` and sends its own ``ccxt-<uuid>``; only ``client_order_id`` reaches
     # the venue, and without ours a lost answer could never be found again.
@@ -205,10 +222,15 @@ class CoinbaseClient(CcxtVenueClient):
         body = self.exchange().v3PrivateGetBrokerageKeyPermissions()
         if not isinstance(body, dict) or not all(isinstance(body.get(k), bool) for k in ("can_trade", "can_transfer")):
             self.malformed("key_permissions without can_trade and can_transfer")
-        return {"permissions": {
-            "source": "GET /api/v3/brokerage/key_permissions", "can_trade": body["can_trade"],
-            "can_withdraw": body["can_transfer"], "can_transfer": body["can_transfer"],
-            "reported": _flags(body, self.FIELDS)}}
+        return {
+            "permissions": {
+                "source": "GET /api/v3/brokerage/key_permissions",
+                "can_trade": body["can_trade"],
+                "can_withdraw": body["can_transfer"],
+                "can_transfer": body["can_transfer"],
+                "reported": _flags(body, self.FIELDS),
+            }
+        }
 
 
 class KrakenClient(CcxtVenueClient):
@@ -224,8 +246,10 @@ class KrakenClient(CcxtVenueClient):
     provider = "kraken"
     exchange_id = "kraken"
     config_fields = {"apiKey": "KRAKEN_API_KEY", "secret": "KRAKEN_API_SECRET"}
-    trade_only_key_fix = ("In Kraken (Settings, API), create a key with Query Funds, Query Open/Closed Orders & "
-                          "Trades, Create & Modify Orders and Cancel/Close Orders; leave Withdraw Funds off.")
+    trade_only_key_fix = (
+        "In Kraken (Settings, API), create a key with Query Funds, Query Open/Closed Orders & "
+        "Trades, Create & Modify Orders and Cancel/Close Orders; leave Withdraw Funds off."
+    )
 
     def _verify(self) -> dict:
         exchange = self.exchange()
@@ -242,9 +266,16 @@ class KrakenClient(CcxtVenueClient):
             if not isinstance(methods, dict) or "result" not in methods:
                 self.malformed("WithdrawMethods without a result")
             can_withdraw, answer = True, "answered"
-        return {"currencies": len(balance["result"]), "permissions": {
-            "source": "POST /0/private/WithdrawMethods (read-only probe)", "can_trade": None,
-            "can_withdraw": can_withdraw, "can_transfer": can_withdraw, "reported": {"WithdrawMethods": answer}}}
+        return {
+            "currencies": len(balance["result"]),
+            "permissions": {
+                "source": "POST /0/private/WithdrawMethods (read-only probe)",
+                "can_trade": None,
+                "can_withdraw": can_withdraw,
+                "can_transfer": can_withdraw,
+                "reported": {"WithdrawMethods": answer},
+            },
+        }
 
 
 class BinanceUSClient(CcxtVenueClient):
@@ -260,10 +291,18 @@ class BinanceUSClient(CcxtVenueClient):
     provider = "binanceus"
     exchange_id = "binanceus"
     config_fields = {"apiKey": "BINANCEUS_API_KEY", "secret": "BINANCEUS_API_SECRET"}
-    trade_only_key_fix = ("In Binance.US (Profile, API Management), edit the key's restrictions: keep Enable "
-                          "Reading and Enable Spot Trading, leave Enable Withdrawals and transfers off.")
-    FIELDS = ("enableReading", "enableSpotAndMarginTrading", "enableWithdrawals", "enableInternalTransfer",
-              "permitsUniversalTransfer", "ipRestrict")
+    trade_only_key_fix = (
+        "In Binance.US (Profile, API Management), edit the key's restrictions: keep Enable "
+        "Reading and Enable Spot Trading, leave Enable Withdrawals and transfers off."
+    )
+    FIELDS = (
+        "enableReading",
+        "enableSpotAndMarginTrading",
+        "enableWithdrawals",
+        "enableInternalTransfer",
+        "permitsUniversalTransfer",
+        "ipRestrict",
+    )
 
     def _verify(self) -> dict:
         exchange = self.exchange()
@@ -278,15 +317,22 @@ class BinanceUSClient(CcxtVenueClient):
             restrictions = None  # refused or not served: the venue does not say
         if isinstance(restrictions, dict) and isinstance(restrictions.get("enableWithdrawals"), bool):
             transfer = bool(restrictions.get("enableInternalTransfer") or restrictions.get("permitsUniversalTransfer"))
-            return {"permissions": {
-                "source": "GET /sapi/v1/account/apiRestrictions",
-                "can_trade": bool(restrictions.get("enableSpotAndMarginTrading")),
-                "can_withdraw": restrictions["enableWithdrawals"], "can_transfer": transfer,
-                "reported": _flags(restrictions, self.FIELDS)}}
+            return {
+                "permissions": {
+                    "source": "GET /sapi/v1/account/apiRestrictions",
+                    "can_trade": bool(restrictions.get("enableSpotAndMarginTrading")),
+                    "can_withdraw": restrictions["enableWithdrawals"],
+                    "can_transfer": transfer,
+                    "reported": _flags(restrictions, self.FIELDS),
+                }
+            }
         if account["canTrade"] is False:
-            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED, "The Binance.US account cannot trade.",
-                                   provider=self.provider,
-                                   suggested_fix="Check the account's trading status at Binance.US, then verify.")
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_AUTH_FAILED,
+                "The Binance.US account cannot trade.",
+                provider=self.provider,
+                suggested_fix="Check the account's trading status at Binance.US, then verify.",
+            )
         return {"permissions": UNKNOWN}
 
 
@@ -317,8 +363,12 @@ class HyperliquidClient(CcxtVenueClient):
     sandbox_value = "testnet"
     market_order_needs_price = True
     # Perpetuals only (our Hyperliquid instruments are perps); no referrer, no builder fee (see _Hyperliquid).
-    exchange_options = {"fetchMarkets": {"types": ["swap"]}, "refSet": True, "builderFee": False,
-                        "approvedBuilderFee": False}
+    exchange_options = {
+        "fetchMarkets": {"types": ["swap"]},
+        "refSet": True,
+        "builderFee": False,
+        "approvedBuilderFee": False,
+    }
 
     def exchange_class(self) -> type[ccxt.Exchange]:
         return _Hyperliquid
@@ -326,9 +376,11 @@ class HyperliquidClient(CcxtVenueClient):
     def client_order_id(self, ours: str) -> str:
         return "0x" + uuid.uuid5(uuid.NAMESPACE_URL, f"controlplane:{ours}").hex
 
-    trade_only_key_fix = ("At app.hyperliquid.xyz/API, generate an API wallet, authorize it for this account, and "
-                          "enter its private key as HYPERLIQUID_PRIVATE_KEY (HYPERLIQUID_WALLET_ADDRESS stays the "
-                          "account's address).")
+    trade_only_key_fix = (
+        "At app.hyperliquid.xyz/API, generate an API wallet, authorize it for this account, and "
+        "enter its private key as HYPERLIQUID_PRIVATE_KEY (HYPERLIQUID_WALLET_ADDRESS stays the "
+        "account's address)."
+    )
 
     def verify(self) -> dict:
         return self.run("verify", lambda: {**self._signed_noop(), "permissions": self._signer_permissions()})
@@ -338,19 +390,33 @@ class HyperliquidClient(CcxtVenueClient):
         wallet = self.credential("HYPERLIQUID_WALLET_ADDRESS").lower()
         signer = exchange.eth_get_address_from_private_key(self.credential("HYPERLIQUID_PRIVATE_KEY")).lower()
         if signer == wallet:
-            return {"source": "the signing key is the account's own key", "can_trade": True, "can_withdraw": True,
-                    "can_transfer": True, "reported": {"signer": signer}}
+            return {
+                "source": "the signing key is the account's own key",
+                "can_trade": True,
+                "can_withdraw": True,
+                "can_transfer": True,
+                "reported": {"signer": signer},
+            }
         answer = self.ccxt_call(lambda: exchange.publicPostInfo({"type": "userRole", "user": signer}), safe=True)
         if not isinstance(answer, dict) or not isinstance(answer.get("role"), str):
             self.malformed("userRole without a role")
-        master = str((answer.get("data") or {}).get("user") or "").lower() if isinstance(answer.get("data"), dict) else ""
+        master = (
+            str((answer.get("data") or {}).get("user") or "").lower() if isinstance(answer.get("data"), dict) else ""
+        )
         if answer["role"] != "agent" or master != wallet:
             raise IntegrationError(
                 ErrorCode.INTEGRATION_AUTH_FAILED,
                 f"HYPERLIQUID_PRIVATE_KEY signs as {signer}, which Hyperliquid knows as {answer['role']!r}"
-                f"{f' of {master}' if master else ''}, not as an API wallet of {wallet}.", provider=self.provider)
-        return {"source": "POST /info userRole", "can_trade": True, "can_withdraw": False, "can_transfer": False,
-                "reported": {"signer": signer, "role": "agent", "master": master}}
+                f"{f' of {master}' if master else ''}, not as an API wallet of {wallet}.",
+                provider=self.provider,
+            )
+        return {
+            "source": "POST /info userRole",
+            "can_trade": True,
+            "can_withdraw": False,
+            "can_transfer": False,
+            "reported": {"signer": signer, "role": "agent", "master": master},
+        }
 
     def _signed_noop(self) -> dict:
         """Sign a ``noop`` (it only uses up a nonce): Hyperliquid refuses it unless the private key is the
@@ -371,9 +437,11 @@ class HyperliquidClient(CcxtVenueClient):
         body = self.ccxt_call(post, safe=False)
         if not isinstance(body, dict) or body.get("status") != "ok":
             reason = body.get("response") if isinstance(body, dict) else body
-            raise IntegrationError(ErrorCode.INTEGRATION_AUTH_FAILED,
-                                   f"Hyperliquid refused the signed check: {str(reason)[:200]}",
-                                   provider=self.provider)
+            raise IntegrationError(
+                ErrorCode.INTEGRATION_AUTH_FAILED,
+                f"Hyperliquid refused the signed check: {str(reason)[:200]}",
+                provider=self.provider,
+            )
         return {"signed_action": "noop", "wallet": self.credentials["HYPERLIQUID_WALLET_ADDRESS"]}
 
     def holdings(self) -> dict[str, Decimal]:

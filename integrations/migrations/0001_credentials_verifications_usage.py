@@ -8,68 +8,111 @@ import controlplane.rls
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IntegrationCredential',
+            name="IntegrationCredential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=32)),
-                ('name', models.CharField(help_text="The credential's documented name, e.g. TRADOVATE_CID.", max_length=64)),
-                ('ciphertext', models.TextField()),
-                ('last4', models.CharField(blank=True, help_text='Empty when the value is too short to hint at.', max_length=4)),
-                ('set_at', models.DateTimeField()),
-                ('set_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("provider", models.CharField(max_length=32)),
+                (
+                    "name",
+                    models.CharField(help_text="The credential's documented name, e.g. TRADOVATE_CID.", max_length=64),
+                ),
+                ("ciphertext", models.TextField()),
+                (
+                    "last4",
+                    models.CharField(
+                        blank=True, help_text="Empty when the value is too short to hint at.", max_length=4
+                    ),
+                ),
+                ("set_at", models.DateTimeField()),
+                (
+                    "set_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['provider', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'provider', 'name'), name='credential_unique_per_tenant')],
+                "ordering": ["provider", "name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "provider", "name"), name="credential_unique_per_tenant")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='IntegrationUsageEvent',
+            name="IntegrationUsageEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=32)),
-                ('operation', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('ok', 'OK'), ('error', 'Error'), ('circuit_open', 'Refused: circuit open')], max_length=16)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('latency_ms', models.PositiveIntegerField()),
-                ('bot_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('trace_id', models.CharField(db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("provider", models.CharField(max_length=32)),
+                ("operation", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("ok", "OK"), ("error", "Error"), ("circuit_open", "Refused: circuit open")],
+                        max_length=16,
+                    ),
+                ),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("latency_ms", models.PositiveIntegerField()),
+                ("bot_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("trace_id", models.CharField(db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', 'provider', '-created_at'], name='usage_provider_recent_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["tenant", "provider", "-created_at"], name="usage_provider_recent_idx")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='IntegrationVerification',
+            name="IntegrationVerification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=32)),
-                ('status', models.CharField(choices=[('ok', 'Connected'), ('failed', 'Failed')], max_length=16)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('source', models.CharField(blank=True, help_text='Where the credentials came from.', max_length=16)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('verified_at', models.DateTimeField(db_index=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("provider", models.CharField(max_length=32)),
+                ("status", models.CharField(choices=[("ok", "Connected"), ("failed", "Failed")], max_length=16)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("source", models.CharField(blank=True, help_text="Where the credentials came from.", max_length=16)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("verified_at", models.DateTimeField(db_index=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-verified_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', 'provider', '-verified_at'], name='verification_latest_idx')],
+                "ordering": ["-verified_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["tenant", "provider", "-verified_at"], name="verification_latest_idx")
+                ],
             },
         ),
         controlplane.rls.EnableTenantRLS("integrationcredential"),

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('controlplane', '0003_trace_and_console_indexes'),
-        ('integrations', '0001_credentials_verifications_usage'),
+        ("controlplane", "0003_trace_and_console_indexes"),
+        ("integrations", "0001_credentials_verifications_usage"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='integrationusageevent',
-            index=models.Index(fields=['tenant', 'provider', 'status', '-created_at'], name='usage_provider_status_idx'),
-        ),
+            model_name="integrationusageevent",
+            index=models.Index(
+                fields=["tenant", "provider", "status", "-created_at"], name="usage_provider_status_idx"
+            ),
+        )
     ]

@@ -8,40 +8,74 @@ import controlplane.rls
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('controlplane', '0006_outbox_messages'),
-        ('integrations', '0002_trace_and_console_indexes'),
+        ("controlplane", "0006_outbox_messages"),
+        ("integrations", "0002_trace_and_console_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='integrationverification',
-            name='key_fingerprint',
-            field=models.CharField(blank=True, help_text="A keyed one-way digest of the credentials verified, so an owner's confirmation stays with this key; never shown and never reversible.", max_length=64),
+            model_name="integrationverification",
+            name="key_fingerprint",
+            field=models.CharField(
+                blank=True,
+                help_text="A keyed one-way digest of the credentials verified, so an owner's confirmation stays with this key; never shown and never reversible.",
+                max_length=64,
+            ),
         ),
         migrations.AddField(
-            model_name='integrationverification',
-            name='permissions',
-            field=models.JSONField(blank=True, help_text='What a venue said the key may do (can_trade, can_withdraw, can_transfer, where it was read), or "unknown" when its API cannot tell; empty for providers that trade nothing or a verify that failed before the permissions were read.', null=True),
+            model_name="integrationverification",
+            name="permissions",
+            field=models.JSONField(
+                blank=True,
+                help_text='What a venue said the key may do (can_trade, can_withdraw, can_transfer, where it was read), or "unknown" when its API cannot tell; empty for providers that trade nothing or a verify that failed before the permissions were read.',
+                null=True,
+            ),
         ),
         migrations.CreateModel(
-            name='KeyPermissionConfirmation',
+            name="KeyPermissionConfirmation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=32)),
-                ('key_fingerprint', models.CharField(max_length=64)),
-                ('permissions', models.JSONField(help_text='What that verification reported when the owner confirmed.')),
-                ('confirmed_at', models.DateTimeField()),
-                ('trace_id', models.CharField(max_length=64)),
-                ('confirmed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
-                ('verification', models.ForeignKey(help_text='The verification whose key the owner confirmed.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='integrations.integrationverification')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("provider", models.CharField(max_length=32)),
+                ("key_fingerprint", models.CharField(max_length=64)),
+                (
+                    "permissions",
+                    models.JSONField(help_text="What that verification reported when the owner confirmed."),
+                ),
+                ("confirmed_at", models.DateTimeField()),
+                ("trace_id", models.CharField(max_length=64)),
+                (
+                    "confirmed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
+                (
+                    "verification",
+                    models.ForeignKey(
+                        help_text="The verification whose key the owner confirmed.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="integrations.integrationverification",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-confirmed_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', 'provider', '-confirmed_at'], name='key_confirmation_latest_idx')],
+                "ordering": ["-confirmed_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["tenant", "provider", "-confirmed_at"], name="key_confirmation_latest_idx")
+                ],
             },
         ),
         controlplane.rls.EnableTenantRLS("keypermissionconfirmation"),

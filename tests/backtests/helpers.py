@@ -29,15 +29,22 @@ def walk(n: int, *, seed: int = 7, tick: float = 0.25, base: float = 4000.0, dri
 
 def memory_bars(n: int, *, timeframe: str = "1m", **kwargs) -> Bars:
     cols = walk(n, **kwargs)
-    ts = (np.datetime64(START.replace(tzinfo=None), "us") +
-          np.arange(n) * np.timedelta64(int(timeframe_delta(timeframe).total_seconds()), "s"))
+    ts = np.datetime64(START.replace(tzinfo=None), "us") + np.arange(n) * np.timedelta64(
+        int(timeframe_delta(timeframe).total_seconds()), "s"
+    )
     return Bars.from_columns(ts=ts, **cols)
 
 
 def store_walk(instrument, n: int, *, timeframe: str = "1m", skip: frozenset = frozenset(), start=START, **kwargs):
     cols = walk(n, tick=float(instrument.tick_size), **kwargs)
     step = timeframe_delta(timeframe)
-    rows = [BarRow(start + i * step, *(Decimal(repr(float(cols[c][i]))) for c in
-                                       ("open", "high", "low", "close", "volume")), where=f"row {i}")
-            for i in range(n) if i not in skip]
+    rows = [
+        BarRow(
+            start + i * step,
+            *(Decimal(repr(float(cols[c][i]))) for c in ("open", "high", "low", "close", "volume")),
+            where=f"row {i}",
+        )
+        for i in range(n)
+        if i not in skip
+    ]
     return bars_ingest(instrument=instrument, timeframe=timeframe, rows=rows, source="imported", actor_name="test")

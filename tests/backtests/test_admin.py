@@ -30,8 +30,10 @@ MODELS = ("backtestrun", "backtestmatrix", "matrixresult", "labexperiment", "aut
 @pytest.fixture(autouse=True)
 def plain_static_files(settings):
     """Admin pages render without a collectstatic manifest."""
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 def _research(tenant, owner, tag: str) -> dict:
@@ -39,40 +41,78 @@ def _research(tenant, owner, tag: str) -> dict:
     would store it)."""
     end, split = START + timedelta(hours=600), START + timedelta(hours=400)
     with tenancy.tenant_context(tenant.id):
-        bot = bot_services.bot_create(actor=owner, name=f"bot-{tag}", strategy="ma_crossover",
-                                      parameters={"fast": 5, "slow": 20}, instruments=["BTC-USD"], venue="sim",
-                                      data_source="imported")
+        bot = bot_services.bot_create(
+            actor=owner,
+            name=f"bot-{tag}",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["BTC-USD"],
+            venue="sim",
+            data_source="imported",
+        )
         run = services.backtest_create(actor=owner, bot_id=bot.id, start=START, end=end)
-        matrix = matrices.matrix_create(actor=owner, strategy="ma_crossover", space={"fast": [5], "slow": [20]},
-                                        mode="grid", instruments=["BTC-USD"], timeframe="1h", start=START, end=end,
-                                        split_at=split)
+        matrix = matrices.matrix_create(
+            actor=owner,
+            strategy="ma_crossover",
+            space={"fast": [5], "slow": [20]},
+            mode="grid",
+            instruments=["BTC-USD"],
+            timeframe="1h",
+            start=START,
+            end=end,
+            split_at=split,
+        )
         with transaction.atomic():
             result = MatrixResult.objects.create(
-                matrix=matrix, index=0, parameters={"fast": 5, "slow": 20}, parameters_hash=f"hash-{tag}",
-                in_sample={"sharpe": 1.25, "number_of_trades": 40}, out_of_sample={"sharpe": 0.75},
-                classification="MARGINAL", classification_reasons=[], score=0.75)
-        experiment = lab.experiment_create(actor=owner, name=f"lab-{tag}", hypothesis="crossovers trend",
-                                           strategy="ma_crossover", instruments=["BTC-USD"], timeframe="1h",
-                                           parameter_space={"fast": [5], "slow": [20]}, start=START, end=end,
-                                           split_at=split)
+                matrix=matrix,
+                index=0,
+                parameters={"fast": 5, "slow": 20},
+                parameters_hash=f"hash-{tag}",
+                in_sample={"sharpe": 1.25, "number_of_trades": 40},
+                out_of_sample={"sharpe": 0.75},
+                classification="MARGINAL",
+                classification_reasons=[],
+                score=0.75,
+            )
+        experiment = lab.experiment_create(
+            actor=owner,
+            name=f"lab-{tag}",
+            hypothesis="crossovers trend",
+            strategy="ma_crossover",
+            instruments=["BTC-USD"],
+            timeframe="1h",
+            parameter_space={"fast": [5], "slow": [20]},
+            start=START,
+            end=end,
+            split_at=split,
+        )
         score = autonomy.autonomy_compute(bot_id=bot.id, trigger=AutonomyScore.Trigger.ON_DEMAND, actor=owner)
         thresholds = services.thresholds_update(actor=owner, overrides={"min_trades": 12})
-    return {"bot": bot, "backtestrun": run, "backtestmatrix": matrix, "matrixresult": result,
-            "labexperiment": experiment, "autonomyscore": score, "classificationsettings": thresholds}
+    return {
+        "bot": bot,
+        "backtestrun": run,
+        "backtestmatrix": matrix,
+        "matrixresult": result,
+        "labexperiment": experiment,
+        "autonomyscore": score,
+        "classificationsettings": thresholds,
+    }
 
 
 @pytest.fixture
 def rows(tenant_a, tenant_b, owner_a, owner_b):
-    InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1",
-                      calendar="24/7")
+    InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     return _research(tenant_a, owner_a, "a"), _research(tenant_b, owner_b, "b")
 
 
 @pytest.fixture
 def staff_of_a(tenant_a):
     user = UserFactory(username="staff-a", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="backtests",
-                                                         codename__startswith="view_"))
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="backtests", codename__startswith="view_")
+    )
     with tenancy.tenant_context(tenant_a.id):
         Membership.objects.create(tenant=tenant_a, user=user, role=Membership.Role.OPERATOR)
     client = Client()

@@ -25,29 +25,42 @@ def paper_bot(tenant_a, owner_a, api_owner_a, settings):
     """A PAPER bot with a PASS backtest and a paper record made by replaying stored bars through the live tick."""
     settings.BOT_LIVE_MIN_PAPER_TRADES, settings.BOT_LIVE_MIN_PAPER_DAYS = 3, 1
     settings.METRICS_MIN_DAYS_FOR_ANNUALIZED = 1  # four days of bars must have a Sharpe for this fixture's PASS
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, BARS, timeframe="1h", base=30000.0, seed=21)
     api_owner_a.put("/api/backtests/thresholds", {"thresholds": LENIENT}, format="json")
     with tenancy.tenant_context(tenant_a.id):
-        bot = bot_services.bot_create(actor=owner_a, name="scored", strategy="ma_crossover",
-                                      parameters={"fast": 3, "slow": 8, "allow_short": True},
-                                      instruments=["BTC-USD"], timeframe="1h")
-        run = backtest_services.backtest_create(actor=owner_a, bot_id=bot.id, timeframe="1h", start=START,
-                                                end=START + BARS * MINUTE)
+        bot = bot_services.bot_create(
+            actor=owner_a,
+            name="scored",
+            strategy="ma_crossover",
+            parameters={"fast": 3, "slow": 8, "allow_short": True},
+            instruments=["BTC-USD"],
+            timeframe="1h",
+        )
+        run = backtest_services.backtest_create(
+            actor=owner_a, bot_id=bot.id, timeframe="1h", start=START, end=START + BARS * MINUTE
+        )
         backtest_services.backtest_execute(run_id=run.id)
         with transaction.atomic():
             assert BacktestRun.objects.get(pk=run.id).classification == "PASS"
         bot_services.bot_promote(bot_id=bot.id, to_stage=Stage.BACKTESTED, actor=owner_a)
         bot_services.bot_promote(bot_id=bot.id, to_stage=Stage.PAPER, actor=owner_a)
-        runner = bot_services.runner_start(bot_id=bot.id, actor=owner_a, mode=Runner.Mode.REPLAY,
-                                           replay_start=START + MINUTE, replay_end=START + BARS * MINUTE)
+        runner = bot_services.runner_start(
+            bot_id=bot.id,
+            actor=owner_a,
+            mode=Runner.Mode.REPLAY,
+            replay_start=START + MINUTE,
+            replay_end=START + BARS * MINUTE,
+        )
         run_replay(runner_id=runner.id)
     return bot
 
 
-def test_a_paper_bot_with_matching_fills_reaches_t2_and_may_go_live(paper_bot, tenant_a, api_owner_a,
-                                                                    api_viewer_a, api_owner_b):
+def test_a_paper_bot_with_matching_fills_reaches_t2_and_may_go_live(
+    paper_bot, tenant_a, api_owner_a, api_viewer_a, api_owner_b
+):
     assert api_viewer_a.get(f"/api/bots/{paper_bot.id}/autonomy").json()["score"] is None
     assert api_viewer_a.post(f"/api/bots/{paper_bot.id}/autonomy").status_code == 403
     refused = api_owner_a.post(f"/api/bots/{paper_bot.id}/promote", {"to": "LIVE"}, format="json").json()
@@ -60,11 +73,20 @@ def test_a_paper_bot_with_matching_fills_reaches_t2_and_may_go_live(paper_bot, t
     assert body["breakdown"]["paper_parity"]["parity"] == 1.0  # every paper fill matched the backtest's
     assert body["breakdown"]["paper_parity"]["paper_fills"] > 3
     gates = {g["gate"]: g for g in body["gates"]}
-    assert gates["paper_parity"] == {"tier": "T2", "gate": "paper_parity", "passed": True, "value": 1.0,
-                                     "required": ">= 0.8"}
+    assert gates["paper_parity"] == {
+        "tier": "T2",
+        "gate": "paper_parity",
+        "passed": True,
+        "value": 1.0,
+        "required": ">= 0.8",
+    }
     assert gates["oos_robustness"]["passed"] is False and gates["oos_robustness"]["value"] is None  # no matrix
-    assert api_viewer_a.get("/api/system/status").json()["bots"]["byAutonomyTier"] == {"T0": 0, "T1": 0, "T2": 1,
-                                                                                         "T3": 0}
+    assert api_viewer_a.get("/api/system/status").json()["bots"]["byAutonomyTier"] == {
+        "T0": 0,
+        "T1": 0,
+        "T2": 1,
+        "T3": 0,
+    }
     assert api_owner_b.get(f"/api/bots/{paper_bot.id}/autonomy").status_code == 404
 
     promoted = api_owner_a.post(f"/api/bots/{paper_bot.id}/promote", {"to": "LIVE"}, format="json")
@@ -99,7 +121,8 @@ def test_missing_evidence_locks_the_bot_and_a_decayed_rebacktest_drops_it(paper_
 
 
 def test_a_live_bot_whose_score_falls_below_t2_is_put_in_reduce_only_with_an_incident_and_an_alert(
-        paper_bot, tenant_a, owner_a, settings, json_log_lines, django_capture_on_commit_callbacks):
+    paper_bot, tenant_a, owner_a, settings, json_log_lines, django_capture_on_commit_callbacks
+):
     from execution.models import RiskIncident, TradingControl
 
     with tenancy.tenant_context(tenant_a.id):

@@ -13,22 +13,37 @@ from tests.backtests.helpers import START, store_walk
 from tests.factories import InstrumentFactory
 from traces.models import TickTrace
 
-LENIENT = {"min_trades": 5, "marginal_min_trades": 1, "min_sharpe": -100, "marginal_min_sharpe": -200,
-           "max_drawdown": 0.9, "marginal_max_drawdown": 0.95, "min_profit_factor": 0.0,
-           "marginal_min_profit_factor": 0.0}
+LENIENT = {
+    "min_trades": 5,
+    "marginal_min_trades": 1,
+    "min_sharpe": -100,
+    "marginal_min_sharpe": -200,
+    "max_drawdown": 0.9,
+    "marginal_max_drawdown": 0.95,
+    "min_profit_factor": 0.0,
+    "marginal_min_profit_factor": 0.0,
+}
 
 
 @pytest.fixture
 def btc(db):
-    instrument = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                                   multiplier="1", calendar="24/7")
+    instrument = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     return instrument
 
 
 def _body(**overrides):
-    body = {"strategy": "ma_crossover", "parameters": {"fast": 5, "slow": 20}, "instruments": ["BTC-USD"],
-            "timeframe": "1h", "start": START.isoformat(), "end": (START + timedelta(hours=2000)).isoformat(),
-            "fill_model": {"slippage_bps": 1, "fee_bps": 2}, "starting_capital": "100000"}
+    body = {
+        "strategy": "ma_crossover",
+        "parameters": {"fast": 5, "slow": 20},
+        "instruments": ["BTC-USD"],
+        "timeframe": "1h",
+        "start": START.isoformat(),
+        "end": (START + timedelta(hours=2000)).isoformat(),
+        "fill_model": {"slippage_bps": 1, "fee_bps": 2},
+        "starting_capital": "100000",
+    }
     body.update(overrides)
     return body
 
@@ -68,8 +83,11 @@ def test_backtest_runs_and_reports_metrics_curve_trades_and_traces(api_operator_
 
 def test_reference_path_runs_strategies_without_a_vectorized_form(api_operator_a, tenant_a, btc):
     store_walk(btc, 600, timeframe="1h", base=30000.0, seed=9)
-    body = _body(strategy="donchian_breakout", parameters={"entry_lookback": 20, "exit_lookback": 5},
-                 end=(START + timedelta(hours=600)).isoformat())
+    body = _body(
+        strategy="donchian_breakout",
+        parameters={"entry_lookback": 20, "exit_lookback": 5},
+        end=(START + timedelta(hours=600)).isoformat(),
+    )
     run_id = api_operator_a.post("/api/backtests", body, format="json").json()["id"]
     run, _ = _run_job(tenant_a, run_id)
     assert (run.status, run.engine_path, run.bars_done) == ("FINISHED", "reference", 600)
@@ -78,12 +96,19 @@ def test_reference_path_runs_strategies_without_a_vectorized_form(api_operator_a
 
 def test_a_range_with_missing_bars_is_refused_with_the_gaps_listed(api_operator_a, tenant_a, btc):
     store_walk(btc, 300, timeframe="1h", base=30000.0, skip=frozenset({100, 101, 102}))
-    run_id = api_operator_a.post("/api/backtests", _body(end=(START + timedelta(hours=300)).isoformat()),
-                                 format="json").json()["id"]
+    run_id = api_operator_a.post(
+        "/api/backtests", _body(end=(START + timedelta(hours=300)).isoformat()), format="json"
+    ).json()["id"]
     run, job = _run_job(tenant_a, run_id)
     assert (run.status, run.error_code, job.error_code) == ("FAILED", "BACKTEST_DATA_GAPS", "BACKTEST_DATA_GAPS")
-    assert run.gaps == [{"instrument": "BTC-USD", "start": (START + timedelta(hours=100)).isoformat(),
-                         "end": (START + timedelta(hours=103)).isoformat(), "missing_bars": 3}]
+    assert run.gaps == [
+        {
+            "instrument": "BTC-USD",
+            "start": (START + timedelta(hours=100)).isoformat(),
+            "end": (START + timedelta(hours=103)).isoformat(),
+            "missing_bars": 3,
+        }
+    ]
     assert run.metrics == {} and run.trades == []
 
 
@@ -133,20 +158,25 @@ def test_cancel_stops_a_queued_run_and_its_job(api_operator_a, tenant_a, btc):
 def test_bot_backtest_pass_opens_the_gate_to_backtested(api_owner_a, tenant_a, btc):
     store_walk(btc, 1500, timeframe="1h", base=30000.0, seed=4)
     assert api_owner_a.put("/api/backtests/thresholds", {"thresholds": LENIENT}, format="json").status_code == 200
-    bot = api_owner_a.post("/api/bots", {"name": "b", "strategy": "ma_crossover",
-                                         "parameters": {"fast": 5, "slow": 20}, "instruments": ["BTC-USD"]},
-                           format="json").json()
+    bot = api_owner_a.post(
+        "/api/bots",
+        {"name": "b", "strategy": "ma_crossover", "parameters": {"fast": 5, "slow": 20}, "instruments": ["BTC-USD"]},
+        format="json",
+    ).json()
     refused = api_owner_a.post(f"/api/bots/{bot['id']}/promote", {"to": "BACKTESTED"}, format="json")
     assert refused.status_code == 409
-    body = {"bot_id": bot["id"], "timeframe": "1h", "start": START.isoformat(),
-            "end": (START + timedelta(hours=1500)).isoformat()}
+    body = {
+        "bot_id": bot["id"],
+        "timeframe": "1h",
+        "start": START.isoformat(),
+        "end": (START + timedelta(hours=1500)).isoformat(),
+    }
     run_id = api_owner_a.post("/api/backtests", body, format="json").json()["id"]
     run, _ = _run_job(tenant_a, run_id)
     assert (run.status, run.classification) == ("FINISHED", "PASS"), run.classification_reasons
     with tenancy.tenant_context(tenant_a.id), transaction.atomic():
         result = BacktestResult.objects.get(pk=run.result_id)
-    assert (result.bot_id, result.parameters_hash, result.classification) == (bot["id"], bot["parameters_hash"],
-                                                                               "PASS")
+    assert (result.bot_id, result.parameters_hash, result.classification) == (bot["id"], bot["parameters_hash"], "PASS")
     promoted = api_owner_a.post(f"/api/bots/{bot['id']}/promote", {"to": "BACKTESTED"}, format="json")
     assert promoted.status_code == 200, promoted.content
     assert promoted.json()["stage"] == "BACKTESTED"
@@ -154,9 +184,17 @@ def test_bot_backtest_pass_opens_the_gate_to_backtested(api_owner_a, tenant_a, b
 
 def test_bot_backtest_takes_the_bots_timeframe_unless_the_request_names_one(api_owner_a, tenant_a, btc):
     store_walk(btc, 300, timeframe="4h", base=30000.0, seed=4)
-    bot = api_owner_a.post("/api/bots", {"name": "b4h", "strategy": "ma_crossover", "timeframe": "4h",
-                                         "parameters": {"fast": 5, "slow": 20}, "instruments": ["BTC-USD"]},
-                           format="json").json()
+    bot = api_owner_a.post(
+        "/api/bots",
+        {
+            "name": "b4h",
+            "strategy": "ma_crossover",
+            "timeframe": "4h",
+            "parameters": {"fast": 5, "slow": 20},
+            "instruments": ["BTC-USD"],
+        },
+        format="json",
+    ).json()
     span = {"start": START.isoformat(), "end": (START + timedelta(hours=4 * 300)).isoformat()}
     created = api_owner_a.post("/api/backtests", {"bot_id": bot["id"], **span}, format="json")
     assert created.status_code == 201, created.content
@@ -166,14 +204,14 @@ def test_bot_backtest_takes_the_bots_timeframe_unless_the_request_names_one(api_
 
     named = api_owner_a.post("/api/backtests", {"bot_id": bot["id"], "timeframe": "1h", **span}, format="json")
     assert named.json()["timeframe"] == "1h"
-    no_bot = api_owner_a.post("/api/backtests", {k: v for k, v in _body().items() if k != "timeframe"},
-                              format="json")
+    no_bot = api_owner_a.post("/api/backtests", {k: v for k, v in _body().items() if k != "timeframe"}, format="json")
     assert (no_bot.status_code, no_bot.json()["details"]) == (400, {"timeframe": ["Give a timeframe or a bot_id."]})
 
 
 def test_two_instrument_backtest_traces_every_order_of_each_instrument(api_operator_a, tenant_a, btc):
-    eth = InstrumentFactory(symbol="ETH-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    eth = InstrumentFactory(
+        symbol="ETH-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     # The same walk on both: every decision of one falls on the same bar as the other's, the case that collided.
     store_walk(btc, 600, timeframe="1h", base=30000.0, seed=4)
     store_walk(eth, 600, timeframe="1h", base=30000.0, seed=4)
@@ -209,5 +247,6 @@ def test_personas_and_tenant_isolation(api_owner_a, api_viewer_a, api_owner_b, t
     assert api_owner_b.get(f"/api/backtests/{run_id}").status_code == 404
     assert api_owner_b.post(f"/api/backtests/{run_id}/cancel").status_code == 404
     assert api_owner_b.get("/api/backtests").json()["results"] == []
-    assert api_owner_b.put("/api/backtests/thresholds", {"thresholds": {"nope": 1}},
-                           format="json").json()["details"] == {"thresholds": ["unknown thresholds: nope"]}
+    assert api_owner_b.put("/api/backtests/thresholds", {"thresholds": {"nope": 1}}, format="json").json()[
+        "details"
+    ] == {"thresholds": ["unknown thresholds: nope"]}

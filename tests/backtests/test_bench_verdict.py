@@ -23,8 +23,10 @@ def test_identical_trades_counts_both_sides_and_says_n_of_n(bench):
     trades = [(30, 1, 4000.5, 64, 4002.25), (70, 1, 4001.0, 90, 3999.75), (95, 1, 4003.0, None, None)]
     identical, lines = bench.compare_trades(trades, list(trades))
     assert identical
-    assert lines == ["trades: ours 2 closed + 1 open at the end, backtesting.py 2 closed + 1 open at the end",
-                     "identical trades: 3 of 3"]
+    assert lines == [
+        "trades: ours 2 closed + 1 open at the end, backtesting.py 2 closed + 1 open at the end",
+        "identical trades: 3 of 3",
+    ]
 
 
 def test_a_later_entry_is_reported_with_both_sides_bar_side_and_price(bench):
@@ -32,8 +34,10 @@ def test_a_later_entry_is_reported_with_both_sides_bar_side_and_price(bench):
     theirs = [(31, 1, 4003.5, 64, 4002.25), (70, 1, 4001.0, 90, 3999.75)]
     identical, lines = bench.compare_trades(ours, theirs)
     assert not identical
-    assert lines[-1] == ("trades DIFFER; first difference: ours trade #1 entry: bar 30 BUY @ 4000.50; "
-                         "backtesting.py trade #1 entry: bar 31 BUY @ 4003.50")
+    assert lines[-1] == (
+        "trades DIFFER; first difference: ours trade #1 entry: bar 30 BUY @ 4000.50; "
+        "backtesting.py trade #1 entry: bar 31 BUY @ 4003.50"
+    )
 
 
 def test_a_missing_exit_or_trade_is_a_difference(bench):
@@ -44,5 +48,6 @@ def test_a_missing_exit_or_trade_is_a_difference(bench):
     assert lines[-1].endswith("ours no such fill; backtesting.py trade #2 exit: bar 90 SELL @ 3999.75")
     identical, lines = bench.compare_trades(ours[:1], [])
     assert not identical
-    assert lines[-1] == ("trades DIFFER; first difference: ours trade #1 entry: bar 30 SELL @ 4000.50; "
-                         "backtesting.py no such fill")
+    assert lines[-1] == (
+        "trades DIFFER; first difference: ours trade #1 entry: bar 30 SELL @ 4000.50; backtesting.py no such fill"
+    )

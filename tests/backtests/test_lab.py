@@ -14,10 +14,17 @@ from tests.factories import InstrumentFactory
 
 
 def _body(**overrides):
-    body = {"name": "trend on btc", "hypothesis": "Short MAs catch hourly BTC trends.", "strategy": "ma_crossover",
-            "instruments": ["BTC-USD"], "timeframe": "1h", "parameter_space": {"fast": [3, 5], "slow": [20, 30]},
-            "start": START.isoformat(), "end": (START + timedelta(hours=1200)).isoformat(),
-            "split_at": (START + timedelta(hours=800)).isoformat()}
+    body = {
+        "name": "trend on btc",
+        "hypothesis": "Short MAs catch hourly BTC trends.",
+        "strategy": "ma_crossover",
+        "instruments": ["BTC-USD"],
+        "timeframe": "1h",
+        "parameter_space": {"fast": [3, 5], "slow": [20, 30]},
+        "start": START.isoformat(),
+        "end": (START + timedelta(hours=1200)).isoformat(),
+        "split_at": (START + timedelta(hours=800)).isoformat(),
+    }
     body.update(overrides)
     return body
 
@@ -32,11 +39,13 @@ def _finish_matrix(tenant, matrix_id):
             matrices.run_chunk(matrix_id=matrix_id, first=lo, stop=min(lo + size, matrix.sets_total))
 
 
-def test_lab_workflow_from_hypothesis_to_a_linked_lab_bot(api_operator_a, api_viewer_a, api_owner_b, tenant_a,
-                                                          settings):
+def test_lab_workflow_from_hypothesis_to_a_linked_lab_bot(
+    api_operator_a, api_viewer_a, api_owner_b, tenant_a, settings
+):
     settings.METRICS_MIN_DAYS_FOR_ANNUALIZED = 1  # the 50-day range's out-of-sample part is under 30 days
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
     # Thresholds a random walk can pass, so the shortlist has a validated candidate to turn into a bot.
     lenient = {**LENIENT, "min_oos_is_sharpe_ratio": -100, "marginal_min_oos_is_sharpe_ratio": -200}
@@ -69,15 +78,15 @@ def test_lab_workflow_from_hypothesis_to_a_linked_lab_bot(api_operator_a, api_vi
         assert refused.status_code == 400 and "index" in refused.json()["details"]
     assert validated is not None
     if validated is not None:
-        made = api_operator_a.post(f"{url}/create-bot", {"index": validated["index"], "name": "from-lab"},
-                                   format="json")
+        made = api_operator_a.post(
+            f"{url}/create-bot", {"index": validated["index"], "name": "from-lab"}, format="json"
+        )
         assert made.status_code == 201, made.content
         bot = api_operator_a.get(f"/api/bots/{made.json()['bot_id']}").json()
         assert (bot["stage"], bot["parameters"]) == ("LAB", validated["parameters"])
         linked = api_viewer_a.get(url).json()["shortlist"]
         assert next(c for c in linked if c["index"] == validated["index"])["bot_id"] == bot["id"]
-        again = api_operator_a.post(f"{url}/create-bot", {"index": validated["index"], "name": "twice"},
-                                    format="json")
+        again = api_operator_a.post(f"{url}/create-bot", {"index": validated["index"], "name": "twice"}, format="json")
         assert again.status_code == 400
 
     with tenancy.tenant_context(tenant_a.id), transaction.atomic():
@@ -91,9 +100,14 @@ def test_lab_workflow_from_hypothesis_to_a_linked_lab_bot(api_operator_a, api_vi
 
 
 def test_lab_validation_names_the_field(api_operator_a, db):
-    InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1",
-                      calendar="24/7")
-    for body, field in [(_body(strategy="nope"), "strategy"), (_body(parameter_space={"x": [1]}), "space"),
-                        (_body(split_at=START.isoformat()), "split_at"), (_body(hypothesis=""), "hypothesis")]:
+    InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
+    for body, field in [
+        (_body(strategy="nope"), "strategy"),
+        (_body(parameter_space={"x": [1]}), "space"),
+        (_body(split_at=START.isoformat()), "split_at"),
+        (_body(hypothesis=""), "hypothesis"),
+    ]:
         response = api_operator_a.post("/api/lab/experiments", body, format="json")
         assert response.status_code == 400 and field in response.json()["details"], (field, response.content)

@@ -17,8 +17,10 @@ from tests.factories import InstrumentFactory, UserFactory
 
 @pytest.fixture(autouse=True)
 def plain_static_files(settings):
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 def _console(tenant, role) -> Client:
@@ -32,13 +34,15 @@ def _console(tenant, role) -> Client:
 
 def _states(page: str) -> dict:
     import re
+
     return dict(re.findall(r'data-step="(\w+)" data-state="(\w+)"', page))
 
 
 def test_an_operator_takes_each_step_from_the_page(api_operator_a, tenant_a, settings):
     settings.METRICS_MIN_DAYS_FOR_ANNUALIZED = 1
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
     lenient = {**LENIENT, "min_oos_is_sharpe_ratio": -100, "marginal_min_oos_is_sharpe_ratio": -200}
     api_operator_a.put("/api/backtests/thresholds", {"thresholds": lenient}, format="json")
@@ -48,8 +52,7 @@ def test_an_operator_takes_each_step_from_the_page(api_operator_a, tenant_a, set
     step = f"/admin/backtests/labexperiment/{experiment['id']}/step/"
 
     page = operator.get(url).content.decode()
-    assert _states(page) == {"draft": "current", "running": "upcoming", "shortlisted": "upcoming",
-                             "bot": "upcoming"}
+    assert _states(page) == {"draft": "current", "running": "upcoming", "shortlisted": "upcoming", "bot": "upcoming"}
     assert 'id="lab-run"' in page and "return confirm(" in page
     assert 'id="lab-run"' not in viewer.get(url).content.decode()
     assert viewer.post(step, {"step": "run"}).status_code == 403
@@ -70,8 +73,9 @@ def test_an_operator_takes_each_step_from_the_page(api_operator_a, tenant_a, set
     with tenancy.tenant_context(tenant_a.id), transaction.atomic():
         shortlist = LabExperiment.objects.get(pk=experiment["id"]).shortlist
     validated = next(c for c in shortlist if c["oos_validated"])
-    done = operator.post(step, {"step": "create_bot", "index": str(validated["index"]), "name": "from the page"},
-                         follow=True)
+    done = operator.post(
+        step, {"step": "create_bot", "index": str(validated["index"]), "name": "from the page"}, follow=True
+    )
     assert "created" in [str(m) for m in get_messages(done.wsgi_request)][-1]
     page = operator.get(url).content.decode()
     assert _states(page)["bot"] == "done" and "/admin/bots/bot/" in page

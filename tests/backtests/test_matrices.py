@@ -15,15 +15,22 @@ from tests.factories import InstrumentFactory
 
 @pytest.fixture
 def btc(db):
-    return InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                             multiplier="1", calendar="24/7")
+    return InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
 
 
 def _body(**overrides):
-    body = {"strategy": "ma_crossover", "mode": "grid", "space": {"fast": [3, 5, 40], "slow": [20, 30]},
-            "instruments": ["BTC-USD"], "timeframe": "1h", "start": START.isoformat(),
-            "end": (START + timedelta(hours=1200)).isoformat(),
-            "split_at": (START + timedelta(hours=800)).isoformat()}
+    body = {
+        "strategy": "ma_crossover",
+        "mode": "grid",
+        "space": {"fast": [3, 5, 40], "slow": [20, 30]},
+        "instruments": ["BTC-USD"],
+        "timeframe": "1h",
+        "start": START.isoformat(),
+        "end": (START + timedelta(hours=1200)).isoformat(),
+        "split_at": (START + timedelta(hours=800)).isoformat(),
+    }
     body.update(overrides)
     return body
 
@@ -72,9 +79,13 @@ def test_random_sample_is_seeded_and_validated():
 
 
 def test_matrix_validation_names_the_field(api_operator_a, btc):
-    cases = [(_body(space={"nope": [1]}), "space"), (_body(mode="random"), "samples"),
-             (_body(split_at=START.isoformat()), "split_at"), (_body(instruments=["NOPE"]), "instruments"),
-             (_body(walk_forward_folds=3), "walk_forward_folds")]
+    cases = [
+        (_body(space={"nope": [1]}), "space"),
+        (_body(mode="random"), "samples"),
+        (_body(split_at=START.isoformat()), "split_at"),
+        (_body(instruments=["NOPE"]), "instruments"),
+        (_body(walk_forward_folds=3), "walk_forward_folds"),
+    ]
     for body, field in cases:
         response = api_operator_a.post("/api/backtests/matrix", body, format="json")
         assert response.status_code == 400 and field in response.json()["details"], (field, response.content)
@@ -114,9 +125,13 @@ def _backtest_metrics(api, tenant, body):
 
 def test_fold_windows_are_consecutive_equal_and_roll_forward():
     windows = matrices.fold_windows(start=START, end=START + timedelta(hours=30), folds=2)
-    hours = [tuple((w[k] - START) / timedelta(hours=1) for k in ("in_sample_start", "in_sample_end",
-                                                                   "out_of_sample_start", "out_of_sample_end"))
-             for w in windows]
+    hours = [
+        tuple(
+            (w[k] - START) / timedelta(hours=1)
+            for k in ("in_sample_start", "in_sample_end", "out_of_sample_start", "out_of_sample_end")
+        )
+        for w in windows
+    ]
     assert hours == [(0, 10, 10, 20), (10, 20, 20, 30)]
     assert [w["fold"] for w in windows] == [1, 2]
     uneven = matrices.fold_windows(start=START, end=START + timedelta(minutes=10), folds=2)
@@ -129,8 +144,9 @@ def test_walk_forward_stores_every_fold_and_ranks_by_the_folds_mean(api_operator
     settings.METRICS_MIN_DAYS_FOR_ANNUALIZED = 1  # each 300 h window has a Sharpe
     store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
     fill_model = {"slippage_bps": 1, "fee_bps": 2}
-    created = api_operator_a.post("/api/backtests/matrix", _body(walk_forward_folds=3, fill_model=fill_model),
-                                  format="json").json()
+    created = api_operator_a.post(
+        "/api/backtests/matrix", _body(walk_forward_folds=3, fill_model=fill_model), format="json"
+    ).json()
     assert (created["sets_total"], created["folds_total"], created["progress"]) == (4, 12, 0.0)
     _run_all_chunks(tenant_a, created["id"])
     done = api_operator_a.get(f"/api/backtests/matrix/{created['id']}").json()
@@ -138,8 +154,9 @@ def test_walk_forward_stores_every_fold_and_ranks_by_the_folds_mean(api_operator
     for result in done["results"]:
         folds = result["folds"]
         assert [f["fold"] for f in folds] == [1, 2, 3]
-        assert [f["out_of_sample_start"] for f in folds] == [(START + timedelta(hours=h)).isoformat()
-                                                             for h in (300, 600, 900)]
+        assert [f["out_of_sample_start"] for f in folds] == [
+            (START + timedelta(hours=h)).isoformat() for h in (300, 600, 900)
+        ]
         summary = result["walk_forward"]
         oos = [f["out_of_sample"]["sharpe"] for f in folds]
         if None in oos:
@@ -154,15 +171,26 @@ def test_walk_forward_stores_every_fold_and_ranks_by_the_folds_mean(api_operator
         assert all(r["scored_trades"] == r["walk_forward"]["out_of_sample_trades"] for r in group)
         scores = [r["score"] for r in group]
         ranked = [s for s in scores if s is not None]
-        assert ranked == sorted(ranked, reverse=True) and scores[:len(ranked)] == ranked
-    assert [r["enough_trades"] for r in done["results"]] == sorted([r["enough_trades"] for r in done["results"]],
-                                                                   reverse=True)
+        assert ranked == sorted(ranked, reverse=True) and scores[: len(ranked)] == ranked
+    assert [r["enough_trades"] for r in done["results"]] == sorted(
+        [r["enough_trades"] for r in done["results"]], reverse=True
+    )
     # A fold's out-of-sample numbers are those of a backtest of the same set over that fold's window.
     best = done["results"][0]
     fold = best["folds"][1]
-    expected = _backtest_metrics(api_operator_a, tenant_a, {
-        "strategy": "ma_crossover", "parameters": best["parameters"], "instruments": ["BTC-USD"], "timeframe": "1h",
-        "start": fold["out_of_sample_start"], "end": fold["out_of_sample_end"], "fill_model": fill_model})
+    expected = _backtest_metrics(
+        api_operator_a,
+        tenant_a,
+        {
+            "strategy": "ma_crossover",
+            "parameters": best["parameters"],
+            "instruments": ["BTC-USD"],
+            "timeframe": "1h",
+            "start": fold["out_of_sample_start"],
+            "end": fold["out_of_sample_end"],
+            "fill_model": fill_model,
+        },
+    )
     assert fold["out_of_sample"]["number_of_trades"] == expected["number_of_trades"] > 0
     assert fold["out_of_sample"]["end_equity"] == pytest.approx(expected["end_equity"])
     assert fold["out_of_sample"]["sharpe"] == pytest.approx(expected["sharpe"])
@@ -176,8 +204,9 @@ def test_a_fold_count_leaving_a_window_without_bars_is_refused(api_operator_a, t
     assert (response.status_code, response.json()["error_code"]) == (400, "VALIDATION_ERROR")
     message = response.json()["details"]["walk_forward_folds"][0]
     assert "has 0 stored 1h bars of BTC-USD" in message and (START + timedelta(hours=1200)).isoformat() in message
-    two_folds = api_operator_a.post("/api/backtests/matrix", _body(end=body["end"], walk_forward_folds=2),
-                                    format="json")
+    two_folds = api_operator_a.post(
+        "/api/backtests/matrix", _body(end=body["end"], walk_forward_folds=2), format="json"
+    )
     assert two_folds.status_code == 201, two_folds.content
     too_many = api_operator_a.post("/api/backtests/matrix", _body(walk_forward_folds=21), format="json")
     assert "walk_forward_folds" in too_many.json()["details"]
@@ -186,8 +215,9 @@ def test_a_fold_count_leaving_a_window_without_bars_is_refused(api_operator_a, t
 
 
 def test_matrix_over_two_instruments_reports_the_combined_account(api_operator_a, tenant_a, btc):
-    eth = InstrumentFactory(symbol="ETH-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    eth = InstrumentFactory(
+        symbol="ETH-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, 1200, timeframe="1h", base=30000.0, seed=4)
     store_walk(eth, 1200, timeframe="1h", base=2000.0, seed=11)
     body = _body(instruments=["BTC-USD", "ETH-USD"], space={"fast": [5], "slow": [20, 30]})
@@ -197,12 +227,30 @@ def test_matrix_over_two_instruments_reports_the_combined_account(api_operator_a
     done = api_operator_a.get(f"/api/backtests/matrix/{created.json()['id']}").json()
     assert (done["status"], len(done["results"])) == ("FINISHED", 2)
     result = next(r for r in done["results"] if r["parameters"]["slow"] == 20)
-    combined = _backtest_metrics(api_operator_a, tenant_a, {
-        "strategy": "ma_crossover", "parameters": result["parameters"], "instruments": ["BTC-USD", "ETH-USD"],
-        "timeframe": "1h", "start": body["start"], "end": body["split_at"]})
-    btc_only = _backtest_metrics(api_operator_a, tenant_a, {
-        "strategy": "ma_crossover", "parameters": result["parameters"], "instruments": ["BTC-USD"],
-        "timeframe": "1h", "start": body["start"], "end": body["split_at"]})
+    combined = _backtest_metrics(
+        api_operator_a,
+        tenant_a,
+        {
+            "strategy": "ma_crossover",
+            "parameters": result["parameters"],
+            "instruments": ["BTC-USD", "ETH-USD"],
+            "timeframe": "1h",
+            "start": body["start"],
+            "end": body["split_at"],
+        },
+    )
+    btc_only = _backtest_metrics(
+        api_operator_a,
+        tenant_a,
+        {
+            "strategy": "ma_crossover",
+            "parameters": result["parameters"],
+            "instruments": ["BTC-USD"],
+            "timeframe": "1h",
+            "start": body["start"],
+            "end": body["split_at"],
+        },
+    )
     assert result["in_sample"]["number_of_trades"] == combined["number_of_trades"] > btc_only["number_of_trades"]
     for key in ("end_equity", "sharpe", "max_drawdown", "exposure", "fees_paid"):
         assert result["in_sample"][key] == pytest.approx(combined[key]), key

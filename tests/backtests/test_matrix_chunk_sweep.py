@@ -26,16 +26,24 @@ def matrix(django_db_setup, committed_db, throwaway_redis, settings):
     settings.BACKTEST_MATRIX_CHUNK_SIZE = 2
     tenant = TenantFactory(slug="chunks")
     user = UserFactory(username="chunks-operator")
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, 300, timeframe="1h", base=30000.0, seed=4)
     with tenancy.tenant_context(tenant.id):
         with transaction.atomic():
             Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.OPERATOR)
         created = matrices.matrix_create(
-            actor=user, strategy="ma_crossover", mode="grid", space={"fast": [3, 5], "slow": [20, 30]},
-            instruments=["BTC-USD"], timeframe="1h", start=START, end=START + timedelta(hours=300),
-            split_at=START + timedelta(hours=200))
+            actor=user,
+            strategy="ma_crossover",
+            mode="grid",
+            space={"fast": [3, 5], "slow": [20, 30]},
+            instruments=["BTC-USD"],
+            timeframe="1h",
+            start=START,
+            end=START + timedelta(hours=300),
+            split_at=START + timedelta(hours=200),
+        )
     assert _queued(throwaway_redis) == 2  # the broker took both; no worker consumes them
     return tenant, created
 
@@ -55,12 +63,10 @@ def _matrix(tenant, matrix_id):
 
 
 def _sweep(tenant, *, after_seconds):
-    return matrices.sweep_matrix_chunks_all_tenants(
-        now=timezone.now() + timedelta(seconds=after_seconds))[tenant.id]
+    return matrices.sweep_matrix_chunks_all_tenants(now=timezone.now() + timedelta(seconds=after_seconds))[tenant.id]
 
 
-def test_chunks_sent_but_never_started_are_sent_again_then_fail_their_matrix_audited(matrix, throwaway_redis,
-                                                                                     settings):
+def test_chunks_sent_but_never_started_are_sent_again_then_fail_their_matrix_audited(matrix, throwaway_redis, settings):
     tenant, created = matrix
     chunks = _chunks(tenant)
     assert [(c.first, c.stop, c.dispatches) for c in chunks] == [(0, 2, 1), (2, 4, 1)]
@@ -79,11 +85,16 @@ def test_chunks_sent_but_never_started_are_sent_again_then_fail_their_matrix_aud
     assert (failed.status, failed.error_code) == ("FAILED", "JOB_NEVER_STARTED")
     assert "Sets 0-2 never started after 3 dispatch(es)" in failed.error_message
     with tenancy.tenant_context(tenant.id), transaction.atomic():
-        actions = list(AuditEvent.objects.filter(resource_type="backtest_matrix", resource_id=str(created.id))
-                       .order_by("id").values_list("action", flat=True))
-    assert actions == (["backtest_matrix.create"]
-                       + ["backtest_matrix.chunk_redispatched"] * 2 * (settings.JOB_MAX_ATTEMPTS - 1)
-                       + ["backtest_matrix.fail"])
+        actions = list(
+            AuditEvent.objects.filter(resource_type="backtest_matrix", resource_id=str(created.id))
+            .order_by("id")
+            .values_list("action", flat=True)
+        )
+    assert actions == (
+        ["backtest_matrix.create"]
+        + ["backtest_matrix.chunk_redispatched"] * 2 * (settings.JOB_MAX_ATTEMPTS - 1)
+        + ["backtest_matrix.fail"]
+    )
 
 
 def test_a_chunk_whose_worker_died_mid_run_is_sent_again_and_the_matrix_then_finishes(matrix, settings):
@@ -109,8 +120,7 @@ def test_a_chunk_whose_worker_died_mid_run_is_sent_again_and_the_matrix_then_fin
     assert _sweep(tenant, after_seconds=settings.JOB_LEASE_SECONDS + 1) == {"redispatched": 0, "matrices_failed": 0}
 
 
-def test_a_chunk_the_broker_never_took_is_left_to_the_outbox_however_long_it_waits(matrix, throwaway_redis,
-                                                                                  settings):
+def test_a_chunk_the_broker_never_took_is_left_to_the_outbox_however_long_it_waits(matrix, throwaway_redis, settings):
     tenant, created = matrix
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         # As the relay leaves a message while the broker is down: not sent yet.
@@ -118,7 +128,9 @@ def test_a_chunk_the_broker_never_took_is_left_to_the_outbox_however_long_it_wai
             chunk.last_dispatch.sent_at = None
             chunk.last_dispatch.save(update_fields=["sent_at"])
     assert _sweep(tenant, after_seconds=settings.QUEUED_WORK_STALE_SECONDS * 10) == {
-        "redispatched": 0, "matrices_failed": 0}
+        "redispatched": 0,
+        "matrices_failed": 0,
+    }
     assert _matrix(tenant, created.id).status == "RUNNING"
 
 

@@ -15,12 +15,20 @@ def days(n):
 
 def test_metrics_of_a_known_curve():
     equity = [100.0, 110.0, 99.0, 108.9, 121.0]
-    trades = [TradeResult(pnl=10, fees=1, slippage=0.5, notional=200), TradeResult(pnl=-11, fees=1, notional=220),
-              TradeResult(pnl=22.1, fees=1, slippage=0.5, notional=230)]
-    m = compute_metrics(timestamps=days(5), equity=equity, trades=trades,
-                        exposure_flags=[False, True, True, False, True], min_days_for_annualized=0)
+    trades = [
+        TradeResult(pnl=10, fees=1, slippage=0.5, notional=200),
+        TradeResult(pnl=-11, fees=1, notional=220),
+        TradeResult(pnl=22.1, fees=1, slippage=0.5, notional=230),
+    ]
+    m = compute_metrics(
+        timestamps=days(5),
+        equity=equity,
+        trades=trades,
+        exposure_flags=[False, True, True, False, True],
+        min_days_for_annualized=0,
+    )
     assert m["total_return"] == pytest.approx(0.21)
-    assert m["max_drawdown"] == pytest.approx(0.1)          # 110 -> 99
+    assert m["max_drawdown"] == pytest.approx(0.1)  # 110 -> 99
     assert m["max_drawdown_duration_days"] == pytest.approx(3)  # peak on day 1, back above it on day 4
     assert m["number_of_trades"] == 3
     assert m["win_rate"] == pytest.approx(2 / 3)
@@ -57,14 +65,17 @@ def test_a_good_run_passes_with_every_reason_recorded():
     assert [r["check"] for r in reasons] == ["number_of_trades", "sharpe", "max_drawdown", "profit_factor"]
 
 
-@pytest.mark.parametrize("change,expected", [
-    ({"sharpe": 0.7}, Classification.MARGINAL),
-    ({"sharpe": 0.2}, Classification.FAIL),
-    ({"sharpe": None}, Classification.FAIL),
-    ({"max_drawdown": 0.25}, Classification.MARGINAL),
-    ({"max_drawdown": 0.5}, Classification.FAIL),
-    ({"number_of_trades": 3}, Classification.FAIL),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        ({"sharpe": 0.7}, Classification.MARGINAL),
+        ({"sharpe": 0.2}, Classification.FAIL),
+        ({"sharpe": None}, Classification.FAIL),
+        ({"max_drawdown": 0.25}, Classification.MARGINAL),
+        ({"max_drawdown": 0.5}, Classification.FAIL),
+        ({"number_of_trades": 3}, Classification.FAIL),
+    ],
+)
 def test_the_worst_check_decides(change, expected):
     assert classify(GOOD | change)[0] is expected
 
@@ -76,6 +87,8 @@ def test_out_of_sample_decay_is_checked():
 
 
 def test_tenant_thresholds_override_and_unknown_names_are_refused():
-    assert classify(GOOD, thresholds=BacktestThresholds.from_overrides({"min_sharpe": 2.0}))[0] is Classification.MARGINAL
+    assert (
+        classify(GOOD, thresholds=BacktestThresholds.from_overrides({"min_sharpe": 2.0}))[0] is Classification.MARGINAL
+    )
     with pytest.raises(ValueError, match="min_sharp"):
         BacktestThresholds.from_overrides({"min_sharp": 2})

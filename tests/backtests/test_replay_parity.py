@@ -35,36 +35,53 @@ STRATEGIES = [
 
 @pytest.mark.parametrize("strategy,params", STRATEGIES)
 def test_backtest_and_replay_of_the_same_bars_decide_and_fill_the_same(strategy, params, tenant_a, owner_a):
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, BARS, timeframe="1m", base=30000.0, seed=21)
     end = START + BARS * MINUTE
     with tenancy.tenant_context(tenant_a.id):
-        bot = bot_services.bot_create(actor=owner_a, name=f"parity-{strategy}", strategy=strategy, parameters=params,
-                                      instruments=["BTC-USD"])
+        bot = bot_services.bot_create(
+            actor=owner_a, name=f"parity-{strategy}", strategy=strategy, parameters=params, instruments=["BTC-USD"]
+        )
         # The replay ticks at as_of = bar open + 1m: from the first bar's close to the last one's.
-        runner = bot_services.runner_start(bot_id=bot.id, actor=owner_a, mode=Runner.Mode.REPLAY,
-                                           replay_start=START + MINUTE, replay_end=end)
+        runner = bot_services.runner_start(
+            bot_id=bot.id, actor=owner_a, mode=Runner.Mode.REPLAY, replay_start=START + MINUTE, replay_end=end
+        )
         run_replay(runner_id=runner.id)
-        replay_decisions = list(TickTrace.objects.filter(context="replay", run_ref=runner.id, kind="decision")
-                                .order_by("bar_ts").values_list("bar_ts", "signal"))
-        replay_fills = [(1 if f.side == "buy" else -1, float(f.quantity), float(f.price), f.ts)
-                        for f in Fill.objects.filter(bot_id=bot.id).order_by("id")]
+        replay_decisions = list(
+            TickTrace.objects.filter(context="replay", run_ref=runner.id, kind="decision")
+            .order_by("bar_ts")
+            .values_list("bar_ts", "signal")
+        )
+        replay_fills = [
+            (1 if f.side == "buy" else -1, float(f.quantity), float(f.price), f.ts)
+            for f in Fill.objects.filter(bot_id=bot.id).order_by("id")
+        ]
 
         run = backtest_services.backtest_create(actor=owner_a, bot_id=bot.id, timeframe="1m", start=START, end=end)
         backtest_services.backtest_execute(run_id=run.id)
         with transaction.atomic():
             run = BacktestRun.objects.get(pk=run.id)
-            backtest_decisions = list(TickTrace.objects.filter(context="backtest", run_ref=run.id)
-                                      .order_by("bar_ts").values_list("bar_ts", "signal"))
+            backtest_decisions = list(
+                TickTrace.objects.filter(context="backtest", run_ref=run.id)
+                .order_by("bar_ts")
+                .values_list("bar_ts", "signal")
+            )
     assert run.status == "FINISHED", run.error_message
     assert len(replay_decisions) > 50  # dozens of trades each (67, 93 and 132 on these bars)
     assert [ts for ts, _ in backtest_decisions] == [ts for ts, _ in replay_decisions]
     assert [s["target"] for _, s in backtest_decisions] == [float(s["target"]) for _, s in replay_decisions]
 
     bars = load_bars(instrument=btc, timeframe="1m", start=START, end=end)
-    engine = run_engine(strategy_name=strategy, params=run.parameters, bars=bars, instrument=btc,
-                        model=FillModel.from_config(settings.SIM_VENUE_FILL_MODELS["sim"]), capital=100_000.0)
+    engine = run_engine(
+        strategy_name=strategy,
+        params=run.parameters,
+        bars=bars,
+        instrument=btc,
+        model=FillModel.from_config(settings.SIM_VENUE_FILL_MODELS["sim"]),
+        capital=100_000.0,
+    )
     bar_times = ts_to_datetimes(bars.ts)
     engine_fills = [(f.side, f.quantity, f.price, bar_times[f.filled_at]) for f in engine.fills]
     assert engine_fills == replay_fills

@@ -17,8 +17,7 @@ from tests.processes import BIN, env_for_test_database, forget_queue, start, sto
 
 
 @pytest.mark.slow
-def test_backtest_job_and_matrix_chunks_run_on_the_backtests_worker(django_db_setup, committed_db, tmp_path,
-                                                                    settings):
+def test_backtest_job_and_matrix_chunks_run_on_the_backtests_worker(django_db_setup, committed_db, tmp_path, settings):
     settings.BACKTEST_MATRIX_CHUNK_SIZE = 2
     # Messages earlier tests left on the shared broker's backtests queue name rows whose ids this test reuses.
     forget_queue(redis.Redis.from_url(settings.CELERY_BROKER_URL), "backtests")
@@ -26,30 +25,62 @@ def test_backtest_job_and_matrix_chunks_run_on_the_backtests_worker(django_db_se
     user = UserFactory(username="bt-operator")
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.OPERATOR)
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, 400, timeframe="1h", base=30000.0, seed=4)
     api = client_for(user)
-    window = {"instruments": ["BTC-USD"], "timeframe": "1h", "start": START.isoformat(),
-              "end": (START + timedelta(hours=400)).isoformat()}
+    window = {
+        "instruments": ["BTC-USD"],
+        "timeframe": "1h",
+        "start": START.isoformat(),
+        "end": (START + timedelta(hours=400)).isoformat(),
+    }
     run = api.post("/api/backtests", {"strategy": "zscore_mean_reversion", **window}, format="json")
     assert run.status_code == 201, run.content
-    matrix = api.post("/api/backtests/matrix", {"strategy": "ma_crossover", "mode": "grid",
-                                                "space": {"fast": [3, 5], "slow": [20, 30]},
-                                                "split_at": (START + timedelta(hours=300)).isoformat(), **window},
-                      format="json")
+    matrix = api.post(
+        "/api/backtests/matrix",
+        {
+            "strategy": "ma_crossover",
+            "mode": "grid",
+            "space": {"fast": [3, 5], "slow": [20, 30]},
+            "split_at": (START + timedelta(hours=300)).isoformat(),
+            **window,
+        },
+        format="json",
+    )
     assert matrix.status_code == 201, matrix.content
 
-    process = start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", "backtests", "--pool", "solo",
-                     "-n", "backtests@%h", "-l", "INFO"], env_for_test_database(), tmp_path / "worker.log")
+    process = start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            "backtests",
+            "--pool",
+            "solo",
+            "-n",
+            "backtests@%h",
+            "-l",
+            "INFO",
+        ],
+        env_for_test_database(),
+        tmp_path / "worker.log",
+    )
     try:
+
         def finished():
             with tenancy.tenant_context(tenant.id), transaction.atomic():
                 r = BacktestRun.objects.select_related("job").get(pk=run.json()["id"])
                 m = BacktestMatrix.objects.get(pk=matrix.json()["id"])
             # The run finishes in one transaction and its job succeeds in the next: wait for both, and the matrix.
-            done = (r.status in TERMINAL_RUN_STATUSES and r.job.status in Job.TERMINAL_STATUSES
-                    and m.status in TERMINAL_RUN_STATUSES)
+            done = (
+                r.status in TERMINAL_RUN_STATUSES
+                and r.job.status in Job.TERMINAL_STATUSES
+                and m.status in TERMINAL_RUN_STATUSES
+            )
             return (r, m) if done else None
 
         r, m = wait_for(finished, timeout=90, what="the backtest and the matrix to finish")

@@ -15,8 +15,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client_a(client, tenant_a, owner_a, settings):
     # The manifest exists only after collectstatic; pages render with plain static URLs here.
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     root = get_user_model().objects.create_superuser("root", "root@example.com", "correct horse battery staple")
     client.force_login(root)
     return client
@@ -56,7 +58,6 @@ def test_admin_promote_shows_the_failing_gate(admin_client_a, make_bot, tenant_a
         assert Bot.objects.get(pk=paper.pk).stage == Stage.PAPER
 
 
-
 def cell(page: str, bot_name: str, field: str) -> str:
     """One column of one bot's row on the bot list, as rendered."""
     [row] = [row for row in page.split("<tr")[1:] if f">{bot_name}<" in row]
@@ -68,8 +69,11 @@ def test_a_bot_that_is_not_killed_shows_no_alarm_and_a_killed_one_does(admin_cli
     killed = make_bot(name="dead-bot")
     run_action(admin_client_a, "bot", "kill", [killed.id])
     page = admin_client_a.get("/admin/bots/bot/").content.decode()
-    quiet = [cell(page, "calm-bot", "killed"), cell(page, "calm-bot", "reconcile_mismatch"),
-             cell(page, "dead-bot", "reconcile_mismatch")]
+    quiet = [
+        cell(page, "calm-bot", "killed"),
+        cell(page, "calm-bot", "reconcile_mismatch"),
+        cell(page, "dead-bot", "reconcile_mismatch"),
+    ]
     for column in quiet:
         assert "> no <" in column and "bg-red-100" not in column and "close_small" not in column
     alarm = cell(page, "dead-bot", "killed")

@@ -15,8 +15,7 @@ from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
-NEW_BOT = {"name": "trend", "strategy": "ma_crossover", "parameters": {"fast": 5, "slow": 20},
-           "instruments": ["ES"]}
+NEW_BOT = {"name": "trend", "strategy": "ma_crossover", "parameters": {"fast": 5, "slow": 20}, "instruments": ["ES"]}
 
 
 def assert_error(response, status, code):
@@ -29,18 +28,30 @@ def assert_error(response, status, code):
 
 def audit_actions(tenant, resource_type, resource_id):
     with tenancy.tenant_context(tenant.id):
-        return list(AuditEvent.objects.filter(resource_type=resource_type, resource_id=str(resource_id))
-                    .order_by("id").values_list("action", flat=True))
+        return list(
+            AuditEvent.objects.filter(resource_type=resource_type, resource_id=str(resource_id))
+            .order_by("id")
+            .values_list("action", flat=True)
+        )
 
 
 def passing_backtest(bot, classification="PASS", parameters_hash=None):
     with tenancy.tenant_context(bot.tenant_id):
         now = timezone.now()
         return BacktestResult.objects.create(
-            bot=bot, strategy=bot.strategy, parameters=bot.parameters,
-            parameters_hash=parameters_hash or bot.parameters_hash, instruments=bot.instruments, timeframe="1m",
-            range_start=now - timedelta(days=30), range_end=now, status=BacktestResult.Status.FINISHED,
-            classification=classification, metrics={"sharpe": 1.4}, trace_id="t" * 16, finished_at=now,
+            bot=bot,
+            strategy=bot.strategy,
+            parameters=bot.parameters,
+            parameters_hash=parameters_hash or bot.parameters_hash,
+            instruments=bot.instruments,
+            timeframe="1m",
+            range_start=now - timedelta(days=30),
+            range_end=now,
+            status=BacktestResult.Status.FINISHED,
+            classification=classification,
+            metrics={"sharpe": 1.4},
+            trace_id="t" * 16,
+            finished_at=now,
         )
 
 
@@ -98,8 +109,9 @@ def test_renaming_a_paper_bot_keeps_its_stage(api_operator_a, make_bot):
 
 def test_promote_to_backtested_needs_a_passing_backtest_of_the_current_parameters(api_operator_a, make_bot):
     bot = make_bot()
-    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {}, format="json"), 409,
-                        "PROMOTION_GATE_FAILED")
+    body = assert_error(
+        api_operator_a.post(f"/api/bots/{bot.id}/promote", {}, format="json"), 409, "PROMOTION_GATE_FAILED"
+    )
     assert [gate["gate"] for gate in body["details"]["gates"]] == ["backtest_passed"]
     assert body["details"]["gates"][0]["suggested_fix"]
     passing_backtest(bot, classification="MARGINAL")
@@ -119,16 +131,18 @@ def test_promote_to_paper_passes_for_sim_on_imported_bars(api_operator_a, make_b
 
 def test_promote_to_paper_is_refused_while_the_data_source_is_not_verified(api_operator_a, make_bot):
     bot = make_bot(stage=Stage.BACKTESTED, data_source="databento")
-    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "PAPER"}, format="json"), 409,
-                        "PROMOTION_GATE_FAILED")
+    body = assert_error(
+        api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "PAPER"}, format="json"), 409, "PROMOTION_GATE_FAILED"
+    )
     assert body["details"]["gates"][0]["gate"] == "data_source_verified"
     assert "databento" in body["details"]["gates"][0]["message"]
 
 
 def test_promote_to_live_without_a_paper_record_fails_with_each_gate(api_operator_a, make_bot):
     bot = make_bot(stage=Stage.PAPER, venue="ironbeam")
-    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
-                        "PROMOTION_GATE_FAILED")
+    body = assert_error(
+        api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "PROMOTION_GATE_FAILED"
+    )
     gates = {gate["gate"]: gate for gate in body["details"]["gates"]}
     assert list(gates) == ["paper_record", "venue_verified", "live_reconcile", "owner_approval", "autonomy_tier"]
     assert gates["live_reconcile"]["suggested_fix"].startswith(f"Run POST /api/bots/{bot.id}/reconcile")
@@ -140,15 +154,18 @@ def _grant_tier(bot, tier):
 
 
 def test_promote_to_live_by_an_owner_with_a_paper_record(api_owner_a, api_operator_a, make_bot, monkeypatch):
-    monkeypatch.setattr(hooks, "_paper_record_source", [lambda *, bot: hooks.PaperRecord(trades=25, days=12,
-                                                                                          open_risk_incidents=0)])
+    monkeypatch.setattr(
+        hooks, "_paper_record_source", [lambda *, bot: hooks.PaperRecord(trades=25, days=12, open_risk_incidents=0)]
+    )
     bot = make_bot(stage=Stage.PAPER)
-    body = assert_error(api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
-                        "PROMOTION_GATE_FAILED")
+    body = assert_error(
+        api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "PROMOTION_GATE_FAILED"
+    )
     assert [gate["gate"] for gate in body["details"]["gates"]] == ["autonomy_tier"]  # T0: not yet scored to T2
     _grant_tier(bot, "T2")
-    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
-                        "PROMOTION_GATE_FAILED")
+    body = assert_error(
+        api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "PROMOTION_GATE_FAILED"
+    )
     assert [gate["gate"] for gate in body["details"]["gates"]] == ["owner_approval"]
     response = api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json")
     assert response.status_code == 200 and response.json()["stage"] == "LIVE"
@@ -160,15 +177,17 @@ def test_promote_to_live_refused_while_the_tenant_is_killed(api_owner_a, make_bo
     bot = make_bot(stage=Stage.PAPER)
     _grant_tier(bot, "T3")
     api_owner_a.post("/api/tenant/kill", {"reason": "drill"}, format="json")
-    body = assert_error(api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
-                        "PROMOTION_GATE_FAILED")
+    body = assert_error(
+        api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "PROMOTION_GATE_FAILED"
+    )
     assert [gate["gate"] for gate in body["details"]["gates"]] == ["not_killed"]
 
 
 def test_skipping_a_stage_is_an_illegal_transition(api_operator_a, make_bot):
     bot = make_bot()
-    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409,
-                        "ILLEGAL_TRANSITION")
+    body = assert_error(
+        api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "ILLEGAL_TRANSITION"
+    )
     assert body["details"] == {"current": "LAB", "requested": "LIVE"}
 
 
@@ -176,10 +195,12 @@ def test_demotion_is_always_allowed_and_retired_is_final(api_operator_a, make_bo
     bot = make_bot(stage=Stage.LIVE)
     assert api_operator_a.post(f"/api/bots/{bot.id}/demote", {}, format="json").json()["stage"] == "PAPER"
     assert api_operator_a.post(f"/api/bots/{bot.id}/demote", {"to": "LAB"}, format="json").json()["stage"] == "LAB"
-    assert_error(api_operator_a.post(f"/api/bots/{bot.id}/demote", {"to": "PAPER"}, format="json"), 409,
-                 "ILLEGAL_TRANSITION")
-    assert api_operator_a.post(f"/api/bots/{bot.id}/demote", {"to": "RETIRED"}, format="json").json()["stage"] \
-        == "RETIRED"
+    assert_error(
+        api_operator_a.post(f"/api/bots/{bot.id}/demote", {"to": "PAPER"}, format="json"), 409, "ILLEGAL_TRANSITION"
+    )
+    assert (
+        api_operator_a.post(f"/api/bots/{bot.id}/demote", {"to": "RETIRED"}, format="json").json()["stage"] == "RETIRED"
+    )
     assert_error(api_operator_a.post(f"/api/bots/{bot.id}/promote", {}, format="json"), 409, "ILLEGAL_TRANSITION")
     assert_error(api_operator_a.patch(f"/api/bots/{bot.id}", {"name": "x"}, format="json"), 409, "BOT_RETIRED")
     assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "BOT_RETIRED")
@@ -189,7 +210,8 @@ def test_demotion_is_always_allowed_and_retired_is_final(api_operator_a, make_bo
 
 
 def test_bot_kill_records_a_cancel_request_calls_hooks_and_refuses_start(
-        api_operator_a, make_bot, tenant_a, monkeypatch, django_capture_on_commit_callbacks):
+    api_operator_a, make_bot, tenant_a, monkeypatch, django_capture_on_commit_callbacks
+):
     calls = []
     monkeypatch.setattr(hooks, "_cancel_hooks", [lambda **kwargs: calls.append(kwargs)])
     bot = make_bot()
@@ -211,15 +233,19 @@ def test_kill_needs_a_reason(api_operator_a, make_bot):
 
 
 def test_unkill_needs_an_owner_and_a_positions_decision_or_flat_reconcile(
-        api_operator_a, api_owner_a, make_bot, monkeypatch):
+    api_operator_a, api_owner_a, make_bot, monkeypatch
+):
     bot = make_bot()
     api_operator_a.post(f"/api/bots/{bot.id}/kill", {"reason": "drill"}, format="json")
-    assert_error(api_operator_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 403,
-                 "PERMISSION_DENIED")
-    assert_error(api_owner_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 409,
-                 "UNKILL_NEEDS_RECONCILE")
-    monkeypatch.setitem(hooks._position_sources, "sim",
-                        lambda *, bot: hooks.PositionSnapshot(internal={"ES": 0.0}, venue={}))
+    assert_error(
+        api_operator_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 403, "PERMISSION_DENIED"
+    )
+    assert_error(
+        api_owner_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 409, "UNKILL_NEEDS_RECONCILE"
+    )
+    monkeypatch.setitem(
+        hooks._position_sources, "sim", lambda *, bot: hooks.PositionSnapshot(internal={"ES": 0.0}, venue={})
+    )
     reconcile = api_owner_a.post(f"/api/bots/{bot.id}/reconcile", format="json")
     assert reconcile.json()["status"] == "MATCHED" and reconcile.json()["is_flat"] is True
     response = api_owner_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "flat, resuming"}, format="json")
@@ -229,9 +255,11 @@ def test_unkill_needs_an_owner_and_a_positions_decision_or_flat_reconcile(
 def test_unkill_with_an_explicit_positions_decision(api_owner_a, make_bot, tenant_a):
     bot = make_bot()
     api_owner_a.post(f"/api/bots/{bot.id}/kill", {"reason": "drill"}, format="json")
-    response = api_owner_a.post(f"/api/bots/{bot.id}/unkill",
-                                {"reason": "positions are intended", "positions_decision": "keep_positions"},
-                                format="json")
+    response = api_owner_a.post(
+        f"/api/bots/{bot.id}/unkill",
+        {"reason": "positions are intended", "positions_decision": "keep_positions"},
+        format="json",
+    )
     assert response.status_code == 200 and response.json()["killed"] is False
     with tenancy.tenant_context(tenant_a.id):
         event = AuditEvent.objects.filter(action="bot.unkill").get()
@@ -242,8 +270,7 @@ def test_tenant_kill_refuses_starts_until_an_owner_unkills(api_operator_a, api_o
     bot = make_bot()
     assert api_operator_a.post("/api/tenant/kill", {"reason": "bad fills"}, format="json").json()["killed"] is True
     assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "TENANT_KILLED")
-    assert_error(api_operator_a.post("/api/tenant/unkill", {"reason": "ok"}, format="json"), 403,
-                 "PERMISSION_DENIED")
+    assert_error(api_operator_a.post("/api/tenant/unkill", {"reason": "ok"}, format="json"), 403, "PERMISSION_DENIED")
     assert api_owner_a.post("/api/tenant/unkill", {"reason": "fixed"}, format="json").json()["killed"] is False
     assert api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json").status_code == 201
     with tenancy.tenant_context(tenant_a.id):
@@ -275,8 +302,9 @@ def test_system_kill_is_superuser_only_and_stops_every_tenant(api_owner_a, api_o
 def test_reconcile_without_a_position_source_is_an_honest_failure(api_operator_a, make_bot, tenant_a, monkeypatch):
     monkeypatch.delitem(hooks._position_sources, "sim")  # the execution app installs one for sim; take it away
     bot = make_bot()
-    body = assert_error(api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json"), 409,
-                        "RECONCILE_SOURCE_MISSING")
+    body = assert_error(
+        api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json"), 409, "RECONCILE_SOURCE_MISSING"
+    )
     assert body["details"] == {"venue": "sim"}
     with tenancy.tenant_context(tenant_a.id):
         assert Reconciliation.objects.count() == 0
@@ -284,13 +312,17 @@ def test_reconcile_without_a_position_source_is_an_honest_failure(api_operator_a
 
 def test_reconcile_mismatch_flags_the_bot_and_blocks_starts_until_it_matches(api_operator_a, make_bot, monkeypatch):
     positions = {"venue": {"ES": 2.0}}
-    monkeypatch.setitem(hooks._position_sources, "sim",
-                        lambda *, bot: hooks.PositionSnapshot(internal={"ES": 1.0}, venue=dict(positions["venue"])))
+    monkeypatch.setitem(
+        hooks._position_sources,
+        "sim",
+        lambda *, bot: hooks.PositionSnapshot(internal={"ES": 1.0}, venue=dict(positions["venue"])),
+    )
     bot = make_bot()
     body = api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json").json()
     assert body["status"] == "MISMATCH" and body["differences"] == {"ES": {"internal": 1.0, "venue": 2.0}}
-    assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409,
-                 "RECONCILE_MISMATCH")
+    assert_error(
+        api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "RECONCILE_MISMATCH"
+    )
     positions["venue"] = {"ES": 1.0}
     body = api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json").json()
     assert body["status"] == "MATCHED" and body["is_flat"] is False
@@ -322,8 +354,9 @@ def test_strategies_endpoint_lists_schemas(api_viewer_a):
 
 def test_no_runner_row_exists_after_a_refused_start(api_operator_a, make_bot, tenant_a):
     bot = make_bot(venue="tradovate", data_source="databento", stage=Stage.LIVE)
-    body = assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409,
-                        "INTEGRATION_KEY_MISSING")
+    body = assert_error(
+        api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "INTEGRATION_KEY_MISSING"
+    )
     blockers = body["details"]["blockers"]
     assert {b["provider"] for b in blockers} == {"tradovate", "databento"}
     assert all(b["code"] == "INTEGRATION_KEY_MISSING" and b["missing_env_vars"] for b in blockers)
@@ -333,15 +366,18 @@ def test_no_runner_row_exists_after_a_refused_start(api_operator_a, make_bot, te
 
 
 def test_a_bot_names_a_known_venue_and_data_source(api_operator_a):
-    response = api_operator_a.post("/api/bots", {"name": "x", "strategy": "ma_crossover", "instruments": ["ES"],
-                                                 "venue": "ibkr", "data_source": "bloomberg"}, format="json")
+    response = api_operator_a.post(
+        "/api/bots",
+        {"name": "x", "strategy": "ma_crossover", "instruments": ["ES"], "venue": "ibkr", "data_source": "bloomberg"},
+        format="json",
+    )
     assert response.status_code == 400
     assert set(response.json()["details"]) == {"venue", "data_source"}
 
 
-
 def test_a_bot_before_live_trades_on_sim_and_needs_only_its_data_keys(api_operator_a, make_bot):
     bot = make_bot(name="paper-on-tradovate", venue="tradovate", data_source="databento", stage=Stage.PAPER)
-    body = assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409,
-                        "INTEGRATION_KEY_MISSING")
+    body = assert_error(
+        api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "INTEGRATION_KEY_MISSING"
+    )
     assert [b["provider"] for b in body["details"]["blockers"]] == ["databento"]

@@ -20,8 +20,7 @@ def committed_bot(django_db_setup, committed_db):
     user = UserFactory(username="racer")
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.OWNER)
-        bot = services.bot_create(actor=user, name="racer", strategy="ma_crossover", parameters={},
-                                  instruments=["ES"])
+        bot = services.bot_create(actor=user, name="racer", strategy="ma_crossover", parameters={}, instruments=["ES"])
     return tenant, user, bot
 
 
@@ -54,8 +53,9 @@ def test_two_simultaneous_promotes_one_wins(committed_bot):
     tenant, user, bot = committed_bot
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         Bot.objects.filter(pk=bot.pk).update(stage=Stage.BACKTESTED)
-    outcomes = run_twice_at_once(tenant.id, lambda: services.bot_promote(bot_id=bot.id, actor=user,
-                                                                          to_stage=Stage.PAPER))
+    outcomes = run_twice_at_once(
+        tenant.id, lambda: services.bot_promote(bot_id=bot.id, actor=user, to_stage=Stage.PAPER)
+    )
     assert outcomes == ["ILLEGAL_TRANSITION", "ok"]
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         assert Bot.objects.get(pk=bot.pk).stage == Stage.PAPER
@@ -76,5 +76,6 @@ def test_the_database_refuses_a_second_active_runner(committed_bot):
     with tenancy.tenant_context(tenant.id):
         services.runner_start(bot_id=bot.id, actor=user)
         with pytest.raises(IntegrityError), transaction.atomic():
-            Runner.objects.create(bot=bot, status=Runner.Status.STALE, started_by="x", started_at=timezone.now(),
-                                  trace_id="t" * 16)
+            Runner.objects.create(
+                bot=bot, status=Runner.Status.STALE, started_by="x", started_at=timezone.now(), trace_id="t" * 16
+            )

@@ -23,9 +23,26 @@ def test_reconcile_job_runs_on_the_worker(django_db_setup, committed_db, tmp_pat
     assert response.status_code == 201, response.content
     job_id = response.json()["id"]
 
-    process = start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", "default", "--pool", "solo",
-                     "-n", "jobs@%h", "-l", "INFO"], env_for_test_database(), tmp_path / "worker.log")
+    process = start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            "default",
+            "--pool",
+            "solo",
+            "-n",
+            "jobs@%h",
+            "-l",
+            "INFO",
+        ],
+        env_for_test_database(),
+        tmp_path / "worker.log",
+    )
     try:
+
         def finished():
             with tenancy.tenant_context(tenant.id), transaction.atomic():
                 job = Job.objects.get(pk=job_id)

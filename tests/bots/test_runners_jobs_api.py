@@ -5,7 +5,7 @@ import pytest
 from bots import hooks
 
 from bots import services
-from bots.models import Job, Runner
+from bots.models import Job
 from controlplane import tenancy
 from tests.bots.test_bots_api import assert_error, audit_actions
 
@@ -19,13 +19,13 @@ def test_start_stop_restart_a_runner(api_operator_a, make_bot, tenant_a):
     runner = started.json()
     assert runner["status"] == "RUNNING" and runner["started_by"] == "operator-a"
     assert runner["trace_id"] == started["X-Trace-Id"]
-    body = assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409,
-                        "RUNNER_ALREADY_ACTIVE")
+    body = assert_error(
+        api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "RUNNER_ALREADY_ACTIVE"
+    )
     assert body["details"]["runner_id"] == runner["id"]
     stopped = api_operator_a.post(f"/api/runners/{runner['id']}/stop", {"reason": "maintenance"}, format="json")
     assert stopped.json()["status"] == "STOPPED" and stopped.json()["stop_reason"] == "maintenance"
-    assert_error(api_operator_a.post(f"/api/runners/{runner['id']}/stop", {}, format="json"), 409,
-                 "ILLEGAL_TRANSITION")
+    assert_error(api_operator_a.post(f"/api/runners/{runner['id']}/stop", {}, format="json"), 409, "ILLEGAL_TRANSITION")
     restarted = api_operator_a.post(f"/api/runners/{runner['id']}/restart", format="json")
     assert restarted.json()["status"] == "RUNNING" and restarted.json()["restart_count"] == 1
     assert audit_actions(tenant_a, "runner", runner["id"]) == ["runner.start", "runner.stop", "runner.restart"]
@@ -35,8 +35,7 @@ def test_start_stop_restart_a_runner(api_operator_a, make_bot, tenant_a):
 
 def test_viewer_cannot_start_runners(api_viewer_a, make_bot):
     bot = make_bot()
-    assert_error(api_viewer_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 403,
-                 "PERMISSION_DENIED")
+    assert_error(api_viewer_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 403, "PERMISSION_DENIED")
 
 
 def test_runner_heartbeat_updates_only_a_running_runner(make_bot, owner_a, tenant_a):
@@ -48,8 +47,9 @@ def test_runner_heartbeat_updates_only_a_running_runner(make_bot, owner_a, tenan
         assert services.runner_heartbeat(runner_id=runner.id) is False
 
 
-def test_a_reconcile_job_runs_and_records_its_failure_code(api_operator_a, make_bot, tenant_a,
-                                                            django_capture_on_commit_callbacks, monkeypatch):
+def test_a_reconcile_job_runs_and_records_its_failure_code(
+    api_operator_a, make_bot, tenant_a, django_capture_on_commit_callbacks, monkeypatch
+):
     monkeypatch.delitem(hooks._position_sources, "sim")  # no position source: the job fails honestly
     bot = make_bot()
     created = api_operator_a.post("/api/jobs", {"kind": "RECONCILE", "bot_id": bot.id}, format="json")
@@ -71,13 +71,17 @@ def test_a_reconcile_job_runs_and_records_its_failure_code(api_operator_a, make_
     with tenancy.tenant_context(tenant_a.id):
         assert services.job_execute(job_id=job["id"]) is None
     assert audit_actions(tenant_a, "job", job["id"]) == [
-        "job.create", "job.start", "job.finish", "job.retry", "job.cancel"]
+        "job.create",
+        "job.start",
+        "job.finish",
+        "job.retry",
+        "job.cancel",
+    ]
 
 
 def test_a_job_kind_without_a_handler_is_refused(api_operator_a, tenant_a):
     # BACKTEST has its handler now (the backtests app); VERIFY still has none.
-    body = assert_error(api_operator_a.post("/api/jobs", {"kind": "VERIFY"}, format="json"), 409,
-                        "JOB_HANDLER_MISSING")
+    body = assert_error(api_operator_a.post("/api/jobs", {"kind": "VERIFY"}, format="json"), 409, "JOB_HANDLER_MISSING")
     assert body["details"] == {"kind": "VERIFY"}
     assert_error(api_operator_a.post("/api/jobs", {"kind": "RECONCILE"}, format="json"), 400, "VALIDATION_ERROR")
     with tenancy.tenant_context(tenant_a.id):
@@ -103,22 +107,25 @@ def tenant_a_objects(make_bot, owner_a, tenant_a):
     return bot, runner, job
 
 
-@pytest.mark.parametrize("method,path,body", [
-    ("get", "/api/bots/{bot}", None),
-    ("patch", "/api/bots/{bot}", {"name": "stolen"}),
-    ("post", "/api/bots/{bot}/promote", {}),
-    ("post", "/api/bots/{bot}/demote", {}),
-    ("post", "/api/bots/{bot}/kill", {"reason": "x"}),
-    ("post", "/api/bots/{bot}/unkill", {"reason": "x", "positions_decision": "keep_positions"}),
-    ("post", "/api/bots/{bot}/reconcile", {}),
-    ("post", "/api/runners/start", {"bot_id": "{bot}"}),
-    ("post", "/api/runners/{runner}/stop", {}),
-    ("post", "/api/runners/{runner}/restart", {}),
-    ("post", "/api/jobs", {"kind": "RECONCILE", "bot_id": "{bot}"}),
-    ("get", "/api/jobs/{job}", None),
-    ("post", "/api/jobs/{job}/cancel", {}),
-    ("post", "/api/jobs/{job}/retry", {}),
-])
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("get", "/api/bots/{bot}", None),
+        ("patch", "/api/bots/{bot}", {"name": "stolen"}),
+        ("post", "/api/bots/{bot}/promote", {}),
+        ("post", "/api/bots/{bot}/demote", {}),
+        ("post", "/api/bots/{bot}/kill", {"reason": "x"}),
+        ("post", "/api/bots/{bot}/unkill", {"reason": "x", "positions_decision": "keep_positions"}),
+        ("post", "/api/bots/{bot}/reconcile", {}),
+        ("post", "/api/runners/start", {"bot_id": "{bot}"}),
+        ("post", "/api/runners/{runner}/stop", {}),
+        ("post", "/api/runners/{runner}/restart", {}),
+        ("post", "/api/jobs", {"kind": "RECONCILE", "bot_id": "{bot}"}),
+        ("get", "/api/jobs/{job}", None),
+        ("post", "/api/jobs/{job}/cancel", {}),
+        ("post", "/api/jobs/{job}/retry", {}),
+    ],
+)
 def test_tenant_b_gets_404_for_tenant_a_objects(api_owner_b, tenant_a_objects, method, path, body, tenant_a):
     bot, runner, job = tenant_a_objects
     ids = {"bot": bot.id, "runner": runner.id, "job": job.id}

@@ -8,8 +8,14 @@ from bots.strategies import Bars, StrategyParameterError, UnknownStrategy, avail
 
 def bars_from_closes(closes, spread=0.5):
     closes = np.asarray(closes, dtype=float)
-    return Bars.from_columns(ts=np.arange(len(closes)), open=closes, high=closes + spread, low=closes - spread,
-                             close=closes, volume=np.full(len(closes), 100.0))
+    return Bars.from_columns(
+        ts=np.arange(len(closes)),
+        open=closes,
+        high=closes + spread,
+        low=closes - spread,
+        close=closes,
+        volume=np.full(len(closes), 100.0),
+    )
 
 
 def test_registry_ships_the_three_strategies():
@@ -46,8 +52,9 @@ def test_ma_crossover_goes_long_on_uptrend_and_flat_on_downtrend():
     assert up.values == {"fast_ma": 9.0, "slow_ma": 7.5}
     down = strategy.decide(params, bars_from_closes(range(10, 0, -1)), position=1)
     assert (down.target, down.reason) == (0.0, "FLAT")
-    short = strategy.decide(strategy.validate({"fast": 3, "slow": 6, "allow_short": True}),
-                            bars_from_closes(range(10, 0, -1)), position=0)
+    short = strategy.decide(
+        strategy.validate({"fast": 3, "slow": 6, "allow_short": True}), bars_from_closes(range(10, 0, -1)), position=0
+    )
     assert short.target == -1.0
 
 

@@ -53,8 +53,16 @@ def test_stale_runner_is_restarted_then_failed_and_live_bot_demoted(running, ten
         assert runner.status == Runner.Status.FAILED and "2 restarts" in runner.stop_reason
         assert Bot.objects.get(pk=bot.pk).stage == Stage.PAPER
         actions = list(AuditEvent.objects.filter(actor="watchdog").order_by("id").values_list("action", flat=True))
-    assert actions == ["runner.stale", "runner.restart", "runner.stale", "runner.restart", "runner.stale",
-                       "runner.fail", "bot.leave_live", "bot.demote"]
+    assert actions == [
+        "runner.stale",
+        "runner.restart",
+        "runner.stale",
+        "runner.restart",
+        "runner.stale",
+        "runner.fail",
+        "bot.leave_live",
+        "bot.demote",
+    ]
 
 
 def test_a_stale_runner_of_a_killed_bot_is_failed_not_restarted(running, tenant_a, owner_a):
@@ -70,9 +78,16 @@ def test_a_stale_runner_of_a_killed_bot_is_failed_not_restarted(running, tenant_
 
 def claimed_job(bot, tenant, kind=Job.Kind.RECONCILE, attempts=1):
     with tenancy.tenant_context(tenant.id):
-        return Job.objects.create(kind=kind, bot=bot, status=Job.Status.RUNNING, attempts=attempts, max_attempts=3,
-                                  lease_expires_at=timezone.now() - timedelta(seconds=1), trace_id="t" * 16,
-                                  created_by="test")
+        return Job.objects.create(
+            kind=kind,
+            bot=bot,
+            status=Job.Status.RUNNING,
+            attempts=attempts,
+            max_attempts=3,
+            lease_expires_at=timezone.now() - timedelta(seconds=1),
+            trace_id="t" * 16,
+            created_by="test",
+        )
 
 
 def test_expired_lease_requeues_an_idempotent_job(running, tenant_a, django_capture_on_commit_callbacks):

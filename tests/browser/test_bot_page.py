@@ -16,17 +16,24 @@ from tests.factories import InstrumentFactory
 MINUTE = timedelta(minutes=1)
 
 
-def test_the_bot_page_after_real_ticks_shows_why_and_draws_its_equity(page, console_server, console_people, shot,
-                                                                      settings):
+def test_the_bot_page_after_real_ticks_shows_why_and_draws_its_equity(
+    page, console_server, console_people, shot, settings
+):
     settings.OMS_ENQUEUE_ON_SUBMIT = False
     owner, tenant = console_people["owner"], console_people["tenant"]
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     t0 = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=90)
     store_bars(btc, t0, 12)
     with tenancy.tenant_context(tenant.id):
-        bot = bot_services.bot_create(actor=owner, name="trend", strategy="ma_crossover",
-                                      parameters={"fast": 2, "slow": 4, "size": 1}, instruments=["BTC-USD"])
+        bot = bot_services.bot_create(
+            actor=owner,
+            name="trend",
+            strategy="ma_crossover",
+            parameters={"fast": 2, "slow": 4, "size": 1},
+            instruments=["BTC-USD"],
+        )
         bot_services.runner_start(bot_id=bot.id, actor=owner)
     for minute in [*range(5, 13), *range(40, 44)]:  # warm-up, a trade, holding, then the bars run out
         run_tick_batch(instrument=btc, timeframe="1m", as_of=t0 + minute * MINUTE, sync_oms=True)
@@ -52,12 +59,18 @@ def test_the_bot_page_after_real_ticks_shows_why_and_draws_its_equity(page, cons
     shot(page, "bot-page-top", full_page=False)
 
 
-def test_an_operator_kills_a_bot_from_its_page_after_confirming_with_a_reason(page, console_server, console_people,
-                                                                             shot):
+def test_an_operator_kills_a_bot_from_its_page_after_confirming_with_a_reason(
+    page, console_server, console_people, shot
+):
     owner, tenant = console_people["owner"], console_people["tenant"]
     with tenancy.tenant_context(tenant.id):
-        bot = bot_services.bot_create(actor=owner, name="to-kill", strategy="ma_crossover",
-                                      parameters={"fast": 2, "slow": 4, "size": 1}, instruments=["BTC-USD"])
+        bot = bot_services.bot_create(
+            actor=owner,
+            name="to-kill",
+            strategy="ma_crossover",
+            parameters={"fast": 2, "slow": 4, "size": 1},
+            instruments=["BTC-USD"],
+        )
     login(page, console_server, "operator-acme", f"/admin/bots/bot/{bot.id}/change/")
     page.click("#bot-actions button[data-action=kill]")
     dialog = page.locator("dialog#action-kill")

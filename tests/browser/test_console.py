@@ -51,14 +51,16 @@ def test_an_owner_enters_a_key_that_is_masked_and_never_echoed(page, console_ser
     shot(page, "connections-key-typed")
     page.locator("#provider-polygon form.key-entry button[type=submit]:not([name])").click()
     expect(page.locator("#provider-polygon input[name=POLYGON_API_KEY]")).to_have_attribute(
-        "placeholder", re.compile("ends in …4321"))
+        "placeholder", re.compile("ends in …4321")
+    )
     assert secret not in page.content()
     expect(page.locator("#provider-polygon [data-field=configured]")).to_contain_text("yes, from admin")
     expect(page.locator("#provider-polygon [data-field=connected]")).to_contain_text("not verified")
 
 
-def test_verify_shows_its_result_in_the_card_and_the_popout_lists_its_usage_event(page, console_server,
-                                                                                  console_people, shot):
+def test_verify_shows_its_result_in_the_card_and_the_popout_lists_its_usage_event(
+    page, console_server, console_people, shot
+):
     login(page, console_server, "operator-acme", "/admin/observatory/connections/")
     page.evaluate("window.__noReload = true")
     card = page.locator("#provider-redis")
@@ -90,14 +92,20 @@ def test_verify_shows_its_result_in_the_card_and_the_popout_lists_its_usage_even
 
 
 def test_with_redis_unreachable_every_page_has_the_banner_and_the_redis_card_says_unknown(
-        page, console_server, console_people, shot):
+    page, console_server, console_people, shot
+):
     login(page, console_server, "operator-acme")
     with override_settings(REDIS_URL=CLOSED_REDIS):
         from controlplane import status
 
         status.forget_cached_status()
-        for path in ("/admin/", "/admin/bots/bot/", "/admin/controlplane/auditevent/",
-                     "/admin/integrations/integrationcredential/keys-needed/", "/admin/observatory/connections/"):
+        for path in (
+            "/admin/",
+            "/admin/bots/bot/",
+            "/admin/controlplane/auditevent/",
+            "/admin/integrations/integrationcredential/keys-needed/",
+            "/admin/observatory/connections/",
+        ):
             page.goto(f"{console_server}{path}")
             banner = page.locator("#status-banner")
             expect(banner).to_be_visible()
@@ -129,11 +137,24 @@ def test_the_bot_list_draws_a_kill_as_an_alarm_and_a_live_bot_quietly(page, cons
     owner = console_people["owner"]
     with tenancy.tenant_context(console_people["tenant"].id):
         for name in ("trend-es", "meanrev-nq"):
-            services.bot_create(actor=owner, name=name, strategy="ma_crossover", parameters={"fast": 5, "slow": 20},
-                                instruments=["ES"], venue="sim", data_source="imported")
-        killed = services.bot_create(actor=owner, name="halted-mes", strategy="ma_crossover",
-                                     parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
-                                     data_source="imported")
+            services.bot_create(
+                actor=owner,
+                name=name,
+                strategy="ma_crossover",
+                parameters={"fast": 5, "slow": 20},
+                instruments=["ES"],
+                venue="sim",
+                data_source="imported",
+            )
+        killed = services.bot_create(
+            actor=owner,
+            name="halted-mes",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="sim",
+            data_source="imported",
+        )
         services.bot_kill(bot_id=killed.id, actor=owner, reason="drawdown review")
     login(page, console_server, "operator-acme", "/admin/bots/bot/")
     rows = page.locator("#result_list tbody tr")

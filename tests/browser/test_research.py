@@ -14,14 +14,21 @@ HOURS = 1000  # 41 days of hourly bars: long enough for annualized figures
 
 def test_the_backtest_report_moves_by_itself_then_draws_its_charts(page, console_server, console_people, shot):
     owner, tenant = console_people["owner"], console_people["tenant"]
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, HOURS, timeframe="1h", base=30000.0, seed=4)
     with tenancy.tenant_context(tenant.id):
-        run = services.backtest_create(actor=owner, strategy="ma_crossover", parameters={"fast": 5, "slow": 20},
-                                       instruments=["BTC-USD"], timeframe="1h", start=START,
-                                       end=START + timedelta(hours=HOURS),
-                                       fill_model={"slippage_bps": 1, "fee_bps": 2})
+        run = services.backtest_create(
+            actor=owner,
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["BTC-USD"],
+            timeframe="1h",
+            start=START,
+            end=START + timedelta(hours=HOURS),
+            fill_model={"slippage_bps": 1, "fee_bps": 2},
+        )
     url = f"/admin/backtests/backtestrun/{run.id}/change/"
     login(page, console_server, "operator-acme", url)
     progress = page.locator("#backtest-progress")
@@ -45,22 +52,31 @@ def test_the_backtest_report_moves_by_itself_then_draws_its_charts(page, console
     shot(page, "backtest-report", full_page=False)  # the README's: progress, checks, equity and drawdown
 
 
-def test_the_matrix_page_shows_progress_drops_a_heatmap_and_the_ranking(page, console_server, console_people, shot,
-                                                                       settings):
+def test_the_matrix_page_shows_progress_drops_a_heatmap_and_the_ranking(
+    page, console_server, console_people, shot, settings
+):
     from django.db import transaction
 
     from backtests import matrices
     from backtests.models import BacktestMatrix
 
     owner, tenant = console_people["owner"], console_people["tenant"]
-    btc = InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01",
-                            multiplier="1", calendar="24/7")
+    btc = InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
     store_walk(btc, 2400, timeframe="1h", base=30000.0, seed=4)  # 100 days: IS 70, OOS 30
     with tenancy.tenant_context(tenant.id):
-        matrix = matrices.matrix_create(actor=owner, strategy="ma_crossover", mode="grid",
-                                        space={"fast": [3, 5, 10, 20, 40], "slow": [10, 20, 30, 60]},
-                                        instruments=["BTC-USD"], timeframe="1h", start=START,
-                                        end=START + timedelta(hours=2400), split_at=START + timedelta(hours=1680))
+        matrix = matrices.matrix_create(
+            actor=owner,
+            strategy="ma_crossover",
+            mode="grid",
+            space={"fast": [3, 5, 10, 20, 40], "slow": [10, 20, 30, 60]},
+            instruments=["BTC-USD"],
+            timeframe="1h",
+            start=START,
+            end=START + timedelta(hours=2400),
+            split_at=START + timedelta(hours=1680),
+        )
     url = f"/admin/backtests/backtestmatrix/{matrix.id}/change/"
     login(page, console_server, "operator-acme", url)
     assert page.locator("#matrix-progress").get_attribute("data-status") == "RUNNING"
@@ -72,8 +88,9 @@ def test_the_matrix_page_shows_progress_drops_a_heatmap_and_the_ranking(page, co
         with transaction.atomic():
             matrix = BacktestMatrix.objects.get(pk=matrix.id)
         for lo in range(0, matrix.sets_total, settings.BACKTEST_MATRIX_CHUNK_SIZE):
-            matrices.run_chunk(matrix_id=matrix.id, first=lo,
-                               stop=min(lo + settings.BACKTEST_MATRIX_CHUNK_SIZE, matrix.sets_total))
+            matrices.run_chunk(
+                matrix_id=matrix.id, first=lo, stop=min(lo + settings.BACKTEST_MATRIX_CHUNK_SIZE, matrix.sets_total)
+            )
     page.wait_for_selector("#matrix-progress[data-status=FINISHED]", timeout=20_000)
     rows = page.locator("tr.ranked-result")
     assert rows.count() == matrix.sets_total

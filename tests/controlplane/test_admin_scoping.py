@@ -15,8 +15,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff_of_a(tenant_a):
     user = UserFactory(username="staff-a", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(
-        codename__in=["view_auditevent", "view_membership", "view_tenant"]))
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_auditevent", "view_membership", "view_tenant"])
+    )
     with tenancy.tenant_context(tenant_a.id):
         Membership.objects.create(tenant=tenant_a, user=user, role=Membership.Role.OPERATOR)
     client = Client()

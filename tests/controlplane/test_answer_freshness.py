@@ -28,9 +28,15 @@ def no_cached_status():
 @pytest.fixture
 def bot(tenant_a, owner_a):
     with tenancy.tenant_context(tenant_a.id):
-        return bot_services.bot_create(actor=owner_a, name="pnl-bot", strategy="ma_crossover",
-                                       parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
-                                       data_source="imported")
+        return bot_services.bot_create(
+            actor=owner_a,
+            name="pnl-bot",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="sim",
+            data_source="imported",
+        )
 
 
 @pytest.fixture
@@ -42,8 +48,9 @@ def status_ok(tenant_a, owner_a, settings, httpserver):
     for kind in ("worker", "beat"):
         ProcessHeartbeat.objects.create(kind=kind, hostname=f"{kind}@test", pid=1, started_at=now, last_seen_at=now)
     with tenancy.tenant_context(tenant_a.id):
-        integration_services.credentials_set(provider="databento", values={"DATABENTO_API_KEY": "db-abcdefghijkl"},
-                                             actor=owner_a)
+        integration_services.credentials_set(
+            provider="databento", values={"DATABENTO_API_KEY": "db-abcdefghijkl"}, actor=owner_a
+        )
         integration_services.verify_provider(provider="databento", actor_name="test")
         integration_services.verify_provider(provider="redis", actor_name="test")
     forget_cached_status()

@@ -64,7 +64,8 @@ def test_a_user_lists_their_tokens_without_values_and_revokes_one(tenant_a, owne
 
 
 def test_a_tenant_owner_revokes_the_tokens_of_members_who_belong_to_no_other_tenant(
-        tenant_b, owner_a, operator_a, viewer_a, owner_b):
+    tenant_b, owner_a, operator_a, viewer_a, owner_b
+):
     operator_token, viewer_token = token_for(operator_a), token_for(viewer_a)
     with tenancy.tenant_context(tenant_b.id):  # the viewer also joined tenant B
         Membership.objects.create(tenant=tenant_b, user=viewer_a, role=Membership.Role.VIEWER)

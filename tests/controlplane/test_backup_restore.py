@@ -30,7 +30,9 @@ def _rows_per_tenant(conninfo: str) -> dict[tuple[str, int], int]:
 
 def _conninfo(settings_dict, *, user, dbname=None):
     return psycopg.conninfo.make_conninfo(
-        host=settings_dict["HOST"] or None, port=settings_dict["PORT"] or None, user=user,
+        host=settings_dict["HOST"] or None,
+        port=settings_dict["PORT"] or None,
+        user=user,
         dbname=dbname or settings_dict["NAME"],
     )
 
@@ -49,8 +51,17 @@ def test_backup_as_the_backup_role_restores_every_tenants_rows_into_a_fresh_data
         assert source[("controlplane_auditevent", tenant.id)] >= 1
 
     # What the backup role is for: the owner's own dump stops at the first table with a forced policy.
-    as_owner = subprocess.run(["/usr/bin/pg_dump", "--format=custom", "--file", str(tmp_path / "owner.dump"),
-                               _conninfo(owner, user=owner["USER"])], capture_output=True, text=True)
+    as_owner = subprocess.run(
+        [
+            "/usr/bin/pg_dump",
+            "--format=custom",
+            "--file",
+            str(tmp_path / "owner.dump"),
+            _conninfo(owner, user=owner["USER"]),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert as_owner.returncode != 0 and "row-level security" in as_owner.stderr
 
     dump = tmp_path / "cp.dump"
@@ -70,11 +81,13 @@ def test_backup_as_the_backup_role_restores_every_tenants_rows_into_a_fresh_data
                 app.execute("SELECT set_config('app.tenant_id', %s, false)", [str(tenant.id)])
                 rows = app.execute("SELECT DISTINCT tenant_id FROM controlplane_membership").fetchall()
                 assert rows == [(tenant.id,)]
-            triggers = app.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'execution_%_oms_only' "
-                                   "ORDER BY 1").fetchall()
+            triggers = app.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'execution_%_oms_only' ORDER BY 1"
+            ).fetchall()
             assert triggers == [("execution_fill_oms_only",), ("execution_order_oms_only",)]
-            assert app.execute("SELECT relrowsecurity AND relforcerowsecurity FROM pg_class "
-                               "WHERE relname = 'controlplane_membership'").fetchone() == (True,)
+            assert app.execute(
+                "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE relname = 'controlplane_membership'"
+            ).fetchone() == (True,)
     finally:
         with psycopg.connect(_conninfo(owner, user=owner["USER"], dbname="postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')

@@ -14,8 +14,18 @@ from tests.controlplane.test_error_shape import assert_error
 
 pytestmark = pytest.mark.django_db
 
-TEN_LISTS = {"/api/tenant/members", "/api/audit-events", "/api/intents", "/api/risk/incidents", "/api/bots",
-             "/api/runners", "/api/jobs", "/api/backtests", "/api/backtests/matrix", "/api/lab/experiments"}
+TEN_LISTS = {
+    "/api/tenant/members",
+    "/api/audit-events",
+    "/api/intents",
+    "/api/risk/incidents",
+    "/api/bots",
+    "/api/runners",
+    "/api/jobs",
+    "/api/backtests",
+    "/api/backtests/matrix",
+    "/api/lab/experiments",
+}
 
 
 def _list_endpoints(patterns=None, prefix="/") -> set[str]:
@@ -36,11 +46,19 @@ def test_the_walk_finds_the_ten_list_endpoints():
     assert TEN_LISTS <= _list_endpoints()
 
 
-@pytest.mark.parametrize("query, field", [
-    ("limit=9223372036854775808", "limit"), ("limit=-1", "limit"), ("limit=0", "limit"), ("limit=ten", "limit"),
-    ("limit=501", "limit"), ("offset=-1", "offset"), ("offset=9223372036854775808", "offset"),
-    ("offset=1.5", "offset"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("limit=9223372036854775808", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=0", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=501", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=9223372036854775808", "offset"),
+        ("offset=1.5", "offset"),
+    ],
+)
 def test_every_list_endpoint_refuses_an_out_of_range_or_non_integer_page(api_owner_a, query, field):
     for url in sorted(_list_endpoints()):
         body = assert_error(api_owner_a.get(f"{url}?{query}"), 400, "VALIDATION_ERROR")
@@ -54,17 +72,31 @@ def test_both_bad_page_parameters_are_named(api_owner_a):
 
 def test_a_page_in_bounds_still_pages(api_owner_a):
     for name in ("a", "b", "c"):
-        assert api_owner_a.post("/api/bots", {"name": name, "strategy": "ma_crossover", "instruments": ["ES"]},
-                                format="json").status_code == 201
+        assert (
+            api_owner_a.post(
+                "/api/bots", {"name": name, "strategy": "ma_crossover", "instruments": ["ES"]}, format="json"
+            ).status_code
+            == 201
+        )
     page = api_owner_a.get("/api/bots?limit=2&offset=1").json()
     assert (page["count"], len(page["results"])) == (3, 2)
     assert len(api_owner_a.get("/api/bots?limit=500&offset=2147483647").json()["results"]) == 0
 
 
-DATETIME_FILTERS = [("/api/intents", "created_after"), ("/api/intents", "created_before"),
-                    ("/api/audit-events", "created_after"), ("/api/audit-events", "created_before")]
-BAD_DATETIMES = ["2026-12-01T00:00:00%2B16:00", "2026-12-01T00:00:00-16:00", "10000-01-01T00:00:00Z",
-                 "10000-01-01", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00%2B05:00"]
+DATETIME_FILTERS = [
+    ("/api/intents", "created_after"),
+    ("/api/intents", "created_before"),
+    ("/api/audit-events", "created_after"),
+    ("/api/audit-events", "created_before"),
+]
+BAD_DATETIMES = [
+    "2026-12-01T00:00:00%2B16:00",
+    "2026-12-01T00:00:00-16:00",
+    "10000-01-01T00:00:00Z",
+    "10000-01-01",
+    "9999-12-31T23:00:00-05:00",
+    "0001-01-01T00:00:00%2B05:00",
+]
 
 
 @pytest.mark.parametrize("value", BAD_DATETIMES)
@@ -84,8 +116,9 @@ def test_a_datetime_filter_with_any_offset_postgres_holds_still_filters(api_owne
 def test_the_datetime_query_parameters_of_serializers_are_a_400_too(api_owner_a, value):
     """DRF's DateTimeField converts to UTC itself (an offset of 16 hours is accepted there): only what it cannot
     hold is a 400."""
-    bot = api_owner_a.post("/api/bots", {"name": "t", "strategy": "ma_crossover", "instruments": ["ES"]},
-                           format="json").json()["id"]
+    bot = api_owner_a.post(
+        "/api/bots", {"name": "t", "strategy": "ma_crossover", "instruments": ["ES"]}, format="json"
+    ).json()["id"]
     body = assert_error(api_owner_a.get(f"/api/bots/{bot}/traces?since={value}"), 400, "VALIDATION_ERROR")
     assert set(body["details"]) == {"since"}
     body = assert_error(api_owner_a.get(f"/api/market-hours?instrument=ES&at={value}"), 400, "VALIDATION_ERROR")
@@ -102,9 +135,11 @@ def _views(patterns=None):
 
 def test_every_filterset_filters_datetimes_with_the_bounded_field():
     backend = FilterBackend()
-    filtersets = {backend.get_filterset_class(view(), view.queryset if view.queryset is not None else _model(view))
-                  for view in _views() if getattr(view, "filterset_class", None) or getattr(view, "filterset_fields",
-                                                                                            None)}
+    filtersets = {
+        backend.get_filterset_class(view(), view.queryset if view.queryset is not None else _model(view))
+        for view in _views()
+        if getattr(view, "filterset_class", None) or getattr(view, "filterset_fields", None)
+    }
     assert len(filtersets) >= 7  # bots, runners, jobs, intents, risk incidents, audit events, backtests
     for filterset in filtersets:
         assert issubclass(filterset, FilterSet), filterset
@@ -137,26 +172,34 @@ def test_a_job_whose_params_hold_nul_or_a_lone_surrogate_is_a_400_naming_the_pat
 
     bot = _bot(api_operator_a)
     before = Job.objects.count()
-    response = _post_raw(api_operator_a, "/api/jobs",
-                         f'{{"kind": "{kind}", "bot_id": {bot}, "params": {{"x": "{escape}"}}}}')
+    response = _post_raw(
+        api_operator_a, "/api/jobs", f'{{"kind": "{kind}", "bot_id": {bot}, "params": {{"x": "{escape}"}}}}'
+    )
     body = assert_error(response, 400, "VALIDATION_ERROR")
     assert set(body["details"]) == {"params.x"}, body
     assert Job.objects.count() == before
 
 
 def test_nested_strings_keys_and_top_level_fields_are_checked_and_all_named(api_operator_a):
-    response = _post_raw(api_operator_a, "/api/bots", '{"name": "\\ud800", "strategy": "ma_crossover", '
-                         '"instruments": ["ES", "N\\u0000Q"], "parameters": {"a": [{"b": "\\udc00"}], "\\u0000": 1}}')
+    response = _post_raw(
+        api_operator_a,
+        "/api/bots",
+        '{"name": "\\ud800", "strategy": "ma_crossover", '
+        '"instruments": ["ES", "N\\u0000Q"], "parameters": {"a": [{"b": "\\udc00"}], "\\u0000": 1}}',
+    )
     body = assert_error(response, 400, "VALIDATION_ERROR")
     assert set(body["details"]) == {"name", "instruments.1", "parameters.a.0.b", "parameters.\\u0000"}, body
 
 
 def test_a_surrogate_pair_and_other_unicode_are_text_like_any(api_operator_a):
     bot = _bot(api_operator_a)
-    response = _post_raw(api_operator_a, "/api/jobs", f'{{"kind": "RECONCILE", "bot_id": {bot}, '
-                         '"params": {"note": "\\ud83d\\ude00 caf\\u00e9 \\u2028"}}')
+    response = _post_raw(
+        api_operator_a,
+        "/api/jobs",
+        f'{{"kind": "RECONCILE", "bot_id": {bot}, "params": {{"note": "\\ud83d\\ude00 caf\\u00e9 \\u2028"}}}}',
+    )
     assert response.status_code == 201, response.content
-    assert response.json()["params"] == {"note": "\U0001F600 café \u2028"}
+    assert response.json()["params"] == {"note": "\U0001f600 café \u2028"}
 
 
 @pytest.mark.parametrize("format", ["multipart", None])
@@ -164,8 +207,11 @@ def test_a_form_body_refuses_nul_too(api_operator_a, format):
     """DRF reads ``params.x`` of a form as ``{"params": {"x": ...}}``: the same check applies to form bodies."""
     bot = _bot(api_operator_a)
     data = {"kind": "RECONCILE", "bot_id": bot, "params.x": "a\x00"}
-    response = (api_operator_a.post("/api/jobs", data, format=format) if format else
-                api_operator_a.post("/api/jobs", urlencode(data), content_type="application/x-www-form-urlencoded"))
+    response = (
+        api_operator_a.post("/api/jobs", data, format=format)
+        if format
+        else api_operator_a.post("/api/jobs", urlencode(data), content_type="application/x-www-form-urlencoded")
+    )
     body = assert_error(response, 400, "VALIDATION_ERROR")
     assert set(body["details"]) == {"params.x"}, body
 
@@ -199,8 +245,11 @@ def test_gunicorn_reads_request_lines_longer_than_the_url_django_refuses():
     assert web[web.index("--limit-request-line") + 1] == str(GUNICORN_LIMIT_REQUEST_LINE) == "8190"
     assert len(f"OPTIONS {'/' * MAX_URL_LENGTH} HTTP/1.1") <= GUNICORN_LIMIT_REQUEST_LINE
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert all(f"--limit-request-line {GUNICORN_LIMIT_REQUEST_LINE}" in line
-               for line in readme.splitlines() if line.startswith("gunicorn "))
+    assert all(
+        f"--limit-request-line {GUNICORN_LIMIT_REQUEST_LINE}" in line
+        for line in readme.splitlines()
+        if line.startswith("gunicorn ")
+    )
 
 
 @pytest.mark.slow

@@ -50,15 +50,15 @@ def test_bootstrap_tenant_refuses_a_bad_slug():
 
 
 @pytest.mark.parametrize("alias", ["default", "owner"])
-@pytest.mark.parametrize("statement", [
-    "UPDATE controlplane_auditevent SET action = 'rewritten'",
-    "DELETE FROM controlplane_auditevent",
-])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE controlplane_auditevent SET action = 'rewritten'", "DELETE FROM controlplane_auditevent"]
+)
 def test_audit_events_cannot_be_updated_or_deleted(alias, statement):
     """The runtime role lacks the grant; even the table owner is stopped by the trigger."""
     with tenancy.tenant_context(None):
-        AuditEvent.unscoped.using(alias).create(tenant=None, actor="test", action="bot.kill",
-                                                resource_type="bot", resource_id="7", trace_id="trace-audit-1")
+        AuditEvent.unscoped.using(alias).create(
+            tenant=None, actor="test", action="bot.kill", resource_type="bot", resource_id="7", trace_id="trace-audit-1"
+        )
         with pytest.raises(DatabaseError, match="append-only|permission denied"):
             with transaction.atomic(using=alias):
                 with connections[alias].cursor() as cursor:

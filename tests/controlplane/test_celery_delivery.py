@@ -16,9 +16,24 @@ pytestmark = pytest.mark.slow
 def worker(committed_db, tmp_path):
     queue = f"probe-{uuid.uuid4().hex[:8]}"
     process = start(
-        [str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", queue, "--pool", "solo",
-         "--include", "tests.controlplane.celery_probe", "-n", f"{queue}@%h", "-l", "INFO"],
-        env_for_test_database(), tmp_path / "worker.log",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "solo",
+            "--include",
+            "tests.controlplane.celery_probe",
+            "-n",
+            f"{queue}@%h",
+            "-l",
+            "INFO",
+        ],
+        env_for_test_database(),
+        tmp_path / "worker.log",
     )
     yield queue
     stop(process)
@@ -62,17 +77,26 @@ def test_a_tenant_task_runs_inside_its_tenant_in_the_database(worker):
 
 
 def test_the_worker_writes_a_heartbeat(worker):
-    beat = wait_for(lambda: ProcessHeartbeat.objects.filter(kind="worker", hostname__startswith=worker).first(),
-                    timeout=60, what="worker heartbeat")
+    beat = wait_for(
+        lambda: ProcessHeartbeat.objects.filter(kind="worker", hostname__startswith=worker).first(),
+        timeout=60,
+        what="worker heartbeat",
+    )
     first_seen = beat.last_seen_at
-    wait_for(lambda: ProcessHeartbeat.objects.get(pk=beat.pk).last_seen_at > first_seen, timeout=30,
-             what="a second worker heartbeat")
+    wait_for(
+        lambda: ProcessHeartbeat.objects.get(pk=beat.pk).last_seen_at > first_seen,
+        timeout=30,
+        what="a second worker heartbeat",
+    )
     assert worker in ProcessHeartbeat.objects.get(pk=beat.pk).queues
 
 
 def test_beat_writes_a_heartbeat(committed_db, tmp_path):
-    process = start([str(BIN / "celery"), "-A", "controlplane", "beat", "-l", "INFO"],
-                    env_for_test_database(), tmp_path / "beat.log")
+    process = start(
+        [str(BIN / "celery"), "-A", "controlplane", "beat", "-l", "INFO"],
+        env_for_test_database(),
+        tmp_path / "beat.log",
+    )
     try:
         wait_for(lambda: ProcessHeartbeat.objects.filter(kind="beat").exists(), timeout=60, what="beat heartbeat")
     finally:

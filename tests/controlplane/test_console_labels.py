@@ -21,13 +21,16 @@ def test_no_model_has_a_machine_made_plural(model):
     assert not MACHINE_PLURAL.search(str(model._meta.verbose_name_plural))
 
 
-@pytest.mark.parametrize(("label", "plural"), [
-    ("backtests.BacktestMatrix", "backtest matrices"),
-    ("backtests.ClassificationSettings", "classification settings"),
-    ("execution.TickBatch", "tick batches"),
-    ("traces.ProfitVariables", "profit variables"),
-    ("bots.TenantKillSwitch", "tenant kill switches"),
-])
+@pytest.mark.parametrize(
+    ("label", "plural"),
+    [
+        ("backtests.BacktestMatrix", "backtest matrices"),
+        ("backtests.ClassificationSettings", "classification settings"),
+        ("execution.TickBatch", "tick batches"),
+        ("traces.ProfitVariables", "profit variables"),
+        ("bots.TenantKillSwitch", "tenant kill switches"),
+    ],
+)
 def test_the_plurals_the_issue_named_read_as_english(label, plural):
     assert apps.get_model(label)._meta.verbose_name_plural == plural
 
@@ -35,8 +38,11 @@ def test_the_plurals_the_issue_named_read_as_english(label, plural):
 def test_no_list_shows_a_trace_id_as_plain_text():
     from django.contrib import admin
 
-    plain = [type(model_admin).__name__ for model_admin in admin.site._registry.values()
-             if "trace_id" in model_admin.list_display]
+    plain = [
+        type(model_admin).__name__
+        for model_admin in admin.site._registry.values()
+        if "trace_id" in model_admin.list_display
+    ]
     assert plain == []
 
 
@@ -48,8 +54,11 @@ def test_every_detail_page_shows_its_trace_id_as_a_link(rf):
 
     request = rf.get("/admin/")
     request.user = UserFactory(username="root", is_staff=True, is_superuser=True)
-    with_trace_ids = [model_admin for model, model_admin in admin.site._registry.items()
-                      if any(field.name == "trace_id" for field in model._meta.fields)]
+    with_trace_ids = [
+        model_admin
+        for model, model_admin in admin.site._registry.items()
+        if any(field.name == "trace_id" for field in model._meta.fields)
+    ]
     assert len(with_trace_ids) >= 10
     for model_admin in with_trace_ids:
         fields = model_admin.get_fields(request)
@@ -84,8 +93,14 @@ def test_a_tick_batch_shows_its_data_problem_in_red_and_an_unknown_market_as_unk
     from execution.models import TickBatch
     from tests.factories import UserFactory
 
-    TickBatch.objects.create(instrument_symbol="ES", timeframe="1m", as_of=datetime(2026, 11, 18, 15, tzinfo=UTC),
-                             market_open=None, data_problem="STALE_DATA", trace_id="tick-batch-trace-1")
+    TickBatch.objects.create(
+        instrument_symbol="ES",
+        timeframe="1m",
+        as_of=datetime(2026, 11, 18, 15, tzinfo=UTC),
+        market_open=None,
+        data_problem="STALE_DATA",
+        trace_id="tick-batch-trace-1",
+    )
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     page = " ".join(client.get("/admin/execution/tickbatch/").content.decode().split())
     data_problem = re.search(r'class="field-data_problem .*?</td>', page).group(0)

@@ -23,7 +23,8 @@ def console(client, tenant_a):
 def tick_batches(count: int) -> None:
     TickBatch.objects.bulk_create(
         TickBatch(instrument_symbol="ES", timeframe="1m", as_of=T0 + timedelta(minutes=i), trace_id=f"batch-{i:08d}")
-        for i in range(count))
+        for i in range(count)
+    )
 
 
 def result_count(page: str) -> str:

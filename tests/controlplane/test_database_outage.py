@@ -77,15 +77,22 @@ def test_status_answers_blocked_by_the_database_alone_with_or_without_credential
     body = response.json()
     assert body["status"] == "BLOCKED" and body["autonomy_allowed"] is False
     assert [(b["component"], b["code"], b["severity"]) for b in body["blockers"]] == [
-        ("database", "SERVICE_UNAVAILABLE", "blocking")]
+        ("database", "SERVICE_UNAVAILABLE", "blocking")
+    ]
     assert body["bots"] is None and body["scheduler"] is None and body["integrations"] is None
     assert body["trace_id"] == response["X-Trace-Id"]
 
 
-@pytest.mark.parametrize("method, path", [
-    ("get", "/api/bots"), ("get", "/api/me"), ("post", "/api/intents"), ("post", "/api/tenant/kill"),
-    ("get", "/api/no-such-endpoint"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/bots"),
+        ("get", "/api/me"),
+        ("post", "/api/intents"),
+        ("post", "/api/tenant/kill"),
+        ("get", "/api/no-such-endpoint"),
+    ],
+)
 def test_every_other_endpoint_answers_503_in_the_error_shape(unreachable_database, method, path):
     client = Client(HTTP_AUTHORIZATION=f"Token {unreachable_database}")
     response = getattr(client, method)(path, data={} if method == "post" else None, content_type="application/json")

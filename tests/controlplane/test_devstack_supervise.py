@@ -22,10 +22,13 @@ def _run_in_background(commands, policy=FAST):
 
 def test_a_child_that_exits_once_is_started_again_and_the_others_keep_running(tmp_path, capfd):
     marker = tmp_path / "started-once"
-    flaky = [sys.executable, "-c",
-             f"import pathlib, sys, time; p = pathlib.Path({str(marker)!r})\n"
-             "if not p.exists(): p.touch(); sys.exit(3)\n"
-             "(p.parent / 'second-run').touch(); time.sleep(120)"]
+    flaky = [
+        sys.executable,
+        "-c",
+        f"import pathlib, sys, time; p = pathlib.Path({str(marker)!r})\n"
+        "if not p.exists(): p.touch(); sys.exit(3)\n"
+        "(p.parent / 'second-run').touch(); time.sleep(120)",
+    ]
     stop, thread, result = _run_in_background({"beat": flaky, "web": STEADY})
     try:
         wait_for(lambda: (tmp_path / "second-run").exists(), timeout=30, what="beat to be started again")
@@ -46,8 +49,11 @@ def test_a_child_that_keeps_exiting_is_restarted_with_a_growing_delay_then_every
     stop.set()
     assert not thread.is_alive()
     output = capfd.readouterr().out
-    delays = [line.split("restarting it in ")[1].split(" s")[0] for line in output.splitlines()
-              if line.startswith("[devstack] worker exited with 7; restarting")]
+    delays = [
+        line.split("restarting it in ")[1].split(" s")[0]
+        for line in output.splitlines()
+        if line.startswith("[devstack] worker exited with 7; restarting")
+    ]
     assert delays == ["0.1", "0.2", "0.4"]
     assert "[devstack] worker exited with 7 after 3 restarts in 60 s; giving up and stopping everything" in output
     assert result == {"code": 1}

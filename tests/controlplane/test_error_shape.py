@@ -24,8 +24,9 @@ def assert_error(response, status, code):
 
 
 def test_400_names_the_field(api_owner_a):
-    body = assert_error(api_owner_a.post("/api/tenant/invitations", {"role": "emperor"}, format="json"),
-                        400, "VALIDATION_ERROR")
+    body = assert_error(
+        api_owner_a.post("/api/tenant/invitations", {"role": "emperor"}, format="json"), 400, "VALIDATION_ERROR"
+    )
     assert set(body["details"]) == {"role"}
 
 
@@ -35,8 +36,11 @@ def test_400_for_a_bad_filter_value_names_the_filter(api_owner_a):
 
 
 def test_400_malformed_json(api_owner_a):
-    assert_error(api_owner_a.post("/api/tenant/invitations", data="{nope", content_type="application/json"),
-                 400, "MALFORMED_REQUEST")
+    assert_error(
+        api_owner_a.post("/api/tenant/invitations", data="{nope", content_type="application/json"),
+        400,
+        "MALFORMED_REQUEST",
+    )
 
 
 def test_401_without_credentials():
@@ -52,8 +56,11 @@ def test_401_with_a_bad_token():
 
 
 def test_403_for_a_role_that_does_not_allow_it(api_viewer_a):
-    body = assert_error(api_viewer_a.post("/api/tenant/invitations", {"username": "x", "role": "viewer"},
-                                          format="json"), 403, "PERMISSION_DENIED")
+    body = assert_error(
+        api_viewer_a.post("/api/tenant/invitations", {"username": "x", "role": "viewer"}, format="json"),
+        403,
+        "PERMISSION_DENIED",
+    )
     assert "owner" in body["message"]
 
 
@@ -91,12 +98,14 @@ def test_500_leaks_no_stack_trace_or_secret_and_rolls_back(api_owner_a, json_log
     response = api_owner_a.post("/api/test/crash", HTTP_X_TRACE_ID="crash-trace-0001")
     body = assert_error(response, 500, "INTERNAL_ERROR")
     raw = response.content.decode()
-    for leak in ("hunter2", "SELECT", "Traceback", "RuntimeError", "File \""):
+    for leak in ("hunter2", "SELECT", "Traceback", "RuntimeError", 'File "'):
         assert leak not in raw
     assert body["trace_id"] == "crash-trace-0001"
     assert not AuditEvent.unscoped.filter(action="half.written").exists()
-    assert any(line.get("trace_id") == "crash-trace-0001" and "RuntimeError" in line.get("exception", "")
-               for line in json_log_lines()), "the operator finds the stack trace in the log by the trace id"
+    assert any(
+        line.get("trace_id") == "crash-trace-0001" and "RuntimeError" in line.get("exception", "")
+        for line in json_log_lines()
+    ), "the operator finds the stack trace in the log by the trace id"
 
 
 def test_every_error_code_has_a_status_message_and_fix():

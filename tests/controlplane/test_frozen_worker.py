@@ -30,21 +30,45 @@ def _worker_problem(tenant_id, hostname):
     return problems, hostname in alive
 
 
-def test_a_frozen_worker_turns_status_degraded_within_the_stale_bound_and_ok_once_it_runs(django_db_setup, committed_db,
-                                                                                        tmp_path, settings):
+def test_a_frozen_worker_turns_status_degraded_within_the_stale_bound_and_ok_once_it_runs(
+    django_db_setup, committed_db, tmp_path, settings
+):
     bound = min(settings.HEARTBEAT_STALE_SECONDS, BOUND)
     tenant = TenantFactory(slug="frozen-worker")
     queue = f"frozen-{uuid.uuid4().hex[:8]}"
-    process = start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", queue, "--concurrency", "1",
-                     "-n", f"{queue}@%h", "-l", "INFO"], env_for_test_database(), tmp_path / "worker.log")
+    process = start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            queue,
+            "--concurrency",
+            "1",
+            "-n",
+            f"{queue}@%h",
+            "-l",
+            "INFO",
+        ],
+        env_for_test_database(),
+        tmp_path / "worker.log",
+    )
     try:
-        row = wait_for(lambda: ProcessHeartbeat.objects.filter(kind="worker", hostname__startswith=queue).first(),
-                       timeout=60, what="worker heartbeat")
-        wait_for(lambda: _worker_problem(tenant.id, row.hostname) == ([], True), timeout=30,
-                 what="status with the worker alive")
+        row = wait_for(
+            lambda: ProcessHeartbeat.objects.filter(kind="worker", hostname__startswith=queue).first(),
+            timeout=60,
+            what="worker heartbeat",
+        )
+        wait_for(
+            lambda: _worker_problem(tenant.id, row.hostname) == ([], True),
+            timeout=30,
+            what="status with the worker alive",
+        )
         os.kill(process.pid, signal.SIGSTOP)
         frozen_at = time.monotonic()
         try:
+
             def degraded():
                 problems, alive = _worker_problem(tenant.id, row.hostname)
                 return (problems, alive) if problems else None
@@ -56,8 +80,11 @@ def test_a_frozen_worker_turns_status_degraded_within_the_stale_bound_and_ok_onc
                 assert system_status()["status"] != "OK"
         finally:
             os.kill(process.pid, signal.SIGCONT)
-        wait_for(lambda: _worker_problem(tenant.id, row.hostname) == ([], True), timeout=30,
-                 what="status with the worker alive again")
+        wait_for(
+            lambda: _worker_problem(tenant.id, row.hostname) == ([], True),
+            timeout=30,
+            what="status with the worker alive again",
+        )
     finally:
         stop(process)
         print((tmp_path / "worker.log").read_text()[-3000:])

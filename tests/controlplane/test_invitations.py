@@ -66,15 +66,23 @@ def test_the_default_tenant_keeps_answering_after_joining_another(api_owner_b, o
 
 
 def test_unknown_and_existing_invitees_get_the_same_answer(api_owner_a, owner_b):
-    answers = [_invite(api_owner_a, username="owner-b"), _invite(api_owner_a, username="nobody-at-all"),
-               _invite(api_owner_a, email="owner-b@example.com"), _invite(api_owner_a, email="ghost@example.com")]
+    answers = [
+        _invite(api_owner_a, username="owner-b"),
+        _invite(api_owner_a, username="nobody-at-all"),
+        _invite(api_owner_a, email="owner-b@example.com"),
+        _invite(api_owner_a, email="ghost@example.com"),
+    ]
     assert {response.status_code for response in answers} == {202}
     bodies = [{k: v for k, v in response.json().items() if k not in VOLATILE} for response in answers]
     assert all(body == bodies[0] for body in bodies), bodies
     assert set(answers[0].json()) == set(answers[1].json())
     listed = api_owner_a.get("/api/tenant/invitations").json()["results"]
-    assert {row["invitee"] for row in listed} == {"owner-b", "nobody-at-all", "owner-b@example.com",
-                                                  "ghost@example.com"}
+    assert {row["invitee"] for row in listed} == {
+        "owner-b",
+        "nobody-at-all",
+        "owner-b@example.com",
+        "ghost@example.com",
+    }
     assert len({tuple(sorted((k, str(v)) for k, v in row.items() if k not in VOLATILE)) for row in listed}) == 1
 
 
@@ -119,9 +127,10 @@ def test_declined_revoked_and_expired_invitations_cannot_be_accepted(api_owner_a
     assert _memberships(owner_b) == {"tenant-b"}
 
 
-@pytest.mark.parametrize("client_fixture,status", [
-    ("api_viewer_a", 403), ("api_operator_a", 403), ("api_owner_a", 202), ("api_owner_b", 202),
-])
+@pytest.mark.parametrize(
+    "client_fixture,status",
+    [("api_viewer_a", 403), ("api_operator_a", 403), ("api_owner_a", 202), ("api_owner_b", 202)],
+)
 def test_only_owners_invite_and_list_invitations(request, client_fixture, status):
     client = request.getfixturevalue(client_fixture)
     assert _invite(client, username="someone").status_code == status
@@ -134,8 +143,7 @@ def test_an_owner_cannot_revoke_another_tenants_invitation(api_owner_a, api_owne
 
 
 def _member_id(client, username: str) -> int:
-    return next(row["id"] for row in client.get("/api/tenant/members").json()["results"]
-                if row["username"] == username)
+    return next(row["id"] for row in client.get("/api/tenant/members").json()["results"] if row["username"] == username)
 
 
 def test_an_owner_removes_a_member_and_it_is_audited(api_owner_a, viewer_a):

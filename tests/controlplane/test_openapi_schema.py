@@ -66,10 +66,16 @@ def test_usage_answers_an_object_with_the_events_and_their_freshness(generated):
     assert {"events", "trace_id", *FreshnessSerializer().fields} <= set(answer["required"])
 
 
-@pytest.mark.parametrize("path, method", [
-    ("/api/bots/{bot_id}/pnl", "get"), ("/api/integrations/status", "get"), ("/api/integrations/usage", "get"),
-    ("/api/bots/{id}/reconcile", "post"), ("/api/bots/{id}/reconcile/resolve", "post"),
-])
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/api/bots/{bot_id}/pnl", "get"),
+        ("/api/integrations/status", "get"),
+        ("/api/integrations/usage", "get"),
+        ("/api/bots/{id}/reconcile", "post"),
+        ("/api/bots/{id}/reconcile/resolve", "post"),
+    ],
+)
 def test_answers_that_carry_freshness_document_it(generated, path, method):
     answer = _answer(_schema(generated), path, method)
     assert {"as_of", "system_status", "degraded", "status_trace_id"} <= set(answer["required"])
@@ -80,8 +86,9 @@ def test_the_autonomy_of_an_unscored_bot_has_the_documented_id(generated, api_ow
     answer = _answer(_schema(generated), "/api/bots/{id}/autonomy")
     assert "id" in answer["required"] and answer["properties"]["id"].get("nullable") is True
     InstrumentFactory(symbol="ES")
-    bot = api_owner_a.post("/api/bots", {"name": "x", "strategy": "ma_crossover", "instruments": ["ES"]},
-                           format="json").json()
+    bot = api_owner_a.post(
+        "/api/bots", {"name": "x", "strategy": "ma_crossover", "instruments": ["ES"]}, format="json"
+    ).json()
     body = api_owner_a.get(f"/api/bots/{bot['id']}/autonomy").json()
     assert set(body) == set(answer["properties"])
     assert body["id"] is None and body["score"] is None and body["message"]

@@ -20,7 +20,14 @@ from controlplane.models import AuditEvent, Membership, OutboxMessage
 from tests.conftest import client_for
 from tests.factories import TenantFactory, UserFactory
 from tests.processes import (  # noqa: F401  (throwaway_redis: a fixture)
-    BIN, env_for_test_database, queue_length, start, stop, throwaway_redis, wait_for)
+    BIN,
+    env_for_test_database,
+    queue_length,
+    start,
+    stop,
+    throwaway_redis,
+    wait_for,
+)
 
 LATER = timedelta(hours=1)  # a relay run this far ahead finds every backed-off message due
 
@@ -30,8 +37,15 @@ def _operator_and_bot(slug="outbox"):
     user = UserFactory(username=f"{slug}-operator")
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.OPERATOR)
-        bot = services.bot_create(actor=user, name="bot-1", strategy="ma_crossover", parameters={"fast": 5, "slow": 20},
-                                  instruments=["ES"], venue="sim", data_source="imported")
+        bot = services.bot_create(
+            actor=user,
+            name="bot-1",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="sim",
+            data_source="imported",
+        )
     return tenant, user, bot
 
 
@@ -50,7 +64,8 @@ def _queued_task_ids(server, queue="default"):
 
 @pytest.mark.slow
 def test_a_job_created_while_the_broker_is_down_is_saved_and_runs_on_a_worker_once_the_relay_sends_it(
-        django_db_setup, committed_db, throwaway_redis, tmp_path):
+    django_db_setup, committed_db, throwaway_redis, tmp_path
+):
     tenant, user, bot = _operator_and_bot()
     throwaway_redis.stop()
     answer = client_for(user).post("/api/jobs", {"kind": "RECONCILE", "bot_id": bot.id}, format="json")
@@ -58,8 +73,11 @@ def test_a_job_created_while_the_broker_is_down_is_saved_and_runs_on_a_worker_on
     assert answer.status_code == 201, answer.content  # accepted and queued, not refused
     job_id = answer.json()["id"]
     [message] = _messages(tenant)
-    assert (message.task, message.kwargs, message.queue) == ("bots.run_job", {"job_id": job_id,
-                                                                              "tenant_id": tenant.id}, "default")
+    assert (message.task, message.kwargs, message.queue) == (
+        "bots.run_job",
+        {"job_id": job_id, "tenant_id": tenant.id},
+        "default",
+    )
     assert message.sent_at is None and message.trace_id == answer["X-Trace-Id"]
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         assert Job.objects.get(pk=job_id).status == Job.Status.QUEUED
@@ -75,9 +93,26 @@ def test_a_job_created_while_the_broker_is_down_is_saved_and_runs_on_a_worker_on
     assert _queued_task_ids(throwaway_redis) == [message.options["task_id"]]
 
     env = {**env_for_test_database(), "CELERY_BROKER_URL": throwaway_redis.url}
-    process = start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", "default", "--pool", "solo",
-                     "-n", "outbox@%h", "-l", "INFO"], env, tmp_path / "worker.log")
+    process = start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            "default",
+            "--pool",
+            "solo",
+            "-n",
+            "outbox@%h",
+            "-l",
+            "INFO",
+        ],
+        env,
+        tmp_path / "worker.log",
+    )
     try:
+
         def finished():
             with tenancy.tenant_context(tenant.id), transaction.atomic():
                 job = Job.objects.get(pk=job_id)
@@ -89,8 +124,7 @@ def test_a_job_created_while_the_broker_is_down_is_saved_and_runs_on_a_worker_on
     assert (job.status, job.attempts) == (Job.Status.SUCCEEDED, 1), job.error_message
 
 
-def test_a_send_that_raised_after_the_commit_is_sent_again_by_the_relay(django_db_setup, committed_db,
-                                                                         throwaway_redis):
+def test_a_send_that_raised_after_the_commit_is_sent_again_by_the_relay(django_db_setup, committed_db, throwaway_redis):
     tenant, user, bot = _operator_and_bot()
     with tenancy.tenant_context(tenant.id):
         with transaction.atomic():
@@ -173,7 +207,8 @@ def test_two_relays_at_once_send_each_message_exactly_once(django_db_setup, comm
 
 
 def test_a_job_sent_but_never_started_past_the_bound_is_sent_again_then_failed_and_audited(
-        django_db_setup, committed_db, throwaway_redis, settings):
+    django_db_setup, committed_db, throwaway_redis, settings
+):
     from bots.services import watchdog_sweep
 
     tenant, user, bot = _operator_and_bot()
@@ -195,11 +230,15 @@ def test_a_job_sent_but_never_started_past_the_bound_is_sent_again_then_failed_a
     assert sweep()["jobs_never_started"] == 0  # FAILED is terminal: swept once
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         job.refresh_from_db()
-        actions = list(AuditEvent.objects.filter(resource_type="job", resource_id=str(job.id))
-                       .order_by("id").values_list("action", flat=True))
+        actions = list(
+            AuditEvent.objects.filter(resource_type="job", resource_id=str(job.id))
+            .order_by("id")
+            .values_list("action", flat=True)
+        )
     assert (job.status, job.error_code) == (Job.Status.FAILED, "JOB_NEVER_STARTED"), job.error_message
     assert actions == ["job.create"] + ["job.never_started.redispatched"] * (job.max_attempts - 1) + [
-        "job.never_started.failed"]
+        "job.never_started.failed"
+    ]
     task_ids = _queued_task_ids(throwaway_redis)
     assert len(task_ids) == job.max_attempts == len(set(task_ids))
 
@@ -207,8 +246,15 @@ def test_a_job_sent_but_never_started_past_the_bound_is_sent_again_then_failed_a
 @pytest.mark.django_db
 def test_the_admin_lists_unsent_messages_of_the_tenant(client, tenant_a, owner_a, plain_static_storage):
     with tenancy.tenant_context(tenant_a.id):
-        bot = services.bot_create(actor=owner_a, name="bot-1", strategy="ma_crossover", instruments=["ES"],
-                                  parameters={"fast": 5, "slow": 20}, venue="sim", data_source="imported")
+        bot = services.bot_create(
+            actor=owner_a,
+            name="bot-1",
+            strategy="ma_crossover",
+            instruments=["ES"],
+            parameters={"fast": 5, "slow": 20},
+            venue="sim",
+            data_source="imported",
+        )
         job = services.job_create(kind=Job.Kind.RECONCILE, actor=owner_a, bot_id=bot.id)  # not committed: unsent
     owner_a.is_staff = True
     owner_a.save(update_fields=["is_staff"])

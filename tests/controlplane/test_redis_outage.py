@@ -35,8 +35,7 @@ def _redis_problem(body):
 
 
 @pytest.mark.parametrize("outage", ["hung", "stopped"])
-def test_with_redis_down_system_status_is_degraded_within_its_probe_bound(throwaway_redis, tenant_a, settings,
-                                                                          outage):
+def test_with_redis_down_system_status_is_degraded_within_its_probe_bound(throwaway_redis, tenant_a, settings, outage):
     throwaway_redis.freeze() if outage == "hung" else throwaway_redis.stop()
     body, elapsed = _status(tenant_a)
     assert body["status"] != "OK" and body["autonomy_allowed"] is False
@@ -71,20 +70,27 @@ def test_with_redis_hung_the_throttle_still_counts_in_memory(throwaway_redis, ap
 
 
 @pytest.mark.parametrize("outage", ["hung", "stopped"])
-def test_with_redis_down_a_job_is_accepted_with_its_outbox_row_within_a_bound(throwaway_redis, api_operator_a,
-                                                                              owner_a, tenant_a, settings, outage,
-                                                                              django_capture_on_commit_callbacks):
+def test_with_redis_down_a_job_is_accepted_with_its_outbox_row_within_a_bound(
+    throwaway_redis, api_operator_a, owner_a, tenant_a, settings, outage, django_capture_on_commit_callbacks
+):
     from bots import services
     from controlplane.models import OutboxMessage
 
     with tenancy.tenant_context(tenant_a.id):
-        bot = services.bot_create(actor=owner_a, name="bot-1", strategy="ma_crossover",
-                                  parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
-                                  data_source="imported")
+        bot = services.bot_create(
+            actor=owner_a,
+            name="bot-1",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="sim",
+            data_source="imported",
+        )
     throwaway_redis.freeze() if outage == "hung" else throwaway_redis.stop()
     with django_capture_on_commit_callbacks(execute=True):
-        answer, elapsed = _timed(lambda: api_operator_a.post("/api/jobs", {"kind": "RECONCILE", "bot_id": bot.id},
-                                                             format="json"))
+        answer, elapsed = _timed(
+            lambda: api_operator_a.post("/api/jobs", {"kind": "RECONCILE", "bot_id": bot.id}, format="json")
+        )
     assert answer.status_code == 201, answer.content
     with tenancy.tenant_context(tenant_a.id):
         job = Job.objects.get(pk=answer.json()["id"])
@@ -98,8 +104,9 @@ def test_with_redis_down_a_job_is_accepted_with_its_outbox_row_within_a_bound(th
 
 def test_with_redis_hung_verify_answers_json_within_a_bound(throwaway_redis, api_operator_a, settings):
     throwaway_redis.freeze()
-    answer, elapsed = _timed(lambda: api_operator_a.post("/api/integrations/verify", {"provider": "redis"},
-                                                         format="json"))
+    answer, elapsed = _timed(
+        lambda: api_operator_a.post("/api/integrations/verify", {"provider": "redis"}, format="json")
+    )
     assert answer["Content-Type"].startswith("application/json"), answer.content[:200]
     assert answer.status_code < 500 and answer.json()["status"] == "failed", answer.content
     assert elapsed < 2 * settings.REDIS_TIMEOUT_SECONDS + MARGIN, elapsed

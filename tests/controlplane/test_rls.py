@@ -15,8 +15,10 @@ pytestmark = pytest.mark.django_db(databases=["default", "owner"])
 
 def _set_tenant(tenant_id, user_id=None):
     with connection.cursor() as cursor:
-        cursor.execute(tenancy.SET_CONTEXT_SQL, ["" if tenant_id is None else str(tenant_id),
-                                                "" if user_id is None else str(user_id)])
+        cursor.execute(
+            tenancy.SET_CONTEXT_SQL,
+            ["" if tenant_id is None else str(tenant_id), "" if user_id is None else str(user_id)],
+        )
 
 
 def _scalar(sql, params=()):

@@ -19,8 +19,14 @@ pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery staple"
 CONSOLE_PAGES = [
-    "/admin/", "/admin/observatory/connections/", "/admin/observatory/trace/", "/admin/controlplane/auditevent/",
-    "/admin/controlplane/membership/", "/admin/bots/bot/", "/admin/auth/user/", "/admin/password_change/",
+    "/admin/",
+    "/admin/observatory/connections/",
+    "/admin/observatory/trace/",
+    "/admin/controlplane/auditevent/",
+    "/admin/controlplane/membership/",
+    "/admin/bots/bot/",
+    "/admin/auth/user/",
+    "/admin/password_change/",
 ]
 RESOURCE = re.compile(r"<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)=\"([^\"]*)\"", re.I)
 
@@ -65,19 +71,29 @@ def test_the_login_page_the_api_and_its_docs_carry_the_policy_too(client):
 
 def _settings_under(**env) -> dict:
     """The settings a fresh process reads from this environment."""
-    code = ("import django, json; django.setup(); from django.conf import settings as s; print(json.dumps("
-            "[s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE]))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, check=True,
-                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "controlplane.settings", **env}).stdout
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps("
+        "[s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "controlplane.settings", **env},
+    ).stdout
     hsts, session, csrf = json.loads(out.strip().splitlines()[-1])
     return {"hsts": hsts, "session_secure": session, "csrf_secure": csrf}
 
 
 def test_secure_cookies_turn_on_hsts_and_secure_cookies():
-    assert _settings_under(DJANGO_SECURE_COOKIES="true") == {"hsts": 31536000, "session_secure": True,
-                                                             "csrf_secure": True}
-    assert _settings_under(DJANGO_SECURE_COOKIES="false") == {"hsts": 0, "session_secure": False,
-                                                              "csrf_secure": False}
+    assert _settings_under(DJANGO_SECURE_COOKIES="true") == {
+        "hsts": 31536000,
+        "session_secure": True,
+        "csrf_secure": True,
+    }
+    assert _settings_under(DJANGO_SECURE_COOKIES="false") == {"hsts": 0, "session_secure": False, "csrf_secure": False}
 
 
 @override_settings(SECURE_HSTS_SECONDS=31536000, SESSION_COOKIE_SECURE=True, CSRF_COOKIE_SECURE=True)

@@ -31,29 +31,58 @@ def _gate() -> TcpGate:
 def test_the_web_app_loads_while_the_database_is_unreachable():
     gate = _gate()
     env = env_for_test_database() | {"DATABASE_URL": _database_url_through(gate), "DATABASE_CONNECT_TIMEOUT": "2"}
-    loaded = subprocess.run([str(BIN / "python"), "-c", "import controlplane.wsgi"], cwd=BASE_DIR, env=env,
-                            capture_output=True, text=True, timeout=60)
+    loaded = subprocess.run(
+        [str(BIN / "python"), "-c", "import controlplane.wsgi"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert "the runtime role is checked on the first connection" in loaded.stdout + loaded.stderr
 
 
 @pytest.mark.slow
-def test_a_worker_started_during_the_outage_stays_up_and_works_once_the_database_is_back(django_db_setup,
-                                                                                         committed_db, tmp_path):
+def test_a_worker_started_during_the_outage_stays_up_and_works_once_the_database_is_back(
+    django_db_setup, committed_db, tmp_path
+):
     gate = _gate()
     queue = "start-during-outage"
     env = env_for_test_database() | {"DATABASE_URL": _database_url_through(gate), "DATABASE_CONNECT_TIMEOUT": "2"}
     log = tmp_path / "worker.log"
-    process = start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", queue, "--concurrency", "1",
-                     "-n", f"{queue}@%h", "-l", "INFO"], env, log)
+    process = start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            queue,
+            "--concurrency",
+            "1",
+            "-n",
+            f"{queue}@%h",
+            "-l",
+            "INFO",
+        ],
+        env,
+        log,
+    )
     try:
-        wait_for(lambda: " ready." in log.read_text() or process.poll() is not None, timeout=60,
-                 what="the worker to be ready (or to exit)")
+        wait_for(
+            lambda: " ready." in log.read_text() or process.poll() is not None,
+            timeout=60,
+            what="the worker to be ready (or to exit)",
+        )
         assert process.poll() is None, log.read_text()[-3000:]
         assert "the runtime role is checked on the first connection" in log.read_text()
         gate.open()
-        wait_for(lambda: ProcessHeartbeat.objects.filter(kind="worker", hostname__startswith=queue).exists(),
-                 timeout=60, what="the worker's heartbeat once the database is reachable")
+        wait_for(
+            lambda: ProcessHeartbeat.objects.filter(kind="worker", hostname__startswith=queue).exists(),
+            timeout=60,
+            what="the worker's heartbeat once the database is reachable",
+        )
         assert process.poll() is None
     finally:
         stop(process)
@@ -67,10 +96,27 @@ def test_a_worker_on_a_role_that_could_bypass_rls_does_not_start(django_db_setup
     end the process."""
     s = connections["default"].settings_dict
     env = env_for_test_database() | {
-        "DATABASE_URL": f"postgres://postgres@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"}
+        "DATABASE_URL": f"postgres://postgres@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    }
     log = tmp_path / "worker.log"
-    process = start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", "never-consumed", "--concurrency",
-                     "1", "-n", "superuser@%h", "-l", "INFO"], env, log)
+    process = start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            "never-consumed",
+            "--concurrency",
+            "1",
+            "-n",
+            "superuser@%h",
+            "-l",
+            "INFO",
+        ],
+        env,
+        log,
+    )
     try:
         assert process.wait(timeout=60) != 0, log.read_text()[-3000:]
         assert "could bypass row-level security" in log.read_text()

@@ -34,8 +34,12 @@ def test_the_trace_id_is_in_the_log_lines_of_its_request(json_log_lines):
 
 
 def test_the_trace_id_is_stored_on_audit_events(api_owner_a, tenant_a):
-    response = api_owner_a.post("/api/tenant/invitations", {"username": "newcomer", "role": "viewer"},
-                                format="json", HTTP_X_TRACE_ID="audit-trace-0042")
+    response = api_owner_a.post(
+        "/api/tenant/invitations",
+        {"username": "newcomer", "role": "viewer"},
+        format="json",
+        HTTP_X_TRACE_ID="audit-trace-0042",
+    )
     assert response.status_code == 202, response.json()
     with tenancy.tenant_context(tenant_a.id):
         event = AuditEvent.objects.get(action="invitation.create", after_state__invitee="newcomer")
@@ -48,8 +52,16 @@ def _publish_headers() -> dict:
     from celery import signals
 
     headers: dict = {}
-    signals.before_task_publish.send(sender="probe.task", body=((), {}, {}), exchange="", routing_key="default",
-                                     headers=headers, properties={}, declare=[], retry_policy=None)
+    signals.before_task_publish.send(
+        sender="probe.task",
+        body=((), {}, {}),
+        exchange="",
+        routing_key="default",
+        headers=headers,
+        properties={},
+        declare=[],
+        retry_policy=None,
+    )
     return headers
 
 

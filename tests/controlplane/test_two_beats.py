@@ -25,18 +25,41 @@ def _log(path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def test_of_two_beats_one_dispatches_and_the_other_takes_over_when_it_dies(django_db_setup, committed_db,
-                                                                            throwaway_redis, tmp_path):
-    env = {**env_for_test_database(), "CELERY_BROKER_URL": throwaway_redis.url,
-           "OUTBOX_RELAY_INTERVAL_SECONDS": str(RELAY_EVERY), "HEARTBEAT_INTERVAL_SECONDS": "1"}
+def test_of_two_beats_one_dispatches_and_the_other_takes_over_when_it_dies(
+    django_db_setup, committed_db, throwaway_redis, tmp_path
+):
+    env = {
+        **env_for_test_database(),
+        "CELERY_BROKER_URL": throwaway_redis.url,
+        "OUTBOX_RELAY_INTERVAL_SECONDS": str(RELAY_EVERY),
+        "HEARTBEAT_INTERVAL_SECONDS": "1",
+    }
     logs = [tmp_path / "beat-1.log", tmp_path / "beat-2.log"]
-    beats = [start([str(BIN / "celery"), "-A", "controlplane", "beat", "-l", "INFO",
-                    "--pidfile", str(tmp_path / f"beat-{i}.pid")], env, log) for i, log in enumerate(logs)]
+    beats = [
+        start(
+            [
+                str(BIN / "celery"),
+                "-A",
+                "controlplane",
+                "beat",
+                "-l",
+                "INFO",
+                "--pidfile",
+                str(tmp_path / f"beat-{i}.pid"),
+            ],
+            env,
+            log,
+        )
+        for i, log in enumerate(logs)
+    ]
     try:
+
         def roles():
             """Per beat: True leading, False standby, None not started yet (from what each logged at start)."""
-            return [True if "beat: leading" in _log(log) else False if "beat: standby" in _log(log) else None
-                    for log in logs]
+            return [
+                True if "beat: leading" in _log(log) else False if "beat: standby" in _log(log) else None
+                for log in logs
+            ]
 
         wait_for(lambda: all(role is not None for role in roles()), timeout=60, what="both beats to start")
         assert all(beat.poll() is None for beat in beats), [_log(log)[-2000:] for log in logs]
@@ -53,8 +76,11 @@ def test_of_two_beats_one_dispatches_and_the_other_takes_over_when_it_dies(djang
 
         beats[leader].send_signal(signal.SIGKILL)
         beats[leader].wait(timeout=10)
-        wait_for(lambda: "took the leader lock" in _log(logs[standby]), timeout=TAKEOVER_BOUND,
-                 what="the standby to take over")
+        wait_for(
+            lambda: "took the leader lock" in _log(logs[standby]),
+            timeout=TAKEOVER_BOUND,
+            what="the standby to take over",
+        )
         after = _relays(throwaway_redis)
         wait_for(lambda: _relays(throwaway_redis) > after, timeout=TAKEOVER_BOUND, what="dispatches by the new leader")
         assert beats[standby].poll() is None

@@ -4,7 +4,6 @@ field is ``base_parameters``, ran on the defaults)."""
 
 from __future__ import annotations
 
-import pytest
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.settings import spectacular_settings
 from rest_framework import serializers
@@ -46,11 +45,20 @@ def test_every_operation_with_a_body_refuses_a_field_it_does_not_know(db):
 
 
 def test_a_matrix_with_parameters_instead_of_base_parameters_is_refused(api_operator_a):
-    InstrumentFactory(symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1",
-                      calendar="24/7")
-    body = {"strategy": "ma_crossover", "mode": "grid", "space": {"fast": [3, 5]}, "instruments": ["BTC-USD"],
-            "timeframe": "1h", "start": START.isoformat(), "end": "2026-04-01T00:00:00Z",
-            "split_at": "2026-03-20T00:00:00Z", "parameters": {"slow": 30}}
+    InstrumentFactory(
+        symbol="BTC-USD", venue="COINBASE", asset_class="crypto", tick_size="0.01", multiplier="1", calendar="24/7"
+    )
+    body = {
+        "strategy": "ma_crossover",
+        "mode": "grid",
+        "space": {"fast": [3, 5]},
+        "instruments": ["BTC-USD"],
+        "timeframe": "1h",
+        "start": START.isoformat(),
+        "end": "2026-04-01T00:00:00Z",
+        "split_at": "2026-03-20T00:00:00Z",
+        "parameters": {"slow": 30},
+    }
     answer = api_operator_a.post("/api/backtests/matrix", body, format="json")
     assert_error(answer, 400, "VALIDATION_ERROR")
     details = answer.json()["details"]
@@ -59,10 +67,15 @@ def test_a_matrix_with_parameters_instead_of_base_parameters_is_refused(api_oper
 
 
 def test_an_unknown_field_is_named_beside_the_other_errors_and_in_nested_bodies(api_operator_a):
-    answer = api_operator_a.post("/api/intents", {"bot": 1, "legs": [{"venue": "sim", "symbol": "ES",
-                                                                       "side": "buy", "quantity": "1",
-                                                                       "colour": "red"}],
-                                                  "priority": "high"}, format="json")
+    answer = api_operator_a.post(
+        "/api/intents",
+        {
+            "bot": 1,
+            "legs": [{"venue": "sim", "symbol": "ES", "side": "buy", "quantity": "1", "colour": "red"}],
+            "priority": "high",
+        },
+        format="json",
+    )
     assert_error(answer, 400, "VALIDATION_ERROR")
     details = answer.json()["details"]
     assert "priority" in details and "colour" in details["legs"]["0"], details
@@ -73,8 +86,9 @@ def test_an_unknown_field_is_named_beside_the_other_errors_and_in_nested_bodies(
 
 def test_a_bot_patch_with_an_unknown_field_is_refused(api_operator_a):
     InstrumentFactory(symbol="ES")
-    bot = api_operator_a.post("/api/bots", {"name": "b", "strategy": "ma_crossover", "instruments": ["ES"]},
-                              format="json").json()
+    bot = api_operator_a.post(
+        "/api/bots", {"name": "b", "strategy": "ma_crossover", "instruments": ["ES"]}, format="json"
+    ).json()
     answer = api_operator_a.patch(f"/api/bots/{bot['id']}", {"name": "c", "stage": "LIVE"}, format="json")
     assert_error(answer, 400, "VALIDATION_ERROR")
     assert list(answer.json()["details"]) == ["stage"]

@@ -22,8 +22,10 @@ def _no_broker_publish(settings):
 @pytest.fixture
 def es(db):
     # get_or_create: committed-database tests empty every table, the seeded instruments included.
-    return Instrument.objects.get_or_create(symbol="ES", defaults=dict(
-        venue="CME", asset_class="future", tick_size="0.25", multiplier="50", calendar="CME_Equity"))[0]
+    return Instrument.objects.get_or_create(
+        symbol="ES",
+        defaults=dict(venue="CME", asset_class="future", tick_size="0.25", multiplier="50", calendar="CME_Equity"),
+    )[0]
 
 
 @pytest.fixture
@@ -37,9 +39,16 @@ def trading_bot(tenant_a, owner_a):
     def make(name="trader", tenant=None, actor=None, risk_limits=None, stage=None):
         tenant = tenant or tenant_a
         with tenancy.tenant_context(tenant.id):
-            bot = bot_services.bot_create(actor=actor or owner_a, name=name, strategy="ma_crossover",
-                                          parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
-                                          data_source="imported", risk_limits=risk_limits or {})
+            bot = bot_services.bot_create(
+                actor=actor or owner_a,
+                name=name,
+                strategy="ma_crossover",
+                parameters={"fast": 5, "slow": 20},
+                instruments=["ES"],
+                venue="sim",
+                data_source="imported",
+                risk_limits=risk_limits or {},
+            )
             if stage:
                 type(bot).objects.filter(pk=bot.pk).update(stage=stage)
                 bot.refresh_from_db()

@@ -12,12 +12,20 @@ def bar_rows(start: datetime, count: int, *, timeframe: str = "1m", base: str = 
     rows = []
     for i in range(count):
         price = Decimal(base) + i
-        rows.append(BarRow(start + i * step, price, price + 1, price - Decimal("0.5"), price + Decimal("0.5"),
-                           Decimal(10 + i), where=f"row {i}"))
+        rows.append(
+            BarRow(
+                start + i * step,
+                price,
+                price + 1,
+                price - Decimal("0.5"),
+                price + Decimal("0.5"),
+                Decimal(10 + i),
+                where=f"row {i}",
+            )
+        )
     return rows
 
 
 def store_bars(instrument, start: datetime, count: int, *, timeframe: str = "1m", skip: set[int] = frozenset()):
     rows = [row for i, row in enumerate(bar_rows(start, count, timeframe=timeframe)) if i not in skip]
-    return bars_ingest(instrument=instrument, timeframe=timeframe, rows=rows, source="databento",
-                       actor_name="test")
+    return bars_ingest(instrument=instrument, timeframe=timeframe, rows=rows, source="databento", actor_name="test")

@@ -15,8 +15,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def plain_static_files(settings):
     """Admin pages render without a collectstatic manifest."""
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
@@ -35,10 +37,17 @@ def test_bars_and_instruments_are_listed(client, superuser):
 
 def test_a_superuser_adds_an_instrument_and_it_is_audited_platform_wide(client, superuser):
     client.force_login(superuser)
-    response = client.post("/admin/execution/instrument/add/", {
-        "symbol": "MGCTEST", "venue": "COMEX", "asset_class": "future", "tick_size": "0.1", "multiplier": "10",
-        "calendar": "CMEGlobex_Metals",
-    })
+    response = client.post(
+        "/admin/execution/instrument/add/",
+        {
+            "symbol": "MGCTEST",
+            "venue": "COMEX",
+            "asset_class": "future",
+            "tick_size": "0.1",
+            "multiplier": "10",
+            "calendar": "CMEGlobex_Metals",
+        },
+    )
     assert response.status_code == 302, response.content
     assert Instrument.objects.get(symbol="MGCTEST").calendar == "CMEGlobex_Metals"
     event = AuditEvent.unscoped.get(action="instrument.create", resource_id="MGCTEST")
@@ -47,9 +56,16 @@ def test_a_superuser_adds_an_instrument_and_it_is_audited_platform_wide(client, 
 
 def test_an_unsupported_calendar_is_refused(client, superuser):
     client.force_login(superuser)
-    response = client.post("/admin/execution/instrument/add/", {
-        "symbol": "BAD", "venue": "X", "asset_class": "future", "tick_size": "1", "multiplier": "1",
-        "calendar": "Mars",
-    })
+    response = client.post(
+        "/admin/execution/instrument/add/",
+        {
+            "symbol": "BAD",
+            "venue": "X",
+            "asset_class": "future",
+            "tick_size": "1",
+            "multiplier": "1",
+            "calendar": "Mars",
+        },
+    )
     assert response.status_code == 200 and b"not a supported calendar" in response.content
     assert not Instrument.objects.filter(symbol="BAD").exists()

@@ -56,7 +56,8 @@ def _long(bot, es_bars, quantity="3"):
 
 
 def test_a_live_bot_at_t2_trades_with_its_limits_scaled_by_the_factor_and_at_t3_with_full_limits(
-        tenant_a, es_bars, trading_bot, system_ok, settings):
+    tenant_a, es_bars, trading_bot, system_ok, settings
+):
     settings.AUTONOMY_T2_LIMIT_FACTOR = 0.25
     bot = trading_bot(risk_limits={"max_order_size": "4"})
     with tenancy.tenant_context(tenant_a.id):
@@ -86,7 +87,8 @@ def test_a_live_bot_below_t2_only_reduces_its_position(tenant_a, es_bars, tradin
 
 
 def test_while_the_system_is_not_ok_a_live_order_that_opens_is_refused_and_one_that_reduces_passes(
-        tenant_a, es_bars, trading_bot):
+    tenant_a, es_bars, trading_bot
+):
     live = trading_bot(name="live")
     paper = trading_bot(name="paper", stage="PAPER")
     with tenancy.tenant_context(tenant_a.id):
@@ -108,7 +110,8 @@ def test_while_the_system_is_not_ok_a_live_order_that_opens_is_refused_and_one_t
 
 
 def test_the_oms_refuses_a_live_intent_accepted_while_ok_once_the_status_is_no_longer_ok(
-        tenant_a, es_bars, trading_bot, system_ok):
+    tenant_a, es_bars, trading_bot, system_ok
+):
     bot = trading_bot()
     with tenancy.tenant_context(tenant_a.id):
         _live(bot, "T3")
@@ -128,8 +131,14 @@ def test_the_oms_refuses_a_live_intent_accepted_while_ok_once_the_status_is_no_l
 def _tick(tenant, bot, es):
     store_bars(es, T0 + timedelta(minutes=10), 20)
     with tenancy.tenant_context(tenant.id):
-        Runner.objects.create(bot=bot, status=Runner.Status.RUNNING, started_by="test", started_at=T0,
-                              last_heartbeat_at=T0, trace_id="t-tick")
+        Runner.objects.create(
+            bot=bot,
+            status=Runner.Status.RUNNING,
+            started_by="test",
+            started_at=T0,
+            last_heartbeat_at=T0,
+            trace_id="t-tick",
+        )
     run_tick_batch(instrument=es, timeframe="1m", as_of=T0 + timedelta(minutes=30), sync_oms=False)
     with tenancy.tenant_context(tenant.id):
         return list(NoTradeTrace.objects.filter(bot_id=bot.id)), TradeIntent.objects.filter(bot=bot).count()

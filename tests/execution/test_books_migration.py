@@ -35,8 +35,15 @@ def test_reconcile_reports_take_the_book_of_their_venue(tenant_a, tenant_b, owne
     for tenant, bot in ((tenant_a, trading_bot()), (tenant_b, trading_bot(tenant=tenant_b, actor=owner_b))):
         with tenancy.tenant_context(tenant.id):
             for venue in ("sim", "tradovate"):
-                Reconciliation.objects.create(bot=bot, venue=venue, book="paper", status="MATCHED", is_flat=True,
-                                              requested_by="test", trace_id="t")
+                Reconciliation.objects.create(
+                    bot=bot,
+                    venue=venue,
+                    book="paper",
+                    status="MATCHED",
+                    is_flat=True,
+                    requested_by="test",
+                    trace_id="t",
+                )
     _backfill("bots.migrations.0007_reconciliation_book", "book_from_venue")
     for tenant in (tenant_a, tenant_b):
         with tenancy.tenant_context(tenant.id):

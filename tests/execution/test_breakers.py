@@ -35,8 +35,13 @@ def _long_one_es(bot, es):
 
 def _falling_bar(es, minute: int, close: str):
     price = Decimal(close)
-    bars_ingest(instrument=es, timeframe="1m", source="databento", actor_name="test",
-                rows=[BarRow(T0 + minute * MINUTE, price + 1, price + 1, price, price, Decimal(5), where="row 0")])
+    bars_ingest(
+        instrument=es,
+        timeframe="1m",
+        source="databento",
+        actor_name="test",
+        rows=[BarRow(T0 + minute * MINUTE, price + 1, price + 1, price, price, Decimal(5), where="row 0")],
+    )
 
 
 def _sweep(tenant, minutes: int):
@@ -49,7 +54,8 @@ def _alerts(json_log_lines):
 
 
 def test_a_drawdown_past_the_limit_kills_opens_an_incident_and_alerts(
-        tenant_a, es_bars, trading_bot, json_log_lines, django_capture_on_commit_callbacks):
+    tenant_a, es_bars, trading_bot, json_log_lines, django_capture_on_commit_callbacks
+):
     bot = trading_bot(risk_limits={"max_drawdown": "500"})
     _long_one_es(bot, es_bars)
     assert _sweep(tenant_a, 10) == {"within_limit": 1}  # bar 9 closes at 109.5: equity (109.5 - 101) x 50 = 425
@@ -91,8 +97,7 @@ def test_a_drawdown_within_the_limit_moves_the_marks_and_kills_nothing(tenant_a,
     assert (mark.equity, mark.peak_equity, mark.drawdown) == (Decimal(-250), Decimal(425), Decimal(675))
 
 
-def test_no_bar_to_mark_an_open_position_means_no_verdict_and_says_so(
-        tenant_a, es_bars, trading_bot, json_log_lines):
+def test_no_bar_to_mark_an_open_position_means_no_verdict_and_says_so(tenant_a, es_bars, trading_bot, json_log_lines):
     bot = trading_bot(risk_limits={"max_drawdown": "1"})
     _long_one_es(bot, es_bars)
     assert _sweep(tenant_a, 0) == {"no_mark": 1}  # as of T0 no ES bar has closed yet
@@ -104,7 +109,8 @@ def test_no_bar_to_mark_an_open_position_means_no_verdict_and_says_so(
 
 
 def test_a_stale_mark_neither_trips_nor_passes_the_breaker_and_is_reported_as_stale_data(
-        tenant_a, es_bars, trading_bot, json_log_lines):
+    tenant_a, es_bars, trading_bot, json_log_lines
+):
     """Issue 13: the breaker used to mark at the latest bar however old, and trip (or pass) on that price."""
     bot = trading_bot(risk_limits={"max_drawdown": "500"})
     _long_one_es(bot, es_bars)
@@ -167,7 +173,8 @@ def test_bots_without_a_drawdown_limit_are_not_measured(tenant_a, es_bars, tradi
 
 
 def test_consecutive_tick_errors_trip_the_same_breaker_with_an_incident_and_an_alert(
-        btc, tenant_a, owner_a, settings, json_log_lines, django_capture_on_commit_callbacks):  # noqa: F811
+    btc, tenant_a, owner_a, settings, json_log_lines, django_capture_on_commit_callbacks
+):  # noqa: F811
     settings.TICK_MAX_CONSECUTIVE_ERRORS = 2
     bot = running_bot(tenant_a, owner_a)
     with tenancy.tenant_context(tenant_a.id):
@@ -202,8 +209,9 @@ def test_max_drawdown_is_a_validated_risk_limit(api_operator_a, tenant_a):
     assert "max_drawdown" in refused.json()["details"]["risk_limits"][0]
     created = api_operator_a.post("/api/bots", {**body, "risk_limits": {"max_drawdown": 500}}, format="json")
     assert created.status_code == 201 and created.json()["risk_limits"] == {"max_drawdown": 500}
-    patched = api_operator_a.patch(f"/api/bots/{created.json()['id']}", {"risk_limits": {"max_drawdown": -5}},
-                                   format="json")
+    patched = api_operator_a.patch(
+        f"/api/bots/{created.json()['id']}", {"risk_limits": {"max_drawdown": -5}}, format="json"
+    )
     assert patched.status_code == 400 and "max_drawdown" in patched.json()["details"]["risk_limits"][0]
 
 
@@ -228,7 +236,8 @@ def test_a_sweep_reads_each_instruments_mark_once_however_many_bots_hold_it(tena
 
 
 def test_a_live_bot_at_t2_trips_at_its_max_drawdown_scaled_by_the_autonomy_factor(
-        tenant_a, es_bars, trading_bot, settings, django_capture_on_commit_callbacks):
+    tenant_a, es_bars, trading_bot, settings, django_capture_on_commit_callbacks
+):
     settings.AUTONOMY_T2_LIMIT_FACTOR = 0.25
     bot = trading_bot(risk_limits={"max_drawdown": "500"})
     _long_one_es(bot, es_bars)

@@ -13,7 +13,14 @@ from execution import oms
 from execution.breakers import drawdown_sweep_tenant
 from execution.intents import submit_intent
 from execution.models import (
-    EquityWatermark, Fill, Order, RiskIncident, StrategyPosition, TradeIntent, TradingControl, VenueInventory,
+    EquityWatermark,
+    Fill,
+    Order,
+    RiskIncident,
+    StrategyPosition,
+    TradeIntent,
+    TradingControl,
+    VenueInventory,
 )
 from execution.services import trading_state_set
 from execution.venues.sim import match_working_orders
@@ -24,10 +31,15 @@ from traces.models import ProfitVariables
 pytestmark = pytest.mark.django_db
 
 MODELS = {
-    "execution/tradeintent": TradeIntent, "execution/order": Order, "execution/fill": Fill,
-    "execution/strategyposition": StrategyPosition, "execution/venueinventory": VenueInventory,
-    "execution/tradingcontrol": TradingControl, "execution/riskincident": RiskIncident,
-    "execution/equitywatermark": EquityWatermark, "traces/profitvariables": ProfitVariables,
+    "execution/tradeintent": TradeIntent,
+    "execution/order": Order,
+    "execution/fill": Fill,
+    "execution/strategyposition": StrategyPosition,
+    "execution/venueinventory": VenueInventory,
+    "execution/tradingcontrol": TradingControl,
+    "execution/riskincident": RiskIncident,
+    "execution/equitywatermark": EquityWatermark,
+    "traces/profitvariables": ProfitVariables,
 }
 
 
@@ -108,11 +120,13 @@ def test_the_intent_page_shows_its_legs_and_orders_with_links(staff_of_a, books,
 def test_the_resolve_action_calls_the_service(staff_of_a, books, tenant_a):
     with tenancy.tenant_context(tenant_a.id):
         incident = RiskIncident.objects.get()
-    response = staff_of_a.post("/admin/execution/riskincident/",
-                               {"action": "resolve", "_selected_action": [incident.pk]}, follow=True)
+    response = staff_of_a.post(
+        "/admin/execution/riskincident/", {"action": "resolve", "_selected_action": [incident.pk]}, follow=True
+    )
     assert "resolved." in response.content.decode()
-    again = staff_of_a.post("/admin/execution/riskincident/",
-                            {"action": "resolve", "_selected_action": [incident.pk]}, follow=True)
+    again = staff_of_a.post(
+        "/admin/execution/riskincident/", {"action": "resolve", "_selected_action": [incident.pk]}, follow=True
+    )
     assert "ILLEGAL_TRANSITION" in again.content.decode()
     with tenancy.tenant_context(tenant_a.id):
         incident.refresh_from_db()
@@ -128,8 +142,13 @@ def test_positions_show_their_book_and_a_stale_mark_says_stale(staff_of_a, books
     assert "Paper (sim venue)" in page and "STALE 109.500000000 (1m bar 2026-11-18 15:09 UTC)" in page
     assert staff_of_a.get("/admin/execution/strategyposition/?book=live").context["cl"].result_list.count() == 0
     assert len(staff_of_a.get("/admin/execution/strategyposition/?book=paper").context["cl"].result_list) == 1
-    for path in ("execution/venueinventory", "execution/equitywatermark", "traces/profitvariables",
-                 "execution/order", "execution/fill"):
+    for path in (
+        "execution/venueinventory",
+        "execution/equitywatermark",
+        "traces/profitvariables",
+        "execution/order",
+        "execution/fill",
+    ):
         assert "Paper (sim venue)" in staff_of_a.get(f"/admin/{path}/").content.decode(), path
     for path in ("execution/order", "execution/fill"):  # the book of a venue-only row, filtered by its venue
         assert len(staff_of_a.get(f"/admin/{path}/?book=paper").context["cl"].result_list) == 1, path

@@ -16,7 +16,12 @@ def fill(order, bar=BAR, **model):
 def test_market_order_fills_at_the_next_bars_open_by_default():
     result = fill(SimOrder(Side.BUY, D("2")))
     assert (result.price, result.quantity, result.remaining, result.fee, result.slippage) == (
-        D("4500.25"), D("2"), D("0"), D("0"), D("0"))
+        D("4500.25"),
+        D("2"),
+        D("0"),
+        D("0"),
+        D("0"),
+    )
 
 
 def test_fill_at_close_uses_the_close():
@@ -42,8 +47,12 @@ def test_slippage_in_bps_rounds_to_the_tick_against_the_trader():
 def test_fees_per_unit_and_in_bps():
     per_contract = fill(SimOrder(Side.BUY, D("3")), fee_per_unit=D("2.25"))
     assert per_contract.fee == D("6.75")
-    crypto = simulate_fill(SimOrder(Side.BUY, D("0.5")), FillBar(100.0, 101.0, 99.0, 100.5, 10.0),
-                           model=FillModel(fee_bps=10, min_quantity_step=D("0.001")), tick_size=D("0.01"))
+    crypto = simulate_fill(
+        SimOrder(Side.BUY, D("0.5")),
+        FillBar(100.0, 101.0, 99.0, 100.5, 10.0),
+        model=FillModel(fee_bps=10, min_quantity_step=D("0.001")),
+        tick_size=D("0.01"),
+    )
     assert crypto.fee == D("0.05")  # 10 bps of 50.00
 
 
@@ -51,17 +60,22 @@ def test_partial_fill_when_size_exceeds_a_share_of_the_bars_volume():
     result = fill(SimOrder(Side.BUY, D("150")), max_volume_share=0.1)
     assert (result.quantity, result.remaining) == (D("100"), D("50"))
     thin = FillBar(1.0, 1.0, 1.0, 1.0, volume=5)
-    assert simulate_fill(SimOrder(Side.BUY, D("1")), thin, model=FillModel(max_volume_share=0.1),
-                         tick_size=ES_TICK) is None
+    assert (
+        simulate_fill(SimOrder(Side.BUY, D("1")), thin, model=FillModel(max_volume_share=0.1), tick_size=ES_TICK)
+        is None
+    )
 
 
-@pytest.mark.parametrize("side,limit,expected", [
-    (Side.BUY, "4499.00", D("4499.00")),   # traded through: fills at the limit
-    (Side.BUY, "4497.00", None),           # never reached
-    (Side.BUY, "4510.00", D("4500.25")),   # marketable: fills at the open, better than the limit
-    (Side.SELL, "4502.00", D("4502.00")),
-    (Side.SELL, "4504.00", None),
-])
+@pytest.mark.parametrize(
+    "side,limit,expected",
+    [
+        (Side.BUY, "4499.00", D("4499.00")),  # traded through: fills at the limit
+        (Side.BUY, "4497.00", None),  # never reached
+        (Side.BUY, "4510.00", D("4500.25")),  # marketable: fills at the open, better than the limit
+        (Side.SELL, "4502.00", D("4502.00")),
+        (Side.SELL, "4504.00", None),
+    ],
+)
 def test_limit_orders(side, limit, expected):
     result = fill(SimOrder(side, D("1"), OrderType.LIMIT, limit_price=D(limit)))
     assert (result.price if result else None) == expected
@@ -72,12 +86,15 @@ def test_a_limit_order_never_fills_through_its_limit_even_with_slippage():
     assert result.price == D("4499.00")
 
 
-@pytest.mark.parametrize("side,stop,expected", [
-    (Side.BUY, "4502.00", D("4502.00")),
-    (Side.BUY, "4505.00", None),
-    (Side.SELL, "4499.00", D("4499.00")),
-    (Side.SELL, "4510.00", D("4500.25")),  # already through: fills at the open
-])
+@pytest.mark.parametrize(
+    "side,stop,expected",
+    [
+        (Side.BUY, "4502.00", D("4502.00")),
+        (Side.BUY, "4505.00", None),
+        (Side.SELL, "4499.00", D("4499.00")),
+        (Side.SELL, "4510.00", D("4500.25")),  # already through: fills at the open
+    ],
+)
 def test_stop_orders(side, stop, expected):
     result = fill(SimOrder(side, D("1"), OrderType.STOP, stop_price=D(stop)))
     assert (result.price if result else None) == expected

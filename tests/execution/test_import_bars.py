@@ -61,17 +61,20 @@ def test_the_platform_audit_event_names_the_file_not_its_server_path(tmp_path, e
     assert str(tmp_path) not in str(event)
 
 
-@pytest.mark.parametrize(("bad_row", "message"), [
-    ("2026-11-24T15:03:00+00:00,100,99,100,100,1\n", "line 5: high 99 is below low 100"),
-    ("2026-11-24T15:03:00+00:00,0,1,0,1,1\n", "line 5: open 0 is not positive"),
-    ("2026-11-24T15:03:00+00:00,102,101,100,100.5,1\n", "line 5: open 102 is outside low 100 .. high 101"),
-    ("2026-11-24T15:03:30+00:00,100,101,100,100,1\n", "line 5: ts 2026-11-24T15:03:30+00:00 is not on the 1m grid"),
-    ("2026-11-24T15:03:00,100,101,100,100,1\n", "line 5: ts '2026-11-24T15:03:00' has no UTC offset"),
-    ("2026-11-24T15:01:00+00:00,100,101,100,100,1\n", "line 5: ts 2026-11-24T15:01:00+00:00 repeats line 3"),
-    ("2026-11-24T15:03:00+00:00,abc,101,100,100,1\n", "line 5: open 'abc' is not a number"),
-    ("2026-11-24T15:03:00+00:00,100,101,100,100,-1\n", "line 5: volume -1 is negative"),
-    ("2026-11-24T15:03:00+00:00,100,101,100\n", "line 5: expected 6 fields, found 4"),
-])
+@pytest.mark.parametrize(
+    ("bad_row", "message"),
+    [
+        ("2026-11-24T15:03:00+00:00,100,99,100,100,1\n", "line 5: high 99 is below low 100"),
+        ("2026-11-24T15:03:00+00:00,0,1,0,1,1\n", "line 5: open 0 is not positive"),
+        ("2026-11-24T15:03:00+00:00,102,101,100,100.5,1\n", "line 5: open 102 is outside low 100 .. high 101"),
+        ("2026-11-24T15:03:30+00:00,100,101,100,100,1\n", "line 5: ts 2026-11-24T15:03:30+00:00 is not on the 1m grid"),
+        ("2026-11-24T15:03:00,100,101,100,100,1\n", "line 5: ts '2026-11-24T15:03:00' has no UTC offset"),
+        ("2026-11-24T15:01:00+00:00,100,101,100,100,1\n", "line 5: ts 2026-11-24T15:01:00+00:00 repeats line 3"),
+        ("2026-11-24T15:03:00+00:00,abc,101,100,100,1\n", "line 5: open 'abc' is not a number"),
+        ("2026-11-24T15:03:00+00:00,100,101,100,100,-1\n", "line 5: volume -1 is negative"),
+        ("2026-11-24T15:03:00+00:00,100,101,100\n", "line 5: expected 6 fields, found 4"),
+    ],
+)
 def test_a_malformed_row_is_reported_by_line_and_nothing_is_imported(tmp_path, es, bad_row, message):
     path = write(tmp_path, "bad.csv", HEADER + "".join(GOOD_ROWS) + bad_row)
     with pytest.raises(CommandError) as excinfo:
@@ -94,16 +97,22 @@ def test_an_unknown_instrument_is_refused(tmp_path, es):
         import_bars(path, symbol="NOPE")
 
 
-def dbn_bytes(records, *, schema=databento_dbn.Schema.OHLCV_1M, rtype=databento_dbn.RType.OHLCV_1M,
-              symbols=("ESZ6",)):
+def dbn_bytes(records, *, schema=databento_dbn.Schema.OHLCV_1M, rtype=databento_dbn.RType.OHLCV_1M, symbols=("ESZ6",)):
     metadata = databento_dbn.Metadata(
-        dataset="GLBX.MDP3", start=records[0][0], stype_in=databento_dbn.SType.RAW_SYMBOL,
-        stype_out=databento_dbn.SType.INSTRUMENT_ID, schema=schema, symbols=list(symbols),
+        dataset="GLBX.MDP3",
+        start=records[0][0],
+        stype_in=databento_dbn.SType.RAW_SYMBOL,
+        stype_out=databento_dbn.SType.INSTRUMENT_ID,
+        schema=schema,
+        symbols=list(symbols),
     )
     scale = 1_000_000_000
     body = b"".join(
-        bytes(databento_dbn.OHLCVMsg(int(rtype), 1, 4242, ts, int(o * scale), int(h * scale), int(l * scale),
-                                     int(c * scale), volume))
+        bytes(
+            databento_dbn.OHLCVMsg(
+                int(rtype), 1, 4242, ts, int(o * scale), int(h * scale), int(l * scale), int(c * scale), volume
+            )
+        )
         for ts, o, h, l, c, volume in records
     )
     return bytes(metadata) + body
@@ -115,8 +124,9 @@ def ns(minute: int) -> int:
 
 def test_a_databento_dbn_file_imports(tmp_path, es):
     path = tmp_path / "es.dbn"
-    path.write_bytes(dbn_bytes([(ns(0), 4500.25, 4501.0, 4499.75, 4500.5, 12),
-                                (ns(1), 4500.5, 4502.0, 4500.0, 4501.75, 30)]))
+    path.write_bytes(
+        dbn_bytes([(ns(0), 4500.25, 4501.0, 4499.75, 4500.5, 12), (ns(1), 4500.5, 4502.0, 4500.0, 4501.75, 30)])
+    )
     assert "Imported 2 1m bars" in import_bars(path)
     last = Bar.objects.filter(instrument=es).latest("ts")
     assert last.ts == datetime(2026, 11, 24, 15, 1, tzinfo=UTC)
@@ -125,8 +135,9 @@ def test_a_databento_dbn_file_imports(tmp_path, es):
 
 def test_a_malformed_dbn_record_is_reported_by_number_and_nothing_is_imported(tmp_path, es):
     path = tmp_path / "es.dbn"
-    path.write_bytes(dbn_bytes([(ns(0), 4500.25, 4501.0, 4499.75, 4500.5, 12),
-                                (ns(1), 4500.5, 4499.0, 4500.0, 4500.0, 30)]))
+    path.write_bytes(
+        dbn_bytes([(ns(0), 4500.25, 4501.0, 4499.75, 4500.5, 12), (ns(1), 4500.5, 4499.0, 4500.0, 4500.0, 30)])
+    )
     with pytest.raises(CommandError, match="record 2: high 4499 is below low 4500"):
         import_bars(path)
     assert not Bar.objects.filter(instrument=es).exists()
@@ -134,8 +145,13 @@ def test_a_malformed_dbn_record_is_reported_by_number_and_nothing_is_imported(tm
 
 def test_a_dbn_file_of_another_schema_is_refused(tmp_path, es):
     path = tmp_path / "es.dbn"
-    path.write_bytes(dbn_bytes([(ns(0), 4500.25, 4501.0, 4499.75, 4500.5, 12)],
-                               schema=databento_dbn.Schema.OHLCV_1H, rtype=databento_dbn.RType.OHLCV_1H))
+    path.write_bytes(
+        dbn_bytes(
+            [(ns(0), 4500.25, 4501.0, 4499.75, 4500.5, 12)],
+            schema=databento_dbn.Schema.OHLCV_1H,
+            rtype=databento_dbn.RType.OHLCV_1H,
+        )
+    )
     with pytest.raises(CommandError, match="schema is ohlcv-1h, but --timeframe 1m needs ohlcv-1m"):
         import_bars(path)
 

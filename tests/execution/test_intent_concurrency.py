@@ -18,13 +18,16 @@ from tests.factories import TenantFactory, UserFactory
 def test_fifty_concurrent_submissions_of_one_key_make_one_intent_and_one_order(django_db_setup, committed_db):
     tenant_a = TenantFactory(slug="race-intents")
     user = UserFactory(username="race-intents")
-    es = Instrument.objects.get_or_create(symbol="ES", defaults=dict(
-        venue="CME", asset_class="future", tick_size="0.25", multiplier="50", calendar="CME_Equity"))[0]
+    es = Instrument.objects.get_or_create(
+        symbol="ES",
+        defaults=dict(venue="CME", asset_class="future", tick_size="0.25", multiplier="50", calendar="CME_Equity"),
+    )[0]
     store_bars(es, T0, 3)
     with tenancy.tenant_context(tenant_a.id), transaction.atomic():
         Membership.objects.create(tenant=tenant_a, user=user, role=Membership.Role.OWNER)
-        bot = bot_services.bot_create(actor=user, name="racer", strategy="ma_crossover", parameters={},
-                                      instruments=["ES"])
+        bot = bot_services.bot_create(
+            actor=user, name="racer", strategy="ma_crossover", parameters={}, instruments=["ES"]
+        )
     results, errors = [], []
     barrier = threading.Barrier(50)
 
@@ -32,8 +35,7 @@ def test_fifty_concurrent_submissions_of_one_key_make_one_intent_and_one_order(d
         try:
             barrier.wait()
             with tenancy.tenant_context(tenant_a.id):
-                results.append(submit_intent(bot=bot, legs=[buy()], idempotency_key="same", source="tick",
-                                             bar_ts=T0))
+                results.append(submit_intent(bot=bot, legs=[buy()], idempotency_key="same", source="tick", bar_ts=T0))
                 oms.process_pending_intents()
         except Exception as error:  # pragma: no cover - reported by the assertion below
             errors.append(error)

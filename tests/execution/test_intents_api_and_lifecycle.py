@@ -4,14 +4,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from bots import services as bot_services
 from bots.models import CancelRequest, Reconciliation
 from controlplane import tenancy
 from execution import oms
 from execution.intents import submit_intent
-from execution.models import Order, TradeIntent
+from execution.models import Order
 from execution.risk_state import risk_scopes_for_bots
 from execution.venues.sim import match_working_orders
 from tests.execution.conftest import T0, buy, sell
@@ -30,8 +29,12 @@ def test_post_intent_with_header_key_then_replay_then_conflict(api_operator_a, a
     assert first.json()["status"] == "PENDING" and first.json()["legs"][0]["symbol"] == "ES"
     again = api_operator_a.post("/api/intents", body, format="json", HTTP_IDEMPOTENCY_KEY="key-1")
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
-    other = api_operator_a.post("/api/intents", {**body, "legs": [{**BODY["legs"][0], "quantity": "2"}]},
-                                format="json", HTTP_IDEMPOTENCY_KEY="key-1")
+    other = api_operator_a.post(
+        "/api/intents",
+        {**body, "legs": [{**BODY["legs"][0], "quantity": "2"}]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="key-1",
+    )
     assert other.status_code == 409 and other.json()["error_code"] == "IDEMPOTENCY_KEY_REUSED"
     assert api_viewer_a.post("/api/intents", body, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 403
     listed = api_viewer_a.get("/api/intents?status=PENDING").json()
@@ -43,9 +46,15 @@ def test_post_intent_validation_names_the_field(api_operator_a, es_bars, trading
     bot = trading_bot()
     missing_key = api_operator_a.post("/api/intents", {**BODY, "bot": bot.id}, format="json")
     assert missing_key.status_code == 400 and "idempotency_key" in missing_key.json()["details"]
-    bad_leg = api_operator_a.post("/api/intents", {"bot": bot.id, "idempotency_key": "x",
-                                                   "legs": [{"venue": "sim", "symbol": "NOPE", "side": "buy",
-                                                             "quantity": "1"}]}, format="json")
+    bad_leg = api_operator_a.post(
+        "/api/intents",
+        {
+            "bot": bot.id,
+            "idempotency_key": "x",
+            "legs": [{"venue": "sim", "symbol": "NOPE", "side": "buy", "quantity": "1"}],
+        },
+        format="json",
+    )
     assert bad_leg.status_code == 400 and "legs[0].symbol" in bad_leg.json()["details"]
 
 
@@ -56,11 +65,13 @@ def test_a_risk_refusal_answers_201_rejected(api_operator_a, es_bars, trading_bo
     assert response.json()["status"] == "REJECTED" and response.json()["rejection"]["limit"] == "max_order_size"
 
 
-def test_cancel_a_working_intent_and_refuse_a_finished_one(api_operator_a, api_viewer_a, tenant_a, es_bars,
-                                                          trading_bot):
+def test_cancel_a_working_intent_and_refuse_a_finished_one(
+    api_operator_a, api_viewer_a, tenant_a, es_bars, trading_bot
+):
     bot = trading_bot()
-    intent_id = api_operator_a.post("/api/intents", {**BODY, "bot": bot.id, "idempotency_key": "c"},
-                                    format="json").json()["id"]
+    intent_id = api_operator_a.post(
+        "/api/intents", {**BODY, "bot": bot.id, "idempotency_key": "c"}, format="json"
+    ).json()["id"]
     with tenancy.tenant_context(tenant_a.id):
         oms.process_pending_intents()
     assert api_viewer_a.post(f"/api/intents/{intent_id}/cancel").status_code == 403
@@ -73,8 +84,9 @@ def test_cancel_a_working_intent_and_refuse_a_finished_one(api_operator_a, api_v
 
 def test_every_intent_endpoint_is_isolated_per_tenant(api_operator_a, api_owner_b, es_bars, trading_bot):
     bot = trading_bot()
-    intent_id = api_operator_a.post("/api/intents", {**BODY, "bot": bot.id, "idempotency_key": "iso"},
-                                    format="json").json()["id"]
+    intent_id = api_operator_a.post(
+        "/api/intents", {**BODY, "bot": bot.id, "idempotency_key": "iso"}, format="json"
+    ).json()["id"]
     assert api_owner_b.get("/api/intents").json()["count"] == 0
     assert api_owner_b.get(f"/api/intents/{intent_id}").status_code == 404
     assert api_owner_b.post(f"/api/intents/{intent_id}/cancel").status_code == 404
@@ -104,6 +116,7 @@ def test_kill_cancels_open_orders_through_the_oms(owner_a, tenant_a, es_bars, tr
         pending = submit_intent(bot=bot, legs=[sell()], idempotency_key="b", source="tick", bar_ts=T0).intent
     with tenancy.tenant_context(tenant_a.id):
         from django.test import TestCase
+
         with TestCase.captureOnCommitCallbacks(execute=True):
             bot_services.bot_kill(bot_id=bot.id, actor=owner_a, reason="drill")
         request = CancelRequest.objects.get()
@@ -114,8 +127,7 @@ def test_kill_cancels_open_orders_through_the_oms(owner_a, tenant_a, es_bars, tr
         assert pending.status == "CANCELLED"
 
 
-def test_tenant_kill_cancels_every_bot_of_that_tenant_only(owner_a, owner_b, tenant_a, tenant_b, es_bars,
-                                                           trading_bot):
+def test_tenant_kill_cancels_every_bot_of_that_tenant_only(owner_a, owner_b, tenant_a, tenant_b, es_bars, trading_bot):
     from django.test import TestCase
 
     bots = [trading_bot(name="one"), trading_bot(name="two"), trading_bot(name="b", tenant=tenant_b, actor=owner_b)]
@@ -157,8 +169,9 @@ def test_paper_record_counts_paper_fills_days_and_open_incidents(tenant_a, es_ba
     bot = trading_bot(stage="PAPER")
     with tenancy.tenant_context(tenant_a.id):
         for i in range(2):
-            submit_intent(bot=bot, legs=[buy()], idempotency_key=f"p{i}", source="tick",
-                          bar_ts=T0 + timedelta(minutes=i))
+            submit_intent(
+                bot=bot, legs=[buy()], idempotency_key=f"p{i}", source="tick", bar_ts=T0 + timedelta(minutes=i)
+            )
             oms.process_pending_intents()
             match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=T0 + timedelta(minutes=i + 1))
         record = paper_record_source()(bot=bot)
@@ -184,8 +197,14 @@ def test_multi_leg_failure_cancels_the_sent_leg_and_says_so(tenant_a, es_bars, t
         bot = trading_bot()
         with tenancy.tenant_context(tenant_a.id):
             from execution.intents import LegSpec
-            intent = submit_intent(bot=bot, legs=[buy(), LegSpec("down", "ES", "sell", Decimal(1))],
-                                   idempotency_key="ml", source="tick", bar_ts=T0).intent
+
+            intent = submit_intent(
+                bot=bot,
+                legs=[buy(), LegSpec("down", "ES", "sell", Decimal(1))],
+                idempotency_key="ml",
+                source="tick",
+                bar_ts=T0,
+            ).intent
             oms.process_pending_intents()
             intent.refresh_from_db()
             assert intent.status == "FAILED"
@@ -198,8 +217,9 @@ def test_multi_leg_failure_cancels_the_sent_leg_and_says_so(tenant_a, es_bars, t
         registry._factories.pop("down", None)
 
 
-def test_risk_scopes_for_many_bots_take_a_constant_number_of_queries(tenant_a, es_bars, trading_bot,
-                                                                     django_assert_max_num_queries):
+def test_risk_scopes_for_many_bots_take_a_constant_number_of_queries(
+    tenant_a, es_bars, trading_bot, django_assert_max_num_queries
+):
     bots = [trading_bot(name=f"b{i}", risk_limits={"max_position": 5}) for i in range(30)]
     with tenancy.tenant_context(tenant_a.id):
         submit_intent(bot=bots[0], legs=[buy()], idempotency_key="q", source="tick", bar_ts=T0)
@@ -214,7 +234,8 @@ def test_risk_scopes_for_many_bots_take_a_constant_number_of_queries(tenant_a, e
 
 
 def test_the_bot_filter_lists_that_bots_intents_and_nothing_of_another_tenant(
-        api_operator_a, api_owner_b, owner_b, tenant_b, es_bars, trading_bot):
+    api_operator_a, api_owner_b, owner_b, tenant_b, es_bars, trading_bot
+):
     mine, other = trading_bot(), trading_bot(name="other")
     theirs = trading_bot(name="theirs", tenant=tenant_b, actor=owner_b)
 
@@ -238,9 +259,9 @@ def test_the_bot_filter_lists_that_bots_intents_and_nothing_of_another_tenant(
     assert ids(api_owner_b, f"?bot={mine.id}") == []
 
 
-def test_with_redis_hung_an_intent_is_saved_pending_within_a_bound(api_operator_a, es_bars, trading_bot, settings,
-                                                                     throwaway_redis,
-                                                                     django_capture_on_commit_callbacks):
+def test_with_redis_hung_an_intent_is_saved_pending_within_a_bound(
+    api_operator_a, es_bars, trading_bot, settings, throwaway_redis, django_capture_on_commit_callbacks
+):
     """The OMS run it asks for is not required (the next OMS run sweeps PENDING intents): no 503, and no wait for a
     broker the request already found hung (its throttle did), so the send is skipped, not attempted."""
     import time
@@ -250,8 +271,7 @@ def test_with_redis_hung_an_intent_is_saved_pending_within_a_bound(api_operator_
     throwaway_redis.freeze()
     started = time.monotonic()
     with django_capture_on_commit_callbacks(execute=True):
-        answer = api_operator_a.post("/api/intents", {**BODY, "bot": bot.id, "idempotency_key": "hung"},
-                                     format="json")
+        answer = api_operator_a.post("/api/intents", {**BODY, "bot": bot.id, "idempotency_key": "hung"}, format="json")
     elapsed = time.monotonic() - started
     assert answer.status_code == 201 and answer.json()["status"] == "PENDING", answer.content
     assert elapsed < settings.REDIS_TIMEOUT_SECONDS + 2, elapsed

@@ -33,14 +33,28 @@ def test_direct_insert_into_orders_is_refused_by_the_trigger(tenant_a, es_bars, 
         intent = _submit(bot).intent
         leg = intent.legs.get()
         with pytest.raises(DatabaseError, match="only the OMS writes orders and fills"), transaction.atomic():
-            Order.objects.create(intent=intent, leg=leg, bot=bot, venue="sim", instrument=es_bars,
-                                 client_order_id="rogue", side="buy", quantity=1, order_type="market",
-                                 not_before=T0, bot_stage="LAB", trace_id="t")
+            Order.objects.create(
+                intent=intent,
+                leg=leg,
+                bot=bot,
+                venue="sim",
+                instrument=es_bars,
+                client_order_id="rogue",
+                side="buy",
+                quantity=1,
+                order_type="market",
+                not_before=T0,
+                bot_stage="LAB",
+                trace_id="t",
+            )
         with pytest.raises(DatabaseError, match="only the OMS"), transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("INSERT INTO execution_fill (tenant_id, order_id, bot_id, venue, instrument_id, "
-                           "venue_fill_id, side, quantity, price, fee, slippage, realized_pnl, bot_stage, ts, "
-                           "trace_id, created_at) VALUES (%s, 1, %s, 'sim', %s, 'x', 'buy', 1, 1, 0, 0, 0, 'LAB', "
-                           "now(), 't', now())", [tenant_a.id, bot.id, es_bars.id])
+            cursor.execute(
+                "INSERT INTO execution_fill (tenant_id, order_id, bot_id, venue, instrument_id, "
+                "venue_fill_id, side, quantity, price, fee, slippage, realized_pnl, bot_stage, ts, "
+                "trace_id, created_at) VALUES (%s, 1, %s, 'sim', %s, 'x', 'buy', 1, 1, 0, 0, 0, 'LAB', "
+                "now(), 't', now())",
+                [tenant_a.id, bot.id, es_bars.id],
+            )
         oms.process_pending_intents()
         order = Order.objects.get()
         with pytest.raises(DatabaseError, match="only the OMS"), transaction.atomic():
@@ -61,9 +75,20 @@ def test_the_runtime_role_cannot_forge_the_oms_mark_and_the_oms_still_writes(ten
         with pytest.raises(DatabaseError, match="only the OMS"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('app.writer', 'oms', true)")
-            Order.objects.create(intent=intent, leg=leg, bot=bot, venue="sim", instrument=es_bars,
-                                 client_order_id="forged", side="buy", quantity=1, order_type="market",
-                                 not_before=T0, bot_stage="LAB", trace_id="t")
+            Order.objects.create(
+                intent=intent,
+                leg=leg,
+                bot=bot,
+                venue="sim",
+                instrument=es_bars,
+                client_order_id="forged",
+                side="buy",
+                quantity=1,
+                order_type="market",
+                not_before=T0,
+                bot_stage="LAB",
+                trace_id="t",
+            )
         with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("INSERT INTO cp_private.oms_write_txn (txid) VALUES (pg_current_xact_id())")
@@ -93,12 +118,15 @@ def test_validation_errors_name_the_leg_field(tenant_a, es_bars, trading_bot):
         assert TradeIntent.objects.count() == 0
 
 
-@pytest.mark.parametrize("limits, legs, limit", [
-    ({"max_order_size": 1}, [buy("2")], "max_order_size"),
-    ({"max_position": 1}, [buy("2")], "max_position"),
-    ({"max_notional": 1000}, [buy("1")], "max_notional"),  # 1 x 100.5 x 50 = 5025
-    ({"allowed_instruments": ["NQ"]}, [buy("1")], "allowed_instruments"),
-])
+@pytest.mark.parametrize(
+    "limits, legs, limit",
+    [
+        ({"max_order_size": 1}, [buy("2")], "max_order_size"),
+        ({"max_position": 1}, [buy("2")], "max_position"),
+        ({"max_notional": 1000}, [buy("1")], "max_notional"),  # 1 x 100.5 x 50 = 5025
+        ({"allowed_instruments": ["NQ"]}, [buy("1")], "allowed_instruments"),
+    ],
+)
 def test_a_refusal_is_stored_rejected_with_the_limit_and_values(tenant_a, es_bars, trading_bot, limits, legs, limit):
     bot = trading_bot(risk_limits=limits)
     with tenancy.tenant_context(tenant_a.id):
@@ -108,8 +136,9 @@ def test_a_refusal_is_stored_rejected_with_the_limit_and_values(tenant_a, es_bar
         assert intent.rejection["values"] and intent.rejection["refusals"][0]["passed"] is False
         # Size refusals are routine; position, notional and instrument refusals open an incident.
         assert RiskIncident.objects.filter(bot=bot, kind=limit, status="OPEN").exists() == (limit != "max_order_size")
-        assert AuditEvent.objects.filter(action="intent.status", resource_id=str(intent.pk),
-                                         after_state__status="REJECTED").exists()
+        assert AuditEvent.objects.filter(
+            action="intent.status", resource_id=str(intent.pk), after_state__status="REJECTED"
+        ).exists()
         assert oms.process_pending_intents() == 0 and not Order.objects.exists()
 
 
@@ -156,7 +185,8 @@ def test_tenant_halted_refuses_and_reduce_only_lets_reducing_orders_pass(tenant_
 
 
 def test_sim_fill_end_to_end_next_open_with_slippage_fees_position_inventory_pnl(
-        tenant_a, es_bars, trading_bot, settings):
+    tenant_a, es_bars, trading_bot, settings
+):
     settings.SIM_VENUE_FILL_MODELS = {"sim": {"slippage_ticks": 1, "fee_per_unit": "2.5"}}
     bot, idle = trading_bot(), trading_bot(name="idle")
     with tenancy.tenant_context(tenant_a.id):
@@ -177,7 +207,9 @@ def test_sim_fill_end_to_end_next_open_with_slippage_fees_position_inventory_pnl
         intent.refresh_from_db()
         assert intent.status == "FILLED"
         assert risk_snapshot(bots=[bot, idle], instrument=es_bars, at=timezone.now()).positions == {
-            bot.id: Decimal(2), idle.id: Decimal(0)}
+            bot.id: Decimal(2),
+            idle.id: Decimal(0),
+        }
         assert VenueInventory.objects.get(venue="sim", asset="ES").quantity == 2
         # Sell 2 on the next bar: realized = (102 - 0.25 - 101.25) x 2 x 50 - fees 5 - 5 = 40
         _submit(bot, key="k2", legs=[sell("2")], bar_ts=T0 + timedelta(minutes=1))
@@ -194,8 +226,7 @@ def test_sim_fill_end_to_end_next_open_with_slippage_fees_position_inventory_pnl
         assert bot_pnl(bot=bot, book="live")["positions"] == []  # sim fills never reach the live book
 
 
-def test_partial_fills_by_volume_share_and_unrealized_pnl_from_the_latest_bar(tenant_a, es_bars, trading_bot,
-                                                                               settings):
+def test_partial_fills_by_volume_share_and_unrealized_pnl_from_the_latest_bar(tenant_a, es_bars, trading_bot, settings):
     settings.SIM_VENUE_FILL_MODELS = {"sim": {"max_volume_share": 0.5}}
     bot = trading_bot()
     with tenancy.tenant_context(tenant_a.id):

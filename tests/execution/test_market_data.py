@@ -96,5 +96,14 @@ def test_bars_that_break_ohlc_are_refused_by_the_database(es):
     from django.db import IntegrityError, transaction
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        Bar.objects.create(instrument=es, timeframe="1m", ts=TUESDAY_0900_CT, open=10, high=9, low=8, close=9,
-                           volume=1, source="imported")
+        Bar.objects.create(
+            instrument=es,
+            timeframe="1m",
+            ts=TUESDAY_0900_CT,
+            open=10,
+            high=9,
+            low=8,
+            close=9,
+            volume=1,
+            source="imported",
+        )

@@ -57,17 +57,24 @@ def tls_files(tmp_path_factory):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     folder = tmp_path_factory.mktemp("tls")
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -87,17 +94,26 @@ def databento_server(tls_files, settings, monkeypatch):
 
 @pytest.fixture
 def polygon_server(httpserver, settings):
-    settings.INTEGRATION_BASE_URLS = {**settings.INTEGRATION_BASE_URLS,
-                                      "polygon": httpserver.url_for("").rstrip("/")}
+    settings.INTEGRATION_BASE_URLS = {**settings.INTEGRATION_BASE_URLS, "polygon": httpserver.url_for("").rstrip("/")}
     return httpserver
 
 
 def instrument(symbol, data_symbols, **spec):
-    defaults = {"venue": "COINBASE", "asset_class": "crypto", "tick_size": "0.01", "multiplier": "1",
-                "calendar": "24/7"}
+    defaults = {
+        "venue": "COINBASE",
+        "asset_class": "crypto",
+        "tick_size": "0.01",
+        "multiplier": "1",
+        "calendar": "24/7",
+    }
     if symbol == "ES":
-        defaults = {"venue": "CME", "asset_class": "future", "tick_size": "0.25", "multiplier": "50",
-                    "calendar": "CME_Equity"}
+        defaults = {
+            "venue": "CME",
+            "asset_class": "future",
+            "tick_size": "0.25",
+            "multiplier": "50",
+            "calendar": "CME_Equity",
+        }
     obj, _ = Instrument.objects.get_or_create(symbol=symbol, defaults={**defaults, **spec})
     obj.data_symbols = data_symbols
     obj.save(update_fields=["data_symbols"])
@@ -109,7 +125,8 @@ def set_key(tenant, owner, provider, value, server):
     name = {"polygon": "POLYGON_API_KEY", "databento": "DATABENTO_API_KEY"}[provider]
     if provider == "polygon":
         server.expect_request("/v3/reference/tickers").respond_with_json(
-            {"status": "OK", "results": [{"ticker": "X:BTCUSD"}], "request_id": "v"})
+            {"status": "OK", "results": [{"ticker": "X:BTCUSD"}], "request_id": "v"}
+        )
     else:
         server.expect_request("/v0/metadata.list_datasets").respond_with_json(["GLBX.MDP3"])
     with tenancy.tenant_context(tenant.id):
@@ -119,9 +136,15 @@ def set_key(tenant, owner, provider, value, server):
 
 def running_bot(tenant, owner, *, source, symbols, name="md-bot", timeframe="1m", start=True):
     with tenancy.tenant_context(tenant.id):
-        bot = bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover",
-                                      parameters={"fast": 2, "slow": 3}, instruments=list(symbols),
-                                      timeframe=timeframe, data_source=source)
+        bot = bot_services.bot_create(
+            actor=owner,
+            name=name,
+            strategy="ma_crossover",
+            parameters={"fast": 2, "slow": 3},
+            instruments=list(symbols),
+            timeframe=timeframe,
+            data_source=source,
+        )
         if start:
             bot_services.runner_start(bot_id=bot.id, actor=owner)
     return bot
@@ -145,19 +168,45 @@ def agg(at, o, h, l, c, v):
 
 
 def aggs_body(results):
-    return {"ticker": "X:BTCUSD", "queryCount": len(results), "resultsCount": len(results), "adjusted": True,
-            "results": results, "status": "OK", "request_id": "r1", "count": len(results)}
+    return {
+        "ticker": "X:BTCUSD",
+        "queryCount": len(results),
+        "resultsCount": len(results),
+        "adjusted": True,
+        "results": results,
+        "status": "OK",
+        "request_id": "r1",
+        "count": len(results),
+    }
 
 
 def dbn(records, schema=databento_dbn.Schema.OHLCV_1M, rtype=databento_dbn.RType.OHLCV_1M):
     """Databento's answer: DBN metadata then OHLCV records, prices fixed-point 1e-9."""
-    metadata = databento_dbn.Metadata(dataset="GLBX.MDP3", start=records[0][0], stype_in=databento_dbn.SType.CONTINUOUS,
-                                      stype_out=databento_dbn.SType.INSTRUMENT_ID, schema=schema, symbols=["ES.c.0"])
+    metadata = databento_dbn.Metadata(
+        dataset="GLBX.MDP3",
+        start=records[0][0],
+        stype_in=databento_dbn.SType.CONTINUOUS,
+        stype_out=databento_dbn.SType.INSTRUMENT_ID,
+        schema=schema,
+        symbols=["ES.c.0"],
+    )
     scale = 1_000_000_000
     return bytes(metadata) + b"".join(
-        bytes(databento_dbn.OHLCVMsg(int(rtype), 1, 4242, ts, int(Decimal(o) * scale), int(Decimal(h) * scale),
-                                     int(Decimal(l) * scale), int(Decimal(c) * scale), volume))
-        for ts, o, h, l, c, volume in records)
+        bytes(
+            databento_dbn.OHLCVMsg(
+                int(rtype),
+                1,
+                4242,
+                ts,
+                int(Decimal(o) * scale),
+                int(Decimal(h) * scale),
+                int(Decimal(l) * scale),
+                int(Decimal(c) * scale),
+                volume,
+            )
+        )
+        for ts, o, h, l, c, volume in records
+    )
 
 
 def ns(at):
@@ -169,18 +218,32 @@ def ns(at):
 
 @pytest.mark.django_db
 def test_polygon_aggregates_are_fetched_after_the_latest_bar_and_ingested_exactly(
-        polygon_server, tenant_a, owner_a, tenant_b):
+    polygon_server, tenant_a, owner_a, tenant_b
+):
     btc = instrument("BTC-USD", BTC_MAPPING)
-    bars_ingest(instrument=btc, timeframe="1m", rows=bar_rows(T0 - dt.timedelta(minutes=1), 1, base="64000"),
-                source="imported", actor_name="test")
+    bars_ingest(
+        instrument=btc,
+        timeframe="1m",
+        rows=bar_rows(T0 - dt.timedelta(minutes=1), 1, base="64000"),
+        source="imported",
+        actor_name="test",
+    )
     set_key(tenant_a, owner_a, "polygon", POLYGON_KEY, polygon_server)
     bot = running_bot(tenant_a, owner_a, source="polygon", symbols=["BTC-USD"])
     path = f"/v2/aggs/ticker/X:BTCUSD/range/1/minute/{ms(T0)}/{ms(NOW.replace(second=0)) - 1}"
-    polygon_server.expect_oneshot_request(path, query_string={"adjusted": "true", "sort": "asc", "limit": "50000"},
-                                          headers={"Authorization": f"Bearer {POLYGON_KEY}"}).respond_with_json(
-        aggs_body([agg(T0, 64123.45, 64130.1, 64100.05, 64120.3, 1.25),
-                   agg(T0 + dt.timedelta(minutes=1), 64120.3, 64121, 64110.7, 64111.11, 0.5),
-                   agg(T0 + dt.timedelta(minutes=2), 64111.11, 64150, 64111.11, 64149.99, 2)]))
+    polygon_server.expect_oneshot_request(
+        path,
+        query_string={"adjusted": "true", "sort": "asc", "limit": "50000"},
+        headers={"Authorization": f"Bearer {POLYGON_KEY}"},
+    ).respond_with_json(
+        aggs_body(
+            [
+                agg(T0, 64123.45, 64130.1, 64100.05, 64120.3, 1.25),
+                agg(T0 + dt.timedelta(minutes=1), 64120.3, 64121, 64110.7, 64111.11, 0.5),
+                agg(T0 + dt.timedelta(minutes=2), 64111.11, 64150, 64111.11, 64149.99, 2),
+            ]
+        )
+    )
 
     [outcome] = refresh_bars(timeframe="1m", now=NOW)
 
@@ -188,8 +251,14 @@ def test_polygon_aggregates_are_fetched_after_the_latest_bar_and_ingested_exactl
     assert (outcome.status, outcome.inserted, outcome.tenant_id) == ("ingested", 3, tenant_a.id)
     new = stored("BTC-USD")[1:]
     assert [(b.ts, b.open, b.high, b.low, b.close, b.volume, b.source) for b in new][0] == (
-        T0, Decimal("64123.45"), Decimal("64130.1"), Decimal("64100.05"), Decimal("64120.3"), Decimal("1.25"),
-        "polygon")
+        T0,
+        Decimal("64123.45"),
+        Decimal("64130.1"),
+        Decimal("64100.05"),
+        Decimal("64120.3"),
+        Decimal("1.25"),
+        "polygon",
+    )
     assert [b.ts for b in new] == [T0 + dt.timedelta(minutes=i) for i in range(3)]
     [event] = usage(tenant_a, "polygon")
     assert (event.operation, event.status, event.bot_id, event.error_code) == ("aggs.get_aggs", "ok", bot.id, "")
@@ -202,22 +271,37 @@ def test_polygon_drops_a_bar_still_forming_and_never_invents_a_missing_one(polyg
     instrument("BTC-USD", BTC_MAPPING)
     set_key(tenant_a, owner_a, "polygon", POLYGON_KEY, polygon_server)
     polygon_server.expect_request(re.compile("/v2/aggs/ticker/X:BTCUSD/range/1/minute/.*")).respond_with_json(
-        aggs_body([agg(T0, 10, 11, 9, 10.5, 1), agg(T0 + dt.timedelta(minutes=2), 10, 11, 9, 10.5, 1),
-                   agg(T0 + dt.timedelta(minutes=3), 10, 11, 9, 10.5, 1)]))  # 15:03 has not closed at 15:03:20
+        aggs_body(
+            [
+                agg(T0, 10, 11, 9, 10.5, 1),
+                agg(T0 + dt.timedelta(minutes=2), 10, 11, 9, 10.5, 1),
+                agg(T0 + dt.timedelta(minutes=3), 10, 11, 9, 10.5, 1),
+            ]
+        )
+    )  # 15:03 has not closed at 15:03:20
     with tenancy.tenant_context(tenant_a.id):
-        bars = client_for("polygon").fetch_bars(ticker="X:BTCUSD", timeframe="1m", start=T0,
-                                                end=T0 + dt.timedelta(minutes=3))
+        bars = client_for("polygon").fetch_bars(
+            ticker="X:BTCUSD", timeframe="1m", start=T0, end=T0 + dt.timedelta(minutes=3)
+        )
     assert [b.ts for b in bars] == [T0, T0 + dt.timedelta(minutes=2)]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("status", "body", "code"), [
-    (401, {"status": "ERROR", "request_id": "x", "error": "Unknown API Key"}, "INTEGRATION_AUTH_FAILED"),
-    (429, {"status": "ERROR", "error": "You've exceeded the maximum requests per minute"}, "INTEGRATION_RATE_LIMITED"),
-    (200, {"status": "OK", "resultsCount": 2, "request_id": "x"}, "INTEGRATION_BAD_RESPONSE"),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (401, {"status": "ERROR", "request_id": "x", "error": "Unknown API Key"}, "INTEGRATION_AUTH_FAILED"),
+        (
+            429,
+            {"status": "ERROR", "error": "You've exceeded the maximum requests per minute"},
+            "INTEGRATION_RATE_LIMITED",
+        ),
+        (200, {"status": "OK", "resultsCount": 2, "request_id": "x"}, "INTEGRATION_BAD_RESPONSE"),
+    ],
+)
 def test_polygon_failures_map_to_our_codes_record_the_error_and_leave_no_bar(
-        polygon_server, tenant_a, owner_a, status, body, code):
+    polygon_server, tenant_a, owner_a, status, body, code
+):
     instrument("BTC-USD", BTC_MAPPING)
     set_key(tenant_a, owner_a, "polygon", POLYGON_KEY, polygon_server)
     bot = running_bot(tenant_a, owner_a, source="polygon", symbols=["BTC-USD"])
@@ -254,9 +338,14 @@ def test_databento_ohlcv_is_fetched_with_the_official_client_and_ingested(databe
     set_key(tenant_a, owner_a, "databento", DATABENTO_KEY, databento_server)
     bot = running_bot(tenant_a, owner_a, source="databento", symbols=["ES"])
     databento_server.expect_oneshot_request("/v0/timeseries.get_range", method="POST").respond_with_data(
-        dbn([(ns(T0), "4500.25", "4501", "4499.75", "4500.5", 12),
-             (ns(T0 + dt.timedelta(minutes=1)), "4500.5", "4502.25", "4500", "4502", 30)]),
-        content_type="application/octet-stream")
+        dbn(
+            [
+                (ns(T0), "4500.25", "4501", "4499.75", "4500.5", 12),
+                (ns(T0 + dt.timedelta(minutes=1)), "4500.5", "4502.25", "4500", "4502", 30),
+            ]
+        ),
+        content_type="application/octet-stream",
+    )
 
     [outcome] = refresh_bars(timeframe="1m", now=T0 + dt.timedelta(minutes=2, seconds=3))
 
@@ -266,14 +355,25 @@ def test_databento_ohlcv_is_fetched_with_the_official_client_and_ingested(databe
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(f"{DATABENTO_KEY}:".encode()).decode()
     form = request.form
     assert (form["dataset"], form["symbols"], form["schema"], form["stype_in"]) == (
-        "GLBX.MDP3", "ES.c.0", "ohlcv-1m", "continuous")
+        "GLBX.MDP3",
+        "ES.c.0",
+        "ohlcv-1m",
+        "continuous",
+    )
     start, end = (dt.datetime.fromisoformat(form[k]) for k in ("start", "end"))
     assert (start, end) == (T0 - dt.timedelta(minutes=8), T0 + dt.timedelta(minutes=2))  # 10-bar warm-up window
     bars = stored("ES")
     assert [(b.ts, b.open, b.high, b.low, b.close, b.volume, b.source) for b in bars] == [
         (T0, Decimal("4500.25"), Decimal("4501"), Decimal("4499.75"), Decimal("4500.5"), Decimal(12), "databento"),
-        (T0 + dt.timedelta(minutes=1), Decimal("4500.5"), Decimal("4502.25"), Decimal("4500"), Decimal("4502"),
-         Decimal(30), "databento"),
+        (
+            T0 + dt.timedelta(minutes=1),
+            Decimal("4500.5"),
+            Decimal("4502.25"),
+            Decimal("4500"),
+            Decimal("4502"),
+            Decimal(30),
+            "databento",
+        ),
     ]
     [event] = usage(tenant_a, "databento")
     assert (event.operation, event.status, event.bot_id) == ("timeseries.get_range", "ok", bot.id)
@@ -286,8 +386,14 @@ def test_databento_5m_bars_are_built_from_its_1m_bars(databento_server, tenant_a
     running_bot(tenant_a, owner_a, source="databento", symbols=["ES"], timeframe="5m")
     minute = dt.timedelta(minutes=1)
     databento_server.expect_oneshot_request("/v0/timeseries.get_range", method="POST").respond_with_data(
-        dbn([(ns(T0), "10", "12", "9", "11", 1), (ns(T0 + 2 * minute), "11", "15", "10", "14", 2),
-             (ns(T0 + 4 * minute), "14", "14.5", "8", "9.25", 3)]))
+        dbn(
+            [
+                (ns(T0), "10", "12", "9", "11", 1),
+                (ns(T0 + 2 * minute), "11", "15", "10", "14", 2),
+                (ns(T0 + 4 * minute), "14", "14.5", "8", "9.25", 3),
+            ]
+        )
+    )
 
     [outcome] = refresh_bars(timeframe="5m", now=T0 + 5 * minute)
 
@@ -295,22 +401,31 @@ def test_databento_5m_bars_are_built_from_its_1m_bars(databento_server, tenant_a
     assert databento_server.log[-1][0].form["schema"] == "ohlcv-1m"
     [bar] = stored("ES", "5m")
     assert (bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume) == (
-        T0, Decimal(10), Decimal(15), Decimal(8), Decimal("9.25"), Decimal(6))
+        T0,
+        Decimal(10),
+        Decimal(15),
+        Decimal(8),
+        Decimal("9.25"),
+        Decimal(6),
+    )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("status", "body", "code"), [
-    (401, b'{"detail": "Authentication failed."}', "INTEGRATION_AUTH_FAILED"),
-    (429, b'{"detail": "Too many requests."}', "INTEGRATION_RATE_LIMITED"),
-    (200, b"this is not DBN", "INTEGRATION_BAD_RESPONSE"),
-])
-def test_databento_failures_map_to_our_codes_and_leave_no_bar(databento_server, tenant_a, owner_a, status, body,
-                                                              code):
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (401, b'{"detail": "Authentication failed."}', "INTEGRATION_AUTH_FAILED"),
+        (429, b'{"detail": "Too many requests."}', "INTEGRATION_RATE_LIMITED"),
+        (200, b"this is not DBN", "INTEGRATION_BAD_RESPONSE"),
+    ],
+)
+def test_databento_failures_map_to_our_codes_and_leave_no_bar(databento_server, tenant_a, owner_a, status, body, code):
     instrument("ES", ES_MAPPING)
     set_key(tenant_a, owner_a, "databento", DATABENTO_KEY, databento_server)
     bot = running_bot(tenant_a, owner_a, source="databento", symbols=["ES"])
     databento_server.expect_request("/v0/timeseries.get_range", method="POST").respond_with_response(
-        Response(body, status=status, content_type="application/json" if status != 200 else "application/octet-stream"))
+        Response(body, status=status, content_type="application/json" if status != 200 else "application/octet-stream")
+    )
 
     [outcome] = refresh_bars(timeframe="1m", now=NOW)
 
@@ -332,7 +447,8 @@ def test_the_beat_task_refreshes_only_running_bots_instruments(polygon_server, t
     running_bot(tenant_a, owner_a, source="imported", symbols=["ETH-USD"], name="on-files")
     closed = dt.datetime.now(UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=1)
     polygon_server.expect_request(re.compile("/v2/aggs/ticker/X:BTCUSD/range/1/minute/.*")).respond_with_json(
-        aggs_body([agg(closed, 100, 101, 99, 100.5, 3)]))
+        aggs_body([agg(closed, 100, 101, 99, 100.5, 3)])
+    )
 
     outcomes = tasks.refresh_market_data("1m")
 
@@ -351,9 +467,9 @@ def test_a_tenants_key_and_usage_event_stay_in_that_tenant(polygon_server, tenan
         integration_services.credential_clear(provider="polygon", name="POLYGON_API_KEY", actor=owner_a)
     set_key(tenant_b, owner_b, "polygon", "pk-tenant-b-0987654321", polygon_server)
     bot_b = running_bot(tenant_b, owner_b, source="polygon", symbols=["BTC-USD"])
-    polygon_server.expect_request(re.compile("/v2/aggs/.*"),
-                                  headers={"Authorization": "Bearer pk-tenant-b-0987654321"}).respond_with_json(
-        aggs_body([agg(T0, 100, 101, 99, 100.5, 3)]))
+    polygon_server.expect_request(
+        re.compile("/v2/aggs/.*"), headers={"Authorization": "Bearer pk-tenant-b-0987654321"}
+    ).respond_with_json(aggs_body([agg(T0, 100, 101, 99, 100.5, 3)]))
 
     [outcome] = refresh_bars(timeframe="1m", now=NOW)
 
@@ -393,11 +509,17 @@ def test_reference_instruments_carry_their_certain_provider_symbols():
     assert symbols["BTC-USD"] == BTC_MAPPING
 
 
-@pytest.mark.parametrize("value", [
-    [], {"bloomberg": {"ticker": "ES1"}}, {"polygon": {}}, {"polygon": {"ticker": " "}},
-    {"databento": {"dataset": "GLBX.MDP3", "symbol": "ES.c.0", "stype_in": "parent"}},
-    {"databento": {"dataset": "GLBX.MDP3", "symbol": "ES.c.0", "extra": 1}},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        [],
+        {"bloomberg": {"ticker": "ES1"}},
+        {"polygon": {}},
+        {"polygon": {"ticker": " "}},
+        {"databento": {"dataset": "GLBX.MDP3", "symbol": "ES.c.0", "stype_in": "parent"}},
+        {"databento": {"dataset": "GLBX.MDP3", "symbol": "ES.c.0", "extra": 1}},
+    ],
+)
 def test_malformed_provider_symbols_are_refused(value):
     with pytest.raises(ValidationError):
         validate_data_symbols(value)

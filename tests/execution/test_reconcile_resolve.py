@@ -33,6 +33,7 @@ def _resolve(client, bot, action, reason="venue is right"):
 @pytest.fixture
 def drifted_bot(tenant_a, owner_a, es_bars, trading_bot):
     """A bot that bought 3 ES on the sim venue whose books say ``books`` instead: flagged by a MISMATCH report."""
+
     def make(books: str = "2", average: str | None = None):
         bot = trading_bot()
         with tenancy.tenant_context(tenant_a.id):
@@ -102,7 +103,8 @@ def test_accept_venue_without_a_bar_to_price_the_position_changes_nothing(api_op
 
 
 def test_flatten_on_sim_sends_one_opposite_market_order_and_its_fill_brings_both_sides_to_flat(
-        api_operator_a, tenant_a, owner_a, es_bars, drifted_bot):
+    api_operator_a, tenant_a, owner_a, es_bars, drifted_bot
+):
     bot = drifted_bot("2")
     response = _resolve(api_operator_a, bot, "flatten", "get out")
     assert response.status_code == 200, response.content
@@ -144,7 +146,8 @@ def test_a_system_kill_refuses_flatten(api_operator_a, tenant_a, drifted_bot, dj
 
 
 def test_refusals_not_flagged_unknown_action_missing_reason_viewer_and_other_tenant(
-        api_operator_a, api_viewer_a, api_owner_b, tenant_a, trading_bot, drifted_bot):
+    api_operator_a, api_viewer_a, api_owner_b, tenant_a, trading_bot, drifted_bot
+):
     clean = trading_bot(name="clean")
     response = _resolve(api_operator_a, clean, "accept_venue")
     assert response.status_code == 409 and response.json()["error_code"] == "ILLEGAL_TRANSITION"

@@ -6,7 +6,15 @@ from decimal import Decimal as D
 import pytest
 
 from execution.risk import (
-    OrderRequest, RecentOrder, RiskLimits, RiskScope, RiskState, Side, TradingState, check_cancel, check_order,
+    OrderRequest,
+    RecentOrder,
+    RiskLimits,
+    RiskScope,
+    RiskState,
+    Side,
+    TradingState,
+    check_cancel,
+    check_order,
     reduces_exposure,
 )
 
@@ -120,17 +128,21 @@ def test_halted_refuses_every_order():
     assert refusal(decision, "trading_state").values["trading_state"] == "HALTED"
 
 
-@pytest.mark.parametrize(("position", "side", "quantity", "passes"), [
-    ("3", Side.SELL, "3", True),     # flatten
-    ("3", Side.SELL, "1", True),     # shrink
-    ("3", Side.SELL, "4", False),    # flip to short: new exposure
-    ("3", Side.BUY, "1", False),     # grow
-    ("0", Side.SELL, "1", False),    # open
-    ("-2", Side.BUY, "2", True),     # cover a short
-])
+@pytest.mark.parametrize(
+    ("position", "side", "quantity", "passes"),
+    [
+        ("3", Side.SELL, "3", True),  # flatten
+        ("3", Side.SELL, "1", True),  # shrink
+        ("3", Side.SELL, "4", False),  # flip to short: new exposure
+        ("3", Side.BUY, "1", False),  # grow
+        ("0", Side.SELL, "1", False),  # open
+        ("-2", Side.BUY, "2", True),  # cover a short
+    ],
+)
 def test_reduce_only_passes_only_exposure_reducing_orders(position, side, quantity, passes):
-    decision = check_order(order(side, quantity=quantity),
-                           [bot(position=D(position), trading_state=TradingState.REDUCE_ONLY)])
+    decision = check_order(
+        order(side, quantity=quantity), [bot(position=D(position), trading_state=TradingState.REDUCE_ONLY)]
+    )
     assert decision.passed is passes
     assert reduces_exposure(D(position), side, D(quantity)) is passes
 
@@ -139,8 +151,10 @@ def test_every_scope_is_checked_and_named():
     tenant = RiskScope("tenant", RiskLimits(max_position=D(10)), RiskState(position=D(10)))
     decision = check_order(order(), [bot(RiskLimits(max_position=D(5))), tenant])
     assert [(c.scope, c.limit, c.passed) for c in decision.checks] == [
-        ("bot", "trading_state", True), ("bot", "max_position", True),
-        ("tenant", "trading_state", True), ("tenant", "max_position", False),
+        ("bot", "trading_state", True),
+        ("bot", "max_position", True),
+        ("tenant", "trading_state", True),
+        ("tenant", "max_position", False),
     ]
     assert not decision.passed
 

@@ -19,11 +19,18 @@ def _incident(tenant, bot=None, kind="max_position"):
 
 
 def test_an_operator_sets_a_bots_trading_state_and_the_risk_check_reads_it(
-        api_operator_a, api_viewer_a, tenant_a, es, trading_bot):
+    api_operator_a, api_viewer_a, tenant_a, es, trading_bot
+):
     bot = trading_bot()
     url = f"/api/bots/{bot.id}/trading-state"
     assert api_viewer_a.get(url).json() | {"updated_at": None} == {
-        "scope": "bot", "bot_id": bot.id, "state": "ACTIVE", "reason": "", "set_by": None, "updated_at": None}
+        "scope": "bot",
+        "bot_id": bot.id,
+        "state": "ACTIVE",
+        "reason": "",
+        "set_by": None,
+        "updated_at": None,
+    }
     assert api_viewer_a.post(url, {"state": "HALTED", "reason": "x"}, format="json").status_code == 403
 
     response = api_operator_a.post(url, {"state": "REDUCE_ONLY", "reason": "venue flaky"}, format="json")
@@ -55,23 +62,32 @@ def test_an_illegal_state_or_a_missing_reason_is_400_naming_the_field(api_operat
 
 
 def test_the_tenant_state_halts_every_bot_and_stays_in_its_tenant(
-        api_operator_a, api_owner_b, tenant_a, tenant_b, es, trading_bot, owner_b):
+    api_operator_a, api_owner_b, tenant_a, tenant_b, es, trading_bot, owner_b
+):
     bot_a = trading_bot()
     bot_b = trading_bot(name="theirs", tenant=tenant_b, actor=owner_b)
-    response = api_operator_a.post("/api/tenant/trading-state", {"state": "HALTED", "reason": "audit"},
-                                   format="json")
+    response = api_operator_a.post("/api/tenant/trading-state", {"state": "HALTED", "reason": "audit"}, format="json")
     assert response.status_code == 200 and response.json() | {"updated_at": None} == {
-        "scope": "tenant", "bot_id": None, "state": "HALTED", "reason": "audit", "set_by": "operator-a",
-        "updated_at": None}
+        "scope": "tenant",
+        "bot_id": None,
+        "state": "HALTED",
+        "reason": "audit",
+        "set_by": "operator-a",
+        "updated_at": None,
+    }
     assert api_owner_b.get("/api/tenant/trading-state").json()["state"] == "ACTIVE"
     with tenancy.tenant_context(tenant_a.id):
         event = AuditEvent.objects.get(action="trading_state.set")
         assert (event.resource_type, event.resource_id) == ("tenant", str(tenant_a.id))
-        assert risk_scopes_for_bots(bots=[bot_a], instrument=es, at=T0)[bot_a.id][1].state.trading_state \
+        assert (
+            risk_scopes_for_bots(bots=[bot_a], instrument=es, at=T0)[bot_a.id][1].state.trading_state
             is TradingState.HALTED
+        )
     with tenancy.tenant_context(tenant_b.id):
-        assert risk_scopes_for_bots(bots=[bot_b], instrument=es, at=T0)[bot_b.id][1].state.trading_state \
+        assert (
+            risk_scopes_for_bots(bots=[bot_b], instrument=es, at=T0)[bot_b.id][1].state.trading_state
             is TradingState.ACTIVE
+        )
 
 
 def test_another_tenants_bot_trading_state_is_404(api_operator_a, tenant_b, owner_b, trading_bot):
@@ -85,7 +101,8 @@ def test_another_tenants_bot_trading_state_is_404(api_operator_a, tenant_b, owne
 
 
 def test_incidents_are_listed_with_filters_and_only_the_tenants_own(
-        api_viewer_a, tenant_a, tenant_b, owner_b, trading_bot):
+    api_viewer_a, tenant_a, tenant_b, owner_b, trading_bot
+):
     bot = trading_bot()
     other = trading_bot(name="other")
     position = _incident(tenant_a, bot)
@@ -114,7 +131,10 @@ def test_an_operator_resolves_an_incident_once(api_operator_a, api_viewer_a, ten
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["status"], body["resolved_by"], body["resolution_note"]) == (
-        "RESOLVED", "operator-a", "limit raised after review")
+        "RESOLVED",
+        "operator-a",
+        "limit raised after review",
+    )
     again = api_operator_a.post(url, {"note": "twice"}, format="json")
     assert again.status_code == 409 and again.json()["error_code"] == "ILLEGAL_TRANSITION"
     with tenancy.tenant_context(tenant_a.id):

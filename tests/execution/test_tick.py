@@ -34,8 +34,9 @@ def btc():
 
 def running_bot(tenant, owner, name="trend", instruments=("BTC-USD",), **fields):
     with tenancy.tenant_context(tenant.id):
-        bot = bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover", parameters=PARAMS,
-                                      instruments=list(instruments), **fields)
+        bot = bot_services.bot_create(
+            actor=owner, name=name, strategy="ma_crossover", parameters=PARAMS, instruments=list(instruments), **fields
+        )
         bot_services.runner_start(bot_id=bot.id, actor=owner)
     return bot
 
@@ -96,8 +97,13 @@ def test_the_same_bars_and_state_give_the_same_decision_and_trace(btc, tenant_a,
     running_bot(tenant_b, owner_b)
     tick(btc, 10)
     a, b = traces(tenant_a)[0], traces(tenant_b)[0]
-    assert (a.kind, a.bar_ts, a.signal, a.inputs, a.risk_checks) == (b.kind, b.bar_ts, b.signal, b.inputs,
-                                                                      b.risk_checks)
+    assert (a.kind, a.bar_ts, a.signal, a.inputs, a.risk_checks) == (
+        b.kind,
+        b.bar_ts,
+        b.signal,
+        b.inputs,
+        b.risk_checks,
+    )
 
 
 def test_stale_bars_are_a_no_trade_never_a_price(btc, tenant_a, owner_a):
@@ -177,10 +183,16 @@ def test_the_circuit_breaker_kills_a_bot_after_consecutive_errors(btc, tenant_a,
 
 def test_a_replay_runner_ticks_through_its_range_and_stops(btc, tenant_a, owner_a):
     with tenancy.tenant_context(tenant_a.id):
-        bot = bot_services.bot_create(actor=owner_a, name="replayer", strategy="ma_crossover", parameters=PARAMS,
-                                      instruments=["BTC-USD"])
-        runner = bot_services.runner_start(bot_id=bot.id, actor=owner_a, mode=Runner.Mode.REPLAY,
-                                           replay_start=T0 + 4 * MINUTE, replay_end=T0 + 12 * MINUTE)
+        bot = bot_services.bot_create(
+            actor=owner_a, name="replayer", strategy="ma_crossover", parameters=PARAMS, instruments=["BTC-USD"]
+        )
+        runner = bot_services.runner_start(
+            bot_id=bot.id,
+            actor=owner_a,
+            mode=Runner.Mode.REPLAY,
+            replay_start=T0 + 4 * MINUTE,
+            replay_end=T0 + 12 * MINUTE,
+        )
         summary = run_replay(runner_id=runner.id)
         bot_services.runner_finish_replay(runner_id=runner.id, summary=summary)
         runner.refresh_from_db()

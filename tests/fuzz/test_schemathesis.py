@@ -72,14 +72,20 @@ def seeded_owner(owner_a, settings):
 
     bot = created("/api/bots", {"name": "fuzzed", "strategy": "ma_crossover", "instruments": ["ES"]})
     # A bot on a live venue: its reconcile asks the venue (the closed port) while the request waits.
-    live_bot = created("/api/bots", {"name": "fuzzed-live", "strategy": "ma_crossover", "instruments": ["ES"],
-                                     "venue": "kraken"})
+    live_bot = created(
+        "/api/bots", {"name": "fuzzed-live", "strategy": "ma_crossover", "instruments": ["ES"], "venue": "kraken"}
+    )
     ids = {
         "/api/bots/": [bot, live_bot],
         "/api/runners/": [created("/api/runners/start", {"bot_id": bot})],
         "/api/jobs/": [created("/api/jobs", {"kind": "RECONCILE", "bot_id": bot})],
-        "/api/intents/": [created("/api/intents", {"bot": bot, "legs": [
-            {"venue": "sim", "symbol": "ES", "side": "buy", "quantity": "1"}]}, HTTP_IDEMPOTENCY_KEY="fuzz-1")],
+        "/api/intents/": [
+            created(
+                "/api/intents",
+                {"bot": bot, "legs": [{"venue": "sim", "symbol": "ES", "side": "buy", "quantity": "1"}]},
+                HTTP_IDEMPOTENCY_KEY="fuzz-1",
+            )
+        ],
     }
     return {"Authorization": f"Token {token_for(owner_a)}"}, ids
 
@@ -104,8 +110,10 @@ def _passes(operation, seeded_ids: dict[str, list[int]]):
         for row_id in row_ids if operation.path.startswith(prefix + "{") else ():
             pinned = dict.fromkeys((p.name for p in operation.path_parameters), row_id)
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                yield f"{prefix}{row_id} {mode.value}", operation.as_strategy(generation_mode=mode,
-                                                                                path_parameters=pinned)
+                yield (
+                    f"{prefix}{row_id} {mode.value}",
+                    operation.as_strategy(generation_mode=mode, path_parameters=pinned),
+                )
 
 
 def test_the_whole_schema_holds_under_schemathesis(seeded_owner, wsgi_app):
@@ -119,8 +127,14 @@ def test_the_whole_schema_holds_under_schemathesis(seeded_owner, wsgi_app):
         operations += 1
         for mode, strategy in _passes(operation, seeded_ids):
 
-            @hypothesis_settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
-                                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @hypothesis_settings(
+                max_examples=MAX_EXAMPLES,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=strategy)
             def run(case):
                 nonlocal cases
@@ -148,8 +162,10 @@ def test_the_whole_schema_holds_under_schemathesis(seeded_owner, wsgi_app):
                 nothing_invalid.append(operation.label)
 
     elapsed = time.monotonic() - started
-    print(f"\nschemathesis: {operations} operations, {cases} cases, {len(failures)} failures in {elapsed:.0f} s; "
-          f"answers by class: {dict(sorted((f'{k}xx', v) for k, v in statuses.items()))}; "
-          f"{len(nothing_invalid)} invalid passes had nothing to generate (no parameter or body beyond a pinned id)")
+    print(
+        f"\nschemathesis: {operations} operations, {cases} cases, {len(failures)} failures in {elapsed:.0f} s; "
+        f"answers by class: {dict(sorted((f'{k}xx', v) for k, v in statuses.items()))}; "
+        f"{len(nothing_invalid)} invalid passes had nothing to generate (no parameter or body beyond a pinned id)"
+    )
     assert operations >= 69
     assert not failures, "\n".join(failures[:60])

@@ -8,4 +8,5 @@ def point_at(httpserver, settings):
     def _point(*providers):
         settings.INTEGRATION_BASE_URLS = {p: httpserver.url_for("").rstrip("/") for p in providers}
         return httpserver
+
     return _point

@@ -21,8 +21,7 @@ from execution.risk_state import risk_snapshot
 from execution.venues.contracts import tradovate_symbol
 from execution.venues.sim import match_working_orders
 from tests.execution.helpers import store_bars
-from tests.integrations.live_fakes import (
-    ACCOUNT, es_instrument, fill, live_tradovate_bot, position, serve_session)
+from tests.integrations.live_fakes import ACCOUNT, es_instrument, fill, live_tradovate_bot, position, serve_session
 from tests.status_fixtures import make_system_ok
 from traces.models import ProfitVariables
 
@@ -39,10 +38,11 @@ def tradovate(point_at, settings):
 @pytest.fixture
 def system_ok(tenant_a, owner_a, tradovate, httpserver, settings):
     """A LIVE bot's opening order needs the system OK (AUTONOMY_NOT_ALLOWED otherwise): made from real components."""
+
     def make():
         serve_session(tradovate)
-        make_system_ok(tenant=tenant_a, owner=owner_a, httpserver=httpserver, settings=settings,
-                       verify=("tradovate",))
+        make_system_ok(tenant=tenant_a, owner=owner_a, httpserver=httpserver, settings=settings, verify=("tradovate",))
+
     return make
 
 
@@ -60,8 +60,13 @@ def _paper_bot_long_two_on_sim(tenant, owner, start, *, risk_limits=None):
     with tenancy.tenant_context(tenant.id):
         Bot.objects.filter(pk=bot.pk).update(stage=Stage.PAPER, risk_limits=risk_limits or {})
         bot.refresh_from_db()
-        submit_intent(bot=bot, legs=[LegSpec(venue="sim", symbol="ES", side="buy", quantity=Decimal(2))],
-                      idempotency_key="paper-2", source="tick", bar_ts=start)
+        submit_intent(
+            bot=bot,
+            legs=[LegSpec(venue="sim", symbol="ES", side="buy", quantity=Decimal(2))],
+            idempotency_key="paper-2",
+            source="tick",
+            bar_ts=start,
+        )
         oms.process_pending_intents()
         assert match_working_orders(instrument=es_instrument(), timeframe="1h", bar_ts=start + HOUR) == 1
     return bot
@@ -79,14 +84,17 @@ def _account_flat(server):
 
 def _account_holds_es(server, net: int):
     serve_session(server)
-    server.expect_request("/position/list").respond_with_json([
-        position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=net)])
+    server.expect_request("/position/list").respond_with_json(
+        [position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=net)]
+    )
     server.expect_request("/contract/item", query_string="id=55").respond_with_json(
-        {"id": 55, "name": tradovate_symbol("ES"), "contractMaturityId": 1})
+        {"id": 55, "name": tradovate_symbol("ES"), "contractMaturityId": 1}
+    )
 
 
 def test_after_promotion_the_live_risk_check_reads_the_live_book_not_the_paper_plus_two(
-        tenant_a, owner_a, tradovate, recent, system_ok):
+    tenant_a, owner_a, tradovate, recent, system_ok
+):
     bot = _paper_bot_long_two_on_sim(tenant_a, owner_a, recent, risk_limits={"max_position": "2"})
     system_ok()
     now = timezone.now()
@@ -95,8 +103,14 @@ def test_after_promotion_the_live_risk_check_reads_the_live_book_not_the_paper_p
         _promote_in_place(bot)
         assert risk_snapshot(bots=[bot], instrument="ES", at=now).positions == {bot.id: Decimal(0)}
         # The first live order: buy 2 at the venue. Sized against the paper +2 it would be 4 > max_position 2.
-        leg = LegSpec(venue="tradovate", symbol="ES", side="buy", quantity=Decimal(2), order_type="limit",
-                      limit_price=Decimal("105"))
+        leg = LegSpec(
+            venue="tradovate",
+            symbol="ES",
+            side="buy",
+            quantity=Decimal(2),
+            order_type="limit",
+            limit_price=Decimal("105"),
+        )
         refusal, checks, _ = risk_refusal(bot=bot, legs=[(leg, es_instrument())], bar_ts=None, at=now)
         assert refusal is None, refusal
         position_check = next(c for c in checks if c["limit"] == "max_position" and c["scope"] == "bot")
@@ -122,14 +136,27 @@ def test_live_fills_move_the_live_book_only(tenant_a, owner_a, tradovate, recent
     tradovate.expect_request("/order/placeorder").respond_with_json({"orderId": 9301})
     with tenancy.tenant_context(tenant_a.id):
         _promote_in_place(bot)
-        intent = submit_intent(bot=bot, legs=[LegSpec(venue="tradovate", symbol="ES", side="buy",
-                                                      quantity=Decimal(1), order_type="limit",
-                                                      limit_price=Decimal("6000.25"))],
-                               idempotency_key="live-1", source="api", actor_name="test").intent
+        intent = submit_intent(
+            bot=bot,
+            legs=[
+                LegSpec(
+                    venue="tradovate",
+                    symbol="ES",
+                    side="buy",
+                    quantity=Decimal(1),
+                    order_type="limit",
+                    limit_price=Decimal("6000.25"),
+                )
+            ],
+            idempotency_key="live-1",
+            source="api",
+            actor_name="test",
+        ).intent
         oms.process_pending_intents()
         order = Order.objects.get(intent=intent)
-        tradovate.expect_request("/command/list").respond_with_json([
-            {"id": 1, "orderId": 9301, "clOrdId": order.client_order_id, "commandType": "New"}])
+        tradovate.expect_request("/command/list").respond_with_json(
+            [{"id": 1, "orderId": 9301, "clOrdId": order.client_order_id, "commandType": "New"}]
+        )
         tradovate.expect_request("/fill/list").respond_with_json([fill(51, 9301, qty=1)])
         tradovate.expect_request("/fillFee/list").respond_with_json([])
         assert oms.sync_live_fills() == {"recorded": 1, "failures": []}
@@ -156,7 +183,8 @@ def test_the_drawdown_breaker_of_a_live_bot_ignores_its_paper_losses(tenant_a, o
 
 
 def test_the_live_gate_requires_a_fresh_matched_reconcile_of_the_live_book(
-        tenant_a, owner_a, tradovate, recent, settings):
+    tenant_a, owner_a, tradovate, recent, settings
+):
     bot = _paper_bot_long_two_on_sim(tenant_a, owner_a, recent)
 
     def gate():
@@ -184,16 +212,23 @@ def test_the_live_gate_requires_a_fresh_matched_reconcile_of_the_live_book(
 
     with tenancy.tenant_context(tenant_a.id):
         Reconciliation.objects.filter(pk=matched.pk).update(
-            created_at=timezone.now() - timedelta(seconds=settings.BOT_LIVE_RECONCILE_MAX_AGE_SECONDS + 5))
+            created_at=timezone.now() - timedelta(seconds=settings.BOT_LIVE_RECONCILE_MAX_AGE_SECONDS + 5)
+        )
     stale = gate()
     assert not stale.passed and "old; going LIVE needs one from the last" in stale.message
 
 
 def test_the_live_gate_has_nothing_to_reconcile_for_a_bot_on_the_sim_venue(tenant_a, owner_a):
     with tenancy.tenant_context(tenant_a.id):
-        bot = bot_services.bot_create(actor=owner_a, name="sim-only", strategy="ma_crossover",
-                                      parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
-                                      data_source="imported")
+        bot = bot_services.bot_create(
+            actor=owner_a,
+            name="sim-only",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="sim",
+            data_source="imported",
+        )
         result = next(g for g in promotion_gates(bot, Stage.LIVE, actor=owner_a) if g.gate == "live_reconcile")
     assert result.passed and "sim venue" in result.message
 
@@ -202,7 +237,8 @@ def test_the_pnl_api_answers_one_book_and_says_which(tenant_a, owner_a, api_oper
     bot = _paper_bot_long_two_on_sim(tenant_a, owner_a, recent)
     paper = api_operator_a.get(f"/api/bots/{bot.id}/pnl").json()  # PAPER: the paper book by default
     assert paper["book"] == "paper" and [(p["instrument"], p["book"], p["quantity"]) for p in paper["positions"]] == [
-        ("ES", "paper", "2.000000000")]
+        ("ES", "paper", "2.000000000")
+    ]
     assert paper["stale"] is False and paper["positions"][0]["mark_stale"] is False
     with tenancy.tenant_context(tenant_a.id):
         _promote_in_place(bot)

@@ -14,11 +14,16 @@ from integrations import services
 from integrations.models import IntegrationUsageEvent
 from tests.integrations.crypto_venues import btc_usd
 
-KEYS = {"kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
-        "coinbase": {"COINBASE_API_KEY": "cb-abcdefghijkl", "COINBASE_API_SECRET": "cb-secret-abcdefghijkl"},
-        "binanceus": {"BINANCEUS_API_KEY": "bn-abcdefghijkl", "BINANCEUS_API_SECRET": "bn-secret-abcdefghijkl"},
-        "hyperliquid": {"HYPERLIQUID_WALLET_ADDRESS": "0x" + "1" * 40,
-                        "HYPERLIQUID_PRIVATE_KEY": "0x" + "2" * 64, "HYPERLIQUID_ENVIRONMENT": "testnet"}}
+KEYS = {
+    "kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
+    "coinbase": {"COINBASE_API_KEY": "cb-abcdefghijkl", "COINBASE_API_SECRET": "cb-secret-abcdefghijkl"},
+    "binanceus": {"BINANCEUS_API_KEY": "bn-abcdefghijkl", "BINANCEUS_API_SECRET": "bn-secret-abcdefghijkl"},
+    "hyperliquid": {
+        "HYPERLIQUID_WALLET_ADDRESS": "0x" + "1" * 40,
+        "HYPERLIQUID_PRIVATE_KEY": "0x" + "2" * 64,
+        "HYPERLIQUID_ENVIRONMENT": "testnet",
+    },
+}
 
 
 @pytest.fixture
@@ -44,23 +49,38 @@ class Kraken(ccxt.kraken):
         self.create_error, self.created = create_error, []
 
     def create_order(self, symbol, type, side, amount, price=None, params={}):
-        self.created.append({"symbol": symbol, "type": type, "side": side, "amount": amount, "price": price,
-                             **params})
+        self.created.append({"symbol": symbol, "type": type, "side": side, "amount": amount, "price": price, **params})
         if self.create_error:
             raise self.create_error
         return {"id": "OABC-1", "clientOrderId": params["clientOrderId"], "status": "open", "filled": 0}
 
     def fetch_open_orders(self, symbol=None, since=None, limit=None, params={}):
-        return [{"id": "OABC-1", "clientOrderId": c["clientOrderId"], "status": "open", "filled": 0.5,
-                 "average": 50000.0, "symbol": symbol} for c in self.created]
+        return [
+            {
+                "id": "OABC-1",
+                "clientOrderId": c["clientOrderId"],
+                "status": "open",
+                "filled": 0.5,
+                "average": 50000.0,
+                "symbol": symbol,
+            }
+            for c in self.created
+        ]
 
     def fetch_closed_orders(self, symbol=None, since=None, limit=None, params={}):
         return []
 
 
 def _order(**overrides):
-    fields = {"client_order_id": "intent-42", "symbol": "BTC-USD", "side": "buy", "quantity": Decimal("1"),
-              "order_type": "limit", "limit_price": Decimal("50000"), "bot_id": 11}
+    fields = {
+        "client_order_id": "intent-42",
+        "symbol": "BTC-USD",
+        "side": "buy",
+        "quantity": Decimal("1"),
+        "order_type": "limit",
+        "limit_price": Decimal("50000"),
+        "bot_id": 11,
+    }
     fields.update(overrides)
     return VenueOrderRequest(**fields)
 
@@ -74,22 +94,30 @@ def test_a_timeout_on_create_order_is_uncertain_and_lookup_finds_it_by_client_or
     assert caught.value.code == "INTEGRATION_TIMEOUT" and caught.value.uncertain
     ack = adapter.lookup_order(client_order_id="intent-42")
     assert (ack.venue_order_id, ack.status, ack.filled_quantity) == (
-        "OABC-1", VenueOrderStatus.PARTIALLY_FILLED, Decimal("0.5"))
+        "OABC-1",
+        VenueOrderStatus.PARTIALLY_FILLED,
+        Decimal("0.5"),
+    )
     assert len(exchange.created) == 1
     assert adapter.lookup_order(client_order_id="never-sent") is None
     events = IntegrationUsageEvent.objects.filter(provider="kraken").order_by("id")
     assert [(e.operation, e.status, e.bot_id) for e in events] == [
-        ("order.place", "error", 11), ("order.find", "ok", 11)]
+        ("order.place", "error", 11),
+        ("order.find", "ok", 11),
+    ]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("error,code,uncertain", [
-    (ccxt.InsufficientFunds("kraken EOrder:Insufficient funds"), "ORDER_REJECTED", False),
-    (ccxt.InvalidOrder("kraken EOrder:Invalid price"), "ORDER_REJECTED", False),
-    (ccxt.AuthenticationError("kraken EAPI:Invalid key"), "INTEGRATION_AUTH_FAILED", False),
-    (ccxt.RateLimitExceeded("kraken EAPI:Rate limit exceeded"), "INTEGRATION_RATE_LIMITED", False),
-    (ccxt.ExchangeNotAvailable("kraken 503"), "INTEGRATION_UNREACHABLE", True),
-])
+@pytest.mark.parametrize(
+    "error,code,uncertain",
+    [
+        (ccxt.InsufficientFunds("kraken EOrder:Insufficient funds"), "ORDER_REJECTED", False),
+        (ccxt.InvalidOrder("kraken EOrder:Invalid price"), "ORDER_REJECTED", False),
+        (ccxt.AuthenticationError("kraken EAPI:Invalid key"), "INTEGRATION_AUTH_FAILED", False),
+        (ccxt.RateLimitExceeded("kraken EAPI:Rate limit exceeded"), "INTEGRATION_RATE_LIMITED", False),
+        (ccxt.ExchangeNotAvailable("kraken 503"), "INTEGRATION_UNREACHABLE", True),
+    ],
+)
 def test_ccxt_errors_on_create_order_map_to_our_codes(venue, error, code, uncertain):
     adapter = venue("kraken", Kraken(create_error=error))
     with pytest.raises(VenueError) as caught:

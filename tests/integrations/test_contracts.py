@@ -13,16 +13,19 @@ def at(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(hour=15, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("day,tradovate,ironbeam", [
-    ("2026-12-09", "ESZ6", "XCME:ES.Z26"),   # Wednesday before the roll: December is still the front month
-    ("2026-12-10", "ESH7", "XCME:ES.H27"),   # roll day: 6 weekdays before Friday 18 December (expiry)
-    ("2026-12-18", "ESH7", "XCME:ES.H27"),   # expiry day itself
-    ("2026-12-28", "ESH7", "XCME:ES.H27"),   # after expiry, into the next year's March
-    ("2027-01-05", "ESH7", "XCME:ES.H27"),
-    ("2026-03-11", "ESH6", "XCME:ES.H26"),   # the day before March 2026's roll (Thursday 12, expiry Friday 20)
-    ("2026-03-12", "ESM6", "XCME:ES.M26"),
-    ("2026-07-01", "ESU6", "XCME:ES.U26"),   # between quarters: the next listed quarter
-])
+@pytest.mark.parametrize(
+    "day,tradovate,ironbeam",
+    [
+        ("2026-12-09", "ESZ6", "XCME:ES.Z26"),  # Wednesday before the roll: December is still the front month
+        ("2026-12-10", "ESH7", "XCME:ES.H27"),  # roll day: 6 weekdays before Friday 18 December (expiry)
+        ("2026-12-18", "ESH7", "XCME:ES.H27"),  # expiry day itself
+        ("2026-12-28", "ESH7", "XCME:ES.H27"),  # after expiry, into the next year's March
+        ("2027-01-05", "ESH7", "XCME:ES.H27"),
+        ("2026-03-11", "ESH6", "XCME:ES.H26"),  # the day before March 2026's roll (Thursday 12, expiry Friday 20)
+        ("2026-03-12", "ESM6", "XCME:ES.M26"),
+        ("2026-07-01", "ESU6", "XCME:ES.U26"),  # between quarters: the next listed quarter
+    ],
+)
 def test_front_month_across_a_roll(day, tradovate, ironbeam):
     assert tradovate_symbol("ES", at(day)) == tradovate
     assert ironbeam_symbol("ES", at(day)) == ironbeam
@@ -55,4 +58,9 @@ def test_an_explicit_contract_is_sent_as_it_is_and_maps_back_to_its_root():
     assert tradovate_symbol("MESZ6", at("2027-01-05")) == "MESZ6"
     assert ironbeam_symbol("XCME:MES.Z26", at("2027-01-05")) == "XCME:MES.Z26"
     assert [root_of(s) for s in ("ESZ6", "MNQH7", "XCME:NQ.M27", "XCEC:GC.G27", "CLF7")] == [
-        "ES", "MNQ", "NQ", "XCEC:GC.G27", "CLF7"]
+        "ES",
+        "MNQ",
+        "NQ",
+        "XCEC:GC.G27",
+        "CLF7",
+    ]

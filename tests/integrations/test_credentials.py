@@ -16,8 +16,9 @@ SECRET = "sk-test-abcdefghijklmnop1234"
 
 
 def _set_openai(client, value=SECRET):
-    return client.post("/api/integrations/credentials", {"provider": "openai", "values": {"OPENAI_API_KEY": value}},
-                       format="json")
+    return client.post(
+        "/api/integrations/credentials", {"provider": "openai", "values": {"OPENAI_API_KEY": value}}, format="json"
+    )
 
 
 @pytest.mark.django_db
@@ -57,8 +58,14 @@ def test_keys_are_per_tenant(api_owner_a, api_owner_b):
 
 @pytest.mark.django_db
 def test_validation_names_the_field_and_writes_nothing(api_owner_a, tenant_a):
-    response = api_owner_a.post("/api/integrations/credentials", {"provider": "tradovate", "values": {
-        "TRADOVATE_USERNAME": "alice", "TRADOVATE_ENVIRONMENT": "production", "TRADOVATE_NOPE": "x"}}, format="json")
+    response = api_owner_a.post(
+        "/api/integrations/credentials",
+        {
+            "provider": "tradovate",
+            "values": {"TRADOVATE_USERNAME": "alice", "TRADOVATE_ENVIRONMENT": "production", "TRADOVATE_NOPE": "x"},
+        },
+        format="json",
+    )
     assert response.status_code == 400
     details = response.json()["details"]
     assert set(details) == {"TRADOVATE_ENVIRONMENT", "TRADOVATE_NOPE"}
@@ -68,8 +75,9 @@ def test_validation_names_the_field_and_writes_nothing(api_owner_a, tenant_a):
 
 @pytest.mark.django_db
 def test_redis_is_not_a_tenant_key(api_owner_a):
-    response = api_owner_a.post("/api/integrations/credentials",
-                                {"provider": "redis", "values": {"REDIS_URL": "redis://x"}}, format="json")
+    response = api_owner_a.post(
+        "/api/integrations/credentials", {"provider": "redis", "values": {"REDIS_URL": "redis://x"}}, format="json"
+    )
     assert response.status_code == 400 and "provider" in response.json()["details"]
 
 
@@ -85,7 +93,10 @@ def test_owner_clears_a_key_and_the_clear_is_audited(api_owner_a, tenant_a):
 
 @pytest.mark.django_db
 def test_admin_entry_wins_over_the_environment(api_owner_a, tenant_a, settings):
-    settings.INTEGRATION_ENV_CREDENTIALS = {**settings.INTEGRATION_ENV_CREDENTIALS, "OPENAI_API_KEY": "env-key-000011112222"}
+    settings.INTEGRATION_ENV_CREDENTIALS = {
+        **settings.INTEGRATION_ENV_CREDENTIALS,
+        "OPENAI_API_KEY": "env-key-000011112222",
+    }
     spec = get_provider("openai")
     with tenancy.tenant_context(tenant_a.id):
         states = credentials.field_states(spec)

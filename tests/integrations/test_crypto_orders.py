@@ -20,14 +20,24 @@ from execution.venues.base import VenueError, VenueOrderRequest, VenueOrderStatu
 from execution.venues.registry import adapter_for
 from integrations.models import IntegrationUsageEvent
 from tests.integrations.crypto_venues import (
-    FakeBinanceUS, FakeCoinbase, FakeHyperliquid, FakeKraken, btc_usd, live_crypto_bot, set_keys,
+    FakeBinanceUS,
+    FakeCoinbase,
+    FakeHyperliquid,
+    FakeKraken,
+    btc_usd,
+    live_crypto_bot,
+    set_keys,
 )
 from tests.status_fixtures import make_system_ok
 
 FAKES = {"kraken": FakeKraken, "coinbase": FakeCoinbase, "binanceus": FakeBinanceUS, "hyperliquid": FakeHyperliquid}
 # The venue's own market id of BTC-USD as it arrives in the order request.
-SENT_MARKET = {"kraken": ("pair", "XXBTZUSD"), "coinbase": ("product_id", "BTC-USD"),
-               "binanceus": ("symbol", "BTCUSD"), "hyperliquid": ("asset", 0)}
+SENT_MARKET = {
+    "kraken": ("pair", "XXBTZUSD"),
+    "coinbase": ("product_id", "BTC-USD"),
+    "binanceus": ("symbol", "BTCUSD"),
+    "hyperliquid": ("asset", 0),
+}
 
 
 @pytest.fixture
@@ -43,9 +53,16 @@ def venue(tenant_a, owner_a, point_at, settings):
 
 
 def _order(client_order_id="cp-42-0", **overrides) -> VenueOrderRequest:
-    fields = {"client_order_id": client_order_id, "symbol": "BTC-USD", "side": "buy", "quantity": Decimal("0.01"),
-              "order_type": "limit", "limit_price": Decimal("50000"), "bot_id": 11,
-              "reference_price": Decimal("50000")}
+    fields = {
+        "client_order_id": client_order_id,
+        "symbol": "BTC-USD",
+        "side": "buy",
+        "quantity": Decimal("0.01"),
+        "order_type": "limit",
+        "limit_price": Decimal("50000"),
+        "bot_id": 11,
+        "reference_price": Decimal("50000"),
+    }
     fields.update(overrides)
     return VenueOrderRequest(**fields)
 
@@ -78,11 +95,17 @@ def test_an_order_is_placed_looked_up_filled_and_cancelled_at_the_instruments_ve
     assert (filled.status, filled.filled_quantity) == (VenueOrderStatus.FILLED, Decimal("0.01"))
     [fill] = adapter_for(name, bot_id=11).fills_since(datetime.now(UTC) - timedelta(minutes=5))
     assert (fill.venue_order_id, fill.client_order_id, fill.quantity, fill.price, fill.fee) == (
-        order_id, "cp-42-0", Decimal("0.01"), Decimal("49990.0"), Decimal("0.3"))
+        order_id,
+        "cp-42-0",
+        Decimal("0.01"),
+        Decimal("49990.0"),
+        Decimal("0.3"),
+    )
 
     second = adapter_for(name, bot_id=11).place_order(_order("cp-43-0", limit_price=Decimal("48000")))
-    cancelled = adapter_for(name, bot_id=11).cancel_order(client_order_id="cp-43-0",
-                                                           venue_order_id=second.venue_order_id)
+    cancelled = adapter_for(name, bot_id=11).cancel_order(
+        client_order_id="cp-43-0", venue_order_id=second.venue_order_id
+    )
     assert cancelled.status == VenueOrderStatus.CANCELLED
     assert fake.orders[second.venue_order_id]["status"] == "canceled"
 
@@ -150,26 +173,40 @@ def oms_venue(tenant_a, owner_a, point_at, httpserver, settings):
         make_system_ok(tenant=tenant_a, owner=owner_a, httpserver=httpserver, settings=settings, verify=(name,))
         fake.paths.clear()  # what verify asked; a test's assertions are about what the OMS sent afterwards
         return fake, bot
+
     return _venue
 
 
 def _submit(bot, key="k1"):
-    return submit_intent(bot=bot, legs=[LegSpec(venue=bot.venue, symbol="BTC-USD", side="buy",
-                                                quantity=Decimal("0.01"), order_type="limit",
-                                                limit_price=Decimal("50000"))],
-                         idempotency_key=key, source="api", actor_name="test").intent
+    return submit_intent(
+        bot=bot,
+        legs=[
+            LegSpec(
+                venue=bot.venue,
+                symbol="BTC-USD",
+                side="buy",
+                quantity=Decimal("0.01"),
+                order_type="limit",
+                limit_price=Decimal("50000"),
+            )
+        ],
+        idempotency_key=key,
+        source="api",
+        actor_name="test",
+    ).intent
 
 
-def test_a_live_kraken_bot_trades_btc_usd_through_the_oms_and_then_reconciles_flat_of_differences(
-        tenant_a, oms_venue):
+def test_a_live_kraken_bot_trades_btc_usd_through_the_oms_and_then_reconciles_flat_of_differences(tenant_a, oms_venue):
     fake, bot = oms_venue("kraken", balances={"USD": 5000})
     btc_usd("kraken")
     with tenancy.tenant_context(tenant_a.id):
         intent = _submit(bot)
         oms.process_pending_intents()
         order = Order.objects.get(intent=intent)
-        assert (order.status, order.venue_order_id) == (Order.Status.WORKING, fake.by_client_id(
-            adapter_for("kraken").client.client_order_id(order.client_order_id)))
+        assert (order.status, order.venue_order_id) == (
+            Order.Status.WORKING,
+            fake.by_client_id(adapter_for("kraken").client.client_order_id(order.client_order_id)),
+        )
         assert [body["pair"] for body in fake.sent] == ["XXBTZUSD"]
         fake.fill(order.venue_order_id, price=49995.0, fee=1.3)
         fake.balances.update(BTC=0.01, USD=5000 - 499.95 - 1.3)
@@ -179,12 +216,14 @@ def test_a_live_kraken_bot_trades_btc_usd_through_the_oms_and_then_reconciles_fl
         assert StrategyPosition.objects.get(bot=bot).quantity == Decimal("0.01")
         result = bot_services.bot_reconcile(bot_id=bot.id, actor_name="test")
     assert (result.status, result.internal_positions, result.venue_positions) == (
-        Reconciliation.Status.MATCHED, {"BTC-USD": 0.01}, {"BTC-USD": 0.01})
+        Reconciliation.Status.MATCHED,
+        {"BTC-USD": 0.01},
+        {"BTC-USD": 0.01},
+    )
 
 
 @pytest.mark.parametrize("name", ["kraken", "hyperliquid"])
-def test_the_oms_fails_an_order_for_an_unmapped_instrument_with_its_fix_and_sends_nothing(
-        tenant_a, oms_venue, name):
+def test_the_oms_fails_an_order_for_an_unmapped_instrument_with_its_fix_and_sends_nothing(tenant_a, oms_venue, name):
     fake, bot = oms_venue(name)
     btc_usd()
     with tenancy.tenant_context(tenant_a.id):
@@ -193,7 +232,10 @@ def test_the_oms_fails_an_order_for_an_unmapped_instrument_with_its_fix_and_send
         order = Order.objects.get(intent=intent)
         intent.refresh_from_db()
     assert (order.status, order.error_code, intent.status) == (
-        Order.Status.FAILED, "INSTRUMENT_NOT_MAPPED", TradeIntent.Status.FAILED)
+        Order.Status.FAILED,
+        "INSTRUMENT_NOT_MAPPED",
+        TradeIntent.Status.FAILED,
+    )
     assert f"--venue {name} --instrument BTC-USD" in order.reason
     assert fake.sent == [] and fake.paths == []
 

@@ -15,7 +15,14 @@ from controlplane import tenancy
 from controlplane.errors import ControlPlaneError
 from execution.models import StrategyPosition, VenueInventory
 from tests.integrations.crypto_venues import (
-    BTC_USD, FakeBinanceUS, FakeCoinbase, FakeHyperliquid, FakeKraken, booked, btc_usd, live_crypto_bot,
+    BTC_USD,
+    FakeBinanceUS,
+    FakeCoinbase,
+    FakeHyperliquid,
+    FakeKraken,
+    booked,
+    btc_usd,
+    live_crypto_bot,
 )
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +35,7 @@ def serve(point_at, settings):
 
     def _serve(fake_class, **account):
         return fake_class(point_at(fake_class.name), **account)
+
     return _serve
 
 
@@ -46,7 +54,11 @@ def test_a_spot_book_of_one_btc_matches_a_venue_holding_one_btc_and_cash(tenant_
         booked(bot, "BTC-USD", 1)
     result = _reconcile(tenant_a, bot)
     assert (result.status, result.internal_positions, result.venue_positions, result.differences) == (
-        Reconciliation.Status.MATCHED, {"BTC-USD": 1.0}, {"BTC-USD": 1.0}, {})
+        Reconciliation.Status.MATCHED,
+        {"BTC-USD": 1.0},
+        {"BTC-USD": 1.0},
+        {},
+    )
 
 
 @pytest.mark.parametrize("venue", list(SPOT))
@@ -63,8 +75,7 @@ def test_a_spot_balance_short_of_the_book_is_a_difference_under_our_instrument(t
         assert Bot.objects.get(pk=bot.pk).reconcile_mismatch is True
 
 
-def test_a_flat_book_with_the_base_asset_at_the_venue_is_a_difference_but_other_coins_are_not(
-        tenant_a, owner_a, serve):
+def test_a_flat_book_with_the_base_asset_at_the_venue_is_a_difference_but_other_coins_are_not(tenant_a, owner_a, serve):
     serve(FakeKraken, balances={"BTC": 0.25, "ETH": 3, "USD": 100})
     btc_usd("kraken")
     bot = live_crypto_bot(tenant=tenant_a, owner=owner_a, venue="kraken")
@@ -84,7 +95,10 @@ def test_one_spot_balance_is_attributed_across_the_tenants_bots_through_the_inve
     for bot, quantity in ((first, 1.0), (second, 0.5)):
         result = _reconcile(tenant_a, bot)
         assert (result.status, result.internal_positions, result.venue_positions) == (
-            Reconciliation.Status.MATCHED, {"BTC-USD": quantity}, {"BTC-USD": quantity})
+            Reconciliation.Status.MATCHED,
+            {"BTC-USD": quantity},
+            {"BTC-USD": quantity},
+        )
 
     fake.balances["BTC"] = 1.2  # 0.3 BTC left the account
     result = _reconcile(tenant_a, first)
@@ -92,7 +106,8 @@ def test_one_spot_balance_is_attributed_across_the_tenants_bots_through_the_inve
 
 
 def test_accept_venue_on_a_shared_spot_account_moves_book_and_inventory_so_every_bot_matches(
-        tenant_a, owner_a, serve, api_owner_a):
+    tenant_a, owner_a, serve, api_owner_a
+):
     fake = serve(FakeKraken, balances={"BTC": 1.2, "USD": 5000})
     btc_usd("kraken")
     first = live_crypto_bot(tenant=tenant_a, owner=owner_a, venue="kraken", name="first")
@@ -101,8 +116,11 @@ def test_accept_venue_on_a_shared_spot_account_moves_book_and_inventory_so_every
         booked(first, "BTC-USD", 1)
         booked(second, "BTC-USD", 0.5)
     assert _reconcile(tenant_a, first).status == Reconciliation.Status.MISMATCH
-    response = api_owner_a.post(f"/api/bots/{first.id}/reconcile/resolve",
-                                {"action": "accept_venue", "reason": "0.3 BTC was withdrawn by hand"}, format="json")
+    response = api_owner_a.post(
+        f"/api/bots/{first.id}/reconcile/resolve",
+        {"action": "accept_venue", "reason": "0.3 BTC was withdrawn by hand"},
+        format="json",
+    )
     assert response.status_code == 200, response.content
     assert response.json()["followup"]["status"] == "MATCHED"
     with tenancy.tenant_context(tenant_a.id):
@@ -126,8 +144,7 @@ def test_an_unmapped_instrument_is_not_reconciled_and_says_how_to_map_it(tenant_
         assert Bot.objects.get(pk=bot.pk).reconcile_mismatch is False
 
 
-def test_hyperliquid_compares_signed_perpetual_positions_and_reports_one_no_instrument_maps(
-        tenant_a, owner_a, serve):
+def test_hyperliquid_compares_signed_perpetual_positions_and_reports_one_no_instrument_maps(tenant_a, owner_a, serve):
     fake = serve(FakeHyperliquid, positions={"BTC": -0.02})
     btc_usd("hyperliquid")
     bot = live_crypto_bot(tenant=tenant_a, owner=owner_a, venue="hyperliquid")
@@ -135,7 +152,10 @@ def test_hyperliquid_compares_signed_perpetual_positions_and_reports_one_no_inst
         booked(bot, "BTC-USD", Decimal("-0.02"))
     result = _reconcile(tenant_a, bot)
     assert (result.status, result.internal_positions, result.venue_positions) == (
-        Reconciliation.Status.MATCHED, {"BTC-USD": -0.02}, {"BTC-USD": -0.02})
+        Reconciliation.Status.MATCHED,
+        {"BTC-USD": -0.02},
+        {"BTC-USD": -0.02},
+    )
 
     fake.positions["ETH"] = 1.5  # opened outside the bots, in a market none of our instruments maps
     result = _reconcile(tenant_a, bot)
@@ -151,8 +171,7 @@ def test_the_shipped_mapping_fixture_is_what_each_venue_lists(tenant_a, owner_a,
         live_crypto_bot(tenant=tenant_a, owner=owner_a, venue=fake_class.name, name=f"bot-{fake_class.name}")
         explicit = "BTC/USDC:USDC" if fake_class.name == "hyperliquid" else None
         with tenancy.tenant_context(tenant_a.id):
-            result = venue_symbols_map(venue=fake_class.name, symbols=["BTC-USD"], market=explicit,
-                                       actor_name="test")
+            result = venue_symbols_map(venue=fake_class.name, symbols=["BTC-USD"], market=explicit, actor_name="test")
         assert result["mapped"] == {"BTC-USD": BTC_USD[fake_class.name]}
 
 
@@ -170,8 +189,14 @@ def test_the_live_reconcile_beat_matches_a_mapped_crypto_bot_and_reports_an_unma
     with tenancy.tenant_context(tenant_a.id):
         booked(mapped, "BTC-USD", 1)
         for bot in (mapped, unmapped):
-            Runner.objects.create(bot=bot, status=Runner.Status.RUNNING, started_by="test",
-                                  started_at=timezone.now(), last_heartbeat_at=timezone.now(), trace_id="t-beat")
+            Runner.objects.create(
+                bot=bot,
+                status=Runner.Status.RUNNING,
+                started_by="test",
+                started_at=timezone.now(),
+                last_heartbeat_at=timezone.now(),
+                trace_id="t-beat",
+            )
     result = tasks.reconcile_live_bots.apply(kwargs={"tenant_id": tenant_a.id}).get()
     assert result["matched"] == [mapped.id] and result["mismatched"] == []
     [failed] = result["failed"]

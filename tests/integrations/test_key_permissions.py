@@ -19,11 +19,13 @@ from integrations import gates, services
 from integrations.models import IntegrationVerification, KeyPermissionConfirmation
 from tests.integrations.live_fakes import CREDS as TRADOVATE, confirm_trade_only, live_tradovate_bot, serve_session
 
-KEYS = {"kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
-        "coinbase": {"COINBASE_API_KEY": "cb-abcdefghijkl", "COINBASE_API_SECRET": "cb-secret-abcdefghijkl"},
-        "binanceus": {"BINANCEUS_API_KEY": "bn-abcdefghijkl", "BINANCEUS_API_SECRET": "bn-secret-abcdefghijkl"},
-        "ironbeam": {"IRONBEAM_USERNAME": "bob", "IRONBEAM_API_KEY": "ib-abcdefghijkl", "IRONBEAM_ENVIRONMENT": "demo"},
-        "tradovate": TRADOVATE}
+KEYS = {
+    "kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
+    "coinbase": {"COINBASE_API_KEY": "cb-abcdefghijkl", "COINBASE_API_SECRET": "cb-secret-abcdefghijkl"},
+    "binanceus": {"BINANCEUS_API_KEY": "bn-abcdefghijkl", "BINANCEUS_API_SECRET": "bn-secret-abcdefghijkl"},
+    "ironbeam": {"IRONBEAM_USERNAME": "bob", "IRONBEAM_API_KEY": "ib-abcdefghijkl", "IRONBEAM_ENVIRONMENT": "demo"},
+    "tradovate": TRADOVATE,
+}
 AGENT_KEY = "0x" + "2" * 64
 AGENT_ADDRESS = ccxt.Exchange.eth_get_address_from_private_key(AGENT_KEY).lower()
 MASTER = "0x" + "1" * 40
@@ -53,8 +55,10 @@ def _verify(client, provider):
 
 def _live_blockers(tenant, venue):
     with tenancy.tenant_context(tenant.id):
-        return [(b["provider"], b["code"]) for b in
-                gates.safe_start_blockers(venue=venue, data_source="imported", stage=Stage.LIVE)]
+        return [
+            (b["provider"], b["code"])
+            for b in gates.safe_start_blockers(venue=venue, data_source="imported", stage=Stage.LIVE)
+        ]
 
 
 def _confirm(client, provider):
@@ -65,9 +69,15 @@ def _confirm(client, provider):
 
 
 def _coinbase(server, *, can_trade=True, can_transfer=False):
-    server.expect_request("/api/v3/brokerage/key_permissions", method="GET").respond_with_json({
-        "can_view": True, "can_trade": can_trade, "can_transfer": can_transfer,
-        "portfolio_uuid": "b87a2d3f-8a1e-49b3-a4ea-402d8c389aca", "portfolio_type": "DEFAULT"})
+    server.expect_request("/api/v3/brokerage/key_permissions", method="GET").respond_with_json(
+        {
+            "can_view": True,
+            "can_trade": can_trade,
+            "can_transfer": can_transfer,
+            "portfolio_uuid": "b87a2d3f-8a1e-49b3-a4ea-402d8c389aca",
+            "portfolio_type": "DEFAULT",
+        }
+    )
 
 
 @pytest.mark.django_db
@@ -110,14 +120,29 @@ def test_a_coinbase_key_that_cannot_trade_fails_as_refused(api_owner_a, point_at
 
 def _kraken(server, *, can_withdraw):
     server.expect_request("/0/private/Balance", method="POST").respond_with_json(
-        {"error": [], "result": {"ZUSD": "5000.0000", "XXBT": "1.0000000000"}})
+        {"error": [], "result": {"ZUSD": "5000.0000", "XXBT": "1.0000000000"}}
+    )
     if can_withdraw:
-        server.expect_request("/0/private/WithdrawMethods", method="POST").respond_with_json({"error": [], "result": [
-            {"asset": "XXBT", "method_id": "a1b2", "method": "Bitcoin", "network_id": "c3d4", "network": "Bitcoin",
-             "minimum": "0.0004", "limits": []}]})
+        server.expect_request("/0/private/WithdrawMethods", method="POST").respond_with_json(
+            {
+                "error": [],
+                "result": [
+                    {
+                        "asset": "XXBT",
+                        "method_id": "a1b2",
+                        "method": "Bitcoin",
+                        "network_id": "c3d4",
+                        "network": "Bitcoin",
+                        "minimum": "0.0004",
+                        "limits": [],
+                    }
+                ],
+            }
+        )
     else:
         server.expect_request("/0/private/WithdrawMethods", method="POST").respond_with_json(
-            {"error": ["EGeneral:Permission denied"]})
+            {"error": ["EGeneral:Permission denied"]}
+        )
 
 
 @pytest.mark.django_db
@@ -128,8 +153,12 @@ def test_a_kraken_key_without_withdraw_funds_passes(api_owner_a, tenant_a, point
     body = _verify(api_owner_a, "kraken")
     assert body["status"] == "ok", body
     assert body["permissions"] == {
-        "source": "POST /0/private/WithdrawMethods (read-only probe)", "can_trade": None, "can_withdraw": False,
-        "can_transfer": False, "reported": {"WithdrawMethods": "EGeneral:Permission denied"}}
+        "source": "POST /0/private/WithdrawMethods (read-only probe)",
+        "can_trade": None,
+        "can_withdraw": False,
+        "can_transfer": False,
+        "reported": {"WithdrawMethods": "EGeneral:Permission denied"},
+    }
     assert all(request.headers.get("API-Key") == KEYS["kraken"]["KRAKEN_API_KEY"] for request, _ in server.log)
     assert _live_blockers(tenant_a, "kraken") == []
 
@@ -146,25 +175,45 @@ def test_a_kraken_key_with_withdraw_funds_fails_verify(api_owner_a, tenant_a, po
 
 # --- Binance.US: GET /api/v3/account, then GET /sapi/v1/account/apiRestrictions --------------------------------
 
-ACCOUNT = {"makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-           "canTrade": True, "canWithdraw": True, "canDeposit": True, "updateTime": 1699999999000,
-           "accountType": "SPOT", "balances": [{"asset": "USD", "free": "5000.00", "locked": "0.00"}],
-           "permissions": ["SPOT"]}
+ACCOUNT = {
+    "makerCommission": 10,
+    "takerCommission": 10,
+    "buyerCommission": 0,
+    "sellerCommission": 0,
+    "canTrade": True,
+    "canWithdraw": True,
+    "canDeposit": True,
+    "updateTime": 1699999999000,
+    "accountType": "SPOT",
+    "balances": [{"asset": "USD", "free": "5000.00", "locked": "0.00"}],
+    "permissions": ["SPOT"],
+}
 
 
 def _restrictions(*, withdrawals=False, internal_transfer=False):
-    return {"ipRestrict": True, "createTime": 1698645219000, "enableReading": True,
-            "enableSpotAndMarginTrading": True, "enableWithdrawals": withdrawals,
-            "enableInternalTransfer": internal_transfer, "enableMargin": False, "enableFutures": False,
-            "permitsUniversalTransfer": False, "enableVanillaOptions": False}
+    return {
+        "ipRestrict": True,
+        "createTime": 1698645219000,
+        "enableReading": True,
+        "enableSpotAndMarginTrading": True,
+        "enableWithdrawals": withdrawals,
+        "enableInternalTransfer": internal_transfer,
+        "enableMargin": False,
+        "enableFutures": False,
+        "permitsUniversalTransfer": False,
+        "enableVanillaOptions": False,
+    }
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("restrictions,code", [
-    (_restrictions(), None),
-    (_restrictions(withdrawals=True), "INTEGRATION_KEY_TOO_POWERFUL"),
-    (_restrictions(internal_transfer=True), "INTEGRATION_KEY_TOO_POWERFUL"),
-])
+@pytest.mark.parametrize(
+    "restrictions,code",
+    [
+        (_restrictions(), None),
+        (_restrictions(withdrawals=True), "INTEGRATION_KEY_TOO_POWERFUL"),
+        (_restrictions(internal_transfer=True), "INTEGRATION_KEY_TOO_POWERFUL"),
+    ],
+)
 def test_binanceus_judges_the_key_by_its_api_restrictions(api_owner_a, tenant_a, point_at, restrictions, code):
     """Regression: today a withdraw-capable Binance.US key passes with a warning."""
     server = point_at("binanceus")
@@ -180,12 +229,17 @@ def test_binanceus_judges_the_key_by_its_api_restrictions(api_owner_a, tenant_a,
 
 @pytest.mark.django_db
 def test_binanceus_without_a_key_permissions_answer_is_unknown_and_needs_the_owner(
-        api_owner_a, api_operator_a, tenant_a, point_at):
+    api_owner_a, api_operator_a, tenant_a, point_at
+):
     server = point_at("binanceus")
     server.expect_request("/api/v3/account", method="GET").respond_with_json(ACCOUNT)
     server.expect_request("/sapi/v1/account/apiRestrictions").respond_with_response(
-        Response(json.dumps({"code": -1002, "msg": "You are not authorized to execute this request."}), status=401,
-                 content_type="application/json"))
+        Response(
+            json.dumps({"code": -1002, "msg": "You are not authorized to execute this request."}),
+            status=401,
+            content_type="application/json",
+        )
+    )
     _set(api_owner_a, "binanceus", KEYS["binanceus"])
     body = _verify(api_owner_a, "binanceus")
     assert (body["status"], body["permissions"], body["permissions_confirmation"]) == ("ok", "unknown", "needed")
@@ -199,17 +253,27 @@ def test_binanceus_without_a_key_permissions_answer_is_unknown_and_needs_the_own
 
 
 def _hyperliquid(server, *, role):
-    server.expect_request("/exchange", method="POST").respond_with_json({"status": "ok", "response": {"type": "default"}})
-    server.expect_request("/info", method="POST", json={"type": "userRole", "user": AGENT_ADDRESS}
-                          ).respond_with_json(role)
+    server.expect_request("/exchange", method="POST").respond_with_json(
+        {"status": "ok", "response": {"type": "default"}}
+    )
+    server.expect_request("/info", method="POST", json={"type": "userRole", "user": AGENT_ADDRESS}).respond_with_json(
+        role
+    )
 
 
 @pytest.mark.django_db
 def test_a_hyperliquid_api_wallet_of_the_account_passes(api_owner_a, tenant_a, point_at):
     server = point_at("hyperliquid")
     _hyperliquid(server, role={"role": "agent", "data": {"user": MASTER}})
-    _set(api_owner_a, "hyperliquid", {"HYPERLIQUID_WALLET_ADDRESS": MASTER, "HYPERLIQUID_PRIVATE_KEY": AGENT_KEY,
-                                      "HYPERLIQUID_ENVIRONMENT": "testnet"})
+    _set(
+        api_owner_a,
+        "hyperliquid",
+        {
+            "HYPERLIQUID_WALLET_ADDRESS": MASTER,
+            "HYPERLIQUID_PRIVATE_KEY": AGENT_KEY,
+            "HYPERLIQUID_ENVIRONMENT": "testnet",
+        },
+    )
     body = _verify(api_owner_a, "hyperliquid")
     assert body["status"] == "ok", body
     assert body["permissions"]["reported"] == {"signer": AGENT_ADDRESS, "role": "agent", "master": MASTER}
@@ -222,9 +286,18 @@ def test_a_hyperliquid_api_wallet_of_the_account_passes(api_owner_a, tenant_a, p
 def test_the_hyperliquid_accounts_own_key_is_too_powerful(api_owner_a, tenant_a, point_at):
     """Regression: today the account's own private key passes verify."""
     server = point_at("hyperliquid")
-    server.expect_request("/exchange", method="POST").respond_with_json({"status": "ok", "response": {"type": "default"}})
-    _set(api_owner_a, "hyperliquid", {"HYPERLIQUID_WALLET_ADDRESS": AGENT_ADDRESS, "HYPERLIQUID_PRIVATE_KEY": AGENT_KEY,
-                                      "HYPERLIQUID_ENVIRONMENT": "testnet"})
+    server.expect_request("/exchange", method="POST").respond_with_json(
+        {"status": "ok", "response": {"type": "default"}}
+    )
+    _set(
+        api_owner_a,
+        "hyperliquid",
+        {
+            "HYPERLIQUID_WALLET_ADDRESS": AGENT_ADDRESS,
+            "HYPERLIQUID_PRIVATE_KEY": AGENT_KEY,
+            "HYPERLIQUID_ENVIRONMENT": "testnet",
+        },
+    )
     body = _verify(api_owner_a, "hyperliquid")
     assert body["error_code"] == "INTEGRATION_KEY_TOO_POWERFUL" and "API wallet" in body["message"]
     assert _live_blockers(tenant_a, "hyperliquid") == [("hyperliquid", "INTEGRATION_KEY_TOO_POWERFUL")]
@@ -233,8 +306,15 @@ def test_the_hyperliquid_accounts_own_key_is_too_powerful(api_owner_a, tenant_a,
 @pytest.mark.django_db
 def test_an_api_wallet_of_another_hyperliquid_account_is_refused(api_owner_a, point_at):
     _hyperliquid(point_at("hyperliquid"), role={"role": "agent", "data": {"user": "0x" + "3" * 40}})
-    _set(api_owner_a, "hyperliquid", {"HYPERLIQUID_WALLET_ADDRESS": MASTER, "HYPERLIQUID_PRIVATE_KEY": AGENT_KEY,
-                                      "HYPERLIQUID_ENVIRONMENT": "testnet"})
+    _set(
+        api_owner_a,
+        "hyperliquid",
+        {
+            "HYPERLIQUID_WALLET_ADDRESS": MASTER,
+            "HYPERLIQUID_PRIVATE_KEY": AGENT_KEY,
+            "HYPERLIQUID_ENVIRONMENT": "testnet",
+        },
+    )
     body = _verify(api_owner_a, "hyperliquid")
     assert body["error_code"] == "INTEGRATION_AUTH_FAILED" and "not as an API wallet of" in body["message"]
 
@@ -243,14 +323,18 @@ def test_an_api_wallet_of_another_hyperliquid_account_is_refused(api_owner_a, po
 
 
 def _ironbeam(server):
-    server.expect_request("/auth", method="POST").respond_with_json({"token": "ib-tok", "status": "OK", "message": "OK"})
+    server.expect_request("/auth", method="POST").respond_with_json(
+        {"token": "ib-tok", "status": "OK", "message": "OK"}
+    )
     server.expect_request("/info/trader").respond_with_json(
-        {"accounts": ["51234"], "isLive": False, "traderId": "bob", "status": "OK", "message": "OK"})
+        {"accounts": ["51234"], "isLive": False, "traderId": "bob", "status": "OK", "message": "OK"}
+    )
 
 
 @pytest.mark.django_db
 def test_ironbeam_permissions_are_unknown_and_live_waits_for_an_owner_of_this_key(
-        api_owner_a, api_operator_a, api_owner_b, tenant_a, owner_a, point_at):
+    api_owner_a, api_operator_a, api_owner_b, tenant_a, owner_a, point_at
+):
     _ironbeam(point_at("ironbeam"))
     _set(api_owner_a, "ironbeam", KEYS["ironbeam"])
     body = _verify(api_owner_a, "ironbeam")
@@ -273,7 +357,10 @@ def test_ironbeam_permissions_are_unknown_and_live_waits_for_an_owner_of_this_ke
     with tenancy.tenant_context(tenant_a.id):
         event = AuditEvent.objects.get(action="integration.key_permissions.confirm")
         assert (event.resource_id, event.actor_user_id, event.after_state["confirmed"]) == (
-            "ironbeam", owner_a.id, True)
+            "ironbeam",
+            owner_a.id,
+            True,
+        )
         assert event.trace_id == confirmed.json()["trace_id"]
 
     assert _verify(api_owner_a, "ironbeam")["permissions_confirmation"] == "confirmed"  # same key: still holds
@@ -312,7 +399,8 @@ def test_confirming_a_key_the_venue_reported_is_refused(api_owner_a, point_at):
 
 @pytest.mark.django_db
 def test_a_live_tradovate_bot_cannot_start_until_an_owner_confirms_its_key(
-        tenant_a, owner_a, api_owner_a, api_operator_a, tradovate):
+    tenant_a, owner_a, api_owner_a, api_operator_a, tradovate
+):
     """The LIVE gate of a bot (bots.gates, runner start) reads the same rule; paper is unaffected."""
     from tests.integrations.live_fakes import es_instrument
 
@@ -342,8 +430,9 @@ def test_a_venue_verified_before_permissions_were_read_blocks_live(tenant_a, own
 
     with tenancy.tenant_context(tenant_a.id):
         services.credentials_set(provider="ironbeam", values=KEYS["ironbeam"], actor=owner_a)
-        IntegrationVerification.objects.create(tenant=tenant_a, provider="ironbeam", status="ok", trace_id="old",
-                                               verified_at=timezone.now())
+        IntegrationVerification.objects.create(
+            tenant=tenant_a, provider="ironbeam", status="ok", trace_id="old", verified_at=timezone.now()
+        )
     assert _live_blockers(tenant_a, "ironbeam") == [("ironbeam", "INTEGRATION_UNVERIFIED")]
     with tenancy.tenant_context(tenant_a.id):
         assert not KeyPermissionConfirmation.objects.exists()
@@ -351,7 +440,8 @@ def test_a_venue_verified_before_permissions_were_read_blocks_live(tenant_a, own
 
 @pytest.mark.django_db
 def test_the_console_shows_an_unknown_key_and_only_an_owner_confirms_it_in_admin(
-        api_owner_a, owner_a, operator_a, tenant_a, point_at):
+    api_owner_a, owner_a, operator_a, tenant_a, point_at
+):
     from tests.observatory.test_pages import console
 
     _ironbeam(point_at("ironbeam"))
@@ -363,17 +453,23 @@ def test_the_console_shows_an_unknown_key_and_only_an_owner_confirms_it_in_admin
     assert "LIVE waits for an owner to confirm the key is trade-only" in card
 
     operator = console(operator_a)
-    assert 'value="confirm_key_permissions"' not in operator.get(
-        "/admin/integrations/integrationverification/").content.decode()
-    operator.post("/admin/integrations/integrationverification/",
-                  {"action": "confirm_key_permissions", "_selected_action": [verification_id], "index": 0})
+    assert (
+        'value="confirm_key_permissions"'
+        not in operator.get("/admin/integrations/integrationverification/").content.decode()
+    )
+    operator.post(
+        "/admin/integrations/integrationverification/",
+        {"action": "confirm_key_permissions", "_selected_action": [verification_id], "index": 0},
+    )
     assert _live_blockers(tenant_a, "ironbeam") == [("ironbeam", "INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED")]
 
     owner = console(owner_a)
     listing = owner.get("/admin/integrations/integrationverification/").content.decode()
     assert 'value="confirm_key_permissions"' in listing and "unknown" in listing
-    owner.post("/admin/integrations/integrationverification/",
-               {"action": "confirm_key_permissions", "_selected_action": [verification_id], "index": 0})
+    owner.post(
+        "/admin/integrations/integrationverification/",
+        {"action": "confirm_key_permissions", "_selected_action": [verification_id], "index": 0},
+    )
     assert _live_blockers(tenant_a, "ironbeam") == []
     assert "confirmed trade-only by an owner" in owner.get("/admin/observatory/connections/").content.decode()
     with tenancy.tenant_context(tenant_a.id):

@@ -20,7 +20,15 @@ from execution.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
 from execution.venues.contracts import tradovate_symbol
 from tests.integrations.live_fakes import (
-    ACCOUNT, es_instrument, fill, fill_fee, live_tradovate_bot, order_found, position, serve_session)
+    ACCOUNT,
+    es_instrument,
+    fill,
+    fill_fee,
+    live_tradovate_bot,
+    order_found,
+    position,
+    serve_session,
+)
 from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.django_db
@@ -43,9 +51,22 @@ def live_bot(tenant_a, owner_a, tradovate, httpserver, settings):
 
 
 def _submit(bot, key="k1", price="6000.25"):
-    return submit_intent(bot=bot, legs=[LegSpec(venue="tradovate", symbol="ES", side="buy", quantity=Decimal(1),
-                                                order_type="limit", limit_price=Decimal(price))],
-                         idempotency_key=key, source="api", actor_name="test").intent
+    return submit_intent(
+        bot=bot,
+        legs=[
+            LegSpec(
+                venue="tradovate",
+                symbol="ES",
+                side="buy",
+                quantity=Decimal(1),
+                order_type="limit",
+                limit_price=Decimal(price),
+            )
+        ],
+        idempotency_key=key,
+        source="api",
+        actor_name="test",
+    ).intent
 
 
 def _placed(server):
@@ -65,7 +86,8 @@ def test_a_root_is_sent_as_its_front_contract_on_the_day_of_the_roll(tenant_a, l
 
 
 def test_an_uncertain_send_stays_submitting_and_the_sweep_resolves_it_without_sending_again(
-        tenant_a, live_bot, tradovate, settings):
+    tenant_a, live_bot, tradovate, settings
+):
     settings.INTEGRATION_TIMEOUT_SECONDS = 0.3
     serve_session(tradovate)
 
@@ -80,11 +102,15 @@ def test_an_uncertain_send_stays_submitting_and_the_sweep_resolves_it_without_se
         oms.process_pending_intents()
         order = Order.objects.get(intent=intent)
         assert (order.status, order.venue_order_id, order.error_code) == (
-            Order.Status.SUBMITTING, "", "INTEGRATION_TIMEOUT")
+            Order.Status.SUBMITTING,
+            "",
+            "INTEGRATION_TIMEOUT",
+        )
         assert "never re-sent" in order.reason
         assert oms.resolve_unacknowledged_orders()["found"] == []  # younger than the recovery delay: untouched
-        order_found(tradovate, client_order_id=order.client_order_id, order_id=9002, fills=[fill(31, 9002)],
-                    fees=[fill_fee(31)])
+        order_found(
+            tradovate, client_order_id=order.client_order_id, order_id=9002, fills=[fill(31, 9002)], fees=[fill_fee(31)]
+        )
         outcome = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
         order.refresh_from_db()
         intent.refresh_from_db()
@@ -135,8 +161,9 @@ def test_live_fills_record_the_brokers_fee_and_null_when_it_reports_none(tenant_
         intent = _submit(live_bot)
         oms.process_pending_intents()
         order = Order.objects.get(intent=intent)
-        tradovate.expect_request("/command/list").respond_with_json([
-            {"id": 1, "orderId": 9003, "clOrdId": order.client_order_id, "commandType": "New"}])
+        tradovate.expect_request("/command/list").respond_with_json(
+            [{"id": 1, "orderId": 9003, "clOrdId": order.client_order_id, "commandType": "New"}]
+        )
         tradovate.expect_request("/fill/list").respond_with_json([fill(41, 9003, qty=1), fill(42, 7777)])
         tradovate.expect_request("/fillFee/list").respond_with_json([])  # Tradovate has not reported the fee
         assert oms.sync_live_fills() == {"recorded": 1, "failures": []}
@@ -153,13 +180,21 @@ def test_the_recovery_and_reconcile_schedules_have_expiries(settings):
 
 def test_the_live_reconcile_task_flags_a_running_live_bot_whose_venue_disagrees(tenant_a, live_bot, tradovate):
     serve_session(tradovate)
-    tradovate.expect_request("/position/list").respond_with_json([
-        position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=2)])
+    tradovate.expect_request("/position/list").respond_with_json(
+        [position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=2)]
+    )
     tradovate.expect_request("/contract/item", query_string="id=55").respond_with_json(
-        {"id": 55, "name": tradovate_symbol("ES"), "contractMaturityId": 1})
+        {"id": 55, "name": tradovate_symbol("ES"), "contractMaturityId": 1}
+    )
     with tenancy.tenant_context(tenant_a.id):
-        Runner.objects.create(bot=live_bot, status=Runner.Status.RUNNING, started_by="test",
-                              started_at=timezone.now(), last_heartbeat_at=timezone.now(), trace_id="t-reconcile")
+        Runner.objects.create(
+            bot=live_bot,
+            status=Runner.Status.RUNNING,
+            started_by="test",
+            started_at=timezone.now(),
+            last_heartbeat_at=timezone.now(),
+            trace_id="t-reconcile",
+        )
     result = tasks.reconcile_live_bots.apply(kwargs={"tenant_id": tenant_a.id}).get()
     assert result == {"matched": [], "mismatched": [live_bot.id], "failed": []}
     with tenancy.tenant_context(tenant_a.id):
@@ -175,8 +210,12 @@ def _serve_working_order_until_cancelled(tradovate, *, order_id: int, command_id
     """Tradovate answers the order as Working until a cancel command for it arrives, Canceled after."""
     status = {"ordStatus": "Working"}
     tradovate.expect_request("/order/item", query_string=f"id={order_id}").respond_with_handler(
-        lambda r: Response(json.dumps({"id": order_id, "accountId": 701, "action": "Buy", "admin": False,
-                                       "timestamp": "x", **status}), 200, content_type="application/json"))
+        lambda r: Response(
+            json.dumps({"id": order_id, "accountId": 701, "action": "Buy", "admin": False, "timestamp": "x", **status}),
+            200,
+            content_type="application/json",
+        )
+    )
     tradovate.expect_request("/fill/deps").respond_with_json([])
 
     def cancel(request):
@@ -186,8 +225,9 @@ def _serve_working_order_until_cancelled(tradovate, *, order_id: int, command_id
     tradovate.expect_request("/order/cancelorder", method="POST").respond_with_handler(cancel)
 
 
-def test_a_kill_cancels_the_bots_open_order_at_the_venue(tenant_a, owner_a, live_bot, tradovate, api_owner_a,
-                                                         django_capture_on_commit_callbacks):
+def test_a_kill_cancels_the_bots_open_order_at_the_venue(
+    tenant_a, owner_a, live_bot, tradovate, api_owner_a, django_capture_on_commit_callbacks
+):
     serve_session(tradovate)
     tradovate.expect_request("/order/placeorder").respond_with_json({"orderId": 9004})
     with tenancy.tenant_context(tenant_a.id):
@@ -216,15 +256,22 @@ def _tick_live_bot(tenant, bot):
     es = es_instrument()
     store_bars(es, T0, 30)
     with tenancy.tenant_context(tenant.id):
-        Runner.objects.create(bot=bot, status=Runner.Status.RUNNING, started_by="test", started_at=T0,
-                              last_heartbeat_at=T0, trace_id="t-tick")
+        Runner.objects.create(
+            bot=bot,
+            status=Runner.Status.RUNNING,
+            started_by="test",
+            started_at=T0,
+            last_heartbeat_at=T0,
+            trace_id="t-tick",
+        )
     run_tick_batch(instrument=es, timeframe="1m", as_of=T0 + timedelta(minutes=30), sync_oms=True)
     with tenancy.tenant_context(tenant.id):
         return list(NoTradeTrace.objects.filter(bot_id=bot.id)), TradeIntent.objects.filter(bot=bot).count()
 
 
 def test_a_tick_on_a_live_bot_whose_venue_is_unreachable_is_a_no_trade_and_status_degrades(
-        tenant_a, live_bot, settings):
+    tenant_a, live_bot, settings
+):
     from controlplane.status import system_status
     from integrations import services
 
@@ -237,12 +284,15 @@ def test_a_tick_on_a_live_bot_whose_venue_is_unreachable_is_a_no_trade_and_statu
     with tenancy.tenant_context(tenant_a.id):
         status = system_status()
     assert status["status"] != "OK"
-    assert any("tradovate" in b["component"] and b["code"] == "INTEGRATION_UNREACHABLE"
-               and b["severity"] == "degrading" for b in status["blockers"])
+    assert any(
+        "tradovate" in b["component"] and b["code"] == "INTEGRATION_UNREACHABLE" and b["severity"] == "degrading"
+        for b in status["blockers"]
+    )
 
 
 def test_a_venue_failing_since_its_last_verify_stops_the_tick_through_its_open_breaker(
-        tenant_a, live_bot, tradovate, settings):
+    tenant_a, live_bot, tradovate, settings
+):
     from integrations import services
     from integrations.clients import client_for
     from integrations.clients.base import IntegrationError
@@ -261,14 +311,21 @@ def test_a_venue_failing_since_its_last_verify_stops_the_tick_through_its_open_b
 
 
 def test_a_live_start_is_refused_while_keys_are_missing_or_unverified(
-        tenant_a, owner_a, api_operator_a, tradovate, settings):
+    tenant_a, owner_a, api_operator_a, tradovate, settings
+):
     from integrations import services
 
     es_instrument()
     with tenancy.tenant_context(tenant_a.id):
-        bot = bot_services.bot_create(actor=owner_a, name="no-keys", strategy="ma_crossover",
-                                      parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="tradovate",
-                                      data_source="imported")
+        bot = bot_services.bot_create(
+            actor=owner_a,
+            name="no-keys",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="tradovate",
+            data_source="imported",
+        )
         type(bot).objects.filter(pk=bot.pk).update(stage="LIVE")
 
     def start():
@@ -293,7 +350,8 @@ def test_a_live_start_is_refused_while_keys_are_missing_or_unverified(
 
 
 def test_demoting_a_live_bot_cancels_its_order_at_tradovate_and_flags_what_the_account_still_holds(
-        tenant_a, owner_a, live_bot, tradovate, api_owner_a, api_operator_a, django_capture_on_commit_callbacks):
+    tenant_a, owner_a, live_bot, tradovate, api_owner_a, api_operator_a, django_capture_on_commit_callbacks
+):
     """Leaving LIVE (issue 13, defect 2) against the fake Tradovate: today the order stays working there."""
     from bots.models import Stage
     from execution.models import RiskIncident
@@ -302,22 +360,28 @@ def test_demoting_a_live_bot_cancels_its_order_at_tradovate_and_flags_what_the_a
     store_bars(es_instrument(), timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=30), 5)
     place_ids = iter((9004, 9005))
     tradovate.expect_request("/order/placeorder", method="POST").respond_with_handler(
-        lambda r: Response(json.dumps({"orderId": next(place_ids)}), 200, content_type="application/json"))
+        lambda r: Response(json.dumps({"orderId": next(place_ids)}), 200, content_type="application/json")
+    )
     with tenancy.tenant_context(tenant_a.id):
         intent = _submit(live_bot)
         oms.process_pending_intents()
     _serve_working_order_until_cancelled(tradovate, order_id=9004, command_id=502)
     # The account holds 2 ES (this bot's instrument) and -1 NQ (another bot's: not this bot's to answer for).
-    tradovate.expect_request("/position/list").respond_with_json([
-        position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=2),
-        position(2, account_id=ACCOUNT["id"], contract_id=56, net_pos=-1)])
+    tradovate.expect_request("/position/list").respond_with_json(
+        [
+            position(1, account_id=ACCOUNT["id"], contract_id=55, net_pos=2),
+            position(2, account_id=ACCOUNT["id"], contract_id=56, net_pos=-1),
+        ]
+    )
     for contract_id, root in ((55, "ES"), (56, "NQ")):
         tradovate.expect_request("/contract/item", query_string=f"id={contract_id}").respond_with_json(
-            {"id": contract_id, "name": tradovate_symbol(root), "contractMaturityId": 1})
+            {"id": contract_id, "name": tradovate_symbol(root), "contractMaturityId": 1}
+        )
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = api_owner_a.post(f"/api/bots/{live_bot.id}/demote", {"to": "PAPER", "reason": "pause"},
-                                    format="json")
+        response = api_owner_a.post(
+            f"/api/bots/{live_bot.id}/demote", {"to": "PAPER", "reason": "pause"}, format="json"
+        )
     assert response.status_code == 200, response.content
     with tenancy.tenant_context(tenant_a.id):
         order = Order.objects.get(intent=intent)
@@ -325,20 +389,26 @@ def test_demoting_a_live_bot_cancels_its_order_at_tradovate_and_flags_what_the_a
         incident = RiskIncident.objects.get(bot=live_bot)
         assert oms.process_pending_cancel_requests() == 0  # cancelled at most once
     assert [json.loads(r.data) for r, _ in tradovate.log if r.path == "/order/cancelorder"] == [
-        {"orderId": 9004, "isAutomated": True}]
+        {"orderId": 9004, "isAutomated": True}
+    ]
     assert order.status == Order.Status.CANCELLED and request.status == CancelRequest.Status.DONE
     assert incident.kind == "UNMANAGED_LIVE_POSITION"
     assert incident.details["venue"] == "tradovate" and incident.details["held"] == {
-        "ES": {"internal": 0.0, "venue": 2.0}}
+        "ES": {"internal": 0.0, "venue": 2.0}
+    }
 
     refused = api_owner_a.post(f"/api/bots/{live_bot.id}/promote", {"to": "LIVE"}, format="json").json()
     assert "live_exit_resolved" in [g["gate"] for g in refused["details"]["gates"]]
-    resolved = api_operator_a.post(f"/api/bots/{live_bot.id}/reconcile/resolve",
-                                   {"action": "flatten", "reason": "close what LIVE left"}, format="json")
+    resolved = api_operator_a.post(
+        f"/api/bots/{live_bot.id}/reconcile/resolve",
+        {"action": "flatten", "reason": "close what LIVE left"},
+        format="json",
+    )
     assert resolved.status_code == 200, resolved.content
     placed = [json.loads(r.data) for r, _ in tradovate.log if r.path == "/order/placeorder"]
     assert [(p["symbol"], p["action"], p["orderQty"], p["orderType"]) for p in placed[1:]] == [
-        (tradovate_symbol("ES"), "Sell", 2, "Market")]  # the NQ of another bot is left alone
+        (tradovate_symbol("ES"), "Sell", 2, "Market")
+    ]  # the NQ of another bot is left alone
     with tenancy.tenant_context(tenant_a.id):
         incident.refresh_from_db()
         live_bot.refresh_from_db()

@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 import redis
-from django.conf import settings
 from django.db import transaction
 from werkzeug import Response
 
@@ -25,14 +24,15 @@ from execution.tasks import oms_process
 from execution.venues.contracts import tradovate_symbol
 from tests.factories import TenantFactory, UserFactory
 from tests.integrations.live_fakes import es_instrument, fill, fill_fee, live_tradovate_bot, order_found, serve_session
-from tests.processes import BIN, env_for_test_database, forget_queue, start, stop, wait_for
+from tests.processes import BIN, env_for_test_database, forget_queue, start, stop
 from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_and_the_sweep_records_it(
-        django_db_setup, committed_db, httpserver, settings, tmp_path):
+    django_db_setup, committed_db, httpserver, settings, tmp_path
+):
     settings.OMS_ENQUEUE_ON_SUBMIT = False
     settings.INTEGRATION_BASE_URLS = {"tradovate": httpserver.url_for("").rstrip("/")}
     tenant = TenantFactory(slug="crash-oms")
@@ -44,9 +44,22 @@ def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_a
     serve_session(httpserver)
     make_system_ok(tenant=tenant, owner=owner, httpserver=httpserver, settings=settings, verify=("tradovate",))
     with tenancy.tenant_context(tenant.id), transaction.atomic():
-        intent = submit_intent(bot=bot, legs=[LegSpec(venue="tradovate", symbol="ES", side="buy", quantity=Decimal(1),
-                                                      order_type="limit", limit_price=Decimal("6000.25"))],
-                               idempotency_key="crash-1", source="api", actor_name="test").intent
+        intent = submit_intent(
+            bot=bot,
+            legs=[
+                LegSpec(
+                    venue="tradovate",
+                    symbol="ES",
+                    side="buy",
+                    quantity=Decimal(1),
+                    order_type="limit",
+                    limit_price=Decimal("6000.25"),
+                )
+            ],
+            idempotency_key="crash-1",
+            source="api",
+            actor_name="test",
+        ).intent
 
     serve_session(httpserver)
     received, release, placed = threading.Event(), threading.Event(), []
@@ -60,11 +73,30 @@ def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_a
     httpserver.expect_request("/order/placeorder", method="POST").respond_with_handler(place_and_hang)
 
     queue = f"oms-crash-{uuid.uuid4().hex[:8]}"
-    env = {**env_for_test_database(), "INTEGRATION_BASE_URLS": f"tradovate={httpserver.url_for('').rstrip('/')}",
-           "INTEGRATION_TIMEOUT_SECONDS": "60", "CREDENTIALS_ENCRYPTION_KEYS": ",".join(
-               settings.CREDENTIALS_ENCRYPTION_KEYS)}
-    worker = start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", queue, "--pool", "solo",
-                    "-n", f"{queue}@%h", "-l", "INFO"], env, tmp_path / "worker.log")
+    env = {
+        **env_for_test_database(),
+        "INTEGRATION_BASE_URLS": f"tradovate={httpserver.url_for('').rstrip('/')}",
+        "INTEGRATION_TIMEOUT_SECONDS": "60",
+        "CREDENTIALS_ENCRYPTION_KEYS": ",".join(settings.CREDENTIALS_ENCRYPTION_KEYS),
+    }
+    worker = start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "solo",
+            "-n",
+            f"{queue}@%h",
+            "-l",
+            "INFO",
+        ],
+        env,
+        tmp_path / "worker.log",
+    )
     try:
         oms_process.apply_async(kwargs={"tenant_id": tenant.id}, queue=queue)
         assert received.wait(timeout=90), (tmp_path / "worker.log").read_text()[-3000:]
@@ -81,8 +113,9 @@ def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_a
     assert [p["clOrdId"] for p in placed] == [order.client_order_id]
     assert placed[0]["symbol"] == tradovate_symbol("ES")
 
-    order_found(httpserver, client_order_id=order.client_order_id, order_id=9100, fills=[fill(77, 9100)],
-                fees=[fill_fee(77)])
+    order_found(
+        httpserver, client_order_id=order.client_order_id, order_id=9100, fills=[fill(77, 9100)], fees=[fill_fee(77)]
+    )
     with tenancy.tenant_context(tenant.id):
         outcome = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
         oms.process_pending_intents()  # nothing is PENDING: nothing more is sent

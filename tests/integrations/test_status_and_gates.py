@@ -135,16 +135,20 @@ def test_gate_lists_missing_and_unverified_and_raises_409(tenant_a, owner_a):
 
 @pytest.mark.django_db
 def test_keys_needed_page_is_linked_from_the_admin_index(client, owner_a, tenant_a, settings):
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     owner_a.is_staff = True
     owner_a.save()
     client.force_login(owner_a)
     assert "/admin/integrations/integrationcredential/keys-needed/" in client.get("/admin/").content.decode()
     page = client.get("/admin/integrations/integrationcredential/keys-needed/")
     assert page.status_code == 200 and "DATABENTO_API_KEY" in page.content.decode()
-    response = client.post("/admin/integrations/integrationcredential/keys-needed/",
-                           {"provider": "databento", "DATABENTO_API_KEY": "db-abcdefghijkl"})
+    response = client.post(
+        "/admin/integrations/integrationcredential/keys-needed/",
+        {"provider": "databento", "DATABENTO_API_KEY": "db-abcdefghijkl"},
+    )
     assert response.status_code == 302
     page = client.get("/admin/integrations/integrationcredential/keys-needed/").content.decode()
     assert "db-abcdefghijkl" not in page and "ends in …ijkl" in page

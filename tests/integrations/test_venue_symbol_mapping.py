@@ -28,6 +28,7 @@ def serve(point_at, settings, tenant_a, owner_a):
         with tenancy.tenant_context(tenant_a.id):
             set_keys(fake_class.name, owner_a)
         return fake_class(point_at(fake_class.name))
+
     return _serve
 
 
@@ -51,8 +52,9 @@ def test_every_crypto_instrument_is_mapped_from_krakens_pairs_and_audited_once(t
     assert _mapping("BTC-USD") == {"kraken": BTC_USD["kraken"]}
     assert _mapping("ETH-USD") == {"kraken": {"symbol": "ETH/USD", "base": "ETH", "quote": "USD", "type": "spot"}}
     events = AuditEvent.unscoped.filter(action="instrument.venue_symbol").order_by("resource_id")
-    assert [(e.resource_id, e.tenant_id, e.before_state["mapping"], e.after_state["mapping"]["symbol"])
-            for e in events] == [("BTC-USD", None, None, "BTC/USD"), ("ETH-USD", None, None, "ETH/USD")]
+    assert [
+        (e.resource_id, e.tenant_id, e.before_state["mapping"], e.after_state["mapping"]["symbol"]) for e in events
+    ] == [("BTC-USD", None, None, "BTC/USD"), ("ETH-USD", None, None, "ETH/USD")]
     with tenancy.tenant_context(tenant_a.id):  # the call is the tenant's: its keys, its proof of use
         assert IntegrationUsageEvent.objects.filter(provider="kraken", operation="markets.load").count() == 1
 
@@ -82,7 +84,8 @@ def test_a_hyperliquid_perpetual_is_named_by_the_operator_and_checked_against_th
 
 
 def test_a_mapping_keeps_the_other_venues_and_a_venue_that_cannot_answer_changes_nothing(
-        tenant_a, owner_a, serve, settings):
+    tenant_a, owner_a, serve, settings
+):
     serve(FakeKraken)
     assert _map(tenant_a, "kraken", "--instrument", "BTC-USD")[0] == 0
     serve(FakeCoinbase)
@@ -97,12 +100,15 @@ def test_a_mapping_keeps_the_other_venues_and_a_venue_that_cannot_answer_changes
     assert set(_mapping("BTC-USD")) == {"kraken", "coinbase"}
 
 
-@pytest.mark.parametrize("value,problem", [
-    ({"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD"}}, "kraken.type must be a non-blank string"),
-    ({"hyperliquid": {**BTC_USD["hyperliquid"], "type": "spot"}}, "hyperliquid.type must be 'swap'"),
-    ({"tradovate": BTC_USD["kraken"]}, "unknown venue 'tradovate'"),
-    ({"kraken": {**BTC_USD["kraken"], "id": "XXBTZUSD"}}, "unknown field 'id'"),
-])
+@pytest.mark.parametrize(
+    "value,problem",
+    [
+        ({"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD"}}, "kraken.type must be a non-blank string"),
+        ({"hyperliquid": {**BTC_USD["hyperliquid"], "type": "spot"}}, "hyperliquid.type must be 'swap'"),
+        ({"tradovate": BTC_USD["kraken"]}, "unknown venue 'tradovate'"),
+        ({"kraken": {**BTC_USD["kraken"], "id": "XXBTZUSD"}}, "unknown field 'id'"),
+    ],
+)
 def test_a_hand_edited_mapping_is_validated(value, problem):
     with pytest.raises(ValidationError) as caught:
         validate_venue_symbols(value)

@@ -8,21 +8,26 @@ from integrations.clients import client_for
 from integrations.clients.venues import _rebase, code_for_ccxt_error
 
 
-@pytest.mark.parametrize("exc,code", [
-    (ccxt.AuthenticationError("bad key"), "INTEGRATION_AUTH_FAILED"),
-    (ccxt.RateLimitExceeded("slow down"), "INTEGRATION_RATE_LIMITED"),
-    (ccxt.RequestTimeout("late"), "INTEGRATION_TIMEOUT"),
-    (ccxt.ExchangeNotAvailable("down"), "INTEGRATION_UNREACHABLE"),
-    (ccxt.BadResponse("garbage"), "INTEGRATION_BAD_RESPONSE"),
-])
+@pytest.mark.parametrize(
+    "exc,code",
+    [
+        (ccxt.AuthenticationError("bad key"), "INTEGRATION_AUTH_FAILED"),
+        (ccxt.RateLimitExceeded("slow down"), "INTEGRATION_RATE_LIMITED"),
+        (ccxt.RequestTimeout("late"), "INTEGRATION_TIMEOUT"),
+        (ccxt.ExchangeNotAvailable("down"), "INTEGRATION_UNREACHABLE"),
+        (ccxt.BadResponse("garbage"), "INTEGRATION_BAD_RESPONSE"),
+    ],
+)
 def test_ccxt_errors_map_to_one_code(exc, code):
     assert code_for_ccxt_error(exc) == code
 
 
 def test_rebase_replaces_every_host():
     urls = {"public": "https://api.kraken.com/0/public", "private": "https://api.kraken.com/0/private"}
-    assert _rebase(urls, "http://127.0.0.1:9") == {"public": "http://127.0.0.1:9/0/public",
-                                                   "private": "http://127.0.0.1:9/0/private"}
+    assert _rebase(urls, "http://127.0.0.1:9") == {
+        "public": "http://127.0.0.1:9/0/public",
+        "private": "http://127.0.0.1:9/0/private",
+    }
 
 
 @pytest.mark.django_db
@@ -33,9 +38,11 @@ def test_kraken_balance_against_an_unreachable_host_is_reported_and_recorded(ten
     settings.INTEGRATION_BASE_URLS = {"kraken": "http://127.0.0.1:1"}
     settings.INTEGRATION_RETRY_ATTEMPTS = 1
     with tenancy.tenant_context(tenant_a.id):
-        services.credentials_set(provider="kraken", values={"KRAKEN_API_KEY": "kr-abcdefghijkl",
-                                                            "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
-                                 actor=owner_a)
+        services.credentials_set(
+            provider="kraken",
+            values={"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
+            actor=owner_a,
+        )
         assert client_for("kraken").exchange().urls["api"]["private"].startswith("http://127.0.0.1:1")
         result = services.verify_provider(provider="kraken", actor_name="test")
         assert result.error_code == "INTEGRATION_UNREACHABLE"

@@ -10,9 +10,15 @@ from controlplane import tenancy
 from integrations import services
 from integrations.models import IntegrationUsageEvent, IntegrationVerification
 
-TRADOVATE = {"TRADOVATE_USERNAME": "alice", "TRADOVATE_PASSWORD": "pw-123456789012", "TRADOVATE_APP_ID": "cp",
-             "TRADOVATE_APP_VERSION": "1.0", "TRADOVATE_CID": "42", "TRADOVATE_SECRET": "sec-abcdefghijkl",
-             "TRADOVATE_ENVIRONMENT": "demo"}
+TRADOVATE = {
+    "TRADOVATE_USERNAME": "alice",
+    "TRADOVATE_PASSWORD": "pw-123456789012",
+    "TRADOVATE_APP_ID": "cp",
+    "TRADOVATE_APP_VERSION": "1.0",
+    "TRADOVATE_CID": "42",
+    "TRADOVATE_SECRET": "sec-abcdefghijkl",
+    "TRADOVATE_ENVIRONMENT": "demo",
+}
 
 
 def _set(client, provider, values):
@@ -35,7 +41,8 @@ def _usage(tenant, provider):
 def test_openai_verify_success_records_result_and_usage(api_owner_a, tenant_a, point_at):
     server = point_at("openai")
     server.expect_request("/v1/models", headers={"Authorization": "Bearer sk-good-123456789"}).respond_with_json(
-        {"object": "list", "data": [{"id": "gpt-x", "object": "model"}]})
+        {"object": "list", "data": [{"id": "gpt-x", "object": "model"}]}
+    )
     _set(api_owner_a, "openai", {"OPENAI_API_KEY": "sk-good-123456789"})
     body = _verify(api_owner_a, "openai")
     assert body["status"] == "ok" and body["error_code"] is None and body["latency_ms"] >= 0 and body["trace_id"]
@@ -46,18 +53,63 @@ def test_openai_verify_success_records_result_and_usage(api_owner_a, tenant_a, p
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("provider,path,key,answer,code", [
-    ("openai", "/v1/models", "OPENAI_API_KEY", Response('{"error": {"code": "invalid_api_key"}}', 401), "INTEGRATION_AUTH_FAILED"),
-    ("anthropic", "/v1/models", "ANTHROPIC_API_KEY", Response('{"type": "error"}', 429, {"Retry-After": "3"}), "INTEGRATION_RATE_LIMITED"),
-    ("groq", "/openai/v1/models", "GROQ_API_KEY", Response("<html>gateway</html>", 200), "INTEGRATION_BAD_RESPONSE"),
-    ("gemini", "/v1beta/models", "GEMINI_API_KEY",
-     Response('{"error": {"code": 400, "status": "INVALID_ARGUMENT", "details": [{"reason": "API_KEY_INVALID"}]}}', 400),
-     "INTEGRATION_AUTH_FAILED"),
-    ("openrouter", "/api/v1/key", "OPENROUTER_API_KEY", Response('{"data": "nope"}', 200), "INTEGRATION_BAD_RESPONSE"),
-    ("polygon", "/v3/reference/tickers", "POLYGON_API_KEY",
-     Response('{"status": "ERROR", "error": "Unknown API Key"}', 401), "INTEGRATION_AUTH_FAILED"),
-    ("databento", "/v0/metadata.list_datasets", "DATABENTO_API_KEY", Response("{}", 200), "INTEGRATION_BAD_RESPONSE"),
-])
+@pytest.mark.parametrize(
+    "provider,path,key,answer,code",
+    [
+        (
+            "openai",
+            "/v1/models",
+            "OPENAI_API_KEY",
+            Response('{"error": {"code": "invalid_api_key"}}', 401),
+            "INTEGRATION_AUTH_FAILED",
+        ),
+        (
+            "anthropic",
+            "/v1/models",
+            "ANTHROPIC_API_KEY",
+            Response('{"type": "error"}', 429, {"Retry-After": "3"}),
+            "INTEGRATION_RATE_LIMITED",
+        ),
+        (
+            "groq",
+            "/openai/v1/models",
+            "GROQ_API_KEY",
+            Response("<html>gateway</html>", 200),
+            "INTEGRATION_BAD_RESPONSE",
+        ),
+        (
+            "gemini",
+            "/v1beta/models",
+            "GEMINI_API_KEY",
+            Response(
+                '{"error": {"code": 400, "status": "INVALID_ARGUMENT", "details": [{"reason": "API_KEY_INVALID"}]}}',
+                400,
+            ),
+            "INTEGRATION_AUTH_FAILED",
+        ),
+        (
+            "openrouter",
+            "/api/v1/key",
+            "OPENROUTER_API_KEY",
+            Response('{"data": "nope"}', 200),
+            "INTEGRATION_BAD_RESPONSE",
+        ),
+        (
+            "polygon",
+            "/v3/reference/tickers",
+            "POLYGON_API_KEY",
+            Response('{"status": "ERROR", "error": "Unknown API Key"}', 401),
+            "INTEGRATION_AUTH_FAILED",
+        ),
+        (
+            "databento",
+            "/v0/metadata.list_datasets",
+            "DATABENTO_API_KEY",
+            Response("{}", 200),
+            "INTEGRATION_BAD_RESPONSE",
+        ),
+    ],
+)
 def test_failures_map_to_one_code_and_are_stored(api_owner_a, tenant_a, point_at, provider, path, key, answer, code):
     server = point_at(provider)
     server.expect_request(path).respond_with_response(answer)
@@ -94,9 +146,9 @@ def test_timeout_is_retried_then_reported(api_owner_a, tenant_a, point_at, setti
 @pytest.mark.django_db
 def test_databento_success_uses_basic_auth_with_the_key(api_owner_a, tenant_a, point_at):
     server = point_at("databento")
-    server.expect_request("/v0/metadata.list_datasets",
-                          headers={"Authorization": "Basic ZGItYWJjZGVmZ2hpamtsOg=="}).respond_with_json(
-        ["GLBX.MDP3", "XNAS.ITCH"])
+    server.expect_request(
+        "/v0/metadata.list_datasets", headers={"Authorization": "Basic ZGItYWJjZGVmZ2hpamtsOg=="}
+    ).respond_with_json(["GLBX.MDP3", "XNAS.ITCH"])
     _set(api_owner_a, "databento", {"DATABENTO_API_KEY": "db-abcdefghijkl"})
     assert _verify(api_owner_a, "databento")["status"] == "ok"
 
@@ -104,12 +156,23 @@ def test_databento_success_uses_basic_auth_with_the_key(api_owner_a, tenant_a, p
 @pytest.mark.django_db
 def test_tradovate_verify_requests_a_token_then_lists_accounts(api_owner_a, tenant_a, point_at):
     server = point_at("tradovate")
-    server.expect_ordered_request("/auth/accesstokenrequest", method="POST", json={
-        "name": "alice", "password": "pw-123456789012", "appId": "cp", "appVersion": "1.0", "cid": 42,
-        "sec": "sec-abcdefghijkl"}).respond_with_json(
-        {"accessToken": "tok-1", "mdAccessToken": "md-1", "expirationTime": "2026-11-25T10:00:00Z", "userId": 7})
+    server.expect_ordered_request(
+        "/auth/accesstokenrequest",
+        method="POST",
+        json={
+            "name": "alice",
+            "password": "pw-123456789012",
+            "appId": "cp",
+            "appVersion": "1.0",
+            "cid": 42,
+            "sec": "sec-abcdefghijkl",
+        },
+    ).respond_with_json(
+        {"accessToken": "tok-1", "mdAccessToken": "md-1", "expirationTime": "2026-11-25T10:00:00Z", "userId": 7}
+    )
     server.expect_ordered_request("/account/list", headers={"Authorization": "Bearer tok-1"}).respond_with_json(
-        [{"id": 1, "name": "DEMO123", "accountType": "Customer", "active": True}])
+        [{"id": 1, "name": "DEMO123", "accountType": "Customer", "active": True}]
+    )
     _set(api_owner_a, "tradovate", TRADOVATE)
     body = _verify(api_owner_a, "tradovate")
     assert body["status"] == "ok", body
@@ -117,8 +180,7 @@ def test_tradovate_verify_requests_a_token_then_lists_accounts(api_owner_a, tena
 
 
 @pytest.mark.django_db
-def test_a_tradovate_cid_that_is_not_the_numeric_key_id_is_refused_before_any_login(api_owner_a, tenant_a,
-                                                                                      point_at):
+def test_a_tradovate_cid_that_is_not_the_numeric_key_id_is_refused_before_any_login(api_owner_a, tenant_a, point_at):
     server = point_at("tradovate")
     _set(api_owner_a, "tradovate", {**TRADOVATE, "TRADOVATE_CID": "my-app"})
     assert _verify(api_owner_a, "tradovate")["error_code"] == "INTEGRATION_KEY_MISSING"
@@ -128,7 +190,8 @@ def test_a_tradovate_cid_that_is_not_the_numeric_key_id_is_refused_before_any_lo
 @pytest.mark.django_db
 def test_tradovate_error_text_is_an_auth_failure(api_owner_a, tenant_a, point_at):
     point_at("tradovate").expect_request("/auth/accesstokenrequest", method="POST").respond_with_json(
-        {"errorText": "Incorrect username or password. Please try again."})
+        {"errorText": "Incorrect username or password. Please try again."}
+    )
     _set(api_owner_a, "tradovate", TRADOVATE)
     assert _verify(api_owner_a, "tradovate")["error_code"] == "INTEGRATION_AUTH_FAILED"
 
@@ -136,12 +199,17 @@ def test_tradovate_error_text_is_an_auth_failure(api_owner_a, tenant_a, point_at
 @pytest.mark.django_db
 def test_ironbeam_verify_authenticates_then_reads_the_trader(api_owner_a, point_at):
     server = point_at("ironbeam")
-    server.expect_ordered_request("/auth", method="POST", json={"username": "bob", "apiKey": "ib-abcdefghijkl"}
-                                  ).respond_with_json({"token": "ib-tok", "status": "OK", "message": "OK"})
+    server.expect_ordered_request(
+        "/auth", method="POST", json={"username": "bob", "apiKey": "ib-abcdefghijkl"}
+    ).respond_with_json({"token": "ib-tok", "status": "OK", "message": "OK"})
     server.expect_ordered_request("/info/trader", headers={"Authorization": "Bearer ib-tok"}).respond_with_json(
-        {"accounts": ["51234"], "isLive": False, "traderId": "bob", "status": "OK", "message": "OK"})
-    _set(api_owner_a, "ironbeam", {"IRONBEAM_USERNAME": "bob", "IRONBEAM_API_KEY": "ib-abcdefghijkl",
-                                   "IRONBEAM_ENVIRONMENT": "demo"})
+        {"accounts": ["51234"], "isLive": False, "traderId": "bob", "status": "OK", "message": "OK"}
+    )
+    _set(
+        api_owner_a,
+        "ironbeam",
+        {"IRONBEAM_USERNAME": "bob", "IRONBEAM_API_KEY": "ib-abcdefghijkl", "IRONBEAM_ENVIRONMENT": "demo"},
+    )
     assert _verify(api_owner_a, "ironbeam")["status"] == "ok"
 
 
@@ -149,7 +217,8 @@ def test_ironbeam_verify_authenticates_then_reads_the_trader(api_owner_a, point_
 def test_twilio_verify_fetches_the_account(api_owner_a, point_at):
     sid = "AC" + "0" * 32
     point_at("twilio").expect_request(f"/2010-04-01/Accounts/{sid}.json").respond_with_json(
-        {"sid": sid, "friendly_name": "ops", "status": "active", "type": "Full"})
+        {"sid": sid, "friendly_name": "ops", "status": "active", "type": "Full"}
+    )
     _set(api_owner_a, "twilio", {"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": "tw-abcdefghijkl"})
     assert _verify(api_owner_a, "twilio")["status"] == "ok"
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 import redis
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,10 +35,22 @@ def _crashed_order(tenant, owner, httpserver, settings) -> Order:
     make_system_ok(tenant=tenant, owner=owner, httpserver=httpserver, settings=settings, verify=("tradovate",))
     with tenancy.tenant_context(tenant.id):
         with transaction.atomic():
-            intent = submit_intent(bot=bot, legs=[LegSpec(venue="tradovate", symbol="ES", side="buy",
-                                                          quantity=Decimal(1), order_type="limit",
-                                                          limit_price=Decimal("6000.25"))],
-                                   idempotency_key="crashed-1", source="api", actor_name="test").intent
+            intent = submit_intent(
+                bot=bot,
+                legs=[
+                    LegSpec(
+                        venue="tradovate",
+                        symbol="ES",
+                        side="buy",
+                        quantity=Decimal(1),
+                        order_type="limit",
+                        limit_price=Decimal("6000.25"),
+                    )
+                ],
+                idempotency_key="crashed-1",
+                source="api",
+                actor_name="test",
+            ).intent
         with oms.oms_writes():
             assert oms._accept_or_reject(TradeIntent.objects.select_related("bot").get(pk=intent.pk))
             past = timezone.now() - timedelta(seconds=settings.OMS_UNACKNOWLEDGED_AFTER_SECONDS * 2)
@@ -54,27 +65,49 @@ def _oms_queue_length(broker: redis.Redis) -> int:
 
 
 def _worker(queues: str, env: dict, log_path):
-    return start([str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", queues, "--pool", "solo",
-                  "-n", f"recovery-{queues.replace(',', '-')}@%h", "-l", "INFO", "--without-mingle",
-                  "--without-gossip"], env, log_path)
+    return start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            queues,
+            "--pool",
+            "solo",
+            "-n",
+            f"recovery-{queues.replace(',', '-')}@%h",
+            "-l",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env,
+        log_path,
+    )
 
 
 def test_a_fresh_oms_worker_resolves_a_crashed_order_without_beat_and_other_workers_enqueue_nothing(
-        django_db_setup, committed_db, httpserver, settings, tmp_path):
+    django_db_setup, committed_db, httpserver, settings, tmp_path
+):
     tenant, owner = TenantFactory(slug="worker-start"), UserFactory(username="worker-start")
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         Membership.objects.create(tenant=tenant, user=owner, role=Membership.Role.OWNER)
     order = _crashed_order(tenant, owner, httpserver, settings)
     assert (order.status, order.venue_order_id) == (Order.Status.SUBMITTING, "")
     serve_session(httpserver)
-    order_found(httpserver, client_order_id=order.client_order_id, order_id=9200, fills=[fill(88, 9200)],
-                fees=[fill_fee(88)])
+    order_found(
+        httpserver, client_order_id=order.client_order_id, order_id=9200, fills=[fill(88, 9200)], fees=[fill_fee(88)]
+    )
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     celery_app.control.purge()  # leftovers of earlier tests must not be mistaken for the sweep
     assert _oms_queue_length(broker) == 0
-    env = {**env_for_test_database(), "INTEGRATION_BASE_URLS": f"tradovate={httpserver.url_for('').rstrip('/')}",
-           "CREDENTIALS_ENCRYPTION_KEYS": ",".join(settings.CREDENTIALS_ENCRYPTION_KEYS)}
+    env = {
+        **env_for_test_database(),
+        "INTEGRATION_BASE_URLS": f"tradovate={httpserver.url_for('').rstrip('/')}",
+        "CREDENTIALS_ENCRYPTION_KEYS": ",".join(settings.CREDENTIALS_ENCRYPTION_KEYS),
+    }
 
     others = _worker("ticks,backtests", env, tmp_path / "others.log")
     try:
@@ -86,6 +119,7 @@ def test_a_fresh_oms_worker_resolves_a_crashed_order_without_beat_and_other_work
 
     worker = _worker("oms", env, tmp_path / "oms.log")
     try:
+
         def resolved():
             # Wait for the terminal state asserted below: the sweep passes through WORKING on its way to FILLED.
             with tenancy.tenant_context(tenant.id), transaction.atomic():

@@ -51,8 +51,9 @@ def ticked_bot(tenant, owner, *, name="trend"):
     btc = Instrument.objects.get(symbol="BTC-USD")
     store_bars(btc, t0, 12)
     with tenancy.tenant_context(tenant.id):
-        bot = bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover", parameters=PARAMS,
-                                      instruments=["BTC-USD"])
+        bot = bot_services.bot_create(
+            actor=owner, name=name, strategy="ma_crossover", parameters=PARAMS, instruments=["BTC-USD"]
+        )
         bot_services.runner_start(bot_id=bot.id, actor=owner)
     for minute in [*range(5, 13), *range(40, 44)]:
         run_tick_batch(instrument=btc, timeframe="1m", as_of=t0 + minute * MINUTE, sync_oms=True)
@@ -139,8 +140,9 @@ def test_a_window_from_to_narrows_the_timeline(tenant_a, owner_a):
 
 def test_a_bot_that_never_ticked_says_so_and_shows_no_zero_as_a_fact(tenant_a, owner_a):
     with tenancy.tenant_context(tenant_a.id):
-        bot = bot_services.bot_create(actor=owner_a, name="idle", strategy="ma_crossover", parameters=PARAMS,
-                                      instruments=["BTC-USD"])
+        bot = bot_services.bot_create(
+            actor=owner_a, name="idle", strategy="ma_crossover", parameters=PARAMS, instruments=["BTC-USD"]
+        )
     page = page_of(console(owner_a), bot)
     assert 'data-verdict="never"' in page and 'id="timeline-empty"' in page
     assert 'data-status="none"' in page and "never started" in page
@@ -154,8 +156,9 @@ def test_a_bot_that_never_ticked_says_so_and_shows_no_zero_as_a_fact(tenant_a, o
 def test_a_system_that_is_ok_shows_no_degraded_banner(tenant_a, owner_a, httpserver, settings):
     make_system_ok(tenant=tenant_a, owner=owner_a, httpserver=httpserver, settings=settings)
     with tenancy.tenant_context(tenant_a.id):
-        bot = bot_services.bot_create(actor=owner_a, name="calm", strategy="ma_crossover", parameters=PARAMS,
-                                      instruments=["BTC-USD"])
+        bot = bot_services.bot_create(
+            actor=owner_a, name="calm", strategy="ma_crossover", parameters=PARAMS, instruments=["BTC-USD"]
+        )
     assert 'id="bot-degraded"' not in page_of(console(owner_a), bot)
 
 

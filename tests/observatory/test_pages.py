@@ -46,8 +46,12 @@ def test_the_dashboard_panel_refreshes_on_its_own(owner_a):
 
 def test_the_banner_is_on_every_page_and_names_the_status_trace(owner_a):
     client = console(owner_a)
-    for url in ("/admin/bots/bot/", "/admin/controlplane/auditevent/", "/admin/observatory/connections/",
-                "/admin/integrations/integrationcredential/keys-needed/"):
+    for url in (
+        "/admin/bots/bot/",
+        "/admin/controlplane/auditevent/",
+        "/admin/observatory/connections/",
+        "/admin/integrations/integrationcredential/keys-needed/",
+    ):
         page = client.get(url).content.decode()
         assert 'id="status-banner"' in page, url
         assert "/admin/observatory/trace/?trace_id=" in page, url
@@ -65,9 +69,12 @@ def test_a_status_that_cannot_be_computed_is_unknown_never_ok(owner_a, monkeypat
 @override_settings(REDIS_URL=CLOSED_REDIS)
 def test_with_redis_unreachable_the_redis_card_and_every_breaker_say_unknown(owner_a):
     page = console(owner_a).get("/admin/observatory/connections/").content.decode()
-    redis_card = page[page.index('id="provider-redis"'):]
-    redis_card = redis_card[:redis_card.index('id="provider-', 10) if 'id="provider-' in redis_card[10:] else None]
-    assert 'data-connected="false"' in page[page.index('id="provider-redis"') - 120:page.index('id="provider-redis"') + 200]
+    redis_card = page[page.index('id="provider-redis"') :]
+    redis_card = redis_card[: redis_card.index('id="provider-', 10) if 'id="provider-' in redis_card[10:] else None]
+    assert (
+        'data-connected="false"'
+        in page[page.index('id="provider-redis"') - 120 : page.index('id="provider-redis"') + 200]
+    )
     assert "failing: INTEGRATION_UNREACHABLE" in redis_card
     assert "connected</span>" not in redis_card.split("Last verified")[0]
     assert page.count('cp-badge cp-unknown">unknown') >= 10
@@ -91,9 +98,15 @@ def test_verify_returns_the_card_with_its_result_and_records_a_failed_use_apart(
 
     with tenancy.tenant_context(tenant_a.id):
         event = IntegrationUsageEvent.objects.get(provider="redis")
-        IntegrationUsageEvent.objects.create(tenant_id=tenant_a.id, provider="redis", operation="ping",
-                                             status="error", error_code="INTEGRATION_UNREACHABLE", latency_ms=3,
-                                             trace_id="failedtrace01")
+        IntegrationUsageEvent.objects.create(
+            tenant_id=tenant_a.id,
+            provider="redis",
+            operation="ping",
+            status="error",
+            error_code="INTEGRATION_UNREACHABLE",
+            latency_ms=3,
+            trace_id="failedtrace01",
+        )
     assert event.trace_id in card
     card = client.post("/admin/observatory/connections/redis/verify/", HTTP_HX_REQUEST="true").content.decode()
     assert "<strong>2</strong> successful, <strong>1</strong> failed" in card
@@ -105,8 +118,15 @@ def test_the_proof_of_use_popout_lists_the_verify_with_its_trace_and_filters_by_
     from controlplane import tenancy
 
     with tenancy.tenant_context(tenant_a.id):
-        IntegrationUsageEvent.objects.create(tenant_id=tenant_a.id, provider="redis", operation="ping",
-                                             status="ok", latency_ms=1, bot_id=77, trace_id="bottrace0001")
+        IntegrationUsageEvent.objects.create(
+            tenant_id=tenant_a.id,
+            provider="redis",
+            operation="ping",
+            status="ok",
+            latency_ms=1,
+            bot_id=77,
+            trace_id="bottrace0001",
+        )
     popout = client.get("/admin/observatory/connections/redis/usage/").content.decode()
     assert popout.count('class="usage-event"') == 2 and "bottrace0001" in popout
     only_bot = client.get("/admin/observatory/connections/redis/usage/?bot_id=77").content.decode()
@@ -137,8 +157,9 @@ def test_an_owner_enters_a_key_masked_and_it_is_never_echoed(owner_a, tenant_a):
 
 
 def test_a_blank_key_entry_is_refused_naming_the_field_and_saves_nothing(owner_a, tenant_a):
-    response = console(owner_a).post("/admin/observatory/connections/polygon/keys/", {"POLYGON_API_KEY": " "},
-                                     follow=True)
+    response = console(owner_a).post(
+        "/admin/observatory/connections/polygon/keys/", {"POLYGON_API_KEY": " "}, follow=True
+    )
     assert "nothing was saved" in response.content.decode() and "values" in response.content.decode()
     from controlplane import tenancy
 
@@ -183,9 +204,15 @@ def test_a_viewer_gets_no_admin_actions_and_a_forged_kill_changes_nothing(viewer
     from controlplane import tenancy
 
     with tenancy.tenant_context(tenant_a.id):
-        bot = services.bot_create(actor=owner_a, name="watched", strategy="ma_crossover",
-                                  parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
-                                  data_source="imported")
+        bot = services.bot_create(
+            actor=owner_a,
+            name="watched",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="sim",
+            data_source="imported",
+        )
     viewer = console(viewer_a)
     page = viewer.get("/admin/bots/bot/")
     assert page.status_code == 200 and "watched" in page.content.decode()
@@ -200,8 +227,10 @@ def test_keys_needed_never_says_every_key_is_set_while_a_configured_provider_fai
     from controlplane import tenancy
     from integrations import services
 
-    settings.INTEGRATION_ENV_CREDENTIALS = {**settings.INTEGRATION_ENV_CREDENTIALS,
-                                            "POLYGON_API_KEY": "pk-env-1234567890"}
+    settings.INTEGRATION_ENV_CREDENTIALS = {
+        **settings.INTEGRATION_ENV_CREDENTIALS,
+        "POLYGON_API_KEY": "pk-env-1234567890",
+    }
     settings.INTEGRATION_BASE_URLS = {"polygon": "http://127.0.0.1:1"}
     settings.INTEGRATION_RETRY_ATTEMPTS = 1
     with tenancy.tenant_context(tenant_a.id):
@@ -217,14 +246,20 @@ def test_a_bots_detail_page_writes_its_flags_as_words_not_red_crosses(owner_a, t
     from controlplane import tenancy
 
     with tenancy.tenant_context(tenant_a.id):
-        bot = services.bot_create(actor=owner_a, name="calm", strategy="ma_crossover",
-                                  parameters={"fast": 5, "slow": 20}, instruments=["ES"], venue="sim",
-                                  data_source="imported")
+        bot = services.bot_create(
+            actor=owner_a,
+            name="calm",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="sim",
+            data_source="imported",
+        )
     page = console(owner_a).get(f"/admin/bots/bot/{bot.id}/change/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "close_small" not in html  # unfold's red cross for False
-    killed_row = html[html.index(">Killed</label>"):][:300]
+    killed_row = html[html.index(">Killed</label>") :][:300]
     assert 'max-w-2xl *:rounded-default">no</div>' in killed_row
 
 
@@ -236,8 +271,14 @@ def test_the_usage_event_list_filters_by_provider_without_reading_the_values_pre
 
     with tenancy.tenant_context(tenant_a.id):
         for provider in ("redis", "polygon"):
-            IntegrationUsageEvent.objects.create(tenant_id=tenant_a.id, provider=provider, operation="verify",
-                                                 status="ok", latency_ms=1, trace_id=f"trace-{provider}-0001")
+            IntegrationUsageEvent.objects.create(
+                tenant_id=tenant_a.id,
+                provider=provider,
+                operation="verify",
+                status="ok",
+                latency_ms=1,
+                trace_id=f"trace-{provider}-0001",
+            )
     client = console(owner_a)
     with CaptureQueriesContext(connection) as queries:
         page = client.get("/admin/integrations/integrationusageevent/").content.decode()

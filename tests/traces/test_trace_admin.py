@@ -19,9 +19,19 @@ T0 = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def console(owner_a, tenant_a):
     with tenancy.tenant_context(tenant_a.id):
-        write_traces([TraceRow(kind="no_trade", bot_id=bot, instrument="ESZ6", timeframe=timeframe,
-                               bar_ts=T0 + timedelta(hours=hour), reason_code="NO_SIGNAL")
-                      for bot, timeframe, hour in ((1, "1m", 0), (2, "1h", 0), (3, "1m", 5))])
+        write_traces(
+            [
+                TraceRow(
+                    kind="no_trade",
+                    bot_id=bot,
+                    instrument="ESZ6",
+                    timeframe=timeframe,
+                    bar_ts=T0 + timedelta(hours=hour),
+                    reason_code="NO_SIGNAL",
+                )
+                for bot, timeframe, hour in ((1, "1m", 0), (2, "1h", 0), (3, "1m", 5))
+            ]
+        )
     owner_a.is_staff = True
     owner_a.save(update_fields=["is_staff"])
     client = Client()
@@ -50,9 +60,15 @@ def test_the_timeframe_typed_in_matches_exactly(console):
 
 
 def test_bar_time_from_and_to(console):
-    response = console.get("/admin/traces/ticktrace/", {
-        "bar_ts_from_0": "2026-11-02", "bar_ts_from_1": "16:00:00",
-        "bar_ts_to_0": "2026-11-02", "bar_ts_to_1": "21:00:00"})
+    response = console.get(
+        "/admin/traces/ticktrace/",
+        {
+            "bar_ts_from_0": "2026-11-02",
+            "bar_ts_from_1": "16:00:00",
+            "bar_ts_to_0": "2026-11-02",
+            "bar_ts_to_1": "21:00:00",
+        },
+    )
     assert shown_bots(response) == {3}
 
 
@@ -60,8 +76,18 @@ def test_a_trace_names_its_bot_and_intent_as_links_to_their_pages(console, tenan
     from traces.models import TickTrace
 
     with tenancy.tenant_context(tenant_a.id):
-        write_traces([TraceRow(kind="decision", bot_id=7, instrument="ESZ6", timeframe="1m",
-                               bar_ts=T0 + timedelta(hours=9), intent_id=42)])
+        write_traces(
+            [
+                TraceRow(
+                    kind="decision",
+                    bot_id=7,
+                    instrument="ESZ6",
+                    timeframe="1m",
+                    bar_ts=T0 + timedelta(hours=9),
+                    intent_id=42,
+                )
+            ]
+        )
         trace = TickTrace.objects.get(bot_id=7)
     listing = console.get("/admin/traces/ticktrace/").content.decode()
     assert '<a href="/admin/bots/bot/7/change/">7</a>' in listing

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 
 def on_day(day, bot_id=1, minute=0):
     bar = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(minutes=minute)
-    return TraceRow(kind="no_trade", bot_id=bot_id, instrument="BTC-USD", timeframe="1m", bar_ts=bar,
-                    reason_code="NO_SIGNAL")
+    return TraceRow(
+        kind="no_trade", bot_id=bot_id, instrument="BTC-USD", timeframe="1m", bar_ts=bar, reason_code="NO_SIGNAL"
+    )
 
 
 def partition_of(trace_id: int) -> str:
@@ -41,10 +42,12 @@ def test_the_migrated_table_is_partitioned_by_bar_day_with_a_forced_policy_on_ea
     days = trace_partition_days()
     assert today in days and today + timedelta(days=7) in days
     with connection.cursor() as cursor:
-        cursor.execute("SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity, "
-                       "EXISTS (SELECT 1 FROM pg_policies p WHERE p.tablename = c.relname) "
-                       "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                       "WHERE i.inhparent = 'traces_ticktrace'::regclass")
+        cursor.execute(
+            "SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity, "
+            "EXISTS (SELECT 1 FROM pg_policies p WHERE p.tablename = c.relname) "
+            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'traces_ticktrace'::regclass"
+        )
         partitions = cursor.fetchall()
         cursor.execute("SELECT pg_get_partkeydef('traces_ticktrace'::regclass)")
         assert cursor.fetchone()[0] == "RANGE (bar_ts)"

@@ -19,8 +19,15 @@ MINUTE = timedelta(minutes=1)
 
 
 def trace(minute, reason=None, *, bot_id=1, instrument="BTC-USD"):
-    return TraceRow(kind="no_trade" if reason else "decision", bot_id=bot_id, instrument=instrument, timeframe="1m",
-                    bar_ts=DAY0 + minute * MINUTE, reason_code=reason, intent_id=None if reason else 900 + minute)
+    return TraceRow(
+        kind="no_trade" if reason else "decision",
+        bot_id=bot_id,
+        instrument=instrument,
+        timeframe="1m",
+        bar_ts=DAY0 + minute * MINUTE,
+        reason_code=reason,
+        intent_id=None if reason else 900 + minute,
+    )
 
 
 def pattern():
@@ -57,7 +64,9 @@ def test_a_window_through_summaries_equals_the_window_over_traces(tenant_a, star
         # One run from the first bar to the decision, across midnight: 1440 + 300 minutes, a trace every 10.
         assert no_signal["longest_run"]["length"] == 174
         assert (no_signal["longest_run"]["start"], no_signal["longest_run"]["end"]) == (
-            DAY0, DAY0 + (1440 + 290) * MINUTE)
+            DAY0,
+            DAY0 + (1440 + 290) * MINUTE,
+        )
 
 
 def test_a_late_trace_for_a_summarized_day_summarizes_it_again(tenant_a):
@@ -78,10 +87,26 @@ def test_beat_summarizes_each_closed_day_once_and_never_today(tenant_a, tenant_b
     now = timezone.now()
     yesterday = (now - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
     with tenancy.tenant_context(tenant_a.id):
-        write_traces([TraceRow(kind="no_trade", bot_id=1, instrument="BTC-USD", timeframe="1m", bar_ts=yesterday,
-                               reason_code="NO_SIGNAL"),
-                      TraceRow(kind="no_trade", bot_id=1, instrument="BTC-USD", timeframe="1m",
-                               bar_ts=now - timedelta(minutes=1), reason_code="NO_SIGNAL")])
+        write_traces(
+            [
+                TraceRow(
+                    kind="no_trade",
+                    bot_id=1,
+                    instrument="BTC-USD",
+                    timeframe="1m",
+                    bar_ts=yesterday,
+                    reason_code="NO_SIGNAL",
+                ),
+                TraceRow(
+                    kind="no_trade",
+                    bot_id=1,
+                    instrument="BTC-USD",
+                    timeframe="1m",
+                    bar_ts=now - timedelta(minutes=1),
+                    reason_code="NO_SIGNAL",
+                ),
+            ]
+        )
     done = trace_days_summarize_closed(now=now + timedelta(minutes=settings.TRACE_SUMMARY_DELAY_MINUTES))
     assert set(done) == {tenant_a.id, tenant_b.id}
     assert len(done[tenant_a.id]) == settings.TRACE_RETENTION_DAYS

@@ -14,14 +14,27 @@ T0 = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
 
 
 def no_trade(bot_id, minute, reason, **details):
-    return TraceRow(kind="no_trade", bot_id=bot_id, instrument="ESZ6", timeframe="1m",
-                    bar_ts=T0 + timedelta(minutes=minute), reason_code=reason, details=details)
+    return TraceRow(
+        kind="no_trade",
+        bot_id=bot_id,
+        instrument="ESZ6",
+        timeframe="1m",
+        bar_ts=T0 + timedelta(minutes=minute),
+        reason_code=reason,
+        details=details,
+    )
 
 
 def decision(bot_id, minute, intent_id=None):
-    return TraceRow(kind="decision", bot_id=bot_id, instrument="ESZ6", timeframe="1m",
-                    bar_ts=T0 + timedelta(minutes=minute), signal={"target": 1, "fast_ma": 10.5, "slow_ma": 10.1},
-                    intent_id=intent_id)
+    return TraceRow(
+        kind="decision",
+        bot_id=bot_id,
+        instrument="ESZ6",
+        timeframe="1m",
+        bar_ts=T0 + timedelta(minutes=minute),
+        signal={"target": 1, "fast_ma": 10.5, "slow_ma": 10.1},
+        intent_id=intent_id,
+    )
 
 
 def test_writes_both_kinds_and_a_rerun_of_the_same_tick_writes_nothing(tenant_a):
@@ -44,8 +57,9 @@ def test_exactly_one_trace_per_bot_per_bar_even_across_kinds(tenant_a):
 def test_the_same_bar_in_a_replay_or_backtest_is_its_own_trace(tenant_a):
     with tenancy.tenant_context(tenant_a.id):
         write_traces([decision(1, 0)])
-        replay = TraceRow(kind="decision", bot_id=1, instrument="ESZ6", timeframe="1m", bar_ts=T0,
-                          context="replay", run_ref=5)
+        replay = TraceRow(
+            kind="decision", bot_id=1, instrument="ESZ6", timeframe="1m", bar_ts=T0, context="replay", run_ref=5
+        )
         assert write_traces([replay]) == 1
 
 
@@ -83,12 +97,14 @@ def test_trace_rows_carry_the_trace_id_in_context(tenant_a):
 def test_why_not_says_the_reason_since_when_and_what_would_change_it(tenant_a):
     with tenancy.tenant_context(tenant_a.id):
         assert why_not(bot_id=1) is None
-        write_traces([
-            no_trade(1, 0, ReasonCode.MARKET_CLOSED),
-            decision(1, 1),
-            no_trade(1, 2, ReasonCode.RISK_BLOCKED, limit="max_position", value=3, maximum=2),
-            no_trade(1, 3, ReasonCode.RISK_BLOCKED, limit="max_position", value=3, maximum=2),
-        ])
+        write_traces(
+            [
+                no_trade(1, 0, ReasonCode.MARKET_CLOSED),
+                decision(1, 1),
+                no_trade(1, 2, ReasonCode.RISK_BLOCKED, limit="max_position", value=3, maximum=2),
+                no_trade(1, 3, ReasonCode.RISK_BLOCKED, limit="max_position", value=3, maximum=2),
+            ]
+        )
         answer = why_not(bot_id=1)
     assert answer["trading"] is False
     assert answer["reason_code"] == "RISK_BLOCKED"

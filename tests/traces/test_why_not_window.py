@@ -22,21 +22,37 @@ MINUTE = timedelta(minutes=1)
 
 def make_bot(tenant, owner, name="trend", instruments=("BTC-USD",)):
     with tenancy.tenant_context(tenant.id):
-        return bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover",
-                                       parameters={"fast": 2, "slow": 4, "size": 1}, instruments=list(instruments))
+        return bot_services.bot_create(
+            actor=owner,
+            name=name,
+            strategy="ma_crossover",
+            parameters={"fast": 2, "slow": 4, "size": 1},
+            instruments=list(instruments),
+        )
 
 
 def row(bot_id, minute, reason=None, *, instrument="BTC-USD", intent_id=None, context="tick", run_ref=None):
     kind = "no_trade" if reason else "decision"
-    return TraceRow(kind=kind, bot_id=bot_id, instrument=instrument, timeframe="1m", bar_ts=T0 + minute * MINUTE,
-                    reason_code=reason, intent_id=intent_id, context=context, run_ref=run_ref,
-                    trace_id=f"t-{minute}")
+    return TraceRow(
+        kind=kind,
+        bot_id=bot_id,
+        instrument=instrument,
+        timeframe="1m",
+        bar_ts=T0 + minute * MINUTE,
+        reason_code=reason,
+        intent_id=intent_id,
+        context=context,
+        run_ref=run_ref,
+        trace_id=f"t-{minute}",
+    )
 
 
 def window_url(bot, start_minute, end_minute):
     start, end = T0 + start_minute * MINUTE, T0 + end_minute * MINUTE
-    return f"/api/bots/{bot.id}/why-not?from={start.isoformat().replace('+00:00', 'Z')}" \
-           f"&to={end.isoformat().replace('+00:00', 'Z')}"
+    return (
+        f"/api/bots/{bot.id}/why-not?from={start.isoformat().replace('+00:00', 'Z')}"
+        f"&to={end.isoformat().replace('+00:00', 'Z')}"
+    )
 
 
 @pytest.fixture
@@ -61,21 +77,25 @@ def test_the_window_counts_each_reason_with_first_last_and_longest_run(known_tra
     assert set(by_reason) == {"NO_SIGNAL", "MARKET_CLOSED"}
     no_signal = by_reason["NO_SIGNAL"]
     assert (no_signal["count"], no_signal["first"], no_signal["last"]) == (9, T0, T0 + 12 * MINUTE)
-    assert no_signal["longest_run"] == {"length": 5, "start": T0 + 4 * MINUTE, "end": T0 + 8 * MINUTE,
-                                        "instrument": "BTC-USD"}
+    assert no_signal["longest_run"] == {
+        "length": 5,
+        "start": T0 + 4 * MINUTE,
+        "end": T0 + 8 * MINUTE,
+        "instrument": "BTC-USD",
+    }
     closed = by_reason["MARKET_CLOSED"]
-    assert (closed["count"], closed["longest_run"]["length"], closed["longest_run"]["start"]) == (
-        2, 2, T0 + 9 * MINUTE)
+    assert (closed["count"], closed["longest_run"]["length"], closed["longest_run"]["start"]) == (2, 2, T0 + 9 * MINUTE)
     decisions = answer["decisions"]
     assert (decisions["count"], decisions["truncated"]) == (2, False)
-    assert [(d["bar_ts"], d["intent_id"]) for d in decisions["results"]] == [(T0 + 3 * MINUTE, 31),
-                                                                          (T0 + 11 * MINUTE, 32)]
+    assert [(d["bar_ts"], d["intent_id"]) for d in decisions["results"]] == [
+        (T0 + 3 * MINUTE, 31),
+        (T0 + 11 * MINUTE, 32),
+    ]
 
 
 def test_a_run_is_cut_by_the_window_and_decisions_beyond_the_limit_are_counted(known_traces, tenant_a):
     with tenancy.tenant_context(tenant_a.id):
-        answer = why_not_window(bot_id=known_traces.id, start=T0 + 6 * MINUTE, end=T0 + 20 * MINUTE,
-                                decisions_limit=0)
+        answer = why_not_window(bot_id=known_traces.id, start=T0 + 6 * MINUTE, end=T0 + 20 * MINUTE, decisions_limit=0)
     no_signal = next(r for r in answer["reasons"] if r["reason_code"] == "NO_SIGNAL")
     assert (no_signal["count"], no_signal["longest_run"]["length"]) == (6, 3)
     assert answer["decisions"] == {"count": 1, "results": [], "limit": 0, "truncated": True}
@@ -84,9 +104,10 @@ def test_a_run_is_cut_by_the_window_and_decisions_beyond_the_limit_are_counted(k
 def test_runs_are_per_instrument_of_a_bot_on_two(tenant_a, owner_a):
     bot = make_bot(tenant_a, owner_a, instruments=("BTC-USD", "ETH-USD"))
     with tenancy.tenant_context(tenant_a.id):
-        write_traces([row(bot.id, m, "NO_SIGNAL") for m in range(4)]
-                     + [row(bot.id, m, "DATA_STALE" if m != 2 else "NO_SIGNAL", instrument="ETH-USD")
-                        for m in range(4)])
+        write_traces(
+            [row(bot.id, m, "NO_SIGNAL") for m in range(4)]
+            + [row(bot.id, m, "DATA_STALE" if m != 2 else "NO_SIGNAL", instrument="ETH-USD") for m in range(4)]
+        )
         answer = why_not_window(bot_id=bot.id, start=T0, end=T0 + 4 * MINUTE)
     by_reason = {reason["reason_code"]: reason for reason in answer["reasons"]}
     assert by_reason["NO_SIGNAL"]["count"] == 5
@@ -123,14 +144,17 @@ def test_a_window_of_a_bot_that_never_ticked_says_zero_traces(tenant_a, owner_a,
     assert (body["window"]["traces"], body["window"]["reasons"]) == (0, [])
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("from=yesterday&to=2026-11-02T15:00:00Z", "from"),
-    ("from=2026-11-02T14:00:00Z&to=not-a-time", "to"),
-    ("from=2026-11-02T15:00:00Z&to=2026-11-02T15:00:00Z", "to"),
-    ("from=2026-11-02T16:00:00Z&to=2026-11-02T15:00:00Z", "to"),
-    ("from=2026-08-01T00:00:00Z&to=2026-11-02T00:00:00Z", "to"),
-    ("to=2026-11-02T15:00:00Z", "from"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=yesterday&to=2026-11-02T15:00:00Z", "from"),
+        ("from=2026-11-02T14:00:00Z&to=not-a-time", "to"),
+        ("from=2026-11-02T15:00:00Z&to=2026-11-02T15:00:00Z", "to"),
+        ("from=2026-11-02T16:00:00Z&to=2026-11-02T15:00:00Z", "to"),
+        ("from=2026-08-01T00:00:00Z&to=2026-11-02T00:00:00Z", "to"),
+        ("to=2026-11-02T15:00:00Z", "from"),
+    ],
+)
 def test_a_bad_window_is_a_validation_error_naming_the_field(known_traces, api_viewer_a, query, field):
     response = api_viewer_a.get(f"/api/bots/{known_traces.id}/why-not?{query}")
     assert response.status_code == 400
@@ -141,8 +165,7 @@ def test_a_bad_window_is_a_validation_error_naming_the_field(known_traces, api_v
 
 def test_from_alone_runs_to_now(known_traces, api_viewer_a):
     start = timezone.now() - timedelta(days=1)
-    body = api_viewer_a.get(f"/api/bots/{known_traces.id}/why-not",
-                            {"from": start.isoformat()}).json()
+    body = api_viewer_a.get(f"/api/bots/{known_traces.id}/why-not", {"from": start.isoformat()}).json()
     assert body["window"]["traces"] == 0
     assert body["window"]["complete"] is True
 
@@ -151,10 +174,10 @@ def test_traces_until_excludes_later_bars(known_traces, api_viewer_a):
     """Regression: on main ``until`` was ignored and every bar came back."""
     url = f"/api/bots/{known_traces.id}/traces?context=tick&since=2026-11-02T14:02:00Z&until=2026-11-02T14:05:00Z"
     results = api_viewer_a.get(url).json()["results"]
-    assert [r["bar_ts"] for r in results] == ["2026-11-02T14:04:00Z", "2026-11-02T14:03:00Z",
-                                             "2026-11-02T14:02:00Z"]
-    bad = api_viewer_a.get(f"/api/bots/{known_traces.id}/traces?since=2026-11-02T14:05:00Z"
-                           "&until=2026-11-02T14:05:00Z").json()
+    assert [r["bar_ts"] for r in results] == ["2026-11-02T14:04:00Z", "2026-11-02T14:03:00Z", "2026-11-02T14:02:00Z"]
+    bad = api_viewer_a.get(
+        f"/api/bots/{known_traces.id}/traces?since=2026-11-02T14:05:00Z&until=2026-11-02T14:05:00Z"
+    ).json()
     assert bad["error_code"] == "VALIDATION_ERROR" and list(bad["details"]) == ["until"]
 
 
@@ -204,16 +227,21 @@ def test_the_window_after_real_ticks_matches_the_traces_they_wrote(tenant_a, own
         assert reason["longest_run"]["start"] == start.isoformat().replace("+00:00", "Z")
         assert reason["longest_run"]["end"] == end.isoformat().replace("+00:00", "Z")
     assert [(d["bar_ts"], d["intent_id"]) for d in window["decisions"]["results"]] == [
-        (ts.isoformat().replace("+00:00", "Z"), intent) for ts, intent in decisions]
+        (ts.isoformat().replace("+00:00", "Z"), intent) for ts, intent in decisions
+    ]
 
 
 def _since_as_main_computed_it(bot_id):
     """The verdict's "since" as main computed it, trace by trace through the ORM: the reference for the SQL."""
     ticks = TickTrace.objects.filter(bot_id=bot_id, context="tick")
     latest = ticks.order_by("-bar_ts", "-id").first()
-    last_different = (ticks.filter(bar_ts__lt=latest.bar_ts)
-                      .exclude(kind="no_trade", reason_code=latest.reason_code)
-                      .order_by("-bar_ts").values_list("bar_ts", flat=True).first())
+    last_different = (
+        ticks.filter(bar_ts__lt=latest.bar_ts)
+        .exclude(kind="no_trade", reason_code=latest.reason_code)
+        .order_by("-bar_ts")
+        .values_list("bar_ts", flat=True)
+        .first()
+    )
     held = ticks.filter(kind="no_trade", reason_code=latest.reason_code)
     if last_different is not None:
         held = held.filter(bar_ts__gt=last_different)
@@ -236,5 +264,7 @@ def test_the_verdicts_since_is_what_main_computed(tenant_a, owner_a, layout):
 
         expected = _since_as_main_computed_it(bot.id)
         assert why_not(bot_id=bot.id)["since"] == expected
-    assert expected == {"one instrument": T0 + 6 * MINUTE, "two instruments": T0 + 7 * MINUTE,
-                        "never different": T0}[layout]
+    assert (
+        expected
+        == {"one instrument": T0 + 6 * MINUTE, "two instruments": T0 + 7 * MINUTE, "never different": T0}[layout]
+    )

@@ -7,69 +7,118 @@ from controlplane.rls import EnableTenantRLS
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
-    ]
+    dependencies = [("controlplane", "0002_tenant_rls_and_append_only_audit")]
 
     operations = [
         migrations.CreateModel(
-            name='TickTrace',
+            name="TickTrace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('decision', 'Decision (traded)'), ('no_trade', 'No trade')], max_length=16)),
-                ('context', models.CharField(choices=[('tick', 'Live or paper tick'), ('replay', 'Replay over stored bars'), ('backtest', 'Backtest')], default='tick', max_length=16)),
-                ('run_ref', models.BigIntegerField(blank=True, help_text='Replay runner or backtest run id.', null=True)),
-                ('bot_id', models.BigIntegerField(blank=True, null=True)),
-                ('instrument', models.CharField(max_length=64)),
-                ('timeframe', models.CharField(max_length=8)),
-                ('bar_ts', models.DateTimeField()),
-                ('reason_code', models.CharField(blank=True, choices=[('MARKET_CLOSED', 'Market closed'), ('DATA_UNAVAILABLE', 'The bar the tick needs is missing'), ('DATA_STALE', 'The latest bar is older than the timeframe allows'), ('NO_SIGNAL', 'The strategy gave no signal'), ('ALREADY_AT_TARGET', "The position already equals the strategy's target"), ('RISK_BLOCKED', 'A risk limit refused the order'), ('KILLED', 'The bot, its tenant or the system is killed'), ('INTEGRATION_MISSING', 'An integration the bot needs is missing or failing'), ('RECONCILE_MISMATCH', 'Positions disagree with the venue; orders are blocked'), ('COOLDOWN', 'The bot is cooling down after a trade or an error')], max_length=32, null=True)),
-                ('details', models.JSONField(blank=True, default=dict, help_text='For no-trade: which limit, which values.')),
-                ('inputs', models.JSONField(blank=True, default=dict)),
-                ('signal', models.JSONField(blank=True, default=dict, help_text="The strategy's target and explaining values.")),
-                ('risk_checks', models.JSONField(blank=True, default=list)),
-                ('intent_id', models.BigIntegerField(blank=True, null=True)),
-                ('trace_id', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("decision", "Decision (traded)"), ("no_trade", "No trade")], max_length=16
+                    ),
+                ),
+                (
+                    "context",
+                    models.CharField(
+                        choices=[
+                            ("tick", "Live or paper tick"),
+                            ("replay", "Replay over stored bars"),
+                            ("backtest", "Backtest"),
+                        ],
+                        default="tick",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "run_ref",
+                    models.BigIntegerField(blank=True, help_text="Replay runner or backtest run id.", null=True),
+                ),
+                ("bot_id", models.BigIntegerField(blank=True, null=True)),
+                ("instrument", models.CharField(max_length=64)),
+                ("timeframe", models.CharField(max_length=8)),
+                ("bar_ts", models.DateTimeField()),
+                (
+                    "reason_code",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("MARKET_CLOSED", "Market closed"),
+                            ("DATA_UNAVAILABLE", "The bar the tick needs is missing"),
+                            ("DATA_STALE", "The latest bar is older than the timeframe allows"),
+                            ("NO_SIGNAL", "The strategy gave no signal"),
+                            ("ALREADY_AT_TARGET", "The position already equals the strategy's target"),
+                            ("RISK_BLOCKED", "A risk limit refused the order"),
+                            ("KILLED", "The bot, its tenant or the system is killed"),
+                            ("INTEGRATION_MISSING", "An integration the bot needs is missing or failing"),
+                            ("RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"),
+                            ("COOLDOWN", "The bot is cooling down after a trade or an error"),
+                        ],
+                        max_length=32,
+                        null=True,
+                    ),
+                ),
+                (
+                    "details",
+                    models.JSONField(blank=True, default=dict, help_text="For no-trade: which limit, which values."),
+                ),
+                ("inputs", models.JSONField(blank=True, default=dict)),
+                (
+                    "signal",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The strategy's target and explaining values."
+                    ),
+                ),
+                ("risk_checks", models.JSONField(blank=True, default=list)),
+                ("intent_id", models.BigIntegerField(blank=True, null=True)),
+                ("trace_id", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DecisionTrace',
-            fields=[
-            ],
-            options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
-            },
-            bases=('traces.ticktrace',),
+            name="DecisionTrace",
+            fields=[],
+            options={"proxy": True, "indexes": [], "constraints": []},
+            bases=("traces.ticktrace",),
         ),
         migrations.CreateModel(
-            name='NoTradeTrace',
-            fields=[
-            ],
-            options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
-            },
-            bases=('traces.ticktrace',),
+            name="NoTradeTrace",
+            fields=[],
+            options={"proxy": True, "indexes": [], "constraints": []},
+            bases=("traces.ticktrace",),
         ),
         migrations.AddIndex(
-            model_name='ticktrace',
-            index=models.Index(fields=['tenant', 'bot_id', '-bar_ts'], name='ticktrace_bot_latest_idx'),
+            model_name="ticktrace",
+            index=models.Index(fields=["tenant", "bot_id", "-bar_ts"], name="ticktrace_bot_latest_idx"),
         ),
         migrations.AddConstraint(
-            model_name='ticktrace',
-            constraint=models.UniqueConstraint(fields=('tenant', 'bot_id', 'bar_ts', 'context', 'run_ref'), name='ticktrace_one_per_bot_per_bar', nulls_distinct=False),
+            model_name="ticktrace",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "bot_id", "bar_ts", "context", "run_ref"),
+                name="ticktrace_one_per_bot_per_bar",
+                nulls_distinct=False,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ticktrace',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'decision'), ('reason_code__isnull', True)), models.Q(('kind', 'no_trade'), ('reason_code__isnull', False)), _connector='OR'), name='ticktrace_reason_only_for_no_trade'),
+            model_name="ticktrace",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "decision"), ("reason_code__isnull", True)),
+                    models.Q(("kind", "no_trade"), ("reason_code__isnull", False)),
+                    _connector="OR",
+                ),
+                name="ticktrace_reason_only_for_no_trade",
+            ),
         ),
         EnableTenantRLS("ticktrace"),
     ]

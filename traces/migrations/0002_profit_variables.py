@@ -6,34 +6,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
-        ('traces', '0001_tick_traces'),
-    ]
+    dependencies = [("controlplane", "0002_tenant_rls_and_append_only_audit"), ("traces", "0001_tick_traces")]
 
     operations = [
         migrations.CreateModel(
-            name='ProfitVariables',
+            name="ProfitVariables",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bot_id', models.BigIntegerField()),
-                ('day', models.DateField()),
-                ('pnl', models.DecimalField(decimal_places=9, default=0, help_text='Realized, after fees.', max_digits=24)),
-                ('fees', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('slippage', models.DecimalField(decimal_places=9, default=0, max_digits=24)),
-                ('turnover', models.DecimalField(decimal_places=9, default=0, help_text='Traded notional.', max_digits=28)),
-                ('exposure', models.DecimalField(decimal_places=9, default=0, help_text='Largest absolute notional held after a fill that day.', max_digits=28)),
-                ('fills', models.PositiveIntegerField(default=0)),
-                ('closing_trades', models.PositiveIntegerField(default=0, help_text='Fills that closed quantity.')),
-                ('winning_trades', models.PositiveIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("bot_id", models.BigIntegerField()),
+                ("day", models.DateField()),
+                (
+                    "pnl",
+                    models.DecimalField(decimal_places=9, default=0, help_text="Realized, after fees.", max_digits=24),
+                ),
+                ("fees", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                ("slippage", models.DecimalField(decimal_places=9, default=0, max_digits=24)),
+                (
+                    "turnover",
+                    models.DecimalField(decimal_places=9, default=0, help_text="Traded notional.", max_digits=28),
+                ),
+                (
+                    "exposure",
+                    models.DecimalField(
+                        decimal_places=9,
+                        default=0,
+                        help_text="Largest absolute notional held after a fill that day.",
+                        max_digits=28,
+                    ),
+                ),
+                ("fills", models.PositiveIntegerField(default=0)),
+                ("closing_trades", models.PositiveIntegerField(default=0, help_text="Fills that closed quantity.")),
+                ("winning_trades", models.PositiveIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['bot_id', '-day'],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'bot_id', 'day'), name='profitvariables_one_per_day')],
+                "ordering": ["bot_id", "-day"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "bot_id", "day"), name="profitvariables_one_per_day")
+                ],
             },
         ),
-            controlplane.rls.EnableTenantRLS("profitvariables"),
+        controlplane.rls.EnableTenantRLS("profitvariables"),
     ]

@@ -4,15 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('traces', '0002_profit_variables'),
-    ]
+    dependencies = [("traces", "0002_profit_variables")]
 
     operations = [
         migrations.AlterField(
-            model_name='ticktrace',
-            name='reason_code',
-            field=models.CharField(blank=True, choices=[('MARKET_CLOSED', 'Market closed'), ('DATA_UNAVAILABLE', 'The bar the tick needs is missing'), ('DATA_STALE', 'The latest bar is older than the timeframe allows'), ('NO_SIGNAL', 'The strategy gave no signal'), ('ALREADY_AT_TARGET', "The position already equals the strategy's target"), ('RISK_BLOCKED', 'A risk limit refused the order'), ('KILLED', 'The bot, its tenant or the system is killed'), ('INTEGRATION_MISSING', 'An integration the bot needs is missing or failing'), ('RECONCILE_MISMATCH', 'Positions disagree with the venue; orders are blocked'), ('COOLDOWN', 'The bot is cooling down after a trade or an error'), ('TICK_ERROR', 'The tick failed for this bot; the circuit breaker counts these')], max_length=32, null=True),
-        ),
+            model_name="ticktrace",
+            name="reason_code",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("MARKET_CLOSED", "Market closed"),
+                    ("DATA_UNAVAILABLE", "The bar the tick needs is missing"),
+                    ("DATA_STALE", "The latest bar is older than the timeframe allows"),
+                    ("NO_SIGNAL", "The strategy gave no signal"),
+                    ("ALREADY_AT_TARGET", "The position already equals the strategy's target"),
+                    ("RISK_BLOCKED", "A risk limit refused the order"),
+                    ("KILLED", "The bot, its tenant or the system is killed"),
+                    ("INTEGRATION_MISSING", "An integration the bot needs is missing or failing"),
+                    ("RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"),
+                    ("COOLDOWN", "The bot is cooling down after a trade or an error"),
+                    ("TICK_ERROR", "The tick failed for this bot; the circuit breaker counts these"),
+                ],
+                max_length=32,
+                null=True,
+            ),
+        )
     ]

@@ -4,19 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
-        ('traces', '0003_tick_error_reason'),
-    ]
+    dependencies = [("controlplane", "0002_tenant_rls_and_append_only_audit"), ("traces", "0003_tick_error_reason")]
 
     operations = [
-        migrations.RemoveConstraint(
-            model_name='ticktrace',
-            name='ticktrace_one_per_bot_per_bar',
-        ),
+        migrations.RemoveConstraint(model_name="ticktrace", name="ticktrace_one_per_bot_per_bar"),
         migrations.AddConstraint(
-            model_name='ticktrace',
-            constraint=models.UniqueConstraint(fields=('tenant', 'bot_id', 'instrument', 'bar_ts', 'context', 'run_ref'), name='ticktrace_one_per_bot_instrument_bar', nulls_distinct=False),
+            model_name="ticktrace",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "bot_id", "instrument", "bar_ts", "context", "run_ref"),
+                name="ticktrace_one_per_bot_instrument_bar",
+                nulls_distinct=False,
+            ),
         ),
     ]

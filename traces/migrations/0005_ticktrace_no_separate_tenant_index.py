@@ -5,16 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('controlplane', '0002_tenant_rls_and_append_only_audit'),
-        ('traces', '0004_ticktrace_unique_per_instrument'),
+        ("controlplane", "0002_tenant_rls_and_append_only_audit"),
+        ("traces", "0004_ticktrace_unique_per_instrument"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='ticktrace',
-            name='tenant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant'),
-        ),
+            model_name="ticktrace",
+            name="tenant",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+            ),
+        )
     ]

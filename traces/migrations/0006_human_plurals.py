@@ -4,18 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('traces', '0005_ticktrace_no_separate_tenant_index'),
-    ]
+    dependencies = [("traces", "0005_ticktrace_no_separate_tenant_index")]
 
     operations = [
+        migrations.AlterModelOptions(name="notradetrace", options={"verbose_name": "no-trade trace"}),
         migrations.AlterModelOptions(
-            name='notradetrace',
-            options={'verbose_name': 'no-trade trace'},
-        ),
-        migrations.AlterModelOptions(
-            name='profitvariables',
-            options={'ordering': ['bot_id', '-day'], 'verbose_name': 'profit variables', 'verbose_name_plural': 'profit variables'},
+            name="profitvariables",
+            options={
+                "ordering": ["bot_id", "-day"],
+                "verbose_name": "profit variables",
+                "verbose_name_plural": "profit variables",
+            },
         ),
     ]

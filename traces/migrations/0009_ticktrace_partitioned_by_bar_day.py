@@ -86,7 +86,8 @@ BEGIN
 END $$;
 """
 
-CONVERT_SQL = r"""
+CONVERT_SQL = (
+    r"""
 LOCK TABLE traces_ticktrace IN ACCESS EXCLUSIVE MODE;
 ALTER TABLE traces_ticktrace RENAME TO traces_ticktrace_unpartitioned;
 ALTER TABLE traces_ticktrace_unpartitioned NO FORCE ROW LEVEL SECURITY;
@@ -133,7 +134,10 @@ ALTER TABLE traces_ticktrace_default ENABLE ROW LEVEL SECURITY;
 ALTER TABLE traces_ticktrace_default FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON traces_ticktrace_default
     USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
-""" + ENSURE_DAY_SQL + DROP_DAYS_SQL + r"""
+"""
+    + ENSURE_DAY_SQL
+    + DROP_DAYS_SQL
+    + r"""
 -- The last 35 days and the next 7 exist from the start; older rows land in the default partition.
 SELECT traces_ticktrace_ensure_day(d::date)
 FROM generate_series(current_date - 35, current_date + 7, interval '1 day') AS d;
@@ -151,10 +155,10 @@ ALTER TABLE traces_ticktrace FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON traces_ticktrace
     USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
 """
+)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("controlplane", "0002_tenant_rls_and_append_only_audit"),
         ("traces", "0008_autonomy_not_allowed_reason"),
@@ -170,8 +174,10 @@ class Migration(migrations.Migration):
                     constraint=models.UniqueConstraint(
                         fields=("tenant", "bot_id", "instrument", "bar_ts", "context", "run_ref"),
                         include=("kind", "reason_code", "intent_id"),
-                        name="ticktrace_one_per_bot_instrument_bar", nulls_distinct=False),
+                        name="ticktrace_one_per_bot_instrument_bar",
+                        nulls_distinct=False,
+                    ),
                 ),
             ],
-        ),
+        )
     ]

@@ -9,45 +9,81 @@ from controlplane.rls import EnableTenantRLS
 
 
 class Migration(migrations.Migration):
-
-    dependencies = [
-        ('controlplane', '0006_outbox_messages'),
-        ('traces', '0009_ticktrace_partitioned_by_bar_day'),
-    ]
+    dependencies = [("controlplane", "0006_outbox_messages"), ("traces", "0009_ticktrace_partitioned_by_bar_day")]
 
     operations = [
         migrations.CreateModel(
-            name='TraceDayRun',
+            name="TraceDayRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bot_id', models.BigIntegerField()),
-                ('instrument', models.CharField(max_length=64)),
-                ('day', models.DateField()),
-                ('kind', models.CharField(choices=[('decision', 'Decision (traded)'), ('no_trade', 'No trade')], max_length=16)),
-                ('reason_code', models.CharField(blank=True, choices=[('MARKET_CLOSED', 'Market closed'), ('DATA_UNAVAILABLE', 'The bar the tick needs is missing'), ('DATA_STALE', 'The latest bar is older than the timeframe allows'), ('NO_SIGNAL', 'The strategy gave no signal'), ('ALREADY_AT_TARGET', "The position already equals the strategy's target"), ('RISK_BLOCKED', 'A risk limit refused the order'), ('AUTONOMY_NOT_ALLOWED', 'The system is not OK: no live order may open or grow a position'), ('KILLED', 'The bot, its tenant or the system is killed'), ('INTEGRATION_MISSING', 'An integration the bot needs is missing or failing'), ('RECONCILE_MISMATCH', 'Positions disagree with the venue; orders are blocked'), ('COOLDOWN', 'The bot is cooling down after a trade or an error'), ('TICK_ERROR', 'The tick failed for this bot; the circuit breaker counts these')], max_length=32, null=True)),
-                ('intent_id', models.BigIntegerField(blank=True, help_text="A decision's intent.", null=True)),
-                ('run_start', models.DateTimeField(help_text="Bar of the run's first trace.")),
-                ('run_end', models.DateTimeField(help_text="Bar of the run's last trace.")),
-                ('length', models.PositiveIntegerField(help_text='Traces in the run.')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("bot_id", models.BigIntegerField()),
+                ("instrument", models.CharField(max_length=64)),
+                ("day", models.DateField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("decision", "Decision (traded)"), ("no_trade", "No trade")], max_length=16
+                    ),
+                ),
+                (
+                    "reason_code",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("MARKET_CLOSED", "Market closed"),
+                            ("DATA_UNAVAILABLE", "The bar the tick needs is missing"),
+                            ("DATA_STALE", "The latest bar is older than the timeframe allows"),
+                            ("NO_SIGNAL", "The strategy gave no signal"),
+                            ("ALREADY_AT_TARGET", "The position already equals the strategy's target"),
+                            ("RISK_BLOCKED", "A risk limit refused the order"),
+                            ("AUTONOMY_NOT_ALLOWED", "The system is not OK: no live order may open or grow a position"),
+                            ("KILLED", "The bot, its tenant or the system is killed"),
+                            ("INTEGRATION_MISSING", "An integration the bot needs is missing or failing"),
+                            ("RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"),
+                            ("COOLDOWN", "The bot is cooling down after a trade or an error"),
+                            ("TICK_ERROR", "The tick failed for this bot; the circuit breaker counts these"),
+                        ],
+                        max_length=32,
+                        null=True,
+                    ),
+                ),
+                ("intent_id", models.BigIntegerField(blank=True, help_text="A decision's intent.", null=True)),
+                ("run_start", models.DateTimeField(help_text="Bar of the run's first trace.")),
+                ("run_end", models.DateTimeField(help_text="Bar of the run's last trace.")),
+                ("length", models.PositiveIntegerField(help_text="Traces in the run.")),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['tenant', 'bot_id', 'day'], name='tracedayrun_bot_day_idx')],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'bot_id', 'instrument', 'run_start'), name='tracedayrun_one_per_start')],
+                "indexes": [models.Index(fields=["tenant", "bot_id", "day"], name="tracedayrun_bot_day_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("tenant", "bot_id", "instrument", "run_start"), name="tracedayrun_one_per_start"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TraceDaySummary',
+            name="TraceDaySummary",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('runs', models.PositiveIntegerField()),
-                ('summarized_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='controlplane.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("runs", models.PositiveIntegerField()),
+                ("summarized_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="controlplane.tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'trace day summaries',
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'day'), name='tracedaysummary_one_per_day')],
+                "verbose_name_plural": "trace day summaries",
+                "constraints": [models.UniqueConstraint(fields=("tenant", "day"), name="tracedaysummary_one_per_day")],
             },
         ),
         EnableTenantRLS("tracedayrun"),

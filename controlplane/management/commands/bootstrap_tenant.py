@@ -27,8 +27,7 @@ class Command(BaseCommand):
 
         if slugify(slug) != slug:
             raise CommandError(f"slug: {slug!r} is not a valid slug (try {slugify(slug)!r})")
-        result = tenant_bootstrap(slug=slug, username=username, email=email, role=role, name=name,
-                                  new_token=new_token)
+        result = tenant_bootstrap(slug=slug, username=username, email=email, role=role, name=name, new_token=new_token)
         self.stdout.write(f"tenant {result.tenant.slug}: {'created' if result.created_tenant else 'exists'}")
         if result.password:
             self.stdout.write(f"user {username}: created; password (shown once): {result.password}")

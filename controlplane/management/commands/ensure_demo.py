@@ -23,8 +23,13 @@ class Command(BaseCommand):
         password_file = settings.DATA_DIR / "admin-password"
         remembered = password_file.read_text().strip() if password_file.exists() else None
         result = tenant_bootstrap(
-            slug=tenant, username=username, role=Membership.Role.OWNER, name="Demo tenant",
-            actor_name="ensure_demo", password=remembered, staff=True,
+            slug=tenant,
+            username=username,
+            role=Membership.Role.OWNER,
+            name="Demo tenant",
+            actor_name="ensure_demo",
+            password=remembered,
+            staff=True,
         )
         if not result.user.is_superuser:
             result.user.is_superuser = True
@@ -36,8 +41,11 @@ class Command(BaseCommand):
             password_file.write_text(result.password)
         lines = [f"Demo tenant: {result.tenant.slug}", f"Admin user:  {username}"]
         if result.password and self.stdout.isatty():
-            lines += [f"Password:    {result.password}", f"API token:   {result.token}",
-                      "(shown this once; later runs print neither)"]
+            lines += [
+                f"Password:    {result.password}",
+                f"API token:   {result.token}",
+                "(shown this once; later runs print neither)",
+            ]
         else:
             lines += [
                 f"Password:    not printed; it is in {password_file} unless changed since "

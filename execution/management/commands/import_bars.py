@@ -12,9 +12,11 @@ from execution.timeframes import TIMEFRAME_SECONDS
 
 
 class Command(BaseCommand):
-    help = ("Import bars from a CSV (header ts,open,high,low,close,volume; ISO-8601 ts with offset) or a Databento "
-            "DBN file (.dbn, .dbn.zst). All or nothing: any malformed row is reported with its line and nothing "
-            "of the file is imported. Bars already stored are skipped, so running it twice changes nothing.")
+    help = (
+        "Import bars from a CSV (header ts,open,high,low,close,volume; ISO-8601 ts with offset) or a Databento "
+        "DBN file (.dbn, .dbn.zst). All or nothing: any malformed row is reported with its line and nothing "
+        "of the file is imported. Bars already stored are skipped, so running it twice changes nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file")
@@ -31,8 +33,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         # The audit event is platform-wide (every tenant reads it): the file's name says which import it was, its
         # directory would tell every tenant how this server is laid out.
-        result = bars_ingest(instrument=target, timeframe=timeframe, rows=rows, source=Bar.Source.IMPORTED,
-                             actor_name="import_bars", origin=Path(file).name)
+        result = bars_ingest(
+            instrument=target,
+            timeframe=timeframe,
+            rows=rows,
+            source=Bar.Source.IMPORTED,
+            actor_name="import_bars",
+            origin=Path(file).name,
+        )
         self.stdout.write(
             f"Imported {result.inserted} {timeframe} bars for {target.symbol} from {file} "
             f"({result.already_stored} already stored), {result.first_ts.isoformat()} to {result.last_ts.isoformat()}."

@@ -10,8 +10,10 @@ from execution.tick import floor_to_timeframe, instruments_to_tick, run_tick_bat
 
 
 class Command(BaseCommand):
-    help = ("Run the tick for every instrument a running bot ticks on, now or as of --at (only bars up to it are "
-            "used), and hand the intents to the OMS in this process.")
+    help = (
+        "Run the tick for every instrument a running bot ticks on, now or as of --at (only bars up to it are "
+        "used), and hand the intents to the OMS in this process."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--timeframe", default="1m", choices=sorted(TIMEFRAME_SECONDS))
@@ -33,8 +35,9 @@ class Command(BaseCommand):
             self.stdout.write(f"no running {timeframe} bots: nothing to tick at {as_of.isoformat()}")
             return
         for instrument, tenant_ids in instruments.items():
-            result = run_tick_batch(instrument=instrument, timeframe=timeframe, as_of=as_of, sync_oms=True,
-                                    tenant_ids=tenant_ids)
+            result = run_tick_batch(
+                instrument=instrument, timeframe=timeframe, as_of=as_of, sync_oms=True, tenant_ids=tenant_ids
+            )
             reasons = ", ".join(f"{k}={v}" for k, v in sorted(result.reasons.items())) or "-"
             self.stdout.write(
                 f"{instrument.symbol} {timeframe} @ {as_of.isoformat()}: bots={result.bots} "

@@ -6,8 +6,10 @@ from integrations.services import credentials_reencrypt
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt stored credentials under the first key of CREDENTIALS_ENCRYPTION_KEYS. Rotate by putting "
-            "a new key first, running this, then removing the old key.")
+    help = (
+        "Re-encrypt stored credentials under the first key of CREDENTIALS_ENCRYPTION_KEYS. Rotate by putting "
+        "a new key first, running this, then removing the old key."
+    )
 
     def handle(self, *args, **options):
         count = credentials_reencrypt()

@@ -7,13 +7,22 @@ carried), the fills of those orders and the account's balances or positions. A t
 the way the venue would (``fill``), then reads it back through the adapter.
 """
 
-from tests.integrations.crypto_venues.base import (
-    BTC_USD, KEYS, FakeVenue, booked, btc_usd, live_crypto_bot, set_keys,
-)
+from tests.integrations.crypto_venues.base import BTC_USD, KEYS, FakeVenue, booked, btc_usd, live_crypto_bot, set_keys
 from tests.integrations.crypto_venues.binanceus import FakeBinanceUS
 from tests.integrations.crypto_venues.coinbase import FakeCoinbase
 from tests.integrations.crypto_venues.hyperliquid import FakeHyperliquid
 from tests.integrations.crypto_venues.kraken import FakeKraken
 
-__all__ = ["BTC_USD", "KEYS", "FakeBinanceUS", "FakeCoinbase", "FakeHyperliquid", "FakeKraken", "FakeVenue",
-           "booked", "btc_usd", "live_crypto_bot", "set_keys"]
+__all__ = [
+    "BTC_USD",
+    "KEYS",
+    "FakeBinanceUS",
+    "FakeCoinbase",
+    "FakeHyperliquid",
+    "FakeKraken",
+    "FakeVenue",
+    "booked",
+    "btc_usd",
+    "live_crypto_bot",
+    "set_keys",
+]

@@ -12,17 +12,20 @@ from werkzeug import Request, Response
 from execution.models import Instrument
 from integrations import services
 
-KEYS = {"kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
-        "coinbase": {"COINBASE_API_KEY": "cb-abcdefghijkl", "COINBASE_API_SECRET": "cb-secret-abcdefghijkl"},
-        "binanceus": {"BINANCEUS_API_KEY": "bn-abcdefghijkl", "BINANCEUS_API_SECRET": "bn-secret-abcdefghijkl"},
-        "hyperliquid": {"HYPERLIQUID_WALLET_ADDRESS": "0x" + "1" * 40,
-                        "HYPERLIQUID_PRIVATE_KEY": "0x" + "2" * 64}}
+KEYS = {
+    "kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
+    "coinbase": {"COINBASE_API_KEY": "cb-abcdefghijkl", "COINBASE_API_SECRET": "cb-secret-abcdefghijkl"},
+    "binanceus": {"BINANCEUS_API_KEY": "bn-abcdefghijkl", "BINANCEUS_API_SECRET": "bn-secret-abcdefghijkl"},
+    "hyperliquid": {"HYPERLIQUID_WALLET_ADDRESS": "0x" + "1" * 40, "HYPERLIQUID_PRIVATE_KEY": "0x" + "2" * 64},
+}
 
 # What each venue's market list yields for our BTC-USD (what map_venue_symbols stores).
-BTC_USD = {"kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"},
-           "coinbase": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"},
-           "binanceus": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"},
-           "hyperliquid": {"symbol": "BTC/USDC:USDC", "base": "BTC", "quote": "USDC", "type": "swap"}}
+BTC_USD = {
+    "kraken": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"},
+    "coinbase": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"},
+    "binanceus": {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot"},
+    "hyperliquid": {"symbol": "BTC/USDC:USDC", "base": "BTC", "quote": "USDC", "type": "swap"},
+}
 
 
 def btc_usd(*venues: str) -> Instrument:
@@ -45,9 +48,15 @@ def live_crypto_bot(*, tenant, owner, venue: str, name: str = "live-btc", instru
 
     with tenancy.tenant_context(tenant.id):
         set_keys(venue, owner)
-        bot = bot_services.bot_create(actor=owner, name=name, strategy="ma_crossover",
-                                      parameters={"fast": 5, "slow": 20}, instruments=list(instruments),
-                                      venue=venue, data_source="imported")
+        bot = bot_services.bot_create(
+            actor=owner,
+            name=name,
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=list(instruments),
+            venue=venue,
+            data_source="imported",
+        )
         Bot.objects.filter(pk=bot.pk).update(stage=Stage.LIVE, autonomy_tier=Bot.AutonomyTier.T3)
         bot.refresh_from_db()
     return bot
@@ -63,12 +72,16 @@ def booked(bot, symbol: str, quantity, *, venue: str | None = None) -> None:
 
     venue = venue or bot.venue
     instrument = Instrument.objects.get(symbol=symbol)
-    StrategyPosition.objects.update_or_create(tenant_id=bot.tenant_id, bot=bot, instrument=instrument,
-                                              book=book_for_venue(venue),
-                                              defaults={"quantity": Decimal(str(quantity)),
-                                                        "average_price": Decimal("50000")})
-    row, _ = VenueInventory.objects.get_or_create(tenant_id=bot.tenant_id, book=book_for_venue(venue), venue=venue,
-                                                  asset=symbol)
+    StrategyPosition.objects.update_or_create(
+        tenant_id=bot.tenant_id,
+        bot=bot,
+        instrument=instrument,
+        book=book_for_venue(venue),
+        defaults={"quantity": Decimal(str(quantity)), "average_price": Decimal("50000")},
+    )
+    row, _ = VenueInventory.objects.get_or_create(
+        tenant_id=bot.tenant_id, book=book_for_venue(venue), venue=venue, asset=symbol
+    )
     row.quantity += Decimal(str(quantity))
     row.save(update_fields=["quantity", "updated_at"])
 
@@ -100,14 +113,24 @@ class FakeVenue:
         def logged(request: Request) -> Response:
             self.paths.append(request.path)
             return handler(request)
+
         self.server.expect_request(path, method=method).respond_with_handler(logged)
 
-    def new_order(self, *, client_order_id: str, market: str, side: str, amount: float, price: float | None,
-                  order_type: str) -> str:
+    def new_order(
+        self, *, client_order_id: str, market: str, side: str, amount: float, price: float | None, order_type: str
+    ) -> str:
         order_id = self.order_id()
-        self.orders[order_id] = {"client_order_id": client_order_id, "market": market, "side": side,
-                                 "amount": amount, "price": price, "type": order_type, "status": "open",
-                                 "filled": 0.0, "time": time.time()}
+        self.orders[order_id] = {
+            "client_order_id": client_order_id,
+            "market": market,
+            "side": side,
+            "amount": amount,
+            "price": price,
+            "type": order_type,
+            "status": "open",
+            "filled": 0.0,
+            "time": time.time(),
+        }
         return order_id
 
     def order_id(self) -> str:
@@ -117,9 +140,18 @@ class FakeVenue:
         """The whole order executes at ``price``."""
         order = self.orders[order_id]
         order.update(status="filled", filled=order["amount"], average=price)
-        self.trades.append({"id": f"T{len(self.trades) + 1}", "order_id": order_id, "amount": order["amount"],
-                            "price": price, "fee": fee, "time": time.time(), "side": order["side"],
-                            "market": order["market"]})
+        self.trades.append(
+            {
+                "id": f"T{len(self.trades) + 1}",
+                "order_id": order_id,
+                "amount": order["amount"],
+                "price": price,
+                "fee": fee,
+                "time": time.time(),
+                "side": order["side"],
+                "market": order["market"],
+            }
+        )
 
     def by_client_id(self, client_order_id: str) -> str:
         return next(i for i, o in self.orders.items() if o["client_order_id"] == client_order_id)
