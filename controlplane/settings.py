@@ -319,7 +319,7 @@ CELERY_BEAT_SCHEDULE["controlplane-relay-outbox"] = {
     "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 0.9},
 }
 
-# The tick (execution/tick.py): beat dispatches one batch per instrument and timeframe on the timeframe's grid.
+# The tick (execution/tick/): beat dispatches one batch per instrument and timeframe on the timeframe's grid.
 TICK_TIMEFRAMES = env.list("TICK_TIMEFRAMES", default=["1m", "5m", "15m", "1h", "1d"])
 TICK_DELAY_SECONDS = env.int("TICK_DELAY_SECONDS", default=5)
 TICK_MAX_CONSECUTIVE_ERRORS = env.int("TICK_MAX_CONSECUTIVE_ERRORS", default=5)

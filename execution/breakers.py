@@ -1,7 +1,7 @@
 """Circuit breakers: kill a bot that keeps failing or loses more than it may, record why, and alert.
 
 Two triggers share one way out (:func:`trip_circuit_breaker`): the tick's consecutive-error count
-(``TICK_MAX_CONSECUTIVE_ERRORS``, checked in execution.tick) and the drawdown limit checked here every minute by
+(``TICK_MAX_CONSECUTIVE_ERRORS``, checked in execution.tick.batches) and the drawdown limit checked here every minute by
 beat. A trip kills the bot through the bots kill service (actor ``circuit_breaker``; the kill cancels its open
 orders through the OMS), opens a ``RiskIncident`` of kind ``circuit_breaker`` and alerts through
 ``controlplane.alerts`` once committed.

@@ -15,7 +15,7 @@ from execution import oms
 @shared_task(name="execution.dispatch_ticks", acks_late=True)
 def dispatch_ticks(timeframe: str) -> int:
     """Beat's entry point per timeframe: one tick batch per instrument some running bot ticks on."""
-    from execution.tick import floor_to_timeframe, instruments_to_tick
+    from execution.tick.batches import floor_to_timeframe, instruments_to_tick
 
     as_of = floor_to_timeframe(timezone.now(), timeframe)
     instruments = instruments_to_tick(timeframe=timeframe)
@@ -38,7 +38,7 @@ def dispatch_ticks(timeframe: str) -> int:
 def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: list[int] | None = None) -> dict:
     """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing."""
     from execution.models import Instrument
-    from execution.tick import run_tick_batch
+    from execution.tick.batches import run_tick_batch
 
     instrument = Instrument.objects.get(pk=instrument_id)
     return run_tick_batch(
@@ -49,7 +49,7 @@ def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: li
 @shared_task(name="execution.replay_runner", base=TenantTask, queue="backtests")
 def replay_runner(*, tenant_id: int, runner_id: int) -> dict:
     from bots.services import runner_finish_replay
-    from execution.tick import run_replay
+    from execution.tick.replay import run_replay
 
     totals = run_replay(runner_id=runner_id)
     runner_finish_replay(runner_id=runner_id, summary=totals)

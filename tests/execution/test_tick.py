@@ -14,7 +14,8 @@ from bots.models import Bot, Runner
 from controlplane import tenancy
 from execution.models import Fill, Instrument, TickBatch, TradeIntent, TradingControl
 from execution.risk_state import risk_snapshot
-from execution.tick import run_replay, run_tick_batch
+from execution.tick.batches import run_tick_batch
+from execution.tick.replay import run_replay
 from tests.execution.helpers import store_bars
 from traces.models import TickTrace
 

@@ -1,4 +1,4 @@
-"""The runner tick: market hours → market data → strategy → risk → intent, or the reason there is none.
+"""The tick's batch pipeline: market hours → market data → strategy → risk → intent, or the reason there is none.
 
 One batch per (instrument, timeframe, as_of) serves every tenant's running bots on it: the bars are read once, the
 calendar asked once, and each tenant's bots are then decided in one transaction that writes exactly one trace per
@@ -9,8 +9,7 @@ to it, positions after the sim venue has filled the orders the previous tick sen
 a re-run, a replay and a backtest of the same bars decide the same. A re-run for the same bar creates nothing:
 bots that already have a trace for it are skipped, and intents carry an idempotency key per bot and bar.
 
-Only LIVE bots route orders to their configured venue; every other stage trades on the sim venue (paper trading on
-real bars), whatever venue the bot names.
+A bot's own decision is in ``execution.tick.decide``; replay runners in ``execution.tick.replay``.
 """
 
 from __future__ import annotations
@@ -22,13 +21,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bots.gates import order_venue
 from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
 from bots.strategies import Bars, get_strategy
 from bots.timeframes import timeframe_delta, timeframe_seconds
@@ -37,17 +34,15 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Tenant
 from controlplane.trace import current_trace_id
 from execution.breakers import trip_circuit_breaker
-from execution.intents import LegSpec, submit_intent
 from execution.models import Instrument, Order, TickBatch
 from execution.oms import process_pending_intents
-from execution.risk import AUTONOMY_CHECK, OrderRequest, RiskScope, Side, check_order
 from execution.risk_state import risk_snapshot
 from execution.selectors import TickBars, bars_for_tick
 from execution.tasks import oms_process
+from execution.tick.decide import TickBot, TickContext, batch_inputs, decide_for_bot, no_trade
 from execution.venues.sim import match_working_orders
-from integrations.gates import safe_start_blockers
 from traces.models import ReasonCode, TickTrace
-from traces.writer import TraceRow, write_traces
+from traces.writer import write_traces
 
 logger = logging.getLogger(__name__)
 
@@ -95,41 +90,6 @@ class BatchResult:
             "errors": self.errors,
             "reasons": dict(self.reasons),
         }
-
-
-@dataclass(frozen=True)
-class TickContext:
-    """What one tenant's part of a batch shares across its bots."""
-
-    bars: TickBars
-    strategy_bars: Bars | None
-    bar_ts: datetime
-    context: str  # TickTrace.Context
-    run_ref: int | None
-    system_killed: bool
-    tenant_killed: bool
-    inputs: dict  # shared by every trace of the batch: never mutated, each position is added to a copy
-
-
-@dataclass(frozen=True, slots=True)
-class TickBot:
-    """A running bot as the tick reads it: one row of the batch query. Building Django models for the thousand
-    bots of a batch cost more than deciding for them, so the tick reads plain rows; the order path reads models."""
-
-    runner_id: int
-    id: int
-    tenant_id: int
-    strategy: str
-    parameters: dict
-    risk_limits: dict
-    venue: str
-    stage: str
-    autonomy_tier: str
-    data_source: str
-    killed: bool
-    kill_reason: str
-    reconcile_mismatch: bool
-    already_ticked: bool
 
 
 @dataclass(frozen=True)
@@ -330,7 +290,7 @@ def tick_tenant(
             run_ref=run_ref,
             system_killed=batch.system_killed,
             tenant_killed=batch.tenant_killed,
-            inputs=_batch_inputs(tick_bars),
+            inputs=batch_inputs(tick_bars),
         )
         gate_cache: dict[tuple[str, str, str], list[dict]] = {}
         rows, failed = [], []
@@ -347,7 +307,7 @@ def tick_tenant(
             except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
                 logger.exception("tick failed for bot", extra={"bot_id": bot.id, "instrument": bars.instrument.symbol})
                 known = isinstance(exc, ControlPlaneError)
-                row = _no_trade(
+                row = no_trade(
                     bot,
                     ctx,
                     ReasonCode.TICK_ERROR,
@@ -374,193 +334,6 @@ def tick_tenant(
         _trip_circuit_breakers(runner_ids=failed)
     if any(r.intent_id for r in rows):
         result.tenants_with_intents.add(tenant_id)
-
-
-def _no_trade(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
-    return _no_trade_row(bot, ctx, reason_code, details)
-
-
-def _no_trade_row(
-    bot: TickBot,
-    ctx: TickContext,
-    reason_code: ReasonCode,
-    details: dict,
-    *,
-    signal: dict | None = None,
-    position: Decimal | None = None,
-    risk_checks: list | None = None,
-) -> TraceRow:
-    return TraceRow(
-        kind=TickTrace.Kind.NO_TRADE,
-        bot_id=bot.id,
-        instrument=ctx.bars.instrument.symbol,
-        timeframe=ctx.bars.timeframe,
-        bar_ts=ctx.bar_ts,
-        context=ctx.context,
-        run_ref=ctx.run_ref,
-        reason_code=reason_code,
-        details=details,
-        inputs=_inputs(ctx, position),
-        signal=signal or {},
-        risk_checks=risk_checks or [],
-        trace_id=current_trace_id(),
-    )
-
-
-def _inputs(ctx: TickContext, position: Decimal | None = None) -> dict:
-    if position is None:
-        return ctx.inputs
-    return {**ctx.inputs, "position": float(position)}
-
-
-def _batch_inputs(bars: TickBars) -> dict:
-    """The inputs every bot of a batch decided on (each trace adds its own position)."""
-    check = bars.check
-    return {
-        "as_of": bars.as_of.isoformat(),
-        "latest_bar_ts": check.bar_ts.isoformat() if check.bar_ts else None,
-        "close": check.close,
-        "bars": len(bars.history),
-    }
-
-
-def _kill_reason(bot: TickBot, ctx: TickContext) -> dict | None:
-    if ctx.system_killed:
-        return {"level": "system", "error_code": str(ErrorCode.SYSTEM_KILLED)}
-    if ctx.tenant_killed:
-        return {"level": "tenant", "error_code": str(ErrorCode.TENANT_KILLED)}
-    if bot.killed:
-        return {"level": "bot", "error_code": str(ErrorCode.BOT_KILLED), "kill_reason": bot.kill_reason}
-    return None
-
-
-def decide_for_bot(
-    bot: TickBot,
-    *,
-    position: Decimal,
-    scopes: list[RiskScope],
-    ctx: TickContext,
-    gate_cache: dict[tuple[str, str, str], list[dict]],
-    result: BatchResult,
-) -> TraceRow:
-    """The whole decision for one bot, in the order an operator reads it: why not, or what it sent."""
-    kill = _kill_reason(bot, ctx)
-    if kill is not None:
-        return _no_trade(bot, ctx, ReasonCode.KILLED, **kill)
-    if bot.reconcile_mismatch:
-        return _no_trade(bot, ctx, ReasonCode.RECONCILE_MISMATCH, error_code=str(ErrorCode.RECONCILE_MISMATCH))
-    venue = order_venue(bot)
-    gate_key = (venue, bot.data_source, bot.stage)
-    if gate_key not in gate_cache:
-        gate_cache[gate_key] = safe_start_blockers(venue=venue, data_source=bot.data_source, stage=bot.stage)
-    if gate_cache[gate_key]:
-        return _no_trade(bot, ctx, ReasonCode.INTEGRATION_MISSING, blockers=gate_cache[gate_key])
-    status = ctx.bars.status
-    if not status.is_open:
-        return _no_trade(bot, ctx, ReasonCode.MARKET_CLOSED, next_open=status.next_open, session=status.session)
-    check = ctx.bars.check
-    if not check.ok:
-        return _no_trade(bot, ctx, ReasonCode(str(check.problem)), **check.details)
-
-    strategy = get_strategy(bot.strategy)
-    decision = strategy.decide(bot.parameters, ctx.strategy_bars, float(position))
-    signal = {"target": decision.target, "reason": decision.reason, **decision.values}
-    if decision.target is None:
-        return _no_trade_row(
-            bot, ctx, ReasonCode.NO_SIGNAL, {"strategy_reason": decision.reason}, signal=signal, position=position
-        )
-    delta = Decimal(repr(decision.target)) - position
-    if delta == 0:
-        return _no_trade_row(
-            bot,
-            ctx,
-            ReasonCode.ALREADY_AT_TARGET,
-            {"target": decision.target, "position": float(position)},
-            signal=signal,
-            position=position,
-        )
-
-    side = Side.BUY if delta > 0 else Side.SELL
-    instrument = ctx.bars.instrument
-    order = OrderRequest(
-        instrument=instrument.symbol,
-        side=side,
-        quantity=abs(delta),
-        price=Decimal(repr(check.close)),
-        at=ctx.bars.as_of,
-        multiplier=instrument.multiplier,
-    )
-    risk = check_order(order, scopes)
-    checks = [c.as_dict() for c in risk.checks]
-    if not risk.passed:
-        refusals = [c.as_dict() for c in risk.refusals]
-        if any(c.limit == AUTONOMY_CHECK for c in risk.refusals):
-            return _no_trade_row(
-                bot,
-                ctx,
-                ReasonCode.AUTONOMY_NOT_ALLOWED,
-                {"error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED), "refusals": refusals},
-                signal=signal,
-                position=position,
-                risk_checks=checks,
-            )
-        return _no_trade_row(
-            bot,
-            ctx,
-            ReasonCode.RISK_BLOCKED,
-            {"refusals": refusals},
-            signal=signal,
-            position=position,
-            risk_checks=checks,
-        )
-
-    intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result, checks=checks)
-    return TraceRow(
-        kind=TickTrace.Kind.DECISION,
-        bot_id=bot.id,
-        instrument=instrument.symbol,
-        timeframe=ctx.bars.timeframe,
-        bar_ts=ctx.bar_ts,
-        context=ctx.context,
-        run_ref=ctx.run_ref,
-        inputs=_inputs(ctx, position),
-        signal=signal,
-        risk_checks=checks,
-        intent_id=intent_id,
-        trace_id=current_trace_id(),
-        details={"side": side.value, "quantity": float(abs(delta)), "venue": venue},
-    )
-
-
-def idempotency_key(bot: TickBot, ctx: TickContext) -> str:
-    """One intent per bot, instrument and bar: a bot on two instruments trades each on the same bar."""
-    prefix = "tick" if ctx.run_ref is None else f"{ctx.context}:{ctx.run_ref}"
-    return f"{prefix}:{bot.id}:{ctx.bars.instrument.symbol}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
-
-
-def _submit(
-    bot: TickBot,
-    *,
-    venue: str,
-    side: Side,
-    quantity: Decimal,
-    ctx: TickContext,
-    result: BatchResult,
-    checks: list[dict],
-) -> int:
-    with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
-        outcome = submit_intent(
-            bot=bot,
-            legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value, quantity=quantity)],
-            idempotency_key=idempotency_key(bot, ctx),
-            source="replay" if ctx.run_ref else "tick",
-            bar_ts=ctx.bar_ts,
-            actor_name="tick",
-            risk_checked=checks,
-        )
-    if outcome.created:
-        result.intents_created += 1
-    return outcome.intent.id
 
 
 def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
@@ -643,33 +416,3 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
         instrument: sorted(tenants_by_symbol[instrument.symbol])
         for instrument in Instrument.objects.filter(symbol__in=tenants_by_symbol).order_by("symbol")
     }
-
-
-def run_replay(*, runner_id: int) -> dict:
-    """Tick one replay runner through its date range of stored bars, filling through the OMS between steps. It
-    stops at the end of the range, or as soon as the runner is no longer RUNNING (stopped, or its bot killed)."""
-    runner = Runner.objects.select_related("bot").get(pk=runner_id)
-    bot = runner.bot
-    timeframe = bot.timeframe
-    step = timeframe_delta(timeframe)
-    as_of = floor_to_timeframe(runner.replay_cursor + step if runner.replay_cursor else runner.replay_start, timeframe)
-    end = floor_to_timeframe(runner.replay_end, timeframe)
-    totals = BatchResult(instrument=",".join(bot.instruments), timeframe=timeframe, as_of=as_of)
-    instruments = list(Instrument.objects.filter(symbol__in=bot.instruments).order_by("symbol"))
-    while as_of <= end:
-        intents_before = totals.intents_created
-        for instrument in instruments:
-            tick_tenant(
-                bars=BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of),
-                result=totals,
-                context=TickTrace.Context.REPLAY,
-                run_ref=runner.id,
-                replay_runner_id=runner.id,
-            )
-        if totals.intents_created > intents_before:
-            process_pending_intents()
-        # Moves the cursor only while the runner is still RUNNING: a stop (or a kill's stop) ends the replay here.
-        if not Runner.objects.filter(pk=runner.id, status=Runner.Status.RUNNING).update(replay_cursor=as_of):
-            break
-        as_of += step
-    return totals.as_dict()
