@@ -23,6 +23,7 @@ WHAT_WOULD_CHANGE_IT = {
     ReasonCode.AUTONOMY_NOT_ALLOWED: "The system status being OK again (fix the blockers in the refusal's values, see "
     "GET /api/system/status); orders that reduce the position pass meanwhile.",
     ReasonCode.KILLED: "An owner unkilling the bot, its tenant or the system, with a reason.",
+    ReasonCode.RETIRED: "Nothing: a retired bot stays retired; stop its runner, or create a new bot.",
     ReasonCode.INTEGRATION_MISSING: "Entering and verifying the missing keys (GET /api/integrations/keys-needed).",
     ReasonCode.RECONCILE_MISMATCH: "A reconcile showing positions agree, or an operator's decision about them.",
     ReasonCode.COOLDOWN: "The cooldown elapsing (see details.until).",

@@ -19,6 +19,7 @@ from django.db import transaction
 
 from bots.gates import order_venue
 from bots.strategies import Bars, get_strategy
+from bots.trading_rule import KILL_LEVELS, trading_block_reason
 from controlplane.errors import ErrorCode
 from controlplane.trace import current_trace_id
 from execution.intents import LegSpec, submit_intent
@@ -115,14 +116,25 @@ def batch_inputs(bars: TickBars) -> dict:
     }
 
 
-def _kill_reason(bot: TickBot, ctx: TickContext) -> dict | None:
-    if ctx.system_killed:
-        return {"level": "system", "error_code": str(ErrorCode.SYSTEM_KILLED)}
-    if ctx.tenant_killed:
-        return {"level": "tenant", "error_code": str(ErrorCode.TENANT_KILLED)}
-    if bot.killed:
-        return {"level": "bot", "error_code": str(ErrorCode.BOT_KILLED), "kill_reason": bot.kill_reason}
-    return None
+def _trading_block(bot: TickBot, ctx: TickContext) -> TraceRow | None:
+    """The trading rule (bots.trading_rule) on the facts the batch read in bulk, as a no-trade, or None."""
+    code = trading_block_reason(
+        system_killed=ctx.system_killed,
+        tenant_killed=ctx.tenant_killed,
+        bot_killed=bot.killed,
+        stage=bot.stage,
+        reconcile_mismatch=bot.reconcile_mismatch,
+    )
+    if code is None:
+        return None
+    if code in KILL_LEVELS:
+        details = {"level": KILL_LEVELS[code], "error_code": str(code)}
+        if code == ErrorCode.BOT_KILLED:
+            details["kill_reason"] = bot.kill_reason
+        return no_trade(bot, ctx, ReasonCode.KILLED, **details)
+    if code == ErrorCode.RECONCILE_MISMATCH:
+        return no_trade(bot, ctx, ReasonCode.RECONCILE_MISMATCH, error_code=str(code))
+    return no_trade(bot, ctx, ReasonCode.RETIRED, error_code=str(code))
 
 
 def decide_for_bot(
@@ -135,11 +147,9 @@ def decide_for_bot(
     result: BatchResult,
 ) -> TraceRow:
     """The whole decision for one bot, in the order an operator reads it: why not, or what it sent."""
-    kill = _kill_reason(bot, ctx)
-    if kill is not None:
-        return no_trade(bot, ctx, ReasonCode.KILLED, **kill)
-    if bot.reconcile_mismatch:
-        return no_trade(bot, ctx, ReasonCode.RECONCILE_MISMATCH, error_code=str(ErrorCode.RECONCILE_MISMATCH))
+    blocked = _trading_block(bot, ctx)
+    if blocked is not None:
+        return blocked
     venue = order_venue(bot)
     gate_key = (venue, bot.data_source, bot.stage)
     if gate_key not in gate_cache:

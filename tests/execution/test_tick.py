@@ -143,6 +143,19 @@ def test_a_killed_bot_ticks_to_a_killed_trace_and_sends_nothing(btc, tenant_a, o
     assert traces(tenant_a)[0].details["level"] == "bot"
 
 
+def test_a_retired_bot_whose_runner_still_runs_ticks_to_a_retired_trace_and_sends_nothing(btc, tenant_a, owner_a):
+    """The tick asks the same trading rule as the intent path: retiring a bot does not stop its runner, and its
+    tick used to decide and submit an intent the OMS then rejected."""
+    bot = running_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        bot_services.bot_demote(bot_id=bot.id, to_stage="RETIRED", actor=owner_a, reason="test")
+    result = tick(btc, 10)
+    assert result.reasons == {"RETIRED": 1} and result.intents_created == 0
+    assert traces(tenant_a)[0].details == {"error_code": "BOT_RETIRED"}
+    with tenancy.tenant_context(tenant_a.id):
+        assert not TradeIntent.objects.exists()
+
+
 def test_a_risk_limit_blocks_with_the_limit_and_values(btc, tenant_a, owner_a):
     running_bot(tenant_a, owner_a, risk_limits={"max_position": "0.5"})
     result = tick(btc, 10)
