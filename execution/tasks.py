@@ -8,7 +8,8 @@ from celery import shared_task, signals
 from django.conf import settings
 from django.utils import timezone
 
-from controlplane.celery import TenantTask
+from controlplane.celery import TenantTask, fan_out_per_tenant
+from controlplane.selectors import all_tenant_ids
 from execution import oms
 
 
@@ -73,14 +74,11 @@ def drawdown_breakers() -> dict:
 
 @shared_task(name="execution.oms_recover_all_tenants", ignore_result=True)
 def oms_recover_all_tenants() -> int:
-    """Beat's entry point (and the worker's at start): one recovery sweep per active tenant, on the oms queue."""
-    from controlplane.models import Tenant
-
-    tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True))
-    expires = settings.OMS_RECOVERY_INTERVAL_SECONDS * 0.9
-    for tenant_id in tenant_ids:
-        oms_recover.apply_async(kwargs={"tenant_id": tenant_id}, queue="oms", expires=expires)
-    return len(tenant_ids)
+    """Beat's entry point (and the worker's at start): one recovery sweep per tenant, on the oms queue. Suspended
+    tenants too: an order sent but never recorded is looked up whatever became of its tenant."""
+    return fan_out_per_tenant(
+        oms_recover, tenant_ids=all_tenant_ids(), queue="oms", expires=settings.OMS_RECOVERY_INTERVAL_SECONDS * 0.9
+    )
 
 
 @shared_task(name="execution.oms_recover", base=TenantTask, acks_late=True)
@@ -91,13 +89,14 @@ def oms_recover(*, tenant_id: int) -> dict:
 
 @shared_task(name="execution.reconcile_live_all_tenants", ignore_result=True)
 def reconcile_live_all_tenants() -> int:
-    from controlplane.models import Tenant
-
-    tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True))
-    expires = settings.LIVE_RECONCILE_INTERVAL_SECONDS * 0.9
-    for tenant_id in tenant_ids:
-        reconcile_live_bots.apply_async(kwargs={"tenant_id": tenant_id}, expires=expires)
-    return len(tenant_ids)
+    """Suspended tenants too: reconcile only reads the venue and flags a mismatch (which blocks orders), and a
+    suspended tenant's live positions are still at the venue."""
+    return fan_out_per_tenant(
+        reconcile_live_bots,
+        tenant_ids=all_tenant_ids(),
+        queue="default",
+        expires=settings.LIVE_RECONCILE_INTERVAL_SECONDS * 0.9,
+    )
 
 
 @shared_task(name="execution.reconcile_live_bots", base=TenantTask)

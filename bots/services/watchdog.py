@@ -16,8 +16,9 @@ from bots.services.jobs import JOB_TASK, _enqueue_job
 from bots.services.runners import _locked_runner, runner_restart
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import OutboxMessage, Tenant
+from controlplane.models import OutboxMessage
 from controlplane.services import audit_record
+from controlplane.selectors import all_tenant_ids
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def watchdog_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
 def watchdog_sweep(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
     """The watchdog over every tenant, one tenant context at a time (RLS shows each only its own rows)."""
     results = {}
-    for tenant_id in Tenant.objects.order_by("id").values_list("id", flat=True):
+    for tenant_id in all_tenant_ids():
         with tenancy.tenant_context(tenant_id):
             try:
                 results[tenant_id] = watchdog_sweep_tenant(now=now)

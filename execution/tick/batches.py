@@ -31,8 +31,8 @@ from bots.strategies import Bars, get_strategy
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import Tenant
 from controlplane.trace import current_trace_id
+from controlplane.selectors import active_tenant_ids
 from execution.breakers import trip_circuit_breaker
 from execution.models import Instrument, Order, TickBatch
 from execution.oms import process_pending_intents
@@ -236,7 +236,7 @@ def run_tick_batch(
     as_of = floor_to_timeframe(as_of, timeframe)
     result = BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of)
     if tenant_ids is None:
-        tenant_ids = Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True)
+        tenant_ids = active_tenant_ids()
     bars = BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of)
     for tenant_id in tenant_ids:
         with tenancy.tenant_context(tenant_id):
@@ -405,7 +405,7 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
     """Every instrument some tenant's running live-mode bot ticks on ``timeframe``, with those tenants' ids (one
     query per tenant), so each batch visits only the tenants that have bots on it."""
     tenants_by_symbol: dict[str, set[int]] = {}
-    for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True):
+    for tenant_id in active_tenant_ids():
         with tenancy.tenant_context(tenant_id), transaction.atomic():
             for instruments in Runner.objects.filter(
                 status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE, bot__timeframe=timeframe
