@@ -16,12 +16,13 @@ from execution import oms
 @shared_task(name="execution.dispatch_ticks", acks_late=True)
 def dispatch_ticks(timeframe: str) -> int:
     """Beat's entry point per timeframe: one tick batch per instrument some running bot ticks on."""
-    from execution.tick.batches import floor_to_timeframe, instruments_to_tick
+    from execution.tick.batches import batch_expires, floor_to_timeframe, instruments_to_tick
 
     as_of = floor_to_timeframe(timezone.now(), timeframe)
     instruments = instruments_to_tick(timeframe=timeframe)
     for instrument, tenant_ids in instruments.items():
-        # A short delay lets the bar that just closed arrive from its provider before the tick reads it.
+        # A short delay lets the bar that just closed arrive from its provider before the tick reads it; a message
+        # still waiting after most of the timeframe is dropped (the batch would only have traced TICK_LATE).
         tick_batch.apply_async(
             kwargs={
                 "instrument_id": instrument.id,
@@ -30,6 +31,7 @@ def dispatch_ticks(timeframe: str) -> int:
                 "tenant_ids": tenant_ids,
             },
             countdown=settings.TICK_DELAY_SECONDS,
+            expires=batch_expires(as_of, timeframe),
             queue="ticks",
         )
     return len(instruments)
@@ -37,13 +39,19 @@ def dispatch_ticks(timeframe: str) -> int:
 
 @shared_task(name="execution.tick_batch", acks_late=True, queue="ticks")
 def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: list[int] | None = None) -> dict:
-    """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing."""
+    """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing. Judged
+    late by the wall clock at its start (TICK_LATE), never by ``as_of`` alone."""
     from execution.models import Instrument
     from execution.tick.batches import run_tick_batch
 
+    started_at = timezone.now()
     instrument = Instrument.objects.get(pk=instrument_id)
     return run_tick_batch(
-        instrument=instrument, timeframe=timeframe, as_of=datetime.fromisoformat(as_of), tenant_ids=tenant_ids
+        instrument=instrument,
+        timeframe=timeframe,
+        as_of=datetime.fromisoformat(as_of),
+        tenant_ids=tenant_ids,
+        started_at=started_at,
     ).as_dict()
 
 

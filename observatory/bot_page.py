@@ -64,6 +64,7 @@ REASON_COLOURS = {
     ReasonCode.RECONCILE_MISMATCH: "#b91c1c",
     ReasonCode.COOLDOWN: "#0ea5e9",
     ReasonCode.TICK_ERROR: "#111827",
+    ReasonCode.TICK_LATE: "#78716c",
 }
 DECISION_COLOUR = "#16a34a"
 

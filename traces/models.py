@@ -33,6 +33,7 @@ class ReasonCode(models.TextChoices):
     RECONCILE_MISMATCH = "RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"
     COOLDOWN = "COOLDOWN", "The bot is cooling down after a trade or an error"
     TICK_ERROR = "TICK_ERROR", "The tick failed for this bot; the circuit breaker counts these"
+    TICK_LATE = "TICK_LATE", "The tick started later than its timeframe allows; it decided nothing"
 
 
 class TickTrace(TenantOwnedModel):

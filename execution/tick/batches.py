@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -42,7 +42,7 @@ from execution.tasks import oms_process
 from execution.tick.decide import TickBot, TickContext, batch_inputs, decide_for_bot, no_trade
 from execution.venues.sim import match_working_orders
 from traces.models import ReasonCode, TickTrace
-from traces.writer import write_traces
+from traces.writer import TraceRow, write_traces
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,36 @@ def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
 def tick_bar_ts(as_of: datetime, timeframe: str) -> datetime:
     """The bar a tick at ``as_of`` decides on: the one that opened one timeframe earlier and has just closed."""
     return as_of - timeframe_delta(timeframe)
+
+
+def allowed_lateness(timeframe: str) -> timedelta:
+    """How long after its ``as_of`` a live batch may still start and decide: ``TICK_MAX_LATENESS_SECONDS``, but
+    never more than half the timeframe (a 1m batch half a minute late decides on a bar the next batch is about to
+    replace). Settings refuse a ``TICK_DELAY_SECONDS`` that would make every batch late."""
+    return timedelta(seconds=min(settings.TICK_MAX_LATENESS_SECONDS, timeframe_seconds(timeframe) / 2))
+
+
+def batch_expires(as_of: datetime, timeframe: str) -> datetime:
+    """When beat's message for the batch at ``as_of`` expires unstarted: just under one timeframe, so a backlog is
+    dropped rather than piled up. Between the allowed lateness and this a batch that starts records TICK_LATE
+    for each bot, so the why-not window shows why the bar went undecided."""
+    return as_of + timeframe_delta(timeframe) * 0.9
+
+
+def _lateness(*, as_of: datetime, timeframe: str, started_at: datetime | None) -> dict | None:
+    """The TICK_LATE details when a live batch started past its allowed lateness, judged by the wall clock at
+    its start (``started_at``), else None."""
+    if started_at is None:
+        return None
+    lateness, allowed = started_at - as_of, allowed_lateness(timeframe)
+    if lateness <= allowed:
+        return None
+    return {
+        "as_of": as_of.isoformat(),
+        "started_at": started_at.isoformat(),
+        "lateness_seconds": lateness.total_seconds(),
+        "allowed_lateness_seconds": allowed.total_seconds(),
+    }
 
 
 @dataclass
@@ -136,6 +166,12 @@ _TENANT_BATCH_SQL_FOR = {
 _RUNNERS_TICKED_SQL = f"""
 UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s,
     consecutive_errors = CASE WHEN id = ANY(%(failed)s::bigint[]) THEN consecutive_errors + 1 ELSE 0 END
+WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
+"""
+
+
+_RUNNERS_HEARD_SQL = f"""
+UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s
 WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
 """
 
@@ -227,21 +263,28 @@ def run_tick_batch(
     as_of: datetime,
     sync_oms: bool = False,
     tenant_ids: Iterable[int] | None = None,
+    started_at: datetime | None = None,
 ) -> BatchResult:
     """Tick every tenant's running live-mode bots on (instrument, timeframe) as of ``as_of`` (a grid point).
 
     ``tenant_ids`` narrows the tenants to visit (the dispatcher knows which have bots on it); by default every
-    active tenant is asked."""
+    active tenant is asked. ``started_at`` is the wall-clock start of a live batch (beat's task passes it): one
+    that starts past :func:`allowed_lateness` decides nothing and traces each bot TICK_LATE. Without it the batch
+    is an explicit run as of a past bar (the ``tick --at`` command, tests, benchmarks) and is not judged."""
     started = time.perf_counter()
     as_of = floor_to_timeframe(as_of, timeframe)
     result = BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of)
+    late = _lateness(as_of=as_of, timeframe=timeframe, started_at=started_at)
     if tenant_ids is None:
         tenant_ids = active_tenant_ids()
     bars = BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of)
     for tenant_id in tenant_ids:
         with tenancy.tenant_context(tenant_id):
-            tick_tenant(bars=bars, result=result, context=TickTrace.Context.TICK)
-    if bars.tick_bars is None and not result.skipped_already_ticked:
+            if late is None:
+                tick_tenant(bars=bars, result=result, context=TickTrace.Context.TICK)
+            else:
+                _tick_tenant_late(bars=bars, result=result, late=late)
+    if not result.bots and not result.skipped_already_ticked:
         return result  # no tenant has a running bot here: nothing happened, nothing to record
     _record_batch(result, duration_ms=(time.perf_counter() - started) * 1000)
     _hand_intents_to_oms(result, sync=sync_oms)
@@ -334,6 +377,47 @@ def tick_tenant(
         _trip_circuit_breakers(runner_ids=failed)
     if any(r.intent_id for r in rows):
         result.tenants_with_intents.add(tenant_id)
+
+
+def _tick_tenant_late(*, bars: BatchBars, result: BatchResult, late: dict) -> None:
+    """One tenant's bots of a batch that started too late: a TICK_LATE no-trade each and a heartbeat, and nothing
+    else (no bars read, no fills, no decision, no intent). Their tick errors are neither counted nor forgiven."""
+    bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
+    with transaction.atomic():
+        batch = tenant_batch(
+            instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=bar_ts, context=TickTrace.Context.TICK
+        )
+        bots = [bot for bot in batch.bots if not bot.already_ticked]
+        result.skipped_already_ticked += len(batch.bots) - len(bots)
+        if not bots:
+            return
+        inputs = {"as_of": bars.as_of.isoformat()}
+        write_traces(
+            [
+                TraceRow(
+                    kind=TickTrace.Kind.NO_TRADE,
+                    bot_id=bot.id,
+                    instrument=bars.instrument.symbol,
+                    timeframe=bars.timeframe,
+                    bar_ts=bar_ts,
+                    context=TickTrace.Context.TICK,
+                    run_ref=None,
+                    reason_code=ReasonCode.TICK_LATE,
+                    details=late,
+                    inputs=inputs,
+                    trace_id=current_trace_id(),
+                )
+                for bot in bots
+            ]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RUNNERS_HEARD_SQL,
+                {"now": timezone.now(), "tenant": tenancy.require_tenant_id(), "ids": [bot.runner_id for bot in bots]},
+            )
+    result.bots += len(bots)
+    result.no_trades += len(bots)
+    result.reasons[ReasonCode.TICK_LATE] += len(bots)
 
 
 def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
