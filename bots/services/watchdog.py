@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from bots import jobs
+from bots import job_handlers
 from bots.models import Job, Runner, Stage
 from bots.services.bots import bot_demote
 from bots.services.jobs import JOB_TASK, _enqueue_job
@@ -85,7 +85,7 @@ def _job_lease_expired(*, job_id: int, now: datetime) -> str | None:
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.status != Job.Status.RUNNING or job.lease_expires_at is None or job.lease_expires_at >= now:
             return None
-        handler = jobs.job_handler(job.kind)
+        handler = job_handlers.job_handler(job.kind)
         if handler is not None and handler.idempotent and job.attempts < job.max_attempts:
             job.status, job.started_at, job.lease_expires_at = Job.Status.QUEUED, None, None
             job.save(update_fields=["status", "started_at", "lease_expires_at"])
@@ -123,7 +123,7 @@ def _job_never_started(*, job_id: int, now: datetime) -> str | None:
         if last is None or last.sent_at is None or last.sent_at >= cutoff:
             return None  # never dispatched this way, not sent yet (the relay's), or sent within the bound
         sent = dispatches.count()
-        handler = jobs.job_handler(job.kind)
+        handler = job_handlers.job_handler(job.kind)
         if handler is not None and sent < job.max_attempts:
             _enqueue_job(job, handler)
             outcome = "redispatched"
