@@ -16,7 +16,8 @@ from execution import oms
 @shared_task(name="execution.dispatch_ticks", acks_late=True)
 def dispatch_ticks(timeframe: str) -> int:
     """Beat's entry point per timeframe: one tick batch per instrument some running bot ticks on."""
-    from execution.tick.batches import batch_expires, floor_to_timeframe, instruments_to_tick
+    from execution.tick.batches import floor_to_timeframe, instruments_to_tick
+    from execution.tick.lateness import batch_expires
 
     as_of = floor_to_timeframe(timezone.now(), timeframe)
     instruments = instruments_to_tick(timeframe=timeframe)

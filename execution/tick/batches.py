@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -39,6 +39,7 @@ from execution.oms import process_pending_intents
 from execution.risk_state import risk_snapshot
 from execution.selectors import TickBars, bars_for_tick
 from execution.tasks import oms_process
+from execution.tick.lateness import tick_lateness
 from execution.tick.decide import TickBot, TickContext, batch_inputs, decide_for_bot, no_trade
 from execution.venues.sim import match_working_orders
 from traces.models import ReasonCode, TickTrace
@@ -57,36 +58,6 @@ def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
 def tick_bar_ts(as_of: datetime, timeframe: str) -> datetime:
     """The bar a tick at ``as_of`` decides on: the one that opened one timeframe earlier and has just closed."""
     return as_of - timeframe_delta(timeframe)
-
-
-def allowed_lateness(timeframe: str) -> timedelta:
-    """How long after its ``as_of`` a live batch may still start and decide: ``TICK_MAX_LATENESS_SECONDS``, but
-    never more than half the timeframe (a 1m batch half a minute late decides on a bar the next batch is about to
-    replace). Settings refuse a ``TICK_DELAY_SECONDS`` that would make every batch late."""
-    return timedelta(seconds=min(settings.TICK_MAX_LATENESS_SECONDS, timeframe_seconds(timeframe) / 2))
-
-
-def batch_expires(as_of: datetime, timeframe: str) -> datetime:
-    """When beat's message for the batch at ``as_of`` expires unstarted: just under one timeframe, so a backlog is
-    dropped rather than piled up. Between the allowed lateness and this a batch that starts records TICK_LATE
-    for each bot, so the why-not window shows why the bar went undecided."""
-    return as_of + timeframe_delta(timeframe) * 0.9
-
-
-def _lateness(*, as_of: datetime, timeframe: str, started_at: datetime | None) -> dict | None:
-    """The TICK_LATE details when a live batch started past its allowed lateness, judged by the wall clock at
-    its start (``started_at``), else None."""
-    if started_at is None:
-        return None
-    lateness, allowed = started_at - as_of, allowed_lateness(timeframe)
-    if lateness <= allowed:
-        return None
-    return {
-        "as_of": as_of.isoformat(),
-        "started_at": started_at.isoformat(),
-        "lateness_seconds": lateness.total_seconds(),
-        "allowed_lateness_seconds": allowed.total_seconds(),
-    }
 
 
 @dataclass
@@ -269,12 +240,12 @@ def run_tick_batch(
 
     ``tenant_ids`` narrows the tenants to visit (the dispatcher knows which have bots on it); by default every
     active tenant is asked. ``started_at`` is the wall-clock start of a live batch (beat's task passes it): one
-    that starts past :func:`allowed_lateness` decides nothing and traces each bot TICK_LATE. Without it the batch
+    that starts past its allowed lateness (``execution.tick.lateness``) decides nothing and traces each bot TICK_LATE. Without it the batch
     is an explicit run as of a past bar (the ``tick --at`` command, tests, benchmarks) and is not judged."""
     started = time.perf_counter()
     as_of = floor_to_timeframe(as_of, timeframe)
     result = BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of)
-    late = _lateness(as_of=as_of, timeframe=timeframe, started_at=started_at)
+    late = tick_lateness(as_of=as_of, timeframe=timeframe, started_at=started_at)
     if tenant_ids is None:
         tenant_ids = active_tenant_ids()
     bars = BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of)
