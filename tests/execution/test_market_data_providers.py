@@ -27,7 +27,8 @@ from execution.models import Bar, Instrument
 from execution.selectors import market_data_problems
 from execution.services import bars_ingest
 from integrations import services as integration_services
-from integrations.clients import IntegrationError, client_for
+from integrations.clients import client_for
+from integrations.providers.base import IntegrationError
 from integrations.models import IntegrationUsageEvent
 from tests.execution.helpers import bar_rows
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)

@@ -18,7 +18,7 @@ from execution.breakers import drawdown_sweep_tenant
 from execution.intents import LegSpec, risk_refusal, submit_intent
 from execution.models import EquityWatermark, Order, StrategyPosition, VenueInventory
 from execution.risk_state import risk_snapshot
-from execution.venues.contracts import tradovate_symbol
+from integrations.providers.futures_contracts import tradovate_symbol
 from execution.venues.sim import match_working_orders
 from tests.execution.helpers import store_bars
 from tests.integrations.live_fakes import ACCOUNT, es_instrument, fill, live_tradovate_bot, position, serve_session

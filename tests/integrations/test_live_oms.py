@@ -18,7 +18,7 @@ from controlplane.models import AuditEvent
 from execution import oms, tasks
 from execution.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
-from execution.venues.contracts import tradovate_symbol
+from integrations.providers.futures_contracts import tradovate_symbol
 from tests.integrations.live_fakes import (
     ACCOUNT,
     es_instrument,
@@ -295,7 +295,7 @@ def test_a_venue_failing_since_its_last_verify_stops_the_tick_through_its_open_b
 ):
     from integrations import services
     from integrations.clients import client_for
-    from integrations.clients.base import IntegrationError
+    from integrations.providers.base import IntegrationError
 
     serve_session(tradovate)
     with tenancy.tenant_context(tenant_a.id):

@@ -121,7 +121,7 @@ class FakeKraken(FakeVenue):
             "POST",
         )
         # Verify's calls, answered as to a trade-only key: Balance, and WithdrawMethods refused
-        # (integrations.clients.venues.KrakenClient reads that refusal as "cannot withdraw").
+        # (integrations.providers.kraken.client.KrakenClient reads that refusal as "cannot withdraw").
         self.route(
             "/0/private/Balance",
             lambda r: ok(
