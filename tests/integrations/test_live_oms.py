@@ -19,16 +19,8 @@ from execution import oms, tasks
 from execution.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
 from integrations.providers.futures_contracts import tradovate_symbol
-from tests.integrations.live_fakes import (
-    ACCOUNT,
-    es_instrument,
-    fill,
-    fill_fee,
-    live_tradovate_bot,
-    order_found,
-    position,
-    serve_session,
-)
+from integrations.providers.tradovate.fake import ACCOUNT, fill, fill_fee, order_found, position, serve_session
+from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.django_db

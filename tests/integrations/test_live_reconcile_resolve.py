@@ -15,7 +15,8 @@ from controlplane import tenancy
 from execution.models import Instrument, Order, StrategyPosition, TradeIntent
 from integrations.providers.futures_contracts import tradovate_symbol
 from tests.execution.helpers import store_bars
-from tests.integrations.live_fakes import ACCOUNT, es_instrument, live_tradovate_bot, position, serve_session
+from integrations.providers.tradovate.fake import ACCOUNT, position, serve_session
+from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 
 pytestmark = pytest.mark.django_db
 

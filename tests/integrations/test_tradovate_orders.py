@@ -14,7 +14,7 @@ from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderSt
 from integrations.venues.registry import live_adapter_for
 from integrations import services
 from integrations.models import IntegrationUsageEvent
-from tests.integrations.live_fakes import position
+from integrations.providers.tradovate.fake import position
 
 CREDS = {
     "TRADOVATE_USERNAME": "alice",

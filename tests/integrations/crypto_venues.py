@@ -1,16 +1,17 @@
-"""The shared part of the fake crypto venues: keys, the reference mapping, bots and books, one account."""
+"""What the crypto venue tests share: each venue's test keys, BTC-USD's market at each venue, live bots and their
+books. The fake venues themselves (Coinbase, Kraken, Binance.US and Hyperliquid in their documented REST shapes)
+live with their providers: ``integrations/providers/<venue>/fake.py`` on ``integrations/providers/ccxt_fake.py``.
+"""
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
-from urllib.parse import parse_qs
-
-from werkzeug import Request, Response
-
 from execution.models import Instrument
 from integrations import services
+from integrations.providers.binanceus.fake import FakeBinanceUS
+from integrations.providers.ccxt_fake import FakeVenue
+from integrations.providers.coinbase.fake import FakeCoinbase
+from integrations.providers.hyperliquid.fake import FakeHyperliquid
+from integrations.providers.kraken.fake import FakeKraken
 
 KEYS = {
     "kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
@@ -86,75 +87,16 @@ def booked(bot, symbol: str, quantity, *, venue: str | None = None) -> None:
     row.save(update_fields=["quantity", "updated_at"])
 
 
-def json_response(body, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
-
-
-def form_of(request: Request) -> dict:
-    return {k: v[-1] for k, v in parse_qs(request.get_data(as_text=True)).items()}
-
-
-class FakeVenue:
-    """An account at one venue. ``sent`` lists the bodies of the order requests that reached it."""
-
-    name = ""
-
-    def __init__(self, server, *, balances: dict | None = None, positions: dict | None = None) -> None:
-        self.server = server
-        self.orders: dict[str, dict] = {}  # venue order id -> our record (client id, market, side, amount, ...)
-        self.trades: list[dict] = []
-        self.balances = dict(balances or {})
-        self.positions = dict(positions or {})  # perpetuals: coin -> signed size
-        self.sent: list[dict] = []
-        self.paths: list[str] = []
-        self.serve()
-
-    def route(self, path: str, handler, method: str = "GET") -> None:
-        def logged(request: Request) -> Response:
-            self.paths.append(request.path)
-            return handler(request)
-
-        self.server.expect_request(path, method=method).respond_with_handler(logged)
-
-    def new_order(
-        self, *, client_order_id: str, market: str, side: str, amount: float, price: float | None, order_type: str
-    ) -> str:
-        order_id = self.order_id()
-        self.orders[order_id] = {
-            "client_order_id": client_order_id,
-            "market": market,
-            "side": side,
-            "amount": amount,
-            "price": price,
-            "type": order_type,
-            "status": "open",
-            "filled": 0.0,
-            "time": time.time(),
-        }
-        return order_id
-
-    def order_id(self) -> str:
-        return str(uuid.uuid4())
-
-    def fill(self, order_id: str, *, price: float, fee: float | None = 0.5) -> None:
-        """The whole order executes at ``price``."""
-        order = self.orders[order_id]
-        order.update(status="filled", filled=order["amount"], average=price)
-        self.trades.append(
-            {
-                "id": f"T{len(self.trades) + 1}",
-                "order_id": order_id,
-                "amount": order["amount"],
-                "price": price,
-                "fee": fee,
-                "time": time.time(),
-                "side": order["side"],
-                "market": order["market"],
-            }
-        )
-
-    def by_client_id(self, client_order_id: str) -> str:
-        return next(i for i, o in self.orders.items() if o["client_order_id"] == client_order_id)
-
-    def serve(self) -> None:
-        raise NotImplementedError
+__all__ = [
+    "BTC_USD",
+    "KEYS",
+    "FakeBinanceUS",
+    "FakeCoinbase",
+    "FakeHyperliquid",
+    "FakeKraken",
+    "FakeVenue",
+    "booked",
+    "btc_usd",
+    "live_crypto_bot",
+    "set_keys",
+]

@@ -1,15 +1,13 @@
-"""A fake Tradovate in its documented shapes, for tests that run the OMS against a LIVE Tradovate bot."""
+"""Tradovate's side in its documented shapes (see ``client.py`` for the pages), registered on a pytest-httpserver
+instance passed in: a session, one account, an order found by its clOrdId with its fills and fees, positions.
+Tests run the OMS against it; production never imports it.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bots import services as bot_services
-from bots.models import Bot, Stage
-from controlplane import tenancy
-from execution.models import Instrument
-from integrations import services
-
+# The credentials of the fake account (Tradovate's own field names; the fake accepts any).
 CREDS = {
     "TRADOVATE_USERNAME": "alice",
     "TRADOVATE_PASSWORD": "pw-123456789012",
@@ -31,39 +29,6 @@ def serve_session(server) -> None:
         {"accessToken": "tok-1", "mdAccessToken": "md", "expirationTime": expires(), "userId": 7}
     )
     server.expect_request("/account/list").respond_with_json([ACCOUNT])
-
-
-def es_instrument() -> Instrument:
-    return Instrument.objects.get_or_create(
-        symbol="ES",
-        defaults=dict(venue="CME", asset_class="future", tick_size="0.25", multiplier="50", calendar="CME_Equity"),
-    )[0]
-
-
-def live_tradovate_bot(*, tenant, owner, name: str = "live-es") -> Bot:
-    """A LIVE bot on Tradovate with its keys set (not yet verified), at autonomy tier T3 (its full limits: the tier
-    it would need to have gone LIVE with them)."""
-    with tenancy.tenant_context(tenant.id):
-        services.credentials_set(provider="tradovate", values=CREDS, actor=owner)
-        bot = bot_services.bot_create(
-            actor=owner,
-            name=name,
-            strategy="ma_crossover",
-            parameters={"fast": 5, "slow": 20},
-            instruments=["ES"],
-            venue="tradovate",
-            data_source="imported",
-        )
-        Bot.objects.filter(pk=bot.pk).update(stage=Stage.LIVE, autonomy_tier=Bot.AutonomyTier.T3)
-        bot.refresh_from_db()
-    return bot
-
-
-def confirm_trade_only(*, tenant, owner, provider: str = "tradovate"):
-    """As an owner, confirm that the verified key is trade-only. Tradovate cannot report a key's scopes, so a LIVE
-    start (and a LIVE tick) waits for this after the verify of every new key (integrations.permissions)."""
-    with tenancy.tenant_context(tenant.id):
-        return services.key_permissions_confirm(provider=provider, actor=owner)
 
 
 def order_found(server, *, client_order_id: str, order_id: int, status: str = "Filled", fills=(), fees=()) -> None:

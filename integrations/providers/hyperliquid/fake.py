@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from werkzeug import Request, Response
+from integrations.providers.ccxt_fake import FakeVenue, json_response
 
-from tests.integrations.crypto_venues.base import FakeVenue, json_response
+if TYPE_CHECKING:  # werkzeug comes with pytest-httpserver, a test requirement
+    from werkzeug import Request, Response
 
 
 class FakeHyperliquid(FakeVenue):
