@@ -464,7 +464,7 @@ CELERY_BEAT_SCHEDULE["execution-reconcile-live"] = {
     "schedule": LIVE_RECONCILE_INTERVAL_SECONDS,
     "options": {"expires": LIVE_RECONCILE_INTERVAL_SECONDS * 0.9},
 }
-# Futures roll (execution/venues/contracts.py): weekdays before the third-Friday expiry to roll, per root
+# Futures roll (integrations/providers/futures_contracts.py): weekdays before the third-Friday expiry to roll, per root
 # ({"ES": 5}); unset products use 6 (the Thursday of the week before expiry).
 FUTURES_ROLL_BUSINESS_DAYS = env.json("FUTURES_ROLL_BUSINESS_DAYS", default={})
 

@@ -1,9 +1,9 @@
 """Where a provider's credentials come from, and what may be said about them without revealing them.
 
 Precedence, per credential field: the value an owner entered in admin or through the API for the tenant wins;
-otherwise the environment variable of the same name (settings.INTEGRATION_ENV_CREDENTIALS, read at start-up by ``environment_credentials``)
-satisfies it, for single-tenant deployments. A provider's ``source`` is ``admin``, ``environment``, ``mixed``
-(some of each) or ``none``.
+otherwise the environment variable of the same name (settings.INTEGRATION_ENV_CREDENTIALS, read at start-up by
+``environment_credentials``) satisfies it, for single-tenant deployments. A provider's ``source`` is ``admin``,
+``environment``, ``mixed`` (some of each) or ``none``.
 """
 
 from __future__ import annotations

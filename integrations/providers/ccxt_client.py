@@ -6,9 +6,10 @@ fetch_closed_orders, fetch_my_trades, fetch_balance, fetch_positions).
 
 Verify proves the key with one signed read and reports what the key may do (``permissions``, judged by
 integrations.permissions: a key that can withdraw or transfer fails verify). Each venue's source is cited on its
-client (``integrations/providers/<venue>/client.py``): Coinbase and Binance.US answer a key-permissions call, Kraken has none and is probed with a read that only
-a withdraw-capable key may make, Hyperliquid is decided by who signs (an API wallet cannot withdraw by design).
-The verify calls are ccxt's implicit REST methods, so no market list is loaded to check a key.
+client (``integrations/providers/<venue>/client.py``): Coinbase and Binance.US answer a key-permissions call, Kraken
+has none and is probed with a read that only a withdraw-capable key may make, Hyperliquid is decided by who signs
+(an API wallet cannot withdraw by design). The verify calls are ccxt's implicit REST methods, so no market list is
+loaded to check a key.
 """
 
 from __future__ import annotations

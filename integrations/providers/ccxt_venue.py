@@ -1,12 +1,12 @@
 """Coinbase, Kraken, Binance.US and Hyperliquid behind the OMS: one adapter over ccxt's unified API, with the
 per-venue differences (client id form, sandbox, permissions, holdings) kept in the venue's client.
 
-Our instrument symbol (``BTC-USD``) is never sent: each order goes to the instrument's market at the venue,
-which the OMS passes in the request (``venue_market``: the venue's entry of ``Instrument.venue_symbols``,
-``BTC/USD``; Hyperliquid's ``BTC/USDC:USDC``), and a request without one is refused ``INSTRUMENT_NOT_MAPPED``
-before anything is written or sent (see ``integrations.venue_symbols``). Our client order id travels as the venue's client order id (a UUID derived from
-it; Hyperliquid's 128-bit hex ``cloid``), so a lost answer is found again among the symbol's open and closed
-orders. The send ledger keeps the venue symbol of every order sent (ccxt's order lookups need one).
+Our instrument symbol (``BTC-USD``) is never sent: each order goes to the instrument's market at the venue, which
+the OMS passes in the request (``venue_market``: the venue's entry of ``Instrument.venue_symbols``, ``BTC/USD``;
+Hyperliquid's ``BTC/USDC:USDC``), and a request without one is refused ``INSTRUMENT_NOT_MAPPED`` before anything is
+written or sent (see ``integrations.venue_symbols``). Our client order id travels as the venue's client order id (a
+UUID derived from it; Hyperliquid's 128-bit hex ``cloid``), so a lost answer is found again among the symbol's open
+and closed orders. The send ledger keeps the venue symbol of every order sent (ccxt's order lookups need one).
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ Ironbeam's order request has no client order id, so before each send the ledger 
 timeout or crash is resolved from the order list: exactly one new order with that fingerprint is ours; none
 means it never arrived; several is ambiguous and stays uncertain (an operator decides), never re-sent.
 
-A root (``ES``) is sent as its front contract (``XCME:ES.Z26``, see ``integrations.providers.futures_contracts``); positions come back under the
-root. Fees: Ironbeam's OrderFill (``/order/{accountId}/fills``) has no fee or commission field, so its fills are
-recorded with fee ``None`` (unknown), never an estimate passed off as the broker's number.
+A root (``ES``) is sent as its front contract (``XCME:ES.Z26``, see ``integrations.providers.futures_contracts``);
+positions come back under the root. Fees: Ironbeam's OrderFill (``/order/{accountId}/fills``) has no fee or
+commission field, so its fills are recorded with fee ``None`` (unknown), never an estimate passed off as the
+broker's number.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Tradovate behind the OMS. Our client order id travels as Tradovate's ``clOrdId``, so an order whose answer
 was lost is found again through the command that carried it (``/command/list``), never sent twice.
 
-A root (``ES``) is sent as its front contract (``ESZ6``, see ``integrations.providers.futures_contracts``); positions come back under the root.
-Fees: Tradovate reports each fill's fees as a FillFee (``/fillFee/list``, id = the fill's id: ``commission``,
-``clearingFee``, ``exchangeFee``, ``nfaFee``, ``brokerageFee``, ``ipFee``, ``orderRoutingFee``); their sum is the
-fill's fee. A fill with no FillFee yet has fee ``None`` (unknown), never zero.
+A root (``ES``) is sent as its front contract (``ESZ6``, see ``integrations.providers.futures_contracts``);
+positions come back under the root. Fees: Tradovate reports each fill's fees as a FillFee (``/fillFee/list``, id =
+the fill's id: ``commission``, ``clearingFee``, ``exchangeFee``, ``nfaFee``, ``brokerageFee``, ``ipFee``,
+``orderRoutingFee``); their sum is the fill's fee. A fill with no FillFee yet has fee ``None`` (unknown), never
+zero.
 """
 
 from __future__ import annotations
