@@ -416,19 +416,9 @@ CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[]
 ]
 
 
-def _integration_env_credentials() -> dict[str, str]:
-    """Every registry credential present in the environment: the fallback behind keys entered in admin."""
-    import os
-
-    from integrations.registry import all_providers
-
-    names = {f.name for p in all_providers() for f in p.fields}
-    found = {name: os.environ[name] for name in names if os.environ.get(name, "").strip()}
-    found.setdefault("REDIS_URL", REDIS_URL)
-    return found
-
-
-INTEGRATION_ENV_CREDENTIALS = _integration_env_credentials()
+# INTEGRATION_ENV_CREDENTIALS (every registry credential present in the environment, the fallback behind keys
+# entered in admin) is read at start-up by the integrations app, which knows the providers' credential names
+# (integrations.apps): settings import no app. A settings module may still set it outright.
 # Per-provider base URL overrides ("openai=https://proxy.example,polygon=..."), for proxies and test servers.
 INTEGRATION_BASE_URLS = env.dict("INTEGRATION_BASE_URLS", default={})
 INTEGRATION_TIMEOUT_SECONDS = env.float("INTEGRATION_TIMEOUT_SECONDS", default=10.0)
@@ -474,7 +464,7 @@ CELERY_BEAT_SCHEDULE["execution-reconcile-live"] = {
     "schedule": LIVE_RECONCILE_INTERVAL_SECONDS,
     "options": {"expires": LIVE_RECONCILE_INTERVAL_SECONDS * 0.9},
 }
-# Futures roll (execution/venues/contracts.py): weekdays before the third-Friday expiry to roll, per root
+# Futures roll (integrations/providers/futures_contracts.py): weekdays before the third-Friday expiry to roll, per root
 # ({"ES": 5}); unset products use 6 (the Thursday of the week before expiry).
 FUTURES_ROLL_BUSINESS_DAYS = env.json("FUTURES_ROLL_BUSINESS_DAYS", default={})
 

@@ -18,9 +18,9 @@ class ExecutionConfig(AppConfig):
         for venue in settings.SIM_VENUE_FILL_MODELS:
             bot_hooks.register_position_source(venue, sim_position_source)
         from execution.venues.live_positions import live_position_source
-        from execution.venues.registry import registered_venues
+        from integrations.venues.registry import live_venues
 
-        for venue in registered_venues():
+        for venue in live_venues():
             bot_hooks.register_position_source(venue, live_position_source)
         bot_hooks.register_paper_record_source(paper.paper_record)
         from execution import reconcile_resolution

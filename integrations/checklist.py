@@ -21,7 +21,7 @@ from django.utils import timezone
 from controlplane import hooks, tenancy
 from controlplane.errors import ErrorCode
 from integrations import credentials, permissions
-from integrations.clients.base import BREAKER_UNKNOWN, breaker_states
+from integrations.providers.base import BREAKER_UNKNOWN, breaker_states
 from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
 from integrations.registry import Category, Provider, all_providers, get_provider, providers_in
 

@@ -17,7 +17,7 @@ from django.db.models import Q, Sum
 from execution.fills import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.models import Bar, Fill, Instrument, Order
 from execution.timeframes import timeframe_delta
-from execution.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
+from integrations.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
 
 
 def fill_model(venue: str) -> FillModel:

@@ -18,17 +18,9 @@ from controlplane.models import AuditEvent
 from execution import oms, tasks
 from execution.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
-from execution.venues.contracts import tradovate_symbol
-from tests.integrations.live_fakes import (
-    ACCOUNT,
-    es_instrument,
-    fill,
-    fill_fee,
-    live_tradovate_bot,
-    order_found,
-    position,
-    serve_session,
-)
+from integrations.providers.futures_contracts import tradovate_symbol
+from integrations.providers.tradovate.fake import ACCOUNT, fill, fill_fee, order_found, position, serve_session
+from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.django_db
@@ -295,7 +287,7 @@ def test_a_venue_failing_since_its_last_verify_stops_the_tick_through_its_open_b
 ):
     from integrations import services
     from integrations.clients import client_for
-    from integrations.clients.base import IntegrationError
+    from integrations.providers.base import IntegrationError
 
     serve_session(tradovate)
     with tenancy.tenant_context(tenant_a.id):

@@ -13,9 +13,10 @@ from bots import services as bot_services
 from bots.models import Reconciliation
 from controlplane import tenancy
 from execution.models import Instrument, Order, StrategyPosition, TradeIntent
-from execution.venues.contracts import tradovate_symbol
+from integrations.providers.futures_contracts import tradovate_symbol
 from tests.execution.helpers import store_bars
-from tests.integrations.live_fakes import ACCOUNT, es_instrument, live_tradovate_bot, position, serve_session
+from integrations.providers.tradovate.fake import ACCOUNT, position, serve_session
+from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 
 pytestmark = pytest.mark.django_db
 

@@ -11,6 +11,7 @@ from controlplane import hooks, tenancy
 from controlplane.errors import ControlPlaneError
 from controlplane.models import ProcessHeartbeat
 from integrations import gates, services
+from integrations.providers.databento import fake as databento_fake
 
 
 def _blocking(body):
@@ -65,7 +66,7 @@ def test_ok_only_when_every_check_passed_and_degraded_when_redis_is_down(tenant_
     from controlplane.status import system_status
 
     settings.INTEGRATION_BASE_URLS = {"databento": httpserver.url_for("").rstrip("/")}
-    httpserver.expect_request("/v0/metadata.list_datasets").respond_with_json(["GLBX.MDP3"])
+    databento_fake.serve_verify(httpserver)
     _set_databento(tenant_a, owner_a)
     _fresh_heartbeats()
     with tenancy.tenant_context(tenant_a.id):
