@@ -22,22 +22,6 @@ def _active_tenant_ids() -> list[int]:
     return list(Tenant.objects.values_list("id", flat=True))
 
 
-@shared_task(name="backtests.autonomy_scores_all_tenants")
-def autonomy_scores_all_tenants() -> int:
-    """Beat: one scoring task per tenant (each runs inside its tenant)."""
-    tenant_ids = _active_tenant_ids()
-    for tenant_id in tenant_ids:
-        autonomy_scores.apply_async(kwargs={"tenant_id": tenant_id}, queue="backtests")
-    return len(tenant_ids)
-
-
-@shared_task(name="backtests.autonomy_scores", base=TenantTask)
-def autonomy_scores(*, tenant_id: int) -> dict:
-    from backtests import autonomy
-
-    return {str(bot_id): tier for bot_id, tier in autonomy.autonomy_sweep().items()}
-
-
 @shared_task(name="backtests.decay_all_tenants")
 def decay_all_tenants() -> int:
     tenant_ids = _active_tenant_ids()

@@ -704,7 +704,8 @@ def process_cancel_request(*, cancel_request_id: int) -> dict:
 
 
 def cancel_hook(*, cancel_request_id: int, scope: str, tenant_id: int | None, bot_id: int | None) -> None:
-    """Registered with bots.hooks: a committed kill cancels orders through the OMS right away."""
+    """The declared hook ``bots.kill.cancel_orders`` (settings.CONTROLPLANE_HOOKS): a committed kill cancels orders
+    through the OMS right away."""
     with tenancy.tenant_context(tenant_id):
         process_cancel_request(cancel_request_id=cancel_request_id)
 

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bots.gates import order_venue
+from bots.routing import order_venue
 from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
 from bots.strategies import Bars, get_strategy
 from bots.timeframes import timeframe_delta, timeframe_seconds

@@ -147,24 +147,3 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
                 )
                 recorded += 1
     return recorded
-
-
-def sim_position_source(*, bot):
-    """Reconcile source for sim venues: the bot's paper book (StrategyPosition) against the venue's fills."""
-    from bots.hooks import PositionSnapshot
-    from controlplane.books import Book
-    from execution.models import StrategyPosition
-
-    internal = {
-        symbol: float(quantity)
-        for symbol, quantity in StrategyPosition.objects.filter(bot=bot, book=Book.PAPER).values_list(
-            "instrument__symbol", "quantity"
-        )
-        if quantity != 0
-    }
-    venue = {
-        symbol: float(quantity)
-        for symbol, quantity in SimVenue(bot.venue).positions(bot_id=bot.id).items()
-        if quantity != 0
-    }
-    return PositionSnapshot(internal=internal, venue=venue)

@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from bots import services as bot_services
-from bots.gates import promotion_gates
+from oversight.reconcile import bot_reconcile
+from oversight.gates import promotion_gates
 from bots.models import Bot, Reconciliation, Stage
 from controlplane import tenancy
 from execution import oms
@@ -126,7 +127,7 @@ def test_a_paper_bots_sim_position_is_not_reconciled_against_its_live_venue(tena
     bot = _paper_bot_long_two_on_sim(tenant_a, owner_a, recent)
     _account_flat(tradovate)
     with tenancy.tenant_context(tenant_a.id):
-        report = bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        report = bot_reconcile(bot_id=bot.id, actor=owner_a)
     assert (report.status, report.book, report.internal_positions) == (Reconciliation.Status.MATCHED, "live", {})
 
 
@@ -199,7 +200,7 @@ def test_the_live_gate_requires_a_fresh_matched_reconcile_of_the_live_book(
 
     _account_holds_es(tradovate, 1)  # someone holds 1 ES in the account: the live book (0) disagrees
     with tenancy.tenant_context(tenant_a.id):
-        mismatch = bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        mismatch = bot_reconcile(bot_id=bot.id, actor=owner_a)
     assert mismatch.status == "MISMATCH"
     failed = gate()
     assert not failed.passed and f"({mismatch.id})" in failed.message and "MISMATCH" in failed.message
@@ -207,7 +208,7 @@ def test_the_live_gate_requires_a_fresh_matched_reconcile_of_the_live_book(
     tradovate.clear()
     _account_flat(tradovate)
     with tenancy.tenant_context(tenant_a.id):
-        matched = bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        matched = bot_reconcile(bot_id=bot.id, actor=owner_a)
     assert matched.status == "MATCHED"
     assert gate().passed
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from bots import services as bot_services
+from oversight.reconcile import bot_reconcile
 from bots.models import Reconciliation
 from controlplane import tenancy
 from execution import oms
@@ -220,7 +220,7 @@ def test_a_live_kraken_bot_trades_btc_usd_through_the_oms_and_then_reconciles_fl
         fill = Fill.objects.get(order=order)
         assert (fill.quantity, fill.price, fill.fee) == (Decimal("0.01"), Decimal("49995"), Decimal("1.3"))
         assert StrategyPosition.objects.get(bot=bot).quantity == Decimal("0.01")
-        result = bot_services.bot_reconcile(bot_id=bot.id, actor_name="test")
+        result = bot_reconcile(bot_id=bot.id, actor_name="test")
     assert (result.status, result.internal_positions, result.venue_positions) == (
         Reconciliation.Status.MATCHED,
         {"BTC-USD": 0.01},

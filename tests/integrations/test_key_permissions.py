@@ -11,7 +11,8 @@ import ccxt
 import pytest
 from werkzeug import Response
 
-from bots.gates import integration_blockers, promotion_gates
+from bots.routing import integration_blockers
+from oversight.gates import promotion_gates
 from bots.models import Stage
 from controlplane import tenancy
 from controlplane.models import AuditEvent
@@ -402,7 +403,7 @@ def test_confirming_a_key_the_venue_reported_is_refused(api_owner_a, point_at):
 def test_a_live_tradovate_bot_cannot_start_until_an_owner_confirms_its_key(
     tenant_a, owner_a, api_owner_a, api_operator_a, tradovate
 ):
-    """The LIVE gate of a bot (bots.gates, runner start) reads the same rule; paper is unaffected."""
+    """The LIVE gate of a bot (oversight.gates, runner start) reads the same rule; paper is unaffected."""
     from tests.integrations.live_bots import es_instrument
 
     with tenancy.tenant_context(tenant_a.id):

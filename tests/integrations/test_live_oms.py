@@ -15,7 +15,8 @@ from bots import services as bot_services
 from bots.models import CancelRequest, Reconciliation, Runner
 from controlplane import tenancy
 from controlplane.models import AuditEvent
-from execution import oms, tasks
+from execution import oms
+from oversight import tasks as oversight_tasks
 from execution.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
 from integrations.providers.futures_contracts import tradovate_symbol
@@ -187,7 +188,7 @@ def test_the_live_reconcile_task_flags_a_running_live_bot_whose_venue_disagrees(
             last_heartbeat_at=timezone.now(),
             trace_id="t-reconcile",
         )
-    result = tasks.reconcile_live_bots.apply(kwargs={"tenant_id": tenant_a.id}).get()
+    result = oversight_tasks.reconcile_live_bots.apply(kwargs={"tenant_id": tenant_a.id}).get()
     assert result == {"matched": [], "mismatched": [live_bot.id], "failed": []}
     with tenancy.tenant_context(tenant_a.id):
         live_bot.refresh_from_db()
@@ -264,7 +265,7 @@ def _tick_live_bot(tenant, bot):
 def test_a_tick_on_a_live_bot_whose_venue_is_unreachable_is_a_no_trade_and_status_degrades(
     tenant_a, live_bot, settings
 ):
-    from controlplane.status import system_status
+    from oversight.status import system_status
     from integrations import services
 
     settings.INTEGRATION_BASE_URLS = {"tradovate": "http://127.0.0.1:1"}  # nothing listens there

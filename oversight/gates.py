@@ -1,4 +1,7 @@
-"""Gates: what must hold before a bot starts or moves up a stage. Each failing gate says how to fix it."""
+"""Promotion gates: what must hold before a bot moves up a stage. Each failing gate says how to fix it.
+
+They judge facts from every layer below (backtests, the paper record, reconciles, kills, integrations), so they
+live on top and read those facts directly."""
 
 from __future__ import annotations
 
@@ -8,43 +11,15 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from bots import hooks
-from bots.models import SIM_VENUE, BacktestResult, Bot, Reconciliation, Stage
+from backtests.classification import Classification
+from backtests.models import BacktestRun, RunStatus
+from bots.models import Bot, Reconciliation, Stage
+from bots.routing import integration_blockers
+from bots.selectors import kill_block, unresolved_live_exit
 from controlplane.books import Book, book_for_venue
-from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.errors import ErrorCode
 from controlplane.models import Membership
-from integrations.gates import refusal_code, safe_start_blockers
-
-
-def order_venue(bot: Bot, *, stage: str | None = None) -> str:
-    """Where the bot's orders go at ``stage``: its configured venue only when LIVE; every other stage paper-trades
-    on the sim venue (real bars, simulated fills), so it needs no broker key."""
-    return bot.venue if (stage or bot.stage) == Stage.LIVE else SIM_VENUE
-
-
-def order_book(bot: Bot, *, stage: str | None = None) -> Book:
-    """The book the bot's orders at ``stage`` fill into, and so the one its risk checks, sizing, PnL and drawdown
-    read: live only when LIVE on a real venue (controlplane.books)."""
-    return book_for_venue(order_venue(bot, stage=stage))
-
-
-def integration_blockers(bot: Bot, *, stage: str | None = None) -> list[dict]:
-    """What keeps the bot's order venue and data source from being usable at ``stage``: the one call into the
-    integrations gate. A bot on the sim venue and imported bars needs no provider at all."""
-    stage = stage or bot.stage
-    return safe_start_blockers(venue=order_venue(bot, stage=stage), data_source=bot.data_source, stage=stage)
-
-
-def raise_if_integrations_blocked(bot: Bot, *, stage: str | None = None) -> None:
-    blockers = integration_blockers(bot, stage=stage)
-    if blockers:
-        providers = ", ".join(b["provider"] for b in blockers)
-        raise ControlPlaneError(
-            refusal_code(blockers),
-            f"Bot {bot.name} cannot run: its integrations are not ready ({providers}).",
-            suggested_fix=blockers[0]["suggested_fix"],
-            details={"blockers": blockers},
-        )
+from oversight.paper import paper_record
 
 
 @dataclass(frozen=True)
@@ -60,17 +35,14 @@ class GateResult:
 
 def _backtest_gate(bot: Bot) -> GateResult:
     passing = (
-        BacktestResult.objects.filter(
-            bot=bot,
-            parameters_hash=bot.parameters_hash,
-            status=BacktestResult.Status.FINISHED,
-            classification=BacktestResult.Classification.PASS,
+        BacktestRun.objects.filter(
+            bot=bot, parameters_hash=bot.parameters_hash, status=RunStatus.FINISHED, classification=Classification.PASS
         )
         .order_by("-finished_at")
         .first()
     )
     if passing:
-        return GateResult("backtest_passed", True, f"Backtest result {passing.id} of these parameters passed.")
+        return GateResult("backtest_passed", True, f"Backtest {passing.id} of these parameters passed.")
     return GateResult(
         "backtest_passed",
         False,
@@ -90,15 +62,7 @@ def _integrations_gate(bot: Bot, stage: str) -> GateResult:
 
 
 def _paper_record_gate(bot: Bot) -> GateResult:
-    source = hooks.paper_record_source()
-    if source is None:
-        return GateResult(
-            "paper_record",
-            False,
-            "No paper record is available: the execution layer is not installed.",
-            "Install the execution app (it registers the paper record source), then paper-trade.",
-        )
-    record = source(bot=bot)
+    record = paper_record(bot=bot)
     min_trades, min_days = settings.BOT_LIVE_MIN_PAPER_TRADES, settings.BOT_LIVE_MIN_PAPER_DAYS
     problems = []
     if record.trades < min_trades:
@@ -171,8 +135,6 @@ def _owner_approval_gate(actor) -> GateResult:
 
 
 def _not_killed_gate(bot: Bot) -> GateResult:
-    from bots.selectors import kill_block
-
     block = kill_block(bot)
     if block is None:
         return GateResult("not_killed", True, "Neither the bot, the tenant nor the platform is killed.")
@@ -191,8 +153,6 @@ def _autonomy_gate(bot: Bot) -> GateResult:
 
 
 def _live_exit_gate(bot: Bot) -> GateResult:
-    from bots.selectors import unresolved_live_exit
-
     found = unresolved_live_exit(bot)
     if found is None:
         return GateResult(

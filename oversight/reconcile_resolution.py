@@ -1,4 +1,4 @@
-"""An operator's resolution of a reconcile mismatch, on our side (served to ``bots`` through its hooks).
+"""An operator's resolution of a reconcile mismatch, on our books (oversight.reconcile.bot_reconcile_resolve calls it).
 
 - ``accept_venue``: our books take the venue's numbers. Each differing instrument's position of the bot moves by
   the difference (venue minus internal) of a fresh snapshot, so the next reconcile matches. On a live account

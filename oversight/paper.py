@@ -1,13 +1,22 @@
-"""The paper record the gate to LIVE reads: trades and trading days of a bot's PAPER fills in the paper book (at a
-sim venue), open incidents."""
+"""The paper record the gate to LIVE and the autonomy score read: trades and trading days of a bot's PAPER fills
+in the paper book (at a sim venue), open incidents."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db.models.functions import TruncDate
 
-from bots.hooks import PaperRecord
 from controlplane.books import Book, venue_in_book
 from execution.models import Fill, RiskIncident
+
+
+@dataclass(frozen=True)
+class PaperRecord:
+    trades: int
+    days: int
+    open_risk_incidents: int
+    details: dict = field(default_factory=dict)
 
 
 def paper_record(*, bot) -> PaperRecord:

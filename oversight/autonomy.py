@@ -27,11 +27,10 @@ from backtests.engine import ts_to_datetimes
 from backtests.models import AutonomyScore, BacktestRun, MatrixResult, RunStatus
 from backtests.services import run_engine, tenant_thresholds
 from bots import services as bot_services
-from bots.gates import integration_blockers
-from bots.models import BacktestResult, Bot, Reconciliation, Stage
+from bots.models import Bot, Reconciliation, Stage
+from bots.routing import integration_blockers
 from bots.strategies import get_strategy
 from bots.timeframes import timeframe_delta
-from controlplane import hooks
 from controlplane.alerts import alert
 from controlplane.books import Book, venue_in_book
 from controlplane.errors import ControlPlaneError, ErrorCode
@@ -40,6 +39,8 @@ from controlplane.trace import current_trace_id
 from execution import services as execution_services
 from execution.fills import FillModel
 from execution.models import Fill, Instrument, RiskIncident, TradingControl, TradingStateChoices
+from execution.selectors import market_data_problems
+from oversight.paper import paper_record
 
 TIERS = ("T0", "T1", "T2", "T3")
 LIVE_TIERS = ("T2", "T3")
@@ -59,23 +60,16 @@ class Gate:
 def _backtest_quality(bot: Bot) -> dict:
     """The evidence the bot was promoted on (as the BACKTESTED gate: a PASS of its current parameters, else the
     latest); scheduled decay re-backtests are judged by the ``no_decay`` gate, not here."""
-    decay_results = BacktestRun.objects.filter(bot=bot, purpose=BacktestRun.Purpose.DECAY, result__isnull=False).values(
-        "result_id"
+    runs = BacktestRun.objects.filter(bot=bot, parameters_hash=bot.parameters_hash, status=RunStatus.FINISHED).exclude(
+        purpose=BacktestRun.Purpose.DECAY
     )
-    results = BacktestResult.objects.filter(
-        bot=bot, parameters_hash=bot.parameters_hash, status=BacktestResult.Status.FINISHED
-    ).exclude(id__in=decay_results)
-    result = (
-        results.filter(classification=BacktestResult.Classification.PASS).order_by("-finished_at").first()
-        or results.order_by("-finished_at").first()
+    run = (
+        runs.filter(classification=Classification.PASS).order_by("-finished_at").first()
+        or runs.order_by("-finished_at").first()
     )
-    if result is None:
-        return {"classification": None, "sharpe": None, "backtest_result_id": None}
-    return {
-        "classification": result.classification,
-        "sharpe": result.metrics.get("sharpe"),
-        "backtest_result_id": result.id,
-    }
+    if run is None:
+        return {"classification": None, "sharpe": None, "backtest_run_id": None}
+    return {"classification": run.classification, "sharpe": run.metrics.get("sharpe"), "backtest_run_id": run.id}
 
 
 def _oos_robustness(bot: Bot) -> dict:
@@ -141,9 +135,7 @@ def paper_parity(bot: Bot, *, now: datetime) -> dict:
 
 
 def _data_health(bot: Bot) -> dict:
-    problems = hooks.call("status.market_data_problems", bot.tenant_id, default=None)
-    if problems is None:
-        return {"ok": None, "problems": [], "reason": "no market-data monitor registered"}
+    problems = market_data_problems(bot.tenant_id)
     mine = [p for p in problems if any(symbol in str(p.get("component", "")) for symbol in bot.instruments)]
     return {"ok": not mine, "problems": mine}
 
@@ -168,13 +160,8 @@ def _decay(bot: Bot) -> dict:
 def evaluate_bot(bot: Bot, *, now: datetime) -> tuple[str, dict, list[Gate]]:
     """(tier, breakdown, gates) from the evidence stored now."""
     reconcile = Reconciliation.objects.filter(bot=bot).order_by("-id").first()
-    record = {"trades": 0, "days": 0}
-    from bots import hooks as bot_hooks
-
-    source = bot_hooks.paper_record_source()
-    if source is not None:
-        paper_record = source(bot=bot)
-        record = {"trades": paper_record.trades, "days": paper_record.days}
+    paper = paper_record(bot=bot)
+    record = {"trades": paper.trades, "days": paper.days}
     breakdown = {
         "backtest_quality": _backtest_quality(bot),
         "oos_robustness": _oos_robustness(bot),
@@ -327,7 +314,7 @@ def autonomy_sweep() -> dict:
 
 
 def tier_counts(tenant_id: int) -> dict[str, int]:
-    """The ``bots.by_autonomy_tier`` hook: bots (not retired) per tier."""
+    """Bots (not retired) per tier, for the system status."""
     from django.db.models import Count
 
     from controlplane.tenancy import tenant_context

@@ -1,4 +1,9 @@
-"""Reconcile: the bot's positions against its venue's, through the venue's registered position source.
+"""Reconcile, in one place: the bot's positions against its venue's (on request, as a job, and on the beat for
+every RUNNING LIVE bot), and an operator's resolution of a mismatch (oversight.reconcile_resolution books it).
+
+The facts come from below: what our books and the venue hold (execution.holdings), what a bot left at its venue
+when it left LIVE (execution.live_exit, recorded by bots.services.bot_record_live_exit). Unkill's rule (a flat
+MATCHED report since the kill) is a read of the bot's own reports: bots.selectors.flat_reconciliation_since_kill.
 
 A report compares one book, the one its venue speaks for (``controlplane.books.book_for_venue``): the live book
 for the bot's real venue, the paper book for a sim venue. A matched live report is what the LIVE gate asks for.
@@ -7,38 +12,34 @@ for the bot's real venue, the paper book for a sim venue. A matched live report 
 from __future__ import annotations
 
 import copy
+import logging
 
 from django.db import transaction
 from django.utils import timezone
 
-from bots import hooks
-from bots.hooks import PositionSnapshot
-from bots.models import Reconciliation, Stage
+from bots.models import Job, Reconciliation, Runner, Stage
 from bots.selectors import kill_block, trading_block
 from bots.services.common import _actor_label, _illegal, _locked_bot
 from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
+from execution.holdings import PositionSnapshot, position_snapshot
+from oversight import reconcile_resolution
 
+logger = logging.getLogger(__name__)
 
 POSITION_TOLERANCE = 1e-9
+SCHEDULED_ACTOR = "beat:reconcile"
 
 
 def bot_reconcile(*, bot_id: int, actor=None, actor_name: str | None = None) -> Reconciliation:
-    """Compare the bot's positions with its venue's through the venue's registered position source. A
-    difference flags the bot (blocking starts and orders); a match clears the flag. No source: refused."""
+    """Compare the bot's positions with its venue's (execution.holdings). A difference flags the bot (blocking
+    starts and orders); a match clears the flag. A venue that cannot be read: refused, nothing recorded."""
     label = _actor_label(actor, actor_name)
     with transaction.atomic():
         bot = _locked_bot(bot_id)
-        source = hooks.position_source_for(bot.venue)
-        if source is None:
-            raise ControlPlaneError(
-                ErrorCode.RECONCILE_SOURCE_MISSING,
-                f"No position source is installed for venue {bot.venue!r}; bot {bot.name} was not compared.",
-                details={"venue": bot.venue},
-            )
-        snapshot = source(bot=bot)
+        snapshot = position_snapshot(bot=bot)
         instruments = sorted(set(snapshot.internal) | set(snapshot.venue))
         differences = {
             symbol: {"internal": snapshot.internal.get(symbol, 0.0), "venue": snapshot.venue.get(symbol, 0.0)}
@@ -107,9 +108,6 @@ def bot_reconcile_resolve(
         errors["reason"] = ["Required: say why this resolution is right."]
     if errors:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details=errors)
-    resolver = hooks.reconcile_resolver()
-    if resolver is None:
-        raise ControlPlaneError(ErrorCode.SERVICE_UNAVAILABLE, "No reconcile resolver is installed; nothing changed.")
     label = _actor_label(actor, actor_name)
     with transaction.atomic():
         bot = _locked_bot(bot_id)
@@ -133,17 +131,14 @@ def bot_reconcile_resolve(
             block = kill_block(bot) if retired_exit else trading_block(bot)
             if block is not None and block.code != ErrorCode.RECONCILE_MISMATCH:
                 raise block
-        source = hooks.position_source_for(report.venue)
-        if source is None:
-            raise ControlPlaneError(ErrorCode.RECONCILE_SOURCE_MISSING, details={"venue": report.venue})
-        snapshot = source(bot=_as_traded(bot, report)) if exit_report else source(bot=bot)
+        snapshot = position_snapshot(bot=_as_traded(bot, report) if exit_report else bot)
         if exit_report:  # only what the bot left behind: other bots on a shared account keep theirs
             kept = set(report.internal_positions) | set(report.venue_positions) | set(report.differences)
             snapshot = PositionSnapshot(
                 internal={s: q for s, q in snapshot.internal.items() if s in kept},
                 venue={s: q for s, q in snapshot.venue.items() if s in kept},
             )
-        booked = resolver.book(
+        booked = reconcile_resolution.book_resolution(
             bot=bot, reconciliation=report, snapshot=snapshot, action=action, reason=reason, actor_name=label
         )
         report.resolution, report.resolution_reason, report.resolved_by = action, reason, label
@@ -171,9 +166,40 @@ def bot_reconcile_resolve(
         )
     detail = dict(booked)
     if booked["flatten"]:
-        detail["orders"] = resolver.send(intent_ids=[f["intent_id"] for f in booked["flatten"]])
+        detail["orders"] = reconcile_resolution.send_resolution_orders(
+            intent_ids=[f["intent_id"] for f in booked["flatten"]]
+        )
     followup = bot_reconcile(bot_id=bot_id, actor=actor, actor_name=actor_name)
     detail["followup_reconciliation_id"], detail["followup_status"] = followup.id, followup.status
     Reconciliation.objects.filter(pk=report.pk).update(resolution_detail=detail)
     report.resolution_detail = detail
     return report, followup
+
+
+def reconcile_job_handler(job: Job) -> dict:
+    result = bot_reconcile(bot_id=job.bot_id, actor_name=f"job:{job.id}")
+    return {"reconciliation_id": result.id, "status": result.status, "differences": result.differences}
+
+
+def reconcile_running_live_bots() -> dict:
+    """The scheduled live reconcile: each RUNNING LIVE bot of the current tenant, through :func:`bot_reconcile`. A
+    venue that cannot answer is reported per bot (the bot keeps its flag as it was: nothing is assumed flat) and
+    the others still run."""
+    bot_ids = sorted(
+        set(
+            Runner.objects.filter(
+                status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE, bot__stage=Stage.LIVE
+            ).values_list("bot_id", flat=True)
+        )
+    )
+    result: dict = {"matched": [], "mismatched": [], "failed": []}
+    for bot_id in bot_ids:
+        try:
+            reconciliation = bot_reconcile(bot_id=bot_id, actor_name=SCHEDULED_ACTOR)
+        except ControlPlaneError as error:
+            logger.warning("live reconcile failed", extra={"bot_id": bot_id, "error_code": str(error.code)})
+            result["failed"].append({"bot_id": bot_id, "error_code": str(error.code), "message": error.message})
+            continue
+        key = "mismatched" if reconciliation.differences else "matched"
+        result[key].append(bot_id)
+    return result
