@@ -95,7 +95,7 @@ class BacktestRunAdmin(ObservatoryAdmin):
     list_filter = ("status", ClassificationFilter, "purpose", "strategy", "timeframe", "engine_path")
     search_fields = ("strategy", "bot__name", "trace_id", "created_by", "parameters_hash")
     list_select_related = ("bot",)
-    raw_id_fields = ("bot", "job", "result")
+    raw_id_fields = ("bot", "job")
     date_hierarchy = "created_at"
     exclude = _RUN_BULK_FIELDS
     readonly_fields = [f.name for f in BacktestRun._meta.fields if f.name not in _RUN_BULK_FIELDS] + ["trades_count"]

@@ -9,18 +9,9 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backtests import autonomy, lab, matrices, services
-from backtests.models import (
-    AutonomyScore,
-    BacktestMatrix,
-    BacktestRun,
-    ClassificationSettings,
-    GapPolicy,
-    LabExperiment,
-    MatrixResult,
-)
+from backtests import lab, matrices, services
+from backtests.models import BacktestMatrix, BacktestRun, ClassificationSettings, GapPolicy, LabExperiment, MatrixResult
 from backtests.selectors import ranked_results
-from bots.models import Bot
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.serializers import WriteSerializer
 
@@ -58,7 +49,6 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             "id",
             "bot",
             "job",
-            "result",
             "purpose",
             "strategy",
             "parameters",
@@ -411,63 +401,3 @@ class LabCreateBotView(APIView):
         payload.is_valid(raise_exception=True)
         experiment, bot = lab.experiment_create_bot(experiment_id=pk, actor=request.user, **payload.validated_data)
         return Response({**LabExperimentSerializer(experiment).data, "bot_id": bot.id}, status=201)
-
-
-class AutonomySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = AutonomyScore
-        fields = ["id", "bot", "tier", "score", "breakdown", "gates", "trigger", "trace_id", "computed_at"]
-
-
-class AutonomyAnswerSerializer(AutonomySerializer):
-    """GET's answer: the latest score, or for a bot never scored the same fields, null but its tier, with a
-    message (one shape, so a client reads ``id`` and ``score`` either way)."""
-
-    id = serializers.IntegerField(allow_null=True)
-    score = serializers.FloatField(allow_null=True)
-    breakdown = serializers.JSONField(allow_null=True)
-    gates = serializers.JSONField(allow_null=True)
-    trigger = serializers.CharField(allow_null=True)
-    trace_id = serializers.CharField(allow_null=True)
-    computed_at = serializers.DateTimeField(allow_null=True)
-    message = serializers.CharField(allow_null=True, help_text="Set while the bot has never been scored.")
-
-    class Meta(AutonomySerializer.Meta):
-        fields = [*AutonomySerializer.Meta.fields, "message"]
-
-
-class BotAutonomyView(APIView):
-    """GET: the bot's latest autonomy score (tier, breakdown, each gate with its value); POST: score it now."""
-
-    def _bot(self, pk: int) -> Bot:
-        bot = Bot.objects.filter(pk=pk).first()
-        if bot is None:
-            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {pk} in this tenant.")
-        return bot
-
-    @extend_schema(responses={200: AutonomyAnswerSerializer})
-    def get(self, request, pk: int):
-        bot = self._bot(pk)
-        latest = AutonomyScore.objects.filter(bot=bot).first()
-        if latest is None:
-            return Response(
-                {
-                    "id": None,
-                    "bot": bot.id,
-                    "tier": bot.autonomy_tier,
-                    "score": None,
-                    "breakdown": None,
-                    "gates": None,
-                    "trigger": None,
-                    "trace_id": None,
-                    "computed_at": None,
-                    "message": "Not scored yet; POST to this URL to score it now.",
-                }
-            )
-        return Response({**AutonomySerializer(latest).data, "message": None})
-
-    @extend_schema(request=None, responses={201: AutonomySerializer})
-    def post(self, request, pk: int):
-        self._bot(pk)
-        score = autonomy.autonomy_compute(bot_id=pk, trigger=AutonomyScore.Trigger.ON_DEMAND, actor=request.user)
-        return Response(AutonomySerializer(score).data, status=201)

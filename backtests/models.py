@@ -32,14 +32,6 @@ class BacktestRun(TenantOwnedModel):
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, null=True, blank=True, related_name="backtest_runs")
     job = models.ForeignKey("bots.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    result = models.ForeignKey(
-        "bots.BacktestResult",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        help_text="The record the promotion gate reads (bot runs only).",
-    )
     purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.MANUAL)
     strategy = models.CharField(max_length=64)
     parameters = models.JSONField(default=dict)

@@ -29,7 +29,7 @@ from backtests.models import (
     RunStatus,
 )
 from bots import services as bot_services
-from bots.models import BacktestResult, Bot, Job
+from bots.models import Bot, Job
 from bots.strategies import Bars, StrategyParameterError, UnknownStrategy, get_strategy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
@@ -324,8 +324,6 @@ def _fail(run_id: int, code: str, message: str, gaps: list | None = None) -> Non
         if gaps is not None:
             run.gaps = gaps
         run.save(update_fields=["status", "error_code", "error_message", "finished_at", "gaps"])
-        if run.bot_id:
-            _write_result(run, status=BacktestResult.Status.FAILED)
         audit_record(
             action="backtest.fail",
             resource_type="backtest_run",
@@ -533,8 +531,6 @@ def _finish(run: BacktestRun, runs: list[InstrumentRun], report: dict, classific
         locked.metrics, locked.equity_curve, locked.trades = report["metrics"], report["equity_curve"], report["trades"]
         locked.no_trade_counts, locked.engine_path = report["no_trade_counts"], report["engine_path"]
         locked.classification, locked.classification_reasons = classification, reasons
-        if locked.bot_id:
-            locked.result = _write_result(locked, status=BacktestResult.Status.FINISHED)
         locked.save()
         write_traces(traces)
         audit_record(
@@ -547,35 +543,9 @@ def _finish(run: BacktestRun, runs: list[InstrumentRun], report: dict, classific
                 "status": locked.status,
                 "classification": classification,
                 "number_of_trades": report["metrics"]["number_of_trades"],
-                "backtest_result_id": locked.result_id,
             },
         )
-    return {
-        "backtest_run_id": run.id,
-        "status": RunStatus.FINISHED,
-        "classification": classification,
-        "backtest_result_id": locked.result_id,
-    }
-
-
-def _write_result(run: BacktestRun, *, status: str) -> BacktestResult:
-    """The record the promotion gate to BACKTESTED reads."""
-    return BacktestResult.objects.create(
-        bot_id=run.bot_id,
-        strategy=run.strategy,
-        parameters=run.parameters,
-        parameters_hash=run.parameters_hash,
-        instruments=run.instruments,
-        timeframe=run.timeframe,
-        range_start=run.range_start,
-        range_end=run.range_end,
-        status=status,
-        metrics=run.metrics,
-        classification=run.classification,
-        classification_reasons=run.classification_reasons,
-        trace_id=run.trace_id,
-        finished_at=timezone.now(),
-    )
+    return {"backtest_run_id": run.id, "status": RunStatus.FINISHED, "classification": classification}
 
 
 def decay_rebacktest_sweep() -> list[int]:

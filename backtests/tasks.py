@@ -5,7 +5,7 @@ from django.conf import settings
 
 from backtests import matrices
 from controlplane.celery import TenantTask, fan_out_per_tenant
-from controlplane.selectors import active_tenant_ids, all_tenant_ids
+from controlplane.selectors import active_tenant_ids
 
 
 @shared_task(name="backtests.run_matrix_chunk", base=TenantTask, acks_late=True)
@@ -16,25 +16,6 @@ def run_matrix_chunk(*, matrix_id: int, first: int, stop: int, tenant_id: int) -
 @shared_task(name="backtests.sweep_matrix_chunks")
 def sweep_matrix_chunks() -> dict:
     return {str(tenant_id): counts for tenant_id, counts in matrices.sweep_matrix_chunks_all_tenants().items()}
-
-
-@shared_task(name="backtests.autonomy_scores_all_tenants")
-def autonomy_scores_all_tenants() -> int:
-    """Beat: one scoring task per tenant, suspended ones included: a score only reads and sets a tier, and a
-    decayed live bot must lose its tier whatever its tenant's status."""
-    return fan_out_per_tenant(
-        autonomy_scores,
-        tenant_ids=all_tenant_ids(),
-        queue="backtests",
-        expires=settings.AUTONOMY_SCORE_INTERVAL_SECONDS * 0.9,
-    )
-
-
-@shared_task(name="backtests.autonomy_scores", base=TenantTask)
-def autonomy_scores(*, tenant_id: int) -> dict:
-    from backtests import autonomy
-
-    return {str(bot_id): tier for bot_id, tier in autonomy.autonomy_sweep().items()}
 
 
 @shared_task(name="backtests.decay_all_tenants")

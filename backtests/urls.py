@@ -15,5 +15,4 @@ urlpatterns = [
     path("lab/experiments/<int:pk>/run", api.LabRunView.as_view(), name="lab-experiment-run"),
     path("lab/experiments/<int:pk>/shortlist", api.LabShortlistView.as_view(), name="lab-experiment-shortlist"),
     path("lab/experiments/<int:pk>/create-bot", api.LabCreateBotView.as_view(), name="lab-experiment-create-bot"),
-    path("bots/<int:pk>/autonomy", api.BotAutonomyView.as_view(), name="bot-autonomy"),
 ]

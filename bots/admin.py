@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from bots import services
-from bots.models import BacktestResult, Bot, CancelRequest, Job, Reconciliation, Runner, TenantKillSwitch
+from bots.models import Bot, CancelRequest, Job, Reconciliation, Runner, TenantKillSwitch
 from controlplane.admin import ObservatoryAdmin, alarm_flag, good_flag
 from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
@@ -63,7 +63,8 @@ class BotAdmin(ObservatoryAdmin):
     )
     list_filter = ("stage", KillOrMismatchFilter, "strategy", "venue", "autonomy_tier")
     search_fields = ("name", "strategy")
-    actions = ["promote", "demote", "kill", "start_runner", "reconcile", "resolve_accept_venue", "resolve_flatten"]
+    # Promote and reconcile judge the bot: their actions are the top layer's (oversight.admin.BotJudgingActions).
+    actions = ["demote", "kill", "start_runner"]
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "live_exit"]
@@ -101,10 +102,6 @@ class BotAdmin(ObservatoryAdmin):
             "with flatten or accept venue"
         )
 
-    @admin.action(description="Promote to the next stage (checks its gates)", permissions=["operate"])
-    def promote(self, request, queryset):
-        _apply(self, request, queryset, "promote", lambda bot: services.bot_promote(bot_id=bot.id, actor=request.user))
-
     @admin.action(description="Demote one stage", permissions=["operate"])
     def demote(self, request, queryset):
         _apply(
@@ -130,44 +127,6 @@ class BotAdmin(ObservatoryAdmin):
     @admin.action(description="Start a runner (safe-start checks)", permissions=["operate"])
     def start_runner(self, request, queryset):
         _apply(self, request, queryset, "start", lambda bot: services.runner_start(bot_id=bot.id, actor=request.user))
-
-    @admin.action(description="Reconcile with the venue", permissions=["operate"])
-    def reconcile(self, request, queryset):
-        _apply(
-            self, request, queryset, "reconcile", lambda bot: services.bot_reconcile(bot_id=bot.id, actor=request.user)
-        )
-
-    @admin.action(description="Resolve a reconcile mismatch: accept the venue's positions", permissions=["operate"])
-    def resolve_accept_venue(self, request, queryset):
-        _apply(
-            self,
-            request,
-            queryset,
-            "accept the venue's positions",
-            lambda bot: services.bot_reconcile_resolve(
-                bot_id=bot.id,
-                action=Reconciliation.Resolution.ACCEPT_VENUE,
-                actor=request.user,
-                reason=f"venue's positions accepted in admin by {request.user.get_username()}",
-            ),
-        )
-
-    @admin.action(
-        description="Resolve a reconcile mismatch: flatten at the venue (market orders)", permissions=["operate"]
-    )
-    def resolve_flatten(self, request, queryset):
-        _apply(
-            self,
-            request,
-            queryset,
-            "flatten at the venue",
-            lambda bot: services.bot_reconcile_resolve(
-                bot_id=bot.id,
-                action=Reconciliation.Resolution.FLATTEN,
-                actor=request.user,
-                reason=f"flattened at the venue from admin by {request.user.get_username()}",
-            ),
-        )
 
 
 @admin.register(Runner)
@@ -251,13 +210,6 @@ class ReconciliationAdmin(ObservatoryAdmin):
 class CancelRequestAdmin(ObservatoryAdmin):
     list_display = ("id", "scope", "purpose", "bot", "status", "requested_by", "reason", "created_at", "processed_at")
     list_filter = ("scope", "purpose", "status")
-    list_select_related = ("bot",)
-
-
-@admin.register(BacktestResult)
-class BacktestResultAdmin(ObservatoryAdmin):
-    list_display = ("id", "bot", "status", "classification", "timeframe", "range_start", "range_end", "finished_at")
-    list_filter = ("status", "classification")
     list_select_related = ("bot",)
 
 

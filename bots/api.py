@@ -17,9 +17,6 @@ from bots.serializers import (
     JobCreateSerializer,
     JobSerializer,
     KillSerializer,
-    ReconcileResolutionSerializer,
-    ReconcileResolveSerializer,
-    ReconciliationSerializer,
     RunnerSerializer,
     RunnerStartSerializer,
     RunnerStopSerializer,
@@ -31,9 +28,7 @@ from bots.serializers import (
 from bots.strategies import available_strategies
 from controlplane.filters import FilterSet
 from controlplane.models import Membership
-from controlplane.openapi import PROVIDER_CALL, FreshnessSerializer
 from controlplane.permissions import IsSuperuser
-from controlplane.status import freshness
 
 
 def _valid(serializer_class, request, partial: bool = False) -> dict:
@@ -83,14 +78,6 @@ class _BotActionView(APIView):
         return generics.get_object_or_404(Bot.objects.all(), pk=pk).id
 
 
-class BotPromoteView(_BotActionView):
-    @extend_schema(request=StageChangeSerializer, responses=BotSerializer)
-    def post(self, request, pk: int):
-        data = _valid(StageChangeSerializer, request)
-        bot = services.bot_promote(bot_id=self.bot_id(pk), actor=request.user, to_stage=data.get("to"))
-        return Response(BotSerializer(bot).data)
-
-
 class BotDemoteView(_BotActionView):
     @extend_schema(request=StageChangeSerializer, responses=BotSerializer)
     def post(self, request, pk: int):
@@ -115,44 +102,6 @@ class BotUnkillView(_BotActionView):
     def post(self, request, pk: int):
         bot = services.bot_unkill(bot_id=self.bot_id(pk), actor=request.user, **_valid(UnkillSerializer, request))
         return Response(BotSerializer(bot).data)
-
-
-class ReconciliationAnswerSerializer(FreshnessSerializer, ReconciliationSerializer):
-    """A reconcile report with ``freshness()``."""
-
-    class Meta(ReconciliationSerializer.Meta):
-        fields = [*ReconciliationSerializer.Meta.fields, *FreshnessSerializer().fields]
-
-
-class ReconcileResolutionAnswerSerializer(FreshnessSerializer, ReconcileResolutionSerializer):
-    """A resolution and its follow-up reconcile, with ``freshness()``."""
-
-
-class BotReconcileView(_BotActionView):
-    """Compare the bot's positions with the venue's; the positions come with ``as_of`` and ``degraded``."""
-
-    error_statuses = PROVIDER_CALL  # the venue's positions are read while the request waits
-
-    @extend_schema(request=None, responses=ReconciliationAnswerSerializer)
-    def post(self, request, pk: int):
-        result = services.bot_reconcile(bot_id=self.bot_id(pk), actor=request.user)
-        return Response({**ReconciliationSerializer(result).data, **freshness()})
-
-
-class BotReconcileResolveView(_BotActionView):
-    """Resolve a mismatch and reconcile again; the reports' positions come with ``as_of`` and ``degraded``."""
-
-    error_statuses = PROVIDER_CALL  # the follow-up reconcile reads the venue's positions
-
-    @extend_schema(request=ReconcileResolveSerializer, responses=ReconcileResolutionAnswerSerializer)
-    def post(self, request, pk: int):
-        bot_id = self.bot_id(pk)
-        resolved, followup = services.bot_reconcile_resolve(
-            bot_id=bot_id, actor=request.user, **_valid(ReconcileResolveSerializer, request)
-        )
-        return Response(
-            {**ReconcileResolutionSerializer({"resolved": resolved, "followup": followup}).data, **freshness()}
-        )
 
 
 class StarterPackView(APIView):

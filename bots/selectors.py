@@ -1,5 +1,5 @@
-"""Reads several callers share: kill state, what blocks a bot from trading, active runners, an unresolved exit
-from LIVE."""
+"""Reads several callers share: kill state, what blocks a bot from trading, unkill's reconcile rule, active runners,
+an unresolved exit from LIVE."""
 
 from __future__ import annotations
 
@@ -49,6 +49,20 @@ def trading_block(bot: Bot) -> ControlPlaneError | None:
     return None if code is None else _block_error(code, bot)
 
 
+def flat_reconciliation_since_kill(bot: Bot) -> Reconciliation | None:
+    """Unkill's reconcile rule: the latest MATCHED reconciliation made since the bot was killed in which both our
+    books and the venue held nothing, or None (then releasing the bot needs the operator's positions decision)."""
+    if bot.killed_at is None:
+        return None
+    return (
+        Reconciliation.objects.filter(
+            bot=bot, created_at__gte=bot.killed_at, status=Reconciliation.Status.MATCHED, is_flat=True
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
 def active_runner(bot_id: int) -> Runner | None:
     return Runner.objects.filter(bot_id=bot_id, status__in=Runner.ACTIVE_STATUSES).first()
 
@@ -57,7 +71,7 @@ def providers_in_use(tenant_id: int) -> set[str]:
     """The providers the tenant's bots need (the Keys Needed checklist's "enabled capabilities"): the data source of
     every bot that is not retired, and the venue of every LIVE bot (other stages trade on the sim venue); sim and
     imported need no key."""
-    from bots.gates import order_venue
+    from bots.routing import order_venue
     from controlplane import tenancy
 
     with tenancy.tenant_context(tenant_id):

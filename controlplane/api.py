@@ -1,9 +1,7 @@
 """Cross-cutting API views: health, who am I, members, the audit log, and the JSON 404 for unknown /api/ URLs."""
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -16,7 +14,6 @@ from controlplane import services
 from controlplane.errors import ErrorCode, json_error_response
 from controlplane.filters import FilterSet, IsoDateTimeFilter
 from controlplane.models import ApiToken, AuditEvent, Invitation, Membership
-from controlplane.openapi import STATUS_LEVELS
 from controlplane.permissions import AuthenticatedUser
 from controlplane.selectors import memberships_of
 from controlplane.serializers import (
@@ -231,51 +228,3 @@ class AuditEventListView(generics.ListAPIView):
 
     def get_queryset(self):
         return AuditEvent.unscoped.select_related("tenant")
-
-
-class StatusIssueSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    component = serializers.CharField()
-    message = serializers.CharField()
-    suggested_fix = serializers.CharField()
-    severity = serializers.ChoiceField(choices=["blocking", "degrading"])
-
-
-class SystemStatusSerializer(serializers.Serializer):
-    """``controlplane.status.system_status``; scheduler, integrations and bots are that module's (README)."""
-
-    status = serializers.ChoiceField(choices=STATUS_LEVELS)
-    autonomy_allowed = serializers.BooleanField()
-    blockers = StatusIssueSerializer(many=True)
-    # Null while the database is down: what it holds is unknown, not empty.
-    bots = serializers.DictField(allow_null=True)
-    scheduler = serializers.DictField(allow_null=True)
-    integrations = serializers.DictField(allow_null=True)
-    checked_at = serializers.DateTimeField()
-    trace_id = serializers.CharField()
-
-
-class SystemStatusView(APIView):
-    """BLOCKED, DEGRADED or OK for the request's tenant, with every blocker and its fix; never OK by default.
-
-    With the database down nobody can be authenticated (tokens and memberships live there), so the answer is the
-    platform's: BLOCKED with the database as its only blocker, to anyone who asks, like /api/health. Otherwise the
-    request runs in one transaction as every other does (``request_transaction`` is off only so that the middleware
-    does not answer 503 before this view has probed the database)."""
-
-    request_transaction = False
-
-    def dispatch(self, request, *args, **kwargs):
-        from controlplane.status import database_down_status, probe_database
-
-        problem = probe_database()
-        if problem is not None:
-            return JsonResponse(database_down_status(problem), encoder=DjangoJSONEncoder)
-        with transaction.atomic():
-            return super().dispatch(request, *args, **kwargs)
-
-    @extend_schema(responses=SystemStatusSerializer)
-    def get(self, request):
-        from controlplane.status import system_status
-
-        return Response(system_status())

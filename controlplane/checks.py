@@ -40,3 +40,15 @@ def autonomy_t2_limit_factor_is_a_fraction(app_configs, **kwargs):
             Error(f"settings.AUTONOMY_T2_LIMIT_FACTOR is {factor}; it must be > 0 and <= 1", id="controlplane.E003")
         ]
     return []
+
+
+@register()
+def declared_hooks_resolve(app_configs, **kwargs):
+    """A lower layer asks a higher one through a declared hook (controlplane.hooks); a missing one would drop that
+    work (a kill's cancels, the system status) silently, so it stops the start-up instead."""
+    from controlplane.hooks import hook_problems
+
+    return [
+        Error(f"settings.CONTROLPLANE_HOOKS: {problem}", hint="See controlplane/hooks.py.", id="controlplane.E004")
+        for problem in hook_problems()
+    ]

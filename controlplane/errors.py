@@ -253,8 +253,9 @@ class ErrorCode(enum.StrEnum):
     RECONCILE_SOURCE_MISSING = (
         "RECONCILE_SOURCE_MISSING",
         409,
-        "No position source is installed for this bot's venue; nothing was compared.",
-        "Install the execution layer for this venue (it registers the position source), then reconcile again.",
+        "This bot's venue has no position source (no adapter is installed for it); nothing was compared.",
+        "Give the bot a venue whose adapter is installed (a sim venue or a registered live venue), then reconcile "
+        "again.",
     )
     UNKILL_NEEDS_RECONCILE = (
         "UNKILL_NEEDS_RECONCILE",

@@ -1,14 +1,9 @@
-"""Start-up hooks through which higher apps feed lower ones (DESIGN.md: a lower layer never imports a higher one).
+"""The declared hooks: the few places where a lower layer needs work done, or a fact kept, by a layer above it.
 
-A higher app registers a callable in its ``AppConfig.ready()``; readers call :func:`call` and get ``default``
-when nobody registered one yet. Known hooks (all take ``tenant_id``, return JSON-able values):
-
-- ``bots.by_autonomy_tier``: ``(tenant_id) -> dict[str, int]``, bot counts per autonomy tier.
-- ``scheduler.last_tick_at``: ``(tenant_id) -> datetime | None``, when the last runner tick ran.
-- ``integrations.providers_in_use``: ``(tenant_id) -> set[str]``, the venues and data sources the tenant's
-  enabled bots use (registry provider names; ``sim`` and ``imported`` need no key and are left out).
-- ``status.market_data_problems``: ``(tenant_id) -> list[dict]``, stale or missing market data, each
-  ``{"code", "component", "message", "suggested_fix"}``; any makes system status DEGRADED.
+Each is declared once, in ``settings.CONTROLPLANE_HOOKS`` (name -> dotted path of the callable), and resolved by
+that path when called; everything else imports what it needs directly (DESIGN.md section 3). A hook that is not
+declared, or whose path does not resolve, stops the start-up (system check ``controlplane.E004``): there is no
+silent default.
 """
 
 from __future__ import annotations
@@ -16,27 +11,46 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-KNOWN_HOOKS = frozenset(
-    {"bots.by_autonomy_tier", "scheduler.last_tick_at", "integrations.providers_in_use", "status.market_data_problems"}
-)
+from django.conf import settings
+from django.utils.module_loading import import_string
 
-_registry: dict[str, Callable[..., Any]] = {}
-
-
-def register(name: str, fn: Callable[..., Any]) -> None:
-    if name not in KNOWN_HOOKS:
-        raise ValueError(f"unknown hook {name!r}; known: {sorted(KNOWN_HOOKS)}")
-    _registry[name] = fn
-
-
-def unregister(name: str) -> None:
-    _registry.pop(name, None)
+# name -> what the callable is asked to do (its signature and when it is called).
+REQUIRED_HOOKS = {
+    "bots.kill.cancel_orders": "(*, cancel_request_id, scope, tenant_id, bot_id) -> None: the OMS carries out a "
+    "committed cancel request (a kill, a bot leaving LIVE) right away.",
+    "status.compute": "() -> dict: the current tenant's system status, for the core's status cache.",
+    "integrations.providers_in_use": "(tenant_id) -> set[str]: the venues and data sources the tenant's bots "
+    "use, which the Keys Needed checklist requires.",
+}
 
 
-def is_registered(name: str) -> bool:
-    return name in _registry
+def hook(name: str) -> Callable[..., Any]:
+    """The declared callable of ``name``; raises (ImproperlyConfigured, ImportError) when it cannot be found."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    declared = getattr(settings, "CONTROLPLANE_HOOKS", {})
+    if name not in declared:
+        raise ImproperlyConfigured(f"settings.CONTROLPLANE_HOOKS declares no hook {name!r}")
+    return import_string(declared[name])
 
 
-def call(name: str, *args, default: Any = None, **kwargs) -> Any:
-    fn = _registry.get(name)
-    return default if fn is None else fn(*args, **kwargs)
+def hook_problems() -> list[str]:
+    """Each required hook that is not declared or does not resolve to a callable, and each declared one nobody
+    asks for (a typo in a name would otherwise leave the real one undeclared)."""
+    declared = getattr(settings, "CONTROLPLANE_HOOKS", {})
+    problems = []
+    for name in sorted(REQUIRED_HOOKS):
+        if name not in declared:
+            problems.append(f"hook {name!r} is not declared")
+            continue
+        try:
+            target = import_string(declared[name])
+        except ImportError as exc:
+            problems.append(f"hook {name!r} points at {declared[name]!r}, which cannot be imported: {exc}")
+            continue
+        if not callable(target):
+            problems.append(f"hook {name!r} points at {declared[name]!r}, which is not callable")
+    problems += [
+        f"hook {name!r} is declared but no layer asks for it" for name in sorted(set(declared) - set(REQUIRED_HOOKS))
+    ]
+    return problems

@@ -61,8 +61,20 @@ INSTALLED_APPS = [
     "bots",
     "execution",
     "backtests",
+    "oversight",
     "observatory",
 ]
+
+# The declared hooks (controlplane/hooks.py): the only places where a lower layer asks a higher one for work. Each
+# resolves by dotted path when called; one that is missing or does not resolve fails the start-up (controlplane.E004).
+CONTROLPLANE_HOOKS = {
+    # A committed kill (or exit from LIVE) is carried out by the OMS right away; the beat sweeps any it missed.
+    "bots.kill.cancel_orders": "execution.oms.cancel_hook",
+    # The core's status cache (banner, freshness, the risk engine's autonomy check) asks the judging layer.
+    "status.compute": "oversight.status.system_status",
+    # The Keys Needed checklist requires the providers the tenant's bots use.
+    "integrations.providers_in_use": "bots.selectors.providers_in_use",
+}
 
 MIDDLEWARE = [
     "controlplane.trace.TraceIdMiddleware",
@@ -298,7 +310,7 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 QUEUED_WORK_STALE_SECONDS = env.int("QUEUED_WORK_STALE_SECONDS", default=900)
 BOT_LIVE_MIN_PAPER_TRADES = env.int("BOT_LIVE_MIN_PAPER_TRADES", default=20)
 BOT_LIVE_MIN_PAPER_DAYS = env.int("BOT_LIVE_MIN_PAPER_DAYS", default=10)
-# The LIVE gate (bots.gates._live_reconcile_gate) wants the venue's own answer: the bot's latest reconcile, of its
+# The LIVE gate (oversight.gates._live_reconcile_gate) wants the venue's own answer: the bot's latest reconcile, of its
 # live book, MATCHED and at most this old when the promotion is requested (an account changes at any moment).
 BOT_LIVE_RECONCILE_MAX_AGE_SECONDS = env.int("BOT_LIVE_RECONCILE_MAX_AGE_SECONDS", default=900)
 CELERY_BEAT_SCHEDULE = {  # every app adds its entries; each with an expires just under its interval
@@ -424,19 +436,9 @@ CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[]
 ]
 
 
-def _integration_env_credentials() -> dict[str, str]:
-    """Every registry credential present in the environment: the fallback behind keys entered in admin."""
-    import os
-
-    from integrations.registry import all_providers
-
-    names = {f.name for p in all_providers() for f in p.fields}
-    found = {name: os.environ[name] for name in names if os.environ.get(name, "").strip()}
-    found.setdefault("REDIS_URL", REDIS_URL)
-    return found
-
-
-INTEGRATION_ENV_CREDENTIALS = _integration_env_credentials()
+# INTEGRATION_ENV_CREDENTIALS (every registry credential present in the environment, the fallback behind keys
+# entered in admin) is read at start-up by the integrations app, which knows the providers' credential names
+# (integrations.apps): settings import no app. A settings module may still set it outright.
 # Per-provider base URL overrides ("openai=https://proxy.example,polygon=..."), for proxies and test servers.
 INTEGRATION_BASE_URLS = env.dict("INTEGRATION_BASE_URLS", default={})
 INTEGRATION_TIMEOUT_SECONDS = env.float("INTEGRATION_TIMEOUT_SECONDS", default=10.0)
@@ -482,7 +484,7 @@ CELERY_BEAT_SCHEDULE["execution-reconcile-live"] = {
     "schedule": LIVE_RECONCILE_INTERVAL_SECONDS,
     "options": {"expires": LIVE_RECONCILE_INTERVAL_SECONDS * 0.9},
 }
-# Futures roll (execution/venues/contracts.py): weekdays before the third-Friday expiry to roll, per root
+# Futures roll (integrations/providers/futures_contracts.py): weekdays before the third-Friday expiry to roll, per root
 # ({"ES": 5}); unset products use 6 (the Thursday of the week before expiry).
 FUTURES_ROLL_BUSINESS_DAYS = env.json("FUTURES_ROLL_BUSINESS_DAYS", default={})
 
@@ -493,7 +495,7 @@ BACKTEST_MATRIX_CHUNK_SIZE = env.int("BACKTEST_MATRIX_CHUNK_SIZE", default=25)
 # with the reason (backtests/metrics.py): 1.4 days of bars annualized into a CAGR of 5e34.
 METRICS_MIN_DAYS_FOR_ANNUALIZED = env.float("METRICS_MIN_DAYS_FOR_ANNUALIZED", default=30.0)
 CELERY_TASK_ROUTES["backtests.*"] = {"queue": "backtests"}
-# Autonomy tiers (backtests/autonomy.py): paper-vs-backtest fill parity needed for T2 and T3, and how often beat
+# Autonomy tiers (oversight/autonomy.py): paper-vs-backtest fill parity needed for T2 and T3, and how often beat
 # rescores PAPER and LIVE bots.
 AUTONOMY_T2_MIN_PARITY = env.float("AUTONOMY_T2_MIN_PARITY", default=0.8)
 AUTONOMY_T3_MIN_PARITY = env.float("AUTONOMY_T3_MIN_PARITY", default=0.95)

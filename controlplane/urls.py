@@ -37,12 +37,12 @@ api_patterns = [
     path("tenant/tokens/<int:token_id>", api.TenantTokenDetailView.as_view(), name="tenant-token"),
     path("audit-events", api.AuditEventListView.as_view(), name="audit-events"),
     path("", include("execution.urls")),
-    path("system/status", api.SystemStatusView.as_view(), name="system-status"),
     path("integrations/", include("integrations.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("bots.urls")),
     path("", include("backtests.urls")),
+    path("", include("oversight.urls")),
 ]
 
 urlpatterns = [

@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from execution.timeframes import is_on_grid, timeframe_seconds
-from integrations.clients.market_data import DATABENTO_SCHEMAS, ProviderBar, decode_dbn_ohlcv
+from integrations.providers.databento.client import DATABENTO_SCHEMAS, decode_dbn_ohlcv
+from integrations.providers.market_data import ProviderBar
 
 CSV_HEADER = ["ts", "open", "high", "low", "close", "volume"]
 DBN_SUFFIXES = (".dbn", ".dbn.zst")

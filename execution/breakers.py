@@ -15,7 +15,7 @@ marked at a made-up price. A mark older than its timeframe's freshness limit (th
 was, and the sweep reports it as a market-data problem (a ``DATA_STALE`` warning naming the instruments and bars),
 so a stale price neither kills the bot nor vouches for it.
 
-Books: the breaker measures the book the bot trades in now (``bots.gates.order_book``: live once LIVE, paper
+Books: the breaker measures the book the bot trades in now (``bots.routing.order_book``: live once LIVE, paper
 before), each with its own high-water mark. A promoted bot's live peak starts at its first live mark; its paper
 positions left on the sim venue can neither kill it nor hide a live loss.
 """
@@ -30,7 +30,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from bots.gates import order_book
+from bots.routing import order_book
 from bots.models import Bot, Stage
 from bots.services import bot_kill
 from controlplane import tenancy
@@ -40,7 +40,8 @@ from controlplane.trace import current_trace_id
 from controlplane.selectors import all_tenant_ids
 from execution.models import EquityWatermark, RiskIncident
 from execution.positions import bot_equity
-from execution.risk_state import InvalidRiskLimits, autonomy_limit_factor, limits_from_json
+from bots.risk_limits import InvalidRiskLimits
+from execution.risk_state import autonomy_limit_factor, limits_from_json
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from execution.models import Bar, Instrument, IntentLeg, RiskIncident, TradeInte
 from execution.positions import latest_mark
 from execution.risk import AUTONOMY_CHECK, OrderRequest, Side, check_order
 from execution.risk_state import risk_scopes_for_bots
-from execution.venues.registry import known_venue
+from execution.venues.routing import known_venue
 
 Status = TradeIntent.Status
 

@@ -12,7 +12,7 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bots.gates import order_book
+from bots.routing import order_book
 from bots.models import Bot
 from controlplane.books import Book
 from controlplane.errors import ControlPlaneError, ErrorCode

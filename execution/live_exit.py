@@ -14,13 +14,13 @@ import copy
 
 from django.db import transaction
 
-from bots import hooks
 from bots import services as bot_services
 from bots.models import Bot, CancelRequest
 from controlplane.alerts import alert
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
+from execution.holdings import position_snapshot
 from execution.models import Order, RiskIncident
 from execution.services import risk_incident_resolve
 
@@ -29,12 +29,9 @@ UNMANAGED_LIVE_POSITION = str(ErrorCode.UNMANAGED_LIVE_POSITION)
 
 def live_holdings(bot: Bot, instruments: list[str]) -> tuple[dict[str, float], dict[str, float]]:
     """(the bot's live book, the venue's positions) in ``instruments``: the one read of what a bot holds at its
-    live venue, through the venue's registered position source. Raises ControlPlaneError when the venue cannot
-    answer or no source is installed (never reports flat for a venue that did not say so)."""
-    source = hooks.position_source_for(bot.venue)
-    if source is None:
-        raise ControlPlaneError(ErrorCode.RECONCILE_SOURCE_MISSING, details={"venue": bot.venue})
-    snapshot = source(bot=bot)
+    live venue (execution.holdings). Raises ControlPlaneError when the venue cannot answer or cannot be read
+    (never reports flat for a venue that did not say so)."""
+    snapshot = position_snapshot(bot=bot)
     wanted = set(instruments)
     return (
         {s: q for s, q in snapshot.internal.items() if s in wanted},

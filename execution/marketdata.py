@@ -30,8 +30,10 @@ from execution.models import Bar, Instrument
 from execution.services import bars_ingest
 from execution.timeframes import timeframe_delta
 from integrations import credentials
-from integrations.clients import IntegrationError, ProviderBar, client_for
-from integrations.clients.market_data import DATABENTO_SCHEMAS
+from integrations.clients import client_for
+from integrations.providers.base import IntegrationError
+from integrations.providers.databento.client import DATABENTO_SCHEMAS
+from integrations.providers.market_data import ProviderBar
 from integrations.registry import get_provider
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from controlplane.models import TenantOwnedModel
 from execution.calendars import validate_calendar_name
 from execution.data_symbols import validate_data_symbols
 from execution.timeframes import Timeframe
-from execution.venue_symbols import validate_venue_symbols
+from integrations.venue_symbols import validate_venue_symbols
 
 
 class Instrument(models.Model):

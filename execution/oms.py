@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from bots.models import CancelRequest
 from controlplane import tenancy
-from controlplane.books import book_for_venue
+from controlplane.books import book_for_venue, is_sim_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -40,8 +40,8 @@ from execution.intents import intent_transition, reject, risk_refusal
 from execution.live_exit import account_for_live_exit
 from execution.models import Fill, IntentLeg, Order, StrategyPosition, TradeIntent, VenueInventory
 from execution.pnl import PositionState
-from execution.venues.base import VenueError, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
-from execution.venues.registry import adapter_for, is_sim_venue
+from execution.venues.routing import adapter_for
+from integrations.venues.base import VenueError, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
 from traces.models import ProfitVariables
 
 logger = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ def _request(order: Order) -> VenueOrderRequest:
         stop_price=order.stop_price,
         bot_id=order.bot_id,
         reference_price=order.reference_price,
+        venue_market=(order.instrument.venue_symbols or {}).get(order.venue),
     )
 
 
@@ -699,7 +700,8 @@ def process_cancel_request(*, cancel_request_id: int) -> dict:
 
 
 def cancel_hook(*, cancel_request_id: int, scope: str, tenant_id: int | None, bot_id: int | None) -> None:
-    """Registered with bots.hooks: a committed kill cancels orders through the OMS right away."""
+    """The declared hook ``bots.kill.cancel_orders`` (settings.CONTROLPLANE_HOOKS): a committed kill cancels orders
+    through the OMS right away."""
     with tenancy.tenant_context(tenant_id):
         process_cancel_request(cancel_request_id=cancel_request_id)
 

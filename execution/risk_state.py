@@ -4,7 +4,7 @@ The tick checks up to 1,000 bots of one instrument per batch, so nothing here qu
 positions, recent orders and cancels, and today's PnL arrive in one statement for the whole batch, whatever its
 size.
 
-Every number is read from one book per bot: the book of the venue its order goes to (``bots.gates.order_book``,
+Every number is read from one book per bot: the book of the venue its order goes to (``bots.routing.order_book``,
 ``controlplane.books``). A PAPER bot is checked against its paper positions, orders and PnL; the same bot once
 LIVE against its live ones only, so the first live order after a promotion is sized from what the venue holds
 (the live book, reconciled by the LIVE gate), never from the +2 it held on the sim venue. The tenant scope sums
@@ -17,12 +17,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
 
-from bots.gates import order_book
+from bots.risk_limits import InvalidRiskLimits, parse_risk_limits
+from bots.routing import order_book
 from bots.models import Bot, Stage
 from controlplane import status as system_status_module
 from controlplane import tenancy
@@ -41,12 +42,6 @@ from execution.risk import (
 )
 from traces.models import ProfitVariables
 
-DECIMAL_LIMITS = ("max_position", "max_order_size", "max_notional", "max_daily_loss", "max_drawdown")
-INT_LIMITS = ("max_orders_per_minute", "max_cancels_per_minute")
-SET_LIMITS = ("allowed_instruments", "allowed_sessions")
-KNOWN_LIMITS = (*DECIMAL_LIMITS, *INT_LIMITS, *SET_LIMITS, "duplicate_window_seconds")
-
-
 _NO_LIMITS = RiskLimits()
 # A stored duplicate window past a year is read as a year when fetching orders: Postgres' make_interval wraps an
 # absurd value around to a negative interval, which would silently shrink the window, and Python's timedelta
@@ -54,47 +49,11 @@ _NO_LIMITS = RiskLimits()
 MAX_DUPLICATE_WINDOW_SECONDS = 365 * 24 * 3600
 
 
-class InvalidRiskLimits(ValueError):
-    """A stored limit that cannot be read. The scope is then HALTED: an unreadable limit is not no limit."""
-
-
 def limits_from_json(data: dict | None) -> RiskLimits:
-    """Bot and tenant limits as stored (JSON) to :class:`RiskLimits`; raises InvalidRiskLimits naming the key."""
-    if not data:
-        return _NO_LIMITS
-    if not isinstance(data, dict):
-        raise InvalidRiskLimits("risk_limits must be an object")
-    values: dict = {}
-    for key, raw in data.items():
-        if raw is None:
-            continue
-        try:
-            if key in DECIMAL_LIMITS:
-                value = Decimal(str(raw))
-                if value < 0 or not value.is_finite():
-                    raise ValueError
-                values[key] = value
-            elif key in INT_LIMITS:
-                if isinstance(raw, bool) or int(raw) != raw or int(raw) < 0:
-                    raise ValueError
-                values[key] = int(raw)
-            elif key in SET_LIMITS:
-                if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
-                    raise ValueError
-                values[key] = frozenset(raw)
-            elif key == "duplicate_window_seconds":
-                if isinstance(raw, bool) or int(raw) != raw or int(raw) <= 0:
-                    raise ValueError
-                values["duplicate_window"] = timedelta(seconds=int(raw))
-            # Unknown keys are other apps' settings (e.g. circuit breaker thresholds): ignored here.
-        except (ValueError, TypeError, InvalidOperation, OverflowError):
-            raise InvalidRiskLimits(f"risk limit {key!r} has an invalid value {raw!r}") from None
-    return RiskLimits(**values)
-
-
-def validate_risk_limits(data: dict) -> None:
-    """What bots call (through bots.hooks) before storing a bot's limits; raises InvalidRiskLimits (a ValueError)."""
-    limits_from_json(data)
+    """Bot and tenant limits as stored (JSON) to :class:`RiskLimits`, through the bot's own schema
+    (bots.risk_limits); raises InvalidRiskLimits naming the key."""
+    values = parse_risk_limits(data)
+    return RiskLimits(**values) if values else _NO_LIMITS
 
 
 def _scope(name: str, limits_json, state_kwargs: dict, *, factor: Decimal | None = None) -> RiskScope:

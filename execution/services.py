@@ -137,7 +137,7 @@ def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | 
     and new mapping. ``market`` names the venue's market for the one instrument given (perpetuals: our quote is
     not their settlement coin); it is checked against the list, never taken on trust. An instrument that cannot
     be resolved is reported with its fix and left as it was; nothing is guessed."""
-    from execution.venue_symbols import CCXT_MARKET_TYPES, resolve_from_markets
+    from integrations.venue_symbols import CCXT_MARKET_TYPES, resolve_from_markets
     from integrations.clients import client_for
 
     if venue not in CCXT_MARKET_TYPES:

@@ -96,26 +96,6 @@ def oms_recover(*, tenant_id: int) -> dict:
     return {"unacknowledged": oms.resolve_unacknowledged_orders(), "fills": oms.sync_live_fills()}
 
 
-@shared_task(name="execution.reconcile_live_all_tenants", ignore_result=True)
-def reconcile_live_all_tenants() -> int:
-    """Suspended tenants too: reconcile only reads the venue and flags a mismatch (which blocks orders), and a
-    suspended tenant's live positions are still at the venue."""
-    return fan_out_per_tenant(
-        reconcile_live_bots,
-        tenant_ids=all_tenant_ids(),
-        queue="default",
-        expires=settings.LIVE_RECONCILE_INTERVAL_SECONDS * 0.9,
-    )
-
-
-@shared_task(name="execution.reconcile_live_bots", base=TenantTask)
-def reconcile_live_bots(*, tenant_id: int) -> dict:
-    """Reconcile every RUNNING LIVE bot of the tenant against its venue (the endpoint's service)."""
-    from execution.reconcile import reconcile_running_live_bots
-
-    return reconcile_running_live_bots()
-
-
 @signals.worker_ready.connect
 def _recover_at_worker_start(sender=None, **_):
     """A worker that serves the oms queue starts with a recovery sweep: a crash of the previous one may have left

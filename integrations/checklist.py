@@ -5,9 +5,9 @@ Enabled capabilities (fail closed, decided here and documented in the README):
 - **Market data** is always enabled: at least one market-data provider (databento or polygon) must be fully
   configured, since no bot can run on live data without one.
 - **Infrastructure**: Redis (REDIS_URL, from the deployment).
-- **What the tenant's bots use**: every venue and data source of the tenant's enabled bots, through the
-  ``integrations.providers_in_use`` hook (registered by the bots app). With no bots, or before the bots app
-  registers the hook, no broker, venue, AI or SMS key is required; they are listed as optional.
+- **What the tenant's bots use**: every venue and data source of the tenant's enabled bots, through the declared
+  hook ``integrations.providers_in_use`` (bots answers it; controlplane.hooks). With no bots, no broker, venue, AI
+  or SMS key is required; they are listed as optional.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.utils import timezone
 from controlplane import hooks, tenancy
 from controlplane.errors import ErrorCode
 from integrations import credentials, permissions
-from integrations.clients.base import BREAKER_UNKNOWN, breaker_states
+from integrations.providers.base import BREAKER_UNKNOWN, breaker_states
 from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
 from integrations.registry import Category, Provider, all_providers, get_provider, providers_in
 
@@ -38,7 +38,7 @@ def providers_in_use() -> set[str]:
     tenant_id = tenancy.current_tenant_id()
     if tenant_id is None:
         return set()
-    used = hooks.call("integrations.providers_in_use", tenant_id, default=set()) or set()
+    used = hooks.hook("integrations.providers_in_use")(tenant_id)
     return {p for p in used if get_provider(p) is not None}
 
 

@@ -1,20 +1,30 @@
 """Where a provider's credentials come from, and what may be said about them without revealing them.
 
 Precedence, per credential field: the value an owner entered in admin or through the API for the tenant wins;
-otherwise the environment variable of the same name (settings.INTEGRATION_ENV_CREDENTIALS, read at start-up)
-satisfies it, for single-tenant deployments. A provider's ``source`` is ``admin``, ``environment``, ``mixed``
-(some of each) or ``none``.
+otherwise the environment variable of the same name (settings.INTEGRATION_ENV_CREDENTIALS, read at start-up by
+``environment_credentials``) satisfies it, for single-tenant deployments. A provider's ``source`` is ``admin``,
+``environment``, ``mixed`` (some of each) or ``none``.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from integrations import crypto
 from integrations.models import IntegrationCredential
-from integrations.registry import Provider
+from integrations.registry import Provider, all_providers
+
+
+def environment_credentials() -> dict[str, str]:
+    """Every registry credential present (not blank) in the environment, and the deployment's own REDIS_URL when
+    the environment does not name one: the fallback behind keys entered in admin."""
+    names = {f.name for p in all_providers() for f in p.fields}
+    found = {name: os.environ[name] for name in names if os.environ.get(name, "").strip()}
+    found.setdefault("REDIS_URL", settings.REDIS_URL)
+    return found
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,11 @@ def fingerprint(provider: str, credentials: dict[str, str]) -> str:
     return salted_hmac("integrations.key_fingerprint", f"{provider}\x1e{material}", algorithm="sha256").hexdigest()
 
 
+def reported_flags(body: dict, names: tuple[str, ...]) -> dict:
+    """The venue's own words about a key, limited to the documented fields we read (nothing else is stored)."""
+    return {name: body[name] for name in names if name in body}
+
+
 def is_known(permissions) -> bool:
     return isinstance(permissions, dict) and all(isinstance(permissions.get(k), bool) for k in MONEY_MOVING)
 

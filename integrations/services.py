@@ -15,7 +15,8 @@ from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from controlplane.selectors import all_tenant_ids
 from integrations import credentials, crypto, permissions
-from integrations.clients import IntegrationError, client_for
+from integrations.clients import client_for
+from integrations.providers.base import IntegrationError
 from integrations.models import IntegrationCredential, IntegrationVerification, KeyPermissionConfirmation
 from integrations.registry import Provider, all_providers, get_provider
 

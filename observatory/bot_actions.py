@@ -19,6 +19,8 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
 from controlplane.trace import current_trace_id
 from execution.services import trading_state_set
+from oversight.promotion import bot_promote
+from oversight.reconcile import bot_reconcile
 from observatory.roles import require_console_role
 
 
@@ -71,7 +73,7 @@ ACTIONS: dict[str, Action] = {
         "Promote",
         Membership.Role.OPERATOR,
         False,
-        lambda bot, user, reason, data: f"promoted to {services.bot_promote(bot_id=bot.id, actor=user).stage}",
+        lambda bot, user, reason, data: f"promoted to {bot_promote(bot_id=bot.id, actor=user).stage}",
         help="To the next stage; its gates are checked.",
     ),
     "demote": Action(
@@ -112,7 +114,7 @@ ACTIONS: dict[str, Action] = {
         "Reconcile",
         Membership.Role.OPERATOR,
         False,
-        lambda bot, user, reason, data: f"reconcile {services.bot_reconcile(bot_id=bot.id, actor=user).status}",
+        lambda bot, user, reason, data: f"reconcile {bot_reconcile(bot_id=bot.id, actor=user).status}",
         help="Compares the bot's positions with the venue's.",
     ),
 }

@@ -68,7 +68,7 @@ REASON_COLOURS = {
 }
 DECISION_COLOUR = "#16a34a"
 
-# What passes each autonomy gate (backtests.autonomy.evaluate_bot names them).
+# What passes each autonomy gate (oversight.autonomy.evaluate_bot names them).
 GATE_FIXES = {
     "backtest_passed": "Run a backtest of the bot's current parameters that classifies PASS.",
     "no_reconcile_mismatch": "Reconcile the bot and resolve the mismatch (accept the venue or flatten).",

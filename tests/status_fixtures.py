@@ -13,6 +13,7 @@ from controlplane import tenancy
 from controlplane.models import ProcessHeartbeat
 from controlplane.status import cached_system_status, forget_cached_status
 from integrations import services as integration_services
+from integrations.providers.databento import fake as databento_fake
 
 
 def make_system_ok(*, tenant, owner, httpserver, settings, verify: tuple[str, ...] = ()) -> dict:
@@ -21,7 +22,7 @@ def make_system_ok(*, tenant, owner, httpserver, settings, verify: tuple[str, ..
     urls = dict(getattr(settings, "INTEGRATION_BASE_URLS", {}) or {})
     urls["databento"] = httpserver.url_for("").rstrip("/")
     settings.INTEGRATION_BASE_URLS = urls
-    httpserver.expect_request("/v0/metadata.list_datasets").respond_with_json(["GLBX.MDP3"])
+    databento_fake.serve_verify(httpserver)
     now = timezone.now()
     for kind in ("worker", "beat"):
         ProcessHeartbeat.objects.create(

@@ -65,3 +65,25 @@ def test_every_app_beat_schedule_survives_in_settings():
         assert 0 < entry["options"]["expires"] and (
             not isinstance(schedule, (int, float)) or entry["options"]["expires"] <= period
         ), name
+
+
+def test_provider_fakes_import_nothing_of_the_test_tools_at_import_time():
+    """The fake servers live beside their providers (integrations/providers/<name>/fake.py), where production code
+    could import them: at module level they import no test tool (pytest, pytest-httpserver, or werkzeug, which
+    only pytest-httpserver brings); the server instance is passed in."""
+    import ast
+
+    test_tools = {"pytest", "pytest_httpserver", "werkzeug", "tests"}
+    fakes = sorted((BASE_DIR / "integrations" / "providers").glob("**/*fake.py"))
+    assert len(fakes) >= 7
+    for path in fakes:
+        for node in ast.parse(path.read_text()).body:  # module level only; TYPE_CHECKING blocks are not run
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                assert name.split(".")[0] not in test_tools, f"{path.relative_to(BASE_DIR)} imports {name}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bots import hooks
 from bots.models import Bot
+from bots.risk_limits import InvalidRiskLimits, parse_risk_limits
 from bots.strategies import StrategyParameterError, UnknownStrategy, get_strategy
 from controlplane.errors import ControlPlaneError, ErrorCode
 
@@ -53,10 +53,8 @@ def _validated_risk_limits(risk_limits: Any) -> dict:
     """Limits the risk engine can read, or VALIDATION_ERROR naming the limit: an unreadable limit would halt the bot."""
     if not isinstance(risk_limits, dict):
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"risk_limits": ["Must be an object."]})
-    validator = hooks.risk_limits_validator()
-    if validator is not None:
-        try:
-            validator(risk_limits)
-        except ValueError as exc:
-            raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"risk_limits": [str(exc)]}) from None
+    try:
+        parse_risk_limits(risk_limits)
+    except InvalidRiskLimits as exc:
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"risk_limits": [str(exc)]}) from None
     return risk_limits

@@ -15,7 +15,6 @@ from django.utils import timezone
 from bots import job_handlers
 from bots.models import Bot, Job
 from bots.services.common import _actor_label, _illegal
-from bots.services.reconcile import bot_reconcile
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.outbox import outbox_publish
 from controlplane.services import audit_record
@@ -177,8 +176,3 @@ def _job_finish(*, job_id: int, result: Any, error: tuple[str, str] | None) -> J
             after={"status": job.status, "error_code": job.error_code},
         )
     return job
-
-
-def reconcile_job_handler(job: Job) -> dict:
-    result = bot_reconcile(bot_id=job.bot_id, actor_name=f"job:{job.id}")
-    return {"reconciliation_id": result.id, "status": result.status, "differences": result.differences}

@@ -7,10 +7,10 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from bots import hooks
-from bots.models import Bot, CancelRequest, GlobalKillSwitch, Reconciliation, TenantKillSwitch
+from bots.models import Bot, CancelRequest, GlobalKillSwitch, TenantKillSwitch
+from bots.selectors import flat_reconciliation_since_kill
 from bots.services.common import _actor_label, _illegal, _locked_bot
-from controlplane import tenancy
+from controlplane import hooks, tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -28,7 +28,8 @@ def _request_cancel(
     purpose: str = CancelRequest.Purpose.KILL,
     detail: dict | None = None,
 ) -> CancelRequest:
-    """Record what the OMS must cancel, and tell the registered cancel hooks once it is committed."""
+    """Record what the OMS must cancel, and ask the OMS to carry it out once it is committed (the declared hook
+    ``bots.kill.cancel_orders``). A hook that fails leaves the request PENDING: the beat's sweep carries it out."""
     cancel = CancelRequest.objects.create(
         tenant_id=tenant_id,
         scope=scope,
@@ -41,11 +42,12 @@ def _request_cancel(
     )
 
     def notify():
-        for hook in hooks.cancel_hooks():
-            try:
-                hook(cancel_request_id=cancel.id, scope=scope, tenant_id=tenant_id, bot_id=bot.id if bot else None)
-            except Exception:
-                logger.exception("cancel hook failed", extra={"cancel_request_id": cancel.id})
+        try:
+            hooks.hook("bots.kill.cancel_orders")(
+                cancel_request_id=cancel.id, scope=scope, tenant_id=tenant_id, bot_id=bot.id if bot else None
+            )
+        except Exception:
+            logger.exception("cancel hook failed", extra={"cancel_request_id": cancel.id})
 
     transaction.on_commit(notify)
     return cancel
@@ -97,13 +99,7 @@ def bot_unkill(*, bot_id: int, actor, reason: str, positions_decision: str | Non
         bot = _locked_bot(bot_id)
         if not bot.killed:
             raise _illegal(f"Bot {bot.name}", "NOT_KILLED", "UNKILL", "The bot is not killed.")
-        flat_reconcile = (
-            Reconciliation.objects.filter(
-                bot=bot, created_at__gte=bot.killed_at, status=Reconciliation.Status.MATCHED, is_flat=True
-            )
-            .order_by("-id")
-            .first()
-        )
+        flat_reconcile = flat_reconciliation_since_kill(bot)
         if positions_decision is None and flat_reconcile is None:
             raise ControlPlaneError(ErrorCode.UNKILL_NEEDS_RECONCILE, details={"bot_id": bot.id})
         before = {"killed": True, "killed_at": bot.killed_at.isoformat(), "kill_reason": bot.kill_reason}

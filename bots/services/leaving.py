@@ -4,15 +4,15 @@ retirement, the watchdog's demotion of a failed runner, a configuration change t
 In order, and never skipped:
 
 1. :func:`leave_live` (inside the caller's transaction, the bot locked, still LIVE) records a ``leave_live`` cancel
-   request for the bot with the venue and instruments being left, and audits it. Once that commits, the cancel
-   hook hands it to the OMS, which cancels the bot's open orders exactly as a kill does (the request is claimed
+   request for the bot with the venue and instruments being left, and audits it. Once that commits, the declared
+   hook ``bots.kill.cancel_orders`` hands it to the OMS, which cancels the bot's open orders exactly as a kill does (the request is claimed
    once: PENDING to DONE or FAILED).
 2. The OMS then (execution.live_exit) reads what the venue still holds in those instruments and calls
    :func:`bot_record_live_exit`: a ``live_exit`` reconciliation, MATCHED and flat when nothing is left, else
    MISMATCH; for a MISMATCH it opens an ``UNMANAGED_LIVE_POSITION`` risk incident and alerts.
 3. Until that report is resolved with the reconcile resolutions (``flatten`` or ``accept_venue``,
-   :func:`bots.services.reconcile.bot_reconcile_resolve`), the LIVE gate ``live_exit_resolved`` refuses the bot;
-   it also refuses while the exit is not accounted for yet (no hook installed, or the OMS has not run it).
+   :func:`oversight.reconcile.bot_reconcile_resolve`), the LIVE gate ``live_exit_resolved`` refuses the bot;
+   it also refuses while the exit is not accounted for yet (the OMS has not run it).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bots import selectors
-from bots.gates import raise_if_integrations_blocked
+from bots.routing import raise_if_integrations_blocked
 from bots.models import Bot, Runner
 from bots.services.common import _actor_label, _illegal, _locked_bot
 from controlplane.outbox import outbox_publish

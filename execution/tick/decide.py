@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from bots.gates import order_venue
+from bots.routing import order_venue
 from bots.strategies import Bars, get_strategy
 from bots.trading_rule import KILL_LEVELS, trading_block_reason
 from controlplane.errors import ErrorCode

@@ -1,4 +1,4 @@
-"""Reconcile source for live venues: our books against the venue account's positions.
+"""What a live venue's account holds against our books, per bot (read by ``execution.holdings``).
 
 A live account is shared by every bot of the tenant on that venue, and only live books are compared (paper
 positions are never a fact about the venue, whatever the bot's stage). Futures venues (Tradovate, Ironbeam)
@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from controlplane.errors import ControlPlaneError
-from execution.venue_symbols import CCXT_MARKET_TYPES, mapped_symbol
-from execution.venues.base import VenueError
-from execution.venues.registry import adapter_for
+from integrations.venue_symbols import CCXT_MARKET_TYPES, mapped_symbol
+from integrations.venues.base import VenueError
+from execution.venues.routing import adapter_for
 
 
 def booked_positions(*, bot_ids: Iterable[int]) -> dict[str, Decimal]:
@@ -59,26 +59,11 @@ def venue_inventory(*, venue: str) -> dict[str, Decimal]:
     }
 
 
-def _venue_positions(bot) -> dict[str, Decimal]:
+def venue_positions(bot) -> dict[str, Decimal]:
     try:
         return adapter_for(bot.venue, bot_id=bot.id).positions()
     except VenueError as error:
         raise ControlPlaneError(error.code, f"{bot.venue}: {error}") from error
-
-
-def live_position_source(*, bot):
-    from bots.hooks import PositionSnapshot
-
-    if bot.venue in CCXT_MARKET_TYPES:
-        internal, venue = crypto_positions(bot)
-    else:
-        from bots.models import Bot
-
-        internal = booked_positions(bot_ids=Bot.objects.filter(venue=bot.venue).values_list("id", flat=True))
-        venue = _venue_positions(bot)
-    return PositionSnapshot(
-        internal={s: float(q) for s, q in internal.items() if q}, venue={s: float(q) for s, q in venue.items() if q}
-    )
 
 
 def crypto_positions(bot) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
@@ -98,7 +83,7 @@ def crypto_positions(bot) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
     spot = CCXT_MARKET_TYPES[bot.venue] == "spot"
     key_of = {s: (m.base if spot else m.symbol) for s, m in mapped_here.items()}
     inventory = venue_inventory(venue=bot.venue)
-    answer = _venue_positions(bot)
+    answer = venue_positions(bot)
 
     def total(book: dict[str, Decimal], key: str) -> Decimal:
         return sum((q for s, q in book.items() if key_of.get(s) == key), Decimal(0))

@@ -2,8 +2,8 @@
 
 Its order book is our own ``Order`` table: a placed order rests WORKING and fills only when
 :func:`match_working_orders` is called for a stored bar (by ``bars_ingest`` for every bar it stores, through
-:func:`match_stored_bars`, and by the tick for the bar it decides on), through ``execution.fills.simulate_fill`` (the backtest
-engine calls the same function, so paper and backtest fill alike). No bar, no fill; never an invented price. Fill
+:func:`match_stored_bars`, and by the tick for the bar it decides on), through ``execution.fills.simulate_fill``
+(the backtest engine calls the same function, so paper and backtest fill alike). No bar, no fill; never an invented price. Fill
 models are configured per sim venue in ``settings.SIM_VENUE_FILL_MODELS``.
 """
 
@@ -23,7 +23,7 @@ from controlplane.selectors import all_tenant_ids
 from execution.fills import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.models import Bar, Fill, Instrument, Order
 from execution.timeframes import timeframe_delta
-from execution.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
+from integrations.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -194,24 +194,3 @@ def _working_sim_orders(instrument: Instrument):
         venue__in=list(settings.SIM_VENUE_FILL_MODELS),
         status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED),
     )
-
-
-def sim_position_source(*, bot):
-    """Reconcile source for sim venues: the bot's paper book (StrategyPosition) against the venue's fills."""
-    from bots.hooks import PositionSnapshot
-    from controlplane.books import Book
-    from execution.models import StrategyPosition
-
-    internal = {
-        symbol: float(quantity)
-        for symbol, quantity in StrategyPosition.objects.filter(bot=bot, book=Book.PAPER).values_list(
-            "instrument__symbol", "quantity"
-        )
-        if quantity != 0
-    }
-    venue = {
-        symbol: float(quantity)
-        for symbol, quantity in SimVenue(bot.venue).positions(bot_id=bot.id).items()
-        if quantity != 0
-    }
-    return PositionSnapshot(internal=internal, venue=venue)

@@ -7,7 +7,8 @@ from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.test import Client
 
-from backtests import autonomy, lab, matrices, services
+from backtests import lab, matrices, services
+from oversight import autonomy
 from backtests.models import (
     AutonomyScore,
     BacktestMatrix,

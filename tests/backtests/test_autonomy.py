@@ -6,9 +6,10 @@ import pytest
 from django.db import transaction
 
 from backtests import services as backtest_services
-from backtests.autonomy import autonomy_compute
+from oversight.autonomy import autonomy_compute
 from backtests.models import AutonomyScore, BacktestRun
 from bots import services as bot_services
+from oversight.promotion import bot_promote
 from bots.models import Bot, Runner, Stage
 from controlplane import tenancy
 from execution.tick.replay import run_replay
@@ -45,8 +46,8 @@ def paper_bot(tenant_a, owner_a, api_owner_a, settings):
         backtest_services.backtest_execute(run_id=run.id)
         with transaction.atomic():
             assert BacktestRun.objects.get(pk=run.id).classification == "PASS"
-        bot_services.bot_promote(bot_id=bot.id, to_stage=Stage.BACKTESTED, actor=owner_a)
-        bot_services.bot_promote(bot_id=bot.id, to_stage=Stage.PAPER, actor=owner_a)
+        bot_promote(bot_id=bot.id, to_stage=Stage.BACKTESTED, actor=owner_a)
+        bot_promote(bot_id=bot.id, to_stage=Stage.PAPER, actor=owner_a)
         runner = bot_services.runner_start(
             bot_id=bot.id,
             actor=owner_a,
@@ -127,7 +128,7 @@ def test_a_live_bot_whose_score_falls_below_t2_is_put_in_reduce_only_with_an_inc
 
     with tenancy.tenant_context(tenant_a.id):
         assert autonomy_compute(bot_id=paper_bot.id, trigger="ON_DEMAND").tier == "T2"
-        bot_services.bot_promote(bot_id=paper_bot.id, to_stage=Stage.LIVE, actor=owner_a)
+        bot_promote(bot_id=paper_bot.id, to_stage=Stage.LIVE, actor=owner_a)
     settings.BOT_LIVE_MIN_PAPER_TRADES = 500
     with django_capture_on_commit_callbacks(execute=True), tenancy.tenant_context(tenant_a.id):
         fallen = autonomy_compute(bot_id=paper_bot.id, trigger="SCHEDULE")

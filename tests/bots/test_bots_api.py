@@ -6,12 +6,18 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from bots import hooks
+from backtests.models import BacktestRun, RunStatus
 from bots import services as bot_services
-from bots.models import BacktestResult, Bot, CancelRequest, Reconciliation, Runner, Stage
+from bots.models import Bot, CancelRequest, Reconciliation, Runner, Stage
 from controlplane import tenancy
 from controlplane.models import AuditEvent
+from execution import oms
+from execution.intents import submit_intent
+from execution.models import StrategyPosition
+from execution.venues.sim import match_working_orders
 from tests.conftest import client_for
+from tests.execution.conftest import T0, buy
+from tests.execution.helpers import store_bars
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +44,7 @@ def audit_actions(tenant, resource_type, resource_id):
 def passing_backtest(bot, classification="PASS", parameters_hash=None):
     with tenancy.tenant_context(bot.tenant_id):
         now = timezone.now()
-        return BacktestResult.objects.create(
+        return BacktestRun.objects.create(
             bot=bot,
             strategy=bot.strategy,
             parameters=bot.parameters,
@@ -47,12 +53,30 @@ def passing_backtest(bot, classification="PASS", parameters_hash=None):
             timeframe="1m",
             range_start=now - timedelta(days=30),
             range_end=now,
-            status=BacktestResult.Status.FINISHED,
+            starting_capital=100_000,
+            status=RunStatus.FINISHED,
             classification=classification,
             metrics={"sharpe": 1.4},
             trace_id="t" * 16,
+            created_by="test",
             finished_at=now,
         )
+
+
+def fill_on_the_sim_venue(bot, quantity="1", key="paper-1"):
+    """A real order of ``bot`` through the OMS, filled by the sim venue on stored ES bars: its position (both our
+    book and the venue's) moves by ``quantity``; a PAPER bot's fill counts in its paper record."""
+    from execution.models import Instrument
+
+    es = Instrument.objects.get_or_create(
+        symbol="ES",
+        defaults=dict(venue="CME", asset_class="future", tick_size="0.25", multiplier="50", calendar="CME_Equity"),
+    )[0]
+    store_bars(es, T0, 3)
+    with tenancy.tenant_context(bot.tenant_id):
+        submit_intent(bot=bot, legs=[buy(quantity)], idempotency_key=key, source="tick", bar_ts=T0)
+        oms.process_pending_intents()
+        match_working_orders(instrument=es, timeframe="1m", bar_ts=T0 + timedelta(minutes=1))
 
 
 # --- create and edit ----------------------------------------------------------------------------------------
@@ -153,11 +177,10 @@ def _grant_tier(bot, tier):
         bot_services.bot_set_autonomy_tier(bot_id=bot.id, tier=tier, actor_name="test")
 
 
-def test_promote_to_live_by_an_owner_with_a_paper_record(api_owner_a, api_operator_a, make_bot, monkeypatch):
-    monkeypatch.setattr(
-        hooks, "_paper_record_source", [lambda *, bot: hooks.PaperRecord(trades=25, days=12, open_risk_incidents=0)]
-    )
+def test_promote_to_live_by_an_owner_with_a_paper_record(api_owner_a, api_operator_a, make_bot, settings):
+    settings.BOT_LIVE_MIN_PAPER_TRADES, settings.BOT_LIVE_MIN_PAPER_DAYS = 1, 1
     bot = make_bot(stage=Stage.PAPER)
+    fill_on_the_sim_venue(bot)
     body = assert_error(
         api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "PROMOTION_GATE_FAILED"
     )
@@ -172,9 +195,10 @@ def test_promote_to_live_by_an_owner_with_a_paper_record(api_owner_a, api_operat
     assert response.json()["live_approved_at"]
 
 
-def test_promote_to_live_refused_while_the_tenant_is_killed(api_owner_a, make_bot, monkeypatch):
-    monkeypatch.setattr(hooks, "_paper_record_source", [lambda *, bot: hooks.PaperRecord(25, 12, 0)])
+def test_promote_to_live_refused_while_the_tenant_is_killed(api_owner_a, make_bot, settings):
+    settings.BOT_LIVE_MIN_PAPER_TRADES, settings.BOT_LIVE_MIN_PAPER_DAYS = 1, 1
     bot = make_bot(stage=Stage.PAPER)
+    fill_on_the_sim_venue(bot)
     _grant_tier(bot, "T3")
     api_owner_a.post("/api/tenant/kill", {"reason": "drill"}, format="json")
     body = assert_error(
@@ -209,19 +233,21 @@ def test_demotion_is_always_allowed_and_retired_is_final(api_operator_a, make_bo
 # --- kill switches ------------------------------------------------------------------------------------------
 
 
-def test_bot_kill_records_a_cancel_request_calls_hooks_and_refuses_start(
-    api_operator_a, make_bot, tenant_a, monkeypatch, django_capture_on_commit_callbacks
+def test_bot_kill_records_a_cancel_request_the_oms_carries_out_on_commit_and_refuses_start(
+    api_operator_a, make_bot, tenant_a, django_capture_on_commit_callbacks
 ):
-    calls = []
-    monkeypatch.setattr(hooks, "_cancel_hooks", [lambda **kwargs: calls.append(kwargs)])
     bot = make_bot()
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=False) as on_commit:
         response = api_operator_a.post(f"/api/bots/{bot.id}/kill", {"reason": "runaway"}, format="json")
     assert response.status_code == 200 and response.json()["killed"] is True
     with tenancy.tenant_context(tenant_a.id):
         cancel = CancelRequest.objects.get()
-    assert (cancel.scope, cancel.bot_id, cancel.status) == ("BOT", bot.id, "PENDING")
-    assert calls == [{"cancel_request_id": cancel.id, "scope": "BOT", "tenant_id": tenant_a.id, "bot_id": bot.id}]
+    assert (cancel.scope, cancel.bot_id, cancel.status) == ("BOT", bot.id, "PENDING")  # nothing before the commit
+    for callback in on_commit:
+        callback()
+    with tenancy.tenant_context(tenant_a.id):
+        cancel.refresh_from_db()
+    assert cancel.status == "DONE" and cancel.result["orders_cancelled"] == 0  # the OMS, through the declared hook
     assert audit_actions(tenant_a, "bot", bot.id)[-1] == "bot.kill"
     assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "BOT_KILLED")
 
@@ -232,9 +258,7 @@ def test_kill_needs_a_reason(api_operator_a, make_bot):
     assert "reason" in body["details"]
 
 
-def test_unkill_needs_an_owner_and_a_positions_decision_or_flat_reconcile(
-    api_operator_a, api_owner_a, make_bot, monkeypatch
-):
+def test_unkill_needs_an_owner_and_a_positions_decision_or_flat_reconcile(api_operator_a, api_owner_a, make_bot):
     bot = make_bot()
     api_operator_a.post(f"/api/bots/{bot.id}/kill", {"reason": "drill"}, format="json")
     assert_error(
@@ -242,9 +266,6 @@ def test_unkill_needs_an_owner_and_a_positions_decision_or_flat_reconcile(
     )
     assert_error(
         api_owner_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 409, "UNKILL_NEEDS_RECONCILE"
-    )
-    monkeypatch.setitem(
-        hooks._position_sources, "sim", lambda *, bot: hooks.PositionSnapshot(internal={"ES": 0.0}, venue={})
     )
     reconcile = api_owner_a.post(f"/api/bots/{bot.id}/reconcile", format="json")
     assert reconcile.json()["status"] == "MATCHED" and reconcile.json()["is_flat"] is True
@@ -299,31 +320,30 @@ def test_system_kill_is_superuser_only_and_stops_every_tenant(api_owner_a, api_o
 # --- reconcile ------------------------------------------------------------------------------------------------
 
 
-def test_reconcile_without_a_position_source_is_an_honest_failure(api_operator_a, make_bot, tenant_a, monkeypatch):
-    monkeypatch.delitem(hooks._position_sources, "sim")  # the execution app installs one for sim; take it away
+def test_reconcile_without_a_position_source_is_an_honest_failure(api_operator_a, make_bot, tenant_a):
     bot = make_bot()
+    with tenancy.tenant_context(tenant_a.id):  # a venue whose adapter is no longer installed: nobody can answer
+        Bot.objects.filter(pk=bot.pk).update(venue="retired-broker")
     body = assert_error(
         api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json"), 409, "RECONCILE_SOURCE_MISSING"
     )
-    assert body["details"] == {"venue": "sim"}
+    assert body["details"] == {"venue": "retired-broker"}
     with tenancy.tenant_context(tenant_a.id):
         assert Reconciliation.objects.count() == 0
 
 
-def test_reconcile_mismatch_flags_the_bot_and_blocks_starts_until_it_matches(api_operator_a, make_bot, monkeypatch):
-    positions = {"venue": {"ES": 2.0}}
-    monkeypatch.setitem(
-        hooks._position_sources,
-        "sim",
-        lambda *, bot: hooks.PositionSnapshot(internal={"ES": 1.0}, venue=dict(positions["venue"])),
-    )
-    bot = make_bot()
+def test_reconcile_mismatch_flags_the_bot_and_blocks_starts_until_it_matches(api_operator_a, make_bot, tenant_a):
+    bot = make_bot(stage=Stage.PAPER)
+    fill_on_the_sim_venue(bot, quantity="2")
+    with tenancy.tenant_context(tenant_a.id):  # our book drifts from what the sim venue filled
+        StrategyPosition.objects.filter(bot=bot).update(quantity=1)
     body = api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json").json()
     assert body["status"] == "MISMATCH" and body["differences"] == {"ES": {"internal": 1.0, "venue": 2.0}}
     assert_error(
         api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "RECONCILE_MISMATCH"
     )
-    positions["venue"] = {"ES": 1.0}
+    with tenancy.tenant_context(tenant_a.id):
+        StrategyPosition.objects.filter(bot=bot).update(quantity=2)
     body = api_operator_a.post(f"/api/bots/{bot.id}/reconcile", format="json").json()
     assert body["status"] == "MATCHED" and body["is_flat"] is False
     assert api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json").status_code == 201

@@ -7,6 +7,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from bots import services
+from oversight.promotion import bot_promote
 from bots.models import Bot, Runner, Stage
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError
@@ -53,9 +54,7 @@ def test_two_simultaneous_promotes_one_wins(committed_bot):
     tenant, user, bot = committed_bot
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         Bot.objects.filter(pk=bot.pk).update(stage=Stage.BACKTESTED)
-    outcomes = run_twice_at_once(
-        tenant.id, lambda: services.bot_promote(bot_id=bot.id, actor=user, to_stage=Stage.PAPER)
-    )
+    outcomes = run_twice_at_once(tenant.id, lambda: bot_promote(bot_id=bot.id, actor=user, to_stage=Stage.PAPER))
     assert outcomes == ["ILLEGAL_TRANSITION", "ok"]
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         assert Bot.objects.get(pk=bot.pk).stage == Stage.PAPER

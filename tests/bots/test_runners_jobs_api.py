@@ -2,7 +2,6 @@
 
 import pytest
 
-from bots import hooks
 
 from bots import services
 from bots.models import Job
@@ -48,10 +47,11 @@ def test_runner_heartbeat_updates_only_a_running_runner(make_bot, owner_a, tenan
 
 
 def test_a_reconcile_job_runs_and_records_its_failure_code(
-    api_operator_a, make_bot, tenant_a, django_capture_on_commit_callbacks, monkeypatch
+    api_operator_a, make_bot, tenant_a, django_capture_on_commit_callbacks
 ):
-    monkeypatch.delitem(hooks._position_sources, "sim")  # no position source: the job fails honestly
     bot = make_bot()
+    with tenancy.tenant_context(tenant_a.id):  # a venue whose adapter is no longer installed: the job fails honestly
+        type(bot).objects.filter(pk=bot.pk).update(venue="retired-broker")
     created = api_operator_a.post("/api/jobs", {"kind": "RECONCILE", "bot_id": bot.id}, format="json")
     assert created.status_code == 201, created.content
     job = created.json()

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from backtests.autonomy import autonomy_compute
+from oversight.autonomy import autonomy_compute
 from bots import services as bot_services
 from controlplane import tenancy
 from execution.tick.batches import run_tick_batch

@@ -12,6 +12,7 @@ from controlplane.models import ProcessHeartbeat
 from controlplane.status import forget_cached_status
 from controlplane.trace import is_well_formed
 from integrations import services as integration_services
+from integrations.providers.databento import fake as databento_fake
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +44,7 @@ def bot(tenant_a, owner_a):
 def status_ok(tenant_a, owner_a, settings, httpserver):
     """Everything a fresh tenant lacks: the market-data key, verified, Redis verified, a fresh beat and worker."""
     settings.INTEGRATION_BASE_URLS = {"databento": httpserver.url_for("").rstrip("/")}
-    httpserver.expect_request("/v0/metadata.list_datasets").respond_with_json(["GLBX.MDP3"])
+    databento_fake.serve_verify(httpserver)
     now = timezone.now()
     for kind in ("worker", "beat"):
         ProcessHeartbeat.objects.create(kind=kind, hostname=f"{kind}@test", pid=1, started_at=now, last_seen_at=now)

@@ -12,7 +12,7 @@ import pytest
 
 from controlplane import tenancy
 from controlplane.models import ProcessHeartbeat
-from controlplane.status import system_status
+from oversight.status import system_status
 from tests.factories import TenantFactory
 from tests.processes import BIN, env_for_test_database, start, stop, wait_for
 

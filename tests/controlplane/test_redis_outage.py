@@ -11,7 +11,7 @@ import pytest
 
 from bots.models import Job
 from controlplane import tenancy
-from controlplane.status import system_status
+from oversight.status import system_status
 from tests.processes import throwaway_redis, wait_for  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db

@@ -214,7 +214,8 @@ def test_every_beat_entry_expires_and_the_breaker_runs_every_minute(settings):
 
 
 def test_max_drawdown_is_a_validated_risk_limit(api_operator_a, tenant_a):
-    from execution.risk_state import InvalidRiskLimits, limits_from_json
+    from bots.risk_limits import InvalidRiskLimits
+    from execution.risk_state import limits_from_json
 
     assert limits_from_json({"max_drawdown": "250.5"}).max_drawdown == Decimal("250.5")
     with pytest.raises(InvalidRiskLimits, match="max_drawdown"):

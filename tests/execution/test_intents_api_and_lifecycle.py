@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from bots import services as bot_services
+from oversight.reconcile import bot_reconcile
 from bots.models import CancelRequest, Reconciliation
 from controlplane import tenancy
 from execution import oms
@@ -151,10 +152,10 @@ def test_reconcile_matches_the_sim_fills_and_flags_a_difference(owner_a, tenant_
         submit_intent(bot=bot, legs=[buy("3")], idempotency_key="a", source="tick", bar_ts=T0)
         oms.process_pending_intents()
         match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=T0 + timedelta(minutes=1))
-        result = bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        result = bot_reconcile(bot_id=bot.id, actor=owner_a)
         assert result.status == Reconciliation.Status.MATCHED and result.internal_positions == {"ES": 3.0}
         StrategyPosition.objects.filter(bot=bot).update(quantity=2)  # our books drift from the venue's
-        result = bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        result = bot_reconcile(bot_id=bot.id, actor=owner_a)
         assert result.status == Reconciliation.Status.MISMATCH
         assert result.differences == {"ES": {"internal": 2.0, "venue": 3.0}}
         bot.refresh_from_db()
@@ -164,7 +165,7 @@ def test_reconcile_matches_the_sim_fills_and_flags_a_difference(owner_a, tenant_
 
 
 def test_paper_record_counts_paper_fills_days_and_open_incidents(tenant_a, es_bars, trading_bot):
-    from bots.hooks import paper_record_source
+    from oversight.paper import paper_record
 
     bot = trading_bot(stage="PAPER")
     with tenancy.tenant_context(tenant_a.id):
@@ -174,13 +175,13 @@ def test_paper_record_counts_paper_fills_days_and_open_incidents(tenant_a, es_ba
             )
             oms.process_pending_intents()
             match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=T0 + timedelta(minutes=i + 1))
-        record = paper_record_source()(bot=bot)
+        record = paper_record(bot=bot)
         assert (record.trades, record.days, record.open_risk_incidents) == (2, 1, 0)
 
 
 def test_multi_leg_failure_cancels_the_sent_leg_and_says_so(tenant_a, es_bars, trading_bot):
-    from execution.venues import registry
-    from execution.venues.base import VenueError
+    from integrations.venues import registry
+    from integrations.venues.base import VenueError
     from controlplane.errors import ErrorCode
 
     class Down:

@@ -11,7 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bots import services as bot_services
-from bots.gates import promotion_gates
+from oversight.reconcile import bot_reconcile_resolve
+from oversight.gates import promotion_gates
 from bots.models import Bot, CancelRequest, Reconciliation, Runner, Stage
 from controlplane import tenancy
 from controlplane.models import AuditEvent
@@ -153,7 +154,7 @@ def test_accept_venue_keeps_the_position_and_lets_the_bot_go_live_again(
         bot_services.bot_demote(bot_id=bot.id, actor=owner_a, to_stage=Stage.RETIRED, reason="done with it")
     with tenancy.tenant_context(tenant_a.id):
         assert RiskIncident.objects.get(bot=bot).details["to_stage"] == "RETIRED"
-        report, _ = bot_services.bot_reconcile_resolve(
+        report, _ = bot_reconcile_resolve(
             bot_id=bot.id, action="accept_venue", reason="I will manage it by hand", actor=owner_a
         )
         bot.refresh_from_db()
@@ -171,9 +172,7 @@ def test_a_bot_retired_from_live_can_still_flatten_what_it_left(
     with django_capture_on_commit_callbacks(execute=True), tenancy.tenant_context(tenant_a.id):
         bot_services.bot_demote(bot_id=bot.id, actor=owner_a, to_stage=Stage.RETIRED, reason="done with it")
     with tenancy.tenant_context(tenant_a.id):
-        report, _ = bot_services.bot_reconcile_resolve(
-            bot_id=bot.id, action="flatten", reason="close it", actor=owner_a
-        )
+        report, _ = bot_reconcile_resolve(bot_id=bot.id, action="flatten", reason="close it", actor=owner_a)
         [close] = Order.objects.filter(intent__source=TradeIntent.Source.RECONCILE)
         assert report.resolution == "flatten" and (close.side, close.quantity) == ("sell", 3)
         assert RiskIncident.objects.get(bot=bot).status == "RESOLVED"

@@ -10,7 +10,6 @@ import ssl
 from decimal import Decimal
 from types import SimpleNamespace
 
-import databento_dbn
 import pytest
 from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
@@ -27,8 +26,13 @@ from execution.models import Bar, Instrument
 from execution.selectors import market_data_problems
 from execution.services import bars_ingest
 from integrations import services as integration_services
-from integrations.clients import IntegrationError, client_for
+from integrations.clients import client_for
+from integrations.providers.base import IntegrationError
 from integrations.models import IntegrationUsageEvent
+from integrations.providers.databento import fake as databento_fake
+from integrations.providers.databento.fake import dbn, ns
+from integrations.providers.polygon import fake as polygon_fake
+from integrations.providers.polygon.fake import agg, aggs_body, ms
 from tests.execution.helpers import bar_rows
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)
 
@@ -123,12 +127,7 @@ def instrument(symbol, data_symbols, **spec):
 def set_key(tenant, owner, provider, value, server):
     """Set the tenant's key and verify it for real against the test server (a bot starts only on verified keys)."""
     name = {"polygon": "POLYGON_API_KEY", "databento": "DATABENTO_API_KEY"}[provider]
-    if provider == "polygon":
-        server.expect_request("/v3/reference/tickers").respond_with_json(
-            {"status": "OK", "results": [{"ticker": "X:BTCUSD"}], "request_id": "v"}
-        )
-    else:
-        server.expect_request("/v0/metadata.list_datasets").respond_with_json(["GLBX.MDP3"])
+    {"polygon": polygon_fake, "databento": databento_fake}[provider].serve_verify(server)
     with tenancy.tenant_context(tenant.id):
         integration_services.credentials_set(provider=provider, values={name: value}, actor=owner)
         assert integration_services.verify_provider(provider=provider, actor=owner).status == "ok"
@@ -157,60 +156,6 @@ def usage(tenant, provider):
 
 def stored(symbol, timeframe="1m"):
     return list(Bar.objects.filter(instrument__symbol=symbol, timeframe=timeframe).order_by("ts"))
-
-
-def ms(at):
-    return int(at.timestamp() * 1000)
-
-
-def agg(at, o, h, l, c, v):
-    return {"v": v, "vw": c, "o": o, "c": c, "h": h, "l": l, "t": ms(at), "n": 3}
-
-
-def aggs_body(results):
-    return {
-        "ticker": "X:BTCUSD",
-        "queryCount": len(results),
-        "resultsCount": len(results),
-        "adjusted": True,
-        "results": results,
-        "status": "OK",
-        "request_id": "r1",
-        "count": len(results),
-    }
-
-
-def dbn(records, schema=databento_dbn.Schema.OHLCV_1M, rtype=databento_dbn.RType.OHLCV_1M):
-    """Databento's answer: DBN metadata then OHLCV records, prices fixed-point 1e-9."""
-    metadata = databento_dbn.Metadata(
-        dataset="GLBX.MDP3",
-        start=records[0][0],
-        stype_in=databento_dbn.SType.CONTINUOUS,
-        stype_out=databento_dbn.SType.INSTRUMENT_ID,
-        schema=schema,
-        symbols=["ES.c.0"],
-    )
-    scale = 1_000_000_000
-    return bytes(metadata) + b"".join(
-        bytes(
-            databento_dbn.OHLCVMsg(
-                int(rtype),
-                1,
-                4242,
-                ts,
-                int(Decimal(o) * scale),
-                int(Decimal(h) * scale),
-                int(Decimal(l) * scale),
-                int(Decimal(c) * scale),
-                volume,
-            )
-        )
-        for ts, o, h, l, c, volume in records
-    )
-
-
-def ns(at):
-    return int(at.timestamp()) * 1_000_000_000
 
 
 # --- Polygon --------------------------------------------------------------------------------------------------

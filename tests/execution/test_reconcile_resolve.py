@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from bots import services as bot_services
+from oversight.reconcile import bot_reconcile
 from bots.models import Reconciliation
 from controlplane import tenancy
 from controlplane.models import AuditEvent, Membership
@@ -42,7 +43,7 @@ def drifted_bot(tenant_a, owner_a, es_bars, trading_bot):
             match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=T0 + timedelta(minutes=1))
             changes = {"quantity": Decimal(books)} | ({"average_price": Decimal(average)} if average else {})
             StrategyPosition.objects.filter(bot=bot).update(**changes)
-            assert bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a).status == Reconciliation.Status.MISMATCH
+            assert bot_reconcile(bot_id=bot.id, actor=owner_a).status == Reconciliation.Status.MISMATCH
         return bot
 
     return make
@@ -121,7 +122,7 @@ def test_flatten_on_sim_sends_one_opposite_market_order_and_its_fill_brings_both
         assert order.status == "FILLED" and order.average_price == es_bars.bars.get(ts=next_bar).open
         assert match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=next_bar) == 0
         assert StrategyPosition.objects.get(bot=bot).quantity == 0
-        assert bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a).is_flat is True
+        assert bot_reconcile(bot_id=bot.id, actor=owner_a).is_flat is True
     # resolved once: a second resolution is refused and sends nothing
     assert _resolve(api_operator_a, bot, "flatten").status_code == 409
     with tenancy.tenant_context(tenant_a.id):

@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from bots import services as bot_services
-from bots.gates import promotion_gates
+from oversight.reconcile import bot_reconcile
+from oversight.gates import promotion_gates
 from bots.models import Bot, Reconciliation, Stage
 from controlplane import tenancy
 from execution import oms
@@ -18,10 +19,11 @@ from execution.breakers import drawdown_sweep_tenant
 from execution.intents import LegSpec, risk_refusal, submit_intent
 from execution.models import EquityWatermark, Order, StrategyPosition, VenueInventory
 from execution.risk_state import risk_snapshot
-from execution.venues.contracts import tradovate_symbol
+from integrations.providers.futures_contracts import tradovate_symbol
 from execution.venues.sim import match_working_orders
 from tests.execution.helpers import store_bars
-from tests.integrations.live_fakes import ACCOUNT, es_instrument, fill, live_tradovate_bot, position, serve_session
+from integrations.providers.tradovate.fake import ACCOUNT, fill, position, serve_session
+from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 from tests.status_fixtures import make_system_ok
 from traces.models import ProfitVariables
 
@@ -125,7 +127,7 @@ def test_a_paper_bots_sim_position_is_not_reconciled_against_its_live_venue(tena
     bot = _paper_bot_long_two_on_sim(tenant_a, owner_a, recent)
     _account_flat(tradovate)
     with tenancy.tenant_context(tenant_a.id):
-        report = bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        report = bot_reconcile(bot_id=bot.id, actor=owner_a)
     assert (report.status, report.book, report.internal_positions) == (Reconciliation.Status.MATCHED, "live", {})
 
 
@@ -198,7 +200,7 @@ def test_the_live_gate_requires_a_fresh_matched_reconcile_of_the_live_book(
 
     _account_holds_es(tradovate, 1)  # someone holds 1 ES in the account: the live book (0) disagrees
     with tenancy.tenant_context(tenant_a.id):
-        mismatch = bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        mismatch = bot_reconcile(bot_id=bot.id, actor=owner_a)
     assert mismatch.status == "MISMATCH"
     failed = gate()
     assert not failed.passed and f"({mismatch.id})" in failed.message and "MISMATCH" in failed.message
@@ -206,7 +208,7 @@ def test_the_live_gate_requires_a_fresh_matched_reconcile_of_the_live_book(
     tradovate.clear()
     _account_flat(tradovate)
     with tenancy.tenant_context(tenant_a.id):
-        matched = bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        matched = bot_reconcile(bot_id=bot.id, actor=owner_a)
     assert matched.status == "MATCHED"
     assert gate().passed
 

@@ -8,11 +8,11 @@ import ccxt
 import pytest
 
 from controlplane import tenancy
-from execution.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
-from execution.venues.registry import adapter_for
+from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
+from integrations.venues.registry import live_adapter_for
 from integrations import services
 from integrations.models import IntegrationUsageEvent
-from tests.integrations.crypto_venues import btc_usd
+from tests.integrations.crypto_venues import BTC_USD, btc_usd
 
 KEYS = {
     "kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
@@ -32,7 +32,7 @@ def venue(tenant_a, owner_a, settings):
 
     def _venue(name, exchange):
         services.credentials_set(provider=name, values=KEYS[name], actor=owner_a)
-        adapter = adapter_for(name, bot_id=11)
+        adapter = live_adapter_for(name, bot_id=11)
         adapter.client._exchange = exchange
         return adapter
 
@@ -80,6 +80,7 @@ def _order(**overrides):
         "order_type": "limit",
         "limit_price": Decimal("50000"),
         "bot_id": 11,
+        "venue_market": BTC_USD["kraken"],  # what the OMS passes from Instrument.venue_symbols
     }
     fields.update(overrides)
     return VenueOrderRequest(**fields)

@@ -5,8 +5,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from execution.venues.base import VenueError
-from execution.venues.contracts import front_contract, ironbeam_symbol, roll_date, root_of, tradovate_symbol
+from integrations.venues.base import VenueError
+from integrations.providers.futures_contracts import (
+    front_contract,
+    ironbeam_symbol,
+    roll_date,
+    root_of,
+    tradovate_symbol,
+)
 
 
 def at(day: str) -> datetime:

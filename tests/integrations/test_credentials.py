@@ -108,6 +108,31 @@ def test_admin_entry_wins_over_the_environment(api_owner_a, tenant_a, settings):
         assert credentials.resolve(spec)["OPENAI_API_KEY"] == SECRET
 
 
+def test_the_environment_fallback_holds_the_registrys_credentials_set_there_and_the_deployments_redis(
+    monkeypatch, settings
+):
+    monkeypatch.setenv("OPENAI_API_KEY", "env-key-000011112222")
+    monkeypatch.setenv("TRADOVATE_ENVIRONMENT", "demo")
+    monkeypatch.setenv("POLYGON_API_KEY", "   ")  # blank: not set
+    monkeypatch.setenv("NOT_A_PROVIDER_SECRET", "x")  # not a registry credential: never read
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    found = credentials.environment_credentials()
+    assert (found["OPENAI_API_KEY"], found["TRADOVATE_ENVIRONMENT"]) == ("env-key-000011112222", "demo")
+    assert found["REDIS_URL"] == settings.REDIS_URL
+    assert "POLYGON_API_KEY" not in found and "NOT_A_PROVIDER_SECRET" not in found
+
+
+def test_the_integrations_app_fills_the_settings_environment_fallback_at_start_up(monkeypatch, settings):
+    """The settings module imports no app (import-linter), so the integrations app computes it when ready."""
+    from django.apps import apps
+
+    monkeypatch.setenv("OPENAI_API_KEY", "env-key-000011112222")
+    del settings.INTEGRATION_ENV_CREDENTIALS
+    apps.get_app_config("integrations").ready()
+    assert settings.INTEGRATION_ENV_CREDENTIALS == credentials.environment_credentials()
+    assert settings.INTEGRATION_ENV_CREDENTIALS["OPENAI_API_KEY"] == "env-key-000011112222"
+
+
 @pytest.mark.django_db
 def test_rotate_credentials_reencrypts_under_the_newest_key(api_owner_a, tenant_a, settings):
     old_key = settings.CREDENTIALS_ENCRYPTION_KEYS[0]

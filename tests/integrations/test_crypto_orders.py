@@ -10,14 +10,14 @@ from decimal import Decimal
 
 import pytest
 
-from bots import services as bot_services
+from oversight.reconcile import bot_reconcile
 from bots.models import Reconciliation
 from controlplane import tenancy
 from execution import oms
 from execution.intents import LegSpec, submit_intent
-from execution.models import Fill, Order, StrategyPosition, TradeIntent
-from execution.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
-from execution.venues.registry import adapter_for
+from execution.models import Fill, Instrument, Order, StrategyPosition, TradeIntent
+from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
+from integrations.venues.registry import live_adapter_for
 from integrations.models import IntegrationUsageEvent
 from tests.integrations.crypto_venues import (
     FakeBinanceUS,
@@ -52,8 +52,10 @@ def venue(tenant_a, owner_a, point_at, settings):
         yield _venue
 
 
-def _order(client_order_id="cp-42-0", **overrides) -> VenueOrderRequest:
+def _order(client_order_id="cp-42-0", *, at: str, **overrides) -> VenueOrderRequest:
+    """The request the OMS sends to venue ``at``: with the market stored for BTC-USD there, if any."""
     fields = {
+        "venue_market": Instrument.objects.get(symbol="BTC-USD").venue_symbols.get(at),
         "client_order_id": client_order_id,
         "symbol": "BTC-USD",
         "side": "buy",
@@ -78,8 +80,8 @@ def _sent_market(fake, name):
 def test_an_order_is_placed_looked_up_filled_and_cancelled_at_the_instruments_venue_market(venue, name):
     fake = venue(name)
     btc_usd(name)
-    adapter = adapter_for(name, bot_id=11)
-    ack = adapter.place_order(_order())
+    adapter = live_adapter_for(name, bot_id=11)
+    ack = adapter.place_order(_order(at=name))
     assert ack.status == VenueOrderStatus.WORKING
     sent, expected = _sent_market(fake, name)
     assert sent == expected  # the venue's own market id of BTC/USD, never our "BTC-USD"
@@ -87,13 +89,13 @@ def test_an_order_is_placed_looked_up_filled_and_cancelled_at_the_instruments_ve
     assert ack.venue_order_id == order_id
 
     # An answer lost to a timeout is found again by the client order id it carried.
-    found = adapter_for(name, bot_id=11).lookup_order(client_order_id="cp-42-0")
+    found = live_adapter_for(name, bot_id=11).lookup_order(client_order_id="cp-42-0")
     assert (found.venue_order_id, found.status) == (order_id, VenueOrderStatus.WORKING)
 
     fake.fill(order_id, price=49990.0, fee=0.3)
-    filled = adapter_for(name, bot_id=11).lookup_order(client_order_id="cp-42-0", venue_order_id=order_id)
+    filled = live_adapter_for(name, bot_id=11).lookup_order(client_order_id="cp-42-0", venue_order_id=order_id)
     assert (filled.status, filled.filled_quantity) == (VenueOrderStatus.FILLED, Decimal("0.01"))
-    [fill] = adapter_for(name, bot_id=11).fills_since(datetime.now(UTC) - timedelta(minutes=5))
+    [fill] = live_adapter_for(name, bot_id=11).fills_since(datetime.now(UTC) - timedelta(minutes=5))
     assert (fill.venue_order_id, fill.client_order_id, fill.quantity, fill.price, fill.fee) == (
         order_id,
         "cp-42-0",
@@ -102,8 +104,8 @@ def test_an_order_is_placed_looked_up_filled_and_cancelled_at_the_instruments_ve
         Decimal("0.3"),
     )
 
-    second = adapter_for(name, bot_id=11).place_order(_order("cp-43-0", limit_price=Decimal("48000")))
-    cancelled = adapter_for(name, bot_id=11).cancel_order(
+    second = live_adapter_for(name, bot_id=11).place_order(_order("cp-43-0", at=name, limit_price=Decimal("48000")))
+    cancelled = live_adapter_for(name, bot_id=11).cancel_order(
         client_order_id="cp-43-0", venue_order_id=second.venue_order_id
     )
     assert cancelled.status == VenueOrderStatus.CANCELLED
@@ -116,12 +118,12 @@ def test_an_unmapped_instrument_is_refused_before_anything_is_sent(venue, name):
     fake = venue(name)
     btc_usd()  # as shipped: no venue mapping
     with pytest.raises(VenueError) as caught:
-        adapter_for(name, bot_id=11).place_order(_order())
+        live_adapter_for(name, bot_id=11).place_order(_order(at=name))
     assert caught.value.code == "INSTRUMENT_NOT_MAPPED" and not caught.value.uncertain
     assert "BTC-USD" in str(caught.value) and name in str(caught.value) and "map_venue_symbols" in str(caught.value)
     assert fake.sent == [] and fake.paths == []
     assert not IntegrationUsageEvent.objects.filter(provider=name).exists()
-    assert adapter_for(name, bot_id=11).lookup_order(client_order_id="cp-42-0") is None  # nothing in the ledger
+    assert live_adapter_for(name, bot_id=11).lookup_order(client_order_id="cp-42-0") is None  # nothing in the ledger
 
 
 @pytest.mark.django_db
@@ -129,22 +131,26 @@ def test_the_shipped_btc_usd_reaches_kraken_as_its_pair_not_as_our_symbol(venue)
     """Regression: today's adapter handed ccxt ``BTC-USD`` (no such Kraken market), so no order could be sent."""
     fake = venue("kraken")
     btc_usd("kraken")
-    adapter_for("kraken", bot_id=11).place_order(_order())
+    live_adapter_for("kraken", bot_id=11).place_order(_order(at="kraken"))
     [body] = fake.sent
-    assert body["pair"] == "XXBTZUSD" and body["cl_ord_id"] == adapter_for("kraken").client.client_order_id("cp-42-0")
+    assert body["pair"] == "XXBTZUSD" and body["cl_ord_id"] == live_adapter_for("kraken").client.client_order_id(
+        "cp-42-0"
+    )
 
 
 @pytest.mark.django_db
 def test_a_coinbase_market_buy_is_sized_from_the_reference_price_and_carries_our_client_order_id(venue):
     fake = venue("coinbase")
     btc_usd("coinbase")
-    adapter = adapter_for("coinbase", bot_id=11)
-    adapter.place_order(_order(order_type="market", limit_price=None))
+    adapter = live_adapter_for("coinbase", bot_id=11)
+    adapter.place_order(_order(at="coinbase", order_type="market", limit_price=None))
     [body] = fake.sent
     assert body["order_configuration"] == {"market_market_ioc": {"quote_size": "500"}}
     assert body["client_order_id"] == adapter.client.client_order_id("cp-42-0")
     with pytest.raises(VenueError) as caught:
-        adapter.place_order(_order("cp-44-0", order_type="market", limit_price=None, reference_price=None))
+        adapter.place_order(
+            _order("cp-44-0", at="coinbase", order_type="market", limit_price=None, reference_price=None)
+        )
     assert caught.value.code == "ORDER_REJECTED" and len(fake.sent) == 1
 
 
@@ -154,10 +160,10 @@ def test_hyperliquid_signs_our_orders_only_no_builder_fee_approval_and_no_referr
     neither may leave the owner's wallet."""
     fake = venue("hyperliquid")
     btc_usd("hyperliquid")
-    adapter_for("hyperliquid", bot_id=11).place_order(_order())
+    live_adapter_for("hyperliquid", bot_id=11).place_order(_order(at="hyperliquid"))
     [action] = fake.actions
     assert action["type"] == "order" and "builder" not in action
-    assert action["orders"][0]["c"] == adapter_for("hyperliquid").client.client_order_id("cp-42-0")
+    assert action["orders"][0]["c"] == live_adapter_for("hyperliquid").client.client_order_id("cp-42-0")
 
 
 @pytest.fixture
@@ -205,7 +211,7 @@ def test_a_live_kraken_bot_trades_btc_usd_through_the_oms_and_then_reconciles_fl
         order = Order.objects.get(intent=intent)
         assert (order.status, order.venue_order_id) == (
             Order.Status.WORKING,
-            fake.by_client_id(adapter_for("kraken").client.client_order_id(order.client_order_id)),
+            fake.by_client_id(live_adapter_for("kraken").client.client_order_id(order.client_order_id)),
         )
         assert [body["pair"] for body in fake.sent] == ["XXBTZUSD"]
         fake.fill(order.venue_order_id, price=49995.0, fee=1.3)
@@ -214,7 +220,7 @@ def test_a_live_kraken_bot_trades_btc_usd_through_the_oms_and_then_reconciles_fl
         fill = Fill.objects.get(order=order)
         assert (fill.quantity, fill.price, fill.fee) == (Decimal("0.01"), Decimal("49995"), Decimal("1.3"))
         assert StrategyPosition.objects.get(bot=bot).quantity == Decimal("0.01")
-        result = bot_services.bot_reconcile(bot_id=bot.id, actor_name="test")
+        result = bot_reconcile(bot_id=bot.id, actor_name="test")
     assert (result.status, result.internal_positions, result.venue_positions) == (
         Reconciliation.Status.MATCHED,
         {"BTC-USD": 0.01},
@@ -244,8 +250,8 @@ def test_the_oms_fails_an_order_for_an_unmapped_instrument_with_its_fix_and_send
 def test_a_fee_charged_in_another_coin_is_unknown_not_a_quote_amount(venue):
     fake = venue("binanceus")
     btc_usd("binanceus")
-    ack = adapter_for("binanceus", bot_id=11).place_order(_order())
+    ack = live_adapter_for("binanceus", bot_id=11).place_order(_order(at="binanceus"))
     fake.fill(ack.venue_order_id, price=50000.0, fee=0.0012)
     fake.fee_asset = "BNB"  # paid with BNB at a discount: not USD
-    [fill] = adapter_for("binanceus", bot_id=11).fills_since(datetime.now(UTC) - timedelta(minutes=5))
+    [fill] = live_adapter_for("binanceus", bot_id=11).fills_since(datetime.now(UTC) - timedelta(minutes=5))
     assert (fill.quantity, fill.fee) == (Decimal("0.01"), None)

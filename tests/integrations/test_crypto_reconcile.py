@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from bots import services as bot_services
+from oversight.reconcile import bot_reconcile
 from bots.models import Bot, Reconciliation
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError
@@ -41,7 +41,7 @@ def serve(point_at, settings):
 
 def _reconcile(tenant, bot):
     with tenancy.tenant_context(tenant.id):
-        return bot_services.bot_reconcile(bot_id=bot.id, actor_name="test")
+        return bot_reconcile(bot_id=bot.id, actor_name="test")
 
 
 @pytest.mark.parametrize("venue", list(SPOT))
@@ -179,7 +179,7 @@ def test_the_live_reconcile_beat_matches_a_mapped_crypto_bot_and_reports_an_unma
     from django.utils import timezone
 
     from bots.models import Runner
-    from execution import tasks
+    from oversight import tasks
     from execution.models import Instrument
 
     serve(FakeKraken, balances={"BTC": 1, "ETH": 2, "USD": 5000})

@@ -53,7 +53,7 @@ def test_a_breaker_opened_in_redis_reads_open(api_operator_a, tenant_a):
     import redis as redis_client
     from django.conf import settings
 
-    from integrations.clients.base import breaker_for
+    from integrations.providers.base import breaker_for
 
     with redis_client.Redis.from_url(settings.REDIS_URL) as connection:
         breaker = breaker_for("openai", tenant_a.id)

@@ -9,8 +9,8 @@ import pytest
 from werkzeug import Response
 
 from controlplane import tenancy
-from execution.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
-from execution.venues.registry import adapter_for
+from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
+from integrations.venues.registry import live_adapter_for
 from integrations import services
 
 CREDS = {"IRONBEAM_USERNAME": "bob", "IRONBEAM_API_KEY": "ib-abcdefghijkl", "IRONBEAM_ENVIRONMENT": "demo"}
@@ -81,7 +81,7 @@ def test_an_order_is_placed_on_the_account_in_the_documented_shape(ironbeam):
     ironbeam.expect_oneshot_request("/order/51234/place", method="POST").respond_with_json(
         {**OK, "orderId": "51234-1001", "strategyId": 1001}
     )
-    ack = adapter_for("ironbeam", bot_id=3).place_order(_order())
+    ack = live_adapter_for("ironbeam", bot_id=3).place_order(_order())
     assert (ack.venue_order_id, ack.status) == ("51234-1001", VenueOrderStatus.WORKING)
     [body] = [json.loads(r.data) for r, _ in ironbeam.log if r.path.endswith("/place")]
     assert body == {
@@ -117,7 +117,7 @@ def test_a_refused_order_is_order_rejected_with_ironbeams_reason(ironbeam, answe
     ironbeam.expect_request("/order/51234/ANY").respond_with_json({**OK, "orders": []})
     ironbeam.expect_request("/order/51234/place").respond_with_response(answer)
     with pytest.raises(VenueError) as caught:
-        adapter_for("ironbeam").place_order(_order())
+        live_adapter_for("ironbeam").place_order(_order())
     assert caught.value.code == "ORDER_REJECTED" and not caught.value.uncertain
     assert "Insufficient margin" in str(caught.value) or "Invalid symbol" in str(caught.value)
 
@@ -135,10 +135,10 @@ def test_429_carries_retry_after_and_a_refused_key_is_an_auth_failure(tenant_a, 
     with tenancy.tenant_context(tenant_a.id):
         services.credentials_set(provider="ironbeam", values=CREDS, actor=owner_a)
         with pytest.raises(VenueError) as caught:
-            adapter_for("ironbeam").place_order(_order())
+            live_adapter_for("ironbeam").place_order(_order())
         assert (caught.value.code, caught.value.retry_after) == ("INTEGRATION_RATE_LIMITED", 12.0)
         with pytest.raises(VenueError) as caught:
-            adapter_for("ironbeam").place_order(_order())
+            live_adapter_for("ironbeam").place_order(_order())
         assert caught.value.code == "INTEGRATION_AUTH_FAILED"
 
 
@@ -146,7 +146,7 @@ def test_429_carries_retry_after_and_a_refused_key_is_an_auth_failure(tenant_a, 
 def test_a_malformed_body_is_a_bad_response(ironbeam):
     ironbeam.expect_request("/info/trader").respond_with_data("not json", status=200)
     with pytest.raises(VenueError) as caught:
-        adapter_for("ironbeam").positions()
+        live_adapter_for("ironbeam").positions()
     assert caught.value.code == "INTEGRATION_BAD_RESPONSE"
 
 
@@ -171,7 +171,7 @@ def test_a_timeout_after_send_is_uncertain_and_lookup_finds_the_one_new_matching
 
     ironbeam.expect_request("/order/51234/ANY").respond_with_handler(orders)
     ironbeam.expect_request("/order/51234/place").respond_with_handler(slow_place)
-    adapter = adapter_for("ironbeam")
+    adapter = live_adapter_for("ironbeam")
     with pytest.raises(VenueError) as caught:
         adapter.place_order(_order())
     assert caught.value.code == "INTEGRATION_TIMEOUT" and caught.value.uncertain
@@ -264,7 +264,7 @@ def test_positions_fills_and_cancel(ironbeam):
     ironbeam.expect_request("/order/51234/cancel/51234-1003", method="DELETE").respond_with_json(
         {**OK, "orders": [_row("51234-1003", 1003, status="CANCELLED")]}
     )
-    adapter = adapter_for("ironbeam")
+    adapter = live_adapter_for("ironbeam")
     assert adapter.positions() == {"MES": Decimal("-2"), "XCEC:GC.G27": Decimal("1")}  # unsupported roots stay
     from datetime import UTC, datetime
 

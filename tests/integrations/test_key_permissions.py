@@ -11,13 +11,15 @@ import ccxt
 import pytest
 from werkzeug import Response
 
-from bots.gates import integration_blockers, promotion_gates
+from bots.routing import integration_blockers
+from oversight.gates import promotion_gates
 from bots.models import Stage
 from controlplane import tenancy
 from controlplane.models import AuditEvent
 from integrations import gates, services
 from integrations.models import IntegrationVerification, KeyPermissionConfirmation
-from tests.integrations.live_fakes import CREDS as TRADOVATE, confirm_trade_only, live_tradovate_bot, serve_session
+from integrations.providers.tradovate.fake import CREDS as TRADOVATE, serve_session
+from tests.integrations.live_bots import confirm_trade_only, live_tradovate_bot
 
 KEYS = {
     "kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
@@ -401,8 +403,8 @@ def test_confirming_a_key_the_venue_reported_is_refused(api_owner_a, point_at):
 def test_a_live_tradovate_bot_cannot_start_until_an_owner_confirms_its_key(
     tenant_a, owner_a, api_owner_a, api_operator_a, tradovate
 ):
-    """The LIVE gate of a bot (bots.gates, runner start) reads the same rule; paper is unaffected."""
-    from tests.integrations.live_fakes import es_instrument
+    """The LIVE gate of a bot (oversight.gates, runner start) reads the same rule; paper is unaffected."""
+    from tests.integrations.live_bots import es_instrument
 
     with tenancy.tenant_context(tenant_a.id):
         es_instrument()

@@ -15,20 +15,13 @@ from bots import services as bot_services
 from bots.models import CancelRequest, Reconciliation, Runner
 from controlplane import tenancy
 from controlplane.models import AuditEvent
-from execution import oms, tasks
+from execution import oms
+from oversight import tasks as oversight_tasks
 from execution.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
-from execution.venues.contracts import tradovate_symbol
-from tests.integrations.live_fakes import (
-    ACCOUNT,
-    es_instrument,
-    fill,
-    fill_fee,
-    live_tradovate_bot,
-    order_found,
-    position,
-    serve_session,
-)
+from integrations.providers.futures_contracts import tradovate_symbol
+from integrations.providers.tradovate.fake import ACCOUNT, fill, fill_fee, order_found, position, serve_session
+from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.django_db
@@ -195,7 +188,7 @@ def test_the_live_reconcile_task_flags_a_running_live_bot_whose_venue_disagrees(
             last_heartbeat_at=timezone.now(),
             trace_id="t-reconcile",
         )
-    result = tasks.reconcile_live_bots.apply(kwargs={"tenant_id": tenant_a.id}).get()
+    result = oversight_tasks.reconcile_live_bots.apply(kwargs={"tenant_id": tenant_a.id}).get()
     assert result == {"matched": [], "mismatched": [live_bot.id], "failed": []}
     with tenancy.tenant_context(tenant_a.id):
         live_bot.refresh_from_db()
@@ -272,7 +265,7 @@ def _tick_live_bot(tenant, bot):
 def test_a_tick_on_a_live_bot_whose_venue_is_unreachable_is_a_no_trade_and_status_degrades(
     tenant_a, live_bot, settings
 ):
-    from controlplane.status import system_status
+    from oversight.status import system_status
     from integrations import services
 
     settings.INTEGRATION_BASE_URLS = {"tradovate": "http://127.0.0.1:1"}  # nothing listens there
@@ -295,7 +288,7 @@ def test_a_venue_failing_since_its_last_verify_stops_the_tick_through_its_open_b
 ):
     from integrations import services
     from integrations.clients import client_for
-    from integrations.clients.base import IntegrationError
+    from integrations.providers.base import IntegrationError
 
     serve_session(tradovate)
     with tenancy.tenant_context(tenant_a.id):

@@ -9,13 +9,14 @@ import pytest
 from django.utils import timezone
 from werkzeug import Response
 
-from bots import services as bot_services
+from oversight.reconcile import bot_reconcile
 from bots.models import Reconciliation
 from controlplane import tenancy
 from execution.models import Instrument, Order, StrategyPosition, TradeIntent
-from execution.venues.contracts import tradovate_symbol
+from integrations.providers.futures_contracts import tradovate_symbol
 from tests.execution.helpers import store_bars
-from tests.integrations.live_fakes import ACCOUNT, es_instrument, live_tradovate_bot, position, serve_session
+from integrations.providers.tradovate.fake import ACCOUNT, position, serve_session
+from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def test_flatten_sends_one_opposite_market_order_per_instrument_recorded_before_
     serve_session(tradovate)
     _account_holds(tradovate, {"ES": (55, 2), "NQ": (56, -1)})
     with tenancy.tenant_context(tenant_a.id):
-        assert bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a).status == Reconciliation.Status.MISMATCH
+        assert bot_reconcile(bot_id=bot.id, actor=owner_a).status == Reconciliation.Status.MISMATCH
 
     order_ids = count(9101)
 
@@ -128,7 +129,7 @@ def test_a_flatten_the_venue_fills_before_we_record_it_keeps_the_flag_and_blocks
 
     tradovate.expect_request("/order/placeorder", method="POST").respond_with_handler(place_and_fill)
     with tenancy.tenant_context(tenant_a.id):
-        bot_services.bot_reconcile(bot_id=bot.id, actor=owner_a)
+        bot_reconcile(bot_id=bot.id, actor=owner_a)
     response = api_operator_a.post(
         f"/api/bots/{bot.id}/reconcile/resolve", {"action": "flatten", "reason": "flat now"}, format="json"
     )

@@ -7,10 +7,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from controlplane import hooks, tenancy
+from bots import services as bot_services
+from bots.models import Bot, Stage
+from controlplane import tenancy
 from controlplane.errors import ControlPlaneError
 from controlplane.models import ProcessHeartbeat
 from integrations import gates, services
+from integrations.providers.databento import fake as databento_fake
 
 
 def _blocking(body):
@@ -62,10 +65,10 @@ def test_entering_a_key_moves_the_provider_to_configured_and_unblocks(api_owner_
 
 @pytest.mark.django_db
 def test_ok_only_when_every_check_passed_and_degraded_when_redis_is_down(tenant_a, owner_a, settings, httpserver):
-    from controlplane.status import system_status
+    from oversight.status import system_status
 
     settings.INTEGRATION_BASE_URLS = {"databento": httpserver.url_for("").rstrip("/")}
-    httpserver.expect_request("/v0/metadata.list_datasets").respond_with_json(["GLBX.MDP3"])
+    databento_fake.serve_verify(httpserver)
     _set_databento(tenant_a, owner_a)
     _fresh_heartbeats()
     with tenancy.tenant_context(tenant_a.id):
@@ -80,7 +83,7 @@ def test_ok_only_when_every_check_passed_and_degraded_when_redis_is_down(tenant_
 
 @pytest.mark.django_db
 def test_stale_heartbeats_degrade(tenant_a, owner_a):
-    from controlplane.status import system_status
+    from oversight.status import system_status
 
     _set_databento(tenant_a, owner_a)
     old = timezone.now() - timedelta(hours=1)
@@ -92,23 +95,24 @@ def test_stale_heartbeats_degrade(tenant_a, owner_a):
 
 
 @pytest.mark.django_db
-def test_hooks_feed_bots_and_scheduler_and_bot_providers_become_required(api_owner_a, tenant_a):
+def test_status_reads_bots_and_the_scheduler_and_bot_providers_become_required(api_owner_a, owner_a, tenant_a):
+    """What the judging layer reads directly: bots per autonomy tier, the runners' last tick, and the providers the
+    tenant's bots use (a LIVE bot on Tradovate makes each Tradovate key a blocker)."""
     tick = timezone.now()
-    installed = dict(hooks._registry)  # the apps' own hooks, restored afterwards
-    hooks.register("bots.by_autonomy_tier", lambda tenant_id: {"T0": 2})
-    hooks.register("scheduler.last_tick_at", lambda tenant_id: tick)
-    hooks.register("integrations.providers_in_use", lambda tenant_id: {"tradovate"})
-    try:
-        body = api_owner_a.get("/api/system/status").json()
-        assert body["bots"]["byAutonomyTier"] == {"T0": 2} and body["scheduler"]["last_tick_at"]
-        missing = {b["component"] for b in _blocking(body)}
-        assert "integrations.tradovate" in missing
-        assert len([b for b in _blocking(body) if b["component"] == "integrations.tradovate"]) == 7
-    finally:
-        for name in ("bots.by_autonomy_tier", "scheduler.last_tick_at", "integrations.providers_in_use"):
-            hooks.unregister(name)
-            if name in installed:
-                hooks.register(name, installed[name])
+    with tenancy.tenant_context(tenant_a.id):
+        paper = bot_services.bot_create(actor=owner_a, name="paper", strategy="ma_crossover", instruments=["ES"])
+        live = bot_services.bot_create(
+            actor=owner_a, name="live", strategy="ma_crossover", instruments=["ES"], venue="tradovate"
+        )
+        Bot.objects.filter(pk=live.pk).update(stage=Stage.LIVE)
+        runner = bot_services.runner_start(bot_id=paper.id, actor=owner_a)
+        type(runner).objects.filter(pk=runner.pk).update(last_tick_at=tick)
+    body = api_owner_a.get("/api/system/status").json()
+    assert body["bots"]["byAutonomyTier"] == {"T0": 2, "T1": 0, "T2": 0, "T3": 0}
+    assert body["scheduler"]["last_tick_at"].replace("Z", "+00:00") == tick.isoformat()
+    missing = {b["component"] for b in _blocking(body)}
+    assert "integrations.tradovate" in missing
+    assert len([b for b in _blocking(body) if b["component"] == "integrations.tradovate"]) == 7
 
 
 @pytest.mark.django_db

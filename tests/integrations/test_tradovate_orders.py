@@ -10,11 +10,11 @@ import pytest
 from werkzeug import Response
 
 from controlplane import tenancy
-from execution.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
-from execution.venues.registry import adapter_for
+from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
+from integrations.venues.registry import live_adapter_for
 from integrations import services
 from integrations.models import IntegrationUsageEvent
-from tests.integrations.live_fakes import position
+from integrations.providers.tradovate.fake import position
 
 CREDS = {
     "TRADOVATE_USERNAME": "alice",
@@ -64,7 +64,7 @@ def test_a_market_order_is_placed_once_with_our_client_order_id_and_is_automated
     _login(tradovate)
     tradovate.expect_request("/account/list").respond_with_json([ACCOUNT])
     tradovate.expect_oneshot_request("/order/placeorder", method="POST").respond_with_json({"orderId": 9001})
-    ack = adapter_for("tradovate", bot_id=5).place_order(_order())
+    ack = live_adapter_for("tradovate", bot_id=5).place_order(_order())
     assert (ack.venue_order_id, ack.client_order_id, ack.status) == ("9001", "intent-1", VenueOrderStatus.WORKING)
     [placed] = [json.loads(r.data) for r, _ in tradovate.log if r.path == "/order/placeorder"]
     assert placed == {
@@ -110,7 +110,7 @@ def test_a_refused_login_is_an_auth_failure_without_echoing_the_broker_text(trad
         {"errorText": "Incorrect username or password for alice."}
     )
     with pytest.raises(VenueError) as caught:
-        adapter_for("tradovate").place_order(_order())
+        live_adapter_for("tradovate").place_order(_order())
     assert caught.value.code == "INTEGRATION_AUTH_FAILED" and not caught.value.uncertain
     assert "alice" not in str(caught.value)
     assert not [r for r, _ in tradovate.log if r.path == "/order/placeorder"]
@@ -124,7 +124,7 @@ def test_a_rejection_in_an_http_200_is_order_rejected_with_the_brokers_reason(tr
         {"failureReason": "RiskCheckTimeout", "failureText": "Risk check timed out"}
     )
     with pytest.raises(VenueError) as caught:
-        adapter_for("tradovate").place_order(_order(order_type="limit", limit_price=Decimal("5000.25")))
+        live_adapter_for("tradovate").place_order(_order(order_type="limit", limit_price=Decimal("5000.25")))
     assert caught.value.code == "ORDER_REJECTED" and not caught.value.uncertain
     assert "RiskCheckTimeout" in str(caught.value) and "Risk check timed out" in str(caught.value)
 
@@ -137,7 +137,7 @@ def test_violations_and_error_text_in_a_200_are_rejections(tradovate):
         {"violations": [{"constraint": "orderQty", "value": "0", "description": "Quantity must be positive"}]}
     )
     with pytest.raises(VenueError) as caught:
-        adapter_for("tradovate").place_order(_order())
+        live_adapter_for("tradovate").place_order(_order())
     assert caught.value.code == "ORDER_REJECTED" and "Quantity must be positive" in str(caught.value)
 
 
@@ -147,7 +147,7 @@ def test_a_penalty_ticket_on_an_order_is_rate_limited_with_its_wait_and_not_rese
     tradovate.expect_request("/account/list").respond_with_json([ACCOUNT])
     tradovate.expect_request("/order/placeorder").respond_with_json({"p-ticket": "pt-1", "p-time": 7})
     with pytest.raises(VenueError) as caught:
-        adapter_for("tradovate").place_order(_order())
+        live_adapter_for("tradovate").place_order(_order())
     assert (caught.value.code, caught.value.retry_after, caught.value.uncertain) == (
         "INTEGRATION_RATE_LIMITED",
         7.0,
@@ -183,7 +183,7 @@ def test_http_429_is_rate_limited_for_an_hour_when_no_retry_after_is_sent(tradov
     tradovate.expect_request("/account/list").respond_with_json([ACCOUNT])
     tradovate.expect_request("/order/placeorder").respond_with_data("", status=429)
     with pytest.raises(VenueError) as caught:
-        adapter_for("tradovate").place_order(_order())
+        live_adapter_for("tradovate").place_order(_order())
     assert (caught.value.code, caught.value.retry_after, caught.value.uncertain) == (
         "INTEGRATION_RATE_LIMITED",
         3600.0,
@@ -197,7 +197,7 @@ def test_a_malformed_answer_to_placeorder_is_uncertain(tradovate):
     tradovate.expect_request("/account/list").respond_with_json([ACCOUNT])
     tradovate.expect_request("/order/placeorder").respond_with_data("<html>proxy error</html>", status=200)
     with pytest.raises(VenueError) as caught:
-        adapter_for("tradovate").place_order(_order())
+        live_adapter_for("tradovate").place_order(_order())
     assert caught.value.code == "INTEGRATION_BAD_RESPONSE" and caught.value.uncertain
 
 
@@ -262,7 +262,7 @@ def test_a_timeout_after_send_is_uncertain_and_lookup_finds_the_order_by_clordid
             }
         ]
     )
-    adapter = adapter_for("tradovate")
+    adapter = live_adapter_for("tradovate")
     with pytest.raises(VenueError) as caught:
         adapter.place_order(_order())
     assert caught.value.code == "INTEGRATION_TIMEOUT" and caught.value.uncertain
@@ -300,11 +300,11 @@ def test_cancel_and_modify_and_positions(tradovate):
     tradovate.expect_request("/contract/item", query_string="id=55").respond_with_json(
         {"id": 55, "name": "MESZ6", "contractMaturityId": 1}
     )
-    adapter = adapter_for("tradovate")
+    adapter = live_adapter_for("tradovate")
     ack = adapter.cancel_order(client_order_id="intent-3", venue_order_id="9003")
     assert ack.venue_order_id == "9003"
     assert [r.path for r, _ in tradovate.log].count("/order/cancelorder") == 1
-    from integrations.clients.base import IntegrationError
+    from integrations.providers.base import IntegrationError
 
     with pytest.raises(IntegrationError) as caught:
         adapter.client.modify_order(
@@ -316,7 +316,7 @@ def test_cancel_and_modify_and_positions(tradovate):
 
 @pytest.mark.django_db
 def test_orders_tradovate_cannot_take_are_refused_before_anything_is_sent(tradovate):
-    adapter = adapter_for("tradovate")
+    adapter = live_adapter_for("tradovate")
     for bad in (_order(quantity=Decimal("1.5")), _order(order_type="limit"), _order(order_type="trailing")):
         with pytest.raises(VenueError) as caught:
             adapter.place_order(bad)
@@ -329,6 +329,6 @@ def test_several_accounts_without_a_chosen_one_fail_closed(tradovate):
     _login(tradovate)
     tradovate.expect_request("/account/list").respond_with_json([ACCOUNT, {**ACCOUNT, "id": 702, "name": "D2"}])
     with pytest.raises(VenueError) as caught:
-        adapter_for("tradovate").place_order(_order())
+        live_adapter_for("tradovate").place_order(_order())
     assert caught.value.code == "INTEGRATION_KEY_MISSING"
     assert not [r for r, _ in tradovate.log if r.path == "/order/placeorder"]

@@ -5,7 +5,7 @@ import pytest
 
 from controlplane import tenancy
 from integrations.clients import client_for
-from integrations.clients.venues import _rebase, code_for_ccxt_error
+from integrations.providers.ccxt_client import _rebase, code_for_ccxt_error
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from backtests.autonomy import autonomy_compute
+from oversight.autonomy import autonomy_compute
 from bots import services as bot_services
 from controlplane import status as status_module
 from controlplane import tenancy

@@ -57,11 +57,16 @@ def test_the_banner_is_on_every_page_and_names_the_status_trace(owner_a):
         assert "/admin/observatory/trace/?trace_id=" in page, url
 
 
-def test_a_status_that_cannot_be_computed_is_unknown_never_ok(owner_a, monkeypatch):
-    def broken():
-        raise RuntimeError("status store down")
+def status_store_down():
+    raise RuntimeError("status store down")
 
-    monkeypatch.setattr(status_module, "system_status", broken)
+
+def test_a_status_that_cannot_be_computed_is_unknown_never_ok(owner_a, settings):
+    # The declared hook the core's status cache asks (controlplane.hooks), pointed at a computation that fails.
+    settings.CONTROLPLANE_HOOKS = {
+        **settings.CONTROLPLANE_HOOKS,
+        "status.compute": "tests.observatory.test_pages.status_store_down",
+    }
     page = console(owner_a).get("/admin/").content.decode()
     assert 'data-status="UNKNOWN"' in page and "System UNKNOWN" in page
 

@@ -11,7 +11,7 @@ from controlplane import tenancy
 from controlplane.errors import ControlPlaneError
 from controlplane.models import Tenant
 from execution.services import venue_symbols_map
-from execution.venue_symbols import CCXT_MARKET_TYPES
+from integrations.venue_symbols import CCXT_MARKET_TYPES
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""Anthropic: its client (verify lists models)."""

@@ -1,0 +1,1 @@
+"""Binance.US (crypto spot): its ccxt client; orders go through ``providers.ccxt_venue``."""

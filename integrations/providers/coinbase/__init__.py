@@ -1,0 +1,1 @@
+"""Coinbase Advanced Trade (crypto spot): its ccxt client; orders go through ``providers.ccxt_venue``."""

@@ -1,0 +1,1 @@
+"""Databento (CME futures market data): its client over the official ``databento`` package."""

@@ -1,0 +1,1 @@
+"""Google Gemini: its client (verify lists models)."""

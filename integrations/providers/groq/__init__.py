@@ -1,0 +1,1 @@
+"""Groq: its client (verify lists models)."""

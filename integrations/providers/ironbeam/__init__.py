@@ -1,0 +1,1 @@
+"""Ironbeam (futures broker): its client and its venue adapter behind the OMS."""

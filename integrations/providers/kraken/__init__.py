@@ -1,0 +1,1 @@
+"""Kraken (crypto spot): its ccxt client; orders go through ``providers.ccxt_venue``."""

@@ -1,0 +1,1 @@
+"""OpenAI: its client (verify lists models)."""

@@ -1,0 +1,1 @@
+"""OpenRouter: its client (verify reads the key's info)."""

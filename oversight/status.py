@@ -1,0 +1,108 @@
+"""GET /api/system/status: BLOCKED, DEGRADED or OK for the current tenant, never OK by default.
+
+Reads every layer directly: integrations (keys, verifications, breakers), the scheduler's heartbeats, the tick's
+market data, the bots' autonomy tiers. The core's cache (controlplane.status) asks for it through the declared
+hook ``status.compute``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from controlplane import tenancy
+from controlplane.errors import ErrorCode
+from controlplane.models import ProcessHeartbeat
+from controlplane.status import BLOCKED, DEGRADED, OK, issue, probe_database, probe_redis
+from controlplane.trace import current_trace_id
+from execution.selectors import last_tick_at, market_data_problems
+from integrations.status import integration_blockers_and_problems
+from oversight.autonomy import tier_counts
+
+
+def scheduler_state(tenant_id: int) -> tuple[dict, list[dict]]:
+    stale_before = timezone.now() - timedelta(seconds=settings.HEARTBEAT_STALE_SECONDS)
+    beats = list(ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.Kind.BEAT).order_by("-last_seen_at")[:1])
+    workers = list(ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.Kind.WORKER, last_seen_at__gte=stale_before))
+    last_beat_at = beats[0].last_seen_at if beats else None
+    beat_alive = bool(last_beat_at and last_beat_at >= stale_before)
+    issues = []
+    if not beat_alive:
+        issues.append(
+            issue(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "celery.beat",
+                "No fresh Celery beat heartbeat: scheduled work is not running.",
+                "Start beat: celery -A controlplane beat -l INFO (a second one is safe: it stands by)",
+            )
+        )
+    if not workers:
+        issues.append(
+            issue(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "celery.worker",
+                "No fresh Celery worker heartbeat: queued work is not running.",
+                "Start a worker: celery -A controlplane worker -Q ticks,oms,backtests,verify,default",
+            )
+        )
+    state = {
+        "beat_alive": beat_alive,
+        "last_beat_at": last_beat_at,
+        "workers": [{"hostname": w.hostname, "queues": w.queues, "last_seen_at": w.last_seen_at} for w in workers],
+        "last_tick_at": last_tick_at(tenant_id),
+    }
+    return state, issues
+
+
+def system_status(*, redis_url: str | None = None) -> dict:
+    """The whole answer, for the current tenant (the declared hook ``status.compute`` and GET
+    /api/system/status)."""
+    tenant_id = tenancy.require_tenant_id()
+    blockers: list[dict] = []
+    degradations: list[dict] = []
+    database_problem = probe_database()
+    # Redis first: when it is hung, the breaker reads below then fail at once instead of each paying a timeout.
+    redis_problem = probe_redis(redis_url)
+    scheduler: dict = {"beat_alive": False, "last_beat_at": None, "workers": [], "last_tick_at": None}
+    integrations: dict = {}
+    if database_problem:
+        blockers.append(database_problem)
+    else:
+        key_blockers, problems, integrations = integration_blockers_and_problems()
+        blockers.extend(key_blockers)
+        degradations.extend(problems)
+        scheduler, scheduler_issues = scheduler_state(tenant_id)
+        degradations.extend(scheduler_issues)
+        degradations.extend(market_data_problems(tenant_id))
+    if redis_problem:
+        degradations.append(redis_problem)
+    status = BLOCKED if blockers else DEGRADED if degradations else OK
+    return {
+        "status": status,
+        "autonomy_allowed": status == OK,
+        "blockers": [{**b, "severity": "blocking"} for b in blockers]
+        + [{**d, "severity": "degrading"} for d in degradations],
+        "bots": {"byAutonomyTier": tier_counts(tenant_id)},
+        "scheduler": scheduler,
+        "integrations": integrations,
+        "checked_at": timezone.now(),
+        "trace_id": current_trace_id(),
+    }
+
+
+def database_down_status(database_problem: dict) -> dict:
+    """The platform's answer while the database is down, for anyone who asks (nobody can be authenticated then):
+    BLOCKED with the database as its one blocker. Nothing else is claimed: what lives in the database (bots,
+    keys, heartbeats) is unknown, so those fields are null rather than empty."""
+    return {
+        "status": BLOCKED,
+        "autonomy_allowed": False,
+        "blockers": [{**database_problem, "severity": "blocking"}],
+        "bots": None,
+        "scheduler": None,
+        "integrations": None,
+        "checked_at": timezone.now(),
+        "trace_id": current_trace_id(),
+    }
