@@ -115,7 +115,9 @@ class BacktestDetailView(generics.RetrieveAPIView):
 class BacktestCancelView(APIView):
     @extend_schema(request=None, responses={200: BacktestRunSerializer})
     def post(self, request, pk: int):
-        return Response(BacktestRunSerializer(services.backtest_cancel(run_id=pk, actor=request.user)).data)
+        return Response(
+            BacktestRunSerializer(services.run_or_matrix_cancel(model=BacktestRun, pk=pk, actor=request.user)).data
+        )
 
 
 class ThresholdsSerializer(WriteSerializer):
@@ -296,7 +298,9 @@ class MatrixDetailView(APIView):
 class MatrixCancelView(APIView):
     @extend_schema(request=None, responses={200: MatrixSerializer})
     def post(self, request, pk: int):
-        return Response(MatrixSerializer(matrices.matrix_cancel(matrix_id=pk, actor=request.user)).data)
+        return Response(
+            MatrixSerializer(services.run_or_matrix_cancel(model=BacktestMatrix, pk=pk, actor=request.user)).data
+        )
 
 
 class LabExperimentSerializer(serializers.ModelSerializer):

@@ -6,8 +6,8 @@ class BacktestsConfig(AppConfig):
 
     def ready(self) -> None:
         from backtests import services
-        from bots import jobs
+        from bots import job_handlers
         from bots.models import Job
 
         # Not idempotent for the watchdog: a re-queued run would find itself RUNNING and do nothing.
-        jobs.register_job_handler(Job.Kind.BACKTEST, services.backtest_job_handler, queue="backtests")
+        job_handlers.register_job_handler(Job.Kind.BACKTEST, services.backtest_job_handler, queue="backtests")

@@ -32,15 +32,15 @@ from django.utils import timezone
 from backtests.classification import classify, enough_trades
 from backtests.data import find_gaps, load_bars
 from backtests.metrics import TradeResult, compute_metrics
-from backtests.models import TERMINAL_RUN_STATUSES, BacktestMatrix, MatrixChunk, MatrixResult, RunStatus
+from backtests.models import BacktestMatrix, MatrixChunk, MatrixResult, RunStatus
 from backtests.services import InstrumentRun, _invalid, combined_equity, run_engine, tenant_thresholds, validated_config
 from bots.strategies import Bars, StrategyParameterError, get_strategy
 from controlplane import tenancy
-from controlplane.models import Tenant
 from controlplane.outbox import outbox_publish
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
+from controlplane.selectors import all_tenant_ids
 from execution.fills import FillModel
 from execution.models import Bar, Instrument
 from execution.timeframes import timeframe_delta
@@ -280,31 +280,6 @@ def _dispatch_chunk(matrix: BacktestMatrix, first: int, stop: int):
         kwargs={"matrix_id": matrix.id, "first": first, "stop": stop, "tenant_id": matrix.tenant_id},
         what=f"backtest matrix {matrix.id} sets {first}-{stop}",
     )
-
-
-def matrix_cancel(*, matrix_id: int, actor) -> BacktestMatrix:
-    with transaction.atomic():
-        matrix = BacktestMatrix.objects.select_for_update().filter(pk=matrix_id).first()
-        if matrix is None:
-            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No matrix {matrix_id} in this tenant.")
-        if matrix.status in TERMINAL_RUN_STATUSES:
-            raise ControlPlaneError(
-                ErrorCode.ILLEGAL_TRANSITION,
-                f"Matrix {matrix.id} cannot go from {matrix.status} to CANCELLED.",
-                details={"current": matrix.status, "requested": RunStatus.CANCELLED},
-            )
-        before = matrix.status
-        matrix.status, matrix.finished_at = RunStatus.CANCELLED, timezone.now()
-        matrix.save(update_fields=["status", "finished_at"])
-        audit_record(
-            action="backtest_matrix.cancel",
-            resource_type="backtest_matrix",
-            resource_id=matrix.id,
-            actor=actor,
-            before={"status": before},
-            after={"status": matrix.status},
-        )
-    return matrix
 
 
 def _utc64(at: datetime) -> np.datetime64:
@@ -635,7 +610,7 @@ def sweep_matrix_chunks(*, now: datetime | None = None) -> dict[str, int]:
 def sweep_matrix_chunks_all_tenants(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
     """The chunk sweep over every tenant, one tenant context at a time (RLS shows each only its own rows)."""
     results = {}
-    for tenant_id in Tenant.objects.order_by("id").values_list("id", flat=True):
+    for tenant_id in all_tenant_ids():
         with tenancy.tenant_context(tenant_id):
             try:
                 results[tenant_id] = sweep_matrix_chunks(now=now)

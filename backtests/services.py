@@ -20,7 +20,14 @@ from backtests.classification import BacktestThresholds, classify
 from backtests.data import find_gaps, load_bars
 from backtests.engine import EngineResult, run_reference, run_vectorized, ts_to_datetimes, vectorizable
 from backtests.metrics import TradeResult, compute_metrics
-from backtests.models import TERMINAL_RUN_STATUSES, BacktestRun, ClassificationSettings, GapPolicy, RunStatus
+from backtests.models import (
+    TERMINAL_RUN_STATUSES,
+    BacktestMatrix,
+    BacktestRun,
+    ClassificationSettings,
+    GapPolicy,
+    RunStatus,
+)
 from bots import services as bot_services
 from bots.models import Bot, Job
 from bots.strategies import Bars, StrategyParameterError, UnknownStrategy, get_strategy
@@ -217,31 +224,43 @@ def _snapshot(run: BacktestRun) -> dict:
     }
 
 
-def backtest_cancel(*, run_id: int, actor) -> BacktestRun:
+# What a cancel names per kind of research run: the label in its answers, its audit action and resource type.
+_CANCEL_NAMES = {
+    BacktestRun: ("Backtest", "backtest.cancel", "backtest_run"),
+    BacktestMatrix: ("Matrix", "backtest_matrix.cancel", "backtest_matrix"),
+}
+
+
+def run_or_matrix_cancel(*, model: type[BacktestRun | BacktestMatrix], pk: int, actor) -> BacktestRun | BacktestMatrix:
+    """Cancel a backtest run or a parameter matrix that has not ended: one rule for both (a terminal one cannot be
+    cancelled; the cancel is audited in the same transaction). A run's job is cancelled with it; a matrix's chunks
+    see the CANCELLED status and stop."""
+    label, action, resource_type = _CANCEL_NAMES[model]
     with transaction.atomic():
-        run = BacktestRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No backtest {run_id} in this tenant.")
-        if run.status in TERMINAL_RUN_STATUSES:
+        row = model.objects.select_for_update().filter(pk=pk).first()
+        if row is None:
+            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No {label.lower()} {pk} in this tenant.")
+        if row.status in TERMINAL_RUN_STATUSES:
             raise ControlPlaneError(
                 ErrorCode.ILLEGAL_TRANSITION,
-                f"Backtest {run.id} cannot go from {run.status} to CANCELLED.",
-                details={"current": run.status, "requested": RunStatus.CANCELLED},
+                f"{label} {row.id} cannot go from {row.status} to CANCELLED.",
+                details={"current": row.status, "requested": RunStatus.CANCELLED},
             )
-        before = run.status
-        run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
-        run.save(update_fields=["status", "finished_at"])
-        if run.job_id and run.job.status not in Job.TERMINAL_STATUSES:
-            bot_services.job_cancel(job_id=run.job_id, actor=actor)
+        before = row.status
+        row.status, row.finished_at = RunStatus.CANCELLED, timezone.now()
+        row.save(update_fields=["status", "finished_at"])
+        job_id = getattr(row, "job_id", None)
+        if job_id and row.job.status not in Job.TERMINAL_STATUSES:
+            bot_services.job_cancel(job_id=job_id, actor=actor)
         audit_record(
-            action="backtest.cancel",
-            resource_type="backtest_run",
-            resource_id=run.id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=row.id,
             actor=actor,
             before={"status": before},
-            after={"status": run.status},
+            after={"status": row.status},
         )
-    return run
+    return row
 
 
 class _Cancelled(Exception):

@@ -1,9 +1,11 @@
 """Thin Celery tasks of the backtests app: parse, call a service."""
 
 from celery import shared_task
+from django.conf import settings
 
 from backtests import matrices
-from controlplane.celery import TenantTask
+from controlplane.celery import TenantTask, fan_out_per_tenant
+from controlplane.selectors import active_tenant_ids
 
 
 @shared_task(name="backtests.run_matrix_chunk", base=TenantTask, acks_late=True)
@@ -16,18 +18,15 @@ def sweep_matrix_chunks() -> dict:
     return {str(tenant_id): counts for tenant_id, counts in matrices.sweep_matrix_chunks_all_tenants().items()}
 
 
-def _active_tenant_ids() -> list[int]:
-    from controlplane.models import Tenant
-
-    return list(Tenant.objects.values_list("id", flat=True))
-
-
 @shared_task(name="backtests.decay_all_tenants")
 def decay_all_tenants() -> int:
-    tenant_ids = _active_tenant_ids()
-    for tenant_id in tenant_ids:
-        decay_rebacktests.apply_async(kwargs={"tenant_id": tenant_id}, queue="backtests")
-    return len(tenant_ids)
+    """Beat: one decay re-backtest sweep per active tenant (it starts new backtest runs)."""
+    return fan_out_per_tenant(
+        decay_rebacktests,
+        tenant_ids=active_tenant_ids(),
+        queue="backtests",
+        expires=settings.BACKTEST_DECAY_INTERVAL_SECONDS * 0.9,
+    )
 
 
 @shared_task(name="backtests.decay_rebacktests", base=TenantTask)

@@ -28,8 +28,11 @@ def _apply(modeladmin, request, queryset, label: str, call) -> None:
             modeladmin.message_user(request, f"{obj}: {label} done.", level=messages.SUCCESS)
 
 
-class StageFilter(admin.SimpleListFilter):
-    title = "trading state"
+class KillOrMismatchFilter(admin.SimpleListFilter):
+    """Bots blocked by their own kill switch or an unresolved reconcile mismatch (the stage has its own filter, and
+    the trading state ACTIVE / REDUCE_ONLY / HALTED is the execution app's)."""
+
+    title = "killed or reconcile mismatch"
     parameter_name = "trading"
 
     def lookups(self, request, model_admin):
@@ -58,7 +61,7 @@ class BotAdmin(ObservatoryAdmin):
         "autonomy_tier",
         "updated_at",
     )
-    list_filter = ("stage", StageFilter, "strategy", "venue", "autonomy_tier")
+    list_filter = ("stage", KillOrMismatchFilter, "strategy", "venue", "autonomy_tier")
     search_fields = ("name", "strategy")
     # Promote and reconcile judge the bot: their actions are the top layer's (oversight.admin.BotJudgingActions).
     actions = ["demote", "kill", "start_runner"]

@@ -231,7 +231,7 @@ class Runner(TenantOwnedModel):
 
 
 class Job(TenantOwnedModel):
-    """Typed long-running work the UI follows. Handlers per kind are registered in bots.jobs."""
+    """Typed long-running work the UI follows. Handlers per kind are registered in bots.job_handlers (the state changes are bots.services.jobs)."""
 
     class Kind(models.TextChoices):
         BACKTEST = "BACKTEST", "Backtest"

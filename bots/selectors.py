@@ -4,6 +4,7 @@ an unresolved exit from LIVE."""
 from __future__ import annotations
 
 from bots.models import Bot, CancelRequest, GlobalKillSwitch, Reconciliation, Runner, TenantKillSwitch
+from bots.trading_rule import kill_block_reason, trading_block_reason
 from controlplane.errors import ControlPlaneError, ErrorCode
 
 
@@ -16,32 +17,36 @@ def tenant_killed() -> bool:
     return TenantKillSwitch.objects.filter(killed=True).exists()
 
 
-def kill_block(bot: Bot) -> ControlPlaneError | None:
-    """The kill that stops this bot, most global first, or None."""
-    if system_killed():
-        return ControlPlaneError(ErrorCode.SYSTEM_KILLED)
-    if tenant_killed():
-        return ControlPlaneError(ErrorCode.TENANT_KILLED)
-    if bot.killed:
+def _block_error(code: ErrorCode, bot: Bot) -> ControlPlaneError:
+    if code == ErrorCode.BOT_KILLED:
         return ControlPlaneError(
             ErrorCode.BOT_KILLED,
             f"Bot {bot.name} is killed: {bot.kill_reason}",
             details={"bot_id": bot.id, "killed_at": bot.killed_at.isoformat() if bot.killed_at else None},
         )
-    return None
+    if code == ErrorCode.RECONCILE_MISMATCH:
+        return ControlPlaneError(ErrorCode.RECONCILE_MISMATCH, details={"bot_id": bot.id})
+    return ControlPlaneError(code)
+
+
+def kill_block(bot: Bot) -> ControlPlaneError | None:
+    """The kill that stops this bot, most global first, or None (the trading rule's kills alone)."""
+    code = kill_block_reason(system_killed=system_killed(), tenant_killed=tenant_killed(), bot_killed=bot.killed)
+    return None if code is None else _block_error(code, bot)
 
 
 def trading_block(bot: Bot) -> ControlPlaneError | None:
-    """Why this bot may not send orders now (kill switches, retirement, an unresolved reconcile mismatch), or
-    None. The tick and the OMS read this before every order."""
-    if bot.stage == "RETIRED":
-        return ControlPlaneError(ErrorCode.BOT_RETIRED)
-    block = kill_block(bot)
-    if block is not None:
-        return block
-    if bot.reconcile_mismatch:
-        return ControlPlaneError(ErrorCode.RECONCILE_MISMATCH, details={"bot_id": bot.id})
-    return None
+    """Why this bot may not send orders now (retirement, kill switches, an unresolved reconcile mismatch), or
+    None: the facts of one bot read for the trading rule. Safe-start, the intent submit and the OMS read this
+    before every order; the tick reads the same facts in bulk and asks the same rule."""
+    code = trading_block_reason(
+        system_killed=system_killed(),
+        tenant_killed=tenant_killed(),
+        bot_killed=bot.killed,
+        stage=bot.stage,
+        reconcile_mismatch=bot.reconcile_mismatch,
+    )
+    return None if code is None else _block_error(code, bot)
 
 
 def flat_reconciliation_since_kill(bot: Bot) -> Reconciliation | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from celery import Celery, Task, signals
 from kombu import Queue
@@ -29,6 +30,18 @@ class TenantTask(Task):
             raise TypeError(f"task {self.name} must be called with tenant_id=")
         with tenant_context(tenant_id):
             return super().__call__(*args, **kwargs)
+
+
+def fan_out_per_tenant(task: Task, *, tenant_ids: Iterable[int], queue: str, expires: float, **kwargs) -> int:
+    """Send ``task`` once per tenant (with ``tenant_id=`` and ``kwargs``) to ``queue``, each message expiring after
+    ``expires`` seconds: a beat fan-out whose messages wait past their interval is dropped, not piled up behind the
+    next one. The caller names the tenants (``controlplane.selectors.active_tenant_ids`` or ``all_tenant_ids``)
+    and the queue, so each fan-out says which tenants it serves and where. Returns how many were sent."""
+    sent = 0
+    for tenant_id in tenant_ids:
+        task.apply_async(kwargs={**kwargs, "tenant_id": tenant_id}, queue=queue, expires=expires)
+        sent += 1
+    return sent
 
 
 @signals.before_task_publish.connect

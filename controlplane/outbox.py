@@ -25,8 +25,9 @@ from django.utils import timezone
 
 from controlplane import redis_clients, tenancy
 from controlplane.celery import TRACE_HEADER
-from controlplane.models import OutboxMessage, Tenant
+from controlplane.models import OutboxMessage
 from controlplane.trace import current_trace_id
+from controlplane.selectors import all_tenant_ids
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def relay_outbox(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
     """The relay over every tenant, one tenant context at a time (RLS shows each only its own rows). A send that
     fails ends the run: the broker is down for the tenants after it too, and each would only wait for its timeout."""
     results = {}
-    for tenant_id in Tenant.objects.order_by("id").values_list("id", flat=True):
+    for tenant_id in all_tenant_ids():
         with tenancy.tenant_context(tenant_id):
             try:
                 counts = relay_messages(now=now)

@@ -1,4 +1,4 @@
-"""Shared reads for tenancy: which tenants a user may act in."""
+"""Shared reads for tenancy: which tenants background work visits, and which tenants a user may act in."""
 
 from __future__ import annotations
 
@@ -7,6 +7,19 @@ from django.db.models import QuerySet
 from controlplane.models import Membership, Tenant
 
 ADMIN_TENANT_SESSION_KEY = "admin_tenant_id"
+
+
+def active_tenant_ids() -> list[int]:
+    """The tenants that may start new work: ticks, market-data fetches, verifications, new backtests. A suspended
+    tenant's bots send nothing new, so work that sends or starts things visits only these."""
+    return list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("id").values_list("id", flat=True))
+
+
+def all_tenant_ids() -> list[int]:
+    """Every tenant, suspended ones included: for work that makes things safe or keeps records true (cancels and
+    kill sweeps, recovery of unacknowledged orders, reconcile, breakers, the watchdog, the outbox relay, key
+    rotation, retention). Suspending a tenant must never leave its orders unwatched or its kills undone."""
+    return list(Tenant.objects.order_by("id").values_list("id", flat=True))
 
 
 def memberships_of(user) -> QuerySet[Membership]:

@@ -331,9 +331,12 @@ CELERY_BEAT_SCHEDULE["controlplane-relay-outbox"] = {
     "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 0.9},
 }
 
-# The tick (execution/tick.py): beat dispatches one batch per instrument and timeframe on the timeframe's grid.
+# The tick (execution/tick/): beat dispatches one batch per instrument and timeframe on the timeframe's grid.
 TICK_TIMEFRAMES = env.list("TICK_TIMEFRAMES", default=["1m", "5m", "15m", "1h", "1d"])
 TICK_DELAY_SECONDS = env.int("TICK_DELAY_SECONDS", default=5)
+# The most a live batch may start after its bar boundary (as_of, by the wall clock) and still decide; never more than
+# half the timeframe. A later batch sends nothing and traces each bot TICK_LATE.
+TICK_MAX_LATENESS_SECONDS = env.int("TICK_MAX_LATENESS_SECONDS", default=60)
 TICK_MAX_CONSECUTIVE_ERRORS = env.int("TICK_MAX_CONSECUTIVE_ERRORS", default=5)
 DRAWDOWN_BREAKER_INTERVAL_SECONDS = env.int("DRAWDOWN_BREAKER_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["execution-drawdown-breakers"] = {
@@ -365,6 +368,11 @@ MARKET_DATA_WARMUP_BARS = env.int("MARKET_DATA_WARMUP_BARS", default=500)
 
 for _timeframe in TICK_TIMEFRAMES:
     _schedule, _period = _tick_schedule(_timeframe)
+    if min(TICK_MAX_LATENESS_SECONDS, _period / 2) <= TICK_DELAY_SECONDS:
+        raise ValueError(
+            f"TICK_MAX_LATENESS_SECONDS ({TICK_MAX_LATENESS_SECONDS}, at most half of {_timeframe}) must exceed "
+            f"TICK_DELAY_SECONDS ({TICK_DELAY_SECONDS}): every {_timeframe} batch would start late"
+        )
     CELERY_BEAT_SCHEDULE[f"market-data-{_timeframe}"] = {
         "task": "execution.refresh_market_data",
         "schedule": _schedule,

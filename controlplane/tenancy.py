@@ -98,7 +98,9 @@ class TenantTransactionMiddleware:
     """Runs each request in one transaction so the tenant set for it holds for every query it makes.
 
     Admin pages take the tenant chosen in the admin switcher (session); API views set theirs after DRF has
-    authenticated the request (controlplane.api.TenantScopedAPIView).
+    authenticated the request: the default permission class ``controlplane.permissions.TenantRolePermission``
+    calls ``resolve_request_tenant`` (the ``X-Tenant`` header or the user's default membership), which activates
+    the tenant for the rest of this transaction.
 
     When the database cannot serve the request the answer is the one 503 of
     ``controlplane.errors.database_unavailable_response``, never a 500. A read (GET, HEAD) that lost the pooled

@@ -1,7 +1,7 @@
 """Circuit breakers: kill a bot that keeps failing or loses more than it may, record why, and alert.
 
 Two triggers share one way out (:func:`trip_circuit_breaker`): the tick's consecutive-error count
-(``TICK_MAX_CONSECUTIVE_ERRORS``, checked in execution.tick) and the drawdown limit checked here every minute by
+(``TICK_MAX_CONSECUTIVE_ERRORS``, checked in execution.tick.batches) and the drawdown limit checked here every minute by
 beat. A trip kills the bot through the bots kill service (actor ``circuit_breaker``; the kill cancels its open
 orders through the OMS), opens a ``RiskIncident`` of kind ``circuit_breaker`` and alerts through
 ``controlplane.alerts`` once committed.
@@ -35,9 +35,9 @@ from bots.models import Bot, Stage
 from bots.services import bot_kill
 from controlplane import tenancy
 from controlplane.alerts import alert
-from controlplane.models import Tenant
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
+from controlplane.selectors import all_tenant_ids
 from execution.models import EquityWatermark, RiskIncident
 from execution.positions import bot_equity
 from bots.risk_limits import InvalidRiskLimits
@@ -198,10 +198,11 @@ def drawdown_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def drawdown_sweep(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
-    """The drawdown breaker over every active tenant, one tenant context at a time."""
+    """The drawdown breaker over every tenant, one tenant context at a time. Suspended tenants too: the breaker
+    kills, and a suspended tenant's positions still move."""
     now = now or timezone.now()
     results = {}
-    for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("id").values_list("id", flat=True):
+    for tenant_id in all_tenant_ids():
         with tenancy.tenant_context(tenant_id):
             counts = drawdown_sweep_tenant(now=now)
         if counts:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from bots.models import Runner
 from controlplane import tenancy
 from controlplane.errors import ErrorCode
-from controlplane.models import Tenant
+from controlplane.selectors import active_tenant_ids
 from execution.data_symbols import unmapped_message
 from execution.models import Bar, Instrument
 from execution.services import bars_ingest
@@ -73,7 +73,7 @@ def refresh_targets(*, timeframe: str) -> list[RefreshTarget]:
     """Every (instrument, provider) some active tenant's RUNNING live-mode bot uses on ``timeframe``, with one bot
     per tenant (lowest id). Replay runners read stored history and are left out."""
     targets: dict[tuple[str, str], RefreshTarget] = {}
-    for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("id").values_list("id", flat=True):
+    for tenant_id in active_tenant_ids():
         with tenancy.tenant_context(tenant_id), transaction.atomic():
             rows = (
                 Runner.objects.filter(

@@ -1,9 +1,13 @@
-"""Market reference data: instruments and their bars.
+"""The execution app's data: market reference data (global) and what bots do with it (tenant-owned).
 
-Global, not tenant-owned: a bar of ES is the same fact for every tenant, and the tick batches per (instrument,
-timeframe) across all tenants' bots, so one read serves them all. Tenants never write here through the API; bars
-come from providers and ``import_bars`` (operators), instruments from superusers. What is tenant-owned is what
-bots do with them (intents, orders, traces), which carry ``tenant_id`` and RLS.
+Global, with no ``tenant_id``: ``Instrument``, ``Bar`` and ``TickBatch``. A bar of ES is the same fact for every
+tenant, and the tick batches per (instrument, timeframe) across all tenants' bots, so one read serves them all.
+Tenants never write these through the API; bars come from providers and ``import_bars`` (operators), instruments
+from superusers, batch summaries from the tick.
+
+Tenant-owned (``TenantOwnedModel``: ``tenant_id`` and an RLS policy): ``TradingControl``, ``TradeIntent`` and its
+legs, ``Order`` and ``Fill`` (written only by the OMS, DESIGN.md invariant 1), ``StrategyPosition``,
+``VenueInventory``, ``RiskIncident`` and ``EquityWatermark``. Each class's docstring says what it holds.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from integrations.venue_symbols import validate_venue_symbols
 
 
 class Instrument(models.Model):
+    """A tradable instrument: platform reference data, global (no tenant), edited by superusers only."""
+
     class AssetClass(models.TextChoices):
         FUTURE = "future", "Future"
         CRYPTO = "crypto", "Crypto"
@@ -70,7 +76,8 @@ class Instrument(models.Model):
 
 
 class Bar(models.Model):
-    """One OHLCV bar; ``ts`` is the bar's open time (UTC), on the timeframe's grid."""
+    """One OHLCV bar; ``ts`` is the bar's open time (UTC), on the timeframe's grid. Global: the same fact for
+    every tenant."""
 
     class Source(models.TextChoices):
         IMPORTED = "imported", "Imported file"
@@ -180,7 +187,8 @@ class TradingControl(TenantOwnedModel):
 
 
 class TradeIntent(TenantOwnedModel):
-    """What a strategy or an operator wants traded. Only the OMS turns it into orders."""
+    """What a strategy or an operator wants traded, owned by the bot's tenant (RLS). Only the OMS turns it into
+    orders."""
 
     class Status(models.TextChoices):
         PENDING = "PENDING", "Pending"
@@ -260,6 +268,8 @@ class MultiLegIntent(TradeIntent):
 
 
 class IntentLeg(TenantOwnedModel):
+    """One leg of an intent (venue, instrument, side, quantity, order type), in the intent's tenant."""
+
     intent = models.ForeignKey(TradeIntent, on_delete=models.CASCADE, related_name="legs")
     leg_index = models.PositiveSmallIntegerField()
     venue = models.CharField(max_length=64)
@@ -279,7 +289,7 @@ class IntentLeg(TenantOwnedModel):
 
 
 class Order(TenantOwnedModel):
-    """One order at a venue. Written by the OMS only (database trigger)."""
+    """One order at a venue, owned by the bot's tenant (RLS). Written by the OMS only (database trigger)."""
 
     class Status(models.TextChoices):
         SUBMITTING = "SUBMITTING", "Submitting"  # recorded before the venue call: a crash leaves it to look up
@@ -353,7 +363,7 @@ class Order(TenantOwnedModel):
 
 
 class Fill(TenantOwnedModel):
-    """One execution of an order. Written by the OMS only (database trigger)."""
+    """One execution of an order, owned by the order's tenant (RLS). Written by the OMS only (database trigger)."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
     bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="fills")

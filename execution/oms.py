@@ -33,9 +33,9 @@ from bots.models import CancelRequest
 from controlplane import tenancy
 from controlplane.books import book_for_venue, is_sim_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import Tenant
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
+from controlplane.selectors import all_tenant_ids
 from execution.intents import intent_transition, reject, risk_refusal
 from execution.live_exit import account_for_live_exit
 from execution.models import Fill, IntentLeg, Order, StrategyPosition, TradeIntent, VenueInventory
@@ -657,11 +657,7 @@ def process_cancel_request(*, cancel_request_id: int) -> dict:
             return {}
         scope, tenant_id, bot_id, reason = request.scope, request.tenant_id, request.bot_id, request.reason
         leaving_live = request.purpose == CancelRequest.Purpose.LEAVE_LIVE
-    tenant_ids = (
-        [tenant_id]
-        if scope != CancelRequest.Scope.GLOBAL
-        else list(Tenant.objects.order_by("id").values_list("id", flat=True))
-    )
+    tenant_ids = [tenant_id] if scope != CancelRequest.Scope.GLOBAL else all_tenant_ids()
     result: dict = {"orders_cancelled": 0, "intents_cancelled": 0, "failures": []}
     for tid in tenant_ids:
         with tenancy.tenant_context(tid):

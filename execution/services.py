@@ -17,6 +17,7 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from execution.barfiles import BarRow, validate_rows
 from execution.models import Bar, Instrument, RiskIncident, TradingControl, TradingStateChoices
+from execution.venues.sim import match_stored_bars
 
 _STAGE_TABLE = "execution_bar_ingest_stage"
 
@@ -37,6 +38,9 @@ def bars_ingest(
     *, instrument: Instrument, timeframe: str, rows: Sequence[BarRow], source: str, actor_name: str, origin: str = ""
 ) -> IngestResult:
     """Store bars, skipping those already stored: idempotent, so a retried or overlapping ingest is harmless.
+    Once they are committed, the bars it stored fill every tenant's working sim orders on the instrument
+    (``execution.venues.sim.match_stored_bars``): paper fills follow the bars, whether a file import or a
+    provider's refresh stored them and whether or not a bot ticks the instrument.
 
     COPY into a transaction-local staging table, then one INSERT ... ON CONFLICT DO NOTHING: tens of thousands of
     rows a second, where ORM inserts manage a few thousand. Rows are validated again here (callers other than the
@@ -62,10 +66,11 @@ def bars_ingest(
             cursor.execute(
                 f"INSERT INTO {Bar._meta.db_table} (instrument_id, timeframe, ts, open, high, low, close, volume, "
                 f"source) SELECT %s, %s, ts, open, high, low, close, volume, %s FROM {_STAGE_TABLE} "
-                "ON CONFLICT (instrument_id, timeframe, ts) DO NOTHING",
+                "ON CONFLICT (instrument_id, timeframe, ts) DO NOTHING RETURNING ts",
                 [instrument.id, timeframe, source],
             )
-            inserted = cursor.rowcount
+            stored = [ts for (ts,) in cursor.fetchall()]
+            inserted = len(stored)
         timestamps = [row.ts for row in rows]
         result = IngestResult(len(rows), inserted, min(timestamps), max(timestamps))
         _platform_audit(
@@ -83,6 +88,8 @@ def bars_ingest(
                 "last_ts": result.last_ts.isoformat(),
             },
         )
+    if stored:
+        match_stored_bars(instrument=instrument, timeframe=timeframe, bar_ts=stored)
     return result
 
 

@@ -8,19 +8,22 @@ from celery import shared_task, signals
 from django.conf import settings
 from django.utils import timezone
 
-from controlplane.celery import TenantTask
+from controlplane.celery import TenantTask, fan_out_per_tenant
+from controlplane.selectors import all_tenant_ids
 from execution import oms
 
 
 @shared_task(name="execution.dispatch_ticks", acks_late=True)
 def dispatch_ticks(timeframe: str) -> int:
     """Beat's entry point per timeframe: one tick batch per instrument some running bot ticks on."""
-    from execution.tick import floor_to_timeframe, instruments_to_tick
+    from execution.tick.batches import floor_to_timeframe, instruments_to_tick
+    from execution.tick.lateness import batch_expires
 
     as_of = floor_to_timeframe(timezone.now(), timeframe)
     instruments = instruments_to_tick(timeframe=timeframe)
     for instrument, tenant_ids in instruments.items():
-        # A short delay lets the bar that just closed arrive from its provider before the tick reads it.
+        # A short delay lets the bar that just closed arrive from its provider before the tick reads it; a message
+        # still waiting after most of the timeframe is dropped (the batch would only have traced TICK_LATE).
         tick_batch.apply_async(
             kwargs={
                 "instrument_id": instrument.id,
@@ -29,6 +32,7 @@ def dispatch_ticks(timeframe: str) -> int:
                 "tenant_ids": tenant_ids,
             },
             countdown=settings.TICK_DELAY_SECONDS,
+            expires=batch_expires(as_of, timeframe),
             queue="ticks",
         )
     return len(instruments)
@@ -36,20 +40,26 @@ def dispatch_ticks(timeframe: str) -> int:
 
 @shared_task(name="execution.tick_batch", acks_late=True, queue="ticks")
 def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: list[int] | None = None) -> dict:
-    """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing."""
+    """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing. Judged
+    late by the wall clock at its start (TICK_LATE), never by ``as_of`` alone."""
     from execution.models import Instrument
-    from execution.tick import run_tick_batch
+    from execution.tick.batches import run_tick_batch
 
+    started_at = timezone.now()
     instrument = Instrument.objects.get(pk=instrument_id)
     return run_tick_batch(
-        instrument=instrument, timeframe=timeframe, as_of=datetime.fromisoformat(as_of), tenant_ids=tenant_ids
+        instrument=instrument,
+        timeframe=timeframe,
+        as_of=datetime.fromisoformat(as_of),
+        tenant_ids=tenant_ids,
+        started_at=started_at,
     ).as_dict()
 
 
 @shared_task(name="execution.replay_runner", base=TenantTask, queue="backtests")
 def replay_runner(*, tenant_id: int, runner_id: int) -> dict:
     from bots.services import runner_finish_replay
-    from execution.tick import run_replay
+    from execution.tick.replay import run_replay
 
     totals = run_replay(runner_id=runner_id)
     runner_finish_replay(runner_id=runner_id, summary=totals)
@@ -73,14 +83,11 @@ def drawdown_breakers() -> dict:
 
 @shared_task(name="execution.oms_recover_all_tenants", ignore_result=True)
 def oms_recover_all_tenants() -> int:
-    """Beat's entry point (and the worker's at start): one recovery sweep per active tenant, on the oms queue."""
-    from controlplane.models import Tenant
-
-    tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True))
-    expires = settings.OMS_RECOVERY_INTERVAL_SECONDS * 0.9
-    for tenant_id in tenant_ids:
-        oms_recover.apply_async(kwargs={"tenant_id": tenant_id}, queue="oms", expires=expires)
-    return len(tenant_ids)
+    """Beat's entry point (and the worker's at start): one recovery sweep per tenant, on the oms queue. Suspended
+    tenants too: an order sent but never recorded is looked up whatever became of its tenant."""
+    return fan_out_per_tenant(
+        oms_recover, tenant_ids=all_tenant_ids(), queue="oms", expires=settings.OMS_RECOVERY_INTERVAL_SECONDS * 0.9
+    )
 
 
 @shared_task(name="execution.oms_recover", base=TenantTask, acks_late=True)

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import Membership, Tenant
+from controlplane.models import Membership
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
+from controlplane.selectors import all_tenant_ids
 from integrations import credentials, crypto, permissions
 from integrations.clients import client_for
 from integrations.providers.base import IntegrationError
@@ -249,7 +250,7 @@ def reverify_configured(*, actor_name: str = "verify-schedule") -> list[Integrat
 def credentials_reencrypt() -> int:
     """Re-encrypt every stored credential of every tenant under the newest key; returns how many rows."""
     count = 0
-    for tenant_id in Tenant.objects.values_list("id", flat=True):
+    for tenant_id in all_tenant_ids():
         with tenancy.tenant_context(tenant_id), transaction.atomic():
             rows = list(IntegrationCredential.objects.select_for_update())
             for row in rows:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
-from controlplane.celery import TenantTask
-from controlplane.models import Tenant
+from controlplane.celery import TenantTask, fan_out_per_tenant
+from controlplane.selectors import active_tenant_ids
 
 
 @shared_task(name="integrations.reverify_all_tenants")
 def reverify_all_tenants() -> int:
-    tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True))
-    for tenant_id in tenant_ids:
-        reverify_tenant.apply_async(kwargs={"tenant_id": tenant_id})
-    return len(tenant_ids)
+    """Active tenants only: a verification calls the provider, and a suspended tenant's keys are not used."""
+    return fan_out_per_tenant(
+        reverify_tenant,
+        tenant_ids=active_tenant_ids(),
+        queue="verify",
+        expires=settings.INTEGRATION_VERIFY_INTERVAL_SECONDS * 0.9,
+    )
 
 
 @shared_task(name="integrations.reverify_tenant", base=TenantTask)

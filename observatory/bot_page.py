@@ -59,10 +59,12 @@ REASON_COLOURS = {
     ReasonCode.RISK_BLOCKED: "#dc2626",
     ReasonCode.AUTONOMY_NOT_ALLOWED: "#a855f7",
     ReasonCode.KILLED: "#7f1d1d",
+    ReasonCode.RETIRED: "#44403c",
     ReasonCode.INTEGRATION_MISSING: "#db2777",
     ReasonCode.RECONCILE_MISMATCH: "#b91c1c",
     ReasonCode.COOLDOWN: "#0ea5e9",
     ReasonCode.TICK_ERROR: "#111827",
+    ReasonCode.TICK_LATE: "#78716c",
 }
 DECISION_COLOUR = "#16a34a"
 

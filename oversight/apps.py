@@ -7,8 +7,8 @@ class OversightConfig(AppConfig):
     name = "oversight"
 
     def ready(self) -> None:
-        from bots import jobs
+        from bots import job_handlers
         from bots.models import Job
         from oversight.reconcile import reconcile_job_handler
 
-        jobs.register_job_handler(Job.Kind.RECONCILE, reconcile_job_handler, idempotent=True, needs_bot=True)
+        job_handlers.register_job_handler(Job.Kind.RECONCILE, reconcile_job_handler, idempotent=True, needs_bot=True)

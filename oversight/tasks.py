@@ -6,19 +6,21 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from controlplane.celery import TenantTask
+from controlplane.celery import TenantTask, fan_out_per_tenant
+from controlplane.selectors import all_tenant_ids
 from oversight import autonomy, reconcile
 
 
 @shared_task(name="execution.reconcile_live_all_tenants", ignore_result=True)
 def reconcile_live_all_tenants() -> int:
-    from controlplane.models import Tenant
-
-    tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True))
-    expires = settings.LIVE_RECONCILE_INTERVAL_SECONDS * 0.9
-    for tenant_id in tenant_ids:
-        reconcile_live_bots.apply_async(kwargs={"tenant_id": tenant_id}, expires=expires)
-    return len(tenant_ids)
+    """Suspended tenants too: reconcile only reads the venue and flags a mismatch (which blocks orders), and a
+    suspended tenant's live positions are still at the venue."""
+    return fan_out_per_tenant(
+        reconcile_live_bots,
+        tenant_ids=all_tenant_ids(),
+        queue="default",
+        expires=settings.LIVE_RECONCILE_INTERVAL_SECONDS * 0.9,
+    )
 
 
 @shared_task(name="execution.reconcile_live_bots", base=TenantTask)
@@ -29,13 +31,14 @@ def reconcile_live_bots(*, tenant_id: int) -> dict:
 
 @shared_task(name="backtests.autonomy_scores_all_tenants")
 def autonomy_scores_all_tenants() -> int:
-    """Beat: one scoring task per tenant (each runs inside its tenant)."""
-    from controlplane.models import Tenant
-
-    tenant_ids = list(Tenant.objects.values_list("id", flat=True))
-    for tenant_id in tenant_ids:
-        autonomy_scores.apply_async(kwargs={"tenant_id": tenant_id}, queue="backtests")
-    return len(tenant_ids)
+    """Beat: one scoring task per tenant, suspended ones included: a score only reads and sets a tier, and a
+    decayed live bot must lose its tier whatever its tenant's status."""
+    return fan_out_per_tenant(
+        autonomy_scores,
+        tenant_ids=all_tenant_ids(),
+        queue="backtests",
+        expires=settings.AUTONOMY_SCORE_INTERVAL_SECONDS * 0.9,
+    )
 
 
 @shared_task(name="backtests.autonomy_scores", base=TenantTask)

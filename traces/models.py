@@ -28,10 +28,12 @@ class ReasonCode(models.TextChoices):
     RISK_BLOCKED = "RISK_BLOCKED", "A risk limit refused the order"
     AUTONOMY_NOT_ALLOWED = "AUTONOMY_NOT_ALLOWED", "The system is not OK: no live order may open or grow a position"
     KILLED = "KILLED", "The bot, its tenant or the system is killed"
+    RETIRED = "RETIRED", "The bot is retired: it sends no more orders"
     INTEGRATION_MISSING = "INTEGRATION_MISSING", "An integration the bot needs is missing or failing"
     RECONCILE_MISMATCH = "RECONCILE_MISMATCH", "Positions disagree with the venue; orders are blocked"
     COOLDOWN = "COOLDOWN", "The bot is cooling down after a trade or an error"
     TICK_ERROR = "TICK_ERROR", "The tick failed for this bot; the circuit breaker counts these"
+    TICK_LATE = "TICK_LATE", "The tick started later than its timeframe allows; it decided nothing"
 
 
 class TickTrace(TenantOwnedModel):

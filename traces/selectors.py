@@ -23,9 +23,12 @@ WHAT_WOULD_CHANGE_IT = {
     ReasonCode.AUTONOMY_NOT_ALLOWED: "The system status being OK again (fix the blockers in the refusal's values, see "
     "GET /api/system/status); orders that reduce the position pass meanwhile.",
     ReasonCode.KILLED: "An owner unkilling the bot, its tenant or the system, with a reason.",
+    ReasonCode.RETIRED: "Nothing: a retired bot stays retired; stop its runner, or create a new bot.",
     ReasonCode.INTEGRATION_MISSING: "Entering and verifying the missing keys (GET /api/integrations/keys-needed).",
     ReasonCode.RECONCILE_MISMATCH: "A reconcile showing positions agree, or an operator's decision about them.",
     ReasonCode.COOLDOWN: "The cooldown elapsing (see details.until).",
+    ReasonCode.TICK_LATE: "The tick workers keeping up (see details: as_of, started_at, lateness and the allowed "
+    "lateness, TICK_MAX_LATENESS_SECONDS): add workers on the ticks queue or find what holds them.",
     ReasonCode.TICK_ERROR: "Fixing the error in details.error_code (see the log by trace_id); the circuit breaker "
     "kills the bot after repeated errors.",
 }

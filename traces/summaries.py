@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from controlplane import tenancy
-from controlplane.models import Tenant
+from controlplane.selectors import all_tenant_ids
 from traces.models import TraceDayRun, TraceDaySummary
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def trace_days_summarize_closed(*, now: datetime | None = None) -> dict[int, lis
     last_closed = (now - timedelta(minutes=settings.TRACE_SUMMARY_DELAY_MINUTES)).date() - timedelta(days=1)
     cutoff = now.date() - timedelta(days=settings.TRACE_RETENTION_DAYS)
     done: dict[int, list[str]] = {}
-    for tenant_id in Tenant.objects.order_by("id").values_list("id", flat=True):
+    for tenant_id in all_tenant_ids():  # retention and summaries cover every stored trace
         with tenancy.tenant_context(tenant_id), transaction.atomic():
             TraceDayRun.objects.filter(day__lt=cutoff).delete()
             TraceDaySummary.objects.filter(day__lt=cutoff).delete()

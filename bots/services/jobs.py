@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bots import jobs
+from bots import job_handlers
 from bots.models import Bot, Job
 from bots.services.common import _actor_label, _illegal
 from controlplane.errors import ControlPlaneError, ErrorCode
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 JOB_TASK = "bots.run_job"
 
 
-def _enqueue_job(job: Job, handler: jobs.JobHandler) -> None:
+def _enqueue_job(job: Job, handler: job_handlers.JobHandler) -> None:
     task_id = str(uuid.uuid4())
     job.celery_task_id = task_id
     job.save(update_fields=["celery_task_id"])
@@ -39,8 +39,8 @@ def _enqueue_job(job: Job, handler: jobs.JobHandler) -> None:
     )
 
 
-def _handler_for(kind: str) -> jobs.JobHandler:
-    handler = jobs.job_handler(kind)
+def _handler_for(kind: str) -> job_handlers.JobHandler:
+    handler = job_handlers.job_handler(kind)
     if handler is None:
         raise ControlPlaneError(
             ErrorCode.JOB_HANDLER_MISSING, f"No handler is installed for {kind} jobs.", details={"kind": kind}
@@ -145,7 +145,7 @@ def job_execute(*, job_id: int) -> Job | None:
             before={"status": Job.Status.QUEUED},
             after={"status": job.status, "attempts": job.attempts},
         )
-    handler = jobs.job_handler(job.kind)
+    handler = job_handlers.job_handler(job.kind)
     try:
         if handler is None:
             raise ControlPlaneError(ErrorCode.JOB_HANDLER_MISSING, f"No handler is installed for {job.kind} jobs.")

@@ -9,15 +9,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from bots import jobs
+from bots import job_handlers
 from bots.models import Job, Runner, Stage
 from bots.services.bots import bot_demote
 from bots.services.jobs import JOB_TASK, _enqueue_job
 from bots.services.runners import _locked_runner, runner_restart
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import OutboxMessage, Tenant
+from controlplane.models import OutboxMessage
 from controlplane.services import audit_record
+from controlplane.selectors import all_tenant_ids
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _job_lease_expired(*, job_id: int, now: datetime) -> str | None:
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.status != Job.Status.RUNNING or job.lease_expires_at is None or job.lease_expires_at >= now:
             return None
-        handler = jobs.job_handler(job.kind)
+        handler = job_handlers.job_handler(job.kind)
         if handler is not None and handler.idempotent and job.attempts < job.max_attempts:
             job.status, job.started_at, job.lease_expires_at = Job.Status.QUEUED, None, None
             job.save(update_fields=["status", "started_at", "lease_expires_at"])
@@ -122,7 +123,7 @@ def _job_never_started(*, job_id: int, now: datetime) -> str | None:
         if last is None or last.sent_at is None or last.sent_at >= cutoff:
             return None  # never dispatched this way, not sent yet (the relay's), or sent within the bound
         sent = dispatches.count()
-        handler = jobs.job_handler(job.kind)
+        handler = job_handlers.job_handler(job.kind)
         if handler is not None and sent < job.max_attempts:
             _enqueue_job(job, handler)
             outcome = "redispatched"
@@ -198,7 +199,7 @@ def watchdog_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
 def watchdog_sweep(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
     """The watchdog over every tenant, one tenant context at a time (RLS shows each only its own rows)."""
     results = {}
-    for tenant_id in Tenant.objects.order_by("id").values_list("id", flat=True):
+    for tenant_id in all_tenant_ids():
         with tenancy.tenant_context(tenant_id):
             try:
                 results[tenant_id] = watchdog_sweep_tenant(now=now)

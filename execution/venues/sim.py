@@ -1,23 +1,31 @@
 """The sim venue: paper trading on real bars, speaking the same adapter interface as live venues.
 
 Its order book is our own ``Order`` table: a placed order rests WORKING and fills only when
-:func:`match_working_orders` is called for a stored bar, through ``execution.fills.simulate_fill`` (the backtest
-engine calls the same function, so paper and backtest fill alike). No bar, no fill; never an invented price. Fill
+:func:`match_working_orders` is called for a stored bar (by ``bars_ingest`` for every bar it stores, through
+:func:`match_stored_bars`, and by the tick for the bar it decides on), through ``execution.fills.simulate_fill``
+(the backtest engine calls the same function, so paper and backtest fill alike). No bar, no fill; never an invented price. Fill
 models are configured per sim venue in ``settings.SIM_VENUE_FILL_MODELS``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db import transaction
+from django.db.models import Min, Q, Sum
 
+from controlplane import tenancy
+from controlplane.selectors import all_tenant_ids
 from execution.fills import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.models import Bar, Fill, Instrument, Order
 from execution.timeframes import timeframe_delta
 from integrations.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
+
+logger = logging.getLogger(__name__)
 
 
 def fill_model(venue: str) -> FillModel:
@@ -109,11 +117,7 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
     fill_bar = FillBar(float(bar.open), float(bar.high), float(bar.low), float(bar.close), float(bar.volume))
     recorded = 0
     orders = (
-        Order.objects.filter(
-            instrument=instrument,
-            venue__in=list(settings.SIM_VENUE_FILL_MODELS),
-            status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED),
-        )
+        _working_sim_orders(instrument)
         .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
         .order_by("id")
     )
@@ -147,3 +151,46 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
                 )
                 recorded += 1
     return recorded
+
+
+def match_stored_bars(*, instrument: Instrument, timeframe: str, bar_ts: Sequence[datetime]) -> dict[int, int]:
+    """Fill every tenant's working sim orders of ``instrument`` on bars just stored (``bar_ts``, oldest first),
+    each tenant in its own transaction under its own RLS context, so a paper order fills as its bars arrive
+    whether or not a bot ticks the instrument. Suspended tenants too: the venue fills what was sent. Returns the
+    fills recorded per tenant (tenants without any are left out).
+
+    Only bars at or after a tenant's oldest working order can fill anything; the rest are not looked at (a first
+    refresh stores hundreds of bars of history). One tenant's failure is logged and does not stop the others: its
+    orders meet the next stored bar."""
+    recorded: dict[int, int] = {}
+    ordered = sorted(bar_ts)
+    if not ordered:
+        return recorded
+    for tenant_id in all_tenant_ids():
+        try:
+            with tenancy.tenant_context(tenant_id), transaction.atomic():
+                oldest = _working_sim_orders(instrument).aggregate(oldest=Min("not_before"))["oldest"]
+                if oldest is None:
+                    continue
+                fills = sum(
+                    match_working_orders(instrument=instrument, timeframe=timeframe, bar_ts=ts)
+                    for ts in ordered
+                    if ts >= oldest
+                )
+        except Exception:
+            logger.exception(
+                "sim matching on stored bars failed for a tenant",
+                extra={"tenant_id": tenant_id, "instrument": instrument.symbol, "timeframe": timeframe},
+            )
+            continue
+        if fills:
+            recorded[tenant_id] = fills
+    return recorded
+
+
+def _working_sim_orders(instrument: Instrument):
+    return Order.objects.filter(
+        instrument=instrument,
+        venue__in=list(settings.SIM_VENUE_FILL_MODELS),
+        status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED),
+    )

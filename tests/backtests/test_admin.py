@@ -166,8 +166,8 @@ def test_progress_panels_poll_while_running_stop_when_done_and_hide_another_tena
     matrix_panel = staff_of_a.get(f"/admin/backtests/backtestmatrix/{matrix.pk}/progress/")
     assert 'data-status="RUNNING"' in matrix_panel.content.decode()
     with tenancy.tenant_context(run.tenant_id):
-        services.backtest_cancel(run_id=run.pk, actor=owner_a)
-        matrices.matrix_cancel(matrix_id=matrix.pk, actor=owner_a)
+        services.run_or_matrix_cancel(model=BacktestRun, pk=run.pk, actor=owner_a)
+        services.run_or_matrix_cancel(model=BacktestMatrix, pk=matrix.pk, actor=owner_a)
     for model, pk in (("backtestrun", run.pk), ("backtestmatrix", matrix.pk)):
         ended = staff_of_a.get(f"/admin/backtests/{model}/{pk}/progress/")
         assert ended["HX-Refresh"] == "true" and "hx-trigger" not in ended.content.decode(), model

@@ -12,7 +12,7 @@ from bots import services as bot_services
 from oversight.promotion import bot_promote
 from bots.models import Bot, Runner, Stage
 from controlplane import tenancy
-from execution.tick import run_replay
+from execution.tick.replay import run_replay
 from tests.backtests.helpers import START, store_walk
 from tests.backtests.test_backtests_api import LENIENT
 from tests.factories import InstrumentFactory

@@ -17,7 +17,7 @@ from bots.models import Runner
 from controlplane import tenancy
 from execution.fills import FillModel
 from execution.models import Fill
-from execution.tick import run_replay
+from execution.tick.replay import run_replay
 from tests.backtests.helpers import START, store_walk
 from tests.factories import InstrumentFactory
 from traces.models import TickTrace

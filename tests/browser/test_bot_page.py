@@ -8,7 +8,7 @@ from django.utils import timezone
 from oversight.autonomy import autonomy_compute
 from bots import services as bot_services
 from controlplane import tenancy
-from execution.tick import run_tick_batch
+from execution.tick.batches import run_tick_batch
 from tests.browser.conftest import SCREENSHOTS, login
 from tests.execution.helpers import store_bars
 from tests.factories import InstrumentFactory

@@ -14,7 +14,7 @@ from controlplane.status import forget_cached_status
 from execution import oms
 from execution.intents import submit_intent
 from execution.models import TradeIntent
-from execution.tick import run_tick_batch
+from execution.tick.batches import run_tick_batch
 from execution.venues.sim import match_working_orders
 from tests.execution.conftest import T0, buy, sell
 from tests.execution.helpers import store_bars

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from bots.models import Bot, CancelRequest
 from controlplane import tenancy
-from controlplane.models import AuditEvent
+from controlplane.models import AuditEvent, Tenant
 from execution import oms
 from execution.barfiles import BarRow
 from execution.breakers import drawdown_sweep, drawdown_sweep_tenant
@@ -145,6 +145,22 @@ def test_a_second_run_changes_nothing(tenant_a, es_bars, trading_bot, django_cap
         assert RiskIncident.objects.count() == 1 and CancelRequest.objects.filter(bot=bot).count() == 1
         assert AuditEvent.objects.filter(action="bot.kill").count() == 1
         assert EquityWatermark.objects.get(bot=bot).tripped_at is not None
+
+
+def test_the_drawdown_breaker_still_guards_a_suspended_tenant(
+    tenant_a, es_bars, trading_bot, django_capture_on_commit_callbacks
+):
+    """Suspension stops new work, never the work that makes things safe: the breaker kills and cancels."""
+    bot = trading_bot(risk_limits={"max_drawdown": "500"})
+    _long_one_es(bot, es_bars)
+    _sweep(tenant_a, 10)
+    Tenant.objects.filter(pk=tenant_a.pk).update(status=Tenant.Status.SUSPENDED)
+    _falling_bar(es_bars, 10, "96")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert drawdown_sweep(now=T0 + 11 * MINUTE) == {tenant_a.id: {"tripped": 1}}
+    with tenancy.tenant_context(tenant_a.id):
+        bot.refresh_from_db()
+    assert bot.killed and bot.killed_by == "circuit_breaker"
 
 
 def test_after_an_unkill_the_peak_starts_again_from_the_current_equity(tenant_a, owner_a, es_bars, trading_bot):

@@ -114,11 +114,13 @@ def test_flatten_on_sim_sends_one_opposite_market_order_and_its_fill_brings_both
         [order] = Order.objects.filter(intent__source="reconcile")
         assert (order.side, order.quantity, order.order_type, order.status) == ("sell", 3, "market", "WORKING")
         assert order.intent.status == "WORKING" and order.bot_id == bot.id
-    # the sell arrived now: it fills on the next bar after now, at that bar's open
+    # the sell arrived now: storing the next bar after now fills it at that bar's open, once
     next_bar = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     store_bars(es_bars, next_bar, 1)
     with tenancy.tenant_context(tenant_a.id):
-        assert match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=next_bar) == 1
+        order.refresh_from_db()
+        assert order.status == "FILLED" and order.average_price == es_bars.bars.get(ts=next_bar).open
+        assert match_working_orders(instrument=es_bars, timeframe="1m", bar_ts=next_bar) == 0
         assert StrategyPosition.objects.get(bot=bot).quantity == 0
         assert bot_reconcile(bot_id=bot.id, actor=owner_a).is_flat is True
     # resolved once: a second resolution is refused and sends nothing

@@ -14,7 +14,8 @@ from bots.models import Bot, Runner
 from controlplane import tenancy
 from execution.models import Fill, Instrument, TickBatch, TradeIntent, TradingControl
 from execution.risk_state import risk_snapshot
-from execution.tick import run_replay, run_tick_batch
+from execution.tick.batches import run_tick_batch
+from execution.tick.replay import run_replay
 from tests.execution.helpers import store_bars
 from traces.models import TickTrace
 
@@ -142,6 +143,19 @@ def test_a_killed_bot_ticks_to_a_killed_trace_and_sends_nothing(btc, tenant_a, o
     assert traces(tenant_a)[0].details["level"] == "bot"
 
 
+def test_a_retired_bot_whose_runner_still_runs_ticks_to_a_retired_trace_and_sends_nothing(btc, tenant_a, owner_a):
+    """The tick asks the same trading rule as the intent path: retiring a bot does not stop its runner, and its
+    tick used to decide and submit an intent the OMS then rejected."""
+    bot = running_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        bot_services.bot_demote(bot_id=bot.id, to_stage="RETIRED", actor=owner_a, reason="test")
+    result = tick(btc, 10)
+    assert result.reasons == {"RETIRED": 1} and result.intents_created == 0
+    assert traces(tenant_a)[0].details == {"error_code": "BOT_RETIRED"}
+    with tenancy.tenant_context(tenant_a.id):
+        assert not TradeIntent.objects.exists()
+
+
 def test_a_risk_limit_blocks_with_the_limit_and_values(btc, tenant_a, owner_a):
     running_bot(tenant_a, owner_a, risk_limits={"max_position": "0.5"})
     result = tick(btc, 10)
@@ -246,3 +260,64 @@ def test_tick_batches_show_in_the_admin_observatory(btc, tenant_a, owner_a):
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     page = client.get("/admin/execution/tickbatch/").content.decode()
     assert "BTC-USD" in page and "DATA_STALE" in page
+
+
+def test_a_batch_that_starts_late_sends_nothing_and_traces_each_bot_as_tick_late(btc, tenant_a, owner_a):
+    """Beat's batch task judges lateness by the wall clock: a batch for a bar of weeks ago (a backlog, a worker
+    that was down) must not trade on it."""
+    from execution.tasks import tick_batch
+
+    bot = running_bot(tenant_a, owner_a)
+    as_of = T0 + 10 * MINUTE
+    before = timezone.now()
+    summary = tick_batch(instrument_id=btc.id, timeframe="1m", as_of=as_of.isoformat())
+    assert summary["intents_created"] == 0 and summary["reasons"] == {"TICK_LATE": 1}
+    (trace,) = traces(tenant_a, bot_id=bot.id)
+    assert (trace.kind, trace.reason_code, trace.bar_ts) == ("no_trade", "TICK_LATE", T0 + 9 * MINUTE)
+    details = trace.details
+    assert details["as_of"] == as_of.isoformat() and details["allowed_lateness_seconds"] == 30
+    started_at = datetime.fromisoformat(details["started_at"])
+    assert before <= started_at <= timezone.now()
+    assert details["lateness_seconds"] == pytest.approx((started_at - as_of).total_seconds())
+    with tenancy.tenant_context(tenant_a.id):
+        assert not TradeIntent.objects.exists()
+        assert Runner.objects.get(bot=bot).last_tick_at is not None
+    assert TickBatch.objects.get(instrument_symbol="BTC-USD").no_trades == 1
+
+
+def test_a_batch_within_its_allowed_lateness_decides_and_one_past_it_does_not(btc, tenant_a, owner_a, settings):
+    settings.TICK_MAX_LATENESS_SECONDS = 20
+    running_bot(tenant_a, owner_a)
+    as_of = T0 + 10 * MINUTE
+    on_time = run_tick_batch(instrument=btc, timeframe="1m", as_of=as_of, started_at=as_of + timedelta(seconds=20))
+    assert on_time.intents_created == 1
+    late = run_tick_batch(
+        instrument=btc, timeframe="1m", as_of=as_of + MINUTE, started_at=as_of + MINUTE + timedelta(seconds=21)
+    )
+    assert late.reasons == {"TICK_LATE": 1} and late.intents_created == 0
+    assert traces(tenant_a)[-1].details["allowed_lateness_seconds"] == 20
+
+
+def test_beat_sends_each_batch_with_an_expiry_derived_from_its_timeframe(btc, tenant_a, owner_a):
+    """A batch message that waits past its timeframe is dropped by the worker instead of piling up."""
+    from controlplane.celery import app
+    from execution.tasks import dispatch_ticks
+    from execution.tick.batches import floor_to_timeframe
+
+    running_bot(tenant_a, owner_a)
+    with app.connection_for_write() as connection:
+        connection.default_channel.client.delete("ticks")
+    as_of = floor_to_timeframe(timezone.now(), "5m")
+    assert dispatch_ticks("5m") == 0  # the bot ticks 1m: nothing for 5m
+    assert dispatch_ticks("1m") == 1
+    with app.connection_for_read() as connection:
+        inbox = connection.SimpleQueue("ticks")
+        try:
+            message = inbox.get(block=True, timeout=10)
+            message.ack()
+        finally:
+            inbox.close()
+    assert message.headers["task"] == "execution.tick_batch"
+    sent_as_of = datetime.fromisoformat(message.payload[1]["as_of"])
+    assert sent_as_of - as_of < timedelta(minutes=5)
+    assert datetime.fromisoformat(message.headers["expires"]) == sent_as_of + timedelta(seconds=54)

@@ -241,7 +241,7 @@ def test_a_kill_cancels_the_bots_open_order_at_the_venue(
 
 
 def _tick_live_bot(tenant, bot):
-    from execution.tick import run_tick_batch
+    from execution.tick.batches import run_tick_batch
     from tests.execution.conftest import T0
     from tests.execution.helpers import store_bars
     from traces.models import NoTradeTrace

@@ -17,7 +17,7 @@ from bots import services as bot_services
 from controlplane import status as status_module
 from controlplane import tenancy
 from execution.models import Instrument, TradeIntent
-from execution.tick import run_tick_batch
+from execution.tick.batches import run_tick_batch
 from tests.execution.helpers import store_bars
 from tests.status_fixtures import make_system_ok
 from traces.models import TickTrace

@@ -8,7 +8,7 @@ from django.utils import timezone
 from bots import services as bot_services
 from controlplane import tenancy
 from execution.models import Instrument
-from execution.tick import run_tick_batch
+from execution.tick.batches import run_tick_batch
 from tests.execution.helpers import store_bars
 from traces.models import TickTrace
 from traces.selectors import why_not_window

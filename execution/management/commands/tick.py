@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from bots.timeframes import TIMEFRAME_SECONDS
-from execution.tick import floor_to_timeframe, instruments_to_tick, run_tick_batch
+from execution.tick.batches import floor_to_timeframe, instruments_to_tick, run_tick_batch
 
 
 class Command(BaseCommand):

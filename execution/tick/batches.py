@@ -1,4 +1,4 @@
-"""The runner tick: market hours → market data → strategy → risk → intent, or the reason there is none.
+"""The tick's batch pipeline: market hours → market data → strategy → risk → intent, or the reason there is none.
 
 One batch per (instrument, timeframe, as_of) serves every tenant's running bots on it: the bars are read once, the
 calendar asked once, and each tenant's bots are then decided in one transaction that writes exactly one trace per
@@ -9,8 +9,7 @@ to it, positions after the sim venue has filled the orders the previous tick sen
 a re-run, a replay and a backtest of the same bars decide the same. A re-run for the same bar creates nothing:
 bots that already have a trace for it are skipped, and intents carry an idempotency key per bot and bar.
 
-Only LIVE bots route orders to their configured venue; every other stage trades on the sim venue (paper trading on
-real bars), whatever venue the bot names.
+A bot's own decision is in ``execution.tick.decide``; replay runners in ``execution.tick.replay``.
 """
 
 from __future__ import annotations
@@ -22,30 +21,27 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bots.routing import order_venue
 from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
 from bots.strategies import Bars, get_strategy
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.models import Tenant
 from controlplane.trace import current_trace_id
+from controlplane.selectors import active_tenant_ids
 from execution.breakers import trip_circuit_breaker
-from execution.intents import LegSpec, submit_intent
 from execution.models import Instrument, Order, TickBatch
 from execution.oms import process_pending_intents
-from execution.risk import AUTONOMY_CHECK, OrderRequest, RiskScope, Side, check_order
 from execution.risk_state import risk_snapshot
 from execution.selectors import TickBars, bars_for_tick
 from execution.tasks import oms_process
+from execution.tick.lateness import tick_lateness
+from execution.tick.decide import TickBot, TickContext, batch_inputs, decide_for_bot, no_trade
 from execution.venues.sim import match_working_orders
-from integrations.gates import safe_start_blockers
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces
 
@@ -98,41 +94,6 @@ class BatchResult:
 
 
 @dataclass(frozen=True)
-class TickContext:
-    """What one tenant's part of a batch shares across its bots."""
-
-    bars: TickBars
-    strategy_bars: Bars | None
-    bar_ts: datetime
-    context: str  # TickTrace.Context
-    run_ref: int | None
-    system_killed: bool
-    tenant_killed: bool
-    inputs: dict  # shared by every trace of the batch: never mutated, each position is added to a copy
-
-
-@dataclass(frozen=True, slots=True)
-class TickBot:
-    """A running bot as the tick reads it: one row of the batch query. Building Django models for the thousand
-    bots of a batch cost more than deciding for them, so the tick reads plain rows; the order path reads models."""
-
-    runner_id: int
-    id: int
-    tenant_id: int
-    strategy: str
-    parameters: dict
-    risk_limits: dict
-    venue: str
-    stage: str
-    autonomy_tier: str
-    data_source: str
-    killed: bool
-    kill_reason: str
-    reconcile_mismatch: bool
-    already_ticked: bool
-
-
-@dataclass(frozen=True)
 class TenantBatch:
     """A tenant's part of a batch and what it must know before deciding: its bots (with whether each already has
     a trace for this bar, so a re-run skips it), both kill switches, and whether the sim venue has orders to fill."""
@@ -176,6 +137,12 @@ _TENANT_BATCH_SQL_FOR = {
 _RUNNERS_TICKED_SQL = f"""
 UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s,
     consecutive_errors = CASE WHEN id = ANY(%(failed)s::bigint[]) THEN consecutive_errors + 1 ELSE 0 END
+WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
+"""
+
+
+_RUNNERS_HEARD_SQL = f"""
+UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s
 WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
 """
 
@@ -267,21 +234,28 @@ def run_tick_batch(
     as_of: datetime,
     sync_oms: bool = False,
     tenant_ids: Iterable[int] | None = None,
+    started_at: datetime | None = None,
 ) -> BatchResult:
     """Tick every tenant's running live-mode bots on (instrument, timeframe) as of ``as_of`` (a grid point).
 
     ``tenant_ids`` narrows the tenants to visit (the dispatcher knows which have bots on it); by default every
-    active tenant is asked."""
+    active tenant is asked. ``started_at`` is the wall-clock start of a live batch (beat's task passes it): one
+    that starts past its allowed lateness (``execution.tick.lateness``) decides nothing and traces each bot TICK_LATE. Without it the batch
+    is an explicit run as of a past bar (the ``tick --at`` command, tests, benchmarks) and is not judged."""
     started = time.perf_counter()
     as_of = floor_to_timeframe(as_of, timeframe)
     result = BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of)
+    late = tick_lateness(as_of=as_of, timeframe=timeframe, started_at=started_at)
     if tenant_ids is None:
-        tenant_ids = Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True)
+        tenant_ids = active_tenant_ids()
     bars = BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of)
     for tenant_id in tenant_ids:
         with tenancy.tenant_context(tenant_id):
-            tick_tenant(bars=bars, result=result, context=TickTrace.Context.TICK)
-    if bars.tick_bars is None and not result.skipped_already_ticked:
+            if late is None:
+                tick_tenant(bars=bars, result=result, context=TickTrace.Context.TICK)
+            else:
+                _tick_tenant_late(bars=bars, result=result, late=late)
+    if not result.bots and not result.skipped_already_ticked:
         return result  # no tenant has a running bot here: nothing happened, nothing to record
     _record_batch(result, duration_ms=(time.perf_counter() - started) * 1000)
     _hand_intents_to_oms(result, sync=sync_oms)
@@ -330,7 +304,7 @@ def tick_tenant(
             run_ref=run_ref,
             system_killed=batch.system_killed,
             tenant_killed=batch.tenant_killed,
-            inputs=_batch_inputs(tick_bars),
+            inputs=batch_inputs(tick_bars),
         )
         gate_cache: dict[tuple[str, str, str], list[dict]] = {}
         rows, failed = [], []
@@ -347,7 +321,7 @@ def tick_tenant(
             except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
                 logger.exception("tick failed for bot", extra={"bot_id": bot.id, "instrument": bars.instrument.symbol})
                 known = isinstance(exc, ControlPlaneError)
-                row = _no_trade(
+                row = no_trade(
                     bot,
                     ctx,
                     ReasonCode.TICK_ERROR,
@@ -376,191 +350,45 @@ def tick_tenant(
         result.tenants_with_intents.add(tenant_id)
 
 
-def _no_trade(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
-    return _no_trade_row(bot, ctx, reason_code, details)
-
-
-def _no_trade_row(
-    bot: TickBot,
-    ctx: TickContext,
-    reason_code: ReasonCode,
-    details: dict,
-    *,
-    signal: dict | None = None,
-    position: Decimal | None = None,
-    risk_checks: list | None = None,
-) -> TraceRow:
-    return TraceRow(
-        kind=TickTrace.Kind.NO_TRADE,
-        bot_id=bot.id,
-        instrument=ctx.bars.instrument.symbol,
-        timeframe=ctx.bars.timeframe,
-        bar_ts=ctx.bar_ts,
-        context=ctx.context,
-        run_ref=ctx.run_ref,
-        reason_code=reason_code,
-        details=details,
-        inputs=_inputs(ctx, position),
-        signal=signal or {},
-        risk_checks=risk_checks or [],
-        trace_id=current_trace_id(),
-    )
-
-
-def _inputs(ctx: TickContext, position: Decimal | None = None) -> dict:
-    if position is None:
-        return ctx.inputs
-    return {**ctx.inputs, "position": float(position)}
-
-
-def _batch_inputs(bars: TickBars) -> dict:
-    """The inputs every bot of a batch decided on (each trace adds its own position)."""
-    check = bars.check
-    return {
-        "as_of": bars.as_of.isoformat(),
-        "latest_bar_ts": check.bar_ts.isoformat() if check.bar_ts else None,
-        "close": check.close,
-        "bars": len(bars.history),
-    }
-
-
-def _kill_reason(bot: TickBot, ctx: TickContext) -> dict | None:
-    if ctx.system_killed:
-        return {"level": "system", "error_code": str(ErrorCode.SYSTEM_KILLED)}
-    if ctx.tenant_killed:
-        return {"level": "tenant", "error_code": str(ErrorCode.TENANT_KILLED)}
-    if bot.killed:
-        return {"level": "bot", "error_code": str(ErrorCode.BOT_KILLED), "kill_reason": bot.kill_reason}
-    return None
-
-
-def decide_for_bot(
-    bot: TickBot,
-    *,
-    position: Decimal,
-    scopes: list[RiskScope],
-    ctx: TickContext,
-    gate_cache: dict[tuple[str, str, str], list[dict]],
-    result: BatchResult,
-) -> TraceRow:
-    """The whole decision for one bot, in the order an operator reads it: why not, or what it sent."""
-    kill = _kill_reason(bot, ctx)
-    if kill is not None:
-        return _no_trade(bot, ctx, ReasonCode.KILLED, **kill)
-    if bot.reconcile_mismatch:
-        return _no_trade(bot, ctx, ReasonCode.RECONCILE_MISMATCH, error_code=str(ErrorCode.RECONCILE_MISMATCH))
-    venue = order_venue(bot)
-    gate_key = (venue, bot.data_source, bot.stage)
-    if gate_key not in gate_cache:
-        gate_cache[gate_key] = safe_start_blockers(venue=venue, data_source=bot.data_source, stage=bot.stage)
-    if gate_cache[gate_key]:
-        return _no_trade(bot, ctx, ReasonCode.INTEGRATION_MISSING, blockers=gate_cache[gate_key])
-    status = ctx.bars.status
-    if not status.is_open:
-        return _no_trade(bot, ctx, ReasonCode.MARKET_CLOSED, next_open=status.next_open, session=status.session)
-    check = ctx.bars.check
-    if not check.ok:
-        return _no_trade(bot, ctx, ReasonCode(str(check.problem)), **check.details)
-
-    strategy = get_strategy(bot.strategy)
-    decision = strategy.decide(bot.parameters, ctx.strategy_bars, float(position))
-    signal = {"target": decision.target, "reason": decision.reason, **decision.values}
-    if decision.target is None:
-        return _no_trade_row(
-            bot, ctx, ReasonCode.NO_SIGNAL, {"strategy_reason": decision.reason}, signal=signal, position=position
+def _tick_tenant_late(*, bars: BatchBars, result: BatchResult, late: dict) -> None:
+    """One tenant's bots of a batch that started too late: a TICK_LATE no-trade each and a heartbeat, and nothing
+    else (no bars read, no fills, no decision, no intent). Their tick errors are neither counted nor forgiven."""
+    bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
+    with transaction.atomic():
+        batch = tenant_batch(
+            instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=bar_ts, context=TickTrace.Context.TICK
         )
-    delta = Decimal(repr(decision.target)) - position
-    if delta == 0:
-        return _no_trade_row(
-            bot,
-            ctx,
-            ReasonCode.ALREADY_AT_TARGET,
-            {"target": decision.target, "position": float(position)},
-            signal=signal,
-            position=position,
+        bots = [bot for bot in batch.bots if not bot.already_ticked]
+        result.skipped_already_ticked += len(batch.bots) - len(bots)
+        if not bots:
+            return
+        inputs = {"as_of": bars.as_of.isoformat()}
+        write_traces(
+            [
+                TraceRow(
+                    kind=TickTrace.Kind.NO_TRADE,
+                    bot_id=bot.id,
+                    instrument=bars.instrument.symbol,
+                    timeframe=bars.timeframe,
+                    bar_ts=bar_ts,
+                    context=TickTrace.Context.TICK,
+                    run_ref=None,
+                    reason_code=ReasonCode.TICK_LATE,
+                    details=late,
+                    inputs=inputs,
+                    trace_id=current_trace_id(),
+                )
+                for bot in bots
+            ]
         )
-
-    side = Side.BUY if delta > 0 else Side.SELL
-    instrument = ctx.bars.instrument
-    order = OrderRequest(
-        instrument=instrument.symbol,
-        side=side,
-        quantity=abs(delta),
-        price=Decimal(repr(check.close)),
-        at=ctx.bars.as_of,
-        multiplier=instrument.multiplier,
-    )
-    risk = check_order(order, scopes)
-    checks = [c.as_dict() for c in risk.checks]
-    if not risk.passed:
-        refusals = [c.as_dict() for c in risk.refusals]
-        if any(c.limit == AUTONOMY_CHECK for c in risk.refusals):
-            return _no_trade_row(
-                bot,
-                ctx,
-                ReasonCode.AUTONOMY_NOT_ALLOWED,
-                {"error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED), "refusals": refusals},
-                signal=signal,
-                position=position,
-                risk_checks=checks,
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RUNNERS_HEARD_SQL,
+                {"now": timezone.now(), "tenant": tenancy.require_tenant_id(), "ids": [bot.runner_id for bot in bots]},
             )
-        return _no_trade_row(
-            bot,
-            ctx,
-            ReasonCode.RISK_BLOCKED,
-            {"refusals": refusals},
-            signal=signal,
-            position=position,
-            risk_checks=checks,
-        )
-
-    intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result, checks=checks)
-    return TraceRow(
-        kind=TickTrace.Kind.DECISION,
-        bot_id=bot.id,
-        instrument=instrument.symbol,
-        timeframe=ctx.bars.timeframe,
-        bar_ts=ctx.bar_ts,
-        context=ctx.context,
-        run_ref=ctx.run_ref,
-        inputs=_inputs(ctx, position),
-        signal=signal,
-        risk_checks=checks,
-        intent_id=intent_id,
-        trace_id=current_trace_id(),
-        details={"side": side.value, "quantity": float(abs(delta)), "venue": venue},
-    )
-
-
-def idempotency_key(bot: TickBot, ctx: TickContext) -> str:
-    """One intent per bot, instrument and bar: a bot on two instruments trades each on the same bar."""
-    prefix = "tick" if ctx.run_ref is None else f"{ctx.context}:{ctx.run_ref}"
-    return f"{prefix}:{bot.id}:{ctx.bars.instrument.symbol}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
-
-
-def _submit(
-    bot: TickBot,
-    *,
-    venue: str,
-    side: Side,
-    quantity: Decimal,
-    ctx: TickContext,
-    result: BatchResult,
-    checks: list[dict],
-) -> int:
-    with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
-        outcome = submit_intent(
-            bot=bot,
-            legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value, quantity=quantity)],
-            idempotency_key=idempotency_key(bot, ctx),
-            source="replay" if ctx.run_ref else "tick",
-            bar_ts=ctx.bar_ts,
-            actor_name="tick",
-            risk_checked=checks,
-        )
-    if outcome.created:
-        result.intents_created += 1
-    return outcome.intent.id
+    result.bots += len(bots)
+    result.no_trades += len(bots)
+    result.reasons[ReasonCode.TICK_LATE] += len(bots)
 
 
 def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
@@ -632,7 +460,7 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
     """Every instrument some tenant's running live-mode bot ticks on ``timeframe``, with those tenants' ids (one
     query per tenant), so each batch visits only the tenants that have bots on it."""
     tenants_by_symbol: dict[str, set[int]] = {}
-    for tenant_id in Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("id", flat=True):
+    for tenant_id in active_tenant_ids():
         with tenancy.tenant_context(tenant_id), transaction.atomic():
             for instruments in Runner.objects.filter(
                 status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE, bot__timeframe=timeframe
@@ -643,33 +471,3 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
         instrument: sorted(tenants_by_symbol[instrument.symbol])
         for instrument in Instrument.objects.filter(symbol__in=tenants_by_symbol).order_by("symbol")
     }
-
-
-def run_replay(*, runner_id: int) -> dict:
-    """Tick one replay runner through its date range of stored bars, filling through the OMS between steps. It
-    stops at the end of the range, or as soon as the runner is no longer RUNNING (stopped, or its bot killed)."""
-    runner = Runner.objects.select_related("bot").get(pk=runner_id)
-    bot = runner.bot
-    timeframe = bot.timeframe
-    step = timeframe_delta(timeframe)
-    as_of = floor_to_timeframe(runner.replay_cursor + step if runner.replay_cursor else runner.replay_start, timeframe)
-    end = floor_to_timeframe(runner.replay_end, timeframe)
-    totals = BatchResult(instrument=",".join(bot.instruments), timeframe=timeframe, as_of=as_of)
-    instruments = list(Instrument.objects.filter(symbol__in=bot.instruments).order_by("symbol"))
-    while as_of <= end:
-        intents_before = totals.intents_created
-        for instrument in instruments:
-            tick_tenant(
-                bars=BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of),
-                result=totals,
-                context=TickTrace.Context.REPLAY,
-                run_ref=runner.id,
-                replay_runner_id=runner.id,
-            )
-        if totals.intents_created > intents_before:
-            process_pending_intents()
-        # Moves the cursor only while the runner is still RUNNING: a stop (or a kill's stop) ends the replay here.
-        if not Runner.objects.filter(pk=runner.id, status=Runner.Status.RUNNING).update(replay_cursor=as_of):
-            break
-        as_of += step
-    return totals.as_dict()

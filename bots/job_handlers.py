@@ -1,5 +1,6 @@
 """Job kinds and the handlers that run them. Apps register the handler of each kind they implement at start-up;
-a kind with no handler is refused at creation (JOB_HANDLER_MISSING) rather than queued to fail later."""
+a kind with no handler is refused at creation (JOB_HANDLER_MISSING) rather than queued to fail later. The job
+state changes (create, cancel, retry, the worker's claim-run-finish) are ``bots.services.jobs``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,264 @@
+"""One bot's decision on a tick: why it may not trade, or what it sent.
+
+The order an operator reads a trace in: kill switches, an unresolved reconcile mismatch, missing integrations,
+market hours, the bars, the strategy, the risk limits, then the intent. Every branch that sends nothing returns a
+no-trade row with one reason code; the one that sends returns a decision row naming its intent.
+
+Only LIVE bots route orders to their configured venue; every other stage trades on the sim venue (paper trading on
+real bars), whatever venue the bot names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from bots.routing import order_venue
+from bots.strategies import Bars, get_strategy
+from bots.trading_rule import KILL_LEVELS, trading_block_reason
+from controlplane.errors import ErrorCode
+from controlplane.trace import current_trace_id
+from execution.intents import LegSpec, submit_intent
+from execution.risk import AUTONOMY_CHECK, OrderRequest, RiskScope, Side, check_order
+from execution.selectors import TickBars
+from integrations.gates import safe_start_blockers
+from traces.models import ReasonCode, TickTrace
+from traces.writer import TraceRow
+
+if TYPE_CHECKING:
+    from execution.tick.batches import BatchResult
+
+
+@dataclass(frozen=True)
+class TickContext:
+    """What one tenant's part of a batch shares across its bots."""
+
+    bars: TickBars
+    strategy_bars: Bars | None
+    bar_ts: datetime
+    context: str  # TickTrace.Context
+    run_ref: int | None
+    system_killed: bool
+    tenant_killed: bool
+    inputs: dict  # shared by every trace of the batch: never mutated, each position is added to a copy
+
+
+@dataclass(frozen=True, slots=True)
+class TickBot:
+    """A running bot as the tick reads it: one row of the batch query. Building Django models for the thousand
+    bots of a batch cost more than deciding for them, so the tick reads plain rows; the order path reads models."""
+
+    runner_id: int
+    id: int
+    tenant_id: int
+    strategy: str
+    parameters: dict
+    risk_limits: dict
+    venue: str
+    stage: str
+    autonomy_tier: str
+    data_source: str
+    killed: bool
+    kill_reason: str
+    reconcile_mismatch: bool
+    already_ticked: bool
+
+
+def no_trade(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
+    return _no_trade_row(bot, ctx, reason_code, details)
+
+
+def _no_trade_row(
+    bot: TickBot,
+    ctx: TickContext,
+    reason_code: ReasonCode,
+    details: dict,
+    *,
+    signal: dict | None = None,
+    position: Decimal | None = None,
+    risk_checks: list | None = None,
+) -> TraceRow:
+    return TraceRow(
+        kind=TickTrace.Kind.NO_TRADE,
+        bot_id=bot.id,
+        instrument=ctx.bars.instrument.symbol,
+        timeframe=ctx.bars.timeframe,
+        bar_ts=ctx.bar_ts,
+        context=ctx.context,
+        run_ref=ctx.run_ref,
+        reason_code=reason_code,
+        details=details,
+        inputs=_inputs(ctx, position),
+        signal=signal or {},
+        risk_checks=risk_checks or [],
+        trace_id=current_trace_id(),
+    )
+
+
+def _inputs(ctx: TickContext, position: Decimal | None = None) -> dict:
+    if position is None:
+        return ctx.inputs
+    return {**ctx.inputs, "position": float(position)}
+
+
+def batch_inputs(bars: TickBars) -> dict:
+    """The inputs every bot of a batch decided on (each trace adds its own position)."""
+    check = bars.check
+    return {
+        "as_of": bars.as_of.isoformat(),
+        "latest_bar_ts": check.bar_ts.isoformat() if check.bar_ts else None,
+        "close": check.close,
+        "bars": len(bars.history),
+    }
+
+
+def _trading_block(bot: TickBot, ctx: TickContext) -> TraceRow | None:
+    """The trading rule (bots.trading_rule) on the facts the batch read in bulk, as a no-trade, or None."""
+    code = trading_block_reason(
+        system_killed=ctx.system_killed,
+        tenant_killed=ctx.tenant_killed,
+        bot_killed=bot.killed,
+        stage=bot.stage,
+        reconcile_mismatch=bot.reconcile_mismatch,
+    )
+    if code is None:
+        return None
+    if code in KILL_LEVELS:
+        details = {"level": KILL_LEVELS[code], "error_code": str(code)}
+        if code == ErrorCode.BOT_KILLED:
+            details["kill_reason"] = bot.kill_reason
+        return no_trade(bot, ctx, ReasonCode.KILLED, **details)
+    if code == ErrorCode.RECONCILE_MISMATCH:
+        return no_trade(bot, ctx, ReasonCode.RECONCILE_MISMATCH, error_code=str(code))
+    return no_trade(bot, ctx, ReasonCode.RETIRED, error_code=str(code))
+
+
+def decide_for_bot(
+    bot: TickBot,
+    *,
+    position: Decimal,
+    scopes: list[RiskScope],
+    ctx: TickContext,
+    gate_cache: dict[tuple[str, str, str], list[dict]],
+    result: BatchResult,
+) -> TraceRow:
+    """The whole decision for one bot, in the order an operator reads it: why not, or what it sent."""
+    blocked = _trading_block(bot, ctx)
+    if blocked is not None:
+        return blocked
+    venue = order_venue(bot)
+    gate_key = (venue, bot.data_source, bot.stage)
+    if gate_key not in gate_cache:
+        gate_cache[gate_key] = safe_start_blockers(venue=venue, data_source=bot.data_source, stage=bot.stage)
+    if gate_cache[gate_key]:
+        return no_trade(bot, ctx, ReasonCode.INTEGRATION_MISSING, blockers=gate_cache[gate_key])
+    status = ctx.bars.status
+    if not status.is_open:
+        return no_trade(bot, ctx, ReasonCode.MARKET_CLOSED, next_open=status.next_open, session=status.session)
+    check = ctx.bars.check
+    if not check.ok:
+        return no_trade(bot, ctx, ReasonCode(str(check.problem)), **check.details)
+
+    strategy = get_strategy(bot.strategy)
+    decision = strategy.decide(bot.parameters, ctx.strategy_bars, float(position))
+    signal = {"target": decision.target, "reason": decision.reason, **decision.values}
+    if decision.target is None:
+        return _no_trade_row(
+            bot, ctx, ReasonCode.NO_SIGNAL, {"strategy_reason": decision.reason}, signal=signal, position=position
+        )
+    delta = Decimal(repr(decision.target)) - position
+    if delta == 0:
+        return _no_trade_row(
+            bot,
+            ctx,
+            ReasonCode.ALREADY_AT_TARGET,
+            {"target": decision.target, "position": float(position)},
+            signal=signal,
+            position=position,
+        )
+
+    side = Side.BUY if delta > 0 else Side.SELL
+    instrument = ctx.bars.instrument
+    order = OrderRequest(
+        instrument=instrument.symbol,
+        side=side,
+        quantity=abs(delta),
+        price=Decimal(repr(check.close)),
+        at=ctx.bars.as_of,
+        multiplier=instrument.multiplier,
+    )
+    risk = check_order(order, scopes)
+    checks = [c.as_dict() for c in risk.checks]
+    if not risk.passed:
+        refusals = [c.as_dict() for c in risk.refusals]
+        if any(c.limit == AUTONOMY_CHECK for c in risk.refusals):
+            return _no_trade_row(
+                bot,
+                ctx,
+                ReasonCode.AUTONOMY_NOT_ALLOWED,
+                {"error_code": str(ErrorCode.AUTONOMY_NOT_ALLOWED), "refusals": refusals},
+                signal=signal,
+                position=position,
+                risk_checks=checks,
+            )
+        return _no_trade_row(
+            bot,
+            ctx,
+            ReasonCode.RISK_BLOCKED,
+            {"refusals": refusals},
+            signal=signal,
+            position=position,
+            risk_checks=checks,
+        )
+
+    intent_id = _submit(bot, venue=venue, side=side, quantity=abs(delta), ctx=ctx, result=result, checks=checks)
+    return TraceRow(
+        kind=TickTrace.Kind.DECISION,
+        bot_id=bot.id,
+        instrument=instrument.symbol,
+        timeframe=ctx.bars.timeframe,
+        bar_ts=ctx.bar_ts,
+        context=ctx.context,
+        run_ref=ctx.run_ref,
+        inputs=_inputs(ctx, position),
+        signal=signal,
+        risk_checks=checks,
+        intent_id=intent_id,
+        trace_id=current_trace_id(),
+        details={"side": side.value, "quantity": float(abs(delta)), "venue": venue},
+    )
+
+
+def idempotency_key(bot: TickBot, ctx: TickContext) -> str:
+    """One intent per bot, instrument and bar: a bot on two instruments trades each on the same bar."""
+    prefix = "tick" if ctx.run_ref is None else f"{ctx.context}:{ctx.run_ref}"
+    return f"{prefix}:{bot.id}:{ctx.bars.instrument.symbol}:{ctx.bars.timeframe}:{ctx.bar_ts.isoformat()}"
+
+
+def _submit(
+    bot: TickBot,
+    *,
+    venue: str,
+    side: Side,
+    quantity: Decimal,
+    ctx: TickContext,
+    result: BatchResult,
+    checks: list[dict],
+) -> int:
+    with transaction.atomic():  # a savepoint: a failed submit leaves the tenant's batch usable
+        outcome = submit_intent(
+            bot=bot,
+            legs=[LegSpec(venue=venue, symbol=ctx.bars.instrument.symbol, side=side.value, quantity=quantity)],
+            idempotency_key=idempotency_key(bot, ctx),
+            source="replay" if ctx.run_ref else "tick",
+            bar_ts=ctx.bar_ts,
+            actor_name="tick",
+            risk_checked=checks,
+        )
+    if outcome.created:
+        result.intents_created += 1
+    return outcome.intent.id
