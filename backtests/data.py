@@ -13,9 +13,9 @@ import numpy as np
 from django.db import connection
 
 from bots.strategies import Bars
-from execution.calendars import open_seconds_between
+from execution.marketdata.calendars import open_seconds_between
 from execution.models import Bar, Instrument
-from execution.timeframes import timeframe_delta, timeframe_seconds
+from bots.timeframes import timeframe_delta, timeframe_seconds
 
 _RANGE_SQL = f"""
 SELECT (extract(epoch FROM ts) * 1000000)::bigint, open::float8, high::float8, low::float8, close::float8,

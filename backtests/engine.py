@@ -4,8 +4,8 @@ Two paths give the same orders and fills:
 
 - :func:`run_reference`, bar by bar, exactly as a live tick would: after bar *i* closes the strategy's ``decide``
   sees the bars up to *i* (the last ``warmup_bars``) and the current position; the order is target − position; it
-  fills through ``execution.fills.simulate_fill`` on bar *i+1* (``next_open``) or at bar *i*'s close (``close``),
-  and ``execution.pnl.PositionState`` books it. An unfilled remainder (volume cap) is not carried: the next
+  fills through ``execution.fill_model.simulate_fill`` on bar *i+1* (``next_open``) or at bar *i*'s close (``close``),
+  and ``execution.risk.pnl.PositionState`` books it. An unfilled remainder (volume cap) is not carried: the next
   decision orders target − position again, as a fresh tick would.
 - :func:`run_vectorized`, numpy over the whole series, for strategies that declare ``vectorized_targets`` and fill
   models where every market order fills completely (no volume cap) on a tick grid of 1/m (0.25, 0.01, ...). Fill
@@ -25,8 +25,8 @@ from decimal import Decimal
 import numpy as np
 
 from bots.strategies import Bars, Strategy
-from execution.fills import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
-from execution.pnl import PositionState
+from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
+from execution.risk.pnl import PositionState
 
 NO_SIGNAL = "NO_SIGNAL"
 ALREADY_AT_TARGET = "ALREADY_AT_TARGET"

@@ -41,9 +41,9 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from controlplane.selectors import all_tenant_ids
-from execution.fills import FillModel
+from execution.fill_model import FillModel
 from execution.models import Bar, Instrument
-from execution.timeframes import timeframe_delta
+from bots.timeframes import timeframe_delta
 
 logger = logging.getLogger(__name__)
 

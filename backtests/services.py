@@ -34,9 +34,9 @@ from bots.strategies import Bars, StrategyParameterError, UnknownStrategy, get_s
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
-from execution.fills import FillAt, FillModel
+from execution.fill_model import FillAt, FillModel
 from execution.models import Instrument
-from execution.timeframes import TIMEFRAME_SECONDS
+from bots.timeframes import TIMEFRAME_SECONDS
 from traces.models import TickTrace
 from traces.writer import TraceRow, write_traces
 

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 from backtests.engine import run_reference, run_vectorized  # noqa: E402
 from bots.strategies import Bars, get_strategy  # noqa: E402
-from execution.fills import FillModel  # noqa: E402
+from execution.fill_model import FillModel  # noqa: E402
 
 N = int(os.environ.get("BENCH_BARS", 1_000_000))
 FAST, SLOW = 10, 30

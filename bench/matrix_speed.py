@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from backtests.classification import classify  # noqa: E402
 from backtests.matrices import evaluate, expand_sets  # noqa: E402
 from bots.strategies import Bars  # noqa: E402
-from execution.fills import FillModel  # noqa: E402
+from execution.fill_model import FillModel  # noqa: E402
 from execution.models import Instrument  # noqa: E402
 
 N = int(os.environ.get("BENCH_BARS", 100_000))

@@ -41,9 +41,9 @@ from bots.models import Bot, Runner  # noqa: E402
 from bots.strategies import get_strategy  # noqa: E402
 from controlplane import tenancy  # noqa: E402
 from controlplane.models import Tenant  # noqa: E402
-from execution.barfiles import BarRow  # noqa: E402
+from execution.marketdata.barfiles import BarRow  # noqa: E402
 from execution.models import Instrument  # noqa: E402
-from execution.services import bars_ingest  # noqa: E402
+from execution.marketdata.services import bars_ingest  # noqa: E402
 from execution.tick.batches import run_tick_batch  # noqa: E402
 
 START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)

@@ -162,7 +162,7 @@ class CancelRequest(TenantOwnedModel):
         max_length=16,
         choices=Purpose.choices,
         default=Purpose.KILL,
-        help_text="leave_live: after cancelling, the OMS records what the venue still holds (execution.live_exit).",
+        help_text="leave_live: after cancelling, the OMS records what the venue still holds (execution.orders.live_exit).",
     )
     detail = models.JSONField(
         default=dict,

@@ -1,7 +1,7 @@
 """The schema of a bot's (and a tenant's) risk limits: which limits exist and what their values may be.
 
 Part of the bot's configuration, so it lives with the bot: bots validate limits before storing them, and the risk
-engine (execution.risk_state) reads stored limits through the same parser, so a limit the service accepted is one
+engine (execution.risk.state) reads stored limits through the same parser, so a limit the service accepted is one
 the engine can read. Unknown keys are other settings (e.g. circuit breaker thresholds) and are left alone.
 """
 
@@ -21,7 +21,7 @@ class InvalidRiskLimits(ValueError):
 
 
 def parse_risk_limits(data: dict | None) -> dict:
-    """Stored limits (JSON) to typed values keyed as ``execution.risk.RiskLimits`` takes them; raises
+    """Stored limits (JSON) to typed values keyed as ``execution.risk.checks.RiskLimits`` takes them; raises
     InvalidRiskLimits naming the key and the value it cannot read."""
     if not data:
         return {}

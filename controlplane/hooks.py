@@ -21,6 +21,8 @@ REQUIRED_HOOKS = {
     "status.compute": "() -> dict: the current tenant's system status, for the core's status cache.",
     "integrations.providers_in_use": "(tenant_id) -> set[str]: the venues and data sources the tenant's bots "
     "use, which the Keys Needed checklist requires.",
+    "marketdata.bars_stored": "(*, instrument, timeframe, bar_ts) -> dict: after bars are stored and committed, the "
+    "paper venue fills every tenant's working sim orders those bars reach.",
 }
 
 

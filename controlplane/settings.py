@@ -69,11 +69,13 @@ INSTALLED_APPS = [
 # resolves by dotted path when called; one that is missing or does not resolve fails the start-up (controlplane.E004).
 CONTROLPLANE_HOOKS = {
     # A committed kill (or exit from LIVE) is carried out by the OMS right away; the beat sweeps any it missed.
-    "bots.kill.cancel_orders": "execution.oms.cancel_hook",
+    "bots.kill.cancel_orders": "execution.orders.cancels.cancel_hook",
     # The core's status cache (banner, freshness, the risk engine's autonomy check) asks the judging layer.
     "status.compute": "oversight.status.system_status",
     # The Keys Needed checklist requires the providers the tenant's bots use.
     "integrations.providers_in_use": "bots.selectors.providers_in_use",
+    # Bars just stored (an import, a provider's refresh) fill the working paper orders they reach.
+    "marketdata.bars_stored": "execution.orders.paper_venue.match_stored_bars",
 }
 
 MIDDLEWARE = [
@@ -89,7 +91,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "controlplane.tenancy.TenantTransactionMiddleware",
+    "controlplane.middleware.TenantTransactionMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -107,7 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "controlplane.tenancy.admin_tenant_context",
+                "controlplane.context_processors.admin_tenant_context",
             ]
         },
     }
@@ -359,7 +361,7 @@ def _tick_schedule(timeframe: str):
     raise ValueError(f"TICK_TIMEFRAMES: {timeframe!r} has no beat schedule")
 
 
-# Market data (execution/marketdata.py): at each boundary beat also refreshes the bars of instruments that running
+# Market data (execution/marketdata/refresh.py): at each boundary beat also refreshes the bars of instruments that running
 # bots read from Databento or Polygon. The tick batches of that boundary wait TICK_DELAY_SECONDS, so the refresh has
 # that long to store the bar that just closed before they read it; one that could not start within that window is
 # dropped (the next one fetches from the latest stored bar). A refresh without stored bars fetches MARKET_DATA_WARMUP_BARS, and never
@@ -461,13 +463,13 @@ CELERY_BEAT_SCHEDULE["integrations-reverify"] = {
 }
 CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}
 
-# Sim venues and their fill models (execution.fills.FillModel.from_config): fill_at next_open|close, slippage_ticks,
+# Sim venues and their fill models (execution.fill_model.FillModel.from_config): fill_at next_open|close, slippage_ticks,
 # slippage_bps, fee_per_unit, fee_bps, max_volume_share, min_quantity_step. SIM_FILL_MODEL configures "sim".
 SIM_VENUE_FILL_MODELS = {"sim": env.json("SIM_FILL_MODEL", default={})}
 # Enqueue the OMS task when an intent is submitted through the API (the tick enqueues its own batches).
 OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
 CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}
-# Recovery (execution.oms.resolve_unacknowledged_orders): orders left SUBMITTING without a venue id for longer than
+# Recovery (execution.orders.recovery.resolve_unacknowledged_orders): orders left SUBMITTING without a venue id for longer than
 # OMS_UNACKNOWLEDGED_AFTER_SECONDS (more than a send can take: keep it above INTEGRATION_TIMEOUT_SECONDS) are looked
 # up at the venue, never re-sent; the same sweep records live fills. Beat runs it every OMS_RECOVERY_INTERVAL_SECONDS.
 OMS_UNACKNOWLEDGED_AFTER_SECONDS = env.int("OMS_UNACKNOWLEDGED_AFTER_SECONDS", default=60)
@@ -500,7 +502,7 @@ CELERY_TASK_ROUTES["backtests.*"] = {"queue": "backtests"}
 AUTONOMY_T2_MIN_PARITY = env.float("AUTONOMY_T2_MIN_PARITY", default=0.8)
 AUTONOMY_T3_MIN_PARITY = env.float("AUTONOMY_T3_MIN_PARITY", default=0.95)
 # A LIVE bot at T2 trades with its size and loss limits multiplied by this factor (T3: full limits; below T2:
-# reduce only). Read by the risk state (execution/risk_state.py) on every order check.
+# reduce only). Read by the risk state (execution/risk/state.py) on every order check.
 AUTONOMY_T2_LIMIT_FACTOR = env.float("AUTONOMY_T2_LIMIT_FACTOR", default=0.25)
 AUTONOMY_SCORE_INTERVAL_SECONDS = env.int("AUTONOMY_SCORE_INTERVAL_SECONDS", default=3600)
 # Decay: beat re-backtests PAPER and LIVE bots over the last BACKTEST_DECAY_LOOKBACK_DAYS.

@@ -26,8 +26,9 @@ from execution.models import (
     TradingControl,
     VenueInventory,
 )
-from execution.positions import latest_mark
-from execution.services import instrument_save, risk_incident_resolve
+from execution.risk.positions import latest_mark
+from execution.marketdata.services import instrument_save
+from execution.risk.services import risk_incident_resolve
 
 
 @admin.register(Instrument)

@@ -18,9 +18,9 @@ from django.db.models.functions import Now
 
 from controlplane.books import Book
 from controlplane.models import TenantOwnedModel
-from execution.calendars import validate_calendar_name
-from execution.data_symbols import validate_data_symbols
-from execution.timeframes import Timeframe
+from execution.marketdata.calendars import validate_calendar_name
+from execution.marketdata.data_symbols import validate_data_symbols
+from bots.timeframes import Timeframe
 from integrations.venue_symbols import validate_venue_symbols
 
 
@@ -45,7 +45,7 @@ class Instrument(models.Model):
     calendar = models.CharField(
         max_length=64,
         validators=[validate_calendar_name],
-        help_text="pandas-market-calendars name (CME_Equity, 24/7, ...); execution.calendars.PRODUCT_CALENDARS.",
+        help_text="pandas-market-calendars name (CME_Equity, 24/7, ...); execution.marketdata.calendars.PRODUCT_CALENDARS.",
     )
     data_symbols = models.JSONField(
         default=dict,
@@ -157,7 +157,7 @@ class TickBatch(models.Model):
 
 
 # --- Trading: intents, orders, fills, positions, trading state, incidents (tenant-owned, RLS) -----------------
-# Orders and fills are written by the OMS only (execution/oms.py); a trigger refuses anything else.
+# Orders and fills are written by the OMS only (execution/orders/oms.py); a trigger refuses anything else.
 
 
 class TradingStateChoices(models.TextChoices):
@@ -405,7 +405,7 @@ class Fill(TenantOwnedModel):
 
 class StrategyPosition(TenantOwnedModel):
     """A bot's position in one instrument and one book, kept by the OMS from the fills of that book
-    (execution.pnl.PositionState): its paper position (sim venue) and its live one (its venue) are two rows."""
+    (execution.risk.pnl.PositionState): its paper position (sim venue) and its live one (its venue) are two rows."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="positions")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
@@ -469,7 +469,7 @@ class RiskIncident(TenantOwnedModel):
 
 class EquityWatermark(TenantOwnedModel):
     """A bot's equity (realized + unrealized PnL) in one book at its last mark and its high-water mark: what the
-    drawdown circuit breaker (execution.breakers) compares with the bot's ``max_drawdown``. The live book's peak
+    drawdown circuit breaker (execution.risk.breakers) compares with the bot's ``max_drawdown``. The live book's peak
     starts at the first live mark: a paper peak is never a live one.
 
     ``tripped_at`` is set when the breaker kills the bot; the first mark after an unkill starts a new peak at the

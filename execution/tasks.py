@@ -1,16 +1,18 @@
-"""Thin Celery tasks of the execution layer: parse, call the tick or OMS service. Each is safe to run twice."""
+"""Thin Celery tasks of the execution layer: parse, call the tick or OMS service. Each is safe to run twice.
+
+The OMS's own tasks are in ``execution.orders.tasks`` (the tick hands intents to them); imported here so that
+Celery's autodiscovery, which reads ``execution.tasks``, registers them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from celery import shared_task, signals
+from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from controlplane.celery import TenantTask, fan_out_per_tenant
-from controlplane.selectors import all_tenant_ids
-from execution import oms
+from controlplane.celery import TenantTask
+from execution.orders.tasks import oms_process, oms_recover, oms_recover_all_tenants  # noqa: F401 (registered)
 
 
 @shared_task(name="execution.dispatch_ticks", acks_late=True)
@@ -66,50 +68,18 @@ def replay_runner(*, tenant_id: int, runner_id: int) -> dict:
     return totals
 
 
-@shared_task(name="execution.oms_process", base=TenantTask, queue="oms", acks_late=True, ignore_result=True)
-def oms_process(*, tenant_id: int, limit: int = 500) -> int:
-    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED)."""
-    oms.process_pending_cancel_requests()
-    return oms.process_pending_intents(limit=limit)
-
-
 @shared_task(name="execution.drawdown_breakers", acks_late=True, ignore_result=True)
 def drawdown_breakers() -> dict:
     """Beat's entry point for the drawdown circuit breaker (every DRAWDOWN_BREAKER_INTERVAL_SECONDS)."""
-    from execution.breakers import drawdown_sweep
+    from execution.risk.breakers import drawdown_sweep
 
     return {str(tenant_id): counts for tenant_id, counts in drawdown_sweep().items()}
-
-
-@shared_task(name="execution.oms_recover_all_tenants", ignore_result=True)
-def oms_recover_all_tenants() -> int:
-    """Beat's entry point (and the worker's at start): one recovery sweep per tenant, on the oms queue. Suspended
-    tenants too: an order sent but never recorded is looked up whatever became of its tenant."""
-    return fan_out_per_tenant(
-        oms_recover, tenant_ids=all_tenant_ids(), queue="oms", expires=settings.OMS_RECOVERY_INTERVAL_SECONDS * 0.9
-    )
-
-
-@shared_task(name="execution.oms_recover", base=TenantTask, acks_late=True)
-def oms_recover(*, tenant_id: int) -> dict:
-    """Resolve orders whose send was never recorded (looked up, never re-sent), then record live fills."""
-    return {"unacknowledged": oms.resolve_unacknowledged_orders(), "fills": oms.sync_live_fills()}
-
-
-@signals.worker_ready.connect
-def _recover_at_worker_start(sender=None, **_):
-    """A worker that serves the oms queue starts with a recovery sweep: a crash of the previous one may have left
-    orders sent but unrecorded. Only an enqueue here; the sweep runs as an ordinary task."""
-    queues = getattr(getattr(sender, "app", None), "amqp", None)
-    consuming = set(queues.queues.consume_from or {}) if queues is not None else set()
-    if "oms" in consuming:
-        oms_recover_all_tenants.apply_async(queue="oms", expires=settings.OMS_RECOVERY_INTERVAL_SECONDS)
 
 
 @shared_task(name="execution.refresh_market_data", acks_late=True)
 def refresh_market_data(timeframe: str) -> list[dict]:
     """Beat's entry point per timeframe, at the bar boundary: fetch and store the bars that just closed for every
     instrument a running bot reads from Databento or Polygon, before the tick batches (TICK_DELAY_SECONDS later)."""
-    from execution.marketdata import outcomes_as_dicts, refresh_bars
+    from execution.marketdata.refresh import outcomes_as_dicts, refresh_bars
 
     return outcomes_as_dicts(refresh_bars(timeframe=timeframe))

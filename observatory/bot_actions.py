@@ -18,7 +18,7 @@ from bots.services import PositionsDecision
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
 from controlplane.trace import current_trace_id
-from execution.services import trading_state_set
+from execution.risk.services import trading_state_set
 from oversight.promotion import bot_promote
 from oversight.reconcile import bot_reconcile
 from observatory.roles import require_console_role

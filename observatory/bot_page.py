@@ -31,9 +31,9 @@ from controlplane.status import OK
 from controlplane.tenancy import require_tenant_id
 from controlplane.trace import current_trace_id
 from execution.models import Fill, Order
-from execution.positions import bot_pnl
-from execution.selectors import trading_state_of
-from execution.timeframes import timeframe_delta
+from execution.risk.positions import bot_pnl
+from execution.risk.selectors import trading_state_of
+from bots.timeframes import timeframe_delta
 from observatory.banner import page_status
 from traces.models import ReasonCode, TickTrace
 from traces.selectors import bot_traces, why_not, why_not_window

@@ -19,7 +19,7 @@ from backtests.models import BacktestMatrix, BacktestRun
 from bots.models import Bot, CancelRequest, Job, Reconciliation, Runner
 from controlplane.models import AuditEvent
 from execution.models import Fill, Order, RiskIncident, TickBatch, TradeIntent
-from execution.timeframes import timeframe_delta
+from bots.timeframes import timeframe_delta
 from integrations.models import IntegrationUsageEvent, IntegrationVerification
 from traces.models import TickTrace
 

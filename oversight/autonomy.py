@@ -4,7 +4,7 @@ T0 locked, T1 paper only, T2 live with reduced limits, T3 live. A tier is grante
 tiers below passes; each gate records the value that decided it. Missing evidence fails its gate (fail closed:
 no paper record is not a good paper record). The bot's ``autonomy_tier`` is set through
 ``bots.services.bot_set_autonomy_tier`` (audited), and the gate to LIVE requires T2 or better. A LIVE bot scored
-below T2 is put in REDUCE_ONLY at once, with a risk incident and an alert; the risk state (execution.risk_state)
+below T2 is put in REDUCE_ONLY at once, with a risk incident and an alert; the risk state (execution.risk.state)
 also scales a T2 bot's limits by ``AUTONOMY_T2_LIMIT_FACTOR`` and keeps any LIVE bot below T2 reduce-only.
 
 Paper parity: the bot's PAPER fills in the paper book (sim venue) against a backtest of the same period on the same
@@ -36,10 +36,10 @@ from controlplane.books import Book, venue_in_book
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
-from execution import services as execution_services
-from execution.fills import FillModel
+from execution.risk import services as risk_services
+from execution.fill_model import FillModel
 from execution.models import Fill, Instrument, RiskIncident, TradingControl, TradingStateChoices
-from execution.selectors import market_data_problems
+from execution.marketdata.selectors import market_data_problems
 from oversight.paper import paper_record
 
 TIERS = ("T0", "T1", "T2", "T3")
@@ -271,7 +271,7 @@ def _live_bot_below_t2(*, bot: Bot, score: AutonomyScore) -> RiskIncident | None
         return None  # already reduce-only or halted: that fall was reported
     failed = [g["gate"] for g in score.gates if not g["passed"]]
     reason = f"autonomy tier {score.tier} is below T2 (score {score.id}; failed gates: {', '.join(failed)})"
-    execution_services.trading_state_set(
+    risk_services.trading_state_set(
         bot_id=bot.id, state=TradingStateChoices.REDUCE_ONLY, reason=reason, actor_name=SUPERVISOR
     )
     details = {

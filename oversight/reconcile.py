@@ -1,8 +1,8 @@
 """Reconcile, in one place: the bot's positions against its venue's (on request, as a job, and on the beat for
 every RUNNING LIVE bot), and an operator's resolution of a mismatch (oversight.reconcile_resolution books it).
 
-The facts come from below: what our books and the venue hold (execution.holdings), what a bot left at its venue
-when it left LIVE (execution.live_exit, recorded by bots.services.bot_record_live_exit). Unkill's rule (a flat
+The facts come from below: what our books and the venue hold (execution.orders.holdings), what a bot left at its venue
+when it left LIVE (execution.orders.live_exit, recorded by bots.services.bot_record_live_exit). Unkill's rule (a flat
 MATCHED report since the kill) is a read of the bot's own reports: bots.selectors.flat_reconciliation_since_kill.
 
 A report compares one book, the one its venue speaks for (``controlplane.books.book_for_venue``): the live book
@@ -24,7 +24,7 @@ from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
-from execution.holdings import PositionSnapshot, position_snapshot
+from execution.orders.holdings import PositionSnapshot, position_snapshot
 from oversight import reconcile_resolution
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ SCHEDULED_ACTOR = "beat:reconcile"
 
 
 def bot_reconcile(*, bot_id: int, actor=None, actor_name: str | None = None) -> Reconciliation:
-    """Compare the bot's positions with its venue's (execution.holdings). A difference flags the bot (blocking
+    """Compare the bot's positions with its venue's (execution.orders.holdings). A difference flags the bot (blocking
     starts and orders); a match clears the flag. A venue that cannot be read: refused, nothing recorded."""
     label = _actor_label(actor, actor_name)
     with transaction.atomic():

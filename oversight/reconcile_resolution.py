@@ -21,10 +21,10 @@ from decimal import Decimal
 
 from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
-from execution import oms
-from execution.live_exit import resolve_unmanaged_incidents
+from execution.orders import booking, oms, writer
+from execution.orders.live_exit import resolve_unmanaged_incidents
 from execution.models import Instrument, Order, StrategyPosition
-from execution.positions import latest_mark
+from execution.risk.positions import latest_mark
 
 TOLERANCE = Decimal("1e-9")
 ACCEPT_VENUE, FLATTEN = "accept_venue", "flatten"
@@ -82,7 +82,7 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
     positions: dict[str, dict] = {}
     unpriced: list[str] = []
     book = book_for_venue(reconciliation.venue)  # the book the report compared: the only one the venue speaks for
-    with oms.oms_writes():
+    with writer.oms_writes():
         StrategyPosition.objects.bulk_create(
             [StrategyPosition(tenant_id=bot.tenant_id, bot=bot, instrument=instruments[s], book=book) for s in deltas],
             ignore_conflicts=True,
@@ -107,8 +107,8 @@ def book_resolution(*, bot, reconciliation, snapshot, action: str, reason: str, 
             position.quantity, position.average_price = after_quantity, average
             position.save(update_fields=["quantity", "average_price", "updated_at"])
             # The tenant's holdings at the venue move with the books: a shared crypto account's balance is
-            # attributed to each bot through them (execution.venues.live_positions).
-            oms._add_inventory(reconciliation.venue, symbol, delta)
+            # attributed to each bot through them (execution.orders.live_positions).
+            booking._add_inventory(reconciliation.venue, symbol, delta)
         if unpriced:
             raise ControlPlaneError(
                 ErrorCode.CONFLICT,

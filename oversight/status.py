@@ -17,7 +17,8 @@ from controlplane.errors import ErrorCode
 from controlplane.models import ProcessHeartbeat
 from controlplane.status import BLOCKED, DEGRADED, OK, issue, probe_database, probe_redis
 from controlplane.trace import current_trace_id
-from execution.selectors import last_tick_at, market_data_problems
+from execution.marketdata.selectors import market_data_problems
+from execution.tick.selectors import last_tick_at
 from integrations.status import integration_blockers_and_problems
 from oversight.autonomy import tier_counts
 

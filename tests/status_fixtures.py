@@ -1,5 +1,5 @@
 """A system status that is really OK, made from real components: what a LIVE bot needs before any order may open
-or grow its position (execution.risk_state reads the cached status; AUTONOMY_NOT_ALLOWED otherwise).
+or grow its position (execution.risk.state reads the cached status; AUTONOMY_NOT_ALLOWED otherwise).
 
 A fresh test tenant is BLOCKED (no market-data key) and has no beat or worker; this sets the market-data key and
 verifies it against a local server in Databento's shape, verifies Redis (the real one), records fresh beat and

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 choices=[("kill", "Kill switch"), ("leave_live", "Leaving LIVE")],
                 default="kill",
-                help_text="leave_live: after cancelling, the OMS records what the venue still holds (execution.live_exit).",
+                help_text="leave_live: after cancelling, the OMS records what the venue still holds (execution.orders.live_exit).",
                 max_length=16,
             ),
         ),

@@ -7,7 +7,7 @@ In order, and never skipped:
    request for the bot with the venue and instruments being left, and audits it. Once that commits, the declared
    hook ``bots.kill.cancel_orders`` hands it to the OMS, which cancels the bot's open orders exactly as a kill does (the request is claimed
    once: PENDING to DONE or FAILED).
-2. The OMS then (execution.live_exit) reads what the venue still holds in those instruments and calls
+2. The OMS then (execution.orders.live_exit) reads what the venue still holds in those instruments and calls
    :func:`bot_record_live_exit`: a ``live_exit`` reconciliation, MATCHED and flat when nothing is left, else
    MISMATCH; for a MISMATCH it opens an ``UNMANAGED_LIVE_POSITION`` risk incident and alerts.
 3. Until that report is resolved with the reconcile resolutions (``flatten`` or ``accept_venue``,

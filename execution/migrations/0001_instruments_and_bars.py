@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.db.models.functions.datetime
-import execution.calendars
+import execution.marketdata.calendars
 from django.db import migrations, models
 
 
@@ -40,9 +40,9 @@ class Migration(migrations.Migration):
                 (
                     "calendar",
                     models.CharField(
-                        help_text="pandas-market-calendars name (CME_Equity, 24/7, ...); execution.calendars.PRODUCT_CALENDARS.",
+                        help_text="pandas-market-calendars name (CME_Equity, 24/7, ...); execution.marketdata.calendars.PRODUCT_CALENDARS.",
                         max_length=64,
-                        validators=[execution.calendars.validate_calendar_name],
+                        validators=[execution.marketdata.calendars.validate_calendar_name],
                     ),
                 ),
                 ("created_at", models.DateTimeField(auto_now_add=True)),

@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -31,17 +30,17 @@ from bots.strategies import Bars, get_strategy
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
-from controlplane.trace import current_trace_id
 from controlplane.selectors import active_tenant_ids
-from execution.breakers import trip_circuit_breaker
+from controlplane.trace import current_trace_id
+from execution.marketdata.selectors import TickBars, bars_for_tick
 from execution.models import Instrument, Order, TickBatch
-from execution.oms import process_pending_intents
-from execution.risk_state import risk_snapshot
-from execution.selectors import TickBars, bars_for_tick
-from execution.tasks import oms_process
+from execution.orders.oms import process_pending_intents
+from execution.orders.paper_venue import match_working_orders
+from execution.orders.tasks import oms_process
+from execution.risk.breakers import trip_circuit_breaker
+from execution.risk.state import risk_snapshot
+from execution.tick.decide import BatchResult, TickBot, TickContext, batch_inputs, decide_for_bot, no_trade
 from execution.tick.lateness import tick_lateness
-from execution.tick.decide import TickBot, TickContext, batch_inputs, decide_for_bot, no_trade
-from execution.venues.sim import match_working_orders
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces
 
@@ -58,39 +57,6 @@ def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
 def tick_bar_ts(as_of: datetime, timeframe: str) -> datetime:
     """The bar a tick at ``as_of`` decides on: the one that opened one timeframe earlier and has just closed."""
     return as_of - timeframe_delta(timeframe)
-
-
-@dataclass
-class BatchResult:
-    instrument: str
-    timeframe: str
-    as_of: datetime
-    market_open: bool | None = None
-    data_problem: str | None = None
-    bots: int = 0
-    skipped_already_ticked: int = 0
-    decisions: int = 0
-    no_trades: int = 0
-    intents_created: int = 0
-    errors: int = 0
-    tenants_with_intents: set[int] = field(default_factory=set)
-    reasons: Counter = field(default_factory=Counter)
-
-    def as_dict(self) -> dict:
-        return {
-            "instrument": self.instrument,
-            "timeframe": self.timeframe,
-            "as_of": self.as_of.isoformat(),
-            "market_open": self.market_open,
-            "data_problem": self.data_problem,
-            "bots": self.bots,
-            "skipped_already_ticked": self.skipped_already_ticked,
-            "decisions": self.decisions,
-            "no_trades": self.no_trades,
-            "intents_created": self.intents_created,
-            "errors": self.errors,
-            "reasons": dict(self.reasons),
-        }
 
 
 @dataclass(frozen=True)

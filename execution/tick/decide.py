@@ -10,10 +10,10 @@ real bars), whatever venue the bot names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.db import transaction
 
@@ -22,15 +22,45 @@ from bots.strategies import Bars, get_strategy
 from bots.trading_rule import KILL_LEVELS, trading_block_reason
 from controlplane.errors import ErrorCode
 from controlplane.trace import current_trace_id
-from execution.intents import LegSpec, submit_intent
-from execution.risk import AUTONOMY_CHECK, OrderRequest, RiskScope, Side, check_order
-from execution.selectors import TickBars
+from execution.marketdata.selectors import TickBars
+from execution.orders.intents import LegSpec, submit_intent
+from execution.risk.checks import AUTONOMY_CHECK, OrderRequest, RiskScope, Side, check_order
 from integrations.gates import safe_start_blockers
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow
 
-if TYPE_CHECKING:
-    from execution.tick.batches import BatchResult
+
+@dataclass
+class BatchResult:
+    instrument: str
+    timeframe: str
+    as_of: datetime
+    market_open: bool | None = None
+    data_problem: str | None = None
+    bots: int = 0
+    skipped_already_ticked: int = 0
+    decisions: int = 0
+    no_trades: int = 0
+    intents_created: int = 0
+    errors: int = 0
+    tenants_with_intents: set[int] = field(default_factory=set)
+    reasons: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        return {
+            "instrument": self.instrument,
+            "timeframe": self.timeframe,
+            "as_of": self.as_of.isoformat(),
+            "market_open": self.market_open,
+            "data_problem": self.data_problem,
+            "bots": self.bots,
+            "skipped_already_ticked": self.skipped_already_ticked,
+            "decisions": self.decisions,
+            "no_trades": self.no_trades,
+            "intents_created": self.intents_created,
+            "errors": self.errors,
+            "reasons": dict(self.reasons),
+        }
 
 
 @dataclass(frozen=True)

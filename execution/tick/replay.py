@@ -6,7 +6,7 @@ from __future__ import annotations
 from bots.models import Runner
 from bots.timeframes import timeframe_delta
 from execution.models import Instrument
-from execution.oms import process_pending_intents
+from execution.orders.oms import process_pending_intents
 from execution.tick.batches import BatchBars, BatchResult, floor_to_timeframe, tick_tenant
 from traces.models import TickTrace
 

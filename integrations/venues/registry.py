@@ -1,6 +1,6 @@
 """Which live adapter serves which venue: Tradovate, Ironbeam and the four ccxt venues.
 
-Sim venues are not here: they are execution's (``execution.venues.routing`` serves them and asks this registry
+Sim venues are not here: they are execution's (``execution.orders.routing`` serves them and asks this registry
 for every other venue). A venue with no adapter is refused, never served by a silent paper fallback.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from controlplane.books import is_sim_venue
 from controlplane.errors import ErrorCode
 from integrations.providers.ccxt_venue import CCXT_VENUES, CcxtVenue
 from integrations.providers.ironbeam.venue import IronbeamVenue
@@ -26,6 +27,11 @@ def register_venue(name: str, factory: AdapterFactory) -> None:
 
 def is_live_venue(name: str) -> bool:
     return name in _factories
+
+
+def known_venue(name: str) -> bool:
+    """A venue an order may name: a sim venue (paper, served by execution) or one with a live adapter here."""
+    return is_sim_venue(name) or is_live_venue(name)
 
 
 def live_venues() -> list[str]:

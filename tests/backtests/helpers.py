@@ -8,9 +8,9 @@ from decimal import Decimal
 import numpy as np
 
 from bots.strategies import Bars
-from execution.barfiles import BarRow
-from execution.services import bars_ingest
-from execution.timeframes import timeframe_delta
+from execution.marketdata.barfiles import BarRow
+from execution.marketdata.services import bars_ingest
+from bots.timeframes import timeframe_delta
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 

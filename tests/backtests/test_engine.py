@@ -7,7 +7,7 @@ import pytest
 
 from backtests.engine import run_reference, run_vectorized, vectorizable
 from bots.strategies import Bars, get_strategy
-from execution.fills import FillModel
+from execution.fill_model import FillModel
 from tests.backtests.helpers import memory_bars
 
 

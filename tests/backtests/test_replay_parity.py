@@ -15,7 +15,7 @@ from backtests.models import BacktestRun
 from bots import services as bot_services
 from bots.models import Runner
 from controlplane import tenancy
-from execution.fills import FillModel
+from execution.fill_model import FillModel
 from execution.models import Fill
 from execution.tick.replay import run_replay
 from tests.backtests.helpers import START, store_walk

@@ -11,10 +11,10 @@ from bots import services as bot_services
 from bots.models import Bot, CancelRequest, Reconciliation, Runner, Stage
 from controlplane import tenancy
 from controlplane.models import AuditEvent
-from execution import oms
-from execution.intents import submit_intent
+from execution.orders import oms
+from execution.orders.intents import submit_intent
 from execution.models import StrategyPosition
-from execution.venues.sim import match_working_orders
+from execution.orders.paper_venue import match_working_orders
 from tests.conftest import client_for
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars

@@ -146,7 +146,7 @@ def test_a_connection_lost_at_commit_answers_503_saying_the_outcome_is_unknown(t
     from django.http import HttpResponse
     from django.test import RequestFactory
 
-    from controlplane.tenancy import TenantTransactionMiddleware
+    from controlplane.middleware import TenantTransactionMiddleware
 
     def view_whose_connection_dies_before_commit(request):
         with connections["default"].cursor() as cursor:

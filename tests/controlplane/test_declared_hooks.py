@@ -36,7 +36,10 @@ def test_a_hook_nobody_declared_is_a_start_up_error(settings):
 
 
 def test_a_declared_name_no_layer_asks_for_is_refused(settings):
-    settings.CONTROLPLANE_HOOKS = {**settings.CONTROLPLANE_HOOKS, "bots.kill.cancel_order": "execution.oms.cancel_hook"}
+    settings.CONTROLPLANE_HOOKS = {
+        **settings.CONTROLPLANE_HOOKS,
+        "bots.kill.cancel_order": "execution.orders.cancels.cancel_hook",
+    }
     assert [message for _, message in _errors()] == [
         "settings.CONTROLPLANE_HOOKS: hook 'bots.kill.cancel_order' is declared but no layer asks for it"
     ]

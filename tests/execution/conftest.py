@@ -5,7 +5,7 @@ import pytest
 
 from bots import services as bot_services
 from controlplane import tenancy
-from execution.intents import LegSpec
+from execution.orders.intents import LegSpec
 from execution.models import Instrument
 from tests.execution.helpers import store_bars
 

@@ -1,9 +1,9 @@
 from datetime import datetime
 from decimal import Decimal
 
-from execution.barfiles import BarRow
-from execution.services import bars_ingest
-from execution.timeframes import timeframe_delta
+from execution.marketdata.barfiles import BarRow
+from execution.marketdata.services import bars_ingest
+from bots.timeframes import timeframe_delta
 
 
 def bar_rows(start: datetime, count: int, *, timeframe: str = "1m", base: str = "100") -> list[BarRow]:

@@ -11,11 +11,11 @@ from bots.models import Bot, Runner
 from controlplane import tenancy
 from controlplane.models import ProcessHeartbeat
 from controlplane.status import forget_cached_status
-from execution import oms
-from execution.intents import submit_intent
+from execution.orders import oms
+from execution.orders.intents import submit_intent
 from execution.models import TradeIntent
 from execution.tick.batches import run_tick_batch
-from execution.venues.sim import match_working_orders
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy, sell
 from tests.execution.helpers import store_bars
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)

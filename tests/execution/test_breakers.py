@@ -11,13 +11,13 @@ from django.test.utils import CaptureQueriesContext
 from bots.models import Bot, CancelRequest
 from controlplane import tenancy
 from controlplane.models import AuditEvent, Tenant
-from execution import oms
-from execution.barfiles import BarRow
-from execution.breakers import drawdown_sweep, drawdown_sweep_tenant
-from execution.intents import submit_intent
+from execution.orders import oms
+from execution.marketdata.barfiles import BarRow
+from execution.risk.breakers import drawdown_sweep, drawdown_sweep_tenant
+from execution.orders.intents import submit_intent
 from execution.models import EquityWatermark, RiskIncident
-from execution.services import bars_ingest
-from execution.venues.sim import match_working_orders
+from execution.marketdata.services import bars_ingest
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy
 from tests.execution.test_tick import btc, running_bot, tick  # noqa: F401 (btc is a fixture)
 
@@ -215,7 +215,7 @@ def test_every_beat_entry_expires_and_the_breaker_runs_every_minute(settings):
 
 def test_max_drawdown_is_a_validated_risk_limit(api_operator_a, tenant_a):
     from bots.risk_limits import InvalidRiskLimits
-    from execution.risk_state import limits_from_json
+    from execution.risk.state import limits_from_json
 
     assert limits_from_json({"max_drawdown": "250.5"}).max_drawdown == Decimal("250.5")
     with pytest.raises(InvalidRiskLimits, match="max_drawdown"):

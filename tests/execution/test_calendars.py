@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from execution import calendars
-from execution.calendars import calendar_for, calendar_status, open_seconds_between, product_root
+from execution.marketdata import calendars
+from execution.marketdata.calendars import calendar_for, calendar_status, open_seconds_between, product_root
 
 CT = ZoneInfo("America/Chicago")
 

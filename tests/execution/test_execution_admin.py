@@ -9,9 +9,9 @@ from django.test import Client
 
 from controlplane import tenancy
 from controlplane.models import AuditEvent, Membership
-from execution import oms
-from execution.breakers import drawdown_sweep_tenant
-from execution.intents import submit_intent
+from execution.orders import oms
+from execution.risk.breakers import drawdown_sweep_tenant
+from execution.orders.intents import submit_intent
 from execution.models import (
     EquityWatermark,
     Fill,
@@ -22,8 +22,8 @@ from execution.models import (
     TradingControl,
     VenueInventory,
 )
-from execution.services import trading_state_set
-from execution.venues.sim import match_working_orders
+from execution.risk.services import trading_state_set
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy
 from tests.factories import UserFactory
 from traces.models import ProfitVariables

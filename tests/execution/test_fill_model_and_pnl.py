@@ -2,8 +2,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from execution.fills import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
-from execution.pnl import PositionState
+from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
+from execution.risk.pnl import PositionState
 
 BAR = FillBar(open=4500.25, high=4503.0, low=4498.5, close=4501.75, volume=1000)
 ES_TICK = D("0.25")

@@ -7,8 +7,8 @@ from django.db import connections, transaction
 from bots import services as bot_services
 from controlplane import tenancy
 from controlplane.models import Membership
-from execution import oms
-from execution.intents import submit_intent
+from execution.orders import oms
+from execution.orders.intents import submit_intent
 from execution.models import Instrument, Order, TradeIntent
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars

@@ -9,11 +9,11 @@ from bots import services as bot_services
 from oversight.reconcile import bot_reconcile
 from bots.models import CancelRequest, Reconciliation
 from controlplane import tenancy
-from execution import oms
-from execution.intents import submit_intent
+from execution.orders import oms
+from execution.orders.intents import submit_intent
 from execution.models import Order
-from execution.risk_state import risk_scopes_for_bots
-from execution.venues.sim import match_working_orders
+from execution.risk.state import risk_scopes_for_bots
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy, sell
 from tests.processes import throwaway_redis  # noqa: F401  (a fixture)
 
@@ -197,7 +197,7 @@ def test_multi_leg_failure_cancels_the_sent_leg_and_says_so(tenant_a, es_bars, t
     try:
         bot = trading_bot()
         with tenancy.tenant_context(tenant_a.id):
-            from execution.intents import LegSpec
+            from execution.orders.intents import LegSpec
 
             intent = submit_intent(
                 bot=bot,

@@ -10,12 +10,12 @@ from django.utils import timezone
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import AuditEvent
-from execution import oms
-from execution.intents import submit_intent
+from execution.orders import oms
+from execution.orders.intents import submit_intent
 from execution.models import Fill, Order, RiskIncident, StrategyPosition, TradeIntent, VenueInventory
-from execution.positions import bot_pnl
-from execution.risk_state import risk_snapshot
-from execution.venues.sim import match_working_orders
+from execution.risk.positions import bot_pnl
+from execution.risk.state import risk_snapshot
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy, sell
 from traces.models import ProfitVariables
 

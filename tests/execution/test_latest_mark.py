@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from execution.models import Bar
-from execution.positions import Mark, latest_mark
-from execution.timeframes import timeframe_delta
+from execution.risk.positions import Mark, latest_mark
+from bots.timeframes import timeframe_delta
 from tests.factories import InstrumentFactory
 
 pytestmark = pytest.mark.django_db

@@ -16,10 +16,10 @@ from oversight.gates import promotion_gates
 from bots.models import Bot, CancelRequest, Reconciliation, Runner, Stage
 from controlplane import tenancy
 from controlplane.models import AuditEvent
-from execution import oms
-from execution.intents import submit_intent
+from execution.orders import cancels, oms
+from execution.orders.intents import submit_intent
 from execution.models import Order, RiskIncident, StrategyPosition, TradeIntent
-from execution.venues.sim import match_working_orders
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars
 
@@ -246,8 +246,8 @@ def test_until_the_oms_has_accounted_for_the_exit_the_bot_cannot_go_live_and_the
         bot.refresh_from_db()
         gate = _gate(bot, owner_a)
         assert gate.passed is False and "not accounted for yet" in gate.message
-        assert oms.process_pending_cancel_requests() == 1
-        assert oms.process_pending_cancel_requests() == 0  # processed once
+        assert cancels.process_pending_cancel_requests() == 1
+        assert cancels.process_pending_cancel_requests() == 0  # processed once
         order.refresh_from_db()
         assert order.status == Order.Status.CANCELLED
         assert RiskIncident.objects.filter(bot=bot, kind="UNMANAGED_LIVE_POSITION").count() == 1

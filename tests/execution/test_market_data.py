@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from execution.models import Bar
-from execution.selectors import DataProblem, bar_history, bars_for_tick, latest_bar
+from execution.marketdata.selectors import DataProblem, bar_history, bars_for_tick, latest_bar
 from tests.execution.helpers import store_bars
 from tests.factories import InstrumentFactory
 

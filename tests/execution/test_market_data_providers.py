@@ -20,11 +20,11 @@ from werkzeug import Response
 from bots import services as bot_services
 from controlplane import tenancy
 from execution import tasks
-from execution.data_symbols import validate_data_symbols
-from execution.marketdata import refresh_bars
+from execution.marketdata.data_symbols import validate_data_symbols
+from execution.marketdata.refresh import refresh_bars
 from execution.models import Bar, Instrument
-from execution.selectors import market_data_problems
-from execution.services import bars_ingest
+from execution.marketdata.selectors import market_data_problems
+from execution.marketdata.services import bars_ingest
 from integrations import services as integration_services
 from integrations.clients import client_for
 from integrations.providers.base import IntegrationError

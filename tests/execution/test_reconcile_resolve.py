@@ -15,10 +15,10 @@ from bots.models import Reconciliation
 from controlplane import tenancy
 from controlplane.models import AuditEvent, Membership
 from controlplane.status import forget_cached_status
-from execution import oms
-from execution.intents import submit_intent
+from execution.orders import oms
+from execution.orders.intents import submit_intent
 from execution.models import Bar, Order, StrategyPosition, TradeIntent
-from execution.venues.sim import match_working_orders
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars
 from tests.factories import UserFactory

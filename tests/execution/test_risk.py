@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from execution.risk import (
+from execution.risk.checks import (
     OrderRequest,
     RecentOrder,
     RiskLimits,

@@ -6,8 +6,8 @@ import pytest
 from controlplane import tenancy
 from controlplane.models import AuditEvent
 from execution.models import RiskIncident
-from execution.risk import TradingState
-from execution.risk_state import risk_scopes_for_bots
+from execution.risk.checks import TradingState
+from execution.risk.state import risk_scopes_for_bots
 from tests.execution.conftest import T0
 
 pytestmark = pytest.mark.django_db

@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 
 from controlplane import tenancy
-from execution import oms
+from execution.orders import oms
 from execution.models import Fill, Order
 from execution.tick.batches import floor_to_timeframe
-from execution.venues.sim import match_working_orders
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.helpers import store_bars
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from bots import services as bot_services
 from bots.models import Bot, Runner
 from controlplane import tenancy
 from execution.models import Fill, Instrument, TickBatch, TradeIntent, TradingControl
-from execution.risk_state import risk_snapshot
+from execution.risk.state import risk_snapshot
 from execution.tick.batches import run_tick_batch
 from execution.tick.replay import run_replay
 from tests.execution.helpers import store_bars

@@ -14,13 +14,13 @@ from oversight.reconcile import bot_reconcile
 from oversight.gates import promotion_gates
 from bots.models import Bot, Reconciliation, Stage
 from controlplane import tenancy
-from execution import oms
-from execution.breakers import drawdown_sweep_tenant
-from execution.intents import LegSpec, risk_refusal, submit_intent
+from execution.orders import oms, recovery
+from execution.risk.breakers import drawdown_sweep_tenant
+from execution.orders.intents import LegSpec, risk_refusal, submit_intent
 from execution.models import EquityWatermark, Order, StrategyPosition, VenueInventory
-from execution.risk_state import risk_snapshot
+from execution.risk.state import risk_snapshot
 from integrations.providers.futures_contracts import tradovate_symbol
-from execution.venues.sim import match_working_orders
+from execution.orders.paper_venue import match_working_orders
 from tests.execution.helpers import store_bars
 from integrations.providers.tradovate.fake import ACCOUNT, fill, position, serve_session
 from tests.integrations.live_bots import es_instrument, live_tradovate_bot
@@ -161,7 +161,7 @@ def test_live_fills_move_the_live_book_only(tenant_a, owner_a, tradovate, recent
         )
         tradovate.expect_request("/fill/list").respond_with_json([fill(51, 9301, qty=1)])
         tradovate.expect_request("/fillFee/list").respond_with_json([])
-        assert oms.sync_live_fills() == {"recorded": 1, "failures": []}
+        assert recovery.sync_live_fills() == {"recorded": 1, "failures": []}
         positions = dict(StrategyPosition.objects.filter(bot=bot).values_list("book", "quantity"))
         days = dict(ProfitVariables.objects.filter(bot_id=bot.id).values_list("book", "fills"))
         inventory = dict(VenueInventory.objects.values_list("venue", "book"))

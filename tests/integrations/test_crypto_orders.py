@@ -13,8 +13,8 @@ import pytest
 from oversight.reconcile import bot_reconcile
 from bots.models import Reconciliation
 from controlplane import tenancy
-from execution import oms
-from execution.intents import LegSpec, submit_intent
+from execution.orders import oms, recovery
+from execution.orders.intents import LegSpec, submit_intent
 from execution.models import Fill, Instrument, Order, StrategyPosition, TradeIntent
 from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
 from integrations.venues.registry import live_adapter_for
@@ -216,7 +216,7 @@ def test_a_live_kraken_bot_trades_btc_usd_through_the_oms_and_then_reconciles_fl
         assert [body["pair"] for body in fake.sent] == ["XXBTZUSD"]
         fake.fill(order.venue_order_id, price=49995.0, fee=1.3)
         fake.balances.update(BTC=0.01, USD=5000 - 499.95 - 1.3)
-        assert oms.sync_live_fills() == {"recorded": 1, "failures": []}
+        assert recovery.sync_live_fills() == {"recorded": 1, "failures": []}
         fill = Fill.objects.get(order=order)
         assert (fill.quantity, fill.price, fill.fee) == (Decimal("0.01"), Decimal("49995"), Decimal("1.3"))
         assert StrategyPosition.objects.get(bot=bot).quantity == Decimal("0.01")

@@ -164,7 +164,7 @@ def test_hyperliquid_compares_signed_perpetual_positions_and_reports_one_no_inst
 
 def test_the_shipped_mapping_fixture_is_what_each_venue_lists(tenant_a, owner_a, serve):
     """The mappings the tests store are the ones map_venue_symbols reads from each fake's market list."""
-    from execution.services import venue_symbols_map
+    from execution.marketdata.services import venue_symbols_map
 
     for fake_class in (*SPOT.values(), FakeHyperliquid):
         serve(fake_class)

@@ -15,9 +15,9 @@ from bots import services as bot_services
 from bots.models import CancelRequest, Reconciliation, Runner
 from controlplane import tenancy
 from controlplane.models import AuditEvent
-from execution import oms
+from execution.orders import cancels, oms, recovery
 from oversight import tasks as oversight_tasks
-from execution.intents import LegSpec, submit_intent
+from execution.orders.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
 from integrations.providers.futures_contracts import tradovate_symbol
 from integrations.providers.tradovate.fake import ACCOUNT, fill, fill_fee, order_found, position, serve_session
@@ -100,11 +100,11 @@ def test_an_uncertain_send_stays_submitting_and_the_sweep_resolves_it_without_se
             "INTEGRATION_TIMEOUT",
         )
         assert "never re-sent" in order.reason
-        assert oms.resolve_unacknowledged_orders()["found"] == []  # younger than the recovery delay: untouched
+        assert recovery.resolve_unacknowledged_orders()["found"] == []  # younger than the recovery delay: untouched
         order_found(
             tradovate, client_order_id=order.client_order_id, order_id=9002, fills=[fill(31, 9002)], fees=[fill_fee(31)]
         )
-        outcome = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
+        outcome = recovery.resolve_unacknowledged_orders(older_than=timedelta(0))
         order.refresh_from_db()
         intent.refresh_from_db()
         [recorded] = Fill.objects.filter(order=order)
@@ -125,7 +125,7 @@ def test_the_sweep_fails_an_order_the_venue_proves_it_never_received(tenant_a, l
         intent = _submit(live_bot)
         oms.process_pending_intents()
         assert Order.objects.get(intent=intent).status == Order.Status.SUBMITTING
-        outcome = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
+        outcome = recovery.resolve_unacknowledged_orders(older_than=timedelta(0))
         order = Order.objects.get(intent=intent)
         intent.refresh_from_db()
     assert outcome["not_found"] == [order.client_order_id]
@@ -141,7 +141,7 @@ def test_a_lookup_that_fails_leaves_the_order_for_the_next_sweep(tenant_a, live_
     with tenancy.tenant_context(tenant_a.id):
         intent = _submit(live_bot)
         oms.process_pending_intents()
-        outcome = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
+        outcome = recovery.resolve_unacknowledged_orders(older_than=timedelta(0))
         order = Order.objects.get(intent=intent)
     assert [u["order"] for u in outcome["unresolved"]] == [order.client_order_id]
     assert order.status == Order.Status.SUBMITTING and len(_placed(tradovate)) == 1
@@ -159,7 +159,7 @@ def test_live_fills_record_the_brokers_fee_and_null_when_it_reports_none(tenant_
         )
         tradovate.expect_request("/fill/list").respond_with_json([fill(41, 9003, qty=1), fill(42, 7777)])
         tradovate.expect_request("/fillFee/list").respond_with_json([])  # Tradovate has not reported the fee
-        assert oms.sync_live_fills() == {"recorded": 1, "failures": []}
+        assert recovery.sync_live_fills() == {"recorded": 1, "failures": []}
         [recorded] = Fill.objects.filter(order=order)
         order.refresh_from_db()
     assert recorded.fee is None and order.status == Order.Status.FILLED and order.fees == 0
@@ -380,7 +380,7 @@ def test_demoting_a_live_bot_cancels_its_order_at_tradovate_and_flags_what_the_a
         order = Order.objects.get(intent=intent)
         request = CancelRequest.objects.get(bot=live_bot)
         incident = RiskIncident.objects.get(bot=live_bot)
-        assert oms.process_pending_cancel_requests() == 0  # cancelled at most once
+        assert cancels.process_pending_cancel_requests() == 0  # cancelled at most once
     assert [json.loads(r.data) for r, _ in tradovate.log if r.path == "/order/cancelorder"] == [
         {"orderId": 9004, "isAutomated": True}
     ]

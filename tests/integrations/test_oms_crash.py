@@ -17,8 +17,8 @@ from werkzeug import Response
 
 from controlplane import tenancy
 from controlplane.models import Membership
-from execution import oms
-from execution.intents import LegSpec, submit_intent
+from execution.orders import oms, recovery
+from execution.orders.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
 from execution.tasks import oms_process
 from integrations.providers.futures_contracts import tradovate_symbol
@@ -118,9 +118,9 @@ def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_a
         httpserver, client_order_id=order.client_order_id, order_id=9100, fills=[fill(77, 9100)], fees=[fill_fee(77)]
     )
     with tenancy.tenant_context(tenant.id):
-        outcome = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
+        outcome = recovery.resolve_unacknowledged_orders(older_than=timedelta(0))
         oms.process_pending_intents()  # nothing is PENDING: nothing more is sent
-        again = oms.resolve_unacknowledged_orders(older_than=timedelta(0))
+        again = recovery.resolve_unacknowledged_orders(older_than=timedelta(0))
         with transaction.atomic():
             order.refresh_from_db()
             intent.refresh_from_db()

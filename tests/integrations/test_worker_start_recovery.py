@@ -13,8 +13,8 @@ from django.utils import timezone
 from controlplane import tenancy
 from controlplane.celery import app as celery_app
 from controlplane.models import Membership
-from execution import oms
-from execution.intents import LegSpec, submit_intent
+from execution.orders import oms, writer
+from execution.orders.intents import LegSpec, submit_intent
 from execution.models import Order, TradeIntent
 from tests.factories import TenantFactory, UserFactory
 from integrations.providers.tradovate.fake import fill, fill_fee, order_found, serve_session
@@ -52,7 +52,7 @@ def _crashed_order(tenant, owner, httpserver, settings) -> Order:
                 source="api",
                 actor_name="test",
             ).intent
-        with oms.oms_writes():
+        with writer.oms_writes():
             assert oms._accept_or_reject(TradeIntent.objects.select_related("bot").get(pk=intent.pk))
             past = timezone.now() - timedelta(seconds=settings.OMS_UNACKNOWLEDGED_AFTER_SECONDS * 2)
             Order.objects.filter(intent=intent).update(created_at=past, updated_at=past)

@@ -223,7 +223,7 @@ def test_a_refused_action_shows_its_error_code_and_fix_and_a_viewer_cannot_act(t
 
 
 def test_an_operator_sets_the_trading_state_from_the_page_and_a_bad_state_is_named(tenant_a, owner_a, operator_a):
-    from execution.selectors import trading_state_of
+    from execution.risk.selectors import trading_state_of
 
     bot = ticked_bot(tenant_a, owner_a)
     client = console(operator_a)

@@ -84,7 +84,9 @@ def test_a_late_trace_for_a_summarized_day_summarizes_it_again(tenant_a):
 
 
 def test_beat_summarizes_each_closed_day_once_and_never_today(tenant_a, tenant_b, settings):
-    now = timezone.now()
+    # Noon of today, not the wall clock: run in the last TRACE_SUMMARY_DELAY_MINUTES before midnight, "now + delay"
+    # fell on the next day, today counted as closed and the retention window moved by a day (34 days, not 35).
+    now = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
     yesterday = (now - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
     with tenancy.tenant_context(tenant_a.id):
         write_traces(

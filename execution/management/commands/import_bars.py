@@ -4,11 +4,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from execution.barfiles import BarFileInvalid, read_bar_file
+from execution.marketdata.barfiles import BarFileInvalid, read_bar_file
 from execution.models import Bar
-from execution.selectors import instrument_by_symbol
-from execution.services import bars_ingest
-from execution.timeframes import TIMEFRAME_SECONDS
+from execution.marketdata.selectors import instrument_by_symbol
+from execution.marketdata.services import bars_ingest
+from bots.timeframes import TIMEFRAME_SECONDS
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError
 from controlplane.models import Tenant
-from execution.services import venue_symbols_map
+from execution.marketdata.services import venue_symbols_map
 from integrations.venue_symbols import CCXT_MARKET_TYPES
 
 

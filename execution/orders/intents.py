@@ -26,10 +26,10 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import Bar, Instrument, IntentLeg, RiskIncident, TradeIntent
-from execution.positions import latest_mark
-from execution.risk import AUTONOMY_CHECK, OrderRequest, Side, check_order
-from execution.risk_state import risk_scopes_for_bots
-from execution.venues.routing import known_venue
+from execution.risk.checks import AUTONOMY_CHECK, OrderRequest, Side, check_order
+from execution.risk.positions import latest_mark
+from execution.risk.state import risk_scopes_for_bots
+from integrations.venues.registry import known_venue
 
 Status = TradeIntent.Status
 
@@ -394,7 +394,9 @@ def submit_intent(
 
 
 def _enqueue_oms(tenant_id: int) -> None:
-    """Best effort (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run."""
-    from execution.tasks import oms_process
+    """Best effort (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run. Sent by
+    name: the OMS (``execution.orders.tasks.oms_process``) builds on intents, so intents never import it; the
+    name's routing (``CELERY_TASK_ROUTES``) puts it on the oms queue, as ``delay`` would."""
+    from celery import current_app
 
-    oms_process.delay(tenant_id=tenant_id)
+    current_app.send_task("execution.oms_process", kwargs={"tenant_id": tenant_id})

@@ -1,5 +1,5 @@
 """Operators' risk controls over the API: trading states of a bot and of the tenant, and risk incidents. Thin:
-validate, call the service (execution.services), respond. Reads need a viewer, changes an operator."""
+validate, call the service (execution.marketdata.services), respond. Reads need a viewer, changes an operator."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from bots.models import Bot
 from controlplane.filters import FilterSet
 from controlplane.serializers import WriteSerializer
 from execution.models import RiskIncident, TradingStateChoices
-from execution.selectors import trading_state_of
-from execution.services import risk_incident_resolve, trading_state_set
+from execution.risk.selectors import trading_state_of
+from execution.risk.services import risk_incident_resolve, trading_state_set
 
 
 class TradingStateSerializer(WriteSerializer):

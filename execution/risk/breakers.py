@@ -7,11 +7,11 @@ orders through the OMS), opens a ``RiskIncident`` of kind ``circuit_breaker`` an
 ``controlplane.alerts`` once committed.
 
 Drawdown: a bot's equity is its realized PnL (after fees) plus its open positions marked at their instrument's
-latest complete bar (``execution.positions.bot_equity``); its high-water mark is kept in ``EquityWatermark``.
+latest complete bar (``execution.risk.positions.bot_equity``); its high-water mark is kept in ``EquityWatermark``.
 When the peak minus the equity exceeds the bot's ``risk_limits.max_drawdown`` (an amount in the account currency),
 the breaker trips. An open position without any bar has no mark: the bot is skipped and a warning says so, never
 marked at a made-up price. A mark older than its timeframe's freshness limit (the tick's rule,
-``execution.selectors.bar_staleness``) is no better: the bot is skipped as ``stale_mark``, its watermark left as it
+``execution.marketdata.selectors.bar_staleness``) is no better: the bot is skipped as ``stale_mark``, its watermark left as it
 was, and the sweep reports it as a market-data problem (a ``DATA_STALE`` warning naming the instruments and bars),
 so a stale price neither kills the bot nor vouches for it.
 
@@ -30,18 +30,18 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from bots.routing import order_book
 from bots.models import Bot, Stage
+from bots.risk_limits import InvalidRiskLimits
+from bots.routing import order_book
 from bots.services import bot_kill
 from controlplane import tenancy
 from controlplane.alerts import alert
+from controlplane.selectors import all_tenant_ids
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
-from controlplane.selectors import all_tenant_ids
 from execution.models import EquityWatermark, RiskIncident
-from execution.positions import bot_equity
-from bots.risk_limits import InvalidRiskLimits
-from execution.risk_state import autonomy_limit_factor, limits_from_json
+from execution.risk.positions import bot_equity
+from execution.risk.state import autonomy_limit_factor, limits_from_json
 
 logger = logging.getLogger(__name__)
 

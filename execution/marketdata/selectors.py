@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import numpy as np
 from django.db import connection, transaction
 
-from execution.calendars import MarketStatus, calendar_status, open_seconds_between
+from bots.timeframes import timeframe_delta, timeframe_seconds
+from execution.marketdata.calendars import MarketStatus, calendar_status, open_seconds_between
 from execution.models import Bar, Instrument
-from execution.timeframes import timeframe_delta, timeframe_seconds
 
 
 class DataProblem(enum.StrEnum):
@@ -107,7 +107,7 @@ class BarCheck:
 def bar_staleness(*, instrument: Instrument, timeframe: str, bar_ts: datetime, as_of: datetime) -> tuple[bool, dict]:
     """(stale, the values that decided it): stale when more open-market time than one timeframe has passed since
     the bar closed. The one freshness rule of the tick (:func:`check_freshness`) and of every mark
-    (``execution.positions.latest_mark``).
+    (``execution.risk.positions.latest_mark``).
 
     Counting only open time means Friday's last bar is still current on Sunday before the open, and a
     holiday is not a gap; an hour of trading with no new 1m bar is.
@@ -176,26 +176,13 @@ def latest_bar(*, instrument: Instrument, timeframe: str, as_of: datetime) -> Ba
     return check_freshness(instrument=instrument, timeframe=timeframe, as_of=as_of, history=history)
 
 
-def last_tick_at(tenant_id: int) -> datetime | None:
-    """When any of the tenant's runners last ticked (system status' scheduler section)."""
-    from django.db.models import Max
-
-    from bots.models import Runner
-    from controlplane import tenancy
-
-    with tenancy.tenant_context(tenant_id), transaction.atomic():
-        return Runner.objects.aggregate(latest=Max("last_tick_at"))["latest"]
-
-
 def market_data_problems(tenant_id: int) -> list[dict]:
     """Stale or missing data in the latest tick batch of each instrument and timeframe the tenant's running bots
     use: each one makes system status DEGRADED, with the fix."""
     from bots.models import Runner
     from controlplane import tenancy
-    from execution.models import TickBatch
-
-    from execution.data_symbols import unmapped_message
-    from execution.models import Instrument
+    from execution.marketdata.data_symbols import unmapped_message
+    from execution.models import Instrument, TickBatch
 
     with tenancy.tenant_context(tenant_id), transaction.atomic():
         running = list(
@@ -241,23 +228,3 @@ def market_data_problems(tenant_id: int) -> list[dict]:
                 }
             )
     return problems
-
-
-def trading_state_of(*, bot_id: int | None) -> dict:
-    """The trading state of a bot (or, with ``bot_id`` None, of the tenant in context): no row means ACTIVE, set
-    by nobody."""
-    from execution.models import TradingControl, TradingStateChoices
-
-    control = (
-        TradingControl.objects.filter(bot_id=bot_id).first()
-        if bot_id is not None
-        else (TradingControl.objects.filter(bot__isnull=True).first())
-    )
-    return {
-        "scope": "bot" if bot_id is not None else "tenant",
-        "bot_id": bot_id,
-        "state": control.state if control else TradingStateChoices.ACTIVE,
-        "reason": control.reason if control else "",
-        "set_by": control.set_by if control else None,
-        "updated_at": control.updated_at if control else None,
-    }

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from execution.fills import Side  # the one order side: lower case, as orders, legs and fills store it
+from execution.fill_model import Side  # the one order side: lower case, as orders, legs and fills store it
 
 RATE_WINDOW = timedelta(minutes=1)
 
@@ -71,12 +71,12 @@ class RiskLimits:
     duplicate_window: timedelta | None = None
     allowed_instruments: frozenset[str] | None = None
     allowed_sessions: frozenset[str] | None = None
-    # Not an order check: the drawdown circuit breaker (execution.breakers) reads it every minute and kills the bot
+    # Not an order check: the drawdown circuit breaker (execution.risk.breakers) reads it every minute and kills the bot
     # once its equity (realized + unrealized PnL) falls more than this amount below its high-water mark.
     max_drawdown: Decimal | None = None
 
 
-# The limits an autonomy tier scales (execution.risk_state): sizes and losses. Rates, sets and windows are not
+# The limits an autonomy tier scales (execution.risk.state): sizes and losses. Rates, sets and windows are not
 # amounts of risk and stay as configured.
 SCALED_BY_AUTONOMY = ("max_position", "max_order_size", "max_notional", "max_daily_loss", "max_drawdown")
 

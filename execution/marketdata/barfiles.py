@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from execution.timeframes import is_on_grid, timeframe_seconds
+from bots.timeframes import is_on_grid, timeframe_seconds
 from integrations.providers.databento.client import DATABENTO_SCHEMAS, decode_dbn_ohlcv
 from integrations.providers.market_data import ProviderBar
 

@@ -2,7 +2,7 @@
 
 Its order book is our own ``Order`` table: a placed order rests WORKING and fills only when
 :func:`match_working_orders` is called for a stored bar (by ``bars_ingest`` for every bar it stores, through
-:func:`match_stored_bars`, and by the tick for the bar it decides on), through ``execution.fills.simulate_fill``
+:func:`match_stored_bars`, and by the tick for the bar it decides on), through ``execution.fill_model.simulate_fill``
 (the backtest engine calls the same function, so paper and backtest fill alike). No bar, no fill; never an invented price. Fill
 models are configured per sim venue in ``settings.SIM_VENUE_FILL_MODELS``.
 """
@@ -18,11 +18,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Min, Q, Sum
 
+from bots.timeframes import timeframe_delta
 from controlplane import tenancy
 from controlplane.selectors import all_tenant_ids
-from execution.fills import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
+from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.models import Bar, Fill, Instrument, Order
-from execution.timeframes import timeframe_delta
 from integrations.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
     on its own decision bar's close. Each order meets each bar once, so calling this twice for a bar is harmless.
     Returns the number of fills recorded.
     """
-    from execution import oms
+    from execution.orders import booking, writer
 
     bar = Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts=bar_ts).first()
     if bar is None:
@@ -121,7 +121,7 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
         .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
         .order_by("id")
     )
-    with oms.oms_writes():  # one writer mark for the whole bar; record_fill nests a savepoint per fill
+    with writer.oms_writes():  # one writer mark for the whole bar; record_fill nests a savepoint per fill
         for order in orders:
             model = fill_model(order.venue)
             eligible = order.not_before <= bar_ts if model.fill_at is FillAt.CLOSE else order.not_before < bar_ts
@@ -139,7 +139,7 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
             Order.objects.filter(pk=order.pk).update(last_matched_bar_ts=bar_ts)
             if fill is not None:
                 executed_at = bar.ts if model.fill_at is FillAt.NEXT_OPEN else bar.ts + timeframe_delta(timeframe)
-                oms.record_fill(
+                booking.record_fill(
                     order=order,
                     venue_fill_id=f"{order.client_order_id}@{bar.ts.isoformat()}",
                     quantity=fill.quantity,

@@ -1,4 +1,4 @@
-"""What a live venue's account holds against our books, per bot (read by ``execution.holdings``).
+"""What a live venue's account holds against our books, per bot (read by ``execution.orders.holdings``).
 
 A live account is shared by every bot of the tenant on that venue, and only live books are compared (paper
 positions are never a fact about the venue, whatever the bot's stage). Futures venues (Tradovate, Ironbeam)
@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from controlplane.errors import ControlPlaneError
+from execution.orders.routing import adapter_for
 from integrations.venue_symbols import CCXT_MARKET_TYPES, mapped_symbol
 from integrations.venues.base import VenueError
-from execution.venues.routing import adapter_for
 
 
 def booked_positions(*, bot_ids: Iterable[int]) -> dict[str, Decimal]:

@@ -12,18 +12,18 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bots.routing import order_book
 from bots.models import Bot
+from bots.routing import order_book
 from controlplane.books import Book
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.filters import FilterSet, IsoDateTimeFilter
 from controlplane.openapi import FreshnessSerializer
-from controlplane.status import freshness
 from controlplane.serializers import WriteSerializer
-from execution import oms
-from execution.intents import LegSpec, submit_intent
+from controlplane.status import freshness
 from execution.models import IntentLeg, Order, TradeIntent
-from execution.positions import bot_pnl
+from execution.orders import cancels
+from execution.orders.intents import LegSpec, submit_intent
+from execution.risk.positions import bot_pnl
 
 
 class LegSerializer(WriteSerializer):
@@ -168,7 +168,7 @@ class IntentDetailView(generics.RetrieveAPIView):
 class IntentCancelView(APIView):
     @extend_schema(request=None, responses={200: IntentSerializer})
     def post(self, request, pk: int):
-        intent = oms.cancel_intent(intent_id=pk, actor=request.user)
+        intent = cancels.cancel_intent(intent_id=pk, actor=request.user)
         return Response(IntentSerializer(_intents().get(pk=intent.pk)).data)
 
 
@@ -203,7 +203,7 @@ class PnlDaySerializer(serializers.Serializer):
 
 
 class BotPnlSerializer(FreshnessSerializer):
-    """``execution.positions.bot_pnl`` with ``freshness()``; amounts are decimal strings, null when unknown."""
+    """``execution.risk.positions.bot_pnl`` with ``freshness()``; amounts are decimal strings, null when unknown."""
 
     bot_id = serializers.IntegerField()
     book = serializers.ChoiceField(choices=Book.choices, help_text="The book these numbers are of.")

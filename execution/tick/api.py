@@ -1,4 +1,5 @@
-"""Market hours, and the bots' traces and why-not over the API: thin views over the selectors."""
+"""The tick's record over the API: a bot's traces and why it did or did not trade (why-not, over a window), thin
+views over the traces selectors."""
 
 from __future__ import annotations
 
@@ -6,58 +7,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots.models import Bot
 from bots.selectors import active_runner
-from controlplane.errors import ControlPlaneError, ErrorCode
-from execution.selectors import instrument_by_symbol, market_status
 from traces.models import ReasonCode, TickTrace
 from traces.selectors import WINDOW_DECISIONS_LIMIT, bot_traces, why_not, why_not_window
-
-
-class MarketHoursQuery(serializers.Serializer):
-    instrument = serializers.CharField(max_length=32)
-    at = serializers.DateTimeField(required=False, help_text="ISO-8601 with offset; default now.")
-
-
-class MarketHoursSerializer(serializers.Serializer):
-    instrument = serializers.CharField()
-    calendar = serializers.CharField()
-    at = serializers.DateTimeField()
-    is_open = serializers.BooleanField()
-    always_open = serializers.BooleanField()
-    session = serializers.DateField(allow_null=True)
-    session_open = serializers.DateTimeField(allow_null=True)
-    session_close = serializers.DateTimeField(allow_null=True)
-    next_open = serializers.DateTimeField(allow_null=True)
-    next_close = serializers.DateTimeField(allow_null=True)
-
-
-class MarketHoursView(APIView):
-    """Whether an instrument's market is open at a time (default now), its session, and the next open and close."""
-
-    @extend_schema(
-        parameters=[OpenApiParameter("instrument", str, required=True), OpenApiParameter("at", str)],
-        responses={200: MarketHoursSerializer},
-    )
-    def get(self, request):
-        query = MarketHoursQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        symbol = query.validated_data["instrument"]
-        instrument = instrument_by_symbol(symbol)
-        if instrument is None:
-            raise ControlPlaneError(
-                ErrorCode.NOT_FOUND,
-                f"No instrument {symbol!r}.",
-                suggested_fix="Use a symbol listed in admin under Execution > Instruments.",
-            )
-        at = query.validated_data.get("at") or timezone.now()
-        status = market_status(instrument, at)
-        return Response(MarketHoursSerializer({"instrument": instrument.symbol, **status.as_dict()}).data)
 
 
 class BotTraceSerializer(serializers.ModelSerializer):

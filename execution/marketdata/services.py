@@ -1,5 +1,5 @@
-"""State changes of the execution layer, each audited in its own transaction: bar ingest, instrument edits and
-venue symbol mappings (platform-wide), trading states and risk incident resolution (per tenant)."""
+"""State changes of market reference data, platform-wide and each audited in its own transaction: bar ingest,
+instrument edits and venue symbol mappings."""
 
 from __future__ import annotations
 
@@ -9,15 +9,12 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
 
-from bots.models import Bot
-from controlplane import tenancy
+from controlplane import hooks, tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
-from execution.barfiles import BarRow, validate_rows
-from execution.models import Bar, Instrument, RiskIncident, TradingControl, TradingStateChoices
-from execution.venues.sim import match_stored_bars
+from execution.marketdata.barfiles import BarRow, validate_rows
+from execution.models import Bar, Instrument
 
 _STAGE_TABLE = "execution_bar_ingest_stage"
 
@@ -39,7 +36,7 @@ def bars_ingest(
 ) -> IngestResult:
     """Store bars, skipping those already stored: idempotent, so a retried or overlapping ingest is harmless.
     Once they are committed, the bars it stored fill every tenant's working sim orders on the instrument
-    (``execution.venues.sim.match_stored_bars``): paper fills follow the bars, whether a file import or a
+    (the declared hook ``marketdata.bars_stored``: the paper venue sits above market data): paper fills follow the bars, whether a file import or a
     provider's refresh stored them and whether or not a bot ticks the instrument.
 
     COPY into a transaction-local staging table, then one INSERT ... ON CONFLICT DO NOTHING: tens of thousands of
@@ -89,7 +86,7 @@ def bars_ingest(
             },
         )
     if stored:
-        match_stored_bars(instrument=instrument, timeframe=timeframe, bar_ts=stored)
+        hooks.hook("marketdata.bars_stored")(instrument=instrument, timeframe=timeframe, bar_ts=stored)
     return result
 
 
@@ -137,8 +134,8 @@ def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | 
     and new mapping. ``market`` names the venue's market for the one instrument given (perpetuals: our quote is
     not their settlement coin); it is checked against the list, never taken on trust. An instrument that cannot
     be resolved is reported with its fix and left as it was; nothing is guessed."""
-    from integrations.venue_symbols import CCXT_MARKET_TYPES, resolve_from_markets
     from integrations.clients import client_for
+    from integrations.venue_symbols import CCXT_MARKET_TYPES, resolve_from_markets
 
     if venue not in CCXT_MARKET_TYPES:
         raise ControlPlaneError(
@@ -191,89 +188,3 @@ def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | 
 
 
 # --- Trading states and risk incidents (tenant-owned; operators act through the API and admin) ---------------
-
-
-def _require_text(field: str, value: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={field: ["This field is required."]})
-    return value
-
-
-def _control_snapshot(control: TradingControl) -> dict:
-    return {"state": control.state, "reason": control.reason, "set_by": control.set_by}
-
-
-def trading_state_set(
-    *, bot_id: int | None, state: str, reason: str, actor=None, actor_name: str | None = None
-) -> TradingControl:
-    """Set the trading state of a bot (``bot_id``) or of the tenant in context (``bot_id`` None): ACTIVE,
-    REDUCE_ONLY (only orders that shrink exposure pass) or HALTED. Setting the current state again changes
-    nothing. The tick and the OMS read it on their next risk check."""
-    if state not in TradingStateChoices.values:
-        raise ControlPlaneError(
-            ErrorCode.VALIDATION_ERROR,
-            details={"state": [f"{state!r} is not a trading state; one of: {', '.join(TradingStateChoices.values)}."]},
-        )
-    reason = _require_text("reason", reason)
-    tenant_id = tenancy.require_tenant_id()
-    with transaction.atomic():
-        if bot_id is not None and not Bot.objects.filter(pk=bot_id).exists():
-            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No bot {bot_id} in this tenant.")
-        TradingControl.objects.bulk_create([TradingControl(tenant_id=tenant_id, bot_id=bot_id)], ignore_conflicts=True)
-        control = (
-            TradingControl.objects.select_for_update().get(bot_id=bot_id)
-            if bot_id is not None
-            else (TradingControl.objects.select_for_update().get(bot__isnull=True))
-        )
-        if control.state == state:
-            return control
-        before = _control_snapshot(control)
-        control.state, control.reason = state, reason
-        control.set_by = actor_name or (actor.get_username() if getattr(actor, "is_authenticated", False) else "system")
-        control.save(update_fields=["state", "reason", "set_by", "updated_at"])
-        audit_record(
-            action="trading_state.set",
-            resource_type="bot" if bot_id is not None else "tenant",
-            resource_id=bot_id if bot_id is not None else tenant_id,
-            actor=actor,
-            actor_name=actor_name,
-            before=before,
-            after=_control_snapshot(control),
-        )
-    return control
-
-
-def risk_incident_resolve(*, incident_id: int, note: str, actor=None, actor_name: str | None = None) -> RiskIncident:
-    """Close an open incident with the operator's note; a resolved one cannot be resolved again."""
-    note = _require_text("note", note)
-    with transaction.atomic():
-        incident = RiskIncident.objects.select_for_update().filter(pk=incident_id).first()
-        if incident is None:
-            raise ControlPlaneError(ErrorCode.NOT_FOUND, f"No risk incident {incident_id} in this tenant.")
-        if incident.status != RiskIncident.Status.OPEN:
-            raise ControlPlaneError(
-                ErrorCode.ILLEGAL_TRANSITION,
-                f"Risk incident {incident_id} cannot go from {incident.status} to RESOLVED: it was resolved by "
-                f"{incident.resolved_by} at {incident.resolved_at.isoformat()}.",
-                details={"current": incident.status, "requested": RiskIncident.Status.RESOLVED},
-            )
-        incident.status, incident.resolved_at, incident.resolution_note = (
-            RiskIncident.Status.RESOLVED,
-            timezone.now(),
-            note,
-        )
-        incident.resolved_by = actor_name or (
-            actor.get_username() if getattr(actor, "is_authenticated", False) else "system"
-        )
-        incident.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
-        audit_record(
-            action="risk_incident.resolve",
-            resource_type="risk_incident",
-            resource_id=incident.pk,
-            actor=actor,
-            actor_name=actor_name,
-            before={"status": RiskIncident.Status.OPEN},
-            after={"status": incident.status, "note": note, "kind": incident.kind, "bot_id": incident.bot_id},
-        )
-    return incident

@@ -1,6 +1,6 @@
 """Which adapter serves an order's venue: the OMS routes every send, lookup and cancel through ``adapter_for``.
 
-Sim venues are served here by :class:`execution.venues.sim.SimVenue` (paper trading is execution's own); every
+Sim venues are served here by :class:`execution.orders.paper_venue.SimVenue` (paper trading is execution's own); every
 other venue is asked of the live registry below us (``integrations.venues.registry``), which refuses a venue it
 has no adapter for.
 """
@@ -8,13 +8,9 @@ has no adapter for.
 from __future__ import annotations
 
 from controlplane.books import is_sim_venue
-from execution.venues.sim import SimVenue
+from execution.orders.paper_venue import SimVenue
 from integrations.venues.base import VenueAdapter
-from integrations.venues.registry import is_live_venue, live_adapter_for
-
-
-def known_venue(name: str) -> bool:
-    return is_sim_venue(name) or is_live_venue(name)
+from integrations.venues.registry import live_adapter_for
 
 
 def adapter_for(name: str, *, bot_id: int | None = None) -> VenueAdapter:

@@ -1,8 +1,8 @@
 """What a bot holds by our books and by its venue: the one read every reconcile compares and every exit from LIVE
-records (oversight.reconcile judges the difference; execution.live_exit records what a departing bot left).
+records (oversight.reconcile judges the difference; execution.orders.live_exit records what a departing bot left).
 
 A sim venue answers from its own fills against the bot's paper book; a registered live venue from its account
-against the live book (execution.venues.live_positions). Any other venue has no answer: refused with
+against the live book (execution.orders.live_positions). Any other venue has no answer: refused with
 ``RECONCILE_SOURCE_MISSING``, never reported flat.
 """
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from controlplane.books import Book, is_sim_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from execution.models import StrategyPosition
+from execution.orders.live_positions import booked_positions, crypto_positions, venue_positions
+from execution.orders.paper_venue import SimVenue
 from integrations.venue_symbols import CCXT_MARKET_TYPES
-from execution.venues.live_positions import booked_positions, crypto_positions, venue_positions
-from execution.venues.sim import SimVenue
 from integrations.venues.registry import is_live_venue
 
 
@@ -60,7 +60,7 @@ def _sim_snapshot(bot) -> PositionSnapshot:
 
 def _live_snapshot(bot) -> PositionSnapshot:
     """A live account is shared by the tenant's bots on the venue: futures venues compare the sum of their books,
-    crypto venues attribute the account to each bot (execution.venues.live_positions)."""
+    crypto venues attribute the account to each bot (execution.orders.live_positions)."""
     if bot.venue in CCXT_MARKET_TYPES:
         internal, venue = crypto_positions(bot)
     else:

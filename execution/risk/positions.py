@@ -1,8 +1,8 @@
 """Reads of positions and PnL: marks, the PnL endpoint, and the drawdown breaker's equity (the tick reads its
-positions with the risk state, execution.risk_state.risk_snapshot).
+positions with the risk state, execution.risk.state.risk_snapshot).
 
 Everything here reads one book (``controlplane.books``): a bot's paper PnL and its live PnL are two answers, never
-a sum. A mark older than its timeframe's freshness limit (``execution.selectors.bar_staleness``, the tick's own
+a sum. A mark older than its timeframe's freshness limit (``execution.marketdata.selectors.bar_staleness``, the tick's own
 rule) is still reported, with its bar and ``stale: true``; the drawdown breaker does not trade on it.
 """
 
@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from bots.timeframes import Timeframe, timeframe_delta
+from execution.marketdata.selectors import bar_staleness
 from execution.models import Bar, Instrument, StrategyPosition
-from execution.pnl import PositionState
-from execution.selectors import bar_staleness
-from execution.timeframes import Timeframe, timeframe_delta
+from execution.risk.pnl import PositionState
 from traces.models import ProfitVariables
 
 

@@ -22,14 +22,14 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
+from bots.models import Bot, Stage
 from bots.risk_limits import InvalidRiskLimits, parse_risk_limits
 from bots.routing import order_book
-from bots.models import Bot, Stage
 from controlplane import status as system_status_module
 from controlplane import tenancy
 from controlplane.books import Book
 from execution.models import Instrument, Order, StrategyPosition, TradingControl
-from execution.risk import (
+from execution.risk.checks import (
     RATE_WINDOW,
     AutonomyStatus,
     RecentOrder,

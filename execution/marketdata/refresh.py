@@ -22,13 +22,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from bots.models import Runner
+from bots.timeframes import timeframe_delta
 from controlplane import tenancy
 from controlplane.errors import ErrorCode
 from controlplane.selectors import active_tenant_ids
-from execution.data_symbols import unmapped_message
+from execution.marketdata.data_symbols import unmapped_message
+from execution.marketdata.services import bars_ingest
 from execution.models import Bar, Instrument
-from execution.services import bars_ingest
-from execution.timeframes import timeframe_delta
 from integrations import credentials
 from integrations.clients import client_for
 from integrations.providers.base import IntegrationError

@@ -20,16 +20,16 @@ from controlplane.alerts import alert
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
-from execution.holdings import position_snapshot
 from execution.models import Order, RiskIncident
-from execution.services import risk_incident_resolve
+from execution.orders.holdings import position_snapshot
+from execution.risk.services import risk_incident_resolve
 
 UNMANAGED_LIVE_POSITION = str(ErrorCode.UNMANAGED_LIVE_POSITION)
 
 
 def live_holdings(bot: Bot, instruments: list[str]) -> tuple[dict[str, float], dict[str, float]]:
     """(the bot's live book, the venue's positions) in ``instruments``: the one read of what a bot holds at its
-    live venue (execution.holdings). Raises ControlPlaneError when the venue cannot answer or cannot be read
+    live venue (execution.orders.holdings). Raises ControlPlaneError when the venue cannot answer or cannot be read
     (never reports flat for a venue that did not say so)."""
     snapshot = position_snapshot(bot=bot)
     wanted = set(instruments)

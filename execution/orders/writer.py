@@ -1,0 +1,40 @@
+"""The OMS's write guard: the only way a transaction may write orders and fills (DESIGN.md invariant 1).
+
+Every write to ``Order`` and ``Fill`` happens inside :func:`oms_writes`, which declares the transaction the OMS's
+by calling ``app_oms_write_begin()``, a SECURITY DEFINER function that records the transaction id in a table the
+runtime role cannot read or write; a database trigger refuses the write otherwise (``set_config('app.writer', ...)``
+is no longer trusted: the runtime role could set it itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
+from django.db import connection, transaction
+
+ACTOR = "oms"
+
+
+_writing = contextvars.ContextVar("oms_writing", default=False)
+
+
+@contextlib.contextmanager
+def oms_writes() -> Iterator[None]:
+    """A transaction (or savepoint) in which the trigger lets orders and fills be written; reset on the way out so
+    an enclosing transaction is not left marked as the OMS. Nested inside another one it only adds the savepoint:
+    the outer block already marked the transaction and will reset it."""
+    with transaction.atomic():
+        if _writing.get():
+            yield
+            return
+        token = _writing.set(True)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT app_oms_write_begin()")
+            yield
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT app_oms_write_end()")
+        finally:
+            _writing.reset(token)
