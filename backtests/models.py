@@ -158,7 +158,7 @@ class MatrixResult(TenantOwnedModel):
 class MatrixChunk(TenantOwnedModel):
     """One task's share of a matrix, sets [first, stop): a row of its own so that a chunk whose message was lost
     (the broker's data gone) or whose worker died mid-run is found and sent again by the sweep
-    (``backtests.matrices.sweep_matrix_chunks``) instead of leaving its matrix RUNNING forever."""
+    (``backtests.matrix_chunks.sweep_matrix_chunks``) instead of leaving its matrix RUNNING forever."""
 
     matrix = models.ForeignKey(BacktestMatrix, on_delete=models.CASCADE, related_name="chunks")
     first = models.PositiveIntegerField()

@@ -11,7 +11,7 @@ import json
 from backtests.models import TERMINAL_RUN_STATUSES, BacktestRun, RunStatus
 
 TRADES_SHOWN = 500
-# The codes the engine counts per month (services.build_report); others (NO_FILL) only in the total.
+# The codes the engine counts per month (runs.build_report); others (NO_FILL) only in the total.
 MONTHLY_CODES = ("NO_SIGNAL", "ALREADY_AT_TARGET")
 
 # (metric key, label, kind) in the order the table shows them; kind picks the formatting.

@@ -3,19 +3,19 @@
 from celery import shared_task
 from django.conf import settings
 
-from backtests import matrices
+from backtests import matrix_chunks
 from controlplane.celery import TenantTask, fan_out_per_tenant
 from controlplane.selectors import active_tenant_ids
 
 
 @shared_task(name="backtests.run_matrix_chunk", base=TenantTask, acks_late=True)
 def run_matrix_chunk(*, matrix_id: int, first: int, stop: int, tenant_id: int) -> int:
-    return matrices.run_chunk(matrix_id=matrix_id, first=first, stop=stop)
+    return matrix_chunks.run_chunk(matrix_id=matrix_id, first=first, stop=stop)
 
 
 @shared_task(name="backtests.sweep_matrix_chunks")
 def sweep_matrix_chunks() -> dict:
-    return {str(tenant_id): counts for tenant_id, counts in matrices.sweep_matrix_chunks_all_tenants().items()}
+    return {str(tenant_id): counts for tenant_id, counts in matrix_chunks.sweep_matrix_chunks_all_tenants().items()}
 
 
 @shared_task(name="backtests.decay_all_tenants")
@@ -31,6 +31,6 @@ def decay_all_tenants() -> int:
 
 @shared_task(name="backtests.decay_rebacktests", base=TenantTask)
 def decay_rebacktests(*, tenant_id: int) -> list[int]:
-    from backtests import services
+    from backtests import runs
 
-    return services.decay_rebacktest_sweep()
+    return runs.decay_rebacktest_sweep()

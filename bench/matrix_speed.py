@@ -26,7 +26,8 @@ django.setup()
 import numpy as np  # noqa: E402
 
 from backtests.classification import classify  # noqa: E402
-from backtests.matrices import evaluate, expand_sets  # noqa: E402
+from backtests.matrices import expand_sets  # noqa: E402
+from backtests.matrix_chunks import evaluate  # noqa: E402
 from bots.strategies import Bars  # noqa: E402
 from execution.fill_model import FillModel  # noqa: E402
 from execution.models import Instrument  # noqa: E402

@@ -7,7 +7,7 @@ from __future__ import annotations
 from bots.models import SIM_VENUE, Bot, Stage
 from controlplane.books import Book, book_for_venue
 from controlplane.errors import ControlPlaneError
-from integrations.gates import refusal_code, safe_start_blockers
+from integrations.safe_start import refusal_code, safe_start_blockers
 
 
 def order_venue(bot: Bot, *, stage: str | None = None) -> str:

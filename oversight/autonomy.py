@@ -25,7 +25,8 @@ from backtests.classification import Classification
 from backtests.data import load_bars
 from backtests.engine import ts_to_datetimes
 from backtests.models import AutonomyScore, BacktestRun, MatrixResult, RunStatus
-from backtests.services import run_engine, tenant_thresholds
+from backtests.services import tenant_thresholds
+from backtests.runs import run_engine
 from bots import services as bot_services
 from bots.models import Bot, Reconciliation, Stage
 from bots.routing import integration_blockers

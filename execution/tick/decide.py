@@ -25,7 +25,7 @@ from controlplane.trace import current_trace_id
 from execution.marketdata.selectors import TickBars
 from execution.orders.intents import LegSpec, submit_intent
 from execution.risk.checks import AUTONOMY_CHECK, OrderRequest, RiskScope, Side, check_order
-from integrations.gates import safe_start_blockers
+from integrations.safe_start import safe_start_blockers
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow
 

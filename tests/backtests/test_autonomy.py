@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db import transaction
 
+from backtests import runs as backtest_runs
 from backtests import services as backtest_services
 from oversight.autonomy import autonomy_compute
 from backtests.models import AutonomyScore, BacktestRun
@@ -43,7 +44,7 @@ def paper_bot(tenant_a, owner_a, api_owner_a, settings):
         run = backtest_services.backtest_create(
             actor=owner_a, bot_id=bot.id, timeframe="1h", start=START, end=START + BARS * MINUTE
         )
-        backtest_services.backtest_execute(run_id=run.id)
+        backtest_runs.backtest_execute(run_id=run.id)
         with transaction.atomic():
             assert BacktestRun.objects.get(pk=run.id).classification == "PASS"
         bot_promote(bot_id=bot.id, to_stage=Stage.BACKTESTED, actor=owner_a)
@@ -108,9 +109,9 @@ def test_missing_evidence_locks_the_bot_and_a_decayed_rebacktest_drops_it(paper_
         with transaction.atomic():
             ClassificationSettings.objects.all().delete()
         settings.BACKTEST_DECAY_LOOKBACK_DAYS = 400
-        created = backtest_services.decay_rebacktest_sweep()
+        created = backtest_runs.decay_rebacktest_sweep()
         assert len(created) == 1
-        backtest_services.backtest_execute(run_id=created[0])
+        backtest_runs.backtest_execute(run_id=created[0])
         with transaction.atomic():
             decay_run = BacktestRun.objects.get(pk=created[0])
         assert (decay_run.purpose, decay_run.status, decay_run.classification) == ("DECAY", "FINISHED", "FAIL")

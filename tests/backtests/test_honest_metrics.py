@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 
 from backtests import matrices
+from backtests import matrix_chunks
 from backtests.metrics import ANNUALIZED
 from backtests.models import BacktestMatrix, BacktestRun, MatrixResult
 from bots import services as bot_services
@@ -104,7 +105,7 @@ def test_a_result_with_too_few_trades_never_ranks_above_one_with_enough(api_oper
     with tenancy.tenant_context(tenant_a.id):
         with transaction.atomic():
             matrix = BacktestMatrix.objects.get(pk=created["id"])
-        matrices.run_chunk(matrix_id=matrix.id, first=0, stop=matrix.sets_total)
+        matrix_chunks.run_chunk(matrix_id=matrix.id, first=0, stop=matrix.sets_total)
     results = api_operator_a.get(f"/api/backtests/matrix/{matrix.id}").json()["results"]
     for r in results:
         assert r["scored_trades"] == r["out_of_sample"]["number_of_trades"]
@@ -177,7 +178,7 @@ def test_repeated_sets_and_the_bound_on_kept_examples(db, settings):
 
 def test_a_walk_forward_fold_too_short_for_a_sharpe_fails_its_check_with_the_reason():
     from backtests.classification import classify
-    from backtests.matrices import walk_forward_summary
+    from backtests.matrix_chunks import walk_forward_summary
 
     short = {"sharpe": None, "number_of_trades": 3, "unavailable": {"sharpe": "The range is 12.5 days, shorter"}}
     folds = [{"fold": 1, "in_sample": {"sharpe": 1.2, "number_of_trades": 40}, "out_of_sample": short}]

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from backtests import matrices
+from backtests import matrix_chunks
 from backtests.models import BacktestMatrix
 from controlplane import tenancy
 from controlplane.models import AuditEvent
@@ -36,7 +37,7 @@ def _finish_matrix(tenant, matrix_id):
             matrix = BacktestMatrix.objects.get(pk=matrix_id)
         size = matrices.settings.BACKTEST_MATRIX_CHUNK_SIZE
         for lo in range(0, matrix.sets_total, size):
-            matrices.run_chunk(matrix_id=matrix_id, first=lo, stop=min(lo + size, matrix.sets_total))
+            matrix_chunks.run_chunk(matrix_id=matrix_id, first=lo, stop=min(lo + size, matrix.sets_total))
 
 
 def test_lab_workflow_from_hypothesis_to_a_linked_lab_bot(

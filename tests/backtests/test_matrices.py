@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 
 from backtests import matrices
+from backtests import matrix_chunks
 from backtests.models import BacktestMatrix, BacktestRun, MatrixResult
 from bots import services as bot_services
 from controlplane import tenancy
@@ -53,12 +54,12 @@ def test_grid_fans_out_in_chunks_and_ranks_by_out_of_sample(api_operator_a, tena
         with transaction.atomic():
             matrix = BacktestMatrix.objects.get(pk=created["id"])
         first, second = _chunks(matrix)
-        assert matrices.run_chunk(matrix_id=matrix.id, first=first[0], stop=first[1]) == 2
-        assert matrices.run_chunk(matrix_id=matrix.id, first=first[0], stop=first[1]) == 0  # a retry: nothing new
+        assert matrix_chunks.run_chunk(matrix_id=matrix.id, first=first[0], stop=first[1]) == 2
+        assert matrix_chunks.run_chunk(matrix_id=matrix.id, first=first[0], stop=first[1]) == 0  # a retry: nothing new
     half = api_operator_a.get(f"/api/backtests/matrix/{matrix.id}").json()
     assert (half["sets_done"], half["progress"], half["status"]) == (2, 0.5, "RUNNING")
     with tenancy.tenant_context(tenant_a.id):
-        assert matrices.run_chunk(matrix_id=matrix.id, first=second[0], stop=second[1]) == 2
+        assert matrix_chunks.run_chunk(matrix_id=matrix.id, first=second[0], stop=second[1]) == 2
     done = api_operator_a.get(f"/api/backtests/matrix/{matrix.id}").json()
     assert (done["status"], done["sets_done"], len(done["results"])) == ("FINISHED", 4, 4)
     scores = [r["score"] for r in done["results"] if r["enough_trades"] and r["score"] is not None]
@@ -99,7 +100,7 @@ def test_cancel_stops_remaining_chunks_and_isolation(api_operator_a, api_viewer_
     assert api_owner_b.get("/api/backtests/matrix").json()["results"] == []
     assert api_operator_a.post(f"/api/backtests/matrix/{matrix_id}/cancel").json()["status"] == "CANCELLED"
     with tenancy.tenant_context(tenant_a.id):
-        assert matrices.run_chunk(matrix_id=matrix_id, first=0, stop=4) == 0
+        assert matrix_chunks.run_chunk(matrix_id=matrix_id, first=0, stop=4) == 0
         with transaction.atomic():
             assert not MatrixResult.objects.filter(matrix_id=matrix_id).exists()
     assert api_viewer_a.get(f"/api/backtests/matrix/{matrix_id}").json()["status"] == "CANCELLED"
@@ -110,7 +111,7 @@ def _run_all_chunks(tenant, matrix_id):
         with transaction.atomic():
             matrix = BacktestMatrix.objects.get(pk=matrix_id)
         for lo, hi in _chunks(matrix):
-            matrices.run_chunk(matrix_id=matrix_id, first=lo, stop=hi)
+            matrix_chunks.run_chunk(matrix_id=matrix_id, first=lo, stop=hi)
 
 
 def _backtest_metrics(api, tenant, body):

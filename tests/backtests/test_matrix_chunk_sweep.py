@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backtests import matrices
+from backtests import matrix_chunks
 from backtests.models import BacktestMatrix, MatrixChunk
 from controlplane import tenancy
 from controlplane.models import AuditEvent, Membership
@@ -63,7 +64,9 @@ def _matrix(tenant, matrix_id):
 
 
 def _sweep(tenant, *, after_seconds):
-    return matrices.sweep_matrix_chunks_all_tenants(now=timezone.now() + timedelta(seconds=after_seconds))[tenant.id]
+    return matrix_chunks.sweep_matrix_chunks_all_tenants(now=timezone.now() + timedelta(seconds=after_seconds))[
+        tenant.id
+    ]
 
 
 def test_chunks_sent_but_never_started_are_sent_again_then_fail_their_matrix_audited(matrix, throwaway_redis, settings):
@@ -101,7 +104,7 @@ def test_a_chunk_whose_worker_died_mid_run_is_sent_again_and_the_matrix_then_fin
     tenant, created = matrix
     first, second = _chunks(tenant)
     with tenancy.tenant_context(tenant.id):
-        assert matrices.run_chunk(matrix_id=created.id, first=first.first, stop=first.stop) == 2
+        assert matrix_chunks.run_chunk(matrix_id=created.id, first=first.first, stop=first.stop) == 2
         # What a worker SIGKILLed mid-chunk leaves: begun, never finished.
         with transaction.atomic():
             MatrixChunk.objects.filter(pk=second.pk).update(started_at=timezone.now())
@@ -113,7 +116,7 @@ def test_a_chunk_whose_worker_died_mid_run_is_sent_again_and_the_matrix_then_fin
     assert (lost.dispatches, lost.started_at, lost.finished_at) == (2, None, None)
 
     with tenancy.tenant_context(tenant.id):  # the new dispatch reaches a worker
-        assert matrices.run_chunk(matrix_id=created.id, first=lost.first, stop=lost.stop) == 2
+        assert matrix_chunks.run_chunk(matrix_id=created.id, first=lost.first, stop=lost.stop) == 2
     finished = _matrix(tenant, created.id)
     assert (finished.status, finished.chunks_done, finished.sets_done) == ("FINISHED", 2, 4)
     assert all(c.finished_at is not None for c in _chunks(tenant))
@@ -140,9 +143,9 @@ def test_a_chunk_message_whose_sets_are_not_one_of_the_matrixs_chunks_runs_nothi
     or left a real chunk finding its first set done and the matrix RUNNING at 1 of 2 for ever."""
     tenant, created = matrix
     with tenancy.tenant_context(tenant.id):
-        assert matrices.run_chunk(matrix_id=created.id, first=0, stop=25) == 0
+        assert matrix_chunks.run_chunk(matrix_id=created.id, first=0, stop=25) == 0
         first, second = _chunks(tenant)
-        assert matrices.run_chunk(matrix_id=created.id, first=first.first, stop=first.stop) == 2
-        assert matrices.run_chunk(matrix_id=created.id, first=second.first, stop=second.stop) == 2
+        assert matrix_chunks.run_chunk(matrix_id=created.id, first=first.first, stop=first.stop) == 2
+        assert matrix_chunks.run_chunk(matrix_id=created.id, first=second.first, stop=second.stop) == 2
     finished = _matrix(tenant, created.id)
     assert (finished.status, finished.chunks_done, finished.sets_done) == ("FINISHED", 2, 4)

@@ -7,10 +7,11 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
+from backtests import runs as backtest_runs
 from backtests import services as backtest_services
 from backtests.data import load_bars
 from backtests.engine import ts_to_datetimes
-from backtests.services import run_engine
+from backtests.runs import run_engine
 from backtests.models import BacktestRun
 from bots import services as bot_services
 from bots.models import Runner
@@ -60,7 +61,7 @@ def test_backtest_and_replay_of_the_same_bars_decide_and_fill_the_same(strategy,
         ]
 
         run = backtest_services.backtest_create(actor=owner_a, bot_id=bot.id, timeframe="1m", start=START, end=end)
-        backtest_services.backtest_execute(run_id=run.id)
+        backtest_runs.backtest_execute(run_id=run.id)
         with transaction.atomic():
             run = BacktestRun.objects.get(pk=run.id)
             backtest_decisions = list(

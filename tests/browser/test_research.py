@@ -3,7 +3,7 @@ stored curve and its progress moves by itself while the run is queued or running
 
 from datetime import timedelta
 
-from backtests import services
+from backtests import runs, services
 from controlplane import tenancy
 from tests.backtests.helpers import START, store_walk
 from tests.browser.conftest import login
@@ -37,7 +37,7 @@ def test_the_backtest_report_moves_by_itself_then_draws_its_charts(page, console
     shot(page, "backtest-report-queued")
 
     with tenancy.tenant_context(tenant.id):  # what the worker does; the page is not reloaded by the test
-        services.backtest_execute(run_id=run.id)
+        runs.backtest_execute(run_id=run.id)
     page.wait_for_selector("#backtest-progress[data-status=FINISHED]", timeout=20_000)
     page.wait_for_selector("#equity-chart", timeout=10_000)
     points = page.evaluate("""() => ['equity-chart', 'drawdown-chart'].map(
@@ -57,7 +57,7 @@ def test_the_matrix_page_shows_progress_drops_a_heatmap_and_the_ranking(
 ):
     from django.db import transaction
 
-    from backtests import matrices
+    from backtests import matrices, matrix_chunks
     from backtests.models import BacktestMatrix
 
     owner, tenant = console_people["owner"], console_people["tenant"]
@@ -88,7 +88,7 @@ def test_the_matrix_page_shows_progress_drops_a_heatmap_and_the_ranking(
         with transaction.atomic():
             matrix = BacktestMatrix.objects.get(pk=matrix.id)
         for lo in range(0, matrix.sets_total, settings.BACKTEST_MATRIX_CHUNK_SIZE):
-            matrices.run_chunk(
+            matrix_chunks.run_chunk(
                 matrix_id=matrix.id, first=lo, stop=min(lo + settings.BACKTEST_MATRIX_CHUNK_SIZE, matrix.sets_total)
             )
     page.wait_for_selector("#matrix-progress[data-status=FINISHED]", timeout=20_000)

@@ -12,7 +12,7 @@ from bots.models import Bot, Stage
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError
 from controlplane.models import ProcessHeartbeat
-from integrations import gates, services
+from integrations import safe_start as gates, services
 from integrations.providers.databento import fake as databento_fake
 
 
