@@ -130,8 +130,8 @@ def venue_symbols_map(*, venue: str, symbols: Sequence[str] = (), market: str | 
     and new mapping. ``market`` names the venue's market for the one instrument given (perpetuals: our quote is
     not their settlement coin); it is checked against the list, never taken on trust. An instrument that cannot
     be resolved is reported with its fix and left as it was; nothing is guessed."""
-    from integrations.venue_symbols import CCXT_MARKET_TYPES, resolve_from_markets
     from integrations.clients import client_for
+    from integrations.venue_symbols import CCXT_MARKET_TYPES, resolve_from_markets
 
     if venue not in CCXT_MARKET_TYPES:
         raise ControlPlaneError(

@@ -15,8 +15,8 @@ from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from integrations import credentials, crypto, permissions
 from integrations.clients import client_for
-from integrations.providers.base import IntegrationError
 from integrations.models import IntegrationCredential, IntegrationVerification, KeyPermissionConfirmation
+from integrations.providers.base import IntegrationError
 from integrations.registry import Provider, all_providers, get_provider
 
 

@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from controlplane.errors import ControlPlaneError
+from execution.venues.routing import adapter_for
 from integrations.venue_symbols import CCXT_MARKET_TYPES, mapped_symbol
 from integrations.venues.base import VenueError
-from execution.venues.routing import adapter_for
 
 
 def booked_positions(*, bot_ids: Iterable[int]) -> dict[str, Decimal]:

@@ -18,10 +18,10 @@ from execution.breakers import drawdown_sweep_tenant
 from execution.intents import LegSpec, risk_refusal, submit_intent
 from execution.models import EquityWatermark, Order, StrategyPosition, VenueInventory
 from execution.risk_state import risk_snapshot
-from integrations.providers.futures_contracts import tradovate_symbol
 from execution.venues.sim import match_working_orders
-from tests.execution.helpers import store_bars
+from integrations.providers.futures_contracts import tradovate_symbol
 from integrations.providers.tradovate.fake import ACCOUNT, fill, position, serve_session
+from tests.execution.helpers import store_bars
 from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 from tests.status_fixtures import make_system_ok
 from traces.models import ProfitVariables
