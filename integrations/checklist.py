@@ -21,8 +21,8 @@ from django.utils import timezone
 from controlplane import hooks, tenancy
 from controlplane.errors import ErrorCode
 from integrations import credentials, permissions
-from integrations.providers.base import BREAKER_UNKNOWN, breaker_states
 from integrations.models import IntegrationCredential, IntegrationUsageEvent, IntegrationVerification
+from integrations.providers.base import BREAKER_UNKNOWN, breaker_states
 from integrations.registry import Category, Provider, all_providers, get_provider, providers_in
 
 

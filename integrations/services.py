@@ -16,8 +16,8 @@ from controlplane.trace import current_trace_id
 from controlplane.selectors import all_tenant_ids
 from integrations import credentials, crypto, permissions
 from integrations.clients import client_for
-from integrations.providers.base import IntegrationError
 from integrations.models import IntegrationCredential, IntegrationVerification, KeyPermissionConfirmation
+from integrations.providers.base import IntegrationError
 from integrations.registry import Provider, all_providers, get_provider
 
 

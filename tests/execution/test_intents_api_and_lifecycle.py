@@ -180,9 +180,9 @@ def test_paper_record_counts_paper_fills_days_and_open_incidents(tenant_a, es_ba
 
 
 def test_multi_leg_failure_cancels_the_sent_leg_and_says_so(tenant_a, es_bars, trading_bot):
+    from controlplane.errors import ErrorCode
     from integrations.venues import registry
     from integrations.venues.base import VenueError
-    from controlplane.errors import ErrorCode
 
     class Down:
         name = "down"

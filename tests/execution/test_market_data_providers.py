@@ -27,8 +27,8 @@ from execution.marketdata.selectors import market_data_problems
 from execution.marketdata.services import bars_ingest
 from integrations import services as integration_services
 from integrations.clients import client_for
-from integrations.providers.base import IntegrationError
 from integrations.models import IntegrationUsageEvent
+from integrations.providers.base import IntegrationError
 from integrations.providers.databento import fake as databento_fake
 from integrations.providers.databento.fake import dbn, ns
 from integrations.providers.polygon import fake as polygon_fake

@@ -8,10 +8,10 @@ import ccxt
 import pytest
 
 from controlplane import tenancy
-from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
-from integrations.venues.registry import live_adapter_for
 from integrations import services
 from integrations.models import IntegrationUsageEvent
+from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
+from integrations.venues.registry import live_adapter_for
 from tests.integrations.crypto_venues import BTC_USD, btc_usd
 
 KEYS = {

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from integrations.venues.base import VenueError
 from integrations.providers.futures_contracts import (
     front_contract,
     ironbeam_symbol,
@@ -13,6 +12,7 @@ from integrations.providers.futures_contracts import (
     root_of,
     tradovate_symbol,
 )
+from integrations.venues.base import VenueError
 
 
 def at(day: str) -> datetime:

@@ -16,9 +16,9 @@ from controlplane import tenancy
 from execution.orders import oms, recovery
 from execution.orders.intents import LegSpec, submit_intent
 from execution.models import Fill, Instrument, Order, StrategyPosition, TradeIntent
+from integrations.models import IntegrationUsageEvent
 from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
 from integrations.venues.registry import live_adapter_for
-from integrations.models import IntegrationUsageEvent
 from tests.integrations.crypto_venues import (
     FakeBinanceUS,
     FakeCoinbase,

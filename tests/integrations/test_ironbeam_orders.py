@@ -9,9 +9,9 @@ import pytest
 from werkzeug import Response
 
 from controlplane import tenancy
+from integrations import services
 from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
 from integrations.venues.registry import live_adapter_for
-from integrations import services
 
 CREDS = {"IRONBEAM_USERNAME": "bob", "IRONBEAM_API_KEY": "ib-abcdefghijkl", "IRONBEAM_ENVIRONMENT": "demo"}
 OK = {"status": "OK", "message": "OK"}

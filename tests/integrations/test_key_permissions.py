@@ -18,7 +18,8 @@ from controlplane import tenancy
 from controlplane.models import AuditEvent
 from integrations import safe_start as gates, services
 from integrations.models import IntegrationVerification, KeyPermissionConfirmation
-from integrations.providers.tradovate.fake import CREDS as TRADOVATE, serve_session
+from integrations.providers.tradovate.fake import CREDS as TRADOVATE
+from integrations.providers.tradovate.fake import serve_session
 from tests.integrations.live_bots import confirm_trade_only, live_tradovate_bot
 
 KEYS = {

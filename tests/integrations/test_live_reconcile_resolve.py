@@ -14,8 +14,8 @@ from bots.models import Reconciliation
 from controlplane import tenancy
 from execution.models import Instrument, Order, StrategyPosition, TradeIntent
 from integrations.providers.futures_contracts import tradovate_symbol
-from tests.execution.helpers import store_bars
 from integrations.providers.tradovate.fake import ACCOUNT, position, serve_session
+from tests.execution.helpers import store_bars
 from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 
 pytestmark = pytest.mark.django_db

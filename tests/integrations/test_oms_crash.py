@@ -22,8 +22,8 @@ from execution.orders.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
 from execution.tasks import oms_process
 from integrations.providers.futures_contracts import tradovate_symbol
-from tests.factories import TenantFactory, UserFactory
 from integrations.providers.tradovate.fake import fill, fill_fee, order_found, serve_session
+from tests.factories import TenantFactory, UserFactory
 from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 from tests.processes import BIN, env_for_test_database, forget_queue, start, stop
 from tests.status_fixtures import make_system_ok

@@ -10,11 +10,11 @@ import pytest
 from werkzeug import Response
 
 from controlplane import tenancy
-from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
-from integrations.venues.registry import live_adapter_for
 from integrations import services
 from integrations.models import IntegrationUsageEvent
 from integrations.providers.tradovate.fake import position
+from integrations.venues.base import VenueError, VenueOrderRequest, VenueOrderStatus
+from integrations.venues.registry import live_adapter_for
 
 CREDS = {
     "TRADOVATE_USERNAME": "alice",

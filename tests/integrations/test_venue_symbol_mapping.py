@@ -13,8 +13,8 @@ from django.core.management import call_command
 from controlplane import tenancy
 from controlplane.models import AuditEvent
 from execution.models import Instrument
-from integrations.venue_symbols import validate_venue_symbols
 from integrations.models import IntegrationUsageEvent
+from integrations.venue_symbols import validate_venue_symbols
 from tests.integrations.crypto_venues import BTC_USD, FakeCoinbase, FakeHyperliquid, FakeKraken, set_keys
 
 pytestmark = pytest.mark.django_db

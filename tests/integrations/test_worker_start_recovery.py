@@ -16,8 +16,8 @@ from controlplane.models import Membership
 from execution.orders import oms, writer
 from execution.orders.intents import LegSpec, submit_intent
 from execution.models import Order, TradeIntent
-from tests.factories import TenantFactory, UserFactory
 from integrations.providers.tradovate.fake import fill, fill_fee, order_found, serve_session
+from tests.factories import TenantFactory, UserFactory
 from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 from tests.processes import BIN, env_for_test_database, queue_length, start, stop, wait_for
 from tests.status_fixtures import make_system_ok
