@@ -28,6 +28,45 @@ def test_import_contracts_hold():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_no_module_imports_itself_through_a_circle():
+    """Layers keep apps and execution's packages apart; this keeps modules apart: no strongly connected component of
+    more than one module anywhere in the apps (Tarjan's algorithm over grimp's graph, function-level imports too)."""
+    import grimp
+
+    apps = ["controlplane", "integrations", "traces", "bots", "execution", "backtests", "oversight", "observatory"]
+    graph = grimp.build_graph(*apps, cache_dir=None)
+    modules = {m for m in graph.modules if ".migrations" not in m}
+    edges = {m: graph.find_modules_directly_imported_by(m) & modules for m in modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in edges[module]:
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    assert circles == []
+
+
 @pytest.mark.parametrize("command", [["format", "--check", "--diff"], ["check"]], ids=["format", "lint"])
 def test_ruff_format_and_lint_are_clean(command):
     """ruff.toml holds the rules; `ruff format .` and `ruff check --fix .` repair most findings."""
