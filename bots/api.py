@@ -23,11 +23,9 @@ from bots.serializers import (
     StageChangeSerializer,
     StarterPackSerializer,
     TenantKillSwitchSerializer,
-    UnkillSerializer,
 )
 from bots.strategies import available_strategies
 from controlplane.filters import FilterSet
-from controlplane.models import Membership
 from controlplane.permissions import IsSuperuser
 
 
@@ -95,15 +93,6 @@ class BotKillView(_BotActionView):
         return Response(BotSerializer(bot).data)
 
 
-class BotUnkillView(_BotActionView):
-    required_role = Membership.Role.OWNER
-
-    @extend_schema(request=UnkillSerializer, responses=BotSerializer)
-    def post(self, request, pk: int):
-        bot = services.bot_unkill(bot_id=self.bot_id(pk), actor=request.user, **_valid(UnkillSerializer, request))
-        return Response(BotSerializer(bot).data)
-
-
 class StarterPackView(APIView):
     @extend_schema(request=None, responses={200: StarterPackSerializer, 201: StarterPackSerializer})
     def post(self, request):
@@ -138,30 +127,12 @@ class TenantKillView(APIView):
         return Response(TenantKillSwitchSerializer(switch).data)
 
 
-class TenantUnkillView(APIView):
-    required_role = Membership.Role.OWNER
-
-    @extend_schema(request=KillSerializer, responses=TenantKillSwitchSerializer)
-    def post(self, request):
-        switch = services.tenant_unkill(actor=request.user, **_valid(KillSerializer, request))
-        return Response(TenantKillSwitchSerializer(switch).data)
-
-
 class SystemKillView(APIView):
     permission_classes = [IsSuperuser]
 
     @extend_schema(request=KillSerializer, responses=GlobalKillSwitchSerializer)
     def post(self, request):
         switch = services.system_kill(actor=request.user, **_valid(KillSerializer, request))
-        return Response(GlobalKillSwitchSerializer(switch).data)
-
-
-class SystemUnkillView(APIView):
-    permission_classes = [IsSuperuser]
-
-    @extend_schema(request=KillSerializer, responses=GlobalKillSwitchSerializer)
-    def post(self, request):
-        switch = services.system_unkill(actor=request.user, **_valid(KillSerializer, request))
         return Response(GlobalKillSwitchSerializer(switch).data)
 
 

@@ -4,7 +4,9 @@ an unresolved exit from LIVE."""
 from __future__ import annotations
 
 from bots.models import Bot, CancelRequest, GlobalKillSwitch, Reconciliation, Runner, TenantKillSwitch
+from bots.routing import order_book, order_venue
 from bots.trading_rule import kill_block_reason, trading_block_reason
+from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 
 
@@ -50,13 +52,19 @@ def trading_block(bot: Bot) -> ControlPlaneError | None:
 
 
 def flat_reconciliation_since_kill(bot: Bot) -> Reconciliation | None:
-    """Unkill's reconcile rule: the latest MATCHED reconciliation made since the bot was killed in which both our
-    books and the venue held nothing, or None (then releasing the bot needs the operator's positions decision)."""
+    """Unkill's reconcile rule: the latest MATCHED reconciliation of the book the bot trades in (its live book
+    once LIVE) made since the bot was killed, in which both our book and the venue held nothing; or None (then
+    releasing the bot needs the operator's positions decision). A flat paper reconcile says nothing about a LIVE
+    bot's venue."""
     if bot.killed_at is None:
         return None
     return (
         Reconciliation.objects.filter(
-            bot=bot, created_at__gte=bot.killed_at, status=Reconciliation.Status.MATCHED, is_flat=True
+            bot=bot,
+            book=order_book(bot),
+            created_at__gte=bot.killed_at,
+            status=Reconciliation.Status.MATCHED,
+            is_flat=True,
         )
         .order_by("-id")
         .first()
@@ -71,9 +79,6 @@ def providers_in_use(tenant_id: int) -> set[str]:
     """The providers the tenant's bots need (the Keys Needed checklist's "enabled capabilities"): the data source of
     every bot that is not retired, and the venue of every LIVE bot (other stages trade on the sim venue); sim and
     imported need no key."""
-    from bots.routing import order_venue
-    from controlplane import tenancy
-
     with tenancy.tenant_context(tenant_id):
         bots = list(Bot.objects.exclude(stage="RETIRED").only("venue", "data_source", "stage"))
     used = {bot.data_source for bot in bots}

@@ -20,6 +20,7 @@ from controlplane.models import Membership
 from controlplane.trace import current_trace_id
 from execution.risk.services import trading_state_set
 from oversight.promotion import bot_promote
+from oversight.rearm import bot_rearm
 from oversight.reconcile import bot_reconcile
 from observatory.roles import require_console_role
 
@@ -42,7 +43,7 @@ def _unkill(bot: Bot, user, reason: str, data) -> str:
             f"positions_decision must be one of {', '.join(PositionsDecision.CHOICES)}.",
             details={"positions_decision": decision},
         )
-    services.bot_unkill(bot_id=bot.id, actor=user, reason=reason, positions_decision=decision)
+    bot_rearm(bot_id=bot.id, actor=user, reason=reason, positions_decision=decision)
     return "unkilled"
 
 

@@ -15,6 +15,10 @@ from backtests.models import AutonomyScore
 from bots.models import Bot
 from bots.serializers import (
     BotSerializer,
+    GlobalKillSwitchSerializer,
+    KillSerializer,
+    TenantKillSwitchSerializer,
+    UnkillSerializer,
     ReconcileResolutionSerializer,
     ReconcileResolveSerializer,
     ReconciliationSerializer,
@@ -23,7 +27,9 @@ from bots.serializers import (
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.openapi import PROVIDER_CALL, STATUS_LEVELS, FreshnessSerializer
 from controlplane.status import freshness, probe_database
-from oversight import autonomy, promotion, reconcile
+from controlplane.models import Membership
+from controlplane.permissions import IsSuperuser
+from oversight import autonomy, promotion, rearm, reconcile
 from oversight.status import database_down_status, system_status
 
 
@@ -44,6 +50,68 @@ class BotPromoteView(_BotActionView):
         data = _valid(StageChangeSerializer, request)
         bot = promotion.bot_promote(bot_id=self.bot_id(pk), actor=request.user, to_stage=data.get("to"))
         return Response(BotSerializer(bot).data)
+
+
+class BotUnkillView(_BotActionView):
+    required_role = Membership.Role.OWNER
+
+    @extend_schema(request=UnkillSerializer, responses=BotSerializer)
+    def post(self, request, pk: int):
+        bot = rearm.bot_rearm(bot_id=self.bot_id(pk), actor=request.user, **_valid(UnkillSerializer, request))
+        return Response(BotSerializer(bot).data)
+
+
+class LiveBotNotFlatSerializer(serializers.Serializer):
+    tenant_id = serializers.IntegerField()
+    bot_id = serializers.IntegerField()
+    name = serializers.CharField()
+    venue = serializers.CharField()
+    killed = serializers.BooleanField(help_text="Killed on its own: the tenant or platform unkill leaves it killed.")
+    positions = serializers.DictField(child=serializers.CharField(), help_text="Our live book, per instrument.")
+    latest_reconciliation = serializers.DictField(allow_null=True, help_text="Null: never reconciled.")
+    why = serializers.CharField()
+
+
+class TenantUnkillAnswerSerializer(TenantKillSwitchSerializer):
+    live_bots_not_flat = LiveBotNotFlatSerializer(many=True)
+
+    class Meta(TenantKillSwitchSerializer.Meta):
+        fields = [*TenantKillSwitchSerializer.Meta.fields, "live_bots_not_flat"]
+
+
+class SystemUnkillAnswerSerializer(GlobalKillSwitchSerializer):
+    live_bots_not_flat = LiveBotNotFlatSerializer(many=True)
+
+    class Meta(GlobalKillSwitchSerializer.Meta):
+        fields = [*GlobalKillSwitchSerializer.Meta.fields, "live_bots_not_flat"]
+
+
+def _with_not_flat(serializer_class, switch, not_flat: list[dict]) -> dict:
+    switch.live_bots_not_flat = not_flat
+    return serializer_class(switch).data
+
+
+class TenantUnkillView(APIView):
+    """Re-arm the tenant: bots killed one by one stay killed; the answer lists the LIVE bots not known flat."""
+
+    required_role = Membership.Role.OWNER
+
+    @extend_schema(request=KillSerializer, responses=TenantUnkillAnswerSerializer)
+    def post(self, request):
+        switch, not_flat = rearm.tenant_rearm(actor=request.user, **_valid(KillSerializer, request))
+        return Response(_with_not_flat(TenantUnkillAnswerSerializer, switch, not_flat))
+
+
+class SystemUnkillView(APIView):
+    """Re-arm the platform: tenant switches and bot kills stay; the answer lists every tenant's LIVE bots not
+    known flat."""
+
+    permission_classes = [IsSuperuser]
+
+    @extend_schema(request=KillSerializer, responses=SystemUnkillAnswerSerializer)
+    def post(self, request):
+        switch, not_flat = rearm.system_rearm(actor=request.user, **_valid(KillSerializer, request))
+        return Response(_with_not_flat(SystemUnkillAnswerSerializer, switch, not_flat))
 
 
 class ReconciliationAnswerSerializer(FreshnessSerializer, ReconciliationSerializer):

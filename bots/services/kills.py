@@ -91,10 +91,16 @@ class PositionsDecision:
     CHOICES = (KEEP_POSITIONS, FLATTENED_AT_VENUE)
 
 
-def bot_unkill(*, bot_id: int, actor, reason: str, positions_decision: str | None = None) -> Bot:
-    """Release a killed bot: needs a reason and either a flat, matching reconciliation made after the kill or
-    the operator's explicit decision about its positions (recorded in the audit event)."""
+def bot_unkill(
+    *, bot_id: int, actor, reason: str, positions_decision: str | None = None, accepted_positions: dict | None = None
+) -> Bot:
+    """Release a killed bot: needs a reason and either a flat, matching reconciliation of its book made after the
+    kill or the operator's explicit decision about its positions. A decision must come with what it accepts
+    (``accepted_positions``: the book's positions as the caller measured them, oversight.rearm), recorded in the
+    audit event, so the record shows what the operator knowingly kept."""
     reason = _require_reason(reason)
+    if positions_decision is not None and accepted_positions is None:
+        raise ValueError("a positions decision needs the positions it accepts (oversight.rearm.bot_rearm)")
     with transaction.atomic():
         bot = _locked_bot(bot_id)
         if not bot.killed:
@@ -115,6 +121,7 @@ def bot_unkill(*, bot_id: int, actor, reason: str, positions_decision: str | Non
                 "killed": False,
                 "reason": reason,
                 "positions_decision": positions_decision,
+                "accepted_positions": accepted_positions if positions_decision is not None else None,
                 "reconciliation_id": flat_reconcile.id if flat_reconcile else None,
             },
         )
@@ -150,7 +157,9 @@ def tenant_kill(*, actor, reason: str) -> TenantKillSwitch:
     return switch
 
 
-def tenant_unkill(*, actor, reason: str) -> TenantKillSwitch:
+def tenant_unkill(*, actor, reason: str, live_bots_not_flat: list[dict] | None = None) -> TenantKillSwitch:
+    """Release the tenant's switch. Bots killed one by one stay killed. ``live_bots_not_flat`` (oversight.rearm
+    measures it) goes into the audit event: what the owner re-armed the tenant over."""
     reason = _require_reason(reason)
     with transaction.atomic():
         switch = _locked_tenant_switch()
@@ -170,7 +179,7 @@ def tenant_unkill(*, actor, reason: str) -> TenantKillSwitch:
             resource_id=switch.tenant_id,
             actor=actor,
             before=before,
-            after={"killed": False, "reason": reason},
+            after={"killed": False, "reason": reason, "live_bots_not_flat": live_bots_not_flat},
         )
     return switch
 
@@ -203,7 +212,9 @@ def system_kill(*, actor, reason: str) -> GlobalKillSwitch:
     return switch
 
 
-def system_unkill(*, actor, reason: str) -> GlobalKillSwitch:
+def system_unkill(*, actor, reason: str, live_bots_not_flat: list[dict] | None = None) -> GlobalKillSwitch:
+    """Release the platform's switch; tenant switches and bot kills stay as they are. ``live_bots_not_flat``
+    (every tenant's, oversight.rearm) goes into the audit event."""
     reason = _require_reason(reason)
     with tenancy.tenant_context(None), transaction.atomic():
         switch = _locked_global_switch()
@@ -224,6 +235,6 @@ def system_unkill(*, actor, reason: str) -> GlobalKillSwitch:
             actor=actor,
             tenant_id=None,
             before=before,
-            after={"killed": False, "reason": reason},
+            after={"killed": False, "reason": reason, "live_bots_not_flat": live_bots_not_flat},
         )
     return switch

@@ -169,10 +169,10 @@ def test_after_an_unkill_the_peak_starts_again_from_the_current_equity(tenant_a,
     _sweep(tenant_a, 10)
     _falling_bar(es_bars, 10, "96")
     assert _sweep(tenant_a, 11) == {"tripped": 1}
-    from bots.services import bot_unkill
+    from oversight.rearm import bot_rearm
 
     with tenancy.tenant_context(tenant_a.id):
-        bot_unkill(bot_id=bot.id, actor=owner_a, reason="accepted the loss", positions_decision="keep_positions")
+        bot_rearm(bot_id=bot.id, actor=owner_a, reason="accepted the loss", positions_decision="keep_positions")
     assert _sweep(tenant_a, 11) == {"within_limit": 1}
     with tenancy.tenant_context(tenant_a.id):
         mark = EquityWatermark.objects.get(bot=bot)
