@@ -1,6 +1,7 @@
 """The ladder: idempotent while a breach lasts, climbs when it is worse or comes back, never loosens; a PAPER bot
 skips DEMOTE; a LIVE bot is demoted through leave-LIVE."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -94,3 +95,16 @@ def test_killed_and_lab_bots_are_not_swept(make_bot):
     add_runner(killed, errors=9)
     supervisor_sweep()
     assert breaches(lab) == [] and breaches(killed) == []
+
+
+def test_the_bot_page_lists_the_bots_open_breaches(make_bot, owner_a):
+    from tests.observatory.test_bot_page import console, page_of
+
+    bot = make_bot("watched-page")
+    add_runner(bot, errors=3)
+    client = console(owner_a)
+    assert "no open breach" in page_of(client, bot)
+    supervisor_sweep()
+    page = page_of(client, bot)
+    breach = re.search(r'<div class="bot-breach" data-trigger="tick_errors">(.*?)</div>', page, re.S).group(1)
+    assert "halted" in breach and "3 vs 3" in breach
