@@ -12,7 +12,9 @@ Every action is one audited service call (:func:`supervisor_act`): the step's ow
 ``bot_demote`` through leave-LIVE, ``bot_kill``), a ``RiskIncident`` of kind ``supervisor``, an audit event and,
 once committed, an alert, each with the trigger, the value and the threshold. The supervisor never loosens: it
 never sets ACTIVE, never lowers a state (a HALTED bot asked for REDUCE_ONLY stays HALTED), never unkills, never
-promotes. Clearing an episode changes no state: going back down the ladder is the operator's act.
+promotes. Clearing an episode changes no state: going back down the ladder is the operator's act. An operator who
+sets a bot ACTIVE while its REDUCE_ONLY or HALTED breach goes on sees the supervisor take that step again on its
+next run (a new, recorded action); a demotion or a kill the operator undid is not redone.
 """
 
 from __future__ import annotations
@@ -39,13 +41,15 @@ STRICTNESS = {TradingStateChoices.ACTIVE: 0, TradingStateChoices.REDUCE_ONLY: 1,
 STEP_STATE = {Step.REDUCE_ONLY: TradingStateChoices.REDUCE_ONLY, Step.HALTED: TradingStateChoices.HALTED}
 
 
+def _state_of(bot_id: int | None) -> str:
+    scope = TradingControl.objects.filter(bot_id=bot_id) if bot_id else TradingControl.objects.filter(bot__isnull=True)
+    control = scope.first()
+    return control.state if control else TradingStateChoices.ACTIVE
+
+
 def _tighten(*, bot_id: int | None, state: str, reason: str) -> bool:
     """Set ``state`` unless the scope is already as strict or stricter: never loosen."""
-    control = TradingControl.objects.filter(bot_id=bot_id).first() if bot_id else None
-    if bot_id is None:
-        control = TradingControl.objects.filter(bot__isnull=True).first()
-    current = control.state if control else TradingStateChoices.ACTIVE
-    if STRICTNESS[current] >= STRICTNESS[state]:
+    if STRICTNESS[_state_of(bot_id)] >= STRICTNESS[state]:
         return False
     risk_services.trading_state_set(bot_id=bot_id, state=state, reason=reason, actor_name=SUPERVISOR_ACTOR)
     return True
@@ -144,6 +148,7 @@ def observe(
             episode.save(update_fields=["cleared_at", "last_seen"])
             return "cleared"
         grace = timedelta(seconds=thresholds[trigger.grace_key]) if trigger.grace_key else timedelta(0)
+        first = measurement.first_step or trigger.first_step
         step = None
         if episode is None:
             window = now - timedelta(seconds=settings.SUPERVISOR_REPEAT_WINDOW_SECONDS)
@@ -152,14 +157,18 @@ def observe(
                 tenant_id=tenant_id, bot=bot, trigger=trigger.name, first_seen=now, run_fence=fence, step=Step.PENDING
             )
             if recent is not None:
-                step = max(trigger.first_step, recent.step + 1)
+                step = max(first, recent.step + 1)
             elif grace.total_seconds() <= 0:
-                step = trigger.first_step + (1 if measurement.worse else 0)
+                step = first + (1 if measurement.worse else 0)
         elif episode.step == Step.PENDING:
             if now - episode.first_seen >= grace:
-                step = trigger.first_step + (1 if measurement.worse else 0)
+                step = first + (1 if measurement.worse else 0)
         elif measurement.worse and not episode.worse and episode.step < Step.KILL:
             step = episode.step + 1
+        elif episode.step in STEP_STATE and STRICTNESS[_state_of(bot_id)] < STRICTNESS[STEP_STATE[episode.step]]:
+            # Loosened (set ACTIVE) while the breach goes on: the same step again, recorded as a new action. A
+            # demotion or kill undone by the operator is not redone: those went through their own gates.
+            step = episode.step
         episode.last_seen, episode.value, episode.threshold = now, measurement.value, measurement.threshold
         episode.values = (
             {**measurement.values, "reason": measurement.reason} if measurement.reason else measurement.values

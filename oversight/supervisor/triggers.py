@@ -48,6 +48,7 @@ class Measurement:
     values: dict = field(default_factory=dict)
     reason: str = ""
     unknown: bool = False  # set by the sweep when it decides what an unknown measurement means
+    first_step: int | None = None  # where this measurement's episode starts, when not the trigger's own
 
 
 @dataclass(frozen=True)
@@ -241,13 +242,18 @@ def autonomy_tier(bot: Bot, t: dict, now: datetime) -> Measurement | None:
 
 
 def system_status(tenant_id: int, t: dict, now: datetime) -> Measurement:
-    """The tenant's system status (cached per process): not OK for longer than the grace period."""
+    """The tenant's system status (cached per process): not OK for longer than the grace period. With a LIVE bot
+    the tenant goes REDUCE_ONLY; a tenant that only paper-trades is warned (no real money rides on it, and the
+    tick already refuses what it cannot run)."""
     status = cached_system_status()
+    live = Bot.objects.filter(stage=Stage.LIVE, killed=False).count()
     values = {
         "status_trace_id": status.get("trace_id"),
         "issues": [b.get("component") for b in status.get("blockers") or []],
+        "live_bots": live,
     }
-    return Measurement(status["status"] != OK, status["status"], OK, values=values)
+    first = None if live else Step.WARN
+    return Measurement(status["status"] != OK, status["status"], OK, values=values, first_step=first)
 
 
 TRIGGERS: tuple[Trigger, ...] = (

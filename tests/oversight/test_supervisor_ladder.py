@@ -86,6 +86,19 @@ def test_the_supervisor_never_loosens_an_operators_stricter_state(make_bot, owne
     assert state_of(bot) == "HALTED"
 
 
+def test_an_operator_who_sets_active_while_the_breach_goes_on_sees_the_step_taken_again(make_bot, owner_a):
+    bot = make_bot("stubborn")
+    add_runner(bot, errors=3)
+    supervisor_sweep()
+    with tenancy.tenant_context(bot.tenant_id):
+        trading_state_set(bot_id=bot.id, state="ACTIVE", reason="operator looked", actor=owner_a)
+    supervisor_sweep()
+    supervisor_sweep()
+    assert state_of(bot) == "HALTED"
+    assert [i.details["step"] for i in incidents(bot, "tick_errors")] == ["Halted", "Halted"]
+    assert len(breaches(bot, "tick_errors")) == 1
+
+
 def test_killed_and_lab_bots_are_not_swept(make_bot):
     lab = make_bot("lab", stage="LAB")
     killed = make_bot("killed")

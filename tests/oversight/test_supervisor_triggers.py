@@ -168,7 +168,7 @@ def test_an_unmeasurable_drawdown_is_recorded_and_fails_closed_only_for_a_live_b
 
 
 def test_system_status_not_ok_acts_on_the_tenant_only_after_its_grace(make_bot, tenant_a):
-    make_bot("any")  # a fresh tenant is BLOCKED: no market-data key
+    make_bot("any", stage="LIVE", tier="T3")  # a fresh tenant is BLOCKED: no market-data key
     now = timezone.now()
     supervisor_sweep(now=now)
     with tenancy.tenant_context(tenant_a.id):
@@ -184,3 +184,16 @@ def test_system_status_not_ok_acts_on_the_tenant_only_after_its_grace(make_bot, 
         breach.refresh_from_db()
         assert breach.step == SupervisorBreach.Step.REDUCE_ONLY
         assert TradingControl.objects.get(bot__isnull=True).state == "REDUCE_ONLY"
+
+
+def test_system_status_not_ok_only_warns_a_tenant_without_live_bots(make_bot, tenant_a):
+    from execution.models import TradingControl
+
+    make_bot("paper-only")
+    now = timezone.now()
+    supervisor_sweep(now=now)
+    supervisor_sweep(now=now + timedelta(seconds=300))
+    with tenancy.tenant_context(tenant_a.id):
+        breach = SupervisorBreach.objects.get(bot__isnull=True, trigger="system_status")
+        assert breach.step == SupervisorBreach.Step.WARN and breach.values["live_bots"] == 0
+        assert not TradingControl.objects.filter(bot__isnull=True).exclude(state="ACTIVE").exists()
