@@ -505,6 +505,29 @@ AUTONOMY_T3_MIN_PARITY = env.float("AUTONOMY_T3_MIN_PARITY", default=0.95)
 # reduce only). Read by the risk state (execution/risk/state.py) on every order check.
 AUTONOMY_T2_LIMIT_FACTOR = env.float("AUTONOMY_T2_LIMIT_FACTOR", default=0.25)
 AUTONOMY_SCORE_INTERVAL_SECONDS = env.int("AUTONOMY_SCORE_INTERVAL_SECONDS", default=3600)
+# The supervisor (oversight/supervisor/): one loop, one instance (a Postgres advisory lock), every
+# SUPERVISOR_INTERVAL_SECONDS over every PAPER and LIVE bot and every tenant. Each trigger's default threshold is
+# below; an owner overrides them per tenant (PUT /api/tenant/supervisor-thresholds). A breach that comes back within
+# SUPERVISOR_REPEAT_WINDOW_SECONDS, or whose value passes SUPERVISOR_WORSE_FACTOR x its threshold, climbs one step.
+SUPERVISOR_INTERVAL_SECONDS = env.int("SUPERVISOR_INTERVAL_SECONDS", default=15)
+SUPERVISOR_REPEAT_WINDOW_SECONDS = env.int("SUPERVISOR_REPEAT_WINDOW_SECONDS", default=3600)
+SUPERVISOR_WORSE_FACTOR = env.float("SUPERVISOR_WORSE_FACTOR", default=2.0)
+SUPERVISOR_DRAWDOWN_FRACTION = env.float("SUPERVISOR_DRAWDOWN_FRACTION", default=0.5)
+SUPERVISOR_DAILY_LOSS_FRACTION = env.float("SUPERVISOR_DAILY_LOSS_FRACTION", default=0.8)
+SUPERVISOR_TICK_ERRORS = env.int("SUPERVISOR_TICK_ERRORS", default=3)
+SUPERVISOR_RATE_WINDOW_SECONDS = env.int("SUPERVISOR_RATE_WINDOW_SECONDS", default=900)
+SUPERVISOR_RATE_MIN_ORDERS = env.int("SUPERVISOR_RATE_MIN_ORDERS", default=4)
+SUPERVISOR_REJECT_RATE = env.float("SUPERVISOR_REJECT_RATE", default=0.5)
+SUPERVISOR_VENUE_ERROR_RATE = env.float("SUPERVISOR_VENUE_ERROR_RATE", default=0.3)
+SUPERVISOR_STALE_BARS = env.int("SUPERVISOR_STALE_BARS", default=3)
+SUPERVISOR_HEARTBEAT_SECONDS = env.int("SUPERVISOR_HEARTBEAT_SECONDS", default=RUNNER_HEARTBEAT_STALE_SECONDS)
+SUPERVISOR_MIN_PARITY = env.float("SUPERVISOR_MIN_PARITY", default=AUTONOMY_T2_MIN_PARITY)
+SUPERVISOR_STATUS_GRACE_SECONDS = env.int("SUPERVISOR_STATUS_GRACE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["oversight-supervisor"] = {
+    "task": "oversight.supervisor_sweep",
+    "schedule": SUPERVISOR_INTERVAL_SECONDS,
+    "options": {"expires": SUPERVISOR_INTERVAL_SECONDS * 0.9},
+}
 # Decay: beat re-backtests PAPER and LIVE bots over the last BACKTEST_DECAY_LOOKBACK_DAYS.
 BACKTEST_DECAY_INTERVAL_SECONDS = env.int("BACKTEST_DECAY_INTERVAL_SECONDS", default=86400)
 BACKTEST_DECAY_LOOKBACK_DAYS = env.int("BACKTEST_DECAY_LOOKBACK_DAYS", default=30)

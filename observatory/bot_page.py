@@ -35,6 +35,7 @@ from execution.risk.positions import bot_pnl
 from execution.risk.selectors import trading_state_of
 from bots.timeframes import timeframe_delta
 from observatory.banner import page_status
+from oversight.models import SupervisorBreach
 from traces.models import ReasonCode, TickTrace
 from traces.selectors import bot_traces, why_not, why_not_window
 
@@ -165,6 +166,11 @@ def _header(bot: Bot) -> dict:
             "stop_reason": runner.stop_reason,
         },
         "risk_limits": sorted((bot.risk_limits or {}).items()),
+        "breaches": list(
+            SupervisorBreach.objects.filter(bot=bot, cleared_at__isnull=True, step__gt=SupervisorBreach.Step.PENDING)
+            .order_by("-step", "first_seen")
+            .values("trigger", "step", "value", "threshold", "first_seen", "last_seen")
+        ),
     }
 
 

@@ -1,5 +1,5 @@
 """The observatory dashboard (the admin index): system status with every blocker and where it is fixed, bots by
-stage and tier, the scheduler, open incidents, active kill switches and the latest audit events.
+stage and tier, the scheduler, the supervisor (heartbeat and latest actions), open incidents, active kill switches and the latest audit events.
 
 Every number is a count made now; what cannot be read is shown as unknown, never as zero.
 """
@@ -17,10 +17,14 @@ from bots.models import Bot, GlobalKillSwitch, Stage, TenantKillSwitch
 from controlplane.models import AuditEvent, ProcessHeartbeat
 from execution.models import RiskIncident, TickBatch
 from observatory.banner import page_status
+from oversight.models import SupervisorBreach
+from oversight.supervisor.heartbeat import supervisor_heartbeat
+from oversight.supervisor.ladder import INCIDENT_KIND as SUPERVISOR_INCIDENT
 
 RECENT_HEARTBEATS = timedelta(hours=24)
 LATEST_AUDIT_EVENTS = 10
 OPEN_INCIDENTS_SHOWN = 10
+SUPERVISOR_ACTIONS_SHOWN = 10
 
 
 def fix_link(component: str) -> str | None:
@@ -30,7 +34,7 @@ def fix_link(component: str) -> str | None:
         return f"{connections}#category-market_data"
     if component.startswith("integrations.") or component == "redis":
         return f"{connections}#provider-{component.split('.')[-1]}"
-    if component.startswith("celery."):
+    if component.startswith("celery.") or component == "supervisor":
         return reverse("admin:controlplane_processheartbeat_changelist")
     if component.startswith("market_data") or component.startswith("marketdata"):
         return reverse("admin:execution_tickbatch_changelist")
@@ -77,6 +81,33 @@ def _scheduler() -> dict:
     }
 
 
+def _supervisor() -> dict:
+    """The supervisor's heartbeat (platform-wide) and this tenant's latest supervisor actions and open breaches."""
+    actions = [
+        {
+            "id": i.id,
+            "bot": i.bot,
+            "trigger": i.details.get("trigger"),
+            "step": i.details.get("step"),
+            "value": i.details.get("value"),
+            "threshold": i.details.get("threshold"),
+            "unknown": i.details.get("unknown"),
+            "reason": i.details.get("reason"),
+            "changed": i.details.get("changed"),
+            "at": i.opened_at,
+            "trace_id": i.trace_id,
+        }
+        for i in RiskIncident.objects.filter(kind=SUPERVISOR_INCIDENT)
+        .select_related("bot")
+        .order_by("-opened_at", "-id")[:SUPERVISOR_ACTIONS_SHOWN]
+    ]
+    return {
+        "heartbeat": supervisor_heartbeat(),
+        "actions": actions,
+        "open_breaches": SupervisorBreach.objects.filter(cleared_at__isnull=True, step__gt=0).count(),
+    }
+
+
 def _counts(field: str, choices) -> list[dict]:
     found = {row[field]: row["n"] for row in Bot.objects.values(field).annotate(n=Count("id"))}
     return [{"value": value, "label": label, "count": found.get(value, 0)} for value, label in choices]
@@ -107,6 +138,7 @@ def dashboard_data(request) -> dict:
             "bots_by_stage": _counts("stage", Stage.choices),
             "bots_by_tier": _counts("autonomy_tier", Bot.AutonomyTier.choices),
             "scheduler": _scheduler(),
+            "supervisor": _supervisor(),
             "open_incidents": list(open_incidents.select_related("bot").order_by("-opened_at")[:OPEN_INCIDENTS_SHOWN]),
             "open_incidents_total": open_incidents.count(),
             "kill_switches": _kill_switches(),

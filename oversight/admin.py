@@ -1,4 +1,4 @@
-"""The judging actions of the bot's admin: promote (through the gates), reconcile and resolve a mismatch. Mixed
+"""The supervisor's records (read-only), and the judging actions of the bot's admin: promote (through the gates), reconcile and resolve a mismatch. Mixed
 into the bot's admin at the top, where the bot page is registered (observatory.admin); they call the same services
 as the API and report each refusal with its code, fix and trace id (bots.admin._apply)."""
 
@@ -8,6 +8,8 @@ from django.contrib import admin
 
 from bots.admin import _apply
 from bots.models import Reconciliation
+from controlplane.admin import ObservatoryAdmin
+from oversight.models import SupervisorBreach, SupervisorPolicy, SupervisorRun
 from oversight.promotion import bot_promote
 from oversight.reconcile import bot_reconcile, bot_reconcile_resolve
 
@@ -52,3 +54,38 @@ class BotJudgingActions:
                 reason=f"flattened at the venue from admin by {request.user.get_username()}",
             ),
         )
+
+
+@admin.register(SupervisorRun)
+class SupervisorRunAdmin(ObservatoryAdmin):
+    """The supervisor's heartbeat: one row per run (platform-wide), with what it could not measure."""
+
+    list_display = (
+        "fence",
+        "started_at",
+        "finished_at",
+        "hostname",
+        "pid",
+        "tenants",
+        "bots",
+        "actions",
+        "breaches_open",
+    )
+    ordering = ("-fence",)
+
+
+@admin.register(SupervisorBreach)
+class SupervisorBreachAdmin(ObservatoryAdmin):
+    """Breach episodes of this tenant; going back down the ladder happens on the bot and its trading state."""
+
+    list_display = ("id", "trigger", "bot", "step", "value", "threshold", "first_seen", "last_seen", "cleared_at")
+    list_filter = ("trigger", "step")
+    list_select_related = ("bot",)
+    raw_id_fields = ("bot",)
+
+
+@admin.register(SupervisorPolicy)
+class SupervisorPolicyAdmin(ObservatoryAdmin):
+    """This tenant's threshold overrides (changed by owners through PUT /api/tenant/supervisor-thresholds)."""
+
+    list_display = ("tenant", "overrides", "updated_by", "updated_at")

@@ -24,12 +24,16 @@ from bots.serializers import (
     ReconciliationSerializer,
     StageChangeSerializer,
 )
+from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
+from controlplane.models import Membership
+from controlplane.serializers import WriteSerializer
 from controlplane.openapi import PROVIDER_CALL, STATUS_LEVELS, FreshnessSerializer
 from controlplane.status import freshness, probe_database
-from controlplane.models import Membership
 from controlplane.permissions import IsSuperuser
 from oversight import autonomy, promotion, rearm, reconcile
+from oversight.models import SupervisorPolicy
+from oversight.supervisor import thresholds
 from oversight.status import database_down_status, system_status
 
 
@@ -229,6 +233,8 @@ class SystemStatusSerializer(serializers.Serializer):
     # Null while the database is down: what it holds is unknown, not empty.
     bots = serializers.DictField(allow_null=True)
     scheduler = serializers.DictField(allow_null=True)
+    # The supervisor's heartbeat (oversight.supervisor.heartbeat.supervisor_heartbeat).
+    supervisor = serializers.DictField(allow_null=True)
     integrations = serializers.DictField(allow_null=True)
     checked_at = serializers.DateTimeField()
     trace_id = serializers.CharField()
@@ -254,3 +260,36 @@ class SystemStatusView(APIView):
     @extend_schema(responses=SystemStatusSerializer)
     def get(self, request):
         return Response(system_status())
+
+
+class SupervisorThresholdsSerializer(WriteSerializer):
+    overrides = serializers.DictField(help_text="Threshold name -> number; names and bounds in the README.")
+    effective = serializers.DictField(read_only=True)
+    defaults = serializers.DictField(read_only=True)
+
+
+class SupervisorThresholdsView(APIView):
+    """The supervisor's thresholds for this tenant: the settings' defaults, the owner's overrides and the effective
+    values. PUT replaces the overrides (validated whole: a bad field is a 400 naming it and nothing is saved)."""
+
+    required_role = Membership.Role.OWNER
+
+    def _answer(self, request):
+        tenant_id = tenancy.require_tenant_id()
+        policy = SupervisorPolicy.objects.filter(tenant_id=tenant_id).first()
+        return {
+            "overrides": policy.overrides if policy else {},
+            "effective": thresholds.tenant_thresholds(tenant_id),
+            "defaults": thresholds.defaults(),
+        }
+
+    @extend_schema(responses=SupervisorThresholdsSerializer)
+    def get(self, request):
+        return Response(self._answer(request))
+
+    @extend_schema(request=SupervisorThresholdsSerializer, responses=SupervisorThresholdsSerializer)
+    def put(self, request):
+        payload = SupervisorThresholdsSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        thresholds.supervisor_thresholds_set(overrides=payload.validated_data["overrides"], actor=request.user)
+        return Response(self._answer(request))

@@ -21,6 +21,7 @@ from execution.marketdata.selectors import market_data_problems
 from execution.tick.selectors import last_tick_at
 from integrations.status import integration_blockers_and_problems
 from oversight.autonomy import tier_counts
+from oversight.supervisor.heartbeat import supervisor_heartbeat
 
 
 def scheduler_state(tenant_id: int) -> tuple[dict, list[dict]]:
@@ -57,6 +58,24 @@ def scheduler_state(tenant_id: int) -> tuple[dict, list[dict]]:
     return state, issues
 
 
+def supervisor_state() -> tuple[dict, list[dict]]:
+    """The supervisor's heartbeat (oversight.supervisor.heartbeat): stale is DEGRADED, nothing watches the bots."""
+    state = supervisor_heartbeat()
+    if not state["stale"]:
+        return state, []
+    last = state["last_run_at"].isoformat() if state["last_run_at"] else "never"
+    return state, [
+        issue(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "supervisor",
+            f"The supervisor has not finished a run within {int(state['stale_after_seconds'])} s (last: {last}): "
+            "no trigger watches the bots.",
+            "Start beat and a worker: celery -A controlplane beat -l INFO and celery -A controlplane worker "
+            "-Q ticks,oms,backtests,verify,default (the supervisor runs on the default queue).",
+        )
+    ]
+
+
 def system_status(*, redis_url: str | None = None) -> dict:
     """The whole answer, for the current tenant (the declared hook ``status.compute`` and GET
     /api/system/status)."""
@@ -68,6 +87,7 @@ def system_status(*, redis_url: str | None = None) -> dict:
     redis_problem = probe_redis(redis_url)
     scheduler: dict = {"beat_alive": False, "last_beat_at": None, "workers": [], "last_tick_at": None}
     integrations: dict = {}
+    supervisor: dict | None = None
     if database_problem:
         blockers.append(database_problem)
     else:
@@ -76,6 +96,8 @@ def system_status(*, redis_url: str | None = None) -> dict:
         degradations.extend(problems)
         scheduler, scheduler_issues = scheduler_state(tenant_id)
         degradations.extend(scheduler_issues)
+        supervisor, supervisor_issues = supervisor_state()
+        degradations.extend(supervisor_issues)
         degradations.extend(market_data_problems(tenant_id))
     if redis_problem:
         degradations.append(redis_problem)
@@ -87,6 +109,7 @@ def system_status(*, redis_url: str | None = None) -> dict:
         + [{**d, "severity": "degrading"} for d in degradations],
         "bots": {"byAutonomyTier": tier_counts(tenant_id)},
         "scheduler": scheduler,
+        "supervisor": supervisor,
         "integrations": integrations,
         "checked_at": timezone.now(),
         "trace_id": current_trace_id(),
@@ -103,6 +126,7 @@ def database_down_status(database_problem: dict) -> dict:
         "blockers": [{**database_problem, "severity": "blocking"}],
         "bots": None,
         "scheduler": None,
+        "supervisor": None,
         "integrations": None,
         "checked_at": timezone.now(),
         "trace_id": current_trace_id(),

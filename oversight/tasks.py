@@ -44,3 +44,11 @@ def autonomy_scores_all_tenants() -> int:
 @shared_task(name="backtests.autonomy_scores", base=TenantTask)
 def autonomy_scores(*, tenant_id: int) -> dict:
     return {str(bot_id): tier for bot_id, tier in autonomy.autonomy_sweep().items()}
+
+
+@shared_task(name="oversight.supervisor_sweep", ignore_result=True)
+def supervisor_sweep() -> dict | None:
+    """Beat, every SUPERVISOR_INTERVAL_SECONDS: the sweep itself holds the lock, so a second run returns at once."""
+    from oversight.supervisor.sweep import supervisor_sweep as sweep
+
+    return sweep()

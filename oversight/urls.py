@@ -10,5 +10,6 @@ urlpatterns = [
     path("bots/<int:pk>/reconcile", api.BotReconcileView.as_view(), name="bot-reconcile"),
     path("bots/<int:pk>/reconcile/resolve", api.BotReconcileResolveView.as_view(), name="bot-reconcile-resolve"),
     path("bots/<int:pk>/autonomy", api.BotAutonomyView.as_view(), name="bot-autonomy"),
+    path("tenant/supervisor-thresholds", api.SupervisorThresholdsView.as_view(), name="supervisor-thresholds"),
     path("system/status", api.SystemStatusView.as_view(), name="system-status"),
 ]

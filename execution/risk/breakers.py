@@ -80,8 +80,9 @@ def trip_circuit_breaker(*, bot_id: int, trigger: str, reason: str, values: dict
     return incident
 
 
-def _max_drawdown(bot: Bot) -> Decimal | None:
-    """The bot's ``max_drawdown``, scaled like its order limits for a LIVE bot at autonomy tier T2."""
+def max_drawdown_limit(bot: Bot) -> Decimal | None:
+    """The bot's ``max_drawdown``, scaled like its order limits for a LIVE bot at autonomy tier T2 (the supervisor's
+    drawdown trigger reads it too: one limit, one measurement)."""
     limit, factor = limits_from_json(bot.risk_limits).max_drawdown, autonomy_limit_factor(bot)
     return limit if limit is None or factor is None else limit * factor
 
@@ -98,7 +99,7 @@ def check_drawdown(*, bot_id: int, now: datetime, marks_cache: dict | None = Non
         if bot is None or bot.killed or bot.stage == Stage.RETIRED:
             return "not_checked"
         try:
-            limit = _max_drawdown(bot)
+            limit = max_drawdown_limit(bot)
         except InvalidRiskLimits as exc:
             # The risk engine already halts a scope whose limits cannot be read; the breaker cannot measure.
             logger.error(

@@ -163,3 +163,50 @@ def test_the_bot_list_draws_a_kill_as_an_alarm_and_a_live_bot_quietly(page, cons
     expect(page.locator("#result_list tbody tr", has_text="trend-es")).not_to_contain_text("KILLED")
     expect(page.get_by_text("3 bots")).to_be_visible()
     shot(page, "bots-list", full_page=False)
+
+
+def test_the_dashboard_shows_the_supervisor_heartbeat_and_its_latest_actions(
+    page, console_server, console_people, shot
+):
+    from django.utils import timezone
+
+    from bots import services as bot_services
+    from bots.models import Bot, Runner
+    from controlplane import tenancy
+    from oversight.supervisor.sweep import supervisor_sweep
+
+    tenant, owner = console_people["tenant"], console_people["owner"]
+    with tenancy.tenant_context(tenant.id):
+        bot = bot_services.bot_create(
+            actor=owner,
+            name="erring-bot",
+            strategy="ma_crossover",
+            parameters={"fast": 5, "slow": 20},
+            instruments=["ES"],
+            venue="sim",
+            data_source="imported",
+        )
+        Bot.objects.filter(pk=bot.pk).update(stage="PAPER")
+        now = timezone.now()
+        Runner.objects.create(
+            bot=bot,
+            status="RUNNING",
+            started_by="t",
+            started_at=now,
+            last_heartbeat_at=now,
+            consecutive_errors=4,
+            trace_id="t",
+        )
+    login(page, console_server, "operator-acme")
+    panel = page.locator("#supervisor")
+    expect(panel.locator("#supervisor-heartbeat")).to_contain_text("stale")  # no run yet
+    expect(page.locator("#blockers tr.blocker[data-component='supervisor']")).to_contain_text("Start beat and a worker")
+    supervisor_sweep()
+    page.reload()
+    expect(panel.locator("#supervisor-heartbeat")).to_contain_text("alive")
+    action = panel.locator("tr.supervisor-action[data-trigger='tick_errors']")
+    expect(action).to_contain_text("erring-bot")
+    expect(action).to_contain_text("Halted")
+    expect(action).to_contain_text("4 vs 3")
+    panel.scroll_into_view_if_needed()
+    shot(page, "dashboard-supervisor")

@@ -14,6 +14,7 @@ from controlplane.trace import is_well_formed
 from integrations import services as integration_services
 from integrations.providers.databento import fake as databento_fake
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)
+from tests.status_fixtures import record_supervisor_run
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +49,7 @@ def status_ok(tenant_a, owner_a, settings, httpserver):
     now = timezone.now()
     for kind in ("worker", "beat"):
         ProcessHeartbeat.objects.create(kind=kind, hostname=f"{kind}@test", pid=1, started_at=now, last_seen_at=now)
+    record_supervisor_run(now)
     with tenancy.tenant_context(tenant_a.id):
         integration_services.credentials_set(
             provider="databento", values={"DATABENTO_API_KEY": "db-abcdefghijkl"}, actor=owner_a

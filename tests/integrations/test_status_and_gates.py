@@ -14,6 +14,7 @@ from controlplane.errors import ControlPlaneError
 from controlplane.models import ProcessHeartbeat
 from integrations import safe_start as gates, services
 from integrations.providers.databento import fake as databento_fake
+from tests.status_fixtures import record_supervisor_run
 
 
 def _blocking(body):
@@ -24,6 +25,7 @@ def _fresh_heartbeats():
     now = timezone.now()
     for kind in ("worker", "beat"):
         ProcessHeartbeat.objects.create(kind=kind, hostname=f"{kind}@test", pid=1, started_at=now, last_seen_at=now)
+    record_supervisor_run(now)
 
 
 def _set_databento(tenant, owner):
