@@ -76,6 +76,8 @@ CONTROLPLANE_HOOKS = {
     "integrations.providers_in_use": "bots.selectors.providers_in_use",
     # Bars just stored (an import, a provider's refresh) fill the working paper orders they reach.
     "marketdata.bars_stored": "execution.orders.paper_venue.match_stored_bars",
+    # Alerts and login codes leave by SMS through the tenant's own Twilio account.
+    "sms.send": "integrations.providers.twilio.sms.send_sms",
 }
 
 MIDDLEWARE = [
