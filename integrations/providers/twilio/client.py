@@ -68,8 +68,8 @@ class TwilioClient(ProviderClient):
         return {"account_status": account.status}
 
     def _create_message(self, *, to: str, body: str) -> dict:
+        client = self._sdk()  # the account's keys are named missing before the sending number
         from_number = self.credential("TWILIO_FROM_NUMBER")
-        client = self._sdk()
         message = self._official(lambda: client.messages.create(to=to, from_=from_number, body=body))
         if not (isinstance(message.sid, str) and message.sid.startswith(("SM", "MM"))):
             self.malformed("the created message has no message sid")
