@@ -55,7 +55,7 @@ def alert(
     (JSON-able; names of ``logging.LogRecord`` attributes such as ``name`` or ``message`` are not allowed). Callers
     raise it after their own commit (``transaction.on_commit``), so an alert never announces a change that rolled
     back."""
-    severity = Severity(severity)
+    severity = _severity(severity)
     trace_id = current_trace_id()
     logger.log(
         LOG_LEVELS[severity],
@@ -87,6 +87,15 @@ def alert(
             "alert logged but not recorded: nobody else is told", extra={"alert_event": event, "tenant_id": tenant_id}
         )
         return None
+
+
+def _severity(value: str) -> Severity:
+    """An unknown severity ("error", a typo) is raised as critical: an alert heard by everyone rather than by no
+    one, and never an exception in the caller's on-commit hook."""
+    try:
+        return Severity(str(value).lower())
+    except ValueError:
+        return Severity.CRITICAL
 
 
 def _jsonable(fields: dict) -> dict:

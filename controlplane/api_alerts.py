@@ -16,7 +16,7 @@ from controlplane.serializers import WriteSerializer
 
 
 class AlertRecipientSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = AlertRecipient

@@ -92,6 +92,12 @@ def test_each_recipient_hears_alerts_from_its_minimum_severity_up(tenant_a, owne
 
 
 @pytest.mark.django_db
+def test_an_unknown_severity_is_raised_as_critical_not_an_exception(tenant_a):
+    row = alert(event="x", message="m", tenant_id=tenant_a.id, severity="error")
+    assert row.severity == "critical"
+
+
+@pytest.mark.django_db
 def test_a_platform_alert_is_the_log_line_only(tenant_a, json_log_lines):
     assert alert(event="platform.kill", message="platform killed") is None
     assert _in(tenant_a, lambda: Alert.objects.count()) == 0
