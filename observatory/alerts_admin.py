@@ -18,7 +18,7 @@ from controlplane.models import Alert, AlertDelivery, AlertRecipient, Membership
 from controlplane.selectors import console_allows
 
 _SEVERITY_COLOURS = {"critical": "danger", "warning": "warning", "info": "info"}
-_REACH_COLOURS = {"nobody": "danger", "pending": "warning", "reached": "success"}
+_REACH_COLOURS = {"nobody": "danger", "partly": "warning", "pending": "warning", "reached": "success"}
 _STATUS_COLOURS = {AlertDelivery.Status.FAILED: "danger", AlertDelivery.Status.PENDING: "warning"}
 _STATUS_COLOURS[AlertDelivery.Status.SENT] = "success"
 
@@ -197,10 +197,12 @@ class AlertAdmin(ObservatoryAdmin):
 
     @display(description="reached", label=_REACH_COLOURS)
     def reach(self, obj):
-        """Nobody in red when no delivery was sent and none is still trying (all failed, or no recipient heard it)."""
+        """Nobody in red when no delivery was sent and none is still trying (all failed, or no recipient heard it);
+        orange when some recipients were told and others were not."""
+        if obj.sent_count and obj.failed_count:
+            return ("partly", f"{obj.sent_count} sent, {obj.failed_count} failed")
         if obj.sent_count:
-            failed = f", {obj.failed_count} failed" if obj.failed_count else ""
-            return ("reached", f"{obj.sent_count} sent{failed}")
+            return ("reached", f"{obj.sent_count} sent")
         if obj.pending_count:
             return ("pending", f"{obj.pending_count} pending")
         if obj.failed_count:
