@@ -444,7 +444,12 @@ LOGGING = {
     "formatters": {"json": {"()": "controlplane.logging.json_formatter"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "celery": {"level": LOG_LEVEL}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": LOG_LEVEL},
+        # The Twilio SDK writes every request's URL and headers at INFO; our usage event records each call.
+        "twilio.http_client": {"level": "WARNING"},
+    },
 }
 
 
