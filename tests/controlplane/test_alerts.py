@@ -475,3 +475,50 @@ def test_owners_edit_recipients_in_the_console_and_others_only_read(tenant_a, ow
     )
     assert changed.status_code == 403
     assert _in(tenant_a, lambda: AlertRecipient.objects.get().name) == "on call"
+
+
+# --- end to end: a real worker sends what the commit queued --------------------------------------------------------
+
+
+@pytest.fixture
+def alerts_worker(committed_db, httpserver, tmp_path):
+    """A real Celery worker on the default queue (where the outbox sends deliveries), pointed at the local Twilio."""
+    import redis
+    from django.conf import settings as django_settings
+
+    from tests.processes import BIN, env_for_test_database, forget_queue, start, stop
+
+    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    forget_queue(broker, "default")  # nothing another test of this run left behind
+    env = {**env_for_test_database(), "INTEGRATION_BASE_URLS": f"twilio={httpserver.url_for('').rstrip('/')}"}
+    command = [str(BIN / "celery"), "-A", "controlplane", "worker", "-Q", "default", "--pool", "solo", "-l", "INFO"]
+    process = start([*command, "-n", f"alerts-{timezone.now().timestamp():.0f}@%h"], env, tmp_path / "worker.log")
+    yield httpserver
+    stop(process)
+    forget_queue(broker, "default")
+    broker.close()
+    print((tmp_path / "worker.log").read_text()[-3000:])
+
+
+@pytest.mark.slow
+def test_a_committed_alert_reaches_the_phone_through_a_real_worker(alerts_worker):
+    from tests.factories import UserFactory
+    from tests.processes import wait_for
+
+    fake.serve_messages(alerts_worker)
+    tenant, owner = TenantFactory(slug="alert-e2e"), UserFactory(username="alert-e2e-owner")
+    with tenancy.tenant_context(tenant.id, user_id=owner.id):
+        integration_services.credentials_set(provider="twilio", values=fake.CREDENTIALS, actor=owner)
+        alerting.recipient_create(name="on call", channel="sms", address=PHONE, actor=owner)
+    alert(event="bot.killed", message="bot 7 killed", tenant_id=tenant.id, bot_id=7)
+
+    def sent():
+        with tenancy.tenant_context(tenant.id), transaction.atomic():
+            return AlertDelivery.objects.filter(status="SENT").first()
+
+    delivery = wait_for(sent, timeout=60, what="the worker to send the delivery")
+    assert delivery.attempts == 1 and delivery.provider_message_id.startswith("SM")
+    [message] = fake.sent_messages(alerts_worker)
+    assert message["To"] == PHONE and "bot 7 killed" in message["Body"]
+    with tenancy.tenant_context(tenant.id), transaction.atomic():
+        assert OutboxMessage.objects.get().sent_at is not None  # sent by the commit hook, not left to the relay
