@@ -2,7 +2,8 @@
 
 A delivery is sent by the task its alert queued (through the outbox, after commit) and, when that send fails or
 the task was lost, by the beat sweep (:func:`deliver_due_all_tenants`). Each send claims its row with ``FOR UPDATE
-SKIP LOCKED`` and holds it until the outcome is written, so a task and a sweep never send one delivery twice. A
+SKIP LOCKED`` and holds it until the outcome is written, so a task and a sweep never send one delivery twice (a
+process killed between the provider's answer and the commit leaves it PENDING: it is sent again, at least once). A
 failure is counted on the row (``attempts``, ``last_error``) and retried after a doubling wait; after
 ``ALERT_DELIVERY_MAX_ATTEMPTS`` the delivery is FAILED, logged at ERROR and shown as such in the console: an alert
 nobody received is never silently dropped.
@@ -241,7 +242,8 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> AlertD
             return None
         delivery.attempts += 1
         try:
-            provider_id = _send(delivery)
+            with transaction.atomic():  # a database error while sending leaves the outcome still writable
+                provider_id = _send(delivery)
         except Exception as exc:
             delivery.last_error = _error_text(exc)[:2000]
             context = {
