@@ -3,6 +3,7 @@ test; every member reads the alert history with each delivery's fate."""
 
 from __future__ import annotations
 
+import django_filters
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 from controlplane import alerting
 from controlplane.filters import FilterSet
 from controlplane.models import Alert, AlertDelivery, AlertRecipient, Membership, Severity
+from controlplane.selectors import ALERT_REACH, alerts_with_reach
 from controlplane.serializers import WriteSerializer
 
 
@@ -64,6 +66,11 @@ class AlertDeliverySerializer(serializers.ModelSerializer):
 
 class AlertSerializer(serializers.ModelSerializer):
     deliveries = AlertDeliverySerializer(many=True, read_only=True)
+    reached = serializers.ChoiceField(
+        choices=ALERT_REACH,
+        read_only=True,
+        help_text="nobody (every delivery failed, or no recipient heard it), pending, partly (some failed) or reached.",
+    )
 
     class Meta:
         model = Alert
@@ -79,6 +86,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "created_at",
             "suppressed_count",
             "last_suppressed_at",
+            "reached",
             "deliveries",
         ]
 
@@ -136,16 +144,21 @@ class AlertRecipientTestView(APIView):
 
 
 class AlertFilter(FilterSet):
+    reached = django_filters.ChoiceFilter(choices=[(value, value) for value in ALERT_REACH])
+
     class Meta:
         model = Alert
         fields = ["event", "severity", "bot_id", "trace_id"]
 
 
 class AlertListView(generics.ListAPIView):
-    """The tenant's alerts, newest first, each with its deliveries (where it went, and whether it arrived)."""
+    """The tenant's alerts, newest first, each with its deliveries (where it went, and whether it arrived);
+    ``reached=nobody`` lists the ones nobody received."""
 
     serializer_class = AlertSerializer
     filterset_class = AlertFilter
 
     def get_queryset(self):
-        return Alert.objects.prefetch_related(Prefetch("deliveries", queryset=AlertDelivery.objects.order_by("id")))
+        deliveries = Prefetch("deliveries", queryset=AlertDelivery.objects.order_by("id"))
+        # Explicit: a model's Meta.ordering does not apply to a query that aggregates.
+        return alerts_with_reach(Alert.objects.all()).prefetch_related(deliveries).order_by("-created_at", "-id")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
 from unfold.decorators import display
 
 from controlplane import alerting
 from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin, ReadOnlyInline
 from controlplane.errors import ControlPlaneError
 from controlplane.models import Alert, AlertDelivery, AlertRecipient, Membership
-from controlplane.selectors import console_allows
+from controlplane.selectors import ALERT_REACH, alerts_with_reach, console_allows
 
 _SEVERITY_COLOURS = {"critical": "danger", "warning": "warning", "info": "info"}
 _REACH_COLOURS = {"nobody": "danger", "partly": "warning", "pending": "warning", "reached": "success"}
@@ -115,20 +114,14 @@ class ReachFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("nobody", "reached nobody (failed, or no recipient)"),
-            ("pending", "still being delivered"),
-            ("reached", "reached someone"),
+            ("nobody", "nobody (all failed, or no recipient)"),
+            ("pending", "nobody yet (still trying)"),
+            ("partly", "some recipients, others failed"),
+            ("reached", "every recipient"),
         ]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if value == "nobody":
-            return queryset.filter(sent_count=0, pending_count=0)
-        if value == "pending":
-            return queryset.filter(sent_count=0, pending_count__gt=0)
-        if value == "reached":
-            return queryset.filter(sent_count__gt=0)
-        return queryset
+        return queryset.filter(reached=self.value()) if self.value() in ALERT_REACH else queryset
 
 
 class DeliveryStatusFilter(admin.SimpleListFilter):
@@ -180,16 +173,7 @@ class AlertAdmin(ObservatoryAdmin):
     date_hierarchy = "created_at"
 
     def get_queryset(self, request):
-        deliveries = AlertDelivery.Status
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                sent_count=Count("deliveries", filter=Q(deliveries__status=deliveries.SENT)),
-                pending_count=Count("deliveries", filter=Q(deliveries__status=deliveries.PENDING)),
-                failed_count=Count("deliveries", filter=Q(deliveries__status=deliveries.FAILED)),
-            )
-        )
+        return alerts_with_reach(super().get_queryset(request))
 
     @display(description="severity", ordering="severity", label=_SEVERITY_COLOURS)
     def severity_label(self, obj):
@@ -199,15 +183,13 @@ class AlertAdmin(ObservatoryAdmin):
     def reach(self, obj):
         """Nobody in red when no delivery was sent and none is still trying (all failed, or no recipient heard it);
         orange when some recipients were told and others were not."""
-        if obj.sent_count and obj.failed_count:
-            return ("partly", f"{obj.sent_count} sent, {obj.failed_count} failed")
-        if obj.sent_count:
-            return ("reached", f"{obj.sent_count} sent")
-        if obj.pending_count:
-            return ("pending", f"{obj.pending_count} pending")
-        if obj.failed_count:
-            return ("nobody", f"NOBODY: {obj.failed_count} failed")
-        return ("nobody", "NOBODY: no recipient")
+        texts = {
+            "partly": f"{obj.sent_count} sent, {obj.failed_count} failed",
+            "reached": f"{obj.sent_count} sent",
+            "pending": f"{obj.pending_count} pending",
+            "nobody": f"NOBODY: {obj.failed_count} failed" if obj.failed_count else "NOBODY: no recipient",
+        }
+        return (obj.reached, texts[obj.reached])
 
 
 @admin.register(AlertDelivery)

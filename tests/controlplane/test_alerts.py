@@ -409,6 +409,9 @@ def test_alert_history_lists_alerts_with_their_deliveries_for_every_member(
         7,
     )
     assert [(d["channel"], d["status"]) for d in newest["deliveries"]] == [("email", "PENDING")]
+    assert newest["reached"] == "pending"
+    assert api_viewer_a.get("/api/alerts", {"reached": "nobody"}).json()["results"] == []
+    assert api_viewer_a.get("/api/alerts", {"reached": "everyone"}).status_code == 400
     critical = api_viewer_a.get("/api/alerts", {"severity": "critical"}).json()
     assert [a["event"] for a in critical["results"]] == ["bot.killed"]
     assert api_viewer_a.get("/api/alerts", {"limit": 1}).json()["results"][0]["event"] == "bot.killed"
@@ -427,7 +430,7 @@ def _console(user) -> Client:
 
 
 @pytest.mark.django_db
-def test_the_console_shows_which_alerts_reached_nobody(tenant_a, owner_a, settings):
+def test_the_console_and_the_api_show_which_alerts_reached_nobody(tenant_a, owner_a, api_viewer_a, settings):
     settings.ALERT_DELIVERY_MAX_ATTEMPTS = 1
     _recipient(tenant_a, owner_a, name="on call", channel="sms", address=PHONE)  # no Twilio keys: it will fail
     alert(event="bot.killed", message="bot 7 killed", tenant_id=tenant_a.id)
@@ -445,6 +448,8 @@ def test_the_console_shows_which_alerts_reached_nobody(tenant_a, owner_a, settin
     row = _in(tenant_a, lambda: Alert.objects.get(event="bot.killed"))
     detail = client.get(f"/admin/controlplane/alert/{row.id}/change/").content.decode()
     assert "INTEGRATION_KEY_MISSING" in detail and PHONE in detail
+    nobody = api_viewer_a.get("/api/alerts", {"reached": "nobody"}).json()["results"]
+    assert [(a["event"], a["reached"]) for a in nobody] == [("data.stale", "nobody"), ("bot.killed", "nobody")]
 
 
 @pytest.mark.django_db
