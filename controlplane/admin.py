@@ -142,6 +142,11 @@ class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
 
+    def has_view_permission(self, request, obj=None):
+        """Whoever sees the parent's page sees its rows, as on every observatory page (members hold no Django
+        model permissions; their role in the tenant decides)."""
+        return console_role(request) is not None or super().has_view_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         return self.fields
 

@@ -23,6 +23,8 @@ REQUIRED_HOOKS = {
     "use, which the Keys Needed checklist requires.",
     "marketdata.bars_stored": "(*, instrument, timeframe, bar_ts) -> dict: after bars are stored and committed, the "
     "paper venue fills every tenant's working sim orders those bars reach.",
+    "sms.send": "(*, tenant_id: int, to: str, body: str) -> str: send one SMS with the tenant's own provider keys "
+    "(alerts, login codes); the provider's message id; raises ControlPlaneError when it was not accepted.",
 }
 
 

@@ -46,6 +46,8 @@ REPLACEMENTS = {
     "market-hours": "GET /api/market-hours?instrument=...",
     "broker-tradovate": "POST /api/intents",
     "broker-ironbeam": "POST /api/intents",
+    "send-sms-alert": "nothing: alerts leave through the control plane to the tenant's recipients "
+    "(GET/POST /api/tenant/alert-recipients; POST /api/tenant/alert-recipients/{id}/test sends a test)",
 }
 
 

@@ -211,3 +211,110 @@ class OutboxMessage(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"outbox {self.id}: {self.task} ({'sent' if self.sent_at else 'unsent'})"
+
+
+class Severity(models.TextChoices):
+    """How loud an alert is; a recipient hears alerts at or above its ``min_severity``."""
+
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+SEVERITY_RANK = {Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
+
+
+class AlertRecipient(TenantOwnedModel):
+    """Someone an owner wants told: by SMS (an E.164 number) or e-mail, from ``min_severity`` up."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "E-mail"
+
+    name = models.CharField(max_length=100)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    address = models.CharField(max_length=254, help_text="E.164 phone number (+15551234567) or e-mail address.")
+    min_severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.CRITICAL)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "channel", "address"], name="alert_recipient_unique_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.channel} {self.address})"
+
+    def hears(self, severity: str) -> bool:
+        return self.active and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity]
+
+
+class Alert(TenantOwnedModel):
+    """One alert raised, and how many repeats of it the dedup window swallowed.
+
+    ``key`` names "the same alert" (event, tenant and bot unless the caller gives one); while a row of a key is
+    younger than ``ALERT_DEDUP_WINDOW_SECONDS`` a repeat only counts here (``suppressed_count``) and reaches nobody.
+    """
+
+    event = models.CharField(max_length=100)
+    key = models.CharField(max_length=200)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    message = models.TextField()
+    fields = models.JSONField(default=dict, blank=True)
+    bot_id = models.BigIntegerField(null=True, blank=True)  # a bot of the layer above: an id, not a foreign key
+    trace_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    suppressed_count = models.PositiveIntegerField(default=0)
+    last_suppressed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "key", "-created_at"], name="alert_key_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.event} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AlertDelivery(TenantOwnedModel):
+    """One alert on its way to one recipient: retried with backoff until SENT or, after
+    ``ALERT_DELIVERY_MAX_ATTEMPTS``, FAILED (logged at ERROR and shown in the console). The channel and address
+    are copied from the recipient when the alert is raised, so history says where it went even after an edit."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        SENT = "SENT", "Sent"
+        FAILED = "FAILED", "Failed"
+
+    TERMINAL = (Status.SENT, Status.FAILED)
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.ForeignKey(
+        AlertRecipient, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    channel = models.CharField(max_length=8, choices=AlertRecipient.Channel.choices)
+    address = models.CharField(max_length=254)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "alert deliveries"
+        indexes = [
+            models.Index(
+                fields=["tenant", "next_attempt_at"], name="alert_delivery_due", condition=models.Q(status="PENDING")
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.address}: {self.status}"

@@ -66,3 +66,31 @@ def console_role(request) -> str | None:
 def console_allows(request, role: str) -> bool:
     current = console_role(request)
     return current is not None and Membership.RANK[current] >= Membership.RANK[role]
+
+
+# Whether an alert reached anyone, from its deliveries: "nobody" (none sent and none still trying: every delivery
+# failed, or no recipient heard its severity), "pending" (none sent yet, some still trying), "partly" (some sent,
+# some failed) and "reached" (sent, none failed). The console's column and filter and the API read this one rule.
+ALERT_REACH = ("nobody", "pending", "partly", "reached")
+
+
+def alerts_with_reach(queryset):
+    """``queryset`` of alerts annotated with ``sent_count``, ``pending_count``, ``failed_count`` and ``reached``."""
+    from django.db.models import Case, CharField, Count, Q, Value, When
+
+    from controlplane.models import AlertDelivery
+
+    status = AlertDelivery.Status
+    return queryset.annotate(
+        sent_count=Count("deliveries", filter=Q(deliveries__status=status.SENT)),
+        pending_count=Count("deliveries", filter=Q(deliveries__status=status.PENDING)),
+        failed_count=Count("deliveries", filter=Q(deliveries__status=status.FAILED)),
+    ).annotate(
+        reached=Case(
+            When(sent_count__gt=0, failed_count__gt=0, then=Value("partly")),
+            When(sent_count__gt=0, then=Value("reached")),
+            When(pending_count__gt=0, then=Value("pending")),
+            default=Value("nobody"),
+            output_field=CharField(),
+        )
+    )

@@ -76,6 +76,8 @@ CONTROLPLANE_HOOKS = {
     "integrations.providers_in_use": "bots.selectors.providers_in_use",
     # Bars just stored (an import, a provider's refresh) fill the working paper orders they reach.
     "marketdata.bars_stored": "execution.orders.paper_venue.match_stored_bars",
+    # Alerts and login codes leave by SMS through the tenant's own Twilio account.
+    "sms.send": "integrations.providers.twilio.sms.send_sms",
 }
 
 MIDDLEWARE = [
@@ -333,6 +335,28 @@ CELERY_BEAT_SCHEDULE["controlplane-relay-outbox"] = {
     "options": {"expires": OUTBOX_RELAY_INTERVAL_SECONDS * 0.9},
 }
 
+# Alerts (controlplane/alerts.py, controlplane/alerting.py): one delivery per matching recipient, deduplicated by key
+# within a window, retried with backoff until sent or failed for good.
+ALERT_DEDUP_WINDOW_SECONDS = env.int("ALERT_DEDUP_WINDOW_SECONDS", default=300)
+ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=5)
+ALERT_DELIVERY_BACKOFF_SECONDS = env.int("ALERT_DELIVERY_BACKOFF_SECONDS", default=30)
+ALERT_DELIVERY_MAX_BACKOFF_SECONDS = env.int("ALERT_DELIVERY_MAX_BACKOFF_SECONDS", default=1800)
+ALERT_DELIVERY_SWEEP_SECONDS = env.int("ALERT_DELIVERY_SWEEP_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["controlplane-deliver-alerts"] = {
+    "task": "controlplane.deliver_due_alerts",
+    "schedule": ALERT_DELIVERY_SWEEP_SECONDS,
+    "options": {"expires": ALERT_DELIVERY_SWEEP_SECONDS * 0.9},
+}
+# E-mail (alerts to e-mail recipients) through Django's mail backend.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="alerts@localhost")
+
 # The tick (execution/tick/): beat dispatches one batch per instrument and timeframe on the timeframe's grid.
 TICK_TIMEFRAMES = env.list("TICK_TIMEFRAMES", default=["1m", "5m", "15m", "1h", "1d"])
 TICK_DELAY_SECONDS = env.int("TICK_DELAY_SECONDS", default=5)
@@ -420,7 +444,12 @@ LOGGING = {
     "formatters": {"json": {"()": "controlplane.logging.json_formatter"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "celery": {"level": LOG_LEVEL}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": LOG_LEVEL},
+        # The Twilio SDK writes every request's URL and headers at INFO; our usage event records each call.
+        "twilio.http_client": {"level": "WARNING"},
+    },
 }
 
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from controlplane import api, legacy, views
+from controlplane import api, api_alerts, legacy, views
 
 handler400 = "controlplane.errors.handler400"
 handler403 = "controlplane.errors.handler403"
@@ -36,6 +36,14 @@ api_patterns = [
     path("tenant/tokens", api.TenantTokenListView.as_view(), name="tenant-tokens"),
     path("tenant/tokens/<int:token_id>", api.TenantTokenDetailView.as_view(), name="tenant-token"),
     path("audit-events", api.AuditEventListView.as_view(), name="audit-events"),
+    path("tenant/alert-recipients", api_alerts.AlertRecipientListCreateView.as_view(), name="alert-recipients"),
+    path("tenant/alert-recipients/<int:pk>", api_alerts.AlertRecipientDetailView.as_view(), name="alert-recipient"),
+    path(
+        "tenant/alert-recipients/<int:pk>/test",
+        api_alerts.AlertRecipientTestView.as_view(),
+        name="alert-recipient-test",
+    ),
+    path("alerts", api_alerts.AlertListView.as_view(), name="alerts"),
     path("", include("execution.urls")),
     path("integrations/", include("integrations.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),

@@ -7,6 +7,7 @@ from django.contrib import admin
 from bots.admin import BotAdmin
 from oversight.admin import BotJudgingActions
 from bots.models import Bot
+from observatory import alerts_admin  # noqa: F401 (registers the alerts pages)
 from observatory.bot_actions import offered_actions
 from observatory.bot_page import bot_page_data
 from observatory.roles import can_manage_keys, can_operate

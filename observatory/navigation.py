@@ -15,6 +15,11 @@ def sidebar(request) -> list[dict]:
                 {"title": "Connections", "icon": "cable", "link": reverse_lazy("observatory:connections")},
                 {"title": "Keys Needed", "icon": "key", "link": reverse_lazy("admin:integrations_keys_needed")},
                 {"title": "Trace explorer", "icon": "manage_search", "link": reverse_lazy("observatory:trace")},
+                {
+                    "title": "Alerts",
+                    "icon": "notifications",
+                    "link": reverse_lazy("admin:controlplane_alert_changelist"),
+                },
             ],
         }
     ]
