@@ -144,6 +144,15 @@ def test_exit_status_is_zero_once_the_client_calls_only_harmless_functions():
     assert "No EXECUTION CRITICAL or STATE MUTATING function is invoked from the client sources." in out
 
 
+def test_a_side_effect_only_function_still_invoked_does_not_fail_the_run(tmp_path):
+    (tmp_path / "hours.tsx").write_text('const hours = () => supabase.functions.invoke("market-hours", {});\n')
+
+    status, out, _ = run(str(TREE), "--client-src", str(tmp_path))
+
+    assert status == 0
+    assert f"| {tmp_path}/hours.tsx:1 | invoke | market-hours |" in out
+
+
 def test_a_dynamic_invoke_fails_because_nobody_can_tell_what_it_calls(tmp_path):
     (tmp_path / "app.ts").write_text("export const go = (name: string) => supabase.functions.invoke(name, {});\n")
 
