@@ -406,4 +406,9 @@ def check_proof_of_use(portal: Portal, *, provider: str | None, tick_bot: int | 
     )
     if after <= before:
         return check.finish(FAIL, f"{provider}'s proof-of-use count did not increase.")
-    return check.finish(PASS, f"{len(verify_events)} verify and {len(tick_events)} tick usage event(s) recorded.")
+    failed = sum(1 for e in tick_events if e["status"] != "ok")
+    return check.finish(
+        PASS,
+        f"{len(verify_events)} verify and {len(tick_events)} tick usage event(s) recorded "
+        f"(of the tick's, {failed} not ok: see each event's status above).",
+    )

@@ -421,7 +421,7 @@ def render_markdown(inventory: Inventory) -> str:
     ]
     still = inventory.still_invoked()
     if still:
-        lines.append("Still invoked from client sources (EXECUTION CRITICAL or STATE MUTATING): ")
+        lines.append("Still invoked from client sources (EXECUTION CRITICAL or STATE MUTATING):")
         lines += [f"- {f.name} ({f.classification}): {', '.join(f.invoked_by)}" for f in still]
     for site in inventory.dynamic_invokes():
         lines.append(f"- a dynamic functions.invoke at {site.where}: which function it calls cannot be told")
