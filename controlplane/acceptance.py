@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 
 from controlplane import edge_functions
-from controlplane.edge_inventory import InventoryError, blank_comments, call_sites, read_source
+from controlplane.edge_inventory import InventoryError, blank_comments, call_sites, client_files, read_source
 
 PASS, FAIL, NOT_VERIFIED = "PASS", "FAIL", "NOT VERIFIED"
 EDGE_CALL_KINDS = {"invoke", "functions-host", "functions-path"}
@@ -133,16 +133,13 @@ def check_no_edge_invocation(client_src: list[str]) -> Check:
         root = Path(directory)
         if not root.is_dir():
             return check.finish(FAIL, f"{directory} is not a directory.")
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and path.suffix in (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs"):
-                if "node_modules" in path.parts:
-                    continue
-                try:
-                    sites = call_sites(blank_comments(read_source(path)), str(path), with_auth=True)
-                except InventoryError as exc:
-                    return check.finish(FAIL, str(exc))
-                found += [s for s in sites if s.kind in EDGE_CALL_KINDS]
-                auth += [s for s in sites if s.kind not in EDGE_CALL_KINDS]
+        for path in client_files(root):
+            try:
+                sites = call_sites(blank_comments(read_source(path)), str(path), with_auth=True)
+            except InventoryError as exc:
+                return check.finish(FAIL, str(exc))
+            found += [s for s in sites if s.kind in EDGE_CALL_KINDS]
+            auth += [s for s in sites if s.kind not in EDGE_CALL_KINDS]
     for site in found:
         check.say(f"  {site.where}: {site.kind} {site.target}")
     if not found:

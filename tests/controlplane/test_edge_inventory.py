@@ -167,6 +167,7 @@ def test_markdown_has_the_summary_functions_call_sites_and_decision_table():
 
     assert "| EXECUTION CRITICAL | 12 |\n| STATE MUTATING | 2 |\n| SIDE EFFECT ONLY | 3 |" in out
     assert "| UNUSED (also counted in its class) | 9 |" in out
+    assert "The audit this replaces counted 99 functions: 27 EXECUTION CRITICAL, 21 STATE MUTATING" in out
     assert (
         "| live-trading | EXECUTION CRITICAL | UNUSED | - | insert orders (supabase/functions/live-trading/index.ts:9); "
         "insert fills (supabase/functions/live-trading/index.ts:12) |"
