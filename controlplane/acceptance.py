@@ -20,10 +20,16 @@ from pathlib import Path
 import requests
 
 from controlplane import edge_functions
-from controlplane.edge_inventory import InventoryError, blank_comments, call_sites, client_files, read_source
+from controlplane.edge_inventory import (
+    EDGE_CALL_KINDS,
+    InventoryError,
+    blank_comments,
+    call_sites,
+    client_files,
+    read_source,
+)
 
 PASS, FAIL, NOT_VERIFIED = "PASS", "FAIL", "NOT VERIFIED"
-EDGE_CALL_KINDS = {"invoke", "functions-host", "functions-path"}
 # PHASE 2's families, named by prefix: one member of each is called as well.
 PREFIX_EXAMPLES = ("backtest-scheduler", "strategy-lab-worker")
 

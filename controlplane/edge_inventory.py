@@ -37,6 +37,7 @@ DANGEROUS = (EXECUTION_CRITICAL, STATE_MUTATING)
 
 ENTRY_FILES = ("index.ts", "index.tsx", "index.js", "index.mjs")
 SOURCE_SUFFIXES = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs")
+EDGE_CALL_KINDS = ("invoke", "functions-host", "functions-path")
 SKIPPED_CLIENT_DIRS = {"node_modules", ".git", "dist", "build", ".next", "coverage"}
 
 # Words in a table or procedure name that mean the predecessor's execution path: orders, fills, positions, runner
@@ -150,6 +151,12 @@ class Inventory:
     def still_invoked(self) -> list[EdgeFunction]:
         """Execution critical or state mutating functions the client sources still call: the CI failure."""
         return [f for f in self.functions if f.classification in DANGEROUS and f.invoked_from_client]
+
+    def calls_outside_the_tree(self) -> list[CallSite]:
+        """Client calls naming a function this tree does not hold: its code cannot be read, so it is listed
+        without a class (the portal answers such a name 410 anyway)."""
+        names = {f.name for f in self.functions}
+        return [c for c in self.call_sites if c.kind in EDGE_CALL_KINDS and c.target not in names | {"?"}]
 
     def dynamic_invokes(self) -> list[CallSite]:
         return [c for c in self.call_sites if c.target == "?"]
@@ -435,6 +442,10 @@ def render_markdown(inventory: Inventory) -> str:
         lines.append(f"- a dynamic functions.invoke at {site.where}: which function it calls cannot be told")
     if inventory.clean:
         lines.append("No EXECUTION CRITICAL or STATE MUTATING function is invoked from the client sources.")
+    outside = inventory.calls_outside_the_tree()
+    if outside:
+        lines.append("Client calls to functions this tree does not hold (no code to classify):")
+        lines += [f"- {site.target} at {site.where}" for site in outside]
     lines += ["", "## Functions", "", "| function | class | use | invoked by | evidence |", "|---|---|---|---|---|"]
     for f in inventory.functions:
         evidence = "; ".join(f"{e.detail} ({e.where})" for e in f.evidence) or f"no table access or call ({f.entry})"
@@ -461,6 +472,7 @@ def as_dict(inventory: Inventory) -> dict:
         "clean": inventory.clean,
         "still_invoked": [f.name for f in inventory.still_invoked()],
         "dynamic_invokes": [s.where for s in inventory.dynamic_invokes()],
+        "calls_outside_the_tree": [{"target": s.target, "where": s.where} for s in inventory.calls_outside_the_tree()],
         "functions": [
             {
                 "name": f.name,

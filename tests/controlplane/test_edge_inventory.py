@@ -153,6 +153,15 @@ def test_a_side_effect_only_function_still_invoked_does_not_fail_the_run(tmp_pat
     assert f"| {tmp_path}/hours.tsx:1 | invoke | market-hours |" in out
 
 
+def test_a_call_to_a_function_the_tree_lacks_is_listed_without_a_class(tmp_path):
+    (tmp_path / "old.ts").write_text("fetch(`${URL}/functions/v1/nightly-report`);\n")
+
+    status, out, _ = run(str(TREE), "--client-src", str(tmp_path))
+
+    assert status == 0
+    assert f"- nightly-report at {tmp_path}/old.ts:1" in out
+
+
 def test_a_dynamic_invoke_fails_because_nobody_can_tell_what_it_calls(tmp_path):
     (tmp_path / "app.ts").write_text("export const go = (name: string) => supabase.functions.invoke(name, {});\n")
 
