@@ -86,8 +86,8 @@ DECISIONS: dict[str, tuple[Decision, str]] = {
     "send-2fa-code": _migrate("POST /api/auth/2fa/send"),
     "verify-2fa-code": _migrate("POST /api/auth/2fa/verify"),
     "send-sms-alert": _migrate(
-        "nothing: alerts leave through the control plane (controlplane.alerts: SMS, e-mail, log); "
-        "test a recipient with POST /api/tenant/alert-recipients/{id}/test"
+        "nothing: alerts leave through the control plane to the tenant's recipients "
+        "(GET/POST /api/tenant/alert-recipients; POST /api/tenant/alert-recipients/{id}/test sends a test)"
     ),
 }
 
