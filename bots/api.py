@@ -29,6 +29,7 @@ from bots.strategies import available_strategies
 from controlplane.filters import FilterSet
 from controlplane.models import Membership
 from controlplane.permissions import IsSuperuser
+from controlplane.stepup import require_step_up
 
 
 def _valid(serializer_class, request, partial: bool = False) -> dict:
@@ -100,7 +101,9 @@ class BotUnkillView(_BotActionView):
 
     @extend_schema(request=UnkillSerializer, responses=BotSerializer)
     def post(self, request, pk: int):
-        bot = services.bot_unkill(bot_id=self.bot_id(pk), actor=request.user, **_valid(UnkillSerializer, request))
+        bot_id, data = self.bot_id(pk), _valid(UnkillSerializer, request)
+        require_step_up(request, action=f"Unkilling bot {bot_id}")
+        bot = services.bot_unkill(bot_id=bot_id, actor=request.user, **data)
         return Response(BotSerializer(bot).data)
 
 
@@ -143,7 +146,9 @@ class TenantUnkillView(APIView):
 
     @extend_schema(request=KillSerializer, responses=TenantKillSwitchSerializer)
     def post(self, request):
-        switch = services.tenant_unkill(actor=request.user, **_valid(KillSerializer, request))
+        data = _valid(KillSerializer, request)
+        require_step_up(request, action="Unkilling the tenant")
+        switch = services.tenant_unkill(actor=request.user, **data)
         return Response(TenantKillSwitchSerializer(switch).data)
 
 
@@ -161,7 +166,9 @@ class SystemUnkillView(APIView):
 
     @extend_schema(request=KillSerializer, responses=GlobalKillSwitchSerializer)
     def post(self, request):
-        switch = services.system_unkill(actor=request.user, **_valid(KillSerializer, request))
+        data = _valid(KillSerializer, request)
+        require_step_up(request, action="Unkilling the platform")
+        switch = services.system_unkill(actor=request.user, **data)
         return Response(GlobalKillSwitchSerializer(switch).data)
 
 

@@ -46,6 +46,8 @@ REPLACEMENTS = {
     "market-hours": "GET /api/market-hours?instrument=...",
     "broker-tradovate": "POST /api/intents",
     "broker-ironbeam": "POST /api/intents",
+    "send-2fa-code": "POST /api/auth/2fa/send",
+    "verify-2fa-code": "POST /api/auth/2fa/verify",
 }
 
 

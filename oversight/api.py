@@ -42,7 +42,7 @@ class BotPromoteView(_BotActionView):
     @extend_schema(request=StageChangeSerializer, responses=BotSerializer)
     def post(self, request, pk: int):
         data = _valid(StageChangeSerializer, request)
-        bot = promotion.bot_promote(bot_id=self.bot_id(pk), actor=request.user, to_stage=data.get("to"))
+        bot = promotion.bot_promote_by_request(request, bot_id=self.bot_id(pk), to_stage=data.get("to"))
         return Response(BotSerializer(bot).data)
 
 

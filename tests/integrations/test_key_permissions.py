@@ -21,6 +21,7 @@ from integrations.models import IntegrationVerification, KeyPermissionConfirmati
 from integrations.providers.tradovate.fake import CREDS as TRADOVATE
 from integrations.providers.tradovate.fake import serve_session
 from tests.integrations.live_bots import confirm_trade_only, live_tradovate_bot
+from tests.conftest import present_second_factor
 
 KEYS = {
     "kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
@@ -46,6 +47,7 @@ def tradovate(point_at, settings):
 
 
 def _set(client, provider, values):
+    present_second_factor(client)  # a venue key needs a fresh second factor
     response = client.post("/api/integrations/credentials", {"provider": provider, "values": values}, format="json")
     assert response.status_code == 201, response.json()
 

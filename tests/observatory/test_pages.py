@@ -10,6 +10,7 @@ from controlplane import status as status_module
 from controlplane.models import Membership
 from integrations.models import IntegrationCredential, IntegrationUsageEvent
 from tests.factories import UserFactory
+from tests.conftest import console_client
 
 CLOSED_REDIS = "redis://127.0.0.1:1/0"
 
@@ -22,11 +23,7 @@ def fresh_status_cache():
 
 
 def console(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
+    return console_client(user)
 
 
 def test_a_fresh_tenants_dashboard_is_blocked_and_lists_each_blocker_with_its_fix(owner_a):
