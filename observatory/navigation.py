@@ -15,6 +15,7 @@ def sidebar(request) -> list[dict]:
                 {"title": "Connections", "icon": "cable", "link": reverse_lazy("observatory:connections")},
                 {"title": "Keys Needed", "icon": "key", "link": reverse_lazy("admin:integrations_keys_needed")},
                 {"title": "Trace explorer", "icon": "manage_search", "link": reverse_lazy("observatory:trace")},
+                {"title": "Two-factor authentication", "icon": "lock", "link": reverse_lazy("two-factor")},
             ],
         }
     ]
