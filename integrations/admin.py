@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
-from controlplane.errors import ControlPlaneError
+from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
 from controlplane.selectors import console_allows
 from controlplane.stepup import require_step_up
@@ -46,7 +46,8 @@ def apply_key_form(request, provider: str) -> bool:
         fields = "; ".join(
             f"{name}: {' '.join(errors)}" for name, errors in (exc.details or {}).items() if isinstance(errors, list)
         )
-        messages.error(request, f"{label}: nothing was saved. {exc.message} {fields}".strip())
+        fix = f" Fix: {exc.suggested_fix}" if exc.code == ErrorCode.STEP_UP_REQUIRED else ""
+        messages.error(request, f"{label}: nothing was saved. {exc.message} {fields}{fix}".strip())
         return False
     return True
 

@@ -254,3 +254,19 @@ def test_an_owner_unkills_from_the_page_only_with_an_authenticator_code(tenant_a
     assert "Unkill: unkilled (trace " in done
     bot.refresh_from_db()
     assert not bot.killed
+
+
+def test_promotion_to_live_from_the_page_asks_for_the_code_and_other_stages_do_not(tenant_a, owner_a):
+    from bots.models import Bot, Stage
+
+    bot = ticked_bot(tenant_a, owner_a)
+    enrol_totp(owner_a)
+    client = console(owner_a)
+    assert 'data-otp="promote"' not in page_of(client, bot)  # LAB -> BACKTESTED needs no second factor
+    with tenancy.tenant_context(tenant_a.id):
+        Bot.objects.filter(pk=bot.id).update(stage=Stage.PAPER)
+    assert 'data-otp="promote"' in page_of(client, bot)
+    refused = action(client, bot, "promote", confirm="yes").content.decode()
+    assert "Promote refused: STEP_UP_REQUIRED" in refused and "to LIVE" in refused
+    with tenancy.tenant_context(tenant_a.id):
+        assert Bot.objects.get(pk=bot.id).stage == Stage.PAPER
