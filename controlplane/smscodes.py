@@ -161,6 +161,8 @@ def phone_set(*, user, number: str, tenant_id: int | None, client_ip: str | None
         if phone.number != number or phone.verified_at is None:
             phone.number, phone.verified_at = number, None
             phone.save(update_fields=["number", "verified_at", "updated_at"])
+            # Codes already sent went to the number being replaced: none of them may still step up or verify.
+            SmsCode.objects.filter(user=user, used_at__isnull=True).delete()
         audit_record(
             action="two_factor.phone.set",
             resource_type="user_phone",

@@ -155,3 +155,13 @@ def test_the_legacy_2fa_edge_functions_name_the_new_endpoints(client):
     ):
         response = client.post(f"/functions/v1/{name}")
         assert response.status_code == 410 and endpoint in response.json()["suggested_fix"]
+
+
+def test_a_new_number_voids_the_codes_sent_to_the_old_one(api_owner_a, owner_a, twilio):
+    _verified_phone(api_owner_a, twilio)
+    api_owner_a.post("/api/auth/2fa/send", format="json")
+    old_code = _last_code(twilio)
+    assert api_owner_a.post("/api/auth/phone", {"number": "+15558675399"}, format="json").status_code == 202
+    late = api_owner_a.post("/api/auth/2fa/verify", {"code": old_code}, format="json")
+    assert _error(late, 400, "VALIDATION_ERROR")["details"] == {"code": ["no live code"]}
+    _error(api_owner_a.post("/api/auth/2fa/send", format="json"), 409, "CONFLICT")  # the new number is unverified
