@@ -183,6 +183,7 @@ def totp_code(device) -> str:
     device.refresh_from_db()
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     if device.last_t >= totp.t():
+        assert device.last_t < totp.t() + device.tolerance, "this step's codes are used up: reuse the session"
         totp.time = (device.last_t + 1) * device.step + device.t0
     return f"{totp.token():0{device.digits}d}"
 
