@@ -15,6 +15,7 @@ from controlplane.console import ENROLMENT_PATH
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership, UserPhone
 from controlplane.selectors import console_allows
+from controlplane.throttling import client_ident
 from controlplane.trace import current_trace_id
 
 
@@ -81,7 +82,7 @@ def two_factor_page(request):
                 user=user,
                 number=request.POST.get("number", ""),
                 tenant_id=_tenant_id(request),
-                client_ip=request.META.get("REMOTE_ADDR"),
+                client_ip=client_ident(request),
             )
             messages.success(request, "A code was sent to that number: enter it below to verify it.")
         elif step == "phone_verify":

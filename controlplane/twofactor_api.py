@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from controlplane import smscodes, stepup, twofactor
 from controlplane.models import Membership, SmsCode, StepUp
 from controlplane.serializers import WriteSerializer
+from controlplane.throttling import client_ident
 from controlplane.trace import current_trace_id
 
 
@@ -82,7 +83,7 @@ class SendCodeView(_MemberView):
     @extend_schema(request=None, responses={202: CodeSentSerializer})
     def post(self, request):
         row = smscodes.send_step_up_code(
-            user=request.user, tenant_id=request.tenant.id, client_ip=request.META.get("REMOTE_ADDR")
+            user=request.user, tenant_id=request.tenant.id, client_ip=client_ident(request)
         )
         return _sent(row)
 
@@ -117,7 +118,7 @@ class PhoneView(_MemberView):
             user=request.user,
             number=_valid(PhoneSerializer, request)["number"],
             tenant_id=request.tenant.id,
-            client_ip=request.META.get("REMOTE_ADDR"),
+            client_ip=client_ident(request),
         )
         row = SmsCode.objects.filter(user=request.user, purpose=SmsCode.Purpose.VERIFY_PHONE, number=phone.number)
         return _sent(row.order_by("-created_at", "-id").first())
