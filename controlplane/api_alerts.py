@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from controlplane import alerting
 from controlplane.filters import FilterSet
+from controlplane.stepup import require_step_up
 from controlplane.models import Alert, AlertDelivery, AlertRecipient, Membership, Severity
 from controlplane.selectors import ALERT_REACH, alerts_with_reach
 from controlplane.serializers import WriteSerializer
@@ -104,6 +105,7 @@ class AlertRecipientListCreateView(generics.ListAPIView):
     def post(self, request):
         payload = AlertRecipientWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        require_step_up(request, action="Adding an alert recipient")
         recipient = alerting.recipient_create(**payload.validated_data, actor=request.user)
         return Response(AlertRecipientSerializer(recipient).data, status=201)
 
@@ -121,13 +123,17 @@ class AlertRecipientDetailView(generics.RetrieveAPIView):
         payload.is_valid(raise_exception=True)
         # Only what was sent changes (a partial serializer still fills in its defaults).
         changes = {name: payload.validated_data[name] for name in request.data if name in payload.validated_data}
-        recipient = alerting.recipient_update(recipient_id=self.get_object().id, changes=changes, actor=request.user)
+        recipient_id = self.get_object().id
+        require_step_up(request, action=f"Changing alert recipient {recipient_id}")
+        recipient = alerting.recipient_update(recipient_id=recipient_id, changes=changes, actor=request.user)
         return Response(AlertRecipientSerializer(recipient).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, pk: int):
         """Remove a recipient; deliveries still pending to them are not sent (FAILED, saying why)."""
-        alerting.recipient_delete(recipient_id=self.get_object().id, actor=request.user)
+        recipient_id = self.get_object().id
+        require_step_up(request, action=f"Removing alert recipient {recipient_id}")
+        alerting.recipient_delete(recipient_id=recipient_id, actor=request.user)
         return Response(status=204)
 
 

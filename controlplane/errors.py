@@ -300,6 +300,14 @@ class ErrorCode(enum.StrEnum):
         "No stored bars cover the range for an instrument.",
         "Import bars for the instruments and timeframe (manage.py import_bars) or pick a range with bars.",
     )
+    STEP_UP_REQUIRED = (
+        "STEP_UP_REQUIRED",
+        403,
+        "This action needs a second factor verified in the last few minutes.",
+        "Send a current authenticator (TOTP) or backup code in the X-OTP-Token header; or POST "
+        "/api/auth/2fa/send, then POST /api/auth/2fa/verify with the SMS code, and retry; in the console, enter the "
+        "code in the action's confirmation. No device yet: enrol one in the console (Two-factor authentication).",
+    )
     EDGE_CALL_BLOCKED = (
         "EDGE_CALL_BLOCKED",
         410,
@@ -319,8 +327,10 @@ class ControlPlaneError(Exception):
         suggested_fix: str | None = None,
         details: Any = None,
         http_status: int | None = None,
+        retry_after: int | None = None,
     ) -> None:
         self.code = code
+        self.retry_after = retry_after  # seconds, sent as Retry-After (a RATE_LIMITED raised by a service)
         self.message = message or code.default_message
         self.suggested_fix = suggested_fix or code.suggested_fix
         self.details = details
@@ -371,9 +381,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
         return database_unavailable_response(context["request"], exc)
     if isinstance(exc, ControlPlaneError):
+        if exc.retry_after:
+            headers["Retry-After"] = str(int(exc.retry_after))
         return Response(
             error_body(exc.code, exc.message, suggested_fix=exc.suggested_fix, details=exc.details),
             status=exc.http_status,
+            headers=headers,
         )
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()

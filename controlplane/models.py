@@ -47,6 +47,8 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Set by an owner (controlplane.twofactor.tenant_security_set): members without a device reach only enrolment.
+    require_two_factor = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -211,6 +213,72 @@ class OutboxMessage(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"outbox {self.id}: {self.task} ({'sent' if self.sent_at else 'unsent'})"
+
+
+class StepUp(models.Model):
+    """A second factor verified by a user, bound to the credential that presented it (controlplane/stepup.py): the
+    console session (``session_key``) or the API token (``api_token``), never the user at large, so a code typed in
+    one place does not unlock another token or browser. Kept per user, not per tenant: the factor is the user's."""
+
+    class Method(models.TextChoices):
+        TOTP = "totp", "Authenticator app"
+        STATIC = "static", "Backup code"
+        SMS = "sms", "SMS code"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    api_token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    method = models.CharField(max_length=16, choices=Method.choices)
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-verified_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(session_key="") | models.Q(api_token__isnull=False), name="stepup_has_credential"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"step-up of {self.user_id} by {self.method} at {self.verified_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UserPhone(models.Model):
+    """The number a user's SMS codes go to. ``verified_at`` is set only by an SMS round trip to that number
+    (controlplane/smscodes.py); an unverified number receives nothing but its own verification code."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="phone")
+    number = models.CharField(max_length=20, help_text="E.164, e.g. +15551234567.")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: ...{self.number[-4:]} ({'verified' if self.verified_at else 'unverified'})"
+
+
+class SmsCode(models.Model):
+    """One SMS code: only its HMAC is stored; it expires, allows a few guesses (counted in Redis, outside the
+    request's transaction, controlplane/smscodes.py) and is consumed by its first match."""
+
+    class Purpose(models.TextChoices):
+        STEP_UP = "step_up", "Second factor"
+        VERIFY_PHONE = "verify_phone", "Verify a phone number"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    number = models.CharField(max_length=20)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "purpose", "-created_at"], name="smscode_user_purpose_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} code of {self.user_id} ({'used' if self.used_at else 'unused'})"
 
 
 class Severity(models.TextChoices):

@@ -38,9 +38,10 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     # unfold themes the admin (the operator's console) and must come before django.contrib.admin.
-    "unfold",
+    "unfold.apps.BasicAppConfig",  # the site is the console's own (controlplane.apps.ConsoleAdminConfig)
     "unfold.contrib.filters",
-    "django.contrib.admin",
+    # Django's admin with the console's site (controlplane.console.ConsoleAdminSite: django-otp's second factor).
+    "controlplane.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +56,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "controlplane",
     "integrations",
     "traces",
@@ -90,10 +94,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the device that verified this session's login (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "controlplane.middleware.TenantTransactionMiddleware",
+    # Inside the request's transaction: a member of a tenant that requires 2FA reaches only the enrolment page.
+    "controlplane.console.TwoFactorEnrolmentMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -185,6 +193,21 @@ UNFOLD = {
 
 # Tenancy: an owner's invitation (POST /api/tenant/invitations) can be accepted for this many hours.
 TENANT_INVITATION_TTL_HOURS = env.int("TENANT_INVITATION_TTL_HOURS", default=168)
+
+# Second factor (controlplane/twofactor.py, controlplane/stepup.py, README "Tenancy and roles"). Unkill, promotion to
+# LIVE, a broker or venue key and a tenant's risk limits need a second factor verified within STEP_UP_MAX_AGE_SECONDS
+# (a TOTP or backup code, or an SMS code). Failed codes per user, counted in Redis: past TWO_FACTOR_FAILURE_RATE
+# every code of that user is refused (429) until the window passes. The issuer is the name authenticator apps show.
+STEP_UP_MAX_AGE_SECONDS = env.int("STEP_UP_MAX_AGE_SECONDS", default=300)
+TWO_FACTOR_FAILURE_RATE = env.str("TWO_FACTOR_FAILURE_RATE", default="10/hour")
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Trading control plane")
+# SMS codes (POST /api/auth/2fa/send and /verify): valid this long, this many guesses each, stored as an HMAC under
+# TWO_FACTOR_SMS_CODE_SECRET (generated once into $CONTROLPLANE_DATA_DIR when unset); sends per user and per IP.
+TWO_FACTOR_SMS_CODE_TTL_SECONDS = env.int("TWO_FACTOR_SMS_CODE_TTL_SECONDS", default=300)
+TWO_FACTOR_SMS_MAX_ATTEMPTS = env.int("TWO_FACTOR_SMS_MAX_ATTEMPTS", default=5)
+TWO_FACTOR_SMS_CODE_SECRET = env.str("TWO_FACTOR_SMS_CODE_SECRET", default="") or _local_secret("sms-code-secret")
+TWO_FACTOR_SMS_SEND_RATE_USER = env.str("TWO_FACTOR_SMS_SEND_RATE_USER", default="5/hour")
+TWO_FACTOR_SMS_SEND_RATE_IP = env.str("TWO_FACTOR_SMS_SEND_RATE_IP", default="20/hour")
 
 # Brute force on the admin login (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
 # IP, that pair is refused (429) for AXES_COOLOFF_MINUTES, or until `manage.py axes_reset_username <name>` (or

@@ -11,8 +11,9 @@ import logging
 import math
 
 import redis
+from django.conf import settings
 from django.core.cache.backends.locmem import LocMemCache
-from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -79,3 +80,53 @@ class FailedAuthenticationThrottle(SimpleRateThrottle):
             self.cache.set(self.key, self.history, self.duration)
 
         self._counted(record)
+
+
+def client_ident(request) -> str:
+    """The client address as every throttle here sees it (DRF's: X-Forwarded-For behind NUM_PROXIES proxies, else
+    REMOTE_ADDR), for limits keyed by address outside a throttle class."""
+    return BaseThrottle().get_ident(request)
+
+
+def user_ident(user) -> str:
+    """A user's key in a counter: id and join time, so a database that reuses an id (a test run, a restore) does not
+    inherit another user's count."""
+    return f"{user.pk}-{int(user.date_joined.timestamp() * 1_000_000)}"
+
+
+class SecondFactorFailureThrottle(FailedAuthenticationThrottle):
+    """Counts wrong second-factor codes per user (``TWO_FACTOR_FAILURE_RATE``), in Redis and so outside the request's
+    transaction: a refused API call rolls its transaction back, django-otp's own per-device failure count with it,
+    and a stolen token could otherwise guess six digits forever. Asked before a code is checked, like the class
+    above."""
+
+    scope = "second_factor_failure"
+
+    def __init__(self, user):
+        self.user = user
+        super().__init__()
+
+    def get_rate(self):
+        return settings.TWO_FACTOR_FAILURE_RATE
+
+    def get_cache_key(self, request=None, view=None):
+        return self.cache_format % {"scope": self.scope, "ident": user_ident(self.user)}
+
+
+class KeyedRateLimit(FailedAuthenticationThrottle):
+    """A rate on one named thing (an SMS send per user, per client IP): ``wait_seconds`` then ``record_failure``
+    (here: a use), counted like the throttles above so an unreachable Redis falls back to this process's memory."""
+
+    def __init__(self, scope: str, ident: str, rate: str):
+        self.scope, self.ident, self.rate = scope, ident, rate
+        super().__init__()
+
+    def parse_rate(self, rate):
+        """DRF's "N/period" (second, minute, hour, day), and "N/<seconds>s" for a window of any length."""
+        number, period = rate.split("/")
+        if period[:-1].isdigit() and period.endswith("s"):
+            return int(number), int(period[:-1])
+        return super().parse_rate(rate)
+
+    def get_cache_key(self, request=None, view=None):
+        return self.cache_format % {"scope": self.scope, "ident": self.ident}

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from controlplane import api, api_alerts, legacy, views
+from controlplane import api, api_alerts, enrolment, legacy, twofactor_api, views
 
 handler400 = "controlplane.errors.handler400"
 handler403 = "controlplane.errors.handler403"
@@ -44,6 +44,11 @@ api_patterns = [
         name="alert-recipient-test",
     ),
     path("alerts", api_alerts.AlertListView.as_view(), name="alerts"),
+    path("auth/2fa/send", twofactor_api.SendCodeView.as_view(), name="two-factor-send"),
+    path("auth/2fa/verify", twofactor_api.VerifyCodeView.as_view(), name="two-factor-verify"),
+    path("auth/phone", twofactor_api.PhoneView.as_view(), name="phone"),
+    path("auth/phone/verify", twofactor_api.PhoneVerifyView.as_view(), name="phone-verify"),
+    path("tenant/security", twofactor_api.TenantSecurityView.as_view(), name="tenant-security"),
     path("", include("execution.urls")),
     path("integrations/", include("integrations.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
@@ -56,6 +61,7 @@ api_patterns = [
 urlpatterns = [
     path("admin/switch-tenant/", views.admin_switch_tenant, name="admin-switch-tenant"),
     path("admin/observatory/", include("observatory.urls")),
+    path("admin/two-factor/", admin.site.admin_view(enrolment.two_factor_page), name="two-factor"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     re_path(r"^api(/.*)?$", api.api_not_found),

@@ -15,6 +15,7 @@ urlpatterns = [
     path("bots/<int:bot_id>/pnl", orders_api.BotPnlView.as_view(), name="bot-pnl"),
     path("bots/<int:pk>/trading-state", risk_api.BotTradingStateView.as_view(), name="bot-trading-state"),
     path("tenant/trading-state", risk_api.TenantTradingStateView.as_view(), name="tenant-trading-state"),
+    path("tenant/risk-limits", risk_api.TenantRiskLimitsView.as_view(), name="tenant-risk-limits"),
     path("risk/incidents", risk_api.RiskIncidentListView.as_view(), name="risk-incidents"),
     path("risk/incidents/<int:pk>/resolve", risk_api.RiskIncidentResolveView.as_view(), name="risk-incident-resolve"),
 ]

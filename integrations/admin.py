@@ -10,9 +10,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from controlplane.admin import BoundedCountPaginator, ObservatoryAdmin
-from controlplane.errors import ControlPlaneError
+from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
 from controlplane.selectors import console_allows
+from controlplane.stepup import require_step_up
 from integrations import checklist, services
 from integrations import permissions as key_permissions
 from integrations.models import (
@@ -31,6 +32,8 @@ def apply_key_form(request, provider: str) -> bool:
     spec = get_provider(provider)
     label = spec.label if spec else provider
     try:
+        if key_permissions.key_change_needs_step_up(provider):
+            require_step_up(request, action=f"Changing {label}'s keys", code=request.POST.get("otp_token", ""))
         if request.POST.get("clear"):
             services.credential_clear(provider=provider, name=request.POST["clear"], actor=request.user)
             messages.success(request, f"Cleared {request.POST['clear']} of {label}.")
@@ -43,7 +46,8 @@ def apply_key_form(request, provider: str) -> bool:
         fields = "; ".join(
             f"{name}: {' '.join(errors)}" for name, errors in (exc.details or {}).items() if isinstance(errors, list)
         )
-        messages.error(request, f"{label}: nothing was saved. {exc.message} {fields}".strip())
+        fix = f" Fix: {exc.suggested_fix}" if exc.code == ErrorCode.STEP_UP_REQUIRED else ""
+        messages.error(request, f"{label}: nothing was saved. {exc.message} {fields}{fix}".strip())
         return False
     return True
 
@@ -100,6 +104,8 @@ class IntegrationCredentialAdmin(ObservatoryAdmin):
             # A set key is not a working one: the checklist names every configured provider that is failing.
             "failing": [r for r in rows.values() if r["configured"] and not r["connected"]],
             "is_owner": owner,
+            # Their forms ask for an authenticator code (controlplane.stepup).
+            "step_up_providers": {p.provider for p in all_providers() if key_permissions.applies_to(p)},
         }
         return TemplateResponse(request, "admin/integrations/keys_needed.html", context)
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from controlplane.models import Membership
 from controlplane.openapi import FreshnessSerializer
 from controlplane.status import freshness
+from controlplane.stepup import require_step_up
 from controlplane.trace import current_trace_id
 from controlplane.serializers import WriteSerializer
 from integrations import checklist, permissions, services
@@ -205,6 +206,9 @@ class CredentialsView(APIView):
     def post(self, request):
         payload = CredentialsSetSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        provider = payload.validated_data["provider"]
+        if permissions.key_change_needs_step_up(provider):
+            require_step_up(request, action=f"Entering {provider} keys")
         rows = services.credentials_set(**payload.validated_data, actor=request.user)
         return Response(
             {
@@ -224,6 +228,8 @@ class CredentialDetailView(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, provider: str, name: str):
+        if permissions.key_change_needs_step_up(provider):
+            require_step_up(request, action=f"Clearing a {provider} key")
         services.credential_clear(provider=provider, name=name, actor=request.user)
         return Response(status=204)
 

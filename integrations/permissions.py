@@ -27,6 +27,15 @@ def applies_to(spec: Provider) -> bool:
     return spec.category in TRADING_CATEGORIES
 
 
+def key_change_needs_step_up(provider: str) -> bool:
+    """Entering or clearing a broker's or a crypto venue's key needs a fresh second factor (controlplane.stepup):
+    those keys reach the tenant's money. Market data, AI and notification keys do not."""
+    from integrations.registry import get_provider
+
+    spec = get_provider(provider)
+    return spec is not None and applies_to(spec)
+
+
 def fingerprint(provider: str, credentials: dict[str, str]) -> str:
     """A keyed one-way digest of the credentials (Django's salted HMAC over SECRET_KEY): equal for the same key,
     different for a new one, and useless to anyone reading the database."""

@@ -12,20 +12,22 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from bots import services
-from bots.models import Bot
+from bots.models import Bot, Stage
 from bots.selectors import active_runner
 from bots.services import PositionsDecision
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import Membership
+from controlplane.stepup import require_step_up
+from controlplane.twofactor import CODE_LABEL
 from controlplane.trace import current_trace_id
 from execution.risk.services import trading_state_set
-from oversight.promotion import bot_promote
+from oversight.promotion import bot_promote_by_request, next_stage
 from oversight.rearm import bot_rearm
 from oversight.reconcile import bot_reconcile
 from observatory.roles import require_console_role
 
 
-def _stop(bot: Bot, user, reason: str, data) -> str:
+def _stop(request, bot: Bot, user, reason: str, data) -> str:
     runner = active_runner(bot.id)
     if runner is None:
         raise ControlPlaneError(
@@ -35,7 +37,7 @@ def _stop(bot: Bot, user, reason: str, data) -> str:
     return f"runner {runner.id} stopped"
 
 
-def _unkill(bot: Bot, user, reason: str, data) -> str:
+def _unkill(request, bot: Bot, user, reason: str, data) -> str:
     decision = data.get("positions_decision") or None
     if decision is not None and decision not in PositionsDecision.CHOICES:
         raise ControlPlaneError(
@@ -43,11 +45,17 @@ def _unkill(bot: Bot, user, reason: str, data) -> str:
             f"positions_decision must be one of {', '.join(PositionsDecision.CHOICES)}.",
             details={"positions_decision": decision},
         )
+    require_step_up(request, action=f"Unkilling bot {bot.name}", code=data.get("otp_token", ""))
     bot_rearm(bot_id=bot.id, actor=user, reason=reason, positions_decision=decision)
     return "unkilled"
 
 
-def _trading_state(bot: Bot, user, reason: str, data) -> str:
+def _promote(request, bot: Bot, user, reason: str, data) -> str:
+    code = data.get("otp_token", "")
+    return f"promoted to {bot_promote_by_request(request, bot_id=bot.id, code=code).stage}"
+
+
+def _trading_state(request, bot: Bot, user, reason: str, data) -> str:
     return trading_state_set(bot_id=bot.id, state=data.get("state", ""), reason=reason, actor=user).state
 
 
@@ -56,9 +64,11 @@ class Action:
     label: str
     role: str
     needs_reason: bool
-    run: Callable[[Bot, object, str, dict], str]
+    run: Callable[[object, Bot, object, str, dict], str]  # (request, bot, user, reason, posted data)
     danger: bool = False
     help: str = ""
+    # Whether the confirmation asks for a second factor (controlplane.stepup) for this bot.
+    needs_code: Callable[[Bot], bool] = lambda bot: False
 
 
 ACTIONS: dict[str, Action] = {
@@ -66,7 +76,9 @@ ACTIONS: dict[str, Action] = {
         "Start a runner",
         Membership.Role.OPERATOR,
         False,
-        lambda bot, user, reason, data: f"runner {services.runner_start(bot_id=bot.id, actor=user).id} started",
+        lambda request, bot, user, reason, data: (
+            f"runner {services.runner_start(bot_id=bot.id, actor=user).id} started"
+        ),
         help="Runs the safe-start checks.",
     ),
     "stop": Action("Stop the runner", Membership.Role.OPERATOR, True, _stop),
@@ -74,14 +86,15 @@ ACTIONS: dict[str, Action] = {
         "Promote",
         Membership.Role.OPERATOR,
         False,
-        lambda bot, user, reason, data: f"promoted to {bot_promote(bot_id=bot.id, actor=user).stage}",
+        _promote,
         help="To the next stage; its gates are checked.",
+        needs_code=lambda bot: next_stage(bot.stage) == Stage.LIVE,
     ),
     "demote": Action(
         "Demote",
         Membership.Role.OPERATOR,
         True,
-        lambda bot, user, reason, data: (
+        lambda request, bot, user, reason, data: (
             f"demoted to {services.bot_demote(bot_id=bot.id, actor=user, reason=reason).stage}"
         ),
     ),
@@ -89,7 +102,7 @@ ACTIONS: dict[str, Action] = {
         "Kill",
         Membership.Role.OPERATOR,
         True,
-        lambda bot, user, reason, data: (
+        lambda request, bot, user, reason, data: (
             services.bot_kill(bot_id=bot.id, actor=user, reason=reason),
             "killed; open orders are being cancelled",
         )[1],
@@ -101,7 +114,8 @@ ACTIONS: dict[str, Action] = {
         Membership.Role.OWNER,
         True,
         _unkill,
-        help="Needs a flat, matching reconcile after the kill, or a decision about the positions.",
+        help="Needs a flat, matching reconcile after the kill, or a decision about the positions, and a second factor.",
+        needs_code=lambda bot: True,
     ),
     "trading_state": Action(
         "Set the trading state",
@@ -115,7 +129,7 @@ ACTIONS: dict[str, Action] = {
         "Reconcile",
         Membership.Role.OPERATOR,
         False,
-        lambda bot, user, reason, data: f"reconcile {bot_reconcile(bot_id=bot.id, actor=user).status}",
+        lambda request, bot, user, reason, data: f"reconcile {bot_reconcile(bot_id=bot.id, actor=user).status}",
         help="Compares the bot's positions with the venue's.",
     ),
 }
@@ -124,7 +138,10 @@ ACTIONS: dict[str, Action] = {
 def offered_actions(bot: Bot) -> list[dict]:
     """The actions that make sense in the bot's state; the services still decide."""
     shown = ["start", "stop", "promote", "demote", "unkill" if bot.killed else "kill", "trading_state", "reconcile"]
-    return [{"name": name, "action": ACTIONS[name]} for name in shown]
+    return [
+        {"name": name, "action": ACTIONS[name], "needs_code": ACTIONS[name].needs_code(bot), "code_label": CODE_LABEL}
+        for name in shown
+    ]
 
 
 def bot_action(request, bot_id: int, action: str):
@@ -155,7 +172,7 @@ def bot_action(request, bot_id: int, action: str):
         )
         return redirect(back)
     try:
-        outcome = spec.run(bot, request.user, reason, request.POST)
+        outcome = spec.run(request, bot, request.user, reason, request.POST)
     except ControlPlaneError as exc:
         messages.error(
             request,

@@ -4,6 +4,7 @@ provider's status row (configured, connected, last verify, proof of use, breaker
 from __future__ import annotations
 
 from integrations import checklist
+from integrations.permissions import key_change_needs_step_up
 from integrations.registry import Category, get_provider, providers_in
 
 CATEGORY_TITLES = {
@@ -43,6 +44,7 @@ def card_for(row: dict, needed: dict[str, str]) -> dict:
         "verify_operation": spec.verify_operation,
         "tenant_configurable": spec.tenant_configurable,
         "needed_for": needed.get(spec.provider),
+        "needs_code": key_change_needs_step_up(spec.provider),
     }
 
 

@@ -20,6 +20,7 @@ def sidebar(request) -> list[dict]:
                     "icon": "notifications",
                     "link": reverse_lazy("admin:controlplane_alert_changelist"),
                 },
+                {"title": "Two-factor authentication", "icon": "lock", "link": reverse_lazy("two-factor")},
             ],
         }
     ]

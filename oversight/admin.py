@@ -10,14 +10,15 @@ from bots.admin import _apply
 from bots.models import Reconciliation
 from controlplane.admin import ObservatoryAdmin
 from oversight.models import SupervisorBreach, SupervisorPolicy, SupervisorRun
-from oversight.promotion import bot_promote
+from oversight.promotion import bot_promote_by_request
 from oversight.reconcile import bot_reconcile, bot_reconcile_resolve
 
 
 class BotJudgingActions:
     @admin.action(description="Promote to the next stage (checks its gates)", permissions=["operate"])
     def promote(self, request, queryset):
-        _apply(self, request, queryset, "promote", lambda bot: bot_promote(bot_id=bot.id, actor=request.user))
+        # To LIVE it needs this session's recent step-up (the bot page's Promote asks for the code).
+        _apply(self, request, queryset, "promote", lambda bot: bot_promote_by_request(request, bot_id=bot.id))
 
     @admin.action(description="Reconcile with the venue", permissions=["operate"])
     def reconcile(self, request, queryset):

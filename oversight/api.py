@@ -30,6 +30,7 @@ from controlplane.models import Membership
 from controlplane.serializers import WriteSerializer
 from controlplane.openapi import PROVIDER_CALL, STATUS_LEVELS, FreshnessSerializer
 from controlplane.status import freshness, probe_database
+from controlplane.stepup import require_step_up
 from controlplane.permissions import IsSuperuser
 from oversight import autonomy, promotion, rearm, reconcile
 from oversight.models import SupervisorPolicy
@@ -52,7 +53,7 @@ class BotPromoteView(_BotActionView):
     @extend_schema(request=StageChangeSerializer, responses=BotSerializer)
     def post(self, request, pk: int):
         data = _valid(StageChangeSerializer, request)
-        bot = promotion.bot_promote(bot_id=self.bot_id(pk), actor=request.user, to_stage=data.get("to"))
+        bot = promotion.bot_promote_by_request(request, bot_id=self.bot_id(pk), to_stage=data.get("to"))
         return Response(BotSerializer(bot).data)
 
 
@@ -61,7 +62,9 @@ class BotUnkillView(_BotActionView):
 
     @extend_schema(request=UnkillSerializer, responses=BotSerializer)
     def post(self, request, pk: int):
-        bot = rearm.bot_rearm(bot_id=self.bot_id(pk), actor=request.user, **_valid(UnkillSerializer, request))
+        bot_id, data = self.bot_id(pk), _valid(UnkillSerializer, request)
+        require_step_up(request, action=f"Unkilling bot {bot_id}")
+        bot = rearm.bot_rearm(bot_id=bot_id, actor=request.user, **data)
         return Response(BotSerializer(bot).data)
 
 
@@ -102,7 +105,9 @@ class TenantUnkillView(APIView):
 
     @extend_schema(request=KillSerializer, responses=TenantUnkillAnswerSerializer)
     def post(self, request):
-        switch, not_flat = rearm.tenant_rearm(actor=request.user, **_valid(KillSerializer, request))
+        data = _valid(KillSerializer, request)
+        require_step_up(request, action="Unkilling the tenant")
+        switch, not_flat = rearm.tenant_rearm(actor=request.user, **data)
         return Response(_with_not_flat(TenantUnkillAnswerSerializer, switch, not_flat))
 
 
@@ -114,7 +119,9 @@ class SystemUnkillView(APIView):
 
     @extend_schema(request=KillSerializer, responses=SystemUnkillAnswerSerializer)
     def post(self, request):
-        switch, not_flat = rearm.system_rearm(actor=request.user, **_valid(KillSerializer, request))
+        data = _valid(KillSerializer, request)
+        require_step_up(request, action="Unkilling the platform")
+        switch, not_flat = rearm.system_rearm(actor=request.user, **data)
         return Response(_with_not_flat(SystemUnkillAnswerSerializer, switch, not_flat))
 
 
@@ -291,5 +298,6 @@ class SupervisorThresholdsView(APIView):
     def put(self, request):
         payload = SupervisorThresholdsSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        require_step_up(request, action="Changing the supervisor's thresholds")
         thresholds.supervisor_thresholds_set(overrides=payload.validated_data["overrides"], actor=request.user)
         return Response(self._answer(request))

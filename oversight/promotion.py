@@ -11,10 +11,11 @@ from bots.models import STAGE_ORDER, Bot, Stage
 from bots.services.common import _illegal, _locked_bot
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
+from controlplane.stepup import require_step_up
 from oversight.gates import promotion_gates
 
 
-def _next_stage(stage: str) -> str | None:
+def next_stage(stage: str) -> str | None:
     if stage not in STAGE_ORDER:
         return None
     index = STAGE_ORDER.index(stage)
@@ -25,7 +26,7 @@ def bot_promote(*, bot_id: int, actor, to_stage: str | None = None) -> Bot:
     """One step up the ladder, if every gate of the new stage passes."""
     with transaction.atomic():
         bot = _locked_bot(bot_id)
-        following = _next_stage(bot.stage)
+        following = next_stage(bot.stage)
         requested = to_stage or following or "(none)"
         if following is None or requested != following:
             why = f"The next stage is {following}." if following else "There is no stage above it."
@@ -56,3 +57,14 @@ def bot_promote(*, bot_id: int, actor, to_stage: str | None = None) -> Bot:
             after={"stage": requested, "gates": [gate.as_dict() for gate in results]},
         )
     return bot
+
+
+def bot_promote_by_request(request, *, bot_id: int, to_stage: str | None = None, code: str | None = None) -> Bot:
+    """A person's promotion (API or console): to LIVE it needs a fresh second factor (controlplane.stepup; ``code``
+    is the console's "Authenticator code" field, the API sends X-OTP-Token). The stage asked for is pinned, so a
+    bot promoted meanwhile by someone else is refused rather than carried to LIVE without the check."""
+    bot = Bot.objects.get(pk=bot_id)
+    target = to_stage or next_stage(bot.stage)
+    if target == Stage.LIVE == next_stage(bot.stage):  # a skip to LIVE is refused as illegal, step-up or not
+        require_step_up(request, action=f"Promoting bot {bot.name} to LIVE", code=code)
+    return bot_promote(bot_id=bot_id, actor=request.user, to_stage=target)

@@ -162,3 +162,59 @@ def api_viewer_a(viewer_a):
 @pytest.fixture
 def api_owner_b(owner_b):
     return client_for(owner_b)
+
+
+# Second factor (controlplane/twofactor.py, controlplane/stepup.py): a real TOTP device and its current code.
+
+
+def enrol_totp(user):
+    """The user's confirmed authenticator (created on first use), as enrolment leaves it."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+
+
+def totp_code(device) -> str:
+    """The code the authenticator app would show now, computed from the device's key (django_otp.oath.TOTP). A code
+    is accepted once: when this time step's was used already, the next step's (within the device's tolerance)."""
+    from django_otp.oath import TOTP
+
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    if device.last_t >= totp.t():
+        assert device.last_t < totp.t() + device.tolerance, "this step's codes are used up: reuse the session"
+        totp.time = (device.last_t + 1) * device.step + device.t0
+    return f"{totp.token():0{device.digits}d}"
+
+
+def present_second_factor(client, user=None):
+    """Every request of ``client`` carries a current TOTP code of ``user`` (default: the owner of the client's API
+    token) in X-OTP-Token: its first action that needs a step-up verifies it and records the step-up for the
+    client's token, which then needs no new code for STEP_UP_MAX_AGE_SECONDS."""
+    if user is None:
+        from knox.auth import TokenAuthentication
+
+        token = client._credentials["HTTP_AUTHORIZATION"].split()[1]
+        user, _ = TokenAuthentication().authenticate_credentials(token.encode())
+    client.defaults["HTTP_X_OTP_TOKEN"] = totp_code(enrol_totp(user))
+    return client
+
+
+def console_client(user):
+    """A console session of ``user`` (made staff), as the login leaves it: through the real login form with a current
+    code when the user has an authenticator (the console lets in only a session that verified it), else forced."""
+    from django.test import Client
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    client = Client()
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        client.force_login(user)
+        return client
+    data = {"username": user.get_username(), "password": "correct horse battery staple", "otp_token": totp_code(device)}
+    response = client.post("/admin/login/", data)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    return client

@@ -11,10 +11,12 @@ from rest_framework.views import APIView
 
 from bots.models import Bot
 from controlplane.filters import FilterSet
+from controlplane.models import Membership
 from controlplane.serializers import WriteSerializer
+from controlplane.stepup import require_step_up
 from execution.models import RiskIncident, TradingStateChoices
-from execution.risk.selectors import trading_state_of
-from execution.risk.services import risk_incident_resolve, trading_state_set
+from execution.risk.selectors import tenant_risk_limits, trading_state_of
+from execution.risk.services import risk_incident_resolve, tenant_risk_limits_set, trading_state_set
 
 
 class TradingStateSerializer(WriteSerializer):
@@ -56,6 +58,36 @@ class TenantTradingStateView(APIView):
     @extend_schema(request=TradingStateSerializer, responses=TradingStateSerializer)
     def post(self, request):
         return _set_state(request, bot_id=None)
+
+
+class TenantRiskLimitsSerializer(WriteSerializer):
+    risk_limits = serializers.DictField(
+        help_text="The tenant's own limits (max_position, max_order_size, max_notional, max_daily_loss, max_drawdown, "
+        "max_orders_per_minute, max_cancels_per_minute, allowed_instruments, allowed_sessions, "
+        "duplicate_window_seconds); replaces the whole set."
+    )
+    reason = serializers.CharField(max_length=2000, write_only=True)
+    set_by = serializers.CharField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class TenantRiskLimitsView(APIView):
+    """The tenant's own risk limits, checked for every order of every bot on top of the bot's. Owners only, and a
+    change needs a fresh second factor (X-OTP-Token, or an SMS verify)."""
+
+    required_role = Membership.Role.OWNER
+
+    @extend_schema(responses=TenantRiskLimitsSerializer)
+    def get(self, request):
+        return Response(TenantRiskLimitsSerializer(tenant_risk_limits()).data)
+
+    @extend_schema(request=TenantRiskLimitsSerializer, responses=TenantRiskLimitsSerializer)
+    def put(self, request):
+        payload = TenantRiskLimitsSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        require_step_up(request, action="Changing the tenant's risk limits")
+        tenant_risk_limits_set(actor=request.user, **payload.validated_data)
+        return Response(TenantRiskLimitsSerializer(tenant_risk_limits()).data)
 
 
 class RiskIncidentSerializer(serializers.ModelSerializer):

@@ -21,3 +21,17 @@ def trading_state_of(*, bot_id: int | None) -> dict:
         "set_by": control.set_by if control else None,
         "updated_at": control.updated_at if control else None,
     }
+
+
+def tenant_risk_limits() -> dict:
+    """The tenant's own risk limits (of the tenant in context): no row means none were ever set."""
+    from execution.models import TradingControl
+
+    control = TradingControl.objects.filter(bot__isnull=True).first()
+    if control is None:
+        return {"risk_limits": {}, "set_by": None, "updated_at": None}
+    return {
+        "risk_limits": control.risk_limits or {},
+        "set_by": control.set_by or None,
+        "updated_at": control.updated_at,
+    }

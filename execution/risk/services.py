@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bots.models import Bot
+from bots.risk_limits import InvalidRiskLimits, parse_risk_limits
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
@@ -60,6 +61,41 @@ def trading_state_set(
             actor_name=actor_name,
             before=before,
             after=_control_snapshot(control),
+        )
+    return control
+
+
+def tenant_risk_limits_set(
+    *, risk_limits: dict, reason: str, actor=None, actor_name: str | None = None
+) -> TradingControl:
+    """Replace the tenant's own risk limits (every bot's orders are checked against them on top of the bot's),
+    validated by the same parser the risk engine reads them with; the old and new limits go into the audit."""
+    if not isinstance(risk_limits, dict):
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"risk_limits": ["Must be an object."]})
+    try:
+        parse_risk_limits(risk_limits)
+    except InvalidRiskLimits as exc:
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"risk_limits": [str(exc)]}) from None
+    reason = _require_text("reason", reason)
+    tenant_id = tenancy.require_tenant_id()
+    with transaction.atomic():
+        TradingControl.objects.bulk_create([TradingControl(tenant_id=tenant_id, bot_id=None)], ignore_conflicts=True)
+        control = TradingControl.objects.select_for_update().get(bot__isnull=True)
+        before = dict(control.risk_limits or {})
+        if before == risk_limits:
+            return control
+        control.risk_limits = risk_limits
+        control.set_by = actor_name or (actor.get_username() if getattr(actor, "is_authenticated", False) else "system")
+        control.reason = reason
+        control.save(update_fields=["risk_limits", "set_by", "reason", "updated_at"])
+        audit_record(
+            action="tenant.risk_limits.set",
+            resource_type="tenant",
+            resource_id=tenant_id,
+            actor=actor,
+            actor_name=actor_name,
+            before={"risk_limits": before},
+            after={"risk_limits": risk_limits, "reason": reason},
         )
     return control
 

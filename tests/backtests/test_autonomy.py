@@ -16,6 +16,7 @@ from controlplane import tenancy
 from execution.tick.replay import run_replay
 from tests.backtests.helpers import START, store_walk
 from tests.backtests.test_backtests_api import LENIENT
+from tests.conftest import present_second_factor
 from tests.factories import InstrumentFactory
 
 BARS = 96  # hourly: four days, so daily returns (and a Sharpe) exist
@@ -65,6 +66,7 @@ def test_a_paper_bot_with_matching_fills_reaches_t2_and_may_go_live(
 ):
     assert api_viewer_a.get(f"/api/bots/{paper_bot.id}/autonomy").json()["score"] is None
     assert api_viewer_a.post(f"/api/bots/{paper_bot.id}/autonomy").status_code == 403
+    present_second_factor(api_owner_a)  # promotion to LIVE needs a fresh second factor
     refused = api_owner_a.post(f"/api/bots/{paper_bot.id}/promote", {"to": "LIVE"}, format="json").json()
     assert "autonomy_tier" in [g["gate"] for g in refused["details"]["gates"]]
 

@@ -15,7 +15,7 @@ from execution.orders import oms
 from execution.orders.intents import submit_intent
 from execution.models import StrategyPosition
 from execution.orders.paper_venue import match_working_orders
-from tests.conftest import client_for
+from tests.conftest import client_for, present_second_factor
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars
 
@@ -164,6 +164,7 @@ def test_promote_to_paper_is_refused_while_the_data_source_is_not_verified(api_o
 
 def test_promote_to_live_without_a_paper_record_fails_with_each_gate(api_operator_a, make_bot):
     bot = make_bot(stage=Stage.PAPER, venue="ironbeam")
+    present_second_factor(api_operator_a)
     body = assert_error(
         api_operator_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "PROMOTION_GATE_FAILED"
     )
@@ -181,6 +182,12 @@ def test_promote_to_live_by_an_owner_with_a_paper_record(api_owner_a, api_operat
     settings.BOT_LIVE_MIN_PAPER_TRADES, settings.BOT_LIVE_MIN_PAPER_DAYS = 1, 1
     bot = make_bot(stage=Stage.PAPER)
     fill_on_the_sim_venue(bot)
+    body = assert_error(
+        api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 403, "STEP_UP_REQUIRED"
+    )
+    assert body["details"]["action"] == f"Promoting bot {bot.name} to LIVE"
+    present_second_factor(api_owner_a)
+    present_second_factor(api_operator_a)
     body = assert_error(
         api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "PROMOTION_GATE_FAILED"
     )
@@ -201,6 +208,7 @@ def test_promote_to_live_refused_while_the_tenant_is_killed(api_owner_a, make_bo
     fill_on_the_sim_venue(bot)
     _grant_tier(bot, "T3")
     api_owner_a.post("/api/tenant/kill", {"reason": "drill"}, format="json")
+    present_second_factor(api_owner_a)
     body = assert_error(
         api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json"), 409, "PROMOTION_GATE_FAILED"
     )
@@ -265,6 +273,10 @@ def test_unkill_needs_an_owner_and_a_positions_decision_or_flat_reconcile(api_op
         api_operator_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 403, "PERMISSION_DENIED"
     )
     assert_error(
+        api_owner_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 403, "STEP_UP_REQUIRED"
+    )
+    present_second_factor(api_owner_a)
+    assert_error(
         api_owner_a.post(f"/api/bots/{bot.id}/unkill", {"reason": "ok"}, format="json"), 409, "UNKILL_NEEDS_RECONCILE"
     )
     reconcile = api_owner_a.post(f"/api/bots/{bot.id}/reconcile", format="json")
@@ -276,6 +288,7 @@ def test_unkill_needs_an_owner_and_a_positions_decision_or_flat_reconcile(api_op
 def test_unkill_with_an_explicit_positions_decision(api_owner_a, make_bot, tenant_a):
     bot = make_bot()
     api_owner_a.post(f"/api/bots/{bot.id}/kill", {"reason": "drill"}, format="json")
+    present_second_factor(api_owner_a)
     response = api_owner_a.post(
         f"/api/bots/{bot.id}/unkill",
         {"reason": "positions are intended", "positions_decision": "keep_positions"},
@@ -292,6 +305,8 @@ def test_tenant_kill_refuses_starts_until_an_owner_unkills(api_operator_a, api_o
     assert api_operator_a.post("/api/tenant/kill", {"reason": "bad fills"}, format="json").json()["killed"] is True
     assert_error(api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json"), 409, "TENANT_KILLED")
     assert_error(api_operator_a.post("/api/tenant/unkill", {"reason": "ok"}, format="json"), 403, "PERMISSION_DENIED")
+    assert_error(api_owner_a.post("/api/tenant/unkill", {"reason": "ok"}, format="json"), 403, "STEP_UP_REQUIRED")
+    present_second_factor(api_owner_a)
     assert api_owner_a.post("/api/tenant/unkill", {"reason": "fixed"}, format="json").json()["killed"] is False
     assert api_operator_a.post("/api/runners/start", {"bot_id": bot.id}, format="json").status_code == 201
     with tenancy.tenant_context(tenant_a.id):
@@ -313,6 +328,8 @@ def test_system_kill_is_superuser_only_and_stops_every_tenant(api_owner_a, api_o
     bot_b = make_bot(name="b", tenant=tenant_b, actor=owner_b)
     assert_error(api_owner_b.post("/api/runners/start", {"bot_id": bot_b.id}, format="json"), 409, "SYSTEM_KILLED")
     assert AuditEvent.unscoped.filter(action="system.kill", tenant__isnull=True).count() == 1
+    assert_error(api_root.post("/api/system/unkill", {"reason": "over"}, format="json"), 403, "STEP_UP_REQUIRED")
+    present_second_factor(api_root, root)
     assert api_root.post("/api/system/unkill", {"reason": "over"}, format="json").json()["killed"] is False
     assert api_owner_b.post("/api/runners/start", {"bot_id": bot_b.id}, format="json").status_code == 201
 

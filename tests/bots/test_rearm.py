@@ -14,7 +14,7 @@ from controlplane.books import Book
 from controlplane.models import AuditEvent
 from execution.models import StrategyPosition
 from tests.bots.test_bots_api import assert_error
-from tests.conftest import client_for
+from tests.conftest import client_for, present_second_factor
 from tests.factories import InstrumentFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +45,22 @@ def _reconcile(bot: Bot, *, book: str, status: str, is_flat: bool) -> Reconcilia
             requested_by="test",
             trace_id="t",
         )
+
+
+@pytest.fixture
+def api_owner_a(owner_a):
+    """The owner's API client presenting a current authenticator code: the writes here need a step-up."""
+    return present_second_factor(client_for(owner_a))
+
+
+def test_unkilling_needs_a_step_up_and_leaves_the_bot_killed_without(owner_a, make_bot, tenant_a):
+    bot = make_bot()
+    plain = client_for(owner_a)
+    plain.post(f"/api/bots/{bot.id}/kill", {"reason": "drill"}, format="json")
+    body = {"reason": "ok", "positions_decision": "keep_positions"}
+    assert_error(plain.post(f"/api/bots/{bot.id}/unkill", body, format="json"), 403, "STEP_UP_REQUIRED")
+    with tenancy.tenant_context(tenant_a.id):
+        assert Bot.objects.get(pk=bot.pk).killed is True
 
 
 def _audit(tenant_id: int | None, action: str) -> AuditEvent:
@@ -118,7 +134,7 @@ def test_system_unkill_lists_every_tenants_live_bots_not_flat(make_bot, tenant_a
     )
     _hold(b_live, "3")
     root = get_user_model().objects.create_superuser("root", "root@example.com", "correct horse battery staple")
-    api_root = client_for(root)
+    api_root = present_second_factor(client_for(root))
     api_root.post("/api/system/kill", {"reason": "exchange outage"}, format="json")
 
     body = api_root.post("/api/system/unkill", {"reason": "over"}, format="json").json()

@@ -106,9 +106,12 @@ def console_people(committed_db, forget_status):
     return {"tenant": tenant, **people}
 
 
-def login(page, base_url: str, username: str, next_path: str = "/admin/") -> None:
+def login(page, base_url: str, username: str, next_path: str = "/admin/", code: str | None = None) -> None:
+    """Through the login form; ``code`` goes into "Authenticator code or backup code" (users with a device)."""
     page.goto(f"{base_url}/admin/login/?next={next_path}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
+    if code is not None:
+        page.fill("input[name=otp_token]", code)
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_url(f"{base_url}{next_path}*")

@@ -10,6 +10,7 @@ from bots import services as bot_services
 from controlplane import tenancy
 from execution.tick.batches import run_tick_batch
 from tests.browser.conftest import SCREENSHOTS, login
+from tests.conftest import enrol_totp, totp_code
 from tests.execution.helpers import store_bars
 from tests.factories import InstrumentFactory
 
@@ -85,3 +86,49 @@ def test_an_operator_kills_a_bot_from_its_page_after_confirming_with_a_reason(
         bot.refresh_from_db()
     assert bot.killed and bot.kill_reason == "positions look wrong"
     shot(page, "bot-page-killed", full_page=False)
+
+
+def test_an_owner_unkills_a_bot_by_typing_the_authenticator_code_in_the_confirmation(
+    page, console_server, console_people, shot
+):
+    owner, tenant = console_people["owner"], console_people["tenant"]
+    with tenancy.tenant_context(tenant.id):
+        bot = bot_services.bot_create(
+            actor=owner,
+            name="to-unkill",
+            strategy="ma_crossover",
+            parameters={"fast": 2, "slow": 4, "size": 1},
+            instruments=["BTC-USD"],
+        )
+        bot_services.bot_kill(bot_id=bot.id, actor=owner, reason="drill")
+    device = enrol_totp(owner)
+    page.goto(f"{console_server}/admin/login/")
+    assert page.locator("label[for=id_otp_token]").inner_text().strip().startswith("Authenticator code or backup code")
+    shot(page, "console-login-with-code", full_page=False)
+    login(page, console_server, "owner-acme", f"/admin/bots/bot/{bot.id}/change/", code=totp_code(device))
+
+    page.click("#bot-actions button[data-action=unkill]")
+    dialog = page.locator("dialog#action-unkill")
+    dialog.locator("textarea[name=reason]").fill("drill over")
+    dialog.locator("select[name=positions_decision]").select_option("keep_positions")
+    dialog.locator("input[name=otp_token]").fill("000000")
+    dialog.locator("button[data-confirm=unkill]").click()
+    page.wait_for_selector("text=Unkill refused: STEP_UP_REQUIRED")
+    assert "not valid" in page.content() and page.locator("#bot-killed").count() == 1
+    shot(page, "bot-page-unkill-wrong-code", full_page=False)
+    with tenancy.tenant_context(tenant.id):
+        bot.refresh_from_db()
+    assert bot.killed  # a wrong code changed nothing
+
+    device.throttle_reset()  # django-otp's back-off after the wrong code (1 s): the test does not wait
+    page.click("#bot-actions button[data-action=unkill]")
+    dialog.locator("textarea[name=reason]").fill("drill over")
+    dialog.locator("select[name=positions_decision]").select_option("keep_positions")
+    dialog.locator("input[name=otp_token]").fill(totp_code(device))
+    shot(page, "bot-page-unkill-confirm-with-code", full_page=False)
+    dialog.locator("button[data-confirm=unkill]").click()
+    page.wait_for_selector("text=Unkill: unkilled")
+    with tenancy.tenant_context(tenant.id):
+        bot.refresh_from_db()
+    assert not bot.killed
+    shot(page, "bot-page-unkilled", full_page=False)

@@ -20,10 +20,27 @@ from controlplane.models import Alert, AlertDelivery, AlertRecipient, AuditEvent
 from integrations import services as integration_services
 from integrations.models import IntegrationUsageEvent
 from integrations.providers.twilio import fake
+from tests.conftest import client_for, console_client, enrol_totp, present_second_factor, totp_code
 from tests.factories import TenantFactory
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)
 
 PHONE = "+15558675310"
+
+
+@pytest.fixture
+def api_owner_a(owner_a):
+    """The owner's API client presenting a current authenticator code: the writes here need a step-up."""
+    return present_second_factor(client_for(owner_a))
+
+
+def test_changing_alert_recipients_needs_a_step_up_and_saves_nothing_without(owner_a, tenant_a):
+    plain = client_for(owner_a)
+    answer = plain.post(
+        "/api/tenant/alert-recipients", {"name": "x", "channel": "sms", "address": PHONE}, format="json"
+    )
+    assert answer.status_code == 403 and answer.json()["error_code"] == "STEP_UP_REQUIRED"
+    with tenancy.tenant_context(tenant_a.id):
+        assert not AlertRecipient.objects.exists()
 
 
 @pytest.fixture
@@ -454,16 +471,17 @@ def test_the_console_and_the_api_show_which_alerts_reached_nobody(tenant_a, owne
 
 @pytest.mark.django_db
 def test_owners_edit_recipients_in_the_console_and_others_only_read(tenant_a, owner_a, operator_a):
-    owner = _console(owner_a)
+    device = enrol_totp(owner_a)
+    owner = console_client(owner_a)
     assert owner.get("/admin/controlplane/alertrecipient/add/").status_code == 200
-    refused = owner.post(
-        "/admin/controlplane/alertrecipient/add/",
-        {"name": "on call", "channel": "sms", "address": "555", "min_severity": "critical", "active": "on"},
-    )
+    values = {"name": "on call", "channel": "sms", "address": "555", "min_severity": "critical", "active": "on"}
+    refused = owner.post("/admin/controlplane/alertrecipient/add/", values)
     assert refused.status_code == 200 and "E.164" in refused.content.decode()
+    no_code = owner.post("/admin/controlplane/alertrecipient/add/", {**values, "address": PHONE})
+    assert no_code.status_code == 200 and "needs a second factor" in no_code.content.decode()
+    assert not _in(tenant_a, lambda: AlertRecipient.objects.exists())
     saved = owner.post(
-        "/admin/controlplane/alertrecipient/add/",
-        {"name": "on call", "channel": "sms", "address": PHONE, "min_severity": "critical", "active": "on"},
+        "/admin/controlplane/alertrecipient/add/", {**values, "address": PHONE, "otp_token": totp_code(device)}
     )
     assert saved.status_code == 302
     recipient = _in(tenant_a, lambda: AlertRecipient.objects.get())

@@ -20,6 +20,7 @@ from execution.orders import cancels, oms
 from execution.orders.intents import submit_intent
 from execution.models import Order, RiskIncident, StrategyPosition, TradeIntent
 from execution.orders.paper_venue import match_working_orders
+from tests.conftest import present_second_factor
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars
 
@@ -125,6 +126,7 @@ def test_a_bot_that_left_a_position_cannot_go_live_until_a_flatten_closes_it(
         bot.refresh_from_db()
         gate = _gate(bot, owner_a)
     assert gate.passed is False and "UNMANAGED_LIVE_POSITION" in gate.message and "ES 3" in gate.message
+    present_second_factor(api_owner_a)  # promotion to LIVE needs a fresh second factor
     refused = api_owner_a.post(f"/api/bots/{bot.id}/promote", {"to": "LIVE"}, format="json").json()
     assert "live_exit_resolved" in [g["gate"] for g in refused["details"]["gates"]]
 

@@ -11,6 +11,7 @@ from controlplane.models import AuditEvent
 from integrations import credentials, crypto
 from integrations.models import IntegrationCredential
 from integrations.registry import get_provider
+from tests.conftest import present_second_factor
 
 SECRET = "sk-test-abcdefghijklmnop1234"
 
@@ -58,6 +59,7 @@ def test_keys_are_per_tenant(api_owner_a, api_owner_b):
 
 @pytest.mark.django_db
 def test_validation_names_the_field_and_writes_nothing(api_owner_a, tenant_a):
+    present_second_factor(api_owner_a)  # a broker key: entering it needs a fresh second factor
     response = api_owner_a.post(
         "/api/integrations/credentials",
         {
@@ -149,3 +151,22 @@ def test_rotate_credentials_reencrypts_under_the_newest_key(api_owner_a, tenant_
     settings.CREDENTIALS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with tenancy.tenant_context(tenant_a.id), pytest.raises(crypto.CredentialDecryptionError):
         crypto.decrypt(IntegrationCredential.objects.get().ciphertext)
+
+
+@pytest.mark.django_db
+def test_a_broker_key_needs_a_fresh_second_factor_to_enter_or_clear(api_owner_a, tenant_a):
+    values = {"IRONBEAM_USERNAME": "alice", "IRONBEAM_PASSWORD": "pw-123456789012", "IRONBEAM_API_KEY": "k" * 16}
+    refused = api_owner_a.post(
+        "/api/integrations/credentials", {"provider": "ironbeam", "values": values}, format="json"
+    )
+    assert (refused.status_code, refused.json()["error_code"]) == (403, "STEP_UP_REQUIRED")
+    cleared = api_owner_a.delete("/api/integrations/credentials/ironbeam/IRONBEAM_USERNAME")
+    assert (cleared.status_code, cleared.json()["error_code"]) == (403, "STEP_UP_REQUIRED")
+    with tenancy.tenant_context(tenant_a.id):
+        assert not IntegrationCredential.objects.exists()
+    present_second_factor(api_owner_a)
+    entered = api_owner_a.post(
+        "/api/integrations/credentials", {"provider": "ironbeam", "values": values}, format="json"
+    )
+    assert entered.status_code == 201, entered.json()
+    assert api_owner_a.delete("/api/integrations/credentials/ironbeam/IRONBEAM_USERNAME").status_code == 204

@@ -21,6 +21,7 @@ from integrations.models import IntegrationVerification, KeyPermissionConfirmati
 from integrations.providers.tradovate.fake import CREDS as TRADOVATE
 from integrations.providers.tradovate.fake import serve_session
 from tests.integrations.live_bots import confirm_trade_only, live_tradovate_bot
+from tests.conftest import present_second_factor
 
 KEYS = {
     "kraken": {"KRAKEN_API_KEY": "kr-abcdefghijkl", "KRAKEN_API_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0"},
@@ -46,6 +47,7 @@ def tradovate(point_at, settings):
 
 
 def _set(client, provider, values):
+    present_second_factor(client)  # a venue key needs a fresh second factor
     response = client.post("/api/integrations/credentials", {"provider": provider, "values": values}, format="json")
     assert response.status_code == 201, response.json()
 
@@ -452,7 +454,8 @@ def test_the_console_shows_an_unknown_key_and_only_an_owner_confirms_it_in_admin
     _verify(api_owner_a, "ironbeam")
     with tenancy.tenant_context(tenant_a.id):
         verification_id = IntegrationVerification.objects.get(provider="ironbeam").id
-    card = console(owner_a).get("/admin/observatory/connections/").content.decode()
+    owner = console(owner_a)  # one login: each takes a fresh authenticator code
+    card = owner.get("/admin/observatory/connections/").content.decode()
     assert "LIVE waits for an owner to confirm the key is trade-only" in card
 
     operator = console(operator_a)
@@ -466,7 +469,6 @@ def test_the_console_shows_an_unknown_key_and_only_an_owner_confirms_it_in_admin
     )
     assert _live_blockers(tenant_a, "ironbeam") == [("ironbeam", "INTEGRATION_KEY_PERMISSIONS_UNCONFIRMED")]
 
-    owner = console(owner_a)
     listing = owner.get("/admin/integrations/integrationverification/").content.decode()
     assert 'value="confirm_key_permissions"' in listing and "unknown" in listing
     owner.post(

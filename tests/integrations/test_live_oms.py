@@ -21,6 +21,7 @@ from execution.orders.intents import LegSpec, submit_intent
 from execution.models import Fill, Order, TradeIntent
 from integrations.providers.futures_contracts import tradovate_symbol
 from integrations.providers.tradovate.fake import ACCOUNT, fill, fill_fee, order_found, position, serve_session
+from tests.conftest import present_second_factor
 from tests.integrations.live_bots import es_instrument, live_tradovate_bot
 from tests.status_fixtures import make_system_ok
 
@@ -390,6 +391,7 @@ def test_demoting_a_live_bot_cancels_its_order_at_tradovate_and_flags_what_the_a
         "ES": {"internal": 0.0, "venue": 2.0}
     }
 
+    present_second_factor(api_owner_a)  # promotion to LIVE needs a fresh second factor
     refused = api_owner_a.post(f"/api/bots/{live_bot.id}/promote", {"to": "LIVE"}, format="json").json()
     assert "live_exit_resolved" in [g["gate"] for g in refused["details"]["gates"]]
     resolved = api_operator_a.post(

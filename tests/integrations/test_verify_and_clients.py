@@ -9,6 +9,7 @@ from werkzeug import Response
 from controlplane import tenancy
 from integrations import services
 from integrations.models import IntegrationUsageEvent, IntegrationVerification
+from tests.conftest import present_second_factor
 
 TRADOVATE = {
     "TRADOVATE_USERNAME": "alice",
@@ -22,6 +23,7 @@ TRADOVATE = {
 
 
 def _set(client, provider, values):
+    present_second_factor(client)  # a venue key needs a fresh second factor
     response = client.post("/api/integrations/credentials", {"provider": provider, "values": values}, format="json")
     assert response.status_code == 201, response.json()
 

@@ -21,6 +21,7 @@ from execution.tick.batches import run_tick_batch
 from tests.execution.helpers import store_bars
 from tests.status_fixtures import make_system_ok
 from traces.models import TickTrace
+from tests.conftest import console_client, enrol_totp, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -37,11 +38,7 @@ def fresh_status_cache(settings):
 
 
 def console(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
+    return console_client(user)
 
 
 def ticked_bot(tenant, owner, *, name="trend"):
@@ -175,9 +172,10 @@ def test_the_bot_page_renders_with_a_bounded_number_of_queries(tenant_a, owner_a
     bot = ticked_bot(tenant_a, owner_a)
     client = console(owner_a)
     page_of(client, bot)  # warm the status cache and the session
-    # 56 today (a dozen are the panels' savepoints; one is the supervisor's open breaches); every list on the page is
-    # read with a LIMIT, none per row.
-    with django_assert_max_num_queries(56):
+    # 51 today (a dozen are the panels' savepoints); every list on the page is read with a LIMIT, none per row. One
+    # more for the supervisor's open breaches, two for the second factor on every console page (does the tenant
+    # require it, does the user have a device).
+    with django_assert_max_num_queries(58):
         page_of(client, bot)
 
 
@@ -236,3 +234,40 @@ def test_an_operator_sets_the_trading_state_from_the_page_and_a_bad_state_is_nam
     with tenancy.tenant_context(tenant_a.id), transaction.atomic():
         state = trading_state_of(bot_id=bot.id)
     assert (state["state"], state["reason"]) == ("REDUCE_ONLY", "news at 14:30")
+
+
+def test_an_owner_unkills_from_the_page_only_with_an_authenticator_code(tenant_a, owner_a):
+    bot = ticked_bot(tenant_a, owner_a)
+    device = enrol_totp(owner_a)
+    client = console(owner_a)
+    action(client, bot, "kill", confirm="yes", reason="drill")
+    page = page_of(client, bot)
+    assert 'data-otp="unkill"' in page and "Authenticator code" in page
+    decision = {"confirm": "yes", "reason": "drill over", "positions_decision": "keep_positions"}
+    missing = action(client, bot, "unkill", **decision).content.decode()
+    assert "Unkill refused: STEP_UP_REQUIRED" in missing and "X-OTP-Token" in missing
+    wrong = action(client, bot, "unkill", otp_token="000000", **decision).content.decode()
+    assert "Unkill refused: STEP_UP_REQUIRED" in wrong and "not valid" in wrong
+    bot.refresh_from_db()
+    assert bot.killed  # nothing changed
+    device.throttle_reset()  # django-otp's back-off after a wrong code (1 s): the test does not wait
+    done = action(client, bot, "unkill", otp_token=totp_code(device), **decision).content.decode()
+    assert "Unkill: unkilled (trace " in done
+    bot.refresh_from_db()
+    assert not bot.killed
+
+
+def test_promotion_to_live_from_the_page_asks_for_the_code_and_other_stages_do_not(tenant_a, owner_a):
+    from bots.models import Bot, Stage
+
+    bot = ticked_bot(tenant_a, owner_a)
+    enrol_totp(owner_a)
+    client = console(owner_a)
+    assert 'data-otp="promote"' not in page_of(client, bot)  # LAB -> BACKTESTED needs no second factor
+    with tenancy.tenant_context(tenant_a.id):
+        Bot.objects.filter(pk=bot.id).update(stage=Stage.PAPER)
+    assert 'data-otp="promote"' in page_of(client, bot)
+    refused = action(client, bot, "promote", confirm="yes").content.decode()
+    assert "Promote refused: STEP_UP_REQUIRED" in refused and "to LIVE" in refused
+    with tenancy.tenant_context(tenant_a.id):
+        assert Bot.objects.get(pk=bot.id).stage == Stage.PAPER

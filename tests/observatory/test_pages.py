@@ -10,6 +10,7 @@ from controlplane import status as status_module
 from controlplane.models import Membership
 from integrations.models import IntegrationCredential, IntegrationUsageEvent
 from tests.factories import UserFactory
+from tests.conftest import console_client, enrol_totp, totp_code
 
 CLOSED_REDIS = "redis://127.0.0.1:1/0"
 
@@ -22,11 +23,7 @@ def fresh_status_cache():
 
 
 def console(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    client = Client()
-    client.force_login(user)
-    return client
+    return console_client(user)
 
 
 def test_a_fresh_tenants_dashboard_is_blocked_and_lists_each_blocker_with_its_fix(owner_a):
@@ -170,6 +167,26 @@ def test_a_blank_key_entry_is_refused_naming_the_field_and_saves_nothing(owner_a
 
     with tenancy.tenant_context(tenant_a.id):
         assert not IntegrationCredential.objects.exists()
+
+
+def test_a_venue_key_is_entered_or_cleared_only_with_an_authenticator_code(owner_a, tenant_a):
+    from controlplane import tenancy
+
+    device = enrol_totp(owner_a)
+    client = console(owner_a)
+    page = client.get("/admin/observatory/connections/").content.decode()
+    assert 'id="otp-ironbeam"' in page and 'id="otp-polygon"' not in page  # venues only
+    keys = {"IRONBEAM_USERNAME": "alice", "IRONBEAM_PASSWORD": "pw-123456789012", "IRONBEAM_API_KEY": "k" * 16}
+    refused = client.post("/admin/observatory/connections/ironbeam/keys/", keys, follow=True).content.decode()
+    assert "nothing was saved" in refused and "second factor" in refused
+    with tenancy.tenant_context(tenant_a.id):
+        assert not IntegrationCredential.objects.exists()
+    saved = client.post(
+        "/admin/observatory/connections/ironbeam/keys/", {**keys, "otp_token": totp_code(device)}, follow=True
+    ).content.decode()
+    assert "Saved IRONBEAM_USERNAME" in saved
+    cleared = client.post("/admin/observatory/connections/ironbeam/keys/", {"clear": "IRONBEAM_USERNAME"}, follow=True)
+    assert "Cleared IRONBEAM_USERNAME" in cleared.content.decode()  # the step-up of a moment ago, for this session
 
 
 def test_the_trace_explorer_lists_what_a_verify_recorded_in_time_order(operator_a, tenant_a):

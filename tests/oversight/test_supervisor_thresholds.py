@@ -7,11 +7,24 @@ from controlplane import tenancy
 from controlplane.models import AuditEvent
 from oversight.models import SupervisorBreach, SupervisorPolicy
 from oversight.supervisor.sweep import supervisor_sweep
-from tests.conftest import client_for
+from tests.conftest import client_for, present_second_factor
 from tests.oversight.conftest import add_runner
 
 pytestmark = pytest.mark.django_db
 URL = "/api/tenant/supervisor-thresholds"
+
+
+@pytest.fixture
+def api_owner_a(owner_a):
+    """The owner's API client presenting a current authenticator code: the writes here need a step-up."""
+    return present_second_factor(client_for(owner_a))
+
+
+def test_changing_the_thresholds_needs_a_step_up_and_saves_nothing_without(owner_a, tenant_a):
+    answer = client_for(owner_a).put(URL, {"overrides": {"tick_errors": 5}}, format="json")
+    assert answer.status_code == 403 and answer.json()["error_code"] == "STEP_UP_REQUIRED"
+    with tenancy.tenant_context(tenant_a.id):
+        assert not SupervisorPolicy.objects.exists()
 
 
 def test_an_owner_reads_defaults_and_overrides_them_audited(api_owner_a, tenant_a):
