@@ -460,6 +460,35 @@ CELERY_BEAT_SCHEDULE["traces-maintain-partitions"] = {
     "options": {"expires": TRACE_PARTITION_MAINTENANCE_INTERVAL_SECONDS * 0.9},
 }
 
+# Market state for arbitrage (execution/marketdata/quotes.py, issue 18). `manage.py collect_quotes` (started by
+# `make run` beside the worker) polls the crypto venues some active tenant has configured every
+# ARB_QUOTE_POLL_SECONDS, each market's book ARB_QUOTE_BOOK_DEPTH levels deep. A quote older than
+# ARB_QUOTE_MAX_AGE_MS is never used (execution.marketdata.quote_selectors.usable_quotes says why). Quotes are
+# partitioned by day; whole days older than ARB_QUOTE_RETENTION_HOURS are dropped, after every closed minute was
+# folded into the 1-minute history, kept ARB_QUOTE_HISTORY_DAYS. A collector heartbeat older than
+# ARB_COLLECTOR_STALE_SECONDS makes status DEGRADED for tenants that use a crypto venue.
+ARB_QUOTE_MAX_AGE_MS = env.int("ARB_QUOTE_MAX_AGE_MS", default=5000)
+ARB_QUOTE_POLL_SECONDS = env.float("ARB_QUOTE_POLL_SECONDS", default=2.0)
+ARB_QUOTE_BOOK_DEPTH = env.int("ARB_QUOTE_BOOK_DEPTH", default=5)
+ARB_QUOTE_RETENTION_HOURS = env.int("ARB_QUOTE_RETENTION_HOURS", default=48)
+ARB_QUOTE_PARTITIONS_AHEAD_DAYS = env.int("ARB_QUOTE_PARTITIONS_AHEAD_DAYS", default=2)
+ARB_QUOTE_HISTORY_DAYS = env.int("ARB_QUOTE_HISTORY_DAYS", default=365)
+ARB_COLLECTOR_STALE_SECONDS = env.int("ARB_COLLECTOR_STALE_SECONDS", default=30)
+if ARB_QUOTE_RETENTION_HOURS < 24:
+    raise ImproperlyConfigured("ARB_QUOTE_RETENTION_HOURS must be at least 24: quotes are dropped by whole days")
+if ARB_QUOTE_MAX_AGE_MS < 1 or ARB_QUOTE_POLL_SECONDS <= 0:
+    raise ImproperlyConfigured("ARB_QUOTE_MAX_AGE_MS and ARB_QUOTE_POLL_SECONDS must be positive")
+CELERY_BEAT_SCHEDULE["execution-quote-partitions"] = {
+    "task": "execution.maintain_quote_partitions",
+    "schedule": 3600,
+    "options": {"expires": 3600 * 0.9},
+}
+CELERY_BEAT_SCHEDULE["execution-quote-minutes"] = {
+    "task": "execution.downsample_quotes",
+    "schedule": 60,
+    "options": {"expires": 60 * 0.9},
+}
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,

@@ -494,3 +494,7 @@ class EquityWatermark(TenantOwnedModel):
     @property
     def drawdown(self):
         return self.peak_equity - self.equity
+
+
+# The market state of arbitrage (issue 18) lives in its own module; imported here so Django finds its models.
+from execution.marketdata.models import BasisQuote, FundingRate, QuoteMinute, SpotQuote  # noqa: E402, F401

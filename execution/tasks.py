@@ -83,3 +83,17 @@ def refresh_market_data(timeframe: str) -> list[dict]:
     from execution.marketdata.refresh import outcomes_as_dicts, refresh_bars
 
     return outcomes_as_dicts(refresh_bars(timeframe=timeframe))
+
+
+@shared_task(name="execution.maintain_quote_partitions")
+def maintain_quote_partitions() -> dict:
+    from execution.marketdata.quote_store import quote_partitions_maintain
+
+    return quote_partitions_maintain().as_dict()
+
+
+@shared_task(name="execution.downsample_quotes")
+def downsample_quotes() -> int:
+    from execution.marketdata.quote_store import quote_minutes_downsample
+
+    return quote_minutes_downsample()
