@@ -21,11 +21,16 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 
-def record_heartbeat(*, kind: str, hostname: str, queues: list[str] | None = None, started_at=None) -> None:
+def record_heartbeat(
+    *, kind: str, hostname: str, queues: list[str] | None = None, started_at=None, fresh_connection: bool = True
+) -> None:
+    """``fresh_connection``: drop a broken or expired connection first (Celery's timers run outside any request);
+    a caller that manages its own connection (the quote collector's loop) passes False."""
     from controlplane.models import ProcessHeartbeat
 
     now = timezone.now()
-    close_old_connections()
+    if fresh_connection:
+        close_old_connections()
     ProcessHeartbeat.objects.update_or_create(
         kind=kind,
         hostname=hostname,

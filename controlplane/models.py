@@ -147,11 +147,12 @@ class AuditEvent(TenantOwnedModel):
 
 
 class ProcessHeartbeat(models.Model):
-    """Liveness of Celery workers and beat; system status reads it."""
+    """Liveness of Celery workers, beat and the quote collector; system status reads it."""
 
     class Kind(models.TextChoices):
         WORKER = "worker", "Celery worker"
         BEAT = "beat", "Celery beat"
+        QUOTE_COLLECTOR = "quote_collector", "Quote collector (manage.py collect_quotes)"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     hostname = models.CharField(max_length=255)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -182,6 +183,42 @@ class CcxtVenueClient(ProviderClient):
         if not isinstance(totals, dict):
             self.malformed("no balance totals")
         return {c: Decimal(str(v)) for c, v in totals.items() if v}
+
+    # --- public market data (the quote collector, execution.marketdata.quotes) ------------------------------
+
+    def order_books(self, symbols: list[str], *, depth: int) -> tuple[dict[str, dict], dict[str, ErrorCode]]:
+        """The books of ``symbols`` (ccxt's unified form), ``depth`` levels, asked concurrently: one recorded
+        operation (``quotes.books``) per poll, not one per market, so proof of use stays a few rows a second.
+        Returns the books and, apart, the markets that failed with their code; when every market fails the
+        operation fails (and counts against the breaker)."""
+
+        def fetch_all():
+            exchange = self.exchange()
+            exchange.load_markets()
+
+            def one(symbol: str):
+                try:
+                    return symbol, exchange.fetch_order_book(symbol, depth), None
+                except ccxt.BaseError as exc:
+                    return symbol, None, exc
+
+            with ThreadPoolExecutor(max_workers=max(1, min(8, len(symbols)))) as pool:
+                rows = list(pool.map(one, symbols))
+            failed = {symbol: exc for symbol, _, exc in rows if exc is not None}
+            if failed and len(failed) == len(rows):
+                raise next(iter(failed.values()))
+            books = {symbol: book for symbol, book, exc in rows if exc is None}
+            return books, {symbol: code_for_ccxt_error(exc) for symbol, exc in failed.items()}
+
+        return self.run("quotes.books", lambda: self.ccxt_call(fetch_all, safe=True))
+
+    def funding_rates(self, symbols: list[str]) -> dict[str, dict]:
+        """ccxt's funding rates (mark, index, rate, funding time) of perpetual ``symbols``; empty where the venue
+        has none in ccxt (``has['fetchFundingRates']``), without a call."""
+        exchange = self.exchange()
+        if not symbols or not exchange.has.get("fetchFundingRates"):
+            return {}
+        return self.op("quotes.funding", "fetch_funding_rates", symbols, safe=True)
 
     def verify(self) -> dict:
         return self.run("verify", lambda: self.ccxt_call(self._verify, safe=True))

@@ -43,6 +43,9 @@ class FakeVenue:
         self.positions = dict(positions or {})  # perpetuals: coin -> signed size
         self.sent: list[dict] = []
         self.paths: list[str] = []
+        # Public market data: the top of book per market (ccxt's unified symbol) and whether the venue answers it.
+        self.books: dict[str, tuple[float, float, float, float]] = {}
+        self.books_down = False
         self.serve()
 
     def route(self, path: str, handler, method: str = "GET") -> None:
@@ -88,6 +91,25 @@ class FakeVenue:
                 "market": order["market"],
             }
         )
+
+    def set_book(self, symbol: str, *, bid: float, bid_size: float, ask: float, ask_size: float) -> None:
+        """The market's best bid and ask as the venue will answer them (a second level behind each, worse)."""
+        self.books[symbol] = (bid, bid_size, ask, ask_size)
+
+    def levels(self, market_id: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]] | None:
+        """Bids and asks (best first) of the market the venue calls ``market_id``; None when it has no book."""
+        symbol = next((s for s in self.books if self.market_id(s) == market_id), None)
+        if symbol is None:
+            return None
+        bid, bid_size, ask, ask_size = self.books[symbol]
+        return [(bid, bid_size), (bid - 1, bid_size * 2)], [(ask, ask_size), (ask + 1, ask_size * 2)]
+
+    def market_id(self, symbol: str) -> str:
+        """The venue's own id of a ccxt unified symbol."""
+        raise NotImplementedError
+
+    def outage(self) -> Response:
+        return json_response({"message": "service unavailable"}, status=503)
 
     def by_client_id(self, client_order_id: str) -> str:
         return next(i for i, o in self.orders.items() if o["client_order_id"] == client_order_id)

@@ -81,6 +81,7 @@ class FakeBinanceUS(FakeVenue):
                 }
             ),
         )
+        self.route("/api/v3/depth", self.depth)
         self.route("/api/v3/order", self.create, "POST")
         self.route("/api/v3/order", lambda r: self.found(self._params(r)), "GET")
         self.route("/api/v3/order", self.cancel, "DELETE")
@@ -136,6 +137,20 @@ class FakeBinanceUS(FakeVenue):
     @staticmethod
     def _params(request: Request) -> dict:
         return {**request.args.to_dict(), **form_of(request)}
+
+    def market_id(self, symbol: str) -> str:
+        return symbol.replace("/", "")
+
+    def depth(self, request: Request) -> Response:
+        """``GET /api/v3/depth?symbol=&limit=``: ``{"lastUpdateId", "bids": [[price, qty]], "asks": [...]}``
+        (https://docs.binance.us/#get-order-book-depth)."""
+        if self.books_down:
+            return self.outage()
+        levels = self.levels(request.args["symbol"])
+        if levels is None:
+            return json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        bids, asks = ([[f"{p:.2f}", f"{q:.8f}"] for p, q in side] for side in levels)
+        return json_response({"lastUpdateId": 1027024, "bids": bids, "asks": asks})
 
     def create(self, request: Request) -> Response:
         body = self._params(request)

@@ -53,6 +53,7 @@ class FakeCoinbase(FakeVenue):
             ),
         )
         self.route("/api/v3/brokerage/market/products", self.products)
+        self.route("/api/v3/brokerage/market/product_book", self.product_book)
         self.route(
             "/api/v3/brokerage/transaction_summary",
             lambda r: json_response(
@@ -129,6 +130,23 @@ class FakeCoinbase(FakeVenue):
                 }
             ),
         )
+
+    def market_id(self, symbol: str) -> str:
+        return symbol.replace("/", "-")
+
+    def product_book(self, request: Request) -> Response:
+        """``GET /api/v3/brokerage/market/product_book?product_id=&limit=``: ``{"pricebook": {"product_id",
+        "bids": [{"price", "size"}], "asks": [...], "time"}}``
+        (https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getpublicproductbook)."""
+        if self.books_down:
+            return self.outage()
+        product_id = request.args["product_id"]
+        levels = self.levels(product_id)
+        if levels is None:
+            return json_response({"error": "NOT_FOUND", "message": "product not found"}, status=404)
+        bids, asks = ([{"price": f"{p:.2f}", "size": f"{q:.8f}"} for p, q in side] for side in levels)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".533606Z"
+        return json_response({"pricebook": {"product_id": product_id, "bids": bids, "asks": asks, "time": stamp}})
 
     def products(self, request: Request) -> Response:
         if request.args.get("product_type") == "FUTURE":

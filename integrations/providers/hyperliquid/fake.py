@@ -24,8 +24,12 @@ class FakeHyperliquid(FakeVenue):
     def order_id(self) -> str:
         return str(5063830000 + len(self.orders))
 
+    def market_id(self, symbol: str) -> str:
+        return symbol.split("/")[0]
+
     def serve(self) -> None:
         self.actions: list[dict] = []
+        self.contexts: dict[str, dict] = {}  # coin -> asset-context fields that differ (funding, markPx, oraclePx)
         self.route("/info", self.info, "POST")
         self.route("/exchange", self.exchange, "POST")
 
@@ -72,10 +76,24 @@ class FakeHyperliquid(FakeVenue):
                             "midPx": "50000.5",
                             "impactPxs": ["50000.0", "50001.0"],
                             "dayBaseVlm": "20.0",
+                            **self.contexts.get(coin, {}),
                         }
-                        for _ in self.UNIVERSE
+                        for coin in self.UNIVERSE
                     ],
                 ]
+            )
+        if kind == "l2Book":  # levels: [bids, asks], each [{"px", "sz", "n"}], best first
+            if self.books_down:
+                return self.outage()
+            levels = self.levels(body["coin"])
+            if levels is None:
+                return json_response(None)
+            return json_response(
+                {
+                    "coin": body["coin"],
+                    "time": int(time.time() * 1000),
+                    "levels": [[{"px": f"{p:.1f}", "sz": f"{q:.5f}", "n": 3} for p, q in side] for side in levels],
+                }
             )
         if kind == "userRole":  # verify: the key is an API wallet of the configured account (trade-only)
             return json_response({"role": "agent", "data": {"user": self.ACCOUNT}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,7 @@ class FakeKraken(FakeVenue):
                 }
             ),
         )
+        self.route("/0/public/Depth", self.depth)
         self.route("/0/private/AddOrder", self.add_order, "POST")
         self.route(
             "/0/private/QueryOrders",
@@ -150,6 +152,23 @@ class FakeKraken(FakeVenue):
             ),
             "POST",
         )
+
+    def market_id(self, symbol: str) -> str:
+        base, quote = symbol.replace("BTC", "XBT").split("/")
+        return next(p for p, (_, b, q) in self.PAIRS.items() if self.ASSETS[b] == base and self.ASSETS[q] == quote)
+
+    def depth(self, request: Request) -> Response:
+        """``GET /0/public/Depth?pair=&count=``: levels as [price, volume, timestamp] strings
+        (https://docs.kraken.com/api/docs/rest-api/get-order-book)."""
+        if self.books_down:
+            return self.outage()
+        pair = request.args["pair"]
+        levels = self.levels(pair)
+        if levels is None:
+            return json_response({"error": ["EQuery:Unknown asset pair"]})
+        now = int(time.time())
+        bids, asks = ([[f"{p:.1f}", f"{q:.8f}", now] for p, q in side] for side in levels)
+        return json_response({"error": [], "result": {pair: {"asks": asks, "bids": bids}}})
 
     def add_order(self, request: Request) -> Response:
         body = form_of(request)
