@@ -34,7 +34,7 @@ def fix_link(component: str) -> str | None:
         return f"{connections}#category-market_data"
     if component.startswith("integrations.") or component == "redis":
         return f"{connections}#provider-{component.split('.')[-1]}"
-    if component.startswith("celery.") or component == "supervisor":
+    if component.startswith("celery.") or component in ("supervisor", "quotes.collector"):
         return reverse("admin:controlplane_processheartbeat_changelist")
     if component.startswith("market_data") or component.startswith("marketdata"):
         return reverse("admin:execution_tickbatch_changelist")

@@ -242,6 +242,9 @@ class SystemStatusSerializer(serializers.Serializer):
     scheduler = serializers.DictField(allow_null=True)
     # The supervisor's heartbeat (oversight.supervisor.heartbeat.supervisor_heartbeat).
     supervisor = serializers.DictField(allow_null=True)
+    # The quote collector's heartbeat (oversight.status.quote_collector_state); null for a tenant using no crypto
+    # venue, and while the database is down.
+    quote_collector = serializers.DictField(allow_null=True, required=False)
     integrations = serializers.DictField(allow_null=True)
     checked_at = serializers.DateTimeField()
     trace_id = serializers.CharField()

@@ -17,6 +17,7 @@ from controlplane.errors import ErrorCode
 from controlplane.models import ProcessHeartbeat
 from controlplane.status import BLOCKED, DEGRADED, OK, issue, probe_database, probe_redis
 from controlplane.trace import current_trace_id
+from execution.marketdata.quotes import quote_collector_heartbeat
 from execution.marketdata.selectors import market_data_problems
 from execution.tick.selectors import last_tick_at
 from integrations.status import integration_blockers_and_problems
@@ -76,6 +77,28 @@ def supervisor_state() -> tuple[dict, list[dict]]:
     ]
 
 
+def quote_collector_state() -> tuple[dict | None, list[dict]]:
+    """The quote collector's heartbeat, for a tenant that uses it: one that has configured a crypto venue (the
+    collector collects for exactly those, execution.marketdata.quotes.collector_users). For any other tenant it is
+    None and never degrades: their ticks read bars, not quotes. Stale or absent is DEGRADED: the arbitrage scans
+    would only find stale quotes (and say so, through usable_quotes)."""
+    state = quote_collector_heartbeat()
+    if state is None:
+        return None, []
+    if not state["stale"]:
+        return state, []
+    last = state["last_seen_at"].isoformat() if state["last_seen_at"] else "never"
+    return state, [
+        issue(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "quotes.collector",
+            f"The quote collector has not finished a round within {state['stale_after_seconds']} s (last: {last}): "
+            f"quotes from {', '.join(state['configured_venues'])} are not being refreshed.",
+            "Start it: python manage.py collect_quotes (make run starts it beside the worker).",
+        )
+    ]
+
+
 def system_status(*, redis_url: str | None = None) -> dict:
     """The whole answer, for the current tenant (the declared hook ``status.compute`` and GET
     /api/system/status)."""
@@ -88,6 +111,7 @@ def system_status(*, redis_url: str | None = None) -> dict:
     scheduler: dict = {"beat_alive": False, "last_beat_at": None, "workers": [], "last_tick_at": None}
     integrations: dict = {}
     supervisor: dict | None = None
+    quote_collector: dict | None = None
     if database_problem:
         blockers.append(database_problem)
     else:
@@ -98,6 +122,8 @@ def system_status(*, redis_url: str | None = None) -> dict:
         degradations.extend(scheduler_issues)
         supervisor, supervisor_issues = supervisor_state()
         degradations.extend(supervisor_issues)
+        quote_collector, collector_issues = quote_collector_state()
+        degradations.extend(collector_issues)
         degradations.extend(market_data_problems(tenant_id))
     if redis_problem:
         degradations.append(redis_problem)
@@ -110,6 +136,7 @@ def system_status(*, redis_url: str | None = None) -> dict:
         "bots": {"byAutonomyTier": tier_counts(tenant_id)},
         "scheduler": scheduler,
         "supervisor": supervisor,
+        "quote_collector": quote_collector,
         "integrations": integrations,
         "checked_at": timezone.now(),
         "trace_id": current_trace_id(),
@@ -127,6 +154,7 @@ def database_down_status(database_problem: dict) -> dict:
         "bots": None,
         "scheduler": None,
         "supervisor": None,
+        "quote_collector": None,
         "integrations": None,
         "checked_at": timezone.now(),
         "trace_id": current_trace_id(),

@@ -3,7 +3,7 @@ or grow its position (execution.risk.state reads the cached status; AUTONOMY_NOT
 
 A fresh test tenant is BLOCKED (no market-data key) and has no beat or worker; this sets the market-data key and
 verifies it against a local server in Databento's shape, verifies Redis (the real one), records fresh beat,
-worker and supervisor heartbeats, and verifies whatever other provider the test's bots use (the test serves it)."""
+worker, quote collector and supervisor heartbeats, and verifies whatever other provider the test's bots use (the test serves it)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def make_system_ok(*, tenant, owner, httpserver, settings, verify: tuple[str, ..
     settings.INTEGRATION_BASE_URLS = urls
     databento_fake.serve_verify(httpserver)
     now = timezone.now()
-    for kind in ("worker", "beat"):
+    # The quote collector's too: a tenant that configured a crypto venue depends on it (oversight.status).
+    for kind in ("worker", "beat", "quote_collector"):
         ProcessHeartbeat.objects.create(
             kind=kind, hostname=f"{kind}@status-ok", pid=1, started_at=now, last_seen_at=now
         )

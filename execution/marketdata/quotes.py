@@ -26,7 +26,7 @@ import logging
 import socket
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -81,6 +81,26 @@ def configured_crypto_venues() -> list[str]:
     """The ccxt venues the current tenant has configured (every required key set). Call inside its context."""
     with transaction.atomic():  # credentials are tenant-owned: read under RLS
         return [v for v in CCXT_MARKET_TYPES if not credentials.missing_env_vars(get_provider(v))]
+
+
+def quote_collector_heartbeat() -> dict | None:
+    """For the current tenant: None when it has configured no crypto venue (the collector is not its concern),
+    else the freshest collector heartbeat, the venues its last round got answers from, and whether it is older
+    than ``ARB_COLLECTOR_STALE_SECONDS`` (never seen counts as stale)."""
+    venues = configured_crypto_venues()
+    if not venues:
+        return None
+    beat = ProcessHeartbeat.objects.filter(kind=HEARTBEAT_KIND).order_by("-last_seen_at").first()
+    stale_after = settings.ARB_COLLECTOR_STALE_SECONDS
+    last_seen = beat.last_seen_at if beat else None
+    return {
+        "hostname": beat.hostname if beat else None,
+        "last_seen_at": last_seen,
+        "venues_answering": beat.queues if beat else [],
+        "configured_venues": venues,
+        "stale": last_seen is None or last_seen < timezone.now() - timedelta(seconds=stale_after),
+        "stale_after_seconds": stale_after,
+    }
 
 
 def collector_users() -> dict[str, int]:

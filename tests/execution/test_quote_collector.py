@@ -135,3 +135,30 @@ def test_collect_quotes_once_prints_each_venue(venues):
     call_command("collect_quotes", "--once", stdout=out)
     assert "kraken: ok quotes=1 funding=0 basis=0" in out.getvalue()
     assert "hyperliquid: ok quotes=1 funding=1 basis=1" in out.getvalue()
+
+
+def test_a_stale_collector_degrades_only_the_tenants_that_configured_a_crypto_venue(
+    venues, tenant_a, tenant_b, settings
+):
+    from oversight.status import system_status
+
+    settings.ARB_COLLECTOR_STALE_SECONDS = 30
+    QuoteCollector(hostname="collector-1").round()
+
+    def collector_issue(tenant):
+        with tenancy.tenant_context(tenant.id):
+            status = system_status()
+        return status["quote_collector"], [b for b in status["blockers"] if b["component"] == "quotes.collector"]
+
+    state, issues = collector_issue(tenant_a)
+    assert issues == [] and state["stale"] is False and state["venues_answering"] == sorted(VENUES)
+    assert collector_issue(tenant_b) == (None, [])  # tenant B configured no crypto venue
+
+    ProcessHeartbeat.objects.filter(kind="quote_collector").update(
+        last_seen_at=ProcessHeartbeat.objects.get(kind="quote_collector").last_seen_at - timedelta(seconds=31)
+    )
+    state, issues = collector_issue(tenant_a)
+    assert state["stale"] is True
+    assert [(i["code"], i["severity"]) for i in issues] == [("SERVICE_UNAVAILABLE", "degrading")]
+    assert "quotes from coinbase, kraken, binanceus, hyperliquid are not being refreshed" in issues[0]["message"]
+    assert collector_issue(tenant_b) == (None, [])
