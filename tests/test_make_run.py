@@ -1,4 +1,5 @@
-"""The README's run command on a fresh data directory: embedded Postgres and Valkey, web, worker and beat."""
+"""The README's run command on a fresh data directory: embedded Postgres and Valkey, web, worker, beat and the
+quote collector."""
 
 import json
 import os
@@ -62,6 +63,11 @@ def test_make_run_serves_the_portal_and_stops_everything_on_ctrl_c(tmp_path):
         password = (tmp_path / "data" / "admin-password").read_text().strip()
         assert "Admin user:  admin" in output and password not in output  # a log file never gets the secrets
         assert "API token:   not printed" in output
+        # The quote collector runs beside the worker and keeps running (a child that exits is restarted, and
+        # would log its start again): it has finished rounds, so its heartbeat is being written.
+        wait_for(
+            lambda: "quote collector started" in log_path.read_text(), timeout=60, interval=1, what="collect_quotes"
+        )
         assert (
             json.loads(_logged_in(port, password).open(f"http://127.0.0.1:{port}/api/me", timeout=5).read())["tenant"]
             == "demo"
@@ -74,7 +80,9 @@ def test_make_run_serves_the_portal_and_stops_everything_on_ctrl_c(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
             raise
     output = log_path.read_text()
-    assert "stopped web, worker and beat" in output, output[-3000:]
+    assert "stopped web, worker, beat and quotes" in output, output[-3000:]
+    assert output.count("quote collector started") == 1, "the quote collector exited and was restarted"
+    assert "quote collector stopped" in output
     assert "stopping embedded PostgreSQL" in output
     time.sleep(1)
     assert _health(port) is None

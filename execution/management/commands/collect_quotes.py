@@ -1,6 +1,7 @@
 """``collect_quotes [--once] [--rounds N]``: the quote collector process (execution.marketdata.quotes), started by
 ``make run`` beside the worker; in production, one per deployment (a second one only doubles the rows)."""
 
+import logging
 import signal
 import threading
 import time
@@ -10,6 +11,8 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connection
 
 from execution.marketdata.quotes import QuoteCollector
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -27,6 +30,10 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         collector = QuoteCollector()
+        logger.info(
+            "quote collector started",
+            extra={"hostname": collector.hostname, "poll_seconds": settings.ARB_QUOTE_POLL_SECONDS},
+        )
         limit = 1 if once else rounds
         done = 0
         while not stop.is_set():
@@ -48,3 +55,4 @@ class Command(BaseCommand):
                 break
             # The loop's pace, not a wait for state: the next poll is due one interval after this one began.
             stop.wait(max(0.0, settings.ARB_QUOTE_POLL_SECONDS - (time.monotonic() - started)))
+        logger.info("quote collector stopped", extra={"hostname": collector.hostname, "rounds": done})
