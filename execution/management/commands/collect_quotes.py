@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="One round, print what it collected, exit.")
         parser.add_argument("--rounds", type=int, default=0, help="Stop after this many rounds (0: run until told).")
 
-    def handle(self, *args, once, rounds, **options):
+    def handle(self, *args, once, rounds, verbosity, **options):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 close_old_connections()
             outcomes = collector.round()
             done += 1
-            if once or self.verbosity > 1:
+            if once or verbosity > 1:
                 for o in outcomes:
                     self.stdout.write(
                         f"{o.venue}: {o.status} quotes={o.quotes} funding={o.funding} basis={o.basis}"
