@@ -81,15 +81,20 @@ class QuoteView:
         return grouped
 
 
-# The latest quote of each (instrument, venue) at or before as_of: one index probe per pair
-# (spotquote_latest_idx), bounded below by retention so a long-gone venue does not scan every partition.
+# The latest quote of each expected (instrument, venue) at or before as_of: one backwards probe of
+# spotquote_latest_idx per pair (LATERAL ... LIMIT 1), never a scan of the retained rows, bounded below by
+# retention so a venue gone for days does not walk every partition.
 LATEST_SQL = """
-SELECT DISTINCT ON (q.instrument_id, q.venue)
-       q.instrument_id, q.venue, q.market, q.bid, q.ask, q.bid_size, q.ask_size, q.venue_ts, q.received_at
-FROM execution_spotquote q
-WHERE q.instrument_id = ANY(%s) AND q.venue = ANY(%s) AND q.market_type = %s
-  AND q.received_at <= %s AND q.received_at > %s
-ORDER BY q.instrument_id, q.venue, q.received_at DESC, q.id DESC
+SELECT p.instrument_id, p.venue, q.market, q.bid, q.ask, q.bid_size, q.ask_size, q.venue_ts, q.received_at
+FROM unnest(%s::bigint[], %s::text[]) AS p (instrument_id, venue)
+CROSS JOIN LATERAL (
+    SELECT market, bid, ask, bid_size, ask_size, venue_ts, received_at
+    FROM execution_spotquote
+    WHERE instrument_id = p.instrument_id AND venue = p.venue AND market_type = %s
+      AND received_at <= %s AND received_at > %s
+    ORDER BY received_at DESC
+    LIMIT 1
+) q
 """
 
 
@@ -121,7 +126,8 @@ def usable_quotes(
         return view
     lookback = as_of - timedelta(hours=settings.ARB_QUOTE_RETENTION_HOURS + 24)
     with connection.cursor() as cursor:
-        cursor.execute(LATEST_SQL, [sorted({i for i, _ in expected}), wanted_venues, str(market_type), as_of, lookback])
+        pairs = sorted(expected)
+        cursor.execute(LATEST_SQL, [[i for i, _ in pairs], [v for _, v in pairs], str(market_type), as_of, lookback])
         latest = {(row[0], row[1]): row for row in cursor.fetchall()}
     for (instrument_id, venue), symbol in sorted(expected.items(), key=lambda item: (item[1], item[0][1])):
         row = latest.get((instrument_id, venue))
