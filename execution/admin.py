@@ -1,4 +1,5 @@
-"""Execution in the observatory: instruments (superusers edit them, through the service), bars and tick batches;
+"""Execution in the observatory: instruments (superusers edit them, through the service), bars, the arbitrage
+market state (quotes, basis, funding, the 1-minute quote history) and tick batches;
 per tenant, intents with their legs, orders and fills (written only by the OMS: never added, changed or deleted
 here), positions, venue inventory, trading states, risk incidents (resolved through the same service as the API)
 and the drawdown breaker's equity marks. All read-only, scoped by RLS to the tenant in the header."""
@@ -14,6 +15,10 @@ from controlplane.errors import ControlPlaneError
 from controlplane.trace import current_trace_id
 from execution.models import (
     Bar,
+    BasisQuote,
+    FundingRate,
+    QuoteMinute,
+    SpotQuote,
     EquityWatermark,
     Fill,
     Instrument,
@@ -59,6 +64,58 @@ class BarAdmin(ObservatoryAdmin):
     search_fields = ("instrument__symbol",)
     raw_id_fields = ("instrument",)
     ordering = ("-ts",)
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+
+
+@admin.register(SpotQuote)
+class SpotQuoteAdmin(ObservatoryAdmin):
+    """The quote collector's rows (execution.marketdata.quotes): millions a day, so no full count."""
+
+    list_display = ("received_at", "venue", "instrument", "market", "bid", "ask", "bid_size", "ask_size", "venue_ts")
+    list_filter = ("venue", "market_type")
+    list_select_related = ("instrument",)
+    search_fields = ("instrument__symbol", "market")
+    raw_id_fields = ("instrument",)
+    ordering = ("-received_at",)
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+
+
+@admin.register(BasisQuote)
+class BasisQuoteAdmin(ObservatoryAdmin):
+    list_display = ("received_at", "venue", "instrument", "mark", "index", "spot", "basis_bps", "funding_rate")
+    list_filter = ("venue",)
+    list_select_related = ("instrument",)
+    search_fields = ("instrument__symbol", "market")
+    raw_id_fields = ("instrument",)
+    ordering = ("-received_at",)
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+
+
+@admin.register(FundingRate)
+class FundingRateAdmin(ObservatoryAdmin):
+    list_display = ("funding_at", "venue", "instrument", "market", "rate", "interval_hours", "received_at")
+    list_filter = ("venue",)
+    list_select_related = ("instrument",)
+    search_fields = ("instrument__symbol", "market")
+    raw_id_fields = ("instrument",)
+    ordering = ("-funding_at",)
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+
+
+@admin.register(QuoteMinute)
+class QuoteMinuteAdmin(ObservatoryAdmin):
+    """The 1-minute history backtests read once raw quotes are dropped."""
+
+    list_display = ("minute", "venue", "instrument", "mid_open", "mid_high", "mid_low", "mid_close", "spread_close")
+    list_filter = ("venue", "market_type")
+    list_select_related = ("instrument",)
+    search_fields = ("instrument__symbol",)
+    raw_id_fields = ("instrument",)
+    ordering = ("-minute",)
     show_full_result_count = False
     paginator = BoundedCountPaginator
 

@@ -162,3 +162,25 @@ def test_a_stale_collector_degrades_only_the_tenants_that_configured_a_crypto_ve
     assert [(i["code"], i["severity"]) for i in issues] == [("SERVICE_UNAVAILABLE", "degrading")]
     assert "quotes from coinbase, kraken, binanceus, hyperliquid are not being refreshed" in issues[0]["message"]
     assert collector_issue(tenant_b) == (None, [])
+
+
+def test_the_observatory_lists_the_collected_quotes_basis_and_funding(venues, tenant_a):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from controlplane.models import Membership
+    from tests.factories import UserFactory
+
+    QuoteCollector(hostname="collector-1").round()
+    user = UserFactory(username="staff-quotes", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_spotquote", "view_basisquote", "view_fundingrate"])
+    )
+    with tenancy.tenant_context(tenant_a.id):
+        Membership.objects.create(tenant=tenant_a, user=user, role=Membership.Role.OPERATOR)
+    client = Client()
+    client.force_login(user)
+    for path, expected in (("spotquote", "50101"), ("basisquote", "22.9977"), ("fundingrate", "0.000100000000")):
+        page = client.get(f"/admin/execution/{path}/")
+        assert page.status_code == 200, path
+        assert expected in page.content.decode(), path
