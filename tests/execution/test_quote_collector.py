@@ -184,3 +184,18 @@ def test_the_observatory_lists_the_collected_quotes_basis_and_funding(venues, te
         page = client.get(f"/admin/execution/{path}/")
         assert page.status_code == 200, path
         assert expected in page.content.decode(), path
+
+
+def test_a_market_the_venue_does_not_answer_is_reported_and_the_venues_other_markets_are_written(venues):
+    eth = Instrument.objects.get(symbol="ETH-USD")
+    eth.venue_symbols = {"kraken": {"symbol": "ETH/USD", "base": "ETH", "quote": "USD", "type": "spot"}}
+    eth.save(update_fields=["venue_symbols"])  # mapped, but Kraken has no ETH book to give
+
+    outcomes = {o.venue: o for o in QuoteCollector(hostname="collector-1").round()}
+
+    assert outcomes["kraken"].status == "ok" and outcomes["kraken"].quotes == 1
+    # Kraken answers {"error": ["EQuery:Unknown asset pair"]}; ccxt raises an ExchangeError for it.
+    assert outcomes["kraken"].failed_markets == {"ETH/USD": "INTEGRATION_BAD_RESPONSE"}
+    assert list(SpotQuote.objects.filter(venue="kraken").values_list("market", flat=True)) == ["BTC/USD"]
+    view = usable_quotes(symbols=["ETH-USD"])
+    assert [(u.venue, str(u.reason)) for u in view.unusable] == [("kraken", "DATA_UNAVAILABLE")]

@@ -79,6 +79,9 @@ def test_usable_quotes_are_the_fresh_ones_and_each_other_venue_says_why(btc, set
             "age_ms": 9000,
         },
     ]
+    assert {symbol: [q.venue for q in quotes] for symbol, quotes in view.by_instrument().items()} == {
+        "BTC-USD": ["kraken"]
+    }
     perps = usable_quotes(as_of=NOW, market_type="swap")
     assert [(q.venue, q.market) for q in perps.usable] == [("hyperliquid", "BTC/USDC:USDC")]
     # The same rows read later: kraken's quote at 1.5 s old is still usable; at 2.1 s it is stale.
