@@ -158,3 +158,17 @@ def test_closed_minutes_fold_into_mid_and_spread_ohlc_and_refolding_changes_noth
         Decimal("99.5"),
     )
     assert (first.spread_open, first.spread_high, first.spread_low, first.spread_close) == (2, 3, 1, 3)
+
+
+def test_beat_schedules_the_quote_maintenance_and_the_minute_fold_by_registered_task_name(btc, settings):
+    import execution.tasks  # noqa: F401 (what a worker's autodiscovery imports)
+    from controlplane.celery import app
+
+    SpotQuote.objects.bulk_create([quote(btc, "kraken", datetime.now(UTC) - timedelta(minutes=2), "100", "102")])
+    for entry in ("execution-quote-partitions", "execution-quote-minutes"):
+        name = settings.CELERY_BEAT_SCHEDULE[entry]["task"]
+        assert name in app.tasks, name
+    result = app.tasks["execution.maintain_quote_partitions"].apply().get()
+    assert set(result) == {"created", "dropped", "minutes_deleted"}
+    assert app.tasks["execution.downsample_quotes"].apply().get() == 1
+    assert QuoteMinute.objects.get().mid_close == Decimal("101")
