@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("controlplane", "0007_alerts")]
+    dependencies = [("controlplane", "0008_two_factor_and_step_up")]
 
     operations = [
         migrations.AlterField(
