@@ -15,6 +15,7 @@ from execution.orders import oms
 from execution.orders.intents import submit_intent
 from execution.models import StrategyPosition
 from execution.orders.paper_venue import match_working_orders
+from tests.assertions import assert_error, audit_actions
 from tests.conftest import client_for, present_second_factor
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars
@@ -22,23 +23,6 @@ from tests.execution.helpers import store_bars
 pytestmark = pytest.mark.django_db
 
 NEW_BOT = {"name": "trend", "strategy": "ma_crossover", "parameters": {"fast": 5, "slow": 20}, "instruments": ["ES"]}
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["error_code"] == code
-    assert body["suggested_fix"] and body["trace_id"] == response["X-Trace-Id"]
-    return body
-
-
-def audit_actions(tenant, resource_type, resource_id):
-    with tenancy.tenant_context(tenant.id):
-        return list(
-            AuditEvent.objects.filter(resource_type=resource_type, resource_id=str(resource_id))
-            .order_by("id")
-            .values_list("action", flat=True)
-        )
 
 
 def passing_backtest(bot, classification="PASS", parameters_hash=None):

@@ -13,7 +13,7 @@ from controlplane import tenancy
 from controlplane.books import Book
 from controlplane.models import AuditEvent
 from execution.models import StrategyPosition
-from tests.bots.test_bots_api import assert_error
+from tests.assertions import assert_error
 from tests.conftest import client_for, present_second_factor
 from tests.factories import InstrumentFactory
 

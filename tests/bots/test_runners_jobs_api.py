@@ -6,7 +6,7 @@ import pytest
 from bots import services
 from bots.models import Job
 from controlplane import tenancy
-from tests.bots.test_bots_api import assert_error, audit_actions
+from tests.assertions import assert_error, audit_actions
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.mixins import ListModelMixin
 
 from controlplane.filters import BoundedIsoDateTimeField, FilterBackend, FilterSet
-from tests.controlplane.test_error_shape import assert_error
+from tests.assertions import assert_error
 
 pytestmark = pytest.mark.django_db
 

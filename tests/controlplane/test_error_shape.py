@@ -7,20 +7,9 @@ from rest_framework.test import APIClient
 
 from controlplane.errors import ErrorCode
 from controlplane.models import AuditEvent
+from tests.assertions import assert_error
 
 pytestmark = pytest.mark.django_db
-
-SHAPE = {"error_code", "message", "suggested_fix", "trace_id"}
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert SHAPE <= set(body), body
-    assert body["error_code"] == code
-    assert body["trace_id"] == response["X-Trace-Id"]
-    assert body["message"] and body["suggested_fix"]
-    return body
 
 
 def test_400_names_the_field(api_owner_a):

@@ -12,7 +12,7 @@ from drf_spectacular.validation import validate_schema
 
 from controlplane.errors import ErrorCode
 from controlplane.openapi import FreshnessSerializer
-from tests.controlplane.test_error_shape import assert_error
+from tests.assertions import assert_error
 from tests.factories import InstrumentFactory
 
 ERROR_REF = "#/components/schemas/Error"

@@ -9,7 +9,7 @@ from drf_spectacular.settings import spectacular_settings
 from rest_framework import serializers
 
 from tests.backtests.helpers import START
-from tests.controlplane.test_error_shape import assert_error
+from tests.assertions import assert_error
 from tests.factories import InstrumentFactory
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
