@@ -7,7 +7,7 @@ RLS, the triggers and Celery behave exactly as in production. A child (web, work
 again after a backoff, within a limit (``supervise``).
 
     python -m controlplane.devstack run     # migrate, demo tenant, web + Celery worker + beat + quote collector
-    python -m controlplane.devstack test    # the whole test suite (extra arguments go to pytest)
+    python -m controlplane.devstack test    # the whole test suite, in two processes (extra arguments go to pytest)
 """
 
 from __future__ import annotations
@@ -230,8 +230,15 @@ def _stop_children(children) -> None:
             child.wait()
 
 
+# The suite runs in two processes (pytest-xdist): each has its own test database and Redis database (see REDIS_URL
+# in settings.py). Tests that must not run beside each other share an ``xdist_group``, which ``loadgroup`` keeps on
+# one process. Given before the caller's PYTEST_ADDOPTS, so `make test PYTEST_ADDOPTS="-n 0"` runs it in one.
+TEST_PROCESSES_OPTIONS = "-n 2 --dist loadgroup"
+
+
 def _run_tests(stack: Stack, pytest_args: list[str]) -> int:
-    return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=BASE_DIR, env=stack.env).returncode
+    env = {**stack.env, "PYTEST_ADDOPTS": f"{TEST_PROCESSES_OPTIONS} {stack.env.get('PYTEST_ADDOPTS', '')}".strip()}
+    return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=BASE_DIR, env=env).returncode
 
 
 def main(argv: list[str]) -> int:

@@ -1,7 +1,9 @@
 """Settings for the control plane: everything comes from the environment (see .env.example)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -143,6 +145,24 @@ for _alias in DATABASES.values():
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+
+
+def _redis_database_plus(url: str, offset: int) -> str:
+    """``url`` on the Redis database ``offset`` numbers past its own (none in the URL is database 0)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{int(parts.path.strip('/') or 0) + offset}"))
+
+
+# `make test` runs pytest in several processes (pytest-xdist; controlplane/devstack.py). pytest-django gives each
+# worker a test database of its own; here each takes a Redis database of its own too, REDIS_URL's number plus the
+# worker's index (gw0 +0, gw1 +1), so no worker sees another's cache keys, throttles or Celery queues. It is written
+# back to the environment, marked with the worker, so a process a test starts inherits that database and does not
+# add the index again. PYTEST_XDIST_WORKER is set only inside a pytest-xdist worker.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST_WORKER and os.environ.get("CONTROLPLANE_REDIS_WORKER") != _XDIST_WORKER:
+    REDIS_URL = _redis_database_plus(REDIS_URL, int(_XDIST_WORKER.removeprefix("gw")))
+    os.environ["REDIS_URL"] = REDIS_URL
+    os.environ["CONTROLPLANE_REDIS_WORKER"] = _XDIST_WORKER
 # Every Redis command (cache, throttles, breakers, token store, send ledger, Celery publish) gives up after this
 # many seconds, connect included; a server that failed is then not asked again for REDIS_RETRY_AFTER_SECONDS
 # (controlplane/redis_clients.py), so a hung Redis costs a request one timeout, not one per use.

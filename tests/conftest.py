@@ -17,7 +17,9 @@ from tests.factories import TenantFactory, UserFactory
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_test_environment, django_db_blocker):
+def django_db_setup(django_test_environment, django_db_modify_db_settings, django_db_blocker):
+    """``django_db_modify_db_settings`` names the test database per pytest-xdist worker (``..._gw0``), so that
+    workers running side by side never share one."""
     from django.conf import settings
 
     with django_db_blocker.unblock():
