@@ -31,6 +31,7 @@ def test_a_sweep_returns_at_once_while_another_supervisor_holds_the_lock(db, cap
     holder = psycopg.connect(  # a second session: another supervisor
         dbname=s["NAME"], user=s["USER"], host=s["HOST"] or None, port=s["PORT"] or None, autocommit=True
     )
+    holder_pid = holder.info.backend_pid
     try:
         assert holder.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()[0] is True
         with caplog.at_level(logging.INFO, logger="oversight.supervisor.sweep"):
@@ -39,6 +40,14 @@ def test_a_sweep_returns_at_once_while_another_supervisor_holds_the_lock(db, cap
         assert not SupervisorRun.objects.exists()
     finally:
         holder.close()
+
+    def holder_gone():
+        # The server ends the holder's backend, and so releases its locks, a moment after the client closes.
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s)", [holder_pid])
+            return cursor.fetchone()[0]
+
+    wait_for(holder_gone, timeout=10, interval=0.05, what="the holder's session to end")
     assert supervisor_sweep() is not None  # the lock went with the holder's session
     assert SupervisorRun.objects.get().finished_at is not None
 
