@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connection
 
+from controlplane.errors import DATABASE_UNAVAILABLE_ERRORS
 from execution.marketdata.quotes import QuoteCollector
 
 logger = logging.getLogger(__name__)
@@ -38,9 +39,19 @@ class Command(BaseCommand):
         done = 0
         while not stop.is_set():
             started = time.monotonic()
-            if not connection.in_atomic_block:  # a long-lived process: drop a broken or expired connection
-                close_old_connections()
-            outcomes = collector.round()
+            try:
+                if not connection.in_atomic_block:  # a long-lived process: drop a broken or expired connection
+                    close_old_connections()
+                outcomes = collector.round()
+            except DATABASE_UNAVAILABLE_ERRORS as exc:
+                if once:
+                    raise
+                # Ride the outage out like the worker and beat do: the round is lost (its quotes would be stale by
+                # the time the database is back anyway), the process is not; the heartbeat says it meanwhile.
+                logger.warning("quote collector: database unavailable, round skipped", extra={"error": str(exc)})
+                connection.close_if_unusable_or_obsolete()
+                stop.wait(settings.ARB_QUOTE_POLL_SECONDS)
+                continue
             done += 1
             if once or verbosity > 1:
                 for o in outcomes:
