@@ -250,23 +250,29 @@ class ProviderClient:
         )
         return retrying(fn)
 
+    def transport_error(self, exc: requests.RequestException, *, timeout) -> IntegrationError:
+        """A request that got no answer, as our code, saying whether any of it may have reached the provider (a
+        timeout after connecting may have been acted on; a refused connection was not): the one mapping for our
+        own requests and for an official SDK's (Twilio's) that sends through requests."""
+        if isinstance(exc, requests.Timeout):
+            return IntegrationError(
+                ErrorCode.INTEGRATION_TIMEOUT,
+                f"{self.spec.label} did not answer within {timeout}s.",
+                provider=self.provider,
+                sent=not isinstance(exc, requests.ConnectTimeout),
+            )
+        return IntegrationError(
+            ErrorCode.INTEGRATION_UNREACHABLE,
+            f"{self.spec.label} could not be reached ({type(exc).__name__}).",
+            provider=self.provider,
+            sent=not _never_connected(exc),
+        )
+
     def _send(self, method: str, url: str, **kwargs) -> requests.Response:
         try:
             response = self.session.request(method, url, **kwargs)
-        except requests.Timeout as exc:
-            raise IntegrationError(
-                ErrorCode.INTEGRATION_TIMEOUT,
-                f"{self.spec.label} did not answer within {kwargs['timeout']}s.",
-                provider=self.provider,
-                sent=not isinstance(exc, requests.ConnectTimeout),
-            ) from exc
         except requests.RequestException as exc:
-            raise IntegrationError(
-                ErrorCode.INTEGRATION_UNREACHABLE,
-                f"{self.spec.label} could not be reached ({type(exc).__name__}).",
-                provider=self.provider,
-                sent=not _never_connected(exc),
-            ) from exc
+            raise self.transport_error(exc, timeout=kwargs["timeout"]) from exc
         self.raise_for_status(response)
         return response
 

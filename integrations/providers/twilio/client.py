@@ -86,19 +86,8 @@ class TwilioClient(ProviderClient):
             raise self._status_error(exc.status, exc.code, exc.msg) from exc
         except TwilioServiceException as exc:
             raise self._status_error(exc.status, exc.code, exc.detail or exc.title) from exc
-        except requests.Timeout as exc:
-            raise IntegrationError(
-                ErrorCode.INTEGRATION_TIMEOUT,
-                f"{label} did not answer within {self.timeout}s.",
-                provider=self.provider,
-                sent=not isinstance(exc, requests.ConnectTimeout),
-            ) from exc
         except requests.RequestException as exc:
-            raise IntegrationError(
-                ErrorCode.INTEGRATION_UNREACHABLE,
-                f"{label} could not be reached ({type(exc).__name__}).",
-                provider=self.provider,
-            ) from exc
+            raise self.transport_error(exc, timeout=self.timeout) from exc
         except (TwilioException, ValueError) as exc:  # an answer the SDK could not read (not JSON)
             raise IntegrationError(
                 ErrorCode.INTEGRATION_BAD_RESPONSE,
