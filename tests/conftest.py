@@ -186,7 +186,9 @@ def totp_code(device) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     if device.last_t >= totp.t():
         assert device.last_t < totp.t() + device.tolerance, "this step's codes are used up: reuse the session"
-        totp.time = (device.last_t + 1) * device.step + device.t0
+        # The step after the last one used, as the device counts it: t() adds the device's drift (a login that
+        # crossed a step boundary leaves drift -1), so the time is taken back by it.
+        totp.time = (device.last_t + 1 - device.drift) * device.step + device.t0
     return f"{totp.token():0{device.digits}d}"
 
 
