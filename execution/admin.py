@@ -56,68 +56,57 @@ class InstrumentAdmin(ModelAdmin):
         instrument_save(instrument=obj, actor=request.user)
 
 
-@admin.register(Bar)
-class BarAdmin(ObservatoryAdmin):
-    list_display = ("ts", "instrument", "timeframe", "open", "high", "low", "close", "volume", "source", "ingested_at")
-    list_filter = ("timeframe", "source", "instrument")
+class MarketTableAdmin(ObservatoryAdmin):
+    """A platform market-data table keyed by instrument (bars, quotes, funding): millions of rows, so no full count,
+    a bounded paginator and the instrument as a raw id."""
+
     list_select_related = ("instrument",)
     search_fields = ("instrument__symbol",)
     raw_id_fields = ("instrument",)
-    ordering = ("-ts",)
     show_full_result_count = False
     paginator = BoundedCountPaginator
+
+
+@admin.register(Bar)
+class BarAdmin(MarketTableAdmin):
+    list_display = ("ts", "instrument", "timeframe", "open", "high", "low", "close", "volume", "source", "ingested_at")
+    list_filter = ("timeframe", "source", "instrument")
+    ordering = ("-ts",)
 
 
 @admin.register(SpotQuote)
-class SpotQuoteAdmin(ObservatoryAdmin):
-    """The quote collector's rows (execution.marketdata.quotes): millions a day, so no full count."""
+class SpotQuoteAdmin(MarketTableAdmin):
+    """The quote collector's rows (execution.marketdata.quotes)."""
 
     list_display = ("received_at", "venue", "instrument", "market", "bid", "ask", "bid_size", "ask_size", "venue_ts")
     list_filter = ("venue", "market_type")
-    list_select_related = ("instrument",)
     search_fields = ("instrument__symbol", "market")
-    raw_id_fields = ("instrument",)
     ordering = ("-received_at",)
-    show_full_result_count = False
-    paginator = BoundedCountPaginator
 
 
 @admin.register(BasisQuote)
-class BasisQuoteAdmin(ObservatoryAdmin):
+class BasisQuoteAdmin(MarketTableAdmin):
     list_display = ("received_at", "venue", "instrument", "mark", "index", "spot", "basis_bps", "funding_rate")
     list_filter = ("venue",)
-    list_select_related = ("instrument",)
     search_fields = ("instrument__symbol", "market")
-    raw_id_fields = ("instrument",)
     ordering = ("-received_at",)
-    show_full_result_count = False
-    paginator = BoundedCountPaginator
 
 
 @admin.register(FundingRate)
-class FundingRateAdmin(ObservatoryAdmin):
+class FundingRateAdmin(MarketTableAdmin):
     list_display = ("funding_at", "venue", "instrument", "market", "rate", "interval_hours", "received_at")
     list_filter = ("venue",)
-    list_select_related = ("instrument",)
     search_fields = ("instrument__symbol", "market")
-    raw_id_fields = ("instrument",)
     ordering = ("-funding_at",)
-    show_full_result_count = False
-    paginator = BoundedCountPaginator
 
 
 @admin.register(QuoteMinute)
-class QuoteMinuteAdmin(ObservatoryAdmin):
+class QuoteMinuteAdmin(MarketTableAdmin):
     """The 1-minute history backtests read once raw quotes are dropped."""
 
     list_display = ("minute", "venue", "instrument", "mid_open", "mid_high", "mid_low", "mid_close", "spread_close")
     list_filter = ("venue", "market_type")
-    list_select_related = ("instrument",)
-    search_fields = ("instrument__symbol",)
-    raw_id_fields = ("instrument",)
     ordering = ("-minute",)
-    show_full_result_count = False
-    paginator = BoundedCountPaginator
 
 
 @admin.register(TickBatch)
