@@ -77,12 +77,12 @@ def supervisor_state() -> tuple[dict, list[dict]]:
     ]
 
 
-def quote_collector_state() -> tuple[dict | None, list[dict]]:
+def quote_collector_state(configured_providers: list[str]) -> tuple[dict | None, list[dict]]:
     """The quote collector's heartbeat, for a tenant that uses it: one that has configured a crypto venue (the
     collector collects for exactly those, execution.marketdata.quotes.collector_users). For any other tenant it is
     None and never degrades: their ticks read bars, not quotes. Stale or absent is DEGRADED: the arbitrage scans
     would only find stale quotes (and say so, through usable_quotes)."""
-    state = quote_collector_heartbeat()
+    state = quote_collector_heartbeat(configured_providers=configured_providers)
     if state is None:
         return None, []
     if not state["stale"]:
@@ -122,7 +122,7 @@ def system_status(*, redis_url: str | None = None) -> dict:
         degradations.extend(scheduler_issues)
         supervisor, supervisor_issues = supervisor_state()
         degradations.extend(supervisor_issues)
-        quote_collector, collector_issues = quote_collector_state()
+        quote_collector, collector_issues = quote_collector_state(integrations["configured"])
         degradations.extend(collector_issues)
         degradations.extend(market_data_problems(tenant_id))
     if redis_problem:

@@ -22,6 +22,8 @@ venues that answered that round.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import logging
 import socket
 import statistics
@@ -83,11 +85,13 @@ def configured_crypto_venues() -> list[str]:
         return [v for v in CCXT_MARKET_TYPES if not credentials.missing_env_vars(get_provider(v))]
 
 
-def quote_collector_heartbeat() -> dict | None:
-    """For the current tenant: None when it has configured no crypto venue (the collector is not its concern),
-    else the freshest collector heartbeat, the venues its last round got answers from, and whether it is older
-    than ``ARB_COLLECTOR_STALE_SECONDS`` (never seen counts as stale)."""
-    venues = configured_crypto_venues()
+def quote_collector_heartbeat(*, configured_providers: Iterable[str]) -> dict | None:
+    """For the current tenant, given its fully configured providers (system status has read them already): None
+    when none is a crypto venue (the collector is not its concern), else the freshest collector heartbeat, the
+    venues its last round got answers from, and whether it is older than ``ARB_COLLECTOR_STALE_SECONDS`` (never
+    seen counts as stale)."""
+    configured = set(configured_providers)
+    venues = [v for v in CCXT_MARKET_TYPES if v in configured]
     if not venues:
         return None
     beat = ProcessHeartbeat.objects.filter(kind=HEARTBEAT_KIND).order_by("-last_seen_at").first()
