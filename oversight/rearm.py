@@ -73,9 +73,15 @@ def live_bots_not_flat() -> list[dict]:
     """The tenant in context's LIVE bots not known to be flat, each with why (see the module's docstring)."""
     bots = list(Bot.objects.filter(stage=Stage.LIVE).order_by("id"))
     held = book_positions(bot_ids=[bot.id for bot in bots], book=Book.LIVE)
+    latest = {
+        report.bot_id: report
+        for report in Reconciliation.objects.filter(bot__in=bots, book=Book.LIVE)
+        .order_by("bot_id", "-id")
+        .distinct("bot_id")
+    }
     listed = []
     for bot in bots:
-        report = _latest_reconciliation(bot, Book.LIVE)
+        report = latest.get(bot.id)
         reasons = []
         if held[bot.id]:
             reasons.append("our live book holds positions")
