@@ -20,6 +20,58 @@ def _direction(signal: int, size: float, allow_short: bool) -> tuple[float, str]
     return 0.0, "FLAT"
 
 
+def _latch(enter_long, enter_short, exit_long, exit_short, *, size: float, allow_short: bool) -> np.ndarray:
+    """The target after each bar of an enter/exit state machine with complete fills (the position each decision
+    sees is the previous target, flat before the first): an entry bar sets the target (long, or short / flat on a
+    short entry); while long, the first exit_long bar after the entry goes flat, while short the first
+    exit_short bar; any other bar holds. Entries take precedence over exits on the same bar, as in ``_decide``.
+
+    So the target at bar i depends only on the last entry e <= i and whether an exit of its side happened in
+    (e, i]: three running maxima of bar indices, no loop."""
+    bars = np.arange(len(enter_long))
+    last_entry = np.maximum.accumulate(np.where(enter_long | enter_short, bars, -1))
+    entered = last_entry >= 0
+    at = np.maximum(last_entry, 0)
+    last_exit_long = np.maximum.accumulate(np.where(exit_long, bars, -1))
+    long_ = entered & enter_long[at] & (last_exit_long <= last_entry)
+    held = np.where(long_, size, 0.0)
+    if allow_short:
+        last_exit_short = np.maximum.accumulate(np.where(exit_short, bars, -1))
+        short = entered & enter_short[at] & (last_exit_short <= last_entry)
+        held[short] = -size
+    return held
+
+
+def _rolling_extreme(values: np.ndarray, window: int, ufunc) -> np.ndarray:
+    """``ufunc.reduce`` (np.maximum / np.minimum) over each window of ``window`` values, for the windows ending at
+    index window-1 .. n-1, in log2(window) passes: extremes over doubling spans, then two overlapping spans of the
+    largest power of two cover each window (an extreme counts a value twice harmlessly). Exact, and NaN
+    propagating as np.max / np.min are."""
+    n = len(values)
+    span, extremes = 1, values
+    while 2 * span <= window:
+        extremes = ufunc(extremes[:-span], extremes[span:])  # extremes[k]: values[k : k + 2 * span]
+        span *= 2
+    return ufunc(extremes[: n - window + 1], extremes[window - span : n - span + 1])
+
+
+def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sums over each window ending at index window-1 .. n-1 (van Herk / Gil-Werman split): running sums forward
+    and backward inside blocks of the window's length; a window is the tail of one block plus the head of the next.
+    Each sum adds at most ``window`` terms, so its rounding error is bounded by ``window`` ulps of the window's
+    absolute sum however long the series (a cumulative sum over the series has an error that grows with it)."""
+    n = len(values)
+    blocks = -(-n // window)
+    padded = np.zeros(blocks * window)
+    padded[:n] = values
+    shaped = padded.reshape(blocks, window)
+    head = np.cumsum(shaped, axis=1).ravel()
+    tail = np.cumsum(shaped[:, ::-1], axis=1)[:, ::-1].ravel()
+    start = np.arange(n - window + 1)
+    within = start % window == 0
+    return np.where(within, tail[: n - window + 1], tail[: n - window + 1] + head[window - 1 : n])
+
+
 @register_strategy
 class MovingAverageCrossover(Strategy):
     name = "ma_crossover"
@@ -140,6 +192,34 @@ class DonchianBreakout(Strategy):
             return Decision(0.0, "EXIT_SHORT", values)
         return Decision(position, "HOLD", values)
 
+    has_vectorized_form = True
+
+    def vectorized_targets(self, params: dict[str, Any], bars: Bars) -> np.ndarray:
+        """Channels by exact rolling max/min of the previous bars; the position-dependent exits through
+        ``_latch``. The exit channel lies inside the entry channel (exit_lookback <= entry_lookback), but the
+        precedence is kept explicitly anyway."""
+        entry, exit_ = params["entry_lookback"], params["exit_lookback"]
+        n = len(bars)
+        targets = np.full(n, np.nan)
+        if n < entry + 1:
+            return targets
+        close = bars.close[entry:]  # bar i = entry + k decides on close[i] against bars i-lookback .. i-1
+        entry_high = _rolling_extreme(bars.high[: n - 1], entry, np.maximum)
+        entry_low = _rolling_extreme(bars.low[: n - 1], entry, np.minimum)
+        exit_high = _rolling_extreme(bars.high[: n - 1], exit_, np.maximum)[entry - exit_ :]
+        exit_low = _rolling_extreme(bars.low[: n - 1], exit_, np.minimum)[entry - exit_ :]
+        up = close > entry_high
+        down = ~up & (close < entry_low)
+        targets[entry:] = _latch(
+            up,
+            down,
+            close < exit_low,
+            close > exit_high,
+            size=params["size"],
+            allow_short=params["allow_short"],
+        )
+        return targets
+
 
 @register_strategy
 class ZScoreMeanReversion(Strategy):
@@ -189,3 +269,69 @@ class ZScoreMeanReversion(Strategy):
         if position < 0 and z <= params["exit_z"]:
             return Decision(0.0, "EXIT_SHORT", values)
         return Decision(position, "HOLD", values)
+
+    has_vectorized_form = True
+
+    def vectorized_targets(self, params: dict[str, Any], bars: Bars) -> np.ndarray:
+        """z-scores from block rolling sums, then ``_latch``. Where a fast z-score lies within its error bound of
+        a threshold (or the variance within its bound of zero, or anything is not finite), the exact window
+        statistics ``_decide`` computes (np.mean, np.std of the window) replace it, so every comparison agrees."""
+        lookback = params["lookback"]
+        n = len(bars)
+        targets = np.full(n, np.nan)
+        if n < lookback:
+            return targets
+        entry_z, exit_z = params["entry_z"], params["exit_z"]
+        z, dispersed = _zscores(bars.close, lookback, (-entry_z, entry_z, -exit_z, exit_z))
+        long_entry = dispersed & (z <= -entry_z)
+        short_entry = dispersed & (z >= entry_z)
+        targets[lookback - 1 :] = _latch(
+            long_entry,
+            short_entry,
+            dispersed & (z >= -exit_z),
+            dispersed & (z <= exit_z),
+            size=params["size"],
+            allow_short=params["allow_short"],
+        )
+        return targets
+
+
+_EXACT_ROWS_ELEMENTS = 1 << 20  # window values copied at once for the exact recomputation
+
+
+def _zscores(close: np.ndarray, lookback: int, thresholds: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """For each bar from lookback-1: the z-score ``_decide`` computes and whether its std is non-zero (else the
+    decision is HOLD_NO_DISPERSION). Fast form: mean and E[x²] from block rolling sums. Its error, bounded from the
+    sums' lengths and the largest |close| (u = 2^-53 per operation, a factor 8 over the textbook bound, and the
+    same again for np.std's own rounding), decides which bars need the exact form."""
+    u = np.finfo(np.float64).eps / 2
+    scale = float(np.nanmax(np.abs(close))) if np.isfinite(close).any() else 0.0
+    mean = _rolling_sum(close, lookback) / lookback
+    mean_sq = _rolling_sum(close * close, lookback) / lookback
+    var = mean_sq - mean * mean
+    last = close[lookback - 1 :]
+    var_err = 16 * (3 * lookback + 8) * u * scale * scale
+    mean_err = 16 * (lookback + 2) * u * scale
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.sqrt(np.maximum(var, 0.0))
+        z = (last - mean) / std
+        low_std = np.sqrt(np.maximum(var - var_err, 0.0))
+        z_err = (2 * mean_err + np.abs(z) * (std - low_std) + 4 * u * np.abs(z)) / low_std
+        near = ~np.isfinite(z_err) | (var <= 2 * var_err)
+        for threshold in thresholds:
+            near |= np.abs(z - threshold) <= z_err
+    dispersed = std != 0.0
+    suspects = np.flatnonzero(near)
+    if suspects.size:
+        windows = np.lib.stride_tricks.sliding_window_view(close, lookback)
+        step = max(1, _EXACT_ROWS_ELEMENTS // lookback)
+        for lo in range(0, suspects.size, step):
+            rows = suspects[lo : lo + step]
+            # Row-wise over C-contiguous copies: each row reduces as np.mean / np.std of a slice does.
+            values = windows[rows]
+            exact_mean = np.mean(values, axis=1)
+            exact_std = np.std(values, axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z[rows] = (last[rows] - exact_mean) / exact_std
+            dispersed[rows] = exact_std != 0.0
+    return z, dispersed

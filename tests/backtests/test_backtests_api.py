@@ -81,17 +81,24 @@ def test_backtest_runs_and_reports_metrics_curve_trades_and_traces(api_operator_
     assert all(t.kind == "decision" and "fast_ma" in t.signal["values"] for t in traces)
 
 
-def test_reference_path_runs_strategies_without_a_vectorized_form(api_operator_a, tenant_a, btc):
+def test_the_run_takes_the_reference_path_under_a_volume_cap_and_the_vectorized_one_without(
+    api_operator_a, tenant_a, btc
+):
+    """Every shipped strategy has a vectorized form; a volume cap (partial fills) sends the run bar by bar, and
+    the run records which path it took."""
     store_walk(btc, 600, timeframe="1h", base=30000.0, seed=9)
-    body = _body(
+    common = dict(
         strategy="donchian_breakout",
         parameters={"entry_lookback": 20, "exit_lookback": 5},
         end=(START + timedelta(hours=600)).isoformat(),
     )
-    run_id = api_operator_a.post("/api/backtests", body, format="json").json()["id"]
-    run, _ = _run_job(tenant_a, run_id)
+    capped = _body(fill_model={"slippage_bps": 1, "fee_bps": 2, "max_volume_share": 0.9}, **common)
+    run, _ = _run_job(tenant_a, api_operator_a.post("/api/backtests", capped, format="json").json()["id"])
     assert (run.status, run.engine_path, run.bars_done) == ("FINISHED", "reference", 600)
     assert run.metrics["number_of_trades"] > 0
+    uncapped, _ = _run_job(tenant_a, api_operator_a.post("/api/backtests", _body(**common), format="json").json()["id"])
+    assert (uncapped.status, uncapped.engine_path) == ("FINISHED", "vectorized")
+    assert uncapped.metrics["number_of_trades"] > 0
 
 
 def test_a_range_with_missing_bars_is_refused_with_the_gaps_listed(api_operator_a, tenant_a, btc):

@@ -155,11 +155,10 @@ def test_reference_with_a_volume_cap_fills_partially_and_reorders_the_rest():
         ("zscore_mean_reversion", {"lookback": 30, "entry_z": 1.5, "exit_z": 0.3}),
     ],
 )
-def test_reference_runs_every_shipped_strategy_without_a_vectorized_form(name, params):
+def test_reference_runs_every_shipped_strategy_as_decide_replays(name, params):
     strategy = get_strategy(name)
     clean = strategy.validate(params)
     bars = memory_bars(2000, seed=5)
-    assert not vectorizable(strategy, FillModel(), Decimal("0.25"))
     result = run_reference(
         strategy, clean, bars, model=FillModel(), tick_size=Decimal("0.25"), multiplier=Decimal("1"), capital=10_000.0
     )

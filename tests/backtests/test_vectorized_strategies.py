@@ -1,0 +1,178 @@
+"""Every shipped strategy's vectorized form equals the bar-by-bar reference trade for trade, on real-shaped bars
+(volatility clusters, opening gaps, flat stretches and repeated highs and lows), and the engine picks the reference
+path, and says so, where the vectorized one does not apply."""
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from backtests.engine import run_reference, run_vectorized, vectorizable
+from backtests.runs import run_engine
+from bots.strategies import Bars, get_strategy
+from bots.strategies.builtin import _rolling_extreme, _rolling_sum, _zscores
+from execution.fill_model import FillModel
+from execution.models import Instrument
+
+COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+
+
+def clustered_bars(n: int, *, seed: int, tick: float, base: float) -> Bars:
+    """A random walk on the tick grid whose volatility switches between calm and wild regimes, with opening gaps,
+    flat stretches (equal closes: zero dispersion, ties of every channel and mean) and highs/lows that repeat."""
+    rng = np.random.default_rng(seed)
+    regime = np.repeat(rng.choice([0.3, 1.0, 4.0], size=n // 50 + 1), 50)[:n]
+    steps = np.round(rng.normal(0, 1, n) * regime * 8) * tick
+    flat = np.repeat(rng.random(n // 25 + 1) < 0.15, 25)[:n]  # a stretch in seven is flat
+    steps[flat] = 0.0
+    close = base + np.cumsum(steps)
+    gaps = np.where(rng.random(n) < 0.02, np.round(rng.normal(0, 30, n)) * tick, 0.0)
+    open_ = np.concatenate(([base], close[:-1])) + gaps
+    wick = np.where(flat, 0, rng.integers(0, 4, n))
+    high = np.maximum(open_, close) + tick * wick
+    low = np.minimum(open_, close) - tick * np.where(flat, 0, rng.integers(0, 4, n))
+    volume = np.where(flat, 0.0, rng.integers(1, 60, n).astype(float))
+    ts = np.datetime64("2026-03-02T00:00", "us") + np.arange(n) * np.timedelta64(60, "s")
+    return Bars.from_columns(ts=ts, open=open_, high=high, low=low, close=close, volume=volume)
+
+
+def _fills(result):
+    return [(f.decided_at, f.filled_at, f.side, f.quantity, f.price) for f in result.fills]
+
+
+def _assert_same(vectorized, reference):
+    assert vectorized.path == "vectorized" and reference.path == "reference"
+    assert _fills(vectorized) == _fills(reference)
+    assert np.allclose([f.fee for f in vectorized.fills], [f.fee for f in reference.fills], rtol=0, atol=1.1e-8)
+    assert np.allclose([f.slippage for f in vectorized.fills], [f.slippage for f in reference.fills], rtol=0, atol=1e-9)
+    assert vectorized.orders == reference.orders
+    assert vectorized.no_trade == reference.no_trade
+    assert np.array_equal(vectorized.no_trade_by_bar, reference.no_trade_by_bar)
+    assert np.array_equal(vectorized.position, reference.position)
+    assert np.allclose(vectorized.equity, reference.equity, rtol=0, atol=1e-6, equal_nan=True)
+    assert [(t["entry_bar"], t["exit_bar"], t["side"], t["quantity"]) for t in vectorized.trades] == [
+        (t["entry_bar"], t["exit_bar"], t["side"], t["quantity"]) for t in reference.trades
+    ]
+
+
+MODELS = [
+    FillModel(),
+    FillModel(slippage_ticks=1, fee_per_unit=Decimal("2.5")),
+    FillModel(fill_at="close", slippage_bps=1.3, fee_bps=0.7),
+]
+
+CASES = [
+    ("donchian_breakout", {"entry_lookback": 20, "exit_lookback": 10}),
+    ("donchian_breakout", {"entry_lookback": 20, "exit_lookback": 10, "allow_short": True, "size": 3}),
+    ("donchian_breakout", {"entry_lookback": 7, "exit_lookback": 7, "allow_short": True}),
+    ("donchian_breakout", {"entry_lookback": 55, "exit_lookback": 1, "size": 0.5}),
+    ("zscore_mean_reversion", {"lookback": 20, "entry_z": 2.0, "exit_z": 0.5}),
+    ("zscore_mean_reversion", {"lookback": 30, "entry_z": 1.5, "exit_z": 0.3, "allow_short": True, "size": 2}),
+    ("zscore_mean_reversion", {"lookback": 4, "entry_z": 1.0, "exit_z": 0.0, "allow_short": True}),
+    ("zscore_mean_reversion", {"lookback": 200, "entry_z": 1.2, "exit_z": 0.9}),
+]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=["plain", "ticks-fees", "close-bps"])
+@pytest.mark.parametrize("name,params", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+@pytest.mark.parametrize("tick,base", [("0.25", 4000.0), ("0.01", 101.37)])
+def test_vectorized_equals_reference_trade_for_trade(model, name, params, tick, base):
+    strategy = get_strategy(name)
+    clean = strategy.validate(params)
+    bars = clustered_bars(2500, seed=len(name) + int(clean["allow_short"]), tick=float(tick), base=base)
+    kwargs = dict(model=model, tick_size=Decimal(tick), multiplier=Decimal("5"), capital=100_000.0)
+    assert vectorizable(strategy, model, Decimal(tick))
+    reference = run_reference(strategy, clean, bars, **kwargs)
+    vectorized = run_vectorized(strategy, clean, bars, **kwargs)
+    assert len(reference.fills) > 20
+    _assert_same(vectorized, reference)
+
+
+def test_zscore_on_two_level_windows_equals_reference():
+    """Windows of two prices make |z| exactly 1 in real numbers; the floats land on either side of the threshold,
+    so only the exact recomputation agrees with ``_decide`` (a flat start also gives zero dispersion)."""
+    strategy = get_strategy("zscore_mean_reversion")
+    rng = np.random.default_rng(3)
+    levels = 101.37 + 0.01 * rng.integers(0, 3, 3000)
+    close = np.repeat(levels, 2)[:3000]
+    bars = Bars.from_columns(
+        ts=np.arange(3000).astype("datetime64[m]"),
+        open=close,
+        high=close + 0.01,
+        low=close - 0.01,
+        close=close,
+        volume=np.full(3000, 10.0),
+    )
+    for params in ({"lookback": 4, "entry_z": 1.0, "exit_z": 0.5, "allow_short": True}, {"lookback": 6, "entry_z": 1.0, "exit_z": 0.0}):
+        clean = strategy.validate(params)
+        kwargs = dict(model=FillModel(), tick_size=Decimal("0.01"), multiplier=Decimal("1"), capital=1e4)
+        reference = run_reference(strategy, clean, bars, **kwargs)
+        assert len(reference.fills) > 100
+        _assert_same(run_vectorized(strategy, clean, bars, **kwargs), reference)
+
+
+def test_zscores_equal_the_window_statistics_decide_computes():
+    """The fast z-scores are replaced by np.mean / np.std of the window wherever they could compare differently;
+    elsewhere they are within the bound of the exact ones, so every threshold comparison agrees."""
+    bars = clustered_bars(3000, seed=9, tick=0.01, base=101.37)
+    thresholds = (-2.0, 2.0, -0.5, 0.5)
+    for lookback in (3, 9, 128, 300):
+        z, dispersed = _zscores(bars.close, lookback, thresholds)
+        windows = np.lib.stride_tricks.sliding_window_view(bars.close, lookback)
+        exact_std = np.array([np.std(w) for w in windows])
+        exact_z = np.array([(w[-1] - np.mean(w)) / s if s else np.nan for w, s in zip(windows, exact_std)])
+        assert np.array_equal(dispersed, exact_std != 0.0)
+        for t in thresholds:
+            assert np.array_equal((z <= t)[dispersed], (exact_z <= t)[dispersed])
+            assert np.array_equal((z >= t)[dispersed], (exact_z >= t)[dispersed])
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 7, 16, 20, 55])
+def test_rolling_extremes_and_sums_equal_the_window_reductions(window):
+    values = clustered_bars(1000, seed=window, tick=0.25, base=4000.0).high.copy()
+    values[[100, 101, 517]] = np.nan  # np.max propagates NaN; so must the rolling form
+    windows = np.lib.stride_tricks.sliding_window_view(values, window)
+    assert np.array_equal(_rolling_extreme(values, window, np.maximum), windows.max(axis=1), equal_nan=True)
+    assert np.array_equal(_rolling_extreme(values, window, np.minimum), windows.min(axis=1), equal_nan=True)
+    finite = np.nan_to_num(values, nan=4000.0)
+    sums = _rolling_sum(finite, window)
+    exact = np.lib.stride_tricks.sliding_window_view(finite, window).sum(axis=1)
+    assert np.all(np.abs(sums - exact) <= window * np.finfo(float).eps * np.abs(exact))
+
+
+@pytest.mark.parametrize("name,params", [CASES[1], CASES[5]])
+def test_a_nan_close_holds_in_both_paths(name, params):
+    strategy = get_strategy(name)
+    clean = strategy.validate(params)
+    bars = clustered_bars(2000, seed=4, tick=0.25, base=4000.0)
+    for column in ("close", "high", "low"):
+        getattr(bars, column)[[300, 301, 1200]] = np.nan
+    kwargs = dict(model=FillModel(fill_at="close"), tick_size=Decimal("0.25"), multiplier=Decimal("1"), capital=1e5)
+    reference = run_reference(strategy, clean, bars, **kwargs)
+    _assert_same(run_vectorized(strategy, clean, bars, **kwargs), reference)
+
+
+@pytest.mark.parametrize("name,params", [CASES[1], CASES[5], ("ma_crossover", {"fast": 5, "slow": 20})])
+def test_the_engine_takes_the_reference_path_where_fills_may_be_partial_and_says_so(name, params):
+    """One choice (``run_engine`` through ``vectorizable``) for backtests and matrices: complete fills on a 1/m
+    tick take the vectorized form; a volume cap, a fractional quantity step or a tick like 0.3 take the reference,
+    and the result names the path it ran."""
+    strategy = get_strategy(name)
+    clean = strategy.validate({**params, "size": 30})
+    bars = clustered_bars(2000, seed=6, tick=0.25, base=4000.0)
+    es = Instrument(symbol="ES", tick_size=Decimal("0.25"), multiplier=Decimal("50"), asset_class="future")
+    odd = Instrument(symbol="ODD", tick_size=Decimal("0.3"), multiplier=Decimal("1"), asset_class="future")
+    common = dict(strategy_name=name, params=clean, bars=bars, capital=1e6)
+    fast = run_engine(instrument=es, model=FillModel(), **common)
+    capped = run_engine(instrument=es, model=FillModel(max_volume_share=0.2), **common)
+    stepped = run_engine(instrument=es, model=FillModel(min_quantity_step=Decimal("0.1")), **common)
+    off_grid = run_engine(instrument=odd, model=FillModel(), **common)
+    assert fast.path == "vectorized"
+    assert (capped.path, stepped.path, off_grid.path) == ("reference", "reference", "reference")
+    # The capped run really fills partially (what the vectorized form cannot represent).
+    assert any(0 < f.quantity < 30 for f in capped.fills)
+    # Without a cap the reference path gives what the vectorized one did.
+    reference = run_reference(
+        strategy, clean, bars, model=FillModel(), tick_size=Decimal("0.25"), multiplier=Decimal("50"), capital=1e6
+    )
+    _assert_same(fast, reference)
