@@ -1,21 +1,37 @@
-"""Backtest speed: a moving-average crossover (10/30, long or flat) on 1,000,000 one-minute bars.
+"""Backtest speed: every shipped strategy on the same 1,000,000 one-minute bars, ours against backtesting.py.
 
-Times, on the same bars and rule (after bar i closes: long while the 10-bar mean of closes is above the 30-bar mean,
-flat while below, hold on a tie; the first decision on bar 29, the first with 30 closes; market orders fill at bar
-i+1's open; no costs):
-  - our engine (backtests.engine: the vectorized path a backtest run takes for ma_crossover),
-  - our bar-by-bar reference on the first 100,000 bars (the path every other strategy takes),
-  - a plain numpy loop (cumulative-sum moving averages, positions, next-open fills, equity),
-  - backtesting.py (bench only, never a runtime requirement), whose trades are compared with ours fill for fill.
+For each strategy (long or flat, its default; decided after bar i closes, market orders filled at bar i+1's open,
+no costs):
+  - ma_crossover 10/30: long while the 10-bar mean of closes is above the 30-bar mean, flat below, hold on a tie;
+  - donchian_breakout 20/10: long when the close breaks above the highest high of the previous 20 bars, flat when it
+    breaks below their lowest low or, while long, below the lowest low of the previous 10;
+  - zscore_mean_reversion 20 / 2.0 / 0.5: long when the close is 2 standard deviations (np.std of the 20 closes)
+    below their mean, flat when 2 above or, while long, once back within 0.5 below;
+it times:
+  - our engine's vectorized path (the path a backtest run and a matrix take: ``backtests.engine.run_vectorized``),
+  - our bar-by-bar reference on the first 100,000 bars (``run_reference``, the path under volume caps), and checks
+    its fills equal the vectorized path's on those bars,
+  - for ma_crossover, a plain numpy loop (cumulative-sum moving averages, positions, next-open fills, equity),
+  - backtesting.py (bench only, never a runtime requirement) with the same rule, whose trades are compared with ours
+    fill for fill,
+  - vectorbt (bench only) where the rule is a pair of entry/exit signals (all three are, long or flat), also
+    compared trade for trade.
 
-Prints bars/s for each, the ratios the issue targets (our engine >= 50x backtesting.py, >= 0.5 of the numpy loop),
-the trade counts on each side and the verdict: "identical trades: N of N", or the first differing fill on each side
-(bar, BUY/SELL, price). Exit status: 0 identical, 1 the trades differ, 2 backtesting.py not importable (nothing
-confirmed). BENCH_BARS changes the number of bars.
+The rules' indicators for backtesting.py and vectorbt are computed here, outside their timing, independently of our
+engine: means by cumulative sums, channels by pandas rolling max/min, z-scores by np.mean/np.std of each window (the
+definition ``_decide`` uses, so a z-score on a threshold compares the same way).
 
-Run (from the repository root; backtesting.py from a throwaway venv appended to the path):
+Prints bars/s for each, the ratios the issue targets (vectorized >= 50x backtesting.py, reference >= 1x), the trade
+counts on each side and the verdict per library: "identical trades: N of N", or the first differing fill on each
+side (bar, BUY/SELL, price); then a summary table. Exit status: 0 every comparison identical, 1 some trades differ,
+2 backtesting.py not importable (nothing confirmed). BENCH_BARS changes the number of bars, BENCH_REF_BARS the
+reference's, BENCH_STRATEGIES (comma-separated names) the strategies.
+
+Run (from the repository root; backtesting.py and vectorbt from throwaway venvs appended to the path):
   python3 -m venv /tmp/btpy && /tmp/btpy/bin/pip install -r bench/requirements-bench.txt
-  BENCH_EXTRA_SITE=$(/tmp/btpy/bin/python -c 'import site;print(site.getsitepackages()[0])') .venv/bin/python bench/backtest_speed.py
+  python3 -m venv /tmp/vbt && /tmp/vbt/bin/pip install vectorbt==1.2.0      # optional
+  BENCH_EXTRA_SITE=$(/tmp/btpy/bin/python -c 'import site;print(site.getsitepackages()[0])'):$(/tmp/vbt/bin/python -c 'import site;print(site.getsitepackages()[0])') \\
+    .venv/bin/python bench/backtest_speed.py
 """
 
 from __future__ import annotations
@@ -37,13 +53,20 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
-from backtests.engine import run_reference, run_vectorized  # noqa: E402
+from backtests.engine import FILL_COLUMNS, run_reference, run_vectorized  # noqa: E402
 from bots.strategies import Bars, get_strategy  # noqa: E402
 from execution.fill_model import FillModel  # noqa: E402
 
 N = int(os.environ.get("BENCH_BARS", 1_000_000))
-FAST, SLOW = 10, 30
+REF_BARS = int(os.environ.get("BENCH_REF_BARS", 100_000))
 TICK = 0.25
+COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+PARAMS = {
+    "ma_crossover": {"fast": 10, "slow": 30},
+    "donchian_breakout": {"entry_lookback": 20, "exit_lookback": 10},
+    "zscore_mean_reversion": {"lookback": 20, "entry_z": 2.0, "exit_z": 0.5},
+}
+FAST, SLOW = PARAMS["ma_crossover"]["fast"], PARAMS["ma_crossover"]["slow"]
 
 
 def make_bars(n: int) -> Bars:
@@ -57,7 +80,8 @@ def make_bars(n: int) -> Bars:
 
 
 def numpy_loop(bars: Bars):
-    """The plain numpy version: SMAs by cumsum, long while fast > slow (hold on a tie), next-open fills."""
+    """The plain numpy version of the MA crossover: SMAs by cumsum, long while fast > slow (hold on a tie),
+    next-open fills."""
     c = bars.close
     s = np.concatenate(([0.0], np.cumsum(c)))
     i = np.arange(SLOW - 1, len(c))
@@ -86,102 +110,74 @@ def timed(fn, repeat=5):
     return best, value
 
 
-def main() -> None:
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, numpy {np.__version__}; {N:,} bars, MA {FAST}/{SLOW}"
-    )
-    bars = make_bars(N)
-    strategy = get_strategy("ma_crossover")
-    params = strategy.validate({"fast": FAST, "slow": SLOW})
-    kwargs = dict(model=FillModel(), tick_size=Decimal(str(TICK)), multiplier=Decimal("1"), capital=1_000_000.0)
+def signals(name: str, bars: Bars) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar, the long/flat rule as two signals: enter long (when flat) and go flat (when long). NaN indicators
+    (before the warm-up, or a window without dispersion) compare False: no signal, hold."""
+    import pandas as pd
 
-    ours_s, ours = timed(lambda: run_vectorized(strategy, params, bars, **kwargs))
-    print(f"our engine (vectorized): {ours_s:.3f} s = {N / ours_s:,.0f} bars/s, {len(ours.fills):,} fills")
-
-    sub = Bars(*(getattr(bars, c)[:100_000] for c in ("ts", "open", "high", "low", "close", "volume")))
-    ref_s, ref = timed(lambda: run_reference(strategy, params, sub, **kwargs), repeat=1)
-    vec_sub = run_vectorized(strategy, params, sub, **kwargs)
-    same = [(f.filled_at, f.side, f.price) for f in ref.fills] == [
-        (f.filled_at, f.side, f.price) for f in vec_sub.fills
-    ]
-    print(
-        f"our bar-by-bar reference (100,000 bars): {ref_s:.3f} s = {len(sub) / ref_s:,.0f} bars/s; "
-        f"fills identical to vectorized: {same}"
-    )
-
-    loop_s, (equity, entries, exits) = timed(lambda: numpy_loop(bars))
-    ours_entries = [f.filled_at for f in ours.fills if f.side > 0]
-    print(
-        f"plain numpy loop: {loop_s:.3f} s = {N / loop_s:,.0f} bars/s; our speed / numpy = "
-        f"{loop_s / ours_s:.2f}; same entries: {list(entries) == ours_entries}, "
-        f"final equity diff {abs(equity[-1] - (ours.equity[-1] - 1_000_000.0)):.6f}"
-    )
-
-    extra = os.environ.get("BENCH_EXTRA_SITE")
-    if extra:
-        sys.path.append(extra)
-    try:
-        import backtesting  # noqa: F401
-    except ImportError as exc:
-        print(f"backtesting.py: not importable ({exc}); see the docstring to install it in a throwaway venv")
-        print("trades NOT confirmed against backtesting.py")
-        sys.exit(2)
-
-    bt_s, theirs = run_backtesting_py(bars)
-    print(f"backtesting.py: {bt_s:.3f} s = {N / bt_s:,.0f} bars/s")
-    ours_trades = [(t["entry_bar"], t["side"], t["entry_price"], t["exit_bar"], t["exit_price"]) for t in ours.trades]
-    print(
-        f"ratios: our engine / backtesting.py = {bt_s / ours_s:,.0f}x (target >= 50x: "
-        f"{'met' if bt_s / ours_s >= 50 else 'NOT met'}); our engine / numpy loop = {loop_s / ours_s:.2f} "
-        f"(aim >= 0.5: {'met' if loop_s / ours_s >= 0.5 else 'NOT met'})"
-    )
-    identical, lines = compare_trades(ours_trades, theirs)
-    for line in lines:
-        print(line)
-    if not identical:
-        sys.exit(1)
+    close = bars.close
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if name == "ma_crossover":
+            s = np.concatenate(([0.0], np.cumsum(close)))
+            i = np.arange(SLOW - 1, len(bars))
+            fast_ma = np.full(len(bars), np.nan)
+            slow_ma = np.full(len(bars), np.nan)
+            fast_ma[i] = (s[i + 1] - s[i + 1 - FAST]) / FAST
+            slow_ma[i] = (s[i + 1] - s[i + 1 - SLOW]) / SLOW
+            return fast_ma > slow_ma, fast_ma < slow_ma
+        if name == "donchian_breakout":
+            entry, exit_ = PARAMS[name]["entry_lookback"], PARAMS[name]["exit_lookback"]
+            high, low = pd.Series(bars.high), pd.Series(bars.low)
+            entry_high = high.rolling(entry).max().shift(1).to_numpy()
+            entry_low = low.rolling(entry).min().shift(1).to_numpy()
+            exit_low = low.rolling(exit_).min().shift(1).to_numpy()
+            up = close > entry_high
+            return up, ~up & ((close < entry_low) | (close < exit_low))
+        lookback, entry_z, exit_z = (PARAMS[name][k] for k in ("lookback", "entry_z", "exit_z"))
+        z = np.full(len(bars), np.nan)
+        windows = np.lib.stride_tricks.sliding_window_view(close, lookback)
+        for lo in range(0, len(windows), 50_000):
+            rows = np.array(windows[lo : lo + 50_000])  # C-contiguous rows reduce as np.mean/np.std of a slice
+            std = np.std(rows, axis=1)
+            z[lookback - 1 + lo : lookback - 1 + lo + len(rows)] = np.where(
+                std != 0.0, (rows[:, -1] - np.mean(rows, axis=1)) / std, np.nan
+            )
+        return z <= -entry_z, (z >= entry_z) | (z >= -exit_z)
 
 
-def run_backtesting_py(bars: Bars) -> tuple[float, list[Trade]]:
-    """The same rule in backtesting.py: after bar i closes, long while fast > slow, flat while fast < slow, hold on a
-    tie; market orders fill at bar i+1's open. Returns the run's seconds and its trades, closed and still open.
+def run_backtesting_py(bars: Bars, enter: np.ndarray, leave: np.ndarray) -> tuple[float, list[Trade]]:
+    """The rule in backtesting.py: after bar i closes, buy one unit on an entry signal when flat, close on an exit
+    signal when long; market orders fill at bar i+1's open. Returns the run's seconds and its trades, closed and
+    still open.
 
-    The moving averages are read by bar index from plain arrays, not declared with ``Strategy.I()``: backtesting.py
-    starts calling ``next()`` one bar AFTER the first bar where every ``I()`` indicator is defined
-    (``Backtest.run``: ``start = 1 + _indicator_warmup_nbars(strategy)``, "+1 to have at least two entries
-    available" for ``crossover()``-style rules that read ``[-2]``). With I() the first decision would be at bar
-    ``SLOW`` (the 31st bar) and the first fill at bar ``SLOW + 1``, while our strategy (``warmup_bars`` = slow)
-    decides on the bar where the slow window first fills, bar ``SLOW - 1``, as the live tick does. Without
-    indicators backtesting.py calls ``next()`` from bar 1 and the NaN means of the first ``SLOW - 1`` bars compare
-    False, so both sides make their first decision on the same bar.
+    The signals are read by bar index from plain arrays, not declared with ``Strategy.I()``: backtesting.py starts
+    calling ``next()`` one bar AFTER the first bar where every ``I()`` indicator is defined (``Backtest.run``:
+    ``start = 1 + _indicator_warmup_nbars(strategy)``, "+1 to have at least two entries available" for
+    ``crossover()``-style rules that read ``[-2]``). With I() the first decision would come a bar later than the
+    live tick's (our ``warmup_bars``: the first bar whose window is full). Without indicators backtesting.py calls
+    ``next()`` from bar 1 and the undefined signals of the warm-up are False, so both sides make their first
+    decision on the same bar.
     """
     import pandas as pd
     from backtesting import Backtest, Strategy
 
-    s = np.concatenate(([0.0], np.cumsum(bars.close)))
-    i = np.arange(SLOW - 1, len(bars))
-    fast_ma = np.full(len(bars), np.nan)
-    slow_ma = np.full(len(bars), np.nan)
-    fast_ma[i] = (s[i + 1] - s[i + 1 - FAST]) / FAST
-    slow_ma[i] = (s[i + 1] - s[i + 1 - SLOW]) / SLOW
-
-    class LongWhileFastAbove(Strategy):
+    class LongOrFlat(Strategy):
         def init(self):
             pass
 
         def next(self):
             bar = len(self.data) - 1
-            if fast_ma[bar] > slow_ma[bar] and not self.position:
-                self.buy(size=1)
-            elif fast_ma[bar] < slow_ma[bar] and self.position:
+            if enter[bar]:
+                if not self.position:
+                    self.buy(size=1)
+            elif leave[bar] and self.position:
                 self.position.close()
 
     frame = pd.DataFrame(
         {"Open": bars.open, "High": bars.high, "Low": bars.low, "Close": bars.close, "Volume": bars.volume},
         index=pd.DatetimeIndex(bars.ts),
     )
-    bt = Backtest(frame, LongWhileFastAbove, cash=1e9, commission=0, trade_on_close=False, exclusive_orders=False)
+    bt = Backtest(frame, LongOrFlat, cash=1e9, commission=0, trade_on_close=False, exclusive_orders=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Some trades remain open")  # compared below as open trades
         t = time.perf_counter()
@@ -199,6 +195,140 @@ def run_backtesting_py(bars: Bars) -> tuple[float, list[Trade]]:
         for t in (*strategy.closed_trades, *strategy.trades)
     ]
     return seconds, trades
+
+
+def run_vectorbt(bars: Bars, enter: np.ndarray, leave: np.ndarray) -> tuple[float, list[Trade]]:
+    """The rule in vectorbt: ``Portfolio.from_signals`` with the signals moved one bar later and the open as the
+    price (a decision on bar i fills at bar i+1's open), one unit, no costs. The best of three runs after a
+    warm-up run (its numba functions compile on first use)."""
+    import pandas as pd
+    import vectorbt as vbt
+
+    index = pd.DatetimeIndex(bars.ts)
+    close = pd.Series(bars.close, index=index)
+    price = pd.Series(bars.open, index=index)
+    entries = pd.Series(np.concatenate(([False], enter[:-1])), index=index)
+    exits = pd.Series(np.concatenate(([False], leave[:-1])), index=index)
+
+    def run():
+        return vbt.Portfolio.from_signals(
+            close, entries, exits, price=price, size=1.0, init_cash=1e9, fees=0.0, freq="1min"
+        )
+
+    run()
+    seconds, portfolio = timed(run, repeat=3)
+    records = portfolio.trades.records
+    trades = [
+        (
+            int(r["entry_idx"]),
+            1,
+            float(r["entry_price"]),
+            None if r["status"] == 0 else int(r["exit_idx"]),
+            None if r["status"] == 0 else float(r["exit_price"]),
+        )
+        for r in records
+    ]
+    return seconds, trades
+
+
+def bench_strategy(name: str, bars: Bars, libraries: dict) -> dict:
+    strategy = get_strategy(name)
+    params = strategy.validate(PARAMS[name])
+    kwargs = dict(model=FillModel(), tick_size=Decimal(str(TICK)), multiplier=Decimal("1"), capital=1_000_000.0)
+    print(f"\n== {name} {params}")
+    row = {"strategy": name}
+
+    ours_s, ours = timed(lambda: run_vectorized(strategy, params, bars, **kwargs), repeat=3)
+    row["vectorized"] = N / ours_s
+    print(f"our engine (vectorized): {ours_s:.3f} s = {N / ours_s:,.0f} bars/s, {len(ours.fills):,} fills")
+
+    sub = Bars(*(getattr(bars, c)[:REF_BARS] for c in COLUMNS))
+    ref_s, ref = timed(lambda: run_reference(strategy, params, sub, **kwargs), repeat=1)
+    vec_sub = run_vectorized(strategy, params, sub, **kwargs)
+    same = all(np.array_equal(ref.fill_columns[c], vec_sub.fill_columns[c]) for c in FILL_COLUMNS[:5])
+    row["reference"] = len(sub) / ref_s
+    row["reference_same"] = same
+    print(
+        f"our bar-by-bar reference ({len(sub):,} bars): {ref_s:.3f} s = {len(sub) / ref_s:,.0f} bars/s; "
+        f"{len(ref.fills):,} fills, identical to the vectorized path's on those bars: {same}"
+    )
+
+    if name == "ma_crossover":
+        loop_s, (equity, entries, _) = timed(lambda: numpy_loop(bars))
+        ours_entries = [f.filled_at for f in ours.fills if f.side > 0]
+        print(
+            f"plain numpy loop: {loop_s:.3f} s = {N / loop_s:,.0f} bars/s; our speed / numpy = "
+            f"{loop_s / ours_s:.2f}; same entries: {list(entries) == ours_entries}, "
+            f"final equity diff {abs(equity[-1] - (ours.equity[-1] - 1_000_000.0)):.6f}"
+        )
+
+    ours_trades = [(t["entry_bar"], t["side"], t["entry_price"], t["exit_bar"], t["exit_price"]) for t in ours.trades]
+    enter, leave = signals(name, bars)
+    for library, runner in libraries.items():
+        seconds, theirs = runner(bars, enter, leave)
+        identical, lines = compare_trades(ours_trades, theirs, library)
+        row[library] = (N / seconds, identical, len(theirs))
+        print(f"{library}: {seconds:.3f} s = {N / seconds:,.0f} bars/s; our vectorized path is {seconds / ours_s:,.0f}x")
+        for line in lines:
+            print(line)
+    if "backtesting.py" in row:
+        bt_rate = row["backtesting.py"][0]
+        vec_ratio, ref_ratio = row["vectorized"] / bt_rate, row["reference"] / bt_rate
+        print(
+            f"ratios: vectorized / backtesting.py = {vec_ratio:,.0f}x (target >= 50x: "
+            f"{'met' if vec_ratio >= 50 else 'NOT met'}); reference / backtesting.py = {ref_ratio:.2f}x "
+            f"(target >= 1x: {'met' if ref_ratio >= 1 else 'NOT met'})"
+        )
+    row["trades"] = len(ours_trades)
+    return row
+
+
+def main() -> None:
+    names = [n for n in os.environ.get("BENCH_STRATEGIES", ",".join(PARAMS)).split(",") if n]
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f}, Python {platform.python_version()}, numpy {np.__version__}; {N:,} bars"
+    )
+    for extra in filter(None, os.environ.get("BENCH_EXTRA_SITE", "").split(os.pathsep)):
+        sys.path.append(extra)
+    libraries = {}
+    try:
+        import backtesting
+
+        libraries["backtesting.py"] = run_backtesting_py
+        print(f"backtesting.py {backtesting.__version__}")
+    except ImportError as exc:
+        print(f"backtesting.py: not importable ({exc}); see the docstring to install it in a throwaway venv")
+    try:
+        import vectorbt
+
+        libraries["vectorbt"] = run_vectorbt
+        print(f"vectorbt {vectorbt.__version__}")
+    except ImportError as exc:
+        print(f"vectorbt: not importable ({exc}); not compared")
+    bars = make_bars(N)
+    rows = [bench_strategy(name, bars, libraries) for name in names]
+
+    print("\nstrategy | vectorized bars/s | reference bars/s | backtesting.py bars/s | vec/bt | ref/bt | trades | vectorbt bars/s")
+    for r in rows:
+        bt = r.get("backtesting.py")
+        vbt = r.get("vectorbt")
+        cells = [
+            r["strategy"],
+            f"{r['vectorized']:,.0f}",
+            f"{r['reference']:,.0f}",
+            f"{bt[0]:,.0f}" if bt else "n/a",
+            f"{r['vectorized'] / bt[0]:,.0f}x" if bt else "n/a",
+            f"{r['reference'] / bt[0]:.2f}x" if bt else "n/a",
+            (f"{r['trades']:,} of {bt[2]:,} {'identical' if bt[1] else 'DIFFER'}" if bt else f"{r['trades']:,} ours"),
+            (f"{vbt[0]:,.0f} ({'identical' if vbt[1] else 'DIFFER'})" if vbt else "n/a"),
+        ]
+        print(" | ".join(cells))
+    if "backtesting.py" not in libraries:
+        print("trades NOT confirmed against backtesting.py")
+        sys.exit(2)
+    if not all(r["reference_same"] and all(r[lib][1] for lib in libraries) for r in rows):
+        sys.exit(1)
 
 
 # A trade: entry bar, side (+1 long, -1 short), entry price, exit bar and exit price (None while still open).
@@ -222,20 +352,20 @@ def _describe(fill) -> str:
     return f"trade #{number:,} {'entry' if which == 1 else 'exit'}: bar {bar:,} {side} @ {price:.2f}"
 
 
-def compare_trades(ours: list[Trade], theirs: list[Trade]) -> tuple[bool, list[str]]:
+def compare_trades(ours: list[Trade], theirs: list[Trade], library: str = "backtesting.py") -> tuple[bool, list[str]]:
     """The verdict: counts on each side, then "identical trades: N of N" or the first differing fill."""
 
     def counts(trades):
         closed = sum(1 for t in trades if t[3] is not None)
         return f"{closed:,} closed + {len(trades) - closed:,} open at the end"
 
-    lines = [f"trades: ours {counts(ours)}, backtesting.py {counts(theirs)}"]
+    lines = [f"trades: ours {counts(ours)}, {library} {counts(theirs)}"]
     mine, other = _fills(ours), _fills(theirs)
     for k in range(max(len(mine), len(other))):
         a = mine[k] if k < len(mine) else None
         b = other[k] if k < len(other) else None
         if a is None or b is None or a[2] != b[2]:
-            lines.append(f"trades DIFFER; first difference: ours {_describe(a)}; backtesting.py {_describe(b)}")
+            lines.append(f"trades DIFFER; first difference: ours {_describe(a)}; {library} {_describe(b)}")
             return False, lines
     lines.append(f"identical trades: {len(ours):,} of {len(theirs):,}")
     return True, lines

@@ -56,20 +56,22 @@ def _rolling_extreme(values: np.ndarray, window: int, ufunc) -> np.ndarray:
 
 
 def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
-    """Sums over each window ending at index window-1 .. n-1 (van Herk / Gil-Werman split): running sums forward
-    and backward inside blocks of the window's length; a window is the tail of one block plus the head of the next.
-    Each sum adds at most ``window`` terms, so its rounding error is bounded by ``window`` ulps of the window's
-    absolute sum however long the series (a cumulative sum over the series has an error that grows with it)."""
-    n = len(values)
-    blocks = -(-n // window)
-    padded = np.zeros(blocks * window)
-    padded[:n] = values
-    shaped = padded.reshape(blocks, window)
-    head = np.cumsum(shaped, axis=1).ravel()
-    tail = np.cumsum(shaped[:, ::-1], axis=1)[:, ::-1].ravel()
-    start = np.arange(n - window + 1)
-    within = start % window == 0
-    return np.where(within, tail[: n - window + 1], tail[: n - window + 1] + head[window - 1 : n])
+    """Sums over each window ending at index window-1 .. n-1, in log2(window) passes: sums over doubling spans
+    (each a pairwise sum of its span), and each window as the spans of its length's binary digits laid end to end.
+    Every sum adds at most ``window`` values in a tree of depth log2(window) + its digits, so its rounding error is
+    at most that many ulps of the window's absolute sum however long the series (a running sum over the whole
+    series has an error that grows with it)."""
+    count = len(values) - window + 1
+    total, offset = np.zeros(count), 0
+    span, sums = 1, values
+    while True:
+        if window & span:
+            total += sums[offset : offset + count]
+            offset += span
+        if 2 * span > window:
+            return total
+        sums = sums[:-span] + sums[span:]  # sums[k]: values[k : k + 2 * span]
+        span *= 2
 
 
 @register_strategy
