@@ -262,7 +262,7 @@ def run_vectorized(
         "fee": fee,
         "slippage": slippage,
     }
-    position = np.cumsum(np.bincount(fill_idx, weights=side * quantity, minlength=n))
+    position = np.cumsum(np.bincount(fill_idx, weights=side * quantity, minlength=n), dtype=np.float64)
     return _account(
         bars,
         fills,
@@ -291,7 +291,8 @@ def _account(
     """Equity marked at each close (cash + position × close × multiplier) and the round trips."""
     n = len(bars)
     flows = -fills["side"] * fills["quantity"] * fills["price"] * multiplier - fills["fee"]
-    equity = np.cumsum(np.bincount(fills["filled_at"], weights=flows, minlength=n))
+    # dtype: numpy's bincount of no fills is an integer array, which the float capital cannot be added to.
+    equity = np.cumsum(np.bincount(fills["filled_at"], weights=flows, minlength=n), dtype=np.float64)
     equity += capital
     equity += position * bars.close * multiplier
     counts = Counter(

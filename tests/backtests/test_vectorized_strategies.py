@@ -176,3 +176,18 @@ def test_the_engine_takes_the_reference_path_where_fills_may_be_partial_and_says
         strategy, clean, bars, model=FillModel(), tick_size=Decimal("0.25"), multiplier=Decimal("50"), capital=1e6
     )
     _assert_same(fast, reference)
+
+
+@pytest.mark.parametrize("engine", [run_reference, run_vectorized])
+def test_a_run_without_a_single_fill_keeps_the_capital(engine):
+    """Regression: numpy's bincount of no fills is an integer array, and adding the float capital to it raised
+    (a matrix set whose thresholds are never reached stopped its whole chunk)."""
+    strategy = get_strategy("zscore_mean_reversion")
+    clean = strategy.validate({"lookback": 50, "entry_z": 10.0, "exit_z": 0.5})
+    bars = clustered_bars(500, seed=2, tick=0.25, base=4000.0)
+    result = engine(
+        strategy, clean, bars, model=FillModel(), tick_size=Decimal("0.25"), multiplier=Decimal("1"), capital=1e5
+    )
+    assert result.fills == [] and result.trades == []
+    assert result.equity.dtype == np.float64 and np.all(result.equity == 1e5)
+    assert result.no_trade == {"NO_SIGNAL": 49, "ALREADY_AT_TARGET": 451}
