@@ -1,10 +1,12 @@
-"""Matrix speed: 1,000 MA-crossover parameter sets on 100,000 one-minute bars, in-sample and out-of-sample each,
-with metrics and classification, fanned out in chunks over worker processes as the Celery chunks are.
+"""Matrix speed: 1,000 parameter sets of every shipped strategy on 100,000 one-minute bars, in-sample and
+out-of-sample each, with metrics and classification, fanned out in chunks over worker processes as the Celery chunks
+are. Each strategy's sets are a seeded random sample of its space (lookbacks up to 400 bars, shorts allowed or not).
 
 Measures the per-chunk work of ``backtests.matrices`` (``evaluate`` + ``classify``) without the broker and the
 database, which add one bar read per chunk and one insert of its results.
 
-Run: .venv/bin/python bench/matrix_speed.py   (BENCH_WORKERS=2 by default, BENCH_CHUNK=25)
+Run: .venv/bin/python bench/matrix_speed.py   (BENCH_WORKERS=2 by default, BENCH_CHUNK=25; BENCH_STRATEGIES, comma
+separated, picks strategies). Exit status 1 when a strategy misses the 30 s target.
 """
 
 from __future__ import annotations
@@ -53,44 +55,64 @@ def make_bars(n: int) -> Bars:
     )
 
 
-SETS = expand_sets(
-    strategy="ma_crossover",
-    base={},
-    mode="random",
-    samples=1100,
-    seed=1,
-    space={"fast": {"min": 2, "max": 50}, "slow": {"min": 51, "max": 400}, "allow_short": [False, True]},
-)[:1000]
+SPACES = {
+    "ma_crossover": {"fast": {"min": 2, "max": 50}, "slow": {"min": 51, "max": 400}, "allow_short": [False, True]},
+    "donchian_breakout": {
+        "entry_lookback": {"min": 10, "max": 400},
+        "exit_lookback": {"min": 2, "max": 200},
+        "allow_short": [False, True],
+    },
+    "zscore_mean_reversion": {
+        "lookback": {"min": 10, "max": 400},
+        "entry_z": {"min": 1.0, "max": 3.0},
+        "exit_z": {"min": 0.0, "max": 0.9},
+        "allow_short": [False, True],
+    },
+}
+# 1,000 valid sets of each (a sample of 1,500: the strategy drops the combinations it refuses, exit > entry, ...)
+SETS = {
+    name: expand_sets(strategy=name, base={}, mode="random", samples=1500, seed=1, space=space)[:1000]
+    for name, space in SPACES.items()
+}
 
 
-def run_chunk(bounds: tuple[int, int]) -> int:
+def run_chunk(task: tuple[str, int, int]) -> int:
+    strategy, first, stop = task
     bars = make_bars(N)  # each worker reads its bars once per chunk, as a Celery chunk does
     cut = int(N * 0.7)
     instrument = Instrument(symbol="ES", tick_size=Decimal("0.25"), multiplier=Decimal("50"), asset_class="future")
     in_sample = [(instrument, Bars(*(getattr(bars, c)[:cut] for c in COLUMNS)))]
     out_sample = [(instrument, Bars(*(getattr(bars, c)[cut:] for c in COLUMNS)))]
     model = FillModel(slippage_ticks=1, fee_per_unit=Decimal("2.5"))
-    for params in SETS[bounds[0] : bounds[1]]:
-        common = dict(strategy="ma_crossover", params=params, model=model, capital=1e6, days_per_year=252)
+    for params in SETS[strategy][first:stop]:
+        common = dict(strategy=strategy, params=params, model=model, capital=1e6, days_per_year=252)
         is_m, oos_m = evaluate(legs=in_sample, **common), evaluate(legs=out_sample, **common)
         classify(is_m, oos_metrics=oos_m)
-    return bounds[1] - bounds[0]
+    return stop - first
 
 
 def main() -> None:
-    chunks = [(i, min(i + CHUNK, len(SETS))) for i in range(0, len(SETS), CHUNK)]
+    names = [n for n in os.environ.get("BENCH_STRATEGIES", ",".join(SPACES)).split(",") if n]
     print(
-        f"{len(SETS)} sets x {N:,} bars (70/30 in/out-of-sample), {len(chunks)} chunks of {CHUNK}, "
-        f"{WORKERS} worker processes, {os.cpu_count()} cores"
+        f"{N:,} bars (70/30 in/out-of-sample), chunks of {CHUNK}, {WORKERS} worker processes, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
     )
-    start = time.perf_counter()
+    results = {}
     with ProcessPoolExecutor(WORKERS) as pool:
-        done = sum(pool.map(run_chunk, chunks))
-    elapsed = time.perf_counter() - start
-    print(
-        f"{done} sets in {elapsed:.1f} s = {done / elapsed:.1f} sets/s, {done * N / elapsed:,.0f} bars/s "
-        f"(target under 30 s on 2 cores: {'met' if elapsed < 30 else 'NOT met'})"
-    )
+        for name in names:
+            sets = SETS[name]
+            chunks = [(name, i, min(i + CHUNK, len(sets))) for i in range(0, len(sets), CHUNK)]
+            start = time.perf_counter()
+            done = sum(pool.map(run_chunk, chunks))
+            elapsed = time.perf_counter() - start
+            results[name] = elapsed
+            print(
+                f"{name}: {done} sets in {elapsed:.1f} s = {done / elapsed:.1f} sets/s, {done * N / elapsed:,.0f} "
+                f"bars/s (target under 30 s on 2 cores: {'met' if elapsed < 30 else 'NOT met'})"
+            )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    if any(elapsed >= 30 for elapsed in results.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
