@@ -23,22 +23,18 @@ def _direction(signal: int, size: float, allow_short: bool) -> tuple[float, str]
 def _latch(enter_long, enter_short, exit_long, exit_short, *, size: float, allow_short: bool) -> np.ndarray:
     """The target after each bar of an enter/exit state machine with complete fills (the position each decision
     sees is the previous target, flat before the first): an entry bar sets the target (long, or short / flat on a
-    short entry); while long, the first exit_long bar after the entry goes flat, while short the first
-    exit_short bar; any other bar holds. Entries take precedence over exits on the same bar, as in ``_decide``.
+    short entry); while long, an exit_long bar goes flat, while short an exit_short bar; any other bar holds.
+    Entries take precedence over exits on the same bar, as in ``_decide``; a bar never enters both ways.
 
-    So the target at bar i depends only on the last entry e <= i and whether an exit of its side happened in
-    (e, i]: three running maxima of bar indices, no loop."""
+    So the target at bar i is long exactly when, of the bars up to i that enter either way or exit a long, the
+    last one enters long (short likewise): a running maximum of bar indices per side, no loop."""
     bars = np.arange(len(enter_long))
-    last_entry = np.maximum.accumulate(np.where(enter_long | enter_short, bars, -1))
-    entered = last_entry >= 0
-    at = np.maximum(last_entry, 0)
-    last_exit_long = np.maximum.accumulate(np.where(exit_long, bars, -1))
-    long_ = entered & enter_long[at] & (last_exit_long <= last_entry)
-    held = np.where(long_, size, 0.0)
+    entries = enter_long | enter_short
+    since = np.maximum.accumulate(np.where(entries | exit_long, bars, -1))
+    held = np.where(enter_long[since] & (since >= 0), size, 0.0)
     if allow_short:
-        last_exit_short = np.maximum.accumulate(np.where(exit_short, bars, -1))
-        short = entered & enter_short[at] & (last_exit_short <= last_entry)
-        held[short] = -size
+        since = np.maximum.accumulate(np.where(entries | exit_short, bars, -1))
+        held[enter_short[since] & (since >= 0)] = -size
     return held
 
 
@@ -284,7 +280,7 @@ class ZScoreMeanReversion(Strategy):
         if n < lookback:
             return targets
         entry_z, exit_z = params["entry_z"], params["exit_z"]
-        z, dispersed = _zscores(bars.close, lookback, (-entry_z, entry_z, -exit_z, exit_z))
+        z, dispersed = _zscores(bars.close, lookback, (entry_z, exit_z))
         long_entry = dispersed & (z <= -entry_z)
         short_entry = dispersed & (z >= entry_z)
         targets[lookback - 1 :] = _latch(
@@ -303,25 +299,32 @@ _EXACT_ROWS_ELEMENTS = 1 << 20  # window values copied at once for the exact rec
 
 def _zscores(close: np.ndarray, lookback: int, thresholds: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     """For each bar from lookback-1: the z-score ``_decide`` computes and whether its std is non-zero (else the
-    decision is HOLD_NO_DISPERSION). Fast form: mean and E[x²] from block rolling sums. Its error, bounded from the
-    sums' lengths and the largest |close| (u = 2^-53 per operation, a factor 8 over the textbook bound, and the
-    same again for np.std's own rounding), decides which bars need the exact form."""
+    decision is HOLD_NO_DISPERSION); ``thresholds`` are the magnitudes z is compared with, either sign. Fast form: mean and E[x²] from rolling sums. Their errors are bounded from the
+    sums' lengths and the largest |close| (u = 2^-53 per operation, 16 times the textbook bound, covering np.std's
+    own rounding too); a bar whose variance is within twice its bound of zero, or whose z-score is within its bound
+    of a threshold, takes the exact form."""
     u = np.finfo(np.float64).eps / 2
-    scale = float(np.nanmax(np.abs(close))) if np.isfinite(close).any() else 0.0
-    mean = _rolling_sum(close, lookback) / lookback
-    mean_sq = _rolling_sum(close * close, lookback) / lookback
-    var = mean_sq - mean * mean
-    last = close[lookback - 1 :]
+    scale = float(np.max(np.abs(close), where=np.isfinite(close), initial=0.0))
     var_err = 16 * (3 * lookback + 8) * u * scale * scale
     mean_err = 16 * (lookback + 2) * u * scale
+    mean = _rolling_sum(close, lookback)
+    mean /= lookback
+    var = _rolling_sum(close * close, lookback)
+    var /= lookback
+    var -= mean * mean
     with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.sqrt(np.maximum(var, 0.0))
-        z = (last - mean) / std
-        low_std = np.sqrt(np.maximum(var - var_err, 0.0))
-        z_err = (2 * mean_err + np.abs(z) * (std - low_std) + 4 * u * np.abs(z)) / low_std
-        near = ~np.isfinite(z_err) | (var <= 2 * var_err)
-        for threshold in thresholds:
-            near |= np.abs(z - threshold) <= z_err
+        std = np.sqrt(var)
+        z = close[lookback - 1 :] - mean
+        z /= std
+        # Where var > 2 var_err: the exact std is at least std / sqrt(2) and differs from std by at most
+        # var_err / std, so z is off by at most sqrt(2) (2 mean_err std + |z| var_err) / var, plus its own rounding.
+        magnitude = np.abs(z)
+        z_err = magnitude * (var_err * 1.5 / var + 4 * u)
+        z_err += 3 * mean_err * std / var
+        near = ~(var > 2 * var_err)  # NaN too
+        for threshold in thresholds:  # z within z_err of +t or -t: |z| within z_err of t
+            distance = np.subtract(magnitude, threshold)
+            near |= np.abs(distance, out=distance) <= z_err
     dispersed = std != 0.0
     suspects = np.flatnonzero(near)
     if suspects.size:
@@ -334,6 +337,6 @@ def _zscores(close: np.ndarray, lookback: int, thresholds: tuple[float, ...]) ->
             exact_mean = np.mean(values, axis=1)
             exact_std = np.std(values, axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                z[rows] = (last[rows] - exact_mean) / exact_std
+                z[rows] = (close[lookback - 1 :][rows] - exact_mean) / exact_std
             dispersed[rows] = exact_std != 0.0
     return z, dispersed

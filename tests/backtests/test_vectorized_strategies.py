@@ -10,7 +10,7 @@ import pytest
 from backtests.engine import run_reference, run_vectorized, vectorizable
 from backtests.runs import run_engine
 from bots.strategies import Bars, get_strategy
-from bots.strategies.builtin import _rolling_extreme, _rolling_sum, _zscores
+from bots.strategies.builtin import _latch, _rolling_extreme, _rolling_sum, _zscores
 from execution.fill_model import FillModel
 from execution.models import Instrument
 
@@ -115,16 +115,37 @@ def test_zscores_equal_the_window_statistics_decide_computes():
     """The fast z-scores are replaced by np.mean / np.std of the window wherever they could compare differently;
     elsewhere they are within the bound of the exact ones, so every threshold comparison agrees."""
     bars = clustered_bars(3000, seed=9, tick=0.01, base=101.37)
-    thresholds = (-2.0, 2.0, -0.5, 0.5)
     for lookback in (3, 9, 128, 300):
-        z, dispersed = _zscores(bars.close, lookback, thresholds)
+        z, dispersed = _zscores(bars.close, lookback, (2.0, 0.5))
         windows = np.lib.stride_tricks.sliding_window_view(bars.close, lookback)
         exact_std = np.array([np.std(w) for w in windows])
         exact_z = np.array([(w[-1] - np.mean(w)) / s if s else np.nan for w, s in zip(windows, exact_std)])
         assert np.array_equal(dispersed, exact_std != 0.0)
-        for t in thresholds:
+        for t in (-2.0, 2.0, -0.5, 0.5):
             assert np.array_equal((z <= t)[dispersed], (exact_z <= t)[dispersed])
             assert np.array_equal((z >= t)[dispersed], (exact_z >= t)[dispersed])
+
+
+@pytest.mark.parametrize("allow_short", [False, True])
+def test_the_latch_equals_the_state_machine_bar_by_bar(allow_short):
+    """Random entry and exit signals (exits on entry bars too, exits while flat): the running-maximum form gives
+    the targets of the position-dependent rule applied bar by bar."""
+    rng = np.random.default_rng(12)
+    n = 5000
+    enter_long = rng.random(n) < 0.03
+    enter_short = ~enter_long & (rng.random(n) < 0.03)
+    exit_long, exit_short = rng.random(n) < 0.1, rng.random(n) < 0.1
+    position, expected = 0.0, []
+    for i in range(n):
+        if enter_long[i]:
+            position = 2.0
+        elif enter_short[i]:
+            position = -2.0 if allow_short else 0.0
+        elif position > 0 and exit_long[i] or position < 0 and exit_short[i]:
+            position = 0.0
+        expected.append(position)
+    got = _latch(enter_long, enter_short, exit_long, exit_short, size=2.0, allow_short=allow_short)
+    assert got.tolist() == expected and len(set(expected)) == (3 if allow_short else 2)
 
 
 @pytest.mark.parametrize("window", [1, 2, 3, 7, 16, 20, 55])
