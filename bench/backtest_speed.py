@@ -217,7 +217,7 @@ def run_vectorbt(bars: Bars, enter: np.ndarray, leave: np.ndarray) -> tuple[floa
 
     run()
     seconds, portfolio = timed(run, repeat=3)
-    records = portfolio.trades.records
+    records = portfolio.trades.values  # a structured array: entry_idx, exit_idx, entry_price, exit_price, status
     trades = [
         (
             int(r["entry_idx"]),
@@ -268,7 +268,7 @@ def bench_strategy(name: str, bars: Bars, libraries: dict) -> dict:
         seconds, theirs = runner(bars, enter, leave)
         identical, lines = compare_trades(ours_trades, theirs, library)
         row[library] = (N / seconds, identical, len(theirs))
-        print(f"{library}: {seconds:.3f} s = {N / seconds:,.0f} bars/s; our vectorized path is {seconds / ours_s:,.0f}x")
+        print(f"{library}: {seconds:.3f} s = {N / seconds:,.0f} bars/s; our vectorized path is {seconds / ours_s:,.1f}x")
         for line in lines:
             print(line)
     if "backtesting.py" in row:
