@@ -268,7 +268,9 @@ def bench_strategy(name: str, bars: Bars, libraries: dict) -> dict:
         seconds, theirs = runner(bars, enter, leave)
         identical, lines = compare_trades(ours_trades, theirs, library)
         row[library] = (N / seconds, identical, len(theirs))
-        print(f"{library}: {seconds:.3f} s = {N / seconds:,.0f} bars/s; our vectorized path is {seconds / ours_s:,.1f}x")
+        print(
+            f"{library}: {seconds:.3f} s = {N / seconds:,.0f} bars/s; our vectorized path is {seconds / ours_s:,.1f}x"
+        )
         for line in lines:
             print(line)
     if "backtesting.py" in row:
@@ -309,7 +311,9 @@ def main() -> None:
     bars = make_bars(N)
     rows = [bench_strategy(name, bars, libraries) for name in names]
 
-    print("\nstrategy | vectorized bars/s | reference bars/s | backtesting.py bars/s | vec/bt | ref/bt | trades | vectorbt bars/s")
+    print(
+        "\nstrategy | vectorized bars/s | reference bars/s | backtesting.py bars/s | vec/bt | ref/bt | trades | vectorbt bars/s"
+    )
     for r in rows:
         bt = r.get("backtesting.py")
         vbt = r.get("vectorbt")

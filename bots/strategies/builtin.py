@@ -38,17 +38,23 @@ def _latch(enter_long, enter_short, exit_long, exit_short, *, size: float, allow
     return held
 
 
-def _rolling_extreme(values: np.ndarray, window: int, ufunc) -> np.ndarray:
-    """``ufunc.reduce`` (np.maximum / np.minimum) over each window of ``window`` values, for the windows ending at
-    index window-1 .. n-1, in log2(window) passes: extremes over doubling spans, then two overlapping spans of the
-    largest power of two cover each window (an extreme counts a value twice harmlessly). Exact, and NaN
-    propagating as np.max / np.min are."""
+def _rolling_extremes(values: np.ndarray, windows: tuple[int, ...], ufunc) -> list[np.ndarray]:
+    """For each window length: ``ufunc.reduce`` (np.maximum / np.minimum) over each run of that many values,
+    for the runs ending at index window-1 .. n-1. Extremes over doubling spans, shared by every window (log2 of the
+    longest passes); two overlapping spans of the largest power of two within a window cover it (an extreme counts
+    a value twice harmlessly). Exact, and NaN propagating as np.max / np.min are."""
     n = len(values)
-    span, extremes = 1, values
-    while 2 * span <= window:
-        extremes = ufunc(extremes[:-span], extremes[span:])  # extremes[k]: values[k : k + 2 * span]
+    spans = {1: values}
+    span = 1
+    while 2 * span <= max(windows):
+        spans[2 * span] = ufunc(spans[span][:-span], spans[span][span:])  # [k]: values[k : k + 2 * span]
         span *= 2
-    return ufunc(extremes[: n - window + 1], extremes[window - span : n - span + 1])
+    out = []
+    for window in windows:
+        span = 1 << (window.bit_length() - 1)
+        extremes = spans[span]
+        out.append(ufunc(extremes[: n - window + 1], extremes[window - span : n - span + 1]))
+    return out
 
 
 def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
@@ -202,19 +208,13 @@ class DonchianBreakout(Strategy):
         if n < entry + 1:
             return targets
         close = bars.close[entry:]  # bar i = entry + k decides on close[i] against bars i-lookback .. i-1
-        entry_high = _rolling_extreme(bars.high[: n - 1], entry, np.maximum)
-        entry_low = _rolling_extreme(bars.low[: n - 1], entry, np.minimum)
-        exit_high = _rolling_extreme(bars.high[: n - 1], exit_, np.maximum)[entry - exit_ :]
-        exit_low = _rolling_extreme(bars.low[: n - 1], exit_, np.minimum)[entry - exit_ :]
+        entry_high, exit_high = _rolling_extremes(bars.high[: n - 1], (entry, exit_), np.maximum)
+        entry_low, exit_low = _rolling_extremes(bars.low[: n - 1], (entry, exit_), np.minimum)
+        exit_high, exit_low = exit_high[entry - exit_ :], exit_low[entry - exit_ :]
         up = close > entry_high
         down = ~up & (close < entry_low)
         targets[entry:] = _latch(
-            up,
-            down,
-            close < exit_low,
-            close > exit_high,
-            size=params["size"],
-            allow_short=params["allow_short"],
+            up, down, close < exit_low, close > exit_high, size=params["size"], allow_short=params["allow_short"]
         )
         return targets
 

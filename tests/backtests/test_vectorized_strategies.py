@@ -10,14 +10,14 @@ import pytest
 from backtests.engine import run_reference, run_vectorized, vectorizable
 from backtests.runs import run_engine
 from bots.strategies import Bars, get_strategy
-from bots.strategies.builtin import _latch, _rolling_extreme, _rolling_sum, _zscores
+from bots.strategies.builtin import _latch, _rolling_extremes, _rolling_sum, _zscores
 from execution.fill_model import FillModel
 from execution.models import Instrument
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 
 
-def clustered_bars(n: int, *, seed: int, tick: float, base: float) -> Bars:
+def clustered_bars(n: int, *, seed: int, tick: float, base: float, minutes: int = 1) -> Bars:
     """A random walk on the tick grid whose volatility switches between calm and wild regimes, with opening gaps,
     flat stretches (equal closes: zero dispersion, ties of every channel and mean) and highs/lows that repeat."""
     rng = np.random.default_rng(seed)
@@ -32,7 +32,7 @@ def clustered_bars(n: int, *, seed: int, tick: float, base: float) -> Bars:
     high = np.maximum(open_, close) + tick * wick
     low = np.minimum(open_, close) - tick * np.where(flat, 0, rng.integers(0, 4, n))
     volume = np.where(flat, 0.0, rng.integers(1, 60, n).astype(float))
-    ts = np.datetime64("2026-03-02T00:00", "us") + np.arange(n) * np.timedelta64(60, "s")
+    ts = np.datetime64("2026-03-02T00:00", "us") + np.arange(n) * np.timedelta64(60 * minutes, "s")
     return Bars.from_columns(ts=ts, open=open_, high=high, low=low, close=close, volume=volume)
 
 
@@ -103,7 +103,10 @@ def test_zscore_on_two_level_windows_equals_reference():
         close=close,
         volume=np.full(3000, 10.0),
     )
-    for params in ({"lookback": 4, "entry_z": 1.0, "exit_z": 0.5, "allow_short": True}, {"lookback": 6, "entry_z": 1.0, "exit_z": 0.0}):
+    for params in (
+        {"lookback": 4, "entry_z": 1.0, "exit_z": 0.5, "allow_short": True},
+        {"lookback": 6, "entry_z": 1.0, "exit_z": 0.0},
+    ):
         clean = strategy.validate(params)
         kwargs = dict(model=FillModel(), tick_size=Decimal("0.01"), multiplier=Decimal("1"), capital=1e4)
         reference = run_reference(strategy, clean, bars, **kwargs)
@@ -152,9 +155,12 @@ def test_the_latch_equals_the_state_machine_bar_by_bar(allow_short):
 def test_rolling_extremes_and_sums_equal_the_window_reductions(window):
     values = clustered_bars(1000, seed=window, tick=0.25, base=4000.0).high.copy()
     values[[100, 101, 517]] = np.nan  # np.max propagates NaN; so must the rolling form
-    windows = np.lib.stride_tricks.sliding_window_view(values, window)
-    assert np.array_equal(_rolling_extreme(values, window, np.maximum), windows.max(axis=1), equal_nan=True)
-    assert np.array_equal(_rolling_extreme(values, window, np.minimum), windows.min(axis=1), equal_nan=True)
+    shorter = max(1, window // 3)
+    for ufunc, reduce in ((np.maximum, np.max), (np.minimum, np.min)):
+        # Several windows share the doubling spans; each must still equal its own reduction.
+        for w, got in zip((window, shorter), _rolling_extremes(values, (window, shorter), ufunc)):
+            exact = reduce(np.lib.stride_tricks.sliding_window_view(values, w), axis=1)
+            assert np.array_equal(got, exact, equal_nan=True)
     finite = np.nan_to_num(values, nan=4000.0)
     sums = _rolling_sum(finite, window)
     exact = np.lib.stride_tricks.sliding_window_view(finite, window).sum(axis=1)
@@ -212,3 +218,36 @@ def test_a_run_without_a_single_fill_keeps_the_capital(engine):
     assert result.fills == [] and result.trades == []
     assert result.equity.dtype == np.float64 and np.all(result.equity == 1e5)
     assert result.no_trade == {"NO_SIGNAL": 49, "ALREADY_AT_TARGET": 451}
+
+
+@pytest.mark.parametrize(
+    "name,space",
+    [
+        ("donchian_breakout", {"entry_lookback": [10, 30], "exit_lookback": [5, 10], "allow_short": [False, True]}),
+        (
+            "zscore_mean_reversion",
+            {"lookback": [15, 40], "entry_z": [1.5, 2.5], "exit_z": [0.0, 0.5], "allow_short": [True]},
+        ),
+    ],
+)
+def test_a_matrix_set_scores_alike_on_either_path(name, space):
+    """The matrix's per-set work (``evaluate``: engine, metrics) for every strategy goes through the same choice; a
+    volume cap no bar reaches sends it bar by bar with the same complete fills, so the metrics must not differ."""
+    from backtests.matrices import expand_sets
+    from backtests.matrix_chunks import evaluate
+
+    bars = clustered_bars(2500, seed=8, tick=0.25, base=4000.0, minutes=60)  # 104 days: annualized figures too
+    bars.volume[:] = 1e6
+    es = Instrument(symbol="ES", tick_size=Decimal("0.25"), multiplier=Decimal("50"), asset_class="future")
+    costs = dict(slippage_ticks=1, fee_per_unit=Decimal("2.5"))
+    sets = expand_sets(strategy=name, base={}, space=space, mode="grid", samples=None, seed=0)
+    assert len(sets) >= 8
+    for params in sets:
+        common = dict(strategy=name, params=params, legs=[(es, bars)], capital=1e6, days_per_year=252)
+        fast = evaluate(model=FillModel(**costs), **common)
+        reference = evaluate(model=FillModel(max_volume_share=1.0, **costs), **common)
+        assert fast.keys() == reference.keys() and fast["sharpe"] is not None
+        for key, value in fast.items():
+            numeric = isinstance(value, float) and isinstance(reference[key], float)
+            assert value == (pytest.approx(reference[key], rel=1e-9, abs=1e-9) if numeric else reference[key]), key
+        assert fast["number_of_trades"] > 5
