@@ -36,7 +36,12 @@ def test_backtest_job_and_matrix_chunks_run_on_the_backtests_worker(django_db_se
         "start": START.isoformat(),
         "end": (START + timedelta(hours=400)).isoformat(),
     }
-    run = api.post("/api/backtests", {"strategy": "zscore_mean_reversion", **window}, format="json")
+    # A volume cap keeps this run on the bar-by-bar reference path (progress reported from inside the engine).
+    run = api.post(
+        "/api/backtests",
+        {"strategy": "zscore_mean_reversion", "fill_model": {"max_volume_share": 0.5}, **window},
+        format="json",
+    )
     assert run.status_code == 201, run.content
     matrix = api.post(
         "/api/backtests/matrix",
