@@ -29,9 +29,9 @@ reference's, BENCH_STRATEGIES (comma-separated names) the strategies.
 
 Run (from the repository root; backtesting.py and vectorbt from throwaway venvs appended to the path):
   python3 -m venv /tmp/btpy && /tmp/btpy/bin/pip install -r bench/requirements-bench.txt
-  python3 -m venv /tmp/vbt && /tmp/vbt/bin/pip install vectorbt==1.2.0      # optional
-  BENCH_EXTRA_SITE=$(/tmp/btpy/bin/python -c 'import site;print(site.getsitepackages()[0])'):$(/tmp/vbt/bin/python -c 'import site;print(site.getsitepackages()[0])') \\
-    .venv/bin/python bench/backtest_speed.py
+  python3 -m venv /tmp/vbt && /tmp/vbt/bin/pip install -r bench/requirements-vectorbt.txt    # optional
+  site() { "$1" -c 'import site;print(site.getsitepackages()[0])'; }
+  BENCH_EXTRA_SITE=$(site /tmp/btpy/bin/python):$(site /tmp/vbt/bin/python) .venv/bin/python bench/backtest_speed.py
 """
 
 from __future__ import annotations
@@ -312,7 +312,8 @@ def main() -> None:
     rows = [bench_strategy(name, bars, libraries) for name in names]
 
     print(
-        "\nstrategy | vectorized bars/s | reference bars/s | backtesting.py bars/s | vec/bt | ref/bt | trades | vectorbt bars/s"
+        "\nstrategy | vectorized bars/s | reference bars/s | backtesting.py bars/s | vec/bt | ref/bt | trades | "
+        "vectorbt bars/s"
     )
     for r in rows:
         bt = r.get("backtesting.py")

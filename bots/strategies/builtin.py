@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -38,42 +40,74 @@ def _latch(enter_long, enter_short, exit_long, exit_short, *, size: float, allow
     return held
 
 
+class _SpanTables:
+    """Reductions over doubling spans (1, 2, 4, ... values) of recently seen series, kept between calls.
+
+    Every window length reads the same spans, and a matrix chunk runs all its parameter sets on the same bars, so
+    after the chunk's first set only each window's own combination of spans is left to compute. An entry serves a
+    series only while the series holds the values it was built from: they are compared with a copy on every use
+    (one pass, where building the spans takes log2(window)), so an array changed in place or a new array at the
+    same address is never answered from stale spans. Bounded by ``budget`` bytes, least recently used out first;
+    a table larger than the budget is built for the call and not kept."""
+
+    def __init__(self, budget: int):
+        self._budget = budget
+        self._entries: OrderedDict[tuple, tuple[np.ndarray, list[np.ndarray]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def table(self, values: np.ndarray, ufunc, longest: int, *, square: bool = False) -> list[np.ndarray]:
+        """``table[k][j]``: ``ufunc.reduce`` over the 2**k values from j (of values², if ``square``), for every k
+        with 2**k <= ``longest``."""
+        key = (ufunc.__name__, square, values.__array_interface__["data"][0], values.shape, values.strides)
+        with self._lock:  # held while a table grows: two threads must not append the same span twice
+            entry = self._entries.get(key)
+            if entry is None or not np.array_equal(entry[0], values, equal_nan=True):
+                snapshot = values.copy()
+                entry = (snapshot, [snapshot * snapshot if square else snapshot])
+            spans = entry[1]
+            while 1 << len(spans) <= longest:
+                span = 1 << (len(spans) - 1)
+                spans.append(ufunc(spans[-1][:-span], spans[-1][span:]))
+            if (len(spans) + 1) * values.nbytes <= self._budget:
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
+                while sum((len(t) + 1) * v.nbytes for v, t in self._entries.values()) > self._budget:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.pop(key, None)
+            return spans
+
+
+_SPANS = _SpanTables(budget=64 << 20)
+
+
 def _rolling_extremes(values: np.ndarray, windows: tuple[int, ...], ufunc) -> list[np.ndarray]:
     """For each window length: ``ufunc.reduce`` (np.maximum / np.minimum) over each run of that many values,
-    for the runs ending at index window-1 .. n-1. Extremes over doubling spans, shared by every window (log2 of the
-    longest passes); two overlapping spans of the largest power of two within a window cover it (an extreme counts
-    a value twice harmlessly). Exact, and NaN propagating as np.max / np.min are."""
+    for the runs ending at index window-1 .. n-1: two overlapping spans of the largest power of two within the
+    window cover it (an extreme counts a value twice harmlessly). Exact, and NaN propagating as np.max / np.min."""
     n = len(values)
-    spans = {1: values}
-    span = 1
-    while 2 * span <= max(windows):
-        spans[2 * span] = ufunc(spans[span][:-span], spans[span][span:])  # [k]: values[k : k + 2 * span]
-        span *= 2
+    spans = _SPANS.table(values, ufunc, max(windows))
     out = []
     for window in windows:
-        span = 1 << (window.bit_length() - 1)
-        extremes = spans[span]
+        k = window.bit_length() - 1
+        extremes, span = spans[k], 1 << k
         out.append(ufunc(extremes[: n - window + 1], extremes[window - span : n - span + 1]))
     return out
 
 
-def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
-    """Sums over each window ending at index window-1 .. n-1, in log2(window) passes: sums over doubling spans
-    (each a pairwise sum of its span), and each window as the spans of its length's binary digits laid end to end.
-    Every sum adds at most ``window`` values in a tree of depth log2(window) + its digits, so its rounding error is
-    at most that many ulps of the window's absolute sum however long the series (a running sum over the whole
-    series has an error that grows with it)."""
+def _rolling_sum(values: np.ndarray, window: int, *, square: bool = False) -> np.ndarray:
+    """Sums (of values², if ``square``) over each window ending at index window-1 .. n-1: the spans of the window
+    length's binary digits laid end to end, each a pairwise sum of its span. Every sum adds at most ``window``
+    values in a tree of depth log2(window) + its digits, so its rounding error is at most that many ulps of the
+    window's absolute sum however long the series (a running sum over the whole series has an error that grows
+    with it)."""
     count = len(values) - window + 1
     total, offset = np.zeros(count), 0
-    span, sums = 1, values
-    while True:
-        if window & span:
+    for k, sums in enumerate(_SPANS.table(values, np.add, window, square=square)):
+        if window & (1 << k):
             total += sums[offset : offset + count]
-            offset += span
-        if 2 * span > window:
-            return total
-        sums = sums[:-span] + sums[span:]  # sums[k]: values[k : k + 2 * span]
-        span *= 2
+            offset += 1 << k
+    return total
 
 
 @register_strategy
@@ -271,7 +305,7 @@ class ZScoreMeanReversion(Strategy):
     has_vectorized_form = True
 
     def vectorized_targets(self, params: dict[str, Any], bars: Bars) -> np.ndarray:
-        """z-scores from block rolling sums, then ``_latch``. Where a fast z-score lies within its error bound of
+        """z-scores from rolling sums, then ``_latch``. Where a fast z-score lies within its error bound of
         a threshold (or the variance within its bound of zero, or anything is not finite), the exact window
         statistics ``_decide`` computes (np.mean, np.std of the window) replace it, so every comparison agrees."""
         lookback = params["lookback"]
@@ -299,17 +333,19 @@ _EXACT_ROWS_ELEMENTS = 1 << 20  # window values copied at once for the exact rec
 
 def _zscores(close: np.ndarray, lookback: int, thresholds: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     """For each bar from lookback-1: the z-score ``_decide`` computes and whether its std is non-zero (else the
-    decision is HOLD_NO_DISPERSION); ``thresholds`` are the magnitudes z is compared with, either sign. Fast form: mean and E[x²] from rolling sums. Their errors are bounded from the
-    sums' lengths and the largest |close| (u = 2^-53 per operation, 16 times the textbook bound, covering np.std's
-    own rounding too); a bar whose variance is within twice its bound of zero, or whose z-score is within its bound
-    of a threshold, takes the exact form."""
+    decision is HOLD_NO_DISPERSION); ``thresholds`` are the magnitudes z is compared with, either sign.
+
+    Fast form: mean and E[x²] from rolling sums. Their errors are bounded from the sums' lengths and the largest
+    |close| (u = 2^-53 per operation, far over the textbook bound, covering np.std's own rounding too); a bar whose
+    variance is within twice its bound of zero (a flat window: np.std may be 0 or a few ulps), or whose z-score is
+    within its bound of a threshold, takes the exact form: np.mean and np.std of its window, as ``_decide``."""
     u = np.finfo(np.float64).eps / 2
     scale = float(np.max(np.abs(close), where=np.isfinite(close), initial=0.0))
     var_err = 16 * (3 * lookback + 8) * u * scale * scale
     mean_err = 16 * (lookback + 2) * u * scale
     mean = _rolling_sum(close, lookback)
     mean /= lookback
-    var = _rolling_sum(close * close, lookback)
+    var = _rolling_sum(close, lookback, square=True)
     var /= lookback
     var -= mean * mean
     with np.errstate(invalid="ignore", divide="ignore"):

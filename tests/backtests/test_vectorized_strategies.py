@@ -10,7 +10,7 @@ import pytest
 from backtests.engine import run_reference, run_vectorized, vectorizable
 from backtests.runs import run_engine
 from bots.strategies import Bars, get_strategy
-from bots.strategies.builtin import _latch, _rolling_extremes, _rolling_sum, _zscores
+from bots.strategies.builtin import _SPANS, _latch, _rolling_extremes, _rolling_sum, _zscores
 from execution.fill_model import FillModel
 from execution.models import Instrument
 
@@ -251,3 +251,30 @@ def test_a_matrix_set_scores_alike_on_either_path(name, space):
             numeric = isinstance(value, float) and isinstance(reference[key], float)
             assert value == (pytest.approx(reference[key], rel=1e-9, abs=1e-9) if numeric else reference[key]), key
         assert fast["number_of_trades"] > 5
+
+
+def test_kept_spans_never_answer_for_changed_values():
+    """The span tables kept between calls (a matrix chunk's sets share them) are used only while the series holds
+    the values they were built from: an array changed in place gets fresh spans, and so do equal calls' results."""
+    values = clustered_bars(3000, seed=21, tick=0.25, base=4000.0).close.copy()
+    first = _rolling_sum(values, 37)
+    assert np.array_equal(_rolling_sum(values, 37), first)  # from the kept table
+    values[1000] += 100.0
+    fresh = np.lib.stride_tricks.sliding_window_view(values, 37).sum(axis=1)
+    changed = _rolling_sum(values, 37)
+    assert np.allclose(changed, fresh, rtol=0, atol=1e-7) and changed[1000] - first[1000] == pytest.approx(100.0)
+    high = _rolling_extremes(values, (400, 9), np.maximum)
+    values[2000] = 1e9
+    again = _rolling_extremes(values, (400, 9), np.maximum)
+    assert again[0][1700] == 1e9 and high[0][1700] != 1e9
+    assert np.array_equal(again[1], np.max(np.lib.stride_tricks.sliding_window_view(values, 9), axis=1))
+
+
+def test_kept_spans_stay_within_their_budget():
+    kept = _SPANS.__class__(budget=1 << 20)  # 1 MiB
+    series = [np.arange(20_000, dtype=float) + k for k in range(5)]  # 160 kB each, 2 spans kept: 480 kB an entry
+    for values in series:
+        kept.table(values, np.add, 2)
+    assert len(kept._entries) == 2
+    big = np.arange(200_000, dtype=float)  # its table alone exceeds the budget: built, not kept
+    assert len(kept.table(big, np.add, 1024)) == 11 and len(kept._entries) == 2
