@@ -61,7 +61,7 @@ class _SpanTables:
         key = (ufunc.__name__, square, values.__array_interface__["data"][0], values.shape, values.strides)
         with self._lock:  # held while a table grows: two threads must not append the same span twice
             entry = self._entries.get(key)
-            if entry is None or not np.array_equal(entry[0], values, equal_nan=True):
+            if entry is None or not np.array_equal(entry[0], values):  # a NaN never equals: built again
                 snapshot = values.copy()
                 entry = (snapshot, [snapshot * snapshot if square else snapshot])
             spans = entry[1]
@@ -314,14 +314,12 @@ class ZScoreMeanReversion(Strategy):
         if n < lookback:
             return targets
         entry_z, exit_z = params["entry_z"], params["exit_z"]
-        z, dispersed = _zscores(bars.close, lookback, (entry_z, exit_z))
-        long_entry = dispersed & (z <= -entry_z)
-        short_entry = dispersed & (z >= entry_z)
+        z = _zscores(bars.close, lookback, (entry_z, exit_z))
         targets[lookback - 1 :] = _latch(
-            long_entry,
-            short_entry,
-            dispersed & (z >= -exit_z),
-            dispersed & (z <= exit_z),
+            z <= -entry_z,
+            z >= entry_z,
+            z >= -exit_z,
+            z <= exit_z,
             size=params["size"],
             allow_short=params["allow_short"],
         )
@@ -331,9 +329,10 @@ class ZScoreMeanReversion(Strategy):
 _EXACT_ROWS_ELEMENTS = 1 << 20  # window values copied at once for the exact recomputation
 
 
-def _zscores(close: np.ndarray, lookback: int, thresholds: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """For each bar from lookback-1: the z-score ``_decide`` computes and whether its std is non-zero (else the
-    decision is HOLD_NO_DISPERSION); ``thresholds`` are the magnitudes z is compared with, either sign.
+def _zscores(close: np.ndarray, lookback: int, thresholds: tuple[float, ...]) -> np.ndarray:
+    """For each bar from lookback-1: the z-score ``_decide`` computes, NaN where its std is zero (the decision is
+    HOLD_NO_DISPERSION, and NaN compares false with every threshold); ``thresholds`` are the magnitudes z is
+    compared with, either sign.
 
     Fast form: mean and E[x²] from rolling sums. Their errors are bounded from the sums' lengths and the largest
     |close| (u = 2^-53 per operation, far over the textbook bound, covering np.std's own rounding too); a bar whose
@@ -355,13 +354,14 @@ def _zscores(close: np.ndarray, lookback: int, thresholds: tuple[float, ...]) ->
         # Where var > 2 var_err: the exact std is at least std / sqrt(2) and differs from std by at most
         # var_err / std, so z is off by at most sqrt(2) (2 mean_err std + |z| var_err) / var, plus its own rounding.
         magnitude = np.abs(z)
-        z_err = magnitude * (var_err * 1.5 / var + 4 * u)
-        z_err += 3 * mean_err * std / var
-        near = ~(var > 2 * var_err)  # NaN too
+        z_err = var_err * 1.5 / var
+        z_err += 4 * u
+        z_err *= magnitude
+        z_err += 3 * mean_err / std
+        near = ~(var > 2 * var_err)  # NaN too; elsewhere std > 0
         for threshold in thresholds:  # z within z_err of +t or -t: |z| within z_err of t
             distance = np.subtract(magnitude, threshold)
             near |= np.abs(distance, out=distance) <= z_err
-    dispersed = std != 0.0
     suspects = np.flatnonzero(near)
     if suspects.size:
         windows = np.lib.stride_tricks.sliding_window_view(close, lookback)
@@ -373,6 +373,6 @@ def _zscores(close: np.ndarray, lookback: int, thresholds: tuple[float, ...]) ->
             exact_mean = np.mean(values, axis=1)
             exact_std = np.std(values, axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                z[rows] = (close[lookback - 1 :][rows] - exact_mean) / exact_std
-            dispersed[rows] = exact_std != 0.0
-    return z, dispersed
+                exact = (close[lookback - 1 :][rows] - exact_mean) / exact_std
+            z[rows] = np.where(exact_std != 0.0, exact, np.nan)
+    return z
