@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
+from controlplane.books import is_sim_venue
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent
 from execution.orders.routing import adapter_for
@@ -149,14 +150,19 @@ def _place_on_pool_thread(order: Order) -> SendOutcome:
 
 
 def place_all(orders: list[Order]) -> list[SendOutcome]:
-    """Send every order (each at most once) and return their outcomes in the same order. Concurrent on the pool
-    outside a transaction; in this thread, one by one, inside one (see the module's docstring)."""
-    if len(orders) <= 1 or connection.in_atomic_block:
+    """Send every order (each at most once) and return their outcomes in the same order. Orders to venues across
+    the wire go out concurrently on the pool, outside a transaction; sim orders, and every order inside a
+    transaction (see the module's docstring), are sent in this thread, one by one, while the others travel. The sim
+    venue is this process's own code on our own database: there is no network wait to overlap, only a connection
+    a pool thread would have to open."""
+    remote = [] if connection.in_atomic_block else [o for o in orders if not is_sim_venue(o.venue)]
+    if len(remote) <= 1:
         return [_place_outcome(order) for order in orders]
     pool = _executor()
     # One context copy per task: a context can be entered by one thread at a time.
-    futures = [pool.submit(contextvars.copy_context().run, _place_on_pool_thread, order) for order in orders]
-    return [future.result() for future in futures]
+    futures = {id(o): pool.submit(contextvars.copy_context().run, _place_on_pool_thread, o) for o in remote}
+    here = {id(o): _place_outcome(o) for o in orders if id(o) not in futures}
+    return [here[id(o)] if id(o) in here else futures[id(o)].result() for o in orders]
 
 
 def left_for_recovery(order: Order, error: VenueError) -> None:
