@@ -155,11 +155,6 @@ def _audit_transitions(intents: list[TradeIntent], *, before: str, after: str) -
     )
 
 
-def _send(intent_id: int) -> None:
-    """Send one accepted intent's legs (see :func:`_send_intents`)."""
-    _send_intents([intent_id])
-
-
 def _send_intents(intent_ids: list[int]) -> None:
     """Send the SUBMITTING legs of the intents still ACCEPTED, all at once, and record what the venues said.
 
