@@ -569,6 +569,10 @@ CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}
 SIM_VENUE_FILL_MODELS = {"sim": env.json("SIM_FILL_MODEL", default={})}
 # Enqueue the OMS task when an intent is submitted through the API (the tick enqueues its own batches).
 OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
+# The OMS claims PENDING intents OMS_BATCH_SIZE at a time (SKIP LOCKED, one transaction per batch) and sends a batch's
+# legs concurrently on OMS_SEND_THREADS threads per worker process (execution.orders.sending).
+OMS_BATCH_SIZE = env.int("OMS_BATCH_SIZE", default=50)
+OMS_SEND_THREADS = env.int("OMS_SEND_THREADS", default=16)
 CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}
 # Recovery (execution.orders.recovery.resolve_unacknowledged_orders): orders left SUBMITTING without a venue id for longer than
 # OMS_UNACKNOWLEDGED_AFTER_SECONDS (more than a send can take: keep it above INTEGRATION_TIMEOUT_SECONDS) are looked

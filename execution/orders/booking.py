@@ -4,13 +4,16 @@ variables and the intent's status, in one OMS transaction, so our books move onl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
+from django.utils import timezone
 
 from controlplane import tenancy
 from controlplane.books import book_for_venue
+from controlplane.models import AuditEvent
 from controlplane.trace import current_trace_id
 from execution.models import Fill, Order, StrategyPosition, TradeIntent, VenueInventory
 from execution.orders.intents import intent_transition
@@ -146,3 +149,208 @@ def _refresh_intent_status(intent_id: int) -> None:
         intent_transition(intent, Status.FILLED, actor_name=ACTOR)
     elif any(filled > 0 for _, filled in legs):
         intent_transition(intent, Status.PARTIALLY_FILLED, actor_name=ACTOR)
+
+
+@dataclass(frozen=True)
+class FillReport:
+    """One execution a venue reported for one of our orders (the arguments of :func:`record_fill`)."""
+
+    order: Order
+    venue_fill_id: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal | None
+    ts: datetime
+    slippage: Decimal = Decimal(0)
+    reference_price: Decimal | None = None
+
+
+def record_fills(reports: list[FillReport]) -> int:
+    """Record many executions at once, each exactly as :func:`record_fill` would, in one OMS transaction with
+    multi-row writes: the orders are locked in one statement, fills inserted in one, and the orders, positions,
+    profit variables and intents updated in one statement each (inventory: one upsert per venue and asset).
+    Reports are applied in the order given, so two fills of one position compose as they would one at a time.
+    Fill ids already recorded change nothing. Returns the number of fills recorded."""
+    if not reports:
+        return 0
+    with oms_writes():
+        orders = {
+            o.pk: o
+            for o in Order.objects.select_for_update()
+            .select_related("instrument")
+            .filter(pk__in={r.order.pk for r in reports})
+            .order_by("pk")
+        }
+        known = set(
+            Fill.objects.filter(
+                order_id__in=list(orders), venue_fill_id__in={r.venue_fill_id for r in reports}
+            ).values_list("order_id", "venue_fill_id")
+        )
+        todo, seen = [], set()
+        for report in reports:
+            key = (report.order.pk, report.venue_fill_id)
+            if key not in known and key not in seen:
+                seen.add(key)
+                todo.append(report)
+        if not todo:
+            return 0
+        positions = _locked_positions([orders[r.order.pk] for r in todo])
+        days = _locked_profit_variables([(orders[r.order.pk], r.ts.date()) for r in todo])
+        fills, inventory = [], {}
+        for report in todo:
+            order = orders[report.order.pk]
+            instrument, book = order.instrument, book_for_venue(order.venue)
+            known_fee = report.fee if report.fee is not None else Decimal(0)
+            sign = 1 if order.side == "buy" else -1
+            position = positions[(order.bot_id, order.instrument_id, book)]
+            before = PositionState(position.quantity, position.average_price, position.realized_pnl, position.fees)
+            after = before.apply_fill(
+                side_sign=sign,
+                quantity=report.quantity,
+                price=report.price,
+                fee=known_fee,
+                multiplier=instrument.multiplier,
+            )
+            fill = Fill(
+                tenant_id=order.tenant_id,
+                order=order,
+                bot_id=order.bot_id,
+                venue=order.venue,
+                instrument=instrument,
+                venue_fill_id=report.venue_fill_id,
+                side=order.side,
+                quantity=report.quantity,
+                price=report.price,
+                reference_price=report.reference_price,
+                fee=report.fee,
+                slippage=report.slippage,
+                realized_pnl=after.realized_pnl - before.realized_pnl,
+                bot_stage=order.bot_stage,
+                ts=report.ts,
+                trace_id=current_trace_id(),
+            )
+            fills.append(fill)
+            total = order.filled_quantity + report.quantity
+            order.average_price = (
+                (order.average_price or Decimal(0)) * order.filled_quantity + report.price * report.quantity
+            ) / total
+            order.filled_quantity = total
+            order.fees += known_fee
+            order.slippage += report.slippage
+            if order.status in Order.OPEN_STATUSES:
+                order.status = Order.Status.FILLED if total >= order.quantity else Order.Status.PARTIALLY_FILLED
+            position.quantity, position.average_price = after.quantity, after.average_price
+            position.realized_pnl, position.fees = after.realized_pnl, after.fees
+            inventory[(order.venue, instrument.symbol)] = (
+                inventory.get((order.venue, instrument.symbol), Decimal(0)) + sign * report.quantity
+            )
+            _apply_profit_variables(days[(order.bot_id, book, fill.ts.date())], order, fill, before, after)
+        now = timezone.now()
+        Fill.objects.bulk_create(fills)
+        touched = list({id(f.order): f.order for f in fills}.values())
+        for row in [*touched, *positions.values(), *days.values()]:
+            row.updated_at = now
+        Order.objects.bulk_update(
+            touched, ["average_price", "filled_quantity", "fees", "slippage", "status", "updated_at"]
+        )
+        StrategyPosition.objects.bulk_update(
+            list(positions.values()), ["quantity", "average_price", "realized_pnl", "fees", "updated_at"]
+        )
+        ProfitVariables.objects.bulk_update(list(days.values()), [*PROFIT_FIELDS, "updated_at"])
+        for (venue, asset), delta in sorted(inventory.items()):
+            _add_inventory(venue, asset, delta)
+        _refresh_intents_status({o.intent_id for o in touched})
+    return len(fills)
+
+
+PROFIT_FIELDS = ["pnl", "fees", "slippage", "turnover", "exposure", "fills", "closing_trades", "winning_trades"]
+
+
+def _locked_positions(orders: list[Order]) -> dict[tuple[int, int, str], StrategyPosition]:
+    keys = sorted({(o.bot_id, o.instrument_id, book_for_venue(o.venue)) for o in orders})
+    tenant_id = tenancy.require_tenant_id()
+    StrategyPosition.objects.bulk_create(
+        [StrategyPosition(tenant_id=tenant_id, bot_id=b, instrument_id=i, book=book) for b, i, book in keys],
+        ignore_conflicts=True,
+    )
+    wanted = set(keys)
+    rows = (
+        StrategyPosition.objects.select_for_update()
+        .filter(bot_id__in={k[0] for k in keys}, instrument_id__in={k[1] for k in keys}, book__in={k[2] for k in keys})
+        .order_by("bot_id", "instrument_id", "book")
+    )
+    return {key: row for row in rows if (key := (row.bot_id, row.instrument_id, row.book)) in wanted}
+
+
+def _locked_profit_variables(order_days: list[tuple[Order, object]]) -> dict[tuple[int, str, object], ProfitVariables]:
+    keys = sorted({(o.bot_id, book_for_venue(o.venue), day) for o, day in order_days})
+    tenant_id = tenancy.require_tenant_id()
+    ProfitVariables.objects.bulk_create(
+        [ProfitVariables(tenant_id=tenant_id, bot_id=b, book=book, day=day) for b, book, day in keys],
+        ignore_conflicts=True,
+    )
+    wanted = set(keys)
+    rows = (
+        ProfitVariables.objects.select_for_update()
+        .filter(bot_id__in={k[0] for k in keys}, book__in={k[1] for k in keys}, day__in={k[2] for k in keys})
+        .order_by("bot_id", "book", "day")
+    )
+    return {key: row for row in rows if (key := (row.bot_id, row.book, row.day)) in wanted}
+
+
+def _apply_profit_variables(
+    row: ProfitVariables, order: Order, fill: Fill, before: PositionState, after: PositionState
+) -> None:
+    multiplier = order.instrument.multiplier
+    closed = before.quantity != 0 and (before.quantity > 0) != (fill.side == "buy")
+    row.pnl += fill.realized_pnl
+    row.fees += fill.fee or 0
+    row.slippage += fill.slippage
+    row.turnover += fill.quantity * fill.price * multiplier
+    row.exposure = max(row.exposure, abs(after.quantity) * fill.price * multiplier)
+    row.fills += 1
+    if closed:
+        row.closing_trades += 1
+        row.winning_trades += 1 if fill.realized_pnl > 0 else 0
+
+
+def _refresh_intents_status(intent_ids: set[int]) -> None:
+    """:func:`_refresh_intent_status` for many intents: one read of their legs, one update per new status, and
+    one insert of the audit rows."""
+    intents = list(
+        TradeIntent.objects.select_for_update()
+        .filter(pk__in=intent_ids, status__in=(Status.WORKING, Status.PARTIALLY_FILLED))
+        .order_by("pk")
+    )
+    legs: dict[int, list[tuple[str, Decimal]]] = {}
+    for intent_id, status, filled in Order.objects.filter(
+        intent_id__in=[i.pk for i in intents], purpose=Order.Purpose.LEG
+    ).values_list("intent_id", "status", "filled_quantity"):
+        legs.setdefault(intent_id, []).append((status, filled))
+    moved, audits, now = [], [], timezone.now()
+    for intent in intents:
+        rows = legs.get(intent.pk, [])
+        if rows and all(status == Order.Status.FILLED for status, _ in rows):
+            to = Status.FILLED
+        elif any(filled > 0 for _, filled in rows):
+            to = Status.PARTIALLY_FILLED
+        else:
+            continue
+        if to == intent.status:
+            continue
+        audits.append(
+            AuditEvent(
+                tenant_id=intent.tenant_id,
+                actor=ACTOR,
+                action="intent.status",
+                resource_type="intent",
+                resource_id=str(intent.pk),
+                before_state={"status": intent.status},
+                after_state={"status": to},
+                trace_id=current_trace_id(),
+            )
+        )
+        intent.status, intent.updated_at = to, now
+        moved.append(intent)
+    TradeIntent.objects.bulk_update(moved, ["status", "updated_at"])
+    AuditEvent.unscoped.bulk_create(audits)

@@ -1,75 +1,122 @@
-"""The OMS: claims pending intents, checks them once more against the risk limits, and sends their legs.
+"""The OMS: claims pending intents in batches, checks them once more against the risk limits, and sends their legs.
 
 Only the OMS writes orders and fills (``execution.orders.writer.oms_writes``; booking a fill is
 ``execution.orders.booking``, cancels ``execution.orders.cancels``, recovery ``execution.orders.recovery``).
 
-Sending is at-most-once: an order is recorded SUBMITTING and committed before the venue call, so a crash leaves a
-row to look up by client order id rather than a blind re-send; ``resolve_unacknowledged_orders`` (beat, and at
-worker start) does that lookup and records what the venue says.
+A batch is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` (``OMS_BATCH_SIZE`` intents), so workers racing on
+the same pending set never share an intent; the batch's risk re-checks, orders (SUBMITTING), risk-check notes and
+audit rows are written in one transaction. Each intent is re-checked in turn within it, after the orders of the
+intents before it were inserted, so a batch sees the same risk state (recent orders, rate limits) as one intent at
+a time would.
 
-Multi-leg policy: legs are sent in order. When a leg fails (venue error or rejection), the legs not yet sent are
-never sent (CANCELLED), the other legs' open orders are cancelled, and with ``FLATTEN`` whatever already filled is
-closed with a market order; the intent becomes FAILED and ``status_detail`` names the failed leg, its error, the
-policy and each action taken.
+Sending is at-most-once: the orders are committed SUBMITTING before any venue call, so a crash leaves rows to
+look up by client order id rather than a blind re-send; ``resolve_unacknowledged_orders`` (beat, and at worker
+start) does that lookup and records what the venue says. The batch's legs are then sent concurrently
+(``execution.orders.sending.place_all``), outside any transaction, and the venues' answers recorded in one more
+transaction (multi-row updates of orders, intents and audit rows).
+
+Multi-leg policy (``execution.orders.leg_risk``): when a leg fails (venue error or rejection), the intent's other
+legs are cancelled at their venues and, with ``FLATTEN``, whatever already filled is closed with a market order;
+the intent becomes FAILED, ``status_detail`` names the failed leg, its error, the policy and each action, and an
+alert is raised. A leg whose send is uncertain stays SUBMITTING for the recovery sweep, and its intent ACCEPTED.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from controlplane import tenancy
+from controlplane.models import AuditEvent
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent
-from execution.orders.cancels import cancel_at_venue, mark_cancelled
-from execution.orders.intents import intent_transition, reject, risk_refusal
-from execution.orders.routing import adapter_for
+from execution.orders.intents import TRANSITIONS, intent_transition, reject, risk_refusal
+from execution.orders.leg_risk import leg_failed
+from execution.orders.sending import (  # noqa: F401 (client_order_id and record_ack are the OMS's public names)
+    SendOutcome,
+    apply_ack,
+    client_order_id,
+    left_for_recovery,
+    order_for,
+    place_all,
+    record_ack,
+)
 from execution.orders.writer import ACTOR, oms_writes
-from integrations.venues.base import VenueError, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
 
 logger = logging.getLogger(__name__)
 Status = TradeIntent.Status
 
-
-def client_order_id(leg: IntentLeg, purpose: str = Order.Purpose.LEG) -> str:
-    """Stable per intent leg: a retried send carries the same id, so the venue (and a lookup) sees one order."""
-    suffix = "" if purpose == Order.Purpose.LEG else "-flat"
-    return f"cp-{leg.intent_id}-{leg.leg_index}{suffix}"
+__all__ = [
+    "client_order_id",
+    "leg_failed",
+    "process_pending_intents",
+    "record_ack",
+    "record_reconcile_flatten",
+    "send_reconcile_flatten",
+]
 
 
 # --- Claim, re-check, send ----------------------------------------------------------------------------------
 
 
-def process_pending_intents(*, limit: int = 500) -> int:
-    """Claim up to ``limit`` PENDING intents of the current tenant (SKIP LOCKED, so workers never share one),
-    re-check kill state and risk, and send the accepted ones. Returns how many intents were claimed."""
+def process_pending_intents(*, limit: int = 500, batch_size: int | None = None) -> int:
+    """Claim up to ``limit`` PENDING intents of the current tenant, ``batch_size`` (``OMS_BATCH_SIZE``) at a time
+    (SKIP LOCKED, so workers never share one), re-check kill state and risk, and send the accepted ones' legs
+    concurrently. Returns how many intents were claimed."""
     tenancy.require_tenant_id()
+    size = batch_size or settings.OMS_BATCH_SIZE
     claimed = 0
     while claimed < limit:
         with oms_writes():
-            intent = (
+            intents = list(
                 TradeIntent.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(status=Status.PENDING)
                 .select_related("bot")
-                .order_by("id")
-                .first()
+                .order_by("id")[: min(size, limit - claimed)]
             )
-            if intent is None:
+            if not intents:
                 break
-            claimed += 1
-            accepted = _accept_or_reject(intent)
+            claimed += len(intents)
+            accepted = _accept_or_reject_batch(intents)
         if accepted:
-            _send(intent.pk)
+            _send_intents(accepted)
     return claimed
 
 
-def _accept_or_reject(intent: TradeIntent) -> bool:
-    """The second risk check, just before sending; accepted intents get their orders recorded SUBMITTING."""
-    legs = list(intent.legs.select_related("instrument").order_by("leg_index"))
+def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
+    """The second risk check of each claimed intent, in the caller's transaction; returns the accepted ids. Their
+    ACCEPTED transitions and audit rows are written together at the end (nothing in a risk check reads them)."""
+    legs_by_intent: dict[int, list[IntentLeg]] = defaultdict(list)
+    for leg in (
+        IntentLeg.objects.filter(intent_id__in=[i.pk for i in intents])
+        .select_related("instrument")
+        .order_by("intent_id", "leg_index")
+    ):
+        legs_by_intent[leg.intent_id].append(leg)
+    accepted = []
+    for intent in intents:
+        if _accept_or_reject(intent, legs=legs_by_intent[intent.pk], defer_transition=True):
+            accepted.append(intent)
+    if accepted:
+        now = timezone.now()
+        for intent in accepted:
+            intent.status, intent.updated_at = Status.ACCEPTED, now
+        TradeIntent.objects.bulk_update(accepted, ["risk_checks", "status", "updated_at"])
+        _audit_transitions(accepted, before=Status.PENDING, after=Status.ACCEPTED)
+    return [intent.pk for intent in accepted]
+
+
+def _accept_or_reject(intent: TradeIntent, *, legs: list[IntentLeg] | None = None, defer_transition=False) -> bool:
+    """The second risk check, just before sending; accepted intents get their orders recorded SUBMITTING (and,
+    unless the batch writes it, their ACCEPTED transition). A refusal is written at once (REJECTED, incidents)."""
+    if legs is None:
+        legs = list(intent.legs.select_related("instrument").order_by("leg_index"))
     refusal, checks, prices = risk_refusal(
         bot=intent.bot, legs=[(leg, leg.instrument) for leg in legs], bar_ts=intent.bar_ts, at=timezone.now()
     )
@@ -78,213 +125,112 @@ def _accept_or_reject(intent: TradeIntent) -> bool:
         reject(intent, refusal, checks, actor_name=ACTOR)
         return False
     intent.risk_checks = list(intent.risk_checks or []) + [{**c, "checked_by": "oms"} for c in checks]
-    intent.save(update_fields=["risk_checks", "updated_at"])
-    Order.objects.bulk_create([_order_for(intent, leg, prices[index]) for index, leg in enumerate(legs)])
-    intent_transition(intent, Status.ACCEPTED, actor_name=ACTOR)
+    # Inserted now, not at the end of the batch: the next intent's risk check counts them (rate limits, exposure).
+    Order.objects.bulk_create([order_for(intent, leg, prices[index]) for index, leg in enumerate(legs)])
+    if not defer_transition:
+        intent.save(update_fields=["risk_checks", "updated_at"])
+        intent_transition(intent, Status.ACCEPTED, actor_name=ACTOR)
     return True
 
 
-def _order_for(
-    intent: TradeIntent,
-    leg: IntentLeg,
-    reference_price: Decimal | None,
-    purpose: str = Order.Purpose.LEG,
-    side: str | None = None,
-    quantity: Decimal | None = None,
-) -> Order:
-    flatten = purpose == Order.Purpose.FLATTEN
-    return Order(
-        tenant_id=intent.tenant_id,
-        intent=intent,
-        leg=leg,
-        purpose=purpose,
-        bot_id=intent.bot_id,
-        venue=leg.venue,
-        instrument_id=leg.instrument_id,
-        client_order_id=client_order_id(leg, purpose),
-        side=side or leg.side,
-        quantity=quantity or leg.quantity,
-        order_type="market" if flatten else leg.order_type,
-        limit_price=None if flatten else leg.limit_price,
-        stop_price=None if flatten else leg.stop_price,
-        reference_price=reference_price,
-        not_before=intent.bar_ts or timezone.now(),
-        bot_stage=intent.bot.stage,
-        trace_id=current_trace_id(),
-    )
-
-
-def _request(order: Order) -> VenueOrderRequest:
-    return VenueOrderRequest(
-        client_order_id=order.client_order_id,
-        symbol=order.instrument.symbol,
-        side=order.side,
-        quantity=order.quantity,
-        order_type=order.order_type,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
-        bot_id=order.bot_id,
-        reference_price=order.reference_price,
-        venue_market=(order.instrument.venue_symbols or {}).get(order.venue),
-    )
-
-
-def _place(order: Order) -> VenueOrderAck:
-    """One send; after an uncertain failure, look the order up instead of sending again. If the lookup cannot say
-    (not there yet, or the venue does not answer), the uncertain error stands: the order may still arrive."""
-    adapter = adapter_for(order.venue, bot_id=order.bot_id)
-    try:
-        return adapter.place_order(_request(order))
-    except VenueError as error:
-        if not error.uncertain:
-            raise
-        try:
-            found = adapter.lookup_order(client_order_id=order.client_order_id)
-        except VenueError:
-            found = None
-        if found is None:
-            raise
-        return found
-
-
-def _left_for_recovery(order: Order, error: VenueError) -> None:
-    """An uncertain send stays SUBMITTING (neither failed nor re-sent) until the recovery sweep finds it at the
-    venue or proves it absent; the clock for that starts now."""
-    with oms_writes():
-        Order.objects.filter(pk=order.pk, status=Order.Status.SUBMITTING, venue_order_id="").update(
-            error_code=str(error.code),
-            updated_at=timezone.now(),
-            reason=f"uncertain: {error}"[:2000] + " (left for the recovery sweep; never re-sent)",
-        )
-
-
-def record_ack(order: Order, ack: VenueOrderAck) -> None:
-    order.venue_order_id = ack.venue_order_id
-    order.status = {
-        VenueOrderStatus.REJECTED: Order.Status.REJECTED,
-        VenueOrderStatus.CANCELLED: Order.Status.CANCELLED,
-    }.get(ack.status, Order.Status.WORKING)
-    order.reason = ack.reason
-    order.save(update_fields=["venue_order_id", "status", "reason", "updated_at"])
-
-
-def _send(intent_id: int) -> None:
-    """Send the intent's legs in order, each recorded before and after its venue call."""
-    orders = list(
-        Order.objects.filter(intent_id=intent_id, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
-        .select_related("instrument", "leg")
-        .order_by("leg__leg_index")
-    )
-    for order in orders:
-        with transaction.atomic():  # reads the intent under its lock; writes no order, so no writer mark
-            intent = TradeIntent.objects.select_for_update().get(pk=intent_id)
-            if intent.status != Status.ACCEPTED:  # cancelled meanwhile: send nothing more
-                return
-        try:
-            ack = _place(order)
-        except VenueError as error:
-            if error.uncertain:
-                _left_for_recovery(order, error)  # later legs wait: the intent stays ACCEPTED until resolved
-                return
-            leg_failed(intent_id, order, str(error.code), str(error))
-            return
-        with oms_writes():
-            record_ack(order, ack)
-        if ack.status == VenueOrderStatus.REJECTED:
-            leg_failed(intent_id, order, "VENUE_REJECTED", ack.reason or "rejected by the venue")
-            return
-    with transaction.atomic():  # the intent's status only: orders are not written here
-        intent = TradeIntent.objects.select_for_update().get(pk=intent_id)
-        if intent.status == Status.ACCEPTED:
-            intent_transition(intent, Status.WORKING, actor_name=ACTOR)
-
-
-def leg_failed(intent_id: int, failed: Order, error_code: str, message: str) -> None:
-    """Apply the intent's multi-leg failure policy and say so in its status."""
-    with oms_writes():
-        intent = TradeIntent.objects.select_for_update().select_related("bot").get(pk=intent_id)
-        failed = Order.objects.select_for_update().get(pk=failed.pk)
-        if failed.status in Order.OPEN_STATUSES:
-            failed.status = Order.Status.FAILED
-        failed.error_code, failed.reason = error_code, message[:2000]
-        failed.save(update_fields=["status", "error_code", "reason", "updated_at"])
-        actions = []
-        for other in (
-            Order.objects.select_for_update()
-            .filter(intent=intent, purpose=Order.Purpose.LEG)
-            .exclude(pk=failed.pk)
-            .select_related("instrument", "leg")
-            .order_by("leg__leg_index")
-        ):
-            if other.status == Order.Status.SUBMITTING:
-                mark_cancelled(other, "never sent: another leg failed")
-                actions.append({"leg": other.leg.leg_index, "action": "not_sent"})
-            elif other.status in Order.OPEN_STATUSES:
-                actions.append({"leg": other.leg.leg_index, "action": "cancelled", **cancel_at_venue(other)})
-    flatten = []
-    if intent.failure_policy == TradeIntent.FailurePolicy.FLATTEN:
-        flatten = _flatten_filled_legs(intent)
-    with oms_writes():
-        intent = TradeIntent.objects.select_for_update().get(pk=intent_id)
-        detail = {
-            "failed_leg": failed.leg.leg_index,
-            "error_code": error_code,
-            "message": message,
-            "policy": intent.failure_policy,
-            "actions": actions + flatten,
-        }
-        if intent.status in (Status.ACCEPTED, Status.WORKING, Status.PARTIALLY_FILLED):
-            intent_transition(intent, Status.FAILED, actor_name=ACTOR, detail=detail)
-
-
-def _flatten_filled_legs(intent: TradeIntent) -> list[dict]:
-    """Close what the other legs filled with market orders in the opposite direction."""
-    actions = []
-    filled = list(
-        Order.objects.filter(intent=intent, purpose=Order.Purpose.LEG, filled_quantity__gt=0).select_related(
-            "leg", "instrument"
-        )
-    )
-    for order in filled:
-        with oms_writes():
-            flat = _order_for(
-                intent,
-                order.leg,
-                order.average_price,
-                purpose=Order.Purpose.FLATTEN,
-                side="sell" if order.side == "buy" else "buy",
-                quantity=order.filled_quantity,
+def _audit_transitions(intents: list[TradeIntent], *, before: str, after: str) -> None:
+    """The ``intent.status`` audit rows :func:`intent_transition` writes one at a time, for a batch in one insert."""
+    if after not in TRANSITIONS.get(before, set()):
+        raise ValueError(f"{before} -> {after} is not an intent transition")
+    trace_id = current_trace_id()
+    AuditEvent.unscoped.bulk_create(
+        [
+            AuditEvent(
+                tenant_id=intent.tenant_id,
+                actor=ACTOR,
+                action="intent.status",
+                resource_type="intent",
+                resource_id=str(intent.pk),
+                before_state={"status": before},
+                after_state={"status": after},
+                trace_id=trace_id,
             )
-            flat.save()
-        try:
-            ack = _place(Order.objects.select_related("instrument").get(pk=flat.pk))
-        except VenueError as error:
-            with oms_writes():
-                Order.objects.filter(pk=flat.pk).update(
-                    status=Order.Status.FAILED, error_code=str(error.code), reason=str(error)
-                )
-            actions.append({"leg": order.leg.leg_index, "action": "flatten_failed", "error_code": str(error.code)})
-            continue
-        with oms_writes():
-            record_ack(flat, ack)
-        actions.append(
-            {
-                "leg": order.leg.leg_index,
-                "action": "flatten_sent",
-                "order": flat.client_order_id,
-                "quantity": str(order.filled_quantity),
-            }
+            for intent in intents
+        ]
+    )
+
+
+def _send_intents(intent_ids: list[int]) -> None:
+    """Send the SUBMITTING legs of the intents still ACCEPTED, all at once, and record what the venues said.
+
+    The intents are locked for a moment first, so a cancel that got there before us is seen (nothing of a
+    cancelled intent is sent); the sends then run outside any transaction."""
+    with transaction.atomic():  # reads the intents under their locks; writes no order, so no writer mark
+        sendable = list(
+            TradeIntent.objects.select_for_update()
+            .filter(pk__in=intent_ids, status=Status.ACCEPTED)
+            .values_list("pk", flat=True)
         )
-    return actions
+    if not sendable:
+        return
+    orders = list(
+        Order.objects.filter(intent_id__in=sendable, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
+        .select_related("instrument", "leg")
+        .order_by("intent_id", "leg__leg_index")
+    )
+    _record_outcomes(place_all(orders))
 
 
-# --- Recovery: orders whose send was never recorded ------------------------------------------------------
+def _record_outcomes(outcomes: list[SendOutcome]) -> None:
+    """Acknowledgements in one transaction (orders, then the intents all of whose legs were acknowledged move to
+    WORKING); uncertain sends are left for recovery; each intent with a failed leg gets its failure policy."""
+    by_intent: dict[int, list[SendOutcome]] = defaultdict(list)
+    for outcome in outcomes:
+        by_intent[outcome.order.intent_id].append(outcome)
+    acked = [o for o in outcomes if o.ack is not None]
+    failed_by_intent: dict[int, list[SendOutcome]] = {}
+    with oms_writes():
+        still_submitting = set(
+            Order.objects.select_for_update()
+            .filter(pk__in=[o.order.pk for o in acked], status=Order.Status.SUBMITTING)
+            .values_list("pk", flat=True)
+        )
+        recorded = []
+        for outcome in acked:
+            if outcome.order.pk in still_submitting:  # a cancel may have got there between the send and now
+                apply_ack(outcome.order, outcome.ack)
+                recorded.append(outcome.order)
+        Order.objects.bulk_update(recorded, ["venue_order_id", "status", "reason", "updated_at"])
+        working = []
+        for intent_id, sent in by_intent.items():
+            failures = [o for o in sent if o.rejected or (o.error is not None and not o.uncertain)]
+            if failures:
+                failed_by_intent[intent_id] = failures
+            elif all(o.ack is not None for o in sent):
+                working.append(intent_id)
+        if working:
+            intents = list(TradeIntent.objects.select_for_update().filter(pk__in=working, status=Status.ACCEPTED))
+            now = timezone.now()
+            for intent in intents:
+                intent.status, intent.updated_at = Status.WORKING, now
+            TradeIntent.objects.bulk_update(intents, ["status", "updated_at"])
+            _audit_transitions(intents, before=Status.ACCEPTED, after=Status.WORKING)
+    for outcome in outcomes:
+        if outcome.uncertain:  # its intent stays ACCEPTED until the sweep resolves it
+            left_for_recovery(outcome.order, outcome.error)
+    for intent_id, failures in failed_by_intent.items():
+        first, *others = failures
+        for other in others:  # failed too; the policy is applied once, for the first failed leg
+            _mark_failed(other.order, *_failure(other))
+        leg_failed(intent_id, first.order, *_failure(first))
 
 
-# --- Fills -------------------------------------------------------------------------------------------------
+def _failure(outcome: SendOutcome) -> tuple[str, str]:
+    if outcome.rejected:
+        return "VENUE_REJECTED", outcome.ack.reason or "rejected by the venue"
+    return str(outcome.error.code), str(outcome.error)
 
 
-# --- Cancels -----------------------------------------------------------------------------------------------
+def _mark_failed(order: Order, error_code: str, message: str) -> None:
+    with oms_writes():
+        Order.objects.filter(pk=order.pk, status__in=Order.OPEN_STATUSES).update(
+            status=Order.Status.FAILED, error_code=error_code, reason=message[:2000], updated_at=timezone.now()
+        )
 
 
 # --- Operator flatten (reconcile resolution) ---------------------------------------------------------------
@@ -352,15 +298,14 @@ def record_reconcile_flatten(
             },
         )
         intent_transition(intent, Status.ACCEPTED, actor_name=actor_name, detail=detail)
-        _order_for(intent, leg, reference_price).save()
+        order_for(intent, leg, reference_price).save()
     return intent
 
 
 def send_reconcile_flatten(*, intent_ids: list[int]) -> list[dict]:
     """Send recorded flatten intents through the normal send path (at most once: an uncertain send is left for the
     recovery sweep) and say what became of each order."""
-    for intent_id in intent_ids:
-        _send(intent_id)
+    _send_intents(list(intent_ids))
     return [
         {
             "instrument": order.instrument.symbol,

@@ -115,18 +115,20 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
     if bar is None:
         return 0
     fill_bar = FillBar(float(bar.open), float(bar.high), float(bar.low), float(bar.close), float(bar.volume))
-    recorded = 0
     orders = (
         _working_sim_orders(instrument)
         .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
         .order_by("id")
     )
-    with writer.oms_writes():  # one writer mark for the whole bar; record_fill nests a savepoint per fill
+    # One OMS transaction for the bar: the orders it met are read and marked in it, and its fills booked in one batch.
+    with writer.oms_writes():
+        matched, reports = [], []
         for order in orders:
             model = fill_model(order.venue)
             eligible = order.not_before <= bar_ts if model.fill_at is FillAt.CLOSE else order.not_before < bar_ts
             if not eligible:
                 continue
+            matched.append(order.pk)
             fill = simulate_fill(
                 SimOrder(
                     Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price, order.stop_price
@@ -136,20 +138,22 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
                 tick_size=instrument.tick_size,
                 multiplier=instrument.multiplier,
             )
-            Order.objects.filter(pk=order.pk).update(last_matched_bar_ts=bar_ts)
             if fill is not None:
                 executed_at = bar.ts if model.fill_at is FillAt.NEXT_OPEN else bar.ts + timeframe_delta(timeframe)
-                booking.record_fill(
-                    order=order,
-                    venue_fill_id=f"{order.client_order_id}@{bar.ts.isoformat()}",
-                    quantity=fill.quantity,
-                    price=fill.price,
-                    fee=fill.fee,
-                    slippage=fill.slippage,
-                    reference_price=fill.reference_price,
-                    ts=executed_at,
+                reports.append(
+                    booking.FillReport(
+                        order=order,
+                        venue_fill_id=f"{order.client_order_id}@{bar.ts.isoformat()}",
+                        quantity=fill.quantity,
+                        price=fill.price,
+                        fee=fill.fee,
+                        slippage=fill.slippage,
+                        reference_price=fill.reference_price,
+                        ts=executed_at,
+                    )
                 )
-                recorded += 1
+        Order.objects.filter(pk__in=matched).update(last_matched_bar_ts=bar_ts)
+        recorded = booking.record_fills(reports)
     return recorded
 
 

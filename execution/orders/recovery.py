@@ -15,7 +15,8 @@ from controlplane.services import audit_record
 from execution.models import Order, TradeIntent
 from execution.orders.booking import record_fill
 from execution.orders.intents import intent_transition
-from execution.orders.oms import leg_failed, record_ack
+from execution.orders.leg_risk import leg_failed
+from execution.orders.sending import record_ack
 from execution.orders.routing import adapter_for
 from execution.orders.writer import ACTOR, oms_writes
 from integrations.venues.base import VenueError, VenueOrderStatus

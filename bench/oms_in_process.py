@@ -1,0 +1,76 @@
+"""The OMS's own cost in one process, without the broker: N pending intents (20% two-leg) through
+``process_pending_intents``, then the sim venue booking the fills of their orders on one bar.
+
+    DATABASE_URL=... DATABASE_OWNER_URL=... .venv/bin/python bench/oms_in_process.py [--intents 200]
+
+Creates a fresh tenant with 50 bots on one sim instrument, submits the intents (``source="tick"``: nothing is
+enqueued), times the OMS over all of them, stores the next bar without its matching hook and times
+``match_working_orders`` on it. Prints milliseconds and statements per intent and per fill. It only calls those two
+public functions, so the same script run against an older checkout gives the "before" figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import oms_throughput as setup  # noqa: E402 (sets Django up)
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from controlplane import tenancy  # noqa: E402
+from controlplane.models import Tenant  # noqa: E402
+from execution.models import Bar  # noqa: E402
+from execution.orders import oms  # noqa: E402
+from execution.orders.intents import submit_intent  # noqa: E402
+from execution.orders.paper_venue import match_working_orders  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--intents", type=int, default=200)
+    args = parser.parse_args()
+    run = uuid.uuid4().hex[:8]
+    tenant = Tenant.objects.create(slug=f"oms-in-process-{run}", name="OMS in-process benchmark")
+    instruments = setup.make_instruments(1, run)
+    bots = setup.make_bots(tenant, 50)
+    with tenancy.tenant_context(tenant.id):
+        for bot, legs, key in setup.plan(args.intents, bots, instruments):
+            submit_intent(bot=bot, legs=legs, idempotency_key=key, source="tick", bar_ts=setup.DECISION_BAR)
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            oms.process_pending_intents(limit=args.intents)
+            elapsed = time.perf_counter() - started
+        print(
+            f"OMS: {args.intents} intents in {elapsed:.2f}s: {elapsed * 1000 / args.intents:.1f} ms/intent, "
+            f"{len(queries) / args.intents:.1f} statements/intent"
+        )
+        bar = setup.bar(setup.DECISION_BAR + setup.MINUTE)
+        Bar.objects.create(
+            instrument=instruments[0],
+            timeframe="1m",
+            ts=bar.ts,
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            volume=bar.volume,
+            source="imported",
+        )
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            fills = match_working_orders(instrument=instruments[0], timeframe="1m", bar_ts=bar.ts)
+            elapsed = time.perf_counter() - started
+        print(
+            f"sim fills: {fills} on one bar in {elapsed:.2f}s: {elapsed * 1000 / max(fills, 1):.1f} ms/fill, "
+            f"{len(queries)} statements for the bar"
+        )
+
+
+if __name__ == "__main__":
+    main()
