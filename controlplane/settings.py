@@ -508,6 +508,18 @@ CELERY_BEAT_SCHEDULE["execution-quote-minutes"] = {
     "schedule": 60,
     "options": {"expires": 60 * 0.9},
 }
+# Funding/basis arbitrage (execution/arbitrage/funding_services.py): beat books each open position's funding every
+# ARB_FUNDING_BOOK_SECONDS, at the perpetual's mark no older than ARB_FUNDING_MARK_MAX_AGE_SECONDS before the funding
+# time (a funding time without one is left unbooked and reported, never booked at a guessed price).
+ARB_FUNDING_BOOK_SECONDS = env.int("ARB_FUNDING_BOOK_SECONDS", default=300)
+ARB_FUNDING_MARK_MAX_AGE_SECONDS = env.int("ARB_FUNDING_MARK_MAX_AGE_SECONDS", default=300)
+if ARB_FUNDING_BOOK_SECONDS < 1 or ARB_FUNDING_MARK_MAX_AGE_SECONDS < 1:
+    raise ImproperlyConfigured("ARB_FUNDING_BOOK_SECONDS and ARB_FUNDING_MARK_MAX_AGE_SECONDS must be positive")
+CELERY_BEAT_SCHEDULE["execution-book-funding"] = {
+    "task": "execution.book_funding",
+    "schedule": ARB_FUNDING_BOOK_SECONDS,
+    "options": {"expires": ARB_FUNDING_BOOK_SECONDS * 0.9},
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
