@@ -10,7 +10,7 @@ A ``FundingPayment`` is one funding time while the position was open: the venue'
 (``FundingRate``) times the perpetual leg's notional at the mark of that time, signed by the perpetual's side
 (a short receives a positive rate). One row per (position, funding time), so booking twice books nothing new.
 
-``basis_pnl`` is a view over both (migration ``0017_funding_positions``): entry basis, funding received, exit basis,
+``basis_pnl`` is a view over both (migration ``0018_funding_positions``): entry basis, funding received, exit basis,
 fees and the total per position. A view, not a table, because every number in it is already stored once (the
 position's entry and exit prices and fees from its fills, the payments): a second copy would be a second truth to
 keep in step, and a view cannot drift. It is ``security_invoker``, so the tables' tenant policies apply to it.
