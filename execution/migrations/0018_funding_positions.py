@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("bots", "0009_delete_backtestresult"),
         ("controlplane", "0009_heartbeat_kind_quote_collector"),
-        ("execution", "0016_market_quotes"),
+        ("execution", "0017_arbitrage_spreads_and_pnl"),
     ]
 
     operations = [
