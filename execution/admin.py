@@ -391,4 +391,6 @@ class EquityWatermarkAdmin(_TenantObservatory):
     @admin.display(description="drawdown")
     def drawdown(self, obj):
         return obj.drawdown
+
+
 from execution.arbitrage import funding_admin  # noqa: E402, F401 (registers the funding position pages)

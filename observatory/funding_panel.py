@@ -5,7 +5,7 @@ position; an open position's exit and total are shown as open, not as zero."""
 from __future__ import annotations
 
 from bots.models import Bot
-from execution.arbitrage.funding_models import BasisPnl
+from execution.funding_models import BasisPnl
 
 POSITIONS_SHOWN = 20
 FUNDING_STRATEGIES = ("funding_arbitrage",)

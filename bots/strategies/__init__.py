@@ -35,7 +35,7 @@ from bots.strategies.base import (
     get_strategy,
     register_strategy,
 )
-from bots.strategies import builtin, spot_arb  # noqa: F401  (registers the shipped strategies)
+from bots.strategies import builtin, funding, spot_arb  # noqa: F401  (registers the shipped strategies)
 from bots.strategies.quotes import (
     Inventory,
     IntentPlan,

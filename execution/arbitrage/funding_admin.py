@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from controlplane.admin import ObservatoryAdmin, ReadOnlyInline
 from controlplane.links import admin_link
-from execution.arbitrage.funding_models import FundingPayment, FundingPosition
+from execution.funding_models import FundingPayment, FundingPosition
 
 
 class FundingPaymentInline(ReadOnlyInline):

@@ -14,7 +14,7 @@ from bots.models import Bot
 from controlplane.books import Book
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.status import freshness
-from execution.arbitrage.funding_models import BasisPnl, FundingPayment, FundingPosition
+from execution.funding_models import BasisPnl, FundingPayment, FundingPosition
 
 
 class FundingPaymentSerializer(serializers.ModelSerializer):

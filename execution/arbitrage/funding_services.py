@@ -25,7 +25,7 @@ from django.utils import timezone
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
-from execution.arbitrage.funding_models import FundingPayment, FundingPosition
+from execution.funding_models import FundingPayment, FundingPosition
 from execution.marketdata.models import BasisQuote, FundingRate
 from execution.models import Fill, Instrument, Order, TradeIntent
 
@@ -75,6 +75,7 @@ def record_funding_intent(
     quantity: Decimal,
     numbers: dict,
     position_id: int | None = None,
+    run_ref: int | None = None,
     actor_name: str = "scanner",
 ) -> FundingPosition | None:
     """After a funding scan created ``intent``: ``kind`` open -> a new OPENING position; close -> its position
@@ -86,6 +87,7 @@ def record_funding_intent(
             position = FundingPosition.objects.create(
                 bot=bot,
                 book=book,
+                run_ref=run_ref,
                 instrument=Instrument.objects.get(symbol=symbol),
                 spot_venue=spot_venue,
                 perp_venue=perp_venue,
@@ -157,7 +159,7 @@ def sync_funding_positions(*, bot=None, actor_name: str = "scanner") -> list[tup
     for position_id in queryset.order_by("id").values_list("id", flat=True):
         with transaction.atomic():
             position = (
-                FundingPosition.objects.select_for_update()
+                FundingPosition.objects.select_for_update(of=("self",))
                 .select_related("open_intent", "close_intent")
                 .get(pk=position_id)
             )
@@ -194,7 +196,9 @@ class FundingBooking:
         return {"booked": self.booked, "positions": self.positions, "unpriced": self.unpriced}
 
 
-def book_funding_payments(*, as_of: datetime | None = None, bot=None, actor_name: str = "beat") -> FundingBooking:
+def book_funding_payments(
+    *, as_of: datetime | None = None, bot=None, run_ref: int | None = None, actor_name: str = "beat"
+) -> FundingBooking:
     """Book every funding time that passed (``funding_at <= as_of``) while a position of the tenant in context (or
     of ``bot``) was open: ``opened_at < funding_at`` and, once closed, ``funding_at < closed_at``. Amount:
     ``side x rate x quantity x mark`` with the mark the latest basis quote at or before the funding time, no older
@@ -203,8 +207,8 @@ def book_funding_payments(*, as_of: datetime | None = None, bot=None, actor_name
     as_of = as_of or timezone.now()
     result = FundingBooking()
     positions = FundingPosition.objects.filter(opened_at__isnull=False, opened_at__lt=as_of)
-    if bot is not None:
-        positions = positions.filter(bot=bot)
+    if bot is not None:  # one bot's timeline: the live one, or the replay ``run_ref``'s
+        positions = positions.filter(bot=bot, run_ref=run_ref)
     booked_times = {}
     for position_id, funding_at in FundingPayment.objects.filter(position__in=positions).values_list(
         "position_id", "funding_at"

@@ -27,6 +27,7 @@ from bots.strategies import IntentPlan, MarketSnapshot, ScanResult, get_strategy
 from bots.trading_rule import KILL_LEVELS, trading_block_reason
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.trace import current_trace_id
+from execution.arbitrage.funding_scan import after_funding_intent, funding_snapshot
 from execution.arbitrage.snapshot import book_for, book_inventory, order_venue, spot_snapshot
 from execution.models import ArbSpread, Instrument, TradeIntent
 from execution.orders.intents import LegSpec, risk_refusal, submit_intent
@@ -197,6 +198,8 @@ def scan_bot(bot: Bot, ctx: ScanContext, totals: ScanTotals) -> TraceRow:
         return _no_trade(bot, ctx, ReasonCode.INTEGRATION_MISSING, {"blockers": blockers})
 
     market = ctx.snapshot(bot.instruments)
+    if strategy.market_kind == "funding":  # perpetuals, funding and the bot's funding positions besides spot
+        market = funding_snapshot(bot, market, as_of=ctx.as_of, book=book, run_ref=ctx.run_ref)
     if book not in ctx.inventories:
         ctx.inventories[book] = book_inventory(book)
     result = strategy.scan(params, market, ctx.inventories[book], ctx.as_of)
@@ -259,6 +262,8 @@ def scan_bot(bot: Bot, ctx: ScanContext, totals: ScanTotals) -> TraceRow:
     if outcome.created:
         totals.intents_created += 1
         totals.intent_ids.append(outcome.intent.id)
+    if strategy.market_kind == "funding":  # an entry opens a funding position, an exit moves it to CLOSING
+        after_funding_intent(bot, plan, outcome.intent, book=book, created=outcome.created, run_ref=ctx.run_ref)
     _record_spreads(bot, ctx, result, market, intent_id=outcome.intent.id, totals=totals)
     return TraceRow(
         kind=TickTrace.Kind.DECISION,
@@ -341,6 +346,8 @@ def _record_spreads(
     """The scan's priced pairs as ``arb_spreads`` rows (one insert; a re-run of the scan adds nothing)."""
     rows = []
     for o in result.opportunities:
+        if "buy" not in o.venues:  # arb_spreads are spot pairs; a funding scan's candidates are in its trace
+            continue
         n = o.numbers
         why_not = o.why_not
         if o.acted and already is not None:

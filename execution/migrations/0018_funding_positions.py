@@ -1,6 +1,6 @@
 """Funding/basis positions, their funding payments, and the ``basis_pnl`` view over both (issue 18).
 
-``basis_pnl`` is a view and not a table (execution.arbitrage.funding_models says why); ``security_invoker`` makes
+``basis_pnl`` is a view and not a table (execution.funding_models says why); ``security_invoker`` makes
 the querying role's row-level security on the two tables apply to it, so it needs no policy of its own. Per unit,
 ``entry_basis = entry_perp_price - entry_spot_price`` (likewise exit); the basis leg's PnL is
 ``sign x (entry_basis - exit_basis) x quantity`` with ``sign`` +1 for long spot / short perpetual; ``fees`` are the
@@ -66,6 +66,14 @@ class Migration(migrations.Migration):
                     models.CharField(
                         choices=[("paper", "Paper (sim venue)"), ("live", "Live (the bot's venue and account)")],
                         max_length=8,
+                    ),
+                ),
+                (
+                    "run_ref",
+                    models.BigIntegerField(
+                        blank=True,
+                        help_text="The replay runner whose scans opened it; null on the live timeline.",
+                        null=True,
                     ),
                 ),
                 ("spot_venue", models.CharField(max_length=64)),
@@ -225,8 +233,9 @@ class Migration(migrations.Migration):
             model_name="fundingposition",
             constraint=models.UniqueConstraint(
                 condition=models.Q(("status__in", ["OPENING", "OPEN", "CLOSING"])),
-                fields=("bot", "instrument", "book"),
+                fields=("bot", "instrument", "book", "run_ref"),
                 name="fundingposition_one_active",
+                nulls_distinct=False,
             ),
         ),
         migrations.AddConstraint(

@@ -24,6 +24,7 @@ from controlplane.selectors import all_tenant_ids
 from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.models import Bar, Fill, Instrument, Order
 from integrations.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
+from integrations.venue_symbols import CCXT_MARKET_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,10 @@ def _paper_funds_short(venue: str, request: VenueOrderRequest) -> str:
     from execution.models import VenueInventory
 
     held = dict(VenueInventory.objects.filter(book=Book.PAPER, venue=venue).values_list("asset", "quantity"))
-    if request.side == "sell":
+    # A perpetual's twin (sim-hyperliquid) holds no base to sell: either side is collateralised 1x in its
+    # settlement currency (the cash check below), as a venue margining without leverage would.
+    swap = CCXT_MARKET_TYPES.get(quoted_venue) == "swap"
+    if request.side == "sell" and not swap:
         have = held.get(request.symbol, Decimal(0))
         return (
             f"insufficient funds: {venue} holds {have} {request.symbol}, sell of {request.quantity}"
@@ -132,9 +136,9 @@ def _paper_funds_short(venue: str, request: VenueOrderRequest) -> str:
     )
     price = request.limit_price or request.reference_price
     if not cash_asset or price is None:
-        return f"{venue} cannot value a buy of {request.symbol}: no quote currency or price"
+        return f"{venue} cannot value a {request.side} of {request.symbol}: no quote currency or price"
     need, have = request.quantity * price, held.get(cash_asset, Decimal(0))
-    return f"insufficient funds: {venue} holds {have} {cash_asset}, buy needs {need}" if have < need else ""
+    return f"insufficient funds: {venue} holds {have} {cash_asset}, {request.side} needs {need}" if have < need else ""
 
 
 def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: datetime) -> int:
@@ -260,10 +264,15 @@ def match_quote_orders(*, at: datetime, replay: bool = False) -> int:
     )
     if not orders:
         return 0
-    view = usable_quotes(
-        symbols=sorted({o.instrument.symbol for o in orders}), venues=sorted({twins[o.venue] for o in orders}), as_of=at
-    )
-    quotes = {(q.symbol, q.venue): q for q in view.usable}
+    quotes = {}
+    for market_type in sorted({CCXT_MARKET_TYPES.get(twins[o.venue], "spot") for o in orders}):  # a perp's twin: swap
+        view = usable_quotes(
+            symbols=sorted({o.instrument.symbol for o in orders}),
+            venues=sorted({twins[o.venue] for o in orders}),
+            market_type=market_type,
+            as_of=at,
+        )
+        quotes |= {(q.symbol, q.venue): q for q in view.usable}
     recorded = 0
     with writer.oms_writes():
         for order in orders:

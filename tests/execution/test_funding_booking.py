@@ -13,7 +13,7 @@ from django.db import connection
 from bots import services as bot_services
 from controlplane import tenancy
 from controlplane.models import AuditEvent
-from execution.arbitrage.funding_models import BasisPnl, FundingDirection, FundingPayment, FundingPosition
+from execution.funding_models import BasisPnl, FundingDirection, FundingPayment, FundingPosition
 from execution.arbitrage.funding_services import book_funding_payments
 from execution.arbitrage.funding_tasks import book_funding_for_tenant
 from execution.marketdata.models import BasisQuote, FundingRate

@@ -4,7 +4,8 @@ A ``FundingPosition`` is one hedged pair a funding scanner bot opened: a spot le
 perpetual leg at a perpetual venue, of the same size, so the price risk cancels and what is left is the funding
 the perpetual pays (or charges) and the change of the basis (perpetual minus spot) between entry and exit. Its
 status follows its two intents: OPENING while the entry intent is working, OPEN once both legs filled, CLOSING
-while the exit intent is working, CLOSED once it filled (or when the entry never filled: ``close_reason`` says).
+while the exit intent is working, CLOSED once it filled (or when the entry never filled: ``close_reason`` says). A replay's positions carry its
+runner (``run_ref``) and never meet the live timeline's.
 
 A ``FundingPayment`` is one funding time while the position was open: the venue's rate for that time
 (``FundingRate``) times the perpetual leg's notional at the mark of that time, signed by the perpetual's side
@@ -45,6 +46,9 @@ class FundingPosition(TenantOwnedModel):
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="funding_positions")
     book = models.CharField(max_length=8, choices=Book.choices)
+    run_ref = models.BigIntegerField(
+        null=True, blank=True, help_text="The replay runner whose scans opened it; null on the live timeline."
+    )
     instrument = models.ForeignKey("execution.Instrument", on_delete=models.PROTECT, related_name="+")
     spot_venue = models.CharField(max_length=64)
     perp_venue = models.CharField(max_length=64, help_text="Where the funding is paid (the FundingRate venue).")
@@ -74,9 +78,10 @@ class FundingPosition(TenantOwnedModel):
         constraints = [
             # One active position per bot, instrument and book: a rescan never stacks a second one.
             models.UniqueConstraint(
-                fields=["bot", "instrument", "book"],
+                fields=["bot", "instrument", "book", "run_ref"],
                 condition=Q(status__in=["OPENING", "OPEN", "CLOSING"]),
                 name="fundingposition_one_active",
+                nulls_distinct=False,
             ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="fundingposition_quantity_positive"),
         ]
