@@ -5,6 +5,8 @@
   (book, mark, funding rate; fail closed, ``funding_data.funding_market``), the bot's active funding positions in
   the scan's book (first moved along their intents' fills), and the perpetual venues' taker fees.
 - :func:`after_funding_intent`: an entry intent opens a ``FundingPosition``; an exit moves its position to CLOSING.
+- :func:`replay_funding_settle`: at the end of a replay, the replay's positions follow their fills and the funding
+  times the replay passed are booked, as beat books the live timeline's.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from bots.strategies import IntentPlan, MarketSnapshot
+from bots.strategies import IntentPlan, MarketSnapshot, get_strategy
 from bots.strategies.funding import FUNDING_EXTRA, POSITIONS_EXTRA
 from execution.arbitrage.funding_data import funding_market, held_positions
-from execution.arbitrage.funding_services import record_funding_intent, sync_funding_positions
+from execution.arbitrage.funding_services import (
+    FundingBooking,
+    book_funding_payments,
+    record_funding_intent,
+    sync_funding_positions,
+)
 from execution.marketdata.fees import fee_schedule
 from execution.models import TradeIntent
 
@@ -60,3 +67,12 @@ def after_funding_intent(
         },
         position_id=int(venues["position"]) if closing else None,
     )
+
+
+def replay_funding_settle(*, bot, run_ref: int, as_of: datetime) -> FundingBooking | None:
+    """For a funding scanner's replay: move its positions along their intents and book the funding times up to
+    ``as_of`` (the replay's end) of the positions the replay ``run_ref`` opened. None for other scanners."""
+    if get_strategy(bot.strategy).market_kind != "funding":
+        return None
+    sync_funding_positions(bot=bot, actor_name="replay")
+    return book_funding_payments(as_of=as_of, bot=bot, run_ref=run_ref, actor_name="replay")

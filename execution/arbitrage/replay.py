@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from bots.models import Bot
+from execution.arbitrage.funding_scan import replay_funding_settle
 from execution.arbitrage.pnl import settle_finished_intents
 from execution.arbitrage.scanner import ScanTotals, scan_as_of, scan_tenant
 from execution.orders.oms import process_pending_intents
@@ -41,6 +42,7 @@ def replay_scans(
         process_pending_intents()
         as_of += timedelta(seconds=step)
     settle_finished_intents(bot_id=bot.id)
+    replay_funding_settle(bot=bot, run_ref=run_ref, as_of=end)  # a funding scanner's payments, as of the replay's end
     return totals
 
 

@@ -35,6 +35,7 @@ FEES = {"coinbase": 0.0005, "hyperliquid": 0.00035}  # a round trip of both legs
 # Scan grid points of today (quote partitions are by day and today's always exists), two seconds apart.
 T1 = datetime.now(UTC).replace(hour=0, minute=0, second=10, microsecond=0)
 STEP = timedelta(seconds=2)
+SECOND = timedelta(seconds=1)
 PARAMS = {"entry_threshold_bps": 5, "holding_hours": 24, "max_notional": 5000}
 
 
@@ -215,6 +216,23 @@ def test_a_replay_over_the_recorded_quotes_emits_the_live_scanners_intents(venue
         scan_at(bot, T1 + 3 * STEP)
         live = [legs_of(i) for i in TradeIntent.objects.filter(source="tick").order_by("id")]
         assert len(live) == 2
+        # A funding time while both timelines' pairs are open (entry filled at T1+2s, exit at T1+6s).
+        FundingRate.objects.create(
+            venue="hyperliquid",
+            instrument=Instrument.objects.get(symbol="BTC-USD"),
+            market="BTC/USDC:USDC",
+            rate=Decimal("0.0002"),
+            interval_hours=1,
+            funding_at=T1 + 4 * SECOND,
+            received_at=T1,
+        )
+        book_funding_payments(as_of=T1 + 3 * STEP, bot=bot)
+        live_payment = FundingPayment.objects.get()
+        # The mark is the basis quote collected for the scan at T1+4s (received a second before it).
+        assert (live_payment.mark_at, live_payment.amount) == (
+            T1 + 3 * SECOND,
+            (Decimal("0.0002") * Decimal("0.09999800") * Decimal("50010.5")).quantize(Decimal("1e-9")),
+        )
 
         runner = Runner.objects.create(
             bot=bot, status=Runner.Status.STOPPED, started_by="test", started_at=T1, mode=Runner.Mode.REPLAY
@@ -229,3 +247,5 @@ def test_a_replay_over_the_recorded_quotes_emits_the_live_scanners_intents(venue
             )
         ) == [("CLOSED", Decimal("50001"), Decimal("50000"))]
         assert FundingPosition.objects.filter(run_ref=None).get().status == "CLOSED"  # the live one, untouched
+        replay_payment = FundingPayment.objects.get(position__run_ref=runner.id)  # booked by the replay itself
+        assert (replay_payment.funding_at, replay_payment.amount) == (live_payment.funding_at, live_payment.amount)
