@@ -35,7 +35,7 @@ from execution.risk.positions import bot_pnl
 from execution.risk.selectors import trading_state_of
 from bots.timeframes import timeframe_delta
 from observatory.banner import page_status
-from observatory.funding_panel import basis_pnl_panel
+from observatory.funding_panel import basis_pnl_panel, is_funding_bot
 from oversight.models import SupervisorBreach
 from traces.models import ReasonCode, TickTrace
 from traces.selectors import bot_traces, why_not, why_not_window
@@ -494,5 +494,8 @@ def bot_page_data(request, bot: Bot) -> dict:
         "autonomy": _panel("autonomy", _autonomy, bot),
         "money": _panel("money", _money, bot),
         "audit": _panel("audit trail", _audit, bot),
-        "basis_pnl": _panel("basis pnl", basis_pnl_panel, bot),
+        # Funding scanners only: other bots' pages pay no query for a panel they never show.
+        "basis_pnl": _panel("basis pnl", basis_pnl_panel, bot)
+        if is_funding_bot(bot)
+        else {"ok": True, "applies": False},
     }

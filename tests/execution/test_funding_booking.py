@@ -63,7 +63,7 @@ def funding_time(btc, at: datetime, rate: str, *, mark: str | None = "50000", ma
 def make_bot(tenant, owner, name="funder"):
     with tenancy.tenant_context(tenant.id):
         return bot_services.bot_create(
-            actor=owner, name=name, strategy="ma_crossover", parameters={"fast": 2, "slow": 4}, instruments=["BTC-USD"]
+            actor=owner, name=name, strategy="funding_arbitrage", parameters={}, instruments=["BTC-USD"]
         )
 
 

@@ -197,6 +197,21 @@ def test_stale_funding_data_is_data_stale_with_its_age_and_nothing_is_sent(venue
         assert "perpetual book" in missing["detail"]
 
 
+def test_a_fresh_perpetual_book_with_stale_funding_and_mark_is_data_stale_too(venues, tenant_a, owner_a):
+    bot = funding_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        collect(T1)
+        BasisQuote.objects.update(received_at=T1 - timedelta(seconds=8))  # the funding poll lags the books
+
+        scan_tenant(as_of=T1, bots=[bot])
+
+        assert TradeIntent.objects.count() == 0
+        trace = trace_of(bot, T1)
+        assert (trace.reason_code, trace.details["age_ms"]) == ("DATA_STALE", 8000)
+        (missing,) = trace.details["missing_quotes"]
+        assert missing["detail"] == "latest hyperliquid funding/basis is 8000 ms old (limit 5000 ms)"
+
+
 def test_a_killed_funding_scanner_emits_nothing_and_records_why(venues, tenant_a, owner_a):
     bot = funding_bot(tenant_a, owner_a)
     with tenancy.tenant_context(tenant_a.id):
