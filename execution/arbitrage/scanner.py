@@ -79,17 +79,17 @@ class ScanContext:
     run_ref: int | None = None
     system_killed: bool = False
     tenant_killed: bool = False
-    snapshots: dict = field(default_factory=dict)  # frozenset(symbols) -> MarketSnapshot, shared by the tenant's bots
+    snapshots: dict = field(default_factory=dict)  # (kind, symbols) -> MarketSnapshot, shared by the tenant's bots
     inventories: dict = field(default_factory=dict)  # book -> Inventory
 
     @property
     def replay(self) -> bool:
         return self.context == TickTrace.Context.REPLAY
 
-    def snapshot(self, symbols: Iterable[str]) -> MarketSnapshot:
-        key = frozenset(symbols)
+    def snapshot(self, kind: str, symbols: Iterable[str]) -> MarketSnapshot:
+        key = (kind, frozenset(symbols))
         if key not in self.snapshots:
-            self.snapshots[key] = spot_snapshot(symbols=key, as_of=self.as_of)
+            self.snapshots[key] = SNAPSHOT_BUILDERS[kind](symbols=key[1], as_of=self.as_of)
         return self.snapshots[key]
 
 
@@ -196,21 +196,22 @@ def scan_bot(bot: Bot, ctx: ScanContext, totals: ScanTotals) -> TraceRow:
     if blockers:
         return _no_trade(bot, ctx, ReasonCode.INTEGRATION_MISSING, {"blockers": blockers})
 
-    market = ctx.snapshot(bot.instruments)
+    market = ctx.snapshot(strategy.market_kind, bot.instruments)
+    record = OPPORTUNITY_RECORDERS[strategy.market_kind]
     if book not in ctx.inventories:
         ctx.inventories[book] = book_inventory(book)
     result = strategy.scan(params, market, ctx.inventories[book], ctx.as_of)
     inputs = _inputs(ctx, market, book)
     signal = result.best.summary() if result.best else {}
     if result.plan is None:
-        _record_spreads(bot, ctx, result, market, intent_id=None, totals=totals)
+        record(bot, ctx, result, market, intent_id=None, totals=totals)
         return _no_trade(bot, ctx, ReasonCode(result.reason_code), result.details, inputs=inputs, signal=signal)
 
     plan = result.plan
     key = idempotency_key(bot, ctx, plan)
     existing = TradeIntent.objects.filter(idempotency_key=key).values_list("id", flat=True).first()
     if existing is not None:  # the same opportunity, rescanned within its window: nothing new
-        _record_spreads(bot, ctx, result, market, intent_id=None, totals=totals, already=existing)
+        record(bot, ctx, result, market, intent_id=None, totals=totals, already=existing)
         return _no_trade(
             bot,
             ctx,
@@ -235,7 +236,7 @@ def scan_bot(bot: Bot, ctx: ScanContext, totals: ScanTotals) -> TraceRow:
         bot=bot, legs=[(leg, instruments[leg.symbol]) for leg in legs], bar_ts=None, at=ctx.as_of
     )
     if refusal is not None:
-        _record_spreads(bot, ctx, result, market, intent_id=None, totals=totals, refused=refusal)
+        record(bot, ctx, result, market, intent_id=None, totals=totals, refused=refusal)
         return _no_trade(
             bot,
             ctx,
@@ -259,7 +260,7 @@ def scan_bot(bot: Bot, ctx: ScanContext, totals: ScanTotals) -> TraceRow:
     if outcome.created:
         totals.intents_created += 1
         totals.intent_ids.append(outcome.intent.id)
-    _record_spreads(bot, ctx, result, market, intent_id=outcome.intent.id, totals=totals)
+    record(bot, ctx, result, market, intent_id=outcome.intent.id, totals=totals)
     return TraceRow(
         kind=TickTrace.Kind.DECISION,
         bot_id=bot.id,
@@ -379,6 +380,13 @@ def _record_spreads(
         )
     ArbSpread.objects.bulk_create(rows, ignore_conflicts=True)
     totals.spreads += len(rows)
+
+
+# Per strategy market kind (QuoteStrategy.market_kind): what gathers its snapshot and what stores its priced
+# opportunities (called with bot, ctx, result, market, intent_id=..., totals=..., already=..., refused=...). A
+# scanner of another kind adds its pair here, in this layer.
+SNAPSHOT_BUILDERS = {"spot": spot_snapshot}
+OPPORTUNITY_RECORDERS = {"spot": _record_spreads}
 
 
 def _amount(value: Decimal | None) -> Decimal | None:
