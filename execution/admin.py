@@ -391,3 +391,6 @@ class EquityWatermarkAdmin(_TenantObservatory):
     @admin.display(description="drawdown")
     def drawdown(self, obj):
         return obj.drawdown
+
+
+from execution import arb_admin  # noqa: E402, F401  (arb_spreads and arb_pnl pages)
