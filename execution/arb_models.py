@@ -19,8 +19,8 @@ _BPS = {"max_digits": 14, "decimal_places": 4}
 
 class ArbSpread(TenantOwnedModel):
     """One priced (buy venue, sell venue, instrument) candidate of one scan of a spot scanner bot: the sell bid was
-    above the buy ask at the scan's quotes. Pairs without a positive gross spread are not stored (they are most
-    pairs, every scan). Fees are each leg's taker fee on its notional at the priced size, from the venue's fee
+    above the buy ask at the scan's quotes, and its net edge was positive, or it was the scan's best pair. Other
+    pairs are counted in the scan's trace, not stored (they are most pairs, every scan). Fees are each leg's taker fee on its notional at the priced size, from the venue's fee
     schedule (``fee_sources`` says which: the ``ARB_TAKER_FEES`` setting or ccxt's published schedule)."""
 
     class Context(models.TextChoices):

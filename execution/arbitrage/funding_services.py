@@ -84,6 +84,9 @@ def record_funding_intent(
         return None
     with transaction.atomic():
         if kind == "open":
+            existing = FundingPosition.objects.filter(open_intent=intent).first()
+            if existing is not None:  # recorded already (the scan ran twice): the first position again
+                return existing
             position = FundingPosition.objects.create(
                 bot=bot,
                 book=book,
@@ -111,6 +114,8 @@ def record_funding_intent(
             )
             return position
         position = FundingPosition.objects.select_for_update().get(pk=position_id, bot=bot)
+        if position.close_intent_id == intent.pk:
+            return position
         _transition(
             position,
             Status.CLOSING,

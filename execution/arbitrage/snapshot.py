@@ -14,7 +14,7 @@ from bots.strategies import Inventory, MarketSnapshot, MissingQuote, QuoteData
 from controlplane.books import Book
 from execution.marketdata.fees import fee_schedule
 from execution.marketdata.quote_selectors import usable_quotes
-from execution.models import Instrument, VenueInventory
+from execution.models import VenueInventory
 
 
 def paper_venue(venue: str) -> str:
@@ -42,11 +42,7 @@ def spot_snapshot(*, symbols: Iterable[str], as_of: datetime) -> MarketSnapshot:
     one is missing), each tagged with the currency its market is priced in, and the fee schedule of the venues."""
     symbols = sorted(set(symbols))
     view = usable_quotes(symbols=symbols, as_of=as_of)
-    quote_assets = {
-        (instrument.symbol, venue): mapping.get("quote", "")
-        for instrument in Instrument.objects.filter(symbol__in=symbols).only("symbol", "venue_symbols")
-        for venue, mapping in (instrument.venue_symbols or {}).items()
-    }
+    quote_assets = view.quote_assets
     quotes = tuple(
         QuoteData(
             symbol=q.symbol,

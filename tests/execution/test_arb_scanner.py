@@ -5,101 +5,25 @@ quotes, arb_pnl, a stale venue, a rejected leg, kill switches, and a replay that
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from bots import services as bot_services
-from bots.models import Bot, Runner, Stage
+from bots.models import Bot, Runner
 from controlplane import tenancy
 from execution.arbitrage.batches import run_scan_batch
 from execution.arbitrage.replay import replay_scans
-from execution.arbitrage.scanner import SCAN_INSTRUMENT, scan_tenant
-from execution.arbitrage.services import paper_inventory_fund
-from execution.marketdata.models import SpotQuote
-from execution.marketdata.quotes import QuoteCollector
-from execution.models import ArbPnl, ArbSpread, Fill, Instrument, Order, TradeIntent, VenueInventory
+from execution.arbitrage.scanner import scan_tenant
+from execution.models import ArbPnl, ArbSpread, Fill, Order, TradeIntent, VenueInventory
 from execution.orders.oms import process_pending_intents
 from execution.tick.batches import instruments_to_tick
 from traces.models import TickTrace
-from tests.integrations.crypto_venues import BTC_USD, FakeBinanceUS, FakeCoinbase, FakeKraken, set_keys
+from tests.execution.arb_helpers import T1, collect, fund, legs_of, scanner_bot, trace_of, venues  # noqa: F401
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)
 
 pytestmark = pytest.mark.django_db
-
-SPOT = ("binanceus", "coinbase", "kraken")
-FEES = {"kraken": 0.001, "coinbase": 0.001, "binanceus": 0.001}
-# A scan grid point of today (quote partitions are by day and today's always exists), on a window boundary.
-T1 = datetime.now(UTC).replace(hour=0, minute=0, second=10, microsecond=0)
-
-
-@pytest.fixture
-def venues(httpserver, settings, tenant_a, owner_a):
-    """The three spot venues on one local server, configured by tenant A, BTC-USD mapped at each."""
-    settings.INTEGRATION_RETRY_ATTEMPTS = 1
-    settings.INTEGRATION_BASE_URLS = {v: httpserver.url_for("").rstrip("/") for v in SPOT}
-    settings.ARB_TAKER_FEES = FEES
-    settings.ARB_SCAN_INTERVAL_SECONDS = 2.0
-    with tenancy.tenant_context(tenant_a.id):
-        for venue in SPOT:
-            set_keys(venue, owner_a)
-    instrument = Instrument.objects.get(symbol="BTC-USD")
-    instrument.venue_symbols = {v: BTC_USD[v] for v in SPOT}
-    instrument.save(update_fields=["venue_symbols"])
-    fakes = {
-        "kraken": FakeKraken(httpserver),
-        "coinbase": FakeCoinbase(httpserver),
-        "binanceus": FakeBinanceUS(httpserver),
-    }
-    # Kraken's ask is 290 below Coinbase's bid (58 bps); Binance.US sits between them.
-    fakes["kraken"].set_book("BTC/USD", bid=50000.0, bid_size=0.5, ask=50010.0, ask_size=0.75)
-    fakes["coinbase"].set_book("BTC/USD", bid=50300.0, bid_size=1.25, ask=50310.0, ask_size=2.0)
-    fakes["binanceus"].set_book("BTC/USD", bid=50200.0, bid_size=0.1, ask=50210.0, ask_size=0.2)
-    return fakes
-
-
-def collect(at: datetime, *, only: tuple[str, ...] | None = None) -> None:
-    """One collector round through ccxt; its rows are dated ``at`` minus a second (a quote is a second old when the
-    scan at ``at`` reads it), so the test controls the clock instead of waiting."""
-    newest = SpotQuote.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    QuoteCollector(hostname="collector-1").round()
-    fresh = SpotQuote.objects.filter(id__gt=newest)
-    if only is not None:
-        fresh.exclude(venue__in=only).delete()
-    fresh.update(received_at=at - timedelta(seconds=1))
-
-
-def scanner_bot(tenant, owner, *, name="arb", stage=Stage.PAPER, **params) -> Bot:
-    with tenancy.tenant_context(tenant.id):
-        bot = bot_services.bot_create(
-            actor=owner,
-            name=name,
-            strategy="spot_arbitrage",
-            parameters={"min_net_edge_bps": 10, "max_quantity": 0.5, "window_seconds": 60, **params},
-            instruments=["BTC-USD"],
-        )
-        Bot.objects.filter(pk=bot.pk).update(stage=stage)
-        bot.refresh_from_db()
-    return bot
-
-
-def fund(owner, **holdings) -> None:
-    """Paper holdings by sim twin: fund(owner, kraken={"USD": 100000}, coinbase={"BTC-USD": 1})."""
-    for venue, assets in holdings.items():
-        for asset, quantity in assets.items():
-            paper_inventory_fund(venue=f"sim-{venue}", asset=asset, quantity=quantity, actor=owner)
-
-
-def trace_of(bot, at, context="tick") -> TickTrace:
-    return TickTrace.objects.get(bot_id=bot.id, bar_ts=at, instrument=SCAN_INSTRUMENT, context=context)
-
-
-def legs_of(intent: TradeIntent) -> list[tuple]:
-    return [
-        (leg.venue, leg.side, leg.quantity, leg.order_type, leg.limit_price)
-        for leg in intent.legs.order_by("leg_index")
-    ]
 
 
 def test_a_paper_scan_prices_every_pair_emits_one_two_leg_intent_fills_on_the_sim_twins_and_books_arb_pnl(
@@ -119,10 +43,11 @@ def test_a_paper_scan_prices_every_pair_emits_one_two_leg_intent_fills_on_the_si
         ]
         assert (intent.failure_policy, intent.source, intent.bar_ts) == ("FLATTEN", "tick", T1)
         assert intent.idempotency_key == f"arb:{bot.id}:BTC-USD:kraken>coinbase:{T1.replace(second=0).isoformat()}"
-        # Every pair whose sell bid is above its buy ask is a row: kraken>coinbase, kraken>binanceus,
-        # binanceus>coinbase; only the best is acted on, the others say why not.
+        # Three pairs have the sell bid above the buy ask (kraken>coinbase, kraken>binanceus, binanceus>coinbase);
+        # the two with a positive net edge are rows, the best acted on, the other saying why not. The third (18 bps
+        # gross against 20 bps of fees) is counted in the trace only.
         spreads = {(s.buy_venue, s.sell_venue): s for s in ArbSpread.objects.all()}
-        assert sorted(spreads) == [("binanceus", "coinbase"), ("kraken", "binanceus"), ("kraken", "coinbase")]
+        assert sorted(spreads) == [("kraken", "binanceus"), ("kraken", "coinbase")]
         best = spreads[("kraken", "coinbase")]
         assert (best.acted, best.intent_id, best.why_not) == (True, intent.id, "")
         assert (best.gross_spread, best.buy_fee, best.sell_fee) == (
@@ -137,7 +62,7 @@ def test_a_paper_scan_prices_every_pair_emits_one_two_leg_intent_fills_on_the_si
         assert best.net_edge == (145 - Decimal("50.155") - best.expected_slippage).quantize(Decimal("1e-10"))
         assert best.executable_size == Decimal("0.5")
         assert spreads[("kraken", "binanceus")].why_not == "inventory: binanceus holds no BTC-USD"
-        assert spreads[("binanceus", "coinbase")].why_not == "below_threshold"  # 18 bps gross, 20 bps of fees
+        assert trace_of(bot, T1).details["priced"] == 3
         trace = trace_of(bot, T1)
         assert (trace.kind, trace.intent_id) == ("decision", intent.id)
         assert trace.signal["legs"] == "kraken>coinbase" and round(trace.signal["net_edge_bps"], 4) == float(
