@@ -34,7 +34,7 @@ from execution.models import Fill, Order
 from execution.risk.positions import bot_pnl
 from execution.risk.selectors import trading_state_of
 from bots.timeframes import timeframe_delta
-from observatory.arb_panel import arb_panel
+from observatory.arb_panel import arb_panel, is_scanner
 from observatory.banner import page_status
 from oversight.models import SupervisorBreach
 from traces.models import ReasonCode, TickTrace
@@ -493,6 +493,6 @@ def bot_page_data(request, bot: Bot) -> dict:
         "decisions": _panel("why it traded", _decisions, bot, start, end),
         "autonomy": _panel("autonomy", _autonomy, bot),
         "money": _panel("money", _money, bot),
-        "arbitrage": _panel("arbitrage", arb_panel, bot),
+        "arbitrage": _panel("arbitrage", arb_panel, bot) if is_scanner(bot) else {"ok": True, "scanner": False},
         "audit": _panel("audit trail", _audit, bot),
     }
