@@ -26,8 +26,6 @@ def is_scanner(bot: Bot) -> bool:
 
 
 def arb_panel(bot: Bot) -> dict:
-    if not is_scanner(bot):
-        return {"scanner": False}
     settled = list(bot_arb_pnl(bot_id=bot.id)[:ARB_ROWS_SHOWN])
     spreads = list(bot_arb_spreads(bot_id=bot.id)[:ARB_ROWS_SHOWN])
     realized = [row.realized_edge for row in settled]

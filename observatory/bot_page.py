@@ -34,7 +34,7 @@ from execution.models import Fill, Order
 from execution.risk.positions import bot_pnl
 from execution.risk.selectors import trading_state_of
 from bots.timeframes import timeframe_delta
-from observatory.arb_panel import arb_panel
+from observatory.arb_panel import arb_panel, is_scanner
 from observatory.banner import page_status
 from observatory.funding_panel import basis_pnl_panel, is_funding_bot
 from oversight.models import SupervisorBreach
@@ -494,7 +494,7 @@ def bot_page_data(request, bot: Bot) -> dict:
         "decisions": _panel("why it traded", _decisions, bot, start, end),
         "autonomy": _panel("autonomy", _autonomy, bot),
         "money": _panel("money", _money, bot),
-        "arbitrage": _panel("arbitrage", arb_panel, bot),
+        "arbitrage": _panel("arbitrage", arb_panel, bot) if is_scanner(bot) else {"ok": True, "scanner": False},
         "audit": _panel("audit trail", _audit, bot),
         # Funding scanners only: other bots' pages pay no query for a panel they never show.
         "basis_pnl": _panel("basis pnl", basis_pnl_panel, bot)

@@ -230,3 +230,25 @@ def test_a_replay_over_recorded_quotes_emits_the_live_scanners_intents(venues, t
         assert TickTrace.objects.filter(context="replay", run_ref=7).count() == 4
     assert len(live_intents) >= 2 and totals.intents_created == len(live_intents)
     assert replay_intents == live_intents
+
+
+def test_a_replay_runner_of_a_scanner_bot_scans_its_range_on_recorded_quotes(venues, tenant_a, owner_a):
+    from execution.arbitrage.replay import replay_runner_scans
+
+    times = [T1 + timedelta(seconds=2 * i) for i in range(3)]
+    for at in times:
+        collect(at)
+    bot = scanner_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        fund(owner_a, kraken={"USD": 100_000}, coinbase={"BTC-USD": 1})
+        runner = bot_services.runner_start(
+            bot_id=bot.id, actor=owner_a, mode=Runner.Mode.REPLAY, replay_start=times[0], replay_end=times[-1]
+        )
+        totals = replay_runner_scans(runner_id=runner.id)
+        assert (totals["bots"], totals["intents_created"]) == (3, 1)
+        traces = TickTrace.objects.filter(bot_id=bot.id, context="replay", run_ref=runner.id).order_by("bar_ts")
+        assert [t.reason_code for t in traces] == [None, "COOLDOWN", "COOLDOWN"]
+        intent = TradeIntent.objects.get()
+        assert intent.source == "replay" and intent.idempotency_key.startswith(f"replay:{runner.id}:arb:")
+        assert {leg.venue for leg in intent.legs.all()} == {"sim-kraken", "sim-coinbase"}  # never a live venue
+        assert Fill.objects.count() == 2  # filled on the recorded quotes of the next scan
