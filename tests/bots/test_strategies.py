@@ -18,9 +18,10 @@ def bars_from_closes(closes, spread=0.5):
     )
 
 
-def test_registry_ships_the_three_bar_strategies_and_the_spot_arbitrage_scanner():
+def test_registry_ships_the_three_bar_strategies_and_the_spot_and_funding_arbitrage_scanners():
     assert [s.name for s in available_strategies()] == [
         "donchian_breakout",
+        "funding_arbitrage",
         "ma_crossover",
         "spot_arbitrage",
         "zscore_mean_reversion",
