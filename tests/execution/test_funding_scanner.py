@@ -74,7 +74,7 @@ def collect(at: datetime, *, drop: tuple[str, ...] = ()) -> None:
     bases.update(received_at=at - timedelta(seconds=1))
 
 
-def funding_bot(tenant, owner, *, name="funding", stage=Stage.PAPER, **params) -> Bot:
+def funding_bot(tenant, owner, *, name="funding", stage=Stage.PAPER, collateral=100_000, **params) -> Bot:
     with tenancy.tenant_context(tenant.id):
         bot = bot_services.bot_create(
             actor=owner,
@@ -86,7 +86,8 @@ def funding_bot(tenant, owner, *, name="funding", stage=Stage.PAPER, **params) -
         Bot.objects.filter(pk=bot.pk).update(stage=stage)
         bot.refresh_from_db()
         paper_inventory_fund(venue="sim-coinbase", asset="USD", quantity=100_000, actor=owner)
-        paper_inventory_fund(venue="sim-hyperliquid", asset="USDC", quantity=100_000, actor=owner)
+        if collateral:
+            paper_inventory_fund(venue="sim-hyperliquid", asset="USDC", quantity=collateral, actor=owner)
     return bot
 
 
@@ -210,6 +211,30 @@ def test_a_fresh_perpetual_book_with_stale_funding_and_mark_is_data_stale_too(ve
         assert (trace.reason_code, trace.details["age_ms"]) == ("DATA_STALE", 8000)
         (missing,) = trace.details["missing_quotes"]
         assert missing["detail"] == "latest hyperliquid funding/basis is 8000 ms old (limit 5000 ms)"
+
+
+def test_a_perpetual_leg_refused_for_collateral_unwinds_the_entry_and_the_position_never_opens(
+    venues, tenant_a, owner_a
+):
+    bot = funding_bot(tenant_a, owner_a, collateral=0)  # nothing at sim-hyperliquid to margin the short
+    with tenancy.tenant_context(tenant_a.id):
+        scan_at(bot, T1)
+        entry = TradeIntent.objects.get()
+        perp_order = entry.orders.get(leg__leg_index=1)
+        assert (perp_order.status, perp_order.reason) == (
+            "REJECTED",
+            "insufficient funds: sim-hyperliquid holds 0 USDC, sell needs 5000.899980000000000000",
+        )
+        scan_at(bot, T1 + STEP)
+
+        entry.refresh_from_db()
+        assert entry.status == "FAILED" and entry.failure_policy == "FLATTEN"
+        assert (
+            entry.orders.get(leg__leg_index=0, purpose="LEG").status == "CANCELLED"
+        )  # never filled: nothing to flatten
+        position = FundingPosition.objects.get()
+        assert (position.status, position.close_reason, position.opened_at) == ("CLOSED", "entry_failed", None)
+        assert FundingPayment.objects.count() == 0
 
 
 def test_a_killed_funding_scanner_emits_nothing_and_records_why(venues, tenant_a, owner_a):
