@@ -253,3 +253,27 @@ def test_the_bot_page_shows_the_basis_pnl_panel_with_open_numbers_as_open(btc, t
     row = page.split(f'data-position="{position.pk}"')[1].split("</tr>")[0]
     assert '<td class="cp-mono funding-received">2.500000</td>' in row
     assert 'class="cp-mono basis-total"><span class="cp-muted">open</span>' in row
+
+
+def test_the_admin_lists_funding_positions_with_their_payments(btc, tenant_a, owner_a):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from controlplane.models import Membership
+    from tests.factories import UserFactory
+
+    bot = make_bot(tenant_a, owner_a)
+    funding_time(btc, T0 + HOUR, "0.0001", mark="50000")
+    position = make_position(bot, btc)
+    with tenancy.tenant_context(tenant_a.id):
+        book_funding_payments(as_of=T0 + 2 * HOUR)
+    user = UserFactory(username="staff-funding", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_fundingposition", "view_fundingpayment"]))
+    with tenancy.tenant_context(tenant_a.id):
+        Membership.objects.create(tenant=tenant_a, user=user, role=Membership.Role.OPERATOR)
+    client = Client()
+    client.force_login(user)
+    listing = client.get("/admin/execution/fundingposition/")
+    assert listing.status_code == 200 and "long_spot_short_perp" in listing.content.decode()
+    detail = client.get(f"/admin/execution/fundingposition/{position.pk}/change/")
+    assert detail.status_code == 200 and "2.500000000" in detail.content.decode()
