@@ -8,5 +8,5 @@ scan, and at most one multi-leg intent. ``pnl`` settles ``arb_pnl`` per intent; 
 recorded quotes.
 
 Paper: every stage but LIVE trades on the sim twins of the venues (``sim-kraken``...), filled against the recorded
-quotes by ``execution.orders.paper_venue.match_quote_orders``.
+quotes by ``execution.orders.quote_fills.match_quote_orders``.
 """

@@ -33,7 +33,7 @@ from execution.arbitrage.funding_scan import funding_market_snapshot, record_fun
 from execution.arbitrage.snapshot import book_for, book_inventory, order_venue, spot_snapshot
 from execution.models import ArbSpread, Instrument, TradeIntent
 from execution.orders.intents import LegSpec, risk_refusal, submit_intent
-from execution.orders.paper_venue import match_quote_orders
+from execution.orders.quote_fills import match_quote_orders
 from integrations.safe_start import SIM_VENUE, safe_start_blockers
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces

@@ -10,7 +10,7 @@ from controlplane.books import Book
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from execution.models import VenueInventory
-from execution.orders.paper_venue import quote_sim_venues
+from execution.orders.quote_fills import quote_sim_venues
 
 
 def paper_inventory_fund(*, venue: str, asset: str, quantity, actor=None, actor_name: str | None = None) -> Decimal:

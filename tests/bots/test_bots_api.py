@@ -369,8 +369,9 @@ def test_starter_pack_is_idempotent_and_its_bots_can_start(api_operator_a, tenan
 
 def test_strategies_endpoint_lists_schemas(api_viewer_a):
     body = api_viewer_a.get("/api/strategies").json()
-    assert [s["name"] for s in body] == ["donchian_breakout", "ma_crossover", "zscore_mean_reversion"]
+    assert [s["name"] for s in body] == ["donchian_breakout", "ma_crossover", "spot_arbitrage", "zscore_mean_reversion"]
     assert {p["name"] for p in body[1]["parameters"]} == {"fast", "slow", "size", "allow_short"}
+    assert body[2]["kind"] == "quotes"
 
 
 def test_no_runner_row_exists_after_a_refused_start(api_operator_a, make_bot, tenant_a):

@@ -137,3 +137,36 @@ def test_paper_funding_is_paper_only_validated_and_audited(tenant_a, owner_a):
             assert field in caught.value.details
         assert VenueInventory.objects.get(venue="sim-kraken", asset="USD").quantity == 1000
         assert AuditEvent.objects.filter(action="inventory.paper_fund").count() == 1
+
+
+def test_the_autonomy_score_of_a_paper_scanner_with_fills_is_computed_not_crashed(settled, tenant_a):
+    """Regression: paper parity re-ran a bar backtest of the bot's strategy, and a quote strategy has no bars: the
+    TypeError took the tenant's whole autonomy sweep down. Parity is unknown for a scanner (fail closed)."""
+    from oversight.autonomy import autonomy_sweep, paper_parity
+
+    with tenancy.tenant_context(tenant_a.id):
+        parity = paper_parity(settled, now=T1 + timedelta(minutes=1))
+        assert parity["parity"] is None and parity["paper_fills"] == 2 and "recorded quotes" in parity["reason"]
+        assert settled.id in autonomy_sweep()
+
+
+def test_the_supervisors_staleness_trigger_reads_a_scanners_quotes_not_bars(venues, tenant_a, owner_a):
+    """Regression: the supervisor measured a running scanner's staleness on bars it never reads ("no bar at all"),
+    a breach on fresh quotes that would have escalated it to a kill. It now measures the quotes the scan uses."""
+    from bots import services as bot_services
+    from django.utils import timezone
+
+    from execution.marketdata.models import SpotQuote
+    from oversight.supervisor.triggers import data_stale
+
+    now = timezone.now()
+    collect(now + timedelta(seconds=1))  # a round through ccxt, received at now
+    bot = scanner_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+        fresh = data_stale(bot, {"stale_bars": 1}, now)
+        assert fresh.breached is False and fresh.values["instruments"]["BTC-USD"]["usable_venues"] == 3
+        SpotQuote.objects.update(received_at=now - timedelta(minutes=10))
+        stale = data_stale(bot, {"stale_bars": 1}, now)
+    assert stale.breached is True and stale.reason == "no usable quote for BTC-USD"
+    assert stale.values["instruments"]["BTC-USD"]["freshest_quote_age_ms"] == 600_000

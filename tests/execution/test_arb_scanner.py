@@ -252,3 +252,67 @@ def test_a_replay_runner_of_a_scanner_bot_scans_its_range_on_recorded_quotes(ven
         assert intent.source == "replay" and intent.idempotency_key.startswith(f"replay:{runner.id}:arb:")
         assert {leg.venue for leg in intent.legs.all()} == {"sim-kraken", "sim-coinbase"}  # never a live venue
         assert Fill.objects.count() == 2  # filled on the recorded quotes of the next scan
+
+
+def test_a_live_scanner_sends_both_legs_through_ccxt_and_a_venue_refusal_applies_the_failure_policy(
+    venues, tenant_a, owner_a, httpserver, settings
+):
+    """LIVE: the legs go to the real venues through ccxt (Coinbase's buy, Kraken's sell); Kraken refuses the sell
+    ("EOrder:Insufficient funds", its documented error), so the buy already working at Coinbase is cancelled there
+    and the intent FAILED naming the leg, the code and the policy."""
+    from bots.models import Stage
+    from controlplane.books import Book
+    from tests.integrations.crypto_venues import btc_usd
+    from tests.status_fixtures import make_system_ok
+
+    btc_usd("kraken", "coinbase")
+    venues["coinbase"].set_book("BTC/USD", bid=50000.0, bid_size=1.0, ask=50010.0, ask_size=1.0)
+    venues["kraken"].set_book("BTC/USD", bid=50300.0, bid_size=1.0, ask=50310.0, ask_size=1.0)
+    collect(T1)
+    # Coinbase's key permissions (its documented answer for a trade-only key), asked by its verify.
+    httpserver.expect_request("/api/v3/brokerage/key_permissions", method="GET").respond_with_json(
+        {
+            "can_view": True,
+            "can_trade": True,
+            "can_transfer": False,
+            "portfolio_uuid": "p-1",
+            "portfolio_type": "DEFAULT",
+        }
+    )
+    make_system_ok(
+        tenant=tenant_a,
+        owner=owner_a,
+        httpserver=httpserver,
+        settings=settings,
+        verify=("kraken", "coinbase", "binanceus"),
+    )
+    bot = scanner_bot(tenant_a, owner_a, stage=Stage.LIVE)
+    with tenancy.tenant_context(tenant_a.id):
+        Bot.objects.filter(pk=bot.pk).update(autonomy_tier=Bot.AutonomyTier.T3)
+        bot.refresh_from_db()
+        # What the venues hold for the tenant (its live book): BTC at Kraken, dollars at Coinbase.
+        VenueInventory.objects.create(book=Book.LIVE, venue="kraken", asset="BTC-USD", quantity=Decimal("1"))
+        VenueInventory.objects.create(book=Book.LIVE, venue="coinbase", asset="USD", quantity=Decimal("100000"))
+        scan_tenant(as_of=T1, bots=[bot])
+        intent = TradeIntent.objects.get()
+        assert [leg[:3] for leg in legs_of(intent)] == [
+            ("coinbase", "buy", Decimal("0.5")),
+            ("kraken", "sell", Decimal("0.5")),
+        ]
+        venues["kraken"].refuse_orders = "EOrder:Insufficient funds"
+        process_pending_intents()
+        intent.refresh_from_db()
+        orders = {o.venue: o for o in Order.objects.all()}
+    [buy_sent] = venues["coinbase"].sent
+    assert buy_sent["side"] == "BUY" and buy_sent["product_id"] == "BTC-USD"
+    assert [body["type"] for body in venues["kraken"].sent] == ["sell"]
+    assert (intent.status, intent.status_detail["failed_leg"], intent.status_detail["policy"]) == (
+        "FAILED",
+        1,
+        "FLATTEN",
+    )
+    assert intent.status_detail["error_code"] == "ORDER_REJECTED"
+    assert "Insufficient funds" in intent.status_detail["message"]
+    assert [a["action"] for a in intent.status_detail["actions"]] == ["cancelled"]
+    assert (orders["coinbase"].status, orders["kraken"].status) == ("CANCELLED", "FAILED")
+    assert venues["coinbase"].orders[orders["coinbase"].venue_order_id]["status"] == "canceled"
