@@ -604,7 +604,7 @@ SIM_VENUE_FILL_MODELS |= {
     f"{ARB_PAPER_VENUE_PREFIX}{venue}": {"quotes": venue} for venue in ("coinbase", "kraken", "binanceus")
 }
 # The perpetual's twin for funding scanners: "sim-hyperliquid" fills against hyperliquid's recorded perpetual book
-# (its swap quotes), collateralised 1x in USDC (execution.orders.paper_venue._paper_funds_short).
+# (its swap quotes), collateralised 1x in USDC (execution.orders.quote_fills.paper_funds_short).
 SIM_VENUE_FILL_MODELS[f"{ARB_PAPER_VENUE_PREFIX}hyperliquid"] = {"quotes": "hyperliquid"}
 # Enqueue the OMS task when an intent is submitted through the API (the tick enqueues its own batches).
 OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
