@@ -24,7 +24,7 @@ from backtests.models import (
 )
 from bots import services as bot_services
 from bots.models import Bot, Job
-from bots.strategies import StrategyParameterError, UnknownStrategy, get_strategy
+from bots.strategies import StrategyParameterError, UnknownStrategy, get_strategy, is_quote_strategy
 from bots.timeframes import TIMEFRAME_SECONDS
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
@@ -64,6 +64,8 @@ def validated_config(
         strat = get_strategy(strategy)
     except UnknownStrategy as exc:
         raise _invalid("strategy", str(exc.args[0])) from None
+    if is_quote_strategy(strat):
+        raise _invalid("strategy", f"{strategy} scans quotes, not bars: replay it over recorded quotes instead.")
     try:
         clean = strat.validate(parameters or {})
     except StrategyParameterError as exc:

@@ -498,6 +498,23 @@ if ARB_QUOTE_RETENTION_HOURS < 24:
     raise ImproperlyConfigured("ARB_QUOTE_RETENTION_HOURS must be at least 24: quotes are dropped by whole days")
 if ARB_QUOTE_MAX_AGE_MS < 1 or ARB_QUOTE_POLL_SECONDS <= 0:
     raise ImproperlyConfigured("ARB_QUOTE_MAX_AGE_MS and ARB_QUOTE_POLL_SECONDS must be positive")
+# Arbitrage scanners (execution/arbitrage, issue 18). ARB_TAKER_FEES: each venue's taker fee as a fraction of
+# notional ({"kraken": 0.0026}), for the tenant's actual tier; a venue not named here is priced at ccxt's published
+# schedule (its base tier), and a venue with neither is not priced at all (fail closed). Scanner bots scan every
+# ARB_SCAN_INTERVAL_SECONDS (beat, execution.dispatch_scans); a scan answers for the quotes as of its start.
+ARB_TAKER_FEES = env.json("ARB_TAKER_FEES", default={})
+ARB_SCAN_INTERVAL_SECONDS = env.float("ARB_SCAN_INTERVAL_SECONDS", default=2.0)
+if not isinstance(ARB_TAKER_FEES, dict) or any(
+    isinstance(fee, bool) or not isinstance(fee, int | float) or not 0 <= fee < 1 for fee in ARB_TAKER_FEES.values()
+):
+    raise ImproperlyConfigured('ARB_TAKER_FEES must be an object of fractions in [0, 1), e.g. {"kraken": 0.0026}')
+if ARB_SCAN_INTERVAL_SECONDS <= 0:
+    raise ImproperlyConfigured("ARB_SCAN_INTERVAL_SECONDS must be positive")
+CELERY_BEAT_SCHEDULE["execution-dispatch-scans"] = {
+    "task": "execution.dispatch_scans",
+    "schedule": ARB_SCAN_INTERVAL_SECONDS,
+    "options": {"queue": "ticks", "expires": ARB_SCAN_INTERVAL_SECONDS * 0.9},
+}
 CELERY_BEAT_SCHEDULE["execution-quote-partitions"] = {
     "task": "execution.maintain_quote_partitions",
     "schedule": 3600,
@@ -507,6 +524,18 @@ CELERY_BEAT_SCHEDULE["execution-quote-minutes"] = {
     "task": "execution.downsample_quotes",
     "schedule": 60,
     "options": {"expires": 60 * 0.9},
+}
+# Funding/basis arbitrage (execution/arbitrage/funding_services.py): beat books each open position's funding every
+# ARB_FUNDING_BOOK_SECONDS, at the perpetual's mark no older than ARB_FUNDING_MARK_MAX_AGE_SECONDS before the funding
+# time (a funding time without one is left unbooked and reported, never booked at a guessed price).
+ARB_FUNDING_BOOK_SECONDS = env.int("ARB_FUNDING_BOOK_SECONDS", default=300)
+ARB_FUNDING_MARK_MAX_AGE_SECONDS = env.int("ARB_FUNDING_MARK_MAX_AGE_SECONDS", default=300)
+if ARB_FUNDING_BOOK_SECONDS < 1 or ARB_FUNDING_MARK_MAX_AGE_SECONDS < 1:
+    raise ImproperlyConfigured("ARB_FUNDING_BOOK_SECONDS and ARB_FUNDING_MARK_MAX_AGE_SECONDS must be positive")
+CELERY_BEAT_SCHEDULE["execution-book-funding"] = {
+    "task": "execution.book_funding",
+    "schedule": ARB_FUNDING_BOOK_SECONDS,
+    "options": {"expires": ARB_FUNDING_BOOK_SECONDS * 0.9},
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -567,6 +596,16 @@ CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}
 # Sim venues and their fill models (execution.fill_model.FillModel.from_config): fill_at next_open|close, slippage_ticks,
 # slippage_bps, fee_per_unit, fee_bps, max_volume_share, min_quantity_step. SIM_FILL_MODEL configures "sim".
 SIM_VENUE_FILL_MODELS = {"sim": env.json("SIM_FILL_MODEL", default={})}
+# Paper twins of the spot venues for quote scanners (execution.arbitrage): an order at "sim-kraken" fills against
+# kraken's recorded quotes (buy at the ask, sell at the bid, up to the quoted size: fill_model.simulate_quote_fill),
+# never on bars, with the taker fee of the scanner's fee schedule.
+ARB_PAPER_VENUE_PREFIX = "sim-"
+SIM_VENUE_FILL_MODELS |= {
+    f"{ARB_PAPER_VENUE_PREFIX}{venue}": {"quotes": venue} for venue in ("coinbase", "kraken", "binanceus")
+}
+# The perpetual's twin for funding scanners: "sim-hyperliquid" fills against hyperliquid's recorded perpetual book
+# (its swap quotes), collateralised 1x in USDC (execution.orders.quote_fills.paper_funds_short).
+SIM_VENUE_FILL_MODELS[f"{ARB_PAPER_VENUE_PREFIX}hyperliquid"] = {"quotes": "hyperliquid"}
 # Enqueue the OMS task when an intent is submitted through the API (the tick enqueues its own batches).
 OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
 # The OMS claims PENDING intents OMS_BATCH_SIZE at a time (SKIP LOCKED, one transaction per batch) and sends a batch's

@@ -391,3 +391,7 @@ class EquityWatermarkAdmin(_TenantObservatory):
     @admin.display(description="drawdown")
     def drawdown(self, obj):
         return obj.drawdown
+
+
+from execution import arb_admin  # noqa: E402, F401  (arb_spreads and arb_pnl pages)
+from execution.arbitrage import funding_admin  # noqa: E402, F401 (registers the funding position pages)

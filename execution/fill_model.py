@@ -150,3 +150,44 @@ def simulate_fill(
         slippage=slippage_cost,
         remaining=order.quantity - quantity,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FillQuote:
+    """A venue's recorded top of book, the only thing a quote-driven sim fill may read."""
+
+    bid: Decimal
+    ask: Decimal
+    bid_size: Decimal
+    ask_size: Decimal
+
+
+def simulate_quote_fill(
+    order: SimOrder, quote: FillQuote | None, *, fee_rate: Decimal, multiplier: Decimal = Decimal("1")
+) -> SimFill | None:
+    """Fill ``order`` against a recorded quote (the paper twins of the spot venues, issue 18): a buy takes the ask
+    and a sell the bid, up to the quoted size; a limit that the quote does not reach does not fill; the rest of the
+    order stays working for the next quote. The fee is ``fee_rate`` of the notional (the venue's taker fee).
+    Slippage is measured against the order's limit (the price the scan priced): zero when the quote is unchanged,
+    never negative. No quote, no fill."""
+    if quote is None or order.quantity <= 0 or order.order_type is OrderType.STOP:
+        return None
+    price, size = (quote.ask, quote.ask_size) if order.side is Side.BUY else (quote.bid, quote.bid_size)
+    if order.order_type is OrderType.LIMIT:
+        limit = order.limit_price
+        if (order.side is Side.BUY and price > limit) or (order.side is Side.SELL and price < limit):
+            return None
+    quantity = min(order.quantity, size)
+    if quantity <= 0:
+        return None
+    reference = order.limit_price if order.order_type is OrderType.LIMIT else price
+    fee = (price * quantity * multiplier * fee_rate).quantize(Decimal("0.00000001"))
+    slippage = max(order.side.sign * (price - reference), Decimal(0)) * quantity * multiplier
+    return SimFill(
+        quantity=quantity,
+        price=price,
+        reference_price=reference,
+        fee=fee,
+        slippage=slippage,
+        remaining=order.quantity - quantity,
+    )

@@ -498,3 +498,5 @@ class EquityWatermark(TenantOwnedModel):
 
 # The market state of arbitrage (issue 18) lives in its own module; imported here so Django finds its models.
 from execution.marketdata.models import BasisQuote, FundingRate, QuoteMinute, SpotQuote  # noqa: E402, F401
+from execution.arb_models import ArbPnl, ArbSpread  # noqa: E402, F401
+from execution.funding_models import BasisPnl, FundingPayment, FundingPosition  # noqa: E402, F401

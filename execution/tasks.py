@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from controlplane.celery import TenantTask
 from execution.orders.tasks import oms_process, oms_recover, oms_recover_all_tenants  # noqa: F401 (registered)
+from execution.arbitrage.funding_tasks import book_funding, book_funding_for_tenant  # noqa: F401 (registered)
 
 
 @shared_task(name="execution.dispatch_ticks", acks_late=True)
@@ -40,6 +41,16 @@ def dispatch_ticks(timeframe: str) -> int:
     return len(instruments)
 
 
+@shared_task(name="execution.dispatch_scans", acks_late=True)
+def dispatch_scans() -> dict:
+    """Beat's entry point for scanner bots (every ARB_SCAN_INTERVAL_SECONDS): one scan of every tenant's running
+    scanner bots as of the scan grid point; a re-delivered task finds the scan traced and does nothing."""
+    from execution.arbitrage.batches import run_scan_batch
+    from execution.arbitrage.scanner import scan_as_of
+
+    return run_scan_batch(as_of=scan_as_of(timezone.now())).as_dict()
+
+
 @shared_task(name="execution.tick_batch", acks_late=True, queue="ticks")
 def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: list[int] | None = None) -> dict:
     """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing. Judged
@@ -61,9 +72,12 @@ def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: li
 @shared_task(name="execution.replay_runner", base=TenantTask, queue="backtests")
 def replay_runner(*, tenant_id: int, runner_id: int) -> dict:
     from bots.services import runner_finish_replay
+    from execution.arbitrage.replay import replay_runner_scans
     from execution.tick.replay import run_replay
 
-    totals = run_replay(runner_id=runner_id)
+    totals = replay_runner_scans(runner_id=runner_id)  # None: not a scanner bot
+    if totals is None:
+        totals = run_replay(runner_id=runner_id)
     runner_finish_replay(runner_id=runner_id, summary=totals)
     return totals
 

@@ -34,7 +34,9 @@ from execution.models import Fill, Order
 from execution.risk.positions import bot_pnl
 from execution.risk.selectors import trading_state_of
 from bots.timeframes import timeframe_delta
+from observatory.arb_panel import arb_panel, is_scanner
 from observatory.banner import page_status
+from observatory.funding_panel import basis_pnl_panel, is_funding_bot
 from oversight.models import SupervisorBreach
 from traces.models import ReasonCode, TickTrace
 from traces.selectors import bot_traces, why_not, why_not_window
@@ -492,5 +494,10 @@ def bot_page_data(request, bot: Bot) -> dict:
         "decisions": _panel("why it traded", _decisions, bot, start, end),
         "autonomy": _panel("autonomy", _autonomy, bot),
         "money": _panel("money", _money, bot),
+        "arbitrage": _panel("arbitrage", arb_panel, bot) if is_scanner(bot) else {"ok": True, "scanner": False},
         "audit": _panel("audit trail", _audit, bot),
+        # Funding scanners only: other bots' pages pay no query for a panel they never show.
+        "basis_pnl": _panel("basis pnl", basis_pnl_panel, bot)
+        if is_funding_bot(bot)
+        else {"ok": True, "applies": False},
     }

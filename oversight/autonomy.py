@@ -30,7 +30,7 @@ from backtests.runs import run_engine
 from bots import services as bot_services
 from bots.models import Bot, Reconciliation, Stage
 from bots.routing import integration_blockers
-from bots.strategies import get_strategy
+from bots.strategies import get_strategy, is_quote_strategy
 from bots.timeframes import timeframe_delta
 from controlplane.alerts import alert
 from controlplane.books import Book, venue_in_book
@@ -95,6 +95,13 @@ def paper_parity(bot: Bot, *, now: datetime) -> dict:
     if not fills:
         return {"parity": None, "paper_fills": 0, "backtest_fills": None, "reason": "no paper fills"}
     strategy = get_strategy(bot.strategy)
+    if is_quote_strategy(strategy):  # a scanner has no bars to backtest: parity is unknown, never assumed
+        return {
+            "parity": None,
+            "paper_fills": len(fills),
+            "backtest_fills": None,
+            "reason": "a scanner bot: its paper fills are judged against a replay over recorded quotes, not bars",
+        }
     step = timeframe_delta(bot.timeframe)
     first = fills[0].ts
     start = first - step * (strategy.warmup_bars(bot.parameters) + 1)

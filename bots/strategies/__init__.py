@@ -35,7 +35,20 @@ from bots.strategies.base import (
     get_strategy,
     register_strategy,
 )
-from bots.strategies import builtin  # noqa: F401  (registers the shipped strategies)
+from bots.strategies import builtin, funding, spot_arb  # noqa: F401  (registers the shipped strategies)
+from bots.strategies.quotes import (
+    Inventory,
+    IntentPlan,
+    MarketSnapshot,
+    MissingQuote,
+    Opportunity,
+    PlannedLeg,
+    QuoteData,
+    QuoteStrategy,
+    ScanResult,
+    is_quote_strategy,
+    quote_strategy_names,
+)
 
 __all__ = [
     "Bars",
@@ -47,4 +60,15 @@ __all__ = [
     "available_strategies",
     "get_strategy",
     "register_strategy",
+    "Inventory",
+    "IntentPlan",
+    "MarketSnapshot",
+    "MissingQuote",
+    "Opportunity",
+    "PlannedLeg",
+    "QuoteData",
+    "QuoteStrategy",
+    "ScanResult",
+    "is_quote_strategy",
+    "quote_strategy_names",
 ]

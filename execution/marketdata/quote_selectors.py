@@ -73,6 +73,9 @@ class QuoteView:
     max_age_ms: int
     usable: list[Quote] = field(default_factory=list)
     unusable: list[UnusableQuote] = field(default_factory=list)
+    # (symbol, venue) -> the currency the venue's market is priced in (its venue_symbols "quote"), for every
+    # expected pair: what a buy there spends (the arbitrage scanners read it).
+    quote_assets: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def by_instrument(self) -> dict[str, list[Quote]]:
         grouped: dict[str, list[Quote]] = {}
@@ -116,12 +119,12 @@ def usable_quotes(
     instruments = Instrument.objects.exclude(venue_symbols={})
     if symbols is not None:
         instruments = instruments.filter(symbol__in=symbols)
-    expected = {
-        (instrument.id, venue): instrument.symbol
-        for instrument in instruments
-        for venue in wanted_venues
-        if venue in instrument.venue_symbols
-    }
+    expected = {}
+    for instrument in instruments:
+        for venue in wanted_venues:
+            if venue in instrument.venue_symbols:
+                expected[(instrument.id, venue)] = instrument.symbol
+                view.quote_assets[(instrument.symbol, venue)] = instrument.venue_symbols[venue].get("quote", "")
     if not expected:
         return view
     lookback = as_of - timedelta(hours=settings.ARB_QUOTE_RETENTION_HOURS + 24)

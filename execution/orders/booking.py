@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -84,6 +85,9 @@ def record_fill(
         position.realized_pnl, position.fees = after.realized_pnl, after.fees
         position.save(update_fields=["quantity", "average_price", "realized_pnl", "fees", "updated_at"])
         _add_inventory(order.venue, instrument.symbol, sign * quantity)
+        quote_asset = _paper_cash_asset(order.venue, instrument)
+        if quote_asset:  # a paper twin's cash moves with its fills (a live venue's cash is the venue's balance)
+            _add_inventory(order.venue, quote_asset, -sign * quantity * price * instrument.multiplier - known_fee)
         _add_profit_variables(order, fill, before, after)
         _refresh_intent_status(order.intent_id)
     return fill
@@ -116,6 +120,12 @@ def _add_inventory(venue: str, asset: str, delta: Decimal) -> None:
     """One upsert: the row is locked and added to in place, whoever created it."""
     with connection.cursor() as cursor:
         cursor.execute(_ADD_INVENTORY_SQL, [tenancy.require_tenant_id(), book_for_venue(venue), venue, asset, delta])
+
+
+def _paper_cash_asset(venue: str, instrument) -> str:
+    """The quote currency a fill at a quote-filled sim venue (``sim-kraken``) pays or receives, or "" elsewhere."""
+    quoted_venue = settings.SIM_VENUE_FILL_MODELS.get(venue, {}).get("quotes")
+    return ((instrument.venue_symbols or {}).get(quoted_venue) or {}).get("quote", "") if quoted_venue else ""
 
 
 def _add_profit_variables(order: Order, fill: Fill, before: PositionState, after: PositionState) -> None:

@@ -23,6 +23,7 @@ from controlplane import tenancy
 from controlplane.selectors import all_tenant_ids
 from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.models import Bar, Fill, Instrument, Order
+from execution.orders.quote_fills import paper_funds_short
 from integrations.venues.base import VenueFill, VenueOrderAck, VenueOrderRequest, VenueOrderStatus
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,14 @@ class SimVenue:
                 client_order_id=request.client_order_id,
                 status=VenueOrderStatus.REJECTED,
                 reason=f"unknown instrument {request.symbol}",
+            )
+        short = paper_funds_short(self.name, request)  # the quote-filled twins only (execution.orders.quote_fills)
+        if short:
+            return VenueOrderAck(
+                venue_order_id="",
+                client_order_id=request.client_order_id,
+                status=VenueOrderStatus.REJECTED,
+                reason=short,
             )
         return VenueOrderAck(
             venue_order_id=f"sim-{request.client_order_id}",
@@ -193,8 +202,9 @@ def match_stored_bars(*, instrument: Instrument, timeframe: str, bar_ts: Sequenc
 
 
 def _working_sim_orders(instrument: Instrument):
+    """Working orders at the sim venues that fill on bars (the quote-filled paper twins never meet a bar)."""
     return Order.objects.filter(
         instrument=instrument,
-        venue__in=list(settings.SIM_VENUE_FILL_MODELS),
+        venue__in=[venue for venue, config in settings.SIM_VENUE_FILL_MODELS.items() if not config.get("quotes")],
         status__in=(Order.Status.WORKING, Order.Status.PARTIALLY_FILLED),
     )

@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
-from bots.strategies import Bars, get_strategy
+from bots.strategies import Bars, get_strategy, quote_strategy_names
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
 from controlplane.errors import ControlPlaneError, ErrorCode
@@ -90,7 +90,11 @@ SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::json, b.risk_limits::j
  WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
  ORDER BY b.id
 """
-_LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.instruments @> %(symbols)s::jsonb"
+# Scanner bots (quote strategies) tick through execution.arbitrage, never on bars.
+_LIVE_RUNNERS = (
+    "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.instruments @> %(symbols)s::jsonb"
+    " AND b.strategy <> ALL(%(quote_strategies)s::text[])"
+)
 _REPLAY_RUNNER = "r.id = %(runner)s"
 _TENANT_BATCH_SQL_FOR = {
     (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS).replace(
@@ -142,6 +146,7 @@ def tenant_batch(
                 "singleton": GlobalKillSwitch.SINGLETON_ID,
                 "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
                 "instrument": instrument.id,
+                "quote_strategies": quote_strategy_names(),
             },
         )
         rows = cursor.fetchall()
@@ -428,9 +433,11 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
     tenants_by_symbol: dict[str, set[int]] = {}
     for tenant_id in active_tenant_ids():
         with tenancy.tenant_context(tenant_id), transaction.atomic():
-            for instruments in Runner.objects.filter(
-                status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE, bot__timeframe=timeframe
-            ).values_list("bot__instruments", flat=True):
+            for instruments in (
+                Runner.objects.filter(status=Runner.Status.RUNNING, mode=Runner.Mode.LIVE, bot__timeframe=timeframe)
+                .exclude(bot__strategy__in=quote_strategy_names())
+                .values_list("bot__instruments", flat=True)
+            ):
                 for symbol in instruments:
                     tenants_by_symbol.setdefault(symbol, set()).add(tenant_id)
     return {

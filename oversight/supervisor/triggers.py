@@ -25,9 +25,11 @@ from django.db.models import Count, Q
 from backtests.models import AutonomyScore
 from bots.models import Bot, Reconciliation, Runner, Stage
 from bots.risk_limits import InvalidRiskLimits
+from bots.strategies import get_strategy, is_quote_strategy
 from bots.routing import order_book
 from controlplane.books import Book, venue_in_book
 from controlplane.status import OK, cached_system_status
+from execution.marketdata.quote_selectors import usable_quotes
 from execution.marketdata.selectors import DataProblem, instrument_by_symbol, latest_bar
 from execution.models import EquityWatermark, Fill, Order
 from execution.risk.breakers import max_drawdown_limit
@@ -170,6 +172,8 @@ def data_stale(bot: Bot, t: dict, now: datetime) -> Measurement | None:
     runner = _latest_runner(bot)
     if runner is None or runner.status != Runner.Status.RUNNING:
         return None
+    if is_quote_strategy_name(bot.strategy):
+        return _quotes_stale(bot, t, now)
     threshold, worst, per = t["stale_bars"], 0.0, {}
     missing = []
     for symbol in bot.instruments:
@@ -187,6 +191,41 @@ def data_stale(bot: Bot, t: dict, now: datetime) -> Measurement | None:
     values = {"instruments": per, "no_bars": missing, "timeframe": bot.timeframe}
     if missing:
         return Measurement(True, None, threshold, False, values, reason=f"no bar at all for {', '.join(missing)}")
+    worst = round(worst, 2)
+    return Measurement(worst > threshold, worst, threshold, _worse(worst, threshold, _factor()), values)
+
+
+def is_quote_strategy_name(name: str) -> bool:
+    try:
+        return is_quote_strategy(get_strategy(name))
+    except KeyError:
+        return False
+
+
+def _quotes_stale(bot: Bot, t: dict, now: datetime) -> Measurement:
+    """A scanner reads quotes, not bars: its staleness is its instruments' freshest usable quote age, in units of
+    ``ARB_QUOTE_MAX_AGE_MS`` (the same ``stale_bars`` threshold, one unit being the age past which a scan may not
+    use a quote). An instrument with no usable quote at any venue is a breach, not a zero."""
+    threshold, worst, per, missing = t["stale_bars"], 0.0, {}, []
+    view = usable_quotes(symbols=list(bot.instruments), as_of=now)
+    fresh: dict[str, int] = {}
+    for quote in view.usable:
+        fresh[quote.symbol] = min(fresh.get(quote.symbol, quote.age_ms), quote.age_ms)
+    ages: dict[str, int | None] = dict(fresh)
+    for gone in view.unusable:
+        if gone.symbol not in fresh:
+            known = ages.get(gone.symbol)
+            ages[gone.symbol] = gone.age_ms if known is None else min(known, gone.age_ms or known)
+    for symbol in bot.instruments:
+        if symbol not in fresh:
+            missing.append(symbol)
+        age = ages.get(symbol)
+        per[symbol] = {"freshest_quote_age_ms": age, "usable_venues": sum(1 for q in view.usable if q.symbol == symbol)}
+        if age is not None:
+            worst = max(worst, age / view.max_age_ms)
+    values = {"instruments": per, "no_usable_quote": missing, "max_age_ms": view.max_age_ms}
+    if missing:
+        return Measurement(True, None, threshold, False, values, reason=f"no usable quote for {', '.join(missing)}")
     worst = round(worst, 2)
     return Measurement(worst > threshold, worst, threshold, _worse(worst, threshold, _factor()), values)
 

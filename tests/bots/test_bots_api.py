@@ -369,8 +369,29 @@ def test_starter_pack_is_idempotent_and_its_bots_can_start(api_operator_a, tenan
 
 def test_strategies_endpoint_lists_schemas(api_viewer_a):
     body = api_viewer_a.get("/api/strategies").json()
-    assert [s["name"] for s in body] == ["donchian_breakout", "ma_crossover", "zscore_mean_reversion"]
-    assert {p["name"] for p in body[1]["parameters"]} == {"fast", "slow", "size", "allow_short"}
+    assert [s["name"] for s in body] == [
+        "donchian_breakout",
+        "funding_arbitrage",
+        "ma_crossover",
+        "spot_arbitrage",
+        "zscore_mean_reversion",
+    ]
+    assert {p["name"] for p in body[2]["parameters"]} == {"fast", "slow", "size", "allow_short"}
+    assert (body[1]["kind"], body[1]["market"], body[3]["kind"], body[3]["market"]) == (
+        "quotes",
+        "funding",
+        "quotes",
+        "spot",
+    )
+    assert {p["name"] for p in body[1]["parameters"]} == {
+        "entry_threshold_bps",
+        "holding_hours",
+        "exit_funding_bps",
+        "max_holding_hours",
+        "max_notional",
+        "allow_reverse",
+        "flatten_on_leg_failure",
+    }
 
 
 def test_no_runner_row_exists_after_a_refused_start(api_operator_a, make_bot, tenant_a):

@@ -18,8 +18,14 @@ def bars_from_closes(closes, spread=0.5):
     )
 
 
-def test_registry_ships_the_three_strategies():
-    assert [s.name for s in available_strategies()] == ["donchian_breakout", "ma_crossover", "zscore_mean_reversion"]
+def test_registry_ships_the_three_bar_strategies_and_the_spot_and_funding_arbitrage_scanners():
+    assert [s.name for s in available_strategies()] == [
+        "donchian_breakout",
+        "funding_arbitrage",
+        "ma_crossover",
+        "spot_arbitrage",
+        "zscore_mean_reversion",
+    ]
     with pytest.raises(UnknownStrategy):
         get_strategy("martingale")
 

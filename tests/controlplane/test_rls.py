@@ -92,7 +92,8 @@ def test_every_tenant_owned_table_has_a_forced_policy():
     tenant_tables = {
         model._meta.db_table
         for model in apps.get_models()
-        if any(getattr(field, "column", None) == "tenant_id" for field in model._meta.concrete_fields)
+        if model._meta.managed
+        and any(getattr(field, "column", None) == "tenant_id" for field in model._meta.concrete_fields)
     }
     assert "controlplane_membership" in tenant_tables
     with connection.cursor() as cursor:
@@ -103,3 +104,17 @@ def test_every_tenant_owned_table_has_a_forced_policy():
         )
         protected = {row[0] for row in cursor.fetchall()}
     assert tenant_tables - protected == set(), "tenant-owned tables without a forced RLS policy"
+
+
+def test_every_view_with_a_tenant_column_reads_its_tables_as_the_caller():
+    """A view runs as its owner unless it is ``security_invoker``, and the owner bypasses row-level security: a
+    tenant view (``basis_pnl``) without it would show every tenant's rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, coalesce(c.reloptions, '{}') FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid "
+            "WHERE n.nspname = 'public' AND c.relkind = 'v' AND a.attname = 'tenant_id'"
+        )
+        views = dict(cursor.fetchall())
+    assert "basis_pnl" in views
+    assert {name for name, options in views.items() if "security_invoker=true" not in options} == set()

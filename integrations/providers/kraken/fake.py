@@ -170,9 +170,14 @@ class FakeKraken(FakeVenue):
         bids, asks = ([[f"{p:.1f}", f"{q:.8f}", now] for p, q in side] for side in levels)
         return json_response({"error": [], "result": {pair: {"asks": asks, "bids": bids}}})
 
+    # Set to one of Kraken's documented error strings (e.g. "EOrder:Insufficient funds") to refuse every order.
+    refuse_orders: str = ""
+
     def add_order(self, request: Request) -> Response:
         body = form_of(request)
         self.sent.append(body)
+        if self.refuse_orders:
+            return json_response({"error": [self.refuse_orders]})
         order_id = self.new_order(
             client_order_id=body.get("cl_ord_id", ""),
             market=body["pair"],
