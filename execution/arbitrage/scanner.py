@@ -35,6 +35,7 @@ from execution.models import ArbSpread, Instrument, TradeIntent
 from execution.orders.intents import LegSpec, risk_refusal, submit_intent
 from execution.orders.quote_fills import match_quote_orders
 from integrations.safe_start import SIM_VENUE, safe_start_blockers
+from integrations.venue_symbols import CCXT_MARKET_TYPES
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces
 
@@ -198,7 +199,14 @@ def scan_bot(bot: Bot, ctx: ScanContext, totals: ScanTotals) -> TraceRow:
     params = strategy.validate(bot.parameters)
     book = book_for(bot.stage, replay=ctx.replay)
     if book == "live":
-        venues = sorted({v for i in Instrument.objects.filter(symbol__in=bot.instruments) for v in i.venue_symbols})
+        venues = sorted(  # the venues this kind of scanner trades at (a spot scanner never needs a perp venue's key)
+            {
+                v
+                for i in Instrument.objects.filter(symbol__in=bot.instruments)
+                for v in i.venue_symbols
+                if CCXT_MARKET_TYPES.get(v) == strategy.market_kind or strategy.market_kind not in ("spot", "swap")
+            }
+        )
         blockers = [
             b for v in venues for b in safe_start_blockers(venue=v, data_source=bot.data_source, stage=bot.stage)
         ]

@@ -316,3 +316,23 @@ def test_a_live_scanner_sends_both_legs_through_ccxt_and_a_venue_refusal_applies
     assert [a["action"] for a in intent.status_detail["actions"]] == ["cancelled"]
     assert (orders["coinbase"].status, orders["kraken"].status) == ("CANCELLED", "FAILED")
     assert venues["coinbase"].orders[orders["coinbase"].venue_order_id]["status"] == "canceled"
+
+
+def test_beats_scan_task_scans_every_running_scanner_on_the_scan_grid(venues, tenant_a, owner_a):
+    from django.utils import timezone
+
+    from execution.arbitrage.scanner import scan_as_of
+    from execution.tasks import dispatch_scans
+
+    collect(timezone.now())  # received a second before now
+    bot = scanner_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        fund(owner_a, kraken={"USD": 100_000}, coinbase={"BTC-USD": 1})
+        bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+    before = timezone.now()
+    result = dispatch_scans()
+    assert (result["bots"], result["intents_created"], result["errors"]) == (1, 1, 0)
+    with tenancy.tenant_context(tenant_a.id):
+        trace = TickTrace.objects.get(bot_id=bot.id)
+        assert trace.kind == "decision" and scan_as_of(before) <= trace.bar_ts <= timezone.now()
+        assert trace.bar_ts == scan_as_of(trace.bar_ts)  # on the grid: a re-delivered task finds it
