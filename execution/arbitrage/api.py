@@ -73,6 +73,13 @@ class ArbSpreadSerializer(serializers.ModelSerializer):
 
 
 class _BotRecordView(generics.ListAPIView):
+    """One bot's rows of ``serializer_class``'s model; the schema generator (no request, no bot) gets none."""
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.serializer_class.Meta.model.objects.none()
+        return self.records(bot_id=self.bot().id)
+
     def bot(self) -> Bot:
         bot = Bot.objects.filter(pk=self.kwargs["pk"]).first()
         if bot is None:
@@ -92,8 +99,7 @@ class BotArbPnlView(_BotRecordView):
 
     serializer_class = ArbPnlSerializer
 
-    def get_queryset(self):
-        return bot_arb_pnl(bot_id=self.bot().id)
+    records = staticmethod(bot_arb_pnl)
 
     @extend_schema(responses=ArbPnlSerializer(many=True))
     def get(self, request, *args, **kwargs):
@@ -105,5 +111,4 @@ class BotArbSpreadsView(_BotRecordView):
 
     serializer_class = ArbSpreadSerializer
 
-    def get_queryset(self):
-        return bot_arb_spreads(bot_id=self.bot().id)
+    records = staticmethod(bot_arb_spreads)
