@@ -46,7 +46,15 @@ from execution.models import Instrument  # noqa: E402
 from execution.marketdata.services import bars_ingest  # noqa: E402
 from execution.tick.batches import run_tick_batch  # noqa: E402
 
-START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+def _today_start() -> datetime:
+    """Bars of today (UTC), as a live tick's are: a tick of a day already over also re-summarizes that day's
+    traces (``traces.writer``: late traces), a query per batch the live steady state never runs. Three hours back
+    from now, or today's midnight if that is later; 24/7 instruments, so any hour of the day is open."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return max(now.replace(hour=0, minute=0), now - timedelta(hours=3))
+
+
+START = _today_start()
 MINUTE = timedelta(minutes=1)
 WARMUP_BARS = 40
 STRATEGIES = [

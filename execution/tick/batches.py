@@ -434,10 +434,13 @@ def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
         )
 
 
+# One statement, in autocommit: its own transaction, whose commit does not wait for the WAL flush (set_config's
+# local setting lasts until that commit). BEGIN, SET LOCAL, INSERT and COMMIT were four round trips per batch.
 _RECORD_BATCH_SQL = f"""
+WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO {TickBatch._meta.db_table} (instrument_symbol, timeframe, as_of, market_open, data_problem, bots,
     decisions, no_trades, intents_created, errors, duration_ms, trace_id, recorded_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() FROM unflushed
 ON CONFLICT ON CONSTRAINT tickbatch_unique DO UPDATE
 SET market_open = coalesce(EXCLUDED.market_open, {TickBatch._meta.db_table}.market_open),
     data_problem = CASE WHEN EXCLUDED.market_open IS NULL THEN {TickBatch._meta.db_table}.data_problem
@@ -456,8 +459,7 @@ def _record_batch(result: BatchResult, *, duration_ms: float) -> None:
     Its commit does not wait for the WAL flush: this is the batch's summary for the observatory, and the traces,
     intents and heartbeats it counts were committed durably in their own transactions. A database crash in the
     next fraction of a second can lose the summary row, never the record of what the tick did."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off")
+    with connection.cursor() as cursor:
         cursor.execute(
             _RECORD_BATCH_SQL,
             [
