@@ -25,7 +25,7 @@ from decimal import Decimal
 import numpy as np
 
 from bots.strategies import Bars, Strategy
-from bots.strategies.base import BarsWindow
+from bots.strategies.windows import SeriesWindows
 from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.risk.pnl import PositionState
 
@@ -114,6 +114,7 @@ def run_reference(
     state = PositionState()
     position = 0.0  # float(state.quantity), refreshed after each fill
     at_target: tuple[float, Decimal, bool] | None = None  # (target, state.quantity, exactly equal) last settled
+    windows = SeriesWindows(bars)
     fills: list[Fill] = []
     orders: list[int] = []
     unfilled: list[int] = []
@@ -144,7 +145,7 @@ def run_reference(
             if pending is not None:  # next_open: the order decided on bar i-1 fills on this bar's open
                 fill(pending[0], i, pending[1])
                 pending = None
-            window = BarsWindow(bars, max(0, i + 1 - warmup), i + 1)
+            window = windows.window(max(0, i + 1 - warmup), i + 1)
             target = decide(params, window, position).target
             if target is None:
                 reasons[i] = 1

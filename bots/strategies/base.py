@@ -45,26 +45,6 @@ class Bars:
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 
 
-class BarsWindow(Bars):
-    """Bars ``start:stop`` of a longer series, each column sliced only when first read.
-
-    The reference backtest decides on one window per bar; most strategies read one or two columns, so slicing all
-    six up front was a large part of the per-bar cost. A column, once read, is the same view of the series that
-    ``Bars(*(column[start:stop] ...))`` would hold, so ``_decide`` sees identical numbers either way.
-    """
-
-    def __init__(self, series: Bars, start: int, stop: int):  # noqa: D107 - the dataclass fields are filled lazily
-        object.__setattr__(self, "_slice", (series, slice(start, stop)))
-
-    def __getattr__(self, name: str):
-        if name not in BAR_COLUMNS:
-            raise AttributeError(name)
-        series, span = self.__dict__["_slice"]
-        column = getattr(series, name)[span]
-        object.__setattr__(self, name, column)
-        return column
-
-
 @dataclass(frozen=True)
 class Decision:
     """What a strategy wants: a signed target position (None: not enough history) and why."""

@@ -9,7 +9,8 @@ import pytest
 
 from backtests.engine import Fill, _account, _book, _columns, _fill_bar, run_reference
 from bots.strategies import Bars, Decision, ParamSpec, Strategy, get_strategy
-from bots.strategies.base import BAR_COLUMNS, BarsWindow
+from bots.strategies.base import BAR_COLUMNS
+from bots.strategies.windows import BarsWindow, SeriesWindows
 from execution.fill_model import FillAt, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.risk.pnl import PositionState
 from tests.backtests.helpers import memory_bars
@@ -156,7 +157,7 @@ def test_a_hold_on_a_position_with_more_digits_than_a_float_still_orders_the_dec
 
 def test_a_window_reads_the_same_numbers_as_a_sliced_bars():
     bars = memory_bars(50, seed=2)
-    window = BarsWindow(bars, 10, 40)
+    window = SeriesWindows(bars).window(10, 40)
     sliced = Bars(*(getattr(bars, c)[10:40] for c in BAR_COLUMNS))
     assert len(window) == 30 and isinstance(window, Bars)
     for c in BAR_COLUMNS:
