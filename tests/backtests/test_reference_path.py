@@ -10,7 +10,7 @@ import pytest
 from backtests.engine import Fill, _account, _book, _columns, _fill_bar, run_reference
 from bots.strategies import Bars, Decision, ParamSpec, Strategy, get_strategy
 from bots.strategies.base import BAR_COLUMNS
-from bots.strategies.windows import BarsWindow, SeriesWindows
+from bots.strategies.windows import SeriesWindows
 from execution.fill_model import FillAt, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.risk.pnl import PositionState
 from tests.backtests.helpers import memory_bars
