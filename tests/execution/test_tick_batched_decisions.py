@@ -60,3 +60,31 @@ def test_batched_decisions_equal_deciding_each_bot_alone(tenant_a, owner_a):
             positions.add(position)
     assert "INSUFFICIENT_HISTORY" in reasons and len(reasons) >= 6, reasons
     assert {-1.0, 0.0, 1.0} <= positions, positions
+
+
+def test_one_bots_corrupt_parameters_fail_that_bot_alone_and_its_strategy_peers_still_decide(tenant_a, owner_a):
+    """The batch call for a strategy fails on one bot's parameters: the tick decides that strategy's bots one by one,
+    so the corrupt bot is a TICK_ERROR and the others get the decisions they would get alone."""
+    from bots.models import Bot
+
+    instrument = Instrument.objects.get(symbol="BTC-USD")
+    store_walk(instrument, BARS, seed=13)
+    with tenancy.tenant_context(tenant_a.id):
+        bots = []
+        for n, params in enumerate([{"fast": 2, "slow": 5}, {"fast": 3, "slow": 12}, {"fast": 4, "slow": 9}]):
+            bot = bot_services.bot_create(
+                actor=owner_a, name=f"m{n}", strategy="ma_crossover", parameters=params, instruments=["BTC-USD"]
+            )
+            bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+            bots.append(bot)
+        Bot.objects.filter(pk=bots[1].pk).update(parameters={"fast": 3})  # corrupted outside the services
+    as_of = START + 70 * MINUTE
+    result = run_tick_batch(instrument=instrument, timeframe="1m", as_of=as_of, sync_oms=True)
+    assert result.errors == 1 and result.reasons["TICK_ERROR"] == 1
+    _, bars = BatchBars(instrument=instrument, timeframe="1m", as_of=as_of).read(13)
+    with tenancy.tenant_context(tenant_a.id):
+        traced = {t.bot_id: t for t in TickTrace.objects.filter(bar_ts=as_of - MINUTE)}
+    assert traced[bots[1].id].reason_code == "TICK_ERROR" and traced[bots[1].id].details["error"] == "KeyError"
+    for bot in (bots[0], bots[2]):
+        alone = get_strategy("ma_crossover").decide(bot.parameters, bars, 0.0)
+        assert traced[bot.id].signal == {"target": alone.target, "reason": alone.reason, **alone.values}
