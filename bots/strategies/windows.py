@@ -18,7 +18,8 @@ from bots.strategies.base import BAR_COLUMNS, Bars
 
 _REDUCTIONS = {"mean": np.mean, "std": np.std, "sum": np.sum, "max": np.max, "min": np.min}
 TABLE_AFTER = 64  # reads of one (reduction, length) before its table is built: a rare length never pays for one
-MAX_TABLES = 8  # tables per column: each is one float per bar of the series
+MAX_TABLES = 4  # tables per column: each is one float per bar of the series
+TABLE_CHUNK_VALUES = 4_000_000  # window values reduced per call while building a table (bounds np.std's temporaries)
 
 
 class SeriesColumn:
@@ -42,9 +43,19 @@ class SeriesColumn:
             reads = self._reads[key] = self._reads.get(key, 0) + 1
             if reads < TABLE_AFTER or len(self._tables) >= MAX_TABLES or stop <= start:
                 return _REDUCTIONS[name](self.values[start:stop])
-            windows = np.lib.stride_tricks.sliding_window_view(self.values, stop - start)
-            table = self._tables[key] = _REDUCTIONS[name](windows, axis=1)
+            table = self._tables[key] = _table(_REDUCTIONS[name], self.values, stop - start)
         return table[start]
+
+
+def _table(reduce, values: np.ndarray, length: int) -> np.ndarray:
+    """``reduce`` of every window of ``length`` values, row by row (each row reduces as the slice would), in chunks
+    of rows: ``np.std`` materializes its rows' deviations, so one call over a million windows of 5,000 would need
+    40 GB."""
+    windows = np.lib.stride_tricks.sliding_window_view(values, length)
+    rows = max(1, TABLE_CHUNK_VALUES // length)
+    if len(windows) <= rows:
+        return reduce(windows, axis=1)
+    return np.concatenate([reduce(windows[at : at + rows], axis=1) for at in range(0, len(windows), rows)])
 
 
 class WindowColumn(np.ndarray):
