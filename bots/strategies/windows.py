@@ -3,7 +3,7 @@
 The reference path (``backtests.engine.run_reference``) calls a strategy's ``_decide`` once per bar on the last
 ``warmup_bars`` bars. Most of that time was not the strategy's rule but numpy's per-call overhead on tiny arrays:
 ``np.mean`` of ten closes costs more than the rest of a bar. Here a window's columns are views of the series (the
-same numbers ``decide`` would slice) of a subclass that knows where in the series it sits, and ``np.mean``,
+same numbers ``decide`` would slice) of a subclass whose reductions find their place in the series, and ``np.mean``,
 ``np.std`` (ddof 0), ``np.sum``, ``np.max`` and ``np.min`` of such a view (or of a plain slice of it) read one
 entry of a table computed once over the whole series for that window length (the sliding-window reduction, which
 reduces each row exactly as the reduction of that slice does: ``tests/bots/test_strategy_windows.py`` holds it to
@@ -26,15 +26,15 @@ class SeriesColumn:
     """One column of the series and the tables of its window reductions, keyed by (reduction, length)."""
 
     def __init__(self, values: np.ndarray):
-        self.values = values
-        self._windows = values.view(WindowColumn)
+        self.values = np.ascontiguousarray(values)  # the same numbers; an element's index is its offset / itemsize
+        self._windows = self.values.view(WindowColumn)
+        self._windows._column = self  # every slice of it has it as its base (numpy collapses a view's base)
+        self._address = self.values.ctypes.data
         self._reads: dict[tuple[str, int], int] = {}
         self._tables: dict[tuple[str, int], np.ndarray] = {}
 
     def window(self, start: int, stop: int) -> WindowColumn:
-        view = np.ndarray.__getitem__(self._windows, slice(start, stop))
-        view._span = (self, start, stop)
-        return view
+        return self._windows[start:stop]
 
     def reduce(self, name: str, start: int, stop: int):
         key = (name, stop - start)
@@ -59,50 +59,53 @@ def _table(reduce, values: np.ndarray, length: int) -> np.ndarray:
 
 
 class WindowColumn(np.ndarray):
-    """A contiguous stretch of a :class:`SeriesColumn` (``_span``: column, start, stop). A plain slice of it is
-    one too; any other result (an element, a computed array) is an ordinary number or array."""
+    """A slice of a :class:`SeriesColumn`'s values. Slicing it is numpy's own (a view whose base is the column's
+    array); a reduction with numpy's defaults finds its place in the series from its address and reads the table.
+    Anything else (a strided slice, a computed array, any argument) reduces as a plain array does."""
 
-    def __getitem__(self, key):
-        got = np.ndarray.__getitem__(self, key)
-        span = self.__dict__.get("_span")
-        if span is None or type(got) is not WindowColumn:
-            return got
-        if type(key) is slice and key.step is None:
-            start, stop, _ = key.indices(span[2] - span[1])
-            got._span = (span[0], span[1] + start, span[1] + max(start, stop))
-            return got
-        return got.view(np.ndarray)
-
-    def _table(self, name: str, axis, dtype, out, kwargs):
-        span = self.__dict__.get("_span")
-        if span is None or axis is not None or dtype is not None or out is not None or kwargs:
+    def _read(self, name: str):
+        column = getattr(self.base, "_column", None)
+        if column is None or self.ndim != 1 or self.strides[0] != self.itemsize:
             return None
-        return span[0].reduce(name, span[1], span[2])
+        start = (self.ctypes.data - column._address) // self.itemsize
+        stop = start + len(self)
+        table = column._tables.get((name, stop - start))
+        return table[start] if table is not None else column.reduce(name, start, stop)
 
     def mean(self, axis=None, dtype=None, out=None, **kwargs):
-        # The common case inline (a moving average per bar is the hot path of most strategies).
-        span = self.__dict__.get("_span")
-        if span is not None and axis is None and dtype is None and out is None and not kwargs:
-            column, start, stop = span
-            table = column._tables.get(("mean", stop - start))
-            return table[start] if table is not None else column.reduce("mean", start, stop)
+        if axis is None and dtype is None and out is None and not kwargs:
+            value = self._read("mean")
+            if value is not None:
+                return value
         return self.view(np.ndarray).mean(axis, dtype, out, **kwargs)
 
     def std(self, axis=None, dtype=None, out=None, ddof=0, **kwargs):
-        value = self._table("std", axis, dtype, out, kwargs) if ddof == 0 else None
-        return self.view(np.ndarray).std(axis, dtype, out, ddof, **kwargs) if value is None else value
+        if axis is None and dtype is None and out is None and ddof == 0 and not kwargs:
+            value = self._read("std")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).std(axis, dtype, out, ddof, **kwargs)
 
     def sum(self, axis=None, dtype=None, out=None, **kwargs):
-        value = self._table("sum", axis, dtype, out, kwargs)
-        return self.view(np.ndarray).sum(axis, dtype, out, **kwargs) if value is None else value
+        if axis is None and dtype is None and out is None and not kwargs:
+            value = self._read("sum")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).sum(axis, dtype, out, **kwargs)
 
     def max(self, axis=None, out=None, **kwargs):
-        value = self._table("max", axis, None, out, kwargs)
-        return self.view(np.ndarray).max(axis, out, **kwargs) if value is None else value
+        if axis is None and out is None and not kwargs:
+            value = self._read("max")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).max(axis, out, **kwargs)
 
     def min(self, axis=None, out=None, **kwargs):
-        value = self._table("min", axis, None, out, kwargs)
-        return self.view(np.ndarray).min(axis, out, **kwargs) if value is None else value
+        if axis is None and out is None and not kwargs:
+            value = self._read("min")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).min(axis, out, **kwargs)
 
 
 class SeriesWindows:
@@ -134,8 +137,6 @@ class BarsWindow(Bars):
         if name not in BAR_COLUMNS:
             raise AttributeError(name)
         windows, start, stop = self.__dict__["_slice"]
-        series = windows.columns.get(name) or windows.column(name)
-        column = np.ndarray.__getitem__(series._windows, slice(start, stop))
-        column._span = (series, start, stop)
+        column = (windows.columns.get(name) or windows.column(name))._windows[start:stop]
         object.__setattr__(self, name, column)
         return column
