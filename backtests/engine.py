@@ -25,6 +25,7 @@ from decimal import Decimal
 import numpy as np
 
 from bots.strategies import Bars, Strategy
+from bots.strategies.windows import SeriesWindows
 from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.risk.pnl import PositionState
 
@@ -97,66 +98,80 @@ def run_reference(
     progress_every: int = 5000,
 ) -> EngineResult:
     """Bar by bar, as the live tick. ``progress(done)`` is called every ``progress_every`` bars (it may raise to
-    stop the run)."""
+    stop the run).
+
+    Per bar the only work is the strategy's own: a bar before the warm-up is NO_SIGNAL without a call (``decide``
+    would answer INSUFFICIENT_HISTORY), later bars call ``_decide`` on a lazily sliced window of exactly
+    ``warmup_bars`` bars (what ``decide`` would pass it), and "already at target" is a float comparison with the
+    position, settled in decimals (as the order quantity is) only when the floats are equal. A strategy that
+    overrides ``decide`` itself gets ``decide`` with the window ``[i + 1 - warmup, i]``, as before.
+    """
     n = len(bars)
     warmup = strategy.warmup_bars(params)
+    own_decide = type(strategy).decide is not Strategy.decide
+    decide = strategy.decide if own_decide else strategy._decide
+    first = 0 if own_decide else max(warmup - 1, 0)
     state = PositionState()
+    position = 0.0  # float(state.quantity), refreshed after each fill
+    at_target: tuple[float, Decimal, bool] | None = None  # (target, state.quantity, exactly equal) last settled
+    windows = SeriesWindows(bars)
     fills: list[Fill] = []
     orders: list[int] = []
     unfilled: list[int] = []
     reasons = np.zeros(n, dtype=np.int8)
+    reasons[:first] = 1
     pending: tuple[int, SimOrder] | None = None
-    columns = ("ts", "open", "high", "low", "close", "volume")
-    for i in range(n):
-        if progress is not None and i and i % progress_every == 0:
-            progress(i)
-        if pending is not None:  # next_open: the order decided on bar i-1 fills on this bar's open
-            decided, order = pending
-            pending = None
-            state = _book(
-                fills,
-                state,
-                decided,
-                i,
-                order,
-                simulate_fill(order, _fill_bar(bars, i), model=model, tick_size=tick_size, multiplier=multiplier),
-                multiplier,
-                unfilled,
-            )
-        start = max(0, i + 1 - warmup)
-        window = Bars(*(getattr(bars, c)[start : i + 1] for c in columns))
-        decision = strategy.decide(params, window, float(state.quantity))
-        if decision.target is None:
-            reasons[i] = 1
-            continue
-        delta = Decimal(repr(decision.target)) - state.quantity
-        if delta == 0:
-            reasons[i] = 2
-            continue
-        orders.append(i)
-        order = SimOrder(Side.BUY if delta > 0 else Side.SELL, abs(delta), OrderType.MARKET)
-        if model.fill_at is FillAt.CLOSE:
-            state = _book(
-                fills,
-                state,
-                i,
-                i,
-                order,
-                simulate_fill(order, _fill_bar(bars, i), model=model, tick_size=tick_size, multiplier=multiplier),
-                multiplier,
-                unfilled,
-            )
-        elif i + 1 < n:
-            pending = (i, order)
-        else:
-            unfilled.append(i)
-    position = np.zeros(n)
+    at_close = model.fill_at is FillAt.CLOSE
+    step = max(int(progress_every), 1) if progress is not None else max(n, 1)
+
+    def fill(decided: int, at: int, order: SimOrder) -> None:
+        nonlocal state, position
+        state = _book(
+            fills,
+            state,
+            decided,
+            at,
+            order,
+            simulate_fill(order, _fill_bar(bars, at), model=model, tick_size=tick_size, multiplier=multiplier),
+            multiplier,
+            unfilled,
+        )
+        position = float(state.quantity)
+
+    for chunk in range(0, n, step):
+        if progress is not None and chunk:
+            progress(chunk)
+        for i in range(max(chunk, first), min(chunk + step, n)):
+            if pending is not None:  # next_open: the order decided on bar i-1 fills on this bar's open
+                fill(pending[0], i, pending[1])
+                pending = None
+            window = windows.window(max(0, i + 1 - warmup), i + 1)
+            target = decide(params, window, position).target
+            if target is None:
+                reasons[i] = 1
+                continue
+            if target == position:  # equal floats; the decimals decide (a fill may leave digits a float drops)
+                if at_target is None or at_target[0] != target or at_target[1] is not state.quantity:
+                    at_target = (target, state.quantity, Decimal(repr(target)) == state.quantity)
+                if at_target[2]:
+                    reasons[i] = 2
+                    continue
+            delta = Decimal(repr(target)) - state.quantity
+            orders.append(i)
+            order = SimOrder(Side.BUY if delta > 0 else Side.SELL, abs(delta), OrderType.MARKET)
+            if at_close:
+                fill(i, i, order)
+            elif i + 1 < n:
+                pending = (i, order)
+            else:
+                unfilled.append(i)
+    held = np.zeros(n)
     for f in fills:
-        position[f.filled_at :] += f.side * f.quantity
+        held[f.filled_at :] += f.side * f.quantity
     return _account(
         bars,
         _columns(fills),
-        position,
+        held,
         orders,
         reasons,
         capital=capital,

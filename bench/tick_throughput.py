@@ -46,7 +46,16 @@ from execution.models import Instrument  # noqa: E402
 from execution.marketdata.services import bars_ingest  # noqa: E402
 from execution.tick.batches import run_tick_batch  # noqa: E402
 
-START = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+
+def _today_start() -> datetime:
+    """Bars of today (UTC), as a live tick's are: a tick of a day already over also re-summarizes that day's
+    traces (``traces.writer``: late traces), a query per batch the live steady state never runs. Three hours back
+    from now, or today's midnight if that is later; 24/7 instruments, so any hour of the day is open."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return max(now.replace(hour=0, minute=0), now - timedelta(hours=3))
+
+
+START = _today_start()
 MINUTE = timedelta(minutes=1)
 WARMUP_BARS = 40
 STRATEGIES = [
@@ -194,7 +203,14 @@ def main() -> None:
             f"steady state (rounds 3-{args.ticks}: every bot decides and is traced, none trades): median "
             f"{statistics.median(steady_rates):,.0f} bot-ticks/s, worst {min(steady_rates):,.0f}"
         )
-    print(f"COPY ceiling on this database: {copy_ceiling(args.bots * 5):,.0f} rows/s")
+    ceiling = copy_ceiling(args.bots * 5)
+    print(f"COPY ceiling on this database: {ceiling:,.0f} rows/s")
+    if steady_rates:
+        share = statistics.median(steady_rates) / ceiling
+        print(
+            f"steady state / COPY ceiling = {share:.1%} (target >= 10%: {'met' if share >= 0.10 else 'NOT met'}); "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ API::
     params = strategy.validate({"fast": 10})         # defaults filled in; StrategyParameterError names each field
     bars = Bars.from_columns(ts=..., open=..., high=..., low=..., close=..., volume=...)  # oldest first
     decision = strategy.decide(params, bars, position=0.0)
+    decisions = strategy.decide_many([params, other], bars, [0.0, 1.0])  # each equal to decide(); the tick batches
     decision.target      # signed target position (units), or None when there is not enough history
     decision.values      # named floats that explain the decision (moving averages, channel, z-score, ...)
     decision.reason      # short machine-readable reason: "LONG", "FLAT", "HOLD", "INSUFFICIENT_HISTORY", ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,9 @@ class Bars:
 
     def __len__(self) -> int:
         return len(self.close)
+
+
+BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 
 
 @dataclass(frozen=True)
@@ -157,12 +160,31 @@ class Strategy:
 
     def decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
         needed = self.warmup_bars(params)
+        short = self.short_history(needed, bars)
+        if short is not None:
+            return short
+        window = Bars(*(getattr(bars, name)[-needed:] for name in BAR_COLUMNS))
+        return self._decide(params, window, float(position))
+
+    @staticmethod
+    def short_history(needed: int, bars: Bars) -> Decision | None:
+        """The INSUFFICIENT_HISTORY decision when ``bars`` are fewer than the ``needed`` warm-up, else None."""
         if len(bars) < needed:
             return Decision(
                 None, "INSUFFICIENT_HISTORY", {"bars_needed": float(needed), "bars_available": float(len(bars))}
             )
-        window = Bars(*(getattr(bars, name)[-needed:] for name in ("ts", "open", "high", "low", "close", "volume")))
-        return self._decide(params, window, float(position))
+        return None
+
+    def decide_many(
+        self, param_sets: Sequence[dict[str, Any]], bars: Bars, positions: Sequence[float]
+    ) -> list[Decision]:
+        """One decision per (parameters, position) pair on the same bars, each equal to ``decide(params, bars,
+        position)``: the live tick decides all the bots of a batch that share a strategy in one call.
+
+        This default decides one by one. A strategy overrides it to share the work between parameter sets (an
+        indicator over the same window length computed once for every bot that reads it); the override must give
+        the same targets, reasons and values, which ``tests/bots/test_decide_many.py`` holds it to."""
+        return [self.decide(params, bars, position) for params, position in paired(param_sets, positions)]
 
     def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
         raise NotImplementedError
@@ -175,6 +197,13 @@ class Strategy:
 
     def vectorized_targets(self, params: dict[str, Any], bars: Bars):
         raise NotImplementedError
+
+
+def paired(param_sets: Sequence[dict[str, Any]], positions: Sequence[float]):
+    """``decide_many``'s (parameters, position) pairs; a length mismatch is a caller's bug, never silently cut."""
+    if len(param_sets) != len(positions):
+        raise ValueError(f"{len(param_sets)} parameter sets but {len(positions)} positions")
+    return zip(param_sets, positions)
 
 
 _REGISTRY: dict[str, Strategy] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bots.strategies.base import Bars, Decision, ParamSpec, Strategy, register_strategy
+from bots.strategies.base import Bars, Decision, ParamSpec, Strategy, paired, register_strategy
 
 SIZE = ParamSpec("size", float, 1.0, "Position size in units when in the market.", minimum=1e-9)
 ALLOW_SHORT = ParamSpec("allow_short", bool, False, "Take short positions on sell signals instead of going flat.")
@@ -129,6 +129,31 @@ class MovingAverageCrossover(Strategy):
     def warmup_bars(self, params: dict[str, Any]) -> int:
         return params["slow"]
 
+    def decide_many(self, param_sets, bars: Bars, positions) -> list[Decision]:
+        """``decide`` for each set, each window mean computed once for every set that reads it: ``np.mean`` of the
+        same closes ``_decide`` would average (its window's last n), so the floats are the same bits."""
+        means: dict[tuple[int, int], float] = {}
+        decisions = []
+        for params, position in paired(param_sets, positions):
+            needed = self.warmup_bars(params)
+            short = self.short_history(needed, bars)
+            if short is not None:
+                decisions.append(short)
+                continue
+            position = float(position)
+            fast_key, slow_key = (needed, params["fast"]), (needed, params["slow"])
+            for key in (fast_key, slow_key):
+                if key not in means:
+                    means[key] = float(np.mean(bars.close[-needed:][-key[1] :]))
+            fast_ma, slow_ma = means[fast_key], means[slow_key]
+            signal = 1 if fast_ma > slow_ma else (-1 if fast_ma < slow_ma else 0)
+            if signal == 0:
+                decisions.append(Decision(position, "HOLD", {"fast_ma": fast_ma, "slow_ma": slow_ma}))
+                continue
+            target, reason = _direction(signal, params["size"], params["allow_short"])
+            decisions.append(Decision(target, reason, {"fast_ma": fast_ma, "slow_ma": slow_ma}))
+        return decisions
+
     def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
         fast_ma = float(np.mean(bars.close[-params["fast"] :]))
         slow_ma = float(np.mean(bars.close[-params["slow"] :]))
@@ -208,6 +233,52 @@ class DonchianBreakout(Strategy):
     def warmup_bars(self, params: dict[str, Any]) -> int:
         return params["entry_lookback"] + 1
 
+    def decide_many(self, param_sets, bars: Bars, positions) -> list[Decision]:
+        """``decide`` for each set, each channel (highest high, lowest low of the previous n bars) computed once
+        for every set that reads it, from the same bars ``_decide`` would read."""
+        channels: dict[tuple[int, int], tuple[float, float]] = {}
+
+        def channel(needed: int, lookback: int) -> tuple[float, float]:
+            key = (needed, lookback)
+            if key not in channels:
+                channels[key] = (
+                    float(np.max(bars.high[-needed:][-lookback - 1 : -1])),
+                    float(np.min(bars.low[-needed:][-lookback - 1 : -1])),
+                )
+            return channels[key]
+
+        decisions = []
+        for params, position in paired(param_sets, positions):
+            needed = self.warmup_bars(params)
+            short = self.short_history(needed, bars)
+            if short is not None:
+                decisions.append(short)
+                continue
+            position = float(position)
+            close = float(bars.close[-1])
+            entry_high, entry_low = channel(needed, params["entry_lookback"])
+            exit_high, exit_low = channel(needed, params["exit_lookback"])
+            values = {
+                "close": close,
+                "entry_high": entry_high,
+                "entry_low": entry_low,
+                "exit_high": exit_high,
+                "exit_low": exit_low,
+            }
+            size, allow_short = params["size"], params["allow_short"]
+            if close > entry_high:
+                decisions.append(Decision(size, "BREAKOUT_UP", values))
+            elif close < entry_low:
+                target, reason = _direction(-1, size, allow_short)
+                decisions.append(Decision(target, "BREAKOUT_DOWN" if target else reason, values))
+            elif position > 0 and close < exit_low:
+                decisions.append(Decision(0.0, "EXIT_LONG", values))
+            elif position < 0 and close > exit_high:
+                decisions.append(Decision(0.0, "EXIT_SHORT", values))
+            else:
+                decisions.append(Decision(position, "HOLD", values))
+        return decisions
+
     def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
         close = float(bars.close[-1])
         entry, exit_ = params["entry_lookback"], params["exit_lookback"]
@@ -282,6 +353,42 @@ class ZScoreMeanReversion(Strategy):
 
     def warmup_bars(self, params: dict[str, Any]) -> int:
         return params["lookback"]
+
+    def decide_many(self, param_sets, bars: Bars, positions) -> list[Decision]:
+        """``decide`` for each set, the mean and standard deviation of each lookback computed once for every set
+        that reads it, over the same closes ``_decide`` would."""
+        moments: dict[tuple[int, int], tuple[float, float, float]] = {}
+        decisions = []
+        for params, position in paired(param_sets, positions):
+            needed = self.warmup_bars(params)
+            short = self.short_history(needed, bars)
+            if short is not None:
+                decisions.append(short)
+                continue
+            position = float(position)
+            key = (needed, params["lookback"])
+            if key not in moments:
+                closes = bars.close[-needed:][-key[1] :]
+                moments[key] = (float(np.mean(closes)), float(np.std(closes)), float(closes[-1]))
+            mean, std, close = moments[key]
+            if std == 0.0:
+                decisions.append(Decision(position, "HOLD_NO_DISPERSION", {"close": close, "mean": mean, "std": std}))
+                continue
+            z = (close - mean) / std
+            values = {"close": close, "mean": mean, "std": std, "zscore": z}
+            entry_z, exit_z = params["entry_z"], params["exit_z"]
+            if z <= -entry_z:
+                decisions.append(Decision(params["size"], "LONG", values))
+            elif z >= entry_z:
+                target, reason = _direction(-1, params["size"], params["allow_short"])
+                decisions.append(Decision(target, reason, values))
+            elif position > 0 and z >= -exit_z:
+                decisions.append(Decision(0.0, "EXIT_LONG", values))
+            elif position < 0 and z <= exit_z:
+                decisions.append(Decision(0.0, "EXIT_SHORT", values))
+            else:
+                decisions.append(Decision(position, "HOLD", values))
+        return decisions
 
     def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
         closes = bars.close[-params["lookback"] :]

@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from bots.routing import order_venue
-from bots.strategies import Bars, get_strategy
+from bots.strategies import Bars, Decision, get_strategy
 from bots.trading_rule import KILL_LEVELS, trading_block_reason
 from controlplane.errors import ErrorCode
 from controlplane.trace import current_trace_id
@@ -177,6 +177,18 @@ def decide_for_bot(
     result: BatchResult,
 ) -> TraceRow:
     """The whole decision for one bot, in the order an operator reads it: why not, or what it sent."""
+    blocked = blocked_before_strategy(bot, ctx=ctx, gate_cache=gate_cache)
+    if blocked is not None:
+        return blocked
+    decision = get_strategy(bot.strategy).decide(bot.parameters, ctx.strategy_bars, float(position))
+    return act_on_decision(bot, decision, position=position, scopes=scopes, ctx=ctx, result=result)
+
+
+def blocked_before_strategy(
+    bot: TickBot, *, ctx: TickContext, gate_cache: dict[tuple[str, str, str], list[dict]]
+) -> TraceRow | None:
+    """Why the bot does not reach its strategy on this tick (kill switches, reconcile mismatch, integrations,
+    market hours, the bars), as its no-trade row; None when its strategy decides."""
     blocked = _trading_block(bot, ctx)
     if blocked is not None:
         return blocked
@@ -192,9 +204,21 @@ def decide_for_bot(
     check = ctx.bars.check
     if not check.ok:
         return no_trade(bot, ctx, ReasonCode(str(check.problem)), **check.details)
+    return None
 
-    strategy = get_strategy(bot.strategy)
-    decision = strategy.decide(bot.parameters, ctx.strategy_bars, float(position))
+
+def act_on_decision(
+    bot: TickBot,
+    decision: Decision,
+    *,
+    position: Decimal,
+    scopes: list[RiskScope],
+    ctx: TickContext,
+    result: BatchResult,
+) -> TraceRow:
+    """What the bot does with its strategy's decision: no signal, already at target, refused by risk, or the
+    intent it sends (its decision row)."""
+    check = ctx.bars.check
     signal = {"target": decision.target, "reason": decision.reason, **decision.values}
     if decision.target is None:
         return _no_trade_row(
@@ -212,6 +236,7 @@ def decide_for_bot(
         )
 
     side = Side.BUY if delta > 0 else Side.SELL
+    venue = order_venue(bot)
     instrument = ctx.bars.instrument
     order = OrderRequest(
         instrument=instrument.symbol,

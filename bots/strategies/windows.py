@@ -1,0 +1,142 @@
+"""Bar windows for the reference backtest: each bar's window of one long series, and its reductions read by index.
+
+The reference path (``backtests.engine.run_reference``) calls a strategy's ``_decide`` once per bar on the last
+``warmup_bars`` bars. Most of that time was not the strategy's rule but numpy's per-call overhead on tiny arrays:
+``np.mean`` of ten closes costs more than the rest of a bar. Here a window's columns are views of the series (the
+same numbers ``decide`` would slice) of a subclass whose reductions find their place in the series, and ``np.mean``,
+``np.std`` (ddof 0), ``np.sum``, ``np.max`` and ``np.min`` of such a view (or of a plain slice of it) read one
+entry of a table computed once over the whole series for that window length (the sliding-window reduction, which
+reduces each row exactly as the reduction of that slice does: ``tests/bots/test_strategy_windows.py`` holds it to
+the bit). Anything else computes as on any array. Only lengths a run asks for often get a table, and only a few.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bots.strategies.base import BAR_COLUMNS, Bars
+
+_REDUCTIONS = {"mean": np.mean, "std": np.std, "sum": np.sum, "max": np.max, "min": np.min}
+TABLE_AFTER = 64  # reads of one (reduction, length) before its table is built: a rare length never pays for one
+MAX_TABLES = 4  # tables per column: each is one float per bar of the series
+TABLE_CHUNK_VALUES = 4_000_000  # window values reduced per call while building a table (bounds np.std's temporaries)
+
+
+class SeriesColumn:
+    """One column of the series and the tables of its window reductions, keyed by (reduction, length)."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = np.ascontiguousarray(values)  # the same numbers; an element's index is its offset / itemsize
+        self._windows = self.values.view(WindowColumn)
+        self._windows._column = self  # every slice of it has it as its base (numpy collapses a view's base)
+        self._address = self.values.ctypes.data
+        self._reads: dict[tuple[str, int], int] = {}
+        self._tables: dict[tuple[str, int], np.ndarray] = {}
+
+    def window(self, start: int, stop: int) -> WindowColumn:
+        return self._windows[start:stop]
+
+    def reduce(self, name: str, start: int, stop: int):
+        key = (name, stop - start)
+        table = self._tables.get(key)
+        if table is None:
+            reads = self._reads[key] = self._reads.get(key, 0) + 1
+            if reads < TABLE_AFTER or len(self._tables) >= MAX_TABLES or stop <= start:
+                return _REDUCTIONS[name](self.values[start:stop])
+            table = self._tables[key] = _table(_REDUCTIONS[name], self.values, stop - start)
+        return table[start]
+
+
+def _table(reduce, values: np.ndarray, length: int) -> np.ndarray:
+    """``reduce`` of every window of ``length`` values, row by row (each row reduces as the slice would), in chunks
+    of rows: ``np.std`` materializes its rows' deviations, so one call over a million windows of 5,000 would need
+    40 GB."""
+    windows = np.lib.stride_tricks.sliding_window_view(values, length)
+    rows = max(1, TABLE_CHUNK_VALUES // length)
+    if len(windows) <= rows:
+        return reduce(windows, axis=1)
+    return np.concatenate([reduce(windows[at : at + rows], axis=1) for at in range(0, len(windows), rows)])
+
+
+class WindowColumn(np.ndarray):
+    """A slice of a :class:`SeriesColumn`'s values. Slicing it is numpy's own (a view whose base is the column's
+    array); a reduction with numpy's defaults finds its place in the series from its address and reads the table.
+    Anything else (a strided slice, a computed array, any argument) reduces as a plain array does."""
+
+    def _read(self, name: str):
+        column = getattr(self.base, "_column", None)
+        if column is None or self.ndim != 1 or self.strides[0] != self.itemsize:
+            return None
+        start = (self.ctypes.data - column._address) // self.itemsize
+        stop = start + len(self)
+        table = column._tables.get((name, stop - start))
+        return table[start] if table is not None else column.reduce(name, start, stop)
+
+    def mean(self, axis=None, dtype=None, out=None, **kwargs):
+        if axis is None and dtype is None and out is None and not kwargs:
+            value = self._read("mean")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).mean(axis, dtype, out, **kwargs)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, **kwargs):
+        if axis is None and dtype is None and out is None and ddof == 0 and not kwargs:
+            value = self._read("std")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).std(axis, dtype, out, ddof, **kwargs)
+
+    def sum(self, axis=None, dtype=None, out=None, **kwargs):
+        if axis is None and dtype is None and out is None and not kwargs:
+            value = self._read("sum")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).sum(axis, dtype, out, **kwargs)
+
+    def max(self, axis=None, out=None, **kwargs):
+        if axis is None and out is None and not kwargs:
+            value = self._read("max")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).max(axis, out, **kwargs)
+
+    def min(self, axis=None, out=None, **kwargs):
+        if axis is None and out is None and not kwargs:
+            value = self._read("min")
+            if value is not None:
+                return value
+        return self.view(np.ndarray).min(axis, out, **kwargs)
+
+
+class SeriesWindows:
+    """Every bar's window of one series: ``window(start, stop)`` is Bars ``start:stop`` whose columns are
+    :class:`WindowColumn` views, sliced when first read."""
+
+    def __init__(self, series: Bars):
+        self.series = series
+        self.columns: dict[str, SeriesColumn] = {}
+
+    def column(self, name: str) -> SeriesColumn:
+        column = self.columns.get(name)
+        if column is None:
+            column = self.columns[name] = SeriesColumn(getattr(self.series, name))
+        return column
+
+    def window(self, start: int, stop: int) -> BarsWindow:
+        return BarsWindow(self, start, stop)
+
+
+class BarsWindow(Bars):
+    """Bars ``start:stop`` of a series, each column sliced only when first read (most strategies read one or two
+    of the six). A column holds the same numbers as ``Bars(*(column[start:stop] ...))`` would."""
+
+    def __init__(self, windows: SeriesWindows, start: int, stop: int):  # noqa: D107 - the fields are filled lazily
+        object.__setattr__(self, "_slice", (windows, start, stop))
+
+    def __getattr__(self, name: str):
+        if name not in BAR_COLUMNS:
+            raise AttributeError(name)
+        windows, start, stop = self.__dict__["_slice"]
+        column = (windows.columns.get(name) or windows.column(name))._windows[start:stop]
+        object.__setattr__(self, name, column)
+        return column
