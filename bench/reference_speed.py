@@ -36,9 +36,9 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
-from backtest_speed import compare_trades, make_bars, run_backtesting_py, timed  # noqa: E402
+from backtest_speed import compare_trades, make_bars, run_backtesting_py, signals, timed  # noqa: E402
 from backtests.engine import run_reference  # noqa: E402
-from bots.strategies import Decision, ParamSpec, Strategy, available_strategies  # noqa: E402
+from bots.strategies import Decision, ParamSpec, Strategy, bar_strategies  # noqa: E402
 from execution.fill_model import FillModel  # noqa: E402
 
 N = int(os.environ.get("BENCH_BARS", 1_000_000))
@@ -74,12 +74,12 @@ def main() -> None:
     )
     bars = make_bars(N)
     kwargs = dict(model=FillModel(), tick_size=Decimal(str(TICK)), multiplier=Decimal("1"), capital=1_000_000.0)
-    runs = [(s.name, s, s.validate({})) for s in available_strategies()]
+    runs = [(s.name, s, s.validate({})) for s in bar_strategies()]
     plain = PlainMovingAverageCrossover()
     runs.append(("plain new strategy (_decide only, MA 10/30)", plain, plain.validate({})))
     ours = {}
     for label, strategy, params in runs:
-        seconds, result = timed(lambda: run_reference(strategy, params, bars, **kwargs), repeat=REPEAT)
+        seconds, _cpu, result = timed(lambda: run_reference(strategy, params, bars, **kwargs), repeat=REPEAT)
         ours[label] = (N / seconds, result)
         print(f"reference {label}: {seconds:.2f} s = {N / seconds:,.0f} bars/s, {len(result.fills):,} fills")
 
@@ -91,7 +91,8 @@ def main() -> None:
     except ImportError as exc:
         print(f"backtesting.py: not importable ({exc}); see the docstring to install it in a throwaway venv")
         sys.exit(2)
-    bt_s, theirs = min((run_backtesting_py(bars) for _ in range(REPEAT)), key=lambda run: run[0])
+    enter, leave = signals("ma_crossover", bars)
+    bt_s, _cpu, theirs = min((run_backtesting_py(bars, enter, leave) for _ in range(REPEAT)), key=lambda run: run[0])
     bt_rate = N / bt_s
     print(f"backtesting.py (MA 10/30, same bars): {bt_s:.2f} s = {bt_rate:,.0f} bars/s")
     for label, (rate, _) in ours.items():

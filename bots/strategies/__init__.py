@@ -47,6 +47,7 @@ from bots.strategies.quotes import (
     QuoteData,
     QuoteStrategy,
     ScanResult,
+    bar_strategies,
     is_quote_strategy,
     quote_strategy_names,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "StrategyParameterError",
     "UnknownStrategy",
     "available_strategies",
+    "bar_strategies",
     "get_strategy",
     "register_strategy",
     "Inventory",

@@ -189,9 +189,9 @@ class Strategy:
     def _decide(self, params: dict[str, Any], bars: Bars, position: float) -> Decision:
         raise NotImplementedError
 
-    # Strategies whose decision depends on the position only through "hold what you have" may declare a vectorized
-    # form: the target after each bar (NaN before warmup), equal to calling ``decide`` bar by bar with the position
-    # equal to the previous target. The backtest engine uses it when every order is certain to fill completely and
+    # A strategy may declare a vectorized form: the target after each bar (NaN before warmup), equal to calling
+    # ``decide`` bar by bar with the position equal to the previous target (exits that depend on the position are a
+    # latch over the earlier bars' signals, see donchian_breakout). The backtest engine uses it when every order is certain to fill completely and
     # tests it trade for trade against the bar-by-bar reference.
     has_vectorized_form: bool = False
 

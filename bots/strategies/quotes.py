@@ -188,3 +188,8 @@ def is_quote_strategy(strategy: Strategy) -> bool:
 def quote_strategy_names() -> list[str]:
     """Names of the registered quote strategies: the bar tick leaves their bots to the scanner path."""
     return [strategy.name for strategy in available_strategies() if is_quote_strategy(strategy)]
+
+
+def bar_strategies() -> list[Strategy]:
+    """The registered strategies that decide on bars (backtests, matrices, the bar tick), in name order."""
+    return [strategy for strategy in available_strategies() if not is_quote_strategy(strategy)]

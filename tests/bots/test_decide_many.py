@@ -5,7 +5,7 @@ and for a strategy with no override of its own."""
 import numpy as np
 import pytest
 
-from bots.strategies import Bars, Decision, ParamSpec, Strategy, available_strategies, get_strategy
+from bots.strategies import Bars, Decision, ParamSpec, Strategy, bar_strategies, get_strategy
 from tests.backtests.helpers import memory_bars
 
 PARAMETER_SETS = {
@@ -80,7 +80,7 @@ def test_the_default_decides_one_by_one_for_a_strategy_without_an_override():
     assert strategy.decide_many(sets, bars, [0.0, 1.0, 2.0])[1].target is None
 
 
-@pytest.mark.parametrize("strategy", [*available_strategies(), OnlyDecide()], ids=lambda s: s.name)
+@pytest.mark.parametrize("strategy", [*bar_strategies(), OnlyDecide()], ids=lambda s: s.name)
 def test_a_position_per_parameter_set_or_an_error(strategy):
     with pytest.raises(ValueError, match="2 parameter sets but 1 positions"):
         strategy.decide_many([strategy.validate({}), strategy.validate({})], memory_bars(5), [0.0])
