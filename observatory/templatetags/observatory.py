@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -25,6 +27,18 @@ def when(value):
     now = timezone.now()
     age = f"{timesince(value, now).split(',')[0]} ago" if value <= now else "in the future"
     return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S} UTC ({age})"
+
+
+@register.filter
+def plain_decimal(value):
+    """A stored decimal as a person writes it: ``50010`` for ``50010.0000000000``, never an exponent; ``—`` for
+    none (a price nothing filled at)."""
+    if value is None:
+        return "—"
+    value = Decimal(value)
+    if value == value.to_integral_value():
+        return f"{value.quantize(Decimal(1)):f}"
+    return f"{value.normalize():f}"
 
 
 @register.filter
