@@ -43,6 +43,7 @@ class FundingPositionAdmin(ObservatoryAdmin):
 
 @admin.register(FundingPayment)
 class FundingPaymentAdmin(ObservatoryAdmin):
-    list_display = ("position", "funding_at", "rate", "mark", "quantity", "amount", "trace_id")
+    list_display = ("position", "funding_at", "rate", "mark", "quantity", "amount", "trace_id_link")
+    search_fields = ("trace_id",)
     list_select_related = ("position",)
     date_hierarchy = "funding_at"
