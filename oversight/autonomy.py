@@ -33,15 +33,16 @@ from bots.routing import integration_blockers
 from bots.strategies import get_strategy, is_quote_strategy
 from bots.timeframes import timeframe_delta
 from controlplane.alerts import alert
+from controlplane.books import Book, venue_in_book
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.risk import services as risk_services
 from execution.fill_model import FillModel
-from execution.models import Instrument, RiskIncident, TradingControl, TradingStateChoices
+from execution.models import Fill, Instrument, RiskIncident, TradingControl, TradingStateChoices
 from execution.marketdata.selectors import market_data_problems
 from oversight import scanner_evidence
-from oversight.paper import paper_fills, paper_record
+from oversight.paper import paper_record
 
 TIERS = ("T0", "T1", "T2", "T3")
 LIVE_TIERS = ("T2", "T3")
@@ -98,7 +99,11 @@ def _oos_robustness(bot: Bot) -> dict:
 
 def paper_parity(bot: Bot, *, now: datetime) -> dict:
     """Paper fills vs a backtest of the same bars: matched fills / the larger of the two fill counts."""
-    fills = list(paper_fills(bot).select_related("instrument").order_by("ts", "id"))
+    fills = list(
+        Fill.objects.filter(venue_in_book(Book.PAPER), bot=bot, bot_stage=Stage.PAPER)
+        .select_related("instrument")
+        .order_by("ts", "id")
+    )
     if not fills:
         return {"parity": None, "paper_fills": 0, "backtest_fills": None, "reason": "no paper fills"}
     strategy = get_strategy(bot.strategy)

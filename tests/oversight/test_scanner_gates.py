@@ -17,8 +17,8 @@ from execution.arbitrage.scanner import scan_tenant
 from execution.orders.oms import process_pending_intents
 from oversight.autonomy import evaluate_bot
 from oversight.gates import promotion_gates
-from oversight.paper import paper_record
 from oversight.promotion import bot_promote
+from tests.conftest import console_client
 from tests.execution.arb_helpers import T1, collect, fund, scanner_bot, venues  # noqa: F401
 from tests.provider_fixtures import clean_breakers, integration_settings  # noqa: F401 (autouse fixtures)
 
@@ -126,7 +126,6 @@ def test_paper_parity_of_a_scanner_holds_its_live_paper_scans_against_a_replay_o
             collect(at)
             scan_tenant(as_of=at, bots=[bot])
             process_pending_intents()
-        live_record = paper_record(bot=bot)
 
         # Before any replay, parity is unknown and says why; the gate fails closed.
         _, breakdown, gates = evaluate_bot(bot, now=TIMES[-1] + timedelta(seconds=1))
@@ -147,5 +146,32 @@ def test_paper_parity_of_a_scanner_holds_its_live_paper_scans_against_a_replay_o
         assert not named["oos_robustness"].passed and "scanner stays at T2" in named["oos_robustness"].required
         assert breakdown["backtest_quality"]["quote_replay"]["runner_id"] == runner.id
 
-        # The replay's own sim fills are not paper trading: the paper record is the live scans' alone.
-        assert paper_record(bot=bot) == live_record
+
+def test_the_bot_page_shows_what_a_scanner_needs_measured_and_a_bar_bot_page_does_not(
+    venues, tenant_a, owner_a, viewer_a, settings
+):
+    settings.SCANNER_GATE_MIN_QUOTE_DAYS, settings.SCANNER_GATE_MIN_INTENTS = 1, 2
+    for at in TIMES:
+        collect(at)
+    bot = scanner_bot(tenant_a, owner_a, stage=Stage.LAB)
+    page = console_client(viewer_a).get(f"/admin/bots/bot/{bot.id}/change/").content.decode()
+    assert 'id="scanner-gates"' in page and "To BACKTESTED: 0 of 1 gates pass now." in page
+    assert 'data-gate="quote_replay_passed" data-passed="false"' in page
+    assert "No finished quote replay" in page and "unknown</span> no finished quote replay" in page
+
+    with tenancy.tenant_context(tenant_a.id):
+        fund(owner_a, kraken={"USD": 100_000}, coinbase={"BTC-USD": 1})
+        runner = _replay(bot, owner_a)
+    page = console_client(viewer_a).get(f"/admin/bots/bot/{bot.id}/change/").content.decode()
+    assert f"Quote replay {runner.id} falls short: 1 intents (need 2)." in page
+    assert 'data-check="intents" data-passed="false"' in page and 'data-check="quote_days" data-passed="true"' in page
+    assert 'data-check="realized_arb_pnl" data-passed="true"' in page
+
+    with tenancy.tenant_context(tenant_a.id):
+        bar_bot = bot_services.bot_create(
+            actor=owner_a, name="bars", strategy="ma_crossover", parameters={}, instruments=["BTC-USD"]
+        )
+    assert (
+        'id="scanner-gates"'
+        not in console_client(viewer_a).get(f"/admin/bots/bot/{bar_bot.id}/change/").content.decode()
+    )
