@@ -273,7 +273,7 @@ def scanner_paper_parity(bot: Bot) -> dict:
     larger count. None, with the reason, when there is no replay or nothing to compare."""
     runner = latest_quote_replay(bot)
     if runner is None:
-        return {"parity": None, "reason": "no finished quote replay of the scanner's current parameters"}
+        return {"parity": None, "reason": "no finished replay over recorded quotes of the scanner's current parameters"}
     live_instants = set(
         TickTrace.objects.filter(
             bot_id=bot.id,

@@ -130,7 +130,10 @@ def test_paper_parity_of_a_scanner_holds_its_live_paper_scans_against_a_replay_o
         # Before any replay, parity is unknown and says why; the gate fails closed.
         _, breakdown, gates = evaluate_bot(bot, now=TIMES[-1] + timedelta(seconds=1))
         assert breakdown["paper_parity"]["parity"] is None
-        assert breakdown["paper_parity"]["reason"] == "no finished quote replay of the scanner's current parameters"
+        assert (
+            breakdown["paper_parity"]["reason"]
+            == "no finished replay over recorded quotes of the scanner's current parameters"
+        )
         assert {g.gate: g.passed for g in gates}["quote_replay_parity"] is False
 
         runner = _replay(bot, owner_a)
@@ -157,7 +160,7 @@ def test_the_bot_page_shows_what_a_scanner_needs_measured_and_a_bar_bot_page_doe
     page = console_client(viewer_a).get(f"/admin/bots/bot/{bot.id}/change/").content.decode()
     assert 'id="scanner-gates"' in page and "To BACKTESTED: 0 of 1 gates pass now." in page
     assert 'data-gate="quote_replay_passed" data-passed="false"' in page
-    assert "No finished quote replay" in page and "unknown</span> no finished quote replay" in page
+    assert "No finished quote replay" in page and "unknown</span> no finished replay over recorded quotes" in page
 
     with tenancy.tenant_context(tenant_a.id):
         fund(owner_a, kraken={"USD": 100_000}, coinbase={"BTC-USD": 1})
