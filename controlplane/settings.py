@@ -537,6 +537,17 @@ CELERY_BEAT_SCHEDULE["execution-book-funding"] = {
     "schedule": ARB_FUNDING_BOOK_SECONDS,
     "options": {"expires": ARB_FUNDING_BOOK_SECONDS * 0.9},
 }
+# LIVE spot scanners' cash (execution/arbitrage/services.py live_cash_sync): every ARB_LIVE_CASH_SYNC_SECONDS beat
+# sets the live inventory's quote-currency rows at each spot venue a running LIVE spot scanner trades at to the
+# venue account's balance (fetch_balance); the base rows stay what our fills booked.
+ARB_LIVE_CASH_SYNC_SECONDS = env.int("ARB_LIVE_CASH_SYNC_SECONDS", default=30)
+if ARB_LIVE_CASH_SYNC_SECONDS < 1:
+    raise ImproperlyConfigured("ARB_LIVE_CASH_SYNC_SECONDS must be positive")
+CELERY_BEAT_SCHEDULE["execution-sync-live-cash"] = {
+    "task": "execution.sync_live_cash",
+    "schedule": ARB_LIVE_CASH_SYNC_SECONDS,
+    "options": {"expires": ARB_LIVE_CASH_SYNC_SECONDS * 0.9},
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
+
+from bots.models import Bot, Stage
 
 from controlplane.books import Book
 from controlplane.errors import ControlPlaneError, ErrorCode
@@ -14,6 +17,8 @@ from execution.orders.quote_fills import quote_sim_venues
 from execution.orders.routing import adapter_for
 from integrations.venue_symbols import CCXT_MARKET_TYPES
 from integrations.venues.base import VenueError
+
+logger = logging.getLogger(__name__)
 
 
 def paper_inventory_fund(*, venue: str, asset: str, quantity, actor=None, actor_name: str | None = None) -> Decimal:
@@ -118,3 +123,37 @@ def live_cash_sync(*, venue: str, actor=None, actor_name: str | None = None) -> 
             after={"venue": venue, "holdings": {currency: str(q) for currency, q in synced.items()}},
         )
     return synced
+
+
+def sync_live_scanner_cash(*, actor_name: str) -> dict[str, str]:
+    """``live_cash_sync`` of every spot venue a running LIVE spot scanner of the current tenant trades at (beat,
+    every ``ARB_LIVE_CASH_SYNC_SECONDS``). One venue's failure is logged with its code and the others still sync;
+    its cash rows keep their last synced value, whose ``updated_at`` says how old it is. Returns venue -> "synced"
+    or the error code."""
+    from bots.models import Runner
+    from bots.strategies import get_strategy, quote_strategy_names
+
+    bots = Bot.objects.filter(
+        stage=Stage.LIVE,
+        strategy__in=quote_strategy_names(),
+        runners__status=Runner.Status.RUNNING,
+        runners__mode=Runner.Mode.LIVE,
+    ).distinct()
+    symbols = {s for bot in bots if get_strategy(bot.strategy).market_kind == "spot" for s in bot.instruments}
+    venues = sorted(
+        {
+            venue
+            for instrument in Instrument.objects.filter(symbol__in=symbols)
+            for venue in instrument.venue_symbols or {}
+            if CCXT_MARKET_TYPES.get(venue) == "spot"
+        }
+    )
+    outcome = {}
+    for venue in venues:
+        try:
+            live_cash_sync(venue=venue, actor_name=actor_name)
+            outcome[venue] = "synced"
+        except ControlPlaneError as error:
+            logger.warning("live cash sync failed", extra={"venue": venue, "error_code": str(error.code)})
+            outcome[venue] = str(error.code)
+    return outcome

@@ -51,3 +51,28 @@ def test_a_venue_without_keys_or_not_spot_changes_nothing_and_says_why(venues, t
         not VenueInventory.unscoped.exists()
         and not AuditEvent.unscoped.filter(action="inventory.live_cash_sync").exists()
     )
+
+
+def test_beats_cash_sync_reads_the_venues_of_running_live_spot_scanners_only(venues, tenant_a, owner_a):
+    from django.utils import timezone
+
+    from bots.models import Runner, Stage
+    from execution.arbitrage.cash_tasks import sync_live_cash_for_tenant
+    from tests.execution.arb_helpers import scanner_bot
+
+    for fake in venues.values():
+        fake.balances = {"USD": 500.0}
+    paper = scanner_bot(tenant_a, owner_a, name="paper")
+    live = scanner_bot(tenant_a, owner_a, name="live", stage=Stage.LIVE)
+    with tenancy.tenant_context(tenant_a.id):
+        for bot in (paper, live):  # running live-mode runners, as runner_start leaves them
+            Runner.objects.create(
+                bot=bot, status=Runner.Status.RUNNING, started_by="test", started_at=timezone.now(), trace_id="t"
+            )
+    assert sync_live_cash_for_tenant(tenant_id=tenant_a.id) == {v: "synced" for v in SPOT}
+    with tenancy.tenant_context(tenant_a.id):
+        assert {(i.venue, i.asset): i.quantity for i in VenueInventory.objects.filter(book="live")} == {
+            (v, "USD"): Decimal("500") for v in SPOT
+        }
+        Runner.objects.filter(bot=live).update(status=Runner.Status.STOPPED)
+    assert sync_live_cash_for_tenant(tenant_id=tenant_a.id) == {}  # a PAPER scanner's cash is the paper book's
