@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import F
 from django.db.models.functions import TruncDate
 
 from bots.models import Bot, Runner
@@ -84,16 +85,17 @@ def requirements() -> str:
 
 def latest_quote_replay(bot: Bot) -> Runner | None:
     """The bot's latest replay runner of its current parameters that reached the end of its range."""
-    for runner in Runner.objects.filter(
-        bot=bot, mode=Runner.Mode.REPLAY, status=Runner.Status.STOPPED, parameters_hash=bot.parameters_hash
-    ).order_by("-id"):
-        if (
-            runner.replay_end is not None
-            and runner.replay_cursor is not None
-            and runner.replay_cursor >= runner.replay_end
-        ):
-            return runner
-    return None
+    return (
+        Runner.objects.filter(
+            bot=bot,
+            mode=Runner.Mode.REPLAY,
+            status=Runner.Status.STOPPED,
+            parameters_hash=bot.parameters_hash,
+            replay_cursor__gte=F("replay_end"),
+        )
+        .order_by("-id")
+        .first()
+    )
 
 
 def replay_intents(bot: Bot, runner: Runner):
@@ -120,18 +122,18 @@ def quote_replay_evidence(bot: Bot, runner: Runner) -> QuoteReplayEvidence:
     intents = replay_intents(bot, runner)
     orders = Order.objects.filter(intent__in=intents)
     if get_strategy(bot.strategy).market_kind == "funding":
+        # A position is settled once CLOSED; its total is null then only when a fee was not reported (unknown).
         table = "basis_pnl"
         positions = FundingPosition.objects.filter(bot=bot, run_ref=runner.id)
-        rows = list(BasisPnl.objects.filter(position__in=positions).values_list("total", flat=True))
-        closed = [total for total in rows if total is not None]
-        unsettled = len(rows) - len(closed)
-        totals = closed if len(closed) == len(rows) else None
+        rows = list(BasisPnl.objects.filter(position__in=positions).values_list("status", "total"))
+        settled = [total for status, total in rows if status == FundingPosition.Status.CLOSED]
+        unsettled = len(rows) - len(settled)
     else:
         table = "arb_pnl"
-        rows = list(ArbPnl.objects.filter(intent__in=intents).values_list("realized_edge", flat=True))
-        unsettled = intents.count() - len(rows)
-        totals = None if any(value is None for value in rows) else rows
-    realized = None if totals is None or not totals else str(sum(totals, Decimal(0)))
+        settled = list(ArbPnl.objects.filter(intent__in=intents).values_list("realized_edge", flat=True))
+        unsettled = intents.count() - len(settled)
+    known = settled and all(value is not None for value in settled)
+    realized = str(sum(settled, Decimal(0))) if known else None
     return QuoteReplayEvidence(
         runner_id=runner.id,
         start=runner.replay_start.isoformat(),
@@ -144,7 +146,7 @@ def quote_replay_evidence(bot: Bot, runner: Runner) -> QuoteReplayEvidence:
         rejected_orders=orders.filter(status=Order.Status.REJECTED).count(),
         fills=Fill.objects.filter(order__in=orders).count(),
         pnl_table=table,
-        settled=len(rows) - unsettled if table == "basis_pnl" else len(rows),
+        settled=len(settled),
         unsettled=unsettled,
         realized_pnl=realized,
     )
