@@ -29,7 +29,6 @@ from backtests.services import tenant_thresholds
 from backtests.runs import run_engine
 from bots import services as bot_services
 from bots.models import Bot, Reconciliation, Stage
-from bots.routing import integration_blockers
 from bots.strategies import get_strategy, is_quote_strategy
 from bots.timeframes import timeframe_delta
 from controlplane.alerts import alert
@@ -183,7 +182,7 @@ def evaluate_bot(bot: Bot, *, now: datetime) -> tuple[str, dict, list[Gate]]:
         "paper_record": record,
         "paper_parity": paper_parity(bot, now=now),
         "data_health": _data_health(bot),
-        "integration_health": {"blockers": integration_blockers(bot, stage=Stage.LIVE)},
+        "integration_health": {"blockers": scanner_evidence.live_integration_blockers(bot)},
         "risk_incidents": {"open": RiskIncident.objects.filter(bot=bot, status=RiskIncident.Status.OPEN).count()},
         "reconciliation": {"mismatch": bot.reconcile_mismatch, "latest": reconcile.status if reconcile else None},
         "decay": _decay(bot),

@@ -58,7 +58,8 @@ def _backtest_gate(bot: Bot) -> GateResult:
 
 
 def _integrations_gate(bot: Bot, stage: str) -> GateResult:
-    blockers = integration_blockers(bot, stage=stage)
+    live = stage == Stage.LIVE
+    blockers = scanner_evidence.live_integration_blockers(bot) if live else integration_blockers(bot, stage=stage)
     name = "venue_verified" if stage == Stage.LIVE else "data_source_verified"
     if not blockers:
         return GateResult(name, True, "The integrations this stage needs are verified.")

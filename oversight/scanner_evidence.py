@@ -24,9 +24,11 @@ from django.conf import settings
 from django.db.models import F
 from django.db.models.functions import TruncDate
 
-from bots.models import Bot, Runner
-from bots.strategies import get_strategy
-from execution.arbitrage.scanner import SCAN_INSTRUMENT
+from bots.models import Bot, Runner, Stage
+from bots.routing import integration_blockers
+from bots.strategies import get_strategy, is_quote_strategy
+from controlplane.errors import ErrorCode
+from execution.arbitrage.scanner import SCAN_INSTRUMENT, live_venue_blockers, live_venues
 from execution.models import ArbPnl, BasisPnl, Fill, FundingPosition, IntentLeg, Order, TradeIntent
 from traces.models import ReasonCode, TickTrace
 
@@ -81,6 +83,25 @@ def requirements() -> str:
         f"intents, rejected orders <= {settings.SCANNER_GATE_MAX_REJECTED_LEG_SHARE:.0%}, 0 failed scans, realized "
         f"(settled intents) >= {settings.SCANNER_GATE_MIN_REALIZED_PNL:g}"
     )
+
+
+def live_integration_blockers(bot: Bot) -> list[dict]:
+    """What keeps the bot's live integrations from being usable: a bar bot's order venue and data source
+    (bots.routing); a scanner's every live venue of its instruments (its ``venue`` field is not where its legs
+    go), the scan's own check. A scanner mapped at no venue of its kind is blocked, never vacuously ready."""
+    if not is_quote_strategy(get_strategy(bot.strategy)):
+        return integration_blockers(bot, stage=Stage.LIVE)
+    if not live_venues(bot):
+        return [
+            {
+                "provider": "venues",
+                "code": str(ErrorCode.INSTRUMENT_NOT_MAPPED),
+                "message": "none of the scanner's instruments is mapped at a live venue of its kind",
+                "suggested_fix": "Map the instruments' venue symbols (Instrument.venue_symbols) at the venues "
+                "the scanner should trade.",
+            }
+        ]
+    return live_venue_blockers(bot, stage=Stage.LIVE)
 
 
 def latest_quote_replay(bot: Bot) -> Runner | None:

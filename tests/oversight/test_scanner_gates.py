@@ -36,6 +36,28 @@ def _replay(bot, owner, start=TIMES[0], end=TIMES[-1]) -> Runner:
     return bot_services.runner_finish_replay(runner_id=runner.id, summary=summary)
 
 
+def _verify_venues(tenant, owner, httpserver, settings) -> None:
+    """Verify the three spot venues' keys (Coinbase answers its documented key-permissions call for a trade-only
+    key), as an operator does before LIVE."""
+    from integrations.services import key_permissions_confirm
+    from tests.status_fixtures import make_system_ok
+
+    httpserver.expect_request("/api/v3/brokerage/key_permissions", method="GET").respond_with_json(
+        {
+            "can_view": True,
+            "can_trade": True,
+            "can_transfer": False,
+            "portfolio_uuid": "p-1",
+            "portfolio_type": "DEFAULT",
+        }
+    )
+    make_system_ok(
+        tenant=tenant, owner=owner, httpserver=httpserver, settings=settings, verify=("kraken", "coinbase", "binanceus")
+    )
+    with tenancy.tenant_context(tenant.id):  # Binance.US does not report permissions: an owner confirms them
+        key_permissions_confirm(provider="binanceus", actor=owner)
+
+
 def _gates(bot, owner, stage):
     return {g.gate: g for g in promotion_gates(bot, stage, actor=owner)}
 
@@ -112,7 +134,7 @@ def test_a_replay_that_stopped_before_its_end_is_no_evidence(venues, tenant_a, o
 
 
 def test_a_paper_scanner_whose_scans_match_its_quote_replay_reaches_t2_and_goes_live_through_the_gates(
-    venues, tenant_a, owner_a, settings
+    venues, tenant_a, owner_a, settings, httpserver
 ):
     settings.SCANNER_GATE_MIN_QUOTE_DAYS, settings.SCANNER_GATE_MIN_INTENTS = 1, 1
     settings.BOT_LIVE_MIN_PAPER_TRADES, settings.BOT_LIVE_MIN_PAPER_DAYS = 2, 1
@@ -138,8 +160,16 @@ def test_a_paper_scanner_whose_scans_match_its_quote_replay_reaches_t2_and_goes_
         assert {g.gate: g.passed for g in gates}["quote_replay_parity"] is False
 
         runner = _replay(bot, owner_a)
+        # The scanner's legs go to its instruments' venues, not to its ``venue`` field (sim): their keys are set
+        # but not verified, so it is not ready for LIVE (the old gate asked the sim venue and passed).
         tier, breakdown, gates = evaluate_bot(bot, now=TIMES[-1] + timedelta(seconds=1))
-        assert tier == "T2"  # live with reduced limits; T3 needs a matrix and a matched live reconcile
+        assert tier == "T1" and [g.value for g in gates if g.gate == "live_integrations_ready"] == [
+            ["binanceus", "coinbase", "kraken"]
+        ]
+    _verify_venues(tenant_a, owner_a, httpserver, settings)
+    with tenancy.tenant_context(tenant_a.id):
+        tier, breakdown, gates = evaluate_bot(bot, now=TIMES[-1] + timedelta(seconds=1))
+        assert tier == "T2"  # T3 needs a matrix and a live reconcile
         assert sorted(g.gate for g in gates if not g.passed) == ["oos_robustness", "reconcile_matched"]
         parity = breakdown["paper_parity"]
         assert parity["replay_runner_id"] == runner.id and parity["common_scans"] == len(TIMES)
