@@ -214,6 +214,11 @@ class Runner(TenantOwnedModel):
     replay_start = models.DateTimeField(null=True, blank=True)
     replay_end = models.DateTimeField(null=True, blank=True)
     replay_cursor = models.DateTimeField(null=True, blank=True, help_text="The last bar a replay has ticked.")
+    parameters_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The bot's parameters_hash when the runner started: a replay is evidence for these parameters only.",
+    )
     trace_id = models.CharField(max_length=64)
 
     class Meta:

@@ -537,6 +537,17 @@ CELERY_BEAT_SCHEDULE["execution-book-funding"] = {
     "schedule": ARB_FUNDING_BOOK_SECONDS,
     "options": {"expires": ARB_FUNDING_BOOK_SECONDS * 0.9},
 }
+# LIVE spot scanners' cash (execution/arbitrage/services.py live_cash_sync): every ARB_LIVE_CASH_SYNC_SECONDS beat
+# sets the live inventory's quote-currency rows at each spot venue a running LIVE spot scanner trades at to the
+# venue account's balance (fetch_balance); the base rows stay what our fills booked.
+ARB_LIVE_CASH_SYNC_SECONDS = env.int("ARB_LIVE_CASH_SYNC_SECONDS", default=30)
+if ARB_LIVE_CASH_SYNC_SECONDS < 1:
+    raise ImproperlyConfigured("ARB_LIVE_CASH_SYNC_SECONDS must be positive")
+CELERY_BEAT_SCHEDULE["execution-sync-live-cash"] = {
+    "task": "execution.sync_live_cash",
+    "schedule": ARB_LIVE_CASH_SYNC_SECONDS,
+    "options": {"expires": ARB_LIVE_CASH_SYNC_SECONDS * 0.9},
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -649,6 +660,21 @@ AUTONOMY_T3_MIN_PARITY = env.float("AUTONOMY_T3_MIN_PARITY", default=0.95)
 # reduce only). Read by the risk state (execution/risk/state.py) on every order check.
 AUTONOMY_T2_LIMIT_FACTOR = env.float("AUTONOMY_T2_LIMIT_FACTOR", default=0.25)
 AUTONOMY_SCORE_INTERVAL_SECONDS = env.int("AUTONOMY_SCORE_INTERVAL_SECONDS", default=3600)
+# Scanner bots (quote strategies, issue 18) have no bars to backtest: their BACKTESTED gate and autonomy T1 read the
+# latest finished quote replay of their current parameters (oversight/scanner_evidence.py) instead. It passes with
+# at least SCANNER_GATE_MIN_QUOTE_DAYS UTC days of scans on usable quotes, SCANNER_GATE_MIN_INTENTS intents, at most
+# SCANNER_GATE_MAX_REJECTED_LEG_SHARE of its orders rejected, no failed scan, and a realized total of its settled
+# arb_pnl / basis_pnl rows of at least SCANNER_GATE_MIN_REALIZED_PNL (quote currency; none settled or an unknown
+# fee fails).
+SCANNER_GATE_MIN_QUOTE_DAYS = env.int("SCANNER_GATE_MIN_QUOTE_DAYS", default=3)
+SCANNER_GATE_MIN_INTENTS = env.int("SCANNER_GATE_MIN_INTENTS", default=20)
+SCANNER_GATE_MAX_REJECTED_LEG_SHARE = env.float("SCANNER_GATE_MAX_REJECTED_LEG_SHARE", default=0.05)
+SCANNER_GATE_MIN_REALIZED_PNL = env.float("SCANNER_GATE_MIN_REALIZED_PNL", default=0.0)
+if SCANNER_GATE_MIN_QUOTE_DAYS < 1 or SCANNER_GATE_MIN_INTENTS < 1 or not 0 <= SCANNER_GATE_MAX_REJECTED_LEG_SHARE <= 1:
+    raise ImproperlyConfigured(
+        "SCANNER_GATE_MIN_QUOTE_DAYS and SCANNER_GATE_MIN_INTENTS must be at least 1, "
+        "SCANNER_GATE_MAX_REJECTED_LEG_SHARE a fraction in [0, 1]"
+    )
 # The supervisor (oversight/supervisor/): one loop, one instance (a Postgres advisory lock), every
 # SUPERVISOR_INTERVAL_SECONDS over every PAPER and LIVE bot and every tenant. Each trigger's default threshold is
 # below; an owner overrides them per tenant (PUT /api/tenant/supervisor-thresholds). A breach that comes back within

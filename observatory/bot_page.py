@@ -37,6 +37,7 @@ from bots.timeframes import timeframe_delta
 from observatory.arb_panel import arb_panel, is_scanner
 from observatory.banner import page_status
 from observatory.funding_panel import basis_pnl_panel, is_funding_bot
+from observatory.scanner_gates_panel import is_quote_bot, scanner_gates_panel
 from oversight.models import SupervisorBreach
 from traces.models import ReasonCode, TickTrace
 from traces.selectors import bot_traces, why_not, why_not_window
@@ -86,6 +87,11 @@ GATE_FIXES = {
     "paper_parity_high": "Paper results must track the backtest more closely.",
     "paper_trades_double": "Keep paper trading until the bot has made twice the minimum trades.",
     "reconcile_matched": "Reconcile the bot with its venue until the latest report is MATCHED.",
+    # A scanner's (quote strategy's) evidence: its quote replay, and its paper scans held against it.
+    "quote_replay_passed": "Replay the scanner over recorded quotes (a replay runner) until its numbers meet the "
+    "thresholds in the scanner gates panel.",
+    "quote_replay_parity": "Paper-scan a window, then replay the same window: their intents must match.",
+    "quote_replay_parity_high": "The paper scans' intents must match the replay's more closely.",
 }
 
 
@@ -495,6 +501,9 @@ def bot_page_data(request, bot: Bot) -> dict:
         "autonomy": _panel("autonomy", _autonomy, bot),
         "money": _panel("money", _money, bot),
         "arbitrage": _panel("arbitrage", arb_panel, bot) if is_scanner(bot) else {"ok": True, "scanner": False},
+        "scanner_gates": _panel("scanner gates", scanner_gates_panel, bot, request.user)
+        if is_quote_bot(bot)
+        else {"ok": True, "scanner": False},
         "audit": _panel("audit trail", _audit, bot),
         # Funding scanners only: other bots' pages pay no query for a panel they never show.
         "basis_pnl": _panel("basis pnl", basis_pnl_panel, bot)

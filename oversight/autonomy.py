@@ -29,7 +29,6 @@ from backtests.services import tenant_thresholds
 from backtests.runs import run_engine
 from bots import services as bot_services
 from bots.models import Bot, Reconciliation, Stage
-from bots.routing import integration_blockers
 from bots.strategies import get_strategy, is_quote_strategy
 from bots.timeframes import timeframe_delta
 from controlplane.alerts import alert
@@ -41,6 +40,7 @@ from execution.risk import services as risk_services
 from execution.fill_model import FillModel
 from execution.models import Fill, Instrument, RiskIncident, TradingControl, TradingStateChoices
 from execution.marketdata.selectors import market_data_problems
+from oversight import scanner_evidence
 from oversight.paper import paper_record
 
 TIERS = ("T0", "T1", "T2", "T3")
@@ -60,7 +60,18 @@ class Gate:
 
 def _backtest_quality(bot: Bot) -> dict:
     """The evidence the bot was promoted on (as the BACKTESTED gate: a PASS of its current parameters, else the
-    latest); scheduled decay re-backtests are judged by the ``no_decay`` gate, not here."""
+    latest); scheduled decay re-backtests are judged by the ``no_decay`` gate, not here. A scanner's is its quote
+    replay, judged by the same rule as its BACKTESTED gate (oversight.scanner_evidence)."""
+    if is_quote_strategy(get_strategy(bot.strategy)):
+        judged = scanner_evidence.quote_replay_judgement(bot)
+        return {
+            "classification": Classification.PASS
+            if judged.passed
+            else (Classification.FAIL if judged.evidence is not None else None),
+            "quote_replay": judged.evidence,
+            "problems": judged.problems,
+            "required": judged.required,
+        }
     runs = BacktestRun.objects.filter(bot=bot, parameters_hash=bot.parameters_hash, status=RunStatus.FINISHED).exclude(
         purpose=BacktestRun.Purpose.DECAY
     )
@@ -95,13 +106,8 @@ def paper_parity(bot: Bot, *, now: datetime) -> dict:
     if not fills:
         return {"parity": None, "paper_fills": 0, "backtest_fills": None, "reason": "no paper fills"}
     strategy = get_strategy(bot.strategy)
-    if is_quote_strategy(strategy):  # a scanner has no bars to backtest: parity is unknown, never assumed
-        return {
-            "parity": None,
-            "paper_fills": len(fills),
-            "backtest_fills": None,
-            "reason": "a scanner bot: its paper fills are judged against a replay over recorded quotes, not bars",
-        }
+    if is_quote_strategy(strategy):  # a scanner has no bars: its paper scans are held against its quote replay
+        return {"paper_fills": len(fills), **scanner_evidence.scanner_paper_parity(bot)}
     step = timeframe_delta(bot.timeframe)
     first = fills[0].ts
     start = first - step * (strategy.warmup_bars(bot.parameters) + 1)
@@ -176,7 +182,7 @@ def evaluate_bot(bot: Bot, *, now: datetime) -> tuple[str, dict, list[Gate]]:
         "paper_record": record,
         "paper_parity": paper_parity(bot, now=now),
         "data_health": _data_health(bot),
-        "integration_health": {"blockers": integration_blockers(bot, stage=Stage.LIVE)},
+        "integration_health": {"blockers": scanner_evidence.live_integration_blockers(bot)},
         "risk_incidents": {"open": RiskIncident.objects.filter(bot=bot, status=RiskIncident.Status.OPEN).count()},
         "reconciliation": {"mismatch": bot.reconcile_mismatch, "latest": reconcile.status if reconcile else None},
         "decay": _decay(bot),
@@ -187,18 +193,24 @@ def evaluate_bot(bot: Bot, *, now: datetime) -> tuple[str, dict, list[Gate]]:
     t2_parity, t3_parity = settings.AUTONOMY_T2_MIN_PARITY, settings.AUTONOMY_T3_MIN_PARITY
     oos_min = tenant_thresholds().min_oos_is_sharpe_ratio
     ratio = b["oos_robustness"]["oos_is_sharpe_ratio"]
+    # A scanner's backtest is its quote replay and its parity is paper scans against that replay: the same tiers,
+    # named for what they measured. Its T3 robustness stays unmet: no parameter matrix runs over quotes yet.
+    scanner = is_quote_strategy(get_strategy(bot.strategy))
+    evidence_gate, parity_gate = (
+        ("quote_replay_passed", "quote_replay_parity") if scanner else ("backtest_passed", "paper_parity")
+    )
     gates = [
         Gate(
             "T1",
-            "backtest_passed",
+            evidence_gate,
             b["backtest_quality"]["classification"] == "PASS",
             b["backtest_quality"]["classification"],
-            "PASS",
+            f"PASS ({b['backtest_quality']['required']})" if scanner else "PASS",
         ),
         Gate("T1", "no_reconcile_mismatch", not bot.reconcile_mismatch, bot.reconcile_mismatch, "false"),
         Gate("T2", "paper_trades", record["trades"] >= min_trades, record["trades"], f">= {min_trades}"),
         Gate("T2", "paper_days", record["days"] >= min_days, record["days"], f">= {min_days}"),
-        Gate("T2", "paper_parity", parity is not None and parity >= t2_parity, parity, f">= {t2_parity}"),
+        Gate("T2", parity_gate, parity is not None and parity >= t2_parity, parity, f">= {t2_parity}"),
         Gate("T2", "no_open_risk_incidents", b["risk_incidents"]["open"] == 0, b["risk_incidents"]["open"], "0"),
         Gate(
             "T2",
@@ -221,8 +233,14 @@ def evaluate_bot(bot: Bot, *, now: datetime) -> tuple[str, dict, list[Gate]]:
             b["decay"].get("classification"),
             "latest decay re-backtest PASS (or none yet)",
         ),
-        Gate("T3", "oos_robustness", ratio is not None and ratio >= oos_min, ratio, f">= {oos_min}"),
-        Gate("T3", "paper_parity_high", parity is not None and parity >= t3_parity, parity, f">= {t3_parity}"),
+        Gate(
+            "T3",
+            "oos_robustness",
+            ratio is not None and ratio >= oos_min,
+            ratio,
+            f">= {oos_min}" + (" (no parameter matrix runs over quotes yet: a scanner stays at T2)" if scanner else ""),
+        ),
+        Gate("T3", f"{parity_gate}_high", parity is not None and parity >= t3_parity, parity, f">= {t3_parity}"),
         Gate("T3", "paper_trades_double", record["trades"] >= 2 * min_trades, record["trades"], f">= {2 * min_trades}"),
         Gate(
             "T3",

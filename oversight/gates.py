@@ -16,9 +16,11 @@ from backtests.models import BacktestRun, RunStatus
 from bots.models import Bot, Reconciliation, Stage
 from bots.routing import integration_blockers
 from bots.selectors import kill_block, unresolved_live_exit
+from bots.strategies import get_strategy, is_quote_strategy
 from controlplane.books import Book, book_for_venue
 from controlplane.errors import ErrorCode
 from controlplane.models import Membership
+from oversight import scanner_evidence
 from oversight.paper import paper_record
 
 
@@ -34,6 +36,10 @@ class GateResult:
 
 
 def _backtest_gate(bot: Bot) -> GateResult:
+    """A bar bot's backtest of its current parameters; a scanner's quote replay (oversight.scanner_evidence)."""
+    if is_quote_strategy(get_strategy(bot.strategy)):
+        judged = scanner_evidence.quote_replay_judgement(bot)
+        return GateResult(scanner_evidence.GATE_NAME, judged.passed, judged.message, judged.suggested_fix)
     passing = (
         BacktestRun.objects.filter(
             bot=bot, parameters_hash=bot.parameters_hash, status=RunStatus.FINISHED, classification=Classification.PASS
@@ -52,7 +58,8 @@ def _backtest_gate(bot: Bot) -> GateResult:
 
 
 def _integrations_gate(bot: Bot, stage: str) -> GateResult:
-    blockers = integration_blockers(bot, stage=stage)
+    live = stage == Stage.LIVE
+    blockers = scanner_evidence.live_integration_blockers(bot) if live else integration_blockers(bot, stage=stage)
     name = "venue_verified" if stage == Stage.LIVE else "data_source_verified"
     if not blockers:
         return GateResult(name, True, "The integrations this stage needs are verified.")

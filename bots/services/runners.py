@@ -65,6 +65,7 @@ def runner_start(
             mode=mode,
             replay_start=replay_start,
             replay_end=replay_end,
+            parameters_hash=bot.parameters_hash,
         )
         audit_record(
             action="runner.start",

@@ -199,17 +199,7 @@ def scan_bot(bot: Bot, ctx: ScanContext, totals: ScanTotals) -> TraceRow:
     params = strategy.validate(bot.parameters)
     book = book_for(bot.stage, replay=ctx.replay)
     if book == "live":
-        venues = sorted(  # the venues this kind of scanner trades at (a spot scanner never needs a perp venue's key)
-            {
-                v
-                for i in Instrument.objects.filter(symbol__in=bot.instruments)
-                for v in i.venue_symbols
-                if CCXT_MARKET_TYPES.get(v) == strategy.market_kind or strategy.market_kind not in ("spot", "swap")
-            }
-        )
-        blockers = [
-            b for v in venues for b in safe_start_blockers(venue=v, data_source=bot.data_source, stage=bot.stage)
-        ]
+        blockers = live_venue_blockers(bot, stage=bot.stage)
     else:
         blockers = safe_start_blockers(venue=SIM_VENUE, data_source=bot.data_source, stage=bot.stage)
     if blockers:
@@ -302,6 +292,26 @@ def scan_bot(bot: Bot, ctx: ScanContext, totals: ScanTotals) -> TraceRow:
             "failure_policy": plan.failure_policy,
         },
     )
+
+
+def live_venues(bot: Bot) -> list[str]:
+    """The venues a LIVE scanner trades at: each venue its instruments are mapped at whose market type is the
+    strategy's kind (a spot scanner never needs a perpetual venue's key)."""
+    kind = get_strategy(bot.strategy).market_kind
+    return sorted(
+        {
+            v
+            for i in Instrument.objects.filter(symbol__in=bot.instruments)
+            for v in i.venue_symbols
+            if CCXT_MARKET_TYPES.get(v) == kind or kind not in ("spot", "swap")
+        }
+    )
+
+
+def live_venue_blockers(bot: Bot, *, stage: str) -> list[dict]:
+    """What keeps a scanner's live venues (and data source) from being usable at ``stage``: the scan's own check
+    when LIVE, and the promotion gate's to LIVE (oversight.gates), so both ask the same venues."""
+    return [b for v in live_venues(bot) for b in safe_start_blockers(venue=v, data_source=bot.data_source, stage=stage)]
 
 
 def idempotency_key(bot: Bot, ctx: ScanContext, plan: IntentPlan) -> str:
