@@ -58,6 +58,10 @@ def _table(reduce, values: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([reduce(windows[at : at + rows], axis=1) for at in range(0, len(windows), rows)])
 
 
+_ndarray_getitem = np.ndarray.__getitem__
+_ndarray_array_function = np.ndarray.__array_function__
+
+
 class WindowColumn(np.ndarray):
     """A slice of a :class:`SeriesColumn`'s values. Slicing it is numpy's own (a view whose base is the column's
     array); a view made by a plain slice (step 1) also records ``_at``, its first value's index in the series, and a
@@ -75,11 +79,11 @@ class WindowColumn(np.ndarray):
             value = self._read(name)
             if value is not None:
                 return value
-        return super().__array_function__(func, types, args, kwargs)
+        return _ndarray_array_function(self, func, types, args, kwargs)
 
     def __getitem__(self, key):
-        view = np.ndarray.__getitem__(self, key)
-        if type(key) is slice:
+        view = _ndarray_getitem(self, key)
+        if key.__class__ is slice:
             at = self.__dict__.get("_at")
             if at is not None:
                 start, _stop, step = key.indices(len(self))
@@ -169,15 +173,14 @@ class BarsWindow(Bars):
     of the six). A column holds the same numbers as ``Bars(*(column[start:stop] ...))`` would."""
 
     def __init__(self, windows: SeriesWindows, start: int, stop: int):  # noqa: D107 - the fields are filled lazily
-        object.__setattr__(self, "_slice", (windows, start, stop))
+        self.__dict__["_slice"] = (windows, start, stop)  # Bars is frozen: its __setattr__ refuses
 
     def __getattr__(self, name: str):
         if name not in BAR_COLUMNS:
             raise AttributeError(name)
-        windows, start, stop = self.__dict__["_slice"]
-        column = np.ndarray.__getitem__(
-            (windows.columns.get(name) or windows.column(name))._windows, slice(start, stop)
-        )
+        fields = self.__dict__
+        windows, start, stop = fields["_slice"]
+        column = _ndarray_getitem((windows.columns.get(name) or windows.column(name))._windows, slice(start, stop))
         column._at = start
-        object.__setattr__(self, name, column)
+        fields[name] = column
         return column
