@@ -114,7 +114,7 @@ def run_reference(
     state = PositionState()
     position = 0.0  # float(state.quantity), refreshed after each fill
     at_target: tuple[float, Decimal, bool] | None = None  # (target, state.quantity, exactly equal) last settled
-    windows = SeriesWindows(bars)
+    make_window = SeriesWindows(bars).window
     fills: list[Fill] = []
     orders: list[int] = []
     unfilled: list[int] = []
@@ -145,8 +145,8 @@ def run_reference(
             if pending is not None:  # next_open: the order decided on bar i-1 fills on this bar's open
                 fill(pending[0], i, pending[1])
                 pending = None
-            window = windows.window(max(0, i + 1 - warmup), i + 1)
-            target = decide(params, window, position).target
+            start = i + 1 - warmup
+            target = decide(params, make_window(start if start > 0 else 0, i + 1), position).target
             if target is None:
                 reasons[i] = 1
                 continue

@@ -108,3 +108,22 @@ def test_decisions_are_deterministic_and_use_only_the_window(name):
     assert first == again
     window = strategy.warmup_bars(params)
     assert strategy.decide(params, bars, 0.0) == strategy.decide(params, bars_from_closes(closes[-window:]), 0.0)
+
+
+def test_decision_init_is_the_dataclass_one():
+    """Decision writes its own __init__ (speed); it must behave as the generated one: same fields, keywords, a fresh
+    dict per default, an explicit value kept as given (None too), frozen and equal by value."""
+    import dataclasses
+
+    from bots.strategies import Decision
+
+    a, b = Decision(1.0, "LONG"), Decision(target=1.0, reason="LONG")
+    assert a == b and a.values == {} and a.values is not b.values
+    values = {"x": 1.0}
+    assert Decision(0.0, "FLAT", values).values is values and Decision(None, "X", None).values is None
+    assert [f.name for f in dataclasses.fields(Decision)] == ["target", "reason", "values"]
+    assert dataclasses.replace(a, reason="FLAT") == Decision(1.0, "FLAT")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.target = 2.0
+    with pytest.raises(TypeError):
+        Decision(1.0)

@@ -76,3 +76,48 @@ def test_a_table_built_in_chunks_equals_one_built_at_once(bars, monkeypatch):
     for name, reduce in module._REDUCTIONS.items():
         chunked = module._table(reduce, bars.close, 37)
         assert np.array_equal(chunked, whole[name]) and len(chunked) == len(bars) - 36
+
+
+@pytest.mark.parametrize("reduce", REDUCTIONS, ids=lambda f: f.__name__)
+def test_nested_and_clamped_slices_read_the_table_at_their_own_place(bars, reduce, monkeypatch):
+    """A view's place in the series is worked out from the slices that made it (not its address): nested slices,
+    negative and out-of-range bounds (numpy clamps them) and empty slices each read the table at their own start."""
+    from bots.strategies import windows as module
+
+    monkeypatch.setattr(module, "TABLE_AFTER", 1)  # every (reduction, length) gets its table on its first read
+    windows = SeriesWindows(bars)
+    keys = [
+        slice(None),
+        slice(-10, None),
+        slice(-1000, None),
+        slice(3, 1000),
+        slice(-21, -1),
+        slice(5, 45),
+        slice(7, 7),
+        slice(None, None, 1),
+    ]
+    for stop in (60, 61, 1000, len(bars)):
+        window = windows.window(stop - 60, stop)
+        plain = bars.low[stop - 60 : stop]
+        for outer in keys:
+            for inner in keys:
+                got, want = window.low[outer][inner], plain[outer][inner]
+                if len(want):
+                    assert got._at == stop - 60 + (outer.indices(60)[0] + inner.indices(len(plain[outer]))[0])
+                    assert reduce(got) == reduce(want) and type(reduce(got)) is type(reduce(want)), (stop, outer, inner)
+    assert windows.column("low")._tables, "the tables were read"
+
+
+def test_other_numpy_functions_of_a_window_are_numpys_own(bars):
+    """np.mean and the other table reductions of a window alone skip numpy's wrappers; every other function (and
+    a reduction with any argument) is numpy's own, with the same result as on the plain slice."""
+    window = SeriesWindows(bars).window(200, 260)
+    column, plain = window.close, bars.close[200:260]
+    assert np.array_equal(np.concatenate([column, column]), np.concatenate([plain, plain]))
+    assert np.array_equal(np.diff(column), np.diff(plain))
+    assert np.percentile(column, 90) == np.percentile(plain, 90)
+    assert np.median(column[-9:]) == np.median(plain[-9:])
+    assert np.amax(column[-9:]) == np.max(plain[-9:]) and np.amin(column[-9:]) == np.min(plain[-9:])
+    assert np.mean(column, 0) == np.mean(plain, 0) and np.mean(column, axis=None) == np.mean(plain)
+    assert np.array_equal(np.maximum(column, plain), plain)
+    assert np.mean(column - 1) == np.mean(plain - 1)  # a computed array has no place in the series
