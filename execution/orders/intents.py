@@ -26,6 +26,7 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import Bar, Instrument, IntentLeg, RiskIncident, TradeIntent
+from execution.orders.oms_runs import request_oms_run
 from execution.risk.checks import AUTONOMY_CHECK, OrderRequest, Side, check_order
 from execution.risk.positions import latest_mark
 from execution.risk.state import risk_scopes_for_bots
@@ -394,9 +395,6 @@ def submit_intent(
 
 
 def _enqueue_oms(tenant_id: int) -> None:
-    """Best effort (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run. Sent by
-    name: the OMS (``execution.orders.tasks.oms_process``) builds on intents, so intents never import it; the
-    name's routing (``CELERY_TASK_ROUTES``) puts it on the oms queue, as ``delay`` would."""
-    from celery import current_app
-
-    current_app.send_task("execution.oms_process", kwargs={"tenant_id": tenant_id})
+    """Best effort (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run or the
+    PENDING sweep. Coalesced (``execution.orders.oms_runs``): a burst of submissions queues one run, not one each."""
+    request_oms_run(tenant_id)
