@@ -237,7 +237,7 @@ def report_latencies(tenant: Tenant, intents: int, since: datetime | None = None
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         created = dict(TradeIntent.objects.values_list("id", "created_at"))
         statuses = dict(TradeIntent.objects.values_list("id", "status"))
-        moves: dict[str, dict[int, datetime]] = {"WORKING": {}, "FILLED": {}, "terminal": {}}
+        moves: dict[str, dict[int, datetime]] = {"ACCEPTED": {}, "WORKING": {}, "FILLED": {}, "terminal": {}}
         for resource_id, after, at in AuditEvent.objects.filter(
             action="intent.status", resource_type="intent"
         ).values_list("resource_id", "after_state", "created_at"):
@@ -272,6 +272,19 @@ def report_latencies(tenant: Tenant, intents: int, since: datetime | None = None
     if since is not None:
         print("latencies from creation: not measured in --backlog mode (they would be the backlog's queueing)")
         return rate, None
+    # Where the time to "sent" goes: creation -> claimed and re-checked by the OMS (ACCEPTED: the submission's own
+    # commit, the wait for a run, the claim and the batch's risk checks), then -> sent (the venue calls, recorded).
+    stages = [(at - created[i]).total_seconds() * 1000 for i, at in moves["ACCEPTED"].items() if i in moves["WORKING"]]
+    if stages:
+        sends = [
+            (moves["WORKING"][i] - at).total_seconds() * 1000
+            for i, at in moves["ACCEPTED"].items()
+            if i in moves["WORKING"]
+        ]
+        print(
+            f"stages: creation -> ACCEPTED p50 {statistics.median(stages):,.0f} ms, ACCEPTED -> WORKING (sent) p50 "
+            f"{statistics.median(sends):,.0f} ms"
+        )
     for label, key in (("order sent", "WORKING"), ("fill", "FILLED")):
         ms = [(at - created[i]).total_seconds() * 1000 for i, at in moves[key].items()]
         if not ms:
