@@ -51,6 +51,23 @@ def trading_block(bot: Bot) -> ControlPlaneError | None:
     return None if code is None else _block_error(code, bot)
 
 
+def trading_blocks(bots) -> dict[int, ControlPlaneError | None]:
+    """:func:`trading_block` of many bots of the tenant in context, the kill switches read once: a batch of
+    intents submitted together is checked against one reading of them, as one intent is."""
+    system, tenant = system_killed(), tenant_killed()
+    blocks = {}
+    for bot in bots:
+        code = trading_block_reason(
+            system_killed=system,
+            tenant_killed=tenant,
+            bot_killed=bot.killed,
+            stage=bot.stage,
+            reconcile_mismatch=bot.reconcile_mismatch,
+        )
+        blocks[bot.id] = None if code is None else _block_error(code, bot)
+    return blocks
+
+
 def flat_reconciliation_since_kill(bot: Bot) -> Reconciliation | None:
     """Unkill's reconcile rule: the latest MATCHED reconciliation of the book the bot trades in (its live book
     once LIVE) made since the bot was killed, in which both our book and the venue held nothing; or None (then

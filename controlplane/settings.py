@@ -624,6 +624,17 @@ OMS_ENQUEUE_ON_SUBMIT = env.bool("OMS_ENQUEUE_ON_SUBMIT", default=True)
 OMS_BATCH_SIZE = env.int("OMS_BATCH_SIZE", default=50)
 OMS_SEND_THREADS = env.int("OMS_SEND_THREADS", default=16)
 CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}
+# At most one OMS run waits in the queue per tenant (execution.orders.oms_runs): a submission sets a flag in the
+# broker's Redis for OMS_RUN_REQUEST_TTL_SECONDS and sends the run only if the flag was not set; the run clears it as
+# it starts. Beat asks for a run of every tenant with PENDING intents every OMS_PENDING_SWEEP_SECONDS (the safety
+# net for a lost run request).
+OMS_RUN_REQUEST_TTL_SECONDS = env.int("OMS_RUN_REQUEST_TTL_SECONDS", default=10)
+OMS_PENDING_SWEEP_SECONDS = env.int("OMS_PENDING_SWEEP_SECONDS", default=15)
+CELERY_BEAT_SCHEDULE["execution-oms-sweep-pending"] = {
+    "task": "execution.oms_sweep_pending",
+    "schedule": OMS_PENDING_SWEEP_SECONDS,
+    "options": {"expires": OMS_PENDING_SWEEP_SECONDS * 0.9},
+}
 # Recovery (execution.orders.recovery.resolve_unacknowledged_orders): orders left SUBMITTING without a venue id for longer than
 # OMS_UNACKNOWLEDGED_AFTER_SECONDS (more than a send can take: keep it above INTEGRATION_TIMEOUT_SECONDS) are looked
 # up at the venue, never re-sent; the same sweep records live fills. Beat runs it every OMS_RECOVERY_INTERVAL_SECONDS.

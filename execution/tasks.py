@@ -12,7 +12,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from controlplane.celery import TenantTask
-from execution.orders.tasks import oms_process, oms_recover, oms_recover_all_tenants  # noqa: F401 (registered)
+from execution.orders.tasks import (  # noqa: F401 (registered)
+    oms_process,
+    oms_recover,
+    oms_recover_all_tenants,
+    oms_sweep_pending,
+)
 from execution.arbitrage.cash_tasks import sync_live_cash, sync_live_cash_for_tenant  # noqa: F401 (registered)
 from execution.arbitrage.funding_tasks import book_funding, book_funding_for_tenant  # noqa: F401 (registered)
 

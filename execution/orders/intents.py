@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -26,6 +26,7 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import Bar, Instrument, IntentLeg, RiskIncident, TradeIntent
+from execution.orders.oms_runs import request_oms_run
 from execution.risk.checks import AUTONOMY_CHECK, OrderRequest, Side, check_order
 from execution.risk.positions import latest_mark
 from execution.risk.state import risk_scopes_for_bots
@@ -76,13 +77,16 @@ def _decimal(value, field: str, errors: dict, *, positive: bool = True) -> Decim
     return number
 
 
-def _validated_legs(legs: Sequence[LegSpec]) -> list[tuple[LegSpec, Instrument]]:
+def _validated_legs(
+    legs: Sequence[LegSpec], instruments: dict[str, Instrument] | None = None
+) -> list[tuple[LegSpec, Instrument]]:
     errors: dict[str, list[str]] = {}
     if not legs:
         raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details={"legs": ["At least one leg is required."]})
     clean = []
-    symbols = {leg.symbol for leg in legs}
-    instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
+    if instruments is None:
+        symbols = {leg.symbol for leg in legs}
+        instruments = {i.symbol: i for i in Instrument.objects.filter(symbol__in=symbols)}
     for index, leg in enumerate(legs):
         prefix = f"legs[{index}]"
         if not known_venue(leg.venue):
@@ -139,7 +143,7 @@ def request_hash(*, bot_id: int, legs: Sequence[LegSpec], bar_ts: datetime | Non
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _lock_key(tenant_id: int, key: str) -> int:
+def idempotency_lock_key(tenant_id: int, key: str) -> int:
     digest = hashlib.sha256(f"intent:{tenant_id}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -193,11 +197,27 @@ def reference_price(instrument: Instrument, leg: LegSpec | IntentLeg, bar_ts: da
     return mark.price if mark else None
 
 
+_READ_NOW = object()
+
+
 def risk_refusal(
-    *, bot, legs: Sequence[tuple[IntentLeg | LegSpec, Instrument]], bar_ts: datetime | None, at: datetime
+    *,
+    bot,
+    legs: Sequence[tuple[IntentLeg | LegSpec, Instrument]],
+    bar_ts: datetime | None,
+    at: datetime,
+    block=_READ_NOW,
+    price_of: Callable[[Instrument, IntentLeg | LegSpec, datetime | None], Decimal | None] | None = None,
+    scopes_of: Callable[[object, IntentLeg | LegSpec, Instrument], list] | None = None,
 ) -> tuple[dict | None, list[dict], dict[int, Decimal]]:
-    """(refusal or None, every check run, reference price per leg). The refusal names the limit and its values."""
-    block = trading_block(bot)
+    """(refusal or None, every check run, reference price per leg). The refusal names the limit and its values.
+
+    A caller checking many intents at once (``execution.orders.intent_batches``) passes what it read for all of
+    them: the bot's ``block`` (``bots.selectors.trading_blocks``), ``price_of`` (the reference price) and
+    ``scopes_of`` (the bot's risk scopes for the leg's instrument and book); the rule is the same."""
+    if block is _READ_NOW:
+        block = trading_block(bot)
+    price_of = price_of or reference_price
     if block is not None:
         return (
             {
@@ -212,7 +232,7 @@ def risk_refusal(
     checks: list[dict] = []
     prices: dict[int, Decimal] = {}
     for index, (leg, instrument) in enumerate(legs):
-        price = reference_price(instrument, leg, bar_ts)
+        price = price_of(instrument, leg, bar_ts)
         if price is None:
             return (
                 {
@@ -227,9 +247,12 @@ def risk_refusal(
             )
         prices[index] = price
         # Checked against the book of the venue this leg goes to: a live leg never sees the paper position.
-        scopes = risk_scopes_for_bots(
-            bots=[bot], instrument=instrument, at=at, books={bot.id: book_for_venue(leg.venue)}
-        )[bot.id]
+        if scopes_of is not None:
+            scopes = scopes_of(bot, leg, instrument)
+        else:
+            scopes = risk_scopes_for_bots(
+                bots=[bot], instrument=instrument, at=at, books={bot.id: book_for_venue(leg.venue)}
+            )[bot.id]
         decision = check_order(
             OrderRequest(
                 instrument=instrument.symbol,
@@ -281,6 +304,37 @@ def reject(intent: TradeIntent, refusal: dict, checks: list[dict], *, actor_name
         )
 
 
+def validated_request(
+    *,
+    bot,
+    legs: Sequence[LegSpec],
+    idempotency_key: str,
+    source: str,
+    bar_ts,
+    failure_policy: str,
+    instruments: dict[str, Instrument] | None = None,
+) -> tuple[str, list[tuple[LegSpec, Instrument]], str]:
+    """(key, clean legs with their instruments, request hash) of one submission, or VALIDATION_ERROR naming each
+    bad field. ``instruments`` (by symbol) saves the lookup when the caller read them for many requests."""
+    errors = {}
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 255:
+        errors["idempotency_key"] = ["Required, at most 255 characters."]
+    if source not in TradeIntent.Source.values:
+        errors["source"] = [f"Must be one of {', '.join(TradeIntent.Source.values)}."]
+    if failure_policy not in TradeIntent.FailurePolicy.values:
+        errors["failure_policy"] = [f"Must be one of {', '.join(TradeIntent.FailurePolicy.values)}."]
+    if bar_ts is not None and timezone.is_naive(bar_ts):
+        errors["bar_ts"] = ["Must carry a UTC offset."]
+    if errors:
+        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details=errors)
+    clean = _validated_legs(legs, instruments)
+    body_hash = request_hash(
+        bot_id=bot.id, legs=[leg for leg, _ in clean], bar_ts=bar_ts, failure_policy=failure_policy
+    )
+    return key, clean, body_hash
+
+
 def submit_intent(
     *,
     bot,
@@ -299,28 +353,15 @@ def submit_intent(
     ``risk_checked`` carries the checks the tick already ran on this very order (its first risk check, against the
     same limits and state); the intent then stores them instead of running them again. The OMS checks again before
     sending either way."""
-    errors = {}
-    key = (idempotency_key or "").strip()
-    if not key or len(key) > 255:
-        errors["idempotency_key"] = ["Required, at most 255 characters."]
-    if source not in TradeIntent.Source.values:
-        errors["source"] = [f"Must be one of {', '.join(TradeIntent.Source.values)}."]
-    if failure_policy not in TradeIntent.FailurePolicy.values:
-        errors["failure_policy"] = [f"Must be one of {', '.join(TradeIntent.FailurePolicy.values)}."]
-    if bar_ts is not None and timezone.is_naive(bar_ts):
-        errors["bar_ts"] = ["Must carry a UTC offset."]
-    if errors:
-        raise ControlPlaneError(ErrorCode.VALIDATION_ERROR, details=errors)
-    clean = _validated_legs(legs)
-    body_hash = request_hash(
-        bot_id=bot.id, legs=[leg for leg, _ in clean], bar_ts=bar_ts, failure_policy=failure_policy
+    key, clean, body_hash = validated_request(
+        bot=bot, legs=legs, idempotency_key=idempotency_key, source=source, bar_ts=bar_ts, failure_policy=failure_policy
     )
     tenant_id = tenancy.require_tenant_id()
     label = actor_name or (actor.get_username() if actor is not None and actor.is_authenticated else "system")
     with transaction.atomic():
         # One submission per key at a time: the others wait here, then find the first one's intent.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(tenant_id, key)])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [idempotency_lock_key(tenant_id, key)])
         existing = TradeIntent.objects.filter(idempotency_key=key).first()
         if existing is not None:
             if existing.request_hash != body_hash:
@@ -389,14 +430,11 @@ def submit_intent(
             intent.risk_checks = checks
             intent.save(update_fields=["risk_checks", "updated_at"])
         if source == TradeIntent.Source.API and settings.OMS_ENQUEUE_ON_SUBMIT:
-            publish_on_commit(lambda: _enqueue_oms(tenant_id), what=f"OMS run of tenant {tenant_id}")
+            publish_on_commit(lambda: enqueue_oms(tenant_id), what=f"OMS run of tenant {tenant_id}")
     return IntentResult(intent, True)
 
 
-def _enqueue_oms(tenant_id: int) -> None:
-    """Best effort (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run. Sent by
-    name: the OMS (``execution.orders.tasks.oms_process``) builds on intents, so intents never import it; the
-    name's routing (``CELERY_TASK_ROUTES``) puts it on the oms queue, as ``delay`` would."""
-    from celery import current_app
-
-    current_app.send_task("execution.oms_process", kwargs={"tenant_id": tenant_id})
+def enqueue_oms(tenant_id: int) -> None:
+    """Best effort (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run or the
+    PENDING sweep. Coalesced (``execution.orders.oms_runs``): a burst of submissions queues one run, not one each."""
+    request_oms_run(tenant_id)

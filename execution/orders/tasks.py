@@ -3,19 +3,52 @@ twice (claims use SKIP LOCKED; recovery looks orders up, never re-sends)."""
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from celery import shared_task, signals
 from django.conf import settings
 
 from controlplane.celery import TenantTask, fan_out_per_tenant
-from controlplane.selectors import all_tenant_ids
+from controlplane import tenancy
+from controlplane.selectors import active_tenant_ids, all_tenant_ids
+from execution.models import TradeIntent
 from execution.orders import cancels, oms, recovery
+from execution.orders.oms_runs import oms_run_started, request_oms_run
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="execution.oms_process", base=TenantTask, queue="oms", acks_late=True, ignore_result=True)
 def oms_process(*, tenant_id: int, limit: int = 500) -> int:
-    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED)."""
+    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED).
+
+    The run request is cleared first, so an intent committed from now on asks for a run of its own; a run that
+    claimed its whole ``limit`` asks for the next one (more may be waiting)."""
+    oms_run_started(tenant_id)
     cancels.process_pending_cancel_requests()
-    return oms.process_pending_intents(limit=limit)
+    claimed = oms.process_pending_intents(limit=limit)
+    if claimed >= limit:
+        try:
+            request_oms_run(tenant_id)
+        except redis.RedisError:  # the PENDING sweep asks again
+            logger.warning("could not ask for the next OMS run", extra={"tenant_id": tenant_id})
+    return claimed
+
+
+@shared_task(name="execution.oms_sweep_pending", ignore_result=True)
+def oms_sweep_pending() -> list[int]:
+    """Beat's safety net: ask for an OMS run (coalesced) of every active tenant that has PENDING intents, so an
+    intent whose run request was lost (broker down at commit, message dropped) is sent at most one interval
+    later. Suspended tenants send nothing new (``active_tenant_ids``). Returns the tenants asked for."""
+    asked = []
+    for tenant_id in active_tenant_ids():
+        with tenancy.tenant_context(tenant_id):
+            pending = TradeIntent.objects.filter(status=TradeIntent.Status.PENDING).exists()
+        if pending:
+            request_oms_run(tenant_id)
+            asked.append(tenant_id)
+    return asked
 
 
 @shared_task(name="execution.oms_recover_all_tenants", ignore_result=True)

@@ -112,3 +112,40 @@ def test_a_batch_rechecks_each_intent_after_the_orders_of_the_ones_before_it(ten
         third = TradeIntent.objects.order_by("id").last()
         assert third.rejection["limit"] == "max_orders_per_minute" and third.rejection["checked_by"] == "oms"
         assert Order.objects.count() == 2
+
+
+def test_a_batch_counts_its_earlier_orders_in_the_tenant_scope_and_the_duplicate_window(tenant_a, es_bars, trading_bot):
+    """The risk state is read once per batch (issue 18): the orders accepted before an intent in the same batch
+    still count, in the tenant's scope across bots (its rate limit) and in a bot's duplicate window."""
+    from execution.models import TradingControl
+
+    bots = [trading_bot(name=f"tenant-rate-{n}") for n in range(3)]
+    dup = trading_bot(name="dup", risk_limits={"duplicate_window_seconds": 300})
+    with tenancy.tenant_context(tenant_a.id):
+        TradingControl.objects.create(bot=None, risk_limits={"max_orders_per_minute": 3})
+        for n, bot in enumerate([*bots, dup, dup]):  # five intents of one leg each; the tenant allows three
+            submit_intent(
+                bot=bot,
+                legs=[LegSpec("sim", "ES", "buy", Decimal(1))],
+                idempotency_key=f"tenant-rate-{n}",
+                source="tick",
+                bar_ts=T0,
+            )
+        assert oms.process_pending_intents(batch_size=10) == 5
+        intents = list(TradeIntent.objects.order_by("id"))
+        assert [i.status for i in intents] == ["WORKING", "WORKING", "WORKING", "REJECTED", "REJECTED"]
+        assert {i.rejection["limit"] for i in intents[3:]} == {"max_orders_per_minute"}
+        assert {i.rejection["scope"] for i in intents[3:]} == {"tenant"}
+        TradingControl.objects.filter(bot=None).update(risk_limits={})
+        for n in range(2):
+            submit_intent(
+                bot=dup,
+                legs=[LegSpec("sim", "ES", "sell", Decimal(2))],
+                idempotency_key=f"dup-{n}",
+                source="tick",
+                bar_ts=T0,
+            )
+        assert oms.process_pending_intents(batch_size=10) == 2
+        first, second = TradeIntent.objects.order_by("-id")[:2][::-1]
+        assert (first.status, second.status) == ("WORKING", "REJECTED")
+        assert second.rejection["limit"] == "duplicate_order" and second.rejection["checked_by"] == "oms"
