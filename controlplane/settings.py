@@ -485,7 +485,7 @@ CELERY_BEAT_SCHEDULE["traces-maintain-partitions"] = {
 # ARB_QUOTE_POLL_SECONDS, each market's book ARB_QUOTE_BOOK_DEPTH levels deep. A quote older than
 # ARB_QUOTE_MAX_AGE_MS is never used (execution.marketdata.quote_selectors.usable_quotes says why). Quotes are
 # partitioned by day; whole days older than ARB_QUOTE_RETENTION_HOURS are dropped, after every closed minute was
-# folded into the 1-minute history, kept ARB_QUOTE_HISTORY_DAYS. A collector heartbeat older than
+# folded into the 1-minute history; minutes and funding rates are kept ARB_QUOTE_HISTORY_DAYS. A collector heartbeat older than
 # ARB_COLLECTOR_STALE_SECONDS makes status DEGRADED for tenants that use a crypto venue.
 ARB_QUOTE_MAX_AGE_MS = env.int("ARB_QUOTE_MAX_AGE_MS", default=5000)
 ARB_QUOTE_POLL_SECONDS = env.float("ARB_QUOTE_POLL_SECONDS", default=2.0)

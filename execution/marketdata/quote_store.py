@@ -1,5 +1,6 @@
 """Keeping the quote tables bounded: day partitions created ahead and dropped past ``ARB_QUOTE_RETENTION_HOURS``,
-and the 1-minute history (``QuoteMinute``) that outlives them.
+and the 1-minute history (``QuoteMinute``) and the funding rates that outlive them, kept ``ARB_QUOTE_HISTORY_DAYS``
+(the history funding replays read; a payment is booked hours after its funding time, long before that).
 
 Beat folds closed minutes every minute (``execution.downsample_quotes``), so a day is folded a day or more before
 its partition is dropped. The fold is an upsert over a window that starts at the last stored minute, so running it
@@ -29,12 +30,14 @@ class QuoteMaintenance:
     created: list[str] = field(default_factory=list)
     dropped: list[dict] = field(default_factory=list)
     minutes_deleted: int = 0
+    funding_rates_deleted: int = 0
 
     def as_dict(self) -> dict:
         return {
             "created": self.created,
             "dropped": [{**row, "day": row["day"].isoformat()} for row in self.dropped],
             "minutes_deleted": self.minutes_deleted,
+            "funding_rates_deleted": self.funding_rates_deleted,
         }
 
 
@@ -59,7 +62,7 @@ def quote_partitions_maintain(
 ) -> QuoteMaintenance:
     """Create today's and the next ``ahead_days`` days' partitions; drop every day that ended before
     ``now - retention_hours`` (whole days only, so up to a day more than the retention is kept); delete minutes
-    older than ``history_days``."""
+    and funding rates older than ``history_days``."""
     now = now or timezone.now()
     ahead_days = settings.ARB_QUOTE_PARTITIONS_AHEAD_DAYS if ahead_days is None else ahead_days
     retention_hours = settings.ARB_QUOTE_RETENTION_HOURS if retention_hours is None else retention_hours
@@ -82,16 +85,24 @@ def quote_partitions_maintain(
             result.dropped += [
                 {"partition": name, "day": day, "estimated_rows": rows} for name, day, rows in cursor.fetchall()
             ]
-        cursor.execute("DELETE FROM execution_quoteminute WHERE minute < %s", [now - timedelta(days=history_days)])
+        history_from = now - timedelta(days=history_days)
+        cursor.execute("DELETE FROM execution_quoteminute WHERE minute < %s", [history_from])
         result.minutes_deleted = cursor.rowcount
-        if result.created or result.dropped or result.minutes_deleted:
+        cursor.execute("DELETE FROM execution_fundingrate WHERE funding_at < %s", [history_from])
+        result.funding_rates_deleted = cursor.rowcount
+        if result.created or result.dropped or result.minutes_deleted or result.funding_rates_deleted:
             audit_record(
                 action="marketdata.quote_partitions_maintained",
                 resource_type="execution_spotquote",
                 resource_id=now.date().isoformat(),
                 actor_name=actor_name,
                 tenant_id=None,
-                after={**result.as_dict(), "retention_hours": retention_hours, "cutoff": cutoff.isoformat()},
+                after={
+                    **result.as_dict(),
+                    "retention_hours": retention_hours,
+                    "cutoff": cutoff.isoformat(),
+                    "history_days": history_days,
+                },
             )
     for row in result.dropped:
         logger.info("quote partition dropped past retention", extra={**row, "day": row["day"].isoformat()})

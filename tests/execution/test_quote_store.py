@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from controlplane.models import AuditEvent
-from execution.marketdata.models import QuoteMinute, SpotQuote
+from execution.marketdata.models import FundingRate, QuoteMinute, SpotQuote
 from execution.marketdata.quote_selectors import usable_quotes
 from execution.marketdata.quote_store import quote_minutes_downsample, quote_partition_days, quote_partitions_maintain
 from execution.models import Instrument
@@ -121,6 +121,53 @@ def test_partitions_are_made_ahead_and_whole_days_past_retention_dropped_and_aud
         quote_partitions_maintain(now=now, retention_hours=12)
 
 
+def test_minutes_and_funding_rates_older_than_the_history_are_deleted_and_audited(btc):
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    old, kept = now - timedelta(days=31), now - timedelta(days=29)
+    QuoteMinute.objects.bulk_create(
+        [
+            QuoteMinute(
+                venue="kraken",
+                instrument=btc,
+                market_type="spot",
+                minute=at,
+                mid_open=1,
+                mid_high=1,
+                mid_low=1,
+                mid_close=1,
+                spread_open=0,
+                spread_high=0,
+                spread_low=0,
+                spread_close=0,
+                samples=1,
+            )
+            for at in (old, kept)
+        ]
+    )
+    FundingRate.objects.bulk_create(
+        [
+            FundingRate(
+                venue="hyperliquid",
+                instrument=btc,
+                market="BTC/USDC:USDC",
+                rate=Decimal("0.0001"),
+                interval_hours=1,
+                funding_at=at,
+                received_at=at,
+            )
+            for at in (old, kept)
+        ]
+    )
+
+    result = quote_partitions_maintain(now=now, ahead_days=1, history_days=30)
+
+    assert (result.minutes_deleted, result.funding_rates_deleted) == (1, 1)
+    assert list(QuoteMinute.objects.values_list("minute", flat=True)) == [kept]
+    assert list(FundingRate.objects.values_list("funding_at", flat=True)) == [kept]
+    event = AuditEvent.unscoped.filter(action="marketdata.quote_partitions_maintained").latest("id")
+    assert event.after_state["funding_rates_deleted"] == 1 and event.after_state["history_days"] == 30
+
+
 def test_a_quote_without_its_day_lands_in_the_default_partition_and_moves_in_when_the_day_is_made(btc):
     far = datetime(2031, 3, 4, 10, 0, tzinfo=UTC)
     SpotQuote.objects.bulk_create([quote(btc, "kraken", far, "100", "101")])
@@ -169,6 +216,6 @@ def test_beat_schedules_the_quote_maintenance_and_the_minute_fold_by_registered_
         name = settings.CELERY_BEAT_SCHEDULE[entry]["task"]
         assert name in app.tasks, name
     result = app.tasks["execution.maintain_quote_partitions"].apply().get()
-    assert set(result) == {"created", "dropped", "minutes_deleted"}
+    assert set(result) == {"created", "dropped", "minutes_deleted", "funding_rates_deleted"}
     assert app.tasks["execution.downsample_quotes"].apply().get() == 1
     assert QuoteMinute.objects.get().mid_close == Decimal("101")
