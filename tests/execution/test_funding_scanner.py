@@ -289,3 +289,51 @@ def test_a_replay_over_the_recorded_quotes_emits_the_live_scanners_intents(venue
         assert FundingPosition.objects.filter(run_ref=None).get().status == "CLOSED"  # the live one, untouched
         replay_payment = FundingPayment.objects.get(position__run_ref=runner.id)  # booked by the replay itself
         assert (replay_payment.funding_at, replay_payment.amount) == (live_payment.funding_at, live_payment.amount)
+
+
+def test_a_funding_replays_evidence_is_its_basis_pnl_counting_closed_positions_and_showing_open_ones(
+    venues, tenant_a, owner_a
+):
+    """The gate's evidence for a funding scanner reads ``basis_pnl``: a position still open at the replay's end is
+    unsettled (its realized PnL is unknown, never a zero), a closed one's total is the realized figure."""
+    from oversight.scanner_evidence import evidence_problems, quote_replay_evidence
+
+    bot = funding_bot(tenant_a, owner_a)
+    with tenancy.tenant_context(tenant_a.id):
+        collect(T1)
+        collect(T1 + STEP)
+        venues["hyperliquid"].contexts["BTC"]["funding"] = "-0.00005"
+        collect(T1 + 2 * STEP)
+        collect(T1 + 3 * STEP)
+
+        def replay(end):
+            runner = Runner.objects.create(
+                bot=bot,
+                status=Runner.Status.STOPPED,
+                started_by="test",
+                started_at=T1,
+                mode=Runner.Mode.REPLAY,
+                replay_start=T1,
+                replay_end=end,
+            )
+            replay_scans(bot=bot, start=T1, end=end, run_ref=runner.id, step_seconds=2)
+            return runner
+
+        still_open = replay(T1 + STEP)
+        evidence = quote_replay_evidence(bot, still_open)
+        assert FundingPosition.objects.get(run_ref=still_open.id).status == "OPEN"
+        assert (evidence.pnl_table, evidence.settled, evidence.unsettled, evidence.realized_pnl) == (
+            "basis_pnl",
+            0,
+            1,
+            None,
+        )
+        assert "realized basis_pnl unknown (nothing settled, or a fee was not reported)" in evidence_problems(evidence)
+
+        closed = replay(T1 + 3 * STEP)
+        evidence = quote_replay_evidence(bot, closed)
+        row = BasisPnl.objects.get(position__run_ref=closed.id)
+        assert row.status == "CLOSED" and row.total is not None
+        assert (evidence.pnl_table, evidence.settled, evidence.unsettled) == ("basis_pnl", 1, 0)
+        assert Decimal(evidence.realized_pnl) == row.total
+        assert (evidence.intents, evidence.orders, evidence.fills) == (2, 4, 4)
