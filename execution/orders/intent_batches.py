@@ -31,6 +31,7 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
+from controlplane.db.rows import update_rows
 from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import AuditEvent
@@ -244,6 +245,6 @@ def _first_risk_check(created: list[TradeIntent], legs_of: dict[int, list[Intent
         if refusal is not None:
             reject(intent, refusal, checks, actor_name=label)
             continue
-        intent.risk_checks, intent.updated_at = checks, timezone.now()  # bulk_update sets no auto_now field
+        intent.risk_checks, intent.updated_at = checks, timezone.now()
         checked.append(intent)
-    TradeIntent.objects.bulk_update(checked, ["risk_checks", "updated_at"])
+    update_rows(checked, ["risk_checks", "updated_at"])

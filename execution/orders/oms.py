@@ -29,12 +29,13 @@ from dataclasses import replace
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
+from controlplane.db.rows import update_rows
 from controlplane.models import AuditEvent
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -135,9 +136,7 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
         now = timezone.now()
         for intent in accepted:
             intent.status, intent.updated_at = Status.ACCEPTED, now
-        # One CASE per varying field only: bulk_update builds it in Python, row by row (the costliest statement).
-        TradeIntent.objects.bulk_update(accepted, ["risk_checks"])
-        TradeIntent.objects.filter(pk__in=[i.pk for i in accepted]).update(status=Status.ACCEPTED, updated_at=now)
+        update_rows(accepted, ["risk_checks", "status", "updated_at"])
         _audit_transitions(accepted, before=Status.PENDING, after=Status.ACCEPTED)
     return [intent.pk for intent in accepted]
 
@@ -316,25 +315,9 @@ def _record_outcomes(outcomes: list[SendOutcome]) -> None:
 
 
 def _write_acks(orders: list[Order]) -> None:
-    """The acknowledged orders' venue id, status, reason and time in one ``UPDATE ... FROM unnest(...)``: what
-    ``bulk_update`` writes, without the CASE expression per row and field it builds in Python (the OMS's costliest
-    statement). Row-level security applies as to any statement of the tenant."""
-    if not orders:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Order._meta.db_table} AS o SET venue_order_id = v.venue_order_id, status = v.status, "
-            "reason = v.reason, updated_at = v.updated_at "
-            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[]) "
-            "AS v(id, venue_order_id, status, reason, updated_at) WHERE o.id = v.id",
-            [
-                [o.pk for o in orders],
-                [o.venue_order_id for o in orders],
-                [str(o.status) for o in orders],
-                [o.reason for o in orders],
-                [o.updated_at for o in orders],
-            ],
-        )
+    """The acknowledged orders' venue id, status, reason and time in one statement (``update_rows``: what
+    ``bulk_update`` writes, without the CASE expression per row and field it builds in Python)."""
+    update_rows(orders, ["venue_order_id", "status", "reason", "updated_at"])
 
 
 def _failure(outcome: SendOutcome) -> tuple[str, str]:

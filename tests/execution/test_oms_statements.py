@@ -82,3 +82,71 @@ def test_the_sim_venue_answers_a_batch_as_it_answers_each_order_in_one_statement
         VenueOrderStatus.WORKING,
     ]
     assert batch[0].venue_order_id == "sim-cp-1-0" and batch[1].reason == "unknown instrument NOPE"
+
+
+def _positions(tenant, bot, es, count):
+    from execution.models import StrategyPosition
+
+    with tenancy.tenant_context(tenant.id):
+        StrategyPosition.objects.bulk_create(
+            [StrategyPosition(tenant_id=tenant.id, bot=bot, instrument=es, book=f"b{n}") for n in range(count)]
+        )
+        return list(StrategyPosition.objects.filter(bot=bot).order_by("id"))
+
+
+def test_update_rows_writes_what_bulk_update_writes(tenant_a, es_bars, trading_bot):
+    from datetime import UTC, datetime
+
+    from controlplane.db.rows import update_rows
+    from execution.models import StrategyPosition
+
+    bot = trading_bot()
+    _submit([bot], 4, "rows")
+    at = datetime(2026, 11, 18, 15, 0, 1, 123456, tzinfo=UTC)
+    with tenancy.tenant_context(tenant_a.id):
+        intents = list(TradeIntent.objects.order_by("id"))
+        by_orm, by_rows = intents[:2], intents[2:]
+        for n, intent in enumerate(intents):
+            intent.risk_checks = [{"limit": 'quote " and \\ backslash', "n": n, "nested": {"é": [1.5, None, True]}}]
+            intent.status_detail = None if n % 2 else {"why": "ünïcode ✓", "n": n}
+            intent.status, intent.updated_at = TradeIntent.Status.ACCEPTED, at
+        TradeIntent.objects.bulk_update(by_orm, ["risk_checks", "status_detail", "status", "updated_at"])
+        assert update_rows(by_rows, ["risk_checks", "status_detail", "status", "updated_at"]) == 2
+        for intent in intents:
+            stored = TradeIntent.objects.get(pk=intent.pk)
+            assert (stored.risk_checks, stored.status_detail) == (intent.risk_checks, intent.status_detail)
+            assert (stored.status, stored.updated_at) == (TradeIntent.Status.ACCEPTED, at)
+        assert TradeIntent.objects.filter(pk=by_rows[1].pk, status_detail__isnull=True).exists()  # SQL NULL
+
+    positions = _positions(tenant_a, bot, es_bars, 4)
+    with tenancy.tenant_context(tenant_a.id):
+        for n, position in enumerate(positions):
+            position.quantity = Decimal("-12.123456789") * (n + 1)
+            position.average_price = Decimal("0.1") * (n + 1) if n % 2 else Decimal("50010.5")
+            position.realized_pnl = Decimal("0.00000001")
+        StrategyPosition.objects.bulk_update(positions[:2], ["quantity", "average_price", "realized_pnl"])
+        update_rows(positions[2:], ["quantity", "average_price", "realized_pnl"])
+        stored = list(StrategyPosition.objects.filter(bot=bot).order_by("id"))
+        orm = [(p.quantity, p.average_price, p.realized_pnl) for p in stored[:2]]
+        rows = [(p.quantity, p.average_price, p.realized_pnl) for p in stored[2:]]
+        assert orm == [(p.quantity, p.average_price, p.realized_pnl) for p in positions[:2]]
+        assert rows == [(p.quantity, p.average_price, p.realized_pnl) for p in positions[2:]]
+        assert rows[0] == (Decimal("-36.370370367"), Decimal("50010.5"), Decimal("0.00000001"))
+
+
+def test_update_rows_leaves_another_tenants_rows_alone_and_refuses_unsaved_or_repeated_rows(
+    tenant_a, tenant_b, es_bars, trading_bot
+):
+    from controlplane.db.rows import update_rows
+    from execution.models import StrategyPosition
+
+    theirs = _positions(tenant_b, trading_bot(name="theirs", tenant=tenant_b), es_bars, 1)[0]
+    theirs.quantity = Decimal(99)
+    with tenancy.tenant_context(tenant_a.id):
+        assert update_rows([theirs], ["quantity"]) == 0
+        with pytest.raises(ValueError):
+            update_rows([StrategyPosition(quantity=1)], ["quantity"])
+    with tenancy.tenant_context(tenant_b.id):
+        assert StrategyPosition.objects.get(pk=theirs.pk).quantity == 0
+        with pytest.raises(ValueError):
+            update_rows([theirs, theirs], ["quantity"])
