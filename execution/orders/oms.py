@@ -23,13 +23,15 @@ alert is raised. A leg whose send is uncertain stays SUBMITTING for the recovery
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bots.selectors import trading_blocks
@@ -71,11 +73,18 @@ __all__ = [
 # --- Claim, re-check, send ----------------------------------------------------------------------------------
 
 
-def process_pending_intents(*, limit: int = 500, batch_size: int | None = None) -> int:
+def process_pending_intents(
+    *, limit: int = 500, batch_size: int | None = None, on_full_batch: Callable[[], None] | None = None
+) -> int:
     """Claim up to ``limit`` PENDING intents of the current tenant, ``batch_size`` (``OMS_BATCH_SIZE``) at a time
     (SKIP LOCKED, so workers never share one), re-check kill state and risk, and send the accepted ones' legs
-    concurrently. Returns how many intents were claimed."""
-    tenancy.require_tenant_id()
+    concurrently. Returns how many intents were claimed.
+
+    ``on_full_batch`` is called when a claim came back full (more may be waiting), once the batch is checked and
+    committed and before it is sent: the OMS task asks for another run there, so an idle worker claims the next
+    batch meanwhile instead of it waiting for this one's sends. The risk re-checks of one tenant's batches still
+    run one at a time (:func:`_serialize_checks`)."""
+    tenant_id = tenancy.require_tenant_id()
     size = batch_size or settings.OMS_BATCH_SIZE
     claimed = 0
     while claimed < limit:
@@ -89,10 +98,25 @@ def process_pending_intents(*, limit: int = 500, batch_size: int | None = None) 
             if not intents:
                 break
             claimed += len(intents)
+            _serialize_checks(tenant_id)
             accepted = _accept_or_reject_batch(intents)
+        if on_full_batch is not None and len(intents) == size:
+            on_full_batch()
         if accepted:
             _send_intents(accepted)
     return claimed
+
+
+def _serialize_checks(tenant_id: int) -> None:
+    """Wait for any other batch of the tenant being checked to commit (a lock held to the end of this transaction).
+
+    A batch's risk re-check counts the orders of the batches committed before it and of the intents before it in
+    the batch (rate limits, duplicate windows, exposure, in the bot's and the tenant's scopes); two batches checked
+    at once would not see each other's orders and could together pass a limit each passes alone. Only the checks
+    and the orders' insert wait: claims skip each other's rows, and sends and acknowledgements run in parallel."""
+    digest = hashlib.sha256(f"oms-checks:{tenant_id}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
 
 
 def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:

@@ -101,3 +101,22 @@ def test_the_pending_sweep_asks_for_a_run_of_each_active_tenant_with_pending_int
     assert oms_sweep_pending() == [tenant_a.id]  # asked again, but one run waits already
     assert _queued_runs(broker) == [tenant_a.id]
     assert quiet.id not in _queued_runs(broker)
+
+
+def test_a_run_whose_claim_came_back_full_asks_for_another_run_at_once(
+    tenant_a, es_bars, trading_bot, settings, broker
+):
+    """A burst is shared by the idle workers: the first full batch asks for another run before it is sent, so
+    the next batch is not left waiting for this run's sends (old code: no run asked for below the limit)."""
+    settings.OMS_BATCH_SIZE = 2
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        for n in range(3):
+            submit_intent(bot=bot, legs=[buy()], idempotency_key=f"full-{n}", source="tick", bar_ts=T0)
+    assert oms_process(tenant_id=tenant_a.id) == 3  # here the same run took the rest: no worker consumes the queue
+    assert _queued_runs(broker) == [tenant_a.id]  # one run asked for (coalesced), by the full first batch
+    broker.delete("oms", request_flag(tenant_a.id))
+    with tenancy.tenant_context(tenant_a.id):
+        submit_intent(bot=bot, legs=[buy()], idempotency_key="alone", source="tick", bar_ts=T0)
+    assert oms_process(tenant_id=tenant_a.id) == 1
+    assert _queued_runs(broker) == []  # a claim that was not full asks for nothing
