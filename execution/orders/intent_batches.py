@@ -6,8 +6,8 @@ and its audit row, two kill-switch reads, a bar and a risk-state query per leg, 
 with many intents in hand (a batch API, the bench, a tick) submits them here in one transaction: the idempotency
 locks are taken in one statement (in key order, so two batches never wait on each other in a cycle), existing keys
 are read in one query, intents, legs and audit rows are multi-row inserts, the kill switches are read once, the
-reference price once per instrument and bar, and the risk state once per instrument and book for all the batch's
-bots (``execution.risk.state.risk_snapshot``, as the tick does).
+reference price once per instrument and bar, and the risk state once for all the batch's bots in every instrument
+and book (``execution.risk.state.risk_snapshots``).
 
 Per intent, nothing changes: the same validation (a bad field fails the whole batch, named ``intents[i].field``,
 and nothing is saved), the same idempotency (same key and body: the first intent again, ``created`` False; another
@@ -47,7 +47,7 @@ from execution.orders.intents import (
     risk_refusal,
     validated_request,
 )
-from execution.risk.state import risk_snapshot
+from execution.risk.state import SnapshotRequest, risk_snapshots
 
 
 @dataclass(frozen=True)
@@ -211,14 +211,19 @@ def _first_risk_check(created: list[TradeIntent], legs_of: dict[int, list[Intent
             for leg in legs_of[intent.pk]:
                 wanted[leg.instrument_id, str(book_for_venue(leg.venue))][intent.bot_id] = intent.bot
                 instrument_of[leg.instrument_id] = leg.instrument
-    scopes: dict[tuple[int, str], dict[int, list]] = {}
-    for (instrument_id, book), group in wanted.items():
-        scopes[instrument_id, book] = risk_snapshot(
-            bots=list(group.values()),
-            instrument=instrument_of[instrument_id],
-            at=at,
-            books={bot_id: book for bot_id in group},
-        ).scopes
+    keys = list(wanted)
+    snapshots = risk_snapshots(
+        [
+            SnapshotRequest(
+                bots=list(wanted[key].values()),
+                instrument=instrument_of[key[0]],
+                books={bot_id: key[1] for bot_id in wanted[key]},
+            )
+            for key in keys
+        ],
+        at=at,
+    )
+    scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
     prices: dict[tuple[int, datetime | None], object] = {}
 
     def price_of(instrument, leg, bar_ts):

@@ -55,7 +55,7 @@ from execution.orders.sending import (  # noqa: F401 (client_order_id and record
 )
 from execution.orders.writer import ACTOR, oms_writes
 from execution.risk.checks import RecentOrder, RiskScope, Side
-from execution.risk.state import risk_snapshot
+from execution.risk.state import SnapshotRequest, risk_snapshots
 
 logger = logging.getLogger(__name__)
 Status = TradeIntent.Status
@@ -169,8 +169,9 @@ class BatchRiskState:
     """What the OMS's risk re-check reads, read once for a claimed batch, and the batch's own orders so far.
 
     Reading per intent cost about six statements an intent (two kill switches, a bar, the risk state, per leg);
-    here it is two for the kill switches, one per instrument and bar for prices and one per instrument and book
-    for the risk state of all the batch's bots (``execution.risk.state.risk_snapshot``, as the tick reads it).
+    here it is two for the kill switches, one per instrument and bar for prices and one for the risk state of all
+    the batch's bots in every instrument and book its legs go to (``execution.risk.state.risk_snapshots``: the
+    tenant's recent orders are read once, not once per instrument).
     The batch is one transaction and checked at one instant (``at``); the orders of intents accepted earlier in
     the batch are added to the scopes they belong to (the bot's in their book, the tenant's per book) exactly as
     the risk-state query would have returned them had they been inserted first."""
@@ -185,15 +186,19 @@ class BatchRiskState:
             for leg in legs_by_intent[intent.pk]:
                 wanted[leg.instrument_id, str(book_for_venue(leg.venue))][intent.bot_id] = intent.bot
                 instruments[leg.instrument_id] = leg.instrument
-        self._scopes = {
-            (instrument_id, book): risk_snapshot(
-                bots=list(group.values()),
-                instrument=instruments[instrument_id],
-                at=self.at,
-                books={bot_id: book for bot_id in group},
-            ).scopes
-            for (instrument_id, book), group in wanted.items()
-        }
+        keys = list(wanted)
+        snapshots = risk_snapshots(
+            [
+                SnapshotRequest(
+                    bots=list(wanted[key].values()),
+                    instrument=instruments[key[0]],
+                    books={bot_id: key[1] for bot_id in wanted[key]},
+                )
+                for key in keys
+            ],
+            at=self.at,
+        )
+        self._scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
         self._prices: dict[tuple[int, object], Decimal | None] = {}
         self._by_bot: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
         self._by_tenant: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)

@@ -150,3 +150,53 @@ def test_update_rows_leaves_another_tenants_rows_alone_and_refuses_unsaved_or_re
         assert StrategyPosition.objects.get(pk=theirs.pk).quantity == 0
         with pytest.raises(ValueError):
             update_rows([theirs, theirs], ["quantity"])
+
+
+def test_risk_snapshots_of_many_instruments_are_one_statement_and_each_what_risk_snapshot_reads(
+    tenant_a, es_bars, trading_bot
+):
+    """The OMS checks a batch whose legs go to many instruments: the recent orders, controls and PnL are read once
+    for all of them (old code: once per instrument and book), and each instrument's scopes are unchanged."""
+    from django.utils import timezone
+
+    from controlplane.books import Book
+    from execution.models import Instrument, StrategyPosition, TradingControl
+    from execution.risk.state import SnapshotRequest, risk_snapshot, risk_snapshots
+    from tests.execution.helpers import store_bars
+    from traces.models import ProfitVariables
+
+    nq = Instrument.objects.get_or_create(
+        symbol="NQ",
+        defaults=dict(venue="CME", asset_class="future", tick_size="0.25", multiplier="20", calendar="CME_Equity"),
+    )[0]
+    store_bars(nq, T0, 3)
+    first = trading_bot(name="first", risk_limits={"max_position": 10})
+    second = trading_bot(name="second")
+    _submit([first, second], 4, "snap")  # orders in the paper book, in the last minute
+    with tenancy.tenant_context(tenant_a.id):
+        oms.process_pending_intents()
+        TradingControl.objects.create(bot=None, risk_limits={"max_orders_per_minute": 50})
+        at = timezone.now()
+        StrategyPosition.objects.bulk_create(
+            [
+                StrategyPosition(tenant_id=tenant_a.id, bot=first, instrument=es_bars, book=Book.PAPER, quantity=3),
+                StrategyPosition(tenant_id=tenant_a.id, bot=first, instrument=nq, book=Book.PAPER, quantity=-2),
+                StrategyPosition(tenant_id=tenant_a.id, bot=second, instrument=nq, book=Book.LIVE, quantity=5),
+            ]
+        )
+        ProfitVariables.objects.create(tenant_id=tenant_a.id, bot_id=first.id, book=Book.PAPER, day=at.date(), pnl=-7)
+        requests = [
+            SnapshotRequest([first, second], es_bars),
+            SnapshotRequest([first, second], nq, {first.id: Book.PAPER, second.id: Book.LIVE}),
+            SnapshotRequest([second], nq, {second.id: Book.PAPER}),
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            many = risk_snapshots(requests, at=at)
+        one_by_one = [risk_snapshot(bots=r.bots, instrument=r.instrument, at=at, books=r.books) for r in requests]
+    assert len(queries) == 1
+    assert many == one_by_one
+    es_first, es_tenant = many[0].scopes[first.id]
+    assert es_first.state.position == 3 and es_first.state.daily_pnl == -7 and len(es_first.state.recent_orders) > 0
+    assert es_tenant.state.position == 3 and es_tenant.limits.max_orders_per_minute == 50
+    assert many[1].positions == {first.id: -2, second.id: 5} and many[2].positions == {second.id: 0}
+    assert many[1].scopes[second.id][0].state.recent_orders == ()  # its orders are paper; this scope is live
