@@ -120,3 +120,28 @@ def test_a_run_whose_claim_came_back_full_asks_for_another_run_at_once(
         submit_intent(bot=bot, legs=[buy()], idempotency_key="alone", source="tick", bar_ts=T0)
     assert oms_process(tenant_id=tenant_a.id) == 1
     assert _queued_runs(broker) == []  # a claim that was not full asks for nothing
+
+
+def test_the_batches_of_a_tick_ask_for_one_oms_run_per_tenant(
+    tenant_a, owner_a, settings, broker, django_capture_on_commit_callbacks
+):
+    """Each tick batch that created intents asks for an OMS run once it commits, coalesced with the others (old
+    code: one ``oms_process`` message per batch and tenant, however many were already queued)."""
+    from execution.models import Instrument
+    from execution.tick.batches import run_tick_batch
+    from tests.execution.test_tick import MINUTE, T0 as TICK_T0, running_bot
+    from tests.execution.helpers import store_bars
+
+    btc, eth = Instrument.objects.get(symbol="BTC-USD"), Instrument.objects.get(symbol="ETH-USD")
+    store_bars(btc, TICK_T0, 12)
+    store_bars(eth, TICK_T0, 12)
+    running_bot(tenant_a, owner_a, instruments=("BTC-USD", "ETH-USD"))
+    with django_capture_on_commit_callbacks(execute=True):
+        for instrument in (btc, eth):
+            result = run_tick_batch(instrument=instrument, timeframe="1m", as_of=TICK_T0 + 10 * MINUTE)
+            assert result.intents_created == 1
+    assert _queued_runs(broker) == [tenant_a.id]
+    with tenancy.tenant_context(tenant_a.id):
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.PENDING}
+    broker.delete("oms")  # a worker took the run: it sends both
+    assert oms_process(tenant_id=tenant_a.id) == 2
