@@ -6,7 +6,7 @@ and its audit row, two kill-switch reads, a bar and a risk-state query per leg, 
 with many intents in hand (a batch API, the bench, a tick) submits them here in one transaction: the idempotency
 locks are taken in one statement (in key order, so two batches never wait on each other in a cycle), existing keys
 are read in one query, intents, legs and audit rows are multi-row inserts, the kill switches are read once, the
-reference price once per instrument and bar, and the risk state once for all the batch's bots in every instrument
+decision bars' prices in one query, and the risk state once for all the batch's bots in every instrument
 and book (``execution.risk.state.risk_snapshots``).
 
 Per intent, nothing changes: the same validation (a bad field fails the whole batch, named ``intents[i].field``,
@@ -38,11 +38,11 @@ from controlplane.models import AuditEvent
 from controlplane.trace import current_trace_id
 from execution.models import Instrument, IntentLeg, TradeIntent
 from execution.orders.intents import (
+    BatchPrices,
     IntentResult,
     LegSpec,
     enqueue_oms,
     idempotency_lock_key,
-    reference_price,
     reject,
     risk_refusal,
     validated_request,
@@ -224,14 +224,12 @@ def _first_risk_check(created: list[TradeIntent], legs_of: dict[int, list[Intent
         at=at,
     )
     scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
-    prices: dict[tuple[int, datetime | None], object] = {}
-
-    def price_of(instrument, leg, bar_ts):
-        if leg.order_type in ("limit", "stop"):  # its own price when it has one; reference_price decides
-            return reference_price(instrument, leg, bar_ts)
-        if (instrument.id, bar_ts) not in prices:
-            prices[instrument.id, bar_ts] = reference_price(instrument, leg, bar_ts)
-        return prices[instrument.id, bar_ts]
+    price_of = BatchPrices(
+        (leg.instrument_id, leg.order_type, intent.bar_ts)
+        for intent in created
+        if blocks[intent.bot_id] is None
+        for leg in legs_of[intent.pk]
+    )
 
     def scopes_of(bot, leg, instrument):
         return scopes[instrument.id, str(book_for_venue(leg.venue))][bot.id]

@@ -42,7 +42,7 @@ from controlplane.models import AuditEvent
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent
-from execution.orders.intents import TRANSITIONS, intent_transition, reference_price, reject, risk_refusal
+from execution.orders.intents import TRANSITIONS, BatchPrices, intent_transition, reject, risk_refusal
 from execution.orders.leg_risk import leg_failed
 from execution.orders.sending import (  # noqa: F401 (client_order_id and record_ack are the OMS's public names)
     SendOutcome,
@@ -169,7 +169,7 @@ class BatchRiskState:
     """What the OMS's risk re-check reads, read once for a claimed batch, and the batch's own orders so far.
 
     Reading per intent cost about six statements an intent (two kill switches, a bar, the risk state, per leg);
-    here it is two for the kill switches, one per instrument and bar for prices and one for the risk state of all
+    here it is two for the kill switches, one for the decision bars' prices and one for the risk state of all
     the batch's bots in every instrument and book its legs go to (``execution.risk.state.risk_snapshots``: the
     tenant's recent orders are read once, not once per instrument).
     The batch is one transaction and checked at one instant (``at``); the orders of intents accepted earlier in
@@ -199,17 +199,13 @@ class BatchRiskState:
             at=self.at,
         )
         self._scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
-        self._prices: dict[tuple[int, object], Decimal | None] = {}
+        self.price_of = BatchPrices(
+            (leg.instrument_id, leg.order_type, intent.bar_ts)
+            for intent in intents
+            for leg in legs_by_intent[intent.pk]
+        )
         self._by_bot: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
         self._by_tenant: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
-
-    def price_of(self, instrument, leg, bar_ts):
-        if leg.order_type in ("limit", "stop"):  # its own price when it has one; reference_price decides
-            return reference_price(instrument, leg, bar_ts)
-        key = (instrument.id, bar_ts)
-        if key not in self._prices:
-            self._prices[key] = reference_price(instrument, leg, bar_ts)
-        return self._prices[key]
 
     def scopes_of(self, bot, leg, instrument):
         book = str(book_for_venue(leg.venue))

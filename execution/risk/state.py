@@ -118,7 +118,9 @@ def _duplicate_window(limits_json: Iterable) -> timedelta:
 # The order window is the longest duplicate window of the bots (a parameter) or of their tenants' controls (read
 # here, since they arrive with this very statement); fetching a little more than a scope needs is harmless, as
 # each scope filters by its own window. Positions are per (bot, book, instrument) asked for; everything else
-# (controls, recent orders and cancels of any instrument, today's PnL) is read once for all of them.
+# (controls, recent orders and cancels of any instrument, today's PnL) is read once for all of them. The recent
+# orders are the bots' own, and every order of the tenant only when its limits count them (COUNTING_LIMITS): at
+# a thousand intents a second the tenant's last minute is tens of thousands of rows no check of its reads.
 _RISK_STATE_SQL = f"""
 WITH controls AS (
     SELECT tenant_id, bot_id, state, risk_limits FROM {TradingControl._meta.db_table}
@@ -134,6 +136,8 @@ WITH controls AS (
         AS b(bot_id, book, instrument_id)
 ), bot_pairs AS (
     SELECT DISTINCT bot_id, book FROM bot_books
+), counting_tenants AS (
+    SELECT tenant_id FROM controls WHERE bot_id IS NULL AND risk_limits ?| %(counting_limits)s::text[]
 )
 SELECT
     (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, state, risk_limits)), '[]') FROM controls),
@@ -151,6 +155,7 @@ SELECT
                                                     THEN '{Book.PAPER}' ELSE '{Book.LIVE}' END)), '[]')
        FROM {Order._meta.db_table} o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id
       WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
+        AND (o.bot_id = ANY(%(bots)s::bigint[]) OR o.tenant_id IN (SELECT tenant_id FROM counting_tenants))
         AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
              OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))),
     (SELECT coalesce(json_agg(json_build_array(v.bot_id, v.book, v.pnl::text)), '[]')
@@ -160,6 +165,11 @@ SELECT
         SELECT tenant_id, book, sum(pnl) AS total FROM {ProfitVariables._meta.db_table}
         WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND day = %(day)s GROUP BY tenant_id, book) AS totals)
 """
+
+
+# The tenant limits that count the tenant's recent orders or cancels (``execution.risk.checks._scope_checks``,
+# ``check_cancel``); a tenant scope without any of them carries none (nothing reads them).
+COUNTING_LIMITS = ("max_orders_per_minute", "max_cancels_per_minute", "duplicate_window_seconds")
 
 
 @dataclass(frozen=True)
@@ -185,7 +195,9 @@ def risk_snapshot(
 ) -> RiskSnapshot:
     """For each bot, ``[bot scope, tenant scope]`` with limits and the state at ``at`` (positions in
     ``instrument``; orders and cancels of any instrument for the rate limits), all of one book: ``books[bot.id]``
-    when given (an order to a named venue), else the bot's order book. One query for any number of bots.
+    when given (an order to a named venue), else the bot's order book. One query for any number of bots. The
+    tenant scope carries the tenant's recent orders and cancels only when its limits count them
+    (``COUNTING_LIMITS``); the bot scope always carries the bot's.
 
     A LIVE bot's scope also carries its autonomy: at T2 its limits are scaled by ``AUTONOMY_T2_LIMIT_FACTOR``,
     below T2 it is at least REDUCE_ONLY, and it carries the cached system status (read once per tenant), under
@@ -233,12 +245,18 @@ def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list
                 "purpose": Order.Purpose.LEG,
                 "day": at.date(),
                 "max_window": MAX_DUPLICATE_WINDOW_SECONDS,
+                "counting_limits": list(COUNTING_LIMITS),
             },
         )
         controls, bot_rows, tenant_rows, order_rows, bot_pnl_rows, tenant_pnl_rows = cursor.fetchone()
 
     bot_state = {bot_id: TradingState(state) for _, bot_id, state, _ in controls if bot_id is not None}
     tenant_control = {tenant_id: (state, limits) for tenant_id, bot_id, state, limits in controls if bot_id is None}
+    counting = {
+        t
+        for t, (_, limits) in tenant_control.items()
+        if isinstance(limits, dict) and set(limits) & set(COUNTING_LIMITS)
+    }
     bot_position = {(i, bot_id, book): Decimal(quantity) for i, bot_id, book, quantity in bot_rows}
     tenant_position = {(tenant_id, i, book): Decimal(total) for tenant_id, i, book, total in tenant_rows}
 
@@ -259,8 +277,8 @@ def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list
             if cancels_since < cancelled <= at:
                 cancels_by_bot[bot_id, book].append(cancelled)
                 cancels_by_tenant[tenant_id, book].append(cancelled)
-    tenant_orders = {key: tuple(orders) for key, orders in orders_by_tenant.items()}
-    tenant_cancels = {key: tuple(cancels) for key, cancels in cancels_by_tenant.items()}
+    tenant_orders = {key: tuple(orders) for key, orders in orders_by_tenant.items() if key[0] in counting}
+    tenant_cancels = {key: tuple(cancels) for key, cancels in cancels_by_tenant.items() if key[0] in counting}
 
     live_tenants = sorted({bot.tenant_id for bot in all_bots.values() if bot.stage == Stage.LIVE})
     autonomy = {tenant_id: autonomy_status(tenant_id) for tenant_id in live_tenants}

@@ -13,6 +13,7 @@ from controlplane.models import AuditEvent
 from execution.models import Order, TradeIntent
 from execution.orders import oms
 from execution.orders.intent_batches import IntentRequest, submit_intents
+from execution.orders.intents import LegSpec
 from execution.orders.paper_venue import SimVenue
 from integrations.venues.base import VenueOrderRequest, VenueOrderStatus
 from tests.execution.conftest import T0, buy, sell
@@ -200,3 +201,50 @@ def test_risk_snapshots_of_many_instruments_are_one_statement_and_each_what_risk
     assert es_tenant.state.position == 3 and es_tenant.limits.max_orders_per_minute == 50
     assert many[1].positions == {first.id: -2, second.id: 5} and many[2].positions == {second.id: 0}
     assert many[1].scopes[second.id][0].state.recent_orders == ()  # its orders are paper; this scope is live
+    assert len(es_tenant.state.recent_orders) == 6  # the tenant's rate limit counts every bot's orders
+
+    with tenancy.tenant_context(tenant_a.id):  # no tenant limit counts orders: the tenant scope reads none
+        TradingControl.objects.filter(bot=None).update(risk_limits={"max_position": 100})
+        [alone] = risk_snapshots([SnapshotRequest([second], es_bars)], at=at)
+    assert (
+        alone.scopes[second.id][1].state.recent_orders == ()
+        and len(alone.scopes[second.id][0].state.recent_orders) == 3
+    )
+
+
+def test_a_batch_over_many_instruments_costs_the_statements_of_one(tenant_a, es_bars, trading_bot):
+    """Prices (the decision bars' closes) and the risk state are read once for all the instruments of a batch
+    (old code: a bar query and a risk-state query per instrument)."""
+    from execution.models import Instrument
+    from tests.execution.helpers import store_bars
+
+    others = []
+    for symbol in ("NQ", "YM"):
+        instrument = Instrument.objects.get_or_create(
+            symbol=symbol,
+            defaults=dict(venue="CME", asset_class="future", tick_size="1", multiplier="5", calendar="CME_Equity"),
+        )[0]
+        store_bars(instrument, T0, 3)
+        others.append(instrument)
+    bots = [trading_bot(name=f"spread-{n}") for n in range(3)]
+    _submit(bots, 6, "one")
+    one = _oms_statements(tenant_a, batch_size=50)
+    with tenancy.tenant_context(tenant_a.id):
+        submit_intents(
+            [
+                IntentRequest(
+                    bot=bots[n % 3],
+                    legs=[buy(), LegSpec("sim", others[n % 2].symbol, "sell", Decimal(1))],
+                    idempotency_key=f"many-{n}",
+                    bar_ts=T0,
+                )
+                for n in range(6)
+            ],
+            source="tick",
+        )
+    many = _oms_statements(tenant_a, batch_size=50)
+    assert one[0] == many[0] == 6
+    assert many[1] == one[1], (one, many)
+    with tenancy.tenant_context(tenant_a.id):
+        closes = dict(Order.objects.filter(instrument__in=others).values_list("instrument__symbol", "reference_price"))
+    assert closes == {"NQ": Decimal("100.5"), "YM": Decimal("100.5")}  # bar 0's close, as reference_price reads it
