@@ -161,7 +161,7 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
         for intent in accepted:
             intent.status, intent.updated_at = Status.ACCEPTED, now
         update_rows(accepted, ["risk_checks", "status", "updated_at"])
-        _audit_transitions(accepted, before=Status.PENDING, after=Status.ACCEPTED)
+        _audit_transitions([intent.pk for intent in accepted], before=Status.PENDING, after=Status.ACCEPTED)
     return [intent.pk for intent in accepted]
 
 
@@ -252,24 +252,25 @@ def _accept_or_reject(intent: TradeIntent, *, legs: list[IntentLeg] | None = Non
     return True
 
 
-def _audit_transitions(intents: list[TradeIntent], *, before: str, after: str) -> None:
-    """The ``intent.status`` audit rows :func:`intent_transition` writes one at a time, for a batch in one insert."""
+def _audit_transitions(intent_ids: list[int], *, before: str, after: str) -> None:
+    """The ``intent.status`` audit rows :func:`intent_transition` writes one at a time, for a batch of the current
+    tenant's intents in one insert."""
     if after not in TRANSITIONS.get(before, set()):
         raise ValueError(f"{before} -> {after} is not an intent transition")
-    trace_id = current_trace_id()
+    tenant_id, trace_id = tenancy.require_tenant_id(), current_trace_id()
     AuditEvent.unscoped.bulk_create(
         [
             AuditEvent(
-                tenant_id=intent.tenant_id,
+                tenant_id=tenant_id,
                 actor=ACTOR,
                 action="intent.status",
                 resource_type="intent",
-                resource_id=str(intent.pk),
+                resource_id=str(intent_id),
                 before_state={"status": before},
                 after_state={"status": after},
                 trace_id=trace_id,
             )
-            for intent in intents
+            for intent_id in intent_ids
         ]
     )
 
@@ -285,14 +286,13 @@ def _send_intents(intent_ids: list[int]) -> None:
             .filter(pk__in=intent_ids, status=Status.ACCEPTED)
             .values_list("pk", flat=True)
         )
-    if not sendable:
-        return
-    orders = list(
-        Order.objects.filter(intent_id__in=sendable, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
-        .select_related("instrument", "leg")
-        .order_by("intent_id", "leg__leg_index")
-    )
-    _record_outcomes(place_all(orders))
+        orders = list(
+            Order.objects.filter(intent_id__in=sendable, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
+            .select_related("instrument", "leg")
+            .order_by("intent_id", "leg__leg_index")
+        )
+    if orders:
+        _record_outcomes(place_all(orders))
 
 
 def _record_outcomes(outcomes: list[SendOutcome]) -> None:
@@ -322,13 +322,14 @@ def _record_outcomes(outcomes: list[SendOutcome]) -> None:
                 failed_by_intent[intent_id] = failures
             elif all(o.ack is not None for o in sent):
                 working.append(intent_id)
-        if working:
-            intents = list(TradeIntent.objects.select_for_update().filter(pk__in=working, status=Status.ACCEPTED))
-            now = timezone.now()
-            for intent in intents:
-                intent.status, intent.updated_at = Status.WORKING, now
-            TradeIntent.objects.filter(pk__in=[i.pk for i in intents]).update(status=Status.WORKING, updated_at=now)
-            _audit_transitions(intents, before=Status.ACCEPTED, after=Status.WORKING)
+        if working:  # ids only: the rows' JSON (risk checks) is not needed to move them
+            moving = list(
+                TradeIntent.objects.select_for_update()
+                .filter(pk__in=working, status=Status.ACCEPTED)
+                .values_list("pk", flat=True)
+            )
+            TradeIntent.objects.filter(pk__in=moving).update(status=Status.WORKING, updated_at=timezone.now())
+            _audit_transitions(moving, before=Status.ACCEPTED, after=Status.WORKING)
     for outcome in outcomes:
         if outcome.uncertain:  # its intent stays ACCEPTED until the sweep resolves it
             left_for_recovery(outcome.order, outcome.error)
