@@ -61,7 +61,9 @@ def committed_db(django_db_setup, django_db_blocker):
     The runtime role may not TRUNCATE, so the owner connection empties the tables afterwards.
     """
     with django_db_blocker.unblock():
+        _forget_oms_run_requests()
         yield
+        _forget_oms_run_requests()
         owner = connections["owner"]
         with owner.cursor() as cursor:
             cursor.execute(
@@ -74,6 +76,27 @@ def committed_db(django_db_setup, django_db_blocker):
             cursor.execute("ALTER TABLE controlplane_auditevent ENABLE TRIGGER USER")
         for conn in connections.all():
             conn.close()
+
+
+def _forget_oms_run_requests() -> None:
+    """Committed transactions run their on-commit hooks, and a tick's or a submission's asks for an OMS run by
+    setting a flag in the broker's Redis for ``OMS_RUN_REQUEST_TTL_SECONDS`` (``execution.orders.oms_runs``). Tenant
+    ids restart after the truncate, so a flag left by one test would make the next test's tenant look as if its
+    run were already queued, and no run would be sent for it."""
+    import redis
+    from django.conf import settings
+
+    from execution.orders.oms_runs import request_flag
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        flags = list(client.scan_iter(match=request_flag("*")))
+        if flags:
+            client.delete(*flags)
+    except redis.RedisError:  # no broker, no flag to forget
+        pass
+    finally:
+        client.close()
 
 
 @pytest.fixture

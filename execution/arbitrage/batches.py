@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.db import transaction
-
 from controlplane import tenancy
+from controlplane.broker import publish_on_commit
 from controlplane.selectors import active_tenant_ids
 from execution.arbitrage.pnl import settle_finished_intents
 from execution.arbitrage.scanner import ScanTotals, scan_tenant
 from execution.orders.oms import process_pending_intents
-from execution.orders.tasks import oms_process
+from execution.orders.oms_runs import request_oms_run
 
 logger = logging.getLogger(__name__)
 
@@ -41,5 +40,5 @@ def hand_to_oms(tenant_id: int, *, sync: bool) -> None:
     if sync:
         with tenancy.tenant_context(tenant_id):
             process_pending_intents()
-    else:
-        transaction.on_commit(lambda: oms_process.delay(tenant_id=tenant_id))
+    else:  # coalesced, as an API submission's (execution.orders.oms_runs)
+        publish_on_commit(lambda: request_oms_run(tenant_id), what=f"OMS run of tenant {tenant_id}")

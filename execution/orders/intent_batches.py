@@ -6,8 +6,8 @@ and its audit row, two kill-switch reads, a bar and a risk-state query per leg, 
 with many intents in hand (a batch API, the bench, a tick) submits them here in one transaction: the idempotency
 locks are taken in one statement (in key order, so two batches never wait on each other in a cycle), existing keys
 are read in one query, intents, legs and audit rows are multi-row inserts, the kill switches are read once, the
-reference price once per instrument and bar, and the risk state once per instrument and book for all the batch's
-bots (``execution.risk.state.risk_snapshot``, as the tick does).
+decision bars' prices in one query, and the risk state once for all the batch's bots in every instrument
+and book (``execution.risk.state.risk_snapshots``).
 
 Per intent, nothing changes: the same validation (a bad field fails the whole batch, named ``intents[i].field``,
 and nothing is saved), the same idempotency (same key and body: the first intent again, ``created`` False; another
@@ -31,22 +31,23 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
+from controlplane.db.rows import update_rows
 from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import AuditEvent
 from controlplane.trace import current_trace_id
 from execution.models import Instrument, IntentLeg, TradeIntent
 from execution.orders.intents import (
+    BatchPrices,
     IntentResult,
     LegSpec,
     enqueue_oms,
     idempotency_lock_key,
-    reference_price,
     reject,
     risk_refusal,
     validated_request,
 )
-from execution.risk.state import risk_snapshot
+from execution.risk.state import SnapshotRequest, risk_snapshots
 
 
 @dataclass(frozen=True)
@@ -210,22 +211,25 @@ def _first_risk_check(created: list[TradeIntent], legs_of: dict[int, list[Intent
             for leg in legs_of[intent.pk]:
                 wanted[leg.instrument_id, str(book_for_venue(leg.venue))][intent.bot_id] = intent.bot
                 instrument_of[leg.instrument_id] = leg.instrument
-    scopes: dict[tuple[int, str], dict[int, list]] = {}
-    for (instrument_id, book), group in wanted.items():
-        scopes[instrument_id, book] = risk_snapshot(
-            bots=list(group.values()),
-            instrument=instrument_of[instrument_id],
-            at=at,
-            books={bot_id: book for bot_id in group},
-        ).scopes
-    prices: dict[tuple[int, datetime | None], object] = {}
-
-    def price_of(instrument, leg, bar_ts):
-        if leg.order_type in ("limit", "stop"):  # its own price when it has one; reference_price decides
-            return reference_price(instrument, leg, bar_ts)
-        if (instrument.id, bar_ts) not in prices:
-            prices[instrument.id, bar_ts] = reference_price(instrument, leg, bar_ts)
-        return prices[instrument.id, bar_ts]
+    keys = list(wanted)
+    snapshots = risk_snapshots(
+        [
+            SnapshotRequest(
+                bots=list(wanted[key].values()),
+                instrument=instrument_of[key[0]],
+                books={bot_id: key[1] for bot_id in wanted[key]},
+            )
+            for key in keys
+        ],
+        at=at,
+    )
+    scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
+    price_of = BatchPrices(
+        (leg.instrument_id, leg.order_type, intent.bar_ts)
+        for intent in created
+        if blocks[intent.bot_id] is None
+        for leg in legs_of[intent.pk]
+    )
 
     def scopes_of(bot, leg, instrument):
         return scopes[instrument.id, str(book_for_venue(leg.venue))][bot.id]
@@ -244,6 +248,6 @@ def _first_risk_check(created: list[TradeIntent], legs_of: dict[int, list[Intent
         if refusal is not None:
             reject(intent, refusal, checks, actor_name=label)
             continue
-        intent.risk_checks, intent.updated_at = checks, timezone.now()  # bulk_update sets no auto_now field
+        intent.risk_checks, intent.updated_at = checks, timezone.now()
         checked.append(intent)
-    TradeIntent.objects.bulk_update(checked, ["risk_checks", "updated_at"])
+    update_rows(checked, ["risk_checks", "updated_at"])

@@ -197,6 +197,44 @@ def reference_price(instrument: Instrument, leg: LegSpec | IntentLeg, bar_ts: da
     return mark.price if mark else None
 
 
+def decision_bar_closes(pairs) -> dict[tuple[int, datetime], Decimal]:
+    """The close :func:`reference_price` values a market order at, for many (instrument id, decision bar) pairs in
+    one query: the bar at that time, the first timeframe by name. A pair with no bar is left out (its reference
+    price is then the latest mark, read one instrument at a time, or none)."""
+    pairs = {(instrument_id, bar_ts) for instrument_id, bar_ts in pairs if bar_ts is not None}
+    if not pairs:
+        return {}
+    closes: dict[tuple[int, datetime], Decimal] = {}
+    for instrument_id, ts, close in (
+        Bar.objects.filter(instrument_id__in={i for i, _ in pairs}, ts__in={ts for _, ts in pairs})
+        .order_by("instrument_id", "ts", "timeframe")
+        .values_list("instrument_id", "ts", "close")
+    ):
+        if (instrument_id, ts) in pairs:
+            closes.setdefault((instrument_id, ts), close)
+    return closes
+
+
+class BatchPrices:
+    """``price_of`` for :func:`risk_refusal` over a batch of intents: the decision bars' closes of all its market
+    legs read in one query (:func:`decision_bar_closes`), anything else as :func:`reference_price` reads it, once
+    per instrument and bar."""
+
+    def __init__(self, legs) -> None:
+        """``legs``: (instrument id, order type, decision bar) of every leg of the batch."""
+        self._prices: dict[tuple[int, datetime | None], Decimal | None] = dict(
+            decision_bar_closes((i, bar_ts) for i, order_type, bar_ts in legs if order_type == "market")
+        )
+
+    def __call__(self, instrument, leg, bar_ts):
+        if leg.order_type in ("limit", "stop"):  # its own price when it has one; reference_price decides
+            return reference_price(instrument, leg, bar_ts)
+        key = (instrument.id, bar_ts)
+        if key not in self._prices:
+            self._prices[key] = reference_price(instrument, leg, bar_ts)
+        return self._prices[key]
+
+
 _READ_NOW = object()
 
 

@@ -23,8 +23,10 @@ alert is raised. A leg whose send is uncertain stays SUBMITTING for the recovery
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 
@@ -35,11 +37,12 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
+from controlplane.db.rows import update_rows
 from controlplane.models import AuditEvent
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent
-from execution.orders.intents import TRANSITIONS, intent_transition, reference_price, reject, risk_refusal
+from execution.orders.intents import TRANSITIONS, BatchPrices, intent_transition, reject, risk_refusal
 from execution.orders.leg_risk import leg_failed
 from execution.orders.sending import (  # noqa: F401 (client_order_id and record_ack are the OMS's public names)
     SendOutcome,
@@ -52,7 +55,7 @@ from execution.orders.sending import (  # noqa: F401 (client_order_id and record
 )
 from execution.orders.writer import ACTOR, oms_writes
 from execution.risk.checks import RecentOrder, RiskScope, Side
-from execution.risk.state import risk_snapshot
+from execution.risk.state import SnapshotRequest, risk_snapshots
 
 logger = logging.getLogger(__name__)
 Status = TradeIntent.Status
@@ -70,11 +73,18 @@ __all__ = [
 # --- Claim, re-check, send ----------------------------------------------------------------------------------
 
 
-def process_pending_intents(*, limit: int = 500, batch_size: int | None = None) -> int:
+def process_pending_intents(
+    *, limit: int = 500, batch_size: int | None = None, on_full_batch: Callable[[], None] | None = None
+) -> int:
     """Claim up to ``limit`` PENDING intents of the current tenant, ``batch_size`` (``OMS_BATCH_SIZE``) at a time
     (SKIP LOCKED, so workers never share one), re-check kill state and risk, and send the accepted ones' legs
-    concurrently. Returns how many intents were claimed."""
-    tenancy.require_tenant_id()
+    concurrently. Returns how many intents were claimed.
+
+    ``on_full_batch`` is called when a claim came back full (more may be waiting), once the batch is checked and
+    committed and before it is sent: the OMS task asks for another run there, so an idle worker claims the next
+    batch meanwhile instead of it waiting for this one's sends. The risk re-checks of one tenant's batches still
+    run one at a time (:func:`_serialize_checks`)."""
+    tenant_id = tenancy.require_tenant_id()
     size = batch_size or settings.OMS_BATCH_SIZE
     claimed = 0
     while claimed < limit:
@@ -88,10 +98,25 @@ def process_pending_intents(*, limit: int = 500, batch_size: int | None = None) 
             if not intents:
                 break
             claimed += len(intents)
+            _serialize_checks(tenant_id)
             accepted = _accept_or_reject_batch(intents)
+        if on_full_batch is not None and len(intents) == size:
+            on_full_batch()
         if accepted:
             _send_intents(accepted)
     return claimed
+
+
+def _serialize_checks(tenant_id: int) -> None:
+    """Wait for any other batch of the tenant being checked to commit (a lock held to the end of this transaction).
+
+    A batch's risk re-check counts the orders of the batches committed before it and of the intents before it in
+    the batch (rate limits, duplicate windows, exposure, in the bot's and the tenant's scopes); two batches checked
+    at once would not see each other's orders and could together pass a limit each passes alone. Only the checks
+    and the orders' insert wait: claims skip each other's rows, and sends and acknowledgements run in parallel."""
+    digest = hashlib.sha256(f"oms-checks:{tenant_id}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
 
 
 def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
@@ -135,10 +160,8 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
         now = timezone.now()
         for intent in accepted:
             intent.status, intent.updated_at = Status.ACCEPTED, now
-        # One CASE per varying field only: bulk_update builds it in Python, row by row (the costliest statement).
-        TradeIntent.objects.bulk_update(accepted, ["risk_checks"])
-        TradeIntent.objects.filter(pk__in=[i.pk for i in accepted]).update(status=Status.ACCEPTED, updated_at=now)
-        _audit_transitions(accepted, before=Status.PENDING, after=Status.ACCEPTED)
+        update_rows(accepted, ["risk_checks", "status", "updated_at"])
+        _audit_transitions([intent.pk for intent in accepted], before=Status.PENDING, after=Status.ACCEPTED)
     return [intent.pk for intent in accepted]
 
 
@@ -146,8 +169,9 @@ class BatchRiskState:
     """What the OMS's risk re-check reads, read once for a claimed batch, and the batch's own orders so far.
 
     Reading per intent cost about six statements an intent (two kill switches, a bar, the risk state, per leg);
-    here it is two for the kill switches, one per instrument and bar for prices and one per instrument and book
-    for the risk state of all the batch's bots (``execution.risk.state.risk_snapshot``, as the tick reads it).
+    here it is two for the kill switches, one for the decision bars' prices and one for the risk state of all
+    the batch's bots in every instrument and book its legs go to (``execution.risk.state.risk_snapshots``: the
+    tenant's recent orders are read once, not once per instrument).
     The batch is one transaction and checked at one instant (``at``); the orders of intents accepted earlier in
     the batch are added to the scopes they belong to (the bot's in their book, the tenant's per book) exactly as
     the risk-state query would have returned them had they been inserted first."""
@@ -162,26 +186,26 @@ class BatchRiskState:
             for leg in legs_by_intent[intent.pk]:
                 wanted[leg.instrument_id, str(book_for_venue(leg.venue))][intent.bot_id] = intent.bot
                 instruments[leg.instrument_id] = leg.instrument
-        self._scopes = {
-            (instrument_id, book): risk_snapshot(
-                bots=list(group.values()),
-                instrument=instruments[instrument_id],
-                at=self.at,
-                books={bot_id: book for bot_id in group},
-            ).scopes
-            for (instrument_id, book), group in wanted.items()
-        }
-        self._prices: dict[tuple[int, object], Decimal | None] = {}
+        keys = list(wanted)
+        snapshots = risk_snapshots(
+            [
+                SnapshotRequest(
+                    bots=list(wanted[key].values()),
+                    instrument=instruments[key[0]],
+                    books={bot_id: key[1] for bot_id in wanted[key]},
+                )
+                for key in keys
+            ],
+            at=self.at,
+        )
+        self._scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
+        self.price_of = BatchPrices(
+            (leg.instrument_id, leg.order_type, intent.bar_ts)
+            for intent in intents
+            for leg in legs_by_intent[intent.pk]
+        )
         self._by_bot: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
         self._by_tenant: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
-
-    def price_of(self, instrument, leg, bar_ts):
-        if leg.order_type in ("limit", "stop"):  # its own price when it has one; reference_price decides
-            return reference_price(instrument, leg, bar_ts)
-        key = (instrument.id, bar_ts)
-        if key not in self._prices:
-            self._prices[key] = reference_price(instrument, leg, bar_ts)
-        return self._prices[key]
 
     def scopes_of(self, bot, leg, instrument):
         book = str(book_for_venue(leg.venue))
@@ -228,24 +252,25 @@ def _accept_or_reject(intent: TradeIntent, *, legs: list[IntentLeg] | None = Non
     return True
 
 
-def _audit_transitions(intents: list[TradeIntent], *, before: str, after: str) -> None:
-    """The ``intent.status`` audit rows :func:`intent_transition` writes one at a time, for a batch in one insert."""
+def _audit_transitions(intent_ids: list[int], *, before: str, after: str) -> None:
+    """The ``intent.status`` audit rows :func:`intent_transition` writes one at a time, for a batch of the current
+    tenant's intents in one insert."""
     if after not in TRANSITIONS.get(before, set()):
         raise ValueError(f"{before} -> {after} is not an intent transition")
-    trace_id = current_trace_id()
+    tenant_id, trace_id = tenancy.require_tenant_id(), current_trace_id()
     AuditEvent.unscoped.bulk_create(
         [
             AuditEvent(
-                tenant_id=intent.tenant_id,
+                tenant_id=tenant_id,
                 actor=ACTOR,
                 action="intent.status",
                 resource_type="intent",
-                resource_id=str(intent.pk),
+                resource_id=str(intent_id),
                 before_state={"status": before},
                 after_state={"status": after},
                 trace_id=trace_id,
             )
-            for intent in intents
+            for intent_id in intent_ids
         ]
     )
 
@@ -261,14 +286,13 @@ def _send_intents(intent_ids: list[int]) -> None:
             .filter(pk__in=intent_ids, status=Status.ACCEPTED)
             .values_list("pk", flat=True)
         )
-    if not sendable:
-        return
-    orders = list(
-        Order.objects.filter(intent_id__in=sendable, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
-        .select_related("instrument", "leg")
-        .order_by("intent_id", "leg__leg_index")
-    )
-    _record_outcomes(place_all(orders))
+        orders = list(
+            Order.objects.filter(intent_id__in=sendable, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
+            .select_related("instrument", "leg")
+            .order_by("intent_id", "leg__leg_index")
+        )
+    if orders:
+        _record_outcomes(place_all(orders))
 
 
 def _record_outcomes(outcomes: list[SendOutcome]) -> None:
@@ -298,13 +322,14 @@ def _record_outcomes(outcomes: list[SendOutcome]) -> None:
                 failed_by_intent[intent_id] = failures
             elif all(o.ack is not None for o in sent):
                 working.append(intent_id)
-        if working:
-            intents = list(TradeIntent.objects.select_for_update().filter(pk__in=working, status=Status.ACCEPTED))
-            now = timezone.now()
-            for intent in intents:
-                intent.status, intent.updated_at = Status.WORKING, now
-            TradeIntent.objects.filter(pk__in=[i.pk for i in intents]).update(status=Status.WORKING, updated_at=now)
-            _audit_transitions(intents, before=Status.ACCEPTED, after=Status.WORKING)
+        if working:  # ids only: the rows' JSON (risk checks) is not needed to move them
+            moving = list(
+                TradeIntent.objects.select_for_update()
+                .filter(pk__in=working, status=Status.ACCEPTED)
+                .values_list("pk", flat=True)
+            )
+            TradeIntent.objects.filter(pk__in=moving).update(status=Status.WORKING, updated_at=timezone.now())
+            _audit_transitions(moving, before=Status.ACCEPTED, after=Status.WORKING)
     for outcome in outcomes:
         if outcome.uncertain:  # its intent stays ACCEPTED until the sweep resolves it
             left_for_recovery(outcome.order, outcome.error)
@@ -316,25 +341,9 @@ def _record_outcomes(outcomes: list[SendOutcome]) -> None:
 
 
 def _write_acks(orders: list[Order]) -> None:
-    """The acknowledged orders' venue id, status, reason and time in one ``UPDATE ... FROM unnest(...)``: what
-    ``bulk_update`` writes, without the CASE expression per row and field it builds in Python (the OMS's costliest
-    statement). Row-level security applies as to any statement of the tenant."""
-    if not orders:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Order._meta.db_table} AS o SET venue_order_id = v.venue_order_id, status = v.status, "
-            "reason = v.reason, updated_at = v.updated_at "
-            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::timestamptz[]) "
-            "AS v(id, venue_order_id, status, reason, updated_at) WHERE o.id = v.id",
-            [
-                [o.pk for o in orders],
-                [o.venue_order_id for o in orders],
-                [str(o.status) for o in orders],
-                [o.reason for o in orders],
-                [o.updated_at for o in orders],
-            ],
-        )
+    """The acknowledged orders' venue id, status, reason and time in one statement (``update_rows``: what
+    ``bulk_update`` writes, without the CASE expression per row and field it builds in Python)."""
+    update_rows(orders, ["venue_order_id", "status", "reason", "updated_at"])
 
 
 def _failure(outcome: SendOutcome) -> tuple[str, str]:

@@ -6,7 +6,8 @@ each cost a worker a task start: under a burst the queue, not the OMS, sets the 
 in the broker's Redis (``SET NX`` with a time to live) and sends the task only if the flag was not set already; the
 task clears the flag when it starts, before it claims anything. An intent committed before that clear is seen by
 the claim that follows it; one committed after it sets the flag again and sends a new run. A run that claimed its
-whole ``limit`` asks for the next one itself.
+whole ``limit`` asks for the next one itself, and so does a run whose claim came back full, as soon as that batch
+is committed: an idle worker takes the next batch while this one sends (``execution.orders.tasks.oms_process``).
 
 Nothing depends on the flag for safety: if a task is lost (broker flushed, message dropped), the flag expires
 after ``OMS_RUN_REQUEST_TTL_SECONDS`` and beat's PENDING sweep (``execution.orders.tasks.oms_sweep_pending``)

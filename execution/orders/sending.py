@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -151,18 +152,44 @@ def _place_on_pool_thread(order: Order) -> SendOutcome:
 
 def place_all(orders: list[Order]) -> list[SendOutcome]:
     """Send every order (each at most once) and return their outcomes in the same order. Orders to venues across
-    the wire go out concurrently on the pool, outside a transaction; sim orders, and every order inside a
-    transaction (see the module's docstring), are sent in this thread, one by one, while the others travel. The sim
-    venue is this process's own code on our own database: there is no network wait to overlap, only a connection
-    a pool thread would have to open."""
-    remote = [] if connection.in_atomic_block else [o for o in orders if not is_sim_venue(o.venue)]
-    if len(remote) <= 1:
-        return [_place_outcome(order) for order in orders]
-    pool = _executor()
-    # One context copy per task: a context can be entered by one thread at a time.
-    futures = {id(o): pool.submit(contextvars.copy_context().run, _place_on_pool_thread, o) for o in remote}
-    here = {id(o): _place_outcome(o) for o in orders if id(o) not in futures}
+    the wire go out concurrently on the pool, outside a transaction; every order inside a transaction (see the
+    module's docstring) is sent in this thread, one by one. Sim orders are sent in this thread too, each sim venue's
+    at once (``SimVenue.place_orders``, one statement for the batch): the sim venue is this process's own code on
+    our own database, with no network wait to overlap, only a connection a pool thread would have to open."""
+    sim: dict[str, list[Order]] = defaultdict(list)
+    for order in orders:
+        if is_sim_venue(order.venue):
+            sim[order.venue].append(order)
+    remote = [o for o in orders if not is_sim_venue(o.venue)]
+    futures = {}
+    if len(remote) > 1 and not connection.in_atomic_block:
+        pool = _executor()
+        # One context copy per task: a context can be entered by one thread at a time.
+        futures = {id(o): pool.submit(contextvars.copy_context().run, _place_on_pool_thread, o) for o in remote}
+    here = {id(o): _place_outcome(o) for o in remote if id(o) not in futures}
+    for venue, batch in sim.items():
+        here.update(zip(map(id, batch), _place_batch(venue, batch), strict=True))
     return [here[id(o)] if id(o) in here else futures[id(o)].result() for o in orders]
+
+
+def _place_batch(venue: str, orders: list[Order]) -> list[SendOutcome]:
+    """Many orders to one venue in one call (``place_orders``), at most once each: a venue error answers for every
+    order of the call, and after an uncertain one each order is looked up, as :func:`place` does for one."""
+    adapter = adapter_for(venue)
+    try:
+        acks = adapter.place_orders([request_for(order) for order in orders])
+    except VenueError as error:
+        if not error.uncertain:
+            return [SendOutcome(order, error=error) for order in orders]
+        outcomes = []
+        for order in orders:
+            try:
+                found = adapter.lookup_order(client_order_id=order.client_order_id)
+            except VenueError:
+                found = None
+            outcomes.append(SendOutcome(order, error=error) if found is None else SendOutcome(order, ack=found))
+        return outcomes
+    return [SendOutcome(order, ack=ack) for order, ack in zip(orders, acks, strict=True)]
 
 
 def left_for_recovery(order: Order, error: VenueError) -> None:

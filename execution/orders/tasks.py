@@ -8,6 +8,7 @@ import logging
 import redis
 from celery import shared_task, signals
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
 from controlplane.celery import TenantTask, fan_out_per_tenant
 from controlplane import tenancy
@@ -23,17 +24,23 @@ logger = logging.getLogger(__name__)
 def oms_process(*, tenant_id: int, limit: int = 500) -> int:
     """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED).
 
-    The run request is cleared first, so an intent committed from now on asks for a run of its own; a run that
-    claimed its whole ``limit`` asks for the next one (more may be waiting)."""
+    The run request is cleared first, so an intent committed from now on asks for a run of its own. A run whose
+    claim came back full asks for another run at once (an idle worker takes the next batch while this one sends
+    its own), and a run that claimed its whole ``limit`` asks for the next one (more may be waiting)."""
     oms_run_started(tenant_id)
     cancels.process_pending_cancel_requests()
-    claimed = oms.process_pending_intents(limit=limit)
+    claimed = oms.process_pending_intents(limit=limit, on_full_batch=lambda: _ask_for_another_run(tenant_id))
     if claimed >= limit:
-        try:
-            request_oms_run(tenant_id)
-        except redis.RedisError:  # the PENDING sweep asks again
-            logger.warning("could not ask for the next OMS run", extra={"tenant_id": tenant_id})
+        _ask_for_another_run(tenant_id)
     return claimed
+
+
+def _ask_for_another_run(tenant_id: int) -> None:
+    """Coalesced (``request_oms_run``); best effort: if the broker does not answer, the PENDING sweep asks again."""
+    try:
+        request_oms_run(tenant_id)
+    except (redis.RedisError, OperationalError):
+        logger.warning("could not ask for the next OMS run", extra={"tenant_id": tenant_id})
 
 
 @shared_task(name="execution.oms_sweep_pending", ignore_result=True)

@@ -117,7 +117,10 @@ def _duplicate_window(limits_json: Iterable) -> timedelta:
 # text (exact decimals); RLS scopes every table to the tenant in context, the tenant filters serve the indexes.
 # The order window is the longest duplicate window of the bots (a parameter) or of their tenants' controls (read
 # here, since they arrive with this very statement); fetching a little more than a scope needs is harmless, as
-# each scope filters by its own window.
+# each scope filters by its own window. Positions are per (bot, book, instrument) asked for; everything else
+# (controls, recent orders and cancels of any instrument, today's PnL) is read once for all of them. The recent
+# orders are the bots' own, and every order of the tenant only when its limits count them (COUNTING_LIMITS): at
+# a thousand intents a second the tenant's last minute is tens of thousands of rows no check of its reads.
 _RISK_STATE_SQL = f"""
 WITH controls AS (
     SELECT tenant_id, bot_id, state, risk_limits FROM {TradingControl._meta.db_table}
@@ -129,17 +132,22 @@ WITH controls AS (
                 END)), interval '0')
     ) AS since FROM controls WHERE bot_id IS NULL
 ), bot_books AS (
-    SELECT * FROM unnest(%(bots)s::bigint[], %(books)s::text[]) AS b(bot_id, book)
+    SELECT * FROM unnest(%(pos_bots)s::bigint[], %(pos_books)s::text[], %(pos_instruments)s::bigint[])
+        AS b(bot_id, book, instrument_id)
+), bot_pairs AS (
+    SELECT DISTINCT bot_id, book FROM bot_books
+), counting_tenants AS (
+    SELECT tenant_id FROM controls WHERE bot_id IS NULL AND risk_limits ?| %(counting_limits)s::text[]
 )
 SELECT
     (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, state, risk_limits)), '[]') FROM controls),
-    (SELECT coalesce(json_agg(json_build_array(p.bot_id, p.quantity::text)), '[]')
-       FROM {StrategyPosition._meta.db_table} p JOIN bot_books b ON b.bot_id = p.bot_id AND b.book = p.book
-      WHERE p.instrument_id = %(instrument)s),
-    (SELECT coalesce(json_agg(json_build_array(tenant_id, book, total::text)), '[]') FROM (
-        SELECT tenant_id, book, sum(quantity) AS total FROM {StrategyPosition._meta.db_table}
-        WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND instrument_id = %(instrument)s
-        GROUP BY tenant_id, book) AS totals),
+    (SELECT coalesce(json_agg(json_build_array(p.instrument_id, p.bot_id, p.book, p.quantity::text)), '[]')
+       FROM {StrategyPosition._meta.db_table} p
+       JOIN bot_books b ON b.bot_id = p.bot_id AND b.book = p.book AND b.instrument_id = p.instrument_id),
+    (SELECT coalesce(json_agg(json_build_array(tenant_id, instrument_id, book, total::text)), '[]') FROM (
+        SELECT tenant_id, instrument_id, book, sum(quantity) AS total FROM {StrategyPosition._meta.db_table}
+        WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND instrument_id = ANY(%(instruments)s::bigint[])
+        GROUP BY tenant_id, instrument_id, book) AS totals),
     (SELECT coalesce(json_agg(json_build_array(o.tenant_id, o.bot_id, i.symbol, o.side, o.quantity::text,
                                                coalesce(o.limit_price, o.reference_price, 0)::text,
                                                o.created_at, o.cancelled_at,
@@ -147,15 +155,21 @@ SELECT
                                                     THEN '{Book.PAPER}' ELSE '{Book.LIVE}' END)), '[]')
        FROM {Order._meta.db_table} o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id
       WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
+        AND (o.bot_id = ANY(%(bots)s::bigint[]) OR o.tenant_id IN (SELECT tenant_id FROM counting_tenants))
         AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
              OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))),
-    (SELECT coalesce(json_agg(json_build_array(v.bot_id, v.pnl::text)), '[]')
-       FROM {ProfitVariables._meta.db_table} v JOIN bot_books b ON b.bot_id = v.bot_id AND b.book = v.book
+    (SELECT coalesce(json_agg(json_build_array(v.bot_id, v.book, v.pnl::text)), '[]')
+       FROM {ProfitVariables._meta.db_table} v JOIN bot_pairs b ON b.bot_id = v.bot_id AND b.book = v.book
       WHERE v.tenant_id = ANY(%(tenants)s::bigint[]) AND v.day = %(day)s),
     (SELECT coalesce(json_agg(json_build_array(tenant_id, book, total::text)), '[]') FROM (
         SELECT tenant_id, book, sum(pnl) AS total FROM {ProfitVariables._meta.db_table}
         WHERE tenant_id = ANY(%(tenants)s::bigint[]) AND day = %(day)s GROUP BY tenant_id, book) AS totals)
 """
+
+
+# The tenant limits that count the tenant's recent orders or cancels (``execution.risk.checks._scope_checks``,
+# ``check_cancel``); a tenant scope without any of them carries none (nothing reads them).
+COUNTING_LIMITS = ("max_orders_per_minute", "max_cancels_per_minute", "duplicate_window_seconds")
 
 
 @dataclass(frozen=True)
@@ -166,12 +180,24 @@ class RiskSnapshot:
     positions: dict[int, Decimal]
 
 
+@dataclass(frozen=True)
+class SnapshotRequest:
+    """One snapshot of :func:`risk_snapshots`: these bots, in this instrument, each in ``books[bot.id]`` (else its
+    order book)."""
+
+    bots: Sequence
+    instrument: Instrument | str
+    books: dict[int, str] | None = None
+
+
 def risk_snapshot(
     *, bots: Sequence, instrument: Instrument | str, at: datetime, books: dict[int, str] | None = None
 ) -> RiskSnapshot:
     """For each bot, ``[bot scope, tenant scope]`` with limits and the state at ``at`` (positions in
     ``instrument``; orders and cancels of any instrument for the rate limits), all of one book: ``books[bot.id]``
-    when given (an order to a named venue), else the bot's order book. One query for any number of bots.
+    when given (an order to a named venue), else the bot's order book. One query for any number of bots. The
+    tenant scope carries the tenant's recent orders and cancels only when its limits count them
+    (``COUNTING_LIMITS``); the bot scope always carries the bot's.
 
     A LIVE bot's scope also carries its autonomy: at T2 its limits are scaled by ``AUTONOMY_T2_LIMIT_FACTOR``,
     below T2 it is at least REDUCE_ONLY, and it carries the cached system status (read once per tenant), under
@@ -179,98 +205,129 @@ def risk_snapshot(
 
     Daily PnL is today's (UTC) realized PnL after fees in that book, as the OMS keeps it in ``ProfitVariables``.
     """
-    if not bots:
-        return RiskSnapshot({}, {})
-    instrument = _instrument(instrument)
-    bot_ids = [bot.id for bot in bots]
-    book_of = {bot.id: (books or {}).get(bot.id) or order_book(bot) for bot in bots}
-    tenant_ids = sorted({bot.tenant_id for bot in bots})
+    return risk_snapshots([SnapshotRequest(bots, instrument, books)], at=at)[0]
+
+
+def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list[RiskSnapshot]:
+    """:func:`risk_snapshot` of each request, in order, in one query for all of them: the recent orders and
+    cancels, controls and PnL a scope counts do not depend on the instrument, so they are read (and parsed) once,
+    not once per instrument. The OMS checks a batch whose legs go to many instruments; per instrument, the orders
+    of the tenant's last minute were read again each time."""
+    instruments = [_instrument(request.instrument) for request in requests]
+    book_of = [
+        {bot.id: (request.books or {}).get(bot.id) or order_book(bot) for bot in request.bots} for request in requests
+    ]
+    all_bots = {bot.id: bot for request in requests for bot in request.bots}
+    if not all_bots:
+        return [RiskSnapshot({}, {}) for _ in requests]
+    triples = sorted(
+        {
+            (bot.id, str(books[bot.id]), instrument.id)
+            for request, instrument, books in zip(requests, instruments, book_of, strict=True)
+            for bot in request.bots
+        }
+    )
+    tenant_ids = sorted({bot.tenant_id for bot in all_bots.values()})
     with connection.cursor() as cursor:
         cursor.execute(
             _RISK_STATE_SQL,
             {
                 "tenants": tenant_ids,
-                "bots": bot_ids,
-                "books": [str(book_of[bot_id]) for bot_id in bot_ids],
+                "bots": sorted(all_bots),
+                "pos_bots": [bot_id for bot_id, _, _ in triples],
+                "pos_books": [book for _, book, _ in triples],
+                "pos_instruments": [instrument_id for _, _, instrument_id in triples],
+                "instruments": sorted({instrument.id for instrument in instruments}),
                 "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
-                "instrument": instrument.id,
                 "at": at,
-                "bot_window": _duplicate_window([bot.risk_limits for bot in bots]),
+                "bot_window": _duplicate_window([bot.risk_limits for bot in all_bots.values()]),
                 "cancels_since": at - RATE_WINDOW,
                 "purpose": Order.Purpose.LEG,
                 "day": at.date(),
                 "max_window": MAX_DUPLICATE_WINDOW_SECONDS,
+                "counting_limits": list(COUNTING_LIMITS),
             },
         )
         controls, bot_rows, tenant_rows, order_rows, bot_pnl_rows, tenant_pnl_rows = cursor.fetchone()
 
     bot_state = {bot_id: TradingState(state) for _, bot_id, state, _ in controls if bot_id is not None}
     tenant_control = {tenant_id: (state, limits) for tenant_id, bot_id, state, limits in controls if bot_id is None}
-    bot_position = {bot_id: Decimal(quantity) for bot_id, quantity in bot_rows}
-    tenant_position = {(tenant_id, book): Decimal(total) for tenant_id, book, total in tenant_rows}
+    counting = {
+        t
+        for t, (_, limits) in tenant_control.items()
+        if isinstance(limits, dict) and set(limits) & set(COUNTING_LIMITS)
+    }
+    bot_position = {(i, bot_id, book): Decimal(quantity) for i, bot_id, book, quantity in bot_rows}
+    tenant_position = {(tenant_id, i, book): Decimal(total) for tenant_id, i, book, total in tenant_rows}
 
-    # Orders and cancels of the bot's book only; the tenant's per (tenant, book).
-    orders_by_bot: dict[int, list[RecentOrder]] = defaultdict(list)
+    # Orders and cancels per (bot, book); the tenant's per (tenant, book).
+    orders_by_bot: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
     orders_by_tenant: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
-    cancels_by_bot: dict[int, list[datetime]] = defaultdict(list)
+    cancels_by_bot: dict[tuple[int, str], list[datetime]] = defaultdict(list)
     cancels_by_tenant: dict[tuple[int, str], list[datetime]] = defaultdict(list)
     cancels_since = at - RATE_WINDOW
     for tenant_id, bot_id, symbol, side, quantity, price, created_at, cancelled_at, book in order_rows:
-        mine = book_of.get(bot_id) == book
         created = datetime.fromisoformat(created_at)
         if created <= at:
             recent = RecentOrder(symbol, Side(side), Decimal(quantity), Decimal(price), created)
-            if mine:
-                orders_by_bot[bot_id].append(recent)
+            orders_by_bot[bot_id, book].append(recent)
             orders_by_tenant[tenant_id, book].append(recent)
         if cancelled_at is not None:
             cancelled = datetime.fromisoformat(cancelled_at)
             if cancels_since < cancelled <= at:
-                if mine:
-                    cancels_by_bot[bot_id].append(cancelled)
+                cancels_by_bot[bot_id, book].append(cancelled)
                 cancels_by_tenant[tenant_id, book].append(cancelled)
+    tenant_orders = {key: tuple(orders) for key, orders in orders_by_tenant.items() if key[0] in counting}
+    tenant_cancels = {key: tuple(cancels) for key, cancels in cancels_by_tenant.items() if key[0] in counting}
 
-    live_tenants = sorted({bot.tenant_id for bot in bots if bot.stage == Stage.LIVE})
+    live_tenants = sorted({bot.tenant_id for bot in all_bots.values() if bot.stage == Stage.LIVE})
     autonomy = {tenant_id: autonomy_status(tenant_id) for tenant_id in live_tenants}
 
-    bot_pnl = {bot_id: Decimal(pnl) for bot_id, pnl in bot_pnl_rows}
+    bot_pnl = {(bot_id, book): Decimal(pnl) for bot_id, book, pnl in bot_pnl_rows}
     tenant_pnl = {(tenant_id, book): Decimal(total) for tenant_id, book, total in tenant_pnl_rows}
 
-    tenant_scopes: dict[tuple[int, str], RiskScope] = {}  # one per tenant and book, shared by its bots
-    scopes: dict[int, list[RiskScope]] = {}
-    for bot in bots:
-        key = (bot.tenant_id, str(book_of[bot.id]))
-        tenant_scope = tenant_scopes.get(key)
-        if tenant_scope is None:
-            tenant_state, tenant_limits = tenant_control.get(bot.tenant_id, (TradingState.ACTIVE, None))
-            tenant_scope = tenant_scopes[key] = _scope(
-                "tenant",
-                tenant_limits,
-                {
-                    "position": tenant_position.get(key, Decimal(0)),
-                    "daily_pnl": tenant_pnl.get(key, Decimal(0)),
-                    "trading_state": TradingState(tenant_state),
-                    "recent_orders": tuple(orders_by_tenant.get(key, ())),
-                    "recent_cancels": tuple(cancels_by_tenant.get(key, ())),
-                },
-            )
-        scopes[bot.id] = [
-            _scope(
-                "bot",
-                bot.risk_limits,
-                {
-                    "position": bot_position.get(bot.id, Decimal(0)),
-                    "daily_pnl": bot_pnl.get(bot.id, Decimal(0)),
-                    "trading_state": autonomy_trading_state(bot, bot_state.get(bot.id, TradingState.ACTIVE)),
-                    "recent_orders": tuple(orders_by_bot.get(bot.id, ())),
-                    "recent_cancels": tuple(cancels_by_bot.get(bot.id, ())),
-                    "autonomy": autonomy.get(bot.tenant_id) if bot.stage == Stage.LIVE else None,
-                },
-                factor=autonomy_limit_factor(bot),
-            ),
-            tenant_scope,
-        ]
-    return RiskSnapshot(scopes, {bot_id: bot_position.get(bot_id, Decimal(0)) for bot_id in bot_ids})
+    snapshots = []
+    for request, instrument, books in zip(requests, instruments, book_of, strict=True):
+        tenant_scopes: dict[tuple[int, str], RiskScope] = {}  # one per tenant and book, shared by its bots
+        scopes: dict[int, list[RiskScope]] = {}
+        for bot in request.bots:
+            book = str(books[bot.id])
+            key = (bot.tenant_id, book)
+            tenant_scope = tenant_scopes.get(key)
+            if tenant_scope is None:
+                tenant_state, tenant_limits = tenant_control.get(bot.tenant_id, (TradingState.ACTIVE, None))
+                tenant_scope = tenant_scopes[key] = _scope(
+                    "tenant",
+                    tenant_limits,
+                    {
+                        "position": tenant_position.get((bot.tenant_id, instrument.id, book), Decimal(0)),
+                        "daily_pnl": tenant_pnl.get(key, Decimal(0)),
+                        "trading_state": TradingState(tenant_state),
+                        "recent_orders": tenant_orders.get(key, ()),
+                        "recent_cancels": tenant_cancels.get(key, ()),
+                    },
+                )
+            scopes[bot.id] = [
+                _scope(
+                    "bot",
+                    bot.risk_limits,
+                    {
+                        "position": bot_position.get((instrument.id, bot.id, book), Decimal(0)),
+                        "daily_pnl": bot_pnl.get((bot.id, book), Decimal(0)),
+                        "trading_state": autonomy_trading_state(bot, bot_state.get(bot.id, TradingState.ACTIVE)),
+                        "recent_orders": tuple(orders_by_bot.get((bot.id, book), ())),
+                        "recent_cancels": tuple(cancels_by_bot.get((bot.id, book), ())),
+                        "autonomy": autonomy.get(bot.tenant_id) if bot.stage == Stage.LIVE else None,
+                    },
+                    factor=autonomy_limit_factor(bot),
+                ),
+                tenant_scope,
+            ]
+        positions = {
+            bot.id: bot_position.get((instrument.id, bot.id, str(books[bot.id])), Decimal(0)) for bot in request.bots
+        }
+        snapshots.append(RiskSnapshot(scopes, positions))
+    return snapshots
 
 
 def risk_scopes_for_bots(

@@ -29,6 +29,7 @@ from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
 from bots.strategies import Bars, Decision, get_strategy, quote_strategy_names
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
+from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.selectors import active_tenant_ids
 from controlplane.trace import current_trace_id
@@ -36,7 +37,7 @@ from execution.marketdata.selectors import TickBars, bars_for_tick
 from execution.models import Instrument, Order, TickBatch
 from execution.orders.oms import process_pending_intents
 from execution.orders.paper_venue import match_working_orders
-from execution.orders.tasks import oms_process
+from execution.orders.oms_runs import request_oms_run
 from execution.risk.breakers import trip_circuit_breaker
 from execution.risk.state import risk_snapshot
 from execution.tick.decide import (
@@ -489,8 +490,8 @@ def _hand_intents_to_oms(result: BatchResult, *, sync: bool) -> None:
         if sync:
             with tenancy.tenant_context(tenant_id):
                 process_pending_intents()
-        else:
-            transaction.on_commit(lambda t=tenant_id: oms_process.delay(tenant_id=t))
+        else:  # coalesced: the batches of one tick ask for one run per tenant, not one each
+            publish_on_commit(lambda t=tenant_id: request_oms_run(t), what=f"OMS run of tenant {tenant_id}")
 
 
 def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:

@@ -149,3 +149,47 @@ def test_a_batch_counts_its_earlier_orders_in_the_tenant_scope_and_the_duplicate
         first, second = TradeIntent.objects.order_by("-id")[:2][::-1]
         assert (first.status, second.status) == ("WORKING", "REJECTED")
         assert second.rejection["limit"] == "duplicate_order" and second.rejection["checked_by"] == "oms"
+
+
+def test_racing_batches_of_one_tenant_are_checked_one_after_the_other(django_db_setup, committed_db, settings):
+    """Two workers claim two batches of one tenant at the same moment: the second batch's risk re-check counts
+    the first one's orders, so together they pass the tenant's rate limit no further than one worker would.
+    (Checked at once, each saw no order of the other and both batches went out.)"""
+    from execution.models import TradingControl
+
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("race-limits")
+    with tenancy.tenant_context(tenant.id):
+        TradingControl.objects.create(bot=None, risk_limits={"max_orders_per_minute": 3})
+        for n in range(6):
+            submit_intent(
+                bot=bots[n % 5],
+                legs=[LegSpec("sim", "ES", "buy", Decimal(1))],
+                idempotency_key=f"limit-race-{n}",
+                source="tick",
+                bar_ts=T0,
+            )
+    barrier, errors = threading.Barrier(2), []
+
+    def processor():
+        try:
+            barrier.wait()
+            with tenancy.tenant_context(tenant.id):
+                oms.process_pending_intents(batch_size=3)
+        except Exception as error:  # pragma: no cover - reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=processor) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with tenancy.tenant_context(tenant.id), transaction.atomic():
+        statuses = Counter(TradeIntent.objects.values_list("status", flat=True))
+        assert statuses == {TradeIntent.Status.WORKING: 3, TradeIntent.Status.REJECTED: 3}
+        assert Order.objects.count() == 3
+        rejected = TradeIntent.objects.filter(status=TradeIntent.Status.REJECTED)
+        assert {(i.rejection["limit"], i.rejection["scope"]) for i in rejected} == {("max_orders_per_minute", "tenant")}

@@ -101,3 +101,47 @@ def test_the_pending_sweep_asks_for_a_run_of_each_active_tenant_with_pending_int
     assert oms_sweep_pending() == [tenant_a.id]  # asked again, but one run waits already
     assert _queued_runs(broker) == [tenant_a.id]
     assert quiet.id not in _queued_runs(broker)
+
+
+def test_a_run_whose_claim_came_back_full_asks_for_another_run_at_once(
+    tenant_a, es_bars, trading_bot, settings, broker
+):
+    """A burst is shared by the idle workers: the first full batch asks for another run before it is sent, so
+    the next batch is not left waiting for this run's sends (old code: no run asked for below the limit)."""
+    settings.OMS_BATCH_SIZE = 2
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        for n in range(3):
+            submit_intent(bot=bot, legs=[buy()], idempotency_key=f"full-{n}", source="tick", bar_ts=T0)
+    assert oms_process(tenant_id=tenant_a.id) == 3  # here the same run took the rest: no worker consumes the queue
+    assert _queued_runs(broker) == [tenant_a.id]  # one run asked for (coalesced), by the full first batch
+    broker.delete("oms", request_flag(tenant_a.id))
+    with tenancy.tenant_context(tenant_a.id):
+        submit_intent(bot=bot, legs=[buy()], idempotency_key="alone", source="tick", bar_ts=T0)
+    assert oms_process(tenant_id=tenant_a.id) == 1
+    assert _queued_runs(broker) == []  # a claim that was not full asks for nothing
+
+
+def test_the_batches_of_a_tick_ask_for_one_oms_run_per_tenant(
+    tenant_a, owner_a, settings, broker, django_capture_on_commit_callbacks
+):
+    """Each tick batch that created intents asks for an OMS run once it commits, coalesced with the others (old
+    code: one ``oms_process`` message per batch and tenant, however many were already queued)."""
+    from execution.models import Instrument
+    from execution.tick.batches import run_tick_batch
+    from tests.execution.test_tick import MINUTE, T0 as TICK_T0, running_bot
+    from tests.execution.helpers import store_bars
+
+    btc, eth = Instrument.objects.get(symbol="BTC-USD"), Instrument.objects.get(symbol="ETH-USD")
+    store_bars(btc, TICK_T0, 12)
+    store_bars(eth, TICK_T0, 12)
+    running_bot(tenant_a, owner_a, instruments=("BTC-USD", "ETH-USD"))
+    with django_capture_on_commit_callbacks(execute=True):
+        for instrument in (btc, eth):
+            result = run_tick_batch(instrument=instrument, timeframe="1m", as_of=TICK_T0 + 10 * MINUTE)
+            assert result.intents_created == 1
+    assert _queued_runs(broker) == [tenant_a.id]
+    with tenancy.tenant_context(tenant_a.id):
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.PENDING}
+    broker.delete("oms")  # a worker took the run: it sends both
+    assert oms_process(tenant_id=tenant_a.id) == 2

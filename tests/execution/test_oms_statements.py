@@ -1,0 +1,250 @@
+"""What a batch of the OMS costs in statements (issue 18, "the OMS at arbitrage speed"): a claimed batch is checked,
+written, sent and recorded in a number of statements that does not grow with the number of intents in it, and the
+set-based paths give every intent and order what the one-at-a-time paths gave them."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from controlplane import tenancy
+from controlplane.models import AuditEvent
+from execution.models import Order, TradeIntent
+from execution.orders import oms
+from execution.orders.intent_batches import IntentRequest, submit_intents
+from execution.orders.intents import LegSpec
+from execution.orders.paper_venue import SimVenue
+from integrations.venues.base import VenueOrderRequest, VenueOrderStatus
+from tests.execution.conftest import T0, buy, sell
+
+pytestmark = pytest.mark.django_db
+
+
+def _submit(bots, count, prefix):
+    """Intent n: bot n mod len(bots), one in three with a second (sell) leg."""
+    with tenancy.tenant_context(bots[0].tenant_id):
+        return submit_intents(
+            [
+                IntentRequest(
+                    bot=bots[n % len(bots)],
+                    legs=[buy()] if n % 3 else [buy(), sell()],
+                    idempotency_key=f"{prefix}-{n}",
+                    bar_ts=T0,
+                )
+                for n in range(count)
+            ],
+            source="tick",
+        )
+
+
+def _oms_statements(tenant, **kwargs) -> tuple[int, int]:
+    with tenancy.tenant_context(tenant.id), CaptureQueriesContext(connection) as queries:
+        claimed = oms.process_pending_intents(**kwargs)
+    return claimed, len(queries)
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(tenant_a, es_bars, trading_bot):
+    bots = [trading_bot(name=f"size-{n}") for n in range(4)]
+    _submit(bots, 3, "small")
+    small = _oms_statements(tenant_a, batch_size=50)
+    _submit(bots, 24, "large")
+    large = _oms_statements(tenant_a, batch_size=50)
+    assert small[0] == 3 and large[0] == 24
+    # Old code: a statement (in a transaction of its own) per sim order sent, at least.
+    assert large[1] == small[1], (small, large)
+    with tenancy.tenant_context(tenant_a.id):
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.WORKING}
+        orders = list(Order.objects.values_list("client_order_id", "status", "venue_order_id"))
+        assert len(orders) == 27 + 9  # one in three has two legs
+        assert all(status == Order.Status.WORKING and venue_id == f"sim-{cid}" for cid, status, venue_id in orders)
+        moves = AuditEvent.objects.filter(action="intent.status").values_list("resource_id", "after_state")
+        assert sorted(after["status"] for _, after in moves) == ["ACCEPTED"] * 27 + ["WORKING"] * 27
+
+
+def _request(client_order_id, symbol):
+    return VenueOrderRequest(
+        client_order_id=client_order_id, symbol=symbol, side="buy", quantity=Decimal(1), order_type="market"
+    )
+
+
+def test_the_sim_venue_answers_a_batch_as_it_answers_each_order_in_one_statement(tenant_a, es_bars):
+    venue = SimVenue("sim")
+    requests = [_request("cp-1-0", "ES"), _request("cp-2-0", "NOPE"), _request("cp-3-0", "ES")]
+    with tenancy.tenant_context(tenant_a.id):
+        with CaptureQueriesContext(connection) as queries:
+            batch = venue.place_orders(requests)
+        one_by_one = [venue.place_order(request) for request in requests]
+    assert len([q for q in queries if "execution_instrument" in q["sql"]]) == 1
+    assert batch == one_by_one
+    assert [ack.status for ack in batch] == [
+        VenueOrderStatus.WORKING,
+        VenueOrderStatus.REJECTED,
+        VenueOrderStatus.WORKING,
+    ]
+    assert batch[0].venue_order_id == "sim-cp-1-0" and batch[1].reason == "unknown instrument NOPE"
+
+
+def _positions(tenant, bot, es, count):
+    from execution.models import StrategyPosition
+
+    with tenancy.tenant_context(tenant.id):
+        StrategyPosition.objects.bulk_create(
+            [StrategyPosition(tenant_id=tenant.id, bot=bot, instrument=es, book=f"b{n}") for n in range(count)]
+        )
+        return list(StrategyPosition.objects.filter(bot=bot).order_by("id"))
+
+
+def test_update_rows_writes_what_bulk_update_writes(tenant_a, es_bars, trading_bot):
+    from datetime import UTC, datetime
+
+    from controlplane.db.rows import update_rows
+    from execution.models import StrategyPosition
+
+    bot = trading_bot()
+    _submit([bot], 4, "rows")
+    at = datetime(2026, 11, 18, 15, 0, 1, 123456, tzinfo=UTC)
+    with tenancy.tenant_context(tenant_a.id):
+        intents = list(TradeIntent.objects.order_by("id"))
+        by_orm, by_rows = intents[:2], intents[2:]
+        for n, intent in enumerate(intents):
+            intent.risk_checks = [{"limit": 'quote " and \\ backslash', "n": n, "nested": {"é": [1.5, None, True]}}]
+            intent.status_detail = None if n % 2 else {"why": "ünïcode ✓", "n": n}
+            intent.status, intent.updated_at = TradeIntent.Status.ACCEPTED, at
+        TradeIntent.objects.bulk_update(by_orm, ["risk_checks", "status_detail", "status", "updated_at"])
+        assert update_rows(by_rows, ["risk_checks", "status_detail", "status", "updated_at"]) == 2
+        for intent in intents:
+            stored = TradeIntent.objects.get(pk=intent.pk)
+            assert (stored.risk_checks, stored.status_detail) == (intent.risk_checks, intent.status_detail)
+            assert (stored.status, stored.updated_at) == (TradeIntent.Status.ACCEPTED, at)
+        assert TradeIntent.objects.filter(pk=by_rows[1].pk, status_detail__isnull=True).exists()  # SQL NULL
+
+    positions = _positions(tenant_a, bot, es_bars, 4)
+    with tenancy.tenant_context(tenant_a.id):
+        for n, position in enumerate(positions):
+            position.quantity = Decimal("-12.123456789") * (n + 1)
+            position.average_price = Decimal("0.1") * (n + 1) if n % 2 else Decimal("50010.5")
+            position.realized_pnl = Decimal("0.00000001")
+        StrategyPosition.objects.bulk_update(positions[:2], ["quantity", "average_price", "realized_pnl"])
+        update_rows(positions[2:], ["quantity", "average_price", "realized_pnl"])
+        stored = list(StrategyPosition.objects.filter(bot=bot).order_by("id"))
+        orm = [(p.quantity, p.average_price, p.realized_pnl) for p in stored[:2]]
+        rows = [(p.quantity, p.average_price, p.realized_pnl) for p in stored[2:]]
+        assert orm == [(p.quantity, p.average_price, p.realized_pnl) for p in positions[:2]]
+        assert rows == [(p.quantity, p.average_price, p.realized_pnl) for p in positions[2:]]
+        assert rows[0] == (Decimal("-36.370370367"), Decimal("50010.5"), Decimal("0.00000001"))
+
+
+def test_update_rows_leaves_another_tenants_rows_alone_and_refuses_unsaved_or_repeated_rows(
+    tenant_a, tenant_b, es_bars, trading_bot
+):
+    from controlplane.db.rows import update_rows
+    from execution.models import StrategyPosition
+
+    theirs = _positions(tenant_b, trading_bot(name="theirs", tenant=tenant_b), es_bars, 1)[0]
+    theirs.quantity = Decimal(99)
+    with tenancy.tenant_context(tenant_a.id):
+        assert update_rows([theirs], ["quantity"]) == 0
+        with pytest.raises(ValueError):
+            update_rows([StrategyPosition(quantity=1)], ["quantity"])
+    with tenancy.tenant_context(tenant_b.id):
+        assert StrategyPosition.objects.get(pk=theirs.pk).quantity == 0
+        with pytest.raises(ValueError):
+            update_rows([theirs, theirs], ["quantity"])
+
+
+def test_risk_snapshots_of_many_instruments_are_one_statement_and_each_what_risk_snapshot_reads(
+    tenant_a, es_bars, trading_bot
+):
+    """The OMS checks a batch whose legs go to many instruments: the recent orders, controls and PnL are read once
+    for all of them (old code: once per instrument and book), and each instrument's scopes are unchanged."""
+    from django.utils import timezone
+
+    from controlplane.books import Book
+    from execution.models import Instrument, StrategyPosition, TradingControl
+    from execution.risk.state import SnapshotRequest, risk_snapshot, risk_snapshots
+    from tests.execution.helpers import store_bars
+    from traces.models import ProfitVariables
+
+    nq = Instrument.objects.get_or_create(
+        symbol="NQ",
+        defaults=dict(venue="CME", asset_class="future", tick_size="0.25", multiplier="20", calendar="CME_Equity"),
+    )[0]
+    store_bars(nq, T0, 3)
+    first = trading_bot(name="first", risk_limits={"max_position": 10})
+    second = trading_bot(name="second")
+    _submit([first, second], 4, "snap")  # orders in the paper book, in the last minute
+    with tenancy.tenant_context(tenant_a.id):
+        oms.process_pending_intents()
+        TradingControl.objects.create(bot=None, risk_limits={"max_orders_per_minute": 50})
+        at = timezone.now()
+        StrategyPosition.objects.bulk_create(
+            [
+                StrategyPosition(tenant_id=tenant_a.id, bot=first, instrument=es_bars, book=Book.PAPER, quantity=3),
+                StrategyPosition(tenant_id=tenant_a.id, bot=first, instrument=nq, book=Book.PAPER, quantity=-2),
+                StrategyPosition(tenant_id=tenant_a.id, bot=second, instrument=nq, book=Book.LIVE, quantity=5),
+            ]
+        )
+        ProfitVariables.objects.create(tenant_id=tenant_a.id, bot_id=first.id, book=Book.PAPER, day=at.date(), pnl=-7)
+        requests = [
+            SnapshotRequest([first, second], es_bars),
+            SnapshotRequest([first, second], nq, {first.id: Book.PAPER, second.id: Book.LIVE}),
+            SnapshotRequest([second], nq, {second.id: Book.PAPER}),
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            many = risk_snapshots(requests, at=at)
+        one_by_one = [risk_snapshot(bots=r.bots, instrument=r.instrument, at=at, books=r.books) for r in requests]
+    assert len(queries) == 1
+    assert many == one_by_one
+    es_first, es_tenant = many[0].scopes[first.id]
+    assert es_first.state.position == 3 and es_first.state.daily_pnl == -7 and len(es_first.state.recent_orders) > 0
+    assert es_tenant.state.position == 3 and es_tenant.limits.max_orders_per_minute == 50
+    assert many[1].positions == {first.id: -2, second.id: 5} and many[2].positions == {second.id: 0}
+    assert many[1].scopes[second.id][0].state.recent_orders == ()  # its orders are paper; this scope is live
+    assert len(es_tenant.state.recent_orders) == 6  # the tenant's rate limit counts every bot's orders
+
+    with tenancy.tenant_context(tenant_a.id):  # no tenant limit counts orders: the tenant scope reads none
+        TradingControl.objects.filter(bot=None).update(risk_limits={"max_position": 100})
+        [alone] = risk_snapshots([SnapshotRequest([second], es_bars)], at=at)
+    assert (
+        alone.scopes[second.id][1].state.recent_orders == ()
+        and len(alone.scopes[second.id][0].state.recent_orders) == 3
+    )
+
+
+def test_a_batch_over_many_instruments_costs_the_statements_of_one(tenant_a, es_bars, trading_bot):
+    """Prices (the decision bars' closes) and the risk state are read once for all the instruments of a batch
+    (old code: a bar query and a risk-state query per instrument)."""
+    from execution.models import Instrument
+    from tests.execution.helpers import store_bars
+
+    others = []
+    for symbol in ("NQ", "YM"):
+        instrument = Instrument.objects.get_or_create(
+            symbol=symbol,
+            defaults=dict(venue="CME", asset_class="future", tick_size="1", multiplier="5", calendar="CME_Equity"),
+        )[0]
+        store_bars(instrument, T0, 3)
+        others.append(instrument)
+    bots = [trading_bot(name=f"spread-{n}") for n in range(3)]
+    _submit(bots, 6, "one")
+    one = _oms_statements(tenant_a, batch_size=50)
+    with tenancy.tenant_context(tenant_a.id):
+        submit_intents(
+            [
+                IntentRequest(
+                    bot=bots[n % 3],
+                    legs=[buy(), LegSpec("sim", others[n % 2].symbol, "sell", Decimal(1))],
+                    idempotency_key=f"many-{n}",
+                    bar_ts=T0,
+                )
+                for n in range(6)
+            ],
+            source="tick",
+        )
+    many = _oms_statements(tenant_a, batch_size=50)
+    assert one[0] == many[0] == 6
+    assert many[1] == one[1], (one, many)
+    with tenancy.tenant_context(tenant_a.id):
+        closes = dict(Order.objects.filter(instrument__in=others).values_list("instrument__symbol", "reference_price"))
+    assert closes == {"NQ": Decimal("100.5"), "YM": Decimal("100.5")}  # bar 0's close, as reference_price reads it
