@@ -2,6 +2,7 @@
 would send an order. Its traces are the ones the full path writes (the risk snapshot of every bot read first, then
 ``decide_for_bot`` one bot at a time) on the same bars and positions."""
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -56,7 +57,11 @@ def _make_bots(tenant, owner, instrument):
         # A paper bot with a row in the live book too: its paper position is the one it decides on.
         StrategyPosition.objects.create(bot=bots[0], instrument=instrument, book=Book.LIVE, quantity=Decimal(7))
         killed = bot_services.bot_create(
-            actor=owner, name="killed", strategy="ma_crossover", parameters={"fast": 2, "slow": 5}, instruments=["BTC-USD"]
+            actor=owner,
+            name="killed",
+            strategy="ma_crossover",
+            parameters={"fast": 2, "slow": 5},
+            instruments=["BTC-USD"],
         )
         bot_services.runner_start(bot_id=killed.id, actor=owner)
         bot_services.bot_kill(bot_id=killed.id, actor=owner, reason="test")
@@ -219,3 +224,49 @@ def test_a_bot_that_would_send_an_order_without_risk_scopes_fails_closed(tenant_
             with pytest.raises(RuntimeError, match="risk scopes"):
                 act_on_decision(read, flat, position=Decimal(0), scopes=None, ctx=ctx, result=result)
     assert result.intents_created == 0
+
+
+def test_a_bots_parameters_with_an_integer_past_64_bits_are_read_and_fail_that_bot_alone(tenant_a, owner_a):
+    """The batch reads bots' JSON through orjson, which refuses integers past 64 bits; such a (corrupt) value is
+    read as the stdlib reads it, so the bot gets its own trace and its peers decide as usual."""
+    from bots.models import Bot
+
+    instrument = Instrument.objects.get(symbol="BTC-USD")
+    store_walk(instrument, BARS, seed=13)
+    with tenancy.tenant_context(tenant_a.id):
+        bots = []
+        for n in range(2):
+            bot = bot_services.bot_create(
+                actor=owner_a,
+                name=f"m{n}",
+                strategy="ma_crossover",
+                parameters={"fast": 2, "slow": 5},
+                instruments=["BTC-USD"],
+            )
+            bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+            bots.append(bot)
+        Bot.objects.filter(pk=bots[1].pk).update(
+            parameters={"fast": 2, "slow": 5, "note": 10**30}
+        )  # outside the services
+    result = run_tick_batch(instrument=instrument, timeframe="1m", as_of=START + 70 * MINUTE, sync_oms=True)
+    assert result.bots == 2
+    with tenancy.tenant_context(tenant_a.id):
+        traced = {t.bot_id: t for t in TickTrace.objects.filter(bar_ts=START + 69 * MINUTE)}
+    assert set(traced) == {bots[0].id, bots[1].id}
+    assert traced[bots[1].id].reason_code == "TICK_ERROR" and traced[bots[0].id].reason_code != "TICK_ERROR"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"fast": 2, "slow": 5, "size": 1}',
+        '{"a": 1000000000000000000000000000000, "b": [18446744073709551616, -9223372036854775809]}',
+        '{"a": 0.1, "b": -0.0, "c": 12345678901234567890.5, "d": null, "e": "x\\u00e9"}',
+        '{"a": 1' + "0" * 400 + "}",
+    ],
+)
+def test_a_bots_json_columns_read_as_the_stdlib_reads_them(text):
+    from execution.tick.batches import _json_object
+
+    got, expected = _json_object(text), json.loads(text)
+    assert got == expected and repr(got) == repr(expected)
