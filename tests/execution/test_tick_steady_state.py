@@ -3,6 +3,7 @@ would send an order. Its traces are the ones the full path writes (the risk snap
 ``decide_for_bot`` one bot at a time) on the same bars and positions."""
 
 import json
+import re
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -270,3 +271,61 @@ def test_a_bots_json_columns_read_as_the_stdlib_reads_them(text):
 
     got, expected = _json_object(text), json.loads(text)
     assert got == expected and repr(got) == repr(expected)
+
+
+def _risk_reads(queries) -> list[set[int]]:
+    """The bots each risk snapshot among ``queries`` was read for."""
+    reads = []
+    for query in queries:
+        if "execution_tradingcontrol" in query["sql"]:
+            (ids,) = re.findall(r"bot_id = ANY\('\{([0-9,]*)\}'", query["sql"])[:1]
+            reads.append({int(i) for i in ids.split(",") if i})
+    return reads
+
+
+def test_a_steady_state_batch_reads_no_risk_snapshot_and_a_trading_one_reads_it_for_its_orders_only(tenant_a, owner_a):
+    """Once every bot holds its target a batch reads no risk state (its statements do not grow with its bots); a
+    batch in which some bots trade reads the risk snapshot once, for those bots only."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bots.models import Bot
+    from tests.execution.helpers import store_bars
+
+    t0 = START.replace(hour=14)
+    instrument = Instrument.objects.get(symbol="BTC-USD")
+    store_bars(instrument, t0, 14)  # closes rise every minute: every MA bot's target is long 1
+    with tenancy.tenant_context(tenant_a.id):
+        bots = []
+        for n in range(5):
+            bot = bot_services.bot_create(
+                actor=owner_a,
+                name=f"t{n}",
+                strategy="ma_crossover",
+                parameters={"fast": 2, "slow": 4},
+                instruments=["BTC-USD"],
+            )
+            bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+            bots.append(bot)
+
+    def tick(minute):
+        with CaptureQueriesContext(connection) as queries:
+            result = run_tick_batch(instrument=instrument, timeframe="1m", as_of=t0 + minute * MINUTE, sync_oms=True)
+        return result, queries.captured_queries
+
+    result, queries = tick(10)  # every bot enters
+    assert result.intents_created == 5
+    (read,) = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "_ticktrace_stage" in q["sql"])])
+    assert read == {bot.id for bot in bots}
+    result, queries = tick(11)  # the sim venue fills them: the snapshot is read after the fills, for every bot
+    assert result.reasons == {"ALREADY_AT_TARGET": 5}
+    result, queries = tick(12)  # the steady state
+    assert result.reasons == {"ALREADY_AT_TARGET": 5} and not _risk_reads(queries)
+    steady = len(queries)
+    with tenancy.tenant_context(tenant_a.id):  # one bot's target moves to 3: it alone sends an order
+        Bot.objects.filter(pk=bots[1].pk).update(parameters={"fast": 2, "slow": 4, "size": 3, "allow_short": False})
+    result, queries = tick(13)
+    assert result.intents_created == 1
+    reads = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "_ticktrace_stage" in q["sql"])])
+    assert reads == [{bots[1].id}]
+    assert steady <= 10, [q["sql"][:60] for q in queries]
