@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -29,17 +32,18 @@ from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
 from bots.strategies import Bars, Decision, get_strategy, quote_strategy_names
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
+from controlplane.books import Book
 from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.selectors import active_tenant_ids
 from controlplane.trace import current_trace_id
 from execution.marketdata.selectors import TickBars, bars_for_tick
-from execution.models import Instrument, Order, TickBatch
+from execution.models import Instrument, Order, StrategyPosition, TickBatch
 from execution.orders.oms import process_pending_intents
 from execution.orders.paper_venue import match_working_orders
 from execution.orders.oms_runs import request_oms_run
 from execution.risk.breakers import trip_circuit_breaker
-from execution.risk.state import risk_snapshot
+from execution.risk.state import RiskSnapshot, risk_snapshot
 from execution.tick.decide import (
     BatchResult,
     TickBot,
@@ -48,6 +52,7 @@ from execution.tick.decide import (
     batch_inputs,
     blocked_before_strategy,
     no_trade,
+    sends_order,
 )
 from execution.tick.lateness import tick_lateness
 from traces.models import ReasonCode, TickTrace
@@ -80,11 +85,14 @@ class TenantBatch:
 
 
 # The re-run check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing
-# the tenant's whole trace history instead); the open-order flag reads a partial index of open orders only.
+# the tenant's whole trace history instead); the open-order flag reads a partial index of open orders only. Each
+# bot's position in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
+# bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state.
 _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
-SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::json, b.risk_limits::json, b.venue, b.stage,
+SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::text, b.risk_limits::text, b.venue, b.stage,
        b.autonomy_tier, b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch, ticked.yes IS NOT NULL,
+       held.paper, held.live,
        EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
        EXISTS (SELECT 1 FROM {TenantKillSwitch._meta.db_table} WHERE tenant_id = %(tenant)s AND killed),
        EXISTS (SELECT 1 FROM {Order._meta.db_table}
@@ -96,6 +104,11 @@ SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::json, b.risk_limits::j
                       WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = %(symbol)s
                         AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref>
                       LIMIT 1) AS ticked ON true
+  LEFT JOIN LATERAL (SELECT max(p.quantity) FILTER (WHERE p.book = '{Book.PAPER}') AS paper,
+                            max(p.quantity) FILTER (WHERE p.book = '{Book.LIVE}') AS live
+                       FROM {StrategyPosition._meta.db_table} p
+                      WHERE p.tenant_id = b.tenant_id AND p.bot_id = b.id AND p.instrument_id = %(instrument)s
+                    ) AS held ON true
  WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
  ORDER BY b.id
 """
@@ -162,7 +175,28 @@ def tenant_batch(
     if not rows:
         return TenantBatch([], False, False, False)
     first = rows[0]
-    return TenantBatch([TickBot(*row[:14]) for row in rows], first[14], first[15], first[16])
+    return TenantBatch(
+        [TickBot(*row[:4], _json_object(row[4]), _json_object(row[5]), *row[6:16]) for row in rows],
+        first[16],
+        first[17],
+        first[18],
+    )
+
+
+# orjson reads an integer past 64 bits as a float (the stdlib: an int) and refuses one past a double's range; jsonb
+# prints every number in full, so 19 digits in a row is where orjson's answer could differ.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def _json_object(text: str):
+    """A bot's JSON column exactly as the driver's loader would give it (``json.loads``), through orjson where that
+    is the same: the two columns of every bot of every batch were a tenth of the batch's Python time."""
+    if _LONG_NUMBER.search(text):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _warmup(bots: Iterable[TickBot]) -> int:
@@ -252,9 +286,10 @@ def tick_tenant(
 ) -> None:
     """One tenant's bots of a batch, in one transaction: fills first, then decisions, traces, heartbeats.
 
-    The steady state (no order to fill, no intent to send) is four statements whatever the number of bots: the
-    tenant's batch, the risk snapshot, the traces (COPY, then one move), the runners' heartbeat; plus the bars,
-    once per batch."""
+    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots: the
+    tenant's batch (with each bot's position), the traces (COPY, then one move), the runners' heartbeat; plus the
+    bars, once per batch. The risk snapshot (limits, trading states, recent orders, PnL) is read only for the bots
+    whose decision would send an order, or for every bot after the sim venue has filled orders on this bar."""
     bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
     tenant_id = tenancy.require_tenant_id()
     with transaction.atomic():
@@ -273,9 +308,10 @@ def tick_tenant(
         tick_bars, strategy_bars = bars.read(_warmup(bots) + 1)
         result.market_open = tick_bars.status.is_open
         result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
+        risk = None  # read when some bot sends an order; the steady state's positions came with the batch
         if tick_bars.check.ok and batch.sim_orders_working:
             match_working_orders(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts)
-        risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)
+            risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)  # after the fills it booked
         ctx = TickContext(
             bars=tick_bars,
             strategy_bars=strategy_bars,
@@ -301,14 +337,19 @@ def tick_tenant(
 
 
 def _decide_tenant_bots(
-    bots: list[TickBot], *, risk, ctx: TickContext, result: BatchResult
+    bots: list[TickBot], *, risk: RiskSnapshot | None, ctx: TickContext, result: BatchResult
 ) -> tuple[list[TraceRow], list[int]]:
     """One trace row per bot, in the bots' order, and the runners whose tick failed.
 
     First every bot's reasons not to reach its strategy; then the bots that do, grouped by strategy, decide in one
     ``decide_many`` call per strategy (the same decisions as one by one: the batch shares instrument, timeframe and
     bars); then each acts on its decision (risk, intent) in the bots' order. One bot's failure, its strategy's
-    batch call included, is that bot's TICK_ERROR, never the batch's."""
+    batch call included, is that bot's TICK_ERROR, never the batch's.
+
+    Positions are ``risk``'s when given, else the batch's. In the second case the risk snapshot is read once, for
+    the bots whose decision sends an order only: each of them is then decided on the snapshot's position, its
+    scopes' own, so the decision, the order and its risk check read one state (as when the snapshot is read for
+    every bot first); a bot whose position moved in between is decided again on the new one."""
     gate_cache: dict[tuple[str, str, str], list[dict]] = {}
     rows: list[TraceRow | None] = [None] * len(bots)
     failed: list[int] = []
@@ -339,11 +380,13 @@ def _decide_tenant_bots(
             deciding.setdefault(bot.strategy, []).append(k)
 
     decisions: dict[int, Decision] = {}
+    held: dict[int, Decimal] = {}
     for name, waiting in deciding.items():
         members, positions = [], []
         for k in waiting:
             try:
-                positions.append(float(risk.positions[bots[k].id]))
+                held[k] = risk.positions[bots[k].id] if risk is not None else bots[k].position()
+                positions.append(float(held[k]))
             except Exception as exc:
                 tick_error(k, exc)
                 continue
@@ -364,14 +407,30 @@ def _decide_tenant_bots(
             except Exception as exc:
                 tick_error(k, exc)
 
+    if risk is None:
+        ordering = [k for k in decisions if sends_order(decisions[k], held[k])]
+        if ordering:
+            risk = risk_snapshot(bots=[bots[k] for k in ordering], instrument=ctx.bars.instrument, at=ctx.bars.as_of)
+            for k in ordering:
+                bot = bots[k]
+                if risk.positions[bot.id] != held[k]:  # filled since the batch read it: decide on the new one
+                    held[k] = risk.positions[bot.id]
+                    try:
+                        decisions[k] = get_strategy(bot.strategy).decide(
+                            bot.parameters, ctx.strategy_bars, float(held[k])
+                        )
+                    except Exception as exc:
+                        del decisions[k]
+                        tick_error(k, exc)
+
     for k, bot in enumerate(bots):
         if k in decisions:
             try:
                 rows[k] = act_on_decision(
                     bot,
                     decisions[k],
-                    position=risk.positions[bot.id],
-                    scopes=risk.scopes[bot.id],
+                    position=held[k],
+                    scopes=risk.scopes.get(bot.id) if risk is not None else None,
                     ctx=ctx,
                     result=result,
                 )

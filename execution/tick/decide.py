@@ -17,9 +17,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from bots.routing import order_venue
+from bots.routing import order_book, order_venue
 from bots.strategies import Bars, Decision, get_strategy
 from bots.trading_rule import KILL_LEVELS, trading_block_reason
+from controlplane.books import Book
 from controlplane.errors import ErrorCode
 from controlplane.trace import current_trace_id
 from execution.marketdata.selectors import TickBars
@@ -96,6 +97,13 @@ class TickBot:
     kill_reason: str
     reconcile_mismatch: bool
     already_ticked: bool
+    paper_position: Decimal | None = None  # in the batch's instrument; None: no position row in that book
+    live_position: Decimal | None = None
+
+    def position(self) -> Decimal:
+        """The bot's position in the batch's instrument in the book its orders fill into (``order_book``)."""
+        held = self.live_position if order_book(self) == Book.LIVE else self.paper_position
+        return Decimal(0) if held is None else held
 
 
 def no_trade(bot: TickBot, ctx: TickContext, reason_code: ReasonCode, /, **details) -> TraceRow:
@@ -212,12 +220,13 @@ def act_on_decision(
     decision: Decision,
     *,
     position: Decimal,
-    scopes: list[RiskScope],
+    scopes: list[RiskScope] | None,
     ctx: TickContext,
     result: BatchResult,
 ) -> TraceRow:
     """What the bot does with its strategy's decision: no signal, already at target, refused by risk, or the
-    intent it sends (its decision row)."""
+    intent it sends (its decision row). ``scopes`` may be None for a bot the caller knows sends nothing (no
+    signal, or already at target); reaching the risk check without them is an error, never an unchecked order."""
     check = ctx.bars.check
     signal = {"target": decision.target, "reason": decision.reason, **decision.values}
     if decision.target is None:
@@ -246,6 +255,8 @@ def act_on_decision(
         at=ctx.bars.as_of,
         multiplier=instrument.multiplier,
     )
+    if scopes is None:
+        raise RuntimeError("the bot would send an order but its risk scopes were not read")
     risk = check_order(order, scopes)
     checks = [c.as_dict() for c in risk.checks]
     if not risk.passed:
@@ -286,6 +297,17 @@ def act_on_decision(
         trace_id=current_trace_id(),
         details={"side": side.value, "quantity": float(abs(delta)), "venue": venue},
     )
+
+
+def sends_order(decision: Decision, position: Decimal) -> bool:
+    """Whether ``act_on_decision`` gets as far as an order (and so needs the bot's risk scopes): a target that is
+    not the position. A target that cannot even be read as a number does too, so that its error is raised there."""
+    if decision.target is None:
+        return False
+    try:
+        return Decimal(repr(decision.target)) != position
+    except Exception:
+        return True
 
 
 def idempotency_key(bot: TickBot, ctx: TickContext) -> str:
