@@ -602,7 +602,12 @@ CELERY_BEAT_SCHEDULE["integrations-reverify"] = {
     "schedule": INTEGRATION_VERIFY_INTERVAL_SECONDS,
     "options": {"queue": "verify", "expires": max(INTEGRATION_VERIFY_INTERVAL_SECONDS - 30, 30)},
 }
-CELERY_TASK_ROUTES = {"integrations.*": {"queue": "verify"}}
+# Routing lives here only (a task's own ``queue`` attribute is deprecated and ignored from Celery 6).
+CELERY_TASK_ROUTES = {
+    "integrations.*": {"queue": "verify"},
+    "execution.tick_batch": {"queue": "ticks"},
+    "execution.replay_runner": {"queue": "backtests"},
+}
 
 # Sim venues and their fill models (execution.fill_model.FillModel.from_config): fill_at next_open|close, slippage_ticks,
 # slippage_bps, fee_per_unit, fee_bps, max_volume_share, min_quantity_step. SIM_FILL_MODEL configures "sim".

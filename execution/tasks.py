@@ -57,7 +57,7 @@ def dispatch_scans() -> dict:
     return run_scan_batch(as_of=scan_as_of(timezone.now())).as_dict()
 
 
-@shared_task(name="execution.tick_batch", acks_late=True, queue="ticks")
+@shared_task(name="execution.tick_batch", acks_late=True)
 def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: list[int] | None = None) -> dict:
     """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing. Judged
     late by the wall clock at its start (TICK_LATE), never by ``as_of`` alone."""
@@ -75,7 +75,7 @@ def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: li
     ).as_dict()
 
 
-@shared_task(name="execution.replay_runner", base=TenantTask, queue="backtests")
+@shared_task(name="execution.replay_runner", base=TenantTask)
 def replay_runner(*, tenant_id: int, runner_id: int) -> dict:
     from bots.services import runner_finish_replay
     from execution.arbitrage.replay import replay_runner_scans

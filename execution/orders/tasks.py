@@ -20,7 +20,7 @@ from execution.orders.oms_runs import oms_run_started, request_oms_run
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="execution.oms_process", base=TenantTask, queue="oms", acks_late=True, ignore_result=True)
+@shared_task(name="execution.oms_process", base=TenantTask, acks_late=True, ignore_result=True)
 def oms_process(*, tenant_id: int, limit: int = 500) -> int:
     """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED).
 
