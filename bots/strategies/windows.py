@@ -43,11 +43,11 @@ class SeriesColumn:
             reads = self._reads[key] = self._reads.get(key, 0) + 1
             if reads < TABLE_AFTER or len(self._tables) >= MAX_TABLES or stop <= start:
                 return _REDUCTIONS[name](self.values[start:stop])
-            table = self._tables[key] = _table(_REDUCTIONS[name], self.values, stop - start)
+            table = self._tables[key] = window_table(_REDUCTIONS[name], self.values, stop - start)
         return table[start]
 
 
-def _table(reduce, values: np.ndarray, length: int) -> np.ndarray:
+def window_table(reduce, values: np.ndarray, length: int) -> np.ndarray:
     """``reduce`` of every window of ``length`` values, row by row (each row reduces as the slice would), in chunks
     of rows: ``np.std`` materializes its rows' deviations, so one call over a million windows of 5,000 would need
     40 GB."""
