@@ -79,6 +79,14 @@ def make_bars(n: int) -> Bars:
     return Bars.from_columns(ts=ts, open=open_, high=high, low=low, close=close, volume=np.full(n, 100.0))
 
 
+def add_extra_site() -> None:
+    """Append BENCH_EXTRA_SITE to the import path: one site-packages directory, or several joined by ':' (the
+    backtesting.py and vectorbt venvs), as every bench here reads it."""
+    for extra in filter(None, os.environ.get("BENCH_EXTRA_SITE", "").split(os.pathsep)):
+        if extra not in sys.path:
+            sys.path.append(extra)
+
+
 def numpy_loop(bars: Bars):
     """The plain numpy version of the MA crossover: SMAs by cumsum, long while fast > slow (hold on a tie),
     next-open fills."""
@@ -303,8 +311,7 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
         f"{os.getloadavg()[0]:.2f}, Python {platform.python_version()}, numpy {np.__version__}; {N:,} bars"
     )
-    for extra in filter(None, os.environ.get("BENCH_EXTRA_SITE", "").split(os.pathsep)):
-        sys.path.append(extra)
+    add_extra_site()
     libraries = {}
     try:
         import backtesting

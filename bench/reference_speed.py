@@ -36,7 +36,14 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
-from backtest_speed import compare_trades, make_bars, run_backtesting_py, signals, timed  # noqa: E402
+from backtest_speed import (  # noqa: E402
+    add_extra_site,
+    compare_trades,
+    make_bars,
+    run_backtesting_py,
+    signals,
+    timed,
+)
 from backtests.engine import run_reference  # noqa: E402
 from bots.strategies import Decision, ParamSpec, Strategy, bar_strategies  # noqa: E402
 from execution.fill_model import FillModel  # noqa: E402
@@ -83,9 +90,7 @@ def main() -> None:
         ours[label] = (N / seconds, result)
         print(f"reference {label}: {seconds:.2f} s = {N / seconds:,.0f} bars/s, {len(result.fills):,} fills")
 
-    extra = os.environ.get("BENCH_EXTRA_SITE")
-    if extra:
-        sys.path.append(extra)
+    add_extra_site()
     try:
         import backtesting  # noqa: F401
     except ImportError as exc:
