@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bots.strategies.base import BAR_COLUMNS, Bars
+from bots.strategies.base import Bars
 
 _REDUCTIONS = {"mean": np.mean, "std": np.std, "sum": np.sum, "max": np.max, "min": np.min}
 TABLE_AFTER = 64  # reads of one (reduction, length) before its table is built: a rare length never pays for one
@@ -71,28 +71,42 @@ class WindowColumn(np.ndarray):
     ``_at`` is worked out from the slice rather than read from the view's address: ``ndarray.ctypes.data`` costs
     about 2 us a call, more than the rest of a reduction."""
 
+    _at: int | None = None  # a view's own value (in its __dict__) when it has a place in the series
+
     def __array_function__(self, func, types, args, kwargs):
         """``np.mean(window)`` and the other table reductions called with the window alone go to the table without
         numpy's Python wrappers (about 1 us of a reduction's 2); any other call is numpy's own."""
         name = _BY_FUNCTION.get(func)
         if name is not None and not kwargs and len(args) == 1 and args[0] is self:
-            value = self._read(name)
-            if value is not None:
-                return value
+            at = self._at
+            if at is not None:  # _read, inlined: this is most of a strategy's per-bar work
+                column = getattr(self.base, "_column", None)
+                if column is not None:
+                    table = column._tables.get((name, len(self)))
+                    return table[at] if table is not None else column.reduce(name, at, at + len(self))
         return _ndarray_array_function(self, func, types, args, kwargs)
 
     def __getitem__(self, key):
         view = _ndarray_getitem(self, key)
-        if key.__class__ is slice:
-            at = self.__dict__.get("_at")
-            if at is not None:
+        at = self._at
+        if at is not None and key.__class__ is slice:
+            start = key.start
+            if key.step is None and start.__class__ is int:  # column[-n:], column[-n-1:-1], column[k:]: clamped
+                if start < 0:
+                    start += len(self)
+                    view._at = at + start if start > 0 else at
+                else:
+                    view._at = at + min(start, len(self))
+            elif key.step is None and start is None:
+                view._at = at
+            else:
                 start, _stop, step = key.indices(len(self))
                 if step == 1:
                     view._at = at + start
         return view
 
     def _read(self, name: str):
-        start = self.__dict__.get("_at")
+        start = self._at
         if start is None:
             return None
         column = getattr(self.base, "_column", None)  # a copy that kept the attribute is no view of the series
@@ -168,6 +182,27 @@ class SeriesWindows:
         return BarsWindow(self, start, stop)
 
 
+class _LazyColumn:
+    """A column of :class:`BarsWindow`: sliced from the series on first read and kept in the window's
+    ``__dict__``, which later reads find before this (non-data) descriptor."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, window, owner=None):
+        if window is None:
+            return self
+        fields = window.__dict__
+        windows, start, stop = fields["_slice"]
+        name = self.name
+        column = _ndarray_getitem((windows.columns.get(name) or windows.column(name))._windows, slice(start, stop))
+        column._at = start
+        fields[name] = column
+        return column
+
+
 class BarsWindow(Bars):
     """Bars ``start:stop`` of a series, each column sliced only when first read (most strategies read one or two
     of the six). A column holds the same numbers as ``Bars(*(column[start:stop] ...))`` would."""
@@ -175,12 +210,9 @@ class BarsWindow(Bars):
     def __init__(self, windows: SeriesWindows, start: int, stop: int):  # noqa: D107 - the fields are filled lazily
         self.__dict__["_slice"] = (windows, start, stop)  # Bars is frozen: its __setattr__ refuses
 
-    def __getattr__(self, name: str):
-        if name not in BAR_COLUMNS:
-            raise AttributeError(name)
-        fields = self.__dict__
-        windows, start, stop = fields["_slice"]
-        column = _ndarray_getitem((windows.columns.get(name) or windows.column(name))._windows, slice(start, stop))
-        column._at = start
-        fields[name] = column
-        return column
+    ts = _LazyColumn("ts")
+    open = _LazyColumn("open")
+    high = _LazyColumn("high")
+    low = _LazyColumn("low")
+    close = _LazyColumn("close")
+    volume = _LazyColumn("volume")
