@@ -25,7 +25,7 @@ from decimal import Decimal
 import numpy as np
 
 from bots.strategies import Bars, Strategy
-from bots.strategies.windows import SeriesWindows
+from bots.strategies.windows import BarsWindow, SeriesWindows
 from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.risk.pnl import PositionState
 
@@ -116,7 +116,7 @@ def run_reference(
     state = PositionState()
     position = 0.0  # float(state.quantity), refreshed after each fill
     at_target: tuple[float, Decimal, bool] | None = None  # (target, state.quantity, exactly equal) last settled
-    make_window = SeriesWindows(bars).window
+    windows = SeriesWindows(bars)
     fills: list[Fill] = []
     orders: list[int] = []
     unfilled: list[int] = []
@@ -155,7 +155,7 @@ def run_reference(
                     pending = None
                 if form is None:
                     start = i + 1 - warmup
-                    target = decide(params, make_window(start if start > 0 else 0, i + 1), position).target
+                    target = decide(params, BarsWindow(windows, start if start > 0 else 0, i + 1), position).target
                     if target is None:
                         reasons[i] = 1
                         continue

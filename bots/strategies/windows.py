@@ -32,6 +32,10 @@ class SeriesColumn:
         self._windows._at = 0
         self._reads: dict[tuple[str, int], int] = {}
         self._tables: dict[tuple[str, int], np.ndarray] = {}
+        # The same tables by numpy function, then length: what ``WindowColumn.__array_function__`` reads per call.
+        by_name: dict[str, dict[int, np.ndarray]] = {name: {} for name in _REDUCTIONS}
+        self._by_name = by_name
+        self._by_function = {function: by_name[name] for function, name in _BY_FUNCTION.items()}
 
     def window(self, start: int, stop: int) -> WindowColumn:
         return self._windows[start:stop]
@@ -43,7 +47,9 @@ class SeriesColumn:
             reads = self._reads[key] = self._reads.get(key, 0) + 1
             if reads < TABLE_AFTER or len(self._tables) >= MAX_TABLES or stop <= start:
                 return _REDUCTIONS[name](self.values[start:stop])
-            table = self._tables[key] = window_table(_REDUCTIONS[name], self.values, stop - start)
+            table = self._tables[key] = self._by_name[name][stop - start] = window_table(
+                _REDUCTIONS[name], self.values, stop - start
+            )
         return table[start]
 
 
@@ -76,14 +82,13 @@ class WindowColumn(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         """``np.mean(window)`` and the other table reductions called with the window alone go to the table without
         numpy's Python wrappers (about 1 us of a reduction's 2); any other call is numpy's own."""
-        name = _BY_FUNCTION.get(func)
-        if name is not None and not kwargs and len(args) == 1 and args[0] is self:
-            at = self._at
-            if at is not None:  # _read, inlined: this is most of a strategy's per-bar work
-                column = getattr(self.base, "_column", None)
-                if column is not None:
-                    table = column._tables.get((name, len(self)))
-                    return table[at] if table is not None else column.reduce(name, at, at + len(self))
+        at = self._at
+        if at is not None and not kwargs and len(args) == 1 and args[0] is self:
+            column = getattr(self.base, "_column", None)  # _read, inlined: most of a strategy's per-bar work
+            by_length = column._by_function.get(func) if column is not None else None
+            if by_length is not None:
+                table = by_length.get(len(self))
+                return table[at] if table is not None else column.reduce(_BY_FUNCTION[func], at, at + len(self))
         return _ndarray_array_function(self, func, types, args, kwargs)
 
     def __getitem__(self, key):
