@@ -178,13 +178,11 @@ def run_reference(
                     pending = (i, order)
                 else:
                     unfilled.append(i)
-    held = np.zeros(n)
-    for f in fills:
-        held[f.filled_at :] += f.side * f.quantity
+    columns = _columns(fills)
     return _account(
         bars,
-        _columns(fills),
-        held,
+        columns,
+        _held(columns, n),
         orders,
         reasons,
         capital=capital,
@@ -192,6 +190,20 @@ def run_reference(
         path="reference",
         unfilled=unfilled,
     )
+
+
+def _held(columns: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The position after each bar: the fills' signed quantities summed in bar order. Where every bar has at most
+    one fill (always, in ``run_reference``), a running sum adds the same numbers in the same order as adding each
+    fill to every later bar did, which was a pass over the rest of the series per fill (most of a million-bar run's
+    time); otherwise it does that."""
+    at, signed = columns["filled_at"], columns["side"] * columns["quantity"]
+    if np.all(at[1:] > at[:-1]):
+        return np.cumsum(np.bincount(at, weights=signed, minlength=n), dtype=np.float64)
+    held = np.zeros(n)
+    for bar, move in zip(at.tolist(), signed.tolist()):
+        held[bar:] += move
+    return held
 
 
 _FORM_BLOCK = 4096  # bars of a reference form turned into Python floats at a time (not the whole series at once)
