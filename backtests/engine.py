@@ -216,7 +216,8 @@ def reference_form(strategy: Strategy, params: dict, bars: Bars) -> tuple[np.nda
     """
     cls = type(strategy)
     owner = next((k for k in cls.__mro__ if "reference_targets" in k.__dict__), Strategy)
-    if owner is Strategy or any(getattr(cls, m) is not getattr(owner, m) for m in ("decide", "_decide", "warmup_bars")):
+    rules = ("decide", "_decide", "warmup_bars")
+    if owner is Strategy or any(getattr(cls, m) is not getattr(owner, m) or m in vars(strategy) for m in rules):
         return None
     flat, long, short = strategy.reference_targets(params, bars)
     if not len(flat) == len(long) == len(short) == len(bars):

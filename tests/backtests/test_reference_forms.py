@@ -113,11 +113,13 @@ class LongerWarmup(DonchianBreakout):
         return params["entry_lookback"] + 5
 
 
-def test_a_subclass_that_changes_the_rule_or_the_warmup_is_decided_bar_by_bar():
+def test_a_subclass_or_instance_that_changes_the_rule_or_the_warmup_is_decided_bar_by_bar():
     bars = clustered_bars(2000, seed=24, tick=0.25, base=4000.0)
     kwargs = dict(model=FillModel(), tick_size=Decimal("0.25"), multiplier=Decimal("1"), capital=1e5)
     assert reference_form(get_strategy("donchian_breakout"), DonchianBreakout().validate({}), bars) is not None
-    for strategy in (ChangedDecide(), LongerWarmup()):
+    patched = DonchianBreakout()  # an instance given its own rule (as a test double would be)
+    patched._decide = ChangedDecide()._decide
+    for strategy in (ChangedDecide(), LongerWarmup(), patched):
         clean = strategy.validate({})
         assert reference_form(strategy, clean, bars) is None
         fast = run_reference(strategy, clean, bars, **kwargs)
