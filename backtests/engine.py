@@ -104,7 +104,8 @@ def run_reference(
     would answer INSUFFICIENT_HISTORY); a strategy with a reference form (:func:`reference_form`) has its target
     read by index from the form's array for the position's side; any other calls ``_decide`` on a lazily sliced
     window of exactly ``warmup_bars`` bars (what ``decide`` would pass it). "Already at target" is a float
-    comparison with the position, settled in decimals (as the order quantity is) only when the floats are equal. A
+    comparison with the position, and the float must spell the decimal position (checked once per fill): a fill may
+    leave digits a float drops, and then the order for them goes out as ``decide`` bar by bar would send it. A
     strategy that overrides ``decide`` itself gets ``decide`` with the window ``[i + 1 - warmup, i]``, as before.
     """
     n = len(bars)
@@ -115,20 +116,20 @@ def run_reference(
     form = None if own_decide else reference_form(strategy, params, bars)
     state = PositionState()
     position = 0.0  # float(state.quantity), refreshed after each fill
-    at_target: tuple[float, Decimal, bool] | None = None  # (target, state.quantity, exactly equal) last settled
+    exact = True  # Decimal(repr(position)) == state.quantity: the float spells the position (a fill may leave more)
     windows = SeriesWindows(bars)
     fills: list[Fill] = []
     orders: list[int] = []
     unfilled: list[int] = []
-    reasons = np.zeros(n, dtype=np.int8)
-    reasons[:first] = 1
+    reasons = bytearray(n)  # 0 traded, 1 NO_SIGNAL, 2 ALREADY_AT_TARGET (as np.int8 at the end)
+    reasons[:first] = b"\x01" * min(first, n)  # a slice assignment of another length would resize it
     pending: tuple[int, SimOrder] | None = None
     at_close = model.fill_at is FillAt.CLOSE
     step = max(int(progress_every), 1) if progress is not None else max(n, 1)
     flat = long = short = ()  # the form's targets over the current block, as Python floats
 
     def fill(decided: int, at: int, order: SimOrder) -> None:
-        nonlocal state, position
+        nonlocal state, position, exact
         state = _book(
             fills,
             state,
@@ -140,6 +141,7 @@ def run_reference(
             unfilled,
         )
         position = float(state.quantity)
+        exact = Decimal(repr(position)) == state.quantity
 
     for chunk in range(0, n, step):
         if progress is not None and chunk:
@@ -163,12 +165,9 @@ def run_reference(
                     target = (flat if position == 0.0 else long if position > 0.0 else short)[i - lo]
                     if target != target:  # NaN: the strategy holds (its target is the position it was given)
                         target = position
-                if target == position:  # equal floats; the decimals decide (a fill may leave digits a float drops)
-                    if at_target is None or at_target[0] != target or at_target[1] is not state.quantity:
-                        at_target = (target, state.quantity, Decimal(repr(target)) == state.quantity)
-                    if at_target[2]:
-                        reasons[i] = 2
-                        continue
+                if target == position and exact:  # equal floats are equal decimals only where the float is exact
+                    reasons[i] = 2
+                    continue
                 delta = Decimal(repr(target)) - state.quantity
                 orders.append(i)
                 order = SimOrder(Side.BUY if delta > 0 else Side.SELL, abs(delta), OrderType.MARKET)
@@ -184,7 +183,7 @@ def run_reference(
         columns,
         _held(columns, n),
         orders,
-        reasons,
+        np.frombuffer(reasons, dtype=np.int8).copy(),
         capital=capital,
         multiplier=float(multiplier),
         path="reference",

@@ -190,3 +190,16 @@ def test_the_position_series_is_the_sum_of_the_fills_to_the_bit():
         assert np.array_equal(got, want)
         assert got.dtype == np.float64
     assert np.array_equal(_held(_columns([]), n), np.zeros(n))
+
+
+@pytest.mark.parametrize("name,params", STRATEGIES)
+@pytest.mark.parametrize("n", [1, 16, 17, 18])
+def test_a_series_about_as_short_as_the_warmup_runs_as_deciding_bar_by_bar(name, params, n):
+    strategy = _strategy(name)
+    clean = strategy.validate(params)
+    bars = memory_bars(n, seed=9)
+    kwargs = dict(model=MODELS["next_open"], tick_size=Decimal("0.25"), multiplier=Decimal("1"), capital=1e4)
+    fast = run_reference(strategy, clean, bars, **kwargs)
+    slow = decide_bar_by_bar(strategy, clean, bars, **kwargs)
+    assert len(fast.no_trade_by_bar) == n and np.array_equal(fast.no_trade_by_bar, slow.no_trade_by_bar)
+    assert fast.no_trade == slow.no_trade and fast.orders == slow.orders and fast.fills == slow.fills
