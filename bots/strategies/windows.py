@@ -77,13 +77,19 @@ class WindowColumn(np.ndarray):
     ``_at`` is worked out from the slice rather than read from the view's address: ``ndarray.ctypes.data`` costs
     about 2 us a call, more than the rest of a reduction."""
 
-    _at: int | None = None  # a view's own value (in its __dict__) when it has a place in the series
+    # Slots, not a __dict__: a view's place is set on every slice, and a dict per view was a third of that cost.
+    # ``_at`` is unset (AttributeError) on an array with no place in the series; ``_column`` is set on the root
+    # view of each series column only (see SeriesColumn).
+    __slots__ = ("_at", "_column")
 
     def __array_function__(self, func, types, args, kwargs):
         """``np.mean(window)`` and the other table reductions called with the window alone go to the table without
         numpy's Python wrappers (about 1 us of a reduction's 2); any other call is numpy's own."""
-        at = self._at
-        if at is not None and not kwargs and len(args) == 1 and args[0] is self:
+        try:
+            at = self._at
+        except AttributeError:
+            return _ndarray_array_function(self, func, types, args, kwargs)
+        if not kwargs and len(args) == 1 and args[0] is self:
             column = getattr(self.base, "_column", None)  # _read, inlined: most of a strategy's per-bar work
             by_length = column._by_function.get(func) if column is not None else None
             if by_length is not None:
@@ -93,8 +99,11 @@ class WindowColumn(np.ndarray):
 
     def __getitem__(self, key):
         view = _ndarray_getitem(self, key)
-        at = self._at
-        if at is not None and key.__class__ is slice:
+        try:
+            at = self._at
+        except AttributeError:  # no place in the series (a computed array, a strided view): nor has the slice
+            return view
+        if key.__class__ is slice:
             start = key.start
             if key.step is None and start.__class__ is int:  # column[-n:], column[-n-1:-1], column[k:]: clamped
                 if start < 0:
@@ -111,7 +120,7 @@ class WindowColumn(np.ndarray):
         return view
 
     def _read(self, name: str):
-        start = self._at
+        start = getattr(self, "_at", None)
         if start is None:
             return None
         column = getattr(self.base, "_column", None)  # a copy that kept the attribute is no view of the series
