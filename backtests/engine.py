@@ -117,7 +117,7 @@ def run_reference(
     state = PositionState()
     position = 0.0  # float(state.quantity), refreshed after each fill
     exact = True  # Decimal(repr(position)) == state.quantity: the float spells the position (a fill may leave more)
-    windows = SeriesWindows(bars)
+    roots = SeriesWindows(bars).roots
     fills: list[Fill] = []
     orders: list[int] = []
     unfilled: list[int] = []
@@ -157,7 +157,7 @@ def run_reference(
                     pending = None
                 if form is None:
                     start = i + 1 - warmup
-                    target = decide(params, BarsWindow(windows, start if start > 0 else 0, i + 1), position).target
+                    target = decide(params, BarsWindow(roots, start if start > 0 else 0, i + 1), position).target
                     if target is None:
                         reasons[i] = 1
                         continue

@@ -185,6 +185,7 @@ class SeriesWindows:
     def __init__(self, series: Bars):
         self.series = series
         self.columns: dict[str, SeriesColumn] = {}
+        self.roots = _Roots(self)  # column name -> its SeriesColumn's root view, what a window's column slices
 
     def column(self, name: str) -> SeriesColumn:
         column = self.columns.get(name)
@@ -193,7 +194,19 @@ class SeriesWindows:
         return column
 
     def window(self, start: int, stop: int) -> BarsWindow:
-        return BarsWindow(self, start, stop)
+        return BarsWindow(self.roots, start, stop)
+
+
+class _Roots(dict):
+    """Column name -> the root :class:`WindowColumn` of that column, its SeriesColumn made on first use."""
+
+    def __init__(self, windows: SeriesWindows):
+        super().__init__()
+        self.windows = windows
+
+    def __missing__(self, name: str) -> WindowColumn:
+        root = self[name] = self.windows.column(name)._windows
+        return root
 
 
 class _LazyColumn:
@@ -209,11 +222,10 @@ class _LazyColumn:
         if window is None:
             return self
         fields = window.__dict__
-        windows, start, stop = fields["_slice"]
-        name = self.name
-        column = _ndarray_getitem((windows.columns.get(name) or windows.column(name))._windows, slice(start, stop))
+        roots, start, stop = fields["_slice"]
+        column = _ndarray_getitem(roots[self.name], slice(start, stop))
         column._at = start
-        fields[name] = column
+        fields[self.name] = column
         return column
 
 
@@ -221,8 +233,8 @@ class BarsWindow(Bars):
     """Bars ``start:stop`` of a series, each column sliced only when first read (most strategies read one or two
     of the six). A column holds the same numbers as ``Bars(*(column[start:stop] ...))`` would."""
 
-    def __init__(self, windows: SeriesWindows, start: int, stop: int):  # noqa: D107 - the fields are filled lazily
-        self.__dict__["_slice"] = (windows, start, stop)  # Bars is frozen: its __setattr__ refuses
+    def __init__(self, roots: _Roots, start: int, stop: int):  # noqa: D107 - the fields are filled lazily
+        self.__dict__["_slice"] = (roots, start, stop)  # Bars is frozen: its __setattr__ refuses
 
     ts = _LazyColumn("ts")
     open = _LazyColumn("open")
