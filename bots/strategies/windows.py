@@ -36,6 +36,7 @@ class SeriesColumn:
         by_name: dict[str, dict[int, np.ndarray]] = {name: {} for name in _REDUCTIONS}
         self._by_name = by_name
         self._by_function = {function: by_name[name] for function, name in _BY_FUNCTION.items()}
+        self._windows._by_function = self._by_function
 
     def window(self, start: int, stop: int) -> WindowColumn:
         return self._windows[start:stop]
@@ -78,23 +79,23 @@ class WindowColumn(np.ndarray):
     about 2 us a call, more than the rest of a reduction."""
 
     # Slots, not a __dict__: a view's place is set on every slice, and a dict per view was a third of that cost.
-    # ``_at`` is unset (AttributeError) on an array with no place in the series; ``_column`` is set on the root
-    # view of each series column only (see SeriesColumn).
-    __slots__ = ("_at", "_column")
+    # ``_at`` is unset (AttributeError) on an array with no place in the series; ``_column`` and ``_by_function``
+    # (its tables by numpy function and length) are set on the root view of each series column only.
+    __slots__ = ("_at", "_column", "_by_function")
 
     def __array_function__(self, func, types, args, kwargs):
         """``np.mean(window)`` and the other table reductions called with the window alone go to the table without
         numpy's Python wrappers (about 1 us of a reduction's 2); any other call is numpy's own."""
-        try:
+        try:  # _read, inlined: most of a strategy's per-bar work. A view's base is its column's root view.
             at = self._at
-        except AttributeError:
+            by_length = self.base._by_function.get(func)
+        except AttributeError:  # no place in the series, or no view of one
             return _ndarray_array_function(self, func, types, args, kwargs)
-        if not kwargs and len(args) == 1 and args[0] is self:
-            column = getattr(self.base, "_column", None)  # _read, inlined: most of a strategy's per-bar work
-            by_length = column._by_function.get(func) if column is not None else None
-            if by_length is not None:
-                table = by_length.get(len(self))
-                return table[at] if table is not None else column.reduce(_BY_FUNCTION[func], at, at + len(self))
+        if by_length is not None and not kwargs and len(args) == 1 and args[0] is self:
+            table = by_length.get(len(self))
+            if table is not None:
+                return table[at]
+            return self.base._column.reduce(_BY_FUNCTION[func], at, at + len(self))
         return _ndarray_array_function(self, func, types, args, kwargs)
 
     def __getitem__(self, key):
