@@ -216,7 +216,7 @@ class Strategy:
     # reference backtest then reads the target by index instead of calling ``_decide`` per bar; it applies only to
     # a strategy whose target depends on the position through its sign alone, or is the position itself (a hold),
     # and only while the class that declares it also defines the ``_decide`` and ``warmup_bars`` in use
-    # (``backtests.engine.reference_form``). ``tests/bots/test_reference_forms.py`` holds each form to ``_decide``.
+    # (``backtests.engine.reference_form``). ``tests/backtests/test_reference_forms.py`` holds each form to ``_decide``.
 
     def reference_targets(self, params: dict[str, Any], bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The target after each bar when the position is flat, long and short: three float arrays as long as
