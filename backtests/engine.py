@@ -25,7 +25,7 @@ from decimal import Decimal
 import numpy as np
 
 from bots.strategies import Bars, Strategy
-from bots.strategies.windows import SeriesWindows
+from bots.strategies.windows import BarsWindow, SeriesWindows
 from execution.fill_model import FillAt, FillBar, FillModel, OrderType, Side, SimOrder, simulate_fill
 from execution.risk.pnl import PositionState
 
@@ -101,31 +101,35 @@ def run_reference(
     stop the run).
 
     Per bar the only work is the strategy's own: a bar before the warm-up is NO_SIGNAL without a call (``decide``
-    would answer INSUFFICIENT_HISTORY), later bars call ``_decide`` on a lazily sliced window of exactly
-    ``warmup_bars`` bars (what ``decide`` would pass it), and "already at target" is a float comparison with the
-    position, settled in decimals (as the order quantity is) only when the floats are equal. A strategy that
-    overrides ``decide`` itself gets ``decide`` with the window ``[i + 1 - warmup, i]``, as before.
+    would answer INSUFFICIENT_HISTORY); a strategy with a reference form (:func:`reference_form`) has its target
+    read by index from the form's array for the position's side; any other calls ``_decide`` on a lazily sliced
+    window of exactly ``warmup_bars`` bars (what ``decide`` would pass it). "Already at target" is a float
+    comparison with the position, and the float must spell the decimal position (checked once per fill): a fill may
+    leave digits a float drops, and then the order for them goes out as ``decide`` bar by bar would send it. A
+    strategy that overrides ``decide`` itself gets ``decide`` with the window ``[i + 1 - warmup, i]``, as before.
     """
     n = len(bars)
     warmup = strategy.warmup_bars(params)
     own_decide = type(strategy).decide is not Strategy.decide
     decide = strategy.decide if own_decide else strategy._decide
     first = 0 if own_decide else max(warmup - 1, 0)
+    form = None if own_decide else reference_form(strategy, params, bars)
     state = PositionState()
     position = 0.0  # float(state.quantity), refreshed after each fill
-    at_target: tuple[float, Decimal, bool] | None = None  # (target, state.quantity, exactly equal) last settled
-    make_window = SeriesWindows(bars).window
+    exact = True  # Decimal(repr(position)) == state.quantity: the float spells the position (a fill may leave more)
+    roots = SeriesWindows(bars).roots
     fills: list[Fill] = []
     orders: list[int] = []
     unfilled: list[int] = []
-    reasons = np.zeros(n, dtype=np.int8)
-    reasons[:first] = 1
+    reasons = bytearray(n)  # 0 traded, 1 NO_SIGNAL, 2 ALREADY_AT_TARGET (as np.int8 at the end)
+    reasons[:first] = b"\x01" * min(first, n)  # a slice assignment of another length would resize it
     pending: tuple[int, SimOrder] | None = None
     at_close = model.fill_at is FillAt.CLOSE
     step = max(int(progress_every), 1) if progress is not None else max(n, 1)
+    flat = long = short = ()  # the form's targets over the current block, as Python floats
 
     def fill(decided: int, at: int, order: SimOrder) -> None:
-        nonlocal state, position
+        nonlocal state, position, exact
         state = _book(
             fills,
             state,
@@ -137,48 +141,96 @@ def run_reference(
             unfilled,
         )
         position = float(state.quantity)
+        exact = Decimal(repr(position)) == state.quantity
 
     for chunk in range(0, n, step):
         if progress is not None and chunk:
             progress(chunk)
-        for i in range(max(chunk, first), min(chunk + step, n)):
-            if pending is not None:  # next_open: the order decided on bar i-1 fills on this bar's open
-                fill(pending[0], i, pending[1])
-                pending = None
-            start = i + 1 - warmup
-            target = decide(params, make_window(start if start > 0 else 0, i + 1), position).target
-            if target is None:
-                reasons[i] = 1
-                continue
-            if target == position:  # equal floats; the decimals decide (a fill may leave digits a float drops)
-                if at_target is None or at_target[0] != target or at_target[1] is not state.quantity:
-                    at_target = (target, state.quantity, Decimal(repr(target)) == state.quantity)
-                if at_target[2]:
+        end = min(chunk + step, n)
+        for lo in range(max(chunk, first), end, _FORM_BLOCK):
+            hi = min(lo + _FORM_BLOCK, end)
+            if form is not None:
+                flat, long, short = _form_block(form, lo, hi)
+            for i in range(lo, hi):
+                if pending is not None:  # next_open: the order decided on bar i-1 fills on this bar's open
+                    fill(pending[0], i, pending[1])
+                    pending = None
+                if form is None:
+                    start = i + 1 - warmup
+                    target = decide(params, BarsWindow(roots, start if start > 0 else 0, i + 1), position).target
+                    if target is None:
+                        reasons[i] = 1
+                        continue
+                else:
+                    target = (flat if position == 0.0 else long if position > 0.0 else short)[i - lo]
+                    if target != target:  # NaN: the strategy holds (its target is the position it was given)
+                        target = position
+                if target == position and exact:  # equal floats are equal decimals only where the float is exact
                     reasons[i] = 2
                     continue
-            delta = Decimal(repr(target)) - state.quantity
-            orders.append(i)
-            order = SimOrder(Side.BUY if delta > 0 else Side.SELL, abs(delta), OrderType.MARKET)
-            if at_close:
-                fill(i, i, order)
-            elif i + 1 < n:
-                pending = (i, order)
-            else:
-                unfilled.append(i)
-    held = np.zeros(n)
-    for f in fills:
-        held[f.filled_at :] += f.side * f.quantity
+                delta = Decimal(repr(target)) - state.quantity
+                orders.append(i)
+                order = SimOrder(Side.BUY if delta > 0 else Side.SELL, abs(delta), OrderType.MARKET)
+                if at_close:
+                    fill(i, i, order)
+                elif i + 1 < n:
+                    pending = (i, order)
+                else:
+                    unfilled.append(i)
+    columns = _columns(fills)
     return _account(
         bars,
-        _columns(fills),
-        held,
+        columns,
+        _held(columns, n),
         orders,
-        reasons,
+        np.frombuffer(reasons, dtype=np.int8).copy(),
         capital=capital,
         multiplier=float(multiplier),
         path="reference",
         unfilled=unfilled,
     )
+
+
+def _held(columns: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The position after each bar: the fills' signed quantities summed in bar order. Where every bar has at most
+    one fill (always, in ``run_reference``), a running sum adds the same numbers in the same order as adding each
+    fill to every later bar did, which was a pass over the rest of the series per fill (most of a million-bar run's
+    time); otherwise it does that."""
+    at, signed = columns["filled_at"], columns["side"] * columns["quantity"]
+    if np.all(at[1:] > at[:-1]):
+        return np.cumsum(np.bincount(at, weights=signed, minlength=n), dtype=np.float64)
+    held = np.zeros(n)
+    for bar, move in zip(at.tolist(), signed.tolist()):
+        held[bar:] += move
+    return held
+
+
+_FORM_BLOCK = 4096  # bars of a reference form turned into Python floats at a time (not the whole series at once)
+
+
+def reference_form(strategy: Strategy, params: dict, bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The strategy's reference targets (``Strategy.reference_targets``: flat, long, short) when they stand for
+    the ``_decide`` the reference path would call: declared by the class that also defines the ``decide``,
+    ``_decide`` and ``warmup_bars`` in use, so a subclass that changes any of them is called bar by bar. Else None.
+    """
+    cls = type(strategy)
+    owner = next((k for k in cls.__mro__ if "reference_targets" in k.__dict__), Strategy)
+    rules = ("decide", "_decide", "warmup_bars")
+    if owner is Strategy or any(getattr(cls, m) is not getattr(owner, m) or m in vars(strategy) for m in rules):
+        return None
+    flat, long, short = strategy.reference_targets(params, bars)
+    if not len(flat) == len(long) == len(short) == len(bars):
+        raise ValueError(f"{strategy.name}: reference targets must have one entry per bar")
+    return flat, long, short
+
+
+def _form_block(form, lo: int, hi: int) -> tuple[list, list, list]:
+    """The form's targets for bars lo..hi-1 as lists of Python floats (an array shared by sides is listed once)."""
+    lists: dict[int, list] = {}
+    for side in form:
+        if id(side) not in lists:
+            lists[id(side)] = side[lo:hi].tolist()
+    return tuple(lists[id(side)] for side in form)
 
 
 def _book(fills, state, decided, filled_at, order, fill, multiplier, unfilled) -> PositionState:

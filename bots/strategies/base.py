@@ -210,6 +210,20 @@ class Strategy:
     def vectorized_targets(self, params: dict[str, Any], bars: Bars):
         raise NotImplementedError
 
+    # A strategy may also declare a reference form: the target ``_decide`` returns at each bar of a whole series,
+    # for each side the position it is given may be on, with the indicators computed once over the series (exact:
+    # the same floats, or the same comparisons, as the window of ``warmup_bars`` bars ending at that bar). The
+    # reference backtest then reads the target by index instead of calling ``_decide`` per bar; it applies only to
+    # a strategy whose target depends on the position through its sign alone, or is the position itself (a hold),
+    # and only while the class that declares it also defines the ``_decide`` and ``warmup_bars`` in use
+    # (``backtests.engine.reference_form``). ``tests/backtests/test_reference_forms.py`` holds each form to ``_decide``.
+
+    def reference_targets(self, params: dict[str, Any], bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The target after each bar when the position is flat, long and short: three float arrays as long as
+        ``bars``, NaN where ``_decide`` holds (returns the position it was given); read from bar
+        ``warmup_bars - 1`` on (earlier entries are anything). Strategies without the form do not override it."""
+        raise NotImplementedError
+
 
 def paired(param_sets: Sequence[dict[str, Any]], positions: Sequence[float]):
     """``decide_many``'s (parameters, position) pairs; a length mismatch is a caller's bug, never silently cut."""

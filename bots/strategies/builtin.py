@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from bots.strategies.base import Bars, Decision, ParamSpec, Strategy, paired, register_strategy
+from bots.strategies.windows import window_table
 
 SIZE = ParamSpec("size", float, 1.0, "Position size in units when in the market.", minimum=1e-9)
 ALLOW_SHORT = ParamSpec("allow_short", bool, False, "Take short positions on sell signals instead of going flat.")
@@ -38,6 +39,32 @@ def _latch(enter_long, enter_short, exit_long, exit_short, *, size: float, allow
         since = np.maximum.accumulate(np.where(entries | exit_short, bars, -1))
         held[enter_short[since] & (since >= 0)] = -size
     return held
+
+
+def _window_reductions(reduce, values: np.ndarray, length: int, first: int, count: int) -> np.ndarray:
+    """``reduce`` (np.mean, np.std, np.max, np.min) of the ``count`` windows of ``length`` values starting at
+    index ``first``, ``first + 1``, ...: each row reduces as ``reduce`` of that plain slice does, to the bit
+    (``bots.strategies.windows.window_table``), so a reference form computes the same floats as ``_decide``."""
+    return window_table(reduce, np.ascontiguousarray(values[first : first + length - 1 + count]), length)
+
+
+def _hold_unless(*cases: tuple[np.ndarray, float]) -> np.ndarray:
+    """Per bar, the target of the first case whose condition holds (conditions in ``_decide``'s order), NaN (hold)
+    where none does."""
+    target = np.full(len(cases[0][0]), np.nan)
+    for condition, value in reversed(cases):
+        target[condition] = value
+    return target
+
+
+def _padded(n: int, start: int, *sides: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each side's targets placed from bar ``start`` of a series of ``n`` bars (NaN before: never read)."""
+    out = []
+    for side in sides:
+        full = np.full(n, np.nan)
+        full[start:] = side
+        out.append(full)
+    return tuple(out)
 
 
 class _SpanTables:
@@ -162,6 +189,27 @@ class MovingAverageCrossover(Strategy):
             return Decision(position, "HOLD", {"fast_ma": fast_ma, "slow_ma": slow_ma})
         target, reason = _direction(signal, params["size"], params["allow_short"])
         return Decision(target, reason, {"fast_ma": fast_ma, "slow_ma": slow_ma})
+
+    def reference_targets(self, params: dict[str, Any], bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same target on every side: long when the fast mean is above the slow one, short (or flat) below, a
+        hold on a tie or a NaN mean; both means are np.mean of each bar's window, as ``_decide`` takes them."""
+        close, fast, slow = bars.close, params["fast"], params["slow"]
+        n = len(close)
+        if n < slow:
+            targets = np.full(n, np.nan)
+            return targets, targets, targets
+        count = n - slow + 1
+        fast_ma = _window_reductions(np.mean, close, fast, slow - fast, count)
+        slow_ma = _window_reductions(np.mean, close, slow, 0, count)
+        size = params["size"]
+        (targets,) = _padded(
+            n,
+            slow - 1,
+            _hold_unless(
+                (fast_ma > slow_ma, size), (fast_ma < slow_ma, _direction(-1, size, params["allow_short"])[0])
+            ),
+        )
+        return targets, targets, targets
 
     has_vectorized_form = True
 
@@ -301,6 +349,32 @@ class DonchianBreakout(Strategy):
             return Decision(0.0, "EXIT_SHORT", values)
         return Decision(position, "HOLD", values)
 
+    def reference_targets(self, params: dict[str, Any], bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per side, ``_decide``'s cases in its order: a breakout either way on every side, then the exit of the
+        side the position is on; the channels are np.max / np.min of each bar's previous bars, as ``_decide``
+        takes them."""
+        entry, exit_ = params["entry_lookback"], params["exit_lookback"]
+        n = len(bars)
+        if n < entry + 1:
+            return _padded(n, n, *(np.empty(0),) * 3)
+        count = n - entry  # bars entry .. n-1; bar i reads the channels of bars i-lookback .. i-1
+        close = bars.close[entry:]
+        entry_high = _window_reductions(np.max, bars.high, entry, 0, count)
+        entry_low = _window_reductions(np.min, bars.low, entry, 0, count)
+        exit_high = _window_reductions(np.max, bars.high, exit_, entry - exit_, count)
+        exit_low = _window_reductions(np.min, bars.low, exit_, entry - exit_, count)
+        up, down = (
+            (close > entry_high, params["size"]),
+            (close < entry_low, _direction(-1, params["size"], params["allow_short"])[0]),
+        )
+        return _padded(
+            n,
+            entry,
+            _hold_unless(up, down),
+            _hold_unless(up, down, (close < exit_low, 0.0)),
+            _hold_unless(up, down, (close > exit_high, 0.0)),
+        )
+
     has_vectorized_form = True
 
     def vectorized_targets(self, params: dict[str, Any], bars: Bars) -> np.ndarray:
@@ -408,6 +482,30 @@ class ZScoreMeanReversion(Strategy):
         if position < 0 and z <= params["exit_z"]:
             return Decision(0.0, "EXIT_SHORT", values)
         return Decision(position, "HOLD", values)
+
+    def reference_targets(self, params: dict[str, Any], bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per side, ``_decide``'s cases in its order: an entry either way on every side, then the exit of the side
+        the position is on; a window without dispersion (std 0) holds. The mean and std are np.mean / np.std of each
+        bar's window and the z-score the same float operations ``_decide`` does, elementwise."""
+        lookback, entry_z, exit_z = params["lookback"], params["entry_z"], params["exit_z"]
+        n = len(bars)
+        if n < lookback:
+            return _padded(n, n, *(np.empty(0),) * 3)
+        count = n - lookback + 1
+        mean = _window_reductions(np.mean, bars.close, lookback, 0, count)
+        std = _window_reductions(np.std, bars.close, lookback, 0, count)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = (bars.close[lookback - 1 :] - mean) / std
+        z[std == 0.0] = np.nan  # HOLD_NO_DISPERSION; a NaN z compares false with every threshold, as in _decide
+        long = (z <= -entry_z, params["size"])
+        short = (z >= entry_z, _direction(-1, params["size"], params["allow_short"])[0])
+        return _padded(
+            n,
+            lookback - 1,
+            _hold_unless(long, short),
+            _hold_unless(long, short, (z >= -exit_z, 0.0)),
+            _hold_unless(long, short, (z <= exit_z, 0.0)),
+        )
 
     has_vectorized_form = True
 

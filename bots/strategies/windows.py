@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bots.strategies.base import BAR_COLUMNS, Bars
+from bots.strategies.base import Bars
 
 _REDUCTIONS = {"mean": np.mean, "std": np.std, "sum": np.sum, "max": np.max, "min": np.min}
 TABLE_AFTER = 64  # reads of one (reduction, length) before its table is built: a rare length never pays for one
@@ -32,6 +32,11 @@ class SeriesColumn:
         self._windows._at = 0
         self._reads: dict[tuple[str, int], int] = {}
         self._tables: dict[tuple[str, int], np.ndarray] = {}
+        # The same tables by numpy function, then length: what ``WindowColumn.__array_function__`` reads per call.
+        by_name: dict[str, dict[int, np.ndarray]] = {name: {} for name in _REDUCTIONS}
+        self._by_name = by_name
+        self._by_function = {function: by_name[name] for function, name in _BY_FUNCTION.items()}
+        self._windows._by_function = self._by_function
 
     def window(self, start: int, stop: int) -> WindowColumn:
         return self._windows[start:stop]
@@ -43,11 +48,13 @@ class SeriesColumn:
             reads = self._reads[key] = self._reads.get(key, 0) + 1
             if reads < TABLE_AFTER or len(self._tables) >= MAX_TABLES or stop <= start:
                 return _REDUCTIONS[name](self.values[start:stop])
-            table = self._tables[key] = _table(_REDUCTIONS[name], self.values, stop - start)
+            table = self._tables[key] = self._by_name[name][stop - start] = window_table(
+                _REDUCTIONS[name], self.values, stop - start
+            )
         return table[start]
 
 
-def _table(reduce, values: np.ndarray, length: int) -> np.ndarray:
+def window_table(reduce, values: np.ndarray, length: int) -> np.ndarray:
     """``reduce`` of every window of ``length`` values, row by row (each row reduces as the slice would), in chunks
     of rows: ``np.std`` materializes its rows' deviations, so one call over a million windows of 5,000 would need
     40 GB."""
@@ -71,28 +78,50 @@ class WindowColumn(np.ndarray):
     ``_at`` is worked out from the slice rather than read from the view's address: ``ndarray.ctypes.data`` costs
     about 2 us a call, more than the rest of a reduction."""
 
+    # Slots, not a __dict__: a view's place is set on every slice, and a dict per view was a third of that cost.
+    # ``_at`` is unset (AttributeError) on an array with no place in the series; ``_column`` and ``_by_function``
+    # (its tables by numpy function and length) are set on the root view of each series column only.
+    __slots__ = ("_at", "_column", "_by_function")
+
     def __array_function__(self, func, types, args, kwargs):
         """``np.mean(window)`` and the other table reductions called with the window alone go to the table without
         numpy's Python wrappers (about 1 us of a reduction's 2); any other call is numpy's own."""
-        name = _BY_FUNCTION.get(func)
-        if name is not None and not kwargs and len(args) == 1 and args[0] is self:
-            value = self._read(name)
-            if value is not None:
-                return value
+        try:  # _read, inlined: most of a strategy's per-bar work. A view's base is its column's root view.
+            at = self._at
+            by_length = self.base._by_function.get(func)
+        except AttributeError:  # no place in the series, or no view of one
+            return _ndarray_array_function(self, func, types, args, kwargs)
+        if by_length is not None and not kwargs and len(args) == 1 and args[0] is self:
+            table = by_length.get(len(self))
+            if table is not None:
+                return table[at]
+            return self.base._column.reduce(_BY_FUNCTION[func], at, at + len(self))
         return _ndarray_array_function(self, func, types, args, kwargs)
 
     def __getitem__(self, key):
         view = _ndarray_getitem(self, key)
+        try:
+            at = self._at
+        except AttributeError:  # no place in the series (a computed array, a strided view): nor has the slice
+            return view
         if key.__class__ is slice:
-            at = self.__dict__.get("_at")
-            if at is not None:
+            start = key.start
+            if key.step is None and start.__class__ is int:  # column[-n:], column[-n-1:-1], column[k:]: clamped
+                if start < 0:
+                    start += len(self)
+                    view._at = at + start if start > 0 else at
+                else:
+                    view._at = at + min(start, len(self))
+            elif key.step is None and start is None:
+                view._at = at
+            else:
                 start, _stop, step = key.indices(len(self))
                 if step == 1:
                     view._at = at + start
         return view
 
     def _read(self, name: str):
-        start = self.__dict__.get("_at")
+        start = getattr(self, "_at", None)
         if start is None:
             return None
         column = getattr(self.base, "_column", None)  # a copy that kept the attribute is no view of the series
@@ -157,6 +186,7 @@ class SeriesWindows:
     def __init__(self, series: Bars):
         self.series = series
         self.columns: dict[str, SeriesColumn] = {}
+        self.roots = _Roots(self)  # column name -> its SeriesColumn's root view, what a window's column slices
 
     def column(self, name: str) -> SeriesColumn:
         column = self.columns.get(name)
@@ -165,22 +195,51 @@ class SeriesWindows:
         return column
 
     def window(self, start: int, stop: int) -> BarsWindow:
-        return BarsWindow(self, start, stop)
+        return BarsWindow(self.roots, start, stop)
+
+
+class _Roots(dict):
+    """Column name -> the root :class:`WindowColumn` of that column, its SeriesColumn made on first use."""
+
+    def __init__(self, windows: SeriesWindows):
+        super().__init__()
+        self.windows = windows
+
+    def __missing__(self, name: str) -> WindowColumn:
+        root = self[name] = self.windows.column(name)._windows
+        return root
+
+
+class _LazyColumn:
+    """A column of :class:`BarsWindow`: sliced from the series on first read and kept in the window's
+    ``__dict__``, which later reads find before this (non-data) descriptor."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, window, owner=None):
+        if window is None:
+            return self
+        fields = window.__dict__
+        roots, start, stop = fields["_slice"]
+        column = _ndarray_getitem(roots[self.name], slice(start, stop))
+        column._at = start
+        fields[self.name] = column
+        return column
 
 
 class BarsWindow(Bars):
     """Bars ``start:stop`` of a series, each column sliced only when first read (most strategies read one or two
     of the six). A column holds the same numbers as ``Bars(*(column[start:stop] ...))`` would."""
 
-    def __init__(self, windows: SeriesWindows, start: int, stop: int):  # noqa: D107 - the fields are filled lazily
-        self.__dict__["_slice"] = (windows, start, stop)  # Bars is frozen: its __setattr__ refuses
+    def __init__(self, roots: _Roots, start: int, stop: int):  # noqa: D107 - the fields are filled lazily
+        self.__dict__["_slice"] = (roots, start, stop)  # Bars is frozen: its __setattr__ refuses
 
-    def __getattr__(self, name: str):
-        if name not in BAR_COLUMNS:
-            raise AttributeError(name)
-        fields = self.__dict__
-        windows, start, stop = fields["_slice"]
-        column = _ndarray_getitem((windows.columns.get(name) or windows.column(name))._windows, slice(start, stop))
-        column._at = start
-        fields[name] = column
-        return column
+    ts = _LazyColumn("ts")
+    open = _LazyColumn("open")
+    high = _LazyColumn("high")
+    low = _LazyColumn("low")
+    close = _LazyColumn("close")
+    volume = _LazyColumn("volume")

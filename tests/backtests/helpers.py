@@ -35,6 +35,25 @@ def memory_bars(n: int, *, timeframe: str = "1m", **kwargs) -> Bars:
     return Bars.from_columns(ts=ts, **cols)
 
 
+def clustered_bars(n: int, *, seed: int, tick: float, base: float, minutes: int = 1) -> Bars:
+    """A random walk on the tick grid whose volatility switches between calm and wild regimes, with opening gaps,
+    flat stretches (equal closes: zero dispersion, ties of every channel and mean) and highs/lows that repeat."""
+    rng = np.random.default_rng(seed)
+    regime = np.repeat(rng.choice([0.3, 1.0, 4.0], size=n // 50 + 1), 50)[:n]
+    steps = np.round(rng.normal(0, 1, n) * regime * 8) * tick
+    flat = np.repeat(rng.random(n // 25 + 1) < 0.15, 25)[:n]  # a stretch in seven is flat
+    steps[flat] = 0.0
+    close = base + np.cumsum(steps)
+    gaps = np.where(rng.random(n) < 0.02, np.round(rng.normal(0, 30, n)) * tick, 0.0)
+    open_ = np.concatenate(([base], close[:-1])) + gaps
+    wick = np.where(flat, 0, rng.integers(0, 4, n))
+    high = np.maximum(open_, close) + tick * wick
+    low = np.minimum(open_, close) - tick * np.where(flat, 0, rng.integers(0, 4, n))
+    volume = np.where(flat, 0.0, rng.integers(1, 60, n).astype(float))
+    ts = np.datetime64("2026-03-02T00:00", "us") + np.arange(n) * np.timedelta64(60 * minutes, "s")
+    return Bars.from_columns(ts=ts, open=open_, high=high, low=low, close=close, volume=volume)
+
+
 def store_walk(instrument, n: int, *, timeframe: str = "1m", skip: frozenset = frozenset(), start=START, **kwargs):
     cols = walk(n, tick=float(instrument.tick_size), **kwargs)
     step = timeframe_delta(timeframe)

@@ -2,6 +2,7 @@
 plain loop it replaced (kept here as the definition), for every shipped strategy, a strategy with only
 ``_decide`` and one that overrides ``decide``, across fill models, partial fills and decimal-only positions."""
 
+import dataclasses
 from decimal import Decimal
 
 import numpy as np
@@ -164,3 +165,41 @@ def test_a_window_reads_the_same_numbers_as_a_sliced_bars():
         assert np.array_equal(getattr(window, c), getattr(sliced, c))
     with pytest.raises(AttributeError):
         window.vwap  # noqa: B018 - not a column
+
+
+def test_the_position_series_is_the_sum_of_the_fills_to_the_bit():
+    """``_held`` (a running sum of one signed quantity per bar) equals adding each fill to every later bar, as the
+    loop it replaced did, for quantities whose sums round; and two fills on one bar take that loop itself."""
+    from backtests.engine import _held
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    bars_with_fills = np.sort(rng.choice(n, 700, replace=False))
+    fills = [
+        Fill(int(b) - 1, int(b), int(s), float(q), 100.0, 0.0, 0.0)
+        for b, s, q in zip(bars_with_fills, rng.choice([-1, 1], 700), rng.random(700) * 3 + 0.1)
+    ]
+    doubled = [
+        dataclasses.replace(f, quantity=f.quantity / 3) for f in fills
+    ]  # a second fill on each bar, of another size
+    for case in (fills, [f for pair in zip(fills, doubled) for f in pair]):
+        want = np.zeros(n)
+        for f in case:
+            want[f.filled_at :] += f.side * f.quantity
+        got = _held(_columns(case), n)
+        assert np.array_equal(got, want)
+        assert got.dtype == np.float64
+    assert np.array_equal(_held(_columns([]), n), np.zeros(n))
+
+
+@pytest.mark.parametrize("name,params", STRATEGIES)
+@pytest.mark.parametrize("n", [1, 16, 17, 18])
+def test_a_series_about_as_short_as_the_warmup_runs_as_deciding_bar_by_bar(name, params, n):
+    strategy = _strategy(name)
+    clean = strategy.validate(params)
+    bars = memory_bars(n, seed=9)
+    kwargs = dict(model=MODELS["next_open"], tick_size=Decimal("0.25"), multiplier=Decimal("1"), capital=1e4)
+    fast = run_reference(strategy, clean, bars, **kwargs)
+    slow = decide_bar_by_bar(strategy, clean, bars, **kwargs)
+    assert len(fast.no_trade_by_bar) == n and np.array_equal(fast.no_trade_by_bar, slow.no_trade_by_bar)
+    assert fast.no_trade == slow.no_trade and fast.orders == slow.orders and fast.fills == slow.fills

@@ -71,10 +71,10 @@ def test_many_window_lengths_stay_exact_past_the_table_limit(bars):
 def test_a_table_built_in_chunks_equals_one_built_at_once(bars, monkeypatch):
     from bots.strategies import windows as module
 
-    whole = {name: module._table(reduce, bars.close, 37) for name, reduce in module._REDUCTIONS.items()}
+    whole = {name: module.window_table(reduce, bars.close, 37) for name, reduce in module._REDUCTIONS.items()}
     monkeypatch.setattr(module, "TABLE_CHUNK_VALUES", 37 * 100 + 5)  # 100 rows a chunk: 30 chunks, a short last one
     for name, reduce in module._REDUCTIONS.items():
-        chunked = module._table(reduce, bars.close, 37)
+        chunked = module.window_table(reduce, bars.close, 37)
         assert np.array_equal(chunked, whole[name]) and len(chunked) == len(bars) - 36
 
 
