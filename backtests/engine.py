@@ -210,13 +210,9 @@ _FORM_BLOCK = 4096  # bars of a reference form turned into Python floats at a ti
 
 def reference_form(strategy: Strategy, params: dict, bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The strategy's reference targets (``Strategy.reference_targets``: flat, long, short) when they stand for
-    the ``_decide`` the reference path would call: declared by the class that also defines the ``decide``,
-    ``_decide`` and ``warmup_bars`` in use, so a subclass that changes any of them is called bar by bar. Else None.
-    """
-    cls = type(strategy)
-    owner = next((k for k in cls.__mro__ if "reference_targets" in k.__dict__), Strategy)
-    rules = ("decide", "_decide", "warmup_bars")
-    if owner is Strategy or any(getattr(cls, m) is not getattr(owner, m) or m in vars(strategy) for m in rules):
+    the ``_decide`` the reference path would call (a subclass that changes the rule loses its parent's form,
+    ``Strategy.__init_subclass__``; an instance given its own rule is ``rule_patched``). Else None."""
+    if type(strategy).reference_targets is Strategy.reference_targets or strategy.rule_patched():
         return None
     flat, long, short = strategy.reference_targets(params, bars)
     if not len(flat) == len(long) == len(short) == len(bars):
@@ -258,6 +254,7 @@ def vectorizable(strategy: Strategy, model: FillModel, tick_size: Decimal) -> bo
     inverse = Decimal(1) / tick_size
     return (
         strategy.has_vectorized_form
+        and not strategy.rule_patched()
         and model.max_volume_share is None
         and inverse == inverse.to_integral_value()
         and model.min_quantity_step == Decimal("1")

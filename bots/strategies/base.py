@@ -120,6 +120,10 @@ class ParamSpec:
         }
 
 
+# What a strategy decides by, and the faster forms of it a strategy may declare (each held equal to the rule).
+RULE_METHODS = ("decide", "_decide", "warmup_bars")
+
+
 class Strategy:
     """A named decision function with its parameter schema. Subclasses set ``name``, ``description``,
     ``params`` and implement ``warmup_bars`` and ``_decide``; ``check`` adds rules across parameters."""
@@ -127,6 +131,26 @@ class Strategy:
     name: str = ""
     description: str = ""
     params: tuple[ParamSpec, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass that changes the rule (``RULE_METHODS``) without declaring a form of its own is no longer
+        described by its parent's forms: it decides one by one in the tick (``decide_many``) and backtests bar by
+        bar (``vectorized_targets``, ``reference_targets``), never by the rule it replaced."""
+        super().__init_subclass__(**kwargs)
+        if not any(name in cls.__dict__ for name in RULE_METHODS):
+            return
+        if "decide_many" not in cls.__dict__:
+            cls.decide_many = Strategy.decide_many
+        if "vectorized_targets" not in cls.__dict__:
+            cls.has_vectorized_form = False
+            cls.vectorized_targets = Strategy.vectorized_targets
+        if "reference_targets" not in cls.__dict__:
+            cls.reference_targets = Strategy.reference_targets
+
+    def rule_patched(self) -> bool:
+        """Whether this instance was given its own ``decide``, ``_decide`` or ``warmup_bars`` (a test double does
+        that): its class's forms do not describe it."""
+        return any(name in vars(self) for name in RULE_METHODS)
 
     def schema(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from backtests.engine import reference_form, run_reference
+from backtests.engine import reference_form, run_reference, vectorizable
 from bots.strategies import Bars, Decision, get_strategy
 from bots.strategies.base import BAR_COLUMNS
 from bots.strategies.builtin import DonchianBreakout
@@ -125,3 +125,22 @@ def test_a_subclass_or_instance_that_changes_the_rule_or_the_warmup_is_decided_b
         fast = run_reference(strategy, clean, bars, **kwargs)
         slow = decide_bar_by_bar(strategy, clean, bars, **kwargs)
         assert len(slow.fills) > 20 and fast.fills == slow.fills and fast.orders == slow.orders
+
+
+def test_a_subclass_that_changes_the_rule_loses_its_parents_vectorized_and_batched_forms_too():
+    """The vectorized path (backtests, matrices) and decide_many (the live tick) are forms of the parent's rule as
+    much as the reference form: a subclass with its own rule backtests bar by bar and decides one by one."""
+    bars = clustered_bars(2000, seed=24, tick=0.25, base=4000.0)
+    for strategy in (ChangedDecide(), LongerWarmup()):
+        clean = strategy.validate({})
+        assert not vectorizable(strategy, FillModel(), Decimal("0.25"))
+        sets, positions = [clean, clean], [0.0, 1.0]
+        for end in (15, 25, 400, 1999):
+            window = Bars(**{column: getattr(bars, column)[: end + 1] for column in BAR_COLUMNS})
+            assert strategy.decide_many(sets, window, positions) == [
+                strategy.decide(params, window, position) for params, position in zip(sets, positions)
+            ]
+    patched = DonchianBreakout()
+    patched._decide = ChangedDecide()._decide
+    assert not vectorizable(patched, FillModel(), Decimal("0.25"))
+    assert vectorizable(DonchianBreakout(), FillModel(), Decimal("0.25"))
