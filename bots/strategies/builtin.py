@@ -221,7 +221,11 @@ class MovingAverageCrossover(Strategy):
         targets = np.full(n, np.nan)
         if n < slow:
             return targets
-        sums = np.concatenate(([0.0], np.cumsum(close)))
+        finite = np.isfinite(close)
+        complete = bool(finite.all())
+        # A NaN or infinite close would poison every later running sum: sum it as 0 and settle each window that
+        # holds it exactly below, as _decide averages it (a NaN mean compares false both ways: HOLD).
+        sums = np.concatenate(([0.0], np.cumsum(close if complete else np.where(finite, close, 0.0))))
         window_end = sums[slow:]  # slices, not index arrays: bar i's window sums end at sums[i + 1]
         fast_ma = (window_end - sums[slow - fast : n + 1 - fast]) / fast
         slow_ma = (window_end - sums[: n + 1 - slow]) / slow
@@ -229,7 +233,11 @@ class MovingAverageCrossover(Strategy):
         # One bound for the whole series, at least each bar's own (1e-9 of the mean, 1e-12 of the running sum):
         # a wider net only sends more bars to the exact check below.
         tolerance = 1e-9 * max(float(np.abs(slow_ma).max()), 1.0) + 1e-12 * float(np.abs(sums).max())
-        close_calls = np.flatnonzero(np.abs(diff) <= tolerance)
+        close_call = np.abs(diff) <= tolerance
+        if not complete:
+            bad = np.concatenate(([0], np.cumsum(~finite)))
+            close_call |= (bad[slow:] - bad[: n + 1 - slow]) > 0
+        close_calls = np.flatnonzero(close_call)
         if close_calls.size:
             # Row-wise means over sliding windows reduce each contiguous row as np.mean of a slice does.
             windows = np.lib.stride_tricks.sliding_window_view(close, slow)[close_calls]
@@ -241,7 +249,7 @@ class MovingAverageCrossover(Strategy):
         held = np.where(diff > 0, size, short)
         # A tie (equal means) is HOLD: it keeps the previous target (the position), flat before the first signal.
         hold = diff == 0
-        if not np.isfinite(sums[-1]):  # a NaN close: neither comparison of _decide holds, so HOLD
+        if not complete:  # a NaN mean: neither comparison of _decide holds, so HOLD
             hold |= np.isnan(diff)
         ties = np.flatnonzero(hold)
         if ties.size > 10_000:  # a Python pass over a few ties beats four passes over the series

@@ -262,3 +262,26 @@ def test_kept_spans_stay_within_their_budget():
     assert len(kept._entries) == 2
     big = np.arange(200_000, dtype=float)  # its table alone exceeds the budget: built, not kept
     assert len(kept.table(big, np.add, 1024)) == 11 and len(kept._entries) == 2
+
+
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("ma_crossover", {"fast": 10, "slow": 30}),
+        ("ma_crossover", {"fast": 3, "slow": 7, "allow_short": True}),
+        ("donchian_breakout", {"entry_lookback": 20, "exit_lookback": 10, "allow_short": True}),
+        ("zscore_mean_reversion", {"lookback": 20, "entry_z": 1.5, "exit_z": 0.3, "allow_short": True}),
+    ],
+)
+def test_a_missing_close_holds_only_while_a_window_holds_it(name, params):
+    """A NaN close (a hole in a stored series) makes every window that holds it undecidable, which ``_decide``
+    reads as HOLD; once the windows have passed it the strategy trades again, on both paths."""
+    strategy = get_strategy(name)
+    clean = strategy.validate(params)
+    bars = clustered_bars(2000, seed=7, tick=0.25, base=4000.0)
+    bars.close[[400, 401, 1300]] = np.nan
+    kwargs = dict(model=FillModel(), tick_size=Decimal("0.25"), multiplier=Decimal("1"), capital=100_000.0)
+    reference = run_reference(strategy, clean, bars, **kwargs)
+    vectorized = run_vectorized(strategy, clean, bars, **kwargs)
+    assert sum(f.decided_at > 1400 for f in reference.fills) > 5
+    _assert_same(vectorized, reference)
