@@ -45,6 +45,18 @@ def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
     as ``save()`` would."""
     if not objs:
         return 0
+    sql, params = update_rows_sql(objs, fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def update_rows_sql(objs: Sequence[Model], fields: Sequence[str]) -> tuple[str, list]:
+    """The statement :func:`update_rows` runs and its parameters, for a caller that adds ``RETURNING t."id"`` and
+    uses it in a larger statement (``WITH moved AS (...) INSERT ...``: the update and its audit rows in one round
+    trip). The target table is aliased ``t``."""
+    if not objs:
+        raise ValueError("update_rows_sql takes at least one object")
     model = type(objs[0])
     meta = model._meta
     if any(type(obj) is not model for obj in objs):
@@ -81,6 +93,4 @@ def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
     if issubclass(model, TenantOwnedModel):  # the ORM lock, as ``TenantScopedManager`` applies it
         sql += ' AND t."tenant_id" = %s'
         params.append(tenancy.require_tenant_id())
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return sql, params

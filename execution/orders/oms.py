@@ -24,6 +24,7 @@ alert is raised. A leg whose send is uncertain stays SUBMITTING for the recovery
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -37,8 +38,7 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
-from controlplane.db.rows import update_rows
-from controlplane.models import AuditEvent
+from controlplane.db.rows import update_rows, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent
@@ -160,8 +160,8 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
         now = timezone.now()
         for intent in accepted:
             intent.status, intent.updated_at = Status.ACCEPTED, now
-        update_rows(accepted, ["risk_checks", "status", "updated_at"])
-        _audit_transitions([intent.pk for intent in accepted], before=Status.PENDING, after=Status.ACCEPTED)
+        update, params = update_rows_sql(accepted, ["risk_checks", "status", "updated_at"])
+        _move_audited(update + ' RETURNING t."id"', params, before=Status.PENDING, after=Status.ACCEPTED)
     return [intent.pk for intent in accepted]
 
 
@@ -252,27 +252,31 @@ def _accept_or_reject(intent: TradeIntent, *, legs: list[IntentLeg] | None = Non
     return True
 
 
-def _audit_transitions(intent_ids: list[int], *, before: str, after: str) -> None:
-    """The ``intent.status`` audit rows :func:`intent_transition` writes one at a time, for a batch of the current
-    tenant's intents in one insert."""
+def _move_audited(update: str, params: list, *, before: str, after: str) -> list[int]:
+    """Run ``update`` (an UPDATE of the current tenant's intents ``RETURNING`` their ids) and write the
+    ``intent.status`` audit row :func:`intent_transition` writes for each intent it moved, in one statement
+    (``WITH moved AS (update) INSERT ... SELECT ... FROM moved``): one round trip for the move and its audit, and
+    no audit object built per intent. Returns the ids moved."""
     if after not in TRANSITIONS.get(before, set()):
         raise ValueError(f"{before} -> {after} is not an intent transition")
-    tenant_id, trace_id = tenancy.require_tenant_id(), current_trace_id()
-    AuditEvent.unscoped.bulk_create(
-        [
-            AuditEvent(
-                tenant_id=tenant_id,
-                actor=ACTOR,
-                action="intent.status",
-                resource_type="intent",
-                resource_id=str(intent_id),
-                before_state={"status": before},
-                after_state={"status": after},
-                trace_id=trace_id,
-            )
-            for intent_id in intent_ids
-        ]
+    sql = (
+        f"WITH moved AS ({update}) "
+        "INSERT INTO controlplane_auditevent (tenant_id, actor_user_id, actor, action, resource_type, resource_id, "
+        "before_state, after_state, trace_id, created_at) "
+        "SELECT %s, NULL, %s, 'intent.status', 'intent', moved.id::text, %s::jsonb, %s::jsonb, %s, %s "
+        "FROM moved ORDER BY moved.id RETURNING resource_id"
     )
+    tail = [
+        tenancy.require_tenant_id(),
+        ACTOR,
+        json.dumps({"status": str(before)}),
+        json.dumps({"status": str(after)}),
+        current_trace_id(),
+        timezone.now(),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *tail])
+        return [int(resource_id) for (resource_id,) in cursor.fetchall()]
 
 
 def _send_intents(intent_ids: list[int]) -> None:
@@ -322,14 +326,14 @@ def _record_outcomes(outcomes: list[SendOutcome]) -> None:
                 failed_by_intent[intent_id] = failures
             elif all(o.ack is not None for o in sent):
                 working.append(intent_id)
-        if working:  # ids only: the rows' JSON (risk checks) is not needed to move them
-            moving = list(
-                TradeIntent.objects.select_for_update()
-                .filter(pk__in=working, status=Status.ACCEPTED)
-                .values_list("pk", flat=True)
+        if working:  # ids only, the move and its audit rows in one statement (a cancelled intent is not moved)
+            _move_audited(
+                "UPDATE execution_tradeintent AS t SET status = %s, updated_at = %s WHERE t.tenant_id = %s "
+                'AND t.id = ANY(%s) AND t.status = %s RETURNING t."id"',
+                [Status.WORKING, timezone.now(), tenancy.require_tenant_id(), working, Status.ACCEPTED],
+                before=Status.ACCEPTED,
+                after=Status.WORKING,
             )
-            TradeIntent.objects.filter(pk__in=moving).update(status=Status.WORKING, updated_at=timezone.now())
-            _audit_transitions(moving, before=Status.ACCEPTED, after=Status.WORKING)
     for outcome in outcomes:
         if outcome.uncertain:  # its intent stays ACCEPTED until the sweep resolves it
             left_for_recovery(outcome.order, outcome.error)

@@ -58,8 +58,15 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(tenant_a, es_bars, 
         orders = list(Order.objects.values_list("client_order_id", "status", "venue_order_id"))
         assert len(orders) == 27 + 9  # one in three has two legs
         assert all(status == Order.Status.WORKING and venue_id == f"sim-{cid}" for cid, status, venue_id in orders)
-        moves = AuditEvent.objects.filter(action="intent.status").values_list("resource_id", "after_state")
-        assert sorted(after["status"] for _, after in moves) == ["ACCEPTED"] * 27 + ["WORKING"] * 27
+        moves = AuditEvent.objects.filter(action="intent.status").values_list(
+            "resource_id", "before_state", "after_state", "actor", "trace_id"
+        )
+        assert sorted(after["status"] for _, _, after, _, _ in moves) == ["ACCEPTED"] * 27 + ["WORKING"] * 27
+        intent_ids = {str(pk) for pk in TradeIntent.objects.values_list("pk", flat=True)}
+        for status_before, status_after in (("PENDING", "ACCEPTED"), ("ACCEPTED", "WORKING")):
+            rows = [m for m in moves if m[2] == {"status": status_after}]
+            assert {m[0] for m in rows} == intent_ids and len(rows) == 27
+            assert all(m[1] == {"status": status_before} and m[3] == "oms" and m[4] for m in rows)
 
 
 def _request(client_order_id, symbol):
