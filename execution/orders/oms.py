@@ -38,7 +38,7 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
-from controlplane.db.rows import update_rows, update_rows_sql
+from controlplane.db.rows import insert_rows, update_rows, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent
@@ -156,7 +156,7 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
         orders.extend(new_orders)
         accepted.append(intent)
     if accepted:
-        Order.objects.bulk_create(orders)
+        insert_rows(orders)
         now = timezone.now()
         for intent in accepted:
             intent.status, intent.updated_at = Status.ACCEPTED, now

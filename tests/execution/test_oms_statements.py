@@ -255,3 +255,42 @@ def test_a_batch_over_many_instruments_costs_the_statements_of_one(tenant_a, es_
     with tenancy.tenant_context(tenant_a.id):
         closes = dict(Order.objects.filter(instrument__in=others).values_list("instrument__symbol", "reference_price"))
     assert closes == {"NQ": Decimal("100.5"), "YM": Decimal("100.5")}  # bar 0's close, as reference_price reads it
+
+
+def test_insert_rows_writes_what_bulk_create_writes_in_order_and_sets_the_ids(tenant_a, tenant_b, es_bars, trading_bot):
+    """The OMS inserts a batch's orders with ``insert_rows`` (one JSON document, not an array per column)."""
+    from django.db import DatabaseError, transaction
+
+    from controlplane.db.rows import insert_rows
+    from execution.models import IntentLeg
+    from execution.orders.sending import order_for
+    from execution.orders.writer import oms_writes
+
+    bot = trading_bot()
+    _submit([bot], 6, "ins")
+    prices = [Decimal("50010.123456789"), None, Decimal("0.000000001")]
+    with tenancy.tenant_context(tenant_a.id), oms_writes():
+        legs = list(IntentLeg.objects.select_related("intent__bot").order_by("id"))
+        orders = [order_for(leg.intent, leg, prices[n % 3]) for n, leg in enumerate(legs)]
+        half = len(orders) // 2
+        Order.objects.bulk_create(orders[:half])
+        assert insert_rows(orders[half:]) == orders[half:]
+        assert all(order.pk is not None and not order._state.adding for order in orders)
+        skip = {"id", "client_order_id", "created_at", "updated_at", "intent", "leg"}
+        fields = [f.attname for f in Order._meta.concrete_fields if f.name not in skip]
+        stored = {o.pk: o for o in Order.objects.all()}
+        for order in orders:  # each id is its own row: same client order id, same values as the object's
+            row = stored[order.pk]
+            assert row.client_order_id == order.client_order_id
+            assert [getattr(row, f) for f in fields] == [getattr(order, f) for f in fields]
+            assert (row.intent_id, row.leg_id) == (order.intent_id, order.leg_id)
+            assert row.created_at is not None and row.updated_at is not None
+        assert stored[orders[half].pk].reference_price == prices[half % 3]
+        assert [o.status for o in stored.values()] == [Order.Status.SUBMITTING] * len(orders)
+
+        theirs = order_for(legs[0].intent, legs[0], None)
+        theirs.tenant_id, theirs.client_order_id = tenant_b.id, "cp-theirs"
+        with pytest.raises(DatabaseError), transaction.atomic():  # row-level security
+            insert_rows([theirs])
+        with pytest.raises(ValueError):
+            insert_rows([orders[0]])  # saved already
