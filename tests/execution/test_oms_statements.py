@@ -294,3 +294,22 @@ def test_insert_rows_writes_what_bulk_create_writes_in_order_and_sets_the_ids(te
             insert_rows([theirs])
         with pytest.raises(ValueError):
             insert_rows([orders[0]])  # saved already
+
+
+def test_kill_switches_read_both_switches_in_one_statement(tenant_a, tenant_b, owner_a, owner_b, django_user_model):
+    from bots import services as bot_services
+    from bots.selectors import kill_switches, system_killed, tenant_killed
+
+    def read(tenant):
+        with tenancy.tenant_context(tenant.id), CaptureQueriesContext(connection) as queries:
+            both = kill_switches()
+            assert both == (system_killed(), tenant_killed())
+        return both, len([q for q in queries if "killswitch" in q["sql"]])
+
+    assert read(tenant_a) == ((False, False), 3)  # one statement for both, then the two one at a time
+    with tenancy.tenant_context(tenant_b.id):
+        bot_services.tenant_kill(actor=owner_b, reason="their drill")
+    assert read(tenant_a)[0] == (False, False) and read(tenant_b)[0] == (False, True)
+    root = django_user_model.objects.create_superuser("root", password="pw-root-123456")
+    bot_services.system_kill(actor=root, reason="exchange outage")
+    assert read(tenant_a)[0] == (True, False) and read(tenant_b)[0] == (True, True)
