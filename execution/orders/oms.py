@@ -98,12 +98,11 @@ def process_pending_intents(
             if not intents:
                 break
             claimed += len(intents)
-            _serialize_checks(tenant_id)
-            accepted = _accept_or_reject_batch(intents)
+            accepted, orders = _accept_or_reject_batch(intents, tenant_id=tenant_id)
         if on_full_batch is not None and len(intents) == size:
             on_full_batch()
         if accepted:
-            _send_intents(accepted)
+            _send_intents(accepted, orders=orders)
     return claimed
 
 
@@ -119,8 +118,13 @@ def _serialize_checks(tenant_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
 
 
-def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
-    """The second risk check of each claimed intent, in the caller's transaction; returns the accepted ids.
+def _accept_or_reject_batch(intents: list[TradeIntent], *, tenant_id: int) -> tuple[list[int], list[Order]]:
+    """The second risk check of each claimed intent, in the caller's transaction; returns the accepted ids and
+    their orders (inserted, with their legs and instruments attached, for :func:`_send_intents`).
+
+    What no other batch changes is read before the tenant's check lock (:func:`_serialize_checks`): the claimed
+    intents' legs and their decision bars' prices. Everything another batch's commit can change (kill switches,
+    recent orders, positions, PnL) is read after it.
 
     The risk inputs are read once for the batch (:class:`BatchRiskState`: kill switches, reference prices, the
     risk state of every instrument and book for all the batch's bots), and each intent is checked in turn against
@@ -134,7 +138,11 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
         .order_by("intent_id", "leg_index")
     ):
         legs_by_intent[leg.intent_id].append(leg)
-    state = BatchRiskState(intents, legs_by_intent)
+    price_of = BatchPrices(
+        (leg.instrument_id, leg.order_type, intent.bar_ts) for intent in intents for leg in legs_by_intent[intent.pk]
+    )
+    _serialize_checks(tenant_id)
+    state = BatchRiskState(intents, legs_by_intent, price_of)
     accepted, orders = [], []
     for intent in intents:
         legs = legs_by_intent[intent.pk]
@@ -152,6 +160,8 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
             continue
         intent.risk_checks = list(intent.risk_checks or []) + [{**c, "checked_by": "oms"} for c in checks]
         new_orders = [order_for(intent, leg, prices[index]) for index, leg in enumerate(legs)]
+        for order, leg in zip(new_orders, legs, strict=True):
+            order.instrument = leg.instrument  # read with the legs: the send needs its symbol
         state.add_orders(intent, new_orders)  # the next intents' checks count them
         orders.extend(new_orders)
         accepted.append(intent)
@@ -162,21 +172,24 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
             intent.status, intent.updated_at = Status.ACCEPTED, now
         update, params = update_rows_sql(accepted, ["risk_checks", "status", "updated_at"])
         _move_audited(update + ' RETURNING t."id"', params, before=Status.PENDING, after=Status.ACCEPTED)
-    return [intent.pk for intent in accepted]
+    return [intent.pk for intent in accepted], orders
 
 
 class BatchRiskState:
     """What the OMS's risk re-check reads, read once for a claimed batch, and the batch's own orders so far.
 
     Reading per intent cost about six statements an intent (two kill switches, a bar, the risk state, per leg);
-    here it is two for the kill switches, one for the decision bars' prices and one for the risk state of all
+    here it is one for both kill switches (``bots.selectors.kill_switches``), one for the decision bars' prices
+    (read by the caller before the tenant's check lock) and one for the risk state of all
     the batch's bots in every instrument and book its legs go to (``execution.risk.state.risk_snapshots``: the
     tenant's recent orders are read once, not once per instrument).
     The batch is one transaction and checked at one instant (``at``); the orders of intents accepted earlier in
     the batch are added to the scopes they belong to (the bot's in their book, the tenant's per book) exactly as
     the risk-state query would have returned them had they been inserted first."""
 
-    def __init__(self, intents: list[TradeIntent], legs_by_intent: dict[int, list[IntentLeg]]) -> None:
+    def __init__(
+        self, intents: list[TradeIntent], legs_by_intent: dict[int, list[IntentLeg]], price_of: BatchPrices
+    ) -> None:
         self.at = timezone.now()
         bots = {intent.bot_id: intent.bot for intent in intents}
         self.blocks = trading_blocks(list(bots.values()))
@@ -199,11 +212,7 @@ class BatchRiskState:
             at=self.at,
         )
         self._scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
-        self.price_of = BatchPrices(
-            (leg.instrument_id, leg.order_type, intent.bar_ts)
-            for intent in intents
-            for leg in legs_by_intent[intent.pk]
-        )
+        self.price_of = price_of  # the decision bars' closes, read before the lock (bars do not change)
         self._by_bot: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
         self._by_tenant: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
 
@@ -279,22 +288,23 @@ def _move_audited(update: str, params: list, *, before: str, after: str) -> list
         return [int(resource_id) for (resource_id,) in cursor.fetchall()]
 
 
-def _send_intents(intent_ids: list[int]) -> None:
+def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -> None:
     """Send the SUBMITTING legs of the intents still ACCEPTED, all at once, and record what the venues said.
 
-    The intents are locked for a moment first, so a cancel that got there before us is seen (nothing of a
-    cancelled intent is sent); the sends then run outside any transaction."""
+    The intents are locked for a moment first (in the statement that reads their orders), so a cancel that got
+    there before us is seen (nothing of a cancelled intent is sent); the sends then run outside any transaction.
+    ``orders``: the intents' orders as the OMS just inserted them, in intent and leg order; only the ids of those
+    still to send are read then, not the rows (their legs, instruments) again."""
     with transaction.atomic():  # reads the intents under their locks; writes no order, so no writer mark
-        sendable = list(
-            TradeIntent.objects.select_for_update()
-            .filter(pk__in=intent_ids, status=Status.ACCEPTED)
-            .values_list("pk", flat=True)
+        sendable = TradeIntent.objects.select_for_update().filter(pk__in=intent_ids, status=Status.ACCEPTED)
+        to_send = Order.objects.filter(
+            intent_id__in=sendable.values("pk"), purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING
         )
-        orders = list(
-            Order.objects.filter(intent_id__in=sendable, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
-            .select_related("instrument", "leg")
-            .order_by("intent_id", "leg__leg_index")
-        )
+        if orders is None:
+            orders = list(to_send.select_related("instrument", "leg").order_by("intent_id", "leg__leg_index"))
+        else:
+            still = set(to_send.values_list("pk", flat=True))
+            orders = [order for order in orders if order.pk in still]
     if orders:
         _record_outcomes(place_all(orders))
 

@@ -296,6 +296,31 @@ def test_insert_rows_writes_what_bulk_create_writes_in_order_and_sets_the_ids(te
             insert_rows([orders[0]])  # saved already
 
 
+def test_an_intent_cancelled_between_its_check_and_its_send_is_not_sent(tenant_a, es_bars, trading_bot):
+    """The send reuses the orders the check inserted, but only those the database still says to send: a cancel
+    committed after the batch's check (here from ``on_full_batch``, called between the two) sends nothing of it."""
+    from execution.orders.cancels import cancel_intent
+
+    bots = [trading_bot(name=f"race-{n}") for n in range(3)]
+    _submit(bots, 3, "race")
+    with tenancy.tenant_context(tenant_a.id):
+        victim = TradeIntent.objects.order_by("id")[1].pk
+        cancelled = []
+
+        def cancel_before_send():
+            assert TradeIntent.objects.get(pk=victim).status == TradeIntent.Status.ACCEPTED
+            cancelled.append(cancel_intent(intent_id=victim, actor_name="race").status)
+
+        assert oms.process_pending_intents(batch_size=3, on_full_batch=cancel_before_send) == 3
+        assert cancelled == [TradeIntent.Status.CANCELLED]
+        statuses = dict(TradeIntent.objects.values_list("pk", "status"))
+        assert statuses.pop(victim) == TradeIntent.Status.CANCELLED
+        assert set(statuses.values()) == {TradeIntent.Status.WORKING}
+        sent = dict(Order.objects.values_list("intent_id", "venue_order_id"))
+        assert sent[victim] == "" and all(venue_id.startswith("sim-") for i, venue_id in sent.items() if i != victim)
+        assert Order.objects.get(intent_id=victim).status == Order.Status.CANCELLED
+
+
 def test_kill_switches_read_both_switches_in_one_statement(tenant_a, tenant_b, owner_a, owner_b, django_user_model):
     from bots import services as bot_services
     from bots.selectors import kill_switches, system_killed, tenant_killed
