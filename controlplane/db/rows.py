@@ -1,4 +1,5 @@
-"""Writing many rows' fields in one statement, without Django's ``bulk_update``.
+"""Writing many rows' fields in one statement, without Django's ``bulk_update`` (:func:`update_rows`) or
+``bulk_create`` (:func:`insert_rows`).
 
 ``QuerySet.bulk_update`` builds one ``CASE WHEN id = ... THEN ...`` expression per row and field, resolved and
 compiled in Python: about a millisecond of CPU per row for a handful of fields, which made it the costliest step of
