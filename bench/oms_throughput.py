@@ -11,7 +11,7 @@ previous matching round is done, so the fill latency is the OMS's and the sim ve
 minute.
 
     DATABASE_URL=... DATABASE_OWNER_URL=... REDIS_URL=... .venv/bin/python bench/oms_throughput.py [--intents 10000]
-        [--bots 1000] [--instruments 20] [--workers 2] [--concurrency 1] [--submitters 4] [--batch 1]
+        [--bots 1000] [--instruments 20] [--workers 2] [--concurrency 1] [--submitters 4] [--batch 1] [--rate R]
 
 The database must be migrated. It uses the ``oms`` queue of REDIS_URL's database: use your own (``testenv.sh N``).
 
@@ -175,23 +175,37 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
             worker.wait()
 
 
-def submit_all(tenant: Tenant, work: list, submitters: int, source: str = "api", batch: int = 1) -> list[BaseException]:
+def submit_all(
+    tenant: Tenant, work: list, submitters: int, source: str = "api", batch: int = 1, rate: float | None = None
+) -> list[BaseException]:
     """Each submitter submits its share one intent at a time (``submit_intent``), or ``batch`` at a time
-    (``submit_intents``, one transaction each)."""
+    (``submit_intents``, one transaction each). With ``rate``, the submissions are paced: together the submitters
+    offer ``rate`` intents a second, evenly (submission j of submitter i starts at (j * submitters + i) * batch /
+    rate seconds, or as soon as the one before it returns if that is later)."""
     errors: list[BaseException] = []
+    step = max(batch, 1)
+    t0 = time.monotonic()
 
-    def submitter(share):
+    def pace(index: int, number: int) -> None:
+        if rate:
+            due = t0 + (number * submitters + index) * step / rate
+            if due > time.monotonic():
+                time.sleep(due - time.monotonic())
+
+    def submitter(index, share):
         try:
             with tenancy.tenant_context(tenant.id):
                 if batch > 1:
-                    for start in range(0, len(share), batch):
+                    for number, start in enumerate(range(0, len(share), batch)):
+                        pace(index, number)
                         requests = [
                             IntentRequest(bot=bot, legs=legs, idempotency_key=key, bar_ts=DECISION_BAR)
                             for bot, legs, key in share[start : start + batch]
                         ]
                         submit_intents(requests, source=source, actor_name="bench")
                     return
-                for bot, legs, key in share:
+                for number, (bot, legs, key) in enumerate(share):
+                    pace(index, number)
                     submit_intent(
                         bot=bot, legs=legs, idempotency_key=key, source=source, bar_ts=DECISION_BAR, actor_name="bench"
                     )
@@ -200,7 +214,11 @@ def submit_all(tenant: Tenant, work: list, submitters: int, source: str = "api",
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=submitter, args=(work[i::submitters],)) for i in range(submitters)]
+    # Submitter i takes submissions i, i + submitters, ... (of ``batch`` intents each), so paced submissions
+    # interleave in the plan's order.
+    chunks = [work[start : start + step] for start in range(0, len(work), step)]
+    shares = [[item for chunk in chunks[i::submitters] for item in chunk] for i in range(submitters)]
+    threads = [threading.Thread(target=submitter, args=(i, shares[i])) for i in range(submitters)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -313,6 +331,12 @@ def main() -> None:
         action="store_true",
         help="submit every intent first (nothing enqueued), then hand the backlog to the workers: the OMS's own rate",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offered load: submit R intents/s evenly (the latencies at a load the OMS sustains, not behind a backlog)",
+    )
     args = parser.parse_args()
 
     setup_started = time.perf_counter()
@@ -332,7 +356,8 @@ def main() -> None:
     print(
         f"setup: {args.bots} bots, {args.instruments} instruments, {args.workers} OMS workers x {args.concurrency} "
         f"(OMS_BATCH_SIZE {settings.OMS_BATCH_SIZE}), {args.submitters} submitters "
-        f"({'one intent' if args.batch <= 1 else f'{args.batch} intents'} a submission) "
+        f"({'one intent' if args.batch <= 1 else f'{args.batch} intents'} a submission"
+        f"{'' if not args.rate else f', offered at {args.rate:,.0f} intents/s'}) "
         f"({time.perf_counter() - setup_started:.1f}s)"
     )
     stop = threading.Event()
@@ -345,7 +370,7 @@ def main() -> None:
             for _ in range(args.workers * args.concurrency):
                 oms_process.apply_async(kwargs={"tenant_id": tenant.id, "limit": args.intents}, queue="oms")
         else:
-            errors = submit_all(tenant, work, args.submitters, batch=args.batch)
+            errors = submit_all(tenant, work, args.submitters, batch=args.batch, rate=args.rate)
             if errors:
                 raise SystemExit(f"submission failed: {errors[0]!r}")
         while terminal_count(tenant) < args.intents:

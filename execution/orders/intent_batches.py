@@ -31,7 +31,7 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
-from controlplane.db.rows import update_rows
+from controlplane.db.rows import insert_rows, update_rows
 from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import AuditEvent
@@ -126,7 +126,7 @@ def submit_intents(
                 ),
             )
             results.append(None)
-        created = TradeIntent.objects.bulk_create([intent for _, intent in new.values()])
+        created = insert_rows([intent for _, intent in new.values()])
         by_key = {intent.idempotency_key: intent for intent in created}
         for index, ((key, _, _), result) in enumerate(zip(validated, results, strict=True)):
             if result is None:
@@ -150,7 +150,7 @@ def submit_intents(
                 )
                 for index, (leg, instrument) in enumerate(clean_of[intent.idempotency_key])
             ]
-        IntentLeg.objects.bulk_create([leg for legs in legs_of.values() for leg in legs])
+        insert_rows([leg for legs in legs_of.values() for leg in legs])
         _audit_creations(created, clean_of, source=source, actor=actor, actor_name=actor_name, tenant_id=tenant_id)
         _first_risk_check(created, legs_of, label=label)
         if created and source == TradeIntent.Source.API and settings.OMS_ENQUEUE_ON_SUBMIT:
@@ -162,7 +162,7 @@ def _audit_creations(created, clean_of, *, source, actor, actor_name, tenant_id)
     """The ``intent.create`` rows ``audit_record`` writes one at a time, in one insert."""
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     trace_id = current_trace_id()
-    AuditEvent.unscoped.bulk_create(
+    insert_rows(
         [
             AuditEvent(
                 tenant_id=tenant_id,

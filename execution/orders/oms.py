@@ -24,6 +24,7 @@ alert is raised. A leg whose send is uncertain stays SUBMITTING for the recovery
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -37,8 +38,7 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
-from controlplane.db.rows import update_rows
-from controlplane.models import AuditEvent
+from controlplane.db.rows import insert_rows, update_rows, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent
@@ -98,12 +98,11 @@ def process_pending_intents(
             if not intents:
                 break
             claimed += len(intents)
-            _serialize_checks(tenant_id)
-            accepted = _accept_or_reject_batch(intents)
+            accepted, orders = _accept_or_reject_batch(intents, tenant_id=tenant_id)
         if on_full_batch is not None and len(intents) == size:
             on_full_batch()
         if accepted:
-            _send_intents(accepted)
+            _send_intents(accepted, orders=orders)
     return claimed
 
 
@@ -119,8 +118,13 @@ def _serialize_checks(tenant_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
 
 
-def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
-    """The second risk check of each claimed intent, in the caller's transaction; returns the accepted ids.
+def _accept_or_reject_batch(intents: list[TradeIntent], *, tenant_id: int) -> tuple[list[int], list[Order]]:
+    """The second risk check of each claimed intent, in the caller's transaction; returns the accepted ids and
+    their orders (inserted, with their legs and instruments attached, for :func:`_send_intents`).
+
+    What no other batch changes is read before the tenant's check lock (:func:`_serialize_checks`): the claimed
+    intents' legs and their decision bars' prices. Everything another batch's commit can change (kill switches,
+    recent orders, positions, PnL) is read after it.
 
     The risk inputs are read once for the batch (:class:`BatchRiskState`: kill switches, reference prices, the
     risk state of every instrument and book for all the batch's bots), and each intent is checked in turn against
@@ -134,7 +138,11 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
         .order_by("intent_id", "leg_index")
     ):
         legs_by_intent[leg.intent_id].append(leg)
-    state = BatchRiskState(intents, legs_by_intent)
+    price_of = BatchPrices(
+        (leg.instrument_id, leg.order_type, intent.bar_ts) for intent in intents for leg in legs_by_intent[intent.pk]
+    )
+    _serialize_checks(tenant_id)
+    state = BatchRiskState(intents, legs_by_intent, price_of)
     accepted, orders = [], []
     for intent in intents:
         legs = legs_by_intent[intent.pk]
@@ -152,31 +160,36 @@ def _accept_or_reject_batch(intents: list[TradeIntent]) -> list[int]:
             continue
         intent.risk_checks = list(intent.risk_checks or []) + [{**c, "checked_by": "oms"} for c in checks]
         new_orders = [order_for(intent, leg, prices[index]) for index, leg in enumerate(legs)]
+        for order, leg in zip(new_orders, legs, strict=True):
+            order.instrument = leg.instrument  # read with the legs: the send needs its symbol
         state.add_orders(intent, new_orders)  # the next intents' checks count them
         orders.extend(new_orders)
         accepted.append(intent)
     if accepted:
-        Order.objects.bulk_create(orders)
+        insert_rows(orders)
         now = timezone.now()
         for intent in accepted:
             intent.status, intent.updated_at = Status.ACCEPTED, now
-        update_rows(accepted, ["risk_checks", "status", "updated_at"])
-        _audit_transitions([intent.pk for intent in accepted], before=Status.PENDING, after=Status.ACCEPTED)
-    return [intent.pk for intent in accepted]
+        update, params = update_rows_sql(accepted, ["risk_checks", "status", "updated_at"])
+        _move_audited(update + ' RETURNING t."id"', params, before=Status.PENDING, after=Status.ACCEPTED)
+    return [intent.pk for intent in accepted], orders
 
 
 class BatchRiskState:
     """What the OMS's risk re-check reads, read once for a claimed batch, and the batch's own orders so far.
 
     Reading per intent cost about six statements an intent (two kill switches, a bar, the risk state, per leg);
-    here it is two for the kill switches, one for the decision bars' prices and one for the risk state of all
+    here it is one for both kill switches (``bots.selectors.kill_switches``), one for the decision bars' prices
+    (read by the caller before the tenant's check lock) and one for the risk state of all
     the batch's bots in every instrument and book its legs go to (``execution.risk.state.risk_snapshots``: the
     tenant's recent orders are read once, not once per instrument).
     The batch is one transaction and checked at one instant (``at``); the orders of intents accepted earlier in
     the batch are added to the scopes they belong to (the bot's in their book, the tenant's per book) exactly as
     the risk-state query would have returned them had they been inserted first."""
 
-    def __init__(self, intents: list[TradeIntent], legs_by_intent: dict[int, list[IntentLeg]]) -> None:
+    def __init__(
+        self, intents: list[TradeIntent], legs_by_intent: dict[int, list[IntentLeg]], price_of: BatchPrices
+    ) -> None:
         self.at = timezone.now()
         bots = {intent.bot_id: intent.bot for intent in intents}
         self.blocks = trading_blocks(list(bots.values()))
@@ -199,11 +212,7 @@ class BatchRiskState:
             at=self.at,
         )
         self._scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
-        self.price_of = BatchPrices(
-            (leg.instrument_id, leg.order_type, intent.bar_ts)
-            for intent in intents
-            for leg in legs_by_intent[intent.pk]
-        )
+        self.price_of = price_of  # the decision bars' closes, read before the lock (bars do not change)
         self._by_bot: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
         self._by_tenant: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
 
@@ -252,45 +261,50 @@ def _accept_or_reject(intent: TradeIntent, *, legs: list[IntentLeg] | None = Non
     return True
 
 
-def _audit_transitions(intent_ids: list[int], *, before: str, after: str) -> None:
-    """The ``intent.status`` audit rows :func:`intent_transition` writes one at a time, for a batch of the current
-    tenant's intents in one insert."""
+def _move_audited(update: str, params: list, *, before: str, after: str) -> list[int]:
+    """Run ``update`` (an UPDATE of the current tenant's intents ``RETURNING`` their ids) and write the
+    ``intent.status`` audit row :func:`intent_transition` writes for each intent it moved, in one statement
+    (``WITH moved AS (update) INSERT ... SELECT ... FROM moved``): one round trip for the move and its audit, and
+    no audit object built per intent. Returns the ids moved."""
     if after not in TRANSITIONS.get(before, set()):
         raise ValueError(f"{before} -> {after} is not an intent transition")
-    tenant_id, trace_id = tenancy.require_tenant_id(), current_trace_id()
-    AuditEvent.unscoped.bulk_create(
-        [
-            AuditEvent(
-                tenant_id=tenant_id,
-                actor=ACTOR,
-                action="intent.status",
-                resource_type="intent",
-                resource_id=str(intent_id),
-                before_state={"status": before},
-                after_state={"status": after},
-                trace_id=trace_id,
-            )
-            for intent_id in intent_ids
-        ]
+    sql = (
+        f"WITH moved AS ({update}) "
+        "INSERT INTO controlplane_auditevent (tenant_id, actor_user_id, actor, action, resource_type, resource_id, "
+        "before_state, after_state, trace_id, created_at) "
+        "SELECT %s, NULL, %s, 'intent.status', 'intent', moved.id::text, %s::jsonb, %s::jsonb, %s, %s "
+        "FROM moved ORDER BY moved.id RETURNING resource_id"
     )
+    tail = [
+        tenancy.require_tenant_id(),
+        ACTOR,
+        json.dumps({"status": str(before)}),
+        json.dumps({"status": str(after)}),
+        current_trace_id(),
+        timezone.now(),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *tail])
+        return [int(resource_id) for (resource_id,) in cursor.fetchall()]
 
 
-def _send_intents(intent_ids: list[int]) -> None:
+def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -> None:
     """Send the SUBMITTING legs of the intents still ACCEPTED, all at once, and record what the venues said.
 
-    The intents are locked for a moment first, so a cancel that got there before us is seen (nothing of a
-    cancelled intent is sent); the sends then run outside any transaction."""
+    The intents are locked for a moment first (in the statement that reads their orders), so a cancel that got
+    there before us is seen (nothing of a cancelled intent is sent); the sends then run outside any transaction.
+    ``orders``: the intents' orders as the OMS just inserted them, in intent and leg order; only the ids of those
+    still to send are read then, not the rows (their legs, instruments) again."""
     with transaction.atomic():  # reads the intents under their locks; writes no order, so no writer mark
-        sendable = list(
-            TradeIntent.objects.select_for_update()
-            .filter(pk__in=intent_ids, status=Status.ACCEPTED)
-            .values_list("pk", flat=True)
+        sendable = TradeIntent.objects.select_for_update().filter(pk__in=intent_ids, status=Status.ACCEPTED)
+        to_send = Order.objects.filter(
+            intent_id__in=sendable.values("pk"), purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING
         )
-        orders = list(
-            Order.objects.filter(intent_id__in=sendable, purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING)
-            .select_related("instrument", "leg")
-            .order_by("intent_id", "leg__leg_index")
-        )
+        if orders is None:
+            orders = list(to_send.select_related("instrument", "leg").order_by("intent_id", "leg__leg_index"))
+        else:
+            still = set(to_send.values_list("pk", flat=True))
+            orders = [order for order in orders if order.pk in still]
     if orders:
         _record_outcomes(place_all(orders))
 
@@ -322,14 +336,14 @@ def _record_outcomes(outcomes: list[SendOutcome]) -> None:
                 failed_by_intent[intent_id] = failures
             elif all(o.ack is not None for o in sent):
                 working.append(intent_id)
-        if working:  # ids only: the rows' JSON (risk checks) is not needed to move them
-            moving = list(
-                TradeIntent.objects.select_for_update()
-                .filter(pk__in=working, status=Status.ACCEPTED)
-                .values_list("pk", flat=True)
+        if working:  # ids only, the move and its audit rows in one statement (a cancelled intent is not moved)
+            _move_audited(
+                "UPDATE execution_tradeintent AS t SET status = %s, updated_at = %s WHERE t.tenant_id = %s "
+                'AND t.id = ANY(%s) AND t.status = %s RETURNING t."id"',
+                [Status.WORKING, timezone.now(), tenancy.require_tenant_id(), working, Status.ACCEPTED],
+                before=Status.ACCEPTED,
+                after=Status.WORKING,
             )
-            TradeIntent.objects.filter(pk__in=moving).update(status=Status.WORKING, updated_at=timezone.now())
-            _audit_transitions(moving, before=Status.ACCEPTED, after=Status.WORKING)
     for outcome in outcomes:
         if outcome.uncertain:  # its intent stays ACCEPTED until the sweep resolves it
             left_for_recovery(outcome.order, outcome.error)

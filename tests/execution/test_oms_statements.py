@@ -58,8 +58,15 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(tenant_a, es_bars, 
         orders = list(Order.objects.values_list("client_order_id", "status", "venue_order_id"))
         assert len(orders) == 27 + 9  # one in three has two legs
         assert all(status == Order.Status.WORKING and venue_id == f"sim-{cid}" for cid, status, venue_id in orders)
-        moves = AuditEvent.objects.filter(action="intent.status").values_list("resource_id", "after_state")
-        assert sorted(after["status"] for _, after in moves) == ["ACCEPTED"] * 27 + ["WORKING"] * 27
+        moves = AuditEvent.objects.filter(action="intent.status").values_list(
+            "resource_id", "before_state", "after_state", "actor", "trace_id"
+        )
+        assert sorted(after["status"] for _, _, after, _, _ in moves) == ["ACCEPTED"] * 27 + ["WORKING"] * 27
+        intent_ids = {str(pk) for pk in TradeIntent.objects.values_list("pk", flat=True)}
+        for status_before, status_after in (("PENDING", "ACCEPTED"), ("ACCEPTED", "WORKING")):
+            rows = [m for m in moves if m[2] == {"status": status_after}]
+            assert {m[0] for m in rows} == intent_ids and len(rows) == 27
+            assert all(m[1] == {"status": status_before} and m[3] == "oms" and m[4] for m in rows)
 
 
 def _request(client_order_id, symbol):
@@ -248,3 +255,86 @@ def test_a_batch_over_many_instruments_costs_the_statements_of_one(tenant_a, es_
     with tenancy.tenant_context(tenant_a.id):
         closes = dict(Order.objects.filter(instrument__in=others).values_list("instrument__symbol", "reference_price"))
     assert closes == {"NQ": Decimal("100.5"), "YM": Decimal("100.5")}  # bar 0's close, as reference_price reads it
+
+
+def test_insert_rows_writes_what_bulk_create_writes_in_order_and_sets_the_ids(tenant_a, tenant_b, es_bars, trading_bot):
+    """The OMS inserts a batch's orders with ``insert_rows`` (one JSON document, not an array per column)."""
+    from django.db import DatabaseError, transaction
+
+    from controlplane.db.rows import insert_rows
+    from execution.models import IntentLeg
+    from execution.orders.sending import order_for
+    from execution.orders.writer import oms_writes
+
+    bot = trading_bot()
+    _submit([bot], 6, "ins")
+    prices = [Decimal("50010.123456789"), None, Decimal("0.000000001")]
+    with tenancy.tenant_context(tenant_a.id), oms_writes():
+        legs = list(IntentLeg.objects.select_related("intent__bot").order_by("id"))
+        orders = [order_for(leg.intent, leg, prices[n % 3]) for n, leg in enumerate(legs)]
+        half = len(orders) // 2
+        Order.objects.bulk_create(orders[:half])
+        assert insert_rows(orders[half:]) == orders[half:]
+        assert all(order.pk is not None and not order._state.adding for order in orders)
+        skip = {"id", "client_order_id", "created_at", "updated_at", "intent", "leg"}
+        fields = [f.attname for f in Order._meta.concrete_fields if f.name not in skip]
+        stored = {o.pk: o for o in Order.objects.all()}
+        for order in orders:  # each id is its own row: same client order id, same values as the object's
+            row = stored[order.pk]
+            assert row.client_order_id == order.client_order_id
+            assert [getattr(row, f) for f in fields] == [getattr(order, f) for f in fields]
+            assert (row.intent_id, row.leg_id) == (order.intent_id, order.leg_id)
+            assert row.created_at is not None and row.updated_at is not None
+        assert stored[orders[half].pk].reference_price == prices[half % 3]
+        assert [o.status for o in stored.values()] == [Order.Status.SUBMITTING] * len(orders)
+
+        theirs = order_for(legs[0].intent, legs[0], None)
+        theirs.tenant_id, theirs.client_order_id = tenant_b.id, "cp-theirs"
+        with pytest.raises(DatabaseError), transaction.atomic():  # row-level security
+            insert_rows([theirs])
+        with pytest.raises(ValueError):
+            insert_rows([orders[0]])  # saved already
+
+
+def test_an_intent_cancelled_between_its_check_and_its_send_is_not_sent(tenant_a, es_bars, trading_bot):
+    """The send reuses the orders the check inserted, but only those the database still says to send: a cancel
+    committed after the batch's check (here from ``on_full_batch``, called between the two) sends nothing of it."""
+    from execution.orders.cancels import cancel_intent
+
+    bots = [trading_bot(name=f"race-{n}") for n in range(3)]
+    _submit(bots, 3, "race")
+    with tenancy.tenant_context(tenant_a.id):
+        victim = TradeIntent.objects.order_by("id")[1].pk
+        cancelled = []
+
+        def cancel_before_send():
+            assert TradeIntent.objects.get(pk=victim).status == TradeIntent.Status.ACCEPTED
+            cancelled.append(cancel_intent(intent_id=victim, actor_name="race").status)
+
+        assert oms.process_pending_intents(batch_size=3, on_full_batch=cancel_before_send) == 3
+        assert cancelled == [TradeIntent.Status.CANCELLED]
+        statuses = dict(TradeIntent.objects.values_list("pk", "status"))
+        assert statuses.pop(victim) == TradeIntent.Status.CANCELLED
+        assert set(statuses.values()) == {TradeIntent.Status.WORKING}
+        sent = dict(Order.objects.values_list("intent_id", "venue_order_id"))
+        assert sent[victim] == "" and all(venue_id.startswith("sim-") for i, venue_id in sent.items() if i != victim)
+        assert Order.objects.get(intent_id=victim).status == Order.Status.CANCELLED
+
+
+def test_kill_switches_read_both_switches_in_one_statement(tenant_a, tenant_b, owner_a, owner_b, django_user_model):
+    from bots import services as bot_services
+    from bots.selectors import kill_switches, system_killed, tenant_killed
+
+    def read(tenant):
+        with tenancy.tenant_context(tenant.id), CaptureQueriesContext(connection) as queries:
+            both = kill_switches()
+            assert both == (system_killed(), tenant_killed())
+        return both, len([q for q in queries if "killswitch" in q["sql"]])
+
+    assert read(tenant_a) == ((False, False), 3)  # one statement for both, then the two one at a time
+    with tenancy.tenant_context(tenant_b.id):
+        bot_services.tenant_kill(actor=owner_b, reason="their drill")
+    assert read(tenant_a)[0] == (False, False) and read(tenant_b)[0] == (False, True)
+    root = django_user_model.objects.create_superuser("root", password="pw-root-123456")
+    bot_services.system_kill(actor=root, reason="exchange outage")
+    assert read(tenant_a)[0] == (True, False) and read(tenant_b)[0] == (True, True)
