@@ -407,6 +407,9 @@ TICK_DELAY_SECONDS = env.int("TICK_DELAY_SECONDS", default=5)
 # half the timeframe. A later batch sends nothing and traces each bot TICK_LATE.
 TICK_MAX_LATENESS_SECONDS = env.int("TICK_MAX_LATENESS_SECONDS", default=60)
 TICK_MAX_CONSECUTIVE_ERRORS = env.int("TICK_MAX_CONSECUTIVE_ERRORS", default=5)
+# The most bars of history a tick batch reads for one bot's warm-up (the shipped strategies' parameters allow at most
+# 5,001). A bot whose strategy claims more (corrupt parameters can claim any number) is that bot's TICK_ERROR.
+TICK_MAX_WARMUP_BARS = env.int("TICK_MAX_WARMUP_BARS", default=10_000)
 DRAWDOWN_BREAKER_INTERVAL_SECONDS = env.int("DRAWDOWN_BREAKER_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["execution-drawdown-breakers"] = {
     "task": "execution.drawdown_breakers",

@@ -199,16 +199,39 @@ def _json_object(text: str):
         return json.loads(text)
 
 
-def _warmup(bots: Iterable[TickBot]) -> int:
-    """Bars the batch must read: the most any of its bots needs. A bot whose configuration cannot even say (corrupt
-    parameters) does not stop the others; its own decision fails and is traced as TICK_ERROR."""
-    needed = [1]
+def _warmups(bots: Iterable[TickBot]) -> tuple[int, dict[int, int]]:
+    """Bars the batch must read (the most any of its bots needs, at most TICK_MAX_WARMUP_BARS) and the bots whose
+    strategy claims more than that cap, with their claims. A bot whose configuration cannot even say (corrupt
+    parameters), or claims past the cap, does not stop the others; its own decision fails and is traced as
+    TICK_ERROR."""
+    cap = settings.TICK_MAX_WARMUP_BARS
+    needed, too_long = 1, {}
     for bot in bots:
         try:
-            needed.append(get_strategy(bot.strategy).warmup_bars(bot.parameters))
+            claimed = get_strategy(bot.strategy).warmup_bars(bot.parameters)
         except Exception:
             logger.warning("bot's strategy cannot say its warmup", extra={"bot_id": bot.id})
-    return max(needed)
+            continue
+        if claimed > cap:
+            too_long[bot.id] = claimed
+        elif claimed > needed:
+            needed = claimed
+    return needed, too_long
+
+
+def _warmup(bots: Iterable[TickBot]) -> int:
+    """Bars the batch must read for ``bots``: see ``_warmups``."""
+    return _warmups(bots)[0]
+
+
+def _warmup_too_long(claimed: int) -> ControlPlaneError:
+    cap = settings.TICK_MAX_WARMUP_BARS
+    return ControlPlaneError(
+        ErrorCode.VALIDATION_ERROR,
+        f"The strategy's warm-up ({claimed} bars) is more than a tick reads (TICK_MAX_WARMUP_BARS = {cap}).",
+        suggested_fix="Fix the bot's parameters through the API (they are validated there).",
+        details={"warmup_bars": str(claimed), "max_warmup_bars": cap},
+    )
 
 
 class BatchBars:
@@ -305,7 +328,8 @@ def tick_tenant(
         result.skipped_already_ticked += len(batch.bots) - len(bots)
         if not bots:
             return
-        tick_bars, strategy_bars = bars.read(_warmup(bots) + 1)
+        needed, too_long = _warmups(bots)
+        tick_bars, strategy_bars = bars.read(needed + 1)
         result.market_open = tick_bars.status.is_open
         result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
         risk = None  # read when some bot sends an order; the steady state's positions came with the batch
@@ -322,7 +346,7 @@ def tick_tenant(
             tenant_killed=batch.tenant_killed,
             inputs=batch_inputs(tick_bars),
         )
-        rows, failed = _decide_tenant_bots(bots, risk=risk, ctx=ctx, result=result)
+        rows, failed = _decide_tenant_bots(bots, risk=risk, ctx=ctx, result=result, too_long=too_long)
         result.bots += len(rows)
         write_traces(rows)
         with connection.cursor() as cursor:
@@ -337,14 +361,20 @@ def tick_tenant(
 
 
 def _decide_tenant_bots(
-    bots: list[TickBot], *, risk: RiskSnapshot | None, ctx: TickContext, result: BatchResult
+    bots: list[TickBot],
+    *,
+    risk: RiskSnapshot | None,
+    ctx: TickContext,
+    result: BatchResult,
+    too_long: dict[int, int] | None = None,
 ) -> tuple[list[TraceRow], list[int]]:
     """One trace row per bot, in the bots' order, and the runners whose tick failed.
 
     First every bot's reasons not to reach its strategy; then the bots that do, grouped by strategy, decide in one
     ``decide_many`` call per strategy (the same decisions as one by one: the batch shares instrument, timeframe and
     bars); then each acts on its decision (risk, intent) in the bots' order. One bot's failure, its strategy's
-    batch call included, is that bot's TICK_ERROR, never the batch's.
+    batch call included, is that bot's TICK_ERROR, never the batch's; so is a bot that would reach its strategy
+    with a warm-up past the bars the batch read (``too_long``: bot id to its claimed warm-up).
 
     Positions are ``risk``'s when given, else the batch's. In the second case the risk snapshot is read once, for
     the bots whose decision sends an order only: each of them is then decided on the snapshot's position, its
@@ -377,6 +407,9 @@ def _decide_tenant_bots(
             tick_error(k, exc)
             continue
         if rows[k] is None:
+            if too_long and bot.id in too_long:
+                tick_error(k, _warmup_too_long(too_long[bot.id]))
+                continue
             deciding.setdefault(bot.strategy, []).append(k)
 
     decisions: dict[int, Decision] = {}
