@@ -318,6 +318,16 @@ def test_beat_sends_each_batch_with_an_expiry_derived_from_its_timeframe(btc, te
         finally:
             inbox.close()
     assert message.headers["task"] == "execution.tick_batch"
+    assert message.payload[1]["instrument_ids"] == [btc.id] and message.payload[1]["tenant_ids"] == [tenant_a.id]
     sent_as_of = datetime.fromisoformat(message.payload[1]["as_of"])
     assert sent_as_of - as_of < timedelta(minutes=5)
     assert datetime.fromisoformat(message.headers["expires"]) == sent_as_of + timedelta(seconds=54)
+
+
+def test_beat_groups_instruments_into_tasks_of_tick_batch_instruments_with_their_tenants(tenant_a, tenant_b, settings):
+    from execution.tick.batches import task_groups
+
+    settings.TICK_BATCH_INSTRUMENTS = 2
+    es, btc, eth = (Instrument.objects.get(symbol=s) for s in ("ES", "BTC-USD", "ETH-USD"))
+    groups = task_groups({btc: [tenant_a.id], es: [tenant_b.id], eth: [tenant_a.id, tenant_b.id]})
+    assert groups == [([btc, es], sorted([tenant_a.id, tenant_b.id])), ([eth], [tenant_a.id, tenant_b.id])]
