@@ -39,7 +39,7 @@ from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.selectors import active_tenant_ids
 from controlplane.trace import current_trace_id
-from execution.marketdata.selectors import TickBars, bars_for_tick
+from execution.marketdata.selectors import TickBars, bars_for_tick, bars_for_ticks
 from execution.models import Instrument, Order, StrategyPosition, TickBatch
 from execution.orders.oms import process_pending_intents
 from execution.orders.paper_venue import match_working_orders
@@ -248,13 +248,34 @@ class BatchBars:
         self.strategy_bars: Bars | None = None
 
     def read(self, count: int) -> tuple[TickBars, Bars | None]:
-        if self.tick_bars is None or count > self.count:
-            self.tick_bars = bars_for_tick(
-                instrument=self.instrument, timeframe=self.timeframe, as_of=self.as_of, count=count
+        if self.needs(count):
+            self.keep(
+                bars_for_tick(instrument=self.instrument, timeframe=self.timeframe, as_of=self.as_of, count=count),
+                count,
             )
-            self.strategy_bars = _strategy_bars(self.tick_bars)
-            self.count = count
         return self.tick_bars, self.strategy_bars
+
+    def needs(self, count: int) -> bool:
+        return self.tick_bars is None or count > self.count
+
+    def keep(self, tick_bars: TickBars, count: int) -> None:
+        self.tick_bars, self.strategy_bars, self.count = tick_bars, _strategy_bars(tick_bars), count
+
+
+def read_batch_bars(wanted: list[tuple[BatchBars, int]]) -> None:
+    """Read the bars of every batch in ``wanted`` (with the count it needs) that does not hold enough yet, all in one
+    statement (they share timeframe and as_of); ``BatchBars.read`` then returns them without a query."""
+    missing = {bars.instrument: (bars, count) for bars, count in wanted if bars.needs(count)}
+    if not missing:
+        return
+    first = next(iter(missing.values()))[0]
+    read = bars_for_ticks(
+        counts={instrument: count for instrument, (_, count) in missing.items()},
+        timeframe=first.timeframe,
+        as_of=first.as_of,
+    )
+    for instrument, (bars, count) in missing.items():
+        bars.keep(read[instrument], count)
 
 
 def _strategy_bars(tick_bars: TickBars) -> Bars | None:
@@ -366,15 +387,17 @@ def tick_tenant(
             run_ref=run_ref,
             replay_runner_id=replay_runner_id,
         )
+        ticking = []  # (bars, result, the tenant's batch on the instrument, its bots to tick, warm-up, too long)
         for bars, result in batches:
             batch = tenant_batches.get(bars.instrument.id)
             if batch is None:
                 continue
             bots = [bot for bot in batch.bots if not bot.already_ticked]
             result.skipped_already_ticked += len(batch.bots) - len(bots)
-            if not bots:
-                continue
-            needed, too_long = _warmups(bots)
+            if bots:
+                ticking.append((bars, result, batch, bots, *_warmups(bots)))
+        read_batch_bars([(bars, needed + 1) for bars, _, _, _, needed, _ in ticking])  # one statement
+        for bars, result, batch, bots, needed, too_long in ticking:
             tick_bars, strategy_bars = bars.read(needed + 1)
             result.market_open = tick_bars.status.is_open
             result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
