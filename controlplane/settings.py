@@ -400,13 +400,19 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="alerts@localhost")
 
-# The tick (execution/tick/): beat dispatches one batch per instrument and timeframe on the timeframe's grid.
+# The tick (execution/tick/): beat dispatches one batch per instrument and timeframe on the timeframe's grid, in tasks of
+# up to TICK_BATCH_INSTRUMENTS instruments each, run together: each tenant's bots on a task's instruments are read,
+# traced and heart-beaten in one transaction (the per-batch database round trips were most of a steady tick's cost).
 TICK_TIMEFRAMES = env.list("TICK_TIMEFRAMES", default=["1m", "5m", "15m", "1h", "1d"])
 TICK_DELAY_SECONDS = env.int("TICK_DELAY_SECONDS", default=5)
+TICK_BATCH_INSTRUMENTS = env.int("TICK_BATCH_INSTRUMENTS", default=50)
 # The most a live batch may start after its bar boundary (as_of, by the wall clock) and still decide; never more than
 # half the timeframe. A later batch sends nothing and traces each bot TICK_LATE.
 TICK_MAX_LATENESS_SECONDS = env.int("TICK_MAX_LATENESS_SECONDS", default=60)
 TICK_MAX_CONSECUTIVE_ERRORS = env.int("TICK_MAX_CONSECUTIVE_ERRORS", default=5)
+# The most bars of history a tick batch reads for one bot's warm-up (the shipped strategies' parameters allow at most
+# 5,001). A bot whose strategy claims more (corrupt parameters can claim any number) is that bot's TICK_ERROR.
+TICK_MAX_WARMUP_BARS = env.int("TICK_MAX_WARMUP_BARS", default=10_000)
 DRAWDOWN_BREAKER_INTERVAL_SECONDS = env.int("DRAWDOWN_BREAKER_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["execution-drawdown-breakers"] = {
     "task": "execution.drawdown_breakers",

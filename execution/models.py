@@ -123,7 +123,9 @@ class Bar(models.Model):
 class TickBatch(models.Model):
     """One (instrument, timeframe, as_of) tick batch: the observatory's record of what every tick did.
 
-    Global, like the bars it reads: it holds counts only, no tenant's decisions (those are in the traces).
+    Global, like the bars it reads: it holds counts only, no tenant's decisions (those are in the traces). The
+    batches of one beat task (up to TICK_BATCH_INSTRUMENTS instruments) run together, so they share the task's
+    ``trace_id`` and ``duration_ms`` (the whole task's time).
     """
 
     instrument_symbol = models.CharField(max_length=64)

@@ -24,18 +24,20 @@ from execution.arbitrage.funding_tasks import book_funding, book_funding_for_ten
 
 @shared_task(name="execution.dispatch_ticks", acks_late=True)
 def dispatch_ticks(timeframe: str) -> int:
-    """Beat's entry point per timeframe: one tick batch per instrument some running bot ticks on."""
-    from execution.tick.batches import floor_to_timeframe, instruments_to_tick
+    """Beat's entry point per timeframe: the tick batches of every instrument some running bot ticks on, up to
+    TICK_BATCH_INSTRUMENTS instruments a task (run together: each tenant's bots on them in one transaction).
+    Returns the number of instruments."""
+    from execution.tick.batches import floor_to_timeframe, instruments_to_tick, task_groups
     from execution.tick.lateness import batch_expires
 
     as_of = floor_to_timeframe(timezone.now(), timeframe)
     instruments = instruments_to_tick(timeframe=timeframe)
-    for instrument, tenant_ids in instruments.items():
+    for group, tenant_ids in task_groups(instruments):
         # A short delay lets the bar that just closed arrive from its provider before the tick reads it; a message
-        # still waiting after most of the timeframe is dropped (the batch would only have traced TICK_LATE).
+        # still waiting after most of the timeframe is dropped (the batches would only have traced TICK_LATE).
         tick_batch.apply_async(
             kwargs={
-                "instrument_id": instrument.id,
+                "instrument_ids": [instrument.id for instrument in group],
                 "timeframe": timeframe,
                 "as_of": as_of.isoformat(),
                 "tenant_ids": tenant_ids,
@@ -58,21 +60,33 @@ def dispatch_scans() -> dict:
 
 
 @shared_task(name="execution.tick_batch", acks_late=True)
-def tick_batch(*, instrument_id: int, timeframe: str, as_of: str, tenant_ids: list[int] | None = None) -> dict:
-    """Safe to run twice: a second run for the same bar finds every bot already traced and creates nothing. Judged
-    late by the wall clock at its start (TICK_LATE), never by ``as_of`` alone."""
+def tick_batch(
+    *,
+    timeframe: str,
+    as_of: str,
+    instrument_ids: list[int] | None = None,
+    instrument_id: int | None = None,
+    tenant_ids: list[int] | None = None,
+) -> dict | list[dict]:
+    """The batches of ``instrument_ids`` (beat's), or of the one ``instrument_id`` (messages sent before batches
+    were grouped; its summary alone), run together. Safe to run twice: a second run for the same bar finds every
+    bot already traced and creates nothing. Judged late by the wall clock at its start (TICK_LATE), never by
+    ``as_of`` alone."""
     from execution.models import Instrument
-    from execution.tick.batches import run_tick_batch
+    from execution.tick.batches import run_tick_batches
 
     started_at = timezone.now()
-    instrument = Instrument.objects.get(pk=instrument_id)
-    return run_tick_batch(
-        instrument=instrument,
+    ids = instrument_ids if instrument_ids is not None else [instrument_id]
+    found = Instrument.objects.in_bulk(ids)
+    results = run_tick_batches(
+        instruments=[found[pk] for pk in ids if pk in found],
         timeframe=timeframe,
         as_of=datetime.fromisoformat(as_of),
         tenant_ids=tenant_ids,
         started_at=started_at,
-    ).as_dict()
+    )
+    summaries = [result.as_dict() for result in results]
+    return summaries if instrument_ids is not None else summaries[0]
 
 
 @shared_task(name="execution.replay_runner", base=TenantTask)

@@ -82,6 +82,41 @@ def bar_history(*, instrument_id: int, timeframe: str, as_of: datetime, count: i
         cursor.execute(_HISTORY_SQL, [instrument_id, timeframe, latest_open, count])
         rows = cursor.fetchall()
     rows.reverse()
+    return _history(instrument_id, timeframe, as_of, rows)
+
+
+# Several instruments' histories in one statement: the same indexed newest-first scan per instrument (LATERAL), each
+# with its own count.
+_HISTORIES_SQL = f"""
+SELECT q.id, h.* FROM unnest(%s::bigint[], %s::bigint[]) AS q(id, n)
+CROSS JOIN LATERAL (
+    SELECT (extract(epoch FROM ts) * 1000000)::bigint AS us, open::float8, high::float8, low::float8, close::float8,
+           volume::float8
+      FROM {Bar._meta.db_table}
+     WHERE instrument_id = q.id AND timeframe = %s AND ts <= %s
+     ORDER BY ts DESC
+     LIMIT q.n) AS h
+ ORDER BY q.id, h.us
+"""
+
+
+def bar_histories(*, counts: dict[int, int], timeframe: str, as_of: datetime) -> dict[int, BarHistory]:
+    """``bar_history`` of each instrument id in ``counts`` (with its count), in one statement."""
+    if any(count < 1 for count in counts.values()):
+        raise ValueError("count must be at least 1")
+    latest_open = as_of - timeframe_delta(timeframe)
+    ids = list(counts)
+    with connection.cursor() as cursor:
+        cursor.execute(_HISTORIES_SQL, [ids, [counts[pk] for pk in ids], timeframe, latest_open])
+        rows = cursor.fetchall()
+    by_instrument: dict[int, list[tuple]] = {pk: [] for pk in ids}
+    for row in rows:
+        by_instrument[row[0]].append(row[1:])
+    return {pk: _history(pk, timeframe, as_of, found) for pk, found in by_instrument.items()}
+
+
+def _history(instrument_id: int, timeframe: str, as_of: datetime, rows: list[tuple]) -> BarHistory:
+    """A history from its rows, oldest first."""
     ts = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)).astype("datetime64[us]")
     prices = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), 5)
     columns = [ts] + [np.ascontiguousarray(prices[:, i]) for i in range(5)]
@@ -168,6 +203,26 @@ def bars_for_tick(*, instrument: Instrument, timeframe: str, as_of: datetime, co
         history=history,
         check=check_freshness(instrument=instrument, timeframe=timeframe, as_of=as_of, history=history),
     )
+
+
+def bars_for_ticks(*, counts: dict[Instrument, int], timeframe: str, as_of: datetime) -> dict[Instrument, TickBars]:
+    """``bars_for_tick`` of several instruments (each with its count), their histories read in one statement."""
+    histories = bar_histories(
+        counts={instrument.id: count for instrument, count in counts.items()}, timeframe=timeframe, as_of=as_of
+    )
+    return {
+        instrument: TickBars(
+            instrument=instrument,
+            timeframe=timeframe,
+            as_of=as_of,
+            status=market_status(instrument, as_of),
+            history=histories[instrument.id],
+            check=check_freshness(
+                instrument=instrument, timeframe=timeframe, as_of=as_of, history=histories[instrument.id]
+            ),
+        )
+        for instrument in counts
+    }
 
 
 def latest_bar(*, instrument: Instrument, timeframe: str, as_of: datetime) -> BarCheck:

@@ -1,8 +1,10 @@
 """The tick's batch pipeline: market hours → market data → strategy → risk → intent, or the reason there is none.
 
 One batch per (instrument, timeframe, as_of) serves every tenant's running bots on it: the bars are read once, the
-calendar asked once, and each tenant's bots are then decided in one transaction that writes exactly one trace per
-bot (a decision with its intent, or a no-trade with its reason) through the bulk trace writer.
+calendar asked once. The batches of several instruments run together (beat's dispatcher sends up to
+TICK_BATCH_INSTRUMENTS a task): each tenant's bots on all of them are read in one statement and decided in one
+transaction that writes exactly one trace per bot and instrument (a decision with its intent, or a no-trade with
+its reason) through the bulk trace writer.
 
 Determinism: ``as_of`` is a point on the timeframe's grid, and everything a decision reads is "as of" it (bars up
 to it, positions after the sim venue has filled the orders the previous tick sent on the bar that just closed), so
@@ -37,7 +39,7 @@ from controlplane.broker import publish_on_commit
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.selectors import active_tenant_ids
 from controlplane.trace import current_trace_id
-from execution.marketdata.selectors import TickBars, bars_for_tick
+from execution.marketdata.selectors import TickBars, bars_for_tick, bars_for_ticks
 from execution.models import Instrument, Order, StrategyPosition, TickBatch
 from execution.orders.oms import process_pending_intents
 from execution.orders.paper_venue import match_working_orders
@@ -90,33 +92,31 @@ class TenantBatch:
 # bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state.
 _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
-SELECT r.id, b.id, b.tenant_id, b.strategy, b.parameters::text, b.risk_limits::text, b.venue, b.stage,
+SELECT i.id, r.id, b.id, b.tenant_id, b.strategy, b.parameters::text, b.risk_limits::text, b.venue, b.stage,
        b.autonomy_tier, b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch, ticked.yes IS NOT NULL,
        held.paper, held.live,
        EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
        EXISTS (SELECT 1 FROM {TenantKillSwitch._meta.db_table} WHERE tenant_id = %(tenant)s AND killed),
        EXISTS (SELECT 1 FROM {Order._meta.db_table}
-                WHERE tenant_id = %(tenant)s AND instrument_id = %(instrument)s
+                WHERE tenant_id = %(tenant)s AND instrument_id = i.id
                   AND status IN ({_OPEN_STATUSES_SQL}) AND venue = ANY(%(sim_venues)s::text[]))
   FROM {Runner._meta.db_table} r
   JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
+  JOIN {Instrument._meta.db_table} i ON i.id = ANY(%(instruments)s::bigint[]) AND b.instruments ? i.symbol
   LEFT JOIN LATERAL (SELECT 1 AS yes FROM {TickTrace._meta.db_table} t
-                      WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = %(symbol)s
+                      WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = i.symbol
                         AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref>
                       LIMIT 1) AS ticked ON true
   LEFT JOIN LATERAL (SELECT max(p.quantity) FILTER (WHERE p.book = '{Book.PAPER}') AS paper,
                             max(p.quantity) FILTER (WHERE p.book = '{Book.LIVE}') AS live
                        FROM {StrategyPosition._meta.db_table} p
-                      WHERE p.tenant_id = b.tenant_id AND p.bot_id = b.id AND p.instrument_id = %(instrument)s
+                      WHERE p.tenant_id = b.tenant_id AND p.bot_id = b.id AND p.instrument_id = i.id
                     ) AS held ON true
  WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
- ORDER BY b.id
+ ORDER BY i.id, b.id
 """
 # Scanner bots (quote strategies) tick through execution.arbitrage, never on bars.
-_LIVE_RUNNERS = (
-    "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.instruments @> %(symbols)s::jsonb"
-    " AND b.strategy <> ALL(%(quote_strategies)s::text[])"
-)
+_LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.strategy <> ALL(%(quote_strategies)s::text[])"
 _REPLAY_RUNNER = "r.id = %(runner)s"
 _TENANT_BATCH_SQL_FOR = {
     (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS).replace(
@@ -141,15 +141,16 @@ WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
 
 def tenant_batch(
     *,
-    instrument: Instrument,
+    instruments: list[Instrument],
     timeframe: str,
     bar_ts: datetime,
     context: str,
     run_ref: int | None = None,
     replay_runner_id: int | None = None,
-) -> TenantBatch:
-    """The current tenant's RUNNING live-mode bots on (instrument, timeframe), or the one replay runner, with the
-    batch's flags: one statement."""
+) -> dict[int, TenantBatch]:
+    """The current tenant's RUNNING live-mode bots on each of ``instruments`` (on ``timeframe``), or the one replay
+    runner, with each instrument's flags, by instrument id (an instrument without such bots is absent): one
+    statement, whatever the number of instruments. A bot on two of them is in both."""
     replay = replay_runner_id is not None
     with connection.cursor() as cursor:
         cursor.execute(
@@ -159,28 +160,29 @@ def tenant_batch(
                 "running": Runner.Status.RUNNING,
                 "mode": Runner.Mode.LIVE,
                 "timeframe": timeframe,
-                "symbol": instrument.symbol,
-                "symbols": json.dumps([instrument.symbol]),
+                "instruments": [instrument.id for instrument in instruments],
                 "runner": replay_runner_id,
                 "bar_ts": bar_ts,
                 "context": context,
                 "run_ref": run_ref,
                 "singleton": GlobalKillSwitch.SINGLETON_ID,
                 "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
-                "instrument": instrument.id,
                 "quote_strategies": quote_strategy_names(),
             },
         )
         rows = cursor.fetchall()
-    if not rows:
-        return TenantBatch([], False, False, False)
-    first = rows[0]
-    return TenantBatch(
-        [TickBot(*row[:4], _json_object(row[4]), _json_object(row[5]), *row[6:16]) for row in rows],
-        first[16],
-        first[17],
-        first[18],
-    )
+    by_instrument: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_instrument.setdefault(row[0], []).append(row)
+    return {
+        instrument_id: TenantBatch(
+            [TickBot(*row[1:5], _json_object(row[5]), _json_object(row[6]), *row[7:17]) for row in found],
+            found[0][17],
+            found[0][18],
+            found[0][19],
+        )
+        for instrument_id, found in by_instrument.items()
+    }
 
 
 # orjson reads an integer past 64 bits as a float (the stdlib: an int) and refuses one past a double's range; jsonb
@@ -199,16 +201,39 @@ def _json_object(text: str):
         return json.loads(text)
 
 
-def _warmup(bots: Iterable[TickBot]) -> int:
-    """Bars the batch must read: the most any of its bots needs. A bot whose configuration cannot even say (corrupt
-    parameters) does not stop the others; its own decision fails and is traced as TICK_ERROR."""
-    needed = [1]
+def _warmups(bots: Iterable[TickBot]) -> tuple[int, dict[int, int]]:
+    """Bars the batch must read (the most any of its bots needs, at most TICK_MAX_WARMUP_BARS) and the bots whose
+    strategy claims more than that cap, with their claims. A bot whose configuration cannot even say (corrupt
+    parameters), or claims past the cap, does not stop the others; its own decision fails and is traced as
+    TICK_ERROR."""
+    cap = settings.TICK_MAX_WARMUP_BARS
+    needed, too_long = 1, {}
     for bot in bots:
         try:
-            needed.append(get_strategy(bot.strategy).warmup_bars(bot.parameters))
+            claimed = get_strategy(bot.strategy).warmup_bars(bot.parameters)
         except Exception:
             logger.warning("bot's strategy cannot say its warmup", extra={"bot_id": bot.id})
-    return max(needed)
+            continue
+        if claimed > cap:
+            too_long[bot.id] = claimed
+        elif claimed > needed:
+            needed = claimed
+    return needed, too_long
+
+
+def _warmup(bots: Iterable[TickBot]) -> int:
+    """Bars the batch must read for ``bots``: see ``_warmups``."""
+    return _warmups(bots)[0]
+
+
+def _warmup_too_long(claimed: int) -> ControlPlaneError:
+    cap = settings.TICK_MAX_WARMUP_BARS
+    return ControlPlaneError(
+        ErrorCode.VALIDATION_ERROR,
+        f"The strategy's warm-up ({claimed} bars) is more than a tick reads (TICK_MAX_WARMUP_BARS = {cap}).",
+        suggested_fix="Fix the bot's parameters through the API (they are validated there).",
+        details={"warmup_bars": str(claimed), "max_warmup_bars": cap},
+    )
 
 
 class BatchBars:
@@ -223,13 +248,34 @@ class BatchBars:
         self.strategy_bars: Bars | None = None
 
     def read(self, count: int) -> tuple[TickBars, Bars | None]:
-        if self.tick_bars is None or count > self.count:
-            self.tick_bars = bars_for_tick(
-                instrument=self.instrument, timeframe=self.timeframe, as_of=self.as_of, count=count
+        if self.needs(count):
+            self.keep(
+                bars_for_tick(instrument=self.instrument, timeframe=self.timeframe, as_of=self.as_of, count=count),
+                count,
             )
-            self.strategy_bars = _strategy_bars(self.tick_bars)
-            self.count = count
         return self.tick_bars, self.strategy_bars
+
+    def needs(self, count: int) -> bool:
+        return self.tick_bars is None or count > self.count
+
+    def keep(self, tick_bars: TickBars, count: int) -> None:
+        self.tick_bars, self.strategy_bars, self.count = tick_bars, _strategy_bars(tick_bars), count
+
+
+def read_batch_bars(wanted: list[tuple[BatchBars, int]]) -> None:
+    """Read the bars of every batch in ``wanted`` (with the count it needs) that does not hold enough yet, all in one
+    statement (they share timeframe and as_of); ``BatchBars.read`` then returns them without a query."""
+    missing = {bars.instrument: (bars, count) for bars, count in wanted if bars.needs(count)}
+    if not missing:
+        return
+    first = next(iter(missing.values()))[0]
+    read = bars_for_ticks(
+        counts={instrument: count for instrument, (_, count) in missing.items()},
+        timeframe=first.timeframe,
+        as_of=first.as_of,
+    )
+    for instrument, (bars, count) in missing.items():
+        bars.keep(read[instrument], count)
 
 
 def _strategy_bars(tick_bars: TickBars) -> Bars | None:
@@ -250,101 +296,165 @@ def run_tick_batch(
     tenant_ids: Iterable[int] | None = None,
     started_at: datetime | None = None,
 ) -> BatchResult:
-    """Tick every tenant's running live-mode bots on (instrument, timeframe) as of ``as_of`` (a grid point).
+    """``run_tick_batches`` for one instrument: its result."""
+    return run_tick_batches(
+        instruments=[instrument],
+        timeframe=timeframe,
+        as_of=as_of,
+        sync_oms=sync_oms,
+        tenant_ids=tenant_ids,
+        started_at=started_at,
+    )[0]
 
-    ``tenant_ids`` narrows the tenants to visit (the dispatcher knows which have bots on it); by default every
-    active tenant is asked. ``started_at`` is the wall-clock start of a live batch (beat's task passes it): one
-    that starts past its allowed lateness (``execution.tick.lateness``) decides nothing and traces each bot TICK_LATE. Without it the batch
-    is an explicit run as of a past bar (the ``tick --at`` command, tests, benchmarks) and is not judged."""
+
+def run_tick_batches(
+    *,
+    instruments: list[Instrument],
+    timeframe: str,
+    as_of: datetime,
+    sync_oms: bool = False,
+    tenant_ids: Iterable[int] | None = None,
+    started_at: datetime | None = None,
+) -> list[BatchResult]:
+    """Tick every tenant's running live-mode bots on each of ``instruments`` (on ``timeframe``) as of ``as_of`` (a
+    grid point): one batch per instrument (its own bars, calendar, freshness verdict, fills, decisions and
+    ``TickBatch`` record), run together so that each tenant's bots on all of them are read, traced and heart-beaten
+    in one transaction (beat's dispatcher groups up to TICK_BATCH_INSTRUMENTS instruments a task). Returns one
+    result per instrument, in the given order.
+
+    ``tenant_ids`` narrows the tenants to visit (the dispatcher knows which have bots on them); by default every
+    active tenant is asked. ``started_at`` is the wall-clock start of a live run (beat's task passes it): one that
+    starts past its allowed lateness (``execution.tick.lateness``) decides nothing and traces each bot TICK_LATE.
+    Without it the run is an explicit one as of a past bar (the ``tick --at`` command, tests, benchmarks) and is
+    not judged."""
     started = time.perf_counter()
     as_of = floor_to_timeframe(as_of, timeframe)
-    result = BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of)
+    batches = [
+        (
+            BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of),
+            BatchResult(instrument=instrument.symbol, timeframe=timeframe, as_of=as_of),
+        )
+        for instrument in instruments
+    ]
     late = tick_lateness(as_of=as_of, timeframe=timeframe, started_at=started_at)
     if tenant_ids is None:
         tenant_ids = active_tenant_ids()
-    bars = BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of)
     for tenant_id in tenant_ids:
         with tenancy.tenant_context(tenant_id):
             if late is None:
-                tick_tenant(bars=bars, result=result, context=TickTrace.Context.TICK)
+                tick_tenant(batches=batches, context=TickTrace.Context.TICK)
             else:
-                _tick_tenant_late(bars=bars, result=result, late=late)
-    if not result.bots and not result.skipped_already_ticked:
-        return result  # no tenant has a running bot here: nothing happened, nothing to record
-    _record_batch(result, duration_ms=(time.perf_counter() - started) * 1000)
-    _hand_intents_to_oms(result, sync=sync_oms)
-    return result
+                _tick_tenant_late(batches=batches, late=late)
+    results = [result for _, result in batches]
+    # An instrument on which no tenant has a running bot: nothing happened, nothing to record.
+    _record_batches(
+        [result for result in results if result.bots or result.skipped_already_ticked],
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+    _hand_intents_to_oms(results, sync=sync_oms)
+    return results
 
 
 def tick_tenant(
     *,
-    bars: BatchBars,
-    result: BatchResult,
+    batches: list[tuple[BatchBars, BatchResult]],
     context: str,
     run_ref: int | None = None,
     replay_runner_id: int | None = None,
 ) -> None:
-    """One tenant's bots of a batch, in one transaction: fills first, then decisions, traces, heartbeats.
+    """One tenant's bots of a run's batches (one per instrument, with its result), in one transaction: for each
+    instrument, fills first, then decisions; then every instrument's traces and the runners' heartbeats at once.
 
-    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots: the
-    tenant's batch (with each bot's position), the traces (COPY, then one move), the runners' heartbeat; plus the
-    bars, once per batch. The risk snapshot (limits, trading states, recent orders, PnL) is read only for the bots
-    whose decision would send an order, or for every bot after the sim venue has filled orders on this bar."""
-    bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
+    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots and
+    instruments: the tenant's batch (with each bot's position in each instrument), the traces (COPY, then one move),
+    the runners' heartbeat; plus each instrument's bars, once per run. The risk snapshot (limits, trading states,
+    recent orders, PnL) is read only for the bots whose decision would send an order, or for every bot on an
+    instrument after the sim venue has filled orders on it on this bar."""
+    if not batches:
+        return
+    first = batches[0][0]
+    bar_ts = tick_bar_ts(first.as_of, first.timeframe)
     tenant_id = tenancy.require_tenant_id()
+    rows: list[TraceRow] = []
+    failed: list[int] = []
+    runner_ids: set[int] = set()
     with transaction.atomic():
-        batch = tenant_batch(
-            instrument=bars.instrument,
-            timeframe=bars.timeframe,
+        tenant_batches = tenant_batch(
+            instruments=[bars.instrument for bars, _ in batches],
+            timeframe=first.timeframe,
             bar_ts=bar_ts,
             context=context,
             run_ref=run_ref,
             replay_runner_id=replay_runner_id,
         )
-        bots = [bot for bot in batch.bots if not bot.already_ticked]
-        result.skipped_already_ticked += len(batch.bots) - len(bots)
-        if not bots:
+        ticking = []  # (bars, result, the tenant's batch on the instrument, its bots to tick, warm-up, too long)
+        for bars, result in batches:
+            batch = tenant_batches.get(bars.instrument.id)
+            if batch is None:
+                continue
+            bots = [bot for bot in batch.bots if not bot.already_ticked]
+            result.skipped_already_ticked += len(batch.bots) - len(bots)
+            if bots:
+                ticking.append((bars, result, batch, bots, *_warmups(bots)))
+        read_batch_bars([(bars, needed + 1) for bars, _, _, _, needed, _ in ticking])  # one statement
+        for bars, result, batch, bots, needed, too_long in ticking:
+            tick_bars, strategy_bars = bars.read(needed + 1)
+            result.market_open = tick_bars.status.is_open
+            result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
+            risk = None  # read when some bot sends an order; the steady state's positions came with the batch
+            if tick_bars.check.ok and batch.sim_orders_working:
+                match_working_orders(
+                    instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts
+                )
+                risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)  # after the fills
+            ctx = TickContext(
+                bars=tick_bars,
+                strategy_bars=strategy_bars,
+                bar_ts=bar_ts,
+                context=context,
+                run_ref=run_ref,
+                system_killed=batch.system_killed,
+                tenant_killed=batch.tenant_killed,
+                inputs=batch_inputs(tick_bars),
+            )
+            instrument_rows, instrument_failed = _decide_tenant_bots(
+                bots, risk=risk, ctx=ctx, result=result, too_long=too_long
+            )
+            result.bots += len(instrument_rows)
+            if any(row.intent_id for row in instrument_rows):
+                result.tenants_with_intents.add(tenant_id)
+            rows += instrument_rows
+            failed += instrument_failed
+            runner_ids.update(bot.runner_id for bot in bots)
+        if not rows:
             return
-        tick_bars, strategy_bars = bars.read(_warmup(bots) + 1)
-        result.market_open = tick_bars.status.is_open
-        result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
-        risk = None  # read when some bot sends an order; the steady state's positions came with the batch
-        if tick_bars.check.ok and batch.sim_orders_working:
-            match_working_orders(instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts)
-            risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)  # after the fills it booked
-        ctx = TickContext(
-            bars=tick_bars,
-            strategy_bars=strategy_bars,
-            bar_ts=bar_ts,
-            context=context,
-            run_ref=run_ref,
-            system_killed=batch.system_killed,
-            tenant_killed=batch.tenant_killed,
-            inputs=batch_inputs(tick_bars),
-        )
-        rows, failed = _decide_tenant_bots(bots, risk=risk, ctx=ctx, result=result)
-        result.bots += len(rows)
         write_traces(rows)
+        # A runner whose bot ticks on several of these instruments gets one heartbeat, and one more consecutive
+        # error if its tick failed on any of them (none if it failed on none).
         with connection.cursor() as cursor:
             cursor.execute(
                 _RUNNERS_TICKED_SQL,
-                {"now": timezone.now(), "failed": failed, "tenant": tenant_id, "ids": [bot.runner_id for bot in bots]},
+                {"now": timezone.now(), "failed": failed, "tenant": tenant_id, "ids": sorted(runner_ids)},
             )
     if failed:
-        _trip_circuit_breakers(runner_ids=failed)
-    if any(r.intent_id for r in rows):
-        result.tenants_with_intents.add(tenant_id)
+        _trip_circuit_breakers(runner_ids=sorted(set(failed)))
 
 
 def _decide_tenant_bots(
-    bots: list[TickBot], *, risk: RiskSnapshot | None, ctx: TickContext, result: BatchResult
+    bots: list[TickBot],
+    *,
+    risk: RiskSnapshot | None,
+    ctx: TickContext,
+    result: BatchResult,
+    too_long: dict[int, int] | None = None,
 ) -> tuple[list[TraceRow], list[int]]:
     """One trace row per bot, in the bots' order, and the runners whose tick failed.
 
     First every bot's reasons not to reach its strategy; then the bots that do, grouped by strategy, decide in one
     ``decide_many`` call per strategy (the same decisions as one by one: the batch shares instrument, timeframe and
     bars); then each acts on its decision (risk, intent) in the bots' order. One bot's failure, its strategy's
-    batch call included, is that bot's TICK_ERROR, never the batch's.
+    batch call included, is that bot's TICK_ERROR, never the batch's; so is a bot that would reach its strategy
+    with a warm-up past the bars the batch read (``too_long``: bot id to its claimed warm-up).
 
     Positions are ``risk``'s when given, else the batch's. In the second case the risk snapshot is read once, for
     the bots whose decision sends an order only: each of them is then decided on the snapshot's position, its
@@ -377,6 +487,9 @@ def _decide_tenant_bots(
             tick_error(k, exc)
             continue
         if rows[k] is None:
+            if too_long and bot.id in too_long:
+                tick_error(k, _warmup_too_long(too_long[bot.id]))
+                continue
             deciding.setdefault(bot.strategy, []).append(k)
 
     decisions: dict[int, Decision] = {}
@@ -445,21 +558,28 @@ def _decide_tenant_bots(
     return rows, failed
 
 
-def _tick_tenant_late(*, bars: BatchBars, result: BatchResult, late: dict) -> None:
-    """One tenant's bots of a batch that started too late: a TICK_LATE no-trade each and a heartbeat, and nothing
+def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dict) -> None:
+    """One tenant's bots of a run that started too late: a TICK_LATE no-trade each and a heartbeat, and nothing
     else (no bars read, no fills, no decision, no intent). Their tick errors are neither counted nor forgiven."""
-    bar_ts = tick_bar_ts(bars.as_of, bars.timeframe)
+    first = batches[0][0]
+    bar_ts = tick_bar_ts(first.as_of, first.timeframe)
+    rows: list[TraceRow] = []
+    runner_ids: set[int] = set()
+    inputs = {"as_of": first.as_of.isoformat()}
     with transaction.atomic():
-        batch = tenant_batch(
-            instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=bar_ts, context=TickTrace.Context.TICK
+        tenant_batches = tenant_batch(
+            instruments=[bars.instrument for bars, _ in batches],
+            timeframe=first.timeframe,
+            bar_ts=bar_ts,
+            context=TickTrace.Context.TICK,
         )
-        bots = [bot for bot in batch.bots if not bot.already_ticked]
-        result.skipped_already_ticked += len(batch.bots) - len(bots)
-        if not bots:
-            return
-        inputs = {"as_of": bars.as_of.isoformat()}
-        write_traces(
-            [
+        for bars, result in batches:
+            batch = tenant_batches.get(bars.instrument.id)
+            if batch is None:
+                continue
+            bots = [bot for bot in batch.bots if not bot.already_ticked]
+            result.skipped_already_ticked += len(batch.bots) - len(bots)
+            rows += [
                 TraceRow(
                     kind=TickTrace.Kind.NO_TRADE,
                     bot_id=bot.id,
@@ -475,15 +595,18 @@ def _tick_tenant_late(*, bars: BatchBars, result: BatchResult, late: dict) -> No
                 )
                 for bot in bots
             ]
-        )
+            runner_ids.update(bot.runner_id for bot in bots)
+            result.bots += len(bots)
+            result.no_trades += len(bots)
+            result.reasons[ReasonCode.TICK_LATE] += len(bots)
+        if not rows:
+            return
+        write_traces(rows)
         with connection.cursor() as cursor:
             cursor.execute(
                 _RUNNERS_HEARD_SQL,
-                {"now": timezone.now(), "tenant": tenancy.require_tenant_id(), "ids": [bot.runner_id for bot in bots]},
+                {"now": timezone.now(), "tenant": tenancy.require_tenant_id(), "ids": sorted(runner_ids)},
             )
-    result.bots += len(bots)
-    result.no_trades += len(bots)
-    result.reasons[ReasonCode.TICK_LATE] += len(bots)
 
 
 def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
@@ -499,13 +622,18 @@ def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
         )
 
 
-# One statement, in autocommit: its own transaction, whose commit does not wait for the WAL flush (set_config's
-# local setting lasts until that commit). BEGIN, SET LOCAL, INSERT and COMMIT were four round trips per batch.
-_RECORD_BATCH_SQL = f"""
+# One statement for every batch of a run, in autocommit: its own transaction, whose commit does not wait for the WAL
+# flush (set_config's local setting lasts until that commit). BEGIN, SET LOCAL, INSERT and COMMIT per batch were four
+# round trips each.
+_RECORD_BATCH_ROW = (
+    "(%s, %s, %s::timestamptz, %s::boolean, %s, %s::integer, %s::integer, %s::integer, %s::integer, %s::integer,"
+    " %s::double precision, %s)"
+)
+_RECORD_BATCHES_SQL = f"""
 WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO {TickBatch._meta.db_table} (instrument_symbol, timeframe, as_of, market_open, data_problem, bots,
     decisions, no_trades, intents_created, errors, duration_ms, trace_id, recorded_at)
-SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() FROM unflushed
+SELECT v.*, now() FROM (VALUES <rows>) AS v, unflushed
 ON CONFLICT ON CONSTRAINT tickbatch_unique DO UPDATE
 SET market_open = coalesce(EXCLUDED.market_open, {TickBatch._meta.db_table}.market_open),
     data_problem = CASE WHEN EXCLUDED.market_open IS NULL THEN {TickBatch._meta.db_table}.data_problem
@@ -518,34 +646,41 @@ SET market_open = coalesce(EXCLUDED.market_open, {TickBatch._meta.db_table}.mark
 """
 
 
-def _record_batch(result: BatchResult, *, duration_ms: float) -> None:
-    """One upsert per batch; a re-run adds what it did (usually nothing) to the first run's counts.
+def _record_batches(results: list[BatchResult], *, duration_ms: float) -> None:
+    """One upsert per batch (one row per instrument), all in one statement; a re-run adds what it did (usually
+    nothing) to the first run's counts. ``duration_ms`` is the whole run's: the batches of one run share their
+    transactions, so no batch has a time of its own.
 
-    Its commit does not wait for the WAL flush: this is the batch's summary for the observatory, and the traces,
+    Its commit does not wait for the WAL flush: this is the batches' summary for the observatory, and the traces,
     intents and heartbeats it counts were committed durably in their own transactions. A database crash in the
-    next fraction of a second can lose the summary row, never the record of what the tick did."""
+    next fraction of a second can lose the summary rows, never the record of what the tick did."""
+    if not results:
+        return
+    params: list = []
+    trace_id = current_trace_id()
+    for result in results:
+        params += [
+            result.instrument,
+            result.timeframe,
+            result.as_of,
+            result.market_open,
+            result.data_problem or "",
+            result.bots,
+            result.decisions,
+            result.no_trades,
+            result.intents_created,
+            result.errors,
+            round(duration_ms, 3),
+            trace_id,
+        ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_BATCH_SQL,
-            [
-                result.instrument,
-                result.timeframe,
-                result.as_of,
-                result.market_open,
-                result.data_problem or "",
-                result.bots,
-                result.decisions,
-                result.no_trades,
-                result.intents_created,
-                result.errors,
-                round(duration_ms, 3),
-                current_trace_id(),
-            ],
-        )
+        cursor.execute(_RECORD_BATCHES_SQL.replace("<rows>", ", ".join([_RECORD_BATCH_ROW] * len(results))), params)
 
 
-def _hand_intents_to_oms(result: BatchResult, *, sync: bool) -> None:
-    for tenant_id in result.tenants_with_intents:
+def _hand_intents_to_oms(results: list[BatchResult], *, sync: bool) -> None:
+    """One OMS run per tenant that created intents in any of the run's batches."""
+    tenant_ids = sorted({tenant_id for result in results for tenant_id in result.tenants_with_intents})
+    for tenant_id in tenant_ids:
         if sync:
             with tenancy.tenant_context(tenant_id):
                 process_pending_intents()
@@ -570,3 +705,15 @@ def instruments_to_tick(*, timeframe: str) -> dict[Instrument, list[int]]:
         instrument: sorted(tenants_by_symbol[instrument.symbol])
         for instrument in Instrument.objects.filter(symbol__in=tenants_by_symbol).order_by("symbol")
     }
+
+
+def task_groups(instruments: dict[Instrument, list[int]]) -> list[tuple[list[Instrument], list[int]]]:
+    """``instruments_to_tick``'s instruments in groups of at most TICK_BATCH_INSTRUMENTS (in symbol order), each
+    with the tenants that have bots on any of its instruments: beat sends one task per group."""
+    size = max(1, settings.TICK_BATCH_INSTRUMENTS)
+    ordered = list(instruments)
+    groups = []
+    for start in range(0, len(ordered), size):
+        group = ordered[start : start + size]
+        groups.append((group, sorted({tenant_id for instrument in group for tenant_id in instruments[instrument]})))
+    return groups

@@ -24,14 +24,15 @@ def run_replay(*, runner_id: int) -> dict:
     instruments = list(Instrument.objects.filter(symbol__in=bot.instruments).order_by("symbol"))
     while as_of <= end:
         intents_before = totals.intents_created
-        for instrument in instruments:
-            tick_tenant(
-                bars=BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of),
-                result=totals,
-                context=TickTrace.Context.REPLAY,
-                run_ref=runner.id,
-                replay_runner_id=runner.id,
-            )
+        tick_tenant(
+            batches=[
+                (BatchBars(instrument=instrument, timeframe=timeframe, as_of=as_of), totals)
+                for instrument in instruments
+            ],
+            context=TickTrace.Context.REPLAY,
+            run_ref=runner.id,
+            replay_runner_id=runner.id,
+        )
         if totals.intents_created > intents_before:
             process_pending_intents()
         # Moves the cursor only while the runner is still RUNNING: a stop (or a kill's stop) ends the replay here.

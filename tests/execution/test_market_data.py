@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from execution.models import Bar
-from execution.marketdata.selectors import DataProblem, bar_history, bars_for_tick, latest_bar
+from execution.marketdata.selectors import DataProblem, bar_history, bars_for_tick, bars_for_ticks, latest_bar
 from tests.execution.helpers import store_bars
 from tests.factories import InstrumentFactory
 
@@ -90,6 +90,29 @@ def test_a_tick_batch_reads_bars_in_one_query(es, django_assert_num_queries):
     assert tick.status.is_open
     assert tick.check.ok and len(tick.history) == 20
     assert tick.check.close == tick.history.close[-1]
+
+
+def test_several_instruments_bars_read_in_one_query_equal_each_read_alone(es, django_assert_num_queries):
+    """The tick's runs over several instruments read their bars together; each instrument's, with its own count
+    (one with no bars at all, one with bars that stop early: stale), is what its own read would give."""
+    other = InstrumentFactory(symbol="ESTEST2", calendar="CME_Equity")
+    empty = InstrumentFactory(symbol="ESTEST3", calendar="CME_Equity")
+    store_bars(es, TUESDAY_0900_CT, 50)
+    store_bars(other, TUESDAY_0900_CT, 30)
+    as_of = TUESDAY_0900_CT + timedelta(minutes=50)
+    counts = {es: 20, other: 40, empty: 5}
+    with django_assert_num_queries(1):
+        together = bars_for_ticks(counts=counts, timeframe="1m", as_of=as_of)
+    assert len(together[es].history) == 20 and len(together[other].history) == 30 and not len(together[empty].history)
+    assert together[es].check.ok and together[other].check.problem == DataProblem.DATA_STALE
+    assert together[empty].check.problem == DataProblem.DATA_UNAVAILABLE
+    for instrument, count in counts.items():
+        alone = bars_for_tick(instrument=instrument, timeframe="1m", as_of=as_of, count=count)
+        got = together[instrument]
+        assert (got.status, got.check) == (alone.status, alone.check)
+        for column in ("ts", "open", "high", "low", "close", "volume"):
+            assert np.array_equal(getattr(got.history, column), getattr(alone.history, column))
+            assert not getattr(got.history, column).flags.writeable
 
 
 def test_bars_that_break_ohlc_are_refused_by_the_database(es):

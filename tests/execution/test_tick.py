@@ -318,6 +318,44 @@ def test_beat_sends_each_batch_with_an_expiry_derived_from_its_timeframe(btc, te
         finally:
             inbox.close()
     assert message.headers["task"] == "execution.tick_batch"
+    assert message.payload[1]["instrument_ids"] == [btc.id] and message.payload[1]["tenant_ids"] == [tenant_a.id]
     sent_as_of = datetime.fromisoformat(message.payload[1]["as_of"])
     assert sent_as_of - as_of < timedelta(minutes=5)
     assert datetime.fromisoformat(message.headers["expires"]) == sent_as_of + timedelta(seconds=54)
+
+
+def test_beat_groups_instruments_into_tasks_of_tick_batch_instruments_with_their_tenants(tenant_a, tenant_b, settings):
+    from execution.tick.batches import task_groups
+
+    settings.TICK_BATCH_INSTRUMENTS = 2
+    es, btc, eth = (Instrument.objects.get(symbol=s) for s in ("ES", "BTC-USD", "ETH-USD"))
+    groups = task_groups({btc: [tenant_a.id], es: [tenant_b.id], eth: [tenant_a.id, tenant_b.id]})
+    assert groups == [([btc, es], sorted([tenant_a.id, tenant_b.id])), ([eth], [tenant_a.id, tenant_b.id])]
+
+
+def test_a_late_task_over_several_instruments_traces_each_bot_on_each_as_tick_late(
+    btc, tenant_a, tenant_b, owner_a, owner_b
+):
+    """Beat's task runs several instruments' batches; started late, every bot of every tenant on each of them is
+    traced TICK_LATE once per instrument, each instrument's summary counts its own, and nothing is sent."""
+    from execution.tasks import tick_batch
+
+    eth = Instrument.objects.get(symbol="ETH-USD")
+    both = running_bot(tenant_a, owner_a, "both", instruments=("BTC-USD", "ETH-USD"))
+    other = running_bot(tenant_b, owner_b, "eth", instruments=("ETH-USD",))
+    as_of = T0 + 10 * MINUTE
+    summaries = tick_batch(
+        instrument_ids=[btc.id, eth.id], timeframe="1m", as_of=as_of.isoformat(), tenant_ids=[tenant_a.id, tenant_b.id]
+    )
+    assert [(s["instrument"], s["bots"], s["reasons"]) for s in summaries] == [
+        ("BTC-USD", 1, {"TICK_LATE": 1}),
+        ("ETH-USD", 2, {"TICK_LATE": 2}),
+    ]
+    assert sorted((t.instrument, t.reason_code) for t in traces(tenant_a, bot_id=both.id)) == [
+        ("BTC-USD", "TICK_LATE"),
+        ("ETH-USD", "TICK_LATE"),
+    ]
+    assert [(t.instrument, t.reason_code) for t in traces(tenant_b, bot_id=other.id)] == [("ETH-USD", "TICK_LATE")]
+    assert dict(TickBatch.objects.values_list("instrument_symbol", "no_trades")) == {"BTC-USD": 1, "ETH-USD": 2}
+    with tenancy.tenant_context(tenant_a.id):
+        assert not TradeIntent.objects.exists()

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from bots import services as bot_services
+from bots.models import Runner
 from bots.strategies import get_strategy
 from controlplane import tenancy
 from execution.models import Instrument
@@ -88,3 +89,39 @@ def test_one_bots_corrupt_parameters_fail_that_bot_alone_and_its_strategy_peers_
     for bot in (bots[0], bots[2]):
         alone = get_strategy("ma_crossover").decide(bot.parameters, bars, 0.0)
         assert traced[bot.id].signal == {"target": alone.target, "reason": alone.reason, **alone.values}
+
+
+def test_a_bot_claiming_a_warmup_past_the_tick_cap_fails_alone_and_its_peers_still_decide(tenant_a, owner_a, settings):
+    """Corrupt parameters can claim any warm-up (here 10^30 bars, past a bigint): the batch reads at most
+    TICK_MAX_WARMUP_BARS + 1 bars, so the read still succeeds, and the bot that wants more is that bot's TICK_ERROR
+    (counted toward its circuit breaker); the others decide as they would alone."""
+    from bots.models import Bot
+
+    settings.TICK_MAX_WARMUP_BARS = 50
+    instrument = Instrument.objects.get(symbol="BTC-USD")
+    store_walk(instrument, BARS, seed=13)
+    with tenancy.tenant_context(tenant_a.id):
+        bots = []
+        for n, params in enumerate([{"fast": 2, "slow": 5}, {"fast": 3, "slow": 12}, {"fast": 3, "slow": 40}]):
+            bot = bot_services.bot_create(
+                actor=owner_a, name=f"w{n}", strategy="ma_crossover", parameters=params, instruments=["BTC-USD"]
+            )
+            bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+            bots.append(bot)
+        Bot.objects.filter(pk=bots[1].pk).update(parameters={"fast": 3, "slow": 10**30})  # outside the services
+        Bot.objects.filter(pk=bots[2].pk).update(parameters={"fast": 3, "slow": 51})  # valid, but past this cap
+    as_of = START + 70 * MINUTE
+    result = run_tick_batch(instrument=instrument, timeframe="1m", as_of=as_of, sync_oms=True)
+    assert result.bots == 3 and result.errors == 2 and result.reasons["TICK_ERROR"] == 2, result.reasons
+    _, bars = BatchBars(instrument=instrument, timeframe="1m", as_of=as_of).read(6)
+    with tenancy.tenant_context(tenant_a.id):
+        traced = {t.bot_id: t for t in TickTrace.objects.filter(bar_ts=as_of - MINUTE)}
+        consecutive = dict(Runner.objects.values_list("bot_id", "consecutive_errors"))
+    for bot, claimed in ((bots[1], 10**30), (bots[2], 51)):
+        trace = traced[bot.id]
+        assert trace.reason_code == "TICK_ERROR" and trace.details["error_code"] == "VALIDATION_ERROR"
+        assert trace.details["error_details"] == {"warmup_bars": str(claimed), "max_warmup_bars": 50}
+        assert consecutive[bot.id] == 1
+    alone = get_strategy("ma_crossover").decide(bots[0].parameters, bars, 0.0)
+    assert traced[bots[0].id].signal == {"target": alone.target, "reason": alone.reason, **alone.values}
+    assert consecutive[bots[0].id] == 0

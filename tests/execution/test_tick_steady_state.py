@@ -15,11 +15,11 @@ from bots import services as bot_services
 from bots.strategies import get_strategy
 from controlplane import tenancy
 from controlplane.books import Book
-from execution.models import Instrument, StrategyPosition
+from execution.models import Instrument, StrategyPosition, TickBatch
 from execution.orders.paper_venue import match_working_orders
 from execution.risk.state import risk_snapshot
 from execution.tick import batches
-from execution.tick.batches import BatchBars, run_tick_batch, tenant_batch, tick_bar_ts
+from execution.tick.batches import BatchBars, run_tick_batch, run_tick_batches, tenant_batch, tick_bar_ts
 from execution.tick.decide import BatchResult, TickContext, batch_inputs, decide_for_bot
 from tests.backtests.helpers import START, store_walk
 from traces.models import TickTrace
@@ -41,13 +41,13 @@ BOTS = [
 COMPARED = ("kind", "reason_code", "details", "inputs", "signal", "risk_checks")
 
 
-def _make_bots(tenant, owner, instrument):
+def _make_bots(tenant, owner, instrument, prefix=""):
     with tenancy.tenant_context(tenant.id):
         bots = []
         for n, (strategy, params, limits) in enumerate(BOTS):
             bot = bot_services.bot_create(
                 actor=owner,
-                name=f"b{n}",
+                name=f"{prefix}b{n}",
                 strategy=strategy,
                 parameters=params,
                 instruments=[instrument.symbol],
@@ -59,10 +59,10 @@ def _make_bots(tenant, owner, instrument):
         StrategyPosition.objects.create(bot=bots[0], instrument=instrument, book=Book.LIVE, quantity=Decimal(7))
         killed = bot_services.bot_create(
             actor=owner,
-            name="killed",
+            name=f"{prefix}killed",
             strategy="ma_crossover",
             parameters={"fast": 2, "slow": 5},
-            instruments=["BTC-USD"],
+            instruments=[instrument.symbol],
         )
         bot_services.runner_start(bot_id=killed.id, actor=owner)
         bot_services.bot_kill(bot_id=killed.id, actor=owner, reason="test")
@@ -80,7 +80,9 @@ def _full_path_rows(instrument, as_of) -> dict[int, dict]:
     bar_ts = tick_bar_ts(as_of, "1m")
     try:
         with transaction.atomic():
-            batch = tenant_batch(instrument=instrument, timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK)
+            batch = tenant_batch(
+                instruments=[instrument], timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK
+            )[instrument.id]
             tick_bars, strategy_bars = BatchBars(instrument=instrument, timeframe="1m", as_of=as_of).read(
                 batches._warmup(batch.bots) + 1
             )
@@ -140,6 +142,63 @@ def test_steady_state_traces_equal_the_full_risk_snapshot_path_on_the_same_bars_
         assert StrategyPosition.objects.get(bot=bots[0], book=Book.LIVE).quantity == 7
 
 
+def test_a_run_over_several_instruments_traces_each_bot_as_its_instruments_own_batch_would(tenant_a, owner_a):
+    """Beat's tasks run the batches of several instruments together (one read of the tenant's bots, one trace write,
+    one heartbeat, one commit). Each bot's trace on each instrument is still the full path's on that instrument's
+    bars and positions, a bot on two instruments gets one on each, and each instrument keeps its own TickBatch."""
+    from bots.models import Runner
+
+    btc, eth = Instrument.objects.get(symbol="BTC-USD"), Instrument.objects.get(symbol="ETH-USD")
+    store_walk(btc, BARS, seed=13)
+    store_walk(eth, BARS, seed=29)
+    bots = _make_bots(tenant_a, owner_a, btc) + _make_bots(tenant_a, owner_a, eth, prefix="eth-")
+    with tenancy.tenant_context(tenant_a.id):
+        both = bot_services.bot_create(
+            actor=owner_a,
+            name="both",
+            strategy="donchian_breakout",
+            parameters={"entry_lookback": 5, "exit_lookback": 2, "size": 1, "allow_short": True},
+            instruments=["BTC-USD", "ETH-USD"],
+        )
+        bot_services.runner_start(bot_id=both.id, actor=owner_a)
+    on = {btc.id: {b.id for b in bots if b.instruments == ["BTC-USD"]} | {both.id}}
+    on[eth.id] = {b.id for b in bots if b.instruments == ["ETH-USD"]} | {both.id}
+    reasons = set()
+    for minute in range(60, BARS):
+        as_of = START + minute * MINUTE
+        with tenancy.tenant_context(tenant_a.id):
+            expected = {instrument.id: _full_path_rows(instrument, as_of) for instrument in (btc, eth)}
+        results = run_tick_batches(instruments=[btc, eth], timeframe="1m", as_of=as_of, sync_oms=True)
+        assert [r.instrument for r in results] == ["BTC-USD", "ETH-USD"]
+        for instrument, result in zip((btc, eth), results):
+            assert result.bots == len(on[instrument.id]) and not result.errors, result.reasons
+            with tenancy.tenant_context(tenant_a.id):
+                traced = {
+                    t.bot_id: t for t in TickTrace.objects.filter(bar_ts=as_of - MINUTE, instrument=instrument.symbol)
+                }
+            assert set(traced) == set(expected[instrument.id]) == on[instrument.id]
+            for bot_id, trace in traced.items():
+                got = {field: getattr(trace, field) for field in COMPARED} | {"traded": bool(trace.intent_id)}
+                assert got == expected[instrument.id][bot_id], (minute, instrument.symbol, bot_id)
+                reasons.add(trace.reason_code or "TRADED")
+        recorded = {b.instrument_symbol: b for b in TickBatch.objects.filter(as_of=as_of, timeframe="1m")}
+        assert set(recorded) == {"BTC-USD", "ETH-USD"}
+        for result in results:
+            batch = recorded[result.instrument]
+            assert (batch.bots, batch.decisions, batch.no_trades, batch.intents_created, batch.errors) == (
+                result.bots,
+                result.decisions,
+                result.no_trades,
+                result.intents_created,
+                result.errors,
+            )
+        assert recorded["BTC-USD"].trace_id == recorded["ETH-USD"].trace_id
+    assert {"TRADED", "ALREADY_AT_TARGET", "RISK_BLOCKED", "KILLED", "NO_SIGNAL"} <= reasons, reasons
+    with tenancy.tenant_context(tenant_a.id):
+        assert Runner.objects.get(bot=both).consecutive_errors == 0
+        assert not Runner.objects.filter(consecutive_errors__gt=0).exists()
+
+
 def test_a_bot_whose_position_moved_after_the_batch_read_is_decided_on_the_risk_snapshots(tenant_a, owner_a):
     """The batch read a position the bot no longer holds (a fill committed in between) and on it the bot would send
     an order: the risk snapshot read for that order has the current position, and the bot is decided again on it,
@@ -166,7 +225,9 @@ def test_a_bot_whose_position_moved_after_the_batch_read_is_decided_on_the_risk_
         bot_services.runner_start(bot_id=bot.id, actor=owner_a)
         with transaction.atomic():
             bar_ts = tick_bar_ts(as_of, "1m")
-            batch = tenant_batch(instrument=instrument, timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK)
+            batch = tenant_batch(
+                instruments=[instrument], timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK
+            )[instrument.id]
             (read,) = batch.bots
             assert read.position() == 0
             stale_bot = replace(read, paper_position=Decimal(1))  # what the batch read before the fill
@@ -206,8 +267,8 @@ def test_a_bot_that_would_send_an_order_without_risk_scopes_fails_closed(tenant_
         with transaction.atomic():
             bar_ts = tick_bar_ts(as_of, "1m")
             (read,) = tenant_batch(
-                instrument=instrument, timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK
-            ).bots
+                instruments=[instrument], timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK
+            )[instrument.id].bots
             tick_bars, strategy_bars = BatchBars(instrument=instrument, timeframe="1m", as_of=as_of).read(10)
             ctx = TickContext(
                 bars=tick_bars,

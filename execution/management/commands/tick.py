@@ -1,4 +1,5 @@
-"""``tick [--timeframe 1m] [--at TS]``: run one tick batch per instrument now, as beat would, or as of a past time."""
+"""``tick [--timeframe 1m] [--at TS]``: run one tick batch per instrument now, grouped into runs as beat groups them
+(TICK_BATCH_INSTRUMENTS a run), or as of a past time."""
 
 from datetime import datetime
 
@@ -6,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from bots.timeframes import TIMEFRAME_SECONDS
-from execution.tick.batches import floor_to_timeframe, instruments_to_tick, run_tick_batch
+from execution.tick.batches import floor_to_timeframe, instruments_to_tick, run_tick_batches, task_groups
 
 
 class Command(BaseCommand):
@@ -34,13 +35,15 @@ class Command(BaseCommand):
         if not instruments:
             self.stdout.write(f"no running {timeframe} bots: nothing to tick at {as_of.isoformat()}")
             return
-        for instrument, tenant_ids in instruments.items():
-            result = run_tick_batch(
-                instrument=instrument, timeframe=timeframe, as_of=as_of, sync_oms=True, tenant_ids=tenant_ids
+        results = []
+        for group, tenant_ids in task_groups(instruments):
+            results += run_tick_batches(
+                instruments=group, timeframe=timeframe, as_of=as_of, sync_oms=True, tenant_ids=tenant_ids
             )
+        for result in results:
             reasons = ", ".join(f"{k}={v}" for k, v in sorted(result.reasons.items())) or "-"
             self.stdout.write(
-                f"{instrument.symbol} {timeframe} @ {as_of.isoformat()}: bots={result.bots} "
+                f"{result.instrument} {timeframe} @ {as_of.isoformat()}: bots={result.bots} "
                 f"decisions={result.decisions} no_trades={result.no_trades} intents={result.intents_created} "
                 f"errors={result.errors} already_ticked={result.skipped_already_ticked} "
                 f"data={result.data_problem or 'ok'} reasons: {reasons}"
