@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -365,9 +365,11 @@ def tick_tenant(
     """One tenant's bots of a run's batches (one per instrument, with its result), in one transaction: for each
     instrument, fills first, then decisions; then every instrument's traces and the runners' heartbeats at once.
 
-    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots and
-    instruments: the tenant's batch (with each bot's position in each instrument), the traces (COPY, then one move),
-    the runners' heartbeat; plus each instrument's bars, once per run. The risk snapshot (limits, trading states,
+    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots, plus a
+    savepoint per instrument: the tenant's batch (with each bot's position in each instrument), the traces (COPY,
+    then one move), the runners' heartbeat; plus each instrument's bars, once per run. Each instrument's fills and
+    decisions run in their own savepoint, so a failure outside any one bot's decision (a fill, a risk read) undoes
+    that instrument alone and traces its bots TICK_ERROR (``scope: instrument``). The risk snapshot (limits, trading states,
     recent orders, PnL) is read only for the bots whose decision would send an order, or for every bot on an
     instrument after the sim venue has filled orders on it on this bar."""
     if not batches:
@@ -401,12 +403,6 @@ def tick_tenant(
             tick_bars, strategy_bars = bars.read(needed + 1)
             result.market_open = tick_bars.status.is_open
             result.data_problem = str(tick_bars.check.problem) if tick_bars.check.problem else None
-            risk = None  # read when some bot sends an order; the steady state's positions came with the batch
-            if tick_bars.check.ok and batch.sim_orders_working:
-                match_working_orders(
-                    instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts
-                )
-                risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)  # after the fills
             ctx = TickContext(
                 bars=tick_bars,
                 strategy_bars=strategy_bars,
@@ -417,9 +413,24 @@ def tick_tenant(
                 tenant_killed=batch.tenant_killed,
                 inputs=batch_inputs(tick_bars),
             )
-            instrument_rows, instrument_failed = _decide_tenant_bots(
-                bots, risk=risk, ctx=ctx, result=result, too_long=too_long
-            )
+            before = replace(result, tenants_with_intents=set(result.tenants_with_intents), reasons=+result.reasons)
+            try:
+                # An instrument's failure outside any one bot's decision (its fills, its risk read) undoes that
+                # instrument's work alone: its bots are traced TICK_ERROR, the run's other instruments go on.
+                with transaction.atomic():
+                    risk = None  # read when some bot sends an order; the steady state's positions came with the batch
+                    if tick_bars.check.ok and batch.sim_orders_working:
+                        match_working_orders(
+                            instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts
+                        )
+                        risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)  # after the fills
+                    instrument_rows, instrument_failed = _decide_tenant_bots(
+                        bots, risk=risk, ctx=ctx, result=result, too_long=too_long
+                    )
+            except Exception as exc:
+                instrument_rows, instrument_failed = _instrument_failed(
+                    bots, ctx=ctx, result=result, before=before, exc=exc
+                )
             result.bots += len(instrument_rows)
             if any(row.intent_id for row in instrument_rows):
                 result.tenants_with_intents.add(tenant_id)
@@ -438,6 +449,33 @@ def tick_tenant(
             )
     if failed:
         _trip_circuit_breakers(runner_ids=sorted(set(failed)))
+
+
+def _instrument_failed(
+    bots: list[TickBot], *, ctx: TickContext, result: BatchResult, before: BatchResult, exc: Exception
+) -> tuple[list[TraceRow], list[int]]:
+    """Every bot of an instrument whose work was rolled back: a TICK_ERROR each (counted toward its circuit
+    breaker), and the instrument's counts as they were before it, plus those errors."""
+    logger.exception("tick failed for an instrument", extra={"instrument": ctx.bars.instrument.symbol})
+    for name in ("decisions", "no_trades", "intents_created", "errors", "tenants_with_intents", "reasons"):
+        setattr(result, name, getattr(before, name))
+    known = isinstance(exc, ControlPlaneError)
+    rows = [
+        no_trade(
+            bot,
+            ctx,
+            ReasonCode.TICK_ERROR,
+            error_code=str(exc.code if known else ErrorCode.INTERNAL_ERROR),
+            error=exc.message if known else type(exc).__name__,
+            error_details=exc.details if known else None,
+            scope="instrument",
+        )
+        for bot in bots
+    ]
+    result.errors += len(bots)
+    result.no_trades += len(bots)
+    result.reasons[ReasonCode.TICK_ERROR] += len(bots)
+    return rows, [bot.runner_id for bot in bots]
 
 
 def _decide_tenant_bots(

@@ -389,4 +389,56 @@ def test_a_steady_state_batch_reads_no_risk_snapshot_and_a_trading_one_reads_it_
     assert result.intents_created == 1
     reads = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "_ticktrace_stage" in q["sql"])])
     assert reads == [{bots[1].id}]
-    assert steady <= 10, [q["sql"][:60] for q in queries]
+    assert steady <= 12, [q["sql"][:60] for q in queries]  # with the instrument's SAVEPOINT and RELEASE
+
+
+def test_an_instruments_failed_risk_read_undoes_that_instrument_alone_and_the_runs_other_instruments_trace_as_usual(
+    tenant_a, owner_a, monkeypatch
+):
+    """A run over several instruments shares one transaction per tenant; a failure outside any one bot's decision
+    (here the database fails BTC-USD's risk read, which aborts the transaction as any failed statement does) must
+    not take the other instruments' traces with it: the failed instrument's work is rolled back to its savepoint
+    and each of its bots is traced TICK_ERROR, counted toward its circuit breaker."""
+    from django.db import connection
+
+    from bots.models import Runner
+
+    btc, eth = Instrument.objects.get(symbol="BTC-USD"), Instrument.objects.get(symbol="ETH-USD")
+    store_walk(btc, BARS, seed=13)
+    store_walk(eth, BARS, seed=29)
+    btc_bots = _make_bots(tenant_a, owner_a, btc)
+    eth_bots = _make_bots(tenant_a, owner_a, eth, prefix="eth-")
+    real_risk_snapshot = batches.risk_snapshot
+
+    def failing_for_btc(*, bots, instrument, at):
+        if instrument.id == btc.id:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")  # a real database error: the transaction is aborted
+        return real_risk_snapshot(bots=bots, instrument=instrument, at=at)
+
+    monkeypatch.setattr(batches, "risk_snapshot", failing_for_btc)
+    for minute in range(40, BARS):  # until a BTC-USD bot wants to trade (its risk is read then)
+        as_of = START + minute * MINUTE
+        btc_result, eth_result = run_tick_batches(instruments=[btc, eth], timeframe="1m", as_of=as_of, sync_oms=True)
+        if btc_result.errors:
+            break
+    else:
+        pytest.fail("no BTC-USD bot wanted to trade")
+
+    assert btc_result.bots == btc_result.errors == len(btc_bots) and btc_result.intents_created == 0
+    assert btc_result.reasons == {"TICK_ERROR": len(btc_bots)}
+    assert eth_result.errors == 0 and eth_result.bots == len(eth_bots)
+    with tenancy.tenant_context(tenant_a.id):
+        traced = TickTrace.objects.filter(bar_ts=as_of - MINUTE)
+        btc_traces = {t.bot_id: t for t in traced.filter(instrument="BTC-USD")}
+        assert not traced.filter(instrument="BTC-USD", intent_id__isnull=False).exists()
+        eth_traces = traced.filter(instrument="ETH-USD")
+        assert sorted(eth_traces.values_list("bot_id", flat=True)) == sorted(b.id for b in eth_bots)
+        assert not eth_traces.filter(reason_code="TICK_ERROR").exists()
+        errors = dict(Runner.objects.values_list("bot_id", "consecutive_errors"))
+    assert set(btc_traces) == {b.id for b in btc_bots}
+    for bot in btc_bots:
+        trace = btc_traces[bot.id]
+        assert trace.reason_code == "TICK_ERROR" and trace.details["scope"] == "instrument"
+        assert errors[bot.id] == 1
+    assert all(errors[b.id] == 0 for b in eth_bots)
