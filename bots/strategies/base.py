@@ -239,8 +239,8 @@ class Strategy:
     # the same floats, or the same comparisons, as the window of ``warmup_bars`` bars ending at that bar). The
     # reference backtest then reads the target by index instead of calling ``_decide`` per bar; it applies only to
     # a strategy whose target depends on the position through its sign alone, or is the position itself (a hold),
-    # and only while the class that declares it also defines the ``_decide`` and ``warmup_bars`` in use
-    # (``backtests.engine.reference_form``). ``tests/backtests/test_reference_forms.py`` holds each form to ``_decide``.
+    # and only while the class that declares it also defines the rule in use (a subclass that changes it loses the
+    # form, ``__init_subclass__``; an instance given its own rule is ``rule_patched``). ``tests/backtests/test_reference_forms.py`` holds each form to ``_decide``.
 
     def reference_targets(self, params: dict[str, Any], bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The target after each bar when the position is flat, long and short: three float arrays as long as

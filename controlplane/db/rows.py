@@ -39,6 +39,17 @@ def _scalar(value):
     return value
 
 
+def _encoders(columns) -> list:
+    """Per column, its value as JSON text: a JSON field's with the field's encoder (as ``save()`` would), any other
+    column's prepared value through :func:`_scalar`."""
+    return [
+        (lambda v, f=field: json.dumps(v, cls=f.encoder))
+        if isinstance(field, JSONField)
+        else (lambda v, f=field: json.dumps(_scalar(f.get_prep_value(v))))
+        for field in columns
+    ]
+
+
 def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
     """Write ``fields`` of every object in ``objs`` (one model, each row once) to its row in one statement; returns
     the number of rows updated. What ``bulk_update(objs, fields)`` writes; like it, ``auto_now`` fields are written
@@ -70,12 +81,7 @@ def update_rows_sql(objs: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
         raise ValueError("update_rows writes concrete fields other than the primary key")
     pk = meta.pk
     # Keys k0, k1...: a column's name is not always a valid record field name.
-    encoders = [
-        (lambda v, f=field: json.dumps(v, cls=f.encoder))
-        if isinstance(field, JSONField)
-        else (lambda v, f=field: json.dumps(_scalar(f.get_prep_value(v))))
-        for field in columns
-    ]
+    encoders = _encoders(columns)
     rows = []
     for obj in objs:
         values = [f'"id":{json.dumps(_scalar(obj.pk))}']
@@ -112,12 +118,7 @@ def insert_rows(objs: Sequence[Model]) -> list[Model]:
     if any(obj.pk is not None for obj in objs):
         raise ValueError("insert_rows takes new objects (their primary key unset)")
     columns = [field for field in meta.concrete_fields if not field.primary_key]
-    encoders = [
-        (lambda v, f=field: json.dumps(v, cls=f.encoder))
-        if isinstance(field, JSONField)
-        else (lambda v, f=field: json.dumps(_scalar(f.get_prep_value(v))))
-        for field in columns
-    ]
+    encoders = _encoders(columns)
     rows = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert_rows")

@@ -19,7 +19,6 @@ checks for the OMS to check again before sending. An API batch asks for one (coa
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,7 +46,7 @@ from execution.orders.intents import (
     risk_refusal,
     validated_request,
 )
-from execution.risk.state import SnapshotRequest, risk_snapshots
+from execution.risk.state import leg_scopes
 
 
 @dataclass(frozen=True)
@@ -204,26 +203,9 @@ def _first_risk_check(created: list[TradeIntent], legs_of: dict[int, list[Intent
     bots = {intent.bot_id: intent.bot for intent in created}
     blocks = trading_blocks(list(bots.values()))
     # The risk state of every (instrument, book) the batch's unblocked legs go to, for all their bots at once.
-    wanted: dict[tuple[int, str], dict[int, object]] = defaultdict(dict)
-    instrument_of: dict[int, Instrument] = {}
-    for intent in created:
-        if blocks[intent.bot_id] is None:
-            for leg in legs_of[intent.pk]:
-                wanted[leg.instrument_id, str(book_for_venue(leg.venue))][intent.bot_id] = intent.bot
-                instrument_of[leg.instrument_id] = leg.instrument
-    keys = list(wanted)
-    snapshots = risk_snapshots(
-        [
-            SnapshotRequest(
-                bots=list(wanted[key].values()),
-                instrument=instrument_of[key[0]],
-                books={bot_id: key[1] for bot_id in wanted[key]},
-            )
-            for key in keys
-        ],
-        at=at,
+    scopes = leg_scopes(
+        [(intent.bot, leg) for intent in created if blocks[intent.bot_id] is None for leg in legs_of[intent.pk]], at=at
     )
-    scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
     price_of = BatchPrices(
         (leg.instrument_id, leg.order_type, intent.bar_ts)
         for intent in created

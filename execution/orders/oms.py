@@ -55,7 +55,7 @@ from execution.orders.sending import (  # noqa: F401 (client_order_id and record
 )
 from execution.orders.writer import ACTOR, oms_writes
 from execution.risk.checks import RecentOrder, RiskScope, Side
-from execution.risk.state import SnapshotRequest, risk_snapshots
+from execution.risk.state import leg_scopes
 
 logger = logging.getLogger(__name__)
 Status = TradeIntent.Status
@@ -193,25 +193,9 @@ class BatchRiskState:
         self.at = timezone.now()
         bots = {intent.bot_id: intent.bot for intent in intents}
         self.blocks = trading_blocks(list(bots.values()))
-        wanted: dict[tuple[int, str], dict[int, object]] = defaultdict(dict)
-        instruments = {}
-        for intent in intents:
-            for leg in legs_by_intent[intent.pk]:
-                wanted[leg.instrument_id, str(book_for_venue(leg.venue))][intent.bot_id] = intent.bot
-                instruments[leg.instrument_id] = leg.instrument
-        keys = list(wanted)
-        snapshots = risk_snapshots(
-            [
-                SnapshotRequest(
-                    bots=list(wanted[key].values()),
-                    instrument=instruments[key[0]],
-                    books={bot_id: key[1] for bot_id in wanted[key]},
-                )
-                for key in keys
-            ],
-            at=self.at,
+        self._scopes = leg_scopes(
+            [(intent.bot, leg) for intent in intents for leg in legs_by_intent[intent.pk]], at=self.at
         )
-        self._scopes = {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
         self.price_of = price_of  # the decision bars' closes, read before the lock (bars do not change)
         self._by_bot: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)
         self._by_tenant: dict[tuple[int, str], list[RecentOrder]] = defaultdict(list)

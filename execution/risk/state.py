@@ -27,7 +27,7 @@ from bots.risk_limits import InvalidRiskLimits, parse_risk_limits
 from bots.routing import order_book
 from controlplane import status as system_status_module
 from controlplane import tenancy
-from controlplane.books import Book
+from controlplane.books import Book, book_for_venue
 from execution.models import Instrument, Order, StrategyPosition, TradingControl
 from execution.risk.checks import (
     RATE_WINDOW,
@@ -206,6 +206,30 @@ def risk_snapshot(
     Daily PnL is today's (UTC) realized PnL after fees in that book, as the OMS keeps it in ``ProfitVariables``.
     """
     return risk_snapshots([SnapshotRequest(bots, instrument, books)], at=at)[0]
+
+
+def leg_scopes(bot_legs: Iterable[tuple[Bot, object]], *, at: datetime) -> dict[tuple[int, str], dict]:
+    """The risk scopes of each (instrument id, book) the legs go to, for the bots that send them (``scopes[key]
+    [bot.id]``), in one :func:`risk_snapshots` query: what the OMS's batch re-check and a batch submission check
+    every leg against (a leg's book is its venue's)."""
+    wanted: dict[tuple[int, str], dict[int, Bot]] = defaultdict(dict)
+    instruments: dict[int, Instrument] = {}
+    for bot, leg in bot_legs:
+        wanted[leg.instrument_id, str(book_for_venue(leg.venue))][bot.id] = bot
+        instruments[leg.instrument_id] = leg.instrument
+    keys = list(wanted)
+    snapshots = risk_snapshots(
+        [
+            SnapshotRequest(
+                bots=list(wanted[key].values()),
+                instrument=instruments[key[0]],
+                books={bot_id: key[1] for bot_id in wanted[key]},
+            )
+            for key in keys
+        ],
+        at=at,
+    )
+    return {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
 
 
 def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list[RiskSnapshot]:

@@ -394,8 +394,7 @@ def tick_tenant(
             batch = tenant_batches.get(bars.instrument.id)
             if batch is None:
                 continue
-            bots = [bot for bot in batch.bots if not bot.already_ticked]
-            result.skipped_already_ticked += len(batch.bots) - len(bots)
+            bots = _unticked(batch, result)
             if bots:
                 ticking.append((bars, result, batch, bots, *_warmups(bots)))
         read_batch_bars([(bars, needed + 1) for bars, _, _, _, needed, _ in ticking])  # one statement
@@ -451,6 +450,24 @@ def tick_tenant(
         _trip_circuit_breakers(runner_ids=sorted(set(failed)))
 
 
+def _unticked(batch, result: BatchResult) -> list[TickBot]:
+    """The batch's bots not yet traced on this bar (a re-run skips the others, counted on the result)."""
+    bots = [bot for bot in batch.bots if not bot.already_ticked]
+    result.skipped_already_ticked += len(batch.bots) - len(bots)
+    return bots
+
+
+def _error_details(exc: Exception) -> dict:
+    """A TICK_ERROR trace's details: our error's code, message and details, or INTERNAL_ERROR and the exception's
+    type (never its text, which may carry anything)."""
+    known = isinstance(exc, ControlPlaneError)
+    return {
+        "error_code": str(exc.code if known else ErrorCode.INTERNAL_ERROR),
+        "error": exc.message if known else type(exc).__name__,
+        "error_details": exc.details if known else None,
+    }
+
+
 def _instrument_failed(
     bots: list[TickBot], *, ctx: TickContext, result: BatchResult, before: BatchResult, exc: Exception
 ) -> tuple[list[TraceRow], list[int]]:
@@ -459,19 +476,8 @@ def _instrument_failed(
     logger.exception("tick failed for an instrument", extra={"instrument": ctx.bars.instrument.symbol})
     for name in ("decisions", "no_trades", "intents_created", "errors", "tenants_with_intents", "reasons"):
         setattr(result, name, getattr(before, name))
-    known = isinstance(exc, ControlPlaneError)
-    rows = [
-        no_trade(
-            bot,
-            ctx,
-            ReasonCode.TICK_ERROR,
-            error_code=str(exc.code if known else ErrorCode.INTERNAL_ERROR),
-            error=exc.message if known else type(exc).__name__,
-            error_details=exc.details if known else None,
-            scope="instrument",
-        )
-        for bot in bots
-    ]
+    details = {**_error_details(exc), "scope": "instrument"}
+    rows = [no_trade(bot, ctx, ReasonCode.TICK_ERROR, **details) for bot in bots]
     result.errors += len(bots)
     result.no_trades += len(bots)
     result.reasons[ReasonCode.TICK_ERROR] += len(bots)
@@ -505,15 +511,7 @@ def _decide_tenant_bots(
     def tick_error(k: int, exc: Exception) -> None:
         bot = bots[k]
         logger.exception("tick failed for bot", extra={"bot_id": bot.id, "instrument": ctx.bars.instrument.symbol})
-        known = isinstance(exc, ControlPlaneError)
-        rows[k] = no_trade(
-            bot,
-            ctx,
-            ReasonCode.TICK_ERROR,
-            error_code=str(exc.code if known else ErrorCode.INTERNAL_ERROR),
-            error=exc.message if known else type(exc).__name__,
-            error_details=exc.details if known else None,
-        )
+        rows[k] = no_trade(bot, ctx, ReasonCode.TICK_ERROR, **_error_details(exc))
         failed.append(bot.runner_id)
         result.errors += 1
 
@@ -615,8 +613,7 @@ def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dic
             batch = tenant_batches.get(bars.instrument.id)
             if batch is None:
                 continue
-            bots = [bot for bot in batch.bots if not bot.already_ticked]
-            result.skipped_already_ticked += len(batch.bots) - len(bots)
+            bots = _unticked(batch, result)
             rows += [
                 TraceRow(
                     kind=TickTrace.Kind.NO_TRADE,
