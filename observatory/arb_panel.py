@@ -7,11 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.urls import reverse
-from django.utils.http import urlencode
 
 from bots.models import Bot
 from bots.strategies import get_strategy, is_quote_strategy
 from execution.arbitrage.selectors import bot_arb_pnl, bot_arb_spreads
+from observatory.links import trace_url
 
 ARB_ROWS_SHOWN = 20
 
@@ -37,10 +37,7 @@ def arb_panel(bot: Bot) -> dict:
             for row in settled
         ],
         "realized_total": None if any(r is None for r in realized) else sum(realized, Decimal(0)),
-        "spreads": [
-            {"s": s, "trace_url": f"{reverse('observatory:trace')}?{urlencode({'trace_id': s.trace_id})}"}
-            for s in spreads
-        ],
+        "spreads": [{"s": s, "trace_url": trace_url(s.trace_id)} for s in spreads],
         "api_pnl": reverse("bot-arb-pnl", args=[bot.id]),
         "api_spreads": reverse("bot-arb-spreads", args=[bot.id]),
     }

@@ -8,34 +8,30 @@ zero ("no trade" or "$0" only ever comes from a read that succeeded).
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import urlencode
 
 from backtests.models import AutonomyScore
-from backtests.report import CHART_OPTIONS
 from bots.models import Bot, Runner
 from bots.strategies import get_strategy
-from controlplane.books import Book, venue_in_book
 from controlplane.models import AuditEvent
 from controlplane.status import OK
 from controlplane.tenancy import require_tenant_id
 from controlplane.trace import current_trace_id
 from execution.models import Fill, Order
-from execution.risk.positions import bot_pnl
 from execution.risk.selectors import trading_state_of
 from bots.timeframes import timeframe_delta
 from observatory.arb_panel import arb_panel, is_scanner
 from observatory.banner import page_status
+from observatory.links import admin_url, trace_url
+from observatory.money_panel import money_panel
 from observatory.funding_panel import basis_pnl_panel, is_funding_bot
 from observatory.scanner_gates_panel import is_quote_bot, scanner_gates_panel
 from oversight.models import SupervisorBreach
@@ -47,10 +43,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_WINDOW = timedelta(hours=24)
 DECISIONS_SHOWN = 50
 AUDIT_SHOWN = 30
-ORDERS_SHOWN = 20
-FILLS_SHOWN = 20
-PNL_DAYS_SHOWN = 30
-EQUITY_FILLS = 500
 STALE_VERDICT_BARS = 5  # a verdict older than this many of the bot's bars is no longer "now"
 
 # One colour per reason in the timeline strip and its legend; decisions are green.
@@ -93,14 +85,6 @@ GATE_FIXES = {
     "quote_replay_parity": "Paper-scan a window, then replay the same window: their intents must match.",
     "quote_replay_parity_high": "The paper scans' intents must match the replay's more closely.",
 }
-
-
-def _admin_url(model: str, pk) -> str | None:
-    return reverse(f"admin:{model}_change", args=[pk]) if pk else None
-
-
-def trace_url(trace_id: str | None) -> str | None:
-    return f"{reverse('observatory:trace')}?{urlencode({'trace_id': trace_id})}" if trace_id else None
 
 
 def _panel(name: str, read, *args) -> dict:
@@ -165,7 +149,7 @@ def _header(bot: Bot) -> dict:
             "id": runner.id,
             "status": runner.status,
             "mode": runner.mode,
-            "url": _admin_url("bots_runner", runner.id),
+            "url": admin_url("bots_runner", runner.id),
             "active": runner.status in Runner.ACTIVE_STATUSES,
             "last_heartbeat_at": runner.last_heartbeat_at,
             "last_tick_at": runner.last_tick_at,
@@ -302,7 +286,7 @@ def _decisions(bot: Bot, start: datetime, end: datetime) -> dict:
     fills: dict[int, list[dict]] = {}
     for fill in Fill.objects.filter(order__intent_id__in=intent_ids).order_by("id").values("order__intent_id", "id"):
         fills.setdefault(fill["order__intent_id"], []).append(
-            {"id": fill["id"], "url": _admin_url("execution_fill", fill["id"])}
+            {"id": fill["id"], "url": admin_url("execution_fill", fill["id"])}
         )
     rows = []
     for trace in traces:
@@ -319,13 +303,13 @@ def _decisions(bot: Bot, start: datetime, end: datetime) -> dict:
                         "side": o.side,
                         "quantity": o.quantity,
                         "status": o.status,
-                        "url": _admin_url("execution_order", o.id),
+                        "url": admin_url("execution_order", o.id),
                     }
                     for o in sent
                 ],
                 "fills": fills.get(trace.intent_id, []),
                 "intent_id": trace.intent_id,
-                "intent_url": _admin_url("execution_tradeintent", trace.intent_id),
+                "intent_url": admin_url("execution_tradeintent", trace.intent_id),
                 "trace_id": trace.trace_id,
                 "trace_url": trace_url(trace.trace_id),
             }
@@ -351,103 +335,6 @@ def _autonomy(bot: Bot) -> dict:
     }
 
 
-def _dec(value) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _book(bot: Bot, book: str) -> dict:
-    pnl = bot_pnl(bot=bot, book=book)
-    in_book = venue_in_book(book)
-    open_orders = list(
-        Order.objects.filter(in_book, bot=bot, status__in=Order.OPEN_STATUSES)
-        .select_related("instrument")
-        .order_by("-created_at", "-id")[:ORDERS_SHOWN]
-    )
-    fills = list(
-        Fill.objects.filter(in_book, bot=bot).select_related("instrument").order_by("-ts", "-id")[:FILLS_SHOWN]
-    )
-    positions = [
-        {
-            **p,
-            "quantity": _dec(p["quantity"]),
-            "average_price": _dec(p["average_price"]),
-            "mark": _dec(p["mark"]),
-            "unrealized_pnl": _dec(p["unrealized_pnl"]),
-            "realized_pnl": _dec(p["realized_pnl"]),
-            "mark_bar_ts": parse_datetime(p["mark_bar_ts"] or "") if p["mark_bar_ts"] else None,
-        }
-        for p in pnl["positions"]
-    ]
-    days = pnl["days"][:PNL_DAYS_SHOWN]
-    equity, drawdown = _equity_charts(bot, book, pnl)
-    return {
-        "book": book,
-        "label": Book(book).label,
-        "pnl": pnl,
-        "positions": positions,
-        "realized_pnl": _dec(pnl["realized_pnl"]),
-        "unrealized_pnl": _dec(pnl["unrealized_pnl"]),
-        "total_pnl": _dec(pnl["total_pnl"]),
-        "fees": _dec(pnl["fees"]),
-        "open_orders": [
-            {"o": o, "url": _admin_url("execution_order", o.id), "trace_url": trace_url(o.trace_id)}
-            for o in open_orders
-        ],
-        "fills": [
-            {"f": f, "url": _admin_url("execution_fill", f.id), "trace_url": trace_url(f.trace_id)} for f in fills
-        ],
-        "days": days,
-        "equity_chart": equity,
-        "drawdown_chart": drawdown,
-        "empty": not positions and not open_orders and not fills and not days,
-    }
-
-
-def _equity_charts(bot: Bot, book: str, pnl: dict) -> tuple[str | None, str | None]:
-    """The book's equity (realized PnL after fees, fill by fill, then now with the open positions at their marks)
-    and its drawdown from the running peak, in money. Over the latest EQUITY_FILLS fills: the realized PnL of any
-    earlier ones is the curve's starting level, so the end matches the PnL above. None without a fill."""
-    rows = list(
-        Fill.objects.filter(venue_in_book(book), bot=bot)
-        .order_by("-ts", "-id")
-        .values_list("ts", "realized_pnl")[:EQUITY_FILLS]
-    )[::-1]
-    if not rows:
-        return None, None
-    level = Decimal(pnl["realized_pnl"]) - sum((pnl_ for _, pnl_ in rows), Decimal(0))
-    labels, values = [], []
-    for ts, realized in rows:
-        level += realized
-        labels.append(timezone.localtime(ts, UTC).strftime("%m-%d %H:%M"))
-        values.append(float(level))
-    if pnl["unrealized_pnl"] is not None:
-        labels.append("now")
-        values.append(float(level + Decimal(pnl["unrealized_pnl"])))
-    peak, drawdown = None, []
-    for value in values:
-        peak = value if peak is None or value > peak else peak
-        drawdown.append(round(value - peak, 6))
-
-    def chart(label, data, colour, fill):
-        return json.dumps(
-            {
-                "labels": labels,
-                "datasets": [
-                    {"label": label, "data": data, "borderColor": colour, "backgroundColor": colour, "fill": fill}
-                ],
-            }
-        )
-
-    return (
-        chart("Equity (PnL)", values, "var(--color-primary-600)", False),
-        chart("Drawdown", drawdown, "#dc2626", True),
-    )
-
-
-def _money(bot: Bot) -> dict:
-    return {"books": [_book(bot, book) for book in Book.values], "chart_options": CHART_OPTIONS}
-
-
 def _audit(bot: Bot) -> dict:
     """The bot's own events and its runners' (start, stop, restart are audited on the runner)."""
     runner_ids = [str(pk) for pk in Runner.objects.filter(bot=bot).values_list("id", flat=True)]
@@ -458,7 +345,7 @@ def _audit(bot: Bot) -> dict:
     )
     return {
         "events": [
-            {"e": e, "trace_url": trace_url(e.trace_id), "url": _admin_url("controlplane_auditevent", e.id)}
+            {"e": e, "trace_url": trace_url(e.trace_id), "url": admin_url("controlplane_auditevent", e.id)}
             for e in events
         ],
         "shown": AUDIT_SHOWN,
@@ -499,7 +386,7 @@ def bot_page_data(request, bot: Bot) -> dict:
         "why_not": _panel("why not trading", _why_not, bot, start, end),
         "decisions": _panel("why it traded", _decisions, bot, start, end),
         "autonomy": _panel("autonomy", _autonomy, bot),
-        "money": _panel("money", _money, bot),
+        "money": _panel("money", money_panel, bot),
         "arbitrage": _panel("arbitrage", arb_panel, bot) if is_scanner(bot) else {"ok": True, "scanner": False},
         "scanner_gates": _panel("scanner gates", scanner_gates_panel, bot, request.user)
         if is_quote_bot(bot)
