@@ -6,13 +6,15 @@ swept by beat when that did not happen).
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from bots.models import CancelRequest
 from controlplane import tenancy
+from controlplane.books import book_for_venue
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.selectors import all_tenant_ids
 from controlplane.services import audit_record
@@ -21,6 +23,8 @@ from execution.orders.intents import intent_transition
 from execution.orders.live_exit import account_for_live_exit
 from execution.orders.routing import adapter_for
 from execution.orders.writer import ACTOR, oms_writes
+from execution.risk.checks import cancel_retry_after, check_cancel
+from execution.risk.state import leg_scopes
 from integrations.venues.base import VenueError
 
 Status = TradeIntent.Status
@@ -82,6 +86,7 @@ def cancel_intent(*, intent_id: int, actor=None, actor_name: str | None = None) 
                 f"Intent {intent_id} is {intent.status} and cannot be cancelled.",
                 details={"current": intent.status, "requested": Status.CANCELLED},
             )
+        _check_cancel_rate(intent)
         result = _cancel_open(
             Q(pk=intent_id), Q(intent_id=intent_id), reason="cancelled on request", actor=actor, actor_name=actor_name
         )
@@ -91,6 +96,48 @@ def cancel_intent(*, intent_id: int, actor=None, actor_name: str | None = None) 
             )
         intent.refresh_from_db()
     return intent
+
+
+def _check_cancel_rate(intent: TradeIntent) -> None:
+    """The bot's and the tenant's ``max_cancels_per_minute`` for a requested cancel: each of the intent's open
+    orders is one cancel at its venue, counted in its book. Refused with RATE_LIMITED (nothing cancelled) and the
+    seconds until it would pass. A kill's or a leave-LIVE cancel request is never limited (it must always get
+    through), nor is the multi-leg policy's cancel of a failed intent's other legs.
+
+    One tenant's requested cancels are checked one at a time (a lock held to the end of the caller's
+    transaction), so two at once cannot together pass a limit each passes alone."""
+    orders = list(
+        Order.objects.filter(intent_id=intent.pk, status__in=Order.OPEN_STATUSES).select_related("instrument")
+    )
+    if not orders:
+        return  # nothing to cancel at a venue: the intent alone is closed
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"cp:cancel-checks:{intent.tenant_id}"]
+        )
+    at = timezone.now()
+    scopes = leg_scopes([(intent.bot, order) for order in orders], at=at)
+    per_book: dict[str, list[Order]] = defaultdict(list)
+    for order in orders:
+        per_book[str(book_for_venue(order.venue))].append(order)
+    for book, book_orders in per_book.items():
+        first = book_orders[0]
+        checked = scopes[first.instrument_id, book][intent.bot_id]
+        decision = check_cancel(at, checked, cancels=len(book_orders))
+        if not decision.passed:
+            retry_after = cancel_retry_after(at, checked, cancels=len(book_orders))
+            raise ControlPlaneError(
+                ErrorCode.RATE_LIMITED,
+                f"Cancelling intent {intent.pk} would pass max_cancels_per_minute: nothing was cancelled.",
+                suggested_fix=(
+                    f"Retry in {retry_after} s, or kill the bot: a kill's cancels are never rate-limited."
+                    if retry_after
+                    else "The intent has more open orders than the limit allows in a minute: kill the bot "
+                    "(a kill's cancels are never rate-limited) or raise the limit."
+                ),
+                details={"book": book, "checks": [check.as_dict() for check in decision.refusals]},
+                retry_after=retry_after or None,
+            )
 
 
 def process_cancel_request(*, cancel_request_id: int) -> dict:

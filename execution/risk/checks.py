@@ -10,6 +10,7 @@ checked; the trading state is always checked.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -269,8 +270,9 @@ def check_order(order: OrderRequest, scopes: Sequence[RiskScope]) -> RiskDecisio
     return RiskDecision(tuple(result for scope in scopes for result in _scope_checks(order, scope)))
 
 
-def check_cancel(at: datetime, scopes: Sequence[RiskScope]) -> RiskDecision:
-    """Cancels shrink risk, so only their rate is limited (a HALTED scope may still cancel)."""
+def check_cancel(at: datetime, scopes: Sequence[RiskScope], *, cancels: int = 1) -> RiskDecision:
+    """Cancels shrink risk, so only their rate is limited (a HALTED scope may still cancel). ``cancels``: how many
+    venue cancels the request makes (one per open order), each counted against the limit."""
     if not scopes:
         raise ValueError("check_cancel needs at least one scope")
     results = []
@@ -282,8 +284,29 @@ def check_cancel(at: datetime, scopes: Sequence[RiskScope]) -> RiskDecision:
             CheckResult(
                 scope.name,
                 "max_cancels_per_minute",
-                count + 1 <= scope.limits.max_cancels_per_minute,
-                {"cancels_last_minute": str(count), "limit": str(scope.limits.max_cancels_per_minute)},
+                count + cancels <= scope.limits.max_cancels_per_minute,
+                {
+                    "cancels_last_minute": str(count),
+                    "cancels_requested": str(cancels),
+                    "limit": str(scope.limits.max_cancels_per_minute),
+                },
             )
         )
     return RiskDecision(tuple(results))
+
+
+def cancel_retry_after(at: datetime, scopes: Sequence[RiskScope], *, cancels: int = 1) -> int | None:
+    """Whole seconds until :func:`check_cancel` would pass for ``cancels`` more, as the last minute's cancels age
+    out of the window; None when no wait is enough (more cancels than a scope's limit)."""
+    wait = timedelta(0)
+    for scope in scopes:
+        limit = scope.limits.max_cancels_per_minute
+        if limit is None:
+            continue
+        if cancels > limit:
+            return None
+        recent = sorted(t for t in scope.state.recent_cancels if at - RATE_WINDOW < t <= at)
+        excess = len(recent) + cancels - limit
+        if excess > 0:
+            wait = max(wait, recent[excess - 1] + RATE_WINDOW - at)
+    return max(1, math.ceil(wait.total_seconds())) if wait else 0

@@ -11,7 +11,7 @@ from bots.models import CancelRequest, Reconciliation
 from controlplane import tenancy
 from execution.orders import oms
 from execution.orders.intents import submit_intent
-from execution.models import Order
+from execution.models import Order, TradeIntent
 from execution.risk.state import risk_scopes_for_bots
 from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy, sell
@@ -81,6 +81,57 @@ def test_cancel_a_working_intent_and_refuse_a_finished_one(
     assert cancelled.json()["orders"][0]["status"] == "CANCELLED"
     again = api_operator_a.post(f"/api/intents/{intent_id}/cancel")
     assert again.status_code == 409 and again.json()["error_code"] == "ILLEGAL_TRANSITION"
+
+
+def _working_intent(api, tenant, bot, key):
+    intent_id = api.post("/api/intents", {**BODY, "bot": bot.id, "idempotency_key": key}, format="json").json()["id"]
+    with tenancy.tenant_context(tenant.id):
+        oms.process_pending_intents()
+        assert Order.objects.get(intent_id=intent_id).status == "WORKING"
+    return intent_id
+
+
+def test_a_cancel_past_the_bots_max_cancels_per_minute_answers_429_and_cancels_nothing(
+    api_operator_a, owner_a, tenant_a, es_bars, trading_bot
+):
+    bot = trading_bot(risk_limits={"max_cancels_per_minute": 1})
+    first = _working_intent(api_operator_a, tenant_a, bot, "c1")
+    second = _working_intent(api_operator_a, tenant_a, bot, "c2")
+    assert api_operator_a.post(f"/api/intents/{first}/cancel").status_code == 200
+
+    refused = api_operator_a.post(f"/api/intents/{second}/cancel")
+    assert refused.status_code == 429, refused.json()
+    body = refused.json()
+    assert body["error_code"] == "RATE_LIMITED"
+    check = body["details"]["checks"][0]
+    assert check["limit"] == "max_cancels_per_minute" and check["scope"] == "bot"
+    assert check["values"] == {"cancels_last_minute": "1", "cancels_requested": "1", "limit": "1"}
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    with tenancy.tenant_context(tenant_a.id):
+        assert Order.objects.get(intent_id=second).status == "WORKING"
+        assert TradeIntent.objects.get(pk=second).status == "WORKING"
+
+        # A kill's cancels are never limited: it must always get through.
+        from django.test import TestCase
+
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            bot_services.bot_kill(bot_id=bot.id, actor=owner_a, reason="drill")
+        assert Order.objects.get(intent_id=second).status == "CANCELLED"
+
+
+def test_the_tenants_max_cancels_per_minute_counts_every_bots_cancels(
+    api_owner_a, api_operator_a, tenant_a, es_bars, trading_bot
+):
+    from execution.risk.services import tenant_risk_limits_set
+
+    one, two = trading_bot(name="one"), trading_bot(name="two")
+    with tenancy.tenant_context(tenant_a.id):
+        tenant_risk_limits_set(risk_limits={"max_cancels_per_minute": 1}, reason="test", actor_name="test")
+    first = _working_intent(api_operator_a, tenant_a, one, "t1")
+    second = _working_intent(api_operator_a, tenant_a, two, "t2")
+    assert api_operator_a.post(f"/api/intents/{first}/cancel").status_code == 200
+    refused = api_operator_a.post(f"/api/intents/{second}/cancel")
+    assert refused.status_code == 429 and refused.json()["details"]["checks"][0]["scope"] == "tenant"
 
 
 def test_every_intent_endpoint_is_isolated_per_tenant(api_operator_a, api_owner_b, es_bars, trading_bot):

@@ -13,6 +13,7 @@ from execution.risk.checks import (
     RiskState,
     Side,
     TradingState,
+    cancel_retry_after,
     check_cancel,
     check_order,
     reduces_exposure,
@@ -96,7 +97,19 @@ def test_max_cancels_per_minute():
     limits = RiskLimits(max_cancels_per_minute=1)
     assert check_cancel(NOW, [bot(limits, recent_cancels=(NOW - timedelta(seconds=90),))]).passed
     decision = check_cancel(NOW, [bot(limits, recent_cancels=(NOW - timedelta(seconds=10),))])
-    assert refusal(decision, "max_cancels_per_minute").values == {"cancels_last_minute": "1", "limit": "1"}
+    values = refusal(decision, "max_cancels_per_minute").values
+    assert values == {"cancels_last_minute": "1", "cancels_requested": "1", "limit": "1"}
+    assert cancel_retry_after(NOW, [bot(limits, recent_cancels=(NOW - timedelta(seconds=10),))]) == 50
+
+
+def test_a_cancel_of_several_orders_counts_each_and_waits_for_enough_of_the_minute_to_age_out():
+    limits = RiskLimits(max_cancels_per_minute=3)
+    scopes = [bot(limits, recent_cancels=(NOW - timedelta(seconds=50), NOW - timedelta(seconds=20)))]
+    assert check_cancel(NOW, scopes, cancels=1).passed
+    assert not check_cancel(NOW, scopes, cancels=2).passed
+    assert cancel_retry_after(NOW, scopes, cancels=2) == 10  # the older one leaves the window
+    assert cancel_retry_after(NOW, scopes, cancels=3) == 40  # both must
+    assert cancel_retry_after(NOW, scopes, cancels=4) is None  # more than the limit: no wait is enough
 
 
 def test_a_halted_scope_may_still_cancel():
