@@ -27,7 +27,7 @@ from decimal import Decimal
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, Error, connection, transaction
 from django.utils import timezone
 
 from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
@@ -86,10 +86,14 @@ class TenantBatch:
     sim_orders_working: bool
 
 
-# The re-run check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing
-# the tenant's whole trace history instead); the open-order flag reads a partial index of open orders only. Each
-# bot's position in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
-# bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state.
+# A bot's instruments (a JSON list of symbols) are expanded and hash-joined to the batch's instruments: a `?` test of
+# every bot against every instrument was a third of the statement (RLS keeps the GIN index out of reach: the
+# operator is not leakproof). A symbol a bot lists twice comes back twice; ``tenant_batch`` keeps one. The re-run
+# check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing the tenant's
+# whole trace history instead); the open-order flag reads a partial index of open orders only. Each bot's position
+# in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
+# bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state. A live run reads the
+# tenant's positions in the batch's instruments once and joins them; a replay (one runner) probes its own.
 _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
 SELECT i.id, r.id, b.id, b.tenant_id, b.strategy, b.parameters::text, b.risk_limits::text, b.venue, b.stage,
@@ -102,26 +106,33 @@ SELECT i.id, r.id, b.id, b.tenant_id, b.strategy, b.parameters::text, b.risk_lim
                   AND status IN ({_OPEN_STATUSES_SQL}) AND venue = ANY(%(sim_venues)s::text[]))
   FROM {Runner._meta.db_table} r
   JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
-  JOIN {Instrument._meta.db_table} i ON i.id = ANY(%(instruments)s::bigint[]) AND b.instruments ? i.symbol
+ CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(b.instruments) WHEN 'array' THEN b.instruments END)
+       AS listed(symbol)
+  JOIN {Instrument._meta.db_table} i ON i.symbol = listed.symbol #>> '{{}}' AND jsonb_typeof(listed.symbol) = 'string'
+                                    AND i.id = ANY(%(instruments)s::bigint[])
   LEFT JOIN LATERAL (SELECT 1 AS yes FROM {TickTrace._meta.db_table} t
                       WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = i.symbol
                         AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref>
                       LIMIT 1) AS ticked ON true
-  LEFT JOIN LATERAL (SELECT max(p.quantity) FILTER (WHERE p.book = '{Book.PAPER}') AS paper,
-                            max(p.quantity) FILTER (WHERE p.book = '{Book.LIVE}') AS live
-                       FROM {StrategyPosition._meta.db_table} p
-                      WHERE p.tenant_id = b.tenant_id AND p.bot_id = b.id AND p.instrument_id = i.id
-                    ) AS held ON true
+  LEFT JOIN <held>
  WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
  ORDER BY i.id, b.id
 """
+_HELD = f"""max(p.quantity) FILTER (WHERE p.book = '{Book.PAPER}') AS paper,
+         max(p.quantity) FILTER (WHERE p.book = '{Book.LIVE}') AS live
+    FROM {StrategyPosition._meta.db_table} p"""
+_HELD_BY_TENANT = f"""(SELECT p.bot_id, p.instrument_id, {_HELD}
+              WHERE p.tenant_id = %(tenant)s AND p.instrument_id = ANY(%(instruments)s::bigint[])
+              GROUP BY p.bot_id, p.instrument_id) AS held ON held.bot_id = b.id AND held.instrument_id = i.id"""
+_HELD_BY_BOT = f"""LATERAL (SELECT {_HELD}
+              WHERE p.tenant_id = b.tenant_id AND p.bot_id = b.id AND p.instrument_id = i.id) AS held ON true"""
 # Scanner bots (quote strategies) tick through execution.arbitrage, never on bars.
 _LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.strategy <> ALL(%(quote_strategies)s::text[])"
 _REPLAY_RUNNER = "r.id = %(runner)s"
 _TENANT_BATCH_SQL_FOR = {
-    (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS).replace(
-        "<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL"
-    )
+    (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS)
+    .replace("<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL")
+    .replace("<held>", _HELD_BY_BOT if replay else _HELD_BY_TENANT)
     for replay in (False, True)
     for ref in (False, True)
 }
@@ -172,8 +183,11 @@ def tenant_batch(
         )
         rows = cursor.fetchall()
     by_instrument: dict[int, list[tuple]] = {}
-    for row in rows:
-        by_instrument.setdefault(row[0], []).append(row)
+    last = (None, None)
+    for row in rows:  # ordered by instrument and bot: a bot listing a symbol twice comes back twice in a row
+        if (row[0], row[2]) != last:
+            by_instrument.setdefault(row[0], []).append(row)
+            last = (row[0], row[2])
     return {
         instrument_id: TenantBatch(
             [TickBot(*row[1:5], _json_object(row[5]), _json_object(row[6]), *row[7:17]) for row in found],
@@ -285,6 +299,56 @@ def _strategy_bars(tick_bars: TickBars) -> Bars | None:
     return Bars.from_columns(
         ts=history.ts, open=history.open, high=history.high, low=history.low, close=history.close, volume=history.volume
     )
+
+
+class SavepointOnFirstStatement:
+    """A savepoint taken just before the block's first statement, released at its end or rolled back to if it raises:
+    ``transaction.atomic()`` for a block that usually runs none. An instrument's steady state (no fills, no order)
+    decides in Python alone, and a SAVEPOINT and a RELEASE for each of a task's instruments were most of its round
+    trips; a block that ran no statement has nothing to undo. Every statement through Django's cursors counts (a
+    nested ``atomic()``'s own SAVEPOINT included), so whatever the block comes to run, its first statement finds the
+    savepoint taken."""
+
+    def __init__(self, using: str = "default"):
+        self.connection = transaction.get_connection(using)
+        self.sid: str | None = None
+        self._taking = False
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.sid is None and not self._taking:
+            self._taking = True  # the SAVEPOINT statement itself passes through this wrapper
+            self.sid = self.connection.savepoint()
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> SavepointOnFirstStatement:
+        if not self.connection.in_atomic_block:
+            raise transaction.TransactionManagementError("SavepointOnFirstStatement runs inside atomic() only")
+        self._needed_rollback = self.connection.needs_rollback
+        self.connection.execute_wrappers.append(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        connection = self.connection
+        connection.execute_wrappers.remove(self)
+        if self.sid is None:  # no statement ran: the database is as the block found it
+            connection.needs_rollback = self._needed_rollback
+            return
+        if exc_type is None and not connection.needs_rollback:
+            try:
+                connection.savepoint_commit(self.sid)
+                return
+            except DatabaseError:
+                self._roll_back()
+                raise
+        connection.needs_rollback = False  # as atomic() does: back to the savepoint, the transaction goes on
+        self._roll_back()
+
+    def _roll_back(self) -> None:
+        try:
+            self.connection.savepoint_rollback(self.sid)
+            self.connection.savepoint_commit(self.sid)
+        except Error:  # the transaction cannot go on: atomic() around it rolls it back
+            self.connection.needs_rollback = True
 
 
 def run_tick_batch(
@@ -416,7 +480,7 @@ def tick_tenant(
             try:
                 # An instrument's failure outside any one bot's decision (its fills, its risk read) undoes that
                 # instrument's work alone: its bots are traced TICK_ERROR, the run's other instruments go on.
-                with transaction.atomic():
+                with SavepointOnFirstStatement():
                     risk = None  # read when some bot sends an order; the steady state's positions came with the batch
                     if tick_bars.check.ok and batch.sim_orders_working:
                         match_working_orders(
