@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import orjson
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
+from psycopg.errors import UniqueViolation
 
 from controlplane.tenancy import require_tenant_id
 from controlplane.trace import current_trace_id
@@ -44,12 +45,20 @@ CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
 ) ON COMMIT DELETE ROWS
 """
 # Moves and empties the stage in one statement, so several writes in one transaction never see each other's rows.
-_MOVE = f"""
+_INSERT = f"""
 WITH staged AS (DELETE FROM {_STAGE} RETURNING *)
 INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
 SELECT %s, now(), {", ".join(COLUMNS)} FROM staged
-ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING
 """
+_MOVE = f"{_INSERT}ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING"
+# Rows the caller knows to be new are moved by a plain INSERT: ON CONFLICT's speculative insertion (a probe of the
+# unique index, then the insert, then a second check) was a third of the move's time. The INSERT runs in a
+# savepoint sent with it (one round trip, three statements: the driver binds parameters client-side), so that a
+# concurrent run that traced some of the same bots first costs a rollback to it and the ON CONFLICT move, never the
+# transaction.
+_FRESH_SAVEPOINT = "trace_move"
+_MOVE_FRESH = f"SAVEPOINT {_FRESH_SAVEPOINT};{_INSERT};RELEASE SAVEPOINT {_FRESH_SAVEPOINT}"
+_UNDO_FRESH = f"ROLLBACK TO SAVEPOINT {_FRESH_SAVEPOINT}; RELEASE SAVEPOINT {_FRESH_SAVEPOINT}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +111,12 @@ def create_session_stage(sender, connection, **kwargs) -> None:
         connection.connection.execute(_CREATE_STAGE)
 
 
-def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = "default") -> int:
-    """Persist trace rows for the tenant in context; returns how many were new (re-runs return 0)."""
+def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = "default", fresh: bool = False) -> int:
+    """Persist trace rows for the tenant in context; returns how many were new (re-runs return 0).
+
+    ``fresh``: the caller has left out the rows that already exist (the tick's batch read says which bots are
+    traced on this bar), so they are inserted without ON CONFLICT; should another run have written some of them
+    since, the write falls back to skipping those, as without ``fresh``."""
     tenant_id = require_tenant_id()
     default_trace_id = current_trace_id()
     connection = connections[using]
@@ -115,8 +128,23 @@ def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = 
                 copy.write_row(_copy_values(row, default_trace_id))
                 if row.bar_ts < today and row.context == "tick" and row.bot_id is not None:
                     past_days.setdefault(row.bar_ts.astimezone(UTC).date(), set()).add(row.bot_id)
-        cursor.execute(_MOVE, [tenant_id])
-        written = cursor.rowcount
+        written = _move_fresh(cursor, tenant_id) if fresh else None
+        if written is None:
+            cursor.execute(_MOVE, [tenant_id])
+            written = cursor.rowcount
         if past_days and written:
             resummarize_late_traces(past_days)
         return written
+
+
+def _move_fresh(cursor, tenant_id: int) -> int | None:
+    """The staged rows by a plain INSERT: how many, or None if some already existed (nothing was moved)."""
+    try:
+        cursor.execute(_MOVE_FRESH, [tenant_id])
+    except IntegrityError as exc:
+        if not isinstance(exc.__cause__, UniqueViolation):
+            raise
+        cursor.execute(_UNDO_FRESH)
+        return None
+    cursor.nextset()  # the SAVEPOINT's result first, then the INSERT's
+    return cursor.rowcount

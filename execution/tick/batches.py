@@ -502,7 +502,7 @@ def tick_tenant(
             runner_ids.update(bot.runner_id for bot in bots)
         if not rows:
             return
-        write_traces(rows)
+        write_traces(rows, fresh=True)  # the batch read left out the bots already traced
         # A runner whose bot ticks on several of these instruments gets one heartbeat, and one more consecutive
         # error if its tick failed on any of them (none if it failed on none).
         with connection.cursor() as cursor:
@@ -700,7 +700,7 @@ def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dic
             result.reasons[ReasonCode.TICK_LATE] += len(bots)
         if not rows:
             return
-        write_traces(rows)
+        write_traces(rows, fresh=True)
         with connection.cursor() as cursor:
             cursor.execute(
                 _RUNNERS_HEARD_SQL,
