@@ -425,7 +425,8 @@ def test_a_steady_state_batch_reads_no_risk_snapshot_and_a_trading_one_reads_it_
     # The instrument's savepoint is taken before its first statement: a steady instrument runs none, takes none (the
     # one savepoint is the tenant's transaction, inside the test's; the trace write's is sent with its INSERT).
     assert len(steady) <= 10 and sum(sql.startswith('SAVEPOINT "') for sql in steady) == 1, steady
-    assert sum(q["sql"].startswith('SAVEPOINT "') for q in queries) > 2  # the trading one took its own (and its intent's)
+    # The trading one took its own (and its intent's).
+    assert sum(q["sql"].startswith('SAVEPOINT "') for q in queries) > 2
 
 
 def test_an_instruments_failed_risk_read_undoes_that_instrument_alone_and_the_runs_other_instruments_trace_as_usual(
