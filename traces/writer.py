@@ -61,8 +61,12 @@ _MOVE_FRESH = f"SAVEPOINT {_FRESH_SAVEPOINT};{_INSERT};RELEASE SAVEPOINT {_FRESH
 _UNDO_FRESH = f"ROLLBACK TO SAVEPOINT {_FRESH_SAVEPOINT}; RELEASE SAVEPOINT {_FRESH_SAVEPOINT}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TraceRow:
+    """One trace to write. Read-only by convention, not ``frozen``: the tick builds one per bot per tick, and a
+    frozen dataclass's generated ``__init__`` (each field through ``object.__setattr__``) cost four times a plain
+    one's."""
+
     kind: str
     bot_id: int | None
     instrument: str
