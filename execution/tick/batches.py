@@ -150,6 +150,12 @@ WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
 """
 
 
+def _bigint_array(ids: Iterable[int]) -> str:
+    """Ids as a Postgres array literal, for a ``%s::bigint[]`` parameter: the driver quotes a list of a thousand
+    ints item by item, five times slower."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 def tenant_batch(
     *,
     instruments: list[Instrument],
@@ -508,7 +514,12 @@ def tick_tenant(
         with connection.cursor() as cursor:
             cursor.execute(
                 _RUNNERS_TICKED_SQL,
-                {"now": timezone.now(), "failed": failed, "tenant": tenant_id, "ids": sorted(runner_ids)},
+                {
+                    "now": timezone.now(),
+                    "failed": _bigint_array(failed),
+                    "tenant": tenant_id,
+                    "ids": _bigint_array(sorted(runner_ids)),
+                },
             )
     if failed:
         _trip_circuit_breakers(runner_ids=sorted(set(failed)))
@@ -704,7 +715,11 @@ def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dic
         with connection.cursor() as cursor:
             cursor.execute(
                 _RUNNERS_HEARD_SQL,
-                {"now": timezone.now(), "tenant": tenancy.require_tenant_id(), "ids": sorted(runner_ids)},
+                {
+                    "now": timezone.now(),
+                    "tenant": tenancy.require_tenant_id(),
+                    "ids": _bigint_array(sorted(runner_ids)),
+                },
             )
 
 
