@@ -86,9 +86,10 @@ class TenantBatch:
     sim_orders_working: bool
 
 
-# A bot's instruments (a JSON list of symbols) are expanded and hash-joined to the batch's instruments: a `?` test of
-# every bot against every instrument was a third of the statement (RLS keeps the GIN index out of reach: the
-# operator is not leakproof). A symbol a bot lists twice comes back twice; ``tenant_batch`` keeps one. The re-run
+# A bot's instruments (a JSON list of symbols, each element read as text) are expanded and hash-joined to the
+# batch's instruments: a `?` test of every bot against every instrument was a third of the statement (RLS keeps the
+# GIN index out of reach: the operator is not leakproof). A bot whose instruments are not a list ticks on none. A
+# symbol a bot lists twice comes back twice; ``tenant_batch`` keeps one. The re-run
 # check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing the tenant's
 # whole trace history instead); the open-order flag reads a partial index of open orders only. Each bot's position
 # in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
@@ -106,10 +107,9 @@ SELECT i.id, r.id, b.id, b.tenant_id, b.strategy, b.parameters::text, b.risk_lim
                   AND status IN ({_OPEN_STATUSES_SQL}) AND venue = ANY(%(sim_venues)s::text[]))
   FROM {Runner._meta.db_table} r
   JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
- CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(b.instruments) WHEN 'array' THEN b.instruments END)
+ CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(b.instruments) WHEN 'array' THEN b.instruments END)
        AS listed(symbol)
-  JOIN {Instrument._meta.db_table} i ON i.symbol = listed.symbol #>> '{{}}' AND jsonb_typeof(listed.symbol) = 'string'
-                                    AND i.id = ANY(%(instruments)s::bigint[])
+  JOIN {Instrument._meta.db_table} i ON i.symbol = listed.symbol AND i.id = ANY(%(instruments)s::bigint[])
   LEFT JOIN LATERAL (SELECT 1 AS yes FROM {TickTrace._meta.db_table} t
                       WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = i.symbol
                         AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref>

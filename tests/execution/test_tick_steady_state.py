@@ -201,8 +201,8 @@ def test_a_run_over_several_instruments_traces_each_bot_as_its_instruments_own_b
 
 def test_a_bots_instruments_are_matched_as_symbols_once_each(tenant_a, owner_a):
     """The batch read expands each bot's instruments and joins them to the batch's: a symbol listed twice is still
-    one trace a bar, a number or an object in the list is no symbol (as the ``?`` test it replaced read them), and a
-    bot whose instruments are not a list ticks on none."""
+    one trace a bar, an object or a list in the list is no symbol, and a bot whose instruments are not a list (the
+    API writes only lists of symbols) ticks on none."""
     from bots.models import Bot
 
     btc = Instrument.objects.get(symbol="BTC-USD")
