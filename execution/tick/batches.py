@@ -435,13 +435,14 @@ def tick_tenant(
     """One tenant's bots of a run's batches (one per instrument, with its result), in one transaction: for each
     instrument, fills first, then decisions; then every instrument's traces and the runners' heartbeats at once.
 
-    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots, plus a
-    savepoint per instrument: the tenant's batch (with each bot's position in each instrument), the traces (COPY,
-    then one move), the runners' heartbeat; plus each instrument's bars, once per run. Each instrument's fills and
-    decisions run in their own savepoint, so a failure outside any one bot's decision (a fill, a risk read) undoes
-    that instrument alone and traces its bots TICK_ERROR (``scope: instrument``). The risk snapshot (limits, trading states,
-    recent orders, PnL) is read only for the bots whose decision would send an order, or for every bot on an
-    instrument after the sim venue has filled orders on it on this bar."""
+    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots and
+    instruments: the tenant's batch (with each bot's position in each instrument), the traces (COPY, then one move),
+    the runners' heartbeat; plus each instrument's bars, once per run. Each instrument's fills and decisions run in
+    their own savepoint, taken before the instrument's first statement (a steady instrument runs none, so takes
+    none), so a failure outside any one bot's decision (a fill, a risk read) undoes that instrument alone and traces
+    its bots TICK_ERROR (``scope: instrument``). The risk snapshot (limits, trading states, recent orders, PnL) is
+    read only for the bots whose decision would send an order, or for every bot on an instrument after the sim
+    venue has filled orders on it on this bar."""
     if not batches:
         return
     first = batches[0][0]
