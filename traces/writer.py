@@ -2,7 +2,9 @@
 
 Postgres refuses ``COPY FROM`` into a table with row-level security, and ``bulk_create`` runs at a tenth of COPY's
 rate, so rows are copied into an unprotected temp table and moved with a single INSERT whose rows the tenant
-policy still checks. ``ON CONFLICT DO NOTHING`` makes a re-run of the same tick write nothing.
+policy still checks. ``ON CONFLICT DO NOTHING`` makes a re-run of the same tick write nothing; a caller that has
+already left out the rows that exist (``fresh``: the tick) gets a plain INSERT, which falls back to that on a
+unique violation. (The day's partitions force RLS too, so COPY straight into one is refused as well.)
 """
 
 from __future__ import annotations
