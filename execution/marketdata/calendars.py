@@ -74,7 +74,10 @@ class _Intervals:
     session_closes: np.ndarray
 
 
+@functools.lru_cache(maxsize=64)
 def _calendar(name: str):
+    """The calendar ``name``, built once (every tick batch asks for its instrument's, twice, at some 20 us a build);
+    an unsupported name raises each time."""
     if name not in SUPPORTED_CALENDARS:
         raise UnknownCalendar(f"unsupported calendar {name!r}")
     return mcal.get_calendar(name)

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, Error, connection, transaction
 from django.utils import timezone
 
 from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
@@ -86,13 +86,18 @@ class TenantBatch:
     sim_orders_working: bool
 
 
-# The re-run check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing
-# the tenant's whole trace history instead); the open-order flag reads a partial index of open orders only. Each
-# bot's position in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
-# bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state.
+# A bot's instruments (a JSON list of symbols, each element read as text) are expanded and hash-joined to the
+# batch's instruments: a `?` test of every bot against every instrument was a third of the statement (RLS keeps the
+# GIN index out of reach: the operator is not leakproof). A bot whose instruments are not a list ticks on none. A
+# symbol a bot lists twice comes back twice; ``tenant_batch`` keeps one. The re-run
+# check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing the tenant's
+# whole trace history instead); the open-order flag reads a partial index of open orders only. Each bot's position
+# in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
+# bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state. A live run reads the
+# tenant's positions in the batch's instruments once and joins them; a replay (one runner) probes its own.
 _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
-SELECT i.id, r.id, b.id, b.tenant_id, b.strategy, b.parameters::text, b.risk_limits::text, b.venue, b.stage,
+SELECT i.id, r.id, b.id, b.tenant_id, b.strategy, jsonb_build_array(b.parameters, b.risk_limits)::text, b.venue, b.stage,
        b.autonomy_tier, b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch, ticked.yes IS NOT NULL,
        held.paper, held.live,
        EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
@@ -102,26 +107,32 @@ SELECT i.id, r.id, b.id, b.tenant_id, b.strategy, b.parameters::text, b.risk_lim
                   AND status IN ({_OPEN_STATUSES_SQL}) AND venue = ANY(%(sim_venues)s::text[]))
   FROM {Runner._meta.db_table} r
   JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
-  JOIN {Instrument._meta.db_table} i ON i.id = ANY(%(instruments)s::bigint[]) AND b.instruments ? i.symbol
+ CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(b.instruments) WHEN 'array' THEN b.instruments END)
+       AS listed(symbol)
+  JOIN {Instrument._meta.db_table} i ON i.symbol = listed.symbol AND i.id = ANY(%(instruments)s::bigint[])
   LEFT JOIN LATERAL (SELECT 1 AS yes FROM {TickTrace._meta.db_table} t
                       WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = i.symbol
                         AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref>
                       LIMIT 1) AS ticked ON true
-  LEFT JOIN LATERAL (SELECT max(p.quantity) FILTER (WHERE p.book = '{Book.PAPER}') AS paper,
-                            max(p.quantity) FILTER (WHERE p.book = '{Book.LIVE}') AS live
-                       FROM {StrategyPosition._meta.db_table} p
-                      WHERE p.tenant_id = b.tenant_id AND p.bot_id = b.id AND p.instrument_id = i.id
-                    ) AS held ON true
+  LEFT JOIN <held>
  WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
  ORDER BY i.id, b.id
 """
+_HELD = f"""max(p.quantity) FILTER (WHERE p.book = '{Book.PAPER}') AS paper,
+         max(p.quantity) FILTER (WHERE p.book = '{Book.LIVE}') AS live
+    FROM {StrategyPosition._meta.db_table} p"""
+_HELD_BY_TENANT = f"""(SELECT p.bot_id, p.instrument_id, {_HELD}
+              WHERE p.tenant_id = %(tenant)s AND p.instrument_id = ANY(%(instruments)s::bigint[])
+              GROUP BY p.bot_id, p.instrument_id) AS held ON held.bot_id = b.id AND held.instrument_id = i.id"""
+_HELD_BY_BOT = f"""LATERAL (SELECT {_HELD}
+              WHERE p.tenant_id = b.tenant_id AND p.bot_id = b.id AND p.instrument_id = i.id) AS held ON true"""
 # Scanner bots (quote strategies) tick through execution.arbitrage, never on bars.
 _LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.strategy <> ALL(%(quote_strategies)s::text[])"
 _REPLAY_RUNNER = "r.id = %(runner)s"
 _TENANT_BATCH_SQL_FOR = {
-    (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS).replace(
-        "<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL"
-    )
+    (replay, ref): _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS)
+    .replace("<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL")
+    .replace("<held>", _HELD_BY_BOT if replay else _HELD_BY_TENANT)
     for replay in (False, True)
     for ref in (False, True)
 }
@@ -137,6 +148,12 @@ _RUNNERS_HEARD_SQL = f"""
 UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s
 WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
 """
+
+
+def _bigint_array(ids: Iterable[int]) -> str:
+    """Ids as a Postgres array literal, for a ``%s::bigint[]`` parameter: the driver quotes a list of a thousand
+    ints item by item, five times slower."""
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
 def tenant_batch(
@@ -172,14 +189,17 @@ def tenant_batch(
         )
         rows = cursor.fetchall()
     by_instrument: dict[int, list[tuple]] = {}
-    for row in rows:
-        by_instrument.setdefault(row[0], []).append(row)
+    last = (None, None)
+    for row in rows:  # ordered by instrument and bot: a bot listing a symbol twice comes back twice in a row
+        if (row[0], row[2]) != last:
+            by_instrument.setdefault(row[0], []).append(row)
+            last = (row[0], row[2])
     return {
         instrument_id: TenantBatch(
-            [TickBot(*row[1:5], _json_object(row[5]), _json_object(row[6]), *row[7:17]) for row in found],
+            [TickBot(*row[1:5], *_json_object(row[5]), *row[6:16]) for row in found],  # [parameters, risk limits]
+            found[0][16],
             found[0][17],
             found[0][18],
-            found[0][19],
         )
         for instrument_id, found in by_instrument.items()
     }
@@ -191,8 +211,8 @@ _LONG_NUMBER = re.compile(r"\d{19}")
 
 
 def _json_object(text: str):
-    """A bot's JSON column exactly as the driver's loader would give it (``json.loads``), through orjson where that
-    is the same: the two columns of every bot of every batch were a tenth of the batch's Python time."""
+    """JSON exactly as the driver's loader would give it (``json.loads``), through orjson where that is the same:
+    a bot's two JSON columns (read as one array, one parse a bot) were a tenth of the batch's Python time."""
     if _LONG_NUMBER.search(text):
         return json.loads(text)
     try:
@@ -287,6 +307,56 @@ def _strategy_bars(tick_bars: TickBars) -> Bars | None:
     )
 
 
+class SavepointOnFirstStatement:
+    """A savepoint taken just before the block's first statement, released at its end or rolled back to if it raises:
+    ``transaction.atomic()`` for a block that usually runs none. An instrument's steady state (no fills, no order)
+    decides in Python alone, and a SAVEPOINT and a RELEASE for each of a task's instruments were most of its round
+    trips; a block that ran no statement has nothing to undo. Every statement through Django's cursors counts (a
+    nested ``atomic()``'s own SAVEPOINT included), so whatever the block comes to run, its first statement finds the
+    savepoint taken."""
+
+    def __init__(self, using: str = "default"):
+        self.connection = transaction.get_connection(using)
+        self.sid: str | None = None
+        self._taking = False
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.sid is None and not self._taking:
+            self._taking = True  # the SAVEPOINT statement itself passes through this wrapper
+            self.sid = self.connection.savepoint()
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> SavepointOnFirstStatement:
+        if not self.connection.in_atomic_block:
+            raise transaction.TransactionManagementError("SavepointOnFirstStatement runs inside atomic() only")
+        self._needed_rollback = self.connection.needs_rollback
+        self.connection.execute_wrappers.append(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        connection = self.connection
+        connection.execute_wrappers.remove(self)
+        if self.sid is None:  # no statement ran: the database is as the block found it
+            connection.needs_rollback = self._needed_rollback
+            return
+        if exc_type is None and not connection.needs_rollback:
+            try:
+                connection.savepoint_commit(self.sid)
+                return
+            except DatabaseError:
+                self._roll_back()
+                raise
+        connection.needs_rollback = False  # as atomic() does: back to the savepoint, the transaction goes on
+        self._roll_back()
+
+    def _roll_back(self) -> None:
+        try:
+            self.connection.savepoint_rollback(self.sid)
+            self.connection.savepoint_commit(self.sid)
+        except Error:  # the transaction cannot go on: atomic() around it rolls it back
+            self.connection.needs_rollback = True
+
+
 def run_tick_batch(
     *,
     instrument: Instrument,
@@ -365,13 +435,14 @@ def tick_tenant(
     """One tenant's bots of a run's batches (one per instrument, with its result), in one transaction: for each
     instrument, fills first, then decisions; then every instrument's traces and the runners' heartbeats at once.
 
-    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots, plus a
-    savepoint per instrument: the tenant's batch (with each bot's position in each instrument), the traces (COPY,
-    then one move), the runners' heartbeat; plus each instrument's bars, once per run. Each instrument's fills and
-    decisions run in their own savepoint, so a failure outside any one bot's decision (a fill, a risk read) undoes
-    that instrument alone and traces its bots TICK_ERROR (``scope: instrument``). The risk snapshot (limits, trading states,
-    recent orders, PnL) is read only for the bots whose decision would send an order, or for every bot on an
-    instrument after the sim venue has filled orders on it on this bar."""
+    The steady state (no order to fill, no intent to send) is three statements whatever the number of bots and
+    instruments: the tenant's batch (with each bot's position in each instrument), the traces (COPY, then one move),
+    the runners' heartbeat; plus each instrument's bars, once per run. Each instrument's fills and decisions run in
+    their own savepoint, taken before the instrument's first statement (a steady instrument runs none, so takes
+    none), so a failure outside any one bot's decision (a fill, a risk read) undoes that instrument alone and traces
+    its bots TICK_ERROR (``scope: instrument``). The risk snapshot (limits, trading states, recent orders, PnL) is
+    read only for the bots whose decision would send an order, or for every bot on an instrument after the sim
+    venue has filled orders on it on this bar."""
     if not batches:
         return
     first = batches[0][0]
@@ -416,7 +487,7 @@ def tick_tenant(
             try:
                 # An instrument's failure outside any one bot's decision (its fills, its risk read) undoes that
                 # instrument's work alone: its bots are traced TICK_ERROR, the run's other instruments go on.
-                with transaction.atomic():
+                with SavepointOnFirstStatement():
                     risk = None  # read when some bot sends an order; the steady state's positions came with the batch
                     if tick_bars.check.ok and batch.sim_orders_working:
                         match_working_orders(
@@ -438,13 +509,18 @@ def tick_tenant(
             runner_ids.update(bot.runner_id for bot in bots)
         if not rows:
             return
-        write_traces(rows)
+        write_traces(rows, fresh=True)  # the batch read left out the bots already traced
         # A runner whose bot ticks on several of these instruments gets one heartbeat, and one more consecutive
         # error if its tick failed on any of them (none if it failed on none).
         with connection.cursor() as cursor:
             cursor.execute(
                 _RUNNERS_TICKED_SQL,
-                {"now": timezone.now(), "failed": failed, "tenant": tenant_id, "ids": sorted(runner_ids)},
+                {
+                    "now": timezone.now(),
+                    "failed": _bigint_array(failed),
+                    "tenant": tenant_id,
+                    "ids": _bigint_array(sorted(runner_ids)),
+                },
             )
     if failed:
         _trip_circuit_breakers(runner_ids=sorted(set(failed)))
@@ -636,11 +712,15 @@ def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dic
             result.reasons[ReasonCode.TICK_LATE] += len(bots)
         if not rows:
             return
-        write_traces(rows)
+        write_traces(rows, fresh=True)
         with connection.cursor() as cursor:
             cursor.execute(
                 _RUNNERS_HEARD_SQL,
-                {"now": timezone.now(), "tenant": tenancy.require_tenant_id(), "ids": sorted(runner_ids)},
+                {
+                    "now": timezone.now(),
+                    "tenant": tenancy.require_tenant_id(),
+                    "ids": _bigint_array(sorted(runner_ids)),
+                },
             )
 
 

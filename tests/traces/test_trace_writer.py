@@ -118,3 +118,32 @@ def test_why_not_after_a_decision_says_trading(tenant_a):
         write_traces([no_trade(1, 0, ReasonCode.NO_SIGNAL), decision(1, 1)])
         answer = why_not(bot_id=1)
     assert answer["trading"] is True and answer["reason_code"] is None
+
+
+def test_fresh_rows_are_written_and_a_conflicting_fresh_write_skips_the_existing_ones_and_keeps_the_transaction(
+    tenant_a,
+):
+    """``fresh`` (the tick: rows its batch read found untraced) inserts without ON CONFLICT; if another run traced
+    some of the same bots in between, the write still succeeds with the new ones only, and the caller's transaction
+    goes on."""
+    with tenancy.tenant_context(tenant_a.id), transaction.atomic():
+        assert write_traces([no_trade(1, 0, ReasonCode.NO_SIGNAL), decision(2, 0)], fresh=True) == 2
+        assert (
+            write_traces([no_trade(2, 0, ReasonCode.NO_SIGNAL), no_trade(3, 0, ReasonCode.NO_SIGNAL)], fresh=True) == 1
+        )
+        assert write_traces([decision(4, 0)], fresh=True) == 1
+        assert sorted(TickTrace.objects.values_list("bot_id", "kind")) == [
+            (1, "no_trade"),
+            (2, "decision"),
+            (3, "no_trade"),
+            (4, "decision"),
+        ]
+
+
+def test_a_fresh_write_still_refuses_a_row_that_breaks_a_rule(tenant_a):
+    with tenancy.tenant_context(tenant_a.id):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            write_traces(
+                [TraceRow(kind="no_trade", bot_id=1, instrument="ESZ6", timeframe="1m", bar_ts=T0)], fresh=True
+            )
+        assert not TickTrace.objects.exists()
