@@ -125,3 +125,28 @@ def test_refusals_are_per_intent_rejected_with_incidents_the_others_pending(tena
         assert RiskIncident.objects.filter(bot=capped, kind="max_position", intent=too_big).exists()
         assert TradeIntent.objects.get(pk=results[3].intent.pk).rejection["error_code"] == "BOT_KILLED"
         assert AuditEvent.objects.filter(action="intent.status", after_state__status="REJECTED").count() == 2
+
+
+def test_one_submission_reads_everything_before_it_writes_the_intent_and_only_inserts_after_it(
+    tenant_a, es_bars, trading_bot
+):
+    """Issue 18's latency runs from the intent's insert: between it and the commit only the legs' and the audit
+    row's inserts remain (old code: kill switches, a bar and the risk state per leg, and an update of the checks,
+    after the insert), and the instruments are read in the submission's transaction, not one of their own."""
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        with CaptureQueriesContext(connection) as queries:
+            result = submit_intent(
+                bot=bot,
+                legs=[buy(), sell("1", order_type="limit", limit_price=Decimal("120"))],
+                idempotency_key="reads-first",
+                source="api",
+                bar_ts=T0,
+            )
+        intent = TradeIntent.objects.get(pk=result.intent.pk)
+    assert result.created and intent.status == TradeIntent.Status.PENDING and intent.risk_checks
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]  # the test's
+    first_write = next(i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "execution_tradeintent"'))
+    after = [sql.split("(")[0].strip() for sql in statements[first_write + 1 :]]
+    assert after == ['INSERT INTO "execution_intentleg"', 'INSERT INTO "controlplane_auditevent"'], after
+    assert len(statements) <= 9  # old code: 13, the instruments read in a transaction of their own
