@@ -640,6 +640,9 @@ CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}
 # it starts. Beat asks for a run of every tenant with PENDING intents every OMS_PENDING_SWEEP_SECONDS (the safety
 # net for a lost run request).
 OMS_RUN_REQUEST_TTL_SECONDS = env.int("OMS_RUN_REQUEST_TTL_SECONDS", default=10)
+# An OMS run sweeps for cancel requests whose hook failed before it claims, at most once every
+# OMS_CANCEL_SWEEP_SECONDS per worker process and tenant (0: before every claim); the recovery sweep runs it too.
+OMS_CANCEL_SWEEP_SECONDS = env.float("OMS_CANCEL_SWEEP_SECONDS", default=1.0)
 OMS_PENDING_SWEEP_SECONDS = env.int("OMS_PENDING_SWEEP_SECONDS", default=15)
 CELERY_BEAT_SCHEDULE["execution-oms-sweep-pending"] = {
     "task": "execution.oms_sweep_pending",

@@ -22,13 +22,14 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="execution.oms_process", base=TenantTask, acks_late=True, ignore_result=True)
 def oms_process(*, tenant_id: int, limit: int = 500) -> int:
-    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED).
+    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED;
+    the cancel sweep at most every ``OMS_CANCEL_SWEEP_SECONDS``: ``cancels.sweep_before_claim``).
 
     The run request is cleared first, so an intent committed from now on asks for a run of its own. A run whose
     claim came back full asks for another run at once (an idle worker takes the next batch while this one sends
     its own), and a run that claimed its whole ``limit`` asks for the next one (more may be waiting)."""
     oms_run_started(tenant_id)
-    cancels.process_pending_cancel_requests()
+    cancels.sweep_before_claim()
     claimed = oms.process_pending_intents(limit=limit, on_full_batch=lambda: _ask_for_another_run(tenant_id))
     if claimed >= limit:
         _ask_for_another_run(tenant_id)
@@ -69,8 +70,14 @@ def oms_recover_all_tenants() -> int:
 
 @shared_task(name="execution.oms_recover", base=TenantTask, acks_late=True)
 def oms_recover(*, tenant_id: int) -> dict:
-    """Resolve orders whose send was never recorded (looked up, never re-sent), then record live fills."""
-    return {"unacknowledged": recovery.resolve_unacknowledged_orders(), "fills": recovery.sync_live_fills()}
+    """Resolve orders whose send was never recorded (looked up, never re-sent), record live fills, and carry out
+    the cancel requests whose hook failed (the beat's sweep ``bots.services.kills`` counts on: with no intent to
+    send, no OMS run would ever find them)."""
+    return {
+        "unacknowledged": recovery.resolve_unacknowledged_orders(),
+        "fills": recovery.sync_live_fills(),
+        "cancel_requests": cancels.process_pending_cancel_requests(),
+    }
 
 
 @signals.worker_ready.connect
