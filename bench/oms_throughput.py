@@ -176,13 +176,21 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 
 
 def submit_all(
-    tenant: Tenant, work: list, submitters: int, source: str = "api", batch: int = 1, rate: float | None = None
+    tenant: Tenant,
+    work: list,
+    submitters: int,
+    source: str = "api",
+    batch: int = 1,
+    rate: float | None = None,
+    calls: dict[str, tuple[datetime, datetime]] | None = None,
 ) -> list[BaseException]:
     """Each submitter submits its share one intent at a time (``submit_intent``), or ``batch`` at a time
     (``submit_intents``, one transaction each). With ``rate``, the submissions are paced: together the submitters
     offer ``rate`` intents a second, evenly (submission j of submitter i starts at (j * submitters + i) * batch /
-    rate seconds, or as soon as the one before it returns if that is later)."""
+    rate seconds, or as soon as the one before it returns if that is later). ``calls`` receives, per idempotency
+    key, when its submission was called and when it returned (committed, its OMS run asked for)."""
     errors: list[BaseException] = []
+    calls = {} if calls is None else calls
     step = max(batch, 1)
     t0 = time.monotonic()
 
@@ -202,13 +210,18 @@ def submit_all(
                             IntentRequest(bot=bot, legs=legs, idempotency_key=key, bar_ts=DECISION_BAR)
                             for bot, legs, key in share[start : start + batch]
                         ]
+                        called = datetime.now(UTC)
                         submit_intents(requests, source=source, actor_name="bench")
+                        returned = datetime.now(UTC)
+                        calls.update((request.idempotency_key, (called, returned)) for request in requests)
                     return
                 for number, (bot, legs, key) in enumerate(share):
                     pace(index, number)
+                    called = datetime.now(UTC)
                     submit_intent(
                         bot=bot, legs=legs, idempotency_key=key, source=source, bar_ts=DECISION_BAR, actor_name="bench"
                     )
+                    calls[key] = (called, datetime.now(UTC))
         except BaseException as error:  # reported by the caller
             errors.append(error)
         finally:
@@ -251,9 +264,12 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def report_latencies(tenant: Tenant, intents: int, since: datetime | None = None) -> tuple[float, float | None]:
+def report_latencies(
+    tenant: Tenant, intents: int, since: datetime | None = None, calls: dict | None = None
+) -> tuple[float, float | None]:
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         created = dict(TradeIntent.objects.values_list("id", "created_at"))
+        keys = dict(TradeIntent.objects.values_list("id", "idempotency_key"))
         statuses = dict(TradeIntent.objects.values_list("id", "status"))
         moves: dict[str, dict[int, datetime]] = {"ACCEPTED": {}, "WORKING": {}, "FILLED": {}, "terminal": {}}
         for resource_id, after, at in AuditEvent.objects.filter(
@@ -302,6 +318,26 @@ def report_latencies(tenant: Tenant, intents: int, since: datetime | None = None
         print(
             f"stages: creation -> ACCEPTED p50 {statistics.median(stages):,.0f} ms, ACCEPTED -> WORKING (sent) p50 "
             f"{statistics.median(sends):,.0f} ms"
+        )
+    # The submission around the creation: the call (validation, idempotency lock, the first risk check where it
+    # runs before the insert) -> the row's creation -> the call's return (the commit, the OMS run asked for) ->
+    # ACCEPTED. "intent -> order sent" starts at the creation; "submit call -> order sent" is what the caller waits.
+    timed = [i for i in moves["WORKING"] if i in moves["ACCEPTED"] and keys.get(i) in (calls or {})]
+    if timed:
+
+        def p50(pairs) -> str:
+            return f"{statistics.median([(b - a).total_seconds() * 1000 for a, b in pairs]):,.1f} ms"
+
+        call, back = {i: calls[keys[i]][0] for i in timed}, {i: calls[keys[i]][1] for i in timed}
+        print(
+            f"submission stages (p50): call -> creation {p50((call[i], created[i]) for i in timed)}, creation -> "
+            f"call returned (committed) {p50((created[i], back[i]) for i in timed)}, call returned -> ACCEPTED "
+            f"{p50((back[i], moves['ACCEPTED'][i]) for i in timed)}"
+        )
+        whole = [(moves["WORKING"][i] - call[i]).total_seconds() * 1000 for i in timed]
+        print(
+            f"submit call -> order sent: p50 {statistics.median(whole):,.0f} ms, p99 {percentile(whole, 0.99):,.0f} ms "
+            f"({len(whole):,} intents)"
         )
     for label, key in (("order sent", "WORKING"), ("fill", "FILLED")):
         ms = [(at - created[i]).total_seconds() * 1000 for i, at in moves[key].items()]
@@ -358,19 +394,19 @@ def main() -> None:
         f"(OMS_BATCH_SIZE {settings.OMS_BATCH_SIZE}), {args.submitters} submitters "
         f"({'one intent' if args.batch <= 1 else f'{args.batch} intents'} a submission"
         f"{'' if not args.rate else f', offered at {args.rate:,.0f} intents/s'}) "
-        f"({time.perf_counter() - setup_started:.1f}s)"
+        f"({time.perf_counter() - setup_started:.1f}s; load average {os.getloadavg()[0]:.2f})"
     )
     stop = threading.Event()
     feeder = threading.Thread(target=feed_bars, args=(instruments, stop))
     try:
         feeder.start()
-        started, told_at = time.monotonic(), None
+        started, told_at, calls = time.monotonic(), None, {}
         if args.backlog:
             told_at = datetime.now(UTC)
             for _ in range(args.workers * args.concurrency):
                 oms_process.apply_async(kwargs={"tenant_id": tenant.id, "limit": args.intents}, queue="oms")
         else:
-            errors = submit_all(tenant, work, args.submitters, batch=args.batch, rate=args.rate)
+            errors = submit_all(tenant, work, args.submitters, batch=args.batch, rate=args.rate, calls=calls)
             if errors:
                 raise SystemExit(f"submission failed: {errors[0]!r}")
         while terminal_count(tenant) < args.intents:
@@ -384,7 +420,8 @@ def main() -> None:
         stop_workers(workers)
         connections.close_all()
 
-    rate, p50_sent = report_latencies(tenant, args.intents, since=told_at)
+    rate, p50_sent = report_latencies(tenant, args.intents, since=told_at, calls=calls)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ceiling = copy_ceiling(args.intents * 5)
     print(f"COPY ceiling on this database: {ceiling:,.0f} rows/s; intents/s is {rate / ceiling:.2%} of it")
     print(
