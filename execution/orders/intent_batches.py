@@ -7,14 +7,15 @@ reads, a bar and a risk-state query per leg, the risk checks' update). Here, in 
 number of intents: the instruments are read in it, the idempotency locks are taken in one statement (in key order,
 so two batches never wait on each other in a cycle), existing keys are read in one query, the kill switches once,
 the decision bars' prices in one query, and the risk state once for all the new intents' bots in every instrument
-and book (``execution.risk.state.leg_scopes``); intents, legs and audit rows are then multi-row inserts.
+and book (``execution.risk.state.leg_scopes``); intents, legs and audit rows are then one multi-row insert.
 
 The first risk check runs before the insert, in the same transaction and against the same state: a submission's
 check reads orders, kill switches and bars, never intents, so an intent's own row cannot change its outcome. The
-intent is then written with its checks (no update after it), and everything between its insert and its commit is
-three inserts: the row is visible to the OMS as soon after it is written as it can be (issue 18's "intent -> order
-sent" starts at the insert). A refused intent is inserted PENDING, then moved to REJECTED with its incidents, as
-before.
+intent is then written with its checks (no update after it), in one statement with its legs and its audit row (the
+intents' ids are taken from their sequence just before): between an intent's insert and its commit there is
+nothing else, so the row is visible to the OMS as soon after it is written as it can be (issue 18's "intent ->
+order sent" starts at the insert). A refused intent is inserted PENDING, then moved to REJECTED with its
+incidents, as before.
 
 Per intent, nothing changes: the same validation (a bad field fails the whole batch, named ``intents[i].field``, or
 ``field`` for one intent, and nothing is saved), the same idempotency (same key and body: the first intent again,
@@ -39,7 +40,7 @@ from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
 from controlplane.broker import publish_on_commit
-from controlplane.db.rows import insert_rows
+from controlplane.db.rows import allocate_ids, insert_rows_sql
 from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import AuditEvent
 from controlplane.trace import current_trace_id
@@ -150,9 +151,7 @@ def submit_requests(
         ]
         refusals = _first_risk_check(to_check)
 
-        created = insert_rows([intent for _, intent, _ in new.values()])
-        insert_rows([leg for _, _, legs in new.values() for leg in legs])
-        _audit_creations(new.values(), source=source, actor=actor, actor_name=actor_name, tenant_id=tenant_id)
+        created = _write(list(new.values()), source=source, actor=actor, actor_name=actor_name, tenant_id=tenant_id)
         for index, ((key, _, _), result) in enumerate(zip(validated, results, strict=True)):
             if result is None:
                 results[index] = IntentResult(new[key][1], new[key][0] == index)
@@ -185,41 +184,63 @@ def _validated(index: int, request: IntentRequest, source: str, instruments: dic
         ) from error
 
 
-def _audit_creations(new, *, source, actor, actor_name, tenant_id) -> None:
-    """The ``intent.create`` rows ``audit_record`` writes one at a time, in one insert."""
+def _write(new, *, source, actor, actor_name, tenant_id) -> list[TradeIntent]:
+    """The new intents, their legs and their ``intent.create`` audit rows (what ``audit_record`` writes one at a
+    time) in one statement: the intents' ids are taken from their sequence first, so the legs and the audit rows
+    can name them in the same insert. Returns the intents, their ids set."""
+    if not new:
+        return []
+    intents = [intent for _, intent, _ in new]
+    for intent, pk in zip(intents, allocate_ids(TradeIntent, len(intents)), strict=True):
+        intent.pk = pk
+    parts = [insert_rows_sql(intents), insert_rows_sql([leg for _, _, legs in new for leg in legs])]
+    parts.append(
+        insert_rows_sql(_audit_creations(new, source=source, actor=actor, actor_name=actor_name, tenant_id=tenant_id))
+    )
+    (intents_sql, intents_params), (legs_sql, legs_params), (audit_sql, audit_params) = parts
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH intents AS ({intents_sql}), legs AS ({legs_sql}) {audit_sql}",
+            [*intents_params, *legs_params, *audit_params],
+        )
+    for intent in intents:
+        intent._state.adding, intent._state.db = False, connection.alias
+    return intents
+
+
+def _audit_creations(new, *, source, actor, actor_name, tenant_id) -> list[AuditEvent]:
+    """The ``intent.create`` rows ``audit_record`` writes one at a time (unsaved)."""
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     trace_id = current_trace_id()
-    insert_rows(
-        [
-            AuditEvent(
-                tenant_id=tenant_id,
-                actor_user=user,
-                actor=actor_name or (user.get_username() if user else "system"),
-                action="intent.create",
-                resource_type="intent",
-                resource_id=str(intent.pk),
-                before_state=None,
-                after_state={
-                    "bot_id": intent.bot_id,
-                    "source": source,
-                    "idempotency_key": intent.idempotency_key,
-                    "status": intent.status,
-                    "legs": [
-                        {
-                            "venue": leg.venue,
-                            "symbol": leg.instrument.symbol,
-                            "side": leg.side,
-                            "quantity": str(leg.quantity),
-                            "order_type": leg.order_type,
-                        }
-                        for leg in legs
-                    ],
-                },
-                trace_id=trace_id,
-            )
-            for _, intent, legs in new
-        ]
-    )
+    return [
+        AuditEvent(
+            tenant_id=tenant_id,
+            actor_user=user,
+            actor=actor_name or (user.get_username() if user else "system"),
+            action="intent.create",
+            resource_type="intent",
+            resource_id=str(intent.pk),
+            before_state=None,
+            after_state={
+                "bot_id": intent.bot_id,
+                "source": source,
+                "idempotency_key": intent.idempotency_key,
+                "status": intent.status,
+                "legs": [
+                    {
+                        "venue": leg.venue,
+                        "symbol": leg.instrument.symbol,
+                        "side": leg.side,
+                        "quantity": str(leg.quantity),
+                        "order_type": leg.order_type,
+                    }
+                    for leg in legs
+                ],
+            },
+            trace_id=trace_id,
+        )
+        for _, intent, legs in new
+    ]
 
 
 def _first_risk_check(
