@@ -45,16 +45,16 @@ from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.models import AuditEvent
 from controlplane.trace import current_trace_id
 from execution.models import Instrument, IntentLeg, TradeIntent
-from execution.orders.intents import (
+from execution.orders.intent_rules import (
     BatchPrices,
     IntentResult,
     LegSpec,
-    enqueue_oms,
     idempotency_lock_key,
     reject,
     risk_refusal,
     validated_request,
 )
+from execution.orders.oms_runs import request_oms_run
 from execution.risk.state import leg_scopes
 
 
@@ -278,3 +278,9 @@ def _first_risk_check(
         else:
             intent.risk_checks = checks
     return refusals
+
+
+def enqueue_oms(tenant_id: int) -> None:
+    """Best effort (publish_on_commit): with the broker down the intent stays PENDING for the next OMS run or the
+    PENDING sweep. Coalesced (``execution.orders.oms_runs``): a burst of submissions queues one run, not one each."""
+    request_oms_run(tenant_id)
