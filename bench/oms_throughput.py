@@ -413,6 +413,8 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_started = time.perf_counter()
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    calls: dict[str, tuple[datetime, datetime]] = {}  # per idempotency key: its submission's call and return
     run = uuid.uuid4().hex[:8]
     tenant = Tenant.objects.create(slug=f"oms-bench-{run}", name="OMS benchmark")
     instruments = make_instruments(args.instruments, run)
@@ -434,11 +436,10 @@ def main() -> None:
         f"{'' if not args.rate else f', offered at {args.rate:,.0f} intents/s'}) "
         f"({time.perf_counter() - setup_started:.1f}s)"
     )
-    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     connections.close_all()  # nothing of this process's connections is shared with a spawned feeder
     stop, feeders = start_feeders(instruments, args.feeders, args.bar_interval)
     try:
-        started, told_at, calls = time.monotonic(), None, {}
+        started, told_at = time.monotonic(), None
         if args.backlog:
             told_at = datetime.now(UTC)
             for _ in range(args.workers * args.concurrency):
