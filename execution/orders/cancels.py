@@ -6,9 +6,7 @@ swept by beat when that did not happen).
 from __future__ import annotations
 
 import logging
-import time
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -161,24 +159,3 @@ def process_pending_cancel_requests() -> int:
     for cancel_id in ids:
         process_cancel_request(cancel_request_id=cancel_id)
     return len(ids)
-
-
-_last_sweep: dict[int, float] = {}  # tenant id -> monotonic time of this process's last sweep before a claim
-
-
-def sweep_before_claim() -> int | None:
-    """:func:`process_pending_cancel_requests` before an OMS run claims, at most once every
-    ``OMS_CANCEL_SWEEP_SECONDS`` per worker process and tenant (0: before every claim); None when skipped.
-
-    The sweep only finds requests whose hook failed (a kill's hook runs right after its commit). It cost an OMS run
-    a transaction of its own (four round trips) before every claim, on the path of every intent's latency, to find
-    nothing. Skipping it for a moment changes no refusal: the kill switches are committed with the request, and the
-    claim's re-check reads them. Beat's recovery sweep (``execution.orders.tasks.oms_recover``) runs it too, so a
-    failed hook is carried out with no OMS run at all."""
-    tenant_id = tenancy.current_tenant_id()
-    now = time.monotonic()
-    last = _last_sweep.get(tenant_id)
-    if last is not None and now - last < settings.OMS_CANCEL_SWEEP_SECONDS:
-        return None
-    _last_sweep[tenant_id] = now
-    return process_pending_cancel_requests()

@@ -194,9 +194,9 @@ def test_an_oms_run_sweeps_cancel_requests_before_it_claims_at_most_once_an_inte
     now runs at most once every ``OMS_CANCEL_SWEEP_SECONDS`` per process and tenant (0: every run), and a kill's
     switch is refused by the claim's re-check meanwhile."""
     from bots.models import CancelRequest
-    from execution.orders import cancels
+    from execution.orders import tasks
 
-    cancels._last_sweep.pop(tenant_a.id, None)
+    tasks._last_sweep.pop(tenant_a.id, None)
     settings.OMS_CANCEL_SWEEP_SECONDS = 3600
     killed, other = trading_bot(), trading_bot(name="other")
     with tenancy.tenant_context(tenant_a.id):
