@@ -25,6 +25,7 @@ move to WORKING, written once the venue acknowledged every leg) and to its fill 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -176,13 +177,21 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 
 
 def submit_all(
-    tenant: Tenant, work: list, submitters: int, source: str = "api", batch: int = 1, rate: float | None = None
+    tenant: Tenant,
+    work: list,
+    submitters: int,
+    source: str = "api",
+    batch: int = 1,
+    rate: float | None = None,
+    calls: dict[str, tuple[datetime, datetime]] | None = None,
 ) -> list[BaseException]:
     """Each submitter submits its share one intent at a time (``submit_intent``), or ``batch`` at a time
     (``submit_intents``, one transaction each). With ``rate``, the submissions are paced: together the submitters
     offer ``rate`` intents a second, evenly (submission j of submitter i starts at (j * submitters + i) * batch /
-    rate seconds, or as soon as the one before it returns if that is later)."""
+    rate seconds, or as soon as the one before it returns if that is later). ``calls`` receives, per idempotency
+    key, when its submission was called and when it returned (committed, its OMS run asked for)."""
     errors: list[BaseException] = []
+    calls = {} if calls is None else calls
     step = max(batch, 1)
     t0 = time.monotonic()
 
@@ -202,13 +211,18 @@ def submit_all(
                             IntentRequest(bot=bot, legs=legs, idempotency_key=key, bar_ts=DECISION_BAR)
                             for bot, legs, key in share[start : start + batch]
                         ]
+                        called = datetime.now(UTC)
                         submit_intents(requests, source=source, actor_name="bench")
+                        returned = datetime.now(UTC)
+                        calls.update((request.idempotency_key, (called, returned)) for request in requests)
                     return
                 for number, (bot, legs, key) in enumerate(share):
                     pace(index, number)
+                    called = datetime.now(UTC)
                     submit_intent(
                         bot=bot, legs=legs, idempotency_key=key, source=source, bar_ts=DECISION_BAR, actor_name="bench"
                     )
+                    calls[key] = (called, datetime.now(UTC))
         except BaseException as error:  # reported by the caller
             errors.append(error)
         finally:
@@ -226,19 +240,46 @@ def submit_all(
     return errors
 
 
-def feed_bars(instruments: list[Instrument], stop: threading.Event) -> None:
-    """The next bar of every instrument, round after round, until told to stop."""
+def feed_bars(instrument_ids: list[int], interval: float, stop, ready) -> None:
+    """A feeder process: the next bar of each of these instruments, a round every ``interval`` seconds (from one
+    round's start to the next; back to back when a round takes longer), until told to stop.
+
+    Each feeder is a process of its own, as a provider's refresh task runs on a worker: the fills its bars book
+    (``bars_ingest``'s hook) take its CPU, not a thread's share of the submitters' interpreter lock. A bar's
+    storing and matching cost the same whatever it fills, so the interval sets how much of the machine the sim
+    venue's bars take: a real venue's 1m bar comes once a minute, here every ``interval``."""
+    instruments = list(Instrument.objects.filter(id__in=instrument_ids).order_by("id"))
     ts = DECISION_BAR
+    ready.put(len(instruments))
     try:
         while not stop.is_set():
+            started = time.monotonic()
             ts += MINUTE
             for instrument in instruments:
                 bars_ingest(
                     instrument=instrument, timeframe="1m", rows=[bar(ts)], source="imported", actor_name="bench"
                 )
-            stop.wait(0.05)
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))
     finally:
         connections.close_all()
+
+
+def start_feeders(instruments: list[Instrument], count: int, interval: float):
+    """``count`` feeder processes (spawned: each sets Django up itself), instrument k to feeder k mod count; returns
+    once every one is ready to store its first bar."""
+    context = multiprocessing.get_context("spawn")
+    stop, ready = context.Event(), context.Queue()
+    feeders = [
+        context.Process(
+            target=feed_bars, args=([i.id for i in instruments[k::count]], interval, stop, ready), daemon=True
+        )
+        for k in range(count)
+    ]
+    for feeder in feeders:
+        feeder.start()
+    for _ in feeders:
+        ready.get(timeout=120)
+    return stop, feeders
 
 
 def terminal_count(tenant: Tenant) -> int:
@@ -251,9 +292,12 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def report_latencies(tenant: Tenant, intents: int, since: datetime | None = None) -> tuple[float, float | None]:
+def report_latencies(
+    tenant: Tenant, intents: int, since: datetime | None = None, calls: dict | None = None
+) -> tuple[float, float | None]:
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         created = dict(TradeIntent.objects.values_list("id", "created_at"))
+        keys = dict(TradeIntent.objects.values_list("id", "idempotency_key"))
         statuses = dict(TradeIntent.objects.values_list("id", "status"))
         moves: dict[str, dict[int, datetime]] = {"ACCEPTED": {}, "WORKING": {}, "FILLED": {}, "terminal": {}}
         for resource_id, after, at in AuditEvent.objects.filter(
@@ -303,6 +347,26 @@ def report_latencies(tenant: Tenant, intents: int, since: datetime | None = None
             f"stages: creation -> ACCEPTED p50 {statistics.median(stages):,.0f} ms, ACCEPTED -> WORKING (sent) p50 "
             f"{statistics.median(sends):,.0f} ms"
         )
+    # The submission around the creation: the call (validation, idempotency lock, the first risk check where it
+    # runs before the insert) -> the row's creation -> the call's return (the commit, the OMS run asked for) ->
+    # ACCEPTED. "intent -> order sent" starts at the creation; "submit call -> order sent" is what the caller waits.
+    timed = [i for i in moves["WORKING"] if i in moves["ACCEPTED"] and keys.get(i) in (calls or {})]
+    if timed:
+
+        def p50(pairs) -> str:
+            return f"{statistics.median([(b - a).total_seconds() * 1000 for a, b in pairs]):,.1f} ms"
+
+        call, back = {i: calls[keys[i]][0] for i in timed}, {i: calls[keys[i]][1] for i in timed}
+        print(
+            f"submission stages (p50): call -> creation {p50((call[i], created[i]) for i in timed)}, creation -> "
+            f"call returned (committed) {p50((created[i], back[i]) for i in timed)}, call returned -> ACCEPTED "
+            f"{p50((back[i], moves['ACCEPTED'][i]) for i in timed)}"
+        )
+        whole = [(moves["WORKING"][i] - call[i]).total_seconds() * 1000 for i in timed]
+        print(
+            f"submit call -> order sent: p50 {statistics.median(whole):,.0f} ms, p99 {percentile(whole, 0.99):,.0f} ms "
+            f"({len(whole):,} intents)"
+        )
     for label, key in (("order sent", "WORKING"), ("fill", "FILLED")):
         ms = [(at - created[i]).total_seconds() * 1000 for i, at in moves[key].items()]
         if not ms:
@@ -322,6 +386,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--submitters", type=int, default=4)
+    parser.add_argument(
+        "--feeders", type=int, default=2, help="bar feeder processes (each stores the bars of its share of instruments)"
+    )
+    parser.add_argument(
+        "--bar-interval",
+        type=float,
+        default=0.25,
+        help="seconds from one round of bars (one per instrument) to the next; 0: back to back",
+    )
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument(
         "--batch", type=int, default=1, help="intents per submission (submit_intents) per submitter; 1: submit_intent"
@@ -340,6 +413,8 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_started = time.perf_counter()
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    calls: dict[str, tuple[datetime, datetime]] = {}  # per idempotency key: its submission's call and return
     run = uuid.uuid4().hex[:8]
     tenant = Tenant.objects.create(slug=f"oms-bench-{run}", name="OMS benchmark")
     instruments = make_instruments(args.instruments, run)
@@ -355,22 +430,22 @@ def main() -> None:
     workers = start_workers(args.workers, args.concurrency, run, log_dir)
     print(
         f"setup: {args.bots} bots, {args.instruments} instruments, {args.workers} OMS workers x {args.concurrency} "
-        f"(OMS_BATCH_SIZE {settings.OMS_BATCH_SIZE}), {args.submitters} submitters "
+        f"(OMS_BATCH_SIZE {settings.OMS_BATCH_SIZE}), {args.feeders} bar feeder processes "
+        f"(a round every {args.bar_interval:g}s), {args.submitters} submitters "
         f"({'one intent' if args.batch <= 1 else f'{args.batch} intents'} a submission"
         f"{'' if not args.rate else f', offered at {args.rate:,.0f} intents/s'}) "
         f"({time.perf_counter() - setup_started:.1f}s)"
     )
-    stop = threading.Event()
-    feeder = threading.Thread(target=feed_bars, args=(instruments, stop))
+    connections.close_all()  # nothing of this process's connections is shared with a spawned feeder
+    stop, feeders = start_feeders(instruments, args.feeders, args.bar_interval)
     try:
-        feeder.start()
         started, told_at = time.monotonic(), None
         if args.backlog:
             told_at = datetime.now(UTC)
             for _ in range(args.workers * args.concurrency):
                 oms_process.apply_async(kwargs={"tenant_id": tenant.id, "limit": args.intents}, queue="oms")
         else:
-            errors = submit_all(tenant, work, args.submitters, batch=args.batch, rate=args.rate)
+            errors = submit_all(tenant, work, args.submitters, batch=args.batch, rate=args.rate, calls=calls)
             if errors:
                 raise SystemExit(f"submission failed: {errors[0]!r}")
         while terminal_count(tenant) < args.intents:
@@ -380,11 +455,13 @@ def main() -> None:
             time.sleep(0.5)
     finally:
         stop.set()
-        feeder.join()
+        for feeder in feeders:
+            feeder.join(timeout=60)
         stop_workers(workers)
         connections.close_all()
 
-    rate, p50_sent = report_latencies(tenant, args.intents, since=told_at)
+    rate, p50_sent = report_latencies(tenant, args.intents, since=told_at, calls=calls)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ceiling = copy_ceiling(args.intents * 5)
     print(f"COPY ceiling on this database: {ceiling:,.0f} rows/s; intents/s is {rate / ceiling:.2%} of it")
     print(

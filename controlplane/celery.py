@@ -71,6 +71,21 @@ def _clear_trace_id(**_):
     clear_trace_id()
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _check_database_connections(task=None, **_):
+    """Between two tasks, what Django does between two requests (``close_old_connections``): a connection past
+    ``DATABASE_CONN_MAX_AGE``, left in error or outside autocommit is closed, and the next one is health-checked
+    before its first use. Celery's Django fixup closes every connection around every task instead, unless
+    ``CELERY_DB_REUSE_MAX`` is set (settings): each task then opened a new Postgres connection (a backend forked,
+    authentication) before its first statement, an OMS run before it could claim. Not for a task run eagerly, in
+    its caller's transaction."""
+    from django.db import close_old_connections
+
+    if task is not None and not getattr(task.request, "is_eager", False):
+        close_old_connections()
+
+
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _refuse_rls_bypassing_role(**_):

@@ -346,6 +346,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "controlplane.beat:HeartbeatDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every database connection before and after every task unless this is set: a worker
+# process then keeps its connection for this many tasks (0: a new connection for every task), checked between tasks
+# as Django checks it between requests (controlplane.celery: DATABASE_CONN_MAX_AGE, CONN_HEALTH_CHECKS).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
 
 # Bot lifecycle (bots app): watchdog, runner restarts, job leases, the gate to LIVE.
@@ -640,6 +644,9 @@ CELERY_TASK_ROUTES["execution.oms_*"] = {"queue": "oms"}
 # it starts. Beat asks for a run of every tenant with PENDING intents every OMS_PENDING_SWEEP_SECONDS (the safety
 # net for a lost run request).
 OMS_RUN_REQUEST_TTL_SECONDS = env.int("OMS_RUN_REQUEST_TTL_SECONDS", default=10)
+# An OMS run sweeps for cancel requests whose hook failed before it claims, at most once every
+# OMS_CANCEL_SWEEP_SECONDS per worker process and tenant (0: before every claim); the recovery sweep runs it too.
+OMS_CANCEL_SWEEP_SECONDS = env.float("OMS_CANCEL_SWEEP_SECONDS", default=1.0)
 OMS_PENDING_SWEEP_SECONDS = env.int("OMS_PENDING_SWEEP_SECONDS", default=15)
 CELERY_BEAT_SCHEDULE["execution-oms-sweep-pending"] = {
     "task": "execution.oms_sweep_pending",

@@ -142,3 +142,54 @@ def insert_rows(objs: Sequence[Model]) -> list[Model]:
         obj.pk = pk
         obj._state.adding, obj._state.db = False, connection.alias
     return list(objs)
+
+
+def allocate_ids(model: type[Model], count: int) -> list[int]:
+    """``count`` primary keys of ``model`` from its own sequence (what its inserts would take), for
+    :func:`insert_rows_sql`. Unused ones are only a gap, as after a rolled-back insert."""
+    if count <= 0:
+        return []
+    meta = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, count],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def insert_rows_sql(objs: Sequence[Model]) -> tuple[str, list]:
+    """The insert :func:`insert_rows` runs and its parameters, without a ``RETURNING``: for a caller that writes
+    rows of several tables that refer to each other in one statement (``WITH a AS (INSERT ...) INSERT ...``, one
+    round trip). The rows others refer to need their primary keys set first (:func:`allocate_ids`); the others'
+    are left unset, for the table's default."""
+    if not objs:
+        raise ValueError("insert_rows_sql takes at least one object")
+    model = type(objs[0])
+    meta = model._meta
+    if any(type(obj) is not model for obj in objs):
+        raise ValueError("insert_rows_sql takes objects of one model")
+    with_pk = objs[0].pk is not None
+    if any((obj.pk is not None) != with_pk for obj in objs):
+        raise ValueError("insert_rows_sql takes objects whose primary keys are all set, or all unset")
+    columns = [field for field in meta.concrete_fields if with_pk or not field.primary_key]
+    rows = []
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="insert_rows_sql")
+        rows.append({f"k{i}": _json_ready(field, field.pre_save(obj, add=True)) for i, field in enumerate(columns)})
+    record = ", ".join(f"k{i} {f.db_type(connection)}" for i, f in enumerate(columns))
+    names = ", ".join(f'"{field.column}"' for field in columns)
+    keys = ", ".join(f"v.k{i}" for i in range(len(columns)))
+    sql = (
+        f'INSERT INTO "{meta.db_table}" ({names}) SELECT {keys} FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) '
+        f"AS ({record})) WITH ORDINALITY AS v({keys.replace('v.', '')}, n) ORDER BY v.n"
+    )
+    return sql, [json.dumps(rows)]
+
+
+def _json_ready(field, value):
+    """A column's value as :func:`insert_rows` writes it, for one ``json.dumps`` of all the rows: a JSON field's as
+    its encoder writes it (as ``save()`` would), any other column's prepared value through :func:`_scalar`."""
+    if isinstance(field, JSONField):
+        return value if field.encoder is None else json.loads(json.dumps(value, cls=field.encoder))
+    return _scalar(field.get_prep_value(value))

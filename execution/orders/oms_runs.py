@@ -58,7 +58,9 @@ def request_oms_run(tenant_id: int) -> bool:
     if not client.set(flag, "1", nx=True, ex=settings.OMS_RUN_REQUEST_TTL_SECONDS):
         return False
     try:
-        current_app.send_task("execution.oms_process", kwargs={"tenant_id": tenant_id})
+        # ignore_result: a send by name does not know the task ignores its result, and would otherwise subscribe
+        # to the result's channel on the result backend (one more round trip, and a subscription never released).
+        current_app.send_task("execution.oms_process", kwargs={"tenant_id": tenant_id}, ignore_result=True)
     except BaseException:
         _clear(client, flag)  # nothing waits: let the next request send
         raise

@@ -4,6 +4,7 @@ twice (claims use SKIP LOCKED; recovery looks orders up, never re-sends)."""
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 from celery import shared_task, signals
@@ -22,17 +23,38 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="execution.oms_process", base=TenantTask, acks_late=True, ignore_result=True)
 def oms_process(*, tenant_id: int, limit: int = 500) -> int:
-    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED).
+    """Send the tenant's PENDING intents, and finish cancel requests whose hook did not run (claims use SKIP LOCKED;
+    the cancel sweep at most every ``OMS_CANCEL_SWEEP_SECONDS``: :func:`_sweep_cancel_requests_before_claim`).
 
     The run request is cleared first, so an intent committed from now on asks for a run of its own. A run whose
     claim came back full asks for another run at once (an idle worker takes the next batch while this one sends
     its own), and a run that claimed its whole ``limit`` asks for the next one (more may be waiting)."""
     oms_run_started(tenant_id)
-    cancels.process_pending_cancel_requests()
+    _sweep_cancel_requests_before_claim(tenant_id)
     claimed = oms.process_pending_intents(limit=limit, on_full_batch=lambda: _ask_for_another_run(tenant_id))
     if claimed >= limit:
         _ask_for_another_run(tenant_id)
     return claimed
+
+
+_last_sweep: dict[int, float] = {}  # tenant id -> monotonic time of this process's last sweep before a claim
+
+
+def _sweep_cancel_requests_before_claim(tenant_id: int) -> int | None:
+    """``cancels.process_pending_cancel_requests`` before an OMS run claims, at most once every
+    ``OMS_CANCEL_SWEEP_SECONDS`` per worker process and tenant (0: before every claim); None when skipped.
+
+    The sweep only finds requests whose hook failed (a kill's hook runs right after its commit). It cost an OMS run
+    a transaction of its own (four round trips) before every claim, on the path of every intent's latency, to find
+    nothing. Skipping it for a moment changes no refusal: the kill switches are committed with the request, and the
+    claim's re-check reads them. Beat's recovery sweep (:func:`oms_recover`) runs it too, so a failed hook is
+    carried out with no OMS run at all."""
+    now = time.monotonic()
+    last = _last_sweep.get(tenant_id)
+    if last is not None and now - last < settings.OMS_CANCEL_SWEEP_SECONDS:
+        return None
+    _last_sweep[tenant_id] = now
+    return cancels.process_pending_cancel_requests()
 
 
 def _ask_for_another_run(tenant_id: int) -> None:
@@ -69,8 +91,14 @@ def oms_recover_all_tenants() -> int:
 
 @shared_task(name="execution.oms_recover", base=TenantTask, acks_late=True)
 def oms_recover(*, tenant_id: int) -> dict:
-    """Resolve orders whose send was never recorded (looked up, never re-sent), then record live fills."""
-    return {"unacknowledged": recovery.resolve_unacknowledged_orders(), "fills": recovery.sync_live_fills()}
+    """Resolve orders whose send was never recorded (looked up, never re-sent), record live fills, and carry out
+    the cancel requests whose hook failed (the beat's sweep ``bots.services.kills`` counts on: with no intent to
+    send, no OMS run would ever find them)."""
+    return {
+        "unacknowledged": recovery.resolve_unacknowledged_orders(),
+        "fills": recovery.sync_live_fills(),
+        "cancel_requests": cancels.process_pending_cancel_requests(),
+    }
 
 
 @signals.worker_ready.connect

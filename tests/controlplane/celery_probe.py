@@ -24,3 +24,18 @@ def probe_tenant(*, tenant_id):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT current_tenant_id()")
         return cursor.fetchone()[0]
+
+
+@shared_task(name="tests.probe_backend_pid")
+def probe_backend_pid():
+    """The Postgres backend serving this task's connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@shared_task(name="tests.probe_lose_connection")
+def probe_lose_connection():
+    """The task's connection dies under it (the server ends the session, as a database restart would)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")

@@ -101,3 +101,15 @@ def test_beat_writes_a_heartbeat(committed_db, tmp_path):
         wait_for(lambda: ProcessHeartbeat.objects.filter(kind="beat").exists(), timeout=60, what="beat heartbeat")
     finally:
         stop(process)
+
+
+def test_a_worker_keeps_its_database_connection_between_tasks_and_replaces_one_that_died(worker):
+    """Celery's Django fixup closed every connection around every task: each task (an OMS run before its claim)
+    opened a new Postgres connection. With CELERY_DB_REUSE_MAX the worker keeps it, checked between tasks as Django
+    checks it between requests, so a connection that died is replaced, not reused (old code: three backends)."""
+    pids = [celery_probe.probe_backend_pid.apply_async(queue=worker).get(timeout=60) for _ in range(3)]
+    assert len(set(pids)) == 1, pids
+    with pytest.raises(Exception):  # noqa: B017 (the server's error, whatever the driver calls it)
+        celery_probe.probe_lose_connection.apply_async(queue=worker).get(timeout=60)
+    after = celery_probe.probe_backend_pid.apply_async(queue=worker).get(timeout=60)
+    assert isinstance(after, int) and after != pids[0]

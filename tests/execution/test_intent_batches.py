@@ -125,3 +125,34 @@ def test_refusals_are_per_intent_rejected_with_incidents_the_others_pending(tena
         assert RiskIncident.objects.filter(bot=capped, kind="max_position", intent=too_big).exists()
         assert TradeIntent.objects.get(pk=results[3].intent.pk).rejection["error_code"] == "BOT_KILLED"
         assert AuditEvent.objects.filter(action="intent.status", after_state__status="REJECTED").count() == 2
+
+
+def test_one_submission_reads_everything_before_it_writes_the_intent_and_nothing_after_it(
+    tenant_a, es_bars, trading_bot
+):
+    """Issue 18's latency runs from the intent's insert: the intent, its legs and its audit row are the submission's
+    last statement, one insert (old code: the legs' and the audit row's inserts, kill switches, a bar and the risk
+    state per leg, and an update of the checks came after the intent's insert), and the instruments are read in
+    the submission's transaction, not in one of their own."""
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        with CaptureQueriesContext(connection) as queries:
+            result = submit_intent(
+                bot=bot,
+                legs=[buy(), sell("1", order_type="limit", limit_price=Decimal("120"))],
+                idempotency_key="reads-first",
+                source="api",
+                bar_ts=T0,
+            )
+        intent = TradeIntent.objects.get(pk=result.intent.pk)
+        assert [leg.leg_index for leg in IntentLeg.objects.filter(intent=intent).order_by("leg_index")] == [0, 1]
+        created = AuditEvent.objects.get(action="intent.create", resource_id=str(intent.pk))
+        assert created.after_state["status"] == "PENDING" and len(created.after_state["legs"]) == 2
+    assert result.created and intent.status == TradeIntent.Status.PENDING and intent.risk_checks
+    assert result.intent.pk == intent.pk and result.intent.created_at == intent.created_at
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]  # the test's
+    writes = [i for i, sql in enumerate(statements) if 'INSERT INTO "execution_tradeintent"' in sql]
+    assert writes == [len(statements) - 1], statements[writes[0] if writes else 0 :]
+    assert 'INSERT INTO "execution_intentleg"' in statements[-1]
+    assert 'INSERT INTO "controlplane_auditevent"' in statements[-1]
+    assert len(statements) <= 9  # old code: 13, the instruments read in a transaction of their own

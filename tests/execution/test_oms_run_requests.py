@@ -145,3 +145,78 @@ def test_the_batches_of_a_tick_ask_for_one_oms_run_per_tenant(
         assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.PENDING}
     broker.delete("oms")  # a worker took the run: it sends both
     assert oms_process(tenant_id=tenant_a.id) == 2
+
+
+def test_a_run_request_asks_the_result_backend_for_nothing(tenant_a, broker):
+    """``execution.oms_process`` ignores its result; a send by name does not know it and subscribed to the result's
+    channel on the result backend for every run requested (one more round trip per request, and a subscription
+    never released). Old code: the message said ``ignore_result`` False."""
+    from execution.orders.oms_runs import request_oms_run
+
+    assert request_oms_run(tenant_a.id) is True
+    [raw] = broker.lrange("oms", 0, -1)
+    assert json.loads(raw)["headers"]["ignore_result"] is True
+
+
+def _killed_with_its_hook_unrun(bot, owner):
+    """A kill whose cancel hook never ran (its on-commit callbacks are not executed here): the request stays
+    PENDING, as after a hook that failed."""
+    from bots import services as bot_services
+    from bots.models import CancelRequest
+
+    bot_services.bot_kill(bot_id=bot.id, actor=owner, reason="test")
+    return CancelRequest.objects.get(bot=bot, status=CancelRequest.Status.PENDING)
+
+
+def test_a_cancel_request_whose_hook_did_not_run_is_carried_out_by_the_recovery_sweep_without_any_intent(
+    tenant_a, owner_a, es_bars, trading_bot, broker
+):
+    """``bots.services.kills`` counts on "the beat's sweep" for a failed hook; old code swept cancel requests only
+    in an OMS run, and with no intent to send no run ever came (a killed bot's new intents are refused at submit)."""
+    from bots.models import CancelRequest
+    from execution.orders.tasks import oms_recover
+
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        submit_intent(bot=bot, legs=[buy()], idempotency_key="before-the-kill", source="tick", bar_ts=T0)
+        cancel = _killed_with_its_hook_unrun(bot, owner_a)
+    assert oms_recover(tenant_id=tenant_a.id)["cancel_requests"] == 1
+    with tenancy.tenant_context(tenant_a.id):
+        cancel.refresh_from_db()
+        assert cancel.status == CancelRequest.Status.DONE
+        assert TradeIntent.objects.get(idempotency_key="before-the-kill").status == TradeIntent.Status.CANCELLED
+
+
+def test_an_oms_run_sweeps_cancel_requests_before_it_claims_at_most_once_an_interval(
+    tenant_a, owner_a, es_bars, trading_bot, settings, broker
+):
+    """The sweep before a claim found nothing almost always, at a transaction per run on every intent's path; it
+    now runs at most once every ``OMS_CANCEL_SWEEP_SECONDS`` per process and tenant (0: every run), and a kill's
+    switch is refused by the claim's re-check meanwhile."""
+    from bots.models import CancelRequest
+    from execution.orders import tasks
+
+    tasks._last_sweep.pop(tenant_a.id, None)
+    settings.OMS_CANCEL_SWEEP_SECONDS = 3600
+    killed, other = trading_bot(), trading_bot(name="other")
+    with tenancy.tenant_context(tenant_a.id):
+        submit_intent(bot=killed, legs=[buy()], idempotency_key="killed-1", source="tick", bar_ts=T0)
+        first = _killed_with_its_hook_unrun(killed, owner_a)
+    assert oms_process(tenant_id=tenant_a.id) == 0  # the first run swept: the killed bot's intent was cancelled
+    with tenancy.tenant_context(tenant_a.id):
+        first.refresh_from_db()
+        assert first.status == CancelRequest.Status.DONE
+        assert TradeIntent.objects.get(idempotency_key="killed-1").status == TradeIntent.Status.CANCELLED
+        submit_intent(bot=other, legs=[buy()], idempotency_key="other-1", source="tick", bar_ts=T0)
+        second = _killed_with_its_hook_unrun(other, owner_a)
+    assert oms_process(tenant_id=tenant_a.id) == 1  # within the interval: no sweep; the re-check refuses the kill
+    with tenancy.tenant_context(tenant_a.id):
+        second.refresh_from_db()
+        refused = TradeIntent.objects.get(idempotency_key="other-1")
+        assert second.status == CancelRequest.Status.PENDING
+        assert refused.status == TradeIntent.Status.REJECTED and refused.rejection["error_code"] == "BOT_KILLED"
+    settings.OMS_CANCEL_SWEEP_SECONDS = 0
+    assert oms_process(tenant_id=tenant_a.id) == 0
+    with tenancy.tenant_context(tenant_a.id):
+        second.refresh_from_db()
+        assert second.status == CancelRequest.Status.DONE
