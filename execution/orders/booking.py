@@ -46,7 +46,11 @@ def record_fill(
     position, day) add only the fees that are known."""
     known_fee = fee if fee is not None else Decimal(0)
     with oms_writes():
-        order = Order.objects.select_for_update().select_related("instrument", "intent").get(pk=order.pk)
+        order = (
+            Order.objects.select_for_update(of=("self", "intent"))
+            .select_related("instrument", "intent")
+            .get(pk=order.pk)
+        )
         if Fill.objects.filter(order=order, venue_fill_id=venue_fill_id).exists():
             return None
         instrument = order.instrument
@@ -189,7 +193,7 @@ def record_fills(reports: list[FillReport]) -> int:
     with oms_writes():
         orders = {
             o.pk: o
-            for o in Order.objects.select_for_update()
+            for o in Order.objects.select_for_update(of=("self",))
             .select_related("instrument")
             .filter(pk__in={r.order.pk for r in reports})
             .order_by("pk")

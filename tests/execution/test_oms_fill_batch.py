@@ -1,25 +1,27 @@
 """Sim fills of one bar are booked in one batch: the same books as one fill at a time, in a constant number of
 statements however many orders the bar fills."""
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from controlplane import tenancy
 from controlplane.models import AuditEvent
-from execution.models import Fill, Order, StrategyPosition, TradeIntent, VenueInventory
+from execution.models import Fill, Instrument, Order, StrategyPosition, TradeIntent, VenueInventory
 from execution.orders import oms
-from execution.orders.intents import submit_intent
+from execution.orders.intents import LegSpec, submit_intent
 from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy, sell
+from tests.execution.test_oms_batching import _setup
 from traces.models import ProfitVariables
 
-pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.django_db
 def test_two_fills_of_one_position_on_one_bar_compose_as_one_at_a_time(tenant_a, es_bars, trading_bot, settings):
     settings.SIM_VENUE_FILL_MODELS = {"sim": {"slippage_ticks": 1, "fee_per_unit": "2.5"}}
     bot = trading_bot()
@@ -53,6 +55,7 @@ def test_two_fills_of_one_position_on_one_bar_compose_as_one_at_a_time(tenant_a,
             assert [m.after_state["status"] for m in moves.order_by("id")] == ["ACCEPTED", "WORKING", "FILLED"]
 
 
+@pytest.mark.django_db
 def test_a_bar_filling_many_orders_takes_a_constant_number_of_statements(tenant_a, es_bars, trading_bot):
     bots = [trading_bot(name=f"many-{n}") for n in range(15)]
     with tenancy.tenant_context(tenant_a.id):
@@ -68,3 +71,38 @@ def test_a_bar_filling_many_orders_takes_a_constant_number_of_statements(tenant_
         assert statements[0] == statements[1] <= 30
         assert StrategyPosition.objects.filter(quantity=1).count() == 15
         assert TradeIntent.objects.filter(status="FILLED").count() == 15
+
+
+def test_booking_a_bars_fills_leaves_the_instrument_row_unlocked(django_db_setup, committed_db, settings):
+    """While a bar's fills are being booked, an OMS batch of other intents on the same instrument can commit: its
+    orders' foreign-key check takes a key-share lock on the instrument row. Locking the orders with their instrument
+    joined (``select_for_update`` without ``of``) also locked the instrument row FOR UPDATE until the booking
+    committed, so every OMS batch of the instrument waited for the bar feeder at its COMMIT, with the tenant's
+    check lock held (the throughput bench's main wait)."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("fill-lock")
+    es = Instrument.objects.get(symbol="ES")
+    probe: list = []
+
+    def other_transaction():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM execution_instrument WHERE id = %s FOR KEY SHARE NOWAIT", [es.id])
+                probe.append(cursor.fetchall())
+        except Exception as error:  # reported by the assertion below
+            probe.append(error)
+        finally:
+            connections.close_all()
+
+    with tenancy.tenant_context(tenant.id):
+        submit_intent(
+            bot=bots[0], legs=[LegSpec("sim", "ES", "buy", Decimal(1))], idempotency_key="f", source="tick", bar_ts=T0
+        )
+        assert oms.process_pending_intents() == 1
+        with transaction.atomic():  # the booking's locks are held until this commits
+            assert match_working_orders(instrument=es, timeframe="1m", bar_ts=T0 + timedelta(minutes=1)) == 1
+            thread = threading.Thread(target=other_transaction)
+            thread.start()
+            thread.join()
+        assert probe == [[(es.id,)]]
+        assert Order.objects.get().status == Order.Status.FILLED
