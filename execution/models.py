@@ -240,6 +240,10 @@ class TradeIntent(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "bot", "-created_at"], name="tradeintent_bot_recent_idx"),
             models.Index(fields=["trace_id"], name="tradeintent_trace_idx"),  # the trace explorer
+            # The OMS's claim (PENDING, oldest first, SKIP LOCKED): an ordered scan of the pending intents alone. On
+            # the status index it read every entry ever written for 'PENDING' (each intent's first version) until a
+            # vacuum, about 8 ms a batch after 30,000 intents; a plain index scan also drops the dead entries it meets.
+            models.Index(fields=["tenant", "id"], name="tradeintent_pending_idx", condition=models.Q(status="PENDING")),
         ]
 
     def __str__(self) -> str:
