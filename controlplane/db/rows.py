@@ -39,15 +39,20 @@ def _scalar(value):
     return value
 
 
-def _encoders(columns) -> list:
-    """Per column, its value as JSON text: a JSON field's with the field's encoder (as ``save()`` would), any other
-    column's prepared value through :func:`_scalar`."""
+def _converters(columns) -> list:
+    """Per column, its value as a JSON-ready Python value: a JSON field's as the field's encoder writes it (as
+    ``save()`` would; as is without an encoder), any other column's prepared value through :func:`_scalar`. The
+    rows are then dumped in one ``json.dumps`` call (the C encoder), not one call per value."""
     return [
-        (lambda v, f=field: json.dumps(v, cls=f.encoder))
+        (_identity if field.encoder is None else (lambda v, f=field: json.loads(json.dumps(v, cls=f.encoder))))
         if isinstance(field, JSONField)
-        else (lambda v, f=field: json.dumps(_scalar(f.get_prep_value(v))))
+        else (lambda v, f=field: _scalar(f.get_prep_value(v)))
         for field in columns
     ]
+
+
+def _identity(value):
+    return value
 
 
 def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
@@ -81,13 +86,13 @@ def update_rows_sql(objs: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
         raise ValueError("update_rows writes concrete fields other than the primary key")
     pk = meta.pk
     # Keys k0, k1...: a column's name is not always a valid record field name.
-    encoders = _encoders(columns)
+    converters = list(zip([f"k{i}" for i in range(len(columns))], [f.attname for f in columns], _converters(columns)))
     rows = []
     for obj in objs:
-        values = [f'"id":{json.dumps(_scalar(obj.pk))}']
-        for index, (field, encode) in enumerate(zip(columns, encoders, strict=True)):
-            values.append(f'"k{index}":{encode(getattr(obj, field.attname))}')
-        rows.append("{" + ",".join(values) + "}")
+        row = {"id": _scalar(obj.pk)}
+        for key, attname, convert in converters:
+            row[key] = convert(getattr(obj, attname))
+        rows.append(row)
     record = ", ".join(
         [f"id {pk.db_type(connection)}", *(f"k{i} {f.db_type(connection)}" for i, f in enumerate(columns))]
     )
@@ -96,7 +101,7 @@ def update_rows_sql(objs: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
         f'UPDATE "{meta.db_table}" AS t SET {sets} FROM jsonb_to_recordset(%s::jsonb) AS v({record}) '
         f'WHERE t."{pk.column}" = v.id'
     )
-    params: list = ["[" + ",".join(rows) + "]"]
+    params: list = [json.dumps(rows)]
     if issubclass(model, TenantOwnedModel):  # the ORM lock, as ``TenantScopedManager`` applies it
         sql += ' AND t."tenant_id" = %s'
         params.append(tenancy.require_tenant_id())
@@ -118,15 +123,11 @@ def insert_rows(objs: Sequence[Model]) -> list[Model]:
     if any(obj.pk is not None for obj in objs):
         raise ValueError("insert_rows takes new objects (their primary key unset)")
     columns = [field for field in meta.concrete_fields if not field.primary_key]
-    encoders = _encoders(columns)
+    converters = list(zip([f"k{i}" for i in range(len(columns))], columns, _converters(columns)))
     rows = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert_rows")
-        values = [
-            f'"k{index}":{encode(field.pre_save(obj, add=True))}'
-            for index, (field, encode) in enumerate(zip(columns, encoders, strict=True))
-        ]
-        rows.append("{" + ",".join(values) + "}")
+        rows.append({key: convert(field.pre_save(obj, add=True)) for key, field, convert in converters})
     record = ", ".join(f"k{i} {f.db_type(connection)}" for i, f in enumerate(columns))
     names = ", ".join(f'"{field.column}"' for field in columns)
     keys = ", ".join(f"v.k{i}" for i in range(len(columns)))
@@ -136,7 +137,7 @@ def insert_rows(objs: Sequence[Model]) -> list[Model]:
         f'AS ({record})) WITH ORDINALITY AS v({keys.replace("v.", "")}, n) ORDER BY v.n RETURNING "{meta.pk.column}"'
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, ["[" + ",".join(rows) + "]"])
+        cursor.execute(sql, [json.dumps(rows)])
         pks = [pk for (pk,) in cursor.fetchall()]
     for obj, pk in zip(objs, pks, strict=True):
         obj.pk = pk
