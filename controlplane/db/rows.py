@@ -108,12 +108,15 @@ def update_rows_sql(objs: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
     return sql, params
 
 
-def insert_rows(objs: Sequence[Model]) -> list[Model]:
+def insert_rows(objs: Sequence[Model], *, ignore_conflicts: bool = False) -> list[Model]:
     """Insert ``objs`` (new objects of one model, primary keys unset) in one statement and set their primary keys;
     what ``bulk_create(objs)`` writes (``auto_now``/``auto_now_add`` fields take the time of the call, defaults are
     the objects' own) without its per-field arrays: Django's ``INSERT ... SELECT * FROM UNNEST(...)`` dumps one
     array per column in Python, which cost more than the insert itself for a batch's orders. The rows travel as
-    one JSON document, as in :func:`update_rows`. Row-level security checks every row's tenant."""
+    one JSON document, as in :func:`update_rows`. Row-level security checks every row's tenant.
+
+    ``ignore_conflicts``: ``ON CONFLICT DO NOTHING``, as ``bulk_create(ignore_conflicts=True)``; the objects' primary
+    keys are then left unset (a skipped row returns none)."""
     if not objs:
         return []
     model = type(objs[0])
@@ -134,10 +137,14 @@ def insert_rows(objs: Sequence[Model]) -> list[Model]:
     # Inserted in the list's order (WITH ORDINALITY), so the ids returned are the objects' in turn.
     sql = (
         f'INSERT INTO "{meta.db_table}" ({names}) SELECT {keys} FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) '
-        f'AS ({record})) WITH ORDINALITY AS v({keys.replace("v.", "")}, n) ORDER BY v.n RETURNING "{meta.pk.column}"'
+        f"AS ({record})) WITH ORDINALITY AS v({keys.replace('v.', '')}, n) ORDER BY v.n "
     )
+    if ignore_conflicts:
+        with connection.cursor() as cursor:
+            cursor.execute(sql + "ON CONFLICT DO NOTHING", [json.dumps(rows)])
+        return list(objs)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(rows)])
+        cursor.execute(sql + f'RETURNING "{meta.pk.column}"', [json.dumps(rows)])
         pks = [pk for (pk,) in cursor.fetchall()]
     for obj, pk in zip(objs, pks, strict=True):
         obj.pk = pk

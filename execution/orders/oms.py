@@ -24,7 +24,6 @@ alert is raised. A leg whose send is uncertain stays SUBMITTING for the recovery
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -42,7 +41,8 @@ from controlplane.db.rows import insert_rows, update_rows, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent
-from execution.orders.intents import TRANSITIONS, BatchPrices, intent_transition, reject, risk_refusal
+from execution.orders.intents import BatchPrices, intent_transition, reject, risk_refusal
+from execution.orders.intent_moves import move_audited as _move_audited
 from execution.orders.leg_risk import leg_failed
 from execution.orders.sending import (  # noqa: F401 (client_order_id and record_ack are the OMS's public names)
     SendOutcome,
@@ -243,33 +243,6 @@ def _accept_or_reject(intent: TradeIntent, *, legs: list[IntentLeg] | None = Non
         intent.save(update_fields=["risk_checks", "updated_at"])
         intent_transition(intent, Status.ACCEPTED, actor_name=ACTOR)
     return True
-
-
-def _move_audited(update: str, params: list, *, before: str, after: str) -> list[int]:
-    """Run ``update`` (an UPDATE of the current tenant's intents ``RETURNING`` their ids) and write the
-    ``intent.status`` audit row :func:`intent_transition` writes for each intent it moved, in one statement
-    (``WITH moved AS (update) INSERT ... SELECT ... FROM moved``): one round trip for the move and its audit, and
-    no audit object built per intent. Returns the ids moved."""
-    if after not in TRANSITIONS.get(before, set()):
-        raise ValueError(f"{before} -> {after} is not an intent transition")
-    sql = (
-        f"WITH moved AS ({update}) "
-        "INSERT INTO controlplane_auditevent (tenant_id, actor_user_id, actor, action, resource_type, resource_id, "
-        "before_state, after_state, trace_id, created_at) "
-        "SELECT %s, NULL, %s, 'intent.status', 'intent', moved.id::text, %s::jsonb, %s::jsonb, %s, %s "
-        "FROM moved ORDER BY moved.id RETURNING resource_id"
-    )
-    tail = [
-        tenancy.require_tenant_id(),
-        ACTOR,
-        json.dumps({"status": str(before)}),
-        json.dumps({"status": str(after)}),
-        current_trace_id(),
-        timezone.now(),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *tail])
-        return [int(resource_id) for (resource_id,) in cursor.fetchall()]
 
 
 def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -> None:

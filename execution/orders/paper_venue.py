@@ -137,9 +137,12 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
     orders = (
         _working_sim_orders(instrument)
         .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
+        .select_for_update(of=("self",))
         .order_by("id")
     )
-    # One OMS transaction for the bar: the orders it met are read and marked in it, and its fills booked in one batch.
+    # One OMS transaction for the bar: the orders it met are read under their lock and marked in it, and its fills
+    # booked in one batch on those very rows (``record_fills(locked=True)``: not read again), the mark written
+    # with the booking's own update of the orders.
     with writer.oms_writes():
         matched, reports = [], []
         for order in orders:
@@ -147,7 +150,9 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
             eligible = order.not_before <= bar_ts if model.fill_at is FillAt.CLOSE else order.not_before < bar_ts
             if not eligible:
                 continue
-            matched.append(order.pk)
+            order.instrument = instrument
+            order.last_matched_bar_ts = bar_ts
+            matched.append(order)
             fill = simulate_fill(
                 SimOrder(
                     Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price, order.stop_price
@@ -171,8 +176,11 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
                         ts=executed_at,
                     )
                 )
-        Order.objects.filter(pk__in=matched).update(last_matched_bar_ts=bar_ts)
-        recorded = booking.record_fills(reports)
+        filled = {report.order.pk for report in reports}
+        unfilled = [order.pk for order in matched if order.pk not in filled]
+        if unfilled:  # met the bar without a fill (a limit or stop not reached): only the mark changes
+            Order.objects.filter(pk__in=unfilled).update(last_matched_bar_ts=bar_ts)
+        recorded = booking.record_fills(reports, locked=True, also_write=["last_matched_bar_ts"])
     return recorded
 
 
