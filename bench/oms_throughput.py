@@ -25,6 +25,7 @@ move to WORKING, written once the venue acknowledged every leg) and to its fill 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -226,9 +227,14 @@ def submit_all(
     return errors
 
 
-def feed_bars(instruments: list[Instrument], stop: threading.Event) -> None:
-    """The next bar of every instrument, round after round, until told to stop."""
+def feed_bars(instrument_ids: list[int], stop, ready) -> None:
+    """A feeder process: the next bar of each of these instruments, round after round, until told to stop.
+
+    Each feeder is a process of its own, as a provider's refresh task runs on a worker: the fills its bars book
+    (``bars_ingest``'s hook) take its CPU, not a thread's share of the submitters' interpreter lock."""
+    instruments = list(Instrument.objects.filter(id__in=instrument_ids).order_by("id"))
     ts = DECISION_BAR
+    ready.put(len(instruments))
     try:
         while not stop.is_set():
             ts += MINUTE
@@ -239,6 +245,22 @@ def feed_bars(instruments: list[Instrument], stop: threading.Event) -> None:
             stop.wait(0.05)
     finally:
         connections.close_all()
+
+
+def start_feeders(instruments: list[Instrument], count: int):
+    """``count`` feeder processes (spawned: each sets Django up itself), instrument k to feeder k mod count; returns
+    once every one is ready to store its first bar."""
+    context = multiprocessing.get_context("spawn")
+    stop, ready = context.Event(), context.Queue()
+    feeders = [
+        context.Process(target=feed_bars, args=([i.id for i in instruments[k::count]], stop, ready), daemon=True)
+        for k in range(count)
+    ]
+    for feeder in feeders:
+        feeder.start()
+    for _ in feeders:
+        ready.get(timeout=120)
+    return stop, feeders
 
 
 def terminal_count(tenant: Tenant) -> int:
@@ -322,6 +344,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--submitters", type=int, default=4)
+    parser.add_argument(
+        "--feeders", type=int, default=2, help="bar feeder processes (each stores the bars of its share of instruments)"
+    )
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument(
         "--batch", type=int, default=1, help="intents per submission (submit_intents) per submitter; 1: submit_intent"
@@ -355,15 +380,14 @@ def main() -> None:
     workers = start_workers(args.workers, args.concurrency, run, log_dir)
     print(
         f"setup: {args.bots} bots, {args.instruments} instruments, {args.workers} OMS workers x {args.concurrency} "
-        f"(OMS_BATCH_SIZE {settings.OMS_BATCH_SIZE}), {args.submitters} submitters "
+        f"(OMS_BATCH_SIZE {settings.OMS_BATCH_SIZE}), {args.feeders} bar feeder processes, {args.submitters} submitters "
         f"({'one intent' if args.batch <= 1 else f'{args.batch} intents'} a submission"
         f"{'' if not args.rate else f', offered at {args.rate:,.0f} intents/s'}) "
         f"({time.perf_counter() - setup_started:.1f}s)"
     )
-    stop = threading.Event()
-    feeder = threading.Thread(target=feed_bars, args=(instruments, stop))
+    connections.close_all()  # nothing of this process's connections is shared with a spawned feeder
+    stop, feeders = start_feeders(instruments, args.feeders)
     try:
-        feeder.start()
         started, told_at = time.monotonic(), None
         if args.backlog:
             told_at = datetime.now(UTC)
@@ -380,7 +404,8 @@ def main() -> None:
             time.sleep(0.5)
     finally:
         stop.set()
-        feeder.join()
+        for feeder in feeders:
+            feeder.join(timeout=60)
         stop_workers(workers)
         connections.close_all()
 
