@@ -138,6 +138,34 @@ WITH controls AS (
     SELECT DISTINCT bot_id, book FROM bot_books
 ), counting_tenants AS (
     SELECT tenant_id FROM controls WHERE bot_id IS NULL AND risk_limits ?| %(counting_limits)s::text[]
+), recent_orders AS (
+    -- Three disjoint parts, each a range of one index: per bot of the batch (a lateral scan kept apart from the
+    -- outer query by OFFSET 0, so its plan is a range of (bot, created_at): the window's start is a subquery, whose
+    -- share of the orders the planner guesses, and a scan of the window across every bot looked cheaper), its orders created in the window, and its older orders
+    -- cancelled in the rate window (bot, cancelled_at); then, only when a tenant's limits count them, its other
+    -- bots' orders of either kind. (One filter with ORs read every order the tenant ever had, under the OMS's
+    -- check lock.)
+    SELECT o.* FROM unnest(%(bots)s::bigint[]) AS b(id) CROSS JOIN LATERAL (
+        SELECT * FROM {Order._meta.db_table} o
+         WHERE o.bot_id = b.id AND o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s
+        OFFSET 0
+    ) o
+     WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
+    UNION ALL
+    SELECT o.* FROM unnest(%(bots)s::bigint[]) AS b(id) CROSS JOIN LATERAL (
+        SELECT * FROM {Order._meta.db_table} o
+         WHERE o.bot_id = b.id AND o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s
+        OFFSET 0
+    ) o
+     WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
+       AND NOT (o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
+    UNION ALL
+    SELECT * FROM {Order._meta.db_table} o
+     WHERE EXISTS (SELECT FROM counting_tenants) AND o.tenant_id IN (SELECT tenant_id FROM counting_tenants)
+       AND o.tenant_id = ANY(%(tenants)s::bigint[])
+       AND (o.bot_id = ANY(%(bots)s::bigint[])) IS NOT TRUE AND o.purpose = %(purpose)s
+       AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
+            OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))
 )
 SELECT
     (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, state, risk_limits)), '[]') FROM controls),
@@ -153,11 +181,7 @@ SELECT
                                                o.created_at, o.cancelled_at,
                                                CASE WHEN o.venue = ANY(%(sim_venues)s::text[])
                                                     THEN '{Book.PAPER}' ELSE '{Book.LIVE}' END)), '[]')
-       FROM {Order._meta.db_table} o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id
-      WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
-        AND (o.bot_id = ANY(%(bots)s::bigint[]) OR o.tenant_id IN (SELECT tenant_id FROM counting_tenants))
-        AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
-             OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))),
+       FROM recent_orders o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id),
     (SELECT coalesce(json_agg(json_build_array(v.bot_id, v.book, v.pnl::text)), '[]')
        FROM {ProfitVariables._meta.db_table} v JOIN bot_pairs b ON b.bot_id = v.bot_id AND b.book = v.book
       WHERE v.tenant_id = ANY(%(tenants)s::bigint[]) AND v.day = %(day)s),
