@@ -198,10 +198,19 @@ COUNTING_LIMITS = ("max_orders_per_minute", "max_cancels_per_minute", "duplicate
 
 @dataclass(frozen=True)
 class RiskSnapshot:
-    """The risk scopes of a batch of bots, and their positions in the instrument (the tick needs both)."""
+    """The risk scopes of a batch of bots, and their positions in the instrument (the tick needs both).
+    ``counting_tenants``: the tenants whose limits count their orders across bots (``COUNTING_LIMITS``), as the
+    same statement read their controls."""
 
     scopes: dict[int, list[RiskScope]]
     positions: dict[int, Decimal]
+    counting_tenants: frozenset[int] = frozenset()
+
+
+def counts_tenant_orders(risk_limits) -> bool:
+    """Whether a tenant's limits (its control's ``risk_limits``) count its orders or cancels across its bots: then
+    one bot's order check depends on every other bot's orders (``COUNTING_LIMITS``)."""
+    return isinstance(risk_limits, dict) and bool(set(risk_limits) & set(COUNTING_LIMITS))
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,14 @@ def leg_scopes(bot_legs: Iterable[tuple[Bot, object]], *, at: datetime) -> dict[
     """The risk scopes of each (instrument id, book) the legs go to, for the bots that send them (``scopes[key]
     [bot.id]``), in one :func:`risk_snapshots` query: what the OMS's batch re-check and a batch submission check
     every leg against (a leg's book is its venue's)."""
+    return leg_risk_state(bot_legs, at=at)[0]
+
+
+def leg_risk_state(
+    bot_legs: Iterable[tuple[Bot, object]], *, at: datetime
+) -> tuple[dict[tuple[int, str], dict], frozenset[int]]:
+    """:func:`leg_scopes`, and the tenants whose limits count orders across bots as that same statement read them
+    (the OMS chooses which lock its check needed from them: ``execution.orders.oms``)."""
     wanted: dict[tuple[int, str], dict[int, Bot]] = defaultdict(dict)
     instruments: dict[int, Instrument] = {}
     for bot, leg in bot_legs:
@@ -253,7 +270,8 @@ def leg_scopes(bot_legs: Iterable[tuple[Bot, object]], *, at: datetime) -> dict[
         ],
         at=at,
     )
-    return {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
+    counting = snapshots[0].counting_tenants if snapshots else frozenset()
+    return {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}, counting
 
 
 def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list[RiskSnapshot]:
@@ -300,11 +318,7 @@ def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list
 
     bot_state = {bot_id: TradingState(state) for _, bot_id, state, _ in controls if bot_id is not None}
     tenant_control = {tenant_id: (state, limits) for tenant_id, bot_id, state, limits in controls if bot_id is None}
-    counting = {
-        t
-        for t, (_, limits) in tenant_control.items()
-        if isinstance(limits, dict) and set(limits) & set(COUNTING_LIMITS)
-    }
+    counting = frozenset(t for t, (_, limits) in tenant_control.items() if counts_tenant_orders(limits))
     bot_position = {(i, bot_id, book): Decimal(quantity) for i, bot_id, book, quantity in bot_rows}
     tenant_position = {(tenant_id, i, book): Decimal(total) for tenant_id, i, book, total in tenant_rows}
 
@@ -374,7 +388,7 @@ def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list
         positions = {
             bot.id: bot_position.get((instrument.id, bot.id, str(books[bot.id])), Decimal(0)) for bot in request.bots
         }
-        snapshots.append(RiskSnapshot(scopes, positions))
+        snapshots.append(RiskSnapshot(scopes, positions, counting))
     return snapshots
 
 
