@@ -180,7 +180,7 @@ SELECT
                                                coalesce(o.limit_price, o.reference_price, 0)::text,
                                                o.created_at, o.cancelled_at,
                                                CASE WHEN o.venue = ANY(%(sim_venues)s::text[])
-                                                    THEN '{Book.PAPER}' ELSE '{Book.LIVE}' END)), '[]')
+                                                    THEN '{Book.PAPER}' ELSE '{Book.LIVE}' END) ORDER BY o.id), '[]')
        FROM recent_orders o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id),
     (SELECT coalesce(json_agg(json_build_array(v.bot_id, v.book, v.pnl::text)), '[]')
        FROM {ProfitVariables._meta.db_table} v JOIN bot_pairs b ON b.bot_id = v.bot_id AND b.book = v.book
