@@ -42,13 +42,58 @@ def _scalar(value):
 def _converters(columns) -> list:
     """Per column, its value as a JSON-ready Python value: a JSON field's as the field's encoder writes it (as
     ``save()`` would; as is without an encoder), any other column's prepared value through :func:`_scalar`. The
-    rows are then dumped in one ``json.dumps`` call (the C encoder), not one call per value."""
-    return [
-        (_identity if field.encoder is None else (lambda v, f=field: json.loads(json.dumps(v, cls=f.encoder))))
-        if isinstance(field, JSONField)
-        else (lambda v, f=field: _scalar(f.get_prep_value(v)))
-        for field in columns
-    ]
+    rows are then dumped in one ``json.dumps`` call (the C encoder), not one call per value.
+
+    The values a column's type already holds skip ``get_prep_value`` (which returns them unchanged: a ``str`` in
+    a text column (or a subclass: a choices member), an ``int`` in an integer or key column, a ``bool``, ``None``, an aware ``datetime``) or take
+    the one conversion it would lead to (a ``Decimal``'s text); anything else goes through the field as before."""
+    return [_converter(field) for field in columns]
+
+
+_TEXT_TYPES = {
+    "CharField",
+    "TextField",
+    "SlugField",
+    "EmailField",
+    "URLField",
+    "FilePathField",
+    "GenericIPAddressField",
+}
+_INTEGER_TYPES = {
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+}
+
+
+def _converter(field):
+    if isinstance(field, JSONField):
+        return _identity if field.encoder is None else (lambda v: json.loads(json.dumps(v, cls=field.encoder)))
+    slow = lambda v: _scalar(field.get_prep_value(v))  # noqa: E731 (a closure per column)
+    kind = field.get_internal_type()
+    if field.is_relation:
+        kind = field.target_field.get_internal_type()
+    if kind in _TEXT_TYPES:
+        return lambda v: v if v is None or isinstance(v, str) else slow(v)  # a str subclass (choices) dumps as text
+    if kind in _INTEGER_TYPES:
+        return lambda v: v if v is None or type(v) is int else slow(v)
+    if kind == "BooleanField":
+        return lambda v: v if v is None or type(v) is bool else slow(v)
+    if kind == "DecimalField":
+        return lambda v: None if v is None else (str(v) if type(v) is decimal.Decimal else slow(v))
+    if kind == "DateTimeField":
+        return lambda v: (
+            None
+            if v is None
+            else (v.isoformat() if type(v) is datetime.datetime and v.utcoffset() is not None else slow(v))
+        )
+    return slow
 
 
 def _identity(value):
