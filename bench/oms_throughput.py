@@ -227,33 +227,39 @@ def submit_all(
     return errors
 
 
-def feed_bars(instrument_ids: list[int], stop, ready) -> None:
-    """A feeder process: the next bar of each of these instruments, round after round, until told to stop.
+def feed_bars(instrument_ids: list[int], interval: float, stop, ready) -> None:
+    """A feeder process: the next bar of each of these instruments, a round every ``interval`` seconds (from one
+    round's start to the next; back to back when a round takes longer), until told to stop.
 
     Each feeder is a process of its own, as a provider's refresh task runs on a worker: the fills its bars book
-    (``bars_ingest``'s hook) take its CPU, not a thread's share of the submitters' interpreter lock."""
+    (``bars_ingest``'s hook) take its CPU, not a thread's share of the submitters' interpreter lock. A bar's
+    storing and matching cost the same whatever it fills, so the interval sets how much of the machine the sim
+    venue's bars take: a real venue's 1m bar comes once a minute, here every ``interval``."""
     instruments = list(Instrument.objects.filter(id__in=instrument_ids).order_by("id"))
     ts = DECISION_BAR
     ready.put(len(instruments))
     try:
         while not stop.is_set():
+            started = time.monotonic()
             ts += MINUTE
             for instrument in instruments:
                 bars_ingest(
                     instrument=instrument, timeframe="1m", rows=[bar(ts)], source="imported", actor_name="bench"
                 )
-            stop.wait(0.05)
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))
     finally:
         connections.close_all()
 
 
-def start_feeders(instruments: list[Instrument], count: int):
+def start_feeders(instruments: list[Instrument], count: int, interval: float):
     """``count`` feeder processes (spawned: each sets Django up itself), instrument k to feeder k mod count; returns
     once every one is ready to store its first bar."""
     context = multiprocessing.get_context("spawn")
     stop, ready = context.Event(), context.Queue()
     feeders = [
-        context.Process(target=feed_bars, args=([i.id for i in instruments[k::count]], stop, ready), daemon=True)
+        context.Process(
+            target=feed_bars, args=([i.id for i in instruments[k::count]], interval, stop, ready), daemon=True
+        )
         for k in range(count)
     ]
     for feeder in feeders:
@@ -347,6 +353,12 @@ def main() -> None:
     parser.add_argument(
         "--feeders", type=int, default=2, help="bar feeder processes (each stores the bars of its share of instruments)"
     )
+    parser.add_argument(
+        "--bar-interval",
+        type=float,
+        default=0.25,
+        help="seconds from one round of bars (one per instrument) to the next; 0: back to back",
+    )
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument(
         "--batch", type=int, default=1, help="intents per submission (submit_intents) per submitter; 1: submit_intent"
@@ -380,13 +392,14 @@ def main() -> None:
     workers = start_workers(args.workers, args.concurrency, run, log_dir)
     print(
         f"setup: {args.bots} bots, {args.instruments} instruments, {args.workers} OMS workers x {args.concurrency} "
-        f"(OMS_BATCH_SIZE {settings.OMS_BATCH_SIZE}), {args.feeders} bar feeder processes, {args.submitters} submitters "
+        f"(OMS_BATCH_SIZE {settings.OMS_BATCH_SIZE}), {args.feeders} bar feeder processes "
+        f"(a round every {args.bar_interval:g}s), {args.submitters} submitters "
         f"({'one intent' if args.batch <= 1 else f'{args.batch} intents'} a submission"
         f"{'' if not args.rate else f', offered at {args.rate:,.0f} intents/s'}) "
         f"({time.perf_counter() - setup_started:.1f}s)"
     )
     connections.close_all()  # nothing of this process's connections is shared with a spawned feeder
-    stop, feeders = start_feeders(instruments, args.feeders)
+    stop, feeders = start_feeders(instruments, args.feeders, args.bar_interval)
     try:
         started, told_at = time.monotonic(), None
         if args.backlog:
