@@ -196,7 +196,7 @@ def record_fills(reports: list[FillReport], *, locked: bool = False, also_write:
     sim venue's ``last_matched_bar_ts``), for every order of the reports."""
     if not reports:
         return 0
-    with oms_writes():
+    with oms_writes(savepoint=False):  # all or nothing with the caller's block; nothing here catches an error
         if locked:
             orders = {r.order.pk: r.order for r in reports}
         else:
