@@ -20,7 +20,6 @@ from tests.execution.test_oms_batching import _setup
 from traces.models import ProfitVariables
 
 
-
 @pytest.mark.django_db
 def test_two_fills_of_one_position_on_one_bar_compose_as_one_at_a_time(tenant_a, es_bars, trading_bot, settings):
     settings.SIM_VENUE_FILL_MODELS = {"sim": {"slippage_ticks": 1, "fee_per_unit": "2.5"}}
