@@ -342,22 +342,42 @@ def _apply_profit_variables(
         row.winning_trades += 1 if fill.realized_pnl > 0 else 0
 
 
+# The intents a booking may move, locked one by one on the primary key in id order, keeping those WORKING or
+# PARTIALLY_FILLED (compared outside the lateral scan, so no status index stands in for the key: see below).
+_LOCK_INTENTS_SQL = f"""
+SELECT t.id, t.status FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+    SELECT id, status FROM {TradeIntent._meta.db_table} t WHERE t.id = k.id AND t.tenant_id = %s OFFSET 0 FOR UPDATE
+) t
+ WHERE t.status = ANY(%s)
+"""
+
+# The leg orders of some intents, looked up intent by intent on the intent index (a lateral scan kept apart by
+# OFFSET 0): with the statistics of a tenant that grew since the last ANALYZE, the planner took the tenant index
+# for a few rows and read every order the tenant had, on every bar a fill was booked on.
+_LEGS_OF_INTENTS_SQL = f"""
+SELECT o.intent_id, o.status, o.filled_quantity FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+    SELECT intent_id, status, filled_quantity FROM {Order._meta.db_table} o
+     WHERE o.intent_id = k.id AND o.purpose = %s AND o.tenant_id = %s OFFSET 0
+) o
+"""
+
+
 def _refresh_intents_status(intent_ids: set[int]) -> None:
     """:func:`_refresh_intent_status` for many intents: one read of their statuses (locked) and one of their legs,
     then one statement per move (FILLED, PARTIALLY_FILLED) writing the intents and their audit rows together
     (``execution.orders.intent_moves.move_audited``). Only ids and statuses are read, not the intents' rows (their
     risk checks are a JSON document each)."""
-    current = dict(
-        TradeIntent.objects.select_for_update(of=("self",))
-        .filter(pk__in=intent_ids, status__in=(Status.WORKING, Status.PARTIALLY_FILLED))
-        .order_by("pk")
-        .values_list("pk", "status")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LOCK_INTENTS_SQL,
+            [sorted(intent_ids), tenancy.require_tenant_id(), [Status.WORKING, Status.PARTIALLY_FILLED]],
+        )
+        current = dict(cursor.fetchall())
     legs: dict[int, list[tuple[str, Decimal]]] = {}
-    for intent_id, status, filled in Order.objects.filter(
-        intent_id__in=list(current), purpose=Order.Purpose.LEG
-    ).values_list("intent_id", "status", "filled_quantity"):
-        legs.setdefault(intent_id, []).append((status, filled))
+    with connection.cursor() as cursor:
+        cursor.execute(_LEGS_OF_INTENTS_SQL, [list(current), Order.Purpose.LEG, tenancy.require_tenant_id()])
+        for intent_id, status, filled in cursor.fetchall():
+            legs.setdefault(intent_id, []).append((status, filled))
     moves: dict[tuple[str, str], list[int]] = {}
     for intent_id, before in current.items():
         rows = legs.get(intent_id, [])

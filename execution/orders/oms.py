@@ -302,10 +302,51 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
         if orders is None:
             orders = list(to_send.select_related("instrument", "leg").order_by("intent_id", "leg__leg_index"))
         else:
-            still = set(to_send.values_list("pk", flat=True))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _SENDABLE_ORDERS_SQL,
+                    {
+                        "intents": sorted(intent_ids),
+                        "tenant": tenancy.require_tenant_id(),
+                        "accepted": Status.ACCEPTED,
+                        "leg": Order.Purpose.LEG,
+                        "submitting": Order.Status.SUBMITTING,
+                    },
+                )
+                still = {pk for (pk,) in cursor.fetchall()}
             orders = [order for order in orders if order.pk in still]
     if orders:
         _record_outcomes(place_all(orders))
+
+
+# What _send_intents' ORM query asks (the intents still ACCEPTED, locked, and their SUBMITTING leg orders), row by row
+# on the primary key and the intent index (lateral scans kept apart by OFFSET 0; the statuses are compared outside
+# them, so no status index can stand in): with the statistics of a tenant that grew since the last ANALYZE, the
+# planner read every order of the tenant through its index and the status index (every order ever SUBMITTING, until
+# a vacuum) instead, for each batch. The batch's intents are locked in id order, whatever their status now.
+_SENDABLE_ORDERS_SQL = f"""
+WITH sendable AS (
+    SELECT t.id FROM unnest(%(intents)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+        SELECT id, status FROM {TradeIntent._meta.db_table} t
+         WHERE t.id = k.id AND t.tenant_id = %(tenant)s OFFSET 0 FOR UPDATE
+    ) t
+     WHERE t.status = %(accepted)s
+)
+SELECT o.id FROM sendable s CROSS JOIN LATERAL (
+    SELECT id, purpose, status FROM {Order._meta.db_table} o WHERE o.intent_id = s.id AND o.tenant_id = %(tenant)s
+    OFFSET 0
+) o
+ WHERE o.purpose = %(leg)s AND o.status = %(submitting)s
+"""
+
+# _record_outcomes' lock of the acknowledged orders, order by order on the primary key in id order, keeping those
+# still SUBMITTING (see _SENDABLE_ORDERS_SQL for why not the ORM's filter).
+_STILL_SUBMITTING_SQL = f"""
+SELECT o.id FROM unnest(%(orders)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+    SELECT id, status FROM {Order._meta.db_table} o WHERE o.id = k.id AND o.tenant_id = %(tenant)s OFFSET 0 FOR UPDATE
+) o
+ WHERE o.status = %(submitting)s
+"""
 
 
 def _record_outcomes(outcomes: list[SendOutcome]) -> None:
@@ -317,11 +358,16 @@ def _record_outcomes(outcomes: list[SendOutcome]) -> None:
     acked = [o for o in outcomes if o.ack is not None]
     failed_by_intent: dict[int, list[SendOutcome]] = {}
     with oms_writes():
-        still_submitting = set(
-            Order.objects.select_for_update()
-            .filter(pk__in=[o.order.pk for o in acked], status=Order.Status.SUBMITTING)
-            .values_list("pk", flat=True)
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _STILL_SUBMITTING_SQL,
+                {
+                    "orders": sorted(o.order.pk for o in acked),
+                    "tenant": tenancy.require_tenant_id(),
+                    "submitting": Order.Status.SUBMITTING,
+                },
+            )
+            still_submitting = {pk for (pk,) in cursor.fetchall()}
         recorded = []
         for outcome in acked:
             if outcome.order.pk in still_submitting:  # a cancel may have got there between the send and now
