@@ -207,11 +207,12 @@ def record_fills(reports: list[FillReport], *, locked: bool = False, also_write:
                 .filter(pk__in={r.order.pk for r in reports})
                 .order_by("pk")
             }
-        known = set(
-            Fill.objects.filter(
-                order_id__in=list(orders), venue_fill_id__in={r.venue_fill_id for r in reports}
-            ).values_list("order_id", "venue_fill_id")
-        )
+        pairs = sorted({(r.order.pk, r.venue_fill_id) for r in reports})
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _KNOWN_FILLS_SQL, [[o for o, _ in pairs], [f for _, f in pairs], tenancy.require_tenant_id()]
+            )
+            known = set(cursor.fetchall())
         todo, seen = [], set()
         for report in reports:
             key = (report.order.pk, report.venue_fill_id)
@@ -341,6 +342,16 @@ def _apply_profit_variables(
         row.closing_trades += 1
         row.winning_trades += 1 if fill.realized_pnl > 0 else 0
 
+
+# The reports' fills already recorded, pair by pair on the (order, venue fill id) unique index: the ORM's filter
+# (order IN ..., fill id IN ...) went through the tenant-leading (tenant, bot, ts) index, every fill of the tenant,
+# under the statistics of a tenant grown since the last ANALYZE.
+_KNOWN_FILLS_SQL = f"""
+SELECT f.order_id, f.venue_fill_id FROM unnest(%s::bigint[], %s::text[]) AS k(order_id, fill_id) CROSS JOIN LATERAL (
+    SELECT order_id, venue_fill_id FROM {Fill._meta.db_table} f
+     WHERE f.order_id = k.order_id AND f.venue_fill_id = k.fill_id AND f.tenant_id = %s OFFSET 0
+) f
+"""
 
 # The intents a booking may move, locked one by one on the primary key in id order, keeping those WORKING or
 # PARTIALLY_FILLED (compared outside the lateral scan, so no status index stands in for the key: see below).
