@@ -12,11 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from controlplane import tenancy
 from controlplane.models import AuditEvent
 from execution.models import Fill, Instrument, Order, StrategyPosition, TradeIntent, VenueInventory
-from execution.orders import oms
+from execution.orders import oms, recovery
 from execution.orders.intents import LegSpec, submit_intent
 from execution.orders.paper_venue import match_working_orders
 from tests.execution.conftest import T0, buy, sell
 from tests.execution.test_oms_batching import _setup
+from tests.execution.venues import ExchangeVenue, exchange_venues, timing_out
 from traces.models import ProfitVariables
 
 
@@ -105,3 +106,68 @@ def test_booking_a_bars_fills_leaves_the_instrument_row_unlocked(django_db_setup
             thread.join()
         assert probe == [[(es.id,)]]
         assert Order.objects.get().status == Order.Status.FILLED
+
+
+class _ProbingVenue(ExchangeVenue):
+    """An exchange whose lookups and cancels ask, from another connection, for the key-share lock an order insert's
+    foreign-key check takes on the instrument and bot rows, while the OMS is waiting for its answer."""
+
+    def __init__(self, name, answer, rows):
+        super().__init__(name, answer)
+        self.rows, self.probes = rows, []
+
+    def _probe(self):
+        def other_transaction():
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    for table, row_id in self.rows:
+                        cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR KEY SHARE NOWAIT", [row_id])
+                self.probes.append("granted")
+            except Exception as error:  # reported by the assertion below
+                self.probes.append(repr(error))
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=other_transaction)
+        thread.start()
+        thread.join()
+
+    def lookup_order(self, *, client_order_id, venue_order_id=None):
+        self._probe()
+        return super().lookup_order(client_order_id=client_order_id, venue_order_id=venue_order_id)
+
+    def cancel_order(self, *, client_order_id, venue_order_id):
+        self._probe()
+        return super().cancel_order(client_order_id=client_order_id, venue_order_id=venue_order_id)
+
+
+def test_the_recovery_sweep_and_a_failed_leg_hold_no_instrument_or_bot_row_while_a_venue_answers(
+    django_db_setup, committed_db, settings
+):
+    """The recovery sweep looks an uncertain order up at its venue, and a failed leg's policy cancels the intent's
+    other legs at theirs, each with the order (and intent) locked. Locked with their instrument, leg or bot joined
+    (``select_for_update`` without ``of``), those rows were locked FOR UPDATE for as long as the venue took to
+    answer, and every OMS batch inserting orders of that instrument or bot waited for it at its COMMIT."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("venue-wait-locks")
+    es = Instrument.objects.get(symbol="ES")
+    rows = [("execution_instrument", es.id), ("bots_bot", bots[0].id)]
+    kept, lost = _ProbingVenue("exchange-kept", None, rows), _ProbingVenue("exchange-lost", timing_out, rows)
+    with exchange_venues(kept, lost), tenancy.tenant_context(tenant.id):
+        intent = submit_intent(
+            bot=bots[0],
+            legs=[
+                LegSpec("exchange-kept", "ES", "buy", Decimal(1)),
+                LegSpec("exchange-lost", "ES", "sell", Decimal(1)),
+            ],
+            idempotency_key="probe",
+            source="tick",
+            bar_ts=T0,
+        ).intent
+        oms.process_pending_intents()
+        outcome = recovery.resolve_unacknowledged_orders(older_than=timedelta(0))
+        assert outcome["not_found"] == [f"cp-{intent.pk}-1"]
+        assert lost.lookups and kept.cancelled == [f"cp-{intent.pk}-0"]
+        assert set(lost.probes) == {"granted"} and kept.probes == ["granted"]
+        intent.refresh_from_db()
+        assert intent.status == TradeIntent.Status.FAILED
