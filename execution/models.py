@@ -240,6 +240,10 @@ class TradeIntent(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "bot", "-created_at"], name="tradeintent_bot_recent_idx"),
             models.Index(fields=["trace_id"], name="tradeintent_trace_idx"),  # the trace explorer
+            # The OMS's claim (PENDING, oldest first, SKIP LOCKED): an ordered scan of the pending intents alone. On
+            # the status index it read every entry ever written for 'PENDING' (each intent's first version) until a
+            # vacuum, about 8 ms a batch after 30,000 intents; a plain index scan also drops the dead entries it meets.
+            models.Index(fields=["tenant", "id"], name="tradeintent_pending_idx", condition=models.Q(status="PENDING")),
         ]
 
     def __str__(self) -> str:
@@ -311,7 +315,8 @@ class Order(TenantOwnedModel):
     intent = models.ForeignKey(TradeIntent, on_delete=models.PROTECT, related_name="orders")
     leg = models.ForeignKey(IntentLeg, on_delete=models.PROTECT, related_name="orders")
     purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.LEG)
-    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="orders")
+    # Indexed by order_bot_recent_idx (bot, created_at), which serves a lookup by bot alone as well.
+    bot = models.ForeignKey("bots.Bot", on_delete=models.PROTECT, related_name="orders", db_index=False)
     venue = models.CharField(max_length=64)
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
     client_order_id = models.CharField(max_length=64, unique=True)
@@ -348,6 +353,12 @@ class Order(TenantOwnedModel):
         indexes = [
             models.Index(fields=["venue", "instrument", "status"], name="order_working_idx"),
             models.Index(fields=["trace_id"], name="order_trace_idx"),  # the trace explorer
+            # The risk checks' recent orders and cancels of a batch's bots (execution.risk.state): a range of each
+            # bot's orders, not every order of the tenant filtered by time.
+            models.Index(fields=["bot", "created_at"], name="order_bot_recent_idx"),
+            models.Index(
+                fields=["bot", "cancelled_at"], condition=Q(cancelled_at__isnull=False), name="order_bot_cancels_idx"
+            ),
             # The tick asks, per tenant and instrument, whether any order is open for the sim venue to fill.
             models.Index(
                 fields=["tenant", "instrument"],

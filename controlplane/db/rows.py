@@ -39,15 +39,65 @@ def _scalar(value):
     return value
 
 
-def _encoders(columns) -> list:
-    """Per column, its value as JSON text: a JSON field's with the field's encoder (as ``save()`` would), any other
-    column's prepared value through :func:`_scalar`."""
-    return [
-        (lambda v, f=field: json.dumps(v, cls=f.encoder))
-        if isinstance(field, JSONField)
-        else (lambda v, f=field: json.dumps(_scalar(f.get_prep_value(v))))
-        for field in columns
-    ]
+def _converters(columns) -> list:
+    """Per column, its value as a JSON-ready Python value: a JSON field's as the field's encoder writes it (as
+    ``save()`` would; as is without an encoder), any other column's prepared value through :func:`_scalar`. The
+    rows are then dumped in one ``json.dumps`` call (the C encoder), not one call per value.
+
+    The values a column's type already holds skip ``get_prep_value`` (which returns them unchanged: a ``str`` in
+    a text column (or a subclass: a choices member), an ``int`` in an integer or key column, a ``bool``, ``None``, an aware ``datetime``) or take
+    the one conversion it would lead to (a ``Decimal``'s text); anything else goes through the field as before."""
+    return [_converter(field) for field in columns]
+
+
+_TEXT_TYPES = {
+    "CharField",
+    "TextField",
+    "SlugField",
+    "EmailField",
+    "URLField",
+    "FilePathField",
+    "GenericIPAddressField",
+}
+_INTEGER_TYPES = {
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+}
+
+
+def _converter(field):
+    if isinstance(field, JSONField):
+        return _identity if field.encoder is None else (lambda v: json.loads(json.dumps(v, cls=field.encoder)))
+    slow = lambda v: _scalar(field.get_prep_value(v))  # noqa: E731 (a closure per column)
+    kind = field.get_internal_type()
+    if field.is_relation:
+        kind = field.target_field.get_internal_type()
+    if kind in _TEXT_TYPES:
+        return lambda v: v if v is None or isinstance(v, str) else slow(v)  # a str subclass (choices) dumps as text
+    if kind in _INTEGER_TYPES:
+        return lambda v: v if v is None or type(v) is int else slow(v)
+    if kind == "BooleanField":
+        return lambda v: v if v is None or type(v) is bool else slow(v)
+    if kind == "DecimalField":
+        return lambda v: None if v is None else (str(v) if type(v) is decimal.Decimal else slow(v))
+    if kind == "DateTimeField":
+        return lambda v: (
+            None
+            if v is None
+            else (v.isoformat() if type(v) is datetime.datetime and v.utcoffset() is not None else slow(v))
+        )
+    return slow
+
+
+def _identity(value):
+    return value
 
 
 def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
@@ -81,13 +131,13 @@ def update_rows_sql(objs: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
         raise ValueError("update_rows writes concrete fields other than the primary key")
     pk = meta.pk
     # Keys k0, k1...: a column's name is not always a valid record field name.
-    encoders = _encoders(columns)
+    converters = list(zip([f"k{i}" for i in range(len(columns))], [f.attname for f in columns], _converters(columns)))
     rows = []
     for obj in objs:
-        values = [f'"id":{json.dumps(_scalar(obj.pk))}']
-        for index, (field, encode) in enumerate(zip(columns, encoders, strict=True)):
-            values.append(f'"k{index}":{encode(getattr(obj, field.attname))}')
-        rows.append("{" + ",".join(values) + "}")
+        row = {"id": _scalar(obj.pk)}
+        for key, attname, convert in converters:
+            row[key] = convert(getattr(obj, attname))
+        rows.append(row)
     record = ", ".join(
         [f"id {pk.db_type(connection)}", *(f"k{i} {f.db_type(connection)}" for i, f in enumerate(columns))]
     )
@@ -96,19 +146,22 @@ def update_rows_sql(objs: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
         f'UPDATE "{meta.db_table}" AS t SET {sets} FROM jsonb_to_recordset(%s::jsonb) AS v({record}) '
         f'WHERE t."{pk.column}" = v.id'
     )
-    params: list = ["[" + ",".join(rows) + "]"]
+    params: list = [json.dumps(rows)]
     if issubclass(model, TenantOwnedModel):  # the ORM lock, as ``TenantScopedManager`` applies it
         sql += ' AND t."tenant_id" = %s'
         params.append(tenancy.require_tenant_id())
     return sql, params
 
 
-def insert_rows(objs: Sequence[Model]) -> list[Model]:
+def insert_rows(objs: Sequence[Model], *, ignore_conflicts: bool = False) -> list[Model]:
     """Insert ``objs`` (new objects of one model, primary keys unset) in one statement and set their primary keys;
     what ``bulk_create(objs)`` writes (``auto_now``/``auto_now_add`` fields take the time of the call, defaults are
     the objects' own) without its per-field arrays: Django's ``INSERT ... SELECT * FROM UNNEST(...)`` dumps one
     array per column in Python, which cost more than the insert itself for a batch's orders. The rows travel as
-    one JSON document, as in :func:`update_rows`. Row-level security checks every row's tenant."""
+    one JSON document, as in :func:`update_rows`. Row-level security checks every row's tenant.
+
+    ``ignore_conflicts``: ``ON CONFLICT DO NOTHING``, as ``bulk_create(ignore_conflicts=True)``; the objects' primary
+    keys are then left unset (a skipped row returns none)."""
     if not objs:
         return []
     model = type(objs[0])
@@ -118,25 +171,25 @@ def insert_rows(objs: Sequence[Model]) -> list[Model]:
     if any(obj.pk is not None for obj in objs):
         raise ValueError("insert_rows takes new objects (their primary key unset)")
     columns = [field for field in meta.concrete_fields if not field.primary_key]
-    encoders = _encoders(columns)
+    converters = list(zip([f"k{i}" for i in range(len(columns))], columns, _converters(columns)))
     rows = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert_rows")
-        values = [
-            f'"k{index}":{encode(field.pre_save(obj, add=True))}'
-            for index, (field, encode) in enumerate(zip(columns, encoders, strict=True))
-        ]
-        rows.append("{" + ",".join(values) + "}")
+        rows.append({key: convert(field.pre_save(obj, add=True)) for key, field, convert in converters})
     record = ", ".join(f"k{i} {f.db_type(connection)}" for i, f in enumerate(columns))
     names = ", ".join(f'"{field.column}"' for field in columns)
     keys = ", ".join(f"v.k{i}" for i in range(len(columns)))
     # Inserted in the list's order (WITH ORDINALITY), so the ids returned are the objects' in turn.
     sql = (
         f'INSERT INTO "{meta.db_table}" ({names}) SELECT {keys} FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) '
-        f'AS ({record})) WITH ORDINALITY AS v({keys.replace("v.", "")}, n) ORDER BY v.n RETURNING "{meta.pk.column}"'
+        f"AS ({record})) WITH ORDINALITY AS v({keys.replace('v.', '')}, n) ORDER BY v.n "
     )
+    if ignore_conflicts:
+        with connection.cursor() as cursor:
+            cursor.execute(sql + "ON CONFLICT DO NOTHING", [json.dumps(rows)])
+        return list(objs)
     with connection.cursor() as cursor:
-        cursor.execute(sql, ["[" + ",".join(rows) + "]"])
+        cursor.execute(sql + f'RETURNING "{meta.pk.column}"', [json.dumps(rows)])
         pks = [pk for (pk,) in cursor.fetchall()]
     for obj, pk in zip(objs, pks, strict=True):
         obj.pk = pk

@@ -4,6 +4,7 @@ variables and the intent's status, in one OMS transaction, so our books move onl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -14,10 +15,10 @@ from django.utils import timezone
 
 from controlplane import tenancy
 from controlplane.books import book_for_venue
-from controlplane.db.rows import update_rows
-from controlplane.models import AuditEvent
+from controlplane.db.rows import insert_rows, update_rows
 from controlplane.trace import current_trace_id
 from execution.models import Fill, Order, StrategyPosition, TradeIntent, VenueInventory
+from execution.orders.intent_moves import move_audited
 from execution.orders.intents import intent_transition
 from execution.orders.writer import ACTOR, oms_writes
 from execution.risk.pnl import PositionState
@@ -46,7 +47,11 @@ def record_fill(
     position, day) add only the fees that are known."""
     known_fee = fee if fee is not None else Decimal(0)
     with oms_writes():
-        order = Order.objects.select_for_update().select_related("instrument", "intent").get(pk=order.pk)
+        order = (
+            Order.objects.select_for_update(of=("self", "intent"))
+            .select_related("instrument", "intent")
+            .get(pk=order.pk)
+        )
         if Fill.objects.filter(order=order, venue_fill_id=venue_fill_id).exists():
             return None
         instrument = order.instrument
@@ -176,29 +181,38 @@ class FillReport:
     reference_price: Decimal | None = None
 
 
-def record_fills(reports: list[FillReport]) -> int:
+def record_fills(reports: list[FillReport], *, locked: bool = False, also_write: Sequence[str] = ()) -> int:
     """Record many executions at once, each exactly as :func:`record_fill` would, in one OMS transaction with
     multi-row writes: the orders are locked in one statement, fills inserted in one, and the orders, positions,
     profit variables and intents updated in one statement each (``controlplane.db.rows.update_rows``, not
     ``bulk_update``, whose CASE per row and field cost more than the rest of the booking); inventory: one upsert per
     venue and asset.
     Reports are applied in the order given, so two fills of one position compose as they would one at a time.
-    Fill ids already recorded change nothing. Returns the number of fills recorded."""
+    Fill ids already recorded change nothing. Returns the number of fills recorded.
+
+    ``locked``: the reports' orders are rows the caller read in its own OMS transaction under their lock
+    (``select_for_update``), with their instrument; they are not read again (the sim venue's matching reads and
+    locks them itself). ``also_write``: more fields of those orders to write with the booking's own update (the
+    sim venue's ``last_matched_bar_ts``), for every order of the reports."""
     if not reports:
         return 0
-    with oms_writes():
-        orders = {
-            o.pk: o
-            for o in Order.objects.select_for_update()
-            .select_related("instrument")
-            .filter(pk__in={r.order.pk for r in reports})
-            .order_by("pk")
-        }
-        known = set(
-            Fill.objects.filter(
-                order_id__in=list(orders), venue_fill_id__in={r.venue_fill_id for r in reports}
-            ).values_list("order_id", "venue_fill_id")
-        )
+    with oms_writes(savepoint=False):  # all or nothing with the caller's block; nothing here catches an error
+        if locked:
+            orders = {r.order.pk: r.order for r in reports}
+        else:
+            orders = {
+                o.pk: o
+                for o in Order.objects.select_for_update(of=("self",))
+                .select_related("instrument")
+                .filter(pk__in={r.order.pk for r in reports})
+                .order_by("pk")
+            }
+        pairs = sorted({(r.order.pk, r.venue_fill_id) for r in reports})
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _KNOWN_FILLS_SQL, [[o for o, _ in pairs], [f for _, f in pairs], tenancy.require_tenant_id()]
+            )
+            known = set(cursor.fetchall())
         todo, seen = [], set()
         for report in reports:
             key = (report.order.pk, report.venue_fill_id)
@@ -206,6 +220,8 @@ def record_fills(reports: list[FillReport]) -> int:
                 seen.add(key)
                 todo.append(report)
         if not todo:
+            if also_write:
+                update_rows(list(orders.values()), list(also_write))
             return 0
         positions = _locked_positions([orders[r.order.pk] for r in todo])
         days = _locked_profit_variables([(orders[r.order.pk], r.ts.date()) for r in todo])
@@ -259,11 +275,15 @@ def record_fills(reports: list[FillReport]) -> int:
             )
             _apply_profit_variables(days[(order.bot_id, book, fill.ts.date())], order, fill, before, after)
         now = timezone.now()
-        Fill.objects.bulk_create(fills)
+        insert_rows(fills)
         touched = list({id(f.order): f.order for f in fills}.values())
         for row in [*touched, *positions.values(), *days.values()]:
             row.updated_at = now
-        update_rows(touched, ["average_price", "filled_quantity", "fees", "slippage", "status", "updated_at"])
+        order_fields = ["average_price", "filled_quantity", "fees", "slippage", "status", "updated_at"]
+        if also_write:
+            update_rows(list(orders.values()), [*order_fields, *also_write])
+        else:
+            update_rows(touched, order_fields)
         update_rows(list(positions.values()), ["quantity", "average_price", "realized_pnl", "fees", "updated_at"])
         update_rows(list(days.values()), [*PROFIT_FIELDS, "updated_at"])
         for (venue, asset), delta in sorted(inventory.items()):
@@ -278,7 +298,7 @@ PROFIT_FIELDS = ["pnl", "fees", "slippage", "turnover", "exposure", "fills", "cl
 def _locked_positions(orders: list[Order]) -> dict[tuple[int, int, str], StrategyPosition]:
     keys = sorted({(o.bot_id, o.instrument_id, book_for_venue(o.venue)) for o in orders})
     tenant_id = tenancy.require_tenant_id()
-    StrategyPosition.objects.bulk_create(
+    insert_rows(
         [StrategyPosition(tenant_id=tenant_id, bot_id=b, instrument_id=i, book=book) for b, i, book in keys],
         ignore_conflicts=True,
     )
@@ -294,7 +314,7 @@ def _locked_positions(orders: list[Order]) -> dict[tuple[int, int, str], Strateg
 def _locked_profit_variables(order_days: list[tuple[Order, object]]) -> dict[tuple[int, str, object], ProfitVariables]:
     keys = sorted({(o.bot_id, book_for_venue(o.venue), day) for o, day in order_days})
     tenant_id = tenancy.require_tenant_id()
-    ProfitVariables.objects.bulk_create(
+    insert_rows(
         [ProfitVariables(tenant_id=tenant_id, bot_id=b, book=book, day=day) for b, book, day in keys],
         ignore_conflicts=True,
     )
@@ -323,43 +343,69 @@ def _apply_profit_variables(
         row.winning_trades += 1 if fill.realized_pnl > 0 else 0
 
 
+# The reports' fills already recorded, pair by pair on the (order, venue fill id) unique index: the ORM's filter
+# (order IN ..., fill id IN ...) went through the tenant-leading (tenant, bot, ts) index, every fill of the tenant,
+# under the statistics of a tenant grown since the last ANALYZE.
+_KNOWN_FILLS_SQL = f"""
+SELECT f.order_id, f.venue_fill_id FROM unnest(%s::bigint[], %s::text[]) AS k(order_id, fill_id) CROSS JOIN LATERAL (
+    SELECT order_id, venue_fill_id FROM {Fill._meta.db_table} f
+     WHERE f.order_id = k.order_id AND f.venue_fill_id = k.fill_id AND f.tenant_id = %s OFFSET 0
+) f
+"""
+
+# The intents a booking may move, locked one by one on the primary key in id order, keeping those WORKING or
+# PARTIALLY_FILLED (compared outside the lateral scan, so no status index stands in for the key: see below).
+_LOCK_INTENTS_SQL = f"""
+SELECT t.id, t.status FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+    SELECT id, status FROM {TradeIntent._meta.db_table} t WHERE t.id = k.id AND t.tenant_id = %s OFFSET 0 FOR UPDATE
+) t
+ WHERE t.status = ANY(%s)
+"""
+
+# The leg orders of some intents, looked up intent by intent on the intent index (a lateral scan kept apart by
+# OFFSET 0): with the statistics of a tenant that grew since the last ANALYZE, the planner took the tenant index
+# for a few rows and read every order the tenant had, on every bar a fill was booked on.
+_LEGS_OF_INTENTS_SQL = f"""
+SELECT o.intent_id, o.status, o.filled_quantity FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+    SELECT intent_id, status, filled_quantity FROM {Order._meta.db_table} o
+     WHERE o.intent_id = k.id AND o.purpose = %s AND o.tenant_id = %s OFFSET 0
+) o
+"""
+
+
 def _refresh_intents_status(intent_ids: set[int]) -> None:
-    """:func:`_refresh_intent_status` for many intents: one read of their legs, one update per new status, and
-    one insert of the audit rows."""
-    intents = list(
-        TradeIntent.objects.select_for_update()
-        .filter(pk__in=intent_ids, status__in=(Status.WORKING, Status.PARTIALLY_FILLED))
-        .order_by("pk")
-    )
+    """:func:`_refresh_intent_status` for many intents: one read of their statuses (locked) and one of their legs,
+    then one statement per move (FILLED, PARTIALLY_FILLED) writing the intents and their audit rows together
+    (``execution.orders.intent_moves.move_audited``). Only ids and statuses are read, not the intents' rows (their
+    risk checks are a JSON document each)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LOCK_INTENTS_SQL,
+            [sorted(intent_ids), tenancy.require_tenant_id(), [Status.WORKING, Status.PARTIALLY_FILLED]],
+        )
+        current = dict(cursor.fetchall())
     legs: dict[int, list[tuple[str, Decimal]]] = {}
-    for intent_id, status, filled in Order.objects.filter(
-        intent_id__in=[i.pk for i in intents], purpose=Order.Purpose.LEG
-    ).values_list("intent_id", "status", "filled_quantity"):
-        legs.setdefault(intent_id, []).append((status, filled))
-    moved, audits, now = [], [], timezone.now()
-    for intent in intents:
-        rows = legs.get(intent.pk, [])
+    with connection.cursor() as cursor:
+        cursor.execute(_LEGS_OF_INTENTS_SQL, [list(current), Order.Purpose.LEG, tenancy.require_tenant_id()])
+        for intent_id, status, filled in cursor.fetchall():
+            legs.setdefault(intent_id, []).append((status, filled))
+    moves: dict[tuple[str, str], list[int]] = {}
+    for intent_id, before in current.items():
+        rows = legs.get(intent_id, [])
         if rows and all(status == Order.Status.FILLED for status, _ in rows):
             to = Status.FILLED
         elif any(filled > 0 for _, filled in rows):
             to = Status.PARTIALLY_FILLED
         else:
             continue
-        if to == intent.status:
-            continue
-        audits.append(
-            AuditEvent(
-                tenant_id=intent.tenant_id,
-                actor=ACTOR,
-                action="intent.status",
-                resource_type="intent",
-                resource_id=str(intent.pk),
-                before_state={"status": intent.status},
-                after_state={"status": to},
-                trace_id=current_trace_id(),
-            )
+        if to != before:
+            moves.setdefault((before, to), []).append(intent_id)
+    now, tenant_id = timezone.now(), tenancy.require_tenant_id()
+    for (before, to), ids in sorted(moves.items()):
+        move_audited(
+            "UPDATE execution_tradeintent AS t SET status = %s, updated_at = %s WHERE t.tenant_id = %s "
+            'AND t.id = ANY(%s) AND t.status = %s RETURNING t."id"',
+            [to, now, tenant_id, ids, before],
+            before=before,
+            after=to,
         )
-        intent.status, intent.updated_at = to, now
-        moved.append(intent)
-    update_rows(moved, ["status", "updated_at"])
-    AuditEvent.unscoped.bulk_create(audits)

@@ -36,15 +36,15 @@ EXPOSED_ACTIONS = {"flatten_failed", "left_filled", "cancel_failed"}
 def leg_failed(intent_id: int, failed: Order, error_code: str, message: str) -> None:
     """Apply the intent's multi-leg failure policy, say so in its status, and alert on a multi-leg failure."""
     with oms_writes():
-        intent = TradeIntent.objects.select_for_update().select_related("bot").get(pk=intent_id)
-        failed = Order.objects.select_for_update().select_related("leg").get(pk=failed.pk)
+        intent = TradeIntent.objects.select_for_update(of=("self",)).select_related("bot").get(pk=intent_id)
+        failed = Order.objects.select_for_update(of=("self",)).select_related("leg").get(pk=failed.pk)
         if failed.status in Order.OPEN_STATUSES:
             failed.status = Order.Status.FAILED
         failed.error_code, failed.reason = error_code, message[:2000]
         failed.save(update_fields=["status", "error_code", "reason", "updated_at"])
         actions = []
         others = list(
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(of=("self",))  # not the instrument, leg: venues are called below
             .filter(intent=intent, purpose=Order.Purpose.LEG)
             .exclude(pk=failed.pk)
             .select_related("instrument", "leg")

@@ -24,7 +24,6 @@ alert is raised. A leg whose send is uncertain stays SUBMITTING for the recovery
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -41,8 +40,9 @@ from controlplane.books import book_for_venue
 from controlplane.db.rows import insert_rows, update_rows, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
-from execution.models import IntentLeg, Order, TradeIntent
-from execution.orders.intents import TRANSITIONS, BatchPrices, intent_transition, reject, risk_refusal
+from execution.models import IntentLeg, Order, TradeIntent, TradingControl
+from execution.orders.intents import BatchPrices, intent_transition, reject, risk_refusal
+from execution.orders.intent_moves import move_audited as _move_audited
 from execution.orders.leg_risk import leg_failed
 from execution.orders.sending import (  # noqa: F401 (client_order_id and record_ack are the OMS's public names)
     SendOutcome,
@@ -55,7 +55,7 @@ from execution.orders.sending import (  # noqa: F401 (client_order_id and record
 )
 from execution.orders.writer import ACTOR, oms_writes
 from execution.risk.checks import RecentOrder, RiskScope, Side
-from execution.risk.state import leg_scopes
+from execution.risk.state import counts_tenant_orders, leg_risk_state
 
 logger = logging.getLogger(__name__)
 Status = TradeIntent.Status
@@ -82,23 +82,29 @@ def process_pending_intents(
 
     ``on_full_batch`` is called when a claim came back full (more may be waiting), once the batch is checked and
     committed and before it is sent: the OMS task asks for another run there, so an idle worker claims the next
-    batch meanwhile instead of it waiting for this one's sends. The risk re-checks of one tenant's batches still
-    run one at a time (:func:`_serialize_checks`)."""
+    batch meanwhile instead of it waiting for this one's sends. Batches whose checks could count each other's
+    orders are checked one after the other (:func:`_serialize_checks`)."""
     tenant_id = tenancy.require_tenant_id()
     size = batch_size or settings.OMS_BATCH_SIZE
     claimed = 0
+    whole_tenant = None  # decided per batch from the tenant's limits (read before its locks)
     while claimed < limit:
-        with oms_writes():
-            intents = list(
-                TradeIntent.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(status=Status.PENDING)
-                .select_related("bot")
-                .order_by("id")[: min(size, limit - claimed)]
-            )
-            if not intents:
-                break
-            claimed += len(intents)
-            accepted, orders = _accept_or_reject_batch(intents, tenant_id=tenant_id)
+        try:
+            with oms_writes():
+                intents = list(
+                    TradeIntent.objects.select_for_update(skip_locked=True, of=("self",))
+                    .filter(status=Status.PENDING)
+                    .select_related("bot")
+                    .order_by("id")[: min(size, limit - claimed)]
+                )
+                if not intents:
+                    break
+                accepted, orders = _accept_or_reject_batch(intents, tenant_id=tenant_id, whole_tenant=whole_tenant)
+        except _TenantLockNeeded:
+            whole_tenant = True  # the tenant's limits began to count orders meanwhile: the batch again, whole-tenant
+            continue
+        claimed += len(intents)
+        whole_tenant = None
         if on_full_batch is not None and len(intents) == size:
             on_full_batch()
         if accepted:
@@ -106,25 +112,57 @@ def process_pending_intents(
     return claimed
 
 
-def _serialize_checks(tenant_id: int) -> None:
-    """Wait for any other batch of the tenant being checked to commit (a lock held to the end of this transaction).
+class _TenantLockNeeded(Exception):
+    """A batch checked under its bots' locks found that the tenant's limits now count orders across its bots: its
+    transaction is rolled back (claim included) and it is claimed and checked again under the tenant's lock."""
+
+
+def _check_lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _serialize_checks(tenant_id: int, bot_ids: list[int], *, whole_tenant: bool) -> None:
+    """Wait for every other batch whose checks could count this batch's orders, or this batch theirs, to commit
+    (locks held to the end of this transaction).
 
     A batch's risk re-check counts the orders of the batches committed before it and of the intents before it in
-    the batch (rate limits, duplicate windows, exposure, in the bot's and the tenant's scopes); two batches checked
-    at once would not see each other's orders and could together pass a limit each passes alone. Only the checks
-    and the orders' insert wait: claims skip each other's rows, and sends and acknowledgements run in parallel."""
-    digest = hashlib.sha256(f"oms-checks:{tenant_id}".encode()).digest()
+    the batch: each bot's own (its rate limit, duplicate window) and, when the tenant's limits count them
+    (``execution.risk.state.COUNTING_LIMITS``), every bot's of the tenant. Two batches checked at once would not see
+    each other's orders and could together pass a limit each passes alone. So a batch takes its bots' locks (in
+    id order) under the tenant's lock held shared, and when the tenant's limits count orders across bots
+    (``whole_tenant``) the tenant's lock alone, exclusive: batches of other bots are checked in parallel unless the
+    tenant counts, and a whole-tenant batch waits for every batch in flight. Positions and PnL move with fills, not
+    with other batches' orders. Only the checks and the orders' insert wait: claims skip each other's rows, and
+    sends and acknowledgements run in parallel."""
+    tenant_key = _check_lock_key(f"oms-checks:{tenant_id}")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
+        if whole_tenant:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [tenant_key])
+            return
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [tenant_key])
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) AS s",
+            [[_check_lock_key(f"oms-checks:{tenant_id}:{bot_id}") for bot_id in sorted(set(bot_ids))]],
+        )
 
 
-def _accept_or_reject_batch(intents: list[TradeIntent], *, tenant_id: int) -> tuple[list[int], list[Order]]:
+def _tenant_counts_orders() -> bool:
+    """Whether the current tenant's limits count orders across its bots (read before the check locks; the check
+    itself reads the limits again under them and starts over if they changed meanwhile)."""
+    limits = TradingControl.objects.filter(bot__isnull=True).values_list("risk_limits", flat=True).first()
+    return counts_tenant_orders(limits)
+
+
+def _accept_or_reject_batch(
+    intents: list[TradeIntent], *, tenant_id: int, whole_tenant: bool | None = None
+) -> tuple[list[int], list[Order]]:
     """The second risk check of each claimed intent, in the caller's transaction; returns the accepted ids and
     their orders (inserted, with their legs and instruments attached, for :func:`_send_intents`).
 
-    What no other batch changes is read before the tenant's check lock (:func:`_serialize_checks`): the claimed
-    intents' legs and their decision bars' prices. Everything another batch's commit can change (kill switches,
-    recent orders, positions, PnL) is read after it.
+    What no other batch changes is read before the check locks (:func:`_serialize_checks`): the claimed intents'
+    legs, their decision bars' prices and whether the tenant's limits count orders across bots (which locks are
+    needed; read again under them, and the batch starts over under the tenant's lock if that changed meanwhile).
+    Everything another batch's commit can change (kill switches, recent orders, positions, PnL) is read after them.
 
     The risk inputs are read once for the batch (:class:`BatchRiskState`: kill switches, reference prices, the
     risk state of every instrument and book for all the batch's bots), and each intent is checked in turn against
@@ -141,8 +179,12 @@ def _accept_or_reject_batch(intents: list[TradeIntent], *, tenant_id: int) -> tu
     price_of = BatchPrices(
         (leg.instrument_id, leg.order_type, intent.bar_ts) for intent in intents for leg in legs_by_intent[intent.pk]
     )
-    _serialize_checks(tenant_id)
+    if whole_tenant is None:
+        whole_tenant = _tenant_counts_orders()
+    _serialize_checks(tenant_id, [intent.bot_id for intent in intents], whole_tenant=whole_tenant)
     state = BatchRiskState(intents, legs_by_intent, price_of)
+    if not whole_tenant and tenant_id in state.counting_tenants:
+        raise _TenantLockNeeded
     accepted, orders = [], []
     for intent in intents:
         legs = legs_by_intent[intent.pk]
@@ -193,7 +235,7 @@ class BatchRiskState:
         self.at = timezone.now()
         bots = {intent.bot_id: intent.bot for intent in intents}
         self.blocks = trading_blocks(list(bots.values()))
-        self._scopes = leg_scopes(
+        self._scopes, self.counting_tenants = leg_risk_state(
             [(intent.bot, leg) for intent in intents for leg in legs_by_intent[intent.pk]], at=self.at
         )
         self.price_of = price_of  # the decision bars' closes, read before the lock (bars do not change)
@@ -245,33 +287,6 @@ def _accept_or_reject(intent: TradeIntent, *, legs: list[IntentLeg] | None = Non
     return True
 
 
-def _move_audited(update: str, params: list, *, before: str, after: str) -> list[int]:
-    """Run ``update`` (an UPDATE of the current tenant's intents ``RETURNING`` their ids) and write the
-    ``intent.status`` audit row :func:`intent_transition` writes for each intent it moved, in one statement
-    (``WITH moved AS (update) INSERT ... SELECT ... FROM moved``): one round trip for the move and its audit, and
-    no audit object built per intent. Returns the ids moved."""
-    if after not in TRANSITIONS.get(before, set()):
-        raise ValueError(f"{before} -> {after} is not an intent transition")
-    sql = (
-        f"WITH moved AS ({update}) "
-        "INSERT INTO controlplane_auditevent (tenant_id, actor_user_id, actor, action, resource_type, resource_id, "
-        "before_state, after_state, trace_id, created_at) "
-        "SELECT %s, NULL, %s, 'intent.status', 'intent', moved.id::text, %s::jsonb, %s::jsonb, %s, %s "
-        "FROM moved ORDER BY moved.id RETURNING resource_id"
-    )
-    tail = [
-        tenancy.require_tenant_id(),
-        ACTOR,
-        json.dumps({"status": str(before)}),
-        json.dumps({"status": str(after)}),
-        current_trace_id(),
-        timezone.now(),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *tail])
-        return [int(resource_id) for (resource_id,) in cursor.fetchall()]
-
-
 def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -> None:
     """Send the SUBMITTING legs of the intents still ACCEPTED, all at once, and record what the venues said.
 
@@ -287,10 +302,51 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
         if orders is None:
             orders = list(to_send.select_related("instrument", "leg").order_by("intent_id", "leg__leg_index"))
         else:
-            still = set(to_send.values_list("pk", flat=True))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _SENDABLE_ORDERS_SQL,
+                    {
+                        "intents": sorted(intent_ids),
+                        "tenant": tenancy.require_tenant_id(),
+                        "accepted": Status.ACCEPTED,
+                        "leg": Order.Purpose.LEG,
+                        "submitting": Order.Status.SUBMITTING,
+                    },
+                )
+                still = {pk for (pk,) in cursor.fetchall()}
             orders = [order for order in orders if order.pk in still]
     if orders:
         _record_outcomes(place_all(orders))
+
+
+# What _send_intents' ORM query asks (the intents still ACCEPTED, locked, and their SUBMITTING leg orders), row by row
+# on the primary key and the intent index (lateral scans kept apart by OFFSET 0; the statuses are compared outside
+# them, so no status index can stand in): with the statistics of a tenant that grew since the last ANALYZE, the
+# planner read every order of the tenant through its index and the status index (every order ever SUBMITTING, until
+# a vacuum) instead, for each batch. The batch's intents are locked in id order, whatever their status now.
+_SENDABLE_ORDERS_SQL = f"""
+WITH sendable AS (
+    SELECT t.id FROM unnest(%(intents)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+        SELECT id, status FROM {TradeIntent._meta.db_table} t
+         WHERE t.id = k.id AND t.tenant_id = %(tenant)s OFFSET 0 FOR UPDATE
+    ) t
+     WHERE t.status = %(accepted)s
+)
+SELECT o.id FROM sendable s CROSS JOIN LATERAL (
+    SELECT id, purpose, status FROM {Order._meta.db_table} o WHERE o.intent_id = s.id AND o.tenant_id = %(tenant)s
+    OFFSET 0
+) o
+ WHERE o.purpose = %(leg)s AND o.status = %(submitting)s
+"""
+
+# _record_outcomes' lock of the acknowledged orders, order by order on the primary key in id order, keeping those
+# still SUBMITTING (see _SENDABLE_ORDERS_SQL for why not the ORM's filter).
+_STILL_SUBMITTING_SQL = f"""
+SELECT o.id FROM unnest(%(orders)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+    SELECT id, status FROM {Order._meta.db_table} o WHERE o.id = k.id AND o.tenant_id = %(tenant)s OFFSET 0 FOR UPDATE
+) o
+ WHERE o.status = %(submitting)s
+"""
 
 
 def _record_outcomes(outcomes: list[SendOutcome]) -> None:
@@ -302,11 +358,16 @@ def _record_outcomes(outcomes: list[SendOutcome]) -> None:
     acked = [o for o in outcomes if o.ack is not None]
     failed_by_intent: dict[int, list[SendOutcome]] = {}
     with oms_writes():
-        still_submitting = set(
-            Order.objects.select_for_update()
-            .filter(pk__in=[o.order.pk for o in acked], status=Order.Status.SUBMITTING)
-            .values_list("pk", flat=True)
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _STILL_SUBMITTING_SQL,
+                {
+                    "orders": sorted(o.order.pk for o in acked),
+                    "tenant": tenancy.require_tenant_id(),
+                    "submitting": Order.Status.SUBMITTING,
+                },
+            )
+            still_submitting = {pk for (pk,) in cursor.fetchall()}
         recorded = []
         for outcome in acked:
             if outcome.order.pk in still_submitting:  # a cancel may have got there between the send and now

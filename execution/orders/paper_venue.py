@@ -128,52 +128,70 @@ def match_working_orders(*, instrument: Instrument, timeframe: str, bar_ts: date
     on its own decision bar's close. Each order meets each bar once, so calling this twice for a bar is harmless.
     Returns the number of fills recorded.
     """
-    from execution.orders import booking, writer
+    from execution.orders import writer
 
-    bar = Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts=bar_ts).first()
-    if bar is None:
-        return 0
-    fill_bar = FillBar(float(bar.open), float(bar.high), float(bar.low), float(bar.close), float(bar.volume))
-    orders = (
-        _working_sim_orders(instrument)
-        .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
-        .order_by("id")
-    )
-    # One OMS transaction for the bar: the orders it met are read and marked in it, and its fills booked in one batch.
-    with writer.oms_writes():
-        matched, reports = [], []
-        for order in orders:
-            model = fill_model(order.venue)
-            eligible = order.not_before <= bar_ts if model.fill_at is FillAt.CLOSE else order.not_before < bar_ts
-            if not eligible:
-                continue
-            matched.append(order.pk)
-            fill = simulate_fill(
-                SimOrder(
-                    Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price, order.stop_price
-                ),
-                fill_bar,
-                model=model,
-                tick_size=instrument.tick_size,
-                multiplier=instrument.multiplier,
-            )
-            if fill is not None:
-                executed_at = bar.ts if model.fill_at is FillAt.NEXT_OPEN else bar.ts + timeframe_delta(timeframe)
-                reports.append(
-                    booking.FillReport(
-                        order=order,
-                        venue_fill_id=f"{order.client_order_id}@{bar.ts.isoformat()}",
-                        quantity=fill.quantity,
-                        price=fill.price,
-                        fee=fill.fee,
-                        slippage=fill.slippage,
-                        reference_price=fill.reference_price,
-                        ts=executed_at,
-                    )
+    # One transaction for the bar (the caller's, when it has one: an error undoes its block, a tenant's or a tick's
+    # instrument): the orders that may meet the bar are read first, under their lock (nothing more is read when
+    # there are none), then the bar; the orders it met are marked and its fills booked in one batch on those very
+    # rows (``record_fills(locked=True)``: not read again), the mark written with the booking's update of the orders.
+    with transaction.atomic(savepoint=False):
+        orders = list(
+            _working_sim_orders(instrument)
+            .filter(Q(last_matched_bar_ts__isnull=True) | Q(last_matched_bar_ts__lt=bar_ts))
+            .select_for_update(of=("self",))
+            .order_by("id")
+        )
+        if not orders:
+            return 0
+        bar = Bar.objects.filter(instrument=instrument, timeframe=timeframe, ts=bar_ts).first()
+        if bar is None:
+            return 0
+        fill_bar = FillBar(float(bar.open), float(bar.high), float(bar.low), float(bar.close), float(bar.volume))
+        with writer.oms_writes(savepoint=False):
+            return _match(orders, bar, fill_bar, instrument=instrument, timeframe=timeframe, bar_ts=bar_ts)
+
+
+def _match(orders, bar, fill_bar, *, instrument: Instrument, timeframe: str, bar_ts: datetime) -> int:
+    """Meet ``orders`` (read and locked by :func:`match_working_orders`) with the bar and book their fills."""
+    from execution.orders import booking
+
+    matched, reports = [], []
+    for order in orders:
+        model = fill_model(order.venue)
+        eligible = order.not_before <= bar_ts if model.fill_at is FillAt.CLOSE else order.not_before < bar_ts
+        if not eligible:
+            continue
+        order.instrument = instrument
+        order.last_matched_bar_ts = bar_ts
+        matched.append(order)
+        fill = simulate_fill(
+            SimOrder(
+                Side(order.side), order.remaining, OrderType(order.order_type), order.limit_price, order.stop_price
+            ),
+            fill_bar,
+            model=model,
+            tick_size=instrument.tick_size,
+            multiplier=instrument.multiplier,
+        )
+        if fill is not None:
+            executed_at = bar.ts if model.fill_at is FillAt.NEXT_OPEN else bar.ts + timeframe_delta(timeframe)
+            reports.append(
+                booking.FillReport(
+                    order=order,
+                    venue_fill_id=f"{order.client_order_id}@{bar.ts.isoformat()}",
+                    quantity=fill.quantity,
+                    price=fill.price,
+                    fee=fill.fee,
+                    slippage=fill.slippage,
+                    reference_price=fill.reference_price,
+                    ts=executed_at,
                 )
-        Order.objects.filter(pk__in=matched).update(last_matched_bar_ts=bar_ts)
-        recorded = booking.record_fills(reports)
-    return recorded
+            )
+    filled = {report.order.pk for report in reports}
+    unfilled = [order.pk for order in matched if order.pk not in filled]
+    if unfilled:  # met the bar without a fill (a limit or stop not reached): only the mark changes
+        Order.objects.filter(pk__in=unfilled).update(last_matched_bar_ts=bar_ts)
+    return booking.record_fills(reports, locked=True, also_write=["last_matched_bar_ts"])
 
 
 def match_stored_bars(*, instrument: Instrument, timeframe: str, bar_ts: Sequence[datetime]) -> dict[int, int]:
@@ -192,14 +210,15 @@ def match_stored_bars(*, instrument: Instrument, timeframe: str, bar_ts: Sequenc
     for tenant_id in all_tenant_ids():
         try:
             with tenancy.tenant_context(tenant_id), transaction.atomic():
-                oldest = _working_sim_orders(instrument).aggregate(oldest=Min("not_before"))["oldest"]
-                if oldest is None:
-                    continue
-                fills = sum(
-                    match_working_orders(instrument=instrument, timeframe=timeframe, bar_ts=ts)
-                    for ts in ordered
-                    if ts >= oldest
-                )
+                if len(ordered) == 1:  # a bar's matching reads the orders itself, and stops there if there are none
+                    fills = match_working_orders(instrument=instrument, timeframe=timeframe, bar_ts=ordered[0])
+                else:
+                    oldest = _working_sim_orders(instrument).aggregate(oldest=Min("not_before"))["oldest"]
+                    fills = sum(
+                        match_working_orders(instrument=instrument, timeframe=timeframe, bar_ts=ts)
+                        for ts in ordered
+                        if oldest is not None and ts >= oldest
+                    )
         except Exception:
             logger.exception(
                 "sim matching on stored bars failed for a tenant",

@@ -47,7 +47,7 @@ def resolve_unacknowledged_orders(*, older_than: timedelta | None = None, limit:
         failure, ack = None, None
         with oms_writes():  # the lock keeps other sweeps off this order while its venue is asked
             order = (
-                Order.objects.select_for_update(skip_locked=True)
+                Order.objects.select_for_update(skip_locked=True, of=("self",))  # the order only, not its instrument
                 .filter(pk=order_id, status=Order.Status.SUBMITTING, venue_order_id="")
                 .select_related("instrument", "leg")
                 .first()

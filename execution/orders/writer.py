@@ -21,11 +21,15 @@ _writing = contextvars.ContextVar("oms_writing", default=False)
 
 
 @contextlib.contextmanager
-def oms_writes() -> Iterator[None]:
+def oms_writes(*, savepoint: bool = True) -> Iterator[None]:
     """A transaction (or savepoint) in which the trigger lets orders and fills be written; reset on the way out so
     an enclosing transaction is not left marked as the OMS. Nested inside another one it only adds the savepoint:
-    the outer block already marked the transaction and will reset it."""
-    with transaction.atomic():
+    the outer block already marked the transaction and will reset it.
+
+    ``savepoint=False``: inside an enclosing transaction, no savepoint of its own (two statements fewer, which a
+    sim bar's booking pays twice); an error inside then undoes the enclosing block up to its own savepoint or
+    transaction, as ``atomic(savepoint=False)`` does: for callers that let errors propagate."""
+    with transaction.atomic(savepoint=savepoint):
         if _writing.get():
             yield
             return

@@ -138,6 +138,34 @@ WITH controls AS (
     SELECT DISTINCT bot_id, book FROM bot_books
 ), counting_tenants AS (
     SELECT tenant_id FROM controls WHERE bot_id IS NULL AND risk_limits ?| %(counting_limits)s::text[]
+), recent_orders AS (
+    -- Three disjoint parts, each a range of one index: per bot of the batch (a lateral scan kept apart from the
+    -- outer query by OFFSET 0, so its plan is a range of (bot, created_at): the window's start is a subquery, whose
+    -- share of the orders the planner guesses, and a scan of the window across every bot looked cheaper), its orders created in the window, and its older orders
+    -- cancelled in the rate window (bot, cancelled_at); then, only when a tenant's limits count them, its other
+    -- bots' orders of either kind. (One filter with ORs read every order the tenant ever had, under the OMS's
+    -- check lock.)
+    SELECT o.* FROM unnest(%(bots)s::bigint[]) AS b(id) CROSS JOIN LATERAL (
+        SELECT * FROM {Order._meta.db_table} o
+         WHERE o.bot_id = b.id AND o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s
+        OFFSET 0
+    ) o
+     WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
+    UNION ALL
+    SELECT o.* FROM unnest(%(bots)s::bigint[]) AS b(id) CROSS JOIN LATERAL (
+        SELECT * FROM {Order._meta.db_table} o
+         WHERE o.bot_id = b.id AND o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s
+        OFFSET 0
+    ) o
+     WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
+       AND NOT (o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
+    UNION ALL
+    SELECT * FROM {Order._meta.db_table} o
+     WHERE EXISTS (SELECT FROM counting_tenants) AND o.tenant_id IN (SELECT tenant_id FROM counting_tenants)
+       AND o.tenant_id = ANY(%(tenants)s::bigint[])
+       AND (o.bot_id = ANY(%(bots)s::bigint[])) IS NOT TRUE AND o.purpose = %(purpose)s
+       AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
+            OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))
 )
 SELECT
     (SELECT coalesce(json_agg(json_build_array(tenant_id, bot_id, state, risk_limits)), '[]') FROM controls),
@@ -152,12 +180,8 @@ SELECT
                                                coalesce(o.limit_price, o.reference_price, 0)::text,
                                                o.created_at, o.cancelled_at,
                                                CASE WHEN o.venue = ANY(%(sim_venues)s::text[])
-                                                    THEN '{Book.PAPER}' ELSE '{Book.LIVE}' END)), '[]')
-       FROM {Order._meta.db_table} o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id
-      WHERE o.tenant_id = ANY(%(tenants)s::bigint[]) AND o.purpose = %(purpose)s
-        AND (o.bot_id = ANY(%(bots)s::bigint[]) OR o.tenant_id IN (SELECT tenant_id FROM counting_tenants))
-        AND ((o.created_at > (SELECT since FROM window_start) AND o.created_at <= %(at)s)
-             OR (o.cancelled_at > %(cancels_since)s AND o.cancelled_at <= %(at)s))),
+                                                    THEN '{Book.PAPER}' ELSE '{Book.LIVE}' END) ORDER BY o.id), '[]')
+       FROM recent_orders o JOIN {Instrument._meta.db_table} i ON i.id = o.instrument_id),
     (SELECT coalesce(json_agg(json_build_array(v.bot_id, v.book, v.pnl::text)), '[]')
        FROM {ProfitVariables._meta.db_table} v JOIN bot_pairs b ON b.bot_id = v.bot_id AND b.book = v.book
       WHERE v.tenant_id = ANY(%(tenants)s::bigint[]) AND v.day = %(day)s),
@@ -174,10 +198,19 @@ COUNTING_LIMITS = ("max_orders_per_minute", "max_cancels_per_minute", "duplicate
 
 @dataclass(frozen=True)
 class RiskSnapshot:
-    """The risk scopes of a batch of bots, and their positions in the instrument (the tick needs both)."""
+    """The risk scopes of a batch of bots, and their positions in the instrument (the tick needs both).
+    ``counting_tenants``: the tenants whose limits count their orders across bots (``COUNTING_LIMITS``), as the
+    same statement read their controls."""
 
     scopes: dict[int, list[RiskScope]]
     positions: dict[int, Decimal]
+    counting_tenants: frozenset[int] = frozenset()
+
+
+def counts_tenant_orders(risk_limits) -> bool:
+    """Whether a tenant's limits (its control's ``risk_limits``) count its orders or cancels across its bots: then
+    one bot's order check depends on every other bot's orders (``COUNTING_LIMITS``)."""
+    return isinstance(risk_limits, dict) and bool(set(risk_limits) & set(COUNTING_LIMITS))
 
 
 @dataclass(frozen=True)
@@ -212,6 +245,14 @@ def leg_scopes(bot_legs: Iterable[tuple[Bot, object]], *, at: datetime) -> dict[
     """The risk scopes of each (instrument id, book) the legs go to, for the bots that send them (``scopes[key]
     [bot.id]``), in one :func:`risk_snapshots` query: what the OMS's batch re-check and a batch submission check
     every leg against (a leg's book is its venue's)."""
+    return leg_risk_state(bot_legs, at=at)[0]
+
+
+def leg_risk_state(
+    bot_legs: Iterable[tuple[Bot, object]], *, at: datetime
+) -> tuple[dict[tuple[int, str], dict], frozenset[int]]:
+    """:func:`leg_scopes`, and the tenants whose limits count orders across bots as that same statement read them
+    (the OMS chooses which lock its check needed from them: ``execution.orders.oms``)."""
     wanted: dict[tuple[int, str], dict[int, Bot]] = defaultdict(dict)
     instruments: dict[int, Instrument] = {}
     for bot, leg in bot_legs:
@@ -229,7 +270,8 @@ def leg_scopes(bot_legs: Iterable[tuple[Bot, object]], *, at: datetime) -> dict[
         ],
         at=at,
     )
-    return {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}
+    counting = snapshots[0].counting_tenants if snapshots else frozenset()
+    return {key: snapshot.scopes for key, snapshot in zip(keys, snapshots, strict=True)}, counting
 
 
 def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list[RiskSnapshot]:
@@ -276,11 +318,7 @@ def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list
 
     bot_state = {bot_id: TradingState(state) for _, bot_id, state, _ in controls if bot_id is not None}
     tenant_control = {tenant_id: (state, limits) for tenant_id, bot_id, state, limits in controls if bot_id is None}
-    counting = {
-        t
-        for t, (_, limits) in tenant_control.items()
-        if isinstance(limits, dict) and set(limits) & set(COUNTING_LIMITS)
-    }
+    counting = frozenset(t for t, (_, limits) in tenant_control.items() if counts_tenant_orders(limits))
     bot_position = {(i, bot_id, book): Decimal(quantity) for i, bot_id, book, quantity in bot_rows}
     tenant_position = {(tenant_id, i, book): Decimal(total) for tenant_id, i, book, total in tenant_rows}
 
@@ -350,7 +388,7 @@ def risk_snapshots(requests: Sequence[SnapshotRequest], *, at: datetime) -> list
         positions = {
             bot.id: bot_position.get((instrument.id, bot.id, str(books[bot.id])), Decimal(0)) for bot in request.bots
         }
-        snapshots.append(RiskSnapshot(scopes, positions))
+        snapshots.append(RiskSnapshot(scopes, positions, counting))
     return snapshots
 
 

@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from decimal import Decimal
 
+import pytest
+
 from django.db import connections, transaction
 
 from bots import services as bot_services
@@ -193,3 +195,69 @@ def test_racing_batches_of_one_tenant_are_checked_one_after_the_other(django_db_
         assert Order.objects.count() == 3
         rejected = TradeIntent.objects.filter(status=TradeIntent.Status.REJECTED)
         assert {(i.rejection["limit"], i.rejection["scope"]) for i in rejected} == {("max_orders_per_minute", "tenant")}
+
+
+def test_racing_batches_of_one_bot_are_checked_one_after_the_other(django_db_setup, committed_db, settings):
+    """Without tenant limits that count orders, batches are checked under their bots' locks, in parallel when their
+    bots differ: two batches of the same bot still see each other's orders, so together they pass the bot's rate
+    limit no further than one worker would."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("race-bot-limits")
+    bot = bots[0]
+    with tenancy.tenant_context(tenant.id):
+        bot.risk_limits = {"max_orders_per_minute": 3}
+        bot.save(update_fields=["risk_limits"])
+        for n in range(6):
+            submit_intent(
+                bot=bot,
+                legs=[LegSpec("sim", "ES", "buy", Decimal(1))],
+                idempotency_key=f"bot-limit-race-{n}",
+                source="tick",
+                bar_ts=T0,
+            )
+    barrier, errors = threading.Barrier(2), []
+
+    def processor():
+        try:
+            barrier.wait()
+            with tenancy.tenant_context(tenant.id):
+                oms.process_pending_intents(batch_size=3)
+        except Exception as error:  # pragma: no cover - reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=processor) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with tenancy.tenant_context(tenant.id), transaction.atomic():
+        statuses = Counter(TradeIntent.objects.values_list("status", flat=True))
+        assert statuses == {TradeIntent.Status.WORKING: 3, TradeIntent.Status.REJECTED: 3}
+        rejected = TradeIntent.objects.filter(status=TradeIntent.Status.REJECTED)
+        assert {(i.rejection["limit"], i.rejection["scope"]) for i in rejected} == {("max_orders_per_minute", "bot")}
+
+
+def test_a_batch_checked_under_its_bots_locks_starts_over_when_the_tenant_counts_orders(tenant_a, es_bars, trading_bot):
+    """The locks a batch takes are chosen from the tenant's limits read before them; if the limits read with the
+    risk state under those locks count orders across bots (set meanwhile), the batch is rolled back, claim
+    included, and checked again under the tenant's lock."""
+    from execution.models import TradingControl
+
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        TradingControl.objects.create(bot=None, risk_limits={"max_orders_per_minute": 1})
+        submit_intent(
+            bot=bot, legs=[LegSpec("sim", "ES", "buy", Decimal(1))], idempotency_key="a", source="tick", bar_ts=T0
+        )
+        submit_intent(
+            bot=bot, legs=[LegSpec("sim", "ES", "buy", Decimal(1))], idempotency_key="b", source="tick", bar_ts=T0
+        )
+        intents = list(TradeIntent.objects.select_related("bot").order_by("id"))
+        with pytest.raises(oms._TenantLockNeeded), transaction.atomic():
+            oms._accept_or_reject_batch(intents, tenant_id=tenant_a.id, whole_tenant=False)
+        assert not Order.objects.exists()
+        assert oms.process_pending_intents() == 2
+        assert sorted(TradeIntent.objects.values_list("status", flat=True)) == ["REJECTED", "WORKING"]
