@@ -232,6 +232,30 @@ def test_a_bots_instruments_are_matched_as_symbols_once_each(tenant_a, owner_a):
         )
 
 
+def _jit_compiled(cursor) -> bool:
+    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) SELECT sum(g) FROM generate_series(1, 10) g")
+    return "JIT" in cursor.fetchone()[0][0]
+
+
+def test_the_ticks_transaction_compiles_nothing_with_jit_whatever_the_planners_estimates(tenant_a, owner_a):
+    """The bots read's estimate grows with the planner's guesses (a hundred instruments assumed a bot): on the
+    bench's 1,000 bots it passed jit_above_cost and each round spent 555 ms compiling a 7 ms statement. The tick's
+    transaction runs with JIT off from its first statement on; here every statement's cost passes the threshold."""
+    from django.db import connection
+
+    btc = Instrument.objects.get(symbol="BTC-USD")
+    _make_bots(tenant_a, owner_a, btc)
+    with tenancy.tenant_context(tenant_a.id), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_jit_available(), set_config('jit_above_cost', '0', true)")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this Postgres has no JIT")
+        assert _jit_compiled(cursor)  # the threshold is passed: any statement would compile
+        bar_ts = tick_bar_ts(START + 60 * MINUTE, "1m")
+        read = tenant_batch(instruments=[btc], timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK)
+        assert len(read[btc.id].bots) == len(BOTS) + 1
+        assert not _jit_compiled(cursor)
+
+
 def test_a_bot_whose_position_moved_after_the_batch_read_is_decided_on_the_risk_snapshots(tenant_a, owner_a):
     """The batch read a position the bot no longer holds (a fill committed in between) and on it the bot would send
     an order: the risk snapshot read for that order has the current position, and the bot is decided again on it,
