@@ -192,6 +192,9 @@ def tenant_batch(
     configs = _config_cache.setdefault(tenant_id, {})
     if len(configs) > _CONFIG_CACHE_MAX:
         configs.clear()
+    # The versions sent and the entries read back come from one copy: another thread of the process may replace an
+    # entry meanwhile, and a bot must get the configuration of the version the statement matched.
+    known = dict(configs)
     with connection.cursor() as cursor:
         cursor.execute(
             _TENANT_BATCH_SQL_FOR[(replay, run_ref is not None)],
@@ -208,8 +211,8 @@ def tenant_batch(
                 "singleton": GlobalKillSwitch.SINGLETON_ID,
                 "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
                 "quote_strategies": quote_strategy_names(),
-                "known_ids": _bigint_array(configs),
-                "known_xmins": "{" + ",".join(entry[0] for entry in configs.values()) + "}",
+                "known_ids": _bigint_array(known),
+                "known_xmins": "{" + ",".join(entry[0] for entry in known.values()) + "}",
             },
         )
         cursor.nextset()  # set_config's result first, then the bots
@@ -222,7 +225,7 @@ def tenant_batch(
             last = (row[0], row[2])
     return {
         instrument_id: TenantBatch(
-            [TickBot(*row[1:5], *_bot_config(configs, row[2], row[19], row[5]), *row[6:16]) for row in found],
+            [TickBot(*row[1:5], *_bot_config(known, configs, row[2], row[19], row[5]), *row[6:16]) for row in found],
             found[0][16],
             found[0][17],
             found[0][18],
@@ -231,12 +234,13 @@ def tenant_batch(
     }
 
 
-def _bot_config(configs: dict[int, tuple[str, dict, dict]], bot_id: int, xmin: str, text: str | None):
+def _bot_config(known: dict, configs: dict, bot_id: int, xmin: str, text: str | None):
     """The bot's (parameters, risk limits): parsed from ``text`` (their JSON array) when the statement sent it, and
-    kept with the row's version; else (the version the read sent back matched) the ones parsed before. The tick
-    reads them and never changes them (``TickBot`` is read-only by convention): later ticks get the same objects."""
+    kept in ``configs`` with the row's version; else (the version sent, from ``known``, matched) the ones parsed
+    before. The tick reads them and never changes them (``TickBot`` is read-only by convention): later ticks get the
+    same objects."""
     if text is None:
-        return configs[bot_id][1:]
+        return known[bot_id][1:]
     parameters, risk_limits = _json_object(text)
     configs[bot_id] = (xmin, parameters, risk_limits)
     return parameters, risk_limits
