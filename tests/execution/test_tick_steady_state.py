@@ -232,6 +232,30 @@ def test_a_bots_instruments_are_matched_as_symbols_once_each(tenant_a, owner_a):
         )
 
 
+def _jit_compiled(cursor) -> bool:
+    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) SELECT sum(g) FROM generate_series(1, 10) g")
+    return "JIT" in cursor.fetchone()[0][0]
+
+
+def test_the_ticks_transaction_compiles_nothing_with_jit_whatever_the_planners_estimates(tenant_a, owner_a):
+    """The bots read's estimate grows with the planner's guesses (a hundred instruments assumed a bot): on the
+    bench's 1,000 bots it passed jit_above_cost and each round spent 555 ms compiling a 7 ms statement. The tick's
+    transaction runs with JIT off from its first statement on; here every statement's cost passes the threshold."""
+    from django.db import connection
+
+    btc = Instrument.objects.get(symbol="BTC-USD")
+    _make_bots(tenant_a, owner_a, btc)
+    with tenancy.tenant_context(tenant_a.id), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_jit_available(), set_config('jit_above_cost', '0', true)")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this Postgres has no JIT")
+        assert _jit_compiled(cursor)  # the threshold is passed: any statement would compile
+        bar_ts = tick_bar_ts(START + 60 * MINUTE, "1m")
+        read = tenant_batch(instruments=[btc], timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK)
+        assert len(read[btc.id].bots) == len(BOTS) + 1
+        assert not _jit_compiled(cursor)
+
+
 def test_a_bot_whose_position_moved_after_the_batch_read_is_decided_on_the_risk_snapshots(tenant_a, owner_a):
     """The batch read a position the bot no longer holds (a fill committed in between) and on it the bot would send
     an order: the risk snapshot read for that order has the current position, and the bot is decided again on it,
@@ -479,3 +503,36 @@ def test_an_instruments_failed_risk_read_undoes_that_instrument_alone_and_the_ru
         assert trace.reason_code == "TICK_ERROR" and trace.details["scope"] == "instrument"
         assert errors[bot.id] == 1
     assert all(errors[b.id] == 0 for b in eth_bots)
+
+
+def test_a_bots_parameters_are_parsed_once_and_read_again_whenever_its_row_changes(tenant_a, owner_a):
+    """The batch read keeps each bot's parsed parameters and risk limits with its row's version and is sent their
+    JSON only when the row changed: an update through the ORM or in raw SQL (which leaves updated_at alone) is
+    read at the next tick."""
+    from django.db import connection
+
+    from bots.models import Bot
+
+    btc = Instrument.objects.get(symbol="BTC-USD")
+    made = _make_bots(tenant_a, owner_a, btc)
+    bar_ts = tick_bar_ts(START + 60 * MINUTE, "1m")
+
+    def read() -> dict:
+        with tenancy.tenant_context(tenant_a.id), transaction.atomic():
+            found = tenant_batch(instruments=[btc], timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK)
+        return {bot.id: bot for bot in found[btc.id].bots}
+
+    first, second = read(), read()
+    assert all(second[k].parameters is first[k].parameters for k in first)  # not parsed again
+    with tenancy.tenant_context(tenant_a.id):
+        assert {k: bot.parameters for k, bot in second.items()} == {
+            bot.id: Bot.objects.get(pk=bot.id).parameters for bot in made
+        }
+    with tenancy.tenant_context(tenant_a.id):
+        Bot.objects.filter(pk=made[0].pk).update(parameters={**made[0].parameters, "fast": 3})
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute('UPDATE bots_bot SET risk_limits = \'{"max_position": "9"}\' WHERE id = %s', [made[1].pk])
+    third = read()
+    assert third[made[0].id].parameters["fast"] == 3
+    assert third[made[1].id].risk_limits == {"max_position": "9"}
+    assert third[made[2].id].parameters is first[made[2].id].parameters

@@ -147,3 +147,50 @@ def test_a_fresh_write_still_refuses_a_row_that_breaks_a_rule(tenant_a):
                 [TraceRow(kind="no_trade", bot_id=1, instrument="ESZ6", timeframe="1m", bar_ts=T0)], fresh=True
             )
         assert not TickTrace.objects.exists()
+
+
+def _delete_tenant_row(tenant_id) -> None:
+    """As raw SQL, the way no service deletes a tenant, with the deferred checks made immediate (as COMMIT would)."""
+    from django.db import connection
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM controlplane_tenant WHERE id = %s", [tenant_id])
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_a_tenant_with_traces_cannot_be_deleted_from_any_tenants_context_and_one_without_can(tenant_a):
+    """The trace table has no foreign key to its tenant (its per-row check was most of the tick's COMMIT); the
+    tenant table's trigger still refuses to delete a tenant whose traces exist, whoever is in context, including
+    nobody."""
+    from controlplane.models import Tenant
+
+    traced = Tenant.objects.create(slug="traced", name="Traced")
+    bare = Tenant.objects.create(slug="bare", name="Bare")
+    with tenancy.tenant_context(traced.id):
+        write_traces([no_trade(1, 0, ReasonCode.NO_SIGNAL)])
+    for context in (None, tenant_a.id, traced.id):
+        with tenancy.tenant_context(context), pytest.raises(IntegrityError, match="has traces"):
+            _delete_tenant_row(traced.id)
+    with tenancy.tenant_context(tenant_a.id):
+        _delete_tenant_row(bare.id)
+        assert tenancy.current_tenant_id() == tenant_a.id
+    assert not Tenant.objects.filter(id=bare.id).exists()
+    with tenancy.tenant_context(traced.id):
+        assert TickTrace.objects.count() == 1  # and the tenant's context is its own again after the trigger looked
+
+
+def test_the_trigger_restores_the_deleting_transactions_tenant(tenant_a):
+    """The trigger looks as the deleted tenant and gives the transaction its own tenant back: RLS afterwards
+    still shows only the deleting tenant's rows."""
+    from django.db import connection
+
+    from controlplane.models import Tenant
+
+    bare = Tenant.objects.create(slug="bare2", name="Bare")
+    with tenancy.tenant_context(tenant_a.id):
+        write_traces([no_trade(5, 0, ReasonCode.NO_SIGNAL)])
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM controlplane_tenant WHERE id = %s", [bare.id])
+            cursor.execute("SELECT current_setting('app.tenant_id')")
+            assert cursor.fetchone()[0] == str(tenant_a.id)
+            assert list(TickTrace.objects.values_list("bot_id", flat=True)) == [5]
