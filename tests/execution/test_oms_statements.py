@@ -338,3 +338,61 @@ def test_kill_switches_read_both_switches_in_one_statement(tenant_a, tenant_b, o
     root = django_user_model.objects.create_superuser("root", password="pw-root-123456")
     bot_services.system_kill(actor=root, reason="exchange outage")
     assert read(tenant_a)[0] == (True, False) and read(tenant_b)[0] == (True, True)
+
+
+def _flatten_recorded(tenant, bot, es, key):
+    """An intent ACCEPTED with its order SUBMITTING, not sent (``record_reconcile_flatten``)."""
+    with tenancy.tenant_context(tenant.id):
+        intent = oms.record_reconcile_flatten(
+            bot=bot,
+            venue="sim",
+            instrument=es,
+            quantity=Decimal(1),
+            reference_price=Decimal(100),
+            idempotency_key=key,
+            actor_name="test",
+            detail={},
+        )
+        return intent, Order.objects.select_related("instrument").get(intent=intent)
+
+
+def test_acknowledgements_are_one_statement_and_a_cancel_that_got_there_first_wins(tenant_a, es_bars, trading_bot):
+    from execution.orders.sending import SendOutcome
+    from execution.orders.writer import oms_writes
+    from integrations.venues.base import VenueOrderAck
+
+    bot = trading_bot()
+    sent, sent_order = _flatten_recorded(tenant_a, bot, es_bars, "ack-sent")
+    cancelled, cancelled_order = _flatten_recorded(tenant_a, bot, es_bars, "ack-cancelled")
+    with tenancy.tenant_context(tenant_a.id):
+        with oms_writes():  # a cancel between the send and its record
+            Order.objects.filter(pk=cancelled_order.pk).update(status=Order.Status.CANCELLED)
+            TradeIntent.objects.filter(pk=cancelled.pk).update(status=TradeIntent.Status.CANCELLED)
+        outcomes = [
+            SendOutcome(
+                order,
+                ack=VenueOrderAck(
+                    venue_order_id=f"v-{order.pk}",
+                    client_order_id=order.client_order_id,
+                    status=VenueOrderStatus.WORKING,
+                ),
+            )
+            for order in (sent_order, cancelled_order)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            oms._record_outcomes(outcomes)
+        writes = [q["sql"] for q in queries if "app_oms_write" not in q["sql"] and "SAVEPOINT" not in q["sql"]]
+        # Old code: the lock of the orders, their update and the intents' move, three statements.
+        assert len(writes) == 1, writes
+        assert Order.objects.get(pk=sent_order.pk).status == Order.Status.WORKING
+        assert Order.objects.get(pk=sent_order.pk).venue_order_id == f"v-{sent_order.pk}"
+        assert (sent_order.status, sent_order.venue_order_id) == (Order.Status.WORKING, f"v-{sent_order.pk}")
+        stored = Order.objects.get(pk=cancelled_order.pk)
+        assert (stored.status, stored.venue_order_id) == (Order.Status.CANCELLED, "")
+        assert (cancelled_order.status, cancelled_order.venue_order_id) == (Order.Status.SUBMITTING, "")
+        assert TradeIntent.objects.get(pk=sent.pk).status == TradeIntent.Status.WORKING
+        assert TradeIntent.objects.get(pk=cancelled.pk).status == TradeIntent.Status.CANCELLED
+        moves = AuditEvent.objects.filter(action="intent.status", after_state={"status": "WORKING"})
+        assert list(moves.values_list("resource_id", "before_state", "actor")) == [
+            (str(sent.pk), {"status": "ACCEPTED"}, "oms")
+        ]
