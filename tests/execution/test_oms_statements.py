@@ -396,3 +396,29 @@ def test_acknowledgements_are_one_statement_and_a_cancel_that_got_there_first_wi
         assert list(moves.values_list("resource_id", "before_state", "actor")) == [
             (str(sent.pk), {"status": "ACCEPTED"}, "oms")
         ]
+
+
+def test_the_sim_venue_does_not_look_up_the_instruments_the_oms_sends_it(tenant_a, es_bars, trading_bot):
+    """The OMS read each order's instrument with its leg; the sim venue took the batch's symbols to the database
+    again (old code: one query, a transaction of its own, for every batch)."""
+    from dataclasses import replace
+
+    venue = SimVenue("sim")
+    requests = [_request("cp-1-0", "ES"), _request("cp-2-0", "NOPE"), _request("cp-3-0", "ES")]
+    named = [
+        replace(requests[0], instrument_id=es_bars.pk),
+        requests[1],
+        replace(requests[2], instrument_id=es_bars.pk),
+    ]
+    with tenancy.tenant_context(tenant_a.id):
+        looked_up = venue.place_orders(requests)
+        with CaptureQueriesContext(connection) as queries:
+            assert venue.place_orders(named) == looked_up
+            assert venue.place_orders([named[0], named[2]]) == [looked_up[0], looked_up[2]]
+    assert len(queries) == 1 and "NOPE" in queries[0]["sql"], [q["sql"] for q in queries]
+
+    bots = [trading_bot(name=f"sim-{n}") for n in range(2)]
+    _submit(bots, 6, "sim-lookups")
+    with tenancy.tenant_context(tenant_a.id), CaptureQueriesContext(connection) as queries:
+        assert oms.process_pending_intents(batch_size=50) == 6
+    assert not [q for q in queries if q["sql"].startswith('SELECT "execution_instrument"')]
