@@ -85,19 +85,28 @@ def process_pending_intents(
     ``on_full_batch`` is called when a claim came back full (more may be waiting), once the batch is checked and
     committed and before it is sent: the OMS task asks for another run there, so an idle worker claims the next
     batch meanwhile instead of it waiting for this one's sends. Batches whose checks could count each other's
-    orders are checked one after the other (:func:`_serialize_checks`)."""
+    orders are checked one after the other (:func:`_serialize_checks`).
+
+    A claim that came back short (fewer than it asked for) ends the run once its batch is sent: claiming again
+    found nothing but after the rare race below, and cost every run a transaction (about six round trips) that
+    held the worker. Nothing is stranded by stopping (``execution.orders.oms_runs``: the argument in full): the
+    short claim saw every PENDING intent committed before it that no other claim held; one committed after it
+    asks for a run itself (the OMS task cleared its run request before its first claim); one another worker's
+    claim held is that worker's, or is claimed again by it if its transaction rolls back to re-check under the
+    tenant's lock; one left PENDING by a claim whose transaction failed is found by beat's PENDING sweep."""
     tenant_id = tenancy.require_tenant_id()
     size = batch_size or settings.OMS_BATCH_SIZE
     claimed = 0
     whole_tenant = None  # decided per batch from the tenant's limits (read before its locks)
     while claimed < limit:
+        wanted = min(size, limit - claimed)
         try:
             with oms_writes():
                 intents = list(
                     TradeIntent.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(status=Status.PENDING)
                     .select_related("bot")
-                    .order_by("id")[: min(size, limit - claimed)]
+                    .order_by("id")[:wanted]
                 )
                 if not intents:
                     break
@@ -111,6 +120,8 @@ def process_pending_intents(
             on_full_batch()
         if accepted:
             _send_intents(accepted, orders=orders)
+        if len(intents) < wanted:
+            break  # a short claim: nothing else was claimable then, and what commits later asks for its own run
     return claimed
 
 
