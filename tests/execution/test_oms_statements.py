@@ -357,6 +357,7 @@ def _flatten_recorded(tenant, bot, es, key):
 
 
 def test_acknowledgements_are_one_statement_and_a_cancel_that_got_there_first_wins(tenant_a, es_bars, trading_bot):
+    from execution.orders.acknowledgements import record_outcomes
     from execution.orders.sending import SendOutcome
     from execution.orders.writer import oms_writes
     from integrations.venues.base import VenueOrderAck
@@ -380,7 +381,7 @@ def test_acknowledgements_are_one_statement_and_a_cancel_that_got_there_first_wi
             for order in (sent_order, cancelled_order)
         ]
         with CaptureQueriesContext(connection) as queries:
-            oms._record_outcomes(outcomes)
+            record_outcomes(outcomes)
         writes = [q["sql"] for q in queries if "app_oms_write" not in q["sql"] and "SAVEPOINT" not in q["sql"]]
         # Old code: the lock of the orders, their update and the intents' move, three statements.
         assert len(writes) == 1, writes
