@@ -13,7 +13,8 @@ Sending is at-most-once: the orders are committed SUBMITTING before any venue ca
 look up by client order id rather than a blind re-send; ``resolve_unacknowledged_orders`` (beat, and at worker
 start) does that lookup and records what the venue says. The batch's legs are then sent concurrently
 (``execution.orders.sending.place_all``), outside any transaction, and the venues' answers recorded in one more
-transaction (multi-row updates of orders, intents and audit rows).
+transaction (``execution.orders.acknowledgements``: one statement for the orders, the intents and their
+audit rows).
 
 Multi-leg policy (``execution.orders.leg_risk``): when a leg fails (venue error or rejection), the intent's other
 legs are cancelled at their venues and, with ``FLATTEN``, whatever already filled is closed with a market order;
@@ -37,18 +38,16 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
-from controlplane.db.rows import insert_rows, update_rows, update_rows_sql
+from controlplane.db.rows import insert_rows, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent, TradingControl
+from execution.orders.acknowledgements import record_outcomes
 from execution.orders.intents import BatchPrices, intent_transition, reject, risk_refusal
 from execution.orders.intent_moves import move_audited as _move_audited
 from execution.orders.leg_risk import leg_failed
 from execution.orders.sending import (  # noqa: F401 (client_order_id and record_ack are the OMS's public names)
-    SendOutcome,
-    apply_ack,
     client_order_id,
-    left_for_recovery,
     order_for,
     place_all,
     record_ack,
@@ -83,19 +82,28 @@ def process_pending_intents(
     ``on_full_batch`` is called when a claim came back full (more may be waiting), once the batch is checked and
     committed and before it is sent: the OMS task asks for another run there, so an idle worker claims the next
     batch meanwhile instead of it waiting for this one's sends. Batches whose checks could count each other's
-    orders are checked one after the other (:func:`_serialize_checks`)."""
+    orders are checked one after the other (:func:`_serialize_checks`).
+
+    A claim that came back short (fewer than it asked for) ends the run once its batch is sent: claiming again
+    found nothing but after the rare race below, and cost every run a transaction (about six round trips) that
+    held the worker. Nothing is stranded by stopping (``execution.orders.oms_runs``: the argument in full): the
+    short claim saw every PENDING intent committed before it that no other claim held; one committed after it
+    asks for a run itself (the OMS task cleared its run request before its first claim); one another worker's
+    claim held is that worker's, or is claimed again by it if its transaction rolls back to re-check under the
+    tenant's lock; one left PENDING by a claim whose transaction failed is found by beat's PENDING sweep."""
     tenant_id = tenancy.require_tenant_id()
     size = batch_size or settings.OMS_BATCH_SIZE
     claimed = 0
     whole_tenant = None  # decided per batch from the tenant's limits (read before its locks)
     while claimed < limit:
+        wanted = min(size, limit - claimed)
         try:
             with oms_writes():
                 intents = list(
                     TradeIntent.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(status=Status.PENDING)
                     .select_related("bot")
-                    .order_by("id")[: min(size, limit - claimed)]
+                    .order_by("id")[:wanted]
                 )
                 if not intents:
                     break
@@ -109,6 +117,8 @@ def process_pending_intents(
             on_full_batch()
         if accepted:
             _send_intents(accepted, orders=orders)
+        if len(intents) < wanted:
+            break  # a short claim: nothing else was claimable then, and what commits later asks for its own run
     return claimed
 
 
@@ -316,7 +326,7 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
                 still = {pk for (pk,) in cursor.fetchall()}
             orders = [order for order in orders if order.pk in still]
     if orders:
-        _record_outcomes(place_all(orders))
+        record_outcomes(place_all(orders))
 
 
 # What _send_intents' ORM query asks (the intents still ACCEPTED, locked, and their SUBMITTING leg orders), row by row
@@ -338,85 +348,6 @@ SELECT o.id FROM sendable s CROSS JOIN LATERAL (
 ) o
  WHERE o.purpose = %(leg)s AND o.status = %(submitting)s
 """
-
-# _record_outcomes' lock of the acknowledged orders, order by order on the primary key in id order, keeping those
-# still SUBMITTING (see _SENDABLE_ORDERS_SQL for why not the ORM's filter).
-_STILL_SUBMITTING_SQL = f"""
-SELECT o.id FROM unnest(%(orders)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
-    SELECT id, status FROM {Order._meta.db_table} o WHERE o.id = k.id AND o.tenant_id = %(tenant)s OFFSET 0 FOR UPDATE
-) o
- WHERE o.status = %(submitting)s
-"""
-
-
-def _record_outcomes(outcomes: list[SendOutcome]) -> None:
-    """Acknowledgements in one transaction (orders, then the intents all of whose legs were acknowledged move to
-    WORKING); uncertain sends are left for recovery; each intent with a failed leg gets its failure policy."""
-    by_intent: dict[int, list[SendOutcome]] = defaultdict(list)
-    for outcome in outcomes:
-        by_intent[outcome.order.intent_id].append(outcome)
-    acked = [o for o in outcomes if o.ack is not None]
-    failed_by_intent: dict[int, list[SendOutcome]] = {}
-    with oms_writes():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _STILL_SUBMITTING_SQL,
-                {
-                    "orders": sorted(o.order.pk for o in acked),
-                    "tenant": tenancy.require_tenant_id(),
-                    "submitting": Order.Status.SUBMITTING,
-                },
-            )
-            still_submitting = {pk for (pk,) in cursor.fetchall()}
-        recorded = []
-        for outcome in acked:
-            if outcome.order.pk in still_submitting:  # a cancel may have got there between the send and now
-                apply_ack(outcome.order, outcome.ack)
-                recorded.append(outcome.order)
-        _write_acks(recorded)
-        working = []
-        for intent_id, sent in by_intent.items():
-            failures = [o for o in sent if o.rejected or (o.error is not None and not o.uncertain)]
-            if failures:
-                failed_by_intent[intent_id] = failures
-            elif all(o.ack is not None for o in sent):
-                working.append(intent_id)
-        if working:  # ids only, the move and its audit rows in one statement (a cancelled intent is not moved)
-            _move_audited(
-                "UPDATE execution_tradeintent AS t SET status = %s, updated_at = %s WHERE t.tenant_id = %s "
-                'AND t.id = ANY(%s) AND t.status = %s RETURNING t."id"',
-                [Status.WORKING, timezone.now(), tenancy.require_tenant_id(), working, Status.ACCEPTED],
-                before=Status.ACCEPTED,
-                after=Status.WORKING,
-            )
-    for outcome in outcomes:
-        if outcome.uncertain:  # its intent stays ACCEPTED until the sweep resolves it
-            left_for_recovery(outcome.order, outcome.error)
-    for intent_id, failures in failed_by_intent.items():
-        first, *others = failures
-        for other in others:  # failed too; the policy is applied once, for the first failed leg
-            _mark_failed(other.order, *_failure(other))
-        leg_failed(intent_id, first.order, *_failure(first))
-
-
-def _write_acks(orders: list[Order]) -> None:
-    """The acknowledged orders' venue id, status, reason and time in one statement (``update_rows``: what
-    ``bulk_update`` writes, without the CASE expression per row and field it builds in Python)."""
-    update_rows(orders, ["venue_order_id", "status", "reason", "updated_at"])
-
-
-def _failure(outcome: SendOutcome) -> tuple[str, str]:
-    if outcome.rejected:
-        return "VENUE_REJECTED", outcome.ack.reason or "rejected by the venue"
-    return str(outcome.error.code), str(outcome.error)
-
-
-def _mark_failed(order: Order, error_code: str, message: str) -> None:
-    with oms_writes():
-        Order.objects.filter(pk=order.pk, status__in=Order.OPEN_STATUSES).update(
-            status=Order.Status.FAILED, error_code=error_code, reason=message[:2000], updated_at=timezone.now()
-        )
-
 
 # --- Operator flatten (reconcile resolution) ---------------------------------------------------------------
 

@@ -9,6 +9,15 @@ the claim that follows it; one committed after it sets the flag again and sends 
 whole ``limit`` asks for the next one itself, and so does a run whose claim came back full, as soon as that batch
 is committed: an idle worker takes the next batch while this one sends (``execution.orders.tasks.oms_process``).
 
+A run stops after a claim that came back short (``process_pending_intents``), and no intent is stranded by that:
+an intent committed before the short claim's statement began is in its snapshot and is claimed by it, unless
+another run's claim held it (SKIP LOCKED), in which case that run sends it, or claims it again after rolling back
+to re-check under the tenant's lock; an intent committed after the claim began committed after this run cleared
+the flag (cleared before the run's first claim), so its own request sets the flag again and sends a new run, or
+finds it set by a request that itself came after the clear and sent one. What is left is an intent that another
+run's claim held and then released PENDING because that run failed: its run request was already spent, and beat's
+PENDING sweep below finds it, as it finds one whose request was lost.
+
 Nothing depends on the flag for safety: if a task is lost (broker flushed, message dropped), the flag expires
 after ``OMS_RUN_REQUEST_TTL_SECONDS`` and beat's PENDING sweep (``execution.orders.tasks.oms_sweep_pending``)
 asks for a run of every tenant with PENDING intents every ``OMS_PENDING_SWEEP_SECONDS``: no intent is stranded.

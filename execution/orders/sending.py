@@ -83,6 +83,7 @@ def request_for(order: Order) -> VenueOrderRequest:
         bot_id=order.bot_id,
         reference_price=order.reference_price,
         venue_market=(order.instrument.venue_symbols or {}).get(order.venue),
+        instrument_id=order.instrument_id,
     )
 
 

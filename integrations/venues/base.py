@@ -40,6 +40,9 @@ class VenueOrderRequest:
     # This venue's entry of the instrument's ``venue_symbols`` (ccxt venues send to that market and refuse an
     # order without one); None where the venue names markets by our symbol (futures roots, the sim venue).
     venue_market: dict | None = None
+    # Our instrument's row, as the OMS read it with the order (None from callers that did not read it): the sim
+    # venue, our own code on our own database, takes it as known instead of looking its symbol up again.
+    instrument_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

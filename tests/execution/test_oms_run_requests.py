@@ -122,6 +122,36 @@ def test_a_run_whose_claim_came_back_full_asks_for_another_run_at_once(
     assert _queued_runs(broker) == []  # a claim that was not full asks for nothing
 
 
+def test_a_run_whose_claim_came_back_short_stops_and_a_later_intent_asks_for_its_own_run(
+    tenant_a, es_bars, trading_bot, settings, broker, django_capture_on_commit_callbacks
+):
+    """A short claim ends the run (old code: a second claim, a transaction that found nothing, after every run);
+    the intent committed after it is not stranded: the run cleared its request before claiming, so the intent's
+    own request queues the next run (``execution.orders.oms_runs``)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.OMS_ENQUEUE_ON_SUBMIT = True
+    settings.OMS_BATCH_SIZE = 5
+    bot = trading_bot()
+    with tenancy.tenant_context(tenant_a.id):
+        for n in range(3):
+            _submit_api(bot, f"short-{n}", django_capture_on_commit_callbacks)
+    broker.delete("oms")  # a worker took the message
+    with CaptureQueriesContext(connection) as queries:
+        assert oms_process(tenant_id=tenant_a.id) == 3
+    claims = [q for q in queries if "SKIP LOCKED" in q["sql"] and "execution_tradeintent" in q["sql"]]
+    assert len(claims) == 1, [q["sql"][:80] for q in claims]
+    assert _queued_runs(broker) == []
+    with tenancy.tenant_context(tenant_a.id):
+        late = _submit_api(bot, "after-the-short-claim", django_capture_on_commit_callbacks)
+    assert _queued_runs(broker) == [tenant_a.id]
+    broker.delete("oms")
+    assert oms_process(tenant_id=tenant_a.id) == 1
+    with tenancy.tenant_context(tenant_a.id):
+        assert TradeIntent.objects.get(pk=late.pk).status == TradeIntent.Status.WORKING
+
+
 def test_the_batches_of_a_tick_ask_for_one_oms_run_per_tenant(
     tenant_a, owner_a, settings, broker, django_capture_on_commit_callbacks
 ):

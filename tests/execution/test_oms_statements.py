@@ -338,3 +338,88 @@ def test_kill_switches_read_both_switches_in_one_statement(tenant_a, tenant_b, o
     root = django_user_model.objects.create_superuser("root", password="pw-root-123456")
     bot_services.system_kill(actor=root, reason="exchange outage")
     assert read(tenant_a)[0] == (True, False) and read(tenant_b)[0] == (True, True)
+
+
+def _flatten_recorded(tenant, bot, es, key):
+    """An intent ACCEPTED with its order SUBMITTING, not sent (``record_reconcile_flatten``)."""
+    with tenancy.tenant_context(tenant.id):
+        intent = oms.record_reconcile_flatten(
+            bot=bot,
+            venue="sim",
+            instrument=es,
+            quantity=Decimal(1),
+            reference_price=Decimal(100),
+            idempotency_key=key,
+            actor_name="test",
+            detail={},
+        )
+        return intent, Order.objects.select_related("instrument").get(intent=intent)
+
+
+def test_acknowledgements_are_one_statement_and_a_cancel_that_got_there_first_wins(tenant_a, es_bars, trading_bot):
+    from execution.orders.acknowledgements import record_outcomes
+    from execution.orders.sending import SendOutcome
+    from execution.orders.writer import oms_writes
+    from integrations.venues.base import VenueOrderAck
+
+    bot = trading_bot()
+    sent, sent_order = _flatten_recorded(tenant_a, bot, es_bars, "ack-sent")
+    cancelled, cancelled_order = _flatten_recorded(tenant_a, bot, es_bars, "ack-cancelled")
+    with tenancy.tenant_context(tenant_a.id):
+        with oms_writes():  # a cancel between the send and its record
+            Order.objects.filter(pk=cancelled_order.pk).update(status=Order.Status.CANCELLED)
+            TradeIntent.objects.filter(pk=cancelled.pk).update(status=TradeIntent.Status.CANCELLED)
+        outcomes = [
+            SendOutcome(
+                order,
+                ack=VenueOrderAck(
+                    venue_order_id=f"v-{order.pk}",
+                    client_order_id=order.client_order_id,
+                    status=VenueOrderStatus.WORKING,
+                ),
+            )
+            for order in (sent_order, cancelled_order)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            record_outcomes(outcomes)
+        writes = [q["sql"] for q in queries if "app_oms_write" not in q["sql"] and "SAVEPOINT" not in q["sql"]]
+        # Old code: the lock of the orders, their update and the intents' move, three statements.
+        assert len(writes) == 1, writes
+        assert Order.objects.get(pk=sent_order.pk).status == Order.Status.WORKING
+        assert Order.objects.get(pk=sent_order.pk).venue_order_id == f"v-{sent_order.pk}"
+        assert (sent_order.status, sent_order.venue_order_id) == (Order.Status.WORKING, f"v-{sent_order.pk}")
+        stored = Order.objects.get(pk=cancelled_order.pk)
+        assert (stored.status, stored.venue_order_id) == (Order.Status.CANCELLED, "")
+        assert (cancelled_order.status, cancelled_order.venue_order_id) == (Order.Status.SUBMITTING, "")
+        assert TradeIntent.objects.get(pk=sent.pk).status == TradeIntent.Status.WORKING
+        assert TradeIntent.objects.get(pk=cancelled.pk).status == TradeIntent.Status.CANCELLED
+        moves = AuditEvent.objects.filter(action="intent.status", after_state={"status": "WORKING"})
+        assert list(moves.values_list("resource_id", "before_state", "actor")) == [
+            (str(sent.pk), {"status": "ACCEPTED"}, "oms")
+        ]
+
+
+def test_the_sim_venue_does_not_look_up_the_instruments_the_oms_sends_it(tenant_a, es_bars, trading_bot):
+    """The OMS read each order's instrument with its leg; the sim venue took the batch's symbols to the database
+    again (old code: one query, a transaction of its own, for every batch)."""
+    from dataclasses import replace
+
+    venue = SimVenue("sim")
+    requests = [_request("cp-1-0", "ES"), _request("cp-2-0", "NOPE"), _request("cp-3-0", "ES")]
+    named = [
+        replace(requests[0], instrument_id=es_bars.pk),
+        requests[1],
+        replace(requests[2], instrument_id=es_bars.pk),
+    ]
+    with tenancy.tenant_context(tenant_a.id):
+        looked_up = venue.place_orders(requests)
+        with CaptureQueriesContext(connection) as queries:
+            assert venue.place_orders(named) == looked_up
+            assert venue.place_orders([named[0], named[2]]) == [looked_up[0], looked_up[2]]
+    assert len(queries) == 1 and "NOPE" in queries[0]["sql"], [q["sql"] for q in queries]
+
+    bots = [trading_bot(name=f"sim-{n}") for n in range(2)]
+    _submit(bots, 6, "sim-lookups")
+    with tenancy.tenant_context(tenant_a.id), CaptureQueriesContext(connection) as queries:
+        assert oms.process_pending_intents(batch_size=50) == 6
+    assert not [q for q in queries if q["sql"].startswith('SELECT "execution_instrument"')]
