@@ -19,7 +19,8 @@ from execution.models import Instrument, StrategyPosition, TickBatch
 from execution.orders.paper_venue import match_working_orders
 from execution.risk.state import risk_snapshot
 from execution.tick import batches
-from execution.tick.batches import BatchBars, run_tick_batch, run_tick_batches, tenant_batch, tick_bar_ts
+from execution.tick.batches import BatchBars, run_tick_batch, run_tick_batches, tick_bar_ts
+from execution.tick.tenant_bots import tenant_batch
 from execution.tick.decide import BatchResult, TickContext, batch_inputs, decide_for_bot
 from tests.backtests.helpers import START, store_walk
 from traces.models import TickTrace
@@ -385,7 +386,7 @@ def test_a_bots_parameters_with_an_integer_past_64_bits_are_read_and_fail_that_b
     ],
 )
 def test_a_bots_json_columns_read_as_the_stdlib_reads_them(text):
-    from execution.tick.batches import _json_object
+    from execution.tick.tenant_bots import _json_object
 
     got, expected = _json_object(text), json.loads(text)
     assert got == expected and repr(got) == repr(expected)

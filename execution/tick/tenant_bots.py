@@ -1,0 +1,199 @@
+"""The tenant's bots a tick decides, read in one statement for all the batch's instruments: each bot with its
+configuration (parsed once per row version, kept per process), whether it is already traced on this bar, its
+position in both books, and each instrument's kill and open-order flags (``tenant_batch``). Split from
+``execution.tick.batches``, which runs the pipeline around it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from django.conf import settings
+from django.db import connection
+
+from bots.models import Bot, GlobalKillSwitch, Runner, TenantKillSwitch
+from bots.strategies import quote_strategy_names
+from controlplane import tenancy
+from controlplane.books import Book
+from execution.models import Instrument, Order, StrategyPosition
+from execution.tick.decide import TickBot
+from traces.models import TickTrace
+
+
+@dataclass(frozen=True)
+class TenantBatch:
+    """A tenant's part of a batch and what it must know before deciding: its bots (with whether each already has
+    a trace for this bar, so a re-run skips it), both kill switches, and whether the sim venue has orders to fill."""
+
+    bots: list[TickBot]
+    system_killed: bool
+    tenant_killed: bool
+    sim_orders_working: bool
+
+
+# A bot's instruments (a JSON list of symbols, each element read as text) are expanded and hash-joined to the
+# batch's instruments: a `?` test of every bot against every instrument was a third of the statement (RLS keeps the
+# GIN index out of reach: the operator is not leakproof). A bot whose instruments are not a list ticks on none. A
+# symbol a bot lists twice comes back twice; ``tenant_batch`` keeps one. The re-run
+# check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing the tenant's
+# whole trace history instead); the open-order flag reads a partial index of open orders only. Each bot's position
+# in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
+# bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state. A live run reads the
+# tenant's positions in the batch's instruments once and joins them; a replay (one runner) probes its own.
+_OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
+_TENANT_BATCH_SQL = f"""
+SELECT i.id, r.id, b.id, b.tenant_id, b.strategy,
+       CASE WHEN known.xmin = b.xmin::text THEN NULL ELSE jsonb_build_array(b.parameters, b.risk_limits)::text END,
+       b.venue, b.stage,
+       b.autonomy_tier, b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch, ticked.yes IS NOT NULL,
+       held.paper, held.live,
+       EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
+       EXISTS (SELECT 1 FROM {TenantKillSwitch._meta.db_table} WHERE tenant_id = %(tenant)s AND killed),
+       EXISTS (SELECT 1 FROM {Order._meta.db_table}
+                WHERE tenant_id = %(tenant)s AND instrument_id = i.id
+                  AND status IN ({_OPEN_STATUSES_SQL}) AND venue = ANY(%(sim_venues)s::text[])),
+       b.xmin::text
+  FROM {Runner._meta.db_table} r
+  JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
+ CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(b.instruments) WHEN 'array' THEN b.instruments END)
+       AS listed(symbol)
+  JOIN {Instrument._meta.db_table} i ON i.symbol = listed.symbol AND i.id = ANY(%(instruments)s::bigint[])
+  LEFT JOIN LATERAL (SELECT 1 AS yes FROM {TickTrace._meta.db_table} t
+                      WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = i.symbol
+                        AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref>
+                      LIMIT 1) AS ticked ON true
+  LEFT JOIN <held>
+  LEFT JOIN unnest(%(known_ids)s::bigint[], %(known_xmins)s::text[]) AS known(id, xmin) ON known.id = b.id
+ WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
+ ORDER BY i.id, b.id
+"""
+_HELD = f"""max(p.quantity) FILTER (WHERE p.book = '{Book.PAPER}') AS paper,
+         max(p.quantity) FILTER (WHERE p.book = '{Book.LIVE}') AS live
+    FROM {StrategyPosition._meta.db_table} p"""
+_HELD_BY_TENANT = f"""(SELECT p.bot_id, p.instrument_id, {_HELD}
+              WHERE p.tenant_id = %(tenant)s AND p.instrument_id = ANY(%(instruments)s::bigint[])
+              GROUP BY p.bot_id, p.instrument_id) AS held ON held.bot_id = b.id AND held.instrument_id = i.id"""
+_HELD_BY_BOT = f"""LATERAL (SELECT {_HELD}
+              WHERE p.tenant_id = b.tenant_id AND p.bot_id = b.id AND p.instrument_id = i.id) AS held ON true"""
+# Scanner bots (quote strategies) tick through execution.arbitrage, never on bars.
+_LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.strategy <> ALL(%(quote_strategies)s::text[])"
+_REPLAY_RUNNER = "r.id = %(runner)s"
+# A bot's parameters and risk limits, parsed, by tenant and bot id, with the bot row's version (xmin: any update of
+# the row, through the ORM or not, writes a new version with a new xmin). The batch read sends the versions it
+# holds and gets the JSON back only for a bot whose row changed or that it has not seen: serializing and parsing
+# both columns of every bot each tick was 1.5 ms of the statement and 1 ms of Python a 1,000-bot round. Per process
+# (a worker serves its tenants' ticks again and again); a tenant's entries are dropped past _CONFIG_CACHE_MAX.
+_config_cache: dict[int, dict[int, tuple[str, dict, dict]]] = {}
+_CONFIG_CACHE_MAX = 50_000
+
+# JIT off for the tick's transaction, set in the batch read's own round trip (the simple query protocol plans each
+# statement of a string after running the one before). The planner's estimate of this statement grows with its
+# guesses, not its work (a hundred elements assumed per bot's instruments, the open-order probe costed per row): on
+# the bench's 1,000 bots it passed jit_above_cost and every round compiled about 100 functions, 555 ms, for a
+# statement that runs in 7 ms. Nothing the tick runs is long enough to gain from JIT.
+_NO_JIT = "SELECT set_config('jit', 'off', true);\n"
+_TENANT_BATCH_SQL_FOR = {
+    (replay, ref): _NO_JIT
+    + _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS)
+    .replace("<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL")
+    .replace("<held>", _HELD_BY_BOT if replay else _HELD_BY_TENANT)
+    for replay in (False, True)
+    for ref in (False, True)
+}
+
+
+def bigint_array(ids: Iterable[int]) -> str:
+    """Ids as a Postgres array literal, for a ``%s::bigint[]`` parameter: the driver quotes a list of a thousand
+    ints item by item, five times slower."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+def tenant_batch(
+    *,
+    instruments: list[Instrument],
+    timeframe: str,
+    bar_ts: datetime,
+    context: str,
+    run_ref: int | None = None,
+    replay_runner_id: int | None = None,
+) -> dict[int, TenantBatch]:
+    """The current tenant's RUNNING live-mode bots on each of ``instruments`` (on ``timeframe``), or the one replay
+    runner, with each instrument's flags, by instrument id (an instrument without such bots is absent): one
+    statement, whatever the number of instruments. A bot on two of them is in both."""
+    replay = replay_runner_id is not None
+    tenant_id = tenancy.require_tenant_id()
+    configs = _config_cache.setdefault(tenant_id, {})
+    if len(configs) > _CONFIG_CACHE_MAX:
+        configs.clear()
+    # The versions sent and the entries read back come from one copy: another thread of the process may replace an
+    # entry meanwhile, and a bot must get the configuration of the version the statement matched.
+    known = dict(configs)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TENANT_BATCH_SQL_FOR[(replay, run_ref is not None)],
+            {
+                "tenant": tenant_id,
+                "running": Runner.Status.RUNNING,
+                "mode": Runner.Mode.LIVE,
+                "timeframe": timeframe,
+                "instruments": [instrument.id for instrument in instruments],
+                "runner": replay_runner_id,
+                "bar_ts": bar_ts,
+                "context": context,
+                "run_ref": run_ref,
+                "singleton": GlobalKillSwitch.SINGLETON_ID,
+                "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
+                "quote_strategies": quote_strategy_names(),
+                "known_ids": bigint_array(known),
+                "known_xmins": "{" + ",".join(entry[0] for entry in known.values()) + "}",
+            },
+        )
+        cursor.nextset()  # set_config's result first, then the bots
+        rows = cursor.fetchall()
+    by_instrument: dict[int, list[tuple]] = {}
+    last = (None, None)
+    for row in rows:  # ordered by instrument and bot: a bot listing a symbol twice comes back twice in a row
+        if (row[0], row[2]) != last:
+            by_instrument.setdefault(row[0], []).append(row)
+            last = (row[0], row[2])
+    return {
+        instrument_id: TenantBatch(
+            [TickBot(*row[1:5], *_bot_config(known, configs, row[2], row[19], row[5]), *row[6:16]) for row in found],
+            found[0][16],
+            found[0][17],
+            found[0][18],
+        )
+        for instrument_id, found in by_instrument.items()
+    }
+
+
+def _bot_config(known: dict, configs: dict, bot_id: int, xmin: str, text: str | None):
+    """The bot's (parameters, risk limits): parsed from ``text`` (their JSON array) when the statement sent it, and
+    kept in ``configs`` with the row's version; else (the version sent, from ``known``, matched) the ones parsed
+    before. The tick reads them and never changes them (``TickBot`` is read-only by convention): later ticks get the
+    same objects."""
+    if text is None:
+        return known[bot_id][1:]
+    parameters, risk_limits = _json_object(text)
+    configs[bot_id] = (xmin, parameters, risk_limits)
+    return parameters, risk_limits
+
+
+# orjson reads an integer past 64 bits as a float (the stdlib: an int) and refuses one past a double's range; jsonb
+# prints every number in full, so 19 digits in a row is where orjson's answer could differ.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def _json_object(text: str):
+    """JSON exactly as the driver's loader would give it (``json.loads``), through orjson where that is the same:
+    a bot's two JSON columns (read as one array, one parse a bot) were a tenth of the batch's Python time."""
+    if _LONG_NUMBER.search(text):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
