@@ -276,27 +276,6 @@ def _with_orders(scope: RiskScope, orders) -> RiskScope:
     return replace(scope, state=replace(scope.state, recent_orders=scope.state.recent_orders + tuple(orders)))
 
 
-def _accept_or_reject(intent: TradeIntent, *, legs: list[IntentLeg] | None = None, defer_transition=False) -> bool:
-    """The second risk check, just before sending; accepted intents get their orders recorded SUBMITTING (and,
-    unless the batch writes it, their ACCEPTED transition). A refusal is written at once (REJECTED, incidents)."""
-    if legs is None:
-        legs = list(intent.legs.select_related("instrument").order_by("leg_index"))
-    refusal, checks, prices = risk_refusal(
-        bot=intent.bot, legs=[(leg, leg.instrument) for leg in legs], bar_ts=intent.bar_ts, at=timezone.now()
-    )
-    if refusal is not None:
-        refusal = {**refusal, "checked_by": "oms"}
-        reject(intent, refusal, checks, actor_name=ACTOR)
-        return False
-    intent.risk_checks = list(intent.risk_checks or []) + [{**c, "checked_by": "oms"} for c in checks]
-    # Inserted now, not at the end of the batch: the next intent's risk check counts them (rate limits, exposure).
-    Order.objects.bulk_create([order_for(intent, leg, prices[index]) for index, leg in enumerate(legs)])
-    if not defer_transition:
-        intent.save(update_fields=["risk_checks", "updated_at"])
-        intent_transition(intent, Status.ACCEPTED, actor_name=ACTOR)
-    return True
-
-
 def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -> None:
     """Send the SUBMITTING legs of the intents still ACCEPTED, all at once, and record what the venues said.
 

@@ -53,7 +53,7 @@ from execution.tick.decide import (
     sends_order,
 )
 from execution.tick.lateness import tick_lateness
-from execution.tick.tenant_bots import bigint_array, tenant_batch
+from execution.tick.tenant_bots import array_literal, tenant_batch
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces
 
@@ -381,9 +381,9 @@ def tick_tenant(
                 _RUNNERS_TICKED_SQL,
                 {
                     "now": timezone.now(),
-                    "failed": bigint_array(failed),
+                    "failed": array_literal(failed),
                     "tenant": tenant_id,
-                    "ids": bigint_array(sorted(runner_ids)),
+                    "ids": array_literal(sorted(runner_ids)),
                 },
             )
     if failed:
@@ -580,7 +580,11 @@ def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dic
         with connection.cursor() as cursor:
             cursor.execute(
                 _RUNNERS_HEARD_SQL,
-                {"now": timezone.now(), "tenant": tenancy.require_tenant_id(), "ids": bigint_array(sorted(runner_ids))},
+                {
+                    "now": timezone.now(),
+                    "tenant": tenancy.require_tenant_id(),
+                    "ids": array_literal(sorted(runner_ids)),
+                },
             )
 
 

@@ -106,10 +106,10 @@ _TENANT_BATCH_SQL_FOR = {
 }
 
 
-def bigint_array(ids: Iterable[int]) -> str:
-    """Ids as a Postgres array literal, for a ``%s::bigint[]`` parameter: the driver quotes a list of a thousand
-    ints item by item, five times slower."""
-    return "{" + ",".join(map(str, ids)) + "}"
+def array_literal(values: Iterable[int | str]) -> str:
+    """Values whose text needs no quoting (ids, transaction ids) as a Postgres array literal, for a ``%s::bigint[]``
+    or ``%s::text[]`` parameter: the driver quotes a list of a thousand ints item by item, five times slower."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def tenant_batch(
@@ -148,8 +148,8 @@ def tenant_batch(
                 "singleton": GlobalKillSwitch.SINGLETON_ID,
                 "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
                 "quote_strategies": quote_strategy_names(),
-                "known_ids": bigint_array(known),
-                "known_xmins": "{" + ",".join(entry[0] for entry in known.values()) + "}",
+                "known_ids": array_literal(known),
+                "known_xmins": array_literal(entry[0] for entry in known.values()),
             },
         )
         cursor.nextset()  # set_config's result first, then the bots

@@ -53,7 +53,9 @@ def _crashed_order(tenant, owner, httpserver, settings) -> Order:
                 actor_name="test",
             ).intent
         with writer.oms_writes():
-            assert oms._accept_or_reject(TradeIntent.objects.select_related("bot").get(pk=intent.pk))
+            claimed = [TradeIntent.objects.select_related("bot").get(pk=intent.pk)]
+            accepted, _ = oms._accept_or_reject_batch(claimed, tenant_id=intent.tenant_id)
+            assert accepted == [intent.pk]
             past = timezone.now() - timedelta(seconds=settings.OMS_UNACKNOWLEDGED_AFTER_SECONDS * 2)
             Order.objects.filter(intent=intent).update(created_at=past, updated_at=past)
         with transaction.atomic():
