@@ -153,6 +153,29 @@ def test_a_batch_counts_its_earlier_orders_in_the_tenant_scope_and_the_duplicate
         assert second.rejection["limit"] == "duplicate_order" and second.rejection["checked_by"] == "oms"
 
 
+def _two_racing_oms_runs(tenant, *, batch_size: int) -> list[Exception]:
+    """Two threads (each its own connection) start ``process_pending_intents`` of the tenant at the same moment;
+    returns what they raised."""
+    barrier, errors = threading.Barrier(2), []
+
+    def processor():
+        try:
+            barrier.wait()
+            with tenancy.tenant_context(tenant.id):
+                oms.process_pending_intents(batch_size=batch_size)
+        except Exception as error:  # pragma: no cover - reported by the caller's assertion
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=processor) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def test_racing_batches_of_one_tenant_are_checked_one_after_the_other(django_db_setup, committed_db, settings):
     """Two workers claim two batches of one tenant at the same moment: the second batch's risk re-check counts
     the first one's orders, so together they pass the tenant's rate limit no further than one worker would.
@@ -171,24 +194,7 @@ def test_racing_batches_of_one_tenant_are_checked_one_after_the_other(django_db_
                 source="tick",
                 bar_ts=T0,
             )
-    barrier, errors = threading.Barrier(2), []
-
-    def processor():
-        try:
-            barrier.wait()
-            with tenancy.tenant_context(tenant.id):
-                oms.process_pending_intents(batch_size=3)
-        except Exception as error:  # pragma: no cover - reported by the assertion below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=processor) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert not _two_racing_oms_runs(tenant, batch_size=3)
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         statuses = Counter(TradeIntent.objects.values_list("status", flat=True))
         assert statuses == {TradeIntent.Status.WORKING: 3, TradeIntent.Status.REJECTED: 3}
@@ -215,24 +221,7 @@ def test_racing_batches_of_one_bot_are_checked_one_after_the_other(django_db_set
                 source="tick",
                 bar_ts=T0,
             )
-    barrier, errors = threading.Barrier(2), []
-
-    def processor():
-        try:
-            barrier.wait()
-            with tenancy.tenant_context(tenant.id):
-                oms.process_pending_intents(batch_size=3)
-        except Exception as error:  # pragma: no cover - reported by the assertion below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=processor) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert not _two_racing_oms_runs(tenant, batch_size=3)
     with tenancy.tenant_context(tenant.id), transaction.atomic():
         statuses = Counter(TradeIntent.objects.values_list("status", flat=True))
         assert statuses == {TradeIntent.Status.WORKING: 3, TradeIntent.Status.REJECTED: 3}
