@@ -181,7 +181,7 @@ def test_reference_runs_every_shipped_strategy_as_decide_replays(name, params):
 
 @pytest.mark.parametrize("allow_short", [False, True])
 def test_round_trips_in_numpy_equal_the_fill_by_fill_loop(allow_short):
-    from backtests.engine import _round_trips, _round_trips_loop
+    from backtests.round_trips import round_trips, round_trips_loop
 
     strategy = get_strategy("ma_crossover")
     clean = strategy.validate({"fast": 4, "slow": 12, "allow_short": allow_short, "size": 2})
@@ -194,7 +194,7 @@ def test_round_trips_in_numpy_equal_the_fill_by_fill_loop(allow_short):
         multiplier=Decimal("50"),
         capital=1e6,
     )
-    fast, loop = _round_trips(result.fill_columns, 50.0), _round_trips_loop(result.fill_columns, 50.0)
+    fast, loop = round_trips(result.fill_columns, 50.0), round_trips_loop(result.fill_columns, 50.0)
     assert len(fast) == len(loop) > 20
     for a, b in zip(fast, loop):
         assert a.keys() == b.keys()
