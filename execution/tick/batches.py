@@ -28,6 +28,7 @@ from django.db import DatabaseError, Error, connection, transaction
 from django.utils import timezone
 
 from bots.models import Runner
+from bots.routing import order_book
 from bots.strategies import Bars, Decision, get_strategy, quote_strategy_names
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
@@ -49,6 +50,7 @@ from execution.tick.decide import (
     act_on_decision,
     batch_inputs,
     blocked_before_strategy,
+    gate_facts,
     no_trade,
     sends_order,
 )
@@ -458,13 +460,17 @@ def _decide_tenant_bots(
         result.errors += 1
 
     deciding: dict[str, list[int]] = {}
+    reaching: set[tuple] = set()  # gate facts found to reach the strategy: the verdict is the same for their bots
     for k, bot in enumerate(bots):
-        try:
-            rows[k] = blocked_before_strategy(bot, ctx=ctx, gate_cache=gate_cache)
-        except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
-            tick_error(k, exc)
-            continue
+        facts = gate_facts(bot)
+        if facts not in reaching:
+            try:
+                rows[k] = blocked_before_strategy(bot, ctx=ctx, gate_cache=gate_cache)
+            except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
+                tick_error(k, exc)
+                continue
         if rows[k] is None:
+            reaching.add(facts)
             if too_long and bot.id in too_long:
                 tick_error(k, _warmup_too_long(too_long[bot.id]))
                 continue
@@ -472,11 +478,19 @@ def _decide_tenant_bots(
 
     decisions: dict[int, Decision] = {}
     held: dict[int, Decimal] = {}
+    books: dict[tuple[str, str], str] = {}  # order_book by (venue, stage), the two fields it reads
     for name, waiting in deciding.items():
         members, positions = [], []
         for k in waiting:
+            bot = bots[k]
             try:
-                held[k] = risk.positions[bots[k].id] if risk is not None else bots[k].position()
+                if risk is not None:
+                    held[k] = risk.positions[bot.id]
+                else:
+                    book = books.get((bot.venue, bot.stage))
+                    if book is None:
+                        book = books[(bot.venue, bot.stage)] = order_book(bot)
+                    held[k] = bot.position(book)
                 positions.append(float(held[k]))
             except Exception as exc:
                 tick_error(k, exc)

@@ -108,9 +108,10 @@ class TickBot:
     paper_position: Decimal | None = None  # in the batch's instrument; None: no position row in that book
     live_position: Decimal | None = None
 
-    def position(self) -> Decimal:
-        """The bot's position in the batch's instrument in the book its orders fill into (``order_book``)."""
-        held = self.live_position if order_book(self) == Book.LIVE else self.paper_position
+    def position(self, book: Book | None = None) -> Decimal:
+        """The bot's position in the batch's instrument in the book its orders fill into (``order_book``; a caller
+        deciding many bots may pass it, found once for each venue and stage)."""
+        held = self.live_position if (book or order_book(self)) == Book.LIVE else self.paper_position
         return Decimal(0) if held is None else held
 
 
@@ -234,6 +235,13 @@ def blocked_before_strategy(
     if not check.ok:
         return no_trade(bot, ctx, ReasonCode(str(check.problem)), **check.details)
     return None
+
+
+def gate_facts(bot: TickBot) -> tuple:
+    """Everything of the bot ``blocked_before_strategy`` reads (with the batch's context): bots with the same facts
+    get the same verdict, so a batch asks once per distinct facts whether they reach their strategy. A new check
+    there reads its bot field here too."""
+    return (bot.stage, bot.killed, bot.reconcile_mismatch, bot.venue, bot.data_source)
 
 
 def act_on_decision(
