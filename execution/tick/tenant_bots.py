@@ -44,12 +44,13 @@ class TenantBatch:
 # symbol a bot lists twice comes back twice; ``tenant_batch`` keeps one. The re-run
 # check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing the tenant's
 # whole trace history instead), made only when it can find something (<may_be_ticked>, a one-time filter): a live
-# tick writes its bots' traces and their runners' ``last_tick_bar_ts`` (the newest bar traced) in one transaction, so
-# a runner whose newest bar is older than this one has no trace for it (a re-run, or a runner new since, probes;
-# the probes were a third of the statement's time, one index descent a bot every tick). The open-order flag reads a partial index of open orders only. Each bot's position
-# in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
-# bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state. A live run reads the
-# tenant's positions in the batch's instruments once and joins them; a replay (one runner) probes its own.
+# tick writes its bots' traces and their runners' ``last_tick_bar_ts`` (the newest bar traced) in one transaction,
+# so a runner whose newest bar is older than this one has no trace for it (a re-run, or a runner new since, probes;
+# the probes were a third of the statement's time, one index descent a bot every tick). The open-order flag reads a
+# partial index of open orders only. Each bot's position in the instrument comes with it, in both books (the bot's
+# order book is chosen in Python, by bots.routing.order_book, the one rule): a bot that sends nothing needs no other
+# risk state. A live run reads the tenant's positions in the batch's instruments once and joins them; a replay (one
+# runner) probes its own.
 _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
 SELECT i.id, r.id, b.id, b.tenant_id, b.strategy,
