@@ -204,6 +204,12 @@ class Runner(TenantOwnedModel):
     started_at = models.DateTimeField()
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     last_tick_at = models.DateTimeField(null=True, blank=True)
+    last_tick_bar_ts = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The bot's newest live tick trace's bar, kept by the tick with its traces (empty until the "
+        "runner's first tick): a tick of a newer bar knows without looking that the bot has no trace for it yet.",
+    )
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.TextField(blank=True)
     restart_count = models.PositiveIntegerField(default=0)

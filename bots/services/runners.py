@@ -163,8 +163,19 @@ def runner_restart(*, runner_id: int, actor=None, actor_name: str | None = None)
         )
         runner.restart_count += 1
         runner.trace_id = current_trace_id()
+        # Another runner of the bot may have ticked since this one stopped: its first tick looks the bot's newest
+        # traced bar up again (execution.tick.batches).
+        runner.last_tick_bar_ts = None
         runner.save(
-            update_fields=["status", "last_heartbeat_at", "stopped_at", "stop_reason", "restart_count", "trace_id"]
+            update_fields=[
+                "status",
+                "last_heartbeat_at",
+                "stopped_at",
+                "stop_reason",
+                "restart_count",
+                "trace_id",
+                "last_tick_bar_ts",
+            ]
         )
         audit_record(
             action="runner.restart",

@@ -28,6 +28,7 @@ from django.db import DatabaseError, Error, connection, transaction
 from django.utils import timezone
 
 from bots.models import Runner
+from bots.routing import order_book
 from bots.strategies import Bars, Decision, get_strategy, quote_strategy_names
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
@@ -49,6 +50,7 @@ from execution.tick.decide import (
     act_on_decision,
     batch_inputs,
     blocked_before_strategy,
+    gate_facts,
     no_trade,
     sends_order,
 )
@@ -58,6 +60,8 @@ from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces
 
 logger = logging.getLogger(__name__)
+
+_DECISION = TickTrace.Kind.DECISION  # looked up once: an enum member's lookup costs 0.2 us, once per bot and tick
 
 
 def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
@@ -72,17 +76,40 @@ def tick_bar_ts(as_of: datetime, timeframe: str) -> datetime:
     return as_of - timeframe_delta(timeframe)
 
 
-_RUNNERS_TICKED_SQL = f"""
+# The heartbeat of the runners a tick traced, and for a live tick (``bar_ts``; NULL for a replay's, which leaves it)
+# each runner's newest traced bar, which ``execution.tick.tenant_bots`` reads to skip the re-run probe of a runner
+# whose newest bar is older than the one it ticks. What it claims, no tick trace of the bot after that bar, is made
+# true at a runner's first tick (start and restart leave it NULL; that tick's heartbeat looks up the bot's newest
+# tick trace, by whichever runner, after writing its own) and kept by every tick after, in the traces' transaction.
+# The look-up is a statement variant of its own, sent only when the batch read saw such a runner: a subquery over
+# the partitioned trace table costs its planning (2-3 ms, every partition) on every statement that holds it.
+_NEWEST_TRACED = {
+    False: "CASE WHEN last_tick_bar_ts IS NULL THEN NULL ELSE greatest(last_tick_bar_ts, %(bar_ts)s::timestamptz) END",
+    True: f"""CASE WHEN last_tick_bar_ts IS NOT NULL THEN greatest(last_tick_bar_ts, %(bar_ts)s::timestamptz)
+        ELSE (SELECT max(t.bar_ts) FROM {TickTrace._meta.db_table} t
+               WHERE t.tenant_id = {Runner._meta.db_table}.tenant_id AND t.bot_id = {Runner._meta.db_table}.bot_id
+                 AND t.context = '{TickTrace.Context.TICK}' AND t.run_ref IS NULL) END""",
+}
+_RUNNERS_TICKED_SQL = {
+    (live, look_up): f"""
 UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s,
+    last_tick_bar_ts = {_NEWEST_TRACED[look_up] if live else "last_tick_bar_ts"},
     consecutive_errors = CASE WHEN id = ANY(%(failed)s::bigint[]) THEN consecutive_errors + 1 ELSE 0 END
 WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
 """
+    for live in (False, True)
+    for look_up in (False, True)
+}
 
 
-_RUNNERS_HEARD_SQL = f"""
-UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s
+_RUNNERS_HEARD_SQL = {
+    look_up: f"""
+UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s,
+    last_tick_bar_ts = {_NEWEST_TRACED[look_up]}
 WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
 """
+    for look_up in (False, True)
+}
 
 
 def _warmups(bots: Iterable[TickBot]) -> tuple[int, dict[int, int]]:
@@ -324,6 +351,7 @@ def tick_tenant(
             run_ref=run_ref,
             replay_runner_id=replay_runner_id,
         )
+        newest_bar_unknown = set().union(*(batch.newest_bar_unknown for batch in tenant_batches.values()))
         ticking = []  # (bars, result, the tenant's batch on the instrument, its bots to tick, warm-up, too long)
         for bars, result in batches:
             batch = tenant_batches.get(bars.instrument.id)
@@ -378,9 +406,10 @@ def tick_tenant(
         # error if its tick failed on any of them (none if it failed on none).
         with connection.cursor() as cursor:
             cursor.execute(
-                _RUNNERS_TICKED_SQL,
+                _RUNNERS_TICKED_SQL[(context == TickTrace.Context.TICK, bool(newest_bar_unknown & runner_ids))],
                 {
                     "now": timezone.now(),
+                    "bar_ts": bar_ts,
                     "failed": array_literal(failed),
                     "tenant": tenant_id,
                     "ids": array_literal(sorted(runner_ids)),
@@ -456,13 +485,17 @@ def _decide_tenant_bots(
         result.errors += 1
 
     deciding: dict[str, list[int]] = {}
+    reaching: set[tuple] = set()  # gate facts found to reach the strategy: the verdict is the same for their bots
     for k, bot in enumerate(bots):
-        try:
-            rows[k] = blocked_before_strategy(bot, ctx=ctx, gate_cache=gate_cache)
-        except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
-            tick_error(k, exc)
-            continue
+        facts = gate_facts(bot)
+        if facts not in reaching:
+            try:
+                rows[k] = blocked_before_strategy(bot, ctx=ctx, gate_cache=gate_cache)
+            except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
+                tick_error(k, exc)
+                continue
         if rows[k] is None:
+            reaching.add(facts)
             if too_long and bot.id in too_long:
                 tick_error(k, _warmup_too_long(too_long[bot.id]))
                 continue
@@ -470,11 +503,19 @@ def _decide_tenant_bots(
 
     decisions: dict[int, Decision] = {}
     held: dict[int, Decimal] = {}
+    books: dict[tuple[str, str], str] = {}  # order_book by (venue, stage), the two fields it reads
     for name, waiting in deciding.items():
         members, positions = [], []
         for k in waiting:
+            bot = bots[k]
             try:
-                held[k] = risk.positions[bots[k].id] if risk is not None else bots[k].position()
+                if risk is not None:
+                    held[k] = risk.positions[bot.id]
+                else:
+                    book = books.get((bot.venue, bot.stage))
+                    if book is None:
+                        book = books[(bot.venue, bot.stage)] = order_book(bot)
+                    held[k] = bot.position(book)
                 positions.append(float(held[k]))
             except Exception as exc:
                 tick_error(k, exc)
@@ -527,7 +568,7 @@ def _decide_tenant_bots(
                 tick_error(k, exc)
         row = rows[k]
         result.reasons[row.reason_code or "TRADED"] += 1
-        if row.kind == TickTrace.Kind.DECISION:
+        if row.kind == _DECISION:
             result.decisions += 1
         else:
             result.no_trades += 1
@@ -549,6 +590,7 @@ def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dic
             bar_ts=bar_ts,
             context=TickTrace.Context.TICK,
         )
+        newest_bar_unknown = set().union(*(batch.newest_bar_unknown for batch in tenant_batches.values()))
         for bars, result in batches:
             batch = tenant_batches.get(bars.instrument.id)
             if batch is None:
@@ -579,9 +621,10 @@ def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dic
         write_traces(rows, fresh=True)
         with connection.cursor() as cursor:
             cursor.execute(
-                _RUNNERS_HEARD_SQL,
+                _RUNNERS_HEARD_SQL[bool(newest_bar_unknown & runner_ids)],
                 {
                     "now": timezone.now(),
+                    "bar_ts": bar_ts,
                     "tenant": tenancy.require_tenant_id(),
                     "ids": array_literal(sorted(runner_ids)),
                 },

@@ -33,6 +33,9 @@ class TenantBatch:
     system_killed: bool
     tenant_killed: bool
     sim_orders_working: bool
+    # Runners whose newest traced bar is not known yet (their first tick since start or restart): the heartbeat
+    # looks it up for them (``execution.tick.batches``).
+    newest_bar_unknown: frozenset[int] = frozenset()
 
 
 # A bot's instruments (a JSON list of symbols, each element read as text) are expanded and hash-joined to the
@@ -40,10 +43,14 @@ class TenantBatch:
 # GIN index out of reach: the operator is not leakproof). A bot whose instruments are not a list ticks on none. A
 # symbol a bot lists twice comes back twice; ``tenant_batch`` keeps one. The re-run
 # check is a LATERAL probe of the trace's unique index per bot (LIMIT 1 keeps the planner from hashing the tenant's
-# whole trace history instead); the open-order flag reads a partial index of open orders only. Each bot's position
-# in the instrument comes with it, in both books (the bot's order book is chosen in Python, by
-# bots.routing.order_book, the one rule): a bot that sends nothing needs no other risk state. A live run reads the
-# tenant's positions in the batch's instruments once and joins them; a replay (one runner) probes its own.
+# whole trace history instead), made only when it can find something (<may_be_ticked>, a one-time filter): a live
+# tick writes its bots' traces and their runners' ``last_tick_bar_ts`` (the newest bar traced) in one transaction,
+# so a runner whose newest bar is older than this one has no trace for it (a re-run, or a runner new since, probes;
+# the probes were a third of the statement's time, one index descent a bot every tick). The open-order flag reads a
+# partial index of open orders only. Each bot's position in the instrument comes with it, in both books (the bot's
+# order book is chosen in Python, by bots.routing.order_book, the one rule): a bot that sends nothing needs no other
+# risk state. A live run reads the tenant's positions in the batch's instruments once and joins them; a replay (one
+# runner) probes its own.
 _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
 SELECT i.id, r.id, b.id, b.tenant_id, b.strategy,
@@ -56,7 +63,7 @@ SELECT i.id, r.id, b.id, b.tenant_id, b.strategy,
        EXISTS (SELECT 1 FROM {Order._meta.db_table}
                 WHERE tenant_id = %(tenant)s AND instrument_id = i.id
                   AND status IN ({_OPEN_STATUSES_SQL}) AND venue = ANY(%(sim_venues)s::text[])),
-       b.xmin::text
+       b.xmin::text, r.last_tick_bar_ts IS NULL
   FROM {Runner._meta.db_table} r
   JOIN {Bot._meta.db_table} b ON b.id = r.bot_id
  CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(b.instruments) WHEN 'array' THEN b.instruments END)
@@ -64,7 +71,7 @@ SELECT i.id, r.id, b.id, b.tenant_id, b.strategy,
   JOIN {Instrument._meta.db_table} i ON i.symbol = listed.symbol AND i.id = ANY(%(instruments)s::bigint[])
   LEFT JOIN LATERAL (SELECT 1 AS yes FROM {TickTrace._meta.db_table} t
                       WHERE t.tenant_id = b.tenant_id AND t.bot_id = b.id AND t.instrument = i.symbol
-                        AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref>
+                        AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref> AND <may_be_ticked>
                       LIMIT 1) AS ticked ON true
   LEFT JOIN <held>
   LEFT JOIN unnest(%(known_ids)s::bigint[], %(known_xmins)s::text[]) AS known(id, xmin) ON known.id = b.id
@@ -82,6 +89,7 @@ _HELD_BY_BOT = f"""LATERAL (SELECT {_HELD}
 # Scanner bots (quote strategies) tick through execution.arbitrage, never on bars.
 _LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.strategy <> ALL(%(quote_strategies)s::text[])"
 _REPLAY_RUNNER = "r.id = %(runner)s"
+_MAY_BE_TICKED = "(r.last_tick_bar_ts IS NULL OR r.last_tick_bar_ts >= %(bar_ts)s)"
 # A bot's parameters and risk limits, parsed, by tenant and bot id, with the bot row's version (xmin: any update of
 # the row, through the ORM or not, writes a new version with a new xmin). The batch read sends the versions it
 # holds and gets the JSON back only for a bot whose row changed or that it has not seen: serializing and parsing
@@ -97,12 +105,14 @@ _CONFIG_CACHE_MAX = 50_000
 # statement that runs in 7 ms. Nothing the tick runs is long enough to gain from JIT.
 _NO_JIT = "SELECT set_config('jit', 'off', true);\n"
 _TENANT_BATCH_SQL_FOR = {
-    (replay, ref): _NO_JIT
+    (replay, ref, live_tick): _NO_JIT
     + _TENANT_BATCH_SQL.replace("<runners>", _REPLAY_RUNNER if replay else _LIVE_RUNNERS)
     .replace("<run_ref>", "t.run_ref = %(run_ref)s" if ref else "t.run_ref IS NULL")
     .replace("<held>", _HELD_BY_BOT if replay else _HELD_BY_TENANT)
+    .replace("<may_be_ticked>", _MAY_BE_TICKED if live_tick else "true")
     for replay in (False, True)
     for ref in (False, True)
+    for live_tick in (False, True)
 }
 
 
@@ -134,7 +144,9 @@ def tenant_batch(
     known = dict(configs)
     with connection.cursor() as cursor:
         cursor.execute(
-            _TENANT_BATCH_SQL_FOR[(replay, run_ref is not None)],
+            _TENANT_BATCH_SQL_FOR[
+                (replay, run_ref is not None, not replay and run_ref is None and context == TickTrace.Context.TICK)
+            ],
             {
                 "tenant": tenant_id,
                 "running": Runner.Status.RUNNING,
@@ -166,6 +178,7 @@ def tenant_batch(
             found[0][16],
             found[0][17],
             found[0][18],
+            frozenset(row[1] for row in found if row[20]),
         )
         for instrument_id, found in by_instrument.items()
     }

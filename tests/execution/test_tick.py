@@ -79,6 +79,56 @@ def test_a_bot_on_two_instruments_ticks_each_and_a_rerun_skips_each(btc, tenant_
         assert TradeIntent.objects.count() == 2
 
 
+def _runner(bot) -> Runner:
+    with tenancy.tenant_context(bot.tenant_id):
+        return Runner.objects.get(bot=bot, status=Runner.Status.RUNNING)
+
+
+def test_a_rerun_of_an_older_bar_after_newer_ones_still_skips_the_traced_bots(btc, tenant_a, owner_a):
+    """A live tick skips its re-run probe of a runner whose newest traced bar is older than the bar it ticks; a
+    re-run of an older bar still finds the traces."""
+    bot = running_bot(tenant_a, owner_a)
+    assert [tick(btc, minutes).bots for minutes in (8, 9, 10)] == [1, 1, 1]
+    assert _runner(bot).last_tick_bar_ts == T0 + 9 * MINUTE
+    again = tick(btc, 9)
+    assert (again.bots, again.skipped_already_ticked) == (0, 1)
+    assert len(traces(tenant_a, bot_id=bot.id)) == 3
+
+
+def test_a_new_runner_of_a_bot_finds_the_bars_an_earlier_runner_traced(btc, tenant_a, owner_a):
+    """A runner's first tick looks up the bot's newest trace, whichever runner wrote it: a new runner that ticks an
+    older bar first still skips the bar its predecessor traced after it."""
+    bot = running_bot(tenant_a, owner_a)
+    assert tick(btc, 10).bots == 1
+    with tenancy.tenant_context(tenant_a.id):
+        bot_services.runner_stop(runner_id=_runner(bot).id, actor=owner_a)
+        bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+    assert _runner(bot).last_tick_bar_ts is None
+    assert tick(btc, 9).bots == 1
+    assert _runner(bot).last_tick_bar_ts == T0 + 9 * MINUTE  # the predecessor's bar, not the one it ticked
+    again = tick(btc, 10)
+    assert (again.bots, again.skipped_already_ticked) == (0, 1)
+
+
+def test_a_restarted_runner_finds_the_bars_another_runner_traced_meanwhile(btc, tenant_a, owner_a):
+    """A restart forgets the runner's newest traced bar: another runner of the bot may have ticked since."""
+    bot = running_bot(tenant_a, owner_a)
+    first = _runner(bot)
+    assert tick(btc, 8).bots == 1
+    with tenancy.tenant_context(tenant_a.id):
+        bot_services.runner_stop(runner_id=first.id, actor=owner_a)
+        bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+    assert (tick(btc, 9).bots, tick(btc, 10).bots) == (1, 1)
+    with tenancy.tenant_context(tenant_a.id):
+        bot_services.runner_stop(runner_id=_runner(bot).id, actor=owner_a)
+        bot_services.runner_restart(runner_id=first.id, actor=owner_a)
+    assert _runner(bot).id == first.id and _runner(bot).last_tick_bar_ts is None
+    again = tick(btc, 10)
+    assert (again.bots, again.skipped_already_ticked) == (0, 1)
+    assert tick(btc, 11).bots == 1
+    assert len(traces(tenant_a, bot_id=bot.id)) == 4
+
+
 def test_orders_fill_at_the_next_bars_open_before_the_next_decision(btc, tenant_a, owner_a):
     bot = running_bot(tenant_a, owner_a)
     tick(btc, 10)

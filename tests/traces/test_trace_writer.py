@@ -194,3 +194,68 @@ def test_the_trigger_restores_the_deleting_transactions_tenant(tenant_a):
             cursor.execute("SELECT current_setting('app.tenant_id')")
             assert cursor.fetchone()[0] == str(tenant_a.id)
             assert list(TickTrace.objects.values_list("bot_id", flat=True)) == [5]
+
+
+def test_rows_sharing_their_bar_and_run_and_rows_that_do_not_are_stored_alike(tenant_a):
+    """A write whose rows share bar, context, run, timeframe and trace id copies the per-row columns only and
+    gives the shared ones to the move once; each row must read back as it was given, shared or not, and a row
+    without a trace id gets the bound one either way."""
+    from controlplane.trace import current_trace_id
+
+    shared = [
+        TraceRow(
+            kind="no_trade",
+            bot_id=bot_id,
+            instrument="ESZ6",
+            timeframe="5m",
+            bar_ts=T0,
+            context="replay",
+            run_ref=42,
+            reason_code="NO_SIGNAL",
+            inputs={"position": 1.0},
+            risk_checks=[{"limit": "max_position", "passed": True}],
+        )
+        for bot_id in (1, 2)
+    ]
+    mixed = [decision(3, 0), no_trade(3, 1, ReasonCode.NO_SIGNAL, why="x")]
+    mixed[1].trace_id = "given-trace-id"
+    with tenancy.tenant_context(tenant_a.id):
+        assert write_traces(shared, fresh=True) == 2
+        assert write_traces(iter(mixed)) == 2
+        got = {
+            (row["bot_id"], row["bar_ts"]): row
+            for row in TickTrace.objects.values(
+                "bot_id",
+                "kind",
+                "context",
+                "run_ref",
+                "timeframe",
+                "bar_ts",
+                "reason_code",
+                "details",
+                "inputs",
+                "signal",
+                "risk_checks",
+                "trace_id",
+            )
+        }
+    for bot_id in (1, 2):
+        assert got[(bot_id, T0)] == {
+            "bot_id": bot_id,
+            "kind": "no_trade",
+            "context": "replay",
+            "run_ref": 42,
+            "timeframe": "5m",
+            "bar_ts": T0,
+            "reason_code": "NO_SIGNAL",
+            "details": {},
+            "inputs": {"position": 1.0},
+            "signal": {},
+            "risk_checks": [{"limit": "max_position", "passed": True}],
+            "trace_id": current_trace_id(),
+        }
+    assert got[(3, T0)]["context"] == "tick" and got[(3, T0)]["run_ref"] is None
+    assert got[(3, T0)]["signal"] == {"target": 1, "fast_ma": 10.5, "slow_ma": 10.1}
+    assert got[(3, T0)]["trace_id"] == current_trace_id()
+    later = got[(3, T0 + timedelta(minutes=1))]
+    assert (later["details"], later["trace_id"], later["timeframe"]) == ({"why": "x"}, "given-trace-id", "1m")
