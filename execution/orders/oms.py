@@ -282,7 +282,14 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
     The intents are locked for a moment first (in the statement that reads their orders), so a cancel that got
     there before us is seen (nothing of a cancelled intent is sent); the sends then run outside any transaction.
     ``orders``: the intents' orders as the OMS just inserted them, in intent and leg order; only the ids of those
-    still to send are read then, not the rows (their legs, instruments) again."""
+    still to send are read then, not the rows (their legs, instruments) again.
+
+    That transaction writes nothing but its row locks, so its commit need not wait for the WAL flush (``unflushed``
+    in :data:`_SENDABLE_ORDERS_SQL`): a flush is one disk sync, queued behind every other commit of the cluster, on
+    the path of every intent's "sent" time, and a crash can lose nothing of it that matters (the locks die with the
+    server; the orders it reads were committed SUBMITTING, durably, before). Only when this transaction is its own:
+    inside a caller's, the setting would outlive it and spare the caller's commit its flush."""
+    own_transaction = not connection.in_atomic_block
     with transaction.atomic():  # reads the intents under their locks; writes no order, so no writer mark
         sendable = TradeIntent.objects.select_for_update().filter(pk__in=intent_ids, status=Status.ACCEPTED)
         to_send = Order.objects.filter(
@@ -300,6 +307,7 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
                         "accepted": Status.ACCEPTED,
                         "leg": Order.Purpose.LEG,
                         "submitting": Order.Status.SUBMITTING,
+                        "unflushed": own_transaction,
                     },
                 )
                 still = {pk for (pk,) in cursor.fetchall()}
@@ -313,9 +321,15 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
 # them, so no status index can stand in): with the statistics of a tenant that grew since the last ANALYZE, the
 # planner read every order of the tenant through its index and the status index (every order ever SUBMITTING, until
 # a vacuum) instead, for each batch. The batch's intents are locked in id order, whatever their status now.
+# ``unflushed``: the transaction's commit does not wait for the WAL flush when it is _send_intents' own (its setting
+# lasts until that commit; otherwise it sets synchronous_commit to what it is), as the tick's batch summary does.
 _SENDABLE_ORDERS_SQL = f"""
-WITH sendable AS (
-    SELECT t.id FROM unnest(%(intents)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+WITH unflushed AS MATERIALIZED (
+    SELECT set_config(
+        'synchronous_commit', CASE WHEN %(unflushed)s THEN 'off' ELSE current_setting('synchronous_commit') END, true
+    )
+), sendable AS (
+    SELECT t.id FROM unflushed, unnest(%(intents)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
         SELECT id, status FROM {TradeIntent._meta.db_table} t
          WHERE t.id = k.id AND t.tenant_id = %(tenant)s OFFSET 0 FOR UPDATE
     ) t

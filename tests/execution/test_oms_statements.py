@@ -69,6 +69,32 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(tenant_a, es_bars, 
             assert all(m[1] == {"status": status_before} and m[3] == "oms" and m[4] for m in rows)
 
 
+def test_the_send_s_lock_transaction_skips_the_wal_flush_only_when_it_is_its_own(tenant_a, es_bars, trading_bot):
+    """The transaction that locks a batch's intents before their send writes nothing but row locks: its commit does
+    not wait for the WAL flush (one disk sync on every intent's path to "sent"). Inside a caller's transaction it
+    leaves the setting alone, or the caller's own commit would skip its flush."""
+    bots = [trading_bot(name=f"flush-{n}") for n in range(2)]
+    _submit(bots, 2, "flush")
+    with tenancy.tenant_context(tenant_a.id), connection.cursor() as cursor:
+        assert oms.process_pending_intents(batch_size=50) == 2  # inside the test's transaction
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+        ids = list(TradeIntent.objects.values_list("pk", flat=True))
+        params = {
+            "intents": ids,
+            "tenant": tenant_a.id,
+            "accepted": TradeIntent.Status.ACCEPTED,
+            "leg": Order.Purpose.LEG,
+            "submitting": Order.Status.SUBMITTING,
+        }
+        cursor.execute(oms._SENDABLE_ORDERS_SQL, {**params, "unflushed": False})
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+        cursor.execute(oms._SENDABLE_ORDERS_SQL, {**params, "unflushed": True})  # its own transaction's case
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("off",)
+
+
 def _request(client_order_id, symbol):
     return VenueOrderRequest(
         client_order_id=client_order_id, symbol=symbol, side="buy", quantity=Decimal(1), order_type="market"
