@@ -94,7 +94,7 @@ def process_pending_intents(
     tenant_id = tenancy.require_tenant_id()
     size = batch_size or settings.OMS_BATCH_SIZE
     claimed = 0
-    whole_tenant = None  # decided per batch from the tenant's limits (read before its locks)
+    whole_tenant = None  # decided per batch from the tenant's limits (guessed before its locks)
     while claimed < limit:
         wanted = min(size, limit - claimed)
         try:
@@ -156,11 +156,24 @@ def _serialize_checks(tenant_id: int, bot_ids: list[int], *, whole_tenant: bool)
         )
 
 
-def _tenant_counts_orders() -> bool:
-    """Whether the current tenant's limits count orders across its bots (read before the check locks; the check
-    itself reads the limits again under them and starts over if they changed meanwhile)."""
+def _tenant_counts_orders(tenant_id: int) -> bool:
+    """Whether the current tenant's limits count orders across its bots, as a guess made before the check locks:
+    what this process's last batch of the tenant found under them (:data:`_counted_last`), else read now.
+
+    Only a guess: the check reads the limits again under the locks, and a batch that took its bots' locks when the
+    tenant counts orders starts over under the tenant's lock (``_TenantLockNeeded``); one that took the tenant's lock
+    when it no longer counts is only checked alone. Reading it before every batch cost a round trip on the path of
+    every intent's latency, to find what the last batch found (a tenant's limits rarely change)."""
+    counted = _counted_last.get(tenant_id)
+    if counted is not None:
+        return counted
     limits = TradingControl.objects.filter(bot__isnull=True).values_list("risk_limits", flat=True).first()
     return counts_tenant_orders(limits)
+
+
+# Tenant id -> whether its limits counted orders across its bots when this process last checked a batch of it
+# under the check locks (the guess of _tenant_counts_orders). Per process: a forked worker starts with its own.
+_counted_last: dict[int, bool] = {}
 
 
 def _accept_or_reject_batch(
@@ -170,8 +183,9 @@ def _accept_or_reject_batch(
     their orders (inserted, with their legs and instruments attached, for :func:`_send_intents`).
 
     What no other batch changes is read before the check locks (:func:`_serialize_checks`): the claimed intents'
-    legs, their decision bars' prices and whether the tenant's limits count orders across bots (which locks are
-    needed; read again under them, and the batch starts over under the tenant's lock if that changed meanwhile).
+    legs and their decision bars' prices; whether the tenant's limits count orders across bots (which locks are
+    needed) is guessed (:func:`_tenant_counts_orders`), read again under them, and the batch starts over under the
+    tenant's lock if the guess was wrong.
     Everything another batch's commit can change (kill switches, recent orders, positions, PnL) is read after them.
 
     The risk inputs are read once for the batch (:class:`BatchRiskState`: kill switches, reference prices, the
@@ -190,9 +204,10 @@ def _accept_or_reject_batch(
         (leg.instrument_id, leg.order_type, intent.bar_ts) for intent in intents for leg in legs_by_intent[intent.pk]
     )
     if whole_tenant is None:
-        whole_tenant = _tenant_counts_orders()
+        whole_tenant = _tenant_counts_orders(tenant_id)
     _serialize_checks(tenant_id, [intent.bot_id for intent in intents], whole_tenant=whole_tenant)
     state = BatchRiskState(intents, legs_by_intent, price_of)
+    _counted_last[tenant_id] = tenant_id in state.counting_tenants
     if not whole_tenant and tenant_id in state.counting_tenants:
         raise _TenantLockNeeded
     accepted, orders = [], []

@@ -49,6 +49,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(tenant_a, es_bars, 
     _submit(bots, 3, "small")
     small = _oms_statements(tenant_a, batch_size=50)
     _submit(bots, 24, "large")
+    oms._counted_last.pop(tenant_a.id)  # as cold as the first (the tenant lock's guess: the next test)
     large = _oms_statements(tenant_a, batch_size=50)
     assert small[0] == 3 and large[0] == 24
     # Old code: a statement (in a transaction of its own) per sim order sent, at least.
@@ -67,6 +68,33 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(tenant_a, es_bars, 
             rows = [m for m in moves if m[2] == {"status": status_after}]
             assert {m[0] for m in rows} == intent_ids and len(rows) == 27
             assert all(m[1] == {"status": status_before} and m[3] == "oms" and m[4] for m in rows)
+
+
+def test_the_tenant_lock_guess_is_the_last_batch_s_and_a_wrong_one_changes_no_outcome(tenant_a, es_bars, trading_bot):
+    """Which check locks a batch takes is guessed from what this process's last batch of the tenant found under
+    them, not read before every batch (a statement on the path of every intent's latency): the first batch reads
+    the limits, the next does not. A wrong guess either way changes no outcome: counting limits set meanwhile are
+    found under the bots' locks (the batch starts over under the tenant's, above), and a guess that the tenant
+    counts when it no longer does only checks the batch under the tenant's lock."""
+    from execution.models import TradingControl
+
+    bots = [trading_bot(name=f"guess-{n}") for n in range(2)]
+    oms._counted_last.pop(tenant_a.id, None)
+    _submit(bots, 2, "first")
+    first = _oms_statements(tenant_a, batch_size=50)
+    _submit(bots, 2, "second")
+    second = _oms_statements(tenant_a, batch_size=50)
+    assert first[0] == second[0] == 2
+    assert second[1] == first[1] - 1, (first, second)  # old code: the same, the limits read before each batch
+    assert oms._counted_last[tenant_a.id] is False
+    oms._counted_last[tenant_a.id] = True  # a stale guess: the tenant counted orders once
+    with tenancy.tenant_context(tenant_a.id):
+        TradingControl.objects.create(bot=None, risk_limits={"max_position": 100})  # counts no orders
+    _submit(bots, 2, "stale")
+    assert _oms_statements(tenant_a, batch_size=50)[0] == 2
+    assert oms._counted_last[tenant_a.id] is False
+    with tenancy.tenant_context(tenant_a.id):
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.WORKING}
 
 
 def test_the_send_s_lock_transaction_skips_the_wal_flush_only_when_it_is_its_own(tenant_a, es_bars, trading_bot):
@@ -275,6 +303,7 @@ def test_a_batch_over_many_instruments_costs_the_statements_of_one(tenant_a, es_
             ],
             source="tick",
         )
+    oms._counted_last.pop(tenant_a.id)  # as cold as the first
     many = _oms_statements(tenant_a, batch_size=50)
     assert one[0] == many[0] == 6
     assert many[1] == one[1], (one, many)
