@@ -123,6 +123,21 @@ def test_the_send_s_lock_transaction_skips_the_wal_flush_only_when_it_is_its_own
         assert cursor.fetchone() == ("off",)
 
 
+def test_the_orders_insert_and_the_move_to_accepted_are_one_statement(tenant_a, es_bars, trading_bot):
+    """A batch's orders and its intents' move to ACCEPTED (with the audit rows) are written in one round trip (old
+    code: two), and the orders come back with their ids for the send."""
+    bots = [trading_bot(name=f"one-{n}") for n in range(2)]
+    _submit(bots, 3, "one")
+    with tenancy.tenant_context(tenant_a.id), CaptureQueriesContext(connection) as queries:
+        assert oms.process_pending_intents(batch_size=50) == 3
+    inserts = [q["sql"] for q in queries if 'INSERT INTO "execution_order"' in q["sql"]]
+    assert len(inserts) == 1 and "'intent.status'" in inserts[0], inserts
+    with tenancy.tenant_context(tenant_a.id):
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.WORKING}
+        orders = list(Order.objects.values_list("client_order_id", "venue_order_id"))
+        assert len(orders) == 4 and all(venue_id == f"sim-{cid}" for cid, venue_id in orders)
+
+
 def _request(client_order_id, symbol):
     return VenueOrderRequest(
         client_order_id=client_order_id, symbol=symbol, side="buy", quantity=Decimal(1), order_type="market"
