@@ -48,14 +48,33 @@ def _as_setting(value: int | None) -> str:
     return "" if value is None else str(int(value))
 
 
+_calls_at_begin: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("calls_at_begin", default=())
+
+
 def apply_to_connection(connection) -> None:
-    """Write the context into the connection's current transaction (called by the backend at BEGIN).
+    """Write the context into the connection's current transaction (called by the backend at BEGIN), with the
+    calls :func:`calls_at_begin` asked for in the same statement.
 
     Runs on the driver's connection directly: Django's cursor would see autocommit still on (the backend calls
     this while leaving it) and open another transaction around it."""
     connection.ensure_connection()
+    sql = SET_CONTEXT_SQL + "".join(f", {call}" for call in _calls_at_begin.get())
     with connection.wrap_database_errors:
-        connection.connection.execute(SET_CONTEXT_SQL, [_as_setting(_tenant_id.get()), _as_setting(_user_id.get())])
+        connection.connection.execute(sql, [_as_setting(_tenant_id.get()), _as_setting(_user_id.get())])
+
+
+@contextlib.contextmanager
+def calls_at_begin(*calls: str) -> Iterator[None]:
+    """Within the block, a transaction that begins also runs ``calls`` (SQL function calls, constant text such as
+    ``"app_oms_write_begin()"``, never built from data) in the statement that writes the tenant context: for a
+    caller that opens a transaction only to call a function first, one round trip instead of two (the OMS's write
+    mark, ``execution.orders.writer``). Wrap only the opening of the transaction: a tenant switch inside it writes
+    the context again, and would run them again."""
+    token = _calls_at_begin.set(_calls_at_begin.get() + calls)
+    try:
+        yield
+    finally:
+        _calls_at_begin.reset(token)
 
 
 def _apply_to_open_transactions() -> None:

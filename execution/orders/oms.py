@@ -38,13 +38,13 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
-from controlplane.db.rows import insert_rows, update_rows_sql
+from controlplane.db.rows import insert_rows_sql, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
 from execution.models import IntentLeg, Order, TradeIntent, TradingControl
 from execution.orders.acknowledgements import record_outcomes
 from execution.orders.intents import BatchPrices, intent_transition, reject, risk_refusal
-from execution.orders.intent_moves import move_audited as _move_audited
+from execution.orders.intent_moves import move_audited_ctes
 from execution.orders.leg_risk import leg_failed
 from execution.orders.sending import (  # noqa: F401 (client_order_id and record_ack are the OMS's public names)
     client_order_id,
@@ -94,7 +94,7 @@ def process_pending_intents(
     tenant_id = tenancy.require_tenant_id()
     size = batch_size or settings.OMS_BATCH_SIZE
     claimed = 0
-    whole_tenant = None  # decided per batch from the tenant's limits (read before its locks)
+    whole_tenant = None  # decided per batch from the tenant's limits (guessed before its locks)
     while claimed < limit:
         wanted = min(size, limit - claimed)
         try:
@@ -149,18 +149,41 @@ def _serialize_checks(tenant_id: int, bot_ids: list[int], *, whole_tenant: bool)
         if whole_tenant:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [tenant_key])
             return
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [tenant_key])
         cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest(%s::bigint[]) AS k ORDER BY k) AS s",
-            [[_check_lock_key(f"oms-checks:{tenant_id}:{bot_id}") for bot_id in sorted(set(bot_ids))]],
+            _BOT_CHECK_LOCKS_SQL,
+            [tenant_key, [_check_lock_key(f"oms-checks:{tenant_id}:{bot_id}") for bot_id in sorted(set(bot_ids))]],
         )
 
 
-def _tenant_counts_orders() -> bool:
-    """Whether the current tenant's limits count orders across its bots (read before the check locks; the check
-    itself reads the limits again under them and starts over if they changed meanwhile)."""
+# The tenant's lock (shared), then the bots' locks in key order, in one statement (it was two, a round trip on the
+# path of every intent's latency). The order is the executor's, not the planner's choice: the sort in the subquery
+# reads every row of its join, so the tenant's lock (the materialized ``tenant`` row, read by that join) is taken
+# before the sort returns its first key, and the bots' locks are taken as the outer aggregate reads the keys in
+# order. Taking a bot's lock first could deadlock behind a whole-tenant batch waiting for the tenant's lock.
+_BOT_CHECK_LOCKS_SQL = """
+WITH tenant AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s))
+SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM tenant, unnest(%s::bigint[]) AS k ORDER BY k) AS s
+"""
+
+
+def _tenant_counts_orders(tenant_id: int) -> bool:
+    """Whether the current tenant's limits count orders across its bots, as a guess made before the check locks:
+    what this process's last batch of the tenant found under them (:data:`_counted_last`), else read now.
+
+    Only a guess: the check reads the limits again under the locks, and a batch that took its bots' locks when the
+    tenant counts orders starts over under the tenant's lock (``_TenantLockNeeded``); one that took the tenant's lock
+    when it no longer counts is only checked alone. Reading it before every batch cost a round trip on the path of
+    every intent's latency, to find what the last batch found (a tenant's limits rarely change)."""
+    counted = _counted_last.get(tenant_id)
+    if counted is not None:
+        return counted
     limits = TradingControl.objects.filter(bot__isnull=True).values_list("risk_limits", flat=True).first()
     return counts_tenant_orders(limits)
+
+
+# Tenant id -> whether its limits counted orders across its bots when this process last checked a batch of it
+# under the check locks (the guess of _tenant_counts_orders). Per process: a forked worker starts with its own.
+_counted_last: dict[int, bool] = {}
 
 
 def _accept_or_reject_batch(
@@ -170,8 +193,9 @@ def _accept_or_reject_batch(
     their orders (inserted, with their legs and instruments attached, for :func:`_send_intents`).
 
     What no other batch changes is read before the check locks (:func:`_serialize_checks`): the claimed intents'
-    legs, their decision bars' prices and whether the tenant's limits count orders across bots (which locks are
-    needed; read again under them, and the batch starts over under the tenant's lock if that changed meanwhile).
+    legs and their decision bars' prices; whether the tenant's limits count orders across bots (which locks are
+    needed) is guessed (:func:`_tenant_counts_orders`), read again under them, and the batch starts over under the
+    tenant's lock if the guess was wrong.
     Everything another batch's commit can change (kill switches, recent orders, positions, PnL) is read after them.
 
     The risk inputs are read once for the batch (:class:`BatchRiskState`: kill switches, reference prices, the
@@ -190,9 +214,10 @@ def _accept_or_reject_batch(
         (leg.instrument_id, leg.order_type, intent.bar_ts) for intent in intents for leg in legs_by_intent[intent.pk]
     )
     if whole_tenant is None:
-        whole_tenant = _tenant_counts_orders()
+        whole_tenant = _tenant_counts_orders(tenant_id)
     _serialize_checks(tenant_id, [intent.bot_id for intent in intents], whole_tenant=whole_tenant)
     state = BatchRiskState(intents, legs_by_intent, price_of)
+    _counted_last[tenant_id] = tenant_id in state.counting_tenants
     if not whole_tenant and tenant_id in state.counting_tenants:
         raise _TenantLockNeeded
     accepted, orders = [], []
@@ -218,13 +243,32 @@ def _accept_or_reject_batch(
         orders.extend(new_orders)
         accepted.append(intent)
     if accepted:
-        insert_rows(orders)
-        now = timezone.now()
-        for intent in accepted:
-            intent.status, intent.updated_at = Status.ACCEPTED, now
-        update, params = update_rows_sql(accepted, ["risk_checks", "status", "updated_at"])
-        _move_audited(update + ' RETURNING t."id"', params, before=Status.PENDING, after=Status.ACCEPTED)
+        _insert_accepted(orders, accepted)
     return [intent.pk for intent in accepted], orders
+
+
+def _insert_accepted(orders: list[Order], accepted: list[TradeIntent]) -> None:
+    """The accepted intents' orders (SUBMITTING; their ids set) and the intents' move to ACCEPTED with its audit
+    rows, in one statement (``WITH placed AS (INSERT ...), moved AS (UPDATE ...), audit AS (INSERT ...)``): they were
+    two, each a round trip on the path of every intent's latency. The orders' ids come back with their client
+    order ids (unique per leg), so no row order is relied on."""
+    now = timezone.now()
+    for intent in accepted:
+        intent.status, intent.updated_at = Status.ACCEPTED, now
+    update, update_params = update_rows_sql(accepted, ["risk_checks", "status", "updated_at"])
+    moves, move_params = move_audited_ctes(
+        update + ' RETURNING t."id"', update_params, before=Status.PENDING, after=Status.ACCEPTED
+    )
+    insert, insert_params = insert_rows_sql(orders)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'WITH placed AS ({insert} RETURNING "id", "client_order_id"), {moves} SELECT id, client_order_id FROM placed',
+            [*insert_params, *move_params],
+        )
+        ids = {client_order_id: pk for pk, client_order_id in cursor.fetchall()}
+    for order in orders:
+        order.pk = ids[order.client_order_id]
+        order._state.adding, order._state.db = False, connection.alias
 
 
 class BatchRiskState:
@@ -282,7 +326,14 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
     The intents are locked for a moment first (in the statement that reads their orders), so a cancel that got
     there before us is seen (nothing of a cancelled intent is sent); the sends then run outside any transaction.
     ``orders``: the intents' orders as the OMS just inserted them, in intent and leg order; only the ids of those
-    still to send are read then, not the rows (their legs, instruments) again."""
+    still to send are read then, not the rows (their legs, instruments) again.
+
+    That transaction writes nothing but its row locks, so its commit need not wait for the WAL flush (``unflushed``
+    in :data:`_SENDABLE_ORDERS_SQL`): a flush is one disk sync, queued behind every other commit of the cluster, on
+    the path of every intent's "sent" time, and a crash can lose nothing of it that matters (the locks die with the
+    server; the orders it reads were committed SUBMITTING, durably, before). Only when this transaction is its own:
+    inside a caller's, the setting would outlive it and spare the caller's commit its flush."""
+    own_transaction = not connection.in_atomic_block
     with transaction.atomic():  # reads the intents under their locks; writes no order, so no writer mark
         sendable = TradeIntent.objects.select_for_update().filter(pk__in=intent_ids, status=Status.ACCEPTED)
         to_send = Order.objects.filter(
@@ -300,6 +351,7 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
                         "accepted": Status.ACCEPTED,
                         "leg": Order.Purpose.LEG,
                         "submitting": Order.Status.SUBMITTING,
+                        "unflushed": own_transaction,
                     },
                 )
                 still = {pk for (pk,) in cursor.fetchall()}
@@ -313,9 +365,15 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
 # them, so no status index can stand in): with the statistics of a tenant that grew since the last ANALYZE, the
 # planner read every order of the tenant through its index and the status index (every order ever SUBMITTING, until
 # a vacuum) instead, for each batch. The batch's intents are locked in id order, whatever their status now.
+# ``unflushed``: the transaction's commit does not wait for the WAL flush when it is _send_intents' own (its setting
+# lasts until that commit; otherwise it sets synchronous_commit to what it is), as the tick's batch summary does.
 _SENDABLE_ORDERS_SQL = f"""
-WITH sendable AS (
-    SELECT t.id FROM unnest(%(intents)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
+WITH unflushed AS MATERIALIZED (
+    SELECT set_config(
+        'synchronous_commit', CASE WHEN %(unflushed)s THEN 'off' ELSE current_setting('synchronous_commit') END, true
+    )
+), sendable AS (
+    SELECT t.id FROM unflushed, unnest(%(intents)s::bigint[]) AS k(id) CROSS JOIN LATERAL (
         SELECT id, status FROM {TradeIntent._meta.db_table} t
          WHERE t.id = k.id AND t.tenant_id = %(tenant)s OFFSET 0 FOR UPDATE
     ) t

@@ -14,7 +14,10 @@ from collections.abc import Iterator
 
 from django.db import connection, transaction
 
+from controlplane import tenancy
+
 ACTOR = "oms"
+_MARK = "app_oms_write_begin()"
 
 
 _writing = contextvars.ContextVar("oms_writing", default=False)
@@ -28,15 +31,26 @@ def oms_writes(*, savepoint: bool = True) -> Iterator[None]:
 
     ``savepoint=False``: inside an enclosing transaction, no savepoint of its own (two statements fewer, which a
     sim bar's booking pays twice); an error inside then undoes the enclosing block up to its own savepoint or
-    transaction, as ``atomic(savepoint=False)`` does: for callers that let errors propagate."""
-    with transaction.atomic(savepoint=savepoint):
+    transaction, as ``atomic(savepoint=False)`` does: for callers that let errors propagate.
+
+    A block that opens the transaction writes the mark in the statement that writes the tenant context at its BEGIN
+    (``controlplane.tenancy.calls_at_begin``): a round trip of its own before, on the OMS's claim and on its record
+    of the venues' answers, both on the path of every intent's "sent" time."""
+    begins = not connection.in_atomic_block and not _writing.get()
+    with contextlib.ExitStack() as block:
+        if begins:  # this block opens the transaction: the mark goes in the statement its BEGIN runs anyway
+            with tenancy.calls_at_begin(_MARK):
+                block.enter_context(transaction.atomic(savepoint=savepoint))
+        else:
+            block.enter_context(transaction.atomic(savepoint=savepoint))
         if _writing.get():
             yield
             return
         token = _writing.set(True)
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT app_oms_write_begin()")
+            if not begins:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SELECT {_MARK}")
             yield
             with connection.cursor() as cursor:
                 cursor.execute("SELECT app_oms_write_end()")

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from bots import services as bot_services
 from controlplane import tenancy
@@ -16,6 +17,7 @@ from controlplane.models import AuditEvent, Membership
 from execution.models import Instrument, IntentLeg, Order, TradeIntent
 from execution.orders import oms
 from execution.orders.intents import LegSpec, submit_intent
+from execution.orders.writer import oms_writes
 from tests.execution.conftest import T0
 from tests.execution.helpers import store_bars
 from tests.execution.venues import ExchangeVenue, exchange_venues
@@ -250,3 +252,29 @@ def test_a_batch_checked_under_its_bots_locks_starts_over_when_the_tenant_counts
         assert not Order.objects.exists()
         assert oms.process_pending_intents() == 2
         assert sorted(TradeIntent.objects.values_list("status", flat=True)) == ["REJECTED", "WORKING"]
+
+
+def test_an_oms_block_that_opens_its_transaction_is_marked_at_its_begin_and_the_next_one_is_not(
+    django_db_setup, committed_db, settings
+):
+    """A block that opens its transaction writes the OMS's mark in the statement that writes the tenant context
+    at its BEGIN (old code: a statement of its own, a round trip on every claim and every record of the venues'
+    answers); the transaction opened after it is not marked."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("mark-at-begin")
+    with tenancy.tenant_context(tenant.id):
+        submit_intent(
+            bot=bots[0],
+            legs=[LegSpec("sim", "ES", "buy", Decimal(1))],
+            idempotency_key="mark",
+            source="tick",
+            bar_ts=T0,
+        )
+        assert oms.process_pending_intents() == 1
+        order = Order.objects.get()
+        with CaptureQueriesContext(connection) as queries, oms_writes():
+            Order.objects.filter(pk=order.pk).update(reason="marked at begin")
+        assert not [q["sql"] for q in queries if "app_oms_write_begin" in q["sql"]]
+        with pytest.raises(DatabaseError, match="only the OMS"), transaction.atomic():
+            Order.objects.filter(pk=order.pk).update(reason="not the OMS")
+        assert Order.objects.get().reason == "marked at begin"

@@ -49,6 +49,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(tenant_a, es_bars, 
     _submit(bots, 3, "small")
     small = _oms_statements(tenant_a, batch_size=50)
     _submit(bots, 24, "large")
+    oms._counted_last.pop(tenant_a.id)  # as cold as the first (the tenant lock's guess: the next test)
     large = _oms_statements(tenant_a, batch_size=50)
     assert small[0] == 3 and large[0] == 24
     # Old code: a statement (in a transaction of its own) per sim order sent, at least.
@@ -67,6 +68,93 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(tenant_a, es_bars, 
             rows = [m for m in moves if m[2] == {"status": status_after}]
             assert {m[0] for m in rows} == intent_ids and len(rows) == 27
             assert all(m[1] == {"status": status_before} and m[3] == "oms" and m[4] for m in rows)
+
+
+def test_the_tenant_lock_guess_is_the_last_batch_s_and_a_wrong_one_changes_no_outcome(tenant_a, es_bars, trading_bot):
+    """Which check locks a batch takes is guessed from what this process's last batch of the tenant found under
+    them, not read before every batch (a statement on the path of every intent's latency): the first batch reads
+    the limits, the next does not. A wrong guess either way changes no outcome: counting limits set meanwhile are
+    found under the bots' locks (the batch starts over under the tenant's, above), and a guess that the tenant
+    counts when it no longer does only checks the batch under the tenant's lock."""
+    from execution.models import TradingControl
+
+    bots = [trading_bot(name=f"guess-{n}") for n in range(2)]
+    oms._counted_last.pop(tenant_a.id, None)
+    _submit(bots, 2, "first")
+    first = _oms_statements(tenant_a, batch_size=50)
+    _submit(bots, 2, "second")
+    second = _oms_statements(tenant_a, batch_size=50)
+    assert first[0] == second[0] == 2
+    assert second[1] == first[1] - 1, (first, second)  # old code: the same, the limits read before each batch
+    assert oms._counted_last[tenant_a.id] is False
+    oms._counted_last[tenant_a.id] = True  # a stale guess: the tenant counted orders once
+    with tenancy.tenant_context(tenant_a.id):
+        TradingControl.objects.create(bot=None, risk_limits={"max_position": 100})  # counts no orders
+    _submit(bots, 2, "stale")
+    assert _oms_statements(tenant_a, batch_size=50)[0] == 2
+    assert oms._counted_last[tenant_a.id] is False
+    with tenancy.tenant_context(tenant_a.id):
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.WORKING}
+
+
+def test_the_send_s_lock_transaction_skips_the_wal_flush_only_when_it_is_its_own(tenant_a, es_bars, trading_bot):
+    """The transaction that locks a batch's intents before their send writes nothing but row locks: its commit does
+    not wait for the WAL flush (one disk sync on every intent's path to "sent"). Inside a caller's transaction it
+    leaves the setting alone, or the caller's own commit would skip its flush."""
+    bots = [trading_bot(name=f"flush-{n}") for n in range(2)]
+    _submit(bots, 2, "flush")
+    with tenancy.tenant_context(tenant_a.id), connection.cursor() as cursor:
+        assert oms.process_pending_intents(batch_size=50) == 2  # inside the test's transaction
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+        ids = list(TradeIntent.objects.values_list("pk", flat=True))
+        params = {
+            "intents": ids,
+            "tenant": tenant_a.id,
+            "accepted": TradeIntent.Status.ACCEPTED,
+            "leg": Order.Purpose.LEG,
+            "submitting": Order.Status.SUBMITTING,
+        }
+        cursor.execute(oms._SENDABLE_ORDERS_SQL, {**params, "unflushed": False})
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+        cursor.execute(oms._SENDABLE_ORDERS_SQL, {**params, "unflushed": True})  # its own transaction's case
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("off",)
+
+
+def test_the_orders_insert_and_the_move_to_accepted_are_one_statement(tenant_a, es_bars, trading_bot):
+    """A batch's orders and its intents' move to ACCEPTED (with the audit rows) are written in one round trip (old
+    code: two), and the orders come back with their ids for the send."""
+    bots = [trading_bot(name=f"one-{n}") for n in range(2)]
+    _submit(bots, 3, "one")
+    with tenancy.tenant_context(tenant_a.id), CaptureQueriesContext(connection) as queries:
+        assert oms.process_pending_intents(batch_size=50) == 3
+    inserts = [q["sql"] for q in queries if 'INSERT INTO "execution_order"' in q["sql"]]
+    assert len(inserts) == 1 and "'intent.status'" in inserts[0], inserts
+    with tenancy.tenant_context(tenant_a.id):
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.WORKING}
+        orders = list(Order.objects.values_list("client_order_id", "venue_order_id"))
+        assert len(orders) == 4 and all(venue_id == f"sim-{cid}" for cid, venue_id in orders)
+
+
+def test_a_batch_takes_the_tenant_s_shared_lock_and_its_bots_locks_in_one_statement(tenant_a, trading_bot):
+    """The check locks of a batch under its bots' locks: the tenant's lock shared and each bot's exclusive, in one
+    statement (old code: two, a round trip on every intent's path)."""
+    bots = [trading_bot(name=f"locks-{n}") for n in range(3)]
+    with tenancy.tenant_context(tenant_a.id), CaptureQueriesContext(connection) as queries:
+        oms._serialize_checks(tenant_a.id, [bots[2].id, bots[0].id, bots[2].id, bots[1].id], whole_tenant=False)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT (classid::bigint << 32) | objid::bigint, mode FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            )
+            held = {((key + 2**63) % 2**64) - 2**63: mode for key, mode in cursor.fetchall()}
+    assert len(queries) == 2, [q["sql"] for q in queries]  # the locks, then the pg_locks read above
+    assert held == {
+        oms._check_lock_key(f"oms-checks:{tenant_a.id}"): "ShareLock",
+        **{oms._check_lock_key(f"oms-checks:{tenant_a.id}:{bot.id}"): "ExclusiveLock" for bot in bots},
+    }
 
 
 def _request(client_order_id, symbol):
@@ -249,6 +337,7 @@ def test_a_batch_over_many_instruments_costs_the_statements_of_one(tenant_a, es_
             ],
             source="tick",
         )
+    oms._counted_last.pop(tenant_a.id)  # as cold as the first
     many = _oms_statements(tenant_a, batch_size=50)
     assert one[0] == many[0] == 6
     assert many[1] == one[1], (one, many)
