@@ -19,11 +19,12 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import operator
 import uuid
 from collections.abc import Sequence
 
 from django.db import connection
-from django.db.models import JSONField, Model
+from django.db.models import DateField, DateTimeField, Field, JSONField, Model, TimeField
 
 from controlplane import tenancy
 from controlplane.models import TenantOwnedModel
@@ -87,7 +88,8 @@ def _converter(field):
     if kind == "BooleanField":
         return lambda v: v if v is None or type(v) is bool else slow(v)
     if kind == "DecimalField":
-        return lambda v: None if v is None else (str(v) if type(v) is decimal.Decimal else slow(v))
+        # An int (a field's ``default=0``) is what its exact Decimal reads as: str(Decimal(n)) == str(n).
+        return lambda v: None if v is None else (str(v) if type(v) is decimal.Decimal or type(v) is int else slow(v))
     if kind == "DateTimeField":
         return lambda v: (
             None
@@ -174,11 +176,7 @@ def insert_rows(objs: Sequence[Model], *, ignore_conflicts: bool = False) -> lis
     if any(obj.pk is not None for obj in objs):
         raise ValueError("insert_rows takes new objects (their primary key unset)")
     columns = [field for field in meta.concrete_fields if not field.primary_key]
-    converters = list(zip([f"k{i}" for i in range(len(columns))], columns, _converters(columns)))
-    rows = []
-    for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="insert_rows")
-        rows.append({key: convert(field.pre_save(obj, add=True)) for key, field, convert in converters})
+    rows = _insert_document(objs, columns, "insert_rows")
     record = ", ".join(f"k{i} {f.db_type(connection)}" for i, f in enumerate(columns))
     names = ", ".join(f'"{field.column}"' for field in columns)
     keys = ", ".join(f"v.k{i}" for i in range(len(columns)))
@@ -229,10 +227,7 @@ def insert_rows_sql(objs: Sequence[Model]) -> tuple[str, list]:
     if any((obj.pk is not None) != with_pk for obj in objs):
         raise ValueError("insert_rows_sql takes objects whose primary keys are all set, or all unset")
     columns = [field for field in meta.concrete_fields if with_pk or not field.primary_key]
-    rows = []
-    for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="insert_rows_sql")
-        rows.append({f"k{i}": _json_ready(field, field.pre_save(obj, add=True)) for i, field in enumerate(columns)})
+    rows = _insert_document(objs, columns, "insert_rows_sql")
     record = ", ".join(f"k{i} {f.db_type(connection)}" for i, f in enumerate(columns))
     names = ", ".join(f'"{field.column}"' for field in columns)
     keys = ", ".join(f"v.k{i}" for i in range(len(columns)))
@@ -243,9 +238,31 @@ def insert_rows_sql(objs: Sequence[Model]) -> tuple[str, list]:
     return sql, [json.dumps(rows)]
 
 
-def _json_ready(field, value):
-    """A column's value as :func:`insert_rows` writes it, for one ``json.dumps`` of all the rows: a JSON field's as
-    its encoder writes it (as ``save()`` would), any other column's prepared value through :func:`_scalar`."""
-    if isinstance(field, JSONField):
-        return value if field.encoder is None else json.loads(json.dumps(value, cls=field.encoder))
-    return _scalar(field.get_prep_value(value))
+def _insert_document(objs: Sequence[Model], columns, operation_name: str) -> list[dict]:
+    """The rows an insert of ``objs`` writes, one dict per object keyed ``k0, k1...`` by column, each value what
+    ``field.pre_save(obj, add=True)`` gives, made JSON-ready by the column's converter (:func:`_converters`)."""
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name=operation_name)
+    # Column by column (``map`` over the objects, no per-cell Python frame where the value is taken as is), then
+    # zipped into the rows: the same values as row by row, each object's ``pre_save`` still called once per field.
+    values = []
+    for field, convert in zip(columns, _converters(columns), strict=True):
+        read = map(_pre_save(field), objs)
+        values.append(list(read if convert is _identity else map(convert, read)))
+    keys = [f"k{i}" for i in range(len(columns))]
+    return [dict(zip(keys, row)) for row in zip(*values)]
+
+
+_PLAIN_DATES = (DateField.pre_save, DateTimeField.pre_save, TimeField.pre_save)
+
+
+def _pre_save(field):
+    """``field.pre_save(obj, add=True)`` as a function of the object: where that is only the attribute's value (the
+    base ``Field.pre_save``, or a date or time field with neither ``auto_now`` nor ``auto_now_add``), an
+    ``attrgetter``, which skips a method call per field and row; any other field's own ``pre_save``."""
+    pre_save = type(field).pre_save
+    if pre_save is Field.pre_save or (
+        pre_save in _PLAIN_DATES and not getattr(field, "auto_now", False) and not getattr(field, "auto_now_add", False)
+    ):
+        return operator.attrgetter(field.attname)
+    return lambda obj: field.pre_save(obj, add=True)
