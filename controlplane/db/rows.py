@@ -134,10 +134,8 @@ def update_rows_sql(objs: Sequence[Model], fields: Sequence[str]) -> tuple[str, 
         raise ValueError("update_rows writes concrete fields other than the primary key")
     pk = meta.pk
     # Keys k0, k1...: a column's name is not always a valid record field name.
-    converters = list(zip([f"k{i}" for i in range(len(columns))], [f.attname for f in columns], _converters(columns)))
-    rows = {}
-    for obj in objs:
-        rows[str(_scalar(obj.pk))] = {key: convert(getattr(obj, attname)) for key, attname, convert in converters}
+    readers = [operator.attrgetter(field.attname) for field in columns]
+    rows = dict(zip([str(_scalar(key)) for key in ids], _document_rows(objs, columns, readers), strict=True))
     record = ", ".join(f"k{i} {f.db_type(connection)}" for i, f in enumerate(columns))
     names = ", ".join(f'"{field.column}"' for field in columns)
     values = ", ".join(f"v.k{i}" for i in range(len(columns)))
@@ -243,12 +241,17 @@ def _insert_document(objs: Sequence[Model], columns, operation_name: str) -> lis
     ``field.pre_save(obj, add=True)`` gives, made JSON-ready by the column's converter (:func:`_converters`)."""
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name=operation_name)
-    # Column by column (``map`` over the objects, no per-cell Python frame where the value is taken as is), then
-    # zipped into the rows: the same values as row by row, each object's ``pre_save`` still called once per field.
+    return _document_rows(objs, columns, [_pre_save(field) for field in columns])
+
+
+def _document_rows(objs: Sequence[Model], columns, readers) -> list[dict]:
+    """Per object, its ``k0, k1...`` entries: each column's ``reader(obj)`` through the column's converter. Built
+    column by column (``map`` over the objects, no Python frame per cell where the value is taken as is) and then
+    zipped into rows: the same values as row by row, each reader still called once per object."""
     values = []
-    for field, convert in zip(columns, _converters(columns), strict=True):
-        read = map(_pre_save(field), objs)
-        values.append(list(read if convert is _identity else map(convert, read)))
+    for read, convert in zip(readers, _converters(columns), strict=True):
+        column = map(read, objs)
+        values.append(list(column if convert is _identity else map(convert, column)))
     keys = [f"k{i}" for i in range(len(columns))]
     return [dict(zip(keys, row)) for row in zip(*values)]
 

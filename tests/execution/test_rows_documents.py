@@ -10,7 +10,7 @@ import pytest
 from django.db.models import JSONField
 
 from controlplane import tenancy
-from controlplane.db.rows import insert_rows_sql
+from controlplane.db.rows import insert_rows_sql, update_rows_sql
 from controlplane.models import AuditEvent
 from execution.models import IntentLeg, Order, TradeIntent
 from execution.orders.intent_batches import IntentRequest, submit_intents
@@ -20,11 +20,12 @@ from tests.execution.conftest import T0, buy, sell
 pytestmark = pytest.mark.django_db
 
 
-def _django_value(field, obj):
-    """What the writer wrote before its shortcuts: ``pre_save`` (an ``auto_now`` field's value as the writer's own
-    call set it on the object), then the field's preparation, as JSON text reads it back."""
+def _django_value(field, obj, *, insert=True):
+    """What the writer wrote before its shortcuts: for an insert ``pre_save`` (an ``auto_now`` field's value as the
+    writer's own call set it on the object), for an update the attribute, then the field's preparation, as JSON
+    text reads it back."""
     auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-    value = getattr(obj, field.attname) if auto else field.pre_save(obj, add=True)
+    value = field.pre_save(obj, add=True) if insert and not auto else getattr(obj, field.attname)
     if isinstance(field, JSONField):
         return value if field.encoder is None else json.loads(json.dumps(value, cls=field.encoder))
     value = field.get_prep_value(value)
@@ -42,6 +43,16 @@ def _assert_document_is_django_s(objs):
     expected = [{f"k{i}": _django_value(field, obj) for i, field in enumerate(columns)} for obj in objs]
     assert json.loads(params[0]) == json.loads(json.dumps(expected))
     assert params[0] == json.dumps(expected)  # the same text too: the same types, the same key order
+
+
+def _assert_update_document_is_django_s(objs, fields):
+    sql, params = update_rows_sql(objs, fields)
+    columns = [type(objs[0])._meta.get_field(name) for name in fields]
+    expected = {
+        str(obj.pk): {f"k{i}": _django_value(field, obj, insert=False) for i, field in enumerate(columns)}
+        for obj in objs
+    }
+    assert params[0] == json.dumps(expected)
 
 
 def test_insert_documents_hold_what_django_prepares_for_every_column(tenant_a, owner_a, es_bars, trading_bot):
@@ -89,3 +100,10 @@ def test_insert_documents_hold_what_django_prepares_for_every_column(tenant_a, o
             for n, intent in enumerate(legs)
         ]
         _assert_document_is_django_s(audit)
+
+        stored = list(TradeIntent.objects.order_by("id"))
+        stored[0].status, stored[1].risk_checks, stored[2].status_detail = TradeIntent.Status.ACCEPTED, [{"a": 1}], None
+        stored[0].updated_at = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.UTC)
+        _assert_update_document_is_django_s(stored, ["risk_checks", "status_detail", "status", "updated_at"])
+        legs[0].quantity, legs[1].limit_price = 7, Decimal("0.000000001")
+        _assert_update_document_is_django_s(legs, ["quantity", "limit_price", "side"])
