@@ -7,7 +7,8 @@ already left out the rows that exist (``fresh``: the tick) gets a plain INSERT, 
 unique violation. (The day's partitions force RLS too, so COPY straight into one is refused as well.)
 
 A write whose rows all share their bar, context, run, timeframe and trace id (the tick's: one bar of one run) copies
-only the columns that vary and gives the shared ones to the move once, as parameters.
+only the columns that vary and gives the shared ones to the move once, as parameters. Its JSON columns go the same
+way: each distinct text once, in one JSON array the move takes as a parameter, and each row its element's number.
 """
 
 from __future__ import annotations
@@ -50,30 +51,59 @@ SHARED = {
     "bar_ts": "timestamptz",
     "trace_id": "varchar",
 }
-PER_ROW = tuple(column for column in COLUMNS if column not in SHARED)
+# A shared write's JSON columns: the stage holds each row's number of its text in the write's pool (1-based), the
+# move takes the pool (``%(pool)s``, one JSON array) and joins its elements back. A tick's thousand rows hold a few
+# dozen distinct texts (the inputs of a bar and position, a no-signal reason, a strategy's signal on one bar, empty
+# risk checks): parsing every row's jsonb was half of COPY's server time.
+JSON_COLUMNS = ("details", "inputs", "signal", "risk_checks")
+PER_ROW = tuple(
+    f"{column}_ref" if column in JSON_COLUMNS else column for column in COLUMNS if column not in SHARED
+)
 _STAGE = "_ticktrace_stage"
-# The shared columns may be NULL in the stage: a shared write leaves them out (the move never reads them then).
+# The shared columns may be NULL in the stage: a shared write leaves them out (the move never reads them then); it
+# stages its JSON columns' numbers instead of their values.
 _CREATE_STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
     kind varchar(16) NOT NULL, context varchar(16), run_ref bigint, bot_id bigint,
     instrument varchar(64) NOT NULL, timeframe varchar(8), bar_ts timestamptz,
-    reason_code varchar(32), details jsonb NOT NULL, inputs jsonb NOT NULL, signal jsonb NOT NULL,
-    risk_checks jsonb NOT NULL, intent_id bigint, trace_id varchar(64)
+    reason_code varchar(32), details jsonb, inputs jsonb, signal jsonb, risk_checks jsonb,
+    intent_id bigint, trace_id varchar(64),
+    details_ref int, inputs_ref int, signal_ref int, risk_checks_ref int
 ) ON COMMIT DELETE ROWS
 """
 
 
 def _selected(shared: bool) -> str:
-    """The move's select list: the staged columns, or for a shared write the shared ones as parameters."""
-    return ", ".join(f"%({column})s::{SHARED[column]}" if shared and column in SHARED else column for column in COLUMNS)
+    """The move's select list: the staged columns, or for a shared write the shared ones as parameters and the JSON
+    ones from the pool."""
+    if not shared:
+        return ", ".join(COLUMNS)
+    return ", ".join(
+        f"%({column})s::{SHARED[column]}"
+        if column in SHARED
+        else f"{column}.v"
+        if column in JSON_COLUMNS
+        else f"s.{column}"
+        for column in COLUMNS
+    )
+
+
+def _source(stage: str, shared: bool) -> str:
+    """The move's FROM: the stage, and for a shared write each JSON column's element of the pool."""
+    if not shared:
+        return stage
+    return f"{stage} s " + " ".join(f"JOIN pool {column} ON {column}.n = s.{column}_ref" for column in JSON_COLUMNS)
+
+
+_POOL = "pool AS (SELECT v, n FROM jsonb_array_elements(%(pool)s::jsonb) WITH ORDINALITY AS e(v, n))"
 
 
 # Moves and empties the stage in one statement, so several writes in one transaction never see each other's rows.
 _MOVE = {
     shared: f"""
-WITH staged AS (DELETE FROM {_STAGE} RETURNING *)
+WITH staged AS (DELETE FROM {_STAGE} RETURNING *){f", {_POOL}" if shared else ""}
 INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
-SELECT %(tenant)s, now(), {_selected(shared)} FROM staged
+SELECT %(tenant)s, now(), {_selected(shared)} FROM {_source("staged", shared)}
 ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING
 """
     for shared in (False, True)
@@ -86,8 +116,8 @@ ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING
 _FRESH_SAVEPOINT = "trace_move"
 _MOVE_FRESH = {
     shared: f"""SAVEPOINT {_FRESH_SAVEPOINT};
-INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
-SELECT %(tenant)s, now(), {_selected(shared)} FROM {_STAGE};
+{f"WITH {_POOL} " if shared else ""}INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
+SELECT %(tenant)s, now(), {_selected(shared)} FROM {_source(_STAGE, shared)};
 DELETE FROM {_STAGE};
 RELEASE SAVEPOINT {_FRESH_SAVEPOINT}"""
     for shared in (False, True)
@@ -147,24 +177,32 @@ def _copy_values(row: TraceRow, default_trace_id: str) -> tuple:
     )
 
 
-def _per_row_values(row: TraceRow, inputs_texts: dict[int, str]) -> tuple:
-    """``PER_ROW``'s values, in its order. Rows often share their inputs (the tick's bots on one bar holding the same
-    position share one dict): each is serialized once a write, kept in ``inputs_texts`` by the dict's id (the rows
+def _per_row_values(row: TraceRow, inputs_refs: dict[int, int], pool: dict[str, int]) -> tuple:
+    """``PER_ROW``'s values, in its order, each JSON column as its text's number in ``pool`` (text -> number, from
+    1, in the order first seen). Rows often share their inputs (the tick's bots on one bar holding the same position
+    share one dict): each is serialized once a write, its number kept in ``inputs_refs`` by the dict's id (the rows
     keep every dict alive until the write ends)."""
-    inputs = inputs_texts.get(id(row.inputs))
+    inputs = inputs_refs.get(id(row.inputs))
     if inputs is None:
-        inputs = inputs_texts[id(row.inputs)] = _json(row.inputs)
+        inputs = inputs_refs[id(row.inputs)] = _pooled(pool, _json(row.inputs))
     return (
         row.kind,
         row.bot_id,
         row.instrument,
         row.reason_code,
-        _json(row.details),
+        _pooled(pool, _json(row.details)),
         inputs,
-        _json(row.signal),
-        _json(row.risk_checks),
+        _pooled(pool, _json(row.signal)),
+        _pooled(pool, _json(row.risk_checks)),
         row.intent_id,
     )
+
+
+def _pooled(pool: dict[str, int], text: str) -> int:
+    ref = pool.get(text)
+    if ref is None:
+        ref = pool[text] = len(pool) + 1
+    return ref
 
 
 def _shared_values(rows: Sequence[TraceRow], default_trace_id: str) -> dict | None:
@@ -212,10 +250,12 @@ def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = 
                 for row in rows:
                     copy.write_row(_copy_values(row, default_trace_id))
         else:
+            pool: dict[str, int] = {}
             with cursor.cursor.copy(f"COPY {_STAGE} ({', '.join(PER_ROW)}) FROM STDIN") as copy:
-                inputs_texts: dict[int, str] = {}
+                inputs_refs: dict[int, int] = {}
                 for row in rows:
-                    copy.write_row(_per_row_values(row, inputs_texts))
+                    copy.write_row(_per_row_values(row, inputs_refs, pool))
+            params["pool"] = "[" + ",".join(pool) + "]"  # dicts keep their order: the n-th text is number n
         if shared is None or (shared["bar_ts"] < today and shared["context"] == "tick"):
             for row in rows:
                 if row.bar_ts < today and row.context == "tick" and row.bot_id is not None:
