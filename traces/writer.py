@@ -56,9 +56,7 @@ SHARED = {
 # dozen distinct texts (the inputs of a bar and position, a no-signal reason, a strategy's signal on one bar, empty
 # risk checks): parsing every row's jsonb was half of COPY's server time.
 JSON_COLUMNS = ("details", "inputs", "signal", "risk_checks")
-PER_ROW = tuple(
-    f"{column}_ref" if column in JSON_COLUMNS else column for column in COLUMNS if column not in SHARED
-)
+PER_ROW = tuple(f"{column}_ref" if column in JSON_COLUMNS else column for column in COLUMNS if column not in SHARED)
 _STAGE = "_ticktrace_stage"
 # The shared columns may be NULL in the stage: a shared write leaves them out (the move never reads them then); it
 # stages its JSON columns' numbers instead of their values.
