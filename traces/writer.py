@@ -88,8 +88,9 @@ def _selected(shared: bool) -> str:
 
 
 def _source(stage: str, shared: bool) -> str:
-    """The move's FROM: the stage, and for a shared write each row's element of the pool."""
-    return f"{stage} s JOIN pool p ON p.n = s.json_ref" if shared else stage
+    """The move's FROM: the stage, and for a shared write each row's element of the pool. An outer join, so that a
+    row whose number the pool lacks fails the write (the trace's JSON columns are NOT NULL) instead of vanishing."""
+    return f"{stage} s LEFT JOIN pool p ON p.n = s.json_ref" if shared else stage
 
 
 _POOL = "pool AS (SELECT v, n FROM jsonb_array_elements(%(pool)s::jsonb) WITH ORDINALITY AS e(v, n))"
