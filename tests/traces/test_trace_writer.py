@@ -259,3 +259,40 @@ def test_rows_sharing_their_bar_and_run_and_rows_that_do_not_are_stored_alike(te
     assert got[(3, T0)]["trace_id"] == current_trace_id()
     later = got[(3, T0 + timedelta(minutes=1))]
     assert (later["details"], later["trace_id"], later["timeframe"]) == ({"why": "x"}, "given-trace-id", "1m")
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_shared_write_gives_each_row_its_own_json_whether_rows_repeat_a_text_or_not(tenant_a, fresh):
+    """A shared write sends each distinct JSON text once and each row its text's number: rows that share some
+    texts and differ in others (the same details with other signals, one inputs dict for several rows, a value
+    equal to another column's) must each read back their own four values, through either move."""
+    held = {"position": 2.0}
+    rows = [
+        TraceRow(
+            kind="no_trade",
+            bot_id=bot_id,
+            instrument="ESZ6",
+            timeframe="1m",
+            bar_ts=T0,
+            reason_code="NO_SIGNAL",
+            details={"strategy_reason": "flat" if bot_id % 2 else "below"},
+            inputs=held if bot_id % 3 else {"position": float(bot_id)},
+            signal={"target": None, "fast_ma": bot_id / 7, "quote": "it's"},
+            risk_checks=[] if bot_id % 4 else [{"position": 2.0}],
+        )
+        for bot_id in range(1, 13)
+    ]
+    with tenancy.tenant_context(tenant_a.id):
+        assert write_traces(rows, fresh=fresh) == 12
+        got = {
+            row["bot_id"]: row
+            for row in TickTrace.objects.values("bot_id", "details", "inputs", "signal", "risk_checks")
+        }
+    for row in rows:
+        assert got[row.bot_id] == {
+            "bot_id": row.bot_id,
+            "details": row.details,
+            "inputs": row.inputs,
+            "signal": row.signal,
+            "risk_checks": row.risk_checks,
+        }
