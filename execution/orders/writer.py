@@ -35,7 +35,9 @@ def oms_writes(*, savepoint: bool = True) -> Iterator[None]:
 
     A block that opens the transaction writes the mark in the statement that writes the tenant context at its BEGIN
     (``controlplane.tenancy.calls_at_begin``): a round trip of its own before, on the OMS's claim and on its record
-    of the venues' answers, both on the path of every intent's "sent" time."""
+    of the venues' answers, both on the path of every intent's "sent" time. Such a block does not call
+    ``app_oms_write_end()`` either: nothing runs in its transaction after it, and a deferred trigger on the mark's
+    table (execution migration 0022) deletes the mark at COMMIT, without a round trip before every OMS commit."""
     begins = not connection.in_atomic_block and not _writing.get()
     with contextlib.ExitStack() as block:
         if begins:  # this block opens the transaction: the mark goes in the statement its BEGIN runs anyway
@@ -52,7 +54,8 @@ def oms_writes(*, savepoint: bool = True) -> Iterator[None]:
                 with connection.cursor() as cursor:
                     cursor.execute(f"SELECT {_MARK}")
             yield
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT app_oms_write_end()")
+            if not begins:  # a block that opened its transaction commits now: the mark ends itself at COMMIT
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT app_oms_write_end()")
         finally:
             _writing.reset(token)
