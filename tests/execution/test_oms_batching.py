@@ -313,3 +313,34 @@ def test_an_oms_block_that_opens_its_transaction_ends_its_mark_at_commit_without
         with connections["owner"].cursor() as cursor:
             cursor.execute("SELECT count(*) FROM cp_private.oms_write_txn")
             assert cursor.fetchone()[0] == 0
+
+
+def test_an_oms_run_that_claims_nothing_writes_nothing_and_a_claim_marks_its_transaction(
+    django_db_setup, committed_db, settings
+):
+    """A claim that finds nothing leaves its transaction read-only (old code: the OMS's mark written at its BEGIN,
+    so a quarter of the runs at 100/s committed a write with a WAL flush to claim nothing); a claim that finds an
+    intent marks its transaction in its own statement, before the batch writes its orders."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("empty-run")
+    assigned = []
+
+    def after_the_claim(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "SKIP LOCKED" in sql:  # the transaction's id, if any statement so far wrote something
+            assigned.append(
+                context["connection"].connection.execute("SELECT pg_current_xact_id_if_assigned()").fetchone()[0]
+            )
+        return result
+
+    with tenancy.tenant_context(tenant.id):
+        with connection.execute_wrapper(after_the_claim):
+            assert oms.process_pending_intents() == 0
+        assert assigned == [None]
+        submit_intent(
+            bot=bots[0], legs=[LegSpec("sim", "ES", "buy", Decimal(1))], idempotency_key="one", source="tick", bar_ts=T0
+        )
+        with connection.execute_wrapper(after_the_claim):
+            assert oms.process_pending_intents() == 1
+        assert assigned[1] is not None
+        assert Order.objects.get().status == Order.Status.WORKING
