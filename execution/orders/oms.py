@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from bots.selectors import trading_blocks
@@ -52,7 +53,7 @@ from execution.orders.sending import (  # noqa: F401 (client_order_id and record
     place_all,
     record_ack,
 )
-from execution.orders.writer import ACTOR, oms_writes
+from execution.orders.writer import ACTOR, MARK, oms_writes
 from execution.risk.checks import RecentOrder, RiskScope, Side
 from execution.risk.state import counts_tenant_orders, leg_risk_state
 
@@ -98,11 +99,12 @@ def process_pending_intents(
     while claimed < limit:
         wanted = min(size, limit - claimed)
         try:
-            with oms_writes():
+            with oms_writes(marked_by_first_statement=True):  # the claim marks it when it claims anything
                 intents = list(
                     TradeIntent.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(status=Status.PENDING)
                     .select_related("bot")
+                    .annotate(oms_mark=RawSQL(MARK, ()))
                     .order_by("id")[:wanted]
                 )
                 if not intents:

@@ -17,14 +17,14 @@ from django.db import connection, transaction
 from controlplane import tenancy
 
 ACTOR = "oms"
-_MARK = "app_oms_write_begin()"
+MARK = "app_oms_write_begin()"
 
 
 _writing = contextvars.ContextVar("oms_writing", default=False)
 
 
 @contextlib.contextmanager
-def oms_writes(*, savepoint: bool = True) -> Iterator[None]:
+def oms_writes(*, savepoint: bool = True, marked_by_first_statement: bool = False) -> Iterator[None]:
     """A transaction (or savepoint) in which the trigger lets orders and fills be written; reset on the way out so
     an enclosing transaction is not left marked as the OMS. Nested inside another one it only adds the savepoint:
     the outer block already marked the transaction and will reset it.
@@ -35,11 +35,18 @@ def oms_writes(*, savepoint: bool = True) -> Iterator[None]:
 
     A block that opens the transaction writes the mark in the statement that writes the tenant context at its BEGIN
     (``controlplane.tenancy.calls_at_begin``): a round trip of its own before, on the OMS's claim and on its record
-    of the venues' answers, both on the path of every intent's "sent" time."""
+    of the venues' answers, both on the path of every intent's "sent" time. Such a block does not call
+    ``app_oms_write_end()`` either: nothing runs in its transaction after it, and a deferred trigger on the mark's
+    table (execution migration 0022) deletes the mark at COMMIT, without a round trip before every OMS commit.
+
+    ``marked_by_first_statement``: a block that opens its transaction leaves the mark to its first statement, which
+    calls :data:`MARK` itself when it finds work (the OMS's claim, once per claimed row): a claim that finds
+    nothing then writes nothing, and its commit is a read-only one, without a WAL flush (a quarter of the OMS's
+    runs at 100 intents a second claim nothing). Until that statement has run, the transaction is not the OMS's."""
     begins = not connection.in_atomic_block and not _writing.get()
     with contextlib.ExitStack() as block:
         if begins:  # this block opens the transaction: the mark goes in the statement its BEGIN runs anyway
-            with tenancy.calls_at_begin(_MARK):
+            with tenancy.calls_at_begin(*(() if marked_by_first_statement else (MARK,))):
                 block.enter_context(transaction.atomic(savepoint=savepoint))
         else:
             block.enter_context(transaction.atomic(savepoint=savepoint))
@@ -48,11 +55,12 @@ def oms_writes(*, savepoint: bool = True) -> Iterator[None]:
             return
         token = _writing.set(True)
         try:
-            if not begins:
+            if not begins:  # nested: the enclosing transaction is marked now, whatever the first statement does
                 with connection.cursor() as cursor:
-                    cursor.execute(f"SELECT {_MARK}")
+                    cursor.execute(f"SELECT {MARK}")
             yield
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT app_oms_write_end()")
+            if not begins:  # a block that opened its transaction commits now: the mark ends itself at COMMIT
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT app_oms_write_end()")
         finally:
             _writing.reset(token)

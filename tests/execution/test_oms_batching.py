@@ -278,3 +278,69 @@ def test_an_oms_block_that_opens_its_transaction_is_marked_at_its_begin_and_the_
         with pytest.raises(DatabaseError, match="only the OMS"), transaction.atomic():
             Order.objects.filter(pk=order.pk).update(reason="not the OMS")
         assert Order.objects.get().reason == "marked at begin"
+
+
+def test_an_oms_block_that_opens_its_transaction_ends_its_mark_at_commit_without_a_round_trip(
+    django_db_setup, committed_db, settings
+):
+    """The mark of a block that opens its transaction is deleted at its COMMIT by a deferred trigger (old code:
+    ``app_oms_write_end()`` in a round trip of its own before every OMS commit); a block nested in another
+    transaction still ends its mark on its way out, so the enclosing transaction's later writes are refused."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("mark-at-commit")
+    with tenancy.tenant_context(tenant.id):
+        submit_intent(
+            bot=bots[0], legs=[LegSpec("sim", "ES", "buy", Decimal(1))], idempotency_key="end", source="tick", bar_ts=T0
+        )
+        assert oms.process_pending_intents() == 1
+        order = Order.objects.get()
+        with CaptureQueriesContext(connection) as queries, oms_writes():
+            Order.objects.filter(pk=order.pk).update(reason="ended at commit")
+        assert not [q["sql"] for q in queries if "app_oms_write_end" in q["sql"]]
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM cp_private.oms_write_txn")
+            assert cursor.fetchone()[0] == 0
+        with pytest.raises(DatabaseError, match="only the OMS"), transaction.atomic():
+            Order.objects.filter(pk=order.pk).update(reason="not the OMS")
+        with pytest.raises(DatabaseError, match="only the OMS"), transaction.atomic():
+            with oms_writes():
+                Order.objects.filter(pk=order.pk).update(reason="nested")
+            Order.objects.filter(pk=order.pk).update(reason="after the nested block")
+        with transaction.atomic():
+            with oms_writes():
+                Order.objects.filter(pk=order.pk).update(reason="nested")
+        assert Order.objects.get().reason == "nested"
+        with connections["owner"].cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM cp_private.oms_write_txn")
+            assert cursor.fetchone()[0] == 0
+
+
+def test_an_oms_run_that_claims_nothing_writes_nothing_and_a_claim_marks_its_transaction(
+    django_db_setup, committed_db, settings
+):
+    """A claim that finds nothing leaves its transaction read-only (old code: the OMS's mark written at its BEGIN,
+    so a quarter of the runs at 100/s committed a write with a WAL flush to claim nothing); a claim that finds an
+    intent marks its transaction in its own statement, before the batch writes its orders."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("empty-run")
+    assigned = []
+
+    def after_the_claim(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "SKIP LOCKED" in sql:  # the transaction's id, if any statement so far wrote something
+            assigned.append(
+                context["connection"].connection.execute("SELECT pg_current_xact_id_if_assigned()").fetchone()[0]
+            )
+        return result
+
+    with tenancy.tenant_context(tenant.id):
+        with connection.execute_wrapper(after_the_claim):
+            assert oms.process_pending_intents() == 0
+        assert assigned == [None]
+        submit_intent(
+            bot=bots[0], legs=[LegSpec("sim", "ES", "buy", Decimal(1))], idempotency_key="one", source="tick", bar_ts=T0
+        )
+        with connection.execute_wrapper(after_the_claim):
+            assert oms.process_pending_intents() == 1
+        assert assigned[1] is not None
+        assert Order.objects.get().status == Order.Status.WORKING
