@@ -523,6 +523,12 @@ def _rows_read(plan: dict, table: str) -> int:
     return read + sum(_rows_read(child, table) for child in node.get("Plans", ()))
 
 
+# Rows a plan by key may read per key: the key's own rows and their neighbours on a bitmap's pages, which vary with
+# whatever statistics earlier tests of the same database left (a bound of 4 failed once in CI at 24 rows for 4
+# intents). The plans this test guards against read the tenant's every row: 600 and more here.
+_BY_KEY = 10
+
+
 def test_batch_updates_of_orders_and_intents_read_them_by_key_not_the_tenants_whatever_the_statistics(
     tenant_a, es_bars, trading_bot
 ):
@@ -550,10 +556,10 @@ def test_batch_updates_of_orders_and_intents_read_them_by_key_not_the_tenants_wh
             update, params = update_rows_sql(batch, [field])
             cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {update}", params)
             read = _rows_read(cursor.fetchone()[0][0], model._meta.db_table)
-            assert read <= 4 * len(batch), (model, read)
+            assert read <= _BY_KEY * len(batch), (model, read)
         intents = sorted({order.intent_id for order in Order.objects.order_by("id")[100:105]})
         cursor.execute(
             f"EXPLAIN (ANALYZE, FORMAT JSON) {_LEGS_OF_INTENTS_SQL}", [intents, Order.Purpose.LEG, tenant_a.id]
         )
         read = _rows_read(cursor.fetchone()[0][0], Order._meta.db_table)
-        assert read <= 4 * len(intents), read
+        assert read <= _BY_KEY * len(intents), read
