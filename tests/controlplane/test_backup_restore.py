@@ -1,6 +1,8 @@
 """Backups bring back every tenant's rows: forced RLS binds the owner, so they run as the BYPASSRLS backup role."""
 
 import subprocess
+import threading
+import time
 
 import psycopg
 from django.core.management import call_command
@@ -37,6 +39,60 @@ def _conninfo(settings_dict, *, user, dbname=None):
     )
 
 
+def _drop_database(settings_dict, name, *, waiting=None, deadline_s=30.0):
+    """Drop ``name`` as the owner once no other role's session is left on it.
+
+    A closed libpq connection's backend exits after the client has moved on, and ``WITH (FORCE)`` may only end the
+    owner's own sessions: a runtime or backup session still exiting made the drop fail with InsufficientPrivilege
+    (a clean-clone CI run, 2026-12-07). ``waiting`` is called once the drop has to wait, for the test of this wait.
+    """
+    with psycopg.connect(
+        _conninfo(settings_dict, user=settings_dict["USER"], dbname="postgres"), autocommit=True
+    ) as admin:
+        until = time.monotonic() + deadline_s
+        while others := admin.execute(
+            "SELECT usename, pid FROM pg_stat_activity WHERE datname = %s AND usename <> current_user", [name]
+        ).fetchall():
+            if waiting is not None:
+                waiting()
+                waiting = None
+            assert time.monotonic() < until, f"other roles' sessions still on {name} after {deadline_s} s: {others}"
+            time.sleep(0.02)
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_dropping_a_database_waits_for_other_roles_sessions_to_end(committed_db):
+    """The owner may not end the runtime role's session, so the drop waits for it to end instead of failing."""
+    owner = connections["owner"].settings_dict
+    scratch = f"{owner['NAME']}_drop_wait"
+    _drop_database(owner, scratch)
+    with psycopg.connect(_conninfo(owner, user=owner["USER"], dbname="postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{scratch}" OWNER "{owner["USER"]}"')
+    runtime_user = connections["default"].settings_dict["USER"]
+    app = psycopg.connect(_conninfo(owner, user=runtime_user, dbname=scratch))
+    waiting = threading.Event()
+    failure = []
+
+    def drop():
+        try:
+            _drop_database(owner, scratch, waiting=waiting.set)
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread's assertion
+            failure.append(exc)
+            waiting.set()
+
+    dropper = threading.Thread(target=drop)
+    dropper.start()
+    try:
+        assert waiting.wait(30)
+        assert failure == []
+    finally:
+        app.close()
+        dropper.join(60)
+    assert not dropper.is_alive() and failure == []
+    with psycopg.connect(_conninfo(owner, user=owner["USER"], dbname="postgres")) as admin:
+        assert admin.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [scratch]).fetchone() == (0,)
+
+
 def test_backup_as_the_backup_role_restores_every_tenants_rows_into_a_fresh_database(committed_db, tmp_path):
     assert backups.server_major() == 15 and backups.client_major("pg_dump") == 15
     tenants = [TenantFactory(slug="backup-a"), TenantFactory(slug="backup-b")]
@@ -67,8 +123,8 @@ def test_backup_as_the_backup_role_restores_every_tenants_rows_into_a_fresh_data
     dump = tmp_path / "cp.dump"
     call_command("backup", "--out", str(dump))
     fresh = f"{owner['NAME']}_restored"
+    _drop_database(owner, fresh)
     with psycopg.connect(_conninfo(owner, user=owner["USER"], dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{fresh}"')
         admin.execute(f'CREATE DATABASE "{fresh}" OWNER "{owner["USER"]}"')
     try:
         backups.restore(dump, {**owner, "NAME": fresh})
@@ -89,5 +145,4 @@ def test_backup_as_the_backup_role_restores_every_tenants_rows_into_a_fresh_data
                 "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE relname = 'controlplane_membership'"
             ).fetchone() == (True,)
     finally:
-        with psycopg.connect(_conninfo(owner, user=owner["USER"], dbname="postgres"), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+        _drop_database(owner, fresh)
