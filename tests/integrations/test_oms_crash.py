@@ -25,7 +25,7 @@ from integrations.providers.futures_contracts import tradovate_symbol
 from integrations.providers.tradovate.fake import fill, fill_fee, order_found, serve_session
 from tests.factories import TenantFactory, UserFactory
 from tests.integrations.live_bots import es_instrument, live_tradovate_bot
-from tests.processes import BIN, env_for_test_database, forget_queue, start, stop
+from tests.processes import BIN, env_for_test_database, forget_queue, start, stop, wait_for
 from tests.status_fixtures import make_system_ok
 
 pytestmark = pytest.mark.slow
@@ -42,37 +42,6 @@ def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_a
         Membership.objects.create(tenant=tenant, user=owner, role=Membership.Role.OWNER)
     es_instrument()
     bot = live_tradovate_bot(tenant=tenant, owner=owner)
-    serve_session(httpserver)
-    make_system_ok(tenant=tenant, owner=owner, httpserver=httpserver, settings=settings, verify=("tradovate",))
-    with tenancy.tenant_context(tenant.id), transaction.atomic():
-        intent = submit_intent(
-            bot=bot,
-            legs=[
-                LegSpec(
-                    venue="tradovate",
-                    symbol="ES",
-                    side="buy",
-                    quantity=Decimal(1),
-                    order_type="limit",
-                    limit_price=Decimal("6000.25"),
-                )
-            ],
-            idempotency_key="crash-1",
-            source="api",
-            actor_name="test",
-        ).intent
-
-    serve_session(httpserver)
-    received, release, placed = threading.Event(), threading.Event(), []
-
-    def place_and_hang(request):
-        placed.append(json.loads(request.data))
-        received.set()
-        release.wait(timeout=60)  # Tradovate has the order; its answer never reaches the (killed) worker
-        return Response(json.dumps({"orderId": 9100}), 200, content_type="application/json")
-
-    httpserver.expect_request("/order/placeorder", method="POST").respond_with_handler(place_and_hang)
-
     queue = f"oms-crash-{uuid.uuid4().hex[:8]}"
     env = {
         **env_for_test_database(),
@@ -99,6 +68,41 @@ def test_a_worker_killed_between_send_and_record_leaves_one_order_at_the_venue_a
         tmp_path / "worker.log",
     )
     try:
+        # The status the worker checks must still be fresh when it takes the intent (HEARTBEAT_STALE_SECONDS): a
+        # loaded machine took 30 s to start the worker after the status was made OK, and the OMS refused, as it
+        # must, on the stale heartbeats. So the worker is up before the status is made and the intent submitted.
+        wait_for(lambda: b" ready." in (tmp_path / "worker.log").read_bytes(), timeout=180, what="the OMS worker")
+        serve_session(httpserver)
+        make_system_ok(tenant=tenant, owner=owner, httpserver=httpserver, settings=settings, verify=("tradovate",))
+        with tenancy.tenant_context(tenant.id), transaction.atomic():
+            intent = submit_intent(
+                bot=bot,
+                legs=[
+                    LegSpec(
+                        venue="tradovate",
+                        symbol="ES",
+                        side="buy",
+                        quantity=Decimal(1),
+                        order_type="limit",
+                        limit_price=Decimal("6000.25"),
+                    )
+                ],
+                idempotency_key="crash-1",
+                source="api",
+                actor_name="test",
+            ).intent
+
+        serve_session(httpserver)
+        received, release, placed = threading.Event(), threading.Event(), []
+
+        def place_and_hang(request):
+            placed.append(json.loads(request.data))
+            received.set()
+            release.wait(timeout=60)  # Tradovate has the order; its answer never reaches the (killed) worker
+            return Response(json.dumps({"orderId": 9100}), 200, content_type="application/json")
+
+        httpserver.expect_request("/order/placeorder", method="POST").respond_with_handler(place_and_hang)
+
         oms_process.apply_async(kwargs={"tenant_id": tenant.id}, queue=queue)
         assert received.wait(timeout=90), (tmp_path / "worker.log").read_text()[-3000:]
         os.killpg(worker.pid, signal.SIGKILL)  # between the send and the record

@@ -114,7 +114,7 @@ def test_a_fresh_oms_worker_resolves_a_crashed_order_without_beat_and_other_work
 
     others = _worker("ticks,backtests", env, tmp_path / "others.log")
     try:
-        wait_for(lambda: b"ready." in (tmp_path / "others.log").read_bytes(), timeout=30, what="the ticks worker")
+        wait_for(lambda: b"ready." in (tmp_path / "others.log").read_bytes(), timeout=180, what="the ticks worker")
         # Celery sends worker_ready, and so runs its receivers' publishes, before it logs "ready.".
         assert _oms_queue_length(broker) == 0, (tmp_path / "others.log").read_text()[-3000:]
     finally:
