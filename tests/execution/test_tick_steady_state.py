@@ -430,7 +430,9 @@ def test_a_steady_state_batch_reads_no_risk_snapshot_and_a_trading_one_reads_it_
 
     result, queries = tick(10)  # every bot enters
     assert result.intents_created == 5
-    (read,) = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "_ticktrace_stage" in q["sql"])])
+    (read,) = _risk_reads(
+        queries[: next(i for i, q in enumerate(queries) if "INSERT INTO traces_ticktrace" in q["sql"])]
+    )
     assert read == {bot.id for bot in bots}
     result, queries = tick(11)  # the sim venue fills them: the snapshot is read after the fills, for every bot
     assert result.reasons == {"ALREADY_AT_TARGET": 5}
@@ -441,7 +443,7 @@ def test_a_steady_state_batch_reads_no_risk_snapshot_and_a_trading_one_reads_it_
         Bot.objects.filter(pk=bots[1].pk).update(parameters={"fast": 2, "slow": 4, "size": 3, "allow_short": False})
     result, queries = tick(13)
     assert result.intents_created == 1
-    reads = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "_ticktrace_stage" in q["sql"])])
+    reads = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "INSERT INTO traces_ticktrace" in q["sql"])])
     assert reads == [{bots[1].id}]
     # The instrument's savepoint is taken before its first statement: a steady instrument runs none, takes none (the
     # one savepoint is the tenant's transaction, inside the test's; the trace write's is sent with its INSERT).
