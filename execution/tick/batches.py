@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from math import copysign
 
 import orjson
 from django.conf import settings
@@ -51,6 +52,7 @@ from execution.tick.decide import (
     act_on_decision,
     batch_inputs,
     blocked_before_strategy,
+    for_bot,
     gate_facts,
     no_trade,
     sends_order,
@@ -63,6 +65,8 @@ from traces.writer import TraceRow, write_traces
 logger = logging.getLogger(__name__)
 
 _DECISION = TickTrace.Kind.DECISION  # looked up once: an enum member's lookup costs 0.2 us, once per bot and tick
+# ``act_on_decision``'s outcomes that depend on the decision and the position alone (no risk check, no intent).
+_SENT_NOTHING = frozenset((ReasonCode.NO_SIGNAL, ReasonCode.ALREADY_AT_TARGET))
 
 
 def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
@@ -120,10 +124,18 @@ def _warmups(bots: Iterable[TickBot]) -> tuple[int, dict[int, int]]:
     TICK_ERROR."""
     cap = settings.TICK_MAX_WARMUP_BARS
     needed, too_long = 1, {}
+    claims: dict[tuple[str, int], int | None] = {}  # by strategy and parameters object: bots configured alike share it
     for bot in bots:
-        try:
-            claimed = get_strategy(bot.strategy).warmup_bars(bot.parameters)
-        except Exception:
+        key = (bot.strategy, id(bot.parameters))
+        if key in claims:
+            claimed = claims[key]
+        else:
+            try:
+                claimed = get_strategy(bot.strategy).warmup_bars(bot.parameters)
+            except Exception:
+                claimed = None
+            claims[key] = claimed
+        if claimed is None:
             logger.warning("bot's strategy cannot say its warmup", extra={"bot_id": bot.id})
             continue
         if claimed > cap:
@@ -522,16 +534,28 @@ def _decide_tenant_bots(
                 tick_error(k, exc)
                 continue
             members.append(k)
+        # Bots configured alike (one parameters object: ``execution.tick.tenant_bots``) holding the same position
+        # get the same decision: each such pair is decided once, and its bots share the Decision.
+        slots: dict[tuple, int] = {}
+        slot_of, distinct = [], []
+        for n, k in enumerate(members):
+            position = positions[n]
+            key = (id(bots[k].parameters), position, copysign(1.0, position))  # -0.0 is a position of its own
+            slot = slots.get(key)
+            if slot is None:
+                slot = slots[key] = len(distinct)
+                distinct.append(n)
+            slot_of.append(slot)
         try:
             together = get_strategy(name).decide_many(
-                [bots[k].parameters for k in members], ctx.strategy_bars, positions
+                [bots[members[n]].parameters for n in distinct], ctx.strategy_bars, [positions[n] for n in distinct]
             )
         except Exception:  # some bot's parameters (or the strategy) fail: decide one by one to find which
             together = None
         for n, k in enumerate(members):
             try:
                 decisions[k] = (
-                    together[n]
+                    together[slot_of[n]]
                     if together is not None
                     else get_strategy(name).decide(bots[k].parameters, ctx.strategy_bars, positions[n])
                 )
@@ -539,7 +563,15 @@ def _decide_tenant_bots(
                 tick_error(k, exc)
 
     if risk is None:
-        ordering = [k for k in decisions if sends_order(decisions[k], held[k])]
+        sends: dict[tuple, bool] = {}  # by decision and position: bots deciding alike share their decision
+        ordering = []
+        for k, decision in decisions.items():
+            key = (id(decision), held[k])
+            order = sends.get(key)
+            if order is None:
+                order = sends[key] = sends_order(decision, held[k])
+            if order:
+                ordering.append(k)
         if ordering:
             risk = risk_snapshot(bots=[bots[k] for k in ordering], instrument=ctx.bars.instrument, at=ctx.bars.as_of)
             for k in ordering:
@@ -554,19 +586,30 @@ def _decide_tenant_bots(
                         del decisions[k]
                         tick_error(k, exc)
 
+    # A decision that sends nothing (no signal, already at target) gives the same trace, but for its bot, to every
+    # bot deciding it on the same position: built once, copied for the others.
+    sent_nothing: dict[tuple, TraceRow] = {}
     for k, bot in enumerate(bots):
         if k in decisions:
-            try:
-                rows[k] = act_on_decision(
-                    bot,
-                    decisions[k],
-                    position=held[k],
-                    scopes=risk.scopes.get(bot.id) if risk is not None else None,
-                    ctx=ctx,
-                    result=result,
-                )
-            except Exception as exc:
-                tick_error(k, exc)
+            key = (id(decisions[k]), held[k], held[k].is_signed())  # -0 is traced as a position of its own
+            template = sent_nothing.get(key)
+            if template is not None:
+                rows[k] = for_bot(template, bot.id)
+            else:
+                try:
+                    rows[k] = row = act_on_decision(
+                        bot,
+                        decisions[k],
+                        position=held[k],
+                        scopes=risk.scopes.get(bot.id) if risk is not None else None,
+                        ctx=ctx,
+                        result=result,
+                    )
+                except Exception as exc:
+                    tick_error(k, exc)
+                else:
+                    if row.reason_code in _SENT_NOTHING:
+                        sent_nothing[key] = row
         row = rows[k]
         result.reasons[row.reason_code or "TRADED"] += 1
         if row.kind == _DECISION:

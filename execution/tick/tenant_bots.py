@@ -96,6 +96,10 @@ _MAY_BE_TICKED = "(r.last_tick_bar_ts IS NULL OR r.last_tick_bar_ts >= %(bar_ts)
 # again); a tenant's entries are dropped past _CONFIG_CACHE_MAX.
 _config_cache: dict[int, dict[int, tuple[str, dict, dict]]] = {}
 _CONFIG_CACHE_MAX = 50_000
+# The parsed configurations by their JSON text, per tenant: bots configured alike (the same parameters and risk
+# limits) get the same objects, so the tick decides each distinct configuration and position once
+# (``execution.tick.batches``: bots are grouped by their parameters' identity). Dropped with the tenant's entries.
+_config_texts: dict[int, dict[str, tuple[dict, dict]]] = {}
 # The configuration of the bots whose version the batch read found changed (or not yet cached), with the version it
 # is of: the row may have changed again since the batch read, and the entry is kept with the version it was read at.
 _CONFIG_SQL = (
@@ -142,8 +146,10 @@ def tenant_batch(
     replay = replay_runner_id is not None
     tenant_id = tenancy.require_tenant_id()
     configs = _config_cache.setdefault(tenant_id, {})
-    if len(configs) > _CONFIG_CACHE_MAX:
+    texts = _config_texts.setdefault(tenant_id, {})
+    if len(configs) > _CONFIG_CACHE_MAX or len(texts) > _CONFIG_CACHE_MAX:
         configs.clear()
+        texts.clear()
     with connection.cursor() as cursor:
         cursor.execute(
             _TENANT_BATCH_SQL_FOR[
@@ -174,7 +180,10 @@ def tenant_batch(
             cursor.execute(_CONFIG_SQL, [array_literal(sorted(changed))])
             read = set()
             for bot_id, xmin, text in cursor.fetchall():
-                known[bot_id] = configs[bot_id] = (xmin, *_json_object(text))
+                parsed = texts.get(text)
+                if parsed is None:
+                    parsed = texts[text] = _json_object(text)
+                known[bot_id] = configs[bot_id] = (xmin, *parsed)
                 read.add(bot_id)
             if len(read) < len(changed):  # a bot deleted since the batch read: none to decide
                 rows = [row for row in rows if row[2] not in changed or row[2] in read]
