@@ -52,14 +52,17 @@ SHARED = {
     "bar_ts": "timestamptz",
     "trace_id": "varchar",
 }
-# A shared write's JSON columns: each row carries its number (from 1) in the write's pool of distinct
-# (details, inputs, signal, risk checks), which the move takes as one parameter (``%(pool)s``, a JSON array of
-# four-element arrays) and joins back. A tick's thousand rows hold a few dozen distinct ones (a strategy's signal on
-# one bar, with a bar's inputs for a position, a no-signal reason, empty risk checks): parsing every row's jsonb was
-# half of COPY's server time. One join of the four together cost less than a join for each column (0.8 against
-# 1.0 ms a thousand rows, EXPLAIN ANALYZE; the texts' parsing 2.5).
+# A shared write's JSON columns, with its kind, symbol and reason code: each row carries its number (from 1) in the
+# write's pool of distinct (details, inputs, signal, risk checks, kind, instrument, reason code), which the move takes
+# as one parameter (``%(pool)s``, a JSON array of seven-element arrays) and joins back. A tick's thousand rows hold a
+# few dozen distinct ones (a strategy's signal on one bar, with a bar's inputs for a position, a no-signal reason,
+# empty risk checks; the inputs are the instrument's already): parsing every row's jsonb was half of COPY's server
+# time, and parsing a thousand-element text array per text column most of the rows' unnest. One join of the pool's
+# columns together cost less than a join for each column (0.8 against 1.0 ms a thousand rows, EXPLAIN ANALYZE; the
+# texts' parsing 2.5).
 JSON_COLUMNS = ("details", "inputs", "signal", "risk_checks")
-PER_ROW = ("kind", "bot_id", "instrument", "reason_code", "json_ref", "intent_id")  # the others, and the number
+POOLED_TEXTS = ("kind", "instrument", "reason_code")
+PER_ROW = ("bot_id", "json_ref", "intent_id")  # the columns neither shared nor pooled, and the number
 _STAGE = "_ticktrace_stage"
 # The stage of the writes whose rows do not share their bar and run (backtests, scanners); a shared write stages
 # nothing (``_ROWS``).
@@ -81,21 +84,28 @@ def _selected(shared: bool) -> str:
     return ", ".join(
         f"%({column})s::{SHARED[column]}"
         if column in SHARED
-        else f"p.v -> {JSON_COLUMNS.index(column)}"
-        if column in JSON_COLUMNS
+        else f"p.{column}"
+        if column in JSON_COLUMNS or column in POOLED_TEXTS
         else f"s.{column}"
         for column in COLUMNS
     )
 
 
-_POOL = "pool AS (SELECT v, n FROM jsonb_array_elements(%(pool)s::jsonb) WITH ORDINALITY AS e(v, n))"
+# Each element's values taken out once, before the join (MATERIALIZED: inlined, the extractions would be pulled up
+# past it and run for every row, seven a row where a tick's pool has a few dozen elements).
+_POOL = (
+    "pool AS MATERIALIZED (SELECT n, "
+    + ", ".join(f"v -> {k} AS {column}" for k, column in enumerate(JSON_COLUMNS))
+    + ", "
+    + ", ".join(f"v ->> {len(JSON_COLUMNS) + k} AS {column}" for k, column in enumerate(POOLED_TEXTS))
+    + " FROM jsonb_array_elements(%(pool)s::jsonb) WITH ORDINALITY AS e(v, n))"
+)
 # A shared write's rows: ``PER_ROW``'s columns, one array parameter each (``_arrays``), unnested together. COPY into
 # the stage, its scan and the DELETE that empties it cost more, client and server, than building and parsing these
 # arrays, and were a round trip of their own.
 _ROWS = (
-    "s AS (SELECT * FROM unnest(%(kinds)s::text[], %(bot_ids)s::bigint[], %(instruments)s::text[],"
-    " %(reason_codes)s::text[], %(json_refs)s::int[], %(intent_ids)s::bigint[])"
-    " AS u(kind, bot_id, instrument, reason_code, json_ref, intent_id))"
+    "s AS (SELECT * FROM unnest(%(bot_ids)s::bigint[], %(json_refs)s::int[], %(intent_ids)s::bigint[])"
+    " AS u(bot_id, json_ref, intent_id))"
 )
 # A shared write's FROM: each row with its element of the pool. An outer join, so that a row whose number the pool
 # lacks fails the write (the trace's JSON columns are NOT NULL) instead of vanishing.
@@ -190,51 +200,44 @@ def _copy_values(row: TraceRow, default_trace_id: str) -> tuple:
 
 
 def _arrays(rows: Sequence[TraceRow]) -> dict[str, str]:
-    """A shared write's ``PER_ROW`` columns as array literals, one parameter each (``_ROWS``), and its pool: the
-    JSON columns as each row's number in it ((details, inputs, signal, risk checks) texts -> number, from 1, in the
-    order first seen). Rows often share their inputs (the tick's bots on one bar holding the same position share one
-    dict, and the tick's bots deciding alike share all four objects: ``execution.tick.batches``): each is
-    serialized once a write, kept by the objects' ids (the rows keep every object alive until the write ends).
-    Texts (kinds, symbols, reason codes) are quoted once per distinct value."""
+    """A shared write's ``PER_ROW`` columns as array literals, one parameter each (``_ROWS``), and its pool: each
+    row's number in it ((details, inputs, signal, risk checks) texts, kind, instrument, reason code -> number, from 1,
+    in the order first seen). Rows often share their inputs (the tick's bots on one bar holding the same position
+    share one dict, and the tick's bots deciding alike share all four objects: ``execution.tick.batches``): each is
+    serialized once a write, kept by the objects' ids (the rows keep every object alive until the write ends)."""
     inputs_texts: dict[int, str] = {}
     pool: dict[tuple, int] = {}
-    by_ids: dict[tuple[int, int, int, int], int] = {}  # the four objects' ids -> their number in the pool
-    quoted: dict[str | None, str] = {None: "NULL"}
-    kinds, bot_ids, instruments, reasons, refs, intent_ids = [], [], [], [], [], []
+    by_ids: dict[tuple, int] = {}  # the four objects' ids and the three texts -> their number in the pool
+    bot_ids, refs, intent_ids = [], [], []
     for row in rows:
-        ids = (id(row.details), id(row.inputs), id(row.signal), id(row.risk_checks))
+        ids = (
+            id(row.details),
+            id(row.inputs),
+            id(row.signal),
+            id(row.risk_checks),
+            row.kind,
+            row.instrument,
+            row.reason_code,
+        )
         ref = by_ids.get(ids)
         if ref is None:
             inputs = inputs_texts.get(id(row.inputs))
             if inputs is None:
                 inputs = inputs_texts[id(row.inputs)] = _json(row.inputs)
-            texts = (_json(row.details), inputs, _json(row.signal), _json(row.risk_checks))
+            texts = (_json(row.details), inputs, _json(row.signal), _json(row.risk_checks), *ids[4:])
             ref = pool.get(texts)
             if ref is None:
                 ref = pool[texts] = len(pool) + 1
             by_ids[ids] = ref
         refs.append(ref)
-        for value, out in ((row.kind, kinds), (row.instrument, instruments), (row.reason_code, reasons)):
-            text = quoted.get(value)
-            if text is None:
-                text = quoted[value] = _quoted(value)
-            out.append(text)
         bot_ids.append("NULL" if row.bot_id is None else str(row.bot_id))
         intent_ids.append("NULL" if row.intent_id is None else str(row.intent_id))
     return {
-        "kinds": _literal(kinds),
         "bot_ids": _literal(bot_ids),
-        "instruments": _literal(instruments),
-        "reason_codes": _literal(reasons),
         "json_refs": _literal(map(str, refs)),
         "intent_ids": _literal(intent_ids),
         "pool": _pool_json(pool),
     }
-
-
-def _quoted(value: str) -> str:
-    """A text as an element of an array literal: double-quoted, its backslashes and double quotes escaped."""
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _literal(elements: Iterable[str]) -> str:
@@ -245,9 +248,16 @@ def _pool_json(pool: dict[tuple, int]) -> str:
     """The pool as the move's parameter: its n-th element is number n (a dict keeps the order of insertion)."""
     return (
         "["
-        + ",".join(f"[{details},{inputs},{signal},{risk_checks}]" for details, inputs, signal, risk_checks in pool)
+        + ",".join(
+            f"[{details},{inputs},{signal},{risk_checks},{_text(kind)},{_text(instrument)},{_text(reason)}]"
+            for details, inputs, signal, risk_checks, kind, instrument, reason in pool
+        )
         + "]"
     )
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else orjson.dumps(str(value)).decode()
 
 
 def _shared_values(rows: Sequence[TraceRow], default_trace_id: str) -> dict | None:
