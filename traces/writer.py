@@ -6,9 +6,10 @@ policy still checks. ``ON CONFLICT DO NOTHING`` makes a re-run of the same tick 
 already left out the rows that exist (``fresh``: the tick) gets a plain INSERT, which falls back to that on a
 unique violation. (The day's partitions force RLS too, so COPY straight into one is refused as well.)
 
-A write whose rows all share their bar, context, run, timeframe and trace id (the tick's: one bar of one run) copies
-only the columns that vary and gives the shared ones to the move once, as parameters. Its JSON columns go the same
-way: each distinct text once, in one JSON array the move takes as a parameter, and each row its element's number.
+A write whose rows all share their bar, context, run, timeframe and trace id (the tick's: one bar of one run) stages
+nothing: the shared columns go to the move once, as parameters, and the columns that vary as one array parameter
+each, which the move unnests. Its JSON columns go the same way: each distinct text once, in one JSON array the move
+takes as a parameter, and each row its element's number.
 """
 
 from __future__ import annotations
@@ -51,17 +52,20 @@ SHARED = {
     "bar_ts": "timestamptz",
     "trace_id": "varchar",
 }
-# A shared write's JSON columns: the stage holds each row's number (from 1) in the write's pool of distinct
-# (details, inputs, signal, risk checks), which the move takes as one parameter (``%(pool)s``, a JSON array of
-# four-element arrays) and joins back. A tick's thousand rows hold a few dozen distinct ones (a strategy's signal on
-# one bar, with a bar's inputs for a position, a no-signal reason, empty risk checks): parsing every row's jsonb was
-# half of COPY's server time. One join of the four together cost less than a join for each column (0.8 against
-# 1.0 ms a thousand rows, EXPLAIN ANALYZE; the texts' parsing 2.5).
+# A shared write's JSON columns, with its kind, symbol and reason code: each row carries its number (from 1) in the
+# write's pool of distinct (details, inputs, signal, risk checks, kind, instrument, reason code), which the move takes
+# as one parameter (``%(pool)s``, a JSON array of seven-element arrays) and joins back. A tick's thousand rows hold a
+# few dozen distinct ones (a strategy's signal on one bar, with a bar's inputs for a position, a no-signal reason,
+# empty risk checks; the inputs are the instrument's already): parsing every row's jsonb was half of COPY's server
+# time, and parsing a thousand-element text array per text column most of the rows' unnest. One join of the pool's
+# columns together cost less than a join for each column (0.8 against 1.0 ms a thousand rows, EXPLAIN ANALYZE; the
+# texts' parsing 2.5).
 JSON_COLUMNS = ("details", "inputs", "signal", "risk_checks")
-PER_ROW = ("kind", "bot_id", "instrument", "reason_code", "json_ref", "intent_id")  # the others, and the number
+POOLED_TEXTS = ("kind", "instrument", "reason_code")
+PER_ROW = ("bot_id", "json_ref", "intent_id")  # the columns neither shared nor pooled, and the number
 _STAGE = "_ticktrace_stage"
-# The shared columns may be NULL in the stage: a shared write leaves them out (the move never reads them then); it
-# stages its JSON columns' number in the pool instead of their values.
+# The stage of the writes whose rows do not share their bar and run (backtests, scanners); a shared write stages
+# nothing (``_ROWS``).
 _CREATE_STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
     kind varchar(16) NOT NULL, context varchar(16), run_ref bigint, bot_id bigint,
@@ -80,31 +84,48 @@ def _selected(shared: bool) -> str:
     return ", ".join(
         f"%({column})s::{SHARED[column]}"
         if column in SHARED
-        else f"p.v -> {JSON_COLUMNS.index(column)}"
-        if column in JSON_COLUMNS
+        else f"p.{column}"
+        if column in JSON_COLUMNS or column in POOLED_TEXTS
         else f"s.{column}"
         for column in COLUMNS
     )
 
 
-def _source(stage: str, shared: bool) -> str:
-    """The move's FROM: the stage, and for a shared write each row's element of the pool. An outer join, so that a
-    row whose number the pool lacks fails the write (the trace's JSON columns are NOT NULL) instead of vanishing."""
-    return f"{stage} s LEFT JOIN pool p ON p.n = s.json_ref" if shared else stage
-
-
-_POOL = "pool AS (SELECT v, n FROM jsonb_array_elements(%(pool)s::jsonb) WITH ORDINALITY AS e(v, n))"
+# Each element's values taken out once, before the join (MATERIALIZED: inlined, the extractions would be pulled up
+# past it and run for every row, seven a row where a tick's pool has a few dozen elements).
+_POOL = (
+    "pool AS MATERIALIZED (SELECT n, "
+    + ", ".join(f"v -> {k} AS {column}" for k, column in enumerate(JSON_COLUMNS))
+    + ", "
+    + ", ".join(f"v ->> {len(JSON_COLUMNS) + k} AS {column}" for k, column in enumerate(POOLED_TEXTS))
+    + " FROM jsonb_array_elements(%(pool)s::jsonb) WITH ORDINALITY AS e(v, n))"
+)
+# A shared write's rows: ``PER_ROW``'s columns, one array parameter each (``_arrays``), unnested together. COPY into
+# the stage, its scan and the DELETE that empties it cost more, client and server, than building and parsing these
+# arrays, and were a round trip of their own.
+_ROWS = (
+    "s AS (SELECT * FROM unnest(%(bot_ids)s::bigint[], %(json_refs)s::int[], %(intent_ids)s::bigint[])"
+    " AS u(bot_id, json_ref, intent_id))"
+)
+# A shared write's FROM: each row with its element of the pool. An outer join, so that a row whose number the pool
+# lacks fails the write (the trace's JSON columns are NOT NULL) instead of vanishing.
+_SHARED_SOURCE = "s LEFT JOIN pool p ON p.n = s.json_ref"
 
 
 # Moves and empties the stage in one statement, so several writes in one transaction never see each other's rows.
 _MOVE = {
-    shared: f"""
-WITH staged AS (DELETE FROM {_STAGE} RETURNING *){f", {_POOL}" if shared else ""}
+    False: f"""
+WITH staged AS (DELETE FROM {_STAGE} RETURNING *)
 INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
-SELECT %(tenant)s, now(), {_selected(shared)} FROM {_source("staged", shared)}
+SELECT %(tenant)s, now(), {_selected(False)} FROM staged
 ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING
-"""
-    for shared in (False, True)
+""",
+    True: f"""
+WITH {_POOL}, {_ROWS}
+INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
+SELECT %(tenant)s, now(), {_selected(True)} FROM {_SHARED_SOURCE}
+ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING
+""",
 }
 # Rows the caller knows to be new are moved by a plain INSERT: ON CONFLICT's speculative insertion (a probe of the
 # unique index, then the insert, then a second check) was a third of the move's time. The INSERT runs in a
@@ -113,12 +134,15 @@ ON CONFLICT ON CONSTRAINT ticktrace_one_per_bot_instrument_bar DO NOTHING
 # transaction. The stage is emptied by a plain DELETE after the INSERT (the CTE's RETURNING of every row cost more).
 _FRESH_SAVEPOINT = "trace_move"
 _MOVE_FRESH = {
-    shared: f"""SAVEPOINT {_FRESH_SAVEPOINT};
-{f"WITH {_POOL} " if shared else ""}INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
-SELECT %(tenant)s, now(), {_selected(shared)} FROM {_source(_STAGE, shared)};
+    False: f"""SAVEPOINT {_FRESH_SAVEPOINT};
+INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
+SELECT %(tenant)s, now(), {_selected(False)} FROM {_STAGE};
 DELETE FROM {_STAGE};
-RELEASE SAVEPOINT {_FRESH_SAVEPOINT}"""
-    for shared in (False, True)
+RELEASE SAVEPOINT {_FRESH_SAVEPOINT}""",
+    True: f"""SAVEPOINT {_FRESH_SAVEPOINT};
+WITH {_POOL}, {_ROWS} INSERT INTO traces_ticktrace (tenant_id, created_at, {", ".join(COLUMNS)})
+SELECT %(tenant)s, now(), {_selected(True)} FROM {_SHARED_SOURCE};
+RELEASE SAVEPOINT {_FRESH_SAVEPOINT}""",
 }
 _UNDO_FRESH = f"ROLLBACK TO SAVEPOINT {_FRESH_SAVEPOINT}; RELEASE SAVEPOINT {_FRESH_SAVEPOINT}"
 
@@ -175,28 +199,65 @@ def _copy_values(row: TraceRow, default_trace_id: str) -> tuple:
     )
 
 
-def _per_row_values(row: TraceRow, inputs_texts: dict[int, str], pool: dict[tuple, int]) -> tuple:
-    """``PER_ROW``'s values, in its order, the JSON columns as their number in ``pool`` ((details, inputs, signal,
-    risk checks) texts -> number, from 1, in the order first seen). Rows often share their inputs (the tick's bots on
-    one bar holding the same position share one dict): each is serialized once a write, kept in ``inputs_texts`` by
-    the dict's id (the rows keep every dict alive until the write ends)."""
-    inputs = inputs_texts.get(id(row.inputs))
-    if inputs is None:
-        inputs = inputs_texts[id(row.inputs)] = _json(row.inputs)
-    texts = (_json(row.details), inputs, _json(row.signal), _json(row.risk_checks))
-    ref = pool.get(texts)
-    if ref is None:
-        ref = pool[texts] = len(pool) + 1
-    return (row.kind, row.bot_id, row.instrument, row.reason_code, ref, row.intent_id)
+def _arrays(rows: Sequence[TraceRow]) -> dict[str, str]:
+    """A shared write's ``PER_ROW`` columns as array literals, one parameter each (``_ROWS``), and its pool: each
+    row's number in it ((details, inputs, signal, risk checks) texts, kind, instrument, reason code -> number, from 1,
+    in the order first seen). Rows often share their inputs (the tick's bots on one bar holding the same position
+    share one dict, and the tick's bots deciding alike share all four objects: ``execution.tick.batches``): each is
+    serialized once a write, kept by the objects' ids (the rows keep every object alive until the write ends)."""
+    inputs_texts: dict[int, str] = {}
+    pool: dict[tuple, int] = {}
+    by_ids: dict[tuple, int] = {}  # the four objects' ids and the three texts -> their number in the pool
+    bot_ids, refs, intent_ids = [], [], []
+    for row in rows:
+        ids = (
+            id(row.details),
+            id(row.inputs),
+            id(row.signal),
+            id(row.risk_checks),
+            row.kind,
+            row.instrument,
+            row.reason_code,
+        )
+        ref = by_ids.get(ids)
+        if ref is None:
+            inputs = inputs_texts.get(id(row.inputs))
+            if inputs is None:
+                inputs = inputs_texts[id(row.inputs)] = _json(row.inputs)
+            texts = (_json(row.details), inputs, _json(row.signal), _json(row.risk_checks), *ids[4:])
+            ref = pool.get(texts)
+            if ref is None:
+                ref = pool[texts] = len(pool) + 1
+            by_ids[ids] = ref
+        refs.append(ref)
+        bot_ids.append("NULL" if row.bot_id is None else str(row.bot_id))
+        intent_ids.append("NULL" if row.intent_id is None else str(row.intent_id))
+    return {
+        "bot_ids": _literal(bot_ids),
+        "json_refs": _literal(map(str, refs)),
+        "intent_ids": _literal(intent_ids),
+        "pool": _pool_json(pool),
+    }
+
+
+def _literal(elements: Iterable[str]) -> str:
+    return "{" + ",".join(elements) + "}"
 
 
 def _pool_json(pool: dict[tuple, int]) -> str:
     """The pool as the move's parameter: its n-th element is number n (a dict keeps the order of insertion)."""
     return (
         "["
-        + ",".join(f"[{details},{inputs},{signal},{risk_checks}]" for details, inputs, signal, risk_checks in pool)
+        + ",".join(
+            f"[{details},{inputs},{signal},{risk_checks},{_text(kind)},{_text(instrument)},{_text(reason)}]"
+            for details, inputs, signal, risk_checks, kind, instrument, reason in pool
+        )
         + "]"
     )
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else orjson.dumps(str(value)).decode()
 
 
 def _shared_values(rows: Sequence[TraceRow], default_trace_id: str) -> dict | None:
@@ -244,12 +305,7 @@ def write_traces(rows: Sequence[TraceRow] | Iterable[TraceRow], *, using: str = 
                 for row in rows:
                     copy.write_row(_copy_values(row, default_trace_id))
         else:
-            pool: dict[tuple, int] = {}
-            with cursor.cursor.copy(f"COPY {_STAGE} ({', '.join(PER_ROW)}) FROM STDIN") as copy:
-                inputs_texts: dict[int, str] = {}
-                for row in rows:
-                    copy.write_row(_per_row_values(row, inputs_texts, pool))
-            params["pool"] = _pool_json(pool)
+            params.update(_arrays(rows))
         if shared is None or (shared["bar_ts"] < today and shared["context"] == "tick"):
             for row in rows:
                 if row.bar_ts < today and row.context == "tick" and row.bot_id is not None:

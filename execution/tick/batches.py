@@ -11,7 +11,11 @@ to it, positions after the sim venue has filled the orders the previous tick sen
 a re-run, a replay and a backtest of the same bars decide the same. A re-run for the same bar creates nothing:
 bots that already have a trace for it are skipped, and intents carry an idempotency key per bot and bar.
 
-A bot's own decision is in ``execution.tick.decide``; replay runners in ``execution.tick.replay``.
+The pieces, by domain: the tenant's bots read in ``execution.tick.tenant_bots``, the bars in ``execution.tick.bars``,
+the warm-up they need in ``execution.tick.warmups``, an instrument's bots decided together in
+``execution.tick.deciding`` (a bot's own decision in ``execution.tick.decide``), the heartbeat and the batches'
+summary in ``execution.tick.records``, the per-instrument savepoint in ``execution.tick.savepoint``; replay runners
+in ``execution.tick.replay``.
 """
 
 from __future__ import annotations
@@ -21,47 +25,36 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
-from django.db import DatabaseError, Error, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bots.models import Runner
-from bots.routing import order_book
-from bots.strategies import Bars, Decision, get_strategy, quote_strategy_names
+from bots.strategies import quote_strategy_names
 from bots.timeframes import timeframe_delta, timeframe_seconds
 from controlplane import tenancy
 from controlplane.broker import publish_on_commit
-from controlplane.errors import ControlPlaneError, ErrorCode
 from controlplane.selectors import active_tenant_ids
 from controlplane.trace import current_trace_id
-from execution.marketdata.selectors import TickBars, bars_for_tick, bars_for_ticks
-from execution.models import Instrument, TickBatch
+from execution.models import Instrument
 from execution.orders.oms import process_pending_intents
 from execution.orders.paper_venue import match_working_orders
 from execution.orders.oms_runs import request_oms_run
 from execution.risk.breakers import trip_circuit_breaker
-from execution.risk.state import RiskSnapshot, risk_snapshot
-from execution.tick.decide import (
-    BatchResult,
-    TickBot,
-    TickContext,
-    act_on_decision,
-    batch_inputs,
-    blocked_before_strategy,
-    gate_facts,
-    no_trade,
-    sends_order,
-)
+from execution.risk.state import risk_snapshot
+from execution.tick.decide import BatchResult, TickBot, TickContext, batch_inputs
+from execution.tick.bars import BatchBars, read_batch_bars
+from execution.tick.deciding import decide_tenant_bots, trace_instrument_failure
 from execution.tick.lateness import tick_lateness
+from execution.tick.records import RUNNERS_HEARD_SQL, RUNNERS_TICKED_SQL, record_batches
+from execution.tick.savepoint import SavepointOnFirstStatement
+from execution.tick.warmups import batch_warmups
 from execution.tick.tenant_bots import array_literal, tenant_batch
 from traces.models import ReasonCode, TickTrace
 from traces.writer import TraceRow, write_traces
 
 logger = logging.getLogger(__name__)
-
-_DECISION = TickTrace.Kind.DECISION  # looked up once: an enum member's lookup costs 0.2 us, once per bot and tick
 
 
 def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
@@ -74,178 +67,6 @@ def floor_to_timeframe(at: datetime, timeframe: str) -> datetime:
 def tick_bar_ts(as_of: datetime, timeframe: str) -> datetime:
     """The bar a tick at ``as_of`` decides on: the one that opened one timeframe earlier and has just closed."""
     return as_of - timeframe_delta(timeframe)
-
-
-# The heartbeat of the runners a tick traced, and for a live tick (``bar_ts``; NULL for a replay's, which leaves it)
-# each runner's newest traced bar, which ``execution.tick.tenant_bots`` reads to skip the re-run probe of a runner
-# whose newest bar is older than the one it ticks. What it claims, no tick trace of the bot after that bar, is made
-# true at a runner's first tick (start and restart leave it NULL; that tick's heartbeat looks up the bot's newest
-# tick trace, by whichever runner, after writing its own) and kept by every tick after, in the traces' transaction.
-# The look-up is a statement variant of its own, sent only when the batch read saw such a runner: a subquery over
-# the partitioned trace table costs its planning (2-3 ms, every partition) on every statement that holds it.
-_NEWEST_TRACED = {
-    False: "CASE WHEN last_tick_bar_ts IS NULL THEN NULL ELSE greatest(last_tick_bar_ts, %(bar_ts)s::timestamptz) END",
-    True: f"""CASE WHEN last_tick_bar_ts IS NOT NULL THEN greatest(last_tick_bar_ts, %(bar_ts)s::timestamptz)
-        ELSE (SELECT max(t.bar_ts) FROM {TickTrace._meta.db_table} t
-               WHERE t.tenant_id = {Runner._meta.db_table}.tenant_id AND t.bot_id = {Runner._meta.db_table}.bot_id
-                 AND t.context = '{TickTrace.Context.TICK}' AND t.run_ref IS NULL) END""",
-}
-_RUNNERS_TICKED_SQL = {
-    (live, look_up): f"""
-UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s,
-    last_tick_bar_ts = {_NEWEST_TRACED[look_up] if live else "last_tick_bar_ts"},
-    consecutive_errors = CASE WHEN id = ANY(%(failed)s::bigint[]) THEN consecutive_errors + 1 ELSE 0 END
-WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
-"""
-    for live in (False, True)
-    for look_up in (False, True)
-}
-
-
-_RUNNERS_HEARD_SQL = {
-    look_up: f"""
-UPDATE {Runner._meta.db_table} SET last_heartbeat_at = %(now)s, last_tick_at = %(now)s,
-    last_tick_bar_ts = {_NEWEST_TRACED[look_up]}
-WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s::bigint[])
-"""
-    for look_up in (False, True)
-}
-
-
-def _warmups(bots: Iterable[TickBot]) -> tuple[int, dict[int, int]]:
-    """Bars the batch must read (the most any of its bots needs, at most TICK_MAX_WARMUP_BARS) and the bots whose
-    strategy claims more than that cap, with their claims. A bot whose configuration cannot even say (corrupt
-    parameters), or claims past the cap, does not stop the others; its own decision fails and is traced as
-    TICK_ERROR."""
-    cap = settings.TICK_MAX_WARMUP_BARS
-    needed, too_long = 1, {}
-    for bot in bots:
-        try:
-            claimed = get_strategy(bot.strategy).warmup_bars(bot.parameters)
-        except Exception:
-            logger.warning("bot's strategy cannot say its warmup", extra={"bot_id": bot.id})
-            continue
-        if claimed > cap:
-            too_long[bot.id] = claimed
-        elif claimed > needed:
-            needed = claimed
-    return needed, too_long
-
-
-def _warmup(bots: Iterable[TickBot]) -> int:
-    """Bars the batch must read for ``bots``: see ``_warmups``."""
-    return _warmups(bots)[0]
-
-
-def _warmup_too_long(claimed: int) -> ControlPlaneError:
-    cap = settings.TICK_MAX_WARMUP_BARS
-    return ControlPlaneError(
-        ErrorCode.VALIDATION_ERROR,
-        f"The strategy's warm-up ({claimed} bars) is more than a tick reads (TICK_MAX_WARMUP_BARS = {cap}).",
-        suggested_fix="Fix the bot's parameters through the API (they are validated there).",
-        details={"warmup_bars": str(claimed), "max_warmup_bars": cap},
-    )
-
-
-class BatchBars:
-    """The bars of one batch, read once and shared by every tenant: only when a tenant has bots to decide, and
-    again only if a later tenant's bots need a longer history (a strategy reads its own trailing window, so extra
-    history changes no decision)."""
-
-    def __init__(self, *, instrument: Instrument, timeframe: str, as_of: datetime):
-        self.instrument, self.timeframe, self.as_of = instrument, timeframe, as_of
-        self.count = 0
-        self.tick_bars: TickBars | None = None
-        self.strategy_bars: Bars | None = None
-
-    def read(self, count: int) -> tuple[TickBars, Bars | None]:
-        if self.needs(count):
-            self.keep(
-                bars_for_tick(instrument=self.instrument, timeframe=self.timeframe, as_of=self.as_of, count=count),
-                count,
-            )
-        return self.tick_bars, self.strategy_bars
-
-    def needs(self, count: int) -> bool:
-        return self.tick_bars is None or count > self.count
-
-    def keep(self, tick_bars: TickBars, count: int) -> None:
-        self.tick_bars, self.strategy_bars, self.count = tick_bars, _strategy_bars(tick_bars), count
-
-
-def read_batch_bars(wanted: list[tuple[BatchBars, int]]) -> None:
-    """Read the bars of every batch in ``wanted`` (with the count it needs) that does not hold enough yet, all in one
-    statement (they share timeframe and as_of); ``BatchBars.read`` then returns them without a query."""
-    missing = {bars.instrument: (bars, count) for bars, count in wanted if bars.needs(count)}
-    if not missing:
-        return
-    first = next(iter(missing.values()))[0]
-    read = bars_for_ticks(
-        counts={instrument: count for instrument, (_, count) in missing.items()},
-        timeframe=first.timeframe,
-        as_of=first.as_of,
-    )
-    for instrument, (bars, count) in missing.items():
-        bars.keep(read[instrument], count)
-
-
-def _strategy_bars(tick_bars: TickBars) -> Bars | None:
-    history = tick_bars.history
-    if not len(history):
-        return None
-    return Bars.from_columns(
-        ts=history.ts, open=history.open, high=history.high, low=history.low, close=history.close, volume=history.volume
-    )
-
-
-class SavepointOnFirstStatement:
-    """A savepoint taken just before the block's first statement, released at its end or rolled back to if it raises:
-    ``transaction.atomic()`` for a block that usually runs none. An instrument's steady state (no fills, no order)
-    decides in Python alone, and a SAVEPOINT and a RELEASE for each of a task's instruments were most of its round
-    trips; a block that ran no statement has nothing to undo. Every statement through Django's cursors counts (a
-    nested ``atomic()``'s own SAVEPOINT included), so whatever the block comes to run, its first statement finds the
-    savepoint taken."""
-
-    def __init__(self, using: str = "default"):
-        self.connection = transaction.get_connection(using)
-        self.sid: str | None = None
-        self._taking = False
-
-    def __call__(self, execute, sql, params, many, context):
-        if self.sid is None and not self._taking:
-            self._taking = True  # the SAVEPOINT statement itself passes through this wrapper
-            self.sid = self.connection.savepoint()
-        return execute(sql, params, many, context)
-
-    def __enter__(self) -> SavepointOnFirstStatement:
-        if not self.connection.in_atomic_block:
-            raise transaction.TransactionManagementError("SavepointOnFirstStatement runs inside atomic() only")
-        self._needed_rollback = self.connection.needs_rollback
-        self.connection.execute_wrappers.append(self)
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        connection = self.connection
-        connection.execute_wrappers.remove(self)
-        if self.sid is None:  # no statement ran: the database is as the block found it
-            connection.needs_rollback = self._needed_rollback
-            return
-        if exc_type is None and not connection.needs_rollback:
-            try:
-                connection.savepoint_commit(self.sid)
-                return
-            except DatabaseError:
-                self._roll_back()
-                raise
-        connection.needs_rollback = False  # as atomic() does: back to the savepoint, the transaction goes on
-        self._roll_back()
-
-    def _roll_back(self) -> None:
-        try:
-            self.connection.savepoint_rollback(self.sid)
-            self.connection.savepoint_commit(self.sid)
-        except Error:  # the transaction cannot go on: atomic() around it rolls it back
-            self.connection.needs_rollback = True
 
 
 def run_tick_batch(
@@ -308,7 +129,7 @@ def run_tick_batches(
                 _tick_tenant_late(batches=batches, late=late)
     results = [result for _, result in batches]
     # An instrument on which no tenant has a running bot: nothing happened, nothing to record.
-    _record_batches(
+    record_batches(
         [result for result in results if result.bots or result.skipped_already_ticked],
         duration_ms=(time.perf_counter() - started) * 1000,
     )
@@ -359,7 +180,7 @@ def tick_tenant(
                 continue
             bots = _unticked(batch, result)
             if bots:
-                ticking.append((bars, result, batch, bots, *_warmups(bots)))
+                ticking.append((bars, result, batch, bots, *batch_warmups(bots)))
         read_batch_bars([(bars, needed + 1) for bars, _, _, _, needed, _ in ticking])  # one statement
         for bars, result, batch, bots, needed, too_long in ticking:
             tick_bars, strategy_bars = bars.read(needed + 1)
@@ -386,11 +207,11 @@ def tick_tenant(
                             instrument=bars.instrument, timeframe=bars.timeframe, bar_ts=tick_bars.check.bar_ts
                         )
                         risk = risk_snapshot(bots=bots, instrument=bars.instrument, at=bars.as_of)  # after the fills
-                    instrument_rows, instrument_failed = _decide_tenant_bots(
+                    instrument_rows, instrument_failed = decide_tenant_bots(
                         bots, risk=risk, ctx=ctx, result=result, too_long=too_long
                     )
             except Exception as exc:
-                instrument_rows, instrument_failed = _instrument_failed(
+                instrument_rows, instrument_failed = trace_instrument_failure(
                     bots, ctx=ctx, result=result, before=before, exc=exc
                 )
             result.bots += len(instrument_rows)
@@ -406,7 +227,7 @@ def tick_tenant(
         # error if its tick failed on any of them (none if it failed on none).
         with connection.cursor() as cursor:
             cursor.execute(
-                _RUNNERS_TICKED_SQL[(context == TickTrace.Context.TICK, bool(newest_bar_unknown & runner_ids))],
+                RUNNERS_TICKED_SQL[(context == TickTrace.Context.TICK, bool(newest_bar_unknown & runner_ids))],
                 {
                     "now": timezone.now(),
                     "bar_ts": bar_ts,
@@ -424,155 +245,6 @@ def _unticked(batch, result: BatchResult) -> list[TickBot]:
     bots = [bot for bot in batch.bots if not bot.already_ticked]
     result.skipped_already_ticked += len(batch.bots) - len(bots)
     return bots
-
-
-def _error_details(exc: Exception) -> dict:
-    """A TICK_ERROR trace's details: our error's code, message and details, or INTERNAL_ERROR and the exception's
-    type (never its text, which may carry anything)."""
-    known = isinstance(exc, ControlPlaneError)
-    return {
-        "error_code": str(exc.code if known else ErrorCode.INTERNAL_ERROR),
-        "error": exc.message if known else type(exc).__name__,
-        "error_details": exc.details if known else None,
-    }
-
-
-def _instrument_failed(
-    bots: list[TickBot], *, ctx: TickContext, result: BatchResult, before: BatchResult, exc: Exception
-) -> tuple[list[TraceRow], list[int]]:
-    """Every bot of an instrument whose work was rolled back: a TICK_ERROR each (counted toward its circuit
-    breaker), and the instrument's counts as they were before it, plus those errors."""
-    logger.exception("tick failed for an instrument", extra={"instrument": ctx.bars.instrument.symbol})
-    for name in ("decisions", "no_trades", "intents_created", "errors", "tenants_with_intents", "reasons"):
-        setattr(result, name, getattr(before, name))
-    details = {**_error_details(exc), "scope": "instrument"}
-    rows = [no_trade(bot, ctx, ReasonCode.TICK_ERROR, **details) for bot in bots]
-    result.errors += len(bots)
-    result.no_trades += len(bots)
-    result.reasons[ReasonCode.TICK_ERROR] += len(bots)
-    return rows, [bot.runner_id for bot in bots]
-
-
-def _decide_tenant_bots(
-    bots: list[TickBot],
-    *,
-    risk: RiskSnapshot | None,
-    ctx: TickContext,
-    result: BatchResult,
-    too_long: dict[int, int] | None = None,
-) -> tuple[list[TraceRow], list[int]]:
-    """One trace row per bot, in the bots' order, and the runners whose tick failed.
-
-    First every bot's reasons not to reach its strategy; then the bots that do, grouped by strategy, decide in one
-    ``decide_many`` call per strategy (the same decisions as one by one: the batch shares instrument, timeframe and
-    bars); then each acts on its decision (risk, intent) in the bots' order. One bot's failure, its strategy's
-    batch call included, is that bot's TICK_ERROR, never the batch's; so is a bot that would reach its strategy
-    with a warm-up past the bars the batch read (``too_long``: bot id to its claimed warm-up).
-
-    Positions are ``risk``'s when given, else the batch's. In the second case the risk snapshot is read once, for
-    the bots whose decision sends an order only: each of them is then decided on the snapshot's position, its
-    scopes' own, so the decision, the order and its risk check read one state (as when the snapshot is read for
-    every bot first); a bot whose position moved in between is decided again on the new one."""
-    gate_cache: dict[tuple[str, str, str], list[dict]] = {}
-    rows: list[TraceRow | None] = [None] * len(bots)
-    failed: list[int] = []
-
-    def tick_error(k: int, exc: Exception) -> None:
-        bot = bots[k]
-        logger.exception("tick failed for bot", extra={"bot_id": bot.id, "instrument": ctx.bars.instrument.symbol})
-        rows[k] = no_trade(bot, ctx, ReasonCode.TICK_ERROR, **_error_details(exc))
-        failed.append(bot.runner_id)
-        result.errors += 1
-
-    deciding: dict[str, list[int]] = {}
-    reaching: set[tuple] = set()  # gate facts found to reach the strategy: the verdict is the same for their bots
-    for k, bot in enumerate(bots):
-        facts = gate_facts(bot)
-        if facts not in reaching:
-            try:
-                rows[k] = blocked_before_strategy(bot, ctx=ctx, gate_cache=gate_cache)
-            except Exception as exc:  # one bot's failure must not take the batch down; it is traced and counted
-                tick_error(k, exc)
-                continue
-        if rows[k] is None:
-            reaching.add(facts)
-            if too_long and bot.id in too_long:
-                tick_error(k, _warmup_too_long(too_long[bot.id]))
-                continue
-            deciding.setdefault(bot.strategy, []).append(k)
-
-    decisions: dict[int, Decision] = {}
-    held: dict[int, Decimal] = {}
-    books: dict[tuple[str, str], str] = {}  # order_book by (venue, stage), the two fields it reads
-    for name, waiting in deciding.items():
-        members, positions = [], []
-        for k in waiting:
-            bot = bots[k]
-            try:
-                if risk is not None:
-                    held[k] = risk.positions[bot.id]
-                else:
-                    book = books.get((bot.venue, bot.stage))
-                    if book is None:
-                        book = books[(bot.venue, bot.stage)] = order_book(bot)
-                    held[k] = bot.position(book)
-                positions.append(float(held[k]))
-            except Exception as exc:
-                tick_error(k, exc)
-                continue
-            members.append(k)
-        try:
-            together = get_strategy(name).decide_many(
-                [bots[k].parameters for k in members], ctx.strategy_bars, positions
-            )
-        except Exception:  # some bot's parameters (or the strategy) fail: decide one by one to find which
-            together = None
-        for n, k in enumerate(members):
-            try:
-                decisions[k] = (
-                    together[n]
-                    if together is not None
-                    else get_strategy(name).decide(bots[k].parameters, ctx.strategy_bars, positions[n])
-                )
-            except Exception as exc:
-                tick_error(k, exc)
-
-    if risk is None:
-        ordering = [k for k in decisions if sends_order(decisions[k], held[k])]
-        if ordering:
-            risk = risk_snapshot(bots=[bots[k] for k in ordering], instrument=ctx.bars.instrument, at=ctx.bars.as_of)
-            for k in ordering:
-                bot = bots[k]
-                if risk.positions[bot.id] != held[k]:  # filled since the batch read it: decide on the new one
-                    held[k] = risk.positions[bot.id]
-                    try:
-                        decisions[k] = get_strategy(bot.strategy).decide(
-                            bot.parameters, ctx.strategy_bars, float(held[k])
-                        )
-                    except Exception as exc:
-                        del decisions[k]
-                        tick_error(k, exc)
-
-    for k, bot in enumerate(bots):
-        if k in decisions:
-            try:
-                rows[k] = act_on_decision(
-                    bot,
-                    decisions[k],
-                    position=held[k],
-                    scopes=risk.scopes.get(bot.id) if risk is not None else None,
-                    ctx=ctx,
-                    result=result,
-                )
-            except Exception as exc:
-                tick_error(k, exc)
-        row = rows[k]
-        result.reasons[row.reason_code or "TRADED"] += 1
-        if row.kind == _DECISION:
-            result.decisions += 1
-        else:
-            result.no_trades += 1
-    return rows, failed
 
 
 def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dict) -> None:
@@ -621,7 +293,7 @@ def _tick_tenant_late(*, batches: list[tuple[BatchBars, BatchResult]], late: dic
         write_traces(rows, fresh=True)
         with connection.cursor() as cursor:
             cursor.execute(
-                _RUNNERS_HEARD_SQL[bool(newest_bar_unknown & runner_ids)],
+                RUNNERS_HEARD_SQL[bool(newest_bar_unknown & runner_ids)],
                 {
                     "now": timezone.now(),
                     "bar_ts": bar_ts,
@@ -642,61 +314,6 @@ def _trip_circuit_breakers(*, runner_ids: list[int]) -> None:
             reason=f"circuit breaker: {runner.consecutive_errors} consecutive tick errors (limit {limit})",
             values={"consecutive_errors": runner.consecutive_errors, "limit": limit, "runner_id": runner.id},
         )
-
-
-# One statement for every batch of a run, in autocommit: its own transaction, whose commit does not wait for the WAL
-# flush (set_config's local setting lasts until that commit). BEGIN, SET LOCAL, INSERT and COMMIT per batch were four
-# round trips each.
-_RECORD_BATCH_ROW = (
-    "(%s, %s, %s::timestamptz, %s::boolean, %s, %s::integer, %s::integer, %s::integer, %s::integer, %s::integer,"
-    " %s::double precision, %s)"
-)
-_RECORD_BATCHES_SQL = f"""
-WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
-INSERT INTO {TickBatch._meta.db_table} (instrument_symbol, timeframe, as_of, market_open, data_problem, bots,
-    decisions, no_trades, intents_created, errors, duration_ms, trace_id, recorded_at)
-SELECT v.*, now() FROM (VALUES <rows>) AS v, unflushed
-ON CONFLICT ON CONSTRAINT tickbatch_unique DO UPDATE
-SET market_open = coalesce(EXCLUDED.market_open, {TickBatch._meta.db_table}.market_open),
-    data_problem = CASE WHEN EXCLUDED.market_open IS NULL THEN {TickBatch._meta.db_table}.data_problem
-                        ELSE EXCLUDED.data_problem END, bots = {TickBatch._meta.db_table}.bots + EXCLUDED.bots,
-    decisions = {TickBatch._meta.db_table}.decisions + EXCLUDED.decisions,
-    no_trades = {TickBatch._meta.db_table}.no_trades + EXCLUDED.no_trades,
-    intents_created = {TickBatch._meta.db_table}.intents_created + EXCLUDED.intents_created,
-    errors = {TickBatch._meta.db_table}.errors + EXCLUDED.errors, duration_ms = EXCLUDED.duration_ms,
-    trace_id = EXCLUDED.trace_id, recorded_at = now()
-"""
-
-
-def _record_batches(results: list[BatchResult], *, duration_ms: float) -> None:
-    """One upsert per batch (one row per instrument), all in one statement; a re-run adds what it did (usually
-    nothing) to the first run's counts. ``duration_ms`` is the whole run's: the batches of one run share their
-    transactions, so no batch has a time of its own.
-
-    Its commit does not wait for the WAL flush: this is the batches' summary for the observatory, and the traces,
-    intents and heartbeats it counts were committed durably in their own transactions. A database crash in the
-    next fraction of a second can lose the summary rows, never the record of what the tick did."""
-    if not results:
-        return
-    params: list = []
-    trace_id = current_trace_id()
-    for result in results:
-        params += [
-            result.instrument,
-            result.timeframe,
-            result.as_of,
-            result.market_open,
-            result.data_problem or "",
-            result.bots,
-            result.decisions,
-            result.no_trades,
-            result.intents_created,
-            result.errors,
-            round(duration_ms, 3),
-            trace_id,
-        ]
-    with connection.cursor() as cursor:
-        cursor.execute(_RECORD_BATCHES_SQL.replace("<rows>", ", ".join([_RECORD_BATCH_ROW] * len(results))), params)
 
 
 def _hand_intents_to_oms(results: list[BatchResult], *, sync: bool) -> None:

@@ -152,6 +152,26 @@ def _no_trade_row(
     )
 
 
+def for_bot(row: TraceRow, bot_id: int) -> TraceRow:
+    """``row`` for another bot: every other field the same (the same objects, read-only like the row)."""
+    return TraceRow(
+        row.kind,
+        bot_id,
+        row.instrument,
+        row.timeframe,
+        row.bar_ts,
+        row.context,
+        row.run_ref,
+        row.reason_code,
+        row.details,
+        row.inputs,
+        row.signal,
+        row.risk_checks,
+        row.intent_id,
+        row.trace_id,
+    )
+
+
 def _inputs(ctx: TickContext, position: Decimal | None = None) -> dict:
     """The batch's inputs with the bot's position: one dict per position held, shared by the bots holding it
     (a negative zero, whose JSON differs from zero's, gets its own)."""

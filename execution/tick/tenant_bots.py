@@ -53,9 +53,7 @@ class TenantBatch:
 # runner) probes its own.
 _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in (Order.Status.WORKING, Order.Status.PARTIALLY_FILLED))
 _TENANT_BATCH_SQL = f"""
-SELECT i.id, r.id, b.id, b.tenant_id, b.strategy,
-       CASE WHEN known.xmin = b.xmin::text THEN NULL ELSE jsonb_build_array(b.parameters, b.risk_limits)::text END,
-       b.venue, b.stage,
+SELECT i.id, r.id, b.id, b.tenant_id, b.strategy, b.venue, b.stage,
        b.autonomy_tier, b.data_source, b.killed, b.kill_reason, b.reconcile_mismatch, ticked.yes IS NOT NULL,
        held.paper, held.live,
        EXISTS (SELECT 1 FROM {GlobalKillSwitch._meta.db_table} WHERE id = %(singleton)s AND killed),
@@ -74,7 +72,6 @@ SELECT i.id, r.id, b.id, b.tenant_id, b.strategy,
                         AND t.bar_ts = %(bar_ts)s AND t.context = %(context)s AND <run_ref> AND <may_be_ticked>
                       LIMIT 1) AS ticked ON true
   LEFT JOIN <held>
-  LEFT JOIN unnest(%(known_ids)s::bigint[], %(known_xmins)s::text[]) AS known(id, xmin) ON known.id = b.id
  WHERE r.tenant_id = %(tenant)s AND r.status = %(running)s AND <runners>
  ORDER BY i.id, b.id
 """
@@ -91,12 +88,24 @@ _LIVE_RUNNERS = "r.mode = %(mode)s AND b.timeframe = %(timeframe)s AND b.strateg
 _REPLAY_RUNNER = "r.id = %(runner)s"
 _MAY_BE_TICKED = "(r.last_tick_bar_ts IS NULL OR r.last_tick_bar_ts >= %(bar_ts)s)"
 # A bot's parameters and risk limits, parsed, by tenant and bot id, with the bot row's version (xmin: any update of
-# the row, through the ORM or not, writes a new version with a new xmin). The batch read sends the versions it
-# holds and gets the JSON back only for a bot whose row changed or that it has not seen: serializing and parsing
-# both columns of every bot each tick was 1.5 ms of the statement and 1 ms of Python a 1,000-bot round. Per process
-# (a worker serves its tenants' ticks again and again); a tenant's entries are dropped past _CONFIG_CACHE_MAX.
+# the row, through the ORM or not, writes a new version with a new xmin). The batch read returns each bot's version;
+# the configuration is read (``_CONFIG_SQL``, a second statement) only for the bots whose version the cache does not
+# hold: serializing and parsing both columns of every bot each tick was 1.5 ms of the statement and 1 ms of Python a
+# 1,000-bot round, and sending the cache's versions to the statement for it to compare (two 1,000-element arrays,
+# unnested and joined) cost more than comparing them here. Per process (a worker serves its tenants' ticks again and
+# again); a tenant's entries are dropped past _CONFIG_CACHE_MAX.
 _config_cache: dict[int, dict[int, tuple[str, dict, dict]]] = {}
 _CONFIG_CACHE_MAX = 50_000
+# The parsed configurations by their JSON text, per tenant: bots configured alike (the same parameters and risk
+# limits) get the same objects, so the tick decides each distinct configuration and position once
+# (``execution.tick.batches``: bots are grouped by their parameters' identity). Dropped with the tenant's entries.
+_config_texts: dict[int, dict[str, tuple[dict, dict]]] = {}
+# The configuration of the bots whose version the batch read found changed (or not yet cached), with the version it
+# is of: the row may have changed again since the batch read, and the entry is kept with the version it was read at.
+_CONFIG_SQL = (
+    f"SELECT id, xmin::text, jsonb_build_array(parameters, risk_limits)::text FROM {Bot._meta.db_table}"
+    " WHERE id = ANY(%s::bigint[])"
+)
 
 # JIT off for the tick's transaction, set in the batch read's own round trip (the simple query protocol plans each
 # statement of a string after running the one before). The planner's estimate of this statement grows with its
@@ -137,11 +146,10 @@ def tenant_batch(
     replay = replay_runner_id is not None
     tenant_id = tenancy.require_tenant_id()
     configs = _config_cache.setdefault(tenant_id, {})
-    if len(configs) > _CONFIG_CACHE_MAX:
+    texts = _config_texts.setdefault(tenant_id, {})
+    if len(configs) > _CONFIG_CACHE_MAX or len(texts) > _CONFIG_CACHE_MAX:
         configs.clear()
-    # The versions sent and the entries read back come from one copy: another thread of the process may replace an
-    # entry meanwhile, and a bot must get the configuration of the version the statement matched.
-    known = dict(configs)
+        texts.clear()
     with connection.cursor() as cursor:
         cursor.execute(
             _TENANT_BATCH_SQL_FOR[
@@ -160,12 +168,25 @@ def tenant_batch(
                 "singleton": GlobalKillSwitch.SINGLETON_ID,
                 "sim_venues": list(settings.SIM_VENUE_FILL_MODELS),
                 "quote_strategies": quote_strategy_names(),
-                "known_ids": array_literal(known),
-                "known_xmins": array_literal(entry[0] for entry in known.values()),
             },
         )
         cursor.nextset()  # set_config's result first, then the bots
         rows = cursor.fetchall()
+        # One copy of the cache, compared and read from: another thread of the process may replace an entry
+        # meanwhile, and a bot must get the configuration of the version it is matched with.
+        known = dict(configs)
+        changed = {row[2] for row in rows if (entry := known.get(row[2])) is None or entry[0] != row[18]}
+        if changed:
+            cursor.execute(_CONFIG_SQL, [array_literal(sorted(changed))])
+            read = set()
+            for bot_id, xmin, text in cursor.fetchall():
+                parsed = texts.get(text)
+                if parsed is None:
+                    parsed = texts[text] = _json_object(text)
+                known[bot_id] = configs[bot_id] = (xmin, *parsed)
+                read.add(bot_id)
+            if len(read) < len(changed):  # a bot deleted since the batch read: none to decide
+                rows = [row for row in rows if row[2] not in changed or row[2] in read]
     by_instrument: dict[int, list[tuple]] = {}
     last = (None, None)
     for row in rows:  # ordered by instrument and bot: a bot listing a symbol twice comes back twice in a row
@@ -174,26 +195,14 @@ def tenant_batch(
             last = (row[0], row[2])
     return {
         instrument_id: TenantBatch(
-            [TickBot(*row[1:5], *_bot_config(known, configs, row[2], row[19], row[5]), *row[6:16]) for row in found],
+            [TickBot(*row[1:5], *known[row[2]][1:], *row[5:15]) for row in found],
+            found[0][15],
             found[0][16],
             found[0][17],
-            found[0][18],
-            frozenset(row[1] for row in found if row[20]),
+            frozenset(row[1] for row in found if row[19]),
         )
         for instrument_id, found in by_instrument.items()
     }
-
-
-def _bot_config(known: dict, configs: dict, bot_id: int, xmin: str, text: str | None):
-    """The bot's (parameters, risk limits): parsed from ``text`` (their JSON array) when the statement sent it, and
-    kept in ``configs`` with the row's version; else (the version sent, from ``known``, matched) the ones parsed
-    before. The tick reads them and never changes them (``TickBot`` is read-only by convention): later ticks get the
-    same objects."""
-    if text is None:
-        return known[bot_id][1:]
-    parameters, risk_limits = _json_object(text)
-    configs[bot_id] = (xmin, parameters, risk_limits)
-    return parameters, risk_limits
 
 
 # orjson reads an integer past 64 bits as a float (the stdlib: an int) and refuses one past a double's range; jsonb

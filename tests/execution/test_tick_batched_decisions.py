@@ -29,7 +29,13 @@ BOTS = [
     ("zscore_mean_reversion", {"lookback": 5, "entry_z": 0.5, "exit_z": 0.1, "size": 1, "allow_short": True}),
     ("zscore_mean_reversion", {"lookback": 20, "entry_z": 1.0, "exit_z": 0.2, "size": 2}),
     ("zscore_mean_reversion", {"lookback": 8, "entry_z": 0.8, "exit_z": 0.0, "size": 1, "allow_short": True}),
+    # Configured as an earlier bot: the tick decides alike bots on one position once and gives each its own trace.
+    ("ma_crossover", {"fast": 3, "slow": 12, "size": 2, "allow_short": True}),
+    ("zscore_mean_reversion", {"lookback": 5, "entry_z": 0.5, "exit_z": 0.1, "size": 1, "allow_short": True}),
 ]
+# Configured as earlier bots but started later, flat while their twins hold a position: alike bots on other
+# positions decide each on its own.
+LATE = [BOTS[1], BOTS[4], BOTS[7]]
 
 
 def test_batched_decisions_equal_deciding_each_bot_alone(tenant_a, owner_a):
@@ -46,6 +52,14 @@ def test_batched_decisions_equal_deciding_each_bot_alone(tenant_a, owner_a):
     reasons, positions = set(), set()
     for minute in range(60, BARS):  # orders of one tick fill on the next: the bots' positions drift apart
         as_of = START + minute * MINUTE
+        if minute == 75:
+            with tenancy.tenant_context(tenant_a.id):
+                for n, (strategy, params) in enumerate(LATE):
+                    bot = bot_services.bot_create(
+                        actor=owner_a, name=f"late{n}", strategy=strategy, parameters=params, instruments=["BTC-USD"]
+                    )
+                    bot_services.runner_start(bot_id=bot.id, actor=owner_a)
+                    bots.append(bot)
         result = run_tick_batch(instrument=instrument, timeframe="1m", as_of=as_of, sync_oms=True)
         assert result.bots == len(bots) and not result.errors, result.reasons
         history = BatchBars(instrument=instrument, timeframe="1m", as_of=as_of)

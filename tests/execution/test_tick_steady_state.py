@@ -18,9 +18,10 @@ from controlplane.books import Book
 from execution.models import Instrument, StrategyPosition, TickBatch
 from execution.orders.paper_venue import match_working_orders
 from execution.risk.state import risk_snapshot
-from execution.tick import batches
+from execution.tick import deciding
 from execution.tick.batches import BatchBars, run_tick_batch, run_tick_batches, tick_bar_ts
 from execution.tick.tenant_bots import tenant_batch
+from execution.tick.warmups import batch_warmup
 from execution.tick.decide import BatchResult, TickContext, batch_inputs, decide_for_bot
 from tests.backtests.helpers import START, store_walk
 from traces.models import TickTrace
@@ -85,7 +86,7 @@ def _full_path_rows(instrument, as_of) -> dict[int, dict]:
                 instruments=[instrument], timeframe="1m", bar_ts=bar_ts, context=TickTrace.Context.TICK
             )[instrument.id]
             tick_bars, strategy_bars = BatchBars(instrument=instrument, timeframe="1m", as_of=as_of).read(
-                batches._warmup(batch.bots) + 1
+                batch_warmup(batch.bots) + 1
             )
             if tick_bars.check.ok and batch.sim_orders_working:
                 match_working_orders(instrument=instrument, timeframe="1m", bar_ts=tick_bars.check.bar_ts)
@@ -301,7 +302,7 @@ def test_a_bot_whose_position_moved_after_the_batch_read_is_decided_on_the_risk_
                 inputs=batch_inputs(tick_bars),
             )
             result = BatchResult(instrument=instrument.symbol, timeframe="1m", as_of=as_of)
-            (row,), failed = batches._decide_tenant_bots([stale_bot], risk=None, ctx=ctx, result=result)
+            (row,), failed = deciding.decide_tenant_bots([stale_bot], risk=None, ctx=ctx, result=result)
     assert not failed
     assert row.inputs["position"] == 0.0
     assert row.signal == {"target": fresh.target, "reason": fresh.reason, **fresh.values}
@@ -430,7 +431,9 @@ def test_a_steady_state_batch_reads_no_risk_snapshot_and_a_trading_one_reads_it_
 
     result, queries = tick(10)  # every bot enters
     assert result.intents_created == 5
-    (read,) = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "_ticktrace_stage" in q["sql"])])
+    (read,) = _risk_reads(
+        queries[: next(i for i, q in enumerate(queries) if "INSERT INTO traces_ticktrace" in q["sql"])]
+    )
     assert read == {bot.id for bot in bots}
     result, queries = tick(11)  # the sim venue fills them: the snapshot is read after the fills, for every bot
     assert result.reasons == {"ALREADY_AT_TARGET": 5}
@@ -441,7 +444,7 @@ def test_a_steady_state_batch_reads_no_risk_snapshot_and_a_trading_one_reads_it_
         Bot.objects.filter(pk=bots[1].pk).update(parameters={"fast": 2, "slow": 4, "size": 3, "allow_short": False})
     result, queries = tick(13)
     assert result.intents_created == 1
-    reads = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "_ticktrace_stage" in q["sql"])])
+    reads = _risk_reads(queries[: next(i for i, q in enumerate(queries) if "INSERT INTO traces_ticktrace" in q["sql"])])
     assert reads == [{bots[1].id}]
     # The instrument's savepoint is taken before its first statement: a steady instrument runs none, takes none (the
     # one savepoint is the tenant's transaction, inside the test's; the trace write's is sent with its INSERT).
@@ -466,7 +469,7 @@ def test_an_instruments_failed_risk_read_undoes_that_instrument_alone_and_the_ru
     store_walk(eth, BARS, seed=29)
     btc_bots = _make_bots(tenant_a, owner_a, btc)
     eth_bots = _make_bots(tenant_a, owner_a, eth, prefix="eth-")
-    real_risk_snapshot = batches.risk_snapshot
+    real_risk_snapshot = deciding.risk_snapshot
 
     def failing_for_btc(*, bots, instrument, at):
         if instrument.id == btc.id:
@@ -474,7 +477,7 @@ def test_an_instruments_failed_risk_read_undoes_that_instrument_alone_and_the_ru
                 cursor.execute("SELECT 1 / 0")  # a real database error: the transaction is aborted
         return real_risk_snapshot(bots=bots, instrument=instrument, at=at)
 
-    monkeypatch.setattr(batches, "risk_snapshot", failing_for_btc)
+    monkeypatch.setattr(deciding, "risk_snapshot", failing_for_btc)
     for minute in range(40, BARS):  # until a BTC-USD bot wants to trade (its risk is read then)
         as_of = START + minute * MINUTE
         btc_result, eth_result = run_tick_batches(instruments=[btc, eth], timeframe="1m", as_of=as_of, sync_oms=True)

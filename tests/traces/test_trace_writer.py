@@ -296,3 +296,27 @@ def test_a_shared_write_gives_each_row_its_own_json_whether_rows_repeat_a_text_o
             "signal": row.signal,
             "risk_checks": row.risk_checks,
         }
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_shared_write_keeps_each_rows_own_columns_whatever_their_text(tenant_a, fresh):
+    """A shared write sends its per-row columns as arrays: a symbol with the characters an array literal gives a
+    meaning to (quotes, backslashes, commas, braces, the word NULL), both kinds, a missing reason, intent or bot
+    must each read back as given, through either move."""
+    symbols = ['A"B', "C\\D", "E,F", "{G}", "NULL", "", " h "]
+    rows = [
+        TraceRow(
+            kind="decision" if n % 2 else "no_trade",
+            bot_id=None if n == 3 else n,
+            instrument=symbol,
+            timeframe="1m",
+            bar_ts=T0,
+            reason_code=None if n % 2 else ReasonCode.NO_SIGNAL,
+            intent_id=100 + n if n % 2 else None,
+        )
+        for n, symbol in enumerate(symbols)
+    ]
+    with tenancy.tenant_context(tenant_a.id):
+        assert write_traces(rows, fresh=fresh) == len(rows)
+        got = set(TickTrace.objects.values_list("kind", "bot_id", "instrument", "reason_code", "intent_id"))
+    assert got == {(row.kind, row.bot_id, row.instrument, row.reason_code, row.intent_id) for row in rows}
