@@ -303,10 +303,9 @@ def _locked_positions(orders: list[Order]) -> dict[tuple[int, int, str], Strateg
         ignore_conflicts=True,
     )
     wanted = set(keys)
-    rows = (
-        StrategyPosition.objects.select_for_update()
-        .filter(bot_id__in={k[0] for k in keys}, instrument_id__in={k[1] for k in keys}, book__in={k[2] for k in keys})
-        .order_by("bot_id", "instrument_id", "book")
+    rows = StrategyPosition.objects.raw(
+        _LOCK_POSITIONS_SQL,
+        [tenant_id, sorted({k[0] for k in keys}), sorted({k[1] for k in keys}), sorted({str(k[2]) for k in keys})],
     )
     return {key: row for row in rows if (key := (row.bot_id, row.instrument_id, row.book)) in wanted}
 
@@ -319,12 +318,27 @@ def _locked_profit_variables(order_days: list[tuple[Order, object]]) -> dict[tup
         ignore_conflicts=True,
     )
     wanted = set(keys)
-    rows = (
-        ProfitVariables.objects.select_for_update()
-        .filter(bot_id__in={k[0] for k in keys}, book__in={k[1] for k in keys}, day__in={k[2] for k in keys})
-        .order_by("bot_id", "book", "day")
+    rows = ProfitVariables.objects.raw(
+        _LOCK_PROFIT_VARIABLES_SQL,
+        [tenant_id, sorted({k[0] for k in keys}), sorted({str(k[1]) for k in keys}), sorted({k[2] for k in keys})],
     )
     return {key: row for row in rows if (key := (row.bot_id, row.book, row.day)) in wanted}
+
+
+# The rows _locked_positions and _locked_profit_variables lock (in key order, as the ORM's select_for_update with
+# the same filters and order did, the tenant's filter written out as its manager adds it), as fixed SQL: a booking
+# runs for every bar that fills anything, a few orders each at the OMS bench's rates, and compiling these two ORM
+# queries cost more Python than booking a dozen fills.
+_LOCK_POSITIONS_SQL = f"""
+SELECT * FROM {StrategyPosition._meta.db_table}
+ WHERE tenant_id = %s AND bot_id = ANY(%s) AND instrument_id = ANY(%s) AND book = ANY(%s)
+ ORDER BY bot_id, instrument_id, book FOR UPDATE
+"""
+_LOCK_PROFIT_VARIABLES_SQL = f"""
+SELECT * FROM {ProfitVariables._meta.db_table}
+ WHERE tenant_id = %s AND bot_id = ANY(%s) AND book = ANY(%s) AND day = ANY(%s::date[])
+ ORDER BY bot_id, book, day FOR UPDATE
+"""
 
 
 def _apply_profit_variables(

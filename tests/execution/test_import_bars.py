@@ -172,3 +172,30 @@ def test_a_large_file_imports_in_one_copy(tmp_path, es):
     path = write(tmp_path, "big.csv", "".join(lines))
     assert "Imported 20000 1m bars" in import_bars(path)
     assert Bar.objects.filter(instrument=es).count() == 20_000
+
+
+def test_a_few_rows_store_only_the_new_ones_with_their_exact_values(es):
+    """Up to ``_ARRAY_ROWS`` rows go in one INSERT from arrays (no staging table): the same result as through COPY."""
+    from decimal import Decimal
+
+    from execution.marketdata.barfiles import BarRow
+    from execution.marketdata.services import bars_ingest
+
+    def row(minute, close):
+        ts = datetime(2026, 11, 24, 15, minute, tzinfo=UTC)
+        return BarRow(ts, Decimal("100.25"), Decimal("101"), Decimal("99.5"), close, Decimal("7.5"), where=str(minute))
+
+    first = bars_ingest(instrument=es, timeframe="1m", rows=[row(0, Decimal("100"))], source="imported", actor_name="t")
+    again = bars_ingest(
+        instrument=es,
+        timeframe="1m",
+        rows=[row(0, Decimal("100.5")), row(1, Decimal("100.123456789"))],
+        source="imported",
+        actor_name="t",
+    )
+    assert (first.inserted, again.inserted, again.already_stored) == (1, 1, 1)
+    bars = list(Bar.objects.filter(instrument=es).order_by("ts").values_list("close", "volume", "source"))
+    assert bars == [
+        (Decimal("100"), Decimal("7.5"), Bar.Source.IMPORTED),
+        (Decimal("100.123456789"), Decimal("7.5"), Bar.Source.IMPORTED),
+    ]
