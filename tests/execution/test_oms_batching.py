@@ -2,7 +2,6 @@
 together on one pending set; every leg reaches its venue exactly once, and every intent is accepted and moved on
 exactly once."""
 
-import threading
 from collections import Counter
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from tests.execution.conftest import T0
 from tests.execution.helpers import store_bars
 from tests.execution.venues import ExchangeVenue, exchange_venues
 from tests.factories import TenantFactory, UserFactory
+from tests.races import race
 
 PROCESSORS = 4
 INTENTS = 40
@@ -57,24 +57,13 @@ def test_racing_processors_send_every_leg_exactly_once(django_db_setup, committe
                 if n % 5 == 0:  # one in five is a two-leg intent, its second leg on the other venue
                     legs.append(LegSpec("exchange-b", "ES", "sell", Decimal(1)))
                 submit_intent(bot=bots[n % 5], legs=legs, idempotency_key=f"race-{n}", source="tick", bar_ts=T0)
-        claimed, errors = [], []
-        barrier = threading.Barrier(PROCESSORS)
+        claimed = []
 
         def processor():
-            try:
-                barrier.wait()
-                with tenancy.tenant_context(tenant.id):
-                    claimed.append(oms.process_pending_intents(batch_size=3))
-            except Exception as error:  # pragma: no cover - reported by the assertion below
-                errors.append(error)
-            finally:
-                connections.close_all()
+            with tenancy.tenant_context(tenant.id):
+                claimed.append(oms.process_pending_intents(batch_size=3))
 
-        threads = [threading.Thread(target=processor) for _ in range(PROCESSORS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        errors = race(PROCESSORS, processor)
 
     assert not errors
     assert sum(claimed) == INTENTS
@@ -158,24 +147,12 @@ def test_a_batch_counts_its_earlier_orders_in_the_tenant_scope_and_the_duplicate
 def _two_racing_oms_runs(tenant, *, batch_size: int) -> list[Exception]:
     """Two threads (each its own connection) start ``process_pending_intents`` of the tenant at the same moment;
     returns what they raised."""
-    barrier, errors = threading.Barrier(2), []
 
     def processor():
-        try:
-            barrier.wait()
-            with tenancy.tenant_context(tenant.id):
-                oms.process_pending_intents(batch_size=batch_size)
-        except Exception as error:  # pragma: no cover - reported by the caller's assertion
-            errors.append(error)
-        finally:
-            connections.close_all()
+        with tenancy.tenant_context(tenant.id):
+            oms.process_pending_intents(batch_size=batch_size)
 
-    threads = [threading.Thread(target=processor) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
+    return race(2, processor)
 
 
 def test_racing_batches_of_one_tenant_are_checked_one_after_the_other(django_db_setup, committed_db, settings):
