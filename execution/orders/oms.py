@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -183,9 +183,25 @@ def _tenant_counts_orders(tenant_id: int) -> bool:
     return counts_tenant_orders(limits)
 
 
+class _LeastRecentlyUsed(OrderedDict):
+    """A dict of at most ``size`` entries: the entry set last is the newest, and setting one past the size drops the
+    oldest (a long-lived worker that serves many tenants keeps the guesses of those it served lately, not all)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
 # Tenant id -> whether its limits counted orders across its bots when this process last checked a batch of it
-# under the check locks (the guess of _tenant_counts_orders). Per process: a forked worker starts with its own.
-_counted_last: dict[int, bool] = {}
+# under the check locks (the guess of _tenant_counts_orders; set by every batch, so the oldest is the tenant served
+# least lately). Per process: a forked worker starts with its own. A dropped tenant's next batch reads its limits.
+_counted_last: _LeastRecentlyUsed = _LeastRecentlyUsed(4096)
 
 
 def _accept_or_reject_batch(
