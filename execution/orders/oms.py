@@ -39,6 +39,7 @@ from django.utils import timezone
 from bots.selectors import trading_blocks
 from controlplane import tenancy
 from controlplane.books import book_for_venue
+from controlplane.db.one_trip import in_one_round_trip
 from controlplane.db.rows import insert_rows_sql, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -352,28 +353,30 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
     server; the orders it reads were committed SUBMITTING, durably, before). Only when this transaction is its own:
     inside a caller's, the setting would outlive it and spare the caller's commit its flush."""
     own_transaction = not connection.in_atomic_block
-    with transaction.atomic():  # reads the intents under their locks; writes no order, so no writer mark
-        sendable = TradeIntent.objects.select_for_update().filter(pk__in=intent_ids, status=Status.ACCEPTED)
-        to_send = Order.objects.filter(
-            intent_id__in=sendable.values("pk"), purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING
-        )
-        if orders is None:
-            orders = list(to_send.select_related("instrument", "leg").order_by("intent_id", "leg__leg_index"))
-        else:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _SENDABLE_ORDERS_SQL,
-                    {
-                        "intents": sorted(intent_ids),
-                        "tenant": tenancy.require_tenant_id(),
-                        "accepted": Status.ACCEPTED,
-                        "leg": Order.Purpose.LEG,
-                        "submitting": Order.Status.SUBMITTING,
-                        "unflushed": own_transaction,
-                    },
-                )
-                still = {pk for (pk,) in cursor.fetchall()}
-            orders = [order for order in orders if order.pk in still]
+    sendable_params = {
+        "intents": sorted(intent_ids),
+        "tenant": tenancy.require_tenant_id(),
+        "accepted": Status.ACCEPTED,
+        "leg": Order.Purpose.LEG,
+        "submitting": Order.Status.SUBMITTING,
+        "unflushed": own_transaction,
+    }
+    if orders is not None and own_transaction:  # the whole transaction in one round trip (it was four)
+        still = {pk for (pk,) in in_one_round_trip(_SENDABLE_ORDERS_SQL, sendable_params)}
+        orders = [order for order in orders if order.pk in still]
+    else:
+        with transaction.atomic():  # reads the intents under their locks; writes no order, so no writer mark
+            sendable = TradeIntent.objects.select_for_update().filter(pk__in=intent_ids, status=Status.ACCEPTED)
+            to_send = Order.objects.filter(
+                intent_id__in=sendable.values("pk"), purpose=Order.Purpose.LEG, status=Order.Status.SUBMITTING
+            )
+            if orders is None:
+                orders = list(to_send.select_related("instrument", "leg").order_by("intent_id", "leg__leg_index"))
+            else:
+                with connection.cursor() as cursor:
+                    cursor.execute(_SENDABLE_ORDERS_SQL, sendable_params)
+                    still = {pk for (pk,) in cursor.fetchall()}
+                orders = [order for order in orders if order.pk in still]
     if orders:
         record_outcomes(place_all(orders))
 

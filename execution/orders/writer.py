@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from django.db import connection, transaction
 
 from controlplane import tenancy
+from controlplane.db.one_trip import in_one_round_trip
 
 ACTOR = "oms"
 MARK = "app_oms_write_begin()"
@@ -67,3 +68,15 @@ def oms_writes(*, savepoint: bool = True, marked_by_first_statement: bool = Fals
                     cursor.execute("SELECT app_oms_write_end()")
         finally:
             _writing.reset(token)
+
+
+def oms_write(sql: str, params) -> list[tuple]:
+    """One statement that writes orders or fills, returning rows. With no transaction open, it is a transaction of
+    its own sent in one round trip (``controlplane.db.one_trip``: BEGIN, the tenant context with the mark, the
+    statement, COMMIT; the mark deleted at COMMIT by the trigger), not four: the OMS's record of the venues' answers,
+    on the path of every intent's "sent" time. Inside a transaction, in an :func:`oms_writes` block of it."""
+    if not connection.in_atomic_block and not _writing.get():
+        return in_one_round_trip(sql, params, calls=(MARK,))
+    with oms_writes(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

@@ -321,3 +321,37 @@ def test_an_oms_run_that_claims_nothing_writes_nothing_and_a_claim_marks_its_tra
             assert oms.process_pending_intents() == 1
         assert assigned[1] is not None
         assert Order.objects.get().status == Order.Status.WORKING
+
+
+def test_the_send_s_lock_and_the_record_of_the_answers_are_each_one_round_trip(django_db_setup, committed_db, settings):
+    """Outside a caller's transaction, the send's lock of its intents and the record of the venues' answers are each
+    a transaction sent in one message (BEGIN, the tenant context, the statement, COMMIT; old code: four round trips
+    each, two of them before the "sent" time was stamped); the outcome is the same: the orders WORKING with their
+    venue ids, the intents WORKING with one audit row per move, no OMS mark left behind."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("one-trip-oms")
+    with tenancy.tenant_context(tenant.id):
+        for n in range(3):
+            submit_intent(
+                bot=bots[n],
+                legs=[LegSpec("sim", "ES", "buy", Decimal(1))],
+                idempotency_key=f"trip-{n}",
+                source="tick",
+                bar_ts=T0,
+            )
+        with CaptureQueriesContext(connection) as queries:
+            assert oms.process_pending_intents() == 3
+        whole = [q["sql"] for q in queries if q["sql"].startswith("BEGIN;") and q["sql"].endswith("COMMIT")]
+        assert len(whole) == 2, [q["sql"][:80] for q in queries]
+        assert "synchronous_commit" in whole[0] and "app_oms_write_begin()" in whole[1]
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.WORKING}
+        orders = list(Order.objects.values_list("client_order_id", "status", "venue_order_id"))
+        assert len(orders) == 3 and all(s == Order.Status.WORKING and v == f"sim-{c}" for c, s, v in orders)
+        moves = Counter(
+            (row["resource_id"], row["after_state"]["status"])
+            for row in AuditEvent.objects.filter(action="intent.status").values("resource_id", "after_state")
+        )
+        assert set(moves.values()) == {1} and len(moves) == 6
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM cp_private.oms_write_txn")
+        assert cursor.fetchone()[0] == 0
