@@ -355,3 +355,43 @@ def test_the_send_s_lock_and_the_record_of_the_answers_are_each_one_round_trip(d
     with connections["owner"].cursor() as cursor:
         cursor.execute("SELECT count(*) FROM cp_private.oms_write_txn")
         assert cursor.fetchone()[0] == 0
+
+
+def test_a_paper_batch_s_claim_commits_without_waiting_for_the_flush_and_a_live_one_waits(
+    django_db_setup, committed_db, settings
+):
+    """The claim's commit makes the orders SUBMITTING durable before any venue call (at most once across a crash).
+    A batch whose every order goes to a sim venue, which keeps nothing outside this database, skips that flush
+    (old code: every claim waited for it): its statement sets synchronous_commit off for its own transaction. A
+    batch with a live venue's order, or one that rejected an intent, keeps it."""
+    from bots.models import Bot
+
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("unflushed-claim")
+
+    rounds = iter(range(10))
+
+    def claim_sql(legs_of, before_claim=lambda: None) -> str:
+        round_ = next(rounds)
+        with tenancy.tenant_context(tenant.id):
+            for n, legs in enumerate(legs_of):
+                submit_intent(bot=bots[n], legs=legs, idempotency_key=f"flush-{round_}-{n}", source="tick", bar_ts=T0)
+            before_claim()
+            with CaptureQueriesContext(connection) as queries:
+                assert oms.process_pending_intents() == len(legs_of)
+        [insert] = [q["sql"] for q in queries if 'INSERT INTO "execution_order"' in q["sql"]]
+        return insert
+
+    paper = [LegSpec("sim", "ES", "buy", Decimal(1))]
+    live = [LegSpec("exchange-a", "ES", "buy", Decimal(1))]
+    with exchange_venues(ExchangeVenue("exchange-a")):
+        assert "'synchronous_commit', 'off'" in claim_sql([paper, paper])
+        assert "synchronous_commit" not in claim_sql([paper, live])
+
+        def refuse_the_second_bot():  # after its intent passed the first check: the OMS's check refuses it
+            Bot.objects.filter(pk=bots[1].pk).update(killed=True)
+
+        assert "synchronous_commit" not in claim_sql([paper, paper], refuse_the_second_bot)
+    with tenancy.tenant_context(tenant.id):
+        statuses = Counter(TradeIntent.objects.values_list("status", flat=True))
+        assert statuses == {TradeIntent.Status.WORKING: 5, TradeIntent.Status.REJECTED: 1}, statuses
