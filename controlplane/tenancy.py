@@ -58,9 +58,19 @@ def apply_to_connection(connection) -> None:
     Runs on the driver's connection directly: Django's cursor would see autocommit still on (the backend calls
     this while leaving it) and open another transaction around it."""
     connection.ensure_connection()
-    sql = SET_CONTEXT_SQL + "".join(f", {call}" for call in _calls_at_begin.get())
+    sql, params = context_statement()
     with connection.wrap_database_errors:
-        connection.connection.execute(sql, [_as_setting(_tenant_id.get()), _as_setting(_user_id.get())])
+        connection.connection.execute(sql, params)
+
+
+def context_statement(calls: tuple[str, ...] | list[str] | None = None) -> tuple[str, list[str]]:
+    """The statement that writes the current context into a transaction, with ``calls`` (constant SQL function
+    calls; None: those :func:`calls_at_begin` asked for) in it, and its parameters."""
+    calls = _calls_at_begin.get() if calls is None else calls
+    return SET_CONTEXT_SQL + "".join(f", {call}" for call in calls), [
+        _as_setting(_tenant_id.get()),
+        _as_setting(_user_id.get()),
+    ]
 
 
 @contextlib.contextmanager

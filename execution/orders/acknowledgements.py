@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 
-from django.db import connection
 from django.utils import timezone
 
 from controlplane import tenancy
@@ -16,7 +15,7 @@ from execution.models import Order, TradeIntent
 from execution.orders.intent_moves import move_audited_ctes
 from execution.orders.leg_risk import leg_failed
 from execution.orders.sending import SendOutcome, apply_ack, left_for_recovery
-from execution.orders.writer import oms_writes
+from execution.orders.writer import oms_write, oms_writes
 
 Status = TradeIntent.Status
 
@@ -50,8 +49,7 @@ def record_outcomes(outcomes: list[SendOutcome]) -> None:
         elif all(o.ack is not None for o in sent):
             working.append(intent_id)
     if acked or working:
-        with oms_writes():
-            _write_acks(acked, working)
+        _write_acks(acked, working)
     for outcome in outcomes:
         if outcome.uncertain:  # its intent stays ACCEPTED until the sweep resolves it
             left_for_recovery(outcome.order, outcome.error)
@@ -69,8 +67,9 @@ def _write_acks(acked: list[SendOutcome], working: list[int]) -> None:
     written in one update (``update_rows_sql``: what ``bulk_update`` writes, without the CASE expression per row
     and field it builds in Python); the intents' move (a cancelled intent is not moved) and its audit rows are
     ``move_audited_ctes``. It was three statements (the lock, the orders' update, the move): each round trip
-    costs milliseconds of scheduling under load, on the path of every intent's latency. The orders in memory get
-    the answer only where it was written."""
+    costs milliseconds of scheduling under load, on the path of every intent's latency. Its transaction, when it is
+    its own, is sent in one round trip (``execution.orders.writer.oms_write``). The orders in memory get the answer
+    only where it was written."""
     tenant_id = tenancy.require_tenant_id()
     ctes, params, selects = [], [], []
     answers = {}
@@ -94,9 +93,8 @@ def _write_acks(acked: list[SendOutcome], working: list[int]) -> None:
         ctes.append(moves)
         params += move_params
         selects.append("SELECT 'intent', resource_id::bigint FROM audit")
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", params)
-        written = {pk for kind, pk in cursor.fetchall() if kind == "order"}
+    rows = oms_write(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", params)
+    written = {pk for kind, pk in rows if kind == "order"}
     for pk in written:
         order, answer = answers[pk]
         for name in _ACK_FIELDS:

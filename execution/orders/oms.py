@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -38,7 +38,8 @@ from django.utils import timezone
 
 from bots.selectors import trading_blocks
 from controlplane import tenancy
-from controlplane.books import book_for_venue
+from controlplane.books import book_for_venue, is_sim_venue
+from controlplane.db.one_trip import in_one_round_trip
 from controlplane.db.rows import insert_rows_sql, update_rows_sql
 from controlplane.services import audit_record
 from controlplane.trace import current_trace_id
@@ -183,9 +184,25 @@ def _tenant_counts_orders(tenant_id: int) -> bool:
     return counts_tenant_orders(limits)
 
 
+class _LeastRecentlyUsed(OrderedDict):
+    """A dict of at most ``size`` entries: the entry set last is the newest, and setting one past the size drops the
+    oldest (a long-lived worker that serves many tenants keeps the guesses of those it served lately, not all)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
 # Tenant id -> whether its limits counted orders across its bots when this process last checked a batch of it
-# under the check locks (the guess of _tenant_counts_orders). Per process: a forked worker starts with its own.
-_counted_last: dict[int, bool] = {}
+# under the check locks (the guess of _tenant_counts_orders; set by every batch, so the oldest is the tenant served
+# least lately). Per process: a forked worker starts with its own. A dropped tenant's next batch reads its limits.
+_counted_last: _LeastRecentlyUsed = _LeastRecentlyUsed(4096)
 
 
 def _accept_or_reject_batch(
@@ -245,15 +262,34 @@ def _accept_or_reject_batch(
         orders.extend(new_orders)
         accepted.append(intent)
     if accepted:
-        _insert_accepted(orders, accepted)
+        _insert_accepted(orders, accepted, unflushed=len(accepted) == len(intents) and _sim_only(orders))
     return [intent.pk for intent in accepted], orders
 
 
-def _insert_accepted(orders: list[Order], accepted: list[TradeIntent]) -> None:
+def _sim_only(orders: list[Order]) -> bool:
+    """Whether the claim's commit may skip its WAL flush: the batch's every order goes to a sim venue, and the
+    transaction is the claim's own (one atomic block: the claim's; inside a caller's transaction the setting would
+    spare the caller's commit its flush).
+
+    The flush makes the orders SUBMITTING durable before any venue call, so that a crash cannot leave an order at a
+    venue that the database forgot (the intent PENDING again, and sent again). A sim venue's send has no effect
+    outside this database: ``SimVenue.place_orders`` writes nothing and keeps nothing (its book is our orders, which
+    the record of its answers writes, with a flushed commit that makes this one durable too, the WAL being one
+    sequence). A crash that loses the unflushed claim loses it whole (WAL is replayed in order): the intents are
+    PENDING again, with no orders and nothing at the venue, and are claimed and sent once, as if for the first
+    time. Only a batch that rejected nothing: a rejection may raise an incident another process acts on. Its
+    commit is still durable before anything it did is acted on outside the database; what it saves is a disk sync
+    (milliseconds, queued behind every other commit of the cluster) on the path of every paper intent's "sent"
+    time. A batch with a live venue's order keeps its flush."""
+    return len(connection.atomic_blocks) == 1 and all(is_sim_venue(order.venue) for order in orders)
+
+
+def _insert_accepted(orders: list[Order], accepted: list[TradeIntent], *, unflushed: bool = False) -> None:
     """The accepted intents' orders (SUBMITTING; their ids set) and the intents' move to ACCEPTED with its audit
     rows, in one statement (``WITH placed AS (INSERT ...), moved AS (UPDATE ...), audit AS (INSERT ...)``): they were
     two, each a round trip on the path of every intent's latency. The orders' ids come back with their client
-    order ids (unique per leg), so no row order is relied on."""
+    order ids (unique per leg), so no row order is relied on. ``unflushed``: the transaction's commit does not wait
+    for the WAL flush (:func:`_sim_only` says when that is safe), set in the same statement."""
     now = timezone.now()
     for intent in accepted:
         intent.status, intent.updated_at = Status.ACCEPTED, now
@@ -262,9 +298,13 @@ def _insert_accepted(orders: list[Order], accepted: list[TradeIntent]) -> None:
         update + ' RETURNING t."id"', update_params, before=Status.PENDING, after=Status.ACCEPTED
     )
     insert, insert_params = insert_rows_sql(orders)
+    unflushed = (
+        ", unflushed AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))" if unflushed else ""
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f'WITH placed AS ({insert} RETURNING "id", "client_order_id"), {moves} SELECT id, client_order_id FROM placed',
+            f'WITH placed AS ({insert} RETURNING "id", "client_order_id"), {moves}{unflushed} SELECT id, client_order_id '
+            f"FROM placed{', unflushed' if unflushed else ''}",
             [*insert_params, *move_params],
         )
         ids = {client_order_id: pk for pk, client_order_id in cursor.fetchall()}
@@ -334,8 +374,16 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
     in :data:`_SENDABLE_ORDERS_SQL`): a flush is one disk sync, queued behind every other commit of the cluster, on
     the path of every intent's "sent" time, and a crash can lose nothing of it that matters (the locks die with the
     server; the orders it reads were committed SUBMITTING, durably, before). Only when this transaction is its own:
-    inside a caller's, the setting would outlive it and spare the caller's commit its flush."""
+    inside a caller's, the setting would outlive it and spare the caller's commit its flush. Its own transaction is
+    sent whole, in one round trip (``controlplane.db.one_trip``; BEGIN, the context, the statement and COMMIT were
+    four)."""
     own_transaction = not connection.in_atomic_block
+    if orders is not None and own_transaction:  # the whole transaction in one round trip (it was four)
+        still = {pk for (pk,) in in_one_round_trip(_SENDABLE_ORDERS_SQL, _sendable_params(intent_ids, unflushed=True))}
+        orders = [order for order in orders if order.pk in still]
+        if orders:
+            record_outcomes(place_all(orders))
+        return
     with transaction.atomic():  # reads the intents under their locks; writes no order, so no writer mark
         sendable = TradeIntent.objects.select_for_update().filter(pk__in=intent_ids, status=Status.ACCEPTED)
         to_send = Order.objects.filter(
@@ -345,21 +393,22 @@ def _send_intents(intent_ids: list[int], *, orders: list[Order] | None = None) -
             orders = list(to_send.select_related("instrument", "leg").order_by("intent_id", "leg__leg_index"))
         else:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    _SENDABLE_ORDERS_SQL,
-                    {
-                        "intents": sorted(intent_ids),
-                        "tenant": tenancy.require_tenant_id(),
-                        "accepted": Status.ACCEPTED,
-                        "leg": Order.Purpose.LEG,
-                        "submitting": Order.Status.SUBMITTING,
-                        "unflushed": own_transaction,
-                    },
-                )
+                cursor.execute(_SENDABLE_ORDERS_SQL, _sendable_params(intent_ids, unflushed=own_transaction))
                 still = {pk for (pk,) in cursor.fetchall()}
             orders = [order for order in orders if order.pk in still]
     if orders:
         record_outcomes(place_all(orders))
+
+
+def _sendable_params(intent_ids: list[int], *, unflushed: bool) -> dict:
+    return {
+        "intents": sorted(intent_ids),
+        "tenant": tenancy.require_tenant_id(),
+        "accepted": Status.ACCEPTED,
+        "leg": Order.Purpose.LEG,
+        "submitting": Order.Status.SUBMITTING,
+        "unflushed": unflushed,
+    }
 
 
 # What _send_intents' ORM query asks (the intents still ACCEPTED, locked, and their SUBMITTING leg orders), row by row

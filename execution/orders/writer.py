@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from django.db import connection, transaction
 
 from controlplane import tenancy
+from controlplane.db.one_trip import in_one_round_trip
 
 ACTOR = "oms"
 MARK = "app_oms_write_begin()"
@@ -34,10 +35,13 @@ def oms_writes(*, savepoint: bool = True, marked_by_first_statement: bool = Fals
     transaction, as ``atomic(savepoint=False)`` does: for callers that let errors propagate.
 
     A block that opens the transaction writes the mark in the statement that writes the tenant context at its BEGIN
-    (``controlplane.tenancy.calls_at_begin``): a round trip of its own before, on the OMS's claim and on its record
-    of the venues' answers, both on the path of every intent's "sent" time. Such a block does not call
-    ``app_oms_write_end()`` either: nothing runs in its transaction after it, and a deferred trigger on the mark's
-    table (execution migration 0022) deletes the mark at COMMIT, without a round trip before every OMS commit.
+    (``controlplane.tenancy.calls_at_begin``), not in a round trip of its own (the OMS's record of the venues'
+    answers is such a block, on the path of every intent's "sent" time), unless ``marked_by_first_statement`` (the
+    OMS's claim, below). Either way it does not call ``app_oms_write_end()``: nothing runs in its transaction after
+    it, and a deferred constraint trigger on the mark's table (execution migration 0022) deletes the mark at COMMIT,
+    without a round trip before every OMS commit. A block nested in another transaction marks it with a statement of
+    its own and calls ``app_oms_write_end()`` on its way out, so the enclosing transaction's later statements are not
+    the OMS's.
 
     ``marked_by_first_statement``: a block that opens its transaction leaves the mark to its first statement, which
     calls :data:`MARK` itself when it finds work (the OMS's claim, once per claimed row): a claim that finds
@@ -59,8 +63,20 @@ def oms_writes(*, savepoint: bool = True, marked_by_first_statement: bool = Fals
                 with connection.cursor() as cursor:
                     cursor.execute(f"SELECT {MARK}")
             yield
-            if not begins:  # a block that opened its transaction commits now: the mark ends itself at COMMIT
+            if not begins:  # nested: the enclosing transaction goes on (an opened one's mark ends at COMMIT)
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT app_oms_write_end()")
         finally:
             _writing.reset(token)
+
+
+def oms_write(sql: str, params) -> list[tuple]:
+    """One statement that writes orders or fills, returning rows. With no transaction open, it is a transaction of
+    its own sent in one round trip (``controlplane.db.one_trip``: BEGIN, the tenant context with the mark, the
+    statement, COMMIT; the mark deleted at COMMIT by the trigger), not four: the OMS's record of the venues' answers,
+    on the path of every intent's "sent" time. Inside a transaction, in an :func:`oms_writes` block of it."""
+    if not connection.in_atomic_block and not _writing.get():
+        return in_one_round_trip(sql, params, calls=(MARK,))
+    with oms_writes(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

@@ -1,8 +1,6 @@
 """Idempotency under real concurrency: 50 threads on the real Postgres submit one key at once."""
 
-import threading
-
-from django.db import connections, transaction
+from django.db import transaction
 
 from bots import services as bot_services
 from controlplane import tenancy
@@ -13,6 +11,7 @@ from execution.models import Instrument, Order, TradeIntent
 from tests.execution.conftest import T0, buy
 from tests.execution.helpers import store_bars
 from tests.factories import TenantFactory, UserFactory
+from tests.races import race
 
 
 def test_fifty_concurrent_submissions_of_one_key_make_one_intent_and_one_order(django_db_setup, committed_db):
@@ -28,25 +27,14 @@ def test_fifty_concurrent_submissions_of_one_key_make_one_intent_and_one_order(d
         bot = bot_services.bot_create(
             actor=user, name="racer", strategy="ma_crossover", parameters={}, instruments=["ES"]
         )
-    results, errors = [], []
-    barrier = threading.Barrier(50)
+    results = []
 
     def submit():
-        try:
-            barrier.wait()
-            with tenancy.tenant_context(tenant_a.id):
-                results.append(submit_intent(bot=bot, legs=[buy()], idempotency_key="same", source="tick", bar_ts=T0))
-                oms.process_pending_intents()
-        except Exception as error:  # pragma: no cover - reported by the assertion below
-            errors.append(error)
-        finally:
-            connections.close_all()
+        with tenancy.tenant_context(tenant_a.id):
+            results.append(submit_intent(bot=bot, legs=[buy()], idempotency_key="same", source="tick", bar_ts=T0))
+            oms.process_pending_intents()
 
-    threads = [threading.Thread(target=submit) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = race(50, submit)
     assert not errors
     assert sum(result.created for result in results) == 1 and len({r.intent.pk for r in results}) == 1
     with tenancy.tenant_context(tenant_a.id), transaction.atomic():

@@ -2,7 +2,6 @@
 together on one pending set; every leg reaches its venue exactly once, and every intent is accepted and moved on
 exactly once."""
 
-import threading
 from collections import Counter
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from tests.execution.conftest import T0
 from tests.execution.helpers import store_bars
 from tests.execution.venues import ExchangeVenue, exchange_venues
 from tests.factories import TenantFactory, UserFactory
+from tests.races import race
 
 PROCESSORS = 4
 INTENTS = 40
@@ -57,24 +57,13 @@ def test_racing_processors_send_every_leg_exactly_once(django_db_setup, committe
                 if n % 5 == 0:  # one in five is a two-leg intent, its second leg on the other venue
                     legs.append(LegSpec("exchange-b", "ES", "sell", Decimal(1)))
                 submit_intent(bot=bots[n % 5], legs=legs, idempotency_key=f"race-{n}", source="tick", bar_ts=T0)
-        claimed, errors = [], []
-        barrier = threading.Barrier(PROCESSORS)
+        claimed = []
 
         def processor():
-            try:
-                barrier.wait()
-                with tenancy.tenant_context(tenant.id):
-                    claimed.append(oms.process_pending_intents(batch_size=3))
-            except Exception as error:  # pragma: no cover - reported by the assertion below
-                errors.append(error)
-            finally:
-                connections.close_all()
+            with tenancy.tenant_context(tenant.id):
+                claimed.append(oms.process_pending_intents(batch_size=3))
 
-        threads = [threading.Thread(target=processor) for _ in range(PROCESSORS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        errors = race(PROCESSORS, processor)
 
     assert not errors
     assert sum(claimed) == INTENTS
@@ -158,24 +147,12 @@ def test_a_batch_counts_its_earlier_orders_in_the_tenant_scope_and_the_duplicate
 def _two_racing_oms_runs(tenant, *, batch_size: int) -> list[Exception]:
     """Two threads (each its own connection) start ``process_pending_intents`` of the tenant at the same moment;
     returns what they raised."""
-    barrier, errors = threading.Barrier(2), []
 
     def processor():
-        try:
-            barrier.wait()
-            with tenancy.tenant_context(tenant.id):
-                oms.process_pending_intents(batch_size=batch_size)
-        except Exception as error:  # pragma: no cover - reported by the caller's assertion
-            errors.append(error)
-        finally:
-            connections.close_all()
+        with tenancy.tenant_context(tenant.id):
+            oms.process_pending_intents(batch_size=batch_size)
 
-    threads = [threading.Thread(target=processor) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
+    return race(2, processor)
 
 
 def test_racing_batches_of_one_tenant_are_checked_one_after_the_other(django_db_setup, committed_db, settings):
@@ -344,3 +321,77 @@ def test_an_oms_run_that_claims_nothing_writes_nothing_and_a_claim_marks_its_tra
             assert oms.process_pending_intents() == 1
         assert assigned[1] is not None
         assert Order.objects.get().status == Order.Status.WORKING
+
+
+def test_the_send_s_lock_and_the_record_of_the_answers_are_each_one_round_trip(django_db_setup, committed_db, settings):
+    """Outside a caller's transaction, the send's lock of its intents and the record of the venues' answers are each
+    a transaction sent in one message (BEGIN, the tenant context, the statement, COMMIT; old code: four round trips
+    each, two of them before the "sent" time was stamped); the outcome is the same: the orders WORKING with their
+    venue ids, the intents WORKING with one audit row per move, no OMS mark left behind."""
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("one-trip-oms")
+    with tenancy.tenant_context(tenant.id):
+        for n in range(3):
+            submit_intent(
+                bot=bots[n],
+                legs=[LegSpec("sim", "ES", "buy", Decimal(1))],
+                idempotency_key=f"trip-{n}",
+                source="tick",
+                bar_ts=T0,
+            )
+        with CaptureQueriesContext(connection) as queries:
+            assert oms.process_pending_intents() == 3
+        whole = [q["sql"] for q in queries if q["sql"].startswith("BEGIN;") and q["sql"].endswith("COMMIT")]
+        assert len(whole) == 2, [q["sql"][:80] for q in queries]
+        assert "synchronous_commit" in whole[0] and "app_oms_write_begin()" in whole[1]
+        assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.WORKING}
+        orders = list(Order.objects.values_list("client_order_id", "status", "venue_order_id"))
+        assert len(orders) == 3 and all(s == Order.Status.WORKING and v == f"sim-{c}" for c, s, v in orders)
+        moves = Counter(
+            (row["resource_id"], row["after_state"]["status"])
+            for row in AuditEvent.objects.filter(action="intent.status").values("resource_id", "after_state")
+        )
+        assert set(moves.values()) == {1} and len(moves) == 6
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM cp_private.oms_write_txn")
+        assert cursor.fetchone()[0] == 0
+
+
+def test_a_paper_batch_s_claim_commits_without_waiting_for_the_flush_and_a_live_one_waits(
+    django_db_setup, committed_db, settings
+):
+    """The claim's commit makes the orders SUBMITTING durable before any venue call (at most once across a crash).
+    A batch whose every order goes to a sim venue, which keeps nothing outside this database, skips that flush
+    (old code: every claim waited for it): its statement sets synchronous_commit off for its own transaction. A
+    batch with a live venue's order, or one that rejected an intent, keeps it."""
+    from bots.models import Bot
+
+    settings.OMS_ENQUEUE_ON_SUBMIT = False
+    tenant, bots = _setup("unflushed-claim")
+
+    rounds = iter(range(10))
+
+    def claim_sql(legs_of, before_claim=lambda: None) -> str:
+        round_ = next(rounds)
+        with tenancy.tenant_context(tenant.id):
+            for n, legs in enumerate(legs_of):
+                submit_intent(bot=bots[n], legs=legs, idempotency_key=f"flush-{round_}-{n}", source="tick", bar_ts=T0)
+            before_claim()
+            with CaptureQueriesContext(connection) as queries:
+                assert oms.process_pending_intents() == len(legs_of)
+        [insert] = [q["sql"] for q in queries if 'INSERT INTO "execution_order"' in q["sql"]]
+        return insert
+
+    paper = [LegSpec("sim", "ES", "buy", Decimal(1))]
+    live = [LegSpec("exchange-a", "ES", "buy", Decimal(1))]
+    with exchange_venues(ExchangeVenue("exchange-a")):
+        assert "'synchronous_commit', 'off'" in claim_sql([paper, paper])
+        assert "synchronous_commit" not in claim_sql([paper, live])
+
+        def refuse_the_second_bot():  # after its intent passed the first check: the OMS's check refuses it
+            Bot.objects.filter(pk=bots[1].pk).update(killed=True)
+
+        assert "synchronous_commit" not in claim_sql([paper, paper], refuse_the_second_bot)
+    with tenancy.tenant_context(tenant.id):
+        statuses = Counter(TradeIntent.objects.values_list("status", flat=True))
+        assert statuses == {TradeIntent.Status.WORKING: 5, TradeIntent.Status.REJECTED: 1}, statuses

@@ -97,6 +97,21 @@ def test_the_tenant_lock_guess_is_the_last_batch_s_and_a_wrong_one_changes_no_ou
         assert set(TradeIntent.objects.values_list("status", flat=True)) == {TradeIntent.Status.WORKING}
 
 
+def test_the_tenant_lock_guesses_are_bounded_to_the_tenants_served_last(tenant_a, es_bars, trading_bot):
+    """A worker keeps the guess of the tenants it served lately, not of every tenant it ever served (a dict that
+    grew by one entry per tenant for the life of the process): past its size the guess set least lately goes."""
+    assert 1000 <= oms._counted_last.size <= 10_000
+    guesses = oms._LeastRecentlyUsed(3)
+    for tenant_id in (1, 2, 3):
+        guesses[tenant_id] = False
+    guesses[1] = True  # set again: the newest now
+    guesses[4] = False
+    assert list(guesses.items()) == [(3, False), (1, True), (4, False)]
+    _submit([trading_bot(name="bounded")], 1, "bounded")
+    assert _oms_statements(tenant_a, batch_size=50)[0] == 1
+    assert next(reversed(oms._counted_last)) == tenant_a.id  # the batch just checked set the newest guess
+
+
 def test_the_send_s_lock_transaction_skips_the_wal_flush_only_when_it_is_its_own(tenant_a, es_bars, trading_bot):
     """The transaction that locks a batch's intents before their send writes nothing but row locks: its commit does
     not wait for the WAL flush (one disk sync on every intent's path to "sent"). Inside a caller's transaction it
