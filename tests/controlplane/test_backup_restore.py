@@ -2,7 +2,6 @@
 
 import subprocess
 import threading
-import time
 
 import psycopg
 from django.core.management import call_command
@@ -12,6 +11,7 @@ from controlplane import backups, tenancy
 from controlplane.models import Membership
 from controlplane.services import audit_record
 from tests.factories import TenantFactory, UserFactory
+from tests.processes import wait_for
 
 TENANT_TABLES_SQL = (
     "SELECT c.table_name FROM information_schema.columns c JOIN pg_tables t "
@@ -49,15 +49,18 @@ def _drop_database(settings_dict, name, *, waiting=None, deadline_s=30.0):
     with psycopg.connect(
         _conninfo(settings_dict, user=settings_dict["USER"], dbname="postgres"), autocommit=True
     ) as admin:
-        until = time.monotonic() + deadline_s
-        while others := admin.execute(
-            "SELECT usename, pid FROM pg_stat_activity WHERE datname = %s AND usename <> current_user", [name]
-        ).fetchall():
-            if waiting is not None:
+        called = []
+
+        def no_other_session():
+            others = admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND usename <> current_user", [name]
+            ).fetchall()
+            if others and waiting is not None and not called:
+                called.append(True)
                 waiting()
-                waiting = None
-            assert time.monotonic() < until, f"other roles' sessions still on {name} after {deadline_s} s: {others}"
-            time.sleep(0.02)
+            return not others
+
+        wait_for(no_other_session, timeout=deadline_s, interval=0.02, what=f"other roles' sessions on {name} to end")
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
